@@ -1,0 +1,64 @@
+"""hpstore: a whole hyperparameter search in one SQLite file.
+
+KerasTuner's HyperParameters and Oracle API, stored row by row in SQLite so several
+local processes can share a search, a killed search resumes exactly, and every trial,
+metric and status change can be queried with SQL.
+"""
+
+from hpstore.errors import (
+    DatabaseError,
+    DuplicateValuesError,
+    HpStoreError,
+    InvalidMetricError,
+    NotAnHpstoreFileError,
+    NotJSONSerializableError,
+    ProjectMismatchError,
+    ReadOnlyDatabaseError,
+    SchemaVersionError,
+    TrialNotFoundError,
+    TunerIdInUseError,
+)
+from hpstore.hyperparameters import (
+    Boolean,
+    Choice,
+    Fixed,
+    Float,
+    HyperParameter,
+    HyperParameters,
+    Int,
+)
+from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
+from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Boolean",
+    "Choice",
+    "DatabaseError",
+    "DefaultObjective",
+    "DuplicateValuesError",
+    "Fixed",
+    "Float",
+    "HpStoreError",
+    "HyperParameter",
+    "HyperParameters",
+    "Int",
+    "InvalidMetricError",
+    "MetricHistory",
+    "MetricObservation",
+    "MetricsTracker",
+    "MultiObjective",
+    "NotAnHpstoreFileError",
+    "NotJSONSerializableError",
+    "Objective",
+    "ProjectMismatchError",
+    "ReadOnlyDatabaseError",
+    "SchemaVersionError",
+    "Trial",
+    "TrialNotFoundError",
+    "TrialStatus",
+    "TunerIdInUseError",
+    "__version__",
+    "infer_metric_direction",
+]

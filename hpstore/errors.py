@@ -1,0 +1,55 @@
+"""The library's errors: one root, a subclass per kind of trouble.
+
+Where KerasTuner raises ``ValueError`` or ``TypeError`` for the same mistake, the
+hpstore error also derives from that built-in, so code written for KerasTuner keeps
+catching what it caught before.
+"""
+
+from __future__ import annotations
+
+
+class HpStoreError(Exception):
+    """Root of every error hpstore raises on purpose."""
+
+
+class NotJSONSerializableError(HpStoreError, ValueError):
+    """A value that has to be stored cannot be represented in JSON."""
+
+
+class InvalidMetricError(HpStoreError, TypeError):
+    """A metric name is not a string, or a metric value is not a real number."""
+
+
+class DatabaseError(HpStoreError):
+    """The search file cannot be used: not SQLite, damaged, foreign, too new or unwritable."""
+
+
+class NotAnHpstoreFileError(DatabaseError):
+    """The file is not an hpstore search file (not SQLite, or another application's SQLite file)."""
+
+
+class SchemaVersionError(DatabaseError):
+    """The file was written by a newer hpstore than this one."""
+
+
+class ReadOnlyDatabaseError(DatabaseError):
+    """The file, or the folder it lives in, cannot be written."""
+
+
+class ProjectMismatchError(HpStoreError, ValueError):
+    """The arguments given disagree with what the file already holds for this project."""
+
+
+class TrialNotFoundError(HpStoreError, KeyError):
+    """No trial with that id in this project."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class TunerIdInUseError(HpStoreError):
+    """Two live processes asked for trials under the same tuner id."""
+
+
+class DuplicateValuesError(HpStoreError):
+    """An oracle proposed a set of values that this search has already run."""

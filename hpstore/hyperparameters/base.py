@@ -1,0 +1,226 @@
+"""What every hyperparameter shares: a name, its conditions, and the [0, 1) probability map."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hpstore.errors import NotJSONSerializableError
+
+
+def prob_to_index(prob: float, n: int) -> int:
+    """Map a probability in [0, 1) onto one of ``n`` equal-width buckets."""
+    return min(int(math.floor(prob * n)), n - 1)
+
+
+def index_to_prob(index: int, n: int) -> float:
+    """The probability at the centre of bucket ``index`` of ``n``."""
+    return (index + 0.5) / n
+
+
+def to_jsonable(value: Any, what: str = "value") -> Any:
+    """Return ``value`` as it will come back from the search file.
+
+    numpy scalars and arrays become Python numbers and lists, tuples become lists and
+    dict keys become strings, exactly as a JSON round trip leaves them, so what a user
+    reads back after a resume equals what they read before it.
+
+    Raises:
+        NotJSONSerializableError: the value (or something inside it) has no JSON form,
+            or is a NaN or infinite float, which strict JSON cannot hold.
+    """
+    try:
+        text = json.dumps(_native(value), allow_nan=False, sort_keys=False)
+    except (TypeError, ValueError) as exc:
+        raise NotJSONSerializableError(
+            f"{what} {value!r} (type {type(value).__name__}) cannot be stored as JSON: "
+            f"{exc}. Use str, int, float (finite), bool, None, or lists and dicts of them."
+        ) from None
+    return json.loads(text)
+
+
+def _native(value: Any) -> Any:
+    # numpy types are common in user code (np.arange, np.float32 metrics) and json
+    # refuses them; .item()/.tolist() give the plain Python value.
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_native(v) for v in value]
+    return value
+
+
+def plain_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python scalar it holds; anything else unchanged."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+class Condition:
+    """Base of the conditions that make a hyperparameter active."""
+
+    def is_active(self, values: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Condition:
+        return cls(**config)
+
+
+class Parent(Condition):
+    """Active while the hyperparameter ``name`` currently holds one of ``values``.
+
+    Raises:
+        ValueError: ``values`` is empty or mixes types.
+    """
+
+    def __init__(self, name: str, values: Any) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"`parent_name` must be a string, received {name!r}.")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            values = [values]
+        values = [plain_scalar(v) for v in values]
+        if not values:
+            raise ValueError(f"`parent_values` for parent {name!r} must not be empty.")
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1:
+            raise TypeError(
+                "`parent_values` can contain only one type of value, found values: "
+                f"{values} with types {kinds}."
+            )
+        self.name = name
+        self.values = values
+
+    def is_active(self, values: dict[str, Any]) -> bool:
+        if self.name not in values:
+            return False
+        current = values[self.name]
+        # bool and int compare equal in Python (True == 1); a condition on a Boolean
+        # parent must not fire for an Int parent holding 1, so types must agree too.
+        return any(_same(current, v) for v in self.values)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "values": list(self.values)}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Parent)
+            and self.name == other.name
+            and len(self.values) == len(other.values)
+            and all(_same(a, b) for a, b in zip(self.values, other.values))
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Parent(name={self.name!r}, values={self.values!r})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that keeps bools apart from ints (True is not 1 here)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+CONDITION_CLASSES: dict[str, type[Condition]] = {"Parent": Parent}
+
+
+def condition_from_config(config: dict[str, Any]) -> Condition:
+    """Rebuild a condition from ``{"class_name": ..., "config": ...}``.
+
+    Raises:
+        ValueError: the class name is not a known condition.
+    """
+    name = config.get("class_name")
+    if name not in CONDITION_CLASSES:
+        raise ValueError(
+            f"Unknown condition class {name!r}; expected one of {sorted(CONDITION_CLASSES)}."
+        )
+    return CONDITION_CLASSES[name].from_config(config["config"])
+
+
+class HyperParameter:
+    """One dimension of the search space.
+
+    Subclasses define ``prob_to_value`` and ``value_to_prob``: the map between a
+    probability in [0, 1) and a value, which sampling and the Bayesian oracle use.
+    """
+
+    def __init__(
+        self, name: str, default: Any = None, conditions: Sequence[Condition] | None = None
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"A hyperparameter name must be a non-empty string, received {name!r}."
+            )
+        self.name = name
+        self._default = default
+        self.conditions: list[Condition] = list(conditions or [])
+
+    @property
+    def default(self) -> Any:
+        return self._default
+
+    @property
+    def values(self) -> list[Any] | None:
+        """Every value this hyperparameter can take, or None when there are infinitely many."""
+        raise NotImplementedError
+
+    def prob_to_value(self, prob: float) -> Any:
+        raise NotImplementedError
+
+    def value_to_prob(self, value: Any) -> float:
+        raise NotImplementedError
+
+    def random_sample(self, seed: int | None = None) -> Any:
+        """A value drawn uniformly in probability space; the same seed gives the same value."""
+        return self.prob_to_value(random.Random(seed).random())
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "default": self.default,
+            "conditions": [
+                {"class_name": type(c).__name__, "config": c.get_config()} for c in self.conditions
+            ],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HyperParameter:
+        config = dict(config)
+        config["conditions"] = [
+            c if isinstance(c, Condition) else condition_from_config(c)
+            for c in config.get("conditions", [])
+        ]
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and _configs_equal(
+            self.get_config(), other.get_config()  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.name))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "conditions")
+        cond = f", conditions={self.conditions!r}" if self.conditions else ""
+        return f"{type(self).__name__}({args}{cond})"
+
+
+def _configs_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_configs_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_configs_equal(x, y) for x, y in zip(a, b))
+    return _same(a, b)

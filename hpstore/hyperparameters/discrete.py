@@ -1,0 +1,173 @@
+"""Boolean, Fixed and Choice: hyperparameters with a short list of values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from hpstore.hyperparameters.base import (
+    Condition,
+    HyperParameter,
+    _same,
+    index_to_prob,
+    plain_scalar,
+    prob_to_index,
+    to_jsonable,
+)
+
+_CHOICE_TYPES = (int, float, str, bool)
+
+
+class Boolean(HyperParameter):
+    """True or False.
+
+    Raises:
+        ValueError: the default is not a Python bool.
+    """
+
+    def __init__(
+        self, name: str, default: bool = False, conditions: Sequence[Condition] | None = None
+    ) -> None:
+        default = plain_scalar(default)
+        if not isinstance(default, bool):
+            raise ValueError(
+                f"`default` must be a Python boolean. You passed: {default!r} of type "
+                f"{type(default).__name__} for Boolean {name!r}."
+            )
+        super().__init__(name=name, default=default, conditions=conditions)
+
+    @property
+    def values(self) -> list[bool]:
+        return [True, False]
+
+    def prob_to_value(self, prob: float) -> bool:
+        return bool(prob >= 0.5)
+
+    def value_to_prob(self, value: Any) -> float:
+        return 0.75 if value else 0.25
+
+
+class Fixed(HyperParameter):
+    """A value that is not tuned; it may be anything JSON can hold.
+
+    The value is kept in the form it has after a JSON round trip (tuples become lists,
+    numpy scalars become Python numbers), which is the form a resumed search reads back.
+
+    Raises:
+        NotJSONSerializableError (a ValueError): JSON cannot hold the value.
+    """
+
+    def __init__(
+        self, name: str, value: Any, conditions: Sequence[Condition] | None = None
+    ) -> None:
+        value = to_jsonable(value, what=f"The value of Fixed {name!r},")
+        super().__init__(name=name, default=value, conditions=conditions)
+        self.value = value
+
+    @property
+    def values(self) -> list[Any]:
+        return [self.value]
+
+    def prob_to_value(self, prob: float) -> Any:
+        return self.value
+
+    def value_to_prob(self, value: Any) -> float:
+        return 0.5
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["default"]
+        config["value"] = self.value
+        return config
+
+
+class Choice(HyperParameter):
+    """One value out of a list of int, float, str or bool values (None may be one of them).
+
+    Raises:
+        ValueError: ``values`` is empty, the default is not among them, ``ordered=True``
+            for values that are not numbers, or a float value is NaN or infinite.
+        TypeError: the values mix types (int with float counts as mixed), or a value is
+            not int, float, str, bool or None.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        values: Sequence[Any],
+        ordered: bool | None = None,
+        default: Any = None,
+        conditions: Sequence[Condition] | None = None,
+    ) -> None:
+        super().__init__(name=name, default=None, conditions=conditions)
+        if isinstance(values, (str, bytes)) or values is None:
+            raise TypeError(
+                f"`values` of Choice {name!r} must be a list of values, received {values!r}."
+            )
+        values = [plain_scalar(v) for v in values]
+        if not values:
+            raise ValueError("`values` must be provided for `Choice`.")
+        for v in values:
+            if v is not None and type(v) not in _CHOICE_TYPES:
+                raise TypeError(
+                    "A `Choice` value must be an int, float, str, bool or None; found "
+                    f"{v!r} of type {type(v).__name__} in Choice {name!r}."
+                )
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(
+                    f"Choice {name!r} holds {v!r}; NaN and infinite values cannot be stored."
+                )
+        types = {type(v) for v in values if v is not None}
+        if len(types) > 1:
+            raise TypeError(
+                "A `Choice` can contain only one type of value, found values: "
+                f"{values} with types {types}."
+            )
+        for i, v in enumerate(values):
+            if any(_same(v, w) for w in values[:i]):
+                raise ValueError(f"Choice {name!r} lists the value {v!r} more than once.")
+        numeric = bool(types) and types <= {int, float, bool} and None not in values
+        if ordered is None:
+            ordered = numeric
+        elif ordered and not numeric:
+            raise ValueError(
+                f"`ordered` must be `False` for non-numeric types; Choice {name!r} has "
+                f"values {values}."
+            )
+        default = plain_scalar(default)
+        if default is None:
+            default = None if None in values else values[0]
+        elif not any(_same(default, v) for v in values):
+            raise ValueError(
+                f"The default value should be one of the choices {values}. Found: {default!r}"
+            )
+        self._values = values
+        self.ordered = bool(ordered)
+        self._default = default
+
+    @property
+    def values(self) -> list[Any]:
+        return list(self._values)
+
+    def index(self, value: Any) -> int:
+        """Position of ``value`` among the choices (True is not 1 here).
+
+        Raises:
+            ValueError: the value is not one of the choices.
+        """
+        for i, v in enumerate(self._values):
+            if _same(v, value):
+                return i
+        raise ValueError(f"{value!r} is not one of the choices {self._values} of {self.name!r}.")
+
+    def prob_to_value(self, prob: float) -> Any:
+        return self._values[prob_to_index(prob, len(self._values))]
+
+    def value_to_prob(self, value: Any) -> float:
+        return index_to_prob(self.index(value), len(self._values))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(values=list(self._values), ordered=self.ordered)
+        return config

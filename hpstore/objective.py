@@ -1,0 +1,185 @@
+"""What a search optimises: one metric with a direction, several combined, or the default."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+DIRECTIONS = ("min", "max")
+
+# Direction of common metric names, decided by the name alone so no Keras is needed.
+_MAX_NAMES = {
+    "acc", "accuracy", "binary_accuracy", "categorical_accuracy",
+    "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
+    "f1_score", "fbeta_score", "r2_score", "true_positives", "true_negatives",
+    "precision_at_recall", "recall_at_precision", "sensitivity_at_specificity",
+    "specificity_at_sensitivity", "iou", "mean_iou", "binary_iou", "one_hot_iou",
+    "one_hot_mean_iou", "cosine_similarity",
+}
+_MIN_NAMES = {
+    "loss", "ce", "mse", "mae", "mape", "msle", "rmse", "mean_squared_error",
+    "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "root_mean_squared_error",
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "categorical_hinge", "hinge", "squared_hinge", "kl_divergence",
+    "kullback_leibler_divergence", "kld", "logcosh", "log_cosh", "poisson", "huber",
+    "false_positives", "false_negatives",
+}
+
+def infer_metric_direction(name: str) -> str | None:
+    """"min", "max" or None for a metric name such as ``"val_accuracy"`` or ``"loss"``.
+
+    One leading ``val_`` and then one ``weighted_`` are ignored.
+    """
+    if not isinstance(name, str):
+        return None
+    base = name[4:] if name.startswith("val_") else name
+    base = base[9:] if base.startswith("weighted_") else base
+    if base in _MAX_NAMES:
+        return "max"
+    if base in _MIN_NAMES:
+        return "min"
+    if "loss" in base or "crossentropy" in base or "error" in base:
+        return "min"
+    return None
+
+class Objective:
+    """A metric name and whether lower ("min") or higher ("max") is better.
+
+    Raises:
+        ValueError: ``direction`` is not "min" or "max", or the name is not a string.
+    """
+
+    def __init__(self, name: str, direction: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"An objective name must be a non-empty string, received {name!r}.")
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f'`direction` of objective {name!r} must be "min" or "max", received '
+                f"{direction!r}."
+            )
+        self.name = name
+        self.direction = direction
+
+    def better_than(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a < b if self.direction == "min" else a > b
+
+    def has_value(self, logs: Mapping[str, Any]) -> bool:
+        return self.name in logs
+
+    def get_value(self, logs: Mapping[str, Any]) -> float:
+        return float(logs[self.name])
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metrics a trial must report for this objective."""
+        return [self.name]
+
+    def direction_of(self, metric: str) -> str | None:
+        """The direction this objective gives ``metric``, or None when it does not name it."""
+        return self.direction if metric == self.name else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "direction": self.direction}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(self) is type(other)
+            and self.get_config() == other.get_config()  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.direction))
+
+    def __repr__(self) -> str:
+        return f'Objective(name="{self.name}", direction="{self.direction}")'
+
+class DefaultObjective(Objective):
+    """The objective when none is given: the single float a trial returns, minimised."""
+
+    def __init__(self) -> None:
+        super().__init__("default_objective", "min")
+
+class MultiObjective(Objective):
+    """Several objectives: minimise the sum of the "min" ones minus the sum of the "max" ones."""
+
+    def __init__(self, objectives: Sequence[Objective]) -> None:
+        super().__init__("multi_objective", "min")
+        self.objectives = list(objectives)
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"The objectives name a metric more than once: {names}.")
+        self.name_to_direction = {o.name: o.direction for o in self.objectives}
+
+    def has_value(self, logs: Mapping[str, Any]) -> bool:
+        return all(name in logs for name in self.name_to_direction)
+
+    def get_value(self, logs: Mapping[str, Any]) -> float:
+        total = 0.0
+        for name, direction in self.name_to_direction.items():
+            value = float(logs[name])
+            total += value if direction == "min" else -value
+        return total
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(self.name_to_direction)
+
+    def direction_of(self, metric: str) -> str | None:
+        if metric == self.name:
+            return self.direction
+        return self.name_to_direction.get(metric)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"objectives": [o.get_config() for o in self.objectives]}
+
+    def __repr__(self) -> str:
+        return f"MultiObjective({self.objectives!r})"
+
+def create_objective(objective: Any) -> Objective:
+    """Turn what a user passes as ``objective=`` into an :class:`Objective`.
+
+    None gives the default objective; a string gets its direction from its name; a list
+    gives a :class:`MultiObjective` (a one-element list is that element).
+
+    Raises:
+        ValueError: a string whose direction cannot be inferred (pass
+            ``Objective(name, direction)`` instead), or an empty list.
+        TypeError: something that is not None, a string, an Objective or a list of those.
+    """
+    if objective is None:
+        return DefaultObjective()
+    if isinstance(objective, Objective):
+        return objective
+    if isinstance(objective, str):
+        direction = infer_metric_direction(objective)
+        if direction is None:
+            raise ValueError(
+                f'Could not infer optimization direction ("min" or "max") for unknown metric '
+                f'"{objective}". Please specify the objective as a `keras_tuner.Objective`, '
+                f'for example `hpstore.Objective("{objective}", direction="min")`.'
+            )
+        return Objective(objective, direction)
+    if isinstance(objective, (list, tuple)):
+        if not objective:
+            raise ValueError("`objective` is an empty list; give at least one objective.")
+        parts = [create_objective(o) for o in objective]
+        return parts[0] if len(parts) == 1 else MultiObjective(parts)
+    raise TypeError(
+        f"`objective` must be a string, an Objective, or a list of them; received {objective!r}."
+    )
+
+def objective_from_config(config: Mapping[str, Any]) -> Objective:
+    """Rebuild an objective from :meth:`Objective.get_config` output."""
+    if "objectives" in config:
+        return MultiObjective([objective_from_config(c) for c in config["objectives"]])
+    if config.get("name") == "default_objective" and config.get("direction") == "min":
+        return DefaultObjective()
+    return Objective(config["name"], config["direction"])
+
+def is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+

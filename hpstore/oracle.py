@@ -1,0 +1,634 @@
+"""Oracle: KerasTuner's oracle contract, with the search kept in a SQLite file.
+
+There is no central process: every process that builds an ``Oracle`` on the same file
+and ``project_name`` is the oracle. ``create_trial`` decides under a cross-process file
+lock and records its decision in the same step, so processes never hand out the same
+trial twice, and everything an oracle knows is in the file the moment it is decided.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from hpstore.errors import (
+    DuplicateValuesError,
+    HpStoreError,
+    ProjectMismatchError,
+    TunerIdInUseError,
+)
+from hpstore.hyperparameters import Fixed, HyperParameters
+from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
+from hpstore.objective import (
+    MultiObjective,
+    Objective,
+    create_objective,
+    infer_metric_direction,
+    objective_from_config,
+)
+from hpstore.store import Database, ProjectStore
+from hpstore.trial import MetricHistory, Trial, TrialStatus, check_metric, check_status
+
+#: times a dead worker may take a trial down with it before the trial is FAILED
+MAX_INTERRUPTIONS = 3
+_POPULATE_ATTEMPTS = 10
+_RANDOM_ATTEMPTS = 64
+
+
+def values_key(values: Mapping[str, Any]) -> str:
+    """The identity of a set of values: a digest of the sorted name=value pairs.
+
+    Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
+    which tells a continued trial from a fresh one.
+    """
+    ident = {k: v for k, v in values.items()
+             if not k.startswith("tuner/") or k == "tuner/trial_id"}
+    text = json.dumps(ident, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
+    kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
+    return cls(*args, **kwargs)
+
+
+class _Trials(Mapping[str, Trial]):
+    """``oracle.trials``: a read-only mapping of trial id to Trial, read from the file."""
+
+    def __init__(self, oracle: Oracle) -> None:
+        self._oracle = oracle
+
+    def __getitem__(self, trial_id: str) -> Trial:
+        return self._oracle.get_trial(trial_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._oracle._store.trial_ids())
+
+    def __len__(self) -> int:
+        return self._oracle._store.count()
+
+    def __contains__(self, trial_id: object) -> bool:
+        return isinstance(trial_id, str) and self._oracle._store.has_trial(trial_id)
+
+
+class Oracle:
+    """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
+
+    Args:
+        objective: a metric name (direction inferred), an ``Objective``, or a list of
+            them (minimise the sum of the "min" ones minus the sum of the "max" ones).
+            None: each trial reports one float, minimised as "default_objective".
+        max_trials: the most trials the search creates, over all processes together.
+        hyperparameters: a ``HyperParameters`` that pre-registers (or overrides) part of
+            the space.
+        allow_new_entries: whether trials may register hyperparameters not in the space.
+        tune_new_entries: whether such new hyperparameters are tuned (else: their default).
+        seed: the random seed (0 is a seed like any other). None picks one and stores it.
+        max_retries_per_trial: times an INVALID trial is run again before it is FAILED.
+        max_consecutive_failed_trials: the search raises RuntimeError when this many
+            trials in a row have FAILED.
+        database: the search file (created if missing), or None / ":memory:" for a search
+            kept in this process only.
+        project_name: the search within the file; a file may hold several.
+        overwrite: start this project afresh, deleting its trials (other projects in the
+            file are left alone).
+        durability: "normal" (default; survives any process crash) or "full" (also
+            survives power loss, slower).
+
+    Arguments left at None on a project that already exists take their stored values;
+    given ones are checked against what is stored.
+
+    Raises:
+        ValueError: a bad argument (named in the message).
+        ProjectMismatchError: the file's project was made with another oracle class,
+            objective, seed or conflicting space.
+        DatabaseError: the file cannot be used (see ``hpstore.DatabaseError`` subclasses).
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
+        self = super().__new__(cls)
+        self._init_args = (args, kwargs)
+        return self
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_trials: int | None = None,
+        hyperparameters: HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        *,
+        database: str | os.PathLike[str] | None = None,
+        project_name: str = "untitled_project",
+        overwrite: bool = False,
+        durability: str = "normal",
+    ) -> None:
+        _check_int("max_trials", max_trials, minimum=1, optional=True)
+        _check_int("seed", seed, minimum=None, optional=True)
+        _check_int("max_retries_per_trial", max_retries_per_trial, minimum=0)
+        _check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1)
+        if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
+            raise TypeError(f"`hyperparameters` must be a HyperParameters, received "
+                            f"{type(hyperparameters).__name__}.")
+        if hyperparameters is None and not tune_new_entries:
+            raise ValueError("If you set `tune_new_entries=False`, you must specify the search "
+                             "space via the `hyperparameters` argument.")
+        if hyperparameters is None and not allow_new_entries:
+            raise ValueError("If you set `allow_new_entries=False`, you must specify the search "
+                             "space via the `hyperparameters` argument.")
+        if not isinstance(project_name, str) or not project_name:
+            raise ValueError(f"`project_name` must be a non-empty string, received "
+                             f"{project_name!r}.")
+        self.allow_new_entries = bool(allow_new_entries)
+        self.tune_new_entries = bool(tune_new_entries)
+        self.max_retries_per_trial = max_retries_per_trial
+        self.max_consecutive_failed_trials = max_consecutive_failed_trials
+        self.project_name = project_name
+        self._db = Database(database, durability=durability)
+        given_objective = None if objective is None else create_objective(objective)
+        given_space = hyperparameters.copy() if hyperparameters is not None else None
+        with self._db.lock():
+            if overwrite:
+                ProjectStore.delete(self._db, project_name)
+            stored = ProjectStore.find(self._db, project_name)
+            if stored is None:
+                self._create(given_objective, max_trials, given_space, seed)
+            else:
+                self._resume(stored, given_objective, max_trials, given_space, seed)
+        self._space_version = -1
+        self._space = HyperParameters()
+        self._refresh_space()
+
+    # -- opening ---------------------------------------------------------------------------------
+    def _search_config(self) -> dict[str, Any]:
+        """The constructor arguments of a subclass that define its search; a resumed
+        project must be opened with the same ones."""
+        return {}
+
+    def _options(self) -> dict[str, Any]:
+        return {"allow_new_entries": self.allow_new_entries,
+                "tune_new_entries": self.tune_new_entries,
+                "max_retries_per_trial": self.max_retries_per_trial,
+                "max_consecutive_failed_trials": self.max_consecutive_failed_trials}
+
+    def _create(self, objective: Objective | None, max_trials: int | None,
+                space: HyperParameters | None, seed: int | None) -> None:
+        self.objective = objective or create_objective(None)
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        self._store = ProjectStore.create(
+            self._db, self.project_name, oracle_class=type(self).__name__,
+            oracle_config={"search": self._search_config(), "options": self._options()},
+            objective=self.objective.get_config(), max_trials=max_trials, seed=self.seed,
+            space=(space.get_config()["space"] if space is not None else []))
+
+    def _resume(self, stored: dict[str, Any], objective: Objective | None,
+                max_trials: int | None, space: HyperParameters | None,
+                seed: int | None) -> None:
+        where = f"project {self.project_name!r} in {self._db.path}"
+        if stored["oracle_class"] != type(self).__name__:
+            raise ProjectMismatchError(
+                f"The {where} was made by {stored['oracle_class']}, not {type(self).__name__}. "
+                "Use that oracle, another project_name, or overwrite=True to start afresh.")
+        stored_objective = objective_from_config(stored["objective"])
+        if objective is not None and objective != stored_objective:
+            raise ProjectMismatchError(
+                f"The {where} optimises {stored_objective!r}, but {objective!r} was given. "
+                "Use another project_name, or overwrite=True to start afresh.")
+        if seed is not None and seed != stored["seed"]:
+            raise ProjectMismatchError(
+                f"The {where} has seed {stored['seed']}, but seed={seed} was given. Leave "
+                "seed=None to resume with the stored one.")
+        stored_search = stored["oracle_config"].get("search", {})
+        given_search = self._search_config()
+        for key, value in given_search.items():
+            if key in stored_search and stored_search[key] != value:
+                raise ProjectMismatchError(
+                    f"The {where} was made with {key}={stored_search[key]!r}, but {key}="
+                    f"{value!r} was given. Use the stored value, another project_name, or "
+                    "overwrite=True.")
+        self.objective = stored_objective
+        self.seed = int(stored["seed"])
+        self._store = ProjectStore(self._db, stored["project_id"], self.project_name)
+        changes: dict[str, Any] = {}
+        if max_trials is not None and max_trials != stored["max_trials"]:
+            changes["max_trials"] = max_trials
+        config = {"search": {**stored_search, **given_search}, "options": self._options()}
+        if config != stored["oracle_config"]:
+            changes["oracle_config"] = config
+        self._store.update_settings(**changes)
+        if space is not None:
+            _, stored_space = self._store.load_space()
+            for item in space.get_config()["space"]:
+                for old in stored_space:
+                    if _same_entry(old, item) and old != item:
+                        raise ProjectMismatchError(
+                            f"The {where} defines {item['config']['name']!r} as {old}, but "
+                            f"{item} was given. Keep the stored definition, use another "
+                            "project_name, or overwrite=True.")
+            self._store.extend_space(space.get_config()["space"], _same_entry)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._db.memory:
+            raise HpStoreError("An in-memory search cannot be shared with another process; "
+                               "give the Oracle a database= path.")
+        args, kwargs = self._init_args
+        return (_rebuild, (type(self), args, kwargs))
+
+    def close(self) -> None:
+        """Close this process's connection and give up its liveness lock."""
+        self._db.close()
+
+    def __enter__(self) -> Oracle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the space -------------------------------------------------------------------------------
+    def _refresh_space(self) -> None:
+        version = self._store.space_version()
+        if version != self._space_version:
+            version, items = self._store.load_space()
+            self._space = HyperParameters.from_config({"space": items, "values": {}})
+            self._space_version = version
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        """The search space as stored in the file (read again when another process grew it)."""
+        self._refresh_space()
+        return self._space
+
+    def get_space(self) -> HyperParameters:
+        """A copy of the search space."""
+        return self.hyperparameters.copy()
+
+    def update_space(self, hyperparameters: HyperParameters) -> None:
+        """Add the hyperparameters a trial registered that the space does not hold yet.
+
+        With ``tune_new_entries=False`` they are added as Fixed at their default.
+
+        Raises:
+            RuntimeError: there are new entries but ``allow_new_entries`` is False.
+        """
+        space = self.hyperparameters
+        new = [hp for hp in hyperparameters.space if not space._exists(hp.name, hp.conditions)]
+        if not new:
+            return
+        if not self.allow_new_entries:
+            raise RuntimeError(f"`allow_new_entries` is `False`, but found new entries {new}")
+        if not self.tune_new_entries:
+            new = [Fixed(hp.name, hp.default, conditions=hp.conditions) for hp in new]
+        items = [{"class_name": type(hp).__name__, "config": hp.get_config()} for hp in new]
+        self._store.extend_space(items, _same_entry)
+        self._refresh_space()
+
+    def _space_with(self, values: Mapping[str, Any]) -> HyperParameters:
+        hps = HyperParameters()
+        hps.merge(self._space, overwrite=False)
+        hps.values = dict(values)
+        return hps
+
+    # -- trials as objects -------------------------------------------------------------------------
+    def _trial(self, row: Mapping[str, Any], metrics: bool = True) -> Trial:
+        trial = Trial(self._space_with(json.loads(row["hp_values"])),
+                      trial_id=row["trial_id"], status=row["status"], message=row["message"])
+        trial.score = row["score"]
+        trial.best_step = row["best_step"]
+        trial.tuner_id = row["tuner_id"]
+        trial.run = row["run_count"]
+        if metrics and row["run_count"]:
+            tracked = trial.metrics.metrics
+            for name, direction, step, value in self._store.observations(row["id"],
+                                                                         row["run_count"]):
+                if name not in tracked:
+                    tracked[name] = MetricHistory(direction)
+                tracked[name].update(value, step)
+        return trial
+
+    @property
+    def trials(self) -> Mapping[str, Trial]:
+        """Every trial of the search by id, read from the file on access."""
+        return _Trials(self)
+
+    def get_trial(self, trial_id: str) -> Trial:
+        """The trial with that id, as the file holds it now.
+
+        Raises:
+            TrialNotFoundError (a KeyError): no such trial in this project.
+        """
+        self._refresh_space()
+        return self._trial(self._store.trial_row(trial_id))
+
+    @property
+    def ongoing_trials(self) -> dict[str, Trial]:
+        """The running trials, by the tuner id running them."""
+        self._refresh_space()
+        return {row["tuner_id"]: self._trial(row) for row in self._store.running()}
+
+    @property
+    def max_trials(self) -> int | None:
+        return self._store.max_trials()
+
+    def remaining_trials(self) -> int | None:
+        """How many more trials may be created, or None when there is no limit."""
+        max_trials = self._store.max_trials()
+        return None if max_trials is None else max(0, max_trials - self._store.count())
+
+    # -- the oracle contract -----------------------------------------------------------------------
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Decide the next trial: return ``{"status": "RUNNING", "values": {...}}``, or
+        ``{"status": "IDLE"}`` (nothing to start yet) or ``{"status": "STOPPED"}`` (done).
+
+        Subclasses implement it; it runs under the search's file lock, so it may read the
+        file and call ``self._set_state_value`` without racing other processes.
+
+        Raises:
+            NotImplementedError: on the base class.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement populate_space(trial_id); use one of the "
+            "built-in oracles or subclass Oracle.")
+
+    def create_trial(self, tuner_id: str) -> Trial:
+        """Create (or hand back) a trial for the worker ``tuner_id``.
+
+        A worker that already holds a running trial gets it back; else a trial waiting for a
+        re-run (after an INVALID result or a dead worker) is started; else, within
+        ``max_trials``, ``populate_space`` decides. The trial's status says what to do:
+        RUNNING (run it), IDLE (ask again later) or STOPPED (the search is over).
+
+        Raises:
+            TunerIdInUseError: another live process is running a trial under this tuner id.
+            DuplicateValuesError: ``populate_space`` keeps proposing values already run.
+        """
+        if not isinstance(tuner_id, str) or not tuner_id:
+            raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
+        session = self._db.session()
+        token = session.token if session is not None else None
+        with self._db.lock():
+            self._refresh_space()
+            self._reap_dead_workers(token)
+            row = self._store.running_of(tuner_id)
+            if row is not None:
+                if row["session"] == token:
+                    return self._trial(row)
+                raise TunerIdInUseError(
+                    f"Tuner id {tuner_id!r} is running trial {row['trial_id']} in another live "
+                    "process. Give each process its own tuner_id.")
+            row = self._store.take_queued(tuner_id, token)
+            if row is not None:
+                return self._trial(row)
+            max_trials = self._store.max_trials()
+            number = self._store.next_number()
+            if max_trials is not None and number >= max_trials:
+                return Trial(self.get_space(), trial_id=self._format_id(number, max_trials),
+                             status=TrialStatus.STOPPED)
+            trial_id = self._format_id(number, max_trials)
+            self._pending_state: dict[str, Any] = {}
+            self._number = number
+            for _ in range(_POPULATE_ATTEMPTS):
+                response = self.populate_space(trial_id)
+                status, values = _check_response(response, type(self).__name__)
+                if status != TrialStatus.RUNNING:
+                    if self._pending_state:
+                        self._store.set_values(self._pending_state)
+                    return Trial(self.get_space(), trial_id=trial_id, status=status)
+                key = values_key(values)
+                if not self._store.has_values(key):
+                    break
+            else:
+                raise DuplicateValuesError(
+                    f"{type(self).__name__}.populate_space proposed values already run "
+                    f"{_POPULATE_ATTEMPTS} times in a row (last: {values}). It must return "
+                    "values not tried before, or status STOPPED when none are left.")
+            row = self._store.insert_trial(number, trial_id, values, key, tuner_id, token,
+                                           state=self._pending_state)
+            self._pending_state = {}
+            return self._trial(row, metrics=False)
+
+    def _reap_dead_workers(self, mine: str | None) -> None:
+        others = self._store.running_sessions() - {mine}
+        dead = [t for t in others if not self._db.is_alive(t)]
+        if dead:
+            self._store.reap(dead, MAX_INTERRUPTIONS)
+
+    @staticmethod
+    def _format_id(number: int, max_trials: int | None) -> str:
+        width = len(str(max_trials)) if max_trials else 1
+        return f"{number:0{width}d}"
+
+    def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> Trial:
+        """Record metrics a running trial reports at ``step`` (several at one step average).
+
+        Returns the trial with its current status: STOPPED means stop training it.
+
+        Raises:
+            ValueError: an objective metric is missing from ``metrics``.
+            InvalidMetricError (a TypeError): a name is not a string or a value not a number.
+            TrialNotFoundError (a KeyError): no such trial.
+        """
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"`metrics` must be a dict of metric name to value, received "
+                            f"{type(metrics).__name__}.")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise TypeError(f"`step` must be an int, received {step!r}.")
+        values = {name: check_metric(name, value) for name, value in metrics.items()}
+        missing = [n for n in self.objective.metric_names if n not in values]
+        if missing:
+            raise ValueError(
+                "Objective value missing in metrics reported to the Oracle, expected: "
+                f"{missing}, found: {list(values)}")
+        rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
+        if isinstance(self.objective, MultiObjective):
+            rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
+        row = self._store.record_metrics(trial_id, rows)
+        self._refresh_space()
+        return self._trial(row)
+
+    def _direction(self, metric: str) -> str:
+        return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"
+
+    def score_trial(self, trial: Trial) -> None:
+        """Set ``trial.score`` and ``trial.best_step`` from its objective's best value."""
+        name = self.objective.name
+        if not trial.metrics.exists(name):
+            trial.score, trial.best_step = None, None
+            return
+        trial.score = trial.metrics.get_best_value(name)
+        trial.best_step = trial.metrics.get_best_step(name)
+
+    def end_trial(self, trial: Trial) -> None:
+        """Record the end of a run: the trial's status, message and values are written back.
+
+        COMPLETED trials are scored (a NaN or missing score makes them INVALID); INVALID
+        ones run again until they have had ``max_retries_per_trial`` retries, then FAILED;
+        IDLE hands the trial back to run again later without counting as a retry.
+
+        Raises:
+            ValueError: the status is RUNNING (not an end) or unknown.
+            HpStoreError: the trial is not running (ended twice, or never started).
+            RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED.
+        """
+        status = check_status(trial.status)
+        if status == TrialStatus.RUNNING:
+            raise ValueError(f"end_trial() needs the final status of trial {trial.trial_id}; "
+                             "it is still RUNNING. Set trial.status to COMPLETED, INVALID, "
+                             "FAILED, STOPPED or IDLE first.")
+        self._refresh_space()
+        row = self._store.trial_row(trial.trial_id)
+        if row["status"] not in (TrialStatus.RUNNING, TrialStatus.STOPPED):
+            raise HpStoreError(f"Trial {trial.trial_id} is {row['status']}, not running: it "
+                               "has already ended (or was handed to another worker).")
+        message = None if trial.message is None else str(trial.message)
+        values = to_jsonable(trial.hyperparameters.values, what="The trial's values")
+        score = best_step = None
+        if status == TrialStatus.COMPLETED:
+            stored = self._trial(row)
+            stored.hyperparameters.values = dict(values)
+            self.score_trial(stored)
+            score, best_step = stored.score, stored.best_step
+            if score is None or math.isnan(score):
+                status = TrialStatus.INVALID
+                if message is None:
+                    message = (f"No valid value of the objective {self.objective.name!r} was "
+                               "reported, so the trial could not be scored.")
+        invalid = status == TrialStatus.INVALID
+        requeue = status == TrialStatus.IDLE
+        if invalid:
+            if row["invalid_runs"] + 1 < self.max_retries_per_trial + 1:
+                requeue = True
+            else:
+                status = TrialStatus.FAILED
+        self._store.finish(row["id"], row["status"], status, message, values, values_key(values),
+                           score, best_step, row["tuner_id"], invalid=invalid, requeue=requeue)
+        trial.status, trial.message = status, message
+        trial.score, trial.best_step = score, best_step
+        if status == TrialStatus.FAILED:
+            self._check_consecutive_failures(message)
+
+    def _check_consecutive_failures(self, message: str | None) -> None:
+        limit = self.max_consecutive_failed_trials
+        recent = self._store.recent_final_statuses(limit)
+        if len(recent) == limit and all(s == TrialStatus.FAILED for s in recent):
+            raise RuntimeError(
+                f"Number of consecutive failures exceeded the limit of {limit}.\n"
+                + (message or ""))
+
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        """The best COMPLETED trials, best first; padded with other trials in creation
+        order when fewer have completed."""
+        _check_int("num_trials", num_trials, minimum=0)
+        self._refresh_space()
+        rows = self._store.best_rows(num_trials, self.objective.direction)
+        return [self._trial(r) for r in rows]
+
+    # -- state -----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The whole project (settings, space, trials with metric histories, algorithm state)
+        as a JSON-serialisable dict, read in one transaction."""
+        state = self._store.dump()
+        state["project_name"] = self.project_name
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Replace this project in the file with ``state`` (from :meth:`get_state`), in one
+        transaction.
+
+        Raises:
+            ProjectMismatchError: the state was written by another oracle class.
+            HpStoreError: the state is malformed; nothing was changed.
+        """
+        settings = state.get("settings") if isinstance(state, Mapping) else None
+        if isinstance(settings, Mapping) and settings.get("oracle_class") not in (
+                None, type(self).__name__):
+            raise ProjectMismatchError(
+                f"This state belongs to a {settings.get('oracle_class')}, not a "
+                f"{type(self).__name__}.")
+        with self._db.lock():
+            self._store.load(state)
+        self.objective = objective_from_config(state["settings"]["objective"])
+        self.seed = int(state["settings"]["seed"])
+        self._space_version = -1
+        self._refresh_space()
+
+    # -- for subclasses ----------------------------------------------------------------------------
+    def _get_state_value(self, key: str, default: Any = None) -> Any:
+        """A value the algorithm stored under ``key`` (pending writes of this decision first)."""
+        pending = getattr(self, "_pending_state", {})
+        if key in pending:
+            return pending[key]
+        return self._store.get_value(key, default)
+
+    def _set_state_value(self, key: str, value: Any) -> None:
+        """Store ``value`` with the trial being decided (in the same transaction)."""
+        self._pending_state[key] = to_jsonable(value, what=f"Oracle state {key!r}")
+
+    def _rng(self, *salt: int) -> random.Random:
+        """A random generator determined by the seed, the trial number and ``salt``."""
+        entropy = [self.seed % 2**32, self._number, *salt]
+        return random.Random(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+
+    def _random_values(self) -> dict[str, Any] | None:
+        """Random values for the active hyperparameters, never a set already run; None when a
+        finite space has been run in full."""
+        space = self._space.space
+        for attempt in range(_RANDOM_ATTEMPTS):
+            rng = self._rng(attempt)
+            hps = HyperParameters()
+            for hp in space:
+                hps.merge([hp], overwrite=False)
+                if hps.is_active(hp):
+                    hps.values[hp.name] = hp.prob_to_value(rng.random())
+            values = to_jsonable(hps.values)
+            if not self._store.has_values(values_key(values)):
+                return values
+        # Many collisions: the space is small or nearly used up. List what is left.
+        if count_configurations(space, limit=200_000) is None:
+            return None
+        tried = self._store.values_keys()
+        left = [v for v in iter_configurations(space) if values_key(v) not in tried]
+        if not left:
+            return None
+        return left[self._rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+
+
+def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return (a["config"]["name"] == b["config"]["name"]
+            and a["config"].get("conditions", []) == b["config"].get("conditions", []))
+
+
+def _check_response(response: Any, where: str) -> tuple[str, dict[str, Any]]:
+    if not isinstance(response, Mapping) or "status" not in response:
+        raise HpStoreError(f"{where}.populate_space must return a dict with a 'status'; "
+                           f"returned {response!r}.")
+    status = check_status(response["status"])
+    if status not in (TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.STOPPED):
+        raise HpStoreError(f"{where}.populate_space returned status {status!r}; expected "
+                           "RUNNING, IDLE or STOPPED.")
+    values = response.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise HpStoreError(f"{where}.populate_space returned values {values!r}; expected a "
+                           "dict of hyperparameter name to value.")
+    return status, to_jsonable(dict(values), what="The values from populate_space")
+
+
+def _check_int(name: str, value: Any, minimum: int | None, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"`{name}` must be an int, received {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, received {value}.")
+
+

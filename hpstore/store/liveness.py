@@ -1,0 +1,124 @@
+"""Telling a live worker from a dead one without guessing from elapsed time.
+
+Each process that takes trials holds an exclusive lock on a small file of its own for
+as long as it lives. The operating system drops that lock the instant the process ends,
+``kill -9`` included, so another process that manages to take the lock knows the owner
+is gone. A slow worker keeps its lock and is never mistaken for a dead one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_LIVE: set[Session] = set()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child shares its parent's open lock descriptions; if it kept them, the
+    # parent would look alive for as long as the child lives. Close the child's copies
+    # (which leaves the parent's lock in place) before any user code runs in the child.
+    for session in list(_LIVE):
+        session.forget()
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _lock_path(folder: Path, token: str) -> Path:
+    return folder / f"worker-{token}.alive"
+
+
+class Session:
+    """This process's proof of life: a token and the lock that backs it."""
+
+    def __init__(self, folder: Path, token: str, fd: int) -> None:
+        self.folder = folder
+        self.token = token
+        self.pid = os.getpid()
+        self._fd: int | None = fd
+
+    @classmethod
+    def start(cls, folder: Path) -> Session:
+        """Create and lock a fresh token file in ``folder``."""
+        token = secrets.token_hex(8)
+        path = _lock_path(folder, token)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):  # a fresh random name cannot be held by anyone else
+            os.close(fd)
+            raise OSError(f"could not lock the new liveness file {path}")
+        with contextlib.suppress(OSError):
+            os.write(fd, str(os.getpid()).encode())
+        session = cls(folder, token, fd)
+        _LIVE.add(session)
+        return session
+
+    @staticmethod
+    def probe(folder: Path, token: str) -> bool:
+        """Whether the process holding ``token`` is alive; a dead one's file is removed."""
+        path = _lock_path(folder, token)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            if not _try_lock(fd):
+                return True
+            with contextlib.suppress(OSError):
+                path.unlink()
+            _unlock(fd)
+            return False
+        finally:
+            os.close(fd)
+
+    def end(self) -> None:
+        """Release the lock and remove the file (a normal exit)."""
+        if self._fd is None or self.pid != os.getpid():
+            return
+        with contextlib.suppress(OSError):
+            _lock_path(self.folder, self.token).unlink()
+        with contextlib.suppress(OSError):
+            _unlock(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        _LIVE.discard(self)
+
+    def forget(self) -> None:
+        """In a forked child: drop the inherited descriptor without releasing the parent's
+        lock (closing one copy of the descriptor leaves the lock with the parent)."""
+        if self._fd is not None and self.pid != os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None

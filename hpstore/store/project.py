@@ -1,0 +1,543 @@
+"""The SQL of one search (project) in the file: settings, space, trials, metrics, state.
+
+Every statement takes user-supplied names (hyperparameters, metrics, projects) as bound
+parameters; nothing a user typed is ever formatted into SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hpstore.errors import HpStoreError, TrialNotFoundError
+from hpstore.store.database import Database
+from hpstore.trial import TrialStatus
+
+STATE_FORMAT = 1
+
+_TRIAL_COLUMNS = (
+    "id, number, trial_id, status, hp_values, values_key, score, best_step, tuner_id, "
+    "session, message, run_count, invalid_runs, interruptions, queued, created_at, "
+    "started_at, ended_at"
+)
+_TRIAL_FIELDS = [c.strip() for c in _TRIAL_COLUMNS.split(",")]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _row(cursor_row: tuple[Any, ...] | None) -> dict[str, Any] | None:
+    return None if cursor_row is None else dict(zip(_TRIAL_FIELDS, cursor_row))
+
+
+def _to_db_float(value: float | None) -> float | None:
+    # SQLite stores NaN as NULL; say so explicitly rather than rely on the driver.
+    return None if value is None or math.isnan(value) else value
+
+
+def _from_db_float(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+class ProjectStore:
+    """Reads and writes of one project (``project_name``) in a :class:`Database`."""
+
+    def __init__(self, db: Database, project_id: int, name: str) -> None:
+        self.db = db
+        self.project_id = project_id
+        self.name = name
+
+    # -- projects ------------------------------------------------------------------------------
+    @staticmethod
+    def find(db: Database, name: str) -> dict[str, Any] | None:
+        rows = db.query(
+            "SELECT project_id, name, oracle_class, oracle_config, objective, max_trials, seed, "
+            "space_version, created_at FROM projects WHERE name = ?", (name,))
+        if not rows:
+            return None
+        keys = ("project_id", "name", "oracle_class", "oracle_config", "objective",
+                "max_trials", "seed", "space_version", "created_at")
+        found = dict(zip(keys, rows[0]))
+        found["oracle_config"] = json.loads(found["oracle_config"])
+        found["objective"] = json.loads(found["objective"])
+        return found
+
+    @staticmethod
+    def names(db: Database) -> list[str]:
+        return [r[0] for r in db.query("SELECT name FROM projects ORDER BY project_id")]
+
+    @staticmethod
+    def create(db: Database, name: str, *, oracle_class: str, oracle_config: Mapping[str, Any],
+               objective: Mapping[str, Any], max_trials: int | None, seed: int,
+               space: Iterable[Mapping[str, Any]]) -> ProjectStore:
+        now = time.time()
+        with db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO projects (name, oracle_class, oracle_config, objective, max_trials,"
+                " seed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, oracle_class, _dumps(dict(oracle_config)), _dumps(dict(objective)),
+                 max_trials, seed, now, now))
+            project = ProjectStore(db, int(cur.lastrowid or 0), name)
+            project._insert_space(conn, space, start=0)
+        return project
+
+    @staticmethod
+    def delete(db: Database, name: str) -> None:
+        with db.write() as conn:
+            conn.execute("DELETE FROM projects WHERE name = ?", (name,))
+
+    def update_settings(self, **fields: Any) -> None:
+        allowed = {"max_trials", "oracle_config"}
+        if not fields:
+            return
+        assignments, params = [], []
+        for key, value in fields.items():
+            if key not in allowed:
+                raise ValueError(f"not a changeable setting: {key}")
+            assignments.append(f"{key} = ?")  # key is one of the fixed names above
+            params.append(_dumps(value) if key == "oracle_config" else value)
+        with self.db.write() as conn:
+            conn.execute(
+                f"UPDATE projects SET {', '.join(assignments)}, updated_at = ? "
+                "WHERE project_id = ?", (*params, time.time(), self.project_id))
+
+    def max_trials(self) -> int | None:
+        rows = self.db.query("SELECT max_trials FROM projects WHERE project_id = ?",
+                             (self.project_id,))
+        return rows[0][0] if rows else None
+
+    # -- the search space ---------------------------------------------------------------------
+    def space_version(self) -> int:
+        rows = self.db.query("SELECT space_version FROM projects WHERE project_id = ?",
+                             (self.project_id,))
+        if not rows:
+            raise HpStoreError(
+                f"The project {self.name!r} was removed from the file by another process "
+                "(overwrite=True or set_state); open it again."
+            )
+        return int(rows[0][0])
+
+    def load_space(self) -> tuple[int, list[dict[str, Any]]]:
+        """(space_version, [{"class_name", "config"}, ...]) read in one snapshot."""
+        with self.db.read() as conn:
+            version = conn.execute("SELECT space_version FROM projects WHERE project_id = ?",
+                                   (self.project_id,)).fetchone()
+            rows = conn.execute(
+                "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
+                "ORDER BY position", (self.project_id,)).fetchall()
+        if version is None:
+            raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+        return int(version[0]), [{"class_name": c, "config": json.loads(j)} for c, j in rows]
+
+    def _insert_space(self, conn: sqlite3.Connection, space: Iterable[Mapping[str, Any]],
+                      start: int) -> int:
+        n = start
+        for item in space:
+            conn.execute(
+                "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.project_id, n, item["config"]["name"], item["class_name"],
+                 _dumps(item["config"])))
+            n += 1
+        return n
+
+    def extend_space(self, entries: list[dict[str, Any]], same: Any) -> int:
+        """Append the entries not stored yet (``same(stored, entry)`` tells duplicates);
+        returns the new space version."""
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
+                "ORDER BY position", (self.project_id,)).fetchall()
+            stored = [{"class_name": c, "config": json.loads(j)} for c, j in rows]
+            new = [e for e in entries if not any(same(s, e) for s in stored)]
+            version = conn.execute("SELECT space_version FROM projects WHERE project_id = ?",
+                                   (self.project_id,)).fetchone()[0]
+            if new:
+                self._insert_space(conn, new, start=len(stored))
+                version += 1
+                conn.execute("UPDATE projects SET space_version = ?, updated_at = ? "
+                             "WHERE project_id = ?", (version, time.time(), self.project_id))
+        return int(version)
+
+    # -- reading trials ------------------------------------------------------------------------
+    def trial_row(self, trial_id: str) -> dict[str, Any]:
+        """Raises TrialNotFoundError when the project has no such trial."""
+        row = self.db.connect().execute(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
+            (self.project_id, str(trial_id))).fetchone()
+        if row is None:
+            raise TrialNotFoundError(
+                f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
+                "as those in `oracle.trials`."
+            )
+        return _row(row)  # type: ignore[return-value]
+
+    def observations(self, pk: int, run: int) -> list[tuple[str, str, int, float]]:
+        rows = self.db.connect().execute(
+            "SELECT metric, direction, step, value FROM observations WHERE trial = ? AND run = ?"
+            " ORDER BY id", (pk, run)).fetchall()
+        return [(m, d, s, _from_db_float(v)) for m, d, s, v in rows]
+
+    def running_sessions(self) -> set[str]:
+        rows = self.db.query(
+            "SELECT DISTINCT session FROM trials WHERE project_id = ? AND status = 'RUNNING' "
+            "AND session IS NOT NULL", (self.project_id,))
+        return {r[0] for r in rows}
+
+    def running_of(self, tuner_id: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING' "
+            "AND tuner_id = ? ORDER BY number LIMIT 1", (self.project_id, tuner_id))
+        return _row(rows[0]) if rows else None
+
+    def running(self) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING' "
+            "ORDER BY number", (self.project_id,))
+        return [_row(r) for r in rows]  # type: ignore[misc]
+
+    def next_number(self) -> int:
+        rows = self.db.query("SELECT max(number) FROM trials WHERE project_id = ?",
+                             (self.project_id,))
+        return 0 if rows[0][0] is None else int(rows[0][0]) + 1
+
+    def count(self) -> int:
+        return int(self.db.query("SELECT count(*) FROM trials WHERE project_id = ?",
+                                 (self.project_id,))[0][0])
+
+    def counts_by_status(self) -> dict[str, int]:
+        rows = self.db.query("SELECT status, count(*) FROM trials WHERE project_id = ? "
+                             "GROUP BY status", (self.project_id,))
+        return {s: int(n) for s, n in rows}
+
+    def trial_ids(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT trial_id FROM trials WHERE project_id = ? ORDER BY number",
+            (self.project_id,))]
+
+    def has_trial(self, trial_id: str) -> bool:
+        return bool(self.db.query(
+            "SELECT 1 FROM trials WHERE project_id = ? AND trial_id = ?",
+            (self.project_id, str(trial_id))))
+
+    def has_values(self, key: str) -> bool:
+        return bool(self.db.query(
+            "SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1",
+            (self.project_id, key)))
+
+    def values_keys(self) -> set[str]:
+        return {r[0] for r in self.db.query(
+            "SELECT values_key FROM trials WHERE project_id = ?", (self.project_id,))}
+
+    def best_rows(self, n: int, direction: str) -> list[dict[str, Any]]:
+        order = "DESC" if direction == "max" else "ASC"  # one of two fixed words
+        rows = self.db.query(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
+            f"AND score IS NOT NULL ORDER BY score {order}, number LIMIT ?",
+            (self.project_id, n))
+        found = [_row(r) for r in rows]
+        if len(found) < n:
+            rows = self.db.query(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND NOT "
+                "(status = 'COMPLETED' AND score IS NOT NULL) ORDER BY number LIMIT ?",
+                (self.project_id, n - len(found)))
+            found += [_row(r) for r in rows]
+        return found  # type: ignore[return-value]
+
+    def completed(self) -> list[tuple[str, float]]:
+        """(hp_values JSON, score) of every completed trial, in creation order."""
+        return [(v, s) for v, s in self.db.query(
+            "SELECT hp_values, score FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
+            "AND score IS NOT NULL ORDER BY number", (self.project_id,))]
+
+    def recent_final_statuses(self, n: int) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT status FROM trials WHERE project_id = ? AND ended_at IS NOT NULL "
+            "ORDER BY ended_at DESC, id DESC LIMIT ?", (self.project_id, n))]
+
+    # -- writing trials ------------------------------------------------------------------------
+    @staticmethod
+    def _transition(conn: sqlite3.Connection, pk: int, old: str | None, new: str,
+                    tuner_id: str | None, message: str | None, at: float) -> None:
+        conn.execute(
+            "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (pk, old, new, at, tuner_id, os.getpid(), message))
+
+    def insert_trial(self, number: int, trial_id: str, values: Mapping[str, Any], key: str,
+                     tuner_id: str, session: str | None,
+                     state: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Record a new RUNNING trial, and the algorithm state that decided it, at once."""
+        now = time.time()
+        with self.db.write() as conn:
+            self._write_values(conn, state or {})
+            cur = conn.execute(
+                "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
+                " tuner_id, session, run_count, created_at, started_at) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?)",
+                (self.project_id, number, trial_id, _dumps(dict(values)), key, tuner_id,
+                 session, now, now))
+            pk = int(cur.lastrowid or 0)
+            self._transition(conn, pk, None, TrialStatus.RUNNING, tuner_id, None, now)
+        return {"id": pk, "number": number, "trial_id": trial_id, "status": "RUNNING",
+                "hp_values": _dumps(dict(values)), "values_key": key, "score": None,
+                "best_step": None, "tuner_id": tuner_id, "session": session, "message": None,
+                "run_count": 1, "invalid_runs": 0, "interruptions": 0, "queued": None,
+                "created_at": now, "started_at": now, "ended_at": None}
+
+    def take_queued(self, tuner_id: str, session: str | None) -> dict[str, Any] | None:
+        """Start the trial at the head of the retry queue for ``tuner_id``; a trial this
+        tuner was running when it was interrupted comes first."""
+        now = time.time()
+        with self.db.write() as conn:
+            row = _row(conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND queued IS NOT "
+                "NULL ORDER BY (tuner_id IS ? AND status = 'IDLE') DESC, queued LIMIT 1",
+                (self.project_id, tuner_id)).fetchone())
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = ?, session = ?,"
+                " run_count = run_count + 1, started_at = ?, ended_at = NULL, score = NULL, "
+                "best_step = NULL WHERE id = ?", (tuner_id, session, now, row["id"]))
+            self._transition(conn, row["id"], row["status"], TrialStatus.RUNNING, tuner_id,
+                             f"run {row['run_count'] + 1}", now)
+        row.update(status="RUNNING", queued=None, tuner_id=tuner_id, session=session,
+                   run_count=row["run_count"] + 1, started_at=now, ended_at=None, score=None,
+                   best_step=None)
+        return row
+
+    def reap(self, tokens: Iterable[str], max_interruptions: int) -> list[str]:
+        """Hand back the running trials of dead workers; returns their trial ids.
+
+        A trial is queued again with the same values (IDLE) unless its workers have now died
+        ``max_interruptions`` times, in which case it is FAILED.
+        """
+        reaped: list[str] = []
+        now = time.time()
+        with self.db.write() as conn:
+            for token in tokens:
+                rows = conn.execute(
+                    f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = "
+                    "'RUNNING' AND session = ?", (self.project_id, token)).fetchall()
+                for r in rows:
+                    row = _row(r)
+                    assert row is not None
+                    count = row["interruptions"] + 1
+                    who = f"worker {row['tuner_id']!r}"
+                    if count >= max_interruptions:
+                        status = TrialStatus.FAILED
+                        message = (f"Its worker died {count} times while running it (last: "
+                                   f"{who}); not retried again.")
+                        conn.execute(
+                            "UPDATE trials SET status = 'FAILED', interruptions = ?, message = ?,"
+                            " ended_at = ?, session = NULL WHERE id = ?",
+                            (count, message, now, row["id"]))
+                    else:
+                        status = TrialStatus.IDLE
+                        message = (f"Interrupted: {who} died during run {row['run_count']}; "
+                                   "queued to run again with the same values.")
+                        queued = self._next_queue_position(conn)
+                        conn.execute(
+                            "UPDATE trials SET status = 'IDLE', interruptions = ?, message = ?, "
+                            "queued = ?, session = NULL WHERE id = ?",
+                            (count, message, queued, row["id"]))
+                    self._transition(conn, row["id"], TrialStatus.RUNNING, status,
+                                     row["tuner_id"], message, now)
+                    reaped.append(row["trial_id"])
+        return reaped
+
+    def _next_queue_position(self, conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "
+                     "WHERE project_id = ?", (self.project_id,))
+        return int(conn.execute("SELECT queue_counter FROM projects WHERE project_id = ?",
+                                (self.project_id,)).fetchone()[0])
+
+    def record_metrics(self, trial_id: str,
+                       observations: list[tuple[str, str, int, float]]) -> dict[str, Any]:
+        """Append (metric, direction, step, value) rows to the trial's current run."""
+        now = time.time()
+        with self.db.write() as conn:
+            row = _row(conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
+                (self.project_id, str(trial_id))).fetchone())
+            if row is None:
+                raise TrialNotFoundError(f"No trial {trial_id!r} in project {self.name!r}.")
+            conn.executemany(
+                "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(row["id"], row["run_count"], m, d, s, _to_db_float(v), now)
+                 for m, d, s, v in observations])
+        return row
+
+    def finish(self, pk: int, old_status: str, status: str, message: str | None,
+               values: Mapping[str, Any], key: str, score: float | None,
+               best_step: int | None, tuner_id: str | None, *, invalid: bool,
+               requeue: bool) -> None:
+        """Write the end of a run: the status, message, values and score, in one step."""
+        now = time.time()
+        with self.db.write() as conn:
+            queued = self._next_queue_position(conn) if requeue else None
+            final = status in TrialStatus.FINAL
+            conn.execute(
+                "UPDATE trials SET status = ?, message = ?, hp_values = ?, values_key = ?, "
+                "score = ?, best_step = ?, queued = ?, invalid_runs = invalid_runs + ?, "
+                "session = NULL, ended_at = ? WHERE id = ?",
+                (status, message, _dumps(dict(values)), key,
+                 None if score is None else _to_db_float(score), best_step, queued,
+                 1 if invalid else 0, now if final else None, pk))
+            self._transition(conn, pk, old_status, status, tuner_id, message, now)
+
+    def set_status(self, trial_id: str, status: str, message: str | None) -> str:
+        """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
+        now = time.time()
+        with self.db.write() as conn:
+            row = _row(conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
+                (self.project_id, str(trial_id))).fetchone())
+            if row is None:
+                raise TrialNotFoundError(f"No trial {trial_id!r} in project {self.name!r}.")
+            conn.execute("UPDATE trials SET status = ?, message = ? WHERE id = ?",
+                         (status, message, row["id"]))
+            self._transition(conn, row["id"], row["status"], status, row["tuner_id"], message,
+                             now)
+        return str(row["status"])
+
+    # -- the algorithm's own state ----------------------------------------------------------------
+    def get_value(self, key: str, default: Any = None) -> Any:
+        rows = self.db.query("SELECT value FROM oracle_state WHERE project_id = ? AND key = ?",
+                             (self.project_id, key))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            self._write_values(conn, values)
+
+    def _write_values(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+        conn.executemany(
+            "INSERT INTO oracle_state (project_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value",
+            [(self.project_id, key, _dumps(value)) for key, value in values.items()])
+
+    # -- the whole project as one document --------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Everything the project holds, read in one snapshot, as JSON-ready data."""
+        with self.db.read() as conn:
+            p = conn.execute(
+                "SELECT oracle_class, oracle_config, objective, max_trials, seed, space_version,"
+                " queue_counter, created_at, updated_at FROM projects WHERE project_id = ?",
+                (self.project_id,)).fetchone()
+            if p is None:
+                raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+            space = conn.execute(
+                "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
+                "ORDER BY position", (self.project_id,)).fetchall()
+            trials = [_row(r) for r in conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? ORDER BY number",
+                (self.project_id,))]
+            obs: dict[int, list[list[Any]]] = {}
+            for t, run, m, d, s, v, at in conn.execute(
+                    "SELECT o.trial, o.run, o.metric, o.direction, o.step, o.value, o.at FROM "
+                    "observations o JOIN trials t ON t.id = o.trial WHERE t.project_id = ? "
+                    "ORDER BY o.id", (self.project_id,)):
+                obs.setdefault(t, []).append([run, m, d, s, v, at])
+            trans: dict[int, list[list[Any]]] = {}
+            for t, a, b, at, tid, pid, msg in conn.execute(
+                    "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, "
+                    "s.message FROM transitions s JOIN trials t ON t.id = s.trial WHERE "
+                    "t.project_id = ? ORDER BY s.id", (self.project_id,)):
+                trans.setdefault(t, []).append([a, b, at, tid, pid, msg])
+            state = {k: json.loads(v) for k, v in conn.execute(
+                "SELECT key, value FROM oracle_state WHERE project_id = ? ORDER BY key",
+                (self.project_id,))}
+        out_trials = []
+        for row in trials:
+            assert row is not None
+            pk = row.pop("id")
+            row["hp_values"] = json.loads(row["hp_values"])
+            row["observations"] = obs.get(pk, [])
+            row["transitions"] = trans.get(pk, [])
+            out_trials.append(row)
+        return {
+            "format": "hpstore.project",
+            "version": STATE_FORMAT,
+            "settings": {
+                "oracle_class": p[0], "oracle_config": json.loads(p[1]),
+                "objective": json.loads(p[2]), "max_trials": p[3], "seed": p[4],
+                "space_version": p[5], "queue_counter": p[6], "created_at": p[7],
+                "updated_at": p[8],
+            },
+            "space": [{"class_name": c, "config": json.loads(j)} for c, j in space],
+            "trials": out_trials,
+            "oracle_state": state,
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Replace this project with ``state`` (from :meth:`dump`) in one transaction.
+
+        Raises:
+            HpStoreError: the state is not of that shape; the file is left as it was.
+        """
+        if not isinstance(state, Mapping) or state.get("format") != "hpstore.project":
+            raise HpStoreError(
+                "set_state() takes the dict returned by get_state() of an hpstore Oracle; "
+                f"received {type(state).__name__} without format 'hpstore.project'."
+            )
+        if state.get("version") != STATE_FORMAT:
+            raise HpStoreError(
+                f"This state has format version {state.get('version')!r}; this hpstore reads "
+                f"version {STATE_FORMAT}."
+            )
+        try:
+            with self.db.write() as conn:
+                try:
+                    self._load(conn, state)
+                except sqlite3.IntegrityError as exc:  # before write() turns it into words
+                    raise ValueError(str(exc)) from None
+        except (KeyError, TypeError, ValueError, IndexError, sqlite3.IntegrityError) as exc:
+            raise HpStoreError(
+                f"The state given to set_state() is malformed ({type(exc).__name__}: {exc}); "
+                "nothing was changed."
+            ) from None
+
+    def _load(self, conn: sqlite3.Connection, state: Mapping[str, Any]) -> None:
+        s = state["settings"]
+        pid = self.project_id
+        conn.execute("DELETE FROM trials WHERE project_id = ?", (pid,))
+        conn.execute("DELETE FROM hyperparameters WHERE project_id = ?", (pid,))
+        conn.execute("DELETE FROM oracle_state WHERE project_id = ?", (pid,))
+        conn.execute(
+            "UPDATE projects SET oracle_class = ?, oracle_config = ?, objective = ?, "
+            "max_trials = ?, seed = ?, space_version = ?, queue_counter = ?, created_at = ?, "
+            "updated_at = ? WHERE project_id = ?",
+            (s["oracle_class"], _dumps(s["oracle_config"]), _dumps(s["objective"]),
+             s["max_trials"], int(s["seed"]), int(s["space_version"]) + 1,
+             int(s["queue_counter"]), s["created_at"], time.time(), pid))
+        self._insert_space(conn, state["space"], start=0)
+        for t in state["trials"]:
+            cur = conn.execute(
+                "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
+                " score, best_step, tuner_id, session, message, run_count, invalid_runs, "
+                "interruptions, queued, created_at, started_at, ended_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (pid, int(t["number"]), str(t["trial_id"]), t["status"], _dumps(t["hp_values"]),
+                 t["values_key"], t["score"], t["best_step"], t["tuner_id"], t["session"],
+                 t["message"], t["run_count"], t["invalid_runs"], t["interruptions"],
+                 t["queued"], t["created_at"], t["started_at"], t["ended_at"]))
+            pk = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(pk, run, m, d, step, v, at) for run, m, d, step, v, at in t["observations"]])
+            conn.executemany(
+                "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
+                "message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(pk, *tr) for tr in t["transitions"]])
+        conn.executemany(
+            "INSERT INTO oracle_state (project_id, key, value) VALUES (?, ?, ?)",
+            [(pid, k, _dumps(v)) for k, v in state["oracle_state"].items()])

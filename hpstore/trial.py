@@ -1,0 +1,351 @@
+"""Trial, its status, and the per-metric histories it carries."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from hpstore.errors import InvalidMetricError
+from hpstore.hyperparameters import HyperParameters
+from hpstore.objective import DIRECTIONS, infer_metric_direction
+
+
+class TrialStatus:
+    """The status of a trial: plain strings, so ``trial.status = "COMPLETED"`` works."""
+
+    RUNNING = "RUNNING"
+    IDLE = "IDLE"
+    INVALID = "INVALID"
+    STOPPED = "STOPPED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    ALL = (RUNNING, IDLE, INVALID, STOPPED, COMPLETED, FAILED)
+    #: statuses a trial keeps once it has ended for good
+    FINAL = (COMPLETED, FAILED, STOPPED)
+
+
+def check_status(status: Any) -> str:
+    """Return ``status`` if it is a known trial status.
+
+    Raises:
+        ValueError: anything else, naming the accepted statuses.
+    """
+    if status not in TrialStatus.ALL:
+        raise ValueError(
+            f"Unknown trial status {status!r}; expected one of {', '.join(TrialStatus.ALL)}."
+        )
+    return str(status)
+
+
+def check_metric(name: Any, value: Any) -> float:
+    """Validate one reported metric and return its value as a float.
+
+    Raises:
+        InvalidMetricError (a TypeError): the name is not a non-empty string, or the
+            value is not a real number (bools, strings, None and complex are refused).
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidMetricError(
+            f"A metric name must be a non-empty string, received {name!r} "
+            f"(type {type(name).__name__})."
+        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+            # A numpy or torch scalar; .item() gives the Python number inside.
+            return check_metric(name, value.item())
+        raise InvalidMetricError(
+            f"The value of metric {name!r} must be a real number, received {value!r} "
+            f"(type {type(value).__name__})."
+        )
+    return float(value)
+
+
+class MetricObservation:
+    """All values reported for one metric at one step; their mean is the step's value."""
+
+    __slots__ = ("step", "value")
+
+    def __init__(self, value: float | list[float], step: int) -> None:
+        self.value: list[float] = list(value) if isinstance(value, list) else [float(value)]
+        self.step = int(step)
+
+    def append(self, value: float) -> None:
+        self.value.append(float(value))
+
+    def mean(self) -> float:
+        return math.fsum(self.value) / len(self.value)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"value": list(self.value), "step": self.step}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MetricObservation:
+        return cls(list(config["value"]), config["step"])
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, MetricObservation)
+            and self.step == other.step
+            and _floats_equal(self.value, other.value)
+        )
+
+    def __repr__(self) -> str:
+        return f"MetricObservation(value={self.value}, step={self.step})"
+
+
+def _floats_equal(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(
+        x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b)
+    )
+
+
+class MetricHistory:
+    """The observations of one metric, by step, with a direction for "best"."""
+
+    def __init__(self, direction: str = "min") -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f'`direction` must be "min" or "max", received {direction!r}.')
+        self.direction = direction
+        self._observations: dict[int, MetricObservation] = {}
+
+    def update(self, value: float, step: int = 0) -> None:
+        step = int(step)
+        if step in self._observations:
+            self._observations[step].append(value)
+        else:
+            self._observations[step] = MetricObservation(value, step)
+
+    def get_history(self) -> list[MetricObservation]:
+        return [self._observations[s] for s in sorted(self._observations)]
+
+    def get_best_value(self) -> float | None:
+        """The best step mean, ignoring NaN steps; NaN when every step is NaN; None if empty."""
+        means = [obs.mean() for obs in self.get_history()]
+        if not means:
+            return None
+        finite = [m for m in means if not math.isnan(m)]
+        if not finite:
+            return math.nan
+        return min(finite) if self.direction == "min" else max(finite)
+
+    def get_best_step(self) -> int | None:
+        """The first (lowest) step whose mean is the best value; None when there is none."""
+        best = self.get_best_value()
+        if best is None or math.isnan(best):
+            return None
+        for obs in self.get_history():
+            if obs.mean() == best:
+                return obs.step
+        return None
+
+    def get_last_value(self) -> float | None:
+        history = self.get_history()
+        return history[-1].mean() if history else None
+
+    def get_statistics(self) -> dict[str, float]:
+        means = [obs.mean() for obs in self.get_history()]
+        if not means:
+            return {}
+        arr = [m for m in means if not math.isnan(m)] or means
+        mean = math.fsum(arr) / len(arr)
+        var = math.fsum((x - mean) ** 2 for x in arr) / len(arr)
+        ordered = sorted(arr)
+        mid = len(ordered) // 2
+        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        return {"min": min(arr), "max": max(arr), "mean": mean, "median": median,
+                "var": var, "std": math.sqrt(var)}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"direction": self.direction,
+                "observations": [o.get_config() for o in self.get_history()]}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MetricHistory:
+        history = cls(config["direction"])
+        for obs in config.get("observations", []):
+            o = MetricObservation.from_config(obs)
+            history._observations[o.step] = o
+        return history
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, MetricHistory)
+            and self.direction == other.direction
+            and self.get_history() == other.get_history()
+        )
+
+
+class MetricsTracker:
+    """The histories of every metric a trial reported, by name."""
+
+    def __init__(self, metrics: Mapping[str, str] | None = None) -> None:
+        self.metrics: dict[str, MetricHistory] = {}
+        for name, direction in (metrics or {}).items():
+            self.register(name, direction)
+
+    def exists(self, name: str) -> bool:
+        return name in self.metrics
+
+    def register(self, name: str, direction: str | None = None) -> None:
+        """Start a history for ``name``; its direction is inferred when not given, and
+        "min" when the name says nothing.
+
+        Raises:
+            ValueError: ``name`` is already registered.
+        """
+        if name in self.metrics:
+            raise ValueError(f"Metric already exists: {name}")
+        if direction is None:
+            direction = infer_metric_direction(name) or "min"
+        self.metrics[name] = MetricHistory(direction)
+
+    def update(self, name: str, value: Any, step: int = 0) -> bool:
+        """Record ``value`` for ``name`` at ``step``; returns whether the best value changed.
+
+        Raises:
+            InvalidMetricError: a name that is not a string or a value that is not a number.
+        """
+        value = check_metric(name, value)
+        if name not in self.metrics:
+            self.register(name)
+        history = self.metrics[name]
+        before = history.get_best_value()
+        history.update(value, step)
+        after = history.get_best_value()
+        return not (before == after or (before is not None and after is not None
+                                        and math.isnan(before) and math.isnan(after)))
+
+    def get_history(self, name: str) -> list[MetricObservation]:
+        return self._get(name).get_history()
+
+    def get_best_value(self, name: str) -> float | None:
+        return self._get(name).get_best_value()
+
+    def get_best_step(self, name: str) -> int | None:
+        return self._get(name).get_best_step()
+
+    def get_last_value(self, name: str) -> float | None:
+        return self._get(name).get_last_value()
+
+    def get_direction(self, name: str) -> str:
+        return self._get(name).direction
+
+    def get_statistics(self, name: str) -> dict[str, float]:
+        return self._get(name).get_statistics()
+
+    def _get(self, name: str) -> MetricHistory:
+        if name not in self.metrics:
+            raise ValueError(f"Unknown metric: {name}")
+        return self.metrics[name]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"metrics": {name: h.get_config() for name, h in self.metrics.items()}}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MetricsTracker:
+        tracker = cls()
+        for name, history in config.get("metrics", {}).items():
+            tracker.metrics[name] = MetricHistory.from_config(history)
+        return tracker
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricsTracker) and self.metrics == other.metrics
+
+
+class Trial:
+    """One set of hyperparameter values, run (and perhaps retried) to a score.
+
+    Attributes:
+        trial_id: the id, unique in its search.
+        hyperparameters: a HyperParameters whose ``values`` are this trial's values.
+        metrics: the MetricsTracker of the current run (a retry starts a fresh one).
+        score: the objective's best value once COMPLETED and scored, else None.
+        best_step: the step at which the score was reached.
+        status: a TrialStatus string.
+        message: why it failed or was interrupted, when it did.
+        tuner_id: the worker that holds or last held it.
+        run: how many times it has been started (1 for a first run).
+    """
+
+    def __init__(
+        self,
+        hyperparameters: HyperParameters,
+        trial_id: str | None = None,
+        status: str = TrialStatus.RUNNING,
+        message: str | None = None,
+    ) -> None:
+        self.hyperparameters = hyperparameters
+        self.trial_id = "0" if trial_id is None else str(trial_id)
+        self.metrics = MetricsTracker()
+        self.score: float | None = None
+        self.best_step: int | None = None
+        self.status = check_status(status)
+        self.message = message
+        self.tuner_id: str | None = None
+        self.run = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status":
+            value = check_status(value)
+        super().__setattr__(name, value)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.hyperparameters.values
+
+    def summary(self) -> None:
+        """Print the trial id, its values, its score and any message."""
+        print(self.summary_text())
+
+    def summary_text(self) -> str:
+        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:"]
+        if self.hyperparameters.values:
+            lines += [f"{name}: {value}" for name, value in self.hyperparameters.values.items()]
+        else:
+            lines.append("default configuration")
+        if self.score is not None:
+            lines.append(f"Score: {self.score}")
+        if self.message is not None:
+            lines.append(str(self.message))
+        return "\n".join(lines)
+
+    def get_state(self) -> dict[str, Any]:
+        """The trial as a dict that ``json.dumps`` can write and :meth:`from_state` reads."""
+        return {
+            "trial_id": self.trial_id,
+            "hyperparameters": self.hyperparameters.get_config(),
+            "metrics": self.metrics.get_config(),
+            "score": self.score,
+            "best_step": self.best_step,
+            "status": self.status,
+            "message": self.message,
+            "tuner_id": self.tuner_id,
+            "run": self.run,
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.trial_id = str(state["trial_id"])
+        self.hyperparameters = HyperParameters.from_config(state["hyperparameters"])
+        self.metrics = MetricsTracker.from_config(state["metrics"])
+        self.score = state.get("score")
+        self.best_step = state.get("best_step")
+        self.status = state["status"]
+        self.message = state.get("message")
+        self.tuner_id = state.get("tuner_id")
+        self.run = int(state.get("run") or 0)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Trial:
+        trial = cls(HyperParameters())
+        trial.set_state(state)
+        return trial
+
+    def __repr__(self) -> str:
+        return (f"Trial(trial_id={self.trial_id!r}, status={self.status!r}, "
+                f"score={self.score!r}, values={self.hyperparameters.values!r})")

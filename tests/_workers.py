@@ -1,0 +1,105 @@
+"""A small test oracle and the functions that spawned test processes run.
+
+Spawned children import this module by name, so it holds no test functions itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import hpstore
+from hpstore.oracle import Oracle
+
+DEADLINE = 60.0  # seconds any synchronisation may wait before a test fails
+
+
+class RandomTestOracle(Oracle):
+    """Random values through the base class's helper; STOPPED when the space is used up."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        values = self._random_values()
+        if values is None:
+            return {"status": "STOPPED"}
+        return {"status": "RUNNING", "values": values}
+
+
+def space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -10, 10)
+    hp.Int("y", 0, 10)
+    hp.Choice("c", ["a", "b"])
+    return hp
+
+
+def objective_value(values: dict[str, Any]) -> float:
+    return (values["x"] - 3) ** 2 + values["y"] + (values["c"] == "a")
+
+
+def open_oracle(path: str, **kwargs: Any) -> RandomTestOracle:
+    kwargs.setdefault("objective", "loss")
+    kwargs.setdefault("hyperparameters", space())
+    return RandomTestOracle(database=path, **kwargs)
+
+
+def run_worker(path: str, tuner_id: str, max_trials: int, start: Any, results: Any) -> None:
+    """Run trials until STOPPED; put (tuner_id, [(trial_id, score)], error) on ``results``."""
+    done: list[tuple[str, float]] = []
+    error = None
+    try:
+        oracle = open_oracle(path, max_trials=max_trials)
+        if not start.wait(DEADLINE):
+            raise RuntimeError("start signal never came")
+        while True:
+            trial = oracle.create_trial(tuner_id)
+            if trial.status == "STOPPED":
+                break
+            if trial.status == "IDLE":
+                continue
+            score = objective_value(trial.hyperparameters.values)
+            oracle.update_trial(trial.trial_id, {"loss": score})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            done.append((trial.trial_id, trial.score))
+    except BaseException as exc:  # report everything to the parent
+        error = f"{type(exc).__name__}: {exc}"
+    results.put((tuner_id, done, error))
+
+
+def open_new_file(path: str, start: Any, results: Any) -> None:
+    """Open a brand-new file the moment ``start`` fires; report the schema seen."""
+    try:
+        if not start.wait(DEADLINE):
+            raise RuntimeError("start signal never came")
+        oracle = open_oracle(path, max_trials=5)
+        version = oracle._db.connect().execute("PRAGMA user_version").fetchone()[0]
+        results.put(("ok", version))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def hold_trial(path: str, tuner_id: str, holding: Any, info: Any) -> None:
+    """Take a trial, say which, then wait to be killed."""
+    oracle = open_oracle(path, max_trials=50)
+    trial = oracle.create_trial(tuner_id)
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+    info.put((trial.trial_id, trial.hyperparameters.values, os.getpid()))
+    holding.set()
+    while True:  # until SIGKILL
+        time.sleep(1)
+
+
+def write_forever(path: str, tuner_id: str, started: Any, progress: Any) -> None:
+    """Complete trials and stream metrics as fast as possible until killed mid-write."""
+    oracle = open_oracle(path, max_trials=100_000)
+    started.set()
+    step = 0
+    while True:
+        trial = oracle.create_trial(tuner_id)
+        for _ in range(5):
+            oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+            step += 1
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        progress.put((trial.trial_id, trial.score))

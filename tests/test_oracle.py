@@ -1,0 +1,406 @@
+"""The Oracle contract on the store, in one process (multi-process tests live elsewhere)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import sqlite3
+
+import pytest
+from _workers import RandomTestOracle, objective_value, open_oracle, space
+
+import hpstore
+from hpstore.oracle import Oracle
+
+
+def run(oracle: Oracle, tuner_id: str = "tuner0", n: int | None = None) -> list[hpstore.Trial]:
+    """Complete trials until STOPPED (or n of them); return them as ended."""
+    ended = []
+    while n is None or len(ended) < n:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status != "RUNNING":
+            break
+        oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        ended.append(trial)
+    return ended
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "search.db")
+
+
+def test_base_populate_space_is_abstract(db):
+    oracle = Oracle(objective="loss", max_trials=3, database=db)
+    with pytest.raises(NotImplementedError, match="populate_space"):
+        oracle.create_trial("tuner0")
+
+
+def test_trials_are_created_scored_and_stored(db):
+    oracle = open_oracle(db, max_trials=5, seed=3)
+    ended = run(oracle)
+    assert len(ended) == 5
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+    # a second oracle on the file sees the same trials, read from the file
+    other = open_oracle(db)
+    assert sorted(other.trials) == sorted(t.trial_id for t in ended)
+    for t in ended:
+        stored = other.trials[t.trial_id]
+        assert stored.status == "COMPLETED"
+        assert stored.score == pytest.approx(objective_value(t.hyperparameters.values))
+        assert stored.hyperparameters.values == t.hyperparameters.values
+    assert other.remaining_trials() == 0
+
+
+def test_trial_ids_are_padded_like_kerastuner(db):
+    oracle = open_oracle(db, max_trials=12)
+    ids = [t.trial_id for t in run(oracle)]
+    assert ids[:3] == ["00", "01", "02"] and ids[-1] == "11"
+
+
+def test_ongoing_trial_is_returned_to_its_tuner(db):
+    oracle = open_oracle(db, max_trials=5)
+    first = oracle.create_trial("a")
+    again = oracle.create_trial("a")
+    other = oracle.create_trial("b")
+    assert again.trial_id == first.trial_id
+    assert again.hyperparameters.values == first.hyperparameters.values
+    assert other.trial_id != first.trial_id
+    assert set(oracle.ongoing_trials) == {"a", "b"}
+
+
+def test_update_trial_requires_every_objective_metric(db):
+    oracle = open_oracle(db, max_trials=5, objective=["loss", "val_accuracy"])
+    trial = oracle.create_trial("t")
+    with pytest.raises(ValueError, match="val_accuracy"):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    returned = oracle.update_trial(trial.trial_id, {"loss": 1.0, "val_accuracy": 0.25})
+    assert returned.status == "RUNNING"
+    # the combined objective is computed from the reported metrics (KerasTuner needs Keras)
+    assert returned.metrics.get_best_value("multi_objective") == pytest.approx(0.75)
+
+
+def test_update_trial_rejects_bad_metrics_and_unknown_trials(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    with pytest.raises(hpstore.InvalidMetricError, match="'nope'"):
+        oracle.update_trial(trial.trial_id, {"loss": "nope"})
+    with pytest.raises(hpstore.InvalidMetricError, match="3"):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0, 3: 1.0})
+    with pytest.raises(KeyError, match="'zz'"):
+        oracle.update_trial("zz", {"loss": 1.0})
+    assert oracle.get_trial(trial.trial_id).metrics.metrics == {}
+
+
+def test_metric_history_per_step_and_best_step(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    for step, loss in enumerate([3.0, 1.0, 2.0]):
+        oracle.update_trial(trial.trial_id, {"loss": loss, "accuracy": 1 - loss / 4}, step=step)
+    oracle.update_trial(trial.trial_id, {"loss": 3.0}, step=1)  # averaged with 1.0 -> 2.0
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert [o.mean() for o in stored.metrics.get_history("loss")] == [3.0, 2.0, 2.0]
+    assert stored.score == 2.0 and stored.best_step == 1
+    assert stored.metrics.get_direction("accuracy") == "max"
+
+
+def test_a_trial_stopped_elsewhere_tells_its_worker(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    open_oracle(db)._store.set_status(trial.trial_id, "STOPPED", "enough")
+    assert oracle.update_trial(trial.trial_id, {"loss": 1.0}).status == "STOPPED"
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).status == "COMPLETED"
+
+
+def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):
+    oracle = open_oracle(db, max_trials=5, max_retries_per_trial=1)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": math.nan})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert trial.status == "INVALID"
+    assert oracle.get_trial(trial.trial_id).status == "INVALID"
+    retry = oracle.create_trial("other")
+    assert retry.trial_id == trial.trial_id and retry.run == 2
+    assert retry.hyperparameters.values == trial.hyperparameters.values
+    assert retry.metrics.metrics == {}  # fresh metrics; run 1 stays in the history
+    oracle.update_trial(retry.trial_id, {"loss": 4.0})
+    retry.status = "COMPLETED"
+    oracle.end_trial(retry)
+    assert oracle.get_trial(trial.trial_id).score == 4.0
+    runs = oracle._db.query("SELECT run, value FROM observations ORDER BY id")
+    assert runs == [(1, None), (2, 4.0)]
+
+
+def test_invalid_trials_fail_after_their_retries(db):
+    oracle = open_oracle(db, max_trials=5, max_retries_per_trial=2,
+                         max_consecutive_failed_trials=10)
+    trial = oracle.create_trial("t")
+    runs = 0
+    while True:
+        current = oracle.create_trial("t")
+        assert current.trial_id == trial.trial_id
+        runs += 1
+        current.status = "INVALID"
+        current.message = f"boom {runs}"
+        oracle.end_trial(current)
+        if current.status == "FAILED":
+            break
+    assert runs == 3  # the first run and two retries
+    stored = oracle.get_trial(trial.trial_id)
+    assert stored.status == "FAILED" and stored.message == "boom 3"
+
+
+def test_consecutive_failures_raise_runtime_error(db):
+    oracle = open_oracle(db, max_trials=10, max_consecutive_failed_trials=2)
+    first = oracle.create_trial("t")
+    first.status = "FAILED"
+    first.message = "first"
+    oracle.end_trial(first)
+    second = oracle.create_trial("t")
+    second.status = "FAILED"
+    second.message = "Traceback: second"
+    with pytest.raises(RuntimeError) as info:
+        oracle.end_trial(second)
+    assert str(info.value) == (
+        "Number of consecutive failures exceeded the limit of 2.\nTraceback: second")
+    assert oracle.get_trial(second.trial_id).status == "FAILED"  # written before raising
+
+
+def test_end_trial_writes_back_status_message_and_values(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 2.0})
+    trial.hyperparameters.values["note"] = "written by the worker"
+    trial.status = "COMPLETED"
+    trial.message = "all good"
+    oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert stored.message == "all good"
+    assert stored.hyperparameters.values["note"] == "written by the worker"
+    with pytest.raises(hpstore.HpStoreError, match="already ended"):
+        oracle.end_trial(trial)
+    running = oracle.create_trial("t")
+    with pytest.raises(ValueError, match="RUNNING"):
+        oracle.end_trial(running)
+
+
+def test_best_trials_order_and_padding(db):
+    oracle = open_oracle(db, max_trials=6, objective=hpstore.Objective("score", "max"))
+    scores = {}
+    for i, s in enumerate([0.5, 0.9, 0.1, 0.9]):
+        t = oracle.create_trial("t")
+        oracle.update_trial(t.trial_id, {"score": s})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+        scores[t.trial_id] = s
+        assert i == int(t.trial_id)
+    running = oracle.create_trial("t")
+    best = oracle.get_best_trials(6)
+    # ties keep creation order; then the non-completed trials pad the list
+    assert [t.trial_id for t in best] == ["1", "3", "0", "2", running.trial_id]
+    low = open_oracle(db, objective=hpstore.Objective("score", "max"))
+    assert [t.score for t in low.get_best_trials(2)] == [0.9, 0.9]
+
+
+def test_best_trials_min_direction(db):
+    oracle = open_oracle(db, max_trials=20, seed=5)
+    ended = run(oracle)
+    best = oracle.get_best_trials(3)
+    expected = sorted(ended, key=lambda t: t.score)[:3]
+    assert [t.trial_id for t in best] == [t.trial_id for t in expected]
+
+
+def test_finite_space_is_exhausted_exactly(db):
+    hp = hpstore.HyperParameters()
+    hp.Choice("a", [1, 2, 3])
+    hp.Boolean("b")
+    oracle = RandomTestOracle(objective="loss", max_trials=100, hyperparameters=hp, database=db,
+                              seed=0)
+    seen = []
+    while (t := oracle.create_trial("t")).status == "RUNNING":
+        seen.append(tuple(sorted(t.hyperparameters.values.items())))
+        oracle.update_trial(t.trial_id, {"loss": 1.0})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+    assert len(seen) == 6 and len(set(seen)) == 6
+
+
+def test_max_trials_can_be_raised_to_extend_a_finished_search(db):
+    oracle = open_oracle(db, max_trials=3)
+    assert len(run(oracle)) == 3
+    assert open_oracle(db).create_trial("t").status == "STOPPED"
+    bigger = open_oracle(db, max_trials=5)
+    assert len(run(bigger)) == 2
+    assert len(bigger.trials) == 5
+
+
+def test_seed_zero_is_a_real_seed_and_seeds_are_deterministic(tmp_path):
+    def values(name, seed):
+        oracle = open_oracle(str(tmp_path / name), max_trials=4, seed=seed)
+        return [t.hyperparameters.values for t in run(oracle)]
+
+    assert values("a.db", 0) == values("b.db", 0)
+    assert values("c.db", 0) != values("d.db", 1)
+
+
+def test_resume_checks_arguments_against_the_file(db):
+    run(open_oracle(db, max_trials=2, seed=7))
+    with pytest.raises(hpstore.ProjectMismatchError, match="RandomTestOracle") as info:
+        Oracle(objective="loss", database=db)
+    assert "Oracle" in str(info.value)
+    with pytest.raises(hpstore.ProjectMismatchError, match="val_accuracy"):
+        open_oracle(db, objective="val_accuracy")
+    with pytest.raises(hpstore.ProjectMismatchError, match=r"seed 7.*seed=8"):
+        open_oracle(db, seed=8)
+    conflicting = hpstore.HyperParameters()
+    conflicting.Int("y", 0, 99)
+    with pytest.raises(hpstore.ProjectMismatchError, match="'y'"):
+        open_oracle(db, hyperparameters=conflicting)
+    # arguments left out take the stored values
+    resumed = RandomTestOracle(database=db)
+    assert resumed.objective == hpstore.Objective("loss", "min")
+    assert resumed.seed == 7 and resumed.max_trials == 2
+
+
+def test_overwrite_starts_one_project_afresh_and_keeps_the_others(db):
+    run(open_oracle(db, max_trials=3, project_name="a"))
+    run(open_oracle(db, max_trials=2, project_name="b"))
+    fresh = open_oracle(db, max_trials=4, project_name="a", overwrite=True)
+    assert len(fresh.trials) == 0
+    assert len(open_oracle(db, project_name="b").trials) == 2
+
+
+def test_update_space_rules(db):
+    hp = hpstore.HyperParameters()
+    hp.Int("units", 1, 4)
+    strict = RandomTestOracle(objective="loss", hyperparameters=hp, allow_new_entries=False,
+                              database=db, project_name="strict")
+    grown = hpstore.HyperParameters()
+    grown.Int("units", 1, 4)
+    grown.Float("lr", 1e-4, 1e-1, sampling="log")
+    with pytest.raises(RuntimeError, match="allow_new_entries"):
+        strict.update_space(grown)
+    fixed = RandomTestOracle(objective="loss", hyperparameters=hp, tune_new_entries=False,
+                             database=db, project_name="fixed")
+    fixed.update_space(grown)
+    lr = next(h for h in fixed.get_space().space if h.name == "lr")
+    assert isinstance(lr, hpstore.Fixed) and lr.value == pytest.approx(1e-4)
+    tuned = RandomTestOracle(objective="loss", database=db, project_name="tuned")
+    tuned.update_space(grown)
+    reopened = RandomTestOracle(database=db, project_name="tuned")
+    assert [h.name for h in reopened.get_space().space] == ["units", "lr"]
+    with pytest.raises(ValueError, match="tune_new_entries"):
+        RandomTestOracle(objective="loss", tune_new_entries=False, database=db)
+
+
+def test_bad_arguments_are_clear_errors(db):
+    for kwargs, text in [({"max_trials": 0}, "max_trials"), ({"max_trials": "10"}, "'10'"),
+                         ({"seed": 1.5}, "1.5"), ({"project_name": ""}, "project_name"),
+                         ({"durability": "sometimes"}, "sometimes")]:
+        with pytest.raises(ValueError, match=text):
+            open_oracle(db, **kwargs)
+    with pytest.raises(ValueError, match=r"Objective\("):
+        open_oracle(db, objective="no_such_metric_name")
+
+
+def test_in_memory_search(db):
+    oracle = open_oracle(None, max_trials=4)
+    assert len(run(oracle)) == 4
+    assert len(open_oracle(":memory:", max_trials=4).trials) == 0  # each one its own search
+    with pytest.raises(hpstore.HpStoreError, match="in-memory"):
+        pickle.dumps(oracle)
+
+
+def test_oracle_pickles_as_its_arguments(db):
+    oracle = open_oracle(db, max_trials=3, seed=2)
+    run(oracle, n=1)
+    copy = pickle.loads(pickle.dumps(open_oracle(db, max_trials=3, overwrite=True)))
+    assert len(copy.trials) == 0
+    run(oracle, n=1)
+    again = pickle.loads(pickle.dumps(open_oracle(db, max_trials=3, overwrite=False)))
+    assert len(again.trials) == 1  # the unpickled copy did not wipe the file
+
+
+def test_state_round_trips_through_json(db, tmp_path):
+    oracle = open_oracle(db, max_trials=6, seed=11)
+    run(oracle, n=3)
+    held = oracle.create_trial("held")
+    oracle.update_trial(held.trial_id, {"loss": 5.0})
+    state = oracle.get_state()
+    text = json.dumps(state, allow_nan=False)
+    copy = open_oracle(str(tmp_path / "copy.db"))
+    copy.set_state(json.loads(text))
+    assert copy.get_state()["trials"] == state["trials"]
+    assert copy.get_state()["space"] == state["space"]
+
+
+def test_set_state_rejects_garbage_and_changes_nothing(db):
+    oracle = open_oracle(db, max_trials=5)
+    run(oracle, n=2)
+    before = oracle.get_state()
+    for bad in [{}, {"format": "hpstore.project", "version": 1}, [1, 2]]:
+        with pytest.raises(hpstore.HpStoreError):
+            oracle.set_state(bad)  # type: ignore[arg-type]
+    broken = json.loads(json.dumps(before))
+    broken["trials"][1]["status"] = "EXPLODED"
+    with pytest.raises(hpstore.HpStoreError, match="nothing was changed"):
+        oracle.set_state(broken)
+    assert oracle.get_state()["trials"] == before["trials"]
+
+
+def test_views_give_people_one_row_per_trial(db):
+    oracle = open_oracle(db, max_trials=4, seed=1)
+    run(oracle)
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT trial_id, status, score, hp_values FROM trial_overview "
+                        "ORDER BY number").fetchall()
+    assert [r[0] for r in rows] == ["0", "1", "2", "3"]
+    for _trial_id, status, score, values in rows:
+        assert status == "COMPLETED"
+        assert score == pytest.approx(objective_value(json.loads(values)))
+    names = conn.execute("SELECT DISTINCT name FROM trial_values ORDER BY name").fetchall()
+    assert names == [("c",), ("x",), ("y",)]
+    log = conn.execute("SELECT trial_id, from_status, to_status FROM status_log "
+                       "WHERE trial_id = '0' ORDER BY at_unix").fetchall()
+    assert log == [("0", None, "RUNNING"), ("0", "RUNNING", "COMPLETED")]
+    hist = conn.execute("SELECT metric, step FROM metric_history WHERE trial_id = '2'").fetchall()
+    assert hist == [("loss", 0)]
+
+
+def test_space_is_the_stored_one(db):
+    oracle = open_oracle(db, max_trials=3)
+    assert [h.name for h in oracle.get_space().space] == [h.name for h in space().space]
+    assert oracle.get_space().get_config()["space"] == space().get_config()["space"]
+
+
+def test_a_copy_made_with_set_state_resumes_like_the_original(tmp_path):
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    original = open_oracle(a, max_trials=8, seed=21, max_retries_per_trial=1)
+    run(original, n=3)
+    bad = original.create_trial("t")
+    held = original.create_trial("held")
+    original.update_trial(held.trial_id, {"loss": 2.0})
+    bad.status = "INVALID"
+    original.end_trial(bad)  # waits in the retry queue
+    copy = open_oracle(b)
+    copy.set_state(original.get_state())
+    original.close()  # the holder is gone in both files now
+    copy.close()
+
+    def next_trials(path):
+        oracle = open_oracle(path)
+        return [(t.trial_id, t.hyperparameters.values, t.run) for t in run(oracle, "resumer")]
+
+    resumed_a, resumed_b = next_trials(a), next_trials(b)
+    assert resumed_a == resumed_b
+    assert len(resumed_a) == 5
+    # the retry and the interrupted trial come first, then new trials
+    assert {resumed_a[0][0], resumed_a[1][0]} == {bad.trial_id, held.trial_id}

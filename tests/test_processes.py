@@ -1,0 +1,195 @@
+"""Several real processes (spawn) on one file, and workers killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import sys
+
+import pytest
+from _workers import (
+    DEADLINE,
+    hold_trial,
+    objective_value,
+    open_new_file,
+    open_oracle,
+    run_worker,
+    write_forever,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+]
+
+CTX = mp.get_context("spawn")
+
+
+def _collect(queue, n):
+    return [queue.get(timeout=DEADLINE * 3) for _ in range(n)]
+
+
+def _kill(proc):
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    assert proc.exitcode == -signal.SIGKILL
+
+
+def test_four_processes_share_400_trials(tmp_path):
+    path = str(tmp_path / "shared.db")
+    open_oracle(path, max_trials=400, seed=1).close()  # the project exists before they start
+    start, results = CTX.Event(), CTX.Queue()
+    procs = [CTX.Process(target=run_worker, args=(path, f"w{i}", 400, start, results))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    reports = _collect(results, 4)
+    for p in procs:
+        p.join(DEADLINE)
+    errors = [r[2] for r in reports if r[2]]
+    assert errors == []
+    done = [t for r in reports for t in r[1]]
+    assert len(done) == 400
+    assert all(len(r[1]) > 0 for r in reports)  # every process took part
+    oracle = open_oracle(path)
+    ids = list(oracle.trials)
+    assert len(ids) == len(set(ids)) == 400
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(DISTINCT values_key), count(*) FROM trials").fetchone() == (
+        400, 400)
+    assert conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone() == (
+        400,)
+    # every trial has exactly its two transitions, by the process that ran it
+    per_trial = conn.execute(
+        "SELECT group_concat(coalesce(from_status, '-') || '>' || to_status, ' ') "
+        "FROM (SELECT * FROM transitions ORDER BY id) GROUP BY trial").fetchall()
+    assert {p[0] for p in per_trial} == {"->RUNNING RUNNING>COMPLETED"}
+    reported = dict(done)
+    for trial_id in ids[:50]:
+        assert oracle.trials[trial_id].score == pytest.approx(reported[trial_id])
+
+
+def test_sixteen_processes_open_one_new_file_at_once(tmp_path):
+    path = str(tmp_path / "new.db")
+    start, results = CTX.Event(), CTX.Queue()
+    procs = [CTX.Process(target=open_new_file, args=(path, start, results)) for _ in range(16)]
+    for p in procs:
+        p.start()
+    start.set()
+    reports = _collect(results, 16)
+    for p in procs:
+        p.join(DEADLINE)
+    assert [r for r in reports if r[0] != "ok"] == []
+    assert {r[1] for r in reports} == {1}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM projects").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'trials'").fetchone() == (
+        1,)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def _hold(path, tuner_id):
+    holding, info = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=hold_trial, args=(path, tuner_id, holding, info), daemon=True)
+    proc.start()
+    assert holding.wait(DEADLINE)
+    trial_id, values, pid = info.get(timeout=DEADLINE)
+    assert pid == proc.pid
+    return proc, trial_id, values
+
+
+def test_a_killed_workers_trial_is_run_again_by_another(tmp_path):
+    path = str(tmp_path / "kill.db")
+    oracle = open_oracle(path, max_trials=50, seed=4)
+    for _ in range(3):
+        t = oracle.create_trial("survivor")
+        oracle.update_trial(t.trial_id, {"loss": objective_value(t.hyperparameters.values)})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+    proc, orphan, values = _hold(path, "doomed")
+    # alive: the survivor must not take the held trial, however long it has been running
+    fresh = oracle.create_trial("survivor")
+    assert fresh.trial_id != orphan
+    fresh.status = "COMPLETED"
+    oracle.update_trial(fresh.trial_id, {"loss": 1.0})
+    oracle.end_trial(fresh)
+    _kill(proc)
+    rerun = oracle.create_trial("survivor")
+    assert rerun.trial_id == orphan
+    assert rerun.hyperparameters.values == values
+    assert rerun.run == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone() == (
+        4,)
+    log = conn.execute("SELECT from_status, to_status, tuner_id, message FROM status_log "
+                       "WHERE trial_id = ? ORDER BY at_unix", (orphan,)).fetchall()
+    assert [(a, b) for a, b, _, _ in log] == [(None, "RUNNING"), ("RUNNING", "IDLE"),
+                                             ("IDLE", "RUNNING")]
+    assert "died" in log[1][3] and log[2][2] == "survivor"
+
+
+def test_a_restarted_worker_gets_its_interrupted_trial_back(tmp_path):
+    path = str(tmp_path / "restart.db")
+    open_oracle(path, max_trials=50).close()
+    proc_a, trial_a, values_a = _hold(path, "w-a")
+    proc_b, trial_b, values_b = _hold(path, "w-b")
+    _kill(proc_a)
+    _kill(proc_b)
+    # both trials wait in the queue; each restarted tuner gets its own back, whatever
+    # the queue order
+    again_b, got_b, vals_b = _hold(path, "w-b")
+    again_a, got_a, vals_a = _hold(path, "w-a")
+    try:
+        assert (got_a, vals_a) == (trial_a, values_a)
+        assert (got_b, vals_b) == (trial_b, values_b)
+    finally:
+        _kill(again_a)
+        _kill(again_b)
+
+
+def test_a_trial_whose_worker_dies_three_times_fails(tmp_path):
+    path = str(tmp_path / "thrice.db")
+    open_oracle(path, max_trials=50, max_consecutive_failed_trials=5).close()
+    held = []
+    for _ in range(3):
+        proc, trial_id, _ = _hold(path, "unlucky")
+        held.append(trial_id)
+        _kill(proc)
+    assert len(set(held)) == 1
+    oracle = open_oracle(path)
+    nxt = oracle.create_trial("other")
+    assert nxt.trial_id != held[0]
+    dead = oracle.get_trial(held[0])
+    assert dead.status == "FAILED"
+    assert "died 3 times" in dead.message
+
+
+def test_kill_in_the_middle_of_writes_loses_nothing_committed(tmp_path):
+    path = str(tmp_path / "midwrite.db")
+    open_oracle(path, max_trials=100_000).close()
+    started, progress = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=write_forever, args=(path, "busy", started, progress),
+                       daemon=True)
+    proc.start()
+    assert started.wait(DEADLINE)
+    reported = [progress.get(timeout=DEADLINE) for _ in range(30)]  # it is mid-stream now
+    _kill(proc)
+    while not progress.empty():
+        reported.append(progress.get_nowait())
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = dict(conn.execute("SELECT trial_id, score FROM trials WHERE status = 'COMPLETED'"))
+    for trial_id, score in reported:
+        assert stored[trial_id] == score
+    held = conn.execute("SELECT trial_id, hp_values FROM trials WHERE status = 'RUNNING'"
+                        ).fetchall()
+    assert len(held) <= 1
+    rerun = open_oracle(path).create_trial("rescuer")
+    if held:  # the trial it held when killed comes back with the same values
+        assert rerun.trial_id == held[0][0]
+        assert rerun.hyperparameters.values == json.loads(held[0][1])
