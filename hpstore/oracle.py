@@ -113,6 +113,9 @@ class Oracle:
         DatabaseError: the file cannot be used (see ``hpstore.DatabaseError`` subclasses).
     """
 
+    #: ``max_trials`` of a new search when none is given (subclasses set KerasTuner's)
+    default_max_trials: int | None = None
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
         self = super().__new__(cls)
         self._init_args = (args, kwargs)
@@ -185,6 +188,8 @@ class Oracle:
     def _create(self, objective: Objective | None, max_trials: int | None,
                 space: HyperParameters | None, seed: int | None) -> None:
         self.objective = objective or create_objective(None)
+        if max_trials is None:
+            max_trials = self.default_max_trials
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self._store = ProjectStore.create(
             self._db, self.project_name, oracle_class=type(self).__name__,

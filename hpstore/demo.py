@@ -1,0 +1,151 @@
+"""`hpstore demo`: a real small search, numpy only, two local worker processes.
+
+The model is chosen by the search: ridge regression (one hyperparameter) or a one-hidden-
+layer network trained by gradient descent (its own conditional hyperparameters), fitted
+to generated data. Every epoch's validation loss is reported, so the file holds real
+metric histories to query afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sqlite3
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import hpstore
+from hpstore.oracles import RandomSearchOracle
+
+QUERIES = [
+    ("The five best trials",
+     "SELECT trial_id, round(score, 4) AS val_loss, hp_values FROM trial_overview "
+     "WHERE status = 'COMPLETED' ORDER BY score LIMIT 5;"),
+    ("Mean validation loss per model",
+     "SELECT value AS model, count(*) AS trials, round(avg(score), 4) AS mean_val_loss "
+     "FROM trial_values WHERE name = 'model' GROUP BY value;"),
+    ("Trials per worker and their mean duration",
+     "SELECT tuner_id, count(*) AS trials, round(avg(seconds), 3) AS mean_seconds "
+     "FROM trial_overview WHERE status = 'COMPLETED' GROUP BY tuner_id;"),
+]
+
+
+def space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["ridge", "mlp"])
+    with hp.conditional_scope("model", ["ridge"]):
+        hp.Float("l2", 1e-6, 10.0, sampling="log")
+    with hp.conditional_scope("model", ["mlp"]):
+        hp.Int("units", 8, 64, step=8)
+        hp.Float("learning_rate", 1e-3, 0.5, sampling="log")
+        hp.Choice("activation", ["tanh", "relu"])
+    hp.Int("epochs", 10, 100, step=10)
+    return hp
+
+
+def make_data(seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(600, 3))
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1] ** 2 - x[:, 2] + rng.normal(0, 0.1, 600)
+    return x[:400], y[:400], x[400:], y[400:]
+
+
+def train(values: dict[str, Any], data: tuple[np.ndarray, ...], report: Any) -> None:
+    """Fit the chosen model; call ``report(epoch, val_loss)`` once per epoch."""
+    xt, yt, xv, yv = data
+    epochs = int(values["epochs"])
+    if values["model"] == "ridge":
+        # Ridge on polynomial features, solved once; epochs repeat the report so every
+        # trial has the same shape of history.
+        def feats(x: np.ndarray) -> np.ndarray:
+            return np.hstack([x, x**2, np.ones((len(x), 1))])
+
+        a, b = feats(xt), feats(xv)
+        w = np.linalg.solve(a.T @ a + values["l2"] * np.eye(a.shape[1]), a.T @ yt)
+        loss = float(np.mean((b @ w - yv) ** 2))
+        for epoch in range(epochs):
+            report(epoch, loss)
+        return
+    rng = np.random.default_rng(int(values["units"]))
+    units, lr = int(values["units"]), float(values["learning_rate"])
+    w1 = rng.normal(0, 1 / np.sqrt(3), (3, units))
+    w2 = rng.normal(0, 1 / np.sqrt(units), units)
+    act = np.tanh if values["activation"] == "tanh" else (lambda z: np.maximum(z, 0))
+    for epoch in range(epochs):
+        for start in range(0, len(xt), 32):
+            xb, yb = xt[start:start + 32], yt[start:start + 32]
+            z = xb @ w1
+            h = act(z)
+            err = h @ w2 - yb
+            dh = np.outer(err, w2) * ((1 - h**2) if values["activation"] == "tanh" else (z > 0))
+            w2 -= lr * h.T @ err / len(xb)
+            w1 -= lr * xb.T @ dh / len(xb)
+        val = float(np.mean((act(xv @ w1) @ w2 - yv) ** 2))
+        report(epoch, val if np.isfinite(val) else float("nan"))
+
+
+def open_oracle(path: str, trials: int) -> RandomSearchOracle:
+    return RandomSearchOracle(objective="val_loss", max_trials=trials, hyperparameters=space(),
+                              seed=1, database=path, project_name="demo")
+
+
+def worker(path: str, tuner_id: str, trials: int, started: float) -> None:
+    oracle = open_oracle(path, trials)
+    data = make_data()
+    while True:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status == "STOPPED":
+            break
+        values = trial.hyperparameters.values
+        train(values, data, lambda step, loss, t=trial: oracle.update_trial(
+            t.trial_id, {"val_loss": loss}, step=step))
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        best = oracle.get_best_trials(1)[0]
+        done = oracle._store.counts_by_status().get("COMPLETED", 0)
+        score = "nan" if trial.score is None else f"{trial.score:.4f}"
+        print(f"[{time.monotonic() - started:5.1f}s] trial {trial.trial_id} {tuner_id} "
+              f"{trial.status:<9} val_loss={score:<8} best={best.score:.4f} "
+              f"({done}/{trials}) {values['model']}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
+    parser.add_argument("--database", default="hpstore-demo.db")
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    path = os.path.abspath(args.database)
+    print(f"hpstore demo: {args.trials} trials, {args.workers} worker processes, "
+          f"file {path}", flush=True)
+    oracle = open_oracle(path, args.trials)
+    already = oracle._store.counts_by_status().get("COMPLETED", 0)
+    if already >= args.trials:
+        print("This search is already finished; delete the file to run it again.")
+    started = time.monotonic()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=worker, args=(path, f"worker-{i + 1}", args.trials, started))
+             for i in range(args.workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [p.exitcode for p in procs if p.exitcode]
+    best = oracle.get_best_trials(1)[0]
+    print("\nBest trial:")
+    best.summary()
+    print(f"\nThe whole search is in {path}. Try:")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    for title, sql in QUERIES:
+        print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
+        for row in conn.execute(sql).fetchmany(5):
+            print("   ", " | ".join(str(v) for v in row))
+    conn.close()
+    if failed:
+        print(f"\n{len(failed)} worker(s) exited with an error: {failed}", file=sys.stderr)
+        return 1
+    return 0

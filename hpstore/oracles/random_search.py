@@ -1,0 +1,26 @@
+"""Random search: each trial a fresh random point of the space, never one already run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpstore.oracle import Oracle
+
+
+class RandomSearchOracle(Oracle):
+    """Samples every active hyperparameter uniformly in its probability space.
+
+    Takes the arguments of :class:`hpstore.oracle.Oracle`; a new search runs 10 trials
+    unless ``max_trials`` says otherwise (a resumed one keeps its stored ``max_trials``).
+    The values of trial number n are decided by the seed and n alone, so a search
+    resumed from the file, or shared by several processes, draws the same points. A
+    finite space that has been run in full stops the search exactly then.
+    """
+
+    default_max_trials = 10
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        values = self._random_values()
+        if values is None:
+            return {"status": "STOPPED", "values": None}
+        return {"status": "RUNNING", "values": values}
