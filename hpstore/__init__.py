@@ -28,6 +28,8 @@ from hpstore.hyperparameters import (
     Int,
 )
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
+from hpstore.oracle import Oracle
+from hpstore.oracles import RandomSearchOracle
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 
 __version__ = "0.1.0"
@@ -52,7 +54,9 @@ __all__ = [
     "NotAnHpstoreFileError",
     "NotJSONSerializableError",
     "Objective",
+    "Oracle",
     "ProjectMismatchError",
+    "RandomSearchOracle",
     "ReadOnlyDatabaseError",
     "SchemaVersionError",
     "Trial",

@@ -391,16 +391,17 @@ class Oracle:
                 raise TunerIdInUseError(
                     f"Tuner id {tuner_id!r} is running trial {row['trial_id']} in another live "
                     "process. Give each process its own tuner_id.")
-            row = self._store.take_queued(tuner_id, token)
-            if row is not None:
-                return self._trial(row)
-            max_trials = self._store.max_trials()
-            number = self._store.next_number()
+            max_trials, number, queued = self._store.creation_facts()
+            if queued:
+                row = self._store.take_queued(tuner_id, token)
+                if row is not None:
+                    return self._trial(row)
             if max_trials is not None and number >= max_trials:
                 return Trial(self.get_space(), trial_id=self._format_id(number, max_trials),
                              status=TrialStatus.STOPPED)
             trial_id = self._format_id(number, max_trials)
             self._pending_state: dict[str, Any] = {}
+            self._fresh_key = ""
             self._number = number
             for _ in range(_POPULATE_ATTEMPTS):
                 response = self.populate_space(trial_id)
@@ -410,7 +411,7 @@ class Oracle:
                         self._store.set_values(self._pending_state)
                     return Trial(self.get_space(), trial_id=trial_id, status=status)
                 key = values_key(values)
-                if not self._store.has_values(key):
+                if key == self._fresh_key or not self._store.has_values(key):
                     break
             else:
                 raise DuplicateValuesError(
@@ -596,7 +597,9 @@ class Oracle:
                 if hps.is_active(hp):
                     hps.values[hp.name] = hp.prob_to_value(rng.random())
             values = to_jsonable(hps.values)
-            if not self._store.has_values(values_key(values)):
+            key = values_key(values)
+            if not self._store.has_values(key):
+                self._fresh_key = key  # create_trial need not look it up again
                 return values
         # Many collisions: the space is small or nearly used up. List what is left.
         if count_configurations(space, limit=200_000) is None:

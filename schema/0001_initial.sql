@@ -64,7 +64,7 @@ CREATE TABLE trials (
     UNIQUE (project_id, number)
 );
 -- counts by status, the running trials of a tuner, the best completed trials
-CREATE INDEX trials_by_status ON trials (project_id, status, score);
+CREATE INDEX trials_by_status ON trials (project_id, status, score, number);
 CREATE INDEX trials_by_tuner ON trials (project_id, tuner_id) WHERE status = 'RUNNING';
 CREATE INDEX trials_by_values ON trials (project_id, values_key);
 CREATE INDEX trials_queue ON trials (project_id, queued) WHERE queued IS NOT NULL;

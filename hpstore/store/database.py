@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from hpstore.errors import (
     DatabaseError,
@@ -24,7 +24,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.liveness import Session
+from hpstore.store.locks import FileMutex, Session
 
 APPLICATION_ID = 1213223764  # "HPST"
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
@@ -160,7 +160,7 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
-        self._file_lock: FileLock | None = None
+        self._mutex: FileMutex | None = None
         self._session: Session | None = None
         if not self.memory:
             self.check()
@@ -210,7 +210,6 @@ class Database:
             return self._conn
         if self._conn is not None:  # inherited across fork: leave it alone
             _ORPHANS.append(self._conn)
-            self._file_lock = None
             if self._session is not None:
                 self._session.forget()
                 self._session = None
@@ -230,7 +229,7 @@ class Database:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         if self._user_version(conn) == SCHEMA_VERSION:
             return
-        with self.lock():
+        with self._schema_lock():
             # Another process may have migrated while we waited for the lock.
             current = self._user_version(conn)
             if current == SCHEMA_VERSION:
@@ -331,17 +330,37 @@ class Database:
     # -- cross-process coordination -------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """The file lock for an oracle's decide-and-record step and for migrations."""
+        """The lock for an oracle's decide-and-record step (and other whole-project steps)."""
         if self.memory:
             with self._thread_lock:
                 yield
             return
-        if self._file_lock is None or self._pid != os.getpid():
+        if self._mutex is None:
             self.sidecar.mkdir(exist_ok=True)
-            self._file_lock = FileLock(str(self.sidecar / "oracle.lock"), timeout=-1,
-                                       thread_local=False, is_singleton=False)
-        with self._thread_lock, self._file_lock:
+            self._mutex = FileMutex(self.sidecar / "oracle.lock")
+        with self._mutex:
             yield
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        # Creating or migrating the schema is rare; filelock's timeout and portability
+        # matter more there than the cost of opening the lock file each time.
+        if self.memory:
+            yield
+            return
+        self.sidecar.mkdir(exist_ok=True)
+        lock = FileLock(str(self.sidecar / "schema.lock"), timeout=self.timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DatabaseError(
+                f"Another process held the schema lock of {self.path} for more than "
+                f"{self.timeout:g} s while creating or upgrading the file; try again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def session(self) -> Session | None:
         """This process's liveness token (None for an in-memory search, which has no rivals)."""

@@ -192,20 +192,19 @@ class ProjectStore:
 
     def running_of(self, tuner_id: str) -> dict[str, Any] | None:
         rows = self.db.query(
+            # no ORDER BY: it would steer SQLite off the partial index onto a full scan
             f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING' "
-            "AND tuner_id = ? ORDER BY number LIMIT 1", (self.project_id, tuner_id))
+            "AND tuner_id = ? LIMIT 1", (self.project_id, tuner_id))
         return _row(rows[0]) if rows else None
 
     def running(self) -> list[dict[str, Any]]:
         rows = self.db.query(
-            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING' "
-            "ORDER BY number", (self.project_id,))
-        return [_row(r) for r in rows]  # type: ignore[misc]
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING'",
+            (self.project_id,))
+        return sorted((_row(r) for r in rows), key=lambda r: r["number"])  # type: ignore
 
     def next_number(self) -> int:
-        rows = self.db.query("SELECT max(number) FROM trials WHERE project_id = ?",
-                             (self.project_id,))
-        return 0 if rows[0][0] is None else int(rows[0][0]) + 1
+        return self.creation_facts()[1]
 
     def count(self) -> int:
         return int(self.db.query("SELECT count(*) FROM trials WHERE project_id = ?",
@@ -275,7 +274,8 @@ class ProjectStore:
         """Record a new RUNNING trial, and the algorithm state that decided it, at once."""
         now = time.time()
         with self.db.write() as conn:
-            self._write_values(conn, state or {})
+            if state:
+                self._write_values(conn, state)
             cur = conn.execute(
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
                 " tuner_id, session, run_count, created_at, started_at) "
@@ -289,6 +289,19 @@ class ProjectStore:
                 "best_step": None, "tuner_id": tuner_id, "session": session, "message": None,
                 "run_count": 1, "invalid_runs": 0, "interruptions": 0, "queued": None,
                 "created_at": now, "started_at": now, "ended_at": None}
+
+    def creation_facts(self) -> tuple[int | None, int, bool]:
+        """(max_trials, next trial number, whether a trial waits in the retry queue), read
+        in one statement: create_trial needs all three every time."""
+        row = self.db.connect().execute(
+            "SELECT p.max_trials, "
+            "(SELECT number + 1 FROM trials WHERE project_id = p.project_id "
+            "ORDER BY number DESC LIMIT 1),"
+            " EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND queued IS NOT "
+            "NULL) FROM projects p WHERE p.project_id = ?", (self.project_id,)).fetchone()
+        if row is None:
+            raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+        return row[0], int(row[1] or 0), bool(row[2])
 
     def take_queued(self, tuner_id: str, session: str | None) -> dict[str, Any] | None:
         """Start the trial at the head of the retry queue for ``tuner_id``; a trial this

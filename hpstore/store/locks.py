@@ -1,6 +1,10 @@
-"""Telling a live worker from a dead one without guessing from elapsed time.
+"""Operating-system file locks: a mutex between processes, and proof that a worker lives.
 
-Each process that takes trials holds an exclusive lock on a small file of its own for
+The mutex (:class:`FileMutex`) keeps its descriptor open for the life of the process, so
+taking it costs two system calls; hpstore takes it on every ``create_trial``.
+
+Liveness (:class:`Session`) tells a live worker from a dead one without guessing from
+elapsed time. Each process that takes trials holds an exclusive lock on a small file of its own for
 as long as it lives. The operating system drops that lock the instant the process ends,
 ``kill -9`` included, so another process that manages to take the lock knows the owner
 is gone. A slow worker keeps its lock and is never mistaken for a dead one.
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from pathlib import Path
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
@@ -27,6 +32,14 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
         with contextlib.suppress(OSError):
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
+    def _lock(fd: int) -> None:
+        while True:  # LK_LOCK gives up after ten seconds; a mutex must wait
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+
 else:
     import fcntl
 
@@ -39,6 +52,44 @@ else:
 
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+class FileMutex:
+    """An exclusive, re-entrant lock between processes (and threads) on one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = -1
+        self._depth = 0
+        self._threads = threading.RLock()
+
+    def __enter__(self) -> FileMutex:
+        self._threads.acquire()
+        try:
+            if self._pid != os.getpid():
+                # A descriptor inherited through fork shares the parent's lock; open our own.
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._pid, self._depth = os.getpid(), 0
+            if self._depth == 0:
+                assert self._fd is not None
+                _lock(self._fd)
+            self._depth += 1
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                _unlock(self._fd)
+        finally:
+            self._threads.release()
 
 
 _LIVE: set[Session] = set()

@@ -1,0 +1,85 @@
+"""RandomSearchOracle: seeded, never a repeat, stops exactly when a finite space is used up."""
+
+from __future__ import annotations
+
+import pytest
+
+import hpstore
+from hpstore.oracles import RandomSearchOracle
+
+
+def complete_all(oracle, tuner_id="t"):
+    seen = []
+    while (trial := oracle.create_trial(tuner_id)).status == "RUNNING":
+        seen.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"loss": float(len(seen))})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return seen
+
+
+def mixed_space():
+    hp = hpstore.HyperParameters()
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Choice("model", ["a", "b"])
+    with hp.conditional_scope("model", ["b"]):
+        hp.Int("units", 8, 64, step=8)
+    return hp
+
+
+def test_exported_under_both_names():
+    assert hpstore.RandomSearchOracle is RandomSearchOracle
+
+
+def test_same_seed_same_values_other_seed_other_values():
+    def values(seed):
+        oracle = RandomSearchOracle("loss", max_trials=8, hyperparameters=mixed_space(),
+                                    seed=seed)
+        return complete_all(oracle)
+
+    assert values(3) == values(3)
+    assert values(3) != values(4)
+
+
+def test_conditional_values_only_when_active():
+    oracle = RandomSearchOracle("loss", max_trials=30, hyperparameters=mixed_space(), seed=0)
+    for values in complete_all(oracle):
+        assert ("units" in values) == (values["model"] == "b")
+        assert 1e-4 <= values["lr"] <= 1e-1
+
+
+def test_no_duplicates_and_exact_stop_on_a_finite_space(tmp_path):
+    hp = hpstore.HyperParameters()
+    hp.Int("a", 0, 4)
+    hp.Boolean("flag")
+    with hp.conditional_scope("flag", [True]):
+        hp.Choice("c", ["x", "y"])
+    # 5 * (1 + 2) = 15 distinct sets of values
+    oracle = RandomSearchOracle("loss", max_trials=100, hyperparameters=hp, seed=1,
+                                database=str(tmp_path / "s.db"))
+    seen = complete_all(oracle)
+    assert len(seen) == 15
+    assert len({tuple(sorted(v.items())) for v in seen}) == 15
+    assert oracle.create_trial("another").status == "STOPPED"
+    assert len(oracle.trials) == 15
+
+
+def test_default_max_trials_is_ten_for_a_new_search_only(tmp_path):
+    path = str(tmp_path / "s.db")
+    oracle = RandomSearchOracle("loss", hyperparameters=mixed_space(), database=path)
+    assert oracle.max_trials == 10
+    RandomSearchOracle("loss", max_trials=25, database=path)
+    assert RandomSearchOracle("loss", database=path).max_trials == 25
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_resumed_search_continues_the_same_sequence(tmp_path, seed):
+    whole = complete_all(RandomSearchOracle("loss", max_trials=6, hyperparameters=mixed_space(),
+                                            seed=seed))
+    path = str(tmp_path / "s.db")
+    first = RandomSearchOracle("loss", max_trials=3, hyperparameters=mixed_space(), seed=seed,
+                               database=path)
+    part = complete_all(first)
+    first.close()
+    rest = complete_all(RandomSearchOracle(database=path, max_trials=6))
+    assert part + rest == whole
