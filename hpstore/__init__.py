@@ -29,7 +29,7 @@ from hpstore.hyperparameters import (
 )
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
 from hpstore.oracle import Oracle
-from hpstore.oracles import RandomSearchOracle
+from hpstore.oracles import GridSearchOracle, HyperbandOracle, RandomSearchOracle
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 
 __version__ = "0.1.0"
@@ -42,9 +42,11 @@ __all__ = [
     "DuplicateValuesError",
     "Fixed",
     "Float",
+    "GridSearchOracle",
     "HpStoreError",
     "HyperParameter",
     "HyperParameters",
+    "HyperbandOracle",
     "Int",
     "InvalidMetricError",
     "MetricHistory",

@@ -5,6 +5,7 @@ Spawned children import this module by name, so it holds no test functions itsel
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -103,3 +104,74 @@ def write_forever(path: str, tuner_id: str, started: Any, progress: Any) -> None
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
         progress.put((trial.trial_id, trial.score))
+
+
+def grid_space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Int("units", 1, 3)
+    hp.Choice("act", ["relu", "tanh"], default="tanh")
+    hp.Boolean("dropout")
+    with hp.conditional_scope("dropout", [True]):
+        hp.Choice("rate", [0.1, 0.5])
+    return hp
+
+
+def build(kind: str, path: str, **kwargs: Any) -> Oracle:
+    """An oracle of the named built-in kind on ``path`` (for spawned workers)."""
+    if kind == "grid":
+        return hpstore.GridSearchOracle("loss", hyperparameters=grid_space(), database=path,
+                                        **kwargs)
+    if kind == "hyperband":
+        kwargs.setdefault("max_epochs", 9)
+        kwargs.setdefault("factor", 3)
+        return hpstore.HyperbandOracle("loss", hyperparameters=space(), seed=5, database=path,
+                                       **kwargs)
+    raise ValueError(kind)
+
+
+def score_of(values: dict[str, Any]) -> float:
+    """A deterministic score for any of the test spaces (longer training scores better)."""
+    text = json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/")},
+                      sort_keys=True)
+    base = (sum(text.encode()) % 97) / 97
+    return base / (1 + values.get("tuner/epochs", 1))
+
+
+def run_kind(kind: str, path: str, tuner_id: str, start: Any, results: Any,
+             stop_after: int | None = None) -> None:
+    """Complete trials of a built-in oracle until STOPPED; report (tuner_id, ids, error)."""
+    done: list[str] = []
+    error = None
+    try:
+        oracle = build(kind, path)
+        if start is not None and not start.wait(DEADLINE):
+            raise RuntimeError("start signal never came")
+        while stop_after is None or len(done) < stop_after:
+            trial = oracle.create_trial(tuner_id)
+            if trial.status == "STOPPED":
+                break
+            if trial.status == "IDLE":
+                continue
+            oracle.update_trial(trial.trial_id, {"loss": score_of(trial.hyperparameters.values)})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            done.append(trial.trial_id)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    results.put((tuner_id, done, error))
+
+
+def run_kind_until_killed(kind: str, path: str, tuner_id: str, started: Any,
+                          progress: Any) -> None:
+    """Complete trials, reporting each, until SIGKILL arrives."""
+    oracle = build(kind, path)
+    started.set()
+    while True:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status != "RUNNING":
+            time.sleep(0.01)  # pacing only, not synchronisation: nothing waits on it
+            continue
+        oracle.update_trial(trial.trial_id, {"loss": score_of(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        progress.put(trial.trial_id)

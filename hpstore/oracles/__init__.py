@@ -1,5 +1,7 @@
 """The built-in search algorithms."""
 
+from hpstore.oracles.grid_search import GridSearchOracle
+from hpstore.oracles.hyperband import HyperbandOracle
 from hpstore.oracles.random_search import RandomSearchOracle
 
-__all__ = ["RandomSearchOracle"]
+__all__ = ["GridSearchOracle", "HyperbandOracle", "RandomSearchOracle"]

@@ -249,6 +249,21 @@ class ProjectStore:
             found += [_row(r) for r in rows]
         return found  # type: ignore[return-value]
 
+    def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]:
+        """(trial_id, score) of the COMPLETED trials among ``trial_ids``, in creation order."""
+        found: list[tuple[str, float]] = []
+        for start in range(0, len(trial_ids), 500):  # keep under SQLite's parameter limit
+            chunk = trial_ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)  # placeholders only; ids stay parameters
+            found += self.db.query(
+                f"SELECT trial_id, score, number FROM trials WHERE project_id = ? AND status = "
+                f"'COMPLETED' AND score IS NOT NULL AND trial_id IN ({marks})",
+                (self.project_id, *chunk))
+        return [(t, s) for t, s, _ in sorted(found, key=lambda r: r[2])]
+
+    def values_of(self, trial_id: str) -> dict[str, Any]:
+        return json.loads(self.trial_row(trial_id)["hp_values"])
+
     def completed(self) -> list[tuple[str, float]]:
         """(hp_values JSON, score) of every completed trial, in creation order."""
         return [(v, s) for v, s in self.db.query(

@@ -1,0 +1,155 @@
+"""Hyperband: brackets of successive halving, KerasTuner's schedule, its state in the file."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hpstore.oracle import Oracle
+
+
+def num_brackets(max_epochs: int, factor: int) -> int:
+    """How many brackets a Hyperband iteration has: one per division of max_epochs by
+    ``factor`` that stays at least one epoch."""
+    epochs, count = float(max_epochs), 0
+    while epochs >= 1:
+        epochs /= factor
+        count += 1
+    return count
+
+
+def bracket_size(max_epochs: int, factor: int, bracket: int, round_num: int) -> int:
+    """Trials in round ``round_num`` of ``bracket`` (each bracket costs about the same)."""
+    last_round_size = math.ceil(1 + math.log(max_epochs, factor)) / (bracket + 1)
+    return math.ceil(last_round_size * factor ** (bracket - round_num))
+
+
+def bracket_epochs(max_epochs: int, factor: int, bracket: int, round_num: int) -> int:
+    """Epochs each trial of round ``round_num`` of ``bracket`` trains for."""
+    return math.ceil(max_epochs / factor ** (bracket - round_num))
+
+
+def schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
+    """[(trials, epochs) per round] per bracket, the most aggressive bracket first."""
+    top = num_brackets(max_epochs, factor) - 1
+    return [[(bracket_size(max_epochs, factor, b, r), bracket_epochs(max_epochs, factor, b, r))
+             for r in range(b + 1)] for b in range(top, -1, -1)]
+
+
+class HyperbandOracle(Oracle):
+    """Hyperband (Li et al., 2018) as KerasTuner runs it.
+
+    Each bracket starts random trials trained for few epochs, then promotes the best of
+    each round to train longer in the next. A trial's values carry ``tuner/epochs`` (train
+    up to this epoch), ``tuner/initial_epoch`` (resume from here), ``tuner/bracket``,
+    ``tuner/round`` and, for a promoted trial, ``tuner/trial_id`` (the trial whose model
+    to continue). Brackets, rounds and promotions are stored with each trial they create,
+    so several processes fill one bracket without promoting a trial twice, and a resumed
+    search goes on exactly.
+
+    Args:
+        objective, seed, hyperparameters, ...: as for :class:`hpstore.Oracle`.
+        max_epochs: the most epochs a trial trains for.
+        factor: the reduction factor of each round (at least 2).
+        hyperband_iterations: how many times the whole set of brackets runs.
+
+    Raises:
+        ValueError: ``factor`` below 2, or ``max_epochs`` / ``hyperband_iterations`` below 1.
+    """
+
+    def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3,
+                 hyperband_iterations: int = 1, seed: int | None = None,
+                 hyperparameters: Any = None, allow_new_entries: bool = True,
+                 tune_new_entries: bool = True, max_retries_per_trial: int = 0,
+                 max_consecutive_failed_trials: int = 3, **kwargs: Any) -> None:
+        for name, value, low in (("max_epochs", max_epochs, 1), ("factor", factor, 2),
+                                 ("hyperband_iterations", hyperband_iterations, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{name}` must be an int of at least {low}, received "
+                                 f"{value!r}.")
+        self.max_epochs = max_epochs
+        self.factor = factor
+        self.hyperband_iterations = hyperband_iterations
+        super().__init__(objective=objective, max_trials=kwargs.pop("max_trials", None),
+                         hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
+                         tune_new_entries=tune_new_entries, seed=seed,
+                         max_retries_per_trial=max_retries_per_trial,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+
+    def _search_config(self) -> dict[str, Any]:
+        return {"max_epochs": self.max_epochs, "factor": self.factor,
+                "hyperband_iterations": self.hyperband_iterations}
+
+    def _size(self, bracket: int, round_num: int) -> int:
+        return bracket_size(self.max_epochs, self.factor, bracket, round_num)
+
+    def _epochs(self, bracket: int, round_num: int) -> int:
+        return bracket_epochs(self.max_epochs, self.factor, bracket, round_num)
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        top = num_brackets(self.max_epochs, self.factor) - 1
+        state = self._get_state_value("hyperband") or {
+            "bracket": top, "iteration": 0,
+            "brackets": [{"bracket": top, "rounds": [[] for _ in range(top + 1)]}],
+        }
+        # Brackets whose last round is full are done.
+        state["brackets"] = [b for b in state["brackets"]
+                             if len(b["rounds"][-1]) < self._size(b["bracket"],
+                                                                  len(b["rounds"]) - 1)]
+        for bracket in state["brackets"]:
+            num, rounds = bracket["bracket"], bracket["rounds"]
+            if len(rounds[0]) < self._size(num, 0):
+                return self._random_trial(trial_id, state, bracket)
+            for round_num in range(1, len(rounds)):
+                promoted = self._promote(trial_id, bracket, round_num)
+                if promoted is not None:
+                    self._set_state_value("hyperband", state)
+                    return promoted
+        if state["bracket"] == 0 and state["iteration"] + 1 >= self.hyperband_iterations:
+            self._set_state_value("hyperband", state)
+            return {"status": "IDLE" if self._store.running() else "STOPPED"}
+        state["bracket"] -= 1
+        if state["bracket"] < 0:
+            state["bracket"] = top
+            state["iteration"] += 1
+        bracket = {"bracket": state["bracket"],
+                   "rounds": [[] for _ in range(state["bracket"] + 1)]}
+        state["brackets"].append(bracket)
+        return self._random_trial(trial_id, state, bracket)
+
+    def _promote(self, trial_id: str, bracket: dict[str, Any],
+                 round_num: int) -> dict[str, Any] | None:
+        num, rounds = bracket["bracket"], bracket["rounds"]
+        this_round, past_round = rounds[round_num], rounds[round_num - 1]
+        size, past_size = self._size(num, round_num), self._size(num, round_num - 1)
+        if len(this_round) >= size:
+            return None
+        taken = {entry["past_id"] for entry in this_round}
+        candidates = [t for t in self._store.scores([e["id"] for e in past_round])
+                      if t[0] not in taken]
+        # Once more trials of the past round have completed than will be thrown out, the
+        # best of them is sure to be promoted, whatever the rest score.
+        if len(candidates) <= past_size - size - len(this_round):
+            return None
+        best_id, _ = sorted(candidates, key=lambda t: t[1],
+                            reverse=self.objective.direction == "max")[0]
+        values = dict(self._store.values_of(best_id))
+        values.update({"tuner/epochs": self._epochs(num, round_num),
+                       "tuner/initial_epoch": self._epochs(num, round_num - 1),
+                       "tuner/bracket": num, "tuner/round": round_num,
+                       "tuner/trial_id": best_id})
+        this_round.append({"past_id": best_id, "id": trial_id})
+        return {"status": "RUNNING", "values": values}
+
+    def _random_trial(self, trial_id: str, state: dict[str, Any],
+                      bracket: dict[str, Any]) -> dict[str, Any]:
+        values = self._random_values()
+        if values is None:
+            self._set_state_value("hyperband", state)
+            return {"status": "IDLE" if self._store.running() else "STOPPED"}
+        num = bracket["bracket"]
+        values.update({"tuner/epochs": self._epochs(num, 0), "tuner/initial_epoch": 0,
+                       "tuner/bracket": num, "tuner/round": 0})
+        bracket["rounds"][0].append({"past_id": None, "id": trial_id})
+        self._set_state_value("hyperband", state)
+        return {"status": "RUNNING", "values": values}

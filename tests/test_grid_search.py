@@ -1,0 +1,123 @@
+"""GridSearchOracle: KerasTuner's order, conditions, each point once across processes and kills."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+
+import pytest
+from _workers import DEADLINE, build, grid_space, run_kind, run_kind_until_killed
+
+import hpstore
+from hpstore.oracles.grid_search import grid_values
+
+CTX = mp.get_context("spawn")
+
+
+def expected_grid():
+    """The grid written out by hand from the rules: defaults first, last name fastest."""
+    points = []
+    for units, act, dropout in itertools.product([1, 2, 3], ["tanh", "relu"], [False, True]):
+        if dropout:
+            points += [{"units": units, "act": act, "dropout": True, "rate": r}
+                       for r in (0.1, 0.5)]
+        else:
+            points.append({"units": units, "act": act, "dropout": False})
+    return points
+
+
+def complete(oracle, tuner_id="t"):
+    seen = []
+    while (trial := oracle.create_trial(tuner_id)).status == "RUNNING":
+        seen.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"loss": float(len(seen))})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return seen, trial.status
+
+
+def test_enumeration_order_and_count():
+    seen, last = complete(hpstore.GridSearchOracle("loss", hyperparameters=grid_space()))
+    assert seen == expected_grid()
+    assert len(seen) == 18 and last == "STOPPED"
+
+
+def test_float_without_step_gives_default_and_ten_samples():
+    hp = hpstore.Float("lr", 1e-4, 1e-1, sampling="log", default=1e-3)
+    values = grid_values(hp)
+    assert values[0] == 1e-3 and len(values) == 11
+    assert all(1e-4 <= v <= 1e-1 for v in values)
+    assert grid_values(hpstore.Choice("c", ["a", "b", "c"], default="b")) == ["b", "a", "c"]
+    assert grid_values(hpstore.Boolean("b", default=True)) == [True, False]
+
+
+def test_idle_while_others_run_then_stopped():
+    hp = hpstore.HyperParameters()
+    hp.Choice("only", [1, 2])
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp)
+    first, second = oracle.create_trial("a"), oracle.create_trial("b")
+    assert first.status == second.status == "RUNNING"
+    assert oracle.create_trial("c").status == "IDLE"
+    for t in (first, second):
+        oracle.update_trial(t.trial_id, {"loss": 1.0})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+    assert oracle.create_trial("c").status == "STOPPED"
+
+
+def test_two_processes_share_a_grid(tmp_path):
+    path = str(tmp_path / "grid.db")
+    build("grid", path).close()
+    start, results = CTX.Event(), CTX.Queue()
+    procs = [CTX.Process(target=run_kind, args=("grid", path, f"w{i}", start, results))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    start.set()
+    reports = [results.get(timeout=DEADLINE) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert [r[2] for r in reports] == [None, None]
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT hp_values FROM trials ORDER BY number")
+    stored = [json.loads(v) for (v,) in rows]
+    assert stored == expected_grid()
+
+
+def test_kill_mid_grid_then_resume_completes_each_point_once(tmp_path):
+    path = str(tmp_path / "grid.db")
+    build("grid", path).close()
+    started, progress = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=run_kind_until_killed,
+                       args=("grid", path, "doomed", started, progress), daemon=True)
+    proc.start()
+    assert started.wait(DEADLINE)
+    for _ in range(7):
+        progress.get(timeout=DEADLINE)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    resumed = build("grid", path)
+    complete(resumed, "rescuer")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    rows = conn.execute("SELECT hp_values, status FROM trials ORDER BY number").fetchall()
+    assert [json.loads(v) for v, _ in rows] == expected_grid()
+    assert {s for _, s in rows} == {"COMPLETED"}
+
+
+@pytest.mark.parametrize("overwrite", [False])
+def test_resume_keeps_the_grid_position(tmp_path, overwrite):
+    path = str(tmp_path / "grid.db")
+    first = build("grid", path)
+    for _ in range(5):
+        t = first.create_trial("t")
+        first.update_trial(t.trial_id, {"loss": 1.0})
+        t.status = "COMPLETED"
+        first.end_trial(t)
+    first.close()
+    rest, _ = complete(build("grid", path, overwrite=overwrite))
+    assert rest == expected_grid()[5:]
