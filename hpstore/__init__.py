@@ -29,12 +29,18 @@ from hpstore.hyperparameters import (
 )
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
 from hpstore.oracle import Oracle
-from hpstore.oracles import GridSearchOracle, HyperbandOracle, RandomSearchOracle
+from hpstore.oracles import (
+    BayesianOptimizationOracle,
+    GridSearchOracle,
+    HyperbandOracle,
+    RandomSearchOracle,
+)
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianOptimizationOracle",
     "Boolean",
     "Choice",
     "DatabaseError",

@@ -1,0 +1,198 @@
+"""BayesianOptimizationOracle and its numpy Gaussian process."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import hpstore
+from hpstore.oracles.gaussian_process import GaussianProcess, matern52
+
+# -- the Gaussian process against closed forms ------------------------------------------------
+
+
+def matern_by_hand(r):
+    return (1 + math.sqrt(5) * r + 5 * r * r / 3) * math.exp(-math.sqrt(5) * r)
+
+
+def test_matern_kernel_matches_its_formula():
+    a = np.array([[0.0, 0.0], [0.3, 0.4]])
+    scales = np.array([0.5, 2.0])
+    k = matern52(a, a, scales)
+    r = math.sqrt((0.3 / 0.5) ** 2 + (0.4 / 2.0) ** 2)
+    assert k[0, 0] == pytest.approx(1.0)
+    assert k[0, 1] == pytest.approx(matern_by_hand(r)) and k[1, 0] == pytest.approx(k[0, 1])
+
+
+def test_posterior_matches_the_closed_form():
+    x = np.array([[0.1], [0.5], [0.9]])
+    y = np.array([1.0, -1.0, 2.0])
+    alpha = 1e-3
+    gp = GaussianProcess(alpha, np.array([0.3])).fit(x, y, optimise=False)
+    xs = np.array([[0.2], [0.7]])
+    # by hand, on normalised targets
+    yn = (y - y.mean()) / y.std()
+    k = np.array([[matern_by_hand(abs(a - b) / 0.3) for b in x[:, 0]] for a in x[:, 0]])
+    k += alpha * np.eye(3)
+    ks = np.array([[matern_by_hand(abs(a - b) / 0.3) for b in x[:, 0]] for a in xs[:, 0]])
+    mean = ks @ np.linalg.solve(k, yn) * y.std() + y.mean()
+    var = 1 - np.einsum("ij,ji->i", ks, np.linalg.solve(k, ks.T))
+    got_mean, got_std = gp.predict(xs)
+    assert got_mean == pytest.approx(mean)
+    assert got_std == pytest.approx(np.sqrt(var) * y.std())
+
+
+def test_prediction_at_data_is_the_data_with_little_doubt():
+    x = np.array([[0.2, 0.1], [0.8, 0.6]])
+    y = np.array([3.0, 5.0])
+    gp = GaussianProcess(1e-6, np.array([0.5, 0.5])).fit(x, y, optimise=False)
+    mean, std = gp.predict(x)
+    assert mean == pytest.approx(y, abs=1e-3)
+    assert np.all(std < 1e-2)
+    far_mean, far_std = gp.predict(np.array([[50.0, 50.0]]))
+    assert far_mean[0] == pytest.approx(4.0, abs=1e-6)  # back to the prior mean
+    assert far_std[0] == pytest.approx(np.std(y), rel=1e-3)
+
+
+def test_likelihood_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 3))
+    y = np.sin(3 * x[:, 0]) + x[:, 1]
+    gp = GaussianProcess(1e-3).fit(x, y, optimise=False)
+    theta = np.log(np.array([0.3, 0.7, 1.5]))
+    _, grad = gp.log_marginal_likelihood(theta)
+    for d in range(3):
+        step = np.zeros(3)
+        step[d] = 1e-5
+        up, _ = gp.log_marginal_likelihood(theta + step)
+        down, _ = gp.log_marginal_likelihood(theta - step)
+        assert grad[d] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-6)
+
+
+def test_fitting_raises_the_likelihood_and_finds_the_irrelevant_input():
+    rng = np.random.default_rng(1)
+    x = rng.random((30, 2))
+    y = np.sin(6 * x[:, 0])  # the second input does nothing
+    gp = GaussianProcess(1e-4)
+    before, _ = gp.fit(x, y, optimise=False).log_marginal_likelihood(np.log([0.5, 0.5]))
+    gp.fit(x, y, optimise=True, iterations=100)
+    after, _ = gp.log_marginal_likelihood(np.log(gp.length_scales))
+    assert after > before
+    assert gp.length_scales[1] > 3 * gp.length_scales[0]
+
+
+# -- the oracle ----------------------------------------------------------------------------
+
+
+def mixed_space():
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -10, 10)
+    hp.Int("y", 0, 10)
+    hp.Choice("c", ["a", "b"])
+    return hp
+
+
+def mixed(v):
+    return (v["x"] - 3) ** 2 + v["y"] + (v["c"] == "a")
+
+
+def run(oracle, f, n=None, metric="loss"):
+    history = []
+    while (n is None or len(history) < n) and (t := oracle.create_trial("t")).status == "RUNNING":
+        value = f(t.hyperparameters.values)
+        oracle.update_trial(t.trial_id, {metric: value})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+        history.append((dict(t.hyperparameters.values), value))
+    return history
+
+
+def test_same_seed_same_suggestions():
+    def suggestions(seed):
+        oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=15,
+                                                    hyperparameters=mixed_space(), seed=seed)
+        return [v for v, _ in run(oracle, mixed)]
+
+    first = suggestions(4)
+    assert first == suggestions(4)
+    assert first[9:] != suggestions(5)[9:]
+
+
+def test_concentrates_near_the_minimum_of_a_quadratic():
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -5, 5)
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=20, hyperparameters=hp,
+                                                num_initial_points=4, seed=0)
+    history = run(oracle, lambda v: (v["x"] - 1.3) ** 2)
+    modelled = [v["x"] for v, _ in history[4:]]
+    assert min(abs(x - 1.3) for x in modelled) < 0.05
+    # most model-led suggestions sit near the minimum, unlike uniform random draws
+    assert np.median([abs(x - 1.3) for x in modelled]) < 1.0
+
+
+def test_beats_its_own_random_start_on_the_mixed_problem():
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=40,
+                                                hyperparameters=mixed_space(), seed=2)
+    history = run(oracle, mixed)
+    initial = 3 * 3
+    assert min(s for _, s in history[initial:]) < min(s for _, s in history[:initial])
+    assert min(s for _, s in history) < 0.5
+
+
+def test_never_repeats_and_stops_exactly_on_a_finite_space():
+    hp = hpstore.HyperParameters()
+    hp.Int("a", 0, 3)
+    hp.Boolean("b")
+    hp.Choice("c", ["p", "q", "r"])
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=100, hyperparameters=hp,
+                                                num_initial_points=3, seed=1)
+    history = run(oracle, lambda v: v["a"] + 2 * v["b"] + (v["c"] == "q"))
+    keys = [tuple(sorted(v.items())) for v, _ in history]
+    assert len(keys) == len(set(keys)) == 24
+
+
+def test_conditional_and_every_type_of_hyperparameter():
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["linear", "tree"])
+    with hp.conditional_scope("model", ["tree"]):
+        hp.Int("depth", 1, 8)
+        hp.Boolean("bagging")
+    with hp.conditional_scope("model", ["linear"]):
+        hp.Float("l2", 1e-5, 1.0, sampling="log")
+    hp.Fixed("version", "v2")
+
+    def score(v):
+        if v["model"] == "tree":
+            assert "l2" not in v
+            return abs(v["depth"] - 5) + (0.5 if v["bagging"] else 0)
+        assert "depth" not in v and "bagging" not in v
+        return 1 + abs(math.log10(v["l2"]) + 2)
+
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=30, hyperparameters=hp,
+                                                seed=3)
+    history = run(oracle, score)
+    assert len(history) == 30
+    assert all(v["version"] == "v2" for v, _ in history)
+    assert min(s for _, s in history) == 0
+
+
+def test_maximising_and_running_trials(tmp_path):
+    oracle = hpstore.BayesianOptimizationOracle(
+        hpstore.Objective("acc", "max"), max_trials=30, hyperparameters=mixed_space(),
+        seed=6, database=str(tmp_path / "b.db"))
+    history = run(oracle, lambda v: -mixed(v), n=20, metric="acc")
+    assert max(s for _, s in history[9:]) >= max(s for _, s in history[:9])
+    # two workers asking at once get different points: the running one is accounted for
+    a, b = oracle.create_trial("a"), oracle.create_trial("b")
+    assert a.hyperparameters.values != b.hyperparameters.values
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_initial_points"):
+        hpstore.BayesianOptimizationOracle("loss", num_initial_points=0)
+    with pytest.raises(ValueError, match="alpha"):
+        hpstore.BayesianOptimizationOracle("loss", alpha=-1.0)
+    with pytest.raises(ValueError, match="beta"):
+        hpstore.BayesianOptimizationOracle("loss", beta=float("nan"))
