@@ -84,7 +84,7 @@ def keras_tuner_oracle(problem: Problem, seed: int, budget: int, initial: int | 
     oracle = kt.oracles.BayesianOptimizationOracle(
         objective=kt.Objective("value", "min"), max_trials=budget, seed=seed,
         hyperparameters=hp, num_initial_points=initial)
-    oracle._set_project_dir(tempfile.mkdtemp(prefix="kt-bench-"), "p", overwrite=True)
+    oracle._set_project_dir(tempfile.mkdtemp(prefix="kt-bench-"), "p")
     return oracle
 
 

@@ -175,3 +175,15 @@ def run_kind_until_killed(kind: str, path: str, tuner_id: str, started: Any,
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
         progress.put(trial.trial_id)
+
+
+def forked_child(oracle: Oracle, results: Any) -> None:
+    """Use an oracle inherited through fork: it must reconnect and take its own trial."""
+    try:
+        trial = oracle.create_trial("child")
+        oracle.update_trial(trial.trial_id, {"loss": 2.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        results.put(("ok", trial.trial_id, os.getpid()))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}", os.getpid()))

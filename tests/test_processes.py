@@ -12,6 +12,7 @@ import sys
 import pytest
 from _workers import (
     DEADLINE,
+    forked_child,
     hold_trial,
     objective_value,
     open_new_file,
@@ -193,3 +194,26 @@ def test_kill_in_the_middle_of_writes_loses_nothing_committed(tmp_path):
     if held:  # the trial it held when killed comes back with the same values
         assert rerun.trial_id == held[0][0]
         assert rerun.hyperparameters.values == json.loads(held[0][1])
+
+
+def test_an_oracle_inherited_through_fork_reconnects(tmp_path):
+    path = str(tmp_path / "fork.db")
+    oracle = open_oracle(path, max_trials=20)
+    held = oracle.create_trial("parent")  # the parent holds a trial and its liveness lock
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=forked_child, args=(oracle, results))
+    child.start()
+    status, child_trial, child_pid = results.get(timeout=DEADLINE)
+    child.join(DEADLINE)
+    assert status == "ok", child_trial
+    assert child_trial != held.trial_id and child_pid != os.getpid()
+    # the parent's trial is still its own: the child neither took it nor reaped it
+    assert oracle.create_trial("parent").trial_id == held.trial_id
+    assert oracle.get_trial(held.trial_id).status == "RUNNING"
+    other = open_oracle(path).create_trial("someone-else")
+    assert other.trial_id not in (held.trial_id, child_trial)
+    conn = sqlite3.connect(path)
+    tuners = dict(conn.execute("SELECT r.trial_id, t.tuner_id FROM transitions t JOIN trials r "
+                               "ON r.id = t.trial WHERE to_status = 'COMPLETED'"))
+    assert tuners == {child_trial: "child"}
