@@ -8,6 +8,8 @@ metric and status change can be queried with SQL.
 from hpstore.errors import (
     DatabaseError,
     DuplicateValuesError,
+    FailedTrialError,
+    FatalError,
     HpStoreError,
     InvalidMetricError,
     NotAnHpstoreFileError,
@@ -36,6 +38,7 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
+from hpstore.tuner import Tuner
 
 __version__ = "0.1.0"
 
@@ -46,6 +49,8 @@ __all__ = [
     "DatabaseError",
     "DefaultObjective",
     "DuplicateValuesError",
+    "FailedTrialError",
+    "FatalError",
     "Fixed",
     "Float",
     "GridSearchOracle",
@@ -70,6 +75,7 @@ __all__ = [
     "Trial",
     "TrialNotFoundError",
     "TrialStatus",
+    "Tuner",
     "TunerIdInUseError",
     "__version__",
     "infer_metric_direction",

@@ -9,17 +9,13 @@ metric histories to query afterwards.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import sqlite3
-import sys
-import time
 from typing import Any
 
 import numpy as np
 
 import hpstore
-from hpstore.oracles import RandomSearchOracle
 
 QUERIES = [
     ("The five best trials",
@@ -34,9 +30,9 @@ QUERIES = [
 ]
 
 
-def space() -> hpstore.HyperParameters:
-    hp = hpstore.HyperParameters()
-    hp.Choice("model", ["ridge", "mlp"])
+def build(hp: hpstore.HyperParameters) -> str:
+    """Declare the space the way a KerasTuner hypermodel does; returns the model kind."""
+    model = hp.Choice("model", ["ridge", "mlp"])
     with hp.conditional_scope("model", ["ridge"]):
         hp.Float("l2", 1e-6, 10.0, sampling="log")
     with hp.conditional_scope("model", ["mlp"]):
@@ -44,7 +40,7 @@ def space() -> hpstore.HyperParameters:
         hp.Float("learning_rate", 1e-3, 0.5, sampling="log")
         hp.Choice("activation", ["tanh", "relu"])
     hp.Int("epochs", 10, 100, step=10)
-    return hp
+    return str(model)
 
 
 def make_data(seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -70,6 +66,12 @@ def train(values: dict[str, Any], data: tuple[np.ndarray, ...], report: Any) -> 
         for epoch in range(epochs):
             report(epoch, loss)
         return
+    with np.errstate(all="ignore"):  # a learning rate too high may diverge; that is data
+        _train_network(values, xt, yt, xv, yv, epochs, report)
+
+
+def _train_network(values: dict[str, Any], xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
+                   yv: np.ndarray, epochs: int, report: Any) -> None:
     rng = np.random.default_rng(int(values["units"]))
     units, lr = int(values["units"]), float(values["learning_rate"])
     w1 = rng.normal(0, 1 / np.sqrt(3), (3, units))
@@ -85,32 +87,24 @@ def train(values: dict[str, Any], data: tuple[np.ndarray, ...], report: Any) -> 
             w2 -= lr * h.T @ err / len(xb)
             w1 -= lr * xb.T @ dh / len(xb)
         val = float(np.mean((act(xv @ w1) @ w2 - yv) ** 2))
-        report(epoch, val if np.isfinite(val) else float("nan"))
+        # A diverged network scores as badly as predicting nothing useful, not NaN.
+        report(epoch, min(val, 10.0) if np.isfinite(val) else 10.0)
 
 
-def open_oracle(path: str, trials: int) -> RandomSearchOracle:
-    return RandomSearchOracle(objective="val_loss", max_trials=trials, hyperparameters=space(),
-                              seed=1, database=path, project_name="demo")
+class DemoTuner(hpstore.Tuner):
+    """Trains the chosen model and reports its validation loss after every epoch."""
+
+    def run_trial(self, trial: hpstore.Trial, data: tuple[np.ndarray, ...]) -> None:
+        def report(epoch: int, loss: float) -> None:
+            self.report(trial, {"val_loss": loss}, step=epoch)
+
+        train(trial.hyperparameters.values, data, report)
 
 
-def worker(path: str, tuner_id: str, trials: int, started: float) -> None:
-    oracle = open_oracle(path, trials)
-    data = make_data()
-    while True:
-        trial = oracle.create_trial(tuner_id)
-        if trial.status == "STOPPED":
-            break
-        values = trial.hyperparameters.values
-        train(values, data, lambda step, loss, t=trial: oracle.update_trial(
-            t.trial_id, {"val_loss": loss}, step=step))
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-        best = oracle.get_best_trials(1)[0]
-        done = oracle._store.counts_by_status().get("COMPLETED", 0)
-        score = "nan" if trial.score is None else f"{trial.score:.4f}"
-        print(f"[{time.monotonic() - started:5.1f}s] trial {trial.trial_id} {tuner_id} "
-              f"{trial.status:<9} val_loss={score:<8} best={best.score:.4f} "
-              f"({done}/{trials}) {values['model']}", flush=True)
+def make_tuner(path: str, trials: int, verbose: int = 1) -> DemoTuner:
+    oracle = hpstore.RandomSearchOracle(objective="val_loss", max_trials=trials, seed=1,
+                                        database=path, project_name="demo")
+    return DemoTuner(oracle, hypermodel=build, tuner_id="demo", verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,26 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="hpstore-demo.db")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--verbose", type=int, default=1)
     args = parser.parse_args(argv)
     path = os.path.abspath(args.database)
-    print(f"hpstore demo: {args.trials} trials, {args.workers} worker processes, "
-          f"file {path}", flush=True)
-    oracle = open_oracle(path, args.trials)
-    already = oracle._store.counts_by_status().get("COMPLETED", 0)
-    if already >= args.trials:
-        print("This search is already finished; delete the file to run it again.")
-    started = time.monotonic()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=worker, args=(path, f"worker-{i + 1}", args.trials, started))
-             for i in range(args.workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    failed = [p.exitcode for p in procs if p.exitcode]
-    best = oracle.get_best_trials(1)[0]
-    print("\nBest trial:")
-    best.summary()
+    print(f"hpstore demo: a random search of {args.trials} trials over a small numpy model, "
+          f"{args.workers} worker processes, into {path}", flush=True)
+    tuner = make_tuner(path, args.trials, args.verbose)
+    tuner.search_space_summary()
+    tuner.search(make_data(), workers=args.workers)
     print(f"\nThe whole search is in {path}. Try:")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     for title, sql in QUERIES:
@@ -145,7 +127,4 @@ def main(argv: list[str] | None = None) -> int:
         for row in conn.execute(sql).fetchmany(5):
             print("   ", " | ".join(str(v) for v in row))
     conn.close()
-    if failed:
-        print(f"\n{len(failed)} worker(s) exited with an error: {failed}", file=sys.stderr)
-        return 1
     return 0

@@ -53,3 +53,19 @@ class TunerIdInUseError(HpStoreError):
 
 class DuplicateValuesError(HpStoreError):
     """An oracle proposed a set of values that this search has already run."""
+
+
+class FailedTrialError(HpStoreError):
+    """Raise it in ``run_trial`` to mark the trial FAILED at once (no retries)."""
+
+
+class FatalError(HpStoreError):
+    """Raise it in ``run_trial`` to stop the whole search; the trial is marked FAILED."""
+
+
+class FatalValueError(FatalError, ValueError):
+    """A fatal error about a value (e.g. ``run_trial`` returned something unusable)."""
+
+
+class FatalTypeError(FatalError, TypeError):
+    """A fatal error about a type (e.g. ``run_trial`` returned an unsupported type)."""

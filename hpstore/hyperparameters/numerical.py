@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,25 @@ from hpstore.hyperparameters.base import (
 )
 
 SAMPLINGS = ("linear", "log", "reverse_log")
+
+# Enough digits that a grid value computed in decimal is exact before it becomes a float.
+_DECIMAL = decimal.Context(prec=40)
+
+
+def _dec(value: float) -> decimal.Decimal:
+    """The decimal a person typed for ``value``: its shortest repr, not its binary expansion."""
+    if isinstance(value, float):
+        return decimal.Decimal(repr(value))
+    return decimal.Decimal(value)
+
+
+def _grid_formula(sampling: str, index: int, low: Any, high: Any, step: Any) -> Any:
+    """Grid point ``index`` with a step: ints, floats and Decimals all work."""
+    if sampling == "linear":
+        return low + index * step
+    if sampling == "log":
+        return low * step**index
+    return high + low - low * step**index
 
 
 def _is_number(value: Any) -> bool:
@@ -107,26 +127,49 @@ class Numerical(HyperParameter):
         return int(math.log(big / m, step) + 1e-8) + 1
 
     def _value_at(self, index: int) -> float:
+        """The grid value at ``index``, kept inside [min_value, max_value].
+
+        Int grids are exact integers. A Float grid value is computed twice, in binary
+        floating point (as KerasTuner does) and in decimal on the numbers the user typed,
+        and the one with the shorter repr wins: ``0 + 3 * 0.2`` gives 0.6, not
+        0.6000000000000001, and ``3 * (1 / 3)`` gives 1.0, not 0.9999999999999999. The two
+        differ by an ulp or so, so this only chooses how a value prints.
+        """
         m, big, step = self.min_value, self.max_value, self.step
         assert step is not None
-        if self.sampling == "linear":
-            return m + index * step
-        if self.sampling == "log":
-            return m * step**index
-        return big + m - m * step**index
+        if isinstance(m, int) and isinstance(big, int) and isinstance(step, int):
+            return min(max(_grid_formula(self.sampling, index, m, big, step), m), big)
+        binary = float(_grid_formula(self.sampling, index, m, big, step))
+        with decimal.localcontext(_DECIMAL):
+            exact = float(_grid_formula(self.sampling, index, _dec(m), _dec(big), _dec(step)))
+        value = min((binary, exact), key=lambda v: len(repr(v)))
+        if self.sampling != "log" and abs(value - big) <= 1e-9 * step:
+            value = big  # the count's tolerance let in a last point a hair off max_value
+        return min(max(value, m), big)
 
-    def _nearest_index(self, value: float) -> int:
+    def _index_of(self, value: float) -> int:
+        """The grid index of ``value``: the point itself when it is (within rounding) on the
+        grid, else the point below it in index order (KerasTuner truncates the same way)."""
         m, big, step = self.min_value, self.max_value, self.step
         assert step is not None
         n = self._count()
-        if self.sampling == "linear":
-            raw = (value - m) / step
-        elif self.sampling == "log":
-            raw = math.log(value / m, step) if value > 0 else 0.0
-        else:
-            inner = (big + m - value) / m
-            raw = math.log(inner, step) if inner > 0 else n - 1
-        return max(0, min(n - 1, int(round(raw))))
+        try:
+            if self.sampling == "linear":
+                raw = (value - m) / step
+            elif self.sampling == "log":
+                raw = math.log(value / m, step)
+            else:
+                raw = math.log((big + m - value) / m, step)
+        except (ValueError, ZeroDivisionError):  # log of a value outside the range
+            return 0 if self.sampling == "log" else n - 1
+        if not math.isfinite(raw):
+            return 0 if raw < 0 else n - 1
+        nearest = round(raw)
+        if 0 <= nearest < n and math.isclose(
+            self._value_at(nearest), value, rel_tol=1e-9, abs_tol=1e-12 * step
+        ):
+            return nearest
+        return max(0, min(n - 1, math.floor(raw)))
 
     def _check_default(self, default: Any) -> None:
         if default is None:
@@ -200,17 +243,20 @@ class Int(Numerical):
     def values(self) -> list[int]:
         if self.step is None:
             return list(range(self.min_value, self.max_value + 1))
-        return [int(round(self._value_at(i))) for i in range(self._count())]
+        return [int(self._value_at(i)) for i in range(self._count())]
 
     def prob_to_value(self, prob: float) -> int:
         if self.step is None:
-            return int(_sample(prob, self.min_value, self.max_value + 1, self.sampling))
-        return int(round(self._value_at(prob_to_index(prob, self._count()))))
+            # Sample [min, max + 1) and truncate so max_value gets a full-width bucket;
+            # clamped because pow() rounding can land a hair outside at either end.
+            value = int(_sample(prob, self.min_value, self.max_value + 1, self.sampling))
+            return min(max(value, self.min_value), self.max_value)
+        return int(self._value_at(prob_to_index(prob, self._count())))
 
     def value_to_prob(self, value: float) -> float:
         if self.step is None:
             return _unsample(value + 0.5, self.min_value, self.max_value + 1, self.sampling)
-        return index_to_prob(self._nearest_index(value), self._count())
+        return index_to_prob(self._index_of(value), self._count())
 
 
 class Float(Numerical):
@@ -246,22 +292,18 @@ class Float(Numerical):
 
     @property
     def values(self) -> list[float] | None:
+        """The grid when there is a step; None for a continuous range."""
         if self.step is None:
             return None
-        return [self._grid_value(i) for i in range(self._count())]
-
-    def _grid_value(self, index: int) -> float:
-        # 0.2 * 3 is 0.6000000000000001 in binary; rounding to 12 significant digits
-        # gives the value a person typed (0.6) without moving any real grid point.
-        value = self._value_at(index)
-        return float(f"{value:.12g}")
+        return [float(self._value_at(i)) for i in range(self._count())]
 
     def prob_to_value(self, prob: float) -> float:
         if self.step is None:
-            return _sample(prob, self.min_value, self.max_value, self.sampling)
-        return self._grid_value(prob_to_index(prob, self._count()))
+            value = _sample(prob, self.min_value, self.max_value, self.sampling)
+            return min(max(value, self.min_value), self.max_value)
+        return float(self._value_at(prob_to_index(prob, self._count())))
 
     def value_to_prob(self, value: float) -> float:
         if self.step is None:
             return _unsample(value, self.min_value, self.max_value, self.sampling)
-        return index_to_prob(self._nearest_index(value), self._count())
+        return index_to_prob(self._index_of(value), self._count())

@@ -1,0 +1,143 @@
+"""What a running search prints: one line per finished trial and, on a terminal, a live
+status line (done / max, running trials per worker, best so far, elapsed, time left).
+
+Everything shown is read from the search file, so the same display works for one
+process and for a parent watching its worker processes. When output is not a terminal
+no control characters are written: logs get the per-trial lines only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from hpstore.store import ProjectStore
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _fmt_score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.6g}"
+
+
+def _fmt_values(values: dict[str, Any], width: int = 70) -> str:
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items() if not k.startswith("tuner/"))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class Progress:
+    """Prints the progress of one project by reading its store.
+
+    Args:
+        store: the project's store (read only here).
+        direction: "min" or "max", for "best so far".
+        verbose: 0 prints nothing; 1 prints trial lines and the live line.
+        stream: where to print (stdout by default).
+    """
+
+    def __init__(self, store: ProjectStore, direction: str, verbose: int = 1,
+                 stream: TextIO | None = None) -> None:
+        self.store = store
+        self.direction = direction
+        self.verbose = verbose
+        self.stream = stream or sys.stdout
+        self.live = verbose > 0 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = time.monotonic()
+        self._last_transition = self._max_transition()
+        self._done_at_start = self._finished()
+        self._best_score, _ = self._best()
+        self._status_shown = False
+
+    def _max_transition(self) -> int:
+        rows = self.store.db.query(
+            "SELECT coalesce(max(s.id), 0) FROM transitions s JOIN trials t ON t.id = s.trial "
+            "WHERE t.project_id = ?", (self.store.project_id,))
+        return int(rows[0][0])
+
+    def _finished(self) -> int:
+        counts = self.store.counts_by_status()
+        return sum(counts.get(s, 0) for s in ("COMPLETED", "FAILED"))
+
+    def _best(self) -> tuple[float | None, dict[str, Any]]:
+        rows = self.store.best_rows(1, self.direction)
+        if not rows or rows[0]["status"] != "COMPLETED":
+            return None, {}
+        return rows[0]["score"], json.loads(rows[0]["hp_values"])
+
+    def _print(self, text: str) -> None:
+        if self.verbose <= 0:
+            return
+        if self._status_shown:
+            self.stream.write("\r\x1b[2K")  # clear the live line before a permanent one
+            self._status_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        """Print a line of its own (kept in logs)."""
+        self._print(text)
+
+    def poll(self) -> None:
+        """Print a line for each trial that ended since the last poll, then the live line."""
+        if self.verbose <= 0:
+            return
+        rows = self.store.db.query(
+            "SELECT s.id, t.trial_id, s.to_status, t.score, t.hp_values, s.tuner_id, s.message "
+            "FROM transitions s JOIN trials t ON t.id = s.trial WHERE t.project_id = ? AND "
+            "s.id > ? AND s.to_status != 'RUNNING' ORDER BY s.id",
+            (self.store.project_id, self._last_transition))
+        total = self.store.max_trials()
+        # Counts and best as they stood when each trial ended, not as they stand now.
+        done = self._finished() - sum(r[2] in ("COMPLETED", "FAILED") for r in rows)
+        for tid, trial_id, status, score, values, tuner, message in rows:
+            self._last_transition = max(self._last_transition, tid)
+            done += status in ("COMPLETED", "FAILED")
+            if status == "COMPLETED" and score is not None and (
+                    self._best_score is None or (score < self._best_score if self.direction ==
+                                                 "min" else score > self._best_score)):
+                self._best_score = score
+            best = self._best_score
+            count = f"{done}/{total}" if total else f"{done}"
+            line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial {trial_id} "
+                    f"{status:<9} score={_fmt_score(score if status == 'COMPLETED' else None)}"
+                    f" best={_fmt_score(best)} ({count}) {tuner or ''}: "
+                    f"{_fmt_values(json.loads(values))}")
+            if status in ("IDLE", "INVALID", "FAILED") and message:
+                line += f"\n         {message.strip().splitlines()[-1][:200]}"
+            self._print(line)
+        if self.live:
+            self._status_line()
+
+    def _status_line(self) -> None:
+        done, total = self._finished(), self.store.max_trials()
+        running = self.store.running()
+        best, values = self._best()
+        elapsed = time.monotonic() - self.started
+        made = done - self._done_at_start
+        left = ""
+        if total and made > 0 and done < total:
+            left = f" | left ~{_fmt_seconds(elapsed / made * (total - done))}"
+        workers = " ".join(f"{r['tuner_id']}:{r['trial_id']}" for r in running[:6])
+        line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
+                f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
+        self.stream.write("\r\x1b[2K" + line[:200])
+        self.stream.flush()
+        self._status_shown = True
+
+    def close(self) -> None:
+        if self._status_shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._status_shown = False

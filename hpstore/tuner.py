@@ -1,0 +1,330 @@
+"""Tuner: the search loop around any Python code, in one process or several.
+
+Like KerasTuner's BaseTuner: ask the oracle for a trial, run the user's code on its
+hyperparameters, report the result, repeat until the oracle says STOPPED. Subclass and
+override :meth:`Tuner.run_trial`, or pass ``run_trial=`` a function, or pass a
+``hypermodel`` whose ``build(hp)`` declares the space (and whose ``fit`` trains).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import numbers
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hpstore.errors import (
+    FailedTrialError,
+    FatalError,
+    FatalTypeError,
+    FatalValueError,
+)
+from hpstore.hyperparameters import HyperParameters
+from hpstore.objective import MultiObjective, Objective
+from hpstore.oracle import Oracle
+from hpstore.progress import Progress
+from hpstore.trial import Trial, TrialStatus
+
+_IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
+
+
+def default_tuner_id() -> str:
+    """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process."""
+    given = os.environ.get("HPSTORE_TUNER_ID") or os.environ.get("KERASTUNER_TUNER_ID")
+    return given or f"worker-{os.getpid()}"
+
+
+def validate_results(results: Any, objective: Objective, where: str) -> None:
+    """Check what ``run_trial`` returned, as KerasTuner does.
+
+    Raises:
+        FatalValueError: None, or a dict without the objective's metrics.
+        FatalTypeError: a type that is not a number, a dict or a list of those.
+    """
+    if results is None:
+        raise FatalValueError(
+            f"The return value of {where} is None. Did you forget to return the metrics? "
+            "Return a float (the value to minimise), a dict of metrics holding the objective "
+            f"{objective.metric_names}, or report them with tuner.report().")
+    if isinstance(results, (list, tuple)):
+        for item in results:
+            validate_results(item, objective, where)
+        return
+    if isinstance(results, Mapping):
+        missing = [n for n in objective.metric_names if n not in results]
+        if missing:
+            raise FatalValueError(
+                f"Expected the dict returned by {where} to hold the objective {missing}; "
+                f"received keys {sorted(map(str, results))}.")
+        return
+    if isinstance(results, bool) or not isinstance(results, numbers.Real):
+        raise FatalTypeError(
+            f"The return value of {where} must be a float, a dict of metrics or a list of "
+            f"them; received {results!r} of type {type(results).__name__}.")
+    if isinstance(objective, MultiObjective):
+        raise FatalValueError(
+            f"{where} returned the single value {results!r}, but the objective has several "
+            f"metrics {objective.metric_names}: return a dict holding each of them.")
+
+
+def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
+    """A float becomes ``{objective: value}``; a list of results is averaged per metric."""
+    if isinstance(results, (list, tuple)):
+        dicts = [to_metrics(r, objective) for r in results]
+        names = dicts[0].keys()
+        return {n: math.fsum(d[n] for d in dicts if n in d) / sum(n in d for d in dicts)
+                for n in names}
+    if isinstance(results, Mapping):
+        return {str(k): float(v) for k, v in results.items()}
+    return {objective.name: float(results)}
+
+
+def _worker_main(tuner: Tuner, tuner_id: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
+    tuner.tuner_id = tuner_id
+    tuner.verbose = 0  # the parent shows progress for everyone
+    tuner._loop(args, kwargs)
+
+
+class Tuner:
+    """Runs a search: override ``run_trial`` or pass ``run_trial=`` / ``hypermodel=``.
+
+    Args:
+        oracle: the search algorithm and its file (an :class:`hpstore.Oracle`).
+        hypermodel: optional; a function ``build(hp)`` or an object with ``build(hp)``
+            (and ``fit(hp, model, *args, **kwargs)`` returning the results). It is called
+            once before the search so the space is declared, and once per trial.
+        run_trial: optional function ``run_trial(trial, *args, **kwargs)`` returning the
+            results (a float to minimise, a dict of metrics, or a list of either).
+        tuner_id: this worker's name; by default ``KERASTUNER_TUNER_ID`` or one per process.
+        verbose: 0 silent, 1 a line per trial and a live status line on a terminal.
+
+    ``run_trial`` may raise ``FailedTrialError`` (the trial is FAILED, not retried),
+    ``FatalError`` (the search stops), or anything else (the trial is INVALID and retried
+    up to ``max_retries_per_trial`` times, with the traceback as its message).
+    """
+
+    def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
+                 run_trial: Callable[..., Any] | None = None, tuner_id: str | None = None,
+                 verbose: int = 1) -> None:
+        if not isinstance(oracle, Oracle):
+            raise TypeError(f"`oracle` must be an hpstore Oracle, received {oracle!r}.")
+        if hypermodel is not None and not (callable(hypermodel) or hasattr(hypermodel, "build")):
+            raise TypeError("`hypermodel` must be a function build(hp) or an object with a "
+                            f"build(hp) method; received {hypermodel!r}.")
+        self.oracle = oracle
+        self.hypermodel = hypermodel
+        self._run_trial_fn = run_trial
+        self.tuner_id = tuner_id or default_tuner_id()
+        self.verbose = verbose
+        self._reported: set[str] = set()
+        if hypermodel is not None:
+            self._declare_space()  # as KerasTuner does, so search_space_summary() sees it
+
+    # -- the user's side ---------------------------------------------------------------------------
+    def build(self, hp: HyperParameters) -> Any:
+        """Build the model for ``hp`` with the hypermodel (None without one)."""
+        if self.hypermodel is None:
+            return None
+        build = getattr(self.hypermodel, "build", self.hypermodel)
+        return build(hp)
+
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        """Run one trial and return its results; override it, or pass ``run_trial=``.
+
+        The default builds the hypermodel and calls its ``fit(hp, model, *args, **kwargs)``.
+
+        Raises:
+            NotImplementedError: there is nothing to run.
+        """
+        if self._run_trial_fn is not None:
+            return self._run_trial_fn(trial, *args, **kwargs)
+        if self.hypermodel is not None and hasattr(self.hypermodel, "fit"):
+            model = self.build(trial.hyperparameters)
+            return self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)
+        raise NotImplementedError(
+            "Nothing to run: subclass Tuner and override run_trial(self, trial, ...), pass "
+            "run_trial=your_function, or give a hypermodel with build(hp) and fit(hp, model).")
+
+    def report(self, trial: Trial, metrics: Mapping[str, Any], step: int = 0) -> bool:
+        """Record metrics of a running trial at ``step`` (an epoch, say); returns True when
+        the trial has been told to stop (its status became STOPPED)."""
+        updated = self.oracle.update_trial(trial.trial_id, metrics, step=step)
+        if all(n in metrics for n in self.oracle.objective.metric_names):
+            self._reported.add(trial.trial_id)
+        trial.metrics = updated.metrics
+        return updated.status == TrialStatus.STOPPED
+
+    # -- results -------------------------------------------------------------------------------
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        return self.oracle.get_best_trials(num_trials)
+
+    def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
+        return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Print the best ``num_trials`` trials, best first."""
+        print(self.results_summary_text(num_trials))
+
+    def results_summary_text(self, num_trials: int = 10) -> str:
+        lines = ["Results summary", f"Results in {self.oracle._db.path or ':memory:'} "
+                 f"(project {self.oracle.project_name!r})",
+                 f"Showing {num_trials} best trials", f"{self.oracle.objective}"]
+        for trial in self.oracle.get_best_trials(num_trials):
+            lines += ["", trial.summary_text()]
+        return "\n".join(lines)
+
+    def search_space_summary(self) -> None:
+        """Print the search space: each hyperparameter with its configuration."""
+        print(self.search_space_summary_text())
+
+    def search_space_summary_text(self) -> str:
+        space = self.oracle.get_space()
+        lines = ["Search space summary", f"Default search space size: {len(space.space)}"]
+        for hp in space.space:
+            config = hp.get_config()
+            name = config.pop("name")
+            lines += [f"{name} ({type(hp).__name__})", str(config)]
+        return "\n".join(lines)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def search(self, *args: Any, workers: int | None = None, **kwargs: Any) -> None:
+        """Run trials until the oracle says the search is over; arguments go to run_trial.
+
+        With ``workers=N`` (N >= 2) N local processes (spawn) share the search and this
+        process shows their progress. Run the same script again to resume.
+
+        Raises:
+            FatalError: run_trial raised one, or returned something unusable.
+            RuntimeError: too many trials failed in a row.
+        """
+        progress = Progress(self.oracle._store, self.oracle.objective.direction, self.verbose)
+        remaining = self.oracle.remaining_trials()
+        if remaining == 0 and not self.oracle._store.running() and not self._queued():
+            self._finished(progress, "This search is already finished.")
+            return
+        if workers is not None and workers >= 2:
+            self._run_workers(workers, args, kwargs, progress)
+        else:
+            self._loop(args, kwargs, progress)
+        self._finished(progress, "Search finished.")
+
+    def _queued(self) -> bool:
+        return self.oracle._store.creation_facts()[2]
+
+    def _finished(self, progress: Progress, text: str) -> None:
+        progress.poll()
+        progress.close()
+        if self.verbose:
+            best = self.oracle.get_best_trials(1)
+            print(text)
+            if best and best[0].status == TrialStatus.COMPLETED:
+                print("Best trial:")
+                best[0].summary()
+
+    def _declare_space(self) -> None:
+        hp = self.oracle.get_space()
+        self.build(hp)
+        self.oracle.update_space(hp)
+
+    def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+              progress: Progress | None = None) -> None:
+        wait = _IDLE_WAIT[0]
+        while True:
+            trial = self.oracle.create_trial(self.tuner_id)
+            if trial.status == TrialStatus.STOPPED:
+                return
+            if trial.status == TrialStatus.IDLE:
+                time.sleep(wait)  # polling the oracle, not synchronising with anyone
+                wait = min(wait * 2, _IDLE_WAIT[1])
+                continue
+            wait = _IDLE_WAIT[0]
+            self._run_one(trial, args, kwargs, progress)
+            if progress is not None:
+                progress.poll()
+
+    def _run_one(self, trial: Trial, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 progress: Progress | None) -> None:
+        fatal: BaseException | None = None
+        try:
+            if self.hypermodel is not None:
+                # a build() may register new hyperparameters; let the oracle know
+                self.oracle.update_space(trial.hyperparameters)
+            results = self.run_trial(trial, *args, **kwargs)
+            if trial.trial_id not in self._reported:
+                validate_results(results, self.oracle.objective, "run_trial()")
+                self.oracle.update_trial(trial.trial_id,
+                                         to_metrics(results, self.oracle.objective))
+            trial.status = TrialStatus.COMPLETED
+        except KeyboardInterrupt:
+            trial.status = TrialStatus.IDLE
+            trial.message = "Interrupted by Ctrl-C; queued to run again."
+            self.oracle.end_trial(trial)
+            if progress is not None:
+                progress.poll()
+                progress.close()
+            if self.verbose:
+                print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the "
+                      "same command again to resume.", flush=True)
+            raise
+        except FailedTrialError as exc:
+            trial.status = TrialStatus.FAILED
+            trial.message = f"{type(exc).__name__}: {exc}"
+        except FatalError as exc:
+            trial.status = TrialStatus.FAILED
+            trial.message = traceback.format_exc()
+            fatal = exc
+        except Exception:
+            trial.status = TrialStatus.INVALID
+            trial.message = traceback.format_exc()
+        finally:
+            self._reported.discard(trial.trial_id)
+        self.oracle.end_trial(trial)
+        if fatal is not None:
+            raise fatal
+
+    def _run_workers(self, workers: int, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     progress: Progress) -> None:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_worker_main, name=f"{self.tuner_id}-{i}",
+                             args=(self, f"{self.tuner_id}-{i}", args, kwargs))
+                 for i in range(1, workers + 1)]
+        progress.message(f"Starting {workers} worker processes on "
+                         f"{self.oracle._db.path}.")
+        for p in procs:
+            p.start()
+        crashed: list[str] = []
+        try:
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(0.5 / workers)
+                progress.poll()
+                for p in procs:
+                    if p.exitcode not in (None, 0) and p.name not in crashed:
+                        crashed.append(p.name)
+                        progress.message(f"Worker {p.name} exited with code {p.exitcode}; "
+                                         "its trial will run again.")
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to the workers too: each hands its trial back.
+            for p in procs:
+                p.join(30)
+                if p.is_alive():
+                    p.terminate()
+            progress.poll()
+            progress.close()
+            if self.verbose:
+                print("\nSearch interrupted; running trials were queued to run again. Run the "
+                      "same command again to resume.", flush=True)
+            raise
+        if crashed:
+            # Trials of crashed workers may wait in the queue after the others stopped.
+            self._loop(args, kwargs, progress)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_reported"] = set()
+        return state

@@ -1,0 +1,75 @@
+"""A search script the tests start as separate processes.
+
+usage: search.py DB TRIALS [--workers N] [--hold-first] [--block] [--barrier DIR N]
+
+--hold-first   whoever gets trial 0 on its first run holds it until killed
+--block        every trial waits until the process is interrupted (for Ctrl-C tests)
+--barrier D N  wait until N scripts have arrived in folder D before searching
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import hpstore
+
+
+def build(hp):
+    hp.Float("x", -5, 5)
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["b"]):
+        hp.Int("n", 1, 4)
+
+
+class ScriptTuner(hpstore.Tuner):
+    hold_first = False
+    block = False
+
+    def run_trial(self, trial, offset):
+        print(f"RUNNING {trial.trial_id} {os.getpid()} {self.tuner_id}", flush=True)
+        if self.block or (self.hold_first and int(trial.trial_id) == 0 and trial.run == 1):
+            print(f"HOLD {trial.trial_id} {os.getpid()}", flush=True)
+            while True:  # until the test kills or interrupts this process
+                time.sleep(0.05)
+        v = trial.hyperparameters.values
+        for step in range(3):
+            if self.report(trial, {"loss": (v["x"] - offset) ** 2 + step}, step=step):
+                break
+        return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db")
+    parser.add_argument("trials", type=int)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--hold-first", action="store_true")
+    parser.add_argument("--barrier", nargs=2, default=None)
+    parser.add_argument("--block", action="store_true")
+    parser.add_argument("--tuner-id", default=None)
+    args = parser.parse_args()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=args.trials, seed=3,
+                                        database=args.db)
+    tuner = ScriptTuner(oracle, hypermodel=build, tuner_id=args.tuner_id, verbose=1)
+    # instance attributes, so that spawned workers get them too
+    tuner.hold_first, tuner.block = args.hold_first, args.block
+    if args.barrier:
+        folder, count = args.barrier[0], int(args.barrier[1])
+        open(os.path.join(folder, f"arrived-{os.getpid()}"), "w").close()
+        deadline = time.monotonic() + 60
+        while len(os.listdir(folder)) < count:  # a start line: wait for the others
+            if time.monotonic() > deadline:
+                return 3
+            time.sleep(0.01)
+    try:
+        tuner.search(1.0, workers=args.workers)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

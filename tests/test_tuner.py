@@ -1,0 +1,283 @@
+"""Tuner: result conversion, errors, summaries, and real processes (workers, kill, Ctrl-C)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpstore
+from hpstore.tuner import to_metrics, validate_results
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "search.py")
+DEADLINE = 120
+
+
+def space():
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -5, 5)
+    hp.Int("n", 1, 3)
+    return hp
+
+
+def oracle(path=None, **kwargs):
+    kwargs.setdefault("max_trials", 6)
+    kwargs.setdefault("hyperparameters", space())
+    return hpstore.RandomSearchOracle(kwargs.pop("objective", "loss"), seed=1, database=path,
+                                      **kwargs)
+
+
+# -- results -------------------------------------------------------------------------------------
+def test_results_are_converted_as_kerastuner_does():
+    loss = hpstore.Objective("loss", "min")
+    assert to_metrics(0.5, loss) == {"loss": 0.5}
+    assert to_metrics({"loss": 1, "acc": 0.5}, loss) == {"loss": 1.0, "acc": 0.5}
+    assert to_metrics([{"loss": 1.0}, {"loss": 3.0}], loss) == {"loss": 2.0}
+    assert to_metrics([1.0, 2.0, 6.0], loss) == {"loss": 3.0}
+    with pytest.raises(hpstore.FatalError, match="forget to return"):
+        validate_results(None, loss, "run_trial()")
+    with pytest.raises(hpstore.FatalError, match="'loss'"):
+        validate_results({"acc": 1.0}, loss, "run_trial()")
+    with pytest.raises(TypeError, match="'seven'"):
+        validate_results("seven", loss, "run_trial()")
+    both = hpstore.MultiObjective([loss, hpstore.Objective("acc", "max")])
+    with pytest.raises(ValueError, match="several metrics"):
+        validate_results(1.0, both, "run_trial()")
+
+
+def test_a_float_result_with_no_objective_is_minimised():
+    tuner = hpstore.Tuner(oracle(objective=None, max_trials=5),
+                          run_trial=lambda t: (t.hyperparameters["x"] - 1) ** 2, verbose=0)
+    tuner.search()
+    best = tuner.get_best_trials(5)
+    assert [t.score for t in best] == sorted(t.score for t in best)
+    assert best[0].score == pytest.approx((best[0].hyperparameters["x"] - 1) ** 2)
+    assert tuner.get_best_hyperparameters(1)[0].values == best[0].hyperparameters.values
+
+
+def test_search_passes_its_arguments_to_run_trial():
+    seen = []
+
+    def run(trial, data, scale=1.0):
+        seen.append((data, scale))
+        return scale * trial.hyperparameters["n"]
+
+    hpstore.Tuner(oracle(max_trials=3), run_trial=run, verbose=0).search("D", scale=2.0)
+    assert seen == [("D", 2.0)] * 3
+
+
+def test_error_classes_mark_trials(tmp_path):
+    calls = []
+
+    def run(trial):
+        calls.append(trial.trial_id)
+        n = len(calls)
+        if n == 1:
+            raise hpstore.FailedTrialError("bad values")
+        if n == 2:
+            raise ZeroDivisionError("flaky")
+        return 1.0
+
+    o = oracle(str(tmp_path / "e.db"), max_trials=3, max_retries_per_trial=1)
+    hpstore.Tuner(o, run_trial=run, verbose=0).search()
+    first, second = o.get_trial(calls[0]), o.get_trial(calls[1])
+    assert first.status == "FAILED" and "bad values" in first.message
+    assert second.status == "COMPLETED" and second.run == 2  # INVALID, retried, completed
+    log = sqlite3.connect(tmp_path / "e.db").execute(
+        "SELECT to_status, message FROM status_log WHERE trial_id = ? ORDER BY at_unix",
+        (calls[1],)).fetchall()
+    assert [s for s, _ in log] == ["RUNNING", "INVALID", "RUNNING", "COMPLETED"]
+    assert "Traceback" in log[1][1] and "ZeroDivisionError: flaky" in log[1][1]
+
+
+def test_fatal_error_stops_the_search():
+    def run(trial):
+        raise hpstore.FatalError("cannot go on")
+
+    o = oracle(max_trials=5)
+    with pytest.raises(hpstore.FatalError, match="cannot go on"):
+        hpstore.Tuner(o, run_trial=run, verbose=0).search()
+    assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
+
+
+def test_none_result_is_a_fatal_error_unless_reported():
+    with pytest.raises(hpstore.FatalError, match="forget"):
+        hpstore.Tuner(oracle(), run_trial=lambda t: None, verbose=0).search()
+
+
+def test_report_per_step_and_stop_signal():
+    o = oracle(max_trials=2)
+    stops = []
+
+    class Stepper(hpstore.Tuner):
+        def run_trial(self, trial):
+            for epoch in range(4):
+                if epoch == 2:  # someone stops the trial from outside
+                    o._store.set_status(trial.trial_id, "STOPPED", "enough")
+                if self.report(trial, {"loss": 4.0 - epoch}, step=epoch):
+                    stops.append(epoch)
+                    break
+
+    Stepper(o, verbose=0).search()
+    assert stops == [2, 2]
+    trial = o.get_trial("0")
+    assert [obs.step for obs in trial.metrics.get_history("loss")] == [0, 1, 2]
+    assert trial.score == 2.0 and trial.best_step == 2 and trial.status == "COMPLETED"
+
+
+def test_hypermodel_build_declares_the_space_and_fit_runs():
+    class HyperModel:
+        def build(self, hp):
+            units = hp.Int("units", 1, 4)
+            with hp.conditional_scope("units", [4]):
+                hp.Boolean("wide")
+            return {"units": units}
+
+        def fit(self, hp, model, target):
+            return {"loss": abs(model["units"] - target)}
+
+    tuner = hpstore.Tuner(oracle(hyperparameters=None, max_trials=4), hypermodel=HyperModel(),
+                          verbose=0)
+    assert [h.name for h in tuner.oracle.get_space().space] == ["units", "wide"]
+    tuner.search(3)
+    assert tuner.get_best_trials(1)[0].score == 0.0
+
+
+def test_summaries(capsys):
+    tuner = hpstore.Tuner(oracle(max_trials=2), run_trial=lambda t: t.hyperparameters["n"],
+                          verbose=0)
+    tuner.search_space_summary()
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["Search space summary", "Default search space size: 2", "x (Float)"]
+    assert "'min_value': -5.0" in out[3]
+    tuner.search()
+    tuner.results_summary(1)
+    out = capsys.readouterr().out
+    assert out.startswith("Results summary\nResults in :memory: (project 'untitled_project')\n"
+                          "Showing 1 best trials\nObjective(name=\"loss\", direction=\"min\")\n")
+    best = tuner.get_best_trials(1)[0]
+    assert f"Trial {best.trial_id} summary" in out and f"Score: {best.score}" in out
+
+
+def test_progress_lines_have_no_control_characters_when_not_a_terminal(capsys):
+    tuner = hpstore.Tuner(oracle(max_trials=3), run_trial=lambda t: 1.0, verbose=1)
+    tuner.search()
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out
+    lines = [line for line in out.splitlines() if line.lstrip("[ ").split("]")[0].endswith("s")]
+    assert len(lines) == 3 and "(3/3)" in lines[-1]
+    assert "Search finished." in out and "Best trial:" in out
+
+
+def test_quiet_with_verbose_zero(capsys):
+    hpstore.Tuner(oracle(max_trials=3), run_trial=lambda t: 1.0, verbose=0).search()
+    assert capsys.readouterr().out == ""
+
+
+def test_finished_search_says_so(tmp_path, capsys):
+    path = str(tmp_path / "done.db")
+    hpstore.Tuner(oracle(path, max_trials=2), run_trial=lambda t: 1.0, verbose=0).search()
+    ran = []
+    hpstore.Tuner(oracle(path, max_trials=2), run_trial=lambda t: ran.append(1),
+                  verbose=1).search()
+    assert ran == []
+    assert "already finished" in capsys.readouterr().out
+
+
+# -- real processes ----------------------------------------------------------------------------
+def start(db, trials, *extra):
+    return subprocess.Popen([sys.executable, SCRIPT, db, str(trials), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def wait_for(proc, prefix):
+    """Read the process's output until a line starts with ``prefix``; return its words."""
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.split()
+    raise AssertionError(f"{prefix!r} never appeared; exit code {proc.wait(DEADLINE)}")
+
+
+def completed(db):
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT hp_values FROM trials WHERE status = 'COMPLETED'").fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+@pytest.mark.slow
+def test_two_scripts_share_one_file(tmp_path):
+    db = str(tmp_path / "shared.db")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [start(db, 30, "--tuner-id", name, "--barrier", str(barrier), "2")
+             for name in ("left", "right")]
+    outputs = [p.communicate(timeout=DEADLINE)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    done = completed(db)
+    assert len(done) == 30
+    assert len({json.dumps(v, sort_keys=True) for v in done}) == 30
+    tuners = {r[0] for r in sqlite3.connect(db).execute("SELECT tuner_id FROM trials")}
+    assert tuners == {"left", "right"}
+
+
+@pytest.mark.slow
+def test_workers_complete_a_search_even_when_one_is_killed(tmp_path):
+    db = str(tmp_path / "workers.db")
+    proc = start(db, 24, "--workers", "3", "--hold-first")
+    _, held, pid = wait_for(proc, "HOLD")
+    os.kill(int(pid), signal.SIGKILL)
+    out = proc.communicate(timeout=DEADLINE)[0]
+    assert proc.returncode == 0, out
+    assert "exited with code -9" in out
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone() == (
+        24,)
+    runs, status = conn.execute("SELECT run_count, status FROM trials WHERE trial_id = ?",
+                                (held,)).fetchone()
+    assert (runs, status) == (2, "COMPLETED")
+    assert len({r[0] for r in conn.execute("SELECT tuner_id FROM trials")}) >= 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_hands_the_trial_back_and_a_second_run_finishes(tmp_path):
+    db = str(tmp_path / "sigint.db")
+    proc = start(db, 8, "--block")
+    _, held, pid = wait_for(proc, "HOLD")
+    os.kill(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=DEADLINE)[0]
+    assert proc.returncode == 130, out
+    assert "run again" in out.lower() and "resume" in out.lower()
+    conn = sqlite3.connect(db)
+    status, message, queued = conn.execute(
+        "SELECT status, message, queued FROM trials WHERE trial_id = ?", (held,)).fetchone()
+    assert status == "IDLE" and "Ctrl-C" in message and queued is not None
+    again = start(db, 8)
+    out = again.communicate(timeout=DEADLINE)[0]
+    assert again.returncode == 0, out
+    assert len(completed(db)) == 8
+    assert conn.execute("SELECT run_count FROM trials WHERE trial_id = ?", (held,)).fetchone() == (
+        2,)
+
+
+def test_demo_runs_small_and_leaves_a_readable_file(tmp_path, capsys):
+    from hpstore.demo import main
+
+    db = tmp_path / "demo.db"
+    assert main(["--database", str(db), "--trials", "6", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Best trial:" in out and "sqlite3 demo.db" in out
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert conn.execute("SELECT count(*) FROM trial_overview WHERE status = 'COMPLETED'"
+                        ).fetchone() == (6,)
+    curves = conn.execute("SELECT count(*) FROM metric_history WHERE metric = 'val_loss'"
+                          ).fetchone()[0]
+    assert curves >= 6 * 10  # at least ten epochs reported per trial
+    assert not math.isnan(float(conn.execute("SELECT min(score) FROM trials").fetchone()[0]))
