@@ -250,7 +250,7 @@ def test_workers_complete_a_search_even_when_one_is_killed(tmp_path):
 def test_ctrl_c_hands_the_trial_back_and_a_second_run_finishes(tmp_path):
     db = str(tmp_path / "sigint.db")
     proc = start(db, 8, "--block")
-    _, held, pid = wait_for(proc, "HOLD")
+    _, held, _ = wait_for(proc, "HOLD")
     os.kill(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=DEADLINE)[0]
     assert proc.returncode == 130, out
