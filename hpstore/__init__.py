@@ -29,6 +29,7 @@ from hpstore.hyperparameters import (
     HyperParameters,
     Int,
 )
+from hpstore.inspection import open_database, trials_dataframe
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
 from hpstore.oracle import Oracle
 from hpstore.oracles import (
@@ -79,4 +80,6 @@ __all__ = [
     "TunerIdInUseError",
     "__version__",
     "infer_metric_direction",
+    "open_database",
+    "trials_dataframe",
 ]

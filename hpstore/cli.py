@@ -1,14 +1,52 @@
-"""The `hpstore` command: a thin dispatcher to the demo and the inspection tools."""
+"""The `hpstore` command: a thin dispatcher to the demo and the scripts in tools/.
+
+Each inspection tool is one script in the repository's tools/ folder (shipped inside the
+wheel as hpstore/_tools), runnable on its own from a checkout; this module only finds it
+and calls its ``main``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from pathlib import Path
+from types import ModuleType
 
-USAGE = """usage: hpstore COMMAND [ARGS]
+TOOLS = {
+    "summary": "projects, objective, counts per status, best trial and space",
+    "trials": "one row per trial, a column per hyperparameter (table, csv or json)",
+    "show": "one trial: values, metric history per step, status changes",
+    "best": "the best N trials",
+    "history": "the status log, of all trials, one trial or one worker",
+    "export": "every trial as csv, json or jsonl",
+    "watch": "a live view of a running search (read-only)",
+    "check": "integrity, schema version, interrupted trials and what to do",
+    "sql": "run a read-only SQL query (table, csv or json)",
+    "report": "a self-contained HTML report with plots",
+    "import-keras-tuner": "bring a KerasTuner project directory into a search file",
+}
 
-commands:
-  demo      run a real small search into hpstore-demo.db (2 worker processes)
-"""
+USAGE = "usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n\n" \
+        "commands:\n  demo                 run a real small search into hpstore-demo.db\n" + \
+        "".join(f"  {name:<20} {text}\n" for name, text in TOOLS.items())
+
+
+def tools_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_tools", here.parent / "tools"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"hpstore's tools are missing (looked in {here / '_tools'}).")
+
+
+def load_tool(name: str) -> ModuleType:
+    path = tools_dir() / f"{name.replace('-', '_')}.py"
+    spec = importlib.util.spec_from_file_location(f"hpstore_tool_{path.stem}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"no tool script {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from hpstore.demo import main as demo
 
         return demo(rest)
+    if command in TOOLS:
+        from hpstore.inspection import run_tool
+
+        return run_tool(load_tool(command).main, rest)
     print(f"hpstore: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

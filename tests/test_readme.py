@@ -16,7 +16,7 @@ def sql_blocks() -> list[str]:
 
 
 def test_readme_has_sql_examples():
-    assert len(sql_blocks()) >= 3
+    assert len(sql_blocks()) >= 6
 
 
 def test_every_readme_query_runs_on_a_real_search(tmp_path):
@@ -27,6 +27,7 @@ def test_every_readme_query_runs_on_a_real_search(tmp_path):
         if trial.status != "RUNNING":
             break
         oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=1)
         trial.status = "INVALID" if i == 3 else "COMPLETED"
         oracle.end_trial(trial)
     conn = sqlite3.connect(path)

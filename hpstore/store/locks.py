@@ -137,18 +137,20 @@ class Session:
         return session
 
     @staticmethod
-    def probe(folder: Path, token: str) -> bool:
-        """Whether the process holding ``token`` is alive; a dead one's file is removed."""
+    def probe(folder: Path, token: str, *, tidy: bool = True) -> bool:
+        """Whether the process holding ``token`` is alive; a dead one's file is removed
+        unless ``tidy`` is False (read-only inspection changes nothing)."""
         path = _lock_path(folder, token)
         try:
-            fd = os.open(path, os.O_RDWR)
+            fd = os.open(path, os.O_RDONLY if not tidy else os.O_RDWR)
         except FileNotFoundError:
             return False
         try:
             if not _try_lock(fd):
                 return True
-            with contextlib.suppress(OSError):
-                path.unlink()
+            if tidy:
+                with contextlib.suppress(OSError):
+                    path.unlink()
             _unlock(fd)
             return False
         finally:
