@@ -35,7 +35,14 @@ from hpstore.objective import (
     objective_from_config,
 )
 from hpstore.store import Database, ProjectStore
-from hpstore.trial import MetricHistory, Trial, TrialStatus, check_metric, check_status
+from hpstore.trial import (
+    MetricHistory,
+    MetricsTracker,
+    Trial,
+    TrialStatus,
+    check_metric,
+    check_status,
+)
 
 #: times a dead worker may take a trial down with it before the trial is FAILED
 MAX_INTERRUPTIONS = 3
@@ -58,6 +65,27 @@ def values_key(values: Mapping[str, Any]) -> str:
 def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
     kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
     return cls(*args, **kwargs)
+
+
+class _StoredTrial(Trial):
+    """A Trial read from the file whose metric histories are read only when first used."""
+
+    _loader: Any = None
+
+    @property  # type: ignore[override]
+    def metrics(self) -> MetricsTracker:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            self._metrics = loader()
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: MetricsTracker) -> None:
+        self._loader = None
+        self._metrics = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Trial.from_state, (self.get_state(),))
 
 
 class _Trials(Mapping[str, Trial]):
@@ -306,20 +334,26 @@ class Oracle:
 
     # -- trials as objects -------------------------------------------------------------------------
     def _trial(self, row: Mapping[str, Any], metrics: bool = True) -> Trial:
-        trial = Trial(self._space_with(json.loads(row["hp_values"])),
-                      trial_id=row["trial_id"], status=row["status"], message=row["message"])
+        """A Trial from a trials row; its metrics (of the current run) load when first read."""
+        trial = _StoredTrial(self._space_with(json.loads(row["hp_values"])),
+                             trial_id=row["trial_id"], status=row["status"],
+                             message=row["message"])
         trial.score = row["score"]
         trial.best_step = row["best_step"]
         trial.tuner_id = row["tuner_id"]
         trial.run = row["run_count"]
         if metrics and row["run_count"]:
-            tracked = trial.metrics.metrics
-            for name, direction, step, value in self._store.observations(row["id"],
-                                                                         row["run_count"]):
-                if name not in tracked:
-                    tracked[name] = MetricHistory(direction)
-                tracked[name].update(value, step)
+            pk, run = row["id"], row["run_count"]
+            trial._loader = lambda: self._metrics_of(pk, run)
         return trial
+
+    def _metrics_of(self, pk: int, run: int) -> MetricsTracker:
+        tracker = MetricsTracker()
+        for name, direction, step, value in self._store.observations(pk, run):
+            if name not in tracker.metrics:
+                tracker.metrics[name] = MetricHistory(direction)
+            tracker.metrics[name].update(value, step)
+        return tracker
 
     @property
     def trials(self) -> Mapping[str, Trial]:
@@ -383,8 +417,10 @@ class Oracle:
         token = session.token if session is not None else None
         with self._db.lock():
             self._refresh_space()
-            self._reap_dead_workers(token)
-            row = self._store.running_of(tuner_id)
+            running = self._store.running()
+            if self._reap_dead_workers(running, token):
+                running = self._store.running()
+            row = next((r for r in running if r["tuner_id"] == tuner_id), None)
             if row is not None:
                 if row["session"] == token:
                     return self._trial(row)
@@ -423,11 +459,13 @@ class Oracle:
             self._pending_state = {}
             return self._trial(row, metrics=False)
 
-    def _reap_dead_workers(self, mine: str | None) -> None:
-        others = self._store.running_sessions() - {mine}
+    def _reap_dead_workers(self, running: list[dict[str, Any]], mine: str | None) -> bool:
+        """Hand back the trials of workers that died; returns whether there were any."""
+        others = {r["session"] for r in running if r["session"] not in (None, mine)}
         dead = [t for t in others if not self._db.is_alive(t)]
         if dead:
             self._store.reap(dead, MAX_INTERRUPTIONS)
+        return bool(dead)
 
     @staticmethod
     def _format_id(number: int, max_trials: int | None) -> str:
@@ -459,7 +497,6 @@ class Oracle:
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         row = self._store.record_metrics(trial_id, rows)
-        self._refresh_space()
         return self._trial(row)
 
     def _direction(self, metric: str) -> str:
@@ -491,7 +528,6 @@ class Oracle:
             raise ValueError(f"end_trial() needs the final status of trial {trial.trial_id}; "
                              "it is still RUNNING. Set trial.status to COMPLETED, INVALID, "
                              "FAILED, STOPPED or IDLE first.")
-        self._refresh_space()
         row = self._store.trial_row(trial.trial_id)
         if row["status"] not in (TrialStatus.RUNNING, TrialStatus.STOPPED):
             raise HpStoreError(f"Trial {trial.trial_id} is {row['status']}, not running: it "
@@ -582,8 +618,9 @@ class Oracle:
 
     def _rng(self, *salt: int) -> random.Random:
         """A random generator determined by the seed, the trial number and ``salt``."""
-        entropy = [self.seed % 2**32, self._number, *salt]
-        return random.Random(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+        # A string seed goes through SHA-512 in Python's random: stable across processes
+        # and versions, and far cheaper than numpy's SeedSequence.
+        return random.Random(":".join(map(str, (self.seed, self._number, *salt))))
 
     def _random_values(self) -> dict[str, Any] | None:
         """Random values for the active hyperparameters, never a set already run; None when a

@@ -156,7 +156,10 @@ class Tuner:
         updated = self.oracle.update_trial(trial.trial_id, metrics, step=step)
         if all(n in metrics for n in self.oracle.objective.metric_names):
             self._reported.add(trial.trial_id)
-        trial.metrics = updated.metrics
+        for name, value in metrics.items():  # keep the caller's copy current, no re-read
+            if not trial.metrics.exists(name):
+                trial.metrics.register(name, self.oracle._direction(name))
+            trial.metrics.update(name, value, step=step)
         return updated.status == TrialStatus.STOPPED
 
     # -- results -------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ CREATE TABLE trials (
     invalid_runs   INTEGER NOT NULL DEFAULT 0,     -- runs that ended INVALID
     interruptions  INTEGER NOT NULL DEFAULT 0,     -- runs whose worker died
     queued         INTEGER,                        -- retry-queue position; NULL if not waiting
+    pid            INTEGER,                        -- process of the last status change
+    changed_at     REAL,                           -- time of the last status change
     created_at     REAL    NOT NULL,
     started_at     REAL,
     ended_at       REAL,
@@ -95,6 +97,24 @@ CREATE TABLE transitions (
     message      TEXT
 );
 CREATE INDEX transitions_by_trial ON transitions (trial);
+
+-- The status log writes itself: every insert of a trial and every change of its status
+-- (or a new run of it) adds a row, whoever makes the change.
+CREATE TRIGGER trials_log_insert AFTER INSERT ON trials
+BEGIN
+    INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, message)
+    VALUES (new.id, NULL, new.status, coalesce(new.changed_at, new.created_at),
+            new.tuner_id, new.pid, new.message);
+END;
+
+CREATE TRIGGER trials_log_update AFTER UPDATE OF status, run_count ON trials
+WHEN old.status IS NOT new.status OR old.run_count IS NOT new.run_count
+BEGIN
+    INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, message)
+    VALUES (new.id, old.status, new.status,
+            coalesce(new.changed_at, (julianday('now') - 2440587.5) * 86400.0),
+            new.tuner_id, new.pid, new.message);
+END;
 
 -- What a search algorithm keeps between trials (grid position, Hyperband brackets...).
 CREATE TABLE oracle_state (

@@ -23,7 +23,7 @@ STATE_FORMAT = 1
 _TRIAL_COLUMNS = (
     "id, number, trial_id, status, hp_values, values_key, score, best_step, tuner_id, "
     "session, message, run_count, invalid_runs, interruptions, queued, created_at, "
-    "started_at, ended_at"
+    "started_at, ended_at, pid, changed_at"
 )
 _TRIAL_FIELDS = [c.strip() for c in _TRIAL_COLUMNS.split(",")]
 
@@ -184,21 +184,10 @@ class ProjectStore:
             " ORDER BY id", (pk, run)).fetchall()
         return [(m, d, s, _from_db_float(v)) for m, d, s, v in rows]
 
-    def running_sessions(self) -> set[str]:
-        rows = self.db.query(
-            "SELECT DISTINCT session FROM trials WHERE project_id = ? AND status = 'RUNNING' "
-            "AND session IS NOT NULL", (self.project_id,))
-        return {r[0] for r in rows}
-
-    def running_of(self, tuner_id: str) -> dict[str, Any] | None:
-        rows = self.db.query(
-            # no ORDER BY: it would steer SQLite off the partial index onto a full scan
-            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING' "
-            "AND tuner_id = ? LIMIT 1", (self.project_id, tuner_id))
-        return _row(rows[0]) if rows else None
-
     def running(self) -> list[dict[str, Any]]:
+        """The RUNNING trials, in creation order (there are about as many as workers)."""
         rows = self.db.query(
+            # no ORDER BY: it would steer SQLite off the status index onto a full scan
             f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING'",
             (self.project_id,))
         return sorted((_row(r) for r in rows), key=lambda r: r["number"])  # type: ignore
@@ -276,13 +265,6 @@ class ProjectStore:
             "ORDER BY ended_at DESC, id DESC LIMIT ?", (self.project_id, n))]
 
     # -- writing trials ------------------------------------------------------------------------
-    @staticmethod
-    def _transition(conn: sqlite3.Connection, pk: int, old: str | None, new: str,
-                    tuner_id: str | None, message: str | None, at: float) -> None:
-        conn.execute(
-            "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, message)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (pk, old, new, at, tuner_id, os.getpid(), message))
-
     def insert_trial(self, number: int, trial_id: str, values: Mapping[str, Any], key: str,
                      tuner_id: str, session: str | None,
                      state: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -291,19 +273,20 @@ class ProjectStore:
         with self.db.write() as conn:
             if state:
                 self._write_values(conn, state)
+            # the trials_log_insert trigger records the first transition
             cur = conn.execute(
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
-                " tuner_id, session, run_count, created_at, started_at) "
-                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?)",
+                " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
                 (self.project_id, number, trial_id, _dumps(dict(values)), key, tuner_id,
-                 session, now, now))
+                 session, now, now, os.getpid(), now))
             pk = int(cur.lastrowid or 0)
-            self._transition(conn, pk, None, TrialStatus.RUNNING, tuner_id, None, now)
         return {"id": pk, "number": number, "trial_id": trial_id, "status": "RUNNING",
                 "hp_values": _dumps(dict(values)), "values_key": key, "score": None,
                 "best_step": None, "tuner_id": tuner_id, "session": session, "message": None,
                 "run_count": 1, "invalid_runs": 0, "interruptions": 0, "queued": None,
-                "created_at": now, "started_at": now, "ended_at": None}
+                "created_at": now, "started_at": now, "ended_at": None, "pid": os.getpid(),
+                "changed_at": now}
 
     def creation_facts(self) -> tuple[int | None, int, bool]:
         """(max_trials, next trial number, whether a trial waits in the retry queue), read
@@ -332,12 +315,11 @@ class ProjectStore:
             conn.execute(
                 "UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = ?, session = ?,"
                 " run_count = run_count + 1, started_at = ?, ended_at = NULL, score = NULL, "
-                "best_step = NULL WHERE id = ?", (tuner_id, session, now, row["id"]))
-            self._transition(conn, row["id"], row["status"], TrialStatus.RUNNING, tuner_id,
-                             f"run {row['run_count'] + 1}", now)
+                "best_step = NULL, message = NULL, pid = ?, changed_at = ? WHERE id = ?",
+                (tuner_id, session, now, os.getpid(), now, row["id"]))
         row.update(status="RUNNING", queued=None, tuner_id=tuner_id, session=session,
                    run_count=row["run_count"] + 1, started_at=now, ended_at=None, score=None,
-                   best_step=None)
+                   best_step=None, message=None, pid=os.getpid(), changed_at=now)
         return row
 
     def reap(self, tokens: Iterable[str], max_interruptions: int) -> list[str]:
@@ -359,24 +341,20 @@ class ProjectStore:
                     count = row["interruptions"] + 1
                     who = f"worker {row['tuner_id']!r}"
                     if count >= max_interruptions:
-                        status = TrialStatus.FAILED
                         message = (f"Its worker died {count} times while running it (last: "
                                    f"{who}); not retried again.")
                         conn.execute(
                             "UPDATE trials SET status = 'FAILED', interruptions = ?, message = ?,"
-                            " ended_at = ?, session = NULL WHERE id = ?",
-                            (count, message, now, row["id"]))
+                            " ended_at = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
+                            (count, message, now, os.getpid(), now, row["id"]))
                     else:
-                        status = TrialStatus.IDLE
                         message = (f"Interrupted: {who} died during run {row['run_count']}; "
                                    "queued to run again with the same values.")
                         queued = self._next_queue_position(conn)
                         conn.execute(
                             "UPDATE trials SET status = 'IDLE', interruptions = ?, message = ?, "
-                            "queued = ?, session = NULL WHERE id = ?",
-                            (count, message, queued, row["id"]))
-                    self._transition(conn, row["id"], TrialStatus.RUNNING, status,
-                                     row["tuner_id"], message, now)
+                            "queued = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
+                            (count, message, queued, os.getpid(), now, row["id"]))
                     reaped.append(row["trial_id"])
         return reaped
 
@@ -415,11 +393,10 @@ class ProjectStore:
             conn.execute(
                 "UPDATE trials SET status = ?, message = ?, hp_values = ?, values_key = ?, "
                 "score = ?, best_step = ?, queued = ?, invalid_runs = invalid_runs + ?, "
-                "session = NULL, ended_at = ? WHERE id = ?",
+                "session = NULL, ended_at = ?, pid = ?, changed_at = ? WHERE id = ?",
                 (status, message, _dumps(dict(values)), key,
                  None if score is None else _to_db_float(score), best_step, queued,
-                 1 if invalid else 0, now if final else None, pk))
-            self._transition(conn, pk, old_status, status, tuner_id, message, now)
+                 1 if invalid else 0, now if final else None, os.getpid(), now, pk))
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
@@ -430,10 +407,8 @@ class ProjectStore:
                 (self.project_id, str(trial_id))).fetchone())
             if row is None:
                 raise TrialNotFoundError(f"No trial {trial_id!r} in project {self.name!r}.")
-            conn.execute("UPDATE trials SET status = ?, message = ? WHERE id = ?",
-                         (status, message, row["id"]))
-            self._transition(conn, row["id"], row["status"], status, row["tuner_id"], message,
-                             now)
+            conn.execute("UPDATE trials SET status = ?, message = ?, pid = ?, changed_at = ? "
+                         "WHERE id = ?", (status, message, os.getpid(), now, row["id"]))
         return str(row["status"])
 
     # -- the algorithm's own state ----------------------------------------------------------------
@@ -551,13 +526,16 @@ class ProjectStore:
             cur = conn.execute(
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
                 " score, best_step, tuner_id, session, message, run_count, invalid_runs, "
-                "interruptions, queued, created_at, started_at, ended_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "interruptions, queued, created_at, started_at, ended_at, pid, changed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (pid, int(t["number"]), str(t["trial_id"]), t["status"], _dumps(t["hp_values"]),
                  t["values_key"], t["score"], t["best_step"], t["tuner_id"], t["session"],
                  t["message"], t["run_count"], t["invalid_runs"], t["interruptions"],
-                 t["queued"], t["created_at"], t["started_at"], t["ended_at"]))
+                 t["queued"], t["created_at"], t["started_at"], t["ended_at"], t.get("pid"),
+                 t.get("changed_at")))
             pk = cur.lastrowid
+            # the saved log replaces the row the insert trigger just wrote
+            conn.execute("DELETE FROM transitions WHERE trial = ?", (pk,))
             conn.executemany(
                 "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
