@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from hpstore.hyperparameters import Fixed, HyperParameter
-from hpstore.hyperparameters.base import to_jsonable
 from hpstore.oracle import Oracle, values_key
 from hpstore.oracles.gaussian_process import GaussianProcess
 
 _TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
 RANDOM_CANDIDATES = 1000
 LOCAL_CANDIDATES = 100
-REFINE_ROUNDS = ((0.1, 10), (0.03, 10))  # (radius, points kept) per refinement round
+REFINE_ROUNDS = ((0.1, 10), (0.03, 10), (0.01, 5), (0.003, 5), (0.001, 3))
+# (radius, points kept) per refinement round: coarse to fine, as a local optimiser would
 
 
 class BayesianOptimizationOracle(Oracle):
@@ -94,7 +94,7 @@ class BayesianOptimizationOracle(Oracle):
                 continue
             values[hp.name] = (hp.value if isinstance(hp, Fixed)
                                else hp.prob_to_value(float(probs[hp.name])))
-        return to_jsonable(values)
+        return values  # plain Python values already (Fixed ones are stored JSON-normalised)
 
     # -- the search ----------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -127,6 +127,32 @@ class BayesianOptimizationOracle(Oracle):
         if values is None:
             return self._random_response()
         return {"status": "RUNNING", "values": values}
+
+    def _polish(self, gp: GaussianProcess, row: np.ndarray, axes: list[int]) -> np.ndarray:
+        """Coordinate pattern search of ``mean - beta * std`` along ``axes`` from ``row``."""
+
+        def lcb(rows: np.ndarray) -> np.ndarray:
+            mean, std = gp.predict(rows)
+            return mean - self.beta * std
+
+        best = float(lcb(row[None, :])[0])
+        step = 0.02
+        for _ in range(200):
+            if step < 1e-6:
+                break
+            moves = []
+            for i in axes:
+                for sign in (1.0, -1.0):
+                    moved = row.copy()
+                    moved[i] = min(max(moved[i] + sign * step, 0.0), _TOP)
+                    moves.append(moved)
+            scores = lcb(np.array(moves))
+            j = int(np.argmin(scores))
+            if scores[j] < best:
+                row, best = moves[j], float(scores[j])
+            else:
+                step /= 2
+        return row
 
     def _random_response(self) -> dict[str, Any]:
         values = self._random_values()
@@ -163,6 +189,12 @@ class BayesianOptimizationOracle(Oracle):
             for key in best:
                 centre = np.frombuffer(key)
                 consider(centre + rng.normal(0, radius, (LOCAL_CANDIDATES // 2, d)))
+        # Polish the best few on their continuous dimensions: the candidates above find the
+        # right basin; a pattern search finds the bottom of it.
+        continuous = [i for i, hp in enumerate(dims) if hp.values is None]
+        if continuous:
+            for key in sorted(seen, key=lambda k: seen[k][0])[:3]:
+                consider(self._polish(gp, np.frombuffer(key).copy(), continuous)[None, :])
         for _, values in sorted(seen.values(), key=lambda item: item[0]):
             if values_key(values) not in tried:  # never a configuration already tried
                 return values
