@@ -469,8 +469,8 @@ class Oracle:
 
     @staticmethod
     def _format_id(number: int, max_trials: int | None) -> str:
-        width = len(str(max_trials)) if max_trials else 1
-        return f"{number:0{width}d}"
+        # KerasTuner's width: the digits of max_trials; len("None") = 4 without a limit.
+        return f"{number:0{len(str(max_trials))}d}"
 
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> Trial:
         """Record metrics a running trial reports at ``step`` (several at one step average).
