@@ -243,7 +243,11 @@ def test_workers_complete_a_search_even_when_one_is_killed(tmp_path):
     runs, status = conn.execute("SELECT run_count, status FROM trials WHERE trial_id = ?",
                                 (held,)).fetchone()
     assert (runs, status) == (2, "COMPLETED")
-    assert len({r[0] for r in conn.execute("SELECT tuner_id FROM trials")}) >= 2
+    # the killed worker and the one that re-ran its trial are both in the status log
+    log = conn.execute("SELECT tuner_id, to_status FROM status_log WHERE trial_id = ? "
+                       "ORDER BY at_unix", (held,)).fetchall()
+    assert [s for _, s in log] == ["RUNNING", "IDLE", "RUNNING", "COMPLETED"]
+    assert log[0][0] != log[2][0]
 
 
 @pytest.mark.slow
