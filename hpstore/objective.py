@@ -8,42 +8,59 @@ from typing import Any
 
 DIRECTIONS = ("min", "max")
 
-# Direction of common metric names, decided by the name alone so no Keras is needed.
+# Direction of common metric names, decided by the name alone so no Keras is needed. Names
+# are compared without underscores and case, so Keras class names ("BinaryAccuracy",
+# "MeanSquaredError", "AUC") match the function names ("binary_accuracy", ...).
 _MAX_NAMES = {
     "acc", "accuracy", "binary_accuracy", "categorical_accuracy",
     "sparse_categorical_accuracy", "top_k_categorical_accuracy",
     "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
-    "f1_score", "fbeta_score", "r2_score", "true_positives", "true_negatives",
+    "f1_score", "fbeta_score", "f_beta_score", "r2_score", "true_positives", "true_negatives",
     "precision_at_recall", "recall_at_precision", "sensitivity_at_specificity",
     "specificity_at_sensitivity", "iou", "mean_iou", "binary_iou", "one_hot_iou",
-    "one_hot_mean_iou", "cosine_similarity",
+    "one_hot_mean_iou", "cosine_similarity", "pearson_correlation", "concordance_correlation",
 }
 _MIN_NAMES = {
     "loss", "ce", "mse", "mae", "mape", "msle", "rmse", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "root_mean_squared_error",
+    "mean_squared_logarithmic_error", "root_mean_squared_error", "log_cosh_error",
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
     "categorical_hinge", "hinge", "squared_hinge", "kl_divergence",
     "kullback_leibler_divergence", "kld", "logcosh", "log_cosh", "poisson", "huber",
-    "false_positives", "false_negatives",
+    "false_positives", "false_negatives", "ctc", "dice", "tversky", "circle",
 }
+# Substrings that make a name a loss or an error whatever else it says.
+_MIN_PARTS = ("loss", "crossentropy", "error")
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+_MAX_KEYS = {_key(n) for n in _MAX_NAMES}
+_MIN_KEYS = {_key(n) for n in _MIN_NAMES}
+
 
 def infer_metric_direction(name: str) -> str | None:
     """"min", "max" or None for a metric name such as ``"val_accuracy"`` or ``"loss"``.
 
-    One leading ``val_`` and then one ``weighted_`` are ignored.
+    One leading ``val_`` and then one ``weighted_`` are ignored. Known metric names (and
+    their Keras class names) come from a table; any other name containing "loss",
+    "crossentropy" or "error" is "min"; anything else is None.
     """
     if not isinstance(name, str):
         return None
     base = name[4:] if name.startswith("val_") else name
     base = base[9:] if base.startswith("weighted_") else base
-    if base in _MAX_NAMES:
+    key = _key(base)
+    if key in _MAX_KEYS:
         return "max"
-    if base in _MIN_NAMES:
+    if key in _MIN_KEYS:
         return "min"
-    if "loss" in base or "crossentropy" in base or "error" in base:
+    if any(part in key for part in _MIN_PARTS):
         return "min"
     return None
+
 
 class Objective:
     """A metric name and whether lower ("min") or higher ("max") is better.
@@ -97,11 +114,13 @@ class Objective:
     def __repr__(self) -> str:
         return f'Objective(name="{self.name}", direction="{self.direction}")'
 
+
 class DefaultObjective(Objective):
     """The objective when none is given: the single float a trial returns, minimised."""
 
     def __init__(self) -> None:
         super().__init__("default_objective", "min")
+
 
 class MultiObjective(Objective):
     """Several objectives: minimise the sum of the "min" ones minus the sum of the "max" ones."""
@@ -139,6 +158,7 @@ class MultiObjective(Objective):
     def __repr__(self) -> str:
         return f"MultiObjective({self.objectives!r})"
 
+
 def create_objective(objective: Any) -> Objective:
     """Turn what a user passes as ``objective=`` into an :class:`Objective`.
 
@@ -159,8 +179,9 @@ def create_objective(objective: Any) -> Objective:
         if direction is None:
             raise ValueError(
                 f'Could not infer optimization direction ("min" or "max") for unknown metric '
-                f'"{objective}". Please specify the objective as a `keras_tuner.Objective`, '
-                f'for example `hpstore.Objective("{objective}", direction="min")`.'
+                f'"{objective}". Please specify the objective as an '
+                f"`Objective(name, direction)`, for example "
+                f'`hpstore.Objective("{objective}", direction="min")`.'
             )
         return Objective(objective, direction)
     if isinstance(objective, (list, tuple)):
@@ -169,8 +190,10 @@ def create_objective(objective: Any) -> Objective:
         parts = [create_objective(o) for o in objective]
         return parts[0] if len(parts) == 1 else MultiObjective(parts)
     raise TypeError(
-        f"`objective` must be a string, an Objective, or a list of them; received {objective!r}."
+        "`objective` not understood, expected str or `Objective` object (or a list of them), "
+        f"found: {objective!r}"
     )
+
 
 def objective_from_config(config: Mapping[str, Any]) -> Objective:
     """Rebuild an objective from :meth:`Objective.get_config` output."""
@@ -179,6 +202,7 @@ def objective_from_config(config: Mapping[str, Any]) -> Objective:
     if config.get("name") == "default_objective" and config.get("direction") == "min":
         return DefaultObjective()
     return Objective(config["name"], config["direction"])
+
 
 def is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)

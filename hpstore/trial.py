@@ -107,7 +107,9 @@ class MetricHistory:
 
     def __init__(self, direction: str = "min") -> None:
         if direction not in DIRECTIONS:
-            raise ValueError(f'`direction` must be "min" or "max", received {direction!r}.')
+            raise ValueError(
+                f'`direction` should be one of {{"min", "max"}}, but got: {direction!r}'
+            )
         self.direction = direction
         self._observations: dict[int, MetricObservation] = {}
 

@@ -12,13 +12,19 @@ from hpstore.errors import NotJSONSerializableError
 
 
 def prob_to_index(prob: float, n: int) -> int:
-    """Map a probability in [0, 1) onto one of ``n`` equal-width buckets."""
-    return min(int(math.floor(prob * n)), n - 1)
+    """Map a probability in [0, 1) onto one of ``n`` equal-width buckets.
+
+    Computed as ``floor(prob / (1 / n))``, not ``floor(prob * n)``: the two differ in the
+    last bit at some bucket edges (1/3 of 66 buckets is 21 one way, 22 the other), and
+    this is the form KerasTuner uses, so both pick the same bucket for the same draw.
+    """
+    return min(int(math.floor(prob / (1 / n))), n - 1)
 
 
 def index_to_prob(index: int, n: int) -> float:
-    """The probability at the centre of bucket ``index`` of ``n``."""
-    return (index + 0.5) / n
+    """The probability at the centre of bucket ``index`` of ``n``: ``(index + 0.5) * (1 / n)``
+    (bit for bit as KerasTuner computes it)."""
+    return (index + 0.5) * (1 / n)
 
 
 def to_jsonable(value: Any, what: str = "value") -> Any:
@@ -79,7 +85,9 @@ class Parent(Condition):
     """Active while the hyperparameter ``name`` currently holds one of ``values``.
 
     Raises:
-        ValueError: ``values`` is empty or mixes types.
+        ValueError: ``values`` is empty.
+        TypeError: ``name`` is not a string, or ``values`` mixes types (None may stand
+            beside one other type, as it may in a Choice).
     """
 
     def __init__(self, name: str, values: Any) -> None:
@@ -90,11 +98,12 @@ class Parent(Condition):
         values = [plain_scalar(v) for v in values]
         if not values:
             raise ValueError(f"`parent_values` for parent {name!r} must not be empty.")
-        kinds = {type(v) for v in values}
+        kinds = {type(v) for v in values if v is not None}  # None may join, as in Choice
         if len(kinds) > 1:
+            shown = ", ".join(sorted(str(k) for k in kinds))
             raise TypeError(
                 "`parent_values` can contain only one type of value, found values: "
-                f"{values} with types {kinds}."
+                f"{values} with types {{{shown}}}."
             )
         self.name = name
         self.values = values

@@ -81,7 +81,7 @@ class HyperParameters:
     def _maybe_conditional_scope(
         self, parent_name: str | None, parent_values: Any
     ) -> Iterator[None]:
-        if parent_name is None:
+        if not parent_name:  # None or "" : no condition
             yield
             return
         with self.conditional_scope(parent_name, parent_values):
@@ -111,7 +111,13 @@ class HyperParameters:
                 )
         if self._exists(hp.name, hp.conditions):
             if self.is_active(hp):
-                return self.values.get(hp.name)
+                if hp.name not in self.values:
+                    # active now (its parent was moved by hand) but never given a value:
+                    # the registered one's default, rather than a None that reads "inactive"
+                    registered = next(h for h in self._hps[hp.name]
+                                      if _same_conditions(h.conditions, hp.conditions))
+                    self.values[hp.name] = registered.default
+                return self.values[hp.name]
             return None
         return self._register(hp)
 
@@ -133,8 +139,10 @@ class HyperParameters:
 
     def _make(self, cls: type[HyperParameter], name: str, parent_name: str | None,
               parent_values: Any, **kwargs: Any) -> Any:
+        # Built first, so a bad definition is reported before a missing parent.
+        hp = cls(name=self._get_name(name), conditions=list(self._conditions), **kwargs)
         with self._maybe_conditional_scope(parent_name, parent_values):
-            hp = cls(name=self._get_name(name), conditions=list(self._conditions), **kwargs)
+            hp.conditions = list(self._conditions)
             return self._retrieve(hp)
 
     def Choice(self, name: str, values: Sequence[Any], ordered: bool | None = None,

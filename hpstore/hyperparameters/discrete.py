@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hpstore.hyperparameters.base import (
@@ -32,8 +32,8 @@ class Boolean(HyperParameter):
         default = plain_scalar(default)
         if not isinstance(default, bool):
             raise ValueError(
-                f"`default` must be a Python boolean. You passed: {default!r} of type "
-                f"{type(default).__name__} for Boolean {name!r}."
+                f"`default` must be a Python boolean. You passed: default={default!r} "
+                f"(type {type(default).__name__}) for Boolean {name!r}."
             )
         super().__init__(name=name, default=default, conditions=conditions)
 
@@ -101,29 +101,31 @@ class Choice(HyperParameter):
         conditions: Sequence[Condition] | None = None,
     ) -> None:
         super().__init__(name=name, default=None, conditions=conditions)
-        if isinstance(values, (str, bytes)) or values is None:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise TypeError(
                 f"`values` of Choice {name!r} must be a list of values, received {values!r}."
             )
         values = [plain_scalar(v) for v in values]
         if not values:
             raise ValueError("`values` must be provided for `Choice`.")
+        types = {type(v) for v in values if v is not None}
+        if len(types) > 1:
+            shown = ", ".join(sorted(str(t) for t in types))
+            raise TypeError(
+                "A `Choice` can contain only one type of value, found values: "
+                f"{values} with types {{{shown}}}."
+            )
+        kind = next(iter(types), type(None))
+        if types and kind not in _CHOICE_TYPES:
+            raise TypeError(
+                "A `Choice` can contain only `int`, `float`, `str`, or `bool`, "
+                f"found values: {values} with types: {kind}."
+            )
         for v in values:
-            if v is not None and type(v) not in _CHOICE_TYPES:
-                raise TypeError(
-                    "A `Choice` value must be an int, float, str, bool or None; found "
-                    f"{v!r} of type {type(v).__name__} in Choice {name!r}."
-                )
             if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError(
                     f"Choice {name!r} holds {v!r}; NaN and infinite values cannot be stored."
                 )
-        types = {type(v) for v in values if v is not None}
-        if len(types) > 1:
-            raise TypeError(
-                "A `Choice` can contain only one type of value, found values: "
-                f"{values} with types {types}."
-            )
         for i, v in enumerate(values):
             if any(_same(v, w) for w in values[:i]):
                 raise ValueError(f"Choice {name!r} lists the value {v!r} more than once.")
@@ -132,15 +134,16 @@ class Choice(HyperParameter):
             ordered = numeric
         elif ordered and not numeric:
             raise ValueError(
-                f"`ordered` must be `False` for non-numeric types; Choice {name!r} has "
-                f"values {values}."
+                f"`ordered` must be `False` for non-numeric types. Choice {name!r} has "
+                f"values: {values}."
             )
         default = plain_scalar(default)
         if default is None:
             default = None if None in values else values[0]
         elif not any(_same(default, v) for v in values):
             raise ValueError(
-                f"The default value should be one of the choices {values}. Found: {default!r}"
+                "The default value should be one of the choices. You passed: "
+                f"values={values}, default={default!r}"
             )
         self._values = values
         self.ordered = bool(ordered)

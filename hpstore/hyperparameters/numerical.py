@@ -60,9 +60,14 @@ def _unsample(value: float, low: float, high: float, sampling: str) -> float:
 
 
 class Numerical(HyperParameter):
-    """The shared part of Int and Float: range, step, sampling and their checks."""
+    """The shared part of Int and Float: range, step, sampling and their checks.
 
-    _kind = "number"
+    The checks run in KerasTuner's order, with its messages: the step, then the bounds
+    are converted (Int: must be integral; Float: must be finite numbers), then min > max,
+    then the sampling name, then log scales with min <= 0, then log scales with
+    step <= 1. hpstore adds: a linear step must be positive, and a default must be a
+    number inside [min_value, max_value].
+    """
 
     def __init__(
         self,
@@ -74,47 +79,58 @@ class Numerical(HyperParameter):
         default: float | None = None,
         conditions: Sequence[Condition] | None = None,
     ) -> None:
-        super().__init__(name=name, default=default, conditions=conditions)
-        min_value, max_value = plain_scalar(min_value), plain_scalar(max_value)
-        step, default = plain_scalar(step), plain_scalar(default)
-        for arg, value in (("min_value", min_value), ("max_value", max_value)):
-            if not _is_number(value) or not math.isfinite(value):
-                raise ValueError(
-                    f"`{arg}` of {type(self).__name__} {name!r} must be a finite number, "
-                    f"received {value!r}."
-                )
-        if step is not None and (not _is_number(step) or not math.isfinite(step)):
-            raise ValueError(
-                f"`step` of {type(self).__name__} {name!r} must be a finite number or None, "
-                f"received {step!r}."
-            )
+        super().__init__(name=name, default=None, conditions=conditions)
+        step = plain_scalar(step)
+        if step is not None:  # KerasTuner converts the step first
+            step = self._convert(step, "step")
+        min_value = self._convert(plain_scalar(min_value), "min_value")
+        max_value = self._convert(plain_scalar(max_value), "max_value")
+        where = f"For HyperParameters.{type(self).__name__}(name={name!r})"
         if min_value > max_value:
             raise ValueError(
-                f"`min_value` {min_value} is greater than the `max_value` {max_value}."
+                f"{where}, min_value {min_value} is greater than the max_value {max_value}."
             )
         sampling = "linear" if sampling is None else sampling
         if not isinstance(sampling, str) or sampling.lower() not in SAMPLINGS:
             raise ValueError(
-                "`sampling` must be one of 'linear', 'log' or 'reverse_log', "
-                f"received: {sampling!r}."
+                f"{where}, sampling must be one of {{'linear', 'log', 'reverse_log'}}. "
+                f"Received: sampling={sampling!r}."
             )
         sampling = sampling.lower()
         if sampling in ("log", "reverse_log") and min_value <= 0:
             raise ValueError(
-                f"`sampling=\"{sampling}\"` does not support negative values, found "
-                f"{type(self).__name__} {name!r} with `min_value` {min_value}."
+                f"{where}, sampling='{sampling}' does not support negative values, found "
+                f"min_value: {min_value}."
             )
         if sampling in ("log", "reverse_log") and step is not None and step <= 1:
             raise ValueError(
-                f"Expected `step` to be greater than 1 when `sampling` is \"{sampling}\"; "
-                f"received `step` {step} for {name!r}."
+                f"{where}, expected step > 1 with sampling='{sampling}'. Received: step={step}."
             )
-        if step is not None and sampling == "linear" and step <= 0:
-            raise ValueError(f"`step` must be positive, received {step} for {name!r}.")
+        if sampling == "linear" and step is not None and step <= 0:
+            raise ValueError(
+                f"{where}, expected step > 0 with sampling='linear'. Received: step={step}."
+            )
         self.min_value = min_value
         self.max_value = max_value
         self.step = step
         self.sampling = sampling
+        default = plain_scalar(default)
+        if default is not None:
+            default = self._convert(default, "default")
+            if not (min_value <= default <= max_value):
+                raise ValueError(
+                    f"{where}, the default value {default} is out of range: it must lie in "
+                    f"[{min_value}, {max_value}]."
+                )
+        self._default = default
+
+    def _convert(self, value: Any, arg: str) -> Any:
+        """``value`` as this type's number (Int: an int; Float: a finite float).
+
+        Raises:
+            ValueError: naming ``arg`` and the value.
+        """
+        raise NotImplementedError
 
     # -- the grid when there is a step ---------------------------------------------------
     def _count(self) -> int:
@@ -143,13 +159,19 @@ class Numerical(HyperParameter):
         with decimal.localcontext(_DECIMAL):
             exact = float(_grid_formula(self.sampling, index, _dec(m), _dec(big), _dec(step)))
         value = min((binary, exact), key=lambda v: len(repr(v)))
-        if self.sampling != "log" and abs(value - big) <= 1e-9 * step:
+        if self.sampling == "linear" and abs(value - big) <= 1e-9 * step:
             value = big  # the count's tolerance let in a last point a hair off max_value
         return min(max(value, m), big)
 
-    def _index_of(self, value: float) -> int:
-        """The grid index of ``value``: the point itself when it is (within rounding) on the
-        grid, else the point below it in index order (KerasTuner truncates the same way)."""
+    def _index_of(self, value: float) -> float:
+        """Where ``value`` sits on the grid, in index units, within [0, n - 1].
+
+        A value on a grid point (within rounding: 0.6 on 0, 0.2, ... is point 3 although
+        0.6 / 0.2 is 2.9999999999999996) gives that point's index. Off the grid, as in
+        KerasTuner: a linear grid truncates to the point below; a log grid gives the
+        fractional index ``log(value / min, step)`` (reverse_log likewise), kept below
+        ``n - 0.5`` so that its probability stays under 1.
+        """
         m, big, step = self.min_value, self.max_value, self.step
         assert step is not None
         n = self._count()
@@ -169,21 +191,10 @@ class Numerical(HyperParameter):
             self._value_at(nearest), value, rel_tol=1e-9, abs_tol=1e-12 * step
         ):
             return nearest
-        return max(0, min(n - 1, math.floor(raw)))
-
-    def _check_default(self, default: Any) -> None:
-        if default is None:
-            return
-        if not _is_number(default):
-            raise ValueError(
-                f"`default` of {type(self).__name__} {self.name!r} must be a number, "
-                f"received {default!r}."
-            )
-        if not (self.min_value <= default <= self.max_value):
-            raise ValueError(
-                f"The default value {default} of {type(self).__name__} {self.name!r} is out "
-                f"of range: it must lie in [{self.min_value}, {self.max_value}]."
-            )
+        if self.sampling == "linear":
+            return max(0, min(n - 1, math.floor(raw)))
+        # past the last grid point but still in range: stay in the last bucket
+        return max(0.0, min(n - 0.5 - 1e-9, raw))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -200,9 +211,9 @@ class Int(Numerical):
     """An integer in [min_value, max_value], both ends included.
 
     Raises:
-        ValueError: min > max, an unknown sampling, log sampling with min <= 0 or
-            step <= 1, a bound, step or default that is not integral, or a default
-            outside the range.
+        ValueError: a step, bound or default that is not integral, min > max, an
+            unknown sampling, log sampling with min <= 0 or step <= 1, a linear step
+            <= 0, or a default outside the range.
     """
 
     def __init__(
@@ -216,22 +227,14 @@ class Int(Numerical):
         conditions: Sequence[Condition] | None = None,
     ) -> None:
         super().__init__(name, min_value, max_value, step, sampling, default, conditions)
-        self.min_value = self._integral(self.min_value, "min_value")
-        self.max_value = self._integral(self.max_value, "max_value")
-        if self.step is not None:
-            self.step = self._integral(self.step, "step")
-        elif self.sampling == "linear":
+        if self.step is None and self.sampling == "linear":
             self.step = 1
-        default = plain_scalar(default)
-        if default is not None:
-            self._check_default(default)
-            default = self._integral(default, "default")
-        self._default = default
 
-    def _integral(self, value: Any, arg: str) -> int:
-        if not _is_number(value) or int(value) != value:
+    def _convert(self, value: Any, arg: str) -> int:
+        integral = _is_number(value) and math.isfinite(value) and int(value) == value
+        if not integral:
             raise ValueError(
-                f"{arg} must be an int, Received: {value!r} of type {type(value).__name__}."
+                f"{arg} must be an int, Received: {value!r} of type {type(value)}."
             )
         return int(value)
 
@@ -263,8 +266,9 @@ class Float(Numerical):
     """A real number in [min_value, max_value], continuous or on a grid of ``step``.
 
     Raises:
-        ValueError: min > max, an unknown sampling, log sampling with min <= 0 or
-            step <= 1, or a default outside the range.
+        ValueError: a bound, step or default that is not a finite number, min > max, an
+            unknown sampling, log sampling with min <= 0 or step <= 1, a linear step
+            <= 0, or a default outside the range.
     """
 
     def __init__(
@@ -278,13 +282,13 @@ class Float(Numerical):
         conditions: Sequence[Condition] | None = None,
     ) -> None:
         super().__init__(name, min_value, max_value, step, sampling, default, conditions)
-        self.min_value = float(self.min_value)
-        self.max_value = float(self.max_value)
-        if self.step is not None:
-            self.step = float(self.step)
-        default = plain_scalar(default)
-        self._check_default(default)
-        self._default = None if default is None else float(default)
+
+    def _convert(self, value: Any, arg: str) -> float:
+        if not _is_number(value) or not math.isfinite(value):
+            raise ValueError(
+                f"{arg} must be a finite number, Received: {value!r} of type {type(value)}."
+            )
+        return float(value)
 
     @property
     def default(self) -> float:

@@ -1,0 +1,725 @@
+"""HyperParameters and the five hyperparameter types: the seed page's examples and every
+validation rule of the reference, with the exception type and the offending value."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import hpstore
+from hpstore.hyperparameters import (
+    Boolean,
+    Choice,
+    Fixed,
+    Float,
+    HyperParameters,
+    Int,
+    Parent,
+    hyperparameter_from_config,
+)
+
+# -- the seed page's examples ---------------------------------------------------------------
+
+
+def test_int_without_step_lists_every_integer_with_max_included():
+    hp = Int("n_layers", min_value=6, max_value=12)
+    assert hp.values == [6, 7, 8, 9, 10, 11, 12]
+    assert hp.default == 6
+
+
+def test_int_step_is_the_distance_between_values():
+    assert Int("n_layers", min_value=6, max_value=13, step=3).values == [6, 9, 12]
+
+
+def test_int_log_step_multiplies():
+    hp = Int("batch_size", min_value=2, max_value=32, step=2, sampling="log")
+    assert hp.values == [2, 4, 8, 16, 32]
+    assert all(type(v) is int for v in hp.values)
+
+
+def test_float_step_lists_six_values_ending_at_max():
+    hp = Float("image_rotation_factor", min_value=0, max_value=1, step=0.2)
+    assert hp.values == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert all(type(v) is float for v in hp.values)
+
+
+def test_float_without_step_is_continuous():
+    hp = Float("image_rotation_factor", min_value=0, max_value=1)
+    assert hp.values is None
+    assert hp.default == 0.0
+    assert hp.prob_to_value(0.5) == 0.5
+
+
+def test_float_log_step_multiplies():
+    hp = Float("learning_rate", min_value=0.001, max_value=10, step=10, sampling="log")
+    assert hp.values == [0.001, 0.01, 0.1, 1.0, 10.0]
+
+
+def test_boolean_defaults_to_false():
+    hp = HyperParameters()
+    assert hp.Boolean("b") is False
+    assert hp.Boolean("t", default=True) is True
+    assert Boolean("b").values == [True, False]
+
+
+def test_choice_default_is_the_first_value():
+    hp = HyperParameters()
+    assert hp.Choice("units", [32, 64, 128]) == 32
+    assert hp.Choice("act", ["relu", "tanh"], default="tanh") == "tanh"
+
+
+def test_choice_default_is_none_when_none_is_a_choice():
+    hp = HyperParameters()
+    assert hp.Choice("reg", ["l1", None, "l2"]) is None
+    assert "reg" in hp.values and hp.values["reg"] is None
+    c = Choice("reg", ["l1", None])
+    assert c.default is None
+    assert c.ordered is False
+    assert c.prob_to_value(0.75) is None and c.prob_to_value(0.25) == "l1"
+    assert c.value_to_prob(None) == 0.75
+
+
+def test_fixed_returns_its_value():
+    hp = HyperParameters()
+    assert hp.Fixed("f", 7) == 7
+    assert hp.values == {"f": 7}
+
+
+def test_hyperparameters_methods_return_the_defaults():
+    hp = HyperParameters()
+    assert hp.Int("i", 1, 5, default=3) == 3
+    assert hp.Float("x", 0.5, 2.0) == 0.5
+    assert hp.Float("y", 0.5, 2.0, default=1.5) == 1.5
+    assert hp.Boolean("b", default=True) is True
+    assert hp.Choice("c", ["a", "b"]) == "a"
+    assert hp.Fixed("f", "const") == "const"
+    assert hp.values == {"i": 3, "x": 0.5, "y": 1.5, "b": True, "c": "a", "f": "const"}
+    assert [type(h).__name__ for h in hp.space] == ["Int", "Float", "Float", "Boolean",
+                                                    "Choice", "Fixed"]
+
+
+# -- conditions ------------------------------------------------------------------------------
+
+
+def _model_type_space(model_type: str) -> tuple[HyperParameters, list]:
+    hp = HyperParameters()
+    hp.Choice("model_type", ["mlp", "cnn"])
+    hp.values["model_type"] = model_type
+    got = []
+    with hp.conditional_scope("model_type", ["mlp"]):
+        got.append(hp.Int("units", 8, 64, step=8))
+    with hp.conditional_scope("model_type", ["cnn"]):
+        got.append(hp.Int("filters", 16, 64, step=16))
+    return hp, got
+
+
+def test_conditional_scope_returns_none_when_inactive():
+    hp, got = _model_type_space("mlp")
+    assert got == [8, None]
+    assert hp.values == {"model_type": "mlp", "units": 8}
+    assert [h.name for h in hp.space] == ["model_type", "units", "filters"]
+    hp, got = _model_type_space("cnn")
+    assert got == [None, 16]
+    assert hp.values == {"model_type": "cnn", "filters": 16}
+
+
+def test_get_inactive_is_a_value_error_and_missing_a_key_error():
+    hp, _ = _model_type_space("mlp")
+    with pytest.raises(ValueError, match=r"^filters is currently inactive\.$"):
+        hp.get("filters")
+    with pytest.raises(KeyError) as info:
+        hp.get("nothing")
+    assert info.value.args[0] == "nothing does not exist."
+    with pytest.raises(ValueError, match="filters is currently inactive"):
+        hp["filters"]
+    with pytest.raises(KeyError, match="nothing does not exist"):
+        hp["nothing"]
+
+
+def test_contains_and_getitem_and_is_active():
+    hp, _ = _model_type_space("mlp")
+    assert "units" in hp
+    assert "filters" not in hp  # registered but inactive
+    assert "nothing" not in hp
+    assert hp["units"] == 8 == hp.get("units")
+    assert hp.is_active("units") and not hp.is_active("filters")
+    assert hp.is_active(hp.space[1]) and not hp.is_active(hp.space[2])
+    assert [h.name for h in hp.active_space()] == ["model_type", "units"]
+
+
+def test_condition_follows_the_parent_value():
+    hp, _ = _model_type_space("mlp")
+    hp.values["model_type"] = "cnn"
+    assert not hp.is_active("units") and hp.is_active("filters")
+    with pytest.raises(ValueError, match="units is currently inactive"):
+        hp.get("units")
+
+
+def test_parent_name_and_parent_values_arguments():
+    hp = HyperParameters()
+    hp.Choice("opt", ["adam", "sgd"])
+    assert hp.Float("momentum", 0.0, 0.9, parent_name="opt", parent_values=["sgd"]) is None
+    assert hp.Float("beta", 0.8, 0.99, parent_name="opt", parent_values="adam") == 0.8
+    assert hp.space[1].conditions == [Parent("opt", ["sgd"])]
+    assert hp.space[2].conditions == [Parent("opt", ["adam"])]
+    assert hp.values == {"opt": "adam", "beta": 0.8}
+
+
+def test_empty_parent_name_means_no_condition():
+    hp = HyperParameters()
+    assert hp.Int("x", 1, 3, parent_name="", parent_values=[1]) == 1
+    assert hp.space[0].conditions == []
+
+
+def test_re_registration_of_a_newly_active_hyperparameter_gives_its_default():
+    hp = HyperParameters()
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["b"]):
+        assert hp.Int("size", 3, 9) is None
+    hp.values["kind"] = "b"  # moved by hand: "size" is active but has no value yet
+    with hp.conditional_scope("kind", ["b"]):
+        assert hp.Int("size", 3, 9) == 3
+    assert hp.values == {"kind": "b", "size": 3}
+
+
+def test_stale_value_of_an_inactive_hyperparameter_is_not_returned():
+    hp, _ = _model_type_space("mlp")
+    hp.values["model_type"] = "cnn"  # "units" keeps its old value in `values`
+    assert hp.values["units"] == 8
+    assert "units" not in hp
+    with pytest.raises(ValueError, match="units is currently inactive"):
+        hp.get("units")
+
+
+def test_nested_conditional_scopes_need_every_condition():
+    hp = HyperParameters()
+    hp.Choice("a", ["x", "y"])
+    hp.Boolean("b", default=True)
+    with hp.conditional_scope("a", ["x"]), hp.conditional_scope("b", [True]):
+        assert hp.Int("c", 1, 3) == 1
+    assert hp.space[-1].conditions == [Parent("a", ["x"]), Parent("b", [True])]
+    hp.values["b"] = False
+    assert not hp.is_active("c")
+    hp.values["b"] = True
+    hp.values["a"] = "y"
+    assert not hp.is_active("c")
+    hp.values["a"] = "x"
+    assert hp.is_active("c")
+
+
+def test_boolean_parent_condition_is_not_met_by_an_int():
+    hp = HyperParameters()
+    hp.Int("n", 0, 3)
+    hp.values["n"] = 1
+    with hp.conditional_scope("n", [True]):
+        assert hp.Int("child", 1, 2) is None
+
+
+def test_conditional_scope_needs_an_existing_parent():
+    hp = HyperParameters()
+    with pytest.raises(ValueError, match=r"`HyperParameter` named: ghost not defined\."), \
+            hp.conditional_scope("ghost", [1]):
+        pass  # pragma: no cover
+    with pytest.raises(ValueError, match="ghost not defined"):
+        hp.Int("x", 1, 2, parent_name="ghost", parent_values=[1])
+    assert hp.space == []
+
+
+def test_conditional_hyperparameter_cannot_share_its_parents_name():
+    hp = HyperParameters()
+    hp.Choice("a", ["x", "y"])
+    with pytest.raises(ValueError, match="same name as its parent") as info, \
+            hp.conditional_scope("a", ["x"]):
+        hp.Choice("a", ["x", "z"])
+    assert "a" in str(info.value)
+
+
+def test_name_scope_prefixes_names():
+    hp = HyperParameters()
+    with hp.name_scope("outer"):
+        hp.Int("x", 1, 2)
+        with hp.name_scope("inner"):
+            hp.Choice("name", ["a"])
+            assert hp.get("name") == "a"  # get applies the scopes too
+    assert set(hp.values) == {"outer/x", "outer/inner/name"}
+    assert hp.get("outer/inner/name") == "a"
+    with hp.name_scope("outer"), hp.conditional_scope("x", [2]):
+        hp.Int("y", 1, 2)
+    assert hp.space[-1].conditions == [Parent("outer/x", [2])]
+    assert hp.space[-1].name == "outer/y"
+
+
+def test_re_registration_returns_the_current_value_and_ignores_new_arguments():
+    hp = HyperParameters()
+    assert hp.Int("units", 1, 10) == 1
+    hp.values["units"] = 7
+    assert hp.Int("units", 100, 200, default=150) == 7
+    assert len(hp.space) == 1
+    assert hp.space[0].min_value == 1 and hp.space[0].max_value == 10
+
+
+def test_same_name_under_other_conditions_is_a_second_entry():
+    hp = HyperParameters()
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["a"]):
+        assert hp.Int("size", 1, 4) == 1
+    with hp.conditional_scope("kind", ["b"]):
+        assert hp.Int("size", 10, 40) is None
+    assert [h.name for h in hp.space] == ["kind", "size", "size"]
+    with hp.conditional_scope("kind", ["b"]):
+        assert hp.Int("size", 10, 40) is None  # re-registration, not a third entry
+    assert len(hp.space) == 3
+    assert hp.get("size") == 1
+
+
+# -- configs, copies, merges ------------------------------------------------------------------
+
+
+def _rich_space() -> HyperParameters:
+    hp = HyperParameters()
+    hp.Choice("model", ["mlp", "cnn", None])
+    hp.values["model"] = "cnn"
+    with hp.conditional_scope("model", ["mlp"]):
+        hp.Int("units", 8, 128, step=2, sampling="log", default=32)
+    with hp.conditional_scope("model", ["cnn"]):
+        hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2)
+        hp.Boolean("pool", default=True)
+    hp.Float("lr", 1e-4, 1e-1, sampling="reverse_log")
+    hp.Fixed("meta", {"layers": [1, 2], "name": "x", "none": None})
+    hp.Choice("flag", [True, False], default=False)
+    return hp
+
+
+def test_get_config_shape():
+    config = _rich_space().get_config()
+    assert set(config) == {"space", "values"}
+    first = config["space"][0]
+    assert first["class_name"] == "Choice"
+    assert first["config"] == {"name": "model", "default": None, "conditions": [],
+                               "values": ["mlp", "cnn", None], "ordered": False}
+    units = config["space"][1]
+    assert units == {"class_name": "Int", "config": {
+        "name": "units", "default": 32,
+        "conditions": [{"class_name": "Parent", "config": {"name": "model", "values": ["mlp"]}}],
+        "min_value": 8, "max_value": 128, "step": 2, "sampling": "log"}}
+    fixed = next(s for s in config["space"] if s["class_name"] == "Fixed")
+    assert fixed["config"] == {"name": "meta", "conditions": [],
+                               "value": {"layers": [1, 2], "name": "x", "none": None}}
+    assert config["values"] == {"model": "cnn", "dropout": 0.2, "pool": True, "lr": 1e-4,
+                                "meta": {"layers": [1, 2], "name": "x", "none": None},
+                                "flag": False}
+
+
+def test_from_config_and_copy_round_trip_exactly():
+    hp = _rich_space()
+    config = hp.get_config()
+    again = HyperParameters.from_config(json.loads(json.dumps(config)))
+    assert again.get_config() == config
+    assert again.space == hp.space
+    assert again.values == hp.values
+    assert again.get("dropout") == 0.2
+    with pytest.raises(ValueError, match="units is currently inactive"):
+        again.get("units")
+    copy = hp.copy()
+    assert copy.get_config() == config
+    copy.values["lr"] = 0.05
+    copy.Int("extra", 1, 2)
+    assert hp.values["lr"] == 1e-4 and "extra" not in hp.values
+    assert len(hp.space) == len(config["space"])
+
+
+def test_bool_choice_keeps_bools_through_a_round_trip():
+    hp = HyperParameters()
+    hp.Choice("flag", [True, False])
+    again = HyperParameters.from_config(json.loads(json.dumps(hp.get_config())))
+    assert again.space[0].values == [True, False]
+    assert all(type(v) is bool for v in again.space[0].values)
+    assert again.get("flag") is True
+
+
+def test_each_hyperparameter_round_trips_through_its_config():
+    for hp in _rich_space().space:
+        item = {"class_name": type(hp).__name__, "config": hp.get_config()}
+        again = hyperparameter_from_config(json.loads(json.dumps(item)))
+        assert again == hp
+        assert again.get_config() == hp.get_config()
+
+
+def test_from_config_refuses_garbage():
+    with pytest.raises(ValueError, match="'space'"):
+        HyperParameters.from_config({"values": {}})
+    with pytest.raises(ValueError, match="Nope"):
+        hyperparameter_from_config({"class_name": "Nope", "config": {}})
+    with pytest.raises(ValueError, match="class_name"):
+        hyperparameter_from_config({"name": "x"})
+
+
+def test_merge_overwrite_true_replaces_and_resets_to_default():
+    hp = HyperParameters()
+    hp.Int("a", 1, 10)
+    hp.values["a"] = 5
+    other = HyperParameters()
+    other.Int("a", 1, 10, default=3)
+    other.Boolean("b", default=True)
+    hp.merge(other)
+    assert hp.values == {"a": 3, "b": True}
+    assert [h.name for h in hp.space] == ["a", "b"]
+    assert hp.space[0].default == 3
+
+
+def test_merge_overwrite_false_keeps_what_exists():
+    hp = HyperParameters()
+    hp.Int("a", 1, 10)
+    hp.values["a"] = 5
+    other = HyperParameters()
+    other.Int("a", 1, 10, default=3)
+    other.Boolean("b", default=True)
+    hp.merge(other, overwrite=False)
+    assert hp.values == {"a": 5, "b": True}
+    assert hp.space[0].default == 1
+
+
+def test_merge_accepts_a_list_of_hyperparameters():
+    hp = HyperParameters()
+    hp.merge([Int("a", 1, 3), Choice("c", ["x", "y"], default="y")])
+    assert hp.values == {"a": 1, "c": "y"}
+
+
+def test_merge_keeps_conditions_and_their_activity():
+    source = _rich_space()
+    hp = HyperParameters()
+    hp.merge(source)
+    assert hp.space == source.space
+    assert hp.values == {"model": None, "lr": 1e-4,
+                         "meta": {"layers": [1, 2], "name": "x", "none": None}, "flag": False}
+
+
+def test_ensure_active_values_fills_active_and_drops_inactive():
+    hp = _rich_space()
+    hp.values["model"] = "mlp"  # units now active (no value), dropout/pool inactive (values)
+    hp.ensure_active_values()
+    assert set(hp.values) == {"model", "units", "lr", "meta", "flag"}
+    assert hp.values["units"] in hp.space[1].values
+    del hp.values["lr"]
+    hp.ensure_active_values()
+    assert 1e-4 <= hp.values["lr"] <= 1e-1
+
+
+def test_ensure_active_values_keeps_a_value_shared_by_an_active_twin():
+    hp = HyperParameters()
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["a"]):
+        hp.Int("size", 1, 4)
+    with hp.conditional_scope("kind", ["b"]):
+        hp.Int("size", 10, 40)
+    hp.ensure_active_values()
+    assert hp.values == {"kind": "a", "size": 1}
+
+
+# -- validation: Boolean, Fixed -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [1, 0, "True", None, 0.5])
+def test_boolean_default_must_be_a_bool(bad):
+    with pytest.raises(ValueError) as info:
+        Boolean("b", default=bad)
+    assert str(info.value).startswith(
+        f"`default` must be a Python boolean. You passed: default={bad!r}")
+    with pytest.raises(ValueError, match="must be a Python boolean"):
+        HyperParameters().Boolean("b", default=bad)
+
+
+def test_boolean_takes_a_numpy_bool():
+    assert Boolean("b", default=np.bool_(True)).default is True
+
+
+def test_fixed_takes_any_json_value_and_normalises_it():
+    assert Fixed("f", (1, 2)).value == [1, 2]
+    assert Fixed("f", {1: "a"}).value == {"1": "a"}
+    assert Fixed("f", np.int64(3)).value == 3 and type(Fixed("f", np.int64(3)).value) is int
+    assert Fixed("f", np.array([1.5, 2.5])).value == [1.5, 2.5]
+    assert Fixed("f", None).value is None
+    assert Fixed("f", True).value is True
+    hp = HyperParameters()
+    assert hp.Fixed("t", (1, (2, 3))) == [1, [2, 3]]
+    f = Fixed("f", "v")
+    assert f.values == ["v"] and f.default == "v"
+    assert f.prob_to_value(0.9) == "v" and f.value_to_prob("v") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [(float("nan"), "nan"), (float("inf"), "inf"), ({1, 2}, "{1, 2}"), ([1, object], "object"),
+     ({"k": -math.inf}, "-inf")],
+)
+def test_fixed_refuses_what_json_cannot_hold(bad, shown):
+    with pytest.raises(hpstore.NotJSONSerializableError) as info:
+        Fixed("f", bad)
+    assert isinstance(info.value, ValueError)
+    assert shown in str(info.value) and "'f'" in str(info.value)
+
+
+# -- validation: Choice -----------------------------------------------------------------------
+
+
+def test_choice_needs_values():
+    with pytest.raises(ValueError, match="`values` must be provided"):
+        Choice("c", [])
+
+
+@pytest.mark.parametrize("values", [[1, 2.0], [1, "a"], ["a", True], [1, True], [None, 1, "a"]])
+def test_choice_values_of_mixed_types_are_a_type_error(values):
+    with pytest.raises(TypeError) as info:
+        Choice("c", values)
+    assert str(info.value).startswith(
+        f"A `Choice` can contain only one type of value, found values: {values} with types {{")
+
+
+def test_choice_mixed_type_message_lists_the_types():
+    with pytest.raises(TypeError) as info:
+        Choice("c", [1, 2.0])
+    assert str(info.value) == ("A `Choice` can contain only one type of value, found values: "
+                               "[1, 2.0] with types {<class 'float'>, <class 'int'>}.")
+
+
+@pytest.mark.parametrize("bad", [[1, 2], {"a": 1}, b"x", object()])
+def test_choice_value_of_an_unsupported_type_is_a_type_error(bad):
+    with pytest.raises(TypeError) as info:
+        Choice("c", [bad])
+    assert str(info.value).startswith(
+        "A `Choice` can contain only `int`, `float`, `str`, or `bool`")
+    assert f"found values: {[bad]}" in str(info.value)
+    assert str(type(bad)) in str(info.value)
+
+
+def test_choice_values_must_be_a_list():
+    with pytest.raises(TypeError, match="'abc'"):
+        Choice("c", "abc")
+    with pytest.raises(TypeError, match="received 3"):
+        Choice("c", 3)
+
+
+def test_choice_default_must_be_a_choice():
+    with pytest.raises(ValueError) as info:
+        Choice("c", [1, 2, 3], default=4)
+    assert str(info.value) == (
+        "The default value should be one of the choices. You passed: values=[1, 2, 3], default=4")
+    with pytest.raises(ValueError, match="default='z'"):
+        HyperParameters().Choice("c", ["a"], default="z")
+    with pytest.raises(ValueError, match="should be one of the choices"):
+        Choice("c", [True, False], default=1)  # bools stay bools: 1 is not True
+
+
+def test_choice_ordered():
+    assert Choice("c", [1, 2]).ordered is True
+    assert Choice("c", [0.1, 0.2]).ordered is True
+    assert Choice("c", ["a", "b"]).ordered is False
+    assert Choice("c", [1, 2], ordered=False).ordered is False
+    with pytest.raises(ValueError) as info:
+        Choice("c", ["a", "b"], ordered=True)
+    assert str(info.value).startswith("`ordered` must be `False` for non-numeric types.")
+    assert "['a', 'b']" in str(info.value)
+    with pytest.raises(ValueError, match="non-numeric"):
+        Choice("c", [1, None], ordered=True)
+
+
+def test_choice_keeps_bools_as_bools():
+    c = Choice("c", [True, False])
+    assert c.values == [True, False] and all(type(v) is bool for v in c.values)
+    assert c.default is True
+    assert c.prob_to_value(0.9) is False
+    assert c.value_to_prob(False) == 0.75
+
+
+def test_choice_takes_numpy_scalars_as_plain_values():
+    c = Choice("c", list(np.arange(3)))
+    assert c.values == [0, 1, 2] and all(type(v) is int for v in c.values)
+    assert Choice("c", [np.float32(0.5)]).values == [0.5]
+
+
+def test_choice_refuses_nan_and_duplicates():
+    with pytest.raises(ValueError, match="nan"):
+        Choice("c", [1.0, float("nan")])
+    with pytest.raises(ValueError, match="more than once") as info:
+        Choice("c", ["a", "b", "a"])
+    assert "'a'" in str(info.value)
+
+
+def test_choice_index_of_an_unknown_value():
+    with pytest.raises(ValueError, match="'z'"):
+        Choice("c", ["a"]).value_to_prob("z")
+
+
+# -- validation: Int and Float ----------------------------------------------------------------
+
+
+def test_min_greater_than_max():
+    with pytest.raises(ValueError) as info:
+        Int("x", 5, 3)
+    assert str(info.value) == (
+        "For HyperParameters.Int(name='x'), min_value 5 is greater than the max_value 3.")
+    with pytest.raises(ValueError) as info:
+        Float("lr", 5, 3)
+    assert str(info.value) == (
+        "For HyperParameters.Float(name='lr'), min_value 5.0 is greater than the max_value 3.0.")
+
+
+@pytest.mark.parametrize("cls", [Int, Float])
+def test_sampling_is_checked_after_the_range(cls):
+    with pytest.raises(ValueError, match="greater than"):
+        cls("x", 5, 3, sampling="bogus")
+    with pytest.raises(ValueError) as info:
+        cls("x", 1, 3, sampling="bogus")
+    assert str(info.value).startswith(
+        f"For HyperParameters.{cls.__name__}(name='x'), sampling must be one of ")
+    assert "'bogus'" in str(info.value)
+    with pytest.raises(ValueError, match="sampling=3"):
+        cls("x", 1, 3, sampling=3)
+
+
+@pytest.mark.parametrize("cls", [Int, Float])
+def test_sampling_none_is_linear_and_sampling_is_lower_cased(cls):
+    assert cls("x", 1, 4, sampling=None).sampling == "linear"
+    assert cls("x", 1, 4, sampling="LOG").sampling == "log"
+    assert cls("x", 1, 4, sampling="Reverse_Log").sampling == "reverse_log"
+
+
+@pytest.mark.parametrize(("cls", "shown"), [(Int, ["0", "-2"]), (Float, ["0.0", "-2.0"])])
+@pytest.mark.parametrize("sampling", ["log", "reverse_log"])
+def test_log_sampling_needs_a_positive_min(cls, shown, sampling):
+    for low, text in zip((0, -2), shown):
+        with pytest.raises(ValueError) as info:
+            cls("x", low, 10, sampling=sampling)
+        assert str(info.value) == (
+            f"For HyperParameters.{cls.__name__}(name='x'), sampling='{sampling}' does not "
+            f"support negative values, found min_value: {text}.")
+
+
+@pytest.mark.parametrize(("cls", "shown"), [(Int, ["1", "0"]), (Float, ["1.0", "0.5"])])
+@pytest.mark.parametrize("sampling", ["log", "reverse_log"])
+def test_log_sampling_needs_a_step_above_one(cls, shown, sampling):
+    for step, text in zip((1, 0.5 if cls is Float else 0), shown):
+        with pytest.raises(ValueError) as info:
+            cls("x", 1, 10, step=step, sampling=sampling)
+        assert str(info.value) == (
+            f"For HyperParameters.{cls.__name__}(name='x'), expected step > 1 with "
+            f"sampling='{sampling}'. Received: step={text}.")
+    assert cls("x", 1, 10, sampling=sampling).step is None
+
+
+def test_log_checks_come_in_the_reference_order():
+    # min <= 0 is reported before a bad step
+    with pytest.raises(ValueError, match="does not support negative values"):
+        Int("x", 0, 10, step=1, sampling="log")
+    # min > max is reported before the log check
+    with pytest.raises(ValueError, match="greater than"):
+        Float("x", 0, -1, sampling="log")
+    # Int's integral checks come first of all, the step's before the bounds'
+    with pytest.raises(ValueError, match="step must be an int"):
+        Int("x", 5, 1, step=2.5)
+    with pytest.raises(ValueError, match="step must be an int"):
+        Int("x", 1.5, 3, step=0.5)
+    # a bad definition is reported before a missing parent
+    with pytest.raises(ValueError, match="greater than"):
+        HyperParameters().Int("x", 5, 1, parent_name="ghost", parent_values=[1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"min_value": 1.5}, "min_value must be an int, Received: 1.5 of type <class 'float'>."),
+     ({"max_value": 9.5}, "max_value must be an int, Received: 9.5 of type <class 'float'>."),
+     ({"step": 2.5}, "step must be an int, Received: 2.5 of type <class 'float'>."),
+     ({"default": 3.5}, "default must be an int, Received: 3.5 of type <class 'float'>."),
+     ({"min_value": "3"}, "min_value must be an int, Received: '3' of type <class 'str'>."),
+     ({"max_value": None}, "max_value must be an int, Received: None of type <class 'NoneType'>."),
+     ({"min_value": True}, "min_value must be an int, Received: True of type <class 'bool'>.")],
+)
+def test_int_arguments_must_be_integral(kwargs, message):
+    args = {"min_value": 1, "max_value": 10, **kwargs}
+    with pytest.raises(ValueError) as info:
+        Int("x", **args)
+    assert str(info.value) == message
+
+
+def test_int_takes_integral_floats_and_numpy_ints():
+    hp = Int("x", 1.0, np.int64(4), step=np.int32(1), default=2.0)
+    assert (hp.min_value, hp.max_value, hp.step, hp.default) == (1, 4, 1, 2)
+    assert all(type(v) is int for v in (hp.min_value, hp.max_value, hp.step, hp.default))
+
+
+def test_int_step_defaults_to_one_only_for_linear():
+    assert Int("x", 1, 4).step == 1
+    assert Int("x", 1, 4, sampling="log").step is None
+    assert Int("x", 1, 4, sampling="reverse_log").step is None
+
+
+@pytest.mark.parametrize("cls", [Int, Float])
+@pytest.mark.parametrize("default", [0, 11, -5])
+def test_default_outside_the_range_is_a_value_error(cls, default):
+    with pytest.raises(ValueError, match="out of range") as info:
+        cls("x", 1, 10, default=default)
+    assert str(default) in str(info.value) and "[1" in str(info.value)
+
+
+def test_float_default_must_be_a_number():
+    with pytest.raises(ValueError, match="default must be a finite number") as info:
+        Float("x", 0, 1, default="a")
+    assert "'a'" in str(info.value)
+
+
+@pytest.mark.parametrize("cls", [Int, Float])
+def test_default_at_either_end_is_fine(cls):
+    assert cls("x", 1, 10, default=1).default == 1
+    assert cls("x", 1, 10, default=10).default == 10
+    assert cls("x", 1, 10).default == 1
+
+
+@pytest.mark.parametrize("cls", [Int, Float])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3", None])
+def test_bounds_must_be_finite_numbers(cls, bad):
+    with pytest.raises(ValueError, match="min_value must be") as info:
+        cls("x", bad, 10)
+    assert repr(bad) in str(info.value)
+
+
+def test_linear_step_must_be_positive():
+    with pytest.raises(ValueError) as info:
+        Float("x", 0, 1, step=-0.5)
+    assert str(info.value) == ("For HyperParameters.Float(name='x'), expected step > 0 with "
+                               "sampling='linear'. Received: step=-0.5.")
+    with pytest.raises(ValueError, match="step=0"):
+        Int("x", 0, 10, step=0)
+
+
+def test_float_converts_to_float():
+    hp = Float("x", 1, 3, step=1, default=2)
+    assert hp.get_config() == {"name": "x", "default": 2.0, "conditions": [],
+                               "min_value": 1.0, "max_value": 3.0, "step": 1.0,
+                               "sampling": "linear"}
+    assert all(type(v) is float for v in hp.values)
+    assert hp.values == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("bad", ["", None, 3])
+def test_name_must_be_a_non_empty_string(bad):
+    with pytest.raises(ValueError, match="name"):
+        Int(bad, 1, 2)
+
+
+def test_parent_values_must_not_be_empty_or_mixed():
+    with pytest.raises(ValueError, match="'p'"):
+        Parent("p", [])
+    with pytest.raises(TypeError, match="one type"):
+        Parent("p", [1, "a"])
+    assert Parent("p", "x").values == ["x"]
+    assert Parent("p", 3).values == [3]
+
+
+def test_repr_names_the_type_and_arguments():
+    text = repr(Int("units", 1, 5))
+    assert text.startswith("Int(") and "name='units'" in text and "max_value=5" in text
+    assert "conditions" not in text
+    assert "Parent(name='a'" in repr(Int("units", 1, 5, conditions=[Parent("a", [1])]))

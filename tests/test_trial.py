@@ -1,0 +1,302 @@
+"""Trial, TrialStatus, and the metric histories a trial carries."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import hpstore
+from hpstore import (
+    HyperParameters,
+    MetricHistory,
+    MetricObservation,
+    MetricsTracker,
+    Trial,
+    TrialStatus,
+)
+from hpstore.trial import check_metric, check_status
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def test_status_values_are_plain_strings():
+    assert [TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.INVALID, TrialStatus.STOPPED,
+            TrialStatus.COMPLETED, TrialStatus.FAILED] == [
+        "RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED"]
+    assert set(TrialStatus.ALL) == {"RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED",
+                                    "FAILED"}
+
+
+def test_status_can_be_set_from_a_string():
+    trial = Trial(HyperParameters(), trial_id="1")
+    assert trial.status == TrialStatus.RUNNING
+    trial.status = "COMPLETED"
+    assert trial.status == TrialStatus.COMPLETED == "COMPLETED"
+    assert Trial(HyperParameters(), status="IDLE").status == "IDLE"
+
+
+@pytest.mark.parametrize("bad", ["BOGUS", "completed", "", None, 3])
+def test_unknown_status_is_a_value_error(bad):
+    trial = Trial(HyperParameters())
+    with pytest.raises(ValueError, match="Unknown trial status") as info:
+        trial.status = bad
+    assert repr(bad) in str(info.value) and "COMPLETED" in str(info.value)
+    assert trial.status == "RUNNING"
+    with pytest.raises(ValueError, match=repr(bad)):
+        Trial(HyperParameters(), status=bad)
+    with pytest.raises(ValueError):
+        check_status(bad)
+
+
+# -- MetricHistory ----------------------------------------------------------------------------
+
+
+def test_observations_at_one_step_are_averaged():
+    history = MetricHistory("min")
+    history.update(3.0, step=0)
+    history.update(1.0, step=0)
+    history.update(2.5, step=1)
+    assert history.get_history() == [MetricObservation([3.0, 1.0], 0),
+                                     MetricObservation([2.5], 1)]
+    assert history.get_history()[0].mean() == 2.0
+    assert history.get_best_value() == 2.0
+    assert history.get_best_step() == 0
+    assert history.get_last_value() == 2.5
+
+
+def test_max_history_and_first_best_step():
+    history = MetricHistory("max")
+    for step, value in [(0, 0.5), (1, 0.9), (2, 0.7), (3, 0.9)]:
+        history.update(value, step)
+    assert history.get_best_value() == 0.9
+    assert history.get_best_step() == 1
+
+
+def test_steps_are_ordered_whatever_the_update_order():
+    history = MetricHistory("min")
+    for step in (5, 1, 3):
+        history.update(float(step), step)
+    assert [o.step for o in history.get_history()] == [1, 3, 5]
+    assert history.get_last_value() == 5.0
+    history = MetricHistory("min")
+    history.update(1.0, 4)
+    history.update(1.0, 2)
+    assert history.get_best_step() == 2  # the first step holding the best value
+
+
+def test_best_value_ignores_nan():
+    history = MetricHistory("min")
+    history.update(math.nan, 0)
+    assert math.isnan(history.get_best_value())
+    assert history.get_best_step() is None
+    history.update(4.0, 1)
+    history.update(math.nan, 2)
+    assert history.get_best_value() == 4.0
+    assert history.get_best_step() == 1
+    history.update(math.nan, 1)  # the mean at step 1 becomes nan
+    assert math.isnan(history.get_best_value())
+
+
+def test_empty_history():
+    history = MetricHistory("max")
+    assert history.get_best_value() is None
+    assert history.get_best_step() is None
+    assert history.get_last_value() is None
+    assert history.get_statistics() == {}
+
+
+def test_statistics_over_step_means():
+    history = MetricHistory("min")
+    for step, value in enumerate([1.0, 3.0, 2.0, 6.0]):
+        history.update(value, step)
+    stats = history.get_statistics()
+    assert stats == {"min": 1.0, "max": 6.0, "mean": 3.0, "median": 2.5,
+                     "var": pytest.approx(3.5), "std": pytest.approx(math.sqrt(3.5))}
+
+
+def test_history_direction_is_checked():
+    with pytest.raises(ValueError) as info:
+        MetricHistory("up")
+    assert str(info.value) == "`direction` should be one of {\"min\", \"max\"}, but got: 'up'"
+
+
+# -- MetricsTracker ---------------------------------------------------------------------------
+
+
+def test_update_returns_whether_the_best_changed():
+    tracker = MetricsTracker()
+    assert tracker.update("loss", 3.0, step=0) is True  # first value
+    assert tracker.update("loss", 1.0, step=0) is True  # step 0 mean 3 -> 2
+    assert tracker.update("loss", 2.5, step=1) is False  # worse
+    assert tracker.update("loss", math.nan, step=2) is False  # nan is ignored
+    assert tracker.update("loss", 1.0, step=3) is True
+    assert tracker.update("loss", 1.0, step=4) is False  # a tie is not a change
+    assert tracker.get_best_value("loss") == 1.0
+    assert tracker.get_best_step("loss") == 3
+
+
+def test_update_all_nan_then_a_number():
+    tracker = MetricsTracker()
+    assert tracker.update("loss", math.nan) is True  # None -> nan
+    assert tracker.update("loss", math.nan, step=1) is False  # nan -> nan
+    assert tracker.update("loss", 5.0, step=2) is True
+
+
+def test_direction_of_a_new_metric_is_inferred_or_min():
+    tracker = MetricsTracker()
+    for name in ("val_accuracy", "loss", "my_metric"):
+        tracker.update(name, 1.0)
+    assert tracker.get_direction("val_accuracy") == "max"
+    assert tracker.get_direction("loss") == "min"
+    assert tracker.get_direction("my_metric") == "min"
+    tracker.register("reward", "max")
+    tracker.update("reward", 1.0, 0)
+    tracker.update("reward", 2.0, 1)
+    assert tracker.get_best_value("reward") == 2.0
+    assert MetricsTracker({"a": "max"}).get_direction("a") == "max"
+
+
+def test_tracker_refuses_a_second_registration_and_unknown_names():
+    tracker = MetricsTracker()
+    tracker.register("loss")
+    with pytest.raises(ValueError, match="Metric already exists: loss"):
+        tracker.register("loss")
+    with pytest.raises(ValueError, match="Unknown metric: nope"):
+        tracker.get_best_value("nope")
+    assert tracker.exists("loss") and not tracker.exists("nope")
+    assert list(tracker) == ["loss"]
+
+
+@pytest.mark.parametrize("bad", [3, None, "", b"loss", ("a",)])
+def test_bad_metric_name_is_an_invalid_metric_error(bad):
+    with pytest.raises(hpstore.InvalidMetricError) as info:
+        MetricsTracker().update(bad, 1.0)
+    assert isinstance(info.value, TypeError)
+    assert repr(bad) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["1.0", None, True, 1 + 2j, [1.0], {"v": 1}, np.array([1, 2])])
+def test_bad_metric_value_is_an_invalid_metric_error(bad):
+    tracker = MetricsTracker()
+    with pytest.raises(hpstore.InvalidMetricError) as info:
+        tracker.update("loss", bad)
+    assert isinstance(info.value, TypeError)
+    assert "'loss'" in str(info.value) and type(bad).__name__ in str(info.value)
+    assert not tracker.exists("loss")  # nothing was registered
+
+
+def test_numpy_and_int_metric_values_become_floats():
+    assert check_metric("a", np.float32(0.5)) == 0.5
+    assert type(check_metric("a", np.int64(3))) is float
+    assert type(check_metric("a", 3)) is float
+    assert check_metric("a", np.array(2.5)) == 2.5
+    assert math.isnan(check_metric("a", math.nan))
+
+
+def test_tracker_config_round_trip():
+    tracker = MetricsTracker()
+    tracker.update("loss", 2.0, 0)
+    tracker.update("loss", 4.0, 0)
+    tracker.update("accuracy", 0.5, 1)
+    tracker.update("accuracy", math.nan, 2)
+    config = tracker.get_config()
+    assert config["metrics"]["loss"] == {"direction": "min",
+                                         "observations": [{"value": [2.0, 4.0], "step": 0}]}
+    again = MetricsTracker.from_config(json.loads(json.dumps(config)))
+    assert again == tracker
+    assert again.get_best_value("loss") == 3.0
+    assert again.get_direction("accuracy") == "max"
+
+
+# -- Trial ------------------------------------------------------------------------------------
+
+
+def _finished_trial() -> Trial:
+    hp = HyperParameters()
+    hp.Choice("model", ["a", "b"])
+    with hp.conditional_scope("model", ["b"]):
+        hp.Int("units", 1, 4)
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Fixed("layers", [32, 16])
+    trial = Trial(hp, trial_id="07", status="RUNNING")
+    trial.metrics.update("val_loss", 0.5, step=0)
+    trial.metrics.update("val_loss", 0.25, step=1)
+    trial.metrics.update("val_loss", 0.75, step=1)
+    trial.metrics.update("val_accuracy", math.nan, step=0)
+    trial.metrics.update("val_accuracy", 0.8, step=1)
+    trial.score = 0.5
+    trial.best_step = 0
+    trial.status = "COMPLETED"
+    trial.message = "all good"
+    trial.tuner_id = "tuner0"
+    trial.run = 1
+    return trial
+
+
+def test_trial_fields():
+    trial = Trial(HyperParameters())
+    assert trial.trial_id == "0"
+    assert trial.score is None and trial.best_step is None and trial.message is None
+    assert trial.status == "RUNNING" and trial.run == 0
+    assert Trial(HyperParameters(), trial_id=5).trial_id == "5"
+    finished = _finished_trial()
+    assert finished.values == {"model": "a", "lr": 1e-4, "layers": [32, 16]}
+    assert finished.metrics.get_best_value("val_loss") == 0.5
+
+
+def test_get_state_round_trips_through_json_exactly():
+    trial = _finished_trial()
+    state = trial.get_state()
+    text = json.dumps(state)
+    again = Trial.from_state(json.loads(text))
+    assert json.dumps(again.get_state()) == text
+    assert again.metrics == trial.metrics
+    assert again.hyperparameters.get_config() == trial.hyperparameters.get_config()
+    assert again.values == trial.values
+    for name in ("trial_id", "score", "best_step", "status", "message", "tuner_id", "run"):
+        assert getattr(again, name) == getattr(trial, name)
+    assert math.isnan(again.metrics.get_history("val_accuracy")[0].value[0])
+    with pytest.raises(ValueError, match="units is currently inactive"):
+        again.hyperparameters.get("units")
+
+
+def test_get_state_shape():
+    state = _finished_trial().get_state()
+    assert set(state) == {"trial_id", "hyperparameters", "metrics", "score", "best_step",
+                          "status", "message", "tuner_id", "run"}
+    assert state["metrics"]["metrics"]["val_loss"]["observations"] == [
+        {"value": [0.5], "step": 0}, {"value": [0.25, 0.75], "step": 1}]
+    assert state["hyperparameters"]["values"] == {"model": "a", "lr": 1e-4, "layers": [32, 16]}
+
+
+def test_set_state_checks_the_status():
+    state = _finished_trial().get_state()
+    state["status"] = "DONE"
+    with pytest.raises(ValueError, match="'DONE'"):
+        Trial.from_state(state)
+
+
+def test_summary_text(capsys):
+    _finished_trial().summary()
+    out = capsys.readouterr().out
+    assert out == ("Trial 07 summary\n"
+                   "Hyperparameters:\n"
+                   "model: a\n"
+                   "lr: 0.0001\n"
+                   "layers: [32, 16]\n"
+                   "Score: 0.5\n"
+                   "all good\n")
+
+
+def test_summary_of_an_empty_unscored_trial(capsys):
+    Trial(HyperParameters(), trial_id="x").summary()
+    assert capsys.readouterr().out == ("Trial x summary\nHyperparameters:\n"
+                                       "default configuration\n")
+
+
+def test_repr_shows_id_status_and_values():
+    text = repr(_finished_trial())
+    assert "'07'" in text and "COMPLETED" in text and "'model': 'a'" in text
