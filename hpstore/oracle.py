@@ -62,6 +62,14 @@ def values_key(values: Mapping[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def _dumps(values: Mapping[str, Any]) -> str | None:
+    """``values`` as the store writes them, or None when they are not plain JSON."""
+    try:
+        return json.dumps(values, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
 def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
     kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
     return cls(*args, **kwargs)
@@ -327,10 +335,7 @@ class Oracle:
         self._refresh_space()
 
     def _space_with(self, values: Mapping[str, Any]) -> HyperParameters:
-        hps = HyperParameters()
-        hps.merge(self._space, overwrite=False)
-        hps.values = dict(values)
-        return hps
+        return self._space.with_values(dict(values))
 
     # -- trials as objects -------------------------------------------------------------------------
     def _trial(self, row: Mapping[str, Any], metrics: bool = True) -> Trial:
@@ -437,11 +442,12 @@ class Oracle:
                              status=TrialStatus.STOPPED)
             trial_id = self._format_id(number, max_trials)
             self._pending_state: dict[str, Any] = {}
-            self._fresh_key = ""
+            self._fresh_key, self._fresh_values = "", None
             self._number = number
             for _ in range(_POPULATE_ATTEMPTS):
                 response = self.populate_space(trial_id)
-                status, values = _check_response(response, type(self).__name__)
+                status, values = _check_response(response, type(self).__name__,
+                                                  trusted=self._fresh_values)
                 if status != TrialStatus.RUNNING:
                     if self._pending_state:
                         self._store.set_values(self._pending_state)
@@ -533,7 +539,14 @@ class Oracle:
             raise HpStoreError(f"Trial {trial.trial_id} is {row['status']}, not running: it "
                                "has already ended (or was handed to another worker).")
         message = None if trial.message is None else str(trial.message)
-        values = to_jsonable(trial.hyperparameters.values, what="The trial's values")
+        values = trial.hyperparameters.values
+        written: Mapping[str, Any] | str = values
+        if _dumps(values) == row["hp_values"]:
+            # unchanged since the trial was created (the usual case): keep the stored text
+            key, written = row["values_key"], row["hp_values"]
+        else:
+            values = to_jsonable(values, what="The trial's values")
+            key, written = values_key(values), values
         score = best_step = None
         if status == TrialStatus.COMPLETED:
             stored = self._trial(row)
@@ -552,7 +565,7 @@ class Oracle:
                 requeue = True
             else:
                 status = TrialStatus.FAILED
-        self._store.finish(row["id"], row["status"], status, message, values, values_key(values),
+        self._store.finish(row["id"], row["status"], status, message, written, key,
                            score, best_step, row["tuner_id"], invalid=invalid, requeue=requeue)
         trial.status, trial.message = status, message
         trial.score, trial.best_step = score, best_step
@@ -636,7 +649,8 @@ class Oracle:
             values = to_jsonable(hps.values)
             key = values_key(values)
             if not self._store.has_values(key):
-                self._fresh_key = key  # create_trial need not look it up again
+                # create_trial need not normalise these again nor look them up again
+                self._fresh_key, self._fresh_values = key, values
                 return values
         # Many collisions: the space is small or nearly used up. List what is left.
         if count_configurations(space, limit=200_000) is None:
@@ -653,7 +667,8 @@ def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
             and a["config"].get("conditions", []) == b["config"].get("conditions", []))
 
 
-def _check_response(response: Any, where: str) -> tuple[str, dict[str, Any]]:
+def _check_response(response: Any, where: str,
+                    trusted: Any = None) -> tuple[str, dict[str, Any]]:
     if not isinstance(response, Mapping) or "status" not in response:
         raise HpStoreError(f"{where}.populate_space must return a dict with a 'status'; "
                            f"returned {response!r}.")
@@ -665,6 +680,8 @@ def _check_response(response: Any, where: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(values, Mapping):
         raise HpStoreError(f"{where}.populate_space returned values {values!r}; expected a "
                            "dict of hyperparameter name to value.")
+    if values is trusted:  # exactly what _random_values returned: already JSON-normalised
+        return status, values
     return status, to_jsonable(dict(values), what="The values from populate_space")
 
 

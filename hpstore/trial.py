@@ -292,10 +292,14 @@ class Trial:
         self.tuner_id: str | None = None
         self.run = 0
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "status":
-            value = check_status(value)
-        super().__setattr__(name, value)
+    @property
+    def status(self) -> str:
+        """A TrialStatus string; setting anything else raises ValueError."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._status = check_status(value)
 
     @property
     def values(self) -> dict[str, Any]:

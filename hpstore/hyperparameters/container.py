@@ -271,6 +271,15 @@ class HyperParameters:
     def copy(self) -> HyperParameters:
         return HyperParameters.from_config(self.get_config())
 
+    def with_values(self, values: dict[str, Any]) -> HyperParameters:
+        """This space with ``values`` as its values, cheaply: the hyperparameter objects
+        (never changed after creation) are shared, the containers are new."""
+        hps = HyperParameters()
+        hps._space = list(self._space)
+        hps._hps = {name: list(entries) for name, entries in self._hps.items()}
+        hps.values = dict(values)
+        return hps
+
     def __repr__(self) -> str:
         return f"HyperParameters(space={len(self._space)} entries, values={self.values!r})"
 

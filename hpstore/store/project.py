@@ -270,6 +270,7 @@ class ProjectStore:
                      state: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Record a new RUNNING trial, and the algorithm state that decided it, at once."""
         now = time.time()
+        text = _dumps(dict(values))
         with self.db.write() as conn:
             if state:
                 self._write_values(conn, state)
@@ -278,11 +279,11 @@ class ProjectStore:
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
                 " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
                 "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (self.project_id, number, trial_id, _dumps(dict(values)), key, tuner_id,
+                (self.project_id, number, trial_id, text, key, tuner_id,
                  session, now, now, os.getpid(), now))
             pk = int(cur.lastrowid or 0)
         return {"id": pk, "number": number, "trial_id": trial_id, "status": "RUNNING",
-                "hp_values": _dumps(dict(values)), "values_key": key, "score": None,
+                "hp_values": text, "values_key": key, "score": None,
                 "best_step": None, "tuner_id": tuner_id, "session": session, "message": None,
                 "run_count": 1, "invalid_runs": 0, "interruptions": 0, "queued": None,
                 "created_at": now, "started_at": now, "ended_at": None, "pid": os.getpid(),
@@ -382,10 +383,11 @@ class ProjectStore:
         return row
 
     def finish(self, pk: int, old_status: str, status: str, message: str | None,
-               values: Mapping[str, Any], key: str, score: float | None,
+               values: Mapping[str, Any] | str, key: str, score: float | None,
                best_step: int | None, tuner_id: str | None, *, invalid: bool,
                requeue: bool) -> None:
-        """Write the end of a run: the status, message, values and score, in one step."""
+        """Write the end of a run: the status, message, values (a dict, or the JSON text
+        already stored) and score, in one step."""
         now = time.time()
         with self.db.write() as conn:
             queued = self._next_queue_position(conn) if requeue else None
@@ -394,7 +396,8 @@ class ProjectStore:
                 "UPDATE trials SET status = ?, message = ?, hp_values = ?, values_key = ?, "
                 "score = ?, best_step = ?, queued = ?, invalid_runs = invalid_runs + ?, "
                 "session = NULL, ended_at = ?, pid = ?, changed_at = ? WHERE id = ?",
-                (status, message, _dumps(dict(values)), key,
+                (status, message, values if isinstance(values, str) else _dumps(dict(values)),
+                 key,
                  None if score is None else _to_db_float(score), best_step, queued,
                  1 if invalid else 0, now if final else None, os.getpid(), now, pk))
 
