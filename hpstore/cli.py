@@ -22,13 +22,13 @@ TOOLS = {
     "watch": "a live view of a running search (read-only)",
     "check": "integrity, schema version, interrupted trials and what to do",
     "sql": "run a read-only SQL query (table, csv or json)",
+}
+# Listed only once their scripts exist in tools/ (see tests/test_tools.py).
+_LATER = {
     "report": "a self-contained HTML report with plots",
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
 }
 
-USAGE = "usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n\n" \
-        "commands:\n  demo                 run a real small search into hpstore-demo.db\n" + \
-        "".join(f"  {name:<20} {text}\n" for name, text in TOOLS.items())
 
 
 def tools_dir() -> Path:
@@ -49,21 +49,40 @@ def load_tool(name: str) -> ModuleType:
     return module
 
 
+def available_tools() -> dict[str, str]:
+    """The inspection commands whose scripts are present."""
+    tools = dict(TOOLS)
+    try:
+        folder = tools_dir()
+    except FileNotFoundError:
+        return tools
+    for name, text in _LATER.items():
+        if (folder / f"{name.replace('-', '_')}.py").is_file():
+            tools[name] = text
+    return tools
+
+
+def usage() -> str:
+    return ("usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n\n"
+            "commands:\n  demo                 run a real small search into hpstore-demo.db\n"
+            + "".join(f"  {name:<20} {text}\n" for name, text in available_tools().items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE, end="")
+        print(usage(), end="")
         return 0
     command, rest = args[0], args[1:]
     if command == "demo":
         from hpstore.demo import main as demo
 
         return demo(rest)
-    if command in TOOLS:
+    if command in available_tools():
         from hpstore.inspection import run_tool
 
         return run_tool(load_tool(command).main, rest)
-    print(f"hpstore: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
+    print(f"hpstore: unknown command {command!r}\n\n{usage()}", end="", file=sys.stderr)
     return 2
 
 

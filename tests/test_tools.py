@@ -1,0 +1,218 @@
+"""The inspection tools, against real search files (one of them written by 3 processes)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+from _workers import DEADLINE, open_oracle, run_worker, write_forever
+
+import hpstore
+from hpstore.cli import available_tools, load_tool, main
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory):
+    """A search written by three real processes, with a failed and a retried trial."""
+    path = str(tmp_path_factory.mktemp("tools") / "shared.db")
+    open_oracle(path, max_trials=30, seed=2, max_retries_per_trial=1).close()
+    ctx = mp.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=run_worker, args=(path, f"w{i}", 30, start, results))
+             for i in range(3)]
+    for p in procs:
+        p.start()
+    start.set()
+    reports = [results.get(timeout=DEADLINE) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert [r[2] for r in reports] == [None, None, None]
+    oracle = open_oracle(path, max_trials=32, max_retries_per_trial=1)
+    bad = oracle.create_trial("w-extra")
+    bad.status, bad.message = "FAILED", "Traceback (most recent call last):\nValueError: nope"
+    oracle.end_trial(bad)
+    flaky = oracle.create_trial("w-extra")
+    oracle.update_trial(flaky.trial_id, {"loss": 5.0}, step=0)
+    oracle.update_trial(flaky.trial_id, {"loss": 4.0}, step=1)
+    flaky.status = "INVALID"
+    oracle.end_trial(flaky)  # queued for a retry
+    oracle.close()
+    # fold the WAL in so the hash below covers everything
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_listed_tool_has_a_script():
+    tools = available_tools()
+    assert {"summary", "trials", "show", "best", "history", "export", "watch", "check",
+            "sql"} <= set(tools)
+    for name in tools:
+        assert callable(load_tool(name).main)
+
+
+def test_help_lists_every_command(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and all(name in out for name in [*available_tools(), "demo"])
+
+
+def test_summary(shared_db, capsys):
+    code, out, _ = run(capsys, "summary", shared_db)
+    assert code == 0
+    assert "RandomTestOracle, objective loss (min), max_trials 32" in out
+    assert "Trials: 32, COMPLETED 30, FAILED 1, INVALID 1" in out
+    assert "x (Float)" in out and "c (Choice)" in out
+    conn = sqlite3.connect(shared_db)
+    best_id = conn.execute("SELECT trial_id FROM trials WHERE status = 'COMPLETED' "
+                           "ORDER BY score LIMIT 1").fetchone()[0]
+    assert f"Best: trial {best_id}," in out
+
+
+def test_trials_formats_and_filters(shared_db, capsys):
+    code, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 32
+    assert {"x", "y", "c", "score", "status"} <= set(rows[0])
+    code, out, _ = run(capsys, "trials", shared_db, "--status", "FAILED", "--format", "json")
+    failed = json.loads(out)
+    assert [r["status"] for r in failed] == ["FAILED"]
+    code, out, _ = run(capsys, "trials", shared_db, "--sort", "score", "--limit", "3",
+                       "--format", "json")
+    scores = [r["score"] for r in json.loads(out)]
+    assert scores == sorted(scores) and len(scores) == 3
+    code, out, _ = run(capsys, "trials", shared_db, "--limit", "2")
+    assert out.splitlines()[0].split()[:3] == ["trial_id", "status", "score"]
+    assert len(out.splitlines()) == 4
+
+
+def test_best(shared_db, capsys):
+    code, out, _ = run(capsys, "best", shared_db, "-n", "2", "--format", "json")
+    assert code == 0
+    best = json.loads(out)
+    conn = sqlite3.connect(shared_db)
+    expected = [r[0] for r in conn.execute("SELECT trial_id FROM trials WHERE status = "
+                                           "'COMPLETED' ORDER BY score LIMIT 2")]
+    assert [b["trial_id"] for b in best] == expected
+
+
+def test_show_and_history(shared_db, capsys):
+    conn = sqlite3.connect(shared_db)
+    flaky = conn.execute("SELECT trial_id FROM trials WHERE status = 'INVALID'").fetchone()[0]
+    code, out, _ = run(capsys, "show", shared_db, flaky)
+    assert code == 0 and f"Trial {flaky}: INVALID" in out
+    assert "loss" in out and "Status changes:" in out and "INVALID" in out
+    code, out, _ = run(capsys, "history", shared_db, "--trial", flaky, "--format", "json")
+    assert [r["to"] for r in json.loads(out)] == ["RUNNING", "INVALID"]
+    code, out, _ = run(capsys, "history", shared_db, "--worker", "w-extra", "--format", "json")
+    assert {r["tuner_id"] for r in json.loads(out)} == {"w-extra"} and len(json.loads(out)) == 4
+    code, _, err = run(capsys, "show", shared_db, "nope")
+    assert code == 2 and "No trial 'nope'" in err
+
+
+def test_export(shared_db, capsys, tmp_path):
+    code, out, _ = run(capsys, "export", shared_db, "--format", "jsonl")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 32 and {"trial_id", "x", "score"} <= set(lines[0])
+    target = tmp_path / "out.csv"
+    run(capsys, "export", shared_db, "-o", str(target))
+    with open(target, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 32
+
+
+def test_sql_reads_and_refuses_writes(shared_db, capsys):
+    code, out, _ = run(capsys, "sql", shared_db, "SELECT status, count(*) AS n FROM "
+                       "trial_overview GROUP BY status ORDER BY status", "--format", "json")
+    assert json.loads(out) == [{"status": "COMPLETED", "n": 30}, {"status": "FAILED", "n": 1},
+                               {"status": "INVALID", "n": 1}]
+    before = digest(shared_db)
+    for statement in ["DELETE FROM trials", "UPDATE trials SET score = 0",
+                      "DROP TABLE trials", "CREATE TABLE x (y)"]:
+        code, _, err = run(capsys, "sql", shared_db, statement)
+        assert code == 2 and "read-only" in err
+    assert digest(shared_db) == before
+
+
+def test_check(shared_db, capsys):
+    code, out, _ = run(capsys, "check", shared_db)
+    assert code == 0 and "integrity: ok" in out and "schema version: 1" in out
+    assert "1 waiting to run again" in out
+
+
+def test_watch_once(shared_db, capsys):
+    code, out, _ = run(capsys, "watch", shared_db, "--once")
+    assert code == 0 and "trials done 31/32" in out and "running (0)" in out
+
+
+def test_tools_change_nothing_and_create_nothing(shared_db, capsys, tmp_path):
+    before = digest(shared_db)
+    for argv in (["summary"], ["trials"], ["best"], ["history"], ["export"], ["check"],
+                 ["watch", "--once"]):
+        code, _, _ = run(capsys, argv[0], shared_db, *argv[1:])
+        assert code == 0
+    assert digest(shared_db) == before
+    missing = tmp_path / "missing.db"
+    code, _, err = run(capsys, "summary", str(missing))
+    assert code == 2 and "does not exist" in err and not missing.exists()
+
+
+def test_several_projects_need_a_choice(tmp_path, capsys):
+    path = str(tmp_path / "two.db")
+    open_oracle(path, max_trials=2, project_name="first").close()
+    open_oracle(path, max_trials=2, project_name="second").close()
+    code, _, err = run(capsys, "trials", path)
+    assert code == 2 and "first, second" in err and "--project" in err
+    code, out, _ = run(capsys, "trials", path, "--project", "second")
+    assert code == 0 and len(out.splitlines()) == 2  # the header and its rule: no trials
+
+
+def test_tools_work_while_a_search_writes(tmp_path, capsys):
+    path = str(tmp_path / "live.db")
+    open_oracle(path, max_trials=100_000).close()
+    ctx = mp.get_context("spawn")
+    started, progress = ctx.Event(), ctx.Queue()
+    writer = ctx.Process(target=write_forever, args=(path, "busy", started, progress),
+                         daemon=True)
+    writer.start()
+    try:
+        assert started.wait(DEADLINE)
+        progress.get(timeout=DEADLINE)
+        counts = []
+        for _ in range(20):  # while the writer keeps committing
+            code, out, _ = run(capsys, "sql", path, "SELECT count(*) AS n FROM trials",
+                               "--format", "json")
+            assert code == 0
+            counts.append(json.loads(out)[0]["n"])
+            assert run(capsys, "summary", path)[0] == 0
+        assert counts == sorted(counts) and counts[-1] > counts[0]
+        progress.get(timeout=DEADLINE)  # the writer was never blocked
+    finally:
+        writer.kill()
+        writer.join(DEADLINE)
+
+
+def test_python_helpers(shared_db):
+    db = hpstore.open_database(shared_db)
+    assert {"trial_overview", "trial_values", "metric_history", "status_log"} <= set(
+        db.view_names())
+    done = list(db["trial_overview"].rows_where("status = ?", ["COMPLETED"]))
+    assert len(done) == 30
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        db.execute("DELETE FROM trials")
+    pd = pytest.importorskip("pandas")
+    frame = hpstore.trials_dataframe(shared_db)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 32 and "x" in frame.columns
