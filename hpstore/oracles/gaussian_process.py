@@ -40,7 +40,7 @@ class GaussianProcess:
         self._x: np.ndarray | None = None
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, optimise: bool = True,
-            iterations: int = 60) -> GaussianProcess:
+            iterations: int = 60, shared: bool = False) -> GaussianProcess:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if self.length_scales is None or len(self.length_scales) != x.shape[1]:
@@ -51,7 +51,7 @@ class GaussianProcess:
         self._y = (y - self._mean) / self._std
         self._x = x
         if optimise and len(x) > 1:
-            self._optimise(iterations)
+            self._optimise(iterations, shared)
         self._factorise()
         return self
 
@@ -83,9 +83,13 @@ class GaussianProcess:
         grad = 0.5 * (inner * common).ravel() @ diffs2.reshape(-1, diffs2.shape[-1])
         return float(lml), grad
 
-    def _optimise(self, iterations: int) -> None:
+    def _optimise(self, iterations: int, shared: bool = False) -> None:
+        """Adam on the log length scales; ``shared`` ties them to one value (fewer
+        parameters to fit when the data is still small)."""
         assert self.length_scales is not None
         theta = np.clip(np.log(self.length_scales), *LOG_SCALE_BOUNDS)
+        if shared:
+            theta = np.full_like(theta, theta.mean())
         best, best_theta = -math.inf, theta.copy()
         m = np.zeros_like(theta)
         v = np.zeros_like(theta)
@@ -97,6 +101,8 @@ class GaussianProcess:
                 break
             if lml > best:
                 best, best_theta = lml, theta.copy()
+            if shared:
+                grad = np.full_like(grad, grad.sum())
             m = b1 * m + (1 - b1) * grad
             v = b2 * v + (1 - b2) * grad**2
             theta = theta + rate * (m / (1 - b1**step)) / (np.sqrt(v / (1 - b2**step)) + 1e-8)
