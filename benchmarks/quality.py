@@ -54,15 +54,20 @@ def run_hpstore(kind: str) -> Callable[[Problem, int, int], list[float]]:
                "bayesian": hpstore.BayesianOptimizationOracle}[kind]
         oracle = cls(hpstore.Objective("value", "min"), max_trials=budget,
                      hyperparameters=hpstore_space(problem), seed=seed)
-        scores = []
-        while (trial := oracle.create_trial("bench")).status == "RUNNING":
-            value = problem.function(trial.hyperparameters.values)
-            oracle.update_trial(trial.trial_id, {"value": value})
-            trial.status = "COMPLETED"
-            oracle.end_trial(trial)
-            scores.append(value)
-        return scores
+        return drive(oracle, problem)
     return run
+
+
+def drive(oracle: Any, problem: Problem) -> list[float]:
+    """Run an oracle (hpstore's or KerasTuner's: the same contract) until it stops."""
+    scores = []
+    while (trial := oracle.create_trial("bench")).status == "RUNNING":
+        value = problem.function(trial.hyperparameters.values)
+        oracle.update_trial(trial.trial_id, {"value": value})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        scores.append(value)
+    return scores
 
 
 # -- KerasTuner ---------------------------------------------------------------------------------
@@ -89,15 +94,7 @@ def keras_tuner_oracle(problem: Problem, seed: int, budget: int, initial: int | 
 
 
 def run_keras_tuner(problem: Problem, seed: int, budget: int) -> list[float]:
-    oracle = keras_tuner_oracle(problem, seed, budget)
-    scores = []
-    while (trial := oracle.create_trial("bench")).status == "RUNNING":
-        value = problem.function(trial.hyperparameters.values)
-        oracle.update_trial(trial.trial_id, {"value": value})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-        scores.append(value)
-    return scores
+    return drive(keras_tuner_oracle(problem, seed, budget), problem)
 
 
 # -- Optuna ----------------------------------------------------------------------------------------
