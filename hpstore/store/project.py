@@ -393,13 +393,16 @@ class ProjectStore:
             queued = self._next_queue_position(conn) if requeue else None
             final = status in TrialStatus.FINAL
             conn.execute(
-                "UPDATE trials SET status = ?, message = ?, hp_values = ?, values_key = ?, "
-                "score = ?, best_step = ?, queued = ?, invalid_runs = invalid_runs + ?, "
-                "session = NULL, ended_at = ?, pid = ?, changed_at = ? WHERE id = ?",
-                (status, message, values if isinstance(values, str) else _dumps(dict(values)),
-                 key,
-                 None if score is None else _to_db_float(score), best_step, queued,
-                 1 if invalid else 0, now if final else None, os.getpid(), now, pk))
+                "UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, "
+                "queued = ?, invalid_runs = invalid_runs + ?, session = NULL, ended_at = ?, "
+                "pid = ?, changed_at = ? WHERE id = ?",
+                (status, message, None if score is None else _to_db_float(score), best_step,
+                 queued, 1 if invalid else 0, now if final else None, os.getpid(), now, pk))
+            if not isinstance(values, str):
+                # Only when the worker changed them: SQLite rewrites the index entries of
+                # every column an UPDATE sets, changed or not.
+                conn.execute("UPDATE trials SET hp_values = ?, values_key = ? WHERE id = ?",
+                             (_dumps(dict(values)), key, pk))
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
