@@ -1,0 +1,1 @@
+"""hpstore against its peers, side by side in one run: `python -m benchmarks [WHAT]`."""

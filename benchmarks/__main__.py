@@ -1,0 +1,30 @@
+"""python -m benchmarks [throughput|scale|quality] [OPTIONS]  (all three when none is named)
+
+Each part runs the peers that are installed (`pip install -e ".[bench]"`) on the same work
+in the same run and prints Markdown; `--quick` gives a CI smoke of the throughput part.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+PARTS = ("throughput", "scale", "quality")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if args and args[0] in PARTS:
+        return int(importlib.import_module(f"benchmarks.{args[0]}").main(args[1:]) or 0)
+    status = 0
+    for part in PARTS:
+        print(f"\n## {part}\n", flush=True)
+        status |= int(importlib.import_module(f"benchmarks.{part}").main(args) or 0)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Full trials per second in one process: create + one metric update + end, per system.
+
+    python -m benchmarks throughput [--trials 1000] [--repeats 3] [--quick] [--json out.json]
+
+Random search over x (float), y (int), c (choice) with a trivial objective, the same work
+for every system, measured in this run. Repeats are interleaved (A B C, A B C, ...) so a
+change in machine load touches every system alike; each figure is the median. Optuna is
+optional: skipped with a note when it is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+
+def _objective(x: float, y: int, c: str) -> float:
+    return (x - 3) ** 2 + y + (c == "a")
+
+
+def hpstore_run(durability: str) -> Callable[[int, str], float]:
+    def run(n: int, folder: str) -> float:
+        import hpstore
+
+        hp = hpstore.HyperParameters()
+        hp.Float("x", -10, 10)
+        hp.Int("y", 0, 10)
+        hp.Choice("c", ["a", "b"])
+        oracle = hpstore.RandomSearchOracle(
+            "loss", max_trials=n, hyperparameters=hp, seed=1, durability=durability,
+            database=os.path.join(folder, f"hpstore-{durability}.db"))
+        start = time.perf_counter()
+        while (trial := oracle.create_trial("bench")).status == "RUNNING":
+            v = trial.hyperparameters.values
+            oracle.update_trial(trial.trial_id, {"loss": _objective(v["x"], v["y"], v["c"])})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        elapsed = time.perf_counter() - start
+        oracle.close()
+        return n / elapsed
+    return run
+
+
+def raw_sqlite(n: int, folder: str) -> float:
+    """The practical limit: the same rows written by hand, WAL, synchronous=NORMAL, two
+    transactions per trial (create with its values; the result with its metric)."""
+    conn = sqlite3.connect(os.path.join(folder, "raw.db"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE trials (id INTEGER PRIMARY KEY, status TEXT, hp_values TEXT, "
+                 "score REAL)")
+    conn.execute("CREATE TABLE observations (trial INTEGER, metric TEXT, step INTEGER, "
+                 "value REAL)")
+    rng = random.Random(1)
+    start = time.perf_counter()
+    for _ in range(n):
+        x, y, c = rng.uniform(-10, 10), rng.randint(0, 10), rng.choice("ab")
+        conn.execute("BEGIN IMMEDIATE")
+        trial = conn.execute("INSERT INTO trials (status, hp_values) VALUES ('RUNNING', ?)",
+                             (json.dumps({"x": x, "y": y, "c": c}),)).lastrowid
+        conn.execute("COMMIT")
+        value = _objective(x, y, c)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO observations VALUES (?, 'loss', 0, ?)", (trial, value))
+        conn.execute("UPDATE trials SET status = 'COMPLETED', score = ? WHERE id = ?",
+                     (value, trial))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+def optuna_run(kind: str) -> Callable[[int, str], float]:
+    def run(n: int, folder: str) -> float:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if kind == "rdb":
+            storage: object = f"sqlite:///{os.path.join(folder, 'optuna.db')}"
+        elif kind == "journal":
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            storage = JournalStorage(JournalFileBackend(os.path.join(folder, "journal.log")))
+        else:
+            storage = None
+        study = optuna.create_study(storage=storage,
+                                    sampler=optuna.samplers.RandomSampler(seed=1))
+        start = time.perf_counter()
+        for _ in range(n):
+            trial = study.ask()
+            value = _objective(trial.suggest_float("x", -10, 10), trial.suggest_int("y", 0, 10),
+                               trial.suggest_categorical("c", ["a", "b"]))
+            trial.report(value, 0)
+            study.tell(trial, value)
+        return n / (time.perf_counter() - start)
+    return run
+
+
+# (name, function, share of --trials it runs: slow systems run fewer trials)
+SYSTEMS: list[tuple[str, Callable[[int, str], float], float, str | None]] = [
+    ("raw sqlite3 (WAL, NORMAL, 2 transactions/trial)", raw_sqlite, 1.0, None),
+    ("hpstore (durability=normal)", hpstore_run("normal"), 1.0, None),
+    ("hpstore (durability=full)", hpstore_run("full"), 0.5, None),
+    ("Optuna in-memory", optuna_run("memory"), 1.0, "optuna"),
+    ("Optuna JournalFileBackend", optuna_run("journal"), 0.5, "optuna"),
+    ("Optuna RDBStorage on SQLite", optuna_run("rdb"), 0.1, "optuna"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks throughput", description=__doc__)
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a CI smoke: 200 trials, 1 repeat")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.repeats = 200, 1
+    systems = []
+    for name, run, share, module in SYSTEMS:
+        try:
+            if module:
+                __import__(module)
+        except ImportError:
+            print(f"note: {name} skipped ({module} is not installed)", file=sys.stderr)
+            continue
+        systems.append((name, run, max(20, int(args.trials * share))))
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in systems}
+    for _ in range(args.repeats):
+        for name, run, n in systems:
+            with tempfile.TemporaryDirectory(prefix="hpstore-bench-") as folder:
+                rates[name].append(run(n, folder))
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    ours = medians["hpstore (durability=normal)"]
+    lines = ["| system | trials/s | hpstore (normal) is |", "|---|---:|---:|"]
+    for name, _, n in systems:
+        lines.append(f"| {name} ({n} trials) | {medians[name]:,.0f} | "
+                     f"{ours / medians[name]:,.2f}x |")
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"trials": args.trials, "repeats": args.repeats, "runs": rates,
+                       "median": medians}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
