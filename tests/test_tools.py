@@ -197,7 +197,8 @@ def test_tools_work_while_a_search_writes(tmp_path, capsys):
                                "--format", "json")
             assert code == 0
             counts.append(json.loads(out)[0]["n"])
-            assert run(capsys, "summary", path)[0] == 0
+            code, _, err = run(capsys, "summary", path)
+        assert code == 0, err
         assert counts == sorted(counts) and counts[-1] > counts[0]
         progress.get(timeout=DEADLINE)  # the writer was never blocked
     finally:

@@ -82,7 +82,13 @@ def _inspect_header(path: Path) -> bool:
     page_size = 65536 if page_size == 1 else page_size
     page_count = struct.unpack(">I", header[28:32])[0]
     application_id = struct.unpack(">I", header[68:72])[0]
-    if page_count and size < page_count * page_size:
+    change_counter = struct.unpack(">I", header[24:28])[0]
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    # The header's page count is only trustworthy when SQLite marked it valid for this
+    # version of the file, and only on a quiet file: while a writer checkpoints its WAL,
+    # page 1 may already carry the new count before the file has grown to it.
+    quiet = not path.with_name(path.name + "-wal").exists()
+    if quiet and valid_for == change_counter and page_count and size < page_count * page_size:
         raise NotAnHpstoreFileError(
             f"{path} is damaged: its header promises {page_count * page_size} bytes but the "
             f"file holds {size}. It may have been truncated by a copy; restore it from a "
