@@ -9,6 +9,8 @@ Optuna are optional: a system whose package is missing is skipped with a note.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -94,7 +96,9 @@ def keras_tuner_oracle(problem: Problem, seed: int, budget: int, initial: int | 
 
 
 def run_keras_tuner(problem: Problem, seed: int, budget: int) -> list[float]:
-    return drive(keras_tuner_oracle(problem, seed, budget), problem)
+    # KerasTuner's oracle prints a table per trial; keep the report readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return drive(keras_tuner_oracle(problem, seed, budget), problem)
 
 
 # -- Optuna ----------------------------------------------------------------------------------------
@@ -159,19 +163,24 @@ def bayesian_latency(completed: int, repeats: int = 5) -> dict[str, dict[str, fl
         makers["KerasTuner bayesian"] = lambda: keras_tuner_oracle(
             problem, 1, completed + repeats + 1, initial=completed)
     for name, make in makers.items():
-        oracle = make()
-        times = []
-        for i in range(completed + repeats):
-            start = time.perf_counter()
-            trial = oracle.create_trial("bench")
-            if i >= completed:
-                times.append(time.perf_counter() - start)
-            oracle.update_trial(trial.trial_id,
-                                {"value": problem.function(trial.hyperparameters.values)})
-            trial.status = "COMPLETED"
-            oracle.end_trial(trial)
-        results[name] = {"first": times[0], "median": statistics.median(times)}
+        with contextlib.redirect_stdout(io.StringIO()):
+            results[name] = _time_creates(make(), problem, completed, repeats)
     return results
+
+
+def _time_creates(oracle: Any, problem: Problem, completed: int, repeats: int
+                  ) -> dict[str, float]:
+    times = []
+    for i in range(completed + repeats):
+        start = time.perf_counter()
+        trial = oracle.create_trial("bench")
+        if i >= completed:
+            times.append(time.perf_counter() - start)
+        oracle.update_trial(trial.trial_id,
+                            {"value": problem.function(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return {"first": times[0], "median": statistics.median(times)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,223 @@
+"""tools/report.py (`hpstore report`) against real search files: two worker processes,
+failed and retried trials, NaN metrics, a maximised objective and hostile names."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import sqlite3
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+import hpstore
+from hpstore.cli import available_tools, load_tool
+from hpstore.cli import main as hpstore_main
+
+HOSTILE = "<b>&\"x'"
+PROJECT = "<script>alert('p&q')</script>"
+SECTIONS = ["history", "hyperparameters", "parallel", "curves", "timeline", "trials"]
+report = load_tool("report")
+
+
+def build(hp: hpstore.HyperParameters) -> None:
+    hp.Choice(HOSTILE, ["<i>a</i>", "b&c"])
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Int("layers", 1, 4)
+    hp.Boolean("flag")
+    hp.Fixed("fixed", "<const>")
+
+
+class ReportingTuner(hpstore.Tuner):
+    """Reports accuracy per step; some configurations fail, one kind on every try."""
+
+    def run_trial(self, trial: hpstore.Trial) -> None:
+        v = trial.hyperparameters.values
+        if v["layers"] == 4:
+            raise hpstore.FailedTrialError("four layers & more: <refused>")
+        if v["layers"] == 1 and v["flag"]:
+            raise ValueError("bad <combination>")  # INVALID, retried once, then FAILED
+        top = 0.9 - abs(math.log10(v["lr"]) + 2.5) * 0.1 - 0.05 * v["layers"]
+        for step in range(6):
+            acc = top * (1 - math.exp(-(step + 1) / 2))
+            time.sleep(0.02)
+            self.report(trial, {"acc": float("nan") if step == 2 else acc}, step=step)
+
+
+@pytest.fixture(scope="module")
+def search_db(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("report") / "search.db")
+    oracle = hpstore.RandomSearchOracle(
+        objective=hpstore.Objective("acc", "max"), max_trials=16, seed=5, database=path,
+        project_name=PROJECT, max_retries_per_trial=1, max_consecutive_failed_trials=50)
+    ReportingTuner(oracle, hypermodel=build, tuner_id="w<&>", verbose=0).search(workers=2)
+    oracle.close()
+    return path
+
+
+def write_report(tmp_path, *argv: str) -> str:
+    out = tmp_path / "report.html"
+    assert report.main([*argv, "-o", str(out)]) == 0
+    return out.read_text(encoding="utf-8")
+
+
+def section(page: str, key: str) -> str:
+    found = re.search(rf'<section id="{key}">(.*?)</section>', page, re.S)
+    assert found, f"no section {key}"
+    return found.group(1)
+
+
+def count(fragment: str, tag: str) -> int:
+    return len(re.findall(rf"<{tag}[\s>]", fragment))
+
+
+def test_report_is_listed_and_runs_through_the_hpstore_command(search_db, tmp_path, capsys):
+    assert "report" in available_tools()
+    out = tmp_path / "via-cli.html"
+    assert hpstore_main(["report", search_db, "-o", str(out)]) == 0
+    assert "Wrote" in capsys.readouterr().out
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_report_is_self_contained_with_six_drawn_sections(search_db, tmp_path):
+    page = write_report(tmp_path, search_db)
+    for forbidden in ("http://", "https://", "<script", "<link", "<img", "@import", "url("):
+        assert forbidden not in page
+    conn = sqlite3.connect(f"file:{search_db}?mode=ro", uri=True)
+    trials = conn.execute("SELECT trial_id, status, score FROM trials").fetchall()
+    runs = conn.execute("SELECT count(*) FROM transitions WHERE to_status = 'RUNNING'").fetchone()
+    workers = {r[0] for r in conn.execute("SELECT DISTINCT tuner_id FROM transitions")}
+    conn.close()
+    scored = [t for t in trials if t[2] is not None]
+    assert len(scored) >= 5 and any(t[1] == "FAILED" for t in trials) and len(workers) == 2
+
+    parts = {key: section(page, key) for key in SECTIONS}
+    for key in SECTIONS[:5]:
+        assert count(parts[key], "svg") >= 1 and 'class="empty"' not in parts[key], key
+    history = parts["history"]
+    dots = count(history, "circle") + history.count('class="off"')  # off-scale: triangles
+    assert dots == len(scored) and count(history, "path") >= 1
+    assert count(parts["hyperparameters"], "svg") == 5  # one scatter per hyperparameter
+    assert count(parts["hyperparameters"], "circle") >= len(scored)
+    assert count(parts["parallel"], "path") == len(scored)
+    assert 1 <= count(parts["curves"], "path") <= 5 and count(parts["curves"], "circle") >= 5
+    timeline = parts["timeline"]
+    assert count(timeline, "rect") >= runs[0]  # a bar per run, plus the frame
+    assert all(f">{report.esc(w)}<" in timeline for w in workers)
+    assert report.STATUS_COLOURS["FAILED"] in timeline
+    assert count(parts["trials"], "tr") == len(trials) + 1
+
+    best = max(scored, key=lambda t: t[2])  # the objective is maximised
+    assert f"Best: trial {best[0]}, score {best[2]:.6g}" in page
+
+
+def test_user_text_is_escaped(search_db, tmp_path):
+    page = write_report(tmp_path, search_db)
+    assert HOSTILE not in page and "<b>" not in page and "<i>" not in page
+    assert "&lt;b&gt;&amp;&quot;x&#x27;" in page  # the hyperparameter's name
+    assert "&lt;i&gt;a&lt;/i&gt;" in page  # a value
+    assert "&lt;script&gt;alert(&#x27;p&amp;q&#x27;)&lt;/script&gt;" in page  # the project
+    assert "w&lt;&amp;&gt;-1" in page  # a worker
+    assert "four layers &amp; more: &lt;refused&gt;" in page  # a message
+    assert "&lt;const&gt;" in page
+
+
+def small_search(path: str, name: str, trials: int, **kwargs) -> None:
+    """A project with ``trials`` trials reported straight to the oracle, one step each."""
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=10, seed=1, database=path,
+                                        project_name=name, hyperparameters=hp, **kwargs)
+    for i in range(trials):
+        trial = oracle.create_trial("solo")
+        oracle.update_trial(trial.trial_id, {"loss": float(i)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+
+
+@pytest.mark.parametrize("trials", [0, 1])
+def test_a_project_with_no_or_one_trial_gets_sentences(tmp_path, trials):
+    path = str(tmp_path / "small.db")
+    small_search(path, "small", trials)
+    page = write_report(tmp_path, path)
+    for key in SECTIONS[:4]:
+        part = section(page, key)
+        assert "<svg" not in part and 'class="empty"' in part, key
+    timeline = section(page, "timeline")
+    assert (count(timeline, "svg") == trials) and ('class="empty"' in timeline) == (trials == 0)
+    assert count(section(page, "trials"), "tr") == (trials + 1 if trials else 0)
+
+
+def test_several_projects_need_a_choice(tmp_path, capsys):
+    path = str(tmp_path / "two.db")
+    small_search(path, "a", 2)
+    small_search(path, "b", 3)
+    assert hpstore_main(["report", path, "-o", str(tmp_path / "r.html")]) == 2
+    assert "--project" in capsys.readouterr().err
+    page = write_report(tmp_path, path, "--project", "b")
+    assert count(section(page, "history"), "circle") == 3
+
+
+def test_the_file_is_opened_read_only(search_db, tmp_path):
+    files = [Path(search_db), Path(search_db + "-wal")]
+    before = [f.read_bytes() if f.exists() else None for f in files]
+    write_report(tmp_path, search_db)
+    assert [f.read_bytes() if f.exists() else None for f in files] == before
+
+
+def test_axes_and_scales():
+    assert report.nice_ticks(0, 1, 5) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert report.nice_ticks(0, 3, 10, integer=True) == [0, 1, 2, 3]
+    assert report.log_ticks(1e-4, 1e-1) == [1e-4, 1e-3, 1e-2, 1e-1]
+    log = report.axis_for("Float", {"min_value": 1e-4, "max_value": 1e-1, "sampling": "log"}, [])
+    assert log.kind == "log" and abs(log.unit(1e-4 * 10**1.5) - 0.5) < 1e-9
+    cats = report.axis_for("Boolean", {}, [True])
+    assert cats.labels == ["False", "True"] and cats.unit(True) == 0.75 and cats.unit(1) is None
+    axis = report.score_axis([1.0] * 5 + [1.1, 1.2, 1.3, 100.0], "min")
+    assert axis.hi < 2 and axis.unit(100.0) > 1  # one very bad score left off the axis
+    assert report.score_axis([1.0] * 8 + [100.0], "max").hi > 100
+
+
+# -- the page as a browser draws it ----------------------------------------------------------
+
+def browser() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+
+
+def png_facts(data: bytes) -> tuple[int, int, int]:
+    """(width, height, distinct byte values in the filtered pixel data) of a PNG. A page of
+    one colour filters to almost nothing but zeros; a drawn page to hundreds of values."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", data[pos + 8:pos + 16])
+        elif kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return width, height, len(set(zlib.decompress(idat)))
+
+
+@pytest.mark.skipif(browser() is None, reason="chromium is not on PATH (apt-get install "
+                    "chromium) - the rendering check needs a real browser")
+def test_the_report_renders_in_headless_chromium(search_db, tmp_path):
+    write_report(tmp_path, search_db)
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1400,3000", (tmp_path / "report.html").as_uri()],
+        check=True, capture_output=True, timeout=180)
+    data = shot.read_bytes()
+    width, height, distinct = png_facts(data)
+    assert (width, height) == (1400, 3000)
+    assert len(data) > 20_000, len(data)
+    assert distinct > 64, distinct
