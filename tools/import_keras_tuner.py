@@ -1,0 +1,680 @@
+"""hpstore import-keras-tuner DIR DB: bring a KerasTuner project directory into a search file.
+
+DIR is KerasTuner's ``directory/project_name`` folder: its ``oracle.json`` (the space, seed
+and oracle state) and every ``trial_*/trial.json`` (values, metric histories, score, best
+step, status and message) become one project in DB, trial ids and creation order kept, so
+the matching hpstore oracle can resume the search. Checkpoints are not read.
+
+Everything is checked before DB is opened, and written in one transaction: a directory
+that cannot be imported leaves DB exactly as it was (or not created at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import reprlib
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hpstore.errors import HpStoreError
+from hpstore.hyperparameters import HyperParameters
+from hpstore.inspection import run_tool
+from hpstore.objective import (
+    DefaultObjective,
+    MultiObjective,
+    Objective,
+    infer_metric_direction,
+)
+from hpstore.oracle import Oracle, values_key
+from hpstore.oracles import (
+    BayesianOptimizationOracle,
+    GridSearchOracle,
+    HyperbandOracle,
+    RandomSearchOracle,
+)
+from hpstore.store import Database, ProjectStore
+from hpstore.trial import MetricHistory, TrialStatus
+
+
+class KerasTunerImportError(HpStoreError):
+    """A KerasTuner project directory that cannot be imported (the message names the file);
+    nothing was written."""
+
+
+# KerasTuner's tuner (and oracle) names -> the hpstore oracle that continues that search
+ORACLES: dict[str, type[Oracle]] = {
+    "RandomSearch": RandomSearchOracle,
+    "GridSearch": GridSearchOracle,
+    "BayesianOptimization": BayesianOptimizationOracle,
+    "Hyperband": HyperbandOracle,
+}
+_ALIASES = {"random": "RandomSearch", "grid": "GridSearch", "bayesian": "BayesianOptimization",
+            "hyperband": "Hyperband"}
+_HYPERBAND_KEYS = ("brackets", "current_bracket", "current_iteration", "max_epochs", "factor",
+                   "hyperband_iterations")
+_BAYESIAN_KEYS = ("num_initial_points", "alpha", "beta")
+_WAITING = "Was {} in the KerasTuner project when it was imported; queued to run again."
+
+
+def _fail(path: Path | str, problem: str) -> NoReturn:
+    raise KerasTunerImportError(f"{path}: {problem}; nothing was imported.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path``; KerasTuner writes NaN and Infinity as bare words."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(path, "file not found")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(path, f"cannot be read ({exc})")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "empty" if not text.strip() else "not valid JSON"
+        _fail(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg}): the file "
+                    "is truncated or damaged")
+
+
+def find_project(directory: Path) -> Path:
+    """The oracle.json of the KerasTuner project ``directory``."""
+    if not directory.exists():
+        _fail(directory, "no such directory")
+    if not directory.is_dir():
+        _fail(directory, "not a directory; give KerasTuner's project folder "
+                         "(directory/project_name, the one holding oracle.json)")
+    oracle_file = directory / "oracle.json"
+    if oracle_file.is_file():
+        return oracle_file
+    inner = sorted(p.parent.name for p in directory.glob("*/oracle.json"))
+    if inner:
+        _fail(directory, "not a KerasTuner project directory (no oracle.json), but it holds "
+                         f"the project(s) {', '.join(inner)}: give one of them, e.g. "
+                         f"{directory / inner[0]}")
+    _fail(directory, "not a KerasTuner project directory: there is no oracle.json in it "
+                     "(KerasTuner writes directory/project_name/oracle.json and "
+                     "trial_*/trial.json)")
+
+
+# -- reading and checking the directory ------------------------------------------------------
+class _KtTrial:
+    """One trial.json, checked."""
+
+    def __init__(self, path: Path, doc: Any) -> None:
+        self.path = path
+        if not isinstance(doc, Mapping):
+            _fail(path, f"expected a JSON object (a KerasTuner trial), found "
+                        f"{type(doc).__name__}")
+        for key in ("trial_id", "hyperparameters", "metrics", "status"):
+            if key not in doc:
+                _fail(path, f"the trial has no {key!r} (every KerasTuner trial.json holds "
+                            "trial_id, hyperparameters, metrics, score, best_step and status)")
+        self.trial_id = doc["trial_id"]
+        if not isinstance(self.trial_id, str) or not self.trial_id:
+            _fail(path, f"'trial_id' must be a non-empty string, found {self.trial_id!r}")
+        if path.parent.name != f"trial_{self.trial_id}":
+            _fail(path, f"holds trial {self.trial_id!r}, but its folder is "
+                        f"{path.parent.name!r} (KerasTuner writes trial_<id>/trial.json)")
+        hps = doc["hyperparameters"]
+        if not isinstance(hps, Mapping) or not isinstance(hps.get("values"), Mapping):
+            _fail(path, "'hyperparameters' must be an object with the trial's 'values'")
+        self.values = dict(hps["values"])
+        try:
+            self.key = values_key(self.values)
+        except (TypeError, ValueError) as exc:
+            _fail(path, f"the hyperparameter values cannot be stored ({exc})")
+        self.status = doc["status"]
+        if self.status not in TrialStatus.ALL:
+            _fail(path, f"unknown status {self.status!r} (expected one of "
+                        f"{', '.join(TrialStatus.ALL)})")
+        score = doc.get("score")
+        if score is not None and not _is_number(score):
+            _fail(path, f"'score' must be a number or null, found {score!r}")
+        self.score = None if score is None or math.isnan(score) else float(score)
+        best_step = doc.get("best_step")
+        if best_step is not None and not (_is_number(best_step) and best_step == int(best_step)):
+            _fail(path, f"'best_step' must be an integer or null, found {best_step!r}")
+        self.best_step = None if best_step is None else int(best_step)
+        message = doc.get("message")
+        if message is not None and not isinstance(message, str):
+            _fail(path, f"'message' must be a string or null, found {type(message).__name__}")
+        self.message = message
+        self.metrics = self._read_metrics(doc["metrics"])
+
+    def _read_metrics(self, metrics: Any) -> dict[str, tuple[str, list[tuple[int, list[Any]]]]]:
+        """{name: (direction, [(step, [values...]), ...])} in the file's order."""
+        if not isinstance(metrics, Mapping) or not isinstance(metrics.get("metrics", {}),
+                                                              Mapping):
+            _fail(self.path, "'metrics' must be an object {\"metrics\": {name: history}}")
+        out: dict[str, tuple[str, list[tuple[int, list[Any]]]]] = {}
+        for name, history in metrics.get("metrics", {}).items():
+            where = f"metric {name!r}"
+            if not isinstance(history, Mapping) or not isinstance(
+                    history.get("observations"), list):
+                _fail(self.path, f"{where} must be an object with a list of 'observations'")
+            direction = history.get("direction")
+            if direction is None:
+                direction = infer_metric_direction(name) or "min"
+            if direction not in ("min", "max"):
+                _fail(self.path, f"{where} has direction {direction!r}; expected min or max")
+            steps = []
+            for obs in history["observations"]:
+                if not isinstance(obs, Mapping) or "value" not in obs or "step" not in obs:
+                    _fail(self.path, f"{where}: an observation must be an object with 'value' "
+                                     f"and 'step', found {reprlib.repr(obs)}")
+                step, value = obs["step"], obs["value"]
+                if not (_is_number(step) and math.isfinite(step) and step == int(step)):
+                    _fail(self.path, f"{where}: step {step!r} is not an integer")
+                values = value if isinstance(value, list) else [value]
+                if not values or not all(_is_number(v) for v in values):
+                    _fail(self.path, f"{where}: the value at step {step} must be a number or a "
+                                     f"non-empty list of numbers, found {reprlib.repr(value)}")
+                steps.append((int(step), [float(v) for v in values]))
+            out[name] = (direction, steps)
+        return out
+
+    def best(self, name: str) -> tuple[float, int] | None:
+        """(best step mean, its first step) of a metric, as KerasTuner scores it."""
+        direction, steps = self.metrics[name]
+        means = [(math.fsum(v) / len(v), s) for s, v in steps]
+        finite = [(m, s) for m, s in means if not math.isnan(m)]
+        if not finite:
+            return None
+        best = (min if direction == "min" else max)(m for m, _ in finite)
+        return best, next(s for m, s in finite if m == best)
+
+
+class KerasTunerProject:
+    """A KerasTuner project directory, read and checked in full."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory).expanduser().resolve()
+        self.oracle_file = find_project(self.directory)
+        doc = read_json(self.oracle_file)
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("hyperparameters"), Mapping):
+            _fail(self.oracle_file, "not a KerasTuner oracle file: it has no 'hyperparameters' "
+                                    "(the search space)")
+        self.state = doc
+        self.space = self._read_space(doc["hyperparameters"])
+        seed = doc.get("seed")
+        if seed is not None and not _is_int(seed):
+            _fail(self.oracle_file, f"'seed' must be an integer, found {seed!r}")
+        self.seed = seed
+        self.start_order = self._ids("start_order")
+        self.end_order = self._ids("end_order")
+        self.retry_queue = self._ids("retry_queue")
+        self.ongoing = self._mapping("ongoing_trials", str)
+        self.run_times = self._mapping("run_times", int)
+        # the display's record of when each trial started (written when verbose)
+        display = doc.get("display") if isinstance(doc.get("display"), Mapping) else {}
+        starts = display.get("trial_start")
+        self.trial_start = dict(starts) if isinstance(starts, Mapping) else {}
+        self.search_start = display.get("search_start")
+        self.trials = self._read_trials()
+
+    def _read_space(self, config: Mapping[str, Any]) -> HyperParameters:
+        if not isinstance(config.get("space"), list):
+            _fail(self.oracle_file, "'hyperparameters' has no 'space' list")
+        try:
+            return HyperParameters.from_config({"space": config["space"], "values": {}})
+        except (HpStoreError, KeyError, TypeError, ValueError) as exc:
+            _fail(self.oracle_file, f"the search space cannot be read "
+                                    f"({type(exc).__name__}: {exc})")
+
+    def _ids(self, key: str) -> list[str]:
+        ids = self.state.get(key, [])
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            _fail(self.oracle_file, f"{key!r} must be a list of trial ids, found "
+                                    f"{reprlib.repr(ids)}")
+        return ids
+
+    def _mapping(self, key: str, kind: type) -> dict[str, Any]:
+        found = self.state.get(key, {})
+        if not isinstance(found, Mapping) or not all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in found.values()):
+            _fail(self.oracle_file, f"{key!r} must be an object of {kind.__name__} values, "
+                                    f"found {reprlib.repr(found)}")
+        return dict(found)
+
+    def _read_trials(self) -> list[_KtTrial]:
+        trials: dict[str, _KtTrial] = {}
+        for path in sorted(self.directory.glob("trial_*/trial.json")):
+            trial = _KtTrial(path, read_json(path))
+            trials[trial.trial_id] = trial
+        for key, ids in (("start_order", self.start_order), ("end_order", self.end_order),
+                         ("retry_queue", self.retry_queue),
+                         ("ongoing_trials", list(self.ongoing.values()))):
+            for tid in ids:
+                if tid not in trials:
+                    _fail(self.oracle_file, f"{key} lists trial {tid!r}, but "
+                                            f"{self.directory / f'trial_{tid}' / 'trial.json'} "
+                                            "is missing")
+        first_seen = {tid: n for n, tid in enumerate(dict.fromkeys(self.start_order))}
+        return sorted(trials.values(), key=lambda t: (
+            first_seen.get(t.trial_id, len(first_seen)),
+            (0, int(t.trial_id), "") if t.trial_id.isdigit() else (1, 0, t.trial_id)))
+
+    def detected_oracle(self) -> str:
+        """KerasTuner's tuner name, told by the state its oracle saved (GridSearch saves
+        none of its own, so it reads as RandomSearch)."""
+        if all(k in self.state for k in _HYPERBAND_KEYS):
+            return "Hyperband"
+        if all(k in self.state for k in _BAYESIAN_KEYS):
+            return "BayesianOptimization"
+        return "RandomSearch"
+
+
+# -- the objective -------------------------------------------------------------------------
+def _objective(name: str, direction: str) -> Objective:
+    if name == "default_objective" and direction == "min":
+        return DefaultObjective()  # what run_trial returning a float reports
+    return Objective(name, direction)
+
+
+def parse_objectives(given: list[str], project: KerasTunerProject) -> Objective:
+    """``NAME`` or ``NAME:min|max`` options as an objective (several: a MultiObjective)."""
+    parts = []
+    for text in given:
+        name, _, direction = text.rpartition(":") if text.endswith((":min", ":max")) \
+            else (text, "", "")
+        if not direction:
+            seen = [t.metrics[name][0] for t in project.trials if name in t.metrics]
+            direction = seen[0] if seen else infer_metric_direction(name)
+        if direction is None:
+            raise KerasTunerImportError(
+                f"--objective {text}: the direction of {name!r} is not known; write "
+                f"{name}:min or {name}:max.")
+        parts.append(_objective(name, direction))
+    return parts[0] if len(parts) == 1 else MultiObjective(parts)
+
+
+def infer_objective(project: KerasTunerProject) -> Objective:
+    """The metric whose best value is the score of every scored trial (KerasTuner does not
+    write its objective down)."""
+    scored = [t for t in project.trials if t.status == TrialStatus.COMPLETED
+              and t.score is not None]
+    where = project.directory
+    if not scored:
+        names = list(dict.fromkeys(n for t in project.trials for n in t.metrics))
+        if not names:
+            return DefaultObjective()
+        if len(names) == 1:
+            direction = next(t.metrics[names[0]][0] for t in project.trials
+                             if names[0] in t.metrics)
+            return _objective(names[0], direction)
+        raise KerasTunerImportError(
+            f"{where}: no completed trial has a score, so the objective cannot be told from "
+            f"the metrics {', '.join(names)}; give it with --objective NAME[:min|max].")
+    names = [n for n in scored[0].metrics if all(n in t.metrics for t in scored)]
+
+    def matches(name: str, steps: bool) -> bool:
+        for t in scored:
+            best = t.best(name)
+            if best is None or not math.isclose(best[0], t.score, rel_tol=1e-9, abs_tol=1e-12):
+                return False
+            if steps and t.best_step is not None and best[1] != t.best_step:
+                return False
+        return True
+
+    found = [n for n in names if matches(n, steps=False)]
+    if len(found) > 1:
+        found = [n for n in found if matches(n, steps=True)] or found
+    if len(found) != 1:
+        what = ("no metric's best value is the score of every completed trial" if not found
+                else f"several metrics fit the scores ({', '.join(found)})")
+        raise KerasTunerImportError(
+            f"{where}: KerasTuner does not record the objective and {what}; give it with "
+            "--objective NAME[:min|max].")
+    name = found[0]
+    return _objective(name, scored[0].metrics[name][0])
+
+
+# -- the project document ---------------------------------------------------------------------
+def _oracle_class(name: str | None, project: KerasTunerProject) -> tuple[str, type[Oracle]]:
+    if name is None:
+        tuner = project.detected_oracle()
+        return tuner, ORACLES[tuner]
+    key = name.removesuffix("Oracle") if name.endswith("Oracle") else name
+    key = _ALIASES.get(key.lower(), key)
+    for tuner, cls in ORACLES.items():
+        if key.lower() == tuner.lower():
+            return tuner, cls
+    raise KerasTunerImportError(
+        f"--oracle {name}: not one of {', '.join(ORACLES)} (or their hpstore names "
+        f"{', '.join(c.__name__ for c in ORACLES.values())}).")
+
+
+def _search_args(tuner: str, project: KerasTunerProject) -> dict[str, Any]:
+    """The constructor arguments of the hpstore oracle that define this search."""
+    state = project.state
+    if tuner == "BayesianOptimization" and all(k in state for k in _BAYESIAN_KEYS):
+        return {k: state[k] for k in _BAYESIAN_KEYS}
+    if tuner == "Hyperband":
+        if not all(k in state for k in _HYPERBAND_KEYS):
+            _fail(project.oracle_file, "a Hyperband import needs the oracle state KerasTuner's "
+                                       "Hyperband saves (max_epochs, factor, brackets, ...), "
+                                       "and this oracle.json has none")
+        return {k: state[k] for k in ("max_epochs", "factor", "hyperband_iterations")}
+    return {}
+
+
+def _hyperband_state(project: KerasTunerProject) -> dict[str, Any]:
+    state = project.state
+    try:
+        brackets = [{"bracket": int(b["bracket_num"]),
+                     "rounds": [[{"past_id": e["past_id"], "id": e["id"]} for e in r]
+                                for r in b["rounds"]]}
+                    for b in state["brackets"]]
+        return {"bracket": int(state["current_bracket"]),
+                "iteration": int(state["current_iteration"]), "brackets": brackets}
+    except (KeyError, TypeError, ValueError) as exc:
+        _fail(project.oracle_file, f"the Hyperband brackets cannot be read "
+                                   f"({type(exc).__name__}: {exc})")
+
+
+def _when(text: Any) -> float | None:
+    """A time KerasTuner's display wrote (local time, ISO) as Unix seconds."""
+    try:
+        return datetime.fromisoformat(text).timestamp() if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _numbers(trials: list[_KtTrial]) -> list[int]:
+    """KerasTuner's trial ids are its creation counter, zero-padded; keep them as numbers so
+    the hpstore oracle goes on with the next one."""
+    ids = [t.trial_id for t in trials]
+    if all(i.isdigit() for i in ids) and len({int(i) for i in ids}) == len(ids):
+        return [int(i) for i in ids]
+    # other ids (a custom oracle's): numbered past every numeric id, so the ids hpstore
+    # makes from the numbers that follow can never be taken already
+    start = max((int(i) + 1 for i in ids if i.isdigit()), default=0)
+    return list(range(start, start + len(ids)))
+
+
+def _observations(t: _KtTrial, objective: Objective) -> list[tuple[str, str, int, float]]:
+    """(metric, direction, step, value) rows, as hpstore's update_trial writes them: a row
+    per reported value, and for several objectives their combined value at each step."""
+    rows = []
+    for name, (direction, steps) in t.metrics.items():
+        direction = objective.direction_of(name) or direction
+        rows += [(name, direction, step, v) for step, values in steps for v in values]
+    if isinstance(objective, MultiObjective) and objective.name not in t.metrics:
+        logs: dict[int, dict[str, float]] = {}
+        for name, (_, steps) in t.metrics.items():
+            for step, values in steps:
+                logs.setdefault(step, {})[name] = math.fsum(values) / len(values)
+        rows += [(objective.name, objective.direction, step, objective.get_value(found))
+                 for step, found in sorted(logs.items()) if objective.has_value(found)]
+    return rows
+
+
+def _score(t: _KtTrial, rows: list[tuple[str, str, int, float]],
+           objective: Objective) -> tuple[float, int | None]:
+    """A completed trial's score and best step, as hpstore scores it; KerasTuner's own
+    numbers when they agree (they differ when --objective names another metric)."""
+    history = MetricHistory(objective.direction)
+    for name, _, step, value in rows:
+        if name == objective.name:
+            history.update(value, step)
+    best = history.get_best_value()
+    if best is None or math.isnan(best):
+        _fail(t.path, f"the trial is COMPLETED but never reported a value of the objective "
+                      f"{objective.name!r}; choose another with --objective")
+    if t.score is not None and math.isclose(t.score, best, rel_tol=1e-9, abs_tol=1e-12):
+        return t.score, t.best_step if t.best_step is not None else history.get_best_step()
+    return best, history.get_best_step()
+
+
+def build_trials(project: KerasTunerProject, objective: Objective,
+                 now: float) -> tuple[list[dict[str, Any]], int]:
+    """The trials of the state document, and the length of the retry queue."""
+    queue = list(dict.fromkeys(project.retry_queue))
+    running = [t.trial_id for t in project.trials if t.status in (
+        TrialStatus.RUNNING, TrialStatus.IDLE) and t.trial_id not in queue]
+    queue += running
+    tuner_of = {tid: tuner for tuner, tid in project.ongoing.items()}
+    out = []
+    for number, t in zip(_numbers(project.trials), project.trials):
+        mtime = t.path.stat().st_mtime
+        started = _when(project.trial_start.get(t.trial_id)) or mtime
+        ended_runs = project.run_times.get(t.trial_id, 0)
+        status, message, queued, interruptions = t.status, t.message, None, 0
+        if status in (TrialStatus.RUNNING, TrialStatus.IDLE):
+            message = _WAITING.format(status)
+            status, interruptions = TrialStatus.IDLE, 1
+            run_count, invalid_runs = ended_runs + 1, ended_runs
+        elif status == TrialStatus.INVALID:
+            run_count = max(ended_runs, 1)
+            invalid_runs = run_count
+        else:
+            run_count = max(ended_runs, 1)
+            invalid_runs = run_count - 1
+        if t.trial_id in queue:
+            queued = queue.index(t.trial_id) + 1
+        ended = max(mtime, started) if status in TrialStatus.FINAL or (
+            status == TrialStatus.INVALID) else None
+        changed = ended if ended is not None else (now if status == TrialStatus.IDLE
+                                                   else started)
+        tuner_id = tuner_of.get(t.trial_id)
+        rows = _observations(t, objective)
+        score, best_step = _score(t, rows, objective) if status == TrialStatus.COMPLETED \
+            else (None, None)
+        observations = [[run_count, name, direction, step, None if math.isnan(v) else v,
+                         ended or started] for name, direction, step, v in rows]
+        transitions = [[None, TrialStatus.RUNNING, started, tuner_id, None, None],
+                       [TrialStatus.RUNNING, status, changed, tuner_id, None, message]]
+        out.append({
+            "number": number, "trial_id": t.trial_id, "status": status,
+            "hp_values": t.values, "values_key": t.key, "score": score,
+            "best_step": best_step, "tuner_id": tuner_id,
+            "session": None, "message": message, "run_count": run_count,
+            "invalid_runs": invalid_runs, "interruptions": interruptions, "queued": queued,
+            "created_at": started, "started_at": started, "ended_at": ended, "pid": None,
+            "changed_at": changed, "observations": observations, "transitions": transitions,
+        })
+    return out, len(queue)
+
+
+class Plan:
+    """What an import writes: the hpstore oracle class and arguments, and the project
+    document, already loaded into an in-memory search to prove it reads back."""
+
+    def __init__(self, project: KerasTunerProject, name: str, *, oracle: str | None = None,
+                 objective: list[str] | None = None, max_trials: int | None = None) -> None:
+        self.project, self.name = project, name
+        self.tuner, self.cls = _oracle_class(oracle, project)
+        self.objective = (parse_objectives(objective, project) if objective
+                          else infer_objective(project))
+        self.search = _search_args(self.tuner, project)
+        numbers = _numbers(project.trials)
+        if max_trials is None and self.cls in (RandomSearchOracle, BayesianOptimizationOracle):
+            max_trials = max(numbers, default=-1) + 1 or None  # the search as it stands
+        now = time.time()
+        trials, queued = build_trials(project, self.objective, now)
+        try:
+            self.memory = self.cls(objective=self.objective, max_trials=max_trials,
+                                   hyperparameters=project.space, seed=project.seed,
+                                   **self.search, database=None, project_name=name)
+        except (HpStoreError, TypeError, ValueError) as exc:
+            _fail(project.oracle_file, f"its settings do not make a {self.cls.__name__} "
+                                       f"({exc})")
+        self.max_trials = self.memory.max_trials
+        state = self.memory.get_state()
+        state.pop("project_name", None)
+        starts = [t["created_at"] for t in trials]
+        state["settings"].update(
+            queue_counter=queued, updated_at=now,
+            created_at=_when(project.search_start) or min(starts, default=now))
+        state["trials"] = trials
+        state["oracle_state"] = {"imported_from": {
+            "format": "keras_tuner", "directory": str(project.directory),
+            "tuner": self.tuner, "at": now, "seed": project.seed}}
+        if self.tuner == "Hyperband":
+            state["oracle_state"]["hyperband"] = _hyperband_state(project)
+        self.state = state
+        try:  # a dry run: the same document into an in-memory search, and read back
+            self.memory.set_state(state)
+            for tid in self.memory.trials:
+                self.memory.get_trial(tid).metrics.get_config()
+        except (HpStoreError, KeyError, TypeError, ValueError) as exc:
+            raise KerasTunerImportError(
+                f"{project.directory}: the project does not make a valid hpstore search "
+                f"({type(exc).__name__}: {exc}); nothing was imported.") from None
+
+
+# -- writing -----------------------------------------------------------------------------------
+def write(plan: Plan, database: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Write the plan's project into ``database`` in one transaction (the file is created if
+    missing, and removed again if the import fails)."""
+    path = Path(database).expanduser()
+    # only a file this import creates is removed again: a companion of an existing file
+    # may hold another process's work
+    fresh = [] if path.exists() else [
+        p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"),
+                    path.with_name(path.name + ".hpstore")) if not p.exists()]
+    db = None
+    try:
+        db = Database(path)
+        settings = plan.state["settings"]
+        with db.lock(), db.write() as conn:
+            row = conn.execute("SELECT project_id FROM projects WHERE name = ?",
+                               (plan.name,)).fetchone()
+            if row is not None and not overwrite:
+                raise KerasTunerImportError(
+                    f"{path} already holds a project {plan.name!r}; nothing was imported. "
+                    "Give another name with --project NAME, or replace it with --overwrite.")
+            if row is not None:
+                conn.execute("DELETE FROM projects WHERE project_id = ?", (row[0],))
+            cur = conn.execute(
+                "INSERT INTO projects (name, oracle_class, oracle_config, objective, "
+                "max_trials, seed, created_at, updated_at) VALUES (?, ?, '{}', '{}', ?, ?, ?, ?)",
+                (plan.name, settings["oracle_class"], settings["max_trials"],
+                 settings["seed"], settings["created_at"], settings["updated_at"]))
+            # ProjectStore.load's own statements, inside this transaction
+            ProjectStore(db, int(cur.lastrowid or 0), plan.name)._load(conn, plan.state)
+    except BaseException:
+        if db is not None:
+            db.close()
+            db = None
+        _remove(fresh)
+        raise
+    finally:
+        if db is not None:
+            db.close()
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove what a failed import created (a new search file and its companions)."""
+    import shutil
+
+    for p in paths:
+        try:
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        except OSError:
+            pass
+
+
+def import_project(directory: str | os.PathLike[str], database: str | os.PathLike[str], *,
+                   project: str | None = None, overwrite: bool = False,
+                   oracle: str | None = None, objective: list[str] | None = None,
+                   max_trials: int | None = None) -> Plan:
+    """Import a KerasTuner project directory into ``database``; returns what was written.
+
+    Raises:
+        KerasTunerImportError: the directory cannot be imported (the message names the file
+            and the problem), or the project exists and ``overwrite`` is False.
+        DatabaseError: ``database`` cannot be used. In every case nothing was written.
+    """
+    kt = KerasTunerProject(directory)
+    name = project or kt.directory.name
+    plan = Plan(kt, name, oracle=oracle, objective=objective, max_trials=max_trials)
+    write(plan, database, overwrite=overwrite)
+    return plan
+
+
+def describe(plan: Plan, database: str) -> str:
+    oracle = plan.memory
+    counts: dict[str, int] = {}
+    for t in plan.state["trials"]:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    objective = plan.objective
+    text = (" + ".join(f"{o.name} ({o.direction})" for o in objective.objectives)
+            if isinstance(objective, MultiObjective)
+            else f"{objective.name} ({objective.direction})")
+    lines = [
+        f"Imported {len(plan.state['trials'])} trial(s) from {plan.project.directory} into "
+        f"{database} as project {plan.name!r}.",
+        f"  oracle: {plan.cls.__name__} (KerasTuner {plan.tuner}), objective {text}, "
+        f"max_trials {plan.max_trials if plan.max_trials is not None else 'none'}, "
+        f"seed {plan.state['settings']['seed']}"
+        + "".join(f", {k}={v}" for k, v in plan.search.items()),
+        "  trials: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none"),
+    ]
+    best = [t for t in oracle.get_best_trials(1) if t.status == TrialStatus.COMPLETED
+            and t.score is not None]
+    if best:
+        b = best[0]
+        lines.append(f"  best: trial {b.trial_id}, score {b.score:.6g} at step {b.best_step}, "
+                     f"values {b.hyperparameters.values}")
+    queued = sum(1 for t in plan.state["trials"] if t["queued"] is not None)
+    if queued:
+        lines.append(f"  {queued} trial(s) queued to run again when the search resumes")
+    args = "".join(f", {k}={v!r}" for k, v in plan.search.items())
+    more = ", max_trials=N" if plan.max_trials is not None else ""
+    lines.append(f"Resume it with hpstore.{plan.cls.__name__}(database={database!r}, "
+                 f"project_name={plan.name!r}{args}{more})"
+                 + (f", N above {plan.max_trials} to run more trials." if more else "."))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hpstore import-keras-tuner", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", help="KerasTuner's project folder (directory/project_name)")
+    parser.add_argument("database", help="the search file (created if missing)")
+    parser.add_argument("--project", default=None,
+                        help="the project name in the file; default: the folder's name")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a project of that name already in the file")
+    parser.add_argument("--oracle", default=None,
+                        help="RandomSearch, GridSearch, BayesianOptimization or Hyperband; "
+                             "default: told from oracle.json (GridSearch cannot be told)")
+    parser.add_argument("--objective", action="append", default=None, metavar="NAME[:DIR]",
+                        help="the objective metric, with :min or :max when its direction is "
+                             "not in the files; repeat for several; default: the metric the "
+                             "scores come from")
+    parser.add_argument("--max-trials", type=int, default=None,
+                        help="max_trials of the imported search; default: the trials imported "
+                             "(random and Bayesian), none (grid and Hyperband)")
+    args = parser.parse_args(argv)
+    if args.max_trials is not None and args.max_trials < 1:
+        parser.error("--max-trials must be at least 1")
+    plan = import_project(args.directory, args.database, project=args.project,
+                          overwrite=args.overwrite, oracle=args.oracle,
+                          objective=args.objective, max_trials=args.max_trials)
+    sys.stdout.write(describe(plan, args.database))
+    plan.memory.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
