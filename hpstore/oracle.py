@@ -76,9 +76,23 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 class _StoredTrial(Trial):
-    """A Trial read from the file whose metric histories are read only when first used."""
+    """A Trial read from the file whose values and metric histories are decoded only when
+    first used: update_trial's returned trial and end_trial's scoring never need them."""
 
     _loader: Any = None
+    _hp_loader: Any = None
+
+    @property  # type: ignore[override]
+    def hyperparameters(self) -> HyperParameters:
+        if self._hp_loader is not None:
+            loader, self._hp_loader = self._hp_loader, None
+            self._hyperparameters = loader()
+        return self._hyperparameters
+
+    @hyperparameters.setter
+    def hyperparameters(self, value: HyperParameters) -> None:
+        self._hp_loader = None
+        self._hyperparameters = value
 
     @property  # type: ignore[override]
     def metrics(self) -> MetricsTracker:
@@ -334,15 +348,14 @@ class Oracle:
         self._store.extend_space(items, _same_entry)
         self._refresh_space()
 
-    def _space_with(self, values: Mapping[str, Any]) -> HyperParameters:
-        return self._space.with_values(dict(values))
-
     # -- trials as objects -------------------------------------------------------------------------
     def _trial(self, row: Mapping[str, Any], metrics: bool = True) -> Trial:
         """A Trial from a trials row; its metrics (of the current run) load when first read."""
-        trial = _StoredTrial(self._space_with(json.loads(row["hp_values"])),
-                             trial_id=row["trial_id"], status=row["status"],
+        space, text = self._space, row["hp_values"]
+        trial = _StoredTrial(space, trial_id=row["trial_id"], status=row["status"],
                              message=row["message"])
+        # the space as it is now (a later version only adds entries), with these values
+        trial._hp_loader = lambda: space.with_values(json.loads(text))
         trial.score = row["score"]
         trial.best_step = row["best_step"]
         trial.tuner_id = row["tuner_id"]
@@ -452,8 +465,11 @@ class Oracle:
                     if self._pending_state:
                         self._store.set_values(self._pending_state)
                     return Trial(self.get_space(), trial_id=trial_id, status=status)
+                if values is self._fresh_values:  # drawn and looked up by _random_values
+                    key = self._fresh_key
+                    break
                 key = values_key(values)
-                if key == self._fresh_key or not self._store.has_values(key):
+                if not self._store.has_values(key):
                     break
             else:
                 raise DuplicateValuesError(
@@ -550,7 +566,9 @@ class Oracle:
         score = best_step = None
         if status == TrialStatus.COMPLETED:
             stored = self._trial(row)
-            stored.hyperparameters.values = dict(values)
+            if written is not row["hp_values"]:  # the worker changed them: score those
+                space, changed = self._space, dict(values)
+                stored._hp_loader = lambda: space.with_values(changed)
             self.score_trial(stored)
             score, best_step = stored.score, stored.best_step
             if score is None or math.isnan(score):
@@ -641,12 +659,15 @@ class Oracle:
         space = self._space.space
         for attempt in range(_RANDOM_ATTEMPTS):
             rng = self._rng(attempt)
-            hps = HyperParameters()
-            for hp in space:
-                hps.merge([hp], overwrite=False)
-                if hps.is_active(hp):
-                    hps.values[hp.name] = hp.prob_to_value(rng.random())
-            values = to_jsonable(hps.values)
+            if any(hp.conditions for hp in space):
+                hps = HyperParameters()
+                for hp in space:
+                    hps.merge([hp], overwrite=False)
+                    if hps.is_active(hp):
+                        hps.values[hp.name] = hp.prob_to_value(rng.random())
+                values = to_jsonable(hps.values)
+            else:  # every entry active: the same draws without building a container
+                values = to_jsonable({hp.name: hp.prob_to_value(rng.random()) for hp in space})
             key = values_key(values)
             if not self._store.has_values(key):
                 # create_trial need not normalise these again nor look them up again

@@ -27,6 +27,7 @@ from hpstore.errors import (
 from hpstore.store.locks import FileMutex, Session
 
 APPLICATION_ID = 1213223764  # "HPST"
+PAGE_SIZE = 1024  # bytes; see _migrate
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -246,6 +247,10 @@ class Database:
                 )
             try:
                 if not self.memory and current == 0:
+                    # Small pages: each commit writes every page it touched (the trial row,
+                    # its indexes, the status log) to the log whole, so a trial's commits
+                    # cost less with 1 KiB pages than SQLite's default 4 KiB.
+                    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                     conn.execute("PRAGMA journal_mode = WAL")
                 for number, path in migrations():
                     if number <= current:

@@ -260,9 +260,13 @@ class ProjectStore:
             "AND score IS NOT NULL ORDER BY number", (self.project_id,))]
 
     def recent_final_statuses(self, n: int) -> list[str]:
+        """The final statuses of the ``n`` trials that ended last, last first."""
+        # The status log is in commit order: reading it backwards stops after n rows, with
+        # no index on the end time to keep up on every commit.
         return [r[0] for r in self.db.query(
-            "SELECT status FROM trials WHERE project_id = ? AND ended_at IS NOT NULL "
-            "ORDER BY ended_at DESC, id DESC LIMIT ?", (self.project_id, n))]
+            "SELECT x.to_status FROM transitions x JOIN trials t ON t.id = x.trial "
+            "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+            "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]
 
     # -- writing trials ------------------------------------------------------------------------
     def insert_trial(self, number: int, trial_id: str, values: Mapping[str, Any], key: str,
