@@ -27,6 +27,7 @@ TOOLS = {
 _LATER = {
     "report": "a self-contained HTML report with plots",
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
+    "stress": "kill workers at random while they search, then check every invariant",
 }
 
 

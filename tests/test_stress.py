@@ -1,0 +1,156 @@
+"""The stress tool in small: real worker processes SIGKILLed at every point of their work,
+then every invariant of the file checked; and the checker shown to catch each violation."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hpstore.cli import load_tool
+
+stress = load_tool("stress")
+
+
+def options(tmp_path: Path, oracle: str, **changes: object) -> argparse.Namespace:
+    opts = stress.parser().parse_args(["--oracle", oracle, "--processes", "3", "--trials",
+                                       "40", "--kill-every", "0.1", "--seed", "7",
+                                       "--step-time", "0.01", "--keep", str(tmp_path)])
+    for name, value in changes.items():
+        setattr(opts, name, value)
+    return opts
+
+
+@pytest.mark.parametrize("oracle", stress.ORACLES)
+def test_every_invariant_holds_under_kill_9(tmp_path, oracle):
+    result = stress.run_round(options(tmp_path, oracle), oracle, tmp_path, 0)
+    assert result["violations"] == []
+    assert sum(result["kills"].values()) >= 2  # the chaos loop really killed workers
+    assert result["trials"] == stress.expected_trials(oracle, 40)
+    assert result["completed_by_workers"] > 0
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished stress round: its file and what the chaos loop knew."""
+    folder = tmp_path_factory.mktemp("finished")
+    opts = options(folder, "random", trials=30)
+    for number in range(10):  # until a kill lands on a worker holding a trial
+        rnd = stress.Round(opts, "random", folder, number)
+        rnd.run()
+        assert rnd.errors == []
+        if stress.interruptions(rnd.path):
+            return rnd
+    pytest.fail("ten rounds without a single interrupted trial")
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    """A copy of the finished file to damage, with what it must satisfy."""
+    target = tmp_path / "copy.db"
+    src = sqlite3.connect(finished.path)
+    dst = sqlite3.connect(target)
+    src.backup(dst)
+    src.close()
+    conn = dst
+    reported = finished.reported()
+    expected = stress.expected_trials("random", 30)
+    assert stress.check(target, expected, reported, finished.killed) == []
+    return target, conn, expected, reported, finished.killed
+
+
+def test_checker_sees_a_changed_score(copy):
+    path, conn, expected, reported, killed = copy
+    trial_id = next(t for t, status, _ in reported if status == "COMPLETED")
+    conn.execute("UPDATE trials SET score = score + 1 WHERE trial_id = ?", (trial_id,))
+    conn.commit()
+    found = stress.check(path, expected, reported, killed)
+    assert any(f"trial {trial_id} scored" in v for v in found)
+
+
+def test_checker_sees_a_lost_completion(copy):
+    path, conn, expected, reported, killed = copy
+    trial_id = next(t for t, status, _ in reported if status == "COMPLETED")
+    conn.execute("UPDATE trials SET status = 'RUNNING' WHERE trial_id = ?", (trial_id,))
+    conn.commit()
+    found = stress.check(path, expected, reported, killed)
+    assert any("was COMPLETED by a worker" in v for v in found)
+    assert any("not finished" in v for v in found)
+
+
+def test_checker_sees_values_run_twice_and_a_missing_trial(copy):
+    path, conn, expected, reported, killed = copy
+    first = conn.execute("SELECT values_key FROM trials WHERE number = 0").fetchone()[0]
+    conn.execute("UPDATE trials SET values_key = ? WHERE number = 1", (first,))
+    conn.execute("DELETE FROM trials WHERE number = (SELECT max(number) FROM trials)")
+    conn.commit()
+    found = stress.check(path, expected, reported, killed)
+    assert any("run twice" in v for v in found)
+    assert any(f"expected {expected}" in v for v in found)
+
+
+def test_checker_sees_interruptions_miscounted_or_taken_from_the_living(copy):
+    path, conn, expected, reported, killed = copy
+    cut = conn.execute("SELECT trial_id FROM trials WHERE interruptions > 0").fetchone()
+    assert cut is not None, "the round should have interrupted at least one trial"
+    # a worker that was not killed must never lose its trial
+    found = stress.check(path, expected, reported, set())
+    assert any("taken from live worker" in v for v in found)
+    conn.execute("UPDATE trials SET interruptions = interruptions + 1 WHERE number = 0")
+    conn.commit()
+    found = stress.check(path, expected, reported, killed)
+    assert any("interruptions in the log" in v for v in found)
+
+
+def test_checker_replays_the_status_log(copy):
+    path, conn, expected, reported, killed = copy
+    conn.execute("DELETE FROM transitions WHERE id = (SELECT max(id) FROM transitions)")
+    conn.commit()
+    found = stress.check(path, expected, reported, killed)
+    assert any("log replays to" in v for v in found)
+
+
+def test_checker_sees_a_damaged_file(copy, tmp_path):
+    path, conn, expected, reported, killed = copy
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    raw = bytearray(path.read_bytes())
+    # scribble over the middle of the file's pages, leaving the header alone
+    for at in range(len(raw) // 2, len(raw) // 2 + 2048):
+        raw[at] ^= 0x5A
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(bytes(raw))
+    try:
+        found = stress.check(damaged, expected, reported, killed)
+    except sqlite3.DatabaseError as exc:  # so damaged SQLite refuses to read it at all
+        found = [str(exc)]
+    assert found
+
+
+def test_command_line_runs_a_round_and_reports(tmp_path, capsys):
+    code = stress.main(["--oracle", "random", "--processes", "2", "--trials", "12",
+                        "--kill-every", "0.2", "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| random | 1 | 2 | 12 |" in out
+    assert (tmp_path / "r.json").read_text().count('"violations": []') == 1
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        stress.main(["--processes", "0"])
+    assert exc.value.code == 2
+    assert "--processes" in capsys.readouterr().err
+
+
+def test_cleanup_leaves_no_files(tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    opts = options(folder, "random", trials=10, keep=None)
+    result = stress.run_round(opts, "random", folder, 0)
+    assert result["violations"] == []
+    assert list(folder.iterdir()) == []
+    shutil.rmtree(folder)

@@ -1,0 +1,460 @@
+"""hpstore stress: workers run a search on one file while a chaos loop kills them, then every
+invariant of the file is checked.
+
+    hpstore stress [--oracle random|grid|bayesian|hyperband|all] [--processes 4]
+                   [--trials 200] [--kill-every 1.0] [--minutes 0] [--seed 0] [--keep DIR]
+
+Each round is a new search file. ``--processes`` worker processes (tuner ids w0, w1, ...)
+run the search while the chaos loop sends SIGKILL to a random worker every ``--kill-every``
+seconds on average, aimed in turn at each point a worker passes through (opening and
+migrating the file, create_trial, update_trial, end_trial, a WAL checkpoint, between
+calls), and restarts it under the same tuner id. Rounds repeat until ``--minutes`` have
+passed (one round when 0). After each round it checks:
+
+- PRAGMA integrity_check and foreign_key_check are clean;
+- every trial a worker saw end COMPLETED is COMPLETED in the file with the same score;
+- trial ids and numbers are unique, numbers run 0..n-1, no set of values was run twice;
+- the search finished: every trial has a final status and their count is what the oracle
+  promises (max_trials, the grid's size, or Hyperband's schedule);
+- every interruption was recorded: each run ends by its own worker, or (only when that
+  worker was killed) is handed back by another process and counted as an interruption;
+- the status log replays to each trial's stored status, run count and interruptions;
+- no worker failed with an error.
+
+Exit status 0 when every invariant held, 1 when any was violated (the files of failed
+rounds are kept and named).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import hashlib
+import json
+import mmap
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ORACLES = ("random", "grid", "bayesian", "hyperband")
+# What a worker is doing, one byte per worker in a shared file the chaos loop reads.
+PHASES = ("open", "create", "update", "end", "checkpoint", "between")
+_CODE = {name: i + 1 for i, name in enumerate(PHASES)}
+_HYPERBAND = {"max_epochs": 9, "factor": 3}
+_IDLE_WAIT = 0.005  # seconds a worker waits before asking an IDLE oracle again (polling)
+
+
+# -- the search every worker runs -------------------------------------------------------------
+def build_oracle(kind: str, path: str, trials: int, seed: int) -> Any:
+    import hpstore
+
+    hp = hpstore.HyperParameters()
+    hp.Int("a", 0, 19)
+    hp.Float("x", -5.0, 5.0, step=1.0 if kind == "grid" else None)
+    model = hp.Choice("model", ["linear", "tree"])
+    with hp.conditional_scope("model", "tree"):
+        hp.Int("depth", 1, 4)
+    del model
+    common = {"objective": "loss", "hyperparameters": hp, "seed": seed, "database": path,
+              "max_retries_per_trial": 1, "max_consecutive_failed_trials": 10_000}
+    if kind == "random":
+        return hpstore.RandomSearchOracle(max_trials=trials, **common)
+    if kind == "grid":
+        return hpstore.GridSearchOracle(max_trials=trials, **common)
+    if kind == "bayesian":
+        return hpstore.BayesianOptimizationOracle(max_trials=trials, num_initial_points=10,
+                                                  **common)
+    if kind == "hyperband":
+        per_iteration = hyperband_total(1)
+        return hpstore.HyperbandOracle(hyperband_iterations=max(1, trials // per_iteration),
+                                       **_HYPERBAND, **common)
+    raise ValueError(f"Unknown oracle {kind!r}; choose one of {', '.join(ORACLES)}.")
+
+
+def hyperband_total(iterations: int) -> int:
+    from hpstore.oracles.hyperband import bracket_size, num_brackets
+
+    m, f = _HYPERBAND["max_epochs"], _HYPERBAND["factor"]
+    brackets = range(num_brackets(m, f))
+    return iterations * sum(bracket_size(m, f, b, r) for b in brackets for r in range(b + 1))
+
+
+def expected_trials(kind: str, trials: int) -> int:
+    """How many trials the search ends with when nothing goes wrong."""
+    if kind == "grid":
+        return min(trials, 20 * 11 * (1 + 4))  # a x x x (linear, or tree x depth)
+    if kind == "hyperband":
+        return hyperband_total(max(1, trials // hyperband_total(1)))
+    return trials
+
+
+def loss(values: dict[str, Any], step: int) -> float:
+    base = (values["a"] - 7) ** 2 / 10 + (values["x"] - 1.5) ** 2
+    if values["model"] == "tree":
+        base += abs(values.get("depth", 1) - 3) * 0.5
+    return base + 1.0 / (1 + step + values.get("tuner/initial_epoch", 0))
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+
+
+def worker(args: argparse.Namespace) -> int:
+    """One worker: run trials until the oracle says STOPPED, telling what it is doing."""
+    with open(args.phase_file, "r+b") as f:
+        phases = mmap.mmap(f.fileno(), 0)
+
+    def phase(name: str) -> None:
+        phases[args.slot] = _CODE[name]
+
+    phase("open")
+    oracle = build_oracle(args.oracle, args.database, args.trials, args.seed)
+    conn = oracle._db.connect()
+    phase("between")
+    tuner_id = f"w{args.slot}"
+    done = 0
+    with open(args.report, "a", encoding="utf-8") as report:
+        while True:
+            phase("create")
+            trial = oracle.create_trial(tuner_id)
+            phase("between")
+            if trial.status == "STOPPED":
+                return 0
+            if trial.status == "IDLE":
+                time.sleep(_IDLE_WAIT)  # polling the oracle, as a tuner does
+                continue
+            values = dict(trial.hyperparameters.values)
+            steps = 3
+            if "tuner/epochs" in values:
+                steps = max(1, min(3, values["tuner/epochs"] - values["tuner/initial_epoch"]))
+            for step in range(steps):
+                time.sleep(args.step_time)  # the "training"
+                phase("update")
+                answer = oracle.update_trial(trial.trial_id, {"loss": loss(values, step)},
+                                             step=step)
+                phase("between")
+                if answer.status == "STOPPED":
+                    break
+            # One first run in twenty ends INVALID, to keep the retry queue busy.
+            invalid = trial.run == 1 and _digest(f"{trial.trial_id}") % 20 == 0
+            trial.status = "INVALID" if invalid else "COMPLETED"
+            phase("end")
+            oracle.end_trial(trial)
+            phase("between")
+            report.write(json.dumps([trial.trial_id, trial.status, trial.score]) + "\n")
+            report.flush()
+            done += 1
+            if done % 5 == 0:
+                phase("checkpoint")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                phase("between")
+
+
+# -- the chaos loop ---------------------------------------------------------------------------
+class Round:
+    """One search file, its workers, and what the chaos loop did to them."""
+
+    def __init__(self, opts: argparse.Namespace, kind: str, folder: Path, number: int) -> None:
+        self.opts, self.kind, self.folder = opts, kind, folder
+        self.path = folder / f"{kind}-{number:03d}.db"
+        self.phase_file = folder / f"{kind}-{number:03d}.phases"
+        self.phase_file.write_bytes(bytes(opts.processes))
+        self.rng = random.Random(f"{opts.seed}:{kind}:{number}")
+        self.kills: collections.Counter[str] = collections.Counter()
+        self.killed: set[int] = set()  # pids of the workers SIGKILLed
+        self.errors: list[str] = []
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.finished: set[int] = set()
+        self.seed = opts.seed + number
+
+    def report_path(self, slot: int) -> Path:
+        return self.folder / f"{self.path.stem}.w{slot}.jsonl"
+
+    def log_path(self, slot: int) -> Path:
+        return self.folder / f"{self.path.stem}.w{slot}.log"
+
+    def start(self, slot: int) -> None:
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--slot", str(slot),
+               "--oracle", self.kind, "--trials", str(self.opts.trials), "--seed",
+               str(self.seed), "--database", str(self.path), "--phase-file",
+               str(self.phase_file), "--report", str(self.report_path(slot)),
+               "--step-time", str(self.opts.step_time)]
+        log = open(self.log_path(slot), "ab")  # noqa: SIM115 - handed to the child
+        self.procs[slot] = subprocess.Popen(cmd, stdout=log, stderr=log)
+        log.close()
+
+    def run(self) -> None:
+        for slot in range(self.opts.processes):
+            self.start(slot)
+        with open(self.phase_file, "r+b") as f:
+            phases = mmap.mmap(f.fileno(), 0)
+        next_kill = time.monotonic() + self.rng.expovariate(1 / self.opts.kill_every)
+        while len(self.finished) < self.opts.processes:
+            for slot, proc in list(self.procs.items()):
+                if slot in self.finished or proc.poll() is None:
+                    continue
+                if proc.returncode == 0:
+                    self.finished.add(slot)
+                else:
+                    tail = self.log_path(slot).read_text(errors="replace")[-2000:]
+                    self.errors.append(f"worker w{slot} exited with {proc.returncode}:\n{tail}")
+                    self.finished.add(slot)
+            live = [s for s in self.procs if s not in self.finished]
+            if live and time.monotonic() >= next_kill:
+                self.kill_one(live, phases)
+                next_kill = time.monotonic() + self.rng.expovariate(1 / self.opts.kill_every)
+            else:
+                time.sleep(0.002)  # the chaos loop's own pace, not synchronisation
+
+    def kill_one(self, live: list[int], phases: mmap.mmap) -> None:
+        """SIGKILL a worker, preferably while it is at a chosen point; restart it."""
+        target = self.rng.choice(PHASES)
+        deadline = time.monotonic() + 0.5
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            at = [s for s in live if phases[s] == _CODE[target]
+                  and self.procs[s].poll() is None]
+            if at:
+                victim = self.rng.choice(at)
+        if victim is None:
+            victim, target = self.rng.choice(live), "any moment"
+        proc = self.procs[victim]
+        if proc.poll() is not None:
+            return  # it finished on its own meanwhile; the main loop sees it
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.returncode != -signal.SIGKILL:
+            return  # it exited just before the signal
+        self.kills[target] += 1
+        self.killed.add(proc.pid)
+        self.start(victim)
+
+    def reported(self) -> list[tuple[str, str, float | None]]:
+        found = []
+        for slot in range(self.opts.processes):
+            path = self.report_path(slot)
+            if not path.exists():
+                continue
+            for line in path.read_text(encoding="utf-8").splitlines():
+                # the last line of a worker killed while writing it may be cut short
+                with contextlib.suppress(ValueError):
+                    found.append(tuple(json.loads(line)))
+        return found  # type: ignore[return-value]
+
+
+def check(path: Path, expected: int, reported: list[tuple[str, str, float | None]],
+          killed: set[int]) -> list[str]:
+    """Every invariant of a finished stress round; returns the violations found."""
+    problems: list[str] = []
+    if not path.exists():
+        return ["no search file was written"]
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems.append(f"integrity_check: {integrity[:5]}")
+        if conn.execute("PRAGMA foreign_key_check").fetchall():
+            problems.append("foreign_key_check found dangling rows")
+        rows = conn.execute(
+            "SELECT id, number, trial_id, status, score, values_key, run_count, "
+            "interruptions, queued FROM trials ORDER BY number").fetchall()
+        trials = {r[2]: r for r in rows}
+        if len(trials) != len(rows):
+            problems.append("duplicate trial ids")
+        if [r[1] for r in rows] != list(range(len(rows))):
+            problems.append("trial numbers are not 0..n-1")
+        keys = collections.Counter(r[5] for r in rows)
+        twice = [k for k, n in keys.items() if n > 1]
+        if twice:
+            problems.append(f"{len(twice)} set(s) of values run twice")
+        open_ = [r[2] for r in rows if r[3] not in ("COMPLETED", "FAILED", "STOPPED")]
+        if open_:
+            problems.append(f"trials not finished: {open_[:10]}")
+        if len(rows) != expected:
+            problems.append(f"{len(rows)} trials, expected {expected}")
+        for trial_id, status, score in reported:
+            row = trials.get(trial_id)
+            if status != "COMPLETED":
+                continue
+            if row is None or row[3] != "COMPLETED":
+                problems.append(f"trial {trial_id} was COMPLETED by a worker but is "
+                                f"{None if row is None else row[3]} in the file")
+            elif row[4] != score:
+                problems.append(f"trial {trial_id} scored {score} by its worker, {row[4]} "
+                                "in the file")
+        interruptions = sum(r[7] for r in rows)
+        if interruptions > len(killed):
+            problems.append(f"{interruptions} interruptions recorded, but only {len(killed)} "
+                            "workers were killed")
+        log = collections.defaultdict(list)
+        for trial, before, after, message, pid in conn.execute(
+                "SELECT trial, from_status, to_status, message, pid FROM transitions "
+                "ORDER BY id"):
+            log[trial].append((before, after, message, pid))
+        for r in rows:
+            problems += replay(r, log.get(r[0], []), killed)
+    finally:
+        conn.close()
+    return problems
+
+
+def replay(row: tuple[Any, ...], log: list[tuple[Any, ...]], killed: set[int]) -> list[str]:
+    """The status log of one trial against its row and the kills.
+
+    The log must chain (each entry starts where the last ended) and end at the stored
+    status, with one RUNNING entry per run. Each run ends either by its own worker (the same
+    pid) or, when that worker was killed, by another process handing the trial back: those
+    are the interruptions, and their number must be the one stored. A run taken from a
+    worker that was never killed is a violation.
+    """
+    _, _, trial_id, status, _, _, run_count, interruptions, _ = row
+    problems = []
+    state, runner = None, None
+    runs = cuts = 0
+    for before, after, message, pid in log:
+        if before != state:
+            problems.append(f"trial {trial_id}: log goes {before} -> {after} from {state}")
+        if state == "RUNNING" and pid != runner:
+            if runner not in killed:
+                problems.append(f"trial {trial_id}: taken from live worker pid {runner} by "
+                                f"pid {pid}")
+            elif "died" not in (message or ""):
+                problems.append(f"trial {trial_id}: interruption logged without saying so: "
+                                f"{message!r}")
+            cuts += 1
+        if after == "RUNNING":
+            runs += 1
+            runner = pid
+        state = after
+    if state != status:
+        problems.append(f"trial {trial_id}: log replays to {state}, stored {status}")
+    if runs != run_count:
+        problems.append(f"trial {trial_id}: {runs} runs in the log, {run_count} stored")
+    if cuts != interruptions:
+        problems.append(f"trial {trial_id}: {cuts} interruptions in the log, "
+                        f"{interruptions} stored")
+    return problems
+
+
+def interruptions(path: Path) -> int:
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT total(interruptions) FROM trials").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def run_round(opts: argparse.Namespace, kind: str, folder: Path, number: int) -> dict[str, Any]:
+    start = time.monotonic()
+    rnd = Round(opts, kind, folder, number)
+    rnd.run()
+    expected = expected_trials(kind, opts.trials)
+    reported = rnd.reported()
+    problems = rnd.errors + check(rnd.path, expected, reported, rnd.killed)
+    result = {"oracle": kind, "round": number, "processes": opts.processes,
+              "trials": expected, "kills": dict(rnd.kills),
+              "interruptions": interruptions(rnd.path),
+              "completed_by_workers": sum(1 for r in reported if r[1] == "COMPLETED"),
+              "violations": problems, "seconds": round(time.monotonic() - start, 1),
+              "file": str(rnd.path)}
+    if not problems and not opts.keep:
+        shutil.rmtree(folder / f"{rnd.path.name}.hpstore", ignore_errors=True)
+        for p in folder.glob(f"{rnd.path.stem}*"):
+            p.unlink()
+    return result
+
+
+def stress(opts: argparse.Namespace, out: Any = sys.stdout) -> list[dict[str, Any]]:
+    """Run rounds for each chosen oracle; returns one result per round."""
+    kinds = ORACLES if opts.oracle == "all" else (opts.oracle,)
+    folder = Path(opts.keep or tempfile.mkdtemp(prefix="hpstore-stress-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    for kind in kinds:
+        until = time.monotonic() + opts.minutes * 60
+        number = 0
+        while True:
+            r = run_round(opts, kind, folder, number)
+            results.append(r)
+            kills = sum(r["kills"].values())
+            print(f"{kind} round {number}: {r['processes']} processes, {r['trials']} trials, "
+                  f"{kills} kills, {r['interruptions']} interruptions, "
+                  f"{len(r['violations'])} violations, {r['seconds']} s", file=out, flush=True)
+            for v in r["violations"]:
+                print(f"  VIOLATION: {v}", file=out)
+            if r["violations"]:
+                print(f"  the file is kept: {r['file']}", file=out)
+            number += 1
+            if time.monotonic() >= until:
+                break
+    if not opts.keep and not any(r["violations"] for r in results):
+        shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    lines = ["| oracle | rounds | processes | trials | kills | interruptions | violations |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind in dict.fromkeys(r["oracle"] for r in results):
+        rs = [r for r in results if r["oracle"] == kind]
+        kills: collections.Counter[str] = collections.Counter()
+        for r in rs:
+            kills.update(r["kills"])
+        where = ", ".join(f"{k} {n}" for k, n in sorted(kills.items()))
+        lines.append(f"| {kind} | {len(rs)} | {rs[0]['processes']} | "
+                     f"{sum(r['trials'] for r in rs)} | {sum(kills.values())} ({where}) | "
+                     f"{sum(r['interruptions'] for r in rs)} | "
+                     f"{sum(len(r['violations']) for r in rs)} |")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpstore stress", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--oracle", default="random", choices=(*ORACLES, "all"))
+    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--trials", type=int, default=200, help="trials per round (max_trials)")
+    p.add_argument("--kill-every", type=float, default=1.0,
+                   help="mean seconds between kills")
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="repeat rounds for this long per oracle (0: one round)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--step-time", type=float, default=0.002,
+                   help="seconds each simulated training step takes")
+    p.add_argument("--keep", help="keep every round's files in this folder")
+    p.add_argument("--json", help="write the results here")
+    # a worker's own arguments (the chaos loop starts workers with these)
+    for name in ("--slot", "--database", "--phase-file", "--report"):
+        p.add_argument(name, help=argparse.SUPPRESS)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parser().parse_args(argv)
+    if opts.worker:
+        opts.slot = int(opts.slot)
+        return worker(opts)
+    if opts.processes < 1 or opts.trials < 1 or opts.kill_every <= 0 or opts.minutes < 0:
+        parser().error("--processes and --trials must be at least 1, --kill-every above 0 "
+                       "and --minutes at least 0")
+    results = stress(opts)
+    print(summary(results))
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 1 if any(r["violations"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
