@@ -20,6 +20,8 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks.throughput import machine
+
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
 
 
@@ -106,19 +108,24 @@ def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
             "error_messages": [m for _, e in reports for m in e][:5]}
 
 
-def resume_and_queries(size: int, folder: str) -> dict[str, float]:
-    """On a finished ``size``-trial file: Oracle() to the first new trial, and
-    get_best_trials(10)."""
+def resume_and_queries(size: int, folder: str, repeats: int = 5) -> dict[str, float]:
+    """On a finished ``size``-trial file: Oracle() to the first new trial (the median of
+    ``repeats`` fresh opens), and get_best_trials(10)."""
     path = os.path.join(folder, f"growth-{size}.db")
     if not os.path.exists(path):
         growth(size, folder)
-    began = time.perf_counter()
-    oracle = _oracle(path, size + 10)
-    trial = oracle.create_trial("resumer")
-    resume = time.perf_counter() - began
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    trial.status = "COMPLETED"
-    oracle.end_trial(trial)
+    resumes = []
+    for i in range(repeats):
+        began = time.perf_counter()
+        oracle = _oracle(path, size + repeats)
+        trial = oracle.create_trial(f"resumer-{i}")
+        resumes.append(time.perf_counter() - began)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        oracle.close()
+    resume = statistics.median(resumes)
+    oracle = _oracle(path, size + repeats)
     times = []
     for _ in range(7):
         t0 = time.perf_counter()
@@ -144,8 +151,10 @@ def peak_rss(size: int, folder: str) -> float:
     return float(value)
 
 
-def optuna_journal_replay(size: int, folder: str) -> float | None:
-    """Seconds for Optuna to load a JournalFileBackend study of ``size`` trials."""
+def optuna_reload(size: int, folder: str, kind: str, repeats: int = 3) -> float | None:
+    """Seconds for Optuna to load a ``size``-trial study and ask for a new trial (median of
+    ``repeats``): ``kind`` "journal" (JournalFileBackend replay) or "rdb" (RDBStorage on
+    SQLite). None when optuna is not installed."""
     try:
         import optuna
         from optuna.storages import JournalStorage
@@ -153,21 +162,75 @@ def optuna_journal_replay(size: int, folder: str) -> float | None:
     except ImportError:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = os.path.join(folder, f"journal-{size}.log")
-    storage = JournalStorage(JournalFileBackend(path))
-    study = optuna.create_study(study_name="s", storage=storage)
+    path = os.path.join(folder, f"optuna-{kind}-{size}")
+
+    def storage() -> Any:
+        if kind == "journal":
+            return JournalStorage(JournalFileBackend(path + ".log"))
+        return f"sqlite:///{path}.db"
+
+    study = optuna.create_study(study_name="s", storage=storage(),
+                                sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(size):
         trial = study.ask()
-        x = trial.suggest_float("x", -10, 10)
-        y = trial.suggest_int("y", 0, 10)
-        c = trial.suggest_categorical("c", ["a", "b"])
-        trial.report((x - 3) ** 2, 0)
-        study.tell(trial, (x - 3) ** 2 + y + (c == "a"))
-    began = time.perf_counter()
-    loaded = optuna.load_study(study_name="s",
-                               storage=JournalStorage(JournalFileBackend(path)))
-    loaded.ask()
-    return time.perf_counter() - began
+        values = {"x": trial.suggest_float("x", -10, 10), "y": trial.suggest_int("y", 0, 10),
+                  "c": trial.suggest_categorical("c", ["a", "b"])}
+        trial.report(_score(values), 0)
+        study.tell(trial, _score(values))
+    del study
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        loaded = optuna.load_study(study_name="s", storage=storage(),
+                                   sampler=optuna.samplers.RandomSampler(seed=1))
+        loaded.ask()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def keras_tuner_reload(size: int, folder: str, repeats: int = 3) -> float | None:
+    """Seconds for KerasTuner to reload a ``size``-trial project directory and create a new
+    trial (median of ``repeats``). None when keras_tuner cannot be imported."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import contextlib
+        import io
+
+        import keras_tuner as kt
+    except Exception:
+        return None
+
+    def oracle(max_trials: int) -> Any:
+        hp = kt.HyperParameters()
+        hp.Float("x", -10, 10)
+        hp.Int("y", 0, 10)
+        hp.Choice("c", ["a", "b"])
+        o = kt.oracles.RandomSearchOracle(objective=kt.Objective("loss", "min"),
+                                          max_trials=max_trials, seed=1, hyperparameters=hp)
+        o._set_project_dir(os.path.join(folder, f"kt-{size}"), "bench")
+        return o
+
+    times = []
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a table per trial
+        first = oracle(size)
+        _run(first)
+        for i in range(repeats):
+            began = time.perf_counter()
+            again = oracle(size + repeats)
+            again.reload()
+            again.create_trial(f"resumer-{i}")
+            times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def _median_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over repeated runs (other entries from the first)."""
+    out = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, float):
+            out[key] = statistics.median(r[key] for r in rows)
+    out["runs"] = len(rows)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,23 +238,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument("--process-trials", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per figure; each figure is their median")
+    parser.add_argument("--peer-sizes", type=int, nargs="*", default=None,
+                        help="sizes at which to time Optuna's RDBStorage and KerasTuner "
+                             "reloads (default: the smallest size; they are slow to fill)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"growth": [], "processes": [], "resume": []}
+    peer_sizes = args.peer_sizes if args.peer_sizes is not None else [min(args.sizes)]
+    results: dict[str, Any] = {"machine": machine(), "growth": [], "processes": [],
+                               "resume": []}
+
+    def say(what: str, row: Any) -> None:
+        print(f"{what}: {row}", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory(prefix="hpstore-scale-") as folder:
         for size in args.sizes:
-            results["growth"].append(growth(size, folder))
-            print(f"growth {results['growth'][-1]}", file=sys.stderr, flush=True)
+            runs = []
+            for i in range(args.repeats):
+                sub = os.path.join(folder, f"g{i}")
+                os.makedirs(sub, exist_ok=True)
+                runs.append(growth(size, sub))
+            results["growth"].append(_median_of(runs))
+            say("growth", results["growth"][-1])
         for count in args.processes:
-            results["processes"].append(processes(count, args.process_trials, folder))
-            print(f"processes {results['processes'][-1]}", file=sys.stderr, flush=True)
-        for size in (min(args.sizes), max(args.sizes)):
-            row = resume_and_queries(size, folder)
-            row["optuna_journal_replay_s"] = optuna_journal_replay(size, folder)
-            row["peak_rss_mib"] = peak_rss(size, folder)
+            runs = [processes(count, args.process_trials, folder) for _ in range(args.repeats)]
+            row = _median_of(runs)
+            row["errors"] = sum(r["errors"] for r in runs)
+            row["duplicates"] = sum(r["duplicates"] for r in runs)
+            row["error_messages"] = [m for r in runs for m in r["error_messages"]][:5]
+            results["processes"].append(row)
+            say("processes", row)
+        for size in sorted({min(args.sizes), max(args.sizes)}):
+            row = resume_and_queries(size, os.path.join(folder, "g0"))
+            row["optuna_journal_s"] = optuna_reload(size, folder, "journal")
+            row["optuna_rdb_s"] = (optuna_reload(size, folder, "rdb")
+                                   if size in peer_sizes else None)
+            row["keras_tuner_s"] = (keras_tuner_reload(size, folder)
+                                    if size in peer_sizes else None)
+            row["peak_rss_mib"] = statistics.median(peak_rss(size, folder)
+                                                    for _ in range(args.repeats))
             results["resume"].append(row)
-            print(f"resume {row}", file=sys.stderr, flush=True)
+            say("resume", row)
+    results["bars"] = bars(results)
+    print(f"{machine()}; each figure the median of {args.repeats} runs\n")
     print(markdown(results))
+    print("\n" + "\n".join(results["bars"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
@@ -210,14 +302,55 @@ def markdown(results: dict[str, Any]) -> str:
     for p in results["processes"]:
         lines.append(f"| {p['processes']} | {p['per_s']:,.0f} | {p['per_s'] / one:.2f} | "
                      f"{p['errors']} | {p['duplicates']} |")
-    lines += ["", "| trials in the file | resume to first new trial | Optuna journal replay | "
-              "get_best_trials(10) | peak RSS |", "|---:|---:|---:|---:|---:|"]
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:,.1f} ms"
+
+    lines += ["", "| trials in the file | hpstore resume to first new trial | Optuna journal "
+              "replay | Optuna RDB load | KerasTuner reload | get_best_trials(10) | peak RSS |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["resume"]:
-        journal = r["optuna_journal_replay_s"]
-        journal_text = "-" if journal is None else f"{journal * 1000:,.0f} ms"
-        lines.append(f"| {r['trials']:,} | {r['resume_s'] * 1000:,.1f} ms | {journal_text} | "
+        lines.append(f"| {r['trials']:,} | {ms(r['resume_s'])} | {ms(r['optuna_journal_s'])} | "
+                     f"{ms(r['optuna_rdb_s'])} | {ms(r['keras_tuner_s'])} | "
                      f"{r['best10_s'] * 1000:,.2f} ms | {r['peak_rss_mib']:,.0f} MiB |")
     return "\n".join(lines)
+
+
+def bars(results: dict[str, Any]) -> list[str]:
+    """The issue's bars for scale, each marked met or missed (skipped when not measured)."""
+    out: list[str] = []
+
+    def line(text: str, ok: bool) -> None:
+        out.append(f"- [{'met' if ok else 'MISSED'}] {text}")
+
+    growth_rows = results["growth"]
+    if growth_rows:
+        big = max(growth_rows, key=lambda g: g["trials"])
+        ratio = big["last_per_s"] / big["first_per_s"]
+        line(f"last 1,000 trials of {big['trials']:,} run at {ratio:.2f} of the first 1,000's "
+             "speed (bar: at least 0.80)", ratio >= 0.8)
+    by_count = {p["processes"]: p for p in results["processes"]}
+    if 1 in by_count and 4 in by_count:
+        four, one = by_count[4], by_count[1]
+        ratio = four["per_s"] / one["per_s"]
+        line(f"4 processes: {ratio:.2f}x one process, {four['errors']} errors, "
+             f"{four['duplicates']} duplicates (bar: at least 0.8x, none, none)",
+             ratio >= 0.8 and four["errors"] == 0 and four["duplicates"] == 0)
+    rows = sorted(results["resume"], key=lambda r: r["trials"])
+    if rows:
+        big, small = rows[-1], rows[0]
+        if big["optuna_journal_s"]:
+            ratio = big["resume_s"] / big["optuna_journal_s"]
+            line(f"resume of {big['trials']:,} trials takes {ratio:.3f} of Optuna's journal "
+                 "replay (bar: under 0.10)", ratio < 0.1)
+        if len(rows) > 1:
+            ratio = big["best10_s"] / small["best10_s"]
+            line(f"get_best_trials(10) at {big['trials']:,} trials is {ratio:.2f}x its time at "
+                 f"{small['trials']:,} (bar: within 2x)", ratio <= 2.0)
+            grown = big["peak_rss_mib"] - small["peak_rss_mib"]
+            line(f"peak RSS at {big['trials']:,} trials is {grown:+.1f} MiB from "
+                 f"{small['trials']:,} (bar: within 20 MB)", grown <= 20 / 1.048576)
+    return out
 
 
 if __name__ == "__main__":
