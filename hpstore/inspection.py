@@ -18,18 +18,25 @@ from typing import Any
 
 from hpstore.errors import DatabaseError, HpStoreError, NotAnHpstoreFileError
 from hpstore.store.database import APPLICATION_ID, _inspect_header
+from hpstore.store.decode import check_row, from_json
 
 
 class ProjectChoiceError(HpStoreError):
     """The file holds several projects (or none of that name) and one must be chosen."""
 
 
-def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
+                     ) -> sqlite3.Connection:
     """A read-only sqlite3 connection to a search file.
+
+    With ``check`` (the tools that interpret the contents), every text and JSON column is
+    first checked to hold what hpstore writes (see :func:`check_contents`); ``hpstore sql``
+    and notebooks read the file as it is.
 
     Raises:
         DatabaseError: the file does not exist (it is not created).
-        NotAnHpstoreFileError: not SQLite, damaged, or not written by hpstore.
+        NotAnHpstoreFileError: not SQLite, damaged, not written by hpstore, or (with
+            ``check``) holding a value hpstore never writes.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -37,11 +44,21 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
                             "search file.")
     if not _inspect_header(path):
         raise NotAnHpstoreFileError(f"{path} is empty: no search has been written to it yet.")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not path.with_name(path.name + "-wal").exists() and not (
+            os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite would create -wal and -shm for a WAL file even read-only: impossible in a
+        # read-only folder, and files of ours would stop the file's owner. With no log there
+        # is nothing but the file to read.
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=30)
     try:
         conn.execute("PRAGMA query_only = ON")
+        _forbid_attach(conn)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             raise NotAnHpstoreFileError(f"{path} is a SQLite file, but not an hpstore search.")
+        if check:
+            check_contents(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise NotAnHpstoreFileError(f"{path} cannot be read: {exc}.") from None
@@ -49,6 +66,21 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _forbid_attach(conn: sqlite3.Connection) -> None:
+    """Refuse ATTACH (and VACUUM INTO, which attaches its target) on a read-only connection.
+
+    ``mode=ro`` and ``query_only`` cover the search file only: a database attached later is
+    opened read-write, so ``ATTACH 'x.db'`` or ``VACUUM INTO 'copy.db'`` would create files
+    wherever the user can write.
+    """
+    if hasattr(conn, "setlimit"):  # Python 3.11+: "too many attached databases - max 0"
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        return
+    attach = (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH)
+    conn.set_authorizer(
+        lambda action, *_: sqlite3.SQLITE_DENY if action in attach else sqlite3.SQLITE_OK)
 
 
 def open_database(path: str | os.PathLike[str]) -> Any:
@@ -60,7 +92,80 @@ def open_database(path: str | os.PathLike[str]) -> Any:
     """
     import sqlite_utils
 
-    return sqlite_utils.Database(connect_readonly(path))
+    return sqlite_utils.Database(connect_readonly(path, check=False))
+
+
+# For each table of hpstore's own schema, its text columns and the query for the first row
+# holding what hpstore never writes: a BLOB (hpstore writes text, numbers and NULL) or, in a
+# JSON column, anything but a JSON object. Written out in full: no name is read from the file.
+_CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "projects": (
+        ("name", "oracle_class", "oracle_config", "objective"),
+        ("oracle_config", "objective"),
+        "SELECT name, oracle_class, oracle_config, objective FROM projects WHERE "
+        "typeof(name) = 'blob' OR typeof(oracle_class) = 'blob' OR CASE WHEN "
+        "typeof(oracle_config) <> 'text' OR NOT json_valid(oracle_config) THEN 1 ELSE "
+        "json_type(oracle_config) <> 'object' END OR CASE WHEN typeof(objective) <> "
+        "'text' OR NOT json_valid(objective) THEN 1 ELSE json_type(objective) <> "
+        "'object' END LIMIT 1",
+    ),
+    "hyperparameters": (
+        ("name", "class_name", "config"),
+        ("config",),
+        "SELECT name, class_name, config FROM hyperparameters WHERE typeof(name) = "
+        "'blob' OR typeof(class_name) = 'blob' OR CASE WHEN typeof(config) <> 'text' OR "
+        "NOT json_valid(config) THEN 1 ELSE json_type(config) <> 'object' END LIMIT 1",
+    ),
+    "trials": (
+        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message"),
+        ("hp_values",),
+        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message "
+        "FROM trials WHERE typeof(trial_id) = 'blob' OR typeof(status) = 'blob' OR "
+        "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
+        "'blob' OR typeof(message) = 'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR "
+        "NOT json_valid(hp_values) THEN 1 ELSE json_type(hp_values) <> 'object' END "
+        "LIMIT 1",
+    ),
+    "observations": (
+        ("metric", "direction"),
+        (),
+        "SELECT metric, direction FROM observations WHERE typeof(metric) = 'blob' OR "
+        "typeof(direction) = 'blob' LIMIT 1",
+    ),
+    "transitions": (
+        ("from_status", "to_status", "tuner_id", "message"),
+        (),
+        "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE "
+        "typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR typeof(tuner_id) "
+        "= 'blob' OR typeof(message) = 'blob' LIMIT 1",
+    ),
+    "oracle_state": (
+        ("key", "value"),
+        ("value",),
+        "SELECT key, value FROM oracle_state WHERE typeof(key) = 'blob' OR CASE WHEN "
+        "typeof(value) <> 'text' OR NOT json_valid(value) THEN 1 ELSE json_type(value) "
+        "<> 'object' END LIMIT 1",
+    ),
+}
+
+
+def check_contents(conn: sqlite3.Connection) -> None:
+    """Check that every text column holds text and every JSON column a JSON object, as
+    hpstore writes them, so a damaged or crafted file is refused before a tool reads it.
+
+    Raises:
+        NotAnHpstoreFileError: naming the first table and column at fault.
+    """
+    for table in _CONTENT_CHECKS:
+        columns, objects, query = _CONTENT_CHECKS[table]
+        row = conn.execute(query).fetchone()
+        if row is None:
+            continue
+        for column, value in zip(columns, row):
+            if column in objects:
+                from_json(value, f"{table}.{column}")
+            else:
+                check_row((value,), (column,), table)
 
 
 def projects(conn: sqlite3.Connection) -> list[str]:
@@ -97,7 +202,8 @@ def trial_rows(conn: sqlite3.Connection, project_id: int, *,
     """One row per trial with a column per hyperparameter: (columns, rows).
 
     ``order`` is "number", "score" or "ended". Hyperparameter names become column titles
-    here, in Python; they never enter SQL text.
+    here, in Python; they never enter SQL text. A name that is already a column title
+    ("status", "score", ...) is prefixed with "hp:".
     """
     orders = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
     if order not in orders:
@@ -115,17 +221,31 @@ def trial_rows(conn: sqlite3.Connection, project_id: int, *,
         params.append(int(limit))
     space = [r[0] for r in conn.execute(
         "SELECT name FROM hyperparameters WHERE project_id = ? ORDER BY position", (project_id,))]
+    for name in space:
+        if not isinstance(name, str):
+            raise NotAnHpstoreFileError(
+                f"A hyperparameter name in this file is {name!r}, not text: the file was not "
+                "written by hpstore, or was changed by another program.")
     rows, extra = [], []
     for tid, status, score, best_step, tuner, runs, values, started, ended in conn.execute(
             sql, params):
         v = json.loads(values)
+        if not isinstance(v, dict):
+            raise NotAnHpstoreFileError(
+                f"Trial {tid!r} holds the values {values[:200]!r}, not a JSON object: the file "
+                "was not written by hpstore, or was changed by another program.")
         for k in v:
             if k not in space and k not in extra:
                 extra.append(k)
         seconds = None if started is None or ended is None else round(ended - started, 3)
         rows.append(([tid, status, score, best_step, tuner, runs, seconds], v))
-    names = space + extra
-    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds", *names]
+    names = list(dict.fromkeys(space + extra))  # a same-name twin is one column
+    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds"]
+    for name in names:  # a hyperparameter called "status" must not hide the trial's status
+        title = name
+        while title in columns:
+            title = f"hp:{title}"
+        columns.append(title)
     return columns, [base + [v.get(n) for n in names] for base, v in rows]
 
 
@@ -199,6 +319,9 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         return int(main(argv) or 0)
     except (HpStoreError, ValueError) as exc:
         print(f"hpstore: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # a query SQLite refused, or a file damaged past its header
+        print(f"hpstore: error: SQLite failed: {str(exc).rstrip('.')}.", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head
         return 0

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hpstore.hyperparameters.base import unicode_problem
+
 DIRECTIONS = ("min", "max")
 
 # Direction of common metric names, decided by the name alone so no Keras is needed. Names
@@ -72,6 +74,9 @@ class Objective:
     def __init__(self, name: str, direction: str) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"An objective name must be a non-empty string, received {name!r}.")
+        problem = unicode_problem(name)
+        if problem:
+            raise ValueError(f"The objective name {name!r} cannot be stored: {problem}.")
         if direction not in DIRECTIONS:
             raise ValueError(
                 f'`direction` of objective {name!r} must be "min" or "max", received '

@@ -35,6 +35,8 @@ from hpstore.objective import (
     objective_from_config,
 )
 from hpstore.store import Database, ProjectStore
+from hpstore.store.decode import damaged
+from hpstore.store.project import decode_values
 from hpstore.trial import (
     MetricHistory,
     MetricsTracker,
@@ -129,6 +131,19 @@ class _Trials(Mapping[str, Trial]):
         return isinstance(trial_id, str) and self._oracle._store.has_trial(trial_id)
 
 
+def _from_file(build: Any, config: Any, where: str) -> Any:
+    """``build(config)`` for a config read from the file; a config that cannot be built
+    was not written by hpstore.
+
+    Raises:
+        NotAnHpstoreFileError: naming ``where`` ("table.column").
+    """
+    try:
+        return build(config)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise damaged(where, config) from None
+
+
 class Oracle:
     """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
 
@@ -211,14 +226,18 @@ class Oracle:
         self._db = Database(database, durability=durability)
         given_objective = None if objective is None else create_objective(objective)
         given_space = hyperparameters.copy() if hyperparameters is not None else None
-        with self._db.lock():
-            if overwrite:
-                ProjectStore.delete(self._db, project_name)
-            stored = ProjectStore.find(self._db, project_name)
-            if stored is None:
-                self._create(given_objective, max_trials, given_space, seed)
-            else:
-                self._resume(stored, given_objective, max_trials, given_space, seed)
+        try:
+            with self._db.lock():
+                if overwrite:
+                    ProjectStore.delete(self._db, project_name)
+                stored = ProjectStore.find(self._db, project_name)
+                if stored is None:
+                    self._create(given_objective, max_trials, given_space, seed)
+                else:
+                    self._resume(stored, given_objective, max_trials, given_space, seed)
+        except BaseException:
+            self._db.close()  # a refused search keeps no connection open on the file
+            raise
         self._space_version = -1
         self._space = HyperParameters()
         self._refresh_space()
@@ -255,7 +274,8 @@ class Oracle:
             raise ProjectMismatchError(
                 f"The {where} was made by {stored['oracle_class']}, not {type(self).__name__}. "
                 "Use that oracle, another project_name, or overwrite=True to start afresh.")
-        stored_objective = objective_from_config(stored["objective"])
+        stored_objective = _from_file(objective_from_config, stored["objective"],
+                                      "projects.objective")
         if objective is not None and objective != stored_objective:
             raise ProjectMismatchError(
                 f"The {where} optimises {stored_objective!r}, but {objective!r} was given. "
@@ -265,6 +285,8 @@ class Oracle:
                 f"The {where} has seed {stored['seed']}, but seed={seed} was given. Leave "
                 "seed=None to resume with the stored one.")
         stored_search = stored["oracle_config"].get("search", {})
+        if not isinstance(stored_search, dict):
+            raise damaged("projects.oracle_config", stored["oracle_config"])
         given_search = self._search_config()
         for key, value in given_search.items():
             if key in stored_search and stored_search[key] != value:
@@ -275,14 +297,7 @@ class Oracle:
         self.objective = stored_objective
         self.seed = int(stored["seed"])
         self._store = ProjectStore(self._db, stored["project_id"], self.project_name)
-        changes: dict[str, Any] = {}
-        if max_trials is not None and max_trials != stored["max_trials"]:
-            changes["max_trials"] = max_trials
-        config = {"search": {**stored_search, **given_search}, "options": self._options()}
-        if config != stored["oracle_config"]:
-            changes["oracle_config"] = config
-        self._store.update_settings(**changes)
-        if space is not None:
+        if space is not None:  # every refusal comes before the first write
             _, stored_space = self._store.load_space()
             for item in space.get_config()["space"]:
                 for old in stored_space:
@@ -291,6 +306,14 @@ class Oracle:
                             f"The {where} defines {item['config']['name']!r} as {old}, but "
                             f"{item} was given. Keep the stored definition, use another "
                             "project_name, or overwrite=True.")
+        changes: dict[str, Any] = {}
+        if max_trials is not None and max_trials != stored["max_trials"]:
+            changes["max_trials"] = max_trials
+        config = {"search": {**stored_search, **given_search}, "options": self._options()}
+        if config != stored["oracle_config"]:
+            changes["oracle_config"] = config
+        self._store.update_settings(**changes)
+        if space is not None:
             self._store.extend_space(space.get_config()["space"], _same_entry)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -315,7 +338,8 @@ class Oracle:
         version = self._store.space_version()
         if version != self._space_version:
             version, items = self._store.load_space()
-            self._space = HyperParameters.from_config({"space": items, "values": {}})
+            self._space = _from_file(HyperParameters.from_config,
+                                     {"space": items, "values": {}}, "hyperparameters.config")
             self._space_version = version
 
     @property
@@ -355,7 +379,7 @@ class Oracle:
         trial = _StoredTrial(space, trial_id=row["trial_id"], status=row["status"],
                              message=row["message"])
         # the space as it is now (a later version only adds entries), with these values
-        trial._hp_loader = lambda: space.with_values(json.loads(text))
+        trial._hp_loader = lambda: space.with_values(decode_values(text))
         trial.score = row["score"]
         trial.best_step = row["best_step"]
         trial.tuner_id = row["tuner_id"]
@@ -483,8 +507,8 @@ class Oracle:
 
     def _reap_dead_workers(self, running: list[dict[str, Any]], mine: str | None) -> bool:
         """Hand back the trials of workers that died; returns whether there were any."""
-        others = {r["session"] for r in running if r["session"] not in (None, mine)}
-        dead = [t for t in others if not self._db.is_alive(t)]
+        others = {r["session"]: r["pid"] for r in running if r["session"] not in (None, mine)}
+        dead = [t for t, pid in others.items() if not self._db.is_alive(t, pid)]
         if dead:
             self._store.reap(dead, MAX_INTERRUPTIONS)
         return bool(dead)
@@ -509,6 +533,8 @@ class Oracle:
                             f"{type(metrics).__name__}.")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
             raise TypeError(f"`step` must be an int, received {step!r}.")
+        if not -(2**63) <= int(step) < 2**63:  # what an SQLite integer holds
+            raise ValueError(f"`step` must be between -2**63 and 2**63 - 1, received {step}.")
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]
         if missing:
@@ -628,6 +654,14 @@ class Oracle:
             raise ProjectMismatchError(
                 f"This state belongs to a {settings.get('oracle_class')}, not a "
                 f"{type(self).__name__}.")
+        if isinstance(settings, Mapping):  # what would stop the project from opening again
+            try:
+                objective_from_config(settings["objective"])
+                HyperParameters.from_config({"space": state["space"], "values": {}})
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                raise HpStoreError(
+                    f"The state given to set_state() is malformed ({type(exc).__name__}: "
+                    f"{exc}); nothing was changed.") from None
         with self._db.lock():
             self._store.load(state)
         self.objective = objective_from_config(state["settings"]["objective"])

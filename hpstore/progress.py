@@ -8,12 +8,12 @@ no control characters are written: logs get the per-trial lines only.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any, TextIO
 
 from hpstore.store import ProjectStore
+from hpstore.store.project import decode_values
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -74,7 +74,7 @@ class Progress:
         rows = self.store.best_rows(1, self.direction)
         if not rows or rows[0]["status"] != "COMPLETED":
             return None, {}
-        return rows[0]["score"], json.loads(rows[0]["hp_values"])
+        return rows[0]["score"], decode_values(rows[0]["hp_values"])
 
     def _print(self, text: str) -> None:
         if self.verbose <= 0:
@@ -113,7 +113,7 @@ class Progress:
             line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial {trial_id} "
                     f"{status:<9} score={_fmt_score(score if status == 'COMPLETED' else None)}"
                     f" best={_fmt_score(best)} ({count}) {tuner or ''}: "
-                    f"{_fmt_values(json.loads(values))}")
+                    f"{_fmt_values(decode_values(values))}")
             if status in ("IDLE", "INVALID", "FAILED") and message:
                 line += f"\n         {message.strip().splitlines()[-1][:200]}"
             self._print(line)

@@ -9,6 +9,7 @@ from typing import Any
 
 from hpstore.errors import InvalidMetricError
 from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.base import unicode_problem
 from hpstore.objective import DIRECTIONS, infer_metric_direction
 
 
@@ -52,6 +53,10 @@ def check_metric(name: Any, value: Any) -> float:
             f"A metric name must be a non-empty string, received {name!r} "
             f"(type {type(name).__name__})."
         )
+    if not name.isascii():
+        problem = unicode_problem(name)
+        if problem:
+            raise InvalidMetricError(f"The metric name {name!r} cannot be stored: {problem}.")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if hasattr(value, "item") and getattr(value, "size", 1) == 1:
             # A numpy or torch scalar; .item() gives the Python number inside.
@@ -60,7 +65,18 @@ def check_metric(name: Any, value: Any) -> float:
             f"The value of metric {name!r} must be a real number, received {value!r} "
             f"(type {type(value).__name__})."
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # e.g. 10**400: a real number, but beyond any float
+        if isinstance(value, int):  # its repr may be longer than Python will print
+            shown = f"an int of {value.bit_length()} bits ({str(value)[:20]}...)" \
+                if value.bit_length() < 10_000 else f"an int of {value.bit_length()} bits"
+        else:
+            shown = repr(value)
+        raise InvalidMetricError(
+            f"The value of metric {name!r} is too large to be stored as a float: {shown} "
+            f"(type {type(value).__name__})."
+        ) from None
 
 
 class MetricObservation:

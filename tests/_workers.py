@@ -50,7 +50,7 @@ def run_worker(path: str, tuner_id: str, max_trials: int, start: Any, results: A
     error = None
     try:
         oracle = open_oracle(path, max_trials=max_trials)
-        if not start.wait(DEADLINE):
+        if start.wait(DEADLINE) is False:  # an Event; a Barrier raises instead
             raise RuntimeError("start signal never came")
         while True:
             trial = oracle.create_trial(tuner_id)
@@ -187,3 +187,17 @@ def forked_child(oracle: Oracle, results: Any) -> None:
         results.put(("ok", trial.trial_id, os.getpid()))
     except BaseException as exc:
         results.put(("error", f"{type(exc).__name__}: {exc}", os.getpid()))
+
+
+def hold(path: str, tuner_id: str) -> tuple[Any, str, dict[str, Any]]:
+    """A live spawned process holding a running trial: (process, trial_id, values)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    holding, info = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=hold_trial, args=(path, tuner_id, holding, info), daemon=True)
+    proc.start()
+    assert holding.wait(DEADLINE)
+    trial_id, values, pid = info.get(timeout=DEADLINE)
+    assert pid == proc.pid
+    return proc, trial_id, values

@@ -145,3 +145,45 @@ def test_read_only_file_or_folder(what):
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(folder)
+
+
+def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
+        tmp_path, monkeypatch):
+    # Another process's first migration commits while this one reads the file's marks.
+    # Whatever statement boundary the commit falls on, the marks must come from one
+    # snapshot: an empty file or a search, never "tables but no hpstore mark".
+    from hpstore.store import database
+
+    path = tmp_path / "race.db"
+    real_connect, migrated = sqlite3.connect, []
+
+    class CommitsBetweenStatements:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, *args):
+            result = self.conn.execute(*args).fetchone()
+            if not migrated:
+                migrated.append(True)
+                monkeypatch.undo()  # the other process opens with plain SQLite
+                database.Database(path).close()  # and migrates, now
+            return _Rows(result)
+
+        def close(self):
+            self.conn.close()
+
+    class _Rows:
+        def __init__(self, row):
+            self.row = row
+
+        def fetchone(self):
+            return self.row
+
+    path.touch()
+    sqlite3.connect(path).execute("PRAGMA journal_mode = WAL").fetchone()  # a new, empty file
+    monkeypatch.setattr(database.sqlite3, "connect",
+                        lambda *a, **k: CommitsBetweenStatements(real_connect(*a, **k)))
+    database._inspect_database(path)  # raises NotAnHpstoreFileError if read apart
+    assert migrated
+    with open_oracle(str(path), max_trials=1) as oracle:
+        assert oracle.create_trial("w").status == "RUNNING"

@@ -13,7 +13,7 @@ import pytest
 from _workers import (
     DEADLINE,
     forked_child,
-    hold_trial,
+    hold,
     objective_value,
     open_new_file,
     open_oracle,
@@ -42,12 +42,13 @@ def _kill(proc):
 def test_four_processes_share_400_trials(tmp_path):
     path = str(tmp_path / "shared.db")
     open_oracle(path, max_trials=400, seed=1).close()  # the project exists before they start
-    start, results = CTX.Event(), CTX.Queue()
+    # all four have opened the search before any starts, so each gets a share
+    start, results = CTX.Barrier(5, timeout=DEADLINE), CTX.Queue()
     procs = [CTX.Process(target=run_worker, args=(path, f"w{i}", 400, start, results))
              for i in range(4)]
     for p in procs:
         p.start()
-    start.set()
+    start.wait()
     reports = _collect(results, 4)
     for p in procs:
         p.join(DEADLINE)
@@ -93,16 +94,6 @@ def test_sixteen_processes_open_one_new_file_at_once(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def _hold(path, tuner_id):
-    holding, info = CTX.Event(), CTX.Queue()
-    proc = CTX.Process(target=hold_trial, args=(path, tuner_id, holding, info), daemon=True)
-    proc.start()
-    assert holding.wait(DEADLINE)
-    trial_id, values, pid = info.get(timeout=DEADLINE)
-    assert pid == proc.pid
-    return proc, trial_id, values
-
-
 def test_a_killed_workers_trial_is_run_again_by_another(tmp_path):
     path = str(tmp_path / "kill.db")
     oracle = open_oracle(path, max_trials=50, seed=4)
@@ -111,7 +102,7 @@ def test_a_killed_workers_trial_is_run_again_by_another(tmp_path):
         oracle.update_trial(t.trial_id, {"loss": objective_value(t.hyperparameters.values)})
         t.status = "COMPLETED"
         oracle.end_trial(t)
-    proc, orphan, values = _hold(path, "doomed")
+    proc, orphan, values = hold(path, "doomed")
     # alive: the survivor must not take the held trial, however long it has been running
     fresh = oracle.create_trial("survivor")
     assert fresh.trial_id != orphan
@@ -137,14 +128,14 @@ def test_a_killed_workers_trial_is_run_again_by_another(tmp_path):
 def test_a_restarted_worker_gets_its_interrupted_trial_back(tmp_path):
     path = str(tmp_path / "restart.db")
     open_oracle(path, max_trials=50).close()
-    proc_a, trial_a, values_a = _hold(path, "w-a")
-    proc_b, trial_b, values_b = _hold(path, "w-b")
+    proc_a, trial_a, values_a = hold(path, "w-a")
+    proc_b, trial_b, values_b = hold(path, "w-b")
     _kill(proc_a)
     _kill(proc_b)
     # both trials wait in the queue; each restarted tuner gets its own back, whatever
     # the queue order
-    again_b, got_b, vals_b = _hold(path, "w-b")
-    again_a, got_a, vals_a = _hold(path, "w-a")
+    again_b, got_b, vals_b = hold(path, "w-b")
+    again_a, got_a, vals_a = hold(path, "w-a")
     try:
         assert (got_a, vals_a) == (trial_a, values_a)
         assert (got_b, vals_b) == (trial_b, values_b)
@@ -158,7 +149,7 @@ def test_a_trial_whose_worker_dies_three_times_fails(tmp_path):
     open_oracle(path, max_trials=50, max_consecutive_failed_trials=5).close()
     held = []
     for _ in range(3):
-        proc, trial_id, _ = _hold(path, "unlucky")
+        proc, trial_id, _ = hold(path, "unlucky")
         held.append(trial_id)
         _kill(proc)
     assert len(set(held)) == 1

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
                         "trial_values, metric_history and status_log are made for this")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database)
+    conn = connect_readonly(args.database, check=False)
     try:
         cursor = conn.execute(args.query)
     except sqlite3.OperationalError as exc:

@@ -40,12 +40,25 @@ def to_jsonable(value: Any, what: str = "value") -> Any:
     """
     try:
         text = json.dumps(_native(value), allow_nan=False, sort_keys=False)
+        if "\\ud" in text:  # an escaped surrogate: a character beyond U+FFFF, or a lone one
+            json.dumps(_native(value), ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise NotJSONSerializableError(
             f"{what} {value!r} (type {type(value).__name__}) cannot be stored as JSON: "
             f"{exc}. Use str, int, float (finite), bool, None, or lists and dicts of them."
         ) from None
     return json.loads(text)
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored as UTF-8 (a lone surrogate such as '\\ud800', which
+    SQLite, its JSON functions and a terminal cannot hold), or None when it can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"it holds the lone surrogate {text[exc.start]!r} at position {exc.start}, "
+                "which UTF-8 cannot hold")
+    return None
 
 
 def _native(value: Any) -> Any:
@@ -172,6 +185,9 @@ class HyperParameter:
             raise ValueError(
                 f"A hyperparameter name must be a non-empty string, received {name!r}."
             )
+        problem = unicode_problem(name)
+        if problem:
+            raise ValueError(f"The hyperparameter name {name!r} cannot be stored: {problem}.")
         self.name = name
         self._default = default
         self.conditions: list[Condition] = list(conditions or [])

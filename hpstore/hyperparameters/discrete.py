@@ -14,6 +14,7 @@ from hpstore.hyperparameters.base import (
     plain_scalar,
     prob_to_index,
     to_jsonable,
+    unicode_problem,
 )
 
 _CHOICE_TYPES = (int, float, str, bool)
@@ -126,6 +127,9 @@ class Choice(HyperParameter):
                 raise ValueError(
                     f"Choice {name!r} holds {v!r}; NaN and infinite values cannot be stored."
                 )
+            problem = unicode_problem(v) if isinstance(v, str) else None
+            if problem:
+                raise ValueError(f"Choice {name!r} holds {v!r}, which cannot be stored: {problem}.")
         for i, v in enumerate(values):
             if any(_same(v, w) for w in values[:i]):
                 raise ValueError(f"Choice {name!r} lists the value {v!r} more than once.")

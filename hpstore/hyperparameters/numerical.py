@@ -41,6 +41,28 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _too_big(value: Any, arg: str) -> ValueError | None:
+    """The error for an int no float can hold (sampling works in floats), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        try:
+            float(value)
+        except OverflowError:
+            return ValueError(
+                f"{arg} must be a number a float can hold (at most about 1.8e308), Received: "
+                f"an int of {value.bit_length()} bits."
+            )
+    return None
+
+
+def _width(low: float, high: float, sampling: str) -> float:
+    """What sampling the range computes first: the span (linear) or the ratio (log); for
+    reverse_log also high + low. Infinite when it overflows a float."""
+    if sampling == "linear":
+        return float(high) - float(low)
+    ratio = float(high) / float(low)
+    return ratio if sampling == "log" else ratio + float(high) + float(low)
+
+
 def _sample(prob: float, low: float, high: float, sampling: str) -> float:
     if sampling == "linear":
         return low + prob * (high - low)
@@ -114,6 +136,17 @@ class Numerical(HyperParameter):
         self.max_value = max_value
         self.step = step
         self.sampling = sampling
+        if not math.isfinite(_width(min_value, max_value, sampling)):
+            what = "max_value - min_value" if sampling == "linear" else "max_value / min_value"
+            raise ValueError(
+                f"{where}, the range [{min_value}, {max_value}] cannot be sampled with "
+                f"sampling='{sampling}': {what} is beyond the largest float."
+            )
+        if step is not None and not math.isfinite(self._steps()):
+            raise ValueError(
+                f"{where}, step={step} is too small for the range [{min_value}, {max_value}]: "
+                "the grid would have more points than a float can count."
+            )
         default = plain_scalar(default)
         if default is not None:
             default = self._convert(default, "default")
@@ -133,14 +166,20 @@ class Numerical(HyperParameter):
         raise NotImplementedError
 
     # -- the grid when there is a step ---------------------------------------------------
-    def _count(self) -> int:
+    def _steps(self) -> float:
+        """How many steps fit in the range (a float; infinite when it overflows)."""
         m, big, step = self.min_value, self.max_value, self.step
         assert step is not None
         if self.sampling == "linear":
+            return (big - m) / step
+        return math.log(big / m, step)
+
+    def _count(self) -> int:
+        if self.sampling == "linear":
             # A tolerance keeps Float(0, 1, step=0.2) at six values: 1 // 0.2 is 4.0 in
             # binary floating point, and the seed page promises 1.0 as the last value.
-            return int(math.floor((big - m) / step + 1e-9)) + 1
-        return int(math.log(big / m, step) + 1e-8) + 1
+            return int(math.floor(self._steps() + 1e-9)) + 1
+        return int(self._steps() + 1e-8) + 1
 
     def _value_at(self, index: int) -> float:
         """The grid value at ``index``, kept inside [min_value, max_value].
@@ -231,6 +270,9 @@ class Int(Numerical):
             self.step = 1
 
     def _convert(self, value: Any, arg: str) -> int:
+        error = _too_big(value, arg)
+        if error is not None:
+            raise error
         integral = _is_number(value) and math.isfinite(value) and int(value) == value
         if not integral:
             raise ValueError(
@@ -284,6 +326,9 @@ class Float(Numerical):
         super().__init__(name, min_value, max_value, step, sampling, default, conditions)
 
     def _convert(self, value: Any, arg: str) -> float:
+        error = _too_big(value, arg)
+        if error is not None:
+            raise error
         if not _is_number(value) or not math.isfinite(value):
             raise ValueError(
                 f"{arg} must be a finite number, Received: {value!r} of type {type(value)}."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
 from hpstore.oracles.gaussian_process import GaussianProcess
+from hpstore.store.project import decode_values
 
 _TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
 RANDOM_CANDIDATES = 1000
@@ -104,7 +104,7 @@ class BayesianOptimizationOracle(Oracle):
         if len(completed) < initial or not dims:
             return self._random_response()
         sign = -1.0 if self.objective.direction == "max" else 1.0
-        x = np.array([self._encode(json.loads(v), dims) for v, _ in completed])
+        x = np.array([self._encode(decode_values(v), dims) for v, _ in completed])
         y = np.array([sign * s for _, s in completed])
         stored = self._get_state_value("bayesian") or {}
         scales = stored.get("length_scales")
@@ -118,7 +118,7 @@ class BayesianOptimizationOracle(Oracle):
         else:
             gp.fit(x, y, optimise=False)
         fitted_on = len(x) if refit else stored["fitted_on"]
-        running = [json.loads(r["hp_values"]) for r in self._store.running()]
+        running = [decode_values(r["hp_values"]) for r in self._store.running()]
         if running:
             xr = np.array([self._encode(v, dims) for v in running])
             mean, std = gp.predict(xr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import struct
 import threading
@@ -60,6 +61,32 @@ def migrations() -> list[tuple[int, Path]]:
 SCHEMA_VERSION = len(migrations())
 
 
+# Closing any descriptor of a file releases every POSIX lock the process holds on it,
+# SQLite's included (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
+# The header is therefore read through a descriptor opened once per file and never closed.
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+
+
+def _read_header(path: Path) -> bytes:
+    st = path.stat()
+    fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        opened = os.fstat(fd)
+        _HEADER_FDS[(opened.st_dev, opened.st_ino)] = fd  # kept open: see above
+    return os.pread(fd, 100, 0)
+
+
+def _file_size_limit() -> int | None:
+    """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
+
+
 def _inspect_header(path: Path) -> bool:
     """Check an existing file without opening it through SQLite (which could change it).
 
@@ -72,8 +99,7 @@ def _inspect_header(path: Path) -> bool:
     size = path.stat().st_size
     if size == 0:
         return False
-    with open(path, "rb") as f:
-        header = f.read(100)
+    header = _read_header(path)
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise NotAnHpstoreFileError(
             f"{path} is not a SQLite database, so it is not an hpstore search file. "
@@ -119,9 +145,11 @@ def _inspect_database(path: Path) -> None:
     try:
         conn = sqlite3.connect(uri, uri=True)
         try:
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # One statement, so one snapshot: read apart, the marks could straddle another
+            # process's first migration and show its tables without its mark.
+            application_id, user_version, tables = conn.execute(
+                "SELECT (SELECT * FROM pragma_application_id), (SELECT * FROM "
+                "pragma_user_version), (SELECT count(*) FROM sqlite_master)").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -197,18 +225,41 @@ class Database:
         if self.path.exists():
             if self.path.is_dir():
                 raise NotAnHpstoreFileError(f"{self.path} is a folder, not a search file.")
-            if _inspect_header(self.path):
+            look_inside = _inspect_header(self.path)
+            self._check_writable()  # before SQLite opens it: a refused file gets no -wal/-shm
+            if look_inside:
                 _inspect_database(self.path)
-            if not os.access(self.path, os.W_OK):
-                raise ReadOnlyDatabaseError(
-                    f"{self.path} is read-only. hpstore writes every trial to it: make it "
-                    "writable, or open it with the read-only inspection tools."
-                )
+        else:
+            self._check_writable()
+
+    def _check_writable(self) -> None:
+        assert self.path is not None
+        folder = self.path.parent
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise ReadOnlyDatabaseError(
+                f"{self.path} is read-only. hpstore writes every trial to it: make it "
+                "writable, or open it with the read-only inspection tools."
+            )
         if not os.access(folder, os.W_OK):
             raise ReadOnlyDatabaseError(
                 f"The folder {folder} is read-only. SQLite keeps its write-ahead log and hpstore "
                 "its lock files beside the search file: make the folder writable."
             )
+        for suffix in ("-wal", "-shm"):
+            extra = self.path.with_name(self.path.name + suffix)
+            if extra.exists() and not os.access(extra, os.W_OK):
+                raise ReadOnlyDatabaseError(
+                    f"{extra} is read-only (it may belong to another user). SQLite keeps the "
+                    "search's write-ahead log in it: make it writable by you."
+                )
+        sidecar = self.sidecar
+        if sidecar.exists():
+            parts = [sidecar, *(p for p in sidecar.glob("*.lock"))]
+            if any(not os.access(p, os.W_OK) for p in parts):
+                raise ReadOnlyDatabaseError(
+                    f"hpstore's lock folder {sidecar} (or a lock file in it) is read-only (it "
+                    "may belong to another user): make it and its files writable by you."
+                )
 
     def connect(self) -> sqlite3.Connection:
         """This process's connection, opened (with every pragma) on first use or after fork."""
@@ -325,9 +376,10 @@ class Database:
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
         if "disk is full" in text or "disk I/O" in text:
+            cause, remedy = self._what_is_full(text)
             return DatabaseError(
-                f"Writing {where} failed: {text}. Nothing of the failed step was kept; free "
-                "some space and run again to resume."
+                f"Writing {where} failed: {cause}. Nothing of the failed step was kept; "
+                f"{remedy} and run again to resume."
             )
         if "locked" in text or "busy" in text:
             return DatabaseError(
@@ -338,6 +390,24 @@ class Database:
             return NotAnHpstoreFileError(f"{where} is damaged or not a SQLite file ({text}).")
         return DatabaseError(f"SQLite failed on {where}: {text}.")
 
+    def _what_is_full(self, text: str) -> tuple[str, str]:
+        """(what went wrong, what to do) for a failed write. SQLite says "disk I/O error"
+        whatever the operating system refused, so look at what may have run out."""
+        if self.path is None:
+            return text, "free some memory"
+        limit = _file_size_limit()
+        parts = [self.path.with_name(self.path.name + s) for s in ("", "-wal", "-shm")]
+        largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
+        if limit is not None and largest + 2 * PAGE_SIZE > limit:
+            return (f"the file reached this process's file size limit of {limit} bytes "
+                    f"(ulimit -f) ({text})", "raise the limit")
+        free = shutil.disk_usage(self.path.parent).free
+        if "disk is full" in text or free < 16 * PAGE_SIZE:
+            return (f"the disk holding {self.path.parent} is full ({free} bytes free; {text})",
+                    "free some space")
+        return (f"the operating system refused the write ({text}): the file may be too large "
+                "for its filesystem, or the disk failing", "check the disk")
+
     # -- cross-process coordination -------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -347,7 +417,7 @@ class Database:
                 yield
             return
         if self._mutex is None:
-            self.sidecar.mkdir(exist_ok=True)
+            self.sidecar.mkdir(mode=0o755, exist_ok=True)
             self._mutex = FileMutex(self.sidecar / "oracle.lock")
         with self._mutex:
             yield
@@ -359,8 +429,8 @@ class Database:
         if self.memory:
             yield
             return
-        self.sidecar.mkdir(exist_ok=True)
-        lock = FileLock(str(self.sidecar / "schema.lock"), timeout=self.timeout)
+        self.sidecar.mkdir(mode=0o755, exist_ok=True)
+        lock = FileLock(str(self.sidecar / "schema.lock"), timeout=self.timeout, mode=0o644)
         try:
             lock.acquire()
         except Timeout:
@@ -379,18 +449,18 @@ class Database:
             return None
         self.connect()  # drops a session inherited through fork
         if self._session is None:
-            self.sidecar.mkdir(exist_ok=True)
+            self.sidecar.mkdir(mode=0o755, exist_ok=True)
             self._session = Session.start(self.sidecar)
         return self._session
 
-    def is_alive(self, token: str) -> bool:
+    def is_alive(self, token: str, pid: int | None = None) -> bool:
         """Whether the process behind a liveness token still runs."""
         if self.memory:
             return True
         mine = self._session
         if mine is not None and mine.token == token and mine.pid == os.getpid():
             return True
-        return Session.probe(self.sidecar, token)
+        return Session.probe(self.sidecar, token, pid=pid)
 
     def close(self) -> None:
         """Close this process's connection and end its liveness session."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -75,13 +76,32 @@ class FileMutex:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 self._pid, self._depth = os.getpid(), 0
             if self._depth == 0:
-                assert self._fd is not None
-                _lock(self._fd)
+                self._lock_current_file()
             self._depth += 1
         except BaseException:
             self._threads.release()
             raise
         return self
+
+    def _lock_current_file(self) -> None:
+        # If the lock file was deleted (or replaced) under us, a lock on our old descriptor
+        # excludes no one: another process locks the new file. Lock whatever file the path
+        # names now, and check after locking that it still names it.
+        while True:
+            assert self._fd is not None
+            _lock(self._fd)
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(self._fd)
+            if current is not None and (current.st_dev, current.st_ino) == (
+                    held.st_dev, held.st_ino):
+                return
+            _unlock(self._fd)
+            os.close(self._fd)
+            self.path.parent.mkdir(mode=0o755, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -106,6 +126,19 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_TOKEN = re.compile(r"[0-9a-f]{16}")
 
 
 def _lock_path(folder: Path, token: str) -> Path:
@@ -137,14 +170,23 @@ class Session:
         return session
 
     @staticmethod
-    def probe(folder: Path, token: str, *, tidy: bool = True) -> bool:
+    def probe(folder: Path, token: str, *, tidy: bool = True, pid: int | None = None) -> bool:
         """Whether the process holding ``token`` is alive; a dead one's file is removed
-        unless ``tidy`` is False (read-only inspection changes nothing)."""
+        unless ``tidy`` is False (read-only inspection changes nothing). Without its file
+        (the folder was deleted under it, or a prober tidied it) ``pid`` decides."""
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            # Tokens are made by start(); anything else was written into the file by another
+            # program, and must never become a path (think "../../x") that tidying removes.
+            return False
         path = _lock_path(folder, token)
         try:
             fd = os.open(path, os.O_RDONLY if not tidy else os.O_RDWR)
         except FileNotFoundError:
-            return False
+            if pid is None:
+                return False
+            if pid == os.getpid():  # this process knows its own sessions
+                return any(s.token == token and s.pid == pid for s in _LIVE)
+            return _pid_alive(pid)
         try:
             if not _try_lock(fd):
                 return True

@@ -16,6 +16,12 @@ from typing import Any
 
 from hpstore.errors import HpStoreError, TrialNotFoundError
 from hpstore.store.database import Database
+from hpstore.store.decode import (
+    check_row,
+    from_json,
+    infinity_from_json,
+    infinity_to_json,
+)
 from hpstore.trial import TrialStatus
 
 STATE_FORMAT = 1
@@ -30,6 +36,33 @@ _TRIAL_FIELDS = [c.strip() for c in _TRIAL_COLUMNS.split(",")]
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+_PROJECT_FIELDS = ("oracle_class", "oracle_config", "objective", "max_trials", "seed",
+                   "space_version", "queue_counter", "created_at", "updated_at")
+_OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
+_TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
+
+
+def decode_values(text: Any) -> dict[str, Any]:
+    """A trial's hyperparameter values from its ``hp_values`` column.
+
+    Raises:
+        NotAnHpstoreFileError: the column does not hold a JSON object.
+    """
+    values: dict[str, Any] = from_json(text, "trials.hp_values")
+    return values
+
+
+def _space_item(class_name: Any, config: Any) -> dict[str, Any]:
+    check_row((class_name,), ("class_name",), "hyperparameters")
+    return {"class_name": class_name, "config": from_json(config, "hyperparameters.config")}
+
+
+def _observation_to_json(entry: list[Any]) -> list[Any]:
+    check_row(entry, _OBSERVATION_FIELDS, "observations")
+    entry[4] = infinity_to_json(entry[4])
+    return entry
 
 
 def _row(cursor_row: tuple[Any, ...] | None) -> dict[str, Any] | None:
@@ -63,9 +96,10 @@ class ProjectStore:
             return None
         keys = ("project_id", "name", "oracle_class", "oracle_config", "objective",
                 "max_trials", "seed", "space_version", "created_at")
+        check_row(rows[0], keys, "projects")
         found = dict(zip(keys, rows[0]))
-        found["oracle_config"] = json.loads(found["oracle_config"])
-        found["objective"] = json.loads(found["objective"])
+        found["oracle_config"] = from_json(found["oracle_config"], "projects.oracle_config")
+        found["objective"] = from_json(found["objective"], "projects.objective")
         return found
 
     @staticmethod
@@ -133,7 +167,7 @@ class ProjectStore:
                 "ORDER BY position", (self.project_id,)).fetchall()
         if version is None:
             raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
-        return int(version[0]), [{"class_name": c, "config": json.loads(j)} for c, j in rows]
+        return int(version[0]), [_space_item(c, j) for c, j in rows]
 
     def _insert_space(self, conn: sqlite3.Connection, space: Iterable[Mapping[str, Any]],
                       start: int) -> int:
@@ -154,7 +188,7 @@ class ProjectStore:
             rows = conn.execute(
                 "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
                 "ORDER BY position", (self.project_id,)).fetchall()
-            stored = [{"class_name": c, "config": json.loads(j)} for c, j in rows]
+            stored = [_space_item(c, j) for c, j in rows]
             new = [e for e in entries if not any(same(s, e) for s in stored)]
             version = conn.execute("SELECT space_version FROM projects WHERE project_id = ?",
                                    (self.project_id,)).fetchone()[0]
@@ -251,7 +285,7 @@ class ProjectStore:
         return [(t, s) for t, s, _ in sorted(found, key=lambda r: r[2])]
 
     def values_of(self, trial_id: str) -> dict[str, Any]:
-        return json.loads(self.trial_row(trial_id)["hp_values"])
+        return decode_values(self.trial_row(trial_id)["hp_values"])
 
     def completed(self) -> list[tuple[str, float]]:
         """(hp_values JSON, score) of every completed trial, in creation order."""
@@ -425,7 +459,8 @@ class ProjectStore:
     def get_value(self, key: str, default: Any = None) -> Any:
         rows = self.db.query("SELECT value FROM oracle_state WHERE project_id = ? AND key = ?",
                              (self.project_id, key))
-        return json.loads(rows[0][0]) if rows else default
+        # every algorithm keeps its state as one JSON object per key
+        return from_json(rows[0][0], "oracle_state.value") if rows else default
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         with self.db.write() as conn:
@@ -465,27 +500,37 @@ class ProjectStore:
                     "s.message FROM transitions s JOIN trials t ON t.id = s.trial WHERE "
                     "t.project_id = ? ORDER BY s.id", (self.project_id,)):
                 trans.setdefault(t, []).append([a, b, at, tid, pid, msg])
-            state = {k: json.loads(v) for k, v in conn.execute(
+            state_rows = conn.execute(
                 "SELECT key, value FROM oracle_state WHERE project_id = ? ORDER BY key",
-                (self.project_id,))}
+                (self.project_id,)).fetchall()
+        check_row(p, _PROJECT_FIELDS, "projects")
+        state = {}
+        for key, value in state_rows:
+            check_row((key,), ("key",), "oracle_state")
+            state[key] = from_json(value, "oracle_state.value")
         out_trials = []
         for row in trials:
             assert row is not None
+            check_row(list(row.values()), list(row), "trials")
             pk = row.pop("id")
-            row["hp_values"] = json.loads(row["hp_values"])
-            row["observations"] = obs.get(pk, [])
+            row["hp_values"] = decode_values(row["hp_values"])
+            row["score"] = infinity_to_json(row["score"])
+            row["observations"] = [_observation_to_json(o) for o in obs.get(pk, [])]
             row["transitions"] = trans.get(pk, [])
+            for entry in row["transitions"]:
+                check_row(entry, _TRANSITION_FIELDS, "transitions")
             out_trials.append(row)
         return {
             "format": "hpstore.project",
             "version": STATE_FORMAT,
             "settings": {
-                "oracle_class": p[0], "oracle_config": json.loads(p[1]),
-                "objective": json.loads(p[2]), "max_trials": p[3], "seed": p[4],
+                "oracle_class": p[0], "oracle_config": from_json(p[1], "projects.oracle_config"),
+                "objective": from_json(p[2], "projects.objective"), "max_trials": p[3],
+                "seed": p[4],
                 "space_version": p[5], "queue_counter": p[6], "created_at": p[7],
                 "updated_at": p[8],
             },
-            "space": [{"class_name": c, "config": json.loads(j)} for c, j in space],
+            "space": [_space_item(c, j) for c, j in space],
             "trials": out_trials,
             "oracle_state": state,
         }
@@ -539,7 +584,8 @@ class ProjectStore:
                 "interruptions, queued, created_at, started_at, ended_at, pid, changed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (pid, int(t["number"]), str(t["trial_id"]), t["status"], _dumps(t["hp_values"]),
-                 t["values_key"], t["score"], t["best_step"], t["tuner_id"], t["session"],
+                 t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
+                 t["session"],
                  t["message"], t["run_count"], t["invalid_runs"], t["interruptions"],
                  t["queued"], t["created_at"], t["started_at"], t["ended_at"], t.get("pid"),
                  t.get("changed_at")))
@@ -549,7 +595,8 @@ class ProjectStore:
             conn.executemany(
                 "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(pk, run, m, d, step, v, at) for run, m, d, step, v, at in t["observations"]])
+                [(pk, run, m, d, step, infinity_from_json(v), at)
+                 for run, m, d, step, v, at in t["observations"]])
             conn.executemany(
                 "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
                 "message) VALUES (?, ?, ?, ?, ?, ?, ?)",

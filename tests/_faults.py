@@ -1,0 +1,318 @@
+"""What the spawned children of tests/test_faults.py run, and the helpers they share.
+
+Spawned children import this module by name, so it holds no tests itself.
+"""
+
+from __future__ import annotations
+
+import argparse  # noqa: F401 - imported while still root: see act_as
+import contextlib
+import csv  # noqa: F401 - imported while still root: see act_as
+import io
+import json
+import os
+import resource
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from _workers import DEADLINE, objective_value, open_oracle
+from filelock import FileLock
+
+import hpstore
+from hpstore.cli import load_tool
+from hpstore.inspection import connect_readonly, run_tool
+from hpstore.oracle import Oracle
+
+NOBODY = 65534  # an ordinary user: root ignores file modes, so permission tests switch to it
+OTHER_USER = 65533  # a second ordinary user, for files that belong to someone else
+
+STEPS = ("create_trial", "update_trial", "end_trial")
+
+
+def size(path: str | Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def complete_one(oracle: Oracle, tuner_id: str) -> tuple[str, float] | None:
+    """Run one trial to COMPLETED; (trial_id, score), or None when the search is over."""
+    trial = oracle.create_trial(tuner_id)
+    if trial.status != "RUNNING":
+        return None
+    oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    return trial.trial_id, trial.score
+
+
+def become(uid: int) -> None:
+    """Switch to an ordinary user when running as root (as CI does); an ordinary user stays
+    who it is, and the file modes the tests set bite it all the same."""
+    if os.geteuid() == 0:
+        os.setgid(uid)
+        os.setuid(uid)
+    os.umask(0o022)
+
+
+# -- a disk that fills up -------------------------------------------------------------------------
+def _step(oracle: Oracle, step: str, trial: Any, done: list[tuple[str, float]]) -> Any:
+    if step == "create_trial":
+        trial = oracle.create_trial("filler")
+        if trial.status != "RUNNING":
+            raise RuntimeError(f"the search ended ({trial.status}) before the file was full")
+    elif step == "update_trial":
+        oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+    else:
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        done.append((trial.trial_id, trial.score))
+    return trial
+
+
+def _what_the_file_holds(path: str, trial_id: str | None) -> dict[str, Any]:
+    """Seen through a separate read-only connection, right after the failed write."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        seen: dict[str, Any] = {
+            "trials": conn.execute("SELECT count(*) FROM trials").fetchone()[0]}
+        if trial_id is not None:
+            row = conn.execute("SELECT id, status FROM trials WHERE trial_id = ?",
+                               (trial_id,)).fetchone()
+            seen["status"] = None if row is None else row[1]
+            seen["observations"] = 0 if row is None else conn.execute(
+                "SELECT count(*) FROM observations WHERE trial = ?", (row[0],)).fetchone()[0]
+        return seen
+    finally:
+        conn.close()
+
+
+def fill_the_disk(path: str, point: str, warmup: int, results: Any) -> None:
+    """Complete ``warmup`` trials, then cap the size any file may grow to (RLIMIT_FSIZE, with
+    SIGXFSZ ignored, so a write past it fails with EFBIG as on a full disk) and run trials
+    until a write fails.
+
+    ``point`` is the step the cap is set just before ("create_trial", "update_trial",
+    "end_trial"), or "checkpoint": the log is folded into the main file, every commit then
+    checkpoints, and the main file may not grow, so checkpoints fail while commits go on
+    into the log until the log reaches the cap too.
+
+    Then the cap is lifted (space freed), the failed step is retried and its trial finished
+    in the same process. Reports everything on ``results``.
+    """
+    report: dict[str, Any] = {"done": []}
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        oracle = open_oracle(path)
+        wal = path + "-wal"
+        done = report["done"]
+        for _ in range(warmup):
+            done.append(complete_one(oracle, "filler"))
+        capped = False
+        if point == "checkpoint":
+            conn = oracle._db.connect()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA wal_autocheckpoint = 1")  # checkpoint after every commit
+            report["main_size"] = size(path)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (report["main_size"], hard))
+            capped = True
+        report["done_before_cap"] = len(done)
+        trial, failed, error = None, None, None
+        while failed is None:
+            if len(done) > warmup + 100:
+                raise RuntimeError("no write failed under the cap")
+            for step in STEPS:
+                if step == point and not capped:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (size(wal) + 1, hard))
+                    capped = True
+                try:
+                    trial = _step(oracle, step, trial, done)
+                except Exception as exc:
+                    failed, error = step, exc
+                    break
+        assert error is not None
+        report.update(
+            failed_step=failed, done_at_failure=len(done),
+            error_type=f"{type(error).__module__}.{type(error).__qualname__}",
+            error_is_hpstore=isinstance(error, hpstore.HpStoreError),
+            error_is_database_error=isinstance(error, hpstore.DatabaseError),
+            message=str(error), main_size_at_failure=size(path),
+            wal_size_at_failure=size(wal),
+            seen=_what_the_file_holds(path, None if failed == "create_trial" else
+                                      trial.trial_id))
+        # free the space: the same process carries on from the step that failed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        for step in STEPS[STEPS.index(failed):]:
+            trial = _step(oracle, step, trial, done)
+        oracle.close()
+    except BaseException as exc:
+        report["crash"] = f"{type(exc).__name__}: {exc}"
+    results.put(report)
+
+
+# -- workers killed with SIGKILL ------------------------------------------------------------------
+def complete_until_killed(path: str, tuner_id: str, autocheckpoint: int, started: Any,
+                          progress: Any) -> None:
+    """Complete trials as fast as possible, reporting each, until SIGKILL; checkpoint the log
+    into the main file every ``autocheckpoint`` pages (0: never)."""
+    oracle = open_oracle(path)
+    oracle._db.connect().execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+    started.set()
+    while True:
+        finished = complete_one(oracle, tuner_id)
+        if finished is None:
+            raise RuntimeError("the search ended before the kill")
+        progress.put(finished)
+
+
+def complete_some(path: str, tuner_id: str, n: int, results: Any) -> None:
+    """Complete ``n`` trials, close, and report (tuner_id, [(trial_id, score)], error)."""
+    done: list[Any] = []
+    error = None
+    try:
+        with open_oracle(path) as oracle:
+            done += [complete_one(oracle, tuner_id) for _ in range(n)]
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    results.put((tuner_id, done, error))
+
+
+def die_holding_every_lock(path: str, fresh_path: str, holding: Any, info: Any) -> None:
+    """Hold a running trial (its worker-*.alive lock), the oracle lock (as inside
+    create_trial) and the schema lock of a file not created yet (as during a migration),
+    say so, and wait for SIGKILL."""
+    oracle = open_oracle(path)
+    trial = oracle.create_trial("doomed")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    sidecar = Path(fresh_path + ".hpstore")
+    sidecar.mkdir()
+    FileLock(str(sidecar / "schema.lock")).acquire()
+    with oracle._db.lock():
+        session = oracle._db.session()
+        assert session is not None
+        info.put((trial.trial_id, session.token, os.getpid()))
+        holding.set()
+        while True:  # until SIGKILL
+            time.sleep(1)
+
+
+# -- other users ----------------------------------------------------------------------------------
+def act_as(uid: int, jobs: list[tuple[str, str, str]], results: Any) -> None:
+    """As ``uid``, do each (name, action, path) job and report {name: (outcome, text)}.
+
+    Actions: "open" builds an Oracle on the file; "search" completes two trials; "trials"
+    runs ``hpstore trials FILE --format json``. The outcome is "ok" or the exception's class
+    name (or "exit N" for the tool). Whatever a child needs is imported while it is still
+    root: the interpreter's own files may not be readable by the user it becomes.
+    """
+    outcomes: dict[str, tuple[str, str]] = {}
+    try:
+        tool = load_tool("trials")
+        become(uid)
+        for name, action, path in jobs:
+            try:
+                if action == "open":
+                    open_oracle(path).close()
+                    outcomes[name] = ("ok", "")
+                elif action == "search":
+                    with open_oracle(path, max_trials=20, seed=1) as oracle:
+                        found = [complete_one(oracle, f"user-{uid}") for _ in range(2)]
+                    outcomes[name] = ("ok", json.dumps(found))
+                elif action == "trials":
+                    out, err = io.StringIO(), io.StringIO()
+                    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                        code = run_tool(tool.main, [path, "--format", "json"])
+                    outcomes[name] = ("ok" if code == 0 else f"exit {code}",
+                                      out.getvalue() + err.getvalue())
+                else:
+                    raise ValueError(action)
+            except Exception as exc:
+                outcomes[name] = (type(exc).__name__, str(exc))
+    except BaseException as exc:
+        outcomes["crash"] = (type(exc).__name__, str(exc))
+    results.put(outcomes)
+
+
+# -- readers holding a snapshot -------------------------------------------------------------------
+def hold_a_snapshot(path: str, ready: Any, stop: Any, results: Any) -> None:
+    """Hold a read transaction through hpstore.inspection until ``stop``; report the trial
+    count at the start, at the end inside the transaction, and after it."""
+    report: dict[str, Any] = {}
+    try:
+        conn = connect_readonly(path)
+        conn.execute("BEGIN")
+        report["at_start"] = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+        ready.set()
+        if not stop.wait(DEADLINE):
+            raise RuntimeError("the search never finished")
+        report["held"] = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+        conn.execute("COMMIT")
+        report["after"] = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+        conn.close()
+    except BaseException as exc:
+        report["crash"] = f"{type(exc).__name__}: {exc}"
+    results.put(report)
+
+
+def run_trials_tool(path: str, ready: Any, stop: Any, results: Any) -> None:
+    """Run ``hpstore trials FILE --format json`` again and again until ``stop``, then once
+    more; report the COMPLETED count each run saw, and anything inconsistent."""
+    runs: list[int] = []
+    problems: list[str] = []
+    try:
+        tool = load_tool("trials")
+        ready.set()
+        while True:
+            last = stop.is_set()
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = run_tool(tool.main, [path, "--format", "json"])
+            if code != 0:
+                problems.append(err.getvalue())
+            else:
+                rows = json.loads(out.getvalue())
+                ids = [r["trial_id"] for r in rows]
+                if len(ids) != len(set(ids)):
+                    problems.append(f"a trial listed twice: {ids}")
+                if any(r["status"] == "COMPLETED" and r["score"] is None for r in rows):
+                    problems.append("a COMPLETED trial without a score")
+                runs.append(sum(r["status"] == "COMPLETED" for r in rows))
+            if last or len(runs) + len(problems) > 1000:
+                break
+            stop.wait(0.05)  # pacing, not synchronisation: leave the CPU to the writers
+    except BaseException as exc:
+        problems.append(f"{type(exc).__name__}: {exc}")
+    results.put((runs, problems))
+
+
+# -- a worker that looks at its own file ----------------------------------------------------------
+def look_then_write(path: str, look: str, looked: Any, go: Any, close: Any,
+                    results: Any) -> None:
+    """A worker that completes two trials, then looks at its own file the way a script
+    might (``look``), then, when told, completes three more, reports them, and closes when
+    told."""
+    done: list[Any] = []
+    try:
+        oracle = open_oracle(path)
+        done += [complete_one(oracle, "looker") for _ in range(2)]
+        if look == "connect_readonly":  # as open_database, trials_dataframe and the tools do
+            connect_readonly(path).close()
+        elif look == "second Oracle":  # e.g. another project in the same file
+            open_oracle(path, project_name="another", max_trials=3).close()
+        else:
+            raise ValueError(look)
+        looked.set()
+        if not go.wait(DEADLINE):
+            raise RuntimeError("never told to go on")
+        done += [complete_one(oracle, "looker") for _ in range(3)]
+        results.put(("looker", done, None))
+        if not close.wait(DEADLINE):
+            raise RuntimeError("never told to close")
+        oracle.close()
+    except BaseException as exc:
+        results.put(("looker", done, f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,623 @@
+"""Faults around the search file: a full disk, read-only parts, a log or lock files lost or
+left over from a crash, and long readers beside four writers. Real processes, real SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import re
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _faults import (
+    NOBODY,
+    OTHER_USER,
+    STEPS,
+    act_as,
+    complete_one,
+    complete_some,
+    complete_until_killed,
+    die_holding_every_lock,
+    fill_the_disk,
+    hold_a_snapshot,
+    look_then_write,
+    run_trials_tool,
+    size,
+)
+from _workers import DEADLINE, hold, open_new_file, open_oracle, run_worker
+
+from hpstore.cli import main as hpstore_main
+from hpstore.store.database import SCHEMA_VERSION
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32",
+                       reason="POSIX: SIGKILL, file modes, RLIMIT_FSIZE, flock"),
+]
+
+CTX = mp.get_context("spawn")
+FRAME = 1024 + 24  # one page in the write-ahead log: hpstore's page size and a frame header
+AUTOCHECKPOINT = 1000  # SQLite's default: pages in the log before a commit checkpoints
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def digest(path: str | Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def query(path: str, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def integrity(path: str) -> list[tuple[Any, ...]]:
+    return query(path, "PRAGMA integrity_check")
+
+
+def run_child(target: Any, *args: Any) -> Any:
+    """Run ``target(*args, results)`` in a spawned process; what it put on ``results``."""
+    results = CTX.Queue()
+    proc = CTX.Process(target=target, args=(*args, results))
+    proc.start()
+    report = results.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert proc.exitcode == 0
+    return report
+
+
+def kill(proc: Any) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    assert proc.exitcode == -signal.SIGKILL
+
+
+def finish(path: str, max_trials: int) -> None:
+    """Resume the search with a fresh oracle and run it to the end."""
+    with open_oracle(path, max_trials=max_trials) as oracle:
+        while complete_one(oracle, "resumer") is not None:
+            pass
+
+
+def assert_finished(path: str, n: int) -> None:
+    """The file is whole and holds n completed trials, no two with the same values."""
+    assert integrity(path) == [("ok",)]
+    assert query(path, "SELECT count(*), count(DISTINCT trial_id), count(DISTINCT values_key),"
+                       " sum(status = 'COMPLETED') FROM trials") == [(n, n, n, n)]
+
+
+def status_log(path: str, trial_id: str) -> list[tuple[Any, ...]]:
+    return query(path, "SELECT from_status, to_status, tuner_id FROM status_log "
+                       "WHERE trial_id = ? ORDER BY at_unix", (trial_id,))
+
+
+def open_up(folder: Path) -> None:
+    """Make everything under ``folder`` writable by everyone again."""
+    os.chmod(folder, 0o777)
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), 0o777)
+        for name in files:
+            os.chmod(os.path.join(parent, name), 0o666)
+
+
+@contextlib.contextmanager
+def shared_folder(mode: int = 0o777) -> Any:
+    """A folder other users can reach (pytest's tmp_path sits in a folder only we can)."""
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-faults-"))
+    os.chmod(folder, mode)
+    try:
+        yield folder
+    finally:
+        open_up(folder)
+        shutil.rmtree(folder)
+
+
+# -- 1. a full disk -------------------------------------------------------------------------------
+MAX_FULL = 40
+
+
+@pytest.mark.parametrize("point", [*STEPS, "checkpoint"])
+def test_a_full_disk_fails_one_step_cleanly_and_the_search_resumes(tmp_path, point):
+    path = str(tmp_path / "full.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(fill_the_disk, path, point, 10)
+    assert "crash" not in report, report["crash"]
+    # the user gets an hpstore error, not sqlite3's, saying what was lost and what to do
+    assert report["error_is_database_error"] and report["error_is_hpstore"], report["error_type"]
+    assert not report["error_type"].startswith("sqlite3")
+    message = report["message"]
+    assert path in message
+    assert "Nothing of the failed step was kept" in message and "run again" in message
+    if point == "checkpoint":
+        # checkpoints could not grow the main file while commits went on into the log
+        assert report["main_size_at_failure"] == report["main_size"]
+        assert report["done_at_failure"] > report["done_before_cap"]
+    else:
+        assert report["failed_step"] == point
+    # nothing of the failed step was kept (seen by another connection right after it)
+    seen = report["seen"]
+    if report["failed_step"] == "create_trial":
+        assert seen == {"trials": report["done_at_failure"]}
+    else:
+        observations = 0 if report["failed_step"] == "update_trial" else 1
+        assert seen == {"trials": report["done_at_failure"] + 1, "status": "RUNNING",
+                        "observations": observations}
+    # space freed, the same process retried the step and finished that trial
+    assert len(report["done"]) == report["done_at_failure"] + 1
+    # in a process without the cap: the file is whole, every trial the child completed is
+    # there with its score and nothing else is, and a fresh oracle finishes the search
+    assert integrity(path) == [("ok",)]
+    completed = query(path, "SELECT trial_id, score FROM trials WHERE status = 'COMPLETED'")
+    assert dict(completed) == dict(report["done"])
+    finish(path, MAX_FULL)
+    assert_finished(path, MAX_FULL)
+
+
+def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
+    path = str(tmp_path / "limit.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(fill_the_disk, path, "create_trial", 3)
+    assert "crash" not in report, report["crash"]
+    assert re.search(r"\bfull\b|size limit|too large", report["message"], re.IGNORECASE), (
+        report["message"])
+
+
+# -- 2. read-only parts of a search ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    """A search as a clean exit leaves it ("quiet": WAL mode, no log file) and as kill -9
+    leaves it ("hot": a log holding commits, a dead worker's trial RUNNING)."""
+    top = tmp_path_factory.mktemp("templates")
+    quiet = top / "quiet"
+    quiet.mkdir()
+    path = quiet / "s.db"
+    with open_oracle(str(path), max_trials=50, seed=3) as oracle:
+        done = [complete_one(oracle, "owner") for _ in range(3)]
+    assert query(str(path), "PRAGMA journal_mode") == [("wal",)]
+    assert not Path(f"{path}-wal").exists()  # the last close folded the log into the file
+    hot = top / "hot"
+    shutil.copytree(quiet, hot)
+    proc, held, _ = hold(str(hot / "s.db"), "doomed")
+    kill(proc)
+    assert size(hot / "s.db-wal") > 0
+    return {"quiet": quiet, "hot": hot, "done": done, "held": held}
+
+
+def _read_only(*names: str, folder_mode: int | None = None) -> Any:
+    def apply(folder: Path) -> None:
+        for name in names:
+            target = folder / name
+            if target.is_dir():
+                for inner in target.iterdir():
+                    os.chmod(inner, 0o444)
+                os.chmod(target, 0o555)
+            else:
+                os.chmod(target, 0o444)
+        if folder_mode is not None:
+            os.chmod(folder, folder_mode)
+    return apply
+
+
+# name: (template, what the ordinary user does, what is made read-only)
+REFUSALS = {
+    "file": ("hot", "open", _read_only("s.db")),
+    "folder": ("hot", "open", _read_only(folder_mode=0o555)),
+    "wal": ("hot", "open", _read_only("s.db-wal")),
+    "shm": ("hot", "open", _read_only("s.db-shm")),
+    "sidecar": ("hot", "open", _read_only("s.db.hpstore")),
+    "quiet folder, open": ("quiet", "open", _read_only(folder_mode=0o555)),
+    "quiet folder, trials": ("quiet", "trials", _read_only(folder_mode=0o555)),
+}
+
+
+@dataclass
+class Refusal:
+    folder: Path
+    outcome: str
+    text: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def _files(folder: Path) -> dict[str, Any]:
+    """The names under ``folder``, and the main file and log byte for byte (the -shm index
+    is rebuilt by any reader and not compared)."""
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    return {"names": names, "s.db": digest(folder / "s.db"), "wal": digest(folder / "s.db-wal")}
+
+
+@pytest.fixture(scope="module")
+def refusals(templates):
+    """Copies of the templates with one part read-only, each opened by an ordinary user (one
+    child does them all): what it got, and the copy's files before and after."""
+    with shared_folder(0o755) as top:
+        jobs, before = [], {}
+        for number, (name, (template, action, make_read_only)) in enumerate(REFUSALS.items()):
+            folder = top / f"case{number}"
+            shutil.copytree(templates[template], folder)
+            open_up(folder)
+            make_read_only(folder)
+            jobs.append((name, action, str(folder / "s.db")))
+            before[name] = _files(folder)
+        outcomes = run_child(act_as, NOBODY, jobs)
+        assert "crash" not in outcomes, outcomes["crash"]
+        yield {name: Refusal(Path(path).parent, *outcomes[name], before[name],
+                             _files(Path(path).parent)) for name, _, path in jobs}
+
+
+@pytest.mark.parametrize("part", ["file", "folder", "wal", "shm"])
+def test_a_crashed_search_with_a_read_only_part_is_refused_at_open(refusals, templates, part):
+    case = refusals[part]
+    assert case.outcome == "ReadOnlyDatabaseError", case.text
+    assert str(case.folder) in case.text
+    assert case.after == case.before  # nothing created or removed; file and log unchanged
+    # made writable again, the search resumes with everything the crash left committed
+    open_up(case.folder)
+    with open_oracle(str(case.folder / "s.db")) as oracle:
+        for trial_id, score in templates["done"]:
+            assert oracle.get_trial(trial_id).status == "COMPLETED"
+            assert oracle.get_trial(trial_id).score == score
+        assert oracle.create_trial("owner").trial_id == templates["held"]  # the dead one's
+
+
+@pytest.mark.parametrize("part, culprit", [("sidecar", "s.db.hpstore"), ("wal", "s.db-wal"),
+                                           ("shm", "s.db-shm")])
+def test_a_read_only_part_is_named_in_the_error(refusals, part, culprit):
+    case = refusals[part]
+    assert case.outcome == "ReadOnlyDatabaseError" and culprit in case.text, (
+        case.outcome, case.text)
+    assert case.after == case.before
+
+
+def test_a_finished_search_in_a_read_only_folder_is_refused_as_read_only(refusals):
+    case = refusals["quiet folder, open"]
+    assert case.outcome == "ReadOnlyDatabaseError", (case.outcome, case.text)
+    assert "read-only" in case.text
+
+
+def test_a_finished_search_in_a_read_only_folder_can_be_inspected(refusals, templates):
+    case = refusals["quiet folder, trials"]
+    assert case.outcome == "ok", case.text
+    listed = {row["trial_id"]: row["score"] for row in json.loads(case.text)}
+    assert listed == dict(templates["done"])
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="switching between two ordinary users needs root")
+@pytest.mark.parametrize("visit", ["open", "trials"])
+def test_another_users_visit_leaves_nothing_that_stops_the_owner(visit):
+    with shared_folder(0o1777) as folder:  # shared, as /tmp is
+        path = str(folder / "s.db")
+        first = run_child(act_as, NOBODY, [("start", "search", path)])
+        assert first["start"][0] == "ok", first
+        names = sorted(os.listdir(folder))
+        visited = run_child(act_as, OTHER_USER, [("visit", visit, path)])
+        outcome, text = visited["visit"]
+        assert outcome == ("ReadOnlyDatabaseError" if visit == "open" else "ok"), text
+        assert sorted(os.listdir(folder)) == names
+        again = run_child(act_as, NOBODY, [("resume", "search", path)])
+        assert again["resume"][0] == "ok", again
+
+
+# -- 3. the log and the lock files, deleted or left over ------------------------------------------
+@pytest.mark.parametrize("deleted", [("-wal",), ("-wal", "-shm")])
+def test_deleting_the_log_after_kill_9_keeps_the_file_as_last_checkpointed(tmp_path, deleted):
+    """Deleting the log throws away the commits it held (SQLite's design); what hpstore can
+    keep is a file that opens, is whole, holds everything checkpointed, and resumes."""
+    path = str(tmp_path / "lost.db")
+    with open_oracle(path, max_trials=10_000, seed=5) as oracle:
+        kept = [complete_one(oracle, "early") for _ in range(5)]
+    assert not os.path.exists(path + "-wal")  # the last close checkpointed everything
+    started, progress = CTX.Event(), CTX.Queue()
+    # The doomed worker never checkpoints: one killed half-way through a checkpoint leaves
+    # the main file half-updated, and without its log that is a damaged file by design.
+    proc = CTX.Process(target=complete_until_killed, args=(path, "doomed", 0, started, progress),
+                       daemon=True)
+    proc.start()
+    assert started.wait(DEADLINE)
+    for _ in range(10):  # it is writing now
+        progress.get(timeout=DEADLINE)
+    kill(proc)
+    assert size(path + "-wal") > 0
+    for suffix in deleted:
+        os.remove(path + suffix)
+    with open_oracle(path, max_trials=30) as oracle:  # hpstore is the first to open it
+        assert list(oracle.trials) == [trial_id for trial_id, _ in kept]
+        for trial_id, score in kept:
+            assert oracle.get_trial(trial_id).score == score
+    assert integrity(path) == [("ok",)]
+    finish(path, 30)
+    assert_finished(path, 30)
+
+
+def test_a_log_left_by_kill_9_gives_back_every_commit(tmp_path, capsys):
+    path = str(tmp_path / "hot.db")
+    open_oracle(path, max_trials=10_000, seed=6).close()
+    progress = CTX.Queue()
+    started = [CTX.Event(), CTX.Event()]
+    # checkpoints every 20 pages, so a kill often lands in the middle of one
+    procs = [CTX.Process(target=complete_until_killed,
+                         args=(path, f"w{i}", 20, started[i], progress), daemon=True)
+             for i in range(2)]
+    for proc in procs:
+        proc.start()
+    assert all(event.wait(DEADLINE) for event in started)
+    reported = [progress.get(timeout=DEADLINE) for _ in range(40)]
+    for proc in procs:
+        kill(proc)
+    while not progress.empty():
+        reported.append(progress.get_nowait())
+    assert size(path + "-wal") > 0  # a hot log: nobody has opened the file since
+    before = (digest(path), digest(path + "-wal"))
+    # the read-only tool reads through the hot log and folds nothing into the file
+    assert hpstore_main(["trials", path, "--format", "json"]) == 0
+    listed = {row["trial_id"]: row for row in json.loads(capsys.readouterr().out)}
+    for trial_id, score in reported:
+        assert (listed[trial_id]["status"], listed[trial_id]["score"]) == ("COMPLETED", score)
+    assert (digest(path), digest(path + "-wal")) == before
+    running = [t for t, row in listed.items() if row["status"] == "RUNNING"]
+    assert len(running) <= 2  # at most one per killed worker
+    total = len(listed) + 5
+    with open_oracle(path, max_trials=total) as oracle:
+        for trial_id, score in reported:
+            trial = oracle.get_trial(trial_id)
+            assert (trial.status, trial.score) == ("COMPLETED", score)
+        while complete_one(oracle, "rescuer") is not None:
+            pass
+    assert_finished(path, total)
+    for trial_id in running:  # handed back as interrupted, then run again
+        assert [(a, b) for a, b, _ in status_log(path, trial_id)] == [
+            (None, "RUNNING"), ("RUNNING", "IDLE"), ("IDLE", "RUNNING"), ("RUNNING", "COMPLETED")]
+
+
+def test_a_sidecar_folder_deleted_while_nobody_runs_is_made_again(tmp_path):
+    path = str(tmp_path / "side.db")
+    open_oracle(path, max_trials=50, seed=7).close()
+    proc, held, values = hold(path, "doomed")
+    kill(proc)
+    sidecar = Path(path + ".hpstore")
+    shutil.rmtree(sidecar)
+    with open_oracle(path, max_trials=12) as oracle:
+        again = oracle.create_trial("rescuer")  # the dead worker's trial, found without its files
+        assert (again.trial_id, again.hyperparameters.values) == (held, values)
+        oracle.update_trial(held, {"loss": 1.0})
+        again.status = "COMPLETED"
+        oracle.end_trial(again)
+        assert (sidecar / "oracle.lock").exists()
+    finish(path, 12)
+    assert_finished(path, 12)
+
+
+def test_a_sidecar_folder_deleted_under_a_live_worker_keeps_its_trial(tmp_path):
+    path = str(tmp_path / "side.db")
+    open_oracle(path, max_trials=50, seed=7).close()
+    proc, held, _ = hold(path, "alive")
+    try:
+        shutil.rmtree(path + ".hpstore")
+        with open_oracle(path) as oracle:
+            other = oracle.create_trial("other")
+            assert other.trial_id != held
+            assert oracle.get_trial(held).status == "RUNNING"
+    finally:
+        kill(proc)
+
+
+def test_locks_left_by_a_killed_process_hold_nobody_up(tmp_path):
+    path, fresh = str(tmp_path / "stale.db"), str(tmp_path / "fresh.db")
+    open_oracle(path, max_trials=20, seed=8).close()
+    holding, info = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=die_holding_every_lock, args=(path, fresh, holding, info),
+                       daemon=True)
+    proc.start()
+    assert holding.wait(DEADLINE)
+    held, token, _ = info.get(timeout=DEADLINE)
+    kill(proc)
+    alive = Path(path + ".hpstore") / f"worker-{token}.alive"
+    assert alive.exists() and Path(path + ".hpstore/oracle.lock").exists()
+    assert Path(fresh + ".hpstore/schema.lock").exists()
+    # a new worker on the search and a new process creating the other file: neither waits
+    start, worked, opened = CTX.Event(), CTX.Queue(), CTX.Queue()
+    procs = [CTX.Process(target=run_worker, args=(path, "rescuer", 20, start, worked)),
+             CTX.Process(target=open_new_file, args=(fresh, start, opened))]
+    for p in procs:
+        p.start()
+    start.set()
+    _, done, error = worked.get(timeout=DEADLINE)
+    assert error is None
+    assert opened.get(timeout=DEADLINE) == ("ok", SCHEMA_VERSION)
+    for p in procs:
+        p.join(DEADLINE)
+        assert p.exitcode == 0
+    assert held in [trial_id for trial_id, _ in done]  # the dead worker's trial, run again
+    assert status_log(path, held) == [(None, "RUNNING", "doomed"), ("RUNNING", "IDLE", "doomed"),
+                                      ("IDLE", "RUNNING", "rescuer"),
+                                      ("RUNNING", "COMPLETED", "rescuer")]
+    assert not alive.exists()  # the dead worker's liveness file was tidied away
+    assert_finished(path, 20)
+
+
+# -- 4. a long reader beside four writers ---------------------------------------------------------
+SEARCH = 300
+
+
+class ModuleReader:
+    """Python's sqlite3 holding ``BEGIN; SELECT ...`` open."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("BEGIN")
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+
+    def release(self) -> int:
+        self.conn.execute("COMMIT")
+        count = self.count()
+        self.conn.close()
+        return count
+
+
+class ShellReader:
+    """The sqlite3 shell holding ``BEGIN; SELECT count(*) FROM trials;`` open on stdin."""
+
+    def __init__(self, path: str) -> None:
+        self.proc = subprocess.Popen(["sqlite3", path], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self._send("BEGIN;")
+
+    def _send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def count(self) -> int:
+        assert self.proc.stdout is not None
+        self._send("SELECT count(*) FROM trials;")
+        ready, _, _ = select.select([self.proc.stdout], [], [], DEADLINE)
+        assert ready, "the sqlite3 shell did not answer"
+        return int(self.proc.stdout.readline())
+
+    def release(self) -> int:
+        self._send("COMMIT;")
+        count = self.count()
+        self._send(".quit")
+        _, err = self.proc.communicate(timeout=DEADLINE)
+        assert (self.proc.returncode, err) == (0, "")
+        return count
+
+
+def _search(path: str) -> tuple[list[str], list[Any]]:
+    """Four writer processes run the search to SEARCH trials: (errors, trials done)."""
+    start, results = CTX.Event(), CTX.Queue()
+    procs = [CTX.Process(target=run_worker, args=(path, f"w{i}", SEARCH, start, results))
+             for i in range(4)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
+    for proc in procs:
+        proc.join(DEADLINE)
+    return [r[2] for r in reports if r[2]], [t for r in reports for t in r[1]]
+
+
+@pytest.mark.parametrize("reader", ["sqlite3 module", "hpstore inspection", "sqlite3 shell"])
+def test_writers_finish_beside_a_reader_holding_a_snapshot(tmp_path, reader):
+    if reader == "sqlite3 shell" and shutil.which("sqlite3") is None:
+        pytest.skip("no sqlite3 shell installed")
+    path = str(tmp_path / "read.db")
+    open_oracle(path, max_trials=SEARCH, seed=9).close()
+    if reader == "hpstore inspection":
+        # one process holds a snapshot through hpstore.inspection, another runs
+        # `hpstore trials` again and again while the search writes
+        stop = CTX.Event()
+        ready = [CTX.Event(), CTX.Event()]
+        held_out, tool_out = CTX.Queue(), CTX.Queue()
+        children = [CTX.Process(target=hold_a_snapshot, args=(path, ready[0], stop, held_out)),
+                    CTX.Process(target=run_trials_tool, args=(path, ready[1], stop, tool_out))]
+        for child in children:
+            child.start()
+        assert all(event.wait(DEADLINE) for event in ready)
+    else:
+        held = ModuleReader(path) if reader == "sqlite3 module" else ShellReader(path)
+        at_start = held.count()
+    errors, done = _search(path)
+    log_while_held = size(path + "-wal")
+    if reader == "hpstore inspection":
+        stop.set()
+        report = held_out.get(timeout=DEADLINE)
+        runs, problems = tool_out.get(timeout=DEADLINE)
+        for child in children:
+            child.join(DEADLINE)
+        assert "crash" not in report, report["crash"]
+        assert problems == []
+        # each run of the tool saw one consistent snapshot, the last one every trial
+        assert runs == sorted(runs) and runs[-1] == SEARCH
+        at_start, during, after = report["at_start"], report["held"], report["after"]
+    else:
+        during = held.count()
+        after = held.release()
+    assert errors == []
+    assert len(done) == SEARCH
+    # the reader kept its snapshot to the end, then saw every trial
+    assert (at_start, during, after) == (0, 0, SEARCH)
+    # the log could not be recycled under the snapshot, so it grew past the checkpoint size
+    assert log_while_held > AUTOCHECKPOINT * FRAME
+    # once the reader lets go, hpstore's own commits fold the log in and start it afresh
+    with open_oracle(path, max_trials=SEARCH + 2) as oracle:
+        for _ in range(2):
+            complete_one(oracle, "after")
+        busy, frames, _ = query(path, "PRAGMA wal_checkpoint(PASSIVE)")[0]
+        assert busy == 0 and frames < AUTOCHECKPOINT
+    assert not os.path.exists(path + "-wal")  # and the last to close removed it
+    assert_finished(path, SEARCH + 2)
+
+
+@pytest.mark.parametrize("look", ["connect_readonly", "second Oracle"])
+def test_a_worker_looking_at_its_own_file_loses_nothing(tmp_path, look):
+    path = str(tmp_path / "look.db")
+    open_oracle(path, max_trials=100, seed=12).close()
+    looked, go, close, results = CTX.Event(), CTX.Event(), CTX.Event(), CTX.Queue()
+    looker = CTX.Process(target=look_then_write, args=(path, look, looked, go, close, results))
+    looker.start()
+    try:
+        assert looked.wait(DEADLINE)
+        finished = run_child(complete_some, path, "finisher", 1)  # closes while the looker runs
+        log_kept = os.path.exists(path + "-wal")  # the looker is still connected
+        go.set()
+        looking = results.get(timeout=DEADLINE)
+        newcomer = run_child(complete_some, path, "newcomer", 3)
+    finally:
+        go.set()
+        close.set()
+        looker.join(DEADLINE)
+    reports = [finished, looking, newcomer]
+    assert [error for _, _, error in reports] == [None, None, None]
+    assert integrity(path) == [("ok",)]
+    stored = {t: (tuner, score) for t, tuner, score in query(
+        path, "SELECT trial_id, tuner_id, score FROM trials WHERE status = 'COMPLETED'")}
+    reported = [(t, tuner, score) for tuner, done, _ in reports for t, score in done]
+    # no two workers were handed the same trial, and each trial is in the file as its
+    # worker completed it
+    assert sorted(t for t, _, _ in reported) == sorted({t for t, _, _ in reported})
+    assert stored == {t: (tuner, score) for t, tuner, score in reported}
+    assert log_kept
+
+
+def test_the_oracle_mutex_follows_its_file_when_the_file_is_deleted(tmp_path):
+    from hpstore.store.locks import FileMutex, _try_lock
+
+    path = tmp_path / "side.db.hpstore" / "oracle.lock"
+    path.parent.mkdir()
+    mutex = FileMutex(path)
+    with mutex:
+        pass
+    shutil.rmtree(path.parent)  # deleted between two create_trial calls
+    with mutex:
+        assert path.exists()  # made again, and it is the file that is locked
+        fd = os.open(path, os.O_RDWR)
+        try:
+            assert not _try_lock(fd)  # another opener (another process) is kept out
+        finally:
+            os.close(fd)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        assert _try_lock(fd)  # and let in once the mutex is released
+    finally:
+        os.close(fd)
