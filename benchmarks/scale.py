@@ -13,6 +13,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import statistics
 import sys
@@ -81,10 +82,10 @@ def _process_worker(path: str, tuner_id: str, ready: Any, start: Any, results: A
 
 
 def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
-    """Aggregate trials per second with ``count`` processes on one file; errors counted."""
+    """Aggregate trials per second with ``count`` processes on one new file; errors counted."""
     import sqlite3
 
-    path = os.path.join(folder, f"procs-{count}.db")
+    path = os.path.join(tempfile.mkdtemp(dir=folder), f"procs-{count}.db")
     _oracle(path, trials).close()
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
@@ -134,19 +135,40 @@ def resume_and_queries(size: int, folder: str, repeats: int = 5) -> dict[str, fl
     return {"trials": size, "resume_s": resume, "best10_s": statistics.median(times)}
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB. Linux's VmHWM belongs to this program
+    alone; ru_maxrss also counts the parent's memory copied by fork before exec (a parent
+    that has loaded KerasTuner and torch would add hundreds of MiB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def _rss_child(size: int, folder: str, out: Any) -> None:
     growth(size, folder)
-    out.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB on Linux
+    out.put(_peak_rss_mib())
 
 
 def peak_rss(size: int, folder: str) -> float:
     """Peak resident memory (MiB) of a process that runs a ``size``-trial search."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_rss_child, args=(size, os.path.join(folder, "rss"), out))
-    os.makedirs(os.path.join(folder, "rss"), exist_ok=True)
+    # a folder of its own: each run must fill a new file
+    proc = ctx.Process(target=_rss_child, args=(size, tempfile.mkdtemp(dir=folder), out))
     proc.start()
-    value = out.get(timeout=3600)
+    while True:  # a child that dies must fail the run, not leave it waiting
+        try:
+            value = out.get(timeout=1.0)
+            break
+        except queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the memory probe for {size} trials died "
+                                   f"(exit code {proc.exitcode})") from None
     proc.join(60)
     return float(value)
 
@@ -341,7 +363,7 @@ def bars(results: dict[str, Any]) -> list[str]:
         big, small = rows[-1], rows[0]
         if big["optuna_journal_s"]:
             ratio = big["resume_s"] / big["optuna_journal_s"]
-            line(f"resume of {big['trials']:,} trials takes {ratio:.3f} of Optuna's journal "
+            line(f"resume of {big['trials']:,} trials takes {ratio:.2g} of Optuna's journal "
                  "replay (bar: under 0.10)", ratio < 0.1)
         if len(rows) > 1:
             ratio = big["best10_s"] / small["best10_s"]
