@@ -26,7 +26,7 @@ def test_scale_repeats_measure_every_run(tmp_path, capsys):
     assert [r["trials"] for r in results["resume"]] == [60, 120]
     assert all(r["resume_s"] > 0 and r["best10_s"] > 0 and r["peak_rss_mib"] > 0
                for r in results["resume"])
-    assert len(results["bars"]) >= 4
+    assert len(results["bars"]) >= 3  # growth, queries, memory (more with optuna, 4 procs)
     assert "| processes |" in capsys.readouterr().out
 
 
