@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.throughput import machine
+from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
 
@@ -213,24 +213,17 @@ def optuna_reload(size: int, folder: str, kind: str, repeats: int = 3) -> float 
 def keras_tuner_reload(size: int, folder: str, repeats: int = 3) -> float | None:
     """Seconds for KerasTuner to reload a ``size``-trial project directory and create a new
     trial (median of ``repeats``). None when keras_tuner cannot be imported."""
+    import contextlib
+    import io
+
     os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
-        import contextlib
-        import io
-
-        import keras_tuner as kt
+        import keras_tuner  # noqa: F401  (only: is it there, with a usable backend?)
     except Exception:
         return None
 
     def oracle(max_trials: int) -> Any:
-        hp = kt.HyperParameters()
-        hp.Float("x", -10, 10)
-        hp.Int("y", 0, 10)
-        hp.Choice("c", ["a", "b"])
-        o = kt.oracles.RandomSearchOracle(objective=kt.Objective("loss", "min"),
-                                          max_trials=max_trials, seed=1, hyperparameters=hp)
-        o._set_project_dir(os.path.join(folder, f"kt-{size}"), "bench")
-        return o
+        return keras_tuner_oracle(max_trials, os.path.join(folder, f"kt-{size}"))
 
     times = []
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a table per trial

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hpstore.store.database import PAGE_SIZE
 
@@ -114,12 +115,9 @@ def optuna_run(kind: str) -> Callable[[int, str], float]:
     return run
 
 
-def keras_tuner_run(n: int, folder: str) -> float:
-    """KerasTuner's RandomSearchOracle with a project directory: it writes the trial's
-    file and the oracle's state file at the end of every trial."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import io
-
+def keras_tuner_oracle(max_trials: int, directory: str) -> Any:
+    """KerasTuner's RandomSearchOracle over the benchmark's space, writing its project
+    directory (``directory``/bench) as a tuner would."""
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
@@ -127,8 +125,19 @@ def keras_tuner_run(n: int, folder: str) -> float:
     hp.Int("y", 0, 10)
     hp.Choice("c", ["a", "b"])
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("loss", "min"),
-                                           max_trials=n, seed=1, hyperparameters=hp)
-    oracle._set_project_dir(os.path.join(folder, "kt"), "bench")
+                                           max_trials=max_trials, seed=1, hyperparameters=hp)
+    oracle._set_project_dir(directory, "bench")
+    return oracle
+
+
+def keras_tuner_run(n: int, folder: str) -> float:
+    """KerasTuner's RandomSearchOracle with a project directory: it writes the trial's
+    file and the oracle's state file at the end of every trial."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import io
+
+
+    oracle = keras_tuner_oracle(n, os.path.join(folder, "kt"))
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a table per trial
         while (trial := oracle.create_trial("bench")).status == "RUNNING":

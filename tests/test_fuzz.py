@@ -732,7 +732,11 @@ def test_state_with_an_infinite_metric_is_strict_json():
         oracle.update_trial(trial.trial_id, {"loss": -math.inf, "other": math.inf})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
-        json.dumps(oracle.get_state(), allow_nan=False)
+        text = json.dumps(oracle.get_state(), allow_nan=False)
+        oracle.set_state(json.loads(text))  # and back: the strings become floats again
+        again = oracle.get_trial(trial.trial_id)
+        assert again.score == -math.inf
+        assert again.metrics.get_history("other")[0].value == [math.inf]
 
 
 def test_a_step_beyond_sqlite_is_a_clear_error():
