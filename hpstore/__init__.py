@@ -14,10 +14,13 @@ from hpstore.errors import (
     InvalidMetricError,
     NotAnHpstoreFileError,
     NotJSONSerializableError,
+    OracleContractError,
     ProjectMismatchError,
+    ProjectRemovedError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
     TrialNotFoundError,
+    TrialNotRunningError,
     TunerIdInUseError,
 )
 from hpstore.hyperparameters import (
@@ -31,7 +34,7 @@ from hpstore.hyperparameters import (
 )
 from hpstore.inspection import open_database, trials_dataframe
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
-from hpstore.oracle import Oracle
+from hpstore.oracle import DecisionContext, Oracle, synchronized
 from hpstore.oracles import (
     BayesianOptimizationOracle,
     GridSearchOracle,
@@ -48,6 +51,7 @@ __all__ = [
     "Boolean",
     "Choice",
     "DatabaseError",
+    "DecisionContext",
     "DefaultObjective",
     "DuplicateValuesError",
     "FailedTrialError",
@@ -69,17 +73,21 @@ __all__ = [
     "NotJSONSerializableError",
     "Objective",
     "Oracle",
+    "OracleContractError",
     "ProjectMismatchError",
+    "ProjectRemovedError",
     "RandomSearchOracle",
     "ReadOnlyDatabaseError",
     "SchemaVersionError",
     "Trial",
     "TrialNotFoundError",
+    "TrialNotRunningError",
     "TrialStatus",
     "Tuner",
     "TunerIdInUseError",
     "__version__",
     "infer_metric_direction",
     "open_database",
+    "synchronized",
     "trials_dataframe",
 ]

@@ -51,6 +51,21 @@ class TunerIdInUseError(HpStoreError):
     """Two live processes asked for trials under the same tuner id."""
 
 
+class ProjectRemovedError(HpStoreError):
+    """The project this oracle opened was removed or replaced by another process
+    (``overwrite=True`` elsewhere); this process must stop writing to it."""
+
+
+class TrialNotRunningError(HpStoreError):
+    """A trial was updated or ended that is not running (it ended already, or was handed
+    to another worker)."""
+
+
+class OracleContractError(HpStoreError):
+    """An oracle subclass broke the Oracle contract (e.g. ``populate_space`` returned
+    something that is not a decision)."""
+
+
 class DuplicateValuesError(HpStoreError):
     """An oracle proposed a set of values that this search has already run."""
 

@@ -132,10 +132,13 @@ class MultiObjective(Objective):
 
     def __init__(self, objectives: Sequence[Objective]) -> None:
         super().__init__("multi_objective", "min")
-        self.objectives = list(objectives)
+        # The same objective twice counts once, as KerasTuner counts it; one metric
+        # asked to go both ways is a mistake.
+        self.objectives = list(dict.fromkeys(objectives))
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
-            raise ValueError(f"The objectives name a metric more than once: {names}.")
+            raise ValueError(f"The objectives ask for a metric in both directions: "
+                             f"{self.objectives}. Give each metric once.")
         self.name_to_direction = {o.name: o.direction for o in self.objectives}
 
     def has_value(self, logs: Mapping[str, Any]) -> bool:
@@ -160,8 +163,21 @@ class MultiObjective(Objective):
     def get_config(self) -> dict[str, Any]:
         return {"objectives": [o.get_config() for o in self.objectives]}
 
+    def __eq__(self, other: object) -> bool:
+        # The order of the objectives does not change what is optimised.
+        return (isinstance(other, MultiObjective)
+                and self.name_to_direction == other.name_to_direction)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.name_to_direction.items()))
+
     def __repr__(self) -> str:
         return f"MultiObjective({self.objectives!r})"
+
+    def __str__(self) -> str:
+        # KerasTuner's text: the combined objective, then its parts
+        return (f'MultiObjective(name="{self.name}", direction="{self.direction}"): '
+                f"[{', '.join(map(repr, self.objectives))}]")
 
 
 def create_objective(objective: Any) -> Objective:
@@ -192,7 +208,7 @@ def create_objective(objective: Any) -> Objective:
     if isinstance(objective, (list, tuple)):
         if not objective:
             raise ValueError("`objective` is an empty list; give at least one objective.")
-        parts = [create_objective(o) for o in objective]
+        parts = list(dict.fromkeys(create_objective(o) for o in objective))
         return parts[0] if len(parts) == 1 else MultiObjective(parts)
     raise TypeError(
         "`objective` not understood, expected str or `Objective` object (or a list of them), "

@@ -8,24 +8,28 @@ trial twice, and everything an oracle knows is in the file the moment it is deci
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import random
-from collections.abc import Iterator, Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
 from hpstore.errors import (
     DuplicateValuesError,
     HpStoreError,
+    OracleContractError,
     ProjectMismatchError,
     TunerIdInUseError,
 )
-from hpstore.hyperparameters import Fixed, HyperParameters
-from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters import Fixed, HyperParameter, HyperParameters
+from hpstore.hyperparameters.base import _same, to_jsonable
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
 from hpstore.objective import (
     MultiObjective,
@@ -36,7 +40,7 @@ from hpstore.objective import (
 )
 from hpstore.store import Database, ProjectStore
 from hpstore.store.decode import damaged
-from hpstore.store.project import decode_values
+from hpstore.store.project import decode_values, same_entry
 from hpstore.trial import (
     MetricHistory,
     MetricsTracker,
@@ -52,16 +56,85 @@ _POPULATE_ATTEMPTS = 10
 _RANDOM_ATTEMPTS = 64
 
 
+def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
+    # Hyperband's bookkeeping values are not part of what was tried, but a continued
+    # trial (tuner/trial_id) is not the fresh trial it continues.
+    return {k: v for k, v in values.items()
+            if not k.startswith("tuner/") or k == "tuner/trial_id"}
+
+
 def values_key(values: Mapping[str, Any]) -> str:
     """The identity of a set of values: a digest of the sorted name=value pairs.
 
     Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
     which tells a continued trial from a fresh one.
     """
-    ident = {k: v for k, v in values.items()
-             if not k.startswith("tuner/") or k == "tuner/trial_id"}
-    text = json.dumps(ident, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(_identity(values), sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def completes(running: Mapping[str, Any], values: Mapping[str, Any],
+              space: HyperParameters) -> bool:
+    """Whether the running trial with values ``running`` will end up having run ``values``.
+
+    A trial that declares a hyperparameter while it runs registers it at its default, and
+    ends recorded with it. So a running trial whose values are a part of ``values``, all
+    the rest being at their defaults, is already running ``values``: proposing them again
+    would run the same set twice.
+    """
+    ran, wanted = _identity(running), _identity(values)
+    if len(wanted) <= len(ran):
+        return False  # equal sets are caught by their digests; fewer cannot be a superset
+    for name, value in ran.items():
+        if name not in wanted or not _same(wanted[name], value):
+            return False
+    for name in wanted.keys() - ran.keys():
+        if not any(_same(wanted[name], hp.default) for hp in space._hps.get(name, ())):
+            return False
+    return True
+
+
+@dataclass
+class DecisionContext:
+    """What an oracle's ``populate_space`` works with: the trial being decided.
+
+    Attributes:
+        number: the trial's number (0, 1, 2, ... in creation order).
+        trial_id: its id.
+        recorded: False when ``populate_space`` was called directly, outside
+            ``create_trial``: then nothing it stores is written.
+        state: algorithm state to store with the trial, in the same transaction.
+        running: the values of the trials running now.
+    """
+
+    number: int
+    trial_id: str
+    recorded: bool = True
+    state: dict[str, Any] = field(default_factory=dict)
+    running: list[dict[str, Any]] = field(default_factory=list)
+    fresh_key: str = ""
+    fresh_values: dict[str, Any] | None = None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def synchronized(method: _F) -> _F:
+    """Run an Oracle method under its search's lock, across threads and processes.
+
+    KerasTuner's ``keras_tuner.synchronized`` for custom oracle methods: at most one call
+    of a decorated method (or of ``create_trial``) runs at a time for one search file,
+    whichever process or thread makes it. The lock is re-entrant, so a decorated override
+    may call the decorated method it overrides.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Oracle, *args: Any, **kwargs: Any) -> Any:
+        with self._db.lock():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _dumps(values: Mapping[str, Any]) -> str | None:
@@ -223,16 +296,20 @@ class Oracle:
         self.max_retries_per_trial = max_retries_per_trial
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self.project_name = project_name
-        self._db = Database(database, durability=durability)
         given_objective = None if objective is None else create_objective(objective)
         given_space = hyperparameters.copy() if hyperparameters is not None else None
+        #: the space given as ``hyperparameters=``: it overrides what a hypermodel declares
+        self._given_space = given_space
+        #: trial id -> the run of it this process was handed (a later run is not ours)
+        self._handed: dict[str, int] = {}
+        self._local = threading.local()
+        self._db = Database(database, durability=durability)
         try:
             with self._db.lock():
-                if overwrite:
-                    ProjectStore.delete(self._db, project_name)
-                stored = ProjectStore.find(self._db, project_name)
+                stored = None if overwrite else ProjectStore.find(self._db, project_name)
                 if stored is None:
-                    self._create(given_objective, max_trials, given_space, seed)
+                    self._create(given_objective, max_trials, given_space, seed,
+                                 replace=overwrite)
                 else:
                     self._resume(stored, given_objective, max_trials, given_space, seed)
         except BaseException:
@@ -255,16 +332,19 @@ class Oracle:
                 "max_consecutive_failed_trials": self.max_consecutive_failed_trials}
 
     def _create(self, objective: Objective | None, max_trials: int | None,
-                space: HyperParameters | None, seed: int | None) -> None:
+                space: HyperParameters | None, seed: int | None, replace: bool) -> None:
         self.objective = objective or create_objective(None)
         if max_trials is None:
             max_trials = self.default_max_trials
-        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        # Drawn from the random module, as KerasTuner does, so random.seed() before the
+        # search makes it repeatable; stored, so a resumed search keeps it.
+        self.seed = seed if seed is not None else random.randrange(2**31)
         self._store = ProjectStore.create(
             self._db, self.project_name, oracle_class=type(self).__name__,
             oracle_config={"search": self._search_config(), "options": self._options()},
             objective=self.objective.get_config(), max_trials=max_trials, seed=self.seed,
-            space=(space.get_config()["space"] if space is not None else []))
+            space=(space.get_config()["space"] if space is not None else []),
+            replace=replace)
 
     def _resume(self, stored: dict[str, Any], objective: Objective | None,
                 max_trials: int | None, space: HyperParameters | None,
@@ -300,12 +380,7 @@ class Oracle:
         if space is not None:  # every refusal comes before the first write
             _, stored_space = self._store.load_space()
             for item in space.get_config()["space"]:
-                for old in stored_space:
-                    if _same_entry(old, item) and old != item:
-                        raise ProjectMismatchError(
-                            f"The {where} defines {item['config']['name']!r} as {old}, but "
-                            f"{item} was given. Keep the stored definition, use another "
-                            "project_name, or overwrite=True.")
+                _check_definition(stored_space, item, where, "`hyperparameters=` gives")
         changes: dict[str, Any] = {}
         if max_trials is not None and max_trials != stored["max_trials"]:
             changes["max_trials"] = max_trials
@@ -314,7 +389,7 @@ class Oracle:
             changes["oracle_config"] = config
         self._store.update_settings(**changes)
         if space is not None:
-            self._store.extend_space(space.get_config()["space"], _same_entry)
+            self._store.extend_space(space.get_config()["space"])
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._db.memory:
@@ -348,29 +423,64 @@ class Oracle:
         self._refresh_space()
         return self._space
 
+    @property
+    def given_hyperparameters(self) -> HyperParameters:
+        """A copy of the ``hyperparameters=`` this oracle was given (empty if none): they
+        override what a hypermodel declares."""
+        given = self._given_space
+        return given.copy() if given is not None else HyperParameters()
+
     def get_space(self) -> HyperParameters:
         """A copy of the search space."""
         return self.hyperparameters.copy()
 
     def update_space(self, hyperparameters: HyperParameters) -> None:
-        """Add the hyperparameters a trial registered that the space does not hold yet.
+        """Add the hyperparameters of ``hyperparameters`` that the space does not hold yet.
 
-        With ``tune_new_entries=False`` they are added as Fixed at their default.
+        With ``tune_new_entries=False`` they are added as Fixed at their default. A
+        hyperparameter the space holds under another definition (a range changed in the
+        hypermodel since the search began) is refused, unless ``hyperparameters=`` given
+        to this oracle overrides it.
 
         Raises:
             RuntimeError: there are new entries but ``allow_new_entries`` is False.
+            ProjectMismatchError: a stored hyperparameter is declared differently.
         """
+        items = self._new_entries(hyperparameters, check=True)
+        if items:
+            self._store.extend_space(items)
+            self._refresh_space()
+
+    def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
+                     ) -> list[dict[str, Any]]:
+        """The entries of ``hyperparameters`` to add to the space, as stored; with
+        ``check``, also compare the ones already stored with their stored definition."""
         space = self.hyperparameters
-        new = [hp for hp in hyperparameters.space if not space._exists(hp.name, hp.conditions)]
+        overrides = self._given_space
+        new: list[HyperParameter] = []
+        stored_items: list[dict[str, Any]] | None = None
+        for hp in hyperparameters.space:
+            if not space._exists(hp.name, hp.conditions):
+                new.append(hp)
+                continue
+            if not check or (overrides is not None and overrides._exists(hp.name,
+                                                                         hp.conditions)):
+                continue  # hyperparameters= overrides what the hypermodel declares
+            if stored_items is None:
+                stored_items = space.get_config()["space"]
+            item = _entry(hp)
+            if not self.tune_new_entries:
+                item = _entry(Fixed(hp.name, hp.default, conditions=hp.conditions))
+            _check_definition(stored_items, item,
+                              f"project {self.project_name!r} in {self._db.path or 'memory'}",
+                              "the hypermodel now declares")
         if not new:
-            return
+            return []
         if not self.allow_new_entries:
             raise RuntimeError(f"`allow_new_entries` is `False`, but found new entries {new}")
         if not self.tune_new_entries:
             new = [Fixed(hp.name, hp.default, conditions=hp.conditions) for hp in new]
-        items = [{"class_name": type(hp).__name__, "config": hp.get_config()} for hp in new]
-        self._store.extend_space(items, _same_entry)
-        self._refresh_space()
+        return [_entry(hp) for hp in new]
 
     # -- trials as objects -------------------------------------------------------------------------
     def _trial(self, row: Mapping[str, Any], metrics: bool = True) -> Trial:
@@ -431,8 +541,11 @@ class Oracle:
         """Decide the next trial: return ``{"status": "RUNNING", "values": {...}}``, or
         ``{"status": "IDLE"}`` (nothing to start yet) or ``{"status": "STOPPED"}`` (done).
 
-        Subclasses implement it; it runs under the search's file lock, so it may read the
-        file and call ``self._set_state_value`` without racing other processes.
+        Subclasses implement it. Inside ``create_trial`` it runs under the search's lock,
+        so it may read the file and call ``self.set_state_value`` without racing other
+        processes; ``self.decision`` holds the trial's number and the running trials,
+        ``self.random_values()`` gives unseen random values and ``self.rng()`` a seeded
+        generator. Called directly, it decides the next trial and records nothing.
 
         Raises:
             NotImplementedError: on the base class.
@@ -452,6 +565,7 @@ class Oracle:
         Raises:
             TunerIdInUseError: another live process is running a trial under this tuner id.
             DuplicateValuesError: ``populate_space`` keeps proposing values already run.
+            ProjectRemovedError: another process removed or replaced the project.
         """
         if not isinstance(tuner_id, str) or not tuner_id:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
@@ -464,46 +578,62 @@ class Oracle:
                 running = self._store.running()
             row = next((r for r in running if r["tuner_id"] == tuner_id), None)
             if row is not None:
-                if row["session"] == token:
-                    return self._trial(row)
-                raise TunerIdInUseError(
-                    f"Tuner id {tuner_id!r} is running trial {row['trial_id']} in another live "
-                    "process. Give each process its own tuner_id.")
+                if row["session"] != token:
+                    if not self._db.owns(row["session"]):
+                        raise TunerIdInUseError(
+                            f"Tuner id {tuner_id!r} is running trial {row['trial_id']} in "
+                            "another live process. Give each process its own tuner_id.")
+                    # an earlier Oracle of this process on the same file left it running
+                    row = self._store.adopt(row, token)
+                return self._handed_out(row)
             max_trials, number, queued = self._store.creation_facts()
             if queued:
                 row = self._store.take_queued(tuner_id, token)
                 if row is not None:
-                    return self._trial(row)
+                    return self._handed_out(row)
             if max_trials is not None and number >= max_trials:
                 return Trial(self.get_space(), trial_id=self._format_id(number, max_trials),
                              status=TrialStatus.STOPPED)
             trial_id = self._format_id(number, max_trials)
-            self._pending_state: dict[str, Any] = {}
-            self._fresh_key, self._fresh_values = "", None
-            self._number = number
-            for _ in range(_POPULATE_ATTEMPTS):
-                response = self.populate_space(trial_id)
-                status, values = _check_response(response, type(self).__name__,
-                                                  trusted=self._fresh_values)
-                if status != TrialStatus.RUNNING:
-                    if self._pending_state:
-                        self._store.set_values(self._pending_state)
-                    return Trial(self.get_space(), trial_id=trial_id, status=status)
-                if values is self._fresh_values:  # drawn and looked up by _random_values
-                    key = self._fresh_key
-                    break
-                key = values_key(values)
-                if not self._store.has_values(key):
-                    break
-            else:
-                raise DuplicateValuesError(
-                    f"{type(self).__name__}.populate_space proposed values already run "
-                    f"{_POPULATE_ATTEMPTS} times in a row (last: {values}). It must return "
-                    "values not tried before, or status STOPPED when none are left.")
+            context = DecisionContext(number, trial_id,
+                                      running=[decode_values(r["hp_values"]) for r in running])
+            self._local.decision = context
+            try:
+                status, values, key = self._decide(trial_id, context)
+            finally:
+                self._local.decision = None
+            if status != TrialStatus.RUNNING:
+                if context.state:
+                    self._store.set_values(context.state)
+                return Trial(self.get_space(), trial_id=trial_id, status=status)
             row = self._store.insert_trial(number, trial_id, values, key, tuner_id, token,
-                                           state=self._pending_state)
-            self._pending_state = {}
+                                           state=context.state)
+            self._handed[row["trial_id"]] = row["run_count"]
             return self._trial(row, metrics=False)
+
+    def _decide(self, trial_id: str, context: DecisionContext
+                ) -> tuple[str, dict[str, Any], str]:
+        """(status, values, values key) from ``populate_space``: values never run before,
+        nor being completed by a running trial."""
+        for _ in range(_POPULATE_ATTEMPTS):
+            response = self.populate_space(trial_id)
+            status, values = _check_response(response, type(self).__name__,
+                                              trusted=context.fresh_values)
+            if status != TrialStatus.RUNNING:
+                return status, values, ""
+            if values is context.fresh_values:  # drawn and looked up by random_values
+                return status, values, context.fresh_key
+            key = values_key(values)
+            if not self.is_taken(values, key):
+                return status, values, key
+        raise DuplicateValuesError(
+            f"{type(self).__name__}.populate_space proposed values already run (or being run) "
+            f"{_POPULATE_ATTEMPTS} times in a row (last: {values}). It must return values "
+            "not tried before, or status IDLE / STOPPED when none are left.")
+
+    def _handed_out(self, row: Mapping[str, Any]) -> Trial:
+        self._handed[row["trial_id"]] = row["run_count"]
+        return self._trial(row)
 
     def _reap_dead_workers(self, running: list[dict[str, Any]], mine: str | None) -> bool:
         """Hand back the trials of workers that died; returns whether there were any."""
@@ -527,6 +657,8 @@ class Oracle:
             ValueError: an objective metric is missing from ``metrics``.
             InvalidMetricError (a TypeError): a name is not a string or a value not a number.
             TrialNotFoundError (a KeyError): no such trial.
+            TrialNotRunningError: the trial has ended, or was handed to another worker.
+            ProjectRemovedError: another process removed or replaced the project.
         """
         if not isinstance(metrics, Mapping):
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
@@ -544,7 +676,7 @@ class Oracle:
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
-        row = self._store.record_metrics(trial_id, rows)
+        row = self._store.record_metrics(trial_id, rows, run=self._handed.get(str(trial_id)))
         return self._trial(row)
 
     def _direction(self, metric: str) -> str:
@@ -560,33 +692,45 @@ class Oracle:
         trial.best_step = trial.metrics.get_best_step(name)
 
     def end_trial(self, trial: Trial) -> None:
-        """Record the end of a run: the trial's status, message and values are written back.
+        """Record the end of a run: the trial's status, message and values are written back,
+        and the hyperparameters it declared while running join the space.
 
-        COMPLETED trials are scored (a NaN or missing score makes them INVALID); INVALID
-        ones run again until they have had ``max_retries_per_trial`` retries, then FAILED;
-        IDLE hands the trial back to run again later without counting as a retry.
+        COMPLETED trials are scored (a NaN or missing score makes them INVALID); a trial
+        still RUNNING is taken as COMPLETED, as KerasTuner does; INVALID ones run again
+        until they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the
+        trial back to run again later without counting as a retry.
 
         Raises:
-            ValueError: the status is RUNNING (not an end) or unknown.
-            HpStoreError: the trial is not running (ended twice, or never started).
-            RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED.
+            ValueError: an unknown status.
+            TrialNotRunningError: the trial is not running (ended twice, or handed to
+                another worker since this process ran it).
+            ProjectRemovedError: another process removed or replaced the project.
+            RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
+                the trial declared new hyperparameters while ``allow_new_entries`` is False
+                (the trial is recorded FAILED first).
         """
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
-            raise ValueError(f"end_trial() needs the final status of trial {trial.trial_id}; "
-                             "it is still RUNNING. Set trial.status to COMPLETED, INVALID, "
-                             "FAILED, STOPPED or IDLE first.")
+            status = TrialStatus.COMPLETED
         row = self._store.trial_row(trial.trial_id)
-        if row["status"] not in (TrialStatus.RUNNING, TrialStatus.STOPPED):
-            raise HpStoreError(f"Trial {trial.trial_id} is {row['status']}, not running: it "
-                               "has already ended (or was handed to another worker).")
+        ProjectStore.check_running(row, self._handed.get(row["trial_id"]))
         message = None if trial.message is None else str(trial.message)
+        refused: RuntimeError | None = None
+        try:
+            new_entries = self._new_entries(trial.hyperparameters, check=False)
+        except RuntimeError as exc:  # allow_new_entries=False: say so, and stop the search
+            new_entries, refused = [], exc
+            status, message = TrialStatus.FAILED, (
+                f"{exc}. The trial declared hyperparameters the search space does not hold; "
+                "declare them in the `hyperparameters=` given to the oracle, or set "
+                "allow_new_entries=True.")
         values = trial.hyperparameters.values
         written: Mapping[str, Any] | str = values
         if _dumps(values) == row["hp_values"]:
             # unchanged since the trial was created (the usual case): keep the stored text
             key, written = row["values_key"], row["hp_values"]
         else:
+            # the values it ran with, hyperparameters it declared while running included
             values = to_jsonable(values, what="The trial's values")
             key, written = values_key(values), values
         score = best_step = None
@@ -609,10 +753,15 @@ class Oracle:
                 requeue = True
             else:
                 status = TrialStatus.FAILED
-        self._store.finish(row["id"], row["status"], status, message, written, key,
-                           score, best_step, row["tuner_id"], invalid=invalid, requeue=requeue)
+        self._store.finish(row, status, message, written, key, score, best_step,
+                           invalid=invalid, requeue=requeue, space=new_entries)
+        self._handed.pop(row["trial_id"], None)
+        if new_entries:
+            self._refresh_space()
         trial.status, trial.message = status, message
         trial.score, trial.best_step = score, best_step
+        if refused is not None:
+            raise refused
         if status == TrialStatus.FAILED:
             self._check_consecutive_failures(message)
 
@@ -670,29 +819,60 @@ class Oracle:
         self._refresh_space()
 
     # -- for subclasses ----------------------------------------------------------------------------
-    def _get_state_value(self, key: str, default: Any = None) -> Any:
-        """A value the algorithm stored under ``key`` (pending writes of this decision first)."""
-        pending = getattr(self, "_pending_state", {})
-        if key in pending:
-            return pending[key]
+    @property
+    def decision(self) -> DecisionContext:
+        """The trial being decided: inside ``create_trial`` the one it will record; when
+        ``populate_space`` is called directly, the next trial, with nothing recorded."""
+        context: DecisionContext | None = getattr(self._local, "decision", None)
+        if context is None:
+            self._refresh_space()
+            max_trials, number, _ = self._store.creation_facts()
+            context = DecisionContext(
+                number, self._format_id(number, max_trials), recorded=False,
+                running=[decode_values(r["hp_values"]) for r in self._store.running()])
+        return context
+
+    def get_state_value(self, key: str, default: Any = None) -> Any:
+        """A value the algorithm stored under ``key`` (this decision's pending one first)."""
+        pending = getattr(self._local, "decision", None)
+        if pending is not None and key in pending.state:
+            return pending.state[key]
         return self._store.get_value(key, default)
 
-    def _set_state_value(self, key: str, value: Any) -> None:
-        """Store ``value`` with the trial being decided (in the same transaction)."""
-        self._pending_state[key] = to_jsonable(value, what=f"Oracle state {key!r}")
+    def set_state_value(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` with the trial being decided, in the same
+        transaction (not at all when ``populate_space`` was called directly).
 
-    def _rng(self, *salt: int) -> random.Random:
+        Raises:
+            NotJSONSerializableError: the value has no JSON form.
+        """
+        value = to_jsonable(value, what=f"Oracle state {key!r}")
+        pending = getattr(self._local, "decision", None)
+        if pending is not None:
+            pending.state[key] = value
+
+    def rng(self, *salt: int) -> random.Random:
         """A random generator determined by the seed, the trial number and ``salt``."""
         # A string seed goes through SHA-512 in Python's random: stable across processes
         # and versions, and far cheaper than numpy's SeedSequence.
-        return random.Random(":".join(map(str, (self.seed, self._number, *salt))))
+        number = self.decision.number
+        return random.Random(":".join(map(str, (self.seed, number, *salt))))
 
-    def _random_values(self) -> dict[str, Any] | None:
-        """Random values for the active hyperparameters, never a set already run; None when a
-        finite space has been run in full."""
+    def is_taken(self, values: Mapping[str, Any], key: str | None = None) -> bool:
+        """Whether ``values`` were run already, or are being run by a running trial (one
+        that will record them once it declares its missing hyperparameters)."""
+        if self._store.has_values(key or values_key(values)):
+            return True
+        space = self._space
+        return any(completes(r, values, space) for r in self.decision.running)
+
+    def random_values(self) -> dict[str, Any] | None:
+        """Random values for the active hyperparameters, never a set already run (or being
+        run); None when a finite space has been run in full."""
+        context = self.decision
         space = self._space.space
         for attempt in range(_RANDOM_ATTEMPTS):
-            rng = self._rng(attempt)
+            rng = self.rng(attempt)
             if any(hp.conditions for hp in space):
                 hps = HyperParameters()
                 for hp in space:
@@ -703,38 +883,79 @@ class Oracle:
             else:  # every entry active: the same draws without building a container
                 values = to_jsonable({hp.name: hp.prob_to_value(rng.random()) for hp in space})
             key = values_key(values)
-            if not self._store.has_values(key):
+            if not self.is_taken(values, key):
                 # create_trial need not normalise these again nor look them up again
-                self._fresh_key, self._fresh_values = key, values
+                context.fresh_key, context.fresh_values = key, values
                 return values
         # Many collisions: the space is small or nearly used up. List what is left.
         if count_configurations(space, limit=200_000) is None:
             return None
         tried = self._store.values_keys()
-        left = [v for v in iter_configurations(space) if values_key(v) not in tried]
+        left = [v for v in iter_configurations(space)
+                if values_key(v) not in tried and not self.is_taken(v)]
         if not left:
             return None
-        return left[self._rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+        return left[self.rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+
+    def exhausted(self) -> dict[str, Any]:
+        """The answer when nothing is left to propose: IDLE while trials run (they may
+        declare new hyperparameters, or fail and be retried), STOPPED after."""
+        return {"status": TrialStatus.IDLE if self.decision.running else TrialStatus.STOPPED}
+
+    # The names these had before; kept for subclasses written against them.
+    _get_state_value = get_state_value
+    _set_state_value = set_state_value
+    _rng = rng
+    _random_values = random_values
+
+    @property
+    def _number(self) -> int:
+        return self.decision.number
 
 
-def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return (a["config"]["name"] == b["config"]["name"]
-            and a["config"].get("conditions", []) == b["config"].get("conditions", []))
+def _entry(hp: HyperParameter) -> dict[str, Any]:
+    return {"class_name": type(hp).__name__, "config": hp.get_config()}
+
+
+def _check_definition(stored: list[dict[str, Any]], item: dict[str, Any], where: str,
+                      given: str) -> None:
+    """Raises ProjectMismatchError when ``item`` is stored under another definition,
+    naming only what differs."""
+    for old in stored:
+        if same_entry(old, item) and old != item:
+            raise ProjectMismatchError(
+                f"The {where} defines {item['config']['name']!r} differently than {given}: "
+                f"{_difference(old, item)}. Keep the stored definition, use another "
+                "project_name, or overwrite=True to start afresh.")
+
+
+def _difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What differs between two stored hyperparameter definitions, e.g.
+    ``min_value -10 -> -20, max_value 10 -> 20``."""
+    if old["class_name"] != new["class_name"]:
+        return f"{old['class_name']} in the file, {new['class_name']} now"
+    a, b = old["config"], new["config"]
+    changes = [f"{key} {a.get(key)!r} -> {b.get(key)!r}"
+               for key in list(dict.fromkeys([*a, *b])) if a.get(key) != b.get(key)]
+    return f"{old['class_name']} with " + ", ".join(changes)
 
 
 def _check_response(response: Any, where: str,
                     trusted: Any = None) -> tuple[str, dict[str, Any]]:
     if not isinstance(response, Mapping) or "status" not in response:
-        raise HpStoreError(f"{where}.populate_space must return a dict with a 'status'; "
-                           f"returned {response!r}.")
+        raise OracleContractError(
+            f"{where}.populate_space must return a dict with a 'status'; returned "
+            f"{response!r}.")
     status = check_status(response["status"])
     if status not in (TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.STOPPED):
-        raise HpStoreError(f"{where}.populate_space returned status {status!r}; expected "
-                           "RUNNING, IDLE or STOPPED.")
+        raise OracleContractError(
+            f"{where}.populate_space returned status {status!r}; expected RUNNING, IDLE or "
+            "STOPPED.")
     values = response.get("values") or {}
     if not isinstance(values, Mapping):
-        raise HpStoreError(f"{where}.populate_space returned values {values!r}; expected a "
-                           "dict of hyperparameter name to value.")
+        raise OracleContractError(
+            f"{where}.populate_space returned values {values!r}; expected a dict of "
+            "hyperparameter name to value.")
     if values is trusted:  # exactly what _random_values returned: already JSON-normalised
         return status, values
     return status, to_jsonable(dict(values), what="The values from populate_space")

@@ -24,6 +24,7 @@ from hpstore.errors import (
     FatalValueError,
 )
 from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.discover import discover_space
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.progress import Progress
@@ -230,9 +231,10 @@ class Tuner:
                 best[0].summary()
 
     def _declare_space(self) -> None:
-        hp = self.oracle.get_space()
-        self.build(hp)
-        self.oracle.update_space(hp)
+        # Built on a fresh space (plus what hyperparameters= overrides), not the stored
+        # one, so a definition changed since the search began is seen and refused.
+        space = discover_space(self.build, self.oracle.given_hyperparameters)
+        self.oracle.update_space(space)
 
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
@@ -254,9 +256,7 @@ class Tuner:
                  progress: Progress | None) -> None:
         fatal: BaseException | None = None
         try:
-            if self.hypermodel is not None:
-                # a build() may register new hyperparameters; let the oracle know
-                self.oracle.update_space(trial.hyperparameters)
+            # What the trial declares while it runs joins the space when it ends.
             results = self.run_trial(trial, *args, **kwargs)
             if trial.trial_id not in self._reported:
                 validate_results(results, self.oracle.objective, "run_trial()")

@@ -213,3 +213,25 @@ def test_config_shapes():
 
 def test_is_nan():
     assert is_nan(math.nan) and not is_nan(1.0) and not is_nan(None) and not is_nan("nan")
+
+
+def test_multi_objective_equality_ignores_order():
+    a = create_objective(["loss", "val_accuracy"])
+    b = create_objective(["val_accuracy", "loss"])
+    assert a == b and hash(a) == hash(b)
+    assert a != create_objective(["loss", "accuracy"])
+
+
+def test_the_same_objective_twice_counts_once():
+    assert create_objective(["loss", "loss"]) == Objective("loss", "min")
+    both = create_objective(["loss", "loss", "acc"])
+    assert both.metric_names == ["loss", "acc"]
+    assert both.get_value({"loss": 2.0, "acc": 0.5}) == 1.5
+
+
+def test_multi_objective_str_as_kerastuner_prints_it():
+    multi = create_objective(["loss", "val_accuracy"])
+    assert str(multi) == (
+        'MultiObjective(name="multi_objective", direction="min"): '
+        '[Objective(name="loss", direction="min"), '
+        'Objective(name="val_accuracy", direction="max")]')

@@ -185,11 +185,15 @@ def test_end_trial_writes_back_status_message_and_values(db):
     stored = oracle.get_trial(trial.trial_id)
     assert stored.message == "all good"
     assert stored.hyperparameters.values["note"] == "written by the worker"
-    with pytest.raises(hpstore.HpStoreError, match="already ended"):
+    with pytest.raises(hpstore.TrialNotRunningError, match="already ended"):
         oracle.end_trial(trial)
+    # KerasTuner takes a trial ended while still RUNNING as completed
     running = oracle.create_trial("t")
-    with pytest.raises(ValueError, match="RUNNING"):
-        oracle.end_trial(running)
+    oracle.update_trial(running.trial_id, {"loss": 1.5})
+    assert running.status == "RUNNING"
+    oracle.end_trial(running)
+    assert running.status == "COMPLETED"
+    assert oracle.get_trial(running.trial_id).score == 1.5
 
 
 def test_best_trials_order_and_padding(db):
@@ -324,7 +328,9 @@ def test_oracle_pickles_as_its_arguments(db):
     run(oracle, n=1)
     copy = pickle.loads(pickle.dumps(open_oracle(db, max_trials=3, overwrite=True)))
     assert len(copy.trials) == 0
-    run(oracle, n=1)
+    with pytest.raises(hpstore.ProjectRemovedError):  # its project was replaced
+        run(oracle, n=1)
+    run(copy, n=1)
     again = pickle.loads(pickle.dumps(open_oracle(db, max_trials=3, overwrite=False)))
     assert len(again.trials) == 1  # the unpickled copy did not wipe the file
 

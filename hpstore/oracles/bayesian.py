@@ -106,7 +106,7 @@ class BayesianOptimizationOracle(Oracle):
         sign = -1.0 if self.objective.direction == "max" else 1.0
         x = np.array([self._encode(decode_values(v), dims) for v, _ in completed])
         y = np.array([sign * s for _, s in completed])
-        stored = self._get_state_value("bayesian") or {}
+        stored = self.get_state_value("bayesian") or {}
         scales = stored.get("length_scales")
         warm = scales is not None and len(scales) == len(dims)
         # Length scales move little from one trial to the next: refit them when the data
@@ -118,13 +118,13 @@ class BayesianOptimizationOracle(Oracle):
         else:
             gp.fit(x, y, optimise=False)
         fitted_on = len(x) if refit else stored["fitted_on"]
-        running = [decode_values(r["hp_values"]) for r in self._store.running()]
+        running = self.decision.running
         if running:
             xr = np.array([self._encode(v, dims) for v in running])
             mean, std = gp.predict(xr)
             gp.fit(np.vstack([x, xr]), np.concatenate([y, mean + std]), optimise=False)
         assert gp.length_scales is not None
-        self._set_state_value("bayesian", {
+        self.set_state_value("bayesian", {
             "length_scales": [float(s) for s in gp.length_scales], "fitted_on": fitted_on})
         values = self._minimise_acquisition(gp, x, y, dims)
         if values is None:
@@ -176,14 +176,15 @@ class BayesianOptimizationOracle(Oracle):
         return row
 
     def _random_response(self) -> dict[str, Any]:
-        values = self._random_values()
+        values = self.random_values()
         if values is None:
-            return {"status": "STOPPED"}
+            return self.exhausted()
         return {"status": "RUNNING", "values": values}
 
     def _minimise_acquisition(self, gp: GaussianProcess, x: np.ndarray, y: np.ndarray,
                               dims: list[HyperParameter]) -> dict[str, Any] | None:
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32, self._number]))
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32,
+                                                            self.decision.number]))
         tried = self._store.values_keys()
         seen: dict[bytes, tuple[float, dict[str, Any]]] = {}
 
@@ -217,6 +218,7 @@ class BayesianOptimizationOracle(Oracle):
             for key in sorted(seen, key=lambda k: seen[k][0])[:3]:
                 consider(self._polish(gp, np.frombuffer(key).copy(), continuous)[None, :])
         for _, values in sorted(seen.values(), key=lambda item: item[0]):
-            if values_key(values) not in tried:  # never a configuration already tried
-                return values
+            key = values_key(values)
+            if key not in tried and not self.is_taken(values, key):
+                return values  # never a configuration already tried, or being tried
         return None

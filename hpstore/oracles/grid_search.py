@@ -47,16 +47,27 @@ class GridSearchOracle(Oracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         version = self._space_version
-        state = self._get_state_value("grid") or {}
+        state = self.get_state_value("grid") or {}
+        # Every point before `position` has been run (or is running). A grown space adds
+        # points among them, so it is walked again from the start, run points skipped.
         start = state.get("position", 0) if state.get("space_version") == version else 0
-        # A grown space changes the enumeration: start over, skipping the points already run.
         combos = iter_configurations(self._space.space, order=grid_values)
-        position = start
-        for position, values in enumerate(itertools.islice(combos, start, None), start + 1):
-            if not self._store.has_values(values_key(values)):
-                self._set_state_value("grid", {"position": position, "space_version": version})
-                return {"status": "RUNNING", "values": values}
-        self._set_state_value("grid", {"position": position, "space_version": version})
-        if self._store.running():
-            return {"status": "IDLE"}
-        return {"status": "STOPPED"}
+        position, settled = start, True
+        for index, values in enumerate(itertools.islice(combos, start, None), start):
+            key = values_key(values)
+            if self._store.has_values(key):
+                if settled:
+                    position = index + 1
+                continue
+            if self.is_taken(values, key):
+                # A running trial will complete these values when it declares the
+                # hyperparameters it is missing; they stay ahead of the position in case
+                # it ends without them.
+                settled = False
+                continue
+            if settled:
+                position = index + 1
+            self.set_state_value("grid", {"position": position, "space_version": version})
+            return {"status": "RUNNING", "values": values}
+        self.set_state_value("grid", {"position": position, "space_version": version})
+        return self.exhausted()

@@ -88,7 +88,7 @@ class HyperbandOracle(Oracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         top = num_brackets(self.max_epochs, self.factor) - 1
-        state = self._get_state_value("hyperband") or {
+        state = self.get_state_value("hyperband") or {
             "bracket": top, "iteration": 0,
             "brackets": [{"bracket": top, "rounds": [[] for _ in range(top + 1)]}],
         }
@@ -103,11 +103,11 @@ class HyperbandOracle(Oracle):
             for round_num in range(1, len(rounds)):
                 promoted = self._promote(trial_id, bracket, round_num)
                 if promoted is not None:
-                    self._set_state_value("hyperband", state)
+                    self.set_state_value("hyperband", state)
                     return promoted
         if state["bracket"] == 0 and state["iteration"] + 1 >= self.hyperband_iterations:
-            self._set_state_value("hyperband", state)
-            return {"status": "IDLE" if self._store.running() else "STOPPED"}
+            self.set_state_value("hyperband", state)
+            return self.exhausted()
         state["bracket"] -= 1
         if state["bracket"] < 0:
             state["bracket"] = top
@@ -143,13 +143,13 @@ class HyperbandOracle(Oracle):
 
     def _random_trial(self, trial_id: str, state: dict[str, Any],
                       bracket: dict[str, Any]) -> dict[str, Any]:
-        values = self._random_values()
+        values = self.random_values()
         if values is None:
-            self._set_state_value("hyperband", state)
-            return {"status": "IDLE" if self._store.running() else "STOPPED"}
+            self.set_state_value("hyperband", state)
+            return self.exhausted()
         num = bracket["bracket"]
         values.update({"tuner/epochs": self._epochs(num, 0), "tuner/initial_epoch": 0,
                        "tuner/bracket": num, "tuner/round": 0})
         bracket["rounds"][0].append({"past_id": None, "id": trial_id})
-        self._set_state_value("hyperband", state)
+        self.set_state_value("hyperband", state)
         return {"status": "RUNNING", "values": values}

@@ -14,13 +14,14 @@ class RandomSearchOracle(Oracle):
     unless ``max_trials`` says otherwise (a resumed one keeps its stored ``max_trials``).
     The values of trial number n are decided by the seed and n alone, so a search
     resumed from the file, or shared by several processes, draws the same points. A
-    finite space that has been run in full stops the search exactly then.
+    finite space that has been run in full stops the search exactly then (once the trials
+    still running have ended: they may declare new hyperparameters).
     """
 
     default_max_trials = 10
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        values = self._random_values()
+        values = self.random_values()
         if values is None:
-            return {"status": "STOPPED", "values": None}
+            return self.exhausted()
         return {"status": "RUNNING", "values": values}

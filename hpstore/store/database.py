@@ -462,6 +462,11 @@ class Database:
             return True
         return Session.probe(self.sidecar, token, pid=pid)
 
+    def owns(self, token: str | None) -> bool:
+        """Whether a liveness token is a session of this process (of any Database on any
+        file: tokens are random)."""
+        return token is not None and Session.held_here(token)
+
     def close(self) -> None:
         """Close this process's connection and end its liveness session."""
         if self._conn is not None and self._pid == os.getpid():

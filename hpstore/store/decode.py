@@ -22,6 +22,9 @@ from hpstore.errors import NotAnHpstoreFileError
 _INFINITIES = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _FROM_TEXT = {text: value for value, text in _INFINITIES.items()}
 
+#: every shape of JSON value (an algorithm's state may be a number or a list)
+ANY_JSON = (dict, list, str, int, float, bool, type(None))
+
 
 def damaged(where: str, value: Any) -> NotAnHpstoreFileError:
     """The error for a value hpstore never writes, found at ``where`` ("table.column")."""

@@ -198,6 +198,12 @@ class Session:
         finally:
             os.close(fd)
 
+    @staticmethod
+    def held_here(token: str | None) -> bool:
+        """Whether ``token`` is a live session of this process."""
+        pid = os.getpid()
+        return any(s.token == token and s.pid == pid and s._fd is not None for s in _LIVE)
+
     def end(self) -> None:
         """Release the lock and remove the file (a normal exit)."""
         if self._fd is None or self.pid != os.getpid():

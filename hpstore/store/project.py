@@ -14,9 +14,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hpstore.errors import HpStoreError, TrialNotFoundError
+from hpstore.errors import (
+    HpStoreError,
+    ProjectRemovedError,
+    TrialNotFoundError,
+    TrialNotRunningError,
+)
 from hpstore.store.database import Database
 from hpstore.store.decode import (
+    ANY_JSON,
     check_row,
     from_json,
     infinity_from_json,
@@ -44,6 +50,13 @@ _OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
 _TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
 
 
+def same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two space entries ({"class_name", "config"}) are the same hyperparameter:
+    the same name under the same conditions."""
+    return (a["config"]["name"] == b["config"]["name"]
+            and a["config"].get("conditions", []) == b["config"].get("conditions", []))
+
+
 def decode_values(text: Any) -> dict[str, Any]:
     """A trial's hyperparameter values from its ``hp_values`` column.
 
@@ -63,6 +76,20 @@ def _observation_to_json(entry: list[Any]) -> list[Any]:
     check_row(entry, _OBSERVATION_FIELDS, "observations")
     entry[4] = infinity_to_json(entry[4])
     return entry
+
+
+def new_project_id(conn: sqlite3.Connection, replacing: str | None = None) -> int:
+    """The id of a project about to be inserted; deletes the project ``replacing`` names.
+
+    Ids are never reused: a process still holding the id of a project that was replaced
+    (``overwrite=True`` in another terminal) must find it gone, not find its successor.
+    The new id is taken before the old project is deleted, so it is above every id ever
+    given (hpstore never deletes a project without creating its successor first).
+    """
+    (top,) = conn.execute("SELECT coalesce(max(project_id), 0) FROM projects").fetchone()
+    if replacing is not None:
+        conn.execute("DELETE FROM projects WHERE name = ?", (replacing,))
+    return int(top) + 1
 
 
 def _row(cursor_row: tuple[Any, ...] | None) -> dict[str, Any] | None:
@@ -109,22 +136,32 @@ class ProjectStore:
     @staticmethod
     def create(db: Database, name: str, *, oracle_class: str, oracle_config: Mapping[str, Any],
                objective: Mapping[str, Any], max_trials: int | None, seed: int,
-               space: Iterable[Mapping[str, Any]]) -> ProjectStore:
+               space: Iterable[Mapping[str, Any]], replace: bool = False) -> ProjectStore:
+        """A new project; with ``replace``, one of that name is deleted in the same step."""
         now = time.time()
         with db.write() as conn:
-            cur = conn.execute(
-                "INSERT INTO projects (name, oracle_class, oracle_config, objective, max_trials,"
-                " seed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, oracle_class, _dumps(dict(oracle_config)), _dumps(dict(objective)),
-                 max_trials, seed, now, now))
-            project = ProjectStore(db, int(cur.lastrowid or 0), name)
+            project_id = new_project_id(conn, replacing=name if replace else None)
+            conn.execute(
+                "INSERT INTO projects (project_id, name, oracle_class, oracle_config, objective,"
+                " max_trials, seed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project_id, name, oracle_class, _dumps(dict(oracle_config)),
+                 _dumps(dict(objective)), max_trials, seed, now, now))
+            project = ProjectStore(db, project_id, name)
             project._insert_space(conn, space, start=0)
         return project
 
-    @staticmethod
-    def delete(db: Database, name: str) -> None:
-        with db.write() as conn:
-            conn.execute("DELETE FROM projects WHERE name = ?", (name,))
+    def removed(self) -> ProjectRemovedError:
+        return ProjectRemovedError(
+            f"The project {self.name!r} was removed from {self.db.path or 'memory'} or "
+            "replaced by another process (overwrite=True or an import with --overwrite); "
+            "this process stopped writing to it. Open the project again to work on the new one."
+        )
+
+    def check_exists(self, conn: sqlite3.Connection) -> None:
+        """Raises ProjectRemovedError when this project is no longer in the file."""
+        if conn.execute("SELECT 1 FROM projects WHERE project_id = ?",
+                        (self.project_id,)).fetchone() is None:
+            raise self.removed()
 
     def update_settings(self, **fields: Any) -> None:
         allowed = {"max_trials", "oracle_config"}
@@ -148,13 +185,11 @@ class ProjectStore:
 
     # -- the search space ---------------------------------------------------------------------
     def space_version(self) -> int:
+        """Raises ProjectRemovedError when the project is no longer in the file."""
         rows = self.db.query("SELECT space_version FROM projects WHERE project_id = ?",
                              (self.project_id,))
         if not rows:
-            raise HpStoreError(
-                f"The project {self.name!r} was removed from the file by another process "
-                "(overwrite=True or set_state); open it again."
-            )
+            raise self.removed()
         return int(rows[0][0])
 
     def load_space(self) -> tuple[int, list[dict[str, Any]]]:
@@ -166,7 +201,7 @@ class ProjectStore:
                 "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
                 "ORDER BY position", (self.project_id,)).fetchall()
         if version is None:
-            raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+            raise self.removed()
         return int(version[0]), [_space_item(c, j) for c, j in rows]
 
     def _insert_space(self, conn: sqlite3.Connection, space: Iterable[Mapping[str, Any]],
@@ -181,36 +216,64 @@ class ProjectStore:
             n += 1
         return n
 
-    def extend_space(self, entries: list[dict[str, Any]], same: Any) -> int:
-        """Append the entries not stored yet (``same(stored, entry)`` tells duplicates);
-        returns the new space version."""
+    def extend_space(self, entries: list[dict[str, Any]]) -> int:
+        """Append the entries not stored yet (same name and conditions); returns the new
+        space version."""
         with self.db.write() as conn:
-            rows = conn.execute(
-                "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
-                "ORDER BY position", (self.project_id,)).fetchall()
-            stored = [_space_item(c, j) for c, j in rows]
-            new = [e for e in entries if not any(same(s, e) for s in stored)]
-            version = conn.execute("SELECT space_version FROM projects WHERE project_id = ?",
-                                   (self.project_id,)).fetchone()[0]
-            if new:
-                self._insert_space(conn, new, start=len(stored))
-                version += 1
-                conn.execute("UPDATE projects SET space_version = ?, updated_at = ? "
-                             "WHERE project_id = ?", (version, time.time(), self.project_id))
-        return int(version)
+            return self._extend_space(conn, entries)
+
+    def _extend_space(self, conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> int:
+        rows = conn.execute(
+            "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
+            "ORDER BY position", (self.project_id,)).fetchall()
+        stored = [_space_item(c, j) for c, j in rows]
+        new = [e for e in entries if not any(same_entry(s, e) for s in stored)]
+        found = conn.execute("SELECT space_version FROM projects WHERE project_id = ?",
+                             (self.project_id,)).fetchone()
+        if found is None:
+            raise self.removed()
+        version = int(found[0])
+        if new:
+            self._insert_space(conn, new, start=len(stored))
+            version += 1
+            conn.execute("UPDATE projects SET space_version = ?, updated_at = ? "
+                         "WHERE project_id = ?", (version, time.time(), self.project_id))
+        return version
 
     # -- reading trials ------------------------------------------------------------------------
     def trial_row(self, trial_id: str) -> dict[str, Any]:
-        """Raises TrialNotFoundError when the project has no such trial."""
-        row = self.db.connect().execute(
+        """Raises TrialNotFoundError when the project has no such trial, and
+        ProjectRemovedError when the project itself is gone."""
+        with self.db.read() as conn:
+            return self._trial_row(conn, trial_id)
+
+    def _trial_row(self, conn: sqlite3.Connection, trial_id: str) -> dict[str, Any]:
+        row = conn.execute(
             f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
             (self.project_id, str(trial_id))).fetchone()
         if row is None:
+            self.check_exists(conn)
             raise TrialNotFoundError(
                 f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
                 "as those in `oracle.trials`."
             )
         return _row(row)  # type: ignore[return-value]
+
+    @staticmethod
+    def check_running(row: Mapping[str, Any], run: int | None,
+                      statuses: tuple[str, ...] = (TrialStatus.RUNNING, TrialStatus.STOPPED)
+                      ) -> None:
+        """Raises TrialNotRunningError unless the trial is in one of ``statuses`` and, when
+        ``run`` is given, still in that run (not handed to another worker since)."""
+        if row["status"] not in statuses:
+            raise TrialNotRunningError(
+                f"Trial {row['trial_id']} is {row['status']}, not running: it has already "
+                "ended (or was handed back to be run again). Nothing was recorded.")
+        if run is not None and row["run_count"] != run:
+            raise TrialNotRunningError(
+                f"Trial {row['trial_id']} was handed to another worker ({row['tuner_id']!r}, "
+                f"run {row['run_count']}) after this process ran it (run {run}); this "
+                "process's results for it were not recorded.")
 
     def observations(self, pk: int, run: int) -> list[tuple[str, str, int, float]]:
         rows = self.db.connect().execute(
@@ -337,7 +400,7 @@ class ProjectStore:
             " EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND queued IS NOT "
             "NULL) FROM projects p WHERE p.project_id = ?", (self.project_id,)).fetchone()
         if row is None:
-            raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+            raise self.removed()
         return row[0], int(row[1] or 0), bool(row[2])
 
     def take_queued(self, tuner_id: str, session: str | None) -> dict[str, Any] | None:
@@ -360,6 +423,14 @@ class ProjectStore:
                    run_count=row["run_count"] + 1, started_at=now, ended_at=None, score=None,
                    best_step=None, message=None, pid=os.getpid(), changed_at=now)
         return row
+
+    def adopt(self, row: Mapping[str, Any], session: str | None) -> dict[str, Any]:
+        """Move a running trial to another liveness session of the same process (a second
+        Oracle on the file in the process that runs it); returns the updated row."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE trials SET session = ? WHERE id = ? AND status = 'RUNNING' "
+                         "AND session IS ?", (session, row["id"], row["session"]))
+            return self._trial_row(conn, row["trial_id"])
 
     def reap(self, tokens: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers; returns their trial ids.
@@ -403,16 +474,19 @@ class ProjectStore:
         return int(conn.execute("SELECT queue_counter FROM projects WHERE project_id = ?",
                                 (self.project_id,)).fetchone()[0])
 
-    def record_metrics(self, trial_id: str,
-                       observations: list[tuple[str, str, int, float]]) -> dict[str, Any]:
-        """Append (metric, direction, step, value) rows to the trial's current run."""
+    def record_metrics(self, trial_id: str, observations: list[tuple[str, str, int, float]],
+                       run: int | None = None) -> dict[str, Any]:
+        """Append (metric, direction, step, value) rows to the trial's current run.
+
+        Raises:
+            TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
+            TrialNotRunningError: the trial is not RUNNING or STOPPED, or (``run`` given)
+                no longer in that run.
+        """
         now = time.time()
         with self.db.write() as conn:
-            row = _row(conn.execute(
-                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
-                (self.project_id, str(trial_id))).fetchone())
-            if row is None:
-                raise TrialNotFoundError(f"No trial {trial_id!r} in project {self.name!r}.")
+            row = self._trial_row(conn, trial_id)
+            self.check_running(row, run)
             conn.executemany(
                 "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -420,22 +494,39 @@ class ProjectStore:
                  for m, d, s, v in observations])
         return row
 
-    def finish(self, pk: int, old_status: str, status: str, message: str | None,
+    def finish(self, row: Mapping[str, Any], status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,
-               best_step: int | None, tuner_id: str | None, *, invalid: bool,
-               requeue: bool) -> None:
+               best_step: int | None, *, invalid: bool, requeue: bool,
+               space: list[dict[str, Any]] | None = None) -> None:
         """Write the end of a run: the status, message, values (a dict, or the JSON text
-        already stored) and score, in one step."""
+        already stored) and score, in one step, with the hyperparameters the run added to
+        the space (``space``, appended when not stored yet).
+
+        Raises:
+            TrialNotRunningError: the trial changed since ``row`` was read (another process
+                ended it, or handed it to another worker); nothing was written.
+        """
         now = time.time()
+        pk = row["id"]
         with self.db.write() as conn:
             queued = self._next_queue_position(conn) if requeue else None
             final = status in TrialStatus.FINAL
-            conn.execute(
+            # Only if nobody else moved the trial since it was read: the check and the
+            # change are one statement.
+            changed = conn.execute(
                 "UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, "
                 "queued = ?, invalid_runs = invalid_runs + ?, session = NULL, ended_at = ?, "
-                "pid = ?, changed_at = ? WHERE id = ?",
+                "pid = ?, changed_at = ? WHERE id = ? AND status = ? AND run_count = ?",
                 (status, message, None if score is None else _to_db_float(score), best_step,
-                 queued, 1 if invalid else 0, now if final else None, os.getpid(), now, pk))
+                 queued, 1 if invalid else 0, now if final else None, os.getpid(), now, pk,
+                 row["status"], row["run_count"])).rowcount
+            if not changed:
+                current = self._trial_row(conn, row["trial_id"])
+                self.check_running(current, row["run_count"], (row["status"],))
+                raise TrialNotRunningError(f"Trial {row['trial_id']} changed while it was "
+                                           "being ended; nothing was recorded.")
+            if space:
+                self._extend_space(conn, space)
             if not isinstance(values, str):
                 # Only when the worker changed them: SQLite rewrites the index entries of
                 # every column an UPDATE sets, changed or not.
@@ -459,8 +550,7 @@ class ProjectStore:
     def get_value(self, key: str, default: Any = None) -> Any:
         rows = self.db.query("SELECT value FROM oracle_state WHERE project_id = ? AND key = ?",
                              (self.project_id, key))
-        # every algorithm keeps its state as one JSON object per key
-        return from_json(rows[0][0], "oracle_state.value") if rows else default
+        return from_json(rows[0][0], "oracle_state.value", ANY_JSON) if rows else default
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         with self.db.write() as conn:
@@ -481,7 +571,7 @@ class ProjectStore:
                 " queue_counter, created_at, updated_at FROM projects WHERE project_id = ?",
                 (self.project_id,)).fetchone()
             if p is None:
-                raise HpStoreError(f"The project {self.name!r} is no longer in the file.")
+                raise self.removed()
             space = conn.execute(
                 "SELECT class_name, config FROM hyperparameters WHERE project_id = ? "
                 "ORDER BY position", (self.project_id,)).fetchall()
@@ -507,7 +597,7 @@ class ProjectStore:
         state = {}
         for key, value in state_rows:
             check_row((key,), ("key",), "oracle_state")
-            state[key] = from_json(value, "oracle_state.value")
+            state[key] = from_json(value, "oracle_state.value", ANY_JSON)
         out_trials = []
         for row in trials:
             assert row is not None

@@ -1,0 +1,285 @@
+"""KerasTuner's Oracle API for custom oracles, and the guarantees behind create, update and
+end: duplicates refused, failures counted, directions honoured, stale writers refused."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import random
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _workers import DEADLINE, open_oracle, space
+
+import hpstore
+from hpstore.oracle import Oracle
+
+CTX = mp.get_context("spawn")
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "search.db")
+
+
+def _complete(oracle: Oracle, trial: hpstore.Trial, **metrics: float) -> None:
+    oracle.update_trial(trial.trial_id, metrics or {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
+# -- duplicates (a custom populate_space) -------------------------------------------------------
+
+class Repeating(Oracle):
+    """Proposes {"n": 1} the first ``repeats`` times it is asked, then 2, 3, ..."""
+
+    def __init__(self, *args: Any, repeats: int = 0, **kwargs: Any) -> None:
+        self.repeats = repeats
+        self.asked = 0
+        super().__init__(*args, **kwargs)
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        self.asked += 1
+        n = 1 if self.asked <= self.repeats else self.asked
+        return {"status": "RUNNING", "values": {"n": n}}
+
+
+def test_a_populate_space_that_keeps_repeating_gets_duplicate_values_error(db):
+    oracle = Repeating("loss", max_trials=5, database=db, repeats=10**6)
+    first = oracle.create_trial("w")
+    assert first.hyperparameters.values == {"n": 1}
+    _complete(oracle, first)
+    with pytest.raises(hpstore.DuplicateValuesError, match="already run"):
+        oracle.create_trial("w")
+    assert len(oracle.trials) == 1  # nothing was recorded
+
+
+def test_a_populate_space_that_repeats_then_offers_new_values_gets_them(db):
+    oracle = Repeating("loss", max_trials=5, database=db, repeats=4)
+    _complete(oracle, oracle.create_trial("w"))
+    second = oracle.create_trial("w")  # asked 2, 3, 4 (all {"n": 1}), then 5
+    assert second.hyperparameters.values == {"n": 5}
+    assert oracle.asked == 5
+
+
+def test_a_running_trials_values_are_not_handed_out_again(db):
+    oracle = Repeating("loss", max_trials=5, database=db, repeats=10**6)
+    oracle.create_trial("a")
+    with pytest.raises(hpstore.DuplicateValuesError):
+        oracle.create_trial("b")
+
+
+# -- consecutive failures -------------------------------------------------------------------------
+
+def test_a_completed_trial_resets_the_consecutive_failure_count(db):
+    oracle = open_oracle(db, max_trials=10, max_consecutive_failed_trials=2)
+    for status in ("FAILED", "COMPLETED", "FAILED"):
+        trial = oracle.create_trial("w")
+        if status == "COMPLETED":
+            _complete(oracle, trial)
+        else:
+            trial.status = "FAILED"
+            oracle.end_trial(trial)  # must not raise: the failures were not consecutive
+    trial = oracle.create_trial("w")
+    trial.status = "FAILED"
+    with pytest.raises(RuntimeError, match="limit of 2"):
+        oracle.end_trial(trial)
+
+
+# -- directions -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("objective", "reports", "score", "step"), [
+    (hpstore.Objective("score", "max"), [1.0, 5.0, 3.0], 5.0, 1),
+    (hpstore.Objective("acc", "min"), [0.9, 0.2, 0.5], 0.2, 1),  # against the name's guess
+    (hpstore.Objective("val_loss", "max"), [0.1, 0.4, 0.2], 0.4, 1),
+])
+def test_the_declared_direction_decides_the_score(db, objective, reports, score, step):
+    oracle = open_oracle(db, max_trials=3, objective=objective)
+    trial = oracle.create_trial("w")
+    for i, value in enumerate(reports):
+        oracle.update_trial(trial.trial_id, {objective.name: value}, step=i)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert (stored.score, stored.best_step) == (score, step)
+    assert oracle.get_best_trials(1)[0].trial_id == trial.trial_id
+
+
+# -- seeds ----------------------------------------------------------------------------------------
+
+def test_seed_none_follows_python_random_and_is_stored(tmp_path):
+    random.seed(1234)
+    a = open_oracle(str(tmp_path / "a.db"), max_trials=3)
+    random.seed(1234)
+    b = open_oracle(str(tmp_path / "b.db"), max_trials=3)
+    assert a.seed == b.seed
+    assert a.create_trial("w").hyperparameters.values == (
+        b.create_trial("w").hyperparameters.values)
+    a.close()
+    random.seed(99)
+    assert open_oracle(str(tmp_path / "a.db")).seed == b.seed  # the stored one, on resume
+
+
+# -- the same file twice in one process -----------------------------------------------------------
+
+def test_a_second_oracle_in_the_same_process_gets_the_running_trial_back(db):
+    first = open_oracle(db, max_trials=4)
+    held = first.create_trial("tuner0")
+    second = open_oracle(db)  # the first one was never closed (a notebook cell run again)
+    again = second.create_trial("tuner0")
+    assert again.trial_id == held.trial_id and again.status == "RUNNING"
+    _complete(second, again)
+    assert second.get_trial(held.trial_id).status == "COMPLETED"
+    with pytest.raises(hpstore.TrialNotRunningError):
+        first.update_trial(held.trial_id, {"loss": 2.0})
+
+
+# -- populate_space called directly ---------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [hpstore.RandomSearchOracle, hpstore.GridSearchOracle,
+                                 hpstore.BayesianOptimizationOracle, hpstore.HyperbandOracle])
+def test_populate_space_can_be_called_directly(db, cls):
+    kwargs = {"max_epochs": 9} if cls is hpstore.HyperbandOracle else {"max_trials": 6}
+    oracle = cls("loss", hyperparameters=space(), database=db, seed=3, **kwargs)
+    _complete(oracle, oracle.create_trial("w"))
+    state_before = oracle.get_state()
+    response = oracle.populate_space("x")
+    assert response["status"] == "RUNNING"
+    assert set(space().values) <= set(response["values"])
+    assert oracle.get_state() == state_before  # a direct call records nothing
+    # and it proposes what create_trial would
+    assert oracle.create_trial("w").hyperparameters.values == response["values"]
+
+
+def test_the_subclass_api_has_public_names_and_keeps_the_old_ones(db):
+    class Counting(Oracle):
+        def populate_space(self, trial_id: str) -> dict[str, Any]:
+            count = self.get_state_value("count", 0) + 1
+            self.set_state_value("count", count)
+            assert self.decision.trial_id == trial_id
+            assert self._get_state_value("count") == count  # the pending value
+            values = self.random_values()
+            assert values is not None and self.rng(1).random() == self._rng(1).random()
+            return {"status": "RUNNING", "values": values}
+
+    oracle = Counting("loss", max_trials=3, hyperparameters=space(), database=db)
+    for _ in range(3):
+        _complete(oracle, oracle.create_trial("w"))
+    assert oracle.get_state()["oracle_state"] == {"count": 3}
+
+
+# -- synchronized ---------------------------------------------------------------------------------
+
+class Counter(Oracle):
+    """Counts in a plain file beside the search, read-modify-write under the search's lock."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        return {"status": "STOPPED"}
+
+    @hpstore.synchronized
+    def bump(self, counter: str, times: int) -> None:
+        for _ in range(times):
+            value = int(Path(counter).read_text() or 0)
+            os.sched_yield()  # invite the other processes in between read and write
+            Path(counter).write_text(str(value + 1))
+
+    @hpstore.synchronized
+    def create_trial(self, tuner_id: str) -> hpstore.Trial:  # re-entrant with the base's lock
+        return super().create_trial(tuner_id)
+
+
+def _bump_many(path: str, counter: str, rounds: int, start: Any) -> None:
+    oracle = Counter("loss", database=path)
+    start.wait()
+    for _ in range(rounds):
+        oracle.bump(counter, 5)
+    oracle.close()
+
+
+def test_synchronized_methods_run_one_at_a_time_across_processes(tmp_path):
+    path, counter = str(tmp_path / "s.db"), tmp_path / "counter"
+    counter.write_text("0")
+    Counter("loss", database=path).close()
+    start = CTX.Barrier(4, timeout=DEADLINE)
+    procs = [CTX.Process(target=_bump_many, args=(path, str(counter), 60, start))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    start.wait()
+    oracle = Counter("loss", database=path)
+    threads = [threading.Thread(target=oracle.bump, args=(str(counter), 100)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+    for p in procs:
+        p.join(DEADLINE)
+        assert p.exitcode == 0
+    assert counter.read_text() == str(3 * 60 * 5 + 3 * 100)
+    assert oracle.create_trial("w").status == "STOPPED"  # the decorated override works
+    assert Counter.bump.__name__ == "bump" and "lock" in (hpstore.synchronized.__doc__ or "")
+
+
+def test_a_synchronized_method_that_raises_releases_the_lock(db):
+    class Failing(Counter):
+        @hpstore.synchronized
+        def explode(self) -> None:
+            raise KeyError("boom")
+
+    oracle = Failing("loss", database=db)
+    with pytest.raises(KeyError):
+        oracle.explode()
+    done = threading.Event()
+    threading.Thread(target=lambda: (oracle.create_trial("w"), done.set())).start()
+    assert done.wait(DEADLINE)
+
+
+# -- a project replaced under a running process ---------------------------------------------------
+
+def _search_then_wait(path: str, opened: Any, go_on: Any, results: Any) -> None:
+    try:
+        oracle = open_oracle(path, max_trials=20, seed=1)
+        trial = oracle.create_trial("old")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+        opened.set()
+        if not go_on.wait(DEADLINE):
+            raise RuntimeError("never told to go on")
+        outcomes = []
+        for step in (
+                lambda: oracle.update_trial(trial.trial_id, {"loss": 0.5}, step=1),
+                lambda: oracle.end_trial(trial),
+                lambda: oracle.create_trial("old")):
+            try:
+                step()
+                outcomes.append("written")
+            except hpstore.HpStoreError as exc:
+                outcomes.append(type(exc).__name__)
+        results.put(outcomes)
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_overwrite_in_another_process_stops_the_old_one_writing(db):
+    opened, go_on, results = CTX.Event(), CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=_search_then_wait, args=(db, opened, go_on, results))
+    proc.start()
+    assert opened.wait(DEADLINE)
+    fresh = open_oracle(db, max_trials=20, seed=2, overwrite=True)
+    mine = fresh.create_trial("new")  # the new project's first trial has the same id "00"
+    go_on.set()
+    outcomes = results.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert outcomes == ["ProjectRemovedError"] * 3
+    # the new project holds only its own work
+    assert list(fresh.trials) == [mine.trial_id]
+    state = fresh.get_state()
+    assert [t["tuner_id"] for t in state["trials"]] == ["new"]
+    assert all(o == [] for o in (t["observations"] for t in state["trials"]))
+    conn = sqlite3.connect(db)
+    (first_id,) = conn.execute("SELECT project_id FROM projects").fetchone()
+    open_oracle(db, seed=2, overwrite=True).close()
+    assert conn.execute("SELECT project_id FROM projects").fetchone()[0] > first_id
+    conn.close()
