@@ -120,11 +120,21 @@ class Tuner:
         self.oracle = oracle
         self.hypermodel = hypermodel
         self._run_trial_fn = run_trial
-        self.tuner_id = tuner_id or default_tuner_id()
+        self._tuner_id = tuner_id or None
         self.verbose = verbose
         self._reported: set[str] = set()
         if hypermodel is not None:
             self._declare_space()  # as KerasTuner does, so search_space_summary() sees it
+
+    @property
+    def tuner_id(self) -> str:
+        """This worker's name: the one given, else ``default_tuner_id()`` of the process
+        running the search (a Tuner handed to child processes names each child apart)."""
+        return self._tuner_id or default_tuner_id()
+
+    @tuner_id.setter
+    def tuner_id(self, value: str | None) -> None:
+        self._tuner_id = value or None
 
     # -- the user's side ---------------------------------------------------------------------------
     def build(self, hp: HyperParameters) -> Any:

@@ -201,3 +201,13 @@ def hold(path: str, tuner_id: str) -> tuple[Any, str, dict[str, Any]]:
     trial_id, values, pid = info.get(timeout=DEADLINE)
     assert pid == proc.pid
     return proc, trial_id, values
+
+
+def tuner_trial(trial: Any) -> float:
+    """run_trial for Tuner tests in child processes: the test space's objective."""
+    return objective_value(trial.hyperparameters.values)
+
+
+def make_tuner(path: str, max_trials: int) -> Any:
+    oracle = open_oracle(path, max_trials=max_trials, seed=4)
+    return hpstore.Tuner(oracle, run_trial=tuner_trial, verbose=0)

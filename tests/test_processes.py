@@ -14,6 +14,7 @@ from _workers import (
     DEADLINE,
     forked_child,
     hold,
+    make_tuner,
     objective_value,
     open_new_file,
     open_oracle,
@@ -208,3 +209,23 @@ def test_an_oracle_inherited_through_fork_reconnects(tmp_path):
     tuners = dict(conn.execute("SELECT r.trial_id, t.tuner_id FROM transitions t JOIN trials r "
                                "ON r.id = t.trial WHERE to_status = 'COMPLETED'"))
     assert tuners == {child_trial: "child"}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_one_tuner_handed_to_three_processes_names_each_apart(tmp_path, method):
+    """mp.Process(target=tuner.search) three times: each child is its own worker."""
+    path = str(tmp_path / f"{method}.db")
+    tuner = make_tuner(path, max_trials=30)
+    ctx = mp.get_context(method)
+    procs = [ctx.Process(target=tuner.search) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(DEADLINE * 2)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT status, tuner_id FROM trials").fetchall()
+    assert len(rows) == 30 and {s for s, _ in rows} == {"COMPLETED"}
+    workers = {t for _, t in rows}
+    assert workers <= {f"worker-{p.pid}" for p in procs}
+    assert tuner.tuner_id == f"worker-{os.getpid()}"  # the parent's own name is its own
