@@ -1,0 +1,379 @@
+"""Early stopping: rules that stop a hopeless trial on the values it reports as it trains.
+
+A rule is a strategy beside the search algorithm: every oracle takes one as
+``early_stopping=``. It is asked inside ``update_trial``'s transaction, after the reported
+values are recorded, and sees two things: the trial's own curve (its objective value at
+each step of this run, several reports at one step averaged) and the history of the other
+trials as the store holds it at that moment. So every process sees the same decision, and
+a decision, once recorded, survives a crash.
+
+The rules follow Optuna's pruners (MedianPruner, PercentilePruner, SuccessiveHalvingPruner,
+PatientPruner, ThresholdPruner); where hpstore differs it says so in the rule's docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The trial being decided: its objective's mean value at each step of this run.
+
+    Attributes:
+        steps: the steps reported, ascending.
+        values: the mean value at each of them (NaN where NaN was reported).
+        direction: "min" or "max".
+    """
+
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+    direction: str
+
+    @property
+    def step(self) -> int:
+        """The last step reported (the one being decided)."""
+        return self.steps[-1]
+
+    @property
+    def last(self) -> float:
+        return self.values[-1]
+
+    def best(self) -> float:
+        """The best value so far (NaN steps ignored; NaN when every step is NaN)."""
+        finite = [v for v in self.values if not math.isnan(v)]
+        if not finite:
+            return math.nan
+        return min(finite) if self.direction == "min" else max(finite)
+
+    def previous_step(self) -> int | None:
+        return self.steps[-2] if len(self.steps) > 1 else None
+
+
+class History(Protocol):
+    """What a rule may know of the other trials, read in the deciding transaction."""
+
+    def completed_count(self) -> int:
+        """How many trials have COMPLETED (a trial stopped early does not count)."""
+
+    def completed_values_at(self, step: int) -> list[float]:
+        """The objective value at ``step`` of each COMPLETED trial that reported it."""
+
+    def values_from(self, step: int) -> list[float]:
+        """For every other trial (of any status) that reported a step at or after ``step``
+        in its current run: its value at the first such step."""
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    """Whether ``a`` is strictly better than ``b``."""
+    return a < b if direction == "min" else a > b
+
+
+class StoppingRule:
+    """Base of the rules: ``decide`` returns None to go on, or why the trial should stop."""
+
+    def decide(self, curve: Curve, history: History) -> str | None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The rule as JSON, stored with the project (a resumed search keeps its rule)."""
+        return {"class_name": type(self).__name__, "config": dict(self._config())}
+
+    def _config(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoppingRule) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.get_config()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"`{name}` must be an int of at least {low}, received {value!r}.")
+    return int(value)
+
+
+def _check_number(name: str, value: Any, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or (
+            math.isnan(float(value))):
+        raise ValueError(f"`{name}` must be a number, received {value!r}.")
+    return float(value)
+
+
+def _on_check_step(curve: Curve, warmup_steps: int, interval_steps: int) -> bool:
+    """Whether this report is the first one in its interval after the warm-up: rules that
+    compare with other trials decide once per interval, not at every report."""
+    step = curve.step
+    if step < warmup_steps:
+        return False
+    window = (step - warmup_steps) // interval_steps * interval_steps + warmup_steps
+    previous = curve.previous_step()
+    return previous is None or previous < window
+
+
+class PercentileStopping(StoppingRule):
+    """Stop a trial whose best value so far is worse than the ``percentile``-th best of
+    the COMPLETED trials' values at the same step (Optuna's PercentilePruner).
+
+    Args:
+        percentile: 0-100; 25 keeps the trials in the best quarter at each step.
+        min_trials: no decision before this many trials have COMPLETED.
+        warmup_steps: no decision before this step.
+        interval_steps: decide at most once per this many steps (after the warm-up).
+        min_trials_at_step: no decision when fewer completed trials reported this step.
+
+    An all-NaN curve is stopped. A trial whose best equals the percentile goes on.
+
+    Raises:
+        ValueError: an argument out of range.
+    """
+
+    def __init__(self, percentile: float, min_trials: int = 5, warmup_steps: int = 0,
+                 interval_steps: int = 1, min_trials_at_step: int = 1) -> None:
+        value = _check_number("percentile", percentile)
+        assert value is not None
+        if not 0 <= value <= 100:
+            raise ValueError(f"`percentile` must be between 0 and 100, received {percentile!r}.")
+        self.percentile = value
+        self.min_trials = _check_int("min_trials", min_trials, 0)
+        self.warmup_steps = _check_int("warmup_steps", warmup_steps, 0)
+        self.interval_steps = _check_int("interval_steps", interval_steps, 1)
+        self.min_trials_at_step = _check_int("min_trials_at_step", min_trials_at_step, 1)
+
+    def _config(self) -> Mapping[str, Any]:
+        return {"percentile": self.percentile, "min_trials": self.min_trials,
+                "warmup_steps": self.warmup_steps, "interval_steps": self.interval_steps,
+                "min_trials_at_step": self.min_trials_at_step}
+
+    def _name(self) -> str:
+        return f"the {self.percentile:g}th percentile"
+
+    def decide(self, curve: Curve, history: History) -> str | None:
+        if not _on_check_step(curve, self.warmup_steps, self.interval_steps):
+            return None
+        completed = history.completed_count()
+        if completed == 0 or completed < self.min_trials:
+            return None
+        best = curve.best()
+        if math.isnan(best):
+            return f"every value it reported up to step {curve.step} is NaN"
+        others = history.completed_values_at(curve.step)
+        if len(others) < self.min_trials_at_step:
+            return None
+        # the percentile of the best ones: for a maximised objective, counted from the top
+        q = self.percentile if curve.direction == "min" else 100 - self.percentile
+        with np.errstate(all="ignore"):
+            threshold = float(np.nanpercentile(np.asarray(others, dtype=float), q))
+        if math.isnan(threshold) or not better(threshold, best, curve.direction):
+            return None
+        return (f"its best value so far, {best:.6g}, is worse than {self._name()} "
+                f"{threshold:.6g} of {len(others)} completed trials at step {curve.step}")
+
+
+class MedianStopping(PercentileStopping):
+    """Stop a trial whose best value so far is worse than the median of the COMPLETED
+    trials' values at the same step (Optuna's MedianPruner, its default).
+
+    Args:
+        min_trials, warmup_steps, interval_steps, min_trials_at_step: as for
+            :class:`PercentileStopping`.
+    """
+
+    def __init__(self, min_trials: int = 5, warmup_steps: int = 0, interval_steps: int = 1,
+                 min_trials_at_step: int = 1) -> None:
+        super().__init__(50.0, min_trials, warmup_steps, interval_steps, min_trials_at_step)
+
+    def _config(self) -> Mapping[str, Any]:
+        config = dict(super()._config())
+        del config["percentile"]
+        return config
+
+    def _name(self) -> str:
+        return "the median"
+
+
+class SuccessiveHalving(StoppingRule):
+    """Asynchronous successive halving (ASHA; Optuna's SuccessiveHalvingPruner).
+
+    Rung k is at step ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``.
+    When a trial first reports a step at or past a rung, its value there is compared with
+    the values every other trial had at that rung (any status); it goes on only if it is in
+    the best ``1 / reduction_factor`` of them (with fewer than ``reduction_factor`` trials
+    at the rung, only the best goes on).
+
+    Differs from Optuna: a trial's rung value is read from its reported values (the first
+    step at or past the rung), not kept as a separate attribute, so it is the same whichever
+    process asks; ``min_resource`` has no "auto" setting.
+
+    Raises:
+        ValueError: an argument out of range.
+    """
+
+    def __init__(self, min_resource: int = 1, reduction_factor: int = 3,
+                 min_early_stopping_rate: int = 0) -> None:
+        self.min_resource = _check_int("min_resource", min_resource, 1)
+        self.reduction_factor = _check_int("reduction_factor", reduction_factor, 2)
+        self.min_early_stopping_rate = _check_int("min_early_stopping_rate",
+                                                  min_early_stopping_rate, 0)
+
+    def _config(self) -> Mapping[str, Any]:
+        return {"min_resource": self.min_resource, "reduction_factor": self.reduction_factor,
+                "min_early_stopping_rate": self.min_early_stopping_rate}
+
+    def rung_steps(self, up_to: int) -> list[int]:
+        """The rung steps up to and including ``up_to``."""
+        steps, k = [], 0
+        while True:
+            step = self.min_resource * self.reduction_factor ** (
+                self.min_early_stopping_rate + k)
+            if step > up_to:
+                return steps
+            steps.append(step)
+            k += 1
+
+    def decide(self, curve: Curve, history: History) -> str | None:
+        previous = curve.previous_step()
+        value = curve.last
+        for rung, rung_step in enumerate(self.rung_steps(curve.step)):
+            if previous is not None and previous >= rung_step:
+                continue  # this rung was passed (and judged) at an earlier report
+            if math.isnan(value):
+                return f"its value at rung {rung} (step {rung_step}) is NaN"
+            competing = sorted(v for v in history.values_from(rung_step) if not math.isnan(v))
+            competing.append(value)
+            competing.sort(reverse=curve.direction == "max")
+            keep = max(len(competing) // self.reduction_factor, 1)
+            cutoff = competing[keep - 1]
+            if better(cutoff, value, curve.direction):
+                return (f"its value {value:.6g} at rung {rung} (step {rung_step}) is not in "
+                        f"the best {keep} of {len(competing)} trials there (cut-off "
+                        f"{cutoff:.6g})")
+        return None
+
+
+class Patience(StoppingRule):
+    """Stop a trial whose best value of its last ``patience + 1`` steps does not improve
+    by more than ``min_delta`` on its best before them. With a ``rule``, that rule decides
+    instead whenever the trial has stalled so (Optuna's PatientPruner).
+
+    Differs from Optuna: ``min_delta`` is what Keras's EarlyStopping calls it, the least
+    change that counts as an improvement (Optuna's is a tolerance for getting worse), so
+    ``Patience(patience=5, min_delta=1e-3)`` means what a Keras user expects.
+
+    Raises:
+        ValueError: ``patience`` below 0 or ``min_delta`` negative.
+        TypeError: ``rule`` is not a stopping rule.
+    """
+
+    def __init__(self, rule: StoppingRule | None = None, patience: int = 3,
+                 min_delta: float = 0.0) -> None:
+        if rule is not None and not isinstance(rule, StoppingRule):
+            raise TypeError(f"`rule` must be a stopping rule or None, received {rule!r}.")
+        self.rule = rule
+        self.patience = _check_int("patience", patience, 0)
+        delta = _check_number("min_delta", min_delta)
+        assert delta is not None
+        if delta < 0:
+            raise ValueError(f"`min_delta` must be at least 0, received {min_delta!r}.")
+        self.min_delta = delta
+
+    def _config(self) -> Mapping[str, Any]:
+        return {"rule": None if self.rule is None else self.rule.get_config(),
+                "patience": self.patience, "min_delta": self.min_delta}
+
+    def decide(self, curve: Curve, history: History) -> str | None:
+        if len(curve.values) <= self.patience + 1:
+            return None
+        split = len(curve.values) - self.patience - 1
+        before = Curve(curve.steps[:split], curve.values[:split], curve.direction).best()
+        after = Curve(curve.steps[split:], curve.values[split:], curve.direction).best()
+        if math.isnan(before) or math.isnan(after):
+            return None
+        sign = 1.0 if curve.direction == "min" else -1.0
+        if sign * (before - after) > self.min_delta:
+            return None  # improved
+        if self.rule is not None:
+            return self.rule.decide(curve, history)
+        return (f"it has not improved on {before:.6g} by more than {self.min_delta:g} in its "
+                f"last {self.patience + 1} steps")
+
+
+class Threshold(StoppingRule):
+    """Stop a trial whose latest value is NaN, below ``lower`` or above ``upper``
+    (Optuna's ThresholdPruner).
+
+    Raises:
+        ValueError: neither bound given, or ``lower`` above ``upper``.
+    """
+
+    def __init__(self, lower: float | None = None, upper: float | None = None,
+                 warmup_steps: int = 0, interval_steps: int = 1) -> None:
+        self.lower = _check_number("lower", lower, optional=True)
+        self.upper = _check_number("upper", upper, optional=True)
+        if self.lower is None and self.upper is None:
+            raise ValueError("Threshold needs `lower`, `upper` or both.")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"`lower` ({lower}) must not be above `upper` ({upper}).")
+        self.warmup_steps = _check_int("warmup_steps", warmup_steps, 0)
+        self.interval_steps = _check_int("interval_steps", interval_steps, 1)
+
+    def _config(self) -> Mapping[str, Any]:
+        return {"lower": self.lower, "upper": self.upper, "warmup_steps": self.warmup_steps,
+                "interval_steps": self.interval_steps}
+
+    def decide(self, curve: Curve, history: History) -> str | None:
+        if not _on_check_step(curve, self.warmup_steps, self.interval_steps):
+            return None
+        value = curve.last
+        if math.isnan(value):
+            return f"its value at step {curve.step} is NaN"
+        if self.lower is not None and value < self.lower:
+            return f"its value {value:.6g} at step {curve.step} is below {self.lower:g}"
+        if self.upper is not None and value > self.upper:
+            return f"its value {value:.6g} at step {curve.step} is above {self.upper:g}"
+        return None
+
+
+RULES: dict[str, type[StoppingRule]] = {
+    cls.__name__: cls for cls in (PercentileStopping, MedianStopping, SuccessiveHalving,
+                                  Patience, Threshold)
+}
+
+
+def rule_from_config(config: Mapping[str, Any] | None) -> StoppingRule | None:
+    """Rebuild a rule from :meth:`StoppingRule.get_config` (None stays None).
+
+    Raises:
+        ValueError: an unknown rule or a config that does not describe one.
+    """
+    if config is None:
+        return None
+    if not isinstance(config, Mapping) or config.get("class_name") not in RULES:
+        raise ValueError(f"Not a stopping rule's config: {config!r}.")
+    args = dict(config.get("config") or {})
+    if config["class_name"] == "Patience":
+        args["rule"] = rule_from_config(args.get("rule"))
+    return RULES[config["class_name"]](**args)
+
+
+def curve_from(observations: Sequence[tuple[int, float]], direction: str) -> Curve:
+    """A Curve from (step, value) observations: several at one step are averaged."""
+    by_step: dict[int, list[float]] = {}
+    for step, value in observations:
+        by_step.setdefault(int(step), []).append(float(value))
+    steps = tuple(sorted(by_step))
+    values = tuple(math.fsum(by_step[s]) / len(by_step[s]) for s in steps)
+    return Curve(steps, values, direction)
