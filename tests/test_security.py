@@ -72,7 +72,7 @@ def fold_wal(path: Path) -> None:
 
 def tool_args(tool: str, path: Path, out: Path, trial_id: str = "0") -> list[str]:
     extra = {"show": [trial_id], "watch": ["--once"], "sql": ["SELECT * FROM trial_overview"],
-             "report": ["-o", str(out / "report.html")]}
+             "report": ["-o", str(out / "report.html"), "--force"]}
     return [tool, str(path), *extra.get(tool, [])]
 
 

@@ -75,7 +75,10 @@ def test_summary(shared_db, capsys):
     assert code == 0
     assert "RandomTestOracle, objective loss (min), max_trials 32" in out
     assert "Trials: 32, COMPLETED 30, FAILED 1, INVALID 1" in out
-    assert "x (Float)" in out and "c (Choice)" in out
+    space = out.split("Search space:\n")[1].splitlines()
+    assert [line.split() for line in space] == [["x", "Float", "-10", "..", "10"],
+                                                ["y", "Int", "0", "..", "10"],
+                                                ["c", "Choice", "a,", "b"]]
     conn = sqlite3.connect(shared_db)
     best_id = conn.execute("SELECT trial_id FROM trials WHERE status = 'COMPLETED' "
                            "ORDER BY score LIMIT 1").fetchone()[0]

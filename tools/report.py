@@ -19,7 +19,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hpstore.inspection import choose_project, connect_readonly, run_tool, tool_parser
+from hpstore.inspection import (
+    add_output_options,
+    choose_project,
+    connect_readonly,
+    run_tool,
+    tool_parser,
+)
+from hpstore.output_file import check_output, write_output
+from hpstore.rendering import terminal_text
 
 STATUS_COLOURS = {"COMPLETED": "#2ca02c", "FAILED": "#d62728", "INVALID": "#ff7f0e",
                   "IDLE": "#8c8c8c", "STOPPED": "#9467bd", "RUNNING": "#1f77b4"}
@@ -733,16 +741,18 @@ def render_page(search: Search, database: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("report", __doc__)
-    parser.add_argument("-o", "--output", default="report.html",
-                        help="the HTML file to write (default: report.html)")
+    add_output_options(parser, "report.html")
     args = parser.parse_args(argv)
+    check_output(args.output, database=args.database, force=args.force)  # before the work
     conn = connect_readonly(args.database)
     try:
         search = load_search(conn, args.project)
     finally:
         conn.close()
-    Path(args.output).write_text(render_page(search, args.database), encoding="utf-8")
-    print(f"Wrote {args.output}: project {search.name!r}, {len(search.trials)} trial(s).")
+    write_output(args.output, render_page(search, args.database), database=args.database,
+                 force=args.force)
+    print(terminal_text(f"Wrote {args.output}: project {search.name!r}, "
+                        f"{len(search.trials)} trial(s)."))
     return 0
 
 
