@@ -49,6 +49,9 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             ``check``) holding a value hpstore never writes.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a folder, not a search file; give the path of the "
+                            "search file itself (such as search.db).")
     if not path.is_file():
         raise DatabaseError(f"{path} does not exist (or is not a file); give the path of a "
                             "search file.")
