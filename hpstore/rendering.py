@@ -49,7 +49,9 @@ def last_line(message: Any, width: int = 80) -> str | None:
     ``width`` characters, or None for no message."""
     if message is None:
         return None
-    lines = [line for line in str(message).splitlines() if line.strip()]
+    # split at line feeds only: a stray CR, form feed or separator inside a line is text
+    # (escaped when shown), not the end of it
+    lines = [line.rstrip("\r") for line in str(message).split("\n") if line.strip()]
     if not lines:
         return None
     line = lines[-1].strip()
@@ -81,7 +83,9 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
     """
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF line ends (RFC 4180): Python's writer quotes a cell holding a lone CR only
+        # when CR is part of the line end, and a reader would split the row there.
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow([csv_cell(c, raw=raw) for c in columns])
         writer.writerows([csv_cell(v, raw=raw) for v in r] for r in rows)
         return out.getvalue()

@@ -220,3 +220,96 @@ def test_python_helpers(shared_db):
     pd = pytest.importorskip("pandas")
     frame = hpstore.trials_dataframe(shared_db)
     assert isinstance(frame, pd.DataFrame) and len(frame) == 32 and "x" in frame.columns
+
+
+# -- hostile text: terminals and spreadsheets -------------------------------------------------
+
+ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd", "@SUM(A1)", "-2+3",
+            "\tx", "\rx"]
+PLAIN_NUMBERS = ["-1.5", "+3e-4"]
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory):
+    """Names, values, project, tuner id and messages full of escape sequences and formulas."""
+    path = str(tmp_path_factory.mktemp("hostile") / "hostile.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind" + ESC, [*FORMULAS, *PLAIN_NUMBERS, "v" + ESC])
+    hp.Float("lr", -1, 1)
+    oracle = hpstore.RandomSearchOracle(objective="loss" + ESC, max_trials=20, seed=3,
+                                        database=path, project_name="p" + ESC,
+                                        hyperparameters=hp)
+    for i in range(12):
+        trial = oracle.create_trial("w" + ESC)
+        oracle.update_trial(trial.trial_id, {"loss" + ESC: float(i)}, step=0)
+        if i % 3 == 0:
+            trial.status = "FAILED"
+            trial.message = f"Traceback (most recent call last):\n  line {ESC}\nValueError: {ESC}"
+        else:
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    return path
+
+
+def controls(text: str) -> set[str]:
+    """The control and bidi characters in ``text`` (line breaks between lines are fine)."""
+    return {c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+
+
+@pytest.mark.parametrize("argv", [["summary"], ["trials"], ["best", "-n", "3"], ["history"],
+                                  ["show", "00"], ["show", "1"], ["watch", "--once"], ["check"],
+                                  ["sql", "SELECT * FROM trial_overview"],
+                                  ["sql", "SELECT * FROM status_log"],
+                                  ["show", "nope" + ESC], ["trials", "--project", "x" + ESC]])
+def test_control_characters_never_reach_the_terminal(hostile_db, capsys, argv):
+    code, out, err = run(capsys, argv[0], hostile_db, *argv[1:])
+    assert code in (0, 2), err
+    assert controls(out) == set() and controls(err) == set(), (out, err)
+    assert code == 2 or "\\x1b" in out or "\\u001b" in out  # shown as escapes, not dropped
+    if code == 2:
+        assert err.count("\n") == 1
+
+
+def test_tables_keep_one_line_per_row(hostile_db, capsys):
+    code, out, _ = run(capsys, "sql", hostile_db, "SELECT trial_id, message FROM trials "
+                       "WHERE message IS NOT NULL ORDER BY number")
+    assert code == 0 and len(out.splitlines()) == 2 + 4  # title, rule, four failed trials
+    assert "\\n" in out
+    code, out, _ = run(capsys, "history", hostile_db)
+    lines = out.splitlines()
+    assert len(lines) == 2 + 24 and all("ValueError" in line for line in lines if "FAILED" in line)
+    assert "Traceback" not in out  # the last line of the message, not the first
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize("tool", ["trials", "export", "best", "sql"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, capsys, tool):
+    extra = {"sql": ["SELECT * FROM trial_values"]}.get(tool, [])
+    code, out, err = run(capsys, tool, hostile_db, *extra, "--format", "csv")
+    assert code == 0, err
+    column = "value" if tool == "sql" else next(c for c in csv_rows(out)[0] if "kind" in c)
+    cells = {r[column] for r in csv_rows(out) if r[column] and not r[column][0].isalpha()
+             and r[column] != "0" and not r[column][0].isdigit()}
+    seen_formulas = {c for c in cells if c.lstrip("'") in FORMULAS}
+    assert seen_formulas, cells
+    assert all(c.startswith("'") for c in seen_formulas)
+    assert not any(c.lstrip("'") in PLAIN_NUMBERS and c.startswith("'") for c in cells)
+    for row in csv_rows(out):  # numbers stay numbers, negative ones too
+        for key in ("score", "lr") if tool != "sql" else ():
+            if row.get(key):
+                float(row[key])
+    code, raw, _ = run(capsys, tool, hostile_db, *extra, "--format", "csv", "--raw")
+    raw_cells = {r[column] for r in csv_rows(raw)}
+    assert {c.lstrip("'") for c in seen_formulas} <= raw_cells
+
+
+def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
+    code, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
+    xs = [r["x"] for r in csv_rows(out) if r["x"].startswith("-")]
+    assert xs and all(float(x) < 0 for x in xs)  # no quote in front
