@@ -111,14 +111,14 @@ def test_an_existing_file_is_replaced_only_with_force(search, tmp_path, capsys, 
 def test_a_bad_output_path_is_one_error_line(search, tmp_path, capsys, tool, extra):
     for target, words in [(tmp_path / "missing" / "out.html", "does not exist"),
                           (tmp_path, "is a folder"), ("", "empty")]:
-        code, out, err = run(capsys, tool, str(search), *extra, "-o", str(target))
+        code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target))
         assert code == 2 and one_error_line(err) and words in err, (target, err)
     (tmp_path / "locked").mkdir()
     (tmp_path / "locked").chmod(0o500)
     try:
         if os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere
             return
-        code, out, err = run(capsys, tool, str(search), *extra, "-o",
+        code, _, err = run(capsys, tool, str(search), *extra, "-o",
                              str(tmp_path / "locked" / "out"))
         assert code == 2 and one_error_line(err) and "ermission" in err, err
     finally:

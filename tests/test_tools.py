@@ -310,6 +310,140 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, caps
 
 
 def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
-    code, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
+    _, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
     xs = [r["x"] for r in csv_rows(out) if r["x"].startswith("-")]
     assert xs and all(float(x) < 0 for x in xs)  # no quote in front
+
+
+# -- trial ids and numbers ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def extended_db(tmp_path_factory):
+    """A search of 10 trials (ids 00..09) extended to 100: the next ids are 010, 011, which
+    sort as text between 01 and 02."""
+    path = str(tmp_path_factory.mktemp("extended") / "extended.db")
+    for max_trials, count in ((10, 10), (100, 2)):
+        oracle = open_oracle(path, max_trials=max_trials)
+        for _ in range(count):
+            trial = oracle.create_trial("w")
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        oracle.close()
+    return path
+
+
+def test_tools_sort_by_number_not_by_trial_id_text(extended_db, capsys):
+    ids = [f"{i:02d}" for i in range(10)] + ["010", "011"]
+    assert sorted(ids) != ids  # the text order would mix them
+    code, out, _ = run(capsys, "trials", extended_db, "--format", "json")
+    assert code == 0 and [r["trial_id"] for r in json.loads(out)] == ids
+    code, out, _ = run(capsys, "export", extended_db, "--format", "jsonl")
+    assert code == 0 and [json.loads(line)["trial_id"] for line in out.splitlines()] == ids
+    _, out, _ = run(capsys, "history", extended_db, "--format", "json")
+    assert list(dict.fromkeys(r["trial_id"] for r in json.loads(out))) == ids
+
+
+@pytest.mark.parametrize(("given", "found"), [("1", "01"), ("01", "01"), ("10", "010"),
+                                              ("010", "010"), ("11", "011")])
+def test_a_trial_number_is_taken_wherever_a_trial_id_is(extended_db, capsys, given, found):
+    code, out, err = run(capsys, "show", extended_db, given)
+    assert code == 0, err
+    assert out.startswith(f"Trial {found}: COMPLETED")
+    code, out, _ = run(capsys, "history", extended_db, "--trial", given, "--format", "json")
+    assert {r["trial_id"] for r in json.loads(out)} == {found} and len(json.loads(out)) == 2
+
+
+def test_an_exact_trial_id_comes_before_a_number(tmp_path, capsys):
+    path = str(tmp_path / "ids.db")
+    oracle = open_oracle(path, max_trials=10)
+    for _ in range(3):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    conn = sqlite3.connect(path)
+    with conn:  # trial number 2 is given the id "1"; number 1 keeps "01"
+        conn.execute("UPDATE trials SET trial_id = '1' WHERE number = 2")
+    conn.close()
+    code, out, _ = run(capsys, "show", path, "1")
+    assert out.startswith("Trial 1: ")
+    code, out, _ = run(capsys, "show", path, "01")
+    assert out.startswith("Trial 01: ")
+    code, _, err = run(capsys, "show", path, "7")
+    assert code == 2 and "No trial '7'" in err
+
+
+# -- smaller things -------------------------------------------------------------------------------
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out == f"hpstore {hpstore.__version__}\n"
+
+
+def test_status_is_case_insensitive(shared_db, capsys):
+    code, out, _ = run(capsys, "trials", shared_db, "--status", "failed", "--status",
+                       "Invalid", "--format", "json")
+    assert code == 0 and sorted(r["status"] for r in json.loads(out)) == ["FAILED", "INVALID"]
+
+
+@pytest.mark.parametrize("argv", [["best", "-n", "-1"], ["best", "-n", "0"],
+                                  ["trials", "--limit", "-1"], ["history", "--limit", "0"],
+                                  ["best", "-n", "two"]])
+def test_counts_below_one_are_refused(shared_db, capsys, argv):
+    with pytest.raises(SystemExit) as stopped:
+        main([argv[0], shared_db, *argv[1:]])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be at least 1" in err or "expected a whole number" in err
+
+
+def parser_of(tool: str):
+    """The argparse parser a tool builds, caught as it parses."""
+    import argparse
+
+    class Caught(Exception):
+        pass
+
+    def catch(self, *args, **kwargs):
+        raise Caught(self)
+
+    original = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = catch
+    try:
+        load_tool(tool).main(["x"])
+    except Caught as caught:
+        return caught.args[0]
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    raise AssertionError(f"{tool} parsed no arguments")
+
+
+@pytest.mark.parametrize("tool", [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="--oracle, --processes and "
+                                            "--seed have no help text yet"))
+    if t == "stress" else t for t in available_tools()])
+def test_every_option_of_every_command_has_help(tool):
+    parser = parser_of(tool)
+    assert parser.description
+    missing = [a.option_strings or [a.dest] for a in parser._actions if not a.help]
+    assert missing == []
+
+
+def test_show_prints_no_empty_list_for_a_trial_without_message(shared_db, capsys):
+    conn = sqlite3.connect(shared_db)
+    plain = conn.execute("SELECT trial_id FROM trials WHERE status = 'COMPLETED' AND message "
+                         "IS NULL LIMIT 1").fetchone()[0]
+    code, out, _ = run(capsys, "show", shared_db, plain)
+    assert code == 0 and "[]" not in out and "Message" not in out
+    changes = out.split("Status changes:\n")[1].splitlines()[2:]
+    assert len(changes) == 2 and all(line.split()[-1].isdigit() for line in changes)  # pid last
+
+
+def test_show_gives_the_whole_traceback_once(shared_db, capsys):
+    conn = sqlite3.connect(shared_db)
+    failed = conn.execute("SELECT trial_id FROM trials WHERE status = 'FAILED'").fetchone()[0]
+    _, out, _ = run(capsys, "show", shared_db, failed)
+    assert "Message:\n  Traceback (most recent call last):\n  ValueError: nope\n" in out
+    assert out.split("Status changes:")[1].count("ValueError: nope") == 1

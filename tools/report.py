@@ -16,7 +16,6 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from hpstore.inspection import (
