@@ -7,13 +7,20 @@ import hashlib
 import io
 import json
 import multiprocessing as mp
+import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from _workers import DEADLINE, open_oracle, run_worker, write_forever
 
 import hpstore
 from hpstore.cli import available_tools, load_tool, main
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
 
 def digest(path):
@@ -447,3 +454,94 @@ def test_show_gives_the_whole_traceback_once(shared_db, capsys):
     _, out, _ = run(capsys, "show", shared_db, failed)
     assert "Message:\n  Traceback (most recent call last):\n  ValueError: nope\n" in out
     assert out.split("Status changes:")[1].count("ValueError: nope") == 1
+
+
+# -- hpstore sql: what it refuses, and how long it runs ---------------------------------------
+
+FOREVER = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+           "SELECT count(*) FROM c")
+
+
+@pytest.mark.parametrize(("statement", "words"), [
+    ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode = DELETE"),
+    ("PRAGMA journal_mode=wal", "PRAGMA journal_mode = wal"),
+    ("PRAGMA query_only = OFF", "PRAGMA query_only = OFF"),
+    ("PRAGMA user_version = 7", "PRAGMA user_version = 7"),
+    ("PRAGMA wal_checkpoint", "PRAGMA wal_checkpoint"),
+    ("PRAGMA optimize", "PRAGMA optimize"),
+    ("PRAGMA main.cache_size = 5", "PRAGMA cache_size = 5"),
+    ("SELECT fts3_tokenizer('simple')", "the function fts3_tokenizer()"),
+    ("SELECT hex(fts3_tokenizer('porter'))", "the function fts3_tokenizer()"),
+    ("SELECT load_extension('x')", "the function load_extension()"),
+])
+def test_sql_refuses_settings_and_pointers_clearly(shared_db, capsys, statement, words):
+    before = digest(shared_db)
+    code, out, err = run(capsys, "sql", shared_db, statement)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"hpstore: error: hpstore sql refuses {words}"), err
+    assert "disk I/O" not in err and digest(shared_db) == before
+
+
+@pytest.mark.parametrize("statement", [
+    "PRAGMA user_version", "PRAGMA journal_mode", "PRAGMA table_info(trials)",
+    "PRAGMA index_list('trials')", "PRAGMA integrity_check(5)", "PRAGMA page_count",
+    "SELECT name FROM pragma_table_info('trial_overview')", "PRAGMA compile_options",
+])
+def test_sql_still_reads_what_pragmas_report(shared_db, capsys, statement):
+    code, out, err = run(capsys, "sql", shared_db, statement, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)
+
+
+def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):
+    code, out, err = run(capsys, "sql", shared_db, FOREVER, "--timeout", "0.2")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "ran longer than 0.2 s" in err and "--timeout" in err
+
+
+def test_sql_timeout_must_be_a_number_of_seconds(shared_db, capsys):
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["sql", shared_db, "SELECT 1", "--timeout", bad])
+        assert stopped.value.code == 2
+    assert run(capsys, "sql", shared_db, "SELECT 1 AS one", "--timeout", "0")[0] == 0
+
+
+_INTERRUPT_DURING_QUERY = """
+import os, signal, sys, threading
+from hpstore import query_limits
+from hpstore.cli import main
+
+in_query = threading.Event()
+started = query_limits.QueryGuard.start
+checked = query_limits.QueryGuard.__call__
+
+
+def start(self):
+    self.user_query = True
+    return started(self)
+
+
+def call(self):
+    if getattr(self, "user_query", False):  # SQLite is running the user's query
+        in_query.set()
+    return checked(self)
+
+
+def interrupt():
+    if in_query.wait(60):
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+
+
+query_limits.QueryGuard.start = start
+query_limits.QueryGuard.__call__ = call
+threading.Thread(target=interrupt, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_stops_a_running_query_with_one_line(shared_db):
+    done = subprocess.run([sys.executable, "-c", _INTERRUPT_DURING_QUERY, "sql", shared_db,
+                           FOREVER, "--timeout", "0"], capture_output=True, text=True,
+                          timeout=DEADLINE, env=TOOL_ENV)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "hpstore: interrupted\n")
