@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hpstore.errors import HpStoreError
 from hpstore.inspection import choose_project, connect_readonly, run_tool, tool_parser
 from hpstore.rendering import table_cell, terminal_text
 from hpstore.store.locks import Session
@@ -86,8 +87,8 @@ class _Snapshot:
 
 def oracle_would_stop(conn: sqlite3.Connection, pid: int, name: str) -> bool | None:
     """Whether the project's oracle, asked for a trial now, would say the search is over;
-    None when the file cannot tell (an oracle class of the user's own). Asked of a copy
-    of the project in memory: the file is only read."""
+    None when the file cannot tell (an oracle class of the user's own, or rows hpstore
+    never writes). Asked of a copy of the project in memory: the file is only read."""
     from hpstore.objective import objective_from_config
     from hpstore.oracles import (
         BayesianOptimizationOracle,
@@ -105,13 +106,19 @@ def oracle_would_stop(conn: sqlite3.Connection, pid: int, name: str) -> bool | N
     cls = classes.get(cls_name)
     if cls is None:
         return None
-    state = ProjectStore(_Snapshot(conn), pid, name).dump()  # type: ignore[arg-type]
-    search = json.loads(config).get("search") or {}
-    memory = cls(objective=objective_from_config(json.loads(objective)), max_trials=max_trials,
-                 seed=seed, database=None, project_name=name, **search)
+    try:
+        state = ProjectStore(_Snapshot(conn), pid, name).dump()  # type: ignore[arg-type]
+        search = json.loads(config).get("search") or {}
+        memory = cls(objective=objective_from_config(json.loads(objective)),
+                     max_trials=max_trials, seed=seed, database=None, project_name=name,
+                     **search)
+    except (HpStoreError, KeyError, TypeError, ValueError):  # rows hpstore never writes
+        return None
     try:
         memory.set_state(state)
         return bool(memory.create_trial("hpstore-watch").status == TrialStatus.STOPPED)
+    except (HpStoreError, KeyError, TypeError, ValueError):
+        return None
     finally:
         memory.close()
 
