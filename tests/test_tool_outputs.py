@@ -158,3 +158,12 @@ def test_outputs_are_not_world_writable_under_umask_zero(search, tmp_path, capsy
         os.umask(old)
     assert code == 0, err
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_import_into_a_bad_database_path_is_one_error_line(tmp_path, capsys):
+    fixture = ROOT / "tests" / "fixtures" / "keras_tuner_project"
+    for database, words in [(tmp_path / "nowhere" / "x.db", "does not exist"),
+                            (tmp_path, "is a folder")]:
+        code, _, err = run(capsys, "import-keras-tuner", str(fixture), str(database))
+        assert code == 2 and one_error_line(err) and words in err, err
+    assert not (tmp_path / "nowhere").exists()

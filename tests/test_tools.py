@@ -687,3 +687,24 @@ def test_ctrl_c_ends_watch_cleanly(tmp_path, exists):
 def test_watch_once_does_not_wait(tmp_path, capsys):
     code, _, err = run(capsys, "watch", str(tmp_path / "none.db"), "--once")
     assert code == 2 and "does not exist" in err
+
+
+def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
+    path = str(tmp_path / "space.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["a", "b", "c"])
+    with hp.conditional_scope("model", ["b", "c"]):
+        hp.Float("lr", 1e-5, 0.1, sampling="log")
+        hp.Int("units", 8, 64, step=8, default=16)
+    hp.Boolean("flag")
+    hp.Fixed("seed", 3)
+    open_oracle(path, max_trials=2, hyperparameters=hp).close()
+    code, out, _ = run(capsys, "summary", path)
+    assert code == 0
+    assert out.split("Search space:\n")[1] == (
+        "  model  Choice   a, b, c\n"
+        "  lr     Float    1e-05 .. 0.1 (log)          when model in [b, c]\n"
+        "  units  Int      8 .. 64 step 8, default 16  when model in [b, c]\n"
+        "  flag   Boolean  True, False; default False\n"
+        "  seed   Fixed    3\n")
+    assert "{" not in out  # no raw configs or dicts
