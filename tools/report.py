@@ -43,6 +43,7 @@ BEST_KEPT = 500  # of which the best, always drawn
 MAX_RUNS = 2000  # bars in the timeline; past it an even sample
 TABLE_ROWS = 200  # rows of the trials table past MAX_POINTS trials: the best
 SCATTER_MARKERS = 8000  # markers in all the score-against-hyperparameter plots together
+PARALLEL_VERTICES = 40_000  # points of all the lines of the parallel coordinates together
 CELL_CHARS, TITLE_CHARS = 120, 2000  # a table cell's text, a message's tooltip
 WIDE = 1080  # px, the wide plots
 
@@ -627,19 +628,26 @@ def clipped_note(axis: Axis, scored: list[TrialInfo]) -> str:
             + (", \u2026" if len(beyond) > 5 else "") + ") drawn as triangles at the edge.</p>")
 
 
+def best_and_spread(search: Search, scored: list[TrialInfo], limit: int) -> list[TrialInfo]:
+    """At most ``limit`` of ``scored`` (in number order): a quarter the best, the rest an
+    even spread of the others."""
+    if len(scored) <= limit:
+        return scored
+    kept = {t.number for t in search.ranked()[:limit // 4]}
+    rest = [t for t in scored if t.number not in kept]
+    step = len(rest) / (limit - len(kept))
+    kept.update(rest[int(i * step)].number for i in range(limit - len(kept)))
+    return [t for t in scored if t.number in kept]
+
+
 def hyperparameter_section(search: Search) -> str:
     if reason := too_few(search):
         return sentence(reason)
     scored = [t for t in search.trials if t.score is not None]
     y = score_axis([t.score or 0.0 for t in scored], search.direction)
     # the markers of all the plots together stay within SCATTER_MARKERS
-    per_plot = max(SCATTER_MARKERS // max(len(search.axes), 1), 100)
-    if len(scored) > per_plot:
-        kept = {t.number for t in search.ranked()[:per_plot // 4]}
-        rest = [t for t in scored if t.number not in kept]
-        step = len(rest) / (per_plot - len(kept))
-        kept.update(rest[int(i * step)].number for i in range(per_plot - len(kept)))
-        scored = [t for t in scored if t.number in kept]
+    per_plot = max(SCATTER_MARKERS // max(len(search.axes), 1), 20)
+    scored = best_and_spread(search, scored, per_plot)
     plots = []
     for name, axis in search.axes.items():
         f = Frame(axis, y, width=300, height=220, left=54, bottom=36)
@@ -660,7 +668,7 @@ def hyperparameter_section(search: Search) -> str:
     if len(scored) < len(search.overall.goodness):
         shown = (f'<p class="note">Each plot shows {len(scored):,} of the '
                  f"{len(search.overall.goodness):,} scored trials: the "
-                 f"{min(per_plot // 4, len(scored)):,} best and an even sample of the rest.</p>")
+                 f"{len(scored) // 4:,} best and an even sample of the rest.</p>")
     return f'<div class="plots">{"".join(plots)}</div>{shown}'
 
 
@@ -668,6 +676,11 @@ def parallel_section(search: Search) -> str:
     if reason := too_few(search):
         return sentence(reason)
     ranked = search.ranked()
+    lines = max(PARALLEL_VERTICES // (len(search.axes) + 1), 20)
+    if len(ranked) > lines:  # the best and a spread of the rest, still best first
+        kept = {t.number for t in best_and_spread(search, sorted(ranked, key=lambda t: t.number),
+                                                  lines)}
+        ranked = [t for t in ranked if t.number in kept]
     axes = [*search.axes.items(),
             (f"score ({search.metric})", score_axis([t.score or 0.0 for t in ranked],
                                                     search.direction))]
@@ -698,7 +711,10 @@ def parallel_section(search: Search) -> str:
         [(score_colour(i / 4), label) for i, label in enumerate(
             [f"best ({best:.4g})", "", "median rank", "", f"worst ({worst:.4g})"])], "bar") + (
         '<p class="note">Colour: rank by score. "n/a": the hyperparameter was inactive in '
-        "that trial.</p>") + sample_note(search)
+        "that trial.</p>") + (sample_note(search) if len(ranked) == len(
+            [t for t in search.trials if t.score is not None]) else
+            f'<p class="note">Showing {len(ranked):,} of {len(search.overall.goodness):,} '
+            "scored trials: the best and an even sample of the rest.</p>")
 
 
 def curves_section(search: Search) -> str:
