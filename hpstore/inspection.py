@@ -224,7 +224,8 @@ def trial_rows(conn: sqlite3.Connection, project_id: int, *,
     orders = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
     if order not in orders:
         raise ValueError(f"order must be one of {sorted(orders)}, received {order!r}.")
-    where, params = "project_id = ?", [project_id]
+    where = "project_id = ?"
+    params: list[Any] = [project_id]
     if statuses:
         where += f" AND status IN ({', '.join('?' for _ in statuses)})"
         params += list(statuses)

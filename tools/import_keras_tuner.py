@@ -227,7 +227,8 @@ class KerasTunerProject:
         self.ongoing = self._mapping("ongoing_trials", str)
         self.run_times = self._mapping("run_times", int)
         # the display's record of when each trial started (written when verbose)
-        display = doc.get("display") if isinstance(doc.get("display"), Mapping) else {}
+        display: Mapping[str, Any] = doc["display"] if isinstance(doc.get("display"),
+                                                                 Mapping) else {}
         starts = display.get("trial_start")
         self.trial_start = dict(starts) if isinstance(starts, Mapping) else {}
         self.search_start = display.get("search_start")

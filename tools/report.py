@@ -592,7 +592,8 @@ def history_section(search: Search) -> str:
     f = Frame(numeric_axis(-0.5, search.overall.last_number + 0.5, integer=True),
               score_axis([t.score or 0.0 for t in scored] + [b for _, b in line],
                          search.direction), width=WIDE)
-    out, steps = [f.axes("trial number", f"score ({search.metric})")], []
+    out = [f.axes("trial number", f"score ({search.metric})")]
+    steps: list[tuple[float, float]] = []
     for number, best in line:  # every new best of every trial, drawn or not
         x, y, _ = f.point(number, best)
         if len(steps) > 1 and round(steps[-1][0]) == round(x):  # same pixel: drops further
@@ -723,7 +724,8 @@ def curves_section(search: Search) -> str:
                         f"{search.metric} at two or more steps.")
     points = [(s, v) for curve in search.curves.values() for s, v in curve]
     values = [v for _, v in points if v is not None]
-    f = Frame(numeric_axis(min(s for s, _ in points), max(s for s, _ in points), 0, 0.01, True),
+    f = Frame(numeric_axis(min(s for s, _ in points), max(s for s, _ in points), pad=0.01,
+                           integer=True),
               numeric_axis(min(values), max(values), pad=0.05), width=WIDE)
     out, keys = [f.axes("step", search.metric)], []
     by_id = {t.trial_id: t for t in search.trials}
