@@ -90,7 +90,8 @@ class Refusals:
     def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
                  trigger: str | None) -> int:
         if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
-            self.refused.append("ATTACH and DETACH (they would open other files for writing)")
+            self.refused.append("ATTACH, DETACH and VACUUM (they attach other database "
+                                "files, which would be opened for writing)")
             return sqlite3.SQLITE_DENY
         if action == sqlite3.SQLITE_PRAGMA:
             name = (arg1 or "").lower()

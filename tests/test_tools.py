@@ -474,6 +474,8 @@ FOREVER = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
     ("SELECT fts3_tokenizer('simple')", "the function fts3_tokenizer()"),
     ("SELECT hex(fts3_tokenizer('porter'))", "the function fts3_tokenizer()"),
     ("SELECT load_extension('x')", "the function load_extension()"),
+    ("VACUUM", "ATTACH, DETACH and VACUUM"),
+    ("ATTACH DATABASE 'other.db' AS other", "ATTACH, DETACH and VACUUM"),
 ])
 def test_sql_refuses_settings_and_pointers_clearly(shared_db, capsys, statement, words):
     before = digest(shared_db)
@@ -492,6 +494,12 @@ def test_sql_still_reads_what_pragmas_report(shared_db, capsys, statement):
     code, out, err = run(capsys, "sql", shared_db, statement, "--format", "json")
     assert code == 0, err
     assert json.loads(out)
+
+
+def test_sql_asks_for_one_statement(shared_db, capsys):
+    code, out, err = run(capsys, "sql", shared_db, "SELECT 1; SELECT 2")
+    assert (code, out, err) == (2, "", "hpstore: error: hpstore sql runs one statement at a "
+                                       "time; give one.\n")
 
 
 def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):

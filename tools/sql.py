@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         if "readonly" in text or "read-only" in text or "query_only" in text:
             raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
                                "changes the file. To change a search, use the library.") from None
-        raise HpStoreError(f"SQLite could not run the query: {text}.") from None
+        if "one statement at a time" in text:
+            raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
+        raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0
 
