@@ -316,6 +316,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, received {text}")
+    return value
+
+
 def tool_parser(name: str, description: str | None) -> Any:
     """The argument parser every inspection tool starts from: DB and --project."""
     import argparse

@@ -16,24 +16,12 @@ from hpstore.inspection import (
     connect_readonly,
     render,
     run_tool,
+    seconds,
     tool_parser,
 )
 from hpstore.query_limits import guard_queries, is_interruption, restrict_user_sql
 
 DEFAULT_TIMEOUT = 60.0
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a number of seconds, 0 or more."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, received {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import HpStoreError
-from hpstore.inspection import choose_project, connect_readonly, run_tool, tool_parser
+from hpstore.inspection import choose_project, connect_readonly, run_tool, seconds, tool_parser
 from hpstore.rendering import table_cell, terminal_text
 from hpstore.store.locks import Session
 from hpstore.trial import TrialStatus
@@ -206,7 +206,7 @@ class Watcher:
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("watch", __doc__)
-    parser.add_argument("--interval", type=float, default=2.0,
+    parser.add_argument("--interval", type=seconds, default=2.0,
                         help="seconds between refreshes (default 2)")
     parser.add_argument("--once", action="store_true",
                         help="print one view and exit (a missing file is an error, not waited "
