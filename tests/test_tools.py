@@ -716,3 +716,31 @@ def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
         "  flag   Boolean  True, False; default False\n"
         "  seed   Fixed    3\n")
     assert "{" not in out  # no raw configs or dicts
+
+
+@pytest.mark.parametrize("kind", ["hyperband", "finite_random"])
+def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind):
+    path = str(tmp_path / f"{kind}.db")
+    hp = hpstore.HyperParameters()
+    if kind == "hyperband":
+        hp.Float("x", 0, 1)
+        oracle = hpstore.HyperbandOracle("loss", max_epochs=3, factor=3, seed=1, database=path,
+                                         hyperparameters=hp)
+    else:
+        hp.Choice("c", ["a", "b"])
+        oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                            hyperparameters=hp)
+    ran = 0
+    while True:
+        trial = oracle.create_trial("w")
+        if trial.status != "RUNNING":
+            break
+        assert not watch_frame(path)[1]
+        oracle.update_trial(trial.trial_id, {"loss": float(ran)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        ran += 1
+    assert trial.status == "STOPPED" and ran == (6 if kind == "hyperband" else 2)
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
