@@ -6,10 +6,12 @@
 
 Each process gets its own tuner id (worker-<pid>, or set KERASTUNER_TUNER_ID); trials are
 never handed out twice, max_trials holds over all of them, and a process that dies has
-its trial re-run by another. Or let one command start the workers: add --workers 3.
+its trial re-run by another. Or let one command start the workers:
+
+    python examples/several_terminals.py shared.db --workers 3
 """
 
-import sys
+import argparse
 import time
 
 import hpstore
@@ -34,8 +36,22 @@ def main(db="shared.db", trials=40, workers=None):
     tuner.search(workers=workers)
 
 
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
+    return value
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    n_workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else None
-    main(args[0] if args else "shared.db", int(args[1]) if len(args) > 1 else 40,
-         workers=n_workers)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("database", nargs="?", default="shared.db",
+                        help="the search file the processes share (default: shared.db)")
+    parser.add_argument("--trials", type=positive, default=40,
+                        help="max_trials of the whole search, over every process (default 40)")
+    parser.add_argument("--workers", type=positive, default=None,
+                        help="start this many worker processes from this one command "
+                             "(default: this process is the one worker)")
+    args = parser.parse_args()
+    main(args.database, args.trials, workers=args.workers)

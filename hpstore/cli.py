@@ -65,7 +65,8 @@ def available_tools() -> dict[str, str]:
 
 
 def usage() -> str:
-    return ("usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n\n"
+    return ("usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n"
+            "       hpstore --version\n\n"
             "commands:\n  demo                 run a real small search into hpstore-demo.db\n"
             + "".join(f"  {name:<20} {text}\n" for name, text in available_tools().items()))
 
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
         print(usage(), end="")
+        return 0
+    if args[0] in ("-V", "--version"):
+        from hpstore import __version__
+
+        print(f"hpstore {__version__}")
         return 0
     command, rest = args[0], args[1:]
     if command == "demo":

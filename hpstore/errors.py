@@ -84,3 +84,12 @@ class FatalValueError(FatalError, ValueError):
 
 class FatalTypeError(FatalError, TypeError):
     """A fatal error about a type (e.g. ``run_trial`` returned an unsupported type)."""
+
+
+class OutputFileError(HpStoreError):
+    """A tool cannot write its output file there: it would replace the search file, one of
+    its companions, a SQLite file or (without ``--force``) an existing file."""
+
+
+class QueryTimeoutError(HpStoreError):
+    """A query run by ``hpstore sql`` ran longer than its time limit and was stopped."""

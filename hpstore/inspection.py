@@ -7,18 +7,28 @@ blocks the processes that are writing the search.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpstore.errors import DatabaseError, HpStoreError, NotAnHpstoreFileError
+from hpstore.errors import (
+    DatabaseError,
+    HpStoreError,
+    NotAnHpstoreFileError,
+    TrialNotFoundError,
+)
+from hpstore.query_limits import guard_queries, is_interruption
+from hpstore.rendering import render, terminal_text
 from hpstore.store.database import APPLICATION_ID, _inspect_header
 from hpstore.store.decode import check_row, from_json
+
+__all__ = ["ProjectChoiceError", "check_contents", "choose_project", "connect_readonly",
+           "find_trial", "open_database", "projects", "render", "run_tool", "tool_parser",
+           "trial_rows", "trials_dataframe"]
 
 
 class ProjectChoiceError(HpStoreError):
@@ -39,6 +49,9 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             ``check``) holding a value hpstore never writes.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a folder, not a search file; give the path of the "
+                            "search file itself (such as search.db).")
     if not path.is_file():
         raise DatabaseError(f"{path} does not exist (or is not a file); give the path of a "
                             "search file.")
@@ -53,6 +66,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         uri += "&immutable=1"
     conn = sqlite3.connect(uri, uri=True, timeout=30)
     try:
+        guard_queries(conn)  # Ctrl-C stops a long query (the contents check too)
         conn.execute("PRAGMA query_only = ON")
         _forbid_attach(conn)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
@@ -61,6 +75,8 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             check_contents(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if is_interruption(exc):
+            raise KeyboardInterrupt from None
         raise NotAnHpstoreFileError(f"{path} cannot be read: {exc}.") from None
     except BaseException:
         conn.close()
@@ -208,7 +224,8 @@ def trial_rows(conn: sqlite3.Connection, project_id: int, *,
     orders = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
     if order not in orders:
         raise ValueError(f"order must be one of {sorted(orders)}, received {order!r}.")
-    where, params = "project_id = ?", [project_id]
+    where = "project_id = ?"
+    params: list[Any] = [project_id]
     if statuses:
         where += f" AND status IN ({', '.join('?' for _ in statuses)})"
         params += list(statuses)
@@ -268,39 +285,51 @@ def trials_dataframe(path: str | os.PathLike[str], project: str | None = None) -
     return pd.DataFrame(rows, columns=columns)
 
 
-def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> str:
-    """Rows as an aligned text table, CSV, JSON (a list of objects) or JSON lines."""
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return out.getvalue()
-    if fmt == "json":
-        return json.dumps([dict(zip(columns, r)) for r in rows], indent=1, default=str) + "\n"
-    if fmt == "jsonl":
-        return "".join(json.dumps(dict(zip(columns, r)), default=str) + "\n" for r in rows)
-    if fmt != "table":
-        raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
-    cells = [[_cell(v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines) + "\n"
+def find_trial(conn: sqlite3.Connection, project_id: int, text: str) -> tuple[int, str]:
+    """(row id, trial_id) of the trial ``text`` names: its trial id exactly, else its trial
+    number (``1`` finds trial ``01``, ``40`` finds ``040``).
+
+    Raises:
+        TrialNotFoundError: neither matches.
+    """
+    row = conn.execute("SELECT id, trial_id FROM trials WHERE project_id = ? AND trial_id = ?",
+                       (project_id, text)).fetchone()
+    if row is None and text.strip().isdigit() and text.strip().isascii():
+        row = conn.execute("SELECT id, trial_id FROM trials WHERE project_id = ? AND number = ?",
+                           (project_id, int(text))).fetchone()
+    if row is None:
+        raise TrialNotFoundError(f"No trial {text!r} (by trial id or number) in this project; "
+                                 "`hpstore trials DB` lists them.")
+    return int(row[0]), str(row[1])
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
+    return value
 
 
-def tool_parser(name: str, description: str) -> Any:
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, received {text}")
+    return value
+
+
+def tool_parser(name: str, description: str | None) -> Any:
     """The argument parser every inspection tool starts from: DB and --project."""
     import argparse
 
@@ -311,17 +340,65 @@ def tool_parser(name: str, description: str) -> Any:
     return parser
 
 
-def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
-    """Run a tool's ``main``; an hpstore error becomes one line on stderr and exit code 2."""
-    import sys
+def add_output_options(parser: Any, default: str | None) -> None:
+    """-o/--output and --force, for the tools that write a file."""
+    parser.add_argument("-o", "--output", default=default,
+                        help="the file to write" + (f" (default: {default})" if default else
+                                                    "; default: standard output")
+                        + "; never the search file, its companions or any SQLite file")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the output file if it exists (never a SQLite file)")
 
+
+def add_format_options(parser: Any, formats: Sequence[str], default: str) -> None:
+    """--format and --raw, for the tools that print rows."""
+    parser.add_argument("--format", choices=list(formats), default=default,
+                        help=f"how to print the rows (default: {default})")
+    if "csv" in formats:
+        parser.add_argument("--raw", action="store_true",
+                            help="CSV cells exactly as stored: without it, text starting with "
+                                 "=, +, -, @, a tab or CR gets a leading ' so that a "
+                                 "spreadsheet does not run it as a formula")
+
+
+def error_line(message: Any) -> str:
+    """The one line a tool prints for an error: control characters and line breaks of the
+    file's contents shown as escapes."""
+    return f"hpstore: error: {terminal_text(str(message).strip())}"
+
+
+def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
+    """Run a tool's ``main``. An error becomes one line on stderr and exit code 2; Ctrl-C
+    (also during a long query) one line and exit code 130; a closed pipe exit code 0."""
     try:
         return int(main(argv) or 0)
+    except KeyboardInterrupt:
+        print("hpstore: interrupted", file=sys.stderr)
+        return 130
     except (HpStoreError, ValueError) as exc:
-        print(f"hpstore: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except sqlite3.Error as exc:  # a query SQLite refused, or a file damaged past its header
-        print(f"hpstore: error: SQLite failed: {str(exc).rstrip('.')}.", file=sys.stderr)
+        if is_interruption(exc):  # Ctrl-C reached SQLite through the progress handler
+            print("hpstore: interrupted", file=sys.stderr)
+            return 130
+        print(error_line(f"SQLite failed: {str(exc).rstrip('.')}."), file=sys.stderr)
         return 2
-    except BrokenPipeError:  # e.g. piped into head
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        _silence_stdout()
         return 0
+    except OSError as exc:  # a file or folder given on the command line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush into the closed pipe does not
+    print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

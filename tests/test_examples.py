@@ -42,11 +42,28 @@ def test_basic_search_and_reading_its_results(tmp_path):
 @pytest.mark.slow
 def test_several_terminals(tmp_path):
     procs = [subprocess.Popen([sys.executable, str(EXAMPLES / "several_terminals.py"), "s.db",
-                               "12"], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                               "--trials", "12"], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert completed(tmp_path / "s.db") == 12
+
+
+@pytest.mark.slow
+def test_several_terminals_starts_workers_from_one_command(tmp_path):
+    run("several_terminals.py", "--workers", "3", "--trials", "9", cwd=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("shared.db")) == []
+    assert completed(tmp_path / "shared.db") == 9
+    workers = sqlite3.connect(tmp_path / "shared.db").execute(
+        "SELECT count(DISTINCT tuner_id) FROM trials").fetchone()[0]
+    assert 1 <= workers <= 3
+    run("several_terminals.py", "mine.db", "--trials", "2", cwd=tmp_path)
+    assert completed(tmp_path / "mine.db") == 2
+    for bad in (["--workers", "0"], ["--workers", "x"], ["a.db", "b.db"]):
+        proc = subprocess.run([sys.executable, str(EXAMPLES / "several_terminals.py"), *bad],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV)
+        assert proc.returncode == 2 and "usage:" in proc.stderr
+    assert not (tmp_path / "0").exists() and not (tmp_path / "x").exists()
 
 
 def test_hyperband_with_checkpoints(tmp_path):

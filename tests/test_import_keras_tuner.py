@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -356,3 +359,39 @@ def test_hyperband_brackets_carry_over(project_dir, tmp_path, capsys):
         assert promoted.hyperparameters.values["tuner/epochs"] == 3
     finally:
         oracle.close()
+
+
+def test_times_come_from_what_the_files_record_never_from_mtimes(project_dir, tmp_path,
+                                                                   capsys):
+    copied = 978307200.0  # 2001-01-01: the files' mtimes after a copy that kept none
+    for path in project_dir.rglob("*.json"):
+        os.utime(path, (copied, copied))
+    starts = json.loads((project_dir / "oracle.json").read_text())["display"]["trial_start"]
+    db = tmp_path / "times.db"
+    code, _, err = run(capsys, project_dir, db)
+    assert code == 0, err
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT trial_id, created_at, started_at, ended_at FROM trials")
+    for trial_id, created, started, ended in rows:
+        expected = datetime.fromisoformat(starts[trial_id]).timestamp()
+        assert created == started == expected and ended is None  # no end is recorded
+    times = [t for (t,) in conn.execute("SELECT at FROM observations UNION ALL SELECT at FROM "
+                                        "transitions UNION ALL SELECT created_at FROM trials")]
+    assert times and all(abs(t - copied) > 86400 * 365 for t in times)
+
+
+def test_without_recorded_starts_the_times_stay_empty(project_dir, tmp_path, capsys):
+    oracle_file = project_dir / "oracle.json"
+    doc = json.loads(oracle_file.read_text())
+    del doc["display"]
+    oracle_file.write_text(json.dumps(doc))
+    before = time.time()
+    code, _, err = run(capsys, project_dir, tmp_path / "bare.db")
+    after = time.time()
+    assert code == 0, err
+    conn = sqlite3.connect(tmp_path / "bare.db")
+    rows = conn.execute("SELECT created_at, started_at, ended_at FROM trials").fetchall()
+    assert len(rows) == 8 and all(s is None and e is None for _, s, e in rows)
+    assert all(before <= c <= after for c, _, _ in rows)  # the time of the import
+    seconds = conn.execute("SELECT count(*) FROM trial_overview WHERE seconds IS NOT NULL")
+    assert seconds.fetchone()[0] == 0

@@ -1,39 +1,142 @@
-"""The README's SQL runs against a real search file, so the docs cannot drift from the schema."""
+"""The README's SQL cookbook runs on the file `hpstore demo` writes and returns what each
+query's title promises, so the docs cannot drift from the schema or the demo."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
-from _workers import objective_value, open_oracle
+import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def sql_blocks() -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
-def test_readme_has_sql_examples():
-    assert len(sql_blocks()) >= 6
+def cookbook() -> list[tuple[str, str]]:
+    """(the sentence above it, the query) of every SQL block in the README."""
+    text = README.read_text(encoding="utf-8")
+    return [(title.strip(), sql) for title, sql in
+            re.findall(r"\n\n((?:[^\n]+\n)+?)\n```sql\n(.*?)```", text, re.S)]
 
 
-def test_every_readme_query_runs_on_a_real_search(tmp_path):
-    path = str(tmp_path / "search.db")
-    oracle = open_oracle(path, max_trials=12, seed=2, max_retries_per_trial=1)
-    for i in range(12):
-        trial = oracle.create_trial("t")
-        if trial.status != "RUNNING":
-            break
-        oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
-        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=1)
-        trial.status = "INVALID" if i == 3 else "COMPLETED"
-        oracle.end_trial(trial)
-    conn = sqlite3.connect(path)
-    for query in sql_blocks():
-        rows = conn.execute(query).fetchall()
-        assert rows, f"no rows from README query:\n{query}"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> sqlite3.Connection:
+    """The file `hpstore demo` writes, made by the command itself."""
+    folder = tmp_path_factory.mktemp("demo")
+    done = subprocess.run([sys.executable, "-m", "hpstore", "demo", "--verbose", "0"],
+                          cwd=folder, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(folder / "hpstore-demo.db")
+    assert conn.execute("SELECT name FROM projects").fetchall() == [("demo",)]
+    return conn
+
+
+def completed_scores(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+    return conn.execute("SELECT trial_id, score FROM trials WHERE status = 'COMPLETED' "
+                        "ORDER BY score").fetchall()
+
+
+def check_best_five(conn, columns, rows):
+    assert columns[:2] == ["trial_id", "score"] and len(rows) == 5
+    assert [r[:2] for r in rows] == completed_scores(conn)[:5]
+    assert all(isinstance(json.loads(r[2]), dict) for r in rows)
+
+
+def check_per_value(conn, columns, rows):
+    assert columns == ["model", "trials", "mean_score", "best_score"]
+    per_model: dict[str, list[float]] = {}
+    for values, score in conn.execute("SELECT hp_values, score FROM trials WHERE status = "
+                                      "'COMPLETED'"):
+        per_model.setdefault(json.loads(values)["model"], []).append(score)
+    assert {r[0] for r in rows} == set(per_model) == {"ridge", "mlp"}  # one row per model
+    for model, trials, mean, best in rows:
+        assert trials == len(per_model[model]) and best == min(per_model[model])
+        assert mean == pytest.approx(sum(per_model[model]) / trials)
+    assert [r[2] for r in rows] == sorted(r[2] for r in rows)
+
+
+def check_one_model(conn, columns, rows):
+    assert columns == ["trial_id", "units", "learning_rate", "score"]
+    mlp = [(t, s) for t, s in completed_scores(conn)
+           if json.loads(conn.execute("SELECT hp_values FROM trials WHERE trial_id = ?",
+                                      (t,)).fetchone()[0])["model"] == "mlp"]
+    assert len(rows) == min(5, len(mlp)) > 0
+    assert [(r[0], r[3]) for r in rows] == mlp[:5]
+    assert all(isinstance(r[1], int) and isinstance(r[2], float) for r in rows)
+
+
+def check_curve(conn, columns, rows):
+    assert columns == ["step", "val_loss"]
+    epochs = json.loads(conn.execute("SELECT hp_values FROM trials WHERE trial_id = '01'")
+                        .fetchone()[0])["epochs"]
+    assert [r[0] for r in rows] == list(range(epochs))  # one row per step, in order
+    assert all(isinstance(r[1], float) for r in rows)
+
+
+def check_status_log(conn, columns, rows):
+    assert columns == ["at", "trial_id", "from_status", "to_status", "tuner_id", "message"]
+    total = conn.execute("SELECT count(*) FROM transitions").fetchone()[0]
+    assert len(rows) == min(10, total) == 10
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+    latest = conn.execute("SELECT max(at) FROM transitions").fetchone()[0]
+    assert rows[0][0].startswith(
+        conn.execute("SELECT strftime('%Y-%m-%dT%H:%M', ?, 'unixepoch')", (latest,))
+        .fetchone()[0])
+
+
+def check_throughput(conn, columns, rows):
+    assert columns == ["tuner_id", "finished", "per_minute"]
+    ended = Counter(t for (t,) in conn.execute(
+        "SELECT tuner_id FROM transitions WHERE to_status IN ('COMPLETED', 'FAILED', "
+        "'STOPPED')"))
+    assert len(ended) >= 2  # the demo runs two workers
+    assert {r[0]: r[1] for r in rows} == dict(ended)  # one row per worker
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+    assert all(r[2] > 0 for r in rows)
+
+
+def check_slowest(conn, columns, rows):
+    assert columns == ["trial_id", "status", "runs", "seconds"]
+    slowest = conn.execute("SELECT trial_id, round(ended_at - started_at, 3) FROM trials "
+                           "WHERE ended_at IS NOT NULL ORDER BY ended_at - started_at DESC "
+                           "LIMIT 10").fetchall()
+    assert len(rows) == 10 and [r[3] for r in rows] == [s for _, s in slowest]
+
+
+# What each query promises, found by the words of its title.
+PROMISES = {
+    "The five best completed trials": check_best_five,
+    "one row per value": check_per_value,
+    "The best trials of one model": check_one_model,
+    "The metric curve of one trial, one row per step": check_curve,
+    "The last ten status changes, newest first": check_status_log,
+    "Throughput per worker, one row each": check_throughput,
+    "The ten slowest trials": check_slowest,
+}
+
+
+def test_every_cookbook_query_has_its_promise_checked():
+    titles = [title for title, _ in cookbook()]
+    assert len(titles) == len(PROMISES) >= 6
+    for title in titles:
+        assert sum(words in title for words in PROMISES) == 1, title
+
+
+@pytest.mark.parametrize("words", list(PROMISES))
+def test_each_cookbook_query_returns_what_it_promises_on_the_demo(demo, words):
+    (sql,) = [sql for title, sql in cookbook() if words in title]
+    cursor = demo.execute(sql)
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    assert rows, f"no rows from the README query:\n{sql}"
+    PROMISES[words](demo, columns, rows)
 
 
 def test_the_readme_example_runs(tmp_path, monkeypatch):

@@ -221,3 +221,104 @@ def test_the_report_renders_in_headless_chromium(search_db, tmp_path):
     assert (width, height) == (1400, 3000)
     assert len(data) > 20_000, len(data)
     assert distinct > 64, distinct
+
+
+# -- a large search ------------------------------------------------------------------------------
+
+def large_search(path: Path, trials: int) -> None:
+    """A search of ``trials`` trials, written straight into the file: a real project made by
+    the library, then rows inserted as hpstore writes them (RUNNING, then ended)."""
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    hp.Int("y", 0, 9)
+    hp.Choice("c", ["a", "b", "c"])
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=1,
+                                        database=str(path), project_name="big",
+                                        hyperparameters=hp)
+    oracle.close()
+    conn = sqlite3.connect(path)
+    width = len(str(trials))
+    rows = []
+    for n in range(trials):
+        x, y, c = ((n * 7919) % 2000) / 1000 - 1, n % 10, "abc"[n % 3]
+        rows.append((n, f"{n:0{width}d}", f'{{"x": {x}, "y": {y}, "c": "{c}"}}', str(n),
+                     1000.0 + n, f"w{n % 8}"))
+    with conn:
+        conn.executemany(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+            "tuner_id, run_count, created_at, started_at, changed_at) VALUES "
+            "(1, ?1, ?2, 'RUNNING', ?3, ?4, ?6, 1, ?5, ?5, ?5)", rows)
+        # a slowly improving score, every tenth trial FAILED with a traceback
+        conn.execute(
+            "UPDATE trials SET status = CASE WHEN number % 10 = 9 THEN 'FAILED' ELSE "
+            "'COMPLETED' END, score = CASE WHEN number % 10 = 9 THEN NULL ELSE "
+            "((number * 7919) % 1000) / 100.0 + 100.0 / (number + 1) END, "
+            "message = CASE WHEN number % 10 = 9 THEN 'Traceback:' || char(10) || "
+            "'ValueError: ' || number END, ended_at = started_at + 0.5, "
+            "changed_at = started_at + 0.5")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def large_reports(tmp_path_factory) -> dict[int, tuple[str, Path]]:
+    """Reports of a 5,000-trial and a 40,000-trial search: (page, file)."""
+    folder = tmp_path_factory.mktemp("large")
+    pages = {}
+    for trials in (5_000, 40_000):
+        path = folder / f"large-{trials}.db"
+        large_search(path, trials)
+        out = folder / f"report-{trials}.html"
+        assert report.main([str(path), "-o", str(out)]) == 0
+        pages[trials] = (out.read_text(encoding="utf-8"), path)
+    return pages
+
+
+def test_a_large_search_gives_a_page_of_bounded_size(large_reports):
+    small, large = (len(large_reports[n][0].encode()) for n in (5_000, 40_000))
+    assert large < 3_000_000, large
+    assert large < small * 1.25, (small, large)  # eight times the trials, about the same page
+
+
+def test_a_large_report_says_what_it_shows(large_reports):
+    page, path = large_reports[40_000]
+    assert "Showing 2,000 of 40,000 trials" in page
+    assert "Showing 2,000 of 40,000 runs" in section(page, "timeline")
+    history = section(page, "history")
+    assert count(history, "circle") + history.count('class="off"') + history.count(
+        'stroke-width="2.5"') == report.MAX_POINTS
+    assert "best-so-far line follows every trial" in history
+    table = section(page, "trials")
+    assert count(table, "tr") == report.TABLE_ROWS + 1
+    assert "The 200 best of 40,000 trials" in table and "hpstore export" in table
+    conn = sqlite3.connect(path)
+    best = conn.execute("SELECT trial_id, score FROM trials WHERE status = 'COMPLETED' "
+                        "ORDER BY score, number LIMIT 200").fetchall()
+    conn.close()
+    shown = re.findall(r'<tr class="[^"]*"><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td>',
+                       table)
+    assert [tid for tid, _ in shown] == [tid for tid, _ in best]
+
+
+def test_the_best_so_far_line_follows_every_trial(large_reports):
+    page, path = large_reports[40_000]
+    conn = sqlite3.connect(path)
+    best_id, best_score = conn.execute("SELECT trial_id, score FROM trials WHERE score IS NOT "
+                                       "NULL ORDER BY score, number LIMIT 1").fetchone()
+    first_id, first_score = conn.execute("SELECT trial_id, score FROM trials WHERE score IS "
+                                         "NOT NULL ORDER BY number LIMIT 1").fetchone()
+    conn.close()
+    history = section(page, "history")
+    line = re.search(r'<path d="([^"]*)" fill="none" stroke="#e6550d"', history).group(1)
+    points = [tuple(map(float, p)) for p in re.findall(r"[ML]([\d.]+),([\d.]+)", line)]
+    assert len(points) <= 2 * report.WIDE + 2  # at most a corner or two per pixel
+
+    def dot(trial_id, score):
+        found = re.search(rf'<circle cx="([\d.]+)" cy="([\d.]+)" r="3.5" fill="[^"]*"><title>'
+                          rf"trial {trial_id}: {score:.6g}</title>", history)
+        assert found, trial_id
+        return float(found.group(1)), float(found.group(2))
+
+    # it starts at the first trial's score and ends level with the best of all 40,000
+    assert points[0] == dot(first_id, first_score)
+    assert points[-1][1] == dot(best_id, best_score)[1]

@@ -72,7 +72,7 @@ def fold_wal(path: Path) -> None:
 
 def tool_args(tool: str, path: Path, out: Path, trial_id: str = "0") -> list[str]:
     extra = {"show": [trial_id], "watch": ["--once"], "sql": ["SELECT * FROM trial_overview"],
-             "report": ["-o", str(out / "report.html")]}
+             "report": ["-o", str(out / "report.html"), "--force"]}
     return [tool, str(path), *extra.get(tool, [])]
 
 
@@ -366,13 +366,16 @@ def crafted_outcome(case: tuple[str, str, str], base: Path, folder: Path) -> dic
     tools = {}
     for tool in INSPECTION:
         argv = tool_args(tool, path, folder, trial_id if isinstance(trial_id, str) else "0")
-        code, _, err = run_in_process(argv)
+        code, out, err = run_in_process(argv)
         if isinstance(code, BaseException):
             tools[tool] = f"crash: {type(code).__name__}: {code}"
-        elif code in (0, 1) or (code == 2 and err.startswith("hpstore: error:")):
-            tools[tool] = "ok"
+        elif code == 0 and out and not err:
+            tools[tool] = "reads"
+        elif code == 2 and not out and err.startswith("hpstore: error:") and \
+                err.count("\n") == 1:
+            tools[tool] = "refuses"
         else:
-            tools[tool] = f"exit {code}: {err[-200:]}"
+            tools[tool] = f"exit {code}: {out[-200:]} {err[-200:]}"
     try:
         oracle = hpstore.HyperbandOracle(max_epochs=3, factor=3, database=str(path),
                                          project_name=name if isinstance(name, str) else "proj")
@@ -411,10 +414,21 @@ def test_crafted_file_runs_no_payload(case, crafted_base, tmp_path):
     assert not outcome["marker"]
 
 
+def expected_tool_outcome(case: tuple[str, str, str], tool: str) -> str:
+    """What each tool does with a crafted file. `hpstore sql` shows any file as it is. The
+    others check every row first: text where hpstore writes text (Python code is text) is
+    read and printed; a BLOB, or JSON that is not an object where hpstore writes one, is
+    refused with one error line."""
+    table, column, kind = case
+    if tool == "sql" or (kind == "code" and (table, column) in TEXT_COLUMNS):
+        return "reads"
+    return "refuses"
+
+
 @pytest.mark.parametrize("case", crafted_cases(), ids=case_id)
 def test_crafted_file_tools_fail_cleanly(case, crafted_base, tmp_path):
     outcome = crafted_outcome(case, crafted_base, tmp_path)
-    assert {t: r for t, r in outcome["tools"].items() if r != "ok"} == {}
+    assert outcome["tools"] == {tool: expected_tool_outcome(case, tool) for tool in INSPECTION}
 
 
 @pytest.mark.parametrize("case", crafted_cases(), ids=case_id)

@@ -7,13 +7,21 @@ import hashlib
 import io
 import json
 import multiprocessing as mp
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from _workers import DEADLINE, open_oracle, run_worker, write_forever
 
 import hpstore
 from hpstore.cli import available_tools, load_tool, main
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
 
 def digest(path):
@@ -75,7 +83,10 @@ def test_summary(shared_db, capsys):
     assert code == 0
     assert "RandomTestOracle, objective loss (min), max_trials 32" in out
     assert "Trials: 32, COMPLETED 30, FAILED 1, INVALID 1" in out
-    assert "x (Float)" in out and "c (Choice)" in out
+    space = out.split("Search space:\n")[1].splitlines()
+    assert [line.split() for line in space] == [["x", "Float", "-10", "..", "10"],
+                                                ["y", "Int", "0", "..", "10"],
+                                                ["c", "Choice", "a,", "b"]]
     conn = sqlite3.connect(shared_db)
     best_id = conn.execute("SELECT trial_id FROM trials WHERE status = 'COMPLETED' "
                            "ORDER BY score LIMIT 1").fetchone()[0]
@@ -217,3 +228,519 @@ def test_python_helpers(shared_db):
     pd = pytest.importorskip("pandas")
     frame = hpstore.trials_dataframe(shared_db)
     assert isinstance(frame, pd.DataFrame) and len(frame) == 32 and "x" in frame.columns
+
+
+# -- hostile text: terminals and spreadsheets -------------------------------------------------
+
+ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd", "@SUM(A1)", "-2+3",
+            "\tx", "\rx"]
+PLAIN_NUMBERS = ["-1.5", "+3e-4"]
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory):
+    """Names, values, project, tuner id and messages full of escape sequences and formulas."""
+    path = str(tmp_path_factory.mktemp("hostile") / "hostile.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind" + ESC, [*FORMULAS, *PLAIN_NUMBERS, "v" + ESC])
+    hp.Float("lr", -1, 1)
+    oracle = hpstore.RandomSearchOracle(objective="loss" + ESC, max_trials=20, seed=3,
+                                        database=path, project_name="p" + ESC,
+                                        hyperparameters=hp)
+    for i in range(12):
+        trial = oracle.create_trial("w" + ESC)
+        oracle.update_trial(trial.trial_id, {"loss" + ESC: float(i)}, step=0)
+        if i % 3 == 0:
+            trial.status = "FAILED"
+            trial.message = f"Traceback (most recent call last):\n  line {ESC}\nValueError: {ESC}"
+        else:
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    return path
+
+
+def controls(text: str) -> set[str]:
+    """The control and bidi characters in ``text`` (line breaks between lines are fine)."""
+    return {c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+
+
+@pytest.mark.parametrize("argv", [["summary"], ["trials"], ["best", "-n", "3"], ["history"],
+                                  ["show", "00"], ["show", "1"], ["watch", "--once"], ["check"],
+                                  ["sql", "SELECT * FROM trial_overview"],
+                                  ["sql", "SELECT * FROM status_log"],
+                                  ["show", "nope" + ESC], ["trials", "--project", "x" + ESC]])
+def test_control_characters_never_reach_the_terminal(hostile_db, capsys, argv):
+    code, out, err = run(capsys, argv[0], hostile_db, *argv[1:])
+    assert code in (0, 2), err
+    assert controls(out) == set() and controls(err) == set(), (out, err)
+    assert code == 2 or "\\x1b" in out or "\\u001b" in out  # shown as escapes, not dropped
+    if code == 2:
+        assert err.count("\n") == 1
+
+
+def test_tables_keep_one_line_per_row(hostile_db, capsys):
+    code, out, _ = run(capsys, "sql", hostile_db, "SELECT trial_id, message FROM trials "
+                       "WHERE message IS NOT NULL ORDER BY number")
+    assert code == 0 and len(out.splitlines()) == 2 + 4  # title, rule, four failed trials
+    assert "\\n" in out
+    code, out, _ = run(capsys, "history", hostile_db)
+    lines = out.splitlines()
+    assert len(lines) == 2 + 24 and all("ValueError" in line for line in lines if "FAILED" in line)
+    assert "Traceback" not in out  # the last line of the message, not the first
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize("tool", ["trials", "export", "best", "sql"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, capsys, tool):
+    extra = {"sql": ["SELECT * FROM trial_values"]}.get(tool, [])
+    code, out, err = run(capsys, tool, hostile_db, *extra, "--format", "csv")
+    assert code == 0, err
+    column = "value" if tool == "sql" else next(c for c in csv_rows(out)[0] if "kind" in c)
+    cells = {r[column] for r in csv_rows(out) if r[column] and not r[column][0].isalpha()
+             and r[column] != "0" and not r[column][0].isdigit()}
+    seen_formulas = {c for c in cells if c.lstrip("'") in FORMULAS}
+    assert seen_formulas, cells
+    assert all(c.startswith("'") for c in seen_formulas)
+    assert not any(c.lstrip("'") in PLAIN_NUMBERS and c.startswith("'") for c in cells)
+    for row in csv_rows(out):  # numbers stay numbers, negative ones too
+        for key in ("score", "lr") if tool != "sql" else ():
+            if row.get(key):
+                float(row[key])
+    code, raw, _ = run(capsys, tool, hostile_db, *extra, "--format", "csv", "--raw")
+    raw_cells = {r[column] for r in csv_rows(raw)}
+    assert {c.lstrip("'") for c in seen_formulas} <= raw_cells
+
+
+def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
+    _, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
+    xs = [r["x"] for r in csv_rows(out) if r["x"].startswith("-")]
+    assert xs and all(float(x) < 0 for x in xs)  # no quote in front
+
+
+# -- trial ids and numbers ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def extended_db(tmp_path_factory):
+    """A search of 10 trials (ids 00..09) extended to 100: the next ids are 010, 011, which
+    sort as text between 01 and 02."""
+    path = str(tmp_path_factory.mktemp("extended") / "extended.db")
+    for max_trials, count in ((10, 10), (100, 2)):
+        oracle = open_oracle(path, max_trials=max_trials)
+        for _ in range(count):
+            trial = oracle.create_trial("w")
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        oracle.close()
+    return path
+
+
+def test_tools_sort_by_number_not_by_trial_id_text(extended_db, capsys):
+    ids = [f"{i:02d}" for i in range(10)] + ["010", "011"]
+    assert sorted(ids) != ids  # the text order would mix them
+    code, out, _ = run(capsys, "trials", extended_db, "--format", "json")
+    assert code == 0 and [r["trial_id"] for r in json.loads(out)] == ids
+    code, out, _ = run(capsys, "export", extended_db, "--format", "jsonl")
+    assert code == 0 and [json.loads(line)["trial_id"] for line in out.splitlines()] == ids
+    _, out, _ = run(capsys, "history", extended_db, "--format", "json")
+    assert list(dict.fromkeys(r["trial_id"] for r in json.loads(out))) == ids
+
+
+@pytest.mark.parametrize(("given", "found"), [("1", "01"), ("01", "01"), ("10", "010"),
+                                              ("010", "010"), ("11", "011")])
+def test_a_trial_number_is_taken_wherever_a_trial_id_is(extended_db, capsys, given, found):
+    code, out, err = run(capsys, "show", extended_db, given)
+    assert code == 0, err
+    assert out.startswith(f"Trial {found}: COMPLETED")
+    code, out, _ = run(capsys, "history", extended_db, "--trial", given, "--format", "json")
+    assert {r["trial_id"] for r in json.loads(out)} == {found} and len(json.loads(out)) == 2
+
+
+def test_an_exact_trial_id_comes_before_a_number(tmp_path, capsys):
+    path = str(tmp_path / "ids.db")
+    oracle = open_oracle(path, max_trials=10)
+    for _ in range(3):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    conn = sqlite3.connect(path)
+    with conn:  # trial number 2 is given the id "1"; number 1 keeps "01"
+        conn.execute("UPDATE trials SET trial_id = '1' WHERE number = 2")
+    conn.close()
+    code, out, _ = run(capsys, "show", path, "1")
+    assert out.startswith("Trial 1: ")
+    code, out, _ = run(capsys, "show", path, "01")
+    assert out.startswith("Trial 01: ")
+    code, _, err = run(capsys, "show", path, "7")
+    assert code == 2 and "No trial '7'" in err
+
+
+# -- smaller things -------------------------------------------------------------------------------
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out == f"hpstore {hpstore.__version__}\n"
+
+
+def test_status_is_case_insensitive(shared_db, capsys):
+    code, out, _ = run(capsys, "trials", shared_db, "--status", "failed", "--status",
+                       "Invalid", "--format", "json")
+    assert code == 0 and sorted(r["status"] for r in json.loads(out)) == ["FAILED", "INVALID"]
+
+
+@pytest.mark.parametrize("argv", [["best", "-n", "-1"], ["best", "-n", "0"],
+                                  ["trials", "--limit", "-1"], ["history", "--limit", "0"],
+                                  ["best", "-n", "two"]])
+def test_counts_below_one_are_refused(shared_db, capsys, argv):
+    with pytest.raises(SystemExit) as stopped:
+        main([argv[0], shared_db, *argv[1:]])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be at least 1" in err or "expected a whole number" in err
+
+
+def parser_of(tool: str):
+    """The argparse parser a tool builds, caught as it parses."""
+    import argparse
+
+    class Caught(Exception):
+        pass
+
+    def catch(self, *args, **kwargs):
+        raise Caught(self)
+
+    original = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = catch
+    try:
+        load_tool(tool).main(["x"])
+    except Caught as caught:
+        return caught.args[0]
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    raise AssertionError(f"{tool} parsed no arguments")
+
+
+@pytest.mark.parametrize("tool", [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="--oracle, --processes and "
+                                            "--seed have no help text yet"))
+    if t == "stress" else t for t in available_tools()])
+def test_every_option_of_every_command_has_help(tool):
+    parser = parser_of(tool)
+    assert parser.description
+    missing = [a.option_strings or [a.dest] for a in parser._actions if not a.help]
+    assert missing == []
+
+
+def test_show_prints_no_empty_list_for_a_trial_without_message(shared_db, capsys):
+    conn = sqlite3.connect(shared_db)
+    plain = conn.execute("SELECT trial_id FROM trials WHERE status = 'COMPLETED' AND message "
+                         "IS NULL LIMIT 1").fetchone()[0]
+    code, out, _ = run(capsys, "show", shared_db, plain)
+    assert code == 0 and "[]" not in out and "Message" not in out
+    changes = out.split("Status changes:\n")[1].splitlines()[2:]
+    assert len(changes) == 2 and all(line.split()[-1].isdigit() for line in changes)  # pid last
+
+
+def test_show_gives_the_whole_traceback_once(shared_db, capsys):
+    conn = sqlite3.connect(shared_db)
+    failed = conn.execute("SELECT trial_id FROM trials WHERE status = 'FAILED'").fetchone()[0]
+    _, out, _ = run(capsys, "show", shared_db, failed)
+    assert "Message:\n  Traceback (most recent call last):\n  ValueError: nope\n" in out
+    assert out.split("Status changes:")[1].count("ValueError: nope") == 1
+
+
+# -- hpstore sql: what it refuses, and how long it runs ---------------------------------------
+
+FOREVER = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+           "SELECT count(*) FROM c")
+
+
+@pytest.mark.parametrize(("statement", "words"), [
+    ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode = DELETE"),
+    ("PRAGMA journal_mode=wal", "PRAGMA journal_mode = wal"),
+    ("PRAGMA query_only = OFF", "PRAGMA query_only = OFF"),
+    ("PRAGMA user_version = 7", "PRAGMA user_version = 7"),
+    ("PRAGMA wal_checkpoint", "PRAGMA wal_checkpoint"),
+    ("PRAGMA optimize", "PRAGMA optimize"),
+    ("PRAGMA main.cache_size = 5", "PRAGMA cache_size = 5"),
+    ("SELECT fts3_tokenizer('simple')", "the function fts3_tokenizer()"),
+    ("SELECT hex(fts3_tokenizer('porter'))", "the function fts3_tokenizer()"),
+    ("SELECT load_extension('x')", "the function load_extension()"),
+    ("VACUUM", "ATTACH, DETACH and VACUUM"),
+    ("ATTACH DATABASE 'other.db' AS other", "ATTACH, DETACH and VACUUM"),
+])
+def test_sql_refuses_settings_and_pointers_clearly(shared_db, capsys, statement, words):
+    before = digest(shared_db)
+    code, out, err = run(capsys, "sql", shared_db, statement)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"hpstore: error: hpstore sql refuses {words}"), err
+    assert "disk I/O" not in err and digest(shared_db) == before
+
+
+@pytest.mark.parametrize("statement", [
+    "PRAGMA user_version", "PRAGMA journal_mode", "PRAGMA table_info(trials)",
+    "PRAGMA index_list('trials')", "PRAGMA integrity_check(5)", "PRAGMA page_count",
+    "SELECT name FROM pragma_table_info('trial_overview')", "PRAGMA compile_options",
+])
+def test_sql_still_reads_what_pragmas_report(shared_db, capsys, statement):
+    code, out, err = run(capsys, "sql", shared_db, statement, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)
+
+
+def test_sql_asks_for_one_statement(shared_db, capsys):
+    code, out, err = run(capsys, "sql", shared_db, "SELECT 1; SELECT 2")
+    assert (code, out, err) == (2, "", "hpstore: error: hpstore sql runs one statement at a "
+                                       "time; give one.\n")
+
+
+def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):
+    code, out, err = run(capsys, "sql", shared_db, FOREVER, "--timeout", "0.2")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "ran longer than 0.2 s" in err and "--timeout" in err
+
+
+def test_sql_timeout_must_be_a_number_of_seconds(shared_db, capsys):
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["sql", shared_db, "SELECT 1", "--timeout", bad])
+        assert stopped.value.code == 2
+    assert run(capsys, "sql", shared_db, "SELECT 1 AS one", "--timeout", "0")[0] == 0
+
+
+_INTERRUPT_DURING_QUERY = """
+import os, signal, sys, threading
+from hpstore import query_limits
+from hpstore.cli import main
+
+in_query = threading.Event()
+started = query_limits.QueryGuard.start
+checked = query_limits.QueryGuard.__call__
+
+
+def start(self):
+    self.user_query = True
+    return started(self)
+
+
+def call(self):
+    if getattr(self, "user_query", False):  # SQLite is running the user's query
+        in_query.set()
+    return checked(self)
+
+
+def interrupt():
+    if in_query.wait(60):
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+
+
+query_limits.QueryGuard.start = start
+query_limits.QueryGuard.__call__ = call
+threading.Thread(target=interrupt, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_stops_a_running_query_with_one_line(shared_db):
+    done = subprocess.run([sys.executable, "-c", _INTERRUPT_DURING_QUERY, "sql", shared_db,
+                           FOREVER, "--timeout", "0"], capture_output=True, text=True,
+                          timeout=DEADLINE, env=TOOL_ENV)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "hpstore: interrupted\n")
+
+
+# -- hpstore watch ------------------------------------------------------------------------------
+
+def end_trials(oracle, statuses):
+    for status in statuses:
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = status
+        oracle.end_trial(trial)
+
+
+def watch_frame(path):
+    watch = load_tool("watch")
+    conn = hpstore.inspection.connect_readonly(path)
+    pid, name = hpstore.inspection.choose_project(conn, None)
+    try:
+        return watch.Watcher(conn, pid, name, Path(path)).frame()
+    finally:
+        conn.close()
+
+
+def test_watch_ends_on_a_finished_search_with_stopped_trials(tmp_path):
+    path = str(tmp_path / "stopped.db")
+    oracle = open_oracle(path, max_trials=4)
+    end_trials(oracle, ["COMPLETED", "STOPPED", "FAILED", "STOPPED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "4 of 4 trials ended" in text and "trials done 4/4" in text
+    done = subprocess.run([sys.executable, "-m", "hpstore", "watch", path, "--interval", "0.05"],
+                          capture_output=True, text=True, timeout=DEADLINE, env=TOOL_ENV)
+    assert done.returncode == 0 and "The search is finished" in done.stdout, done.stderr
+
+
+def test_watch_does_not_end_while_trials_run_or_wait(tmp_path):
+    path = str(tmp_path / "busy.db")
+    oracle = open_oracle(path, max_trials=3, max_retries_per_trial=2)
+    end_trials(oracle, ["COMPLETED", "STOPPED", "INVALID"])  # the INVALID one waits
+    assert not watch_frame(path)[1]
+    retry = oracle.create_trial("w")  # the retry runs
+    assert retry.status == "RUNNING" and not watch_frame(path)[1]
+    oracle.update_trial(retry.trial_id, {"loss": 1.0})
+    retry.status = "COMPLETED"
+    oracle.end_trial(retry)
+    assert watch_frame(path)[1]
+    oracle.close()
+
+
+def test_watch_ends_when_the_oracle_has_nothing_left(tmp_path):
+    path = str(tmp_path / "grid.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", ["a", "b", "c"])
+    oracle = hpstore.GridSearchOracle("loss", database=path, hyperparameters=hp)
+    assert oracle.max_trials is None
+    end_trials(oracle, ["COMPLETED", "STOPPED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert not finished  # one grid point left
+    oracle = hpstore.GridSearchOracle("loss", database=path)
+    end_trials(oracle, ["COMPLETED"])
+    assert not watch_frame(path)[1]  # a worker (this process) is alive: it may ask again
+    oracle.close()
+    before = digest(path)
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
+    assert digest(path) == before
+
+
+def test_watch_does_not_end_a_paused_search(tmp_path):
+    path = str(tmp_path / "paused.db")
+    oracle = open_oracle(path, max_trials=10)
+    end_trials(oracle, ["COMPLETED", "STOPPED"])
+    oracle.close()  # nobody runs it now, but the oracle has trials to hand out
+    assert not watch_frame(path)[1]
+
+
+def test_watch_ends_when_too_many_trials_failed_in_a_row(tmp_path):
+    path = str(tmp_path / "failing.db")
+    oracle = open_oracle(path, max_trials=10, max_consecutive_failed_trials=2)
+    end_trials(oracle, ["COMPLETED", "FAILED"])
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        end_trials(oracle, ["FAILED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "last 2 trials failed" in text
+
+
+def read_line(stream, deadline=DEADLINE):
+    """One line from a child's pipe, or fail after ``deadline`` seconds."""
+    import threading
+
+    got = []
+    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(deadline)
+    assert got, "no line came"
+    return got[0]
+
+
+def start_watch(path, *argv):
+    return subprocess.Popen([sys.executable, "-m", "hpstore", "watch", str(path), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=TOOL_ENV)
+
+
+def test_watch_waits_for_a_file_that_does_not_exist_yet(tmp_path):
+    path = tmp_path / "later.db"
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
+        oracle = open_oracle(str(path), max_trials=2)
+        end_trials(oracle, ["COMPLETED", "COMPLETED"])
+        oracle.close()
+        out, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "trials done 2/2" in out and "The search is finished" in out
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_ctrl_c_ends_watch_cleanly(tmp_path, exists):
+    path = tmp_path / "watched.db"
+    if exists:
+        oracle = open_oracle(str(path), max_trials=5)
+        end_trials(oracle, ["COMPLETED"])
+        oracle.close()
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        first = read_line(watcher.stdout)
+        assert first.startswith("Waiting for") if not exists else "trials done 1/5" in first
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 130 and err == "hpstore: interrupted\n"
+
+
+def test_watch_once_does_not_wait(tmp_path, capsys):
+    code, _, err = run(capsys, "watch", str(tmp_path / "none.db"), "--once")
+    assert code == 2 and "does not exist" in err
+
+
+def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
+    path = str(tmp_path / "space.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["a", "b", "c"])
+    with hp.conditional_scope("model", ["b", "c"]):
+        hp.Float("lr", 1e-5, 0.1, sampling="log")
+        hp.Int("units", 8, 64, step=8, default=16)
+    hp.Boolean("flag")
+    hp.Fixed("seed", 3)
+    open_oracle(path, max_trials=2, hyperparameters=hp).close()
+    code, out, _ = run(capsys, "summary", path)
+    assert code == 0
+    assert out.split("Search space:\n")[1] == (
+        "  model  Choice   a, b, c\n"
+        "  lr     Float    1e-05 .. 0.1 (log)          when model in [b, c]\n"
+        "  units  Int      8 .. 64 step 8, default 16  when model in [b, c]\n"
+        "  flag   Boolean  True, False; default False\n"
+        "  seed   Fixed    3\n")
+    assert "{" not in out  # no raw configs or dicts
+
+
+@pytest.mark.parametrize("kind", ["hyperband", "finite_random"])
+def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind):
+    path = str(tmp_path / f"{kind}.db")
+    hp = hpstore.HyperParameters()
+    if kind == "hyperband":
+        hp.Float("x", 0, 1)
+        oracle = hpstore.HyperbandOracle("loss", max_epochs=3, factor=3, seed=1, database=path,
+                                         hyperparameters=hp)
+    else:
+        hp.Choice("c", ["a", "b"])
+        oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                            hyperparameters=hp)
+    ran = 0
+    while True:
+        trial = oracle.create_trial("w")
+        if trial.status != "RUNNING":
+            break
+        assert not watch_frame(path)[1]
+        oracle.update_trial(trial.trial_id, {"loss": float(ran)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        ran += 1
+    assert trial.status == "STOPPED" and ran == (6 if kind == "hyperband" else 2)
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text

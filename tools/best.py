@@ -6,8 +6,10 @@ import json
 import sys
 
 from hpstore.inspection import (
+    add_format_options,
     choose_project,
     connect_readonly,
+    positive_int,
     render,
     run_tool,
     tool_parser,
@@ -17,8 +19,9 @@ from hpstore.inspection import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("best", __doc__)
-    parser.add_argument("-n", type=int, default=5, help="how many (default 5)")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("-n", type=positive_int, default=5,
+                        help="how many trials, at least 1 (default 5)")
+    add_format_options(parser, ["table", "csv", "json"], "table")
     args = parser.parse_args(argv)
     conn = connect_readonly(args.database)
     pid, _ = choose_project(conn, args.project)
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     descending = objective.get("direction") == "max"
     columns, rows = trial_rows(conn, pid, statuses=["COMPLETED"], order="score",
                                descending=descending, limit=args.n)
-    sys.stdout.write(render(columns, rows, args.format))
+    sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0
 
 

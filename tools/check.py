@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         pid, _ = choose_project(conn, name)
         running = conn.execute(
             "SELECT trial_id, tuner_id, session FROM trials WHERE project_id = ? AND status = "
-            "'RUNNING'", (pid,)).fetchall()
+            "'RUNNING' ORDER BY number", (pid,)).fetchall()
         dead = [(t, w) for t, w, s in running
                 if s is not None and not Session.probe(folder, s, tidy=False)]
         waiting = conn.execute("SELECT count(*) FROM trials WHERE project_id = ? AND queued IS "

@@ -5,6 +5,12 @@ and oracle state) and every ``trial_*/trial.json`` (values, metric histories, sc
 step, status and message) become one project in DB, trial ids and creation order kept, so
 the matching hpstore oracle can resume the search. Checkpoints are not read.
 
+Times: KerasTuner records only when each trial started (in oracle.json, when its display
+was on), never when one ended, and file times change with every copy. So a trial's start
+is the recorded one or empty, its end is empty, and the time it was created (and its
+status changes and metric rows) is its start, else the search's recorded start, else the
+time of the import.
+
 Everything is checked before DB is opened, and written in one transaction: a directory
 that cannot be imported leaves DB exactly as it was (or not created at all).
 """
@@ -221,7 +227,8 @@ class KerasTunerProject:
         self.ongoing = self._mapping("ongoing_trials", str)
         self.run_times = self._mapping("run_times", int)
         # the display's record of when each trial started (written when verbose)
-        display = doc.get("display") if isinstance(doc.get("display"), Mapping) else {}
+        display: Mapping[str, Any] = doc["display"] if isinstance(doc.get("display"),
+                                                                 Mapping) else {}
         starts = display.get("trial_start")
         self.trial_start = dict(starts) if isinstance(starts, Mapping) else {}
         self.search_start = display.get("search_start")
@@ -450,9 +457,15 @@ def build_trials(project: KerasTunerProject, objective: Objective,
     queue += running
     tuner_of = {tid: tuner for tuner, tid in project.ongoing.items()}
     out = []
+    # KerasTuner's trial.json records no time. Its display writes when each trial started
+    # (oracle.json, when verbose); nothing records when one ended. A file's mtime says when
+    # it was last copied as much as when it was written, so it is not used: an unknown start
+    # stays empty, as does every end. created_at, the status log and the metric rows need a
+    # time: the start when known, else the search's start, else the time of the import.
+    search_start = _when(project.search_start)
     for number, t in zip(_numbers(project.trials), project.trials):
-        mtime = t.path.stat().st_mtime
-        started = _when(project.trial_start.get(t.trial_id)) or mtime
+        started = _when(project.trial_start.get(t.trial_id))
+        known = started or search_start or now
         ended_runs = project.run_times.get(t.trial_id, 0)
         status, message, queued, interruptions = t.status, t.message, None, 0
         if status in (TrialStatus.RUNNING, TrialStatus.IDLE):
@@ -467,17 +480,14 @@ def build_trials(project: KerasTunerProject, objective: Objective,
             invalid_runs = run_count - 1
         if t.trial_id in queue:
             queued = queue.index(t.trial_id) + 1
-        ended = max(mtime, started) if status in TrialStatus.FINAL or (
-            status == TrialStatus.INVALID) else None
-        changed = ended if ended is not None else (now if status == TrialStatus.IDLE
-                                                   else started)
+        changed = now if status == TrialStatus.IDLE else known
         tuner_id = tuner_of.get(t.trial_id)
         rows = _observations(t, objective)
         score, best_step = _score(t, rows, objective) if status == TrialStatus.COMPLETED \
             else (None, None)
         observations = [[run_count, name, direction, step, None if math.isnan(v) else v,
-                         ended or started] for name, direction, step, v in rows]
-        transitions = [[None, TrialStatus.RUNNING, started, tuner_id, None, None],
+                         known] for name, direction, step, v in rows]
+        transitions = [[None, TrialStatus.RUNNING, known, tuner_id, None, None],
                        [TrialStatus.RUNNING, status, changed, tuner_id, None, message]]
         out.append({
             "number": number, "trial_id": t.trial_id, "status": status,
@@ -485,7 +495,7 @@ def build_trials(project: KerasTunerProject, objective: Objective,
             "best_step": best_step, "tuner_id": tuner_id,
             "session": None, "message": message, "run_count": run_count,
             "invalid_runs": invalid_runs, "interruptions": interruptions, "queued": queued,
-            "created_at": started, "started_at": started, "ended_at": ended, "pid": None,
+            "created_at": known, "started_at": started, "ended_at": None, "pid": None,
             "changed_at": changed, "observations": observations, "transitions": transitions,
         })
     return out, len(queue)

@@ -12,14 +12,22 @@ import html
 import json
 import math
 import re
+import shlex
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from hpstore.inspection import choose_project, connect_readonly, run_tool, tool_parser
+from hpstore.inspection import (
+    add_output_options,
+    choose_project,
+    connect_readonly,
+    run_tool,
+    tool_parser,
+)
+from hpstore.output_file import check_output, write_output
+from hpstore.rendering import last_line, terminal_text
 
 STATUS_COLOURS = {"COMPLETED": "#2ca02c", "FAILED": "#d62728", "INVALID": "#ff7f0e",
                   "IDLE": "#8c8c8c", "STOPPED": "#9467bd", "RUNNING": "#1f77b4"}
@@ -30,6 +38,13 @@ LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 DOT, BEST_LINE = "#1f77b4", "#e6550d"
 CHAR_PX = 6.3  # width of one character of the 11px plot font, for fitting labels
 MAX_CURVES = 5
+MAX_POINTS = 2000  # trials drawn in the plots; past it the best and an even sample
+BEST_KEPT = 500  # of which the best, always drawn
+MAX_RUNS = 2000  # bars in the timeline; past it an even sample
+TABLE_ROWS = 200  # rows of the trials table past MAX_POINTS trials: the best
+SCATTER_MARKERS = 8000  # markers in all the score-against-hyperparameter plots together
+PARALLEL_VERTICES = 40_000  # points of all the lines of the parallel coordinates together
+CELL_CHARS, TITLE_CHARS = 120, 2000  # a table cell's text, a message's tooltip
 WIDE = 1080  # px, the wide plots
 
 
@@ -231,28 +246,48 @@ class Run(NamedTuple):
     status: str
 
 
+class Overall(NamedTuple):
+    """What the report says about every trial, however many there are, when it draws only a
+    sample of them."""
+
+    counts: dict[str, int]  # trials per status
+    goodness: list[float]  # of every finite score, sorted (lower is better)
+    best_line: list[tuple[int, float]]  # (trial number, best score so far) at each new best
+    last_number: int  # the highest trial number
+    runs: int  # runs in the status log
+
+
 class Search(NamedTuple):
     name: str
     metric: str  # the objective's metric in observations ("multi_objective" for several)
     direction: str
     objective_text: str
     axes: dict[str, Axis]
-    trials: list[TrialInfo]
+    trials: list[TrialInfo]  # every trial, or the sample drawn (see Overall), by number
     curves: dict[str, list[tuple[int, float | None]]]
-    runs: list[Run]
+    runs: list[Run]  # every run, or an even sample of them
+    overall: Overall
+
+    @property
+    def total(self) -> int:
+        return sum(self.overall.counts.values())
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.trials) < self.total
 
     def goodness(self, score: float) -> float:
         """Lower is better."""
         return score if self.direction == "min" else -score
 
     def ranked(self) -> list[TrialInfo]:
-        """The trials with a score, best first."""
+        """The trials drawn that have a score, best first."""
         scored = [t for t in self.trials if t.score is not None]
         return sorted(scored, key=lambda t: (self.goodness(t.score or 0.0), t.number))
 
     def colours(self) -> dict[str, str]:
-        """A colour per scored trial by its rank (ties share one)."""
-        keys = sorted(self.goodness(t.score or 0.0) for t in self.ranked())
+        """A colour per scored trial by its rank among every score (ties share one)."""
+        keys = self.overall.goodness
         top = max(len(keys) - 1, 1)
         return {t.trial_id: score_colour(bisect.bisect_left(keys, self.goodness(t.score or 0.0))
                                          / top) for t in self.ranked()}
@@ -267,23 +302,61 @@ def describe_objective(objective: dict[str, Any]) -> tuple[str, str, str]:
         f"{objective['name']} ({objective['direction']})")
 
 
+def choose_sample(rows: list[tuple[int, str, float | None]], direction: str,
+                  limit: int = MAX_POINTS) -> set[int]:
+    """The numbers of the trials to draw: all of them up to ``limit``; past it the
+    ``BEST_KEPT`` best and an even spread of the others (by trial number)."""
+    if len(rows) <= limit:
+        return {n for n, _, _ in rows}
+    sign = 1.0 if direction == "min" else -1.0
+    scored = sorted((sign * sc, n) for n, _, sc in rows if sc is not None)
+    keep = {n for _, n in scored[:BEST_KEPT]}
+    rest = [n for n, _, _ in rows if n not in keep]
+    step = len(rest) / (limit - len(keep))
+    keep.update(rest[int(i * step)] for i in range(limit - len(keep)))
+    return keep
+
+
+def summarise(rows: list[tuple[int, str, float | None]], direction: str, runs: int) -> Overall:
+    """Counts, every score and the best-so-far line, from (number, status, score) rows in
+    number order."""
+    counts: dict[str, int] = {}
+    goodness, line, best = [], [], None
+    sign = 1.0 if direction == "min" else -1.0
+    for number, status, score in rows:
+        counts[status] = counts.get(status, 0) + 1
+        if score is None:
+            continue
+        goodness.append(sign * score)
+        if best is None or sign * score < sign * best:
+            best = score
+            line.append((number, score))
+    return Overall(counts, sorted(goodness), line, max((r[0] for r in rows), default=0), runs)
+
+
 def load_search(conn: sqlite3.Connection, project: str | None) -> Search:
-    """Everything the report draws, read in one snapshot of the file."""
+    """Everything the report draws, read in one snapshot of the file. Past MAX_POINTS
+    trials only a sample is read in full (see :func:`choose_sample`)."""
     conn.execute("BEGIN")  # one consistent view while workers keep writing
     try:
         pid, name = choose_project(conn, project)
         (objective,) = conn.execute("SELECT objective FROM projects WHERE project_id = ?",
                                     (pid,)).fetchone()
         metric, direction, text = describe_objective(json.loads(objective))
+        light = [(n, st, finite(sc)) for n, st, sc in conn.execute(
+            "SELECT number, status, score FROM trials WHERE project_id = ? ORDER BY number",
+            (pid,))]
+        drawn = choose_sample(light, direction)
         trials = [TrialInfo(n, tid, st, finite(sc), bs, tu, runs,
                             None if s0 is None or s1 is None else s1 - s0, msg,
                             v if isinstance(v := json.loads(vals), dict) else {})
                   for n, tid, st, sc, bs, tu, runs, s0, s1, msg, vals in conn.execute(
                       "SELECT number, trial_id, status, score, best_step, tuner_id, run_count, "
                       "started_at, ended_at, message, hp_values FROM trials "
-                      "WHERE project_id = ? ORDER BY number", (pid,))]
+                      "WHERE project_id = ? ORDER BY number", (pid,)) if n in drawn]
+        runs, run_count = load_runs(conn, pid)
         search = Search(name, metric, direction, text, load_axes(conn, pid, trials), trials,
-                        {}, load_runs(conn, pid))
+                        {}, runs, summarise(light, direction, run_count))
         best = [t.trial_id for t in search.ranked()[:MAX_CURVES]]
         search = search._replace(curves=load_curves(conn, pid, best, metric))
     finally:
@@ -321,19 +394,20 @@ def load_curves(conn: sqlite3.Connection, pid: int, trial_ids: list[str],
     return curves
 
 
-def load_runs(conn: sqlite3.Connection, pid: int) -> list[Run]:
-    """Every run from the status log: it starts at a change to RUNNING and ends at the next
+def load_runs(conn: sqlite3.Connection, pid: int) -> tuple[list[Run], int]:
+    """The runs from the status log, and how many there are; past MAX_RUNS an even sample
+    of them (in order of start). A run starts at a change to RUNNING and ends at the next
     change to anything but RUNNING or STOPPED (a stopped trial is still finishing). A run
     still open ends at the last sign of life in the file."""
-    rows = conn.execute(
-        "SELECT t.trial_id, s.to_status, s.at, s.tuner_id FROM transitions s "
-        "JOIN trials t ON t.id = s.trial WHERE t.project_id = ? ORDER BY s.id", (pid,)).fetchall()
     last = conn.execute("SELECT max(o.at) FROM observations o JOIN trials t ON t.id = o.trial "
                         "WHERE t.project_id = ?", (pid,)).fetchone()[0]
-    now = max([r[2] for r in rows] + [last or 0.0])
+    now = last or 0.0
     started: dict[str, tuple[float, str]] = {}
     runs = []
-    for tid, status, at, tuner in rows:
+    for tid, status, at, tuner in conn.execute(
+            "SELECT t.trial_id, s.to_status, s.at, s.tuner_id FROM transitions s "
+            "JOIN trials t ON t.id = s.trial WHERE t.project_id = ? ORDER BY s.id", (pid,)):
+        now = max(now, at)
         if status == "RUNNING":
             if tid in started:  # started again without an end: the earlier run was lost
                 runs.append(Run(tid, started[tid][1], started[tid][0], at, "IDLE"))
@@ -342,7 +416,11 @@ def load_runs(conn: sqlite3.Connection, pid: int) -> list[Run]:
             begin, who = started.pop(tid)
             runs.append(Run(tid, who, begin, at, status))
     runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
-    return runs
+    total = len(runs)
+    if total > MAX_RUNS:
+        runs.sort(key=lambda r: r.start)
+        runs = [runs[int(i * total / MAX_RUNS)] for i in range(MAX_RUNS)]
+    return runs, total
 
 
 # -- SVG elements ----------------------------------------------------------------------------
@@ -486,13 +564,22 @@ def count(n: int, noun: str) -> str:
 
 def too_few(search: Search, needs_space: bool = True) -> str | None:
     """Why a plot of scores cannot be drawn (fewer than two scores, no space), or None."""
-    scored = sum(t.score is not None for t in search.trials)
+    scored = len(search.overall.goodness)
     if scored < 2:
-        return (f"{count(len(search.trials), 'trial')}, {count(scored, 'score')}: a plot needs "
+        return (f"{count(search.total, 'trial')}, {count(scored, 'score')}: a plot needs "
                 "at least two scored trials.")
     if needs_space and not search.axes:
         return "The search space has no hyperparameters."
     return None
+
+
+def sample_note(search: Search) -> str:
+    """What a plot of a sample leaves out, or nothing when every trial is drawn."""
+    if not search.sampled:
+        return ""
+    return (f'<p class="note">Showing {len(search.trials):,} of {search.total:,} trials: the '
+            f"{min(BEST_KEPT, len(search.overall.goodness)):,} best and an even sample of the "
+            "rest.</p>")
 
 
 # -- the six sections ------------------------------------------------------------------------
@@ -501,13 +588,17 @@ def history_section(search: Search) -> str:
     if reason := too_few(search, needs_space=False):
         return sentence(reason)
     scored = [t for t in search.trials if t.score is not None]
-    f = Frame(numeric_axis(-0.5, max(t.number for t in search.trials) + 0.5, integer=True),
-              score_axis([t.score or 0.0 for t in scored], search.direction), width=WIDE)
-    out, steps, best = [f.axes("trial number", f"score ({search.metric})")], [], None
-    for t in scored:
-        if best is None or search.goodness(t.score or 0.0) < search.goodness(best):
-            best = t.score
-        x, y, _ = f.point(t.number, best)
+    line = search.overall.best_line
+    f = Frame(numeric_axis(-0.5, search.overall.last_number + 0.5, integer=True),
+              score_axis([t.score or 0.0 for t in scored] + [b for _, b in line],
+                         search.direction), width=WIDE)
+    out = [f.axes("trial number", f"score ({search.metric})")]
+    steps: list[tuple[float, float]] = []
+    for number, best in line:  # every new best of every trial, drawn or not
+        x, y, _ = f.point(number, best)
+        if len(steps) > 1 and round(steps[-1][0]) == round(x):  # same pixel: drops further
+            steps[-1] = (steps[-1][0], y)
+            continue
         steps += [(x, steps[-1][1]), (x, y)] if steps else [(x, y)]
     steps.append((f.px(1.0), steps[-1][1]))
     out.append(path(path_d(steps), BEST_LINE, 2))
@@ -520,10 +611,13 @@ def history_section(search: Search) -> str:
             out.append(path(f"M{x:.1f},{y - 7:.1f}V{y:.1f}", STATUS_COLOURS.get(t.status, "#000"),
                             2.5, f"trial {t.trial_id}: {t.status}, no score"))
     unscored = sorted({t.status for t in search.trials if t.score is None})
+    note = sample_note(search)
+    if note:
+        note = note[:-4] + " The best-so-far line follows every trial.</p>"
     return svg(f.width, f.height, out, "optimisation history") + legend(
         [(DOT, "score of a trial"), (BEST_LINE, "best so far")]
         + [(STATUS_COLOURS.get(s, "#000"), f"{s}, no score (tick at the bottom)")
-           for s in unscored]) + clipped_note(f.y, scored)
+           for s in unscored]) + clipped_note(f.y, scored) + note
 
 
 def clipped_note(axis: Axis, scored: list[TrialInfo]) -> str:
@@ -535,11 +629,26 @@ def clipped_note(axis: Axis, scored: list[TrialInfo]) -> str:
             + (", \u2026" if len(beyond) > 5 else "") + ") drawn as triangles at the edge.</p>")
 
 
+def best_and_spread(search: Search, scored: list[TrialInfo], limit: int) -> list[TrialInfo]:
+    """At most ``limit`` of ``scored`` (in number order): a quarter the best, the rest an
+    even spread of the others."""
+    if len(scored) <= limit:
+        return scored
+    kept = {t.number for t in search.ranked()[:limit // 4]}
+    rest = [t for t in scored if t.number not in kept]
+    step = len(rest) / (limit - len(kept))
+    kept.update(rest[int(i * step)].number for i in range(limit - len(kept)))
+    return [t for t in scored if t.number in kept]
+
+
 def hyperparameter_section(search: Search) -> str:
     if reason := too_few(search):
         return sentence(reason)
     scored = [t for t in search.trials if t.score is not None]
     y = score_axis([t.score or 0.0 for t in scored], search.direction)
+    # the markers of all the plots together stay within SCATTER_MARKERS
+    per_plot = max(SCATTER_MARKERS // max(len(search.axes), 1), 20)
+    scored = best_and_spread(search, scored, per_plot)
     plots = []
     for name, axis in search.axes.items():
         f = Frame(axis, y, width=300, height=220, left=54, bottom=36)
@@ -556,13 +665,23 @@ def hyperparameter_section(search: Search) -> str:
         plots.append(f'<figure><figcaption>{esc(name)}</figcaption>'
                      f'{svg(f.width, f.height, out, f"score against {name}")}'
                      f'<div class="note">{esc(note) or "&#160;"}</div></figure>')
-    return f'<div class="plots">{"".join(plots)}</div>'
+    shown = ""
+    if len(scored) < len(search.overall.goodness):
+        shown = (f'<p class="note">Each plot shows {len(scored):,} of the '
+                 f"{len(search.overall.goodness):,} scored trials: the "
+                 f"{len(scored) // 4:,} best and an even sample of the rest.</p>")
+    return f'<div class="plots">{"".join(plots)}</div>{shown}'
 
 
 def parallel_section(search: Search) -> str:
     if reason := too_few(search):
         return sentence(reason)
     ranked = search.ranked()
+    lines = max(PARALLEL_VERTICES // (len(search.axes) + 1), 20)
+    if len(ranked) > lines:  # the best and a spread of the rest, still best first
+        kept = {t.number for t in best_and_spread(search, sorted(ranked, key=lambda t: t.number),
+                                                  lines)}
+        ranked = [t for t in ranked if t.number in kept]
     axes = [*search.axes.items(),
             (f"score ({search.metric})", score_axis([t.score or 0.0 for t in ranked],
                                                     search.direction))]
@@ -593,7 +712,10 @@ def parallel_section(search: Search) -> str:
         [(score_colour(i / 4), label) for i, label in enumerate(
             [f"best ({best:.4g})", "", "median rank", "", f"worst ({worst:.4g})"])], "bar") + (
         '<p class="note">Colour: rank by score. "n/a": the hyperparameter was inactive in '
-        "that trial.</p>")
+        "that trial.</p>") + (sample_note(search) if len(ranked) == len(
+            [t for t in search.trials if t.score is not None]) else
+            f'<p class="note">Showing {len(ranked):,} of {len(search.overall.goodness):,} '
+            "scored trials: the best and an even sample of the rest.</p>")
 
 
 def curves_section(search: Search) -> str:
@@ -602,7 +724,8 @@ def curves_section(search: Search) -> str:
                         f"{search.metric} at two or more steps.")
     points = [(s, v) for curve in search.curves.values() for s, v in curve]
     values = [v for _, v in points if v is not None]
-    f = Frame(numeric_axis(min(s for s, _ in points), max(s for s, _ in points), 0, 0.01, True),
+    f = Frame(numeric_axis(min(s for s, _ in points), max(s for s, _ in points), pad=0.01,
+                           integer=True),
               numeric_axis(min(values), max(values), pad=0.05), width=WIDE)
     out, keys = [f.axes("step", search.metric)], []
     by_id = {t.trial_id: t for t in search.trials}
@@ -646,32 +769,43 @@ def timeline_section(search: Search) -> str:
         if w > CHAR_PX * len(r.trial_id) + 4:
             out.append(text(x0 + w / 2, yc + 4, r.trial_id, extra=' class="inbar"'))
     statuses = sorted({r.status for r in search.runs})
+    shown = "" if len(search.runs) == search.overall.runs else (
+        f" Showing {len(search.runs):,} of {search.overall.runs:,} runs, an even sample in "
+        "order of start.")
     return svg(f.width, f.height, out, "status timeline") + legend(
         [(STATUS_COLOURS.get(s, "#000"), RUN_ENDS.get(s, s)) for s in statuses], "bar") + (
-        '<p class="note">One bar per run of a trial, coloured by how that run ended.</p>')
+        '<p class="note">One bar per run of a trial, coloured by how that run ended.'
+        f"{shown}</p>")
 
 
-def trials_section(search: Search) -> str:
+def trials_section(search: Search, database: str = "DB") -> str:
     if not search.trials:
         return sentence("This project has no trials yet.")
     names = list(search.axes)
     best = search.ranked()[0].trial_id if search.ranked() else None
     head = ["trial", "status", "score", "best step", "worker", "runs", "seconds", *names,
             "message"]
+    shown, note = search.trials, ""
+    if search.sampled:  # the best, and the way to every trial
+        shown = search.ranked()[:TABLE_ROWS]
+        command = f"hpstore export {shlex.quote(database)} -o trials.csv"
+        note = (f'<p class="note">The {len(shown):,} best of {search.total:,} trials, best '
+                f"first. Every trial: <code>{esc(command)}</code> (CSV; --format json or "
+                "jsonl), or <code>hpstore trials</code> and <code>hpstore sql</code>.</p>")
     rows = []
-    for t in search.trials:
-        last = (t.message or "").strip().splitlines()[-1:] or [""]
+    for t in shown:
         cells = [t.trial_id, t.status, "" if t.score is None else f"{t.score:.6g}",
                  t.best_step, t.tuner_id, t.runs, None if t.seconds is None else
                  f"{t.seconds:.3g}", *(fmt_value(t.values[n]) if n in t.values else None
                                        for n in names)]
-        tds = "".join(f"<td>{'' if c is None else esc(c)}</td>" for c in cells)
-        msg = f'<td title="{esc(t.message)}">{esc(fit(last[0], 80))}</td>' if t.message else \
-            "<td></td>"
+        tds = "".join(f"<td>{'' if c is None else esc(fit(str(c), CELL_CHARS))}</td>"
+                      for c in cells)
+        msg = (f'<td title="{esc(fit(t.message, TITLE_CHARS))}">'
+               f"{esc(last_line(t.message) or '')}</td>") if t.message else "<td></td>"
         cls = f' class="best s-{esc(t.status)}"' if t.trial_id == best else \
             f' class="s-{esc(t.status)}"'
         rows.append(f"<tr{cls}>{tds}{msg}</tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head)
+    return (note + "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head)
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
@@ -710,9 +844,7 @@ tr.s-FAILED td:nth-child(2){color:#d62728}tr.s-INVALID td:nth-child(2){color:#d9
 
 def render_page(search: Search, database: str) -> str:
     """The whole HTML document."""
-    counts: dict[str, int] = {}
-    for t in search.trials:
-        counts[t.status] = counts.get(t.status, 0) + 1
+    counts = search.overall.counts
     ranked = search.ranked()
     best = (f"Best: trial {ranked[0].trial_id}, score {ranked[0].score:.6g}, "
             + ", ".join(f"{k}={fmt_value(v)}" for k, v in ranked[0].values.items())
@@ -720,12 +852,18 @@ def render_page(search: Search, database: str) -> str:
     body = [f"<h1>hpstore report: {esc(search.name)}</h1>",
             f'<p class="meta">File {esc(database)}; objective {esc(search.objective_text)}; '
             f"generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>",
-            f'<p class="meta">Trials: {len(search.trials)}'
+            f'<p class="meta">Trials: {search.total}'
             + esc("".join(f", {s} {n}" for s, n in sorted(counts.items()))) + ".</p>",
-            f'<p class="meta">{esc(best)}</p>']
+            f'<p class="meta">{esc(fit(best, TITLE_CHARS))}</p>']
+    if search.sampled:
+        body.append(f'<p class="meta">Showing {len(search.trials):,} of {search.total:,} '
+                    f"trials in the plots (the best and an even sample of the rest) and the "
+                    f"{min(TABLE_ROWS, len(ranked)):,} best in the table; `hpstore export` "
+                    "writes every trial.</p>")
     for i, (key, title, build) in enumerate(SECTIONS, 1):
+        part = trials_section(search, database) if key == "trials" else build(search)
         body.append(f'<section id="{key}"><h2>{i}. {title}</h2><div class="scroll">'
-                    f"{build(search)}</div></section>")
+                    f"{part}</div></section>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>hpstore report: {esc(search.name)}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
@@ -733,16 +871,18 @@ def render_page(search: Search, database: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("report", __doc__)
-    parser.add_argument("-o", "--output", default="report.html",
-                        help="the HTML file to write (default: report.html)")
+    add_output_options(parser, "report.html")
     args = parser.parse_args(argv)
+    check_output(args.output, database=args.database, force=args.force)  # before the work
     conn = connect_readonly(args.database)
     try:
         search = load_search(conn, args.project)
     finally:
         conn.close()
-    Path(args.output).write_text(render_page(search, args.database), encoding="utf-8")
-    print(f"Wrote {args.output}: project {search.name!r}, {len(search.trials)} trial(s).")
+    write_output(args.output, render_page(search, args.database), database=args.database,
+                 force=args.force)
+    print(terminal_text(f"Wrote {args.output}: project {search.name!r}, "
+                        f"{search.total} trial(s)."))
     return 0
 
 

@@ -1,0 +1,169 @@
+"""Writing a tool's output file (a report, an export) without ever harming a search.
+
+A mistyped ``-o`` must not turn a search into a page of HTML. The output is refused, even
+with ``--force``, when it is the search file being read, its log (``-wal``), shared memory
+(``-shm``), rollback journal or lock folder (``<file>.hpstore``), whether named directly,
+through a symbolic link or a hard link (files are compared by device and inode, not by
+name), or when it is any existing SQLite file. Any other existing file is replaced only
+with ``--force``. New files are created 0644 whatever the umask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+from hpstore.errors import OutputFileError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_COMPANIONS = ("", "-wal", "-shm", "-journal", ".hpstore")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+class _Protected:
+    """The search file and its companions: their paths, and the identities of those that
+    exist (and of every file in the lock folder)."""
+
+    def __init__(self, database: str | os.PathLike[str]) -> None:
+        self.db = Path(os.path.realpath(Path(database).expanduser()))
+        self.paths = [self.db.with_name(self.db.name + s) for s in _COMPANIONS]
+        self.sidecar = self.paths[-1]
+        self.ids: set[tuple[int, int]] = set()
+        candidates = list(self.paths)
+        with contextlib.suppress(OSError):
+            candidates += list(self.sidecar.iterdir())
+        for p in candidates:
+            with contextlib.suppress(OSError):
+                self.ids.add(_identity(os.stat(p)))
+        # The same folder reached by another path (a bind mount): its (folder, name) pairs.
+        self.names: set[tuple[tuple[int, int], str]] = set()
+        with contextlib.suppress(OSError):
+            folder = _identity(os.stat(self.db.parent))
+            self.names = {(folder, p.name) for p in self.paths}
+
+    def why(self, real: Path) -> str | None:
+        """Why writing ``real`` (a resolved path) would harm the search, or None."""
+        if real == self.db:
+            return "it is the search file being read"
+        if real in self.paths or self.sidecar in real.parents:
+            return f"it belongs to the search file {self.db} (its log, memory or lock files)"
+        with contextlib.suppress(OSError):
+            if (_identity(os.stat(real.parent)), real.name) in self.names:
+                return f"it belongs to the search file {self.db}"
+        with contextlib.suppress(OSError):
+            if _identity(os.stat(real)) in self.ids:
+                return (f"it is the same file as the search file {self.db} or one of its "
+                        "companions (a link to it)")
+        return None
+
+
+def _is_sqlite(fd: int) -> bool:
+    return os.pread(fd, len(SQLITE_MAGIC), 0) == SQLITE_MAGIC
+
+
+def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[str],
+                 force: bool = False) -> Path:
+    """Check, before any work, that ``path`` may be written; returns it resolved.
+
+    Raises:
+        OutputFileError: as :func:`write_output`.
+    """
+    given = str(path)
+    if not given:
+        raise OutputFileError("The output file name is empty; give one with -o FILE.")
+    real = Path(os.path.realpath(Path(path).expanduser()))
+    reason = _Protected(database).why(real)
+    if reason:
+        raise OutputFileError(f"Refusing to write {given}: {reason}. hpstore never writes over "
+                              "a search file; choose another output file with -o.")
+    if not real.parent.is_dir():
+        raise OutputFileError(f"Cannot write {given}: the folder {real.parent} does not exist. "
+                              "Create it, or choose another output file with -o.")
+    if real.is_dir():
+        raise OutputFileError(f"Cannot write {given}: it is a folder. Give a file name, such as "
+                              f"{Path(given) / 'report.html'}.")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return real
+    except OSError as exc:
+        raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None
+    if stat.S_ISREG(st.st_mode):
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None
+        try:
+            if _is_sqlite(fd):
+                raise _sqlite_refusal(given)
+        finally:
+            os.close(fd)
+        if not force:
+            raise OutputFileError(f"{given} already exists; give --force to replace it, "
+                                  "or choose another output file with -o.")
+    return real
+
+
+def _sqlite_refusal(given: str) -> OutputFileError:
+    return OutputFileError(f"Refusing to write {given}: it is a SQLite database. hpstore never "
+                           "writes over one, even with --force; choose another output file.")
+
+
+def write_output(path: str | os.PathLike[str], text: str, *,
+                 database: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path``; returns the path written.
+
+    Raises:
+        OutputFileError: ``path`` is the search file ``database`` or one of its companions
+            (also through a link), any SQLite file, an existing file without ``force``, a
+            folder, in a folder that does not exist, or cannot be written. Nothing is
+            written then, and a file this call created is removed again.
+    """
+    given = str(path)
+    real = check_output(path, database=database, force=force)
+    protected = _Protected(database)
+    fd, created = _open(real, given)
+    try:
+        st = os.fstat(fd)
+        # checked again on the open file: the name may have been switched meanwhile
+        if _identity(st) in protected.ids:
+            raise OutputFileError(f"Refusing to write {given}: it is the same file as the "
+                                  f"search file {protected.db} or one of its companions.")
+        if stat.S_ISREG(st.st_mode) and not created:
+            if _is_sqlite(fd):
+                raise _sqlite_refusal(given)
+            if not force:
+                raise OutputFileError(f"{given} already exists; give --force to replace it.")
+            os.ftruncate(fd, 0)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="", closefd=False) as out:
+            out.write(text)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(real)
+        raise
+    finally:
+        os.close(fd)
+    return real
+
+
+def _open(real: Path, given: str) -> tuple[int, bool]:
+    """(file descriptor, whether this call created the file); created 0644 (less what the
+    umask takes away)."""
+    try:
+        return os.open(real, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), True
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None
+    try:
+        regular = stat.S_ISREG(os.stat(real).st_mode)
+        # a device or pipe (/dev/null, /dev/stdout into a pipe) is written, not replaced
+        return os.open(real, (os.O_RDWR if regular else os.O_WRONLY) | os.O_CLOEXEC), False
+    except OSError as exc:
+        raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None

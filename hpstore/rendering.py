@@ -1,0 +1,115 @@
+"""Rows read from a search file as text: aligned tables for a terminal, CSV for
+spreadsheets, JSON for programs.
+
+Everything here treats the file's contents as hostile. Names, values and messages may hold
+escape sequences (``ESC [ 2 J`` clears a terminal, ``ESC ] 8`` makes links) or line breaks
+that would break a table: on a terminal each control character is shown as an escape such
+as ``\\x1b``. A CSV cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is a formula to a spreadsheet: it gets a leading ``'`` (OWASP's rule for CSV
+injection) unless ``raw`` output is asked for. JSON escapes control characters itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+# C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional
+# overrides and isolates that make a terminal show text in another order than it is.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                                  "\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# A spreadsheet reads a cell starting with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ...but a plain number such as -1.5 or +3e-4 is a number to it, never a formula.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    code = ord(ch)
+    return _NAMED.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def terminal_text(text: Any, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal: every control character shown as an escape
+    (``\\x1b``, ``\\n``...). With ``keep_newlines``, line breaks stay line breaks (for a
+    traceback printed on its own lines)."""
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(_escape, str(text))
+
+
+def last_line(message: Any, width: int = 80) -> str | None:
+    """The last non-empty line of a message (a traceback's exception line), cut to
+    ``width`` characters, or None for no message."""
+    if message is None:
+        return None
+    # split at line feeds only: a stray CR, form feed or separator inside a line is text
+    # (escaped when shown), not the end of it
+    lines = [line.rstrip("\r") for line in str(message).split("\n") if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1].strip()
+    return line if len(line) <= width else line[:width - 1] + "\u2026"
+
+
+def csv_cell(value: Any, *, raw: bool = False) -> Any:
+    """One value as a CSV cell: numbers stay numbers, JSON values become JSON text, and
+    (unless ``raw``) text a spreadsheet would run as a formula gets a leading ``'``."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value)
+    elif not isinstance(value, str):
+        return value  # int, float, bool: written by the csv module as numbers
+    if not raw and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", *,
+           raw: bool = False) -> str:
+    """Rows as an aligned text table, CSV, JSON (a list of objects) or JSON lines.
+
+    A table shows control characters as escapes; CSV neutralises formulas unless ``raw``.
+
+    Raises:
+        ValueError: an unknown format.
+    """
+    if fmt == "csv":
+        out = io.StringIO()
+        # CRLF line ends (RFC 4180): Python's writer quotes a cell holding a lone CR only
+        # when CR is part of the line end, and a reader would split the row there.
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([csv_cell(c, raw=raw) for c in columns])
+        writer.writerows([csv_cell(v, raw=raw) for v in r] for r in rows)
+        return out.getvalue()
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r)) for r in rows], indent=1, default=str) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(dict(zip(columns, r)), default=str) + "\n" for r in rows)
+    if fmt != "table":
+        raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
+    titles = [terminal_text(c) for c in columns]
+    cells = [[table_cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(titles)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(titles, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def table_cell(value: Any) -> str:
+    """One value as the text of a table cell, on one line, control characters escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return terminal_text(json.dumps(value, ensure_ascii=False))
+    return terminal_text(value)

@@ -1,0 +1,169 @@
+"""The files the tools write (`hpstore report -o`, `hpstore export -o`): never over a search
+file, its companions or any SQLite file; an existing file only with --force; a bad path is
+one error line; new files 0644 whatever the umask."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _workers import open_oracle
+
+from hpstore.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITERS = [("report", []), ("export", []), ("export", ["--format", "json"])]
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its content's digest (folders as "dir")."""
+    return {p.relative_to(folder).as_posix(): "dir" if p.is_dir() else "link" if not p.exists()
+            else hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def search(tmp_path) -> Path:
+    """A small search whose worker is still alive: the -wal, -shm and lock files exist."""
+    path = tmp_path / "search.db"
+    oracle = open_oracle(str(path), max_trials=4)
+    for _ in range(2):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.create_trial("w")  # running: its liveness lock is held
+    yield path
+    oracle.close()
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> bool:
+    return err.startswith("hpstore: error:") and err.count("\n") == 1
+
+
+def companions(path: Path) -> list[Path]:
+    sidecar = path.with_name(path.name + ".hpstore")
+    return [path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"), sidecar,
+            sidecar / "oracle.lock", sidecar / "new-file.html"]
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_never_writes_over_the_search_file_or_its_companions(search, tmp_path, capsys, tool,
+                                                             extra):
+    assert Path(f"{search}-wal").exists() and list(
+        search.with_name("search.db.hpstore").glob("worker-*.alive"))
+    targets = companions(search)
+    targets += [search.with_name("search.db.hpstore") / p.name
+                for p in search.with_name("search.db.hpstore").glob("worker-*.alive")]
+    (tmp_path / "sym.db").symlink_to(search)  # a symbolic link to the file
+    (tmp_path / "sym-wal").symlink_to(Path(f"{search}-wal"))
+    (tmp_path / "dangling").symlink_to(Path(f"{search}-journal"))  # to a companion to be
+    os.link(search, tmp_path / "hard.db")  # a hard link: another name, the same inode
+    (tmp_path / "sub").mkdir()
+    targets += [tmp_path / "sym.db", tmp_path / "sym-wal", tmp_path / "dangling",
+                tmp_path / "hard.db", tmp_path / "sub" / ".." / "search.db"]
+    before = tree_digest(tmp_path)
+    for target in targets:
+        for force in ([], ["--force"]):
+            code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target), *force)
+            assert code == 2 and one_error_line(err), (target, force, err)
+            assert "Refusing" in err, err
+    assert tree_digest(tmp_path) == before  # not a byte changed, nothing created
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_never_writes_over_any_sqlite_file(search, tmp_path, capsys, tool, extra):
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    code, _, err = run(capsys, tool, str(search), *extra, "-o", str(other), "--force")
+    assert code == 2 and one_error_line(err) and "SQLite database" in err
+    assert other.read_bytes() == before
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_an_existing_file_is_replaced_only_with_force(search, tmp_path, capsys, tool, extra):
+    target = tmp_path / "out.txt"
+    target.write_text("keep me")
+    code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target))
+    assert code == 2 and one_error_line(err) and "--force" in err
+    assert target.read_text() == "keep me"
+    code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target), "--force")
+    assert code == 0, err
+    assert "keep me" not in target.read_text() and target.stat().st_size > 100
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_a_bad_output_path_is_one_error_line(search, tmp_path, capsys, tool, extra):
+    for target, words in [(tmp_path / "missing" / "out.html", "does not exist"),
+                          (tmp_path, "is a folder"), ("", "empty")]:
+        code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target))
+        assert code == 2 and one_error_line(err) and words in err, (target, err)
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0o500)
+    try:
+        if os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere
+            return
+        code, _, err = run(capsys, tool, str(search), *extra, "-o",
+                             str(tmp_path / "locked" / "out"))
+        assert code == 2 and one_error_line(err) and "ermission" in err, err
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+@pytest.mark.parametrize("tool", ["summary", "trials", "best", "history", "export", "check",
+                                  "report", "sql", "show", "watch"])
+def test_a_bad_database_path_is_one_error_line(tmp_path, capsys, tool):
+    extra = {"sql": ["SELECT 1"], "show": ["1"], "watch": ["--once"],
+             "report": ["-o", str(tmp_path / "r.html")]}.get(tool, [])
+    for database, words in [(tmp_path / "nowhere" / "x.db", "does not exist"),
+                            (tmp_path, "is a folder")]:
+        code, _, err = run(capsys, tool, str(database), *extra)
+        assert code == 2 and one_error_line(err) and words in err, (tool, err)
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_the_scripts_print_no_traceback(search, tmp_path):
+    for argv in (["report", str(search), "-o", str(search)],
+                 ["export", str(search), "-o", str(tmp_path / "no" / "such" / "dir.csv")],
+                 ["report", str(search), "-o", str(tmp_path)]):
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / f"{argv[0]}.py"), *argv[1:]],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 2 and one_error_line(done.stderr), done.stderr
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_outputs_are_not_world_writable_under_umask_zero(search, tmp_path, capsys, tool,
+                                                         extra):
+    target = tmp_path / "out.file"
+    old = os.umask(0)
+    try:
+        code, _, err = run(capsys, tool, str(search), *extra, "-o", str(target))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_import_into_a_bad_database_path_is_one_error_line(tmp_path, capsys):
+    fixture = ROOT / "tests" / "fixtures" / "keras_tuner_project"
+    for database, words in [(tmp_path / "nowhere" / "x.db", "does not exist"),
+                            (tmp_path, "is a folder")]:
+        code, _, err = run(capsys, "import-keras-tuner", str(fixture), str(database))
+        assert code == 2 and one_error_line(err) and words in err, err
+    assert not (tmp_path / "nowhere").exists()
