@@ -24,7 +24,7 @@ from hpstore.errors import (
 from hpstore.query_limits import guard_queries, is_interruption
 from hpstore.rendering import render, terminal_text
 from hpstore.store.database import APPLICATION_ID, _inspect_header
-from hpstore.store.decode import check_row, from_json
+from hpstore.store.decode import ANY_JSON, check_row, from_json
 
 __all__ = ["ProjectChoiceError", "check_contents", "choose_project", "connect_readonly",
            "find_trial", "open_database", "projects", "render", "run_tool", "tool_parser",
@@ -158,9 +158,9 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "oracle_state": (
         ("key", "value"),
         ("value",),
-        "SELECT key, value FROM oracle_state WHERE typeof(key) = 'blob' OR CASE WHEN "
-        "typeof(value) <> 'text' OR NOT json_valid(value) THEN 1 ELSE json_type(value) "
-        "<> 'object' END LIMIT 1",
+        # an algorithm's state may be any JSON value (a number, a list, an object)
+        "SELECT key, value FROM oracle_state WHERE typeof(key) = 'blob' OR "
+        "typeof(value) <> 'text' OR NOT json_valid(value) LIMIT 1",
     ),
 }
 
@@ -179,7 +179,8 @@ def check_contents(conn: sqlite3.Connection) -> None:
             continue
         for column, value in zip(columns, row):
             if column in objects:
-                from_json(value, f"{table}.{column}")
+                shape = ANY_JSON if table == "oracle_state" else dict
+                from_json(value, f"{table}.{column}", shape)
             else:
                 check_row((value,), (column,), table)
 

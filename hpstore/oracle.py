@@ -839,6 +839,19 @@ class Oracle:
             return pending.state[key]
         return self._store.get_value(key, default)
 
+    def _state_object(self, key: str) -> dict[str, Any]:
+        """A built-in algorithm's state under ``key``: a JSON object, or {} when none.
+
+        Raises:
+            NotAnHpstoreFileError: the file holds something else there.
+        """
+        value = self.get_state_value(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise damaged("oracle_state.value", value)
+        return value
+
     def set_state_value(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` with the trial being decided, in the same
         transaction (not at all when ``populate_space`` was called directly).

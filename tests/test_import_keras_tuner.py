@@ -169,12 +169,21 @@ def test_existing_project_needs_overwrite(imported, capsys):
     assert "--overwrite" in err and digest(db) == before
     code, out, _ = run(capsys, FIXTURE, db, "--project", "copy")
     assert code == 0 and "as project 'copy'" in out
+    old = hpstore.RandomSearchOracle(database=db, project_name=PROJECT)  # still searching
+    (old_id,) = sqlite3.connect(db).execute(
+        "SELECT project_id FROM projects WHERE name = ?", (PROJECT,)).fetchone()
     code, _, err = run(capsys, FIXTURE, db, "--overwrite")
     assert code == 0, err
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] == 16
     assert [r[0] for r in conn.execute("SELECT name FROM projects ORDER BY name")] == [
         "copy", PROJECT]
+    (new_id,) = conn.execute("SELECT project_id FROM projects WHERE name = ?",
+                             (PROJECT,)).fetchone()
+    assert new_id > max(old_id, 2)  # never an id given before
+    with pytest.raises(hpstore.ProjectRemovedError):
+        old.create_trial("old-worker")
+    old.close()
 
 
 def _truncate(d):

@@ -422,6 +422,8 @@ def expected_tool_outcome(case: tuple[str, str, str], tool: str) -> str:
     table, column, kind = case
     if tool == "sql" or (kind == "code" and (table, column) in TEXT_COLUMNS):
         return "reads"
+    if (table, column) == ("oracle_state", "value") and kind.startswith("json"):
+        return "reads"  # an algorithm's state may be any JSON value
     return "refuses"
 
 

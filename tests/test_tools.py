@@ -428,10 +428,7 @@ def parser_of(tool: str):
     raise AssertionError(f"{tool} parsed no arguments")
 
 
-@pytest.mark.parametrize("tool", [
-    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="--oracle, --processes and "
-                                            "--seed have no help text yet"))
-    if t == "stress" else t for t in available_tools()])
+@pytest.mark.parametrize("tool", list(available_tools()))
 def test_every_option_of_every_command_has_help(tool):
     parser = parser_of(tool)
     assert parser.description

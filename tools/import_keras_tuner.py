@@ -46,6 +46,7 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.store import Database, ProjectStore
+from hpstore.store.project import new_project_id
 from hpstore.trial import MetricHistory, TrialStatus
 
 
@@ -299,14 +300,15 @@ def parse_objectives(given: list[str], project: KerasTunerProject) -> Objective:
     for text in given:
         name, _, direction = text.rpartition(":") if text.endswith((":min", ":max")) \
             else (text, "", "")
-        if not direction:
+        found: str | None = direction
+        if not found:
             seen = [t.metrics[name][0] for t in project.trials if name in t.metrics]
-            direction = seen[0] if seen else infer_metric_direction(name)
-        if direction is None:
+            found = seen[0] if seen else infer_metric_direction(name)
+        if found is None:
             raise KerasTunerImportError(
                 f"--objective {text}: the direction of {name!r} is not known; write "
                 f"{name}:min or {name}:max.")
-        parts.append(_objective(name, direction))
+        parts.append(_objective(name, found))
     return parts[0] if len(parts) == 1 else MultiObjective(parts)
 
 
@@ -332,7 +334,8 @@ def infer_objective(project: KerasTunerProject) -> Objective:
     def matches(name: str, steps: bool) -> bool:
         for t in scored:
             best = t.best(name)
-            if best is None or not math.isclose(best[0], t.score, rel_tol=1e-9, abs_tol=1e-12):
+            if best is None or t.score is None or not math.isclose(
+                    best[0], t.score, rel_tol=1e-9, abs_tol=1e-12):
                 return False
             if steps and t.best_step is not None and best[1] != t.best_step:
                 return False
@@ -569,15 +572,17 @@ def write(plan: Plan, database: str | os.PathLike[str], *, overwrite: bool = Fal
                 raise KerasTunerImportError(
                     f"{path} already holds a project {plan.name!r}; nothing was imported. "
                     "Give another name with --project NAME, or replace it with --overwrite.")
-            if row is not None:
-                conn.execute("DELETE FROM projects WHERE project_id = ?", (row[0],))
-            cur = conn.execute(
-                "INSERT INTO projects (name, oracle_class, oracle_config, objective, "
-                "max_trials, seed, created_at, updated_at) VALUES (?, ?, '{}', '{}', ?, ?, ?, ?)",
-                (plan.name, settings["oracle_class"], settings["max_trials"],
+            # a replaced project's id is never given again: a process still searching it
+            # must find it gone, not find the imported one
+            project_id = new_project_id(conn, replacing=plan.name if row is not None else None)
+            conn.execute(
+                "INSERT INTO projects (project_id, name, oracle_class, oracle_config, "
+                "objective, max_trials, seed, created_at, updated_at) "
+                "VALUES (?, ?, ?, '{}', '{}', ?, ?, ?, ?)",
+                (project_id, plan.name, settings["oracle_class"], settings["max_trials"],
                  settings["seed"], settings["created_at"], settings["updated_at"]))
             # ProjectStore.load's own statements, inside this transaction
-            ProjectStore(db, int(cur.lastrowid or 0), plan.name)._load(conn, plan.state)
+            ProjectStore(db, project_id, plan.name)._load(conn, plan.state)
     except BaseException:
         if db is not None:
             db.close()

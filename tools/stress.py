@@ -422,14 +422,17 @@ def summary(results: list[dict[str, Any]]) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpstore stress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--oracle", default="random", choices=(*ORACLES, "all"))
-    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--oracle", default="random", choices=(*ORACLES, "all"),
+                   help="the search algorithm the workers run; all: each in turn")
+    p.add_argument("--processes", type=int, default=4,
+                   help="worker processes sharing the search file")
     p.add_argument("--trials", type=int, default=200, help="trials per round (max_trials)")
     p.add_argument("--kill-every", type=float, default=1.0,
                    help="mean seconds between kills")
     p.add_argument("--minutes", type=float, default=0.0,
                    help="repeat rounds for this long per oracle (0: one round)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the searches and of the kills' timing: a run repeats")
     p.add_argument("--step-time", type=float, default=0.002,
                    help="seconds each simulated training step takes")
     p.add_argument("--keep", help="keep every round's files in this folder")

@@ -106,7 +106,7 @@ class BayesianOptimizationOracle(Oracle):
         sign = -1.0 if self.objective.direction == "max" else 1.0
         x = np.array([self._encode(decode_values(v), dims) for v, _ in completed])
         y = np.array([sign * s for _, s in completed])
-        stored = self.get_state_value("bayesian") or {}
+        stored = self._state_object("bayesian")
         scales = stored.get("length_scales")
         warm = scales is not None and len(scales) == len(dims)
         # Length scales move little from one trial to the next: refit them when the data

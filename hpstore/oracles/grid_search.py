@@ -47,7 +47,7 @@ class GridSearchOracle(Oracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         version = self._space_version
-        state = self.get_state_value("grid") or {}
+        state = self._state_object("grid")
         # Every point before `position` has been run (or is running). A grown space adds
         # points among them, so it is walked again from the start, run points skipped.
         start = state.get("position", 0) if state.get("space_version") == version else 0

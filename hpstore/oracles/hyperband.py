@@ -88,7 +88,7 @@ class HyperbandOracle(Oracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         top = num_brackets(self.max_epochs, self.factor) - 1
-        state = self.get_state_value("hyperband") or {
+        state = self._state_object("hyperband") or {
             "bracket": top, "iteration": 0,
             "brackets": [{"bracket": top, "rounds": [[] for _ in range(top + 1)]}],
         }

@@ -1,0 +1,177 @@
+"""The store contract: what the Oracle, the Tuner and the tools may ask of an engine.
+
+An engine (SQLite file, PostgreSQL database) implements :class:`Store` and
+:class:`ProjectStore`; nothing above this contract knows a table, a column, a lock file or
+an SQL dialect. Every state change is one atomic call that checks what it expects (the
+trial's status, its run, the project still being there) and raises instead of writing
+over someone else's change. No call assumes a lock held across several of them while
+other processes write: where an algorithm needs a consistent view to decide (the grid's
+position, Hyperband's slots), :meth:`ProjectStore.decide` gives it one, serialised per
+project, and records the decision in the same step.
+
+Errors every engine raises in the same situations:
+
+- ``ProjectRemovedError``: the project was removed or replaced by another process.
+- ``TrialNotFoundError``: no such trial in the project.
+- ``TrialNotRunningError``: the trial is not in the status or run the caller expects.
+- ``DatabaseError`` and its subclasses: the storage itself failed or refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hpstore.store.records import (
+    NewProject,
+    Observation,
+    ProjectRecord,
+    Transition,
+    TrialRecord,
+)
+
+
+@dataclass
+class Decision:
+    """What an algorithm decided for the trial numbered ``number``: run ``values``
+    (status RUNNING), wait (IDLE) or stop (STOPPED); ``state`` is stored with it."""
+
+    status: str
+    values: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+#: decide(number, trial_id) -> Decision; runs while the engine holds the project's
+#: decision lock, so its reads through the same ProjectStore see a settled state
+Decider = Callable[[int, str], Decision]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stopping rule's verdict, written in the same step as the metrics that caused it."""
+
+    message: str
+
+
+#: stop(trial, history) -> Stop | None, asked inside record_metrics' transaction
+StopRule = Callable[[TrialRecord, Any], "Stop | None"]
+
+
+class ProjectStore(Protocol):
+    """One project (search) in a store."""
+
+    project_id: int
+    name: str
+
+    # -- settings and space ---------------------------------------------------------------
+    def record(self) -> ProjectRecord:
+        """The project's settings as stored now."""
+
+    def update_settings(self, *, max_trials: int | None = None,
+                        oracle_config: Mapping[str, Any] | None = None,
+                        set_max_trials: bool = False) -> None:
+        """Change what may change on resume."""
+
+    def space_version(self) -> int:
+        """Grows whenever the space grows; cheap, for revalidating a cached space."""
+
+    def space(self) -> tuple[int, list[dict[str, Any]]]:
+        """(version, [{"class_name", "config"}, ...]) read together."""
+
+    def extend_space(self, entries: list[dict[str, Any]]) -> int:
+        """Append the entries not stored yet (same name and conditions); the new version."""
+
+    # -- creating trials ------------------------------------------------------------------
+    def running(self) -> list[TrialRecord]:
+        """The RUNNING trials, by number."""
+
+    def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
+        """Hand back the running trials of dead workers (IDLE, queued; FAILED after
+        ``max_interruptions``); the trial ids."""
+
+    def adopt(self, trial: TrialRecord, session: str | None) -> TrialRecord:
+        """Move a running trial to another session of the same process."""
+
+    def take_queued(self, tuner_id: str, session: str | None) -> TrialRecord | None:
+        """Start the trial at the head of the retry queue (this tuner's own first)."""
+
+    def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
+               ) -> TrialRecord | Decision:
+        """Serialised per project: if ``max_trials`` is reached, Decision(STOPPED);
+        else ask ``decider`` and record a RUNNING decision as a new trial (with its
+        state) in one step; an IDLE or STOPPED decision only stores its state."""
+
+    # -- reading trials -------------------------------------------------------------------
+    def trial(self, trial_id: str) -> TrialRecord: ...
+    def trial_by_number(self, number: int) -> TrialRecord: ...
+    def trials(self, *, statuses: Sequence[str] | None = None, order: str = "number",
+               descending: bool = False, limit: int | None = None,
+               offset: int = 0) -> list[TrialRecord]: ...
+    def trial_ids(self) -> list[str]: ...
+    def count(self) -> int: ...
+    def counts_by_status(self) -> dict[str, int]: ...
+    def creation_facts(self) -> tuple[int | None, int, bool]: ...
+    def has_values(self, key: str) -> bool: ...
+    def values_keys(self) -> set[str]: ...
+    def best(self, n: int, direction: str) -> list[TrialRecord]: ...
+    def completed(self) -> list[tuple[str, float]]: ...
+    def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]: ...
+    def observations(self, trial: TrialRecord, *, every_run: bool = False
+                     ) -> list[Observation]: ...
+    def transitions(self, *, trial_id: str | None = None, tuner_id: str | None = None,
+                    after: int = 0, limit: int | None = None) -> list[Transition]: ...
+    def recent_final_statuses(self, n: int) -> list[str]: ...
+    def get_value(self, key: str, default: Any = None) -> Any: ...
+
+    # -- changing trials ------------------------------------------------------------------
+    def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
+                       run: int | None = None) -> TrialRecord: ...
+
+    def finish(self, trial: TrialRecord, status: str, message: str | None,
+               values: Mapping[str, Any] | str, key: str, score: float | None,
+               best_step: int | None, *, invalid: bool, requeue: bool,
+               space: list[dict[str, Any]] | None = None) -> None: ...
+
+    def set_status(self, trial_id: str, status: str, message: str | None) -> str: ...
+
+    # -- the whole project ----------------------------------------------------------------
+    def dump(self) -> dict[str, Any]: ...
+    def load(self, state: Mapping[str, Any]) -> None: ...
+
+
+class Store(Protocol):
+    """A place that holds searches: a file, memory, a database server."""
+
+    #: where, for messages ("search.db", "postgresql://host/db", ":memory:")
+    location: str
+    #: True for a search kept in this process only (it cannot be shared)
+    memory: bool
+
+    def projects(self) -> list[ProjectRecord]: ...
+    def find_project(self, name: str) -> ProjectRecord | None: ...
+    def create_project(self, new: NewProject, *, replace: bool = False) -> ProjectStore: ...
+    def open_project(self, record: ProjectRecord) -> ProjectStore: ...
+
+    # -- liveness and mutual exclusion ----------------------------------------------------
+    def session(self) -> str | None:
+        """This process's liveness token (held for as long as the process lives)."""
+
+    def is_alive(self, token: str, pid: int | None = None) -> bool:
+        """Whether the process behind a token lives; never a guess from elapsed time."""
+
+    def owns(self, token: str | None) -> bool:
+        """Whether a token is one of this process's own."""
+
+    def mutex(self) -> AbstractContextManager[None]:
+        """A lock over the whole store, across threads and processes (re-entrant)."""
+
+    def close(self) -> None: ...
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of ``size`` (engines bound the parameters of one statement)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

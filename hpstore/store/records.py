@@ -1,0 +1,113 @@
+"""What the store contract hands out: typed records, never rows keyed by column name.
+
+Every engine returns these; nothing above the contract knows a table or a column. Values
+(JSON text in every engine) are decoded only when read, so handing a record around costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpstore.store.decode import from_json
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """One search (``project_name``) as its store holds it."""
+
+    project_id: int
+    name: str
+    oracle_class: str
+    oracle_config: Mapping[str, Any]
+    objective: Mapping[str, Any]
+    max_trials: int | None
+    seed: int
+    space_version: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class NewProject:
+    """What creating a project records: its settings and its first space."""
+
+    name: str
+    oracle_class: str
+    oracle_config: Mapping[str, Any]
+    objective: Mapping[str, Any]
+    max_trials: int | None
+    seed: int
+    space: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as stored: its values stay JSON text until :attr:`values` is read."""
+
+    key: int                 # the engine's own identity of the trial (a row id)
+    number: int
+    trial_id: str
+    status: str
+    values_json: str
+    values_key: str
+    score: float | None
+    best_step: int | None
+    tuner_id: str | None
+    session: str | None
+    message: str | None
+    run: int
+    invalid_runs: int
+    interruptions: int
+    queued: int | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    pid: int | None
+    changed_at: float | None
+    _values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The hyperparameter values (decoded once).
+
+        Raises:
+            NotAnHpstoreFileError: the stored text is not a JSON object.
+        """
+        if self._values is None:
+            self._values = from_json(self.values_json, "trials.hp_values")
+        return self._values
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One reported metric value."""
+
+    run: int
+    metric: str
+    direction: str
+    step: int
+    value: float
+    at: float
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One status change in the status log. ``seq`` grows with every change written."""
+
+    seq: int
+    trial_id: str
+    from_status: str | None
+    to_status: str
+    at: float
+    tuner_id: str | None
+    pid: int | None
+    message: str | None
+
+
+def dumps(value: Any) -> str:
+    """JSON as every engine stores it: compact, strict (no NaN)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
