@@ -201,6 +201,15 @@ class HyperParameter:
         """Every value this hyperparameter can take, or None when there are infinitely many."""
         raise NotImplementedError
 
+    def every_value(self) -> Sequence[Any] | None:
+        """Every value sampling can give (None when there are infinitely many).
+
+        Usually ``values``; an Int on a log scale without a step lists ten values in
+        ``values`` (for grid search, as KerasTuner does) but samples any integer in range,
+        and a search that must know when its space is used up counts all of them.
+        """
+        return self.values
+
     def prob_to_value(self, prob: float) -> Any:
         raise NotImplementedError
 

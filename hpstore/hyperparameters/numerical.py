@@ -16,6 +16,7 @@ from hpstore.hyperparameters.base import (
 )
 
 SAMPLINGS = ("linear", "log", "reverse_log")
+_LISTED = 10  # how many values `values` lists for an Int on a log scale without a step
 
 # Enough digits that a grid value computed in decimal is exact before it becomes a float.
 _DECIMAL = decimal.Context(prec=40)
@@ -286,9 +287,24 @@ class Int(Numerical):
 
     @property
     def values(self) -> list[int]:
+        """The grid when there is a step (a linear Int always has one, 1 by default).
+
+        On a log or reverse_log scale without a step, the values at the centres of ten
+        equal probability buckets, each once, ascending: as KerasTuner lists them (a grid
+        search tries these, not the thousand integers of ``Int(2, 1024, sampling="log")``).
+        Sampling still reaches every integer; :meth:`every_value` lists them all.
+        """
         if self.step is None:
-            return list(range(self.min_value, self.max_value + 1))
+            # p = i * 0.1 + 0.05 exactly as KerasTuner computes it, so both pick the same
+            # integers (it differs from (i + 0.5) / 10 in the last bit for some i).
+            return sorted({self.prob_to_value(i * 0.1 + 0.05) for i in range(_LISTED)})
         return [int(self._value_at(i)) for i in range(self._count())]
+
+    def every_value(self) -> Sequence[int]:
+        """Every integer sampling can give: the grid, or the whole range without a step."""
+        if self.step is None:
+            return range(int(self.min_value), int(self.max_value) + 1)
+        return self.values
 
     def prob_to_value(self, prob: float) -> int:
         if self.step is None:
