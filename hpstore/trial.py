@@ -60,11 +60,20 @@ def check_metric(name: Any, value: Any) -> float:
         if problem:
             raise InvalidMetricError(f"The metric name {name!r} cannot be stored: {problem}.")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if hasattr(value, "item") and getattr(value, "size", 1) == 1:
-            # A numpy or torch scalar; .item() gives the Python number inside.
+        count = _element_count(value)
+        if count == 1:
+            # A numpy scalar, a 0-d or one-element array or tensor: .item() gives the
+            # Python number inside (and a bool or string inside is refused below).
             return check_metric(name, value.item())
+        if count is not None:
+            shape = getattr(value, "shape", None)
+            raise InvalidMetricError(
+                f"The value of metric {name!r} holds {count} numbers (a "
+                f"{type(value).__name__}{'' if shape is None else f' of shape {tuple(shape)}'}"
+                "), not one: report a single number, e.g. its mean with float(value.mean())."
+            )
         raise InvalidMetricError(
-            f"The value of metric {name!r} must be a real number, received {value!r} "
+            f"The value of metric {name!r} must be a real number, received {_short(value)} "
             f"(type {type(value).__name__})."
         )
     try:
@@ -79,6 +88,29 @@ def check_metric(name: Any, value: Any) -> float:
             f"The value of metric {name!r} is too large to be stored as a float: {shown} "
             f"(type {type(value).__name__})."
         ) from None
+
+
+def _element_count(value: Any) -> int | None:
+    """How many numbers an array-like value holds: numpy's ``size`` (an int), torch's
+    ``numel()`` (its ``size`` is a method giving the shape); None when it is not one."""
+    if not callable(getattr(value, "item", None)):
+        return None
+    size = getattr(value, "size", None)
+    if isinstance(size, numbers.Integral):
+        return int(size)
+    numel = getattr(value, "numel", None)
+    if callable(numel):
+        try:
+            count = numel()
+        except Exception:  # not the numel we know; treat the value as no array at all
+            return None
+        return int(count) if isinstance(count, numbers.Integral) else None
+    return None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 class MetricObservation:

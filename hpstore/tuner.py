@@ -22,12 +22,13 @@ from hpstore.errors import (
     FatalError,
     FatalTypeError,
     FatalValueError,
+    InvalidMetricError,
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.progress import Progress
-from hpstore.trial import Trial, TrialStatus
+from hpstore.trial import Trial, TrialStatus, check_metric
 
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
 
@@ -39,7 +40,8 @@ def default_tuner_id() -> str:
 
 
 def validate_results(results: Any, objective: Objective, where: str) -> None:
-    """Check what ``run_trial`` returned, as KerasTuner does.
+    """Check the shape of what ``run_trial`` returned, as KerasTuner does (the values
+    themselves are checked by :func:`to_metrics`).
 
     Raises:
         FatalValueError: None, or a dict without the objective's metrics.
@@ -61,7 +63,7 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
                 f"Expected the dict returned by {where} to hold the objective {missing}; "
                 f"received keys {sorted(map(str, results))}.")
         return
-    if isinstance(results, bool) or not isinstance(results, numbers.Real):
+    if not _number_like(results):
         raise FatalTypeError(
             f"The return value of {where} must be a float, a dict of metrics or a list of "
             f"them; received {results!r} of type {type(results).__name__}.")
@@ -71,16 +73,31 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
             f"metrics {objective.metric_names}: return a dict holding each of them.")
 
 
+def _number_like(value: Any) -> bool:
+    """A number, or something holding numbers (a numpy or torch scalar, array or tensor):
+    its value is for check_metric to judge, with the message update_trial gives."""
+    return isinstance(value, numbers.Number) or callable(getattr(value, "item", None))
+
+
 def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
-    """A float becomes ``{objective: value}``; a list of results is averaged per metric."""
+    """A float becomes ``{objective: value}``; a list of results is averaged per metric.
+
+    Every value goes through :func:`hpstore.trial.check_metric`, the check ``update_trial``
+    makes, so ``"1.5"``, ``True``, a ``Decimal`` or a tensor of several numbers is refused
+    here as it is there; numpy and torch scalars become floats.
+
+    Raises:
+        InvalidMetricError (a TypeError): a metric name that is not a string, or a value
+            that is not one real number.
+    """
     if isinstance(results, (list, tuple)):
         dicts = [to_metrics(r, objective) for r in results]
         names = dicts[0].keys()
         return {n: math.fsum(d[n] for d in dicts if n in d) / sum(n in d for d in dicts)
                 for n in names}
     if isinstance(results, Mapping):
-        return {str(k): float(v) for k, v in results.items()}
-    return {objective.name: float(results)}
+        return {k: check_metric(k, v) for k, v in results.items()}
+    return {objective.name: check_metric(objective.name, results)}
 
 
 def _worker_main(tuner: Tuner, tuner_id: str, args: tuple[Any, ...],
@@ -105,7 +122,9 @@ class Tuner:
 
     ``run_trial`` may raise ``FailedTrialError`` (the trial is FAILED, not retried),
     ``FatalError`` (the search stops), or anything else (the trial is INVALID and retried
-    up to ``max_retries_per_trial`` times, with the traceback as its message).
+    up to ``max_retries_per_trial`` times, with the traceback as its message). A metric
+    value that is not one real number, returned or reported, is an ``InvalidMetricError``:
+    the trial is FAILED and the search stops, as for a return of the wrong type.
     """
 
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
@@ -203,6 +222,8 @@ class Tuner:
 
         Raises:
             FatalError: run_trial raised one, or returned something unusable.
+            InvalidMetricError: a metric returned or reported is not one real number; the
+                trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
         """
         progress = Progress(self.oracle._store, self.oracle.objective.direction, self.verbose)
@@ -277,7 +298,10 @@ class Tuner:
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED
             trial.message = f"{type(exc).__name__}: {exc}"
-        except FatalError as exc:
+        except (FatalError, InvalidMetricError) as exc:
+            # A metric that is not a number, returned or reported, is a mistake in the
+            # code that every trial would repeat: like a return of the wrong type (which
+            # KerasTuner treats as fatal), it fails the trial and stops the search.
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
             fatal = exc

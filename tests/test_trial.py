@@ -272,6 +272,23 @@ def test_numpy_and_int_metric_values_become_floats():
     assert math.isnan(check_metric("a", math.nan))
 
 
+def test_torch_and_numpy_scalars_are_numbers_and_several_numbers_are_refused():
+    torch = pytest.importorskip("torch")
+    assert check_metric("loss", torch.tensor(1.5)) == 1.5  # 0-d: .size is a method here
+    assert type(check_metric("loss", torch.tensor(3))) is float
+    assert check_metric("loss", torch.tensor([2.5])) == 2.5
+    assert check_metric("loss", torch.tensor(1.5, requires_grad=True) * 2) == 3.0
+    assert check_metric("loss", np.float32(1.5)) == 1.5
+    assert check_metric("loss", np.array(0.25)) == 0.25  # a 0-d array
+    for many, count in ((torch.tensor([1.0, 2.0, 3.0]), 3), (np.zeros((2, 3)), 6),
+                        (torch.zeros(0), 0)):
+        with pytest.raises(hpstore.InvalidMetricError,
+                           match=rf"'loss' holds {count} numbers .*shape.*report a single"):
+            check_metric("loss", many)
+    with pytest.raises(hpstore.InvalidMetricError, match="real number"):
+        check_metric("loss", torch.tensor(True))
+
+
 def test_tracker_config_round_trip():
     tracker = MetricsTracker()
     tracker.update("loss", 2.0, 0)
