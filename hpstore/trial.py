@@ -7,7 +7,7 @@ import heapq
 import math
 import numbers
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from hpstore.errors import InvalidMetricError
 from hpstore.hyperparameters import HyperParameters
@@ -64,7 +64,7 @@ def check_metric(name: Any, value: Any) -> float:
         if count == 1:
             # A numpy scalar, a 0-d or one-element array or tensor: .item() gives the
             # Python number inside (and a bool or string inside is refused below).
-            return check_metric(name, value.item())
+            return check_metric(name, cast(Any, value).item())
         if count is not None:
             shape = getattr(value, "shape", None)
             raise InvalidMetricError(

@@ -87,7 +87,7 @@ def test_a_reported_metric_that_is_not_a_number_fails_the_trial_and_stops():
             self.report(trial, {"loss": "0.5"}, step=1)
 
     o = oracle(max_trials=4)
-    with pytest.raises(hpstore.InvalidMetricError, match="'0.5'"):
+    with pytest.raises(hpstore.InvalidMetricError, match=r"'0\.5'"):
         Reporter(o, verbose=0).search()
     assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
 
