@@ -201,16 +201,14 @@ class Tuner:
         return "\n".join(lines)
 
     def search_space_summary(self) -> None:
-        """Print the search space: each hyperparameter with its configuration."""
+        """Print the search space: one line per hyperparameter, with its range or values
+        and the conditions that make it active."""
         print(self.search_space_summary_text())
 
     def search_space_summary_text(self) -> str:
         space = self.oracle.get_space()
         lines = ["Search space summary", f"Default search space size: {len(space.space)}"]
-        for hp in space.space:
-            config = hp.get_config()
-            name = config.pop("name")
-            lines += [f"{name} ({type(hp).__name__})", str(config)]
+        lines += [hp.describe() for hp in space.space]
         return "\n".join(lines)
 
     # -- the loop -------------------------------------------------------------------------------

@@ -205,8 +205,8 @@ def test_summaries(capsys):
                           verbose=0)
     tuner.search_space_summary()
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["Search space summary", "Default search space size: 2", "x (Float)"]
-    assert "'min_value': -5.0" in out[3]
+    assert out == ["Search space summary", "Default search space size: 2",
+                   "x (Float): -5.0 .. 5.0", "n (Int): 1 .. 3"]
     tuner.search()
     tuner.results_summary(1)
     out = capsys.readouterr().out
@@ -214,6 +214,37 @@ def test_summaries(capsys):
                           "Showing 1 best trials\nObjective(name=\"loss\", direction=\"min\")\n")
     best = tuner.get_best_trials(1)[0]
     assert f"Trial {best.trial_id} summary" in out and f"Score: {best.score}" in out
+
+
+def test_search_space_summary_is_one_readable_line_per_hyperparameter(capsys):
+    def build(hp):
+        hp.Float("lr", 1e-5, 0.1, sampling="log")
+        kind = hp.Choice("kind", ["a", "b", "c"], default="b")
+        with hp.conditional_scope("kind", ["b"]):
+            hp.Int("units", 8, 64, step=8)
+            with hp.conditional_scope("units", [8, 16]):
+                hp.Boolean("wide")
+        hp.Float("rate", 0, 1, step=0.25, default=0.5)
+        hp.Fixed("batch", 32)
+        hp.Choice("many", list(range(1000)))
+        return kind
+
+    tuner = hpstore.Tuner(oracle(hyperparameters=None), hypermodel=build, verbose=0)
+    tuner.search_space_summary()
+    out = capsys.readouterr().out.splitlines()
+    assert out[:8] == [
+        "Search space summary",
+        "Default search space size: 7",
+        "lr (Float): 1e-05 .. 0.1, log",
+        "kind (Choice): a, b, c; default b",
+        "units (Int): 8 .. 64, step 8; when kind in ['b']",
+        "wide (Boolean): True, False, default False; when kind in ['b'] and units in [8, 16]",
+        "rate (Float): 0.0 .. 1.0, step 0.25, default 0.5",
+        "batch (Fixed): 32",
+    ]
+    assert out[8].startswith("many (Choice): 0, 1, 2, ") and out[8].endswith(
+        "19, ... (1,000 values)")
+    assert len(out) == 9
 
 
 def test_progress_lines_have_no_control_characters_when_not_a_terminal(capsys):

@@ -19,6 +19,28 @@ from hpstore.hyperparameters.base import (
 _CHOICE_TYPES = (int, float, str, bool)
 
 
+_SHOWN_CHOICES = 20  # values a summary line lists before "... (n values)"
+
+
+def _shown(value: Any) -> str:
+    """A value for a summary line: plain words bare (``relu``); anything a reader could
+    misread (empty, commas, spaces at the ends, a long text, a number as text) in repr."""
+    if isinstance(value, str) and value and len(value) <= 40 and value.strip() == value \
+            and value.isprintable() and not any(c in value for c in ",;'\"") \
+            and not _looks_like_a_number(value) and value not in ("None", "True", "False"):
+        return value
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _looks_like_a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _key(value: Any) -> tuple[bool, Any]:
     """A dict key that holds exactly when ``_same`` does: Python's equality and hash, with
     bools kept apart from numbers (True == 1 == 1.0 in Python, but a Choice of ints does
@@ -56,6 +78,9 @@ class Boolean(HyperParameter):
     def values(self) -> list[bool]:
         return [True, False]
 
+    def _describe_values(self) -> str:
+        return f"True, False, default {self.default}"
+
     def prob_to_value(self, prob: float) -> bool:
         return bool(prob >= 0.5)
 
@@ -86,6 +111,9 @@ class Fixed(HyperParameter):
 
     def prob_to_value(self, prob: float) -> Any:
         return self.value
+
+    def _describe_values(self) -> str:
+        return _shown(self.value)
 
     def value_to_prob(self, value: Any) -> float:
         return 0.5
@@ -193,6 +221,15 @@ class Choice(HyperParameter):
 
     def value_to_prob(self, value: Any) -> float:
         return index_to_prob(self.index(value), len(self._values))
+
+    def _describe_values(self) -> str:
+        shown = [_shown(v) for v in self._values[:_SHOWN_CHOICES]]
+        if len(self._values) > _SHOWN_CHOICES:
+            shown.append(f"... ({len(self._values):,} values)")
+        text = ", ".join(shown)
+        if self._values and _key(self.default) != _key(self._values[0]):
+            text += f"; default {_shown(self.default)}"
+        return text
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -236,6 +236,17 @@ class Numerical(HyperParameter):
         # past the last grid point but still in range: stay in the last bucket
         return max(0.0, min(n - 0.5 - 1e-9, raw))
 
+    def _describe_values(self) -> str:
+        parts = [f"{self.min_value!r} .. {self.max_value!r}"]
+        if self.step is not None and not (isinstance(self, Int) and self.step == 1
+                                          and self.sampling == "linear"):
+            parts.append(f"step {self.step!r}")
+        if self.sampling != "linear":
+            parts.append(self.sampling)
+        if self._default is not None and self._default != self.min_value:
+            parts.append(f"default {self._default!r}")
+        return ", ".join(parts)
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
