@@ -21,9 +21,9 @@ def prob_to_index(prob: float, n: int) -> int:
     return min(int(math.floor(prob / (1 / n))), n - 1)
 
 
-def index_to_prob(index: int, n: int) -> float:
+def index_to_prob(index: float, n: int) -> float:
     """The probability at the centre of bucket ``index`` of ``n``: ``(index + 0.5) * (1 / n)``
-    (bit for bit as KerasTuner computes it)."""
+    (bit for bit as KerasTuner computes it). A log grid may pass a fractional index."""
     return (index + 0.5) * (1 / n)
 
 

@@ -294,7 +294,7 @@ class Int(Numerical):
 
     @property
     def default(self) -> int:
-        return self.min_value if self._default is None else self._default
+        return int(self.min_value) if self._default is None else int(self._default)
 
     @property
     def values(self) -> list[int]:
@@ -322,7 +322,7 @@ class Int(Numerical):
             # Sample [min, max + 1) and truncate so max_value gets a full-width bucket;
             # clamped because pow() rounding can land a hair outside at either end.
             value = int(_sample(prob, self.min_value, self.max_value + 1, self.sampling))
-            return min(max(value, self.min_value), self.max_value)
+            return int(min(max(value, self.min_value), self.max_value))
         return int(self._value_at(prob_to_index(prob, self._count())))
 
     def value_to_prob(self, value: float) -> float:
