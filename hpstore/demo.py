@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import sys
 from typing import Any
 
 import numpy as np
 
 import hpstore
+from hpstore.tuner import RESUME_HINT
 
 QUERIES = [
     ("The five best trials",
@@ -108,6 +110,9 @@ def make_tuner(path: str, trials: int, verbose: int = 1) -> DemoTuner:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit code: 0 done, 2 bad arguments or an unusable file
+    (one ``hpstore: error:`` line on stderr), 130 interrupted by Ctrl-C (the last line
+    says how to resume)."""
     parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
     parser.add_argument("--database", default="hpstore-demo.db")
     parser.add_argument("--trials", type=int, default=40)
@@ -115,16 +120,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=1)
     args = parser.parse_args(argv)
     path = os.path.abspath(args.database)
-    print(f"hpstore demo: a random search of {args.trials} trials over a small numpy model, "
-          f"{args.workers} worker processes, into {path}", flush=True)
-    tuner = make_tuner(path, args.trials, args.verbose)
-    tuner.search_space_summary()
-    tuner.search(make_data(), workers=args.workers)
-    print(f"\nThe whole search is in {path}. Try:")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    for title, sql in QUERIES:
-        print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
-        for row in conn.execute(sql).fetchmany(5):
-            print("   ", " | ".join(str(v) for v in row))
-    conn.close()
+    tuner: DemoTuner | None = None
+    try:
+        for name in ("trials", "workers"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, received {getattr(args, name)}.")
+        tuner = make_tuner(path, args.trials, args.verbose)  # the file is checked here
+        print(f"hpstore demo: a random search of {args.trials} trials over a small numpy "
+              f"model, {args.workers} worker processes, into {path}", flush=True)
+        tuner.search_space_summary()
+        tuner.search(make_data(), workers=args.workers)
+        print(f"\nThe whole search is in {path}. Try:")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        for title, sql in QUERIES:
+            print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
+            for row in conn.execute(sql).fetchmany(5):
+                print("   ", " | ".join(str(v) for v in row))
+        conn.close()
+    except KeyboardInterrupt:
+        if tuner is None or not tuner.interrupted or not tuner.verbose:
+            # interrupted outside the search, which prints this itself
+            print(f"\nhpstore demo interrupted. {RESUME_HINT}", flush=True)
+        return 130
+    except (hpstore.HpStoreError, ValueError, sqlite3.Error, OSError) as exc:
+        print(f"hpstore: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (hpstore.HpStoreError, ValueError)) else (
+        f"{type(exc).__name__}: {text}")

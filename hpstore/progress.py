@@ -31,9 +31,38 @@ def _fmt_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.6g}"
 
 
+_LONG_VALUE = 60  # a value longer than this is described by its length, not shown
+
+
+def _fmt_value(name: str, value: Any) -> str:
+    if isinstance(value, float):
+        return f"{name}={value:.4g}"
+    text = str(value)
+    if len(text) > _LONG_VALUE or not text.isprintable():
+        text = repr(value)
+        if len(text) > _LONG_VALUE:
+            text = f"<{type(value).__name__} of {len(text)} characters>"
+    return f"{name}={text}"
+
+
 def _fmt_values(values: dict[str, Any], width: int = 70) -> str:
-    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in values.items() if not k.startswith("tuner/"))
+    """``name=value`` pairs up to about ``width`` characters, cut between two values, never
+    inside one: what does not fit is counted (``... (+3 more)``)."""
+    items = [_fmt_value(k, v) for k, v in values.items() if not k.startswith("tuner/")]
+    shown: list[str] = []
+    length = 0
+    for item in items:
+        # the first value is always shown, whatever its length, so a line names something
+        if shown and length + 2 + len(item) > width:
+            break
+        shown.append(item)
+        length += len(item) + (2 if len(shown) > 1 else 0)
+    rest = len(items) - len(shown)
+    return ", ".join(shown) + (f", ... (+{rest} more)" if rest else "")
+
+
+def _clip(text: str, width: int) -> str:
+    """``text``, or its first ``width - 3`` characters and "..." to show it was cut."""
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -114,8 +143,9 @@ class Progress:
                     f"{status:<9} score={_fmt_score(score if status == 'COMPLETED' else None)}"
                     f" best={_fmt_score(best)} ({count}) {tuner or ''}: "
                     f"{_fmt_values(decode_values(values))}")
-            if status in ("IDLE", "INVALID", "FAILED") and message:
-                line += f"\n         {message.strip().splitlines()[-1][:200]}"
+            last = (message or "").strip().splitlines()[-1:]  # a traceback's last line
+            if status in ("IDLE", "INVALID", "FAILED") and last:
+                line += f"\n         {_clip(last[0], 200)}"
             self._print(line)
         if self.live:
             self._status_line()
@@ -132,7 +162,7 @@ class Progress:
         workers = " ".join(f"{r['tuner_id']}:{r['trial_id']}" for r in running[:6])
         line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
                 f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
-        self.stream.write("\r\x1b[2K" + line[:200])
+        self.stream.write("\r\x1b[2K" + _clip(line, 200))
         self.stream.flush()
         self._status_shown = True
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import numbers
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from hpstore.errors import InvalidMetricError
 from hpstore.hyperparameters import HyperParameters
@@ -58,11 +60,20 @@ def check_metric(name: Any, value: Any) -> float:
         if problem:
             raise InvalidMetricError(f"The metric name {name!r} cannot be stored: {problem}.")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if hasattr(value, "item") and getattr(value, "size", 1) == 1:
-            # A numpy or torch scalar; .item() gives the Python number inside.
-            return check_metric(name, value.item())
+        count = _element_count(value)
+        if count == 1:
+            # A numpy scalar, a 0-d or one-element array or tensor: .item() gives the
+            # Python number inside (and a bool or string inside is refused below).
+            return check_metric(name, cast(Any, value).item())
+        if count is not None:
+            shape = getattr(value, "shape", None)
+            raise InvalidMetricError(
+                f"The value of metric {name!r} holds {count} numbers (a "
+                f"{type(value).__name__}{'' if shape is None else f' of shape {tuple(shape)}'}"
+                "), not one: report a single number, e.g. its mean with float(value.mean())."
+            )
         raise InvalidMetricError(
-            f"The value of metric {name!r} must be a real number, received {value!r} "
+            f"The value of metric {name!r} must be a real number, received {_short(value)} "
             f"(type {type(value).__name__})."
         )
     try:
@@ -79,6 +90,29 @@ def check_metric(name: Any, value: Any) -> float:
         ) from None
 
 
+def _element_count(value: Any) -> int | None:
+    """How many numbers an array-like value holds: numpy's ``size`` (an int), torch's
+    ``numel()`` (its ``size`` is a method giving the shape); None when it is not one."""
+    if not callable(getattr(value, "item", None)):
+        return None
+    size = getattr(value, "size", None)
+    if isinstance(size, numbers.Integral):
+        return int(size)
+    numel = getattr(value, "numel", None)
+    if callable(numel):
+        try:
+            count = numel()
+        except Exception:  # not the numel we know; treat the value as no array at all
+            return None
+        return int(count) if isinstance(count, numbers.Integral) else None
+    return None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 class MetricObservation:
     """All values reported for one metric at one step; their mean is the step's value."""
 
@@ -92,7 +126,13 @@ class MetricObservation:
         self.value.append(float(value))
 
     def mean(self) -> float:
-        return math.fsum(self.value) / len(self.value)
+        """The mean of the values, correctly rounded; NaN when +inf and -inf meet."""
+        if len(self.value) == 1:
+            return self.value[0]
+        try:
+            return math.fsum(self.value) / len(self.value)
+        except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes NaN
+            return math.nan
 
     def get_config(self) -> dict[str, Any]:
         return {"value": list(self.value), "step": self.step}
@@ -119,7 +159,14 @@ def _floats_equal(a: list[float], b: list[float]) -> bool:
 
 
 class MetricHistory:
-    """The observations of one metric, by step, with a direction for "best"."""
+    """The observations of one metric, by step, with a direction for "best".
+
+    Reporting a step costs O(log n) for n steps, whatever their order: the best step is
+    kept in a heap of (step mean, step) entries. A step reported again changes its mean,
+    which may make an earlier best worse; its old entry is then left in the heap, known to
+    be stale by the number of values it was computed from, and dropped when it reaches the
+    top. Steps are kept sorted as they arrive (appending when they come in order).
+    """
 
     def __init__(self, direction: str = "min") -> None:
         if direction not in DIRECTIONS:
@@ -128,40 +175,54 @@ class MetricHistory:
             )
         self.direction = direction
         self._observations: dict[int, MetricObservation] = {}
+        self._steps: list[int] = []  # sorted
+        # (key, step, count, mean): key orders best first (the mean, negated for "max"),
+        # and among equal means the lowest step first; count = values behind the mean
+        self._heap: list[tuple[float, int, int, float]] = []
 
     def update(self, value: float, step: int = 0) -> None:
         step = int(step)
-        if step in self._observations:
-            self._observations[step].append(value)
+        observation = self._observations.get(step)
+        if observation is not None:
+            observation.append(value)
         else:
-            self._observations[step] = MetricObservation(value, step)
+            observation = self._observations[step] = MetricObservation(value, step)
+            if not self._steps or step > self._steps[-1]:
+                self._steps.append(step)
+            else:
+                bisect.insort(self._steps, step)
+        mean = observation.mean()
+        if not math.isnan(mean):  # a NaN step is never best; an earlier entry goes stale
+            key = mean if self.direction == "min" else -mean
+            heapq.heappush(self._heap, (key, step, len(observation.value), mean))
+
+    def _top(self) -> tuple[float, int, int, float] | None:
+        """The best current entry, after dropping stale ones from the top of the heap."""
+        heap = self._heap
+        while heap:
+            _, step, count, _ = heap[0]
+            if len(self._observations[step].value) == count:
+                return heap[0]
+            heapq.heappop(heap)
+        return None
 
     def get_history(self) -> list[MetricObservation]:
-        return [self._observations[s] for s in sorted(self._observations)]
+        return [self._observations[s] for s in self._steps]
 
     def get_best_value(self) -> float | None:
         """The best step mean, ignoring NaN steps; NaN when every step is NaN; None if empty."""
-        means = [obs.mean() for obs in self.get_history()]
-        if not means:
+        if not self._observations:
             return None
-        finite = [m for m in means if not math.isnan(m)]
-        if not finite:
-            return math.nan
-        return min(finite) if self.direction == "min" else max(finite)
+        top = self._top()
+        return math.nan if top is None else top[3]
 
     def get_best_step(self) -> int | None:
         """The first (lowest) step whose mean is the best value; None when there is none."""
-        best = self.get_best_value()
-        if best is None or math.isnan(best):
-            return None
-        for obs in self.get_history():
-            if obs.mean() == best:
-                return obs.step
-        return None
+        top = self._top()
+        return None if top is None else top[1]
 
     def get_last_value(self) -> float | None:
-        history = self.get_history()
-        return history[-1].mean() if history else None
+        return self._observations[self._steps[-1]].mean() if self._steps else None
 
     def get_statistics(self) -> dict[str, float]:
         means = [obs.mean() for obs in self.get_history()]
@@ -185,7 +246,8 @@ class MetricHistory:
         history = cls(config["direction"])
         for obs in config.get("observations", []):
             o = MetricObservation.from_config(obs)
-            history._observations[o.step] = o
+            for value in o.value:
+                history.update(value, o.step)
         return history
 
     def __eq__(self, other: object) -> bool:

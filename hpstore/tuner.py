@@ -8,13 +8,18 @@ override :meth:`Tuner.run_trial`, or pass ``run_trial=`` a function, or pass a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import numbers
 import os
+import signal
+import sqlite3
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from hpstore.errors import (
@@ -22,15 +27,31 @@ from hpstore.errors import (
     FatalError,
     FatalTypeError,
     FatalValueError,
+    InvalidMetricError,
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.discover import discover_space
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.progress import Progress
-from hpstore.trial import Trial, TrialStatus
+from hpstore.trial import Trial, TrialStatus, check_metric
 
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
+
+#: The variables BLAS and OpenMP libraries read for their thread count when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# OpenBLAS also reads this one; a user who set it manages threads.
+_USER_THREAD_VARIABLES = (*THREAD_VARIABLES, "GOTO_NUM_THREADS")
+# Set in a worker's environment while it starts: the child knows its parent is a Tuner.
+_WORKER_MARK = "HPSTORE_TUNER_WORKER"
+# A worker that found its script calling search(workers=N) while being imported exits
+# with this code (EX_CONFIG), silently: the parent says what to change, once.
+_NO_MAIN_GUARD_EXIT = 78
+_INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C, its trial handed back
+_STOP_GRACE = 1.0  # seconds workers get to stop on the terminal's own SIGINT
+_STOP_DEADLINE = 30.0  # seconds they get after the parent forwards it, before SIGTERM
+RESUME_HINT = "Run the same command again to resume."
 
 
 def default_tuner_id() -> str:
@@ -40,7 +61,8 @@ def default_tuner_id() -> str:
 
 
 def validate_results(results: Any, objective: Objective, where: str) -> None:
-    """Check what ``run_trial`` returned, as KerasTuner does.
+    """Check the shape of what ``run_trial`` returned, as KerasTuner does (the values
+    themselves are checked by :func:`to_metrics`).
 
     Raises:
         FatalValueError: None, or a dict without the objective's metrics.
@@ -62,7 +84,7 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
                 f"Expected the dict returned by {where} to hold the objective {missing}; "
                 f"received keys {sorted(map(str, results))}.")
         return
-    if isinstance(results, bool) or not isinstance(results, numbers.Real):
+    if not _number_like(results):
         raise FatalTypeError(
             f"The return value of {where} must be a float, a dict of metrics or a list of "
             f"them; received {results!r} of type {type(results).__name__}.")
@@ -72,23 +94,139 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
             f"metrics {objective.metric_names}: return a dict holding each of them.")
 
 
+def _number_like(value: Any) -> bool:
+    """A number, or something holding numbers (a numpy or torch scalar, array or tensor):
+    its value is for check_metric to judge, with the message update_trial gives."""
+    return isinstance(value, numbers.Number) or callable(getattr(value, "item", None))
+
+
 def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
-    """A float becomes ``{objective: value}``; a list of results is averaged per metric."""
+    """A float becomes ``{objective: value}``; a list of results is averaged per metric.
+
+    Every value goes through :func:`hpstore.trial.check_metric`, the check ``update_trial``
+    makes, so ``"1.5"``, ``True``, a ``Decimal`` or a tensor of several numbers is refused
+    here as it is there; numpy and torch scalars become floats.
+
+    Raises:
+        InvalidMetricError (a TypeError): a metric name that is not a string, or a value
+            that is not one real number.
+    """
     if isinstance(results, (list, tuple)):
         dicts = [to_metrics(r, objective) for r in results]
         names = dicts[0].keys()
         return {n: math.fsum(d[n] for d in dicts if n in d) / sum(n in d for d in dicts)
                 for n in names}
     if isinstance(results, Mapping):
-        return {str(k): float(v) for k, v in results.items()}
-    return {objective.name: float(results)}
+        return {k: check_metric(k, v) for k, v in results.items()}
+    return {objective.name: check_metric(objective.name, results)}
 
 
-def _worker_main(tuner: Tuner, tuner_id: str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> None:
-    tuner.tuner_id = tuner_id
-    tuner.verbose = 0  # the parent shows progress for everyone
-    tuner._loop(args, kwargs)
+def _cores() -> int:
+    """The cores this process may run on (its affinity), or all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_limits(workers: int) -> dict[str, str]:
+    """The environment each of ``workers`` local worker processes gets: BLAS and OpenMP
+    threads limited to ``cores // workers`` (at least 1), so that N workers using numpy or
+    scikit-learn do not each start a thread per core. Empty when the user set any of these
+    variables: then the user's setting is kept as it is."""
+    if any(name in os.environ for name in _USER_THREAD_VARIABLES):
+        return {}
+    per_worker = str(max(1, _cores() // max(1, workers)))
+    return dict.fromkeys(THREAD_VARIABLES, per_worker)
+
+
+@contextlib.contextmanager
+def _starting_workers(environment: Mapping[str, str]) -> Iterator[None]:
+    """The conditions worker processes start under.
+
+    A spawned worker's first act is to import the user's script, and with it numpy, whose
+    BLAS reads its thread count at that import: so the limits must already be in the
+    environment the worker is born with. They are set in this process's environment for
+    the time it takes to start the workers, and restored after.
+
+    SIGINT is ignored meanwhile, and a worker inherits that (an ignored signal stays
+    ignored through exec; a blocked one does not stay blocked): a Ctrl-C while a worker
+    still imports would otherwise print a traceback from deep inside multiprocessing. The
+    worker takes Ctrl-C again once it can hand its trial back quietly (``_worker_main``).
+    A Ctrl-C in the milliseconds this process spends starting them is lost; press again.
+    """
+    saved = {name: os.environ.get(name) for name in (*environment, _WORKER_MARK)}
+    os.environ.update(environment)
+    os.environ[_WORKER_MARK] = str(os.getpid())
+    previous = _ignore_sigint()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> Any:
+    """Ignore SIGINT from now on; returns the handler to restore (None off the main thread,
+    where handlers cannot be changed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _importing_in_a_worker() -> bool:
+    """Whether this process is a spawned child still importing its parent's script.
+
+    Spawn starts a fresh interpreter that imports the parent's main script as
+    ``__mp_main__``; multiprocessing marks the process as inheriting until that import and
+    the unpickling of its task are done. A script that calls ``search(workers=N)`` at its
+    top level, not under ``if __name__ == "__main__":``, calls it again right here.
+    """
+    return bool(getattr(mp.current_process(), "_inheriting", False))
+
+
+def _no_main_guard_message(workers: int) -> str:
+    return (f"search(workers={workers}) was called while a worker process was importing this "
+            "script: each worker imports it again (multiprocessing's spawn), so the code that "
+            "starts the search must be under `if __name__ == \"__main__\":` at the end of the "
+            "script. Move it there and run the script again.")
+
+
+def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any) -> None:
+    """A worker process: run trials until the search is over or Ctrl-C.
+
+    It starts with SIGINT ignored (see ``_starting_workers``) and takes it from here on.
+    On Ctrl-C the trial in hand is handed back (in ``_run_one``) and the process exits
+    with code 130, printing nothing: the parent prints one message for everyone. ``stop``
+    (an Event) is set by the parent when the search was interrupted: a worker that was
+    still importing then, and so ignored the Ctrl-C, stops as soon as it gets here.
+    ``arguments`` is the pipe that brings search()'s arguments.
+    """
+    try:
+        # the handler first, then the event: the parent sets the event before it forwards
+        # SIGINT, so one or the other reaches this process
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if stop.is_set():
+            raise KeyboardInterrupt
+        try:
+            args, kwargs = arguments.recv()
+        except EOFError:  # the parent is gone before sending them: nothing to do
+            return
+        finally:
+            arguments.close()
+        tuner.tuner_id = tuner_id
+        tuner._in_worker = True
+        tuner.verbose = 0  # the parent shows progress for everyone
+        tuner._loop(args, kwargs)
+    except KeyboardInterrupt:
+        _ignore_sigint()  # a second Ctrl-C must not print a traceback on the way out
+        sys.exit(_INTERRUPTED_EXIT)
+    _ignore_sigint()
 
 
 class Tuner:
@@ -106,7 +244,9 @@ class Tuner:
 
     ``run_trial`` may raise ``FailedTrialError`` (the trial is FAILED, not retried),
     ``FatalError`` (the search stops), or anything else (the trial is INVALID and retried
-    up to ``max_retries_per_trial`` times, with the traceback as its message).
+    up to ``max_retries_per_trial`` times, with the traceback as its message). A metric
+    value that is not one real number, returned or reported, is an ``InvalidMetricError``:
+    the trial is FAILED and the search stops, as for a return of the wrong type.
     """
 
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
@@ -123,6 +263,9 @@ class Tuner:
         self._tuner_id = tuner_id or None
         self.verbose = verbose
         self._reported: set[str] = set()
+        #: whether the last search() was stopped by Ctrl-C (its message already printed)
+        self.interrupted = False
+        self._in_worker = False  # True in a process started by search(workers=N)
         if hypermodel is not None:
             self._declare_space()  # as KerasTuner does, so search_space_summary() sees it
 
@@ -193,16 +336,14 @@ class Tuner:
         return "\n".join(lines)
 
     def search_space_summary(self) -> None:
-        """Print the search space: each hyperparameter with its configuration."""
+        """Print the search space: one line per hyperparameter, with its range or values
+        and the conditions that make it active."""
         print(self.search_space_summary_text())
 
     def search_space_summary_text(self) -> str:
         space = self.oracle.get_space()
         lines = ["Search space summary", f"Default search space size: {len(space.space)}"]
-        for hp in space.space:
-            config = hp.get_config()
-            name = config.pop("name")
-            lines += [f"{name} ({type(hp).__name__})", str(config)]
+        lines += [hp.describe() for hp in space.space]
         return "\n".join(lines)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -214,18 +355,48 @@ class Tuner:
 
         Raises:
             FatalError: run_trial raised one, or returned something unusable.
+            InvalidMetricError: a metric returned or reported is not one real number; the
+                trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
         """
+        several = workers is not None and workers >= 2
+        if several and _importing_in_a_worker():
+            if os.environ.get(_WORKER_MARK) == str(os.getppid()):
+                sys.exit(_NO_MAIN_GUARD_EXIT)  # our parent explains, once for all workers
+            raise FatalError(_no_main_guard_message(workers or 0))
+        self.interrupted = False
+        self._handed_back: list[str] = []
         progress = Progress(self.oracle._store, self.oracle.objective.direction, self.verbose)
-        remaining = self.oracle.remaining_trials()
-        if remaining == 0 and not self.oracle._store.running() and not self._queued():
-            self._finished(progress, "This search is already finished.")
-            return
-        if workers is not None and workers >= 2:
-            self._run_workers(workers, args, kwargs, progress)
-        else:
-            self._loop(args, kwargs, progress)
+        try:
+            remaining = self.oracle.remaining_trials()
+            if remaining == 0 and not self.oracle._store.running() and not self._queued():
+                self._finished(progress, "This search is already finished.")
+                return
+            if several:
+                self._run_workers(workers or 0, args, kwargs, progress)
+            else:
+                self._loop(args, kwargs, progress)
+        except KeyboardInterrupt:
+            self._interrupted(progress, several)
+            raise
         self._finished(progress, "Search finished.")
+
+    def _interrupted(self, progress: Progress, several: bool) -> None:
+        """After Ctrl-C: the trials' lines, then one message whose last words say how to
+        resume. A second Ctrl-C meanwhile only skips the trial lines."""
+        with contextlib.suppress(KeyboardInterrupt):
+            progress.poll()
+        progress.close()
+        self.interrupted = True
+        if not self.verbose:
+            return
+        if several:
+            what = "running trials were handed back to run again"
+        elif self._handed_back:
+            what = f"trial {self._handed_back[-1]} was handed back to run again"
+        else:
+            what = "no trial was running"
+        print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
     def _queued(self) -> bool:
         return self.oracle._store.creation_facts()[2]
@@ -274,20 +445,26 @@ class Tuner:
                                          to_metrics(results, self.oracle.objective))
             trial.status = TrialStatus.COMPLETED
         except KeyboardInterrupt:
-            trial.status = TrialStatus.IDLE
-            trial.message = "Interrupted by Ctrl-C; queued to run again."
-            self.oracle.end_trial(trial)
-            if progress is not None:
-                progress.poll()
-                progress.close()
-            if self.verbose:
-                print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the "
-                      "same command again to resume.", flush=True)
+            # Hand the trial back in one piece: a second Ctrl-C waits until it is done.
+            previous = _ignore_sigint()
+            try:
+                self._end_cut_transaction()
+                trial.status = TrialStatus.IDLE
+                trial.message = "Interrupted by Ctrl-C; queued to run again."
+                self.oracle.end_trial(trial)
+                self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
+            finally:
+                # a worker process keeps ignoring it: it is about to exit
+                if previous is not None and not self._in_worker:
+                    signal.signal(signal.SIGINT, previous)
             raise
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED
             trial.message = f"{type(exc).__name__}: {exc}"
-        except FatalError as exc:
+        except (FatalError, InvalidMetricError) as exc:
+            # A metric that is not a number, returned or reported, is a mistake in the
+            # code that every trial would repeat: like a return of the wrong type (which
+            # KerasTuner treats as fatal), it fails the trial and stops the search.
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
             fatal = exc
@@ -300,21 +477,51 @@ class Tuner:
         if fatal is not None:
             raise fatal
 
+    def _end_cut_transaction(self) -> None:
+        """Roll back a transaction Ctrl-C cut short. SIGINT arriving while ``BEGIN
+        IMMEDIATE`` waits for another writer raises KeyboardInterrupt as the statement
+        returns, before the store's own rollback is armed, and would leave the connection
+        inside a transaction that makes the hand-back fail ("cannot start a transaction
+        within a transaction"). Nothing of that transaction was meant to be kept."""
+        db = self.oracle._db
+        with db._thread_lock:
+            conn = db.connect()
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+
     def _run_workers(self, workers: int, args: tuple[Any, ...], kwargs: dict[str, Any],
                      progress: Progress) -> None:
         ctx = mp.get_context("spawn")
+        stop = ctx.Event()
+        pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
         procs = [ctx.Process(target=_worker_main, name=f"{self.tuner_id}-{i}",
-                             args=(self, f"{self.tuner_id}-{i}", args, kwargs))
-                 for i in range(1, workers + 1)]
-        progress.message(f"Starting {workers} worker processes on "
-                         f"{self.oracle._db.path}.")
-        for p in procs:
-            p.start()
+                             args=(self, f"{self.tuner_id}-{i}", stop, reader))
+                 for i, (reader, _) in enumerate(pipes, 1)]
+        limits = thread_limits(workers)
         crashed: list[str] = []
         try:
+            with _starting_workers(limits):
+                for p in procs:
+                    p.start()
+            threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
+                if limits else ""
+            progress.message(f"Started {workers} worker processes on "
+                             f"{self.oracle._db.path}{threads}.")
+            # The arguments (often a data set) go through a pipe once the workers run, not
+            # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
+            # until each worker had imported the script and read it.
+            for reader, writer in pipes:
+                reader.close()
+                with contextlib.suppress(OSError):  # a worker that already exited
+                    writer.send((args, kwargs))
+                writer.close()
             while any(p.is_alive() for p in procs):
                 for p in procs:
                     p.join(0.5 / workers)
+                if any(p.exitcode == _NO_MAIN_GUARD_EXIT for p in procs):
+                    _stop_workers(procs, stop, grace=0.0)
+                    raise FatalError(_no_main_guard_message(workers))
                 progress.poll()
                 for p in procs:
                     if p.exitcode not in (None, 0) and p.name not in crashed:
@@ -322,16 +529,7 @@ class Tuner:
                         progress.message(f"Worker {p.name} exited with code {p.exitcode}; "
                                          "its trial will run again.")
         except KeyboardInterrupt:
-            # The terminal sent SIGINT to the workers too: each hands its trial back.
-            for p in procs:
-                p.join(30)
-                if p.is_alive():
-                    p.terminate()
-            progress.poll()
-            progress.close()
-            if self.verbose:
-                print("\nSearch interrupted; running trials were queued to run again. Run the "
-                      "same command again to resume.", flush=True)
+            _stop_workers(procs, stop, grace=_STOP_GRACE)
             raise
         if crashed:
             # Trials of crashed workers may wait in the queue after the others stopped.
@@ -340,4 +538,37 @@ class Tuner:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_reported"] = set()
+        state.pop("_handed_back", None)
         return state
+
+
+def _stop_workers(procs: list[Any], stop: Any, grace: float) -> None:
+    """Wait for worker processes to stop, each handing its trial back.
+
+    ``stop`` is set first, for workers not yet taking Ctrl-C. A terminal sends Ctrl-C to
+    the whole process group, so the running workers have it already: they get ``grace``
+    seconds. Then SIGINT is forwarded to any still running (Ctrl-C may have been sent to
+    this process alone), and after ``_STOP_DEADLINE`` seconds, or at a second Ctrl-C, the
+    rest are terminated (their trials run again: a dead worker's trial is found by the next
+    process that asks for one).
+    """
+    started = [p for p in procs if p.pid is not None]
+    try:
+        stop.set()
+        deadline = time.monotonic() + grace
+        for p in started:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in started:
+            if p.is_alive():
+                with contextlib.suppress(OSError):  # it ended in the meantime
+                    os.kill(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + _STOP_DEADLINE
+        for p in started:
+            p.join(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop waiting
+    finally:
+        for p in started:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)

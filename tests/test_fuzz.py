@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -224,6 +225,12 @@ def valid_definition(draw: Any) -> Definition:
 NAN, INF = float("nan"), float("inf")
 
 
+def fraction_near(low: int) -> float:
+    """A float that is not a whole number, close to ``low`` where a float can say so (beyond
+    2**52 every float is whole: -(2**62) + 0.5 is -(2**62))."""
+    return low + 0.5 if abs(low) < 2**52 else 0.5
+
+
 @st.composite
 def bad_definition(draw: Any) -> Definition:
     """A definition with exactly one known fault, and the text its error must contain."""
@@ -287,8 +294,8 @@ def bad_definition(draw: Any) -> Definition:
             kw[draw(st.sampled_from(["max_value", "default"]))] = 10**400
             token = "1329 bits"
         elif fault == "fraction":
-            kw[draw(st.sampled_from(["min_value", "default"]))] = low + 0.5
-            token = repr(low + 0.5)
+            kw[draw(st.sampled_from(["min_value", "default"]))] = fraction_near(low)
+            token = repr(fraction_near(low))
         elif fault == "too-wide":
             kw.update(min_value=-1e308, max_value=1e308, sampling="linear", step=None,
                       default=None)
@@ -423,6 +430,24 @@ def test_definitions_round_trip_or_fail_clearly(defs):
 
         copied = copy_through_state(state, path.parent, "fuzz")
         assert same(comparable(copied), comparable(state))
+
+
+@pytest.mark.parametrize("low", [-(2**62), -(10**30), 0, -(10**6), 10**6, 2**52, 2**53])
+def test_the_fraction_fault_is_never_a_whole_number(low):
+    # The bounds int_kwargs draws, at their extremes: the fault must really be a fault.
+    value = fraction_near(low)
+    assert value != int(value)
+    with pytest.raises(ValueError, match="must be an int"):
+        hpstore.HyperParameters().Int("n", value, 10**31)
+
+
+def test_property_tests_are_deterministic_by_default():
+    # The profile tests/conftest.py loads unless HYPOTHESIS_PROFILE names another.
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci":
+        pytest.skip("another Hypothesis profile was asked for")
+    assert settings.default.derandomize is True
+    assert settings.default.database is None
+    assert FUZZ.derandomize is True and FUZZ.database is None
 
 
 @pytest.mark.parametrize("bad", [

@@ -40,6 +40,31 @@ def test_int_log_step_multiplies():
     assert all(type(v) is int for v in hp.values)
 
 
+@pytest.mark.parametrize("sampling", ["log", "reverse_log"])
+def test_int_on_a_log_scale_without_step_lists_ten_values_not_every_integer(sampling):
+    hp = Int("units", 2, 1024, sampling=sampling)
+    listed = hp.values
+    assert 5 <= len(listed) <= 10 and listed == sorted(set(listed))
+    assert all(type(v) is int and 2 <= v <= 1024 for v in listed)
+    # what sampling gives at the centres of ten equal probability buckets
+    assert set(listed) == {hp.prob_to_value((i + 0.5) / 10) for i in range(10)}
+    assert list(hp.every_value()) == list(range(2, 1025))
+
+
+def test_a_random_search_still_runs_every_integer_of_a_log_int():
+    # `values` lists ten; sampling reaches all 200, and the search stops only after all
+    space = HyperParameters()
+    space.Int("n", 1, 200, sampling="log")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=500, hyperparameters=space, seed=3)
+    seen = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        seen.append(trial.hyperparameters.values["n"])
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert sorted(seen) == list(range(1, 201))
+
+
 def test_float_step_lists_six_values_ending_at_max():
     hp = Float("image_rotation_factor", min_value=0, max_value=1, step=0.2)
     assert hp.values == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]

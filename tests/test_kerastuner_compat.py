@@ -46,8 +46,8 @@ FOUND = {
                      "its grid point (KerasTuner truncates into the bucket below)",
     "out-of-range": "prob_to_value stays in [min, max] (KerasTuner's Int reverse_log can "
                     "return max + 1 or min - 1, its Float reverse_log a hair below min)",
-    "continuous-values": "Float without step (and Int log without step) `values`: "
-                         "KerasTuner lists random samples, hpstore None / every integer",
+    "continuous-values": "Float without step `values`: KerasTuner lists ten samples, "
+                         "hpstore None",
     "direction-more": "hpstore infers a direction where KerasTuner gives None or crashes",
     "direction-fixed": "cosine_similarity, correlations and IoU metrics are maximised",
     "stale-inactive": "get / `in` on a hyperparameter whose condition no longer holds: "
@@ -191,9 +191,16 @@ def _compare_values(kt_obj, hs_obj, cls, kwargs):
     hs_values = hs_obj.values
     if cls == "Float" and hs_obj.step is None:
         return "continuous-values"
-    if cls == "Int" and hs_obj.step is None:
-        return "continuous-values"
     kt_values = list(kt_obj.values)
+    if cls == "Int" and hs_obj.step is None:
+        # KerasTuner lists ten samples as a set (in hash order); hpstore the same, ascending
+        assert hs_values == sorted(set(hs_values))
+        if set(kt_values) == set(hs_values):
+            return None
+        low, high = hs_obj.min_value, hs_obj.max_value
+        assert {min(max(v, low), high) for v in kt_values} == set(hs_values), (
+            kwargs, kt_values, hs_values)
+        return "out-of-range"
     if cls == "Choice" and any(isinstance(v, bool) for v in hs_values):
         assert kt_values == [int(v) for v in hs_values]
         return "bool-choice"
@@ -620,6 +627,63 @@ def test_metric_histories_match_kerastuner():
                 o.step for o in history if o.mean() == hs_best)
         counts[f"{title}:matched"] += 1
     _report(title)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"min_value": 2, "max_value": 1024, "sampling": "log"},
+    {"min_value": 1, "max_value": 10**6, "sampling": "log"},
+    {"min_value": 16, "max_value": 4096, "sampling": "reverse_log"},
+    {"min_value": 1, "max_value": 4, "sampling": "log"},  # fewer than ten distinct values
+    {"min_value": 7, "max_value": 7, "sampling": "log"},
+], ids=["2..1024-log", "1..1e6-log", "16..4096-reverse", "1..4-log", "7..7-log"])
+def test_int_on_a_log_scale_without_step_lists_kerastuners_values(kwargs):
+    theirs, ours = _build(kt_hp, "Int", kwargs), _build(hs_hp, "Int", kwargs)
+    listed = ours.values
+    assert set(listed) == set(theirs.values) and listed == sorted(set(listed))
+    assert len(listed) <= 10
+    # sampling still reaches any integer of the range, as KerasTuner's does (which can also
+    # step one past either end: a listed difference)
+    low, high = ours.min_value, ours.max_value
+    for p in PROBES:
+        assert ours.prob_to_value(p) == min(max(theirs.prob_to_value(p), low), high)
+
+
+def test_grid_search_tries_kerastuners_values_for_a_log_int(tmp_path):
+    """The same values in both grid searches: the default, then the other listed ones."""
+    import contextlib
+    import io
+
+    kt_space = kt.HyperParameters()
+    kt_space.Int("units", 2, 1024, sampling="log")
+    theirs = kt.oracles.GridSearchOracle(objective=kt.Objective("loss", "min"),
+                                         max_trials=100, hyperparameters=kt_space)
+    theirs._set_project_dir(str(tmp_path / "kt"), "p")
+    ours = hpstore.GridSearchOracle("loss", max_trials=100, hyperparameters=_int_log_space(),
+                                    database=str(tmp_path / "grid.db"))
+    tried = {}
+    for name, oracle in (("kt", theirs), ("hpstore", ours)):
+        seen = []
+        with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints each trial
+            while True:
+                trial = oracle.create_trial("w")
+                if trial.status != "RUNNING":
+                    break
+                seen.append(trial.hyperparameters.values["units"])
+                oracle.update_trial(trial.trial_id, {"loss": 1.0})
+                trial.status = "COMPLETED"
+                oracle.end_trial(trial)
+        tried[name] = seen
+    assert tried["hpstore"][0] == tried["kt"][0] == 2  # the default first
+    assert sorted(tried["hpstore"]) == sorted(tried["kt"])
+    listed = hpstore.HyperParameters()
+    listed.Int("units", 2, 1024, sampling="log")
+    assert len(tried["hpstore"]) == len({2, *listed.space[0].values}) <= 11
+
+
+def _int_log_space():
+    hp = hpstore.HyperParameters()
+    hp.Int("units", 2, 1024, sampling="log")
+    return hp
 
 
 def test_prob_to_index_matches():

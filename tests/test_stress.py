@@ -113,6 +113,9 @@ def test_checker_replays_the_status_log(copy):
     assert any("log replays to" in v for v in found)
 
 
+@pytest.mark.xfail(strict=True, raises=sqlite3.DatabaseError,
+                   reason="the checker lets SQLite's 'malformed' error escape instead of "
+                          "reporting it as a violation")
 def test_checker_sees_a_damaged_file(copy, tmp_path):
     path, conn, expected, reported, killed = copy
     conn.execute("PRAGMA journal_mode = DELETE")
@@ -123,11 +126,11 @@ def test_checker_sees_a_damaged_file(copy, tmp_path):
         raw[at] ^= 0x5A
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(bytes(raw))
-    try:
-        found = stress.check(damaged, expected, reported, killed)
-    except sqlite3.DatabaseError as exc:  # so damaged SQLite refuses to read it at all
-        found = [str(exc)]
-    assert found
+    # A damaged file is a finding of the round, reported like any other violation; the
+    # checker must not crash on it (a crash would end `hpstore stress` with a traceback).
+    found = stress.check(damaged, expected, reported, killed)
+    assert isinstance(found, list) and found
+    assert any("integrity" in v or "malformed" in v for v in found), found
 
 
 def test_command_line_runs_a_round_and_reports(tmp_path, capsys):

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hpstore
 from hpstore import (
@@ -126,6 +128,80 @@ def test_history_direction_is_checked():
 # -- MetricsTracker ---------------------------------------------------------------------------
 
 
+def _reference_mean(values):
+    try:
+        return math.fsum(values) / len(values)
+    except ValueError:  # +inf and -inf at one step
+        return math.nan
+
+
+def _reference_best(steps, direction):
+    """Best value and step by scanning every step, lowest step first (the definition)."""
+    if not steps:
+        return None, None
+    means = [(s, _reference_mean(v)) for s, v in sorted(steps.items())]
+    finite = [m for _, m in means if not math.isnan(m)]
+    if not finite:
+        return math.nan, None
+    best = min(finite) if direction == "min" else max(finite)
+    return best, next(s for s, m in means if m == best)
+
+
+def _same_float(a, b):
+    return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+
+
+REPORT_VALUES = st.sampled_from([0.0, -0.0, 1.0, 2.0, 3.0, -1.0, 0.5, math.nan, math.inf,
+                                 -math.inf]) | st.floats(-4, 4, width=16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["min", "max"]),
+       st.lists(st.tuples(st.integers(0, 6) | st.integers(-3, 40), REPORT_VALUES),
+                max_size=40))
+def test_best_value_and_step_match_a_scan_of_every_step(direction, reports):
+    # Several values at one step average, which may make an earlier best worse, turn a
+    # step NaN, or tie it with another step; steps come in any order.
+    tracker = MetricsTracker()
+    tracker.register("m", direction)
+    steps: dict[int, list[float]] = {}
+    for step, value in reports:
+        before, _ = _reference_best(steps, direction)
+        steps.setdefault(step, []).append(value)
+        after, best_step = _reference_best(steps, direction)
+        changed = tracker.update("m", value, step=step)
+        assert changed == (not _same_float(before, after))
+        assert _same_float(tracker.get_best_value("m"), after)
+        assert tracker.get_best_step("m") == best_step
+        assert _same_float(tracker.get_last_value("m"), _reference_mean(steps[max(steps)]))
+    assert [o.step for o in tracker.get_history("m")] == sorted(steps)
+    again = MetricsTracker.from_config(tracker.get_config())
+    assert again == tracker
+    assert _same_float(again.get_best_value("m"), tracker.get_best_value("m"))
+    assert again.get_best_step("m") == tracker.get_best_step("m")
+
+
+def test_reporting_many_steps_computes_each_step_mean_a_bounded_number_of_times(monkeypatch):
+    # Each report used to recompute every step's mean twice: n * n means for n steps.
+    calls = 0
+    original = MetricObservation.mean
+
+    def counting_mean(self):
+        nonlocal calls
+        calls += 1
+        return original(self)
+
+    monkeypatch.setattr(MetricObservation, "mean", counting_mean)
+    tracker = MetricsTracker()
+    n = 1_000
+    for step in range(n):
+        tracker.update("loss", 1.0 / (1 + step % 97), step=step)
+        tracker.get_best_value("loss")
+        tracker.get_best_step("loss")
+    assert tracker.get_best_value("loss") == 1 / 97 and tracker.get_best_step("loss") == 96
+    assert calls <= 2 * n
+
+
 def test_update_returns_whether_the_best_changed():
     tracker = MetricsTracker()
     assert tracker.update("loss", 3.0, step=0) is True  # first value
@@ -194,6 +270,23 @@ def test_numpy_and_int_metric_values_become_floats():
     assert type(check_metric("a", 3)) is float
     assert check_metric("a", np.array(2.5)) == 2.5
     assert math.isnan(check_metric("a", math.nan))
+
+
+def test_torch_and_numpy_scalars_are_numbers_and_several_numbers_are_refused():
+    torch = pytest.importorskip("torch")
+    assert check_metric("loss", torch.tensor(1.5)) == 1.5  # 0-d: .size is a method here
+    assert type(check_metric("loss", torch.tensor(3))) is float
+    assert check_metric("loss", torch.tensor([2.5])) == 2.5
+    assert check_metric("loss", torch.tensor(1.5, requires_grad=True) * 2) == 3.0
+    assert check_metric("loss", np.float32(1.5)) == 1.5
+    assert check_metric("loss", np.array(0.25)) == 0.25  # a 0-d array
+    for many, count in ((torch.tensor([1.0, 2.0, 3.0]), 3), (np.zeros((2, 3)), 6),
+                        (torch.zeros(0), 0)):
+        with pytest.raises(hpstore.InvalidMetricError,
+                           match=rf"'loss' holds {count} numbers .*shape.*report a single"):
+            check_metric("loss", many)
+    with pytest.raises(hpstore.InvalidMetricError, match="real number"):
+        check_metric("loss", torch.tensor(True))
 
 
 def test_tracker_config_round_trip():

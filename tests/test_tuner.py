@@ -9,8 +9,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hpstore
@@ -50,6 +52,54 @@ def test_results_are_converted_as_kerastuner_does():
     both = hpstore.MultiObjective([loss, hpstore.Objective("acc", "max")])
     with pytest.raises(ValueError, match="several metrics"):
         validate_results(1.0, both, "run_trial()")
+
+
+BAD_VALUES = ["1.5", "inf", True, Decimal("1.5"), None, np.array([1.0, 2.0])]
+# Returned alone, a string is a return of the wrong type and None a forgotten return: both
+# FatalErrors with messages of their own (tested above).
+BAD_RETURNS = [(bad, shape) for bad in BAD_VALUES for shape in ("dict", "list", "single")
+               if not (shape == "single" and (bad is None or isinstance(bad, str)))]
+
+
+@pytest.mark.parametrize(("bad", "shape"), BAD_RETURNS, ids=repr)
+def test_a_returned_metric_that_is_not_a_number_fails_the_trial_and_stops(bad, shape):
+    result = {"dict": {"loss": bad}, "list": [{"loss": 1.0}, {"loss": bad}],
+              "single": bad}[shape]
+    o = oracle(max_trials=4)
+    with pytest.raises(hpstore.InvalidMetricError) as raised:
+        hpstore.Tuner(o, run_trial=lambda t: result, verbose=0).search()
+    # the very error update_trial gives for the same value
+    other = oracle(max_trials=1)
+    trial = other.create_trial("w")
+    with pytest.raises(hpstore.InvalidMetricError) as direct:
+        other.update_trial(trial.trial_id, {"loss": bad})
+    assert str(raised.value) == str(direct.value)
+    assert len(o.trials) == 1  # the search stopped at the first trial
+    failed = o.get_trial("0")
+    assert failed.status == "FAILED" and failed.score is None
+    assert "InvalidMetricError" in failed.message and "'loss'" in failed.message
+
+
+def test_a_reported_metric_that_is_not_a_number_fails_the_trial_and_stops():
+    class Reporter(hpstore.Tuner):
+        def run_trial(self, trial):
+            self.report(trial, {"loss": 1.0}, step=0)
+            self.report(trial, {"loss": "0.5"}, step=1)
+
+    o = oracle(max_trials=4)
+    with pytest.raises(hpstore.InvalidMetricError, match=r"'0\.5'"):
+        Reporter(o, verbose=0).search()
+    assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
+
+
+def test_torch_and_numpy_scalars_returned_are_scores():
+    torch = pytest.importorskip("torch")
+    results = iter([torch.tensor(1.5), np.float32(2.5), np.array(0.25),
+                    {"loss": torch.tensor([3.5]), "acc": np.float64(0.5)}])
+    o = oracle(max_trials=4)
+    hpstore.Tuner(o, run_trial=lambda t: next(results), verbose=0).search()
+    assert sorted(o.get_trial(str(i)).score for i in range(4)) == [0.25, 1.5, 2.5, 3.5]
+    assert all(o.get_trial(str(i)).status == "COMPLETED" for i in range(4))
 
 
 def test_a_float_result_with_no_objective_is_minimised():
@@ -155,8 +205,8 @@ def test_summaries(capsys):
                           verbose=0)
     tuner.search_space_summary()
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["Search space summary", "Default search space size: 2", "x (Float)"]
-    assert "'min_value': -5.0" in out[3]
+    assert out == ["Search space summary", "Default search space size: 2",
+                   "x (Float): -5.0 .. 5.0", "n (Int): 1 .. 3"]
     tuner.search()
     tuner.results_summary(1)
     out = capsys.readouterr().out
@@ -164,6 +214,37 @@ def test_summaries(capsys):
                           "Showing 1 best trials\nObjective(name=\"loss\", direction=\"min\")\n")
     best = tuner.get_best_trials(1)[0]
     assert f"Trial {best.trial_id} summary" in out and f"Score: {best.score}" in out
+
+
+def test_search_space_summary_is_one_readable_line_per_hyperparameter(capsys):
+    def build(hp):
+        hp.Float("lr", 1e-5, 0.1, sampling="log")
+        kind = hp.Choice("kind", ["a", "b", "c"], default="b")
+        with hp.conditional_scope("kind", ["b"]):
+            hp.Int("units", 8, 64, step=8)
+            with hp.conditional_scope("units", [8, 16]):
+                hp.Boolean("wide")
+        hp.Float("rate", 0, 1, step=0.25, default=0.5)
+        hp.Fixed("batch", 32)
+        hp.Choice("many", list(range(1000)))
+        return kind
+
+    tuner = hpstore.Tuner(oracle(hyperparameters=None), hypermodel=build, verbose=0)
+    tuner.search_space_summary()
+    out = capsys.readouterr().out.splitlines()
+    assert out[:8] == [
+        "Search space summary",
+        "Default search space size: 7",
+        "lr (Float): 1e-05 .. 0.1, log",
+        "kind (Choice): a, b, c; default b",
+        "units (Int): 8 .. 64, step 8; when kind in ['b']",
+        "wide (Boolean): True, False, default False; when kind in ['b'] and units in [8, 16]",
+        "rate (Float): 0.0 .. 1.0, step 0.25, default 0.5",
+        "batch (Fixed): 32",
+    ]
+    assert out[8].startswith("many (Choice): 0, 1, 2, ") and out[8].endswith(
+        "19, ... (1,000 values)")
+    assert len(out) == 9
 
 
 def test_progress_lines_have_no_control_characters_when_not_a_terminal(capsys):

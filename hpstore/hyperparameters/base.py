@@ -21,9 +21,9 @@ def prob_to_index(prob: float, n: int) -> int:
     return min(int(math.floor(prob / (1 / n))), n - 1)
 
 
-def index_to_prob(index: int, n: int) -> float:
+def index_to_prob(index: float, n: int) -> float:
     """The probability at the centre of bucket ``index`` of ``n``: ``(index + 0.5) * (1 / n)``
-    (bit for bit as KerasTuner computes it)."""
+    (bit for bit as KerasTuner computes it). A log grid may pass a fractional index."""
     return (index + 0.5) * (1 / n)
 
 
@@ -201,6 +201,28 @@ class HyperParameter:
         """Every value this hyperparameter can take, or None when there are infinitely many."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """One line for people: name, type, range or values, and the conditions, such as
+        ``lr (Float): 1e-05 .. 0.1, log`` or ``units (Int): 8 .. 64, step 8; when model in
+        ['mlp']``."""
+        conditions = " and ".join(
+            f"{_printable(c.name)} in {c.values!r}" if isinstance(c, Parent) else repr(c)
+            for c in self.conditions)
+        when = f"; when {conditions}" if conditions else ""
+        return f"{_printable(self.name)} ({type(self).__name__}): {self._describe_values()}{when}"
+
+    def _describe_values(self) -> str:
+        return f"default {self.default!r}"
+
+    def every_value(self) -> Sequence[Any] | None:
+        """Every value sampling can give (None when there are infinitely many).
+
+        Usually ``values``; an Int on a log scale without a step lists ten values in
+        ``values`` (for grid search, as KerasTuner does) but samples any integer in range,
+        and a search that must know when its space is used up counts all of them.
+        """
+        return self.values
+
     def prob_to_value(self, prob: float) -> Any:
         raise NotImplementedError
 
@@ -241,6 +263,12 @@ class HyperParameter:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "conditions")
         cond = f", conditions={self.conditions!r}" if self.conditions else ""
         return f"{type(self).__name__}({args}{cond})"
+
+
+def _printable(name: str) -> str:
+    """A name as it is, or quoted when it holds a line break or another control character
+    that would break a one-line summary."""
+    return name if name.isprintable() else repr(name)
 
 
 def _configs_equal(a: Any, b: Any) -> bool:

@@ -9,7 +9,6 @@ from typing import Any
 from hpstore.hyperparameters.base import (
     Condition,
     HyperParameter,
-    _same,
     index_to_prob,
     plain_scalar,
     prob_to_index,
@@ -18,6 +17,43 @@ from hpstore.hyperparameters.base import (
 )
 
 _CHOICE_TYPES = (int, float, str, bool)
+
+
+_SHOWN_CHOICES = 20  # values a summary line lists before "... (n values)"
+
+
+def _shown(value: Any) -> str:
+    """A value for a summary line: plain words bare (``relu``); anything a reader could
+    misread (empty, commas, spaces at the ends, a long text, a number as text) in repr."""
+    if isinstance(value, str) and value and len(value) <= 40 and value.strip() == value \
+            and value.isprintable() and not any(c in value for c in ",;'\"") \
+            and not _looks_like_a_number(value) and value not in ("None", "True", "False"):
+        return value
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _looks_like_a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _key(value: Any) -> tuple[bool, Any]:
+    """A dict key that holds exactly when ``_same`` does: Python's equality and hash, with
+    bools kept apart from numbers (True == 1 == 1.0 in Python, but a Choice of ints does
+    not hold True). Equal ints and floats share a key, as they are ``_same``."""
+    return isinstance(value, bool), value
+
+
+def _position(positions: dict[tuple[bool, Any], int], value: Any) -> int | None:
+    """Where ``value`` is among a Choice's values, or None (an unhashable value is in none)."""
+    try:
+        return positions.get(_key(value))
+    except TypeError:
+        return None
 
 
 class Boolean(HyperParameter):
@@ -41,6 +77,9 @@ class Boolean(HyperParameter):
     @property
     def values(self) -> list[bool]:
         return [True, False]
+
+    def _describe_values(self) -> str:
+        return f"True, False, default {self.default}"
 
     def prob_to_value(self, prob: float) -> bool:
         return bool(prob >= 0.5)
@@ -72,6 +111,9 @@ class Fixed(HyperParameter):
 
     def prob_to_value(self, prob: float) -> Any:
         return self.value
+
+    def _describe_values(self) -> str:
+        return _shown(self.value)
 
     def value_to_prob(self, value: Any) -> float:
         return 0.5
@@ -130,8 +172,11 @@ class Choice(HyperParameter):
             problem = unicode_problem(v) if isinstance(v, str) else None
             if problem:
                 raise ValueError(f"Choice {name!r} holds {v!r}, which cannot be stored: {problem}.")
+        positions: dict[tuple[bool, Any], int] = {}
         for i, v in enumerate(values):
-            if any(_same(v, w) for w in values[:i]):
+            # setdefault keeps the first position: one hashed look-up per value, so a
+            # Choice of a million values builds in linear time
+            if positions.setdefault(_key(v), i) != i:
                 raise ValueError(f"Choice {name!r} lists the value {v!r} more than once.")
         numeric = bool(types) and types <= {int, float, bool} and None not in values
         if ordered is None:
@@ -143,13 +188,14 @@ class Choice(HyperParameter):
             )
         default = plain_scalar(default)
         if default is None:
-            default = None if None in values else values[0]
-        elif not any(_same(default, v) for v in values):
+            default = None if _key(None) in positions else values[0]
+        elif _position(positions, default) is None:
             raise ValueError(
                 "The default value should be one of the choices. You passed: "
                 f"values={values}, default={default!r}"
             )
         self._values = values
+        self._positions = positions
         self.ordered = bool(ordered)
         self._default = default
 
@@ -163,16 +209,27 @@ class Choice(HyperParameter):
         Raises:
             ValueError: the value is not one of the choices.
         """
-        for i, v in enumerate(self._values):
-            if _same(v, value):
-                return i
-        raise ValueError(f"{value!r} is not one of the choices {self._values} of {self.name!r}.")
+        position = _position(self._positions, value)
+        if position is None:
+            shown = self._values if len(self._values) <= 20 else (
+                f"[{', '.join(map(repr, self._values[:20]))}, ...] ({len(self._values)} values)")
+            raise ValueError(f"{value!r} is not one of the choices {shown} of {self.name!r}.")
+        return position
 
     def prob_to_value(self, prob: float) -> Any:
         return self._values[prob_to_index(prob, len(self._values))]
 
     def value_to_prob(self, value: Any) -> float:
         return index_to_prob(self.index(value), len(self._values))
+
+    def _describe_values(self) -> str:
+        shown = [_shown(v) for v in self._values[:_SHOWN_CHOICES]]
+        if len(self._values) > _SHOWN_CHOICES:
+            shown.append(f"... ({len(self._values):,} values)")
+        text = ", ".join(shown)
+        if self._values and _key(self.default) != _key(self._values[0]):
+            text += f"; default {_shown(self.default)}"
+        return text
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

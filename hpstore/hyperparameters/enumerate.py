@@ -8,13 +8,14 @@ from typing import Any
 from hpstore.hyperparameters.base import HyperParameter
 
 
-def _default_order(hp: HyperParameter) -> list[Any] | None:
-    return hp.values
+def _default_order(hp: HyperParameter) -> Sequence[Any] | None:
+    # every value sampling can reach, so a random search knows when its space is used up
+    return hp.every_value()
 
 
 def iter_configurations(
     space: Sequence[HyperParameter],
-    order: Callable[[HyperParameter], list[Any] | None] = _default_order,
+    order: Callable[[HyperParameter], Sequence[Any] | None] = _default_order,
 ) -> Iterator[dict[str, Any]]:
     """Yield each set of active values; the last hyperparameter in ``space`` changes fastest.
 

@@ -16,6 +16,7 @@ from hpstore.hyperparameters.base import (
 )
 
 SAMPLINGS = ("linear", "log", "reverse_log")
+_LISTED = 10  # how many values `values` lists for an Int on a log scale without a step
 
 # Enough digits that a grid value computed in decimal is exact before it becomes a float.
 _DECIMAL = decimal.Context(prec=40)
@@ -235,6 +236,17 @@ class Numerical(HyperParameter):
         # past the last grid point but still in range: stay in the last bucket
         return max(0.0, min(n - 0.5 - 1e-9, raw))
 
+    def _describe_values(self) -> str:
+        parts = [f"{self.min_value!r} .. {self.max_value!r}"]
+        if self.step is not None and not (isinstance(self, Int) and self.step == 1
+                                          and self.sampling == "linear"):
+            parts.append(f"step {self.step!r}")
+        if self.sampling != "linear":
+            parts.append(self.sampling)
+        if self._default is not None and self._default != self.min_value:
+            parts.append(f"default {self._default!r}")
+        return ", ".join(parts)
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
@@ -282,20 +294,35 @@ class Int(Numerical):
 
     @property
     def default(self) -> int:
-        return self.min_value if self._default is None else self._default
+        return int(self.min_value) if self._default is None else int(self._default)
 
     @property
     def values(self) -> list[int]:
+        """The grid when there is a step (a linear Int always has one, 1 by default).
+
+        On a log or reverse_log scale without a step, the values at the centres of ten
+        equal probability buckets, each once, ascending: as KerasTuner lists them (a grid
+        search tries these, not the thousand integers of ``Int(2, 1024, sampling="log")``).
+        Sampling still reaches every integer; :meth:`every_value` lists them all.
+        """
         if self.step is None:
-            return list(range(self.min_value, self.max_value + 1))
+            # p = i * 0.1 + 0.05 exactly as KerasTuner computes it, so both pick the same
+            # integers (it differs from (i + 0.5) / 10 in the last bit for some i).
+            return sorted({self.prob_to_value(i * 0.1 + 0.05) for i in range(_LISTED)})
         return [int(self._value_at(i)) for i in range(self._count())]
+
+    def every_value(self) -> Sequence[int]:
+        """Every integer sampling can give: the grid, or the whole range without a step."""
+        if self.step is None:
+            return range(int(self.min_value), int(self.max_value) + 1)
+        return self.values
 
     def prob_to_value(self, prob: float) -> int:
         if self.step is None:
             # Sample [min, max + 1) and truncate so max_value gets a full-width bucket;
             # clamped because pow() rounding can land a hair outside at either end.
             value = int(_sample(prob, self.min_value, self.max_value + 1, self.sampling))
-            return min(max(value, self.min_value), self.max_value)
+            return int(min(max(value, self.min_value), self.max_value))
         return int(self._value_at(prob_to_index(prob, self._count())))
 
     def value_to_prob(self, value: float) -> float:

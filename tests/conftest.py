@@ -1,0 +1,18 @@
+"""Hypothesis profiles: the suite is deterministic unless asked otherwise.
+
+``ci`` (the default) derandomises every property test and keeps no example database, so
+``python -m pytest -q`` draws the same examples on every machine and every run: a flaky
+failure cannot appear in CI, nor be replayed from a database left by an earlier run.
+``HYPOTHESIS_PROFILE=explore`` draws fresh random examples (and remembers failures) to
+look for new bugs; ``--hypothesis-seed=N`` with it repeats one such run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,0 +1,57 @@
+"""`hpstore demo` with bad arguments or an unusable file: one error line, exit code 2, and
+nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hpstore.demo import main
+
+
+def bad_arguments(tmp_path):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    not_sqlite = tmp_path / "notes.db"
+    not_sqlite.write_text("my notes, not a search\n")
+    return {
+        "a folder": (["--database", str(folder)], "is a folder"),
+        "a missing folder": (["--database", str(tmp_path / "nowhere" / "d.db")],
+                             "does not exist"),
+        "not SQLite": (["--database", str(not_sqlite)], "notes.db"),
+        "no trials": (["--database", str(tmp_path / "d.db"), "--trials", "0"],
+                      "--trials must be at least 1, received 0"),
+        "negative trials": (["--database", str(tmp_path / "d.db"), "--trials", "-3"],
+                            "--trials must be at least 1, received -3"),
+        "no workers": (["--database", str(tmp_path / "d.db"), "--workers", "0"],
+                       "--workers must be at least 1"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a folder", "a missing folder", "not SQLite", "no trials",
+                                  "negative trials", "no workers"])
+def test_bad_arguments_are_one_error_line_and_exit_2(tmp_path, capsys, case):
+    argv, words = bad_arguments(tmp_path)[case]
+    before = sorted(os.listdir(tmp_path))
+    contents = (tmp_path / "notes.db").read_bytes()
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("hpstore: error: ") and words in err, err
+    assert sorted(os.listdir(tmp_path)) == before  # no search file was made
+    assert (tmp_path / "notes.db").read_bytes() == contents
+
+
+def test_the_command_exits_2_with_one_line(tmp_path):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "hpstore", "demo", "--database", str(folder)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"hpstore: error: {folder} is a folder, not a search "
+                                        "file."]

@@ -1,0 +1,122 @@
+"""Ctrl-C as a terminal sends it: SIGINT to the whole process group of a running search, in
+one process, with worker processes, while they start, and in `hpstore demo`. One message
+comes out, its last words say how to resume, no traceback, and the trials are handed back.
+
+Each test waits for the search to reach a point recorded in its file (trials running or
+completed), never for a length of time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "search.py")
+DEADLINE = 120
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+HINT = "Run the same command again to resume."
+
+pytestmark = pytest.mark.slow
+
+
+def start(*args: str) -> subprocess.Popen:
+    """A process in a group of its own, as a shell starts a job: its workers join it."""
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV,
+                            start_new_session=True)
+
+
+def count(db: str, where: str) -> int:
+    if not os.path.exists(db):
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(f"SELECT count(*) FROM trials WHERE {where}").fetchone()[0]
+    except sqlite3.OperationalError:  # the file is still being created
+        return 0
+    finally:
+        conn.close()
+
+
+def wait_for_file(proc: subprocess.Popen, db: str, where: str, n: int) -> None:
+    """Until ``n`` trials of the file match ``where`` (polling its state, with a deadline)."""
+    deadline = time.monotonic() + DEADLINE
+    while count(db, where) < n:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}: {proc.stdout.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never {n} trials with {where}")
+        time.sleep(0.02)  # a pause between two looks at the file, not a synchronisation
+
+
+def status_log(db: str) -> list[tuple]:
+    return sqlite3.connect(db).execute(
+        "SELECT trial_id, from_status, to_status, tuner_id, message FROM status_log").fetchall()
+
+
+def ctrl_c(proc: subprocess.Popen) -> tuple[int, list[str]]:
+    os.killpg(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=DEADLINE)[0]
+    return proc.returncode, [line for line in out.splitlines() if line.strip()]
+
+
+def assert_one_clean_message(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert sum("Search interrupted" in line for line in lines) == 1, text
+    assert lines[-1].endswith(HINT), text
+
+
+def test_ctrl_c_in_one_process(tmp_path):
+    db = str(tmp_path / "one.db")
+    proc = start(SCRIPT, db, "8", "--block")
+    wait_for_file(proc, db, "status = 'RUNNING'", 1)
+    code, lines = ctrl_c(proc)
+    assert code == 130
+    assert_one_clean_message(lines)
+    assert "trial 0 was handed back" in lines[-1]
+    assert count(db, "status = 'IDLE' AND message LIKE '%Ctrl-C%'") == 1
+
+
+def test_ctrl_c_with_worker_processes(tmp_path):
+    db = str(tmp_path / "workers.db")
+    proc = start(SCRIPT, db, "8", "--block", "--workers", "2")
+    wait_for_file(proc, db, "status = 'RUNNING'", 2)
+    code, lines = ctrl_c(proc)
+    assert code == 130
+    assert_one_clean_message(lines)
+    # each worker handed its trial back itself, in one piece
+    assert count(db, "status = 'RUNNING'") == 0, status_log(db)
+    assert count(db, "status = 'IDLE' AND message LIKE '%Ctrl-C%'") == 2
+    again = start(SCRIPT, db, "8")
+    assert again.communicate(timeout=DEADLINE)[0] and again.returncode == 0
+    assert count(db, "status = 'COMPLETED'") == 8
+
+
+def test_ctrl_c_while_workers_start(tmp_path):
+    db = str(tmp_path / "starting.db")
+    proc = start(SCRIPT, db, "8", "--block", "--workers", "2")
+    for line in proc.stdout:  # they run, and are still importing the script
+        if line.startswith("Started 2 worker processes"):
+            break
+    code, lines = ctrl_c(proc)
+    assert code == 130
+    assert_one_clean_message(lines)
+    assert count(db, "status = 'RUNNING'") == 0
+
+
+def test_ctrl_c_in_the_demo(tmp_path):
+    db = str(tmp_path / "demo.db")
+    proc = start("-m", "hpstore", "demo", "--database", db, "--trials", "5000")
+    wait_for_file(proc, db, "status = 'COMPLETED'", 3)
+    code, lines = ctrl_c(proc)
+    assert code == 130
+    assert_one_clean_message(lines)
+    assert count(db, "status = 'RUNNING'") == 0

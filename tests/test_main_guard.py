@@ -1,0 +1,52 @@
+"""search(workers=N) in a script without `if __name__ == "__main__":` is one clear error
+that says what to change, not a traceback per worker and a silent fallback."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpstore
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "no_main_guard.py")
+GUARD = 'if __name__ == "__main__":'
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_is_told_once(tmp_path):
+    db = tmp_path / "guard.db"
+    proc = subprocess.run([sys.executable, SCRIPT, str(db)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ,
+                                            "PYTHONPATH": os.pathsep.join(sys.path)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("hpstore.errors.FatalError: search(workers=2) was called while a "
+                           "worker process was importing this script"), out
+    assert GUARD in last and out.count(GUARD) == 1, out
+    # no worker said anything: no traceback of theirs, nor multiprocessing's own error
+    assert out.count("Traceback") == 1 and "bootstrapping phase" not in out, out
+    assert "Process " not in out and "exited with code" not in out, out
+    # and no trial ran in this process instead
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM trials").fetchone() == (0,)
+
+
+def test_a_spawned_child_of_another_program_gets_the_error_itself(monkeypatch):
+    # a process that multiprocessing is still bootstrapping, started by something else
+    monkeypatch.setattr(mp.current_process(), "_inheriting", True, raising=False)
+    monkeypatch.delenv("HPSTORE_TUNER_WORKER", raising=False)
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp)
+    tuner = hpstore.Tuner(oracle, run_trial=lambda t: 1.0, verbose=0)
+    with pytest.raises(hpstore.FatalError, match=r'under `if __name__ == "__main__":`'):
+        tuner.search(workers=3)
+    assert len(oracle.trials) == 0
+    tuner.search()  # in-process needs no guard
+    assert len(oracle.trials) == 2

@@ -1,0 +1,41 @@
+"""What a search prints when its output is not a terminal: whole values, never a half."""
+
+from __future__ import annotations
+
+import hpstore
+from hpstore.progress import _fmt_value
+
+
+def _values_part(line: str) -> str:
+    """The ``name=value, ...`` part of a per-trial progress line."""
+    return line.split(": ", 1)[1]
+
+
+def test_trial_lines_are_cut_between_values_never_inside_one(capsys):
+    def build(hp):
+        hp.Float("learning_rate", 1e-5, 0.1, sampling="log")
+        hp.Choice("activation", ["relu", "tanh"])
+        hp.Choice("comment", ["a rather long piece of text, with a comma, that goes on " * 2])
+        for i in range(6):
+            hp.Int(f"layer_{i}_units", 100_000, 999_999)
+
+    tuner = hpstore.Tuner(hpstore.RandomSearchOracle("loss", max_trials=3, seed=2),
+                          hypermodel=build, run_trial=lambda t: 1.0, verbose=1)
+    tuner.search()
+    lines = [line for line in capsys.readouterr().out.splitlines() if " trial " in line]
+    assert len(lines) == 3
+    for line, trial in zip(lines, sorted(tuner.oracle.trials.values(),
+                                         key=lambda t: int(t.trial_id))):
+        whole = [_fmt_value(k, v) for k, v in trial.hyperparameters.values.items()]
+        items = _values_part(line).split(", ")
+        assert items[-1].startswith("... (+") and items[-1].endswith(" more)"), line
+        shown = items[:-1]
+        assert shown == whole[:len(shown)], line  # each one whole, in order
+        assert int(items[-1][6:-6]) == len(whole) - len(shown)
+
+
+def test_a_value_too_long_to_show_is_described_and_line_breaks_are_quoted():
+    assert _fmt_value("notes", "x" * 500) == "notes=<str of 502 characters>"
+    assert _fmt_value("name", "two\nlines") == "name='two\\nlines'"
+    assert _fmt_value("lr", 0.000123456) == "lr=0.0001235"
+    assert _fmt_value("units", 64) == "units=64"
