@@ -113,9 +113,6 @@ def test_checker_replays_the_status_log(copy):
     assert any("log replays to" in v for v in found)
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.DatabaseError,
-                   reason="the checker lets SQLite's 'malformed' error escape instead of "
-                          "reporting it as a violation")
 def test_checker_sees_a_damaged_file(copy, tmp_path):
     path, conn, expected, reported, killed = copy
     conn.execute("PRAGMA journal_mode = DELETE")

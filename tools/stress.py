@@ -302,6 +302,9 @@ def check(path: Path, expected: int, reported: list[tuple[str, str, float | None
             log[trial].append((before, after, message, pid))
         for r in rows:
             problems += replay(r, log.get(r[0], []), killed)
+    except sqlite3.DatabaseError as exc:
+        # a file SQLite cannot read is the worst finding of a round, not a crash of the tool
+        problems.append(f"the search file cannot be read: {exc}")
     finally:
         conn.close()
     return problems
