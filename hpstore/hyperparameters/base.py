@@ -259,10 +259,19 @@ class HyperParameter:
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.name))
 
+    #: how KerasTuner writes this type's repr: (attribute, quoting) pairs; "q" puts the
+    #: value in single quotes, "d" in double quotes, "r" writes it bare
+    _REPR: tuple[tuple[str, str], ...] = ()
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "conditions")
-        cond = f", conditions={self.conditions!r}" if self.conditions else ""
-        return f"{type(self).__name__}({args}{cond})"
+        # KerasTuner's text (`Int(name: 'j', min_value: 1, ...)`), so logs and doctests
+        # written against KerasTuner read the same; conditions, which it leaves out, last.
+        quotes = {"q": "'", "d": '"', "r": ""}
+        parts = [f"{attr}: {quotes[how]}{getattr(self, attr)}{quotes[how]}"
+                 for attr, how in self._REPR]
+        if self.conditions:
+            parts.append(f"conditions: {self.conditions!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 def _printable(name: str) -> str:

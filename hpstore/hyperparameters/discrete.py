@@ -63,6 +63,8 @@ class Boolean(HyperParameter):
         ValueError: the default is not a Python bool.
     """
 
+    _REPR = (("name", "d"), ("default", "r"))
+
     def __init__(
         self, name: str, default: bool = False, conditions: Sequence[Condition] | None = None
     ) -> None:
@@ -97,6 +99,8 @@ class Fixed(HyperParameter):
     Raises:
         NotJSONSerializableError (a ValueError): JSON cannot hold the value.
     """
+
+    _REPR = (("name", "r"), ("value", "r"))
 
     def __init__(
         self, name: str, value: Any, conditions: Sequence[Condition] | None = None
@@ -134,6 +138,8 @@ class Choice(HyperParameter):
         TypeError: the values mix types (int with float counts as mixed), or a value is
             not int, float, str, bool or None.
     """
+
+    _REPR = (("name", "q"), ("values", "r"), ("ordered", "r"), ("default", "r"))
 
     def __init__(
         self,

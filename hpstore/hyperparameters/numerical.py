@@ -259,6 +259,9 @@ class Numerical(HyperParameter):
 
 
 class Int(Numerical):
+    _REPR = (("name", "q"), ("min_value", "r"), ("max_value", "r"), ("step", "r"),
+             ("sampling", "r"), ("default", "r"))
+
     """An integer in [min_value, max_value], both ends included.
 
     Raises:
@@ -339,6 +342,9 @@ class Float(Numerical):
             unknown sampling, log sampling with min <= 0 or step <= 1, a linear step
             <= 0, or a default outside the range.
     """
+
+    _REPR = (("name", "q"), ("min_value", "q"), ("max_value", "q"), ("step", "q"),
+             ("sampling", "q"), ("default", "q"))
 
     def __init__(
         self,
