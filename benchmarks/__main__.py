@@ -1,7 +1,9 @@
-"""python -m benchmarks [throughput|scale|quality] [OPTIONS]  (all three when none is named)
+"""python -m benchmarks [throughput|scale|quality|keras] [OPTIONS]  (the first three when none
+is named)
 
 Each part runs the peers that are installed (`pip install -e ".[bench]"`) on the same work
 in the same run and prints Markdown; `--quick` gives a CI smoke of the throughput part.
+`keras` times hpstore.keras beside KerasTuner's own tuner on real (tiny) Keras training.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import importlib
 import sys
 
 PARTS = ("throughput", "scale", "quality")
+#: parts run only when named, and the module of each
+NAMED = {"keras": "keras_tuners"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args and args[0] in PARTS:
         return int(importlib.import_module(f"benchmarks.{args[0]}").main(args[1:]) or 0)
+    if args and args[0] in NAMED:
+        return int(importlib.import_module(f"benchmarks.{NAMED[args[0]]}").main(args[1:]) or 0)
     if "--quick" in args:  # the CI smoke is the throughput part's; the others have no --quick
         return int(importlib.import_module("benchmarks.throughput").main(args) or 0)
     if args:  # the parts take different options; one set cannot serve all three
         print(f"Options {args} need a part: python -m benchmarks "
-              f"{{{'|'.join(PARTS)}}} [OPTIONS] (or --quick alone).", file=sys.stderr)
+              f"{{{'|'.join([*PARTS, *NAMED])}}} [OPTIONS] (or --quick alone).",
+              file=sys.stderr)
         return 2
     status = 0
     for part in PARTS:
