@@ -59,6 +59,7 @@ TRIALS = {"random": 3, "bayesian": 4, "grid": 4, "hyperband": 6}
 @pytest.mark.parametrize("kind", sorted(TUNERS))
 def test_each_tuner_completes_a_ported_script(tmp_path, kind):
     tuner = search(TUNERS[kind](str(tmp_path)))
+    assert isinstance(tuner, getattr(keras_tuner, type(tuner).__name__))
     db = tmp_path / "p.db"  # the search file goes into the tuner's directory
     assert tuner.search_file == db
     statuses = rows(db, "SELECT status FROM trials")
@@ -229,18 +230,21 @@ class Raising(kt.HyperModel):
         raise self.error
 
 
-def test_a_fatal_error_stops_the_search_with_its_trial_failed(tmp_path):
-    tuner = kt.RandomSearch(Raising(keras_tuner.errors.FatalError("no data")),
+@pytest.mark.parametrize("fatal", [keras_tuner.errors.FatalError, hpstore.FatalError])
+def test_a_fatal_error_stops_the_search_with_its_trial_failed(tmp_path, fatal):
+    tuner = kt.RandomSearch(Raising(fatal("no data")),
                             objective="val_accuracy", max_trials=3, directory=str(tmp_path),
                             project_name="p")
-    with pytest.raises(keras_tuner.errors.FatalError, match="no data"):
+    with pytest.raises(fatal, match="no data"):
         search(tuner)
     # KerasTuner leaves it RUNNING; here the next run does not wait for it
     assert rows(tmp_path / "p.db", "SELECT status FROM trials") == [("FAILED",)]
 
 
-def test_a_failed_trial_is_failed_and_the_search_goes_on(tmp_path):
-    tuner = kt.RandomSearch(Raising(keras_tuner.errors.FailedTrialError("too big")),
+@pytest.mark.parametrize("failed", [keras_tuner.errors.FailedTrialError,
+                                    hpstore.FailedTrialError])
+def test_a_failed_trial_is_failed_and_the_search_goes_on(tmp_path, failed):
+    tuner = kt.RandomSearch(Raising(failed("too big")),
                             objective="val_accuracy", max_trials=2,
                             max_consecutive_failed_trials=5, directory=str(tmp_path),
                             project_name="p")
@@ -305,3 +309,50 @@ def test_given_hyperparameters_and_objectives_of_kerastuner(tmp_path):
 def test_names_kerastuner_has_and_this_module_does_not_are_explained():
     with pytest.raises(AttributeError, match=r"keras_tuner\.SklearnTuner"):
         kt.SklearnTuner  # noqa: B018
+
+
+def test_overwrite_starts_the_project_afresh_in_the_file_and_on_disk(tmp_path):
+    def tuner(**kwargs):
+        return kt.RandomSearch(build, objective="val_accuracy", max_trials=2,
+                               directory=str(tmp_path), project_name="p", **kwargs)
+
+    old = search(tuner(), epochs=1)
+    search(tuner(overwrite=True), epochs=1)
+    assert rows(tmp_path / "p.db", "SELECT count(*) FROM trials") == [(2,)]
+    assert rows(tmp_path / "p.db", "SELECT count(*) FROM projects") == [(1,)]
+    with pytest.raises(hpstore.ProjectRemovedError):  # the old search is no more
+        old.oracle.create_trial("late")
+
+
+def test_epochs_without_the_objective_are_left_out(tmp_path):
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=4, validation_freq=2)  # validation after epochs 1 and 3 only
+    assert epochs_recorded(tmp_path / "p.db")["0"]["val_accuracy"] == [1, 3]
+    assert epochs_recorded(tmp_path / "p.db")["0"]["loss"] == [1, 3]
+
+
+def test_several_executions_are_averaged_epoch_by_epoch(tmp_path):
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            executions_per_trial=2, directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=2)
+    history = tuner.oracle.hpstore_oracle.get_trial("0").metrics.get_history("val_accuracy")
+    assert [(o.step, len(o.value)) for o in history] == [(0, 2), (1, 2)]
+    assert tuner.oracle.get_trial("0").score == max(o.mean() for o in history)
+
+
+@pytest.mark.parametrize("setup", [
+    "import sys; sys.modules['keras_tuner'] = None",  # not installed
+    "import os; os.environ['KERAS_BACKEND'] = 'no-such-backend'",  # keras refuses it
+])
+def test_without_a_usable_keras_the_import_says_what_to_install(setup):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", f"{setup}; import hpstore.keras"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: hpstore.keras needs keras-tuner")
+    assert 'pip install "hpstore[keras]"' in last and "KERAS_BACKEND" in last

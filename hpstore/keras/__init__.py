@@ -16,7 +16,7 @@ from typing import Any
 
 try:
     import keras_tuner as _keras_tuner
-except ImportError as exc:  # keras-tuner, keras, or the backend KERAS_BACKEND names
+except (ImportError, ValueError) as exc:  # keras-tuner, keras, or the KERAS_BACKEND named
     raise ImportError(
         f"hpstore.keras needs keras-tuner, keras and a Keras backend ({exc}). Install them "
         'with pip install "hpstore[keras]" plus a backend (tensorflow, torch or jax), and '
