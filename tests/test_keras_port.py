@@ -136,6 +136,8 @@ def test_every_branch_is_found_before_the_first_trial_and_tuned(tmp_path):
                           project_name="p")
     names = [hp.name for hp in tuner.oracle.get_space().space]
     assert sorted(names) == ["extra", "momentum", "optimizer", "second"]
+    # as KerasTuner's own oracle space: each active hyperparameter at its default
+    assert tuner.oracle.get_space().values == {"second": False, "extra": 2, "optimizer": "adam"}
     search(tuner, epochs=1)
     ran = set()
     for trial_id in tuner.oracle.trials:
@@ -197,6 +199,10 @@ def test_a_chief_left_in_the_environment_is_a_clear_error(tmp_path, monkeypatch)
         kt.RandomSearch(build, objective="val_accuracy", directory=str(tmp_path),
                         project_name="p")
     assert not (tmp_path / "p.db").exists()
+    # KerasTuner's own Tuner on the adapter: refused too, not made a gRPC client
+    with pytest.raises(hpstore.HpStoreError, match="KERASTUNER_ORACLE_IP"):
+        keras_tuner.Tuner(oracle=kt.oracles.RandomSearchOracle(), hypermodel=build,
+                          directory=str(tmp_path), project_name="q")
 
 
 class StopAtEpoch1(kt.RandomSearch):
@@ -279,6 +285,14 @@ def test_kerastuners_own_oracle_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"hpstore\.keras\.oracles"):
         Squares(oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2),
                 directory=str(tmp_path))
+
+
+def test_an_open_hpstore_oracle_keeps_its_own_file_settings(tmp_path):
+    oracle = hpstore.RandomSearchOracle(max_trials=2, database=str(tmp_path / "own.db"))
+    for setting in ({"database": str(tmp_path / "x.db")}, {"durability": "full"},
+                    {"overwrite": True}):
+        with pytest.raises(ValueError, match="to the hpstore oracle"):
+            Squares(oracle=oracle, directory=str(tmp_path), **setting)
 
 
 def test_a_changed_hypermodel_is_refused_naming_the_difference(tmp_path):

@@ -38,6 +38,17 @@ from hpstore.trial import TrialStatus
 IDLE_WAIT = (0.05, 1.0)
 
 
+def refuse_chief() -> None:
+    """Raises HpStoreError when the environment asks for KerasTuner's gRPC chief: its
+    Tuner would silently turn into a client of it; here there is no chief."""
+    if "KERASTUNER_ORACLE_IP" in os.environ:
+        raise HpStoreError(
+            f"KERASTUNER_ORACLE_IP is set ({os.environ['KERASTUNER_ORACLE_IP']!r}): that asks "
+            "KerasTuner for a gRPC chief, which hpstore.keras does not use. Every process "
+            "shares the search file directly; unset KERASTUNER_ORACLE_IP and "
+            "KERASTUNER_ORACLE_PORT and start the same script in each process.")
+
+
 class _KerasTrials(Mapping[str, Any]):
     """``oracle.trials``: the trials of the file by id, as KerasTuner Trials."""
 
@@ -111,17 +122,19 @@ class Oracle(keras_tuner.Oracle):
         """Settings a Tuner hands its oracle before opening it.
 
         Raises:
-            ValueError: ``database=`` or ``durability=`` given to the Tuner although the
-                oracle was opened on a file of its own.
+            ValueError: ``database=``, ``durability=`` or ``overwrite=True`` given to the
+                Tuner although the oracle was opened on a file of its own.
         """
-        if database is not None or durability is not None:
+        if database is not None or durability is not None or overwrite:
             raise ValueError(
-                "This oracle already has its search file; give `database=` and "
-                "`durability=` to the hpstore oracle, not to the Tuner.")
+                "This oracle already has its search file open; give `database=`, "
+                "`durability=` and `overwrite=True` to the hpstore oracle, not to the Tuner.")
 
     def _set_project_dir(self, directory: str, project_name: str) -> None:
         # Called by KerasTuner's Tuner before anything else: it names the folder of the
-        # checkpoints, which is also where a search file with no path given goes.
+        # checkpoints, which is also where a search file with no path given goes. (Its
+        # Tuner turns to a gRPC chief right after, when the environment names one.)
+        refuse_chief()
         self._directory, self._project_name = directory, project_name
         if self._inner is None:
             self._open(str(directory))

@@ -10,7 +10,6 @@ the trial back, and no state files.
 from __future__ import annotations
 
 import contextlib
-import os
 import traceback
 from typing import Any
 
@@ -20,7 +19,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import tuner_utils
 
 import hpstore
-from hpstore.errors import HpStoreError, ProjectRemovedError, TrialNotRunningError
+from hpstore.errors import ProjectRemovedError, TrialNotRunningError
 from hpstore.hyperparameters.discover import discover_space
 from hpstore.keras import oracles
 from hpstore.keras._convert import (
@@ -29,7 +28,7 @@ from hpstore.keras._convert import (
     to_keras_hyperparameters,
 )
 from hpstore.keras.callback import EpochRecorder
-from hpstore.keras.oracle import Oracle
+from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.trial import TrialStatus
 from hpstore.tuner import default_tuner_id
 
@@ -38,17 +37,6 @@ _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
 # The search was taken from this process (overwrite=True elsewhere, or the trial handed
 # on): there is nothing left to record.
 _GONE = (ProjectRemovedError, TrialNotRunningError)
-
-
-def refuse_chief() -> None:
-    """Raises HpStoreError when the environment asks for KerasTuner's gRPC chief: a
-    KerasTuner worker would silently become its client; here there is no chief."""
-    if "KERASTUNER_ORACLE_IP" in os.environ:
-        raise HpStoreError(
-            f"KERASTUNER_ORACLE_IP is set ({os.environ['KERASTUNER_ORACLE_IP']!r}): that asks "
-            "KerasTuner for a gRPC chief, which hpstore.keras does not use. Every process "
-            "shares the search file directly; unset KERASTUNER_ORACLE_IP and "
-            "KERASTUNER_ORACLE_PORT and start the same script in each process.")
 
 
 def as_oracle(oracle: Any) -> Oracle:
