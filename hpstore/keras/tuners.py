@@ -70,6 +70,8 @@ class Tuner(keras_tuner.Tuner):
     Raises:
         HpStoreError: ``KERASTUNER_ORACLE_IP`` is set (there is no gRPC chief here).
         TypeError: ``oracle`` is not an hpstore oracle.
+        ValueError: ``database``, ``durability`` or ``overwrite=True`` given with an
+            hpstore oracle already open on its own file (give them to that oracle).
         ProjectMismatchError: the file's search was made with other settings, or the
             hypermodel now defines a hyperparameter differently.
     """
