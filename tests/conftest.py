@@ -1,10 +1,14 @@
-"""Hypothesis profiles: the suite is deterministic unless asked otherwise.
+"""Test-wide settings.
 
-``ci`` (the default) derandomises every property test and keeps no example database, so
+Hypothesis profiles: the suite is deterministic unless asked otherwise. ``ci`` (the
+default) derandomises every property test and keeps no example database, so
 ``python -m pytest -q`` draws the same examples on every machine and every run: a flaky
 failure cannot appear in CI, nor be replayed from a database left by an earlier run.
 ``HYPOTHESIS_PROFILE=explore`` draws fresh random examples (and remembers failures) to
 look for new bugs; ``--hypothesis-seed=N`` with it repeats one such run.
+
+Keras runs on the torch backend (a CPU build) unless told otherwise; set before anything
+imports keras, and inherited by every process a test starts.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import settings
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)

@@ -1,0 +1,56 @@
+"""EpochRecorder: every epoch's logs into the search file, and the stop signal back."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from hpstore.trial import TrialStatus
+
+
+def numeric_logs(logs: Mapping[str, Any] | None) -> dict[str, float]:
+    """The entries of Keras ``logs`` that are real numbers (a scalar array or tensor
+    counts); anything else a callback may have put there is left out."""
+    out: dict[str, float] = {}
+    for name, value in (logs or {}).items():
+        if isinstance(value, bool) or not isinstance(name, str):
+            continue
+        if not isinstance(value, numbers.Real) and hasattr(value, "item"):
+            try:
+                value = value.item()
+            except (TypeError, ValueError, RuntimeError):  # not a one-element array
+                continue
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Records each epoch's logs as metric observations of ``trial_id`` (the epoch is the
+    step), and stops training when the search has set the trial to STOPPED.
+
+    An epoch whose logs lack the objective (``validation_freq`` > 1, say) cannot be
+    recorded, since the oracle takes only reports that hold it, and is left out.
+
+    Args:
+        oracle: the ``hpstore.keras.Oracle`` of the search.
+        trial_id: the running trial.
+    """
+
+    def __init__(self, oracle: Any, trial_id: str) -> None:
+        super().__init__()
+        self.oracle = oracle
+        self.trial_id = trial_id
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        metrics = numeric_logs(logs)
+        names = self.oracle.hpstore_oracle.objective.metric_names
+        if not all(name in metrics for name in names):
+            return
+        updated = self.oracle.update_trial(self.trial_id, metrics, step=int(epoch))
+        if updated.status == TrialStatus.STOPPED:
+            # scored on what it reached: the trial ends COMPLETED with these epochs
+            self.model.stop_training = True

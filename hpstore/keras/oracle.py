@@ -1,0 +1,313 @@
+"""Oracle: KerasTuner's oracle interface, answered by an hpstore oracle and its file.
+
+KerasTuner's Tuner talks to its oracle through a handful of methods (``create_trial``,
+``update_trial``, ``end_trial``, ``get_trial``, ``get_best_trials``, ``get_space``,
+``update_space``) and checks that the oracle is a ``keras_tuner.Oracle``. This class is
+one, and forwards each call to an hpstore oracle, converting Trials, HyperParameters and
+objectives on the way. The search file is the whole state: ``save()`` and ``reload()``
+have nothing to do, and every process that opens the file shares the search.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import keras_tuner
+from keras_tuner.src.engine.oracle import Display
+
+import hpstore
+from hpstore.errors import HpStoreError
+from hpstore.keras._convert import (
+    KerasTrial,
+    to_hpstore_hyperparameters,
+    to_hpstore_objective,
+    to_hpstore_trial,
+    to_keras_hyperparameters,
+    to_keras_objective,
+    to_keras_trial,
+    with_defaults,
+)
+from hpstore.objective import create_objective
+from hpstore.trial import TrialStatus
+
+#: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
+#: again at once, so the wait is here)
+IDLE_WAIT = (0.05, 1.0)
+
+
+def refuse_chief() -> None:
+    """Raises HpStoreError when the environment asks for KerasTuner's gRPC chief: its
+    Tuner would silently turn into a client of it; here there is no chief."""
+    if "KERASTUNER_ORACLE_IP" in os.environ:
+        raise HpStoreError(
+            f"KERASTUNER_ORACLE_IP is set ({os.environ['KERASTUNER_ORACLE_IP']!r}): that asks "
+            "KerasTuner for a gRPC chief, which hpstore.keras does not use. Every process "
+            "shares the search file directly; unset KERASTUNER_ORACLE_IP and "
+            "KERASTUNER_ORACLE_PORT and start the same script in each process.")
+
+
+class _KerasTrials(Mapping[str, Any]):
+    """``oracle.trials``: the trials of the file by id, as KerasTuner Trials."""
+
+    def __init__(self, oracle: hpstore.Oracle) -> None:
+        self._oracle = oracle
+
+    def __getitem__(self, trial_id: str) -> KerasTrial:
+        return to_keras_trial(self._oracle.get_trial(trial_id))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._oracle.trials)
+
+    def __len__(self) -> int:
+        return len(self._oracle.trials)
+
+    def __contains__(self, trial_id: object) -> bool:
+        return trial_id in self._oracle.trials
+
+
+class Oracle(keras_tuner.Oracle):
+    """A ``keras_tuner.Oracle`` whose search is an hpstore oracle's.
+
+    Give it to ``hpstore.keras.Tuner`` (or any KerasTuner Tuner) to run that search;
+    several processes, each with its own Tuner on the same file, share it.
+
+    Args:
+        oracle: the hpstore oracle, for example
+            ``hpstore.BayesianOptimizationOracle(objective="val_loss", max_trials=20,
+            database="runs/search.db", project_name="p")``.
+
+    Raises:
+        TypeError: ``oracle`` is not an hpstore Oracle.
+    """
+
+    def __init__(self, oracle: hpstore.Oracle) -> None:
+        if not isinstance(oracle, hpstore.Oracle):
+            raise TypeError(f"`oracle` must be an hpstore Oracle, received {oracle!r}.")
+        self._setup()
+        self._inner = oracle
+
+    _inner: hpstore.Oracle | None
+
+    def _setup(self) -> None:
+        # What KerasTuner's Tuner reads from its oracle besides the methods below. Its
+        # Oracle.__init__ is not called: trials, space and objective are in the file.
+        self._inner = None
+        self._display = Display(oracle=self)
+        self.multi_worker = False
+        self.should_report = True
+        self.tuner_ids: set[str] = set()
+        self._directory: str | None = None
+        self._project_name: str | None = None
+        self._objective: Any = None
+        self._reported: set[str] = set()
+        self._wait = IDLE_WAIT[0]
+
+    # -- the hpstore oracle ----------------------------------------------------------------------
+    @property
+    def hpstore_oracle(self) -> hpstore.Oracle:
+        """The hpstore oracle that holds the search."""
+        if self._inner is None:
+            self._open(None)
+        assert self._inner is not None
+        return self._inner
+
+    def _open(self, directory: str | None) -> None:
+        raise HpStoreError(  # pragma: no cover - only deferred oracles open late
+            "This oracle has no search to run.")
+
+    def _configure(self, *, database: Any, durability: str | None, overwrite: bool) -> None:
+        """Settings a Tuner hands its oracle before opening it.
+
+        Raises:
+            ValueError: ``database=``, ``durability=`` or ``overwrite=True`` given to the
+                Tuner although the oracle was opened on a file of its own.
+        """
+        if database is not None or durability is not None or overwrite:
+            raise ValueError(
+                "This oracle already has its search file open; give `database=`, "
+                "`durability=` and `overwrite=True` to the hpstore oracle, not to the Tuner.")
+
+    def _set_project_dir(self, directory: str, project_name: str) -> None:
+        # Called by KerasTuner's Tuner before anything else: it names the folder of the
+        # checkpoints, which is also where a search file with no path given goes. (Its
+        # Tuner turns to a gRPC chief right after, when the environment names one.)
+        refuse_chief()
+        self._directory, self._project_name = directory, project_name
+        if self._inner is None:
+            self._open(str(directory))
+
+    def close(self) -> None:
+        """Close the search file in this process."""
+        if self._inner is not None:
+            self._inner.close()
+
+    # -- what KerasTuner's Tuner calls ------------------------------------------------------------
+    def create_trial(self, tuner_id: str) -> KerasTrial:
+        """A trial for the worker ``tuner_id``: RUNNING (run it), IDLE (ask again) or
+        STOPPED (the search is over: nothing left to start, and no trial running in any
+        process); see :meth:`hpstore.Oracle.create_trial`."""
+        oracle = self.hpstore_oracle
+        trial = oracle.create_trial(tuner_id)
+        self.tuner_ids.add(tuner_id)
+        if trial.status == TrialStatus.STOPPED and oracle.ongoing_trials:
+            # No trial is left to start, but other processes still run some. Keep asking
+            # until they end, so that search() returns on a finished search (its best
+            # models are the best of all) and a trial whose worker dies meanwhile is
+            # taken over here.
+            trial.status = TrialStatus.IDLE
+        if trial.status == TrialStatus.IDLE:
+            # Other workers' trials must end first; KerasTuner's loop would ask again at
+            # once, so wait a little here, longer each time.
+            time.sleep(self._wait)
+            self._wait = min(self._wait * 2, IDLE_WAIT[1])
+        else:
+            self._wait = IDLE_WAIT[0]
+        theirs = to_keras_trial(trial)
+        if trial.status == TrialStatus.RUNNING:
+            self._display.on_trial_begin(theirs)
+        return theirs
+
+    def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0
+                     ) -> KerasTrial:
+        """Record metrics of a running trial at ``step``; the returned trial's status is
+        STOPPED when it has been told to stop. See :meth:`hpstore.Oracle.update_trial`."""
+        oracle = self.hpstore_oracle
+        updated = oracle.update_trial(trial_id, metrics, step=int(step))
+        if all(name in metrics for name in oracle.objective.metric_names):
+            self._reported.add(str(trial_id))
+        return to_keras_trial(updated)
+
+    def reported(self, trial_id: str) -> bool:
+        """Whether the running trial has reported its objective through this oracle."""
+        return str(trial_id) in self._reported
+
+    def end_trial(self, trial: Any) -> None:
+        """Record the end of a run of ``trial`` (a KerasTuner Trial): its status, message,
+        and the values of the hyperparameters it declared while running. ``trial`` gets
+        the status, score and best step recorded. See :meth:`hpstore.Oracle.end_trial`."""
+        ours = to_hpstore_trial(trial)
+        try:
+            self.hpstore_oracle.end_trial(ours)
+        finally:
+            self._reported.discard(str(trial.trial_id))
+            trial.status, trial.message = ours.status, ours.message
+            trial.score = ours.score
+            trial.best_step = ours.best_step if ours.best_step is not None else 0
+        if trial.status != TrialStatus.IDLE and trial.trial_id in self._display.trial_start:
+            self._display.on_trial_end(trial)
+
+    def get_trial(self, trial_id: str) -> KerasTrial:
+        """The trial as the file holds it now (TrialNotFoundError, a KeyError, if none)."""
+        return to_keras_trial(self.hpstore_oracle.get_trial(trial_id))
+
+    def get_best_trials(self, num_trials: int = 1) -> list[KerasTrial]:
+        """The best COMPLETED trials of every process, best first."""
+        return [to_keras_trial(t) for t in self.hpstore_oracle.get_best_trials(num_trials)]
+
+    def get_space(self) -> keras_tuner.HyperParameters:
+        """The search space, each active hyperparameter at its default value."""
+        return with_defaults(to_keras_hyperparameters(self.hpstore_oracle.get_space()))
+
+    def update_space(self, hyperparameters: Any) -> None:
+        """Add what ``hyperparameters`` declares to the space (ProjectMismatchError for a
+        hyperparameter stored under another definition)."""
+        self.hpstore_oracle.update_space(to_hpstore_hyperparameters(hyperparameters))
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """The hpstore oracle's next proposal, recording nothing."""
+        return self.hpstore_oracle.populate_space(trial_id)
+
+    def remaining_trials(self) -> int | None:
+        return self.hpstore_oracle.remaining_trials()
+
+    @property
+    def hyperparameters(self) -> keras_tuner.HyperParameters:  # type: ignore[override]
+        return self.get_space()
+
+    @property
+    def objective(self) -> Any:  # type: ignore[override]
+        """The objective as a KerasTuner Objective (names and directions of the file's)."""
+        if self._objective is None:
+            self._objective = to_keras_objective(self.hpstore_oracle.objective)
+        return self._objective
+
+    @property
+    def max_trials(self) -> int | None:  # type: ignore[override]
+        return self.hpstore_oracle.max_trials
+
+    @property
+    def seed(self) -> int:  # type: ignore[override]
+        return self.hpstore_oracle.seed
+
+    @property
+    def trials(self) -> Mapping[str, KerasTrial]:  # type: ignore[override]
+        return _KerasTrials(self.hpstore_oracle)
+
+    @property
+    def ongoing_trials(self) -> dict[str, KerasTrial]:  # type: ignore[override]
+        return {tuner_id: to_keras_trial(t)
+                for tuner_id, t in self.hpstore_oracle.ongoing_trials.items()}
+
+    # -- state: the file --------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return self.hpstore_oracle.get_state()
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.hpstore_oracle.set_state(state)
+
+    def save(self) -> None:
+        """Nothing to do: every step was written to the search file as it happened."""
+
+    def reload(self) -> None:
+        """Nothing to do: every call reads the search file as it is now."""
+
+
+class DeferredOracle(Oracle):
+    """An oracle whose hpstore oracle is opened by the Tuner it is given to, so that a
+    search file with no path given goes into the Tuner's ``directory``."""
+
+    #: the hpstore oracle class this one opens
+    hpstore_class: type[hpstore.Oracle] = hpstore.Oracle
+
+    def __init__(self, settings: dict[str, Any], *, database: Any, durability: str) -> None:
+        self._setup()
+        settings = dict(settings)
+        settings["objective"] = to_hpstore_objective(settings.get("objective"))
+        create_objective(settings["objective"])  # a bad objective fails here, as KerasTuner's
+        if settings.get("hyperparameters") is not None:
+            settings["hyperparameters"] = to_hpstore_hyperparameters(settings["hyperparameters"])
+        self._settings = settings
+        self.database = database
+        self.durability = durability
+        self._overwrite = False
+
+    def _configure(self, *, database: Any, durability: str | None, overwrite: bool) -> None:
+        if self._inner is not None:
+            super()._configure(database=database, durability=durability, overwrite=overwrite)
+            return
+        if database is not None:
+            if self.database is not None and str(self.database) != str(database):
+                raise ValueError(
+                    f"The oracle was given database={self.database!r} and the Tuner "
+                    f"database={database!r}; give it once.")
+            self.database = database
+        if durability is not None:
+            self.durability = durability
+        self._overwrite = overwrite
+
+    def _open(self, directory: str | None) -> None:
+        database = self.database
+        project_name = self._project_name or "untitled_project"
+        if database is None:
+            if directory is None:
+                raise HpStoreError(
+                    f"{type(self).__name__} has no search file yet: give it to a Tuner (the "
+                    "file then goes into the Tuner's `directory`), or give it `database=`.")
+            database = os.path.join(directory, f"{project_name}.db")
+            os.makedirs(os.path.dirname(database) or ".", exist_ok=True)
+        self._inner = self.hpstore_class(**self._settings, database=database,
+                                         project_name=project_name, overwrite=self._overwrite,
+                                         durability=self.durability)

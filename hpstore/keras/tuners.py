@@ -1,0 +1,252 @@
+"""KerasTuner's Tuner and its four tuners, searching in an hpstore file.
+
+These are KerasTuner's own classes (building, fitting, checkpointing the best epoch and
+loading models are theirs, untouched), given an hpstore oracle instead of theirs, with
+what a shared file needs instead of a chief process: each process its own tuner id, the
+space discovered the way hpstore discovers it, every epoch recorded, a Ctrl-C that hands
+the trial back, and no state files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.src import config as kt_config
+from keras_tuner.src.engine import tuner_utils
+
+import hpstore
+from hpstore.errors import ProjectRemovedError, TrialNotRunningError
+from hpstore.hyperparameters.discover import discover_space
+from hpstore.keras import oracles
+from hpstore.keras._convert import (
+    keras_build,
+    to_hpstore_hyperparameters,
+    to_keras_hyperparameters,
+)
+from hpstore.keras.callback import EpochRecorder
+from hpstore.keras.oracle import Oracle, refuse_chief
+from hpstore.trial import TrialStatus
+from hpstore.tuner import default_tuner_id
+
+_FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
+_FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
+# The search was taken from this process (overwrite=True elsewhere, or the trial handed
+# on): there is nothing left to record.
+_GONE = (ProjectRemovedError, TrialNotRunningError)
+
+
+def as_oracle(oracle: Any) -> Oracle:
+    """The ``hpstore.keras.Oracle`` for what was passed as ``oracle=``.
+
+    Raises:
+        TypeError: a KerasTuner oracle of KerasTuner's own, or anything else.
+    """
+    if isinstance(oracle, Oracle):
+        return oracle
+    if isinstance(oracle, hpstore.Oracle):
+        return Oracle(oracle)
+    raise TypeError(
+        f"`oracle` must be one of hpstore.keras.oracles (or an hpstore Oracle), received "
+        f"{oracle!r}. KerasTuner's own oracles keep their search in their own files; "
+        "use hpstore.keras.oracles.RandomSearchOracle and its siblings instead.")
+
+
+class Tuner(keras_tuner.Tuner):
+    """KerasTuner's ``Tuner`` on an hpstore oracle: subclass it as you would KerasTuner's.
+
+    Takes KerasTuner's arguments, and these keyword-only ones for the oracle's file when
+    the oracle was not given them: ``database`` (default ``<directory>/<project_name>.db``)
+    and ``durability`` ("normal" or "full").
+
+    Differences from KerasTuner's: the tuner id is ``KERASTUNER_TUNER_ID`` (or
+    ``HPSTORE_TUNER_ID``) if set, else one per process; nothing is written to
+    ``oracle.json`` or ``tuner0.json``; every epoch's logs are recorded; Ctrl-C hands the
+    running trial back before it stops the search.
+
+    Raises:
+        HpStoreError: ``KERASTUNER_ORACLE_IP`` is set (there is no gRPC chief here).
+        TypeError: ``oracle`` is not an hpstore oracle.
+        ValueError: ``database``, ``durability`` or ``overwrite=True`` given with an
+            hpstore oracle already open on its own file (give them to that oracle).
+        ProjectMismatchError: the file's search was made with other settings, or the
+            hypermodel now defines a hyperparameter differently.
+    """
+
+    def __init__(self, oracle: Any, hypermodel: Any = None, max_model_size: int | None = None,
+                 optimizer: Any = None, loss: Any = None, metrics: Any = None,
+                 distribution_strategy: Any = None, directory: str | None = None,
+                 project_name: str | None = None, logger: Any = None,
+                 tuner_id: str | None = None, overwrite: bool = False,
+                 executions_per_trial: int = 1, *, database: Any = None,
+                 durability: str | None = None, **kwargs: Any) -> None:
+        refuse_chief()
+        adapter = as_oracle(oracle)
+        adapter._configure(database=database, durability=durability, overwrite=overwrite)
+        self._space_declared = False
+        keras_tuner.Tuner.__init__(
+            self, oracle=adapter, hypermodel=hypermodel, max_model_size=max_model_size,
+            optimizer=optimizer, loss=loss, metrics=metrics,
+            distribution_strategy=distribution_strategy, directory=directory,
+            project_name=project_name, logger=logger, tuner_id=tuner_id, overwrite=overwrite,
+            executions_per_trial=executions_per_trial, **kwargs)
+        # KerasTuner calls every process "tuner0": here each needs its own.
+        self.tuner_id = tuner_id or default_tuner_id()
+        if not self._space_declared:  # KerasTuner skips it when it finds its state files
+            self._populate_initial_space()
+
+    oracle: Oracle
+
+    @property
+    def search_file(self) -> Any:
+        """The path of the search file (None for a search kept in memory)."""
+        return self.oracle.hpstore_oracle._db.path
+
+    # -- the space ------------------------------------------------------------------------------
+    def _populate_initial_space(self) -> None:
+        # Every branch before the first trial, found as hpstore.Tuner finds it: built on the
+        # given space (not the stored one) so a definition changed since is refused.
+        if self.hypermodel is not None:
+            inner = self.oracle.hpstore_oracle
+            given = to_keras_hyperparameters(inner.given_hyperparameters)
+            self.hypermodel.declare_hyperparameters(given)
+            space = discover_space(keras_build(self.hypermodel.build),
+                                   to_hpstore_hyperparameters(given))
+            inner.update_space(space)
+            keras.backend.clear_session()  # the models built to find the space
+        self._space_declared = True
+
+    # -- one trial ------------------------------------------------------------------------------
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        # Last in the list: when an epoch is in the file, its checkpoint is on disk.
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
+                               EpochRecorder(self.oracle, trial.trial_id)]
+        return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
+        results = self.run_trial(trial, *fit_args, **fit_kwargs)
+        if self.oracle.reported(trial.trial_id):
+            return  # its epochs are in the file, the objective with them
+        objective = self.oracle.objective
+        tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
+        self.oracle.update_trial(
+            trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective),
+            step=tuner_utils.get_best_step(results, objective))
+
+    def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
+        try:
+            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            trial.status = TrialStatus.COMPLETED
+            return
+        except KeyboardInterrupt:
+            trial.status = TrialStatus.IDLE
+            trial.message = "Interrupted by Ctrl-C; queued to run again."
+            self.oracle.end_trial(trial)
+            print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the same "
+                  "command again to resume.", flush=True)
+            raise
+        except _GONE:
+            raise
+        except _FATAL:
+            trial.status = TrialStatus.FAILED
+            trial.message = traceback.format_exc()
+            # recorded FAILED; too many failures in a row would say less than this error
+            with contextlib.suppress(RuntimeError):
+                self.oracle.end_trial(trial)
+            raise
+        except Exception as exc:
+            if kt_config.DEBUG:
+                traceback.print_exc()
+            failed = isinstance(exc, _FAILED)
+            trial.status = TrialStatus.FAILED if failed else TrialStatus.INVALID
+            trial.message = traceback.format_exc()
+
+    # -- state: the file ------------------------------------------------------------------------
+    def save(self) -> None:
+        """Nothing to do: the search file holds the whole search as it happens."""
+
+    def reload(self) -> None:
+        """Nothing to do: the oracle reads the search file as it is now."""
+
+
+class RandomSearch(Tuner, keras_tuner.RandomSearch):
+    """KerasTuner's ``RandomSearch`` on :class:`hpstore.RandomSearchOracle`; ``database=``
+    and ``durability=`` as for :class:`Tuner`."""
+
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10,
+                 seed: int | None = None, hyperparameters: Any = None,
+                 tune_new_entries: bool = True, allow_new_entries: bool = True,
+                 max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
+                 database: Any = None, durability: str = "normal", **kwargs: Any) -> None:
+        self.seed = seed
+        oracle = oracles.RandomSearchOracle(
+            objective=objective, max_trials=max_trials, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
+            durability=durability)
+        Tuner.__init__(self, oracle, hypermodel, **kwargs)
+
+
+class GridSearch(Tuner, keras_tuner.GridSearch):
+    """KerasTuner's ``GridSearch`` on :class:`hpstore.GridSearchOracle` (same order);
+    ``database=`` and ``durability=`` as for :class:`Tuner`."""
+
+    def __init__(self, hypermodel: Any = None, objective: Any = None,
+                 max_trials: int | None = None, seed: int | None = None,
+                 hyperparameters: Any = None, tune_new_entries: bool = True,
+                 allow_new_entries: bool = True, max_retries_per_trial: int = 0,
+                 max_consecutive_failed_trials: int = 3, *, database: Any = None,
+                 durability: str = "normal", **kwargs: Any) -> None:
+        self.seed = seed
+        oracle = oracles.GridSearchOracle(
+            objective=objective, max_trials=max_trials, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
+            durability=durability)
+        Tuner.__init__(self, oracle, hypermodel, **kwargs)
+
+
+class BayesianOptimization(Tuner, keras_tuner.BayesianOptimization):
+    """KerasTuner's ``BayesianOptimization`` on :class:`hpstore.BayesianOptimizationOracle`;
+    ``database=`` and ``durability=`` as for :class:`Tuner`."""
+
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10,
+                 num_initial_points: int | None = None, alpha: float = 1e-4,
+                 beta: float = 2.6, seed: int | None = None, hyperparameters: Any = None,
+                 tune_new_entries: bool = True, allow_new_entries: bool = True,
+                 max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
+                 database: Any = None, durability: str = "normal", **kwargs: Any) -> None:
+        oracle = oracles.BayesianOptimizationOracle(
+            objective=objective, max_trials=max_trials, num_initial_points=num_initial_points,
+            alpha=alpha, beta=beta, seed=seed, hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
+            durability=durability)
+        Tuner.__init__(self, oracle, hypermodel, **kwargs)
+
+
+class Hyperband(Tuner, keras_tuner.Hyperband):
+    """KerasTuner's ``Hyperband`` on :class:`hpstore.HyperbandOracle` (same schedule); a
+    promoted trial continues from the checkpoint its parent left under ``directory``,
+    whichever process trained it. ``database=`` and ``durability=`` as for :class:`Tuner`."""
+
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_epochs: int = 100,
+                 factor: int = 3, hyperband_iterations: int = 1, seed: int | None = None,
+                 hyperparameters: Any = None, tune_new_entries: bool = True,
+                 allow_new_entries: bool = True, max_retries_per_trial: int = 0,
+                 max_consecutive_failed_trials: int = 3, *, database: Any = None,
+                 durability: str = "normal", **kwargs: Any) -> None:
+        oracle = oracles.HyperbandOracle(
+            objective, max_epochs=max_epochs, factor=factor,
+            hyperband_iterations=hyperband_iterations, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
+            durability=durability)
+        Tuner.__init__(self, oracle, hypermodel, **kwargs)

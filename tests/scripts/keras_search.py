@@ -1,0 +1,76 @@
+"""An ordinary KerasTuner script, ported by its import line, that the tests start as
+separate processes (several at once share one search).
+
+usage: keras_search.py DIRECTORY {random,hyperband} [--trials N] [--epochs N]
+                       [--max-epochs N] [--gate-epoch E]
+
+--gate-epoch E  after the first batch of the first epoch numbered E (of any trial), print
+                "@gate <pid>" and wait for a line on stdin before training on: the test
+                then releases, interrupts or kills the process in the middle of an epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+import keras
+from _keras_models import build, data
+
+import hpstore.keras as kt
+
+_gated = False
+
+
+class Gate(keras.callbacks.Callback):
+    """Holds the first batch of the first epoch numbered ``epoch`` (mid-epoch: the epoch
+    has begun, its logs are not recorded yet) until the test says go."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+        self.current = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        global _gated
+        if _gated or self.current != self.epoch:
+            return
+        _gated = True
+        print(f"@gate {os.getpid()}", flush=True)
+        sys.stdin.readline()  # the test answers, interrupts (SIGINT) or kills (SIGKILL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("directory")
+    parser.add_argument("tuner", choices=["random", "hyperband"])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--max-epochs", type=int, default=3)
+    parser.add_argument("--gate-epoch", type=int, default=None)
+    args = parser.parse_args()
+    x, y = data()
+    if args.tuner == "random":
+        tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=args.trials,
+                                directory=args.directory, project_name="p")
+    else:
+        tuner = kt.Hyperband(build, objective="val_accuracy", max_epochs=args.max_epochs,
+                             factor=3, directory=args.directory, project_name="p")
+    callbacks = [Gate(args.gate_epoch)] if args.gate_epoch is not None else []
+    tuner.search(x, y, epochs=args.epochs, validation_data=(x, y), callbacks=callbacks,
+                 verbose=0)
+    print(f"@done {os.getpid()} {tuner.tuner_id}", flush=True)
+    best = tuner.get_best_models(1)[0]  # whichever process trained it
+    accuracy = best.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
+    print(f"@best {accuracy!r}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

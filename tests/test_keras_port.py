@@ -1,0 +1,372 @@
+"""A KerasTuner script ported by its import line: real Keras, real training, on a CPU.
+
+Each tuner completes on a tiny model; the best models and hyperparameters come back as
+KerasTuner gives them; the search file holds every epoch of every trial.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import keras
+import keras_tuner
+import pytest
+from _keras_models import build, build_branches, build_grid, data
+
+import hpstore
+import hpstore.keras as kt
+
+X, Y = data()
+# numpy 2 asks torch tensors for a keyword they do not take, once per batch
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def search(tuner, epochs=2, **kwargs):
+    tuner.search(X, Y, epochs=epochs, validation_data=(X, Y), verbose=0, **kwargs)
+    return tuner
+
+
+def rows(path, query, *args):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def epochs_recorded(path):
+    """{trial_id: {metric: [steps]}} of every observation in the file."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for trial_id, metric, step in rows(
+            path, "SELECT trial_id, metric, step FROM metric_history ORDER BY trial_id, step"):
+        out.setdefault(trial_id, {}).setdefault(metric, []).append(step)
+    return out
+
+
+TUNERS = {
+    "random": lambda d: kt.RandomSearch(build, objective="val_accuracy", max_trials=3, seed=1,
+                                        directory=d, project_name="p"),
+    "bayesian": lambda d: kt.BayesianOptimization(build, objective="val_accuracy", max_trials=4,
+                                                  num_initial_points=2, seed=1, directory=d,
+                                                  project_name="p"),
+    "grid": lambda d: kt.GridSearch(build_grid, objective="val_accuracy", directory=d,
+                                    project_name="p"),
+    "hyperband": lambda d: kt.Hyperband(build, objective="val_accuracy", max_epochs=3,
+                                        factor=3, seed=1, directory=d, project_name="p"),
+}
+TRIALS = {"random": 3, "bayesian": 4, "grid": 4, "hyperband": 6}
+
+
+@pytest.mark.parametrize("kind", sorted(TUNERS))
+def test_each_tuner_completes_a_ported_script(tmp_path, kind):
+    tuner = search(TUNERS[kind](str(tmp_path)))
+    assert isinstance(tuner, getattr(keras_tuner, type(tuner).__name__))
+    db = tmp_path / "p.db"  # the search file goes into the tuner's directory
+    assert tuner.search_file == db
+    statuses = rows(db, "SELECT status FROM trials")
+    assert statuses == [("COMPLETED",)] * TRIALS[kind]
+    # KerasTuner's state files are not written: the file is the state
+    assert not list((tmp_path / "p").glob("*.json"))
+
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    assert isinstance(best_hp, keras_tuner.HyperParameters)
+    assert best_hp.values == best_trial.hyperparameters.values
+    model = tuner.get_best_models(1)[0]
+    assert isinstance(model, keras.Model)
+    # the checkpoint of the best epoch: it scores what the file says the trial scored
+    accuracy = model.evaluate(X, Y, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(best_trial.score, abs=1e-6)
+
+    # every epoch of every trial, every metric Keras logged
+    recorded = epochs_recorded(db)
+    for (trial_id,) in rows(db, "SELECT trial_id FROM trial_overview"):
+        trial = tuner.oracle.get_trial(trial_id)
+        v = trial.hyperparameters.values
+        first, last = v.get("tuner/initial_epoch", 0), v.get("tuner/epochs", 2)
+        expected = list(range(first, last))
+        assert recorded[trial_id] == {m: expected for m in
+                                      ("accuracy", "loss", "val_accuracy", "val_loss")}
+        assert trial.score == max(trial.metrics.get_history("val_accuracy"),
+                                  key=lambda o: o.mean()).mean()
+
+
+def test_hyperband_children_continue_from_their_parents_checkpoint(tmp_path):
+    tuner = search(TUNERS["hyperband"](str(tmp_path)))
+    children = [tuner.oracle.get_trial(t) for t in tuner.oracle.trials
+                if "tuner/trial_id" in tuner.oracle.get_trial(t).hyperparameters.values]
+    assert len(children) == 1
+    child = children[0].hyperparameters.values
+    parent = tuner.oracle.get_trial(child["tuner/trial_id"])
+    assert parent.status == "COMPLETED"
+    # promoted: the best of its round (round 0 of bracket 1: trials 0, 1, 2)
+    first_round = sorted(tuner.oracle.trials)[:3]
+    assert parent.score == max(tuner.oracle.get_trial(t).score for t in first_round)
+    assert (child["tuner/initial_epoch"], child["tuner/epochs"]) == (1, 3)
+    weights = tmp_path / "p" / f"trial_{parent.trial_id}" / "checkpoint.weights.h5"
+    assert weights.exists()
+
+
+def test_database_and_durability_are_hpstores(tmp_path):
+    path = tmp_path / "elsewhere.db"
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path / "runs"), project_name="p",
+                            database=str(path), durability="full")
+    search(tuner, epochs=1)
+    assert tuner.search_file == path and not (tmp_path / "runs" / "p.db").exists()
+    assert tuner.oracle.hpstore_oracle._db.durability == "full"
+    assert rows(path, "SELECT project, status FROM trial_overview") == [("p", "COMPLETED")]
+    # checkpoints stay where KerasTuner puts them
+    assert (tmp_path / "runs" / "p" / "trial_0" / "checkpoint.weights.h5").exists()
+
+
+def test_running_the_script_again_resumes_and_a_finished_search_runs_nothing(tmp_path):
+    def tuner(trials):
+        return kt.RandomSearch(build, objective="val_accuracy", max_trials=trials, seed=3,
+                               directory=str(tmp_path), project_name="p")
+
+    search(tuner(2), epochs=1)
+    again = search(tuner(3), epochs=1)  # a raised max_trials extends the search
+    assert sorted(again.oracle.trials) == ["0", "1", "2"]
+    search(tuner(3), epochs=1)
+    assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 3
+
+
+def test_every_branch_is_found_before_the_first_trial_and_tuned(tmp_path):
+    tuner = kt.GridSearch(build_branches, objective="val_accuracy", directory=str(tmp_path),
+                          project_name="p")
+    names = [hp.name for hp in tuner.oracle.get_space().space]
+    assert sorted(names) == ["extra", "momentum", "optimizer", "second"]
+    # as KerasTuner's own oracle space: each active hyperparameter at its default
+    assert tuner.oracle.get_space().values == {"second": False, "extra": 2, "optimizer": "adam"}
+    search(tuner, epochs=1)
+    ran = set()
+    for trial_id in tuner.oracle.trials:
+        v = tuner.oracle.get_trial(trial_id).hyperparameters.values
+        ran.add((v["second"], v["extra"], v["optimizer"], v.get("momentum")))
+    assert ran == {(s, e, o, m) for s in (False, True) for e in (2, 4)
+                   for o, m in (("adam", None), ("sgd", 0.0), ("sgd", 0.9))}
+    assert len(tuner.oracle.trials) == 12
+
+
+class FitDeclares(kt.HyperModel):
+    """Declares a hyperparameter only while fitting: no build before the search sees it."""
+
+    seen: list[type] = []
+
+    def build(self, hp):
+        self.seen.append(type(hp))
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, batch_size=hp.Choice("batch_size", [16, 32]), **kwargs)
+
+
+def test_build_gets_kerastuners_hyperparameters_and_what_fit_declares_is_recorded(tmp_path):
+    hypermodel = FitDeclares()
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=3, seed=2,
+                            directory=str(tmp_path), project_name="p")
+    assert "batch_size" not in [hp.name for hp in tuner.oracle.get_space().space]
+    search(tuner, epochs=1)
+    assert set(FitDeclares.seen) == {keras_tuner.HyperParameters}
+    space = tuner.oracle.hpstore_oracle.get_space()
+    assert [hp.name for hp in space.space] == ["units", "lr", "batch_size"]
+    first = tuner.oracle.get_trial("0").hyperparameters.values
+    assert first["batch_size"] == 16  # ran with its default, recorded with it
+    # joined the space: the later trials were given a value for it
+    assert all("batch_size" in tuner.oracle.get_trial(t).hyperparameters.values
+               for t in ("1", "2"))
+
+
+def test_each_process_has_its_own_tuner_id_and_kerastuner_tuner_id_is_honoured(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
+    monkeypatch.delenv("HPSTORE_TUNER_ID", raising=False)
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path), project_name="a")
+    assert tuner.tuner_id == f"worker-{os.getpid()}"  # KerasTuner: "tuner0" everywhere
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "gpu-3")
+    tuner = search(kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                                   directory=str(tmp_path), project_name="b"), epochs=1)
+    assert tuner.tuner_id == "gpu-3"
+    assert rows(tmp_path / "b.db", "SELECT tuner_id FROM trial_overview") == [("gpu-3",)]
+
+
+def test_a_chief_left_in_the_environment_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    with pytest.raises(hpstore.HpStoreError, match=r"KERASTUNER_ORACLE_IP.*unset"):
+        kt.RandomSearch(build, objective="val_accuracy", directory=str(tmp_path),
+                        project_name="p")
+    assert not (tmp_path / "p.db").exists()
+    # KerasTuner's own Tuner on the adapter: refused too, not made a gRPC client
+    with pytest.raises(hpstore.HpStoreError, match="KERASTUNER_ORACLE_IP"):
+        keras_tuner.Tuner(oracle=kt.oracles.RandomSearchOracle(), hypermodel=build,
+                          directory=str(tmp_path), project_name="q")
+
+
+class StopAtEpoch1(kt.RandomSearch):
+    """Stops each trial from outside at epoch 1, as an early-stopping rule would."""
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        if epoch == 1:
+            self.oracle.hpstore_oracle._store.set_status(trial.trial_id, "STOPPED", "enough")
+
+
+def test_a_stopped_trial_stops_training_and_is_scored_on_what_it_reached(tmp_path):
+    tuner = search(StopAtEpoch1(build, objective="val_accuracy", max_trials=2,
+                                directory=str(tmp_path), project_name="p"), epochs=5)
+    recorded = epochs_recorded(tmp_path / "p.db")
+    assert {t: r["val_accuracy"] for t, r in recorded.items()} == {"0": [0, 1], "1": [0, 1]}
+    for trial_id in ("0", "1"):
+        trial = tuner.oracle.get_trial(trial_id)
+        assert trial.status == "COMPLETED"
+        assert trial.score == max(o.mean() for o in trial.metrics.get_history("val_accuracy"))
+
+
+class Raising(kt.HyperModel):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        raise self.error
+
+
+@pytest.mark.parametrize("fatal", [keras_tuner.errors.FatalError, hpstore.FatalError])
+def test_a_fatal_error_stops_the_search_with_its_trial_failed(tmp_path, fatal):
+    tuner = kt.RandomSearch(Raising(fatal("no data")),
+                            objective="val_accuracy", max_trials=3, directory=str(tmp_path),
+                            project_name="p")
+    with pytest.raises(fatal, match="no data"):
+        search(tuner)
+    # KerasTuner leaves it RUNNING; here the next run does not wait for it
+    assert rows(tmp_path / "p.db", "SELECT status FROM trials") == [("FAILED",)]
+
+
+@pytest.mark.parametrize("failed", [keras_tuner.errors.FailedTrialError,
+                                    hpstore.FailedTrialError])
+def test_a_failed_trial_is_failed_and_the_search_goes_on(tmp_path, failed):
+    tuner = kt.RandomSearch(Raising(failed("too big")),
+                            objective="val_accuracy", max_trials=2,
+                            max_consecutive_failed_trials=5, directory=str(tmp_path),
+                            project_name="p")
+    search(tuner)
+    statuses = rows(tmp_path / "p.db", "SELECT status, message FROM trials")
+    assert [s for s, _ in statuses] == ["FAILED", "FAILED"]
+    assert all("too big" in m for _, m in statuses)
+
+
+class Squares(kt.Tuner):
+    """A Tuner of one's own: no Keras model, a float to minimise."""
+
+    def run_trial(self, trial, offset):
+        x = trial.hyperparameters.Float("x", -3, 3)
+        return (x - offset) ** 2
+
+
+def test_a_tuner_of_ones_own_on_any_oracle(tmp_path):
+    for oracle in (kt.oracles.RandomSearchOracle(max_trials=4, seed=1),
+                   hpstore.RandomSearchOracle(max_trials=4, seed=1,
+                                              database=str(tmp_path / "own.db"))):
+        tuner = Squares(oracle=oracle, directory=str(tmp_path), project_name="sq")
+        tuner.search(1.0)
+        scores = [t.score for t in tuner.oracle.trials.values()]
+        assert len(scores) == 4 and all(s is not None for s in scores)
+        assert tuner.oracle.get_best_trials(1)[0].score == min(scores)
+    assert rows(tmp_path / "sq.db", "SELECT count(*) FROM trials") == [(4,)]
+    assert rows(tmp_path / "own.db", "SELECT count(*) FROM trials") == [(4,)]
+
+
+def test_kerastuners_own_oracle_is_refused(tmp_path):
+    with pytest.raises(TypeError, match=r"hpstore\.keras\.oracles"):
+        Squares(oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2),
+                directory=str(tmp_path))
+
+
+def test_an_open_hpstore_oracle_keeps_its_own_file_settings(tmp_path):
+    oracle = hpstore.RandomSearchOracle(max_trials=2, database=str(tmp_path / "own.db"))
+    for setting in ({"database": str(tmp_path / "x.db")}, {"durability": "full"},
+                    {"overwrite": True}):
+        with pytest.raises(ValueError, match="to the hpstore oracle"):
+            Squares(oracle=oracle, directory=str(tmp_path), **setting)
+
+
+def test_a_changed_hypermodel_is_refused_naming_the_difference(tmp_path):
+    kt.RandomSearch(build, objective="val_accuracy", directory=str(tmp_path), project_name="p")
+
+    def wider(hp):
+        hp.Choice("units", [4, 8, 16])
+        return build(hp)
+
+    with pytest.raises(hpstore.ProjectMismatchError, match="units"):
+        kt.RandomSearch(wider, objective="val_accuracy", directory=str(tmp_path),
+                        project_name="p")
+
+
+def test_given_hyperparameters_and_objectives_of_kerastuner(tmp_path):
+    hp = kt.HyperParameters()
+    hp.Fixed("lr", 0.01)
+    tuner = kt.RandomSearch(build, objective=kt.Objective("val_loss", "min"), max_trials=2,
+                            hyperparameters=hp, tune_new_entries=False,
+                            directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=1)
+    space = {h.name: type(h).__name__ for h in tuner.oracle.hpstore_oracle.get_space().space}
+    assert space == {"lr": "Fixed", "units": "Fixed"}
+    assert tuner.oracle.objective.direction == "min"
+    assert isinstance(tuner.oracle.objective, keras_tuner.Objective)
+
+
+def test_names_kerastuner_has_and_this_module_does_not_are_explained():
+    with pytest.raises(AttributeError, match=r"keras_tuner\.SklearnTuner"):
+        kt.SklearnTuner  # noqa: B018
+
+
+def test_overwrite_starts_the_project_afresh_in_the_file_and_on_disk(tmp_path):
+    def tuner(**kwargs):
+        return kt.RandomSearch(build, objective="val_accuracy", max_trials=2,
+                               directory=str(tmp_path), project_name="p", **kwargs)
+
+    old = search(tuner(), epochs=1)
+    search(tuner(overwrite=True), epochs=1)
+    assert rows(tmp_path / "p.db", "SELECT count(*) FROM trials") == [(2,)]
+    assert rows(tmp_path / "p.db", "SELECT count(*) FROM projects") == [(1,)]
+    with pytest.raises(hpstore.ProjectRemovedError):  # the old search is no more
+        old.oracle.create_trial("late")
+
+
+def test_epochs_without_the_objective_are_left_out(tmp_path):
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=4, validation_freq=2)  # validation after epochs 1 and 3 only
+    assert epochs_recorded(tmp_path / "p.db")["0"]["val_accuracy"] == [1, 3]
+    assert epochs_recorded(tmp_path / "p.db")["0"]["loss"] == [1, 3]
+
+
+def test_several_executions_are_averaged_epoch_by_epoch(tmp_path):
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            executions_per_trial=2, directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=2)
+    history = tuner.oracle.hpstore_oracle.get_trial("0").metrics.get_history("val_accuracy")
+    assert [(o.step, len(o.value)) for o in history] == [(0, 2), (1, 2)]
+    assert tuner.oracle.get_trial("0").score == max(o.mean() for o in history)
+
+
+@pytest.mark.parametrize("setup", [
+    "import sys; sys.modules['keras_tuner'] = None",  # not installed
+    "import os; os.environ['KERAS_BACKEND'] = 'no-such-backend'",  # keras refuses it
+])
+def test_without_a_usable_keras_the_import_says_what_to_install(setup):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", f"{setup}; import hpstore.keras"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: hpstore.keras needs keras-tuner")
+    assert 'pip install "hpstore[keras]"' in last and "KERAS_BACKEND" in last

@@ -1,0 +1,190 @@
+"""The same ported KerasTuner script started several times: one search, no chief.
+
+Real processes, real training; they are held in the middle of an epoch through a pipe
+(the script prints ``@gate`` and waits for a line), then released, interrupted with
+SIGINT or killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from _keras_models import build, data
+
+import hpstore.keras as kt
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "tests" / "scripts" / "keras_search.py"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+DEADLINE = 120.0  # seconds a child may take to reach a point (it imports keras and torch)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+]
+
+
+class Script:
+    """The test script in a child process, its stdout read line by line."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        self.log = directory.parent / f"stderr-{len(list(directory.parent.glob('stderr-*')))}"
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(SCRIPT), str(directory), *args], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=err, text=True, env=ENV)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def expect(self, prefix: str) -> str:
+        """The next line starting with ``prefix``; fails at EOF or after DEADLINE."""
+        while True:
+            try:
+                line = self.lines.get(timeout=DEADLINE)
+            except queue.Empty:
+                self.proc.kill()
+                raise AssertionError(f"no {prefix!r} within {DEADLINE} s") from None
+            if line is None:
+                raise AssertionError(f"exited before {prefix!r}: {self.output}\n"
+                                     f"{self.log.read_text()[-3000:]}")
+            self.output.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def release(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> int:
+        code = self.proc.wait(DEADLINE)
+        while (line := self.lines.get(timeout=DEADLINE)) is not None:
+            self.output.append(line)
+        return code
+
+    def succeed(self) -> None:
+        code = self.finish()
+        assert code == 0, f"{self.output}\n{self.log.read_text()[-3000:]}"
+
+
+def rows(path, query, *args):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def transitions(path, trial_id):
+    return rows(path, "SELECT from_status, to_status, tuner_id, message FROM status_log "
+                      "WHERE trial_id = ? ORDER BY at_unix, rowid", trial_id)
+
+
+def steps(path, trial_id, run, metric="val_accuracy"):
+    return [s for (s,) in rows(path, "SELECT step FROM metric_history WHERE trial_id = ? AND "
+                                     "run = ? AND metric = ? ORDER BY step", trial_id, run,
+                               metric)]
+
+
+def fresh_values(path):
+    """The values of each trial, Hyperband's bookkeeping left out, for the trials that
+    are not a promoted continuation of another."""
+    out = []
+    for (text,) in rows(path, "SELECT hp_values FROM trials ORDER BY number"):
+        values = json.loads(text)
+        if "tuner/trial_id" not in values:
+            out.append({k: v for k, v in values.items() if not k.startswith("tuner/")})
+    return out
+
+
+@pytest.mark.parametrize("kind", ["random", "hyperband"])
+def test_two_processes_share_one_search(tmp_path, kind):
+    runs = tmp_path / "runs"
+    first = Script(runs, kind, "--gate-epoch", "0")
+    second = Script(runs, kind, "--gate-epoch", "0")
+    # both hold a trial at the same moment: neither can run the whole search alone
+    first.expect("@gate")
+    second.expect("@gate")
+    first.release()
+    second.release()
+    first.succeed()
+    second.succeed()
+    db = runs / "p.db"
+    trials = rows(db, "SELECT trial_id, status, tuner_id, run_count, hp_values FROM trials")
+    assert len(trials) == 6  # max_trials, or the Hyperband schedule for max_epochs=3
+    assert {status for _, status, _, _, _ in trials} == {"COMPLETED"}
+    assert {runs_ for _, _, _, runs_, _ in trials} == {1}  # none ran twice
+    by_worker = {tuner for _, _, tuner, _, _ in trials}
+    assert len(by_worker) == 2  # KerasTuner would call both "tuner0"
+    values = fresh_values(db)
+    assert len({json.dumps(v, sort_keys=True) for v in values}) == len(values)
+    for trial_id, *_ in trials:
+        assert steps(db, trial_id, 1)  # every trial's epochs are in the file
+    # each process loads the best model, whichever trained it: it scores the best score
+    (best,) = rows(db, "SELECT max(score) FROM trials")[0]
+    for script in (first, second):
+        loaded = [float(line.split()[1]) for line in script.output if line.startswith("@best")]
+        assert loaded == [pytest.approx(best, abs=1e-6)]
+
+
+def test_a_worker_killed_mid_epoch_has_its_trial_run_again(tmp_path):
+    runs = tmp_path / "runs"
+    doomed = Script(runs, "random", "--trials", "3", "--gate-epoch", "1")
+    doomed.expect("@gate")  # trial 0, epoch 0 recorded, epoch 1 half trained
+    db = runs / "p.db"
+    assert steps(db, "0", 1) == [0]
+    os.kill(doomed.proc.pid, signal.SIGKILL)
+    assert doomed.finish() == -signal.SIGKILL
+    x, y = data()
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=3,
+                            directory=str(runs), project_name="p")
+    tuner.search(x, y, epochs=2, validation_data=(x, y), verbose=0)
+    assert rows(db, "SELECT trial_id, status, run_count FROM trials ORDER BY number") == [
+        ("0", "COMPLETED", 2), ("1", "COMPLETED", 1), ("2", "COMPLETED", 1)]
+    log = transitions(db, "0")
+    assert [(a, b) for a, b, _, _ in log] == [(None, "RUNNING"), ("RUNNING", "IDLE"),
+                                             ("IDLE", "RUNNING"), ("RUNNING", "COMPLETED")]
+    assert "died" in log[1][3] and log[2][2] == tuner.tuner_id
+    assert steps(db, "0", 2) == [0, 1]  # run again from scratch, every epoch recorded
+
+
+def test_ctrl_c_hands_the_trial_back_and_the_next_run_continues_from_its_checkpoints(
+        tmp_path):
+    runs = tmp_path / "runs"
+    # Hyperband, max_epochs=3: round 0 trains trials 0-2 for one epoch; the first epoch
+    # numbered 1 is that of the promoted trial 0003, continuing the best of them.
+    first = Script(runs, "hyperband", "--gate-epoch", "1")
+    first.expect("@gate")
+    first.proc.send_signal(signal.SIGINT)
+    assert first.finish() != 0
+    assert any("will run again" in line for line in first.output)
+    db = runs / "p.db"
+    assert rows(db, "SELECT status FROM trials WHERE trial_id = '0003'") == [("IDLE",)]
+    interrupted = transitions(db, "0003")[-1]
+    assert interrupted[:2] == ("RUNNING", "IDLE") and "Ctrl-C" in interrupted[3]
+
+    second = Script(runs, "hyperband")  # the same command again
+    second.succeed()
+    assert rows(db, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(6,)]
+    child = json.loads(rows(db, "SELECT hp_values FROM trials WHERE trial_id = '0003'")[0][0])
+    parent = child["tuner/trial_id"]
+    (parent_worker,) = rows(db, "SELECT tuner_id FROM trials WHERE trial_id = ?", parent)[0]
+    (child_worker,) = rows(db, "SELECT tuner_id FROM trials WHERE trial_id = '0003'")[0]
+    # the second process continued a model from the checkpoint the first one wrote
+    assert parent_worker != child_worker
+    assert (runs / "p" / f"trial_{parent}" / "checkpoint.weights.h5").exists()
+    assert steps(db, "0003", 2) == [1, 2]
