@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import DatabaseError, HpStoreError, NotAnHpstoreFileError
-from hpstore.store.database import APPLICATION_ID, _inspect_header
+from hpstore.store.database import APPLICATION_ID, _inspect_header, check_schema
 from hpstore.store.decode import check_row, from_json
 
 
@@ -57,6 +57,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         _forbid_attach(conn)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             raise NotAnHpstoreFileError(f"{path} is a SQLite file, but not an hpstore search.")
+        check_schema(conn, path)  # before any query: a crafted view or trigger runs nothing
         if check:
             check_contents(conn)
     except sqlite3.DatabaseError as exc:
