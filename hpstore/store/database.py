@@ -415,12 +415,15 @@ class Database:
             with self._thread_lock:
                 yield
             return
+        with self._oracle_mutex().hold(self.timeout, holder):
+            yield
+
+    def _oracle_mutex(self) -> FileMutex:
         if self._mutex is None:
             make_lock_folder(self.sidecar)
             self._mutex = FileMutex(self.sidecar / "oracle.lock",
                                     what=f"the decide-and-record lock of {self.path}")
-        with self._mutex.hold(self.timeout, holder):
-            yield
+        return self._mutex
 
     @contextlib.contextmanager
     def _schema_lock(self) -> Iterator[None]:
@@ -462,28 +465,43 @@ class Database:
         """Fold the log into the file, close this process's connection and lock file, and end
         its liveness session. Errors here are not raised: what was committed is in the file
         or its log either way."""
-        with self._thread_lock:
-            mine = self._conn is not None and self._pid == os.getpid()
-            if self._session is not None and self._session.pid == os.getpid():
-                self._session.end()
-            self._session = None
-            moved = self._moved()
-            if mine and not moved:
-                self._sweep_lock_folder()
-            if mine and moved:
-                assert self._conn is not None
-                _close_moved(self, self._conn)
-            elif mine:
-                assert self._conn is not None
-                self._checkpoint(self._conn)
-                self._conn.close()
-            elif self._conn is not None:
-                _ORPHANS.append(self._conn)  # inherited through fork: never close it here
-            self._conn = None
-            if self._mutex is not None:
-                self._mutex.close()
-                self._mutex = None
-            files.release_descriptors()
+        mine = self._conn is not None and self._pid == os.getpid()
+        moved = mine and self._moved()
+        # The closers of a moved file take turns under its oracle lock (taken before the
+        # thread lock, in the order create_trial takes them), so the last one folds the log.
+        turn = False
+        if moved:
+            with contextlib.suppress(DatabaseError):  # a stopped peer holds it: no fold
+                self._oracle_mutex().acquire(self.timeout)
+                turn = True
+        try:
+            with self._thread_lock:
+                if self._session is not None and self._session.pid == os.getpid():
+                    self._session.end()
+                self._session = None
+                if mine and not moved:
+                    self._sweep_lock_folder()
+                    assert self._conn is not None
+                    self._checkpoint(self._conn)
+                    self._conn.close()
+                elif mine:
+                    assert self._conn is not None
+                    _close_moved(self, self._conn, may_fold=turn)
+                elif self._conn is not None:
+                    _ORPHANS.append(self._conn)  # inherited through fork: never close it here
+                self._conn = None
+        finally:
+            if turn:
+                assert self._mutex is not None
+                self._mutex.release()
+        # Outside the thread lock: closing the lock file waits for a thread inside
+        # create_trial, which takes the thread lock after the file lock.
+        if self._mutex is not None:
+            self._mutex.close()
+            self._mutex = None
+        files.release_descriptors()
+        if moved:
+            _remove_old_name(self)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Fold the whole log into the file and empty it, waiting briefly for readers.
@@ -519,32 +537,30 @@ _RUNNING_SESSIONS = ("SELECT t.session FROM projects AS p JOIN trials AS t ON t.
                      "p.project_id AND t.status = 'RUNNING' WHERE t.session IS NOT NULL")
 
 
-def _close_moved(db: Database, conn: sqlite3.Connection) -> None:
+def _close_moved(db: Database, conn: sqlite3.Connection, *, may_fold: bool) -> None:
     """Close a connection to a file that was moved while open.
 
     SQLite keeps the log under the old name and does not fold it in on close. Fold it in
-    here when that is safe: nothing has taken the old name since, and no process uses the
-    file through another log (a process that opened the new name would have been refused
-    while this one was connected, see :meth:`Database._check_not_open_elsewhere`). The
-    closers of the old name take turns under its lock, so the last one always folds. Then
-    the moved file holds every commit, and the old name's log and lock folder go.
+    here when that is safe: this closer's turn (see :meth:`Database.close`), nothing has
+    taken the old name since, and no process uses the file through another log (a process
+    that opened the new name would have been refused while this one was connected, see
+    :meth:`Database._check_not_open_elsewhere`). Then the moved file holds every commit.
     """
     assert db.path is not None and db._identity is not None
     shm = db.path.with_name(db.path.name + "-shm")
-    try:
-        with db.lock():
-            if not db.path.exists() and files.used_under_another_name(
-                    db._identity, None, shm) is False:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            conn.close()
-    except DatabaseError:  # the lock: a stopped peer holds it; leave the log to the others
-        conn.close()
-    finally:
-        if db._mutex is not None:
-            db._mutex.close()
-            db._mutex = None
+    if may_fold and not db.path.exists() and files.used_under_another_name(
+            db._identity, None, shm) is False:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.close()
+
+
+def _remove_old_name(db: Database) -> None:
+    """Remove the log, index and lock folder the moved file had under its old name, once the
+    log is folded in and no process uses them."""
+    assert db.path is not None
+    shm = db.path.with_name(db.path.name + "-shm")
     if db.path.exists() or files.index_in_use(shm) is not False:
         return  # a new file took the old name, or other processes still use the old log
     wal = db.path.with_name(db.path.name + "-wal")

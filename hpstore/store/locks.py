@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hpstore.errors import LockTimeoutError
-from hpstore.store.files import open_lock_file
+from hpstore.store.files import make_lock_folder, open_lock_file
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -145,7 +145,7 @@ class FileMutex:
         # names now, and check after locking that it still names it.
         while True:
             if self._fd is None:
-                self.path.parent.mkdir(mode=0o755, exist_ok=True)
+                make_lock_folder(self.path.parent)  # made again if deleted; never a link
                 self._fd = open_lock_file(self.path)
             self._wait_for(self._fd, deadline, timeout)
             try:
@@ -169,7 +169,7 @@ class FileMutex:
             if left <= 0:
                 raise LockTimeoutError(self._explain_wait(fd, timeout))
             time.sleep(min(delay, left))
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.001)
 
     def _note(self, holder: str | None) -> None:
         # Who holds the lock, for the message of whoever waits too long for it: "pid tuner".
@@ -211,7 +211,7 @@ _MUTEXES: weakref.WeakSet[FileMutex] = weakref.WeakSet()
 
 
 def process_state(pid: int) -> str:
-    """"stopped", "gone", "running", or "unknown" (no /proc) for a process id."""
+    """What process ``pid`` is doing: "stopped", "gone", "running" or "unknown"."""
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:
             text = f.read().decode("ascii", "replace")
