@@ -7,7 +7,9 @@ tables, its ``sqlite_master`` is compared with the one hpstore's own migrations 
 the file's schema version: every table, index, view and trigger, by name and SQL text.
 
 The expected schema is derived from the migration files (applied once per process to an
-in-memory database), so a new numbered migration needs no change here.
+in-memory database), so a new numbered migration needs no change here. (A migration that
+renames with ALTER TABLE makes SQLite rewrite stored SQL text, which other SQLite versions
+may word differently: prefer creating and dropping objects.)
 """
 
 from __future__ import annotations
