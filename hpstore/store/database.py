@@ -239,7 +239,9 @@ class Database:
         except sqlite3.Error as exc:
             raise self._explain(exc) from None
         self._conn, self._pid, self._wrote = conn, pid, False
-        with self._schema_lock():  # the first read takes SQLite's locks: see above
+        # The first read takes SQLite's locks: under the schema lock (see
+        # _check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
+        with self._schema_lock(), files.opening():
             self._migrate(conn)
         if not self.memory and self._identity is None:
             assert self.path is not None

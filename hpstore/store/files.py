@@ -25,6 +25,7 @@ import stat
 import struct
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from hpstore.errors import DatabaseError, FileIdentityError
@@ -67,6 +68,14 @@ def read_header(path: Path, size: int = 100) -> bytes:
             return os.pread(fd, size, 0)
         finally:
             _sweep()
+
+
+@contextlib.contextmanager
+def opening() -> Iterator[None]:
+    """Hold off header reads and sweeps while this thread opens a connection (whose first
+    read takes SQLite's locks): a descriptor closed in that instant would drop them."""
+    with _FDS_LOCK:
+        yield
 
 
 def release_descriptors() -> None:
