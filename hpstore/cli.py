@@ -28,6 +28,7 @@ _LATER = {
     "report": "a self-contained HTML report with plots",
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
     "stress": "kill workers at random while they search, then check every invariant",
+    "backup": "copy a search into one new file, consistent even while workers run",
 }
 
 

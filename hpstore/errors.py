@@ -28,12 +28,28 @@ class NotAnHpstoreFileError(DatabaseError):
     """The file is not an hpstore search file (not SQLite, or another application's SQLite file)."""
 
 
+class ForeignSchemaError(NotAnHpstoreFileError):
+    """The file holds a table, index, view or trigger that hpstore did not write, or lacks
+    one it did: a file changed by another program, or crafted."""
+
+
 class SchemaVersionError(DatabaseError):
     """The file was written by a newer hpstore than this one."""
 
 
 class ReadOnlyDatabaseError(DatabaseError):
     """The file, or the folder it lives in, cannot be written."""
+
+
+class FileIdentityError(DatabaseError):
+    """A path does not name the one file hpstore must use: the search file has several
+    names (hard links), was moved or replaced while open, or its lock folder is (or holds)
+    a symbolic link."""
+
+
+class LockTimeoutError(DatabaseError):
+    """Another process held one of hpstore's locks for longer than the timeout; the message
+    names it and says what to do."""
 
 
 class ProjectMismatchError(HpStoreError, ValueError):

@@ -23,7 +23,7 @@ from hpstore.errors import (
 )
 from hpstore.query_limits import guard_queries, is_interruption
 from hpstore.rendering import render, terminal_text
-from hpstore.store.database import APPLICATION_ID, _inspect_header
+from hpstore.store.database import APPLICATION_ID, _inspect_header, check_schema
 from hpstore.store.decode import ANY_JSON, check_row, from_json
 
 __all__ = ["ProjectChoiceError", "check_contents", "choose_project", "connect_readonly",
@@ -71,6 +71,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         _forbid_attach(conn)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             raise NotAnHpstoreFileError(f"{path} is a SQLite file, but not an hpstore search.")
+        check_schema(conn, path)  # before any query: a crafted view or trigger runs nothing
         if check:
             check_contents(conn)
     except sqlite3.DatabaseError as exc:

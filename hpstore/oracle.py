@@ -571,7 +571,7 @@ class Oracle:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._db.session()
         token = session.token if session is not None else None
-        with self._db.lock():
+        with self._db.lock(tuner_id):
             self._refresh_space()
             running = self._store.running()
             if self._reap_dead_workers(running, token):

@@ -621,3 +621,166 @@ def test_the_oracle_mutex_follows_its_file_when_the_file_is_deleted(tmp_path):
         assert _try_lock(fd)  # and let in once the mutex is released
     finally:
         os.close(fd)
+
+
+# -- 5. descriptors: none kept after close, and no lock of this process dropped -------------------
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_opening_and_closing_searches_leaks_no_descriptor(tmp_path):
+    from hpstore.inspection import connect_readonly
+
+    path = str(tmp_path / "fds.db")
+    with open_oracle(path, max_trials=10_000, seed=1) as oracle:
+        complete_one(oracle, "w")
+    before = open_descriptors()
+    for _ in range(300):
+        with open_oracle(path) as oracle:
+            oracle.create_trial("w")  # the oracle's lock, the liveness file
+        connect_readonly(path).close()
+    assert open_descriptors() == before
+    for i in range(30):  # a file deleted and made again: a new file each time
+        for name in os.listdir(tmp_path):
+            shutil.rmtree(tmp_path / name) if os.path.isdir(tmp_path / name) else os.remove(
+                tmp_path / name)
+        with open_oracle(path, max_trials=5, seed=i) as oracle:
+            complete_one(oracle, "w")
+        connect_readonly(path).close()
+    assert open_descriptors() == before
+
+
+def _lock_holder(path: str) -> int:
+    """The pid another process sees holding SQLite's shared lock on ``path`` (0: none)."""
+    code = ("import fcntl, os, struct, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+            "q = struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0x40000000, 512, 0)\n"
+            "t, _, _, _, pid = struct.unpack('hhqqi', fcntl.fcntl(fd, fcntl.F_GETLK, q))\n"
+            "print(0 if t == fcntl.F_UNLCK else pid)\n")
+    done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                          timeout=DEADLINE, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_GETLK's Linux layout")
+def test_reading_the_header_while_connected_drops_no_lock(tmp_path):
+    # Closing any descriptor of a file drops every POSIX lock the process holds on it; the
+    # header reads of the read-only tools and of a second Oracle must not.
+    from hpstore.inspection import connect_readonly
+    from hpstore.store.database import _inspect_header
+
+    path = str(tmp_path / "held.db")
+    oracle = open_oracle(path, max_trials=50, seed=2)
+    complete_one(oracle, "w")
+    assert _lock_holder(path) == os.getpid()
+    connect_readonly(path).close()
+    _inspect_header(Path(path))
+    open_oracle(path, project_name="another", max_trials=2).close()
+    assert _lock_holder(path) == os.getpid()  # SQLite's shared lock is still held
+    complete_one(oracle, "w")
+    oracle.close()
+    assert _lock_holder(path) == 0
+
+
+# -- 6. the log: folded into the file when the search ends, whatever reader is open ---------------
+def _copy_of_the_file_alone(path: Path, folder: Path) -> list[tuple[Any, ...]]:
+    folder.mkdir()
+    shutil.copyfile(path, folder / path.name)  # what `cp search.db` gives: no -wal
+    return query(str(folder / path.name), "SELECT status, count(*) FROM trials GROUP BY status")
+
+
+def test_after_a_search_beside_a_reader_the_file_alone_holds_everything(tmp_path):
+    from _store import run_n
+
+    from hpstore.inspection import connect_readonly
+
+    path = tmp_path / "watched.db"
+    open_oracle(str(path), max_trials=40, seed=3).close()
+    reader = connect_readonly(path)  # as `hpstore watch` keeps it open
+    try:
+        reader.execute("SELECT count(*) FROM trials").fetchone()
+        _, done, error, message = run_child(run_n, str(path), "w", 40)
+        assert (len(done), error) == (40, None), message
+        assert size(f"{path}-wal") == 0
+        assert _copy_of_the_file_alone(path, tmp_path / "copy") == [("COMPLETED", 40)]
+    finally:
+        reader.close()
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from _faults import complete_one
+from _workers import open_oracle
+oracle = open_oracle({path!r}, max_trials=30, seed=4)
+while complete_one(oracle, "script") is not None:
+    pass
+# no close(): KerasTuner's API has none, and scripts end like this
+"""
+
+
+def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path):
+    from hpstore.inspection import connect_readonly
+
+    path = tmp_path / "script.db"
+    open_oracle(str(path), max_trials=30, seed=4).close()
+    reader = connect_readonly(path)
+    try:
+        tests = str(Path(__file__).resolve().parent)
+        done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=tests, path=str(path))],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+        assert done.returncode == 0, done.stderr
+        assert _copy_of_the_file_alone(path, tmp_path / "copy") == [("COMPLETED", 30)]
+    finally:
+        reader.close()
+
+
+def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
+    from _store import run_n
+
+    from hpstore.store.database import WAL_SIZE_LIMIT
+
+    path = str(tmp_path / "grown.db")
+    open_oracle(path, max_trials=600, seed=5).close()
+    with open_oracle(path, max_trials=600) as oracle:  # a worker that stays, as in a search
+        held = ModuleReader(path)
+        assert held.count() == 0  # its snapshot starts here
+        _, done, error, message = run_child(run_n, path, "w", 600)
+        assert (len(done), error) == (600, None), message
+        # the log could not be recycled under the snapshot
+        assert size(path + "-wal") > 2 * WAL_SIZE_LIMIT
+        held.conn.execute("COMMIT")  # the reader lets go, and stays connected
+        oracle._db.query("SELECT 1")  # (the worker's own view moves on too)
+        with open_oracle(path, max_trials=605) as more:
+            for _ in range(5):
+                complete_one(more, "after")
+            # the next checkpoints folded the log in, and it was cut back
+            assert 0 < size(path + "-wal") <= WAL_SIZE_LIMIT
+        held.conn.close()
+    assert_finished(path, 605)
+
+
+# -- 7. liveness files of ended workers are swept -------------------------------------------------
+def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp_path):
+    from _store import finish_one_then_wait
+
+    path = str(tmp_path / "swept.db")
+    open_oracle(path, max_trials=50, seed=6).close()
+    doomed, held, _ = hold(path, "doomed")
+    ready = CTX.Event()
+    idle = CTX.Process(target=finish_one_then_wait, args=(path, "idle", ready), daemon=True)
+    idle.start()
+    assert ready.wait(DEADLINE)
+    kill(idle)  # between two trials: it holds none
+    kill(doomed)  # holding a trial: its file is the proof that it died
+    folder = Path(path + ".hpstore")
+    assert len(list(folder.glob("worker-*.alive"))) == 2
+    open_oracle(path).close()  # a process opens the file and closes it
+    [left] = folder.glob("worker-*.alive")
+    token = query(path, "SELECT session FROM trials WHERE trial_id = ?", (held,))[0][0]
+    assert left.name == f"worker-{token}.alive"
+    with open_oracle(path) as oracle:
+        assert oracle.create_trial("rescuer").trial_id == held  # found dead through its file
+    assert list(folder.glob("worker-*.alive")) == []

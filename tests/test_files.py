@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing as mp
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from _workers import open_oracle
 
 import hpstore
 
+ROOT = Path(__file__).resolve().parent.parent
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -162,7 +166,7 @@ def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
             self.conn = conn
 
         def execute(self, *args):
-            result = self.conn.execute(*args).fetchone()
+            result = self.conn.execute(*args).fetchall()
             if not migrated:
                 migrated.append(True)
                 monkeypatch.undo()  # the other process opens with plain SQLite
@@ -173,11 +177,14 @@ def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
             self.conn.close()
 
     class _Rows:
-        def __init__(self, row):
-            self.row = row
+        def __init__(self, rows):
+            self.rows = rows
 
         def fetchone(self):
-            return self.row
+            return self.rows[0] if self.rows else None
+
+        def fetchall(self):
+            return self.rows
 
     path.touch()
     sqlite3.connect(path).execute("PRAGMA journal_mode = WAL").fetchone()  # a new, empty file
@@ -187,3 +194,174 @@ def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
     assert migrated
     with open_oracle(str(path), max_trials=1) as oracle:
         assert oracle.create_trial("w").status == "RUNNING"
+
+
+# -- one file, one name ---------------------------------------------------------------------------
+def test_a_file_with_two_names_is_refused_under_either(tmp_path):
+    # SQLite names the log after the path, hpstore its locks: workers on two names of one
+    # file would each keep their own and corrupt it.
+    path = tmp_path / "a.db"
+    make_search(path)
+    os.link(path, tmp_path / "b.db")
+    for name in ("a.db", "b.db"):
+        refused(tmp_path / name, hpstore.FileIdentityError, "2 names")
+
+
+def test_the_tools_still_read_a_file_with_two_names(tmp_path, capsys):
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    os.link(path, tmp_path / "b.db")
+    assert main(["trials", str(tmp_path / "b.db"), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(["check", str(path)]) == 1  # and check says why the library refuses it
+    assert "names: 2" in capsys.readouterr().out
+
+
+# -- a lock folder that is, or holds, a symbolic link ---------------------------------------------
+def _link_cases(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """(search file, link target) for each kind of planted link."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    return {"folder": (tmp_path / "f.db", elsewhere),
+            "schema.lock": (tmp_path / "s.db", elsewhere / "schema-target"),
+            "oracle.lock": (tmp_path / "o.db", elsewhere / "oracle-target"),
+            "worker file": (tmp_path / "w.db", elsewhere / "worker-target")}
+
+
+@pytest.mark.parametrize("kind", ["folder", "schema.lock", "oracle.lock", "worker file"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new file", "existing search"])
+def test_a_symbolic_link_in_the_lock_folder_is_refused_creating_nothing(tmp_path, kind,
+                                                                        existing):
+    path, target = _link_cases(tmp_path)[kind]
+    if existing:
+        make_search(path)
+    sidecar = path.with_name(path.name + ".hpstore")
+    if kind == "folder":
+        sidecar.symlink_to(target, target_is_directory=True)
+        culprit = sidecar
+    else:
+        sidecar.mkdir(exist_ok=True)
+        name = {"worker file": "worker-0123456789abcdef.alive"}.get(kind, kind)
+        culprit = sidecar / name
+        culprit.symlink_to(target)
+    before = {p: digest(p) for p in tmp_path.rglob("*") if p.is_file()}
+    names = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(hpstore.FileIdentityError, match="symbolic link") as raised:
+        open_oracle(str(path), max_trials=3)
+    assert str(culprit) in str(raised.value)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == names  # no .db, no lock file
+    assert {p: digest(p) for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_lock_file_made_a_link_while_the_search_runs_is_not_followed(tmp_path):
+    path = tmp_path / "run.db"
+    oracle = open_oracle(str(path), max_trials=5)
+    oracle.create_trial("w")
+    oracle.close()
+    lock = tmp_path / "run.db.hpstore" / "oracle.lock"
+    target = tmp_path / "target"
+    lock.unlink()
+    lock.symlink_to(target)
+    with pytest.raises(hpstore.FileIdentityError, match="symbolic link"):
+        open_oracle(str(path)).create_trial("w2")
+    assert not target.exists()
+
+
+# -- crafted schemas: views and triggers in place of hpstore's own ---------------------------------
+ENDLESS = ("WITH RECURSIVE forever(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM forever) "
+           "SELECT t.* FROM forever, {table}_x AS t")  # every row of the table, endlessly
+RIGGED = ("CREATE TRIGGER rig AFTER UPDATE OF status ON trials BEGIN "
+          "UPDATE trials SET score = -1000 WHERE id = new.id; END")
+
+
+def craft(path: Path, statements: list[str]) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;\n"
+                       + ";\n".join(statements) + ";")
+    conn.close()
+
+
+CRAFTED = {
+    "projects is an endless view": (["ALTER TABLE projects RENAME TO projects_x",
+                                     "CREATE VIEW projects AS " + ENDLESS.format(table="projects")],
+                                    "view 'projects'"),
+    "trials is an endless view": (["ALTER TABLE trials RENAME TO trials_x",
+                                   "CREATE VIEW trials AS " + ENDLESS.format(table="trials")],
+                                  "view 'trials'"),
+    "a trigger rigs scores": ([RIGGED], "trigger 'rig'"),
+    "a view changed": (["DROP VIEW trial_overview",
+                        "CREATE VIEW trial_overview AS SELECT 1 AS trial_id"],
+                       "view 'trial_overview' was changed"),
+    "an index dropped": (["DROP INDEX trials_by_values"], "index 'trials_by_values'"),
+    "a table added": (["CREATE TABLE notes (x)"], "table 'notes'"),
+}
+
+
+def _open_library(path: str, results) -> None:
+    try:
+        open_oracle(path).close()
+        results.put(("opened", ""))
+    except Exception as exc:
+        results.put((type(exc).__name__, str(exc)))
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_a_crafted_schema_is_refused_naming_the_object(tmp_path, case):
+    statements, named = CRAFTED[case]
+    path = tmp_path / "crafted.db"
+    make_search(path)
+    craft(path, statements)
+    before = digest(path)
+    # in a child with a deadline: an endless view must not hang the caller
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_open_library, args=(str(path), results), daemon=True)
+    proc.start()
+    try:
+        kind, message = results.get(timeout=60)
+    finally:
+        proc.kill()
+        proc.join(60)
+    assert kind == "ForeignSchemaError", message
+    assert named in message and str(path) in message
+    assert digest(path) == before
+    # every tool refuses it too, in a bounded time, with one line; `check` names it
+    for tool in (["check"], ["trials"], ["summary"], ["sql", "SELECT * FROM trials"]):
+        done = subprocess.run([sys.executable, "-m", "hpstore", *tool[:1], str(path),
+                               *tool[1:]], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == (1 if tool == ["check"] else 2), (tool, done.stderr)
+        assert named in done.stdout + done.stderr and "Traceback" not in done.stderr, tool
+    assert digest(path) == before
+
+
+def test_a_file_sqlite_analysed_still_opens(tmp_path):
+    # ANALYZE (run by a user in the sqlite3 shell) adds SQLite's own statistics tables
+    path = tmp_path / "analysed.db"
+    make_search(path)
+    conn = sqlite3.connect(path)
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    with open_oracle(str(path)) as oracle:
+        assert len(oracle.trials) == 3
+    from hpstore.inspection import connect_readonly
+
+    connect_readonly(path).close()
+
+
+def test_the_expected_schema_comes_from_the_migration_files(tmp_path, monkeypatch):
+    # A new numbered migration changes what is expected, with no list to update.
+    from hpstore.store import schema
+
+    folder = tmp_path / "schema"
+    shutil.copytree(schema.schema_dir(), folder)
+    (folder / "0002_notes.sql").write_text("CREATE TABLE notes (x);\n", encoding="utf-8")
+    monkeypatch.setattr(schema, "schema_dir", lambda: folder)
+    monkeypatch.setattr(schema, "_cache", {})
+    names = {o[1] for o in schema.expected(2)}
+    assert "notes" in names and "trials" in names
+    assert "notes" not in {o[1] for o in schema.expected(1)}

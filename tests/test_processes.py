@@ -8,8 +8,16 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 
 import pytest
+from _store import (
+    complete_until_stopped,
+    fork_children_while_a_thread_runs_trials,
+    run_n,
+    run_one,
+    stall_in_create_trial,
+)
 from _workers import (
     DEADLINE,
     forked_child,
@@ -21,6 +29,8 @@ from _workers import (
     run_worker,
     write_forever,
 )
+
+import hpstore
 
 pytestmark = [
     pytest.mark.slow,
@@ -229,3 +239,188 @@ def test_one_tuner_handed_to_three_processes_names_each_apart(tmp_path, method):
     workers = {t for _, t in rows}
     assert workers <= {f"worker-{p.pid}" for p in procs}
     assert tuner.tuner_id == f"worker-{os.getpid()}"  # the parent's own name is its own
+
+
+# -- one file under two names ---------------------------------------------------------------------
+def test_workers_on_two_names_of_one_file_never_share_it(tmp_path):
+    # A worker runs on a.db; a hard link b.db is made; a second worker is started on b.db.
+    # It must be refused (it would keep its own log and locks), and the first worker's
+    # search stays whole, every trial run once.
+    path, link = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    open_oracle(path, max_trials=100_000, seed=3).close()
+    start, progress, results, second = CTX.Event(), CTX.Queue(), CTX.Queue(), CTX.Queue()
+    first = CTX.Process(target=complete_until_stopped,
+                        args=(path, "on-a", start, progress, results), daemon=True)
+    other = CTX.Process(target=run_n, args=(link, "on-b", 100_000, second), daemon=True)
+    try:
+        first.start()
+        start.set()
+        progress.get(timeout=DEADLINE)  # it is writing
+        os.link(path, link)
+        other.start()
+        _, done, error, message = second.get(timeout=DEADLINE)
+        assert (done, error) == ([], "FileIdentityError") and "2 names" in message
+    finally:
+        for proc in (first, other):
+            if proc.pid is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(DEADLINE)
+    os.remove(link)  # one name again: the search resumes and finishes
+    conn = sqlite3.connect(path)
+    total = conn.execute("SELECT count(*) FROM trials").fetchone()[0] + 5
+    finisher = CTX.Queue()
+    proc = CTX.Process(target=run_n, args=(path, "finisher", total, finisher))
+    proc.start()
+    _, _, error, message = finisher.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert error is None, message
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # every trial ran once, but the one the killed worker held, which ran again
+    assert conn.execute("SELECT count(*), count(DISTINCT values_key), sum(status = 'COMPLETED')"
+                        " FROM trials").fetchone() == (total, total, total)
+    assert conn.execute("SELECT count(*) FROM trials WHERE run_count > 1").fetchone()[0] <= 1
+
+
+# -- a file moved while workers write -------------------------------------------------------------
+def test_workers_stop_when_their_file_is_moved_and_the_file_stays_whole(tmp_path):
+    path, moved = tmp_path / "search.db", tmp_path / "other.db"
+    open_oracle(str(path), max_trials=100_000, seed=4).close()
+    start, progress, results, early = CTX.Event(), CTX.Queue(), CTX.Queue(), CTX.Queue()
+    procs = [CTX.Process(target=complete_until_stopped, daemon=True,
+                         args=(str(path), f"w{i}", start, progress, results)) for i in range(3)]
+    # a process opening the new name while the old one's writers live is refused: their
+    # latest commits are still in the log beside the old name
+    opener = CTX.Process(target=run_one, args=(str(moved), "too-early", early), daemon=True)
+    try:
+        for proc in procs:
+            proc.start()
+        start.set()
+        reported, seen = [], set()
+        while seen != {"w0", "w1", "w2"}:  # every worker is writing
+            reported.append(progress.get(timeout=DEADLINE))
+            seen.add(reported[-1][0])
+        os.rename(path, moved)
+        opener.start()
+        stops = [results.get(timeout=DEADLINE) for _ in procs]
+        for proc in procs:
+            proc.join(DEADLINE)
+        while not progress.empty():
+            reported.append(progress.get_nowait())
+        _, _, early_error, early_message = early.get(timeout=DEADLINE)
+        opener.join(DEADLINE)
+    finally:
+        for proc in [*procs, opener]:
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(DEADLINE)
+    # each worker stopped with a clear error before writing to the moved file again
+    assert [(t, kind) for t, kind, _ in sorted(stops)] == [
+        ("w0", "FileIdentityError"), ("w1", "FileIdentityError"), ("w2", "FileIdentityError")]
+    assert all(str(path) in message and "moved" in message for _, _, message in stops)
+    # the opener either came after the last writer closed (then it ran), or was refused
+    assert early_error in (None, "FileIdentityError"), early_message
+    # the moved file is whole and holds every trial a worker saw completed; nothing was
+    # made again under the old name, and the old name's log and lock folder are gone
+    conn = sqlite3.connect(moved)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = dict(conn.execute("SELECT trial_id, score FROM trials WHERE status = 'COMPLETED'"))
+    assert {t: s for _, t, s in reported} == {t: s for t, s in stored.items()
+                                               if t in {t for _, t, _ in reported}}
+    assert len({t for _, t, _ in reported}) == len(reported)
+    assert conn.execute("SELECT count(*) = count(DISTINCT values_key) FROM trials"
+                        ).fetchone() == (1,)
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()
+                  if not p.name.startswith("other.db")) == []
+    # and the search goes on under its new name
+    finish = CTX.Queue()
+    proc = CTX.Process(target=run_n, args=(str(moved), "after", len(stored) + 5, finish))
+    proc.start()
+    _, done, error, message = finish.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert error is None, message
+    assert len(done) >= 5
+
+
+# -- a worker stopped while it holds the oracle's lock -------------------------------------------
+def test_a_stopped_lock_holder_makes_others_wait_only_the_timeout_and_is_named(tmp_path):
+    path = str(tmp_path / "stopped.db")
+    open_oracle(path, max_trials=50).close()
+    waiter = open_oracle(path)
+    inside = CTX.Event()
+    holder = CTX.Process(target=stall_in_create_trial, args=(path, "frozen", inside), daemon=True)
+    holder.start()
+    try:
+        assert inside.wait(DEADLINE)
+        os.kill(holder.pid, signal.SIGSTOP)  # Ctrl-Z, a debugger: inside create_trial
+        waiter._db.timeout = 1.0
+        outcome: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                waiter.create_trial("waiting")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=ask, daemon=True)
+        thread.start()
+        thread.join(DEADLINE)  # without a bound on the wait, it never returns
+        assert not thread.is_alive(), "create_trial waited for a stopped process for ever"
+        [error] = outcome
+        assert isinstance(error, hpstore.LockTimeoutError), repr(error)
+        text = str(error)
+        assert str(holder.pid) in text and "'frozen'" in text and "stopped" in text
+        assert f"kill -CONT {holder.pid}" in text
+        # resumed, the lock is free again for whoever asks
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.join(DEADLINE)
+    waiter._db.timeout = 60.0
+    assert waiter.create_trial("waiting").status == "RUNNING"
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM trials WHERE tuner_id = 'frozen'"
+                                         ).fetchone() == (0,)
+
+
+# -- fork while another thread is inside create_trial --------------------------------------------
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_children_forked_while_a_thread_runs_trials_all_finish(tmp_path):
+    path = str(tmp_path / "forked.db")
+    open_oracle(path, max_trials=100_000).close()
+    results = CTX.Queue()
+    parent = CTX.Process(target=fork_children_while_a_thread_runs_trials,
+                         args=(path, 6, results))  # not a daemon: it has children
+    parent.start()
+    try:
+        status, reports, loop_errors = results.get(timeout=DEADLINE * 3)
+    finally:
+        parent.join(DEADLINE)
+        if parent.exitcode is None:
+            parent.kill()
+    assert status == "ok", reports
+    assert loop_errors == []
+    assert sorted(r[0] for r in reports) == [f"child-{i}" for i in range(6)]
+    assert [r[2] for r in reports] == [None] * 6
+    ids = [t for r in reports for t in r[1]]
+    assert len(ids) == len(set(ids)) == 18
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM trials WHERE tuner_id LIKE 'child-%' AND status ="
+                        " 'COMPLETED'").fetchone() == (18,)
+
+
+def test_a_moved_file_is_refused_under_its_new_name_while_the_old_one_is_open(tmp_path):
+    path, moved = tmp_path / "search.db", tmp_path / "other.db"
+    open_oracle(str(path), max_trials=50, seed=5).close()
+    proc, _, _ = hold(str(path), "old-name")  # connected under the old name, idle
+    try:
+        os.rename(path, moved)
+        with pytest.raises(hpstore.FileIdentityError, match="under another name"):
+            open_oracle(str(moved))
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "other.db", "search.db-shm", "search.db-wal", "search.db.hpstore"]
+    finally:
+        _kill(proc)
+    with open_oracle(str(moved)) as oracle:  # nobody has the old name open any more
+        assert oracle.create_trial("new-name").status == "RUNNING"
+    assert sqlite3.connect(moved).execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -620,6 +620,9 @@ ALLOWED_SQL_PIECES = {
     ("hpstore/store/database.py", "_migrate", "migrations()"):
         "(number, path) of hpstore's migration files: the number is an int parsed from the "
         "file name",
+    ("hpstore/store/schema.py", "expected", "path.read_text(encoding='utf-8')"):
+        "the text of hpstore's own migration files, run on an in-memory database to learn the "
+        "schema they make",
     ("hpstore/store/project.py", "update_settings", "', '.join(assignments)"):
         "'<key> = ?' for keys checked against a fixed set first "
         "(test_allowed_sql_pieces_refuse_user_text)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hpstore.errors import ForeignSchemaError
 from hpstore.inspection import choose_project, connect_readonly, projects, run_tool, tool_parser
 from hpstore.store.database import SCHEMA_VERSION
 from hpstore.store.locks import Session
@@ -12,8 +13,19 @@ from hpstore.store.locks import Session
 
 def main(argv: list[str] | None = None) -> int:
     args = tool_parser("check", __doc__).parse_args(argv)
-    conn = connect_readonly(args.database)
+    try:
+        conn = connect_readonly(args.database)
+    except ForeignSchemaError as exc:
+        # Nothing more is read from such a file: SQLite would run what its schema defines.
+        print(f"schema: NOT HPSTORE'S\n  {exc}")
+        return 1
     problems = 0
+    links = Path(args.database).expanduser().stat().st_nlink
+    if links > 1:
+        problems += 1
+        print(f"names: {links} (hard links to one file): the library refuses it, since workers "
+              "on two names would corrupt it. Keep one name, or copy the search with "
+              "`hpstore backup`.")
     integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
     if integrity == ["ok"]:
         print("integrity: ok")

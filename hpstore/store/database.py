@@ -1,80 +1,60 @@
 """The search file: checks before opening, connections, transactions, migrations, locks.
 
 Every pragma is set in :meth:`Database.connect`; every write goes through
-:meth:`Database.write` (``BEGIN IMMEDIATE``); schema changes and an oracle's
-decide-and-record step take the cross-process file lock from :meth:`Database.lock`.
+:meth:`Database.write` (``BEGIN IMMEDIATE``), which first checks that the path still names
+the file that was opened; schema changes and an oracle's decide-and-record step take the
+cross-process file locks from :meth:`Database.lock`. Closing folds the write-ahead log into
+the file, so that after a search the ``.db`` alone holds everything.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import sqlite3
-import struct
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from hpstore.errors import (
     DatabaseError,
+    FileIdentityError,
     NotAnHpstoreFileError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
+from hpstore.store import files, locks
+from hpstore.store.checks import check_schema, inspect_database, inspect_header, single_name
+from hpstore.store.files import Identity, check_lock_folder, identity, make_lock_folder
 from hpstore.store.locks import FileMutex, Session
+from hpstore.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
 
-APPLICATION_ID = 1213223764  # "HPST"
+__all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
+           "migrations", "schema_dir"]
+
 PAGE_SIZE = 1024  # bytes; see _migrate
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite folds the log into the file once it holds this many pages (its default), and
+# cuts the log file back to this size when it starts it afresh: a log grown large beside a
+# long reader shrinks again once the reader is gone.
+AUTOCHECKPOINT_PAGES = 1000
+WAL_SIZE_LIMIT = 32 + AUTOCHECKPOINT_PAGES * (PAGE_SIZE + 24)  # header + frames, in bytes
+CLOSE_CHECKPOINT_WAIT = 1.0  # seconds a closing process waits for readers to let go
+_CONFIRMATIONS = 5  # looks at a file that seems open under another name, before refusing it
 
 # Connections inherited through fork() must never be used or closed by the child
 # (SQLite forbids carrying a connection across fork); keeping a reference here stops the
 # garbage collector from closing them in the child.
 _ORPHANS: list[Any] = []
 
-
-def schema_dir() -> Path:
-    """The folder of migration files: inside the installed package, or the checkout's."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_schema", here.parent / "schema"):
-        if candidate.is_dir():
-            return candidate
-    raise DatabaseError(f"hpstore's schema files are missing (looked in {here / '_schema'}).")
-
-
-def migrations() -> list[tuple[int, Path]]:
-    """The numbered migration files, in order: ``[(1, .../0001_initial.sql), ...]``."""
-    found = []
-    for path in schema_dir().glob("[0-9][0-9][0-9][0-9]_*.sql"):
-        found.append((int(path.name[:4]), path))
-    found.sort()
-    if [n for n, _ in found] != list(range(1, len(found) + 1)):
-        raise DatabaseError(f"Migration files are not numbered 1..N: {[p.name for _, p in found]}")
-    return found
-
-
-SCHEMA_VERSION = len(migrations())
-
-
-# Closing any descriptor of a file releases every POSIX lock the process holds on it,
-# SQLite's included (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
-# The header is therefore read through a descriptor opened once per file and never closed.
-_HEADER_FDS: dict[tuple[int, int], int] = {}
-
-
-def _read_header(path: Path) -> bytes:
-    st = path.stat()
-    fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
-    if fd is None:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        opened = os.fstat(fd)
-        _HEADER_FDS[(opened.st_dev, opened.st_ino)] = fd  # kept open: see above
-    return os.pread(fd, 100, 0)
+# The checks before opening live in checks.py; these names are what other modules import.
+_inspect_header = inspect_header
+_inspect_database = inspect_database
 
 
 def _file_size_limit() -> int | None:
@@ -87,86 +67,6 @@ def _file_size_limit() -> int | None:
     return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
 
 
-def _inspect_header(path: Path) -> bool:
-    """Check an existing file without opening it through SQLite (which could change it).
-
-    Returns False for an empty file (a new search), True for a file to look into.
-
-    Raises:
-        NotAnHpstoreFileError: not a SQLite file, a truncated one, or one whose header
-            carries another application's id.
-    """
-    size = path.stat().st_size
-    if size == 0:
-        return False
-    header = _read_header(path)
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise NotAnHpstoreFileError(
-            f"{path} is not a SQLite database, so it is not an hpstore search file. "
-            "Give the path of a search file, or a new path to start one."
-        )
-    page_size = struct.unpack(">H", header[16:18])[0]
-    page_size = 65536 if page_size == 1 else page_size
-    page_count = struct.unpack(">I", header[28:32])[0]
-    application_id = struct.unpack(">I", header[68:72])[0]
-    change_counter = struct.unpack(">I", header[24:28])[0]
-    valid_for = struct.unpack(">I", header[92:96])[0]
-    # The header's page count is only trustworthy when SQLite marked it valid for this
-    # version of the file, and only on a quiet file: while a writer checkpoints its WAL,
-    # page 1 may already carry the new count before the file has grown to it.
-    quiet = not path.with_name(path.name + "-wal").exists()
-    if quiet and valid_for == change_counter and page_count and size < page_count * page_size:
-        raise NotAnHpstoreFileError(
-            f"{path} is damaged: its header promises {page_count * page_size} bytes but the "
-            f"file holds {size}. It may have been truncated by a copy; restore it from a "
-            "backup."
-        )
-    if application_id not in (0, APPLICATION_ID):
-        raise _foreign(path, application_id)
-    return True
-
-
-def _foreign(path: Path, application_id: int) -> NotAnHpstoreFileError:
-    return NotAnHpstoreFileError(
-        f"{path} is a SQLite database of another application (application_id "
-        f"{application_id}, tables but no hpstore mark), not an hpstore search file. Give "
-        "hpstore a file of its own."
-    )
-
-
-def _inspect_database(path: Path) -> None:
-    """Read the file's marks through a read-only connection (which also sees the WAL).
-
-    Raises:
-        NotAnHpstoreFileError: another application's SQLite file, or unreadable.
-        SchemaVersionError: an hpstore file from a newer version.
-    """
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        try:
-            # One statement, so one snapshot: read apart, the marks could straddle another
-            # process's first migration and show its tables without its mark.
-            application_id, user_version, tables = conn.execute(
-                "SELECT (SELECT * FROM pragma_application_id), (SELECT * FROM "
-                "pragma_user_version), (SELECT count(*) FROM sqlite_master)").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise NotAnHpstoreFileError(
-            f"{path} cannot be read as SQLite ({exc}); it is damaged or not a database."
-        ) from None
-    if application_id == 0 and tables == 0:
-        return  # an empty SQLite file: a new search
-    if application_id != APPLICATION_ID:
-        raise _foreign(path, application_id)
-    if user_version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{path} was written by a newer hpstore (schema version {user_version}; this "
-            f"hpstore reads up to {SCHEMA_VERSION}). Upgrade hpstore to open it."
-        )
-
-
 class Database:
     """One search file (or an in-memory search), opened lazily in each process.
 
@@ -175,10 +75,12 @@ class Database:
         durability: "normal" (WAL with synchronous=NORMAL: a killed process loses nothing
             it committed; a power cut may lose the last commits) or "full" (synchronous=FULL:
             commits also survive a power cut, at a cost in speed).
-        timeout: seconds a writer waits for another before giving up.
+        timeout: seconds a writer waits for another (SQLite's busy timeout, and hpstore's
+            own locks) before giving up.
 
     Raises:
-        NotAnHpstoreFileError, SchemaVersionError, ReadOnlyDatabaseError: see :meth:`check`.
+        NotAnHpstoreFileError, ForeignSchemaError, SchemaVersionError,
+        ReadOnlyDatabaseError, FileIdentityError: see :meth:`check`.
         ValueError: an unknown durability.
     """
 
@@ -197,9 +99,14 @@ class Database:
         self._thread_lock = threading.RLock()
         self._mutex: FileMutex | None = None
         self._session: Session | None = None
+        self._identity: Identity | None = None  # the file opened: (device, inode)
+        self._wrote = False  # whether this process committed a write since it connected
+        _DATABASES.add(self)
         if not self.memory:
             self.check()
         self.connect()
+        if not self.memory:
+            self._sweep_lock_folder()
 
     # -- opening ---------------------------------------------------------------------------
     @property
@@ -213,8 +120,11 @@ class Database:
 
         Raises:
             NotAnHpstoreFileError: not SQLite, truncated, or another application's file.
+            ForeignSchemaError: a table, index, view or trigger hpstore did not write.
             SchemaVersionError: written by a newer hpstore.
             ReadOnlyDatabaseError: the file or its folder cannot be written.
+            FileIdentityError: the file has several names (hard links), or the lock folder
+                is, or holds, a symbolic link.
         """
         assert self.path is not None
         folder = self.path.parent
@@ -222,15 +132,54 @@ class Database:
             raise DatabaseError(
                 f"The folder {folder} does not exist; create it first or choose another path."
             )
+        check_lock_folder(self.sidecar)  # before the file is created: a refusal makes nothing
         if self.path.exists():
             if self.path.is_dir():
                 raise NotAnHpstoreFileError(f"{self.path} is a folder, not a search file.")
             look_inside = _inspect_header(self.path)
+            single_name(self.path, self.path.stat())
             self._check_writable()  # before SQLite opens it: a refused file gets no -wal/-shm
+            self._check_not_open_elsewhere()
             if look_inside:
                 _inspect_database(self.path)
         else:
             self._check_writable()
+
+    def _check_not_open_elsewhere(self) -> None:
+        """Refuse a file that running processes have open under another name (it was moved
+        or renamed while they used it): they keep a log of their own, under the old name."""
+        path = self.path
+        assert path is not None
+        header = files.read_header(path)
+        if len(header) < 100 or header[18] != 2:
+            return  # not (yet) a WAL file: no process keeps a log of it open
+        shm = path.with_name(path.name + "-shm")
+
+        def elsewhere() -> bool:
+            key = identity(path)
+            return key is not None and files.used_under_another_name(key, path, shm) is True
+
+        # A process opening or closing the file holds SQLite's lock on it for an instant
+        # without the -shm index's: a look that falls in that instant sees what looks like
+        # another name. Another name is a lasting state, so look again a few times, the last
+        # time under the schema lock, which hpstore processes hold while they first read.
+        for _ in range(_CONFIRMATIONS):
+            if not elsewhere():
+                return
+            time.sleep(0.05)  # the instant is over by then; another name is not
+        made = not self.sidecar.exists()
+        with self._schema_lock():
+            if not elsewhere():
+                return
+        if made:  # a refusal leaves nothing behind
+            locks.remove_idle_folder(self.sidecar)
+        raise FileIdentityError(
+            f"{self.path} is open in another process under another name: it was moved or "
+            "renamed while that process used it, and its latest commits are still in the log "
+            "beside the old name. Opening it now would corrupt it. Wait for those processes "
+            "to end (an hpstore worker stops at its next write, and the last to close folds "
+            "its log into the file), then run again."
+        )
 
     def _check_writable(self) -> None:
         assert self.path is not None
@@ -262,15 +211,22 @@ class Database:
                 )
 
     def connect(self) -> sqlite3.Connection:
-        """This process's connection, opened (with every pragma) on first use or after fork."""
+        """This process's connection, opened (with every pragma) on first use or after fork.
+
+        Raises:
+            FileIdentityError: reopening (after fork) a path that no longer names the file.
+        """
         pid = os.getpid()
         if self._conn is not None and self._pid == pid:
             return self._conn
         if self._conn is not None:  # inherited across fork: leave it alone
             _ORPHANS.append(self._conn)
+            self._conn = None
             if self._session is not None:
                 self._session.forget()
                 self._session = None
+        if self._identity is not None:
+            self._check_identity()  # else a moved file would be made again, empty
         target = ":memory:" if self.memory else str(self.path)
         try:
             conn = sqlite3.connect(target, timeout=self.timeout, isolation_level=None,
@@ -278,49 +234,80 @@ class Database:
             conn.execute(f"PRAGMA synchronous = {DURABILITY[self.durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit = {int(WAL_SIZE_LIMIT)}")
         except sqlite3.Error as exc:
             raise self._explain(exc) from None
-        self._conn, self._pid = conn, pid
-        self._migrate(conn)
+        self._conn, self._pid, self._wrote = conn, pid, False
+        # The first read takes SQLite's locks: under the schema lock (see
+        # _check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
+        with self._schema_lock(), files.opening():
+            self._migrate(conn)
+        if not self.memory and self._identity is None:
+            assert self.path is not None
+            self._identity = identity(self.path)
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        if self._user_version(conn) == SCHEMA_VERSION:
+        # Called holding the schema lock; another process may have migrated meanwhile.
+        current = self._user_version(conn)
+        if current == SCHEMA_VERSION:
             return
-        with self._schema_lock():
-            # Another process may have migrated while we waited for the lock.
-            current = self._user_version(conn)
-            if current == SCHEMA_VERSION:
-                return
-            if current > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path} was written by a newer hpstore (schema version {current})."
-                )
-            try:
-                if not self.memory and current == 0:
-                    # Small pages: each commit writes every page it touched (the trial row,
-                    # its indexes, the status log) to the log whole, so a trial's commits
-                    # cost less with 1 KiB pages than SQLite's default 4 KiB.
-                    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-                    conn.execute("PRAGMA journal_mode = WAL")
-                for number, path in migrations():
-                    if number <= current:
-                        continue
-                    script = path.read_text(encoding="utf-8")
-                    try:
-                        conn.executescript(
-                            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-                        )
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
-            except sqlite3.Error as exc:
-                raise self._explain(exc) from None
+        if current > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} was written by a newer hpstore (schema version {current})."
+            )
+        try:
+            if not self.memory and current == 0:
+                # Small pages: each commit writes every page it touched (the trial row,
+                # its indexes, the status log) to the log whole, so a trial's commits
+                # cost less with 1 KiB pages than SQLite's default 4 KiB.
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                conn.execute("PRAGMA journal_mode = WAL")
+            for number, path in migrations():
+                if number <= current:
+                    continue
+                script = path.read_text(encoding="utf-8")
+                try:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                    )
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                self._wrote = True
+        except sqlite3.Error as exc:
+            raise self._explain(exc) from None
 
     @staticmethod
     def _user_version(conn: sqlite3.Connection) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- which file ------------------------------------------------------------------------------
+    def _check_identity(self) -> None:
+        """Raise unless the path still names the file this process opened.
+
+        SQLite keeps the write-ahead log under the name the file had when it was opened. If
+        the file is moved (or replaced), writers on the old name and processes opening the
+        new one keep two logs of one file and corrupt it; a new process on the old name
+        starts another search. So a write stops here, before anything is written.
+        """
+        if self.memory or self._identity is None:
+            return
+        assert self.path is not None
+        if identity(self.path) == self._identity:
+            return
+        raise FileIdentityError(
+            f"{self.path} no longer names the search file this process opened: the file was "
+            "moved, replaced or deleted while the search ran. Stopped before writing, so the "
+            "file stays whole. Run the search again on the file's new name (and never move a "
+            "search file while workers use it)."
+        )
+
+    def _moved(self) -> bool:
+        return (not self.memory and self._identity is not None and self.path is not None
+                and identity(self.path) != self._identity)
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -330,6 +317,7 @@ class Database:
         Raises:
             DatabaseError: SQLite failed (disk full, locked past the timeout, damaged file),
                 with the reason in words; nothing of the transaction is kept.
+            FileIdentityError: the path no longer names the file (moved or replaced).
         """
         with self._thread_lock:
             conn = self.connect()
@@ -338,8 +326,12 @@ class Database:
             except sqlite3.Error as exc:
                 raise self._explain(exc) from None
             try:
+                # Checked holding the write lock: one stat, and no commit reaches a file
+                # that was moved while this process waited.
+                self._check_identity()
                 yield conn
                 conn.execute("COMMIT")
+                self._wrote = True
             except BaseException as exc:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -410,38 +402,46 @@ class Database:
 
     # -- cross-process coordination -------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """The lock for an oracle's decide-and-record step (and other whole-project steps)."""
+    def lock(self, holder: str | None = None) -> Iterator[None]:
+        """The lock for an oracle's decide-and-record step (and other whole-project steps).
+
+        ``holder`` (a tuner id) is written into the lock file with this process's id, so
+        that a process that waits too long can say who holds it.
+
+        Raises:
+            LockTimeoutError: another process held it for more than ``timeout`` seconds
+                (the message names it: a stopped process, a stuck one).
+            FileIdentityError: the lock folder or file is a symbolic link.
+        """
         if self.memory:
             with self._thread_lock:
                 yield
             return
-        if self._mutex is None:
-            self.sidecar.mkdir(mode=0o755, exist_ok=True)
-            self._mutex = FileMutex(self.sidecar / "oracle.lock")
-        with self._mutex:
+        with self._oracle_mutex().hold(self.timeout, holder):
             yield
+
+    def _oracle_mutex(self) -> FileMutex:
+        if self._mutex is None:
+            make_lock_folder(self.sidecar)
+            self._mutex = FileMutex(self.sidecar / "oracle.lock",
+                                    what=f"the decide-and-record lock of {self.path}")
+        return self._mutex
 
     @contextlib.contextmanager
     def _schema_lock(self) -> Iterator[None]:
-        # Creating or migrating the schema is rare; filelock's timeout and portability
-        # matter more there than the cost of opening the lock file each time.
+        # Creating or migrating the schema is rare: the lock file is opened each time.
         if self.memory:
             yield
             return
-        self.sidecar.mkdir(mode=0o755, exist_ok=True)
-        lock = FileLock(str(self.sidecar / "schema.lock"), timeout=self.timeout, mode=0o644)
+        make_lock_folder(self.sidecar)
+        mutex = FileMutex(self.sidecar / "schema.lock",
+                          what=f"the schema lock of {self.path} (held while creating or "
+                               "upgrading the file)")
         try:
-            lock.acquire()
-        except Timeout:
-            raise DatabaseError(
-                f"Another process held the schema lock of {self.path} for more than "
-                f"{self.timeout:g} s while creating or upgrading the file; try again."
-            ) from None
-        try:
-            yield
+            with mutex.hold(self.timeout):
+                yield
         finally:
-            lock.release()
+            mutex.close()
 
     def session(self) -> Session | None:
         """This process's liveness token (None for an in-memory search, which has no rivals)."""
@@ -449,7 +449,7 @@ class Database:
             return None
         self.connect()  # drops a session inherited through fork
         if self._session is None:
-            self.sidecar.mkdir(mode=0o755, exist_ok=True)
+            make_lock_folder(self.sidecar)
             self._session = Session.start(self.sidecar)
         return self._session
 
@@ -467,11 +467,154 @@ class Database:
         file: tokens are random)."""
         return token is not None and Session.held_here(token)
 
+    # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close this process's connection and end its liveness session."""
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
-        if self._session is not None and self._session.pid == os.getpid():
-            self._session.end()
-        self._session = None
+        """Fold the log into the file, close this process's connection and lock file, and end
+        its liveness session. Errors here are not raised: what was committed is in the file
+        or its log either way."""
+        mine = self._conn is not None and self._pid == os.getpid()
+        moved = mine and self._moved()
+        # The closers of a moved file take turns under its oracle lock (taken before the
+        # thread lock, in the order create_trial takes them), so the last one folds the log.
+        turn = False
+        if moved:
+            with contextlib.suppress(DatabaseError):  # a stopped peer holds it: no fold
+                self._oracle_mutex().acquire(self.timeout)
+                turn = True
+        try:
+            with self._thread_lock:
+                if self._session is not None and self._session.pid == os.getpid():
+                    self._session.end()
+                self._session = None
+                if mine and not moved:
+                    self._sweep_lock_folder()
+                    assert self._conn is not None
+                    self._checkpoint(self._conn)
+                    self._conn.close()
+                elif mine:
+                    assert self._conn is not None
+                    _close_moved(self, self._conn, may_fold=turn)
+                elif self._conn is not None:
+                    _ORPHANS.append(self._conn)  # inherited through fork: never close it here
+                self._conn = None
+        finally:
+            if turn:
+                assert self._mutex is not None
+                self._mutex.release()
+        # Outside the thread lock: closing the lock file waits for a thread inside
+        # create_trial, which takes the thread lock after the file lock.
+        if self._mutex is not None:
+            self._mutex.close()
+            self._mutex = None
+        files.release_descriptors()
+        if moved:
+            _remove_old_name(self)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Fold the whole log into the file and empty it, waiting briefly for readers.
+
+        SQLite does this itself when the last connection closes, but not while any reader
+        (``hpstore watch``, a notebook) has the file open: the latest commits would then stay
+        in the ``-wal``, and a copy of the ``.db`` alone would miss them.
+        """
+        if self.memory or conn.in_transaction or not self._wrote:
+            return  # a process that only read leaves the file as it found it
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _sweep_lock_folder(self) -> None:
+        """Remove the liveness files of processes that ended without a trial running."""
+        if self.memory:
+            return
+        folder = self.sidecar
+        with contextlib.suppress(OSError):
+            mine = self._session.token if self._session is not None else None
+            if not any(locks.is_liveness_file(n, exclude=mine) for n in os.listdir(folder)):
+                return
+            try:
+                running = {r[0] for r in self.query(_RUNNING_SESSIONS)}
+            except DatabaseError:
+                return
+            locks.sweep(folder, keep=running)
+
+
+# The sessions of RUNNING trials, through the status index of each project.
+_RUNNING_SESSIONS = ("SELECT t.session FROM projects AS p JOIN trials AS t ON t.project_id = "
+                     "p.project_id AND t.status = 'RUNNING' WHERE t.session IS NOT NULL")
+
+
+def _close_moved(db: Database, conn: sqlite3.Connection, *, may_fold: bool) -> None:
+    """Close a connection to a file that was moved while open.
+
+    SQLite keeps the log under the old name and does not fold it in on close. Fold it in
+    here when that is safe: this closer's turn (see :meth:`Database.close`), nothing has
+    taken the old name since, and no process uses the file through another log (a process
+    that opened the new name would have been refused while this one was connected, see
+    :meth:`Database._check_not_open_elsewhere`). Then the moved file holds every commit.
+    """
+    assert db.path is not None and db._identity is not None
+    shm = db.path.with_name(db.path.name + "-shm")
+    if may_fold and not db.path.exists() and files.used_under_another_name(
+            db._identity, None, shm) is False:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.close()
+
+
+def _remove_old_name(db: Database) -> None:
+    """Remove the log, index and lock folder the moved file had under its old name, once the
+    log is folded in and no process uses them."""
+    assert db.path is not None
+    shm = db.path.with_name(db.path.name + "-shm")
+    if db.path.exists() or files.index_in_use(shm) is not False:
+        return  # a new file took the old name, or other processes still use the old log
+    wal = db.path.with_name(db.path.name + "-wal")
+    with contextlib.suppress(OSError):
+        if wal.stat().st_size == 0:  # folded in full: nothing of the search is lost
+            wal.unlink()
+            shm.unlink()
+            locks.remove_idle_folder(db.sidecar)
+
+
+# -- fork ------------------------------------------------------------------------------------
+# Every open Database, for the fork hooks below.
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+_HELD_FOR_FORK: list[Any] = []
+
+
+def _before_fork() -> None:
+    # Let no thread of this process be inside create_trial or a transaction at the instant
+    # of a fork: the child would inherit its locks (Python's and SQLite's own mutexes) held
+    # by a thread that does not exist there. Bounded: a thread that does not let go within
+    # the timeout is forked past, and the child starts its locks afresh anyway.
+    for db in list(_DATABASES):
+        for lock in ([db._mutex._threads] if db._mutex is not None else []) + [db._thread_lock]:
+            if lock.acquire(timeout=db.timeout):
+                _HELD_FOR_FORK.append(lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _HELD_FOR_FORK:
+        _HELD_FOR_FORK.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    _HELD_FOR_FORK.clear()
+    for db in list(_DATABASES):
+        db._thread_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    # A script that never calls close() (KerasTuner's API has no such call) still folds
+    # its log into the file as it ends, whatever reader has the file open.
+    for db in list(_DATABASES):
+        with contextlib.suppress(Exception):
+            db.close()

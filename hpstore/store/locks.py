@@ -1,7 +1,8 @@
 """Operating-system file locks: a mutex between processes, and proof that a worker lives.
 
-The mutex (:class:`FileMutex`) keeps its descriptor open for the life of the process, so
-taking it costs two system calls; hpstore takes it on every ``create_trial``.
+The mutex (:class:`FileMutex`) keeps its descriptor open until its search file is closed,
+so taking it costs a few system calls; hpstore takes it on every ``create_trial``. Waiting
+for it is bounded, and a holder leaves its name in the lock file for whoever waits.
 
 Liveness (:class:`Session`) tells a live worker from a dead one without guessing from
 elapsed time. Each process that takes trials holds an exclusive lock on a small file of its own for
@@ -13,11 +14,20 @@ is gone. A slow worker keeps its lock and is never mistaken for a dead one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import threading
+import time
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
+
+from hpstore.errors import LockTimeoutError
+from hpstore.store.files import make_lock_folder, open_lock_file
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -33,14 +43,6 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
         with contextlib.suppress(OSError):
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
-    def _lock(fd: int) -> None:
-        while True:  # LK_LOCK gives up after ten seconds; a mutex must wait
-            try:
-                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                return
-            except OSError:
-                continue
-
 else:
     import fcntl
 
@@ -54,44 +56,100 @@ else:
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
 
 class FileMutex:
-    """An exclusive, re-entrant lock between processes (and threads) on one file."""
+    """An exclusive, re-entrant lock between processes (and threads) on one file.
 
-    def __init__(self, path: Path) -> None:
+    Waiting is bounded: :meth:`hold` gives up after ``timeout`` seconds with a
+    :class:`LockTimeoutError` that names the holder, which each holder writes into the
+    lock file (its pid, and its tuner id when it has one) when it takes the lock.
+    """
+
+    def __init__(self, path: Path, *, what: str = "lock") -> None:
         self.path = path
+        self.what = what
         self._fd: int | None = None
         self._pid = -1
         self._depth = 0
         self._threads = threading.RLock()
+        _MUTEXES.add(self)
 
-    def __enter__(self) -> FileMutex:
-        self._threads.acquire()
+    @contextlib.contextmanager
+    def hold(self, timeout: float, holder: str | None = None) -> Iterator[None]:
+        """Hold the lock for the ``with`` block.
+
+        Raises:
+            LockTimeoutError: another process (or thread) held it for ``timeout`` seconds.
+            FileIdentityError: the lock file is a symbolic link.
+        """
+        self.acquire(timeout, holder)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self, timeout: float, holder: str | None = None) -> None:
+        """Take the lock (re-entrant); see :meth:`hold`."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        if not self._threads.acquire(timeout=max(0.0, timeout)):
+            raise LockTimeoutError(
+                f"Another thread of this process held {self.what} ({self.path}) for more "
+                f"than {timeout:g} s; nothing was written. Is a thread stuck inside "
+                "create_trial?")
         try:
             if self._pid != os.getpid():
-                # A descriptor inherited through fork shares the parent's lock; open our own.
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-                self._pid, self._depth = os.getpid(), 0
+                self._fd, self._pid, self._depth = None, os.getpid(), 0
             if self._depth == 0:
-                self._lock_current_file()
+                self._lock_current_file(deadline, timeout)
+                self._note(holder)
             self._depth += 1
         except BaseException:
             self._threads.release()
             raise
+
+    def release(self) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                _unlock(self._fd)
+        finally:
+            self._threads.release()
+
+    def __enter__(self) -> FileMutex:
+        self.acquire(_FOREVER)
         return self
 
-    def _lock_current_file(self) -> None:
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Close the lock file's descriptor (the lock must not be held)."""
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid() and self._depth == 0:
+                os.close(self._fd)
+            self._fd, self._pid, self._depth = None, -1, 0
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's threads do not exist here: a lock one of them held would never be
+        # released. Start afresh; the inherited descriptor is closed without unlocking it
+        # (unlocking would release the parent's lock, which lives on in the parent).
+        self._threads = threading.RLock()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd, self._pid, self._depth = None, -1, 0
+
+    def _lock_current_file(self, deadline: float, timeout: float) -> None:
         # If the lock file was deleted (or replaced) under us, a lock on our old descriptor
         # excludes no one: another process locks the new file. Lock whatever file the path
         # names now, and check after locking that it still names it.
         while True:
-            assert self._fd is not None
-            _lock(self._fd)
+            if self._fd is None:
+                make_lock_folder(self.path.parent)  # made again if deleted; never a link
+                self._fd = open_lock_file(self.path)
+            self._wait_for(self._fd, deadline, timeout)
             try:
-                current = os.stat(self.path)
+                current = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
                 current = None
             held = os.fstat(self._fd)
@@ -100,16 +158,71 @@ class FileMutex:
                 return
             _unlock(self._fd)
             os.close(self._fd)
-            self.path.parent.mkdir(mode=0o755, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = None
 
-    def __exit__(self, *exc: object) -> None:
+    def _wait_for(self, fd: int, deadline: float, timeout: float) -> None:
+        # No operating system offers a blocking file lock with a timeout, so poll, starting
+        # fast: most holders are done within a millisecond.
+        delay = 0.0002
+        while not _try_lock(fd):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeoutError(self._explain_wait(fd, timeout))
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.001)
+
+    def _note(self, holder: str | None) -> None:
+        # Who holds the lock, for the message of whoever waits too long for it: "pid tuner".
+        # Rewritten only when another holder wrote its own since (a pread is cheaper than a
+        # write and a truncate, and this runs on every create_trial).
+        assert self._fd is not None
+        note = f"{os.getpid()} {holder if holder is not None else ''}".encode(
+            "utf-8", "backslashreplace")
+        with contextlib.suppress(OSError, AttributeError):  # no pread/pwrite on Windows
+            if os.pread(self._fd, len(note) + 1, 0) != note:
+                os.pwrite(self._fd, note, 0)
+                os.ftruncate(self._fd, len(note))
+
+    def _explain_wait(self, fd: int, timeout: float) -> str:
         try:
-            self._depth -= 1
-            if self._depth == 0 and self._fd is not None:
-                _unlock(self._fd)
-        finally:
-            self._threads.release()
+            pid_text, _, tuner = os.pread(fd, 4096, 0).decode("utf-8", "replace").partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError, AttributeError):
+            return (f"Another process held {self.what} ({self.path}) for more than "
+                    f"{timeout:g} s and did not say which; nothing was written. Find it with "
+                    f"`fuser {self.path}` and resume (kill -CONT) or end it.")
+        who = f"process {pid}" + (f" (tuner {tuner!r})" if tuner else "")
+        state = process_state(pid)
+        if state == "stopped":
+            what_now = (f"It is stopped (Ctrl-Z, SIGSTOP or a debugger): resume it (`fg` in "
+                        f"its terminal, or `kill -CONT {pid}`) or end it (`kill {pid}`).")
+        elif state == "gone":
+            what_now = ("That process has ended, but a process it started still holds the "
+                        f"lock file open: find it with `fuser {self.path}`.")
+        else:
+            what_now = (f"It is still running: wait for it, or end it (`kill {pid}`) if it "
+                        "is stuck.")
+        return (f"Waited {timeout:g} s for {self.what} ({self.path}), held by {who}. "
+                f"{what_now} Nothing was written; run again after that.")
+
+
+_FOREVER = 10.0 ** 9  # seconds: the plain ``with mutex:`` form waits as long as it takes
+_MUTEXES: weakref.WeakSet[FileMutex] = weakref.WeakSet()
+
+
+def process_state(pid: int) -> str:
+    """What process ``pid`` is doing: "stopped", "gone", "running" or "unknown"."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        return "gone" if not _pid_alive(pid) else "unknown"
+    except OSError:
+        return "unknown"
+    state = text[text.rfind(")") + 2:][:1]  # the field after "(command name)"
+    if state in ("T", "t"):
+        return "stopped"
+    return "gone" if state in ("Z", "X") else "running"
 
 
 _LIVE: set[Session] = set()
@@ -122,6 +235,8 @@ def _after_fork_in_child() -> None:
     for session in list(_LIVE):
         session.forget()
     _LIVE.clear()
+    for mutex in list(_MUTEXES):
+        mutex._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
@@ -139,6 +254,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 _TOKEN = re.compile(r"[0-9a-f]{16}")
+_FILE = re.compile(r"worker-([0-9a-f]{16})\.alive")
 
 
 def _lock_path(folder: Path, token: str) -> Path:
@@ -156,18 +272,28 @@ class Session:
 
     @classmethod
     def start(cls, folder: Path) -> Session:
-        """Create and lock a fresh token file in ``folder``."""
-        token = secrets.token_hex(8)
-        path = _lock_path(folder, token)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):  # a fresh random name cannot be held by anyone else
+        """Create and lock a fresh token file in ``folder``.
+
+        Raises:
+            FileIdentityError: the folder holds a symbolic link of that name.
+        """
+        for _ in range(100):
+            token = secrets.token_hex(8)
+            path = _lock_path(folder, token)
+            try:
+                fd = open_lock_file(path, exclusive=True)
+            except FileExistsError:
+                continue
+            # Between creating the file and locking it, a sweeper (see sweep) may take the
+            # free lock and remove the file: then start again under another name.
+            if _try_lock(fd) and _names(path, fd):
+                with contextlib.suppress(OSError):
+                    os.write(fd, str(os.getpid()).encode())
+                session = cls(folder, token, fd)
+                _LIVE.add(session)
+                return session
             os.close(fd)
-            raise OSError(f"could not lock the new liveness file {path}")
-        with contextlib.suppress(OSError):
-            os.write(fd, str(os.getpid()).encode())
-        session = cls(folder, token, fd)
-        _LIVE.add(session)
-        return session
+        raise OSError(f"could not create a liveness file in {folder}")
 
     @staticmethod
     def probe(folder: Path, token: str, *, tidy: bool = True, pid: int | None = None) -> bool:
@@ -180,8 +306,11 @@ class Session:
             return False
         path = _lock_path(folder, token)
         try:
-            fd = os.open(path, os.O_RDONLY if not tidy else os.O_RDWR)
-        except FileNotFoundError:
+            fd = os.open(path, (os.O_RDONLY if not tidy else os.O_RDWR) | _NOFOLLOW)
+        except OSError as exc:
+            if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ELOOP:
+                raise
+            # no file, or a symbolic link put there by someone else: not a worker's file
             if pid is None:
                 return False
             if pid == os.getpid():  # this process knows its own sessions
@@ -223,3 +352,66 @@ class Session:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        current = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino)
+
+
+def sweep(folder: Path, keep: set[str]) -> int:
+    """Remove the liveness files of ended processes, except the tokens in ``keep`` (those
+    of trials still RUNNING in the file: the next create_trial needs their files to see
+    their workers died). A file whose lock is taken is a live worker's, and stays.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    mine = {s.token for s in _LIVE if s.pid == os.getpid()}
+    for name in names:
+        match = _FILE.fullmatch(name)
+        if match is None or match.group(1) in keep or match.group(1) in mine:
+            continue
+        if not Session.probe(folder, match.group(1)):  # takes the lock: free means ended
+            removed += 1
+    return removed
+
+
+def is_liveness_file(name: str, exclude: str | None = None) -> bool:
+    """Whether a file name in the lock folder is a worker's liveness file (not ``exclude``'s)."""
+    match = _FILE.fullmatch(name)
+    return match is not None and match.group(1) != exclude
+
+
+def remove_idle_folder(folder: Path) -> None:
+    """Remove a lock folder no process uses: each of its files unlocked (taking each lock
+    proves nobody holds it), then the folder. Anything held, or not hpstore's, stays."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name in ("oracle.lock", "schema.lock") or is_liveness_file(name)):
+            return
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+        except OSError:
+            return
+        try:
+            if not _try_lock(fd):
+                return
+            with contextlib.suppress(OSError):
+                path.unlink()
+            _unlock(fd)
+        finally:
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        folder.rmdir()

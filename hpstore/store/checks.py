@@ -1,0 +1,153 @@
+"""Checks of a file before hpstore opens it for writing or reading: is it a search file?
+
+Each check reads without writing: the header straight from the file (SQLite could change
+a file it opens), the marks and the schema through a read-only connection.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from pathlib import Path
+
+from hpstore.errors import (
+    FileIdentityError,
+    NotAnHpstoreFileError,
+    SchemaVersionError,
+)
+from hpstore.store import schema
+from hpstore.store.files import read_header
+from hpstore.store.schema import APPLICATION_ID, SCHEMA_VERSION
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def inspect_header(path: Path) -> bool:
+    """Check an existing file without opening it through SQLite (which could change it).
+
+    Returns False for an empty file (a new search), True for a file to look into.
+
+    Raises:
+        NotAnHpstoreFileError: not a SQLite file, a truncated one, or one whose header
+            carries another application's id.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    header = read_header(path)
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise NotAnHpstoreFileError(
+            f"{path} is not a SQLite database, so it is not an hpstore search file. "
+            "Give the path of a search file, or a new path to start one."
+        )
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    page_count = struct.unpack(">I", header[28:32])[0]
+    application_id = struct.unpack(">I", header[68:72])[0]
+    change_counter = struct.unpack(">I", header[24:28])[0]
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    # The header's page count is only trustworthy when SQLite marked it valid for this
+    # version of the file, and only on a quiet file: while a writer checkpoints its WAL,
+    # page 1 may already carry the new count before the file has grown to it.
+    quiet = not path.with_name(path.name + "-wal").exists()
+    if quiet and valid_for == change_counter and page_count and size < page_count * page_size:
+        raise NotAnHpstoreFileError(
+            f"{path} is damaged: its header promises {page_count * page_size} bytes but the "
+            f"file holds {size}. It may have been truncated by a copy; restore it from a "
+            "backup."
+        )
+    if application_id not in (0, APPLICATION_ID):
+        raise foreign(path, application_id)
+    return True
+
+
+def foreign(path: Path, application_id: int) -> NotAnHpstoreFileError:
+    return NotAnHpstoreFileError(
+        f"{path} is a SQLite database of another application (application_id "
+        f"{application_id}, tables but no hpstore mark), not an hpstore search file. Give "
+        "hpstore a file of its own."
+    )
+
+
+def single_name(path: Path, st: os.stat_result) -> None:
+    """Refuse a file with more than one name (hard links).
+
+    SQLite names the log after the path, and hpstore its locks: workers on two names of one
+    file would each keep a log of their own and write the file without seeing each other.
+
+    Raises:
+        FileIdentityError: naming the file and the count of its names.
+    """
+    if st.st_nlink > 1:
+        raise FileIdentityError(
+            f"{path} has {st.st_nlink} names (hard links to one file). SQLite keeps the "
+            "write-ahead log and hpstore its locks beside each name, so workers on two names "
+            "would write the file without seeing each other and corrupt it. Keep one name "
+            f"(`find / -xdev -samefile {path}` lists them; remove the others), or copy the "
+            "search to a file of its own with `hpstore backup`. The read-only tools can "
+            "still read it."
+        )
+
+
+# One statement, so one snapshot: the version and the objects to compare with its schema.
+_SCHEMA = ("SELECT (SELECT user_version FROM pragma_user_version), type, name, tbl_name, sql "
+           "FROM sqlite_master")
+
+# One statement, so one snapshot: read apart, the marks could straddle another process's
+# first migration and show its tables without its mark. One row even for an empty schema.
+_MARKS_AND_SCHEMA = (
+    "SELECT a.application_id, v.user_version, m.type, m.name, m.tbl_name, m.sql "
+    "FROM pragma_application_id AS a, pragma_user_version AS v "
+    "LEFT JOIN sqlite_master AS m ON 1")
+
+
+def inspect_database(path: Path) -> None:
+    """Read the file's marks and schema through a read-only connection (which also sees
+    the WAL), running nothing the file defines.
+
+    Raises:
+        NotAnHpstoreFileError: another application's SQLite file, or unreadable.
+        ForeignSchemaError: a table, index, view or trigger hpstore did not write.
+        SchemaVersionError: an hpstore file from a newer version.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            rows = conn.execute(_MARKS_AND_SCHEMA).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise NotAnHpstoreFileError(
+            f"{path} cannot be read as SQLite ({exc}); it is damaged or not a database."
+        ) from None
+    application_id, user_version = rows[0][0], rows[0][1]
+    objects = [(user_version, *row[2:]) for row in rows if row[2] is not None]
+    if application_id == 0 and not objects:
+        return  # an empty SQLite file: a new search
+    if application_id != APPLICATION_ID:
+        raise foreign(path, application_id)
+    _not_newer(path, user_version)
+    schema.check(objects, str(path))
+
+
+def _not_newer(path: Path | str, user_version: int) -> None:
+    if user_version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} was written by a newer hpstore (schema version {user_version}; this "
+            f"hpstore reads up to {SCHEMA_VERSION}). Upgrade hpstore to open it."
+        )
+
+
+def check_schema(conn: sqlite3.Connection, where: Path | str) -> None:
+    """Check an open connection's schema before anything reads a table (one query).
+
+    Raises:
+        ForeignSchemaError: a table, index, view or trigger hpstore did not write.
+        SchemaVersionError: an hpstore file from a newer version.
+    """
+    rows = conn.execute(_SCHEMA).fetchall()
+    if rows:
+        _not_newer(where, int(rows[0][0]))
+    schema.check(rows, str(where))

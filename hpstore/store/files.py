@@ -1,0 +1,302 @@
+"""The search file on disk: which file a path names, its header, and the lock folder.
+
+Three hazards live here.
+
+- POSIX locks belong to a process and a file, not to a descriptor: closing *any* descriptor
+  of a file drops every lock the process holds on it, SQLite's included
+  (https://sqlite.org/howtocorrupt.html, section 2.2). The header is read through a
+  descriptor that is closed only once no other descriptor of this process refers to the
+  file, so no lock is ever dropped and no descriptor is kept for longer than that.
+- SQLite names the write-ahead log and its index after the *path* (``<path>-wal``,
+  ``-shm``), and hpstore its lock folder too. Two names for one file (a hard link), or a
+  file moved while open, give two logs and two sets of locks for one file: the file is
+  then written without coordination and ends corrupt. :func:`identity` is what a path
+  names now, to compare with what was opened.
+- The lock folder is created and written by every worker: a symbolic link in it (or the
+  folder itself a link) would make hpstore create and lock files elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import struct
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from hpstore.errors import DatabaseError, FileIdentityError
+
+Identity = tuple[int, int]  # (st_dev, st_ino): what a path names
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+# Header descriptors still open because another descriptor of this process (SQLite's)
+# refers to the same file: fd -> the file's identity. Swept by :func:`release_descriptors`.
+_HEADER_FDS: dict[int, Identity] = {}
+_FDS_LOCK = threading.Lock()
+
+
+def identity(path: str | os.PathLike[str]) -> Identity | None:
+    """(device, inode) of the file ``path`` names now, or None when it names nothing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def read_header(path: Path, size: int = 100) -> bytes:
+    """The first ``size`` bytes of ``path``, read without dropping any lock of this process.
+
+    Raises:
+        OSError: the file cannot be opened.
+    """
+    with _FDS_LOCK:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        fd = next((f for f, k in _HEADER_FDS.items() if k == key), None)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+            opened = os.fstat(fd)
+            _HEADER_FDS[fd] = (opened.st_dev, opened.st_ino)
+        try:
+            return os.pread(fd, size, 0)
+        finally:
+            _sweep()
+
+
+@contextlib.contextmanager
+def opening() -> Iterator[None]:
+    """Hold off header reads and sweeps while this thread opens a connection (whose first
+    read takes SQLite's locks): a descriptor closed in that instant would drop them."""
+    with _FDS_LOCK:
+        yield
+
+
+def release_descriptors() -> None:
+    """Close every header descriptor whose file this process no longer has open otherwise
+    (called when a connection closes)."""
+    with _FDS_LOCK:
+        _sweep()
+
+
+def _sweep() -> None:
+    if not _HEADER_FDS:
+        return
+    if os.name == "nt":  # pragma: no cover - Windows locks belong to handles, not files
+        for fd in list(_HEADER_FDS):
+            os.close(fd)
+        _HEADER_FDS.clear()
+        return
+    others = _open_identities(exclude=set(_HEADER_FDS))
+    if others is None:
+        return  # cannot tell: keeping a descriptor is safe, closing it might not be
+    for fd, key in list(_HEADER_FDS.items()):
+        if key not in others:
+            del _HEADER_FDS[fd]
+            os.close(fd)
+
+
+def _fd_folder() -> str | None:
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(folder):
+            return folder
+    return None
+
+
+def _open_identities(exclude: set[int]) -> set[Identity] | None:
+    """The files this process has open, except through ``exclude``; None if unknown."""
+    folder = _fd_folder()
+    if folder is None:
+        return None
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    found = set()
+    for name in names:
+        if not name.isdigit() or int(name) in exclude:
+            continue
+        try:
+            st = os.fstat(int(name))
+        except OSError:  # the listing's own descriptor, or one closed meanwhile
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def open_descriptor_of(key: Identity) -> int | None:
+    """A descriptor this process has open on the file ``key`` (SQLite's), or None."""
+    folder = _fd_folder()
+    if folder is None:
+        return None
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            if name.isdigit():
+                with contextlib.suppress(OSError):
+                    st = os.fstat(int(name))
+                    if (st.st_dev, st.st_ino) == key and stat.S_ISREG(st.st_mode):
+                        return int(name)
+    return None
+
+
+# SQLite's lock bytes (os_unix.c): on the main file PENDING, RESERVED and the SHARED range,
+# and in the -shm index the "dead man switch" byte every connection locks while it is open.
+_LOCK_BYTES = (0x40000000, 2 + 510)
+_SHM_DMS = (128, 1)
+
+
+def _flock_struct() -> tuple[str, int] | None:
+    """struct flock's layout and where l_type sits in it, on systems whose layout is known."""
+    if sys.platform.startswith("linux"):
+        return "hhqqi", 0  # l_type, l_whence, l_start, l_len, l_pid
+    if sys.platform == "darwin" or "bsd" in sys.platform:
+        return "qqihh", 3  # l_start, l_len, l_pid, l_type, l_whence
+    return None
+
+
+def _others_lock(key: Identity, path: Path | None, start: int, length: int) -> bool | None:
+    """Whether another process holds a POSIX lock on bytes [start, start + length) of the
+    file ``key``; None when that cannot be told.
+
+    F_GETLK only asks: it takes nothing (so it cannot disturb SQLite's locks) and never
+    reports this process's own locks. It needs a descriptor: one this process has open on
+    the file (SQLite's), else one opened here and closed again, which drops no lock since no
+    other descriptor of this process refers to the file. Called holding _FDS_LOCK.
+    """
+    layout = _flock_struct()
+    if layout is None:
+        return None
+    import fcntl
+
+    fmt, type_at = layout
+    fd, opened = open_descriptor_of(key), False
+    if fd is None:
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+        except OSError:
+            return None
+        opened = True
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != key:
+            return None
+        fields: list[int] = [fcntl.F_WRLCK, os.SEEK_SET, start, length, 0]
+        if type_at == 3:
+            fields = [start, length, 0, fcntl.F_WRLCK, os.SEEK_SET]
+        answer = struct.unpack(fmt, fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(fmt, *fields)))
+        return answer[type_at] != fcntl.F_UNLCK
+    except OSError:
+        return None
+    finally:
+        if opened:
+            os.close(fd)
+
+
+def used_under_another_name(key: Identity, path: Path | None, shm: Path) -> bool | None:
+    """Whether another process has the database file ``key`` open under a name whose log
+    index is not ``shm``: a hard link, or the name the file had before it was moved.
+
+    Every connection to a WAL file holds a shared lock on it, and a lock in the ``-shm``
+    index of the name it opened, for as long as it is open. Another process holding the
+    first and nobody else the second can only be using another index, hence another log.
+    None when that cannot be told (no F_GETLK layout known, or no way to reach the file).
+    """
+    with _FDS_LOCK:
+        on_file = _others_lock(key, path, *_LOCK_BYTES)
+        if not on_file:
+            return on_file
+        shm_key = identity(shm)
+        if shm_key is None:
+            return True
+        on_index = _others_lock(shm_key, shm, *_SHM_DMS)
+        return None if on_index is None else not on_index
+
+
+def index_in_use(shm: Path) -> bool | None:
+    """Whether another process has the ``-shm`` index ``shm`` open (None: cannot tell)."""
+    key = identity(shm)
+    if key is None:
+        return False
+    with _FDS_LOCK:
+        return _others_lock(key, shm, *_SHM_DMS)
+
+
+# -- the lock folder ----------------------------------------------------------------------------
+def _refuse_link(path: Path, what: str) -> FileIdentityError:
+    return FileIdentityError(
+        f"{path} is a symbolic link, not {what}: hpstore would create and lock its files "
+        f"wherever it points. Remove the link (hpstore makes {what} again) and run again."
+    )
+
+
+def check_lock_folder(folder: Path) -> None:
+    """Refuse a lock folder that is a symbolic link, or holds one, or is not a folder.
+
+    Raises:
+        FileIdentityError: naming the link.
+        DatabaseError: the path exists and is not a folder.
+    """
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse_link(folder, "hpstore's lock folder")
+    if not stat.S_ISDIR(st.st_mode):
+        raise DatabaseError(
+            f"{folder} is a file, but hpstore keeps its lock files in a folder of that name. "
+            "Move the file away and run again."
+        )
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                raise _refuse_link(Path(entry.path), "a lock file")
+
+
+def make_lock_folder(folder: Path) -> Path:
+    """Create the lock folder if missing; refuse one that is a link.
+
+    Raises:
+        FileIdentityError, DatabaseError: see :func:`check_lock_folder`.
+    """
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o755)
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse_link(folder, "hpstore's lock folder")
+    if not stat.S_ISDIR(st.st_mode):
+        raise DatabaseError(f"{folder} is not a folder; move it away and run again.")
+    return folder
+
+
+def open_lock_file(path: Path, *, exclusive: bool = False) -> int:
+    """Open (creating) a lock file without following a symbolic link.
+
+    Raises:
+        FileIdentityError: ``path`` is a symbolic link.
+        FileExistsError: ``exclusive`` and the file exists.
+    """
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | (os.O_EXCL if exclusive else 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refuse_link(path, "a lock file") from None
+        raise
+
+
+def _after_fork_in_child() -> None:
+    global _FDS_LOCK
+    _FDS_LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

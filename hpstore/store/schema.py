@@ -1,0 +1,140 @@
+"""The schema hpstore writes, and the check that a file holds exactly that.
+
+SQLite runs whatever a file's schema says: a table replaced by a view runs the view's query
+(an endless recursive one hangs every reader), and a trigger runs on every write (one added
+to ``trials`` can rewrite scores as they are recorded). So before anything reads a file's
+tables, its ``sqlite_master`` is compared with the one hpstore's own migrations produce for
+the file's schema version: every table, index, view and trigger, by name and SQL text.
+
+The expected schema is derived from the migration files (applied once per process to an
+in-memory database), so a new numbered migration needs no change here. (A migration that
+renames with ALTER TABLE makes SQLite rewrite stored SQL text, which other SQLite versions
+may word differently: prefer creating and dropping objects.)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from hpstore.errors import DatabaseError, ForeignSchemaError
+
+APPLICATION_ID = 1213223764  # "HPST", set by the first migration
+
+
+def schema_dir() -> Path:
+    """The folder of migration files: inside the installed package, or the checkout's."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_schema", here.parent / "schema"):
+        if candidate.is_dir():
+            return candidate
+    raise DatabaseError(f"hpstore's schema files are missing (looked in {here / '_schema'}).")
+
+
+def migrations() -> list[tuple[int, Path]]:
+    """The numbered migration files, in order: ``[(1, .../0001_initial.sql), ...]``."""
+    found = []
+    for path in schema_dir().glob("[0-9][0-9][0-9][0-9]_*.sql"):
+        found.append((int(path.name[:4]), path))
+    found.sort()
+    if [n for n, _ in found] != list(range(1, len(found) + 1)):
+        raise DatabaseError(f"Migration files are not numbered 1..N: {[p.name for _, p in found]}")
+    return found
+
+
+SCHEMA_VERSION = len(migrations())
+
+SchemaObject = tuple[str, str, str, str | None]  # (type, name, tbl_name, sql)
+
+# Tables SQLite itself may add to any file (ANALYZE's statistics, AUTOINCREMENT's counters):
+# they steer query plans or number rows, and run nothing.
+_SQLITE_OWN = {
+    ("table", "sqlite_stat1", "sqlite_stat1", "CREATE TABLE sqlite_stat1(tbl,idx,stat)"),
+    ("table", "sqlite_stat4", "sqlite_stat4",
+     "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)"),
+    ("table", "sqlite_sequence", "sqlite_sequence", "CREATE TABLE sqlite_sequence(name,seq)"),
+}
+
+_cache: dict[int, frozenset[SchemaObject]] = {}
+_cache_lock = threading.Lock()
+
+
+def expected(version: int) -> frozenset[SchemaObject]:
+    """The objects a file at ``version`` holds when hpstore wrote it: the migrations up to
+    that version applied to an in-memory database (once per process)."""
+    with _cache_lock:
+        if version not in _cache:
+            conn = sqlite3.connect(":memory:")
+            try:
+                for number, path in migrations():
+                    if number > version:
+                        break
+                    conn.executescript(path.read_text(encoding="utf-8"))
+                    _cache[number] = frozenset(
+                        conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+            finally:
+                conn.close()
+            if version not in _cache:
+                raise DatabaseError(f"hpstore has no migration for schema version {version}.")
+        return _cache[version]
+
+
+def check(rows: Iterable[tuple[int, str, str, str, str | None]], where: str) -> None:
+    """Compare a file's objects, ``(version, type, name, tbl_name, sql)`` rows of its
+    ``sqlite_master``, with the schema hpstore writes for that version.
+
+    A file at version 0 (not yet migrated) must be empty. Versions newer than hpstore's
+    are the caller's to refuse before this.
+
+    Raises:
+        ForeignSchemaError: naming the first object hpstore did not write (or the first it
+            wrote that is missing or changed).
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    version = int(rows[0][0])
+    found = {(t, n, tbl, sql) for _, t, n, tbl, sql in rows}
+    if version == 0:
+        want: frozenset[SchemaObject] = frozenset()
+    else:
+        want = expected(version)
+    extra = sorted(found - want - _SQLITE_OWN, key=_first_named)
+    missing = sorted(want - found, key=_first_named)
+    if not extra and not missing:
+        return
+    changed = {o[:2] for o in extra} & {o[:2] for o in missing}
+    if extra:
+        kind, name = extra[0][:2]
+        what = ("was changed by another program" if (kind, name) in changed
+                else "was not written by hpstore")
+        problem = f"the {kind} {name!r} {what}"
+    else:
+        kind, name = missing[0][:2]
+        problem = f"the {kind} {name!r} that hpstore writes is missing"
+    others = len({o[:2] for o in extra} | {o[:2] for o in missing}) - 1
+    if others:
+        problem += f" (and {others} other difference{'s' if others > 1 else ''})"
+    raise ForeignSchemaError(
+        f"{where} is not a search file as hpstore writes it (schema version {version}): "
+        f"{problem}. hpstore reads nothing from such a file, since SQLite would run the "
+        "definitions it holds. Use the original file, or a backup of it."
+    )
+
+
+def _first_named(obj: SchemaObject) -> tuple[int, str]:
+    # What runs code first (views, triggers), then what holds data, then indexes.
+    order = {"view": 0, "trigger": 1, "table": 2, "index": 3}
+    return order.get(obj[0], 4), obj[1]
+
+
+def _after_fork_in_child() -> None:
+    global _cache_lock
+    _cache_lock = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

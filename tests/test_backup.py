@@ -1,0 +1,125 @@
+"""hpstore backup: one consistent file, even while workers write; never over another file."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _store import complete_until_stopped
+from _workers import DEADLINE, open_oracle
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX: SIGKILL")
+
+ROOT = Path(__file__).resolve().parent.parent
+CTX = mp.get_context("spawn")
+
+
+def hpstore(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hpstore", *argv], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def small_search(path: Path, n: int = 4) -> None:
+    with open_oracle(str(path), max_trials=20, seed=1) as oracle:
+        for _ in range(n):
+            trial = oracle.create_trial("w")
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+
+
+def test_a_backup_taken_while_workers_write_is_one_whole_search(tmp_path):
+    path = tmp_path / "live.db"
+    open_oracle(str(path), max_trials=100_000, seed=2).close()
+    start, progress, results = CTX.Event(), CTX.Queue(), CTX.Queue()
+    procs = [CTX.Process(target=complete_until_stopped,
+                         args=(str(path), f"w{i}", start, progress, results), daemon=True)
+             for i in range(3)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    try:
+        for _ in range(60):  # all of them are writing now
+            progress.get(timeout=DEADLINE)
+        out_dir = tmp_path / "copies"
+        out_dir.mkdir()
+        done = hpstore("backup", str(path), str(out_dir / "copy.db"))
+        assert done.returncode == 0, done.stderr
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.join(DEADLINE)
+    assert sorted(os.listdir(out_dir)) == ["copy.db"]  # one file: no log, no leftovers
+    copy = out_dir / "copy.db"
+    conn = sqlite3.connect(copy)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    trials = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+    assert trials >= 60
+    # one snapshot: every trial's status log replays to its status, every COMPLETED trial
+    # has its score and its metric
+    assert conn.execute(
+        "SELECT count(*) FROM trials AS t WHERE t.status IS NOT (SELECT to_status FROM "
+        "transitions WHERE trial = t.id ORDER BY id DESC LIMIT 1)").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*) FROM trials WHERE status = 'COMPLETED' AND (score IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM observations WHERE trial = trials.id))").fetchone() == (0,)
+    conn.close()
+    # the copy is a search: it resumes (the killed workers' trials are run again)
+    with open_oracle(str(copy)) as oracle:
+        assert oracle.create_trial("resumer").status == "RUNNING"
+    assert f"{trials} trial(s)" in done.stderr
+
+
+def test_a_backup_never_writes_over_a_file(tmp_path):
+    path = tmp_path / "s.db"
+    small_search(path)
+    other = tmp_path / "other.txt"
+    other.write_text("keep me")
+    before = digest(path)
+    for target, says in [(other, "never writes over"), (path, "the search file itself"),
+                         (tmp_path / "." / "s.db", "the search file itself"),
+                         (tmp_path / "x.db-wal", "log files"),
+                         (tmp_path / "s.db.hpstore" / "copy.db", "lock folder"),
+                         (tmp_path / "missing" / "copy.db", "does not exist")]:
+        done = hpstore("backup", str(path), str(target))
+        assert done.returncode == 2, (target, done.stderr)
+        assert done.stderr.startswith("hpstore: error:") and says in done.stderr, done.stderr
+    assert other.read_text() == "keep me"
+    assert digest(path) == before
+    assert not (tmp_path / "x.db-wal").exists() and not (tmp_path / "missing").exists()
+
+
+def test_a_backup_of_what_is_not_a_search_writes_nothing(tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_bytes(b"not a database" * 100)
+    done = hpstore("backup", str(notes), str(tmp_path / "copy.db"))
+    assert done.returncode == 2 and "not a SQLite database" in done.stderr
+    crafted = tmp_path / "crafted.db"
+    small_search(crafted)
+    conn = sqlite3.connect(crafted)
+    conn.execute("CREATE TRIGGER rig AFTER INSERT ON trials BEGIN SELECT 1; END")
+    conn.commit()
+    conn.close()
+    done = hpstore("backup", str(crafted), str(tmp_path / "copy.db"))
+    assert done.returncode == 2 and "trigger 'rig'" in done.stderr
+    assert not any(p.name.startswith(("copy", ".copy")) for p in tmp_path.iterdir())
+
+
+def test_a_backup_of_a_quiet_search_equals_the_search(tmp_path):
+    path = tmp_path / "s.db"
+    small_search(path, 6)
+    assert hpstore("backup", str(path), str(tmp_path / "c.db")).returncode == 0
+    rows = "SELECT trial_id, status, score, hp_values FROM trials ORDER BY number"
+    with sqlite3.connect(path) as a, sqlite3.connect(tmp_path / "c.db") as b:
+        assert a.execute(rows).fetchall() == b.execute(rows).fetchall()
