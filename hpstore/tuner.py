@@ -14,7 +14,6 @@ import multiprocessing as mp
 import numbers
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -448,7 +447,6 @@ class Tuner:
             # Hand the trial back in one piece: a second Ctrl-C waits until it is done.
             previous = _ignore_sigint()
             try:
-                self._end_cut_transaction()
                 trial.status = TrialStatus.IDLE
                 trial.message = "Interrupted by Ctrl-C; queued to run again."
                 self.oracle.end_trial(trial)
@@ -476,19 +474,6 @@ class Tuner:
         self.oracle.end_trial(trial)
         if fatal is not None:
             raise fatal
-
-    def _end_cut_transaction(self) -> None:
-        """Roll back a transaction Ctrl-C cut short. SIGINT arriving while ``BEGIN
-        IMMEDIATE`` waits for another writer raises KeyboardInterrupt as the statement
-        returns, before the store's own rollback is armed, and would leave the connection
-        inside a transaction that makes the hand-back fail ("cannot start a transaction
-        within a transaction"). Nothing of that transaction was meant to be kept."""
-        db = self.oracle._db
-        with db._thread_lock:
-            conn = db.connect()
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
 
     def _run_workers(self, workers: int, args: tuple[Any, ...], kwargs: dict[str, Any],
                      progress: Progress) -> None:

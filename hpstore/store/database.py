@@ -321,11 +321,10 @@ class Database:
         """
         with self._thread_lock:
             conn = self.connect()
+            # One try from BEGIN on: a Ctrl-C that lands just as BEGIN returns must roll
+            # back too, or the next write would find a transaction still open.
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._explain(exc) from None
-            try:
                 # Checked holding the write lock: one stat, and no commit reaches a file
                 # that was moved while this process waited.
                 self._check_identity()
