@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hpstore.store.database import PAGE_SIZE
+from hpstore.store.sqlite.database import PAGE_SIZE
 
 
 def _objective(x: float, y: int, c: str) -> float:

@@ -23,7 +23,7 @@ from hpstore.errors import (
 )
 from hpstore.query_limits import guard_queries, is_interruption
 from hpstore.rendering import render, terminal_text
-from hpstore.store.database import APPLICATION_ID, _inspect_header, check_schema
+from hpstore.store.sqlite.database import APPLICATION_ID, _inspect_header, check_schema
 from hpstore.store.decode import ANY_JSON, check_row, from_json
 
 __all__ = ["ProjectChoiceError", "check_contents", "choose_project", "connect_readonly",

@@ -40,7 +40,7 @@ from hpstore.objective import (
 )
 from hpstore.store import Database, ProjectStore
 from hpstore.store.decode import damaged
-from hpstore.store.project import decode_values, same_entry
+from hpstore.store.sqlite.project import decode_values, same_entry
 from hpstore.trial import (
     MetricHistory,
     MetricsTracker,

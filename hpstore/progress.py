@@ -13,7 +13,7 @@ import time
 from typing import Any, TextIO
 
 from hpstore.store import ProjectStore
-from hpstore.store.project import decode_values
+from hpstore.store.sqlite.project import decode_values
 
 
 def _fmt_seconds(seconds: float) -> str:

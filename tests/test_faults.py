@@ -40,7 +40,7 @@ from _faults import (
 from _workers import DEADLINE, hold, open_new_file, open_oracle, run_worker
 
 from hpstore.cli import main as hpstore_main
-from hpstore.store.database import SCHEMA_VERSION
+from hpstore.store.sqlite.database import SCHEMA_VERSION
 
 pytestmark = [
     pytest.mark.slow,
@@ -601,7 +601,7 @@ def test_a_worker_looking_at_its_own_file_loses_nothing(tmp_path, look):
 
 
 def test_the_oracle_mutex_follows_its_file_when_the_file_is_deleted(tmp_path):
-    from hpstore.store.locks import FileMutex, _try_lock
+    from hpstore.store.sqlite.locks import FileMutex, _try_lock
 
     path = tmp_path / "side.db.hpstore" / "oracle.lock"
     path.parent.mkdir()
@@ -668,7 +668,7 @@ def test_reading_the_header_while_connected_drops_no_lock(tmp_path):
     # Closing any descriptor of a file drops every POSIX lock the process holds on it; the
     # header reads of the read-only tools and of a second Oracle must not.
     from hpstore.inspection import connect_readonly
-    from hpstore.store.database import _inspect_header
+    from hpstore.store.sqlite.database import _inspect_header
 
     path = str(tmp_path / "held.db")
     oracle = open_oracle(path, max_trials=50, seed=2)
@@ -740,7 +740,7 @@ def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
     from _store import run_n
 
-    from hpstore.store.database import WAL_SIZE_LIMIT
+    from hpstore.store.sqlite.database import WAL_SIZE_LIMIT
 
     path = str(tmp_path / "grown.db")
     open_oracle(path, max_trials=600, seed=5).close()

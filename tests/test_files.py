@@ -156,7 +156,7 @@ def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
     # Another process's first migration commits while this one reads the file's marks.
     # Whatever statement boundary the commit falls on, the marks must come from one
     # snapshot: an empty file or a search, never "tables but no hpstore mark".
-    from hpstore.store import database
+    from hpstore.store.sqlite import database
 
     path = tmp_path / "race.db"
     real_connect, migrated = sqlite3.connect, []
@@ -355,7 +355,7 @@ def test_a_file_sqlite_analysed_still_opens(tmp_path):
 
 def test_the_expected_schema_comes_from_the_migration_files(tmp_path, monkeypatch):
     # A new numbered migration changes what is expected, with no list to update.
-    from hpstore.store import schema
+    from hpstore.store.sqlite import schema
 
     folder = tmp_path / "schema"
     shutil.copytree(schema.schema_dir(), folder)

@@ -613,17 +613,17 @@ SQL_SINKS = {"execute", "executemany", "executescript", "query"}
 # Every dynamic piece of SQL text left after constants are followed, with why no user data
 # can reach it. (file, function, source of the piece).
 ALLOWED_SQL_PIECES = {
-    ("hpstore/store/database.py", "query", "sql"):
+    ("hpstore/store/sqlite/database.py", "query", "sql"):
         "Database.query passes on its argument; its callers are sinks checked here too",
-    ("hpstore/store/database.py", "_migrate", "path.read_text(encoding='utf-8')"):
+    ("hpstore/store/sqlite/database.py", "_migrate", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own numbered migration files in schema/",
-    ("hpstore/store/database.py", "_migrate", "migrations()"):
+    ("hpstore/store/sqlite/database.py", "_migrate", "migrations()"):
         "(number, path) of hpstore's migration files: the number is an int parsed from the "
         "file name",
-    ("hpstore/store/schema.py", "expected", "path.read_text(encoding='utf-8')"):
+    ("hpstore/store/sqlite/schema.py", "expected", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own migration files, run on an in-memory database to learn the "
         "schema they make",
-    ("hpstore/store/project.py", "update_settings", "', '.join(assignments)"):
+    ("hpstore/store/sqlite/project.py", "update_settings", "', '.join(assignments)"):
         "'<key> = ?' for keys checked against a fixed set first "
         "(test_allowed_sql_pieces_refuse_user_text)",
     ("tools/sql.py", "main", "args.query"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hpstore.errors import ForeignSchemaError
 from hpstore.inspection import choose_project, connect_readonly, projects, run_tool, tool_parser
-from hpstore.store.database import SCHEMA_VERSION
-from hpstore.store.locks import Session
+from hpstore.store.sqlite.database import SCHEMA_VERSION
+from hpstore.store.sqlite.locks import Session
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.store import Database, ProjectStore
-from hpstore.store.project import new_project_id
+from hpstore.store.sqlite.project import new_project_id
 from hpstore.trial import MetricHistory, TrialStatus
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from hpstore.errors import HpStoreError
 from hpstore.inspection import choose_project, connect_readonly, run_tool, seconds, tool_parser
 from hpstore.rendering import table_cell, terminal_text
-from hpstore.store.locks import Session
+from hpstore.store.sqlite.locks import Session
 from hpstore.trial import TrialStatus
 
 FINAL = TrialStatus.FINAL

@@ -10,7 +10,7 @@ import numpy as np
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
 from hpstore.oracles.gaussian_process import GaussianProcess
-from hpstore.store.project import decode_values
+from hpstore.store.sqlite.project import decode_values
 
 _TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
 RANDOM_CANDIDATES = 1000

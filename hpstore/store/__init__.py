@@ -1,6 +1,11 @@
-"""The search file: opening and checking it, transactions, locks, and the SQL of a project."""
+"""The store: the contract the Oracle and the tools use, and the engines behind it."""
 
-from hpstore.store.database import APPLICATION_ID, SCHEMA_VERSION, Database, schema_dir
-from hpstore.store.project import ProjectStore
+from hpstore.store.sqlite import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    Database,
+    ProjectStore,
+    schema_dir,
+)
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "Database", "ProjectStore", "schema_dir"]

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hpstore.errors import LockTimeoutError
-from hpstore.store.files import make_lock_folder, open_lock_file
+from hpstore.store.sqlite.files import make_lock_folder, open_lock_file
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 

@@ -16,9 +16,9 @@ from hpstore.errors import (
     NotAnHpstoreFileError,
     SchemaVersionError,
 )
-from hpstore.store import schema
-from hpstore.store.files import read_header
-from hpstore.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from hpstore.store.sqlite import schema
+from hpstore.store.sqlite.files import read_header
+from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 

@@ -28,11 +28,11 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store import files, locks
-from hpstore.store.checks import check_schema, inspect_database, inspect_header, single_name
-from hpstore.store.files import Identity, check_lock_folder, identity, make_lock_folder
-from hpstore.store.locks import FileMutex, Session
-from hpstore.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
+from hpstore.store.sqlite import files, locks
+from hpstore.store.sqlite.checks import check_schema, inspect_database, inspect_header, single_name
+from hpstore.store.sqlite.files import Identity, check_lock_folder, identity, make_lock_folder
+from hpstore.store.sqlite.locks import FileMutex, Session
+from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
 
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
            "migrations", "schema_dir"]

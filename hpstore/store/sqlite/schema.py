@@ -27,7 +27,7 @@ APPLICATION_ID = 1213223764  # "HPST", set by the first migration
 
 def schema_dir() -> Path:
     """The folder of migration files: inside the installed package, or the checkout's."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # the hpstore package
     for candidate in (here / "_schema", here.parent / "schema"):
         if candidate.is_dir():
             return candidate

@@ -20,7 +20,7 @@ from hpstore.errors import (
     TrialNotFoundError,
     TrialNotRunningError,
 )
-from hpstore.store.database import Database
+from hpstore.store.sqlite.database import Database
 from hpstore.store.decode import (
     ANY_JSON,
     check_row,
