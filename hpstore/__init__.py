@@ -35,7 +35,6 @@ from hpstore.hyperparameters import (
     HyperParameters,
     Int,
 )
-from hpstore.inspection import open_database, trials_dataframe
 from hpstore.objective import DefaultObjective, MultiObjective, Objective, infer_metric_direction
 from hpstore.oracle import DecisionContext, Oracle, synchronized
 from hpstore.oracles import (
@@ -44,6 +43,8 @@ from hpstore.oracles import (
     HyperbandOracle,
     RandomSearchOracle,
 )
+from hpstore.queries import trials_dataframe
+from hpstore.store.sqlite.readonly import open_database
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 from hpstore.tuner import Tuner
 

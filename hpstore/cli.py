@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo(rest)
     if command in available_tools():
-        from hpstore.inspection import run_tool
+        from hpstore.tooling import run_tool
 
         return run_tool(load_tool(command).main, rest)
     print(f"hpstore: unknown command {command!r}\n\n{usage()}", end="", file=sys.stderr)

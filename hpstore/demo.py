@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from typing import Any
 
 import numpy as np
 
 import hpstore
+from hpstore.store import open_store
 from hpstore.tuner import RESUME_HINT
 
 QUERIES = [
@@ -131,18 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         tuner.search_space_summary()
         tuner.search(make_data(), workers=args.workers)
         print(f"\nThe whole search is in {path}. Try:")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        store = open_store(path, read_only=True, check=False)
         for title, sql in QUERIES:
             print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
-            for row in conn.execute(sql).fetchmany(5):
+            for row in store.sql(sql)[1][:5]:
                 print("   ", " | ".join(str(v) for v in row))
-        conn.close()
+        store.close()
     except KeyboardInterrupt:
         if tuner is None or not tuner.interrupted or not tuner.verbose:
             # interrupted outside the search, which prints this itself
             print(f"\nhpstore demo interrupted. {RESUME_HINT}", flush=True)
         return 130
-    except (hpstore.HpStoreError, ValueError, sqlite3.Error, OSError) as exc:
+    except (hpstore.HpStoreError, ValueError, OSError) as exc:
         print(f"hpstore: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0

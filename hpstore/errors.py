@@ -109,3 +109,15 @@ class OutputFileError(HpStoreError):
 
 class QueryTimeoutError(HpStoreError):
     """A query run by ``hpstore sql`` ran longer than its time limit and was stopped."""
+
+
+class ProjectChoiceError(HpStoreError):
+    """The store holds several projects (or none of that name) and one must be chosen."""
+
+
+class KerasTunerImportError(HpStoreError):
+    """A KerasTuner project directory cannot be brought into a search file as it is."""
+
+
+class EngineUnavailableError(DatabaseError):
+    """The database named needs an engine whose optional package is not installed."""

@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-from hpstore.store import ProjectStore
-from hpstore.store.sqlite.project import decode_values
+from hpstore import queries
+from hpstore.store.contract import ProjectStore
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -76,34 +76,26 @@ class Progress:
         stream: where to print (stdout by default).
     """
 
-    def __init__(self, store: ProjectStore, direction: str, verbose: int = 1,
+    def __init__(self, project: ProjectStore, direction: str, verbose: int = 1,
                  stream: TextIO | None = None) -> None:
-        self.store = store
+        self.project = project
         self.direction = direction
         self.verbose = verbose
         self.stream = stream or sys.stdout
         self.live = verbose > 0 and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = time.monotonic()
-        self._last_transition = self._max_transition()
+        self._last_transition = project.last_transition()
         self._done_at_start = self._finished()
         self._best_score, _ = self._best()
         self._status_shown = False
 
-    def _max_transition(self) -> int:
-        rows = self.store.db.query(
-            "SELECT coalesce(max(s.id), 0) FROM transitions s JOIN trials t ON t.id = s.trial "
-            "WHERE t.project_id = ?", (self.store.project_id,))
-        return int(rows[0][0])
-
     def _finished(self) -> int:
-        counts = self.store.counts_by_status()
+        counts = self.project.counts_by_status()
         return sum(counts.get(s, 0) for s in ("COMPLETED", "FAILED"))
 
     def _best(self) -> tuple[float | None, dict[str, Any]]:
-        rows = self.store.best_rows(1, self.direction)
-        if not rows or rows[0]["status"] != "COMPLETED":
-            return None, {}
-        return rows[0]["score"], decode_values(rows[0]["hp_values"])
+        best = queries.best_trial(self.project, self.direction)
+        return (None, {}) if best is None else (best.score, best.values)
 
     def _print(self, text: str) -> None:
         if self.verbose <= 0:
@@ -122,27 +114,24 @@ class Progress:
         """Print a line for each trial that ended since the last poll, then the live line."""
         if self.verbose <= 0:
             return
-        rows = self.store.db.query(
-            "SELECT s.id, t.trial_id, s.to_status, t.score, t.hp_values, s.tuner_id, s.message "
-            "FROM transitions s JOIN trials t ON t.id = s.trial WHERE t.project_id = ? AND "
-            "s.id > ? AND s.to_status != 'RUNNING' ORDER BY s.id",
-            (self.store.project_id, self._last_transition))
-        total = self.store.max_trials()
+        events = queries.events_since(self.project, self._last_transition)
+        total = self.project.record().max_trials
         # Counts and best as they stood when each trial ended, not as they stand now.
-        done = self._finished() - sum(r[2] in ("COMPLETED", "FAILED") for r in rows)
-        for tid, trial_id, status, score, values, tuner, message in rows:
-            self._last_transition = max(self._last_transition, tid)
+        done = self._finished() - sum(e.status in ("COMPLETED", "FAILED") for e in events)
+        for event in events:
+            self._last_transition = max(self._last_transition, event.seq)
+            status, score, message = event.status, event.score, event.message
             done += status in ("COMPLETED", "FAILED")
-            if status == "COMPLETED" and score is not None and (
-                    self._best_score is None or (score < self._best_score if self.direction ==
-                                                 "min" else score > self._best_score)):
+            if status == "COMPLETED" and score is not None and queries.better(
+                    score, self._best_score, self.direction):
                 self._best_score = score
             best = self._best_score
             count = f"{done}/{total}" if total else f"{done}"
-            line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial {trial_id} "
-                    f"{status:<9} score={_fmt_score(score if status == 'COMPLETED' else None)}"
-                    f" best={_fmt_score(best)} ({count}) {tuner or ''}: "
-                    f"{_fmt_values(decode_values(values))}")
+            line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial "
+                    f"{event.trial_id} {status:<9} "
+                    f"score={_fmt_score(score if status == 'COMPLETED' else None)}"
+                    f" best={_fmt_score(best)} ({count}) {event.tuner_id or ''}: "
+                    f"{_fmt_values(dict(event.values))}")
             last = (message or "").strip().splitlines()[-1:]  # a traceback's last line
             if status in ("IDLE", "INVALID", "FAILED") and last:
                 line += f"\n         {_clip(last[0], 200)}"
@@ -151,15 +140,15 @@ class Progress:
             self._status_line()
 
     def _status_line(self) -> None:
-        done, total = self._finished(), self.store.max_trials()
-        running = self.store.running()
+        done, total = self._finished(), self.project.record().max_trials
+        running = self.project.running()
         best, values = self._best()
         elapsed = time.monotonic() - self.started
         made = done - self._done_at_start
         left = ""
         if total and made > 0 and done < total:
             left = f" | left ~{_fmt_seconds(elapsed / made * (total - done))}"
-        workers = " ".join(f"{r['tuner_id']}:{r['trial_id']}" for r in running[:6])
+        workers = " ".join(f"{r.tuner_id}:{r.trial_id}" for r in running[:6])
         line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
                 f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
         self.stream.write("\r\x1b[2K" + _clip(line, 200))

@@ -12,10 +12,11 @@ injection) unless ``raw`` output is asked for. JSON escapes control characters i
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional
@@ -113,3 +114,84 @@ def table_cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return terminal_text(json.dumps(value, ensure_ascii=False))
     return terminal_text(value)
+
+
+def iso_time(at: float | None) -> str | None:
+    """A Unix time as the views show it: ``2026-11-30T03:44:48.123Z`` (UTC)."""
+    if at is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(at, tz=datetime.timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+# -- a search's settings and space, in words ------------------------------------------------
+def show_value(value: Any) -> str:
+    """A hyperparameter value as a person writes it: 0.001, relu, True."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def show_values(values: Mapping[str, Any]) -> str:
+    """name=value pairs, in the order stored."""
+    return ", ".join(f"{k}={show_value(v)}" for k, v in values.items()) or "(none)"
+
+
+def describe_hyperparameter(class_name: str, config: Mapping[str, Any]) -> str:
+    """What a hyperparameter ranges over: ``1e-05 .. 0.1 (log)``, ``a, b, c`` or ``3``."""
+    default = config.get("default")
+    if class_name in ("Int", "Float"):
+        lo, hi = config.get("min_value"), config.get("max_value")
+        text = f"{show_value(lo)} .. {show_value(hi)}"
+        if config.get("step") is not None and not (class_name == "Int" and
+                                                    config["step"] == 1):
+            text += f" step {show_value(config['step'])}"
+        if config.get("sampling") not in (None, "linear"):
+            text += f" ({config['sampling']})"
+        if default is not None and default != lo:
+            text += f", default {show_value(default)}"
+        return text
+    if class_name == "Choice":
+        values = list(config.get("values") or [])
+        text = ", ".join(show_value(v) for v in values)
+        if values and default is not None and default != values[0]:
+            text += f"; default {show_value(default)}"
+        return text
+    if class_name == "Boolean":
+        return f"True, False; default {show_value(bool(default))}"
+    if class_name == "Fixed":
+        return show_value(config.get("value"))
+    rest = {k: v for k, v in config.items() if k not in ("name", "conditions")}
+    return ", ".join(f"{k}={show_value(v)}" for k, v in rest.items())
+
+
+def describe_conditions(conditions: Any) -> str:
+    """``when model in [mlp, cnn]`` for each condition, joined by "and"."""
+    parts = []
+    for cond in conditions if isinstance(conditions, list) else []:
+        inner = cond.get("config", {}) if isinstance(cond, Mapping) else {}
+        values = inner.get("values", [])
+        listed = ", ".join(show_value(v) for v in (values if isinstance(values, list)
+                                                    else [values]))
+        parts.append(f"when {inner.get('name')} in [{listed}]")
+    return " and ".join(parts)
+
+
+def space_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One aligned line per hyperparameter (a stored space entry, {"class_name",
+    "config"}): name, class, range, conditions."""
+    table = []
+    for item in items:
+        class_name, config = item["class_name"], item["config"]
+        name = config.get("name", "")
+        when = describe_conditions(config.get("conditions"))
+        table.append([terminal_text(name), terminal_text(class_name),
+                      terminal_text(describe_hyperparameter(class_name, config)),
+                      terminal_text(when)])
+    if not table:
+        return ["  (no hyperparameters yet)"]
+    widths = [max(len(r[i]) for r in table) for i in range(3)]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, [*widths, 0])).rstrip()
+            for r in table]

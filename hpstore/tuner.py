@@ -327,7 +327,7 @@ class Tuner:
         print(self.results_summary_text(num_trials))
 
     def results_summary_text(self, num_trials: int = 10) -> str:
-        lines = ["Results summary", f"Results in {self.oracle._db.path or ':memory:'} "
+        lines = ["Results summary", f"Results in {self.oracle.store.location} "
                  f"(project {self.oracle.project_name!r})",
                  f"Showing {num_trials} best trials", f"{self.oracle.objective}"]
         for trial in self.oracle.get_best_trials(num_trials):
@@ -365,10 +365,10 @@ class Tuner:
             raise FatalError(_no_main_guard_message(workers or 0))
         self.interrupted = False
         self._handed_back: list[str] = []
-        progress = Progress(self.oracle._store, self.oracle.objective.direction, self.verbose)
+        progress = Progress(self.oracle.project, self.oracle.objective.direction, self.verbose)
         try:
             remaining = self.oracle.remaining_trials()
-            if remaining == 0 and not self.oracle._store.running() and not self._queued():
+            if remaining == 0 and not self.oracle.project.running() and not self._queued():
                 self._finished(progress, "This search is already finished.")
                 return
             if several:
@@ -398,7 +398,7 @@ class Tuner:
         print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
     def _queued(self) -> bool:
-        return self.oracle._store.creation_facts()[2]
+        return self.oracle.project.creation_facts()[2]
 
     def _finished(self, progress: Progress, text: str) -> None:
         progress.poll()
@@ -492,7 +492,7 @@ class Tuner:
             threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
                 if limits else ""
             progress.message(f"Started {workers} worker processes on "
-                             f"{self.oracle._db.path}{threads}.")
+                             f"{self.oracle.store.location}{threads}.")
             # The arguments (often a data set) go through a pipe once the workers run, not
             # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
             # until each worker had imported the script and read it.

@@ -11,7 +11,7 @@ def report_pragmas(path: str, durability: str, results: Any) -> None:
     try:
         oracle = open_oracle(path, max_trials=5, durability=durability)
         trial = oracle.create_trial("child")  # a real write through the child's connection
-        conn = oracle._db.connect()
+        conn = oracle.store.db.connect()
         results.put((conn.execute("PRAGMA synchronous").fetchone()[0],
                      conn.execute("PRAGMA journal_mode").fetchone()[0], trial.status))
     except BaseException as exc:

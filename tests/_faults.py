@@ -23,8 +23,9 @@ from filelock import FileLock
 
 import hpstore
 from hpstore.cli import load_tool
-from hpstore.inspection import connect_readonly, run_tool
 from hpstore.oracle import Oracle
+from hpstore.store.sqlite.readonly import connect_readonly
+from hpstore.tooling import run_tool
 
 NOBODY = 65534  # an ordinary user: root ignores file modes, so permission tests switch to it
 OTHER_USER = 65533  # a second ordinary user, for files that belong to someone else
@@ -115,7 +116,7 @@ def fill_the_disk(path: str, point: str, warmup: int, results: Any) -> None:
             done.append(complete_one(oracle, "filler"))
         capped = False
         if point == "checkpoint":
-            conn = oracle._db.connect()
+            conn = oracle.store.db.connect()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.execute("PRAGMA wal_autocheckpoint = 1")  # checkpoint after every commit
             report["main_size"] = size(path)
@@ -161,7 +162,7 @@ def complete_until_killed(path: str, tuner_id: str, autocheckpoint: int, started
     """Complete trials as fast as possible, reporting each, until SIGKILL; checkpoint the log
     into the main file every ``autocheckpoint`` pages (0: never)."""
     oracle = open_oracle(path)
-    oracle._db.connect().execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+    oracle.store.db.connect().execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
     started.set()
     while True:
         finished = complete_one(oracle, tuner_id)
@@ -192,8 +193,8 @@ def die_holding_every_lock(path: str, fresh_path: str, holding: Any, info: Any) 
     sidecar = Path(fresh_path + ".hpstore")
     sidecar.mkdir()
     FileLock(str(sidecar / "schema.lock")).acquire()
-    with oracle._db.lock():
-        session = oracle._db.session()
+    with oracle.store.db.lock():
+        session = oracle.store.db.session()
         assert session is not None
         info.put((trial.trial_id, session.token, os.getpid()))
         holding.set()

@@ -74,7 +74,7 @@ def open_new_file(path: str, start: Any, results: Any) -> None:
         if not start.wait(DEADLINE):
             raise RuntimeError("start signal never came")
         oracle = open_oracle(path, max_trials=5)
-        version = oracle._db.connect().execute("PRAGMA user_version").fetchone()[0]
+        version = oracle.store.db.connect().execute("PRAGMA user_version").fetchone()[0]
         results.put(("ok", version))
     except BaseException as exc:
         results.put(("error", f"{type(exc).__name__}: {exc}"))

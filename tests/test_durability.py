@@ -22,7 +22,7 @@ def test_durability_reaches_every_connection(tmp_path, durability):
     path = str(tmp_path / "d.db")
     oracle = open_oracle(path, max_trials=5, durability=durability)
     oracle.create_trial("parent")
-    conn = oracle._db.connect()
+    conn = oracle.store.db.connect()
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == SYNCHRONOUS[durability]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     ctx = mp.get_context("spawn")
@@ -36,4 +36,4 @@ def test_durability_reaches_every_connection(tmp_path, durability):
 
 def test_default_durability_is_normal(tmp_path):
     oracle = open_oracle(str(tmp_path / "d.db"), max_trials=5)
-    assert oracle._db.connect().execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert oracle.store.db.connect().execute("PRAGMA synchronous").fetchone()[0] == 1

@@ -630,7 +630,7 @@ def open_descriptors() -> int:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
 def test_opening_and_closing_searches_leaks_no_descriptor(tmp_path):
-    from hpstore.inspection import connect_readonly
+    from hpstore.store.sqlite.readonly import connect_readonly
 
     path = str(tmp_path / "fds.db")
     with open_oracle(path, max_trials=10_000, seed=1) as oracle:
@@ -667,8 +667,8 @@ def _lock_holder(path: str) -> int:
 def test_reading_the_header_while_connected_drops_no_lock(tmp_path):
     # Closing any descriptor of a file drops every POSIX lock the process holds on it; the
     # header reads of the read-only tools and of a second Oracle must not.
-    from hpstore.inspection import connect_readonly
     from hpstore.store.sqlite.database import _inspect_header
+    from hpstore.store.sqlite.readonly import connect_readonly
 
     path = str(tmp_path / "held.db")
     oracle = open_oracle(path, max_trials=50, seed=2)
@@ -693,7 +693,7 @@ def _copy_of_the_file_alone(path: Path, folder: Path) -> list[tuple[Any, ...]]:
 def test_after_a_search_beside_a_reader_the_file_alone_holds_everything(tmp_path):
     from _store import run_n
 
-    from hpstore.inspection import connect_readonly
+    from hpstore.store.sqlite.readonly import connect_readonly
 
     path = tmp_path / "watched.db"
     open_oracle(str(path), max_trials=40, seed=3).close()
@@ -721,7 +721,7 @@ while complete_one(oracle, "script") is not None:
 
 
 def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path):
-    from hpstore.inspection import connect_readonly
+    from hpstore.store.sqlite.readonly import connect_readonly
 
     path = tmp_path / "script.db"
     open_oracle(str(path), max_trials=30, seed=4).close()
@@ -752,7 +752,7 @@ def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
         # the log could not be recycled under the snapshot
         assert size(path + "-wal") > 2 * WAL_SIZE_LIMIT
         held.conn.execute("COMMIT")  # the reader lets go, and stays connected
-        oracle._db.query("SELECT 1")  # (the worker's own view moves on too)
+        oracle.store.db.query("SELECT 1")  # (the worker's own view moves on too)
         with open_oracle(path, max_trials=605) as more:
             for _ in range(5):
                 complete_one(more, "after")

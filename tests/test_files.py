@@ -348,7 +348,7 @@ def test_a_file_sqlite_analysed_still_opens(tmp_path):
     conn.close()
     with open_oracle(str(path)) as oracle:
         assert len(oracle.trials) == 3
-    from hpstore.inspection import connect_readonly
+    from hpstore.store.sqlite.readonly import connect_readonly
 
     connect_readonly(path).close()
 

@@ -113,7 +113,7 @@ def test_database_and_durability_are_hpstores(tmp_path):
                             database=str(path), durability="full")
     search(tuner, epochs=1)
     assert tuner.search_file == path and not (tmp_path / "runs" / "p.db").exists()
-    assert tuner.oracle.hpstore_oracle._db.durability == "full"
+    assert tuner.oracle.hpstore_oracle.store.db.durability == "full"
     assert rows(path, "SELECT project, status FROM trial_overview") == [("p", "COMPLETED")]
     # checkpoints stay where KerasTuner puts them
     assert (tmp_path / "runs" / "p" / "trial_0" / "checkpoint.weights.h5").exists()
@@ -210,7 +210,7 @@ class StopAtEpoch1(kt.RandomSearch):
 
     def on_epoch_end(self, trial, model, epoch, logs=None):
         if epoch == 1:
-            self.oracle.hpstore_oracle._store.set_status(trial.trial_id, "STOPPED", "enough")
+            self.oracle.hpstore_oracle.project.set_status(trial.trial_id, "STOPPED", "enough")
 
 
 def test_a_stopped_trial_stops_training_and_is_scored_on_what_it_reached(tmp_path):

@@ -112,7 +112,7 @@ def test_metric_history_per_step_and_best_step(db):
 def test_a_trial_stopped_elsewhere_tells_its_worker(db):
     oracle = open_oracle(db, max_trials=5)
     trial = oracle.create_trial("t")
-    open_oracle(db)._store.set_status(trial.trial_id, "STOPPED", "enough")
+    open_oracle(db).project.set_status(trial.trial_id, "STOPPED", "enough")
     assert oracle.update_trial(trial.trial_id, {"loss": 1.0}).status == "STOPPED"
     trial.status = "COMPLETED"
     oracle.end_trial(trial)
@@ -135,7 +135,7 @@ def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):
     retry.status = "COMPLETED"
     oracle.end_trial(retry)
     assert oracle.get_trial(trial.trial_id).score == 4.0
-    runs = oracle._db.query("SELECT run, value FROM observations ORDER BY id")
+    runs = oracle.store.db.query("SELECT run, value FROM observations ORDER BY id")
     assert runs == [(1, None), (2, 4.0)]
 
 

@@ -353,7 +353,7 @@ def test_a_stopped_lock_holder_makes_others_wait_only_the_timeout_and_is_named(t
     try:
         assert inside.wait(DEADLINE)
         os.kill(holder.pid, signal.SIGSTOP)  # Ctrl-Z, a debugger: inside create_trial
-        waiter._db.timeout = 1.0
+        waiter.store.db.timeout = 1.0
         outcome: list[BaseException] = []
 
         def ask() -> None:
@@ -376,7 +376,7 @@ def test_a_stopped_lock_holder_makes_others_wait_only_the_timeout_and_is_named(t
         os.kill(holder.pid, signal.SIGKILL)
         os.kill(holder.pid, signal.SIGCONT)
         holder.join(DEADLINE)
-    waiter._db.timeout = 60.0
+    waiter.store.db.timeout = 60.0
     assert waiter.create_trial("waiting").status == "RUNNING"
     assert sqlite3.connect(path).execute("SELECT count(*) FROM trials WHERE tuner_id = 'frozen'"
                                          ).fetchone() == (0,)

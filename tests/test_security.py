@@ -29,8 +29,7 @@ from _workers import RandomTestOracle, open_oracle
 
 import hpstore
 from hpstore import cli
-from hpstore.inspection import trial_rows
-from hpstore.store import Database, ProjectStore
+from hpstore.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -623,10 +622,9 @@ ALLOWED_SQL_PIECES = {
     ("hpstore/store/sqlite/schema.py", "expected", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own migration files, run on an in-memory database to learn the "
         "schema they make",
-    ("hpstore/store/sqlite/project.py", "update_settings", "', '.join(assignments)"):
-        "'<key> = ?' for keys checked against a fixed set first "
-        "(test_allowed_sql_pieces_refuse_user_text)",
-    ("tools/sql.py", "main", "args.query"):
+    ("hpstore/store/sqlite/readonly.py", "query", "sql"):
+        "ReadOnlyDatabase.query passes on its argument; its callers are sinks checked here too",
+    ("hpstore/store/sqlite/readonly.py", "run_user_sql", "query"):
         "hpstore sql runs the user's own query, on a mode=ro, query_only connection that "
         "cannot attach another file (test_sql_refuses_every_write)",
 }
@@ -638,7 +636,12 @@ class _SqlText:
 
     def __init__(self, module: ast.Module) -> None:
         self.constants: dict[str, ast.expr] = {}
+        #: names imported from another hpstore module: followed into that module
+        self.imported: dict[str, tuple[str, str]] = {}
         for node in module.body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hpstore"):
+                for alias in node.names:
+                    self.imported[alias.asname or alias.name] = (node.module or "", alias.name)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
@@ -673,6 +676,16 @@ class _SqlText:
                 and len(node.args) == 1 and isinstance(node.args[0], ast.GeneratorExp) \
                 and isinstance(node.args[0].elt, ast.Constant):
             return set()  # ", ".join("?" for _ in ...): placeholders only
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "join" and isinstance(node.func.value, ast.Constant) \
+                and len(node.args) == 1 and not isinstance(node.args[0], ast.GeneratorExp):
+            return self.pieces(node.args[0], func, seen)  # constant texts joined
+        if isinstance(node, ast.Name) and node.id in self.imported and node.id not in seen \
+                and self._bindings(node.id, func) is None:
+            module, name = self.imported[node.id]
+            other = _module_text(module)
+            if other is not None and name in other.constants:
+                return other.pieces(other.constants[name], None, frozenset({name}))
         if isinstance(node, ast.Name) and node.id not in seen:
             bound = self._bindings(node.id, func)
             if bound is not None:
@@ -709,6 +722,14 @@ class _SqlText:
         if name in self.constants:
             return [self.constants[name]]
         return None
+
+
+def _module_text(module: str) -> _SqlText | None:
+    """The constants of an hpstore module, read from its source."""
+    path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return None
+    return _SqlText(ast.parse(path.read_text(encoding="utf-8")))
 
 
 def dynamic_sql_pieces(path: Path) -> set[tuple[str, str, str]]:
@@ -764,16 +785,14 @@ def test_allowed_sql_pieces_refuse_user_text(tmp_path):
     open_oracle(str(path), max_trials=3).close()
     fold_wal(path)
     before = digest(path)
-    db = Database(str(path))
-    store = ProjectStore(db, 1, "untitled_project")
-    with pytest.raises(ValueError, match="not a changeable setting"):
-        store.update_settings(**{"max_trials = 0, seed": 1})
-    db.close()
-    with pytest.raises(ValueError, match="durability"):
-        Database(str(path), durability="normal; DROP TABLE trials")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    store = open_store(str(path))
+    project = store.open_project(store.projects()[0])
+    with pytest.raises(TypeError):  # settings are named arguments, never SQL text
+        project.update_settings(**{"max_trials = 0, seed": 1})
     with pytest.raises(ValueError, match="order must be one of"):
-        trial_rows(conn, 1, order="number; DROP TABLE trials")
-    conn.close()
+        project.trials(order="number; DROP TABLE trials")
+    store.close()
+    with pytest.raises(ValueError, match="durability"):
+        open_store(str(path), durability="normal; DROP TABLE trials")
     fold_wal(path)
     assert digest(path) == before

@@ -19,6 +19,8 @@ from _workers import DEADLINE, open_oracle, run_worker, write_forever
 
 import hpstore
 from hpstore.cli import available_tools, load_tool, main
+from hpstore.queries import choose_project
+from hpstore.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
@@ -515,7 +517,7 @@ def test_sql_timeout_must_be_a_number_of_seconds(shared_db, capsys):
 
 _INTERRUPT_DURING_QUERY = """
 import os, signal, sys, threading
-from hpstore import query_limits
+from hpstore.store.sqlite import limits as query_limits
 from hpstore.cli import main
 
 in_query = threading.Event()
@@ -565,12 +567,11 @@ def end_trials(oracle, statuses):
 
 def watch_frame(path):
     watch = load_tool("watch")
-    conn = hpstore.inspection.connect_readonly(path)
-    pid, name = hpstore.inspection.choose_project(conn, None)
+    store = open_store(path, read_only=True)
     try:
-        return watch.Watcher(conn, pid, name, Path(path)).frame()
+        return watch.Watcher(store, choose_project(store, None)).frame()
     finally:
-        conn.close()
+        store.close()
 
 
 def test_watch_ends_on_a_finished_search_with_stopped_trials(tmp_path):

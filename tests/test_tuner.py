@@ -170,7 +170,7 @@ def test_report_per_step_and_stop_signal():
         def run_trial(self, trial):
             for epoch in range(4):
                 if epoch == 2:  # someone stops the trial from outside
-                    o._store.set_status(trial.trial_id, "STOPPED", "enough")
+                    o.project.set_status(trial.trial_id, "STOPPED", "enough")
                 if self.report(trial, {"loss": 4.0 - epoch}, step=epoch):
                     stops.append(epoch)
                     break

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from hpstore.inspection import (
+from hpstore import queries
+from hpstore.rendering import render
+from hpstore.tooling import (
     add_format_options,
-    choose_project,
-    connect_readonly,
+    open_search,
     positive_int,
-    render,
     run_tool,
     tool_parser,
-    trial_rows,
 )
+from hpstore.trial import TrialStatus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +22,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="how many trials, at least 1 (default 5)")
     add_format_options(parser, ["table", "csv", "json"], "table")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database)
-    pid, _ = choose_project(conn, args.project)
-    objective = json.loads(conn.execute("SELECT objective FROM projects WHERE project_id = ?",
-                                        (pid,)).fetchone()[0])
-    descending = objective.get("direction") == "max"
-    columns, rows = trial_rows(conn, pid, statuses=["COMPLETED"], order="score",
-                               descending=descending, limit=args.n)
+    project = queries.choose_project(open_search(args.database), args.project)
+    descending = queries.direction_of(project.record()) == "max"
+    trials = project.trials(statuses=[TrialStatus.COMPLETED], order="score",
+                            descending=descending, limit=args.n)
+    columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0
 

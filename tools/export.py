@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import sys
 
-from hpstore.inspection import (
+from hpstore import queries
+from hpstore.output_file import check_output, write_output
+from hpstore.rendering import render, terminal_text
+from hpstore.tooling import (
     add_format_options,
     add_output_options,
-    choose_project,
-    connect_readonly,
-    render,
+    open_search,
     run_tool,
     tool_parser,
-    trial_rows,
 )
-from hpstore.output_file import check_output, write_output
-from hpstore.rendering import terminal_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output is not None:  # a bad -o is refused before the file is read
         check_output(args.output, database=args.database, force=args.force)
-    conn = connect_readonly(args.database)
-    pid, _ = choose_project(conn, args.project)
-    text = render(*trial_rows(conn, pid), args.format, raw=args.raw)
-    conn.close()
+    store = open_search(args.database)
+    project = queries.choose_project(store, args.project)
+    columns, rows = queries.trial_table(project, queries.space_names(project),
+                                        project.trials())
+    text = render(columns, rows, args.format, raw=args.raw)
+    store.close()
     if args.output is not None:
         write_output(args.output, text, database=args.database, force=args.force)
         print(terminal_text(f"wrote {args.output}"), file=sys.stderr)

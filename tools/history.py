@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from hpstore.inspection import (
+from hpstore import queries
+from hpstore.rendering import iso_time, last_line, render
+from hpstore.tooling import (
     add_format_options,
-    choose_project,
-    connect_readonly,
-    find_trial,
+    open_search,
     positive_int,
-    render,
     run_tool,
     tool_parser,
 )
-from hpstore.rendering import last_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,27 +24,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the last N changes")
     add_format_options(parser, ["table", "csv", "json"], "table")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database)
-    pid, _ = choose_project(conn, args.project)
-    where, params = "t.project_id = ?", [pid]
-    if args.trial is not None:
-        where += " AND s.trial = ?"
-        params.append(find_trial(conn, pid, args.trial)[0])
-    if args.worker is not None:
-        where += " AND s.tuner_id = ?"
-        params.append(args.worker)
-    limit = ""
-    if args.limit is not None:
-        limit = " LIMIT ?"
-        params.append(args.limit)
-    # newest first with the limit, then put back in time order
-    rows = conn.execute(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', s.at, 'unixepoch'), t.trial_id, "
-        "s.from_status, s.to_status, s.tuner_id, s.pid, s.message FROM transitions s "
-        f"JOIN trials t ON t.id = s.trial WHERE {where} ORDER BY s.at DESC, s.id DESC{limit}",
-        params).fetchall()[::-1]
-    if args.format == "table":  # a traceback's last line is what a person needs here
-        rows = [[*r[:6], last_line(r[6])] for r in rows]
+    project = queries.choose_project(open_search(args.database), args.project)
+    trial_id = None if args.trial is None else queries.find_trial(project, args.trial).trial_id
+    changes = project.transitions(trial_id=trial_id, tuner_id=args.worker, limit=args.limit,
+                                  last=True)
+    rows = [[iso_time(c.at), c.trial_id, c.from_status, c.to_status, c.tuner_id, c.pid,
+             # a traceback's last line is what a person needs in a table
+             last_line(c.message) if args.format == "table" else c.message]
+            for c in changes]
     sys.stdout.write(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
                             rows, args.format, raw=args.raw))
     return 0

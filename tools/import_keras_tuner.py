@@ -29,9 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hpstore.errors import HpStoreError
+from hpstore.errors import HpStoreError, KerasTunerImportError
 from hpstore.hyperparameters import HyperParameters
-from hpstore.inspection import run_tool
 from hpstore.objective import (
     DefaultObjective,
     MultiObjective,
@@ -45,15 +44,9 @@ from hpstore.oracles import (
     HyperbandOracle,
     RandomSearchOracle,
 )
-from hpstore.store import Database, ProjectStore
-from hpstore.store.sqlite.project import new_project_id
+from hpstore.store import NewProject, open_store
+from hpstore.tooling import run_tool
 from hpstore.trial import MetricHistory, TrialStatus
-
-
-class KerasTunerImportError(HpStoreError):
-    """A KerasTuner project directory that cannot be imported (the message names the file);
-    nothing was written."""
-
 
 # KerasTuner's tuner (and oracle) names -> the hpstore oracle that continues that search
 ORACLES: dict[str, type[Oracle]] = {
@@ -561,37 +554,30 @@ def write(plan: Plan, database: str | os.PathLike[str], *, overwrite: bool = Fal
     fresh = [] if path.exists() else [
         p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"),
                     path.with_name(path.name + ".hpstore")) if not p.exists()]
-    db = None
+    store = None
     try:
-        db = Database(path)
+        store = open_store(path)
         settings = plan.state["settings"]
-        with db.lock(), db.write() as conn:
-            row = conn.execute("SELECT project_id FROM projects WHERE name = ?",
-                               (plan.name,)).fetchone()
-            if row is not None and not overwrite:
+        with store.mutex():
+            if store.find_project(plan.name) is not None and not overwrite:
                 raise KerasTunerImportError(
                     f"{path} already holds a project {plan.name!r}; nothing was imported. "
                     "Give another name with --project NAME, or replace it with --overwrite.")
-            # a replaced project's id is never given again: a process still searching it
-            # must find it gone, not find the imported one
-            project_id = new_project_id(conn, replacing=plan.name if row is not None else None)
-            conn.execute(
-                "INSERT INTO projects (project_id, name, oracle_class, oracle_config, "
-                "objective, max_trials, seed, created_at, updated_at) "
-                "VALUES (?, ?, ?, '{}', '{}', ?, ?, ?, ?)",
-                (project_id, plan.name, settings["oracle_class"], settings["max_trials"],
-                 settings["seed"], settings["created_at"], settings["updated_at"]))
-            # ProjectStore.load's own statements, inside this transaction
-            ProjectStore(db, project_id, plan.name)._load(conn, plan.state)
+            # one step: the project and every trial, or nothing; a replaced project's id is
+            # never given again, so a process still searching it finds it gone
+            store.import_project(
+                NewProject(plan.name, settings["oracle_class"], {}, {},
+                           settings["max_trials"], settings["seed"]),
+                plan.state, replace=overwrite)
     except BaseException:
-        if db is not None:
-            db.close()
-            db = None
+        if store is not None:
+            store.close()
+            store = None
         _remove(fresh)
         raise
     finally:
-        if db is not None:
-            db.close()
+        if store is not None:
+            store.close()
 
 
 def _remove(paths: list[Path]) -> None:

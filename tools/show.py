@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from hpstore.inspection import (
-    choose_project,
-    connect_readonly,
-    find_trial,
-    render,
-    run_tool,
-    tool_parser,
-)
-from hpstore.rendering import last_line, table_cell, terminal_text
+from hpstore import queries
+from hpstore.rendering import iso_time, last_line, render, table_cell, terminal_text
+from hpstore.tooling import open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,35 +14,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trial", help="the trial id as `hpstore trials` lists it (07), or the "
                                       "trial number (7)")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database)
-    pid, _ = choose_project(conn, args.project)
-    key, trial_id = find_trial(conn, pid, args.trial)
-    status, score, best_step, tuner, runs, message, values = conn.execute(
-        "SELECT status, score, best_step, tuner_id, run_count, message, hp_values "
-        "FROM trials WHERE id = ?", (key,)).fetchone()
-    print(terminal_text(f"Trial {trial_id}: {status}, score {table_cell(score) or '-'}, "
-                        f"best step {table_cell(best_step) or '-'}, runs {runs}, last worker "
-                        f"{table_cell(tuner) or '-'}"))
-    if message is not None and message.strip():
+    project = queries.choose_project(open_search(args.database), args.project)
+    trial = queries.find_trial(project, args.trial)
+    print(terminal_text(f"Trial {trial.trial_id}: {trial.status}, score "
+                        f"{table_cell(trial.score) or '-'}, best step "
+                        f"{table_cell(trial.best_step) or '-'}, runs {trial.run}, last worker "
+                        f"{table_cell(trial.tuner_id) or '-'}"))
+    if trial.message is not None and trial.message.strip():
         print("Message:")
-        for line in message.strip("\n").splitlines():
+        for line in trial.message.strip("\n").splitlines():
             print("  " + terminal_text(line))
     print("Values:")
-    for name, value in json.loads(values).items():
+    for name, value in trial.values.items():
         print(f"  {terminal_text(name)}: {table_cell(value)}")
-    metrics = conn.execute(
-        "SELECT run, metric, step, avg(value), count(*) FROM observations WHERE trial = ? "
-        "GROUP BY run, metric, step ORDER BY run, metric, step", (key,)).fetchall()
+    metrics = queries.step_means(project.observations(trial, every_run=True))
     if metrics:
         print("Metrics (mean per step):")
         sys.stdout.write(render(["run", "metric", "step", "value", "reports"], metrics))
-    changes = conn.execute(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', at, 'unixepoch'), from_status, to_status, "
-        "tuner_id, pid, message FROM transitions WHERE trial = ? ORDER BY at, id",
-        (key,)).fetchall()
+    changes = project.transitions(trial_id=trial.trial_id)
     print("Status changes:")
     sys.stdout.write(render(["at", "from", "to", "tuner_id", "pid", "message"],
-                            [[*r[:5], last_line(r[5])] for r in changes]))
+                            [[iso_time(c.at), c.from_status, c.to_status, c.tuner_id, c.pid,
+                              last_line(c.message)] for c in changes]))
     return 0
 
 

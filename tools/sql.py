@@ -7,19 +7,10 @@ query's snapshot, so the -wal grows."""
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 
-from hpstore.errors import HpStoreError, QueryTimeoutError
-from hpstore.inspection import (
-    add_format_options,
-    connect_readonly,
-    render,
-    run_tool,
-    seconds,
-    tool_parser,
-)
-from hpstore.query_limits import guard_queries, is_interruption, restrict_user_sql
+from hpstore.rendering import render
+from hpstore.tooling import add_format_options, open_search, run_tool, seconds, tool_parser
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -33,33 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"stop the query after this many seconds (default "
                              f"{DEFAULT_TIMEOUT:g}; 0: no limit)")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database, check=False)
-    guard = guard_queries(conn, args.timeout or None)
-    refusals = restrict_user_sql(conn)
-    guard.start()
-    try:
-        cursor = conn.execute(args.query)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    except sqlite3.Warning as exc:
-        raise HpStoreError(f"{exc} (give one statement).") from None
-    except sqlite3.Error as exc:
-        if is_interruption(exc) and guard.timed_out():
-            raise QueryTimeoutError(
-                f"The query ran longer than {args.timeout:g} s and was stopped. Give "
-                "--timeout SECONDS for a longer limit (0: none).") from None
-        if is_interruption(exc):
-            raise KeyboardInterrupt from None
-        if refusals.refused:
-            raise HpStoreError(f"hpstore sql refuses {refusals.refused[-1]}: it only reads, "
-                               "and never changes the file or its settings.") from None
-        text = str(exc)
-        if "readonly" in text or "read-only" in text or "query_only" in text:
-            raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
-                               "changes the file. To change a search, use the library.") from None
-        if "one statement at a time" in text:
-            raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
-        raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
+    store = open_search(args.database, check=False)
+    columns, rows = store.sql(args.query, timeout=args.timeout or None)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0
 

@@ -37,13 +37,15 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from hpstore.errors import HpStoreError
+from hpstore.store import open_store
 
 ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
@@ -118,7 +120,6 @@ def worker(args: argparse.Namespace) -> int:
 
     phase("open")
     oracle = build_oracle(args.oracle, args.database, args.trials, args.seed)
-    conn = oracle._db.connect()
     phase("between")
     tuner_id = f"w{args.slot}"
     done = 0
@@ -155,7 +156,7 @@ def worker(args: argparse.Namespace) -> int:
             done += 1
             if done % 5 == 0:
                 phase("checkpoint")
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                oracle.store.checkpoint()
                 phase("between")
 
 
@@ -254,63 +255,67 @@ class Round:
 def check(path: Path, expected: int, reported: list[tuple[str, str, float | None]],
           killed: set[int]) -> list[str]:
     """Every invariant of a finished stress round; returns the violations found."""
-    problems: list[str] = []
     if not path.exists():
         return ["no search file was written"]
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        if integrity != ["ok"]:
-            problems.append(f"integrity_check: {integrity[:5]}")
-        if conn.execute("PRAGMA foreign_key_check").fetchall():
-            problems.append("foreign_key_check found dangling rows")
-        rows = conn.execute(
-            "SELECT id, number, trial_id, status, score, values_key, run_count, "
-            "interruptions, queued FROM trials ORDER BY number").fetchall()
-        trials = {r[2]: r for r in rows}
-        if len(trials) != len(rows):
-            problems.append("duplicate trial ids")
-        if [r[1] for r in rows] != list(range(len(rows))):
-            problems.append("trial numbers are not 0..n-1")
-        keys = collections.Counter(r[5] for r in rows)
-        twice = [k for k, n in keys.items() if n > 1]
-        if twice:
-            problems.append(f"{len(twice)} set(s) of values run twice")
-        open_ = [r[2] for r in rows if r[3] not in ("COMPLETED", "FAILED", "STOPPED")]
-        if open_:
-            problems.append(f"trials not finished: {open_[:10]}")
-        if len(rows) != expected:
-            problems.append(f"{len(rows)} trials, expected {expected}")
-        for trial_id, status, score in reported:
-            row = trials.get(trial_id)
-            if status != "COMPLETED":
-                continue
-            if row is None or row[3] != "COMPLETED":
-                problems.append(f"trial {trial_id} was COMPLETED by a worker but is "
-                                f"{None if row is None else row[3]} in the file")
-            elif row[4] != score:
-                problems.append(f"trial {trial_id} scored {score} by its worker, {row[4]} "
-                                "in the file")
-        interruptions = sum(r[7] for r in rows)
-        if interruptions > len(killed):
-            problems.append(f"{interruptions} interruptions recorded, but only {len(killed)} "
-                            "workers were killed")
-        log = collections.defaultdict(list)
-        for trial, before, after, message, pid in conn.execute(
-                "SELECT trial, from_status, to_status, message, pid FROM transitions "
-                "ORDER BY id"):
-            log[trial].append((before, after, message, pid))
-        for r in rows:
-            problems += replay(r, log.get(r[0], []), killed)
-    except sqlite3.DatabaseError as exc:
-        # a file SQLite cannot read is the worst finding of a round, not a crash of the tool
-        problems.append(f"the search file cannot be read: {exc}")
+        store = open_store(path, read_only=True, check=False)
+    except HpStoreError as exc:
+        # a file that cannot be read is the worst finding of a round, not a crash of the tool
+        return [f"the search file cannot be read: {exc}"]
+    try:
+        return _check(store, expected, reported, killed)
+    except HpStoreError as exc:
+        return [f"the search file cannot be read: {exc}"]
     finally:
-        conn.close()
+        store.close()
+
+
+def _check(store: Any, expected: int, reported: list[tuple[str, str, float | None]],
+           killed: set[int]) -> list[str]:
+    problems = [f"{what}: {says}" for what, fine, says in store.health() if not fine]
+    projects = store.projects()
+    if not projects:
+        return [*problems, "no project was written"]
+    project = store.open_project(projects[0])
+    rows = project.trials()
+    trials = {t.trial_id: t for t in rows}
+    if len(trials) != len(rows):
+        problems.append("duplicate trial ids")
+    if [t.number for t in rows] != list(range(len(rows))):
+        problems.append("trial numbers are not 0..n-1")
+    keys = collections.Counter(t.values_key for t in rows)
+    twice = [k for k, n in keys.items() if n > 1]
+    if twice:
+        problems.append(f"{len(twice)} set(s) of values run twice")
+    open_ = [t.trial_id for t in rows if t.status not in ("COMPLETED", "FAILED", "STOPPED")]
+    if open_:
+        problems.append(f"trials not finished: {open_[:10]}")
+    if len(rows) != expected:
+        problems.append(f"{len(rows)} trials, expected {expected}")
+    for trial_id, status, score in reported:
+        trial = trials.get(trial_id)
+        if status != "COMPLETED":
+            continue
+        if trial is None or trial.status != "COMPLETED":
+            problems.append(f"trial {trial_id} was COMPLETED by a worker but is "
+                            f"{None if trial is None else trial.status} in the file")
+        elif trial.score != score:
+            problems.append(f"trial {trial_id} scored {score} by its worker, {trial.score} "
+                            "in the file")
+    interruptions = sum(t.interruptions for t in rows)
+    if interruptions > len(killed):
+        problems.append(f"{interruptions} interruptions recorded, but only {len(killed)} "
+                        "workers were killed")
+    log = collections.defaultdict(list)
+    for change in project.transitions():
+        log[change.trial_id].append((change.from_status, change.to_status, change.message,
+                                     change.pid))
+    for trial in rows:
+        problems += replay(trial, log.get(trial.trial_id, []), killed)
     return problems
 
 
-def replay(row: tuple[Any, ...], log: list[tuple[Any, ...]], killed: set[int]) -> list[str]:
+def replay(trial: Any, log: list[tuple[Any, ...]], killed: set[int]) -> list[str]:
     """The status log of one trial against its row and the kills.
 
     The log must chain (each entry starts where the last ended) and end at the stored
@@ -319,7 +324,8 @@ def replay(row: tuple[Any, ...], log: list[tuple[Any, ...]], killed: set[int]) -
     are the interruptions, and their number must be the one stored. A run taken from a
     worker that was never killed is a violation.
     """
-    _, _, trial_id, status, _, _, run_count, interruptions, _ = row
+    trial_id, status = trial.trial_id, trial.status
+    run_count, interruptions = trial.run, trial.interruptions
     problems = []
     state, runner = None, None
     runs = cuts = 0
@@ -351,11 +357,17 @@ def replay(row: tuple[Any, ...], log: list[tuple[Any, ...]], killed: set[int]) -
 def interruptions(path: Path) -> int:
     if not path.exists():
         return 0
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return int(conn.execute("SELECT total(interruptions) FROM trials").fetchone()[0])
+        store = open_store(path, read_only=True, check=False)
+    except HpStoreError:
+        return 0
+    try:
+        return sum(t.interruptions for record in store.projects()
+                   for t in store.open_project(record).trials())
+    except HpStoreError:
+        return 0
     finally:
-        conn.close()
+        store.close()
 
 
 def run_round(opts: argparse.Namespace, kind: str, folder: Path, number: int) -> dict[str, Any]:

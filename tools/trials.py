@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from hpstore.inspection import (
+from hpstore import queries
+from hpstore.rendering import render
+from hpstore.tooling import (
     add_format_options,
-    choose_project,
-    connect_readonly,
+    open_search,
     positive_int,
-    render,
     run_tool,
     tool_parser,
-    trial_rows,
 )
 from hpstore.trial import TrialStatus
 
@@ -33,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the first N rows")
     add_format_options(parser, ["table", "csv", "json"], "table")
     args = parser.parse_args(argv)
-    conn = connect_readonly(args.database)
-    pid, _ = choose_project(conn, args.project)
-    columns, rows = trial_rows(conn, pid, statuses=args.status, order=args.sort,
-                               descending=args.desc, limit=args.limit)
+    project = queries.choose_project(open_search(args.database), args.project)
+    trials = project.trials(statuses=args.status, order=args.sort, descending=args.desc,
+                            limit=args.limit)
+    columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0
 

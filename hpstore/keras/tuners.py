@@ -103,7 +103,8 @@ class Tuner(keras_tuner.Tuner):
     @property
     def search_file(self) -> Any:
         """The path of the search file (None for a search kept in memory)."""
-        return self.oracle.hpstore_oracle._db.path
+        store = self.oracle.hpstore_oracle.store
+        return getattr(store, "path", None)
 
     # -- the space ------------------------------------------------------------------------------
     def _populate_initial_space(self) -> None:

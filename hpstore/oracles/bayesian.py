@@ -10,7 +10,7 @@ import numpy as np
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
 from hpstore.oracles.gaussian_process import GaussianProcess
-from hpstore.store.sqlite.project import decode_values
+from hpstore.store.rows import decode_values
 
 _TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
 RANDOM_CANDIDATES = 1000
@@ -99,7 +99,7 @@ class BayesianOptimizationOracle(Oracle):
     # -- the search ----------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         dims = self._dimensions()
-        completed = self._store.completed()
+        completed = self.project.completed()
         initial = self.num_initial_points or max(3 * len(self._space.space), 3)
         if len(completed) < initial or not dims:
             return self._random_response()
@@ -185,7 +185,7 @@ class BayesianOptimizationOracle(Oracle):
                               dims: list[HyperParameter]) -> dict[str, Any] | None:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32,
                                                             self.decision.number]))
-        tried = self._store.values_keys()
+        tried = self.project.values_keys()
         seen: dict[bytes, tuple[float, dict[str, Any]]] = {}
 
         def consider(rows: np.ndarray) -> None:

@@ -55,7 +55,7 @@ class GridSearchOracle(Oracle):
         position, settled = start, True
         for index, values in enumerate(itertools.islice(combos, start, None), start):
             key = values_key(values)
-            if self._store.has_values(key):
+            if self.project.has_values(key):
                 if settled:
                     position = index + 1
                 continue

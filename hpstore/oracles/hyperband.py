@@ -125,7 +125,7 @@ class HyperbandOracle(Oracle):
         if len(this_round) >= size:
             return None
         taken = {entry["past_id"] for entry in this_round}
-        candidates = [t for t in self._store.scores([e["id"] for e in past_round])
+        candidates = [t for t in self.project.scores([e["id"] for e in past_round])
                       if t[0] not in taken]
         # Once more trials of the past round have completed than will be thrown out, the
         # best of them is sure to be promoted, whatever the rest score.
@@ -133,7 +133,7 @@ class HyperbandOracle(Oracle):
             return None
         best_id, _ = sorted(candidates, key=lambda t: t[1],
                             reverse=self.objective.direction == "max")[0]
-        values = dict(self._store.values_of(best_id))
+        values = dict(self.project.trial(best_id).values)
         values.update({"tuner/epochs": self._epochs(num, round_num),
                        "tuner/initial_epoch": self._epochs(num, round_num - 1),
                        "tuner/bracket": num, "tuner/round": round_num,

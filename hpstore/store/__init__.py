@@ -1,11 +1,45 @@
-"""The store: the contract the Oracle and the tools use, and the engines behind it."""
+"""The store: the contract the Oracle, the Tuner and the tools use, and its engines.
 
-from hpstore.store.sqlite import (
-    APPLICATION_ID,
-    SCHEMA_VERSION,
-    Database,
-    ProjectStore,
-    schema_dir,
+``open_store(database)`` picks the engine from its argument: a path (a SQLite file),
+None or ":memory:" (a search kept in this process), and, for searches across machines, a
+``postgresql://`` URL.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hpstore.store.contract import Decision, ProjectStore, Store
+from hpstore.store.records import (
+    NewProject,
+    Observation,
+    ProjectRecord,
+    Transition,
+    TrialRecord,
 )
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "Database", "ProjectStore", "schema_dir"]
+
+def open_store(database: str | os.PathLike[str] | None, *, durability: str = "normal",
+               read_only: bool = False, **options: Any) -> Any:
+    """The store for ``database``.
+
+    Args:
+        database: a file path, None / ":memory:", or a ``postgresql://`` URL.
+        durability: for a SQLite file, "normal" (WAL with synchronous=NORMAL: a killed
+            process loses nothing committed) or "full" (synchronous=FULL: commits also
+            survive a power cut, slower).
+        read_only: open it to read only (the tools, notebooks, the dashboard): nothing is
+            created or written, and the workers are never held up.
+
+    Raises:
+        DatabaseError and its subclasses: the database cannot be used.
+        ValueError: an unknown durability.
+    """
+    from hpstore.store.sqlite import SQLiteStore
+
+    return SQLiteStore(database, durability=durability, read_only=read_only, **options)
+
+
+__all__ = ["Decision", "NewProject", "Observation", "ProjectRecord", "ProjectStore", "Store",
+           "Transition", "TrialRecord", "open_store"]

@@ -1,0 +1,391 @@
+"""Oracle: KerasTuner's oracle contract, with the search kept in a store.
+
+There is no central process: every process that builds an ``Oracle`` on the same store and
+``project_name`` is the oracle. ``create_trial`` decides under the store's per-project
+decision lock and records its decision in the same step, so processes never hand out the
+same trial twice, and everything an oracle knows is stored the moment it is decided.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+from hpstore.errors import HpStoreError, ProjectMismatchError
+from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.base import to_jsonable
+from hpstore.objective import (
+    MultiObjective,
+    Objective,
+    create_objective,
+    infer_metric_direction,
+    objective_from_config,
+)
+from hpstore.oracle.deciding import DecidingMixin
+from hpstore.oracle.opening import OpeningMixin, check_int
+from hpstore.oracle.space import SpaceMixin
+from hpstore.oracle.trials import TrialsView, trial_from
+from hpstore.oracle.values import stored_json, values_key
+from hpstore.store import open_store
+from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.rows import check_running, malformed
+from hpstore.trial import Trial, TrialStatus, check_metric, check_status
+
+
+def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
+    kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
+    return cls(*args, **kwargs)
+
+
+class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
+    """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
+
+    Args:
+        objective: a metric name (direction inferred), an ``Objective``, or a list of
+            them (minimise the sum of the "min" ones minus the sum of the "max" ones).
+            None: each trial reports one float, minimised as "default_objective".
+        max_trials: the most trials the search creates, over all processes together.
+        hyperparameters: a ``HyperParameters`` that pre-registers (or overrides) part of
+            the space.
+        allow_new_entries: whether trials may register hyperparameters not in the space.
+        tune_new_entries: whether such new hyperparameters are tuned (else: their default).
+        seed: the random seed (0 is a seed like any other). None picks one and stores it.
+        max_retries_per_trial: times an INVALID trial is run again before it is FAILED.
+        max_consecutive_failed_trials: the search raises RuntimeError when this many
+            trials in a row have FAILED.
+        database: the search file (created if missing), None / ":memory:" for a search
+            kept in this process only, or a store URL (see ``hpstore.store.open_store``).
+        project_name: the search within the file; a file may hold several.
+        overwrite: start this project afresh, deleting its trials (other projects in the
+            file are left alone).
+        durability: an option of the SQLite engine: "normal" (default; survives any
+            process crash) or "full" (also survives power loss, slower).
+
+    Arguments left at None on a project that already exists take their stored values;
+    given ones are checked against what is stored.
+
+    Raises:
+        ValueError: a bad argument (named in the message).
+        ProjectMismatchError: the file's project was made with another oracle class,
+            objective, seed or conflicting space.
+        DatabaseError: the file cannot be used (see ``hpstore.DatabaseError`` subclasses).
+    """
+
+    #: ``max_trials`` of a new search when none is given (subclasses set KerasTuner's)
+    default_max_trials: int | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
+        self = super().__new__(cls)
+        self._init_args = (args, kwargs)
+        return self
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_trials: int | None = None,
+        hyperparameters: HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        *,
+        database: str | os.PathLike[str] | None = None,
+        project_name: str = "untitled_project",
+        overwrite: bool = False,
+        durability: str = "normal",
+    ) -> None:
+        check_int("max_trials", max_trials, minimum=1, optional=True)
+        check_int("seed", seed, minimum=None, optional=True)
+        check_int("max_retries_per_trial", max_retries_per_trial, minimum=0)
+        check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1)
+        if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
+            raise TypeError(f"`hyperparameters` must be a HyperParameters, received "
+                            f"{type(hyperparameters).__name__}.")
+        if hyperparameters is None and not tune_new_entries:
+            raise ValueError("If you set `tune_new_entries=False`, you must specify the search "
+                             "space via the `hyperparameters` argument.")
+        if hyperparameters is None and not allow_new_entries:
+            raise ValueError("If you set `allow_new_entries=False`, you must specify the search "
+                             "space via the `hyperparameters` argument.")
+        if not isinstance(project_name, str) or not project_name:
+            raise ValueError(f"`project_name` must be a non-empty string, received "
+                             f"{project_name!r}.")
+        self.allow_new_entries = bool(allow_new_entries)
+        self.tune_new_entries = bool(tune_new_entries)
+        self.max_retries_per_trial = max_retries_per_trial
+        self.max_consecutive_failed_trials = max_consecutive_failed_trials
+        self.project_name = project_name
+        given_objective = None if objective is None else create_objective(objective)
+        given_space = hyperparameters.copy() if hyperparameters is not None else None
+        #: the space given as ``hyperparameters=``: it overrides what a hypermodel declares
+        self._given_space = given_space
+        #: trial id -> the run of it this process was handed (a later run is not ours)
+        self._handed: dict[str, int] = {}
+        self._local = threading.local()
+        self._store: Store = open_store(database, durability=durability)
+        try:
+            self._open_project(given_objective, max_trials, given_space, seed, overwrite)
+        except BaseException:
+            self._store.close()  # a refused search keeps no connection open on the file
+            raise
+        self._space_version = -1
+        self._space = HyperParameters()
+        self._refresh_space()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._store.memory:
+            raise HpStoreError("An in-memory search cannot be shared with another process; "
+                               "give the Oracle a database= path.")
+        args, kwargs = self._init_args
+        return (_rebuild, (type(self), args, kwargs))
+
+    @property
+    def store(self) -> Store:
+        """The store holding the search (for tools that read it, such as progress)."""
+        return self._store
+
+    @property
+    def project(self) -> ProjectStore:
+        """This search's project in the store."""
+        return self._project
+
+    def close(self) -> None:
+        """Close this process's connection and give up its liveness lock."""
+        self._store.close()
+
+    def __enter__(self) -> Oracle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- trials as objects -------------------------------------------------------------------------
+    @property
+    def trials(self) -> Mapping[str, Trial]:
+        """Every trial of the search by id, read from the store on access."""
+        return TrialsView(self.get_trial, self._project)
+
+    def get_trial(self, trial_id: str) -> Trial:
+        """The trial with that id, as the store holds it now.
+
+        Raises:
+            TrialNotFoundError (a KeyError): no such trial in this project.
+        """
+        self._refresh_space()
+        return trial_from(self._project.trial(trial_id), self._space, self._project)
+
+    @property
+    def ongoing_trials(self) -> dict[str, Trial]:
+        """The running trials, by the tuner id running them."""
+        self._refresh_space()
+        return {t.tuner_id or "": trial_from(t, self._space, self._project)
+                for t in self._project.running()}
+
+    @property
+    def max_trials(self) -> int | None:
+        return self._project.record().max_trials
+
+    def remaining_trials(self) -> int | None:
+        """How many more trials may be created, or None when there is no limit."""
+        max_trials = self._project.record().max_trials
+        return None if max_trials is None else max(0, max_trials - self._project.count())
+
+    # -- reporting and ending -----------------------------------------------------------------
+    def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> Trial:
+        """Record metrics a running trial reports at ``step`` (several at one step average).
+
+        Returns the trial with its current status: STOPPED means stop training it.
+
+        Raises:
+            ValueError: an objective metric is missing from ``metrics``.
+            InvalidMetricError (a TypeError): a name is not a string or a value not a number.
+            TrialNotFoundError (a KeyError): no such trial.
+            TrialNotRunningError: the trial has ended, or was handed to another worker.
+            ProjectRemovedError: another process removed or replaced the project.
+        """
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"`metrics` must be a dict of metric name to value, received "
+                            f"{type(metrics).__name__}.")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise TypeError(f"`step` must be an int, received {step!r}.")
+        if not -(2**63) <= int(step) < 2**63:  # what an SQLite integer holds
+            raise ValueError(f"`step` must be between -2**63 and 2**63 - 1, received {step}.")
+        values = {name: check_metric(name, value) for name, value in metrics.items()}
+        missing = [n for n in self.objective.metric_names if n not in values]
+        if missing:
+            raise ValueError(
+                "Objective value missing in metrics reported to the Oracle, expected: "
+                f"{missing}, found: {list(values)}")
+        rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
+        if isinstance(self.objective, MultiObjective):
+            rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
+        record = self._project.record_metrics(trial_id, rows,
+                                              run=self._handed.get(str(trial_id)))
+        return trial_from(record, self._space, self._project)
+
+    def _direction(self, metric: str) -> str:
+        return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"
+
+    def score_trial(self, trial: Trial) -> None:
+        """Set ``trial.score`` and ``trial.best_step`` from its objective's best value."""
+        name = self.objective.name
+        if not trial.metrics.exists(name):
+            trial.score, trial.best_step = None, None
+            return
+        trial.score = trial.metrics.get_best_value(name)
+        trial.best_step = trial.metrics.get_best_step(name)
+
+    def end_trial(self, trial: Trial) -> None:
+        """Record the end of a run: the trial's status, message and values are written back,
+        and the hyperparameters it declared while running join the space.
+
+        COMPLETED trials are scored (a NaN or missing score makes them INVALID); a trial
+        still RUNNING is taken as COMPLETED, as KerasTuner does; INVALID ones run again
+        until they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the
+        trial back to run again later without counting as a retry.
+
+        Raises:
+            ValueError: an unknown status.
+            TrialNotRunningError: the trial is not running (ended twice, or handed to
+                another worker since this process ran it).
+            ProjectRemovedError: another process removed or replaced the project.
+            RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
+                the trial declared new hyperparameters while ``allow_new_entries`` is False
+                (the trial is recorded FAILED first).
+        """
+        status = check_status(trial.status)
+        if status == TrialStatus.RUNNING:
+            status = TrialStatus.COMPLETED
+        record = self._project.trial(trial.trial_id)
+        check_running(record, self._handed.get(record.trial_id))
+        message = None if trial.message is None else str(trial.message)
+        refused: RuntimeError | None = None
+        try:
+            new_entries = self._new_entries(trial.hyperparameters, check=False)
+        except RuntimeError as exc:  # allow_new_entries=False: say so, and stop the search
+            new_entries, refused = [], exc
+            status, message = TrialStatus.FAILED, (
+                f"{exc}. The trial declared hyperparameters the search space does not hold; "
+                "declare them in the `hyperparameters=` given to the oracle, or set "
+                "allow_new_entries=True.")
+        values = trial.hyperparameters.values
+        written: Mapping[str, Any] | str = values
+        if stored_json(values) == record.values_json:
+            # unchanged since the trial was created (the usual case): keep the stored text
+            key, written = record.values_key, record.values_json
+        else:
+            # the values it ran with, hyperparameters it declared while running included
+            values = to_jsonable(values, what="The trial's values")
+            key, written = values_key(values), values
+        score = best_step = None
+        if status == TrialStatus.COMPLETED:
+            stored = trial_from(record, self._space, self._project)
+            if written is not record.values_json:  # the worker changed them: score those
+                space, changed = self._space, dict(values)
+                stored._hp_loader = lambda: space.with_values(changed)
+            self.score_trial(stored)
+            score, best_step = stored.score, stored.best_step
+            if score is None or math.isnan(score):
+                status = TrialStatus.INVALID
+                if message is None:
+                    message = (f"No valid value of the objective {self.objective.name!r} was "
+                               "reported, so the trial could not be scored.")
+        invalid = status == TrialStatus.INVALID
+        requeue = status == TrialStatus.IDLE
+        if invalid:
+            if record.invalid_runs + 1 < self.max_retries_per_trial + 1:
+                requeue = True
+            else:
+                status = TrialStatus.FAILED
+        self._project.finish(record, status, message, written, key, score, best_step,
+                             invalid=invalid, requeue=requeue, space=new_entries)
+        self._handed.pop(record.trial_id, None)
+        if new_entries:
+            self._refresh_space()
+        trial.status, trial.message = status, message
+        trial.score, trial.best_step = score, best_step
+        if refused is not None:
+            raise refused
+        if status == TrialStatus.FAILED:
+            self._check_consecutive_failures(message)
+
+    def _check_consecutive_failures(self, message: str | None) -> None:
+        limit = self.max_consecutive_failed_trials
+        recent = self._project.recent_final_statuses(limit)
+        if len(recent) == limit and all(s == TrialStatus.FAILED for s in recent):
+            raise RuntimeError(
+                f"Number of consecutive failures exceeded the limit of {limit}.\n"
+                + (message or ""))
+
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        """The best COMPLETED trials, best first; padded with other trials in creation
+        order when fewer have completed."""
+        check_int("num_trials", num_trials, minimum=0)
+        self._refresh_space()
+        return [trial_from(r, self._space, self._project)
+                for r in self._project.best(num_trials, self.objective.direction)]
+
+    # -- state -----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The whole project (settings, space, trials with metric histories, algorithm state)
+        as a JSON-serialisable dict, read in one transaction."""
+        state = self._project.dump()
+        state["project_name"] = self.project_name
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Replace this project in the store with ``state`` (from :meth:`get_state`), in
+        one transaction.
+
+        Raises:
+            ProjectMismatchError: the state was written by another oracle class.
+            HpStoreError: the state is malformed; nothing was changed.
+        """
+        settings = state.get("settings") if isinstance(state, Mapping) else None
+        if isinstance(settings, Mapping) and settings.get("oracle_class") not in (
+                None, type(self).__name__):
+            raise ProjectMismatchError(
+                f"This state belongs to a {settings.get('oracle_class')}, not a "
+                f"{type(self).__name__}.")
+        if isinstance(settings, Mapping):  # what would stop the project from opening again
+            try:
+                objective_from_config(settings["objective"])
+                HyperParameters.from_config({"space": state["space"], "values": {}})
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                raise malformed(exc) from None
+        with self._store.mutex():
+            self._project.load(state)
+        self.objective = objective_from_config(state["settings"]["objective"])
+        self.seed = int(state["settings"]["seed"])
+        self._space_version = -1
+        self._refresh_space()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def synchronized(method: _F) -> _F:
+    """Run an Oracle method under its search's lock, across threads and processes.
+
+    KerasTuner's ``keras_tuner.synchronized`` for custom oracle methods: at most one call
+    of a decorated method (or of ``create_trial``) runs at a time for one search,
+    whichever process or thread makes it. The lock is re-entrant, so a decorated override
+    may call the decorated method it overrides.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Oracle, *args: Any, **kwargs: Any) -> Any:
+        with self._store.mutex():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+__all__ = ["Objective", "Oracle", "synchronized"]

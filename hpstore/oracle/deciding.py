@@ -1,0 +1,294 @@
+"""create_trial: hand back, re-run or decide, and what an algorithm works with to decide.
+
+Each step is one atomic call of the store contract: dead workers' trials are handed back,
+a worker's own running trial returned, a queued trial taken, and only then is
+``populate_space`` asked, inside the store's ``decide``, which serialises decisions per
+project and records the new trial with the algorithm state that decided it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInUseError
+from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
+from hpstore.oracle.trials import trial_from
+from hpstore.oracle.values import completes, values_key
+from hpstore.store.contract import Decision, ProjectStore, Store
+from hpstore.store.decode import damaged
+from hpstore.store.records import TrialRecord
+from hpstore.trial import Trial, TrialStatus, check_status
+
+#: times a dead worker may take a trial down with it before the trial is FAILED
+MAX_INTERRUPTIONS = 3
+_POPULATE_ATTEMPTS = 10
+_RANDOM_ATTEMPTS = 64
+
+
+@dataclass
+class DecisionContext:
+    """What an oracle's ``populate_space`` works with: the trial being decided.
+
+    Attributes:
+        number: the trial's number (0, 1, 2, ... in creation order).
+        trial_id: its id.
+        recorded: False when ``populate_space`` was called directly, outside
+            ``create_trial``: then nothing it stores is written.
+        state: algorithm state to store with the trial, in the same transaction.
+        running: the values of the trials running now.
+    """
+
+    number: int
+    trial_id: str
+    recorded: bool = True
+    state: dict[str, Any] = field(default_factory=dict)
+    running: list[dict[str, Any]] = field(default_factory=list)
+    fresh_key: str = ""
+    fresh_values: dict[str, Any] | None = None
+
+
+def format_id(number: int, max_trials: int | None) -> str:
+    # KerasTuner's width: the digits of max_trials; len("None") = 4 without a limit.
+    return f"{number:0{len(str(max_trials))}d}"
+
+
+class DecidingMixin:
+    """``create_trial`` and the subclass API of :class:`hpstore.Oracle`."""
+
+    seed: int
+    _store: Store
+    _project: ProjectStore
+    _space: HyperParameters
+    _local: threading.local
+    _handed: dict[str, int]
+
+    def _refresh_space(self) -> None: ...  # provided by SpaceMixin
+    def get_space(self) -> HyperParameters: ...
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Decide the next trial: return ``{"status": "RUNNING", "values": {...}}``, or
+        ``{"status": "IDLE"}`` (nothing to start yet) or ``{"status": "STOPPED"}`` (done).
+
+        Subclasses implement it. Inside ``create_trial`` it runs under the search's lock,
+        so it may read the store and call ``self.set_state_value`` without racing other
+        processes; ``self.decision`` holds the trial's number and the running trials,
+        ``self.random_values()`` gives unseen random values and ``self.rng()`` a seeded
+        generator. Called directly, it decides the next trial and records nothing.
+
+        Raises:
+            NotImplementedError: on the base class.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement populate_space(trial_id); use one of the "
+            "built-in oracles or subclass Oracle.")
+
+    def create_trial(self, tuner_id: str) -> Trial:
+        """Create (or hand back) a trial for the worker ``tuner_id``.
+
+        A worker that already holds a running trial gets it back; else a trial waiting for a
+        re-run (after an INVALID result or a dead worker) is started; else, within
+        ``max_trials``, ``populate_space`` decides. The trial's status says what to do:
+        RUNNING (run it), IDLE (ask again later) or STOPPED (the search is over).
+
+        Raises:
+            TunerIdInUseError: another live process is running a trial under this tuner id.
+            DuplicateValuesError: ``populate_space`` keeps proposing values already run.
+            ProjectRemovedError: another process removed or replaced the project.
+        """
+        if not isinstance(tuner_id, str) or not tuner_id:
+            raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
+        session = self._store.session()
+        self._refresh_space()
+        running = self._project.running()
+        dead = [t.session for t in running if t.session not in (None, session)
+                and not self._store.is_alive(t.session, t.pid)]  # type: ignore[arg-type]
+        if dead:
+            self._project.reap(set(dead), MAX_INTERRUPTIONS)  # type: ignore[arg-type]
+            running = self._project.running()
+        own = next((t for t in running if t.tuner_id == tuner_id), None)
+        if own is not None:
+            if own.session != session:
+                if not self._store.owns(own.session):
+                    raise TunerIdInUseError(
+                        f"Tuner id {tuner_id!r} is running trial {own.trial_id} in another "
+                        "live process. Give each process its own tuner_id.")
+                # an earlier Oracle of this process on the same file left it running
+                own = self._project.adopt(own, session)
+            return self._handed_out(own)
+        queued = self._project.take_queued(tuner_id, session)
+        if queued is not None:
+            return self._handed_out(queued)
+        running_values = [t.values for t in running]
+
+        def decide(number: int, max_trials: int | None) -> Decision:
+            trial_id = format_id(number, max_trials)
+            if max_trials is not None and number >= max_trials:
+                return Decision(TrialStatus.STOPPED, trial_id)
+            self._refresh_space()
+            context = DecisionContext(number, trial_id, running=running_values)
+            self._local.decision = context
+            try:
+                return self._decide(trial_id, context)
+            finally:
+                self._local.decision = None
+
+        outcome = self._project.decide(decide, tuner_id=tuner_id, session=session)
+        if isinstance(outcome, Decision):
+            return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
+        self._handed[outcome.trial_id] = outcome.run
+        return trial_from(outcome, self._space, self._project, metrics=False)
+
+    def _decide(self, trial_id: str, context: DecisionContext) -> Decision:
+        """populate_space's answer as a Decision: values never run before, nor being
+        completed by a running trial, with the state it stored."""
+        for _ in range(_POPULATE_ATTEMPTS):
+            response = self.populate_space(trial_id)
+            status, values = _check_response(response, type(self).__name__,
+                                             trusted=context.fresh_values)
+            if status != TrialStatus.RUNNING:
+                return Decision(status, trial_id, state=context.state)
+            if values is context.fresh_values:  # drawn and looked up by random_values
+                return Decision(status, trial_id, values, context.fresh_key, context.state)
+            key = values_key(values)
+            if not self.is_taken(values, key):
+                return Decision(status, trial_id, values, key, context.state)
+        raise DuplicateValuesError(
+            f"{type(self).__name__}.populate_space proposed values already run (or being run) "
+            f"{_POPULATE_ATTEMPTS} times in a row (last: {values}). It must return values "
+            "not tried before, or status IDLE / STOPPED when none are left.")
+
+    def _handed_out(self, record: TrialRecord) -> Trial:
+        self._handed[record.trial_id] = record.run
+        return trial_from(record, self._space, self._project)
+
+    # -- for subclasses ----------------------------------------------------------------------------
+    @property
+    def decision(self) -> DecisionContext:
+        """The trial being decided: inside ``create_trial`` the one it will record; when
+        ``populate_space`` is called directly, the next trial, with nothing recorded."""
+        context: DecisionContext | None = getattr(self._local, "decision", None)
+        if context is None:
+            self._refresh_space()
+            max_trials, number, _ = self._project.creation_facts()
+            context = DecisionContext(number, format_id(number, max_trials), recorded=False,
+                                      running=[t.values for t in self._project.running()])
+        return context
+
+    def get_state_value(self, key: str, default: Any = None) -> Any:
+        """A value the algorithm stored under ``key`` (this decision's pending one first)."""
+        pending = getattr(self._local, "decision", None)
+        if pending is not None and key in pending.state:
+            return pending.state[key]
+        return self._project.get_value(key, default)
+
+    def _state_object(self, key: str) -> dict[str, Any]:
+        """A built-in algorithm's state under ``key``: a JSON object, or {} when none.
+
+        Raises:
+            NotAnHpstoreFileError: the store holds something else there.
+        """
+        value = self.get_state_value(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise damaged("oracle_state.value", value)
+        return value
+
+    def set_state_value(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` with the trial being decided, in the same
+        transaction (not at all when ``populate_space`` was called directly).
+
+        Raises:
+            NotJSONSerializableError: the value has no JSON form.
+        """
+        value = to_jsonable(value, what=f"Oracle state {key!r}")
+        pending = getattr(self._local, "decision", None)
+        if pending is not None:
+            pending.state[key] = value
+
+    def rng(self, *salt: int) -> random.Random:
+        """A random generator determined by the seed, the trial number and ``salt``."""
+        # A string seed goes through SHA-512 in Python's random: stable across processes
+        # and versions, and far cheaper than numpy's SeedSequence.
+        return random.Random(":".join(map(str, (self.seed, self.decision.number, *salt))))
+
+    def is_taken(self, values: Mapping[str, Any], key: str | None = None) -> bool:
+        """Whether ``values`` were run already, or are being run by a running trial (one
+        that will record them once it declares its missing hyperparameters)."""
+        if self._project.has_values(key or values_key(values)):
+            return True
+        space = self._space
+        return any(completes(r, values, space) for r in self.decision.running)
+
+    def random_values(self) -> dict[str, Any] | None:
+        """Random values for the active hyperparameters, never a set already run (or being
+        run); None when a finite space has been run in full."""
+        context = self.decision
+        space = self._space.space
+        for attempt in range(_RANDOM_ATTEMPTS):
+            rng = self.rng(attempt)
+            if any(hp.conditions for hp in space):
+                hps = HyperParameters()
+                for hp in space:
+                    hps.merge([hp], overwrite=False)
+                    if hps.is_active(hp):
+                        hps.values[hp.name] = hp.prob_to_value(rng.random())
+                values = to_jsonable(hps.values)
+            else:  # every entry active: the same draws without building a container
+                values = to_jsonable({hp.name: hp.prob_to_value(rng.random()) for hp in space})
+            key = values_key(values)
+            if not self.is_taken(values, key):
+                # create_trial need not normalise these again nor look them up again
+                context.fresh_key, context.fresh_values = key, values
+                return values
+        # Many collisions: the space is small or nearly used up. List what is left.
+        if count_configurations(space, limit=200_000) is None:
+            return None
+        tried = self._project.values_keys()
+        left = [v for v in iter_configurations(space)
+                if values_key(v) not in tried and not self.is_taken(v)]
+        if not left:
+            return None
+        return left[self.rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+
+    def exhausted(self) -> dict[str, Any]:
+        """The answer when nothing is left to propose: IDLE while trials run (they may
+        declare new hyperparameters, or fail and be retried), STOPPED after."""
+        return {"status": TrialStatus.IDLE if self.decision.running else TrialStatus.STOPPED}
+
+    # The names these had before; kept for subclasses written against them.
+    _get_state_value = get_state_value
+    _set_state_value = set_state_value
+    _rng = rng
+    _random_values = random_values
+
+    @property
+    def _number(self) -> int:
+        return self.decision.number
+
+
+def _check_response(response: Any, where: str,
+                    trusted: Any = None) -> tuple[str, dict[str, Any]]:
+    if not isinstance(response, Mapping) or "status" not in response:
+        raise OracleContractError(
+            f"{where}.populate_space must return a dict with a 'status'; returned "
+            f"{response!r}.")
+    status = check_status(response["status"])
+    if status not in (TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.STOPPED):
+        raise OracleContractError(
+            f"{where}.populate_space returned status {status!r}; expected RUNNING, IDLE or "
+            "STOPPED.")
+    values = response.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise OracleContractError(
+            f"{where}.populate_space returned values {values!r}; expected a dict of "
+            "hyperparameter name to value.")
+    if values is trusted:  # exactly what random_values returned: already JSON-normalised
+        return status, values
+    return status, to_jsonable(dict(values), what="The values from populate_space")

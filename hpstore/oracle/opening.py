@@ -1,0 +1,152 @@
+"""Opening a project: a new search is created, an existing one resumed after its stored
+settings are checked against the arguments given. Every refusal comes before any write."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hpstore.errors import ProjectMismatchError
+from hpstore.hyperparameters import HyperParameter, HyperParameters
+from hpstore.objective import Objective, create_objective, objective_from_config
+from hpstore.oracle.trials import from_file
+from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.decode import damaged
+from hpstore.store.records import NewProject, ProjectRecord
+from hpstore.store.rows import same_entry
+
+
+class OpeningMixin:
+    """How :class:`hpstore.Oracle` creates or resumes its project."""
+
+    project_name: str
+    objective: Objective
+    seed: int
+    allow_new_entries: bool
+    tune_new_entries: bool
+    max_retries_per_trial: int
+    max_consecutive_failed_trials: int
+    default_max_trials: int | None
+    _store: Store
+    _project: ProjectStore
+
+    def _search_config(self) -> dict[str, Any]:
+        """The constructor arguments of a subclass that define its search; a resumed
+        project must be opened with the same ones."""
+        return {}
+
+    def _options(self) -> dict[str, Any]:
+        return {"allow_new_entries": self.allow_new_entries,
+                "tune_new_entries": self.tune_new_entries,
+                "max_retries_per_trial": self.max_retries_per_trial,
+                "max_consecutive_failed_trials": self.max_consecutive_failed_trials}
+
+    def _open_project(self, objective: Objective | None, max_trials: int | None,
+                      space: HyperParameters | None, seed: int | None,
+                      overwrite: bool) -> None:
+        """Create or resume the project, under the store's lock so that processes opening
+        one new project at once agree on it."""
+        with self._store.mutex():
+            stored = None if overwrite else self._store.find_project(self.project_name)
+            if stored is None:
+                self._create(objective, max_trials, space, seed, replace=overwrite)
+            else:
+                self._resume(stored, objective, max_trials, space, seed)
+
+    def _create(self, objective: Objective | None, max_trials: int | None,
+                space: HyperParameters | None, seed: int | None, replace: bool) -> None:
+        self.objective = objective or create_objective(None)
+        if max_trials is None:
+            max_trials = self.default_max_trials
+        # Drawn from the random module, as KerasTuner does, so random.seed() before the
+        # search makes it repeatable; stored, so a resumed search keeps it.
+        self.seed = seed if seed is not None else random.randrange(2**31)
+        self._project = self._store.create_project(NewProject(
+            self.project_name, type(self).__name__,
+            {"search": self._search_config(), "options": self._options()},
+            self.objective.get_config(), max_trials, self.seed,
+            space.get_config()["space"] if space is not None else []), replace=replace)
+
+    def _resume(self, stored: ProjectRecord, objective: Objective | None,
+                max_trials: int | None, space: HyperParameters | None,
+                seed: int | None) -> None:
+        where = f"project {self.project_name!r} in {self._store.location}"
+        if stored.oracle_class != type(self).__name__:
+            raise ProjectMismatchError(
+                f"The {where} was made by {stored.oracle_class}, not {type(self).__name__}. "
+                "Use that oracle, another project_name, or overwrite=True to start afresh.")
+        stored_objective = from_file(objective_from_config, stored.objective,
+                                     "projects.objective")
+        if objective is not None and objective != stored_objective:
+            raise ProjectMismatchError(
+                f"The {where} optimises {stored_objective!r}, but {objective!r} was given. "
+                "Use another project_name, or overwrite=True to start afresh.")
+        if seed is not None and seed != stored.seed:
+            raise ProjectMismatchError(
+                f"The {where} has seed {stored.seed}, but seed={seed} was given. Leave "
+                "seed=None to resume with the stored one.")
+        stored_search = stored.oracle_config.get("search", {})
+        if not isinstance(stored_search, dict):
+            raise damaged("projects.oracle_config", stored.oracle_config)
+        given_search = self._search_config()
+        for key, value in given_search.items():
+            if key in stored_search and stored_search[key] != value:
+                raise ProjectMismatchError(
+                    f"The {where} was made with {key}={stored_search[key]!r}, but {key}="
+                    f"{value!r} was given. Use the stored value, another project_name, or "
+                    "overwrite=True.")
+        self.objective = stored_objective
+        self.seed = int(stored.seed)
+        self._project = self._store.open_project(stored)
+        if space is not None:  # every refusal comes before the first write
+            _, stored_space = self._project.space()
+            for item in space.get_config()["space"]:
+                check_definition(stored_space, item, where, "`hyperparameters=` gives")
+        config = {"search": {**stored_search, **given_search}, "options": self._options()}
+        change_max = max_trials is not None and max_trials != stored.max_trials
+        self._project.update_settings(
+            max_trials=max_trials, set_max_trials=change_max,
+            oracle_config=config if config != dict(stored.oracle_config) else None)
+        if space is not None:
+            self._project.extend_space(space.get_config()["space"])
+
+
+def entry(hp: HyperParameter) -> dict[str, Any]:
+    """A hyperparameter as the space stores it."""
+    return {"class_name": type(hp).__name__, "config": hp.get_config()}
+
+
+def check_definition(stored: list[dict[str, Any]], item: dict[str, Any], where: str,
+                     given: str) -> None:
+    """Raises ProjectMismatchError when ``item`` is stored under another definition,
+    naming only what differs."""
+    for old in stored:
+        if same_entry(old, item) and old != item:
+            raise ProjectMismatchError(
+                f"The {where} defines {item['config']['name']!r} differently than {given}: "
+                f"{difference(old, item)}. Keep the stored definition, use another "
+                "project_name, or overwrite=True to start afresh.")
+
+
+def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What differs between two stored hyperparameter definitions, e.g.
+    ``min_value -10 -> -20, max_value 10 -> 20``."""
+    if old["class_name"] != new["class_name"]:
+        return f"{old['class_name']} in the file, {new['class_name']} now"
+    a, b = old["config"], new["config"]
+    changes = [f"{key} {a.get(key)!r} -> {b.get(key)!r}"
+               for key in list(dict.fromkeys([*a, *b])) if a.get(key) != b.get(key)]
+    return f"{old['class_name']} with " + ", ".join(changes)
+
+
+def check_int(name: str, value: Any, minimum: int | None, optional: bool = False) -> None:
+    """Raises ValueError unless ``value`` is an int (None when ``optional``) >= minimum."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"`{name}` must be an int, received {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, received {value}.")

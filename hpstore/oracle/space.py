@@ -1,0 +1,97 @@
+"""The search space as the Oracle keeps it: stored, cached per process, revalidated cheaply,
+and grown by what trials and hypermodels declare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpstore.hyperparameters import Fixed, HyperParameter, HyperParameters
+from hpstore.oracle.opening import check_definition, entry
+from hpstore.oracle.trials import from_file
+from hpstore.store.contract import ProjectStore, Store
+
+
+class SpaceMixin:
+    """The space of :class:`hpstore.Oracle`."""
+
+    project_name: str
+    allow_new_entries: bool
+    tune_new_entries: bool
+    _store: Store
+    _project: ProjectStore
+    _space: HyperParameters
+    _space_version: int
+    _given_space: HyperParameters | None
+
+    def _refresh_space(self) -> None:
+        version = self._project.space_version()
+        if version != self._space_version:
+            version, items = self._project.space()
+            self._space = from_file(HyperParameters.from_config,
+                                    {"space": items, "values": {}}, "hyperparameters.config")
+            self._space_version = version
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        """The search space as stored (read again when another process grew it)."""
+        self._refresh_space()
+        return self._space
+
+    @property
+    def given_hyperparameters(self) -> HyperParameters:
+        """A copy of the ``hyperparameters=`` this oracle was given (empty if none): they
+        override what a hypermodel declares."""
+        given = self._given_space
+        return given.copy() if given is not None else HyperParameters()
+
+    def get_space(self) -> HyperParameters:
+        """A copy of the search space."""
+        return self.hyperparameters.copy()
+
+    def update_space(self, hyperparameters: HyperParameters) -> None:
+        """Add the hyperparameters of ``hyperparameters`` that the space does not hold yet.
+
+        With ``tune_new_entries=False`` they are added as Fixed at their default. A
+        hyperparameter the space holds under another definition (a range changed in the
+        hypermodel since the search began) is refused, unless ``hyperparameters=`` given
+        to this oracle overrides it.
+
+        Raises:
+            RuntimeError: there are new entries but ``allow_new_entries`` is False.
+            ProjectMismatchError: a stored hyperparameter is declared differently.
+        """
+        items = self._new_entries(hyperparameters, check=True)
+        if items:
+            self._project.extend_space(items)
+            self._refresh_space()
+
+    def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
+                     ) -> list[dict[str, Any]]:
+        """The entries of ``hyperparameters`` to add to the space, as stored; with
+        ``check``, also compare the ones already stored with their stored definition."""
+        space = self.hyperparameters
+        overrides = self._given_space
+        new: list[HyperParameter] = []
+        stored_items: list[dict[str, Any]] | None = None
+        for hp in hyperparameters.space:
+            if not space._exists(hp.name, hp.conditions):
+                new.append(hp)
+                continue
+            if not check or (overrides is not None and overrides._exists(hp.name,
+                                                                         hp.conditions)):
+                continue  # hyperparameters= overrides what the hypermodel declares
+            if stored_items is None:
+                stored_items = space.get_config()["space"]
+            item = entry(hp)
+            if not self.tune_new_entries:
+                item = entry(Fixed(hp.name, hp.default, conditions=hp.conditions))
+            check_definition(stored_items, item,
+                             f"project {self.project_name!r} in {self._store.location}",
+                             "the hypermodel now declares")
+        if not new:
+            return []
+        if not self.allow_new_entries:
+            raise RuntimeError(f"`allow_new_entries` is `False`, but found new entries {new}")
+        if not self.tune_new_entries:
+            new = [Fixed(hp.name, hp.default, conditions=hp.conditions) for hp in new]
+        return [entry(hp) for hp in new]

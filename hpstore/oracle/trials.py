@@ -1,0 +1,106 @@
+"""Trials as objects: built from the store's records, decoded only when read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from hpstore.hyperparameters import HyperParameters
+from hpstore.store.contract import ProjectStore
+from hpstore.store.decode import damaged
+from hpstore.store.records import TrialRecord
+from hpstore.trial import MetricHistory, MetricsTracker, Trial
+
+
+class StoredTrial(Trial):
+    """A Trial read from the store whose values and metric histories are decoded only when
+    first used: update_trial's returned trial and end_trial's scoring never need them."""
+
+    _loader: Any = None
+    _hp_loader: Any = None
+
+    @property  # type: ignore[override]
+    def hyperparameters(self) -> HyperParameters:
+        if self._hp_loader is not None:
+            loader, self._hp_loader = self._hp_loader, None
+            self._hyperparameters = loader()
+        return self._hyperparameters
+
+    @hyperparameters.setter
+    def hyperparameters(self, value: HyperParameters) -> None:
+        self._hp_loader = None
+        self._hyperparameters = value
+
+    @property  # type: ignore[override]
+    def metrics(self) -> MetricsTracker:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            self._metrics = loader()
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: MetricsTracker) -> None:
+        self._loader = None
+        self._metrics = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Trial.from_state, (self.get_state(),))
+
+
+def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStore,
+               metrics: bool = True) -> StoredTrial:
+    """A Trial for ``record``: the space as it is now (a later version only adds entries)
+    with the record's values; its metrics (of the current run) load when first read."""
+    trial = StoredTrial(space, trial_id=record.trial_id, status=record.status,
+                        message=record.message)
+    trial._hp_loader = lambda: space.with_values(record.values)
+    trial.score = record.score
+    trial.best_step = record.best_step
+    trial.tuner_id = record.tuner_id
+    trial.run = record.run
+    if metrics and record.run:
+        trial._loader = lambda: metrics_of(project, record)
+    return trial
+
+
+def metrics_of(project: ProjectStore, record: TrialRecord) -> MetricsTracker:
+    """The metric histories of the record's current run."""
+    tracker = MetricsTracker()
+    for obs in project.observations(record):
+        if obs.metric not in tracker.metrics:
+            tracker.metrics[obs.metric] = MetricHistory(obs.direction)
+        tracker.metrics[obs.metric].update(obs.value, obs.step)
+    return tracker
+
+
+class TrialsView(Mapping[str, Trial]):
+    """``oracle.trials``: a read-only mapping of trial id to Trial, read from the store."""
+
+    def __init__(self, get: Callable[[str], Trial], project: ProjectStore) -> None:
+        self._get = get
+        self._project = project
+
+    def __getitem__(self, trial_id: str) -> Trial:
+        return self._get(trial_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._project.trial_ids())
+
+    def __len__(self) -> int:
+        return self._project.count()
+
+    def __contains__(self, trial_id: object) -> bool:
+        return isinstance(trial_id, str) and self._project.has_trial(trial_id)
+
+
+def from_file(build: Any, config: Any, where: str) -> Any:
+    """``build(config)`` for a config read from the store; a config that cannot be built
+    was not written by hpstore.
+
+    Raises:
+        NotAnHpstoreFileError: naming ``where`` ("table.column").
+    """
+    try:
+        return build(config)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise damaged(where, config) from None

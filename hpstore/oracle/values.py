@@ -1,0 +1,58 @@
+"""The identity of a set of values, and when a running trial is already running a set."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.base import _same
+
+
+def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
+    # Hyperband's bookkeeping values are not part of what was tried, but a continued
+    # trial (tuner/trial_id) is not the fresh trial it continues.
+    return {k: v for k, v in values.items()
+            if not k.startswith("tuner/") or k == "tuner/trial_id"}
+
+
+def values_key(values: Mapping[str, Any]) -> str:
+    """The identity of a set of values: a digest of the sorted name=value pairs.
+
+    Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
+    which tells a continued trial from a fresh one.
+    """
+    text = json.dumps(_identity(values), sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def stored_json(values: Mapping[str, Any]) -> str | None:
+    """``values`` as the store writes them, or None when they are not plain JSON."""
+    try:
+        return json.dumps(values, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def completes(running: Mapping[str, Any], values: Mapping[str, Any],
+              space: HyperParameters) -> bool:
+    """Whether the running trial with values ``running`` will end up having run ``values``.
+
+    A trial that declares a hyperparameter while it runs registers it at its default, and
+    ends recorded with it. So a running trial whose values are a part of ``values``, all
+    the rest being at their defaults, is already running ``values``: proposing them again
+    would run the same set twice.
+    """
+    ran, wanted = _identity(running), _identity(values)
+    if len(wanted) <= len(ran):
+        return False  # equal sets are caught by their digests; fewer cannot be a superset
+    for name, value in ran.items():
+        if name not in wanted or not _same(wanted[name], value):
+            return False
+    for name in wanted.keys() - ran.keys():
+        if not any(_same(wanted[name], hp.default) for hp in space._hps.get(name, ())):
+            return False
+    return True

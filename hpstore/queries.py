@@ -1,0 +1,304 @@
+"""The read model: what people are shown of a search, over the store contract.
+
+The progress display, ``Tuner.results_summary()``, ``trials_dataframe()``, the ``hpstore``
+tools, the report and the dashboard all read a search through these functions, so each
+question ("the best trial", "what changed since I last looked", "one row per trial") is
+answered in one place, on any engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpstore.errors import ProjectChoiceError, TrialNotFoundError
+from hpstore.objective import objective_from_config
+from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.records import Observation, ProjectRecord, TrialRecord
+from hpstore.trial import TrialStatus
+
+#: statuses after which a trial will not run again
+FINAL = TrialStatus.FINAL
+#: statuses counted as "done" in progress lines (a STOPPED trial ended for good too)
+DONE = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.STOPPED)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A status change, with what the trial holds now (for progress lines)."""
+
+    seq: int
+    trial_id: str
+    status: str
+    score: float | None
+    values: Mapping[str, Any]
+    tuner_id: str | None
+    message: str | None
+    at: float
+
+
+def choose_project(store: Store, name: str | None) -> ProjectStore:
+    """The named project, or the only one.
+
+    Raises:
+        ProjectChoiceError: no such project, or several and no name given (the message
+            lists them).
+    """
+    found = store.projects()
+    names = [p.name for p in found]
+    if name is not None:
+        for record in found:
+            if record.name == name:
+                return store.open_project(record)
+        raise ProjectChoiceError(f"No project {name!r} in this file; it holds: "
+                                 f"{', '.join(names) or '(none)'}.")
+    if len(found) == 1:
+        return store.open_project(found[0])
+    if not found:
+        raise ProjectChoiceError("This file holds no project yet.")
+    raise ProjectChoiceError("This file holds several projects; choose one with --project: "
+                             + ", ".join(names) + ".")
+
+
+def direction_of(record: ProjectRecord) -> str:
+    """The project's objective direction ("min" or "max")."""
+    return objective_from_config(record.objective).direction
+
+
+def objective_name(record: ProjectRecord) -> str:
+    return objective_from_config(record.objective).name
+
+
+def describe_objective(record: ProjectRecord) -> str:
+    """``val_loss (min)``, or ``loss (min) + acc (max)`` for several."""
+    objective = record.objective
+    if "objectives" in objective:
+        return " + ".join(f"{o['name']} ({o['direction']})" for o in objective["objectives"])
+    return f"{objective.get('name')} ({objective.get('direction')})"
+
+
+def done_count(counts: Mapping[str, int]) -> int:
+    """Trials that ended for good."""
+    return sum(counts.get(s, 0) for s in DONE)
+
+
+def best_trial(project: ProjectStore, direction: str) -> TrialRecord | None:
+    """The best COMPLETED trial, or None."""
+    found = project.best(1, direction)
+    return found[0] if found and found[0].status == TrialStatus.COMPLETED else None
+
+
+def better(a: float, b: float | None, direction: str) -> bool:
+    """Whether score ``a`` beats ``b`` (None is beaten by anything)."""
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return True
+    return a < b if direction == "min" else a > b
+
+
+def events_since(project: ProjectStore, after: int, *, with_starts: bool = False
+                 ) -> list[Event]:
+    """Status changes after entry ``after`` of the status log (starts of runs left out
+    unless asked for), each with its trial's current score and values."""
+    changes = [t for t in project.transitions(after=after)
+               if with_starts or t.to_status != TrialStatus.RUNNING]
+    trials = project.trials_by_id([t.trial_id for t in changes])
+    events = []
+    for change in changes:
+        trial = trials.get(change.trial_id)
+        events.append(Event(change.seq, change.trial_id, change.to_status,
+                            None if trial is None else trial.score,
+                            {} if trial is None else trial.values,
+                            change.tuner_id, change.message, change.at))
+    return events
+
+
+def find_trial(project: ProjectStore, given: str) -> TrialRecord:
+    """The trial whose id is ``given``, else the trial numbered ``given``.
+
+    Raises:
+        TrialNotFoundError: neither.
+    """
+    try:
+        return project.trial(given)
+    except TrialNotFoundError:
+        text = given.strip()
+        if text.isdigit():
+            try:
+                return project.trial_by_number(int(text))
+            except TrialNotFoundError:
+                pass
+        raise TrialNotFoundError(
+            f"No trial {given!r} in project {project.name!r}: give a trial id as listed by "
+            "`hpstore trials`, or its number.") from None
+
+
+def trial_table(project: ProjectStore, space_names: Sequence[str],
+                trials: Sequence[TrialRecord]) -> tuple[list[str], list[list[Any]]]:
+    """One row per trial with a column per hyperparameter: (columns, rows).
+
+    Hyperparameter names become column titles here; a name that is already a column title
+    ("status", "score", ...) is prefixed with "hp:".
+    """
+    extra: list[str] = []
+    for trial in trials:
+        for name in trial.values:
+            if name not in space_names and name not in extra:
+                extra.append(name)
+    names = list(dict.fromkeys([*space_names, *extra]))  # a same-name twin is one column
+    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds"]
+    for name in names:  # a hyperparameter called "status" must not hide the trial's status
+        title = name
+        while title in columns:
+            title = f"hp:{title}"
+        columns.append(title)
+    rows = []
+    for t in trials:
+        seconds = (None if t.started_at is None or t.ended_at is None
+                   else round(t.ended_at - t.started_at, 3))
+        base = [t.trial_id, t.status, t.score, t.best_step, t.tuner_id, t.run, seconds]
+        rows.append(base + [t.values.get(n) for n in names])
+    return columns, rows
+
+
+def space_names(project: ProjectStore) -> list[str]:
+    """The hyperparameter names of the project's space, in order (a twin once)."""
+    _, items = project.space()
+    return list(dict.fromkeys(item["config"]["name"] for item in items))
+
+
+def step_means(observations: Sequence[Observation]) -> list[list[Any]]:
+    """[run, metric, step, mean value, reports] per (run, metric, step), sorted so."""
+    groups: dict[tuple[int, str, int], list[float]] = {}
+    for obs in observations:
+        groups.setdefault((obs.run, obs.metric, obs.step), []).append(obs.value)
+    rows = []
+    for (run, metric, step), values in sorted(groups.items()):
+        finite = [v for v in values if not math.isnan(v)]
+        # NaN reports are left out of the mean; a step of NaN only has none
+        mean = math.fsum(finite) / len(finite) if finite else None
+        rows.append([run, metric, step, mean, len(values)])
+    return rows
+
+
+def trials_dataframe(path: Any, project: str | None = None) -> Any:
+    """The trials of a search as a pandas DataFrame, a column per hyperparameter.
+
+    Raises:
+        ImportError: pandas is not installed (it is optional: ``pip install pandas``).
+        DatabaseError, NotAnHpstoreFileError: the search cannot be read.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("trials_dataframe() needs pandas: pip install pandas") from None
+    from hpstore.store import open_store
+
+    store = open_store(path, read_only=True)
+    try:
+        chosen = choose_project(store, project)
+        columns, rows = trial_table(chosen, space_names(chosen), chosen.trials())
+    finally:
+        store.close()
+    return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass
+class Overview:
+    """Where a search stands: what ``hpstore watch``, the progress line and the dashboard
+    show at a glance."""
+
+    counts: dict[str, int]
+    done: int
+    queued: int
+    running: list[TrialRecord]
+    best: TrialRecord | None
+    max_trials: int | None
+    per_minute: float | None
+
+    @property
+    def minutes_left(self) -> float | None:
+        if not self.per_minute or not self.max_trials:
+            return None
+        return max(0, self.max_trials - self.done) / self.per_minute
+
+
+#: the window the pace of a search is measured over, in seconds
+PACE_WINDOW = 600.0
+
+
+def overview(project: ProjectStore, *, now: float) -> Overview:
+    """Counts per status, the running and queued trials, the best, and the pace (trials
+    ended per minute over the last ten minutes, read from the newest status changes)."""
+    record = project.record()
+    counts = project.counts_by_status()
+    running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
+    queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
+                 if t.queued is not None)
+    ends = [c.at for c in project.transitions(last=True, limit=500)
+            if c.to_status in FINAL and c.at > now - PACE_WINDOW]
+    per_minute = None
+    if len(ends) > 1 and max(ends) > min(ends):
+        per_minute = (len(ends) - 1) / (max(ends) - min(ends)) * 60
+    return Overview(counts, done_count(counts), queued, running,
+                    best_trial(project, direction_of(record)), record.max_trials, per_minute)
+
+
+def finish_reason(store: Store, project: ProjectStore, view: Overview,
+                  oracle_check: Any = None) -> str | None:
+    """Why the search is finished, or None while it is not: nothing running or waiting,
+    and either ``max_trials`` trials ended, or (no worker alive) the last
+    ``max_consecutive_failed_trials`` trials failed or its oracle has nothing left to hand
+    out (``oracle_check()``, asked of a copy: nothing is written)."""
+    if view.running or view.queued:
+        return None
+    if view.max_trials is not None and view.done >= view.max_trials:
+        return f"The search is finished: {view.done} of {view.max_trials} trials ended."
+    if not sum(view.counts.values()) or store.live_workers():
+        return None
+    options = project.record().oracle_config.get("options") or {}
+    limit = options.get("max_consecutive_failed_trials") if isinstance(options, dict) else None
+    if isinstance(limit, int) and limit > 0:
+        recent = project.recent_final_statuses(limit)
+        if len(recent) == limit and set(recent) == {TrialStatus.FAILED}:
+            return (f"The search stopped: its last {limit} trials failed "
+                    "(max_consecutive_failed_trials).")
+    if oracle_check is not None and oracle_check():
+        return "The search is finished: its oracle has no more trials to hand out."
+    return None
+
+
+def oracle_would_stop(project: ProjectStore) -> bool | None:
+    """Whether the project's oracle, asked for a trial now, would say the search is over;
+    None when the store cannot tell (an oracle class of the user's own, or rows hpstore
+    never writes). Asked of a copy of the project in memory: nothing is written."""
+    from hpstore.errors import HpStoreError
+    from hpstore.oracles import (
+        BayesianOptimizationOracle,
+        GridSearchOracle,
+        HyperbandOracle,
+        RandomSearchOracle,
+    )
+
+    classes: dict[str, Any] = {c.__name__: c for c in (
+        RandomSearchOracle, GridSearchOracle, BayesianOptimizationOracle, HyperbandOracle)}
+    record = project.record()
+    cls = classes.get(record.oracle_class)
+    if cls is None:
+        return None
+    try:
+        state = project.dump()
+        search = record.oracle_config.get("search") or {}
+        memory = cls(objective=objective_from_config(record.objective),
+                     max_trials=record.max_trials, seed=record.seed, database=None,
+                     project_name=record.name, **search)
+    except (HpStoreError, KeyError, TypeError, ValueError):  # rows hpstore never writes
+        return None
+    try:
+        memory.set_state(state)
+        return bool(memory.create_trial("hpstore-watch").status == TrialStatus.STOPPED)
+    except (HpStoreError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        memory.close()

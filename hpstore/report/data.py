@@ -1,0 +1,219 @@
+"""What the report draws, loaded through the store contract: the trials (a sample past a
+few thousand), an axis per hyperparameter, the best trials' curves, the runs per worker."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Any, NamedTuple
+
+from hpstore.report.scales import Axis, axis_for, finite, score_colour
+from hpstore.store.contract import ProjectStore
+from hpstore.store.records import TrialRecord
+
+MAX_CURVES = 5
+MAX_POINTS = 2000  # trials drawn in the plots; past it the best and an even sample
+BEST_KEPT = 500  # of which the best, always drawn
+MAX_RUNS = 2000  # bars in the timeline; past it an even sample
+
+
+class TrialInfo(NamedTuple):
+    number: int
+    trial_id: str
+    status: str
+    score: float | None  # finite, or None
+    best_step: int | None
+    tuner_id: str | None
+    runs: int
+    seconds: float | None
+    message: str | None
+    values: dict[str, Any]
+
+
+class Run(NamedTuple):
+    """One run of a trial by one worker, from RUNNING to the status it ended in."""
+
+    trial_id: str
+    tuner_id: str
+    start: float
+    end: float
+    status: str
+
+
+class Overall(NamedTuple):
+    """What the report says about every trial, however many there are, when it draws only a
+    sample of them."""
+
+    counts: dict[str, int]  # trials per status
+    goodness: list[float]  # of every finite score, sorted (lower is better)
+    best_line: list[tuple[int, float]]  # (trial number, best score so far) at each new best
+    last_number: int  # the highest trial number
+    runs: int  # runs in the status log
+
+
+class Search(NamedTuple):
+    name: str
+    metric: str  # the objective's metric in observations ("multi_objective" for several)
+    direction: str
+    objective_text: str
+    axes: dict[str, Axis]
+    trials: list[TrialInfo]  # every trial, or the sample drawn (see Overall), by number
+    curves: dict[str, list[tuple[int, float | None]]]
+    runs: list[Run]  # every run, or an even sample of them
+    overall: Overall
+
+    @property
+    def total(self) -> int:
+        return sum(self.overall.counts.values())
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.trials) < self.total
+
+    def goodness(self, score: float) -> float:
+        """Lower is better."""
+        return score if self.direction == "min" else -score
+
+    def ranked(self) -> list[TrialInfo]:
+        """The trials drawn that have a score, best first."""
+        scored = [t for t in self.trials if t.score is not None]
+        return sorted(scored, key=lambda t: (self.goodness(t.score or 0.0), t.number))
+
+    def colours(self) -> dict[str, str]:
+        """A colour per scored trial by its rank among every score (ties share one)."""
+        keys = self.overall.goodness
+        top = max(len(keys) - 1, 1)
+        return {t.trial_id: score_colour(bisect.bisect_left(keys, self.goodness(t.score or 0.0))
+                                         / top) for t in self.ranked()}
+
+
+def describe_objective(objective: dict[str, Any]) -> tuple[str, str, str]:
+    """(metric name in observations, direction, text) of a stored objective."""
+    if "objectives" in objective:
+        text = " + ".join(f"{o['name']} ({o['direction']})" for o in objective["objectives"])
+        return "multi_objective", "min", f"multi_objective = {text}"
+    return objective["name"], objective["direction"], (
+        f"{objective['name']} ({objective['direction']})")
+
+
+def choose_sample(rows: list[tuple[int, str, float | None]], direction: str,
+                  limit: int = MAX_POINTS) -> set[int]:
+    """The numbers of the trials to draw: all of them up to ``limit``; past it the
+    ``BEST_KEPT`` best and an even spread of the others (by trial number)."""
+    if len(rows) <= limit:
+        return {n for n, _, _ in rows}
+    sign = 1.0 if direction == "min" else -1.0
+    scored = sorted((sign * sc, n) for n, _, sc in rows if sc is not None)
+    keep = {n for _, n in scored[:BEST_KEPT]}
+    rest = [n for n, _, _ in rows if n not in keep]
+    step = len(rest) / (limit - len(keep))
+    keep.update(rest[int(i * step)] for i in range(limit - len(keep)))
+    return keep
+
+
+def summarise(rows: list[tuple[int, str, float | None]], direction: str, runs: int) -> Overall:
+    """Counts, every score and the best-so-far line, from (number, status, score) rows in
+    number order."""
+    counts: dict[str, int] = {}
+    goodness, line, best = [], [], None
+    sign = 1.0 if direction == "min" else -1.0
+    for number, status, score in rows:
+        counts[status] = counts.get(status, 0) + 1
+        if score is None:
+            continue
+        goodness.append(sign * score)
+        if best is None or sign * score < sign * best:
+            best = score
+            line.append((number, score))
+    return Overall(counts, sorted(goodness), line, max((r[0] for r in rows), default=0), runs)
+
+
+def load_search(project: ProjectStore) -> Search:
+    """Everything the report draws. Past MAX_POINTS trials only a sample is read in full
+    (see :func:`choose_sample`)."""
+    record = project.record()
+    metric, direction, text = describe_objective(dict(record.objective))
+    light = [(n, st, finite(sc)) for n, _, st, sc in project.score_line()]
+    drawn = choose_sample(light, direction)
+    if len(drawn) == len(light):
+        chosen = project.trials()
+    else:
+        numbers = sorted(drawn)
+        chosen = [t for t in project.trials_by_number(numbers).values()]
+        chosen.sort(key=lambda t: t.number)
+    trials = [TrialInfo(t.number, t.trial_id, t.status, finite(t.score), t.best_step,
+                        t.tuner_id, t.run,
+                        None if t.started_at is None or t.ended_at is None
+                        else t.ended_at - t.started_at, t.message, t.values)
+              for t in chosen]
+    runs, run_count = load_runs(project)
+    search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
+                    {}, runs, summarise(light, direction, run_count))
+    best = [t for t in chosen if t.trial_id in
+            {b.trial_id for b in search.ranked()[:MAX_CURVES]}]
+    return search._replace(curves=load_curves(project, best, metric))
+
+
+def load_axes(project: ProjectStore, trials: list[TrialInfo]) -> dict[str, Axis]:
+    """An axis per hyperparameter of the space, then per other name found in the values."""
+    axes: dict[str, Axis] = {}
+    _, items = project.space()
+    defined = [(item["config"].get("name"), item["class_name"], item["config"])
+               for item in items]
+    extra = [(n, "", {}) for n in dict.fromkeys(n for t in trials for n in t.values)]
+    for name, class_name, config in [*defined, *extra]:
+        if name in axes and not class_name:
+            continue
+        seen = [t.values[name] for t in trials if name in t.values]
+        # a same-name twin (under other conditions) is drawn as its values say
+        axes[name] = axis_for("" if name in axes else class_name, config, seen)
+    return axes
+
+
+def load_curves(project: ProjectStore, trials: list[TrialRecord],
+                metric: str) -> dict[str, list[tuple[int, float | None]]]:
+    """(step, mean value) of ``metric`` in the last run of each trial that reported it;
+    None for NaN."""
+    curves = {}
+    for trial in trials:
+        observed = [o for o in project.observations(trial, every_run=True)
+                    if o.metric == metric]
+        if not observed:
+            continue
+        last_run = max(o.run for o in observed)
+        steps: dict[int, list[float]] = {}
+        for o in observed:
+            if o.run == last_run and not math.isnan(o.value):
+                steps.setdefault(o.step, []).append(o.value)
+            elif o.run == last_run:
+                steps.setdefault(o.step, [])
+        curves[trial.trial_id] = [
+            (step, finite(math.fsum(vs) / len(vs)) if vs else None)
+            for step, vs in sorted(steps.items())]
+    return curves
+
+
+def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
+    """The runs from the status log, and how many there are; past MAX_RUNS an even sample
+    of them (in order of start). A run starts at a change to RUNNING and ends at the next
+    change to anything but RUNNING or STOPPED (a stopped trial is still finishing). A run
+    still open ends at the last sign of life in the store."""
+    now = project.last_activity() or 0.0
+    started: dict[str, tuple[float, str]] = {}
+    runs = []
+    for change in project.transitions():
+        tid, status, at, tuner = change.trial_id, change.to_status, change.at, change.tuner_id
+        now = max(now, at)
+        if status == "RUNNING":
+            if tid in started:  # started again without an end: the earlier run was lost
+                runs.append(Run(tid, started[tid][1], started[tid][0], at, "IDLE"))
+            started[tid] = (at, tuner or "(unknown)")
+        elif status != "STOPPED" and tid in started:
+            begin, who = started.pop(tid)
+            runs.append(Run(tid, who, begin, at, status))
+    runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
+    total = len(runs)
+    if total > MAX_RUNS:
+        runs.sort(key=lambda r: r.start)
+        runs = [runs[int(i * total / MAX_RUNS)] for i in range(MAX_RUNS)]
+    return runs, total

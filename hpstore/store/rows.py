@@ -1,0 +1,124 @@
+"""What every engine shares about turning stored values into records and back.
+
+Engines differ in SQL, not in what a project holds: the JSON of values and configs, NaN
+kept as NULL, the identity of a space entry, the shape of ``get_state()``. Those live
+here so each engine writes only its own statements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hpstore.errors import HpStoreError, TrialNotRunningError
+from hpstore.store.decode import check_row, from_json
+from hpstore.store.records import ProjectRecord, TrialRecord, dumps
+from hpstore.trial import TrialStatus
+
+#: the version of the document ``get_state()`` returns and ``set_state()`` reads
+STATE_FORMAT = 1
+
+#: the columns of a trial, in the order TrialRecord takes them
+TRIAL_FIELDS = ("id", "number", "trial_id", "status", "hp_values", "values_key", "score",
+                "best_step", "tuner_id", "session", "message", "run_count", "invalid_runs",
+                "interruptions", "queued", "created_at", "started_at", "ended_at", "pid",
+                "changed_at")
+PROJECT_FIELDS = ("project_id", "name", "oracle_class", "oracle_config", "objective",
+                  "max_trials", "seed", "space_version", "created_at", "updated_at")
+OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
+TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
+
+
+def trial_record(row: Sequence[Any]) -> TrialRecord:
+    """A TrialRecord from a row in TRIAL_FIELDS order."""
+    return TrialRecord(*row)
+
+
+def project_record(row: Sequence[Any]) -> ProjectRecord:
+    """A ProjectRecord from a row in PROJECT_FIELDS order (JSON columns decoded).
+
+    Raises:
+        NotAnHpstoreFileError: a column holds what hpstore never writes.
+    """
+    check_row(row, PROJECT_FIELDS, "projects")
+    values = dict(zip(PROJECT_FIELDS, row))
+    values["oracle_config"] = from_json(values["oracle_config"], "projects.oracle_config")
+    values["objective"] = from_json(values["objective"], "projects.objective")
+    return ProjectRecord(**values)
+
+
+def same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two space entries ({"class_name", "config"}) are the same hyperparameter:
+    the same name under the same conditions."""
+    return (a["config"]["name"] == b["config"]["name"]
+            and a["config"].get("conditions", []) == b["config"].get("conditions", []))
+
+
+def space_item(class_name: Any, config: Any) -> dict[str, Any]:
+    check_row((class_name,), ("class_name",), "hyperparameters")
+    return {"class_name": class_name, "config": from_json(config, "hyperparameters.config")}
+
+
+def decode_values(text: Any) -> dict[str, Any]:
+    """A trial's hyperparameter values from their stored JSON.
+
+    Raises:
+        NotAnHpstoreFileError: the column does not hold a JSON object.
+    """
+    values: dict[str, Any] = from_json(text, "trials.hp_values")
+    return values
+
+
+def to_db_float(value: float | None) -> float | None:
+    # NaN is stored as NULL (SQLite has no NaN); say so explicitly rather than rely on
+    # the driver.
+    return None if value is None or math.isnan(value) else value
+
+
+def from_db_float(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def check_running(trial: TrialRecord, run: int | None,
+                  statuses: tuple[str, ...] = (TrialStatus.RUNNING, TrialStatus.STOPPED)
+                  ) -> None:
+    """Raises TrialNotRunningError unless the trial is in one of ``statuses`` and, when
+    ``run`` is given, still in that run (not handed to another worker since)."""
+    if trial.status not in statuses:
+        raise TrialNotRunningError(
+            f"Trial {trial.trial_id} is {trial.status}, not running: it has already ended "
+            "(or was handed back to be run again). Nothing was recorded.")
+    if run is not None and trial.run != run:
+        raise TrialNotRunningError(
+            f"Trial {trial.trial_id} was handed to another worker ({trial.tuner_id!r}, run "
+            f"{trial.run}) after this process ran it (run {run}); this process's results "
+            "for it were not recorded.")
+
+
+def check_state_document(state: Any) -> None:
+    """Refuse what is not a ``get_state()`` document of this version.
+
+    Raises:
+        HpStoreError: not of that shape; nothing is changed.
+    """
+    if not isinstance(state, Mapping) or state.get("format") != "hpstore.project":
+        raise HpStoreError(
+            "set_state() takes the dict returned by get_state() of an hpstore Oracle; "
+            f"received {type(state).__name__} without format 'hpstore.project'.")
+    if state.get("version") != STATE_FORMAT:
+        raise HpStoreError(
+            f"This state has format version {state.get('version')!r}; this hpstore reads "
+            f"version {STATE_FORMAT}.")
+
+
+def malformed(exc: BaseException) -> HpStoreError:
+    return HpStoreError(
+        f"The state given to set_state() is malformed ({type(exc).__name__}: {exc}); "
+        "nothing was changed.")
+
+
+__all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_FIELDS",
+           "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
+           "dumps", "from_db_float", "malformed", "project_record", "same_entry",
+           "space_item", "to_db_float", "trial_record"]

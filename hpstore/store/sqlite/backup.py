@@ -1,0 +1,99 @@
+"""A running search copied into one new file: SQLite's online backup API, read through a
+read-only connection, so the copy is one snapshot of the whole search and the source is
+never changed."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+from hpstore.errors import HpStoreError
+from hpstore.store.sqlite.readonly import connect_readonly
+
+# Names SQLite gives the files it keeps beside a database: a copy under such a name would
+# be taken for the log of another file.
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _refuse_target(source: Path, out: Path) -> None:
+    if os.path.lexists(out):
+        what = "the search file itself" if out.resolve() == source.resolve() else "a file"
+        raise HpStoreError(f"{out} exists ({what}): hpstore backup never writes over a file. "
+                           "Give the copy a new name.")
+    if not out.parent.is_dir():
+        raise HpStoreError(f"The folder {out.parent} does not exist; create it first.")
+    if out.name.endswith(_COMPANIONS):
+        raise HpStoreError(f"{out.name} ends like the log files SQLite keeps beside a database "
+                           f"({', '.join(_COMPANIONS)}); give the copy another name.")
+    sidecar = source.resolve().with_name(source.resolve().name + ".hpstore")
+    if out.resolve().parent == sidecar:
+        raise HpStoreError(f"{out} is inside hpstore's lock folder {sidecar}; give the copy a "
+                           "place of its own.")
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", *_COMPANIONS):
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + suffix).unlink()
+
+
+def _place(temporary: Path, out: Path) -> None:
+    """Give the finished copy its name, never replacing a file that appeared meanwhile."""
+    try:
+        os.link(temporary, out)  # fails if ``out`` exists
+        return
+    except FileExistsError:
+        raise HpStoreError(f"{out} appeared while the copy was being made; nothing was "
+                           "written over it. Give the copy a new name.") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                             errno.EMLINK, errno.ENOSYS):
+            raise
+    # A filesystem without hard links: claim the name first, then move the copy onto it.
+    try:
+        os.close(os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise HpStoreError(f"{out} appeared while the copy was being made; nothing was "
+                           "written over it. Give the copy a new name.") from None
+    os.replace(temporary, out)
+
+
+def backup(source: Path, out: Path) -> tuple[int, int]:
+    """Copy the search file ``source`` into the new file ``out``; (trials, projects) copied.
+
+    Raises:
+        HpStoreError: ``out`` exists, is a companion name, lies in the lock folder, or the
+            copy failed; nothing is left at ``out``.
+    """
+    source, out = Path(source).expanduser(), Path(out).expanduser()
+    _refuse_target(source, out)
+    src = connect_readonly(source, check=False)
+    temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+    try:
+        dst = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            src.backup(dst)  # in one step, so one snapshot of the source
+            # WAL like every search file, and the only connection: closing leaves one file.
+            dst.execute("PRAGMA journal_mode = WAL")
+            problems = [r[0] for r in dst.execute("PRAGMA integrity_check")]
+            trials, projects = dst.execute(
+                "SELECT (SELECT count(*) FROM trials), (SELECT count(*) FROM projects)"
+            ).fetchone()
+        finally:
+            dst.close()
+        if problems != ["ok"]:
+            raise HpStoreError(f"The copy of {source} failed SQLite's integrity check "
+                               f"({'; '.join(problems[:3])}); {out} was not written. Check the "
+                               "search with `hpstore check`.")
+        _place(temporary, out)
+    except sqlite3.Error as exc:
+        raise HpStoreError(f"Copying {source} to {out} failed: {exc}. {out} was not "
+                           "written.") from None
+    finally:
+        src.close()
+        _remove(temporary)
+    return trials, projects

@@ -1,0 +1,241 @@
+"""Reads of one SQLite project: the trials, their metrics and their status log, as records.
+
+What the Oracle asks to decide (values tried, completed scores) and what people ask to see
+(the tools, the report, the progress display) both come through here; nothing above the
+store contract writes SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from hpstore.errors import TrialNotFoundError
+from hpstore.store.contract import iter_chunks
+from hpstore.store.records import Observation, Transition, TrialRecord
+from hpstore.store.rows import TRIAL_FIELDS, from_db_float, trial_record
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from hpstore.errors import ProjectRemovedError
+    from hpstore.store.sqlite.database import Database
+
+_COLUMNS = ", ".join(TRIAL_FIELDS)
+_ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
+_CHUNK = 500  # ids per statement, well under SQLite's parameter limit
+
+
+class ReadingMixin:
+    """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
+
+    db: Database
+    project_id: int
+    name: str
+
+    def removed(self) -> ProjectRemovedError: ...  # provided by the project class
+    def check_exists(self, conn: sqlite3.Connection) -> None: ...
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
+                (self.project_id, str(trial_id))).fetchone()
+            if row is None:
+                self.check_exists(conn)
+                raise TrialNotFoundError(
+                    f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings "
+                    "such as those in `oracle.trials`.")
+        return trial_record(row)
+
+    def trial_by_number(self, number: int) -> TrialRecord:
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND "
+                             "number = ?", (self.project_id, int(number)))
+        if not rows:
+            raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
+        return trial_record(rows[0])
+
+    def trials(self, *, statuses: Sequence[str] | None = None, order: str = "number",
+               descending: bool = False, limit: int | None = None,
+               offset: int = 0) -> list[TrialRecord]:
+        """The trials, filtered by status, ordered by number, score or end time, then
+        number (each a fixed phrase; the statuses are bound parameters).
+
+        Raises:
+            ValueError: an unknown order.
+        """
+        if order not in _ORDERS:
+            raise ValueError(f"order must be one of {sorted(_ORDERS)}, received {order!r}.")
+        where, params = "project_id = ?", [self.project_id]
+        if statuses:
+            where += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params += list(statuses)
+        direction = "DESC" if descending else "ASC"
+        sql = (f"SELECT {_COLUMNS} FROM trials WHERE {where} ORDER BY {_ORDERS[order]} "
+               f"{direction}, number")
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else int(limit), int(offset)]
+        return [trial_record(r) for r in self.db.query(sql, params)]
+
+    def trials_by_id(self, trial_ids: Sequence[str]) -> dict[str, TrialRecord]:
+        """The trials among ``trial_ids`` that exist, by id."""
+        found: dict[str, TrialRecord] = {}
+        for chunk in iter_chunks(list(dict.fromkeys(trial_ids)), _CHUNK):
+            marks = ", ".join("?" for _ in chunk)  # placeholders only; ids stay parameters
+            for row in self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? "
+                                     f"AND trial_id IN ({marks})", (self.project_id, *chunk)):
+                record = trial_record(row)
+                found[record.trial_id] = record
+        return found
+
+    def trials_by_number(self, numbers: Sequence[int]) -> dict[int, TrialRecord]:
+        """The trials among ``numbers`` that exist, by number."""
+        found: dict[int, TrialRecord] = {}
+        for chunk in iter_chunks(list(dict.fromkeys(int(n) for n in numbers)), _CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            for row in self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? "
+                                     f"AND number IN ({marks})", (self.project_id, *chunk)):
+                record = trial_record(row)
+                found[record.number] = record
+        return found
+
+    def score_line(self) -> list[tuple[int, str, str, float | None]]:
+        """(number, trial_id, status, score) of every trial, by number: the light view of a
+        large search (the history plot, sampling)."""
+        return [(n, t, s, sc) for n, t, s, sc in self.db.query(
+            "SELECT number, trial_id, status, score FROM trials WHERE project_id = ? "
+            "ORDER BY number", (self.project_id,))]
+
+    def last_activity(self) -> float | None:
+        """The time of the last status change or reported value, or None."""
+        rows = self.db.query(
+            "SELECT max((SELECT max(s.at) FROM transitions s JOIN trials t ON t.id = s.trial "
+            "WHERE t.project_id = ?1), (SELECT max(o.at) FROM observations o JOIN trials t "
+            "ON t.id = o.trial WHERE t.project_id = ?1))", (self.project_id,))
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def trial_ids(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT trial_id FROM trials WHERE project_id = ? ORDER BY number",
+            (self.project_id,))]
+
+    def has_trial(self, trial_id: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM trials WHERE project_id = ? AND trial_id = ?",
+                                  (self.project_id, str(trial_id))))
+
+    def count(self) -> int:
+        return int(self.db.query("SELECT count(*) FROM trials WHERE project_id = ?",
+                                 (self.project_id,))[0][0])
+
+    def counts_by_status(self) -> dict[str, int]:
+        rows = self.db.query("SELECT status, count(*) FROM trials WHERE project_id = ? "
+                             "GROUP BY status", (self.project_id,))
+        return {s: int(n) for s, n in rows}
+
+    def has_values(self, key: str) -> bool:
+        return bool(self.db.query(
+            "SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1",
+            (self.project_id, key)))
+
+    def values_keys(self) -> set[str]:
+        return {r[0] for r in self.db.query(
+            "SELECT values_key FROM trials WHERE project_id = ?", (self.project_id,))}
+
+    def best(self, n: int, direction: str) -> list[TrialRecord]:
+        """The ``n`` best COMPLETED trials, padded with the others in creation order."""
+        order = "DESC" if direction == "max" else "ASC"  # one of two fixed words
+        found = [trial_record(r) for r in self.db.query(
+            f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
+            f"AND score IS NOT NULL ORDER BY score {order}, number LIMIT ?",
+            (self.project_id, n))]
+        if len(found) < n:
+            found += [trial_record(r) for r in self.db.query(
+                f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND NOT "
+                "(status = 'COMPLETED' AND score IS NOT NULL) ORDER BY number LIMIT ?",
+                (self.project_id, n - len(found)))]
+        return found
+
+    def completed(self) -> list[tuple[str, float]]:
+        """(values JSON, score) of every scored COMPLETED trial, in creation order."""
+        return [(v, s) for v, s in self.db.query(
+            "SELECT hp_values, score FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
+            "AND score IS NOT NULL ORDER BY number", (self.project_id,))]
+
+    def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]:
+        """(trial_id, score) of the scored COMPLETED trials among ``trial_ids``, in creation
+        order."""
+        found: list[Any] = []
+        for chunk in iter_chunks(trial_ids, _CHUNK):
+            marks = ", ".join("?" for _ in chunk)  # placeholders only; ids stay parameters
+            found += self.db.query(
+                f"SELECT trial_id, score, number FROM trials WHERE project_id = ? AND status = "
+                f"'COMPLETED' AND score IS NOT NULL AND trial_id IN ({marks})",
+                (self.project_id, *chunk))
+        return [(t, s) for t, s, _ in sorted(found, key=lambda r: r[2])]
+
+    def observations(self, trial: TrialRecord, *, every_run: bool = False
+                     ) -> list[Observation]:
+        """The trial's metric values in the order reported: its current run's, or every
+        run's."""
+        sql = ("SELECT run, metric, direction, step, value, at FROM observations WHERE "
+               "trial = ?")
+        params: list[Any] = [trial.key]
+        if not every_run:
+            sql += " AND run = ?"
+            params.append(trial.run)
+        rows = self.db.query(sql + " ORDER BY id", params)
+        return [Observation(r, m, d, s, from_db_float(v), at) for r, m, d, s, v, at in rows]
+
+    def observations_of(self, trials: Sequence[TrialRecord], metric: str
+                        ) -> dict[str, list[tuple[int, float]]]:
+        """(step, value) of ``metric`` in each trial's current run, by trial id."""
+        by_key = {t.key: t for t in trials}
+        out: dict[str, list[tuple[int, float]]] = {t.trial_id: [] for t in trials}
+        for chunk in iter_chunks(list(by_key), _CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            for key, run, step, value in self.db.query(
+                    f"SELECT trial, run, step, value FROM observations WHERE metric = ? AND "
+                    f"trial IN ({marks}) ORDER BY id", (metric, *chunk)):
+                trial = by_key[key]
+                if run == trial.run:
+                    out[trial.trial_id].append((step, from_db_float(value)))
+        return out
+
+    def transitions(self, *, trial_id: str | None = None, tuner_id: str | None = None,
+                    after: int = 0, limit: int | None = None, last: bool = False
+                    ) -> list[Transition]:
+        """The status log, oldest first: of one trial or one worker, after the entry
+        numbered ``after``; ``limit`` with ``last`` keeps the newest entries."""
+        sql = ("SELECT s.id, t.trial_id, s.from_status, s.to_status, s.at, s.tuner_id, "
+               "s.pid, s.message FROM transitions s JOIN trials t ON t.id = s.trial "
+               "WHERE t.project_id = ? AND s.id > ?")
+        params: list[Any] = [self.project_id, int(after)]
+        if trial_id is not None:
+            sql += " AND t.trial_id = ?"
+            params.append(str(trial_id))
+        if tuner_id is not None:
+            sql += " AND s.tuner_id = ?"
+            params.append(tuner_id)
+        sql += " ORDER BY s.id DESC" if last else " ORDER BY s.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = [Transition(*r) for r in self.db.query(sql, params)]
+        return rows[::-1] if last else rows
+
+    def last_transition(self) -> int:
+        """The number of the newest status-log entry (0 when there is none)."""
+        return int(self.db.query(
+            "SELECT coalesce(max(s.id), 0) FROM transitions s JOIN trials t ON t.id = s.trial "
+            "WHERE t.project_id = ?", (self.project_id,))[0][0])
+
+    def recent_final_statuses(self, n: int) -> list[str]:
+        """The final statuses of the ``n`` trials that ended last, last first."""
+        # The status log is in commit order: reading it backwards stops after n rows, with
+        # no index on the end time to keep up on every commit.
+        return [r[0] for r in self.db.query(
+            "SELECT x.to_status FROM transitions x JOIN trials t ON t.id = x.trial "
+            "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+            "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]

@@ -1,0 +1,310 @@
+"""Reading a SQLite search file without ever writing it: the tools, notebooks, dashboard.
+
+Every connection here is opened with ``mode=ro`` and ``PRAGMA query_only``, so it cannot
+write, never creates a file that is not there, and (the file being in WAL mode) never
+blocks the processes that are writing the search. Before anything is read, the schema is
+compared with hpstore's own (a crafted view or trigger runs nothing) and, for the tools
+that interpret the contents, every row is checked to hold what hpstore writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hpstore.errors import (
+    DatabaseError,
+    HpStoreError,
+    NotAnHpstoreFileError,
+    QueryTimeoutError,
+    ReadOnlyDatabaseError,
+)
+from hpstore.store.decode import ANY_JSON, check_row, from_json
+from hpstore.store.sqlite.checks import check_schema, inspect_header
+from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
+from hpstore.store.sqlite.locks import Session
+from hpstore.store.sqlite.schema import APPLICATION_ID
+
+
+def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
+                     ) -> sqlite3.Connection:
+    """A read-only sqlite3 connection to a search file.
+
+    With ``check`` (the tools that interpret the contents), every text and JSON column is
+    first checked to hold what hpstore writes (see :func:`check_contents`); ``hpstore sql``
+    and notebooks read the file as it is.
+
+    Raises:
+        DatabaseError: the file does not exist (it is not created).
+        NotAnHpstoreFileError: not SQLite, damaged, not written by hpstore, or (with
+            ``check``) holding a value hpstore never writes.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a folder, not a search file; give the path of the "
+                            "search file itself (such as search.db).")
+    if not path.is_file():
+        raise DatabaseError(f"{path} does not exist (or is not a file); give the path of a "
+                            "search file.")
+    if not inspect_header(path):
+        raise NotAnHpstoreFileError(f"{path} is empty: no search has been written to it yet.")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not path.with_name(path.name + "-wal").exists() and not (
+            os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite would create -wal and -shm for a WAL file even read-only: impossible in a
+        # read-only folder, and files of ours would stop the file's owner. With no log there
+        # is nothing but the file to read.
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        guard_queries(conn)  # Ctrl-C stops a long query (the contents check too)
+        conn.execute("PRAGMA query_only = ON")
+        _forbid_attach(conn)
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise NotAnHpstoreFileError(f"{path} is a SQLite file, but not an hpstore search.")
+        check_schema(conn, path)  # before any query: a crafted view or trigger runs nothing
+        if check:
+            check_contents(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if is_interruption(exc):
+            raise KeyboardInterrupt from None
+        raise NotAnHpstoreFileError(f"{path} cannot be read: {exc}.") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _forbid_attach(conn: sqlite3.Connection) -> None:
+    """Refuse ATTACH (and VACUUM INTO, which attaches its target) on a read-only connection.
+
+    ``mode=ro`` and ``query_only`` cover the search file only: a database attached later is
+    opened read-write, so ``ATTACH 'x.db'`` or ``VACUUM INTO 'copy.db'`` would create files
+    wherever the user can write.
+    """
+    if hasattr(conn, "setlimit"):  # Python 3.11+: "too many attached databases - max 0"
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        return
+    attach = (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH)
+    conn.set_authorizer(
+        lambda action, *_: sqlite3.SQLITE_DENY if action in attach else sqlite3.SQLITE_OK)
+
+
+def open_database(path: str | os.PathLike[str]) -> Any:
+    """The search file as a read-only ``sqlite_utils.Database``, for notebooks:
+    ``open_database("search.db")["trial_overview"].rows_where("status = ?", ["COMPLETED"])``.
+
+    Raises:
+        DatabaseError, NotAnHpstoreFileError: as :func:`connect_readonly`.
+    """
+    import sqlite_utils
+
+    return sqlite_utils.Database(connect_readonly(path, check=False))
+
+
+# For each table of hpstore's own schema, its text columns and the query for the first row
+# holding what hpstore never writes: a BLOB (hpstore writes text, numbers and NULL) or, in a
+# JSON column, anything but a JSON object. Written out in full: no name is read from the file.
+_CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "projects": (
+        ("name", "oracle_class", "oracle_config", "objective"),
+        ("oracle_config", "objective"),
+        "SELECT name, oracle_class, oracle_config, objective FROM projects WHERE "
+        "typeof(name) = 'blob' OR typeof(oracle_class) = 'blob' OR CASE WHEN "
+        "typeof(oracle_config) <> 'text' OR NOT json_valid(oracle_config) THEN 1 ELSE "
+        "json_type(oracle_config) <> 'object' END OR CASE WHEN typeof(objective) <> "
+        "'text' OR NOT json_valid(objective) THEN 1 ELSE json_type(objective) <> "
+        "'object' END LIMIT 1",
+    ),
+    "hyperparameters": (
+        ("name", "class_name", "config"),
+        ("config",),
+        "SELECT name, class_name, config FROM hyperparameters WHERE typeof(name) = "
+        "'blob' OR typeof(class_name) = 'blob' OR CASE WHEN typeof(config) <> 'text' OR "
+        "NOT json_valid(config) THEN 1 ELSE json_type(config) <> 'object' END LIMIT 1",
+    ),
+    "trials": (
+        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message"),
+        ("hp_values",),
+        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message "
+        "FROM trials WHERE typeof(trial_id) = 'blob' OR typeof(status) = 'blob' OR "
+        "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
+        "'blob' OR typeof(message) = 'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR "
+        "NOT json_valid(hp_values) THEN 1 ELSE json_type(hp_values) <> 'object' END "
+        "LIMIT 1",
+    ),
+    "observations": (
+        ("metric", "direction"),
+        (),
+        "SELECT metric, direction FROM observations WHERE typeof(metric) = 'blob' OR "
+        "typeof(direction) = 'blob' LIMIT 1",
+    ),
+    "transitions": (
+        ("from_status", "to_status", "tuner_id", "message"),
+        (),
+        "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE "
+        "typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR typeof(tuner_id) "
+        "= 'blob' OR typeof(message) = 'blob' LIMIT 1",
+    ),
+    "oracle_state": (
+        ("key", "value"),
+        ("value",),
+        # an algorithm's state may be any JSON value (a number, a list, an object)
+        "SELECT key, value FROM oracle_state WHERE typeof(key) = 'blob' OR "
+        "typeof(value) <> 'text' OR NOT json_valid(value) LIMIT 1",
+    ),
+}
+
+
+def check_contents(conn: sqlite3.Connection) -> None:
+    """Check that every text column holds text and every JSON column a JSON object, as
+    hpstore writes them, so a damaged or crafted file is refused before a tool reads it.
+
+    Raises:
+        NotAnHpstoreFileError: naming the first table and column at fault.
+    """
+    for table in _CONTENT_CHECKS:
+        columns, objects, query = _CONTENT_CHECKS[table]
+        row = conn.execute(query).fetchone()
+        if row is None:
+            continue
+        for column, value in zip(columns, row):
+            if column in objects:
+                shape = ANY_JSON if table == "oracle_state" else dict
+                from_json(value, f"{table}.{column}", shape)
+            else:
+                check_row((value,), (column,), table)
+
+
+class ReadOnlyDatabase:
+    """A search file opened read-only, with the reading half of
+    :class:`hpstore.store.sqlite.database.Database`'s interface.
+
+    Raises:
+        DatabaseError, NotAnHpstoreFileError: as :func:`connect_readonly`.
+    """
+
+    memory = False
+    read_only = True
+
+    def __init__(self, path: str | os.PathLike[str], *, check: bool = True) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self._conn = connect_readonly(path, check=check)
+
+    @property
+    def sidecar(self) -> Path:
+        return self.path.with_name(self.path.name + ".hpstore")
+
+    def connect(self) -> sqlite3.Connection:
+        return self._conn
+
+    def query(self, sql: str, params: Any = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._explain(exc) from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees one snapshot of the file."""
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._explain(exc) from None
+
+    def _explain(self, exc: sqlite3.Error) -> BaseException:
+        if is_interruption(exc):  # Ctrl-C reached SQLite through the progress handler
+            return KeyboardInterrupt()
+        return NotAnHpstoreFileError(f"{self.path} cannot be read: {str(exc).rstrip('.')}.")
+
+    def write(self) -> Any:
+        raise ReadOnlyDatabaseError(f"{self.path} is open read-only here: nothing is written.")
+
+    @contextlib.contextmanager
+    def lock(self, holder: str | None = None) -> Iterator[None]:
+        yield  # a reader decides nothing
+
+    def session(self) -> None:
+        return None
+
+    def is_alive(self, token: str, pid: int | None = None) -> bool:
+        # looked at, never tidied: a reader changes nothing, not even the lock folder
+        return Session.probe(self.sidecar, token, tidy=False, pid=pid)
+
+    def owns(self, token: str | None) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
+                 ) -> tuple[list[str], list[Any]]:
+    """One statement a person wrote, on a read-only connection: (columns, rows).
+
+    Raises:
+        HpStoreError: a write, ATTACH, a PRAGMA that changes a setting, a function that
+            exposes memory, several statements, or anything SQLite refuses; said in words.
+        QueryTimeoutError: it ran past ``timeout`` seconds.
+        KeyboardInterrupt: Ctrl-C stopped it.
+    """
+    guard = guard_queries(conn, timeout or None)
+    refusals = restrict_user_sql(conn)
+    guard.start()
+    try:
+        cursor = conn.execute(query)
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    except sqlite3.Warning as exc:
+        raise HpStoreError(f"{exc} (give one statement).") from None
+    except sqlite3.Error as exc:
+        if is_interruption(exc) and guard.timed_out():
+            raise QueryTimeoutError(
+                f"The query ran longer than {timeout:g} s and was stopped. Give "
+                "--timeout SECONDS for a longer limit (0: none).") from None
+        if is_interruption(exc):
+            raise KeyboardInterrupt from None
+        if refusals.refused:
+            raise HpStoreError(f"hpstore sql refuses {refusals.refused[-1]}: it only reads, "
+                               "and never changes the file or its settings.") from None
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "query_only" in text:
+            raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
+                               "changes the file. To change a search, use the library.") from None
+        if "one statement at a time" in text:
+            raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
+        raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
+
+
+def holds_search(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a search yet: not missing, not empty, and not a new SQLite
+    file whose first project another process has not committed yet."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        return False
+    if path.is_file() and path.stat().st_size == 0:
+        return False
+    if not path.is_file():
+        return True  # a folder: opening it says what is wrong
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        projects = conn.execute("SELECT count(*) FROM projects").fetchone()[0] if tables else 0
+        return bool(tables and projects)
+    except sqlite3.Error:
+        return True  # not a search file: opening it says so
+    finally:
+        conn.close()

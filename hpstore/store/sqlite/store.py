@@ -1,0 +1,144 @@
+"""A SQLite search file (or an in-memory search) as a store: the contract's Store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from hpstore.errors import DatabaseError
+from hpstore.store.records import NewProject, ProjectRecord
+from hpstore.store.rows import check_state_document, malformed
+from hpstore.store.sqlite.database import Database
+from hpstore.store.sqlite.locks import Session
+from hpstore.store.sqlite.project import (
+    SQLiteProject,
+    all_projects,
+    find_project,
+    insert_project,
+)
+from hpstore.store.sqlite.readonly import ReadOnlyDatabase, run_user_sql
+from hpstore.store.sqlite.schema import SCHEMA_VERSION
+
+
+class SQLiteStore:
+    """One search file; see :class:`hpstore.store.contract.Store`.
+
+    Args:
+        path: the file (created if missing), or None / ":memory:".
+        durability: "normal" or "full" (SQLite's synchronous setting).
+        timeout: seconds a writer waits for another before giving up.
+
+    Raises:
+        DatabaseError and its subclasses: the file cannot be used.
+        ValueError: an unknown durability.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, *, durability: str = "normal",
+                 timeout: float = 60.0, read_only: bool = False, check: bool = True) -> None:
+        self.read_only = read_only
+        self.db: Database | ReadOnlyDatabase
+        if read_only:
+            if path is None or str(path) == ":memory:":
+                raise DatabaseError("An in-memory search lives in one process; there is no "
+                                    "file to read. Give the path of a search file.")
+            self.db = ReadOnlyDatabase(path, check=check)
+        else:
+            self.db = Database(path, durability=durability, timeout=timeout)
+        self.memory = self.db.memory
+        self.path = self.db.path
+        self.location = ":memory:" if self.path is None else str(self.path)
+
+    def projects(self) -> list[ProjectRecord]:
+        return all_projects(self.db)
+
+    def find_project(self, name: str) -> ProjectRecord | None:
+        return find_project(self.db, name)
+
+    def create_project(self, new: NewProject, *, replace: bool = False) -> SQLiteProject:
+        with self.db.write() as conn:
+            project_id = insert_project(conn, new, replace=replace)
+        return SQLiteProject(self.db, project_id, new.name)
+
+    def import_project(self, new: NewProject, state: Mapping[str, Any], *,
+                       replace: bool = False) -> SQLiteProject:
+        """A new project holding ``state`` (a ``get_state()`` document), in one step.
+
+        Raises:
+            HpStoreError: the state is malformed; nothing was written.
+        """
+        check_state_document(state)
+        try:
+            with self.db.write() as conn:
+                project_id = insert_project(conn, new, replace=replace)
+                project = SQLiteProject(self.db, project_id, new.name)
+                project.load_into(conn, state)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise malformed(exc) from None
+        return project
+
+    def open_project(self, record: ProjectRecord) -> SQLiteProject:
+        return SQLiteProject(self.db, record.project_id, record.name)
+
+    def session(self) -> str | None:
+        session = self.db.session()
+        return None if session is None else session.token
+
+    def is_alive(self, token: str, pid: int | None = None) -> bool:
+        return self.db.is_alive(token, pid)
+
+    def owns(self, token: str | None) -> bool:
+        return self.db.owns(token)
+
+    def live_workers(self) -> int:
+        """How many worker processes hold a liveness lock on this search right now."""
+        if self.path is None:
+            return 0
+        folder = self.path.with_name(self.path.name + ".hpstore")
+        return sum(Session.probe(folder, name[len("worker-"):-len(".alive")], tidy=False)
+                   for name in (p.name for p in folder.glob("worker-*.alive")))
+
+    @contextmanager
+    def mutex(self, holder: str | None = None) -> Iterator[None]:
+        with self.db.lock(holder):
+            yield
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- what only a SQLite file has ------------------------------------------------------
+    def sql(self, query: str, *, timeout: float | None = None) -> tuple[list[str], list[Any]]:
+        """One read-only statement a person wrote: (columns, rows). See ``hpstore sql``."""
+        return run_user_sql(self.db.connect(), query, timeout)
+
+    def checkpoint(self) -> None:
+        """Fold the log into the file now, without waiting for anyone (what SQLite does by
+        itself every thousand pages; the stress tool kills workers in the middle of it)."""
+        self.db.query("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def health(self) -> list[tuple[str, bool, str]]:
+        """What ``hpstore check`` reports of the file: (what, fine, what it says)."""
+        findings: list[tuple[str, bool, str]] = []
+        if self.path is not None:
+            links = self.path.stat().st_nlink
+            if links > 1:
+                findings.append((
+                    "names", False,
+                    f"{links} (hard links to one file): the library refuses it, since workers "
+                    "on two names would corrupt it. Keep one name, or copy the search with "
+                    "`hpstore backup`."))
+        integrity = [r[0] for r in self.db.query("PRAGMA integrity_check")]
+        if integrity == ["ok"]:
+            findings.append(("integrity", True, "ok"))
+        else:
+            findings.append(("integrity", False, "DAMAGED\n  " + "\n  ".join(integrity[:20])
+                             + "\n  Restore the file from a backup, or copy out what is "
+                             "readable with `sqlite3 DB .recover`."))
+        if self.db.query("PRAGMA foreign_key_check"):
+            findings.append(("foreign keys", False, "rows point at rows that are gone"))
+        version = int(self.db.query("PRAGMA user_version")[0][0])
+        findings.append(("schema version", True, f"{version} (this hpstore: {SCHEMA_VERSION})"
+                         + ("" if version == SCHEMA_VERSION
+                            else "; opening it with the library upgrades it")))
+        return findings

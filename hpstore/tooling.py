@@ -1,0 +1,129 @@
+"""What every ``hpstore`` command shares: its arguments, its one-line errors, its exit codes.
+
+The tools in ``tools/`` parse their arguments here, open the search read-only with
+:func:`open_search`, ask :mod:`hpstore.queries` what to show and print it with
+:mod:`hpstore.rendering`; none of them writes SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hpstore.errors import HpStoreError
+from hpstore.rendering import terminal_text
+from hpstore.store import open_store
+
+
+def holds_search(database: str) -> bool:
+    """Whether ``database`` holds a search yet (a file another process is still creating
+    does not)."""
+    from hpstore.store.sqlite.readonly import holds_search as file_holds_search
+
+    return file_holds_search(database)
+
+
+def open_search(database: str, *, check: bool = True) -> Any:
+    """The store ``database`` names, opened read-only (a file is never created).
+
+    Raises:
+        DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
+    """
+    return open_store(database, read_only=True, check=check)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, received {text}")
+    return value
+
+
+def tool_parser(name: str, description: str | None) -> Any:
+    """The argument parser every inspection tool starts from: DB and --project."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description)
+    parser.add_argument("database", help="the search file (opened read-only)")
+    parser.add_argument("--project", default=None,
+                        help="the project (search) in the file; default: the only one")
+    return parser
+
+
+def add_output_options(parser: Any, default: str | None) -> None:
+    """-o/--output and --force, for the tools that write a file."""
+    parser.add_argument("-o", "--output", default=default,
+                        help="the file to write" + (f" (default: {default})" if default else
+                                                    "; default: standard output")
+                        + "; never the search file, its companions or any SQLite file")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the output file if it exists (never a SQLite file)")
+
+
+def add_format_options(parser: Any, formats: Sequence[str], default: str) -> None:
+    """--format and --raw, for the tools that print rows."""
+    parser.add_argument("--format", choices=list(formats), default=default,
+                        help=f"how to print the rows (default: {default})")
+    if "csv" in formats:
+        parser.add_argument("--raw", action="store_true",
+                            help="CSV cells exactly as stored: without it, text starting with "
+                                 "=, +, -, @, a tab or CR gets a leading ' so that a "
+                                 "spreadsheet does not run it as a formula")
+
+
+def error_line(message: Any) -> str:
+    """The one line a tool prints for an error: control characters and line breaks of the
+    file's contents shown as escapes."""
+    return f"hpstore: error: {terminal_text(str(message).strip())}"
+
+
+def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
+    """Run a tool's ``main``. An error becomes one line on stderr and exit code 2; Ctrl-C
+    (also during a long query) one line and exit code 130; a closed pipe exit code 0."""
+    try:
+        return int(main(argv) or 0)
+    except KeyboardInterrupt:
+        print("hpstore: interrupted", file=sys.stderr)
+        return 130
+    except (HpStoreError, ValueError) as exc:
+        print(error_line(exc), file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # a file or folder given on the command line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush into the closed pipe does not
+    print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
