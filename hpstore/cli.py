@@ -23,14 +23,16 @@ TOOLS = {
     "check": "integrity, schema version, interrupted trials and what to do",
     "sql": "run a read-only SQL query (table, csv or json)",
 }
-# Listed only once their scripts exist in tools/ (see tests/test_tools.py).
-_LATER = {
+# These also only read the search; they take more than the search file's name.
+READING = {
     "report": "a self-contained HTML report with plots",
-    "import-keras-tuner": "bring a KerasTuner project directory into a search file",
-    "stress": "kill workers at random while they search, then check every invariant",
     "backup": "copy a search into one new file, consistent even while workers run",
 }
-
+# The commands that write: into a search file, or searches of their own.
+WRITING = {
+    "import-keras-tuner": "bring a KerasTuner project directory into a search file",
+    "stress": "kill workers at random while they search, then check every invariant",
+}
 
 
 def tools_dir() -> Path:
@@ -53,23 +55,20 @@ def load_tool(name: str) -> ModuleType:
 
 
 def available_tools() -> dict[str, str]:
-    """The inspection commands whose scripts are present."""
-    tools = dict(TOOLS)
-    try:
-        folder = tools_dir()
-    except FileNotFoundError:
-        return tools
-    for name, text in _LATER.items():
-        if (folder / f"{name.replace('-', '_')}.py").is_file():
-            tools[name] = text
-    return tools
+    """Every command of tools/, the read-only ones first."""
+    return {**TOOLS, **READING, **WRITING}
 
 
 def usage() -> str:
+    def listed(group: dict[str, str]) -> str:
+        return "".join(f"  {name:<20} {text}\n" for name, text in group.items())
+
     return ("usage: hpstore COMMAND [ARGS]   (hpstore COMMAND --help for its options)\n"
             "       hpstore --version\n\n"
-            "commands:\n  demo                 run a real small search into hpstore-demo.db\n"
-            + "".join(f"  {name:<20} {text}\n" for name, text in available_tools().items()))
+            "reading a search (never changes it, never holds up its workers):\n"
+            + listed({**TOOLS, **READING})
+            + "\nwriting:\n  demo                 run a real small search into hpstore-demo.db\n"
+            + listed(WRITING))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -235,7 +235,8 @@ class SuccessiveHalving(StoppingRule):
 
     def rung_steps(self, up_to: int) -> list[int]:
         """The rung steps up to and including ``up_to``."""
-        steps, k = [], 0
+        steps: list[int] = []
+        k = 0
         while True:
             step = self.min_resource * self.reduction_factor ** (
                 self.min_early_stopping_rate + k)

@@ -104,7 +104,7 @@ RISKY_METHODS = {"exec_module", "import_module", "run_path", "run_module", "load
 ALLOWED_CODE_LOADING = {
     ("hpstore/cli.py", "spec.loader.exec_module(module)"):
         "runs hpstore's own tool scripts from its package folder, for command names found "
-        "in the fixed TOOLS/_LATER lists only (test_cli_runs_only_listed_tools)",
+        "in the fixed TOOLS/READING/WRITING lists only (test_cli_runs_only_listed_tools)",
 }
 
 

@@ -51,7 +51,7 @@ ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
 PHASES = ("open", "create", "update", "end", "checkpoint", "between")
 _CODE = {name: i + 1 for i, name in enumerate(PHASES)}
-_HYPERBAND = {"max_epochs": 9, "factor": 3}
+_HYPERBAND: dict[str, Any] = {"max_epochs": 9, "factor": 3}
 _IDLE_WAIT = 0.005  # seconds a worker waits before asking an IDLE oracle again (polling)
 
 
@@ -66,8 +66,9 @@ def build_oracle(kind: str, path: str, trials: int, seed: int) -> Any:
     with hp.conditional_scope("model", "tree"):
         hp.Int("depth", 1, 4)
     del model
-    common = {"objective": "loss", "hyperparameters": hp, "seed": seed, "database": path,
-              "max_retries_per_trial": 1, "max_consecutive_failed_trials": 10_000}
+    common: dict[str, Any] = {
+        "objective": "loss", "hyperparameters": hp, "seed": seed, "database": path,
+        "max_retries_per_trial": 1, "max_consecutive_failed_trials": 10_000}
     if kind == "random":
         return hpstore.RandomSearchOracle(max_trials=trials, **common)
     if kind == "grid":

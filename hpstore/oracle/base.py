@@ -79,6 +79,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
 
     #: ``max_trials`` of a new search when none is given (subclasses set KerasTuner's)
     default_max_trials: int | None = None
+    #: the constructor's arguments, to rebuild the oracle in another process
+    _init_args: tuple[tuple[Any, ...], dict[str, Any]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
         self = super().__new__(cls)

@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInUseError
 from hpstore.hyperparameters import HyperParameters
@@ -68,8 +68,9 @@ class DecidingMixin:
     _local: threading.local
     _handed: dict[str, int]
 
-    def _refresh_space(self) -> None: ...  # provided by SpaceMixin
-    def get_space(self) -> HyperParameters: ...
+    if TYPE_CHECKING:  # provided by SpaceMixin
+        def _refresh_space(self) -> None: ...
+        def get_space(self) -> HyperParameters: ...
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Decide the next trial: return ``{"status": "RUNNING", "values": {...}}``, or

@@ -218,7 +218,7 @@ class BayesianOptimizationOracle(Oracle):
             for key in sorted(seen, key=lambda k: seen[k][0])[:3]:
                 consider(self._polish(gp, np.frombuffer(key).copy(), continuous)[None, :])
         for _, values in sorted(seen.values(), key=lambda item: item[0]):
-            key = values_key(values)
-            if key not in tried and not self.is_taken(values, key):
+            digest = values_key(values)
+            if digest not in tried and not self.is_taken(values, digest):
                 return values  # never a configuration already tried, or being tried
         return None

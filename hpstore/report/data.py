@@ -160,7 +160,8 @@ def load_axes(project: ProjectStore, trials: list[TrialInfo]) -> dict[str, Axis]
     _, items = project.space()
     defined = [(item["config"].get("name"), item["class_name"], item["config"])
                for item in items]
-    extra = [(n, "", {}) for n in dict.fromkeys(n for t in trials for n in t.values)]
+    names = dict.fromkeys(n for t in trials for n in t.values)
+    extra: list[tuple[str, str, dict[str, Any]]] = [(n, "", {}) for n in names]
     for name, class_name, config in [*defined, *extra]:
         if name in axes and not class_name:
             continue

@@ -128,7 +128,8 @@ class ProjectStore(Protocol):
     def observations(self, trial: TrialRecord, *, every_run: bool = False
                      ) -> list[Observation]: ...
     def transitions(self, *, trial_id: str | None = None, tuner_id: str | None = None,
-                    after: int = 0, limit: int | None = None) -> list[Transition]: ...
+                    after: int = 0, limit: int | None = None, last: bool = False
+                    ) -> list[Transition]: ...
     def last_transition(self) -> int: ...
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]: ...
@@ -176,6 +177,20 @@ class Store(Protocol):
 
     def mutex(self) -> AbstractContextManager[None]:
         """A lock over the whole store, across threads and processes (re-entrant)."""
+
+    def live_workers(self) -> int:
+        """How many worker processes are alive on this store right now."""
+
+    def checkpoint(self) -> None:
+        """Make what was committed durable in the store's main storage now (a no-op where
+        there is nothing to fold)."""
+
+    def health(self) -> list[tuple[str, bool, str]]:
+        """What ``hpstore check`` reports of the storage: (what, fine, what it says)."""
+
+    def sql(self, query: str, *, timeout: float | None = None
+            ) -> tuple[list[str], list[Any]]:
+        """One read-only statement a person wrote: (columns, rows)."""
 
     def close(self) -> None: ...
 

@@ -93,7 +93,8 @@ class Database:
         self.durability = durability
         self.timeout = float(timeout)
         self.memory = path is None or str(path) == ":memory:"
-        self.path: Path | None = None if self.memory else Path(path).expanduser().resolve()
+        self.path: Path | None = (None if path is None or self.memory
+                                  else Path(path).expanduser().resolve())
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()

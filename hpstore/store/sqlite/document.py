@@ -28,7 +28,7 @@ from hpstore.store.rows import (
 
 if TYPE_CHECKING:
     from hpstore.errors import ProjectRemovedError
-    from hpstore.store.sqlite.database import Database
+    from hpstore.store.sqlite.readonly import AnyDatabase
 
 _COLUMNS = ", ".join(TRIAL_FIELDS)
 _PROJECT_FIELDS = ("oracle_class", "oracle_config", "objective", "max_trials", "seed",
@@ -44,11 +44,12 @@ def _observation_to_json(entry: list[Any]) -> list[Any]:
 class DocumentMixin:
     """``dump`` and ``load`` of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
 
-    db: Database
+    db: AnyDatabase
     project_id: int
     name: str
 
-    def removed(self) -> ProjectRemovedError: ...  # provided by the project class
+    if TYPE_CHECKING:  # provided by the project class
+        def removed(self) -> ProjectRemovedError: ...
 
     def dump(self) -> dict[str, Any]:
         """Everything the project holds, read in one snapshot, as JSON-ready data."""

@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 import weakref
@@ -29,7 +30,7 @@ from hpstore.store.sqlite.files import make_lock_folder, open_lock_file
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _try_lock(fd: int) -> bool:

@@ -32,9 +32,9 @@ from hpstore.store.rows import (
     to_db_float,
     trial_record,
 )
-from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.document import DocumentMixin
 from hpstore.store.sqlite.reading import ReadingMixin
+from hpstore.store.sqlite.readonly import AnyDatabase
 from hpstore.trial import TrialStatus
 
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
@@ -55,12 +55,12 @@ def new_project_id(conn: sqlite3.Connection, replacing: str | None = None) -> in
     return int(top) + 1
 
 
-def find_project(db: Database, name: str) -> ProjectRecord | None:
+def find_project(db: AnyDatabase, name: str) -> ProjectRecord | None:
     rows = db.query(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = ?", (name,))
     return project_record(rows[0]) if rows else None
 
 
-def all_projects(db: Database) -> list[ProjectRecord]:
+def all_projects(db: AnyDatabase) -> list[ProjectRecord]:
     return [project_record(r) for r in db.query(
         f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY project_id")]
 
@@ -96,7 +96,7 @@ def _insert_space(conn: sqlite3.Connection, project_id: int,
 class SQLiteProject(ReadingMixin, DocumentMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
 
-    def __init__(self, db: Database, project_id: int, name: str) -> None:
+    def __init__(self, db: AnyDatabase, project_id: int, name: str) -> None:
         self.db = db
         self.project_id = project_id
         self.name = name

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from hpstore.errors import ProjectRemovedError
-    from hpstore.store.sqlite.database import Database
+    from hpstore.store.sqlite.readonly import AnyDatabase
 
 _COLUMNS = ", ".join(TRIAL_FIELDS)
 _ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
@@ -29,12 +29,13 @@ _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 class ReadingMixin:
     """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
 
-    db: Database
+    db: AnyDatabase
     project_id: int
     name: str
 
-    def removed(self) -> ProjectRemovedError: ...  # provided by the project class
-    def check_exists(self, conn: sqlite3.Connection) -> None: ...
+    if TYPE_CHECKING:  # provided by the project class
+        def removed(self) -> ProjectRemovedError: ...
+        def check_exists(self, conn: sqlite3.Connection) -> None: ...
 
     def trial(self, trial_id: str) -> TrialRecord:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
@@ -67,7 +68,8 @@ class ReadingMixin:
         """
         if order not in _ORDERS:
             raise ValueError(f"order must be one of {sorted(_ORDERS)}, received {order!r}.")
-        where, params = "project_id = ?", [self.project_id]
+        where = "project_id = ?"
+        params: list[Any] = [self.project_id]
         if statuses:
             where += f" AND status IN ({', '.join('?' for _ in statuses)})"
             params += list(statuses)

@@ -25,6 +25,7 @@ from hpstore.errors import (
 )
 from hpstore.store.decode import ANY_JSON, check_row, from_json
 from hpstore.store.sqlite.checks import check_schema, inspect_header
+from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.schema import APPLICATION_ID
@@ -308,3 +309,7 @@ def holds_search(path: str | os.PathLike[str]) -> bool:
         return True  # not a search file: opening it says so
     finally:
         conn.close()
+
+
+#: either kind of database a SQLite project reads through
+AnyDatabase = Database | ReadOnlyDatabase
