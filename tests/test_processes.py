@@ -424,3 +424,55 @@ def test_a_moved_file_is_refused_under_its_new_name_while_the_old_one_is_open(tm
     with open_oracle(str(moved)) as oracle:  # nobody has the old name open any more
         assert oracle.create_trial("new-name").status == "RUNNING"
     assert sqlite3.connect(moved).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def _create_and_die(path: str, when: str) -> None:
+    """Start making a new search file, and be killed at ``when`` in the making."""
+    import sqlite3 as sq
+
+    from hpstore.store.sqlite import database
+
+    real_connect = sq.connect
+
+    def dying_connect(target: str, *args, **kwargs):
+        conn = real_connect(target, *args, **kwargs)
+
+        class Dying:  # wherever the new file is made, die in the making
+            def execute(self, sql, *a):
+                if when in sql:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return conn.execute(sql, *a)
+
+            def executescript(self, sql):
+                if when in sql:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return conn.executescript(sql)
+
+            def __getattr__(self, name):
+                return getattr(conn, name)
+
+        return Dying()
+
+    database.sqlite3.connect = dying_connect  # type: ignore[attr-defined]
+    open_oracle(path, max_trials=5)
+
+
+@pytest.mark.parametrize("when", ["journal_mode", "CREATE TABLE"])
+def test_a_process_killed_while_making_a_new_file_leaves_nothing_half_made(tmp_path, when):
+    """Killed while turning the new file to WAL or creating its tables: the search file's
+    name never names a half-made file, and the next process makes it whole."""
+    path = str(tmp_path / "new.db")
+    proc = CTX.Process(target=_create_and_die, args=(path, when))
+    proc.start()
+    proc.join(DEADLINE)
+    assert proc.exitcode == -signal.SIGKILL
+    assert not os.path.exists(path + "-journal")
+    assert not os.path.exists(path) or os.path.getsize(path) == 0  # nothing half made
+    oracle = open_oracle(path, max_trials=5)  # the next one makes it whole
+    assert oracle.create_trial("w").status == "RUNNING"
+    oracle.close()
+    assert not list((tmp_path / "new.db.hpstore").glob("creating-*"))
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import secrets
 import shutil
 import sqlite3
 import threading
@@ -228,6 +229,8 @@ class Database:
                 self._session = None
         if self._identity is not None:
             self._check_identity()  # else a moved file would be made again, empty
+        elif not self.memory:
+            self._create_if_new()
         target = ":memory:" if self.memory else str(self.path)
         try:
             conn = sqlite3.connect(target, timeout=self.timeout, isolation_level=None,
@@ -249,7 +252,46 @@ class Database:
             self._identity = identity(self.path)
         return conn
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _create_if_new(self) -> None:
+        """Make a new search file whole, then give it its name.
+
+        A file made in place passes through states no other process must see: empty, in
+        SQLite's rollback-journal mode while it turns to WAL (a process killed then leaves
+        a hot journal that a reader cannot roll back), without its tables. So the file is
+        built under another name in the lock folder, closed, and linked into place: the
+        search file's name only ever names a complete hpstore file (or an empty file a
+        person made, which the complete one replaces).
+        """
+        assert self.path is not None
+        if self.path.exists() and self.path.stat().st_size > 0:
+            return
+        with self._schema_lock():
+            if self.path.exists() and self.path.stat().st_size > 0:
+                return  # another process made it while this one waited for the lock
+            for stale in self.sidecar.glob("creating-*.db*"):  # left by a killed creator
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+            building = self.sidecar / f"creating-{secrets.token_hex(8)}.db"
+            try:
+                conn = sqlite3.connect(str(building), isolation_level=None)
+                try:
+                    self._migrate(conn, new=True)
+                finally:
+                    conn.close()  # the only connection: the log is folded in and removed
+                if self.path.exists():  # an empty file a person made: the new one replaces it
+                    os.replace(building, self.path)
+                else:
+                    os.link(building, self.path)
+            except sqlite3.Error as exc:
+                raise self._explain(exc) from None
+            finally:
+                for part in (building, *(building.with_name(building.name + s)
+                                         for s in ("-wal", "-shm", "-journal"))):
+                    with contextlib.suppress(FileNotFoundError):
+                        part.unlink()
+            self._wrote = True
+
+    def _migrate(self, conn: sqlite3.Connection, new: bool = False) -> None:
         # Called holding the schema lock; another process may have migrated meanwhile.
         current = self._user_version(conn)
         if current == SCHEMA_VERSION:
@@ -259,7 +301,7 @@ class Database:
                 f"{self.path} was written by a newer hpstore (schema version {current})."
             )
         try:
-            if not self.memory and current == 0:
+            if new or (not self.memory and current == 0):  # (an empty SQLite file given)
                 # Small pages: each commit writes every page it touched (the trial row,
                 # its indexes, the status log) to the log whole, so a trial's commits
                 # cost less with 1 KiB pages than SQLite's default 4 KiB.
