@@ -1,0 +1,329 @@
+"""The store contract, operation by operation, on every engine (one suite, every engine
+passes it: an engine is what passes it)."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+
+import pytest
+from _stores import (
+    DEADLINE,
+    ENGINES,
+    SHARED_ENGINES,
+    decide_many,
+    first_free,
+    hold_then_die,
+    location,
+    new_project,
+)
+
+from hpstore.errors import (
+    HpStoreError,
+    ProjectRemovedError,
+    TrialNotFoundError,
+    TrialNotRunningError,
+    TunerIdInUseError,
+)
+from hpstore.store import Decision, TrialRecord, open_store
+
+CTX = mp.get_context("spawn")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param
+
+
+@pytest.fixture
+def store(engine, tmp_path):
+    opened = open_store(location(engine, tmp_path))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def project(store):
+    return store.create_project(new_project())
+
+
+def start(project, store, tuner="w", x=None):
+    """A new running trial (the next free x, or ``x``)."""
+    choices = range(10) if x is None else range(x, x + 1)
+    outcome = project.decide(first_free(project, choices), tuner_id=tuner,
+                             session=store.session())
+    assert isinstance(outcome, TrialRecord), outcome
+    return outcome
+
+
+def end(project, trial, status="COMPLETED", score=1.0, **kw):
+    project.finish(trial, status, None, trial.values_json, trial.values_key, score, 0,
+                   invalid=kw.get("invalid", False), requeue=kw.get("requeue", False),
+                   space=kw.get("space"))
+
+
+# -- projects ------------------------------------------------------------------------------------
+
+def test_projects_are_created_found_and_listed(store):
+    assert store.projects() == [] and store.find_project("p") is None
+    a = store.create_project(new_project("a"))
+    store.create_project(new_project("b", max_trials=None))
+    assert [p.name for p in store.projects()] == ["a", "b"]
+    found = store.find_project("b")
+    assert found is not None and found.max_trials is None and found.seed == 7
+    assert found.objective == {"name": "loss", "direction": "min"}
+    assert store.open_project(store.find_project("a")).project_id == a.project_id
+
+
+def test_a_replaced_project_gets_an_id_never_given_before(store):
+    first = store.create_project(new_project("a"))
+    second = store.create_project(new_project("a"), replace=True)
+    third = store.create_project(new_project("a"), replace=True)
+    assert first.project_id < second.project_id < third.project_id
+    assert [p.name for p in store.projects()] == ["a"]
+    with pytest.raises(ProjectRemovedError):
+        first.record()
+    with pytest.raises(ProjectRemovedError):
+        start(first, store)
+
+
+def test_settings_change_only_as_asked(project):
+    project.update_settings(oracle_config={"search": {"k": 1}, "options": {}})
+    assert project.record().max_trials == 10  # not asked to change
+    project.update_settings(max_trials=None, set_max_trials=True)
+    record = project.record()
+    assert record.max_trials is None and record.oracle_config["search"] == {"k": 1}
+
+
+def test_the_space_grows_once_per_new_entry(project):
+    version, items = project.space()
+    assert [i["config"]["name"] for i in items] == ["x"] and version == 0
+    y = {"class_name": "Boolean", "config": {"name": "y", "default": False, "conditions": []}}
+    assert project.extend_space([items[0], y]) == 1
+    assert project.extend_space([y]) == 1  # already there
+    assert project.space_version() == 1
+    assert [i["config"]["name"] for i in project.space()[1]] == ["x", "y"]
+
+
+# -- deciding ------------------------------------------------------------------------------------
+
+def test_a_decision_is_recorded_with_its_state(store, project):
+    trial = start(project, store)
+    assert (trial.number, trial.trial_id, trial.status, trial.run) == (0, "00", "RUNNING", 1)
+    assert trial.values == {"x": 0} and project.get_value("last") == {"number": 0, "x": 0}
+    assert project.trial("00").values_key == "x=0"
+    assert [t.trial_id for t in project.running()] == ["00"]
+
+
+def test_idle_and_stopped_decisions_store_only_their_state(store, project):
+    outcome = project.decide(lambda n, m: Decision("IDLE", str(n), state={"waited": n}),
+                             tuner_id="w", session=store.session())
+    assert isinstance(outcome, Decision) and outcome.status == "IDLE"
+    assert project.get_value("waited") == 0 and project.count() == 0
+    seen = []
+    project.update_settings(max_trials=0, set_max_trials=True)
+    outcome = project.decide(lambda n, m: seen.append((n, m)) or Decision("STOPPED"),
+                             tuner_id="w", session=store.session())
+    assert seen == [(0, 0)] and outcome.status == "STOPPED"
+
+
+def test_one_tuner_id_runs_in_one_session_at_a_time(store, project):
+    start(project, store, "w")
+    with pytest.raises(TunerIdInUseError):
+        project.decide(first_free(project, range(10)), tuner_id="w", session="another")
+    assert project.count() == 1  # nothing recorded
+    same = project.decide(first_free(project, range(10)), tuner_id="w",
+                          session=store.session())
+    assert isinstance(same, TrialRecord)  # its own session: the Oracle's to decide
+
+
+def test_the_retry_queue_is_first_in_first_out_with_a_tuners_own_trial_first(store, project):
+    a, b, c = (start(project, store, t) for t in ("a", "b", "c"))
+    end(project, a, "IDLE", None, requeue=True)
+    end(project, b, "INVALID", None, invalid=True, requeue=True)
+    end(project, c, "IDLE", None, requeue=True)
+    taken = project.take_queued("c", store.session())
+    assert taken.trial_id == c.trial_id and taken.run == 2 and taken.status == "RUNNING"
+    assert project.take_queued("z", None).trial_id == a.trial_id
+    assert project.take_queued("z2", None).trial_id == b.trial_id
+    assert project.take_queued("z3", None) is None
+    assert project.creation_facts() == (10, 3, False)
+
+
+def test_dead_sessions_trials_are_handed_back_then_failed(store, project):
+    trial = start(project, store, "w")
+    project.adopt(trial, "dead-session")
+    assert project.reap(["dead-session"], 3) == [trial.trial_id]
+    again = project.trial(trial.trial_id)
+    assert (again.status, again.interruptions, again.queued is not None) == ("IDLE", 1, True)
+    for _ in range(2):
+        assert project.take_queued("w", "dead-session") is not None
+        project.reap(["dead-session"], 3)
+    final = project.trial(trial.trial_id)
+    assert (final.status, final.interruptions) == ("FAILED", 3)
+    assert "died 3 times" in final.message
+
+
+# -- metrics and ends ----------------------------------------------------------------------------
+
+def test_metrics_are_recorded_only_for_the_run_that_reports(store, project):
+    trial = start(project, store)
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 0, 4.0),
+                                            ("acc", "max", 1, math.nan)], run=1)
+    obs = project.observations(trial)
+    assert [(o.metric, o.step, o.value) for o in obs][:2] == [("loss", 0, 2.0), ("loss", 0, 4.0)]
+    assert math.isnan(obs[2].value)
+    with pytest.raises(TrialNotRunningError, match="another worker"):
+        project.record_metrics(trial.trial_id, [("loss", "min", 1, 1.0)], run=2)
+    end(project, trial)
+    with pytest.raises(TrialNotRunningError, match="COMPLETED"):
+        project.record_metrics(trial.trial_id, [("loss", "min", 1, 1.0)])
+    with pytest.raises(TrialNotFoundError):
+        project.record_metrics("99", [("loss", "min", 1, 1.0)])
+
+
+def test_an_end_is_written_only_over_what_was_read(store, project):
+    trial = start(project, store)
+    end(project, trial, score=0.5)
+    with pytest.raises(TrialNotRunningError):
+        end(project, trial)  # the same end again, from a stale read
+    stored = project.trial(trial.trial_id)
+    assert (stored.status, stored.score, stored.ended_at is not None) == ("COMPLETED", 0.5, True)
+
+
+def test_an_end_grows_the_space_in_the_same_step(store, project):
+    trial = start(project, store)
+    y = {"class_name": "Fixed", "config": {"name": "y", "value": 1, "conditions": []}}
+    end(project, trial, space=[y])
+    assert [i["config"]["name"] for i in project.space()[1]] == ["x", "y"]
+
+
+def test_status_set_from_outside(store, project):
+    trial = start(project, store)
+    assert project.set_status(trial.trial_id, "STOPPED", "enough") == "RUNNING"
+    assert project.trial(trial.trial_id).status == "STOPPED"
+    project.record_metrics(trial.trial_id, [("loss", "min", 3, 1.0)])  # it may still report
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+def test_reads(store, project):
+    trials = [start(project, store, f"w{i}") for i in range(4)]
+    for trial, score in zip(trials[:3], (3.0, 1.0, 2.0)):
+        project.record_metrics(trial.trial_id, [("loss", "min", 0, score)])
+        end(project, trial, score=score)
+    assert project.count() == 4 and project.trial_ids() == ["00", "01", "02", "03"]
+    assert project.counts_by_status() == {"COMPLETED": 3, "RUNNING": 1}
+    assert [t.trial_id for t in project.best(2, "min")] == ["01", "02"]
+    assert [t.trial_id for t in project.best(5, "max")] == ["00", "02", "01", "03"]
+    assert [t.trial_id for t in project.trials(order="score")] == ["01", "02", "00", "03"]
+    assert [t.trial_id for t in project.trials(statuses=["RUNNING"])] == ["03"]
+    assert [t.trial_id for t in project.trials(limit=2, offset=1)] == ["01", "02"]
+    assert set(project.trials_by_id(["02", "00", "nope"])) == {"00", "02"}
+    assert set(project.trials_by_number([3, 1])) == {1, 3}
+    assert project.trial_by_number(2).trial_id == "02" and project.has_trial("02")
+    assert project.has_values("x=1") and not project.has_values("x=9")
+    assert project.values_keys() == {"x=0", "x=1", "x=2", "x=3"}
+    assert [s for _, s in project.completed()] == [3.0, 1.0, 2.0]
+    assert project.scores(["02", "00", "03"]) == [("00", 3.0), ("02", 2.0)]
+    assert project.score_line()[1] == (1, "01", "COMPLETED", 1.0)
+    assert project.observations_of(trials[:2], "loss") == {"00": [(0, 3.0)], "01": [(0, 1.0)]}
+    assert project.recent_final_statuses(2) == ["COMPLETED", "COMPLETED"]
+    changes = project.transitions()
+    assert [(c.trial_id, c.to_status) for c in changes][:2] == [("00", "RUNNING"),
+                                                                  ("01", "RUNNING")]
+    assert project.last_transition() == changes[-1].seq
+    assert [c.to_status for c in project.transitions(trial_id="00")] == ["RUNNING",
+                                                                         "COMPLETED"]
+    assert len(project.transitions(after=changes[-2].seq)) == 1
+    assert project.transitions(last=True, limit=1) == changes[-1:]
+    assert [c.tuner_id for c in project.transitions(tuner_id="w1")] == ["w1", "w1"]
+    assert project.last_activity() >= changes[-1].at
+
+
+def test_the_whole_project_as_one_document(store, project, engine, tmp_path):
+    trial = start(project, store)
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, math.inf)])
+    end(project, trial, score=math.inf)
+    state = project.dump()
+    other = open_store(location(engine, tmp_path / "copy") if engine != "sqlite-file"
+                       else str(tmp_path / "copy.db"))
+    copy = other.import_project(new_project("copy"), state)
+    again = copy.dump()
+    assert again["trials"] == state["trials"] and again["space"] == state["space"]
+    assert again["oracle_state"] == state["oracle_state"]
+    before = copy.dump()
+    with pytest.raises(HpStoreError, match="malformed"):
+        copy.load({**state, "trials": [{"number": 1}]})
+    assert copy.dump() == before  # nothing changed
+    other.close()
+
+
+# -- liveness and mutual exclusion ----------------------------------------------------------------
+
+def test_liveness_and_the_mutex(store):
+    token = store.session()
+    if store.memory:
+        assert token is None and store.is_alive("anything")
+        return
+    assert store.owns(token) and store.is_alive(token)
+    assert not store.owns("0123456789abcdef") and not store.is_alive("0123456789abcdef")
+    with store.mutex(), store.mutex():  # re-entrant
+        pass
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("engine", SHARED_ENGINES)
+def test_a_killed_holders_trial_is_reaped_by_another_process(engine, tmp_path):
+    where = location(engine, tmp_path)
+    store = open_store(where)
+    store.create_project(new_project())
+    ready, info = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=hold_then_die, args=(where, ready, info))
+    proc.start()
+    assert ready.wait(DEADLINE)
+    trial_id, token, pid = info.get(timeout=DEADLINE)
+    assert store.is_alive(token, pid)
+    os.kill(pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    assert not store.is_alive(token, pid)  # at once: no heartbeat, no waiting
+    project = store.open_project(store.find_project("p"))
+    assert project.reap([token], 3) == [trial_id]
+    store.close()
+
+
+@pytest.mark.parametrize("engine", SHARED_ENGINES)
+def test_decisions_from_several_processes_are_serialised(engine, tmp_path):
+    where = location(engine, tmp_path)
+    store = open_store(where)
+    store.create_project(new_project(max_trials=None))
+    store.close()
+    begin, results = CTX.Barrier(5, timeout=DEADLINE), CTX.Queue()
+    procs = [CTX.Process(target=decide_many, args=(where, f"p{i}", 40, begin, results))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    begin.wait()
+    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert all(kind == "ok" for kind, _ in reports), reports
+    made = [m for _, ms in reports for m in ms]
+    assert len(made) == 160
+    numbers, ids, keys = zip(*made)
+    assert sorted(numbers) == list(range(160))  # every number once
+    assert len(set(ids)) == len(set(keys)) == 160  # no trial id or set of values twice
+    store = open_store(where)
+    project = store.open_project(store.find_project("p"))
+    assert project.count() == 160 and len(project.values_keys()) == 160
+    store.close()
+
+
+def test_time_moves_forward_in_the_log(store, project):
+    before = time.time()
+    trial = start(project, store)
+    assert project.transitions(trial_id=trial.trial_id)[0].at >= before - 1
