@@ -58,10 +58,8 @@ class HyperbandOracle(Oracle):
     """
 
     def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3,
-                 hyperband_iterations: int = 1, seed: int | None = None,
-                 hyperparameters: Any = None, allow_new_entries: bool = True,
-                 tune_new_entries: bool = True, max_retries_per_trial: int = 0,
-                 max_consecutive_failed_trials: int = 3, **kwargs: Any) -> None:
+                 hyperband_iterations: int = 1, **kwargs: Any) -> None:
+        # The base arguments (seed, hyperparameters, ...) are the Oracle's, declared there.
         for name, value, low in (("max_epochs", max_epochs, 1), ("factor", factor, 2),
                                  ("hyperband_iterations", hyperband_iterations, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -70,11 +68,7 @@ class HyperbandOracle(Oracle):
         self.max_epochs = max_epochs
         self.factor = factor
         self.hyperband_iterations = hyperband_iterations
-        super().__init__(objective=objective, max_trials=kwargs.pop("max_trials", None),
-                         hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
-                         tune_new_entries=tune_new_entries, seed=seed,
-                         max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        super().__init__(objective=objective, **kwargs)
 
     def _search_config(self) -> dict[str, Any]:
         return {"max_epochs": self.max_epochs, "factor": self.factor,
