@@ -122,16 +122,12 @@ class DecidingMixin:
                 # an earlier Oracle of this process on the same file left it running
                 own = self._project.adopt(own, session)
             return self._handed_out(own)
-        queued = self._project.take_queued(tuner_id, session)
-        if queued is not None:
-            return self._handed_out(queued)
         running_values = [t.values for t in running]
 
         def decide(number: int, max_trials: int | None) -> Decision:
             trial_id = format_id(number, max_trials)
             if max_trials is not None and number >= max_trials:
                 return Decision(TrialStatus.STOPPED, trial_id)
-            self._refresh_space()
             context = DecisionContext(number, trial_id, running=running_values)
             self._local.decision = context
             try:
@@ -139,11 +135,12 @@ class DecidingMixin:
             finally:
                 self._local.decision = None
 
+        # a trial waiting to run again comes first; else the algorithm decides
         outcome = self._project.decide(decide, tuner_id=tuner_id, session=session)
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
         self._handed[outcome.trial_id] = outcome.run
-        return trial_from(outcome, self._space, self._project, metrics=False)
+        return trial_from(outcome, self._space, self._project, metrics=outcome.run > 1)
 
     def _decide(self, trial_id: str, context: DecisionContext) -> Decision:
         """populate_space's answer as a Decision: values never run before, nor being

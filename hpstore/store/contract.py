@@ -101,9 +101,14 @@ class ProjectStore(Protocol):
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
                ) -> TrialRecord | Decision:
-        """Serialised per project: if ``max_trials`` is reached, Decision(STOPPED);
-        else ask ``decider`` and record a RUNNING decision as a new trial (with its
-        state) in one step; an IDLE or STOPPED decision only stores its state."""
+        """Serialised per project: a trial waiting in the retry queue is started (as
+        :meth:`take_queued`); else ``decider(next number, max_trials)`` is asked, and a
+        RUNNING decision recorded as a new trial with its state in one step (an IDLE or
+        STOPPED decision only stores its state).
+
+        Raises:
+            TunerIdInUseError: another session runs a trial under ``tuner_id``.
+        """
 
     # -- reading trials -------------------------------------------------------------------
     def trial(self, trial_id: str) -> TrialRecord: ...

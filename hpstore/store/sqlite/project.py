@@ -270,7 +270,11 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
         # (outside any write transaction, so other workers' writes go on meanwhile) and its
         # decision is recorded in one short write transaction.
         with self.db.lock(tuner_id):
-            max_trials, number, _ = self.creation_facts()
+            max_trials, number, queued = self.creation_facts()
+            if queued:  # a trial waiting to run again comes before any new one
+                taken = self.take_queued(tuner_id, session)
+                if taken is not None:
+                    return taken
             decision = decider(number, max_trials)
             if decision.status != TrialStatus.RUNNING:
                 if decision.state:

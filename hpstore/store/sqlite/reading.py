@@ -39,16 +39,16 @@ class ReadingMixin:
 
     def trial(self, trial_id: str) -> TrialRecord:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
-                (self.project_id, str(trial_id))).fetchone()
-            if row is None:
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND trial_id = ?",
+            (self.project_id, str(trial_id)))
+        if not rows:
+            with self.db.read() as conn:
                 self.check_exists(conn)
-                raise TrialNotFoundError(
-                    f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings "
-                    "such as those in `oracle.trials`.")
-        return trial_record(row)
+            raise TrialNotFoundError(
+                f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings "
+                "such as those in `oracle.trials`.")
+        return trial_record(rows[0])
 
     def trial_by_number(self, number: int) -> TrialRecord:
         rows = self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND "
