@@ -44,6 +44,14 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.queries import trials_dataframe
+from hpstore.stopping import (
+    MedianStopping,
+    Patience,
+    PercentileStopping,
+    StoppingRule,
+    SuccessiveHalving,
+    Threshold,
+)
 from hpstore.store.sqlite.readonly import open_database
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 from hpstore.tuner import Tuner
@@ -72,6 +80,7 @@ __all__ = [
     "Int",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MedianStopping",
     "MetricHistory",
     "MetricObservation",
     "MetricsTracker",
@@ -81,11 +90,16 @@ __all__ = [
     "Objective",
     "Oracle",
     "OracleContractError",
+    "Patience",
+    "PercentileStopping",
     "ProjectMismatchError",
     "ProjectRemovedError",
     "RandomSearchOracle",
     "ReadOnlyDatabaseError",
     "SchemaVersionError",
+    "StoppingRule",
+    "SuccessiveHalving",
+    "Threshold",
     "Trial",
     "TrialNotFoundError",
     "TrialNotRunningError",

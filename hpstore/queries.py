@@ -168,6 +168,32 @@ def space_names(project: ProjectStore) -> list[str]:
     return list(dict.fromkeys(item["config"]["name"] for item in items))
 
 
+@dataclass(frozen=True)
+class Stopping:
+    """What early stopping did in a search: trials stopped, and steps they did not run
+    (each stopped trial against the most steps a completed trial reported)."""
+
+    stopped: int
+    steps_saved: int
+    full_length: int
+
+
+STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
+
+
+def stopping(project: ProjectStore) -> Stopping:
+    """How many trials a stopping rule stopped, and how many steps that saved."""
+    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED])
+               if (t.message or "").startswith(STOPPED_EARLY)]
+    if not stopped:
+        return Stopping(0, 0, 0)
+    steps = project.steps_reported(objective_name(project.record()))
+    completed = {t.trial_id for t in project.trials(statuses=[TrialStatus.COMPLETED])}
+    full = max((n for tid, n in steps.items() if tid in completed), default=0)
+    saved = sum(max(0, full - steps.get(t.trial_id, 0)) for t in stopped)
+    return Stopping(len(stopped), saved, full)
+
+
 def step_means(observations: Sequence[Observation]) -> list[list[Any]]:
     """[run, metric, step, mean value, reports] per (run, metric, step), sorted so."""
     groups: dict[tuple[int, str, int], list[float]] = {}

@@ -32,8 +32,9 @@ from hpstore.oracle.opening import OpeningMixin, check_int
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.trials import TrialsView, trial_from
 from hpstore.oracle.values import stored_json, values_key
+from hpstore.stopping import StoppingRule, curve_from
 from hpstore.store import open_store
-from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.rows import check_running, malformed
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
@@ -64,6 +65,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         project_name: the search within the file; a file may hold several.
         overwrite: start this project afresh, deleting its trials (other projects in the
             file are left alone).
+        early_stopping: a stopping rule (``hpstore.MedianStopping()``, ...) that stops
+            hopeless trials on the values they report; None: none (a resumed search keeps
+            the rule it was made with).
         durability: an option of the SQLite engine: "normal" (default; survives any
             process crash) or "full" (also survives power loss, slower).
 
@@ -102,6 +106,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         project_name: str = "untitled_project",
         overwrite: bool = False,
         durability: str = "normal",
+        early_stopping: StoppingRule | None = None,
     ) -> None:
         check_int("max_trials", max_trials, minimum=1, optional=True)
         check_int("seed", seed, minimum=None, optional=True)
@@ -116,6 +121,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         if hyperparameters is None and not allow_new_entries:
             raise ValueError("If you set `allow_new_entries=False`, you must specify the search "
                              "space via the `hyperparameters` argument.")
+        if early_stopping is not None and not isinstance(early_stopping, StoppingRule):
+            raise TypeError(f"`early_stopping` must be a stopping rule such as "
+                            f"hpstore.MedianStopping(), or None; received {early_stopping!r}.")
         if not isinstance(project_name, str) or not project_name:
             raise ValueError(f"`project_name` must be a non-empty string, received "
                              f"{project_name!r}.")
@@ -124,6 +132,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         self.max_retries_per_trial = max_retries_per_trial
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self.project_name = project_name
+        self.early_stopping = early_stopping
         given_objective = None if objective is None else create_objective(objective)
         given_space = hyperparameters.copy() if hyperparameters is not None else None
         #: the space given as ``hyperparameters=``: it overrides what a hypermodel declares
@@ -229,8 +238,31 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         record = self._project.record_metrics(trial_id, rows,
-                                              run=self._handed.get(str(trial_id)))
+                                              run=self._handed.get(str(trial_id)),
+                                              stop=self._stop_check())
         return trial_from(record, self._space, self._project)
+
+    def _stop_check(self) -> StopCheck | None:
+        rule = self.early_stopping
+        if rule is None:
+            return None
+        direction = self.objective.direction
+
+        def decide(points: list[tuple[int, float]], history: Any) -> StopVerdict | None:
+            curve = curve_from(points, direction)
+            if not curve.steps:
+                return None
+            why = rule.decide(curve, history)
+            if why is None:
+                return None
+            best = curve.best()
+            step = None if math.isnan(best) else next(
+                s for s, v in zip(curve.steps, curve.values) if v == best)
+            return StopVerdict(f"Stopped early at step {curve.step} by {type(rule).__name__}: "
+                               f"{why}.",
+                               None if math.isnan(best) else best, step)
+
+        return StopCheck(self.objective.name, decide)
 
     def _direction(self, metric: str) -> str:
         return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"
@@ -268,6 +300,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         record = self._project.trial(trial.trial_id)
         check_running(record, self._handed.get(record.trial_id))
         message = None if trial.message is None else str(trial.message)
+        stopped = record.status == TrialStatus.STOPPED
+        if stopped and status != TrialStatus.FAILED:
+            # told to stop (a stopping rule, or another process): it ends STOPPED, scored
+            # on what it reached, whatever its worker made of the stop
+            status, message = TrialStatus.STOPPED, record.message
         refused: RuntimeError | None = None
         try:
             new_entries = self._new_entries(trial.hyperparameters, check=False)
@@ -287,14 +324,14 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
             values = to_jsonable(values, what="The trial's values")
             key, written = values_key(values), values
         score = best_step = None
-        if status == TrialStatus.COMPLETED:
+        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
             stored = trial_from(record, self._space, self._project)
             if written is not record.values_json:  # the worker changed them: score those
                 space, changed = self._space, dict(values)
                 stored._hp_loader = lambda: space.with_values(changed)
             self.score_trial(stored)
             score, best_step = stored.score, stored.best_step
-            if score is None or math.isnan(score):
+            if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:
                     message = (f"No valid value of the objective {self.objective.name!r} was "

@@ -7,6 +7,7 @@ import bisect
 import math
 from typing import Any, NamedTuple
 
+from hpstore import queries
 from hpstore.report.scales import Axis, axis_for, finite, score_colour
 from hpstore.store.contract import ProjectStore
 from hpstore.store.records import TrialRecord
@@ -61,6 +62,7 @@ class Search(NamedTuple):
     curves: dict[str, list[tuple[int, float | None]]]
     runs: list[Run]  # every run, or an even sample of them
     overall: Overall
+    stopped_early: tuple[int, int] = (0, 0)  # trials a stopping rule stopped, steps saved
 
     @property
     def total(self) -> int:
@@ -147,8 +149,10 @@ def load_search(project: ProjectStore) -> Search:
                         else t.ended_at - t.started_at, t.message, t.values)
               for t in chosen]
     runs, run_count = load_runs(project)
+    stopping = queries.stopping(project)
     search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
-                    {}, runs, summarise(light, direction, run_count))
+                    {}, runs, summarise(light, direction, run_count),
+                    (stopping.stopped, stopping.steps_saved))
     best = [t for t in chosen if t.trial_id in
             {b.trial_id for b in search.ranked()[:MAX_CURVES]}]
     return search._replace(curves=load_curves(project, best, metric))

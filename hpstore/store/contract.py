@@ -51,14 +51,24 @@ Decider = Callable[[int, "int | None"], Decision]
 
 
 @dataclass(frozen=True)
-class Stop:
-    """A stopping rule's verdict, written in the same step as the metrics that caused it."""
+class StopVerdict:
+    """A stopping rule's verdict: the trial is STOPPED with this message and scored on
+    the best value it reached, in the same step as the metrics that caused it."""
 
     message: str
+    score: float | None
+    best_step: int | None
 
 
-#: stop(trial, history) -> Stop | None, asked inside record_metrics' transaction
-StopRule = Callable[[TrialRecord, Any], "Stop | None"]
+@dataclass(frozen=True)
+class StopCheck:
+    """Asked inside ``record_metrics``' transaction, after the values are recorded:
+    ``decide(points, history)`` gets the (step, value) points of ``metric`` in the trial's
+    current run, in the order reported, and a :class:`hpstore.stopping.History` of the
+    other trials read in the same transaction."""
+
+    metric: str
+    decide: Callable[[list[tuple[int, float]], Any], StopVerdict | None]
 
 
 class ProjectStore(Protocol):
@@ -136,6 +146,7 @@ class ProjectStore(Protocol):
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...
     def last_transition(self) -> int: ...
+    def steps_reported(self, metric: str) -> dict[str, int]: ...
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]: ...
     def recent_final_statuses(self, n: int) -> list[str]: ...
@@ -143,7 +154,14 @@ class ProjectStore(Protocol):
 
     # -- changing trials ------------------------------------------------------------------
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None) -> TrialRecord: ...
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same step.
+
+        Raises:
+            TrialNotRunningError: not RUNNING or STOPPED, or no longer in ``run``.
+        """
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,

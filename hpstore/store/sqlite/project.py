@@ -19,13 +19,14 @@ from hpstore.errors import (
     TrialNotRunningError,
     TunerIdInUseError,
 )
-from hpstore.store.contract import Decider, Decision
+from hpstore.store.contract import Decider, Decision, StopCheck
 from hpstore.store.decode import ANY_JSON, from_json
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
 from hpstore.store.rows import (
     PROJECT_FIELDS,
     TRIAL_FIELDS,
     check_running,
+    from_db_float,
     project_record,
     same_entry,
     space_item,
@@ -33,6 +34,7 @@ from hpstore.store.rows import (
     trial_record,
 )
 from hpstore.store.sqlite.document import DocumentMixin
+from hpstore.store.sqlite.history import SQLiteHistory
 from hpstore.store.sqlite.reading import ReadingMixin
 from hpstore.store.sqlite.readonly import AnyDatabase
 from hpstore.trial import TrialStatus
@@ -338,8 +340,10 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
         return trial_record(row)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None) -> TrialRecord:
-        """Append (metric, direction, step, value) rows to the trial's current run.
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
 
         Raises:
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
@@ -354,6 +358,23 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
                 "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
+            if stop is not None and trial.status == TrialStatus.RUNNING and any(
+                    m == stop.metric for m, _, _, _ in rows):
+                points = [(s, from_db_float(v)) for s, v in conn.execute(
+                    "SELECT step, value FROM observations WHERE trial = ? AND run = ? AND "
+                    "metric = ? ORDER BY id", (trial.key, trial.run, stop.metric))]
+                verdict = stop.decide(points, SQLiteHistory(conn, self.project_id,
+                                                            stop.metric, trial.key))
+                if verdict is not None:
+                    conn.execute(
+                        "UPDATE trials SET status = 'STOPPED', message = ?, score = ?, "
+                        "best_step = ?, pid = ?, changed_at = ? WHERE id = ? AND "
+                        "status = 'RUNNING'",
+                        (verdict.message, None if verdict.score is None
+                         else to_db_float(verdict.score), verdict.best_step, os.getpid(),
+                         now, trial.key))
+                    trial.status, trial.message = TrialStatus.STOPPED, verdict.message
+                    trial.score, trial.best_step = verdict.score, verdict.best_step
         return trial
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,
