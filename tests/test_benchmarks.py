@@ -54,4 +54,8 @@ def test_stopping_measures_every_rule_and_pruner(tmp_path):
             assert used == full  # without stopping every trial runs every step
     assert {k.split(" | ")[1] for k in results["median"]} >= {
         "none", "median", "percentile-25", "halving", "patience"}
-    assert any("Optuna" in k for k in results["median"]) and len(results["bars"]) == 2
+    assert any("Optuna" in k for k in results["median"]) and len(results["bars"]) == 4
+    # Replaying hpstore's trials, Optuna's MedianPruner stops exactly where MedianStopping
+    # does: same steps, same best, seed by seed.
+    assert results["runs"]["Optuna, hpstore's trials | median"] == \
+        results["runs"]["hpstore random | median"]
