@@ -120,13 +120,15 @@ def test_a_decision_is_recorded_with_its_state(store, project):
 
 
 def test_idle_and_stopped_decisions_store_only_their_state(store, project):
-    outcome = project.decide(lambda n, m: Decision("IDLE", str(n), state={"waited": n}),
+    outcome = project.decide(lambda f: Decision("IDLE", str(f.number),
+                                                state={"waited": f.number}),
                              tuner_id="w", session=store.session())
     assert isinstance(outcome, Decision) and outcome.status == "IDLE"
     assert project.get_value("waited") == 0 and project.count() == 0
     seen = []
     project.update_settings(max_trials=0, set_max_trials=True)
-    outcome = project.decide(lambda n, m: seen.append((n, m)) or Decision("STOPPED"),
+    outcome = project.decide(lambda f: seen.append((f.number, f.max_trials))
+                             or Decision("STOPPED"),
                              tuner_id="w", session=store.session())
     assert seen == [(0, 0)] and outcome.status == "STOPPED"
 
@@ -151,7 +153,7 @@ def test_the_retry_queue_is_first_in_first_out_with_a_tuners_own_trial_first(sto
     assert project.take_queued("z", None).trial_id == a.trial_id
     assert project.take_queued("z2", None).trial_id == b.trial_id
     assert project.take_queued("z3", None) is None
-    assert project.creation_facts() == (10, 3, False)
+    assert project.creation_facts() == (10, 3, False, 0)
 
 
 def test_dead_sessions_trials_are_handed_back_then_failed(store, project):

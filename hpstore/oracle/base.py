@@ -30,6 +30,7 @@ from hpstore.objective import (
 from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import OpeningMixin, check_int
 from hpstore.oracle.space import SpaceMixin
+from hpstore.oracle.steering import SteeringMixin, WarmStart
 from hpstore.oracle.trials import TrialsView, trial_from
 from hpstore.oracle.values import stored_json, values_key
 from hpstore.stopping import StoppingRule, curve_from
@@ -44,7 +45,7 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -
     return cls(*args, **kwargs)
 
 
-class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
+class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
     """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
 
     Args:
@@ -70,6 +71,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
             the rule it was made with).
         durability: an option of the SQLite engine: "normal" (default; survives any
             process crash) or "full" (also survives power loss, slower).
+        warm_start_from: another search's results to start from: a search file (or store
+            URL), or a ``(file, project_name)`` pair. Its completed trials whose values fit
+            this space are added (once, however often the search is opened; not counted
+            towards ``max_trials``); the others are left out with a warning, and
+            ``oracle.warm_start`` lists both.
 
     Arguments left at None on a project that already exists take their stored values;
     given ones are checked against what is stored.
@@ -107,6 +113,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         overwrite: bool = False,
         durability: str = "normal",
         early_stopping: StoppingRule | None = None,
+        warm_start_from: Any = None,
     ) -> None:
         check_int("max_trials", max_trials, minimum=1, optional=True)
         check_int("seed", seed, minimum=None, optional=True)
@@ -149,6 +156,33 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         self._space_version = -1
         self._space = HyperParameters()
         self._refresh_space()
+        #: what ``warm_start_from`` took in (None without one)
+        self.warm_start: WarmStart | None = None
+        if warm_start_from is not None:
+            try:
+                self.warm_start = self._warm_start(warm_start_from)
+            except BaseException:
+                self._store.close()
+                raise
+
+    @classmethod
+    def attach(cls, database: str | os.PathLike[str], project_name: str | None = None
+               ) -> Oracle:
+        """Open an existing project as it is stored, whatever oracle made it: to steer it
+        (enqueue, add results, retire, annotate) or read it from a notebook or a script.
+
+        A project made by a built-in oracle gets that oracle, with its stored arguments; a
+        project made by an oracle class of your own gets a stand-in of the same name that
+        does everything but decide trials (open it with your class for that).
+
+        Raises:
+            ProjectChoiceError: no such project, or several and none named.
+            DatabaseError: the store cannot be used.
+        """
+        from hpstore.oracle.steering import attach
+
+        oracle: Oracle = attach(cls, database, project_name)
+        return oracle
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._store.memory:
@@ -204,9 +238,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         return self._project.record().max_trials
 
     def remaining_trials(self) -> int | None:
-        """How many more trials may be created, or None when there is no limit."""
-        max_trials = self._project.record().max_trials
-        return None if max_trials is None else max(0, max_trials - self._project.count())
+        """How many more trials may be created, or None when there is no limit (trials
+        added with a result that do not count towards max_trials are not counted)."""
+        facts = self._project.creation_facts()
+        if facts.max_trials is None:
+            return None
+        return max(0, facts.max_trials - facts.counted)
 
     # -- reporting and ending -----------------------------------------------------------------
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> Trial:

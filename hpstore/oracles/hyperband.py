@@ -75,6 +75,11 @@ class HyperbandOracle(Oracle):
         return {"max_epochs": self.max_epochs, "factor": self.factor,
                 "hyperband_iterations": self.hyperband_iterations}
 
+    def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
+        """An enqueued trial runs outside the brackets, with the full budget: trained from
+        epoch 0 to ``max_epochs``."""
+        return {**values, "tuner/epochs": self.max_epochs, "tuner/initial_epoch": 0}
+
     def _size(self, bracket: int, round_num: int) -> int:
         return bracket_size(self.max_epochs, self.factor, bracket, round_num)
 

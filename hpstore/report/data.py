@@ -29,6 +29,8 @@ class TrialInfo(NamedTuple):
     seconds: float | None
     message: str | None
     values: dict[str, Any]
+    retired: bool = False  # out of the results: its score is left out (None here)
+    note: str | None = None
 
 
 class Run(NamedTuple):
@@ -143,10 +145,11 @@ def load_search(project: ProjectStore) -> Search:
         numbers = sorted(drawn)
         chosen = [t for t in project.trials_by_number(numbers).values()]
         chosen.sort(key=lambda t: t.number)
-    trials = [TrialInfo(t.number, t.trial_id, t.status, finite(t.score), t.best_step,
+    trials = [TrialInfo(t.number, t.trial_id, t.status,
+                        None if t.retired else finite(t.score), t.best_step,
                         t.tuner_id, t.run,
                         None if t.started_at is None or t.ended_at is None
-                        else t.ended_at - t.started_at, t.message, t.values)
+                        else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note)
               for t in chosen]
     runs, run_count = load_runs(project)
     stopping = queries.stopping(project)
