@@ -95,8 +95,13 @@ def run_optuna(algorithm: str, pruner: str, seed: int, trials: int, steps: int,
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = (optuna.samplers.RandomSampler(seed=seed) if algorithm == "random"
                else optuna.samplers.TPESampler(seed=seed))
+    # Own sampler: each pruner as Optuna sets it up. Replaying hpstore's trials: with
+    # hpstore's settings where the defaults differ (halving: min_resource 1 and reduction
+    # factor 3, against Optuna's "auto" and 4), so the same rule judges the same curves.
+    halving = (optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+               if given is not None else optuna.pruners.SuccessiveHalvingPruner())
     pruners = {"none": optuna.pruners.NopPruner(), "median": optuna.pruners.MedianPruner(),
-               "halving": optuna.pruners.SuccessiveHalvingPruner()}
+               "halving": halving}
     study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruners[pruner])
     for values in given or []:
         study.enqueue_trial(values)

@@ -54,8 +54,10 @@ def first_free(project: Any, choices: range) -> Any:
     return decide
 
 
-def decide_many(where: str, worker: str, count: int, start: Any, results: Any) -> None:
-    """Decide ``count`` trials as fast as possible once ``start`` fires."""
+def decide_many(where: str, worker: str, count: int, start: Any, results: Any,
+                quick: bool = False) -> None:
+    """Decide ``count`` trials as fast as possible once ``start`` fires (``quick``: as
+    cheap decisions, made inside the recording transaction)."""
     try:
         store = open_store(where)
         record = store.find_project("p")
@@ -66,7 +68,8 @@ def decide_many(where: str, worker: str, count: int, start: Any, results: Any) -
         made = []
         for _ in range(count):
             outcome = project.decide(first_free(project, range(10_000)),
-                                     tuner_id=f"{worker}-{len(made)}", session=session)
+                                     tuner_id=f"{worker}-{len(made)}", session=session,
+                                     quick=quick)
             if isinstance(outcome, Decision):
                 break
             made.append((outcome.number, outcome.trial_id, outcome.values_key))

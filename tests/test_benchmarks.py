@@ -56,6 +56,8 @@ def test_stopping_measures_every_rule_and_pruner(tmp_path):
         "none", "median", "percentile-25", "halving", "patience"}
     assert any("Optuna" in k for k in results["median"]) and len(results["bars"]) == 4
     # Replaying hpstore's trials, Optuna's MedianPruner stops exactly where MedianStopping
-    # does: same steps, same best, seed by seed.
-    assert results["runs"]["Optuna, hpstore's trials | median"] == \
-        results["runs"]["hpstore random | median"]
+    # does, and its SuccessiveHalvingPruner (given hpstore's settings) where
+    # SuccessiveHalving does: same steps, same best, seed by seed.
+    for rule in ("median", "halving"):
+        assert results["runs"][f"Optuna, hpstore's trials | {rule}"] == \
+            results["runs"][f"hpstore random | {rule}"], rule

@@ -40,7 +40,7 @@ from _faults import (
 from _workers import DEADLINE, hold, open_new_file, open_oracle, run_worker
 
 from hpstore.cli import main as hpstore_main
-from hpstore.store.sqlite.database import SCHEMA_VERSION
+from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES, SCHEMA_VERSION
 
 pytestmark = [
     pytest.mark.slow,
@@ -50,7 +50,7 @@ pytestmark = [
 
 CTX = mp.get_context("spawn")
 FRAME = 1024 + 24  # one page in the write-ahead log: hpstore's page size and a frame header
-AUTOCHECKPOINT = 1000  # SQLite's default: pages in the log before a commit checkpoints
+AUTOCHECKPOINT = AUTOCHECKPOINT_PAGES  # pages in the log before a commit checkpoints
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -453,7 +453,7 @@ def test_locks_left_by_a_killed_process_hold_nobody_up(tmp_path):
 
 
 # -- 4. a long reader beside four writers ---------------------------------------------------------
-SEARCH = 300
+SEARCH = AUTOCHECKPOINT // 12  # trials: enough pages (about 17 a trial) to pass a checkpoint
 
 
 class ModuleReader:
@@ -740,26 +740,28 @@ def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
     from _store import run_n
 
-    from hpstore.store.sqlite.database import WAL_SIZE_LIMIT
+    from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT
 
+    # enough trials (a trial writes at least 14 pages) to grow the log past twice its limit
+    trials = AUTOCHECKPOINT_PAGES * 3 // 14
     path = str(tmp_path / "grown.db")
-    open_oracle(path, max_trials=600, seed=5).close()
-    with open_oracle(path, max_trials=600) as oracle:  # a worker that stays, as in a search
+    open_oracle(path, max_trials=trials, seed=5).close()
+    with open_oracle(path, max_trials=trials) as oracle:  # a worker that stays, as in a search
         held = ModuleReader(path)
         assert held.count() == 0  # its snapshot starts here
-        _, done, error, message = run_child(run_n, path, "w", 600)
-        assert (len(done), error) == (600, None), message
+        _, done, error, message = run_child(run_n, path, "w", trials)
+        assert (len(done), error) == (trials, None), message
         # the log could not be recycled under the snapshot
         assert size(path + "-wal") > 2 * WAL_SIZE_LIMIT
         held.conn.execute("COMMIT")  # the reader lets go, and stays connected
         oracle.store.db.query("SELECT 1")  # (the worker's own view moves on too)
-        with open_oracle(path, max_trials=605) as more:
+        with open_oracle(path, max_trials=trials + 5) as more:
             for _ in range(5):
                 complete_one(more, "after")
             # the next checkpoints folded the log in, and it was cut back
             assert 0 < size(path + "-wal") <= WAL_SIZE_LIMIT
         held.conn.close()
-    assert_finished(path, 605)
+    assert_finished(path, trials + 5)
 
 
 # -- 7. liveness files of ended workers are swept -------------------------------------------------

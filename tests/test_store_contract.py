@@ -119,6 +119,42 @@ def test_a_decision_is_recorded_with_its_state(store, project):
     assert [t.trial_id for t in project.running()] == ["00"]
 
 
+def test_a_quick_decision_is_made_and_recorded_in_one_step(store, project):
+    # A quick decider reads through the project while deciding and sees what it records
+    # against; a decider that fails leaves nothing behind, its state included.
+    seen = []
+
+    def decide(facts):
+        seen.append((facts.number, project.has_values("x=0"), project.get_value("last")))
+        return first_free(project, range(10))(facts)
+
+    first = project.decide(decide, tuner_id="a", session=store.session(), quick=True)
+    second = project.decide(decide, tuner_id="b", session=store.session(), quick=True)
+    assert (first.values, second.values) == ({"x": 0}, {"x": 1})
+    assert seen == [(0, False, None), (1, True, {"number": 0, "x": 0})]
+
+    def fail(facts):
+        first_free(project, range(10))(facts)
+        raise RuntimeError("the algorithm broke")
+
+    with pytest.raises(RuntimeError, match="broke"):
+        project.decide(fail, tuner_id="c", session=store.session(), quick=True)
+    assert project.count() == 2 and project.get_value("last") == {"number": 1, "x": 1}
+    with pytest.raises(TunerIdInUseError):
+        project.decide(first_free(project, range(10)), tuner_id="a", session="other",
+                       quick=True)
+    assert project.count() == 2
+
+
+def test_the_creation_facts_carry_the_space_version(project):
+    # (an engine may leave it None: the oracle then asks space_version)
+    assert project.creation_facts().space_version in (None, 0)
+    y = {"class_name": "Boolean", "config": {"name": "y", "default": False, "conditions": []}}
+    project.extend_space([y])
+    version = project.creation_facts().space_version
+    assert version is None or version == project.space_version() == 1
+
+
 def test_idle_and_stopped_decisions_store_only_their_state(store, project):
     outcome = project.decide(lambda f: Decision("IDLE", str(f.number),
                                                 state={"waited": f.number}),
@@ -153,7 +189,7 @@ def test_the_retry_queue_is_first_in_first_out_with_a_tuners_own_trial_first(sto
     assert project.take_queued("z", None).trial_id == a.trial_id
     assert project.take_queued("z2", None).trial_id == b.trial_id
     assert project.take_queued("z3", None) is None
-    assert project.creation_facts() == (10, 3, False, 0)
+    assert project.creation_facts()[:4] == (10, 3, False, 0)
 
 
 def test_dead_sessions_trials_are_handed_back_then_failed(store, project):
@@ -298,14 +334,15 @@ def test_a_killed_holders_trial_is_reaped_by_another_process(engine, tmp_path):
     store.close()
 
 
+@pytest.mark.parametrize("quick", [False, True], ids=["locked", "quick"])
 @pytest.mark.parametrize("engine", SHARED_ENGINES)
-def test_decisions_from_several_processes_are_serialised(engine, tmp_path):
+def test_decisions_from_several_processes_are_serialised(engine, tmp_path, quick):
     where = location(engine, tmp_path)
     store = open_store(where)
     store.create_project(new_project(max_trials=None))
     store.close()
     begin, results = CTX.Barrier(5, timeout=DEADLINE), CTX.Queue()
-    procs = [CTX.Process(target=decide_many, args=(where, f"p{i}", 40, begin, results))
+    procs = [CTX.Process(target=decide_many, args=(where, f"p{i}", 40, begin, results, quick))
              for i in range(4)]
     for p in procs:
         p.start()
@@ -351,7 +388,7 @@ def test_enqueued_trials_wait_in_order_and_are_taken_before_any_decision(store, 
                                      by=None)
     assert created and twice.trial_id == "02"
     assert [t.trial_id for t in project.enqueued()] == ["00", "01", "02"]
-    assert project.creation_facts() == (10, 3, True, 0)
+    assert project.creation_facts()[:4] == (10, 3, True, 0)
     taken = start(project, store, "w")  # the queue first, whatever the decider would do
     assert (taken.trial_id, taken.status, taken.run, taken.values) == ("00", "RUNNING", 1,
                                                                         {"x": 3})

@@ -65,11 +65,32 @@ class DecidingMixin:
     _store: Store
     _project: ProjectStore
     _space: HyperParameters
+    _space_version: int
     _local: threading.local
     _handed: dict[str, int]
 
+    #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
+    #: decision is then made inside the transaction that records it, with no lock held
+    #: across it (faster, and several workers wait on each other less). Leave it False in
+    #: an oracle whose decisions take long: they are then made under a lock of their own,
+    #: while other workers go on recording.
+    decides_quickly: bool = False
+    #: True when ``populate_space`` depends on nothing but the trial's number, the space
+    #: and the values run or running (no stored state): each trial's values are then drawn
+    #: before any lock is taken, and only checked again under it.
+    draws_ahead: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass with its own populate_space may think for long or keep state: it
+        # decides under the lock, in its own step, unless it says otherwise.
+        if "populate_space" in cls.__dict__:
+            for flag in ("decides_quickly", "draws_ahead"):
+                if flag not in cls.__dict__:
+                    setattr(cls, flag, False)
+
     if TYPE_CHECKING:  # provided by SpaceMixin
-        def _refresh_space(self) -> None: ...
+        def _refresh_space(self, version: int | None = None) -> None: ...
         def get_space(self) -> HyperParameters: ...
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -105,7 +126,6 @@ class DecidingMixin:
         if not isinstance(tuner_id, str) or not tuner_id:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._store.session()
-        self._refresh_space()
         running = self._project.running()
         dead = [t.session for t in running if t.session not in (None, session)
                 and not self._store.is_alive(t.session, t.pid)]  # type: ignore[arg-type]
@@ -121,13 +141,22 @@ class DecidingMixin:
                         "live process. Give each process its own tuner_id.")
                 # an earlier Oracle of this process on the same file left it running
                 own = self._project.adopt(own, session)
+            self._refresh_space()
             return self._handed_out(own)
         running_values = [t.values for t in running]
+        ahead = self._draw_ahead(running_values) if self.draws_ahead else None
 
         def decide(facts: CreationFacts) -> Decision:
+            self._refresh_space(facts.space_version)
             trial_id = format_id(facts.number, facts.max_trials)
             if facts.full:
                 return Decision(TrialStatus.STOPPED, trial_id)
+            if (ahead is not None and ahead[0] == (facts.number, self._space_version)
+                    and not self._project.has_values(ahead[1].key)):
+                # drawn for this very number and space before the write lock, and still
+                # never run: checked again here, where the file cannot change
+                drawn = ahead[1]
+                return Decision(drawn.status, trial_id, drawn.values, drawn.key)
             context = DecisionContext(facts.number, trial_id, running=running_values)
             self._local.decision = context
             try:
@@ -136,11 +165,34 @@ class DecidingMixin:
                 self._local.decision = None
 
         # a trial waiting to run again comes first; else the algorithm decides
-        outcome = self._project.decide(decide, tuner_id=tuner_id, session=session)
+        outcome = self._project.decide(decide, tuner_id=tuner_id, session=session,
+                                       quick=self.decides_quickly)
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
         self._handed[outcome.trial_id] = outcome.run
         return trial_from(outcome, self._space, self._project, metrics=outcome.run > 1)
+
+    def _draw_ahead(self, running: list[dict[str, Any]]
+                    ) -> tuple[tuple[int, int], Decision] | None:
+        """The decision for the next trial number as the file stands now, made before any
+        lock is taken; None when there is none to make ahead (the search is full, a trial
+        waits in the queue, or the algorithm answers something else than RUNNING)."""
+        facts = self._project.creation_facts()
+        self._refresh_space(facts.space_version)
+        if facts.full or facts.queued:
+            return None
+        trial_id = format_id(facts.number, facts.max_trials)
+        context = DecisionContext(facts.number, trial_id, running=running)
+        self._local.decision = context
+        try:
+            decision = self._decide(trial_id, context)
+        except DuplicateValuesError:
+            return None  # decided again under the lock, where the error is raised
+        finally:
+            self._local.decision = None
+        if decision.status != TrialStatus.RUNNING or decision.state:
+            return None
+        return (facts.number, self._space_version), decision
 
     def _decide(self, trial_id: str, context: DecisionContext) -> Decision:
         """populate_space's answer as a Decision: values never run before, nor being

@@ -23,8 +23,11 @@ class SpaceMixin:
     _space_version: int
     _given_space: HyperParameters | None
 
-    def _refresh_space(self) -> None:
-        version = self._project.space_version()
+    def _refresh_space(self, version: int | None = None) -> None:
+        """Read the space again when its stored version (``version`` when the caller read
+        it already) is not the one this oracle holds."""
+        if version is None:
+            version = self._project.space_version()
         if version != self._space_version:
             version, items = self._project.space()
             self._space = from_file(HyperParameters.from_config,
@@ -69,7 +72,14 @@ class SpaceMixin:
                      ) -> list[dict[str, Any]]:
         """The entries of ``hyperparameters`` to add to the space, as stored; with
         ``check``, also compare the ones already stored with their stored definition."""
-        space = self.hyperparameters
+        space = self._space
+        if not check and _shares_entries(hyperparameters, space):
+            return []  # the trial's space is this one's (with_values shares the objects)
+        if check or any(not space._exists(hp.name, hp.conditions)
+                        for hp in hyperparameters.space):
+            # another process may have added them since: read the space again (not when
+            # every one is known, as at the end of nearly every trial)
+            space = self.hyperparameters
         overrides = self._given_space
         new: list[HyperParameter] = []
         stored_items: list[dict[str, Any]] | None = None
@@ -95,3 +105,10 @@ class SpaceMixin:
         if not self.tune_new_entries:
             new = [Fixed(hp.name, hp.default, conditions=hp.conditions) for hp in new]
         return [entry(hp) for hp in new]
+
+
+def _shares_entries(hyperparameters: HyperParameters, space: HyperParameters) -> bool:
+    """Whether every entry of ``hyperparameters`` is one of ``space``'s own objects (a
+    trial built from this space that declared nothing new): then none is new."""
+    known = {id(hp) for hp in space.space}
+    return all(id(hp) in known for hp in hyperparameters.space)

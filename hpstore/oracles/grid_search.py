@@ -45,6 +45,8 @@ class GridSearchOracle(Oracle):
     Takes the arguments of :class:`hpstore.Oracle`; ``max_trials`` defaults to no limit.
     """
 
+    decides_quickly = True  # no model to fit: decided inside the recording transaction
+
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         version = self._space_version
         state = self._state_object("grid")

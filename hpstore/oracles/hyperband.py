@@ -58,6 +58,8 @@ class HyperbandOracle(Oracle):
         ValueError: ``factor`` below 2, or ``max_epochs`` / ``hyperband_iterations`` below 1.
     """
 
+    decides_quickly = True  # no model to fit: decided inside the recording transaction
+
     def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3,
                  hyperband_iterations: int = 1, **kwargs: Any) -> None:
         # The base arguments (seed, hyperparameters, ...) are the Oracle's, declared there.

@@ -18,6 +18,9 @@ class RandomSearchOracle(Oracle):
     still running have ended: they may declare new hyperparameters).
     """
 
+    decides_quickly = True  # no model to fit: decided inside the recording transaction
+    draws_ahead = True  # the values depend on the seed, the number and what ran: no state
+
     default_max_trials = 10
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:

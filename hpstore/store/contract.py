@@ -57,6 +57,8 @@ class CreationFacts(NamedTuple):
     queued: bool
     #: trials added with a result that do not count towards ``max_trials``
     uncounted: int = 0
+    #: the space's version (None: the engine did not read it here; ask ``space_version``)
+    space_version: int | None = None
 
     @property
     def counted(self) -> int:
@@ -137,11 +139,16 @@ class ProjectStore(Protocol):
         """Start the trial at the head of the retry queue (this tuner's own first)."""
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               ) -> TrialRecord | Decision:
+               quick: bool = False) -> TrialRecord | Decision:
         """Serialised per project: a trial waiting in the retry queue is started (as
         :meth:`take_queued`); else ``decider(creation facts)`` is asked, and a
         RUNNING decision recorded as a new trial with its state in one step (an IDLE or
         STOPPED decision only stores its state).
+
+        ``quick`` says the decider is cheap (no model to fit): the engine may then run it
+        inside the very transaction that records its decision, instead of under a lock
+        held across a read, the decision and a separate write. Its reads through this
+        ProjectStore see that transaction's state either way.
 
         Raises:
             TunerIdInUseError: another session runs a trial under ``tuner_id``.

@@ -42,6 +42,12 @@ from hpstore.trial import TrialStatus
 
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 PROJECT_COLUMNS = ", ".join(PROJECT_FIELDS)
+# What deciding the next trial starts from (CreationFacts), in one statement.
+_FACTS = (
+    "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id "
+    "ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = "
+    "p.project_id AND queued IS NOT NULL), p.uncounted, p.space_version FROM projects p "
+    "WHERE p.project_id = ?")
 
 
 def new_project_id(conn: sqlite3.Connection, replacing: str | None = None) -> int:
@@ -189,22 +195,18 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return sorted((trial_record(r) for r in rows), key=lambda t: t.number)
 
     def creation_facts(self) -> CreationFacts:
-        """What deciding the next trial needs, read in one statement: create_trial needs it
-        every time."""
-        with self.db.read() as conn:
-            return self._facts(conn)
+        """What deciding the next trial needs, read in one statement (so one snapshot):
+        create_trial needs it every time."""
+        return self._facts_from(self.db.query(_FACTS, (self.project_id,)))
 
     def _facts(self, conn: sqlite3.Connection) -> CreationFacts:
-        row = conn.execute(
-            "SELECT p.max_trials, "
-            "(SELECT number + 1 FROM trials WHERE project_id = p.project_id "
-            "ORDER BY number DESC LIMIT 1),"
-            " EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND queued IS NOT "
-            "NULL), p.uncounted FROM projects p WHERE p.project_id = ?",
-            (self.project_id,)).fetchone()
-        if row is None:
+        return self._facts_from(conn.execute(_FACTS, (self.project_id,)).fetchall())
+
+    def _facts_from(self, rows: list[Any]) -> CreationFacts:
+        if not rows:
             raise self.removed()
-        return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]))
+        row = rows[0]
+        return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]))
 
     def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers; returns their trial ids.
@@ -250,19 +252,23 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     def take_queued(self, tuner_id: str, session: str | None) -> TrialRecord | None:
         """Start the trial at the head of the retry queue for ``tuner_id``; a trial this
         tuner was running when it was interrupted comes first."""
-        now = time.time()
         with self.db.write() as conn:
-            row = conn.execute(
-                f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND queued IS NOT "
-                "NULL ORDER BY (tuner_id IS ? AND status = 'IDLE') DESC, queued LIMIT 1",
-                (self.project_id, tuner_id)).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = ?, session = ?,"
-                " run_count = run_count + 1, started_at = ?, ended_at = NULL, score = NULL, "
-                "best_step = NULL, message = NULL, pid = ?, changed_at = ? WHERE id = ?",
-                (tuner_id, session, now, os.getpid(), now, row[0]))
+            return self._take_queued(conn, tuner_id, session)
+
+    def _take_queued(self, conn: sqlite3.Connection, tuner_id: str, session: str | None
+                     ) -> TrialRecord | None:
+        now = time.time()
+        row = conn.execute(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND queued IS NOT "
+            "NULL ORDER BY (tuner_id IS ? AND status = 'IDLE') DESC, queued LIMIT 1",
+            (self.project_id, tuner_id)).fetchone()
+        if row is None:
+            return None
+        conn.execute(
+            "UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = ?, session = ?,"
+            " run_count = run_count + 1, started_at = ?, ended_at = NULL, score = NULL, "
+            "best_step = NULL, message = NULL, pid = ?, changed_at = ? WHERE id = ?",
+            (tuner_id, session, now, os.getpid(), now, row[0]))
         trial = trial_record(row)
         trial.status, trial.queued, trial.tuner_id, trial.session = (
             TrialStatus.RUNNING, None, tuner_id, session)
@@ -271,10 +277,26 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         trial.message, trial.pid, trial.changed_at = None, os.getpid(), now
         return trial
 
-    def decide(self, decider: Decider, *, tuner_id: str, session: str | None
-               ) -> TrialRecord | Decision:
-        # Decisions are serialised by the file lock; the algorithm's reads happen under it
-        # (outside any write transaction, so other workers' writes go on meanwhile) and its
+    def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
+               quick: bool = False) -> TrialRecord | Decision:
+        if quick:
+            # A cheap decision is made inside the transaction that records it: SQLite's
+            # write lock is the only lock taken, its reads see exactly what it records
+            # against, and a worker never waits for a lock held across someone's thinking.
+            with self.db.write() as conn:
+                facts = self._facts(conn)
+                if facts.queued:
+                    taken = self._take_queued(conn, tuner_id, session)
+                    if taken is not None:
+                        return taken
+                decision = decider(facts)
+                if decision.status != TrialStatus.RUNNING:
+                    if decision.state:
+                        self._write_state(conn, decision.state)
+                    return decision
+                return self._insert(conn, facts.number, decision, tuner_id, session)
+        # An algorithm that thinks for long (a model to fit) decides under the file lock,
+        # outside any write transaction, so other workers' writes go on meanwhile; its
         # decision is recorded in one short write transaction.
         with self.db.lock(tuner_id):
             facts = self.creation_facts()
@@ -288,32 +310,33 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                     with self.db.write() as conn:
                         self._write_state(conn, decision.state)
                 return decision
-            return self._insert_trial(facts.number, decision, tuner_id, session)
+            with self.db.write() as conn:
+                return self._insert(conn, facts.number, decision, tuner_id, session)
 
-    def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
-                      session: str | None) -> TrialRecord:
+    def _insert(self, conn: sqlite3.Connection, number: int, decision: Decision,
+                tuner_id: str, session: str | None) -> TrialRecord:
         now = time.time()
         text = dumps(decision.values)
-        with self.db.write() as conn:
-            if conn.execute("SELECT 1 FROM trials WHERE project_id = ? AND status = 'RUNNING' "
-                            "AND tuner_id = ? AND session IS NOT ?",
-                            (self.project_id, tuner_id, session)).fetchone():
-                raise TunerIdInUseError(
-                    f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
-                    "each process its own tuner_id.")
-            if decision.state:
-                self._write_state(conn, decision.state)
-            # the trials_log_insert trigger records the first transition
-            cur = conn.execute(
-                "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
-                " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
-                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (self.project_id, number, decision.trial_id, text, decision.key, tuner_id,
-                 session, now, now, os.getpid(), now))
-            key = int(cur.lastrowid or 0)
-        return TrialRecord(key, number, decision.trial_id, TrialStatus.RUNNING, text,
-                           decision.key, None, None, tuner_id, session, None, 1, 0, 0, None,
-                           now, now, None, os.getpid(), now, _values=decision.values)
+        if conn.execute("SELECT 1 FROM trials WHERE project_id = ? AND status = 'RUNNING' "
+                        "AND tuner_id = ? AND session IS NOT ?",
+                        (self.project_id, tuner_id, session)).fetchone():
+            raise TunerIdInUseError(
+                f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
+                "each process its own tuner_id.")
+        if decision.state:
+            self._write_state(conn, decision.state)
+        pid = os.getpid()
+        # the trials_log_insert trigger records the first transition
+        cur = conn.execute(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
+            " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
+            "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            (self.project_id, number, decision.trial_id, text, decision.key, tuner_id,
+             session, now, now, pid, now))
+        return TrialRecord(int(cur.lastrowid or 0), number, decision.trial_id,
+                           TrialStatus.RUNNING, text, decision.key, None, None, tuner_id,
+                           session, None, 1, 0, 0, None, now, now, None, pid, now,
+                           _values=decision.values)
 
     def _next_queue_position(self, conn: sqlite3.Connection) -> int:
         conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "
