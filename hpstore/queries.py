@@ -16,7 +16,7 @@ from typing import Any
 from hpstore.errors import ProjectChoiceError, TrialNotFoundError
 from hpstore.objective import objective_from_config
 from hpstore.store.contract import ProjectStore, Store
-from hpstore.store.records import Observation, ProjectRecord, TrialRecord
+from hpstore.store.records import Observation, ProjectRecord, Transition, TrialRecord
 from hpstore.trial import TrialStatus
 
 #: statuses after which a trial will not run again
@@ -267,6 +267,97 @@ def finish_reason(store: Store, project: ProjectStore, view: Overview,
     if oracle_check is not None and oracle_check():
         return "The search is finished: its oracle has no more trials to hand out."
     return None
+
+
+def pace(end_times: Sequence[float], *, now: float) -> float | None:
+    """Trials ended per minute, from the times trials ended (any order), over the last
+    :data:`PACE_WINDOW` seconds; None with fewer than two ends in it."""
+    ends = [at for at in end_times if at > now - PACE_WINDOW]
+    if len(ends) > 1 and max(ends) > min(ends):
+        return (len(ends) - 1) / (max(ends) - min(ends)) * 60
+    return None
+
+
+# -- the trials table, one trial, early stopping (the dashboard) -------------------------------
+
+#: what the trials table may be sorted by: the store's orders, and "best" (score in the
+#: objective's direction)
+ORDERS = ("number", "score", "ended", "best")
+
+
+@dataclass(frozen=True)
+class TrialsPage:
+    """One page of the trials table, and how many trials match its filter in all."""
+
+    total: int
+    trials: list[TrialRecord]
+
+
+def trials_page(project: ProjectStore, *, statuses: Sequence[str] | None = None,
+                order: str = "number", descending: bool = False, limit: int = 50,
+                offset: int = 0, direction: str = "min") -> TrialsPage:
+    """The trials of ``statuses`` (every trial when None or empty) sorted by ``order``,
+    ``limit`` of them from ``offset`` on; trials without a score sort last. "best" sorts by
+    score in ``direction`` (``descending`` then puts the worst first).
+
+    Raises:
+        ValueError: an unknown status or order, a limit below 1 or a negative offset.
+    """
+    chosen = list(dict.fromkeys(statuses or ()))
+    unknown = [s for s in chosen if s not in TrialStatus.ALL]
+    if unknown:
+        raise ValueError(f"Unknown status {unknown[0]!r}: give one of "
+                         f"{', '.join(TrialStatus.ALL)}.")
+    if order not in ORDERS:
+        raise ValueError(f"Unknown order {order!r}: give one of {', '.join(ORDERS)}.")
+    if limit < 1 or offset < 0:
+        raise ValueError(f"A page needs a limit of at least 1 and an offset of 0 or more; "
+                         f"received limit {limit}, offset {offset}.")
+    counts = project.counts_by_status()
+    total = sum(n for s, n in counts.items() if not chosen or s in chosen)
+    if order == "best":
+        order, descending = "score", descending != (direction == "max")
+    trials = project.trials(statuses=chosen or None, order=order, descending=descending,
+                            limit=limit, offset=offset) if offset < total else []
+    return TrialsPage(total, trials)
+
+
+@dataclass(frozen=True)
+class TrialDetail:
+    """One trial: its record, its metric history per step (see :func:`step_means`) and its
+    status changes, oldest first."""
+
+    trial: TrialRecord
+    history: list[list[Any]]
+    changes: list[Transition]
+
+
+def trial_detail(project: ProjectStore, given: str) -> TrialDetail:
+    """One trial by id or number (see :func:`find_trial`), with every run's metrics.
+
+    Raises:
+        TrialNotFoundError: no such trial.
+    """
+    trial = find_trial(project, given)
+    return TrialDetail(trial, step_means(project.observations(trial, every_run=True)),
+                       project.transitions(trial_id=trial.trial_id))
+
+
+def early_stop(trial: TrialRecord) -> tuple[bool, int | None] | None:
+    """Whether a stopping rule stopped the trial early, and the steps that saved, or None
+    where the store does not record it."""
+    mark = getattr(trial, "stopped_early", None)
+    if mark is None:
+        return None
+    saved = getattr(trial, "steps_saved", None)
+    return bool(mark), None if saved is None else int(saved)
+
+
+def stopped_early_count(project: ProjectStore) -> int | None:
+    """How many trials a stopping rule stopped early, or None where the store does not
+    record it."""
+    counter = getattr(project, "stopped_early_count", None)
+    return None if counter is None else int(counter())
 
 
 def oracle_would_stop(project: ProjectStore) -> bool | None:
