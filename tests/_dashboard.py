@@ -85,6 +85,37 @@ def write_search(path: str, project: str, trials: int, *, seed: int = 3, workers
     oracle.close()
 
 
+def run_workers(path: str, project: str, trials: int, workers: int) -> list[int]:
+    """``trials`` trials of a new project written by ``workers`` processes started together;
+    the process ids that took part (each writes as tuner ``w<pid>``).
+
+    Raises:
+        AssertionError: a worker failed, or (the search being short) not every one took part.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=11, database=path,
+                               project_name=project, hyperparameters=space()).close()
+    start, results = ctx.Barrier(workers + 1, timeout=DEADLINE), ctx.Queue()
+    procs = [ctx.Process(target=run_worker, args=(path, project, trials, start, results))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    start.wait()
+    outcomes = [results.get(timeout=DEADLINE) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert all(kind == "ok" for kind, _, _ in outcomes), outcomes
+    store = open_store(path, read_only=True)
+    record = store.find_project(project)
+    assert record is not None
+    tuners = {t.tuner_id for t in store.open_project(record).trials()}
+    store.close()
+    assert len(tuners) == workers, tuners
+    return [pid for _, pid, _ in outcomes]
+
+
 def run_worker(path: str, project: str, trials: int, start: Any, results: Any) -> None:
     """One worker of a shared search, started by ``start``; puts ("ok"|"error", pid, text)."""
     try:
@@ -98,3 +129,85 @@ def run_worker(path: str, project: str, trials: int, start: Any, results: Any) -
         results.put(("ok", os.getpid(), ""))
     except BaseException as exc:  # report everything to the parent
         results.put(("error", os.getpid(), f"{type(exc).__name__}: {exc}"))
+
+
+# -- talking to a dashboard ----------------------------------------------------------------------
+
+def fetch(url: str, path: str, params: Any = (), *, method: str = "GET",
+          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one request; ``params`` as (name, value) pairs."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode(list(params.items()) if isinstance(params, dict)
+                                   else list(params))
+    request = urllib.request.Request(url.rstrip("/") + path + (f"?{query}" if query else ""),
+                                     method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=DEADLINE) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def strict_json(body: bytes) -> Any:
+    """JSON as a browser reads it: NaN and Infinity are not JSON."""
+    import json
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def api(url: str, path: str, params: Any = ()) -> Any:
+    """The JSON answer of an endpoint that must succeed."""
+    status, _, body = fetch(url, path, params)
+    assert status == 200, (status, body[:500])
+    return strict_json(body)
+
+
+def comparable(dump: dict[str, Any]) -> dict[str, Any]:
+    """A project's ``dump()`` without what differs from run to run: times, process ids,
+    tuner ids and sessions, and the order the status log interleaves trials in."""
+    def trial(t: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in t.items() if not k.endswith("_at")
+                and k not in ("pid", "tuner_id", "session", "observations", "transitions")}
+        kept["observations"] = [o[:5] for o in t["observations"]]  # (run, metric, dir, step, v)
+        kept["transitions"] = [(s[0], s[1], s[5]) for s in t["transitions"]]  # from, to, msg
+        return kept
+
+    settings = {k: v for k, v in dump["settings"].items() if not k.endswith("_at")}
+    return {**dump, "settings": settings,
+            "trials": sorted((trial(t) for t in dump["trials"]), key=lambda t: t["number"])}
+
+
+def insert_trials(path: str, project: str, trials: int) -> None:
+    """A project of ``trials`` ended trials written straight into the file as hpstore writes
+    them (the status log's triggers fill the log): a large search in a second."""
+    import sqlite3
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    hp.Int("y", 0, 9)
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=1,
+                                        database=path, project_name=project,
+                                        hyperparameters=hp)
+    project_id = oracle.store.find_project(project).project_id
+    oracle.close()
+    conn = sqlite3.connect(path)
+    rows = [(project_id, n, f"{n:05d}", f'{{"x": {((n * 7919) % 2000) / 1000 - 1}, "y": {n % 10}}}',
+             f"k{n}", f"w{n % 4}", 1000.0 + n) for n in range(trials)]
+    with conn:
+        conn.executemany(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+            "tuner_id, run_count, created_at, started_at, changed_at) VALUES "
+            "(?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, 1, ?7, ?7, ?7)", rows)
+        conn.execute(
+            "UPDATE trials SET status = CASE WHEN number % 10 = 9 THEN 'FAILED' ELSE "
+            "'COMPLETED' END, score = CASE WHEN number % 10 = 9 THEN NULL ELSE "
+            "((number * 7919) % 1000) / 100.0 + 100.0 / (number + 1) END, "
+            "ended_at = started_at + 0.5, changed_at = started_at + 0.5 WHERE project_id = ?",
+            (project_id,))
+    conn.close()

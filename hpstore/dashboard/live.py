@@ -56,6 +56,7 @@ class RunLog:
         self.done: deque[Run] = deque(maxlen=limit)
         self.seen = 0  # runs ended since the log was first read
         self.whole = True  # whether the log was read from its first entry
+        self.orphans: list[Transition] = []  # ends whose start lies before what was read
 
     def feed(self, changes: Iterable[Transition]) -> None:
         """Take in status changes; entries at or before the last one taken are skipped."""
@@ -70,11 +71,27 @@ class RunLog:
                 self.open[tid] = (at, change.tuner_id or "(unknown)")
             elif status != TrialStatus.STOPPED and tid in self.open:
                 self._end(tid, at, status)
+            elif status != TrialStatus.STOPPED and change.from_status is not None:
+                self.orphans.append(change)
 
     def _end(self, trial_id: str, at: float, status: str) -> None:
         begin, who = self.open.pop(trial_id)
         self.done.append(Run(trial_id, who, begin, at, status))
         self.seen += 1
+
+    def add_orphans(self, trials: dict[str, TrialRecord]) -> None:
+        """Runs that ended in the part of the log read but started before it: started when
+        their trial last started, if that was before the end (``trials`` by id)."""
+        found = []
+        for change in self.orphans:
+            t = trials.get(change.trial_id)
+            if t is not None and t.started_at is not None and t.started_at <= change.at:
+                found.append(Run(change.trial_id, change.tuner_id or t.tuner_id or "(unknown)",
+                                 t.started_at, change.at, change.to_status))
+        kept = sorted([*found, *self.done], key=lambda r: r.end)
+        self.done = deque(kept, maxlen=self.done.maxlen)
+        self.seen += len(found)
+        self.orphans = []
 
     def add_running(self, trials: Iterable[TrialRecord]) -> None:
         """Running trials whose start lies before the part of the log that was read."""
@@ -125,14 +142,24 @@ class LiveProject:
             self.rows[number] = [trial_id, status, score]
             self.numbers[trial_id] = number
         self._ordered = True
-        tail = self.project.transitions(last=True, limit=TAIL)
+        # The last TAIL entries of the file's status log (fewer of this project's when the
+        # file holds several): reading after a position costs less than asking for the
+        # project's last entries, which sorts them all.
+        start = max(0, self.seq - TAIL)
+        tail = self.project.transitions(after=start)
         self.runs = RunLog()
-        self.runs.whole = len(tail) < TAIL
+        self.runs.whole = start == 0
         self.runs.feed(tail)
+        self.runs.add_orphans(self.project.trials_by_id([c.trial_id for c in self.runs.orphans]))
         self.runs.add_running(self.project.running())
         self.ends: deque[float] = deque(
             (c.at for c in tail if c.to_status in TrialStatus.FINAL), maxlen=PACE_ENDS)
-        self.last_activity = self.project.last_activity()
+        # the newest entry and value are those at the newest positions: the only ones after
+        # the position before
+        change = tail[-1:] or (self.project.transitions(after=self.seq - 1) if self.seq else [])
+        value = self.project.observations_since(self.obs - 1, limit=1) if self.obs else []
+        self.last_activity = max([*(c.at for c in change), *(o.at for _, _, o in value)],
+                                 default=None)
         self._records: dict[int, TrialRecord] = {}  # trials read in full, for the plots
         self._memo: dict[str, tuple[Any, Any]] = {}
 
