@@ -94,7 +94,10 @@ class Browser:
 
     # -- what a test asks -----------------------------------------------------------------------
     def open(self, url: str) -> None:
+        """Load ``url``; returns once the new document has loaded."""
+        self.evaluate("window.leftBehind = true")  # marks the document being replaced
         self.send("Page.navigate", session=True, url=url)
+        self.wait_for("!window.leftBehind && document.readyState === 'complete'")
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", session=True, expression=expression,

@@ -170,11 +170,11 @@ def test_an_empty_project_answers_every_endpoint(url):
     assert "No trial has started yet." in sections["timeline"]
     compared = api(url, "/api/compare", {"a": "empty", "b": "second"})
     assert "<svg" in compared["html"]
-    status, headers, body = fetch(url, "/download", {"p": "empty", "format": "csv"})
+    status, _, body = fetch(url, "/download", {"p": "empty", "format": "csv"})
     assert status == 200 and body.decode().startswith("trial_id,status,score")
 
 
-# -- one project ---------------------------------------------------------------------------------------
+# -- one project ----------------------------------------------------------------------------
 
 def test_a_project_is_chosen_by_name_and_an_unknown_one_is_a_404(url):
     status, _, body = fetch(url, "/api/poll")  # several projects and none named
@@ -314,7 +314,8 @@ def test_downloads_are_every_trial_as_hpstore_export_writes_them(url, search_fil
     csv_text = fetch(url, "/download", {"p": "second"})[2].decode()
     assert f"'{FORMULA_WORKER}" in csv_text.replace('""', '"')  # a formula is neutralised
     status, headers, _ = fetch(url, "/download", {"p": HOSTILE_PROJECT})
-    assert headers["Content-Disposition"] == 'attachment; filename="script_script_alert_p_script.csv"'
+    assert headers["Content-Disposition"] == (
+        'attachment; filename="script_script_alert_p_script.csv"')
     assert fetch(url, "/download", {"p": "second", "format": "xlsx"})[0] == 400
 
 
@@ -328,7 +329,7 @@ def test_every_answer_is_strict_json_whatever_the_file_holds(url):
         strict_json(body)  # NaN or Infinity would be refused by a browser
 
 
-# -- what it serves, and to whom --------------------------------------------------------------------
+# -- what it serves, and to whom ----------------------------------------------------------------
 
 def test_only_its_own_page_and_files_are_served(url):
     page = fetch(url, "/")[2]
