@@ -85,9 +85,11 @@ def write_search(path: str, project: str, trials: int, *, seed: int = 3, workers
     oracle.close()
 
 
-def run_workers(path: str, project: str, trials: int, workers: int) -> list[int]:
-    """``trials`` trials of a new project written by ``workers`` processes started together;
-    the process ids that took part (each writes as tuner ``w<pid>``).
+def run_workers(path: str, project: str, trials: int, workers: int,
+                before: Any = None) -> list[int]:
+    """``trials`` trials of a new project written by ``workers`` processes started together
+    (each writes as tuner ``w<pid>``); ``before()`` runs once the project exists, before
+    they start. The process ids that took part.
 
     Raises:
         AssertionError: a worker failed, or (the search being short) not every one took part.
@@ -102,6 +104,8 @@ def run_workers(path: str, project: str, trials: int, workers: int) -> list[int]
              for _ in range(workers)]
     for p in procs:
         p.start()
+    if before is not None:
+        before()
     start.wait()
     outcomes = [results.get(timeout=DEADLINE) for _ in procs]
     for p in procs:
