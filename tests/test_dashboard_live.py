@@ -5,9 +5,11 @@ requests stays what a fresh read gives; a large search is sampled and paged."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import pytest
-from _dashboard import api, insert_trials, space, write_search
+from _dashboard import DEADLINE, api, insert_trials, space, write_search
 
 import hpstore
 from hpstore.dashboard import live as live_module
@@ -145,6 +147,25 @@ def test_the_run_log_reads_runs_as_the_report_does():
     assert [r.trial_id for r in log.runs(20.0)] == ["c0", "c1", "c2"] and log.cut
 
 
+def test_runs_that_started_before_the_part_of_the_log_read_start_at_their_trials_start(
+        tmp_path):
+    path = str(tmp_path / "search.db")
+    write_search(path, "p", 4)
+    store = open_store(path, read_only=True)
+    project = store.open_project(store.find_project("p"))
+    trials = project.trials()
+    ends = [c for c in project.transitions() if c.to_status == "COMPLETED"]
+    log = RunLog()
+    log.whole = False
+    log.feed(ends)  # the RUNNING entries lie before what was read
+    assert log.runs(0.0) == [] and len(log.orphans) == len(ends)
+    log.add_orphans(project.trials_by_id([c.trial_id for c in log.orphans]))
+    assert log.runs(0.0) == [Run(t.trial_id, t.tuner_id, t.started_at, t.ended_at, "COMPLETED")
+                             for t in trials if t.status == "COMPLETED"]
+    assert log.orphans == [] and log.cut
+    store.close()
+
+
 def test_a_large_search_is_sampled_and_its_table_paged(tmp_path, monkeypatch):
     path = str(tmp_path / "big.db")
     insert_trials(path, "big", 2500)
@@ -161,3 +182,33 @@ def test_a_large_search_is_sampled_and_its_table_paged(tmp_path, monkeypatch):
         last = api(running.url, "/api/trials", {"size": 500, "page": 5, "sort": "number",
                                                 "desc": 1})
         assert [r["number"] for r in last["rows"]] == list(range(499, -1, -1))
+
+
+def test_a_search_whose_oracle_has_nothing_left_is_found_finished(tmp_path, monkeypatch):
+    path = str(tmp_path / "grid.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", ["a", "b", "c"])
+    oracle = hpstore.GridSearchOracle(objective="loss", database=path, project_name="grid",
+                                      hyperparameters=hp)
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        finish(oracle, trial)
+    oracle.close()  # no max_trials, no worker left: only the oracle can tell it is over
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        # asked off the reader thread: the page sees the answer at a later poll
+        end = time.monotonic() + DEADLINE
+        while (reply := api(running.url, "/api/poll"))["finished"] is None:
+            assert time.monotonic() < end, "the oracle's answer never came"
+            threading.Event().wait(0.05)
+        assert reply["finished"] == ("The search is finished: its oracle has no more trials "
+                                     "to hand out.")
+        assert reply["total"] == 3 and reply["workers"] == 0
+    # past ORACLE_LIMIT trials the oracle is not asked (it would load the whole search)
+    monkeypatch.setattr(live_module, "ORACLE_LIMIT", 2)
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        assert api(running.url, "/api/poll")["finished"] is None
+        dashboard = running.reader.dashboard
+        assert dashboard.question is not None and dashboard.question._asking == set()
+        assert api(running.url, "/api/projects")["projects"][0]["finished"] is None

@@ -2,8 +2,9 @@
 
 ``server`` is the web server (the standard library's, one reader thread), ``api`` its
 endpoints, ``live`` what it keeps of each project between requests (brought up to date
-from the status log and the metric values newer than it holds), ``plots`` the plots (the
-report's drawing), and ``assets/`` the page and its script.
+from the status log and the metric values newer than it holds), ``finished`` whether a
+search is over, ``plots`` the plots (the report's drawing), and ``assets/`` the page and
+its script.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ def open_dashboard(database: str, *, host: str = "127.0.0.1", port: int = 8080,
     """
     from hpstore.tooling import open_search
 
-    def opener() -> Any:
-        return open_search(database, check=check)
+    checked = [check]
+
+    def opener() -> Any:  # the contents are checked once, when the dashboard opens
+        first, checked[0] = checked[0], False
+        return open_search(database, check=first)
 
     return Running(opener, host=host, port=port, project=project)
 

@@ -12,11 +12,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hpstore import queries
 from hpstore.dashboard import plots
+from hpstore.dashboard.finished import OracleQuestion
 from hpstore.dashboard.live import LiveProject
 from hpstore.errors import (
     HpStoreError,
@@ -112,9 +113,12 @@ class Dashboard:
     """The endpoints over one open store. Not thread-safe: the server calls every method
     from the one thread that opened the store."""
 
-    def __init__(self, store: Store, project: str | None = None) -> None:
+    def __init__(self, store: Store, project: str | None = None,
+                 opener: Callable[[], Store] | None = None) -> None:
         self.store = store
         self.default = project  # --project: the project of a request that names none
+        # whether an oracle would stop is asked of a store of its own (see finished.py)
+        self.question = None if opener is None else OracleQuestion(opener)
         self._live: dict[str, LiveProject] = {}
         self._plots: dict[tuple[str, int], tuple[Any, dict[str, str]]] = {}
 
@@ -139,7 +143,7 @@ class Dashboard:
         record = self.store.find_project(chosen)
         if record is None:
             raise Refused(404, f"Project {chosen!r} was removed from this file.")
-        live = self._live[chosen] = LiveProject(self.store, record)
+        live = self._live[chosen] = LiveProject(self.store, record, self.question)
         return live
 
     def summary(self, live: LiveProject) -> dict[str, Any]:
@@ -155,6 +159,7 @@ class Dashboard:
                                                "score": best.score},
             "last_activity": live.last_activity,
             "stopped_early": queries.stopped_early_count(live.project),
+            "workers": self.store.live_workers(),
             "finished": live.finished(view),
         }
 
@@ -201,7 +206,6 @@ class Dashboard:
             "changes": [self.change(c, trials.get(c.trial_id)) for c in changes],
             "values": values,
             "per_minute": view.per_minute, "minutes_left": view.minutes_left,
-            "workers": self.store.live_workers(),
             "running_trials": [{"trial_id": t.trial_id, "tuner_id": t.tuner_id,
                                 "started": t.started_at, "values": cell(t.values)}
                                for t in view.running],

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hpstore import queries
+from hpstore.dashboard.finished import ORACLE_LIMIT, OracleQuestion
 from hpstore.errors import ProjectRemovedError
 from hpstore.report.data import (
     MAX_CURVES,
@@ -125,8 +126,10 @@ class LiveProject:
         ProjectRemovedError: the project is gone, or was replaced (``overwrite=True``).
     """
 
-    def __init__(self, store: Store, record: ProjectRecord) -> None:
+    def __init__(self, store: Store, record: ProjectRecord,
+                 question: OracleQuestion | None = None) -> None:
         self.store = store
+        self.question = question
         self.record = record
         self.project: ProjectStore = store.open_project(record)
         self.metric, self.direction, self.objective_text = describe_objective(
@@ -255,9 +258,10 @@ class LiveProject:
         return queries.finish_reason(self.store, self.project, view, self._oracle_would_stop)
 
     def _oracle_would_stop(self) -> bool | None:
-        # asked again only after a change: it reads the whole project into memory
-        return bool(self._memoised("oracle", self.seq,
-                                   lambda: queries.oracle_would_stop(self.project)))
+        # asked off the reader thread, once per change, of searches small enough to load
+        if self.question is None or len(self.rows) > ORACLE_LIMIT:
+            return None
+        return self.question.answer(self.record.name, self.record.project_id, self.seq)
 
     # -- the plots ----------------------------------------------------------------------------
     def light(self) -> list[tuple[int, str, float | None]]:

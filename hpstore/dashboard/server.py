@@ -96,7 +96,7 @@ class Reader:
         try:
             if project is not None:  # a wrong --project is an error now, not on every page
                 queries.choose_project(store, project)
-            return Dashboard(store, project)
+            return Dashboard(store, project, opener)
         except BaseException:
             store.close()
             raise

@@ -156,7 +156,8 @@
         h("td", { text: String(p.running) }),
         early ? h("td", { text: p.stopped_early === null ? "" : String(p.stopped_early) }) : null,
         h("td", { text: ago(p.last_activity, d.now) }),
-        h("td", { text: p.finished || (p.running ? "running" : "waiting") }))));
+        h("td", { text: p.finished || (p.running ? "running"
+          : p.workers ? "waiting for a trial" : "no worker alive (paused, or finished)") }))));
       if (!d.projects.length) {
         body.replaceChildren(h("tr", {}, h("td", { colspan: head.length,
           text: "This file holds no project yet." })));
