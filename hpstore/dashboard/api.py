@@ -280,7 +280,7 @@ class Dashboard:
         first, second = (self.live(n) for n in names)
         return {"projects": [self.summary(first), self.summary(second)],
                 "html": plots.compare_plot(first, second), "now": time.time(),
-                "interval": interval(max(len(first.rows), len(second.rows)))}
+                "interval": interval(max(first.total(), second.total()))}
 
     # -- one trial ---------------------------------------------------------------------------------
     @staticmethod
@@ -327,7 +327,7 @@ class Dashboard:
             "changes": [self.change(c, None) | {"message_full": c.message, "pid": c.pid}
                         for c in detail.changes],
             "seq": live.seq, "obs": live.obs, "finished": self.summary(live)["finished"],
-            "interval": interval(len(live.rows)),
+            "interval": interval(live.total()),
         }
 
     # -- downloads ---------------------------------------------------------------------------------

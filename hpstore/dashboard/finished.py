@@ -32,6 +32,11 @@ class OracleQuestion:
         self._answers: dict[tuple[int, int], bool | None] = {}
         self._asking: set[tuple[int, int]] = set()
 
+    def known(self, project_id: int, position: int) -> bool:
+        """Whether the answer for the project at ``position`` has come."""
+        with self._lock:
+            return (project_id, position) in self._answers
+
     def answer(self, name: str, project_id: int, position: int) -> bool | None:
         """The answer for the project at status-log ``position``: True (its oracle would
         stop), False, or None while it is being asked (or could not be told)."""

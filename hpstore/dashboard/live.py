@@ -139,11 +139,8 @@ class LiveProject:
         self.seq = self.project.last_transition()
         self.obs = self.project.last_observation()
         self.version = 0  # grows whenever a trial changed
-        self.rows: dict[int, list[Any]] = {}  # number -> [trial_id, status, score]
-        self.numbers: dict[str, int] = {}
-        for number, trial_id, status, score in self.project.score_line():
-            self.rows[number] = [trial_id, status, score]
-            self.numbers[trial_id] = number
+        # number -> (status, finite score) of every trial: read when a plot first needs it
+        self._rows: dict[int, tuple[str, float | None]] | None = None
         self._ordered = True
         # The last TAIL entries of the file's status log (fewer of this project's when the
         # file holds several): reading after a position costs less than asking for the
@@ -205,13 +202,24 @@ class LiveProject:
             self.version += 1
         return changed
 
+    @property
+    def rows(self) -> dict[int, tuple[str, float | None]]:
+        """(status, finite score) of every trial, by number."""
+        if self._rows is None:
+            # read after the positions: what changed since is taken in again at the next
+            # refresh, which changes nothing
+            self._rows = {n: (st, finite(sc)) for n, _, st, sc in self.project.score_line()}
+            self._ordered = True
+        return self._rows
+
     def _take(self, changes: Sequence[Transition]) -> None:
         trials = self.project.trials_by_id([c.trial_id for c in changes])
+        rows = self._rows
         for t in trials.values():
-            if self.rows and t.number < next(reversed(self.rows)) and t.number not in self.rows:
-                self._ordered = False
-            self.rows[t.number] = [t.trial_id, t.status, t.score]
-            self.numbers[t.trial_id] = t.number
+            if rows is not None:
+                if rows and t.number not in rows and t.number < next(reversed(rows)):
+                    self._ordered = False
+                rows[t.number] = (t.status, finite(t.score))
             self._records.pop(t.number, None)
         self.runs.feed(changes)
         self.ends.extend(c.at for c in changes if c.to_status in TrialStatus.FINAL)
@@ -228,13 +236,11 @@ class LiveProject:
 
     # -- at a glance --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        def count() -> dict[str, int]:
-            out: dict[str, int] = {}
-            for _, status, _ in self.rows.values():
-                out[status] = out.get(status, 0) + 1
-            return out
+        """Trials per status."""
+        return dict(self._memoised("counts", self.version, self.project.counts_by_status))
 
-        return dict(self._memoised("counts", self.version, count))
+    def total(self) -> int:
+        return sum(self.counts().values())
 
     def overview(self) -> queries.Overview:
         """Where the search stands (as ``hpstore watch`` shows it)."""
@@ -255,11 +261,22 @@ class LiveProject:
 
     def finished(self, view: queries.Overview) -> str | None:
         """Why the search is finished, or None while it may still change."""
-        return queries.finish_reason(self.store, self.project, view, self._oracle_would_stop)
+        # the same answer until the log moves, a worker comes or goes, or the oracle answers
+        key = (self.seq, self.store.live_workers(), view.max_trials, self._asked())
+        return str(self._memoised("finished", key, lambda: queries.finish_reason(
+            self.store, self.project, view, self._oracle_would_stop) or "")) or None
+
+    def _asking(self) -> bool:
+        return self.question is not None and self.total() <= ORACLE_LIMIT
+
+    def _asked(self) -> bool | None:
+        if not self._asking() or self.question is None:
+            return None
+        return self.question.known(self.record.project_id, self.seq)
 
     def _oracle_would_stop(self) -> bool | None:
         # asked off the reader thread, once per change, of searches small enough to load
-        if self.question is None or len(self.rows) > ORACLE_LIMIT:
+        if not self._asking() or self.question is None:
             return None
         return self.question.answer(self.record.name, self.record.project_id, self.seq)
 
@@ -267,10 +284,11 @@ class LiveProject:
     def light(self) -> list[tuple[int, str, float | None]]:
         """(number, status, finite score) of every trial, by number."""
         def make() -> list[tuple[int, str, float | None]]:
+            rows = self.rows
             if not self._ordered:
-                self.rows = dict(sorted(self.rows.items()))
+                rows = self._rows = dict(sorted(rows.items()))
                 self._ordered = True
-            return [(n, st, finite(sc)) for n, (_, st, sc) in self.rows.items()]
+            return [(n, st, sc) for n, (st, sc) in rows.items()]
 
         return list(self._memoised("light", self.version, make))
 

@@ -93,7 +93,7 @@ def compare_plot(first: LiveProject, second: LiveProject) -> str:
             steps.append((f.px(1.0), steps[-1][1]))
             out.append(path(path_d(steps), colour, 2.5, f"{name}: best so far"))
         keys.append((colour, f"{name} ({live.objective_text}): "
-                             f"{len(live.rows):,} trials, best so far as a line"))
+                             f"{live.total():,} trials, best so far as a line"))
     body = svg(f.width, f.height, out, "optimisation histories compared") + legend(keys)
     if first.direction != second.direction:
         body += note("The two objectives point in different directions; each line is the "
