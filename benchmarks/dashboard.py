@@ -207,7 +207,7 @@ class _Page(threading.Thread):
 
     def run(self) -> None:
         reply = _get(self.url, "/api/poll")[2]
-        plotted = 0.0
+        plotted, every = 0.0, 2.0
         while not self.stop.is_set():
             query = f"?seq={reply['seq']}&obs={reply['obs']}&generation={reply['generation']}"
             reply = _get(self.url, "/api/poll" + query)[2]
@@ -215,10 +215,12 @@ class _Page(threading.Thread):
             if reply["changes"] or self.fast:
                 _get(self.url, PAGE[4])
                 self.requests += 1
-            if self.fast or time.monotonic() - plotted > max(2, 2 * reply["interval"]):
-                _get(self.url, "/api/plots")
+            if self.fast or time.monotonic() - plotted > max(every, 2 * reply["interval"]):
+                drawn = _get(self.url, "/api/plots")[2]
                 self.requests += 1
                 plotted = time.monotonic()
+                if drawn["seconds"] > 0:  # as the page: fifty times the last drawing
+                    every = max(2.0, 50 * drawn["seconds"])
             if not self.fast:
                 self.stop.wait(0 if reply["more"] else reply["interval"])
 
@@ -243,9 +245,9 @@ def workers(folder: str, trials: int, page: str) -> dict[str, Any]:
         follower = _Page(running.url, page == "fast")
         follower.start()
     start.wait()
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     errors = [e for e in (results.get(timeout=600) for _ in procs) if e]
-    wall = time.perf_counter() - begin
+    wall, cpu = time.perf_counter() - begin, time.process_time() - cpu
     for p in procs:
         p.join(60)
     requests = 0
@@ -254,7 +256,9 @@ def workers(folder: str, trials: int, page: str) -> dict[str, Any]:
         follower.join(60)
         requests = follower.requests
         running.close()
-    return {"page": page, "wall_s": wall, "errors": errors, "requests": requests}
+    # cpu: this process's, the dashboard's and its page's (the workers are other processes)
+    return {"page": page, "wall_s": wall, "errors": errors, "requests": requests,
+            "cpu_s": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,14 +322,15 @@ def report(results: dict[str, Any], trials: int) -> str:
         by.setdefault(w["page"], []).append(w)
     alone = statistics.median(w["wall_s"] for w in by["none"])
     lines += ["Four workers sharing a search, runs interleaved (median wall time):", "",
-              "| beside | wall s | vs alone | requests answered | errors |",
-              "|---|---:|---:|---:|---:|"]
+              "| beside | wall s | vs alone | requests answered | CPU of dashboard and page, "
+              "s | errors |", "|---|---:|---:|---:|---:|---:|"]
     names = {"none": "nothing", "page": "a dashboard page (polls as the page does)",
              "fast": "a dashboard asked as fast as it answers"}
     for kind, found in by.items():
         wall = statistics.median(w["wall_s"] for w in found)
         lines.append(f"| {names[kind]} | {wall:.2f} | {wall / alone:.2f} | "
                      f"{statistics.median(w['requests'] for w in found):.0f} | "
+                     f"{statistics.median(w['cpu_s'] for w in found):.2f} | "
                      f"{sum(len(w['errors']) for w in found)} |")
     spread = [w["wall_s"] for w in by["none"]]
     lines += ["", f"Runs alone spread from {min(spread):.2f} to {max(spread):.2f} s."]

@@ -266,10 +266,13 @@ class Dashboard:
         # drawn again only after a change (metric values move the curves)
         version = (live.version, live.obs, tuple(t.trial_id for t in selected))
         held = self._plots.get(key)
+        took = 0.0
         if held is None or held[0] != version:
+            begin = time.perf_counter()
             held = self._plots[key] = (version, plots.project_plots(live, selected))
+            took = time.perf_counter() - begin
         return {"name": live.record.name, "version": live.version,
-                "selected": [t.trial_id for t in selected],
+                "selected": [t.trial_id for t in selected], "seconds": took,
                 "sections": [{"key": k, "title": title, "html": held[1][k]}
                              for k, title, _ in plots.SECTIONS]}
 
