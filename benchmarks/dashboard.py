@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         build(path, args.trials)
         print(f"Built a {args.trials:,}-trial search in {time.perf_counter() - begin:.1f} s "
               f"({os.path.getsize(path) / 2**20:.0f} MiB).", flush=True)
-        runs = []
+        runs: list[dict[str, Any]] = []
         for _ in range(args.repeats):
             copy = os.path.join(folder, f"run-{len(runs)}.db")
             with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:

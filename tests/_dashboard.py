@@ -198,7 +198,9 @@ def insert_trials(path: str, project: str, trials: int) -> None:
     oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=1,
                                         database=path, project_name=project,
                                         hyperparameters=hp)
-    project_id = oracle.store.find_project(project).project_id
+    record = oracle.store.find_project(project)
+    assert record is not None
+    project_id = record.project_id
     oracle.close()
     conn = sqlite3.connect(path)
     rows = [(project_id, n, f"{n:05d}", f'{{"x": {((n * 7919) % 2000) / 1000 - 1}, "y": {n % 10}}}',

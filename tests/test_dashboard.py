@@ -82,7 +82,7 @@ def start_command(*argv: str) -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the first line names the address, once it listens
     found = re.search(r"http://\S+/", line)
-    assert found, (line, proc.stderr.read() if proc.poll() is not None else "")
+    assert found, (line, proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
     return proc, found.group(0)
 
 

@@ -54,7 +54,9 @@ class Page(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.pid, self.path = url, pid, path
         self.stop, self.opened = threading.Event(), threading.Event()
-        self.polls, self.changes, self.errors = 0, [], []
+        self.polls = 0
+        self.changes: list[int] = []
+        self.errors: list[str] = []
         self.holds: list[dict[str, int]] = []
         self.reply: dict[str, Any] = {}
 
