@@ -85,6 +85,13 @@ def done_count(counts: Mapping[str, int]) -> int:
     return sum(counts.get(s, 0) for s in DONE)
 
 
+def result_score(trial: TrialRecord) -> float | None:
+    """The score a trial counts with in the results: its score, or None once it is retired
+    (a retired trial is left out of every ranking, plot and fit, as the store leaves it
+    out of :meth:`ProjectStore.best` and :meth:`ProjectStore.score_line`)."""
+    return None if trial.retired else trial.score
+
+
 def best_trial(project: ProjectStore, direction: str) -> TrialRecord | None:
     """The best COMPLETED trial, or None."""
     found = project.best(1, direction)
@@ -186,10 +193,15 @@ class Stopping:
 STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
 
 
+def stopped_early(trial: TrialRecord) -> bool:
+    """Whether a stopping rule stopped the trial (not a worker's own STOPPED)."""
+    return trial.status == TrialStatus.STOPPED and (trial.message or "").startswith(
+        STOPPED_EARLY)
+
+
 def stopping(project: ProjectStore) -> Stopping:
     """How many trials a stopping rule stopped, and how many steps that saved."""
-    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED])
-               if (t.message or "").startswith(STOPPED_EARLY)]
+    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED]) if stopped_early(t)]
     if not stopped:
         return Stopping(0, 0, 0)
     steps = project.steps_reported(objective_name(project.record()))
@@ -259,20 +271,20 @@ class Overview:
 PACE_WINDOW = 600.0
 
 
-def overview(project: ProjectStore, *, now: float) -> Overview:
+def overview(project: ProjectStore, *, now: float, ends: Sequence[float] | None = None
+             ) -> Overview:
     """Counts per status, the running and queued trials, the best, and the pace (trials
-    ended per minute over the last ten minutes, read from the newest status changes)."""
+    ended per minute over the last ten minutes, from ``ends``, the times trials ended, when
+    the caller keeps them, else read from the newest status changes)."""
     record = project.record()
     counts = project.counts_by_status()
     running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
     queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
                  if t.queued is not None)
-    ends = [c.at for c in project.transitions(last=True, limit=500)
-            if c.to_status in FINAL and c.from_status != c.to_status
-            and c.at > now - PACE_WINDOW]
-    per_minute = None
-    if len(ends) > 1 and max(ends) > min(ends):
-        per_minute = (len(ends) - 1) / (max(ends) - min(ends)) * 60
+    if ends is None:
+        ends = [c.at for c in project.transitions(last=True, limit=500)
+                if c.to_status in FINAL and c.from_status != c.to_status]
+    per_minute = pace(ends, now=now)
     done = max(0, done_count(counts) - record.uncounted)  # as max_trials counts them
     return Overview(counts, done, queued, running,
                     best_trial(project, direction_of(record)), record.max_trials, per_minute)
@@ -311,7 +323,7 @@ def pace(end_times: Sequence[float], *, now: float) -> float | None:
     return None
 
 
-# -- the trials table, one trial, early stopping (the dashboard) -------------------------------
+# -- the trials table and one trial (the dashboard) -------------------------------------------
 
 #: what the trials table may be sorted by: the store's orders, and "best" (score in the
 #: objective's direction)
@@ -374,23 +386,6 @@ def trial_detail(project: ProjectStore, given: str) -> TrialDetail:
     trial = find_trial(project, given)
     return TrialDetail(trial, step_means(project.observations(trial, every_run=True)),
                        project.transitions(trial_id=trial.trial_id))
-
-
-def early_stop(trial: TrialRecord) -> tuple[bool, int | None] | None:
-    """Whether a stopping rule stopped the trial early, and the steps that saved, or None
-    where the store does not record it."""
-    mark = getattr(trial, "stopped_early", None)
-    if mark is None:
-        return None
-    saved = getattr(trial, "steps_saved", None)
-    return bool(mark), None if saved is None else int(saved)
-
-
-def stopped_early_count(project: ProjectStore) -> int | None:
-    """How many trials a stopping rule stopped early, or None where the store does not
-    record it."""
-    counter = getattr(project, "stopped_early_count", None)
-    return None if counter is None else int(counter())
 
 
 def oracle_would_stop(project: ProjectStore) -> bool | None:

@@ -217,3 +217,59 @@ def insert_trials(path: str, project: str, trials: int) -> None:
             "ended_at = started_at + 0.5, changed_at = started_at + 0.5 WHERE project_id = ?",
             (project_id,))
     conn.close()
+
+
+# -- a steered search ----------------------------------------------------------------------------
+
+HOSTILE_NOTE = "<img src=x onerror=alert('note')> from the paper"
+
+
+def steer_space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 10)
+    hp.Int("y", 0, 4)
+    return hp
+
+
+def run_one(oracle: hpstore.Oracle, losses: list[float], status: str = "COMPLETED") -> str:
+    """The next trial of ``oracle``, reporting ``losses`` step by step (until a stopping
+    rule stops it) and ended with ``status``; its id."""
+    trial = oracle.create_trial("w")
+    assert trial.status == "RUNNING", trial.status
+    for step, loss in enumerate(losses):
+        if oracle.update_trial(trial.trial_id, {"loss": loss}, step=step).status == "STOPPED":
+            break
+    trial.status = status
+    oracle.end_trial(trial)
+    return trial.trial_id
+
+
+def write_steered(path: str, source: str) -> dict[str, Any]:
+    """Project "steered" (max_trials 6) steered every way: two trials warm-started from
+    ``source`` (project HOSTILE_PROJECT), one enqueued and run, one stopped early by a
+    stopping rule, one completed, one failed, one result added without counting towards
+    max_trials (the best score, then retired) and one added counting; a note holding markup.
+    Its trial ids by role."""
+    donor = hpstore.RandomSearchOracle(objective="loss", max_trials=2, seed=9, database=source,
+                                       project_name=HOSTILE_PROJECT,
+                                       hyperparameters=steer_space())
+    for loss in (4.0, 4.5):
+        run_one(donor, [loss])
+    donor.close()
+    oracle = hpstore.RandomSearchOracle(
+        objective="loss", max_trials=6, seed=2, database=path, project_name="steered",
+        hyperparameters=steer_space(), early_stopping=hpstore.Threshold(upper=50.0),
+        warm_start_from=(source, HOSTILE_PROJECT))
+    ids: dict[str, Any] = {"warm": list(oracle.warm_start.added)}
+    oracle.enqueue_trial({"x": 1.0, "y": 1})
+    ids["enqueued"] = run_one(oracle, [3.0, 2.0])
+    ids["stopped"] = run_one(oracle, [100.0, 90.0])
+    ids["completed"] = run_one(oracle, [2.0, 1.0])
+    ids["failed"] = run_one(oracle, [], "FAILED")
+    ids["added"] = oracle.add_trial({"x": 5.0, "y": 2}, {"loss": 0.5}).trial_id
+    ids["counted"] = oracle.add_trial({"x": 6.0, "y": 3}, {"loss": 3.0},
+                                      count_towards_max_trials=True).trial_id
+    oracle.retire_trial(ids["added"], "measured on the training set", by="tester")
+    oracle.set_trial_note(ids["enqueued"], HOSTILE_NOTE)
+    oracle.close()
+    return ids

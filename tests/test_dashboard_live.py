@@ -129,24 +129,28 @@ def test_the_followed_copy_stays_what_a_fresh_read_gives(tmp_path):
     store.close()
 
 
-def change(seq: int, trial: str, status: str, at: float, who: str = "w") -> Transition:
-    return Transition(seq, trial, None, status, at, who, 1, None)
+def change(seq: int, trial: str, status: str, at: float, who: str = "w",
+           was: str | None = None) -> Transition:
+    return Transition(seq, trial, was, status, at, who, 1, None)
 
 
 def test_the_run_log_reads_runs_as_the_report_does():
-    log = RunLog(limit=3)
-    log.feed([change(1, "a", "RUNNING", 1.0), change(2, "a", "STOPPED", 2.0),
-              change(3, "a", "COMPLETED", 3.0), change(4, "b", "RUNNING", 4.0),
-              change(5, "b", "RUNNING", 5.0, "v")])
-    log.feed([change(3, "a", "FAILED", 9.0)])  # taken in already: skipped
-    assert log.runs(10.0) == [Run("a", "w", 1.0, 3.0, "COMPLETED"),
+    log = RunLog(limit=4)
+    log.feed([change(1, "a", "RUNNING", 1.0), change(2, "a", "STOPPED", 2.0, was="RUNNING"),
+              change(3, "a", "FAILED", 3.0, was="STOPPED"),  # its worker failed after the stop
+              change(4, "s", "RUNNING", 3.5), change(5, "s", "STOPPED", 3.75, was="RUNNING"),
+              change(6, "s", "STOPPED", 3.8, was="STOPPED"),  # retired: no run
+              change(7, "b", "RUNNING", 4.0), change(8, "b", "RUNNING", 5.0, "v")])
+    log.feed([change(3, "a", "COMPLETED", 9.0)])  # taken in already: skipped
+    assert log.runs(10.0) == [Run("a", "w", 1.0, 3.0, "FAILED"),
+                              Run("s", "w", 3.5, 3.75, "STOPPED"),
                               Run("b", "w", 4.0, 5.0, "IDLE"),
                               Run("b", "v", 5.0, 10.0, "RUNNING")]
     assert not log.cut
-    log.feed([change(6, "b", "COMPLETED", 6.0)] + [
-        x for n in range(3) for x in (change(7 + 2 * n, f"c{n}", "RUNNING", 7.0 + n),
-                                      change(8 + 2 * n, f"c{n}", "COMPLETED", 8.0 + n))])
-    assert [r.trial_id for r in log.runs(20.0)] == ["c0", "c1", "c2"] and log.cut
+    log.feed([change(9, "b", "COMPLETED", 6.0)] + [
+        x for n in range(4) for x in (change(10 + 2 * n, f"c{n}", "RUNNING", 7.0 + n),
+                                      change(11 + 2 * n, f"c{n}", "COMPLETED", 8.0 + n))])
+    assert [r.trial_id for r in log.runs(20.0)] == ["c0", "c1", "c2", "c3"] and log.cut
 
 
 def test_runs_that_started_before_the_part_of_the_log_read_start_at_their_trials_start(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,8 @@ HISTORY_ROWS = 2000
 #: curves of selected trials drawn at most
 MAX_SELECTED = 5
 CELL_CHARS = 200
+#: the origin shown for a trial the search's algorithm proposed (its origin is None)
+ORIGIN_ORACLE = "proposed by the search's oracle"
 
 Params = Mapping[str, Sequence[str]]
 
@@ -51,6 +54,19 @@ class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def file_stamp(path: str) -> tuple[Any, ...]:
+    """(modification time, size) of a search file and of its write-ahead log: what a
+    write changes."""
+    stamp: list[Any] = []
+    for name in (path, path + "-wal"):
+        try:
+            info = os.stat(name)
+            stamp += [info.st_mtime_ns, info.st_size]
+        except OSError:
+            stamp += [None, None]
+    return tuple(stamp)
 
 
 def interval(total: int) -> float:
@@ -117,10 +133,42 @@ class Dashboard:
                  opener: Callable[[], Store] | None = None) -> None:
         self.store = store
         self.default = project  # --project: the project of a request that names none
+        self.opener = opener
         # whether an oracle would stop is asked of a store of its own (see finished.py)
         self.question = None if opener is None else OracleQuestion(opener)
         self._live: dict[str, LiveProject] = {}
         self._plots: dict[tuple[str, int], tuple[Any, dict[str, str]]] = {}
+        # a store that reads a copy: when its file was last seen, and when to look again
+        self._stamp: tuple[Any, ...] | None = None
+        self._look_at = 0.0
+
+    # -- a file of an older schema ----------------------------------------------------------
+    @property
+    def snapshot(self) -> bool:
+        """Whether the store reads a copy made when it was opened (a file written by an
+        older hpstore, upgraded in memory): it does not see what is written later."""
+        return bool(getattr(self.store, "snapshot", False))  # only a SQLite file has copies
+
+    def renew(self) -> None:
+        """Before each request: a store reading a copy is opened again once its file
+        changed (looked at most every second, and after a copy that took long, at most
+        every 20 times that), so the page follows a search an hpstore of today resumes
+        (its first write upgrades the file, and the store then reads the file itself).
+        The positions the page holds stay valid: they are the file's."""
+        if not self.snapshot or self.opener is None or time.monotonic() < self._look_at:
+            return
+        stamp = file_stamp(self.store.location)  # before opening: a later write is seen next
+        if stamp == self._stamp:
+            self._look_at = time.monotonic() + 1.0
+            return
+        begin = time.monotonic()
+        fresh = self.opener()
+        old, self.store = self.store, fresh
+        old.close()
+        self._live.clear()
+        self._plots.clear()
+        self._stamp = stamp
+        self._look_at = time.monotonic() + max(1.0, 20 * (time.monotonic() - begin))
 
     # -- projects -------------------------------------------------------------------------------
     def live(self, name: str | None) -> LiveProject:
@@ -147,20 +195,28 @@ class Dashboard:
         return live
 
     def summary(self, live: LiveProject) -> dict[str, Any]:
+        """Where a project stands, counted as ``hpstore summary`` and ``hpstore watch``
+        count it: ``done`` leaves out the trials added without counting towards max_trials
+        (``uncounted``), the best leaves out retired trials."""
         view = live.overview()
         best = view.best
+        finished = live.finished(view)
+        stopping = live.stopping(now=finished is not None)
         return {
             "name": live.record.name, "generation": live.record.project_id,
             "objective": live.objective_text, "direction": live.direction,
             "oracle": live.record.oracle_class, "max_trials": view.max_trials,
             "total": sum(view.counts.values()), "counts": view.counts, "done": view.done,
+            "uncounted": live.record.uncounted, "steered": live.steered(),
             "running": len(view.running), "queued": view.queued,
             "best": None if best is None else {"trial_id": best.trial_id,
                                                "score": best.score},
             "last_activity": live.last_activity,
-            "stopped_early": queries.stopped_early_count(live.project),
+            "stopped_early": None if not stopping.stopped else {
+                "trials": stopping.stopped, "steps_saved": stopping.steps_saved,
+                "full_length": stopping.full_length},
             "workers": self.store.live_workers(),
-            "finished": live.finished(view),
+            "finished": finished,
         }
 
     def projects(self, params: Params) -> dict[str, Any]:
@@ -240,18 +296,15 @@ class Dashboard:
             raise Refused(400, str(exc)) from None
         columns, rows = queries.trial_table(live.project, queries.space_names(live.project),
                                             found.trials)
-        early = [queries.early_stop(t) for t in found.trials]
-        marked = any(e is not None for e in early)
-        if marked:
-            columns = [*columns, "stopped early", "steps saved"]
+        status = columns.index("status")
         out = []
-        for t, row, stop in zip(found.trials, rows, early):
+        for t, row in zip(found.trials, rows):
             cells = [cell(v) for v in row]
-            if marked:
-                cells += ["" if stop is None else "yes" if stop[0] else "no",
-                          "" if stop is None or stop[1] is None else str(stop[1])]
+            if t.retired:  # as the report marks it: out of the results, its row kept
+                cells[status] = f"{t.status} (retired)"
             out.append({"trial_id": t.trial_id, "number": t.number, "status": t.status,
-                        "cells": cells, "message": last_line(t.message) or "",
+                        "retired": t.retired, "origin": t.origin, "cells": cells,
+                        "message": last_line(t.message) or "",
                         "title": fit(t.message or "", TITLE_CHARS)})
         return {"name": live.record.name, "total": found.total, "page": page, "size": size,
                 "pages": max(1, -(-found.total // size)), "columns": [*columns, "message"],
@@ -303,22 +356,27 @@ class Dashboard:
         except TrialNotFoundError as exc:
             raise Refused(404, str(exc)) from None
         t = detail.trial
-        stop = queries.early_stop(t)
         history = detail.history
-        facts = [
+        facts: list[tuple[str, str]] = [
             ("status", t.status), ("score", cell(t.score)), ("best step", cell(t.best_step)),
+            ("origin", t.origin or ORIGIN_ORACLE)]
+        if t.retired_at is not None:
+            facts.append(("retired", f"{iso_time(t.retired_at)} (out of the results; the "
+                                      "status changes say who retired it and why)"))
+        if queries.stopped_early(t):
+            facts.append(("stopped early", "yes: by a stopping rule, scored on what it "
+                                           "reached"))
+        facts += [
             ("worker", cell(t.tuner_id)), ("runs", str(t.run)),
             ("interrupted runs", str(t.interruptions)), ("invalid runs", str(t.invalid_runs)),
-            ("created", iso_time(t.created_at)), ("started", cell(iso_time(t.started_at))),
+            ("created", cell(iso_time(t.created_at))), ("started", cell(iso_time(t.started_at))),
             ("ended", cell(iso_time(t.ended_at))),
             ("seconds", "" if t.started_at is None or t.ended_at is None
              else f"{t.ended_at - t.started_at:.3f}")]
-        if stop is not None:
-            facts += [("stopped early", "yes" if stop[0] else "no"),
-                      ("steps saved", cell(stop[1]))]
         return {
             "name": live.record.name, "generation": live.record.project_id,
             "trial_id": t.trial_id, "number": t.number, "status": t.status,
+            "retired": t.retired, "origin": t.origin, "note": t.note,
             "objective": live.objective_text, "facts": [list(f) for f in facts],
             "values": [[k, cell(v)] for k, v in t.values.items()],
             "message": t.message,

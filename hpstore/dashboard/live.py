@@ -48,8 +48,8 @@ PACE_ENDS = 500
 
 class RunLog:
     """The runs of the status log from where it was first read, kept current. A run starts
-    at a change to RUNNING and ends at the next change to anything but RUNNING or STOPPED
-    (a stopped trial is still finishing), as the report draws them."""
+    at a change to RUNNING and ends at the next change of status, as the report draws them
+    (a trial stopped early ends STOPPED there; one its worker then failed ends FAILED)."""
 
     def __init__(self, limit: int = MAX_RUNS) -> None:
         self.position = 0
@@ -65,20 +65,36 @@ class RunLog:
             if change.seq <= self.position:
                 continue
             self.position = change.seq
+            if change.from_status == change.to_status:  # retired or restored: no run
+                continue
             tid, status, at = change.trial_id, change.to_status, change.at
             if status == TrialStatus.RUNNING:
                 if tid in self.open:  # started again without an end: that run was lost
                     self._end(tid, at, TrialStatus.IDLE)
                 self.open[tid] = (at, change.tuner_id or "(unknown)")
-            elif status != TrialStatus.STOPPED and tid in self.open:
+            elif tid in self.open:
                 self._end(tid, at, status)
-            elif status != TrialStatus.STOPPED and change.from_status is not None:
+            elif change.from_status == TrialStatus.STOPPED and self._failed_after_stop(change):
+                continue
+            elif change.from_status is not None:
                 self.orphans.append(change)
 
     def _end(self, trial_id: str, at: float, status: str) -> None:
         begin, who = self.open.pop(trial_id)
         self.done.append(Run(trial_id, who, begin, at, status))
         self.seen += 1
+
+    def _failed_after_stop(self, change: Transition) -> bool:
+        """Moves the end of the trial's run that ended STOPPED to ``change``; whether it
+        was among the kept runs."""
+        for i in range(len(self.done) - 1, -1, -1):
+            run = self.done[i]
+            if run.trial_id == change.trial_id:
+                if run.status != TrialStatus.STOPPED:
+                    return False
+                self.done[i] = run._replace(end=change.at, status=change.to_status)
+                return True
+        return False
 
     def add_orphans(self, trials: dict[str, TrialRecord]) -> None:
         """Runs that ended in the part of the log read but started before it: started when
@@ -114,8 +130,15 @@ class RunLog:
 
 def _info(t: TrialRecord) -> TrialInfo:
     seconds = None if t.started_at is None or t.ended_at is None else t.ended_at - t.started_at
-    return TrialInfo(t.number, t.trial_id, t.status, finite(t.score), t.best_step, t.tuner_id,
-                     t.run, seconds, t.message, t.values)
+    return TrialInfo(t.number, t.trial_id, t.status, finite(queries.result_score(t)),
+                     t.best_step, t.tuner_id, t.run, seconds, t.message, t.values, t.retired,
+                     t.note)
+
+
+def _ended(changes: Iterable[Transition]) -> list[float]:
+    """When trials ended, among ``changes`` (a trial retired or restored did not end)."""
+    return [c.at for c in changes
+            if c.to_status in TrialStatus.FINAL and c.from_status != c.to_status]
 
 
 class LiveProject:
@@ -152,8 +175,7 @@ class LiveProject:
         self.runs.feed(tail)
         self.runs.add_orphans(self.project.trials_by_id([c.trial_id for c in self.runs.orphans]))
         self.runs.add_running(self.project.running())
-        self.ends: deque[float] = deque(
-            (c.at for c in tail if c.to_status in TrialStatus.FINAL), maxlen=PACE_ENDS)
+        self.ends: deque[float] = deque(_ended(tail), maxlen=PACE_ENDS)
         # the newest entry and value are those at the newest positions: the only ones after
         # the position before
         change = tail[-1:] or (self.project.transitions(after=self.seq - 1) if self.seq else [])
@@ -219,10 +241,10 @@ class LiveProject:
             if rows is not None:
                 if rows and t.number not in rows and t.number < next(reversed(rows)):
                     self._ordered = False
-                rows[t.number] = (t.status, finite(t.score))
+                rows[t.number] = (t.status, finite(queries.result_score(t)))
             self._records.pop(t.number, None)
         self.runs.feed(changes)
-        self.ends.extend(c.at for c in changes if c.to_status in TrialStatus.FINAL)
+        self.ends.extend(_ended(changes))
         self.last_activity = max([self.last_activity or 0.0, *(c.at for c in changes)])
         self.seq = changes[-1].seq
 
@@ -235,29 +257,40 @@ class LiveProject:
         return value
 
     # -- at a glance --------------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        """Trials per status."""
-        return dict(self._memoised("counts", self.version, self.project.counts_by_status))
-
-    def total(self) -> int:
-        return sum(self.counts().values())
-
     def overview(self) -> queries.Overview:
-        """Where the search stands (as ``hpstore watch`` shows it)."""
-
-        def make() -> queries.Overview:
-            running = sorted(self.project.running(), key=lambda t: (t.tuner_id or "", t.number))
-            queued = sum(1 for t in self.project.trials(
-                statuses=[TrialStatus.IDLE, TrialStatus.INVALID]) if t.queued is not None)
-            counts = self.counts()
-            return queries.Overview(counts, queries.done_count(counts), queued, running,
-                                    queries.best_trial(self.project, self.direction),
-                                    self.record.max_trials, None)
-
-        view: queries.Overview = self._memoised("overview", self.version, make)
-        view.per_minute = queries.pace(self.ends, now=time.time())
+        """Where the search stands, as ``hpstore watch`` and ``hpstore summary`` count it
+        (:func:`hpstore.queries.overview`), read again after a change."""
+        view: queries.Overview = self._memoised("overview", self.version, lambda: (
+            queries.overview(self.project, now=time.time(), ends=self.ends)))
+        view.per_minute = queries.pace(self.ends, now=time.time())  # time moves on
         view.max_trials = self.record.max_trials  # may be raised while the search runs
         return view
+
+    def counts(self) -> dict[str, int]:
+        """Trials per status."""
+        return dict(self.overview().counts)
+
+    def total(self) -> int:
+        return sum(self.overview().counts.values())
+
+    def steered(self) -> dict[str, int]:
+        """Trials enqueued, added, warm-started and retired (see ``hpstore summary``)."""
+        return dict(self._memoised("steered", self.version, self.project.steering_counts))
+
+    def stopping(self, *, now: bool = False) -> queries.Stopping:
+        """What early stopping did (:func:`hpstore.queries.stopping`). It counts the steps
+        of every trial, so while the search runs it is read again after a status change at
+        most every 20 times what it took (``now``: after any change, for a finished
+        search's last answer)."""
+        held = self._memo.get("stopping")
+        if held is not None and (held[0][0] == self.seq or (
+                not now and time.monotonic() < held[0][1])):
+            return held[1]
+        begin = time.monotonic()
+        found = queries.stopping(self.project)
+        took = time.monotonic() - begin
+        self._memo["stopping"] = ((self.seq, begin + max(1.0, 20 * took)), found)
+        return found
 
     def finished(self, view: queries.Overview) -> str | None:
         """Why the search is finished, or None while it may still change."""

@@ -103,7 +103,11 @@ class Reader:
 
     def call(self, method: Callable[..., Any], *args: Any) -> Any:
         """``method(dashboard, *args)`` on the reader thread."""
-        return self._pool.submit(method, self.dashboard, *args).result(ANSWER_TIMEOUT)
+        return self._pool.submit(self._answer, method, *args).result(ANSWER_TIMEOUT)
+
+    def _answer(self, method: Callable[..., Any], *args: Any) -> Any:
+        self.dashboard.renew()
+        return method(self.dashboard, *args)
 
     def close(self) -> None:
         try:

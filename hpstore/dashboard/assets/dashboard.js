@@ -64,6 +64,21 @@
       (s) => h("span", { class: statusClass(s), text: `${s} ${map[s]}` })));
   }
 
+  // How far a search is, counted as `hpstore summary` and `hpstore watch` count it: trials
+  // added without counting towards max_trials are not in "ended of max_trials".
+  function progress(p) {
+    const ended = p.max_trials ? `${p.done} of ${p.max_trials} ended` : `${p.done} ended`;
+    return p.uncounted ? `${ended} (${p.uncounted} added, not counted)` : ended;
+  }
+
+  // What steering did, in the words of `hpstore summary`'s "Steered:" line.
+  function steered(p) {
+    const parts = ["enqueued", "added", "warm start", "retired"].filter((k) => p.steered[k])
+      .map((k) => `${p.steered[k]} ${k}`);
+    if (!parts.length) return "";
+    return parts.join(", ") + (p.uncounted ? ` (${p.uncounted} not counted towards max_trials)` : "");
+  }
+
   function table(columns, rows, attrs) {
     return h("table", attrs || {}, h("thead", {}, h("tr", {}, columns.map(
       (c) => h("th", { text: c })))), h("tbody", {}, rows));
@@ -129,7 +144,7 @@
     first.addEventListener("change", choose);
     second.addEventListener("change", choose);
     const head = ["project", "objective", "trials", "per status", "best", "running",
-      "last activity", "state"];
+      "steered", "stopped early", "last activity", "state"];
     const list = h("table", { id: "projects" }, h("thead", {}, h("tr", {}, head.map(
       (c) => h("th", { text: c })))), body);
     main.replaceChildren(h("h1", { text: "Projects" }), h("div", { class: "scroll" }, list),
@@ -139,22 +154,18 @@
     poll(async () => {
       const d = await api("/api/projects", []);
       document.getElementById("location").textContent = d.location;
-      const early = d.projects.some((p) => p.stopped_early !== null);
-      const heads = list.querySelector("thead tr");
-      if (early && heads.children.length === head.length) {
-        heads.insertBefore(h("th", { text: "stopped early" }), heads.children[6]);
-      }
       body.replaceChildren(...d.projects.map((p) => h("tr", { "data-project": p.name },
         h("td", {}, h("a", { href: href("/project", { p: p.name }), text: p.name })),
         h("td", { text: p.objective }),
-        h("td", { text: p.max_trials ? `${p.total} of ${p.max_trials}` : `${p.total}` }),
+        h("td", { class: "progress", text: `${p.total}: ${progress(p)}` }),
         h("td", {}, counts(p.counts)),
         h("td", {}, p.best ? h("a", {
           href: href("/trial", { p: p.name, t: p.best.trial_id }),
           text: `${score(p.best.score)} (trial ${p.best.trial_id})`,
         }) : ""),
         h("td", { text: String(p.running) }),
-        early ? h("td", { text: p.stopped_early === null ? "" : String(p.stopped_early) }) : null,
+        h("td", { class: "steered", text: steered(p) }),
+        h("td", { text: p.stopped_early ? String(p.stopped_early.trials) : "" }),
         h("td", { text: ago(p.last_activity, d.now) }),
         h("td", { text: p.finished || (p.running ? "running"
           : p.workers ? "waiting for a trial" : "no worker alive (paused, or finished)") }))));
@@ -181,10 +192,12 @@
       name: params.get("p"), seq: null, obs: null, generation: null, version: null,
       statuses: new Set(), sort: "number", desc: false, page: 1, size: 50,
       selected: new Set(), plotsAt: 0, plotsEvery: 2000, plotsDirty: true, events: [],
+      quiet: 0,
     };
     const title = h("h1", { id: "title" });
     const meta = h("p", { id: "meta", class: "meta" });
     const best = h("p", { id: "best", class: "meta" });
+    const steering = h("p", { id: "steering", class: "meta" });
     const running = h("div", { id: "running" });
     const downloads = h("p", { id: "downloads", class: "meta" });
     const plotBoxes = {};
@@ -209,7 +222,8 @@
     desc.addEventListener("change", () => { state.desc = desc.checked; state.page = 1; loadTable(); });
     size.addEventListener("change", () => { state.size = Number(size.value); state.page = 1; loadTable(); });
     main.replaceChildren(
-      h("p", {}, h("a", { href: "/", text: "All projects" })), title, meta, best, running,
+      h("p", {}, h("a", { href: "/", text: "All projects" })), title, meta, best, steering,
+      running,
       downloads, h("nav", { class: "sections" }, [...plotSections.map((s) => s.id), "trials", "events"]
         .map((id) => h("a", { href: `#${id}`, text: id }))),
       ...plotSections,
@@ -247,8 +261,9 @@
         });
         const cells = r.cells.map((c, i) => (i === 0
           ? h("td", {}, h("a", { href: href("/trial", { p: d.name, t: r.trial_id }), text: c }))
-          : h("td", { class: i === 1 ? statusClass(c) : null, text: c })));
-        return h("tr", { class: state.selected.has(r.trial_id) ? "selected" : null,
+          : h("td", { class: i === 1 ? statusClass(r.status) : null, text: c })));
+        const marks = [state.selected.has(r.trial_id) ? "selected" : "", r.retired ? "retired" : ""];
+        return h("tr", { class: marks.filter(Boolean).join(" ") || null,
           "data-trial": r.trial_id }, h("td", {}, pick), cells,
         h("td", { title: r.title || null, text: r.message }));
       });
@@ -280,13 +295,15 @@
       document.getElementById("location").textContent = d.location;
       title.textContent = d.name;
       const parts = [`objective ${d.objective}`, `oracle ${d.oracle}`,
-        `trials ${d.total}${d.max_trials ? ` of ${d.max_trials}` : ""} (${d.done} ended)`];
+        `trials ${d.total}, ${progress(d)}`];
       if (d.per_minute && !d.finished) parts.push(`${d.per_minute.toFixed(1)} trials/min`);
       if (d.minutes_left !== null && d.minutes_left !== undefined && !d.finished) {
         parts.push(`about ${d.minutes_left.toFixed(1)} min left`);
       }
       parts.push(`${d.workers} worker(s) alive`, `last activity ${ago(d.last_activity, d.now)}`);
-      if (d.stopped_early !== null) parts.push(`${d.stopped_early} stopped early`);
+      if (d.stopped_early) {
+        parts.push(`stopped early ${d.stopped_early.trials}, about ${d.stopped_early.steps_saved} steps not run`);
+      }
       meta.replaceChildren(parts.join("; "), " ", counts(d.counts));
       if (d.best_trial) {
         best.replaceChildren("Best: ", h("a", { id: "best-trial",
@@ -295,6 +312,9 @@
         h("strong", { id: "best-score", text: score(d.best_trial.score) }), " with ",
         d.best_trial.values.map(([k, v]) => `${k}=${v}`).join(", "));
       } else best.textContent = "No trial has a score yet.";
+      const steer = steered(d);
+      steering.textContent = steer ? `Steered: ${steer}` : "";
+      steering.hidden = !steer;
       running.replaceChildren(...(d.running_trials.length
         ? [h("p", { class: "meta", text: `Running (${d.running_trials.length}):` }),
           h("ul", {}, d.running_trials.map((t) => h("li", {}, `${t.tuner_id}: `,
@@ -309,6 +329,12 @@
 
     function addEvents(changes) {
       for (const c of changes) {
+        if (c.from === c.to) { // retired or restored: the status stays, the log says why
+          state.events.unshift(h("li", {}, `${c.time} trial `,
+            h("a", { href: href("/trial", { p: state.name, t: c.trial_id }), text: c.trial_id }),
+            `: ${c.message || "marked"}`));
+          continue;
+        }
         state.events.unshift(h("li", {}, `${c.time} trial `,
           h("a", { href: href("/trial", { p: state.name, t: c.trial_id }), text: c.trial_id }),
           `: ${c.from || "new"} → `, h("span", { class: statusClass(c.to), text: c.to }),
@@ -337,10 +363,13 @@
       addEvents(d.changes);
       const changed = d.fresh || d.changes.length > 0 || d.version !== state.version;
       state.version = d.version;
-      if (changed) {
+      // a note changes no status: the table is also read again after ten quiet polls
+      state.quiet = changed ? 0 : state.quiet + 1;
+      if (changed || state.quiet >= 10) {
+        state.quiet = 0;
         await loadTable();
-        state.plotsDirty = true;
       }
+      if (changed) state.plotsDirty = true;
       const every = Math.max(state.plotsEvery, 2000 * d.interval);
       if (state.plotsDirty && (d.finished || Date.now() - state.plotsAt >= every)) await loadPlots();
       return { interval: d.more ? 0 : d.interval, finished: d.finished };
@@ -362,11 +391,13 @@
       document.title = `trial ${d.trial_id} of ${d.name} - hpstore dashboard`;
       box.replaceChildren(...[
         h("p", {}, h("a", { href: href("/project", { p: d.name }), text: `Project ${d.name}` })),
-        h("h1", { id: "title", text: `Trial ${d.trial_id}` }),
+        h("h1", { id: "title", text: `Trial ${d.trial_id}${d.retired ? " (retired)" : ""}` }),
         h("p", { class: "meta", text: `number ${d.number}; objective ${d.objective}` }),
         h("section", { id: "facts" }, h("table", { class: "facts" }, h("tbody", {},
           d.facts.map(([k, v]) => h("tr", {}, h("td", { text: k }),
             h("td", { class: k === "status" ? statusClass(v) : null, text: v })))))),
+        d.note ? h("section", { id: "note" }, h("h2", { text: "Note" }),
+          h("p", { class: "note-text", text: d.note })) : null,
         h("section", { id: "values" }, h("h2", { text: "Hyperparameters" }),
           d.values.length ? table(["name", "value"], d.values.map(([k, v]) => h("tr", {},
             h("td", { text: k }), h("td", { text: v })))) : h("p", { class: "empty", text: "None." })),
