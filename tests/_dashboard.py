@@ -273,3 +273,34 @@ def write_steered(path: str, source: str) -> dict[str, Any]:
     oracle.set_trial_note(ids["enqueued"], HOSTILE_NOTE)
     oracle.close()
     return ids
+
+
+# -- files -------------------------------------------------------------------------------------
+
+def write_old_file(path: str, version: int) -> None:
+    """A search file as an hpstore of schema ``version`` wrote it: project "p" of a random
+    search, two completed trials."""
+    import sqlite3
+
+    from hpstore.store.sqlite.schema import migrations
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number, migration in migrations():
+        if number <= version:
+            conn.executescript(f"BEGIN;\n{migration.read_text(encoding='utf-8')}\n"
+                               f"PRAGMA user_version = {number};\nCOMMIT;")
+    conn.execute("INSERT INTO projects (project_id, name, oracle_class, oracle_config, "
+                 "objective, max_trials, seed, created_at, updated_at) VALUES (1, 'p', "
+                 "'RandomSearchOracle', '{}', '{\"name\": \"loss\", \"direction\": \"min\"}', "
+                 "5, 1, 0, 0)")
+    conn.execute("INSERT INTO hyperparameters VALUES (1, 0, 'x', 'Float', '{\"name\": \"x\", "
+                 "\"default\": 0.0, \"conditions\": [], \"min_value\": 0.0, \"max_value\": "
+                 "10.0, \"step\": null, \"sampling\": \"linear\"}')")
+    for number, score in ((0, 0.5), (1, 0.25)):
+        conn.execute("INSERT INTO trials (project_id, number, trial_id, status, hp_values, "
+                     "values_key, score, run_count, created_at, started_at, ended_at) VALUES "
+                     "(1, ?, ?, 'COMPLETED', ?, ?, ?, 1, 0, 0, 1)",
+                     (number, str(number), f'{{"x": {number + 1.0}}}', f"k{number}", score))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()

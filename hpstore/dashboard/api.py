@@ -42,6 +42,10 @@ HISTORY_ROWS = 2000
 #: curves of selected trials drawn at most
 MAX_SELECTED = 5
 CELL_CHARS = 200
+#: a store reading a copy of its file looks at the file at most every this many seconds,
+#: and after a copy that took long, at most every SNAPSHOT_COST times what it took
+SNAPSHOT_EVERY = 1.0
+SNAPSHOT_COST = 20.0
 #: the origin shown for a trial the search's algorithm proposed (its origin is None)
 ORIGIN_ORACLE = "proposed by the search's oracle"
 
@@ -151,15 +155,15 @@ class Dashboard:
 
     def renew(self) -> None:
         """Before each request: a store reading a copy is opened again once its file
-        changed (looked at most every second, and after a copy that took long, at most
-        every 20 times that), so the page follows a search an hpstore of today resumes
-        (its first write upgrades the file, and the store then reads the file itself).
-        The positions the page holds stay valid: they are the file's."""
+        changed (see :data:`SNAPSHOT_EVERY`), so the page follows a search that an hpstore
+        of today resumes (its first write upgrades the file, and the store opened again
+        reads the file itself) or an older one goes on writing. The positions the page
+        holds stay valid: they are the file's."""
         if not self.snapshot or self.opener is None or time.monotonic() < self._look_at:
             return
         stamp = file_stamp(self.store.location)  # before opening: a later write is seen next
         if stamp == self._stamp:
-            self._look_at = time.monotonic() + 1.0
+            self._look_at = time.monotonic() + SNAPSHOT_EVERY
             return
         begin = time.monotonic()
         fresh = self.opener()
@@ -168,7 +172,8 @@ class Dashboard:
         self._live.clear()
         self._plots.clear()
         self._stamp = stamp
-        self._look_at = time.monotonic() + max(1.0, 20 * (time.monotonic() - begin))
+        self._look_at = time.monotonic() + max(SNAPSHOT_EVERY,
+                                               SNAPSHOT_COST * (time.monotonic() - begin))
 
     # -- projects -------------------------------------------------------------------------------
     def live(self, name: str | None) -> LiveProject:
