@@ -1,14 +1,25 @@
 """The dashboard in a real browser (headless Chromium over the DevTools protocol): the page
 runs its script and shows the project, its best trial and score; trials written after it
-opened appear without a reload; names from the file stay text; no console error."""
+opened appear without a reload; a steered search shows where trials came from, notes and
+retired trials, and follows a retirement; a project with no trial; names from the file stay
+text; no console error."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from _browser import Browser, browser_path
-from _dashboard import HOSTILE, HOSTILE_PROJECT, space, write_search
+from _dashboard import (
+    HOSTILE,
+    HOSTILE_NOTE,
+    HOSTILE_PROJECT,
+    space,
+    write_search,
+    write_steered,
+)
 
 import hpstore
 from hpstore.dashboard import open_dashboard
@@ -111,3 +122,87 @@ def test_every_page_runs_without_an_error(served, browser):
     assert browser.evaluate("document.querySelector('#trials-list tbody tr td a')"
                             ".getAttribute('href')") == "/trial?p=done&t=0"
     assert browser.problems() == []
+
+
+def cell_of(column: str, trial: str) -> str:
+    """An expression: the text of ``column``'s cell in the row of ``trial``."""
+    return (f"(() => {{ const heads = [...document.querySelectorAll('#trials-list thead th')]"
+            f".map(th => th.textContent); const row = document.querySelector("
+            f"'#trials-list tr[data-trial=\"{trial}\"]'); return row ? row.children["
+            f"heads.indexOf({js(column)})].textContent : null; }})()")
+
+
+@pytest.mark.slow
+def test_a_steered_search_shows_origins_notes_and_retired_trials_and_follows_a_retirement(
+        tmp_path, browser):
+    path = str(tmp_path / "search.db")
+    ids = write_steered(path, str(tmp_path / "source.db"))
+    summary = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
+                             capture_output=True, text=True, timeout=60).stdout
+    steered_line = next(line for line in summary.splitlines() if line.startswith("Steered: "))
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        browser.open(f"{running.url}project?p=steered")
+        assert browser.wait_for(f"{rows(browser)} === 8")
+        assert browser.evaluate("[...document.querySelectorAll('#trials-list tr.retired')]"
+                                ".map(r => r.dataset.trial)") == [ids["added"]]
+        assert browser.evaluate(cell_of("status", ids["added"])) == "COMPLETED (retired)"
+        assert browser.evaluate(cell_of("origin", ids["enqueued"])) == "enqueued"
+        assert browser.evaluate(cell_of("origin", ids["warm"][0])).startswith(
+            f'warm start: source.db "{HOSTILE_PROJECT}" trial ')
+        assert browser.evaluate(cell_of("note", ids["enqueued"])) == HOSTILE_NOTE
+        assert browser.evaluate("document.querySelector('#steering').textContent") == (
+            steered_line)
+        assert "trials 8, 5 of 6 ended (3 added, not counted)" in browser.evaluate(
+            "document.querySelector('#meta').textContent")
+        assert browser.evaluate("document.querySelector('#best-trial').textContent") == (
+            f"trial {ids['completed']}")
+        # retired from another process while the page is open: followed without a reload
+        browser.evaluate("window.sameDocument = 'yes'")
+        oracle = hpstore.Oracle.attach(path, "steered")
+        oracle.retire_trial(ids["completed"], "a leak", by="tester")
+        oracle.close()
+        assert browser.wait_for(f"document.querySelector('#best-trial').textContent === "
+                                f"{js('trial ' + ids['enqueued'])}")
+        assert browser.wait_for(f"document.querySelector('#trials-list "
+                                f"tr[data-trial=\"{ids['completed']}\"].retired') !== null")
+        assert "Retired by tester: a leak" in browser.evaluate(
+            "document.querySelector('#events').textContent")
+        assert browser.evaluate("window.sameDocument") == "yes"
+        # one trial: where it came from, its note
+        browser.open(f"{running.url}trial?p=steered&t={ids['enqueued']}")
+        assert browser.wait_for("document.querySelector('#note p')?.textContent") == (
+            HOSTILE_NOTE)
+        facts = browser.evaluate("Object.fromEntries([...document.querySelectorAll("
+                                 "'#facts tr')].map(r => [r.children[0].textContent, "
+                                 "r.children[1].textContent]))")
+        assert facts["origin"] == "enqueued"
+        browser.open(f"{running.url}trial?p=steered&t={ids['added']}")
+        assert browser.wait_for("document.querySelector('#title')?.textContent") == (
+            f"Trial {ids['added']} (retired)")
+        assert browser.evaluate("document.querySelectorAll('img, script:not([src])').length") == 0
+        assert browser.problems() == []
+
+
+@pytest.mark.slow
+def test_a_project_with_no_trial_runs_without_an_error(tmp_path, browser):
+    path = str(tmp_path / "search.db")
+    hpstore.RandomSearchOracle(objective="loss", max_trials=3, database=path,
+                               project_name=HOSTILE_PROJECT, hyperparameters=space()).close()
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        browser.open(running.url)
+        assert browser.wait_for("document.querySelector('#projects tbody tr a')"
+                                "?.textContent") == HOSTILE_PROJECT
+        browser.open(f"{running.url}project?p={HOSTILE_PROJECT}".replace(" ", "%20"))
+        assert browser.wait_for("document.querySelector('#trials-table')?.textContent") == (
+            "No trial matches.")
+        assert browser.evaluate("document.querySelector('#best').textContent") == (
+            "No trial has a score yet.")
+        assert "0 of 3 ended" in browser.evaluate("document.querySelector('#meta').textContent")
+        assert browser.wait_for("document.querySelector('#history .plot-box')"
+                                ".textContent.includes('a plot needs at least two')")
+        assert browser.evaluate("document.querySelector('#live').textContent").startswith(
+            "live")
+        assert browser.evaluate("document.querySelectorAll('img, script:not([src])').length") == 0
+        assert browser.problems() == []

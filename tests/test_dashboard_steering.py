@@ -180,6 +180,14 @@ def test_a_trial_retired_while_the_dashboard_follows_leaves_the_best_and_the_plo
             assert found == scored_ids(path), section
             assert ids["completed"] not in found, section
         assert runs_drawn(running.url, "steered") == runs_ran(ids)  # no run is added
+        oracle = hpstore.Oracle.attach(path, "steered")
+        oracle.restore_trial(ids["completed"], "no leak after all", by="tester")
+        oracle.close()
+        restored = api(running.url, "/api/poll", {
+            "p": "steered", "seq": after["seq"], "obs": after["obs"],
+            "generation": after["generation"]})
+        assert restored["best_trial"]["trial_id"] == ids["completed"]
+        assert ids["completed"] in drawn_scores(running.url)["history"]
 
 
 def runs_drawn(url: str, project: str) -> list[str]:

@@ -2,8 +2,9 @@
 
 The page shows the projects in the file, and for each its optimisation history, the score
 against each hyperparameter, parallel coordinates, learning curves, the runs per worker and
-a trials table to filter, sort and page through; one trial's values, metrics per step,
-status changes and traceback; two projects compared. It updates itself as trials change,
+a trials table to filter, sort and page through (where each trial came from, notes,
+retired trials marked); one trial's values, metrics per step, status changes and
+traceback; two projects compared. It updates itself as trials change,
 and stops once the search is finished.
 
 Read-only like every inspection tool: the search is opened with mode=ro, the server

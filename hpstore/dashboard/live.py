@@ -275,7 +275,8 @@ class LiveProject:
 
     def steered(self) -> dict[str, int]:
         """Trials enqueued, added, warm-started and retired (see ``hpstore summary``)."""
-        return dict(self._memoised("steered", self.version, self.project.steering_counts))
+        # changed only by a status-log entry (a trial added or enqueued, retired, restored)
+        return dict(self._memoised("steered", self.seq, self.project.steering_counts))
 
     def stopping(self, *, now: bool = False) -> queries.Stopping:
         """What early stopping did (:func:`hpstore.queries.stopping`). It counts the steps
