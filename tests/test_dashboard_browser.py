@@ -168,6 +168,12 @@ def test_a_steered_search_shows_origins_notes_and_retired_trials_and_follows_a_r
                                 f"tr[data-trial=\"{ids['completed']}\"].retired') !== null")
         assert "Retired by tester: a leak" in browser.evaluate(
             "document.querySelector('#events').textContent")
+        # a note changes no status: the table shows it after a few quiet polls
+        oracle = hpstore.Oracle.attach(path, "steered")
+        oracle.set_trial_note(ids["stopped"], "diverged <b>early</b>")
+        oracle.close()
+        assert browser.wait_for(f"{cell_of('note', ids['stopped'])} === "
+                                f"{js('diverged <b>early</b>')}")
         assert browser.evaluate("window.sameDocument") == "yes"
         # one trial: where it came from, its note
         browser.open(f"{running.url}trial?p=steered&t={ids['enqueued']}")
