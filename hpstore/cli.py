@@ -26,6 +26,7 @@ TOOLS = {
 # These also only read the search; they take more than the search file's name.
 READING = {
     "report": "a self-contained HTML report with plots",
+    "dashboard": "the search live in a web browser (127.0.0.1 only unless told otherwise)",
     "backup": "copy a search into one new file, consistent even while workers run",
 }
 # The commands that write: into a search file, or searches of their own.

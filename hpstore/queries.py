@@ -17,7 +17,7 @@ from hpstore.errors import ProjectChoiceError, TrialNotFoundError
 from hpstore.objective import objective_from_config
 from hpstore.rendering import iso_time
 from hpstore.store.contract import ProjectStore, Store
-from hpstore.store.records import Observation, ProjectRecord, TrialRecord
+from hpstore.store.records import Observation, ProjectRecord, Transition, TrialRecord
 from hpstore.trial import TrialStatus
 
 #: statuses after which a trial will not run again
@@ -83,6 +83,13 @@ def describe_objective(record: ProjectRecord) -> str:
 def done_count(counts: Mapping[str, int]) -> int:
     """Trials that ended for good."""
     return sum(counts.get(s, 0) for s in DONE)
+
+
+def result_score(trial: TrialRecord) -> float | None:
+    """The score a trial counts with in the results: its score, or None once it is retired
+    (a retired trial is left out of every ranking, plot and fit, as the store leaves it
+    out of :meth:`ProjectStore.best` and :meth:`ProjectStore.score_line`)."""
+    return None if trial.retired else trial.score
 
 
 def best_trial(project: ProjectStore, direction: str) -> TrialRecord | None:
@@ -186,10 +193,15 @@ class Stopping:
 STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
 
 
+def stopped_early(trial: TrialRecord) -> bool:
+    """Whether a stopping rule stopped the trial (not a worker's own STOPPED)."""
+    return trial.status == TrialStatus.STOPPED and (trial.message or "").startswith(
+        STOPPED_EARLY)
+
+
 def stopping(project: ProjectStore) -> Stopping:
     """How many trials a stopping rule stopped, and how many steps that saved."""
-    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED])
-               if (t.message or "").startswith(STOPPED_EARLY)]
+    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED]) if stopped_early(t)]
     if not stopped:
         return Stopping(0, 0, 0)
     steps = project.steps_reported(objective_name(project.record()))
@@ -259,20 +271,20 @@ class Overview:
 PACE_WINDOW = 600.0
 
 
-def overview(project: ProjectStore, *, now: float) -> Overview:
+def overview(project: ProjectStore, *, now: float, ends: Sequence[float] | None = None
+             ) -> Overview:
     """Counts per status, the running and queued trials, the best, and the pace (trials
-    ended per minute over the last ten minutes, read from the newest status changes)."""
+    ended per minute over the last ten minutes, from ``ends``, the times trials ended, when
+    the caller keeps them, else read from the newest status changes)."""
     record = project.record()
     counts = project.counts_by_status()
     running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
     queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
                  if t.queued is not None)
-    ends = [c.at for c in project.transitions(last=True, limit=500)
-            if c.to_status in FINAL and c.from_status != c.to_status
-            and c.at > now - PACE_WINDOW]
-    per_minute = None
-    if len(ends) > 1 and max(ends) > min(ends):
-        per_minute = (len(ends) - 1) / (max(ends) - min(ends)) * 60
+    if ends is None:
+        ends = [c.at for c in project.transitions(last=True, limit=500)
+                if c.to_status in FINAL and c.from_status != c.to_status]
+    per_minute = pace(ends, now=now)
     done = max(0, done_count(counts) - record.uncounted)  # as max_trials counts them
     return Overview(counts, done, queued, running,
                     best_trial(project, direction_of(record)), record.max_trials, per_minute)
@@ -300,6 +312,80 @@ def finish_reason(store: Store, project: ProjectStore, view: Overview,
     if oracle_check is not None and oracle_check():
         return "The search is finished: its oracle has no more trials to hand out."
     return None
+
+
+def pace(end_times: Sequence[float], *, now: float) -> float | None:
+    """Trials ended per minute, from the times trials ended (any order), over the last
+    :data:`PACE_WINDOW` seconds; None with fewer than two ends in it."""
+    ends = [at for at in end_times if at > now - PACE_WINDOW]
+    if len(ends) > 1 and max(ends) > min(ends):
+        return (len(ends) - 1) / (max(ends) - min(ends)) * 60
+    return None
+
+
+# -- the trials table and one trial (the dashboard) -------------------------------------------
+
+#: what the trials table may be sorted by: the store's orders, and "best" (score in the
+#: objective's direction)
+ORDERS = ("number", "score", "ended", "best")
+
+
+@dataclass(frozen=True)
+class TrialsPage:
+    """One page of the trials table, and how many trials match its filter in all."""
+
+    total: int
+    trials: list[TrialRecord]
+
+
+def trials_page(project: ProjectStore, *, statuses: Sequence[str] | None = None,
+                order: str = "number", descending: bool = False, limit: int = 50,
+                offset: int = 0, direction: str = "min") -> TrialsPage:
+    """The trials of ``statuses`` (every trial when None or empty) sorted by ``order``,
+    ``limit`` of them from ``offset`` on; trials without a score sort last. "best" sorts by
+    score in ``direction`` (``descending`` then puts the worst first).
+
+    Raises:
+        ValueError: an unknown status or order, a limit below 1 or a negative offset.
+    """
+    chosen = list(dict.fromkeys(statuses or ()))
+    unknown = [s for s in chosen if s not in TrialStatus.ALL]
+    if unknown:
+        raise ValueError(f"Unknown status {unknown[0]!r}: give one of "
+                         f"{', '.join(TrialStatus.ALL)}.")
+    if order not in ORDERS:
+        raise ValueError(f"Unknown order {order!r}: give one of {', '.join(ORDERS)}.")
+    if limit < 1 or offset < 0:
+        raise ValueError(f"A page needs a limit of at least 1 and an offset of 0 or more; "
+                         f"received limit {limit}, offset {offset}.")
+    counts = project.counts_by_status()
+    total = sum(n for s, n in counts.items() if not chosen or s in chosen)
+    if order == "best":
+        order, descending = "score", descending != (direction == "max")
+    trials = project.trials(statuses=chosen or None, order=order, descending=descending,
+                            limit=limit, offset=offset) if offset < total else []
+    return TrialsPage(total, trials)
+
+
+@dataclass(frozen=True)
+class TrialDetail:
+    """One trial: its record, its metric history per step (see :func:`step_means`) and its
+    status changes, oldest first."""
+
+    trial: TrialRecord
+    history: list[list[Any]]
+    changes: list[Transition]
+
+
+def trial_detail(project: ProjectStore, given: str) -> TrialDetail:
+    """One trial by id or number (see :func:`find_trial`), with every run's metrics.
+
+    Raises:
+        TrialNotFoundError: no such trial.
+    """
+    trial = find_trial(project, given)
+    return TrialDetail(trial, step_means(project.observations(trial, every_run=True)),
+                       project.transitions(trial_id=trial.trial_id))
 
 
 def oracle_would_stop(project: ProjectStore) -> bool | None:

@@ -146,7 +146,7 @@ def load_search(project: ProjectStore) -> Search:
         chosen = [t for t in project.trials_by_number(numbers).values()]
         chosen.sort(key=lambda t: t.number)
     trials = [TrialInfo(t.number, t.trial_id, t.status,
-                        None if t.retired else finite(t.score), t.best_step,
+                        finite(queries.result_score(t)), t.best_step,
                         t.tuner_id, t.run,
                         None if t.started_at is None or t.ended_at is None
                         else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note)
@@ -204,11 +204,13 @@ def load_curves(project: ProjectStore, trials: list[TrialRecord],
 def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
     """The runs from the status log, and how many there are; past MAX_RUNS an even sample
     of them (in order of start). A run starts at a change to RUNNING and ends at the next
-    change to anything but RUNNING or STOPPED (a stopped trial is still finishing). A run
-    still open ends at the last sign of life in the store."""
+    change of status (a trial stopped early ends STOPPED there, or, when its worker then
+    failed, FAILED at that change). A run still open ends at the last sign of life in the
+    store."""
     now = project.last_activity() or 0.0
     started: dict[str, tuple[float, str]] = {}
-    runs = []
+    stopped: dict[str, int] = {}  # trial id -> its run that ended STOPPED
+    runs: list[Run] = []
     for change in project.transitions():
         tid, status, at, tuner = change.trial_id, change.to_status, change.at, change.tuner_id
         now = max(now, at)
@@ -216,9 +218,16 @@ def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
             if tid in started:  # started again without an end: the earlier run was lost
                 runs.append(Run(tid, started[tid][1], started[tid][0], at, "IDLE"))
             started[tid] = (at, tuner or "(unknown)")
-        elif status != "STOPPED" and tid in started:
+        elif change.from_status == change.to_status:  # retired or restored: no run
+            continue
+        elif tid in started:
             begin, who = started.pop(tid)
+            if status == "STOPPED":
+                stopped[tid] = len(runs)
             runs.append(Run(tid, who, begin, at, status))
+        elif change.from_status == "STOPPED" and tid in stopped:
+            i = stopped.pop(tid)
+            runs[i] = runs[i]._replace(end=at, status=status)
     runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
     total = len(runs)
     if total > MAX_RUNS:

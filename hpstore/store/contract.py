@@ -184,6 +184,17 @@ class ProjectStore(Protocol):
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]: ...
     def recent_final_statuses(self, n: int) -> list[str]: ...
+
+    def observations_since(self, after: int = 0, *, limit: int | None = None
+                           ) -> list[tuple[int, str, Observation]]:
+        """(position, trial_id, observation) of each metric value reported after position
+        ``after``, oldest first, at most ``limit`` of them. Positions grow with every value
+        written and become visible in that order, so a reader that asks again from the last
+        position it saw misses no value and sees none twice (the dashboard's live view)."""
+
+    def last_observation(self) -> int:
+        """The position of the newest metric value of the project (0 when there is none)."""
+
     def get_value(self, key: str, default: Any = None) -> Any: ...
 
     # -- changing trials ------------------------------------------------------------------

@@ -253,3 +253,26 @@ class ReadingMixin:
             "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') AND "
             "x.from_status IS NOT x.to_status "
             "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]
+
+    def observations_since(self, after: int = 0, *, limit: int | None = None
+                           ) -> list[tuple[int, str, Observation]]:
+        """(row id, trial_id, observation) of the values reported after row ``after``."""
+        # CROSS JOIN fixes the loop order: SQLite walks observations from ``after`` on (a
+        # rowid range) and looks each trial up, so the cost follows the new rows, not the
+        # size of the project. Row ids grow in commit order: writers take turns.
+        sql = ("SELECT o.id, t.trial_id, o.run, o.metric, o.direction, o.step, o.value, o.at "
+               "FROM observations o CROSS JOIN trials t ON t.id = o.trial "
+               "WHERE o.id > ? AND t.project_id = ? ORDER BY o.id")
+        params: list[Any] = [int(after), self.project_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [(i, trial_id, Observation(r, m, d, s, from_db_float(v), at))
+                for i, trial_id, r, m, d, s, v, at in self.db.query(sql, params)]
+
+    def last_observation(self) -> int:
+        """The row id of the project's newest observation (0 when there is none)."""
+        rows = self.db.query(  # read backwards from the newest row: stops at the first match
+            "SELECT o.id FROM observations o CROSS JOIN trials t ON t.id = o.trial "
+            "WHERE t.project_id = ? ORDER BY o.id DESC LIMIT 1", (self.project_id,))
+        return int(rows[0][0]) if rows else 0

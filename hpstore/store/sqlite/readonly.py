@@ -224,6 +224,9 @@ class ReadOnlyDatabase:
     def __init__(self, path: str | os.PathLike[str], *, check: bool = True) -> None:
         self.path = Path(path).expanduser().resolve()
         self._conn = connect_readonly(path, check=check)
+        #: whether this reads a copy in memory (a file of an older schema, upgraded there):
+        #: what is written to the file after it was opened is not seen
+        self.snapshot = self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
 
     @property
     def sidecar(self) -> Path:

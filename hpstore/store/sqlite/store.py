@@ -81,6 +81,12 @@ class SQLiteStore:
     def open_project(self, record: ProjectRecord) -> SQLiteProject:
         return SQLiteProject(self.db, record.project_id, record.name)
 
+    @property
+    def snapshot(self) -> bool:
+        """Whether this reads a copy of the file made when it was opened (read-only, a
+        file of an older schema upgraded in memory): later writes are not seen."""
+        return bool(getattr(self.db, "snapshot", False))
+
     def session(self) -> str | None:
         session = self.db.session()
         return None if session is None else session.token
