@@ -3,7 +3,8 @@
 
 Each of the first three runs the peers that are installed (`pip install -e ".[bench]"`) on
 the same work in the same run and prints Markdown; `--quick` gives a CI smoke of the
-throughput part. `steps` measures hpstore alone: the cost per step of a trial that reports
+throughput part (`quality --quick` that of the quality part; `quality --suite full` runs
+the broad suite). `steps` measures hpstore alone: the cost per step of a trial that reports
 up to 100,000 steps. `keras` times hpstore.keras beside KerasTuner's own tuner on real
 (tiny) Keras training. `stopping` compares the stopping rules with Optuna's pruners on
 synthetic learning curves. `dashboard` times the dashboard on a 100,000-trial search and the

@@ -2,6 +2,7 @@
 
 A space is a list of ``(name, kind, args)`` with kind "float", "int", "choice" or "log", and
 an optional condition ``(parent, values)``; each system builds its own space from it.
+``PROBLEMS`` are the four of the original quality table; ``benchmarks.suite`` adds the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "float", "log" (float, log scale), "int" or "choice"
+    kind: str  # "float", "log" (float, log scale), "int", "logint" (int, log scale), "choice"
     args: tuple[Any, ...]
     parent: tuple[str, tuple[Any, ...]] | None = None
 
@@ -27,7 +28,9 @@ class Problem:
     name: str
     space: tuple[Param, ...]
     function: Callable[[dict[str, Any]], float]
-    optimum: float
+    optimum: float | None  # None: not known (a real model's cross-validated loss)
+    kind: str = "continuous"  # the row group of the suite's table
+    noise: float = 0.0  # standard deviation of Gaussian noise added to what a system sees
 
 
 def _mixed(v: dict[str, Any]) -> float:
@@ -60,16 +63,16 @@ def _conditional(v: dict[str, Any]) -> float:
 
 PROBLEMS = (
     Problem("mixed", (Param("x", "float", (-10, 10)), Param("y", "int", (0, 10)),
-                      Param("c", "choice", ("a", "b"))), _mixed, 0.0),
+                      Param("c", "choice", ("a", "b"))), _mixed, 0.0, "mixed"),
     Problem("branin", (Param("x1", "float", (-5, 10)), Param("x2", "float", (0, 15))),
-            _branin, 0.397887),
+            _branin, 0.397887, "continuous"),
     Problem("hartmann6", tuple(Param(f"x{i}", "float", (0, 1)) for i in range(1, 7)),
-            _hartmann6, -3.32237),
+            _hartmann6, -3.32237, "continuous"),
     Problem("conditional", (
         Param("model", "choice", ("sphere", "net")),
         Param("u", "float", (-5, 5), ("model", ("sphere",))),
         Param("w", "float", (-5, 5), ("model", ("sphere",))),
         Param("lr", "log", (1e-5, 1.0), ("model", ("net",))),
         Param("layers", "int", (1, 8), ("model", ("net",))),
-    ), _conditional, 0.0),
+    ), _conditional, 0.0, "conditional"),
 )

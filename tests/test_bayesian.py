@@ -71,6 +71,34 @@ def test_likelihood_gradient_matches_finite_differences():
         assert grad[d] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-6)
 
 
+def test_gradient_with_noise_signal_priors_and_grouped_inputs():
+    rng = np.random.default_rng(2)
+    x = rng.random((15, 4))  # the last two columns one group (a one-hot pair)
+    y = np.cos(4 * x[:, 0]) + 0.3 * x[:, 2] + 0.05 * rng.normal(size=15)
+    gp = GaussianProcess(1e-4, groups=np.array([0, 1, 2, 2]), fit_noise=True,
+                         prior=True).fit(x, y, optimise=False)
+    theta = np.array([math.log(0.4), math.log(1.2), math.log(0.8), math.log(1.5),
+                      math.log(0.01)])  # three length scales, signal, noise
+    _, grad = gp.log_marginal_likelihood(theta)
+    assert len(grad) == 5
+    for d in range(5):
+        step = np.zeros(5)
+        step[d] = 1e-5
+        up, _ = gp.log_marginal_likelihood(theta + step)
+        down, _ = gp.log_marginal_likelihood(theta - step)
+        assert grad[d] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-6)
+
+
+def test_a_fitted_noise_explains_noisy_targets():
+    rng = np.random.default_rng(3)
+    x = rng.random((40, 1))
+    clean = np.sin(5 * x[:, 0])
+    noisy = clean + 0.3 * rng.normal(size=40)
+    fitted = [GaussianProcess(1e-4, fit_noise=True, prior=True).fit(x, y, iterations=100).noise
+              for y in (clean, noisy)]
+    assert fitted[1] > 10 * fitted[0]  # on normalised targets
+
+
 def test_fitting_raises_the_likelihood_and_finds_the_irrelevant_input():
     rng = np.random.default_rng(1)
     x = rng.random((30, 2))
@@ -196,3 +224,34 @@ def test_bad_arguments():
         hpstore.BayesianOptimizationOracle("loss", alpha=-1.0)
     with pytest.raises(ValueError, match="beta"):
         hpstore.BayesianOptimizationOracle("loss", beta=float("nan"))
+
+
+
+# -- trials ended early by a stopping rule ------------------------------------------------------
+
+
+def steered(path, direction):
+    """Completed trials improving towards small x, and trials stopped early at small x
+    whose partial scores look better than any completed one. With ``direction`` "max" the
+    metric is turned around (3 - loss), so the same search is asked either way."""
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    metric = (lambda loss: {"loss": loss}) if direction == "min" else (
+        lambda loss: {"gain": 3.0 - loss})
+    oracle = hpstore.BayesianOptimizationOracle(
+        hpstore.Objective(next(iter(metric(0))), direction), max_trials=3,
+        hyperparameters=hp, num_initial_points=3, seed=1, database=path)
+    for x, loss in ((0.95, 1.0), (0.85, 1.1), (0.75, 1.2), (0.65, 1.3)):
+        oracle.add_trial({"x": x}, metric(loss))
+    for x in (0.05, 0.15, 0.25, 0.35, 0.45):
+        oracle.add_trial({"x": x}, metric(0.5), status="STOPPED", step=3)
+    return oracle
+
+
+@pytest.mark.parametrize("direction", ["min", "max"])
+def test_stopped_trials_count_no_better_than_the_worst_completed(tmp_path, direction):
+    oracle = steered(str(tmp_path / "s.db"), direction)
+    # Left out, the model would follow the completed trials' trend into the stopped
+    # trials' region; taken at their partial score, it would go there first.
+    proposed = [oracle.create_trial("t").hyperparameters.values["x"] for _ in range(3)]
+    assert all(x > 0.5 for x in proposed), proposed

@@ -4,10 +4,13 @@ asserted here: speed lives in the benchmarks' own bars)."""
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 
-from benchmarks import scale, throughput
+from benchmarks import compare, quality, scale, throughput
+from benchmarks.suite import SUITES
 
 
 @pytest.mark.slow
@@ -61,3 +64,98 @@ def test_stopping_measures_every_rule_and_pruner(tmp_path):
     for rule in ("median", "halving"):
         assert results["runs"][f"Optuna, hpstore's trials | {rule}"] == \
             results["runs"][f"hpstore random | {rule}"], rule
+
+
+@pytest.mark.slow
+def test_quality_smoke_measures_every_figure(tmp_path, capsys):
+    out = tmp_path / "quality.json"
+    assert quality.main(["--quick", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    systems = [n for n, (_, module) in quality.SYSTEMS.items() if quality.available(module)]
+    problems = [p.name for p in SUITES["quick"]
+                if p.kind != "model" or quality.available("sklearn")]
+    assert list(results["best"]) == problems
+    for name in problems:
+        assert sorted(results["best"][name]) == sorted(systems)
+        for figures in results["best"][name].values():
+            assert len(figures["per_seed"]) == 1 and len(figures["seconds"]) == 1
+            assert all(math.isfinite(v) for v in figures["median"] + figures["per_seed"][0])
+        assert results["tolerance"][name] > 0
+    timing = results["latency"]["30"]["hpstore bayesian"]
+    assert timing["first"] > 0 and timing["median"] > 0
+    printed = capsys.readouterr().out
+    assert "Wins / ties / losses" in printed and "After 12 trials" in printed
+
+
+def test_ties_are_within_the_stated_tolerance():
+    # 1% of how far random search's 30 trials stop from the optimum ...
+    results = {"best": {"f": {compare.RANDOM: {"median": [10.0], "per_seed": [[10.0]]},
+                              compare.OURS: {"median": [1.0], "per_seed": [[1.0]]}}},
+               "problems": {"f": {"optimum": 0.0}}}
+    assert compare.tie_tolerances(results) == {"f": pytest.approx(0.1)}
+    assert compare.outcome(1.0, 1.09, 0.1) == "T"
+    assert compare.outcome(1.0, 1.11, 0.1) == "W"
+    assert compare.outcome(1.11, 1.0, 0.1) == "L"
+    # ... or 0.1% of the values, for a problem random search all but solves
+    assert compare.outcome(100.0, 100.09, 0.001) == "T"
+    assert compare.outcome(100.0, 100.2, 0.001) == "W"
+    # without a known optimum, the best value any system reached stands in
+    results["problems"]["f"]["optimum"] = None
+    assert compare.tie_tolerances(results) == {"f": pytest.approx(0.09)}
+
+
+ARGMIN = {  # where the classic functions reach their known optimum
+    "branin": {"x1": math.pi, "x2": 2.275},
+    "hartmann3": {"x1": 0.114614, "x2": 0.555649, "x3": 0.852547},
+    "shekel": {f"x{i}": 4.00075 for i in range(1, 5)},
+    "rastrigin4": {f"x{i}": 0.0 for i in range(1, 5)},
+    "ackley5": {f"x{i}": 0.0 for i in range(1, 6)},
+    "rosenbrock4": {f"x{i}": 1.0 for i in range(1, 5)},
+    "styblinski8": {f"x{i}": -2.903534 for i in range(1, 9)},
+    "levy10": {f"x{i}": 1.0 for i in range(1, 11)},
+}
+
+
+def test_the_full_suite_is_broad_and_its_optima_are_right():
+    from benchmarks.suite import problem
+
+    full = SUITES["full"]
+    assert len(full) >= 12 and len({p.name for p in full}) == len(full)
+    assert {p.kind for p in full} >= {"continuous", "mixed", "integer", "categorical",
+                                      "conditional", "noisy", "model"}
+    assert sum(p.kind == "model" for p in full) >= 4
+    for name, at in ARGMIN.items():
+        assert problem(name).function(at) == pytest.approx(problem(name).optimum, abs=1e-3)
+    # no point of a problem's space scores below its stated optimum
+    rng = np.random.default_rng(0)
+    for p in full:
+        if p.optimum is None:
+            continue
+        for _ in range(300):
+            values = {}
+            for param in p.space:
+                if param.parent and values.get(param.parent[0]) not in param.parent[1]:
+                    continue
+                if param.kind == "choice":
+                    values[param.name] = param.args[rng.integers(len(param.args))]
+                elif param.kind in ("int", "logint"):
+                    values[param.name] = int(rng.integers(param.args[0], param.args[1] + 1))
+                elif param.kind == "log":
+                    values[param.name] = float(np.exp(rng.uniform(*np.log(param.args))))
+                else:
+                    values[param.name] = float(rng.uniform(*param.args))
+            assert p.function(values) >= p.optimum - 1e-6, (p.name, values)
+
+
+def test_noise_is_seen_by_the_search_and_left_out_of_the_best():
+    from benchmarks.suite import problem
+
+    noisy = problem("branin_noisy")
+    first, again = quality.Evaluation(noisy, 1), quality.Evaluation(noisy, 1)
+    at = dict(ARGMIN["branin"])
+    seen = [first(at), first({"x1": 0.0, "x2": 0.0})]
+    assert seen == [again(at), again({"x1": 0.0, "x2": 0.0})]  # the same noise per seed
+    assert seen[0] != pytest.approx(noisy.optimum, abs=1e-6)
+    origin = {"x1": 0.0, "x2": 0.0}
+    assert first.true == [noisy.function(at), noisy.function(origin)]  # noise-free
+    assert first.best(2) == first.true[int(np.argmin(seen))]  # the best-looking trial's

@@ -103,17 +103,24 @@ def test_every_oracle_with_every_rule_runs_to_the_end(tmp_path, kind, rule):
         assert stopped, "these curves give every rule something to stop"
 
 
-def test_a_stopped_trials_partial_score_is_not_fitted(tmp_path):
-    oracle = make("bayesian", str(tmp_path / "b.db"), hpstore.Threshold(upper=1.5))
+def test_a_stopped_trials_partial_score_is_fitted_no_better_than_the_worst_completed(
+        tmp_path):
+    oracle = make("bayesian", str(tmp_path / "b.db"),
+                  hpstore.SuccessiveHalving(min_resource=1, reduction_factor=3))
     run_search(oracle)
-    completed = oracle.project.completed()  # what the Gaussian process is fitted on
-    counts = oracle.project.counts_by_status()
-    assert counts.get("STOPPED") and counts.get("COMPLETED")
-    assert len(completed) == counts["COMPLETED"]
-    stopped_values = [t.hyperparameters.values for t in oracle.trials.values()
-                      if t.status == "STOPPED"]
-    fitted = [hpstore.store.rows.decode_values(v) for v, _ in completed]
-    assert not any(v in fitted for v in stopped_values)
+    trials = list(oracle.trials.values())
+    stopped = [t for t in trials if t.status == "STOPPED"]
+    worst = max(t.score for t in trials if t.status == "COMPLETED")
+    assert stopped and any(t.score < worst for t in stopped)  # partial scores that look good
+    values, scores = oracle._observations()  # what the Gaussian process is fitted on
+    def key(v):
+        return tuple(sorted(v.items()))
+
+    fitted = dict(zip((key(hpstore.store.rows.decode_values(v)) for v in values), scores))
+    assert len(fitted) == len(trials)
+    for t in trials:
+        expected = t.score if t.status == "COMPLETED" else max(t.score, worst)
+        assert fitted[key(t.hyperparameters.values)] == expected
 
 
 def test_the_rule_is_kept_with_the_search(tmp_path):

@@ -9,14 +9,20 @@ import numpy as np
 
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
+from hpstore.oracles.encoding import TOP, Encoding
 from hpstore.oracles.gaussian_process import GaussianProcess
-from hpstore.store.rows import decode_values
+from hpstore.trial import TrialStatus
 
-_TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
 RANDOM_CANDIDATES = 1000
 LOCAL_CANDIDATES = 100
 REFINE_ROUNDS = ((0.1, 10), (0.03, 10), (0.01, 5), (0.003, 5), (0.001, 3))
 # (radius, points kept) per refinement round: coarse to fine, as a local optimiser would
+MODEL_POINTS = 300  # trials the model is conditioned on, at most (its cost grows as n^3)
+FIT_POINTS = 200  # trials its hyperparameters are fitted on, at most
+# Under the prior the noise is small (the default's log is at -11.5, std 1): with a larger
+# expected noise the model smooths away the last differences near the best, and the
+# search stops short of the optimum of a smooth function (Hartmann-3).
+NOISE_PRIOR = (math.log(1e-5), 1.0)
 
 
 class BayesianOptimizationOracle(Oracle):
@@ -24,17 +30,26 @@ class BayesianOptimizationOracle(Oracle):
     the point minimising ``mean - beta * std`` (the best optimistic guess).
 
     Random trials come first, until ``num_initial_points`` (default: three per
-    hyperparameter, at least 3) have completed. Values are encoded in [0, 1) through each
-    hyperparameter's ``value_to_prob``; an inactive one is encoded at its default. Running
-    trials are added to the model at its mean plus one standard deviation, so parallel
-    workers spread out; FAILED and INVALID trials are left out. The search never proposes
-    a configuration already tried, and is deterministic for a given seed and history.
+    hyperparameter, at least 3) have ended with a score: the points of a Latin hypercube
+    drawn from the seed, then random values. The model sees each configuration
+    as a point of the unit cube (:mod:`hpstore.oracles.encoding`: log-scaled axes on the
+    log scale, an unordered Choice of more than two values one-hot, an inactive
+    hyperparameter at its default) and the scores through a logarithm that stretches the
+    differences near the best (heavy-tailed objectives otherwise look flat where it
+    matters). The kernel's length scales (one shared or one per hyperparameter, chosen by
+    a BIC test), its signal and its noise variance are fitted under log-normal priors.
+
+    COMPLETED trials count at their score; STOPPED ones (ended early by a stopping rule)
+    at the worse of the score they reached and the worst COMPLETED score. Running trials
+    are added at the model's mean plus one standard deviation, so parallel workers spread
+    out; FAILED and INVALID trials are left out. The search never proposes a configuration
+    already tried, and is deterministic for a given seed and history.
 
     Args:
         objective, max_trials (default 10 for a new search), seed, ...: as for
             :class:`hpstore.Oracle`.
-        num_initial_points: random trials to complete before the model is used.
-        alpha: the noise variance of the model (on normalised scores).
+        num_initial_points: random trials to end before the model is used.
+        alpha: the least noise variance the model may fit (on normalised scores).
         beta: how much the standard deviation counts: higher explores more.
 
     Raises:
@@ -62,6 +77,8 @@ class BayesianOptimizationOracle(Oracle):
         self.num_initial_points = num_initial_points
         self.alpha = float(alpha)
         self.beta = float(beta)
+        self._encoding: tuple[Any, Encoding] | None = None
+        self._designs: dict[tuple[int, int, int], np.ndarray] = {}
         super().__init__(objective=objective, max_trials=max_trials,
                          hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
                          tune_new_entries=tune_new_entries, seed=seed,
@@ -76,104 +93,138 @@ class BayesianOptimizationOracle(Oracle):
     def _dimensions(self) -> list[HyperParameter]:
         return [hp for hp in self._space.space if not isinstance(hp, Fixed)]
 
-    def _encode(self, values: dict[str, Any], dims: list[HyperParameter]) -> np.ndarray:
-        row = np.empty(len(dims))
-        for i, hp in enumerate(dims):
-            value = values.get(hp.name, hp.default)
-            try:
-                row[i] = hp.value_to_prob(value)
-            except (ValueError, TypeError):  # a value the current definition does not hold
-                row[i] = hp.value_to_prob(hp.default)
-        return np.clip(row, 0.0, _TOP)
-
-    def _decode(self, row: np.ndarray) -> dict[str, Any]:
-        probs = dict(zip((hp.name for hp in self._dimensions()), row))
-        values: dict[str, Any] = {}
-        for hp in self._space.space:  # in order, so a parent is decided before its children
-            if hp.name in values or not all(c.is_active(values) for c in hp.conditions):
-                continue
-            values[hp.name] = (hp.value if isinstance(hp, Fixed)
-                               else hp.prob_to_value(float(probs[hp.name])))
-        return values  # plain Python values already (Fixed ones are stored JSON-normalised)
+    def _encoder(self) -> Encoding:
+        """The encoding of the current space (rebuilt when the space changes; it keeps
+        the stored trials' inputs between decisions)."""
+        space = list(self._space.space)
+        signature = [(type(hp).__name__, hp.get_config()) for hp in space]
+        if self._encoding is None or self._encoding[0] != signature:
+            self._encoding = (signature, Encoding(space))
+        return self._encoding[1]
 
     # -- the search ----------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         dims = self._dimensions()
-        completed = self.project.completed()
+        observed, scores = self._observations()
         initial = self.num_initial_points or max(3 * len(self._space.space), 3)
-        if len(completed) < initial or not dims:
-            return self._random_response()
-        sign = -1.0 if self.objective.direction == "max" else 1.0
-        x = np.array([self._encode(decode_values(v), dims) for v, _ in completed])
-        y = np.array([sign * s for _, s in completed])
+        if len(observed) < initial or not dims:
+            return self._initial_response(dims, initial)
+        encoding = self._encoder()
+        keep = self._model_points(scores, MODEL_POINTS)
+        rows = [encoding.history(observed[i]) for i in keep]
+        x = np.array([f for f, _ in rows])
+        points = np.array([p for _, p in rows])
+        y = stretch(scores[keep])
         stored = self._state_object("bayesian")
         scales = stored.get("length_scales")
         warm = scales is not None and len(scales) == len(dims)
-        # Length scales move little from one trial to the next: refit them when the data
-        # has grown by a tenth since the last fit, and reuse them in between.
-        refit = not warm or len(x) >= 1.1 * stored.get("fitted_on", 0)
-        gp = GaussianProcess(self.alpha, np.array(scales) if warm else None)
+        # The model's hyperparameters move little from one trial to the next: refit them
+        # when the data has grown by a tenth since the last fit, and reuse them in between.
+        refit = not warm or len(observed) >= 1.1 * stored.get("fitted_on", 0)
+        gp = self._model(np.array(scales) if warm else None, encoding, stored)
         if refit:
-            gp = self._fit_scales(x, y, gp, iterations=20 if warm else 50)
-        else:
-            gp.fit(x, y, optimise=False)
-        fitted_on = len(x) if refit else stored["fitted_on"]
+            fit = self._model_points(y, FIT_POINTS)
+            gp = self._fit(x[fit], y[fit], gp, encoding, iterations=30 if warm else 60)
+        gp.fit(x, y, optimise=False)
+        fitted_on = len(observed) if refit else stored["fitted_on"]
         running = self.decision.running
         if running:
-            xr = np.array([self._encode(v, dims) for v in running])
+            xr = np.array([encoding.features(v) for v in running])
             mean, std = gp.predict(xr)
             gp.fit(np.vstack([x, xr]), np.concatenate([y, mean + std]), optimise=False)
         assert gp.length_scales is not None
         self.set_state_value("bayesian", {
-            "length_scales": [float(s) for s in gp.length_scales], "fitted_on": fitted_on})
-        values = self._minimise_acquisition(gp, x, y, dims)
+            "length_scales": [float(s) for s in gp.length_scales], "fitted_on": fitted_on,
+            "noise": gp.noise, "signal": gp.signal})
+        values = self._minimise_acquisition(gp, encoding, points, y)
         if values is None:
             return self._random_response()
         return {"status": "RUNNING", "values": values}
 
-    def _fit_scales(self, x: np.ndarray, y: np.ndarray, gp: GaussianProcess,
-                    iterations: int) -> GaussianProcess:
-        """Fit one shared length scale and one per input; keep the per-input ones only when
-        their gain in likelihood beats a BIC penalty for the extra parameters. With few
-        points per input, separate scales overfit (Hartmann-6 after 30 trials); with an
+    def _observations(self) -> tuple[list[str], np.ndarray]:
+        """What the model learns from: the values (JSON text) of every scored COMPLETED and
+        STOPPED trial not retired, and their scores, lower better.
+
+        A STOPPED trial (ended early by a stopping rule) counts at the worse of the score
+        it reached and the worst COMPLETED score: the rule judged it no better than the
+        trials that ran to the end, and its partial score says only how good it was when
+        stopped. Leaving it out would let the model propose its neighbourhood again, and
+        the search with a stopping rule would be no better than random search with it.
+        """
+        sign = -1.0 if self.objective.direction == "max" else 1.0
+        completed = self.project.completed()
+        stopped = [(t.values_json, t.score) for t in self.project.trials(
+            statuses=[TrialStatus.STOPPED]) if t.score is not None and not t.retired]
+        values = [v for v, _ in completed] + [v for v, _ in stopped]
+        reached = np.array([sign * s for _, s in stopped])
+        done = np.array([sign * s for _, s in completed])
+        if len(reached) and len(done):
+            reached = np.maximum(reached, done.max())
+        return values, np.concatenate([done, reached])
+
+    @staticmethod
+    def _model_points(scores: np.ndarray, limit: int) -> np.ndarray:
+        """Which trials the model is fitted on: all of them up to ``limit``,
+        then the best half of the limit and the most recent others (the model's cost grows
+        with the cube of its points)."""
+        n = len(scores)
+        if n <= limit:
+            return np.arange(n)
+        best = np.argsort(scores, kind="stable")[:limit // 2]
+        rest = np.setdiff1d(np.arange(n), best)[-(limit - len(best)):]
+        return np.sort(np.concatenate([best, rest]))
+
+    def _model(self, scales: np.ndarray | None, encoding: Encoding,
+               stored: dict[str, Any]) -> GaussianProcess:
+        return GaussianProcess(self.alpha, scales, groups=encoding.groups, fit_noise=True,
+                               prior=True, noise=stored.get("noise"),
+                               signal=stored.get("signal", 1.0),
+                               noise_prior=NOISE_PRIOR)
+
+    def _fit(self, x: np.ndarray, y: np.ndarray, gp: GaussianProcess, encoding: Encoding,
+             iterations: int) -> GaussianProcess:
+        """Fit one shared length scale and one per input; keep the per-input ones only
+        when their gain in likelihood beats a BIC penalty for the extra parameters. With
+        few points per input, separate scales overfit (Hartmann-6 after 30 trials); with an
         input that matters far more than the others, one scale underfits."""
-        d = x.shape[1]
-        shared = GaussianProcess(self.alpha, gp.length_scales).fit(
-            x, y, iterations=iterations, shared=True)
+        d = len(encoding.dims)
         if d == 1:
-            return shared
-        separate = GaussianProcess(self.alpha, gp.length_scales).fit(x, y, iterations=iterations)
-        assert shared.length_scales is not None and separate.length_scales is not None
-        lml_shared, _ = shared.log_marginal_likelihood(np.log(shared.length_scales))
-        lml_separate, _ = separate.log_marginal_likelihood(np.log(separate.length_scales))
+            return gp.fit(x, y, iterations=iterations)
+        shared = self._model(gp.length_scales, encoding, {}).fit(
+            x, y, iterations=iterations, shared=True)
+        separate = self._model(gp.length_scales, encoding, {}).fit(x, y, iterations=iterations)
+        lml_shared, _ = shared.log_marginal_likelihood(shared._theta())
+        lml_separate, _ = separate.log_marginal_likelihood(separate._theta())
         penalty = 0.5 * (d - 1) * math.log(len(x))
         return separate if lml_separate - lml_shared > penalty else shared
 
-    def _polish(self, gp: GaussianProcess, row: np.ndarray, axes: list[int]) -> np.ndarray:
-        """Coordinate pattern search of ``mean - beta * std`` along ``axes`` from ``row``."""
+    def _initial_response(self, dims: list[HyperParameter], initial: int) -> dict[str, Any]:
+        """The initial trials: the points of a Latin hypercube drawn from the seed (each
+        hyperparameter's range cut into ``initial`` slices, each slice used once, so the
+        first trials cover every axis evenly), then random values (also for a design
+        point already tried, or added by hand)."""
+        number = self.decision.number
+        if dims and number < initial:
+            values = self._encoder().decode(self._design(initial, len(dims))[number])
+            if not self.is_taken(values):
+                return {"status": "RUNNING", "values": values}
+        return self._random_response()
 
-        def lcb(rows: np.ndarray) -> np.ndarray:
-            mean, std = gp.predict(rows)
-            return mean - self.beta * std
-
-        best = float(lcb(row[None, :])[0])
-        step = 0.02
-        for _ in range(200):
-            if step < 1e-6:
-                break
-            moves = []
-            for i in axes:
-                for sign in (1.0, -1.0):
-                    moved = row.copy()
-                    moved[i] = min(max(moved[i] + sign * step, 0.0), _TOP)
-                    moves.append(moved)
-            scores = lcb(np.array(moves))
-            j = int(np.argmin(scores))
-            if scores[j] < best:
-                row, best = moves[j], float(scores[j])
-            else:
-                step /= 2
-        return row
+    def _design(self, n: int, d: int) -> np.ndarray:
+        """The most spread (largest least distance) of a few Latin hypercubes."""
+        key = (self.seed, n, d)
+        if key not in self._designs:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32, n, d, 7]))
+            best, best_gap = None, -1.0
+            for _ in range(max(1, min(20, 2000 // n))):
+                design = (np.argsort(rng.random((n, d)), axis=0) + rng.random((n, d))) / n
+                gaps = ((design[:, None, :] - design[None, :, :]) ** 2).sum(-1)
+                gaps[np.diag_indices(n)] = np.inf
+                if gaps.min() > best_gap:
+                    best, best_gap = design, float(gaps.min())
+            assert best is not None
+            self._designs[key] = np.minimum(best, TOP)
+        return self._designs[key]
 
     def _random_response(self) -> dict[str, Any]:
         values = self.random_values()
@@ -181,44 +232,102 @@ class BayesianOptimizationOracle(Oracle):
             return self.exhausted()
         return {"status": "RUNNING", "values": values}
 
-    def _minimise_acquisition(self, gp: GaussianProcess, x: np.ndarray, y: np.ndarray,
-                              dims: list[HyperParameter]) -> dict[str, Any] | None:
+    def _minimise_acquisition(self, gp: GaussianProcess, encoding: Encoding,
+                              points: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
+        """The untried configuration with the lowest ``mean - beta * std`` found by a
+        search over points of [0, 1)^d: random points, points around the best trials,
+        rounds of points around the best candidates at shrinking radii, then a pattern
+        search on the continuous dimensions of the best few."""
         rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32,
                                                             self.decision.number]))
-        tried = self.project.values_keys()
-        seen: dict[bytes, tuple[float, dict[str, Any]]] = {}
+        beta = self.beta
+        d = len(encoding.dims)
+        low, high = np.zeros(d), np.full(d, TOP)
+        found_points: list[np.ndarray] = []
+        found_scores: list[np.ndarray] = []
+        keys: set[bytes] = set()
+
+        def lcb(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rows = np.clip(rows, low, high)
+            feats = encoding.bulk_features(rows)
+            mean, std = gp.predict(feats)
+            return rows, mean - beta * std
 
         def consider(rows: np.ndarray) -> None:
-            fresh = []
-            for row in np.clip(rows, 0.0, _TOP):
-                values = self._decode(row)
-                snapped = self._encode(values, dims)  # discrete values at their bucket centre
-                key = snapped.tobytes()
-                if key not in seen:
-                    seen[key] = (math.inf, values)
-                    fresh.append((key, snapped))
-            if fresh:
-                mean, std = gp.predict(np.array([s for _, s in fresh]))
-                for (key, _), score in zip(fresh, mean - self.beta * std):
-                    seen[key] = (float(score), seen[key][1])
+            rows, scores = lcb(rows)
+            found_points.append(rows)
+            found_scores.append(scores)
 
-        d = len(dims)
-        consider(rng.random((RANDOM_CANDIDATES, d)))
-        for row in x[np.argsort(y)[:5]]:  # around the best points seen so far
-            consider(row + rng.normal(0, 0.1, (LOCAL_CANDIDATES, d)))
+        def best(k: int) -> np.ndarray:
+            allp = np.concatenate(found_points)
+            alls = np.concatenate(found_scores)
+            return allp[np.argsort(alls, kind="stable")[:k]]
+
+        def around(centres: np.ndarray, radius: float, count: int) -> np.ndarray:
+            rows = (np.repeat(centres, count, axis=0)
+                    + rng.normal(0, radius, (len(centres) * count, d)) * (high - low))
+            if encoding.onehot.any():  # a categorical value has no neighbours: redraw some
+                redraw = ((rng.random(rows.shape) < min(0.5, 2 * radius))
+                          & encoding.onehot)
+                rows = np.where(redraw, rng.random(rows.shape), rows)
+            return rows
+
+        consider(low + rng.random((RANDOM_CANDIDATES, d)) * (high - low))
+        top = points[np.argsort(y, kind="stable")[:5]]  # around the best trials so far
+        consider(around(top, 0.1, LOCAL_CANDIDATES))
         for radius, keep in REFINE_ROUNDS:
-            best = sorted(seen, key=lambda k: seen[k][0])[:keep]
-            for key in best:
-                centre = np.frombuffer(key)
-                consider(centre + rng.normal(0, radius, (LOCAL_CANDIDATES // 2, d)))
-        # Polish the best few on their continuous dimensions: the candidates above find the
-        # right basin; a pattern search finds the bottom of it.
-        continuous = [i for i, hp in enumerate(dims) if hp.values is None]
-        if continuous:
-            for key in sorted(seen, key=lambda k: seen[k][0])[:3]:
-                consider(self._polish(gp, np.frombuffer(key).copy(), continuous)[None, :])
-        for _, values in sorted(seen.values(), key=lambda item: item[0]):
-            digest = values_key(values)
-            if digest not in tried and not self.is_taken(values, digest):
+            consider(around(best(keep), radius, LOCAL_CANDIDATES // 2))
+        if encoding.continuous:
+            consider(self._polish(lcb, best(3), encoding.continuous))
+        allp = np.concatenate(found_points)
+        alls = np.concatenate(found_scores)
+        tried = self.project.values_keys()
+        for i in np.argsort(alls, kind="stable"):
+            row = allp[i]
+            key = row.tobytes()
+            if key in keys:
+                continue
+            keys.add(key)
+            values = encoding.decode(row)
+            vkey = values_key(values)
+            if vkey not in tried and not self.is_taken(values, vkey):
                 return values  # never a configuration already tried, or being tried
         return None
+
+    @staticmethod
+    def _polish(lcb: Any, starts: np.ndarray, axes: list[int],
+                iterations: int = 60) -> np.ndarray:
+        """Coordinate pattern search of the acquisition along ``axes`` from each of
+        ``starts`` at once: the candidates find the right basin, this its bottom."""
+        rows, scores = lcb(starts)
+        rows = rows.copy()
+        steps = np.full(len(rows), 0.02)
+        k = len(axes)
+        for _ in range(iterations):
+            if (steps < 1e-6).all():
+                break
+            moves = np.repeat(rows, 2 * k, axis=0)
+            for j, axis in enumerate(axes):
+                moves[2 * j::2 * k, axis] += steps
+                moves[2 * j + 1::2 * k, axis] -= steps
+            moves, moved = lcb(moves)
+            moved = moved.reshape(len(rows), 2 * k)
+            pick = moved.argmin(1)
+            better = moved[np.arange(len(rows)), pick] < scores
+            for r in np.flatnonzero(better):
+                rows[r] = moves[r * 2 * k + pick[r]]
+                scores[r] = moved[r, pick[r]]
+            steps[~better] /= 2
+        return rows
+
+
+def stretch(scores: np.ndarray) -> np.ndarray:
+    """The scores (lower better) as the model sees them: ``log(score - best + offset)``
+    with the offset the distance from the best to the median. Monotone, so the ranking is
+    kept; far-off failures (a diverged run, a corner of Rosenbrock) are pulled in, and the
+    differences among the good trials, the ones that decide where to look next, are kept
+    at the scale of the typical one."""
+    low = float(scores.min())
+    spread = float(scores.max()) - low
+    offset = max(float(np.median(scores)) - low, 1e-6 * spread, 1e-12)
+    return np.log(scores - low + offset)
