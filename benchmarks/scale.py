@@ -132,7 +132,32 @@ def resume_and_queries(size: int, folder: str, repeats: int = 5) -> dict[str, fl
         t0 = time.perf_counter()
         oracle.get_best_trials(10)
         times.append(time.perf_counter() - t0)
-    return {"trials": size, "resume_s": resume, "best10_s": statistics.median(times)}
+    oracle.close()
+    first_open, opens = tool_opens(path, repeats)
+    return {"trials": size, "resume_s": resume, "best10_s": statistics.median(times),
+            "open_first_s": first_open, "open_s": opens}
+
+
+def tool_opens(path: str, repeats: int) -> tuple[float, float]:
+    """What opening the file costs a tool (read-only, its contents checked): the first open
+    (every row checked) and the median of the next ``repeats`` (only new rows checked)."""
+    from hpstore.tooling import open_search
+
+    saved = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["XDG_CACHE_HOME"] = cache  # no marks from an earlier run
+        try:
+            times = []
+            for _ in range(repeats + 1):
+                began = time.perf_counter()
+                open_search(path).close()
+                times.append(time.perf_counter() - began)
+        finally:
+            if saved is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = saved
+    return times[0], statistics.median(times[1:])
 
 
 def _peak_rss_mib() -> float:
@@ -322,12 +347,14 @@ def markdown(results: dict[str, Any]) -> str:
         return "-" if value is None else f"{value * 1000:,.1f} ms"
 
     lines += ["", "| trials in the file | hpstore resume to first new trial | Optuna journal "
-              "replay | Optuna RDB load | KerasTuner reload | get_best_trials(10) | peak RSS |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              "replay | Optuna RDB load | KerasTuner reload | get_best_trials(10) | peak RSS | "
+              "tool open, first | tool open, again |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["resume"]:
         lines.append(f"| {r['trials']:,} | {ms(r['resume_s'])} | {ms(r['optuna_journal_s'])} | "
                      f"{ms(r['optuna_rdb_s'])} | {ms(r['keras_tuner_s'])} | "
-                     f"{r['best10_s'] * 1000:,.2f} ms | {r['peak_rss_mib']:,.0f} MiB |")
+                     f"{r['best10_s'] * 1000:,.2f} ms | {r['peak_rss_mib']:,.0f} MiB | "
+                     f"{ms(r.get('open_first_s'))} | {ms(r.get('open_s'))} |")
     return "\n".join(lines)
 
 
@@ -343,14 +370,15 @@ def bars(results: dict[str, Any]) -> list[str]:
         big = max(growth_rows, key=lambda g: g["trials"])
         ratio = big["last_per_s"] / big["first_per_s"]
         line(f"last 1,000 trials of {big['trials']:,} run at {ratio:.2f} of the first 1,000's "
-             "speed (bar: at least 0.80)", ratio >= 0.8)
+             "speed (bar: at least 0.90)", ratio >= 0.9)
     by_count = {p["processes"]: p for p in results["processes"]}
-    if 1 in by_count and 4 in by_count:
-        four, one = by_count[4], by_count[1]
-        ratio = four["per_s"] / one["per_s"]
-        line(f"4 processes: {ratio:.2f}x one process, {four['errors']} errors, "
-             f"{four['duplicates']} duplicates (bar: at least 0.8x, none, none)",
-             ratio >= 0.8 and four["errors"] == 0 and four["duplicates"] == 0)
+    for count, bar in ((2, 1.2), (4, 1.0)):
+        if 1 in by_count and count in by_count:
+            many, one = by_count[count], by_count[1]
+            ratio = many["per_s"] / one["per_s"]
+            line(f"{count} processes: {ratio:.2f}x one process, {many['errors']} errors, "
+                 f"{many['duplicates']} duplicates (bar: at least {bar}x, none, none)",
+                 ratio >= bar and many["errors"] == 0 and many["duplicates"] == 0)
     rows = sorted(results["resume"], key=lambda r: r["trials"])
     if rows:
         big, small = rows[-1], rows[0]
@@ -362,6 +390,11 @@ def bars(results: dict[str, Any]) -> list[str]:
             ratio = big["best10_s"] / small["best10_s"]
             line(f"get_best_trials(10) at {big['trials']:,} trials is {ratio:.2f}x its time at "
                  f"{small['trials']:,} (bar: within 2x)", ratio <= 2.0)
+        if big.get("open_s") is not None:
+            line(f"a tool opens {big['trials']:,} trials in {big['open_s'] * 1000:.1f} ms, "
+                 f"{big['open_first_s'] * 1000:.0f} ms the first time (bar: under 100 ms)",
+                 big["open_s"] < 0.1)
+        if len(rows) > 1:
             grown = big["peak_rss_mib"] - small["peak_rss_mib"]
             line(f"peak RSS at {big['trials']:,} trials is {grown:+.1f} MiB from "
                  f"{small['trials']:,} (bar: within 20 MB)", grown <= 20 / 1.048576)

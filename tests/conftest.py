@@ -9,15 +9,20 @@ look for new bugs; ``--hypothesis-seed=N`` with it repeats one such run.
 
 Keras runs on the torch backend (a CPU build) unless told otherwise; set before anything
 imports keras, and inherited by every process a test starts.
+
+The tools remember, in the user's cache folder, how far a file's contents were checked;
+the tests (and every process they start) keep those marks in a folder of their own.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 
 from hypothesis import settings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hpstore-test-cache-")
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)

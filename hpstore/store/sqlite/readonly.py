@@ -24,6 +24,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
 )
 from hpstore.store.decode import ANY_JSON, check_row, from_json
+from hpstore.store.sqlite import checkmarks
 from hpstore.store.sqlite.checks import check_schema, inspect_header
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
@@ -72,7 +73,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         if version < SCHEMA_VERSION:
             conn = _upgraded_copy(conn, version)
         if check:
-            check_contents(conn)
+            check_contents(conn, path.resolve())
     except sqlite3.DatabaseError as exc:
         conn.close()
         if is_interruption(exc):
@@ -137,7 +138,8 @@ def open_database(path: str | os.PathLike[str]) -> Any:
 
 # For each table of hpstore's own schema, its text columns and the query for the first row
 # holding what hpstore never writes: a BLOB (hpstore writes text, numbers and NULL) or, in a
-# JSON column, anything but a JSON object. Written out in full: no name is read from the file.
+# JSON column, anything but a JSON object (the growing tables' from a row number on).
+# Written out in full: no name is read from the file.
 _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "projects": (
         ("name", "oracle_class", "oracle_config", "objective"),
@@ -161,24 +163,25 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
          "origin", "note"),
         ("hp_values",),
         "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message, origin, "
-        "note FROM trials WHERE typeof(trial_id) = 'blob' OR typeof(status) = 'blob' OR "
+        "note FROM trials WHERE rowid > ? AND (typeof(trial_id) = 'blob' OR "
+        "typeof(status) = 'blob' OR "
         "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
         "'blob' OR typeof(message) = 'blob' OR typeof(origin) = 'blob' OR typeof(note) = "
         "'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR NOT json_valid(hp_values) THEN "
-        "1 ELSE json_type(hp_values) <> 'object' END LIMIT 1",
+        "1 ELSE json_type(hp_values) <> 'object' END) LIMIT 1",
     ),
     "observations": (
         ("metric", "direction"),
         (),
-        "SELECT metric, direction FROM observations WHERE typeof(metric) = 'blob' OR "
-        "typeof(direction) = 'blob' LIMIT 1",
+        "SELECT metric, direction FROM observations WHERE rowid > ? AND (typeof(metric) = "
+        "'blob' OR typeof(direction) = 'blob') LIMIT 1",
     ),
     "transitions": (
         ("from_status", "to_status", "tuner_id", "message"),
         (),
-        "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE "
-        "typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR typeof(tuner_id) "
-        "= 'blob' OR typeof(message) = 'blob' LIMIT 1",
+        "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE rowid > ? "
+        "AND (typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR "
+        "typeof(tuner_id) = 'blob' OR typeof(message) = 'blob') LIMIT 1",
     ),
     "oracle_state": (
         ("key", "value"),
@@ -190,16 +193,33 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 }
 
 
-def check_contents(conn: sqlite3.Connection) -> None:
+def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
     """Check that every text column holds text and every JSON column a JSON object, as
     hpstore writes them, so a damaged or crafted file is refused before a tool reads it.
+
+    With ``path``, the rows of the growing tables that an earlier check of this very file
+    passed are not read again (see :mod:`checkmarks`): a tool opens a large search in
+    the time its new rows take to check.
 
     Raises:
         NotAnHpstoreFileError: naming the first table and column at fault.
     """
+    key = checkmarks.file_key(path, conn) if path is not None else None
+    marks = checkmarks.load(key)
+    reached: dict[str, int] = {}
     for table in _CONTENT_CHECKS:
         columns, objects, query = _CONTENT_CHECKS[table]
-        row = conn.execute(query).fetchone()
+        params: tuple[int, ...] = ()
+        if table in checkmarks.GROWING:
+            # the table's last row now, read before the check: rows added while it runs
+            # are checked again next time, never skipped
+            (top,) = conn.execute(_LAST_ROW[table]).fetchone()
+            after = marks.get(table, 0)
+            if top is None or top < after:
+                after = 0  # rows were removed since: check them all
+            reached[table] = int(top or 0)
+            params = (after,)  # the growing tables' checks start after a row number
+        row = conn.execute(query, params).fetchone()
         if row is None:
             continue
         for column, value in zip(columns, row):
@@ -208,6 +228,13 @@ def check_contents(conn: sqlite3.Connection) -> None:
                 from_json(value, f"{table}.{column}", shape)
             else:
                 check_row((value,), (column,), table)
+    checkmarks.save(key, reached)
+
+
+_LAST_ROW = {"trials": "SELECT max(rowid) FROM trials",
+             "observations": "SELECT max(rowid) FROM observations",
+             "transitions": "SELECT max(rowid) FROM transitions"}
+assert set(_LAST_ROW) == set(checkmarks.GROWING)
 
 
 class ReadOnlyDatabase:
