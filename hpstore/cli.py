@@ -31,6 +31,7 @@ READING = {
 # The commands that write: into a search file, or searches of their own.
 WRITING = {
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
+    "copy": "copy searches between stores: a file to PostgreSQL and back",
     "stress": "kill workers at random while they search, then check every invariant",
 }
 

@@ -284,8 +284,9 @@ class Database:
                         return None  # type: ignore[return-value]  # see write()
                     continue  # nothing of it was kept: run it again
                 self._rollback(conn)
-                if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError)):
-                    raise  # the data given was refused: the caller says what it means
+                if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError)) and (
+                        begin is not None or landed is not None):
+                    raise  # the data written was refused: the caller says what it means
                 if sqlstate(exc) in RETRIED and tries + 1 < MAX_TRIES:
                     tries += 1
                     time.sleep(random.uniform(0, 0.01 * 2 ** tries))  # let the other finish

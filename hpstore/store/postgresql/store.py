@@ -112,14 +112,19 @@ class PostgresStore:
                 PostgresProject(self.db, project_id, new.name).load_into(conn, state)
             return project_id
 
+        psycopg = self.db.psycopg
         try:
             return int(self.db.transaction(insert))
-        except self.db.psycopg.errors.UniqueViolation as exc:
-            if getattr(exc.diag, "constraint_name", "") != "projects_name_key":
+        except psycopg.errors.UniqueViolation as exc:
+            if getattr(exc.diag, "constraint_name", "") != "projects_name_key" or state:
                 raise
             raise HpStoreError(
                 f"A project named {new.name!r} was created in {self.location} by another "
                 "process meanwhile; open it, or replace it.") from None
+        except psycopg.DataError as exc:
+            if state is not None:
+                raise  # a malformed document: import_project says so
+            raise self.db.explain(exc) from None
 
     def open_project(self, record: ProjectRecord) -> PostgresProject:
         return PostgresProject(self.db, record.project_id, record.name)
