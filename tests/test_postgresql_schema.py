@@ -23,6 +23,7 @@ from hpstore.errors import (
 )
 from hpstore.store import open_store
 from hpstore.store.postgresql import admin
+from hpstore.store.postgresql.throwaway import FAST, Server
 
 DEADLINE = 120.0
 
@@ -226,3 +227,15 @@ def test_metric_values_round_trip_including_infinities_and_nan():
     assert got[:2] == [math.inf, -math.inf] and math.isnan(got[2])
     assert got[3:] == [5e-324, 1.7976931348623157e308]
     oracle.close()
+
+
+def test_the_test_extras_server_runs_where_postgresql_is_not_installed():
+    """A fresh machine without PostgreSQL runs the tests on pgserver's build (brought by
+    the test extra), as root too: here it is started even though the machine has one."""
+    pytest.importorskip("pgserver", reason="pgserver has no wheel for this Python")
+    with Server(FAST, only_package=True) as own:
+        store = open_store(own.url())
+        assert store.db.server_version >= 120000
+        store.create_project(__import__("_stores").new_project("p"))
+        assert [p.name for p in store.projects()] == ["p"]
+        store.close()

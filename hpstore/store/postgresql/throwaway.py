@@ -32,9 +32,10 @@ SETTINGS = {"listen_addresses": "127.0.0.1", "max_connections": "300",
 FAST = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
 
 
-def find_binaries() -> tuple[Path, Path | None]:
+def find_binaries(only_package: bool = False) -> tuple[Path, Path | None]:
     """(the folder holding initdb, pg_ctl and postgres; the root of a pgserver install to
-    copy along with it, or None).
+    copy along with it, or None). ``only_package``: pgserver's build, whatever else the
+    machine has.
 
     Raises:
         DatabaseError: no PostgreSQL binaries were found, saying how to get them.
@@ -54,7 +55,7 @@ def find_binaries() -> tuple[Path, Path | None]:
     found = shutil.which("initdb")
     if found:
         candidates.append(Path(found).resolve().parent)
-    for folder in candidates:
+    for folder in [] if only_package else candidates:
         if all((folder / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
             return folder, None
     spec = importlib.util.find_spec("pgserver")  # found without running its __init__
@@ -80,10 +81,13 @@ class Server:
 
     Args:
         settings: more server settings (name -> value) on top of SETTINGS.
+        only_package: run pgserver's build even where the machine has PostgreSQL.
     """
 
-    def __init__(self, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, *,
+                 only_package: bool = False) -> None:
         self.settings = {**SETTINGS, **(settings or {})}
+        self.only_package = only_package
         self.folder = Path(tempfile.mkdtemp(prefix="hpstore-pg-"))
         self.port = 0
         self.user: str | None = None  # the system user the server runs as (None: this one)
@@ -117,7 +121,7 @@ class Server:
         Raises:
             DatabaseError: the server could not be made or started.
         """
-        binaries, package_root = find_binaries()
+        binaries, package_root = find_binaries(self.only_package)
         self.bin = binaries
         if os.geteuid() == 0:
             self.user = next((u for u in ("postgres", "nobody") if _user_exists(u)), None)
