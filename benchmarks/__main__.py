@@ -5,7 +5,8 @@ Each of the first three runs the peers that are installed (`pip install -e ".[be
 the same work in the same run and prints Markdown; `--quick` gives a CI smoke of the
 throughput part. `steps` measures hpstore alone: the cost per step of a trial that reports
 up to 100,000 steps. `keras` times hpstore.keras beside KerasTuner's own tuner on real
-(tiny) Keras training.
+(tiny) Keras training. `postgres` runs hpstore on PostgreSQL beside Optuna's RDBStorage on
+the same server (a throwaway one unless `--url` names yours).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 PARTS = ("throughput", "scale", "quality")
 #: parts run only when named, and the module of each
-NAMED = {"steps": "steps", "keras": "keras_tuners"}
+NAMED = {"steps": "steps", "keras": "keras_tuners", "postgres": "postgres"}
 
 
 def main(argv: list[str] | None = None) -> int:

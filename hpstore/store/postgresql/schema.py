@@ -50,15 +50,16 @@ def migrations() -> list[tuple[int, Path]]:
 
 SCHEMA_VERSION = len(migrations())
 
-# One statement: the schema's version (0 when hpstore never wrote it) and which of
-# hpstore's objects exist, whatever the search_path, in the schema named.
+# One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
+# in the schema named (whatever the search_path), and the triggers on its tables. (A
+# lookup such as to_regclass reads the newest catalog instead: beside a migration another
+# process commits meanwhile, it would see the marking table without the tables.)
 _STATE = (
-    "SELECT (SELECT to_regclass(format('%%I.hpstore_migrations', %s::text)) IS NOT NULL), "
-    "ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
-    "c.relnamespace WHERE n.nspname = %s::text AND c.relkind IN ('r', 'v', 'p') AND c.relname = "
-    "ANY(%s)), ARRAY(SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class AS c ON c.oid "
-    "= t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s::text "
-    "AND c.relname = ANY(%s) AND NOT t.tgisinternal)")
+    "SELECT ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid "
+    "= c.relnamespace WHERE n.nspname = %s::text AND c.relkind IN ('r', 'v', 'p') AND "
+    "c.relname = ANY(%s)), ARRAY(SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class "
+    "AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE "
+    "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal)")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
 
@@ -73,9 +74,11 @@ def inspect(db: Any) -> tuple[int, set[str]]:
         SchemaVersionError: written by a newer hpstore.
     """
     names = list(TABLES + VIEWS)
-    marked, objects, triggers = db.query(_STATE, (db.schema, db.schema, names, db.schema,
-                                                  list(TABLES)))[0]
+    objects, triggers = db.query(_STATE, (db.schema, [*names, "hpstore_migrations"],
+                                          db.schema, list(TABLES)))[0]
     found = set(objects)
+    marked = "hpstore_migrations" in found
+    found.discard("hpstore_migrations")
     if not marked:
         if found:
             raise NotAnHpstoreFileError(
