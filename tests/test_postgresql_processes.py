@@ -155,3 +155,25 @@ def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
                                       if c.to_status == "COMPLETED")
     assert set(completions.values()) == {1}
     finisher.close()
+
+
+def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
+    """A worker stopped inside a decision (Ctrl-Z, a debugger) holds the others up for the
+    timeout, not for ever; the error names the backend holding the lock."""
+    import psycopg
+    from _stores import first_free, new_project
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    store = open_store(url, timeout=0.5)
+    project = store.create_project(new_project())
+    with psycopg.connect(url, autocommit=True, application_name="the stuck one") as stuck:
+        stuck.execute("SELECT pg_advisory_lock(%s, %s)",
+                      (store.db.keys["decide"], project.project_id))
+        holder = stuck.info.backend_pid
+        with pytest.raises(LockTimeoutError, match=f"backend {holder} \\(the stuck one"):
+            project.decide(first_free(project, range(10)), tuner_id="w",
+                           session=store.session())
+    assert project.count() == 0  # nothing recorded
+    store.close()
