@@ -1,12 +1,13 @@
-"""python -m benchmarks [throughput|scale|quality|steps|keras] [OPTIONS]  (the first three
+"""python -m benchmarks [throughput|scale|quality|steps|keras|stopping] [OPTIONS]  (the first three
 when none is named)
 
 Each of the first three runs the peers that are installed (`pip install -e ".[bench]"`) on
 the same work in the same run and prints Markdown; `--quick` gives a CI smoke of the
 throughput part. `steps` measures hpstore alone: the cost per step of a trial that reports
 up to 100,000 steps. `keras` times hpstore.keras beside KerasTuner's own tuner on real
-(tiny) Keras training. `postgres` runs hpstore on PostgreSQL beside Optuna's RDBStorage on
-the same server (a throwaway one unless `--url` names yours).
+(tiny) Keras training. `stopping` compares the stopping rules with Optuna's pruners on
+synthetic learning curves. `postgres` runs hpstore on PostgreSQL beside Optuna's
+RDBStorage on the same server (a throwaway one unless `--url` names yours).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sys
 
 PARTS = ("throughput", "scale", "quality")
 #: parts run only when named, and the module of each
-NAMED = {"steps": "steps", "keras": "keras_tuners", "postgres": "postgres"}
+NAMED = {"steps": "steps", "keras": "keras_tuners", "stopping": "stopping",
+         "postgres": "postgres"}
 
 
 def main(argv: list[str] | None = None) -> int:

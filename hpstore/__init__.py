@@ -18,13 +18,17 @@ from hpstore.errors import (
     NotAnHpstoreFileError,
     NotJSONSerializableError,
     OracleContractError,
+    ProjectChoiceError,
     ProjectMismatchError,
     ProjectRemovedError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
+    SearchFullError,
+    TrialNotEndedError,
     TrialNotFoundError,
     TrialNotRunningError,
     TunerIdInUseError,
+    ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters import (
     Boolean,
@@ -44,6 +48,14 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.queries import trials_dataframe
+from hpstore.stopping import (
+    MedianStopping,
+    Patience,
+    PercentileStopping,
+    StoppingRule,
+    SuccessiveHalving,
+    Threshold,
+)
 from hpstore.store.sqlite.readonly import open_database
 from hpstore.trial import MetricHistory, MetricObservation, MetricsTracker, Trial, TrialStatus
 from hpstore.tuner import Tuner
@@ -72,6 +84,7 @@ __all__ = [
     "Int",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MedianStopping",
     "MetricHistory",
     "MetricObservation",
     "MetricsTracker",
@@ -81,17 +94,26 @@ __all__ = [
     "Objective",
     "Oracle",
     "OracleContractError",
+    "Patience",
+    "PercentileStopping",
+    "ProjectChoiceError",
     "ProjectMismatchError",
     "ProjectRemovedError",
     "RandomSearchOracle",
     "ReadOnlyDatabaseError",
     "SchemaVersionError",
+    "SearchFullError",
+    "StoppingRule",
+    "SuccessiveHalving",
+    "Threshold",
     "Trial",
+    "TrialNotEndedError",
     "TrialNotFoundError",
     "TrialNotRunningError",
     "TrialStatus",
     "Tuner",
     "TunerIdInUseError",
+    "ValuesOutsideSpaceError",
     "__version__",
     "infer_metric_direction",
     "open_database",

@@ -30,6 +30,10 @@ READING = {
 }
 # The commands that write: into a search file, or searches of their own.
 WRITING = {
+    "enqueue": "configurations to run before the search's own proposals, each once",
+    "retire": "take ended trials out of the results (logged; nothing deleted)",
+    "restore": "bring retired trials back into the results",
+    "note": "attach a note to a trial",
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
     "copy": "copy searches between stores: a file to PostgreSQL and back",
     "stress": "kill workers at random while they search, then check every invariant",

@@ -77,6 +77,19 @@ class TrialNotRunningError(HpStoreError):
     to another worker)."""
 
 
+class ValuesOutsideSpaceError(HpStoreError, ValueError):
+    """A configuration given by hand (enqueued, added, warm-started) names a hyperparameter
+    the search does not have, or a value outside its range; nothing was recorded."""
+
+
+class SearchFullError(HpStoreError):
+    """A trial was enqueued into a search that already holds ``max_trials`` trials."""
+
+
+class TrialNotEndedError(HpStoreError):
+    """A trial was retired or restored that has not ended yet (it is waiting or running)."""
+
+
 class OracleContractError(HpStoreError):
     """An oracle subclass broke the Oracle contract (e.g. ``populate_space`` returned
     something that is not a decision)."""

@@ -90,8 +90,9 @@ class Progress:
         self._status_shown = False
 
     def _finished(self) -> int:
-        counts = self.project.counts_by_status()
-        return sum(counts.get(s, 0) for s in ("COMPLETED", "FAILED"))
+        # trials added with a result that do not count towards max_trials are not shown
+        return max(0, queries.done_count(self.project.counts_by_status())
+                   - self.project.record().uncounted)
 
     def _best(self) -> tuple[float | None, dict[str, Any]]:
         best = queries.best_trial(self.project, self.direction)
@@ -117,11 +118,11 @@ class Progress:
         events = queries.events_since(self.project, self._last_transition)
         total = self.project.record().max_trials
         # Counts and best as they stood when each trial ended, not as they stand now.
-        done = self._finished() - sum(e.status in ("COMPLETED", "FAILED") for e in events)
+        done = self._finished() - sum(e.status in queries.DONE for e in events)
         for event in events:
             self._last_transition = max(self._last_transition, event.seq)
             status, score, message = event.status, event.score, event.message
-            done += status in ("COMPLETED", "FAILED")
+            done += status in queries.DONE
             if status == "COMPLETED" and score is not None and queries.better(
                     score, self._best_score, self.direction):
                 self._best_score = score

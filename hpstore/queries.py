@@ -15,6 +15,7 @@ from typing import Any
 
 from hpstore.errors import ProjectChoiceError, TrialNotFoundError
 from hpstore.objective import objective_from_config
+from hpstore.rendering import iso_time
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import Observation, ProjectRecord, TrialRecord
 from hpstore.trial import TrialStatus
@@ -100,9 +101,11 @@ def better(a: float, b: float | None, direction: str) -> bool:
 def events_since(project: ProjectStore, after: int, *, with_starts: bool = False
                  ) -> list[Event]:
     """Status changes after entry ``after`` of the status log (starts of runs left out
-    unless asked for), each with its trial's current score and values."""
+    unless asked for), each with its trial's current score and values. A trial retired or
+    restored keeps its status: that entry of the log is not a change here."""
     changes = [t for t in project.transitions(after=after)
-               if with_starts or t.to_status != TrialStatus.RUNNING]
+               if (with_starts or t.to_status != TrialStatus.RUNNING)
+               and t.from_status != t.to_status]
     trials = project.trials_by_id([t.trial_id for t in changes])
     events = []
     for change in changes:
@@ -147,7 +150,8 @@ def trial_table(project: ProjectStore, space_names: Sequence[str],
             if name not in space_names and name not in extra:
                 extra.append(name)
     names = list(dict.fromkeys([*space_names, *extra]))  # a same-name twin is one column
-    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds"]
+    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds",
+               "retired", "origin", "note"]
     for name in names:  # a hyperparameter called "status" must not hide the trial's status
         title = name
         while title in columns:
@@ -157,7 +161,8 @@ def trial_table(project: ProjectStore, space_names: Sequence[str],
     for t in trials:
         seconds = (None if t.started_at is None or t.ended_at is None
                    else round(t.ended_at - t.started_at, 3))
-        base = [t.trial_id, t.status, t.score, t.best_step, t.tuner_id, t.run, seconds]
+        base = [t.trial_id, t.status, t.score, t.best_step, t.tuner_id, t.run, seconds,
+                None if t.retired_at is None else iso_time(t.retired_at), t.origin, t.note]
         rows.append(base + [t.values.get(n) for n in names])
     return columns, rows
 
@@ -166,6 +171,32 @@ def space_names(project: ProjectStore) -> list[str]:
     """The hyperparameter names of the project's space, in order (a twin once)."""
     _, items = project.space()
     return list(dict.fromkeys(item["config"]["name"] for item in items))
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """What early stopping did in a search: trials stopped, and steps they did not run
+    (each stopped trial against the most steps a completed trial reported)."""
+
+    stopped: int
+    steps_saved: int
+    full_length: int
+
+
+STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
+
+
+def stopping(project: ProjectStore) -> Stopping:
+    """How many trials a stopping rule stopped, and how many steps that saved."""
+    stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED])
+               if (t.message or "").startswith(STOPPED_EARLY)]
+    if not stopped:
+        return Stopping(0, 0, 0)
+    steps = project.steps_reported(objective_name(project.record()))
+    completed = {t.trial_id for t in project.trials(statuses=[TrialStatus.COMPLETED])}
+    full = max((n for tid, n in steps.items() if tid in completed), default=0)
+    saved = sum(max(0, full - steps.get(t.trial_id, 0)) for t in stopped)
+    return Stopping(len(stopped), saved, full)
 
 
 def step_means(observations: Sequence[Observation]) -> list[list[Any]]:
@@ -237,11 +268,13 @@ def overview(project: ProjectStore, *, now: float) -> Overview:
     queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
                  if t.queued is not None)
     ends = [c.at for c in project.transitions(last=True, limit=500)
-            if c.to_status in FINAL and c.at > now - PACE_WINDOW]
+            if c.to_status in FINAL and c.from_status != c.to_status
+            and c.at > now - PACE_WINDOW]
     per_minute = None
     if len(ends) > 1 and max(ends) > min(ends):
         per_minute = (len(ends) - 1) / (max(ends) - min(ends)) * 60
-    return Overview(counts, done_count(counts), queued, running,
+    done = max(0, done_count(counts) - record.uncounted)  # as max_trials counts them
+    return Overview(counts, done, queued, running,
                     best_trial(project, direction_of(record)), record.max_trials, per_minute)
 
 

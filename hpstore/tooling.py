@@ -94,6 +94,18 @@ def tool_parser(name: str, description: str | None) -> Any:
     return parser
 
 
+def writing_parser(name: str, description: str | None) -> Any:
+    """The argument parser of a command that changes a search: DB and --project."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("database", help="the search file (it must exist; it is changed)")
+    parser.add_argument("--project", default=None,
+                        help="the project (search) in the file; default: the only one")
+    return parser
+
+
 def add_output_options(parser: Any, default: str | None) -> None:
     """-o/--output and --force, for the tools that write a file."""
     parser.add_argument("-o", "--output", default=default,

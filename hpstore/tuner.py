@@ -398,7 +398,7 @@ class Tuner:
         print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
     def _queued(self) -> bool:
-        return self.oracle.project.creation_facts()[2]
+        return self.oracle.project.creation_facts().queued
 
     def _finished(self, progress: Progress, text: str) -> None:
         progress.poll()

@@ -44,8 +44,9 @@ def first_free(project: Any, choices: range) -> Any:
     """A decider that takes the first value of ``choices`` no trial has yet: safe only if
     decisions are serialised, which is what the contract promises."""
 
-    def decide(number: int, max_trials: int | None) -> Decision:
-        if max_trials is not None and number >= max_trials:
+    def decide(facts: Any) -> Decision:
+        number = facts.number
+        if facts.full:
             return Decision("STOPPED", str(number))
         for x in choices:
             key = f"x={x}"

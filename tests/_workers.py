@@ -211,3 +211,39 @@ def tuner_trial(trial: Any) -> float:
 def make_tuner(path: str, max_trials: int) -> Any:
     oracle = open_oracle(path, max_trials=max_trials, seed=4)
     return hpstore.Tuner(oracle, run_trial=tuner_trial, verbose=0)
+
+
+# -- steering -------------------------------------------------------------------------------
+STEERED = [{"x": 1.5, "y": 2, "c": "a"}, {"x": -4.0}, {"y": 9, "c": "b"}]
+
+
+def enqueue_then_search(path: str, tuner_id: str, barrier: Any, results: Any) -> None:
+    """What every worker script does at start-up: enqueue the same configurations, then
+    search; reports (tuner id, [(trial id, values)] it ran, error)."""
+    ran: list[tuple[str, dict[str, Any]]] = []
+    error = None
+    try:
+        oracle = open_oracle(path, max_trials=12)
+        barrier.wait(DEADLINE)
+        for values in STEERED:
+            oracle.enqueue_trial(values)
+        while (trial := oracle.create_trial(tuner_id)).status == "RUNNING":
+            ran.append((trial.trial_id, trial.hyperparameters.values))
+            oracle.update_trial(trial.trial_id,
+                                {"loss": objective_value(trial.hyperparameters.values)})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    results.put((tuner_id, ran, error))
+
+
+def retire_and_restore_forever(path: str, trial_id: str, started: Any, done: Any) -> None:
+    """Retire and restore one trial over and over, counting the steps, until killed."""
+    oracle = open_oracle(path)
+    started.set()
+    while True:
+        oracle.retire_trial(trial_id, "flaky")
+        oracle.restore_trial(trial_id, "fine after all")
+        with done.get_lock():
+            done.value += 1

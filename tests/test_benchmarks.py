@@ -38,3 +38,24 @@ def test_throughput_reports_hpstore_and_raw_sqlite(tmp_path):
     for name in (throughput.RAW, throughput.OURS):
         assert len(results["runs"][name]) == 2 and results["median"][name] > 0
     assert any("raw sqlite3" in bar for bar in results["bars"])
+
+
+@pytest.mark.slow
+def test_stopping_measures_every_rule_and_pruner(tmp_path):
+    from benchmarks import stopping
+
+    out = tmp_path / "stopping.json"
+    assert stopping.main(["--quick", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    full = results["trials"] * results["steps"]
+    for key, (used, best) in results["median"].items():
+        assert 0 < used <= full and best < float("inf"), key
+        if key.endswith("| none"):
+            assert used == full  # without stopping every trial runs every step
+    assert {k.split(" | ")[1] for k in results["median"]} >= {
+        "none", "median", "percentile-25", "halving", "patience"}
+    assert any("Optuna" in k for k in results["median"]) and len(results["bars"]) == 4
+    # Replaying hpstore's trials, Optuna's MedianPruner stops exactly where MedianStopping
+    # does: same steps, same best, seed by seed.
+    assert results["runs"]["Optuna, hpstore's trials | median"] == \
+        results["runs"]["hpstore random | median"]

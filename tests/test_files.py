@@ -207,6 +207,24 @@ def test_a_file_with_two_names_is_refused_under_either(tmp_path):
         refused(tmp_path / name, hpstore.FileIdentityError, "2 names")
 
 
+def test_a_new_file_caught_while_linked_into_place_is_opened(tmp_path):
+    # A new file is built in the lock folder and linked into place; until its builder
+    # removes the name it was built under, it has two. A process opening it in that moment
+    # (found by the stress test) must not take it for a hard link a person made.
+    path = tmp_path / "a.db"
+    make_search(path)
+    building = tmp_path / "a.db.hpstore" / "creating-0123456789abcdef.db"
+    building.parent.mkdir(exist_ok=True)
+    os.link(path, building)
+    assert os.stat(path).st_nlink == 2
+    assert len(open_oracle(path).trials) == 3
+    # a second name anywhere else is still refused, as is a third
+    os.link(path, tmp_path / "b.db")
+    refused(path, hpstore.FileIdentityError, "3 names")
+    os.unlink(building)
+    refused(path, hpstore.FileIdentityError, "2 names")
+
+
 def test_the_tools_still_read_a_file_with_two_names(tmp_path, capsys):
     from hpstore.cli import main
 
@@ -359,9 +377,10 @@ def test_the_expected_schema_comes_from_the_migration_files(tmp_path, monkeypatc
 
     folder = tmp_path / "schema"
     shutil.copytree(schema.schema_dir(), folder)
-    (folder / "0002_notes.sql").write_text("CREATE TABLE notes (x);\n", encoding="utf-8")
+    n = schema.SCHEMA_VERSION + 1
+    (folder / f"{n:04d}_notes.sql").write_text("CREATE TABLE notes (x);\n", encoding="utf-8")
     monkeypatch.setattr(schema, "schema_dir", lambda: folder)
     monkeypatch.setattr(schema, "_cache", {})
-    names = {o[1] for o in schema.expected(2)}
+    names = {o[1] for o in schema.expected(n)}
     assert "notes" in names and "trials" in names
-    assert "notes" not in {o[1] for o in schema.expected(1)}
+    assert "notes" not in {o[1] for o in schema.expected(n - 1)}

@@ -220,7 +220,7 @@ def test_a_stopped_trial_stops_training_and_is_scored_on_what_it_reached(tmp_pat
     assert {t: r["val_accuracy"] for t, r in recorded.items()} == {"0": [0, 1], "1": [0, 1]}
     for trial_id in ("0", "1"):
         trial = tuner.oracle.get_trial(trial_id)
-        assert trial.status == "COMPLETED"
+        assert trial.status == "STOPPED"
         assert trial.score == max(o.mean() for o in trial.metrics.get_history("val_accuracy"))
 
 
@@ -370,3 +370,16 @@ def test_without_a_usable_keras_the_import_says_what_to_install(setup):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: hpstore.keras needs keras-tuner")
     assert 'pip install "hpstore[keras]"' in last and "KERAS_BACKEND" in last
+
+
+def test_a_stopping_rule_stops_keras_training(tmp_path):
+    """early_stopping= on a KerasTuner tuner: a trial whose validation loss leaves the
+    bound stops training at once, and ends STOPPED, scored on the epochs it ran."""
+    tuner = search(kt.RandomSearch(build, objective="val_loss", max_trials=2,
+                                   directory=str(tmp_path), project_name="p",
+                                   early_stopping=hpstore.Threshold(upper=-1.0)), epochs=4)
+    recorded = epochs_recorded(tmp_path / "p.db")
+    assert {t: r["val_loss"] for t, r in recorded.items()} == {"0": [0], "1": [0]}
+    for trial_id in ("0", "1"):
+        trial = tuner.oracle.get_trial(trial_id)
+        assert trial.status == "STOPPED" and "Threshold" in trial.message

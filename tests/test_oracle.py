@@ -116,7 +116,9 @@ def test_a_trial_stopped_elsewhere_tells_its_worker(db):
     assert oracle.update_trial(trial.trial_id, {"loss": 1.0}).status == "STOPPED"
     trial.status = "COMPLETED"
     oracle.end_trial(trial)
-    assert oracle.get_trial(trial.trial_id).status == "COMPLETED"
+    ended = oracle.get_trial(trial.trial_id)
+    # told to stop, it ends STOPPED whatever its worker made of it, scored on what it reached
+    assert (ended.status, ended.message, ended.score) == ("STOPPED", "enough", 1.0)
 
 
 def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):

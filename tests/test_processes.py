@@ -31,6 +31,7 @@ from _workers import (
 )
 
 import hpstore
+from hpstore.store.sqlite.schema import SCHEMA_VERSION
 
 pytestmark = [
     pytest.mark.slow,
@@ -97,7 +98,7 @@ def test_sixteen_processes_open_one_new_file_at_once(tmp_path):
     for p in procs:
         p.join(DEADLINE)
     assert [r for r in reports if r[0] != "ok"] == []
-    assert {r[1] for r in reports} == {1}
+    assert {r[1] for r in reports} == {SCHEMA_VERSION}
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM projects").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'trials'").fetchone() == (

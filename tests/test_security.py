@@ -622,6 +622,12 @@ ALLOWED_SQL_PIECES = {
     ("hpstore/store/sqlite/schema.py", "expected", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own migration files, run on an in-memory database to learn the "
         "schema they make",
+    ("hpstore/store/sqlite/readonly.py", "_upgraded_copy",
+     "migration.read_text(encoding='utf-8')"):
+        "the text of hpstore's own migration files, run on an in-memory copy of an older file",
+    ("hpstore/store/sqlite/readonly.py", "_upgraded_copy", "migrations()"):
+        "(number, path) of hpstore's migration files: the number is an int parsed from the "
+        "file name",
     ("hpstore/store/sqlite/readonly.py", "query", "sql"):
         "ReadOnlyDatabase.query passes on its argument; its callers are sinks checked here too",
     ("hpstore/store/sqlite/readonly.py", "run_user_sql", "query"):

@@ -120,13 +120,15 @@ def test_a_decision_is_recorded_with_its_state(store, project):
 
 
 def test_idle_and_stopped_decisions_store_only_their_state(store, project):
-    outcome = project.decide(lambda n, m: Decision("IDLE", str(n), state={"waited": n}),
+    outcome = project.decide(lambda f: Decision("IDLE", str(f.number),
+                                                state={"waited": f.number}),
                              tuner_id="w", session=store.session())
     assert isinstance(outcome, Decision) and outcome.status == "IDLE"
     assert project.get_value("waited") == 0 and project.count() == 0
     seen = []
     project.update_settings(max_trials=0, set_max_trials=True)
-    outcome = project.decide(lambda n, m: seen.append((n, m)) or Decision("STOPPED"),
+    outcome = project.decide(lambda f: seen.append((f.number, f.max_trials))
+                             or Decision("STOPPED"),
                              tuner_id="w", session=store.session())
     assert seen == [(0, 0)] and outcome.status == "STOPPED"
 
@@ -151,7 +153,7 @@ def test_the_retry_queue_is_first_in_first_out_with_a_tuners_own_trial_first(sto
     assert project.take_queued("z", None).trial_id == a.trial_id
     assert project.take_queued("z2", None).trial_id == b.trial_id
     assert project.take_queued("z3", None) is None
-    assert project.creation_facts() == (10, 3, False)
+    assert project.creation_facts() == (10, 3, False, 0)
 
 
 def test_dead_sessions_trials_are_handed_back_then_failed(store, project):
@@ -333,3 +335,125 @@ def test_time_moves_forward_in_the_log(store, project):
     before = time.time()
     trial = start(project, store)
     assert project.transitions(trial_id=trial.trial_id)[0].at >= before - 1
+
+
+# -- steering ---------------------------------------------------------------------------------
+def make_id(number, max_trials):
+    return f"{number:02d}"
+
+
+def test_enqueued_trials_wait_in_order_and_are_taken_before_any_decision(store, project):
+    first, created = project.enqueue({"x": 3}, "x=3", skip_if_exists=True, make_id=make_id,
+                                     by="alice@host")
+    assert created and (first.trial_id, first.status, first.run) == ("00", "IDLE", 0)
+    assert first.origin == "enqueued" and first.queued is not None
+    same, created = project.enqueue({"x": 3}, "x=3", skip_if_exists=True, make_id=make_id,
+                                    by="bob@host")
+    assert not created and same.trial_id == "00"
+    second, _ = project.enqueue({"x": 4}, "x=4", skip_if_exists=True, make_id=make_id,
+                                by=None)
+    assert second.trial_id == "01"
+    twice, created = project.enqueue({"x": 4}, "x=4", skip_if_exists=False, make_id=make_id,
+                                     by=None)
+    assert created and twice.trial_id == "02"
+    assert [t.trial_id for t in project.enqueued()] == ["00", "01", "02"]
+    assert project.creation_facts() == (10, 3, True, 0)
+    taken = start(project, store, "w")  # the queue first, whatever the decider would do
+    assert (taken.trial_id, taken.status, taken.run, taken.values) == ("00", "RUNNING", 1,
+                                                                        {"x": 3})
+    log = project.transitions(trial_id="00")
+    assert [(c.from_status, c.to_status) for c in log] == [(None, "IDLE"), ("IDLE", "RUNNING")]
+    assert log[0].message == "Enqueued by alice@host."
+    assert project.steering_counts() == {"enqueued": 3}
+
+
+def test_enqueueing_into_a_full_project_is_refused(store):
+    from hpstore.errors import SearchFullError
+
+    project = store.create_project(new_project("full", max_trials=1))
+    start(project, store)
+    with pytest.raises(SearchFullError):
+        project.enqueue({"x": 5}, "x=5", skip_if_exists=True, make_id=make_id, by=None)
+    assert project.count() == 1
+
+
+def test_added_trials_are_recorded_whole_and_counted_as_asked(store, project):
+    from hpstore.store import NewTrial
+
+    done = NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1,
+                    [("loss", "min", 0, 0.9), ("loss", "min", 1, 0.5)], "added")
+    failed = NewTrial({"x": 2}, "x=2", "FAILED", None, None, [], "added", "out of memory")
+    added = project.add_trials([done, failed], counted=False, skip_existing=False,
+                               make_id=make_id)
+    assert [(t.trial_id, t.status, t.score, t.run, t.origin) for t in added] == [
+        ("00", "COMPLETED", 0.5, 1, "added"), ("01", "FAILED", None, 1, "added")]
+    assert project.record().uncounted == 2 and project.creation_facts().counted == 0
+    obs = project.observations(project.trial("00"))
+    assert [(o.step, o.value) for o in obs] == [(0, 0.9), (1, 0.5)]
+    assert project.trial("01").message == "out of memory"
+    again = project.add_trials([done, NewTrial({"x": 3}, "x=3", "COMPLETED", 0.1, 0, [],
+                                               "warm start: a.db 'p' trial 7")],
+                               counted=True, skip_existing=True, make_id=make_id)
+    assert again[0] is None and again[1].trial_id == "02"
+    assert project.record().uncounted == 2 and project.creation_facts().counted == 1
+    assert project.steering_counts() == {"added": 2, "warm start": 1}
+    assert [t.trial_id for t in project.best(1, "min")] == ["02"]
+    log = project.transitions(trial_id="00")
+    assert [(c.from_status, c.to_status) for c in log] == [(None, "COMPLETED")]
+
+
+def test_a_retired_trial_leaves_every_result_and_comes_back(store, project):
+    from hpstore.errors import TrialNotEndedError
+    from hpstore.store import NewTrial
+
+    for x, score in ((1, 0.5), (2, 0.1), (3, 0.3)):
+        project.add_trials([NewTrial({"x": x}, f"x={x}", "COMPLETED", score, 0,
+                                     [("loss", "min", 0, score)], "added")],
+                           counted=True, skip_existing=False, make_id=make_id)
+    before = project.retire("01", retired=True, by="alice", reason="leak")
+    assert before.retired_at is None and project.trial("01").retired
+    assert [t.trial_id for t in project.best(3, "min")] == ["02", "00"]
+    assert [s for _, s in project.completed()] == [0.5, 0.3]
+    assert project.scores(["00", "01", "02"]) == [("00", 0.5), ("02", 0.3)]
+    assert [s for _, _, _, s in project.score_line()] == [0.5, None, 0.3]
+    assert project.steering_counts() == {"added": 3, "retired": 1}
+    assert project.retire("01", retired=True, by="bob", reason=None).retired  # no change
+    project.retire("01", retired=False, by="carol", reason="fine")
+    assert [t.trial_id for t in project.best(1, "min")] == ["01"]
+    steps = [(c.from_status, c.to_status, c.tuner_id, c.message)
+             for c in project.transitions(trial_id="01")][1:]
+    assert steps == [("COMPLETED", "COMPLETED", "alice", "Retired by alice: leak"),
+                     ("COMPLETED", "COMPLETED", "carol", "Restored by carol: fine")]
+    assert project.recent_final_statuses(5) == ["COMPLETED"] * 3  # not ended again
+    running = start(project, store, "w")
+    with pytest.raises(TrialNotEndedError):
+        project.retire(running.trial_id, retired=True, by="a", reason=None)
+    with pytest.raises(TrialNotFoundError):
+        project.retire("99", retired=True, by="a", reason=None)
+
+
+def test_a_note_is_set_and_removed(store, project):
+    trial = start(project, store)
+    assert project.set_note(trial.trial_id, "look at this").note is None  # as it was
+    assert project.trial(trial.trial_id).note == "look at this"
+    project.set_note(trial.trial_id, None)
+    assert project.trial(trial.trial_id).note is None
+    with pytest.raises(TrialNotFoundError):
+        project.set_note("99", "x")
+
+
+def test_steering_survives_the_whole_project_document(store, project):
+    from hpstore.store import NewTrial
+
+    project.add_trials([NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 0, [], "added")],
+                       counted=False, skip_existing=False, make_id=make_id)
+    project.retire("00", retired=True, by="a", reason="r")
+    project.set_note("00", "n")
+    project.enqueue({"x": 2}, "x=2", skip_if_exists=True, make_id=make_id, by=None)
+    doc = project.dump()
+    copy = store.create_project(new_project("copy"))
+    copy.load(doc)
+    trial = copy.trial("00")
+    assert (trial.origin, trial.note, trial.retired_at) == ("added", "n",
+                                                            project.trial("00").retired_at)
+    assert copy.record().uncounted == 1 and [t.trial_id for t in copy.enqueued()] == ["01"]

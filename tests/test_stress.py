@@ -24,13 +24,21 @@ def options(tmp_path: Path, oracle: str, **changes: object) -> argparse.Namespac
     return opts
 
 
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["plain", "early-stopping"])
 @pytest.mark.parametrize("oracle", stress.ORACLES)
-def test_every_invariant_holds_under_kill_9(tmp_path, oracle):
-    result = stress.run_round(options(tmp_path, oracle), oracle, tmp_path, 0)
+def test_every_invariant_holds_under_kill_9(tmp_path, oracle, early_stopping):
+    opts = options(tmp_path, oracle, early_stopping=early_stopping)
+    result = stress.run_round(opts, oracle, tmp_path, 0)
     assert result["violations"] == []
     assert sum(result["kills"].values()) >= 2  # the chaos loop really killed workers
     assert result["trials"] == stress.expected_trials(oracle, 40)
     assert result["completed_by_workers"] > 0
+    if early_stopping and oracle != "hyperband":  # hyperband's first rounds are one step
+        conn = sqlite3.connect(result["file"])
+        stopped = conn.execute("SELECT count(*) FROM status_log WHERE to_status = 'STOPPED' "
+                               "AND message LIKE 'Stopped early%'").fetchone()[0]
+        conn.close()
+        assert stopped > 0  # the rule really stopped trials while workers were killed
 
 
 @pytest.fixture(scope="module")

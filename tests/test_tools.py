@@ -21,6 +21,7 @@ import hpstore
 from hpstore.cli import available_tools, load_tool, main
 from hpstore.queries import choose_project
 from hpstore.store import open_store
+from hpstore.store.sqlite.schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
@@ -162,7 +163,8 @@ def test_sql_reads_and_refuses_writes(shared_db, capsys):
 
 def test_check(shared_db, capsys):
     code, out, _ = run(capsys, "check", shared_db)
-    assert code == 0 and "integrity: ok" in out and "schema version: 1" in out
+    assert code == 0 and "integrity: ok" in out
+    assert f"schema version: {SCHEMA_VERSION} (this hpstore: {SCHEMA_VERSION})" in out
     assert "1 waiting to run again" in out
 
 

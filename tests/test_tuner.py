@@ -179,7 +179,8 @@ def test_report_per_step_and_stop_signal():
     assert stops == [2, 2]
     trial = o.get_trial("0")
     assert [obs.step for obs in trial.metrics.get_history("loss")] == [0, 1, 2]
-    assert trial.score == 2.0 and trial.best_step == 2 and trial.status == "COMPLETED"
+    # stopped from outside, it ends STOPPED, scored on the best value it reached
+    assert trial.score == 2.0 and trial.best_step == 2 and trial.status == "STOPPED"
 
 
 def test_hypermodel_build_declares_the_space_and_fit_runs():

@@ -20,6 +20,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"{table_cell(trial.score) or '-'}, best step "
                         f"{table_cell(trial.best_step) or '-'}, runs {trial.run}, last worker "
                         f"{table_cell(trial.tuner_id) or '-'}"))
+    if trial.origin is not None:
+        print(terminal_text(f"Origin: {trial.origin}"))
+    if trial.retired_at is not None:
+        print(f"Retired: {iso_time(trial.retired_at)} (out of the results; the status log "
+              "says who and why; `hpstore restore` brings it back)")
+    if trial.note:
+        print("Note:")
+        for line in trial.note.strip("\n").splitlines():
+            print("  " + terminal_text(line))
     if trial.message is not None and trial.message.strip():
         print("Message:")
         for line in trial.message.strip("\n").splitlines():

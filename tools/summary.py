@@ -32,6 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     counts = dict(sorted(project.counts_by_status().items()))
     total = sum(counts.values())
     print(terminal_text(f"Trials: {total}" + "".join(f", {s} {n}" for s, n in counts.items())))
+    stopped = queries.stopping(project)
+    if stopped.stopped:
+        print(f"Stopped early: {stopped.stopped} trial(s), about {stopped.steps_saved} steps "
+              f"not run (against {stopped.full_length} steps of a completed trial)")
+    steered = project.steering_counts()
+    if steered:
+        parts = [f"{steered[k]} {k}" for k in ("enqueued", "added", "warm start", "retired")
+                 if k in steered]
+        uncounted = f" ({record.uncounted} not counted towards max_trials)" \
+            if record.uncounted else ""
+        print(f"Steered: {', '.join(parts)}{uncounted}")
     best = queries.best_trial(project, queries.direction_of(record))
     if best is not None and best.score is not None:
         print(terminal_text(f"Best: trial {best.trial_id}, score {best.score:.6g} at step "

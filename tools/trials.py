@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
                             limit=args.limit)
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
+    stopped = queries.stopping(project)
+    if args.format == "table" and stopped.stopped:
+        print(f"({stopped.stopped} trial(s) stopped early, about {stopped.steps_saved} steps "
+              "not run)")
     return 0
 
 

@@ -214,6 +214,18 @@ class HyperParameter:
     def _describe_values(self) -> str:
         return f"default {self.default!r}"
 
+    def check_value(self, value: Any) -> Any:
+        """``value`` as this hyperparameter holds it, when it is a value it can take (for
+        configurations given by hand: enqueued, added, warm-started).
+
+        Raises:
+            ValueError: it is not; the message names the hyperparameter and its values.
+        """
+        raise NotImplementedError
+
+    def _not_a_value(self, value: Any, why: str = "") -> ValueError:
+        return ValueError(f"{value!r} is not a value of {self.describe()}{why}.")
+
     def every_value(self) -> Sequence[Any] | None:
         """Every value sampling can give (None when there are infinitely many).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from hpstore.hyperparameters.base import (
     Condition,
     HyperParameter,
+    _same,
     index_to_prob,
     plain_scalar,
     prob_to_index,
@@ -83,6 +85,12 @@ class Boolean(HyperParameter):
     def _describe_values(self) -> str:
         return f"True, False, default {self.default}"
 
+    def check_value(self, value: Any) -> bool:
+        value = plain_scalar(value)
+        if not isinstance(value, bool):
+            raise self._not_a_value(value, " (give true or false)")
+        return value
+
     def prob_to_value(self, prob: float) -> bool:
         return bool(prob >= 0.5)
 
@@ -114,6 +122,19 @@ class Fixed(HyperParameter):
         return [self.value]
 
     def prob_to_value(self, prob: float) -> Any:
+        return self.value
+
+    def check_value(self, value: Any) -> Any:
+        try:
+            given = to_jsonable(value)
+        except ValueError:
+            raise self._not_a_value(value, " (it is fixed)") from None
+        if isinstance(given, (list, dict)) or isinstance(self.value, (list, dict)):
+            same = json.dumps(given, sort_keys=True) == json.dumps(self.value, sort_keys=True)
+        else:
+            same = _same(given, self.value)
+        if not same:
+            raise self._not_a_value(value, " (it is fixed)")
         return self.value
 
     def _describe_values(self) -> str:
@@ -221,6 +242,12 @@ class Choice(HyperParameter):
                 f"[{', '.join(map(repr, self._values[:20]))}, ...] ({len(self._values)} values)")
             raise ValueError(f"{value!r} is not one of the choices {shown} of {self.name!r}.")
         return position
+
+    def check_value(self, value: Any) -> Any:
+        position = _position(self._positions, plain_scalar(value))
+        if position is None:
+            raise self._not_a_value(value)
+        return self._values[position]
 
     def prob_to_value(self, prob: float) -> Any:
         return self._values[prob_to_index(prob, len(self._values))]

@@ -236,6 +236,25 @@ class Numerical(HyperParameter):
         # past the last grid point but still in range: stay in the last bucket
         return max(0.0, min(n - 0.5 - 1e-9, raw))
 
+    def check_value(self, value: Any) -> Any:
+        value = plain_scalar(value)
+        try:
+            number = self._convert(value, "the value")
+        except ValueError:
+            raise self._not_a_value(value) from None
+        if not self.min_value <= number <= self.max_value:
+            raise self._not_a_value(value, " (outside the range)")
+        if self.step is not None:
+            index = self._index_of(number)
+            if index != int(index) or not math.isclose(
+                    self._value_at(int(index)), number, rel_tol=1e-9, abs_tol=1e-12):
+                below = self._value_at(int(index))
+                above = self._value_at(min(int(index) + 1, self._count() - 1))
+                raise self._not_a_value(
+                    value, f" (not on its grid; the nearest are {below!r} and {above!r})")
+            return type(number)(self._value_at(int(index)))
+        return number
+
     def _describe_values(self) -> str:
         parts = [f"{self.min_value!r} .. {self.max_value!r}"]
         if self.step is not None and not (isinstance(self, Int) and self.step == 1

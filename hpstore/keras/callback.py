@@ -52,5 +52,5 @@ class EpochRecorder(keras.callbacks.Callback):
             return
         updated = self.oracle.update_trial(self.trial_id, metrics, step=int(epoch))
         if updated.status == TrialStatus.STOPPED:
-            # scored on what it reached: the trial ends COMPLETED with these epochs
+            # scored on what it reached: the trial ends STOPPED, with these epochs
             self.model.stop_training = True

@@ -1,5 +1,5 @@
 """KerasTuner's four oracles, with its signatures and defaults, each running its hpstore
-counterpart; ``database=`` and ``durability=`` are hpstore's.
+counterpart; ``database=``, ``durability=`` and ``early_stopping=`` are hpstore's.
 
 For a Tuner of your own (``hpstore.keras.Tuner(oracle=..., hypermodel=...)``), as with
 ``keras_tuner.oracles``. With no ``database=``, the search file is
@@ -31,12 +31,14 @@ class RandomSearchOracle(DeferredOracle):
                  hyperparameters: Any = None, allow_new_entries: bool = True,
                  tune_new_entries: bool = True, max_retries_per_trial: int = 0,
                  max_consecutive_failed_trials: int = 3, *, database: Any = None,
-                 durability: str = "normal") -> None:
+                 durability: str = "normal",
+                 early_stopping: Any = None) -> None:
         super().__init__(
             {"objective": objective, "max_trials": max_trials, "seed": seed,
              "hyperparameters": hyperparameters, "allow_new_entries": allow_new_entries,
              "tune_new_entries": tune_new_entries, "max_retries_per_trial": max_retries_per_trial,
-             "max_consecutive_failed_trials": max_consecutive_failed_trials},
+             "max_consecutive_failed_trials": max_consecutive_failed_trials,
+             "early_stopping": early_stopping},
             database=database, durability=durability)
 
 
@@ -49,12 +51,14 @@ class GridSearchOracle(DeferredOracle):
                  seed: int | None = None, hyperparameters: Any = None,
                  allow_new_entries: bool = True, tune_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
-                 database: Any = None, durability: str = "normal") -> None:
+                 database: Any = None, durability: str = "normal",
+                 early_stopping: Any = None) -> None:
         super().__init__(
             {"objective": objective, "max_trials": max_trials, "seed": seed,
              "hyperparameters": hyperparameters, "allow_new_entries": allow_new_entries,
              "tune_new_entries": tune_new_entries, "max_retries_per_trial": max_retries_per_trial,
-             "max_consecutive_failed_trials": max_consecutive_failed_trials},
+             "max_consecutive_failed_trials": max_consecutive_failed_trials,
+             "early_stopping": early_stopping},
             database=database, durability=durability)
 
 
@@ -68,14 +72,16 @@ class BayesianOptimizationOracle(DeferredOracle):
                  seed: int | None = None, hyperparameters: Any = None,
                  allow_new_entries: bool = True, tune_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
-                 database: Any = None, durability: str = "normal") -> None:
+                 database: Any = None, durability: str = "normal",
+                 early_stopping: Any = None) -> None:
         super().__init__(
             {"objective": objective, "max_trials": max_trials,
              "num_initial_points": num_initial_points, "alpha": alpha, "beta": beta,
              "seed": seed, "hyperparameters": hyperparameters,
              "allow_new_entries": allow_new_entries, "tune_new_entries": tune_new_entries,
              "max_retries_per_trial": max_retries_per_trial,
-             "max_consecutive_failed_trials": max_consecutive_failed_trials},
+             "max_consecutive_failed_trials": max_consecutive_failed_trials,
+             "early_stopping": early_stopping},
             database=database, durability=durability)
 
 
@@ -89,11 +95,13 @@ class HyperbandOracle(DeferredOracle):
                  hyperparameters: Any = None, allow_new_entries: bool = True,
                  tune_new_entries: bool = True, max_retries_per_trial: int = 0,
                  max_consecutive_failed_trials: int = 3, *, database: Any = None,
-                 durability: str = "normal") -> None:
+                 durability: str = "normal",
+                 early_stopping: Any = None) -> None:
         super().__init__(
             {"objective": objective, "max_epochs": max_epochs, "factor": factor,
              "hyperband_iterations": hyperband_iterations, "seed": seed,
              "hyperparameters": hyperparameters, "allow_new_entries": allow_new_entries,
              "tune_new_entries": tune_new_entries, "max_retries_per_trial": max_retries_per_trial,
-             "max_consecutive_failed_trials": max_consecutive_failed_trials},
+             "max_consecutive_failed_trials": max_consecutive_failed_trials,
+             "early_stopping": early_stopping},
             database=database, durability=durability)

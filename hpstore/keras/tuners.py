@@ -181,14 +181,15 @@ class RandomSearch(Tuner, keras_tuner.RandomSearch):
                  seed: int | None = None, hyperparameters: Any = None,
                  tune_new_entries: bool = True, allow_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
-                 database: Any = None, durability: str = "normal", **kwargs: Any) -> None:
+                 database: Any = None, durability: str = "normal", early_stopping: Any = None,
+                 **kwargs: Any) -> None:
         self.seed = seed
         oracle = oracles.RandomSearchOracle(
             objective=objective, max_trials=max_trials, seed=seed,
             hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
             allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
-            durability=durability)
+            durability=durability, early_stopping=early_stopping)
         Tuner.__init__(self, oracle, hypermodel, **kwargs)
 
 
@@ -201,14 +202,15 @@ class GridSearch(Tuner, keras_tuner.GridSearch):
                  hyperparameters: Any = None, tune_new_entries: bool = True,
                  allow_new_entries: bool = True, max_retries_per_trial: int = 0,
                  max_consecutive_failed_trials: int = 3, *, database: Any = None,
-                 durability: str = "normal", **kwargs: Any) -> None:
+                 durability: str = "normal", early_stopping: Any = None,
+                 **kwargs: Any) -> None:
         self.seed = seed
         oracle = oracles.GridSearchOracle(
             objective=objective, max_trials=max_trials, seed=seed,
             hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
             allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
-            durability=durability)
+            durability=durability, early_stopping=early_stopping)
         Tuner.__init__(self, oracle, hypermodel, **kwargs)
 
 
@@ -221,14 +223,15 @@ class BayesianOptimization(Tuner, keras_tuner.BayesianOptimization):
                  beta: float = 2.6, seed: int | None = None, hyperparameters: Any = None,
                  tune_new_entries: bool = True, allow_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
-                 database: Any = None, durability: str = "normal", **kwargs: Any) -> None:
+                 database: Any = None, durability: str = "normal", early_stopping: Any = None,
+                 **kwargs: Any) -> None:
         oracle = oracles.BayesianOptimizationOracle(
             objective=objective, max_trials=max_trials, num_initial_points=num_initial_points,
             alpha=alpha, beta=beta, seed=seed, hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
-            durability=durability)
+            durability=durability, early_stopping=early_stopping)
         Tuner.__init__(self, oracle, hypermodel, **kwargs)
 
 
@@ -242,12 +245,13 @@ class Hyperband(Tuner, keras_tuner.Hyperband):
                  hyperparameters: Any = None, tune_new_entries: bool = True,
                  allow_new_entries: bool = True, max_retries_per_trial: int = 0,
                  max_consecutive_failed_trials: int = 3, *, database: Any = None,
-                 durability: str = "normal", **kwargs: Any) -> None:
+                 durability: str = "normal", early_stopping: Any = None,
+                 **kwargs: Any) -> None:
         oracle = oracles.HyperbandOracle(
             objective, max_epochs=max_epochs, factor=factor,
             hyperband_iterations=hyperband_iterations, seed=seed,
             hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
             allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials, database=database,
-            durability=durability)
+            durability=durability, early_stopping=early_stopping)
         Tuner.__init__(self, oracle, hypermodel, **kwargs)

@@ -30,10 +30,12 @@ from hpstore.objective import (
 from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import OpeningMixin, check_int
 from hpstore.oracle.space import SpaceMixin
+from hpstore.oracle.steering import SteeringMixin, WarmStart
 from hpstore.oracle.trials import TrialsView, trial_from
 from hpstore.oracle.values import stored_json, values_key
+from hpstore.stopping import StoppingRule, curve_from
 from hpstore.store import open_store
-from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.rows import check_running, malformed
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
@@ -43,7 +45,7 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -
     return cls(*args, **kwargs)
 
 
-class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
+class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
     """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
 
     Args:
@@ -64,8 +66,16 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         project_name: the search within the file; a file may hold several.
         overwrite: start this project afresh, deleting its trials (other projects in the
             file are left alone).
+        early_stopping: a stopping rule (``hpstore.MedianStopping()``, ...) that stops
+            hopeless trials on the values they report; None: none (a resumed search keeps
+            the rule it was made with).
         durability: an option of the SQLite engine: "normal" (default; survives any
             process crash) or "full" (also survives power loss, slower).
+        warm_start_from: another search's results to start from: a search file (or store
+            URL), or a ``(file, project_name)`` pair. Its completed trials whose values fit
+            this space are added (once, however often the search is opened; not counted
+            towards ``max_trials``); the others are left out with a warning, and
+            ``oracle.warm_start`` lists both.
 
     Arguments left at None on a project that already exists take their stored values;
     given ones are checked against what is stored.
@@ -102,6 +112,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         project_name: str = "untitled_project",
         overwrite: bool = False,
         durability: str = "normal",
+        early_stopping: StoppingRule | None = None,
+        warm_start_from: Any = None,
     ) -> None:
         check_int("max_trials", max_trials, minimum=1, optional=True)
         check_int("seed", seed, minimum=None, optional=True)
@@ -116,6 +128,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         if hyperparameters is None and not allow_new_entries:
             raise ValueError("If you set `allow_new_entries=False`, you must specify the search "
                              "space via the `hyperparameters` argument.")
+        if early_stopping is not None and not isinstance(early_stopping, StoppingRule):
+            raise TypeError(f"`early_stopping` must be a stopping rule such as "
+                            f"hpstore.MedianStopping(), or None; received {early_stopping!r}.")
         if not isinstance(project_name, str) or not project_name:
             raise ValueError(f"`project_name` must be a non-empty string, received "
                              f"{project_name!r}.")
@@ -124,6 +139,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         self.max_retries_per_trial = max_retries_per_trial
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self.project_name = project_name
+        self.early_stopping = early_stopping
         given_objective = None if objective is None else create_objective(objective)
         given_space = hyperparameters.copy() if hyperparameters is not None else None
         #: the space given as ``hyperparameters=``: it overrides what a hypermodel declares
@@ -140,6 +156,33 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         self._space_version = -1
         self._space = HyperParameters()
         self._refresh_space()
+        #: what ``warm_start_from`` took in (None without one)
+        self.warm_start: WarmStart | None = None
+        if warm_start_from is not None:
+            try:
+                self.warm_start = self._warm_start(warm_start_from)
+            except BaseException:
+                self._store.close()
+                raise
+
+    @classmethod
+    def attach(cls, database: str | os.PathLike[str], project_name: str | None = None
+               ) -> Oracle:
+        """Open an existing project as it is stored, whatever oracle made it: to steer it
+        (enqueue, add results, retire, annotate) or read it from a notebook or a script.
+
+        A project made by a built-in oracle gets that oracle, with its stored arguments; a
+        project made by an oracle class of your own gets a stand-in of the same name that
+        does everything but decide trials (open it with your class for that).
+
+        Raises:
+            ProjectChoiceError: no such project, or several and none named.
+            DatabaseError: the store cannot be used.
+        """
+        from hpstore.oracle.steering import attach
+
+        oracle: Oracle = attach(cls, database, project_name)
+        return oracle
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._store.memory:
@@ -195,9 +238,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         return self._project.record().max_trials
 
     def remaining_trials(self) -> int | None:
-        """How many more trials may be created, or None when there is no limit."""
-        max_trials = self._project.record().max_trials
-        return None if max_trials is None else max(0, max_trials - self._project.count())
+        """How many more trials may be created, or None when there is no limit (trials
+        added with a result that do not count towards max_trials are not counted)."""
+        facts = self._project.creation_facts()
+        if facts.max_trials is None:
+            return None
+        return max(0, facts.max_trials - facts.counted)
 
     # -- reporting and ending -----------------------------------------------------------------
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> Trial:
@@ -229,8 +275,31 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         record = self._project.record_metrics(trial_id, rows,
-                                              run=self._handed.get(str(trial_id)))
+                                              run=self._handed.get(str(trial_id)),
+                                              stop=self._stop_check())
         return trial_from(record, self._space, self._project)
+
+    def _stop_check(self) -> StopCheck | None:
+        rule = self.early_stopping
+        if rule is None:
+            return None
+        direction = self.objective.direction
+
+        def decide(points: list[tuple[int, float]], history: Any) -> StopVerdict | None:
+            curve = curve_from(points, direction)
+            if not curve.steps:
+                return None
+            why = rule.decide(curve, history)
+            if why is None:
+                return None
+            best = curve.best()
+            step = None if math.isnan(best) else next(
+                s for s, v in zip(curve.steps, curve.values) if v == best)
+            return StopVerdict(f"Stopped early at step {curve.step} by {type(rule).__name__}: "
+                               f"{why}.",
+                               None if math.isnan(best) else best, step)
+
+        return StopCheck(self.objective.name, decide)
 
     def _direction(self, metric: str) -> str:
         return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"
@@ -268,6 +337,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
         record = self._project.trial(trial.trial_id)
         check_running(record, self._handed.get(record.trial_id))
         message = None if trial.message is None else str(trial.message)
+        stopped = record.status == TrialStatus.STOPPED
+        if stopped and status != TrialStatus.FAILED:
+            # told to stop (a stopping rule, or another process): it ends STOPPED, scored
+            # on what it reached, whatever its worker made of the stop
+            status, message = TrialStatus.STOPPED, record.message
         refused: RuntimeError | None = None
         try:
             new_entries = self._new_entries(trial.hyperparameters, check=False)
@@ -287,14 +361,14 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin):
             values = to_jsonable(values, what="The trial's values")
             key, written = values_key(values), values
         score = best_step = None
-        if status == TrialStatus.COMPLETED:
+        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
             stored = trial_from(record, self._space, self._project)
             if written is not record.values_json:  # the worker changed them: score those
                 space, changed = self._space, dict(values)
                 stored._hp_loader = lambda: space.with_values(changed)
             self.score_trial(stored)
             score, best_step = stored.score, stored.best_step
-            if score is None or math.isnan(score):
+            if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:
                     message = (f"No valid value of the objective {self.objective.name!r} was "

@@ -20,7 +20,7 @@ from hpstore.hyperparameters.base import to_jsonable
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
 from hpstore.oracle.trials import trial_from
 from hpstore.oracle.values import completes, values_key
-from hpstore.store.contract import Decision, ProjectStore, Store
+from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
 from hpstore.store.decode import damaged
 from hpstore.store.records import TrialRecord
 from hpstore.trial import Trial, TrialStatus, check_status
@@ -124,11 +124,11 @@ class DecidingMixin:
             return self._handed_out(own)
         running_values = [t.values for t in running]
 
-        def decide(number: int, max_trials: int | None) -> Decision:
-            trial_id = format_id(number, max_trials)
-            if max_trials is not None and number >= max_trials:
+        def decide(facts: CreationFacts) -> Decision:
+            trial_id = format_id(facts.number, facts.max_trials)
+            if facts.full:
                 return Decision(TrialStatus.STOPPED, trial_id)
-            context = DecisionContext(number, trial_id, running=running_values)
+            context = DecisionContext(facts.number, trial_id, running=running_values)
             self._local.decision = context
             try:
                 return self._decide(trial_id, context)
@@ -173,8 +173,9 @@ class DecidingMixin:
         context: DecisionContext | None = getattr(self._local, "decision", None)
         if context is None:
             self._refresh_space()
-            max_trials, number, _ = self._project.creation_facts()
-            context = DecisionContext(number, format_id(number, max_trials), recorded=False,
+            facts = self._project.creation_facts()
+            context = DecisionContext(facts.number, format_id(facts.number, facts.max_trials),
+                                      recorded=False,
                                       running=[t.values for t in self._project.running()])
         return context
 

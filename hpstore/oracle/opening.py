@@ -13,6 +13,7 @@ from hpstore.errors import ProjectMismatchError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.objective import Objective, create_objective, objective_from_config
 from hpstore.oracle.trials import from_file
+from hpstore.stopping import StoppingRule, rule_from_config
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.decode import damaged
 from hpstore.store.records import NewProject, ProjectRecord
@@ -30,6 +31,7 @@ class OpeningMixin:
     max_retries_per_trial: int
     max_consecutive_failed_trials: int
     default_max_trials: int | None
+    early_stopping: StoppingRule | None
     _store: Store
     _project: ProjectStore
 
@@ -66,7 +68,9 @@ class OpeningMixin:
         self.seed = seed if seed is not None else random.randrange(2**31)
         self._project = self._store.create_project(NewProject(
             self.project_name, type(self).__name__,
-            {"search": self._search_config(), "options": self._options()},
+            {"search": self._search_config(), "options": self._options(),
+             "stopping": None if self.early_stopping is None
+             else self.early_stopping.get_config()},
             self.objective.get_config(), max_trials, self.seed,
             space.get_config()["space"] if space is not None else []), replace=replace)
 
@@ -98,6 +102,15 @@ class OpeningMixin:
                     f"The {where} was made with {key}={stored_search[key]!r}, but {key}="
                     f"{value!r} was given. Use the stored value, another project_name, or "
                     "overwrite=True.")
+        stored_rule = from_file(rule_from_config, stored.oracle_config.get("stopping"),
+                                "projects.oracle_config")
+        if self.early_stopping is None:
+            self.early_stopping = stored_rule  # the rule the search was made with
+        elif stored_rule is not None and stored_rule != self.early_stopping:
+            raise ProjectMismatchError(
+                f"The {where} stops trials early with {stored_rule!r}, but "
+                f"early_stopping={self.early_stopping!r} was given. Leave early_stopping=None "
+                "to keep the stored rule, use another project_name, or overwrite=True.")
         self.objective = stored_objective
         self.seed = int(stored.seed)
         self._project = self._store.open_project(stored)
@@ -105,7 +118,9 @@ class OpeningMixin:
             _, stored_space = self._project.space()
             for item in space.get_config()["space"]:
                 check_definition(stored_space, item, where, "`hyperparameters=` gives")
-        config = {"search": {**stored_search, **given_search}, "options": self._options()}
+        config = {"search": {**stored_search, **given_search}, "options": self._options(),
+                  "stopping": None if self.early_stopping is None
+                  else self.early_stopping.get_config()}
         change_max = max_trials is not None and max_trials != stored.max_trials
         self._project.update_settings(
             max_trials=max_trials, set_max_trials=change_max,

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from hpstore.oracle import Oracle
+from hpstore.trial import TrialStatus
 
 
 def num_brackets(max_epochs: int, factor: int) -> int:
@@ -74,6 +75,11 @@ class HyperbandOracle(Oracle):
         return {"max_epochs": self.max_epochs, "factor": self.factor,
                 "hyperband_iterations": self.hyperband_iterations}
 
+    def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
+        """An enqueued trial runs outside the brackets, with the full budget: trained from
+        epoch 0 to ``max_epochs``."""
+        return {**values, "tuner/epochs": self.max_epochs, "tuner/initial_epoch": 0}
+
     def _size(self, bracket: int, round_num: int) -> int:
         return bracket_size(self.max_epochs, self.factor, bracket, round_num)
 
@@ -119,11 +125,15 @@ class HyperbandOracle(Oracle):
         if len(this_round) >= size:
             return None
         taken = {entry["past_id"] for entry in this_round}
-        candidates = [t for t in self.project.scores([e["id"] for e in past_round])
-                      if t[0] not in taken]
-        # Once more trials of the past round have completed than will be thrown out, the
-        # best of them is sure to be promoted, whatever the rest score.
-        if len(candidates) <= past_size - size - len(this_round):
+        past_ids = [e["id"] for e in past_round]
+        candidates = [t for t in self.project.scores(past_ids) if t[0] not in taken]
+        # A trial of the past round that FAILED or was stopped early is thrown out already.
+        out = sum(1 for t in self.project.trials_by_id(past_ids).values()
+                  if t.status in (TrialStatus.FAILED, TrialStatus.STOPPED))
+        # Once more trials of the past round have completed than will be thrown out (those
+        # thrown out already counted), the best of them is sure to be promoted, whatever
+        # the rest score.
+        if not candidates or len(candidates) + out <= past_size - size - len(this_round):
             return None
         best_id, _ = sorted(candidates, key=lambda t: t[1],
                             reverse=self.objective.direction == "max")[0]

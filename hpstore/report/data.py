@@ -7,6 +7,7 @@ import bisect
 import math
 from typing import Any, NamedTuple
 
+from hpstore import queries
 from hpstore.report.scales import Axis, axis_for, finite, score_colour
 from hpstore.store.contract import ProjectStore
 from hpstore.store.records import TrialRecord
@@ -28,6 +29,8 @@ class TrialInfo(NamedTuple):
     seconds: float | None
     message: str | None
     values: dict[str, Any]
+    retired: bool = False  # out of the results: its score is left out (None here)
+    note: str | None = None
 
 
 class Run(NamedTuple):
@@ -61,6 +64,7 @@ class Search(NamedTuple):
     curves: dict[str, list[tuple[int, float | None]]]
     runs: list[Run]  # every run, or an even sample of them
     overall: Overall
+    stopped_early: tuple[int, int] = (0, 0)  # trials a stopping rule stopped, steps saved
 
     @property
     def total(self) -> int:
@@ -141,14 +145,17 @@ def load_search(project: ProjectStore) -> Search:
         numbers = sorted(drawn)
         chosen = [t for t in project.trials_by_number(numbers).values()]
         chosen.sort(key=lambda t: t.number)
-    trials = [TrialInfo(t.number, t.trial_id, t.status, finite(t.score), t.best_step,
+    trials = [TrialInfo(t.number, t.trial_id, t.status,
+                        None if t.retired else finite(t.score), t.best_step,
                         t.tuner_id, t.run,
                         None if t.started_at is None or t.ended_at is None
-                        else t.ended_at - t.started_at, t.message, t.values)
+                        else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note)
               for t in chosen]
     runs, run_count = load_runs(project)
+    stopping = queries.stopping(project)
     search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
-                    {}, runs, summarise(light, direction, run_count))
+                    {}, runs, summarise(light, direction, run_count),
+                    (stopping.stopped, stopping.steps_saved))
     best = [t for t in chosen if t.trial_id in
             {b.trial_id for b in search.ranked()[:MAX_CURVES]}]
     return search._replace(curves=load_curves(project, best, metric))

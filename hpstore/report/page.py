@@ -279,7 +279,7 @@ def trials_section(search: Search, database: str = "DB") -> str:
     names = list(search.axes)
     best = search.ranked()[0].trial_id if search.ranked() else None
     head = ["trial", "status", "score", "best step", "worker", "runs", "seconds", *names,
-            "message"]
+            "note", "message"]
     shown, note = search.trials, ""
     if search.sampled:  # the best, and the way to every trial
         shown = search.ranked()[:TABLE_ROWS]
@@ -289,10 +289,11 @@ def trials_section(search: Search, database: str = "DB") -> str:
                 "jsonl), or <code>hpstore trials</code> and <code>hpstore sql</code>.</p>")
     rows = []
     for t in shown:
-        cells = [t.trial_id, t.status, "" if t.score is None else f"{t.score:.6g}",
+        status = f"{t.status} (retired)" if t.retired else t.status
+        cells = [t.trial_id, status, "" if t.score is None else f"{t.score:.6g}",
                  t.best_step, t.tuner_id, t.runs, None if t.seconds is None else
                  f"{t.seconds:.3g}", *(fmt_value(t.values[n]) if n in t.values else None
-                                       for n in names)]
+                                       for n in names), t.note]
         tds = "".join(f"<td>{'' if c is None else esc(fit(str(c), CELL_CHARS))}</td>"
                       for c in cells)
         msg = (f'<td title="{esc(fit(t.message, TITLE_CHARS))}">'
@@ -350,6 +351,10 @@ def render_page(search: Search, database: str) -> str:
             f'<p class="meta">Trials: {search.total}'
             + esc("".join(f", {s} {n}" for s, n in sorted(counts.items()))) + ".</p>",
             f'<p class="meta">{esc(fit(best, TITLE_CHARS))}</p>']
+    stopped, saved = search.stopped_early
+    if stopped:
+        body.append(f'<p class="meta">Stopped early: {stopped} trial(s), about {saved} steps '
+                    "not run.</p>")
     if search.sampled:
         body.append(f'<p class="meta">Showing {len(search.trials):,} of {search.total:,} '
                     f"trials in the plots (the best and an even sample of the rest) and the "

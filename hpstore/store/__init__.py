@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hpstore.store.contract import Decision, ProjectStore, Store
+from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
 from hpstore.store.records import (
     NewProject,
+    NewTrial,
     Observation,
     ProjectRecord,
     Transition,
@@ -52,5 +53,5 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     return SQLiteStore(database, durability=durability, read_only=read_only, **options)
 
 
-__all__ = ["Decision", "NewProject", "Observation", "ProjectRecord", "ProjectStore", "Store",
-           "Transition", "TrialRecord", "open_store"]
+__all__ = ["CreationFacts", "Decision", "NewProject", "NewTrial", "Observation",
+           "ProjectRecord", "ProjectStore", "Store", "Transition", "TrialRecord", "open_store"]

@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hpstore.store.records import (
     NewProject,
+    NewTrial,
     Observation,
     ProjectRecord,
     Transition,
@@ -45,20 +46,56 @@ class Decision:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-#: decide(next number, max_trials) -> Decision; runs while the engine holds the project's
-#: decision lock, so its reads through the same ProjectStore see a settled state
-Decider = Callable[[int, "int | None"], Decision]
+class CreationFacts(NamedTuple):
+    """What deciding the next trial starts from, read in one step."""
+
+    #: the most trials the search creates (None: no limit)
+    max_trials: int | None
+    #: the next trial's number (trials are numbered 0, 1, 2 ... without gaps)
+    number: int
+    #: whether a trial waits in the queue (enqueued, or handed back to run again)
+    queued: bool
+    #: trials added with a result that do not count towards ``max_trials``
+    uncounted: int = 0
+
+    @property
+    def counted(self) -> int:
+        """How many trials count towards ``max_trials``."""
+        return self.number - self.uncounted
+
+    @property
+    def full(self) -> bool:
+        """Whether the search holds ``max_trials`` counted trials already."""
+        return self.max_trials is not None and self.counted >= self.max_trials
+
+
+#: decide(facts) -> Decision; runs while the engine holds the project's decision lock, so
+#: its reads through the same ProjectStore see a settled state
+Decider = Callable[[CreationFacts], Decision]
+
+#: trial_id(number, max_trials) -> the id a new trial gets (KerasTuner's zero-padded width)
+MakeId = Callable[[int, "int | None"], str]
 
 
 @dataclass(frozen=True)
-class Stop:
-    """A stopping rule's verdict, written in the same step as the metrics that caused it."""
+class StopVerdict:
+    """A stopping rule's verdict: the trial is STOPPED with this message and scored on
+    the best value it reached, in the same step as the metrics that caused it."""
 
     message: str
+    score: float | None
+    best_step: int | None
 
 
-#: stop(trial, history) -> Stop | None, asked inside record_metrics' transaction
-StopRule = Callable[[TrialRecord, Any], "Stop | None"]
+@dataclass(frozen=True)
+class StopCheck:
+    """Asked inside ``record_metrics``' transaction, after the values are recorded:
+    ``decide(points, history)`` gets the (step, value) points of ``metric`` in the trial's
+    current run, in the order reported, and a :class:`hpstore.stopping.History` of the
+    other trials read in the same transaction."""
+
+    metric: str
+    decide: Callable[[list[tuple[int, float]], Any], StopVerdict | None]
 
 
 class ProjectStore(Protocol):
@@ -102,7 +139,7 @@ class ProjectStore(Protocol):
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
                ) -> TrialRecord | Decision:
         """Serialised per project: a trial waiting in the retry queue is started (as
-        :meth:`take_queued`); else ``decider(next number, max_trials)`` is asked, and a
+        :meth:`take_queued`); else ``decider(creation facts)`` is asked, and a
         RUNNING decision recorded as a new trial with its state in one step (an IDLE or
         STOPPED decision only stores its state).
 
@@ -124,7 +161,7 @@ class ProjectStore(Protocol):
     def has_trial(self, trial_id: str) -> bool: ...
     def count(self) -> int: ...
     def counts_by_status(self) -> dict[str, int]: ...
-    def creation_facts(self) -> tuple[int | None, int, bool]: ...
+    def creation_facts(self) -> CreationFacts: ...
     def has_values(self, key: str) -> bool: ...
     def values_keys(self) -> set[str]: ...
     def best(self, n: int, direction: str) -> list[TrialRecord]: ...
@@ -136,6 +173,7 @@ class ProjectStore(Protocol):
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...
     def last_transition(self) -> int: ...
+    def steps_reported(self, metric: str) -> dict[str, int]: ...
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]: ...
     def recent_final_statuses(self, n: int) -> list[str]: ...
@@ -143,7 +181,14 @@ class ProjectStore(Protocol):
 
     # -- changing trials ------------------------------------------------------------------
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None) -> TrialRecord: ...
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same step.
+
+        Raises:
+            TrialNotRunningError: not RUNNING or STOPPED, or no longer in ``run``.
+        """
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,
@@ -151,6 +196,50 @@ class ProjectStore(Protocol):
                space: list[dict[str, Any]] | None = None) -> None: ...
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str: ...
+
+    # -- steering -------------------------------------------------------------------------
+    def enqueue(self, values: Mapping[str, Any], key: str, *, skip_if_exists: bool,
+                make_id: MakeId, by: str | None) -> tuple[TrialRecord, bool]:
+        """Queue ``values`` as a new IDLE trial, run before the algorithm's proposals (first
+        in, first out); serialised with :meth:`decide`. With ``skip_if_exists``, a trial of
+        the project with the same values key is returned instead (any status). Returns
+        (the trial, whether it was created).
+
+        Raises:
+            SearchFullError: the search holds ``max_trials`` counted trials already.
+        """
+
+    def enqueued(self) -> list[TrialRecord]:
+        """The trials waiting in the queue, first to run first."""
+
+    def steering_counts(self) -> dict[str, int]:
+        """How many trials were steered: by origin ("enqueued", "added", "warm start")
+        and "retired"; kinds with none are left out."""
+
+    def add_trials(self, trials: Sequence[NewTrial], *, counted: bool, skip_existing: bool,
+                   make_id: MakeId) -> list[TrialRecord | None]:
+        """Record finished trials with their results, in one step serialised with
+        :meth:`decide`; ``counted`` says whether they count towards ``max_trials``. With
+        ``skip_existing``, one whose values key the project holds is skipped (None in
+        the returned list, which follows ``trials``)."""
+
+    def retire(self, trial_id: str, *, retired: bool, by: str, reason: str | None
+               ) -> TrialRecord:
+        """Retire a trial from the results (``retired``) or restore it, with a row in the
+        status log saying who, when and why; the trial as it was before. Nothing changes
+        when it is in that state already.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+            TrialNotEndedError: the trial has not ended (waiting or running).
+        """
+
+    def set_note(self, trial_id: str, note: str | None) -> TrialRecord:
+        """Attach ``note`` to a trial (None removes it); the trial as it was before.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+        """
 
     # -- the whole project ----------------------------------------------------------------
     def dump(self) -> dict[str, Any]: ...

@@ -29,6 +29,8 @@ class ProjectRecord:
     space_version: int
     created_at: float
     updated_at: float
+    #: trials added with a result that do not count towards max_trials
+    uncounted: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,22 @@ class NewProject:
     max_trials: int | None
     seed: int
     space: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NewTrial:
+    """A trial recorded with its result obtained elsewhere (``add_trial``, warm start):
+    its values, final status, score and the metric values reported, as (metric,
+    direction, step, value)."""
+
+    values: Mapping[str, Any]
+    key: str
+    status: str
+    score: float | None
+    best_step: int | None
+    observations: list[tuple[str, str, int, float]]
+    origin: str
+    message: str | None = None
 
 
 @dataclass
@@ -68,7 +86,18 @@ class TrialRecord:
     ended_at: float | None
     pid: int | None
     changed_at: float | None
+    #: where the trial came from when not from the algorithm: "enqueued", "added",
+    #: "warm start: ..." (None: the algorithm proposed it)
+    origin: str | None = None
+    #: text a person attached to it
+    note: str | None = None
+    #: when it was retired from the results (None: it counts)
+    retired_at: float | None = None
     _values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
     @property
     def values(self) -> dict[str, Any]:

@@ -23,9 +23,10 @@ STATE_FORMAT = 1
 TRIAL_FIELDS = ("id", "number", "trial_id", "status", "hp_values", "values_key", "score",
                 "best_step", "tuner_id", "session", "message", "run_count", "invalid_runs",
                 "interruptions", "queued", "created_at", "started_at", "ended_at", "pid",
-                "changed_at")
+                "changed_at", "origin", "note", "retired_at")
 PROJECT_FIELDS = ("project_id", "name", "oracle_class", "oracle_config", "objective",
-                  "max_trials", "seed", "space_version", "created_at", "updated_at")
+                  "max_trials", "seed", "space_version", "created_at", "updated_at",
+                  "uncounted")
 OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
 TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
 

@@ -76,10 +76,14 @@ def single_name(path: Path, st: os.stat_result) -> None:
     SQLite names the log after the path, and hpstore its locks: workers on two names of one
     file would each keep a log of their own and write the file without seeing each other.
 
+    A new file has a second name for a moment, in its lock folder, while the process that
+    built it there links it into place and removes the name it was built under: that one
+    is not refused.
+
     Raises:
         FileIdentityError: naming the file and the count of its names.
     """
-    if st.st_nlink > 1:
+    if st.st_nlink > 1 and not _being_created(path, st):
         raise FileIdentityError(
             f"{path} has {st.st_nlink} names (hard links to one file). SQLite keeps the "
             "write-ahead log and hpstore its locks beside each name, so workers on two names "
@@ -88,6 +92,22 @@ def single_name(path: Path, st: os.stat_result) -> None:
             "search to a file of its own with `hpstore backup`. The read-only tools can "
             "still read it."
         )
+
+
+def _being_created(path: Path, st: os.stat_result) -> bool:
+    # Its only other name is the one it was built under in its own lock folder, or that
+    # name was removed since ``st`` was taken.
+    if st.st_nlink != 2:
+        return False
+    sidecar = path.with_name(path.name + ".hpstore")
+    try:
+        for built in sidecar.glob("creating-*.db"):
+            other = built.lstat()
+            if (other.st_ino, other.st_dev) == (st.st_ino, st.st_dev):
+                return True
+        return path.stat().st_nlink == 1
+    except OSError:
+        return False
 
 
 # One statement, so one snapshot: the version and the objects to compare with its schema.

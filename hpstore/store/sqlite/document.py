@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = ", ".join(TRIAL_FIELDS)
 _PROJECT_FIELDS = ("oracle_class", "oracle_config", "objective", "max_trials", "seed",
-                   "space_version", "queue_counter", "created_at", "updated_at")
+                   "space_version", "queue_counter", "created_at", "updated_at", "uncounted")
 
 
 def _observation_to_json(entry: list[Any]) -> list[Any]:
@@ -56,7 +56,8 @@ class DocumentMixin:
         with self.db.read() as conn:
             p = conn.execute(
                 "SELECT oracle_class, oracle_config, objective, max_trials, seed, space_version,"
-                " queue_counter, created_at, updated_at FROM projects WHERE project_id = ?",
+                " queue_counter, created_at, updated_at, uncounted FROM projects WHERE "
+                "project_id = ?",
                 (self.project_id,)).fetchone()
             if p is None:
                 raise self.removed()
@@ -104,7 +105,7 @@ class DocumentMixin:
                 "oracle_class": p[0], "oracle_config": from_json(p[1], "projects.oracle_config"),
                 "objective": from_json(p[2], "projects.objective"), "max_trials": p[3],
                 "seed": p[4], "space_version": p[5], "queue_counter": p[6],
-                "created_at": p[7], "updated_at": p[8],
+                "created_at": p[7], "updated_at": p[8], "uncounted": p[9],
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
@@ -137,10 +138,11 @@ class DocumentMixin:
         conn.execute(
             "UPDATE projects SET oracle_class = ?, oracle_config = ?, objective = ?, "
             "max_trials = ?, seed = ?, space_version = ?, queue_counter = ?, created_at = ?, "
-            "updated_at = ? WHERE project_id = ?",
+            "updated_at = ?, uncounted = ? WHERE project_id = ?",
             (s["oracle_class"], dumps(s["oracle_config"]), dumps(s["objective"]),
              s["max_trials"], int(s["seed"]), int(s["space_version"]) + 1,
-             int(s["queue_counter"]), s["created_at"], time.time(), pid))
+             int(s["queue_counter"]), s["created_at"], time.time(),
+             int(s.get("uncounted", 0)), pid))
         for n, item in enumerate(state["space"]):
             conn.execute(
                 "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
@@ -150,13 +152,15 @@ class DocumentMixin:
             cur = conn.execute(
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
                 " score, best_step, tuner_id, session, message, run_count, invalid_runs, "
-                "interruptions, queued, created_at, started_at, ended_at, pid, changed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "interruptions, queued, created_at, started_at, ended_at, pid, changed_at, "
+                "origin, note, retired_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
                  t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
                  t["session"], t["message"], t["run_count"], t["invalid_runs"],
                  t["interruptions"], t["queued"], t["created_at"], t["started_at"],
-                 t["ended_at"], t.get("pid"), t.get("changed_at")))
+                 t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
+                 t.get("note"), t.get("retired_at")))
             pk = cur.lastrowid
             # the saved log replaces the row the insert trigger just wrote
             conn.execute("DELETE FROM transitions WHERE trial = ?", (pk,))

@@ -19,13 +19,14 @@ from hpstore.errors import (
     TrialNotRunningError,
     TunerIdInUseError,
 )
-from hpstore.store.contract import Decider, Decision
+from hpstore.store.contract import CreationFacts, Decider, Decision, StopCheck
 from hpstore.store.decode import ANY_JSON, from_json
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
 from hpstore.store.rows import (
     PROJECT_FIELDS,
     TRIAL_FIELDS,
     check_running,
+    from_db_float,
     project_record,
     same_entry,
     space_item,
@@ -33,8 +34,10 @@ from hpstore.store.rows import (
     trial_record,
 )
 from hpstore.store.sqlite.document import DocumentMixin
+from hpstore.store.sqlite.history import SQLiteHistory
 from hpstore.store.sqlite.reading import ReadingMixin
 from hpstore.store.sqlite.readonly import AnyDatabase
+from hpstore.store.sqlite.steering import SteeringMixin
 from hpstore.trial import TrialStatus
 
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
@@ -93,7 +96,7 @@ def _insert_space(conn: sqlite3.Connection, project_id: int,
     return n
 
 
-class SQLiteProject(ReadingMixin, DocumentMixin):
+class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
 
     def __init__(self, db: AnyDatabase, project_id: int, name: str) -> None:
@@ -185,19 +188,23 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
             (self.project_id,))
         return sorted((trial_record(r) for r in rows), key=lambda t: t.number)
 
-    def creation_facts(self) -> tuple[int | None, int, bool]:
-        """(max_trials, next trial number, whether a trial waits in the retry queue), read
-        in one statement: create_trial needs all three every time."""
-        rows = self.db.query(
+    def creation_facts(self) -> CreationFacts:
+        """What deciding the next trial needs, read in one statement: create_trial needs it
+        every time."""
+        with self.db.read() as conn:
+            return self._facts(conn)
+
+    def _facts(self, conn: sqlite3.Connection) -> CreationFacts:
+        row = conn.execute(
             "SELECT p.max_trials, "
             "(SELECT number + 1 FROM trials WHERE project_id = p.project_id "
             "ORDER BY number DESC LIMIT 1),"
             " EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND queued IS NOT "
-            "NULL) FROM projects p WHERE p.project_id = ?", (self.project_id,))
-        if not rows:
+            "NULL), p.uncounted FROM projects p WHERE p.project_id = ?",
+            (self.project_id,)).fetchone()
+        if row is None:
             raise self.removed()
-        row = rows[0]
-        return row[0], int(row[1] or 0), bool(row[2])
+        return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]))
 
     def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers; returns their trial ids.
@@ -270,18 +277,18 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
         # (outside any write transaction, so other workers' writes go on meanwhile) and its
         # decision is recorded in one short write transaction.
         with self.db.lock(tuner_id):
-            max_trials, number, queued = self.creation_facts()
-            if queued:  # a trial waiting to run again comes before any new one
+            facts = self.creation_facts()
+            if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self.take_queued(tuner_id, session)
                 if taken is not None:
                     return taken
-            decision = decider(number, max_trials)
+            decision = decider(facts)
             if decision.status != TrialStatus.RUNNING:
                 if decision.state:
                     with self.db.write() as conn:
                         self._write_state(conn, decision.state)
                 return decision
-            return self._insert_trial(number, decision, tuner_id, session)
+            return self._insert_trial(facts.number, decision, tuner_id, session)
 
     def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
                       session: str | None) -> TrialRecord:
@@ -338,8 +345,10 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
         return trial_record(row)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None) -> TrialRecord:
-        """Append (metric, direction, step, value) rows to the trial's current run.
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
 
         Raises:
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
@@ -354,6 +363,23 @@ class SQLiteProject(ReadingMixin, DocumentMixin):
                 "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
+            if stop is not None and trial.status == TrialStatus.RUNNING and any(
+                    m == stop.metric for m, _, _, _ in rows):
+                points = [(s, from_db_float(v)) for s, v in conn.execute(
+                    "SELECT step, value FROM observations WHERE trial = ? AND run = ? AND "
+                    "metric = ? ORDER BY id", (trial.key, trial.run, stop.metric))]
+                verdict = stop.decide(points, SQLiteHistory(conn, self.project_id,
+                                                            stop.metric, trial.key))
+                if verdict is not None:
+                    conn.execute(
+                        "UPDATE trials SET status = 'STOPPED', message = ?, score = ?, "
+                        "best_step = ?, pid = ?, changed_at = ? WHERE id = ? AND "
+                        "status = 'RUNNING'",
+                        (verdict.message, None if verdict.score is None
+                         else to_db_float(verdict.score), verdict.best_step, os.getpid(),
+                         now, trial.key))
+                    trial.status, trial.message = TrialStatus.STOPPED, verdict.message
+                    trial.score, trial.best_step = verdict.score, verdict.best_step
         return trial
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,

@@ -105,10 +105,10 @@ class ReadingMixin:
 
     def score_line(self) -> list[tuple[int, str, str, float | None]]:
         """(number, trial_id, status, score) of every trial, by number: the light view of a
-        large search (the history plot, sampling)."""
+        large search (the history plot, sampling). A retired trial's score is None."""
         return [(n, t, s, sc) for n, t, s, sc in self.db.query(
-            "SELECT number, trial_id, status, score FROM trials WHERE project_id = ? "
-            "ORDER BY number", (self.project_id,))]
+            "SELECT number, trial_id, status, CASE WHEN retired_at IS NULL THEN score END "
+            "FROM trials WHERE project_id = ? ORDER BY number", (self.project_id,))]
 
     def last_activity(self) -> float | None:
         """The time of the last status change or reported value, or None."""
@@ -146,34 +146,38 @@ class ReadingMixin:
             "SELECT values_key FROM trials WHERE project_id = ?", (self.project_id,))}
 
     def best(self, n: int, direction: str) -> list[TrialRecord]:
-        """The ``n`` best COMPLETED trials, padded with the others in creation order."""
+        """The ``n`` best COMPLETED trials not retired, padded with the other trials not
+        retired in creation order."""
         order = "DESC" if direction == "max" else "ASC"  # one of two fixed words
         found = [trial_record(r) for r in self.db.query(
             f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
-            f"AND score IS NOT NULL ORDER BY score {order}, number LIMIT ?",
-            (self.project_id, n))]
+            f"AND score IS NOT NULL AND retired_at IS NULL ORDER BY score {order}, number "
+            "LIMIT ?", (self.project_id, n))]
         if len(found) < n:
             found += [trial_record(r) for r in self.db.query(
                 f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND NOT "
-                "(status = 'COMPLETED' AND score IS NOT NULL) ORDER BY number LIMIT ?",
-                (self.project_id, n - len(found)))]
+                "(status = 'COMPLETED' AND score IS NOT NULL) AND retired_at IS NULL "
+                "ORDER BY number LIMIT ?", (self.project_id, n - len(found)))]
         return found
 
     def completed(self) -> list[tuple[str, float]]:
-        """(values JSON, score) of every scored COMPLETED trial, in creation order."""
+        """(values JSON, score) of every scored COMPLETED trial not retired, in creation
+        order."""
         return [(v, s) for v, s in self.db.query(
             "SELECT hp_values, score FROM trials WHERE project_id = ? AND status = 'COMPLETED' "
-            "AND score IS NOT NULL ORDER BY number", (self.project_id,))]
+            "AND score IS NOT NULL AND retired_at IS NULL ORDER BY number",
+            (self.project_id,))]
 
     def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]:
-        """(trial_id, score) of the scored COMPLETED trials among ``trial_ids``, in creation
-        order."""
+        """(trial_id, score) of the scored COMPLETED trials not retired among
+        ``trial_ids``, in creation order."""
         found: list[Any] = []
         for chunk in iter_chunks(trial_ids, _CHUNK):
             marks = ", ".join("?" for _ in chunk)  # placeholders only; ids stay parameters
             found += self.db.query(
                 f"SELECT trial_id, score, number FROM trials WHERE project_id = ? AND status = "
-                f"'COMPLETED' AND score IS NOT NULL AND trial_id IN ({marks})",
+                f"'COMPLETED' AND score IS NOT NULL AND retired_at IS NULL AND trial_id IN "
+                f"({marks})",
                 (self.project_id, *chunk))
         return [(t, s) for t, s, _ in sorted(found, key=lambda r: r[2])]
 
@@ -227,6 +231,13 @@ class ReadingMixin:
         rows = [Transition(*r) for r in self.db.query(sql, params)]
         return rows[::-1] if last else rows
 
+    def steps_reported(self, metric: str) -> dict[str, int]:
+        """How many steps of ``metric`` each trial reported in its current run, by id."""
+        return {t: int(n) for t, n in self.db.query(
+            "SELECT t.trial_id, count(DISTINCT o.step) FROM trials t JOIN observations o ON "
+            "o.trial = t.id AND o.run = t.run_count WHERE t.project_id = ? AND o.metric = ? "
+            "GROUP BY t.id", (self.project_id, metric))}
+
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""
         return int(self.db.query(
@@ -239,5 +250,6 @@ class ReadingMixin:
         # no index on the end time to keep up on every commit.
         return [r[0] for r in self.db.query(
             "SELECT x.to_status FROM transitions x JOIN trials t ON t.id = x.trial "
-            "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+            "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') AND "
+            "x.from_status IS NOT x.to_status "
             "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]

@@ -28,7 +28,7 @@ from hpstore.store.sqlite.checks import check_schema, inspect_header
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
-from hpstore.store.sqlite.schema import APPLICATION_ID
+from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
 
 
 def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
@@ -68,6 +68,9 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             raise NotAnHpstoreFileError(f"{path} is a SQLite file, but not an hpstore search.")
         check_schema(conn, path)  # before any query: a crafted view or trigger runs nothing
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            conn = _upgraded_copy(conn, version)
         if check:
             check_contents(conn)
     except sqlite3.DatabaseError as exc:
@@ -79,6 +82,30 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         conn.close()
         raise
     return conn
+
+
+def _upgraded_copy(conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
+    """A file written by an older hpstore, read as this one's schema: copied into memory
+    and migrated there, so every query sees today's tables and the file is not touched.
+
+    The copy is a snapshot: a reader of an old file does not follow later writes (a
+    process of this hpstore that writes the file migrates it first, and a new reader sees
+    that)."""
+    memory = sqlite3.connect(":memory:")
+    try:
+        conn.backup(memory)
+        for number, migration in migrations():
+            if number > version:
+                memory.executescript(f"BEGIN;\n{migration.read_text(encoding='utf-8')}\n"
+                                     f"PRAGMA user_version = {number};\nCOMMIT;")
+        guard_queries(memory)
+        memory.execute("PRAGMA query_only = ON")
+        _forbid_attach(memory)
+    except BaseException:
+        memory.close()
+        raise
+    conn.close()
+    return memory
 
 
 def _forbid_attach(conn: sqlite3.Connection) -> None:
@@ -130,14 +157,15 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "NOT json_valid(config) THEN 1 ELSE json_type(config) <> 'object' END LIMIT 1",
     ),
     "trials": (
-        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message"),
+        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message",
+         "origin", "note"),
         ("hp_values",),
-        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message "
-        "FROM trials WHERE typeof(trial_id) = 'blob' OR typeof(status) = 'blob' OR "
+        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message, origin, "
+        "note FROM trials WHERE typeof(trial_id) = 'blob' OR typeof(status) = 'blob' OR "
         "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
-        "'blob' OR typeof(message) = 'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR "
-        "NOT json_valid(hp_values) THEN 1 ELSE json_type(hp_values) <> 'object' END "
-        "LIMIT 1",
+        "'blob' OR typeof(message) = 'blob' OR typeof(origin) = 'blob' OR typeof(note) = "
+        "'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR NOT json_valid(hp_values) THEN "
+        "1 ELSE json_type(hp_values) <> 'object' END LIMIT 1",
     ),
     "observations": (
         ("metric", "direction"),

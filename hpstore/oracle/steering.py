@@ -1,0 +1,440 @@
+"""Steering a search by hand: configurations enqueued to run first, results obtained
+elsewhere added, another project's results taken in (warm start), trials retired from the
+results and annotated.
+
+Configurations given by hand are checked against the space before anything is written: a
+name the search does not have, a value outside a hyperparameter's range (or off its grid),
+a value for a hyperparameter that is not active with the others, each is a
+:class:`hpstore.ValuesOutsideSpaceError` naming it, and the store is left unchanged.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import random
+import socket
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpstore.errors import (
+    HpStoreError,
+    ProjectChoiceError,
+    ValuesOutsideSpaceError,
+)
+from hpstore.hyperparameters import HyperParameter, HyperParameters
+from hpstore.hyperparameters.base import to_jsonable
+from hpstore.objective import MultiObjective
+from hpstore.oracle.deciding import format_id
+from hpstore.oracle.trials import trial_from
+from hpstore.oracle.values import values_key
+from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.records import NewTrial, TrialRecord
+from hpstore.trial import MetricHistory, MetricsTracker, Trial, TrialStatus, check_metric
+
+if TYPE_CHECKING:
+    from hpstore.objective import Objective
+
+#: the statuses a trial added with its result may have
+ADDED_STATUSES = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.STOPPED)
+
+
+def who() -> str:
+    """The person or program acting, for the status log: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def checked_values(space: HyperParameters, given: Any, what: str,
+                   fill: Callable[[HyperParameter], Any]) -> dict[str, Any]:
+    """``given`` checked against ``space`` and completed: every active hyperparameter
+    given a value (``fill`` supplies the missing ones), in space order.
+
+    Raises:
+        TypeError: ``given`` is not a dict of name to value.
+        ValuesOutsideSpaceError: an unknown name, a value outside its hyperparameter, or
+            a value for one that is not active given the others.
+    """
+    if not isinstance(given, Mapping):
+        raise TypeError(f"{what} takes a dict of hyperparameter name to value, received "
+                        f"{type(given).__name__}.")
+    names = [hp.name for hp in space.space]
+    for name in given:
+        if not isinstance(name, str):
+            raise TypeError(f"{what}: hyperparameter names are strings, received {name!r}.")
+        if name not in names:
+            known = ", ".join(dict.fromkeys(names)) or "none yet"
+            raise ValuesOutsideSpaceError(
+                f"{what}: {name!r} is not a hyperparameter of this search (it has: {known}). "
+                "Nothing was recorded. Declare it in the space first (hyperparameters= "
+                "given to the Oracle), or leave it out.")
+    values: dict[str, Any] = {}
+    for hp in space.space:
+        if hp.name in values or not all(c.is_active(values) for c in hp.conditions):
+            continue
+        if hp.name in given:
+            try:
+                values[hp.name] = hp.check_value(given[hp.name])
+            except ValueError as exc:
+                raise ValuesOutsideSpaceError(
+                    f"{what}: {str(exc).rstrip('.')}. Nothing was recorded.") from None
+        else:
+            values[hp.name] = fill(hp)
+    inactive = [name for name in given if name not in values]
+    if inactive:
+        hp = next(h for h in space.space if h.name == inactive[0])
+        raise ValuesOutsideSpaceError(
+            f"{what}: {inactive[0]!r} is not active with the other values given "
+            f"({hp.describe()}). Nothing was recorded; leave it out.")
+    return dict(to_jsonable(values, what=what))
+
+
+@dataclass
+class WarmStart:
+    """What a warm start took in: the trial ids added here, and the source's trials it
+    skipped, each with why."""
+
+    source: str
+    added: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    already: int = 0
+
+
+class SteeringMixin:
+    """Enqueue, add, warm start, retire, restore and annotate: part of :class:`hpstore.Oracle`."""
+
+    seed: int
+    objective: Objective
+    project_name: str
+    _store: Store
+    _project: ProjectStore
+    _space: HyperParameters
+
+    if TYPE_CHECKING:  # provided by the Oracle
+        def _refresh_space(self) -> None: ...
+        def _direction(self, metric: str) -> str: ...
+        def score_trial(self, trial: Trial) -> None: ...
+
+    # -- enqueue ---------------------------------------------------------------------------
+    def enqueue_trial(self, values: Mapping[str, Any], skip_if_exists: bool = True) -> str:
+        """Run ``values`` before the algorithm's own proposals (first in, first out), once.
+
+        Hyperparameters left out are filled as a random search would, from a generator
+        seeded by the search's seed and the values given, so every process that enqueues
+        the same values fills them alike. With ``skip_if_exists`` (the default), values
+        the search already holds (enqueued, running or run, by any process) are not
+        enqueued again: every worker may enqueue the same configurations at start-up. An
+        enqueued trial counts towards ``max_trials``. Returns its trial id (the existing
+        trial's when skipped).
+
+        Raises:
+            ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
+            SearchFullError: the search holds ``max_trials`` trials already.
+            ProjectRemovedError: another process removed or replaced the project.
+        """
+        record, _ = self.enqueue_values(self.values_to_enqueue(values), skip_if_exists)
+        return record.trial_id
+
+    def enqueue_values(self, full: dict[str, Any], skip_if_exists: bool = True
+                       ) -> tuple[TrialRecord, bool]:
+        """Enqueue values :meth:`values_to_enqueue` gave: (the trial, whether it is new).
+
+        Raises:
+            SearchFullError: the search holds ``max_trials`` trials already.
+        """
+        return self._project.enqueue(full, values_key(full), skip_if_exists=bool(skip_if_exists),
+                                     make_id=format_id, by=who())
+
+    def values_to_enqueue(self, values: Mapping[str, Any], what: str = "enqueue_trial"
+                          ) -> dict[str, Any]:
+        """The values :meth:`enqueue_trial` would enqueue for ``values``: checked, the
+        missing ones filled; nothing is written.
+
+        Raises:
+            ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
+        """
+        self._refresh_space()
+        request = to_jsonable(dict(values) if isinstance(values, Mapping) else values,
+                              what=what)
+        rng = random.Random(f"{self.seed}:enqueue:{values_key(request)}")
+        full = checked_values(self._space, request, what,
+                              lambda hp: hp.prob_to_value(rng.random()))
+        return self.prepare_enqueued(full)
+
+    def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values an enqueued trial runs with, given the checked and completed ones;
+        an algorithm that adds values of its own to its trials adds them here (Hyperband
+        gives the full training budget)."""
+        return values
+
+    def enqueued(self) -> list[Trial]:
+        """The trials waiting to run, first to run first: enqueued ones, and trials
+        handed back to run again."""
+        self._refresh_space()
+        return [trial_from(r, self._space, self._project, metrics=False)
+                for r in self._project.enqueued()]
+
+    # -- results obtained elsewhere ---------------------------------------------------------
+    def add_trial(self, values: Mapping[str, Any], metrics: Mapping[str, Any],
+                  status: str = TrialStatus.COMPLETED, step: int = 0, *,
+                  count_towards_max_trials: bool = False) -> Trial:
+        """Record a result obtained elsewhere (an earlier search, a paper) as a trial of
+        this search, scored as the search scores its own.
+
+        Every algorithm sees it: the Bayesian oracle fits on it (its random phase is
+        shorter by one), random search never proposes these values again, a stopping
+        rule compares with it. By default it does not count towards ``max_trials``: the
+        search still runs that many trials of its own. Hyperparameters left out take
+        their default, as a trial that declared them only later would have.
+
+        Raises:
+            ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
+            ValueError: an objective metric missing (COMPLETED), or a status other than
+                COMPLETED, FAILED or STOPPED.
+            InvalidMetricError (a TypeError): a metric that is not a number.
+        """
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"`step` must be an int, received {step!r}.")
+        self._refresh_space()
+        full = checked_values(self._space, values, "add_trial", lambda hp: hp.default)
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"`metrics` must be a dict of metric name to value, received "
+                            f"{type(metrics).__name__}.")
+        new = self._new_trial(full, [(step, dict(metrics))], status, "added")
+        added = self._project.add_trials([new], counted=bool(count_towards_max_trials),
+                                         skip_existing=False, make_id=format_id)
+        record = added[0]
+        assert record is not None  # nothing is skipped without skip_existing
+        return trial_from(record, self._space, self._project)
+
+    def _new_trial(self, values: dict[str, Any], steps: Sequence[tuple[int, Mapping[str, Any]]],
+                   status: str, origin: str) -> NewTrial:
+        """A finished trial with these metric values (per step), scored as update_trial and
+        end_trial score a trial of the search."""
+        if status not in ADDED_STATUSES:
+            raise ValueError(f"A trial added with its result is COMPLETED, FAILED or STOPPED; "
+                             f"received status {status!r}.")
+        tracker = MetricsTracker()
+        rows: list[tuple[str, str, int, float]] = []
+        for step, metrics in steps:
+            checked = {name: check_metric(name, value) for name, value in metrics.items()}
+            missing = [n for n in self.objective.metric_names if n not in checked]
+            if missing and status == TrialStatus.COMPLETED:
+                raise ValueError(f"The objective's metrics are missing from the metrics "
+                                 f"given: expected {missing}, found {list(checked)}.")
+            step_rows = [(n, self._direction(n), int(step), v) for n, v in checked.items()]
+            if isinstance(self.objective, MultiObjective) and not missing:
+                step_rows.append((self.objective.name, "min", int(step),
+                                  self.objective.get_value(checked)))
+            for name, direction, at, value in step_rows:
+                if name not in tracker.metrics:
+                    tracker.metrics[name] = MetricHistory(direction)
+                tracker.metrics[name].update(value, at)
+            rows += step_rows
+        trial = Trial(self._space.with_values(values), status=status)
+        trial.metrics = tracker
+        score = best_step = None
+        if status != TrialStatus.FAILED:
+            self.score_trial(trial)
+            score, best_step = trial.score, trial.best_step
+            if status == TrialStatus.COMPLETED and (score is None or math.isnan(score)):
+                raise ValueError(f"The objective {self.objective.name!r} has no valid value "
+                                 "in the metrics given (NaN), so the trial cannot be scored.")
+        return NewTrial(values, values_key(values), status, score, best_step, rows, origin)
+
+    # -- warm start --------------------------------------------------------------------------
+    def _warm_start(self, source: Any) -> WarmStart:
+        """Add the completed trials (not retired) of another project whose values fit this
+        space, each once however often the search is opened; warn about the rest."""
+        from hpstore.store import open_store
+        from hpstore.store.records import ProjectRecord
+
+        if isinstance(source, tuple) and len(source) == 2:
+            where, name = source
+        elif isinstance(source, (str, os.PathLike)):
+            where, name = source, None
+        else:
+            raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
+                            f"(file, project_name) pair; received {source!r}.")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"The project name in `warm_start_from` must be a string, "
+                            f"received {name!r}.")
+        store = open_store(where, read_only=True)
+        try:
+            records: list[ProjectRecord] = store.projects()
+            names = [r.name for r in records]
+            if name is None:
+                chosen = records[0] if len(records) == 1 else next(
+                    (r for r in records if r.name == self.project_name), None)
+                if chosen is None:
+                    raise ProjectChoiceError(
+                        f"warm_start_from: {where} holds "
+                        f"{'no project' if not records else 'several projects'}"
+                        f"{': ' + ', '.join(names) if names else ''}; name one, as in "
+                        f"warm_start_from=({str(where)!r}, {(names or ['name'])[0]!r}).")
+            else:
+                chosen = next((r for r in records if r.name == name), None)
+                if chosen is None:
+                    raise ProjectChoiceError(
+                        f"warm_start_from: no project {name!r} in {where}; it holds: "
+                        f"{', '.join(names) or '(none)'}.")
+            source_project = store.open_project(chosen)
+            if (_same_store(store, self._store)
+                    and chosen.project_id == self._project.project_id):
+                raise HpStoreError(f"warm_start_from names this very project ({chosen.name!r} "
+                                   f"in {where}); name another one.")
+            label = f"warm start: {Path(str(where)).name} {chosen.name!r}"
+            result = WarmStart(f"{where} {chosen.name!r}")
+            new = self._warm_trials(source_project, label, result)
+        finally:
+            store.close()
+        if new:
+            added = self._project.add_trials(new, counted=False, skip_existing=True,
+                                             make_id=format_id)
+            for record in added:
+                if record is None:
+                    result.already += 1
+                else:
+                    result.added.append(record.trial_id)
+        if result.skipped and not result.already:  # said once, when first taken in
+            shown = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
+            more = len(result.skipped) - 3
+            warnings.warn(
+                f"warm_start_from {result.source}: {len(result.skipped)} completed trial"
+                f"{'s' if len(result.skipped) != 1 else ''} did not fit this search and "
+                f"{'were' if len(result.skipped) != 1 else 'was'} left out ({shown}"
+                f"{f'; and {more} more' if more > 0 else ''}). The oracle's `warm_start` "
+                "lists them all.", UserWarning, stacklevel=4)
+        return result
+
+    def _warm_trials(self, source: ProjectStore, label: str, result: WarmStart
+                     ) -> list[NewTrial]:
+        self._refresh_space()
+        new: list[NewTrial] = []
+        combined = self.objective.name if isinstance(self.objective, MultiObjective) else None
+        for record in source.trials(statuses=[TrialStatus.COMPLETED]):
+            if record.retired:
+                continue
+            try:
+                values = checked_values(self._space, _own_values(record.values),
+                                        f"trial {record.trial_id}", lambda hp: hp.default)
+                steps: dict[int, dict[str, float]] = {}
+                for obs in source.observations(record):
+                    if combined is not None and obs.metric == combined:
+                        continue  # the combined value: recomputed here from its metrics
+                    steps.setdefault(obs.step, {})[obs.metric] = obs.value
+                complete = sorted(
+                    (step, m) for step, m in steps.items()
+                    if all(n in m for n in self.objective.metric_names))
+                if not complete:
+                    raise ValueError(f"it reported no {self.objective.name!r}")
+                trial = self._new_trial(values, complete, TrialStatus.COMPLETED,
+                                        f"{label} trial {record.trial_id}")
+            except (ValueError, TypeError) as exc:
+                why = str(exc).replace(f"trial {record.trial_id}: ", "")
+                result.skipped.append((record.trial_id, why.split(". Nothing")[0]))
+                continue
+            new.append(trial)
+        return new
+
+    # -- retire, restore, annotate ------------------------------------------------------
+    def retire_trial(self, trial_id: str, reason: str | None = None, *,
+                     by: str | None = None) -> Trial:
+        """Take an ended trial out of the results (best trials, the Bayesian fit, stopping
+        rules, the tools' rankings) without deleting anything; the status log records
+        who (``by``, else ``user@host``), when and why. :meth:`restore_trial` undoes it.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+            TrialNotEndedError: the trial is waiting or running.
+        """
+        return self._retire(trial_id, True, reason, by)
+
+    def restore_trial(self, trial_id: str, reason: str | None = None, *,
+                      by: str | None = None) -> Trial:
+        """Bring a retired trial back into the results, logged like :meth:`retire_trial`.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+            TrialNotEndedError: the trial is waiting or running.
+        """
+        return self._retire(trial_id, False, reason, by)
+
+    def _retire(self, trial_id: str, retired: bool, reason: str | None,
+                by: str | None) -> Trial:
+        for name, text in (("reason", reason), ("by", by)):
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"`{name}` must be a string, received {text!r}.")
+        self._project.retire(str(trial_id), retired=retired, by=by or who(),
+                             reason=reason or None)
+        self._refresh_space()
+        return trial_from(self._project.trial(str(trial_id)), self._space, self._project)
+
+    def set_trial_note(self, trial_id: str, note: str | None) -> Trial:
+        """Attach ``note`` to a trial (shown by ``hpstore show``, the report and the
+        dashboard); None or "" removes it.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+        """
+        if note is not None and not isinstance(note, str):
+            raise TypeError(f"`note` must be a string or None, received {note!r}.")
+        self._project.set_note(str(trial_id), note or None)
+        self._refresh_space()
+        return trial_from(self._project.trial(str(trial_id)), self._space, self._project)
+
+
+def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    # Hyperband's bookkeeping values belong to the search that ran them, not to the
+    # configuration.
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+def _same_store(a: Store, b: Store) -> bool:
+    return str(getattr(a, "location", "")) == str(getattr(b, "location", ""))
+
+
+def attach(cls: type, database: Any, project_name: str | None = None) -> Any:
+    """:meth:`hpstore.Oracle.attach`: the stored project, opened with the oracle that
+    made it and its stored arguments."""
+    from hpstore import oracles
+    from hpstore.objective import objective_from_config
+    from hpstore.store import open_store
+
+    store = open_store(database, read_only=True)
+    try:
+        records = store.projects()
+        names = [r.name for r in records]
+        if project_name is None and len(records) == 1:
+            record = records[0]
+        else:
+            record = next((r for r in records if r.name == project_name), None)
+        if record is None:
+            held = f"holds {', '.join(names)}" if names else "holds no project yet"
+            what = ("name the one to open (project_name=)" if project_name is None
+                    else f"there is no project {project_name!r}")
+            raise ProjectChoiceError(f"{database} {held}: {what}.")
+        _, space = store.open_project(record).space()
+    finally:
+        store.close()
+    built_in = (oracles.RandomSearchOracle, oracles.GridSearchOracle,
+                oracles.BayesianOptimizationOracle, oracles.HyperbandOracle)
+    made_by: type | None = {c.__name__: c for c in built_in}.get(record.oracle_class)
+    if made_by is None:
+        # An oracle class of the user's own, not importable here: a stand-in of the same
+        # name, which steers and reads but cannot decide trials.
+        made_by = type(record.oracle_class, (cls,), {})
+    config = record.oracle_config
+    search = config.get("search") if isinstance(config.get("search"), Mapping) else {}
+    options = config.get("options") if isinstance(config.get("options"), Mapping) else {}
+    hps = HyperParameters.from_config({"space": space, "values": {}})
+    return made_by(objective_from_config(record.objective), hyperparameters=hps,
+                   database=database, project_name=record.name, **dict(search),
+                   **dict(options))

@@ -1,0 +1,267 @@
+"""Early stopping inside the search: every oracle with every rule, across processes, after a
+kill -9, in the Tuner, in the tools."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from _workers import DEADLINE
+
+import hpstore
+from hpstore.trial import TrialStatus
+
+CTX = mp.get_context("spawn")
+RULES = {
+    "median": lambda: hpstore.MedianStopping(min_trials=3),
+    "percentile": lambda: hpstore.PercentileStopping(25.0, min_trials=3),
+    "halving": lambda: hpstore.SuccessiveHalving(min_resource=1, reduction_factor=3),
+    "patience": lambda: hpstore.Patience(patience=2),
+    "patience+median": lambda: hpstore.Patience(hpstore.MedianStopping(min_trials=2),
+                                                patience=1),
+    "threshold": lambda: hpstore.Threshold(upper=1.2),
+}
+STEPS = 12
+
+
+def space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Float("lr", 0.0, 1.0)
+    hp.Int("width", 1, 4)
+    return hp
+
+
+def curve(values: dict, step: int) -> float:
+    """A learning curve: better (lower) with training, and better for a small lr; a
+    wide model plateaus early (the patience rule's case)."""
+    lr, width = values["lr"], values["width"]
+    reach = step if width < 4 else min(step, 3)
+    return lr + 1.0 / (reach + 1) + 0.01 * width
+
+
+def make(kind: str, path: str, rule, **kwargs):
+    if kind == "random":
+        return hpstore.RandomSearchOracle("loss", max_trials=18, hyperparameters=space(),
+                                          seed=3, database=path, early_stopping=rule, **kwargs)
+    if kind == "grid":
+        hp = hpstore.HyperParameters()
+        hp.Float("lr", 0.0, 1.0, step=0.25)
+        hp.Int("width", 1, 4, step=3)
+        return hpstore.GridSearchOracle("loss", hyperparameters=hp, database=path,
+                                        early_stopping=rule, **kwargs)
+    if kind == "bayesian":
+        return hpstore.BayesianOptimizationOracle("loss", max_trials=14, num_initial_points=4,
+                                                  hyperparameters=space(), seed=3,
+                                                  database=path, early_stopping=rule, **kwargs)
+    return hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                   seed=3, database=path, early_stopping=rule, **kwargs)
+
+
+def run_search(oracle, steps: int = STEPS, tuner_id: str = "w") -> dict[str, int]:
+    """Every trial reports step by step until told to stop; the count of stops seen."""
+    seen = {"stopped": 0}
+    while True:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status == "STOPPED":
+            return seen
+        if trial.status == "IDLE":
+            continue
+        values = trial.hyperparameters.values
+        for step in range(values.get("tuner/initial_epoch", 0),
+                          values.get("tuner/epochs", steps)):
+            if oracle.update_trial(trial.trial_id, {"loss": curve(values, step)},
+                                   step=step).status == "STOPPED":
+                seen["stopped"] += 1
+                break
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("kind", ["random", "grid", "bayesian", "hyperband"])
+def test_every_oracle_with_every_rule_runs_to_the_end(tmp_path, kind, rule):
+    oracle = make(kind, str(tmp_path / "s.db"), RULES[rule]())
+    seen = run_search(oracle)
+    trials = list(oracle.trials.values())
+    statuses = {t.status for t in trials}
+    assert statuses <= set(TrialStatus.FINAL), statuses
+    stopped = [t for t in trials if t.status == "STOPPED"]
+    assert len(stopped) == seen["stopped"]
+    for t in stopped:  # marked, and scored on the best value it reached
+        assert t.message.startswith("Stopped early at step ") and t.score is not None
+        reported = [o.mean() for o in t.metrics.get_history("loss")]
+        assert t.score == pytest.approx(min(reported))
+    best = oracle.get_best_trials(1)[0]
+    assert best.status == "COMPLETED"  # a partial score never wins
+    if kind in ("random", "grid") and rule in ("median", "percentile", "halving", "threshold"):
+        assert stopped, "these curves give every rule something to stop"
+
+
+def test_a_stopped_trials_partial_score_is_not_fitted(tmp_path):
+    oracle = make("bayesian", str(tmp_path / "b.db"), hpstore.Threshold(upper=1.5))
+    run_search(oracle)
+    completed = oracle.project.completed()  # what the Gaussian process is fitted on
+    counts = oracle.project.counts_by_status()
+    assert counts.get("STOPPED") and counts.get("COMPLETED")
+    assert len(completed) == counts["COMPLETED"]
+    stopped_values = [t.hyperparameters.values for t in oracle.trials.values()
+                      if t.status == "STOPPED"]
+    fitted = [hpstore.store.rows.decode_values(v) for v, _ in completed]
+    assert not any(v in fitted for v in stopped_values)
+
+
+def test_the_rule_is_kept_with_the_search(tmp_path):
+    path = str(tmp_path / "k.db")
+    make("random", path, hpstore.MedianStopping(min_trials=4, warmup_steps=2)).close()
+    again = make("random", path, None)
+    assert again.early_stopping == hpstore.MedianStopping(min_trials=4, warmup_steps=2)
+    again.close()
+    with pytest.raises(hpstore.ProjectMismatchError, match="MedianStopping"):
+        make("random", path, hpstore.SuccessiveHalving())
+    with pytest.raises(TypeError, match="stopping rule"):
+        make("random", str(tmp_path / "x.db"), "median")
+
+
+def test_the_tuner_reports_until_told_to_stop(tmp_path):
+    oracle = make("random", str(tmp_path / "t.db"), RULES["median"]())
+    told = []
+
+    class Loop(hpstore.Tuner):
+        def run_trial(self, trial):
+            for step in range(STEPS):
+                if self.report(trial, {"loss": curve(trial.hyperparameters.values, step)},
+                               step=step):
+                    told.append(trial.trial_id)
+                    return None  # its metrics are recorded; the trial was told to stop
+
+    Loop(oracle, verbose=0).search()
+    stopped = [t.trial_id for t in oracle.trials.values() if t.status == "STOPPED"]
+    assert stopped and sorted(stopped) == sorted(told)
+
+
+def test_several_objectives_are_decided_on_their_combined_value(tmp_path):
+    oracle = hpstore.RandomSearchOracle(
+        ["loss", "accuracy"], max_trials=12, hyperparameters=space(), seed=1,
+        database=str(tmp_path / "m.db"), early_stopping=hpstore.Threshold(upper=0.5))
+    trial = oracle.create_trial("w")
+    assert oracle.update_trial(trial.trial_id, {"loss": 0.9, "accuracy": 0.6}).status == (
+        "RUNNING")  # 0.9 - 0.6 = 0.3: within the bound
+    assert oracle.update_trial(trial.trial_id, {"loss": 0.9, "accuracy": 0.2},
+                               step=1).status == "STOPPED"  # 0.7
+
+
+# -- several processes, and kill -9 ---------------------------------------------------------------
+
+def _worker(path: str, name: str, start, results) -> None:
+    try:
+        oracle = make("random", path, None)
+        start.wait()
+        results.put(("ok", run_search(oracle, tuner_id=name)))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_processes_reporting_at_once_stop_each_trial_once(tmp_path):
+    path = str(tmp_path / "p.db")
+    make("random", path, RULES["median"]()).close()
+    start, results = CTX.Barrier(5, timeout=DEADLINE), CTX.Queue()
+    procs = [CTX.Process(target=_worker, args=(path, f"w{i}", start, results))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    start.wait()
+    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert all(kind == "ok" for kind, _ in reports), reports
+    conn = sqlite3.connect(path)
+    logs = conn.execute(
+        "SELECT trial_id, group_concat(coalesce(from_status, '-') || '>' || to_status, ' ') "
+        "FROM (SELECT * FROM status_log ORDER BY at_unix) GROUP BY trial_id").fetchall()
+    conn.close()
+    stops = sum(log.count(">STOPPED") for _, log in logs)
+    assert stops == sum(r["stopped"] for _, r in reports)
+    for trial_id, log in logs:  # never stopped twice, never running again once stopped
+        assert log.count("RUNNING>STOPPED") <= 1, (trial_id, log)
+        assert "STOPPED>RUNNING" not in log, (trial_id, log)
+
+
+def _stop_then_wait(path: str, stopped_event, info) -> None:
+    oracle = make("random", path, hpstore.Threshold(upper=0.5))
+    trial = oracle.create_trial("doomed")
+    result = oracle.update_trial(trial.trial_id, {"loss": 3.0}, step=0)
+    info.put((trial.trial_id, result.status))
+    stopped_event.set()
+    signal.pause()  # killed before it ends the trial
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_right_after_a_stop_leaves_it_stopped_and_scored(tmp_path):
+    path = str(tmp_path / "k.db")
+    make("random", path, hpstore.Threshold(upper=0.5)).close()
+    stopped_event, info = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=_stop_then_wait, args=(path, stopped_event, info))
+    proc.start()
+    assert stopped_event.wait(DEADLINE)
+    trial_id, status = info.get(timeout=DEADLINE)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    assert status == "STOPPED"
+    oracle = make("random", path, None)
+    fresh = oracle.create_trial("next")  # reaps the dead worker's trials
+    assert fresh.trial_id != trial_id  # the stopped trial is not run again
+    stored = oracle.get_trial(trial_id)
+    assert stored.status == "STOPPED" and stored.score == 3.0
+    assert stored.message.startswith("Stopped early at step 0 by Threshold")
+
+
+def test_the_tools_show_what_stopping_saved(tmp_path):
+    path = str(tmp_path / "tools.db")
+    oracle = make("random", path, RULES["median"]())
+    run_search(oracle)
+    oracle.close()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert "Stopped early:" in out and "steps not run" in out
+    out = subprocess.run([sys.executable, "-m", "hpstore", "trials", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert "stopped early" in out
+    report = tmp_path / "r.html"
+    subprocess.run([sys.executable, "-m", "hpstore", "report", path, "-o", str(report)],
+                   check=True, capture_output=True, timeout=DEADLINE, env=env)
+    assert "Stopped early:" in report.read_text()
+
+
+def test_nan_curves_are_stopped(tmp_path):
+    oracle = make("random", str(tmp_path / "n.db"), hpstore.Threshold(upper=10.0))
+    trial = oracle.create_trial("w")
+    result = oracle.update_trial(trial.trial_id, {"loss": math.nan}, step=0)
+    assert result.status == "STOPPED" and "NaN" in result.message
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).status == "STOPPED"
+
+
+def test_hyperband_promotes_from_what_completed_when_the_rest_was_stopped(tmp_path):
+    """A round whose trials were mostly stopped early still promotes its completed ones
+    to the next round (the stopped ones count as thrown out)."""
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                     seed=3, database=str(tmp_path / "h.db"),
+                                     early_stopping=hpstore.Threshold(upper=1.3))
+    run_search(oracle)
+    trials = list(oracle.trials.values())
+    first = [t for t in trials if t.hyperparameters.values["tuner/round"] == 0]
+    promoted = [t for t in trials if t.hyperparameters.values["tuner/round"] > 0]
+    stopped = [t for t in first if t.status == "STOPPED"]
+    assert stopped and len(stopped) > len(first) // 2  # most were stopped...
+    assert promoted  # ...and the completed ones went on all the same
+    for t in promoted:
+        parent = oracle.get_trial(t.hyperparameters.values["tuner/trial_id"])
+        assert parent.status == "COMPLETED"

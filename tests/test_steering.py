@@ -1,0 +1,494 @@
+"""Steering a search: enqueued configurations, results added by hand, warm starts, retired
+and annotated trials; through the library, several processes and the commands."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+from _workers import (
+    DEADLINE,
+    STEERED,
+    enqueue_then_search,
+    objective_value,
+    open_oracle,
+    retire_and_restore_forever,
+)
+
+import hpstore
+from hpstore.cli import main as cli
+from hpstore.store.sqlite.schema import SCHEMA_VERSION, migrations
+
+
+def run(oracle, tuner="w", n=None):
+    """Run trials to the end (or ``n`` of them); their (id, values)."""
+    ran = []
+    while (n is None or len(ran) < n) and (
+            trial := oracle.create_trial(tuner)).status == "RUNNING":
+        ran.append((trial.trial_id, trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return ran
+
+
+def state(oracle):
+    """Everything the project holds, for 'nothing was written' checks."""
+    doc = oracle.get_state()
+    doc["settings"].pop("updated_at")
+    return json.dumps(doc, sort_keys=True)
+
+
+# -- enqueue ---------------------------------------------------------------------------------
+def test_enqueued_trials_run_first_in_order_each_once(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=6)
+    first = oracle.enqueue_trial({"x": 1.0, "y": 1, "c": "a"})
+    second = oracle.enqueue_trial({"x": 2.0, "y": 2, "c": "b"})
+    assert oracle.enqueue_trial({"x": 1.0, "y": 1, "c": "a"}) == first  # held: skipped
+    assert [t.trial_id for t in oracle.enqueued()] == [first, second]
+    assert all(t.status == "IDLE" for t in oracle.enqueued())
+    ran = run(oracle)
+    assert [v for _, v in ran[:2]] == [{"x": 1.0, "y": 1, "c": "a"}, {"x": 2.0, "y": 2, "c": "b"}]
+    assert len(ran) == 6  # the enqueued two counted towards max_trials
+    assert len({json.dumps(v, sort_keys=True) for _, v in ran}) == 6
+    assert oracle.enqueued() == []
+    log = oracle.project.transitions(trial_id=first)
+    assert (log[0].from_status, log[0].to_status) == (None, "IDLE")
+    assert log[0].message.startswith("Enqueued by ")
+    assert oracle.get_trial(first).status == "COMPLETED"
+
+
+def test_skip_if_exists_false_enqueues_values_run_before(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=5)
+    (done_id, values), = run(oracle, n=1)
+    again = oracle.enqueue_trial(values, skip_if_exists=False)
+    assert again != done_id and oracle.enqueued()[0].hyperparameters.values == values
+
+
+def test_a_partial_configuration_is_filled_alike_in_every_process(tmp_path):
+    a = open_oracle(tmp_path / "s.db", max_trials=5, seed=7)
+    b = open_oracle(tmp_path / "s.db")
+    filled = a.values_to_enqueue({"x": 0.5})
+    assert filled == b.values_to_enqueue({"x": 0.5})  # the same fill in another oracle
+    assert filled["x"] == 0.5 and 0 <= filled["y"] <= 10 and filled["c"] in ("a", "b")
+    assert a.values_to_enqueue({"x": 0.25}) != filled  # another request, another draw
+    assert a.enqueue_trial({"x": 0.5}) == b.enqueue_trial({"x": 0.5})
+    assert len(a.enqueued()) == 1 and a.enqueued()[0].hyperparameters.values == filled
+
+
+@pytest.mark.parametrize("values, problem", [
+    ({"x": 11.0}, "outside the range"),
+    ({"y": 2.5}, "is not a value of y"),
+    ({"c": "z"}, "is not a value of c"),
+    ({"nope": 1}, "'nope' is not a hyperparameter of this search (it has: x, y, c)"),
+])
+def test_values_outside_the_space_are_refused_with_nothing_written(tmp_path, values, problem):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=5)
+    run(oracle, n=2)
+    before = state(oracle)
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match="Nothing was recorded") as info:
+        oracle.enqueue_trial(values)
+    assert problem in str(info.value)
+    assert isinstance(info.value, ValueError)  # what KerasTuner users catch
+    with pytest.raises(hpstore.ValuesOutsideSpaceError):
+        oracle.add_trial(values, {"loss": 1.0})
+    assert state(oracle) == before
+
+
+def test_a_value_for_an_inactive_hyperparameter_is_refused(tmp_path):
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["mlp", "cnn"])
+    with hp.conditional_scope("model", ["mlp"]):
+        hp.Int("units", 8, 64, step=8)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, hyperparameters=hp,
+                                        database=tmp_path / "s.db")
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match="'units' is not active"):
+        oracle.enqueue_trial({"model": "cnn", "units": 16})
+    assert oracle.values_to_enqueue({"model": "cnn"}) == {"model": "cnn"}
+    assert set(oracle.values_to_enqueue({"model": "mlp"})) == {"model", "units"}
+
+
+def test_enqueueing_into_a_full_search_is_refused(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=2)
+    oracle.enqueue_trial({"x": 1.0})
+    oracle.enqueue_trial({"x": 2.0})
+    with pytest.raises(hpstore.SearchFullError, match="max_trials=2"):
+        oracle.enqueue_trial({"x": 3.0})
+    assert len(oracle.trials) == 2
+
+
+def test_hyperband_gives_an_enqueued_trial_the_full_budget(tmp_path):
+    hp = hpstore.HyperParameters()
+    hp.Int("u", 1, 8)
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, hyperparameters=hp,
+                                     database=tmp_path / "s.db")
+    oracle.enqueue_trial({"u": 3})
+    trial = oracle.create_trial("w")
+    assert trial.hyperparameters.values == {"u": 3, "tuner/epochs": 9, "tuner/initial_epoch": 0}
+
+
+def test_four_processes_enqueueing_the_same_configurations_run_each_once_first(tmp_path):
+    path = str(tmp_path / "s.db")
+    open_oracle(path, max_trials=12).close()
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=enqueue_then_search, args=(path, f"w{i}", barrier, results))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert [error for _, _, error in reports] == [None] * 4
+    oracle = open_oracle(path)
+    trials = sorted(oracle.trials.values(), key=lambda t: int(t.trial_id))
+    assert len(trials) == 12
+    # the three configurations, filled alike by all four, were enqueued once and ran first
+    expected = [oracle.values_to_enqueue(v) for v in STEERED]
+    assert [t.hyperparameters.values for t in trials[:3]] == expected
+    ran = [json.dumps(v, sort_keys=True) for _, done, _ in reports for _, v in done]
+    assert len(ran) == 12 and len(set(ran)) == 12
+    assert sum(r.origin == "enqueued" for r in oracle.project.trials()) == 3
+
+
+# -- results obtained elsewhere -------------------------------------------------------------
+def test_an_added_result_is_scored_and_not_counted_towards_max_trials(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=3)
+    added = oracle.add_trial({"x": 3.0, "y": 0, "c": "b"}, {"loss": 0.25, "acc": 0.9})
+    assert (added.status, added.score, added.best_step) == ("COMPLETED", 0.25, 0)
+    assert oracle.remaining_trials() == 3
+    counted = oracle.add_trial({"x": 4.0, "y": 0, "c": "b"}, {"loss": 5.0},
+                               count_towards_max_trials=True)
+    assert oracle.remaining_trials() == 2
+    ran = run(oracle)
+    assert len(ran) == 2 and len(oracle.trials) == 4
+    assert oracle.get_best_trials(1)[0].trial_id == added.trial_id
+    assert oracle.project.record().uncounted == 1
+    assert oracle.get_trial(counted.trial_id).metrics.get_last_value("loss") == 5.0
+    with pytest.raises(ValueError, match="expected \\['loss'\\]"):
+        oracle.add_trial({"x": 5.0}, {"acc": 1.0})
+    with pytest.raises(ValueError, match="COMPLETED, FAILED or STOPPED"):
+        oracle.add_trial({"x": 5.0}, {"loss": 1.0}, status="RUNNING")
+    failed = oracle.add_trial({"x": 6.0}, {}, status="FAILED")
+    assert failed.status == "FAILED" and failed.score is None
+    # the values left out take their defaults
+    assert failed.hyperparameters.values == {"x": 6.0, "y": 0, "c": "a"}
+
+
+@pytest.mark.parametrize("kind", [hpstore.RandomSearchOracle, hpstore.GridSearchOracle])
+def test_random_and_grid_search_never_propose_an_added_configuration(tmp_path, kind):
+    hp = hpstore.HyperParameters()
+    hp.Choice("k", [1, 2, 3, 4])
+    oracle = kind("loss", max_trials=10, hyperparameters=hp, database=tmp_path / "s.db")
+    oracle.add_trial({"k": 2}, {"loss": 1.0})
+    oracle.add_trial({"k": 4}, {"loss": 2.0})
+    ran = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        ran.append(trial.hyperparameters.values["k"])
+        oracle.update_trial(trial.trial_id, {"loss": 0.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert sorted(ran) == [1, 3]  # the space is used up by the two it had not seen
+
+
+KNOWN = [i / 7 for i in range(8)]  # results known over the whole range
+OPTIMUM = 0.52
+
+
+def _space():
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    return hp
+
+
+def _bayesian(path, **kwargs):
+    return hpstore.BayesianOptimizationOracle("loss", max_trials=20, num_initial_points=4,
+                                              hyperparameters=_space(), seed=3, database=path,
+                                              **kwargs)
+
+
+def _add_known(oracle):
+    for x in KNOWN:
+        oracle.add_trial({"x": x}, {"loss": (x - OPTIMUM) ** 2})
+
+
+def test_the_bayesian_oracle_fits_on_added_results_at_once(tmp_path):
+    # Eight added results, more than its random phase of four: its first proposal comes
+    # from the model, near their best, not from the random draw it would make without them
+    # (the draw a random search with the same seed makes at that trial number).
+    steered = _bayesian(tmp_path / "steered.db")
+    _add_known(steered)
+    proposed = steered.create_trial("w").hyperparameters.values["x"]
+    control = hpstore.RandomSearchOracle("loss", hyperparameters=_space(), seed=3,
+                                         database=tmp_path / "random.db")
+    _add_known(control)
+    drawn = control.create_trial("w").hyperparameters.values["x"]
+    assert proposed != drawn
+    assert abs(proposed - OPTIMUM) < 0.15
+
+
+def test_a_retired_trial_leaves_best_trials_and_the_bayesian_fit(tmp_path):
+    oracle = _bayesian(tmp_path / "s.db")
+    _add_known(oracle)
+    leak = oracle.add_trial({"x": 0.05}, {"loss": -100.0})  # an impossible score
+    assert oracle.get_best_trials(1)[0].trial_id == leak.trial_id
+    oracle.retire_trial(leak.trial_id, "label leak", by="alice")
+    assert oracle.get_best_trials(1)[0].hyperparameters.values == {"x": KNOWN[4]}
+    assert len(oracle.project.completed()) == len(KNOWN)
+    # fitted without it, the model looks near the optimum, not at the retired 0.05
+    assert abs(oracle.create_trial("w").hyperparameters.values["x"] - OPTIMUM) < 0.15
+    oracle.restore_trial(leak.trial_id, "the leak was elsewhere", by="bob")
+    assert oracle.get_best_trials(1)[0].trial_id == leak.trial_id
+    steps = [(c.tuner_id, c.from_status, c.to_status, c.message)
+             for c in oracle.project.transitions(trial_id=leak.trial_id)][-2:]
+    assert steps == [("alice", "COMPLETED", "COMPLETED", "Retired by alice: label leak"),
+                     ("bob", "COMPLETED", "COMPLETED", "Restored by bob: the leak was elsewhere")]
+
+
+def test_only_an_ended_trial_is_retired(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=5)
+    trial = oracle.create_trial("w")
+    with pytest.raises(hpstore.TrialNotEndedError, match="RUNNING"):
+        oracle.retire_trial(trial.trial_id)
+    with pytest.raises(hpstore.TrialNotFoundError):
+        oracle.retire_trial("99")
+    queued = oracle.enqueue_trial({"x": 1.0})
+    with pytest.raises(hpstore.TrialNotEndedError, match="IDLE"):
+        oracle.retire_trial(queued)
+
+
+def test_a_note_is_kept_and_removed(tmp_path):
+    oracle = open_oracle(tmp_path / "s.db", max_trials=5)
+    (tid, _), = run(oracle, n=1)
+    assert oracle.set_trial_note(tid, "the one from the paper").trial_id == tid
+    assert oracle.project.trial(tid).note == "the one from the paper"
+    oracle.set_trial_note(tid, "")
+    assert oracle.project.trial(tid).note is None
+
+
+def test_a_kill_during_retirements_leaves_one_state_or_the_other(tmp_path):
+    path = str(tmp_path / "s.db")
+    oracle = open_oracle(path, max_trials=5)
+    (tid, _), = run(oracle, n=1)
+    ctx = mp.get_context("spawn")
+    started, done = ctx.Event(), ctx.Value("i", 0)
+    proc = ctx.Process(target=retire_and_restore_forever, args=(path, tid, started, done))
+    proc.start()
+    assert started.wait(DEADLINE)
+    while done.value < 20:  # well into its loop; no timing involved in what is checked
+        proc.join(0.01)
+        assert proc.is_alive()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    after = open_oracle(path)
+    record = after.project.trial(tid)
+    log = [c.message for c in after.project.transitions(trial_id=tid)
+           if c.from_status == c.to_status]
+    retired = sum(m.startswith("Retired") for m in log)
+    restored = sum(m.startswith("Restored") for m in log)
+    # the log and the trial agree: every retirement logged is matched by the state
+    assert retired - restored == (1 if record.retired else 0)
+    assert retired >= 20 and all(m.startswith(("Retired", "Restored")) for m in log)
+    best = after.get_best_trials(1)
+    assert (bool(best) and best[0].trial_id == tid) != record.retired
+
+
+# -- warm start ------------------------------------------------------------------------------
+def _source(path):
+    oracle = open_oracle(path, max_trials=8, seed=1)
+    ran = run(oracle)
+    return oracle, ran
+
+
+def test_a_warm_start_adds_the_fitting_completed_trials_once(tmp_path):
+    source, ran = _source(tmp_path / "old.db")
+    source.retire_trial(ran[0][0], "bad run")
+    narrow = hpstore.HyperParameters()
+    narrow.Float("x", -10, 10)
+    narrow.Int("y", 0, 4)  # the old search went up to 10
+    narrow.Choice("c", ["a", "b"])
+    fits = [v for tid, v in ran[1:] if v["y"] <= 4]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        oracle = hpstore.BayesianOptimizationOracle(
+            "loss", max_trials=5, hyperparameters=narrow, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+    assert sorted(json.dumps(t.hyperparameters.values, sort_keys=True)
+                  for t in oracle.trials.values()) == sorted(
+        json.dumps(v, sort_keys=True) for v in fits)
+    skipped = oracle.warm_start.skipped
+    assert len(skipped) == len(ran) - 1 - len(fits) and skipped
+    assert all("outside the range" in why for _, why in skipped)
+    if skipped:
+        assert any("did not fit this search" in str(w.message) for w in caught)
+    assert oracle.remaining_trials() == 5  # not counted towards max_trials
+    record = oracle.project.trial(oracle.warm_start.added[0])
+    assert record.origin.startswith("warm start: old.db 'untitled_project' trial ")
+    scores = {json.dumps(t.hyperparameters.values, sort_keys=True): t.score
+              for t in oracle.trials.values()}
+    assert all(scores[json.dumps(v, sort_keys=True)] == pytest.approx(objective_value(v))
+               for v in fits)
+    # opened again (another worker, a restart): nothing is added twice, nor said again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = hpstore.BayesianOptimizationOracle(database=tmp_path / "new.db",
+                                                   warm_start_from=(tmp_path / "old.db",
+                                                                    "untitled_project"))
+    assert again.warm_start.added == [] and again.warm_start.already == len(fits)
+    assert len(again.trials) == len(fits)
+
+
+def test_a_warm_start_names_its_source_clearly(tmp_path):
+    _source(tmp_path / "old.db")
+    open_oracle(tmp_path / "old.db", project_name="other").close()
+    with pytest.raises(hpstore.ProjectChoiceError, match="several projects"):
+        open_oracle(tmp_path / "new.db", project_name="fresh",
+                    warm_start_from=tmp_path / "old.db")
+    with pytest.raises(hpstore.ProjectChoiceError, match="no project 'nope'"):
+        open_oracle(tmp_path / "new.db", warm_start_from=(tmp_path / "old.db", "nope"))
+    with pytest.raises(hpstore.DatabaseError, match="does not exist"):
+        open_oracle(tmp_path / "new.db", warm_start_from=tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(hpstore.HpStoreError, match="this very project"):
+        open_oracle(tmp_path / "old.db", warm_start_from=tmp_path / "old.db",
+                    project_name="untitled_project")
+
+
+# -- files written before steering ----------------------------------------------------------
+def _old_file(path: Path, version: int) -> None:
+    """A search file as an hpstore of schema ``version`` wrote it: one project, one trial."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA page_size = 1024")
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number, migration in migrations():
+        if number <= version:
+            conn.executescript(f"BEGIN;\n{migration.read_text()}\n"
+                               f"PRAGMA user_version = {number};\nCOMMIT;")
+    conn.execute("INSERT INTO projects (project_id, name, oracle_class, oracle_config, "
+                 "objective, max_trials, seed, created_at, updated_at) VALUES (1, 'p', "
+                 "'RandomTestOracle', '{}', '{\"name\": \"loss\", \"direction\": \"min\"}', 5,"
+                 " 1, 0, 0)")
+    conn.execute("INSERT INTO hyperparameters VALUES (1, 0, 'x', 'Float', '{\"name\": \"x\", "
+                 "\"default\": -10.0, \"conditions\": [], \"min_value\": -10.0, \"max_value\": "
+                 "10.0, \"step\": null, \"sampling\": \"linear\"}')")
+    conn.execute("INSERT INTO trials (project_id, number, trial_id, status, hp_values, "
+                 "values_key, score, run_count, created_at) VALUES (1, 0, '0', 'COMPLETED', "
+                 "'{\"x\": 1.0}', 'k', 0.5, 1, 0)")
+    conn.close()
+
+
+def test_a_file_from_before_steering_is_read_as_it_is_and_upgraded_by_a_writer(
+        tmp_path, capsys):
+    path = tmp_path / "old.db"
+    _old_file(path, 2)
+    assert cli(["trials", str(path), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["trial_id"] == "0" and rows[0]["retired"] is None
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # the reader changed nothing
+    conn.close()
+    oracle = open_oracle(path, project_name="p")
+    oracle.retire_trial("0", "old")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert cli(["show", str(path), "0"]) == 0
+    assert "Retired: " in capsys.readouterr().out
+
+
+# -- the commands -----------------------------------------------------------------------------
+@pytest.fixture
+def search(tmp_path):
+    path = tmp_path / "s.db"
+    oracle = open_oracle(path, max_trials=8, seed=2)
+    run(oracle, n=3)
+    oracle.close()
+    return path
+
+
+def test_enqueue_command_takes_json_and_files(search, tmp_path, capsys):
+    assert cli(["enqueue", str(search), "--values", '{"x": 0.5, "y": 1, "c": "a"}']) == 0
+    assert "enqueued" in capsys.readouterr().out
+    (tmp_path / "c.csv").write_text('x,y,c\n1.5,2,"""b"""\n2.5,,\n', encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text('{"x": 3.5}\n\n{"x": 0.5, "y": 1, "c": "a"}\n',
+                                      encoding="utf-8")
+    assert cli(["enqueue", str(search), "--file", str(tmp_path / "c.csv")]) == 0
+    assert cli(["enqueue", str(search), "--file", str(tmp_path / "c.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "already holds these values" in out  # the jsonl's second line, enqueued above
+    waiting = hpstore.Oracle.attach(search).enqueued()
+    assert [t.hyperparameters.values["x"] for t in waiting] == [0.5, 1.5, 2.5, 3.5]
+    assert waiting[1].hyperparameters.values == {"x": 1.5, "y": 2, "c": "b"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--values", '{"x": 50}'], "--values 1: 50 is not a value of x"),
+    (["--values", "[1]"], "--values 1 is list JSON"),
+    (["--values", "{"], "--values 1 is not valid JSON"),
+    (["--values", '{"x": 1}', "--values", '{"y": 0.5}'], "--values 2: 0.5 is not a value"),
+    (["--values", '{"x": 1}', "--values", '{"x": 2}', "--values", '{"x": 3}',
+      "--values", '{"x": 4}', "--values", '{"x": 5}', "--values", '{"x": 6}'],
+     "has room for 5 more trials"),
+])
+def test_enqueue_command_refuses_with_nothing_written(search, capsys, args, message):
+    before = state(hpstore.Oracle.attach(search))
+    assert cli(["enqueue", str(search), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert state(hpstore.Oracle.attach(search)) == before
+
+
+def test_retire_restore_and_note_commands(search, capsys):
+    oracle = hpstore.Oracle.attach(search)
+    best = oracle.get_best_trials(1)[0].trial_id
+    assert cli(["retire", str(search), best, "--reason", "leak", "--by", "ci"]) == 0
+    assert f"trial {best} retired" in capsys.readouterr().out
+    assert oracle.get_best_trials(1)[0].trial_id != best
+    assert cli(["retire", str(search), best]) == 0
+    assert "retired already; nothing changed" in capsys.readouterr().out
+    assert cli(["summary", str(search)]) == 0
+    assert "Steered: 1 retired" in capsys.readouterr().out
+    assert cli(["restore", str(search), str(int(best)), "--reason", "fixed"]) == 0
+    assert oracle.get_best_trials(1)[0].trial_id == best
+    assert cli(["note", str(search), best, "seen in the paper"]) == 0
+    capsys.readouterr()
+    assert cli(["show", str(search), best]) == 0
+    assert "seen in the paper" in capsys.readouterr().out
+    assert cli(["history", str(search), "--trial", best]) == 0
+    out = capsys.readouterr().out
+    assert "Retired by ci: leak" in out and "Restored by " in out
+
+
+@pytest.mark.parametrize("command", [["enqueue", "--values", '{"x": 1}'],
+                                     ["retire", "0"], ["restore", "0"], ["note", "0", "x"]])
+def test_the_writing_commands_refuse_a_foreign_or_missing_file_unchanged(tmp_path, capsys,
+                                                                        command):
+    foreign = tmp_path / "other.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE trials (id INTEGER)")
+    conn.close()
+    before = foreign.read_bytes()
+    name, *rest = command
+    assert cli([name, str(foreign), *rest]) == 2
+    assert "not an hpstore search" in capsys.readouterr().err
+    assert foreign.read_bytes() == before
+    assert cli([name, str(tmp_path / "missing.db"), *rest]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_writing_commands_refuse_a_crafted_file_unchanged(search, capsys):
+    conn = sqlite3.connect(search)
+    conn.execute("CREATE TRIGGER sneaky AFTER UPDATE ON trials BEGIN "
+                 "UPDATE trials SET score = -1; END")
+    conn.close()
+    before = search.read_bytes()
+    for command in (["retire", "0"], ["note", "0", "x"], ["enqueue", "--values", '{"x": 1}']):
+        assert cli([command[0], str(search), *command[1:]]) == 2
+        assert "was not written by hpstore" in capsys.readouterr().err
+    assert search.read_bytes() == before

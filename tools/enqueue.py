@@ -1,0 +1,132 @@
+"""hpstore enqueue DB --values JSON | --file FILE: configurations to run before the search's
+own proposals, each once.
+
+Each configuration names some or all of the search's hyperparameters; the ones left out are
+filled as a random search would, the same way by every process. A configuration the search
+already holds (waiting, running or run) is not enqueued again, unless --again. Every
+configuration is checked against the space before any is enqueued: one outside it (an
+unknown name, a value out of range or off its grid) stops the command with nothing written.
+
+FILE is JSON (one object, or a list of objects), JSON Lines (one object per line) or CSV (a
+header of hyperparameter names, one configuration per row; an empty cell is left out; a
+cell is read as JSON when it is valid JSON, such as 0.01, true or "relu", else as text).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpstore.errors import HpStoreError, SearchFullError
+from hpstore.oracle import Oracle, values_key
+from hpstore.rendering import terminal_text
+from hpstore.tooling import run_tool, writing_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = writing_parser("enqueue", __doc__)
+    parser.add_argument("--values", action="append", default=[], metavar="JSON",
+                        help='one configuration as a JSON object, e.g. \'{"lr": 0.01}\' '
+                             "(may be given several times)")
+    parser.add_argument("--file", type=Path, help="configurations in a JSON, JSONL or CSV file")
+    parser.add_argument("--again", action="store_true",
+                        help="enqueue a configuration even if the search already holds it")
+    args = parser.parse_args(argv)
+    configs = [(f"--values {i + 1}", _json_object(text, f"--values {i + 1}"))
+               for i, text in enumerate(args.values)]
+    if args.file is not None:
+        configs += read_configurations(args.file)
+    if not configs:
+        parser.error("give at least one configuration: --values JSON or --file FILE")
+    oracle = Oracle.attach(args.database, args.project)
+    try:
+        full = [(where, oracle.values_to_enqueue(values, what=where)) for where, values in configs]
+        left = oracle.remaining_trials()
+        new = [v for _, v in full if args.again or not oracle.project.has_values(values_key(v))]
+        if left is not None and len(new) > left:
+            raise SearchFullError(
+                f"{len(new)} new configuration{'s' if len(new) != 1 else ''} given, but the "
+                f"search has room for {left} more trial{'s' if left != 1 else ''} "
+                f"(max_trials={oracle.max_trials}); nothing was enqueued. Raise max_trials "
+                "first (give the Oracle a larger max_trials).")
+        for where, values in full:
+            try:
+                record, created = oracle.enqueue_values(values, skip_if_exists=not args.again)
+            except SearchFullError as exc:
+                raise SearchFullError(f"{where}: {exc}") from None
+            shown = terminal_text(json.dumps(record.values))
+            if created:
+                print(f"trial {record.trial_id} enqueued: {shown}")
+            else:
+                print(f"trial {record.trial_id} already holds these values ({record.status}); "
+                      f"not enqueued again: {shown}")
+    finally:
+        oracle.close()
+    return 0
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HpStoreError(f"{where} is not valid JSON ({exc.msg} at character {exc.pos}); "
+                           'give an object such as {"lr": 0.01}.') from None
+    if not isinstance(value, dict):
+        raise HpStoreError(f"{where} is {type(value).__name__} JSON; give an object of "
+                           'hyperparameter name to value, such as {"lr": 0.01}.')
+    return value
+
+
+def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(where, configuration) of each configuration in a JSON, JSONL or CSV file.
+
+    Raises:
+        HpStoreError: the file cannot be read as one of those, naming the line or row.
+        OSError: the file cannot be opened.
+    """
+    text = path.read_text(encoding="utf-8")
+    name = str(path)
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            raise HpStoreError(f"{name} is empty; give a header of hyperparameter names and "
+                               "one row per configuration.")
+        header, out = rows[0], []
+        for n, row in enumerate(rows[1:], start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise HpStoreError(f"{name} row {n} has {len(row)} cells; the header has "
+                                   f"{len(header)}.")
+            out.append((f"{name} row {n}", {h.strip(): _cell(c) for h, c in zip(header, row)
+                                            if c.strip()}))
+        return out
+    if path.suffix.lower() == ".jsonl":
+        return [(f"{name} line {n}", _json_object(line, f"{name} line {n}"))
+                for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HpStoreError(f"{name} is not valid JSON ({exc.msg}, line {exc.lineno}); give "
+                           "an object, a list of objects, or use .jsonl or .csv.") from None
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise HpStoreError(f"{name} item {i + 1} is {type(item).__name__}; each "
+                               "configuration is an object of hyperparameter name to value.")
+    return [(f"{name} item {i + 1}", item) for i, item in enumerate(items)]
+
+
+def _cell(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))

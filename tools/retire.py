@@ -1,0 +1,48 @@
+"""hpstore retire DB TRIAL... --reason TEXT: take ended trials out of the results.
+
+A retired trial keeps every row (values, metrics, status log), but no longer counts: not
+among the best trials, not in the Bayesian oracle's model, not compared with by a stopping
+rule, not ranked by the tools. The status log records who retired it, when and why;
+`hpstore restore` brings it back.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from hpstore.oracle import Oracle
+from hpstore.tooling import run_tool, writing_parser
+
+
+def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
+    word = "retire" if retired else "restore"
+    parser = writing_parser(word, __doc__ if retired else RESTORE_DOC)
+    parser.add_argument("trials", nargs="+", metavar="TRIAL",
+                        help="trial ids as `hpstore trials` lists them (07), or numbers (7)")
+    parser.add_argument("--reason", help="why, for the status log")
+    parser.add_argument("--by", help="who, for the status log (default: user@host)")
+    args = parser.parse_args(argv)
+    oracle = Oracle.attach(args.database, args.project)
+    try:
+        from hpstore import queries
+
+        found = [queries.find_trial(oracle.project, given) for given in args.trials]
+        for record in found:  # every trial is found before any is changed
+            trial = (oracle.retire_trial if retired else oracle.restore_trial)(
+                record.trial_id, args.reason, by=args.by)
+            score = "-" if trial.score is None else f"{trial.score:.6g}"
+            if record.retired == retired:
+                print(f"trial {record.trial_id} was {word}d already; nothing changed")
+            else:
+                print(f"trial {record.trial_id} {word}d ({record.status}, score {score})")
+    finally:
+        oracle.close()
+    return 0
+
+
+RESTORE_DOC = """hpstore restore DB TRIAL... --reason TEXT: bring retired trials back into the
+results, recorded in the status log like the retirement."""
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
