@@ -100,7 +100,8 @@ def writing_parser(name: str, description: str | None) -> Any:
 
     parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("database", help="the search file (it must exist; it is changed)")
+    parser.add_argument("database", help="the search file (it must exist; it is changed), "
+                        "or a postgresql:// URL")
     parser.add_argument("--project", default=None,
                         help="the project (search) in the file; default: the only one")
     return parser

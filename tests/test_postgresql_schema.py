@@ -23,6 +23,7 @@ from hpstore.errors import (
 )
 from hpstore.store import open_store
 from hpstore.store.postgresql import admin
+from hpstore.store.postgresql.schema import SCHEMA_VERSION, migrations
 from hpstore.store.postgresql.throwaway import FAST, Server
 
 DEADLINE = 120.0
@@ -213,7 +214,8 @@ def test_32_processes_create_the_schema_of_an_empty_database_at_once():
         p.join(DEADLINE)
     assert outcomes == ["ok"] * 32
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version FROM hpstore_migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM hpstore_migrations ORDER BY version"
+                            ).fetchall() == [(n,) for n in range(1, SCHEMA_VERSION + 1)]
 
 
 def test_metric_values_round_trip_including_infinities_and_nan():
@@ -239,3 +241,59 @@ def test_the_test_extras_server_runs_where_postgresql_is_not_installed():
         store.create_project(__import__("_stores").new_project("p"))
         assert [p.name for p in store.projects()] == ["p"]
         store.close()
+
+
+def test_a_schema_of_version_1_is_refused_by_a_reader_and_upgraded_by_a_worker(capsys):
+    """A store an hpstore of schema version 1 wrote: a reader changes nothing and says how
+    to upgrade; a worker upgrades it (steering columns, the view, values no longer unique)
+    and keeps every trial."""
+    from hpstore.cli import main as cli
+    from hpstore.oracle import values_key
+
+    url = fresh_url()
+    number, first = migrations()[0]
+    assert number == 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(first.read_text(encoding="utf-8"))
+            conn.execute("INSERT INTO hpstore_migrations VALUES (1, 0)")
+        conn.execute(
+            "INSERT INTO projects (name, oracle_class, oracle_config, objective, max_trials, "
+            "seed, created_at, updated_at) VALUES ('p', 'RandomSearchOracle', "
+            "'{\"search\": {}, \"options\": {}}', '{\"name\": \"loss\", \"direction\": "
+            "\"min\"}', 5, 1, 0, 0)")
+        conn.execute(
+            "INSERT INTO hyperparameters VALUES (1, 0, 'x', 'Float', '{\"name\": \"x\", "
+            "\"default\": -10.0, \"conditions\": [], \"min_value\": -10.0, \"max_value\": "
+            "10.0, \"step\": null, \"sampling\": \"linear\"}')")
+        conn.execute(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+            "score, run_count, created_at) VALUES (1, 0, '0', 'COMPLETED', '{\"x\": 1.0}', "
+            "%s, 0.5, 1, 0)", (values_key({"x": 1.0}),))
+    with pytest.raises(DatabaseError, match="older hpstore \\(schema version 1; this one "
+                                            f"reads version {SCHEMA_VERSION}\\)"):
+        open_store(url, read_only=True)
+    assert cli(["summary", url]) == 2
+    assert "Open it once with the library" in capsys.readouterr().err
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (1,)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, database=url,
+                                        project_name="p")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (
+            SCHEMA_VERSION,)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = "
+                             "current_schema() AND indexname = 'observations_by_trial'"
+                             ).fetchone()[0]
+        assert index.endswith("(trial, run, metric, step)")
+    trial = oracle.project.trial("0")
+    assert (trial.status, trial.score, trial.origin, trial.note, trial.retired) == (
+        "COMPLETED", 0.5, None, None, False)
+    assert oracle.project.record().uncounted == 0
+    oracle.retire_trial("0", "old", by="ci")
+    again = oracle.enqueue_trial({"x": 1.0}, skip_if_exists=False)  # values held twice
+    _, rows = oracle.store.sql("SELECT trial_id, origin, retired IS NOT NULL, note FROM "
+                               "trial_overview ORDER BY number")
+    assert rows == [("0", None, True, None), (again, "enqueued", False, None)]
+    oracle.close()
+    assert cli(["summary", url]) == 0  # a reader opens the upgraded store

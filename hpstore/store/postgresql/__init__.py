@@ -4,7 +4,8 @@ Imported only for a ``postgresql://`` (or ``postgres://``) URL; psycopg 3 is nee
 (``pip install "hpstore[postgres]"``). Modules: ``driver`` (psycopg, URLs, errors in
 words), ``database`` (the connection, transactions that retry and reconnect, advisory
 locks), ``schema`` (migrations under a lock), ``liveness`` (each worker's lock), ``project``,
-``reading`` and ``document`` (all the SQL of a project), ``store`` (the contract's Store),
+``reading``, ``document``, ``steering`` and ``history`` (all the SQL of a project), ``store``
+(the contract's Store),
 ``usersql`` (``hpstore sql`` and ``hpstore check``), ``admin`` (schemas for tests and
 ``hpstore stress``) and ``throwaway`` (a private server for tests and benchmarks).
 """

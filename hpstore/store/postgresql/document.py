@@ -18,6 +18,7 @@ from hpstore.store.decode import (
     infinity_from_json,
     infinity_to_json,
 )
+from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import dumps
 from hpstore.store.rows import (
     OBSERVATION_FIELDS,
@@ -33,12 +34,9 @@ from hpstore.store.rows import (
 if TYPE_CHECKING:
     from hpstore.errors import ProjectRemovedError
 
-_TRIALS = ("SELECT id, number, trial_id, status, hp_values::text, values_key, score, best_step, "
-           "tuner_id, session, message, run_count, invalid_runs, interruptions, queued, "
-           "created_at, started_at, ended_at, pid, changed_at FROM trials WHERE project_id = %s "
-           "ORDER BY number")
+_TRIALS = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s ORDER BY number"
 _PROJECT = ("SELECT oracle_class, oracle_config::text, objective::text, max_trials, seed, "
-            "space_version, queue_counter, created_at, updated_at FROM projects "
+            "space_version, queue_counter, created_at, updated_at, uncounted FROM projects "
             "WHERE project_id = %s")
 
 
@@ -101,7 +99,7 @@ class DocumentMixin:
                 "oracle_class": p[0], "oracle_config": from_json(p[1], "projects.oracle_config"),
                 "objective": from_json(p[2], "projects.objective"), "max_trials": p[3],
                 "seed": p[4], "space_version": p[5], "queue_counter": p[6],
-                "created_at": p[7], "updated_at": p[8],
+                "created_at": p[7], "updated_at": p[8], "uncounted": p[9],
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
@@ -138,10 +136,11 @@ class DocumentMixin:
         conn.execute(
             "UPDATE projects SET oracle_class = %s, oracle_config = %s, objective = %s, "
             "max_trials = %s, seed = %s, space_version = %s, queue_counter = %s, created_at = %s,"
-            " updated_at = %s WHERE project_id = %s",
+            " updated_at = %s, uncounted = %s WHERE project_id = %s",
             (s["oracle_class"], dumps(s["oracle_config"]), dumps(s["objective"]),
              s["max_trials"], int(s["seed"]), int(s["space_version"]) + 1,
-             int(s["queue_counter"]), s["created_at"], time.time(), pid))
+             int(s["queue_counter"]), s["created_at"], time.time(),
+             int(s.get("uncounted", 0)), pid))
         cursor = conn.cursor()
         cursor.executemany(
             "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
@@ -162,14 +161,15 @@ class DocumentMixin:
         cursor.executemany(
             "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
             "score, best_step, tuner_id, session, message, run_count, invalid_runs, "
-            "interruptions, queued, created_at, started_at, ended_at, pid, changed_at) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING id",
+            "interruptions, queued, created_at, started_at, ended_at, pid, changed_at, origin, "
+            "note, retired_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             [(pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
               t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
               t["session"], t["message"], t["run_count"], t["invalid_runs"],
               t["interruptions"], t["queued"], t["created_at"], t["started_at"],
-              t["ended_at"], t.get("pid"), t.get("changed_at")) for t in trials],
+              t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
+              t.get("note"), t.get("retired_at")) for t in trials],
             returning=True)
         keys = []
         while True:

@@ -4,8 +4,10 @@ The same semantics as the SQLite engine (hpstore/store/sqlite/project.py), with 
 own means of serialising: a decision is one transaction under a transaction-level advisory
 lock of the project, with the oracle's reads on the same connection inside it; a status
 change takes the project's status-log lock first (so the log's ids grow in commit order,
-and every transaction takes its locks in one order: decision, log, rows); a check followed
-by a write locks the row it checks. Every user-supplied name is a bound parameter.
+and every transaction takes its locks in one order: decision, log, rows; the one exception,
+a stop a rule decides while the trial's row is share-locked, is explained in
+``_record_and_check``); a check followed by a write locks the row it checks. Every
+user-supplied name is a bound parameter.
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpstore.errors import (
-    DuplicateValuesError,
     ProjectRemovedError,
     TrialNotFoundError,
     TrialNotRunningError,
     TunerIdInUseError,
 )
-from hpstore.store.contract import Decider, Decision
+from hpstore.store.contract import CreationFacts, Decider, Decision, StopCheck
 from hpstore.store.decode import ANY_JSON, from_json
 from hpstore.store.postgresql.document import DocumentMixin
+from hpstore.store.postgresql.history import PostgresHistory
 from hpstore.store.postgresql.liveness import IS_LIVE, token_key
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
+from hpstore.store.postgresql.steering import SteeringMixin
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
 from hpstore.store.rows import (
     check_running,
+    from_db_float,
     project_record,
     same_entry,
     space_item,
@@ -40,18 +44,22 @@ from hpstore.trial import TrialStatus
 
 #: the columns of a project in PROJECT_FIELDS order (hpstore.store.rows), JSON as its text
 PROJECT_COLUMNS = ("project_id, name, oracle_class, oracle_config::text, objective::text, "
-                   "max_trials, seed, space_version, created_at, updated_at")
+                   "max_trials, seed, space_version, created_at, updated_at, uncounted")
 _TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id = %s"
 #: the locks a read of a trial may take on its row until the transaction ends
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
 
-# What a decision needs, in one statement: max_trials, the next number, whether a trial
-# waits in the retry queue, and whether the tuner id runs a trial in another session.
-_FACTS = (
-    "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id "
-    "ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = "
-    "p.project_id AND queued IS NOT NULL), EXISTS (SELECT 1 FROM trials WHERE project_id = "
-    "p.project_id AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
+# What deciding the next trial starts from (CreationFacts), in one statement: max_trials,
+# the next number, whether a trial waits in the queue, the trials not counted.
+_FACTS_COLUMNS = (
+    "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
+    "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+    "queued IS NOT NULL), p.uncounted")
+_FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects AS p WHERE p.project_id = %s"
+# ... and for a decision, whether the tuner id runs a trial in another session.
+_DECISION_FACTS = (
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
     "FROM projects AS p WHERE p.project_id = %s")
 
 # A new trial and the algorithm's state, in one statement, under the status-log lock (the
@@ -95,6 +103,17 @@ _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at =
              "pid = %s AND to_status = %s)")
 
 
+# A stop decided by a rule: only a trial still RUNNING (the trigger logs the change, with
+# the rule's message).
+_STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
+         "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+
+
+def facts_of(row: Any) -> CreationFacts:
+    """A CreationFacts from the first four columns of a _FACTS row."""
+    return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]))
+
+
 def find_project(db: Any, name: str) -> ProjectRecord | None:
     rows = db.query(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = %s", (name,))
     return project_record(rows[0]) if rows else None
@@ -132,7 +151,7 @@ def insert_space(conn: Any, project_id: int, space: Iterable[Mapping[str, Any]],
     return start + len(rows)
 
 
-class PostgresProject(ReadingMixin, DocumentMixin):
+class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a PostgreSQL store (see :class:`hpstore.store.contract.ProjectStore`)."""
 
     def __init__(self, db: Any, project_id: int, name: str) -> None:
@@ -166,7 +185,6 @@ class PostgresProject(ReadingMixin, DocumentMixin):
         Raises:
             ProjectRemovedError: the project was deleted meanwhile (a row pointing at it
                 was refused).
-            DuplicateValuesError: a set of values the project already holds.
             DatabaseError: any other refusal (a NUL character in a name, say).
         """
         psycopg = self.db.psycopg
@@ -174,12 +192,6 @@ class PostgresProject(ReadingMixin, DocumentMixin):
             return call()
         except psycopg.errors.ForeignKeyViolation:
             raise self.removed() from None
-        except psycopg.errors.UniqueViolation as exc:
-            if getattr(exc.diag, "constraint_name", None) == "trials_values_once":
-                raise DuplicateValuesError(
-                    f"These values were already run in project {self.name!r} (the store keeps "
-                    "each set of values once); nothing was recorded.") from None
-            raise self.db.explain(exc) from None
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             raise self.db.explain(exc) from None
 
@@ -258,18 +270,20 @@ class PostgresProject(ReadingMixin, DocumentMixin):
             f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND status = 'RUNNING' "
             "ORDER BY number", (self.project_id,))]
 
-    def creation_facts(self) -> tuple[int | None, int, bool]:
-        """(max_trials, next trial number, whether a trial waits in the retry queue), read
-        in one statement."""
-        rows = self.db.query(
-            "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = "
-            "p.project_id ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE "
-            "project_id = p.project_id AND queued IS NOT NULL) FROM projects AS p "
-            "WHERE p.project_id = %s", (self.project_id,))
-        if not rows:
+    def creation_facts(self) -> CreationFacts:
+        """What deciding the next trial needs, read in one statement."""
+        return self._facts(None)
+
+    def _facts(self, conn: Any) -> CreationFacts:
+        """The creation facts, read on ``conn`` (None: on their own)."""
+        if conn is None:
+            found = self.db.query(_FACTS, (self.project_id,))
+            row = found[0] if found else None
+        else:
+            row = conn.execute(_FACTS, (self.project_id,)).fetchone()
+        if row is None:
             raise self.removed()
-        row = rows[0]
-        return row[0], int(row[1] or 0), bool(row[2])
+        return facts_of(row)
 
     def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers; returns their trial ids.
@@ -359,16 +373,17 @@ class PostgresProject(ReadingMixin, DocumentMixin):
         # this connection inside it (read committed: they see every decision committed
         # before the lock was granted), and its decision is recorded before the lock goes.
         def decide(conn: Any) -> TrialRecord | Decision:
-            found = conn.execute(_FACTS, (tuner_id, session, self.project_id)).fetchone()
+            found = conn.execute(_DECISION_FACTS, (tuner_id, session, self.project_id)
+                                 ).fetchone()
             if found is None:
                 raise self.removed()
-            max_trials, number = found[0], int(found[1] or 0)
-            queued, in_use = bool(found[2]), bool(found[3])
-            if queued:  # a trial waiting to run again comes before any new one
+            facts, in_use = facts_of(found), bool(found[4])
+            number = facts.number
+            if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self._take_queued(conn, tuner_id, session)
                 if taken is not None:
                     return taken
-            decision = decider(number, max_trials)
+            decision = decider(facts)
             if decision.status != TrialStatus.RUNNING:
                 if decision.state:
                     self._write_state(conn, decision.state)
@@ -426,8 +441,10 @@ class PostgresProject(ReadingMixin, DocumentMixin):
         return trial_record(row)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None) -> TrialRecord:
-        """Append (metric, direction, step, value) rows to the trial's current run.
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
 
         Raises:
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
@@ -437,21 +454,61 @@ class PostgresProject(ReadingMixin, DocumentMixin):
         now = time.time()
         metrics, directions, steps, values = (list(c) for c in zip(*rows)) if rows else (
             [], [], [], [])
+        params = (self.project_id, str(trial_id), now, metrics, directions,
+                  [int(x) for x in steps], [to_db_float(v) for v in values], run, run)
+        if stop is not None and stop.metric in metrics:
+            # a rule asked: the values, its reads and its verdict in one transaction
+            return self._write(  # type: ignore[no-any-return]
+                lambda conn: self._record_and_check(conn, trial_id, params, run, stop, now))
         found = self._write_statement(
-            _RECORD, (self.project_id, str(trial_id), now, metrics, directions,
-                      [int(x) for x in steps], [to_db_float(v) for v in values], run, run),
+            _RECORD, params,
             # after a reconnect: were these rows added before the connection dropped?
             lambda: bool(rows) and bool(self.db.query(_RECORDED, (
                 self.project_id, str(trial_id), now, rows[0][0]))[0][0]))
         if found is None:  # added before a dropped connection: the trial as it is now
             return self.trial(trial_id)
-        if not found:
+        return self._recorded(trial_id, found[0] if found else None, run)
+
+    def _recorded(self, trial_id: str, row: Any, run: int | None) -> TrialRecord:
+        """The trial _RECORD read (None: no such trial), checked to be running.
+
+        Raises:
+            TrialNotFoundError, ProjectRemovedError, TrialNotRunningError: as
+                :meth:`record_metrics`; the statement then added nothing.
+        """
+        if row is None:
             self.check_exists()
             raise TrialNotFoundError(
                 f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
                 "as those in `oracle.trials`.")
-        trial = trial_record(found[0])
-        check_running(trial, run)  # when it raises, the statement added nothing
+        trial = trial_record(row)
+        check_running(trial, run)
+        return trial
+
+    def _record_and_check(self, conn: Any, trial_id: str, params: tuple[Any, ...],
+                          run: int | None, stop: StopCheck, now: float) -> TrialRecord:
+        trial = self._recorded(trial_id, conn.execute(_RECORD, params).fetchone(), run)
+        if trial.status != TrialStatus.RUNNING:
+            return trial
+        points = [(s, from_db_float(v)) for s, v in conn.execute(
+            "SELECT step, value FROM observations WHERE trial = %s AND run = %s AND "
+            "metric = %s ORDER BY id", (trial.key, trial.run, stop.metric))]
+        verdict = stop.decide(points, PostgresHistory(conn, self.project_id, stop.metric,
+                                                      trial.key))
+        if verdict is None:
+            return trial
+        # The status log's lock before the change the trigger logs. Taken only now, with
+        # the row share-locked, so that reports the rule lets go on never wait for the
+        # log: only a stop does. Another process changing this trial's status meanwhile
+        # (it takes the log lock, then the row: a reap after this worker was cut off, a
+        # set_status) makes a deadlock, which the server breaks within deadlock_timeout;
+        # the loser is retried, and a trial handed on is then refused as not running.
+        self.db.lock(conn, "log", self.project_id)
+        conn.execute(_STOP, (verdict.message, None if verdict.score is None
+                             else to_db_float(verdict.score), verdict.best_step, os.getpid(),
+                             now, trial.key))
+        trial.status, trial.message = TrialStatus.STOPPED, verdict.message
+        trial.score, trial.best_step = verdict.score, verdict.best_step
         return trial
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: the columns of a trial in TRIAL_FIELDS order (hpstore.store.rows), JSON as its text
 TRIAL_COLUMNS = ("id, number, trial_id, status, hp_values::text, values_key, score, best_step, "
                  "tuner_id, session, message, run_count, invalid_runs, interruptions, queued, "
-                 "created_at, started_at, ended_at, pid, changed_at")
+                 "created_at, started_at, ended_at, pid, changed_at, origin, note, retired_at")
 _ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
 _DIRECTIONS = {False: "ASC", True: "DESC"}
 _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
@@ -86,10 +86,11 @@ class ReadingMixin:
         return {r.number: r for r in records}
 
     def score_line(self) -> list[tuple[int, str, str, float | None]]:
-        """(number, trial_id, status, score) of every trial, by number."""
+        """(number, trial_id, status, score) of every trial, by number. A retired trial's
+        score is None."""
         return [(n, t, s, sc) for n, t, s, sc in self.db.query(
-            "SELECT number, trial_id, status, score FROM trials WHERE project_id = %s "
-            "ORDER BY number", (self.project_id,))]
+            "SELECT number, trial_id, status, CASE WHEN retired_at IS NULL THEN score END "
+            "FROM trials WHERE project_id = %s ORDER BY number", (self.project_id,))]
 
     def last_activity(self) -> float | None:
         """The time of the last status change or reported value, or None."""
@@ -128,30 +129,33 @@ class ReadingMixin:
             "SELECT values_key FROM trials WHERE project_id = %s", (self.project_id,))}
 
     def best(self, n: int, direction: str) -> list[TrialRecord]:
-        """The ``n`` best COMPLETED trials, padded with the others in creation order."""
+        """The ``n`` best COMPLETED trials not retired, padded with the other trials not
+        retired in creation order."""
         order = " ORDER BY score DESC, number" if direction == "max" else " ORDER BY score, number"
         found = [trial_record(r) for r in self.db.query(
-            _SELECT + " AND status = 'COMPLETED' AND score IS NOT NULL" + order + " LIMIT %s",
-            (self.project_id, n))]
+            _SELECT + " AND status = 'COMPLETED' AND score IS NOT NULL AND retired_at IS NULL"
+            + order + " LIMIT %s", (self.project_id, n))]
         if len(found) < n:
             found += [trial_record(r) for r in self.db.query(
-                _SELECT + " AND NOT (status = 'COMPLETED' AND score IS NOT NULL) "
-                "ORDER BY number LIMIT %s", (self.project_id, n - len(found)))]
+                _SELECT + " AND NOT (status = 'COMPLETED' AND score IS NOT NULL) AND "
+                "retired_at IS NULL ORDER BY number LIMIT %s", (self.project_id, n - len(found)))]
         return found
 
     def completed(self) -> list[tuple[str, float]]:
-        """(values JSON, score) of every scored COMPLETED trial, in creation order."""
+        """(values JSON, score) of every scored COMPLETED trial not retired, in creation
+        order."""
         return [(v, s) for v, s in self.db.query(
             "SELECT hp_values::text, score FROM trials WHERE project_id = %s AND status = "
-            "'COMPLETED' AND score IS NOT NULL ORDER BY number", (self.project_id,))]
+            "'COMPLETED' AND score IS NOT NULL AND retired_at IS NULL ORDER BY number",
+            (self.project_id,))]
 
     def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]:
-        """(trial_id, score) of the scored COMPLETED trials among ``trial_ids``, in creation
-        order."""
+        """(trial_id, score) of the scored COMPLETED trials not retired among
+        ``trial_ids``, in creation order."""
         return [(t, s) for t, s in self.db.query(
             "SELECT trial_id, score FROM trials WHERE project_id = %s AND status = 'COMPLETED'"
-            " AND score IS NOT NULL AND trial_id = ANY(%s) ORDER BY number",
-            (self.project_id, [str(t) for t in trial_ids]))]
+            " AND score IS NOT NULL AND retired_at IS NULL AND trial_id = ANY(%s) "
+            "ORDER BY number", (self.project_id, [str(t) for t in trial_ids]))]
 
     def observations(self, trial: TrialRecord, *, every_run: bool = False
                      ) -> list[Observation]:
@@ -191,6 +195,13 @@ class ReadingMixin:
                   None if limit is None else int(limit)))]
         return found[::-1] if last else found
 
+    def steps_reported(self, metric: str) -> dict[str, int]:
+        """How many steps of ``metric`` each trial reported in its current run, by id."""
+        return {t: int(n) for t, n in self.db.query(
+            "SELECT t.trial_id, count(DISTINCT o.step) FROM trials AS t JOIN observations AS "
+            "o ON o.trial = t.id AND o.run = t.run_count WHERE t.project_id = %s AND "
+            "o.metric = %s GROUP BY t.id, t.trial_id", (self.project_id, metric))}
+
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""
         return int(self.db.query(
@@ -198,8 +209,10 @@ class ReadingMixin:
             "s.trial WHERE t.project_id = %s", (self.project_id,))[0][0])
 
     def recent_final_statuses(self, n: int) -> list[str]:
-        """The final statuses of the ``n`` trials that ended last, last first."""
+        """The final statuses of the ``n`` trials that ended last, last first (a trial
+        retired or restored, logged with its status unchanged, did not end again)."""
         return [r[0] for r in self.db.query(
             "SELECT x.to_status FROM transitions AS x JOIN trials AS t ON t.id = x.trial "
             "WHERE t.project_id = %s AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+            "AND x.from_status IS DISTINCT FROM x.to_status "
             "ORDER BY x.id DESC LIMIT %s", (self.project_id, n))]

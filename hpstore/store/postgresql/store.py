@@ -62,7 +62,9 @@ class PostgresStore:
         self.read_only = read_only
         settings = (f"-c synchronous_commit={'on' if durability == 'full' else 'off'}",)
         self.db = Database(url, read_only=read_only, timeout=timeout, settings=settings)
-        self.location = self.db.location
+        # the schema too, when not the default: two schemas of one database are two stores
+        self.location = (self.db.location if self.db.schema == "public"
+                         else f"{self.db.location} (schema {self.db.schema})")
         self.path = None
         self._liveness: liveness.Liveness | None = None
         try:
@@ -70,8 +72,15 @@ class PostgresStore:
                 version, _ = schema.inspect(self.db)
                 if version == 0:
                     raise DatabaseError(
-                        f"{self.location} holds no hpstore search (schema {self.db.schema!r} "
+                        f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
                         "has no hpstore tables yet).")
+                if version < schema.SCHEMA_VERSION:
+                    # a reader writes nothing, the upgrade included: a worker makes it
+                    raise DatabaseError(
+                        f"The schema {self.db.schema!r} of {self.db.location} was written by an "
+                        f"older hpstore (schema version {version}; this one reads version "
+                        f"{schema.SCHEMA_VERSION}). Open it once with the library (any "
+                        "oracle given this URL), which upgrades it, then run this again.")
             else:
                 schema.migrate(self.db)
         except BaseException:
