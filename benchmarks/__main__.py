@@ -8,7 +8,8 @@ the broad suite). `steps` measures hpstore alone: the cost per step of a trial t
 up to 100,000 steps. `keras` times hpstore.keras beside KerasTuner's own tuner on real
 (tiny) Keras training. `stopping` compares the stopping rules with Optuna's pruners on
 synthetic learning curves. `dashboard` times the dashboard on a 100,000-trial search and the
-workers of a search it watches.
+workers of a search it watches. `postgres` runs hpstore on PostgreSQL beside Optuna's
+RDBStorage on the same server (a throwaway one unless `--url` names yours).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 PARTS = ("throughput", "scale", "quality")
 #: parts run only when named, and the module of each
 NAMED = {"steps": "steps", "keras": "keras_tuners", "stopping": "stopping",
-         "dashboard": "dashboard"}
+         "dashboard": "dashboard", "postgres": "postgres"}
 
 
 def main(argv: list[str] | None = None) -> int:

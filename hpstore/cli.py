@@ -36,6 +36,7 @@ WRITING = {
     "restore": "bring retired trials back into the results",
     "note": "attach a note to a trial",
     "import-keras-tuner": "bring a KerasTuner project directory into a search file",
+    "copy": "copy searches between stores: a file to PostgreSQL and back",
     "stress": "kill workers at random while they search, then check every invariant",
 }
 
@@ -48,8 +49,13 @@ def tools_dir() -> Path:
     raise FileNotFoundError(f"hpstore's tools are missing (looked in {here / '_tools'}).")
 
 
+# Commands whose script has another name: a tools/ script named like a standard module
+# (copy.py) would shadow it for the scripts run from that folder.
+SCRIPTS = {"copy": "copy_search"}
+
+
 def load_tool(name: str) -> ModuleType:
-    path = tools_dir() / f"{name.replace('-', '_')}.py"
+    path = tools_dir() / f"{SCRIPTS.get(name, name.replace('-', '_'))}.py"
     spec = importlib.util.spec_from_file_location(f"hpstore_tool_{path.stem}", path)
     if spec is None or spec.loader is None or not path.is_file():
         raise FileNotFoundError(f"no tool script {path}")

@@ -19,14 +19,36 @@ from hpstore.store import open_store
 
 def holds_search(database: str) -> bool:
     """Whether ``database`` holds a search yet (a file another process is still creating
-    does not)."""
+    does not; nor does a PostgreSQL database without a project, or that cannot be reached
+    yet)."""
+    from hpstore.store.postgresql import is_url
+
+    if is_url(database):
+        from hpstore.errors import DatabaseError
+
+        try:
+            store = open_store(database, read_only=True)
+        except DatabaseError:
+            return False
+        try:
+            return bool(store.projects())
+        finally:
+            store.close()
     from hpstore.store.sqlite.readonly import holds_search as file_holds_search
 
     return file_holds_search(database)
 
 
+def shown(database: str) -> str:
+    """``database`` as a tool prints it: a URL without its password."""
+    from hpstore.store.postgresql import is_url, redact
+
+    return redact(database) if is_url(database) else database
+
+
 def open_search(database: str, *, check: bool = True) -> Any:
-    """The store ``database`` names, opened read-only (a file is never created).
+    """The store ``database`` (a search file or a ``postgresql://`` URL) names, opened
+    read-only (a file is never created, a schema never set up).
 
     Raises:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
@@ -65,7 +87,8 @@ def tool_parser(name: str, description: str | None) -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description)
-    parser.add_argument("database", help="the search file (opened read-only)")
+    parser.add_argument("database", help="the search file, or a postgresql:// URL (opened "
+                        "read-only)")
     parser.add_argument("--project", default=None,
                         help="the project (search) in the file; default: the only one")
     return parser
@@ -77,7 +100,8 @@ def writing_parser(name: str, description: str | None) -> Any:
 
     parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("database", help="the search file (it must exist; it is changed)")
+    parser.add_argument("database", help="the search file (it must exist; it is changed), "
+                        "or a postgresql:// URL")
     parser.add_argument("--project", default=None,
                         help="the project (search) in the file; default: the only one")
     return parser

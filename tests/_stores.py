@@ -14,7 +14,7 @@ from hpstore.store import Decision, NewProject, open_store
 DEADLINE = 60.0
 
 #: engines that keep a search across processes (every multi-process test runs on each)
-SHARED_ENGINES = ["sqlite-file"]
+SHARED_ENGINES = ["sqlite-file", "postgresql"]
 #: every engine
 ENGINES = [*SHARED_ENGINES, "sqlite-memory"]
 
@@ -25,6 +25,10 @@ def location(engine: str, tmp_path: Any) -> str | None:
         return str(tmp_path / "contract.db")
     if engine == "sqlite-memory":
         return None
+    if engine == "postgresql":  # a schema of its own on the tests' server
+        from _postgres import fresh_url
+
+        return fresh_url()
     raise ValueError(engine)
 
 

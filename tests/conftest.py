@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
 from hypothesis import settings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -27,3 +28,13 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hpstore-test-cache-")
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_server_stopped_at_the_end():
+    """The PostgreSQL tests start a throwaway server on first use (tests/_postgres.py): it
+    is stopped, and what the tests made on a server of your own dropped, when they end."""
+    yield
+    import _postgres
+
+    _postgres.stop()

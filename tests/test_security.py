@@ -633,6 +633,24 @@ ALLOWED_SQL_PIECES = {
     ("hpstore/store/sqlite/readonly.py", "run_user_sql", "query"):
         "hpstore sql runs the user's own query, on a mode=ro, query_only connection that "
         "cannot attach another file (test_sql_refuses_every_write)",
+    ("hpstore/store/postgresql/database.py", "query", "sql"):
+        "Database.query passes on its argument; its callers are sinks checked here too",
+    ("hpstore/store/postgresql/database.py", "write", "sql"):
+        "Database.write passes on its argument; its callers are sinks checked here too",
+    ("hpstore/store/postgresql/schema.py", "apply", "path.read_text(encoding='utf-8')"):
+        "the text of hpstore's own numbered PostgreSQL migration files in schema/postgresql/",
+    ("hpstore/store/postgresql/usersql.py", "run_user_sql", "query"):
+        "hpstore sql runs the user's own query as one prepared statement in a READ ONLY "
+        "transaction of a read-only connection (test_postgresql_tools.py)",
+    **{("hpstore/store/postgresql/admin.py", function, piece):
+       "a schema or database name quoted as an identifier by psycopg.sql.Identifier"
+       for function, piece in (
+           ("create_database", "sql.SQL('CREATE DATABASE {}').format(_name(database))"),
+           ("create_schema", "sql.SQL('CREATE SCHEMA {}').format(_name(schema))"),
+           ("drop_database",
+            "sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(_name(database))"),
+           ("drop_schema", "sql.SQL('DROP SCHEMA IF EXISTS {} CASCADE').format(_name(schema))"),
+       )},
 }
 
 

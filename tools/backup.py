@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hpstore.errors import HpStoreError
+from hpstore.store.postgresql import is_url, redact
 from hpstore.store.sqlite.backup import backup
 from hpstore.tooling import run_tool
 
@@ -20,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("database", help="the search file (read-only: it is never changed)")
     parser.add_argument("output", help="the new file to write the copy to (must not exist)")
     args = parser.parse_args(argv)
+    if is_url(args.database):
+        raise HpStoreError(
+            f"{redact(args.database)} is a PostgreSQL database: back it up with the server's "
+            "own tools (pg_dump), or copy its searches into a file with `hpstore copy URL "
+            "FILE`.")
     out = Path(args.output).expanduser()
     trials, projects = backup(Path(args.database), out)
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "

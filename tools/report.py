@@ -25,7 +25,7 @@ from hpstore.report import (  # noqa: F401 (the names tests and users reach thro
     render_page,
     score_axis,
 )
-from hpstore.tooling import add_output_options, open_search, run_tool, tool_parser
+from hpstore.tooling import add_output_options, open_search, run_tool, shown, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         search = load_search(queries.choose_project(store, args.project))
     finally:
         store.close()
-    write_output(args.output, render_page(search, args.database), database=args.database,
+    write_output(args.output, render_page(search, shown(args.database)), database=args.database,
                  force=args.force)
     print(terminal_text(f"Wrote {args.output}: project {search.name!r}, "
                         f"{search.total} trial(s)."))

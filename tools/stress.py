@@ -3,15 +3,18 @@ invariant of the file is checked.
 
     hpstore stress [--oracle random|grid|bayesian|hyperband|all] [--processes 4]
                    [--trials 200] [--kill-every 1.0] [--minutes 0] [--seed 0] [--keep DIR]
+                   [--database postgresql://...]
 
-Each round is a new search file. ``--processes`` worker processes (tuner ids w0, w1, ...)
-run the search while the chaos loop sends SIGKILL to a random worker every ``--kill-every``
-seconds on average, aimed in turn at each point a worker passes through (opening and
-migrating the file, create_trial, update_trial, end_trial, a WAL checkpoint, between
-calls), and restarts it under the same tuner id. Rounds repeat until ``--minutes`` have
-passed (one round when 0). After each round it checks:
+Each round is a new search file, or with ``--database URL`` a new schema of that
+PostgreSQL database (dropped after a round that held every invariant). ``--processes``
+worker processes (tuner ids w0, w1, ...) run the search while the chaos loop sends SIGKILL
+to a random worker every ``--kill-every`` seconds on average, aimed in turn at each point a
+worker passes through (opening and migrating the store, create_trial, update_trial,
+end_trial, a WAL checkpoint, between calls), and restarts it under the same tuner id.
+Rounds repeat until ``--minutes`` have passed (one round when 0). After each round it
+checks:
 
-- PRAGMA integrity_check and foreign_key_check are clean;
+- the store's health is clean (a file: PRAGMA integrity_check and foreign_key_check);
 - every trial a worker saw end COMPLETED is COMPLETED in the file with the same score;
 - trial ids and numbers are unique, numbers run 0..n-1, no set of values was run twice;
 - the search finished: every trial has a final status and their count is what the oracle
@@ -46,6 +49,7 @@ from typing import Any
 
 from hpstore.errors import HpStoreError
 from hpstore.store import open_store
+from hpstore.store.postgresql import is_url, redact
 
 ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
@@ -172,6 +176,15 @@ class Round:
     def __init__(self, opts: argparse.Namespace, kind: str, folder: Path, number: int) -> None:
         self.opts, self.kind, self.folder = opts, kind, folder
         self.path = folder / f"{kind}-{number:03d}.db"
+        #: where the workers keep the search: the file, or a schema of its own in the
+        #: PostgreSQL database given
+        self.database = str(self.path)
+        self.schema: str | None = None
+        if opts.database:
+            from hpstore.store.postgresql import admin
+
+            self.schema = f"hpstore_stress_{os.getpid()}_{kind}_{number:03d}"
+            self.database = admin.create_schema(opts.database, self.schema)
         self.phase_file = folder / f"{kind}-{number:03d}.phases"
         self.phase_file.write_bytes(bytes(opts.processes))
         self.rng = random.Random(f"{opts.seed}:{kind}:{number}")
@@ -191,7 +204,7 @@ class Round:
     def start(self, slot: int) -> None:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--slot", str(slot),
                "--oracle", self.kind, "--trials", str(self.opts.trials), "--seed",
-               str(self.seed), "--database", str(self.path), "--phase-file",
+               str(self.seed), "--database", self.database, "--phase-file",
                str(self.phase_file), "--report", str(self.report_path(slot)),
                "--step-time", str(self.opts.step_time),
                *(["--early-stopping"] if self.opts.early_stopping else [])]
@@ -258,13 +271,14 @@ class Round:
         return found  # type: ignore[return-value]
 
 
-def check(path: Path, expected: int, reported: list[tuple[str, str, float | None]],
-          killed: set[int], at_most: bool = False) -> list[str]:
+def check(database: str | Path, expected: int,
+          reported: list[tuple[str, str, float | None]], killed: set[int],
+          at_most: bool = False) -> list[str]:
     """Every invariant of a finished stress round; returns the violations found."""
-    if not path.exists():
+    if not is_url(database) and not Path(database).exists():
         return ["no search file was written"]
     try:
-        store = open_store(path, read_only=True, check=False)
+        store = open_store(database, read_only=True, check=False)
     except HpStoreError as exc:
         # a file that cannot be read is the worst finding of a round, not a crash of the tool
         return [f"the search file cannot be read: {exc}"]
@@ -361,11 +375,11 @@ def replay(trial: Any, log: list[tuple[Any, ...]], killed: set[int]) -> list[str
     return problems
 
 
-def interruptions(path: Path) -> int:
-    if not path.exists():
+def interruptions(database: str | Path) -> int:
+    if not is_url(database) and not Path(database).exists():
         return 0
     try:
-        store = open_store(path, read_only=True, check=False)
+        store = open_store(database, read_only=True, check=False)
     except HpStoreError:
         return 0
     try:
@@ -386,14 +400,19 @@ def run_round(opts: argparse.Namespace, kind: str, folder: Path, number: int) ->
     # A Hyperband round shrinks by the trials stopped early in the round before it (they
     # are never promoted), so with a stopping rule the schedule is an upper bound.
     at_most = kind == "hyperband" and opts.early_stopping
-    problems = rnd.errors + check(rnd.path, expected, reported, rnd.killed, at_most)
+    problems = rnd.errors + check(rnd.database, expected, reported, rnd.killed, at_most)
     result = {"oracle": kind, "round": number, "processes": opts.processes,
               "trials": expected, "kills": dict(rnd.kills),
-              "interruptions": interruptions(rnd.path),
+              "interruptions": interruptions(rnd.database),
               "completed_by_workers": sum(1 for r in reported if r[1] == "COMPLETED"),
               "violations": problems, "seconds": round(time.monotonic() - start, 1),
-              "file": str(rnd.path)}
+              "file": redact(rnd.database) + f" (schema {rnd.schema})" if rnd.schema
+              else str(rnd.path)}
     if not problems and not opts.keep:
+        if rnd.schema is not None:
+            from hpstore.store.postgresql import admin
+
+            admin.drop_schema(opts.database, rnd.schema)
         shutil.rmtree(folder / f"{rnd.path.name}.hpstore", ignore_errors=True)
         for p in folder.glob(f"{rnd.path.stem}*"):
             p.unlink()
@@ -419,7 +438,7 @@ def stress(opts: argparse.Namespace, out: Any = sys.stdout) -> list[dict[str, An
             for v in r["violations"]:
                 print(f"  VIOLATION: {v}", file=out)
             if r["violations"]:
-                print(f"  the file is kept: {r['file']}", file=out)
+                print(f"  kept: {r['file']}", file=out)
             number += 1
             if time.monotonic() >= until:
                 break
@@ -462,11 +481,14 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds each simulated training step takes")
     p.add_argument("--keep", help="keep every round's files in this folder")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--database", metavar="URL",
+                   help="a postgresql:// URL: each round runs in a new schema of that database "
+                        "(default: a new search file per round)")
     p.add_argument("--early-stopping", action="store_true",
                    help="give the searches a median stopping rule, so trials are also "
                         "stopped inside update_trial while workers are killed")
     # a worker's own arguments (the chaos loop starts workers with these)
-    for name in ("--slot", "--database", "--phase-file", "--report"):
+    for name in ("--slot", "--phase-file", "--report"):
         p.add_argument(name, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -480,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     if opts.processes < 1 or opts.trials < 1 or opts.kill_every <= 0 or opts.minutes < 0:
         parser().error("--processes and --trials must be at least 1, --kill-every above 0 "
                        "and --minutes at least 0")
+    if opts.database and not is_url(opts.database):
+        parser().error("--database takes a postgresql:// URL (a file search gets a new file "
+                       "per round by itself)")
     results = stress(opts)
     print(summary(results))
     if opts.json:

@@ -7,14 +7,14 @@ import sys
 
 from hpstore import queries
 from hpstore.rendering import show_values, space_lines, terminal_text
-from hpstore.tooling import open_search, run_tool, tool_parser
+from hpstore.tooling import open_search, run_tool, shown, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = tool_parser("summary", __doc__).parse_args(argv)
     store = open_search(args.database)
     names = [p.name for p in store.projects()]
-    print(terminal_text(f"{args.database}: {len(names)} project(s): "
+    print(terminal_text(f"{shown(args.database)}: {len(names)} project(s): "
                         f"{', '.join(names) or '(none)'}"))
     if len(names) > 1 and args.project is None:
         print("Choose one with --project NAME for its details.")

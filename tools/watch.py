@@ -14,14 +14,21 @@ import time
 from hpstore import queries
 from hpstore.rendering import table_cell, terminal_text
 from hpstore.store.contract import ProjectStore, Store
-from hpstore.tooling import holds_search, open_search, run_tool, seconds, tool_parser
+from hpstore.tooling import (
+    holds_search,
+    open_search,
+    run_tool,
+    seconds,
+    shown,
+    tool_parser,
+)
 
 
 def wait_for(database: str, interval: float) -> None:
     """Return once ``database`` holds a search; says once that it waits."""
     if holds_search(database):
         return
-    print(terminal_text(f"Waiting for {database} to hold a search (Ctrl-C to stop)..."),
+    print(terminal_text(f"Waiting for {shown(database)} to hold a search (Ctrl-C to stop)..."),
           flush=True)
     while not holds_search(database):
         time.sleep(interval)  # polling a file that other processes create

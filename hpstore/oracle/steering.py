@@ -267,6 +267,7 @@ class SteeringMixin:
             raise TypeError(f"The project name in `warm_start_from` must be a string, "
                             f"received {name!r}.")
         store = open_store(where, read_only=True)
+        shown = _shown(where)
         try:
             records: list[ProjectRecord] = store.projects()
             names = [r.name for r in records]
@@ -275,23 +276,23 @@ class SteeringMixin:
                     (r for r in records if r.name == self.project_name), None)
                 if chosen is None:
                     raise ProjectChoiceError(
-                        f"warm_start_from: {where} holds "
+                        f"warm_start_from: {shown} holds "
                         f"{'no project' if not records else 'several projects'}"
                         f"{': ' + ', '.join(names) if names else ''}; name one, as in "
-                        f"warm_start_from=({str(where)!r}, {(names or ['name'])[0]!r}).")
+                        f"warm_start_from=({shown!r}, {(names or ['name'])[0]!r}).")
             else:
                 chosen = next((r for r in records if r.name == name), None)
                 if chosen is None:
                     raise ProjectChoiceError(
-                        f"warm_start_from: no project {name!r} in {where}; it holds: "
+                        f"warm_start_from: no project {name!r} in {shown}; it holds: "
                         f"{', '.join(names) or '(none)'}.")
             source_project = store.open_project(chosen)
             if (_same_store(store, self._store)
                     and chosen.project_id == self._project.project_id):
                 raise HpStoreError(f"warm_start_from names this very project ({chosen.name!r} "
-                                   f"in {where}); name another one.")
-            label = f"warm start: {Path(str(where)).name} {chosen.name!r}"
-            result = WarmStart(f"{where} {chosen.name!r}")
+                                   f"in {shown}); name another one.")
+            label = f"warm start: {_label(where)} {chosen.name!r}"
+            result = WarmStart(f"{shown} {chosen.name!r}")
             new = self._warm_trials(source_project, label, result)
         finally:
             store.close()
@@ -397,6 +398,21 @@ def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
+def _shown(where: Any) -> str:
+    """``where`` as messages show it: a URL without its password."""
+    from hpstore.store.postgresql import is_url, redact
+
+    return redact(where) if is_url(where) else str(where)
+
+
+def _label(where: Any) -> str:
+    """``where`` as a warm-started trial's origin names it: a file by its name, a
+    database by its URL without the password."""
+    from hpstore.store.postgresql import is_url
+
+    return _shown(where) if is_url(where) else Path(str(where)).name
+
+
 def _same_store(a: Store, b: Store) -> bool:
     return str(getattr(a, "location", "")) == str(getattr(b, "location", ""))
 
@@ -420,7 +436,7 @@ def attach(cls: type, database: Any, project_name: str | None = None) -> Any:
             held = f"holds {', '.join(names)}" if names else "holds no project yet"
             what = ("name the one to open (project_name=)" if project_name is None
                     else f"there is no project {project_name!r}")
-            raise ProjectChoiceError(f"{database} {held}: {what}.")
+            raise ProjectChoiceError(f"{_shown(database)} {held}: {what}.")
         _, space = store.open_project(record).space()
     finally:
         store.close()

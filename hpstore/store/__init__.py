@@ -26,17 +26,28 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     """The store for ``database``.
 
     Args:
-        database: a file path, None / ":memory:", or a ``postgresql://`` URL.
+        database: a file path, None / ":memory:", or a ``postgresql://`` (``postgres://``)
+            URL of a PostgreSQL database.
         durability: for a SQLite file, "normal" (WAL with synchronous=NORMAL: a killed
             process loses nothing committed) or "full" (synchronous=FULL: commits also
-            survive a power cut, slower).
+            survive a power cut, slower); on PostgreSQL the same promises, through
+            synchronous_commit off or on.
         read_only: open it to read only (the tools, notebooks, the dashboard): nothing is
             created or written, and the workers are never held up.
 
     Raises:
         DatabaseError and its subclasses: the database cannot be used.
+        EngineUnavailableError: a PostgreSQL URL without psycopg installed (it says which
+            extra to install).
         ValueError: an unknown durability.
     """
+    from hpstore.store.postgresql import is_url
+
+    if is_url(database):
+        from hpstore.store.postgresql.store import PostgresStore
+
+        return PostgresStore(str(database), durability=durability, read_only=read_only,
+                             **options)
     from hpstore.store.sqlite import SQLiteStore
 
     return SQLiteStore(database, durability=durability, read_only=read_only, **options)

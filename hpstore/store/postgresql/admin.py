@@ -1,0 +1,71 @@
+"""Schemas and databases of a PostgreSQL server, for tests and ``hpstore stress``: each
+round or test gets a store of its own, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from hpstore.store.postgresql.driver import explain, load_psycopg, redact
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with its search_path set to ``schema`` (replacing any options it had)."""
+    parts = urlsplit(url)
+    query = [q for q in parts.query.split("&") if q and not q.startswith("options=")]
+    query.append("options=" + quote(f"-csearch_path={schema}", safe=""))
+    return urlunsplit(parts._replace(query="&".join(query)))
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` naming another database of the same server."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+def _admin(url: str) -> Any:
+    psycopg = load_psycopg(url)
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise explain(exc, redact(url)) from None
+
+
+def _name(text: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(text)
+
+
+def create_schema(url: str, schema: str) -> str:
+    """Create ``schema`` in the database of ``url``; the URL of a store in it."""
+    from psycopg import sql
+
+    with contextlib.closing(_admin(url)) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(_name(schema)))
+    return with_schema(url, schema)
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop ``schema`` and everything in it."""
+    from psycopg import sql
+
+    with contextlib.closing(_admin(url)) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_name(schema)))
+
+
+def create_database(url: str, database: str) -> str:
+    """Create an empty database on the server of ``url``; its URL."""
+    from psycopg import sql
+
+    with contextlib.closing(_admin(url)) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(_name(database)))
+    return with_database(url, database)
+
+
+def drop_database(url: str, database: str) -> None:
+    """Drop a database of the server of ``url`` (its connections are ended first)."""
+    from psycopg import sql
+
+    with contextlib.closing(_admin(url)) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(database)))

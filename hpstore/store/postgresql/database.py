@@ -1,0 +1,420 @@
+"""One process's connection to a PostgreSQL store: transactions that retry and reconnect.
+
+A worker keeps one connection for its work (plus the idle one of its liveness lock, see
+liveness.py): never a pool, so N workers hold 2N connections, whatever they do. A write is
+either one statement (recording metrics, ending a trial: :meth:`Database.write`) or one
+transaction (deciding a trial, reaping, copying: :meth:`Database.transaction`). Either
+
+- is retried on a serialization failure or a deadlock (SQLSTATE 40001 / 40P01), a bounded
+  number of times;
+- survives a dropped connection (the server restarted, the backend was terminated, the
+  network failed) by reconnecting once and running it again, unless it may have been
+  committed already: a statement's caller then says how to recognise its effect, and a
+  transaction's id, read when it began, lets the server say whether its COMMIT landed. So a
+  step is neither lost nor recorded twice.
+
+Reads outside a transaction are single autocommit statements, retried after a reconnect.
+Inside a transaction (an oracle deciding under the project's lock) every read runs on the
+same connection, in that transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+import weakref
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from hpstore.errors import DatabaseError, LockTimeoutError
+from hpstore.store.postgresql.driver import (
+    connect_args,
+    connection_lost,
+    explain,
+    load_psycopg,
+    redact,
+    sqlstate,
+)
+
+T = TypeVar("T")
+
+#: SQLSTATEs of a transaction that may succeed when run again
+RETRIED = {"40001": "a serialization failure", "40P01": "a deadlock"}
+MAX_TRIES = 5
+#: seconds a worker waits for the server to come back after its connection dropped
+RECONNECT_WAIT = 30.0
+#: the server versions hpstore runs on (txid_status: 10; tcp_user_timeout: 12)
+MIN_SERVER_VERSION = 120000
+
+# The kinds of advisory lock hpstore takes, each with a class id of its own per schema
+# (two int4 keys: class, object), so two stores in one database never share one.
+KINDS = ("schema", "mutex", "decide", "log", "live", "observe")
+
+# Connections inherited through fork() must never be used or closed by the child: closing
+# would end the parent's session on the server. Keeping a reference stops the garbage
+# collector from closing them.
+_ORPHANS: list[Any] = []
+
+
+def lock_class(kind: str, schema: str) -> int:
+    """The advisory-lock class id of ``kind`` in ``schema`` (a positive int4)."""
+    return zlib.crc32(f"hpstore:{kind}:{schema}".encode()) & 0x7FFFFFFF
+
+
+def rows(cursor: Any) -> list[tuple[Any, ...]]:
+    """The rows of a cursor, or [] for a statement that returns none."""
+    return cursor.fetchall() if cursor.description is not None else []
+
+
+class Database:
+    """A PostgreSQL store as one process sees it: its URL, schema and connection.
+
+    Args:
+        url: a libpq URL (``postgresql://user@host:port/dbname``; ``?options=-csearch_path%3D
+            name`` chooses a schema other than public).
+        read_only: every transaction read-only (the tools): nothing can be written.
+        timeout: seconds a lock is waited for (lock_timeout) before LockTimeoutError.
+
+    Raises:
+        EngineUnavailableError: psycopg is not installed.
+        DatabaseError: the server cannot be reached, or is older than PostgreSQL 12.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False, timeout: float = 60.0,
+                 application: str = "worker", settings: tuple[str, ...] = ()) -> None:
+        self.psycopg = load_psycopg(url)
+        self.settings = settings
+        self.url = url
+        self.location = redact(url)
+        self.read_only = read_only
+        self.timeout = float(timeout)
+        self.application = "reader" if read_only else application
+        self._conn: Any = None
+        self._pid = -1
+        self._lock = threading.RLock()
+        self._depth = 0  # transactions open on this thread's connection (nested ones join)
+        self._held = 0  # depth of the store mutex (a session lock on the connection)
+        self.schema = ""
+        self.server_version = 0
+        self.keys: dict[str, int] = {}
+        _DATABASES.add(self)
+        self.connect()
+
+    # -- connecting ---------------------------------------------------------------------
+    def conninfo(self, application: str | None = None) -> str:
+        """The conninfo of a new connection, with hpstore's settings added."""
+        millis = max(1, int(self.timeout * 1000))
+        return connect_args(self.url, application=application or self.application,
+                            read_only=self.read_only,
+                            extra_options=(f"-c lock_timeout={millis}", *self.settings))
+
+    def open_connection(self, application: str | None = None) -> Any:
+        """A new autocommit connection (for this process's work, or its liveness lock).
+
+        Raises:
+            DatabaseError: the server refused it or cannot be reached.
+        """
+        try:
+            return self.psycopg.connect(self.conninfo(application), autocommit=True)
+        except self.psycopg.Error as exc:
+            raise explain(exc, self.location) from None
+
+    def connect(self) -> Any:
+        """This process's connection, opened on first use (and again in a forked child)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                return self._conn
+            if self._conn is not None:  # inherited through fork: the parent's, not ours
+                _ORPHANS.append(self._conn)
+                self._conn, self._depth, self._held = None, 0, 0
+            conn = self.open_connection()
+            self._conn, self._pid = conn, os.getpid()
+            if not self.schema:
+                self._learn(conn)
+            return conn
+
+    def _learn(self, conn: Any) -> None:
+        """The server's version and the schema this store lives in, read once."""
+        version, schema = conn.execute(
+            "SELECT current_setting('server_version_num')::int, current_schema()").fetchone()
+        if version < MIN_SERVER_VERSION:
+            raise DatabaseError(f"{self.location} runs PostgreSQL {version // 10000}; hpstore "
+                                "needs PostgreSQL 12 or newer.")
+        if schema is None:
+            path = conn.execute("SHOW search_path").fetchone()[0]
+            raise DatabaseError(
+                f"{self.location}: no schema of the search_path ({path}) exists. Create it "
+                "(CREATE SCHEMA name), or name an existing one in the URL's options.")
+        self.server_version, self.schema = int(version), str(schema)
+        self.keys = {kind: lock_class(kind, self.schema) for kind in KINDS}
+
+    def _reconnect(self, cause: BaseException) -> Any:
+        """A new connection after ``cause`` dropped the old one, waiting up to
+        RECONNECT_WAIT seconds for the server to come back.
+
+        Raises:
+            DatabaseError: no connection could be made in that time.
+        """
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = None
+        deadline = time.monotonic() + RECONNECT_WAIT
+        pause = 0.05
+        while True:
+            try:
+                return self.connect()
+            except DatabaseError as exc:
+                if time.monotonic() >= deadline:
+                    raise DatabaseError(
+                        f"Lost the connection to {self.location} ({_first_line(cause)}) and "
+                        f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). Nothing "
+                        "of the step in progress was recorded twice; run again to resume."
+                    ) from None
+            time.sleep(pause)  # the server restarting: try again shortly
+            pause = min(pause * 2, 1.0)
+
+    # -- statements and transactions ----------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """One statement's rows: in the transaction this thread has open, else on its own
+        (retried once after a reconnect)."""
+        with self._lock:
+            if self._depth:
+                return rows(self._conn.execute(sql, params))
+            return self._run(lambda conn: rows(conn.execute(sql, params)), begin=None)
+
+    def write(self, sql: str, params: Sequence[Any], landed: Callable[[], bool]
+              ) -> list[tuple[Any, ...]] | None:
+        """One write statement, committed on its own; its rows.
+
+        ``landed()`` says, after a reconnect, whether the statement was committed before
+        the connection dropped (by looking for its effect): then None is returned, and the
+        caller reads what it needs again; else the statement runs again.
+
+        Raises:
+            DatabaseError and its subclasses: the server refused or failed, in words.
+            psycopg.IntegrityError, psycopg.DataError: as :meth:`transaction`.
+        """
+        with self._lock:
+            if self._depth:
+                return rows(self._conn.execute(sql, params))
+            return self._run(lambda conn: rows(conn.execute(sql, params)), begin=None,
+                             landed=landed)
+
+    def transaction(self, body: Callable[[Any], T], *, begin: str = "write",
+                    lock: tuple[str, int] | None = None) -> T:
+        """``body(connection)`` in one transaction, committed when it returns.
+
+        ``begin``: "write" (read committed, its id noted), "snapshot" (repeatable read,
+        read only: one consistent view). ``lock``: (kind, number) of a transaction-level
+        advisory lock taken as it begins. Called inside a transaction, ``body`` joins it.
+        ``body`` may run more than once (after a retried failure): it must only read and
+        write through the connection.
+
+        Raises:
+            DatabaseError and its subclasses: the server refused or failed, in words.
+            psycopg.IntegrityError, psycopg.DataError: the data written was refused (a
+                constraint, a value of the wrong type): the caller's to explain.
+        """
+        with self._lock:
+            if self._depth:
+                if lock is not None:
+                    self.lock(self._conn, *lock)
+                return body(self._conn)
+            return self._run(body, begin=begin, lock=lock)
+
+    def _run(self, body: Callable[[Any], T], *, begin: str | None,
+             lock: tuple[str, int] | None = None,
+             landed: Callable[[], bool] | None = None) -> T:
+        psycopg = self.psycopg
+        tries = 0
+        reconnected = False
+        while True:
+            conn = self.connect()
+            xid: int | None = None
+            committing = False
+            try:
+                if begin is None:
+                    committing = landed is not None  # an autocommit write commits as it runs
+                    return body(conn)
+                if begin == "write" and not self.read_only:
+                    # The transaction's id, so that after a connection lost during COMMIT
+                    # the server can say whether the commit landed; the lock in the same
+                    # round trip. Both numbers are ints: nothing else enters the text.
+                    if lock is None:
+                        cursor = conn.execute("BEGIN; SELECT txid_current()")
+                    else:
+                        kind, number = self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF
+                        cursor = conn.execute(
+                            "BEGIN; SELECT txid_current(), "
+                            f"pg_advisory_xact_lock({int(kind)}, {int(number)})")
+                    cursor.nextset()
+                    xid = int(cursor.fetchone()[0])
+                elif begin == "snapshot":
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                else:
+                    conn.execute("BEGIN")
+                self._depth += 1
+                try:
+                    result = body(conn)
+                finally:
+                    self._depth -= 1
+                committing = True
+                conn.execute("COMMIT")
+                return result
+            except psycopg.Error as exc:
+                if connection_lost(conn, exc):
+                    if self._held:
+                        raise DatabaseError(
+                            f"Lost the connection to {self.location} while holding the "
+                            f"search's lock ({_first_line(exc)}); nothing more was done. "
+                            "Run again to resume.") from None
+                    if reconnected:
+                        raise DatabaseError(
+                            f"Lost the connection to {self.location} twice in one step "
+                            f"({_first_line(exc)}). Run again to resume.") from None
+                    self._reconnect(exc)
+                    reconnected = True
+                    if committing and xid is not None and self._committed(xid):
+                        return result  # the commit landed before the connection dropped
+                    if committing and landed is not None and landed():
+                        return None  # type: ignore[return-value]  # see write()
+                    continue  # nothing of it was kept: run it again
+                self._rollback(conn)
+                if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError)) and (
+                        begin is not None or landed is not None):
+                    raise  # the data written was refused: the caller says what it means
+                if sqlstate(exc) in RETRIED and tries + 1 < MAX_TRIES:
+                    tries += 1
+                    time.sleep(random.uniform(0, 0.01 * 2 ** tries))  # let the other finish
+                    continue
+                raise self.explain(exc) from None
+            except BaseException:
+                self._rollback(conn)
+                raise
+
+    def _rollback(self, conn: Any) -> None:
+        if conn is None or conn.closed:
+            return
+        with contextlib.suppress(Exception):
+            if conn.info.transaction_status != self.psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+
+    def _committed(self, xid: int) -> bool:
+        """Whether transaction ``xid``, whose COMMIT was sent on a connection since lost,
+        committed. One still in progress belongs to a backend that has not noticed yet
+        (the network failed, not the server): it is ended, and its rollback waited for.
+
+        Raises:
+            DatabaseError: the outcome could not be learnt within the timeout.
+        """
+        wait = max(self.timeout, RECONNECT_WAIT)
+        deadline = time.monotonic() + wait
+        while True:
+            status = self.query("SELECT txid_status(%s)", (xid,))[0][0]
+            if status != "in progress":
+                return bool(status == "committed")
+            with contextlib.suppress(DatabaseError):
+                self.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                    "'transactionid' AND mode = 'ExclusiveLock' AND granted AND "
+                    "transactionid::text::bigint = %s", (xid % 2**32,))
+            if time.monotonic() >= deadline:
+                raise DatabaseError(
+                    f"Lost the connection to {self.location} while committing, and the server "
+                    f"could not say within {wait:g} s whether the commit landed. Look at "
+                    "the search with `hpstore history` before running again.")
+            time.sleep(0.05)  # the old backend rolling back
+
+    def explain(self, exc: BaseException) -> BaseException:
+        """A server error in words; a lock timeout names who holds the lock."""
+        error = explain(exc, self.location)
+        if isinstance(error, LockTimeoutError):
+            return LockTimeoutError(f"{error} {self.lock_holders()}".strip())
+        return error
+
+    def lock_holders(self) -> str:
+        """Who holds hpstore's advisory locks on this store now, for a timeout's message."""
+        try:
+            found = self.query(
+                "SELECT a.pid, a.application_name, a.state, "
+                "extract(epoch FROM now() - a.state_change)::int "
+                "FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                "AND l.classid::bigint = ANY(%s) AND l.pid <> pg_backend_pid()",
+                ([self.keys[k] for k in ("mutex", "decide", "log")],))
+        except DatabaseError:
+            return ""
+        if not found:
+            return "Nobody holds it now: run again."
+        said = "; ".join(f"backend {pid} ({app or 'no application name'}, {state} for "
+                         f"{seconds} s)" for pid, app, state, seconds in found[:3])
+        return (f"Held by {said}. A stopped worker (Ctrl-Z, a debugger) holds the others up: "
+                "resume it (kill -CONT) or stop it; a stuck backend can be ended with "
+                "SELECT pg_terminate_backend(pid).")
+
+    # -- locks ----------------------------------------------------------------------------
+    def lock(self, conn: Any, kind: str, number: int = 0) -> None:
+        """Take the transaction-level advisory lock ``kind`` (of project ``number``) in the
+        transaction open on ``conn``; released at its end."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                     (self.keys[kind], int(number) & 0x7FFFFFFF))
+
+    @contextlib.contextmanager
+    def mutex(self) -> Iterator[None]:
+        """The store-wide lock (re-entrant): a session-level advisory lock on this
+        process's connection, held across transactions, threads of this process waiting.
+
+        Raises:
+            LockTimeoutError: another process held it longer than the timeout.
+        """
+        with self._lock:
+            if not self._held:
+                self.query("SELECT pg_advisory_lock(%s, 0)", (self.keys["mutex"],))
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+                if not self._held:
+                    conn = self._conn
+                    if conn is not None and not conn.closed and self._pid == os.getpid():
+                        with contextlib.suppress(self.psycopg.Error):
+                            conn.execute("SELECT pg_advisory_unlock(%s, 0)",
+                                         (self.keys["mutex"],))
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close this process's connection (never a parent's, after a fork)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            if self._pid != os.getpid():
+                _ORPHANS.append(conn)
+                return
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- fork ------------------------------------------------------------------------------------
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A parent's thread may have held a lock at the fork: the child starts afresh (and its
+    # first statement opens a connection of its own).
+    for db in list(_DATABASES):
+        db._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

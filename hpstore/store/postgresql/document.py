@@ -1,0 +1,200 @@
+"""A PostgreSQL project as one document (``get_state()``) and back (``set_state()``).
+
+The document is the one the SQLite engine writes (hpstore/store/sqlite/document.py), so a
+search moves between engines unchanged: JSON comes back as the text that was stored, and
+floats as the doubles they were.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpstore.store.decode import (
+    ANY_JSON,
+    check_row,
+    from_json,
+    infinity_from_json,
+    infinity_to_json,
+)
+from hpstore.store.postgresql.reading import TRIAL_COLUMNS
+from hpstore.store.records import dumps
+from hpstore.store.rows import (
+    OBSERVATION_FIELDS,
+    STATE_FORMAT,
+    TRANSITION_FIELDS,
+    TRIAL_FIELDS,
+    check_state_document,
+    decode_values,
+    malformed,
+    space_item,
+)
+
+if TYPE_CHECKING:
+    from hpstore.errors import ProjectRemovedError
+
+_TRIALS = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s ORDER BY number"
+_PROJECT = ("SELECT oracle_class, oracle_config::text, objective::text, max_trials, seed, "
+            "space_version, queue_counter, created_at, updated_at, uncounted FROM projects "
+            "WHERE project_id = %s")
+
+
+class DocumentMixin:
+    """``dump`` and ``load`` of :class:`hpstore.store.postgresql.project.PostgresProject`."""
+
+    db: Any
+    project_id: int
+    name: str
+
+    if TYPE_CHECKING:  # provided by the project class
+        def removed(self) -> ProjectRemovedError: ...
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the project holds, read in one snapshot, as JSON-ready data."""
+        def read(conn: Any) -> tuple[Any, ...]:
+            p = conn.execute(_PROJECT, (self.project_id,)).fetchone()
+            if p is None:
+                raise self.removed()
+            space = conn.execute(
+                "SELECT class_name, config::text FROM hyperparameters WHERE project_id = %s "
+                "ORDER BY position", (self.project_id,)).fetchall()
+            trials = conn.execute(_TRIALS, (self.project_id,)).fetchall()
+            obs = conn.execute(
+                "SELECT o.trial, o.run, o.metric, o.direction, o.step, o.value, o.at FROM "
+                "observations AS o JOIN trials AS t ON t.id = o.trial WHERE t.project_id = %s "
+                "ORDER BY o.id", (self.project_id,)).fetchall()
+            trans = conn.execute(
+                "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, s.message "
+                "FROM transitions AS s JOIN trials AS t ON t.id = s.trial WHERE t.project_id = "
+                "%s ORDER BY s.id", (self.project_id,)).fetchall()
+            state = conn.execute(
+                "SELECT key, value::text FROM oracle_state WHERE project_id = %s ORDER BY key",
+                (self.project_id,)).fetchall()
+            return p, space, trials, obs, trans, state
+
+        p, space, trial_rows, obs_rows, trans_rows, state_rows = self.db.transaction(
+            read, begin="snapshot")
+        observations: dict[int, list[list[Any]]] = {}
+        for t, *entry in obs_rows:
+            observations.setdefault(t, []).append(entry)
+        transitions: dict[int, list[list[Any]]] = {}
+        for t, *entry in trans_rows:
+            transitions.setdefault(t, []).append(entry)
+        out_trials = []
+        for values in trial_rows:
+            row = dict(zip(TRIAL_FIELDS, values))
+            pk = row.pop("id")
+            row["hp_values"] = decode_values(row["hp_values"])
+            row["score"] = infinity_to_json(row["score"])
+            row["observations"] = [_observation_to_json(o) for o in observations.get(pk, [])]
+            row["transitions"] = transitions.get(pk, [])
+            for entry in row["transitions"]:
+                check_row(entry, TRANSITION_FIELDS, "transitions")
+            out_trials.append(row)
+        return {
+            "format": "hpstore.project",
+            "version": STATE_FORMAT,
+            "settings": {
+                "oracle_class": p[0], "oracle_config": from_json(p[1], "projects.oracle_config"),
+                "objective": from_json(p[2], "projects.objective"), "max_trials": p[3],
+                "seed": p[4], "space_version": p[5], "queue_counter": p[6],
+                "created_at": p[7], "updated_at": p[8], "uncounted": p[9],
+            },
+            "space": [space_item(c, j) for c, j in space],
+            "trials": out_trials,
+            "oracle_state": {k: from_json(v, "oracle_state.value", ANY_JSON)
+                             for k, v in state_rows},
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Replace this project with ``state`` (from :meth:`dump`) in one transaction.
+
+        Raises:
+            HpStoreError: the state is not of that shape; the store is left as it was.
+        """
+        check_state_document(state)
+        psycopg = self.db.psycopg
+        try:
+            self.db.transaction(lambda conn: self.load_into(conn, state))
+        except (KeyError, TypeError, ValueError, IndexError, psycopg.IntegrityError,
+                psycopg.DataError) as exc:
+            raise malformed(exc) from None
+
+    def load_into(self, conn: Any, state: Mapping[str, Any]) -> None:
+        """:meth:`load`'s statements, inside the caller's write transaction."""
+        s = state["settings"]
+        pid = self.project_id
+        self.db.lock(conn, "decide", pid)
+        self.db.lock(conn, "log", pid)
+        if conn.execute("SELECT 1 FROM projects WHERE project_id = %s FOR UPDATE",
+                        (pid,)).fetchone() is None:
+            raise self.removed()
+        conn.execute("DELETE FROM trials WHERE project_id = %s", (pid,))
+        conn.execute("DELETE FROM hyperparameters WHERE project_id = %s", (pid,))
+        conn.execute("DELETE FROM oracle_state WHERE project_id = %s", (pid,))
+        conn.execute(
+            "UPDATE projects SET oracle_class = %s, oracle_config = %s, objective = %s, "
+            "max_trials = %s, seed = %s, space_version = %s, queue_counter = %s, created_at = %s,"
+            " updated_at = %s, uncounted = %s WHERE project_id = %s",
+            (s["oracle_class"], dumps(s["oracle_config"]), dumps(s["objective"]),
+             s["max_trials"], int(s["seed"]), int(s["space_version"]) + 1,
+             int(s["queue_counter"]), s["created_at"], time.time(),
+             int(s.get("uncounted", 0)), pid))
+        cursor = conn.cursor()
+        cursor.executemany(
+            "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(pid, n, item["config"]["name"], item["class_name"], dumps(item["config"]))
+             for n, item in enumerate(state["space"])])
+        trials = list(state["trials"])
+        for t in trials:  # the shape psycopg cannot check: rows of six values
+            if any(len(o) != 6 for o in t["observations"]) or any(
+                    len(tr) != 6 for tr in t["transitions"]):
+                raise ValueError(f"trial {t['trial_id']!r} has an observation or transition "
+                                 "that is not six values")
+        if not trials:
+            cursor.executemany(
+                "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
+                [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])
+            return
+        cursor.executemany(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+            "score, best_step, tuner_id, session, message, run_count, invalid_runs, "
+            "interruptions, queued, created_at, started_at, ended_at, pid, changed_at, origin, "
+            "note, retired_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [(pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
+              t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
+              t["session"], t["message"], t["run_count"], t["invalid_runs"],
+              t["interruptions"], t["queued"], t["created_at"], t["started_at"],
+              t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
+              t.get("note"), t.get("retired_at")) for t in trials],
+            returning=True)
+        keys = []
+        while True:
+            keys.append(cursor.fetchone()[0])
+            if not cursor.nextset():
+                break
+        if len(keys) != len(trials):  # pragma: no cover - psycopg returns one per row
+            raise ValueError("the trials were not all inserted")
+        # the saved log replaces the rows the insert trigger just wrote
+        conn.execute("DELETE FROM transitions WHERE trial = ANY(%s)", (keys,))
+        cursor.executemany(
+            "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(pk, run, m, d, step, infinity_from_json(v), at)
+             for pk, t in zip(keys, trials) for run, m, d, step, v, at in t["observations"]])
+        cursor.executemany(
+            "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
+            "message) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(pk, *tr) for pk, t in zip(keys, trials) for tr in t["transitions"]])
+        cursor.executemany(
+            "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
+            [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])
+
+
+def _observation_to_json(entry: list[Any]) -> list[Any]:
+    check_row(entry, OBSERVATION_FIELDS, "observations")
+    entry[4] = infinity_to_json(entry[4])
+    return entry

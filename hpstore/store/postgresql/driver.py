@@ -1,0 +1,154 @@
+"""psycopg, PostgreSQL URLs, and what the server's errors mean in words.
+
+psycopg (version 3, ``pip install "hpstore[postgres]"``) is imported only when a
+``postgresql://`` URL is used, so hpstore on SQLite never needs it. Every message shows the
+URL without its password.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from hpstore.errors import (
+    DatabaseError,
+    EngineUnavailableError,
+    HpStoreError,
+    LockTimeoutError,
+    ReadOnlyDatabaseError,
+)
+
+SCHEMES = ("postgresql://", "postgres://")
+
+#: How soon each end of a connection notices the other has vanished (a machine switched
+#: off, a cable pulled): TCP keepalive probes start after KEEPALIVE_IDLE seconds of silence
+#: and are sent every KEEPALIVE_INTERVAL seconds; after KEEPALIVE_COUNT unanswered ones the
+#: connection is dropped, and with it the worker's liveness lock. Unacknowledged data gives
+#: up after the same time (tcp_user_timeout).
+KEEPALIVE_IDLE = 5
+KEEPALIVE_INTERVAL = 2
+KEEPALIVE_COUNT = 3
+VANISHED_AFTER = KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT  # seconds: 11
+CONNECT_TIMEOUT = 10  # seconds one attempt to connect may take
+
+
+def is_url(database: Any) -> bool:
+    """Whether ``database`` names a PostgreSQL database (a libpq URL)."""
+    return isinstance(database, str) and database.lower().startswith(SCHEMES)
+
+
+def redact(url: str) -> str:
+    """The URL without its password (and without query options), for messages."""
+    try:
+        parts = urlsplit(url)
+        user = f"{parts.username}@" if parts.username else ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "postgresql://(an unreadable URL)"
+    return f"postgresql://{user}{host}{port}{parts.path}"
+
+
+def load_psycopg(url: str) -> Any:
+    """The psycopg module.
+
+    Raises:
+        EngineUnavailableError: psycopg 3 (or the libpq it needs) is not installed.
+    """
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"{redact(url)} is a PostgreSQL database, which needs the driver psycopg 3: "
+            'pip install "hpstore[postgres]" (and "psycopg[binary]" if this machine has no '
+            f"libpq) ({exc}).") from None
+    return psycopg
+
+
+def connect_args(url: str, *, application: str, read_only: bool,
+                 extra_options: tuple[str, ...] = ()) -> str:
+    """The conninfo for ``url`` with hpstore's settings added where the URL sets none: TCP
+    keepalives on both ends, a connect timeout, an application name naming this process,
+    and (read-only) ``default_transaction_read_only``.
+
+    Raises:
+        DatabaseError: the URL cannot be read.
+    """
+    psycopg = load_psycopg(url)
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params: dict[str, Any] = dict(conninfo_to_dict(url))
+    except psycopg.ProgrammingError as exc:
+        raise DatabaseError(f"{redact(url)} is not a PostgreSQL URL libpq can read: "
+                            f"{exc}.") from None
+    client = {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
+              "keepalives_interval": KEEPALIVE_INTERVAL, "keepalives_count": KEEPALIVE_COUNT,
+              "connect_timeout": CONNECT_TIMEOUT,
+              "application_name": f"hpstore {application} {socket.gethostname()}:"
+                                  f"{os.getpid()}"[:63]}
+    if psycopg.pq.version() >= 120000:  # libpq knows tcp_user_timeout
+        client["tcp_user_timeout"] = VANISHED_AFTER * 1000
+    for key, value in client.items():
+        params.setdefault(key, value)
+    # The server's own end of the connection: its keepalives decide how soon a vanished
+    # worker's liveness lock is released. Added after the URL's options, so it can still
+    # set any of them.
+    server = [f"-c tcp_keepalives_idle={KEEPALIVE_IDLE}",
+              f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL}",
+              f"-c tcp_keepalives_count={KEEPALIVE_COUNT}",
+              f"-c tcp_user_timeout={VANISHED_AFTER * 1000}", *extra_options]
+    if read_only:
+        server.append("-c default_transaction_read_only=on")
+    given = str(params.get("options") or "")
+    params["options"] = " ".join(o for o in [*server, given] if o)
+    return str(make_conninfo(**params))
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None)
+
+
+def connection_lost(conn: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection itself is gone (dropped, server restarted or
+    shut down, backend terminated), as opposed to an error in a statement."""
+    import psycopg
+
+    if conn is not None and (conn.closed or conn.broken):
+        return True
+    state = sqlstate(exc) or ""
+    # 57P01..57P03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection
+    return isinstance(exc, psycopg.OperationalError) and (
+        state.startswith("08") or state in ("57P01", "57P02", "57P03") or not state)
+
+
+def explain(exc: BaseException, where: str) -> HpStoreError:
+    """A psycopg error as an hpstore error that says what happened and what to do."""
+    state = sqlstate(exc) or ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if state == "25006":  # read_only_sql_transaction
+        return ReadOnlyDatabaseError(f"{where} is open read-only here: nothing is written "
+                                     f"({text}).")
+    if state == "55P03":  # lock_not_available: lock_timeout
+        return LockTimeoutError(f"Waiting for a lock on {where} took too long ({text}).")
+    if state.startswith("42501") or state == "42501":
+        return DatabaseError(f"The role connecting to {where} lacks a privilege hpstore "
+                             f"needs ({text}). Grant it, or connect as the database's owner.")
+    if state == "53100":
+        return DatabaseError(f"The disk of the PostgreSQL server of {where} is full ({text}). "
+                             "Nothing of the failed step was kept; free some space and run "
+                             "again to resume.")
+    if state == "53300":
+        return DatabaseError(
+            f"{where} refused the connection: too many clients ({text}). Each hpstore "
+            "worker holds two connections (its work and its liveness lock); raise the "
+            "server's max_connections, or run fewer workers.")
+    if state in ("3D000", "28000", "28P01") or state.startswith("08"):
+        return DatabaseError(f"Cannot connect to {where}: {text}.")
+    if "NUL" in text and ("0x00" in text or "\\u0000" in text):
+        return DatabaseError(
+            f"PostgreSQL cannot store the NUL character (\\x00) in a text column ({text}): "
+            "remove it from the name or text given. Nothing was recorded.")
+    return DatabaseError(f"PostgreSQL failed on {where}: {text}.")

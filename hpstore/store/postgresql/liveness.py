@@ -1,0 +1,214 @@
+"""Liveness on PostgreSQL: each worker holds a session-level advisory lock while it lives.
+
+The lock is held on a connection of its own that runs no statement after taking it: the
+server releases it the moment that connection ends, whether the process was killed
+(``kill -9``: the kernel closes its socket), its backend terminated, or its machine
+vanished (the server's TCP keepalives drop the connection after about
+``driver.VANISHED_AFTER`` seconds). A lock held by a backend in the middle of a long query
+would outlive its client until the query ends, hence the idle connection.
+
+A thread watches that connection. When it drops while the process lives (the server
+restarted, the backend was terminated, the network failed for a moment), the thread
+reconnects and takes the same lock again, so a worker that is alive keeps its token. In
+the meantime another worker may have found the token free and handed the trial back; the
+late worker's writes to it are then refused (its run is over), never recorded twice.
+
+Whether a token lives is read from ``pg_locks``: a fact the server keeps, not a guess from
+elapsed time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import threading
+import time
+from typing import Any
+
+from hpstore.errors import DatabaseError
+
+#: tokens of the liveness locks this process holds (on any store), by token
+_HELD: dict[str, int] = {}
+_PREFIX = "pg-"
+
+LIVE_TOKENS = (
+    "SELECT l.objid::bigint FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.objsubid = 2 AND l.classid::bigint = %s AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())")
+IS_LIVE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.objsubid = 2 AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()))")
+
+
+def token_key(token: str | None) -> int | None:
+    """The lock key a token stands for, or None for a token of another engine."""
+    if not token or not token.startswith(_PREFIX) or len(token) != len(_PREFIX) + 8:
+        return None
+    try:
+        return int(token[len(_PREFIX):], 16)
+    except ValueError:
+        return None
+
+
+def held_here(token: str | None) -> bool:
+    return token is not None and _HELD.get(token) == os.getpid()
+
+
+class Liveness:
+    """This process's liveness lock on one store, and the thread that keeps it.
+
+    Raises:
+        DatabaseError: the lock could not be taken (the server cannot be reached).
+    """
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.pid = os.getpid()
+        self.cls = db.keys["live"]
+        self._conn: Any = None
+        self._held = threading.Event()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self.key = self._take_new()
+        self.token = f"{_PREFIX}{self.key:08x}"
+        _HELD[self.token] = self.pid
+        self._thread = threading.Thread(target=self._watch, name="hpstore-liveness",
+                                        daemon=True)
+        self._thread.start()
+
+    def _take_new(self) -> int:
+        """Take the lock under a fresh random key that no trial of this store names."""
+        conn = self.db.open_connection("liveness")
+        try:
+            while True:
+                key = secrets.randbelow(2**31 - 1) + 1
+                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                   (self.cls, key)).fetchone()[0]
+                if not got:
+                    continue  # another live worker's
+                # a dead worker's token whose trial is still to be handed back: not this one
+                if conn.execute("SELECT EXISTS (SELECT 1 FROM trials WHERE session = %s)",
+                                (f"{_PREFIX}{key:08x}",)).fetchone()[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.cls, key))
+                    continue
+                break
+        except self.db.psycopg.Error as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise self.db.explain(exc) from None
+        self._conn = conn
+        self._held.set()
+        return key
+
+    def _take_again(self) -> bool:
+        """After the liveness connection dropped: a new one, holding the same key."""
+        try:
+            conn = self.db.open_connection("liveness")
+        except DatabaseError:
+            return False
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                               (self.cls, self.key)).fetchone()[0]
+        except self.db.psycopg.Error:
+            got = False
+        if not got:  # cannot happen unless the key was drawn anew by another worker
+            with contextlib.suppress(Exception):
+                conn.close()
+            return False
+        self._conn = conn
+        self._held.set()
+        return True
+
+    def _watch(self) -> None:
+        """Notice at once when the idle connection drops, and take the lock again."""
+        pause = 0.05
+        while not self._stop.is_set():
+            conn = self._conn
+            if conn is None:
+                if self._take_again():
+                    pause = 0.05
+                else:
+                    self._stop.wait(pause)  # the server is not back yet
+                    pause = min(pause * 2, 1.0)
+                continue
+            try:
+                ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [])
+            except (OSError, ValueError):
+                ready = [None]
+            if self._stop.is_set():
+                return
+            if self._wake_r in ready:
+                continue
+            # Something arrived on a connection that sent nothing: a notice, or the server
+            # (or the network) ending it.
+            try:
+                conn.pgconn.consume_input()
+                alive = conn.pgconn.status == self.db.psycopg.pq.ConnStatus.OK
+                conn.pgconn.notifies()  # nothing is listened to; drop whatever came
+            except Exception:
+                alive = False
+            if not alive:
+                self._held.clear()
+                with contextlib.suppress(Exception):
+                    conn.close()
+                self._conn = None
+
+    def ensure(self) -> str:
+        """The token, once the lock is held (waiting for the thread to take it again after
+        a dropped connection).
+
+        Raises:
+            DatabaseError: the lock could not be taken again within the timeout.
+        """
+        if not self._held.is_set() and not self._held.wait(self.db.timeout):
+            raise DatabaseError(
+                f"This worker lost its liveness lock on {self.db.location} (its connection "
+                f"dropped) and could not take it again within {self.db.timeout:g} s. Is the "
+                "server up? Run again to resume.")
+        return self.token
+
+    @property
+    def holding(self) -> bool:
+        return self._held.is_set()
+
+    def end(self) -> None:
+        """Give the lock up (close its connection) and stop the thread."""
+        if self.pid != os.getpid():
+            return  # a parent's, inherited through fork: its connection is not ours
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self._thread.join(timeout=5)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        _HELD.pop(self.token, None)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def live_keys(db: Any) -> set[int]:
+    """The keys of every liveness lock held on this store now."""
+    return {int(r[0]) for r in db.query(LIVE_TOKENS, (db.keys["live"],))}
+
+
+def is_live(db: Any, token: str) -> bool:
+    key = token_key(token)
+    if key is None:
+        return False
+    return bool(db.query(IS_LIVE, (db.keys["live"], key))[0][0])
+
+
+def wait_released(db: Any, token: str, deadline: float) -> bool:
+    """Whether ``token`` is free by ``deadline`` (monotonic seconds); for tests and tools
+    that must see a killed worker's lock released."""
+    while is_live(db, token):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)  # the server ending the dead client's backend
+    return True

@@ -1,0 +1,590 @@
+"""One project (search) in a PostgreSQL store: the store contract's ProjectStore.
+
+The same semantics as the SQLite engine (hpstore/store/sqlite/project.py), with PostgreSQL's
+own means of serialising: a decision is one transaction under a transaction-level advisory
+lock of the project, with the oracle's reads on the same connection inside it; a status
+change takes the project's status-log lock first (so the log's ids grow in commit order,
+and every transaction takes its locks in one order: decision, log, rows; the one exception,
+a stop a rule decides while the trial's row is share-locked, is explained in
+``_record_and_check``); a check followed by a write locks the row it checks. Every
+user-supplied name is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hpstore.errors import (
+    ProjectRemovedError,
+    TrialNotFoundError,
+    TrialNotRunningError,
+    TunerIdInUseError,
+)
+from hpstore.store.contract import CreationFacts, Decider, Decision, StopCheck
+from hpstore.store.decode import ANY_JSON, from_json
+from hpstore.store.postgresql.document import DocumentMixin
+from hpstore.store.postgresql.history import PostgresHistory
+from hpstore.store.postgresql.liveness import IS_LIVE, token_key
+from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
+from hpstore.store.postgresql.steering import SteeringMixin
+from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
+from hpstore.store.rows import (
+    check_running,
+    from_db_float,
+    project_record,
+    same_entry,
+    space_item,
+    to_db_float,
+    trial_record,
+)
+from hpstore.trial import TrialStatus
+
+#: the columns of a project in PROJECT_FIELDS order (hpstore.store.rows), JSON as its text
+PROJECT_COLUMNS = ("project_id, name, oracle_class, oracle_config::text, objective::text, "
+                   "max_trials, seed, space_version, created_at, updated_at, uncounted")
+_TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id = %s"
+#: the locks a read of a trial may take on its row until the transaction ends
+_TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
+
+# What deciding the next trial starts from (CreationFacts), in one statement: max_trials,
+# the next number, whether a trial waits in the queue, the trials not counted.
+_FACTS_COLUMNS = (
+    "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
+    "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+    "queued IS NOT NULL), p.uncounted")
+_FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects AS p WHERE p.project_id = %s"
+# ... and for a decision, whether the tuner id runs a trial in another session.
+_DECISION_FACTS = (
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
+    "FROM projects AS p WHERE p.project_id = %s")
+
+# A new trial and the algorithm's state, in one statement, under the status-log lock (the
+# lock is the insert's source, so it is held before the trigger logs the first status).
+_INSERT_TRIAL = (
+    "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
+    "state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, "
+    "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) "
+    "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
+    "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, tuner_id,"
+    " session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s, "
+    "'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock RETURNING id")
+_WRITE_STATE = (
+    "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
+    "unnest(%s::text[], %s::text[]) AS s(key, value) "
+    "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value")
+
+# Metrics, in one statement: the trial's row is read and share-locked, and the rows are
+# added only if it is still running in the run expected (the check record_metrics makes).
+# The values are added under the project's "observe" lock, taken before their ids are:
+# a project's values then become visible in the order of their ids (observations_since).
+_RECORD = (
+    "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
+    f"t AS (SELECT {TRIAL_COLUMNS} FROM lock, trials WHERE project_id = %s AND trial_id = %s "
+    "FOR SHARE OF trials), "
+    "added AS (INSERT INTO observations (trial, run, metric, "
+    "direction, step, value, at) SELECT t.id, t.run_count, m.metric, m.direction, m.step, "
+    "m.value, %s FROM t, unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[]) WITH "
+    "ORDINALITY AS m(metric, direction, step, value, n) WHERE t.status IN ('RUNNING', "
+    "'STOPPED') AND (%s::int IS NULL OR t.run_count = %s::int) ORDER BY m.n RETURNING 1) "
+    "SELECT t.* FROM t")
+_RECORDED = (
+    "SELECT EXISTS (SELECT 1 FROM observations AS o JOIN trials AS t ON t.id = o.trial "
+    "WHERE t.project_id = %s AND t.trial_id = %s AND o.at = %s AND o.metric = %s)")
+
+# The end of a run, in one statement, under the status-log lock: written only if nobody
+# moved the trial since it was read.
+_FINISH = (
+    "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), changed AS (UPDATE "
+    "trials SET status = %s, message = %s, score = %s, best_step = %s, queued = NULL, "
+    "invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, pid = %s, changed_at "
+    "= %s, hp_values = coalesce(%s::json, hp_values), values_key = coalesce(%s, values_key) "
+    "FROM lock WHERE id = %s AND status = %s AND run_count = %s RETURNING 1) "
+    "SELECT count(*) FROM changed")
+_FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at = %s AND "
+             "pid = %s AND to_status = %s)")
+
+
+# A stop decided by a rule: only a trial still RUNNING (the trigger logs the change, with
+# the rule's message).
+_STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
+         "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+
+
+def facts_of(row: Any) -> CreationFacts:
+    """A CreationFacts from the first four columns of a _FACTS row."""
+    return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]))
+
+
+def find_project(db: Any, name: str) -> ProjectRecord | None:
+    rows = db.query(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = %s", (name,))
+    return project_record(rows[0]) if rows else None
+
+
+def all_projects(db: Any) -> list[ProjectRecord]:
+    return [project_record(r) for r in db.query(
+        f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY project_id")]
+
+
+def insert_project(db: Any, conn: Any, new: NewProject, *, replace: bool) -> int:
+    """Insert a project row (and its space) in the transaction open on ``conn``; its id.
+    Ids come from a sequence: a process holding the id of a replaced project finds it
+    gone, never its successor."""
+    now = time.time()
+    if replace:
+        conn.execute("DELETE FROM projects WHERE name = %s", (new.name,))
+    project_id = int(conn.execute(
+        "INSERT INTO projects (name, oracle_class, oracle_config, objective, max_trials, seed,"
+        " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING project_id",
+        (new.name, new.oracle_class, dumps(dict(new.oracle_config)), dumps(dict(new.objective)),
+         new.max_trials, new.seed, now, now)).fetchone()[0])
+    insert_space(conn, project_id, new.space, start=0)
+    return project_id
+
+
+def insert_space(conn: Any, project_id: int, space: Iterable[Mapping[str, Any]],
+                 start: int) -> int:
+    rows = [(project_id, start + n, item["config"]["name"], item["class_name"],
+             dumps(item["config"])) for n, item in enumerate(space)]
+    if rows:
+        conn.cursor().executemany(
+            "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
+            "VALUES (%s, %s, %s, %s, %s)", rows)
+    return start + len(rows)
+
+
+class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
+    """One project of a PostgreSQL store (see :class:`hpstore.store.contract.ProjectStore`)."""
+
+    def __init__(self, db: Any, project_id: int, name: str) -> None:
+        self.db = db
+        self.project_id = project_id
+        self.name = name
+
+    def removed(self) -> ProjectRemovedError:
+        return ProjectRemovedError(
+            f"The project {self.name!r} was removed from {self.db.location} or replaced by "
+            "another process (overwrite=True or a copy with --overwrite); this process stopped "
+            "writing to it. Open the project again to work on the new one.")
+
+    def check_exists(self, conn: Any = None) -> None:
+        """Raises ProjectRemovedError when this project is no longer in the store."""
+        if not self.db.query("SELECT 1 FROM projects WHERE project_id = %s",
+                             (self.project_id,)):
+            raise self.removed()
+
+    def _write(self, body: Any, lock: tuple[str, int] | None = None) -> Any:
+        """``body(conn)`` in one write transaction (``lock`` taken as it begins)."""
+        return self._guard(lambda: self.db.transaction(body, lock=lock))
+
+    def _write_statement(self, sql: str, params: Any, landed: Any) -> Any:
+        """One write statement (see Database.write)."""
+        return self._guard(lambda: self.db.write(sql, params, landed))
+
+    def _guard(self, call: Any) -> Any:
+        """``call()``, a refusal of the data it writes said in words.
+
+        Raises:
+            ProjectRemovedError: the project was deleted meanwhile (a row pointing at it
+                was refused).
+            DatabaseError: any other refusal (a NUL character in a name, say).
+        """
+        psycopg = self.db.psycopg
+        try:
+            return call()
+        except psycopg.errors.ForeignKeyViolation:
+            raise self.removed() from None
+        except (psycopg.IntegrityError, psycopg.DataError) as exc:
+            raise self.db.explain(exc) from None
+
+    # -- settings and space ---------------------------------------------------------------
+    def record(self) -> ProjectRecord:
+        rows = self.db.query(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE project_id = %s",
+                             (self.project_id,))
+        if not rows:
+            raise self.removed()
+        return project_record(rows[0])
+
+    def update_settings(self, *, max_trials: int | None = None,
+                        oracle_config: Mapping[str, Any] | None = None,
+                        set_max_trials: bool = False) -> None:
+        if not set_max_trials and oracle_config is None:
+            return
+
+        def update(conn: Any) -> None:
+            self._lock_project_row(conn)
+            if set_max_trials:
+                conn.execute("UPDATE projects SET max_trials = %s, updated_at = %s "
+                             "WHERE project_id = %s", (max_trials, time.time(), self.project_id))
+            if oracle_config is not None:
+                conn.execute("UPDATE projects SET oracle_config = %s, updated_at = %s "
+                             "WHERE project_id = %s",
+                             (dumps(dict(oracle_config)), time.time(), self.project_id))
+
+        self._write(update)
+
+    def _lock_project_row(self, conn: Any) -> int:
+        """Lock the project's row for this transaction; its space version."""
+        # NO KEY UPDATE: trials may still be inserted meanwhile (their foreign key check
+        # takes a KEY SHARE lock, which this one does not block)
+        found = conn.execute("SELECT space_version FROM projects WHERE project_id = %s "
+                             "FOR NO KEY UPDATE", (self.project_id,)).fetchone()
+        if found is None:
+            raise self.removed()
+        return int(found[0])
+
+    def space_version(self) -> int:
+        rows = self.db.query("SELECT space_version FROM projects WHERE project_id = %s",
+                             (self.project_id,))
+        if not rows:
+            raise self.removed()
+        return int(rows[0][0])
+
+    def space(self) -> tuple[int, list[dict[str, Any]]]:
+        # one statement, so one snapshot: the version and the entries it counts
+        rows = self.db.query(
+            "SELECT p.space_version, h.class_name, h.config::text FROM projects AS p LEFT JOIN "
+            "hyperparameters AS h ON h.project_id = p.project_id WHERE p.project_id = %s "
+            "ORDER BY h.position", (self.project_id,))
+        if not rows:
+            raise self.removed()
+        return int(rows[0][0]), [space_item(c, j) for _, c, j in rows if c is not None]
+
+    def extend_space(self, entries: list[dict[str, Any]]) -> int:
+        return int(self._write(lambda conn: self._extend_space(conn, entries)))
+
+    def _extend_space(self, conn: Any, entries: list[dict[str, Any]]) -> int:
+        version = self._lock_project_row(conn)  # one extender at a time
+        stored = [space_item(c, j) for c, j in conn.execute(
+            "SELECT class_name, config::text FROM hyperparameters WHERE project_id = %s "
+            "ORDER BY position", (self.project_id,))]
+        new = [e for e in entries if not any(same_entry(s, e) for s in stored)]
+        if new:
+            insert_space(conn, self.project_id, new, start=len(stored))
+            version += 1
+            conn.execute("UPDATE projects SET space_version = %s, updated_at = %s "
+                         "WHERE project_id = %s", (version, time.time(), self.project_id))
+        return version
+
+    # -- creating trials --------------------------------------------------------------------
+    def running(self) -> list[TrialRecord]:
+        return [trial_record(r) for r in self.db.query(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND status = 'RUNNING' "
+            "ORDER BY number", (self.project_id,))]
+
+    def creation_facts(self) -> CreationFacts:
+        """What deciding the next trial needs, read in one statement."""
+        return self._facts(None)
+
+    def _facts(self, conn: Any) -> CreationFacts:
+        """The creation facts, read on ``conn`` (None: on their own)."""
+        if conn is None:
+            found = self.db.query(_FACTS, (self.project_id,))
+            row = found[0] if found else None
+        else:
+            row = conn.execute(_FACTS, (self.project_id,)).fetchone()
+        if row is None:
+            raise self.removed()
+        return facts_of(row)
+
+    def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
+        """Hand back the running trials of dead workers; returns their trial ids.
+
+        Under the project's decision lock, and only for tokens whose lock nobody holds at
+        that moment: a worker that took its lock again after a dropped connection keeps its
+        trial.
+        """
+        tokens = list(dict.fromkeys(sessions))
+
+        def reap(conn: Any) -> list[str]:
+            self.db.lock(conn, "log", self.project_id)
+            return self._reap(conn, tokens, max_interruptions)
+
+        return list(self._write(reap, lock=("decide", self.project_id)))
+
+    def _reap(self, conn: Any, tokens: list[str], max_interruptions: int) -> list[str]:
+        reaped: list[str] = []
+        now = time.time()
+        for token in tokens:
+            key = token_key(token)
+            if key is not None and conn.execute(IS_LIVE, (self.db.keys["live"], key)
+                                                ).fetchone()[0]:
+                continue  # alive after all
+            for row in conn.execute(
+                    f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND status = "
+                    "'RUNNING' AND session = %s ORDER BY number FOR UPDATE",
+                    (self.project_id, token)).fetchall():
+                trial = trial_record(row)
+                count = trial.interruptions + 1
+                who = f"worker {trial.tuner_id!r}"
+                if count >= max_interruptions:
+                    message = (f"Its worker died {count} times while running it (last: "
+                               f"{who}); not retried again.")
+                    conn.execute(
+                        "UPDATE trials SET status = 'FAILED', interruptions = %s, message = %s,"
+                        " ended_at = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
+                        (count, message, now, os.getpid(), now, trial.key))
+                else:
+                    message = (f"Interrupted: {who} died during run {trial.run}; queued to "
+                               "run again with the same values.")
+                    conn.execute(
+                        "UPDATE trials SET status = 'IDLE', interruptions = %s, message = %s, "
+                        "queued = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
+                        (count, message, self._next_queue_position(conn), os.getpid(), now,
+                         trial.key))
+                reaped.append(trial.trial_id)
+        return reaped
+
+    def adopt(self, trial: TrialRecord, session: str | None) -> TrialRecord:
+        def adopt(conn: Any) -> TrialRecord:
+            conn.execute("UPDATE trials SET session = %s WHERE id = %s AND status = 'RUNNING' "
+                         "AND session IS NOT DISTINCT FROM %s",
+                         (session, trial.key, trial.session))
+            return self._trial(conn, trial.trial_id)
+
+        return self._write(adopt)  # type: ignore[no-any-return]
+
+    def take_queued(self, tuner_id: str, session: str | None) -> TrialRecord | None:
+        """Start the trial at the head of the retry queue for ``tuner_id``; a trial this
+        tuner was running when it was interrupted comes first."""
+        return self._write(  # type: ignore[no-any-return]
+            lambda conn: self._take_queued(conn, tuner_id, session),
+            lock=("decide", self.project_id))
+
+    def _take_queued(self, conn: Any, tuner_id: str, session: str | None
+                     ) -> TrialRecord | None:
+        self.db.lock(conn, "log", self.project_id)  # before any row: see the module's doc
+        row = conn.execute(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND queued IS NOT NULL "
+            "ORDER BY (tuner_id IS NOT DISTINCT FROM %s AND status = 'IDLE') DESC, queued "
+            "LIMIT 1 FOR UPDATE", (self.project_id, tuner_id)).fetchone()
+        if row is None:
+            return None
+        now = time.time()
+        updated = conn.execute(
+            f"UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = %s, session = %s,"
+            " run_count = run_count + 1, started_at = %s, ended_at = NULL, score = NULL, "
+            "best_step = NULL, message = NULL, pid = %s, changed_at = %s WHERE id = %s "
+            f"RETURNING {TRIAL_COLUMNS}", (tuner_id, session, now, os.getpid(), now, row[0])
+        ).fetchone()
+        return trial_record(updated)
+
+    def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
+               quick: bool = False) -> TrialRecord | Decision:
+        # (``quick`` changes nothing here: every decision is made in the transaction that
+        # records it, under the project's decision lock.)
+        # One transaction under the project's decision lock: the algorithm's reads run on
+        # this connection inside it (read committed: they see every decision committed
+        # before the lock was granted), and its decision is recorded before the lock goes.
+        def decide(conn: Any) -> TrialRecord | Decision:
+            found = conn.execute(_DECISION_FACTS, (tuner_id, session, self.project_id)
+                                 ).fetchone()
+            if found is None:
+                raise self.removed()
+            facts, in_use = facts_of(found), bool(found[4])
+            number = facts.number
+            if facts.queued:  # a trial waiting to run comes before any new one
+                taken = self._take_queued(conn, tuner_id, session)
+                if taken is not None:
+                    return taken
+            decision = decider(facts)
+            if decision.status != TrialStatus.RUNNING:
+                if decision.state:
+                    self._write_state(conn, decision.state)
+                return decision
+            if in_use:  # checked under the decision lock: no trial can start meanwhile
+                raise TunerIdInUseError(
+                    f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
+                    "each process its own tuner_id.")
+            return self._insert_trial(conn, number, decision, tuner_id, session)
+
+        return self._write(decide, lock=("decide", self.project_id))  # type: ignore[no-any-return]
+
+    def _insert_trial(self, conn: Any, number: int, decision: Decision, tuner_id: str,
+                      session: str | None) -> TrialRecord:
+        now = time.time()
+        text = dumps(decision.values)
+        keys, texts = self._state_rows(decision.state)
+        # the trials_log_insert trigger records the first transition
+        key = int(conn.execute(_INSERT_TRIAL, (
+            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, keys, texts,
+            self.project_id, number, decision.trial_id, text, decision.key, tuner_id, session,
+            now, now, os.getpid(), now)).fetchone()[0])
+        return TrialRecord(key, number, decision.trial_id, TrialStatus.RUNNING, text,
+                           decision.key, None, None, tuner_id, session, None, 1, 0, 0, None,
+                           now, now, None, os.getpid(), now, _values=decision.values)
+
+    def _next_queue_position(self, conn: Any) -> int:
+        found = conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "
+                             "WHERE project_id = %s RETURNING queue_counter",
+                             (self.project_id,)).fetchone()
+        if found is None:
+            raise self.removed()
+        return int(found[0])
+
+    @staticmethod
+    def _state_rows(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        return [str(k) for k in values], [dumps(v) for v in values.values()]
+
+    def _write_state(self, conn: Any, values: Mapping[str, Any]) -> None:
+        conn.execute(_WRITE_STATE, (self.project_id, *self._state_rows(values)))
+
+    def get_value(self, key: str, default: Any = None) -> Any:
+        rows = self.db.query("SELECT value::text FROM oracle_state WHERE project_id = %s AND "
+                             "key = %s", (self.project_id, key))
+        return from_json(rows[0][0], "oracle_state.value", ANY_JSON) if rows else default
+
+    # -- changing trials ------------------------------------------------------------------
+    def _trial(self, conn: Any, trial_id: str, lock: str = "") -> TrialRecord:
+        row = conn.execute(_TRIAL_LOCKED[lock], (self.project_id, str(trial_id))).fetchone()
+        if row is None:
+            self.check_exists()
+            raise TrialNotFoundError(
+                f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
+                "as those in `oracle.trials`.")
+        return trial_record(row)
+
+    def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
+                       run: int | None = None, stop: StopCheck | None = None
+                       ) -> TrialRecord:
+        """Append (metric, direction, step, value) rows to the trial's current run; with
+        ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
+
+        Raises:
+            TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
+            TrialNotRunningError: the trial is not RUNNING or STOPPED, or (``run`` given)
+                no longer in that run.
+        """
+        now = time.time()
+        metrics, directions, steps, values = (list(c) for c in zip(*rows)) if rows else (
+            [], [], [], [])
+        params = (self.db.keys["observe"], self.project_id & 0x7FFFFFFF, self.project_id,
+                  str(trial_id),
+                  now, metrics, directions, [int(x) for x in steps],
+                  [to_db_float(v) for v in values], run, run)
+        if stop is not None and stop.metric in metrics:
+            # a rule asked: the values, its reads and its verdict in one transaction
+            return self._write(  # type: ignore[no-any-return]
+                lambda conn: self._record_and_check(conn, trial_id, params, run, stop, now))
+        found = self._write_statement(
+            _RECORD, params,
+            # after a reconnect: were these rows added before the connection dropped?
+            lambda: bool(rows) and bool(self.db.query(_RECORDED, (
+                self.project_id, str(trial_id), now, rows[0][0]))[0][0]))
+        if found is None:  # added before a dropped connection: the trial as it is now
+            return self.trial(trial_id)
+        return self._recorded(trial_id, found[0] if found else None, run)
+
+    def _recorded(self, trial_id: str, row: Any, run: int | None) -> TrialRecord:
+        """The trial _RECORD read (None: no such trial), checked to be running.
+
+        Raises:
+            TrialNotFoundError, ProjectRemovedError, TrialNotRunningError: as
+                :meth:`record_metrics`; the statement then added nothing.
+        """
+        if row is None:
+            self.check_exists()
+            raise TrialNotFoundError(
+                f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
+                "as those in `oracle.trials`.")
+        trial = trial_record(row)
+        check_running(trial, run)
+        return trial
+
+    def _record_and_check(self, conn: Any, trial_id: str, params: tuple[Any, ...],
+                          run: int | None, stop: StopCheck, now: float) -> TrialRecord:
+        trial = self._recorded(trial_id, conn.execute(_RECORD, params).fetchone(), run)
+        if trial.status != TrialStatus.RUNNING:
+            return trial
+        points = [(s, from_db_float(v)) for s, v in conn.execute(
+            "SELECT step, value FROM observations WHERE trial = %s AND run = %s AND "
+            "metric = %s ORDER BY id", (trial.key, trial.run, stop.metric))]
+        verdict = stop.decide(points, PostgresHistory(conn, self.project_id, stop.metric,
+                                                      trial.key))
+        if verdict is None:
+            return trial
+        # The status log's lock before the change the trigger logs. Taken only now, with
+        # the row share-locked, so that reports the rule lets go on never wait for the
+        # log: only a stop does. Another process changing this trial's status meanwhile
+        # (it takes the log lock, then the row: a reap after this worker was cut off, a
+        # set_status) makes a deadlock, which the server breaks within deadlock_timeout;
+        # the loser is retried, and a trial handed on is then refused as not running.
+        self.db.lock(conn, "log", self.project_id)
+        conn.execute(_STOP, (verdict.message, None if verdict.score is None
+                             else to_db_float(verdict.score), verdict.best_step, os.getpid(),
+                             now, trial.key))
+        trial.status, trial.message = TrialStatus.STOPPED, verdict.message
+        trial.score, trial.best_step = verdict.score, verdict.best_step
+        return trial
+
+    def finish(self, trial: TrialRecord, status: str, message: str | None,
+               values: Mapping[str, Any] | str, key: str, score: float | None,
+               best_step: int | None, *, invalid: bool, requeue: bool,
+               space: list[dict[str, Any]] | None = None) -> None:
+        """Write the end of a run: the status, message, values (a dict, or the JSON text
+        already stored) and score, with the hyperparameters the run added to the space.
+
+        Raises:
+            TrialNotRunningError: the trial changed since ``trial`` was read (another process
+                ended it, or handed it to another worker); nothing was written.
+        """
+        if not requeue and not space:  # the usual end: one statement
+            now = time.time()
+            final = status in TrialStatus.FINAL
+            new_values = (None, None) if isinstance(values, str) else (
+                dumps(dict(values)), key)
+            changed = self._write_statement(_FINISH, (
+                self.db.keys["log"], self.project_id & 0x7FFFFFFF, status, message,
+                None if score is None else to_db_float(score), best_step, 1 if invalid else 0,
+                now if final else None, os.getpid(), now, *new_values, trial.key, trial.status,
+                trial.run), lambda: bool(self.db.query(_FINISHED, (
+                    trial.key, now, os.getpid(), status))[0][0]))
+            if changed is not None and not changed[0][0]:
+                current = self.trial(trial.trial_id)
+                check_running(current, trial.run, (trial.status,))
+                raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
+                                           "being ended; nothing was recorded.")
+            return
+
+        def finish(conn: Any) -> None:
+            self.db.lock(conn, "log", self.project_id)
+            queued = self._next_queue_position(conn) if requeue else None
+            final = status in TrialStatus.FINAL
+            now = time.time()
+            new_values = (None, None) if isinstance(values, str) else (
+                dumps(dict(values)), key)
+            # Only if nobody else moved the trial since it was read: the check and the
+            # change are one statement.
+            changed = conn.execute(
+                "UPDATE trials SET status = %s, message = %s, score = %s, best_step = %s, "
+                "queued = %s, invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, "
+                "pid = %s, changed_at = %s, hp_values = coalesce(%s::json, hp_values), "
+                "values_key = coalesce(%s, values_key) "
+                "WHERE id = %s AND status = %s AND run_count = %s",
+                (status, message, None if score is None else to_db_float(score), best_step,
+                 queued, 1 if invalid else 0, now if final else None, os.getpid(), now,
+                 *new_values, trial.key, trial.status, trial.run)).rowcount
+            if not changed:
+                current = self._trial(conn, trial.trial_id)
+                check_running(current, trial.run, (trial.status,))
+                raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
+                                           "being ended; nothing was recorded.")
+            if space:
+                self._extend_space(conn, space)
+
+        self._write(finish)
+
+    def set_status(self, trial_id: str, status: str, message: str | None) -> str:
+        """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
+        def change(conn: Any) -> str:
+            self.db.lock(conn, "log", self.project_id)
+            trial = self._trial(conn, trial_id, "update")
+            now = time.time()
+            conn.execute("UPDATE trials SET status = %s, message = %s, pid = %s, changed_at = %s"
+                         " WHERE id = %s", (status, message, os.getpid(), now, trial.key))
+            return trial.status
+
+        return str(self._write(change))

@@ -1,0 +1,133 @@
+"""The PostgreSQL schema: numbered migrations applied under a lock, and checks before use.
+
+The migration files live in ``schema/postgresql/`` beside SQLite's (inside the wheel:
+``hpstore/_schema/postgresql/``). Each is applied in one transaction together with its row in
+``hpstore_migrations``, under a transaction-level advisory lock of the schema, so any number
+of workers starting at once on an empty database all succeed: the first creates the
+tables, the others wait for it and find them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from hpstore.errors import (
+    DatabaseError,
+    ForeignSchemaError,
+    NotAnHpstoreFileError,
+    SchemaVersionError,
+)
+from hpstore.store.sqlite.schema import schema_dir
+
+#: hpstore's own objects in a schema (tables, views, functions): a schema holding some of
+#: these but not the migrations table is another application's
+TABLES = ("projects", "hyperparameters", "trials", "observations", "transitions",
+          "oracle_state")
+VIEWS = ("trial_overview", "trial_values", "metric_history", "status_log")
+FUNCTIONS = ("hpstore_log_status", "hpstore_jsonb", "hpstore_iso")
+TRIGGERS = ("trials_log_insert", "trials_log_update")
+
+
+def migration_dir() -> Path:
+    return schema_dir() / "postgresql"
+
+
+def migrations() -> list[tuple[int, Path]]:
+    """The numbered migration files, in order: ``[(1, .../0001_initial.sql), ...]``.
+
+    Raises:
+        DatabaseError: the files are missing or not numbered 1..N.
+    """
+    found = sorted((int(p.name[:4]), p)
+                   for p in migration_dir().glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    if [n for n, _ in found] != list(range(1, len(found) + 1)):
+        raise DatabaseError("PostgreSQL migration files are not numbered 1..N: "
+                            f"{[p.name for _, p in found]}")
+    return found
+
+
+SCHEMA_VERSION = len(migrations())
+
+# One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
+# in the schema named (whatever the search_path), and the triggers on its tables. (A
+# lookup such as to_regclass reads the newest catalog instead: beside a migration another
+# process commits meanwhile, it would see the marking table without the tables.)
+_STATE = (
+    "SELECT ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid "
+    "= c.relnamespace WHERE n.nspname = %s::text AND c.relkind IN ('r', 'v', 'p') AND "
+    "c.relname = ANY(%s)), ARRAY(SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class "
+    "AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE "
+    "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal)")
+_VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
+
+
+def inspect(db: Any) -> tuple[int, set[str]]:
+    """(version, names of hpstore's objects found) of the store's schema; version 0 when
+    hpstore has not written it.
+
+    Raises:
+        NotAnHpstoreFileError: the schema holds tables of hpstore's names that another
+            application made.
+        ForeignSchemaError: a trigger hpstore did not write is on one of its tables.
+        SchemaVersionError: written by a newer hpstore.
+    """
+    names = list(TABLES + VIEWS)
+    objects, triggers = db.query(_STATE, (db.schema, [*names, "hpstore_migrations"],
+                                          db.schema, list(TABLES)))[0]
+    found = set(objects)
+    marked = "hpstore_migrations" in found
+    found.discard("hpstore_migrations")
+    if not marked:
+        if found:
+            raise NotAnHpstoreFileError(
+                f"The schema {db.schema!r} of {db.location} holds {', '.join(sorted(found))} "
+                "but no hpstore_migrations table: another application's tables. Give hpstore "
+                "a schema of its own (in the URL: ?options=-csearch_path%3Dhpstore).")
+        return 0, found
+    foreign = sorted(set(triggers) - set(TRIGGERS))
+    if foreign:
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"trigger {foreign[0]!r} was not written by hpstore. It would run on every write "
+            "of a search; hpstore reads nothing from such a schema. Drop it (DROP TRIGGER).")
+    version = int(db.query(_VERSION)[0][0])
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"The schema {db.schema!r} of {db.location} was written by a newer hpstore (schema "
+            f"version {version}; this hpstore reads up to {SCHEMA_VERSION}). Upgrade hpstore.")
+    missing = sorted(set(names) - found)
+    if missing:
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"{'view' if missing[0] in VIEWS else 'table'} {missing[0]!r} is missing. Restore "
+            "it from a backup.")
+    return version, found
+
+
+def migrate(db: Any) -> int:
+    """Bring the store's schema to SCHEMA_VERSION; returns the version found first.
+
+    Raises:
+        NotAnHpstoreFileError, ForeignSchemaError, SchemaVersionError: see :func:`inspect`.
+        DatabaseError: the role may not create tables in the schema, or a migration failed.
+    """
+    version, _ = inspect(db)
+    if version == SCHEMA_VERSION:
+        return version
+
+    def apply(conn: Any) -> int:
+        db.lock(conn, "schema")
+        found, _ = inspect(db)  # another process may have migrated while this one waited
+        for number, path in migrations():
+            if number > found:
+                conn.execute(path.read_text(encoding="utf-8"))
+                conn.execute("INSERT INTO hpstore_migrations (version, applied_at) "
+                             "VALUES (%s, %s)", (number, time.time()))
+        return found
+
+    return db.transaction(apply)
+
+
+__all__ = ["SCHEMA_VERSION", "inspect", "migrate", "migration_dir", "migrations"]

@@ -1,0 +1,191 @@
+"""A PostgreSQL database (one schema of it) as a store: the contract's Store.
+
+Many machines share it: each worker process holds one connection for its work and one idle
+connection for its liveness lock. One database may hold many projects, as one file does;
+a schema other than public is chosen in the URL (``?options=-csearch_path%3Dname``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from hpstore.errors import DatabaseError, HpStoreError
+from hpstore.store.postgresql import liveness, schema
+from hpstore.store.postgresql.database import Database
+from hpstore.store.postgresql.project import (
+    PostgresProject,
+    all_projects,
+    find_project,
+    insert_project,
+)
+from hpstore.store.postgresql.usersql import health, run_user_sql
+from hpstore.store.records import NewProject, ProjectRecord
+from hpstore.store.rows import check_state_document, malformed
+
+# Liveness locks inherited through fork: kept alive here, never used or closed by the child.
+_ORPHANS: list[Any] = []
+
+
+class PostgresStore:
+    """One PostgreSQL database (schema); see :class:`hpstore.store.contract.Store`.
+
+    Args:
+        url: a ``postgresql://`` (or ``postgres://``) libpq URL.
+        read_only: open it to read only (the tools): nothing is created or written, and a
+            schema without hpstore's tables is an error instead of being set up.
+        timeout: seconds a lock is waited for before LockTimeoutError.
+        durability: "normal" (synchronous_commit=off: a worker killed loses nothing it
+            committed; a crash of the server or its machine may lose the commits of its
+            last moments, at most about 0.6 s of them, and never corrupts anything: the
+            promise SQLite's "normal" makes for a file) or "full" (synchronous_commit=on:
+            each commit is on the server's disk before it returns; slower).
+        check: accepted for the tools' sake; the server keeps JSON columns valid itself.
+
+    Raises:
+        EngineUnavailableError: psycopg is not installed.
+        DatabaseError and its subclasses: the server cannot be reached, the schema is
+            another application's or a newer hpstore's, or (read-only) holds no search.
+        ValueError: an unknown durability.
+    """
+
+    memory = False
+
+    def __init__(self, url: str, *, read_only: bool = False, timeout: float = 60.0,
+                 durability: str = "normal", check: bool = True) -> None:
+        if durability not in ("normal", "full"):
+            raise ValueError(f"`durability` must be one of ['full', 'normal'], received "
+                             f"{durability!r}.")
+        del check
+        self.read_only = read_only
+        settings = (f"-c synchronous_commit={'on' if durability == 'full' else 'off'}",)
+        self.db = Database(url, read_only=read_only, timeout=timeout, settings=settings)
+        # the schema too, when not the default: two schemas of one database are two stores
+        self.location = (self.db.location if self.db.schema == "public"
+                         else f"{self.db.location} (schema {self.db.schema})")
+        self.path = None
+        self._liveness: liveness.Liveness | None = None
+        try:
+            if read_only:
+                version, _ = schema.inspect(self.db)
+                if version == 0:
+                    raise DatabaseError(
+                        f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
+                        "has no hpstore tables yet).")
+                if version < schema.SCHEMA_VERSION:
+                    # a reader writes nothing, the upgrade included: a worker makes it
+                    raise DatabaseError(
+                        f"The schema {self.db.schema!r} of {self.db.location} was written by an "
+                        f"older hpstore (schema version {version}; this one reads version "
+                        f"{schema.SCHEMA_VERSION}). Open it once with the library (any "
+                        "oracle given this URL), which upgrades it, then run this again.")
+            else:
+                schema.migrate(self.db)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def projects(self) -> list[ProjectRecord]:
+        return all_projects(self.db)
+
+    def find_project(self, name: str) -> ProjectRecord | None:
+        return find_project(self.db, name)
+
+    def create_project(self, new: NewProject, *, replace: bool = False) -> PostgresProject:
+        project_id = self._insert(new, replace, None)
+        return PostgresProject(self.db, project_id, new.name)
+
+    def import_project(self, new: NewProject, state: Mapping[str, Any], *,
+                       replace: bool = False) -> PostgresProject:
+        """A new project holding ``state`` (a ``get_state()`` document), in one step.
+
+        Raises:
+            HpStoreError: the state is malformed, or a project of that name exists (and
+                ``replace`` is False); nothing was written.
+        """
+        check_state_document(state)
+        psycopg = self.db.psycopg
+        try:
+            project_id = self._insert(new, replace, state)
+        except (KeyError, TypeError, ValueError, IndexError, psycopg.IntegrityError,
+                psycopg.DataError) as exc:
+            raise malformed(exc) from None
+        return PostgresProject(self.db, project_id, new.name)
+
+    def _insert(self, new: NewProject, replace: bool, state: Mapping[str, Any] | None) -> int:
+        def insert(conn: Any) -> int:
+            project_id = insert_project(self.db, conn, new, replace=replace)
+            if state is not None:
+                PostgresProject(self.db, project_id, new.name).load_into(conn, state)
+            return project_id
+
+        psycopg = self.db.psycopg
+        try:
+            return int(self.db.transaction(insert))
+        except psycopg.errors.UniqueViolation as exc:
+            if getattr(exc.diag, "constraint_name", "") != "projects_name_key" or state:
+                raise
+            raise HpStoreError(
+                f"A project named {new.name!r} was created in {self.location} by another "
+                "process meanwhile; open it, or replace it.") from None
+        except psycopg.DataError as exc:
+            if state is not None:
+                raise  # a malformed document: import_project says so
+            raise self.db.explain(exc) from None
+
+    def open_project(self, record: ProjectRecord) -> PostgresProject:
+        return PostgresProject(self.db, record.project_id, record.name)
+
+    # -- liveness and mutual exclusion ----------------------------------------------------
+    def session(self) -> str | None:
+        """This process's liveness token, its lock taken on first use."""
+        if self.read_only:
+            return None
+        mine = self._liveness
+        if mine is not None and mine.pid != os.getpid():
+            # a parent's, inherited through fork: dropping it would close the parent's
+            # connection, so it is kept and never used
+            _ORPHANS.append(mine)
+            mine = None
+        if mine is None:
+            mine = self._liveness = liveness.Liveness(self.db)
+        return mine.ensure()
+
+    def is_alive(self, token: str, pid: int | None = None) -> bool:
+        """Whether a worker holds ``token``'s lock now (``pid`` is not needed: the server
+        knows)."""
+        mine = self._liveness
+        if mine is not None and mine.token == token and liveness.held_here(token):
+            return True
+        return liveness.is_live(self.db, token)
+
+    def owns(self, token: str | None) -> bool:
+        return liveness.held_here(token)
+
+    @contextlib.contextmanager
+    def mutex(self, holder: str | None = None) -> Iterator[None]:
+        with self.db.mutex():
+            yield
+
+    def live_workers(self) -> int:
+        """How many worker processes hold a liveness lock on this store right now."""
+        return len(liveness.live_keys(self.db))
+
+    def checkpoint(self) -> None:
+        """Nothing to fold: the server makes commits durable itself."""
+
+    def health(self) -> list[tuple[str, bool, str]]:
+        """What ``hpstore check`` reports of the server and the schema."""
+        return health(self.db)
+
+    def sql(self, query: str, *, timeout: float | None = None) -> tuple[list[str], list[Any]]:
+        """One read-only statement a person wrote: (columns, rows). See ``hpstore sql``."""
+        return run_user_sql(self.db, query, timeout)
+
+    def close(self) -> None:
+        mine, self._liveness = self._liveness, None
+        if mine is not None:
+            mine.end()
+        self.db.close()

@@ -1,0 +1,76 @@
+"""What people ask of a PostgreSQL store directly: ``hpstore sql`` and ``hpstore check``.
+
+``hpstore sql`` runs one statement a person wrote in a ``READ ONLY`` transaction (on a
+connection whose every transaction is read-only), as a prepared statement, so it is one
+statement and cannot end the transaction to run another; the transaction is rolled back
+after it. What it may read is what the role in the URL may read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from hpstore.errors import HpStoreError, QueryTimeoutError
+from hpstore.store.postgresql import liveness, schema
+
+
+def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str], list[Any]]:
+    """One statement a person wrote, read-only: (columns, rows).
+
+    Raises:
+        HpStoreError: a write, several statements, or anything the server refuses; said in
+            words.
+        QueryTimeoutError: it ran past ``timeout`` seconds.
+        KeyboardInterrupt: Ctrl-C stopped it (the server cancels it).
+    """
+    psycopg = db.psycopg
+    conn = db.connect()
+    millis = 0 if not timeout else max(1, int(timeout * 1000))
+    try:
+        conn.execute("BEGIN READ ONLY")
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(millis),))
+        cursor = conn.execute(query, prepare=True)  # one statement, never a script
+        columns = [c.name for c in cursor.description or []]
+        return columns, cursor.fetchall() if cursor.description is not None else []
+    except psycopg.Error as exc:
+        state = getattr(exc, "sqlstate", None) or ""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if state == "57014" and millis:
+            raise QueryTimeoutError(
+                f"The query ran longer than {timeout:g} s and was stopped. Give --timeout "
+                "SECONDS for a longer limit (0: none).") from None
+        if state == "57014":
+            raise KeyboardInterrupt from None
+        if state == "25006":
+            raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
+                               "changes the search. To change a search, use the library.") from None
+        if state == "42601" and "multiple commands" in text:
+            raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
+        raise HpStoreError(f"PostgreSQL could not run the query: {text.rstrip('.')}.") from None
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
+
+
+def health(db: Any) -> list[tuple[str, bool, str]]:
+    """(what, fine, what it says) of the server and the schema, for ``hpstore check``."""
+    version_text, database, user, connections, limit = db.query(
+        "SELECT version(), current_database(), current_user, (SELECT count(*) FROM "
+        "pg_stat_activity WHERE datname IS NOT NULL), current_setting('max_connections')::int"
+    )[0]
+    stored, _ = schema.inspect(db)
+    workers = len(liveness.live_keys(db))
+    findings = [
+        ("server", True, f"{version_text.split(',')[0]}, database {database!r} as {user!r}, "
+                         f"schema {db.schema!r}"),
+        ("schema version", True, f"{stored} (this hpstore: {schema.SCHEMA_VERSION})"
+         + ("" if stored == schema.SCHEMA_VERSION
+            else "; opening it with the library upgrades it")),
+        ("live workers", True, f"{workers} (each holds 2 connections)"),
+    ]
+    room = limit - connections
+    findings.append(("connections", room > 0,
+                     f"{connections} of max_connections {limit} in use"
+                     + ("" if room > 0 else ": the server is full; raise max_connections")))
+    return findings

@@ -1,0 +1,108 @@
+"""The PostgreSQL server the tests use, and a fresh store on it for each test.
+
+By default a throwaway server of the test session's own (initdb + pg_ctl in a temporary
+folder, on a free port; see hpstore.store.postgresql.throwaway), started on first use and
+stopped when the session ends. ``HPSTORE_TEST_POSTGRESQL=postgresql://...`` points the
+tests at a server of your own instead: each test then gets a schema of its own there, and
+the tests that restart the server are skipped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import threading
+import time
+from typing import Any
+
+from hpstore.store.postgresql import admin
+from hpstore.store.postgresql.throwaway import FAST, Server
+
+ENV = "HPSTORE_TEST_POSTGRESQL"
+_lock = threading.Lock()
+_server: Server | None = None
+_made: list[tuple[str, str, str]] = []  # (kind, url, name) to drop at the end
+
+
+def server() -> Server | None:
+    """The session's throwaway server (None when the tests use a server of your own)."""
+    global _server
+    if os.environ.get(ENV):
+        return None
+    with _lock:
+        if _server is None:
+            _server = Server(FAST).start()
+            atexit.register(stop)
+        return _server
+
+
+def base_url() -> str:
+    """The URL of the database the tests' schemas go into."""
+    given = os.environ.get(ENV)
+    if given:
+        return given
+    found = server()
+    assert found is not None
+    return found.url()
+
+
+def fresh_url(prefix: str = "t") -> str:
+    """The URL of a new, empty schema: a store of its own for one test."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    url = admin.create_schema(base_url(), name)
+    _made.append(("schema", base_url(), name))
+    return url
+
+
+def fresh_database(prefix: str = "db") -> str:
+    """The URL of a new, empty database (public schema) on the tests' server."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    url = admin.create_database(base_url(), name)
+    _made.append(("database", base_url(), name))
+    return url
+
+
+def stop() -> None:
+    """Drop what the tests made on a server of your own; stop the throwaway one."""
+    global _server
+    with _lock:
+        if _server is not None:
+            _server.stop()
+            _server = None
+            _made.clear()
+            return
+    while _made:
+        kind, url, name = _made.pop()
+        with contextlib.suppress(Exception):  # a server gone meanwhile keeps what it held
+            (admin.drop_schema if kind == "schema" else admin.drop_database)(url, name)
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    """Poll ``condition()`` until it is true (the server reacting to a death), or fail."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.01)  # polling the server's state, with a deadline
+
+
+def backend_pids(application_part: str) -> list[int]:
+    """The server backends whose application name holds ``application_part`` (an hpstore
+    process is named ``hpstore <role> <host>:<pid>``)."""
+    import psycopg
+
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"%{application_part}%",))]
+
+
+def terminate(pids: list[int]) -> None:
+    """pg_terminate_backend each backend (what the server does to a vanished client)."""
+    import psycopg
+
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))

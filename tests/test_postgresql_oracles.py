@@ -1,0 +1,115 @@
+"""database="postgresql://..." wherever a search file is taken: every built-in oracle, the
+Tuner with worker processes, KerasTuner's tuners, get_state / set_state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _postgres import fresh_url
+
+import hpstore
+from hpstore.store import open_store
+
+SCRIPTS = Path(__file__).parent / "scripts"
+DEADLINE = 180.0
+
+
+def space(grid: bool = False) -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Int("a", 0, 3)
+    hp.Float("x", -1.0, 1.0, step=1.0 if grid else None)
+    return hp
+
+
+ORACLES = {
+    "random": lambda url: hpstore.RandomSearchOracle("loss", max_trials=8,
+                                                     hyperparameters=space(), seed=4,
+                                                     database=url),
+    "grid": lambda url: hpstore.GridSearchOracle("loss", hyperparameters=space(grid=True),
+                                                 seed=4, database=url),
+    "bayesian": lambda url: hpstore.BayesianOptimizationOracle(
+        "loss", max_trials=8, num_initial_points=3, hyperparameters=space(), seed=4,
+        database=url),
+    "hyperband": lambda url: hpstore.HyperbandOracle("loss", max_epochs=9, factor=3,
+                                                     hyperparameters=space(), seed=4,
+                                                     database=url),
+}
+
+
+def finish(oracle, stop_after=None):
+    done = 0
+    while stop_after is None or done < stop_after:
+        trial = oracle.create_trial("w")
+        if trial.status != "RUNNING":
+            return done
+        v = trial.hyperparameters.values
+        oracle.update_trial(trial.trial_id, {"loss": (v["a"] - 2) ** 2 + v["x"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        done += 1
+    return done
+
+
+@pytest.mark.parametrize("kind", list(ORACLES))
+def test_every_built_in_oracle_runs_and_resumes_on_postgresql(kind, tmp_path):
+    url = fresh_url()
+    first = ORACLES[kind](url)
+    finish(first, stop_after=3)
+    first.close()  # as if the process ended: the next one resumes
+    again = ORACLES[kind](url)
+    finish(again)
+    on_pg = again.get_state()
+    again.close()
+    # the same search in a file, without the interruption, ends the same
+    alone = ORACLES[kind](str(tmp_path / "s.db"))
+    finish(alone)
+    in_file = alone.get_state()
+    alone.close()
+    assert [(t["trial_id"], t["hp_values"], t["score"]) for t in on_pg["trials"]] == [
+        (t["trial_id"], t["hp_values"], t["score"]) for t in in_file["trials"]]
+    assert on_pg["oracle_state"] == in_file["oracle_state"]
+
+
+def test_set_state_moves_a_search_between_engines(tmp_path):
+    source = ORACLES["bayesian"](str(tmp_path / "s.db"))
+    finish(source, stop_after=5)
+    state = source.get_state()
+    target = ORACLES["bayesian"](fresh_url())
+    target.set_state(state)
+    assert target.get_state()["trials"] == state["trials"]
+    source.close()
+    target.close()
+
+
+def test_a_tuner_with_worker_processes_shares_a_postgresql_search():
+    url = fresh_url()
+    done = subprocess.run([sys.executable, str(SCRIPTS / "search.py"), url, "12", "--workers",
+                           "2"], capture_output=True, text=True, timeout=DEADLINE, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    store = open_store(url, read_only=True)
+    project = store.open_project(store.projects()[0])
+    assert project.counts_by_status() == {"COMPLETED": 12}
+    store.close()
+
+
+def test_a_keras_tuner_keeps_its_search_in_postgresql(tmp_path):
+    pytest.importorskip("keras_tuner")
+    import _keras_models as models
+
+    import hpstore.keras as kt
+
+    url = fresh_url()
+    x, y = models.data()
+    tuner = kt.RandomSearch(models.build, objective="val_accuracy", max_trials=2, seed=1,
+                            directory=str(tmp_path), project_name="p", database=url)
+    tuner.search(x, y, epochs=2, validation_data=(x, y), verbose=0)
+    assert tuner.get_best_models()[0] is not None
+    store = open_store(url, read_only=True)
+    project = store.open_project(store.find_project("p"))
+    assert project.counts_by_status() == {"COMPLETED": 2}
+    trial = project.trials()[0]
+    assert sorted({o.step for o in project.observations(trial)}) == [0, 1]  # every epoch
+    store.close()

@@ -1,0 +1,179 @@
+"""Many workers on one PostgreSQL search: shared over TCP, killed, cut off from the server
+(the machine vanished), and the server restarted under them."""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing as mp
+import os
+import signal
+import sys
+
+import pytest
+from _pgworkers import hold_a_trial, oracle_on, run_trials, score
+from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
+
+from hpstore.store import open_store
+
+CTX = mp.get_context("spawn")
+DEADLINE = 120.0
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX")
+
+
+def start_workers(url, count, max_trials, step_time=0.0):
+    begin, results = CTX.Barrier(count + 1, timeout=DEADLINE), CTX.Queue()
+    procs = [CTX.Process(target=run_trials,
+                         args=(url, max_trials, f"w{i}", begin, results, step_time))
+             for i in range(count)]
+    for p in procs:
+        p.start()
+    begin.wait()
+    return procs, results
+
+
+def collect(procs, results):
+    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    return reports
+
+
+def test_four_processes_share_1600_trials_over_tcp():
+    url = fresh_url()  # 127.0.0.1: TCP, as from other machines
+    assert "127.0.0.1" in url
+    oracle_on(url, 1600).close()
+    procs, results = start_workers(url, 4, 1600)
+    reports = collect(procs, results)
+    assert [errors for _, _, _, errors in reports] == [[]] * 4
+    done = [trial_id for _, _, finished, _ in reports for trial_id, _ in finished]
+    assert len(done) == len(set(done)) == 1600  # each trial run by one worker, once
+    assert all(len(finished) > 0 for _, _, finished, _ in reports)  # all four took part
+    store = open_store(url, read_only=True)
+    project = store.open_project(store.projects()[0])
+    trials = project.trials()
+    assert len(trials) == 1600 and project.counts_by_status() == {"COMPLETED": 1600}
+    assert sorted(t.number for t in trials) == list(range(1600))
+    assert len({t.trial_id for t in trials}) == len({t.values_key for t in trials}) == 1600
+    log = collections.Counter(c.trial_id for c in project.transitions())
+    assert set(log.values()) == {2}  # RUNNING, COMPLETED: nothing handed back or redone
+    store.close()
+
+
+def hold(url):
+    ready, info, go, outcome = CTX.Event(), CTX.Queue(), CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=hold_a_trial, args=(url, ready, info, go, outcome))
+    proc.start()
+    assert ready.wait(DEADLINE)
+    return proc, info.get(timeout=DEADLINE), go, outcome
+
+
+def test_a_worker_killed_holding_a_trial_has_it_run_again_by_another():
+    url = fresh_url()
+    oracle_on(url, 10).close()
+    proc, (trial_id, token, pid, values), _, _ = hold(url)
+    other = oracle_on(url, 10)
+    assert other.store.is_alive(token)
+    os.kill(pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    wait_until(lambda: not other.store.is_alive(token), DEADLINE, "the lock's release")
+    again = other.create_trial("survivor")  # reaps the dead worker's trial and runs it
+    assert (again.trial_id, again.hyperparameters.values) == (trial_id, values)
+    record = other.project.trial(trial_id)
+    assert (record.run, record.interruptions, record.tuner_id) == (2, 1, "survivor")
+    assert [c.to_status for c in other.project.transitions(trial_id=trial_id)] == [
+        "RUNNING", "IDLE", "RUNNING"]
+    other.close()
+
+
+def test_a_vanished_workers_trial_is_reaped_and_its_late_results_refused():
+    """The machine vanished: the worker is frozen (SIGSTOP) and the server ends its
+    connections, as its TCP keepalives would. Another worker takes the trial over; when the
+    first comes back it is told its trial is gone, and nothing of it is recorded."""
+    url = fresh_url()
+    oracle_on(url, 10).close()
+    proc, (trial_id, token, pid, values), go, outcome = hold(url)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        backends = backend_pids(f":{pid}")
+        assert len(backends) == 2  # its work and its liveness lock: two connections
+        terminate(backends)
+        other = oracle_on(url, 10)
+        wait_until(lambda: not other.store.is_alive(token), DEADLINE, "the lock's release")
+        again = other.create_trial("survivor")
+        assert (again.trial_id, again.hyperparameters.values) == (trial_id, values)
+        other.update_trial(trial_id, {"loss": score(values)})
+        again.status = "COMPLETED"
+        other.end_trial(again)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    go.set()
+    said = outcome.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert said.startswith("TrialNotRunningError"), said  # told, in words
+    record = other.project.trial(trial_id)
+    assert (record.status, record.score, record.run) == ("COMPLETED", score(values), 2)
+    assert [o.value for o in other.project.observations(record, every_run=True)] == [
+        score(values)]  # the late worker's 123.0 was refused
+    assert [c.to_status for c in other.project.transitions(trial_id=trial_id)] == [
+        "RUNNING", "IDLE", "RUNNING", "COMPLETED"]
+    other.close()
+
+
+@pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
+def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
+    url = fresh_url()
+    total = 240
+    oracle_on(url, total).close()
+    procs, results = start_workers(url, 3, total, step_time=0.01)
+    watcher = open_store(url, read_only=True)
+    project = watcher.open_project(watcher.projects()[0])
+    wait_until(lambda: project.counts_by_status().get("COMPLETED", 0) >= 40, DEADLINE,
+               "40 trials completed")
+    watcher.close()
+    found = server()
+    assert found is not None
+    found.restart("fast")
+    reports = collect(procs, results)
+    errors = [e for _, _, _, es in reports for e in es]
+    # each worker reconnected, or stopped with a clear error; none crashed
+    assert not [e for e in errors if e.startswith("CRASH")], errors
+    finisher = oracle_on(url, total)  # finishes whatever a stopped worker left
+    while (trial := finisher.create_trial("finisher")).status == "RUNNING":
+        finisher.update_trial(trial.trial_id, {"loss": score(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        finisher.end_trial(trial)
+    trials = {t.trial_id: t for t in finisher.project.trials()}
+    assert len(trials) == total and {t.status for t in trials.values()} == {"COMPLETED"}
+    assert sorted(t.number for t in trials.values()) == list(range(total))
+    assert len({t.values_key for t in trials.values()}) == total
+    reported = [(trial_id, value) for _, _, done, _ in reports for trial_id, value in done]
+    assert len({trial_id for trial_id, _ in reported}) == len(reported)  # none done twice
+    for trial_id, value in reported:  # every completion a worker saw is in the store
+        assert (trials[trial_id].status, trials[trial_id].score) == ("COMPLETED", value)
+    completions = collections.Counter(c.trial_id for c in finisher.project.transitions()
+                                      if c.to_status == "COMPLETED")
+    assert set(completions.values()) == {1}
+    finisher.close()
+
+
+def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
+    """A worker stopped inside a decision (Ctrl-Z, a debugger) holds the others up for the
+    timeout, not for ever; the error names the backend holding the lock."""
+    import psycopg
+    from _stores import first_free, new_project
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    store = open_store(url, timeout=0.5)
+    project = store.create_project(new_project())
+    with psycopg.connect(url, autocommit=True, application_name="the stuck one") as stuck:
+        stuck.execute("SELECT pg_advisory_lock(%s, %s)",
+                      (store.db.keys["decide"], project.project_id))
+        holder = stuck.info.backend_pid
+        with pytest.raises(LockTimeoutError, match=f"backend {holder} \\(the stuck one"):
+            project.decide(first_free(project, range(10)), tuner_id="w",
+                           session=store.session())
+    assert project.count() == 0  # nothing recorded
+    store.close()

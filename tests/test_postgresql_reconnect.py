@@ -1,0 +1,111 @@
+"""A dropped connection to PostgreSQL loses no step and records none twice.
+
+The network is cut by a proxy at the worst moments: with the request lost on its way, or
+after the server did it (and committed) but before its answer came back. Each time the
+worker reconnects once and carries on, and the store holds the step exactly once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _netcut import Proxy
+from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
+
+import hpstore
+from hpstore.store.postgresql import admin
+
+DEADLINE = 60.0
+
+pytestmark = pytest.mark.skipif(
+    server() is None, reason=f"the proxy needs the tests' own server ({ENV} is set)")
+
+
+@pytest.fixture
+def proxied():
+    """(URL through a proxy that can cut the network, the proxy) for a fresh schema."""
+    found = server()
+    assert found is not None
+    schema = fresh_url().rsplit("%3D", 1)[1]
+    proxy = Proxy(found.port)
+    yield admin.with_schema(proxy.url(), schema), proxy
+    proxy.close()
+
+
+def oracle_on(url):
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 1000)
+    return hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=1,
+                                      database=url)
+
+
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_metrics_are_recorded_once_when_the_connection_drops(proxied, deliver):
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    trial = oracle.create_trial("w")
+    proxy.cut(b"INSERT INTO observations", deliver=deliver)
+    answer = oracle.update_trial(trial.trial_id, {"loss": 1.5}, step=3)
+    assert proxy.done.is_set() and answer.status == "RUNNING"
+    observations = oracle.project.observations(oracle.project.trial(trial.trial_id))
+    assert [(o.metric, o.step, o.value) for o in observations] == [("loss", 3, 1.5)]
+    oracle.close()
+
+
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_an_end_is_recorded_once_when_the_connection_drops(proxied, deliver):
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 2.0})
+    trial.status = "COMPLETED"
+    proxy.cut(b"UPDATE trials SET status", deliver=deliver)
+    oracle.end_trial(trial)  # no TrialNotRunningError from its own landed write
+    assert proxy.done.is_set()
+    stored = oracle.project.trial(trial.trial_id)
+    assert (stored.status, stored.score) == ("COMPLETED", 2.0)
+    assert [t.to_status for t in oracle.project.transitions(trial_id=trial.trial_id)] == [
+        "RUNNING", "COMPLETED"]
+    oracle.close()
+
+
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_a_decision_is_recorded_once_when_its_commit_is_cut(proxied, deliver):
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    proxy.cut(b"COMMIT", deliver=deliver)  # the decision's transaction
+    trial = oracle.create_trial("w")
+    assert proxy.done.is_set() and trial.status == "RUNNING"
+    assert [t.trial_id for t in oracle.project.trials()] == [trial.trial_id]
+    assert oracle.project.trial(trial.trial_id).values == trial.hyperparameters.values
+    second = oracle.create_trial("v")
+    assert second.trial_id != trial.trial_id and oracle.project.count() == 2
+    oracle.close()
+
+
+def test_a_terminated_backend_is_replaced_between_steps():
+    oracle = oracle_on(fresh_url())
+    trial = oracle.create_trial("w")
+    main = oracle.store.db.connect().info.backend_pid
+    terminate([main])
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})  # reconnects once
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.store.db.connect().info.backend_pid != main
+    assert oracle.project.counts_by_status() == {"COMPLETED": 1}
+    oracle.close()
+
+
+def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
+    url = fresh_url()
+    oracle = oracle_on(url)
+    token = oracle.store.session()
+    liveness = oracle.store._liveness._conn.info.backend_pid
+    terminate([liveness])
+    reader = hpstore.store.open_store(url, read_only=True)
+    # the server releases it, then the worker's watcher takes the same lock again
+    wait_until(lambda: liveness not in backend_pids("hpstore liveness"), DEADLINE,
+               "the terminated backend's exit")
+    wait_until(lambda: reader.is_alive(token), DEADLINE, "the lock taken again")
+    assert oracle.store.session() == token
+    reader.close()
+    oracle.close()

@@ -1,0 +1,299 @@
+"""The PostgreSQL engine's schema and settings: the same tables and views as a file, JSON
+kept exactly, refusals before anything is written, and every worker starting at once."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from _postgres import base_url, fresh_database, fresh_url
+
+import hpstore
+from hpstore.errors import (
+    DatabaseError,
+    EngineUnavailableError,
+    ForeignSchemaError,
+    NotAnHpstoreFileError,
+    SchemaVersionError,
+)
+from hpstore.store import open_store
+from hpstore.store.postgresql import admin
+from hpstore.store.postgresql.schema import SCHEMA_VERSION, migrations
+from hpstore.store.postgresql.throwaway import FAST, Server
+
+DEADLINE = 120.0
+
+
+def space() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -10, 10)
+    hp.Int("y", 0, 10)
+    hp.Choice("c", ["a", "b"])
+    return hp
+
+
+def run(oracle, n, tuner="w"):
+    for _ in range(n):
+        trial = oracle.create_trial(tuner)
+        if trial.status != "RUNNING":
+            break
+        v = trial.hyperparameters.values
+        oracle.update_trial(trial.trial_id, {"loss": float(len(str(sorted(v.items()))))})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+def test_a_url_without_psycopg_says_which_extra_to_install():
+    code = ("import sys; sys.modules['psycopg'] = None\n"  # as on a machine without it
+            "from hpstore.store import open_store\n"
+            "try:\n"
+            "    open_store('postgresql://u:secret@db.example/x')\n"
+            "except Exception as exc:\n"
+            "    print(type(exc).__name__, exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=DEADLINE, check=True).stdout
+    assert out.startswith("EngineUnavailableError")
+    assert 'pip install "hpstore[postgres]"' in out and "secret" not in out
+    assert issubclass(EngineUnavailableError, DatabaseError)
+
+
+def test_both_url_schemes_open_the_same_store():
+    url = fresh_url()
+    store = open_store(url)
+    store.create_project(__import__("_stores").new_project("p"))
+    store.close()
+    other = open_store("postgres://" + url[len("postgresql://"):], read_only=True)
+    assert [p.name for p in other.projects()] == ["p"]
+    other.close()
+
+
+def test_tables_and_views_have_the_columns_of_a_search_file(tmp_path):
+    file_store = open_store(str(tmp_path / "s.db"))
+    file_store.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")]
+    file_columns = {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n})")] for n in names}
+    conn.close()
+    url = fresh_url()
+    open_store(url).close()
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(base_url()) as pg:
+        pg_columns = {n: [r[0] for r in pg.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+            "table_name = %s ORDER BY ordinal_position", (schema, n))] for n in names}
+        views = {r[0] for r in pg.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = %s",
+            (schema,))}
+    assert pg_columns == file_columns
+    assert views == {"trial_overview", "trial_values", "metric_history", "status_log"}
+
+
+def test_json_comes_back_byte_for_byte_and_the_views_give_jsonb():
+    url = fresh_url()
+    hp = hpstore.HyperParameters()
+    hp.Float("big", 0.0, 1e20)  # jsonb would give back the integer 100000000000000000000
+    hp.Choice("z", ["s", "t"])  # declared after "big": jsonb would sort the keys
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=3,
+                                        database=url)
+    run(oracle, 3)
+    state = oracle.get_state()
+    oracle.close()
+    again = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=3,
+                                       database=url)  # no ProjectMismatchError: 1e20 a float
+    assert again.get_state()["space"] == state["space"]
+    max_value = state["space"][0]["config"]["max_value"]
+    assert max_value == 1e20 and isinstance(max_value, float)
+    assert [list(t["hp_values"]) for t in state["trials"]] == [["big", "z"]] * 3
+    store = again.store
+    columns, rows = store.sql("SELECT hp_values, hp_values->>'z' FROM trial_overview "
+                              "ORDER BY number")
+    assert columns == ["hp_values", "?column?"] and isinstance(rows[0][0], dict)
+    assert rows[0][1] == state["trials"][0]["hp_values"]["z"]
+    first = state["trials"][0]["trial_id"]
+    _, values = store.sql(f"SELECT name, value FROM trial_values WHERE trial_id = '{first}'")
+    assert sorted(n for n, _ in values) == ["big", "z"]
+    again.close()
+
+
+def test_a_schema_of_another_application_is_refused_and_left_alone():
+    url = fresh_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE trials (id int)")
+    with pytest.raises(NotAnHpstoreFileError, match="another application's tables"):
+        open_store(url)
+    with psycopg.connect(url) as conn:
+        tables = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    assert tables == {"trials"}  # nothing created
+
+
+def test_a_trigger_hpstore_did_not_write_is_refused_by_library_and_tools():
+    url = fresh_url()
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION rig() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN NEW.score = 0; RETURN NEW; END $$")
+        conn.execute("CREATE TRIGGER rig BEFORE UPDATE ON trials FOR EACH ROW EXECUTE "
+                     "FUNCTION rig()")
+    with pytest.raises(ForeignSchemaError, match="'rig'"):
+        open_store(url)
+    with pytest.raises(ForeignSchemaError, match="'rig'"):
+        open_store(url, read_only=True)
+
+
+def test_a_schema_from_a_newer_hpstore_is_refused():
+    url = fresh_url()
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO hpstore_migrations VALUES (99, 0)")
+    with pytest.raises(SchemaVersionError, match="newer hpstore"):
+        open_store(url)
+
+
+def test_reading_an_empty_schema_creates_nothing():
+    url = fresh_url()
+    with pytest.raises(DatabaseError, match="holds no hpstore search"):
+        open_store(url, read_only=True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class AS c JOIN pg_namespace AS n ON "
+                            "n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+                            ).fetchone()[0] == 0
+
+
+def test_a_search_path_naming_no_schema_is_a_clear_error():
+    with pytest.raises(DatabaseError, match="no schema of the search_path"):
+        open_store(admin.with_schema(base_url(), "no_such_schema"))
+
+
+def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():
+    url = fresh_url()
+    with pytest.raises(DatabaseError, match="NUL"):
+        hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space(), seed=1,
+                                   database=url, project_name="a\x00b")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space(),
+                                        seed=1, database=url)
+    with pytest.raises(DatabaseError, match="NUL"):
+        oracle.create_trial("tuner\x00")
+    assert oracle.project.count() == 0
+    oracle.close()
+
+
+@pytest.mark.parametrize(("durability", "setting"), [("normal", "off"), ("full", "on")])
+def test_durability_reaches_the_connection(durability, setting):
+    store = open_store(fresh_url(), durability=durability)
+    assert store.db.query("SHOW synchronous_commit") == [(setting,)]
+    store.close()
+
+
+def _open_at_once(url, barrier, results):
+    try:
+        barrier.wait()
+        store = open_store(url)
+        store.close()
+        results.put("ok")
+    except BaseException as exc:  # report everything to the parent
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_32_processes_create_the_schema_of_an_empty_database_at_once():
+    url = fresh_database()
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(32, timeout=DEADLINE), ctx.Queue()
+    procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results))
+             for _ in range(32)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=DEADLINE) for _ in procs]
+    for p in procs:
+        p.join(DEADLINE)
+    assert outcomes == ["ok"] * 32
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT version FROM hpstore_migrations ORDER BY version"
+                            ).fetchall() == [(n,) for n in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_metric_values_round_trip_including_infinities_and_nan():
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
+                                        seed=1, database=url)
+    trial = oracle.create_trial("w")
+    for step, value in enumerate([math.inf, -math.inf, math.nan, 5e-324, 1.7976931348623157e308]):
+        oracle.update_trial(trial.trial_id, {"loss": value}, step=step)
+    got = [o.value for o in oracle.project.observations(oracle.project.trial(trial.trial_id))]
+    assert got[:2] == [math.inf, -math.inf] and math.isnan(got[2])
+    assert got[3:] == [5e-324, 1.7976931348623157e308]
+    oracle.close()
+
+
+def test_the_test_extras_server_runs_where_postgresql_is_not_installed():
+    """A fresh machine without PostgreSQL runs the tests on pgserver's build (brought by
+    the test extra), as root too: here it is started even though the machine has one."""
+    pytest.importorskip("pgserver", reason="pgserver has no wheel for this Python")
+    with Server(FAST, only_package=True) as own:
+        store = open_store(own.url())
+        assert store.db.server_version >= 120000
+        store.create_project(__import__("_stores").new_project("p"))
+        assert [p.name for p in store.projects()] == ["p"]
+        store.close()
+
+
+def test_a_schema_of_version_1_is_refused_by_a_reader_and_upgraded_by_a_worker(capsys):
+    """A store an hpstore of schema version 1 wrote: a reader changes nothing and says how
+    to upgrade; a worker upgrades it (steering columns, the view, values no longer unique)
+    and keeps every trial."""
+    from hpstore.cli import main as cli
+    from hpstore.oracle import values_key
+
+    url = fresh_url()
+    number, first = migrations()[0]
+    assert number == 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(first.read_text(encoding="utf-8"))
+            conn.execute("INSERT INTO hpstore_migrations VALUES (1, 0)")
+        conn.execute(
+            "INSERT INTO projects (name, oracle_class, oracle_config, objective, max_trials, "
+            "seed, created_at, updated_at) VALUES ('p', 'RandomSearchOracle', "
+            "'{\"search\": {}, \"options\": {}}', '{\"name\": \"loss\", \"direction\": "
+            "\"min\"}', 5, 1, 0, 0)")
+        conn.execute(
+            "INSERT INTO hyperparameters VALUES (1, 0, 'x', 'Float', '{\"name\": \"x\", "
+            "\"default\": -10.0, \"conditions\": [], \"min_value\": -10.0, \"max_value\": "
+            "10.0, \"step\": null, \"sampling\": \"linear\"}')")
+        conn.execute(
+            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+            "score, run_count, created_at) VALUES (1, 0, '0', 'COMPLETED', '{\"x\": 1.0}', "
+            "%s, 0.5, 1, 0)", (values_key({"x": 1.0}),))
+    with pytest.raises(DatabaseError, match="older hpstore \\(schema version 1; this one "
+                                            f"reads version {SCHEMA_VERSION}\\)"):
+        open_store(url, read_only=True)
+    assert cli(["summary", url]) == 2
+    assert "Open it once with the library" in capsys.readouterr().err
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (1,)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, database=url,
+                                        project_name="p")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (
+            SCHEMA_VERSION,)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = "
+                             "current_schema() AND indexname = 'observations_by_trial'"
+                             ).fetchone()[0]
+        assert index.endswith("(trial, run, metric, step)")
+    trial = oracle.project.trial("0")
+    assert (trial.status, trial.score, trial.origin, trial.note, trial.retired) == (
+        "COMPLETED", 0.5, None, None, False)
+    assert oracle.project.record().uncounted == 0
+    oracle.retire_trial("0", "old", by="ci")
+    again = oracle.enqueue_trial({"x": 1.0}, skip_if_exists=False)  # values held twice
+    _, rows = oracle.store.sql("SELECT trial_id, origin, retired IS NOT NULL, note FROM "
+                               "trial_overview ORDER BY number")
+    assert rows == [("0", None, True, None), (again, "enqueued", False, None)]
+    oracle.close()
+    assert cli(["summary", url]) == 0  # a reader opens the upgraded store

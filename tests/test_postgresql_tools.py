@@ -1,0 +1,232 @@
+"""Every hpstore command on a postgresql:// URL, hpstore copy between engines, and hpstore
+stress against PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import psycopg
+import pytest
+from _postgres import base_url, fresh_url
+from _workers import open_oracle
+
+from hpstore.cli import load_tool, main
+from hpstore.store.postgresql.schema import SCHEMA_VERSION
+from hpstore.tooling import holds_search
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def complete(oracle, count, tuner="w"):
+    for _ in range(count):
+        trial = oracle.create_trial(tuner)
+        if trial.status != "RUNNING":
+            return
+        v = trial.hyperparameters.values
+        oracle.update_trial(trial.trial_id, {"loss": (v["x"] - 3) ** 2 + v["y"]}, step=0)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+@pytest.fixture(scope="module")
+def shared_url():
+    """A search on PostgreSQL with 30 completed trials, a failed and a retried one."""
+    url = fresh_url("tools")
+    oracle = open_oracle(url, max_trials=32, seed=2, max_retries_per_trial=1)
+    complete(oracle, 30)
+    bad = oracle.create_trial("w-extra")
+    bad.status, bad.message = "FAILED", "Traceback (most recent call last):\nValueError: nope"
+    oracle.end_trial(bad)
+    flaky = oracle.create_trial("w-extra")
+    oracle.update_trial(flaky.trial_id, {"loss": 5.0}, step=0)
+    flaky.status = "INVALID"
+    oracle.end_trial(flaky)  # queued for a retry
+    oracle.close()
+    return url
+
+
+def test_every_inspection_command_reads_a_url(shared_url, capsys, tmp_path):
+    code, out, _ = run(capsys, "summary", shared_url)
+    assert code == 0 and "Trials: 32, COMPLETED 30, FAILED 1, INVALID 1" in out
+    code, out, _ = run(capsys, "trials", shared_url, "--format", "csv")
+    assert code == 0 and len(list(csv.DictReader(io.StringIO(out)))) == 32
+    code, out, _ = run(capsys, "best", shared_url, "-n", "2", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 2
+    code, out, _ = run(capsys, "history", shared_url, "--worker", "w-extra", "--format", "json")
+    assert code == 0 and [r["to"] for r in json.loads(out)] == ["RUNNING", "FAILED",
+                                                                "RUNNING", "INVALID"]
+    flaky = json.loads(out)[-1]["trial_id"]
+    code, out, _ = run(capsys, "show", shared_url, flaky)
+    assert code == 0 and f"Trial {flaky}: INVALID" in out
+    code, out, _ = run(capsys, "export", shared_url, "--format", "jsonl")
+    assert code == 0 and len(out.splitlines()) == 32
+    code, out, _ = run(capsys, "watch", shared_url, "--once")
+    assert code == 0 and "trials done 31/32" in out
+    report = tmp_path / "report.html"
+    code, out, _ = run(capsys, "report", shared_url, "-o", str(report))
+    assert code == 0 and "<svg" in report.read_text()
+
+
+def test_check_reports_the_server_and_the_schema(shared_url, capsys):
+    code, out, _ = run(capsys, "check", shared_url)
+    assert code == 0
+    assert "server: PostgreSQL" in out
+    assert f"schema version: {SCHEMA_VERSION} (this hpstore: {SCHEMA_VERSION})" in out
+    assert "live workers: 0" in out and "of max_connections" in out
+    assert "1 waiting to run again" in out
+
+
+def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, capsys):
+    code, out, _ = run(capsys, "sql", shared_url, "SELECT status, count(*) AS n FROM "
+                       "trial_overview GROUP BY status ORDER BY status", "--format", "json")
+    assert code == 0 and json.loads(out) == [
+        {"status": "COMPLETED", "n": 30}, {"status": "FAILED", "n": 1},
+        {"status": "INVALID", "n": 1}]
+    for statement in ["DELETE FROM trials", "UPDATE trials SET score = 0", "DROP TABLE trials",
+                      "CREATE TABLE x (y int)", "SET TRANSACTION READ WRITE",
+                      "SELECT set_config('default_transaction_read_only', 'off', false)"]:
+        run(capsys, "sql", shared_url, statement)
+    code, _, err = run(capsys, "sql", shared_url, "DELETE FROM trials")
+    assert code == 2 and "read-only" in err
+    code, _, err = run(capsys, "sql", shared_url, "SELECT 1; DELETE FROM trials")
+    assert code == 2 and "one statement" in err
+    code, _, err = run(capsys, "sql", shared_url, "SELECT pg_sleep(30)", "--timeout", "0.2")
+    assert code == 2 and "ran longer than 0.2 s" in err
+    code, out, _ = run(capsys, "sql", shared_url, "SELECT count(*) AS n FROM trials",
+                       "--format", "json")
+    assert json.loads(out) == [{"n": 32}]  # nothing was changed
+
+
+def test_backup_of_a_url_points_to_copy(shared_url, capsys, tmp_path):
+    code, _, err = run(capsys, "backup", shared_url, str(tmp_path / "b.db"))
+    assert code == 2 and "hpstore copy" in err and not (tmp_path / "b.db").exists()
+
+
+def test_a_password_in_the_url_is_never_printed(shared_url, capsys):
+    with_password = shared_url.replace("postgres@", "postgres:hunter2@")
+    code, out, err = run(capsys, "summary", with_password)
+    assert code == 0 and "hunter2" not in out + err
+    code, out, err = run(capsys, "summary", with_password.replace("/postgres?", "/nodb?"))
+    assert code == 2 and "hunter2" not in out + err
+
+
+def test_watch_waits_for_a_schema_to_hold_a_search():
+    url = fresh_url()
+    assert not holds_search(url)
+    open_oracle(url, max_trials=2).close()
+    assert holds_search(url)
+
+
+def comparable(state):
+    """get_state() apart from what storing it again changes: the time of the last change
+    and the space version (grown by one, so a process caching the old space reloads it)."""
+    state = json.loads(json.dumps(state))
+    for key in ("updated_at", "space_version"):
+        state["settings"].pop(key)
+    return json.dumps(state, sort_keys=False)
+
+
+def test_copy_moves_a_search_from_a_file_to_postgresql_and_back(tmp_path, capsys):
+    source = str(tmp_path / "source.db")
+    oracle = open_oracle(source, max_trials=40, seed=5, max_retries_per_trial=1)
+    complete(oracle, 12)
+    flaky = oracle.create_trial("w")
+    flaky.status = "INVALID"
+    oracle.end_trial(flaky)
+    original = oracle.get_state()
+    oracle.close()
+    url = fresh_url()
+    code, _, err = run(capsys, "copy", source, url)
+    assert code == 0 and "copied project 'untitled_project': 13 trial(s)" in err
+    back = str(tmp_path / "back.db")
+    assert run(capsys, "copy", url, back)[0] == 0
+    states = []
+    for where in (url, back):
+        copy = open_oracle(where, max_trials=40, seed=5, max_retries_per_trial=1)
+        states.append(copy.get_state())
+        copy.close()
+    assert comparable(states[0]) == comparable(original)  # byte for byte
+    assert comparable(states[1]) == comparable(original)
+    # each resumes as the original would: the same trials next
+    nexts = []
+    for where in (source, url, back):
+        resumed = open_oracle(where, max_trials=40, seed=5, max_retries_per_trial=1)
+        complete(resumed, 6)
+        nexts.append([(t["trial_id"], t["hp_values"]) for t in resumed.get_state()["trials"]])
+        resumed.close()
+    assert nexts[0] == nexts[1] == nexts[2]
+
+
+def test_copy_refuses_to_write_over_a_project_unless_asked(tmp_path, capsys):
+    first, second = fresh_url(), fresh_url()
+    for where, seed in ((first, 1), (second, 2)):
+        oracle = open_oracle(where, max_trials=5, seed=seed, project_name="p")
+        complete(oracle, 2)
+        oracle.close()
+    code, _, err = run(capsys, "copy", first, second)
+    assert code == 2 and "already holds the project 'p'" in err and "--overwrite" in err
+    assert open_oracle(second, max_trials=5, project_name="p").seed == 2  # untouched
+    code, _, _ = run(capsys, "copy", first, second, "--overwrite")
+    assert code == 0 and open_oracle(second, max_trials=5, project_name="p").seed == 1
+    code, _, err = run(capsys, "copy", first, first)
+    assert code == 2 and "the same store" in err
+    code, _, err = run(capsys, "copy", first, second, "--project", "nope")
+    assert code == 2 and "no project 'nope'" in err
+
+
+def test_copy_takes_every_project(tmp_path, capsys):
+    source = fresh_url()
+    for name in ("a", "b"):
+        complete(open_oracle(source, max_trials=3, project_name=name), 3)
+    target = str(tmp_path / "all.db")
+    assert run(capsys, "copy", source, target)[0] == 0
+    code, out, _ = run(capsys, "summary", target)
+    assert code == 0 and "2 project(s): a, b" in out
+
+
+def test_stress_finds_no_violation_on_postgresql(tmp_path):
+    stress = load_tool("stress")
+    database = base_url()  # each round makes a schema of its own there
+    opts = stress.parser().parse_args([
+        "--oracle", "random", "--processes", "3", "--trials", "30", "--kill-every", "0.1",
+        "--seed", "7", "--step-time", "0.005", "--database", database])
+    result = stress.run_round(opts, "random", tmp_path, 0)
+    assert result["violations"] == []
+    assert sum(result["kills"].values()) >= 2  # the chaos loop really killed workers
+    assert result["trials"] == 30 and result["completed_by_workers"] > 0
+    with psycopg.connect(database) as conn:  # the round's schema is gone again
+        assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE "
+                                "'hpstore_stress_%%'").fetchall()
+
+
+def test_the_dashboard_follows_a_search_on_a_url():
+    from _dashboard import api
+
+    from hpstore.dashboard import open_dashboard
+
+    url = fresh_url("dashboard")
+    oracle = open_oracle(url, max_trials=10, seed=4)
+    complete(oracle, 2)
+    running = open_dashboard(url, port=0)
+    running.start()
+    try:
+        first = api(running.url, "/api/poll")
+        assert first["total"] == 2 and first["counts"] == {"COMPLETED": 2}
+        trial = oracle.create_trial("live")
+        for step in range(3):
+            oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+        seen = api(running.url, "/api/poll", {"seq": first["seq"], "obs": first["obs"],
+                                              "generation": first["generation"],
+                                              "trial": trial.trial_id})
+        assert [(c["from"], c["to"]) for c in seen["changes"]] == [(None, "RUNNING")]
+        assert [v["value"] for v in seen["values"]] == [0.0, 1.0, 2.0]
+        assert seen["running_trials"][0]["tuner_id"] == "live"
+    finally:
+        running.close()
+        oracle.close()

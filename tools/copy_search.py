@@ -1,0 +1,107 @@
+"""hpstore copy SRC DST: copy a search (one project, or all) between any two stores: a file
+to a PostgreSQL database and back, file to file, database to database.
+
+SRC is read in one snapshot and never changed (workers may keep running on it); DST gets
+each project whole in one transaction, or nothing. A search copied resumes in DST as it
+would have in SRC: the same next trials, the grid's position and Hyperband's brackets
+included. Trials that were running in SRC are handed out again by the first worker on DST.
+A project DST already holds is refused unless --overwrite is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from hpstore.errors import HpStoreError
+from hpstore.rendering import terminal_text
+from hpstore.store import open_store
+from hpstore.store.postgresql import is_url
+from hpstore.store.records import NewProject
+from hpstore.tooling import open_search, run_tool
+
+
+def same_place(a: str, b: str) -> bool:
+    """Whether two store arguments name the same file or the same URL."""
+    if is_url(a) or is_url(b):
+        return a == b
+    return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+
+
+def copy(source: str, target: str, *, projects: list[str] | None = None,
+         overwrite: bool = False) -> list[tuple[str, int]]:
+    """Copy the projects named (all when None) from ``source`` to ``target``; returns
+    (name, trials) of each.
+
+    Raises:
+        HpStoreError: the same store twice, a project SRC lacks, or one DST holds already
+            (without ``overwrite``); nothing is written then.
+        DatabaseError: either store cannot be used.
+    """
+    if same_place(source, target):
+        raise HpStoreError("SRC and DST are the same store; give another DST to copy into.")
+    src = open_search(source)
+    try:
+        found = {r.name: r for r in src.projects()}
+        names = list(found) if projects is None else projects
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise HpStoreError(f"{_shown(source)} has no project {missing[0]!r}; it "
+                               f"holds {', '.join(map(repr, found)) or 'none'}.")
+        if not names:
+            raise HpStoreError(f"{_shown(source)} holds no project to copy.")
+        # every document read before anything is written
+        states = {n: src.open_project(found[n]).dump() for n in names}
+    finally:
+        src.close()
+    dst = open_store(target)
+    try:
+        with dst.mutex():
+            held = {r.name for r in dst.projects()}
+            clash = [n for n in names if n in held]
+            if clash and not overwrite:
+                raise HpStoreError(
+                    f"{_shown(target)} already holds the project {clash[0]!r}; give "
+                    "--overwrite to replace it (or --project to copy others).")
+            return [(name, _import(dst, name, states[name], overwrite)) for name in names]
+    finally:
+        dst.close()
+
+
+def _import(dst: Any, name: str, state: dict[str, Any], replace: bool) -> int:
+    settings = state["settings"]
+    new = NewProject(name, settings["oracle_class"], settings["oracle_config"],
+                     settings["objective"], settings["max_trials"], settings["seed"])
+    dst.import_project(new, state, replace=replace)
+    return len(state["trials"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hpstore copy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="the search file or postgresql:// URL to copy from "
+                        "(read-only)")
+    parser.add_argument("target", help="the search file (created if missing) or "
+                        "postgresql:// URL to copy into")
+    parser.add_argument("--project", action="append", default=None, metavar="NAME",
+                        help="a project to copy (repeat for several); default: all")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace projects of the same name in the target")
+    args = parser.parse_args(argv)
+    for name, trials in copy(args.source, args.target, projects=args.project,
+                             overwrite=args.overwrite):
+        print(terminal_text(f"copied project {name!r}: {trials} trial(s) into "
+                            f"{_shown(args.target)}"), file=sys.stderr)
+    return 0
+
+
+def _shown(where: str) -> str:
+    from hpstore.store.postgresql import redact
+
+    return redact(where) if is_url(where) else where
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
