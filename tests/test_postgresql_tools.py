@@ -196,10 +196,17 @@ def test_stress_finds_no_violation_on_postgresql(tmp_path):
     opts = stress.parser().parse_args([
         "--oracle", "random", "--processes", "3", "--trials", "30", "--kill-every", "0.1",
         "--seed", "7", "--step-time", "0.005", "--database", database])
-    result = stress.run_round(opts, "random", tmp_path, 0)
-    assert result["violations"] == []
-    assert sum(result["kills"].values()) >= 2  # the chaos loop really killed workers
-    assert result["trials"] == 30 and result["completed_by_workers"] > 0
+    kills = 0
+    # a round's kills depend on how fast its workers finish: rounds until the chaos loop
+    # has really killed workers twice, every round checked whole
+    for number in range(4):
+        result = stress.run_round(opts, "random", tmp_path, number)
+        assert result["violations"] == []
+        assert result["trials"] == 30 and result["completed_by_workers"] > 0
+        kills += sum(result["kills"].values())
+        if kills >= 2:
+            break
+    assert kills >= 2  # the chaos loop really killed workers
     with psycopg.connect(database) as conn:  # the round's schema is gone again
         assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE "
                                 "'hpstore_stress_%%'").fetchall()

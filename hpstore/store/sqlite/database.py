@@ -29,10 +29,10 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import files, locks
+from hpstore.store.sqlite import files, locks, shared
 from hpstore.store.sqlite.checks import check_schema, inspect_database, inspect_header, single_name
 from hpstore.store.sqlite.files import Identity, check_lock_folder, identity, make_lock_folder
-from hpstore.store.sqlite.locks import FileMutex, Session, Turnstile
+from hpstore.store.sqlite.locks import FileMutex, Session
 from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
 
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
@@ -101,8 +101,9 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
+        self._share: shared.FileShare | None = None  # lock files and session (shared.py)
+        self._share_pid = -1
         self._mutex: FileMutex | None = None
-        self._turnstile: Turnstile | None = None
         self._session: Session | None = None
         self._identity: Identity | None = None  # the file opened: (device, inode)
         self._wrote = False  # whether this process committed a write since it connected
@@ -380,14 +381,13 @@ class Database:
         if self.memory:
             yield
             return
-        if self._turnstile is None:
-            self._turnstile = Turnstile(self.sidecar / "write.lock")
-        held = self._turnstile.enter()
+        turnstile = self._shared().turnstile
+        held = turnstile.enter()
         try:
             yield
         finally:
             if held:
-                self._turnstile.leave()
+                turnstile.leave()
 
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         # One try from BEGIN on: a Ctrl-C that lands just as BEGIN returns must roll
@@ -493,11 +493,18 @@ class Database:
             yield
 
     def _oracle_mutex(self) -> FileMutex:
-        if self._mutex is None:
+        if self._mutex is None or self._share_pid != os.getpid():
             make_lock_folder(self.sidecar)
-            self._mutex = FileMutex(self.sidecar / "oracle.lock",
-                                    what=f"the decide-and-record lock of {self.path}")
+            self._mutex = self._shared().mutex
         return self._mutex
+
+    def _shared(self) -> shared.FileShare:
+        """What this process's databases of this file share (joined on first use, and
+        again in a forked child)."""
+        if self._share is None or self._share_pid != os.getpid():
+            self._share = shared.join(self.sidecar, str(self.path))
+            self._share_pid = os.getpid()
+        return self._share
 
     @contextlib.contextmanager
     def _schema_lock(self) -> Iterator[None]:
@@ -521,8 +528,7 @@ class Database:
             return None
         self.connect()  # drops a session inherited through fork
         if self._session is None:
-            make_lock_folder(self.sidecar)
-            self._session = Session.start(self.sidecar)
+            self._session = self._shared().session()
         return self._session
 
     def is_alive(self, token: str, pid: int | None = None) -> bool:
@@ -555,9 +561,6 @@ class Database:
                 turn = True
         try:
             with self._thread_lock:
-                if self._session is not None and self._session.pid == os.getpid():
-                    self._session.end()
-                self._session = None
                 if mine and not moved:
                     self._sweep_lock_folder()
                     assert self._conn is not None
@@ -569,18 +572,17 @@ class Database:
                 elif self._conn is not None:
                     _ORPHANS.append(self._conn)  # inherited through fork: never close it here
                 self._conn = None
+                self._session = None  # ended with the file's share, by its last user
         finally:
             if turn:
                 assert self._mutex is not None
                 self._mutex.release()
         # Outside the thread lock: closing the lock file waits for a thread inside
         # create_trial, which takes the thread lock after the file lock.
-        if self._mutex is not None:
-            self._mutex.close()
-            self._mutex = None
-        if self._turnstile is not None:
-            self._turnstile.close()
-            self._turnstile = None
+        self._mutex = None
+        if self._share is not None and self._share_pid == os.getpid():
+            shared.leave(self._share)
+        self._share = None
         files.release_descriptors()
         if moved:
             _remove_old_name(self)

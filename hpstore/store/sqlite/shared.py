@@ -1,0 +1,87 @@
+"""What every open search of one file shares within one process: its lock files and its
+proof of life.
+
+A notebook may build a thousand oracles on one file (a cell run again and again), each
+with a database of its own. Were each to open the decide-and-record lock, the writers'
+lock and a liveness file of its own, a process would run out of file descriptors long
+before a thousand, since an oracle dropped without ``close()`` keeps them until the
+process ends. So the lock files are opened once per process and file, and one liveness
+session serves every database of the file: it ends when the last of them closes (or with
+the process), so a trial one oracle left running is still this process's own, and the
+next oracle of the process hands it back instead of finding it interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from hpstore.store.sqlite.files import make_lock_folder
+from hpstore.store.sqlite.locks import FileMutex, Session, Turnstile
+
+
+class FileShare:
+    """The lock files and the session of one search file, in this process."""
+
+    def __init__(self, sidecar: Path, what: str) -> None:
+        self.sidecar = sidecar
+        self.mutex = FileMutex(sidecar / "oracle.lock",
+                               what=f"the decide-and-record lock of {what}")
+        self.turnstile = Turnstile(sidecar / "write.lock")
+        self._session: Session | None = None
+        self.users = 0  # open databases of the file (one dropped unclosed stays counted)
+
+    def session(self) -> Session:
+        """The file's liveness session in this process, started on first use.
+
+        Raises:
+            FileIdentityError: the lock folder or a file in it is a symbolic link.
+        """
+        with _LOCK:
+            if self._session is None:
+                make_lock_folder(self.sidecar)
+                self._session = Session.start(self.sidecar)
+            return self._session
+
+    def held_session(self) -> Session | None:
+        return self._session
+
+
+_LOCK = threading.Lock()
+_SHARES: dict[tuple[int, Path], FileShare] = {}
+
+
+def join(sidecar: Path, what: str) -> FileShare:
+    """The share of the file whose lock folder is ``sidecar``, counting one more user."""
+    with _LOCK:
+        key = (os.getpid(), sidecar)  # a forked child starts its own
+        share = _SHARES.get(key)
+        if share is None:
+            share = _SHARES[key] = FileShare(sidecar, what)
+        share.users += 1
+        return share
+
+
+def leave(share: FileShare) -> None:
+    """One user of ``share`` closed: the last one ends the session and closes the lock
+    files (the session only in the process that started it)."""
+    with _LOCK:
+        share.users -= 1
+        if share.users > 0:
+            return
+        _SHARES.pop((os.getpid(), share.sidecar), None)
+        session, share._session = share._session, None
+    if session is not None and session.pid == os.getpid():
+        session.end()
+    share.mutex.close()
+    share.turnstile.close()
+
+
+def after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=after_fork_in_child)
