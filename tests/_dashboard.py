@@ -92,7 +92,7 @@ def run_workers(path: str, project: str, trials: int, workers: int,
     they start. The process ids that took part.
 
     Raises:
-        AssertionError: a worker failed, or (the search being short) not every one took part.
+        AssertionError: a worker failed, or not every one took part.
     """
     import multiprocessing as mp
 
@@ -100,7 +100,9 @@ def run_workers(path: str, project: str, trials: int, workers: int,
     hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=11, database=path,
                                project_name=project, hyperparameters=space()).close()
     start, results = ctx.Barrier(workers + 1, timeout=DEADLINE), ctx.Queue()
-    procs = [ctx.Process(target=run_worker, args=(path, project, trials, start, results))
+    holding = ctx.Barrier(workers, timeout=DEADLINE)
+    procs = [ctx.Process(target=run_worker,
+                         args=(path, project, trials, start, results, holding))
              for _ in range(workers)]
     for p in procs:
         p.start()
@@ -120,14 +122,21 @@ def run_workers(path: str, project: str, trials: int, workers: int,
     return [pid for _, pid, _ in outcomes]
 
 
-def run_worker(path: str, project: str, trials: int, start: Any, results: Any) -> None:
-    """One worker of a shared search, started by ``start``; puts ("ok"|"error", pid, text)."""
+def run_worker(path: str, project: str, trials: int, start: Any, results: Any,
+               holding: Any = None) -> None:
+    """One worker of a shared search, started by ``start``; puts ("ok"|"error", pid, text).
+    With ``holding``, it first takes a trial and waits until every worker holds one, so
+    that each takes part however fast the others are (its Tuner then gets that trial back
+    first)."""
     try:
         oracle = hpstore.RandomSearchOracle(
             objective="loss", max_trials=trials, seed=11, database=path,
             project_name=project, hyperparameters=space(), max_consecutive_failed_trials=100)
         tuner = CurveTuner(oracle, tuner_id=f"w{os.getpid()}", verbose=0)
         start.wait(DEADLINE)
+        if holding is not None:
+            oracle.create_trial(tuner.tuner_id)
+            holding.wait(DEADLINE)
         tuner.search()
         oracle.close()
         results.put(("ok", os.getpid(), ""))

@@ -10,6 +10,10 @@ look for new bugs; ``--hypothesis-seed=N`` with it repeats one such run.
 Keras runs on the torch backend (a CPU build) unless told otherwise; set before anything
 imports keras, and inherited by every process a test starts.
 
+Tests that press Ctrl-C on a child need it to take Ctrl-C as a terminal's job does: run as
+a background job of a script, the suite would start with SIGINT ignored, and every child
+would inherit that.
+
 The tools remember, in the user's cache folder, how far a file's contents were checked;
 the tests (and every process they start) keep those marks in a folder of their own.
 """
@@ -17,6 +21,7 @@ the tests (and every process they start) keep those marks in a folder of their o
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 import pytest
@@ -24,6 +29,8 @@ from hypothesis import settings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hpstore-test-cache-")
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)
