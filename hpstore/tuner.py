@@ -420,17 +420,40 @@ class Tuner:
               progress: Progress | None = None) -> None:
         wait = _IDLE_WAIT[0]
         while True:
-            trial = self.oracle.create_trial(self.tuner_id)
-            if trial.status == TrialStatus.STOPPED:
-                return
-            if trial.status == TrialStatus.IDLE:
-                time.sleep(wait)  # polling the oracle, not synchronising with anyone
-                wait = min(wait * 2, _IDLE_WAIT[1])
-                continue
+            try:
+                trial = self.oracle.create_trial(self.tuner_id)
+                if trial.status == TrialStatus.STOPPED:
+                    return
+                if trial.status == TrialStatus.IDLE:
+                    time.sleep(wait)  # polling the oracle, not synchronising with anyone
+                    wait = min(wait * 2, _IDLE_WAIT[1])
+                    continue
+            except KeyboardInterrupt:
+                self._hand_back_taken()
+                raise
             wait = _IDLE_WAIT[0]
             self._run_one(trial, args, kwargs, progress)
             if progress is not None:
                 progress.poll()
+
+    def _hand_back_taken(self) -> None:
+        """After a Ctrl-C inside create_trial: a trial it had already recorded for this
+        worker (the Ctrl-C landing between the commit and the return) goes back to run
+        again, as one interrupted while it ran would."""
+        previous = _ignore_sigint()
+        try:
+            session = self.oracle.store.session()
+            for record in self.oracle.project.running():
+                if record.tuner_id != self.tuner_id or record.session != session:
+                    continue
+                trial = self.oracle.trials[record.trial_id]
+                trial.status = TrialStatus.IDLE
+                trial.message = "Interrupted by Ctrl-C; queued to run again."
+                self.oracle.end_trial(trial)
+                self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
+        finally:
+            if previous is not None and not self._in_worker:
+                signal.signal(signal.SIGINT, previous)
 
     def _run_one(self, trial: Trial, args: tuple[Any, ...], kwargs: dict[str, Any],
                  progress: Progress | None) -> None:

@@ -353,6 +353,43 @@ def test_ctrl_c_hands_the_trial_back_and_a_second_run_finishes(tmp_path):
         2,)
 
 
+def test_ctrl_c_between_a_trials_commit_and_its_return_hands_it_back(tmp_path, monkeypatch):
+    # Ctrl-C can land inside create_trial after the new trial is committed, before the
+    # Tuner holds it: the trial must go back to run again, not stay RUNNING.
+    import hpstore.oracle.deciding as deciding
+
+    made = deciding.trial_from
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the third trial: committed, then Ctrl-C
+            raise KeyboardInterrupt
+        return made(*args, **kwargs)
+
+    class Quick(hpstore.Tuner):
+        def run_trial(self, trial):
+            return {"loss": trial.hyperparameters.values["x"] ** 2}
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    db = str(tmp_path / "c.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=2,
+                                        database=db)
+    monkeypatch.setattr(deciding, "trial_from", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Quick(oracle, verbose=0).search()
+    monkeypatch.undo()
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT number, status, message FROM trials ORDER BY number").fetchall()
+    assert [(n, s) for n, s, _ in rows] == [(0, "COMPLETED"), (1, "COMPLETED"), (2, "IDLE")]
+    assert "Ctrl-C" in rows[2][2]
+    Quick(oracle, verbose=0).search()  # run again: it finishes, trial 2 on its second run
+    assert conn.execute("SELECT count(*), max(run_count) FROM trials WHERE status = "
+                        "'COMPLETED'").fetchone() == (10, 2)
+    oracle.close()
+
+
 def test_demo_runs_small_and_leaves_a_readable_file(tmp_path, capsys):
     from hpstore.demo import main
 
