@@ -5,8 +5,15 @@ Optuna and scikit-learn are optional: a system whose package is missing is skipp
 note, and so are the real-model problems without scikit-learn.
 
     python -m benchmarks quality [--suite core|full|quick] [--seeds 5] [--budget 100]
-                                 [--problems NAME ...] [--systems NAME ...] [--json FILE]
+                                 [--checkpoints N ...] [--problems NAME ...]
+                                 [--systems NAME ...] [--baseline REV]
+                                 [--keras-tuner-suite core|full|quick|none] [--json FILE]
     python -m benchmarks quality --quick      # the CI smoke: a few problems, 1 seed, 12 trials
+
+``--baseline REV`` adds the Bayesian oracle of an earlier commit as one more system
+(``benchmarks.baseline``). KerasTuner's Bayesian oracle takes about 40 s per 100-trial search
+here (its create_trial grows with the trials): ``--keras-tuner-suite`` (default: core) runs
+it only on that suite's problems; its cell of the other rows is "-".
 
 The "best value" of a noisy problem is the noise-free value of the trial whose observed
 (noisy) value was best: what a user who picks the best-looking trial gets.
@@ -233,8 +240,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the CI smoke: the quick suite, 1 seed, 12 trials")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 1..N (default 5)")
     parser.add_argument("--budget", type=int, default=None, help="trials (default 100)")
+    parser.add_argument("--checkpoints", type=int, nargs="*", default=list(CHECKPOINTS),
+                        help="trial counts at which the best value is read (default 30 60 100)")
     parser.add_argument("--problems", nargs="*", help="only these problems of the suite")
     parser.add_argument("--systems", nargs="*", help=f"only these of {list(SYSTEMS)}")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run the Bayesian oracle of this git revision")
+    parser.add_argument("--keras-tuner-suite", choices=[*sorted(SUITES), "none"],
+                        help="run KerasTuner's oracle only on the problems of this suite "
+                        "(default: core, quick with --quick; it is slow)")
     parser.add_argument("--latency", type=int, nargs="*", default=None,
                         help="completed-trial counts at which to time create_trial "
                              "(default 100 300 1000; KerasTuner at 300 at most)")
@@ -243,6 +257,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.suite = "quick"
     quick = args.quick
+    args.keras_tuner_suite = args.keras_tuner_suite or ("quick" if quick else "core")
     args.seeds = args.seeds or (1 if quick else 5)
     args.budget = args.budget or (12 if quick else 100)
     if args.latency is None:
@@ -250,6 +265,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for name in args.systems or []:
         if name not in SYSTEMS:
             parser.error(f"unknown system {name!r}; choose among {list(SYSTEMS)}")
+    if args.baseline is not None:
+        from benchmarks import baseline
+
+        try:
+            args.baseline_run = baseline.runner(args.baseline)
+        except baseline.BaselineError as e:
+            parser.error(str(e))
     known = {p.name for p in SUITES[args.suite]}
     for name in args.problems or []:
         if name not in known:
@@ -260,8 +282,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    checkpoints = [c for c in CHECKPOINTS if c <= args.budget] or [args.budget]
+    checkpoints = sorted({c for c in args.checkpoints if 0 < c <= args.budget}) or [args.budget]
     systems = {n: s for n, s in SYSTEMS.items() if not args.systems or n in args.systems}
+    if args.baseline is not None:  # beside today's oracle
+        names = list(systems)
+        at = names.index("hpstore bayesian") + 1 if "hpstore bayesian" in names else len(names)
+        names.insert(at, f"hpstore bayesian at {args.baseline}")
+        systems[names[at]] = (args.baseline_run, None)
+        systems = {n: systems[n] for n in names}
+    slow = ({p.name for p in SUITES[args.keras_tuner_suite]}
+            if args.keras_tuner_suite != "none" else set())
     for name, (_, module) in list(systems.items()):
         if not available(module):
             print(f"note: {name} skipped ({module} is not installed)", file=sys.stderr)
@@ -277,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                      for p in problems}}
     for problem in problems:
         for name, (run, _) in systems.items():
+            if name == "KerasTuner bayesian" and problem.name not in slow:
+                continue
             per_seed, seconds = [], []
             for seed in range(1, args.seeds + 1):
                 evaluation = Evaluation(problem, seed)
