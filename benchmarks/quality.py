@@ -42,8 +42,9 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from benchmarks.compare import bars, outcome_tables, tie_tolerances  # noqa: E402
-from benchmarks.problems import PROBLEMS, Param, Problem  # noqa: E402
+from benchmarks.problems import Param, Problem  # noqa: E402
 from benchmarks.suite import SUITES  # noqa: E402
+from benchmarks.suite import problem as find_problem  # noqa: E402
 
 CHECKPOINTS = (30, 60, 100)
 Evaluate = Callable[[dict[str, Any]], float]
@@ -193,25 +194,30 @@ def available(module: str | None) -> bool:
 
 
 # -- create_trial latency of the Bayesian oracles -------------------------------------------------
-def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True
+def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True,
+                     problems: tuple[str, ...] = ("mixed",)
                      ) -> dict[str, dict[str, float]]:
     """Seconds per create_trial once ``completed`` trials have finished (the first call
-    and the median of ``repeats`` calls), on the mixed problem."""
+    and the median of ``repeats`` calls), on each of ``problems`` (KerasTuner's on the
+    first only). Each result is named "SYSTEM" on the first problem, "SYSTEM, PROBLEM"
+    on the others."""
     import hpstore
 
-    problem = PROBLEMS[0]
     results: dict[str, dict[str, float]] = {}
-    makers: dict[str, Callable[[], Any]] = {
-        "hpstore bayesian": lambda: hpstore.BayesianOptimizationOracle(
-            hpstore.Objective("value", "min"), max_trials=completed + repeats + 1,
-            hyperparameters=hpstore_space(problem), seed=1, num_initial_points=completed),
-    }
-    if keras_tuner and available("keras_tuner"):
-        makers["KerasTuner bayesian"] = lambda: keras_tuner_oracle(
-            problem, 1, completed + repeats + 1, initial=completed)
-    for name, make in makers.items():
-        with contextlib.redirect_stdout(io.StringIO()):
-            results[name] = _time_creates(make(), problem, completed, repeats)
+    for i, name in enumerate(problems):
+        chosen = find_problem(name)
+        suffix = "" if i == 0 else f", {name}"
+        makers: dict[str, Callable[[], Any]] = {
+            "hpstore bayesian": lambda p=chosen: hpstore.BayesianOptimizationOracle(
+                hpstore.Objective("value", "min"), max_trials=completed + repeats + 1,
+                hyperparameters=hpstore_space(p), seed=1, num_initial_points=completed),
+        }
+        if i == 0 and keras_tuner and available("keras_tuner"):
+            makers["KerasTuner bayesian"] = lambda p=chosen: keras_tuner_oracle(
+                p, 1, completed + repeats + 1, initial=completed)
+        for system, make in makers.items():
+            with contextlib.redirect_stdout(io.StringIO()):
+                results[system + suffix] = _time_creates(make(), chosen, completed, repeats)
     return results
 
 
@@ -252,6 +258,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=int, nargs="*", default=None,
                         help="completed-trial counts at which to time create_trial "
                              "(default 100 300 1000; KerasTuner at 300 at most)")
+    parser.add_argument("--latency-problems", nargs="+", default=["mixed"], metavar="NAME",
+                        help="problems of the full suite create_trial is timed on "
+                        "(default: mixed; KerasTuner on the first only)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -272,6 +281,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             args.baseline_run = baseline.runner(args.baseline)
         except baseline.BaselineError as e:
             parser.error(str(e))
+    everything = {p.name for p in SUITES["full"]}
+    for name in args.latency_problems:
+        if name not in everything:
+            parser.error(f"--latency-problems: {name!r} is not a problem; choose among "
+                         f"{sorted(everything)}")
     known = {p.name for p in SUITES[args.suite]}
     for name in args.problems or []:
         if name not in known:
@@ -324,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     # KerasTuner's create_trial takes seconds past 300 trials (and in the smoke, longer
     # than everything else together): it is timed at 300 completed trials at most.
     timed_kt = "KerasTuner bayesian" in systems and not args.quick
-    results["latency"] = {n: bayesian_latency(n, keras_tuner=timed_kt and n <= 300)
+    results["latency"] = {n: bayesian_latency(n, keras_tuner=timed_kt and n <= 300,
+                                              problems=tuple(args.latency_problems))
                           for n in args.latency}
     results["tolerance"] = tie_tolerances(results)
     results["bars"] = bars(results)
@@ -344,7 +359,9 @@ def markdown(results: dict[str, Any]) -> str:
               "|---|---:|---:|"]
     for n, systems in results["latency"].items():
         for name, t in systems.items():
-            lines.append(f"| {name}, {n} completed trials | {t['first'] * 1000:.0f} ms | "
+            system, _, problem = name.partition(", ")
+            label = f"{system}, {n} completed trials" + (f", {problem}" if problem else "")
+            lines.append(f"| {label} | {t['first'] * 1000:.0f} ms | "
                          f"{t['median'] * 1000:.0f} ms |")
     if results["bars"]:
         lines += [""] + [f"- {bar}" for bar in results["bars"]]

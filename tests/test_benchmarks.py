@@ -164,6 +164,19 @@ def test_keras_tuner_runs_only_on_the_problems_of_its_suite(tmp_path):
     assert "| - |" in "\n".join(compare.outcome_tables(results))
 
 
+def test_create_trial_is_timed_on_each_problem_named(capsys):
+    timed = quality.bayesian_latency(12, repeats=2, keras_tuner=False,
+                                     problems=("mixed", "hartmann3"))
+    assert sorted(timed) == ["hpstore bayesian", "hpstore bayesian, hartmann3"]
+    assert all(t["first"] > 0 and t["median"] > 0 for t in timed.values())
+    text = quality.markdown({"seeds": 1, "checkpoints": [], "best": {}, "bars": [],
+                             "latency": {12: timed}})
+    assert "| hpstore bayesian, 12 completed trials, hartmann3 |" in text
+    with pytest.raises(SystemExit) as stopped:
+        quality.parse(["--latency-problems", "mixed", "nowhere"])
+    assert stopped.value.code == 2 and "'nowhere'" in capsys.readouterr().err
+
+
 ARGMIN = {  # where the classic functions reach their known optimum
     "branin": {"x1": math.pi, "x2": 2.275},
     "hartmann3": {"x1": 0.114614, "x2": 0.555649, "x3": 0.852547},
