@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -208,13 +209,14 @@ def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True,
         chosen = find_problem(name)
         suffix = "" if i == 0 else f", {name}"
         makers: dict[str, Callable[[], Any]] = {
-            "hpstore bayesian": lambda p=chosen: hpstore.BayesianOptimizationOracle(
-                hpstore.Objective("value", "min"), max_trials=completed + repeats + 1,
-                hyperparameters=hpstore_space(p), seed=1, num_initial_points=completed),
+            "hpstore bayesian": functools.partial(
+                hpstore.BayesianOptimizationOracle, hpstore.Objective("value", "min"),
+                max_trials=completed + repeats + 1, hyperparameters=hpstore_space(chosen),
+                seed=1, num_initial_points=completed),
         }
         if i == 0 and keras_tuner and available("keras_tuner"):
-            makers["KerasTuner bayesian"] = lambda p=chosen: keras_tuner_oracle(
-                p, 1, completed + repeats + 1, initial=completed)
+            makers["KerasTuner bayesian"] = functools.partial(
+                keras_tuner_oracle, chosen, 1, completed + repeats + 1, initial=completed)
         for system, make in makers.items():
             with contextlib.redirect_stdout(io.StringIO()):
                 results[system + suffix] = _time_creates(make(), chosen, completed, repeats)
