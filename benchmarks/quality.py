@@ -5,8 +5,15 @@ Optuna and scikit-learn are optional: a system whose package is missing is skipp
 note, and so are the real-model problems without scikit-learn.
 
     python -m benchmarks quality [--suite core|full|quick] [--seeds 5] [--budget 100]
-                                 [--problems NAME ...] [--systems NAME ...] [--json FILE]
+                                 [--checkpoints N ...] [--problems NAME ...]
+                                 [--systems NAME ...] [--baseline REV]
+                                 [--keras-tuner-suite core|full|quick|none] [--json FILE]
     python -m benchmarks quality --quick      # the CI smoke: a few problems, 1 seed, 12 trials
+
+``--baseline REV`` adds the Bayesian oracle of an earlier commit as one more system
+(``benchmarks.baseline``). KerasTuner's Bayesian oracle takes about 40 s per 100-trial search
+here (its create_trial grows with the trials): ``--keras-tuner-suite`` (default: core) runs
+it only on that suite's problems; its cell of the other rows is "-".
 
 The "best value" of a noisy problem is the noise-free value of the trial whose observed
 (noisy) value was best: what a user who picks the best-looking trial gets.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -35,8 +43,9 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from benchmarks.compare import bars, outcome_tables, tie_tolerances  # noqa: E402
-from benchmarks.problems import PROBLEMS, Param, Problem  # noqa: E402
+from benchmarks.problems import Param, Problem  # noqa: E402
 from benchmarks.suite import SUITES  # noqa: E402
+from benchmarks.suite import problem as find_problem  # noqa: E402
 
 CHECKPOINTS = (30, 60, 100)
 Evaluate = Callable[[dict[str, Any]], float]
@@ -186,25 +195,31 @@ def available(module: str | None) -> bool:
 
 
 # -- create_trial latency of the Bayesian oracles -------------------------------------------------
-def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True
+def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True,
+                     problems: tuple[str, ...] = ("mixed",)
                      ) -> dict[str, dict[str, float]]:
     """Seconds per create_trial once ``completed`` trials have finished (the first call
-    and the median of ``repeats`` calls), on the mixed problem."""
+    and the median of ``repeats`` calls), on each of ``problems`` (KerasTuner's on the
+    first only). Each result is named "SYSTEM" on the first problem, "SYSTEM, PROBLEM"
+    on the others."""
     import hpstore
 
-    problem = PROBLEMS[0]
     results: dict[str, dict[str, float]] = {}
-    makers: dict[str, Callable[[], Any]] = {
-        "hpstore bayesian": lambda: hpstore.BayesianOptimizationOracle(
-            hpstore.Objective("value", "min"), max_trials=completed + repeats + 1,
-            hyperparameters=hpstore_space(problem), seed=1, num_initial_points=completed),
-    }
-    if keras_tuner and available("keras_tuner"):
-        makers["KerasTuner bayesian"] = lambda: keras_tuner_oracle(
-            problem, 1, completed + repeats + 1, initial=completed)
-    for name, make in makers.items():
-        with contextlib.redirect_stdout(io.StringIO()):
-            results[name] = _time_creates(make(), problem, completed, repeats)
+    for i, name in enumerate(problems):
+        chosen = find_problem(name)
+        suffix = "" if i == 0 else f", {name}"
+        makers: dict[str, Callable[[], Any]] = {
+            "hpstore bayesian": functools.partial(
+                hpstore.BayesianOptimizationOracle, hpstore.Objective("value", "min"),
+                max_trials=completed + repeats + 1, hyperparameters=hpstore_space(chosen),
+                seed=1, num_initial_points=completed),
+        }
+        if i == 0 and keras_tuner and available("keras_tuner"):
+            makers["KerasTuner bayesian"] = functools.partial(
+                keras_tuner_oracle, chosen, 1, completed + repeats + 1, initial=completed)
+        for system, make in makers.items():
+            with contextlib.redirect_stdout(io.StringIO()):
+                results[system + suffix] = _time_creates(make(), chosen, completed, repeats)
     return results
 
 
@@ -233,16 +248,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the CI smoke: the quick suite, 1 seed, 12 trials")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 1..N (default 5)")
     parser.add_argument("--budget", type=int, default=None, help="trials (default 100)")
+    parser.add_argument("--checkpoints", type=int, nargs="*", default=list(CHECKPOINTS),
+                        help="trial counts at which the best value is read (default 30 60 100)")
     parser.add_argument("--problems", nargs="*", help="only these problems of the suite")
     parser.add_argument("--systems", nargs="*", help=f"only these of {list(SYSTEMS)}")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run the Bayesian oracle of this git revision")
+    parser.add_argument("--keras-tuner-suite", choices=[*sorted(SUITES), "none"],
+                        help="run KerasTuner's oracle only on the problems of this suite "
+                        "(default: core, quick with --quick; it is slow)")
     parser.add_argument("--latency", type=int, nargs="*", default=None,
                         help="completed-trial counts at which to time create_trial "
                              "(default 100 300 1000; KerasTuner at 300 at most)")
+    parser.add_argument("--latency-problems", nargs="+", default=["mixed"], metavar="NAME",
+                        help="problems of the full suite create_trial is timed on "
+                        "(default: mixed; KerasTuner on the first only)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:
         args.suite = "quick"
     quick = args.quick
+    args.keras_tuner_suite = args.keras_tuner_suite or ("quick" if quick else "core")
     args.seeds = args.seeds or (1 if quick else 5)
     args.budget = args.budget or (12 if quick else 100)
     if args.latency is None:
@@ -250,6 +276,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for name in args.systems or []:
         if name not in SYSTEMS:
             parser.error(f"unknown system {name!r}; choose among {list(SYSTEMS)}")
+    if args.baseline is not None:
+        from benchmarks import baseline
+
+        try:
+            args.baseline_run = baseline.runner(args.baseline)
+        except baseline.BaselineError as e:
+            parser.error(str(e))
+    everything = {p.name for p in SUITES["full"]}
+    for name in args.latency_problems:
+        if name not in everything:
+            parser.error(f"--latency-problems: {name!r} is not a problem; choose among "
+                         f"{sorted(everything)}")
     known = {p.name for p in SUITES[args.suite]}
     for name in args.problems or []:
         if name not in known:
@@ -260,8 +298,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    checkpoints = [c for c in CHECKPOINTS if c <= args.budget] or [args.budget]
+    checkpoints = sorted({c for c in args.checkpoints if 0 < c <= args.budget}) or [args.budget]
     systems = {n: s for n, s in SYSTEMS.items() if not args.systems or n in args.systems}
+    if args.baseline is not None:  # beside today's oracle
+        names = list(systems)
+        at = names.index("hpstore bayesian") + 1 if "hpstore bayesian" in names else len(names)
+        names.insert(at, f"hpstore bayesian at {args.baseline}")
+        systems[names[at]] = (args.baseline_run, None)
+        systems = {n: systems[n] for n in names}
+    slow = ({p.name for p in SUITES[args.keras_tuner_suite]}
+            if args.keras_tuner_suite != "none" else set())
     for name, (_, module) in list(systems.items()):
         if not available(module):
             print(f"note: {name} skipped ({module} is not installed)", file=sys.stderr)
@@ -277,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                      for p in problems}}
     for problem in problems:
         for name, (run, _) in systems.items():
+            if name == "KerasTuner bayesian" and problem.name not in slow:
+                continue
             per_seed, seconds = [], []
             for seed in range(1, args.seeds + 1):
                 evaluation = Evaluation(problem, seed)
@@ -292,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     # KerasTuner's create_trial takes seconds past 300 trials (and in the smoke, longer
     # than everything else together): it is timed at 300 completed trials at most.
     timed_kt = "KerasTuner bayesian" in systems and not args.quick
-    results["latency"] = {n: bayesian_latency(n, keras_tuner=timed_kt and n <= 300)
+    results["latency"] = {n: bayesian_latency(n, keras_tuner=timed_kt and n <= 300,
+                                              problems=tuple(args.latency_problems))
                           for n in args.latency}
     results["tolerance"] = tie_tolerances(results)
     results["bars"] = bars(results)
@@ -312,7 +361,9 @@ def markdown(results: dict[str, Any]) -> str:
               "|---|---:|---:|"]
     for n, systems in results["latency"].items():
         for name, t in systems.items():
-            lines.append(f"| {name}, {n} completed trials | {t['first'] * 1000:.0f} ms | "
+            system, _, problem = name.partition(", ")
+            label = f"{system}, {n} completed trials" + (f", {problem}" if problem else "")
+            lines.append(f"| {label} | {t['first'] * 1000:.0f} ms | "
                          f"{t['median'] * 1000:.0f} ms |")
     if results["bars"]:
         lines += [""] + [f"- {bar}" for bar in results["bars"]]

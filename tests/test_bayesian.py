@@ -169,6 +169,35 @@ def test_beats_its_own_random_start_on_the_mixed_problem():
     assert min(s for _, s in history) < 0.5
 
 
+def test_a_bound_that_promises_nothing_gives_way_to_the_likeliest_improvement():
+    from hpstore.oracles.bayesian import acquisition_order
+
+    # a hair from the best (mean -1.0, sure of it) and two regions the model doubts
+    means, stds = np.array([-1.0, 0.5, 2.0]), np.array([0.001, 0.5, 0.5])
+    # some bound (mean - 2.6 std: -1.0026, -0.8, 0.7) reaches the target: lowest first
+    assert list(acquisition_order(means, stds, 2.6, target=-0.9)) == [0, 1, 2]
+    # none does: the fewest deviations above the target first (30, 3.06, 6.06)
+    assert list(acquisition_order(means, stds, 2.6, target=-1.03)) == [1, 2, 0]
+    # and when only the best region is near the target, it is refined again
+    assert list(acquisition_order(means, np.array([0.01, 0.1, 0.1]), 2.6,
+                                  target=-1.03)) == [0, 1, 2]
+
+
+def test_leaves_a_region_it_is_sure_of_for_a_better_one():
+    # Six interacting choices and a float: the search finds a good region early; refining
+    # its float further gains nothing visible, and the best set of choices is elsewhere.
+    from benchmarks import quality
+    from benchmarks.suite import problem
+
+    categorical = problem("categorical")
+    for seed in (1, 3):
+        oracle = hpstore.BayesianOptimizationOracle(
+            "loss", max_trials=100, hyperparameters=quality.hpstore_space(categorical),
+            seed=seed)
+        history = run(oracle, categorical.function)
+        assert min(s for _, s in history) < categorical.optimum + 0.06, seed
+
+
 def test_never_repeats_and_stops_exactly_on_a_finite_space():
     hp = hpstore.HyperParameters()
     hp.Int("a", 0, 3)

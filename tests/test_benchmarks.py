@@ -104,6 +104,79 @@ def test_ties_are_within_the_stated_tolerance():
     assert compare.tie_tolerances(results) == {"f": pytest.approx(0.09)}
 
 
+def test_the_bar_against_random_search_names_the_checkpoints_it_judged():
+    def run(checkpoints, ours, theirs):
+        return {"checkpoints": checkpoints, "tolerance": {"f": 0.01}, "best": {"f": {
+            compare.OURS: {"median": ours}, compare.RANDOM: {"median": theirs}}}}
+
+    # a 100-trial run checked at 30 and 100 only: lost at 100, never judged at 60
+    line, = compare.bars(run([30, 100], [1.0, 2.0], [1.0, 1.0]))
+    assert line == ("[missed] hpstore bayesian never worse than hpstore random after 100 "
+                    "trials (losses: f after 100)")
+    line, = compare.bars(run([30, 60, 100], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]))
+    assert line.startswith("[met] ") and "after 60 and 100 trials (losses: none)" in line
+    assert compare.bars(run([30], [1.0], [2.0])) == []  # no checkpoint from 60 on
+
+
+def test_a_baseline_revision_runs_its_own_oracle_beside_todays(tmp_path):
+    import subprocess
+
+    from benchmarks import baseline
+
+    cls = baseline.load("HEAD")
+    assert cls.__module__ == "hpstore_at_HEAD.bayesian"
+    assert cls.__name__ == "BayesianOptimizationOracle"
+    # the revision's own model, not today's: its modules are the revision's text
+    import hpstore_at_HEAD.gaussian_process as then  # type: ignore[import-not-found]
+    shown = subprocess.run(["git", "show", "HEAD:hpstore/oracles/gaussian_process.py"],
+                           capture_output=True, text=True, check=True).stdout
+    with open(then.__file__, encoding="utf-8") as copy:
+        assert copy.read() == shown
+    out = tmp_path / "q.json"
+    assert quality.main(["--problems", "branin", "--seeds", "1", "--budget", "8",
+                         "--systems", "hpstore bayesian", "--baseline", "HEAD",
+                         "--latency", "--json", str(out)]) == 0
+    best = json.loads(out.read_text())["best"]["branin"]
+    assert list(best) == ["hpstore bayesian", "hpstore bayesian at HEAD"]
+    assert all(math.isfinite(v) for r in best.values() for v in r["median"])
+
+
+@pytest.mark.parametrize("rev", ["no-such-revision", "--help", "HEAD;rm"])
+def test_a_baseline_that_is_not_a_revision_is_refused(rev, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        quality.parse([f"--baseline={rev}"])
+    assert stopped.value.code == 2
+    assert repr(rev) in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_keras_tuner_runs_only_on_the_problems_of_its_suite(tmp_path):
+    if not quality.available("keras_tuner"):
+        pytest.skip("KerasTuner is not installed")
+    out = tmp_path / "q.json"
+    assert quality.main(["--suite", "full", "--problems", "branin", "hartmann3", "--seeds",
+                         "1", "--budget", "5", "--systems", "hpstore random",
+                         "KerasTuner bayesian", "--keras-tuner-suite", "core", "--latency",
+                         "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert sorted(results["best"]["branin"]) == ["KerasTuner bayesian", "hpstore random"]
+    assert list(results["best"]["hartmann3"]) == ["hpstore random"]  # not a core problem
+    assert "| - |" in "\n".join(compare.outcome_tables(results))
+
+
+def test_create_trial_is_timed_on_each_problem_named(capsys):
+    timed = quality.bayesian_latency(12, repeats=2, keras_tuner=False,
+                                     problems=("mixed", "hartmann3"))
+    assert sorted(timed) == ["hpstore bayesian", "hpstore bayesian, hartmann3"]
+    assert all(t["first"] > 0 and t["median"] > 0 for t in timed.values())
+    text = quality.markdown({"seeds": 1, "checkpoints": [], "best": {}, "bars": [],
+                             "latency": {12: timed}})
+    assert "| hpstore bayesian, 12 completed trials, hartmann3 |" in text
+    with pytest.raises(SystemExit) as stopped:
+        quality.parse(["--latency-problems", "mixed", "nowhere"])
+    assert stopped.value.code == 2 and "'nowhere'" in capsys.readouterr().err
+
+
 ARGMIN = {  # where the classic functions reach their known optimum
     "branin": {"x1": math.pi, "x2": 2.275},
     "hartmann3": {"x1": 0.114614, "x2": 0.555649, "x3": 0.852547},

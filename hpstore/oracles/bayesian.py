@@ -17,6 +17,9 @@ RANDOM_CANDIDATES = 1000
 LOCAL_CANDIDATES = 100
 REFINE_ROUNDS = ((0.1, 10), (0.03, 10), (0.01, 5), (0.003, 5), (0.001, 3))
 # (radius, points kept) per refinement round: coarse to fine, as a local optimiser would
+# The least improvement on the model's best mean, as a fraction of the scores' spread, that
+# a trial must be able to bring (at its optimistic bound) for the bound to choose it.
+IMPROVEMENT = 0.03
 MODEL_POINTS = 300  # trials the model is conditioned on, at most (its cost grows as n^3)
 FIT_POINTS = 200  # trials its hyperparameters are fitted on, at most
 # Under the prior the noise is small (the default's log is at -11.5, std 1): with a larger
@@ -27,7 +30,11 @@ NOISE_PRIOR = (math.log(1e-5), 1.0)
 
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimisation: a Gaussian process models the score, and the next trial is
-    the point minimising ``mean - beta * std`` (the best optimistic guess).
+    the point minimising ``mean - beta * std`` (the best optimistic guess). When even that
+    bound promises less than a small improvement on the best the model expects (3% of the
+    scores' spread), the next trial is instead the point likeliest to bring one: a model
+    sure of its best region would otherwise spend the trials a hair away from the best
+    trial and never try a better region it is less sure of.
 
     Random trials come first, until ``num_initial_points`` (default: three per
     hyperparameter, at least 3) have ended with a score: the points of a Latin hypercube
@@ -126,6 +133,9 @@ class BayesianOptimizationOracle(Oracle):
             fit = self._model_points(y, FIT_POINTS)
             gp = self._fit(x[fit], y[fit], gp, encoding, iterations=30 if warm else 60)
         gp.fit(x, y, optimise=False)
+        # A trial worth running must be able to beat the best the model expects so far
+        # by a margin (its optimistic bound must reach this target).
+        target = float(gp.predict(x)[0].min()) - IMPROVEMENT * float(np.std(y))
         fitted_on = len(observed) if refit else stored["fitted_on"]
         running = self.decision.running
         if running:
@@ -136,7 +146,7 @@ class BayesianOptimizationOracle(Oracle):
         self.set_state_value("bayesian", {
             "length_scales": [float(s) for s in gp.length_scales], "fitted_on": fitted_on,
             "noise": gp.noise, "signal": gp.signal})
-        values = self._minimise_acquisition(gp, encoding, points, y)
+        values = self._minimise_acquisition(gp, encoding, points, y, target)
         if values is None:
             return self._random_response()
         return {"status": "RUNNING", "values": values}
@@ -233,11 +243,13 @@ class BayesianOptimizationOracle(Oracle):
         return {"status": "RUNNING", "values": values}
 
     def _minimise_acquisition(self, gp: GaussianProcess, encoding: Encoding,
-                              points: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
+                              points: np.ndarray, y: np.ndarray,
+                              target: float) -> dict[str, Any] | None:
         """The untried configuration with the lowest ``mean - beta * std`` found by a
         search over points of [0, 1)^d: random points, points around the best trials,
         rounds of points around the best candidates at shrinking radii, then a pattern
-        search on the continuous dimensions of the best few."""
+        search on the continuous dimensions of the best few. When no candidate's bound
+        reaches ``target``, the one most likely to reach it (:func:`acquisition_order`)."""
         rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**32,
                                                             self.decision.number]))
         beta = self.beta
@@ -245,18 +257,25 @@ class BayesianOptimizationOracle(Oracle):
         low, high = np.zeros(d), np.full(d, TOP)
         found_points: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
+        found_means: list[np.ndarray] = []
+        found_stds: list[np.ndarray] = []
         keys: set[bytes] = set()
 
-        def lcb(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def predict(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             rows = np.clip(rows, low, high)
-            feats = encoding.bulk_features(rows)
-            mean, std = gp.predict(feats)
+            mean, std = gp.predict(encoding.bulk_features(rows))
+            return rows, mean, std
+
+        def lcb(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rows, mean, std = predict(rows)
             return rows, mean - beta * std
 
         def consider(rows: np.ndarray) -> None:
-            rows, scores = lcb(rows)
+            rows, mean, std = predict(rows)
             found_points.append(rows)
-            found_scores.append(scores)
+            found_scores.append(mean - beta * std)
+            found_means.append(mean)
+            found_stds.append(std)
 
         def best(k: int) -> np.ndarray:
             allp = np.concatenate(found_points)
@@ -280,9 +299,10 @@ class BayesianOptimizationOracle(Oracle):
         if encoding.continuous:
             consider(self._polish(lcb, best(3), encoding.continuous))
         allp = np.concatenate(found_points)
-        alls = np.concatenate(found_scores)
+        order = acquisition_order(np.concatenate(found_means), np.concatenate(found_stds),
+                                  beta, target)
         tried = self.project.values_keys()
-        for i in np.argsort(alls, kind="stable"):
+        for i in order:
             row = allp[i]
             key = row.tobytes()
             if key in keys:
@@ -319,6 +339,25 @@ class BayesianOptimizationOracle(Oracle):
                 scores[r] = moved[r, pick[r]]
             steps[~better] /= 2
         return rows
+
+
+def acquisition_order(means: np.ndarray, stds: np.ndarray, beta: float,
+                      target: float) -> np.ndarray:
+    """The candidates in the order they are proposed: by ``mean - beta * std``, lowest
+    first, while some candidate's bound reaches ``target``; otherwise by how many standard
+    deviations each stands above ``target`` (fewest first: the likeliest to reach it).
+
+    The bound alone, once the model is sure of its best region, picks the next point a
+    hair away from the best trial, and goes on doing so: the trials are spent on
+    improvements no one would notice, and a better region the model is less sure of (the
+    best of six interacting choices, other than the one found first) is never tried. The
+    likeliest to bring a real improvement is such a region, or the best one's neighbourhood
+    again when nothing else can.
+    """
+    bounds = means - beta * stds
+    if len(bounds) and bounds.min() > target:
+        return np.argsort((means - target) / np.maximum(stds, 1e-300), kind="stable")
+    return np.argsort(bounds, kind="stable")
 
 
 def stretch(scores: np.ndarray) -> np.ndarray:
