@@ -440,18 +440,22 @@ class Tuner:
         """After a Ctrl-C inside create_trial: a trial it had already recorded for this
         worker (the Ctrl-C landing between the commit and the return) goes back to run
         again, as one interrupted while it ran would."""
+        session = self.oracle.store.session()
+        self._hand_back([self.oracle.trials[r.trial_id] for r in self.oracle.project.running()
+                         if r.tuner_id == self.tuner_id and r.session == session])
+
+    def _hand_back(self, trials: list[Trial]) -> None:
+        """After Ctrl-C: hand ``trials`` back to run again, each in one piece (a second
+        Ctrl-C meanwhile waits until it is done)."""
         previous = _ignore_sigint()
         try:
-            session = self.oracle.store.session()
-            for record in self.oracle.project.running():
-                if record.tuner_id != self.tuner_id or record.session != session:
-                    continue
-                trial = self.oracle.trials[record.trial_id]
+            for trial in trials:
                 trial.status = TrialStatus.IDLE
                 trial.message = "Interrupted by Ctrl-C; queued to run again."
                 self.oracle.end_trial(trial)
                 self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
         finally:
+            # a worker process keeps ignoring it: it is about to exit
             if previous is not None and not self._in_worker:
                 signal.signal(signal.SIGINT, previous)
 
@@ -467,17 +471,7 @@ class Tuner:
                                          to_metrics(results, self.oracle.objective))
             trial.status = TrialStatus.COMPLETED
         except KeyboardInterrupt:
-            # Hand the trial back in one piece: a second Ctrl-C waits until it is done.
-            previous = _ignore_sigint()
-            try:
-                trial.status = TrialStatus.IDLE
-                trial.message = "Interrupted by Ctrl-C; queued to run again."
-                self.oracle.end_trial(trial)
-                self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
-            finally:
-                # a worker process keeps ignoring it: it is about to exit
-                if previous is not None and not self._in_worker:
-                    signal.signal(signal.SIGINT, previous)
+            self._hand_back([trial])
             raise
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED

@@ -128,3 +128,16 @@ def test_the_marks_file_may_be_damaged(tmp_path):
     target.write_text("{not json")
     connect_readonly(path).close()  # checked whole, and the marks written afresh
     assert marks_of(path)["trials"] == 6
+
+
+def test_a_file_unchanged_since_its_last_look_leaves_the_marks_as_they_are(tmp_path):
+    path = tmp_path / "s.db"
+    search(path)
+    connect_readonly(path).close()
+    marks = checkmarks._cache_file()
+    marks.write_text(marks.read_text() + " ")  # a trailing space: rewritten files lose it
+    connect_readonly(path).close()
+    assert marks.read_text().endswith(" ")
+    search(tmp_path / "other.db")  # a new look elsewhere writes the marks again
+    connect_readonly(tmp_path / "other.db").close()
+    assert not marks.read_text().endswith(" ")

@@ -162,24 +162,9 @@ class FileMutex:
             self._fd = None
 
     def _wait_for(self, fd: int, deadline: float, timeout: float) -> None:
-        # No operating system offers a blocking file lock with a timeout, so poll. Most
-        # holders are done within tens of microseconds (one write transaction), far less
-        # than the shortest sleep: first give the processor away and look again, for a
-        # bounded time, then sleep between looks.
-        if _try_lock(fd):
-            return
-        spin_until = time.monotonic() + _SPIN
-        while time.monotonic() < spin_until:
-            _yield()
-            if _try_lock(fd):
-                return
-        delay = 0.0002
-        while not _try_lock(fd):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockTimeoutError(self._explain_wait(fd, timeout))
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 0.001)
+        # No operating system offers a blocking file lock with a timeout: see _wait_turn.
+        if not _wait_turn(fd, deadline):
+            raise LockTimeoutError(self._explain_wait(fd, timeout))
 
     def _note(self, holder: str | None) -> None:
         # Who holds the lock, for the message of whoever waits too long for it: "pid tuner".
@@ -243,22 +228,7 @@ class Turnstile:
                 self._fd = open_lock_file(self.path)
         except OSError:
             return False
-        fd = self._fd
-        if _try_lock(fd):
-            return True
-        now = time.monotonic()
-        spin_until, give_up = now + _SPIN, now + self.patience
-        delay = 0.0002
-        while not _try_lock(fd):
-            now = time.monotonic()
-            if now >= give_up:
-                return False
-            if now < spin_until:
-                _yield()
-            else:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.001)
-        return True
+        return _wait_turn(self._fd, time.monotonic() + self.patience)
 
     def leave(self) -> None:
         """End this process's turn (taken by :meth:`enter` returning True)."""
@@ -271,6 +241,27 @@ class Turnstile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
         self._fd, self._pid = None, -1
+
+
+def _wait_turn(fd: int, until: float) -> bool:
+    """Take the lock on ``fd``, waiting at most until ``until`` (monotonic); whether it was
+    taken. Most holders are done within tens of microseconds (one write transaction), far
+    less than the shortest sleep: a waiter first gives the processor away and looks again,
+    for a bounded time, then sleeps between looks."""
+    if _try_lock(fd):
+        return True
+    spin_until = time.monotonic() + _SPIN
+    delay = 0.0002
+    while not _try_lock(fd):
+        now = time.monotonic()
+        if now >= until:
+            return False
+        if now < spin_until:
+            _yield()
+        else:
+            time.sleep(min(delay, until - now))
+            delay = min(delay * 2, 0.001)
+    return True
 
 
 #: the lock files hpstore keeps in a search's lock folder

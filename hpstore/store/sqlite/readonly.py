@@ -228,7 +228,8 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
                 from_json(value, f"{table}.{column}", shape)
             else:
                 check_row((value,), (column,), table)
-    checkmarks.save(key, reached)
+    if {t: m for t, m in reached.items() if m} != marks:  # else nothing new to remember
+        checkmarks.save(key, reached)
 
 
 _LAST_ROW = {"trials": "SELECT max(rowid) FROM trials",

@@ -44,9 +44,6 @@ class FileShare:
                 self._session = Session.start(self.sidecar)
             return self._session
 
-    def held_session(self) -> Session | None:
-        return self._session
-
 
 _LOCK = threading.Lock()
 _SHARES: dict[tuple[int, Path], FileShare] = {}
