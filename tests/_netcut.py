@@ -71,8 +71,9 @@ class Proxy:
                     self.done.set()
                     return
                 link.swallow.set()  # before it is sent: its answer must not get through
+                # what follows still goes through (a pipeline's Sync, sent on its own,
+                # makes the server answer): only the answers are lost
                 link.server.sendall(chunk)
-                return
         link.close()
 
     def _downstream(self, link: _Link) -> None:

@@ -17,10 +17,10 @@ SCRIPTS = Path(__file__).parent / "scripts"
 DEADLINE = 180.0
 
 
-def space(grid: bool = False) -> hpstore.HyperParameters:
+def space(grid: bool = False, small: bool = False) -> hpstore.HyperParameters:
     hp = hpstore.HyperParameters()
     hp.Int("a", 0, 3)
-    hp.Float("x", -1.0, 1.0, step=1.0 if grid else None)
+    hp.Float("x", -1.0, 1.0, step=1.0 if grid or small else None)
     return hp
 
 
@@ -28,6 +28,10 @@ ORACLES = {
     "random": lambda url: hpstore.RandomSearchOracle("loss", max_trials=8,
                                                      hyperparameters=space(), seed=4,
                                                      database=url),
+    # 12 sets for 16 trials: draws of values run before, a decision made again (PostgreSQL
+    # looks them up as it records them), and the end of the space
+    "random-exhausted": lambda url: hpstore.RandomSearchOracle(
+        "loss", max_trials=16, hyperparameters=space(small=True), seed=4, database=url),
     "grid": lambda url: hpstore.GridSearchOracle("loss", hyperparameters=space(grid=True),
                                                  seed=4, database=url),
     "bayesian": lambda url: hpstore.BayesianOptimizationOracle(

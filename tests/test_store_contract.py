@@ -131,7 +131,11 @@ def test_a_quick_decision_is_made_and_recorded_in_one_step(store, project):
     first = project.decide(decide, tuner_id="a", session=store.session(), quick=True)
     second = project.decide(decide, tuner_id="b", session=store.session(), quick=True)
     assert (first.values, second.values) == ({"x": 0}, {"x": 1})
-    assert seen == [(0, False, None), (1, True, {"number": 0, "x": 0})]
+    # (an engine may answer a quick decider's look-up of values without reading, and check
+    # at the insert: values that had run are then not recorded, and the decider is asked
+    # again, its look-ups read; PostgreSQL does, saving a round trip under its lock)
+    assert seen[0] == (0, False, None) and seen[-1] == (1, True, {"number": 0, "x": 0})
+    assert seen[1:-1] in ([], [(1, False, {"number": 0, "x": 0})])
 
     def fail(facts):
         first_free(project, range(10))(facts)

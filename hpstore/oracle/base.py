@@ -334,7 +334,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
             status = TrialStatus.COMPLETED
-        record = self._project.trial(trial.trial_id)
+        record, observations = self._project.trial_with_observations(trial.trial_id)
         check_running(record, self._handed.get(record.trial_id))
         message = None if trial.message is None else str(trial.message)
         stopped = record.status == TrialStatus.STOPPED
@@ -362,7 +362,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             key, written = values_key(values), values
         score = best_step = None
         if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
-            stored = trial_from(record, self._space, self._project)
+            stored = trial_from(record, self._space, self._project, observations=observations)
             if written is not record.values_json:  # the worker changed them: score those
                 space, changed = self._space, dict(values)
                 stored._hp_loader = lambda: space.with_values(changed)

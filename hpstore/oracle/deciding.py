@@ -144,7 +144,8 @@ class DecidingMixin:
             self._refresh_space()
             return self._handed_out(own)
         running_values = [t.values for t in running]
-        ahead = self._draw_ahead(running_values) if self.draws_ahead else None
+        ahead = (self._draw_ahead(running_values)
+                 if self.draws_ahead and not self._project.remote else None)
 
         def decide(facts: CreationFacts) -> Decision:
             self._refresh_space(facts.space_version)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hpstore.hyperparameters import HyperParameters
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
-from hpstore.store.records import TrialRecord
+from hpstore.store.records import Observation, TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial
 
 
@@ -48,9 +48,11 @@ class StoredTrial(Trial):
 
 
 def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStore,
-               metrics: bool = True) -> StoredTrial:
+               metrics: bool = True, observations: list[Observation] | None = None
+               ) -> StoredTrial:
     """A Trial for ``record``: the space as it is now (a later version only adds entries)
-    with the record's values; its metrics (of the current run) load when first read."""
+    with the record's values; its metrics (of the current run) are ``observations`` when
+    given (read with the record), else they load when first read."""
     trial = StoredTrial(space, trial_id=record.trial_id, status=record.status,
                         message=record.message)
     trial._hp_loader = lambda: space.with_values(record.values)
@@ -58,15 +60,22 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
     trial.best_step = record.best_step
     trial.tuner_id = record.tuner_id
     trial.run = record.run
-    if metrics and record.run:
+    if observations is not None:
+        trial._loader = lambda: tracker_of(observations)
+    elif metrics and record.run:
         trial._loader = lambda: metrics_of(project, record)
     return trial
 
 
 def metrics_of(project: ProjectStore, record: TrialRecord) -> MetricsTracker:
     """The metric histories of the record's current run."""
+    return tracker_of(project.observations(record))
+
+
+def tracker_of(observations: Iterable[Observation]) -> MetricsTracker:
+    """The metric histories of these values, in the order reported."""
     tracker = MetricsTracker()
-    for obs in project.observations(record):
+    for obs in observations:
         if obs.metric not in tracker.metrics:
             tracker.metrics[obs.metric] = MetricHistory(obs.direction)
         tracker.metrics[obs.metric].update(obs.value, obs.step)

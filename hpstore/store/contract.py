@@ -105,6 +105,10 @@ class ProjectStore(Protocol):
 
     project_id: int
     name: str
+    #: every read is a round trip to a server: an oracle then reads nothing ahead of
+    #: :meth:`decide` (a draw made early would be read again under the lock, at twice the
+    #: cost), while on a local file reading ahead keeps the lock short
+    remote: bool
 
     # -- settings and space ---------------------------------------------------------------
     def record(self) -> ProjectRecord:
@@ -148,7 +152,10 @@ class ProjectStore(Protocol):
         ``quick`` says the decider is cheap (no model to fit): the engine may then run it
         inside the very transaction that records its decision, instead of under a lock
         held across a read, the decision and a separate write. Its reads through this
-        ProjectStore see that transaction's state either way.
+        ProjectStore see that transaction's state either way, with one exception an
+        engine may make for a quick decider: :meth:`has_values` answers False without
+        reading, and the values decided are looked up as they are recorded; when they
+        had run, nothing is written and the decider is asked again, its look-ups read.
 
         Raises:
             TunerIdInUseError: another session runs a trial under ``tuner_id``.
@@ -176,6 +183,15 @@ class ProjectStore(Protocol):
     def scores(self, trial_ids: list[str]) -> list[tuple[str, float]]: ...
     def observations(self, trial: TrialRecord, *, every_run: bool = False
                      ) -> list[Observation]: ...
+
+    def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
+        """A trial and its current run's metric values (as :meth:`observations`), read
+        together in one step.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+            ProjectRemovedError: the project is no longer in the store.
+        """
     def transitions(self, *, trial_id: str | None = None, tuner_id: str | None = None,
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...

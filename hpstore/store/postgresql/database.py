@@ -28,7 +28,7 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from hpstore.errors import DatabaseError, LockTimeoutError
 from hpstore.store.postgresql.driver import (
@@ -41,6 +41,18 @@ from hpstore.store.postgresql.driver import (
 )
 
 T = TypeVar("T")
+
+
+class Closing(NamedTuple):
+    """A transaction body's last statement, returned instead of run: it is sent with the
+    COMMIT, in one round trip. ``done(rows)`` makes the body's result of its rows. Should
+    the connection drop after the COMMIT landed, the rows are read again with
+    ``recover`` (a statement and its parameters) instead."""
+
+    sql: str
+    params: Sequence[Any]
+    done: Callable[[list[tuple[Any, ...]]], Any]
+    recover: tuple[str, Sequence[Any]]
 
 #: SQLSTATEs of a transaction that may succeed when run again
 RETRIED = {"40001": "a serialization failure", "40P01": "a deadlock"}
@@ -67,7 +79,9 @@ def lock_class(kind: str, schema: str) -> int:
 
 def rows(cursor: Any) -> list[tuple[Any, ...]]:
     """The rows of a cursor, or [] for a statement that returns none."""
-    return cursor.fetchall() if cursor.description is not None else []
+    # the result's field count, not ``description``: that builds a Column per field
+    result = cursor.pgresult
+    return cursor.fetchall() if result is not None and result.nfields else []
 
 
 class Database:
@@ -98,6 +112,8 @@ class Database:
         self._lock = threading.RLock()
         self._depth = 0  # transactions open on this thread's connection (nested ones join)
         self._held = 0  # depth of the store mutex (a session lock on the connection)
+        #: the rows of the running transaction's opening statement (see transaction)
+        self.opened: list[tuple[Any, ...]] = []
         self.schema = ""
         self.server_version = 0
         self.keys: dict[str, int] = {}
@@ -205,14 +221,18 @@ class Database:
                              landed=landed)
 
     def transaction(self, body: Callable[[Any], T], *, begin: str = "write",
-                    lock: tuple[str, int] | None = None) -> T:
+                    lock: tuple[str, int] | None = None,
+                    opening: tuple[str, Sequence[Any]] | None = None) -> T:
         """``body(connection)`` in one transaction, committed when it returns.
 
         ``begin``: "write" (read committed, its id noted), "snapshot" (repeatable read,
         read only: one consistent view). ``lock``: (kind, number) of a transaction-level
-        advisory lock taken as it begins. Called inside a transaction, ``body`` joins it.
-        ``body`` may run more than once (after a retried failure): it must only read and
-        write through the connection.
+        advisory lock taken as it begins. ``opening``: a statement (and its parameters)
+        sent with the BEGIN and the lock, in the same round trip; its rows are then
+        :attr:`opened` while ``body`` runs. ``body`` may return a :class:`Closing`, its
+        last statement, to send it with the COMMIT. Called inside a transaction, ``body``
+        joins it. ``body`` may run more than once (after a retried failure): it must only
+        read and write through the connection.
 
         Raises:
             DatabaseError and its subclasses: the server refused or failed, in words.
@@ -221,14 +241,24 @@ class Database:
         """
         with self._lock:
             if self._depth:
+                conn = self._conn
                 if lock is not None:
-                    self.lock(self._conn, *lock)
-                return body(self._conn)
-            return self._run(body, begin=begin, lock=lock)
+                    self.lock(conn, *lock)
+                outer, self.opened = self.opened, (
+                    [] if opening is None else rows(conn.execute(*opening)))
+                try:
+                    result: Any = body(conn)
+                finally:
+                    self.opened = outer
+                if isinstance(result, Closing):
+                    return result.done(rows(conn.execute(result.sql, result.params)))  # type: ignore[no-any-return]
+                return result  # type: ignore[no-any-return]
+            return self._run(body, begin=begin, lock=lock, opening=opening)
 
     def _run(self, body: Callable[[Any], T], *, begin: str | None,
              lock: tuple[str, int] | None = None,
-             landed: Callable[[], bool] | None = None) -> T:
+             landed: Callable[[], bool] | None = None,
+             opening: tuple[str, Sequence[Any]] | None = None) -> T:
         psycopg = self.psycopg
         tries = 0
         reconnected = False
@@ -244,15 +274,18 @@ class Database:
                     # The transaction's id, so that after a connection lost during COMMIT
                     # the server can say whether the commit landed; the lock in the same
                     # round trip. Both numbers are ints: nothing else enters the text.
-                    if lock is None:
-                        cursor = conn.execute("BEGIN; SELECT txid_current()")
+                    if opening is not None:
+                        xid = self._open(conn, lock, opening)
                     else:
-                        kind, number = self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF
-                        cursor = conn.execute(
-                            "BEGIN; SELECT txid_current(), "
-                            f"pg_advisory_xact_lock({int(kind)}, {int(number)})")
-                    cursor.nextset()
-                    xid = int(cursor.fetchone()[0])
+                        if lock is None:
+                            cursor = conn.execute("BEGIN; SELECT txid_current()")
+                        else:
+                            kind, number = self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF
+                            cursor = conn.execute(
+                                "BEGIN; SELECT txid_current(), "
+                                f"pg_advisory_xact_lock({int(kind)}, {int(number)})")
+                        cursor.nextset()
+                        xid = int(cursor.fetchone()[0])
                 elif begin == "snapshot":
                     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 else:
@@ -262,7 +295,13 @@ class Database:
                     result = body(conn)
                 finally:
                     self._depth -= 1
+                    self.opened = []
                 committing = True
+                if isinstance(result, Closing):
+                    with conn.pipeline():
+                        last = conn.execute(result.sql, result.params)
+                        conn.execute("COMMIT")
+                    return result.done(rows(last))  # type: ignore[no-any-return]
                 conn.execute("COMMIT")
                 return result
             except psycopg.Error as exc:
@@ -279,7 +318,10 @@ class Database:
                     self._reconnect(exc)
                     reconnected = True
                     if committing and xid is not None and self._committed(xid):
-                        return result  # the commit landed before the connection dropped
+                        # the commit landed before the connection dropped
+                        if isinstance(result, Closing):
+                            return result.done(self.query(*result.recover))  # type: ignore[no-any-return]
+                        return result
                     if committing and landed is not None and landed():
                         return None  # type: ignore[return-value]  # see write()
                     continue  # nothing of it was kept: run it again
@@ -295,6 +337,24 @@ class Database:
             except BaseException:
                 self._rollback(conn)
                 raise
+
+    def _open(self, conn: Any, lock: tuple[str, int] | None,
+              opening: tuple[str, Sequence[Any]]) -> int:
+        """BEGIN, the lock and the opening statement in one round trip (a pipeline: each
+        statement still runs after the one before, so the opening one reads what was
+        committed before the lock was granted); the transaction's id. The opening rows
+        are left in :attr:`opened`."""
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            if lock is None:
+                began = conn.execute("SELECT txid_current()")
+            else:
+                began = conn.execute("SELECT txid_current(), pg_advisory_xact_lock(%s, %s)",
+                                     (self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF))
+            first = conn.execute(*opening)
+        xid = int(began.fetchone()[0])
+        self.opened = rows(first)
+        return xid
 
     def _rollback(self, conn: Any) -> None:
         if conn is None or conn.closed:

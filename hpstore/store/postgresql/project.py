@@ -13,11 +13,13 @@ user-supplied name is a bound parameter.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpstore.errors import (
+    DuplicateValuesError,
     ProjectRemovedError,
     TrialNotFoundError,
     TrialNotRunningError,
@@ -25,6 +27,7 @@ from hpstore.errors import (
 )
 from hpstore.store.contract import CreationFacts, Decider, Decision, StopCheck
 from hpstore.store.decode import ANY_JSON, from_json
+from hpstore.store.postgresql.database import Closing
 from hpstore.store.postgresql.document import DocumentMixin
 from hpstore.store.postgresql.history import PostgresHistory
 from hpstore.store.postgresql.liveness import IS_LIVE, token_key
@@ -50,11 +53,12 @@ _TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
 
 # What deciding the next trial starts from (CreationFacts), in one statement: max_trials,
-# the next number, whether a trial waits in the queue, the trials not counted.
+# the next number, whether a trial waits in the queue, the trials not counted, the space's
+# version.
 _FACTS_COLUMNS = (
     "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
     "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
-    "queued IS NOT NULL), p.uncounted")
+    "queued IS NOT NULL), p.uncounted, p.space_version")
 _FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects AS p WHERE p.project_id = %s"
 # ... and for a decision, whether the tuner id runs a trial in another session.
 _DECISION_FACTS = (
@@ -64,14 +68,18 @@ _DECISION_FACTS = (
 
 # A new trial and the algorithm's state, in one statement, under the status-log lock (the
 # lock is the insert's source, so it is held before the trigger logs the first status).
+# Values run before are refused here (the decision lock is held: no insert can race), and
+# then nothing is written, the state included: the decision is made again.
 _INSERT_TRIAL = (
     "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
+    "trial AS (INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
+    " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s,"
+    " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock WHERE NOT EXISTS (SELECT 1 FROM "
+    "trials WHERE project_id = %s AND values_key = %s) RETURNING id), "
     "state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, "
-    "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) "
-    "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
-    "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, tuner_id,"
-    " session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s, "
-    "'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock RETURNING id")
+    "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS (SELECT "
+    "1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
+    "SELECT id FROM trial")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
@@ -115,8 +123,8 @@ _STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_s
 
 
 def facts_of(row: Any) -> CreationFacts:
-    """A CreationFacts from the first four columns of a _FACTS row."""
-    return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]))
+    """A CreationFacts from the first five columns of a _FACTS row."""
+    return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]))
 
 
 def find_project(db: Any, name: str) -> ProjectRecord | None:
@@ -158,6 +166,8 @@ def insert_space(conn: Any, project_id: int, space: Iterable[Mapping[str, Any]],
 
 class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a PostgreSQL store (see :class:`hpstore.store.contract.ProjectStore`)."""
+
+    remote = True
 
     def __init__(self, db: Any, project_id: int, name: str) -> None:
         self.db = db
@@ -374,23 +384,43 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
                quick: bool = False) -> TrialRecord | Decision:
-        # (``quick`` changes nothing here: every decision is made in the transaction that
-        # records it, under the project's decision lock.)
-        # One transaction under the project's decision lock: the algorithm's reads run on
-        # this connection inside it (read committed: they see every decision committed
-        # before the lock was granted), and its decision is recorded before the lock goes.
-        def decide(conn: Any) -> TrialRecord | Decision:
-            found = conn.execute(_DECISION_FACTS, (tuner_id, session, self.project_id)
-                                 ).fetchone()
+        # Every decision is made in the transaction that records it, under the project's
+        # decision lock. A quick decider's look-ups of values run before are answered by
+        # the insert that records its decision (one round trip less under the lock);
+        # should its values turn out to have run, nothing was written and it decides
+        # again, looking up each candidate as it goes (both ways give the same answer; a
+        # slow decider, a model to fit, looks up as it goes from the start).
+        outcome = self._decide(decider, tuner_id, session, defer=quick)
+        if outcome is None and quick:
+            outcome = self._decide(decider, tuner_id, session, defer=False)
+        if outcome is None:  # recorded by something outside the decision lock meanwhile
+            raise DuplicateValuesError(
+                "The values decided for the next trial were recorded by another process at "
+                "the same moment; nothing was written. Run again.")
+        return outcome
+
+    def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
+                defer: bool) -> TrialRecord | Decision | None:
+        """One transaction under the project's decision lock: the algorithm's reads run on
+        this connection inside it (read committed: they see every decision committed before
+        the lock was granted), and its decision is recorded before the lock goes. None:
+        the values decided had run before (only when ``defer``)."""
+        def decide(conn: Any) -> TrialRecord | Decision | Closing:
+            # the facts were read with the BEGIN and the lock (the transaction's opening)
+            found = self.db.opened[0] if self.db.opened else None
             if found is None:
                 raise self.removed()
-            facts, in_use = facts_of(found), bool(found[4])
+            facts, in_use = facts_of(found), bool(found[5])
             number = facts.number
             if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self._take_queued(conn, tuner_id, session)
                 if taken is not None:
                     return taken
-            decision = decider(facts)
+            self._deferring = threading.get_ident() if defer else None
+            try:
+                decision = decider(facts)
+            finally:
+                self._deferring = None
             if decision.status != TrialStatus.RUNNING:
                 if decision.state:
                     self._write_state(conn, decision.state)
@@ -399,23 +429,36 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 raise TunerIdInUseError(
                     f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
                     "each process its own tuner_id.")
-            return self._insert_trial(conn, number, decision, tuner_id, session)
+            return self._insert_trial(number, decision, tuner_id, session)
 
-        return self._write(decide, lock=("decide", self.project_id))  # type: ignore[no-any-return]
+        return self._guard(  # type: ignore[no-any-return]
+            lambda: self.db.transaction(
+                decide, lock=("decide", self.project_id),
+                opening=(_DECISION_FACTS, (tuner_id, session, self.project_id))))
 
-    def _insert_trial(self, conn: Any, number: int, decision: Decision, tuner_id: str,
-                      session: str | None) -> TrialRecord:
+    def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
+                      session: str | None) -> Closing:
+        """The new trial's insert, sent with the decision's COMMIT; it makes a TrialRecord,
+        or None when the values turn out to have run before."""
         now = time.time()
         text = dumps(decision.values)
         keys, texts = self._state_rows(decision.state)
+
+        def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
+            if not rows:
+                return None
+            return TrialRecord(int(rows[0][0]), number, decision.trial_id, TrialStatus.RUNNING,
+                               text, decision.key, None, None, tuner_id, session, None, 1, 0,
+                               0, None, now, now, None, os.getpid(), now,
+                               _values=decision.values)
+
         # the trials_log_insert trigger records the first transition
-        key = int(conn.execute(_INSERT_TRIAL, (
-            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, keys, texts,
-            self.project_id, number, decision.trial_id, text, decision.key, tuner_id, session,
-            now, now, os.getpid(), now)).fetchone()[0])
-        return TrialRecord(key, number, decision.trial_id, TrialStatus.RUNNING, text,
-                           decision.key, None, None, tuner_id, session, None, 1, 0, 0, None,
-                           now, now, None, os.getpid(), now, _values=decision.values)
+        return Closing(_INSERT_TRIAL, (
+            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
+            decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(), now,
+            self.project_id, decision.key, self.project_id, keys, texts), inserted,
+            ("SELECT id FROM trials WHERE project_id = %s AND number = %s",
+             (self.project_id, number)))
 
     def _next_queue_position(self, conn: Any) -> int:
         found = conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "

@@ -7,6 +7,7 @@ values are asked for.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,15 @@ TRIAL_COLUMNS = ("id, number, trial_id, status, hp_values::text, values_key, sco
 _ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
 _DIRECTIONS = {False: "ASC", True: "DESC"}
 _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
+# A trial and its current run's metric values, in one statement (one round trip, one
+# snapshot): the values as arrays in the order reported (an array keeps a float8's
+# infinities, which JSON would turn to text).
+_WITH_OBSERVATIONS = (
+    f"SELECT {', '.join('t.' + c for c in TRIAL_COLUMNS.split(', '))}, o.* FROM trials AS t "
+    "LEFT JOIN LATERAL (SELECT array_agg(metric ORDER BY id), array_agg(direction ORDER BY "
+    "id), array_agg(step ORDER BY id), array_agg(value ORDER BY id), array_agg(at ORDER BY "
+    "id) FROM observations WHERE trial = t.id AND run = t.run_count) AS o ON true "
+    "WHERE t.project_id = %s AND t.trial_id = %s")
 
 
 class ReadingMixin:
@@ -32,6 +42,8 @@ class ReadingMixin:
     db: Any
     project_id: int
     name: str
+    #: the thread whose decision defers its look-ups of values run before to its insert
+    _deferring: int | None = None
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
@@ -120,6 +132,10 @@ class ReadingMixin:
         return {s: int(n) for s, n in rows}
 
     def has_values(self, key: str) -> bool:
+        if self._deferring == threading.get_ident():
+            # asked by a decision in the making: its insert looks the values up itself
+            # (see PostgresProject.decide), saving a round trip under the decision lock
+            return False
         return bool(self.db.query(
             "SELECT 1 FROM trials WHERE project_id = %s AND values_key = %s",
             (self.project_id, key)))
@@ -165,6 +181,19 @@ class ReadingMixin:
             "SELECT run, metric, direction, step, value, at FROM observations WHERE trial = %s "
             "AND (%s OR run = %s) ORDER BY id", (trial.key, every_run, trial.run))
         return [Observation(r, m, d, s, from_db_float(v), at) for r, m, d, s, v, at in rows]
+
+    def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
+        """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
+        rows = self.db.query(_WITH_OBSERVATIONS, (self.project_id, str(trial_id)))
+        if not rows:
+            return self.trial(trial_id), []  # raises TrialNotFoundError, in its words
+        row = rows[0]
+        record = trial_record(row[:-5])
+        metrics, directions, steps, values, ats = row[-5:]
+        if metrics is None:  # nothing reported in this run
+            return record, []
+        return record, [Observation(record.run, m, d, s, from_db_float(v), a)
+                        for m, d, s, v, a in zip(metrics, directions, steps, values, ats)]
 
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]:

@@ -105,6 +105,8 @@ def _insert_space(conn: sqlite3.Connection, project_id: int,
 class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
 
+    remote = False
+
     def __init__(self, db: AnyDatabase, project_id: int, name: str) -> None:
         self.db = db
         self.project_id = project_id

@@ -194,6 +194,12 @@ class ReadingMixin:
         rows = self.db.query(sql + " ORDER BY id", params)
         return [Observation(r, m, d, s, from_db_float(v), at) for r, m, d, s, v, at in rows]
 
+    def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
+        """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
+        with self.db.read():  # one snapshot for both
+            record = self.trial(trial_id)
+            return record, self.observations(record)
+
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]:
         """(step, value) of ``metric`` in each trial's current run, by trial id."""
