@@ -228,6 +228,28 @@ def test_metrics_are_recorded_only_for_the_run_that_reports(store, project):
         project.record_metrics("99", [("loss", "min", 1, 1.0)])
 
 
+def test_a_trial_is_read_with_its_current_runs_metrics(store, project):
+    trial = start(project, store)
+    assert project.trial_with_observations(trial.trial_id) == (project.trial(trial.trial_id), [])
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0), ("acc", "max", 0, math.inf),
+                                            ("loss", "min", 1, math.nan)], run=1)
+    end(project, trial, status="IDLE", requeue=True)  # handed back: a second run begins
+    again = project.take_queued("w", store.session())
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, -1.5), ("acc", "max", 0, math.inf),
+                                            ("loss", "min", 1, math.nan)], run=2)
+    record, observations = project.trial_with_observations(trial.trial_id)
+    assert record == project.trial(trial.trial_id) and record.run == again.run == 2
+    assert observations == project.observations(record)  # this run's only, in order
+    assert [(o.run, o.metric, o.step, o.value) for o in observations][:2] == [
+        (2, "loss", 0, -1.5), (2, "acc", 0, math.inf)]
+    assert math.isnan(observations[2].value) and observations[2].step == 1
+    first_run = [o for o in project.observations(record, every_run=True) if o.run == 1]
+    assert [(o.metric, o.value) for o in first_run][:2] == [("loss", 2.0), ("acc", math.inf)]
+    assert math.isnan(first_run[2].value)
+    with pytest.raises(TrialNotFoundError):
+        project.trial_with_observations("99")
+
+
 def test_an_end_is_written_only_over_what_was_read(store, project):
     trial = start(project, store)
     end(project, trial, score=0.5)
@@ -330,6 +352,9 @@ def test_a_killed_holders_trial_is_reaped_by_another_process(engine, tmp_path):
     assert ready.wait(DEADLINE)
     trial_id, token, pid = info.get(timeout=DEADLINE)
     assert store.is_alive(token, pid)
+    # asked together: the other process's token, this one's, one nobody ever held
+    mine, never = store.session(), "0123456789abcdef"
+    assert store.alive({token: pid, mine: os.getpid(), never: None}) == {token, mine}
     os.kill(pid, signal.SIGKILL)
     proc.join(DEADLINE)
     if engine == "postgresql":
@@ -339,6 +364,7 @@ def test_a_killed_holders_trial_is_reaped_by_another_process(engine, tmp_path):
 
         wait_until(lambda: not store.is_alive(token, pid), DEADLINE, "the lock's release")
     assert not store.is_alive(token, pid)  # at once on a file: no heartbeat, no waiting
+    assert store.alive({token: pid, mine: os.getpid()}) == {mine}
     project = store.open_project(store.find_project("p"))
     assert project.reap([token], 3) == [trial_id]
     store.close()

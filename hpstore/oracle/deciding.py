@@ -76,8 +76,9 @@ class DecidingMixin:
     #: while other workers go on recording.
     decides_quickly: bool = False
     #: True when ``populate_space`` depends on nothing but the trial's number, the space
-    #: and the values run or running (no stored state): each trial's values are then drawn
-    #: before any lock is taken, and only checked again under it.
+    #: and the values run or running (no stored state): on a local file each trial's values
+    #: are then drawn before any lock is taken, and only checked again under it (on a
+    #: server, where every read is a round trip, they are drawn under the lock).
     draws_ahead: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -127,10 +128,10 @@ class DecidingMixin:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._store.session()
         running = self._project.running()
-        dead = [t.session for t in running if t.session not in (None, session)
-                and not self._store.is_alive(t.session, t.pid)]  # type: ignore[arg-type]
+        others = {t.session: t.pid for t in running if t.session not in (None, session)}
+        dead = set(others) - self._store.alive(others) if others else set()  # type: ignore[arg-type]
         if dead:
-            self._project.reap(set(dead), MAX_INTERRUPTIONS)  # type: ignore[arg-type]
+            self._project.reap(dead, MAX_INTERRUPTIONS)  # type: ignore[arg-type]
             running = self._project.running()
         own = next((t for t in running if t.tuner_id == tuner_id), None)
         if own is not None:

@@ -300,6 +300,11 @@ class Store(Protocol):
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         """Whether the process behind a token lives; never a guess from elapsed time."""
 
+    def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
+        """Which of these tokens (each with its process id, when known) belong to a
+        process that lives: :meth:`is_alive` asked of them all at once (on a server, in
+        one round trip)."""
+
     def owns(self, token: str | None) -> bool:
         """Whether a token is one of this process's own."""
 

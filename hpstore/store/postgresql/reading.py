@@ -29,11 +29,11 @@ _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
 # snapshot): the values as arrays in the order reported (an array keeps a float8's
 # infinities, which JSON would turn to text).
 _WITH_OBSERVATIONS = (
-    f"SELECT {', '.join('t.' + c for c in TRIAL_COLUMNS.split(', '))}, o.* FROM trials AS t "
-    "LEFT JOIN LATERAL (SELECT array_agg(metric ORDER BY id), array_agg(direction ORDER BY "
-    "id), array_agg(step ORDER BY id), array_agg(value ORDER BY id), array_agg(at ORDER BY "
-    "id) FROM observations WHERE trial = t.id AND run = t.run_count) AS o ON true "
-    "WHERE t.project_id = %s AND t.trial_id = %s")
+    f"SELECT {TRIAL_COLUMNS}, o.* FROM trials LEFT JOIN LATERAL (SELECT array_agg(metric "
+    "ORDER BY id), array_agg(direction ORDER BY id), array_agg(step ORDER BY id), "
+    "array_agg(value ORDER BY id), array_agg(at ORDER BY id) FROM observations WHERE "
+    "trial = trials.id AND run = trials.run_count) AS o ON true "
+    "WHERE project_id = %s AND trial_id = %s")
 
 
 class ReadingMixin:

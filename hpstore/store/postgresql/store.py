@@ -161,6 +161,17 @@ class PostgresStore:
             return True
         return liveness.is_live(self.db, token)
 
+    def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
+        """One statement for them all: every liveness lock held on the store now."""
+        found = set(tokens)
+        mine = self._liveness
+        here = {t for t in found if mine is not None and mine.token == t
+                and liveness.held_here(t)}
+        if not found - here:
+            return here
+        held = liveness.live_keys(self.db)
+        return here | {t for t in found - here if liveness.token_key(t) in held}
+
     def owns(self, token: str | None) -> bool:
         return liveness.held_here(token)
 

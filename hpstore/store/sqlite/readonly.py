@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,9 @@ class ReadOnlyDatabase:
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         # looked at, never tidied: a reader changes nothing, not even the lock folder
         return Session.probe(self.sidecar, token, tidy=False, pid=pid)
+
+    def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
+        return {token for token, pid in tokens.items() if self.is_alive(token, pid)}
 
     def owns(self, token: str | None) -> bool:
         return False

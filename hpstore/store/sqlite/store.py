@@ -94,6 +94,9 @@ class SQLiteStore:
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         return self.db.is_alive(token, pid)
 
+    def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
+        return {token for token, pid in tokens.items() if self.db.is_alive(token, pid)}
+
     def owns(self, token: str | None) -> bool:
         return self.db.owns(token)
 
