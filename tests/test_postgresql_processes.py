@@ -176,4 +176,8 @@ def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
             project.decide(first_free(project, range(10)), tuner_id="w",
                            session=store.session())
     assert project.count() == 0  # nothing recorded
+    # the lock is free again: the same connection, after its failed pipeline, decides
+    trial = project.decide(first_free(project, range(10)), tuner_id="w",
+                           session=store.session())
+    assert (trial.number, project.count()) == (0, 1)
     store.close()
