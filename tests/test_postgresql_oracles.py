@@ -77,6 +77,28 @@ def test_every_built_in_oracle_runs_and_resumes_on_postgresql(kind, tmp_path):
     assert on_pg["oracle_state"] == in_file["oracle_state"]
 
 
+def test_without_pipelines_the_statements_go_one_by_one_to_the_same_end(monkeypatch, tmp_path):
+    # libpq before version 14 cannot pipeline (psycopg refuses): the statements a
+    # decision sends together are then sent one after the other
+    import psycopg
+
+    from hpstore.store.postgresql import database
+
+    def refused(self):
+        raise psycopg.NotSupportedError("libpq too old")
+
+    monkeypatch.setattr(database, "_can_pipeline", lambda psycopg: False)
+    monkeypatch.setattr(psycopg.Connection, "pipeline", refused)
+    on_pg = ORACLES["random-exhausted"](fresh_url())
+    assert finish(on_pg) == 12
+    alone = ORACLES["random-exhausted"](str(tmp_path / "s.db"))
+    finish(alone)
+    assert [(t["hp_values"], t["score"]) for t in on_pg.get_state()["trials"]] == [
+        (t["hp_values"], t["score"]) for t in alone.get_state()["trials"]]
+    on_pg.close()
+    alone.close()
+
+
 def test_set_state_moves_a_search_between_engines(tmp_path):
     source = ORACLES["bayesian"](str(tmp_path / "s.db"))
     finish(source, stop_after=5)

@@ -181,3 +181,14 @@ def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
                            session=store.session())
     assert (trial.number, project.count()) == (0, 1)
     store.close()
+
+
+def test_an_opening_statement_needs_a_write_transaction():
+    # it is sent with a write transaction's BEGIN: asked of any other, it is refused
+    # rather than silently left out
+    url = fresh_url()
+    for read_only, begin in ((False, "snapshot"), (True, "write")):
+        store = open_store(url, read_only=read_only)
+        with pytest.raises(ValueError, match="opening statement"):
+            store.db.transaction(lambda conn: None, begin=begin, opening=("SELECT 1", ()))
+        store.close()

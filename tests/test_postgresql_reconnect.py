@@ -12,6 +12,7 @@ from _netcut import Proxy
 from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
 
 import hpstore
+from hpstore.store import open_store
 from hpstore.store.postgresql import admin
 
 DEADLINE = 60.0
@@ -80,6 +81,40 @@ def test_a_decision_is_recorded_once_when_its_commit_is_cut(proxied, deliver):
     second = oracle.create_trial("v")
     assert second.trial_id != trial.trial_id and oracle.project.count() == 2
     oracle.close()
+
+
+def test_a_refused_decision_whose_answer_was_lost_never_takes_another_workers_trial(proxied):
+    # A quick decision proposes values already run: its insert is refused, the COMMIT
+    # lands, the answer is lost. While it reconnects another worker records the same
+    # trial number. Looking for what landed must not find that worker's row: the decision
+    # is made again, under its own number.
+    from _stores import first_free, new_project
+
+    url, proxy = proxied
+    schema = url.rsplit("%3D", 1)[1]
+    other = open_store(admin.with_schema(server().url(), schema))
+    theirs = other.create_project(new_project())
+    first = theirs.decide(first_free(theirs, range(5)), tuner_id="b0", session=other.session())
+    store = open_store(url)
+    project = store.open_project(store.find_project("p"))
+    asked = store.db._committed
+
+    def committed(xid):
+        landed = asked(xid)
+        theirs.decide(first_free(theirs, range(5)), tuner_id="b1", session=other.session())
+        return landed
+
+    store.db._committed = committed
+    proxy.cut(b"INSERT INTO trials", deliver=True)
+    mine = project.decide(first_free(project, range(5)), tuner_id="a", session=store.session(),
+                          quick=True)
+    assert proxy.done.is_set()
+    rows = {t.trial_id: (t.key, t.tuner_id, t.values) for t in theirs.trials()}
+    assert rows[mine.trial_id] == (mine.key, "a", mine.values)
+    assert sorted(x["x"] for _, _, x in rows.values()) == [0, 1, 2]  # no values twice
+    assert first.values == {"x": 0} and mine.values == {"x": 2} and mine.number == 2
+    store.close()
+    other.close()
 
 
 def test_a_terminated_backend_is_replaced_between_steps():

@@ -640,10 +640,11 @@ ALLOWED_SQL_PIECES = {
     **{("hpstore/store/postgresql/database.py", function, piece):
        "a statement handed to Database.transaction by the engine's own modules: an opening "
        "statement or a Closing (sql, recover) built there from constants (project.py's "
-       "_DECISION_FACTS and _INSERT_TRIAL), the values bound as parameters"
+       "_DECISION_FACTS and _INSERT_TRIAL), the values bound as parameters; _together sends "
+       "those, with BEGIN, COMMIT and the lock statement written in _open and _run"
        for function, piece in (
-           ("transaction", "*opening"), ("transaction", "result.sql"), ("_open", "*opening"),
-           ("_run", "result.sql"), ("_run", "*result.recover"))},
+           ("transaction", "*opening"), ("transaction", "result.sql"), ("_run", "*result.recover"),
+           ("_together", "statements"))},
     ("hpstore/store/postgresql/schema.py", "apply", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own numbered PostgreSQL migration files in schema/postgresql/",
     ("hpstore/store/postgresql/usersql.py", "run_user_sql", "query"):

@@ -150,6 +150,29 @@ def test_a_quick_decision_is_made_and_recorded_in_one_step(store, project):
     assert project.count() == 2
 
 
+def test_a_quick_decider_chooses_as_its_look_ups_say(store, project):
+    # Whatever an engine does with a quick decider's look-ups (PostgreSQL checks them as it
+    # records), the decision is the one their true answers give: here the answer about
+    # x=0 decides which other value is taken, or whether a trial starts at all.
+    start(project, store, x=0)
+
+    def elsewhere(facts):
+        x = 4 if project.has_values("x=0") else 1
+        return Decision("RUNNING", f"{facts.number:02d}", {"x": x}, f"x={x}")
+
+    def waiting(facts):
+        if project.has_values("x=0"):
+            return Decision("RUNNING", f"{facts.number:02d}", {"x": 3}, "x=3")
+        return Decision("IDLE", f"{facts.number:02d}", state={"waited": True})
+
+    assert project.decide(elsewhere, tuner_id="a", session=store.session(),
+                          quick=True).values == {"x": 4}
+    assert project.decide(waiting, tuner_id="b", session=store.session(),
+                          quick=True).values == {"x": 3}
+    assert project.get_value("waited") is None  # the IDLE answer was never the decision
+    assert sorted(t.values["x"] for t in project.trials()) == [0, 3, 4]
+
+
 def test_the_creation_facts_carry_the_space_version(project):
     # (an engine may leave it None: the oracle then asks space_version)
     assert project.creation_facts().space_version in (None, 0)

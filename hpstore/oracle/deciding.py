@@ -74,10 +74,10 @@ class DecidingMixin:
     #: across it (faster, and several workers wait on each other less). Leave it False in
     #: an oracle whose decisions take long: they are then made under a lock of their own,
     #: while other workers go on recording. On PostgreSQL a quick decision's
-    #: ``self.project.has_values()`` answers False without a round trip and the values
-    #: decided are looked up as they are recorded: had they run, the decision is made
-    #: again with real answers, so ``populate_space`` must not keep state of its own
-    #: between calls (``set_state_value`` is fine: it is written only with the trial).
+    #: ``self.project.has_values()`` answers False without a round trip and the keys it
+    #: was asked about are looked up as the trial is recorded: had one run, the decision
+    #: is made again with real answers, so ``populate_space`` must not keep state of its
+    #: own between calls (``set_state_value`` is fine: it is written only with the trial).
     decides_quickly: bool = False
     #: True when ``populate_space`` depends on nothing but the trial's number, the space
     #: and the values run or running (no stored state): on a local file each trial's values

@@ -154,8 +154,10 @@ class ProjectStore(Protocol):
         held across a read, the decision and a separate write. Its reads through this
         ProjectStore see that transaction's state either way, with one exception an
         engine may make for a quick decider: :meth:`has_values` answers False without
-        reading, and the values decided are looked up as they are recorded; when they
-        had run, nothing is written and the decider is asked again, its look-ups read.
+        reading, and every key it was asked about is looked up as the new trial is
+        recorded; when one had run (or the decision is not a new trial), nothing is
+        written and the decider is asked again, its look-ups read. Both ways give the
+        same decision.
 
         Raises:
             TunerIdInUseError: another session runs a trial under ``tuner_id``.

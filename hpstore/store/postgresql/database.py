@@ -77,6 +77,14 @@ def lock_class(kind: str, schema: str) -> int:
     return zlib.crc32(f"hpstore:{kind}:{schema}".encode()) & 0x7FFFFFFF
 
 
+def _can_pipeline(psycopg: Any) -> bool:
+    """Whether this psycopg and its libpq can send statements in a pipeline."""
+    capabilities = getattr(psycopg, "capabilities", None)
+    if capabilities is not None:  # psycopg 3.2 and newer
+        return bool(capabilities.has_pipeline())
+    return bool(psycopg.Pipeline.is_supported())
+
+
 def rows(cursor: Any) -> list[tuple[Any, ...]]:
     """The rows of a cursor, or [] for a statement that returns none."""
     # the result's field count, not ``description``: that builds a Column per field
@@ -112,6 +120,8 @@ class Database:
         self._lock = threading.RLock()
         self._depth = 0  # transactions open on this thread's connection (nested ones join)
         self._held = 0  # depth of the store mutex (a session lock on the connection)
+        #: whether the client library can pipeline statements (libpq 14 and newer)
+        self._pipelines = _can_pipeline(self.psycopg)
         #: the rows of the running transaction's opening statement (see transaction)
         self.opened: list[tuple[Any, ...]] = []
         self.schema = ""
@@ -239,6 +249,9 @@ class Database:
             psycopg.IntegrityError, psycopg.DataError: the data written was refused (a
                 constraint, a value of the wrong type): the caller's to explain.
         """
+        if opening is not None and (begin != "write" or self.read_only):
+            raise ValueError("An opening statement is sent with a write transaction's BEGIN "
+                             "only (begin='write' on a writable store).")
         with self._lock:
             if self._depth:
                 conn = self._conn
@@ -298,9 +311,7 @@ class Database:
                     self.opened = []
                 committing = True
                 if isinstance(result, Closing):
-                    with conn.pipeline():
-                        last = conn.execute(result.sql, result.params)
-                        conn.execute("COMMIT")
+                    last, _ = self._together(conn, [(result.sql, result.params), ("COMMIT", ())])
                     return result.done(rows(last))  # type: ignore[no-any-return]
                 conn.execute("COMMIT")
                 return result
@@ -344,17 +355,24 @@ class Database:
         statement still runs after the one before, so the opening one reads what was
         committed before the lock was granted); the transaction's id. The opening rows
         are left in :attr:`opened`."""
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            if lock is None:
-                began = conn.execute("SELECT txid_current()")
-            else:
-                began = conn.execute("SELECT txid_current(), pg_advisory_xact_lock(%s, %s)",
-                                     (self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF))
-            first = conn.execute(*opening)
-        xid = int(began.fetchone()[0])
+        if lock is None:
+            began: tuple[str, Sequence[Any]] = ("SELECT txid_current()", ())
+        else:
+            began = ("SELECT txid_current(), pg_advisory_xact_lock(%s, %s)",
+                     (self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF))
+        _, ids, first = self._together(conn, [("BEGIN", ()), began, opening])
+        xid = int(ids.fetchone()[0])
         self.opened = rows(first)
         return xid
+
+    def _together(self, conn: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+                  ) -> list[Any]:
+        """The statements in order, sent in one round trip where libpq can pipeline
+        (libpq 14 and newer), else one after the other; their cursors."""
+        if not self._pipelines:
+            return [conn.execute(sql, params or None) for sql, params in statements]
+        with conn.pipeline():
+            return [conn.execute(sql, params or None) for sql, params in statements]
 
     def _rollback(self, conn: Any) -> None:
         if conn is None or conn.closed:

@@ -68,14 +68,15 @@ _DECISION_FACTS = (
 
 # A new trial and the algorithm's state, in one statement, under the status-log lock (the
 # lock is the insert's source, so it is held before the trigger logs the first status).
-# Values run before are refused here (the decision lock is held: no insert can race), and
-# then nothing is written, the state included: the decision is made again.
+# A quick decider's look-ups of values run before are made here: when any key it asked
+# about had run (the decision lock is held: no decision can race), nothing is written, the
+# state included, and the decision is made again.
 _INSERT_TRIAL = (
     "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
     "trial AS (INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
     " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s,"
     " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock WHERE NOT EXISTS (SELECT 1 FROM "
-    "trials WHERE project_id = %s AND values_key = %s) RETURNING id), "
+    "trials WHERE project_id = %s AND values_key = ANY(%s::text[])) RETURNING id), "
     "state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, "
     "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS (SELECT "
     "1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
@@ -120,6 +121,11 @@ _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at =
 # the rule's message).
 _STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
          "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+
+
+class _Unchecked(Exception):
+    """A quick decision other than a new trial was made on look-ups answered without
+    reading: it is rolled back and made again."""
 
 
 def facts_of(row: Any) -> CreationFacts:
@@ -416,11 +422,14 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 taken = self._take_queued(conn, tuner_id, session)
                 if taken is not None:
                     return taken
-            self._deferring = threading.get_ident() if defer else None
+            self._deferring, self._deferred = (threading.get_ident() if defer else None), []
             try:
                 decision = decider(facts)
             finally:
                 self._deferring = None
+            asked = self._deferred
+            if decision.status != TrialStatus.RUNNING and asked:
+                raise _Unchecked  # made on look-ups not made: made again, looking
             if decision.status != TrialStatus.RUNNING:
                 if decision.state:
                     self._write_state(conn, decision.state)
@@ -429,17 +438,21 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 raise TunerIdInUseError(
                     f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
                     "each process its own tuner_id.")
-            return self._insert_trial(number, decision, tuner_id, session)
+            checked = list(dict.fromkeys([*asked, decision.key])) if defer else []
+            return self._insert_trial(number, decision, tuner_id, session, checked)
 
-        return self._guard(  # type: ignore[no-any-return]
-            lambda: self.db.transaction(
-                decide, lock=("decide", self.project_id),
-                opening=(_DECISION_FACTS, (tuner_id, session, self.project_id))))
+        try:
+            return self._guard(  # type: ignore[no-any-return]
+                lambda: self.db.transaction(
+                    decide, lock=("decide", self.project_id),
+                    opening=(_DECISION_FACTS, (tuner_id, session, self.project_id))))
+        except _Unchecked:
+            return None
 
     def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
-                      session: str | None) -> Closing:
+                      session: str | None, checked: list[str]) -> Closing:
         """The new trial's insert, sent with the decision's COMMIT; it makes a TrialRecord,
-        or None when the values turn out to have run before."""
+        or None when one of the values keys ``checked`` turns out to have run before."""
         now = time.time()
         text = dumps(decision.values)
         keys, texts = self._state_rows(decision.state)
@@ -456,9 +469,13 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return Closing(_INSERT_TRIAL, (
             self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
             decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(), now,
-            self.project_id, decision.key, self.project_id, keys, texts), inserted,
-            ("SELECT id FROM trials WHERE project_id = %s AND number = %s",
-             (self.project_id, number)))
+            self.project_id, checked, self.project_id, keys, texts), inserted,
+            # this very row (another worker may have taken the number since, if this one
+            # was refused): its number, values, session and time of creation
+            ("SELECT id FROM trials WHERE project_id = %s AND number = %s AND trial_id = %s "
+             "AND values_key = %s AND tuner_id = %s AND session IS NOT DISTINCT FROM %s AND "
+             "created_at = %s", (self.project_id, number, decision.trial_id, decision.key,
+                                 tuner_id, session, now)))
 
     def _next_queue_position(self, conn: Any) -> int:
         found = conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "

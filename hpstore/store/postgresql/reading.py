@@ -42,8 +42,10 @@ class ReadingMixin:
     db: Any
     project_id: int
     name: str
-    #: the thread whose decision defers its look-ups of values run before to its insert
+    #: the thread whose decision defers its look-ups of values run before to its insert,
+    #: and the keys it asked about
     _deferring: int | None = None
+    _deferred: list[str]
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
@@ -133,8 +135,9 @@ class ReadingMixin:
 
     def has_values(self, key: str) -> bool:
         if self._deferring == threading.get_ident():
-            # asked by a decision in the making: its insert looks the values up itself
+            # asked by a decision in the making: its insert looks up every key asked
             # (see PostgresProject.decide), saving a round trip under the decision lock
+            self._deferred.append(key)
             return False
         return bool(self.db.query(
             "SELECT 1 FROM trials WHERE project_id = %s AND values_key = %s",
