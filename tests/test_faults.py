@@ -383,8 +383,13 @@ def test_a_log_left_by_kill_9_gives_back_every_commit(tmp_path, capsys):
             pass
     assert_finished(path, total)
     for trial_id in running:  # handed back as interrupted, then run again
-        assert [(a, b) for a, b, _ in status_log(path, trial_id)] == [
-            (None, "RUNNING"), ("RUNNING", "IDLE"), ("IDLE", "RUNNING"), ("RUNNING", "COMPLETED")]
+        # (once, or twice: the worker killed a moment after the first may have handed
+        # back and taken the first one's trial in between)
+        log = [(a, b) for a, b, _ in status_log(path, trial_id)]
+        handed = (len(log) - 2) // 2
+        assert handed in (1, 2) and log == [
+            (None, "RUNNING"), *[("RUNNING", "IDLE"), ("IDLE", "RUNNING")] * handed,
+            ("RUNNING", "COMPLETED")]
 
 
 def test_a_sidecar_folder_deleted_while_nobody_runs_is_made_again(tmp_path):
