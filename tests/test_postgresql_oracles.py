@@ -77,6 +77,28 @@ def test_every_built_in_oracle_runs_and_resumes_on_postgresql(kind, tmp_path):
     assert on_pg["oracle_state"] == in_file["oracle_state"]
 
 
+def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
+    # On a file random search draws before the lock; on a server every read is a round
+    # trip, so create_trial reads the running trials, then decides in the transaction
+    # (BEGIN, the lock and the facts together), its values looked up by the insert.
+    import psycopg
+
+    oracle = ORACLES["random"](fresh_url())
+    finish(oracle, stop_after=2)
+    sent = []
+    execute = psycopg.Connection.execute
+
+    def recording(self, query, params=None, **kwargs):
+        sent.append(str(query).split(" ", 2)[:2])
+        return execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    assert oracle.create_trial("w").status == "RUNNING"
+    assert sent[0] == ["SELECT", "id,"] and sent[1] == ["BEGIN"]  # the running trials first
+    assert len(sent) == 6  # + the lock, the facts, the insert and its COMMIT
+    oracle.close()
+
+
 def test_without_pipelines_the_statements_go_one_by_one_to_the_same_end(monkeypatch, tmp_path):
     # libpq before version 14 cannot pipeline (psycopg refuses): the statements a
     # decision sends together are then sent one after the other

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpstore.errors import (
-    DuplicateValuesError,
     ProjectRemovedError,
     TrialNotFoundError,
     TrialNotRunningError,
@@ -397,12 +396,10 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
         # again, looking up each candidate as it goes (both ways give the same answer; a
         # slow decider, a model to fit, looks up as it goes from the start).
         outcome = self._decide(decider, tuner_id, session, defer=quick)
-        if outcome is None and quick:
+        if outcome is None:
             outcome = self._decide(decider, tuner_id, session, defer=False)
-        if outcome is None:  # recorded by something outside the decision lock meanwhile
-            raise DuplicateValuesError(
-                "The values decided for the next trial were recorded by another process at "
-                "the same moment; nothing was written. Run again.")
+        # (without deferred look-ups nothing is refused: the second answer is never None)
+        assert outcome is not None
         return outcome
 
     def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
