@@ -132,10 +132,11 @@ class DecidingMixin:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._store.session()
         running = self._project.running()
-        others = {t.session: t.pid for t in running if t.session not in (None, session)}
-        dead = set(others) - self._store.alive(others) if others else set()  # type: ignore[arg-type]
+        others = {t.session: t.pid for t in running
+                  if t.session is not None and t.session != session}
+        dead = set(others) - self._store.alive(others) if others else set()
         if dead:
-            self._project.reap(dead, MAX_INTERRUPTIONS)  # type: ignore[arg-type]
+            self._project.reap(dead, MAX_INTERRUPTIONS)
             running = self._project.running()
         own = next((t for t in running if t.tuner_id == tuner_id), None)
         if own is not None:

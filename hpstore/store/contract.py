@@ -194,6 +194,7 @@ class ProjectStore(Protocol):
             TrialNotFoundError: no such trial.
             ProjectRemovedError: the project is no longer in the store.
         """
+
     def transitions(self, *, trial_id: str | None = None, tuner_id: str | None = None,
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...

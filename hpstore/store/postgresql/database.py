@@ -54,6 +54,7 @@ class Closing(NamedTuple):
     done: Callable[[list[tuple[Any, ...]]], Any]
     recover: tuple[str, Sequence[Any]]
 
+
 #: SQLSTATEs of a transaction that may succeed when run again
 RETRIED = {"40001": "a serialization failure", "40P01": "a deadlock"}
 MAX_TRIES = 5
