@@ -178,6 +178,27 @@ def _ignore_sigint() -> Any:
     return signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """A Ctrl-C during the block waits for its end, then acts as it would have (a
+    KeyboardInterrupt, or the handler that was in place); off the main thread, where
+    handlers cannot be changed, nothing is deferred."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
 def _importing_in_a_worker() -> bool:
     """Whether this process is a spawned child still importing its parent's script.
 
@@ -488,7 +509,10 @@ class Tuner:
             trial.message = traceback.format_exc()
         finally:
             self._reported.discard(trial.trial_id)
-        self.oracle.end_trial(trial)
+        # a Ctrl-C now would leave the trial RUNNING, its result unrecorded: it waits for
+        # the end to be written, then interrupts the search
+        with _sigint_deferred():
+            self.oracle.end_trial(trial)
         if fatal is not None:
             raise fatal
 

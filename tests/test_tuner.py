@@ -353,6 +353,30 @@ def test_ctrl_c_hands_the_trial_back_and_a_second_run_finishes(tmp_path):
         2,)
 
 
+def test_ctrl_c_while_a_trial_is_being_ended_waits_for_its_end(tmp_path):
+    # Ctrl-C landing inside end_trial, before its write: the end is recorded first, then
+    # the search stops; the trial never stays RUNNING with its result lost.
+    class Interrupting(hpstore.RandomSearchOracle):
+        def end_trial(self, trial):
+            if trial.trial_id == "02":
+                os.kill(os.getpid(), signal.SIGINT)
+            super().end_trial(trial)
+
+    class Quick(hpstore.Tuner):
+        def run_trial(self, trial):
+            return {"loss": trial.hyperparameters.values["x"] ** 2}
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    db = str(tmp_path / "e.db")
+    oracle = Interrupting("loss", max_trials=10, hyperparameters=hp, seed=2, database=db)
+    with pytest.raises(KeyboardInterrupt):
+        Quick(oracle, verbose=0).search()
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT number, status FROM trials ORDER BY number").fetchall()
+    assert rows == [(0, "COMPLETED"), (1, "COMPLETED"), (2, "COMPLETED")]
+
+
 def test_ctrl_c_between_a_trials_commit_and_its_return_hands_it_back(tmp_path, monkeypatch):
     # Ctrl-C can land inside create_trial after the new trial is committed, before the
     # Tuner holds it: the trial must go back to run again, not stay RUNNING.
