@@ -121,6 +121,47 @@ def test_a_trial_stopped_elsewhere_tells_its_worker(db):
     assert (ended.status, ended.message, ended.score) == ("STOPPED", "enough", 1.0)
 
 
+def test_a_trial_stopped_elsewhere_after_its_last_report_ends_stopped(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    open_oracle(db).project.set_status(trial.trial_id, "STOPPED", "enough")
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert (trial.status, trial.message, trial.score) == ("STOPPED", "enough", 1.0)
+    ended = oracle.get_trial(trial.trial_id)
+    assert (ended.status, ended.message, ended.score) == ("STOPPED", "enough", 1.0)
+
+
+def test_values_reported_through_another_oracle_are_scored(db):
+    # the worker ends the run from the values it reported itself; one more, reported
+    # meanwhile through another oracle on the file, makes it read them all back
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 3.0}, step=0)
+    open_oracle(db).update_trial(trial.trial_id, {"loss": 0.5}, step=1)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert (trial.score, trial.best_step) == (0.5, 1)
+    assert oracle.get_trial(trial.trial_id).score == 0.5
+
+
+def test_the_end_of_a_run_this_oracle_reported_reads_nothing_back(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    for step, loss in enumerate([3.0, 1.0, 2.0]):
+        oracle.update_trial(trial.trial_id, {"loss": loss}, step=step)
+    sent = []
+    oracle.store.db.connect().set_trace_callback(sent.append)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    oracle.store.db.connect().set_trace_callback(None)
+    verbs = [s.split()[0] for s in sent]  # (the status-log trigger repeats the UPDATE)
+    assert [v for i, v in enumerate(verbs) if i == 0 or v != verbs[i - 1]] == [
+        "BEGIN", "UPDATE", "COMMIT"]
+    assert (trial.score, trial.best_step) == (1.0, 1)
+
+
 def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):
     oracle = open_oracle(db, max_trials=5, max_retries_per_trial=1)
     trial = oracle.create_trial("t")

@@ -282,6 +282,38 @@ def test_an_end_is_written_only_over_what_was_read(store, project):
     assert (stored.status, stored.score, stored.ended_at is not None) == ("COMPLETED", 0.5, True)
 
 
+@pytest.mark.parametrize("change", ["value added", "stopped", "stopped again", "none"])
+@pytest.mark.parametrize("requeue", [False, True], ids=["ends", "requeued"])
+def test_an_end_from_kept_values_is_written_only_if_nothing_else_changed(store, project,
+                                                                         change, requeue):
+    # A worker keeps the decision's record and record_metrics' answers, and ends the run
+    # from them with `seen`: the store writes it only if they are still all there is.
+    trial = start(project, store)
+    kept = project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0)], run=1)
+    if change == "stopped again":
+        project.set_status(trial.trial_id, "STOPPED", "by a person")
+        kept = project.trial(trial.trial_id)
+    before = project.last_transition()
+    if change == "value added":  # by another writer, e.g. another oracle on the same search
+        project.record_metrics(trial.trial_id, [("loss", "min", 1, 0.5)])
+    elif change.startswith("stopped"):
+        project.set_status(trial.trial_id, "STOPPED", "by a rule")
+        before = project.last_transition()
+    status = "IDLE" if requeue else "COMPLETED"
+    written = project.finish(kept, status, None, kept.values_json, kept.values_key,
+                             None if requeue else 2.0, None if requeue else 0, invalid=False,
+                             requeue=requeue, seen=1)
+    stored = project.trial(trial.trial_id)
+    assert written is (change == "none")
+    if written:
+        assert (stored.status, stored.queued is not None) == (status, requeue)
+        assert project.last_transition() > before
+    else:  # nothing of the end is written
+        assert stored.status == ("RUNNING" if change == "value added" else "STOPPED")
+        assert (stored.score, stored.queued, project.last_transition()) == (None, None, before)
+        assert stored.message == (None if change == "value added" else "by a rule")
+
+
 def test_an_end_grows_the_space_in_the_same_step(store, project):
     trial = start(project, store)
     y = {"class_name": "Fixed", "config": {"name": "y", "value": 1, "conditions": []}}

@@ -13,6 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -31,11 +32,12 @@ from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import OpeningMixin, check_int
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
-from hpstore.oracle.trials import TrialsView, trial_from
+from hpstore.oracle.trials import KeptRun, TrialsView, trial_from
 from hpstore.oracle.values import stored_json, values_key
 from hpstore.stopping import StoppingRule, curve_from
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
+from hpstore.store.records import TrialRecord
 from hpstore.store.rows import check_running, malformed
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
@@ -146,6 +148,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         self._given_space = given_space
         #: trial id -> the run of it this process was handed (a later run is not ours)
         self._handed: dict[str, int] = {}
+        #: trial id -> a run this process started, with the metric values it reported
+        self._kept: dict[str, KeptRun] = {}
         self._local = threading.local()
         self._store: Store = open_store(database, durability=durability)
         try:
@@ -274,9 +278,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
+        kept = self._kept.pop(str(trial_id), None)
         record = self._project.record_metrics(trial_id, rows,
                                               run=self._handed.get(str(trial_id)),
                                               stop=self._stop_check())
+        if kept is not None and record.run == kept.record.run:
+            # what the store now holds of this run, known without reading it back
+            kept.record = record
+            kept.rows.extend(rows)
+            self._kept[record.trial_id] = kept
         return trial_from(record, self._space, self._project)
 
     def _stop_check(self) -> StopCheck | None:
@@ -334,7 +344,37 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
             status = TrialStatus.COMPLETED
-        record, observations = self._project.trial_with_observations(trial.trial_id)
+        kept = self._kept.pop(str(trial.trial_id), None)
+        ending = None
+        if kept is not None:
+            # Ended from what this process started and reported: the store checks, as it
+            # writes, that nothing else changed the trial or added to its metrics.
+            ending = self._ending(trial, status, kept.record, kept.rows)
+            if not ending.write(self._project, seen=len(kept.rows)):
+                ending = None
+        if ending is None:
+            record, observations = self._project.trial_with_observations(trial.trial_id)
+            ending = self._ending(trial, status, record, [
+                (o.metric, o.direction, o.step, o.value) for o in observations])
+            ending.write(self._project)
+        self._handed.pop(ending.record.trial_id, None)
+        if ending.new_entries:
+            self._refresh_space()
+        trial.status, trial.message = ending.status, ending.message
+        trial.score, trial.best_step = ending.score, ending.best_step
+        if ending.refused is not None:
+            raise ending.refused
+        if ending.status == TrialStatus.FAILED:
+            self._check_consecutive_failures(ending.message)
+
+    def _ending(self, trial: Trial, status: str, record: TrialRecord,
+                rows: list[tuple[str, str, int, float]]) -> _Ending:
+        """How the run of ``record`` ends, from its metric values ``rows`` and what its
+        worker says in ``trial``; nothing is written.
+
+        Raises:
+            TrialNotRunningError: the trial is not running in the run this process had.
+        """
         check_running(record, self._handed.get(record.trial_id))
         message = None if trial.message is None else str(trial.message)
         stopped = record.status == TrialStatus.STOPPED
@@ -362,7 +402,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             key, written = values_key(values), values
         score = best_step = None
         if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
-            stored = trial_from(record, self._space, self._project, observations=observations)
+            stored = trial_from(record, self._space, self._project, rows=rows)
             if written is not record.values_json:  # the worker changed them: score those
                 space, changed = self._space, dict(values)
                 stored._hp_loader = lambda: space.with_values(changed)
@@ -380,17 +420,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 requeue = True
             else:
                 status = TrialStatus.FAILED
-        self._project.finish(record, status, message, written, key, score, best_step,
-                             invalid=invalid, requeue=requeue, space=new_entries)
-        self._handed.pop(record.trial_id, None)
-        if new_entries:
-            self._refresh_space()
-        trial.status, trial.message = status, message
-        trial.score, trial.best_step = score, best_step
-        if refused is not None:
-            raise refused
-        if status == TrialStatus.FAILED:
-            self._check_consecutive_failures(message)
+        return _Ending(record, status, message, written, key, score, best_step, invalid,
+                       requeue, new_entries, refused)
 
     def _check_consecutive_failures(self, message: str | None) -> None:
         limit = self.max_consecutive_failed_trials
@@ -442,6 +473,30 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         self.seed = int(state["settings"]["seed"])
         self._space_version = -1
         self._refresh_space()
+
+
+@dataclass
+class _Ending:
+    """The end of one run, worked out by Oracle._ending and not yet written."""
+
+    record: TrialRecord
+    status: str
+    message: str | None
+    values: Mapping[str, Any] | str
+    key: str
+    score: float | None
+    best_step: int | None
+    invalid: bool
+    requeue: bool
+    new_entries: list[dict[str, Any]]
+    refused: RuntimeError | None
+
+    def write(self, project: ProjectStore, seen: int | None = None) -> bool:
+        """Write it; False when ``seen`` is given and the trial is no longer as it was
+        (nothing written). Raises TrialNotRunningError as ProjectStore.finish does."""
+        return project.finish(self.record, self.status, self.message, self.values, self.key,
+                              self.score, self.best_step, invalid=self.invalid,
+                              requeue=self.requeue, space=self.new_entries, seen=seen)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -18,7 +18,7 @@ from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInU
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import to_jsonable
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
-from hpstore.oracle.trials import trial_from
+from hpstore.oracle.trials import KeptRun, trial_from
 from hpstore.oracle.values import completes, values_key
 from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
 from hpstore.store.decode import damaged
@@ -68,6 +68,7 @@ class DecidingMixin:
     _space_version: int
     _local: threading.local
     _handed: dict[str, int]
+    _kept: dict[str, KeptRun]
 
     #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
     #: decision is then made inside the transaction that records it, with no lock held
@@ -177,6 +178,7 @@ class DecidingMixin:
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
         self._handed[outcome.trial_id] = outcome.run
+        self._kept[outcome.trial_id] = KeptRun(outcome)  # a run just started: no values yet
         return trial_from(outcome, self._space, self._project, metrics=outcome.run > 1)
 
     def _draw_ahead(self, running: list[dict[str, Any]]
@@ -222,6 +224,7 @@ class DecidingMixin:
 
     def _handed_out(self, record: TrialRecord) -> Trial:
         self._handed[record.trial_id] = record.run
+        self._kept.pop(record.trial_id, None)  # what it reported before is not known here
         return trial_from(record, self._space, self._project)
 
     # -- for subclasses ----------------------------------------------------------------------------

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hpstore.hyperparameters import HyperParameters
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
-from hpstore.store.records import Observation, TrialRecord
+from hpstore.store.records import TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial
+
+#: one reported value: (metric, direction, step, value)
+MetricRow = tuple[str, str, int, float]
 
 
 class StoredTrial(Trial):
@@ -48,11 +52,10 @@ class StoredTrial(Trial):
 
 
 def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStore,
-               metrics: bool = True, observations: list[Observation] | None = None
-               ) -> StoredTrial:
+               metrics: bool = True, rows: list[MetricRow] | None = None) -> StoredTrial:
     """A Trial for ``record``: the space as it is now (a later version only adds entries)
-    with the record's values; its metrics (of the current run) are ``observations`` when
-    given (read with the record), else they load when first read."""
+    with the record's values; its metrics (of the current run) are ``rows`` when given
+    (already known), else they load when first read."""
     trial = StoredTrial(space, trial_id=record.trial_id, status=record.status,
                         message=record.message)
     trial._hp_loader = lambda: space.with_values(record.values)
@@ -60,8 +63,8 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
     trial.best_step = record.best_step
     trial.tuner_id = record.tuner_id
     trial.run = record.run
-    if observations is not None:
-        trial._loader = lambda: tracker_of(observations)
+    if rows is not None:
+        trial._loader = lambda: tracker_of(rows)
     elif metrics and record.run:
         trial._loader = lambda: metrics_of(project, record)
     return trial
@@ -69,17 +72,29 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
 
 def metrics_of(project: ProjectStore, record: TrialRecord) -> MetricsTracker:
     """The metric histories of the record's current run."""
-    return tracker_of(project.observations(record))
+    return tracker_of((o.metric, o.direction, o.step, o.value)
+                      for o in project.observations(record))
 
 
-def tracker_of(observations: Iterable[Observation]) -> MetricsTracker:
-    """The metric histories of these values, in the order reported."""
+def tracker_of(rows: Iterable[MetricRow]) -> MetricsTracker:
+    """The metric histories of these (metric, direction, step, value) rows, in the order
+    reported."""
     tracker = MetricsTracker()
-    for obs in observations:
-        if obs.metric not in tracker.metrics:
-            tracker.metrics[obs.metric] = MetricHistory(obs.direction)
-        tracker.metrics[obs.metric].update(obs.value, obs.step)
+    for metric, direction, step, value in rows:
+        if metric not in tracker.metrics:
+            tracker.metrics[metric] = MetricHistory(direction)
+        tracker.metrics[metric].update(value, step)
     return tracker
+
+
+@dataclass
+class KeptRun:
+    """A run this process started, as the store last answered about it, with the metric
+    values reported since, in order: enough to end it without reading it back (the store
+    checks, as the end is written, that this is still all there is)."""
+
+    record: TrialRecord
+    rows: list[MetricRow] = field(default_factory=list)
 
 
 class TrialsView(Mapping[str, Trial]):

@@ -230,7 +230,22 @@ class ProjectStore(Protocol):
     def finish(self, trial: TrialRecord, status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,
                best_step: int | None, *, invalid: bool, requeue: bool,
-               space: list[dict[str, Any]] | None = None) -> None: ...
+               space: list[dict[str, Any]] | None = None, seen: int | None = None
+               ) -> bool:
+        """Write the end of a run: status, message, values (a dict, or the JSON text already
+        stored), score, and the hyperparameters the run added to the space. Returns True.
+
+        With ``seen`` (the number of metric values the end was computed from, when the
+        caller kept them instead of reading them back), the end is written only if the
+        trial is still exactly as ``trial`` says (status, run, message, retries, values)
+        and its run holds exactly ``seen`` values; else nothing is written and it returns
+        False, so that the caller reads the trial and ends it again.
+
+        Raises:
+            TrialNotRunningError: without ``seen``, the trial changed since ``trial`` was
+                read (another process ended it, or handed it to another worker); nothing
+                was written.
+        """
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str: ...
 

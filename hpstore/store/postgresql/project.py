@@ -112,6 +112,12 @@ _FINISH = (
     "= %s, hp_values = coalesce(%s::json, hp_values), values_key = coalesce(%s, values_key) "
     "FROM lock WHERE id = %s AND status = %s AND run_count = %s RETURNING 1) "
     "SELECT count(*) FROM changed")
+# ... and, for an end computed from the values the worker kept, only if nothing else about
+# the trial changed and its run still holds exactly those values (metric values are only
+# ever added, so their number says whether any came from elsewhere).
+_AS_SEEN = (" AND message IS NOT DISTINCT FROM %s AND invalid_runs = %s AND values_key = %s "
+            "AND (SELECT count(*) FROM observations WHERE trial = %s AND run = %s) = %s")
+_FINISH_SEEN = _FINISH.replace(" RETURNING 1)", _AS_SEEN + " RETURNING 1)")
 _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at = %s AND "
              "pid = %s AND to_status = %s)")
 
@@ -120,6 +126,11 @@ _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at =
 # the rule's message).
 _STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
          "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+
+
+class _Unseen(Exception):
+    """An end computed from the values the worker kept found the trial changed: rolled
+    back, and ended again from what the store holds."""
 
 
 class _Unchecked(Exception):
@@ -580,39 +591,42 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
     def finish(self, trial: TrialRecord, status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,
                best_step: int | None, *, invalid: bool, requeue: bool,
-               space: list[dict[str, Any]] | None = None) -> None:
-        """Write the end of a run: the status, message, values (a dict, or the JSON text
-        already stored) and score, with the hyperparameters the run added to the space.
+               space: list[dict[str, Any]] | None = None, seen: int | None = None
+               ) -> bool:
+        """Write the end of a run (see the store contract): the status, message, values (a
+        dict, or the JSON text already stored) and score, with the hyperparameters the run
+        added to the space. Returns False only when ``seen`` is given and the trial or its
+        metric values are no longer what the end was computed from; nothing is then written.
 
         Raises:
             TrialNotRunningError: the trial changed since ``trial`` was read (another process
                 ended it, or handed it to another worker); nothing was written.
         """
+        final = status in TrialStatus.FINAL
+        new_values = (None, None) if isinstance(values, str) else (dumps(dict(values)), key)
+        guard = () if seen is None else (trial.message, trial.invalid_runs, trial.values_key,
+                                         trial.key, trial.run, seen)
         if not requeue and not space:  # the usual end: one statement
             now = time.time()
-            final = status in TrialStatus.FINAL
-            new_values = (None, None) if isinstance(values, str) else (
-                dumps(dict(values)), key)
-            changed = self._write_statement(_FINISH, (
+            changed = self._write_statement(_FINISH if seen is None else _FINISH_SEEN, (
                 self.db.keys["log"], self.project_id & 0x7FFFFFFF, status, message,
                 None if score is None else to_db_float(score), best_step, 1 if invalid else 0,
                 now if final else None, os.getpid(), now, *new_values, trial.key, trial.status,
-                trial.run), lambda: bool(self.db.query(_FINISHED, (
+                trial.run, *guard), lambda: bool(self.db.query(_FINISHED, (
                     trial.key, now, os.getpid(), status))[0][0]))
             if changed is not None and not changed[0][0]:
+                if seen is not None:
+                    return False
                 current = self.trial(trial.trial_id)
                 check_running(current, trial.run, (trial.status,))
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
-            return
+            return True
 
         def finish(conn: Any) -> None:
             self.db.lock(conn, "log", self.project_id)
             queued = self._next_queue_position(conn) if requeue else None
-            final = status in TrialStatus.FINAL
             now = time.time()
-            new_values = (None, None) if isinstance(values, str) else (
-                dumps(dict(values)), key)
             # Only if nobody else moved the trial since it was read: the check and the
             # change are one statement.
             changed = conn.execute(
@@ -620,11 +634,14 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 "queued = %s, invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, "
                 "pid = %s, changed_at = %s, hp_values = coalesce(%s::json, hp_values), "
                 "values_key = coalesce(%s, values_key) "
-                "WHERE id = %s AND status = %s AND run_count = %s",
+                "WHERE id = %s AND status = %s AND run_count = %s"
+                + ("" if seen is None else _AS_SEEN),
                 (status, message, None if score is None else to_db_float(score), best_step,
                  queued, 1 if invalid else 0, now if final else None, os.getpid(), now,
-                 *new_values, trial.key, trial.status, trial.run)).rowcount
+                 *new_values, trial.key, trial.status, trial.run, *guard)).rowcount
             if not changed:
+                if seen is not None:
+                    raise _Unseen  # rolled back: nothing of this end is written
                 current = self._trial(conn, trial.trial_id)
                 check_running(current, trial.run, (trial.status,))
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
@@ -632,7 +649,11 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
             if space:
                 self._extend_space(conn, space)
 
-        self._write(finish)
+        try:
+            self._write(finish)
+        except _Unseen:
+            return False
+        return True
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""

@@ -102,6 +102,17 @@ def _insert_space(conn: sqlite3.Connection, project_id: int,
     return n
 
 
+
+# The end of a run, written only if the trial is still in the status and run it was read in.
+_END = ("UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, queued = ?, "
+        "invalid_runs = invalid_runs + ?, session = NULL, ended_at = ?, pid = ?, "
+        "changed_at = ? WHERE id = ? AND status = ? AND run_count = ?")
+# ... and, for an end computed from the values the worker kept, only if nothing else about
+# the trial changed and its run still holds exactly those values (metric values are only
+# ever added, so their number says whether any came from elsewhere).
+_AS_SEEN = (" AND message IS ? AND invalid_runs = ? AND values_key = ? AND (SELECT count(*) "
+            "FROM observations WHERE trial = ? AND run = ?) = ?")
+
 class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
 
@@ -410,28 +421,34 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     def finish(self, trial: TrialRecord, status: str, message: str | None,
                values: Mapping[str, Any] | str, key: str, score: float | None,
                best_step: int | None, *, invalid: bool, requeue: bool,
-               space: list[dict[str, Any]] | None = None) -> None:
-        """Write the end of a run: the status, message, values (a dict, or the JSON text
-        already stored) and score, with the hyperparameters the run added to the space.
+               space: list[dict[str, Any]] | None = None, seen: int | None = None
+               ) -> bool:
+        """Write the end of a run (see the store contract): the status, message, values (a
+        dict, or the JSON text already stored) and score, with the hyperparameters the run
+        added to the space. Returns False only when ``seen`` is given and the trial or its
+        metric values are no longer what the end was computed from; nothing is then written.
 
         Raises:
             TrialNotRunningError: the trial changed since ``trial`` was read (another process
                 ended it, or handed it to another worker); nothing was written.
         """
         now = time.time()
+        sql, params = _END, [
+            status, message, None if score is None else to_db_float(score), best_step, None,
+            1 if invalid else 0, now if status in TrialStatus.FINAL else None, os.getpid(),
+            now, trial.key, trial.status, trial.run]
+        if seen is not None:
+            sql += _AS_SEEN
+            params += [trial.message, trial.invalid_runs, trial.values_key, trial.key,
+                       trial.run, seen]
         with self.db.write() as conn:
-            queued = self._next_queue_position(conn) if requeue else None
-            final = status in TrialStatus.FINAL
+            if requeue:
+                params[4] = self._next_queue_position(conn)
             # Only if nobody else moved the trial since it was read: the check and the
             # change are one statement.
-            changed = conn.execute(
-                "UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, "
-                "queued = ?, invalid_runs = invalid_runs + ?, session = NULL, ended_at = ?, "
-                "pid = ?, changed_at = ? WHERE id = ? AND status = ? AND run_count = ?",
-                (status, message, None if score is None else to_db_float(score), best_step,
-                 queued, 1 if invalid else 0, now if final else None, os.getpid(), now,
-                 trial.key, trial.status, trial.run)).rowcount
-            if not changed:
+            if not conn.execute(sql, params).rowcount:
+                if seen is not None:
+                    return False
                 current = self._trial(conn, trial.trial_id)
                 check_running(current, trial.run, (trial.status,))
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
@@ -443,6 +460,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                              (dumps(dict(values)), key, trial.key))
             if space:
                 self._extend_space(conn, space)
+        return True
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
