@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import pickle
 import sqlite3
 
@@ -160,6 +162,37 @@ def test_the_end_of_a_run_this_oracle_reported_reads_nothing_back(db):
     assert [v for i, v in enumerate(verbs) if i == 0 or v != verbs[i - 1]] == [
         "BEGIN", "UPDATE", "COMMIT"]
     assert (trial.score, trial.best_step) == (1.0, 1)
+
+
+def test_a_decision_is_drawn_ahead_of_the_write_lock_only_while_other_writers_queue(db):
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=10, seed=1,
+                                        hyperparameters=space(), database=db)
+    conn = oracle.store.db.connect()
+
+    def verbs_of_a_trial():
+        sent = []
+        conn.set_trace_callback(sent.append)
+        trial = oracle.create_trial("t")
+        conn.set_trace_callback(None)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+        return [s.split()[0] for s in sent]
+
+    alone = verbs_of_a_trial()
+    # the running trials, then the decision made in the transaction that records it
+    assert alone[:2] == ["SELECT", "BEGIN"]
+    # another writer holds the writers' turnstile (a lock file beside the search) while
+    # this process writes: it waits for it, then goes on to SQLite's own lock
+    fd = os.open(f"{db}.hpstore/write.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        verbs_of_a_trial()
+    finally:
+        os.close(fd)
+    shared = verbs_of_a_trial()
+    # now drawn first (the facts and the values' look-up), then checked under the lock
+    assert shared[:4] == ["SELECT", "SELECT", "SELECT", "BEGIN"]
+    assert shared.count("SELECT") == alone.count("SELECT") + 2
 
 
 def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):

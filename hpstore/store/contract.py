@@ -318,6 +318,10 @@ class Store(Protocol):
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         """Whether the process behind a token lives; never a guess from elapsed time."""
 
+    def contended(self) -> bool:
+        """Whether this process's writes lately waited for other writers' (a hint: work
+        done ahead of a lock pays off only when others queue for it)."""
+
     def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
         """Which of these tokens (each with its process id, when known) belong to a
         process that lives: :meth:`is_alive` asked of them all at once (on a server, in

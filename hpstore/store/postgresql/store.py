@@ -161,6 +161,10 @@ class PostgresStore:
             return True
         return liveness.is_live(self.db, token)
 
+    def contended(self) -> bool:
+        """Not tracked: a remote store's oracle never draws ahead of its lock."""
+        return False
+
     def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
         """One statement for them all: every liveness lock held on the store now."""
         found = set(tokens)

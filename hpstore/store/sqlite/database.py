@@ -374,6 +374,11 @@ class Database:
             with self._writers():
                 yield from self._write(conn)
 
+    def contended(self, within: float = 1.0) -> bool:
+        """Whether a writer of this process found another one writing to the file in the
+        last ``within`` seconds."""
+        return not self.memory and time.monotonic() - self._shared().turnstile.waited < within
+
     @contextlib.contextmanager
     def _writers(self) -> Iterator[None]:
         """hpstore's writers on this file take turns here before SQLite's write lock,

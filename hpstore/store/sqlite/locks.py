@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import re
 import secrets
@@ -217,6 +218,8 @@ class Turnstile:
         self.patience = patience
         self._fd: int | None = None
         self._pid = -1
+        #: when (monotonic seconds) a writer last found the turnstile taken
+        self.waited = -math.inf
 
     def enter(self) -> bool:
         """Take a turn; whether this process holds it (False: go on without it)."""
@@ -228,7 +231,10 @@ class Turnstile:
                 self._fd = open_lock_file(self.path)
         except OSError:
             return False
-        return _wait_turn(self._fd, time.monotonic() + self.patience)
+        if _try_lock(self._fd):
+            return True
+        self.waited = time.monotonic()
+        return _wait_turn(self._fd, self.waited + self.patience)
 
     def leave(self) -> None:
         """End this process's turn (taken by :meth:`enter` returning True)."""

@@ -94,6 +94,10 @@ class SQLiteStore:
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         return self.db.is_alive(token, pid)
 
+    def contended(self) -> bool:
+        """Whether this process's writes lately had to wait for another writer's."""
+        return isinstance(self.db, Database) and self.db.contended()
+
     def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
         return {token for token, pid in tokens.items() if self.db.is_alive(token, pid)}
 
