@@ -79,23 +79,43 @@ def test_every_built_in_oracle_runs_and_resumes_on_postgresql(kind, tmp_path):
 
 def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
     # On a file random search draws before the lock; on a server every read is a round
-    # trip, so create_trial reads the running trials, then decides in the transaction
-    # (BEGIN, the lock and the facts together), its values looked up by the insert.
+    # trip, so create_trial decides in the transaction, whose opening (BEGIN, the lock,
+    # the facts and the running trials) is one round trip, and the insert with its COMMIT
+    # another; the decision's values are looked up by the insert.
     import psycopg
 
     oracle = ORACLES["random"](fresh_url())
     finish(oracle, stop_after=2)
-    sent = []
-    execute = psycopg.Connection.execute
+    sent, trips = [], []
+    execute, pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
 
     def recording(self, query, params=None, **kwargs):
         sent.append(str(query).split(" ", 2)[:2])
         return execute(self, query, params, **kwargs)
 
+    def counting(self):
+        trips.append(len(sent))
+        return pipeline(self)
+
     monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
     assert oracle.create_trial("w").status == "RUNNING"
-    assert sent[0] == ["SELECT", "id,"] and sent[1] == ["BEGIN"]  # the running trials first
-    assert len(sent) == 6  # + the lock, the facts, the insert and its COMMIT
+    assert sent[0] == ["BEGIN"] and len(sent) == 5  # + the lock, the facts, insert, COMMIT
+    assert trips == [0, 3]  # two pipelines: the opening, then the insert with its COMMIT
+    oracle.close()
+
+
+def test_a_worker_asking_again_on_a_server_gets_its_running_trial_back():
+    # the running trials come with the decision's facts; this tuner's own among them
+    # sends create_trial the long way, which hands it back
+    oracle = ORACLES["random"](fresh_url())
+    first = oracle.create_trial("w")
+    again = oracle.create_trial("w")
+    assert (again.trial_id, again.hyperparameters.values) == (
+        first.trial_id, first.hyperparameters.values)
+    other = oracle.create_trial("v")
+    assert other.trial_id != first.trial_id and sorted(oracle.trials) == sorted(
+        [first.trial_id, other.trial_id])
     oracle.close()
 
 

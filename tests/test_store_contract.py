@@ -453,6 +453,59 @@ def test_decisions_from_several_processes_are_serialised(engine, tmp_path, quick
     store.close()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("quick", [False, True], ids=["locked", "quick"])
+@pytest.mark.parametrize("engine", SHARED_ENGINES)
+def test_a_decision_reads_the_running_trials_with_its_facts_when_asked(engine, tmp_path,
+                                                                       quick):
+    where = location(engine, tmp_path)
+    store = open_store(where)
+    project = store.create_project(new_project())
+    ready, info = CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=hold_then_die, args=(where, ready, info))
+    proc.start()
+    try:
+        assert ready.wait(DEADLINE)
+        held, token, pid = info.get(timeout=DEADLINE)
+        seen = []
+
+        def decider(facts):
+            seen.append(facts.running)
+            return first_free(project, range(10))(facts)
+
+        def decide(tuner):
+            return project.decide(decider, tuner_id=tuner, session=store.session(), quick=quick,
+                                  running=True)
+
+        # another live process's trial runs: the decision is made, and sees it
+        mine = decide("a")
+        assert isinstance(mine, TrialRecord) and mine.values == {"x": 1}
+        # (a quick decider may be asked twice on a server: see test_a_quick_decider_...)
+        assert seen and all(s == (project.trial(held),) for s in seen)
+        asked = len(seen)
+        # this tuner's own trial runs: nothing is decided or written, to hand it back first
+        assert decide("a") is None and len(seen) == asked and project.count() == 2
+        # the other process dies: nothing is decided while its trial is to be reaped
+        os.kill(pid, signal.SIGKILL)
+        proc.join(DEADLINE)
+        if engine == "postgresql":
+            from _postgres import wait_until
+
+            wait_until(lambda: not store.is_alive(token, pid), DEADLINE, "the lock's release")
+        assert decide("b") is None and len(seen) == asked and project.count() == 2
+        assert project.reap([token], 3) == [held]
+        # reaped, its trial waits in the queue and is taken before anything is decided
+        again = decide("b")
+        assert (again.trial_id, again.run, len(seen)) == (held, 2, asked)
+        assert project.decide(decider, tuner_id="c", session=store.session(), quick=quick
+                              ).values == {"x": 2} and seen[-1] is None  # not asked: not read
+        store.close()
+    finally:  # a failed check must not leave the holder waiting forever
+        if proc.is_alive():
+            proc.kill()
+        proc.join(DEADLINE)
+
+
 def test_time_moves_forward_in_the_log(store, project):
     before = time.time()
     trial = start(project, store)

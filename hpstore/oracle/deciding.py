@@ -132,6 +132,13 @@ class DecidingMixin:
         if not isinstance(tuner_id, str) or not tuner_id:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._store.session()
+        if self._project.remote:
+            # On a server every read is a round trip: the running trials are read with the
+            # decision's facts, and only when one is to be handed back or reaped is the
+            # long way below taken.
+            started = self._start_new(tuner_id, session, None)
+            if started is not None:
+                return started
         running = self._project.running()
         others = {t.session: t.pid for t in running
                   if t.session is not None and t.session != session}
@@ -150,11 +157,21 @@ class DecidingMixin:
                 own = self._project.adopt(own, session)
             self._refresh_space()
             return self._handed_out(own)
-        running_values = [t.values for t in running]
+        started = self._start_new(tuner_id, session, running)
+        assert started is not None  # (only a read of the running trials may send us back)
+        return started
+
+    def _start_new(self, tuner_id: str, session: str | None,
+                   running: list[TrialRecord] | None) -> Trial | None:
+        """A trial from the queue, or decided by the algorithm, for a tuner with none
+        running; ``running``: the running trials, None to read them with the decision's
+        facts (then None is returned when one must first be handed back or reaped)."""
+        running_values = None if running is None else [t.values for t in running]
         # Drawn before the lock only while other writers queue for it: then it shortens
         # the time they wait; alone, it would only read everything twice.
         ahead = (self._draw_ahead(running_values) if self.draws_ahead
-                 and not self._project.remote and self._store.contended() else None)
+                 and running_values is not None and not self._project.remote
+                 and self._store.contended() else None)
 
         def decide(facts: CreationFacts) -> Decision:
             self._refresh_space(facts.space_version)
@@ -167,7 +184,9 @@ class DecidingMixin:
                 # never run: checked again here, where the file cannot change
                 drawn = ahead[1]
                 return Decision(drawn.status, trial_id, drawn.values, drawn.key)
-            context = DecisionContext(facts.number, trial_id, running=running_values)
+            values = running_values if running_values is not None else [
+                t.values for t in facts.running or ()]
+            context = DecisionContext(facts.number, trial_id, running=values)
             self._local.decision = context
             try:
                 return self._decide(trial_id, context)
@@ -176,7 +195,9 @@ class DecidingMixin:
 
         # a trial waiting to run again comes first; else the algorithm decides
         outcome = self._project.decide(decide, tuner_id=tuner_id, session=session,
-                                       quick=self.decides_quickly)
+                                       quick=self.decides_quickly, running=running is None)
+        if outcome is None:
+            return None
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
         self._handed[outcome.trial_id] = outcome.run

@@ -59,6 +59,8 @@ class CreationFacts(NamedTuple):
     uncounted: int = 0
     #: the space's version (None: the engine did not read it here; ask ``space_version``)
     space_version: int | None = None
+    #: the running trials, by number, when asked for (``decide(running=True)``)
+    running: tuple[TrialRecord, ...] | None = None
 
     @property
     def counted(self) -> int:
@@ -143,7 +145,7 @@ class ProjectStore(Protocol):
         """Start the trial at the head of the retry queue (this tuner's own first)."""
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False) -> TrialRecord | Decision:
+               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
         """Serialised per project: a trial waiting in the retry queue is started (as
         :meth:`take_queued`); else ``decider(creation facts)`` is asked, and a
         RUNNING decision recorded as a new trial with its state in one step (an IDLE or
@@ -158,6 +160,12 @@ class ProjectStore(Protocol):
         recorded; when one had run (or the decision is not a new trial), nothing is
         written and the decider is asked again, its look-ups read. Both ways give the
         same decision.
+
+        ``running`` asks for the running trials to be read in the same step, before the
+        queue is looked at: they are then ``facts.running``. Should one of them be this
+        tuner's, or belong to a session whose worker is gone (see :meth:`Store.alive`),
+        nothing is done and None is returned, for the caller to hand it back or reap it
+        first.
 
         Raises:
             TunerIdInUseError: another session runs a trial under ``tuner_id``.

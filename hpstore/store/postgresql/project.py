@@ -65,6 +65,20 @@ _DECISION_FACTS = (
     "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
     "FROM projects AS p WHERE p.project_id = %s")
 
+# ... and, when asked, the running trials by number, each with whether its worker lives
+# (holds its liveness lock: see liveness.py), one per row after the facts (one row of
+# facts and nulls when none runs).
+_DECISION_FACTS_RUNNING = (
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s), r.* "
+    f"FROM projects AS p LEFT JOIN LATERAL (SELECT {TRIAL_COLUMNS}, CASE WHEN session ~* "
+    "'^pg-[0-9a-f]{8}$' THEN EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = "
+    "'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = %s AND "
+    "l.objid::bigint = ('x' || substr(session, 4))::bit(32)::bigint AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())) ELSE false END "
+    "FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' ORDER BY number) "
+    "AS r ON true WHERE p.project_id = %s")
+
 # A new trial and the algorithm's state, in one statement, under the status-log lock (the
 # lock is the insert's source, so it is held before the trigger logs the first status).
 # A quick decider's look-ups of values run before are made here: when any key it asked
@@ -126,6 +140,13 @@ _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at =
 # the rule's message).
 _STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
          "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+
+
+class _LookFirst:
+    """What _decide answers when a running trial must be handed back or reaped first."""
+
+
+_LOOK_FIRST = _LookFirst()
 
 
 class _Unseen(Exception):
@@ -399,32 +420,41 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return trial_record(updated)
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False) -> TrialRecord | Decision:
+               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
         # Every decision is made in the transaction that records it, under the project's
         # decision lock. A quick decider's look-ups of values run before are answered by
         # the insert that records its decision (one round trip less under the lock);
         # should its values turn out to have run, nothing was written and it decides
         # again, looking up each candidate as it goes (both ways give the same answer; a
         # slow decider, a model to fit, looks up as it goes from the start).
-        outcome = self._decide(decider, tuner_id, session, defer=quick)
+        outcome = self._decide(decider, tuner_id, session, defer=quick, running=running)
         if outcome is None:
-            outcome = self._decide(decider, tuner_id, session, defer=False)
+            outcome = self._decide(decider, tuner_id, session, defer=False, running=running)
         # (without deferred look-ups nothing is refused: the second answer is never None)
         assert outcome is not None
-        return outcome
+        return None if isinstance(outcome, _LookFirst) else outcome
 
     def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
-                defer: bool) -> TrialRecord | Decision | None:
+                defer: bool, running: bool) -> TrialRecord | Decision | _LookFirst | None:
         """One transaction under the project's decision lock: the algorithm's reads run on
         this connection inside it (read committed: they see every decision committed before
         the lock was granted), and its decision is recorded before the lock goes. None:
-        the values decided had run before (only when ``defer``)."""
-        def decide(conn: Any) -> TrialRecord | Decision | Closing:
+        the values decided had run before (only when ``defer``); _LOOK_FIRST: a running
+        trial is to be handed back or reaped first (only when ``running``)."""
+        def decide(conn: Any) -> TrialRecord | Decision | Closing | _LookFirst:
             # the facts were read with the BEGIN and the lock (the transaction's opening)
             found = self.db.opened[0] if self.db.opened else None
             if found is None:
                 raise self.removed()
             facts, in_use = facts_of(found), bool(found[5])
+            if running:
+                trials = [(trial_record(r[6:-1]), bool(r[-1])) for r in self.db.opened
+                          if r[6] is not None]
+                if any(t.tuner_id == tuner_id or (not live and t.session is not None
+                                                  and t.session != session)
+                       for t, live in trials):
+                    return _LOOK_FIRST  # nothing written: its COMMIT ends a reading
+                facts = facts._replace(running=tuple(t for t, _ in trials))
             number = facts.number
             if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self._take_queued(conn, tuner_id, session)
@@ -453,7 +483,9 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin):
             return self._guard(  # type: ignore[no-any-return]
                 lambda: self.db.transaction(
                     decide, lock=("decide", self.project_id),
-                    opening=(_DECISION_FACTS, (tuner_id, session, self.project_id))))
+                    opening=(_DECISION_FACTS_RUNNING, (
+                        tuner_id, session, self.db.keys["live"], self.project_id)) if running
+                    else (_DECISION_FACTS, (tuner_id, session, self.project_id))))
         except _Unchecked:
             return None
 

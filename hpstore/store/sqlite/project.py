@@ -291,13 +291,18 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return trial
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False) -> TrialRecord | Decision:
+               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
         if quick:
             # A cheap decision is made inside the transaction that records it: SQLite's
             # write lock is the only lock taken, its reads see exactly what it records
             # against, and a worker never waits for a lock held across someone's thinking.
             with self.db.write() as conn:
                 facts = self._facts(conn)
+                if running:
+                    with_running = self._with_running(facts, tuner_id, session)
+                    if with_running is None:
+                        return None
+                    facts = with_running
                 if facts.queued:
                     taken = self._take_queued(conn, tuner_id, session)
                     if taken is not None:
@@ -313,6 +318,11 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         # decision is recorded in one short write transaction.
         with self.db.lock(tuner_id):
             facts = self.creation_facts()
+            if running:
+                with_running = self._with_running(facts, tuner_id, session)
+                if with_running is None:
+                    return None
+                facts = with_running
             if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self.take_queued(tuner_id, session)
                 if taken is not None:
@@ -325,6 +335,17 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 return decision
             with self.db.write() as conn:
                 return self._insert(conn, facts.number, decision, tuner_id, session)
+
+    def _with_running(self, facts: CreationFacts, tuner_id: str, session: str | None
+                      ) -> CreationFacts | None:
+        """``facts`` with the running trials; None when one is this tuner's or its worker
+        is gone (see ``decide``)."""
+        trials = self.running()
+        for t in trials:
+            if t.tuner_id == tuner_id or (t.session is not None and t.session != session
+                                          and not self.db.is_alive(t.session, t.pid)):
+                return None
+        return facts._replace(running=tuple(trials))
 
     def _insert(self, conn: sqlite3.Connection, number: int, decision: Decision,
                 tuner_id: str, session: str | None) -> TrialRecord:
