@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,46 @@ def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
     assert oracle.create_trial("w").status == "RUNNING"
     assert sent[0] == ["BEGIN"] and len(sent) == 5  # + the lock, the facts, insert, COMMIT
     assert trips == [0, 3]  # two pipelines: the opening, then the insert with its COMMIT
+    oracle.close()
+
+
+def test_while_other_workers_run_trials_their_reads_stay_outside_the_lock(monkeypatch):
+    # Alone, a worker reads the running trials under the decision lock, with its facts;
+    # once it has seen another worker's trial running, it reads them (and asks whether
+    # their workers live) before taking the lock, which is then held for less time; once
+    # none runs, it goes back.
+    import psycopg
+
+    url = fresh_url()
+    other, oracle = ORACLES["random"](url), ORACLES["random"](url)
+    firsts = []
+    execute = psycopg.Connection.execute
+
+    def recording(self, query, params=None, **kwargs):
+        if threading.current_thread() is threading.main_thread():  # not a liveness thread
+            firsts.append(str(query).split(" ", 2)[:2])
+        return execute(self, query, params, **kwargs)
+
+    def first_statement_of_a_trial():
+        firsts.clear()
+        trial = oracle.create_trial("w")
+        first = firsts[0]
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+        return first
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    first_statement_of_a_trial()  # (the first also takes the worker's liveness lock)
+    assert first_statement_of_a_trial() == ["BEGIN"]  # alone: read with the facts
+    held = other.create_trial("v")  # another worker's trial runs (another session)
+    assert first_statement_of_a_trial() == ["BEGIN"]  # not known yet: read with the facts
+    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # known now: read before
+    other.update_trial(held.trial_id, {"loss": 2.0})
+    other.end_trial(held)
+    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # (finds none running)
+    assert first_statement_of_a_trial() == ["BEGIN"]
+    assert len(oracle.trials) == 7
+    other.close()
     oracle.close()
 
 

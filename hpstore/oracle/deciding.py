@@ -68,6 +68,8 @@ class DecidingMixin:
     _space_version: int
     _local: threading.local
     _handed: dict[str, int]
+    #: whether other workers ran trials when this one last looked (see create_trial)
+    _crowded: bool = False
     _kept: dict[str, KeptRun]
 
     #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
@@ -132,16 +134,18 @@ class DecidingMixin:
         if not isinstance(tuner_id, str) or not tuner_id:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
         session = self._store.session()
-        if self._project.remote:
+        if self._project.remote and not self._crowded:
             # On a server every read is a round trip: the running trials are read with the
-            # decision's facts, and only when one is to be handed back or reaped is the
-            # long way below taken.
+            # decision's facts, under its lock, and only when one is to be handed back or
+            # reaped is the long way below taken. While other workers run trials, the long
+            # way is taken from the start: its reads, outside the lock, keep the lock short.
             started = self._start_new(tuner_id, session, None)
             if started is not None:
                 return started
         running = self._project.running()
         others = {t.session: t.pid for t in running
                   if t.session is not None and t.session != session}
+        self._crowded = bool(others)
         dead = set(others) - self._store.alive(others) if others else set()
         if dead:
             self._project.reap(dead, MAX_INTERRUPTIONS)
@@ -184,8 +188,13 @@ class DecidingMixin:
                 # never run: checked again here, where the file cannot change
                 drawn = ahead[1]
                 return Decision(drawn.status, trial_id, drawn.values, drawn.key)
-            values = running_values if running_values is not None else [
-                t.values for t in facts.running or ()]
+            if running_values is None:
+                trials = facts.running or ()
+                self._crowded = any(t.session is not None and t.session != session
+                                    for t in trials)
+                values = [t.values for t in trials]
+            else:
+                values = running_values
             context = DecisionContext(facts.number, trial_id, running=values)
             self._local.decision = context
             try:
