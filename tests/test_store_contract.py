@@ -196,13 +196,15 @@ def test_idle_and_stopped_decisions_store_only_their_state(store, project):
     assert seen == [(0, 0)] and outcome.status == "STOPPED"
 
 
-def test_one_tuner_id_runs_in_one_session_at_a_time(store, project):
+@pytest.mark.parametrize("quick", [False, True], ids=["locked", "quick"])
+def test_one_tuner_id_runs_in_one_session_at_a_time(store, project, quick):
     start(project, store, "w")
     with pytest.raises(TunerIdInUseError):
-        project.decide(first_free(project, range(10)), tuner_id="w", session="another")
+        project.decide(first_free(project, range(10)), tuner_id="w", session="another",
+                       quick=quick)
     assert project.count() == 1  # nothing recorded
     same = project.decide(first_free(project, range(10)), tuner_id="w",
-                          session=store.session())
+                          session=store.session(), quick=quick)
     assert isinstance(same, TrialRecord)  # its own session: the Oracle's to decide
 
 
