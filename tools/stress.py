@@ -11,7 +11,7 @@ worker processes (tuner ids w0, w1, ...) run the search while the chaos loop sen
 to a random worker every ``--kill-every`` seconds on average, aimed in turn at each point a
 worker passes through (opening and migrating the store, create_trial, update_trial,
 end_trial, a WAL checkpoint, between calls), and restarts it under the same tuner id.
-Rounds repeat until ``--minutes`` have passed (one round when 0). After each round it
+Each oracle's rounds repeat for ``--minutes`` (one round when 0). After each round it
 checks:
 
 - the store's health is clean (a file: PRAGMA integrity_check and foreign_key_check);

@@ -131,7 +131,14 @@ _FINISH = (
 # ever added, so their number says whether any came from elsewhere).
 _AS_SEEN = (" AND message IS NOT DISTINCT FROM %s AND invalid_runs = %s AND values_key = %s "
             "AND (SELECT count(*) FROM observations WHERE trial = %s AND run = %s) = %s")
-_FINISH_SEEN = _FINISH.replace(" RETURNING 1)", _AS_SEEN + " RETURNING 1)")
+_FINISH_SEEN = (
+    "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), changed AS (UPDATE "
+    "trials SET status = %s, message = %s, score = %s, best_step = %s, queued = NULL, "
+    "invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, pid = %s, changed_at "
+    "= %s, hp_values = coalesce(%s::json, hp_values), values_key = coalesce(%s, values_key) "
+    "FROM lock WHERE id = %s AND status = %s AND run_count = %s AND message IS NOT DISTINCT "
+    "FROM %s AND invalid_runs = %s AND values_key = %s AND (SELECT count(*) FROM observations "
+    "WHERE trial = %s AND run = %s) = %s RETURNING 1) SELECT count(*) FROM changed")
 _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at = %s AND "
              "pid = %s AND to_status = %s)")
 

@@ -50,9 +50,12 @@ _FACTS = (
     "WHERE p.project_id = ?")
 # ... and, for a decision made in the transaction that records it, whether the tuner id runs
 # a trial in another session (one statement less under the write lock).
-_DECISION_FACTS = _FACTS.replace(" FROM projects p ", (
-    ", EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' "
-    "AND tuner_id = ? AND session IS NOT ?) FROM projects p "))
+_DECISION_FACTS = (
+    "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id "
+    "ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = "
+    "p.project_id AND queued IS NOT NULL), p.uncounted, p.space_version, EXISTS (SELECT 1 "
+    "FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' AND tuner_id = ? AND "
+    "session IS NOT ?) FROM projects p WHERE p.project_id = ?")
 
 
 def new_project_id(conn: sqlite3.Connection, replacing: str | None = None) -> int:
