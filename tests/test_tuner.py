@@ -29,11 +29,17 @@ def space():
     return hp
 
 
-def oracle(path=None, **kwargs):
+def oracle(path=None, cls=hpstore.RandomSearchOracle, **kwargs):
     kwargs.setdefault("max_trials", 6)
     kwargs.setdefault("hyperparameters", space())
-    return hpstore.RandomSearchOracle(kwargs.pop("objective", "loss"), seed=1, database=path,
-                                      **kwargs)
+    return cls(kwargs.pop("objective", "loss"), seed=1, database=path, **kwargs)
+
+
+class Squares(hpstore.Tuner):
+    """Scores a trial x**2 at once."""
+
+    def run_trial(self, trial):
+        return {"loss": trial.hyperparameters.values["x"] ** 2}
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -362,16 +368,9 @@ def test_ctrl_c_while_a_trial_is_being_ended_waits_for_its_end(tmp_path):
                 os.kill(os.getpid(), signal.SIGINT)
             super().end_trial(trial)
 
-    class Quick(hpstore.Tuner):
-        def run_trial(self, trial):
-            return {"loss": trial.hyperparameters.values["x"] ** 2}
-
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -1, 1)
     db = str(tmp_path / "e.db")
-    oracle = Interrupting("loss", max_trials=10, hyperparameters=hp, seed=2, database=db)
     with pytest.raises(KeyboardInterrupt):
-        Quick(oracle, verbose=0).search()
+        Squares(oracle(db, Interrupting, max_trials=10), verbose=0).search()
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT number, status FROM trials ORDER BY number").fetchall()
     assert rows == [(0, "COMPLETED"), (1, "COMPLETED"), (2, "COMPLETED")]
@@ -391,27 +390,20 @@ def test_ctrl_c_between_a_trials_commit_and_its_return_hands_it_back(tmp_path, m
             raise KeyboardInterrupt
         return made(*args, **kwargs)
 
-    class Quick(hpstore.Tuner):
-        def run_trial(self, trial):
-            return {"loss": trial.hyperparameters.values["x"] ** 2}
-
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -1, 1)
     db = str(tmp_path / "c.db")
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=2,
-                                        database=db)
+    search = oracle(db, max_trials=10)
     monkeypatch.setattr(deciding, "trial_from", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        Quick(oracle, verbose=0).search()
+        Squares(search, verbose=0).search()
     monkeypatch.undo()
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT number, status, message FROM trials ORDER BY number").fetchall()
     assert [(n, s) for n, s, _ in rows] == [(0, "COMPLETED"), (1, "COMPLETED"), (2, "IDLE")]
     assert "Ctrl-C" in rows[2][2]
-    Quick(oracle, verbose=0).search()  # run again: it finishes, trial 2 on its second run
+    Squares(search, verbose=0).search()  # run again: it finishes, trial 2 on its second run
     assert conn.execute("SELECT count(*), max(run_count) FROM trials WHERE status = "
                         "'COMPLETED'").fetchone() == (10, 2)
-    oracle.close()
+    search.close()
 
 
 def test_demo_runs_small_and_leaves_a_readable_file(tmp_path, capsys):
