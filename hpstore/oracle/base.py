@@ -32,7 +32,7 @@ from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import OpeningMixin, check_int
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
-from hpstore.oracle.trials import KeptRun, TrialsView, trial_from
+from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, rows_of, trial_from
 from hpstore.oracle.values import stored_json, values_key
 from hpstore.stopping import StoppingRule, curve_from
 from hpstore.store import open_store
@@ -354,8 +354,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 ending = None
         if ending is None:
             record, observations = self._project.trial_with_observations(trial.trial_id)
-            ending = self._ending(trial, status, record, [
-                (o.metric, o.direction, o.step, o.value) for o in observations])
+            ending = self._ending(trial, status, record, rows_of(observations))
             ending.write(self._project)
         self._handed.pop(ending.record.trial_id, None)
         if ending.new_entries:
@@ -368,7 +367,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             self._check_consecutive_failures(ending.message)
 
     def _ending(self, trial: Trial, status: str, record: TrialRecord,
-                rows: list[tuple[str, str, int, float]]) -> _Ending:
+                rows: list[MetricRow]) -> _Ending:
         """How the run of ``record`` ends, from its metric values ``rows`` and what its
         worker says in ``trial``; nothing is written.
 

@@ -9,7 +9,7 @@ from typing import Any
 from hpstore.hyperparameters import HyperParameters
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
-from hpstore.store.records import TrialRecord
+from hpstore.store.records import Observation, TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial
 
 #: one reported value: (metric, direction, step, value)
@@ -72,8 +72,12 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
 
 def metrics_of(project: ProjectStore, record: TrialRecord) -> MetricsTracker:
     """The metric histories of the record's current run."""
-    return tracker_of((o.metric, o.direction, o.step, o.value)
-                      for o in project.observations(record))
+    return tracker_of(rows_of(project.observations(record)))
+
+
+def rows_of(observations: Iterable[Observation]) -> list[MetricRow]:
+    """The (metric, direction, step, value) rows of stored metric values."""
+    return [(o.metric, o.direction, o.step, o.value) for o in observations]
 
 
 def tracker_of(rows: Iterable[MetricRow]) -> MetricsTracker:

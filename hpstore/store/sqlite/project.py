@@ -43,19 +43,17 @@ from hpstore.trial import TrialStatus
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 PROJECT_COLUMNS = ", ".join(PROJECT_FIELDS)
 # What deciding the next trial starts from (CreationFacts), in one statement.
-_FACTS = (
-    "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id "
-    "ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = "
-    "p.project_id AND queued IS NOT NULL), p.uncounted, p.space_version FROM projects p "
-    "WHERE p.project_id = ?")
+_FACTS_COLUMNS = (
+    "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
+    "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+    "queued IS NOT NULL), p.uncounted, p.space_version")
+_FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects p WHERE p.project_id = ?"
 # ... and, for a decision made in the transaction that records it, whether the tuner id runs
 # a trial in another session (one statement less under the write lock).
 _DECISION_FACTS = (
-    "SELECT p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id "
-    "ORDER BY number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = "
-    "p.project_id AND queued IS NOT NULL), p.uncounted, p.space_version, EXISTS (SELECT 1 "
-    "FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' AND tuner_id = ? AND "
-    "session IS NOT ?) FROM projects p WHERE p.project_id = ?")
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = ? AND session IS NOT ?) FROM projects p WHERE "
+    "p.project_id = ?")
 
 
 def new_project_id(conn: sqlite3.Connection, replacing: str | None = None) -> int:

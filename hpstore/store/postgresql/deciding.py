@@ -1,0 +1,224 @@
+"""Deciding a new trial in a PostgreSQL project: the decisions of
+:class:`hpstore.store.postgresql.project.PostgresProject`.
+
+A decision is one transaction under the project's decision lock (a transaction-level
+advisory lock). Its opening round trip carries BEGIN, the lock and the facts (with, when
+asked, the running trials and whether their workers live); its closing one the new trial's
+row with the COMMIT. A quick decider's look-ups of values run before are made by that
+insert, and a decision they refuse is made again with real look-ups.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpstore.errors import ProjectRemovedError, TunerIdInUseError
+from hpstore.store.contract import CreationFacts, Decider, Decision
+from hpstore.store.postgresql.database import Closing
+from hpstore.store.postgresql.reading import TRIAL_COLUMNS
+from hpstore.store.records import TrialRecord, dumps
+from hpstore.store.rows import trial_record
+from hpstore.trial import TrialStatus
+
+# What deciding the next trial starts from (CreationFacts), in one statement: max_trials,
+# the next number, whether a trial waits in the queue, the trials not counted, the space's
+# version.
+_FACTS_COLUMNS = (
+    "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
+    "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+    "queued IS NOT NULL), p.uncounted, p.space_version")
+_FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects AS p WHERE p.project_id = %s"
+# ... and for a decision, whether the tuner id runs a trial in another session.
+_DECISION_FACTS = (
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
+    "FROM projects AS p WHERE p.project_id = %s")
+
+# ... and, when asked, the running trials by number, each with whether its worker lives
+# (holds its liveness lock: see liveness.py), one per row after the facts (one row of
+# facts and nulls when none runs).
+_DECISION_FACTS_RUNNING = (
+    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s), r.* "
+    f"FROM projects AS p LEFT JOIN LATERAL (SELECT {TRIAL_COLUMNS}, CASE WHEN session ~* "
+    "'^pg-[0-9a-f]{8}$' THEN EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = "
+    "'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = %s AND "
+    "l.objid::bigint = ('x' || substr(session, 4))::bit(32)::bigint AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())) ELSE false END "
+    "FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' ORDER BY number) "
+    "AS r ON true WHERE p.project_id = %s")
+
+# A new trial and the algorithm's state, in one statement, under the status-log lock (the
+# lock is the insert's source, so it is held before the trigger logs the first status).
+# A quick decider's look-ups of values run before are made here: when any key it asked
+# about had run (the decision lock is held: no decision can race), nothing is written, the
+# state included, and the decision is made again.
+_INSERT_TRIAL = (
+    "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
+    "trial AS (INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
+    " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s,"
+    " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock WHERE NOT EXISTS (SELECT 1 FROM "
+    "trials WHERE project_id = %s AND values_key = ANY(%s::text[])) RETURNING id), "
+    "state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, "
+    "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS (SELECT "
+    "1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
+    "SELECT id FROM trial")
+_WRITE_STATE = (
+    "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
+    "unnest(%s::text[], %s::text[]) AS s(key, value) "
+    "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value")
+
+class _LookFirst:
+    """What _decide answers when a running trial must be handed back or reaped first."""
+
+
+_LOOK_FIRST = _LookFirst()
+
+
+class _Unchecked(Exception):
+    """A quick decision other than a new trial was made on look-ups answered without
+    reading: it is rolled back and made again."""
+
+
+def facts_of(row: Any) -> CreationFacts:
+    """A CreationFacts from the first five columns of a _FACTS row."""
+    return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]))
+
+
+class DecidingMixin:
+    """How :class:`hpstore.store.postgresql.project.PostgresProject` decides new trials."""
+
+    db: Any
+    project_id: int
+    _deferring: int | None
+    _deferred: list[str]
+
+    if TYPE_CHECKING:  # provided by the project class
+        def removed(self) -> ProjectRemovedError: ...
+        def _guard(self, call: Any) -> Any: ...
+        def _take_queued(self, conn: Any, tuner_id: str, session: str | None
+                         ) -> TrialRecord | None: ...
+
+    def creation_facts(self) -> CreationFacts:
+        """What deciding the next trial needs, read in one statement."""
+        return self._facts(None)
+
+    def _facts(self, conn: Any) -> CreationFacts:
+        """The creation facts, read on ``conn`` (None: on their own)."""
+        if conn is None:
+            found = self.db.query(_FACTS, (self.project_id,))
+            row = found[0] if found else None
+        else:
+            row = conn.execute(_FACTS, (self.project_id,)).fetchone()
+        if row is None:
+            raise self.removed()
+        return facts_of(row)
+
+    def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
+               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
+        # Every decision is made in the transaction that records it, under the project's
+        # decision lock. A quick decider's look-ups of values run before are answered by
+        # the insert that records its decision (one round trip less under the lock);
+        # should its values turn out to have run, nothing was written and it decides
+        # again, looking up each candidate as it goes (both ways give the same answer; a
+        # slow decider, a model to fit, looks up as it goes from the start).
+        outcome = self._decide(decider, tuner_id, session, defer=quick, running=running)
+        if outcome is None:
+            outcome = self._decide(decider, tuner_id, session, defer=False, running=running)
+        # (without deferred look-ups nothing is refused: the second answer is never None)
+        assert outcome is not None
+        return None if isinstance(outcome, _LookFirst) else outcome
+
+    def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
+                defer: bool, running: bool) -> TrialRecord | Decision | _LookFirst | None:
+        """One transaction under the project's decision lock: the algorithm's reads run on
+        this connection inside it (read committed: they see every decision committed before
+        the lock was granted), and its decision is recorded before the lock goes. None:
+        the values decided had run before (only when ``defer``); _LOOK_FIRST: a running
+        trial is to be handed back or reaped first (only when ``running``)."""
+        def decide(conn: Any) -> TrialRecord | Decision | Closing | _LookFirst:
+            # the facts were read with the BEGIN and the lock (the transaction's opening)
+            found = self.db.opened[0] if self.db.opened else None
+            if found is None:
+                raise self.removed()
+            facts, in_use = facts_of(found), bool(found[5])
+            if running:
+                trials = [(trial_record(r[6:-1]), bool(r[-1])) for r in self.db.opened
+                          if r[6] is not None]
+                if any(t.tuner_id == tuner_id or (not live and t.session is not None
+                                                  and t.session != session)
+                       for t, live in trials):
+                    return _LOOK_FIRST  # nothing written: its COMMIT ends a reading
+                facts = facts._replace(running=tuple(t for t, _ in trials))
+            number = facts.number
+            if facts.queued:  # a trial waiting to run comes before any new one
+                taken = self._take_queued(conn, tuner_id, session)
+                if taken is not None:
+                    return taken
+            self._deferring, self._deferred = (threading.get_ident() if defer else None), []
+            try:
+                decision = decider(facts)
+            finally:
+                self._deferring = None
+            asked = self._deferred
+            if decision.status != TrialStatus.RUNNING and asked:
+                raise _Unchecked  # made on look-ups not made: made again, looking
+            if decision.status != TrialStatus.RUNNING:
+                if decision.state:
+                    self._write_state(conn, decision.state)
+                return decision
+            if in_use:  # checked under the decision lock: no trial can start meanwhile
+                raise TunerIdInUseError(
+                    f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
+                    "each process its own tuner_id.")
+            checked = list(dict.fromkeys([*asked, decision.key])) if defer else []
+            return self._insert_trial(number, decision, tuner_id, session, checked)
+
+        try:
+            return self._guard(  # type: ignore[no-any-return]
+                lambda: self.db.transaction(
+                    decide, lock=("decide", self.project_id),
+                    opening=(_DECISION_FACTS_RUNNING, (
+                        tuner_id, session, self.db.keys["live"], self.project_id)) if running
+                    else (_DECISION_FACTS, (tuner_id, session, self.project_id))))
+        except _Unchecked:
+            return None
+
+    def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
+                      session: str | None, checked: list[str]) -> Closing:
+        """The new trial's insert, sent with the decision's COMMIT; it makes a TrialRecord,
+        or None when one of the values keys ``checked`` turns out to have run before."""
+        now = time.time()
+        text = dumps(decision.values)
+        keys, texts = self._state_rows(decision.state)
+
+        def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
+            if not rows:
+                return None
+            return TrialRecord(int(rows[0][0]), number, decision.trial_id, TrialStatus.RUNNING,
+                               text, decision.key, None, None, tuner_id, session, None, 1, 0,
+                               0, None, now, now, None, os.getpid(), now,
+                               _values=decision.values)
+
+        # the trials_log_insert trigger records the first transition
+        return Closing(_INSERT_TRIAL, (
+            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
+            decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(), now,
+            self.project_id, checked, self.project_id, keys, texts), inserted,
+            # this very row (another worker may have taken the number since, if this one
+            # was refused): its number, values, session and time of creation
+            ("SELECT id FROM trials WHERE project_id = %s AND number = %s AND trial_id = %s "
+             "AND values_key = %s AND tuner_id = %s AND session IS NOT DISTINCT FROM %s AND "
+             "created_at = %s", (self.project_id, number, decision.trial_id, decision.key,
+                                 tuner_id, session, now)))
+
+    @staticmethod
+    def _state_rows(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        return [str(k) for k in values], [dumps(v) for v in values.values()]
+
+    def _write_state(self, conn: Any, values: Mapping[str, Any]) -> None:
+        conn.execute(_WRITE_STATE, (self.project_id, *self._state_rows(values)))
