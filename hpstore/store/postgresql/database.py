@@ -43,6 +43,12 @@ from hpstore.store.postgresql.driver import (
 T = TypeVar("T")
 
 
+#: The trial numbers whose creator refreshes the planner's statistics (a project's trials
+#: quadrupled since the last refresh): the first at 64 trials, when a look-up by
+#: ``project_id`` alone starts to cost more than one by the full key.
+STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
+
+
 class Closing(NamedTuple):
     """A transaction body's last statement, returned instead of run: it is sent with the
     COMMIT, in one round trip. ``done(rows)`` makes the body's result of its rows. Should
@@ -203,6 +209,20 @@ class Database:
                     ) from None
             time.sleep(pause)  # the server restarting: try again shortly
             pause = min(pause * 2, 1.0)
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the tables that grow with a search, so the planner knows their sizes.
+
+        Without statistics (a schema just created, a table filled faster than autovacuum's
+        minute-long naps), PostgreSQL takes ``project_id`` for selective and may pick an
+        index that holds only it for a trial's look-ups: every look-up then reads all of a
+        project's trials. It is an optimisation: a role that does not own the tables gets a
+        warning from the server, and nothing fails.
+        """
+        if self.read_only:
+            return
+        with contextlib.suppress(DatabaseError, self.psycopg.Error):
+            self.query("ANALYZE trials, observations, transitions")
 
     # -- statements and transactions ----------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:

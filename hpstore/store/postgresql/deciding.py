@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import ProjectRemovedError, TunerIdInUseError
 from hpstore.store.contract import CreationFacts, Decider, Decision
-from hpstore.store.postgresql.database import Closing
+from hpstore.store.postgresql.database import STATISTICS_AT, Closing
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import TrialRecord, dumps
 from hpstore.store.rows import trial_record
@@ -131,6 +131,8 @@ class DecidingMixin:
             outcome = self._decide(decider, tuner_id, session, defer=False, running=running)
         # (without deferred look-ups nothing is refused: the second answer is never None)
         assert outcome is not None
+        if isinstance(outcome, TrialRecord) and outcome.number in STATISTICS_AT:
+            self.db.refresh_statistics()  # after the COMMIT: outside the decision lock
         return None if isinstance(outcome, _LookFirst) else outcome
 
     def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
