@@ -1,7 +1,7 @@
 """hpstore on PostgreSQL beside Optuna's RDBStorage on the same server, in the same run.
 
     python -m benchmarks postgres [--url postgresql://...] [--trials 300] [--repeats 3]
-                                  [--processes 1 4 8] [--per-process 150] [--quick]
+                                  [--processes 1 4 8] [--per-process 400] [--quick]
                                   [--json out.json]
 
 Without --url a throwaway server is started (initdb + pg_ctl in a temporary folder, the
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=300, help="single-process trials")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--per-process", type=int, default=150,
+    parser.add_argument("--per-process", type=int, default=400,
                         help="trials per process in the multi-process runs")
     parser.add_argument("--quick", action="store_true", help="a smoke: few trials, 1 repeat")
     parser.add_argument("--json", help="write the results here")
