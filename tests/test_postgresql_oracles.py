@@ -78,31 +78,190 @@ def test_every_built_in_oracle_runs_and_resumes_on_postgresql(kind, tmp_path):
     assert on_pg["oracle_state"] == in_file["oracle_state"]
 
 
+class Trace:
+    """The statements the main thread sends (their first two words), and how many had
+    been sent as each pipeline opened."""
+
+    def __init__(self, monkeypatch):
+        import psycopg
+
+        self.sent, self.trips = [], []
+        execute, pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
+        trace = self
+
+        def recording(self, query, params=None, **kwargs):
+            if threading.current_thread() is threading.main_thread():  # not liveness
+                trace.sent.append(str(query).split(" ", 2)[:2])
+            return execute(self, query, params, **kwargs)
+
+        def counting(self):
+            trace.trips.append(len(trace.sent))
+            return pipeline(self)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", recording)
+        monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
+
+    def of(self, call):
+        self.sent.clear()
+        self.trips.clear()
+        result = call()
+        return result, [" ".join(words) for words in self.sent], list(self.trips)
+
+
+INSERT = "WITH lock"  # a new trial's insert (with the status log's lock)
+ONE_TRIP = ["BEGIN", "SELECT pg_advisory_xact_lock(%s,", INSERT, "COMMIT"]
+
+
 def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
     # On a file random search draws before the lock; on a server every read is a round
     # trip, so create_trial decides in the transaction, whose opening (BEGIN, the lock,
     # the facts and the running trials) is one round trip, and the insert with its COMMIT
     # another; the decision's values are looked up by the insert.
-    import psycopg
-
     oracle = ORACLES["random"](fresh_url())
     finish(oracle, stop_after=2)
-    sent, trips = [], []
-    execute, pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
-
-    def recording(self, query, params=None, **kwargs):
-        sent.append(str(query).split(" ", 2)[:2])
-        return execute(self, query, params, **kwargs)
-
-    def counting(self):
-        trips.append(len(sent))
-        return pipeline(self)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", recording)
-    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
-    assert oracle.create_trial("w").status == "RUNNING"
-    assert sent[0] == ["BEGIN"] and len(sent) == 5  # + the lock, the facts, insert, COMMIT
+    oracle._project._foreseen = False  # (see the next test)
+    trial, sent, trips = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert trial.status == "RUNNING"
+    assert sent[0] == "BEGIN" and len(sent) == 5  # + the lock, the facts, insert, COMMIT
     assert trips == [0, 3]  # two pipelines: the opening, then the insert with its COMMIT
+    oracle.close()
+
+
+def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatch):
+    # Once a decision found the facts its worker expected (the number after its last
+    # trial, nothing queued, nothing running, the same settings and space), the next is
+    # decided on those facts before any lock, and BEGIN, the lock, the insert (which
+    # checks the facts under the lock) and COMMIT go in one round trip.
+    url = fresh_url()
+    oracle = ORACLES["random"](url)
+    trace = Trace(monkeypatch)
+    shapes = []
+    for _ in range(4):
+        trial, sent, trips = trace.of(lambda: oracle.create_trial("w"))
+        shapes.append((sent, trips))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert len(shapes[0][0]) > 5  # the first: the liveness lock, the running trials ...
+    assert len(shapes[1][0]) == 5 and shapes[1][1] == [0, 3]  # expected nothing yet
+    assert shapes[2] == shapes[3] == (ONE_TRIP, [0])
+    # the same trials as a worker that never decides ahead
+    reference = ORACLES["random"](fresh_url())
+    reference._project.__class__ = type("NoAhead", (type(reference._project),),
+                                        {"_MAX_VOIDED": 0, "_voided": 99})
+    finish(reference, stop_after=4)
+    assert [t.hyperparameters.values for t in oracle.trials.values()] == [
+        t.hyperparameters.values for t in reference.trials.values()]
+    oracle.close()
+    reference.close()
+
+
+def _trial_after(monkeypatch, change):
+    """(the trial a lone worker gets after ``change(url)`` made its expected facts untrue;
+    what it sent; the same worker's next trial, sent in one round trip again?)"""
+    url = fresh_url()
+    oracle = ORACLES["random"](url)
+    finish(oracle, stop_after=3)  # the next decision is made ahead
+    assert oracle._project._foreseen
+    change(url)
+    trace = Trace(monkeypatch)
+    trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+    return oracle, trial, sent
+
+
+def test_a_decision_made_ahead_on_facts_gone_untrue_is_made_again_under_the_lock(
+        monkeypatch):
+    # another worker's trial since: the number expected is taken; nothing is written
+    # and the decision is made the usual way, for the next number
+    def another_trial(url):
+        other = ORACLES["random"](url)
+        finish(other, stop_after=1)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, another_trial)
+    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN" and len(sent) == 9
+    assert trial.trial_id == "4"  # 0-2 this worker's, 3 the other's
+    assert len({tuple(sorted(t.hyperparameters.values.items()))
+                for t in oracle.trials.values()}) == 5
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_a_queued_trial(monkeypatch):
+    enqueued = {}
+
+    def enqueue(url):
+        other = ORACLES["random"](url)
+        enqueued["id"] = other.enqueue_trial({"a": 0, "x": 0.5})
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, enqueue)
+    assert sent[:4] == ONE_TRIP  # tried, refused
+    assert trial.trial_id == enqueued["id"]
+    assert trial.hyperparameters.values == {"a": 0, "x": 0.5}
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_its_own_trial_to_run_again(monkeypatch):
+    # this worker's last trial ended INVALID and waits in the queue to run again: the
+    # number expected is still free, only the queue differs
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=8, hyperparameters=space(),
+                                        seed=4, database=fresh_url(),
+                                        max_retries_per_trial=1)
+    finish(oracle, stop_after=3)
+    trial = oracle.create_trial("w")
+    trial.status = "INVALID"
+    oracle.end_trial(trial)
+    again, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN"  # refused, then made again
+    assert again.trial_id == trial.trial_id == "3"
+    assert again.hyperparameters.values == trial.hyperparameters.values
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
+    # another worker's trial runs: a decision ahead does not know its values (a decider
+    # must not repeat them), so the decision is made again, seeing it
+    held = {}
+
+    def start_one(url):
+        held["oracle"] = ORACLES["random"](url)
+        held["trial"] = held["oracle"].create_trial("v")
+
+    oracle, trial, sent = _trial_after(monkeypatch, start_one)
+    assert sent[:4] == ONE_TRIP
+    assert trial.trial_id == "4"
+    assert oracle._project._foreseen is False
+    held["oracle"].close()
+    oracle.close()
+    # the same with a trial of this very worker running under another tuner id: the
+    # number is the one expected, only the running trial differs
+    oracle = ORACLES["random"](fresh_url())
+    finish(oracle, stop_after=3)
+    first = oracle.create_trial("w1")
+    assert first.trial_id == "3" and oracle._project._foreseen
+    second, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w2"))
+    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN"  # refused, then made again
+    assert second.trial_id == "4" and first.status == second.status == "RUNNING"
+    oracle.close()
+
+
+def test_a_decision_made_ahead_sees_a_lower_max_trials_and_a_grown_space(monkeypatch):
+    def lower(url):
+        other = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                           seed=4, database=url)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, lower)
+    assert sent[:4] == ONE_TRIP and trial.status == "STOPPED"
+    oracle.close()
+
+    def grow(url):
+        hp = space()
+        hp.Int("b", 5, 6)
+        other = hpstore.RandomSearchOracle("loss", hyperparameters=hp, seed=4, database=url)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, grow)
+    assert sent[:4] == ONE_TRIP and "b" in trial.hyperparameters.values
     oracle.close()
 
 
@@ -231,8 +390,17 @@ def test_a_search_loaded_whole_gives_the_planner_statistics_of_its_trials(tmp_pa
     _no_autovacuum(url)
     target.set_state(state)
     assert _planner_facts(url)[0] == len(state["trials"]) == 100
-    source.close()
     target.close()
+    # ... and so does a copy (hpstore copy) into a new project
+    from hpstore.cli import main
+
+    url = fresh_url()
+    hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
+                               database=url, project_name="other").close()
+    _no_autovacuum(url)
+    assert main(["copy", str(tmp_path / "s.db"), url]) == 0
+    assert _planner_facts(url)[0] == 100
+    source.close()
 
 
 def test_set_state_moves_a_search_between_engines(tmp_path):

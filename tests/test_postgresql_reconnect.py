@@ -83,6 +83,29 @@ def test_a_decision_is_recorded_once_when_its_commit_is_cut(proxied, deliver):
     oracle.close()
 
 
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_a_decision_made_ahead_is_recorded_once_when_its_round_trip_is_cut(proxied, deliver):
+    # A lone worker's third trial is decided ahead and sent in one round trip (BEGIN, the
+    # lock, the insert, COMMIT): cut there, the worker reconnects, finds out whether it
+    # landed, and records it once.
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    for _ in range(2):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert oracle._project._foreseen  # the next decision is made ahead
+    proxy.cut(b"INSERT INTO trials", deliver=deliver)
+    trial = oracle.create_trial("w")
+    assert proxy.done.is_set() and trial.status == "RUNNING" and trial.trial_id == "02"
+    assert oracle._project._foreseen  # recorded as made ahead, not made again
+    stored = oracle.project.trials()
+    assert [t.trial_id for t in stored] == ["00", "01", "02"]
+    assert stored[2].values == trial.hyperparameters.values
+    assert [t.to_status for t in oracle.project.transitions(trial_id="02")] == ["RUNNING"]
+    oracle.close()
+
+
 def test_a_refused_decision_whose_answer_was_lost_never_takes_another_workers_trial(proxied):
     # A quick decision proposes values already run: its insert is refused, the COMMIT
     # lands, the answer is lost. While it reconnects another worker records the same

@@ -159,7 +159,13 @@ class ProjectStore(Protocol):
         reading, and every key it was asked about is looked up as the new trial is
         recorded; when one had run (or the decision is not a new trial), nothing is
         written and the decider is asked again, its look-ups read. Both ways give the
-        same decision.
+        same decision. An engine may also ask a quick decider before taking any lock, on
+        the facts it expects (those its last decision left: the next number, nothing
+        queued, nothing running), and record the decision only if the facts under the
+        lock are exactly those and the decider read nothing but those look-ups; else
+        nothing is written and it is asked again as above. A quick decider must therefore
+        decide the same on the same facts and reads (the built-in ones seed their draws
+        with the trial number).
 
         ``running`` asks for the running trials to be read in the same step, before the
         queue is looked at: they are then ``facts.running``. Should one of them be this

@@ -131,6 +131,9 @@ class Database:
         self._pipelines = _can_pipeline(self.psycopg)
         #: the rows of the running transaction's opening statement (see transaction)
         self.opened: list[tuple[Any, ...]] = []
+        #: how many reads, writes and transactions this process has sent (a caller can
+        #: tell whether code it ran read the store)
+        self.statements = 0
         self.schema = ""
         self.server_version = 0
         self.keys: dict[str, int] = {}
@@ -229,6 +232,7 @@ class Database:
         """One statement's rows: in the transaction this thread has open, else on its own
         (retried once after a reconnect)."""
         with self._lock:
+            self.statements += 1
             if self._depth:
                 return rows(self._conn.execute(sql, params))
             return self._run(lambda conn: rows(conn.execute(sql, params)), begin=None)
@@ -246,10 +250,46 @@ class Database:
             psycopg.IntegrityError, psycopg.DataError: as :meth:`transaction`.
         """
         with self._lock:
+            self.statements += 1
             if self._depth:
                 return rows(self._conn.execute(sql, params))
             return self._run(lambda conn: rows(conn.execute(sql, params)), begin=None,
                              landed=landed)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this process has a transaction open on the store."""
+        return self._depth > 0
+
+    def at_once(self, lock: tuple[str, int], last: Closing) -> Any:
+        """BEGIN, ``lock`` (a transaction-level advisory lock), ``last`` and COMMIT in one
+        round trip; ``last.done`` of its rows. After a connection lost on the way,
+        ``last.recover`` tells whether the transaction committed; if it did not, it is sent
+        again.
+
+        Raises:
+            as :meth:`write`.
+        """
+        kind, number = self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF
+        found: list[tuple[Any, ...]] = []
+
+        def send(conn: Any) -> tuple[Any]:
+            cursors = self._together(conn, [("BEGIN", ()), (
+                "SELECT pg_advisory_xact_lock(%s, %s)", (kind, number)), (last.sql, last.params),
+                ("COMMIT", ())])
+            return (last.done(rows(cursors[2])),)
+
+        def landed() -> bool:
+            found[:] = self.query(*last.recover)
+            return bool(found)
+
+        with self._lock:
+            self.statements += 1
+            if self._depth:
+                raise RuntimeError("at_once() inside a transaction")
+            sent = self._run(send, begin=None, landed=landed)
+        # None: committed before the connection dropped; the rows read again
+        return last.done(found) if sent is None else sent[0]
 
     def transaction(self, body: Callable[[Any], T], *, begin: str = "write",
                     lock: tuple[str, int] | None = None,
@@ -274,6 +314,7 @@ class Database:
             raise ValueError("An opening statement is sent with a write transaction's BEGIN "
                              "only (begin='write' on a writable store).")
         with self._lock:
+            self.statements += 1
             if self._depth:
                 conn = self._conn
                 if lock is not None:

@@ -6,6 +6,12 @@ advisory lock). Its opening round trip carries BEGIN, the lock and the facts (wi
 asked, the running trials and whether their workers live); its closing one the new trial's
 row with the COMMIT. A quick decider's look-ups of values run before are made by that
 insert, and a decision they refuse is made again with real look-ups.
+
+A worker alone on a project usually knows the facts before it reads them: the number after
+its own last trial, nothing queued, nothing running. Once a decision found them so, the
+next quick decision is made on them before any lock, and recorded in one round trip (BEGIN,
+the lock, an insert that checks them, COMMIT); when they have changed, nothing is written
+and the decision is made the usual way.
 """
 
 from __future__ import annotations
@@ -57,20 +63,37 @@ _DECISION_FACTS_RUNNING = (
 # A quick decider's look-ups of values run before are made here: when any key it asked
 # about had run (the decision lock is held: no decision can race), nothing is written, the
 # state included, and the decision is made again.
-_INSERT_TRIAL = (
+_INSERT_INTO = (
     "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
     "trial AS (INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
     " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s,"
-    " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s FROM lock WHERE NOT EXISTS (SELECT 1 FROM "
-    "trials WHERE project_id = %s AND values_key = ANY(%s::text[])) RETURNING id), "
-    "state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, "
-    "s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS (SELECT "
-    "1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
+    " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s ")
+_NEVER_RUN = (
+    "NOT EXISTS (SELECT 1 FROM trials WHERE project_id = %s AND values_key = ANY(%s::text[]))")
+_AND_STATE = (
+    " RETURNING id), state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, "
+    "s.key, s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS "
+    "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
     "SELECT id FROM trial")
+_INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}"
+# ... and one decided ahead of the lock (see DecidingMixin._decide_ahead): written only
+# if, under the decision lock, the project's settings, its next number and its space are
+# those it was decided on, no trial waits in the queue and none runs.
+_INSERT_AHEAD = (
+    f"{_INSERT_INTO}FROM lock, projects AS p WHERE p.project_id = %s AND p.max_trials IS NOT "
+    "DISTINCT FROM %s::bigint AND p.uncounted = %s AND p.space_version = %s AND coalesce(("
+    "SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY number DESC LIMIT "
+    "1), 0) = %s AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+    "queued IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = "
+    f"p.project_id AND status = 'RUNNING') AND {_NEVER_RUN}{_AND_STATE}")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
     "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value")
+
+#: decisions made ahead that read the store, after which a decider is not asked ahead
+_MAX_VOIDED = 3
+
 
 class _LookFirst:
     """What _decide answers when a running trial must be handed back or reaped first."""
@@ -96,6 +119,13 @@ class DecidingMixin:
     project_id: int
     _deferring: int | None
     _deferred: list[str]
+    #: the facts this worker's next decision should find, from its last one: the next
+    #: number, nothing queued, nothing running, the same settings and space
+    _expected: CreationFacts | None = None
+    #: whether the last decision found the facts expected (then the next is made on them)
+    _foreseen: bool = False
+    #: decisions made ahead that read the store (see _decide_ahead)
+    _voided: int = 0
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
@@ -126,7 +156,13 @@ class DecidingMixin:
         # should its values turn out to have run, nothing was written and it decides
         # again, looking up each candidate as it goes (both ways give the same answer; a
         # slow decider, a model to fit, looks up as it goes from the start).
-        outcome = self._decide(decider, tuner_id, session, defer=quick, running=running)
+        outcome: TrialRecord | Decision | _LookFirst | None = None
+        if (quick and running and self._foreseen and self._expected is not None
+                and self._voided < _MAX_VOIDED):
+            # alone, as the last decision found: decided on the facts it left
+            outcome = self._decide_ahead(decider, tuner_id, session, self._expected)
+        if outcome is None:
+            outcome = self._decide(decider, tuner_id, session, defer=quick, running=running)
         if outcome is None:
             outcome = self._decide(decider, tuner_id, session, defer=False, running=running)
         # (without deferred look-ups nothing is refused: the second answer is never None)
@@ -148,6 +184,8 @@ class DecidingMixin:
             if found is None:
                 raise self.removed()
             facts, in_use = facts_of(found), bool(found[5])
+            expected, self._expected = self._expected, None  # set again by a new trial
+            self._foreseen = facts == expected and running and self.db.opened[0][6] is None
             if running:
                 trials = [(trial_record(r[6:-1]), bool(r[-1])) for r in self.db.opened
                           if r[6] is not None]
@@ -156,7 +194,6 @@ class DecidingMixin:
                        for t, live in trials):
                     return _LOOK_FIRST  # nothing written: its COMMIT ends a reading
                 facts = facts._replace(running=tuple(t for t, _ in trials))
-            number = facts.number
             if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self._take_queued(conn, tuner_id, session)
                 if taken is not None:
@@ -178,7 +215,7 @@ class DecidingMixin:
                     f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
                     "each process its own tuner_id.")
             checked = list(dict.fromkeys([*asked, decision.key])) if defer else []
-            return self._insert_trial(number, decision, tuner_id, session, checked)
+            return self._insert_trial(facts, decision, tuner_id, session, checked)
 
         try:
             return self._guard(  # type: ignore[no-any-return]
@@ -190,33 +227,83 @@ class DecidingMixin:
         except _Unchecked:
             return None
 
-    def _insert_trial(self, number: int, decision: Decision, tuner_id: str,
-                      session: str | None, checked: list[str]) -> Closing:
+    def _insert_trial(self, facts: CreationFacts, decision: Decision, tuner_id: str,
+                      session: str | None, checked: list[str], *,
+                      ahead: bool = False) -> Closing:
         """The new trial's insert, sent with the decision's COMMIT; it makes a TrialRecord,
-        or None when one of the values keys ``checked`` turns out to have run before."""
+        or None when one of the values keys ``checked`` turns out to have run before (or,
+        decided ``ahead`` of the lock, when the facts under the lock are not ``facts``)."""
         now = time.time()
+        number = facts.number
         text = dumps(decision.values)
         keys, texts = self._state_rows(decision.state)
 
         def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
             if not rows:
                 return None
+            self._expected = CreationFacts(facts.max_trials, number + 1, False,
+                                           facts.uncounted, facts.space_version)
             return TrialRecord(int(rows[0][0]), number, decision.trial_id, TrialStatus.RUNNING,
                                text, decision.key, None, None, tuner_id, session, None, 1, 0,
                                0, None, now, now, None, os.getpid(), now,
                                _values=decision.values)
 
+        row = (self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
+               decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(),
+               now)
+        guard = (self.project_id, facts.max_trials, facts.uncounted, facts.space_version,
+                 number) if ahead else ()
         # the trials_log_insert trigger records the first transition
-        return Closing(_INSERT_TRIAL, (
-            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
-            decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(), now,
-            self.project_id, checked, self.project_id, keys, texts), inserted,
+        return Closing(_INSERT_AHEAD if ahead else _INSERT_TRIAL, (
+            *row, *guard, self.project_id, checked, self.project_id, keys, texts), inserted,
             # this very row (another worker may have taken the number since, if this one
             # was refused): its number, values, session and time of creation
             ("SELECT id FROM trials WHERE project_id = %s AND number = %s AND trial_id = %s "
              "AND values_key = %s AND tuner_id = %s AND session IS NOT DISTINCT FROM %s AND "
              "created_at = %s", (self.project_id, number, decision.trial_id, decision.key,
                                  tuner_id, session, now)))
+
+    def _decide_ahead(self, decider: Decider, tuner_id: str, session: str | None,
+                      facts: CreationFacts) -> TrialRecord | None:
+        """The decision made on ``facts`` (nothing queued, nothing running) before any
+        lock, and recorded in one round trip (BEGIN, the decision lock, the insert,
+        COMMIT) if the facts under the lock are those; None when they are not (nothing was
+        written), or when the decider read the store or decided something other than a
+        new trial: then the decision is made the usual way.
+
+        A quick decider is a function of the facts and of the look-ups of values run
+        before (which the insert makes): on the same facts it decides the same, so a
+        decision made ahead on facts that turn out true is the one the lock would have
+        given. Its reads of anything else are not checked by the insert: a decider that
+        reads the store is not asked ahead again after a few tries. (Other workers' trials
+        take the next number as fast as it can be foreseen: with them, the facts are read
+        under the lock.)
+        """
+        if facts.queued or self.db.in_transaction:
+            return None
+        self._foreseen = False  # set again by a decision recorded ahead
+        statements = self.db.statements
+        self._deferring, self._deferred = threading.get_ident(), []
+        try:
+            decision = decider(facts)
+        except Exception:  # made again the usual way, where it is raised
+            return None
+        finally:
+            self._deferring = None
+        if self.db.statements != statements:
+            self._voided += 1  # it read the store: its decision rests on unchecked reads
+            return None
+        if decision.status != TrialStatus.RUNNING:
+            return None
+        checked = list(dict.fromkeys([*self._deferred, decision.key]))
+        last = self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True)
+        try:
+            made = self.db.at_once(("decide", self.project_id), last)
+        except (self.db.psycopg.IntegrityError, self.db.psycopg.DataError):
+            return None  # made again the usual way, which says what was refused
+        if made is not None:
+            self._foreseen = True
+        return made  # type: ignore[no-any-return]
 
     @staticmethod
     def _state_rows(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
