@@ -109,7 +109,8 @@ class Trace:
 
 
 INSERT = "WITH lock"  # a new trial's insert (with the status log's lock)
-ONE_TRIP = ["BEGIN", "SELECT pg_advisory_xact_lock(%s,", INSERT, "COMMIT"]
+# the decision lock and the insert, a transaction of their own (up to the pipeline's end)
+ONE_TRIP = ["SELECT pg_advisory_xact_lock(%s,", INSERT]
 
 
 def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
@@ -130,8 +131,8 @@ def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
 def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatch):
     # Once a decision found the facts its worker expected (the number after its last
     # trial, nothing queued, nothing running, the same settings and space), the next is
-    # decided on those facts before any lock, and BEGIN, the lock, the insert (which
-    # checks the facts under the lock) and COMMIT go in one round trip.
+    # decided on those facts before any lock, and the lock and the insert (which checks
+    # the facts under the lock) go in one round trip, committed at its end.
     url = fresh_url()
     oracle = ORACLES["random"](url)
     trace = Trace(monkeypatch)
@@ -178,7 +179,7 @@ def test_a_decision_made_ahead_on_facts_gone_untrue_is_made_again_under_the_lock
         other.close()
 
     oracle, trial, sent = _trial_after(monkeypatch, another_trial)
-    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN" and len(sent) == 9
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN" and len(sent) == 7
     assert trial.trial_id == "4"  # 0-2 this worker's, 3 the other's
     assert len({tuple(sorted(t.hyperparameters.values.items()))
                 for t in oracle.trials.values()}) == 5
@@ -194,7 +195,7 @@ def test_a_decision_made_ahead_gives_way_to_a_queued_trial(monkeypatch):
         other.close()
 
     oracle, trial, sent = _trial_after(monkeypatch, enqueue)
-    assert sent[:4] == ONE_TRIP  # tried, refused
+    assert sent[:2] == ONE_TRIP  # tried, refused
     assert trial.trial_id == enqueued["id"]
     assert trial.hyperparameters.values == {"a": 0, "x": 0.5}
     oracle.close()
@@ -211,7 +212,7 @@ def test_a_decision_made_ahead_gives_way_to_its_own_trial_to_run_again(monkeypat
     trial.status = "INVALID"
     oracle.end_trial(trial)
     again, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
-    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN"  # refused, then made again
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
     assert again.trial_id == trial.trial_id == "3"
     assert again.hyperparameters.values == trial.hyperparameters.values
     oracle.close()
@@ -227,7 +228,7 @@ def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
         held["trial"] = held["oracle"].create_trial("v")
 
     oracle, trial, sent = _trial_after(monkeypatch, start_one)
-    assert sent[:4] == ONE_TRIP
+    assert sent[:2] == ONE_TRIP
     assert trial.trial_id == "4"
     assert oracle._project._foreseen is False
     held["oracle"].close()
@@ -239,7 +240,7 @@ def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
     first = oracle.create_trial("w1")
     assert first.trial_id == "3" and oracle._project._foreseen
     second, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w2"))
-    assert sent[:4] == ONE_TRIP and sent[4] == "BEGIN"  # refused, then made again
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
     assert second.trial_id == "4" and first.status == second.status == "RUNNING"
     oracle.close()
 
@@ -251,7 +252,7 @@ def test_a_decision_made_ahead_sees_a_lower_max_trials_and_a_grown_space(monkeyp
         other.close()
 
     oracle, trial, sent = _trial_after(monkeypatch, lower)
-    assert sent[:4] == ONE_TRIP and trial.status == "STOPPED"
+    assert sent[:2] == ONE_TRIP and trial.status == "STOPPED"
     oracle.close()
 
     def grow(url):
@@ -261,7 +262,7 @@ def test_a_decision_made_ahead_sees_a_lower_max_trials_and_a_grown_space(monkeyp
         other.close()
 
     oracle, trial, sent = _trial_after(monkeypatch, grow)
-    assert sent[:4] == ONE_TRIP and "b" in trial.hyperparameters.values
+    assert sent[:2] == ONE_TRIP and "b" in trial.hyperparameters.values
     oracle.close()
 
 
@@ -294,7 +295,8 @@ def test_while_other_workers_run_trials_their_reads_stay_outside_the_lock(monkey
     first_statement_of_a_trial()  # (the first also takes the worker's liveness lock)
     assert first_statement_of_a_trial() == ["BEGIN"]  # alone: read with the facts
     held = other.create_trial("v")  # another worker's trial runs (another session)
-    assert first_statement_of_a_trial() == ["BEGIN"]  # not known yet: read with the facts
+    # not known yet: decided ahead on the facts expected (refused), then read with them
+    assert first_statement_of_a_trial() == ["SELECT", "pg_advisory_xact_lock(%s,"]
     assert first_statement_of_a_trial() == ["SELECT", "id,"]  # known now: read before
     other.update_trial(held.trial_id, {"loss": 2.0})
     other.end_trial(held)

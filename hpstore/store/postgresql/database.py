@@ -274,10 +274,16 @@ class Database:
         found: list[tuple[Any, ...]] = []
 
         def send(conn: Any) -> tuple[Any]:
-            cursors = self._together(conn, [("BEGIN", ()), (
-                "SELECT pg_advisory_xact_lock(%s, %s)", (kind, number)), (last.sql, last.params),
-                ("COMMIT", ())])
-            return (last.done(rows(cursors[2])),)
+            if self._pipelines:
+                # A pipeline's statements up to its end (its Sync) are one transaction of
+                # their own, committed there: no BEGIN and COMMIT to send.
+                statements = [("SELECT pg_advisory_xact_lock(%s, %s)", (kind, number)),
+                              (last.sql, last.params)]
+            else:
+                statements = [("BEGIN", ()), ("SELECT pg_advisory_xact_lock(%s, %s)", (
+                    kind, number)), (last.sql, last.params), ("COMMIT", ())]
+            cursors = self._together(conn, statements)
+            return (last.done(rows(cursors[-2 if len(cursors) == 4 else -1])),)
 
         def landed() -> bool:
             found[:] = self.query(*last.recover)
