@@ -1,6 +1,6 @@
 """hpstore on PostgreSQL beside Optuna's RDBStorage on the same server, in the same run.
 
-    python -m benchmarks postgres [--url postgresql://...] [--trials 300] [--repeats 3]
+    python -m benchmarks postgres [--url postgresql://...] [--trials 1000] [--repeats 3]
                                   [--processes 1 4 8] [--per-process 400] [--quick]
                                   [--json out.json]
 
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a PostgreSQL server of your own (a database the role "
                         "may create schemas and databases in); default: a throwaway one")
-    parser.add_argument("--trials", type=int, default=300, help="single-process trials")
+    parser.add_argument("--trials", type=int, default=1000, help="single-process trials (the throughput benchmark's 1,000)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--per-process", type=int, default=400,
