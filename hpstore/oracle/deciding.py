@@ -79,8 +79,11 @@ class DecidingMixin:
     #: while other workers go on recording. On PostgreSQL a quick decision's
     #: ``self.project.has_values()`` answers False without a round trip and the keys it
     #: was asked about are looked up as the trial is recorded: had one run, the decision
-    #: is made again with real answers, so ``populate_space`` must not keep state of its
-    #: own between calls (``set_state_value`` is fine: it is written only with the trial).
+    #: is made again with real answers; and a worker alone on the project decides before
+    #: taking any lock, on the facts its last decision left, recorded only if they still
+    #: hold (else decided again). So ``populate_space`` may run more than once for one
+    #: trial and must not keep state of its own between calls (``set_state_value`` is
+    #: fine: it is written only with the trial).
     decides_quickly: bool = False
     #: True when ``populate_space`` depends on nothing but the trial's number, the space
     #: and the values run or running (no stored state): on a local file each trial's values
