@@ -262,8 +262,8 @@ class Database:
         return self._depth > 0
 
     def at_once(self, lock: tuple[str, int], last: Closing) -> Any:
-        """BEGIN, ``lock`` (a transaction-level advisory lock), ``last`` and COMMIT in one
-        round trip; ``last.done`` of its rows. After a connection lost on the way,
+        """``lock`` (a transaction-level advisory lock) and ``last`` in one transaction and
+        one round trip; ``last.done`` of its rows. After a connection lost on the way,
         ``last.recover`` tells whether the transaction committed; if it did not, it is sent
         again.
 

@@ -150,12 +150,13 @@ class DecidingMixin:
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
                quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
-        # Every decision is made in the transaction that records it, under the project's
-        # decision lock. A quick decider's look-ups of values run before are answered by
-        # the insert that records its decision (one round trip less under the lock);
-        # should its values turn out to have run, nothing was written and it decides
-        # again, looking up each candidate as it goes (both ways give the same answer; a
-        # slow decider, a model to fit, looks up as it goes from the start).
+        # Every decision is recorded under the project's decision lock, and made in the
+        # transaction that records it, or (a lone worker's quick decision) ahead of it on
+        # facts the insert checks under the lock. A quick decider's look-ups of values run
+        # before are answered by the insert that records its decision (one round trip less
+        # under the lock); should its values turn out to have run, nothing was written and
+        # it decides again, looking up each candidate as it goes (both ways give the same
+        # answer; a slow decider, a model to fit, looks up as it goes from the start).
         outcome: TrialRecord | Decision | _LookFirst | None = None
         if (quick and running and self._foreseen and self._expected is not None
                 and self._voided < _MAX_VOIDED):
@@ -266,10 +267,10 @@ class DecidingMixin:
     def _decide_ahead(self, decider: Decider, tuner_id: str, session: str | None,
                       facts: CreationFacts) -> TrialRecord | None:
         """The decision made on ``facts`` (nothing queued, nothing running) before any
-        lock, and recorded in one round trip (BEGIN, the decision lock, the insert,
-        COMMIT) if the facts under the lock are those; None when they are not (nothing was
-        written), or when the decider read the store or decided something other than a
-        new trial: then the decision is made the usual way.
+        lock, and recorded in one round trip (the decision lock and the insert, one
+        transaction: see Database.at_once) if the facts under the lock are those; None when
+        they are not (nothing was written), or when the decider read the store or decided
+        something other than a new trial: then the decision is made the usual way.
 
         A quick decider is a function of the facts and of the look-ups of values run
         before (which the insert makes): on the same facts it decides the same, so a
