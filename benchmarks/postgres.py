@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a PostgreSQL server of your own (a database the role "
                         "may create schemas and databases in); default: a throwaway one")
-    parser.add_argument("--trials", type=int, default=1000, help="single-process trials (the throughput benchmark's 1,000)")
+    parser.add_argument("--trials", type=int, default=1000,
+                        help="single-process trials (the throughput benchmark's 1,000)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--per-process", type=int, default=400,
