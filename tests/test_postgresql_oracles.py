@@ -156,6 +156,26 @@ def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatc
     reference.close()
 
 
+def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch, tmp_path):
+    # the grid reads its position from the store: a decision made ahead on it would rest
+    # on a read the insert cannot check, so it is made the usual way; after a few such
+    # tries the grid is not asked ahead again
+    from hpstore.store.postgresql.deciding import _MAX_VOIDED
+
+    oracle = ORACLES["grid"](fresh_url())
+    finish(oracle, stop_after=8)
+    assert oracle._project._voided == _MAX_VOIDED
+    trial, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert sent[0] == "BEGIN" and trial.status == "RUNNING"
+    # the same trials, in the same order, as the grid on a file
+    local = ORACLES["grid"](str(tmp_path / "g.db"))
+    finish(local, stop_after=9)
+    assert [t.hyperparameters.values for t in oracle.trials.values()] == [
+        t.hyperparameters.values for t in local.trials.values()]
+    oracle.close()
+    local.close()
+
+
 def _trial_after(monkeypatch, change):
     """(the trial a lone worker gets after ``change(url)`` made its expected facts untrue;
     what it sent; the same worker's next trial, sent in one round trip again?)"""
