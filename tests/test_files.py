@@ -207,6 +207,21 @@ def test_a_file_with_two_names_is_refused_under_either(tmp_path):
         refused(tmp_path / name, hpstore.FileIdentityError, "2 names")
 
 
+def test_a_file_with_two_names_is_refused_for_them_even_in_the_middle_of_a_checkpoint(
+        tmp_path):
+    # A worker checkpointing under one name writes page 1 (the new page count) before the
+    # file has grown to it; opened under the other name, where no log lies beside it, the
+    # header looks truncated. The names are what is wrong, and what is said.
+    path = tmp_path / "a.db"
+    make_search(path)
+    data = bytearray(path.read_bytes())
+    pages = int.from_bytes(data[28:32], "big")
+    data[28:32] = (pages + 3).to_bytes(4, "big")  # as page 1 reads before the file grows
+    path.write_bytes(bytes(data))
+    os.link(path, tmp_path / "b.db")
+    refused(tmp_path / "b.db", hpstore.FileIdentityError, "2 names")
+
+
 def test_a_new_file_caught_while_linked_into_place_is_opened(tmp_path):
     # A new file is built in the lock folder and linked into place; until its builder
     # removes the name it was built under, it has two. A process opening it in that moment

@@ -260,7 +260,7 @@ def test_workers_on_two_names_of_one_file_never_share_it(tmp_path):
         os.link(path, link)
         other.start()
         _, done, error, message = second.get(timeout=DEADLINE)
-        assert (done, error) == ([], "FileIdentityError") and "2 names" in message
+        assert (done, error) == ([], "FileIdentityError") and "2 names" in message, message
     finally:
         for proc in (first, other):
             if proc.pid is not None:

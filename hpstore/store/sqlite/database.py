@@ -142,8 +142,10 @@ class Database:
         if self.path.exists():
             if self.path.is_dir():
                 raise NotAnHpstoreFileError(f"{self.path} is a folder, not a search file.")
-            look_inside = _inspect_header(self.path)
+            # The names first: the header of a file another process writes under its other
+            # name may be read in the middle of a checkpoint's write of it.
             single_name(self.path, self.path.stat())
+            look_inside = _inspect_header(self.path)
             self._check_writable()  # before SQLite opens it: a refused file gets no -wal/-shm
             self._check_not_open_elsewhere()
             if look_inside:
