@@ -402,6 +402,27 @@ def test_a_growing_project_gives_the_planner_statistics_of_its_trials():
     oracle.close()
 
 
+def test_statistics_are_not_waited_for_behind_a_vacuum():
+    # A person's VACUUM (or anything holding the tables' SHARE UPDATE EXCLUSIVE lock) makes
+    # the refresh give up at once: the worker's trial is not held up behind it.
+    import psycopg
+
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=200, hyperparameters=space(),
+                                        seed=4, database=url)
+    _no_autovacuum(url)
+    assert finish(oracle, stop_after=64) == 64
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE trials IN SHARE UPDATE EXCLUSIVE MODE")
+        worker = threading.Thread(target=finish, args=(oracle, 1))
+        worker.start()
+        worker.join(DEADLINE / 9)  # (the worker's own lock timeout is 60 s)
+        assert not worker.is_alive()  # trial 64 made, the refresh given up
+        holder.rollback()
+    assert _planner_facts(url)[0] == -1 and len(oracle.trials) == 65
+    oracle.close()
+
+
 def test_a_search_loaded_whole_gives_the_planner_statistics_of_its_trials(tmp_path):
     source = hpstore.RandomSearchOracle("loss", max_trials=100, hyperparameters=space(),
                                         seed=4, database=str(tmp_path / "s.db"))

@@ -220,12 +220,18 @@ class Database:
         minute-long naps), PostgreSQL takes ``project_id`` for selective and may pick an
         index that holds only it for a trial's look-ups: every look-up then reads all of a
         project's trials. It is an optimisation: a role that does not own the tables gets a
-        warning from the server, and nothing fails.
+        warning from the server, and nothing fails; nor does it wait long for a VACUUM that
+        holds a table (it is left to the next refresh, or to autovacuum).
         """
         if self.read_only:
             return
+
+        def analyze(conn: Any) -> None:
+            conn.execute("SET LOCAL lock_timeout = 200")  # milliseconds
+            conn.execute("ANALYZE trials, observations, transitions")
+
         with contextlib.suppress(DatabaseError, self.psycopg.Error):
-            self.query("ANALYZE trials, observations, transitions")
+            self.transaction(analyze)
 
     # -- statements and transactions ----------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
