@@ -147,13 +147,16 @@ def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatc
     assert shapes[2] == shapes[3] == (ONE_TRIP, [0])
     # the same trials as a worker that never decides ahead
     reference = ORACLES["random"](fresh_url())
-    reference._project.__class__ = type("NoAhead", (type(reference._project),),
-                                        {"_MAX_VOIDED": 0, "_voided": 99})
+    reference._project._voided = 99  # (as a decider that reads the store: never ahead)
     finish(reference, stop_after=4)
-    assert [t.hyperparameters.values for t in oracle.trials.values()] == [
-        t.hyperparameters.values for t in reference.trials.values()]
+    assert values_of(oracle) == values_of(reference)
     oracle.close()
     reference.close()
+
+
+def values_of(oracle):
+    """Each trial's values, by number."""
+    return [t.hyperparameters.values for t in oracle.trials.values()]
 
 
 def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch, tmp_path):
@@ -170,15 +173,14 @@ def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch,
     # the same trials, in the same order, as the grid on a file
     local = ORACLES["grid"](str(tmp_path / "g.db"))
     finish(local, stop_after=9)
-    assert [t.hyperparameters.values for t in oracle.trials.values()] == [
-        t.hyperparameters.values for t in local.trials.values()]
+    assert values_of(oracle) == values_of(local)
     oracle.close()
     local.close()
 
 
 def _trial_after(monkeypatch, change):
-    """(the trial a lone worker gets after ``change(url)`` made its expected facts untrue;
-    what it sent; the same worker's next trial, sent in one round trip again?)"""
+    """(a lone worker whose next decision is made ahead, the trial it gets after
+    ``change(url)`` made its expected facts untrue, what it sent for it)."""
     url = fresh_url()
     oracle = ORACLES["random"](url)
     finish(oracle, stop_after=3)  # the next decision is made ahead
