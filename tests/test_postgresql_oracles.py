@@ -159,6 +159,21 @@ def values_of(oracle):
     return [t.hyperparameters.values for t in oracle.trials.values()]
 
 
+def test_a_worker_that_grows_the_space_still_decides_ahead(monkeypatch):
+    # each trial declares a hyperparameter of its own (a branch only it takes): the space
+    # this worker grew is the one its next decision is made ahead on
+    oracle = ORACLES["random"](fresh_url())
+    trace = Trace(monkeypatch)
+    for i in range(5):
+        trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+        assert set(trial.hyperparameters.values) == {"a", "x", *(f"n{j}" for j in range(i))}
+        trial.hyperparameters.Int(f"n{i}", 0, 3)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert sent == ONE_TRIP and oracle._project._voided == 0
+    oracle.close()
+
+
 def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch, tmp_path):
     # the grid reads its position from the store: a decision made ahead on it would rest
     # on a read the insert cannot check, so it is made the usual way; after a few such
