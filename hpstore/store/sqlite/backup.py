@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from hpstore.errors import HpStoreError
+from hpstore.store.sqlite import files
 from hpstore.store.sqlite.readonly import connect_readonly
 
 # Names SQLite gives the files it keeps beside a database: a copy under such a name would
@@ -29,7 +30,7 @@ def _refuse_target(source: Path, out: Path) -> None:
     if out.name.endswith(_COMPANIONS):
         raise HpStoreError(f"{out.name} ends like the log files SQLite keeps beside a database "
                            f"({', '.join(_COMPANIONS)}); give the copy another name.")
-    sidecar = source.resolve().with_name(source.resolve().name + ".hpstore")
+    sidecar = files.lock_folder(source.resolve())
     if out.resolve().parent == sidecar:
         raise HpStoreError(f"{out} is inside hpstore's lock folder {sidecar}; give the copy a "
                            "place of its own.")

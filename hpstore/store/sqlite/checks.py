@@ -14,10 +14,11 @@ from pathlib import Path
 from hpstore.errors import (
     FileIdentityError,
     NotAnHpstoreFileError,
+    ReadOnlyDatabaseError,
     SchemaVersionError,
 )
 from hpstore.store.sqlite import schema
-from hpstore.store.sqlite.files import read_header
+from hpstore.store.sqlite.files import lock_folder, read_header
 from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -94,12 +95,46 @@ def single_name(path: Path, st: os.stat_result) -> None:
         )
 
 
+def check_writable(path: Path) -> None:
+    """Refuse a file, folder, log or lock folder this process cannot write.
+
+    Raises:
+        ReadOnlyDatabaseError: naming what is read-only and what to do.
+    """
+    folder = path.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ReadOnlyDatabaseError(
+            f"{path} is read-only. hpstore writes every trial to it: make it "
+            "writable, or open it with the read-only inspection tools."
+        )
+    if not os.access(folder, os.W_OK):
+        raise ReadOnlyDatabaseError(
+            f"The folder {folder} is read-only. SQLite keeps its write-ahead log and hpstore "
+            "its lock files beside the search file: make the folder writable."
+        )
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists() and not os.access(extra, os.W_OK):
+            raise ReadOnlyDatabaseError(
+                f"{extra} is read-only (it may belong to another user). SQLite keeps the "
+                "search's write-ahead log in it: make it writable by you."
+            )
+    sidecar = lock_folder(path)
+    if sidecar.exists():
+        parts = [sidecar, *(p for p in sidecar.glob("*.lock"))]
+        if any(not os.access(p, os.W_OK) for p in parts):
+            raise ReadOnlyDatabaseError(
+                f"hpstore's lock folder {sidecar} (or a lock file in it) is read-only (it "
+                "may belong to another user): make it and its files writable by you."
+            )
+
+
 def _being_created(path: Path, st: os.stat_result) -> bool:
     # Its only other name is the one it was built under in its own lock folder, or that
     # name was removed since ``st`` was taken.
     if st.st_nlink != 2:
         return False
-    sidecar = path.with_name(path.name + ".hpstore")
+    sidecar = lock_folder(path)
     try:
         for built in sidecar.glob("creating-*.db"):
             other = built.lstat()

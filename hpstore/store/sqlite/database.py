@@ -30,7 +30,13 @@ from hpstore.errors import (
     SchemaVersionError,
 )
 from hpstore.store.sqlite import files, locks, shared
-from hpstore.store.sqlite.checks import check_schema, inspect_database, inspect_header, single_name
+from hpstore.store.sqlite.checks import (
+    check_schema,
+    check_writable,
+    inspect_database,
+    inspect_header,
+    single_name,
+)
 from hpstore.store.sqlite.files import Identity, check_lock_folder, identity, make_lock_folder
 from hpstore.store.sqlite.locks import FileMutex, Session
 from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
@@ -119,7 +125,7 @@ class Database:
     def sidecar(self) -> Path:
         """The folder beside the file that holds the lock files (``<file>.hpstore``)."""
         assert self.path is not None
-        return self.path.with_name(self.path.name + ".hpstore")
+        return files.lock_folder(self.path)
 
     def check(self) -> None:
         """Refuse, before anything is written, a file hpstore must not touch.
@@ -146,12 +152,12 @@ class Database:
             # name may be read in the middle of a checkpoint's write of it.
             single_name(self.path, self.path.stat())
             look_inside = _inspect_header(self.path)
-            self._check_writable()  # before SQLite opens it: a refused file gets no -wal/-shm
+            check_writable(self.path)  # before SQLite opens it: a refused file gets no -wal/-shm
             self._check_not_open_elsewhere()
             if look_inside:
                 _inspect_database(self.path)
         else:
-            self._check_writable()
+            check_writable(self.path)
 
     def _check_not_open_elsewhere(self) -> None:
         """Refuse a file that running processes have open under another name (it was moved
@@ -188,35 +194,6 @@ class Database:
             "to end (an hpstore worker stops at its next write, and the last to close folds "
             "its log into the file), then run again."
         )
-
-    def _check_writable(self) -> None:
-        assert self.path is not None
-        folder = self.path.parent
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise ReadOnlyDatabaseError(
-                f"{self.path} is read-only. hpstore writes every trial to it: make it "
-                "writable, or open it with the read-only inspection tools."
-            )
-        if not os.access(folder, os.W_OK):
-            raise ReadOnlyDatabaseError(
-                f"The folder {folder} is read-only. SQLite keeps its write-ahead log and hpstore "
-                "its lock files beside the search file: make the folder writable."
-            )
-        for suffix in ("-wal", "-shm"):
-            extra = self.path.with_name(self.path.name + suffix)
-            if extra.exists() and not os.access(extra, os.W_OK):
-                raise ReadOnlyDatabaseError(
-                    f"{extra} is read-only (it may belong to another user). SQLite keeps the "
-                    "search's write-ahead log in it: make it writable by you."
-                )
-        sidecar = self.sidecar
-        if sidecar.exists():
-            parts = [sidecar, *(p for p in sidecar.glob("*.lock"))]
-            if any(not os.access(p, os.W_OK) for p in parts):
-                raise ReadOnlyDatabaseError(
-                    f"hpstore's lock folder {sidecar} (or a lock file in it) is read-only (it "
-                    "may belong to another user): make it and its files writable by you."
-                )
 
     def connect(self) -> sqlite3.Connection:
         """This process's connection, opened (with every pragma) on first use or after fork.

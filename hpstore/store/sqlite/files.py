@@ -41,6 +41,11 @@ _HEADER_FDS: dict[int, Identity] = {}
 _FDS_LOCK = threading.Lock()
 
 
+def lock_folder(path: Path) -> Path:
+    """The folder beside a search file that holds hpstore's lock files (``<file>.hpstore``)."""
+    return path.with_name(path.name + ".hpstore")
+
+
 def identity(path: str | os.PathLike[str]) -> Identity | None:
     """(device, inode) of the file ``path`` names now, or None when it names nothing."""
     try:

@@ -24,7 +24,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
 )
 from hpstore.store.decode import ANY_JSON, check_row, from_json
-from hpstore.store.sqlite import checkmarks
+from hpstore.store.sqlite import checkmarks, files
 from hpstore.store.sqlite.checks import check_schema, inspect_header
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
@@ -258,7 +258,7 @@ class ReadOnlyDatabase:
 
     @property
     def sidecar(self) -> Path:
-        return self.path.with_name(self.path.name + ".hpstore")
+        return files.lock_folder(self.path)
 
     def connect(self) -> sqlite3.Connection:
         return self._conn

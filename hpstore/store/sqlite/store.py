@@ -10,6 +10,7 @@ from typing import Any
 from hpstore.errors import DatabaseError
 from hpstore.store.records import NewProject, ProjectRecord
 from hpstore.store.rows import check_state_document, malformed
+from hpstore.store.sqlite import files
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.project import (
@@ -108,7 +109,7 @@ class SQLiteStore:
         """How many worker processes hold a liveness lock on this search right now."""
         if self.path is None:
             return 0
-        folder = self.path.with_name(self.path.name + ".hpstore")
+        folder = files.lock_folder(self.path)
         return sum(Session.probe(folder, name[len("worker-"):-len(".alive")], tidy=False)
                    for name in (p.name for p in folder.glob("worker-*.alive")))
 
