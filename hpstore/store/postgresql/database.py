@@ -233,6 +233,12 @@ class Database:
         with contextlib.suppress(DatabaseError, self.psycopg.Error):
             self.transaction(analyze)
 
+    def loaded(self, trials: int) -> None:
+        """After ``trials`` trials were written at once (a whole search loaded): the
+        statistics refreshed when they are enough to matter."""
+        if trials >= min(STATISTICS_AT):
+            self.refresh_statistics()
+
     # -- statements and transactions ----------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """One statement's rows: in the transaction this thread has open, else on its own
@@ -279,17 +285,16 @@ class Database:
         kind, number = self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF
         found: list[tuple[Any, ...]] = []
 
+        statements = [("SELECT pg_advisory_xact_lock(%s, %s)", (kind, number)),
+                      (last.sql, last.params)]
+        if not self._pipelines:
+            # A pipeline's statements up to its end (its Sync) are one transaction of their
+            # own, committed there; sent one by one, they need BEGIN and COMMIT.
+            statements = [("BEGIN", ()), *statements, ("COMMIT", ())]
+        insert = 1 if self._pipelines else 2
+
         def send(conn: Any) -> tuple[Any]:
-            if self._pipelines:
-                # A pipeline's statements up to its end (its Sync) are one transaction of
-                # their own, committed there: no BEGIN and COMMIT to send.
-                statements = [("SELECT pg_advisory_xact_lock(%s, %s)", (kind, number)),
-                              (last.sql, last.params)]
-            else:
-                statements = [("BEGIN", ()), ("SELECT pg_advisory_xact_lock(%s, %s)", (
-                    kind, number)), (last.sql, last.params), ("COMMIT", ())]
-            cursors = self._together(conn, statements)
-            return (last.done(rows(cursors[-2 if len(cursors) == 4 else -1])),)
+            return (last.done(rows(self._together(conn, statements)[insert])),)
 
         def landed() -> bool:
             found[:] = self.query(*last.recover)

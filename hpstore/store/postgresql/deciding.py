@@ -306,6 +306,12 @@ class DecidingMixin:
             self._foreseen = True
         return made  # type: ignore[no-any-return]
 
+    def _grew_space(self, version: int) -> None:
+        """This worker grew the space to ``version``: its next decision may still be made
+        ahead (should the growth not commit, the insert's check refuses that decision)."""
+        if self._expected is not None and self._expected.space_version == version - 1:
+            self._expected = self._expected._replace(space_version=version)
+
     @staticmethod
     def _state_rows(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         return [str(k) for k in values], [dumps(v) for v in values.values()]

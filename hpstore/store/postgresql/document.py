@@ -18,7 +18,6 @@ from hpstore.store.decode import (
     infinity_from_json,
     infinity_to_json,
 )
-from hpstore.store.postgresql.database import STATISTICS_AT
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import dumps
 from hpstore.store.rows import (
@@ -118,11 +117,10 @@ class DocumentMixin:
         psycopg = self.db.psycopg
         try:
             self.db.transaction(lambda conn: self.load_into(conn, state))
-            if len(state["trials"]) >= min(STATISTICS_AT):
-                self.db.refresh_statistics()  # the tables may have grown at once
         except (KeyError, TypeError, ValueError, IndexError, psycopg.IntegrityError,
                 psycopg.DataError) as exc:
             raise malformed(exc) from None
+        self.db.loaded(len(state["trials"]))
 
     def load_into(self, conn: Any, state: Mapping[str, Any]) -> None:
         """:meth:`load`'s statements, inside the caller's write transaction."""

@@ -248,10 +248,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             version += 1
             conn.execute("UPDATE projects SET space_version = %s, updated_at = %s "
                          "WHERE project_id = %s", (version, time.time(), self.project_id))
-            if self._expected is not None and self._expected.space_version == version - 1:
-                # this worker grew the space: its next decision may still be made ahead
-                # (should the transaction not commit, the insert's check refuses it)
-                self._expected = self._expected._replace(space_version=version)
+            self._grew_space(version)
         return version
 
     # -- creating trials --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from hpstore.errors import DatabaseError, HpStoreError
 from hpstore.store.postgresql import liveness, schema
-from hpstore.store.postgresql.database import STATISTICS_AT, Database
+from hpstore.store.postgresql.database import Database
 from hpstore.store.postgresql.project import (
     PostgresProject,
     all_projects,
@@ -112,8 +112,7 @@ class PostgresStore:
         except (KeyError, TypeError, ValueError, IndexError, psycopg.IntegrityError,
                 psycopg.DataError) as exc:
             raise malformed(exc) from None
-        if len(state["trials"]) >= min(STATISTICS_AT):
-            self.db.refresh_statistics()  # the tables may have grown at once
+        self.db.loaded(len(state["trials"]))
         return PostgresProject(self.db, project_id, new.name)
 
     def _insert(self, new: NewProject, replace: bool, state: Mapping[str, Any] | None) -> int:
