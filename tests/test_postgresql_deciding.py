@@ -1,0 +1,314 @@
+"""How a new trial is decided and recorded on a PostgreSQL server: the statements sent and
+the round trips they take, deciding ahead of the decision lock and giving way when the
+facts changed, and the reads kept outside the lock while other workers run trials."""
+
+from __future__ import annotations
+
+import threading
+
+from _pg_oracles import ORACLES, finish, space
+from _postgres import fresh_url
+
+import hpstore
+
+
+class Trace:
+    """The statements the main thread sends (their first two words), and how many had
+    been sent as each pipeline opened."""
+
+    def __init__(self, monkeypatch):
+        import psycopg
+
+        self.sent, self.trips = [], []
+        execute, pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
+        trace = self
+
+        def recording(self, query, params=None, **kwargs):
+            if threading.current_thread() is threading.main_thread():  # not liveness
+                trace.sent.append(str(query).split(" ", 2)[:2])
+            return execute(self, query, params, **kwargs)
+
+        def counting(self):
+            trace.trips.append(len(trace.sent))
+            return pipeline(self)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", recording)
+        monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
+
+    def of(self, call):
+        self.sent.clear()
+        self.trips.clear()
+        result = call()
+        return result, [" ".join(words) for words in self.sent], list(self.trips)
+
+
+INSERT = "WITH lock"  # a new trial's insert (with the status log's lock)
+# the decision lock and the insert, a transaction of their own (up to the pipeline's end)
+ONE_TRIP = ["SELECT pg_advisory_xact_lock(%s,", INSERT]
+
+
+def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
+    # On a file random search draws before the lock; on a server every read is a round
+    # trip, so create_trial decides in the transaction, whose opening (BEGIN, the lock,
+    # the facts and the running trials) is one round trip, and the insert with its COMMIT
+    # another; the decision's values are looked up by the insert.
+    oracle = ORACLES["random"](fresh_url())
+    finish(oracle, stop_after=2)
+    oracle._project._foreseen = False  # (see the next test)
+    trial, sent, trips = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert trial.status == "RUNNING"
+    assert sent[0] == "BEGIN" and len(sent) == 5  # + the lock, the facts, insert, COMMIT
+    assert trips == [0, 3]  # two pipelines: the opening, then the insert with its COMMIT
+    oracle.close()
+
+
+def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatch):
+    # Once a decision found the facts its worker expected (the number after its last
+    # trial, nothing queued, nothing running, the same settings and space), the next is
+    # decided on those facts before any lock, and the lock and the insert (which checks
+    # the facts under the lock) go in one round trip, committed at its end.
+    url = fresh_url()
+    oracle = ORACLES["random"](url)
+    trace = Trace(monkeypatch)
+    shapes = []
+    for _ in range(4):
+        trial, sent, trips = trace.of(lambda: oracle.create_trial("w"))
+        shapes.append((sent, trips))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert len(shapes[0][0]) > 5  # the first: the liveness lock, the running trials ...
+    assert len(shapes[1][0]) == 5 and shapes[1][1] == [0, 3]  # expected nothing yet
+    assert shapes[2] == shapes[3] == (ONE_TRIP, [0])
+    # the same trials as a worker that never decides ahead
+    reference = ORACLES["random"](fresh_url())
+    reference._project._voided = 99  # (as a decider that reads the store: never ahead)
+    finish(reference, stop_after=4)
+    assert values_of(oracle) == values_of(reference)
+    oracle.close()
+    reference.close()
+
+
+def values_of(oracle):
+    """Each trial's values, by number."""
+    return [t.hyperparameters.values for t in oracle.trials.values()]
+
+
+def test_a_worker_that_grows_the_space_still_decides_ahead(monkeypatch):
+    # each trial declares a hyperparameter of its own (a branch only it takes): the space
+    # this worker grew is the one its next decision is made ahead on
+    oracle = ORACLES["random"](fresh_url())
+    trace = Trace(monkeypatch)
+    for i in range(5):
+        trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+        assert set(trial.hyperparameters.values) == {"a", "x", *(f"n{j}" for j in range(i))}
+        trial.hyperparameters.Int(f"n{i}", 0, 3)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert sent == ONE_TRIP and oracle._project._voided == 0
+    oracle.close()
+
+
+def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch, tmp_path):
+    # the grid reads its position from the store: a decision made ahead on it would rest
+    # on a read the insert cannot check, so it is made the usual way; after a few such
+    # tries the grid is not asked ahead again
+    from hpstore.store.postgresql.deciding import _MAX_VOIDED
+
+    oracle = ORACLES["grid"](fresh_url())
+    finish(oracle, stop_after=8)
+    assert oracle._project._voided == _MAX_VOIDED
+    trial, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert sent[0] == "BEGIN" and trial.status == "RUNNING"
+    # the same trials, in the same order, as the grid on a file
+    local = ORACLES["grid"](str(tmp_path / "g.db"))
+    finish(local, stop_after=9)
+    assert values_of(oracle) == values_of(local)
+    oracle.close()
+    local.close()
+
+
+def _trial_after(monkeypatch, change):
+    """(a lone worker whose next decision is made ahead, the trial it gets after
+    ``change(url)`` made its expected facts untrue, what it sent for it)."""
+    url = fresh_url()
+    oracle = ORACLES["random"](url)
+    finish(oracle, stop_after=3)  # the next decision is made ahead
+    assert oracle._project._foreseen
+    change(url)
+    trace = Trace(monkeypatch)
+    trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+    return oracle, trial, sent
+
+
+def test_a_decision_made_ahead_on_facts_gone_untrue_is_made_again_under_the_lock(
+        monkeypatch):
+    # another worker's trial since: the number expected is taken; nothing is written
+    # and the decision is made the usual way, for the next number
+    def another_trial(url):
+        other = ORACLES["random"](url)
+        finish(other, stop_after=1)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, another_trial)
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN" and len(sent) == 7
+    assert trial.trial_id == "4"  # 0-2 this worker's, 3 the other's
+    assert len({tuple(sorted(t.hyperparameters.values.items()))
+                for t in oracle.trials.values()}) == 5
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_a_queued_trial(monkeypatch):
+    enqueued = {}
+
+    def enqueue(url):
+        other = ORACLES["random"](url)
+        enqueued["id"] = other.enqueue_trial({"a": 0, "x": 0.5})
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, enqueue)
+    assert sent[:2] == ONE_TRIP  # tried, refused
+    assert trial.trial_id == enqueued["id"]
+    assert trial.hyperparameters.values == {"a": 0, "x": 0.5}
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_its_own_trial_to_run_again(monkeypatch):
+    # this worker's last trial ended INVALID and waits in the queue to run again: the
+    # number expected is still free, only the queue differs
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=8, hyperparameters=space(),
+                                        seed=4, database=fresh_url(),
+                                        max_retries_per_trial=1)
+    finish(oracle, stop_after=3)
+    trial = oracle.create_trial("w")
+    trial.status = "INVALID"
+    oracle.end_trial(trial)
+    again, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
+    assert again.trial_id == trial.trial_id == "3"
+    assert again.hyperparameters.values == trial.hyperparameters.values
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
+    # another worker's trial runs: a decision ahead does not know its values (a decider
+    # must not repeat them), so the decision is made again, seeing it
+    held = {}
+
+    def start_one(url):
+        held["oracle"] = ORACLES["random"](url)
+        held["trial"] = held["oracle"].create_trial("v")
+
+    oracle, trial, sent = _trial_after(monkeypatch, start_one)
+    assert sent[:2] == ONE_TRIP
+    assert trial.trial_id == "4"
+    assert oracle._project._foreseen is False
+    held["oracle"].close()
+    oracle.close()
+    # the same with a trial of this very worker running under another tuner id: the
+    # number is the one expected, only the running trial differs
+    oracle = ORACLES["random"](fresh_url())
+    finish(oracle, stop_after=3)
+    first = oracle.create_trial("w1")
+    assert first.trial_id == "3" and oracle._project._foreseen
+    second, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w2"))
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
+    assert second.trial_id == "4" and first.status == second.status == "RUNNING"
+    oracle.close()
+
+
+def test_a_decision_made_ahead_sees_a_lower_max_trials_and_a_grown_space(monkeypatch):
+    def lower(url):
+        other = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                           seed=4, database=url)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, lower)
+    assert sent[:2] == ONE_TRIP and trial.status == "STOPPED"
+    oracle.close()
+
+    def grow(url):
+        hp = space()
+        hp.Int("b", 5, 6)
+        other = hpstore.RandomSearchOracle("loss", hyperparameters=hp, seed=4, database=url)
+        other.close()
+
+    oracle, trial, sent = _trial_after(monkeypatch, grow)
+    assert sent[:2] == ONE_TRIP and "b" in trial.hyperparameters.values
+    oracle.close()
+
+
+def test_while_other_workers_run_trials_their_reads_stay_outside_the_lock(monkeypatch):
+    # Alone, a worker reads the running trials under the decision lock, with its facts;
+    # once it has seen another worker's trial running, it reads them (and asks whether
+    # their workers live) before taking the lock, which is then held for less time; once
+    # none runs, it goes back.
+    import psycopg
+
+    url = fresh_url()
+    other, oracle = ORACLES["random"](url), ORACLES["random"](url)
+    firsts = []
+    execute = psycopg.Connection.execute
+
+    def recording(self, query, params=None, **kwargs):
+        if threading.current_thread() is threading.main_thread():  # not a liveness thread
+            firsts.append(str(query).split(" ", 2)[:2])
+        return execute(self, query, params, **kwargs)
+
+    def first_statement_of_a_trial():
+        firsts.clear()
+        trial = oracle.create_trial("w")
+        first = firsts[0]
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+        return first
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    first_statement_of_a_trial()  # (the first also takes the worker's liveness lock)
+    assert first_statement_of_a_trial() == ["BEGIN"]  # alone: read with the facts
+    held = other.create_trial("v")  # another worker's trial runs (another session)
+    # not known yet: decided ahead on the facts expected (refused), then read with them
+    assert first_statement_of_a_trial() == ["SELECT", "pg_advisory_xact_lock(%s,"]
+    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # known now: read before
+    other.update_trial(held.trial_id, {"loss": 2.0})
+    other.end_trial(held)
+    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # (finds none running)
+    assert first_statement_of_a_trial() == ["BEGIN"]
+    assert len(oracle.trials) == 7
+    other.close()
+    oracle.close()
+
+
+def test_a_worker_asking_again_on_a_server_gets_its_running_trial_back():
+    # the running trials come with the decision's facts; this tuner's own among them
+    # sends create_trial the long way, which hands it back
+    oracle = ORACLES["random"](fresh_url())
+    first = oracle.create_trial("w")
+    again = oracle.create_trial("w")
+    assert (again.trial_id, again.hyperparameters.values) == (
+        first.trial_id, first.hyperparameters.values)
+    other = oracle.create_trial("v")
+    assert other.trial_id != first.trial_id and sorted(oracle.trials) == sorted(
+        [first.trial_id, other.trial_id])
+    oracle.close()
+
+
+def test_without_pipelines_the_statements_go_one_by_one_to_the_same_end(monkeypatch, tmp_path):
+    # libpq before version 14 cannot pipeline (psycopg refuses): the statements a
+    # decision sends together are then sent one after the other
+    import psycopg
+
+    from hpstore.store.postgresql import database
+
+    def refused(self):
+        raise psycopg.NotSupportedError("libpq too old")
+
+    monkeypatch.setattr(database, "_can_pipeline", lambda psycopg: False)
+    monkeypatch.setattr(psycopg.Connection, "pipeline", refused)
+    on_pg = ORACLES["random-exhausted"](fresh_url())
+    assert finish(on_pg) == 12
+    alone = ORACLES["random-exhausted"](str(tmp_path / "s.db"))
+    finish(alone)
+    assert [(t["hp_values"], t["score"]) for t in on_pg.get_state()["trials"]] == [
+        (t["hp_values"], t["score"]) for t in alone.get_state()["trials"]]
+    on_pg.close()
+    alone.close()
