@@ -32,6 +32,16 @@ ORACLES = {
 }
 
 
+def another_worker(oracle):
+    """``oracle`` with a liveness lock of its own, as an oracle in another process has (the
+    oracles of one process share theirs); call before its first trial."""
+    from hpstore.store.postgresql import liveness
+
+    mine = oracle.store._liveness = liveness.Liveness(oracle.store.db)
+    mine.users = 1
+    return oracle
+
+
 def finish(oracle, stop_after=None):
     done = 0
     while stop_after is None or done < stop_after:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from _pg_oracles import ORACLES, finish, space
+from _pg_oracles import ORACLES, another_worker, finish, space
 from _postgres import fresh_url
 
 import hpstore
@@ -145,7 +145,7 @@ def test_a_decision_made_ahead_on_facts_gone_untrue_is_made_again_under_the_lock
     # another worker's trial since: the number expected is taken; nothing is written
     # and the decision is made the usual way, for the next number
     def another_trial(url):
-        other = ORACLES["random"](url)
+        other = another_worker(ORACLES["random"](url))
         finish(other, stop_after=1)
         other.close()
 
@@ -195,7 +195,7 @@ def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
     held = {}
 
     def start_one(url):
-        held["oracle"] = ORACLES["random"](url)
+        held["oracle"] = another_worker(ORACLES["random"](url))
         held["trial"] = held["oracle"].create_trial("v")
 
     oracle, trial, sent = _trial_after(monkeypatch, start_one)
@@ -245,7 +245,7 @@ def test_while_other_workers_run_trials_their_reads_stay_outside_the_lock(monkey
     import psycopg
 
     url = fresh_url()
-    other, oracle = ORACLES["random"](url), ORACLES["random"](url)
+    other, oracle = another_worker(ORACLES["random"](url)), ORACLES["random"](url)
     firsts = []
     execute = psycopg.Connection.execute
 

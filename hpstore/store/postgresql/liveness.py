@@ -15,6 +15,15 @@ late worker's writes to it are then refused (its run is over), never recorded tw
 
 Whether a token lives is read from ``pg_locks``: a fact the server keeps, not a guess from
 elapsed time.
+
+Every open store of one database (schema) in a process shares one liveness lock: a
+notebook may build a thousand oracles on one URL (a cell run again and again), and one
+dropped without ``close()`` is never collected while a thread of its own watches its
+lock. So the lock and its thread are started once per process and store, and end when the
+last store that used them closes (or with the process): a trial one oracle left running
+is still this process's own, and the next oracle hands it back instead of finding it
+interrupted. Each store keeps its own connection for its work, closed with it (or when
+it is collected).
 """
 
 from __future__ import annotations
@@ -28,10 +37,14 @@ import time
 from typing import Any
 
 from hpstore.errors import DatabaseError
+from hpstore.store.postgresql.driver import explain
 
 #: tokens of the liveness locks this process holds (on any store), by token
 _HELD: dict[str, int] = {}
 _PREFIX = "pg-"
+#: the liveness lock of each store (by server location and schema) in this process
+_SHARED: dict[tuple[int, str, str], Liveness] = {}
+_LOCK = threading.Lock()
 
 LIVE_TOKENS = (
     "SELECT l.objid::bigint FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
@@ -57,17 +70,58 @@ def held_here(token: str | None) -> bool:
     return token is not None and _HELD.get(token) == os.getpid()
 
 
+def shared(db: Any) -> Liveness:
+    """This process's liveness lock on ``db``'s store, taken on first use, counting one
+    more store that uses it (each calls :func:`release` once, when it closes).
+
+    Raises:
+        DatabaseError: the lock could not be taken (the server cannot be reached).
+    """
+    key = (os.getpid(), db.location, db.schema)  # a forked child takes its own
+    with _LOCK:
+        mine = _SHARED.get(key)
+        if mine is None:
+            mine = _SHARED[key] = Liveness(db)
+        mine.users += 1
+        return mine
+
+
+def release(mine: Liveness) -> None:
+    """A store that used ``mine`` closed: the last one gives the lock up (a store dropped
+    without closing stays counted, so its trials stay this process's own)."""
+    with _LOCK:
+        mine.users -= 1
+        if mine.users > 0:
+            return
+        if _SHARED.get(mine.share_key) is mine:
+            del _SHARED[mine.share_key]
+    mine.end()
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Liveness:
-    """This process's liveness lock on one store, and the thread that keeps it.
+    """This process's liveness lock on one store, and the thread that keeps it. It keeps
+    what it needs to connect, not the store's Database: a dropped store is collected.
 
     Raises:
         DatabaseError: the lock could not be taken (the server cannot be reached).
     """
 
     def __init__(self, db: Any) -> None:
-        self.db = db
         self.pid = os.getpid()
+        self.share_key = (self.pid, db.location, db.schema)
+        self.users = 0
         self.cls = db.keys["live"]
+        self.location, self.timeout, self.psycopg = db.location, db.timeout, db.psycopg
+        self._conninfo = db.conninfo("liveness")
         self._conn: Any = None
         self._held = threading.Event()
         self._stop = threading.Event()
@@ -79,9 +133,20 @@ class Liveness:
                                         daemon=True)
         self._thread.start()
 
+    def _connect(self) -> Any:
+        """A new connection for the lock.
+
+        Raises:
+            DatabaseError: the server refused it or cannot be reached.
+        """
+        try:
+            return self.psycopg.connect(self._conninfo, autocommit=True)
+        except self.psycopg.Error as exc:
+            raise explain(exc, self.location) from None
+
     def _take_new(self) -> int:
         """Take the lock under a fresh random key that no trial of this store names."""
-        conn = self.db.open_connection("liveness")
+        conn = self._connect()
         try:
             while True:
                 key = secrets.randbelow(2**31 - 1) + 1
@@ -95,10 +160,10 @@ class Liveness:
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.cls, key))
                     continue
                 break
-        except self.db.psycopg.Error as exc:
+        except self.psycopg.Error as exc:
             with contextlib.suppress(Exception):
                 conn.close()
-            raise self.db.explain(exc) from None
+            raise explain(exc, self.location) from None
         self._conn = conn
         self._held.set()
         return key
@@ -106,13 +171,13 @@ class Liveness:
     def _take_again(self) -> bool:
         """After the liveness connection dropped: a new one, holding the same key."""
         try:
-            conn = self.db.open_connection("liveness")
+            conn = self._connect()
         except DatabaseError:
             return False
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (self.cls, self.key)).fetchone()[0]
-        except self.db.psycopg.Error:
+        except self.psycopg.Error:
             got = False
         if not got:  # cannot happen unless the key was drawn anew by another worker
             with contextlib.suppress(Exception):
@@ -146,7 +211,7 @@ class Liveness:
             # (or the network) ending it.
             try:
                 conn.pgconn.consume_input()
-                alive = conn.pgconn.status == self.db.psycopg.pq.ConnStatus.OK
+                alive = conn.pgconn.status == self.psycopg.pq.ConnStatus.OK
                 conn.pgconn.notifies()  # nothing is listened to; drop whatever came
             except Exception:
                 alive = False
@@ -163,10 +228,10 @@ class Liveness:
         Raises:
             DatabaseError: the lock could not be taken again within the timeout.
         """
-        if not self._held.is_set() and not self._held.wait(self.db.timeout):
+        if not self._held.is_set() and not self._held.wait(self.timeout):
             raise DatabaseError(
-                f"This worker lost its liveness lock on {self.db.location} (its connection "
-                f"dropped) and could not take it again within {self.db.timeout:g} s. Is the "
+                f"This worker lost its liveness lock on {self.location} (its connection "
+                f"dropped) and could not take it again within {self.timeout:g} s. Is the "
                 "server up? Run again to resume.")
         return self.token
 

@@ -151,7 +151,8 @@ class PostgresStore:
             _ORPHANS.append(mine)
             mine = None
         if mine is None:
-            mine = self._liveness = liveness.Liveness(self.db)
+            # one lock for every store of this database in the process (see liveness.py)
+            mine = self._liveness = liveness.shared(self.db)
         return mine.ensure()
 
     def is_alive(self, token: str, pid: int | None = None) -> bool:
@@ -202,6 +203,6 @@ class PostgresStore:
 
     def close(self) -> None:
         mine, self._liveness = self._liveness, None
-        if mine is not None:
-            mine.end()
+        if mine is not None and mine.pid == os.getpid():
+            liveness.release(mine)
         self.db.close()
