@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import secrets
 import sqlite3
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from _postgres import base_url, fresh_database, fresh_url
+from _postgres import ENV, base_url, fresh_database, fresh_url, server
 
 import hpstore
 from hpstore.errors import (
@@ -182,6 +184,37 @@ def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():
         oracle.create_trial("tuner\x00")
     assert oracle.project.count() == 0
     oracle.close()
+
+
+@pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
+                    "is set)")
+def test_a_server_out_of_connections_is_said_in_words_and_nothing_is_recorded():
+    # a role allowed one connection: the worker's work connection opens, its liveness
+    # lock's is refused (superusers are exempt from connection limits: hence the role)
+    from psycopg import sql
+
+    url = fresh_database()
+    role, database = f"limited_{secrets.token_hex(4)}", urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 1").format(
+            sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            sql.Identifier(database), sql.Identifier(role)))
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    parts = urlsplit(url)
+    oracle = hpstore.RandomSearchOracle("loss", hyperparameters=hp, database=urlunsplit(
+        parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}")))
+    with pytest.raises(hpstore.DatabaseError, match=r"too many clients.*max_connections.*"
+                       r"CONNECTION LIMIT"):
+        oracle.create_trial("w")
+    assert oracle.project.count() == 0  # nothing recorded
+    oracle.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
+            sql.Identifier(database)))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 @pytest.mark.parametrize(("durability", "setting"), [("normal", "off"), ("full", "on")])

@@ -124,6 +124,10 @@ def connection_lost(conn: Any, exc: BaseException) -> bool:
         state.startswith("08") or state in ("57P01", "57P02", "57P03") or not state)
 
 
+#: what the server says of a connection refused for want of a free slot (SQLSTATE 53300)
+_TOO_MANY = ("too many clients", "too many connections", "remaining connection slots")
+
+
 def explain(exc: BaseException, where: str) -> HpStoreError:
     """A psycopg error as an hpstore error that says what happened and what to do."""
     state = sqlstate(exc) or ""
@@ -140,11 +144,13 @@ def explain(exc: BaseException, where: str) -> HpStoreError:
         return DatabaseError(f"The disk of the PostgreSQL server of {where} is full ({text}). "
                              "Nothing of the failed step was kept; free some space and run "
                              "again to resume.")
-    if state == "53300":
+    # (a connection refused as it opens carries no SQLSTATE: its message says why)
+    if state == "53300" or (not state and any(t in text for t in _TOO_MANY)):
         return DatabaseError(
             f"{where} refused the connection: too many clients ({text}). Each hpstore "
-            "worker holds two connections (its work and its liveness lock); raise the "
-            "server's max_connections, or run fewer workers.")
+            "worker process holds two connections (its work and its liveness lock); raise "
+            "the server's max_connections (or the CONNECTION LIMIT of the role or "
+            "database), or run fewer workers.")
     if state in ("3D000", "28000", "28P01") or state.startswith("08"):
         return DatabaseError(f"Cannot connect to {where}: {text}.")
     if "NUL" in text and ("0x00" in text or "\\u0000" in text):
