@@ -39,13 +39,6 @@ def holds_search(database: str) -> bool:
     return file_holds_search(database)
 
 
-def shown(database: str) -> str:
-    """``database`` as a tool prints it: a URL without its password."""
-    from hpstore.store.postgresql import is_url, redact
-
-    return redact(database) if is_url(database) else database
-
-
 def open_search(database: str, *, check: bool = True) -> Any:
     """The store ``database`` (a search file or a ``postgresql://`` URL) names, opened
     read-only (a file is never created, a schema never set up).

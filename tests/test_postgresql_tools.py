@@ -114,6 +114,23 @@ def test_a_password_in_the_url_is_never_printed(shared_url, capsys):
     assert code == 0 and "hunter2" not in out + err
     code, out, err = run(capsys, "summary", with_password.replace("/postgres?", "/nodb?"))
     assert code == 2 and "hunter2" not in out + err
+    # as a query parameter; and in URLs libpq cannot read, which its own message quotes
+    code, out, err = run(capsys, "summary", f"{shared_url}&password=hunter2")
+    assert code == 0 and "hunter2" not in out + err
+    for unreadable in ("postgresql://postgres:hunter2@[::1:5432/postgres",
+                       "postgresql://postgres:hunter2%ZZ@127.0.0.1:1/postgres"):
+        for command in ("summary", "sql", "copy"):
+            args = {"sql": [unreadable, "SELECT 1"], "copy": [unreadable, shared_url]}
+            code, out, err = run(capsys, command, *args.get(command, [unreadable]))
+            assert code == 2 and "libpq" in err and "hunter2" not in out + err, err
+
+
+def test_the_tools_name_the_schema_of_the_search(shared_url, capsys):
+    # two schemas of one database are two searches: what a tool prints tells them apart
+    code, out, _ = run(capsys, "summary", shared_url)
+    schema = shared_url.rsplit("%3D", 1)[1]
+    assert code == 0 and out.splitlines()[0].startswith(shared_url.split("?")[0])
+    assert f"search_path%3D{schema}" in out.splitlines()[0]
 
 
 def test_watch_waits_for_a_schema_to_hold_a_search():

@@ -17,7 +17,7 @@ from typing import Any
 
 from hpstore.errors import HpStoreError
 from hpstore.rendering import terminal_text
-from hpstore.store import open_store
+from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
 from hpstore.store.records import NewProject
 from hpstore.tooling import open_search, run_tool
@@ -48,10 +48,10 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         names = list(found) if projects is None else projects
         missing = [n for n in names if n not in found]
         if missing:
-            raise HpStoreError(f"{_shown(source)} has no project {missing[0]!r}; it "
+            raise HpStoreError(f"{shown(source)} has no project {missing[0]!r}; it "
                                f"holds {', '.join(map(repr, found)) or 'none'}.")
         if not names:
-            raise HpStoreError(f"{_shown(source)} holds no project to copy.")
+            raise HpStoreError(f"{shown(source)} holds no project to copy.")
         # every document read before anything is written
         states = {n: src.open_project(found[n]).dump() for n in names}
     finally:
@@ -63,7 +63,7 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
             clash = [n for n in names if n in held]
             if clash and not overwrite:
                 raise HpStoreError(
-                    f"{_shown(target)} already holds the project {clash[0]!r}; give "
+                    f"{shown(target)} already holds the project {clash[0]!r}; give "
                     "--overwrite to replace it (or --project to copy others).")
             return [(name, _import(dst, name, states[name], overwrite)) for name in names]
     finally:
@@ -93,14 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, trials in copy(args.source, args.target, projects=args.project,
                              overwrite=args.overwrite):
         print(terminal_text(f"copied project {name!r}: {trials} trial(s) into "
-                            f"{_shown(args.target)}"), file=sys.stderr)
+                            f"{shown(args.target)}"), file=sys.stderr)
     return 0
-
-
-def _shown(where: str) -> str:
-    from hpstore.store.postgresql import redact
-
-    return redact(where) if is_url(where) else where
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from hpstore.oracles import (
     HyperbandOracle,
     RandomSearchOracle,
 )
-from hpstore.store import NewProject, open_store
+from hpstore.store import NewProject, open_store, shown
 from hpstore.tooling import run_tool
 from hpstore.trial import MetricHistory, TrialStatus
 
@@ -623,7 +623,7 @@ def describe(plan: Plan, database: str) -> str:
             else f"{objective.name} ({objective.direction})")
     lines = [
         f"Imported {len(plan.state['trials'])} trial(s) from {plan.project.directory} into "
-        f"{database} as project {plan.name!r}.",
+        f"{shown(database)} as project {plan.name!r}.",
         f"  oracle: {plan.cls.__name__} (KerasTuner {plan.tuner}), objective {text}, "
         f"max_trials {plan.max_trials if plan.max_trials is not None else 'none'}, "
         f"seed {plan.state['settings']['seed']}"
@@ -641,7 +641,7 @@ def describe(plan: Plan, database: str) -> str:
         lines.append(f"  {queued} trial(s) queued to run again when the search resumes")
     args = "".join(f", {k}={v!r}" for k, v in plan.search.items())
     more = ", max_trials=N" if plan.max_trials is not None else ""
-    lines.append(f"Resume it with hpstore.{plan.cls.__name__}(database={database!r}, "
+    lines.append(f"Resume it with hpstore.{plan.cls.__name__}(database={shown(database)!r}, "
                  f"project_name={plan.name!r}{args}{more})"
                  + (f", N above {plan.max_trials} to run more trials." if more else "."))
     return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ from hpstore.report import (  # noqa: F401 (the names tests and users reach thro
     render_page,
     score_axis,
 )
-from hpstore.tooling import add_output_options, open_search, run_tool, shown, tool_parser
+from hpstore.store import shown
+from hpstore.tooling import add_output_options, open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ import sys
 
 from hpstore import queries
 from hpstore.rendering import show_values, space_lines, terminal_text
-from hpstore.tooling import open_search, run_tool, shown, tool_parser
+from hpstore.store import shown
+from hpstore.tooling import open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:

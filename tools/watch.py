@@ -13,13 +13,13 @@ import time
 
 from hpstore import queries
 from hpstore.rendering import table_cell, terminal_text
+from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.tooling import (
     holds_search,
     open_search,
     run_tool,
     seconds,
-    shown,
     tool_parser,
 )
 

@@ -31,6 +31,7 @@ from hpstore.keras._convert import (
     with_defaults,
 )
 from hpstore.objective import create_objective
+from hpstore.store import shown
 from hpstore.trial import TrialStatus
 
 #: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
@@ -291,8 +292,8 @@ class DeferredOracle(Oracle):
         if database is not None:
             if self.database is not None and str(self.database) != str(database):
                 raise ValueError(
-                    f"The oracle was given database={self.database!r} and the Tuner "
-                    f"database={database!r}; give it once.")
+                    f"The oracle was given database={shown(self.database)!r} and the Tuner "
+                    f"database={shown(database)!r}; give it once.")
             self.database = database
         if durability is not None:
             self.durability = durability

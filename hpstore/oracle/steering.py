@@ -32,6 +32,7 @@ from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
 from hpstore.oracle.trials import trial_from
 from hpstore.oracle.values import values_key
+from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import NewTrial, TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial, TrialStatus, check_metric
@@ -267,7 +268,7 @@ class SteeringMixin:
             raise TypeError(f"The project name in `warm_start_from` must be a string, "
                             f"received {name!r}.")
         store = open_store(where, read_only=True)
-        shown = _shown(where)
+        place = shown(where)
         try:
             records: list[ProjectRecord] = store.projects()
             names = [r.name for r in records]
@@ -276,23 +277,23 @@ class SteeringMixin:
                     (r for r in records if r.name == self.project_name), None)
                 if chosen is None:
                     raise ProjectChoiceError(
-                        f"warm_start_from: {shown} holds "
+                        f"warm_start_from: {place} holds "
                         f"{'no project' if not records else 'several projects'}"
                         f"{': ' + ', '.join(names) if names else ''}; name one, as in "
-                        f"warm_start_from=({shown!r}, {(names or ['name'])[0]!r}).")
+                        f"warm_start_from=({place!r}, {(names or ['name'])[0]!r}).")
             else:
                 chosen = next((r for r in records if r.name == name), None)
                 if chosen is None:
                     raise ProjectChoiceError(
-                        f"warm_start_from: no project {name!r} in {shown}; it holds: "
+                        f"warm_start_from: no project {name!r} in {place}; it holds: "
                         f"{', '.join(names) or '(none)'}.")
             source_project = store.open_project(chosen)
             if (_same_store(store, self._store)
                     and chosen.project_id == self._project.project_id):
                 raise HpStoreError(f"warm_start_from names this very project ({chosen.name!r} "
-                                   f"in {shown}); name another one.")
+                                   f"in {place}); name another one.")
             label = f"warm start: {_label(where)} {chosen.name!r}"
-            result = WarmStart(f"{shown} {chosen.name!r}")
+            result = WarmStart(f"{place} {chosen.name!r}")
             new = self._warm_trials(source_project, label, result)
         finally:
             store.close()
@@ -305,12 +306,12 @@ class SteeringMixin:
                 else:
                     result.added.append(record.trial_id)
         if result.skipped and not result.already:  # said once, when first taken in
-            shown = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
+            listed = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
             more = len(result.skipped) - 3
             warnings.warn(
                 f"warm_start_from {result.source}: {len(result.skipped)} completed trial"
                 f"{'s' if len(result.skipped) != 1 else ''} did not fit this search and "
-                f"{'were' if len(result.skipped) != 1 else 'was'} left out ({shown}"
+                f"{'were' if len(result.skipped) != 1 else 'was'} left out ({listed}"
                 f"{f'; and {more} more' if more > 0 else ''}). The oracle's `warm_start` "
                 "lists them all.", UserWarning, stacklevel=4)
         return result
@@ -398,19 +399,12 @@ def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
-def _shown(where: Any) -> str:
-    """``where`` as messages show it: a URL without its password."""
-    from hpstore.store.postgresql import is_url, redact
-
-    return redact(where) if is_url(where) else str(where)
-
-
 def _label(where: Any) -> str:
     """``where`` as a warm-started trial's origin names it: a file by its name, a
     database by its URL without the password."""
-    from hpstore.store.postgresql import is_url
+    from hpstore.store.postgresql import is_url, redact
 
-    return _shown(where) if is_url(where) else Path(str(where)).name
+    return redact(where) if is_url(where) else Path(str(where)).name
 
 
 def _same_store(a: Store, b: Store) -> bool:
@@ -436,7 +430,7 @@ def attach(cls: type, database: Any, project_name: str | None = None) -> Any:
             held = f"holds {', '.join(names)}" if names else "holds no project yet"
             what = ("name the one to open (project_name=)" if project_name is None
                     else f"there is no project {project_name!r}")
-            raise ProjectChoiceError(f"{_shown(database)} {held}: {what}.")
+            raise ProjectChoiceError(f"{shown(database)} {held}: {what}.")
         _, space = store.open_project(record).space()
     finally:
         store.close()

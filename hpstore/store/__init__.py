@@ -53,5 +53,13 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     return SQLiteStore(database, durability=durability, read_only=read_only, **options)
 
 
+def shown(database: Any) -> str:
+    """``database`` as messages show it: a path as given, a URL without its password."""
+    from hpstore.store.postgresql import is_url, redact
+
+    return redact(database, query=True) if is_url(database) else str(database)
+
+
 __all__ = ["CreationFacts", "Decision", "NewProject", "NewTrial", "Observation",
-           "ProjectRecord", "ProjectStore", "Store", "Transition", "TrialRecord", "open_store"]
+           "ProjectRecord", "ProjectStore", "Store", "Transition", "TrialRecord", "open_store",
+           "shown"]

@@ -8,9 +8,10 @@ URL without its password.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from hpstore.errors import (
     DatabaseError,
@@ -39,16 +40,36 @@ def is_url(database: Any) -> bool:
     return isinstance(database, str) and database.lower().startswith(SCHEMES)
 
 
-def redact(url: str) -> str:
-    """The URL without its password (and without query options), for messages."""
+#: query parameters of a URL that are never shown
+_SECRETS = ("password", "sslpassword")
+
+
+def redact(url: str, *, query: bool = False) -> str:
+    """The URL without its password, for messages; ``query``: with its parameters (the
+    schema chosen in ``options``, say) other than passwords."""
     try:
         parts = urlsplit(url)
         user = f"{parts.username}@" if parts.username else ""
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
+        kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if k.lower() not in _SECRETS] if query else []
     except ValueError:
         return "postgresql://(an unreadable URL)"
-    return f"postgresql://{user}{host}{port}{parts.path}"
+    if host and ":" in host:
+        host = f"[{host}]"  # an IPv6 address, as the URL wrote it
+    tail = f"?{urlencode(kept)}" if kept else ""
+    return f"postgresql://{user}{host}{port}{parts.path}{tail}"
+
+
+def unquoted(text: str, url: str) -> str:
+    """libpq's ``text`` about ``url`` without the parts of the URL it quotes (the whole
+    URL, or a token of it: the password may be in either)."""
+    def hide(found: re.Match[str]) -> str:
+        part = found.group(1)
+        return '"(part of the URL)"' if len(part) > 2 and part in url else found.group(0)
+
+    return re.sub(r'"([^"]*)"', hide, text).strip()
 
 
 def load_psycopg(url: str) -> Any:
@@ -83,7 +104,7 @@ def connect_args(url: str, *, application: str, read_only: bool,
         params: dict[str, Any] = dict(conninfo_to_dict(url))
     except psycopg.ProgrammingError as exc:
         raise DatabaseError(f"{redact(url)} is not a PostgreSQL URL libpq can read: "
-                            f"{exc}.") from None
+                            f"{unquoted(str(exc), url)}.") from None
     client = {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
               "keepalives_interval": KEEPALIVE_INTERVAL, "keepalives_count": KEEPALIVE_COUNT,
               "connect_timeout": CONNECT_TIMEOUT,
