@@ -134,3 +134,13 @@ class KerasTunerImportError(HpStoreError):
 
 class EngineUnavailableError(DatabaseError):
     """The database named needs an engine whose optional package is not installed."""
+
+
+class ServerUnavailableError(DatabaseError):
+    """The database server cannot be reached now, is starting up or shutting down, or has no
+    connection free: the same step may succeed later."""
+
+
+class NoSearchYetError(DatabaseError):
+    """Opened to read, the store holds no search yet (a database schema without hpstore's
+    tables): a worker given it creates them."""

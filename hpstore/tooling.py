@@ -19,16 +19,21 @@ from hpstore.store import open_store
 
 def holds_search(database: str) -> bool:
     """Whether ``database`` holds a search yet (a file another process is still creating
-    does not; nor does a PostgreSQL database without a project, or that cannot be reached
-    yet)."""
+    does not; nor does a PostgreSQL database without a project, or whose server cannot be
+    reached yet).
+
+    Raises:
+        DatabaseError: a URL that waiting cannot mend (unreadable, a role or database the
+            server does not know, a schema that does not exist, a privilege missing).
+    """
     from hpstore.store.postgresql import is_url
 
     if is_url(database):
-        from hpstore.errors import DatabaseError
+        from hpstore.errors import NoSearchYetError, ServerUnavailableError
 
         try:
             store = open_store(database, read_only=True)
-        except DatabaseError:
+        except (NoSearchYetError, ServerUnavailableError):
             return False
         try:
             return bool(store.projects())

@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
+import socket
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from _postgres import base_url, fresh_url
+from _postgres import ENV, base_url, fresh_url, server
 from _workers import open_oracle
+from psycopg import sql
 
 from hpstore.cli import load_tool, main
+from hpstore.errors import DatabaseError
 from hpstore.store.postgresql.schema import SCHEMA_VERSION
 from hpstore.tooling import holds_search
 
@@ -138,6 +143,42 @@ def test_watch_waits_for_a_schema_to_hold_a_search():
     assert not holds_search(url)
     open_oracle(url, max_trials=2).close()
     assert holds_search(url)
+    # ... and for a server not reached yet (a port nobody listens on)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert not holds_search(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+
+
+def test_watch_stops_at_once_on_a_url_that_waiting_cannot_mend(capsys):
+    # a role or database the server does not know, a URL libpq cannot read, a schema that
+    # does not exist: each is said, exit 2, where `watch` used to wait for ever
+    parts = urlsplit(fresh_url())
+    server_at = parts.netloc.split("@")[1]
+    for url in (urlunsplit(parts._replace(netloc=f"nobody_{parts.port}@{server_at}")),
+                urlunsplit(parts._replace(path="/no_such_database")),
+                urlunsplit(parts._replace(query="foo=bar")),
+                urlunsplit(parts._replace(query="options=-csearch_path%3Dno_such_schema"))):
+        with pytest.raises(DatabaseError):
+            holds_search(url)
+        code, _, err = run(capsys, "watch", url, "--interval", "0.1")
+        assert code == 2 and err.startswith("hpstore: error:"), err
+
+
+@pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
+                    "is set)")
+def test_a_role_without_usage_on_the_schema_is_told_so(capsys):
+    url = fresh_url()
+    open_oracle(url, max_trials=2).close()
+    role = f"nousage_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    parts = urlsplit(url)
+    code, _, err = run(capsys, "summary", urlunsplit(parts._replace(
+        netloc=f"{role}@{parts.netloc.split('@')[1]}")))
+    assert code == 2 and "lacks a privilege" in err and "USAGE" in err, err
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def comparable(state):

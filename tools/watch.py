@@ -1,6 +1,7 @@
 """hpstore watch DB: a live view of a running search, refreshed every few seconds.
 
-Read-only: it never blocks the workers. A file that does not exist yet is waited for. Ends
+Read-only: it never blocks the workers. A file that does not exist yet is waited for, as
+are a server not reached yet and a schema without a search yet. Ends
 with Ctrl-C (exit code 130), or by itself once the search is finished: nothing running or
 waiting to run again, and either max_trials trials ended (COMPLETED, FAILED or STOPPED) or,
 with no worker left alive, the search's oracle would hand out no more trials.

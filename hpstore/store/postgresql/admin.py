@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from hpstore.store.postgresql.driver import explain, load_psycopg, redact
+from hpstore.store.postgresql.driver import explain_connect, load_psycopg, redact
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -28,7 +28,7 @@ def _admin(url: str) -> Any:
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        raise explain(exc, redact(url)) from None
+        raise explain_connect(exc, redact(url)) from None
 
 
 def _name(text: str) -> Any:

@@ -35,6 +35,7 @@ from hpstore.store.postgresql.driver import (
     connect_args,
     connection_lost,
     explain,
+    explain_connect,
     load_psycopg,
     redact,
     sqlstate,
@@ -157,7 +158,7 @@ class Database:
         try:
             return self.psycopg.connect(self.conninfo(application), autocommit=True)
         except self.psycopg.Error as exc:
-            raise explain(exc, self.location) from None
+            raise explain_connect(exc, self.location) from None
 
     def connect(self) -> Any:
         """This process's connection, opened on first use (and again in a forked child)."""
@@ -182,6 +183,15 @@ class Database:
                                 "needs PostgreSQL 12 or newer.")
         if schema is None:
             path = conn.execute("SHOW search_path").fetchone()[0]
+            names = [n.strip().strip('"') for n in str(path).split(",") if n.strip()]
+            barred = [r[0] for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) AND NOT "
+                "has_schema_privilege(oid, 'USAGE')", (names,))]
+            if barred:
+                raise DatabaseError(
+                    f"{self.location}: the role connecting lacks a privilege hpstore needs "
+                    f"on the schema {barred[0]!r} (USAGE). Grant it (GRANT USAGE ON SCHEMA "
+                    "... TO role), or connect as its owner.")
             raise DatabaseError(
                 f"{self.location}: no schema of the search_path ({path}) exists. Create it "
                 "(CREATE SCHEMA name), or name an existing one in the URL's options.")

@@ -19,6 +19,7 @@ from hpstore.errors import (
     HpStoreError,
     LockTimeoutError,
     ReadOnlyDatabaseError,
+    ServerUnavailableError,
 )
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -147,12 +148,29 @@ def connection_lost(conn: Any, exc: BaseException) -> bool:
 
 #: what the server says of a connection refused for want of a free slot (SQLSTATE 53300)
 _TOO_MANY = ("too many clients", "too many connections", "remaining connection slots")
+#: ... and of one refused for now: starting up, shutting down, recovering (SQLSTATE 57P03)
+_NOT_NOW = ("is starting up", "is shutting down", "in recovery mode", "not yet accepting")
+
+
+def explain_connect(exc: BaseException, where: str) -> HpStoreError:
+    """A connection that could not be opened, in words: a ServerUnavailableError when
+    the server was not reached, or said to come back later (it refused nothing)."""
+    text = _first_line(exc)
+    if sqlstate(exc) or any(t in text for t in _TOO_MANY):
+        return explain(exc, where)
+    if "FATAL:" not in text or any(t in text for t in _NOT_NOW):
+        return ServerUnavailableError(f"Cannot connect to {where}: {text}.")
+    return DatabaseError(f"Cannot connect to {where}: {text}.")  # refused: a role, a password
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def explain(exc: BaseException, where: str) -> HpStoreError:
     """A psycopg error as an hpstore error that says what happened and what to do."""
     state = sqlstate(exc) or ""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _first_line(exc)
     if state == "25006":  # read_only_sql_transaction
         return ReadOnlyDatabaseError(f"{where} is open read-only here: nothing is written "
                                      f"({text}).")
@@ -167,7 +185,7 @@ def explain(exc: BaseException, where: str) -> HpStoreError:
                              "again to resume.")
     # (a connection refused as it opens carries no SQLSTATE: its message says why)
     if state == "53300" or (not state and any(t in text for t in _TOO_MANY)):
-        return DatabaseError(
+        return ServerUnavailableError(
             f"{where} refused the connection: too many clients ({text}). Each hpstore "
             "worker process holds two connections (its work and its liveness lock); raise "
             "the server's max_connections (or the CONNECTION LIMIT of the role or "

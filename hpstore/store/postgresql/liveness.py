@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from hpstore.errors import DatabaseError
-from hpstore.store.postgresql.driver import explain
+from hpstore.store.postgresql.driver import explain, explain_connect
 
 #: tokens of the liveness locks this process holds (on any store), by token
 _HELD: dict[str, int] = {}
@@ -142,7 +142,7 @@ class Liveness:
         try:
             return self.psycopg.connect(self._conninfo, autocommit=True)
         except self.psycopg.Error as exc:
-            raise explain(exc, self.location) from None
+            raise explain_connect(exc, self.location) from None
 
     def _take_new(self) -> int:
         """Take the lock under a fresh random key that no trial of this store names."""

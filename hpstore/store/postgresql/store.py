@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hpstore.errors import DatabaseError, HpStoreError
+from hpstore.errors import DatabaseError, HpStoreError, NoSearchYetError
 from hpstore.store.postgresql import liveness, schema
 from hpstore.store.postgresql.database import Database
 from hpstore.store.postgresql.project import (
@@ -71,7 +71,7 @@ class PostgresStore:
             if read_only:
                 version, _ = schema.inspect(self.db)
                 if version == 0:
-                    raise DatabaseError(
+                    raise NoSearchYetError(
                         f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
                         "has no hpstore tables yet).")
                 if version < schema.SCHEMA_VERSION:
