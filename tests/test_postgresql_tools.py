@@ -18,6 +18,7 @@ from psycopg import sql
 
 from hpstore.cli import load_tool, main
 from hpstore.errors import DatabaseError
+from hpstore.store import open_store
 from hpstore.store.postgresql.schema import SCHEMA_VERSION
 from hpstore.tooling import holds_search
 
@@ -234,6 +235,12 @@ def test_copy_refuses_to_write_over_a_project_unless_asked(tmp_path, capsys):
     assert code == 0 and open_oracle(second, max_trials=5, project_name="p").seed == 1
     code, _, err = run(capsys, "copy", first, first)
     assert code == 2 and "the same store" in err
+    # ... however the URL spells it: the projects' ids would change under its workers
+    ids = [r.project_id for r in open_store(first, read_only=True).projects()]
+    spelled = first.replace("127.0.0.1", "localhost").replace("postgresql:", "postgres:")
+    code, _, err = run(capsys, "copy", first, spelled, "--overwrite")
+    assert code == 2 and "the same store" in err
+    assert [r.project_id for r in open_store(first, read_only=True).projects()] == ids
     code, _, err = run(capsys, "copy", first, second, "--project", "nope")
     assert code == 2 and "no project 'nope'" in err
 

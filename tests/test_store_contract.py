@@ -384,6 +384,29 @@ def test_the_whole_project_as_one_document(store, project, engine, tmp_path):
     other.close()
 
 
+# -- identity ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", SHARED_ENGINES)
+def test_identity_is_the_data_not_the_name_it_was_reached_by(engine, tmp_path):
+    where = location(engine, tmp_path)
+    store = open_store(where)
+    if engine == "postgresql":  # another spelling of the same server, database and schema
+        another = where.replace("127.0.0.1", "localhost").replace("postgresql:", "postgres:")
+    else:  # a symbolic link to the file
+        another = str(tmp_path / "link.db")
+        os.symlink(where, another)
+    assert another != where
+    (tmp_path / "other").mkdir()
+    same, other = open_store(another), open_store(location(engine, tmp_path / "other"))
+    assert store.identity() == same.identity() != other.identity()
+    for opened in (store, same, other):
+        opened.close()
+    memory, memory_too = open_store(None), open_store(None)
+    assert memory.identity() != memory_too.identity()  # (two searches, each its own)
+    memory.close()
+    memory_too.close()
+
+
 # -- liveness and mutual exclusion ----------------------------------------------------------------
 
 def test_liveness_and_the_mutex(store):

@@ -44,6 +44,7 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         raise HpStoreError("SRC and DST are the same store; give another DST to copy into.")
     src = open_search(source)
     try:
+        origin = src.identity()
         found = {r.name: r for r in src.projects()}
         names = list(found) if projects is None else projects
         missing = [n for n in names if n not in found]
@@ -58,6 +59,9 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         src.close()
     dst = open_store(target)
     try:
+        if dst.identity() == origin:  # one store under two names (another URL, say)
+            raise HpStoreError(f"SRC and DST are the same store ({shown(target)} is "
+                               f"{shown(source)}); give another DST to copy into.")
         with dst.mutex():
             held = {r.name for r in dst.projects()}
             clash = [n for n in names if n in held]

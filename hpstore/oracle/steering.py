@@ -408,7 +408,7 @@ def _label(where: Any) -> str:
 
 
 def _same_store(a: Store, b: Store) -> bool:
-    return str(getattr(a, "location", "")) == str(getattr(b, "location", ""))
+    return a is b or a.identity() == b.identity()
 
 
 def attach(cls: type, database: Any, project_name: str | None = None) -> Any:

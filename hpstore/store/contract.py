@@ -320,6 +320,11 @@ class Store(Protocol):
     #: True for a search kept in this process only (it cannot be shared)
     memory: bool
 
+    def identity(self) -> tuple[Any, ...]:
+        """What tells this store's data from any other's: equal for two stores that hold
+        the same data, however each was named (a file under another path or link, a
+        database under another URL)."""
+
     def projects(self) -> list[ProjectRecord]: ...
     def find_project(self, name: str) -> ProjectRecord | None: ...
     def create_project(self, new: NewProject, *, replace: bool = False) -> ProjectStore: ...

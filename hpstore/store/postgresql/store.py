@@ -87,6 +87,19 @@ class PostgresStore:
             self.db.close()
             raise
 
+    def identity(self) -> tuple[Any, ...]:
+        """The server's cluster (its system identifier, or where it listens and since
+        when for a role that may not read it), the database and the schema."""
+        found = self.db.query(
+            "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
+            "current_schema(), pg_postmaster_start_time()::text, inet_server_port()")
+        database, schema, started, port = found[0]
+        try:
+            cluster = self.db.query("SELECT system_identifier FROM pg_control_system()")[0][0]
+        except DatabaseError:  # (a privilege revoked)
+            cluster = (started, port)
+        return ("postgresql", cluster, int(database), schema)
+
     def projects(self) -> list[ProjectRecord]:
         return all_projects(self.db)
 

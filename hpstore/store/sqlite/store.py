@@ -51,6 +51,12 @@ class SQLiteStore:
         self.path = self.db.path
         self.location = ":memory:" if self.path is None else str(self.path)
 
+    def identity(self) -> tuple[Any, ...]:
+        """The file's (device, inode), or this object for a search kept in memory."""
+        if self.path is None:
+            return ("memory", id(self))
+        return ("sqlite", *(files.identity(self.path) or (str(self.path),)))
+
     def projects(self) -> list[ProjectRecord]:
         return all_projects(self.db)
 
