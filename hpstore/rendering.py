@@ -15,6 +15,7 @@ import csv
 import datetime
 import io
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -73,6 +74,14 @@ def csv_cell(value: Any, *, raw: bool = False) -> Any:
     return value
 
 
+def json_value(value: Any) -> Any:
+    """A cell as standard JSON holds it: NaN as null, an infinity as "Infinity" or
+    "-Infinity" (as get_state() writes them); JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", *,
            raw: bool = False) -> str:
     """Rows as an aligned text table, CSV, JSON (a list of objects) or JSON lines.
@@ -91,9 +100,11 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
         writer.writerows([csv_cell(v, raw=raw) for v in r] for r in rows)
         return out.getvalue()
     if fmt == "json":
-        return json.dumps([dict(zip(columns, r)) for r in rows], indent=1, default=str) + "\n"
+        return json.dumps([dict(zip(columns, map(json_value, r))) for r in rows], indent=1,
+                          default=str, allow_nan=False) + "\n"
     if fmt == "jsonl":
-        return "".join(json.dumps(dict(zip(columns, r)), default=str) + "\n" for r in rows)
+        return "".join(json.dumps(dict(zip(columns, map(json_value, r))), default=str,
+                                  allow_nan=False) + "\n" for r in rows)
     if fmt != "table":
         raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
     titles = [terminal_text(c) for c in columns]

@@ -80,15 +80,17 @@ def seconds(text: str) -> float:
     return value
 
 
-def tool_parser(name: str, description: str | None) -> Any:
-    """The argument parser every inspection tool starts from: DB and --project."""
+def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:
+    """The argument parser every inspection tool starts from: DB and (``project``: for a
+    tool that looks at one project) --project."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description)
     parser.add_argument("database", help="the search file, or a postgresql:// URL (opened "
                         "read-only)")
-    parser.add_argument("--project", default=None,
-                        help="the project (search) in the file; default: the only one")
+    if project:
+        parser.add_argument("--project", default=None,
+                            help="the project (search) in the file; default: the only one")
     return parser
 
 

@@ -156,11 +156,16 @@ def test_command_line_runs_a_round_and_reports(tmp_path, capsys):
     assert (tmp_path / "r.json").read_text().count('"violations": []') == 1
 
 
-def test_bad_arguments_are_refused(capsys):
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--processes", "0"], "--processes"),
+    (["--step-time", "-1"], "--step-time"),  # (every worker crashed on it)
+    (["--json", "/no/such/folder/r.json"], "--json"),  # (said after the whole run)
+])
+def test_bad_arguments_are_refused(capsys, argv, named):
     with pytest.raises(SystemExit) as exc:
-        stress.main(["--processes", "0"])
+        stress.main(argv)
     assert exc.value.code == 2
-    assert "--processes" in capsys.readouterr().err
+    assert named in capsys.readouterr().err
 
 
 def test_cleanup_leaves_no_files(tmp_path):

@@ -503,6 +503,24 @@ def test_sql_asks_for_one_statement(shared_db, capsys):
                                        "time; give one.\n")
 
 
+def test_sql_refuses_an_empty_query_and_a_project(shared_db, capsys):
+    # a query reads the whole file: --project would be ignored, so it is not offered
+    for argv, said in ((["  "], "the query is empty"),
+                       (["SELECT 1", "--project", "p"], "--project")):
+        with pytest.raises(SystemExit) as exc:
+            run(capsys, "sql", shared_db, *argv)
+        out, err = capsys.readouterr()
+        assert exc.value.code == 2 and out == "" and said in err
+
+
+def test_json_output_is_standard_json_whatever_the_floats(shared_db, capsys):
+    query = "SELECT 1e999 AS up, -1e999 AS down, NULL AS missing, 0.5 AS half"
+    code, out, _ = run(capsys, "sql", shared_db, query, "--format", "json")
+    assert code == 0
+    assert json.loads(out, parse_constant=lambda name: pytest.fail(f"not JSON: {name}")) == [
+        {"up": "Infinity", "down": "-Infinity", "missing": None, "half": 0.5}]
+
+
 def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):
     code, out, err = run(capsys, "sql", shared_db, FOREVER, "--timeout", "0.2")
     assert code == 2 and out == "" and err.count("\n") == 1

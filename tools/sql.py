@@ -16,7 +16,8 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("sql", __doc__)
+    # a query reads the whole store: a project is chosen in it (WHERE p.name = ...)
+    parser = tool_parser("sql", __doc__, project=False)
     parser.add_argument("query", help="one SQL statement; the views trial_overview, "
                         "trial_values, metric_history and status_log are made for this")
     add_format_options(parser, ["table", "csv", "json"], "table")
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"stop the query after this many seconds (default "
                              f"{DEFAULT_TIMEOUT:g}; 0: no limit)")
     args = parser.parse_args(argv)
+    if not args.query.strip():
+        parser.error("the query is empty: give one SQL statement, such as \"SELECT * FROM "
+                     "trial_overview\"")
     store = open_search(args.database, check=False)
     columns, rows = store.sql(args.query, timeout=args.timeout or None)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))

@@ -499,9 +499,14 @@ def main(argv: list[str] | None = None) -> int:
     if opts.worker:
         opts.slot = int(opts.slot)
         return worker(opts)
-    if opts.processes < 1 or opts.trials < 1 or opts.kill_every <= 0 or opts.minutes < 0:
-        parser().error("--processes and --trials must be at least 1, --kill-every above 0 "
-                       "and --minutes at least 0")
+    if (opts.processes < 1 or opts.trials < 1 or opts.kill_every <= 0 or opts.minutes < 0
+            or opts.step_time < 0):
+        parser().error("--processes and --trials must be at least 1, --kill-every above 0, "
+                       "--minutes and --step-time at least 0")
+    if opts.json:  # checked before the rounds, not after them
+        target = Path(opts.json).expanduser()
+        if target.is_dir() or not target.parent.is_dir():
+            parser().error(f"--json {opts.json}: give a file in a folder that exists")
     if opts.database and not is_url(opts.database):
         parser().error("--database takes a postgresql:// URL (a file search gets a new file "
                        "per round by itself)")
