@@ -8,11 +8,13 @@ import io
 import json
 import secrets
 import socket
+import subprocess
+import sys
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from _postgres import ENV, base_url, fresh_url, server
+from _postgres import ENV, base_url, fresh_url, server, wait_until
 from _workers import open_oracle
 from psycopg import sql
 
@@ -107,6 +109,30 @@ def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, cap
     code, out, _ = run(capsys, "sql", shared_url, "SELECT count(*) AS n FROM trials",
                        "--format", "json")
     assert json.loads(out) == [{"n": 32}]  # nothing was changed
+
+
+def test_sql_cancelled_on_the_server_is_said_so_not_taken_for_ctrl_c(shared_url):
+    # an administrator's pg_cancel_backend: before, "hpstore: interrupted", exit 130
+    sleeping = subprocess.Popen(
+        [sys.executable, "-m", "hpstore", "sql", shared_url, "SELECT pg_sleep(60)",
+         "--timeout", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    found: list[int] = []
+
+    def running() -> bool:
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            found[:] = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' "
+                "AND state = 'active'")]
+        return bool(found)
+
+    try:
+        wait_until(running, 30, "the query's start")
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            conn.execute("SELECT pg_cancel_backend(%s)", (found[0],))
+        _, err = sleeping.communicate(timeout=30)
+    finally:
+        sleeping.kill()
+    assert sleeping.returncode == 2 and "cancelled the query" in err, err
 
 
 def test_backup_of_a_url_points_to_copy(shared_url, capsys, tmp_path):

@@ -23,6 +23,7 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
             words.
         QueryTimeoutError: it ran past ``timeout`` seconds.
         KeyboardInterrupt: Ctrl-C stopped it (the server cancels it).
+        HpStoreError: the server cancelled it for another reason (an administrator).
     """
     psycopg = db.psycopg
     conn = db.connect()
@@ -40,8 +41,10 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
             raise QueryTimeoutError(
                 f"The query ran longer than {timeout:g} s and was stopped. Give --timeout "
                 "SECONDS for a longer limit (0: none).") from None
-        if state == "57014":
-            raise KeyboardInterrupt from None
+        if state == "57014":  # (Ctrl-C here is a KeyboardInterrupt psycopg raises itself)
+            raise HpStoreError("The server cancelled the query (pg_cancel_backend, by an "
+                               "administrator or a tool); nothing was changed. Run it again."
+                               ) from None
         if state == "25006":
             raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
                                "changes the search. To change a search, use the library.") from None
