@@ -111,6 +111,17 @@ def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, cap
     assert json.loads(out) == [{"n": 32}]  # nothing was changed
 
 
+def test_sql_gives_json_columns_as_stored_as_a_file_does(shared_url, capsys):
+    # the text written, not the server's value parsed and written again
+    code, out, _ = run(capsys, "sql", shared_url, "SELECT hp_values, objective FROM trials "
+                       "JOIN projects USING (project_id) ORDER BY number LIMIT 1",
+                       "--format", "csv", "--raw")
+    stored = list(csv.reader(io.StringIO(out)))[1]
+    values = open_oracle(shared_url).get_trial("00").hyperparameters.values
+    assert code == 0 and stored == [json.dumps(values, separators=(",", ":")),
+                                    '{"name":"loss","direction":"min"}']
+
+
 def test_sql_cancelled_on_the_server_is_said_so_not_taken_for_ctrl_c(shared_url):
     # an administrator's pg_cancel_backend: before, "hpstore: interrupted", exit 130
     sleeping = subprocess.Popen(

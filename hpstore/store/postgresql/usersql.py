@@ -31,7 +31,11 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
     try:
         conn.execute("BEGIN READ ONLY")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(millis),))
-        cursor = conn.execute(query, prepare=True)  # one statement, never a script
+        cursor = conn.cursor()
+        # JSON comes back as the text stored, as from a file (not parsed, written again)
+        for name in ("json", "jsonb"):
+            cursor.adapters.register_loader(name, psycopg.types.string.TextLoader)
+        cursor.execute(query, prepare=True)  # one statement, never a script
         columns = [c.name for c in cursor.description or []]
         return columns, cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as exc:
