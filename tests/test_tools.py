@@ -166,6 +166,9 @@ def test_check(shared_db, capsys):
     assert code == 0 and "integrity: ok" in out
     assert f"schema version: {SCHEMA_VERSION} (this hpstore: {SCHEMA_VERSION})" in out
     assert "1 waiting to run again" in out
+    # a project that does not exist is the whole answer, not a report and then an error
+    code, out, err = run(capsys, "check", shared_db, "--project", "nope")
+    assert (code, out) == (2, "") and "No project 'nope'" in err
 
 
 def test_watch_once(shared_db, capsys):

@@ -18,11 +18,13 @@ def main(argv: list[str] | None = None) -> int:
         # Nothing more is read from such a file: SQLite would run what its schema defines.
         print(f"schema: NOT HPSTORE'S\n  {exc}")
         return 1
+    # a project asked for is found first: one that does not exist is the whole answer
+    chosen = queries.choose_project(store, args.project) if args.project is not None else None
     problems = 0
     for what, fine, says in store.health():
         problems += not fine
         print(terminal_text(f"{what}: {says}", keep_newlines=True))
-    projects = ([queries.choose_project(store, args.project)] if args.project is not None
+    projects = ([chosen] if chosen is not None
                 else [store.open_project(r) for r in store.projects()])
     for project in projects:
         running = project.running()
