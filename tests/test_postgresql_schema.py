@@ -186,6 +186,40 @@ def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():
     oracle.close()
 
 
+def test_a_run_that_fails_quoting_the_nul_character_ends_failed_and_the_search_goes_on(
+        tmp_path):
+    # a traceback quoting binary data: the message is the run's own, and refusing it left
+    # the trial RUNNING and stopped the search; it is kept with the NUL as an escape
+    said = 'could not parse record b"\x00\x01"'
+
+    def run_trial(trial):
+        if trial.trial_id == "0":
+            raise ValueError(said)
+        return 1.0
+
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                        seed=1, database=url)
+    hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+    statuses = {t.trial_id: t.status for t in oracle.trials.values()}
+    assert statuses == {"0": "FAILED", "1": "COMPLETED", "2": "COMPLETED"}
+    failed = oracle.get_trial("0").message
+    assert "\x00" not in failed and said.replace("\x00", "\\x00") in failed
+    oracle.close()
+    # a file keeps it as it is; copied to a server, it is kept the same way
+    path = str(tmp_path / "nul.db")
+    on_file = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                         seed=1, database=path)
+    hpstore.Tuner(on_file, run_trial=run_trial, verbose=0).search()
+    assert said in on_file.get_trial("0").message
+    copied = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                        seed=1, database=fresh_url())
+    copied.set_state(on_file.get_state())
+    assert said.replace("\x00", "\\x00") in copied.get_trial("0").message
+    for opened in (on_file, copied):
+        opened.close()
+
+
 @pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
                     "is set)")
 def test_a_server_out_of_connections_is_said_in_words_and_nothing_is_recorded():

@@ -18,6 +18,7 @@ from hpstore.store.decode import (
     infinity_from_json,
     infinity_to_json,
 )
+from hpstore.store.postgresql.driver import storable
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import dumps
 from hpstore.store.rows import (
@@ -167,7 +168,7 @@ class DocumentMixin:
             "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             [(pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
               t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
-              t["session"], t["message"], t["run_count"], t["invalid_runs"],
+              t["session"], storable(t["message"]), t["run_count"], t["invalid_runs"],
               t["interruptions"], t["queued"], t["created_at"], t["started_at"],
               t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
               t.get("note"), t.get("retired_at")) for t in trials],
@@ -189,7 +190,8 @@ class DocumentMixin:
         cursor.executemany(
             "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
             "message) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(pk, *tr) for pk, t in zip(keys, trials) for tr in t["transitions"]])
+            [(pk, *tr[:5], storable(tr[5])) for pk, t in zip(keys, trials)
+             for tr in t["transitions"]])
         cursor.executemany(
             "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
             [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])

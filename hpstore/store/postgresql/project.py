@@ -26,6 +26,7 @@ from hpstore.store.contract import StopCheck
 from hpstore.store.decode import ANY_JSON, from_json
 from hpstore.store.postgresql.deciding import DecidingMixin
 from hpstore.store.postgresql.document import DocumentMixin
+from hpstore.store.postgresql.driver import storable
 from hpstore.store.postgresql.history import PostgresHistory
 from hpstore.store.postgresql.liveness import IS_LIVE, token_key
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
@@ -450,6 +451,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 ended it, or handed it to another worker); nothing was written.
         """
         final = status in TrialStatus.FINAL
+        message = storable(message)
         new_values = (None, None) if isinstance(values, str) else (dumps(dict(values)), key)
         guard = () if seen is None else (trial.message, trial.invalid_runs, trial.values_key,
                                          trial.key, trial.run, seen)
@@ -504,6 +506,8 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
+        message = storable(message)
+
         def change(conn: Any) -> str:
             self.db.lock(conn, "log", self.project_id)
             trial = self._trial(conn, trial_id, "update")
