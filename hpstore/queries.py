@@ -18,7 +18,7 @@ from hpstore.objective import objective_from_config
 from hpstore.rendering import iso_time
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import Observation, ProjectRecord, Transition, TrialRecord
-from hpstore.trial import TrialStatus
+from hpstore.trial import TrialStatus, mean_of
 
 #: statuses after which a trial will not run again
 FINAL = TrialStatus.FINAL
@@ -220,7 +220,7 @@ def step_means(observations: Sequence[Observation]) -> list[list[Any]]:
     for (run, metric, step), values in sorted(groups.items()):
         finite = [v for v in values if not math.isnan(v)]
         # NaN reports are left out of the mean; a step of NaN only has none
-        mean = math.fsum(finite) / len(finite) if finite else None
+        mean = mean_of(finite) if finite else None
         rows.append([run, metric, step, mean, len(values)])
     return rows
 

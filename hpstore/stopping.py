@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hpstore.trial import mean_of
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -376,5 +378,5 @@ def curve_from(observations: Sequence[tuple[int, float]], direction: str) -> Cur
     for step, value in observations:
         by_step.setdefault(int(step), []).append(float(value))
     steps = tuple(sorted(by_step))
-    values = tuple(math.fsum(by_step[s]) / len(by_step[s]) for s in steps)
+    values = tuple(mean_of(by_step[s]) for s in steps)
     return Curve(steps, values, direction)

@@ -6,7 +6,7 @@ import bisect
 import heapq
 import math
 import numbers
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from hpstore.errors import InvalidMetricError
@@ -113,6 +113,17 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
+def mean_of(values: Sequence[float]) -> float:
+    """The mean of ``values`` (not empty), correctly rounded, even where their sum would
+    pass the float range (two reports of 1.7e308); NaN when +inf and -inf meet."""
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:  # the sum passed the range: each value divided first
+        return math.fsum(v / len(values) for v in values)
+    except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes NaN
+        return math.nan
+
+
 class MetricObservation:
     """All values reported for one metric at one step; their mean is the step's value."""
 
@@ -129,10 +140,7 @@ class MetricObservation:
         """The mean of the values, correctly rounded; NaN when +inf and -inf meet."""
         if len(self.value) == 1:
             return self.value[0]
-        try:
-            return math.fsum(self.value) / len(self.value)
-        except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes NaN
-            return math.nan
+        return mean_of(self.value)
 
     def get_config(self) -> dict[str, Any]:
         return {"value": list(self.value), "step": self.step}
@@ -229,8 +237,8 @@ class MetricHistory:
         if not means:
             return {}
         arr = [m for m in means if not math.isnan(m)] or means
-        mean = math.fsum(arr) / len(arr)
-        var = math.fsum((x - mean) ** 2 for x in arr) / len(arr)
+        mean = mean_of(arr)
+        var = mean_of([(x - mean) * (x - mean) for x in arr])  # (inf past the float range)
         ordered = sorted(arr)
         mid = len(ordered) // 2
         median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -69,6 +69,30 @@ def test_observations_at_one_step_are_averaged():
     assert history.get_last_value() == 2.5
 
 
+@pytest.mark.parametrize("engine", ["file", "memory"])
+def test_values_near_the_float_range_are_averaged_not_overflowed(tmp_path, engine):
+    # two reports of 1.7e308 at one step: their sum passes the float range, their mean
+    # does not (the second report raised OverflowError from the stopping rules' curve)
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle(
+        "loss", max_trials=2, hyperparameters=hp, seed=1,
+        database=str(tmp_path / "big.db") if engine == "file" else None)
+    trial = oracle.create_trial("w")
+    for _ in range(2):
+        oracle.update_trial(trial.trial_id, {"loss": 1.7e308}, step=0)
+    oracle.update_trial(trial.trial_id, {"loss": -1.7e308}, step=1)
+    oracle.update_trial(trial.trial_id, {"loss": -1.7e308}, step=1)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    history = oracle.get_trial(trial.trial_id).metrics.get_history("loss")
+    assert [o.mean() for o in history] == [1.7e308, -1.7e308]
+    stats = oracle.get_trial(trial.trial_id).metrics.get_statistics("loss")
+    assert stats["mean"] == 0.0 and stats["var"] == math.inf
+    assert oracle.get_trial(trial.trial_id).score == -1.7e308
+    oracle.close()
+
+
 def test_max_history_and_first_best_step():
     history = MetricHistory("max")
     for step, value in [(0, 0.5), (1, 0.9), (2, 0.7), (3, 0.9)]:
