@@ -283,3 +283,14 @@ def test_overwrite_in_another_process_stops_the_old_one_writing(db):
     open_oracle(db, seed=2, overwrite=True).close()
     assert conn.execute("SELECT project_id FROM projects").fetchone()[0] > first_id
     conn.close()
+
+
+def test_a_lone_surrogate_in_a_project_name_or_tuner_id_is_named(db):
+    # (a raw UnicodeEncodeError from the driver before, naming neither)
+    with pytest.raises(ValueError, match=r"`project_name` .*lone surrogate '\\ud800'"):
+        open_oracle(db, project_name="p\ud800")
+    oracle = open_oracle(db)
+    with pytest.raises(ValueError, match=r"`tuner_id` .*lone surrogate '\\udfff'"):
+        oracle.create_trial("w\udfff")
+    assert oracle.create_trial("w").status == "RUNNING"  # nothing else was touched
+    oracle.close()

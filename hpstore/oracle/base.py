@@ -20,7 +20,7 @@ import numpy as np
 
 from hpstore.errors import HpStoreError, ProjectMismatchError
 from hpstore.hyperparameters import HyperParameters
-from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.objective import (
     MultiObjective,
     Objective,
@@ -136,6 +136,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if not isinstance(project_name, str) or not project_name:
             raise ValueError(f"`project_name` must be a non-empty string, received "
                              f"{project_name!r}.")
+        if (problem := unicode_problem(project_name)) is not None:
+            raise ValueError(f"`project_name` {project_name!r} cannot be stored: {problem}.")
         self.allow_new_entries = bool(allow_new_entries)
         self.tune_new_entries = bool(tune_new_entries)
         self.max_retries_per_trial = max_retries_per_trial

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInUseError
 from hpstore.hyperparameters import HyperParameters
-from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
 from hpstore.oracle.trials import KeptRun, trial_from
 from hpstore.oracle.values import completes, values_key
@@ -136,6 +136,8 @@ class DecidingMixin:
         """
         if not isinstance(tuner_id, str) or not tuner_id:
             raise ValueError(f"`tuner_id` must be a non-empty string, received {tuner_id!r}.")
+        if (problem := unicode_problem(tuner_id)) is not None:
+            raise ValueError(f"`tuner_id` {tuner_id!r} cannot be stored: {problem}.")
         session = self._store.session()
         if self._project.remote and not self._crowded:
             # On a server every read is a round trip: the running trials are read with the
