@@ -237,6 +237,17 @@ def test_dead_sessions_trials_are_handed_back_then_failed(store, project):
 
 # -- metrics and ends ----------------------------------------------------------------------------
 
+def test_negative_zero_is_stored_as_zero_by_every_engine(store, project):
+    # SQLite keeps no -0.0; a server would, and a search copied between them would differ
+    trial = start(project, store)
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, -0.0)], run=1)
+    project.finish(project.trial(trial.trial_id), "COMPLETED", None, trial.values,
+                   trial.values_key, -0.0, 0, invalid=False, requeue=False)
+    [value] = [o.value for o in project.observations(trial)]
+    score = project.trial(trial.trial_id).score
+    assert math.copysign(1.0, value) == math.copysign(1.0, score) == 1.0
+
+
 def test_metrics_are_recorded_only_for_the_run_that_reports(store, project):
     trial = start(project, store)
     project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 0, 4.0),

@@ -73,8 +73,8 @@ def decode_values(text: Any) -> dict[str, Any]:
 
 def to_db_float(value: float | None) -> float | None:
     # NaN is stored as NULL (SQLite has no NaN); say so explicitly rather than rely on
-    # the driver.
-    return None if value is None or math.isnan(value) else value
+    # the driver. -0.0 as 0.0, as SQLite stores it: every engine gives the same back.
+    return None if value is None or math.isnan(value) else value + 0.0
 
 
 def from_db_float(value: float | None) -> float:

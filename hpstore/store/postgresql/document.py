@@ -30,6 +30,7 @@ from hpstore.store.rows import (
     decode_values,
     malformed,
     space_item,
+    to_db_float,
 )
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class DocumentMixin:
             "note, retired_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
             "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             [(pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
-              t["values_key"], infinity_from_json(t["score"]), t["best_step"], t["tuner_id"],
+              t["values_key"], _stored_float(t["score"]), t["best_step"], t["tuner_id"],
               t["session"], storable(t["message"]), t["run_count"], t["invalid_runs"],
               t["interruptions"], t["queued"], t["created_at"], t["started_at"],
               t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
@@ -185,7 +186,7 @@ class DocumentMixin:
         cursor.executemany(
             "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(pk, run, m, d, step, infinity_from_json(v), at)
+            [(pk, run, m, d, step, _stored_float(v), at)
              for pk, t in zip(keys, trials) for run, m, d, step, v, at in t["observations"]])
         cursor.executemany(
             "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
@@ -195,6 +196,13 @@ class DocumentMixin:
         cursor.executemany(
             "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
             [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])
+
+
+def _stored_float(value: Any) -> Any:
+    """A score or metric value of a document as the engines store it (see to_db_float);
+    anything else passes, for the server to refuse."""
+    value = infinity_from_json(value)
+    return to_db_float(value) if isinstance(value, float) else value
 
 
 def _observation_to_json(entry: list[Any]) -> list[Any]:
