@@ -160,6 +160,23 @@ def test_concentrates_near_the_minimum_of_a_quadratic():
     assert np.median([abs(x - 1.3) for x in modelled]) < 1.0
 
 
+def test_runs_that_diverged_to_inf_are_the_worst_not_the_end_of_the_model(recwarn):
+    # a diverged run may report inf: the model keeps it the worst and the rest finite
+    # (before, every stretched score became inf or NaN and each decision warned)
+    from hpstore.oracles.bayesian import stretch
+
+    y = stretch(np.array([1.0, 2.0, np.inf, 0.5]))
+    assert np.all(np.isfinite(y)) and list(np.argsort(y)) == [3, 0, 1, 2]
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -5, 5)
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=14, hyperparameters=hp,
+                                                num_initial_points=4, seed=2)
+    history = run(oracle, lambda v: math.inf if v["x"] > 0 else (v["x"] + 2.5) ** 2)
+    assert len(history) == 14
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert min(abs(v["x"] + 2.5) for v, _ in history[4:]) < 0.5
+
+
 def test_beats_its_own_random_start_on_the_mixed_problem():
     oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=40,
                                                 hyperparameters=mixed_space(), seed=2)

@@ -365,7 +365,17 @@ def stretch(scores: np.ndarray) -> np.ndarray:
     with the offset the distance from the best to the median. Monotone, so the ranking is
     kept; far-off failures (a diverged run, a corner of Rosenbrock) are pulled in, and the
     differences among the good trials, the ones that decide where to look next, are kept
-    at the scale of the typical one."""
+    at the scale of the typical one. An infinite score (a run that diverged to inf) is
+    taken as a margin past the worst finite one (or before the best), so that it stays
+    the worst without making every other score infinite or NaN."""
+    finite = scores[np.isfinite(scores)]
+    if finite.size < scores.size:
+        if finite.size == 0:
+            return np.zeros(scores.shape)  # (nothing to tell the trials apart)
+        best, worst = float(finite.min()), float(finite.max())
+        margin = max(worst - best, abs(worst), abs(best), 1.0)
+        scores = np.where(np.isposinf(scores), worst + margin,
+                          np.where(np.isneginf(scores), best - margin, scores))
     low = float(scores.min())
     spread = float(scores.max()) - low
     offset = max(float(np.median(scores)) - low, 1e-6 * spread, 1e-12)
