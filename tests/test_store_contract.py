@@ -392,6 +392,21 @@ def test_the_whole_project_as_one_document(store, project, engine, tmp_path):
     with pytest.raises(HpStoreError, match="malformed"):
         copy.load({**state, "trials": [{"number": 1}]})
     assert copy.dump() == before  # nothing changed
+    # numbers of the wrong type or size: a file kept them (SQLite stores 'abc' in a REAL
+    # column) or failed with OverflowError, where a server refused them
+    for field, bad in (("score", "abc"), ("created_at", "yesterday"), ("number", 2**70),
+                       ("interruptions", 2**40), ("best_step", 1.5)):
+        damaged = {**state, "trials": [{**state["trials"][0], field: bad}]}
+        with pytest.raises(HpStoreError, match=f"malformed.*{field}"):
+            copy.load(damaged)
+        assert copy.dump() == before
+    observation = [*state["trials"][0]["observations"][0]]
+    observation[4] = "x"
+    with pytest.raises(HpStoreError, match="malformed.*observation's value"):
+        copy.load({**state, "trials": [{**state["trials"][0], "observations": [observation]}]})
+    with pytest.raises(HpStoreError, match="malformed.*settings.seed"):
+        copy.load({**state, "settings": {**state["settings"], "seed": 2**70}})
+    assert copy.dump() == before
     other.close()
 
 

@@ -111,6 +111,67 @@ def check_state_document(state: Any) -> None:
         raise HpStoreError(
             f"This state has format version {state.get('version')!r}; this hpstore reads "
             f"version {STATE_FORMAT}.")
+    try:
+        _check_numbers(state)
+    except ValueError as exc:
+        raise malformed(exc) from None
+
+
+# The numbers of a document, which a file would otherwise keep whatever their type (SQLite
+# stores 'abc' in a REAL column) where a server refuses them: each engine refuses them alike.
+_INTEGERS = ("number",)
+_COUNTS = ("run_count", "invalid_runs", "interruptions")  # 32-bit on a server
+_INTEGERS_OR_NONE = ("best_step", "queued", "pid")
+_TIMES = ("created_at", "started_at", "ended_at", "changed_at", "retired_at")
+
+
+def _integer(value: Any, what: str, *, none: bool = False, bits: int = 64) -> None:
+    if value is None and none:
+        return
+    limit = 2 ** (bits - 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not -limit <= value < limit:
+        raise ValueError(f"{what} must be a {bits}-bit integer{' or null' if none else ''}, "
+                         f"not {value!r}")
+
+
+def _real(value: Any, what: str, *, infinite: bool = False) -> None:
+    if value is None or (infinite and value in ("Infinity", "-Infinity")):
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number or null, not {value!r}")
+
+
+def _check_numbers(state: Mapping[str, Any]) -> None:
+    """Raises ValueError for a number of the wrong type or size (other faults of shape are
+    found as the document is loaded)."""
+    settings = state.get("settings")
+    if isinstance(settings, Mapping):
+        for name in ("max_trials", "seed"):
+            _integer(settings.get(name), f"settings.{name}", none=True)
+    trials = state.get("trials")
+    for t in trials if isinstance(trials, list) else ():
+        if not isinstance(t, Mapping):
+            continue
+        where = f"trial {t.get('trial_id')!r}"
+        for name in _INTEGERS:
+            _integer(t.get(name), f"{where}: {name}")
+        for name in _COUNTS:
+            _integer(t.get(name), f"{where}: {name}", bits=32)
+        for name in _INTEGERS_OR_NONE:
+            _integer(t.get(name), f"{where}: {name}", none=True)
+        for name in _TIMES:
+            _real(t.get(name), f"{where}: {name}")
+        _real(t.get("score"), f"{where}: score", infinite=True)
+        for entry in t.get("observations") or ():
+            if isinstance(entry, (list, tuple)) and len(entry) == len(OBSERVATION_FIELDS):
+                _integer(entry[0], f"{where}: an observation's run")
+                _integer(entry[3], f"{where}: an observation's step")
+                _real(entry[4], f"{where}: an observation's value", infinite=True)
+                _real(entry[5], f"{where}: an observation's time")
+        for entry in t.get("transitions") or ():
+            if isinstance(entry, (list, tuple)) and len(entry) == len(TRANSITION_FIELDS):
+                _real(entry[2], f"{where}: a transition's time")
+                _integer(entry[4], f"{where}: a transition's pid", none=True)
 
 
 def malformed(exc: BaseException) -> HpStoreError:
