@@ -402,9 +402,9 @@ def test_the_whole_project_as_one_document(store, project, engine, tmp_path):
         assert copy.dump() == before
     observation = [*state["trials"][0]["observations"][0]]
     observation[4] = "x"
-    with pytest.raises(HpStoreError, match="malformed.*observation's value"):
+    with pytest.raises(HpStoreError, match=r"malformed.*observation's value"):
         copy.load({**state, "trials": [{**state["trials"][0], "observations": [observation]}]})
-    with pytest.raises(HpStoreError, match="malformed.*settings.seed"):
+    with pytest.raises(HpStoreError, match=r"malformed.*settings\.seed"):
         copy.load({**state, "settings": {**state["settings"], "seed": 2**70}})
     assert copy.dump() == before
     other.close()

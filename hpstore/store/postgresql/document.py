@@ -71,7 +71,8 @@ class DocumentMixin:
                 "FROM transitions AS s JOIN trials AS t ON t.id = s.trial WHERE t.project_id = "
                 "%s ORDER BY s.id", (self.project_id,)).fetchall()
             state = conn.execute(
-                "SELECT key, value::text FROM oracle_state WHERE project_id = %s ORDER BY key",
+                "SELECT key, value::text FROM oracle_state WHERE project_id = %s ORDER BY key "
+                'COLLATE "C"',  # byte order, as a file sorts: not the server's language
                 (self.project_id,)).fetchall()
             return p, space, trials, obs, trans, state
 
