@@ -154,6 +154,28 @@ def test_a_project_with_no_or_one_trial_gets_sentences(tmp_path, trials):
     assert count(section(page, "trials"), "tr") == (trials + 1 if trials else 0)
 
 
+@pytest.mark.parametrize("scores", [[1e308, -1e308], [1.79e308, -1.79e308, 0.0],
+                                    [5e-324, 1e-323]], ids=["huge", "widest", "subnormal"])
+def test_scores_at_the_ends_of_the_float_range_are_drawn(tmp_path, scores):
+    # a span past the float range (OverflowError) or too small for a round step (math
+    # domain error): the report and the dashboard's plots failed on either
+    path = str(tmp_path / "ends.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=len(scores), hyperparameters=hp,
+                                        seed=1, database=path)
+    for score in scores:
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": score, "other": -score}, step=0)
+        oracle.update_trial(trial.trial_id, {"loss": score, "other": score}, step=1)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    page = write_report(tmp_path, path)
+    drawn = section(page, "history")
+    assert "<svg" in drawn and "NaN" not in page and "inf" not in drawn
+
+
 def test_several_projects_need_a_choice(tmp_path, capsys):
     path = str(tmp_path / "two.db")
     small_search(path, "a", 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -55,8 +56,11 @@ def nice_ticks(lo: float, hi: float, count: int, integer: bool = False) -> list[
     whole numbers only when ``integer``."""
     if not hi > lo:
         return [lo]
-    raw = (hi - lo) / max(count, 1)
-    mag = 10 ** math.floor(math.log10(raw))
+    # (each end divided first: hi - lo may pass the float range, or round to nothing)
+    raw = hi / max(count, 1) - lo / max(count, 1)
+    mag = 10.0 ** math.floor(math.log10(raw)) if raw > 0 and math.isfinite(raw) else 0.0
+    if not 0 < mag < math.inf:  # beyond what a round step can say: the ends alone
+        return [lo, hi]
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * 0.75)
     step = max(step, 1.0) if integer else step
     first = math.ceil(lo / step - 1e-9)
@@ -101,7 +105,11 @@ class Axis(NamedTuple):
             return None
         if self.kind == "log":
             v, lo, hi = math.log10(v), math.log10(lo), math.log10(hi)
-        return 0.5 if hi <= lo else (v - lo) / (hi - lo)
+        if hi <= lo:
+            return 0.5
+        if math.isinf(hi - lo):  # ends near the float range: halves, which cannot overflow
+            return (v / 2 - lo / 2) / (hi / 2 - lo / 2)
+        return (v - lo) / (hi - lo)
 
     def ticks(self, count: int = 5) -> list[tuple[float, str]]:
         """(position 0..1, label) of the tick marks."""
@@ -131,7 +139,8 @@ def numeric_axis(lo: float, hi: float, log: bool = False, pad: float = 0.0,
     elif log:
         lo, hi = lo * (hi / lo) ** -pad, hi * (hi / lo) ** pad
     else:
-        lo, hi = lo - (hi - lo) * pad, hi + (hi - lo) * pad
+        room = (hi / 2 - lo / 2) * (2 * pad)  # (hi - lo may pass the float range)
+        lo, hi = max(lo - room, -sys.float_info.max), min(hi + room, sys.float_info.max)
     return Axis("log" if log else "linear", lo, hi, integer=integer)
 
 
