@@ -9,7 +9,6 @@ override :meth:`Tuner.run_trial`, or pass ``run_trial=`` a function, or pass a
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing as mp
 import numbers
 import os
@@ -33,7 +32,7 @@ from hpstore.hyperparameters.discover import discover_space
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.progress import Progress
-from hpstore.trial import Trial, TrialStatus, check_metric
+from hpstore.trial import Trial, TrialStatus, check_metric, mean_of
 
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
 
@@ -73,8 +72,13 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
             "Return a float (the value to minimise), a dict of metrics holding the objective "
             f"{objective.metric_names}, or report them with tuner.report().")
     if isinstance(results, (list, tuple)):
+        if not results:
+            raise FatalValueError(
+                f"{where} returned an empty {type(results).__name__}: return a float, a dict "
+                f"of metrics holding the objective {objective.metric_names}, or a list of "
+                "them (averaged per metric).")
         for item in results:
-            validate_results(item, objective, where)
+            validate_results(item, objective, f"{where} (an item of its list)")
         return
     if isinstance(results, Mapping):
         missing = [n for n in objective.metric_names if n not in results]
@@ -113,8 +117,7 @@ def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
     if isinstance(results, (list, tuple)):
         dicts = [to_metrics(r, objective) for r in results]
         names = dicts[0].keys()
-        return {n: math.fsum(d[n] for d in dicts if n in d) / sum(n in d for d in dicts)
-                for n in names}
+        return {n: mean_of([d[n] for d in dicts if n in d]) for n in names}
     if isinstance(results, Mapping):
         return {k: check_metric(k, v) for k, v in results.items()}
     return {objective.name: check_metric(objective.name, results)}

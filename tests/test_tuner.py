@@ -58,6 +58,22 @@ def test_results_are_converted_as_kerastuner_does():
     both = hpstore.MultiObjective([loss, hpstore.Objective("acc", "max")])
     with pytest.raises(ValueError, match="several metrics"):
         validate_results(1.0, both, "run_trial()")
+    # an empty list is a fatal mistake of its own (it was an IndexError in every trial),
+    # and a list's bad item is named as one
+    for empty in ([], ()):
+        with pytest.raises(hpstore.FatalError, match="returned an empty"):
+            validate_results(empty, loss, "run_trial()")
+    with pytest.raises(hpstore.FatalError, match=r"an item of its list\) is None"):
+        validate_results([None, 0.5], loss, "run_trial()")
+    assert to_metrics([1.7e308, 1.7e308], loss) == {"loss": 1.7e308}  # (not an overflow)
+
+
+def test_a_run_trial_returning_an_empty_list_stops_the_search_at_once(tmp_path):
+    tuner = hpstore.Tuner(oracle(str(tmp_path / "e.db"), max_trials=3),
+                          run_trial=lambda trial: [], verbose=0)
+    with pytest.raises(hpstore.FatalError, match="empty list"):
+        tuner.search()
+    assert [t.status for t in tuner.oracle.trials.values()] == ["FAILED"]
 
 
 BAD_VALUES = ["1.5", "inf", True, Decimal("1.5"), None, np.array([1.0, 2.0])]
