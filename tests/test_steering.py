@@ -425,6 +425,11 @@ def test_enqueue_command_takes_json_and_files(search, tmp_path, capsys):
     waiting = hpstore.Oracle.attach(search).enqueued()
     assert [t.hyperparameters.values["x"] for t in waiting] == [0.5, 1.5, 2.5, 3.5]
     assert waiting[1].hyperparameters.values == {"x": 1.5, "y": 2, "c": "b"}
+    # a spreadsheet's "CSV UTF-8" starts with a byte-order mark: not part of the first name
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfx,y,c\n4.5,3,\"\"\"a\"\"\"\n")
+    assert cli(["enqueue", str(search), "--file", str(tmp_path / "bom.csv")]) == 0
+    assert hpstore.Oracle.attach(search).enqueued()[-1].hyperparameters.values == {
+        "x": 4.5, "y": 3, "c": "a"}
 
 
 @pytest.mark.parametrize("args, message", [

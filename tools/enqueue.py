@@ -88,7 +88,8 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
         HpStoreError: the file cannot be read as one of those, naming the line or row.
         OSError: the file cannot be opened.
     """
-    text = path.read_text(encoding="utf-8")
+    # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is not part of a name
+    text = path.read_text(encoding="utf-8-sig")
     name = str(path)
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(io.StringIO(text)))
