@@ -108,12 +108,22 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
     if fmt != "table":
         raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
     titles = [terminal_text(c) for c in columns]
-    cells = [[table_cell(v) for v in r] for r in rows]
+    # a cell is cut to TABLE_CELL characters: every row is padded to the longest, so one
+    # long note would make each line of the table that long (CSV and JSON keep it whole)
+    cells = [[_cut(table_cell(v)) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(titles)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(titles, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
     return "\n".join(lines) + "\n"
+
+
+#: characters of a table cell at most (the rest is in --format csv or json)
+TABLE_CELL = 120
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TABLE_CELL else text[:TABLE_CELL - 1] + "\u2026"
 
 
 def table_cell(value: Any) -> str:

@@ -324,6 +324,26 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, caps
     assert {c.lstrip("'") for c in seen_formulas} <= raw_cells
 
 
+def test_a_long_note_is_cut_in_a_table_and_whole_in_csv(tmp_path, capsys):
+    # every row of a table is padded to its longest cell: one note of 2 MB made each line
+    # of `hpstore trials` 2 MB long
+    path = str(tmp_path / "notes.db")
+    oracle = open_oracle(path, max_trials=3)
+    for _ in range(3):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    first = sorted(oracle.trials)[0]
+    oracle.set_trial_note(first, "x" * 100_000)
+    oracle.close()
+    code, out, _ = run(capsys, "trials", path)
+    assert code == 0 and max(len(line) for line in out.splitlines()) < 1_000
+    assert "x" * 100 + "\u2026" in out
+    code, out, _ = run(capsys, "trials", path, "--format", "csv")
+    assert code == 0 and "x" * 100_000 in out
+
+
 def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
     _, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
     xs = [r["x"] for r in csv_rows(out) if r["x"].startswith("-")]
