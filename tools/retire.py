@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
         from hpstore import queries
 
         found = [queries.find_trial(oracle.project, given) for given in args.trials]
+        # a trial named twice (by id and by number, say) is changed and told once
+        found = list({record.trial_id: record for record in found}.values())
         for record in found:  # every trial is found before any is changed
             trial = (oracle.retire_trial if retired else oracle.restore_trial)(
                 record.trial_id, args.reason, by=args.by)
