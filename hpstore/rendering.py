@@ -119,7 +119,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
 
 
 #: characters of a table cell at most (the rest is in --format csv or json)
-TABLE_CELL = 120
+TABLE_CELL = 1_000
 
 
 def _cut(text: str) -> str:
