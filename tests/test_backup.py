@@ -91,7 +91,8 @@ def test_a_backup_never_writes_over_a_file(tmp_path):
                          (tmp_path / "." / "s.db", "the search file itself"),
                          (tmp_path / "x.db-wal", "log files"),
                          (tmp_path / "s.db.hpstore" / "copy.db", "lock folder"),
-                         (tmp_path / "missing" / "copy.db", "does not exist")]:
+                         (tmp_path / "missing" / "copy.db", "does not exist"),
+                         (tmp_path, "is a folder: give the copy a file name")]:
         done = hpstore("backup", str(path), str(target))
         assert done.returncode == 2, (target, done.stderr)
         assert done.stderr.startswith("hpstore: error:") and says in done.stderr, done.stderr

@@ -21,6 +21,9 @@ _COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def _refuse_target(source: Path, out: Path) -> None:
+    if os.path.isdir(out):
+        raise HpStoreError(f"{out} is a folder: give the copy a file name in it, such as "
+                           f"{out / (source.stem + '-backup' + source.suffix)}.")
     if os.path.lexists(out):
         what = "the search file itself" if out.resolve() == source.resolve() else "a file"
         raise HpStoreError(f"{out} exists ({what}): hpstore backup never writes over a file. "
