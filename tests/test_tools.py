@@ -62,6 +62,16 @@ def shared_db(tmp_path_factory):
     return path
 
 
+def complete(oracle, count):
+    """``oracle`` after ``count`` trials completed with a loss of 1."""
+    for _ in range(count):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return oracle
+
+
 def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -328,12 +338,7 @@ def test_a_long_note_is_cut_in_a_table_and_whole_in_csv(tmp_path, capsys):
     # every row of a table is padded to its longest cell: one note of 2 MB made each line
     # of `hpstore trials` 2 MB long
     path = str(tmp_path / "notes.db")
-    oracle = open_oracle(path, max_trials=3)
-    for _ in range(3):
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": 1.0})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
+    oracle = complete(open_oracle(path, max_trials=3), 3)
     first = sorted(oracle.trials)[0]
     oracle.set_trial_note(first, "x" * 100_000)
     oracle.close()
@@ -391,13 +396,7 @@ def test_a_trial_number_is_taken_wherever_a_trial_id_is(extended_db, capsys, giv
 
 def test_an_exact_trial_id_comes_before_a_number(tmp_path, capsys):
     path = str(tmp_path / "ids.db")
-    oracle = open_oracle(path, max_trials=10)
-    for _ in range(3):
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": 1.0})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    oracle.close()
+    complete(open_oracle(path, max_trials=10), 3).close()
     conn = sqlite3.connect(path)
     with conn:  # trial number 2 is given the id "1"; number 1 keeps "01"
         conn.execute("UPDATE trials SET trial_id = '1' WHERE number = 2")

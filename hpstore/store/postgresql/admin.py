@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from hpstore.store.postgresql.driver import explain_connect, load_psycopg, redact
+from hpstore.store.postgresql.driver import connect, load_psycopg, redact
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -24,11 +24,7 @@ def with_database(url: str, database: str) -> str:
 
 
 def _admin(url: str) -> Any:
-    psycopg = load_psycopg(url)
-    try:
-        return psycopg.connect(url, autocommit=True)
-    except psycopg.Error as exc:
-        raise explain_connect(exc, redact(url)) from None
+    return connect(load_psycopg(url), url, redact(url))
 
 
 def _name(text: str) -> Any:

@@ -32,10 +32,11 @@ from typing import Any, NamedTuple, TypeVar
 
 from hpstore.errors import DatabaseError, LockTimeoutError
 from hpstore.store.postgresql.driver import (
+    connect,
     connect_args,
     connection_lost,
     explain,
-    explain_connect,
+    first_line,
     load_psycopg,
     redact,
     sqlstate,
@@ -155,10 +156,7 @@ class Database:
         Raises:
             DatabaseError: the server refused it or cannot be reached.
         """
-        try:
-            return self.psycopg.connect(self.conninfo(application), autocommit=True)
-        except self.psycopg.Error as exc:
-            raise explain_connect(exc, self.location) from None
+        return connect(self.psycopg, self.conninfo(application), self.location)
 
     def connect(self) -> Any:
         """This process's connection, opened on first use (and again in a forked child)."""
@@ -216,7 +214,7 @@ class Database:
             except DatabaseError as exc:
                 if time.monotonic() >= deadline:
                     raise DatabaseError(
-                        f"Lost the connection to {self.location} ({_first_line(cause)}) and "
+                        f"Lost the connection to {self.location} ({first_line(cause)}) and "
                         f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). Nothing "
                         "of the step in progress was recorded twice; run again to resume."
                     ) from None
@@ -409,12 +407,12 @@ class Database:
                     if self._held:
                         raise DatabaseError(
                             f"Lost the connection to {self.location} while holding the "
-                            f"search's lock ({_first_line(exc)}); nothing more was done. "
+                            f"search's lock ({first_line(exc)}); nothing more was done. "
                             "Run again to resume.") from None
                     if reconnected:
                         raise DatabaseError(
                             f"Lost the connection to {self.location} twice in one step "
-                            f"({_first_line(exc)}). Run again to resume.") from None
+                            f"({first_line(exc)}). Run again to resume.") from None
                     self._reconnect(exc)
                     reconnected = True
                     if committing and xid is not None and self._committed(xid):
@@ -565,11 +563,6 @@ class Database:
                 return
             with contextlib.suppress(Exception):
                 conn.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- fork ------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ _NOT_NOW = ("is starting up", "is shutting down", "in recovery mode", "not yet a
 def explain_connect(exc: BaseException, where: str) -> HpStoreError:
     """A connection that could not be opened, in words: a ServerUnavailableError when
     the server was not reached, or said to come back later (it refused nothing)."""
-    text = _first_line(exc)
+    text = first_line(exc)
     if sqlstate(exc) or any(t in text for t in _TOO_MANY):
         return explain(exc, where)
     if "FATAL:" not in text or any(t in text for t in _NOT_NOW):
@@ -170,14 +170,29 @@ def explain_connect(exc: BaseException, where: str) -> HpStoreError:
     return DatabaseError(f"Cannot connect to {where}: {text}.")  # refused: a role, a password
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def connect(psycopg: Any, conninfo: str, where: str) -> Any:
+    """A new autocommit connection.
+
+    Raises:
+        DatabaseError: the server refused it (ServerUnavailableError: it was not reached,
+            or said to come back later).
+    """
+    try:
+        return psycopg.connect(conninfo, autocommit=True)
+    except psycopg.Error as exc:
+        raise explain_connect(exc, where) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def explain(exc: BaseException, where: str) -> HpStoreError:
     """A psycopg error as an hpstore error that says what happened and what to do."""
     state = sqlstate(exc) or ""
-    text = _first_line(exc)
+    text = first_line(exc)
     if state == "25006":  # read_only_sql_transaction
         return ReadOnlyDatabaseError(f"{where} is open read-only here: nothing is written "
                                      f"({text}).")

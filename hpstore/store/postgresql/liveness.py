@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from hpstore.errors import DatabaseError
-from hpstore.store.postgresql.driver import explain, explain_connect
+from hpstore.store.postgresql.driver import connect, explain
 
 #: tokens of the liveness locks this process holds (on any store), by token
 _HELD: dict[str, int] = {}
@@ -77,13 +77,17 @@ def shared(db: Any) -> Liveness:
     Raises:
         DatabaseError: the lock could not be taken (the server cannot be reached).
     """
-    key = (os.getpid(), db.location, db.schema)  # a forked child takes its own
+    key = _share_key(db)
     with _LOCK:
         mine = _SHARED.get(key)
         if mine is None:
             mine = _SHARED[key] = Liveness(db)
         mine.users += 1
         return mine
+
+
+def _share_key(db: Any) -> tuple[int, str, str]:
+    return os.getpid(), db.location, db.schema  # a forked child takes its own
 
 
 def release(mine: Liveness) -> None:
@@ -117,7 +121,7 @@ class Liveness:
 
     def __init__(self, db: Any) -> None:
         self.pid = os.getpid()
-        self.share_key = (self.pid, db.location, db.schema)
+        self.share_key = _share_key(db)
         self.users = 0
         self.cls = db.keys["live"]
         self.location, self.timeout, self.psycopg = db.location, db.timeout, db.psycopg
@@ -139,10 +143,7 @@ class Liveness:
         Raises:
             DatabaseError: the server refused it or cannot be reached.
         """
-        try:
-            return self.psycopg.connect(self._conninfo, autocommit=True)
-        except self.psycopg.Error as exc:
-            raise explain_connect(exc, self.location) from None
+        return connect(self.psycopg, self._conninfo, self.location)
 
     def _take_new(self) -> int:
         """Take the lock under a fresh random key that no trial of this store names."""

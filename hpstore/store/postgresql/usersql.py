@@ -13,6 +13,7 @@ from typing import Any
 
 from hpstore.errors import HpStoreError, QueryTimeoutError
 from hpstore.store.postgresql import liveness, schema
+from hpstore.store.postgresql.driver import first_line
 
 
 def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str], list[Any]]:
@@ -40,7 +41,7 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
         return columns, cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as exc:
         state = getattr(exc, "sqlstate", None) or ""
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         if state == "57014" and millis:
             raise QueryTimeoutError(
                 f"The query ran longer than {timeout:g} s and was stopped. Give --timeout "
