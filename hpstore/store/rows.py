@@ -14,7 +14,7 @@ from typing import Any
 from hpstore.errors import HpStoreError, TrialNotRunningError
 from hpstore.store.decode import check_row, from_json
 from hpstore.store.records import ProjectRecord, TrialRecord, dumps
-from hpstore.trial import TrialStatus
+from hpstore.trial import TrialStatus, mean_of
 
 #: the version of the document ``get_state()`` returns and ``set_state()`` reads
 STATE_FORMAT = 1
@@ -79,6 +79,18 @@ def to_db_float(value: float | None) -> float | None:
 
 def from_db_float(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def mean_of_stored(values: Sequence[float | None]) -> float:
+    """The mean a stopping rule takes of one step's stored values: of those not NaN (NULL
+    in the store), by :func:`hpstore.trial.mean_of` (no overflow where the sum passes the
+    float range); NaN when every value is NaN.
+
+    SQL's ``avg`` is not used for several values: a server refuses a sum past the range
+    ("value out of range") and a file makes it inf.
+    """
+    present = [v for v in values if v is not None]
+    return mean_of(present) if present else math.nan
 
 
 def check_running(trial: TrialRecord, run: int | None,

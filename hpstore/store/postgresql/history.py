@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpstore.store.rows import from_db_float
+from hpstore.store.rows import mean_of_stored
 
-# The mean of each other COMPLETED trial's values at one step of its current run, for the
-# trials that reported that step (a step whose values were all NaN, NULL here, is NaN).
+# Each other COMPLETED trial's values at one step of its current run (their mean is taken
+# here: see mean_of_stored), for the trials that reported that step.
 _COMPLETED_AT = (
-    "SELECT s.mean FROM trials AS t CROSS JOIN LATERAL (SELECT avg(o.value) AS mean, "
-    "count(*) AS n FROM observations AS o WHERE o.trial = t.id AND o.run = t.run_count AND "
+    "SELECT s.vals FROM trials AS t CROSS JOIN LATERAL (SELECT array_agg(o.value) AS vals "
+    "FROM observations AS o WHERE o.trial = t.id AND o.run = t.run_count AND "
     "o.metric = %s AND o.step = %s) AS s WHERE t.project_id = %s AND t.status = 'COMPLETED' "
-    "AND t.retired_at IS NULL AND t.id <> %s AND s.n > 0 ORDER BY t.id")
+    "AND t.retired_at IS NULL AND t.id <> %s AND s.vals IS NOT NULL ORDER BY t.id")
 
-# For each other trial of any status: the mean of its values at the first step at or after
-# the one given that it reported in its current run.
+# For each other trial of any status: its values at the first step at or after the one
+# given that it reported in its current run.
 _VALUES_FROM = (
-    "SELECT (SELECT avg(o.value) FROM observations AS o WHERE o.trial = t.id AND o.run = "
+    "SELECT (SELECT array_agg(o.value) FROM observations AS o WHERE o.trial = t.id AND o.run = "
     "t.run_count AND o.metric = %s AND o.step = f.first) FROM trials AS t CROSS JOIN LATERAL "
     "(SELECT min(o.step) AS first FROM observations AS o WHERE o.trial = t.id AND o.run = "
     "t.run_count AND o.metric = %s AND o.step >= %s) AS f WHERE t.project_id = %s AND "
@@ -45,10 +45,10 @@ class PostgresHistory:
             "retired_at IS NULL", (self.project_id,)).fetchone()[0])
 
     def completed_values_at(self, step: int) -> list[float]:
-        return [from_db_float(mean) for (mean,) in self.conn.execute(
+        return [mean_of_stored(values) for (values,) in self.conn.execute(
             _COMPLETED_AT, (self.metric, int(step), self.project_id, self.trial_key))]
 
     def values_from(self, step: int) -> list[float]:
-        return [from_db_float(mean) for (mean,) in self.conn.execute(
+        return [mean_of_stored(values) for (values,) in self.conn.execute(
             _VALUES_FROM, (self.metric, self.metric, int(step), self.project_id,
                            self.trial_key))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hpstore.store.rows import from_db_float
+from hpstore.store.rows import from_db_float, mean_of_stored
 
 
 class SQLiteHistory:
@@ -30,15 +30,16 @@ class SQLiteHistory:
 
     def completed_values_at(self, step: int) -> list[float]:
         rows = self.conn.execute(
-            "SELECT (SELECT avg(o.value) FROM observations o WHERE o.trial = t.id AND "
+            "SELECT (SELECT max(o.value) FROM observations o WHERE o.trial = t.id AND "
             "o.run = t.run_count AND o.metric = ? AND o.step = ?), "
             "(SELECT count(*) FROM observations o WHERE o.trial = t.id AND o.run = "
-            "t.run_count AND o.metric = ? AND o.step = ?) FROM trials t "
+            "t.run_count AND o.metric = ? AND o.step = ?), t.id, t.run_count FROM trials t "
             "WHERE t.project_id = ? AND t.status = 'COMPLETED' AND t.retired_at IS NULL AND "
             "t.id <> ?",
             (self.metric, step, self.metric, step, self.project_id, self.trial_key))
-        # a step whose values were all NaN (NULL here) is NaN; a trial without it is absent
-        return [from_db_float(mean) for mean, count in rows if count]
+        # a trial without the step is absent
+        return [self._mean(value, count, key, run, step) for value, count, key, run in rows
+                if count]
 
     def values_from(self, step: int) -> list[float]:
         rows = self.conn.execute(
@@ -50,8 +51,16 @@ class SQLiteHistory:
         for first, key, run in rows:
             if first is None:
                 continue
-            (mean,) = self.conn.execute(
-                "SELECT avg(value) FROM observations WHERE trial = ? AND run = ? AND "
-                "metric = ? AND step = ?", (key, run, self.metric, first)).fetchone()
-            found.append(from_db_float(mean))
+            value, count = self.conn.execute(
+                "SELECT max(value), count(*) FROM observations WHERE trial = ? AND run = ? "
+                "AND metric = ? AND step = ?", (key, run, self.metric, first)).fetchone()
+            found.append(self._mean(value, count, key, run, first))
         return found
+
+    def _mean(self, value: float | None, count: int, key: int, run: int, step: int) -> float:
+        """The step's mean from its one value, or (several reported) from them all."""
+        if count == 1:
+            return from_db_float(value)
+        return mean_of_stored([v for (v,) in self.conn.execute(
+            "SELECT value FROM observations WHERE trial = ? AND run = ? AND metric = ? AND "
+            "step = ?", (key, run, self.metric, step))])
