@@ -12,24 +12,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpstore.store.rows import mean_of_stored
+from hpstore.store.rows import from_db_float, mean_of_stored
 
-# Each other COMPLETED trial's values at one step of its current run (their mean is taken
-# here: see mean_of_stored), for the trials that reported that step.
+# A step's one value, or (reported several times) all its values: see step_mean.
+_STEP_VALUES = (
+    "SELECT min(o.value) AS one, CASE WHEN count(*) > 1 THEN array_agg(o.value) END AS vals, "
+    "count(*) AS n FROM observations AS o WHERE o.trial = t.id AND o.run = t.run_count AND "
+    "o.metric = %s AND o.step = ")
+
+# Each other COMPLETED trial's values at one step of its current run, for the trials that
+# reported that step.
 _COMPLETED_AT = (
-    "SELECT s.vals FROM trials AS t CROSS JOIN LATERAL (SELECT array_agg(o.value) AS vals "
-    "FROM observations AS o WHERE o.trial = t.id AND o.run = t.run_count AND "
-    "o.metric = %s AND o.step = %s) AS s WHERE t.project_id = %s AND t.status = 'COMPLETED' "
-    "AND t.retired_at IS NULL AND t.id <> %s AND s.vals IS NOT NULL ORDER BY t.id")
+    f"SELECT s.one, s.vals FROM trials AS t CROSS JOIN LATERAL ({_STEP_VALUES}%s) AS s "
+    "WHERE t.project_id = %s AND t.status = 'COMPLETED' AND t.retired_at IS NULL AND "
+    "t.id <> %s AND s.n > 0 ORDER BY t.id")
 
 # For each other trial of any status: its values at the first step at or after the one
 # given that it reported in its current run.
 _VALUES_FROM = (
-    "SELECT (SELECT array_agg(o.value) FROM observations AS o WHERE o.trial = t.id AND o.run = "
-    "t.run_count AND o.metric = %s AND o.step = f.first) FROM trials AS t CROSS JOIN LATERAL "
-    "(SELECT min(o.step) AS first FROM observations AS o WHERE o.trial = t.id AND o.run = "
-    "t.run_count AND o.metric = %s AND o.step >= %s) AS f WHERE t.project_id = %s AND "
-    "t.retired_at IS NULL AND t.id <> %s AND f.first IS NOT NULL ORDER BY t.id")
+    "SELECT s.one, s.vals FROM trials AS t CROSS JOIN LATERAL (SELECT min(o.step) AS first "
+    "FROM observations AS o WHERE o.trial = t.id AND o.run = t.run_count AND o.metric = %s "
+    f"AND o.step >= %s) AS f CROSS JOIN LATERAL ({_STEP_VALUES}f.first) AS s WHERE "
+    "t.project_id = %s AND t.retired_at IS NULL AND t.id <> %s AND f.first IS NOT NULL "
+    "ORDER BY t.id")
+
+
+def step_mean(one: float | None, several: list[float | None] | None) -> float:
+    """A step's mean from its one value, or from all of them when it has several."""
+    return from_db_float(one) if several is None else mean_of_stored(several)
 
 
 class PostgresHistory:
@@ -45,10 +55,10 @@ class PostgresHistory:
             "retired_at IS NULL", (self.project_id,)).fetchone()[0])
 
     def completed_values_at(self, step: int) -> list[float]:
-        return [mean_of_stored(values) for (values,) in self.conn.execute(
+        return [step_mean(*row) for row in self.conn.execute(
             _COMPLETED_AT, (self.metric, int(step), self.project_id, self.trial_key))]
 
     def values_from(self, step: int) -> list[float]:
-        return [mean_of_stored(values) for (values,) in self.conn.execute(
-            _VALUES_FROM, (self.metric, self.metric, int(step), self.project_id,
+        return [step_mean(*row) for row in self.conn.execute(
+            _VALUES_FROM, (self.metric, int(step), self.metric, self.project_id,
                            self.trial_key))]
