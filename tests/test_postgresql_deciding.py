@@ -47,18 +47,20 @@ INSERT = "WITH lock"  # a new trial's insert (with the status log's lock)
 ONE_TRIP = ["SELECT pg_advisory_xact_lock(%s,", INSERT]
 
 
-def test_a_decision_on_a_server_reads_nothing_ahead_of_its_lock(monkeypatch):
+def test_a_decision_on_a_server_is_two_round_trips(monkeypatch):
     # On a file random search draws before the lock; on a server every read is a round
-    # trip, so create_trial decides in the transaction, whose opening (BEGIN, the lock,
-    # the facts and the running trials) is one round trip, and the insert with its COMMIT
-    # another; the decision's values are looked up by the insert.
+    # trip, so create_trial decides in the transaction, whose opening (BEGIN, the running
+    # trials ahead of the lock, the lock, the facts) is one round trip, and the insert with
+    # its COMMIT another; the decision's values are looked up by the insert.
     oracle = ORACLES["random"](fresh_url())
     finish(oracle, stop_after=2)
     oracle._project._foreseen = False  # (see the next test)
     trial, sent, trips = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
     assert trial.status == "RUNNING"
-    assert sent[0] == "BEGIN" and len(sent) == 5  # + the lock, the facts, insert, COMMIT
-    assert trips == [0, 3]  # two pipelines: the opening, then the insert with its COMMIT
+    # + the running trials, the lock, the facts, the insert, COMMIT
+    assert sent[0] == "BEGIN" and len(sent) == 6
+    assert sent[1:3] == ["SELECT id,", "SELECT txid_current(),"]  # (the lock with the id)
+    assert trips == [0, 4]  # two pipelines: the opening, then the insert with its COMMIT
     oracle.close()
 
 
@@ -77,7 +79,7 @@ def test_a_worker_alone_on_a_server_records_a_trial_in_one_round_trip(monkeypatc
         oracle.update_trial(trial.trial_id, {"loss": 1.0})
         oracle.end_trial(trial)
     assert len(shapes[0][0]) > 5  # the first: the liveness lock, the running trials ...
-    assert len(shapes[1][0]) == 5 and shapes[1][1] == [0, 3]  # expected nothing yet
+    assert len(shapes[1][0]) == 6 and shapes[1][1] == [0, 4]  # expected nothing yet
     assert shapes[2] == shapes[3] == (ONE_TRIP, [0])
     # the same trials as a worker that never decides ahead
     reference = ORACLES["random"](fresh_url())
@@ -150,7 +152,7 @@ def test_a_decision_made_ahead_on_facts_gone_untrue_is_made_again_under_the_lock
         other.close()
 
     oracle, trial, sent = _trial_after(monkeypatch, another_trial)
-    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN" and len(sent) == 7
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN" and len(sent) == 8
     assert trial.trial_id == "4"  # 0-2 this worker's, 3 the other's
     assert len({tuple(sorted(t.hyperparameters.values.items()))
                 for t in oracle.trials.values()}) == 5
@@ -237,43 +239,50 @@ def test_a_decision_made_ahead_sees_a_lower_max_trials_and_a_grown_space(monkeyp
     oracle.close()
 
 
-def test_while_other_workers_run_trials_their_reads_stay_outside_the_lock(monkeypatch):
-    # Alone, a worker reads the running trials under the decision lock, with its facts;
-    # once it has seen another worker's trial running, it reads them (and asks whether
-    # their workers live) before taking the lock, which is then held for less time; once
-    # none runs, it goes back.
+def test_while_other_workers_run_trials_a_decision_takes_two_round_trips(monkeypatch):
+    # Alone, a worker decides ahead and records in one round trip. While another worker's
+    # trial runs, the running trials and whether their workers live are read in the round
+    # trip that takes the decision lock (BEGIN, the running trials ahead of the lock, the
+    # lock, the facts); the insert comes with the COMMIT. No round trip of its own for the
+    # running trials, and no read of pg_locks, whose cost grows with every lock on the
+    # server.
     import psycopg
 
     url = fresh_url()
     other, oracle = another_worker(ORACLES["random"](url)), ORACLES["random"](url)
-    firsts = []
+    sent: list[str] = []
     execute = psycopg.Connection.execute
 
     def recording(self, query, params=None, **kwargs):
         if threading.current_thread() is threading.main_thread():  # not a liveness thread
-            firsts.append(str(query).split(" ", 2)[:2])
+            sent.append(" ".join(str(query).split()))
         return execute(self, query, params, **kwargs)
 
-    def first_statement_of_a_trial():
-        firsts.clear()
+    def creating():
+        """The statements create_trial sent, each by its first two words."""
+        sent.clear()
         trial = oracle.create_trial("w")
-        first = firsts[0]
+        words = [" ".join(q.split(" ", 2)[:2]) for q in sent]
+        assert not any("pg_locks" in q for q in sent), sent
         oracle.update_trial(trial.trial_id, {"loss": 1.0})
         oracle.end_trial(trial)
-        return first
+        return words
 
+    read_with_facts = ["BEGIN", "SELECT id,", "SELECT txid_current(),",
+                       "SELECT p.max_trials,", "WITH lock", "COMMIT"]
     monkeypatch.setattr(psycopg.Connection, "execute", recording)
-    first_statement_of_a_trial()  # (the first also takes the worker's liveness lock)
-    assert first_statement_of_a_trial() == ["BEGIN"]  # alone: read with the facts
+    creating()  # (the first also takes the worker's liveness lock)
+    assert creating() == read_with_facts  # alone, facts not yet foreseen
+    assert creating() == ["SELECT pg_advisory_xact_lock(%s,", "WITH lock"]  # one trip
     held = other.create_trial("v")  # another worker's trial runs (another session)
-    # not known yet: decided ahead on the facts expected (refused), then read with them
-    assert first_statement_of_a_trial() == ["SELECT", "pg_advisory_xact_lock(%s,"]
-    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # known now: read before
+    # decided ahead on the facts expected (refused: a trial runs), then read with them
+    assert creating() == ["SELECT pg_advisory_xact_lock(%s,", "WITH lock", *read_with_facts]
+    assert creating() == read_with_facts
     other.update_trial(held.trial_id, {"loss": 2.0})
     other.end_trial(held)
-    assert first_statement_of_a_trial() == ["SELECT", "id,"]  # (finds none running)
-    assert first_statement_of_a_trial() == ["BEGIN"]
-    assert len(oracle.trials) == 7
+    assert creating() == read_with_facts  # (finds none running)
+    assert creating() == ["SELECT pg_advisory_xact_lock(%s,", "WITH lock"]
+    assert len(oracle.trials) == 8  # (max_trials: all of the search)
     other.close()
     oracle.close()
 

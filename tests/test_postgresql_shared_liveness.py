@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from _pg_oracles import ORACLES, another_worker, finish
-from _postgres import fresh_url
+from _postgres import base_url, fresh_url
 
 from hpstore.store.postgresql.liveness import wait_released
 
@@ -32,3 +32,34 @@ def test_closing_one_oracle_keeps_the_lock_its_neighbours_share():
     reaped = {other.create_trial(tuner).trial_id for tuner in ("third", "fourth")}
     assert reaped == {running.trial_id, left.trial_id}
     other.close()
+
+
+def test_asking_whether_a_worker_lives_never_makes_a_dead_one_look_alive():
+    # Whether a worker lives is asked of its lock: a shared try, kept until the asking
+    # transaction ends (a reaper deciding about the trial). While one is kept, the worker
+    # asked about still reads as dead to everyone, and the count of live workers does not
+    # grow; asked about a live worker, the try fails and the worker keeps its lock.
+    import psycopg
+
+    url = fresh_url()
+    worker = ORACLES["random"](url)
+    worker.create_trial("w")  # holds this process's liveness lock from here
+    live = worker.store.session()
+    other = another_worker(ORACLES["random"](url))
+    workers = other.store.live_workers()
+    assert workers == 2  # the process's lock and the other worker's
+    gone_key = 0x7FFFFFF0
+    gone = f"pg-{gone_key:08x}"
+    live_class = other.store.db.keys["live"]
+    ask = "SELECT pg_try_advisory_xact_lock_shared(%s, %s)"
+    with psycopg.connect(base_url()) as reaper:  # (not autocommit: a transaction stays open)
+        assert reaper.execute(ask, (live_class, gone_key)).fetchone()[0]
+        assert other.store.alive({gone: None, live: None}) == {live}
+        assert not other.store.is_alive(gone)
+        assert other.store.live_workers() == workers
+        assert not reaper.execute(ask, (live_class, int(live[3:], 16))).fetchone()[0]
+        reaper.rollback()
+    assert other.store.alive({gone: None, live: None}) == {live}
+    assert other.store.live_workers() == workers
+    other.close()
+    worker.close()

@@ -68,8 +68,6 @@ class DecidingMixin:
     _space_version: int
     _local: threading.local
     _handed: dict[str, int]
-    #: whether other workers ran trials when this one last looked (see create_trial)
-    _crowded: bool = False
     _kept: dict[str, KeptRun]
 
     #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
@@ -139,18 +137,16 @@ class DecidingMixin:
         if (problem := unicode_problem(tuner_id)) is not None:
             raise ValueError(f"`tuner_id` {tuner_id!r} cannot be stored: {problem}.")
         session = self._store.session()
-        if self._project.remote and not self._crowded:
-            # On a server every read is a round trip: the running trials are read with the
-            # decision's facts, under its lock, and only when one is to be handed back or
-            # reaped is the long way below taken. While other workers run trials, the long
-            # way is taken from the start: its reads, outside the lock, keep the lock short.
+        if self._project.remote:
+            # On a server every read is a round trip: the running trials (with whether their
+            # workers live) are read with the decision's facts, under its lock, and only
+            # when one is to be handed back or reaped is the long way below taken.
             started = self._start_new(tuner_id, session, None)
             if started is not None:
                 return started
         running = self._project.running()
         others = {t.session: t.pid for t in running
                   if t.session is not None and t.session != session}
-        self._crowded = bool(others)
         dead = set(others) - self._store.alive(others) if others else set()
         if dead:
             self._project.reap(dead, MAX_INTERRUPTIONS)
@@ -194,10 +190,7 @@ class DecidingMixin:
                 drawn = ahead[1]
                 return Decision(drawn.status, trial_id, drawn.values, drawn.key)
             if running_values is None:
-                trials = facts.running or ()
-                self._crowded = any(t.session is not None and t.session != session
-                                    for t in trials)
-                values = [t.values for t in trials]
+                values = [t.values for t in facts.running or ()]
             else:
                 values = running_values
             context = DecisionContext(facts.number, trial_id, running=values)

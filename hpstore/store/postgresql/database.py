@@ -131,8 +131,10 @@ class Database:
         self._held = 0  # depth of the store mutex (a session lock on the connection)
         #: whether the client library can pipeline statements (libpq 14 and newer)
         self._pipelines = _can_pipeline(self.psycopg)
-        #: the rows of the running transaction's opening statement (see transaction)
+        #: the rows of the running transaction's opening statement, and of the statement
+        #: sent ahead of its lock (see transaction)
         self.opened: list[tuple[Any, ...]] = []
+        self.preceded: list[tuple[Any, ...]] = []
         #: how many reads, writes and transactions this process has sent (a caller can
         #: tell whether code it ran read the store)
         self.statements = 0
@@ -318,14 +320,18 @@ class Database:
 
     def transaction(self, body: Callable[[Any], T], *, begin: str = "write",
                     lock: tuple[str, int] | None = None,
-                    opening: tuple[str, Sequence[Any]] | None = None) -> T:
+                    opening: tuple[str, Sequence[Any]] | None = None,
+                    before: tuple[str, Sequence[Any]] | None = None) -> T:
         """``body(connection)`` in one transaction, committed when it returns.
 
         ``begin``: "write" (read committed, its id noted), "snapshot" (repeatable read,
         read only: one consistent view). ``lock``: (kind, number) of a transaction-level
         advisory lock taken as it begins. ``opening``: a statement (and its parameters)
         sent with the BEGIN and the lock, in the same round trip; its rows are then
-        :attr:`opened` while ``body`` runs. ``body`` may return a :class:`Closing`, its
+        :attr:`opened` while ``body`` runs. ``before`` (with ``opening`` only): a statement
+        sent in that round trip too, after the BEGIN but ahead of the lock, so it reads
+        what was committed before the lock was asked for and the lock is not held while it
+        runs; its rows are then :attr:`preceded`. ``body`` may return a :class:`Closing`, its
         last statement, to send it with the COMMIT. Called inside a transaction, ``body``
         joins it. ``body`` may run more than once (after a retried failure): it must only
         read and write through the connection.
@@ -338,27 +344,31 @@ class Database:
         if opening is not None and (begin != "write" or self.read_only):
             raise ValueError("An opening statement is sent with a write transaction's BEGIN "
                              "only (begin='write' on a writable store).")
+        if before is not None and opening is None:
+            raise ValueError("A statement ahead of the lock is sent with an opening one only.")
         with self._lock:
             self.statements += 1
             if self._depth:
                 conn = self._conn
+                outer = self.opened, self.preceded
+                self.preceded = [] if before is None else rows(conn.execute(*before))
                 if lock is not None:
                     self.lock(conn, *lock)
-                outer, self.opened = self.opened, (
-                    [] if opening is None else rows(conn.execute(*opening)))
+                self.opened = [] if opening is None else rows(conn.execute(*opening))
                 try:
                     result: Any = body(conn)
                 finally:
-                    self.opened = outer
+                    self.opened, self.preceded = outer
                 if isinstance(result, Closing):
                     return result.done(rows(conn.execute(result.sql, result.params)))  # type: ignore[no-any-return]
                 return result  # type: ignore[no-any-return]
-            return self._run(body, begin=begin, lock=lock, opening=opening)
+            return self._run(body, begin=begin, lock=lock, opening=opening, before=before)
 
     def _run(self, body: Callable[[Any], T], *, begin: str | None,
              lock: tuple[str, int] | None = None,
              landed: Callable[[], bool] | None = None,
-             opening: tuple[str, Sequence[Any]] | None = None) -> T:
+             opening: tuple[str, Sequence[Any]] | None = None,
+             before: tuple[str, Sequence[Any]] | None = None) -> T:
         psycopg = self.psycopg
         tries = 0
         reconnected = False
@@ -375,7 +385,7 @@ class Database:
                     # the server can say whether the commit landed; the lock in the same
                     # round trip. Both numbers are ints: nothing else enters the text.
                     if opening is not None:
-                        xid = self._open(conn, lock, opening)
+                        xid = self._open(conn, lock, opening, before)
                     else:
                         if lock is None:
                             cursor = conn.execute("BEGIN; SELECT txid_current()")
@@ -395,7 +405,7 @@ class Database:
                     result = body(conn)
                 finally:
                     self._depth -= 1
-                    self.opened = []
+                    self.opened, self.preceded = [], []
                 committing = True
                 if isinstance(result, Closing):
                     last, _ = self._together(conn, [(result.sql, result.params), ("COMMIT", ())])
@@ -437,19 +447,22 @@ class Database:
                 raise
 
     def _open(self, conn: Any, lock: tuple[str, int] | None,
-              opening: tuple[str, Sequence[Any]]) -> int:
-        """BEGIN, the lock and the opening statement in one round trip (a pipeline: each
-        statement still runs after the one before, so the opening one reads what was
-        committed before the lock was granted); the transaction's id. The opening rows
-        are left in :attr:`opened`."""
+              opening: tuple[str, Sequence[Any]],
+              before: tuple[str, Sequence[Any]] | None = None) -> int:
+        """BEGIN, ``before``, the lock and the opening statement in one round trip (a
+        pipeline: each statement still runs after the one before, so the opening one reads
+        what was committed before the lock was granted); the transaction's id. The rows
+        are left in :attr:`opened` and :attr:`preceded`."""
         if lock is None:
             began: tuple[str, Sequence[Any]] = ("SELECT txid_current()", ())
         else:
             began = ("SELECT txid_current(), pg_advisory_xact_lock(%s, %s)",
                      (self.keys[lock[0]], int(lock[1]) & 0x7FFFFFFF))
-        _, ids, first = self._together(conn, [("BEGIN", ()), began, opening])
-        xid = int(ids.fetchone()[0])
-        self.opened = rows(first)
+        ahead = [] if before is None else [before]
+        sent = self._together(conn, [("BEGIN", ()), *ahead, began, opening])
+        xid = int(sent[-2].fetchone()[0])
+        self.preceded = rows(sent[1]) if ahead else []
+        self.opened = rows(sent[-1])
         return xid
 
     def _together(self, conn: Any, statements: Sequence[tuple[str, Sequence[Any]]]

@@ -2,10 +2,11 @@
 :class:`hpstore.store.postgresql.project.PostgresProject`.
 
 A decision is one transaction under the project's decision lock (a transaction-level
-advisory lock). Its opening round trip carries BEGIN, the lock and the facts (with, when
-asked, the running trials and whether their workers live); its closing one the new trial's
-row with the COMMIT. A quick decider's look-ups of values run before are made by that
-insert, and a decision they refuse is made again with real look-ups.
+advisory lock). Its opening round trip carries BEGIN, the running trials with whether their
+workers live (when asked: read ahead of the lock, which is not held while they are read),
+the lock and the facts; its closing one the new trial's row with the COMMIT. A quick
+decider's look-ups of values run before are made by that insert, and a decision they
+refuse is made again with real look-ups.
 
 A worker alone on a project usually knows the facts before it reads them: the number after
 its own last trial, nothing queued, nothing running. Once a decision found them so, the
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from hpstore.errors import ProjectRemovedError, TunerIdInUseError
 from hpstore.store.contract import CreationFacts, Decider, Decision
 from hpstore.store.postgresql.database import STATISTICS_AT, Closing
+from hpstore.store.postgresql.liveness import SESSION_LIVES
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import TrialRecord, dumps
 from hpstore.store.rows import trial_record
@@ -44,19 +46,11 @@ _DECISION_FACTS = (
     "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
     "FROM projects AS p WHERE p.project_id = %s")
 
-# ... and, when asked, the running trials by number, each with whether its worker lives
-# (holds its liveness lock: see liveness.py), one per row after the facts (one row of
-# facts and nulls when none runs).
-_DECISION_FACTS_RUNNING = (
-    f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
-    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s), r.* "
-    f"FROM projects AS p LEFT JOIN LATERAL (SELECT {TRIAL_COLUMNS}, CASE WHEN session ~* "
-    "'^pg-[0-9a-f]{8}$' THEN EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = "
-    "'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = %s AND "
-    "l.objid::bigint = ('x' || substr(session, 4))::bit(32)::bigint AND l.database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database())) ELSE false END "
-    "FROM trials WHERE project_id = p.project_id AND status = 'RUNNING' ORDER BY number) "
-    "AS r ON true WHERE p.project_id = %s")
+# The running trials by number, each with whether its worker lives (holds its liveness
+# lock: see liveness.py), read when asked in the decision's first round trip, ahead of
+# the lock: the lock is not held while they are read.
+_RUNNING_LIVES = (f"SELECT {TRIAL_COLUMNS}, {SESSION_LIVES} FROM trials WHERE project_id = %s "
+                  "AND status = 'RUNNING' ORDER BY number")
 
 # A new trial and the algorithm's state, in one statement, under the status-log lock (the
 # lock is the insert's source, so it is held before the trigger logs the first status).
@@ -186,10 +180,9 @@ class DecidingMixin:
                 raise self.removed()
             facts, in_use = facts_of(found), bool(found[5])
             expected, self._expected = self._expected, None  # set again by a new trial
-            self._foreseen = facts == expected and running and self.db.opened[0][6] is None
+            self._foreseen = facts == expected and running and not self.db.preceded
             if running:
-                trials = [(trial_record(r[6:-1]), bool(r[-1])) for r in self.db.opened
-                          if r[6] is not None]
+                trials = [(trial_record(r[:-1]), bool(r[-1])) for r in self.db.preceded]
                 if any(t.tuner_id == tuner_id or (not live and t.session is not None
                                                   and t.session != session)
                        for t, live in trials):
@@ -222,9 +215,9 @@ class DecidingMixin:
             return self._guard(  # type: ignore[no-any-return]
                 lambda: self.db.transaction(
                     decide, lock=("decide", self.project_id),
-                    opening=(_DECISION_FACTS_RUNNING, (
-                        tuner_id, session, self.db.keys["live"], self.project_id)) if running
-                    else (_DECISION_FACTS, (tuner_id, session, self.project_id))))
+                    opening=(_DECISION_FACTS, (tuner_id, session, self.project_id)),
+                    before=(_RUNNING_LIVES, (self.db.keys["live"], self.project_id))
+                    if running else None))
         except _Unchecked:
             return None
 

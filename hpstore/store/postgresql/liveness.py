@@ -13,8 +13,14 @@ reconnects and takes the same lock again, so a worker that is alive keeps its to
 the meantime another worker may have found the token free and handed the trial back; the
 late worker's writes to it are then refused (its run is over), never recorded twice.
 
-Whether a token lives is read from ``pg_locks``: a fact the server keeps, not a guess from
-elapsed time.
+Whether a token lives is asked of its lock: a shared try on the key fails while the worker
+holds it, and succeeds once its connection is gone. That is a fact the server keeps, not a
+guess from elapsed time, and costs the same however many workers and locks the server has
+(reading ``pg_locks`` copies every lock on the server and holds up its lock traffic while
+it does). A try that succeeds keeps the key until the asking transaction ends, so a worker
+whose connection dropped cannot take its key again while another decides about its trial.
+Only ``hpstore``'s count of live workers still reads ``pg_locks``, where a worker's lock is
+the only exclusive one under its class.
 
 Every open store of one database (schema) in a process shares one liveness lock: a
 notebook may build a thousand oracles on one URL (a cell run again and again), and one
@@ -46,14 +52,20 @@ _PREFIX = "pg-"
 _SHARED: dict[tuple[int, str, str], Liveness] = {}
 _LOCK = threading.Lock()
 
+# Every worker's lock on the store (exclusive: the shared ones are others' questions).
 LIVE_TOKENS = (
     "SELECT l.objid::bigint FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
-    "AND l.objsubid = 2 AND l.classid::bigint = %s AND l.database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database())")
-IS_LIVE = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
-    "AND l.objsubid = 2 AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database()))")
+    "AND l.mode = 'ExclusiveLock' AND l.objsubid = 2 AND l.classid::bigint = %s AND "
+    "l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+# Whether the worker holding a key (class, key) lives; which keys of an array live.
+IS_LIVE = "SELECT NOT pg_try_advisory_xact_lock_shared(%s::int, %s::int)"
+LIVE_AMONG = ("SELECT k FROM unnest(%s::int[]) AS k "
+              "WHERE NOT pg_try_advisory_xact_lock_shared(%s::int, k)")
+#: SQL for "the worker of a trial's session lives", for a trials row in a statement given
+#: the liveness class as its next parameter (a session of another engine never does)
+SESSION_LIVES = (
+    "CASE WHEN session ~* '^pg-[0-9a-f]{8}$' THEN NOT pg_try_advisory_xact_lock_shared("
+    "%s::int, ('x' || substr(session, 4))::bit(32)::int) ELSE false END")
 
 
 def token_key(token: str | None) -> int | None:
@@ -261,6 +273,11 @@ class Liveness:
 def live_keys(db: Any) -> set[int]:
     """The keys of every liveness lock held on this store now."""
     return {int(r[0]) for r in db.query(LIVE_TOKENS, (db.keys["live"],))}
+
+
+def live_among(db: Any, keys: list[int]) -> set[int]:
+    """Which of ``keys`` are held by a live worker now, in one statement."""
+    return {int(r[0]) for r in db.query(LIVE_AMONG, (keys, db.keys["live"]))}
 
 
 def is_live(db: Any, token: str) -> bool:

@@ -181,15 +181,16 @@ class PostgresStore:
         return False
 
     def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
-        """One statement for them all: every liveness lock held on the store now."""
+        """One statement for them all, asking each token's lock (see liveness.py)."""
         found = set(tokens)
         mine = self._liveness
         here = {t for t in found if mine is not None and mine.token == t
                 and liveness.held_here(t)}
-        if not found - here:
+        keys = {t: k for t in found - here if (k := liveness.token_key(t)) is not None}
+        if not keys:
             return here
-        held = liveness.live_keys(self.db)
-        return here | {t for t in found - here if liveness.token_key(t) in held}
+        held = liveness.live_among(self.db, sorted(set(keys.values())))
+        return here | {t for t, k in keys.items() if k in held}
 
     def owns(self, token: str | None) -> bool:
         return liveness.held_here(token)
