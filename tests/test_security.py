@@ -639,12 +639,14 @@ ALLOWED_SQL_PIECES = {
         "Database.write passes on its argument; its callers are sinks checked here too",
     **{("hpstore/store/postgresql/database.py", function, piece):
        "a statement handed to Database.transaction or Database.at_once by the engine's own "
-       "modules: an opening statement or a Closing (sql, recover) built there from "
-       "constants (deciding.py's _DECISION_FACTS, _INSERT_TRIAL and _INSERT_EXPECTED), the "
+       "modules: an opening statement, one sent ahead of its lock, or a Closing (sql, "
+       "recover) built there from constants (deciding.py's _DECISION_FACTS, _RUNNING_LIVES, "
+       "_INSERT_TRIAL and _INSERT_EXPECTED), the "
        "values bound as parameters; _together sends those, with BEGIN, COMMIT and the lock "
        "statement written in _open, _run and at_once"
        for function, piece in (
-           ("transaction", "*opening"), ("transaction", "result.sql"), ("_run", "*result.recover"),
+           ("transaction", "*opening"), ("transaction", "*before"), ("transaction", "result.sql"),
+           ("_run", "*result.recover"),
            ("landed", "*last.recover"), ("_together", "statements"))},
     ("hpstore/store/postgresql/schema.py", "apply", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own numbered PostgreSQL migration files in schema/postgresql/",
