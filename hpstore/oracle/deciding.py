@@ -139,8 +139,9 @@ class DecidingMixin:
         session = self._store.session()
         if self._project.remote:
             # On a server every read is a round trip: the running trials (with whether their
-            # workers live) are read with the decision's facts, under its lock, and only
-            # when one is to be handed back or reaped is the long way below taken.
+            # workers live) are read in the round trip that takes the decision's lock, just
+            # ahead of it, and only when one is to be handed back or reaped is the long way
+            # below taken.
             started = self._start_new(tuner_id, session, None)
             if started is not None:
                 return started
