@@ -191,30 +191,108 @@ def test_a_decision_made_ahead_gives_way_to_its_own_trial_to_run_again(monkeypat
     oracle.close()
 
 
-def test_a_decision_made_ahead_gives_way_to_a_running_trial(monkeypatch):
-    # another worker's trial runs: a decision ahead does not know its values (a decider
-    # must not repeat them), so the decision is made again, seeing it
-    held = {}
-
-    def start_one(url):
-        held["oracle"] = another_worker(ORACLES["random"](url))
-        held["trial"] = held["oracle"].create_trial("v")
-
-    oracle, trial, sent = _trial_after(monkeypatch, start_one)
-    assert sent[:2] == ONE_TRIP
-    assert trial.trial_id == "4"
-    assert oracle._project._foreseen is False
-    held["oracle"].close()
-    oracle.close()
-    # the same with a trial of this very worker running under another tuner id: the
-    # number is the one expected, only the running trial differs
-    oracle = ORACLES["random"](fresh_url())
+def test_random_search_decides_ahead_beside_other_workers_running_trials(monkeypatch):
+    # random search needs of the running trials only that none runs its values, nor will
+    # once it declares what it lacks: the insert checks that under the lock, so the trials
+    # other workers (and this one, under other tuner ids) run do not send it the long way
+    url = fresh_url()
+    other = another_worker(ORACLES["random"](url))
+    held = other.create_trial("v")  # another process's worker: number 0, running
+    oracle = ORACLES["random"](url)
     finish(oracle, stop_after=3)
-    first = oracle.create_trial("w1")
-    assert first.trial_id == "3" and oracle._project._foreseen
+    assert oracle._project._foreseen
+    trace = Trace(monkeypatch)
+    first, sent, _ = trace.of(lambda: oracle.create_trial("w1"))
+    assert sent == ONE_TRIP and first.trial_id == "4"
+    second, sent, _ = trace.of(lambda: oracle.create_trial("w2"))
+    assert sent == ONE_TRIP and second.trial_id == "5"
+    # a running trial of this very tuner is handed back: the decision made ahead is
+    # refused, and the long way gives it back
+    again, sent, _ = trace.of(lambda: oracle.create_trial("w1"))
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"
+    assert (again.trial_id, again.hyperparameters.values) == (
+        first.trial_id, first.hyperparameters.values)
+    assert held.status == first.status == second.status == "RUNNING"
+    assert len({t.values_key for t in oracle.project.trials()}) == 6
+    other.close()
+    oracle.close()
+
+
+def test_workers_taking_turns_foresee_their_numbers_and_decide_ahead(monkeypatch):
+    # two workers in turn: each takes every other number, and foresees it from the strides
+    # between its last numbers, so both decide ahead in one round trip
+    url = fresh_url()
+    first, second = another_worker(ORACLES["random"](url)), ORACLES["random"](url)
+    trace = Trace(monkeypatch)
+    shapes, numbers = {first: [], second: []}, {first: [], second: []}
+    for _ in range(4):
+        for oracle in (first, second):
+            trial, sent, _ = trace.of(lambda o=oracle: o.create_trial("w"))
+            shapes[oracle].append(sent)
+            numbers[oracle].append(int(trial.trial_id))
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            oracle.end_trial(trial)
+    assert numbers[first] == [0, 2, 4, 6] and numbers[second] == [1, 3, 5, 7]
+    # (the second decision learns the stride, the third finds the number it foresaw)
+    assert shapes[first][-1] == shapes[second][-1] == ONE_TRIP
+    # the values are those any way of deciding gives each number
+    reference = ORACLES["random"](fresh_url())
+    finish(reference)
+    assert values_of(first) == values_of(reference)
+    first.close()
+    second.close()
+    reference.close()
+
+
+class _Quick(hpstore.RandomSearchOracle):
+    """A decider of its own that says it is quick, but not that it draws ahead: it may use
+    the running trials for more than not repeating them."""
+
+    decides_quickly = True
+
+    def populate_space(self, trial_id):
+        return {"status": "RUNNING", "values": self.random_values()}
+
+
+def test_a_quick_decider_that_does_not_draw_ahead_gives_way_to_any_running_trial(
+        monkeypatch):
+    url = fresh_url()
+    oracle = _Quick("loss", max_trials=8, hyperparameters=space(), seed=4, database=url)
+    finish(oracle, stop_after=3)
+    assert oracle._project._foreseen and not oracle.draws_ahead
+    first, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w1"))
+    assert sent == ONE_TRIP  # nothing running: made ahead
     second, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w2"))
     assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
     assert second.trial_id == "4" and first.status == second.status == "RUNNING"
+    assert oracle._project._foreseen is False
+    oracle.close()
+
+
+def test_a_decision_made_ahead_gives_way_to_a_running_trial_with_fewer_values(monkeypatch):
+    # a trial started before the space grew may still declare what it lacks (at its
+    # default), and so end up running the values drawn: while one runs, the decision is
+    # refused and made again, seeing it (hpstore.oracle.values.completes)
+    url = fresh_url()
+    other = another_worker(ORACLES["random"](url))
+    held = other.create_trial("v")  # a and x only
+    hp = space()
+    hp.Int("b", 5, 6)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=8, hyperparameters=hp, seed=4,
+                                        database=url)
+    finish(oracle, stop_after=3)
+    assert oracle._project._foreseen
+    trace = Trace(monkeypatch)
+    trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+    assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"
+    assert trial.status == "RUNNING" and set(trial.hyperparameters.values) == {"a", "x", "b"}
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    other.update_trial(held.trial_id, {"loss": 1.0})
+    other.end_trial(held)
+    _, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+    assert sent == ONE_TRIP  # none with fewer values runs now
+    other.close()
     oracle.close()
 
 
@@ -249,7 +327,11 @@ def test_while_other_workers_run_trials_a_decision_takes_two_round_trips(monkeyp
     import psycopg
 
     url = fresh_url()
-    other, oracle = another_worker(ORACLES["random"](url)), ORACLES["random"](url)
+    # (random search would decide ahead beside the running trial: see above)
+    other, oracle = (another_worker(_Quick("loss", max_trials=8, hyperparameters=space(),
+                                           seed=4, database=url)),
+                     _Quick("loss", max_trials=8, hyperparameters=space(), seed=4,
+                            database=url))
     sent: list[str] = []
     execute = psycopg.Connection.execute
 

@@ -86,6 +86,30 @@ def test_a_worker_killed_holding_a_trial_has_it_run_again_by_another():
     other.close()
 
 
+def test_a_worker_deciding_ahead_beside_others_still_reaps_a_killed_workers_trial():
+    # Random search decides ahead of the lock beside other workers' running trials (the
+    # insert checks them under it): one whose worker was killed must refuse that decision,
+    # so that the long way reaps the trial and runs it again
+    url = fresh_url()
+    oracle_on(url, 10).close()
+    proc, (trial_id, token, pid, values), _, _ = hold(url)
+    other = oracle_on(url, 10)
+    for _ in range(3):  # beside the held trial: decided ahead once the facts are foreseen
+        trial = other.create_trial("survivor")
+        other.update_trial(trial.trial_id, {"loss": score(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        other.end_trial(trial)
+    assert other.project._foreseen  # the next decision is made ahead
+    os.kill(pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    wait_until(lambda: not other.store.is_alive(token), DEADLINE, "the lock's release")
+    again = other.create_trial("survivor")
+    assert (again.trial_id, again.hyperparameters.values) == (trial_id, values)
+    assert other.project.trial(trial_id).interruptions == 1
+    assert other.project.count() == 4  # nothing new was recorded before the reaping
+    other.close()
+
+
 def test_a_vanished_workers_trial_is_reaped_and_its_late_results_refused():
     """The machine vanished: the worker is frozen (SIGSTOP) and the server ends its
     connections, as its TCP keepalives would. Another worker takes the trial over; when the

@@ -77,16 +77,21 @@ class DecidingMixin:
     #: while other workers go on recording. On PostgreSQL a quick decision's
     #: ``self.project.has_values()`` answers False without a round trip and the keys it
     #: was asked about are looked up as the trial is recorded: had one run, the decision
-    #: is made again with real answers; and a worker alone on the project decides before
-    #: taking any lock, on the facts its last decision left, recorded only if they still
-    #: hold (else decided again). So ``populate_space`` may run more than once for one
+    #: is made again with real answers; and a worker alone on the project (or, with
+    #: ``draws_ahead``, beside others) decides before taking any lock, on the facts its
+    #: last decision left, recorded only if they still hold (else decided again). So
+    #: ``populate_space`` may run more than once for one
     #: trial and must not keep state of its own between calls (``set_state_value`` is
     #: fine: it is written only with the trial).
     decides_quickly: bool = False
     #: True when ``populate_space`` depends on nothing but the trial's number, the space
-    #: and the values run or running (no stored state): on a local file each trial's values
-    #: are then drawn before any lock is taken, and only checked again under it (on a
-    #: server, where every read is a round trip, they are drawn under the lock).
+    #: and the values run or running (no stored state), and uses the running trials only
+    #: not to repeat what they run: on a local file each trial's values are then drawn
+    #: before any lock is taken, and only checked again under it. On a server they are
+    #: drawn ahead for the number the worker expects (the last one it took plus its usual
+    #: stride: with W workers, W) even while other workers run trials, and recorded only
+    #: if, under the lock, that is the next number and no running trial is this tuner's,
+    #: a dead worker's, or has fewer values (one that may still declare the rest).
     draws_ahead: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -203,7 +208,8 @@ class DecidingMixin:
 
         # a trial waiting to run again comes first; else the algorithm decides
         outcome = self._project.decide(decide, tuner_id=tuner_id, session=session,
-                                       quick=self.decides_quickly, running=running is None)
+                                       quick=self.decides_quickly, running=running is None,
+                                       draws_ahead=self.draws_ahead)
         if outcome is None:
             return None
         if isinstance(outcome, Decision):

@@ -145,7 +145,8 @@ class ProjectStore(Protocol):
         """Start the trial at the head of the retry queue (this tuner's own first)."""
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
+               quick: bool = False, running: bool = False,
+               draws_ahead: bool = False) -> TrialRecord | Decision | None:
         """Serialised per project: a trial waiting in the retry queue is started (as
         :meth:`take_queued`); else ``decider(creation facts)`` is asked, and a
         RUNNING decision recorded as a new trial with its state in one step (an IDLE or
@@ -166,6 +167,13 @@ class ProjectStore(Protocol):
         nothing is written and it is asked again as above. A quick decider must therefore
         decide the same on the same facts and reads (the built-in ones seed their draws
         with the trial number).
+
+        ``draws_ahead`` says more of a quick decider: of the running trials it needs only
+        that none runs the values it chose, nor will once it declares the hyperparameters
+        it lacks. An engine may then ask it ahead of the lock on facts with no running
+        trials and the number it expects while other workers run theirs, and record the
+        decision only if, under the lock, that is the next number and no running trial
+        is this tuner's, a dead worker's or has fewer values than the decision.
 
         ``running`` asks for the running trials to be read in the same step, before the
         queue is looked at: they are then ``facts.running``. Should one of them be this

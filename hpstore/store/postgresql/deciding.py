@@ -12,11 +12,16 @@ A worker alone on a project usually knows the facts before it reads them: the nu
 its own last trial, nothing queued, nothing running. Once a decision found them so, the
 next quick decision is made on them before any lock, and recorded in one round trip (BEGIN,
 the lock, an insert that checks them, COMMIT); when they have changed, nothing is written
-and the decision is made the usual way.
+and the decision is made the usual way. A decider that draws ahead (random search) needs
+of the running trials only that none runs its values: beside other workers it expects the
+number its last strides foresee (with W workers taking turns, its last number plus W), and
+its insert checks that no running trial is its tuner's, a dead worker's, or one with fewer
+values that could still declare the rest.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -67,19 +72,26 @@ _NEVER_RUN = (
 _AND_STATE = (
     " RETURNING id), state AS (INSERT INTO oracle_state (project_id, key, value) SELECT %s, "
     "s.key, s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS "
-    "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) "
-    "SELECT id FROM trial")
-_INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}"
+    "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) ")
+_INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial"
 # ... and one decided ahead of the lock (see DecidingMixin._decide_ahead): written only
 # if, under the decision lock, the project's settings, its next number and its space are
-# those it was decided on, no trial waits in the queue and none runs.
+# those it was decided on, no trial waits in the queue, and no trial runs; or, for a
+# decider that draws ahead (the first parameter after the number true), none of the
+# running trials is this tuner's, a dead worker's (to be handed back or reaped first), or
+# has fewer values than the decision (one that could still complete them: see
+# hpstore.oracle.values.completes; bookkeeping values tuner/... do not count, but
+# tuner/trial_id does).
 _INSERT_AHEAD = (
     f"{_INSERT_INTO}FROM lock, projects AS p WHERE p.project_id = %s AND p.max_trials IS NOT "
     "DISTINCT FROM %s::bigint AND p.uncounted = %s AND p.space_version = %s AND coalesce(("
     "SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY number DESC LIMIT "
     "1), 0) = %s AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
     "queued IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = "
-    f"p.project_id AND status = 'RUNNING') AND {_NEVER_RUN}{_AND_STATE}")
+    "p.project_id AND status = 'RUNNING' AND (NOT %s OR tuner_id = %s OR (session IS NOT "
+    f"NULL AND session IS DISTINCT FROM %s AND NOT {SESSION_LIVES}) OR (SELECT count(*) "
+    "FROM json_object_keys(hp_values) AS k WHERE k NOT LIKE 'tuner/%%' OR k = "
+    f"'tuner/trial_id') < %s)) AND {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
@@ -87,6 +99,8 @@ _WRITE_STATE = (
 
 #: decisions made ahead that read the store, after which a decider is not asked ahead
 _MAX_VOIDED = 3
+#: how many of a worker's last strides between its numbers foresee its next number
+_STRIDES_KEPT = 8
 
 
 class _LookFirst:
@@ -99,6 +113,12 @@ _LOOK_FIRST = _LookFirst()
 class _Unchecked(Exception):
     """A quick decision other than a new trial was made on look-ups answered without
     reading: it is rolled back and made again."""
+
+
+def _identity_size(values: Mapping[str, Any]) -> int:
+    """How many of ``values`` tell what was tried: all but Hyperband's bookkeeping values
+    (``tuner/...``), except ``tuner/trial_id`` (as hpstore.oracle.values.values_key)."""
+    return sum(1 for k in values if not k.startswith("tuner/") or k == "tuner/trial_id")
 
 
 def facts_of(row: Any) -> CreationFacts:
@@ -120,6 +140,10 @@ class DecidingMixin:
     _foreseen: bool = False
     #: decisions made ahead that read the store (see _decide_ahead)
     _voided: int = 0
+    #: the last number this worker took, and how far each of its last numbers was from
+    #: the one before: with W workers on a project it is W as a rule
+    _last_number: int | None = None
+    _strides: collections.deque[int] | None = None
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
@@ -143,7 +167,8 @@ class DecidingMixin:
         return facts_of(row)
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
+               quick: bool = False, running: bool = False,
+               draws_ahead: bool = False) -> TrialRecord | Decision | None:
         # Every decision is recorded under the project's decision lock, and made in the
         # transaction that records it, or (a lone worker's quick decision) ahead of it on
         # facts the insert checks under the lock. A quick decider's look-ups of values run
@@ -154,12 +179,15 @@ class DecidingMixin:
         outcome: TrialRecord | Decision | _LookFirst | None = None
         if (quick and running and self._foreseen and self._expected is not None
                 and self._voided < _MAX_VOIDED):
-            # alone, as the last decision found: decided on the facts it left
-            outcome = self._decide_ahead(decider, tuner_id, session, self._expected)
+            # as the last decision found: decided on the facts it left
+            outcome = self._decide_ahead(decider, tuner_id, session, self._expected,
+                                         draws_ahead)
         if outcome is None:
-            outcome = self._decide(decider, tuner_id, session, defer=quick, running=running)
+            outcome = self._decide(decider, tuner_id, session, defer=quick, running=running,
+                                   draws_ahead=draws_ahead)
         if outcome is None:
-            outcome = self._decide(decider, tuner_id, session, defer=False, running=running)
+            outcome = self._decide(decider, tuner_id, session, defer=False, running=running,
+                                   draws_ahead=draws_ahead)
         # (without deferred look-ups nothing is refused: the second answer is never None)
         assert outcome is not None
         if isinstance(outcome, TrialRecord) and outcome.number in STATISTICS_AT:
@@ -167,7 +195,8 @@ class DecidingMixin:
         return None if isinstance(outcome, _LookFirst) else outcome
 
     def _decide(self, decider: Decider, tuner_id: str, session: str | None, *,
-                defer: bool, running: bool) -> TrialRecord | Decision | _LookFirst | None:
+                defer: bool, running: bool, draws_ahead: bool = False
+                ) -> TrialRecord | Decision | _LookFirst | None:
         """One transaction under the project's decision lock: the algorithm's reads run on
         this connection inside it (read committed: they see every decision committed before
         the lock was granted), and its decision is recorded before the lock goes. None:
@@ -180,7 +209,10 @@ class DecidingMixin:
                 raise self.removed()
             facts, in_use = facts_of(found), bool(found[5])
             expected, self._expected = self._expected, None  # set again by a new trial
-            self._foreseen = facts == expected and running and not self.db.preceded
+            # (other workers' running trials do not matter to a decider that draws ahead:
+            # the insert made ahead checks what does)
+            self._foreseen = (running and facts == expected
+                              and (draws_ahead or not self.db.preceded))
             if running:
                 trials = [(trial_record(r[:-1]), bool(r[-1])) for r in self.db.preceded]
                 if any(t.tuner_id == tuner_id or (not live and t.session is not None
@@ -209,7 +241,8 @@ class DecidingMixin:
                     f"Tuner id {tuner_id!r} is running a trial in another live process. Give "
                     "each process its own tuner_id.")
             checked = list(dict.fromkeys([*asked, decision.key])) if defer else []
-            return self._insert_trial(facts, decision, tuner_id, session, checked)
+            return self._insert_trial(facts, decision, tuner_id, session, checked,
+                                      draws_ahead=draws_ahead)
 
         try:
             return self._guard(  # type: ignore[no-any-return]
@@ -222,21 +255,23 @@ class DecidingMixin:
             return None
 
     def _insert_trial(self, facts: CreationFacts, decision: Decision, tuner_id: str,
-                      session: str | None, checked: list[str], *,
-                      ahead: bool = False) -> Closing:
+                      session: str | None, checked: list[str], *, ahead: bool = False,
+                      draws_ahead: bool = False) -> Closing:
         """The new trial's insert, sent with the decision's COMMIT; it makes a TrialRecord,
         or None when one of the values keys ``checked`` turns out to have run before (or,
-        decided ``ahead`` of the lock, when the facts under the lock are not ``facts``)."""
+        decided ``ahead`` of the lock, when the facts under the lock are not ``facts``:
+        see _INSERT_AHEAD for what ``draws_ahead`` lets run meanwhile)."""
         now = time.time()
         number = facts.number
         text = dumps(decision.values)
         keys, texts = self._state_rows(decision.state)
 
         def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
-            if not rows:
+            if not rows or rows[0][0] is None:
                 return None
-            self._expected = CreationFacts(facts.max_trials, number + 1, False,
-                                           facts.uncounted, facts.space_version)
+            self._expected = CreationFacts(
+                facts.max_trials, number + (self._stride(number) if draws_ahead else 1),
+                False, facts.uncounted, facts.space_version)
             return TrialRecord(int(rows[0][0]), number, decision.trial_id, TrialStatus.RUNNING,
                                text, decision.key, None, None, tuner_id, session, None, 1, 0,
                                0, None, now, now, None, os.getpid(), now,
@@ -246,7 +281,8 @@ class DecidingMixin:
                decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(),
                now)
         guard = (self.project_id, facts.max_trials, facts.uncounted, facts.space_version,
-                 number) if ahead else ()
+                 number, draws_ahead, tuner_id, session, self.db.keys["live"],
+                 _identity_size(decision.values)) if ahead else ()
         # the trials_log_insert trigger records the first transition
         return Closing(_INSERT_AHEAD if ahead else _INSERT_TRIAL, (
             *row, *guard, self.project_id, checked, self.project_id, keys, texts), inserted,
@@ -258,7 +294,7 @@ class DecidingMixin:
                                  tuner_id, session, now)))
 
     def _decide_ahead(self, decider: Decider, tuner_id: str, session: str | None,
-                      facts: CreationFacts) -> TrialRecord | None:
+                      facts: CreationFacts, draws_ahead: bool) -> TrialRecord | None:
         """The decision made on ``facts`` (nothing queued, nothing running) before any
         lock, and recorded in one round trip (the decision lock and the insert, one
         transaction: see Database.at_once) if the facts under the lock are those; None when
@@ -290,7 +326,8 @@ class DecidingMixin:
         if decision.status != TrialStatus.RUNNING:
             return None
         checked = list(dict.fromkeys([*self._deferred, decision.key]))
-        last = self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True)
+        last = self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True,
+                                  draws_ahead=draws_ahead)
         try:
             made = self.db.at_once(("decide", self.project_id), last)
         except (self.db.psycopg.IntegrityError, self.db.psycopg.DataError):
@@ -298,6 +335,21 @@ class DecidingMixin:
         if made is not None:
             self._foreseen = True
         return made  # type: ignore[no-any-return]
+
+    def _stride(self, number: int) -> int:
+        """How far this worker's next number is expected to be from ``number``, the one it
+        just took: the most frequent of its last strides (the most recent of those tied).
+        With several workers on a project each takes about one number between two of
+        another's, however long their trials run."""
+        if self._strides is None:
+            self._strides = collections.deque(maxlen=_STRIDES_KEPT)
+        if self._last_number is not None and number > self._last_number:
+            self._strides.append(number - self._last_number)
+        self._last_number = number
+        if not self._strides:
+            return 1
+        counts = collections.Counter(self._strides)
+        return max(reversed(self._strides), key=counts.__getitem__)
 
     def _grew_space(self, version: int) -> None:
         """This worker grew the space to ``version``: its next decision may still be made

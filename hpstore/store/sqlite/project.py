@@ -297,7 +297,8 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return trial
 
     def decide(self, decider: Decider, *, tuner_id: str, session: str | None,
-               quick: bool = False, running: bool = False) -> TrialRecord | Decision | None:
+               quick: bool = False, running: bool = False,
+               draws_ahead: bool = False) -> TrialRecord | Decision | None:
         if quick:
             # A cheap decision is made inside the transaction that records it: SQLite's
             # write lock is the only lock taken, its reads see exactly what it records
