@@ -232,3 +232,24 @@ def test_noise_is_seen_by_the_search_and_left_out_of_the_best():
     origin = {"x1": 0.0, "x2": 0.0}
     assert first.true == [noisy.function(at), noisy.function(origin)]  # noise-free
     assert first.best(2) == first.true[int(np.argmin(seen))]  # the best-looking trial's
+
+
+@pytest.mark.slow
+def test_postgres_benchmark_measures_both_systems_in_every_run(tmp_path, capsys):
+    from _postgres import base_url
+
+    from benchmarks import postgres
+
+    out = tmp_path / "postgres.json"
+    assert postgres.main(["--url", base_url(), "--trials", "40", "--repeats", "2",
+                          "--processes", "1", "2", "--per-process", "20",
+                          "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    for name in (postgres.HPSTORE_NORMAL, postgres.OPTUNA):
+        assert len(results["singles"][name]) == 2 and results["single"][name] > 0
+        # every process count measured in every repeat, the median reported
+        runs = results["multi_runs"][name]
+        assert {int(p): len(r) for p, r in runs.items()} == {1: 2, 2: 2}
+        assert all(rate > 0 for r in runs.values() for rate in r)
+    assert any("Optuna's RDBStorage" in bar for bar in results["bars"])
+    assert "median of 2 interleaved runs" in capsys.readouterr().out
