@@ -170,8 +170,8 @@ class DecidingMixin:
                quick: bool = False, running: bool = False,
                draws_ahead: bool = False) -> TrialRecord | Decision | None:
         # Every decision is recorded under the project's decision lock, and made in the
-        # transaction that records it, or (a lone worker's quick decision) ahead of it on
-        # facts the insert checks under the lock. A quick decider's look-ups of values run
+        # transaction that records it, or (a quick decision, on the facts the worker
+        # expects) ahead of it, on facts the insert checks under the lock. A quick decider's look-ups of values run
         # before are answered by the insert that records its decision (one round trip less
         # under the lock); should its values turn out to have run, nothing was written and
         # it decides again, looking up each candidate as it goes (both ways give the same
