@@ -171,11 +171,12 @@ class DecidingMixin:
                draws_ahead: bool = False) -> TrialRecord | Decision | None:
         # Every decision is recorded under the project's decision lock, and made in the
         # transaction that records it, or (a quick decision, on the facts the worker
-        # expects) ahead of it, on facts the insert checks under the lock. A quick decider's look-ups of values run
-        # before are answered by the insert that records its decision (one round trip less
-        # under the lock); should its values turn out to have run, nothing was written and
-        # it decides again, looking up each candidate as it goes (both ways give the same
-        # answer; a slow decider, a model to fit, looks up as it goes from the start).
+        # expects) ahead of it, on facts the insert checks under the lock. A quick
+        # decider's look-ups of values run before are answered by the insert that records
+        # its decision (one round trip less under the lock); should its values turn out to
+        # have run, nothing was written and it decides again, looking up each candidate as
+        # it goes (both ways give the same answer; a slow decider, a model to fit, looks up
+        # as it goes from the start).
         outcome: TrialRecord | Decision | _LookFirst | None = None
         if (quick and running and self._foreseen and self._expected is not None
                 and self._voided < _MAX_VOIDED):
