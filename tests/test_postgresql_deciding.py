@@ -218,30 +218,65 @@ def test_random_search_decides_ahead_beside_other_workers_running_trials(monkeyp
     oracle.close()
 
 
+def _longer(url):
+    return hpstore.RandomSearchOracle("loss", max_trials=16, hyperparameters=space(), seed=4,
+                                      database=url)
+
+
 def test_workers_taking_turns_foresee_their_numbers_and_decide_ahead(monkeypatch):
     # two workers in turn: each takes every other number, and foresees it from the strides
     # between its last numbers, so both decide ahead in one round trip
     url = fresh_url()
-    first, second = another_worker(ORACLES["random"](url)), ORACLES["random"](url)
+    first, second = another_worker(_longer(url)), _longer(url)
     trace = Trace(monkeypatch)
     shapes, numbers = {first: [], second: []}, {first: [], second: []}
+
+    def turn(oracle):
+        trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+        shapes[oracle].append(sent)
+        numbers[oracle].append(int(trial.trial_id))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+
     for _ in range(4):
-        for oracle in (first, second):
-            trial, sent, _ = trace.of(lambda o=oracle: o.create_trial("w"))
-            shapes[oracle].append(sent)
-            numbers[oracle].append(int(trial.trial_id))
-            oracle.update_trial(trial.trial_id, {"loss": 1.0})
-            oracle.end_trial(trial)
+        turn(first)
+        turn(second)
     assert numbers[first] == [0, 2, 4, 6] and numbers[second] == [1, 3, 5, 7]
     # (the second decision learns the stride, the third finds the number it foresaw)
     assert shapes[first][-1] == shapes[second][-1] == ONE_TRIP
+    # the second worker leaves: the first, alone, expects 8 (right), then 10 (refused:
+    # 9 is next), and follows its new stride as soon as two strides agree (after 10),
+    # which 11 confirms: 12 is decided ahead again
+    second.close()
+    for _ in range(5):
+        turn(first)
+    assert numbers[first][4:] == [8, 9, 10, 11, 12]
+    assert shapes[first][4] == ONE_TRIP
+    assert shapes[first][5][:2] == ONE_TRIP and shapes[first][5][2] == "BEGIN"
+    assert shapes[first][8] == ONE_TRIP
     # the values are those any way of deciding gives each number
-    reference = ORACLES["random"](fresh_url())
-    finish(reference)
+    reference = _longer(fresh_url())
+    finish(reference, stop_after=13)
     assert values_of(first) == values_of(reference)
     first.close()
-    second.close()
     reference.close()
+
+
+def test_an_oracle_that_changes_how_random_search_proposes_does_not_draw_ahead():
+    class Proposes(hpstore.RandomSearchOracle):
+        def random_values(self):
+            return super().random_values()
+
+    class Avoids(hpstore.RandomSearchOracle):
+        def is_taken(self, values, key=None):
+            return super().is_taken(values, key)
+
+    class Says(Avoids):
+        draws_ahead = True  # its author vouches for it
+
+    assert hpstore.RandomSearchOracle.draws_ahead and Says.draws_ahead
+    assert not Proposes.draws_ahead and not Proposes.decides_quickly
+    assert not Avoids.draws_ahead
 
 
 class _Quick(hpstore.RandomSearchOracle):
@@ -266,6 +301,42 @@ def test_a_quick_decider_that_does_not_draw_ahead_gives_way_to_any_running_trial
     assert sent[:2] == ONE_TRIP and sent[2] == "BEGIN"  # refused, then made again
     assert second.trial_id == "4" and first.status == second.status == "RUNNING"
     assert oracle._project._foreseen is False
+    oracle.close()
+
+
+def test_a_running_trial_of_another_branch_never_refuses_a_decision_made_ahead(
+        monkeypatch):
+    # in a conditional space a running trial has the values of its branch only: fewer than
+    # a decision in a larger branch, but with one the decision lacks, so it can never end
+    # up running the decision's values, and the decision made ahead is recorded
+    def conditional():
+        hp = hpstore.HyperParameters()
+        hp.Choice("model", ["small", "large"])
+        with hp.conditional_scope("model", "small"):
+            hp.Int("p", 0, 100)
+        with hp.conditional_scope("model", "large"):
+            hp.Int("q", 0, 100)
+            hp.Int("r", 0, 100)
+        return hp
+
+    url = fresh_url()
+    other = another_worker(hpstore.RandomSearchOracle(
+        "loss", max_trials=12, hyperparameters=conditional(), seed=4, database=url))
+    other.enqueue_trial({"model": "small", "p": 5})
+    held = other.create_trial("v")  # two values, running
+    assert held.hyperparameters.values == {"model": "small", "p": 5}
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=12,
+                                        hyperparameters=conditional(), seed=4, database=url)
+    trace, shapes, large = Trace(monkeypatch), [], []
+    for _ in range(8):
+        trial, sent, _ = trace.of(lambda: oracle.create_trial("w"))
+        shapes.append(sent)
+        large.append(trial.hyperparameters.values["model"] == "large")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    # from the third on, every decision is made ahead, those of the larger branch too
+    assert shapes[2:] == [ONE_TRIP] * 6 and any(large[2:])
+    other.close()
     oracle.close()
 
 

@@ -94,16 +94,26 @@ def test_a_worker_deciding_ahead_beside_others_still_reaps_a_killed_workers_tria
     oracle_on(url, 10).close()
     proc, (trial_id, token, pid, values), _, _ = hold(url)
     other = oracle_on(url, 10)
+    project, landed = other.project, []
+    decide_ahead = project._decide_ahead
+
+    def recorded(*args):
+        made = decide_ahead(*args)
+        landed.append(made is not None)
+        return made
+
+    project._decide_ahead = recorded
     for _ in range(3):  # beside the held trial: decided ahead once the facts are foreseen
         trial = other.create_trial("survivor")
         other.update_trial(trial.trial_id, {"loss": score(trial.hyperparameters.values)})
         trial.status = "COMPLETED"
         other.end_trial(trial)
-    assert other.project._foreseen  # the next decision is made ahead
+    assert landed == [True]  # the third was made ahead beside the live worker's trial
     os.kill(pid, signal.SIGKILL)
     proc.join(DEADLINE)
     wait_until(lambda: not other.store.is_alive(token), DEADLINE, "the lock's release")
     again = other.create_trial("survivor")
+    assert landed == [True, False]  # asked ahead, refused
     assert (again.trial_id, again.hyperparameters.values) == (trial_id, values)
     assert other.project.trial(trial_id).interruptions == 1
     assert other.project.count() == 4  # nothing new was recorded before the reaping

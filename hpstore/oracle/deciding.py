@@ -29,6 +29,9 @@ from hpstore.trial import Trial, TrialStatus, check_status
 MAX_INTERRUPTIONS = 3
 _POPULATE_ATTEMPTS = 10
 _RANDOM_ATTEMPTS = 64
+#: methods a subclass overrides to decide differently (see __init_subclass__)
+_DECIDING_METHODS = ("populate_space", "random_values", "_random_values", "is_taken",
+                     "exhausted")
 
 
 @dataclass
@@ -91,14 +94,16 @@ class DecidingMixin:
     #: drawn ahead for the number the worker expects (the last one it took plus its usual
     #: stride: with W workers, W) even while other workers run trials, and recorded only
     #: if, under the lock, that is the next number and no running trial is this tuner's,
-    #: a dead worker's, or has fewer values (one that may still declare the rest).
+    #: a dead worker's, or has fewer values, all named in the decision (one that may
+    #: still declare the rest).
     draws_ahead: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A subclass with its own populate_space may think for long or keep state: it
-        # decides under the lock, in its own step, unless it says otherwise.
-        if "populate_space" in cls.__dict__:
+        # decides under the lock, in its own step, unless it says otherwise. So does one
+        # that changes what random search proposes or how it avoids what runs.
+        if any(name in cls.__dict__ for name in _DECIDING_METHODS):
             for flag in ("decides_quickly", "draws_ahead"):
                 if flag not in cls.__dict__:
                     setattr(cls, flag, False)

@@ -173,7 +173,8 @@ class ProjectStore(Protocol):
         it lacks. An engine may then ask it ahead of the lock on facts with no running
         trials and the number it expects while other workers run theirs, and record the
         decision only if, under the lock, that is the next number and no running trial
-        is this tuner's, a dead worker's or has fewer values than the decision.
+        is this tuner's, a dead worker's or has fewer values than the decision, all named
+        in it.
 
         ``running`` asks for the running trials to be read in the same step, before the
         queue is looked at: they are then ``facts.running``. Should one of them be this

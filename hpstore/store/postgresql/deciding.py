@@ -79,9 +79,10 @@ _INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}SELECT i
 # those it was decided on, no trial waits in the queue, and no trial runs; or, for a
 # decider that draws ahead (the first parameter after the number true), none of the
 # running trials is this tuner's, a dead worker's (to be handed back or reaped first), or
-# has fewer values than the decision (one that could still complete them: see
-# hpstore.oracle.values.completes; bookkeeping values tuner/... do not count, but
-# tuner/trial_id does).
+# has fewer values than the decision, all of them named in it (one that could still
+# complete them: see hpstore.oracle.values.completes; bookkeeping values tuner/... do not
+# count, but tuner/trial_id does). A running trial of another branch of a conditional
+# space names a value the decision lacks, so it never refuses it.
 _INSERT_AHEAD = (
     f"{_INSERT_INTO}FROM lock, projects AS p WHERE p.project_id = %s AND p.max_trials IS NOT "
     "DISTINCT FROM %s::bigint AND p.uncounted = %s AND p.space_version = %s AND coalesce(("
@@ -91,7 +92,9 @@ _INSERT_AHEAD = (
     "p.project_id AND status = 'RUNNING' AND (NOT %s OR tuner_id = %s OR (session IS NOT "
     f"NULL AND session IS DISTINCT FROM %s AND NOT {SESSION_LIVES}) OR (SELECT count(*) "
     "FROM json_object_keys(hp_values) AS k WHERE k NOT LIKE 'tuner/%%' OR k = "
-    f"'tuner/trial_id') < %s)) AND {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial")
+    "'tuner/trial_id') < cardinality(%s::text[]) AND NOT EXISTS (SELECT 1 FROM "
+    "json_object_keys(hp_values) AS k WHERE (k NOT LIKE 'tuner/%%' OR k = 'tuner/trial_id') "
+    f"AND k <> ALL(%s::text[])))) AND {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
@@ -115,10 +118,10 @@ class _Unchecked(Exception):
     reading: it is rolled back and made again."""
 
 
-def _identity_size(values: Mapping[str, Any]) -> int:
-    """How many of ``values`` tell what was tried: all but Hyperband's bookkeeping values
-    (``tuner/...``), except ``tuner/trial_id`` (as hpstore.oracle.values.values_key)."""
-    return sum(1 for k in values if not k.startswith("tuner/") or k == "tuner/trial_id")
+def _identity_names(values: Mapping[str, Any]) -> list[str]:
+    """The names of ``values`` that tell what was tried: all but Hyperband's bookkeeping
+    values (``tuner/...``), except ``tuner/trial_id`` (as hpstore.oracle.values.values_key)."""
+    return [str(k) for k in values if not k.startswith("tuner/") or k == "tuner/trial_id"]
 
 
 def facts_of(row: Any) -> CreationFacts:
@@ -283,7 +286,7 @@ class DecidingMixin:
                now)
         guard = (self.project_id, facts.max_trials, facts.uncounted, facts.space_version,
                  number, draws_ahead, tuner_id, session, self.db.keys["live"],
-                 _identity_size(decision.values)) if ahead else ()
+                 *(_identity_names(decision.values),) * 2) if ahead else ()
         # the trials_log_insert trigger records the first transition
         return Closing(_INSERT_AHEAD if ahead else _INSERT_TRIAL, (
             *row, *guard, self.project_id, checked, self.project_id, keys, texts), inserted,
@@ -296,19 +299,19 @@ class DecidingMixin:
 
     def _decide_ahead(self, decider: Decider, tuner_id: str, session: str | None,
                       facts: CreationFacts, draws_ahead: bool) -> TrialRecord | None:
-        """The decision made on ``facts`` (nothing queued, nothing running) before any
-        lock, and recorded in one round trip (the decision lock and the insert, one
-        transaction: see Database.at_once) if the facts under the lock are those; None when
-        they are not (nothing was written), or when the decider read the store or decided
-        something other than a new trial: then the decision is made the usual way.
+        """The decision made on ``facts`` (nothing queued, no running trial in them)
+        before any lock, and recorded in one round trip (the decision lock and the insert,
+        one transaction: see Database.at_once) if the facts under the lock are those (for a
+        decider that ``draws_ahead``: and no running trial matters to it, see
+        _INSERT_AHEAD); None when they are not (nothing was written), or when the decider
+        read the store or decided something other than a new trial: then the decision is
+        made the usual way.
 
         A quick decider is a function of the facts and of the look-ups of values run
         before (which the insert makes): on the same facts it decides the same, so a
         decision made ahead on facts that turn out true is the one the lock would have
         given. Its reads of anything else are not checked by the insert: a decider that
-        reads the store is not asked ahead again after a few tries. (Other workers' trials
-        take the next number as fast as it can be foreseen: with them, the facts are read
-        under the lock.)
+        reads the store is not asked ahead again after a few tries.
         """
         if facts.queued or self.db.in_transaction:
             return None
@@ -339,7 +342,8 @@ class DecidingMixin:
 
     def _stride(self, number: int) -> int:
         """How far this worker's next number is expected to be from ``number``, the one it
-        just took: the most frequent of its last strides (the most recent of those tied).
+        just took: its last stride when the one before was the same, else the most frequent
+        of its last strides (the most recent of those tied).
         With several workers on a project each takes about one number between two of
         another's, however long their trials run."""
         if self._strides is None:
@@ -349,6 +353,8 @@ class DecidingMixin:
         self._last_number = number
         if not self._strides:
             return 1
+        if len(self._strides) >= 2 and self._strides[-1] == self._strides[-2]:
+            return self._strides[-1]  # (workers came or went: follow at once)
         counts = collections.Counter(self._strides)
         return max(reversed(self._strides), key=counts.__getitem__)
 
