@@ -641,7 +641,7 @@ ALLOWED_SQL_PIECES = {
        "a statement handed to Database.transaction or Database.at_once by the engine's own "
        "modules: an opening statement, one sent ahead of its lock, or a Closing (sql, "
        "recover) built there from constants (deciding.py's _DECISION_FACTS, _RUNNING_LIVES, "
-       "_INSERT_TRIAL and _INSERT_EXPECTED), the "
+       "_INSERT_TRIAL and _INSERT_AHEAD), the "
        "values bound as parameters; _together sends those, with BEGIN, COMMIT and the lock "
        "statement written in _open, _run and at_once"
        for function, piece in (

@@ -9,13 +9,11 @@ from typing import Any
 
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import _same
+from hpstore.store.records import is_identity_name
 
 
 def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
-    # Hyperband's bookkeeping values are not part of what was tried, but a continued
-    # trial (tuner/trial_id) is not the fresh trial it continues.
-    return {k: v for k, v in values.items()
-            if not k.startswith("tuner/") or k == "tuner/trial_id"}
+    return {k: v for k, v in values.items() if is_identity_name(k)}
 
 
 def values_key(values: Mapping[str, Any]) -> str:

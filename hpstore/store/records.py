@@ -15,6 +15,13 @@ from typing import Any
 from hpstore.store.decode import from_json
 
 
+def is_identity_name(name: str) -> bool:
+    """Whether a value named ``name`` tells what a trial tried (is part of its values
+    key): all but Hyperband's bookkeeping values ``tuner/...``, except ``tuner/trial_id``,
+    which tells a continued trial from a fresh one."""
+    return not name.startswith("tuner/") or name == "tuner/trial_id"
+
+
 @dataclass(frozen=True)
 class ProjectRecord:
     """One search (``project_name``) as its store holds it."""

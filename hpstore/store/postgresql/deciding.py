@@ -33,7 +33,7 @@ from hpstore.store.contract import CreationFacts, Decider, Decision
 from hpstore.store.postgresql.database import STATISTICS_AT, Closing
 from hpstore.store.postgresql.liveness import SESSION_LIVES
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
-from hpstore.store.records import TrialRecord, dumps
+from hpstore.store.records import TrialRecord, dumps, is_identity_name
 from hpstore.store.rows import trial_record
 from hpstore.trial import TrialStatus
 
@@ -74,6 +74,8 @@ _AND_STATE = (
     "s.key, s.value::json FROM unnest(%s::text[], %s::text[]) AS s(key, value) WHERE EXISTS "
     "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) ")
 _INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial"
+# a value's name k that tells what was tried (as hpstore.store.records.is_identity_name)
+_IDENTITY_NAME = "(k NOT LIKE 'tuner/%%' OR k = 'tuner/trial_id')"
 # ... and one decided ahead of the lock (see DecidingMixin._decide_ahead): written only
 # if, under the decision lock, the project's settings, its next number and its space are
 # those it was decided on, no trial waits in the queue, and no trial runs; or, for a
@@ -91,10 +93,10 @@ _INSERT_AHEAD = (
     "queued IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = "
     "p.project_id AND status = 'RUNNING' AND (NOT %s OR tuner_id = %s OR (session IS NOT "
     f"NULL AND session IS DISTINCT FROM %s AND NOT {SESSION_LIVES}) OR (SELECT count(*) "
-    "FROM json_object_keys(hp_values) AS k WHERE k NOT LIKE 'tuner/%%' OR k = "
-    "'tuner/trial_id') < cardinality(%s::text[]) AND NOT EXISTS (SELECT 1 FROM "
-    "json_object_keys(hp_values) AS k WHERE (k NOT LIKE 'tuner/%%' OR k = 'tuner/trial_id') "
-    f"AND k <> ALL(%s::text[])))) AND {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial")
+    f"FROM json_object_keys(hp_values) AS k WHERE {_IDENTITY_NAME}) < cardinality(%s::text[]) "
+    "AND NOT EXISTS (SELECT 1 FROM json_object_keys(hp_values) AS k WHERE "
+    f"{_IDENTITY_NAME} AND k <> ALL(%s::text[])))) AND {_NEVER_RUN}{_AND_STATE}SELECT id "
+    "FROM trial")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
@@ -116,12 +118,6 @@ _LOOK_FIRST = _LookFirst()
 class _Unchecked(Exception):
     """A quick decision other than a new trial was made on look-ups answered without
     reading: it is rolled back and made again."""
-
-
-def _identity_names(values: Mapping[str, Any]) -> list[str]:
-    """The names of ``values`` that tell what was tried: all but Hyperband's bookkeeping
-    values (``tuner/...``), except ``tuner/trial_id`` (as hpstore.oracle.values.values_key)."""
-    return [str(k) for k in values if not k.startswith("tuner/") or k == "tuner/trial_id"]
 
 
 def facts_of(row: Any) -> CreationFacts:
@@ -271,7 +267,7 @@ class DecidingMixin:
         keys, texts = self._state_rows(decision.state)
 
         def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
-            if not rows or rows[0][0] is None:
+            if not rows:
                 return None
             self._expected = CreationFacts(
                 facts.max_trials, number + (self._stride(number) if draws_ahead else 1),
@@ -286,7 +282,7 @@ class DecidingMixin:
                now)
         guard = (self.project_id, facts.max_trials, facts.uncounted, facts.space_version,
                  number, draws_ahead, tuner_id, session, self.db.keys["live"],
-                 *(_identity_names(decision.values),) * 2) if ahead else ()
+                 *([k for k in decision.values if is_identity_name(k)],) * 2) if ahead else ()
         # the trials_log_insert trigger records the first transition
         return Closing(_INSERT_AHEAD if ahead else _INSERT_TRIAL, (
             *row, *guard, self.project_id, checked, self.project_id, keys, texts), inserted,
