@@ -9,9 +9,11 @@ model shows up as a column of the same run, not as a comparison between runs.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +47,9 @@ def load(rev: str) -> type:
         raise BaselineError(f"{rev!r} is not a git revision; give a commit, a tag or a branch")
     package = "hpstore_at_" + re.sub(r"\W", "_", rev)
     if package not in sys.modules:
-        folder = os.path.join(tempfile.mkdtemp(prefix="hpstore-baseline-"), package)
+        scratch = tempfile.mkdtemp(prefix="hpstore-baseline-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # imported by then
+        folder = os.path.join(scratch, package)
         os.makedirs(folder)
         found = 0
         for name in MODULES:

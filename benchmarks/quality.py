@@ -122,8 +122,9 @@ def drive(oracle: Any, evaluate: Evaluate) -> None:
 
 
 # -- KerasTuner ---------------------------------------------------------------------------------
-def keras_tuner_oracle(problem: Problem, seed: int, budget: int, initial: int | None = None
-                       ) -> Any:
+def keras_tuner_oracle(problem: Problem, seed: int, budget: int, folder: str,
+                       initial: int | None = None) -> Any:
+    """KerasTuner's Bayesian oracle on ``problem``, keeping its project under ``folder``."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras_tuner as kt
 
@@ -141,14 +142,15 @@ def keras_tuner_oracle(problem: Problem, seed: int, budget: int, initial: int | 
     oracle = kt.oracles.BayesianOptimizationOracle(
         objective=kt.Objective("value", "min"), max_trials=budget, seed=seed,
         hyperparameters=hp, num_initial_points=initial)
-    oracle._set_project_dir(tempfile.mkdtemp(prefix="kt-bench-"), "p")
+    oracle._set_project_dir(folder, "p")
     return oracle
 
 
 def run_keras_tuner(problem: Problem, seed: int, budget: int, evaluate: Evaluate) -> None:
     # KerasTuner's oracle prints a table per trial; keep the report readable.
-    with contextlib.redirect_stdout(io.StringIO()):
-        drive(keras_tuner_oracle(problem, seed, budget), evaluate)
+    with contextlib.redirect_stdout(io.StringIO()), \
+            tempfile.TemporaryDirectory(prefix="kt-bench-") as folder:
+        drive(keras_tuner_oracle(problem, seed, budget, folder), evaluate)
 
 
 # -- Optuna ----------------------------------------------------------------------------------------
@@ -205,21 +207,23 @@ def bayesian_latency(completed: int, repeats: int = 5, keras_tuner: bool = True,
     import hpstore
 
     results: dict[str, dict[str, float]] = {}
-    for i, name in enumerate(problems):
-        chosen = find_problem(name)
-        suffix = "" if i == 0 else f", {name}"
-        makers: dict[str, Callable[[], Any]] = {
-            "hpstore bayesian": functools.partial(
-                hpstore.BayesianOptimizationOracle, hpstore.Objective("value", "min"),
-                max_trials=completed + repeats + 1, hyperparameters=hpstore_space(chosen),
-                seed=1, num_initial_points=completed),
-        }
-        if i == 0 and keras_tuner and available("keras_tuner"):
-            makers["KerasTuner bayesian"] = functools.partial(
-                keras_tuner_oracle, chosen, 1, completed + repeats + 1, initial=completed)
-        for system, make in makers.items():
-            with contextlib.redirect_stdout(io.StringIO()):
-                results[system + suffix] = _time_creates(make(), chosen, completed, repeats)
+    with tempfile.TemporaryDirectory(prefix="kt-bench-") as scratch:
+        for i, name in enumerate(problems):
+            chosen = find_problem(name)
+            suffix = "" if i == 0 else f", {name}"
+            makers: dict[str, Callable[[], Any]] = {
+                "hpstore bayesian": functools.partial(
+                    hpstore.BayesianOptimizationOracle, hpstore.Objective("value", "min"),
+                    max_trials=completed + repeats + 1, hyperparameters=hpstore_space(chosen),
+                    seed=1, num_initial_points=completed),
+            }
+            if i == 0 and keras_tuner and available("keras_tuner"):
+                makers["KerasTuner bayesian"] = functools.partial(
+                    keras_tuner_oracle, chosen, 1, completed + repeats + 1, scratch,
+                    initial=completed)
+            for system, make in makers.items():
+                with contextlib.redirect_stdout(io.StringIO()):
+                    results[system + suffix] = _time_creates(make(), chosen, completed, repeats)
     return results
 
 

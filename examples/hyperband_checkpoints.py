@@ -4,37 +4,40 @@
 
 Each trial's values carry tuner/epochs (train up to here), tuner/initial_epoch (start
 here) and, for a promoted trial, tuner/trial_id: the trial whose checkpoint to load. The
-"model" here is a number that improves with training; the checkpoint is a JSON file.
+"model" here is a number that improves with training; the checkpoint is a JSON file, kept
+in a folder beside the search file (DB-checkpoints/), so a search stopped half-way resumes
+with the checkpoints its promoted trials need.
 """
 
 import json
 import os
 import sys
-import tempfile
 
 import hpstore
 
-CHECKPOINTS = tempfile.mkdtemp(prefix="hpstore-checkpoints-")
-
-
-def checkpoint(trial_id):
-    return os.path.join(CHECKPOINTS, f"trial-{trial_id}.json")
-
 
 class EpochTuner(hpstore.Tuner):
+    def __init__(self, oracle, hypermodel, checkpoints):
+        super().__init__(oracle, hypermodel=hypermodel)
+        self.checkpoints = checkpoints
+        os.makedirs(checkpoints, exist_ok=True)
+
+    def checkpoint(self, trial_id):
+        return os.path.join(self.checkpoints, f"trial-{trial_id}.json")
+
     def run_trial(self, trial):
         hp = trial.hyperparameters
         start = hp.get("tuner/initial_epoch")
         state = {"loss": 10.0}
         if "tuner/trial_id" in hp.values:  # promoted: continue the earlier trial's model
-            with open(checkpoint(hp.get("tuner/trial_id"))) as f:
+            with open(self.checkpoint(hp.get("tuner/trial_id"))) as f:
                 state = json.load(f)
         rate = hp.get("learning_rate")
         for epoch in range(start, hp.get("tuner/epochs")):
             state["loss"] = state["loss"] * (1 - rate) + abs(rate - 0.3) * 0.5
             if self.report(trial, {"loss": state["loss"]}, step=epoch):
                 break
-        with open(checkpoint(trial.trial_id), "w") as f:
+        with open(self.checkpoint(trial.trial_id), "w") as f:
             json.dump(state, f)
 
 
@@ -45,7 +48,8 @@ def build(hp):
 def main(db="hyperband.db", max_epochs=27):
     oracle = hpstore.HyperbandOracle(objective="loss", max_epochs=max_epochs, factor=3,
                                      seed=2, database=db)
-    tuner = EpochTuner(oracle, hypermodel=build)
+    tuner = EpochTuner(oracle, hypermodel=build,
+                       checkpoints=os.path.splitext(db)[0] + "-checkpoints")
     tuner.search()
     best = tuner.get_best_trials(1)[0]
     print(f"best: trial {best.trial_id}, {best.hyperparameters.values}")

@@ -20,7 +20,9 @@ the tests (and every process they start) keep those marks in a folder of their o
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import tempfile
 
@@ -29,6 +31,10 @@ from hypothesis import settings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hpstore-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
+# torch's compiler caches in the temp folder by default; the suite leaves nothing there
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                      os.path.join(os.environ["XDG_CACHE_HOME"], "torchinductor"))
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 

@@ -74,6 +74,50 @@ def test_hyperband_with_checkpoints(tmp_path):
     promoted = conn.execute("SELECT count(*) FROM trials WHERE json_extract(hp_values, "
                             "'$.\"tuner/trial_id\"') IS NOT NULL").fetchone()[0]
     assert promoted > 0
+    ids = {r[0] for r in conn.execute("SELECT trial_id FROM trials")}
+    saved = {p.name for p in (tmp_path / "h-checkpoints").iterdir()}
+    assert saved == {f"trial-{i}.json" for i in ids}  # beside the search, one per trial
+
+
+# Runs the example until its first promoted trial starts, then dies as a killed process does.
+DIES_AT_FIRST_PROMOTION = """
+import os, runpy, signal, sys
+example = runpy.run_path(sys.argv[1], run_name="example")
+run_trial = example["EpochTuner"].run_trial
+def dying(self, trial):
+    if "tuner/trial_id" in trial.hyperparameters.values:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_trial(self, trial)
+example["EpochTuner"].run_trial = dying
+example["main"]("h.db", 9)
+"""
+
+
+def test_hyperband_with_checkpoints_resumes_after_a_kill(tmp_path):
+    """A search killed as a promoted trial starts resumes in a new process: that trial runs
+    again from the checkpoint the killed process wrote, and nothing is left in the temp
+    folder (the checkpoints live beside the search)."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**ENV, "TMPDIR": str(scratch)}
+    killed = subprocess.run([sys.executable, "-c", DIES_AT_FIRST_PROMOTION,
+                             str(EXAMPLES / "hyperband_checkpoints.py")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    conn = sqlite3.connect(tmp_path / "h.db")
+    running = conn.execute("SELECT trial_id, hp_values FROM trials WHERE status = 'RUNNING'"
+                           ).fetchall()
+    assert len(running) == 1 and "tuner/trial_id" in running[0][1]
+    resumed = subprocess.run([sys.executable, str(EXAMPLES / "hyperband_checkpoints.py"),
+                              "h.db", "9"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "best: trial" in resumed.stdout
+    status, interruptions = conn.execute(
+        "SELECT status, interruptions FROM trials WHERE trial_id = ?", (running[0][0],)
+    ).fetchone()
+    assert (status, interruptions) == ("COMPLETED", 1)
+    assert list(scratch.iterdir()) == []
 
 
 def test_conditional_space(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -309,9 +310,23 @@ def test_stress_finds_no_violation_on_postgresql(tmp_path):
         if kills >= 2:
             break
     assert kills >= 2  # the chaos loop really killed workers
-    with psycopg.connect(database) as conn:  # the round's schema is gone again
-        assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE "
-                                "'hpstore_stress_%%'").fetchall()
+    assert not _stress_schemas(database, os.getpid())  # the rounds' schemas are gone again
+
+
+def _stress_schemas(database: str, pid: int) -> list[str]:
+    """The schemas the stress tool running as ``pid`` made and left on the server."""
+    with psycopg.connect(database) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+            (f"hpstore\\_stress\\_{pid}\\_%",))]
+
+
+def test_stress_stopped_with_ctrl_c_leaves_no_schema_on_the_server(tmp_path):
+    from _ctrl_c import stop_a_run_with_ctrl_c
+
+    scratch, pid = stop_a_run_with_ctrl_c(tmp_path, "--database", base_url())
+    assert list(scratch.iterdir()) == []
+    assert _stress_schemas(base_url(), pid) == []
 
 
 def test_the_dashboard_follows_a_search_on_a_url():

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from _ctrl_c import stop_a_run_with_ctrl_c
 
 from hpstore.cli import load_tool
 
@@ -176,3 +177,8 @@ def test_cleanup_leaves_no_files(tmp_path):
     assert result["violations"] == []
     assert list(folder.iterdir()) == []
     shutil.rmtree(folder)
+
+
+def test_a_run_stopped_with_ctrl_c_stops_its_workers_and_leaves_no_files(tmp_path):
+    scratch, _ = stop_a_run_with_ctrl_c(tmp_path)
+    assert list(scratch.iterdir()) == []

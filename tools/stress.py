@@ -213,6 +213,16 @@ class Round:
         log.close()
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException:  # Ctrl-C: no worker goes on writing behind the user's back
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            raise
+
+    def _run(self) -> None:
         for slot in range(self.opts.processes):
             self.start(slot)
         with open(self.phase_file, "r+b") as f:
@@ -394,7 +404,12 @@ def interruptions(database: str | Path) -> int:
 def run_round(opts: argparse.Namespace, kind: str, folder: Path, number: int) -> dict[str, Any]:
     start = time.monotonic()
     rnd = Round(opts, kind, folder, number)
-    rnd.run()
+    try:
+        rnd.run()
+    except KeyboardInterrupt:  # stopped: nothing left behind, on disk or on the server
+        if not opts.keep:
+            _remove_round(opts, rnd)
+        raise
     expected = expected_trials(kind, opts.trials)
     reported = rnd.reported()
     # A Hyperband round shrinks by the trials stopped early in the round before it (they
@@ -408,15 +423,20 @@ def run_round(opts: argparse.Namespace, kind: str, folder: Path, number: int) ->
               "violations": problems, "seconds": round(time.monotonic() - start, 1),
               "file": redact(rnd.database) + f" (schema {rnd.schema})" if rnd.schema
               else str(rnd.path)}
-    if not problems and not opts.keep:
-        if rnd.schema is not None:
-            from hpstore.store.postgresql import admin
-
-            admin.drop_schema(opts.database, rnd.schema)
-        shutil.rmtree(folder / f"{rnd.path.name}.hpstore", ignore_errors=True)
-        for p in folder.glob(f"{rnd.path.stem}*"):
-            p.unlink()
+    if not problems and not opts.keep:  # a round with a violation keeps its search
+        _remove_round(opts, rnd)
     return result
+
+
+def _remove_round(opts: argparse.Namespace, rnd: Round) -> None:
+    if rnd.schema is not None:
+        from hpstore.store.postgresql import admin
+
+        with contextlib.suppress(Exception):  # the server may be what stopped the round
+            admin.drop_schema(opts.database, rnd.schema)
+    shutil.rmtree(rnd.folder / f"{rnd.path.name}.hpstore", ignore_errors=True)
+    for p in rnd.folder.glob(f"{rnd.path.stem}*"):
+        p.unlink()
 
 
 def stress(opts: argparse.Namespace, out: Any = sys.stdout) -> list[dict[str, Any]]:
@@ -425,25 +445,27 @@ def stress(opts: argparse.Namespace, out: Any = sys.stdout) -> list[dict[str, An
     folder = Path(opts.keep or tempfile.mkdtemp(prefix="hpstore-stress-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = []
-    for kind in kinds:
-        until = time.monotonic() + opts.minutes * 60
-        number = 0
-        while True:
-            r = run_round(opts, kind, folder, number)
-            results.append(r)
-            kills = sum(r["kills"].values())
-            print(f"{kind} round {number}: {r['processes']} processes, {r['trials']} trials, "
-                  f"{kills} kills, {r['interruptions']} interruptions, "
-                  f"{len(r['violations'])} violations, {r['seconds']} s", file=out, flush=True)
-            for v in r["violations"]:
-                print(f"  VIOLATION: {v}", file=out)
-            if r["violations"]:
-                print(f"  kept: {r['file']}", file=out)
-            number += 1
-            if time.monotonic() >= until:
-                break
-    if not opts.keep and not any(r["violations"] for r in results):
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        for kind in kinds:
+            until = time.monotonic() + opts.minutes * 60
+            number = 0
+            while True:
+                r = run_round(opts, kind, folder, number)
+                results.append(r)
+                kills = sum(r["kills"].values())
+                print(f"{kind} round {number}: {r['processes']} processes, {r['trials']} trials, "
+                      f"{kills} kills, {r['interruptions']} interruptions, "
+                      f"{len(r['violations'])} violations, {r['seconds']} s", file=out, flush=True)
+                for v in r["violations"]:
+                    print(f"  VIOLATION: {v}", file=out)
+                if r["violations"]:
+                    print(f"  kept: {r['file']}", file=out)
+                number += 1
+                if time.monotonic() >= until:
+                    break
+    finally:  # a run stopped with Ctrl-C leaves nothing behind either, unless kept
+        if not opts.keep and not any(r["violations"] for r in results):
+            shutil.rmtree(folder, ignore_errors=True)
     return results
 
 
