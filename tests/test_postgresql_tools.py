@@ -21,7 +21,7 @@ from psycopg import sql
 
 from hpstore.cli import load_tool, main
 from hpstore.errors import DatabaseError
-from hpstore.store import open_store
+from hpstore.store import open_store, shown
 from hpstore.store.postgresql.schema import SCHEMA_VERSION
 from hpstore.tooling import holds_search
 
@@ -291,6 +291,37 @@ def test_copy_takes_every_project(tmp_path, capsys):
     assert run(capsys, "copy", source, target)[0] == 0
     code, out, _ = run(capsys, "summary", target)
     assert code == 0 and "2 project(s): a, b" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_copy_says_what_it_reads_and_writes_on_a_terminal_only(tmp_path, monkeypatch):
+    source = str(tmp_path / "s.db")
+    for name in ("a", "b"):
+        complete(open_oracle(source, max_trials=4, project_name=name), 4)
+    copy_tool = load_tool("copy")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    target = fresh_url()
+    assert copy_tool.main([source, target]) == 0
+    text = terminal.getvalue()
+    steps = [part for part in text.split("\r\x1b[2K") if part.endswith(" ...")]
+    assert steps == [f"reading project 'a' from {source} ...",
+                     f"reading project 'b' from {source} ...",
+                     f"writing project 'a' (4 trial(s)) into {shown(target)} ...",
+                     f"writing project 'b' (4 trial(s)) into {shown(target)} ..."]
+    # the status line is cleared before the results are printed
+    assert text.split("\r\x1b[2K")[-1] == (
+        f"copied project 'a': 4 trial(s) into {shown(target)}\n"
+        f"copied project 'b': 4 trial(s) into {shown(target)}\n")
+    log = io.StringIO()  # not a terminal: the results only, no control character
+    monkeypatch.setattr(sys, "stderr", log)
+    assert copy_tool.main([source, fresh_url()]) == 0
+    assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
+    assert log.getvalue().count("copied project") == 2 and "reading" not in log.getvalue()
 
 
 def test_stress_finds_no_violation_on_postgresql(tmp_path):

@@ -40,6 +40,17 @@ _TRIALS = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s ORDER BY nu
 _PROJECT = ("SELECT oracle_class, oracle_config::text, objective::text, max_trials, seed, "
             "space_version, queue_counter, created_at, updated_at, uncounted FROM projects "
             "WHERE project_id = %s")
+# Loading a document: ids for its trials, then its rows by COPY (see load_into).
+_DRAW_TRIAL_IDS = ("SELECT nextval(pg_get_serial_sequence('trials', 'id')) "
+                   "FROM generate_series(1, %s)")
+_COPY_TRIALS = ("COPY trials (id, project_id, number, trial_id, status, hp_values, values_key, "
+                "score, best_step, tuner_id, session, message, run_count, invalid_runs, "
+                "interruptions, queued, created_at, started_at, ended_at, pid, changed_at, "
+                "origin, note, retired_at) FROM STDIN")
+_COPY_OBSERVATIONS = ("COPY observations (trial, run, metric, direction, step, value, at) "
+                      "FROM STDIN")
+_COPY_TRANSITIONS = ("COPY transitions (trial, from_status, to_status, at, tuner_id, pid, "
+                     "message) FROM STDIN")
 
 
 class DocumentMixin:
@@ -162,38 +173,29 @@ class DocumentMixin:
                 "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
                 [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])
             return
-        cursor.executemany(
-            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
-            "score, best_step, tuner_id, session, message, run_count, invalid_runs, "
-            "interruptions, queued, created_at, started_at, ended_at, pid, changed_at, origin, "
-            "note, retired_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [(pid, int(t["number"]), str(t["trial_id"]), t["status"], dumps(t["hp_values"]),
-              t["values_key"], _stored_float(t["score"]), t["best_step"], t["tuner_id"],
-              t["session"], storable(t["message"]), t["run_count"], t["invalid_runs"],
-              t["interruptions"], t["queued"], t["created_at"], t["started_at"],
-              t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
-              t.get("note"), t.get("retired_at")) for t in trials],
-            returning=True)
-        keys = []
-        while True:
-            keys.append(cursor.fetchone()[0])
-            if not cursor.nextset():
-                break
-        if len(keys) != len(trials):  # pragma: no cover - psycopg returns one per row
-            raise ValueError("the trials were not all inserted")
+        # COPY, not INSERTs: a search of 100,000 trials is 400,000 rows, which a server
+        # takes several times faster this way. The trials' ids are drawn first (COPY
+        # returns none), so their observations and status log can point at them.
+        keys = [r[0] for r in conn.execute(_DRAW_TRIAL_IDS, (len(trials),))]
+        with cursor.copy(_COPY_TRIALS) as copy:
+            for pk, t in zip(keys, trials):
+                copy.write_row((
+                    pk, pid, int(t["number"]), str(t["trial_id"]), t["status"],
+                    dumps(t["hp_values"]), t["values_key"], _stored_float(t["score"]),
+                    t["best_step"], t["tuner_id"], t["session"], storable(t["message"]),
+                    t["run_count"], t["invalid_runs"], t["interruptions"], t["queued"],
+                    t["created_at"], t["started_at"], t["ended_at"], t.get("pid"),
+                    t.get("changed_at"), t.get("origin"), t.get("note"), t.get("retired_at")))
         # the saved log replaces the rows the insert trigger just wrote
         conn.execute("DELETE FROM transitions WHERE trial = ANY(%s)", (keys,))
-        cursor.executemany(
-            "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(pk, run, m, d, step, _stored_float(v), at)
-             for pk, t in zip(keys, trials) for run, m, d, step, v, at in t["observations"]])
-        cursor.executemany(
-            "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
-            "message) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(pk, *tr[:5], storable(tr[5])) for pk, t in zip(keys, trials)
-             for tr in t["transitions"]])
+        with cursor.copy(_COPY_OBSERVATIONS) as copy:
+            for pk, t in zip(keys, trials):
+                for run, m, d, step, v, at in t["observations"]:
+                    copy.write_row((pk, run, m, d, step, _stored_float(v), at))
+        with cursor.copy(_COPY_TRANSITIONS) as copy:
+            for pk, t in zip(keys, trials):
+                for tr in t["transitions"]:
+                    copy.write_row((pk, *tr[:5], storable(tr[5])))
         cursor.executemany(
             "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
             [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])
