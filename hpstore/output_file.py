@@ -67,8 +67,9 @@ def _is_sqlite(fd: int) -> bool:
 
 
 def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[str],
-                 force: bool = False) -> Path:
+                 force: bool = False, example: str = "report.html") -> Path:
     """Check, before any work, that ``path`` may be written; returns it resolved.
+    ``example`` is the file name suggested when ``path`` is a folder.
 
     Raises:
         OutputFileError: as :func:`write_output`.
@@ -86,7 +87,7 @@ def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[st
                               "Create it, or choose another output file with -o.")
     if real.is_dir():
         raise OutputFileError(f"Cannot write {given}: it is a folder. Give a file name, such as "
-                              f"{Path(given) / 'report.html'}.")
+                              f"{Path(given) / example}.")
     try:
         st = os.stat(real)
     except FileNotFoundError:
@@ -115,7 +116,8 @@ def _sqlite_refusal(given: str) -> OutputFileError:
 
 
 def write_output(path: str | os.PathLike[str], text: str, *,
-                 database: str | os.PathLike[str], force: bool = False) -> Path:
+                 database: str | os.PathLike[str], force: bool = False,
+                 example: str = "report.html") -> Path:
     """Write ``text`` (UTF-8) to ``path``; returns the path written.
 
     Raises:
@@ -125,7 +127,7 @@ def write_output(path: str | os.PathLike[str], text: str, *,
             written then, and a file this call created is removed again.
     """
     given = str(path)
-    real = check_output(path, database=database, force=force)
+    real = check_output(path, database=database, force=force, example=example)
     protected = _Protected(database)
     fd, created = _open(real, given)
     try:

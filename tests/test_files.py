@@ -108,6 +108,16 @@ def test_a_folder_and_a_missing_folder(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.parametrize(("given", "error"), [
+    ("", ValueError), (123, TypeError), (b"x.db", TypeError), (["x.db"], TypeError)])
+def test_a_database_argument_that_names_no_file_is_refused_naming_it(tmp_path, monkeypatch,
+                                                                      given, error):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=r"`database` must be the path of a search file.*received"):
+        open_oracle(given, max_trials=3)
+    assert list(tmp_path.iterdir()) == []  # nothing made, not even in the current folder
+
+
 def test_an_empty_file_becomes_a_search(tmp_path):
     path = tmp_path / "empty.db"
     path.touch()

@@ -125,6 +125,15 @@ def test_a_bad_output_path_is_one_error_line(search, tmp_path, capsys, tool, ext
         (tmp_path / "locked").chmod(0o700)
 
 
+@pytest.mark.parametrize(("tool", "extra", "suggested"), [
+    ("report", [], "report.html"), ("export", [], "trials.csv"),
+    ("export", ["--format", "jsonl"], "trials.jsonl")])
+def test_a_folder_given_as_output_gets_a_file_name_of_the_tools_kind(
+        search, tmp_path, capsys, tool, extra, suggested):
+    code, _, err = run(capsys, tool, str(search), *extra, "-o", str(tmp_path))
+    assert code == 2 and f"such as {tmp_path / suggested}." in err, err
+
+
 @pytest.mark.parametrize("tool", ["summary", "trials", "best", "history", "export", "check",
                                   "report", "sql", "show", "watch"])
 def test_a_bad_database_path_is_one_error_line(tmp_path, capsys, tool):

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     add_output_options(parser, None)
     args = parser.parse_args(argv)
     if args.output is not None:  # a bad -o is refused before the file is read
-        check_output(args.output, database=args.database, force=args.force)
+        check_output(args.output, database=args.database, force=args.force,
+                     example=f"trials.{args.format}")
     store = open_search(args.database)
     project = queries.choose_project(store, args.project)
     columns, rows = queries.trial_table(project, queries.space_names(project),
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(columns, rows, args.format, raw=args.raw)
     store.close()
     if args.output is not None:
-        write_output(args.output, text, database=args.database, force=args.force)
+        write_output(args.output, text, database=args.database, force=args.force,
+                     example=f"trials.{args.format}")
         print(terminal_text(f"wrote {args.output}"), file=sys.stderr)
     else:
         sys.stdout.write(text)

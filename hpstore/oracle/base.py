@@ -208,7 +208,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         return self._project
 
     def close(self) -> None:
-        """Close this process's connection and give up its liveness lock."""
+        """Close this process's connection and give up its liveness lock. Using the oracle
+        again afterwards opens the search again, as at its first use."""
         self._store.close()
 
     def __enter__(self) -> Oracle:

@@ -39,10 +39,17 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
         DatabaseError and its subclasses: the database cannot be used.
         EngineUnavailableError: a PostgreSQL URL without psycopg installed (it says which
             extra to install).
-        ValueError: an unknown durability.
+        ValueError: an unknown durability, or an empty ``database``.
+        TypeError: ``database`` is not a path, a URL or None.
     """
     from hpstore.store.postgresql import is_url
 
+    if database is not None and not isinstance(database, (str, os.PathLike)):
+        raise TypeError(f"`database` must be the path of a search file, a postgresql:// URL "
+                        f"or None, received {database!r} ({type(database).__name__}).")
+    if database == "":
+        raise ValueError(f"`database` must be the path of a search file (such as search.db), "
+                         f"a postgresql:// URL or None, received {database!r}.")
     if is_url(database):
         from hpstore.store.postgresql.store import PostgresStore
 
