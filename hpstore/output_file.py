@@ -67,7 +67,7 @@ def _is_sqlite(fd: int) -> bool:
 
 
 def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[str],
-                 force: bool = False, example: str = "report.html") -> Path:
+                 force: bool = False, example: str) -> Path:
     """Check, before any work, that ``path`` may be written; returns it resolved.
     ``example`` is the file name suggested when ``path`` is a folder.
 
@@ -117,7 +117,7 @@ def _sqlite_refusal(given: str) -> OutputFileError:
 
 def write_output(path: str | os.PathLike[str], text: str, *,
                  database: str | os.PathLike[str], force: bool = False,
-                 example: str = "report.html") -> Path:
+                 example: str) -> Path:
     """Write ``text`` (UTF-8) to ``path``; returns the path written.
 
     Raises:
