@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 
 import numpy as np
 import pytest
 
 from benchmarks import compare, quality, scale, throughput
 from benchmarks.suite import SUITES
+from hpstore.oracle.values import values_key
 
 
 @pytest.mark.slow
@@ -253,3 +255,25 @@ def test_postgres_benchmark_measures_both_systems_in_every_run(tmp_path, capsys)
         assert all(rate > 0 for r in runs.values() for rate in r)
     assert any("Optuna's RDBStorage" in bar for bar in results["bars"])
     assert "median of 2 interleaved runs" in capsys.readouterr().out
+
+
+def test_the_schema_by_hand_writes_a_search_hpstore_reads_as_its_own(tmp_path, capsys):
+    # the floor row must send what hpstore sends: the file it writes is a finished search
+    from tools import check
+
+    assert throughput.schema_by_hand(25, str(tmp_path)) > 0
+    path = str(tmp_path / "by-hand.db")
+    assert check.main([path]) == 0, capsys.readouterr().out
+    oracle = throughput._space_oracle(path, 25)
+    trials = list(oracle.trials.values())
+    assert len(trials) == 25 and {t.status for t in trials} == {"COMPLETED"}
+    best = oracle.get_best_trials(1)[0]
+    assert best.score == min(t.score for t in trials)
+    assert best.score == throughput._objective(*(best.hyperparameters.values[k]
+                                                 for k in ("x", "y", "c")))
+    assert oracle.create_trial("next").status == "STOPPED"  # all 25 counted
+    oracle.close()
+    conn = sqlite3.connect(path)
+    stored = conn.execute("SELECT hp_values, values_key FROM trials").fetchall()
+    conn.close()
+    assert [key for _, key in stored] == [values_key(json.loads(text)) for text, _ in stored]

@@ -164,6 +164,37 @@ def test_the_end_of_a_run_this_oracle_reported_reads_nothing_back(db):
     assert (trial.score, trial.best_step) == (1.0, 1)
 
 
+def test_a_report_on_a_run_this_oracle_started_reads_nothing_back(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    sent = []
+    oracle.store.db.connect().set_trace_callback(sent.append)
+    for step in range(2):
+        reported = oracle.update_trial(trial.trial_id, {"loss": 3.0 - step, "acc": 0.5},
+                                       step=step)
+        assert reported.status == "RUNNING"
+    oracle.store.db.connect().set_trace_callback(None)
+    # the trial's row is checked by the statement that adds the first value, not read
+    assert [s.split()[0] for s in sent] == ["BEGIN", "INSERT", "INSERT", "COMMIT"] * 2
+    history = oracle.get_trial(trial.trial_id).metrics
+    assert [o.mean() for o in history.get_history("loss")] == [3.0, 2.0]
+    assert [o.mean() for o in history.get_history("acc")] == [0.5, 0.5]
+
+
+def test_a_report_after_the_run_ended_elsewhere_is_refused_and_adds_nothing(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 3.0})
+    other = open_oracle(db)
+    elsewhere = other.get_trial(trial.trial_id)
+    elsewhere.status = "COMPLETED"
+    other.end_trial(elsewhere)
+    with pytest.raises(hpstore.TrialNotRunningError):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=1)
+    history = oracle.get_trial(trial.trial_id).metrics.get_history("loss")
+    assert [(o.step, o.mean()) for o in history] == [(0, 3.0)]
+
+
 def test_a_decision_is_drawn_ahead_of_the_write_lock_only_while_other_writers_queue(db):
     oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=10, seed=1,
                                         hyperparameters=space(), database=db)

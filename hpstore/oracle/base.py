@@ -284,7 +284,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         kept = self._kept.pop(str(trial_id), None)
         record = self._project.record_metrics(trial_id, rows,
                                               run=self._handed.get(str(trial_id)),
-                                              stop=self._stop_check())
+                                              stop=self._stop_check(),
+                                              known=None if kept is None else kept.record)
         if kept is not None and record.run == kept.record.run:
             # what the store now holds of this run, known without reading it back
             kept.record = record

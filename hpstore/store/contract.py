@@ -241,10 +241,14 @@ class ProjectStore(Protocol):
 
     # -- changing trials ------------------------------------------------------------------
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None, stop: StopCheck | None = None
-                       ) -> TrialRecord:
+                       run: int | None = None, stop: StopCheck | None = None,
+                       known: TrialRecord | None = None) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same step.
+
+        ``known`` is the trial as the caller last had it from the store, in ``run``. An
+        engine may then write the rows on a check that the trial is still RUNNING in that
+        run, and answer ``known`` without reading the trial back; otherwise it reads it.
 
         Raises:
             TrialNotRunningError: not RUNNING or STOPPED, or no longer in ``run``.

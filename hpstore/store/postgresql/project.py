@@ -364,10 +364,12 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         return trial_record(row)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None, stop: StopCheck | None = None
-                       ) -> TrialRecord:
+                       run: int | None = None, stop: StopCheck | None = None,
+                       known: TrialRecord | None = None) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
+        (``known`` is not needed here: the one statement that adds the rows returns the
+        trial as it is, in the same round trip.)
 
         Raises:
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.

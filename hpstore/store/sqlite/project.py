@@ -118,6 +118,15 @@ _END = ("UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, qu
 # ever added, so their number says whether any came from elsewhere).
 _AS_SEEN = (" AND message IS ? AND invalid_runs = ? AND values_key = ? AND (SELECT count(*) "
             "FROM observations WHERE trial = ? AND run = ?) = ?")
+_OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)")
+# ... one value, added only if the trial (its row id in this project: project ids are never
+# reused, row ids may be) is RUNNING in the given run.
+_OBSERVE_IF_RUNNING = (
+    "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+    "SELECT id, run_count, ?, ?, ?, ?, ? FROM trials WHERE id = ? AND project_id = ? AND "
+    "run_count = ? AND status = 'RUNNING'")
+
 
 class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
@@ -422,10 +431,13 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         return trial_record(row)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
-                       run: int | None = None, stop: StopCheck | None = None
-                       ) -> TrialRecord:
+                       run: int | None = None, stop: StopCheck | None = None,
+                       known: TrialRecord | None = None) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
+        With ``known`` (the trial as the caller had it in ``run``), the rows are written
+        only if it is still RUNNING in that run, and ``known`` is the answer; else the
+        trial is read, as without it.
 
         Raises:
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
@@ -433,12 +445,24 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 no longer in that run.
         """
         now = time.time()
+        if (known is not None and stop is None and rows and run == known.run
+                and known.status == TrialStatus.RUNNING and known.trial_id == str(trial_id)):
+            # The usual report: the trial's row is checked by the statement that adds the
+            # first value, and not read back (one index probe less inside the write lock).
+            first, *rest = [(m, d, s, to_db_float(v), now) for m, d, s, v in rows]
+            with self.db.write() as conn:
+                if conn.execute(_OBSERVE_IF_RUNNING,
+                                (*first, known.key, self.project_id, run)).rowcount:
+                    if rest:
+                        conn.executemany(_OBSERVE, [(known.key, run, *r) for r in rest])
+                    return known
+            # not RUNNING in that run any more (stopped, ended, handed on): nothing was
+            # written; read it, and record or refuse as below
         with self.db.write() as conn:
             trial = self._trial(conn, trial_id)
             check_running(trial, run)
             conn.executemany(
-                "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _OBSERVE,
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
             if stop is not None and trial.status == TrialStatus.RUNNING and any(
                     m == stop.metric for m, _, _, _ in rows):
