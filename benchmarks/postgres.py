@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks import by_hand
 from benchmarks.throughput import _objective, machine
 
 CTX = mp.get_context("spawn")
@@ -36,14 +37,7 @@ DEADLINE = 600.0
 
 
 def hpstore_oracle(url: str, max_trials: int, durability: str) -> Any:
-    import hpstore
-
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -10, 10)
-    hp.Int("y", 0, 10)
-    hp.Choice("c", ["a", "b"])
-    return hpstore.RandomSearchOracle("loss", max_trials=max_trials, hyperparameters=hp,
-                                      seed=1, database=url, durability=durability)
+    return by_hand.space_oracle(url, max_trials, durability)
 
 
 def hpstore_work(url: str, max_trials: int, tuner: str, durability: str,

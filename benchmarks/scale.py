@@ -4,7 +4,9 @@
                                [--json scale.json]
 
 Every figure is measured in this run; Optuna's JournalFileBackend replay is measured on
-the same number of trials when optuna is installed.
+the same number of trials when optuna is installed. Growth and processes are also measured
+for hpstore's schema written by hand with no library code (benchmarks/by_hand.py): the
+floor under hpstore's own figures.
 """
 
 from __future__ import annotations
@@ -21,20 +23,14 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks import by_hand
 from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
 
 
-def _oracle(path: str, max_trials: int | None, **kwargs: Any) -> Any:
-    import hpstore
-
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -10, 10)
-    hp.Int("y", 0, 10)
-    hp.Choice("c", ["a", "b"])
-    return hpstore.RandomSearchOracle("loss", max_trials=max_trials, hyperparameters=hp,
-                                      seed=1, database=path, **kwargs)
+def _oracle(path: str, max_trials: int | None) -> Any:
+    return by_hand.space_oracle(path, max_trials)
 
 
 def _score(values: dict[str, Any]) -> float:
@@ -299,10 +295,18 @@ def main(argv: list[str] | None = None) -> int:
                 sub = os.path.join(folder, f"g{i}")
                 os.makedirs(sub, exist_ok=True)
                 runs.append(growth(size, sub))
+                runs[-1].update({f"hand_{k}": v for k, v in by_hand.growth(size, sub).items()})
             results["growth"].append(_median_of(runs))
             say("growth", results["growth"][-1])
         for count in args.processes:
-            runs = [processes(count, args.process_trials, folder) for _ in range(args.repeats)]
+            runs = []
+            for _ in range(args.repeats):
+                runs.append(processes(count, args.process_trials, folder))
+                hand = by_hand.processes(count, args.process_trials, folder)
+                runs[-1]["hand_per_s"] = hand["per_s"]
+                runs[-1]["errors"] += hand["errors"]
+                runs[-1]["duplicates"] += hand["duplicates"]
+                runs[-1]["error_messages"] += hand["error_messages"]
             row = _median_of(runs)
             row["errors"] = sum(r["errors"] for r in runs)
             row["duplicates"] = sum(r["duplicates"] for r in runs)
@@ -332,16 +336,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = ["| search size | first 1,000 trials/s | last 1,000 trials/s | last / first | "
-             "bytes per trial |", "|---:|---:|---:|---:|---:|"]
+             "bytes per trial | schema by hand: last / first |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for g in results["growth"]:
         lines.append(f"| {g['trials']:,} | {g['first_per_s']:,.0f} | {g['last_per_s']:,.0f} | "
-                     f"{g['last_per_s'] / g['first_per_s']:.2f} | {g['bytes_per_trial']:,.0f} |")
-    lines += ["", "| processes | trials/s (all together) | vs 1 process | errors | duplicates |",
-              "|---:|---:|---:|---:|---:|"]
+                     f"{g['last_per_s'] / g['first_per_s']:.2f} | {g['bytes_per_trial']:,.0f} | "
+                     f"{g['hand_last_per_s'] / g['hand_first_per_s']:.2f} |")
+    lines += ["", "| processes | trials/s (all together) | vs 1 process | errors | duplicates | "
+              "schema by hand: trials/s | by hand: vs 1 process |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
     one = (results["processes"][0]["per_s"] if results["processes"] else 0.0) or 1.0
+    hand_one = (results["processes"][0]["hand_per_s"] if results["processes"] else 0.0) or 1.0
     for p in results["processes"]:
         lines.append(f"| {p['processes']} | {p['per_s']:,.0f} | {p['per_s'] / one:.2f} | "
-                     f"{p['errors']} | {p['duplicates']} |")
+                     f"{p['errors']} | {p['duplicates']} | {p['hand_per_s']:,.0f} | "
+                     f"{p['hand_per_s'] / hand_one:.2f} |")
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value * 1000:,.1f} ms"
@@ -371,6 +380,8 @@ def bars(results: dict[str, Any]) -> list[str]:
         ratio = big["last_per_s"] / big["first_per_s"]
         line(f"last 1,000 trials of {big['trials']:,} run at {ratio:.2f} of the first 1,000's "
              "speed (bar: at least 0.90)", ratio >= 0.9)
+        out.append(f"- [floor] hpstore's schema by hand, no library code: "
+                   f"{big['hand_last_per_s'] / big['hand_first_per_s']:.2f}")
     by_count = {p["processes"]: p for p in results["processes"]}
     for count, bar in ((2, 1.2), (4, 1.0)):
         if 1 in by_count and count in by_count:
@@ -379,6 +390,8 @@ def bars(results: dict[str, Any]) -> list[str]:
             line(f"{count} processes: {ratio:.2f}x one process, {many['errors']} errors, "
                  f"{many['duplicates']} duplicates (bar: at least {bar}x, none, none)",
                  ratio >= bar and many["errors"] == 0 and many["duplicates"] == 0)
+            out.append(f"- [floor] hpstore's schema by hand, no library code: "
+                       f"{many['hand_per_s'] / one['hand_per_s']:.2f}x one process")
     rows = sorted(results["resume"], key=lambda r: r["trials"])
     if rows:
         big, small = rows[-1], rows[0]

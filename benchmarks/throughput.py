@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -25,28 +24,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES, PAGE_SIZE
+from benchmarks import by_hand
+from hpstore.store.sqlite.database import PAGE_SIZE
 
-
-def _objective(x: float, y: int, c: str) -> float:
-    return (x - 3) ** 2 + y + (c == "a")
-
-
-def _space_oracle(path: str, n: int, durability: str = "normal") -> Any:
-    """A new random search over the benchmark's space in ``path``."""
-    import hpstore
-
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -10, 10)
-    hp.Int("y", 0, 10)
-    hp.Choice("c", ["a", "b"])
-    return hpstore.RandomSearchOracle("loss", max_trials=n, hyperparameters=hp, seed=1,
-                                      durability=durability, database=path)
+_objective = by_hand.objective
 
 
 def hpstore_run(durability: str) -> Callable[[int, str], float]:
     def run(n: int, folder: str) -> float:
-        oracle = _space_oracle(os.path.join(folder, f"hpstore-{durability}.db"), n, durability)
+        oracle = by_hand.space_oracle(os.path.join(folder, f"hpstore-{durability}.db"), n,
+                                      durability)
         start = time.perf_counter()
         while (trial := oracle.create_trial("bench")).status == "RUNNING":
             v = trial.hyperparameters.values
@@ -87,51 +74,6 @@ def raw_sqlite(n: int, folder: str) -> float:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE trials SET status = 'COMPLETED', score = ? WHERE id = ?",
                      (value, trial))
-        conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return n / elapsed
-
-
-def schema_by_hand(n: int, folder: str) -> float:
-    """What hpstore's schema costs with no library code around it: an hpstore file, and
-    the statements hpstore sends that write it (the trial with its values and digest, its
-    metric value, its end with its score; the status log's triggers fire as always), sent
-    by hand in the same 3 transactions per trial. Everything hpstore does besides (the
-    decision's reads, the never-twice look-up, liveness, the checks) is left out, so this
-    is the most any code on this schema could do."""
-    path = os.path.join(folder, "by-hand.db")
-    _space_oracle(path, n).close()  # a new hpstore file, its project and space
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = NORMAL")  # what durability="normal" sets
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-    (project,) = conn.execute("SELECT project_id FROM projects").fetchone()
-    rng, pid = random.Random(1), os.getpid()
-    start = time.perf_counter()
-    for number in range(n):
-        x, y, c = rng.uniform(-10, 10), rng.randint(0, 10), rng.choice("ab")
-        text = json.dumps({"x": x, "y": y, "c": c}, separators=(",", ":"))
-        key = hashlib.blake2b(json.dumps({"c": c, "x": x, "y": y}, separators=(",", ":"))
-                              .encode(), digest_size=16).hexdigest()  # names sorted
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        trial = conn.execute(
-            "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
-            " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
-            "VALUES (?, ?, ?, 'RUNNING', ?, ?, 'bench', 'by-hand', 1, ?, ?, ?, ?)",
-            (project, number, str(number), text, key, now, now, pid, now)).lastrowid
-        conn.execute("COMMIT")
-        value = _objective(x, y, c)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO observations (trial, run, metric, direction, step, value, at)"
-                     " VALUES (?, 1, 'loss', 'min', 0, ?, ?)", (trial, value, time.time()))
-        conn.execute("COMMIT")
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE trials SET status = 'COMPLETED', score = ?, best_step = 0, "
-                     "session = NULL, ended_at = ?, pid = ?, changed_at = ? WHERE id = ?",
-                     (value, now, pid, now, trial))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -202,7 +144,8 @@ def keras_tuner_run(n: int, folder: str) -> float:
 SYSTEMS: list[tuple[str, Callable[[int, str], float], str | None]] = [
     ("raw sqlite3 (same pragmas, 3 transactions/trial)", raw_sqlite, None),
     ("hpstore (durability=normal)", hpstore_run("normal"), None),
-    ("hpstore's schema by hand (its 3 transactions, no library code)", schema_by_hand, None),
+    ("hpstore's schema by hand (its 3 transactions, no library code)", by_hand.throughput,
+     None),
     ("hpstore (durability=full)", hpstore_run("full"), None),
     ("Optuna in-memory", optuna_run("memory"), "optuna"),
     ("Optuna JournalFileBackend", optuna_run("journal"), "optuna"),

@@ -10,7 +10,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from benchmarks import compare, quality, scale, throughput
+from benchmarks import by_hand, compare, quality, scale, throughput
 from benchmarks.suite import SUITES
 from hpstore.oracle.values import values_key
 
@@ -24,6 +24,10 @@ def test_scale_repeats_measure_every_run(tmp_path, capsys):
     assert [g["trials"] for g in results["growth"]] == [60, 120]
     assert all(g["first_per_s"] > 0 and g["last_per_s"] > 0 and g["runs"] == 2
                for g in results["growth"])
+    # the floor beside every figure: hpstore's schema by hand, in the same run
+    assert all(g["hand_first_per_s"] > 0 and g["hand_last_per_s"] > 0
+               for g in results["growth"])
+    assert all(p["hand_per_s"] > 0 for p in results["processes"])
     # each repeat works on a file of its own: a reused, finished file would run 0 trials
     assert [p["processes"] for p in results["processes"]] == [1, 2]
     assert all(p["per_s"] > 0 and p["errors"] == 0 and p["duplicates"] == 0
@@ -258,22 +262,35 @@ def test_postgres_benchmark_measures_both_systems_in_every_run(tmp_path, capsys)
 
 
 def test_the_schema_by_hand_writes_a_search_hpstore_reads_as_its_own(tmp_path, capsys):
-    # the floor row must send what hpstore sends: the file it writes is a finished search
+    # the floor rows must send what hpstore sends: the file they write is a finished search
     from tools import check
 
-    assert throughput.schema_by_hand(25, str(tmp_path)) > 0
+    assert by_hand.throughput(25, str(tmp_path)) > 0
     path = str(tmp_path / "by-hand.db")
     assert check.main([path]) == 0, capsys.readouterr().out
-    oracle = throughput._space_oracle(path, 25)
+    oracle = by_hand.space_oracle(path, 25)
     trials = list(oracle.trials.values())
     assert len(trials) == 25 and {t.status for t in trials} == {"COMPLETED"}
+    assert sorted(int(t.trial_id) for t in trials) == list(range(25))
     best = oracle.get_best_trials(1)[0]
     assert best.score == min(t.score for t in trials)
-    assert best.score == throughput._objective(*(best.hyperparameters.values[k]
-                                                 for k in ("x", "y", "c")))
+    assert best.score == by_hand.objective(*(best.hyperparameters.values[k]
+                                             for k in ("x", "y", "c")))
     assert oracle.create_trial("next").status == "STOPPED"  # all 25 counted
     oracle.close()
     conn = sqlite3.connect(path)
     stored = conn.execute("SELECT hp_values, values_key FROM trials").fetchall()
     conn.close()
     assert [key for _, key in stored] == [values_key(json.loads(text)) for text, _ in stored]
+
+
+@pytest.mark.slow
+def test_the_schema_by_hand_in_several_processes_numbers_every_trial_once(tmp_path):
+    result = by_hand.processes(3, 90, str(tmp_path))
+    assert (result["errors"], result["duplicates"]) == (0, 0), result["error_messages"]
+    assert result["per_s"] > 0
+    (path,) = tmp_path.glob("*/by-hand.db")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*), max(number), count(DISTINCT pid) FROM trials"
+                        ).fetchone() == (90, 89, 3)
+    conn.close()

@@ -1,0 +1,162 @@
+"""hpstore's schema with no library code: the floor under hpstore's figures.
+
+An hpstore file, written by the statements hpstore sends to record a trial (the trial with
+its values and digest, its metric value, its end with its score; the status log's triggers
+fire as always), sent by hand in the same 3 transactions per trial. Everything else hpstore
+does (the decision's reads, the never-twice look-up, liveness, the file checks, the
+turnstile, building trials) is left out, so no code on this schema could do better. The
+throughput and scale benchmarks measure it beside hpstore in the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import sqlite3
+import tempfile
+import time
+from typing import Any
+
+from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES
+
+# The trial's number is chosen inside its transaction (as hpstore's decision does), so that
+# several processes can share a file.
+_CREATE = (
+    "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
+    "tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
+    "SELECT ?1, n, CAST(n AS TEXT), 'RUNNING', ?2, ?3, 'bench', 'by-hand', 1, ?4, ?4, ?5, ?4 "
+    "FROM (SELECT coalesce((SELECT number + 1 FROM trials WHERE project_id = ?1 "
+    "ORDER BY number DESC LIMIT 1), 0) AS n)")
+_OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+            "VALUES (?, 1, 'loss', 'min', 0, ?, ?)")
+_END = ("UPDATE trials SET status = 'COMPLETED', score = ?, best_step = 0, session = NULL, "
+        "ended_at = ?, pid = ?, changed_at = ? WHERE id = ?")
+
+
+def objective(x: float, y: int, c: str) -> float:
+    return (x - 3) ** 2 + y + (c == "a")
+
+
+def space_oracle(database: str, max_trials: int | None, durability: str = "normal") -> Any:
+    """hpstore's random search over the benchmarks' space (x, y, c), seed 1, in
+    ``database`` (a file or a PostgreSQL URL)."""
+    import hpstore
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -10, 10)
+    hp.Int("y", 0, 10)
+    hp.Choice("c", ["a", "b"])
+    return hpstore.RandomSearchOracle("loss", max_trials=max_trials, hyperparameters=hp,
+                                      seed=1, durability=durability, database=database)
+
+
+def new_file(path: str, max_trials: int | None) -> None:
+    """A new hpstore search file over the benchmarks' space, made by hpstore."""
+    space_oracle(path, max_trials).close()
+
+
+def connect(path: str) -> tuple[sqlite3.Connection, int]:
+    """A connection with the pragmas hpstore sets for durability="normal", and the
+    project's id."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+    (project,) = conn.execute("SELECT project_id FROM projects").fetchone()
+    return conn, int(project)
+
+
+def trial(conn: sqlite3.Connection, project: int, rng: random.Random, pid: int) -> None:
+    """One trial: created with its values, one metric value, ended with its score."""
+    x, y, c = rng.uniform(-10, 10), rng.randint(0, 10), rng.choice("ab")
+    text = json.dumps({"x": x, "y": y, "c": c}, separators=(",", ":"))
+    key = hashlib.blake2b(json.dumps({"c": c, "x": x, "y": y}, separators=(",", ":"))
+                          .encode(), digest_size=16).hexdigest()  # names sorted, as hpstore
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute(_CREATE, (project, text, key, now, pid)).lastrowid
+    conn.execute("COMMIT")
+    value = objective(x, y, c)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(_OBSERVE, (row, value, time.time()))
+    conn.execute("COMMIT")
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(_END, (value, now, pid, now, row))
+    conn.execute("COMMIT")
+
+
+def throughput(n: int, folder: str) -> float:
+    """Trials per second in one process."""
+    path = os.path.join(folder, "by-hand.db")
+    new_file(path, n)
+    conn, project = connect(path)
+    rng, pid = random.Random(1), os.getpid()
+    start = time.perf_counter()
+    for _ in range(n):
+        trial(conn, project, rng, pid)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+def growth(size: int, folder: str) -> dict[str, float]:
+    """Trials per second over the first and the last 1,000 trials of a ``size`` search."""
+    path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
+    new_file(path, size)
+    conn, project = connect(path)
+    rng, pid = random.Random(1), os.getpid()
+    start, ends = time.perf_counter(), []
+    for _ in range(size):
+        trial(conn, project, rng, pid)
+        ends.append(time.perf_counter())
+    conn.close()
+    window = min(1000, size // 2)
+    return {"first_per_s": window / (ends[window - 1] - start),
+            "last_per_s": window / (ends[-1] - ends[-window - 1])}
+
+
+def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any) -> None:
+    error = None
+    try:
+        conn, project = connect(path)
+        rng, pid = random.Random(seed), os.getpid()
+        ready.put(seed)
+        start.wait(60)
+        for _ in range(n):
+            trial(conn, project, rng, pid)
+        conn.close()
+    except Exception as exc:  # counted, not hidden
+        error = f"{type(exc).__name__}: {exc}"
+    results.put(error)
+
+
+def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
+    """Aggregate trials per second with ``count`` processes sharing one file, each running
+    its share of ``trials``; errors and repeated trial numbers counted."""
+    path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
+    new_file(path, None)
+    ctx = mp.get_context("spawn")
+    ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+    share = trials // count
+    procs = [ctx.Process(target=_worker, args=(path, share, seed, ready, start, results))
+             for seed in range(count)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    began = time.perf_counter()
+    start.set()
+    errors = [e for e in (results.get(timeout=600) for _ in procs) if e is not None]
+    elapsed = time.perf_counter() - began
+    for p in procs:
+        p.join(60)
+    conn = sqlite3.connect(path)
+    distinct, total = conn.execute("SELECT count(DISTINCT number), count(*) FROM trials"
+                                   ).fetchone()
+    conn.close()
+    return {"processes": count, "per_s": total / elapsed, "errors": len(errors),
+            "duplicates": total - distinct, "error_messages": errors[:5]}
