@@ -9,6 +9,7 @@ import os
 import pickle
 import sqlite3
 
+import numpy as np
 import pytest
 from _workers import RandomTestOracle, objective_value, open_oracle, space
 
@@ -517,3 +518,40 @@ def test_a_copy_made_with_set_state_resumes_like_the_original(tmp_path):
     assert len(resumed_a) == 5
     # the retry and the interrupted trial come first, then new trials
     assert {resumed_a[0][0], resumed_a[1][0]} == {bad.trial_id, held.trial_id}
+
+
+@pytest.mark.parametrize("cls, extra", [
+    (hpstore.RandomSearchOracle, {}),
+    (hpstore.BayesianOptimizationOracle,
+     {"num_initial_points": np.int32(2), "alpha": np.float32(1e-3), "beta": np.float64(2)}),
+    (hpstore.HyperbandOracle,
+     {"max_epochs": np.int64(9), "factor": np.int64(3), "hyperband_iterations": np.int8(1)}),
+])
+def test_numpy_numbers_as_oracle_arguments_are_stored_as_plain_numbers(db, cls, extra):
+    # a seed drawn with numpy (rng.integers(1000)) is a numpy integer
+    oracle = cls("loss", max_trials=np.int64(5), seed=np.int64(7),
+                 max_retries_per_trial=np.int64(1), max_consecutive_failed_trials=np.uint8(4),
+                 hyperparameters=space(), database=db, **extra)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=np.int64(2))
+    oracle.end_trial(trial)
+    values = {hp.name: hp.default for hp in space().space}
+    oracle.add_trial(values, {"loss": 0.5}, step=np.int64(3))
+    oracle.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT typeof(seed), typeof(max_trials), oracle_config FROM projects"
+                        ).fetchone()[:2] == ("integer", "integer")
+    conn.close()
+    again = cls("loss", hyperparameters=space(), database=db, **extra)  # resumes
+    assert (again.seed, again.max_trials) == (7, 5) and type(again.seed) is int
+    assert again.create_trial("t").status == "RUNNING"
+    again.close()
+
+
+@pytest.mark.parametrize("seed, message", [
+    (2**70, "must be between -2\\*\\*63 and 2\\*\\*63 - 1, received 1180591620717411303424"),
+    (1.5, "must be an int, received 1.5"), (np.float64(3), "must be an int")])
+def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_made(db, seed, message):
+    with pytest.raises(ValueError, match=f"`seed` {message}"):
+        open_oracle(db, seed=seed)
+    assert not os.path.exists(db)

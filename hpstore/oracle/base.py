@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-
 from hpstore.errors import HpStoreError, ProjectMismatchError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
@@ -29,7 +27,12 @@ from hpstore.objective import (
     objective_from_config,
 )
 from hpstore.oracle.deciding import DecidingMixin
-from hpstore.oracle.opening import OpeningMixin, check_int
+from hpstore.oracle.opening import (
+    OpeningMixin,
+    check_int,
+    check_optional_int,
+    check_step,
+)
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
 from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, rows_of, trial_from
@@ -117,10 +120,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         early_stopping: StoppingRule | None = None,
         warm_start_from: Any = None,
     ) -> None:
-        check_int("max_trials", max_trials, minimum=1, optional=True)
-        check_int("seed", seed, minimum=None, optional=True)
-        check_int("max_retries_per_trial", max_retries_per_trial, minimum=0)
-        check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1)
+        max_trials = check_optional_int("max_trials", max_trials, minimum=1)
+        seed = check_optional_int("seed", seed, minimum=None)
+        max_retries_per_trial = check_int("max_retries_per_trial", max_retries_per_trial,
+                                          minimum=0)
+        max_consecutive_failed_trials = check_int(
+            "max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1)
         if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
             raise TypeError(f"`hyperparameters` must be a HyperParameters, received "
                             f"{type(hyperparameters).__name__}.")
@@ -268,10 +273,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if not isinstance(metrics, Mapping):
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
                             f"{type(metrics).__name__}.")
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-            raise TypeError(f"`step` must be an int, received {step!r}.")
-        if not -(2**63) <= int(step) < 2**63:  # what an SQLite integer holds
-            raise ValueError(f"`step` must be between -2**63 and 2**63 - 1, received {step}.")
+        step = check_step(step)
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]
         if missing:
@@ -437,7 +439,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         """The best COMPLETED trials, best first; padded with other trials in creation
         order when fewer have completed."""
-        check_int("num_trials", num_trials, minimum=0)
+        num_trials = check_int("num_trials", num_trials, minimum=0)
         self._refresh_space()
         return [trial_from(r, self._space, self._project)
                 for r in self._project.best(num_trials, self.objective.direction)]

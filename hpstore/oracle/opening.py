@@ -157,11 +157,37 @@ def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return f"{old['class_name']} with " + ", ".join(changes)
 
 
-def check_int(name: str, value: Any, minimum: int | None, optional: bool = False) -> None:
-    """Raises ValueError unless ``value`` is an int (None when ``optional``) >= minimum."""
-    if value is None and optional:
-        return
+def check_int(name: str, value: Any, minimum: int | None) -> int:
+    """``value`` as a Python int: an int or a numpy integer (the file stores a plain
+    integer, never numpy's bytes) of at least ``minimum`` that fits in 64 bits.
+
+    Raises:
+        ValueError: anything else (a bool, a float, a string, ...), naming the value.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"`{name}` must be an int, received {value!r}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}, received {value}.")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, received {number}.")
+    if not -(2**63) <= number < 2**63:  # what an SQLite integer holds
+        raise ValueError(f"`{name}` must be between -2**63 and 2**63 - 1, received {number}.")
+    return number
+
+
+def check_optional_int(name: str, value: Any, minimum: int | None) -> int | None:
+    """:func:`check_int`, or None for None."""
+    return None if value is None else check_int(name, value, minimum)
+
+
+def check_step(step: Any) -> int:
+    """A reported step as a Python int: an int or a numpy integer that fits in 64 bits.
+
+    Raises:
+        TypeError: not an integer (a bool, a float, a string, ...).
+        ValueError: outside what an SQLite integer holds.
+    """
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"`step` must be an int, received {step!r}.")
+    if not -(2**63) <= int(step) < 2**63:  # what an SQLite integer holds
+        raise ValueError(f"`step` must be between -2**63 and 2**63 - 1, received {step}.")
+    return int(step)

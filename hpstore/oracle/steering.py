@@ -30,6 +30,7 @@ from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import to_jsonable
 from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
+from hpstore.oracle.opening import check_step
 from hpstore.oracle.trials import trial_from
 from hpstore.oracle.values import values_key
 from hpstore.store import shown
@@ -200,9 +201,10 @@ class SteeringMixin:
             ValueError: an objective metric missing (COMPLETED), or a status other than
                 COMPLETED, FAILED or STOPPED.
             InvalidMetricError (a TypeError): a metric that is not a number.
+            TypeError: a ``step`` that is not an integer (numpy's are); ValueError: one
+                beyond 64 bits.
         """
-        if isinstance(step, bool) or not isinstance(step, int):
-            raise TypeError(f"`step` must be an int, received {step!r}.")
+        step = check_step(step)
         self._refresh_space()
         full = checked_values(self._space, values, "add_trial", lambda hp: hp.default)
         if not isinstance(metrics, Mapping):

@@ -9,6 +9,7 @@ import numpy as np
 
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
+from hpstore.oracle.opening import check_optional_int
 from hpstore.oracles.encoding import TOP, Encoding
 from hpstore.oracles.gaussian_process import GaussianProcess
 from hpstore.trial import TrialStatus
@@ -27,6 +28,12 @@ FIT_POINTS = 200  # trials its hyperparameters are fitted on, at most
 # search stops short of the optimum of a smooth function (Hartmann-3).
 NOISE_PRIOR = (math.log(1e-5), 1.0)
 
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (numpy's included), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                              np.floating))
 
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimisation: a Gaussian process models the score, and the next trial is
@@ -72,15 +79,12 @@ class BayesianOptimizationOracle(Oracle):
                  allow_new_entries: bool = True, tune_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
                  **kwargs: Any) -> None:
-        if num_initial_points is not None and (
-                isinstance(num_initial_points, bool) or not isinstance(num_initial_points, int)
-                or num_initial_points < 1):
-            raise ValueError(f"`num_initial_points` must be an int of at least 1 or None, "
-                             f"received {num_initial_points!r}.")
-        if not isinstance(alpha, (int, float)) or not alpha > 0 or not math.isfinite(alpha):
+        num_initial_points = check_optional_int("num_initial_points", num_initial_points, 1)
+        if not _is_number(alpha) or not alpha > 0 or not math.isfinite(alpha):
             raise ValueError(f"`alpha` must be a positive number, received {alpha!r}.")
-        if not isinstance(beta, (int, float)) or not beta >= 0 or not math.isfinite(beta):
+        if not _is_number(beta) or not beta >= 0 or not math.isfinite(beta):
             raise ValueError(f"`beta` must be a number of at least 0, received {beta!r}.")
+        alpha, beta = float(alpha), float(beta)  # numpy's stay out of the stored config
         self.num_initial_points = num_initial_points
         self.alpha = float(alpha)
         self.beta = float(beta)

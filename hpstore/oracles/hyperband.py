@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from hpstore.oracle import Oracle
+from hpstore.oracle.opening import check_int
 from hpstore.trial import TrialStatus
 
 
@@ -63,14 +64,9 @@ class HyperbandOracle(Oracle):
     def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3,
                  hyperband_iterations: int = 1, **kwargs: Any) -> None:
         # The base arguments (seed, hyperparameters, ...) are the Oracle's, declared there.
-        for name, value, low in (("max_epochs", max_epochs, 1), ("factor", factor, 2),
-                                 ("hyperband_iterations", hyperband_iterations, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"`{name}` must be an int of at least {low}, received "
-                                 f"{value!r}.")
-        self.max_epochs = max_epochs
-        self.factor = factor
-        self.hyperband_iterations = hyperband_iterations
+        self.max_epochs = check_int("max_epochs", max_epochs, 1)
+        self.factor = check_int("factor", factor, 2)
+        self.hyperband_iterations = check_int("hyperband_iterations", hyperband_iterations, 1)
         super().__init__(objective=objective, **kwargs)
 
     def _search_config(self) -> dict[str, Any]:
