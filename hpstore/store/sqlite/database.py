@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -66,6 +67,25 @@ _inspect_header = inspect_header
 _inspect_database = inspect_database
 
 
+def _descriptors_near_limit() -> tuple[int, int] | None:
+    """(files open, the limit) when this process is within a few files of its limit on
+    open files, else None (or where that cannot be known)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere not known
+    except OSError as exc:  # (listing them takes one more)
+        if exc.errno != errno.EMFILE:
+            return None
+        used = limit
+    if limit == resource.RLIM_INFINITY or used + 8 < limit:
+        return None
+    return used, int(limit)
+
+
 def _file_size_limit() -> int | None:
     """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
     try:
@@ -108,6 +128,7 @@ class Database:
         self._pid = -1
         self._thread_lock = threading.RLock()
         self._share: shared.FileShare | None = None  # lock files and session (shared.py)
+        self._leave_share: weakref.finalize[Any, Any] | None = None
         self._share_pid = -1
         self._mutex: FileMutex | None = None
         self._session: Session | None = None
@@ -204,6 +225,7 @@ class Database:
         pid = os.getpid()
         if self._conn is not None and self._pid == pid:
             return self._conn
+        _close_dropped()
         if self._conn is not None:  # inherited across fork: leave it alone
             _ORPHANS.append(self._conn)
             self._conn = None
@@ -226,6 +248,10 @@ class Database:
         except sqlite3.Error as exc:
             raise self._explain(exc) from None
         self._conn, self._pid, self._wrote = conn, pid, False
+        # Python's sqlite3 connections sit in reference cycles (with their statement cache),
+        # so one dropped unclosed keeps its three descriptors until the collector's next
+        # full pass: close it as soon as this database is collected.
+        weakref.finalize(self, _dropped, conn, pid).atexit = False
         # The first read takes SQLite's locks: under the schema lock (see
         # _check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
         with self._schema_lock(), files.opening():
@@ -423,6 +449,12 @@ class Database:
         where = "the in-memory search" if self.memory else str(self.path)
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
+        if "unable to open" in text and (files_open := _descriptors_near_limit()):
+            return DatabaseError(
+                f"{where} could not be opened ({text}): this process has {files_open[0]} "
+                f"files open, and its limit (ulimit -n) is {files_open[1]}. Close the "
+                "searches it no longer uses (oracle.close()) or other files, or raise the "
+                "limit; nothing was written.")
         if "disk is full" in text or "disk I/O" in text:
             cause, remedy = self._what_is_full(text)
             return DatabaseError(
@@ -488,6 +520,12 @@ class Database:
         if self._share is None or self._share_pid != os.getpid():
             self._share = shared.join(self.sidecar, str(self.path))
             self._share_pid = os.getpid()
+            # An oracle dropped without close() must not keep the file's lock files (and
+            # its liveness session, once no other user is left) open for the rest of the
+            # process: a loop over many searches would run out of file descriptors.
+            self._leave_share = weakref.finalize(self, shared.drop, self._share,
+                                                 self._share_pid)
+            self._leave_share.atexit = False  # at exit, _close_at_exit closes it
         return self._share
 
     @contextlib.contextmanager
@@ -514,6 +552,18 @@ class Database:
         if self._session is None:
             self._session = self._shared().session()
         return self._session
+
+    def started_here(self, key: int) -> None:
+        """The trial with row id ``key`` now runs in this process, under its liveness
+        session: the session lives on while it may run, even when every search of the
+        file in this process was dropped without ``close()`` (see :mod:`shared`)."""
+        if self._share is not None and self._share_pid == os.getpid():
+            self._share.running.add(key)
+
+    def ended_here(self, key: int) -> None:
+        """The run this process had of the trial with row id ``key`` ended."""
+        if self._share is not None and self._share_pid == os.getpid():
+            self._share.running.discard(key)
 
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         """Whether the process behind a liveness token still runs."""
@@ -564,6 +614,8 @@ class Database:
         # Outside the thread lock: closing the lock file waits for a thread inside
         # create_trial, which takes the thread lock after the file lock.
         self._mutex = None
+        if self._leave_share is not None:
+            self._leave_share.detach()  # closed: nothing more to do when it is collected
         if self._share is not None and self._share_pid == os.getpid():
             shared.leave(self._share)
         self._share = None
@@ -639,6 +691,27 @@ def _remove_old_name(db: Database) -> None:
             locks.remove_idle_folder(db.sidecar)
 
 
+# -- databases dropped unclosed ---------------------------------------------------------------
+# Connections of databases collected without close(), to close at the next connect: the
+# collector may run in the middle of any statement of this thread, so it only notes them.
+_DROPPED: list[sqlite3.Connection] = []
+
+
+def _dropped(conn: sqlite3.Connection, pid: int) -> None:
+    if os.getpid() == pid:  # (a forked child's copy is the parent's: see _ORPHANS)
+        _DROPPED.append(conn)
+
+
+def _close_dropped() -> None:
+    while True:
+        try:
+            conn = _DROPPED.pop()
+        except IndexError:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+
 # -- fork ------------------------------------------------------------------------------------
 # Every open Database, for the fork hooks below.
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
@@ -663,6 +736,8 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     _HELD_FOR_FORK.clear()
+    _ORPHANS.extend(_DROPPED)  # the parent's, never to be closed here
+    _DROPPED.clear()
     for db in list(_DATABASES):
         db._thread_lock = threading.RLock()
 
@@ -679,3 +754,4 @@ def _close_at_exit() -> None:
     for db in list(_DATABASES):
         with contextlib.suppress(Exception):
             db.close()
+    _close_dropped()  # the last connection to close folds the log, as close() does

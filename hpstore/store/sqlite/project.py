@@ -275,6 +275,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         with self.db.write() as conn:
             conn.execute("UPDATE trials SET session = ? WHERE id = ? AND status = 'RUNNING' "
                          "AND session IS ?", (session, trial.key, trial.session))
+            self.db.started_here(trial.key)
             return self._trial(conn, trial.trial_id)
 
     def take_queued(self, tuner_id: str, session: str | None) -> TrialRecord | None:
@@ -298,6 +299,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             "best_step = NULL, message = NULL, pid = ?, changed_at = ? WHERE id = ?",
             (tuner_id, session, now, os.getpid(), now, row[0]))
         trial = trial_record(row)
+        self.db.started_here(trial.key)
         trial.status, trial.queued, trial.tuner_id, trial.session = (
             TrialStatus.RUNNING, None, tuner_id, session)
         trial.run += 1
@@ -396,6 +398,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
             (self.project_id, number, decision.trial_id, text, decision.key, tuner_id,
              session, now, now, pid, now))
+        self.db.started_here(int(cur.lastrowid or 0))
         return TrialRecord(int(cur.lastrowid or 0), number, decision.trial_id,
                            TrialStatus.RUNNING, text, decision.key, None, None, tuner_id,
                            session, None, 1, 0, 0, None, now, now, None, pid, now,
@@ -525,6 +528,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                              (dumps(dict(values)), key, trial.key))
             if space:
                 self._extend_space(conn, space)
+        self.db.ended_here(trial.key)
         return True
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:

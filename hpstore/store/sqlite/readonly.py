@@ -294,6 +294,12 @@ class ReadOnlyDatabase:
     def lock(self, holder: str | None = None) -> Iterator[None]:
         yield  # a reader decides nothing
 
+    def started_here(self, key: int) -> None:
+        """Nothing: no trial runs through a read-only connection."""
+
+    def ended_here(self, key: int) -> None:
+        """Nothing: no trial runs through a read-only connection."""
+
     def session(self) -> None:
         return None
 

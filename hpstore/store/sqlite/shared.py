@@ -4,11 +4,11 @@ proof of life.
 A notebook may build a thousand oracles on one file (a cell run again and again), each
 with a database of its own. Were each to open the decide-and-record lock, the writers'
 lock and a liveness file of its own, a process would run out of file descriptors long
-before a thousand, since an oracle dropped without ``close()`` keeps them until the
-process ends. So the lock files are opened once per process and file, and one liveness
-session serves every database of the file: it ends when the last of them closes (or with
-the process), so a trial one oracle left running is still this process's own, and the
-next oracle of the process hands it back instead of finding it interrupted.
+before a thousand. So the lock files are opened once per process and file, and one
+liveness session serves every database of the file: it ends when the last of them closes,
+or is dropped and collected (or with the process), so a trial one oracle left running is
+still this process's own while another oracle of the file lives, and that oracle hands it
+back instead of finding it interrupted.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class FileShare:
                                what=f"the decide-and-record lock of {what}")
         self.turnstile = Turnstile(sidecar / "write.lock")
         self._session: Session | None = None
-        self.users = 0  # open databases of the file (one dropped unclosed stays counted)
+        self.users = 0  # open databases of the file (one dropped unclosed leaves when collected)
+        #: row ids of the trials this process started under the session and has not ended
+        self.running: set[int] = set()
 
     def session(self) -> Session:
         """The file's liveness session in this process, started on first use.
@@ -47,10 +49,12 @@ class FileShare:
 
 _LOCK = threading.Lock()
 _SHARES: dict[tuple[int, Path], FileShare] = {}
+_DROPPED: list[FileShare] = []  # left by databases collected unclosed, to leave (see drop)
 
 
 def join(sidecar: Path, what: str) -> FileShare:
     """The share of the file whose lock folder is ``sidecar``, counting one more user."""
+    _leave_dropped()
     with _LOCK:
         key = (os.getpid(), sidecar)  # a forked child starts its own
         share = _SHARES.get(key)
@@ -60,24 +64,55 @@ def join(sidecar: Path, what: str) -> FileShare:
         return share
 
 
-def leave(share: FileShare) -> None:
+def leave(share: FileShare, keep_running: bool = False) -> None:
     """One user of ``share`` closed: the last one ends the session and closes the lock
-    files (the session only in the process that started it)."""
+    files (the session only in the process that started it). With ``keep_running`` (a
+    user dropped without closing), a session under which a trial this process started
+    may still run is kept, with the share, for the next user: that trial is this live
+    process's own, not a dead worker's."""
     with _LOCK:
         share.users -= 1
         if share.users > 0:
             return
-        _SHARES.pop((os.getpid(), share.sidecar), None)
-        session, share._session = share._session, None
+        session = None
+        if not (keep_running and share.running):
+            key = (os.getpid(), share.sidecar)
+            if _SHARES.get(key) is share:
+                del _SHARES[key]
+            session, share._session = share._session, None
+            share.running.clear()
     if session is not None and session.pid == os.getpid():
         session.end()
-    share.mutex.close()
+    share.mutex.close()  # (opened again by the next user)
     share.turnstile.close()
+
+
+def drop(share: FileShare, pid: int) -> None:
+    """A database of process ``pid`` was collected without being closed: it leaves
+    ``share`` when the next database joins (a forked child's copy of a parent's database
+    leaves nothing: the share is the parent's).
+
+    Called by the garbage collector, which may run in the middle of :func:`join` or
+    :func:`leave` on this very thread: so it only notes the share (appending to a list
+    needs no lock), and the leaving is done later, outside any lock.
+    """
+    if os.getpid() == pid:
+        _DROPPED.append(share)
+
+
+def _leave_dropped() -> None:
+    while True:
+        try:
+            share = _DROPPED.pop()
+        except IndexError:
+            return
+        leave(share, keep_running=True)
 
 
 def after_fork_in_child() -> None:
     global _LOCK
     _LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+    _DROPPED.clear()  # the parent's to leave
 
 
 if hasattr(os, "register_at_fork"):
