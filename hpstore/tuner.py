@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing as mp
 import numbers
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -220,7 +221,24 @@ def _no_main_guard_message(workers: int) -> str:
             "script. Move it there and run the script again.")
 
 
-def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any) -> None:
+def _could_not_start_message(workers: int, codes: list[int | None]) -> str:
+    return (f"search(workers={workers}): the worker processes could not start (exit code "
+            f"{', '.join(sorted({str(c) for c in codes}))}; their error is printed above), "
+            "so nothing was run. Each worker imports this script and rebuilds the tuner from "
+            "it: the Tuner subclass, run_trial and the hypermodel must be defined at the top "
+            "level of a module, not inside `if __name__ == \"__main__\":` or a function.")
+
+
+def _unpicklable_message(workers: int, exc: BaseException) -> str:
+    return (f"search(workers={workers}) sends the tuner to each worker process, and it cannot "
+            f"be sent ({type(exc).__name__}: {exc}). Define run_trial and the hypermodel as "
+            "functions (or classes) at the top level of a module, not as a lambda, inside "
+            "another function or inside `if __name__ == \"__main__\":`, and keep objects "
+            "such as open files or locks out of the tuner. Nothing was run.")
+
+
+def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
+                 started: Any = None, index: int = 0) -> None:
     """A worker process: run trials until the search is over or Ctrl-C.
 
     It starts with SIGINT ignored (see ``_starting_workers``) and takes it from here on.
@@ -230,6 +248,8 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any) -> None
     still importing then, and so ignored the Ctrl-C, stops as soon as it gets here.
     ``arguments`` is the pipe that brings search()'s arguments.
     """
+    if started is not None:  # it got here: the script imported and the tuner unpickled
+        started[index] = 1
     try:
         # the handler first, then the event: the parent sets the event before it forwards
         # SIGINT, so one or the other reaches this process
@@ -524,15 +544,20 @@ class Tuner:
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+        started = ctx.RawArray("b", workers)  # set by each worker once it runs
         procs = [ctx.Process(target=_worker_main, name=f"{self.tuner_id}-{i}",
-                             args=(self, f"{self.tuner_id}-{i}", stop, reader))
+                             args=(self, f"{self.tuner_id}-{i}", stop, reader, started, i - 1))
                  for i, (reader, _) in enumerate(pipes, 1)]
         limits = thread_limits(workers)
         crashed: list[str] = []
         try:
             with _starting_workers(limits):
                 for p in procs:
-                    p.start()
+                    try:
+                        p.start()
+                    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                        _stop_workers(procs, stop, grace=0.0)
+                        raise FatalError(_unpicklable_message(workers, exc)) from None
             threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
                 if limits else ""
             progress.message(f"Started {workers} worker processes on "
@@ -551,12 +576,22 @@ class Tuner:
                 if any(p.exitcode == _NO_MAIN_GUARD_EXIT for p in procs):
                     _stop_workers(procs, stop, grace=0.0)
                     raise FatalError(_no_main_guard_message(workers))
+                failed = [i for i, p in enumerate(procs)
+                          if p.exitcode not in (None, 0) and not started[i]]
+                if len(failed) == workers:  # none of them could run: say so, run nothing
+                    raise FatalError(_could_not_start_message(
+                        workers, [procs[i].exitcode for i in failed]))
                 progress.poll()
-                for p in procs:
-                    if p.exitcode not in (None, 0) and p.name not in crashed:
-                        crashed.append(p.name)
-                        progress.message(f"Worker {p.name} exited with code {p.exitcode}; "
-                                         "its trial will run again.")
+                for i, p in enumerate(procs):
+                    if p.exitcode in (None, 0) or p.name in crashed or not (
+                            started[i] or any(started)):  # (if none starts: said once, above)
+                        continue
+                    crashed.append(p.name)
+                    progress.message(
+                        f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
+                        "again." if started[i] else
+                        f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
+                        "is printed above).")
         except KeyboardInterrupt:
             _stop_workers(procs, stop, grace=_STOP_GRACE)
             raise

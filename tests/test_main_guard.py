@@ -50,3 +50,34 @@ def test_a_spawned_child_of_another_program_gets_the_error_itself(monkeypatch):
     assert len(oracle.trials) == 0
     tuner.search()  # in-process needs no guard
     assert len(oracle.trials) == 2
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_rebuild_the_tuner_stop_the_search_with_what_to_change(tmp_path):
+    # the workers die unpickling a class they cannot import: the search must not go on
+    # in this process alone as if two workers ran it
+    db = tmp_path / "local.db"
+    proc = subprocess.run(
+        [sys.executable, str(Path(SCRIPT).parent / "tuner_class_under_main_guard.py"),
+         str(db)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("hpstore.errors.FatalError: search(workers=2): the worker "
+                           "processes could not start"), out
+    assert "at the top level of a module" in last, out
+    assert "Worker " not in out, out  # no message per worker: one for all, last
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM trials").fetchone() == (0,)
+
+
+def test_a_tuner_that_cannot_be_sent_to_workers_is_told_what_to_change(tmp_path):
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp,
+                                        database=str(tmp_path / "s.db"))
+    tuner = hpstore.Tuner(oracle, run_trial=lambda t: 1.0, verbose=0)
+    with pytest.raises(hpstore.FatalError, match="not as a lambda") as raised:
+        tuner.search(workers=2)
+    assert "cannot be sent" in str(raised.value) and "lambda" in str(raised.value)
+    assert len(oracle.trials) == 0
