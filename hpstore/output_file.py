@@ -5,7 +5,7 @@ with ``--force``, when it is the search file being read, its log (``-wal``), sha
 (``-shm``), rollback journal or lock folder (``<file>.hpstore``), whether named directly,
 through a symbolic link or a hard link (files are compared by device and inode, not by
 name), or when it is any existing SQLite file. Any other existing file is replaced only
-with ``--force``. New files are created 0644 whatever the umask.
+with ``--force``. New files are created 0644 at most (a stricter umask is kept).
 """
 
 from __future__ import annotations

@@ -74,6 +74,21 @@ def csv_cell(value: Any, *, raw: bool = False) -> Any:
     return value
 
 
+def unique_keys(columns: Sequence[str]) -> list[str]:
+    """Column names as keys of one JSON object: a name seen before gets ``:2``, ``:3``
+    (``SELECT 1 AS a, 2 AS a`` gives ``a`` and ``a:2``; nothing is dropped)."""
+    seen: set[str] = set()
+    keys = []
+    for name in columns:
+        key, n = name, 1
+        while key in seen:
+            n += 1
+            key = f"{name}:{n}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
 def json_value(value: Any) -> Any:
     """A cell as standard JSON holds it: NaN as null, an infinity as "Infinity" or
     "-Infinity" (as get_state() writes them); JSON has neither."""
@@ -99,6 +114,8 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
         writer.writerow([csv_cell(c, raw=raw) for c in columns])
         writer.writerows([csv_cell(v, raw=raw) for v in r] for r in rows)
         return out.getvalue()
+    if fmt in ("json", "jsonl"):
+        columns = unique_keys(columns)  # a JSON object cannot hold a name twice
     if fmt == "json":
         return json.dumps([dict(zip(columns, map(json_value, r))) for r in rows], indent=1,
                           default=str, allow_nan=False) + "\n"

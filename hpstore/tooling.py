@@ -7,6 +7,7 @@ The tools in ``tools/`` parse their arguments here, open the search read-only wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
+    if value > 2**63 - 1:  # what a query's LIMIT, or a trial number, can hold
+        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, received {value}")
     return value
 
 
@@ -77,7 +80,13 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, received {text}")
+    if value > _MOST_SECONDS:  # a clock cannot wait longer
+        raise argparse.ArgumentTypeError(f"must be at most {_MOST_SECONDS:g} seconds (a "
+                                         f"year), received {text}")
     return value
+
+
+_MOST_SECONDS = 365 * 24 * 3600.0
 
 
 def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:
@@ -137,6 +146,7 @@ def error_line(message: Any) -> str:
 def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     """Run a tool's ``main``. An error becomes one line on stderr and exit code 2; Ctrl-C
     (also during a long query) one line and exit code 130; a closed pipe exit code 0."""
+    _escape_what_the_terminal_cannot_show()
     try:
         return int(main(argv) or 0)
     except KeyboardInterrupt:
@@ -152,6 +162,16 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
         return 2
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A name in the search that the output's encoding cannot hold (LANG=C, an ASCII pipe)
+    is written escaped (\\xf8), not a failure of the whole command."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:

@@ -1,4 +1,4 @@
-"""hpstore best DB -n N: the best N completed trials, best first."""
+"""hpstore best DB -n N: the best N completed trials, best first (retired ones left out)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     project = queries.choose_project(open_search(args.database), args.project)
     descending = queries.direction_of(project.record()) == "max"
-    trials = project.trials(statuses=[TrialStatus.COMPLETED], order="score",
-                            descending=descending, limit=args.n)
+    # as get_best_trials ranks them: retired trials left out (not its padding)
+    trials = [t for t in project.best(args.n, "max" if descending else "min")
+              if t.status == TrialStatus.COMPLETED and t.score is not None]
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
     return 0

@@ -88,15 +88,24 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
         HpStoreError: the file cannot be read as one of those, naming the line or row.
         OSError: the file cannot be opened.
     """
-    # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is not part of a name
-    text = path.read_text(encoding="utf-8-sig")
     name = str(path)
+    try:
+        # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is not part of a name
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HpStoreError(f"{name} is not UTF-8 text (byte {exc.start}: "
+                           f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8.") from None
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:
             raise HpStoreError(f"{name} is empty; give a header of hyperparameter names and "
                                "one row per configuration.")
         header, out = rows[0], []
+        names = [h.strip() for h in header]
+        twice = sorted({h for h in names if names.count(h) > 1})
+        if twice:
+            raise HpStoreError(f"{name}: column {twice[0]!r} appears more than once in the "
+                               "header; give each hyperparameter one column.")
         for n, row in enumerate(rows[1:], start=2):
             if not any(cell.strip() for cell in row):
                 continue
@@ -105,6 +114,9 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
                                    f"{len(header)}.")
             out.append((f"{name} row {n}", {h.strip(): _cell(c) for h, c in zip(header, row)
                                             if c.strip()}))
+        if not out:
+            raise HpStoreError(f"{name} has a header but no configuration; add one row per "
+                               "configuration under it.")
         return out
     if path.suffix.lower() == ".jsonl":
         return [(f"{name} line {n}", _json_object(line, f"{name} line {n}"))

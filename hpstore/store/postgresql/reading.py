@@ -36,6 +36,8 @@ _WITH_OBSERVATIONS = (
     "WHERE project_id = %s AND trial_id = %s")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # a trial number is a 64-bit integer
+
 class ReadingMixin:
     """The reads of :class:`hpstore.store.postgresql.project.PostgresProject`."""
 
@@ -62,6 +64,8 @@ class ReadingMixin:
         return trial_record(rows[0])
 
     def trial_by_number(self, number: int) -> TrialRecord:
+        if not _INT64_MIN <= int(number) <= _INT64_MAX:  # no trial has it (nor can hold it)
+            raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
         rows = self.db.query(_SELECT + " AND number = %s", (self.project_id, int(number)))
         if not rows:
             raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
@@ -94,7 +98,8 @@ class ReadingMixin:
 
     def trials_by_number(self, numbers: Sequence[int]) -> dict[int, TrialRecord]:
         """The trials among ``numbers`` that exist, by number."""
-        wanted = list(dict.fromkeys(int(n) for n in numbers))
+        wanted = list(dict.fromkeys(int(n) for n in numbers
+                                        if _INT64_MIN <= int(n) <= _INT64_MAX))
         records = [trial_record(r) for r in self.db.query(
             _SELECT + " AND number = ANY(%s)", (self.project_id, wanted))]
         return {r.number: r for r in records}

@@ -26,6 +26,8 @@ _ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_
 _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # a trial number is a 64-bit integer
+
 class ReadingMixin:
     """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
 
@@ -51,6 +53,8 @@ class ReadingMixin:
         return trial_record(rows[0])
 
     def trial_by_number(self, number: int) -> TrialRecord:
+        if not _INT64_MIN <= int(number) <= _INT64_MAX:  # no trial has it (nor can hold it)
+            raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
         rows = self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND "
                              "number = ?", (self.project_id, int(number)))
         if not rows:
@@ -95,7 +99,8 @@ class ReadingMixin:
     def trials_by_number(self, numbers: Sequence[int]) -> dict[int, TrialRecord]:
         """The trials among ``numbers`` that exist, by number."""
         found: dict[int, TrialRecord] = {}
-        for chunk in iter_chunks(list(dict.fromkeys(int(n) for n in numbers)), _CHUNK):
+        for chunk in iter_chunks(list(dict.fromkeys(int(n) for n in numbers
+                                        if _INT64_MIN <= int(n) <= _INT64_MAX)), _CHUNK):
             marks = ", ".join("?" for _ in chunk)
             for row in self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? "
                                      f"AND number IN ({marks})", (self.project_id, *chunk)):
