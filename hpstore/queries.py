@@ -316,10 +316,18 @@ def finish_reason(store: Store, project: ProjectStore, view: Overview,
 
 def pace(end_times: Sequence[float], *, now: float) -> float | None:
     """Trials ended per minute, from the times trials ended (any order), over the last
-    :data:`PACE_WINDOW` seconds; None with fewer than two ends in it."""
+    :data:`PACE_WINDOW` seconds; None with fewer than two ends in it.
+
+    Measured between the first and the last end, unless no trial has ended for longer than
+    the ends were apart on average: then up to ``now``, so that a search that stalled (its
+    workers gone) slows down on the screen instead of keeping its last pace.
+    """
     ends = [at for at in end_times if at > now - PACE_WINDOW]
     if len(ends) > 1 and max(ends) > min(ends):
-        return (len(ends) - 1) / (max(ends) - min(ends)) * 60
+        span = max(ends) - min(ends)
+        if now - max(ends) > span / (len(ends) - 1):
+            span = now - min(ends)
+        return (len(ends) - 1) / span * 60
     return None
 
 

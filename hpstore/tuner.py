@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing as mp
 import numbers
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -51,6 +50,8 @@ _INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C, its trial handed back
 _STOP_GRACE = 1.0  # seconds workers get to stop on the terminal's own SIGINT
 _STOP_DEADLINE = 30.0  # seconds they get after the parent forwards it, before SIGTERM
 RESUME_HINT = "Run the same command again to resume."
+# what sending an object to a spawned process raises when it cannot be pickled
+_PicklingError = mp.reduction.pickle.PicklingError  # type: ignore[attr-defined]
 
 
 def default_tuner_id() -> str:
@@ -555,7 +556,7 @@ class Tuner:
                 for p in procs:
                     try:
                         p.start()
-                    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                    except (_PicklingError, AttributeError, TypeError) as exc:
                         _stop_workers(procs, stop, grace=0.0)
                         raise FatalError(_unpicklable_message(workers, exc)) from None
             threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \

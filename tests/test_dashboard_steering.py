@@ -175,7 +175,8 @@ def test_a_trial_retired_while_the_dashboard_follows_leaves_the_best_and_the_plo
             (ids["completed"], "COMPLETED", "COMPLETED", "Retired by tester: a leak")]
         assert after["best_trial"]["trial_id"] == ids["enqueued"]  # the next best, 2.0
         assert after["steered"]["retired"] == 2 and after["done"] == first["done"]
-        assert after["per_minute"] == first["per_minute"]  # a retirement ended no trial
+        # a retirement ended no trial: the pace only falls as time passes with no end
+        assert after["per_minute"] <= first["per_minute"]
         for section, found in drawn_scores(running.url).items():
             assert found == scored_ids(path), section
             assert ids["completed"] not in found, section

@@ -96,3 +96,38 @@ def test_a_file_to_enqueue_that_is_not_a_table_of_configurations_is_refused(
     oracle = hpstore.RandomSearchOracle("loss", database=path)
     assert oracle.enqueued() == [] and len(oracle.trials) == 5  # nothing enqueued
     oracle.close()
+
+
+@pytest.mark.parametrize("change, where", [
+    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 2", "trials.hp_values"),
+    ("UPDATE trials SET score = 'NaN' WHERE number = 1", "trials.score"),
+    ("UPDATE observations SET value = 'abc' WHERE id = 1", "observations.value"),
+])
+def test_a_row_rewritten_by_another_program_after_a_tool_looked_is_found(
+        search, tmp_path, change, where):
+    import sqlite3
+
+    path = str(tmp_path / "copy.db")
+    hpstore_command("backup", search, path)
+    assert hpstore_command("summary", path).returncode == 0  # looked at: rows marked
+    conn = sqlite3.connect(path)
+    conn.execute(change)
+    conn.commit()
+    conn.close()
+    done = hpstore_command("check", path)
+    assert done.returncode == 1 and f"contents: The file's {where} holds" in done.stdout, (
+        done.stdout)
+    for tool in ("summary", "best", "trials"):  # refused naming it where it is read, or fine
+        done = hpstore_command(tool, path)
+        assert "Traceback" not in done.stderr and "format code" not in done.stderr, done.stderr
+        assert done.returncode == 0 or where in done.stderr, done.stderr
+
+
+def test_the_pace_of_a_stalled_search_falls_as_time_passes():
+    from hpstore.queries import pace
+
+    ends = [100.0 + 10 * i for i in range(7)]  # a trial every 10 s, the last at 160
+    assert pace(ends, now=165.0) == pytest.approx(6.0)  # 6 per minute while it runs
+    # no end for five minutes: its workers are gone; the pace says so
+    assert pace(ends, now=460.0) == pytest.approx(6 / 360 * 60)
+    assert pace(ends, now=460.0) < pace(ends, now=300.0) < 6.0

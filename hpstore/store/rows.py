@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError, TrialNotRunningError
-from hpstore.store.decode import check_row, from_json
+from hpstore.store.decode import check_row, damaged, from_json
 from hpstore.store.records import ProjectRecord, TrialRecord, dumps
 from hpstore.trial import TrialStatus, mean_of
 
@@ -27,12 +27,23 @@ TRIAL_FIELDS = ("id", "number", "trial_id", "status", "hp_values", "values_key",
 PROJECT_FIELDS = ("project_id", "name", "oracle_class", "oracle_config", "objective",
                   "max_trials", "seed", "space_version", "created_at", "updated_at",
                   "uncounted")
+_SCORE, _BEST_STEP = TRIAL_FIELDS.index("score"), TRIAL_FIELDS.index("best_step")
 OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
 TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
 
 
 def trial_record(row: Sequence[Any]) -> TrialRecord:
-    """A TrialRecord from a row in TRIAL_FIELDS order."""
+    """A TrialRecord from a row in TRIAL_FIELDS order.
+
+    Raises:
+        NotAnHpstoreFileError: a score or best step that is not a number (text written
+            into the file by another program), which every ranking would trip over.
+    """
+    score, best_step = row[_SCORE], row[_BEST_STEP]
+    if score is not None and type(score) is not float and type(score) is not int:
+        raise damaged("trials.score", score)
+    if best_step is not None and type(best_step) is not int:
+        raise damaged("trials.best_step", best_step)
     return TrialRecord(*row)
 
 

@@ -23,7 +23,7 @@ from hpstore.errors import (
     QueryTimeoutError,
     ReadOnlyDatabaseError,
 )
-from hpstore.store.decode import ANY_JSON, check_row, from_json
+from hpstore.store.decode import ANY_JSON, check_row, damaged, from_json
 from hpstore.store.sqlite import checkmarks, files
 from hpstore.store.sqlite.checks import check_schema, inspect_header
 from hpstore.store.sqlite.database import Database
@@ -160,10 +160,12 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     ),
     "trials": (
         ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message",
-         "origin", "note"),
+         "origin", "note", "score", "best_step"),
         ("hp_values",),
         "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message, origin, "
-        "note FROM trials WHERE rowid > ? AND (typeof(trial_id) = 'blob' OR "
+        "note, score, best_step FROM trials WHERE rowid > ? AND (typeof(trial_id) = 'blob' OR "
+        "typeof(score) NOT IN ('real', 'integer', 'null') OR "
+        "typeof(best_step) NOT IN ('integer', 'null') OR "
         "typeof(status) = 'blob' OR "
         "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
         "'blob' OR typeof(message) = 'blob' OR typeof(origin) = 'blob' OR typeof(note) = "
@@ -171,10 +173,11 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "1 ELSE json_type(hp_values) <> 'object' END) LIMIT 1",
     ),
     "observations": (
-        ("metric", "direction"),
+        ("metric", "direction", "value"),
         (),
-        "SELECT metric, direction FROM observations WHERE rowid > ? AND (typeof(metric) = "
-        "'blob' OR typeof(direction) = 'blob') LIMIT 1",
+        "SELECT metric, direction, value FROM observations WHERE rowid > ? AND "
+        "(typeof(metric) = 'blob' OR typeof(direction) = 'blob' OR "
+        "typeof(value) NOT IN ('real', 'integer', 'null')) LIMIT 1",
     ),
     "transitions": (
         ("from_status", "to_status", "tuner_id", "message"),
@@ -223,7 +226,10 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
         if row is None:
             continue
         for column, value in zip(columns, row):
-            if column in objects:
+            if column in _NUMBERS:
+                if value is not None and not isinstance(value, (int, float)):
+                    raise damaged(f"{table}.{column}", value)
+            elif column in objects:
                 shape = ANY_JSON if table == "oracle_state" else dict
                 from_json(value, f"{table}.{column}", shape)
             else:
@@ -232,6 +238,7 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
         checkmarks.save(key, reached)
 
 
+_NUMBERS = {"score", "best_step", "value"}  # columns hpstore writes only numbers (or NULL) in
 _LAST_ROW = {"trials": "SELECT max(rowid) FROM trials",
              "observations": "SELECT max(rowid) FROM observations",
              "transitions": "SELECT max(rowid) FROM transitions"}

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from hpstore.errors import DatabaseError
+from hpstore.errors import DatabaseError, NotAnHpstoreFileError
 from hpstore.store.records import NewProject, ProjectRecord
 from hpstore.store.rows import check_state_document, malformed
 from hpstore.store.sqlite import files
@@ -19,7 +19,7 @@ from hpstore.store.sqlite.project import (
     find_project,
     insert_project,
 )
-from hpstore.store.sqlite.readonly import ReadOnlyDatabase, run_user_sql
+from hpstore.store.sqlite.readonly import ReadOnlyDatabase, check_contents, run_user_sql
 from hpstore.store.sqlite.schema import SCHEMA_VERSION
 
 
@@ -157,6 +157,11 @@ class SQLiteStore:
                              "readable with `sqlite3 DB .recover`."))
         if self.db.query("PRAGMA foreign_key_check"):
             findings.append(("foreign keys", False, "rows point at rows that are gone"))
+        try:  # every row, not only those added since a tool last looked (see checkmarks)
+            check_contents(self.db.connect())
+            findings.append(("contents", True, "every value as hpstore writes it"))
+        except NotAnHpstoreFileError as exc:
+            findings.append(("contents", False, str(exc)))
         version = int(self.db.query("PRAGMA user_version")[0][0])
         findings.append(("schema version", True, f"{version} (this hpstore: {SCHEMA_VERSION})"
                          + ("" if version == SCHEMA_VERSION
