@@ -103,6 +103,24 @@ def tool_parser(name: str, description: str | None, *, project: bool = True) -> 
     return parser
 
 
+def attach_oracle(database: str, project: str | None) -> Any:
+    """The oracle of the project a changing command names with ``--project`` (or the only
+    one), opened as :meth:`hpstore.Oracle.attach` opens it.
+
+    Raises:
+        ProjectChoiceError: no such project, or several and no ``--project`` (listing them).
+    """
+    from hpstore import queries
+    from hpstore.oracle import Oracle
+
+    store = open_search(database)
+    try:  # the project chosen as every command chooses it, and its errors name --project
+        name = queries.choose_project(store, project).name
+    finally:
+        store.close()
+    return Oracle.attach(database, name)
+
+
 def writing_parser(name: str, description: str | None) -> Any:
     """The argument parser of a command that changes a search: DB and --project."""
     import argparse

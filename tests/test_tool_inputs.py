@@ -131,3 +131,18 @@ def test_the_pace_of_a_stalled_search_falls_as_time_passes():
     # no end for five minutes: its workers are gone; the pace says so
     assert pace(ends, now=460.0) == pytest.approx(6 / 360 * 60)
     assert pace(ends, now=460.0) < pace(ends, now=300.0) < 6.0
+
+
+@pytest.mark.parametrize("args", [["retire", "{db}", "00"], ["note", "{db}", "00", "x"],
+                                  ["enqueue", "{db}", "--values", '{"x": 1}']])
+def test_a_changing_command_on_a_file_of_several_projects_asks_for_its_option(tmp_path, args):
+    path = str(tmp_path / "two.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -1, 1)
+    for name in ("first", "second"):
+        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, database=path,
+                                   project_name=name).close()
+    done = hpstore_command(*[a.replace("{db}", path) for a in args])
+    assert done.returncode == 2, done.stderr
+    assert "--project" in done.stderr and "first, second" in done.stderr, done.stderr
+    assert "project_name=" not in done.stderr

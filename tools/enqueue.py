@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import HpStoreError, SearchFullError
-from hpstore.oracle import Oracle, values_key
+from hpstore.oracle import values_key
 from hpstore.rendering import terminal_text
-from hpstore.tooling import run_tool, writing_parser
+from hpstore.tooling import attach_oracle, run_tool, writing_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         configs += read_configurations(args.file)
     if not configs:
         parser.error("give at least one configuration: --values JSON or --file FILE")
-    oracle = Oracle.attach(args.database, args.project)
+    oracle = attach_oracle(args.database, args.project)
     try:
         full = [(where, oracle.values_to_enqueue(values, what=where)) for where, values in configs]
         left = oracle.remaining_trials()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 
 from hpstore import queries
-from hpstore.oracle import Oracle
 from hpstore.rendering import terminal_text
-from hpstore.tooling import run_tool, writing_parser
+from hpstore.tooling import attach_oracle, run_tool, writing_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                                       "trial number (7)")
     parser.add_argument("text", help='the note; "" removes the one there is')
     args = parser.parse_args(argv)
-    oracle = Oracle.attach(args.database, args.project)
+    oracle = attach_oracle(args.database, args.project)
     try:
         record = queries.find_trial(oracle.project, args.trial)
         oracle.set_trial_note(record.trial_id, args.text)

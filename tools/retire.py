@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from hpstore.oracle import Oracle
-from hpstore.tooling import run_tool, writing_parser
+from hpstore.tooling import attach_oracle, run_tool, writing_parser
 
 
 def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
@@ -22,7 +21,7 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
     parser.add_argument("--reason", help="why, for the status log")
     parser.add_argument("--by", help="who, for the status log (default: user@host)")
     args = parser.parse_args(argv)
-    oracle = Oracle.attach(args.database, args.project)
+    oracle = attach_oracle(args.database, args.project)
     try:
         from hpstore import queries
 
