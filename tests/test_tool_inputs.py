@@ -146,3 +146,9 @@ def test_a_changing_command_on_a_file_of_several_projects_asks_for_its_option(tm
     assert done.returncode == 2, done.stderr
     assert "--project" in done.stderr and "first, second" in done.stderr, done.stderr
     assert "project_name=" not in done.stderr
+
+
+def test_summary_of_a_project_that_is_not_there_is_the_error_alone(search):
+    done = hpstore_command("summary", search, "--project", "nope")
+    assert done.returncode == 2 and "No project 'nope'" in done.stderr, done.stderr
+    assert done.stdout == ""  # not the projects line first, as if it had worked

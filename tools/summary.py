@@ -15,12 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     args = tool_parser("summary", __doc__).parse_args(argv)
     store = open_search(args.database)
     names = [p.name for p in store.projects()]
+    several = len(names) > 1 and args.project is None
+    # a project asked for that is not there is the whole answer (nothing printed before)
+    project = None if several else queries.choose_project(store, args.project)
     print(terminal_text(f"{shown(args.database)}: {len(names)} project(s): "
                         f"{', '.join(names) or '(none)'}"))
-    if len(names) > 1 and args.project is None:
+    if project is None:
         print("Choose one with --project NAME for its details.")
         return 0
-    project = queries.choose_project(store, args.project)
     record = project.record()
     print()
     print(terminal_text(
