@@ -152,3 +152,10 @@ def test_summary_of_a_project_that_is_not_there_is_the_error_alone(search):
     done = hpstore_command("summary", search, "--project", "nope")
     assert done.returncode == 2 and "No project 'nope'" in done.stderr, done.stderr
     assert done.stdout == ""  # not the projects line first, as if it had worked
+
+
+def test_restoring_a_trial_never_retired_says_so(search, tmp_path):
+    path = str(tmp_path / "copy.db")
+    hpstore_command("backup", search, path)
+    done = hpstore_command("restore", path, "0")  # (trial ids of a 5-trial search: 0 .. 4)
+    assert done.returncode == 0 and done.stdout == "trial 0 is not retired; nothing changed\n"

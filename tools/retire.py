@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
                 record.trial_id, args.reason, by=args.by)
             score = "-" if trial.score is None else f"{trial.score:.6g}"
             if record.retired == retired:
-                print(f"trial {record.trial_id} was {word}d already; nothing changed")
+                print(f"trial {record.trial_id} was {word}d already; nothing changed" if retired
+                      else f"trial {record.trial_id} is not retired; nothing changed")
             else:
                 print(f"trial {record.trial_id} {word}d ({record.status}, score {score})")
     finally:
