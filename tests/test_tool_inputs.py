@@ -159,3 +159,10 @@ def test_restoring_a_trial_never_retired_says_so(search, tmp_path):
     hpstore_command("backup", search, path)
     done = hpstore_command("restore", path, "0")  # (trial ids of a 5-trial search: 0 .. 4)
     assert done.returncode == 0 and done.stdout == "trial 0 is not retired; nothing changed\n"
+
+
+@pytest.mark.parametrize("query", ["-- only a comment", "/* nothing */", " ; "])
+def test_a_query_that_holds_no_statement_is_one_error_line(search, query):
+    done = hpstore_command("sql", search, query)
+    assert done.returncode == 2 and "error:" in done.stderr.splitlines()[-1], done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr

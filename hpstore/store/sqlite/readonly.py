@@ -339,7 +339,10 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
     guard.start()
     try:
         cursor = conn.execute(query)
-        columns = [d[0] for d in cursor.description or []]
+        if cursor.description is None:  # (every statement hpstore sql lets through reads)
+            raise HpStoreError("The query holds no statement (only comments?): give one SQL "
+                               "statement, such as \"SELECT * FROM trial_overview\".")
+        columns = [d[0] for d in cursor.description]
         return columns, cursor.fetchall()
     except sqlite3.Warning as exc:
         raise HpStoreError(f"{exc} (give one statement).") from None
