@@ -16,6 +16,7 @@ from typing import Any
 from hpstore.errors import HpStoreError
 from hpstore.rendering import terminal_text
 from hpstore.store import open_store
+from hpstore.store.records import fits_int64
 
 
 def holds_search(database: str) -> bool:
@@ -65,7 +66,7 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
-    if value > 2**63 - 1:  # what a query's LIMIT, or a trial number, can hold
+    if not fits_int64(value):  # what a query's LIMIT, or a trial number, can hold
         raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, received {value}")
     return value
 
@@ -110,15 +111,10 @@ def attach_oracle(database: str, project: str | None) -> Any:
     Raises:
         ProjectChoiceError: no such project, or several and no ``--project`` (listing them).
     """
-    from hpstore import queries
     from hpstore.oracle import Oracle
+    from hpstore.oracle.steering import attach
 
-    store = open_search(database)
-    try:  # the project chosen as every command chooses it, and its errors name --project
-        name = queries.choose_project(store, project).name
-    finally:
-        store.close()
-    return Oracle.attach(database, name)
+    return attach(Oracle, database, project, named_by="--project")
 
 
 def writing_parser(name: str, description: str | None) -> Any:

@@ -16,7 +16,7 @@ from hpstore.oracle.trials import from_file
 from hpstore.stopping import StoppingRule, rule_from_config
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.decode import damaged
-from hpstore.store.records import NewProject, ProjectRecord
+from hpstore.store.records import NewProject, ProjectRecord, fits_int64
 from hpstore.store.rows import same_entry
 
 
@@ -157,20 +157,26 @@ def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return f"{old['class_name']} with " + ", ".join(changes)
 
 
+def _integer(name: str, value: Any, wrong_type: type[Exception]) -> int:
+    """``value`` as a Python int (a numpy integer too: the store gets a plain integer, never
+    numpy's bytes) that fits in 64 bits; ``wrong_type`` is raised for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise wrong_type(f"`{name}` must be an int, received {value!r}.")
+    number = int(value)
+    if not fits_int64(number):
+        raise ValueError(f"`{name}` must be between -2**63 and 2**63 - 1, received {number}.")
+    return number
+
+
 def check_int(name: str, value: Any, minimum: int | None) -> int:
-    """``value`` as a Python int: an int or a numpy integer (the file stores a plain
-    integer, never numpy's bytes) of at least ``minimum`` that fits in 64 bits.
+    """``value`` as a Python int of at least ``minimum`` that fits in 64 bits.
 
     Raises:
         ValueError: anything else (a bool, a float, a string, ...), naming the value.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"`{name}` must be an int, received {value!r}.")
-    number = int(value)
+    number = _integer(name, value, ValueError)
     if minimum is not None and number < minimum:
         raise ValueError(f"`{name}` must be at least {minimum}, received {number}.")
-    if not -(2**63) <= number < 2**63:  # what an SQLite integer holds
-        raise ValueError(f"`{name}` must be between -2**63 and 2**63 - 1, received {number}.")
     return number
 
 
@@ -180,14 +186,10 @@ def check_optional_int(name: str, value: Any, minimum: int | None) -> int | None
 
 
 def check_step(step: Any) -> int:
-    """A reported step as a Python int: an int or a numpy integer that fits in 64 bits.
+    """A reported step as a Python int that fits in 64 bits.
 
     Raises:
         TypeError: not an integer (a bool, a float, a string, ...).
-        ValueError: outside what an SQLite integer holds.
+        ValueError: outside what the store holds.
     """
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-        raise TypeError(f"`step` must be an int, received {step!r}.")
-    if not -(2**63) <= int(step) < 2**63:  # what an SQLite integer holds
-        raise ValueError(f"`step` must be between -2**63 and 2**63 - 1, received {step}.")
-    return int(step)
+    return _integer("step", step, TypeError)

@@ -413,9 +413,11 @@ def _same_store(a: Store, b: Store) -> bool:
     return a is b or a.identity() == b.identity()
 
 
-def attach(cls: type, database: Any, project_name: str | None = None) -> Any:
+def attach(cls: type, database: Any, project_name: str | None = None, *,
+           named_by: str = "project_name=") -> Any:
     """:meth:`hpstore.Oracle.attach`: the stored project, opened with the oracle that
-    made it and its stored arguments."""
+    made it and its stored arguments; ``named_by``: what the person names a project with,
+    for the error when they must (a command says ``--project``)."""
     from hpstore import oracles
     from hpstore.objective import objective_from_config
     from hpstore.store import open_store
@@ -430,7 +432,7 @@ def attach(cls: type, database: Any, project_name: str | None = None) -> Any:
             record = next((r for r in records if r.name == project_name), None)
         if record is None:
             held = f"holds {', '.join(names)}" if names else "holds no project yet"
-            what = ("name the one to open (project_name=)" if project_name is None
+            what = (f"name the one to open ({named_by})" if project_name is None
                     else f"there is no project {project_name!r}")
             raise ProjectChoiceError(f"{shown(database)} {held}: {what}.")
         _, space = store.open_project(record).space()

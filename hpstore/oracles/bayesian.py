@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,10 @@ FIT_POINTS = 200  # trials its hyperparameters are fitted on, at most
 NOISE_PRIOR = (math.log(1e-5), 1.0)
 
 
+def _real(value: Any) -> bool:
+    """A real number, numpy's included (stored as a Python float), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
-def _is_number(value: Any) -> bool:
-    """A real number (numpy's included), not a bool."""
-    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
-                                                              np.floating))
 
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimisation: a Gaussian process models the score, and the next trial is
@@ -80,11 +80,10 @@ class BayesianOptimizationOracle(Oracle):
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
                  **kwargs: Any) -> None:
         num_initial_points = check_optional_int("num_initial_points", num_initial_points, 1)
-        if not _is_number(alpha) or not alpha > 0 or not math.isfinite(alpha):
+        if not _real(alpha) or not alpha > 0 or not math.isfinite(alpha):
             raise ValueError(f"`alpha` must be a positive number, received {alpha!r}.")
-        if not _is_number(beta) or not beta >= 0 or not math.isfinite(beta):
+        if not _real(beta) or not beta >= 0 or not math.isfinite(beta):
             raise ValueError(f"`beta` must be a number of at least 0, received {beta!r}.")
-        alpha, beta = float(alpha), float(beta)  # numpy's stay out of the stored config
         self.num_initial_points = num_initial_points
         self.alpha = float(alpha)
         self.beta = float(beta)

@@ -144,6 +144,11 @@ class Transition:
     message: str | None
 
 
+def fits_int64(number: int) -> bool:
+    """Whether ``number`` fits in a 64-bit integer, what SQLite and PostgreSQL (bigint) hold."""
+    return -(2**63) <= number < 2**63
+
+
 def dumps(value: Any) -> str:
     """JSON as every engine stores it: compact, strict (no NaN)."""
     return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import TrialNotFoundError
-from hpstore.store.records import Observation, Transition, TrialRecord
+from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
 from hpstore.store.rows import from_db_float, trial_record
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ _WITH_OBSERVATIONS = (
     "trial = trials.id AND run = trials.run_count) AS o ON true "
     "WHERE project_id = %s AND trial_id = %s")
 
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # a trial number is a 64-bit integer
 
 class ReadingMixin:
     """The reads of :class:`hpstore.store.postgresql.project.PostgresProject`."""
@@ -64,7 +62,7 @@ class ReadingMixin:
         return trial_record(rows[0])
 
     def trial_by_number(self, number: int) -> TrialRecord:
-        if not _INT64_MIN <= int(number) <= _INT64_MAX:  # no trial has it (nor can hold it)
+        if not fits_int64(int(number)):  # no trial has it (nor can hold it)
             raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
         rows = self.db.query(_SELECT + " AND number = %s", (self.project_id, int(number)))
         if not rows:
@@ -99,7 +97,7 @@ class ReadingMixin:
     def trials_by_number(self, numbers: Sequence[int]) -> dict[int, TrialRecord]:
         """The trials among ``numbers`` that exist, by number."""
         wanted = list(dict.fromkeys(int(n) for n in numbers
-                                        if _INT64_MIN <= int(n) <= _INT64_MAX))
+                                        if fits_int64(int(n))))
         records = [trial_record(r) for r in self.db.query(
             _SELECT + " AND number = ANY(%s)", (self.project_id, wanted))]
         return {r.number: r for r in records}

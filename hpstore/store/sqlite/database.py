@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import os
 import secrets
 import shutil
@@ -30,7 +29,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import files, locks, shared
+from hpstore.store.sqlite import files, locks, process_limits, shared
 from hpstore.store.sqlite.checks import (
     check_schema,
     check_writable,
@@ -65,35 +64,6 @@ _ORPHANS: list[Any] = []
 # The checks before opening live in checks.py; these names are what other modules import.
 _inspect_header = inspect_header
 _inspect_database = inspect_database
-
-
-def _descriptors_near_limit() -> tuple[int, int] | None:
-    """(files open, the limit) when this process is within a few files of its limit on
-    open files, else None (or where that cannot be known)."""
-    try:
-        import resource  # POSIX only
-    except ImportError:
-        return None
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    try:
-        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere not known
-    except OSError as exc:  # (listing them takes one more)
-        if exc.errno != errno.EMFILE:
-            return None
-        used = limit
-    if limit == resource.RLIM_INFINITY or used + 8 < limit:
-        return None
-    return used, int(limit)
-
-
-def _file_size_limit() -> int | None:
-    """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
-    try:
-        import resource  # POSIX only
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
 
 
 class Database:
@@ -449,7 +419,7 @@ class Database:
         where = "the in-memory search" if self.memory else str(self.path)
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
-        if "unable to open" in text and (files_open := _descriptors_near_limit()):
+        if "unable to open" in text and (files_open := process_limits.descriptors_near_limit()):
             return DatabaseError(
                 f"{where} could not be opened ({text}): this process has {files_open[0]} "
                 f"files open, and its limit (ulimit -n) is {files_open[1]}. Close the "
@@ -475,7 +445,7 @@ class Database:
         whatever the operating system refused, so look at what may have run out."""
         if self.path is None:
             return text, "free some memory"
-        limit = _file_size_limit()
+        limit = process_limits.file_size_limit()
         parts = [self.path.with_name(self.path.name + s) for s in ("", "-wal", "-shm")]
         largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
         if limit is not None and largest + 2 * PAGE_SIZE > limit:

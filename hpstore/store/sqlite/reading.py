@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import TrialNotFoundError
 from hpstore.store.contract import iter_chunks
-from hpstore.store.records import Observation, Transition, TrialRecord
+from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
 from hpstore.store.rows import TRIAL_FIELDS, from_db_float, trial_record
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ _COLUMNS = ", ".join(TRIAL_FIELDS)
 _ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
 _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # a trial number is a 64-bit integer
 
 class ReadingMixin:
     """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
@@ -53,7 +51,7 @@ class ReadingMixin:
         return trial_record(rows[0])
 
     def trial_by_number(self, number: int) -> TrialRecord:
-        if not _INT64_MIN <= int(number) <= _INT64_MAX:  # no trial has it (nor can hold it)
+        if not fits_int64(int(number)):  # no trial has it (nor can hold it)
             raise TrialNotFoundError(f"No trial number {number} in project {self.name!r}.")
         rows = self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND "
                              "number = ?", (self.project_id, int(number)))
@@ -100,7 +98,7 @@ class ReadingMixin:
         """The trials among ``numbers`` that exist, by number."""
         found: dict[int, TrialRecord] = {}
         for chunk in iter_chunks(list(dict.fromkeys(int(n) for n in numbers
-                                        if _INT64_MIN <= int(n) <= _INT64_MAX)), _CHUNK):
+                                        if fits_int64(int(n)))), _CHUNK):
             marks = ", ".join("?" for _ in chunk)
             for row in self.db.query(f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? "
                                      f"AND number IN ({marks})", (self.project_id, *chunk)):

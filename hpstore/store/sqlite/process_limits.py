@@ -1,0 +1,36 @@
+"""What the operating system allows this process (open files, file size): named in the
+error when a write or an open fails because a limit was reached."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+
+def descriptors_near_limit() -> tuple[int, int] | None:
+    """(files open, the limit) when this process is within a few files of its limit on
+    open files, else None (or where that cannot be known)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere not known
+    except OSError as exc:  # (listing them takes one more)
+        if exc.errno != errno.EMFILE:
+            return None
+        used = limit
+    if limit == resource.RLIM_INFINITY or used + 8 < limit:
+        return None
+    return used, int(limit)
+
+
+def file_size_limit() -> int | None:
+    """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
