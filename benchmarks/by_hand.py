@@ -18,6 +18,7 @@ import random
 import sqlite3
 import tempfile
 import time
+import timeit
 from typing import Any
 
 from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES
@@ -118,6 +119,36 @@ def growth(size: int, folder: str) -> dict[str, float]:
     return {"first_per_s": window / (ends[window - 1] - start),
             "last_per_s": window / (ends[-1] - ends[-window - 1])}
 
+
+
+def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
+    """Microseconds a trial costs in three things hpstore's API cannot skip, each timed
+    alone with hpstore's own code (best of ``repeats``): the values drawn from the seed and
+    the trial number (so that every process and every resume draws the same), their JSON
+    and never-twice digest, and the Trial handed back, its hyperparameters read."""
+    import hpstore
+    from hpstore.oracle.values import values_key
+    from hpstore.store.records import dumps
+
+    oracle = space_oracle(":memory:", None)
+    space = oracle.get_space()
+    entries = list(space.space)
+    oracle.close()
+    values = {"x": 0.25, "y": 3, "c": "a"}
+
+    def draw() -> dict[str, Any]:
+        rng = random.Random("1:123:0")  # seed, trial number, attempt: as oracle.rng
+        return {hp.name: hp.prob_to_value(rng.random()) for hp in entries}
+
+    def encode() -> str:
+        return dumps(values) + values_key(values)
+
+    def hand_over() -> dict[str, Any]:
+        trial = hpstore.Trial(space.with_values(values), trial_id="7", status="RUNNING")
+        return trial.hyperparameters.values
+
+    return {name: min(timeit.repeat(work, number=number, repeat=repeats)) / number * 1e6
+            for name, work in (("draw", draw), ("encode", encode), ("trial", hand_over))}
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any) -> None:
     error = None

@@ -47,6 +47,18 @@ def test_throughput_reports_hpstore_and_raw_sqlite(tmp_path):
     for name in (throughput.RAW, throughput.OURS):
         assert len(results["runs"][name]) == 2 and results["median"][name] > 0
     assert any("raw sqlite3" in bar for bar in results["bars"])
+    # what the bar against raw sqlite3 leaves hpstore's code, beside the API's least work
+    assert set(results["api_work_us"]) == {"draw", "encode", "trial"}
+    assert all(us > 0 for us in results["api_work_us"].values())
+    assert any(bar.startswith("- [budget] a third of raw sqlite3") for bar in results["bars"])
+
+
+def test_the_budget_line_is_what_a_bar_leaves_above_the_statements():
+    line = throughput.budget("a peer", 5000.0, 8000.0,
+                             {"draw": 4.0, "encode": 3.0, "trial": 2.0})
+    # 200 µs a trial at the bar, 125 of them the statements by hand: 75 left, 9 needed
+    assert "a peer: 200 µs a trial" in line and "take 125, leaving 75 µs" in line
+    assert line.endswith("take 9 µs alone")
 
 
 @pytest.mark.slow
