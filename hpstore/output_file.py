@@ -29,11 +29,17 @@ class _Protected:
     """The search file and its companions: their paths, and the identities of those that
     exist (and of every file in the lock folder)."""
 
-    def __init__(self, database: str | os.PathLike[str]) -> None:
-        self.db = Path(os.path.realpath(Path(database).expanduser()))
-        self.paths = [self.db.with_name(self.db.name + s) for s in _COMPANIONS]
-        self.sidecar = self.paths[-1]
+    def __init__(self, database: str | os.PathLike[str] | None) -> None:
+        # None: no search file (a command that writes results only); SQLite files are
+        # refused all the same
+        self.db = Path(os.path.realpath(Path(database or os.devnull).expanduser()))
+        self.paths = [] if database is None else [
+            self.db.with_name(self.db.name + s) for s in _COMPANIONS]
+        self.sidecar = self.db.with_name(self.db.name + ".hpstore")
         self.ids: set[tuple[int, int]] = set()
+        if database is None:
+            self.names: set[tuple[tuple[int, int], str]] = set()
+            return
         candidates = list(self.paths)
         with contextlib.suppress(OSError):
             candidates += list(self.sidecar.iterdir())
@@ -41,13 +47,15 @@ class _Protected:
             with contextlib.suppress(OSError):
                 self.ids.add(_identity(os.stat(p)))
         # The same folder reached by another path (a bind mount): its (folder, name) pairs.
-        self.names: set[tuple[tuple[int, int], str]] = set()
+        self.names = set()
         with contextlib.suppress(OSError):
             folder = _identity(os.stat(self.db.parent))
             self.names = {(folder, p.name) for p in self.paths}
 
     def why(self, real: Path) -> str | None:
         """Why writing ``real`` (a resolved path) would harm the search, or None."""
+        if not self.paths:
+            return None
         if real == self.db:
             return "it is the search file being read"
         if real in self.paths or self.sidecar in real.parents:
@@ -66,25 +74,26 @@ def _is_sqlite(fd: int) -> bool:
     return os.pread(fd, len(SQLITE_MAGIC), 0) == SQLITE_MAGIC
 
 
-def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[str],
-                 force: bool = False, example: str) -> Path:
+def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[str] | None,
+                 force: bool = False, example: str, option: str = "-o") -> Path:
     """Check, before any work, that ``path`` may be written; returns it resolved.
-    ``example`` is the file name suggested when ``path`` is a folder.
+    ``example`` is the file name suggested when ``path`` is a folder, ``option`` the
+    command's option that names the file.
 
     Raises:
         OutputFileError: as :func:`write_output`.
     """
     given = str(path)
     if not given:
-        raise OutputFileError("The output file name is empty; give one with -o FILE.")
+        raise OutputFileError(f"The output file name is empty; give one with {option} FILE.")
     real = Path(os.path.realpath(Path(path).expanduser()))
     reason = _Protected(database).why(real)
     if reason:
         raise OutputFileError(f"Refusing to write {given}: {reason}. hpstore never writes over "
-                              "a search file; choose another output file with -o.")
+                              f"a search file; choose another output file with {option}.")
     if not real.parent.is_dir():
         raise OutputFileError(f"Cannot write {given}: the folder {real.parent} does not exist. "
-                              "Create it, or choose another output file with -o.")
+                              f"Create it, or choose another output file with {option}.")
     if real.is_dir():
         raise OutputFileError(f"Cannot write {given}: it is a folder. Give a file name, such as "
                               f"{Path(given) / example}.")
@@ -106,7 +115,7 @@ def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[st
             os.close(fd)
         if not force:
             raise OutputFileError(f"{given} already exists; give --force to replace it, "
-                                  "or choose another output file with -o.")
+                                  f"or choose another output file with {option}.")
     return real
 
 
@@ -116,8 +125,8 @@ def _sqlite_refusal(given: str) -> OutputFileError:
 
 
 def write_output(path: str | os.PathLike[str], text: str, *,
-                 database: str | os.PathLike[str], force: bool = False,
-                 example: str) -> Path:
+                 database: str | os.PathLike[str] | None, force: bool = False,
+                 example: str, option: str = "-o") -> Path:
     """Write ``text`` (UTF-8) to ``path``; returns the path written.
 
     Raises:
@@ -127,7 +136,8 @@ def write_output(path: str | os.PathLike[str], text: str, *,
             written then, and a file this call created is removed again.
     """
     given = str(path)
-    real = check_output(path, database=database, force=force, example=example)
+    real = check_output(path, database=database, force=force, example=example,
+                        option=option)
     protected = _Protected(database)
     fd, created = _open(real, given)
     try:

@@ -269,6 +269,8 @@ class Overview:
 
 #: the window the pace of a search is measured over, in seconds
 PACE_WINDOW = 600.0
+#: the newest trial ends the pace is measured on (watch, summary and the dashboard alike)
+PACE_ENDS = 500
 
 
 def overview(project: ProjectStore, *, now: float, ends: Sequence[float] | None = None
@@ -281,9 +283,9 @@ def overview(project: ProjectStore, *, now: float, ends: Sequence[float] | None 
     running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
     queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
                  if t.queued is not None)
-    if ends is None:
-        ends = [c.at for c in project.transitions(last=True, limit=500)
-                if c.to_status in FINAL and c.from_status != c.to_status]
+    if ends is None:  # the newest PACE_ENDS ends (a trial's run is two changes or more)
+        ends = [c.at for c in project.transitions(last=True, limit=3 * PACE_ENDS)
+                if c.to_status in FINAL and c.from_status != c.to_status][-PACE_ENDS:]
     per_minute = pace(ends, now=now)
     done = max(0, done_count(counts) - record.uncounted)  # as max_trials counts them
     return Overview(counts, done, queued, running,

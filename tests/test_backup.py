@@ -92,13 +92,15 @@ def test_a_backup_never_writes_over_a_file(tmp_path):
                          (tmp_path / "x.db-wal", "log files"),
                          (tmp_path / "s.db.hpstore" / "copy.db", "lock folder"),
                          (tmp_path / "missing" / "copy.db", "does not exist"),
-                         (tmp_path, "is a folder: give the copy a file name")]:
+                         (tmp_path, "is a folder: give the copy a file name"),
+                         ("postgresql://me@127.0.0.1:1/db", "hpstore copy")]:
         done = hpstore("backup", str(path), str(target))
         assert done.returncode == 2, (target, done.stderr)
         assert done.stderr.startswith("hpstore: error:") and says in done.stderr, done.stderr
     assert other.read_text() == "keep me"
     assert digest(path) == before
     assert not (tmp_path / "x.db-wal").exists() and not (tmp_path / "missing").exists()
+    assert not Path("postgresql:").exists()
 
 
 def test_a_backup_of_what_is_not_a_search_writes_nothing(tmp_path):

@@ -169,6 +169,37 @@ def test_a_file_with_no_project_yet_is_shown_empty_and_its_first_project_appears
         assert poll["total"] == 0 and poll["done"] == 0 and poll["best_trial"] is None
 
 
+def test_a_file_moved_replaced_or_deleted_while_shown_is_said_so_and_its_name_followed(
+        tmp_path):
+    path, other = tmp_path / "search.db", tmp_path / "other.db"
+    for where, name, trials in ((path, "first", 2), (other, "second", 3)):
+        oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=trials, seed=1,
+                                            database=str(where), project_name=name,
+                                            hyperparameters=steer_space())
+        for _ in range(trials):
+            trial = oracle.create_trial("w")
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            oracle.end_trial(trial)
+        oracle.close()
+    kept = path.read_bytes()
+    with open_dashboard(str(path), port=0) as running:
+        running.start()
+        first = api(running.url, "/api/poll")
+        assert (first["name"], first["total"]) == ("first", 2)
+        path.rename(tmp_path / "moved.db")  # the page must not go on showing it as search.db
+        status, _, body = fetch(running.url, "/api/poll", {"seq": "0", "generation": "1"})
+        assert status == 410 and "moved, replaced or deleted" in strict_json(body)["error"]
+        os.replace(other, path)  # another search at the name: shown, from its start
+        assert [p["name"] for p in api(running.url, "/api/projects")["projects"]] == ["second"]
+        poll = api(running.url, "/api/poll", {"seq": "5", "obs": "5",
+                                               "generation": str(first["generation"])})
+        assert poll["fresh"] and poll["generation"] != first["generation"]
+        assert (poll["name"], poll["total"]) == ("second", 3)
+        path.unlink()
+        path.write_bytes(kept)  # the first search back under its name: followed again
+        assert api(running.url, "/api/poll")["name"] == "first"
+
+
 # -- a hyperparameter of a conditional branch ---------------------------------------------------
 
 class BranchTuner(hpstore.Tuner):

@@ -5,6 +5,7 @@ requests stays what a fresh read gives; a large search is sampled and paged."""
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 
@@ -12,6 +13,7 @@ import pytest
 from _dashboard import DEADLINE, api, insert_trials, space, write_search
 
 import hpstore
+from hpstore import queries
 from hpstore.dashboard import live as live_module
 from hpstore.dashboard import open_dashboard
 from hpstore.dashboard.api import POLL_LIMIT
@@ -126,6 +128,31 @@ def test_the_followed_copy_stays_what_a_fresh_read_gives(tmp_path):
     assert followed.refresh() is False  # nothing new: nothing read again
     assert followed.overview().running[0].trial_id == running.trial_id
     oracle.close()
+    store.close()
+
+
+def test_watch_and_the_dashboard_measure_the_pace_on_the_same_ends(tmp_path):
+    path = str(tmp_path / "search.db")
+    oracle = new_oracle(path, trials=700)
+    for i in range(700):  # more ends than half the changes read for them before
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": float(i)}, step=0)
+        finish(oracle, trial, "FAILED" if i % 7 == 3 else "COMPLETED")
+    oracle.close()
+    conn = sqlite3.connect(path)
+    ends = [at for (at,) in conn.execute(
+        "SELECT at FROM transitions WHERE to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+        "ORDER BY id")]
+    conn.close()
+    store = open_store(path, read_only=True)
+    followed = LiveProject(store, store.find_project("p"))
+    project = followed.project
+    assert list(followed.ends) == ends[-queries.PACE_ENDS:]
+    now = ends[-1] + 0.001
+    expected = queries.pace(ends[-queries.PACE_ENDS:], now=now)
+    assert expected is not None
+    assert queries.overview(project, now=now).per_minute == expected  # watch, summary
+    assert queries.overview(project, now=now, ends=followed.ends).per_minute == expected
     store.close()
 
 

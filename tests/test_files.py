@@ -161,6 +161,21 @@ def test_read_only_file_or_folder(what):
         shutil.rmtree(folder)
 
 
+def test_a_file_no_one_may_write_is_refused_even_to_root(tmp_path):
+    # root may write any file: the mode (chmod 444) is what says it is read-only
+    path = tmp_path / "search.db"
+    make_search(path)
+    os.chmod(path, 0o444)
+    before = digest(path)
+    with pytest.raises(hpstore.ReadOnlyDatabaseError, match="is read-only"):
+        open_oracle(str(path), max_trials=3)
+    done = subprocess.run([sys.executable, "-m", "hpstore", "note", str(path), "0", "hi"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "read-only" in done.stderr, done.stderr
+    assert digest(path) == before
+
+
 def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
         tmp_path, monkeypatch):
     # Another process's first migration commits while this one reads the file's marks.

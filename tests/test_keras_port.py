@@ -383,3 +383,73 @@ def test_a_stopping_rule_stops_keras_training(tmp_path):
     for trial_id in ("0", "1"):
         trial = tuner.oracle.get_trial(trial_id)
         assert trial.status == "STOPPED" and "Threshold" in trial.message
+
+
+class ScoredOnItsOwn(kt.HyperModel):
+    """A fit that trains with the tuner's callbacks (every epoch recorded) and returns a
+    score of its own, as a test-set metric or a mean over folds is returned."""
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        model.fit(*args, **kwargs)
+        return {"val_accuracy": 100.0 + hp["units"], "test_loss": 0.5}
+
+
+def test_what_fit_returns_after_its_epochs_scores_the_trial_as_in_kerastuner(tmp_path):
+    tuner = search(kt.RandomSearch(ScoredOnItsOwn(), objective="val_accuracy", max_trials=2,
+                                   seed=1, directory=str(tmp_path), project_name="p"))
+    trials = list(tuner.oracle.trials.values())
+    assert len(trials) == 2
+    for trial in trials:  # scored on the returned value, not the best epoch
+        assert trial.score == 100.0 + trial.hyperparameters["units"]
+        assert trial.best_step == 2  # recorded after the epochs 0 and 1
+    epochs = epochs_recorded(tmp_path / "p.db")
+    assert all(steps["val_accuracy"] == [0, 1, 2] and steps["test_loss"] == [2]
+               for steps in epochs.values())
+    best = tuner.get_best_hyperparameters(1)[0]
+    assert best["units"] == max(t.hyperparameters["units"] for t in trials)
+
+
+def test_a_search_opened_again_without_max_trials_keeps_its_own(tmp_path):
+    def tuner(**kwargs):
+        return kt.RandomSearch(build, objective="val_accuracy", seed=2,
+                               directory=str(tmp_path), project_name="p", **kwargs)
+
+    assert tuner().oracle.max_trials == 10  # a new search: KerasTuner's default
+    assert tuner(max_trials=20).oracle.max_trials == 20
+    looked_at = tuner()  # to read its results, as KerasTuner users do
+    assert looked_at.oracle.max_trials == 20  # not cut back to 10 under its workers
+    looked_at.oracle.max_trials = 30  # KerasTuner's way to extend a search
+    assert tuner().oracle.max_trials == 30
+    with pytest.raises(ValueError, match="max_trials"):
+        looked_at.oracle.max_trials = 0
+
+
+def test_a_folder_of_kerastuners_own_search_is_not_written_over(tmp_path):
+    keras_dir = tmp_path / "p"
+    keras_dir.mkdir()
+    (keras_dir / "oracle.json").write_text("{}")  # what KerasTuner left there
+    with pytest.raises(hpstore.HpStoreError, match="import-keras-tuner"):
+        kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                        directory=str(tmp_path), project_name="p")
+    assert not (tmp_path / "p.db").exists() and sorted(os.listdir(keras_dir)) == ["oracle.json"]
+    # overwrite=True starts afresh there, as KerasTuner does
+    search(kt.RandomSearch(build, objective="val_accuracy", max_trials=1, overwrite=True,
+                           directory=str(tmp_path), project_name="p"), epochs=1)
+    assert not (keras_dir / "oracle.json").exists()
+
+
+def test_overwrite_refuses_a_search_file_inside_the_folder_it_deletes(tmp_path):
+    inside = tmp_path / "p" / "all.db"
+    inside.parent.mkdir()
+    first = search(kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                                   directory=str(tmp_path), project_name="other",
+                                   database=str(inside)), epochs=1)
+    first.oracle.close()
+    with pytest.raises(ValueError, match="overwrite=True deletes"):
+        kt.RandomSearch(build, objective="val_accuracy", max_trials=1, overwrite=True,
+                        directory=str(tmp_path), project_name="p", database=str(inside))
+    assert rows(inside, "SELECT project, status FROM trial_overview") == [
+        ("other", "COMPLETED")]  # the file and its other project are still there

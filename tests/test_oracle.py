@@ -520,6 +520,64 @@ def test_a_copy_made_with_set_state_resumes_like_the_original(tmp_path):
     assert {resumed_a[0][0], resumed_a[1][0]} == {bad.trial_id, held.trial_id}
 
 
+def _fail_three_after_one_completes(oracle):
+    """Four trials started at once; the last one completes, then the first three fail:
+    the log's last three rows are failures of trials created before the completed one."""
+    started = [oracle.create_trial(f"w{i}") for i in range(4)]
+    oracle.update_trial(started[3].trial_id, {"loss": 1.0})
+    started[3].status = "COMPLETED"
+    oracle.end_trial(started[3])
+    for trial in started[:2]:
+        trial.status = "FAILED"
+        oracle.end_trial(trial)
+
+
+def _log_order(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT t.number, s.to_status FROM transitions s JOIN trials t "
+                            "ON t.id = s.trial ORDER BY s.id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path):
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    original = open_oracle(a, max_trials=8, seed=3, max_consecutive_failed_trials=3)
+    _fail_three_after_one_completes(original)
+    state = original.get_state()
+    assert state["log"] == [n for n, _ in _log_order(a)]
+    copy = open_oracle(b, max_trials=8, seed=3, max_consecutive_failed_trials=3)
+    copy.set_state(state)
+    assert _log_order(b) == _log_order(a)  # not trial by trial
+    # so the copy counts the same last failures: a third one in a row stops both
+    for oracle in (original, copy):
+        trial = oracle.create_trial("next")
+        trial.status = "FAILED"
+        with pytest.raises(RuntimeError, match="consecutive failures"):
+            oracle.end_trial(trial)
+        oracle.close()
+
+
+def test_a_state_without_its_log_order_loads_in_the_order_of_time(tmp_path):
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    original = open_oracle(a, max_trials=8, seed=3)
+    _fail_three_after_one_completes(original)
+    state = original.get_state()
+    original.close()
+    older = json.loads(json.dumps(state))
+    del older["log"]  # as an earlier hpstore wrote it
+    copy = open_oracle(b, max_trials=8, seed=3)
+    copy.set_state(older)
+    assert _log_order(b) == _log_order(a)
+    for bad in ([0, 0, 0, 0, 0], state["log"][:-1], [*state["log"][:-1], 99], "0123"):
+        broken = dict(state, log=bad)
+        with pytest.raises(hpstore.HpStoreError, match="nothing was changed"):
+            copy.set_state(broken)
+        assert _log_order(b) == _log_order(a)
+    copy.close()
+
+
 @pytest.mark.parametrize("cls, extra", [
     (hpstore.RandomSearchOracle, {}),
     (hpstore.BayesianOptimizationOracle,

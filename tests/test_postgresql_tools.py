@@ -102,7 +102,10 @@ def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, cap
                       "SELECT set_config('default_transaction_read_only', 'off', false)"]:
         run(capsys, "sql", shared_url, statement)
     code, _, err = run(capsys, "sql", shared_url, "DELETE FROM trials")
-    assert code == 2 and "read-only" in err
+    assert code == 2 and "not DELETE" in err  # refused before the server sees it
+    code, _, err = run(capsys, "sql", shared_url,
+                       "WITH gone AS (DELETE FROM trials RETURNING 1) SELECT count(*) FROM gone")
+    assert code == 2 and "read-only" in err  # a query that writes: the transaction refuses
     code, _, err = run(capsys, "sql", shared_url, "SELECT 1; DELETE FROM trials")
     assert code == 2 and "one statement" in err
     code, _, err = run(capsys, "sql", shared_url, "SELECT pg_sleep(30)", "--timeout", "0.2")
@@ -110,6 +113,27 @@ def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, cap
     code, out, _ = run(capsys, "sql", shared_url, "SELECT count(*) AS n FROM trials",
                        "--format", "json")
     assert json.loads(out) == [{"n": 32}]  # nothing was changed
+
+
+@pytest.mark.parametrize("statement, keyword", [
+    ("COPY (SELECT 1) TO PROGRAM 'true'", "COPY"),  # a read-only transaction runs these
+    ("/* a */ DO $$ BEGIN PERFORM 1; END $$", "DO"),
+    ("LISTEN channel", "LISTEN"),
+    ("SET search_path = elsewhere", "SET"),
+    ("BEGIN", "BEGIN"),
+])
+def test_sql_sends_the_server_only_queries(shared_url, capsys, statement, keyword):
+    code, out, err = run(capsys, "sql", shared_url, statement)
+    assert code == 2 and out == "" and f"not {keyword};" in err and "nothing was sent" in err
+
+
+def test_sql_finds_the_query_behind_comments_and_parentheses(shared_url, capsys):
+    code, out, _ = run(capsys, "sql", shared_url,
+                       "/* a /* nested */ comment */ -- and a line\n(SELECT 7 AS seven)",
+                       "--format", "json")
+    assert code == 0 and json.loads(out) == [{"seven": 7}]
+    code, _, err = run(capsys, "sql", shared_url, "-- only a comment")
+    assert code == 2 and "holds no statement" in err
 
 
 def test_sql_gives_json_columns_as_stored_as_a_file_does(shared_url, capsys):
@@ -258,6 +282,33 @@ def test_copy_moves_a_search_from_a_file_to_postgresql_and_back(tmp_path, capsys
         nexts.append([(t["trial_id"], t["hp_values"]) for t in resumed.get_state()["trials"]])
         resumed.close()
     assert nexts[0] == nexts[1] == nexts[2]
+
+
+def test_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path, capsys):
+    source = str(tmp_path / "source.db")
+    oracle = open_oracle(source, max_trials=8, seed=3, max_consecutive_failed_trials=3)
+    started = [oracle.create_trial(f"w{i}") for i in range(4)]
+    oracle.update_trial(started[3].trial_id, {"loss": 1.0})
+    started[3].status = "COMPLETED"
+    oracle.end_trial(started[3])
+    for trial in started[:2]:  # the log's last rows: failures of trials created earlier
+        trial.status = "FAILED"
+        oracle.end_trial(trial)
+    log = oracle.get_state()["log"]
+    assert log != sorted(log)
+    oracle.close()
+    url, back = fresh_url(), str(tmp_path / "back.db")
+    assert run(capsys, "copy", source, url)[0] == 0
+    assert run(capsys, "copy", url, back)[0] == 0
+    for where in (url, back):
+        copy = open_oracle(where, max_trials=8, seed=3, max_consecutive_failed_trials=3)
+        assert copy.get_state()["log"] == log
+        # the copy counts the same last failures as the source: one more stops it
+        trial = copy.create_trial("next")
+        trial.status = "FAILED"
+        with pytest.raises(RuntimeError, match="consecutive failures"):
+            copy.end_trial(trial)
+        copy.close()
 
 
 def test_copy_refuses_to_write_over_a_project_unless_asked(tmp_path, capsys):

@@ -149,8 +149,9 @@ def test_checker_sees_a_damaged_file(copy, tmp_path):
 
 
 def test_command_line_runs_a_round_and_reports(tmp_path, capsys):
+    (tmp_path / "r.json").write_text("an earlier run")
     code = stress.main(["--oracle", "random", "--processes", "2", "--trials", "12",
-                        "--kill-every", "0.2", "--json", str(tmp_path / "r.json")])
+                        "--kill-every", "0.2", "--json", str(tmp_path / "r.json"), "--force"])
     out = capsys.readouterr().out
     assert code == 0
     assert "| random | 1 | 2 | 12 |" in out
@@ -167,6 +168,21 @@ def test_bad_arguments_are_refused(capsys, argv, named):
         stress.main(argv)
     assert exc.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_the_json_file_never_replaces_a_search_nor_a_file_without_force(tmp_path, capsys):
+    search, notes = tmp_path / "search.db", tmp_path / "notes.txt"
+    connection = sqlite3.connect(search)
+    connection.execute("CREATE TABLE kept (x)")
+    connection.close()
+    notes.write_text("mine")
+    before = search.read_bytes()
+    for target, says in ((search, "SQLite database"), (notes, "--force")):
+        for force in ([], ["--force"]) if target == search else ([],):
+            with pytest.raises(SystemExit) as exc:  # before any round runs
+                stress.main(["--trials", "4", "--json", str(target), *force])
+            assert exc.value.code == 2 and says in capsys.readouterr().err
+    assert search.read_bytes() == before and notes.read_text() == "mine"
 
 
 def test_cleanup_leaves_no_files(tmp_path):

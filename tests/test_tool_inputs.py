@@ -166,3 +166,42 @@ def test_a_query_that_holds_no_statement_is_one_error_line(search, query):
     done = hpstore_command("sql", search, query)
     assert done.returncode == 2 and "error:" in done.stderr.splitlines()[-1], done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("query", ["BEGIN", "SAVEPOINT a", "/* why */ BEGIN DEFERRED"])
+def test_a_statement_that_returns_no_rows_is_named_not_taken_for_an_empty_one(search, query):
+    done = hpstore_command("sql", search, query)
+    assert done.returncode == 2 and "returns no rows" in done.stderr, done.stderr
+    assert query.split()[-1] in done.stderr and "holds no statement" not in done.stderr
+
+
+def test_the_csv_of_export_enqueues_back_as_the_values_it_shows(tmp_path):
+    # a spreadsheet's True / False, and string choices that read as numbers
+    path = str(tmp_path / "typed.db")
+    hp = hpstore.HyperParameters()
+    hp.Boolean("b")
+    hp.Choice("c", ["1", "2", "x"])
+    hp.Choice("n", [1, 2])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=hp, seed=4,
+                                        database=path)
+    ran = []
+    for _ in range(6):
+        trial = oracle.create_trial("w")
+        ran.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    oracle.close()
+    assert {type(v["c"]) for v in ran} == {str} and any(v["c"] != "x" for v in ran)
+    exported = hpstore_command("export", path, "--format", "csv")
+    lines = exported.stdout.splitlines()
+    header = lines[0].split(",")
+    columns = [header.index(name) for name in ("b", "c", "n")]
+    given = tmp_path / "again.csv"
+    given.write_text("\n".join(",".join(line.split(",")[i] for i in columns)
+                               for line in lines), encoding="utf-8")
+    assert "True" in given.read_text() or "False" in given.read_text()
+    done = hpstore_command("enqueue", path, "--file", str(given), "--again")
+    assert done.returncode == 0, done.stderr
+    oracle = hpstore.Oracle.attach(path)
+    assert [t.values for t in oracle.enqueued()] == ran
+    oracle.close()

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,18 @@ def test_sql_reads_and_refuses_writes(shared_db, capsys):
         code, _, err = run(capsys, "sql", shared_db, statement)
         assert code == 2 and "read-only" in err
     assert digest(shared_db) == before
+
+
+def test_check_tells_enqueued_trials_from_those_waiting_to_run_again(tmp_path, capsys):
+    path = str(tmp_path / "queued.db")
+    oracle = open_oracle(path, max_trials=6, max_retries_per_trial=1)
+    end_trials(oracle, ["INVALID"])  # ran once, waits to run again
+    oracle.enqueue_trial({"x": 1.0, "y": 2, "c": "a"})
+    oracle.enqueue_trial({"x": 2.0, "y": 3, "c": "b"})
+    oracle.close()
+    code, out, _ = run(capsys, "check", path)
+    assert code == 0
+    assert "1 waiting to run again, 2 enqueued and not run yet" in out
 
 
 def test_check(shared_db, capsys):
@@ -707,6 +720,34 @@ def test_watch_waits_for_a_file_that_does_not_exist_yet(tmp_path):
         oracle = open_oracle(str(path), max_trials=2)
         end_trials(oracle, ["COMPLETED", "COMPLETED"])
         oracle.close()
+        out, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "trials done 2/2" in out and "The search is finished" in out
+
+
+@pytest.mark.parametrize("how", ["replaced", "moved"])
+def test_watch_follows_the_name_when_the_file_is_replaced_or_moved(tmp_path, how):
+    path, finished = tmp_path / "watched.db", tmp_path / "finished.db"
+    oracle = open_oracle(str(path), max_trials=5)  # not finished: watch goes on
+    end_trials(oracle, ["COMPLETED"])
+    oracle.close()
+    oracle = open_oracle(str(finished), max_trials=2)
+    end_trials(oracle, ["COMPLETED", "COMPLETED"])
+    oracle.close()
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        assert "trials done 1/5" in read_line(watcher.stdout)
+        if how == "moved":
+            path.rename(tmp_path / "elsewhere.db")
+            said = time.monotonic() + DEADLINE
+            line = read_line(watcher.stdout)
+            while "was moved, replaced or deleted" not in line:  # (frames already written)
+                assert line and time.monotonic() < said, "watch never said so"
+                line = read_line(watcher.stdout)
+            assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
+        os.replace(finished, path)
         out, err = watcher.communicate(timeout=DEADLINE)
     finally:
         watcher.kill()

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{redact(args.database)} is a PostgreSQL database: back it up with the server's "
             "own tools (pg_dump), or copy its searches into a file with `hpstore copy URL "
             "FILE`.")
+    if is_url(args.output):
+        raise HpStoreError(
+            f"hpstore backup writes a file, not into {redact(args.output)}: copy the search "
+            f"into the database with `hpstore copy {args.database} URL`.")
     out = Path(args.output).expanduser()
     trials, projects = backup(Path(args.database), out)
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "

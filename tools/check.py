@@ -30,11 +30,14 @@ def main(argv: list[str] | None = None) -> int:
         running = project.running()
         dead = [t for t in running
                 if t.session is not None and not store.is_alive(t.session, t.pid)]
-        waiting = sum(1 for t in project.trials(statuses=["IDLE", "INVALID"])
-                      if t.queued is not None)
+        queued = [t for t in project.trials(statuses=["IDLE", "INVALID"])
+                  if t.queued is not None]
+        waiting = sum(1 for t in queued if t.run)  # ran before: to run again
+        enqueued = len(queued) - waiting  # (enqueued, never run yet)
         print(terminal_text(
             f"project {project.name!r}: {len(running) - len(dead)} trial(s) running in live "
-            f"workers, {len(dead)} interrupted, {waiting} waiting to run again"))
+            f"workers, {len(dead)} interrupted, {waiting} waiting to run again"
+            + (f", {enqueued} enqueued and not run yet" if enqueued else "")))
         for trial in dead:
             print(terminal_text(f"  trial {trial.trial_id}: its worker {trial.tuner_id!r} is "
                                 "gone (interrupted)"))

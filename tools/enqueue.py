@@ -9,7 +9,9 @@ unknown name, a value out of range or off its grid) stops the command with nothi
 
 FILE is JSON (one object, or a list of objects), JSON Lines (one object per line) or CSV (a
 header of hyperparameter names, one configuration per row; an empty cell is left out; a
-cell is read as JSON when it is valid JSON, such as 0.01, true or "relu", else as text).
+cell is read as JSON when it is valid JSON, such as 0.01, true or "relu", else as text; and
+as text, or True / False as a boolean, when that is what its hyperparameter takes, so the
+CSV of `hpstore export` reads back).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one configuration: --values JSON or --file FILE")
     oracle = attach_oracle(args.database, args.project)
     try:
+        space = oracle.get_space().space
+        configs = [(where, {name: _as_written(value, name, space) for name, value in cfg.items()})
+                   for where, cfg in configs]
         full = [(where, oracle.values_to_enqueue(values, what=where)) for where, values in configs]
         left = oracle.remaining_trials()
         new = [v for _, v in full if args.again or not oracle.project.has_values(values_key(v))]
@@ -112,7 +117,7 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
             if len(row) != len(header):
                 raise HpStoreError(f"{name} row {n} has {len(row)} cells; the header has "
                                    f"{len(header)}.")
-            out.append((f"{name} row {n}", {h.strip(): _cell(c) for h, c in zip(header, row)
+            out.append((f"{name} row {n}", {h.strip(): _Cell(c) for h, c in zip(header, row)
                                             if c.strip()}))
         if not out:
             raise HpStoreError(f"{name} has a header but no configuration; add one row per "
@@ -134,11 +139,35 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return [(f"{name} item {i + 1}", item) for i, item in enumerate(items)]
 
 
-def _cell(text: str) -> Any:
+class _Cell(str):
+    """A CSV cell as written: what it holds is decided by its hyperparameter."""
+
+
+def _as_written(value: Any, name: str, space: list[Any]) -> Any:
+    """A CSV cell as a value of the hyperparameter ``name``: the cell read as JSON when
+    valid (0.01, true, "relu"), else its text; or, when the hyperparameter takes only the
+    other, its text (the string choice "2") or a spreadsheet's True / False. Any other
+    value is returned as is (and checked against the space with the rest)."""
+    if not isinstance(value, _Cell):
+        return value
+    text = value.strip()
     try:
-        return json.loads(text)
+        candidates = [json.loads(text)]
     except json.JSONDecodeError:
-        return text.strip()
+        candidates = []
+    candidates.append(text)
+    if text.lower() in ("true", "false"):
+        candidates.append(text.lower() == "true")
+    for candidate in candidates:
+        for hp in space:
+            if hp.name != name:
+                continue
+            try:
+                hp.check_value(candidate)
+            except (TypeError, ValueError):
+                continue
+            return candidate
+    return candidates[0]  # refused with the other values, naming the cell's row
 
 
 if __name__ == "__main__":

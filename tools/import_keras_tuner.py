@@ -528,6 +528,7 @@ class Plan:
             queue_counter=queued, updated_at=now,
             created_at=_when(project.search_start) or min(starts, default=now))
         state["trials"] = trials
+        state.pop("log", None)  # (the empty search's): the status log goes in time order
         state["oracle_state"] = {"imported_from": {
             "format": "keras_tuner", "directory": str(project.directory),
             "tuner": self.tuner, "at": now, "seed": project.seed}}

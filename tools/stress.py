@@ -47,7 +47,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpstore.errors import HpStoreError
+from hpstore.errors import HpStoreError, OutputFileError
+from hpstore.output_file import check_output, write_output
 from hpstore.store import open_store
 from hpstore.store.postgresql import is_url, redact
 
@@ -502,7 +503,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--step-time", type=float, default=0.002,
                    help="seconds each simulated training step takes")
     p.add_argument("--keep", help="keep every round's files in this folder")
-    p.add_argument("--json", help="write the results here")
+    p.add_argument("--json", help="write the results here (a new file; never a SQLite file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the --json file if it exists (never a SQLite file)")
     p.add_argument("--database", metavar="URL",
                    help="a postgresql:// URL: each round runs in a new schema of that database "
                         "(default: a new search file per round)")
@@ -525,17 +528,24 @@ def main(argv: list[str] | None = None) -> int:
             or opts.step_time < 0):
         parser().error("--processes and --trials must be at least 1, --kill-every above 0, "
                        "--minutes and --step-time at least 0")
-    if opts.json:  # checked before the rounds, not after them
-        target = Path(opts.json).expanduser()
-        if target.is_dir() or not target.parent.is_dir():
-            parser().error(f"--json {opts.json}: give a file in a folder that exists")
+    if opts.json is not None:  # checked before the rounds, not after them
+        try:
+            check_output(opts.json, database=None, force=opts.force, example="stress.json",
+                         option="--json")
+        except OutputFileError as exc:
+            parser().error(str(exc))
     if opts.database and not is_url(opts.database):
         parser().error("--database takes a postgresql:// URL (a file search gets a new file "
                        "per round by itself)")
     results = stress(opts)
     print(summary(results))
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if opts.json is not None:
+        try:
+            write_output(opts.json, json.dumps(results, indent=1), database=None,
+                         force=opts.force, example="stress.json", option="--json")
+        except OutputFileError as exc:  # (the rounds' figures are printed above)
+            print(f"hpstore stress: error: {exc}", file=sys.stderr)
+            return 2
     return 1 if any(r["violations"] for r in results) else 0
 
 

@@ -4,7 +4,9 @@ Read-only: it never blocks the workers. A file that does not exist yet is waited
 are a server not reached yet and a schema without a search yet. Ends
 with Ctrl-C (exit code 130), or by itself once the search is finished: nothing running or
 waiting to run again, and either max_trials trials ended (COMPLETED, FAILED or STOPPED) or,
-with no worker left alive, the search's oracle would hand out no more trials.
+with no worker left alive, the search's oracle would hand out no more trials. A file moved,
+replaced or deleted while it is watched is said so, and the name followed: the file now at
+that name is watched (waited for, when there is none).
 """
 
 from __future__ import annotations
@@ -86,8 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(args.database, args.interval)
     store = open_search(args.database)
     watcher = Watcher(store, queries.choose_project(store, args.project))
+    opened = store.identity()
     live = sys.stdout.isatty() and not args.once
     while True:  # Ctrl-C ends it: run_tool prints one line and exits with 130
+        if store.identity() != opened:
+            # The name now names another file, or none: what is open is no longer the
+            # search at that name. Follow the name, as a person watching it expects.
+            store.close()
+            print(terminal_text(f"{shown(args.database)} was moved, replaced or deleted; "
+                                "watching the search at that name now."), flush=True)
+            wait_for(args.database, args.interval)
+            store = open_search(args.database)
+            watcher = Watcher(store, queries.choose_project(store, args.project))
+            opened = store.identity()
         text, finished = watcher.frame()
         if live:
             sys.stdout.write("\x1b[H\x1b[2J")  # clear the terminal for the new view

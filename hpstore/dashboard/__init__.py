@@ -27,13 +27,28 @@ def open_dashboard(database: str, *, host: str = "127.0.0.1", port: int = 8080,
     """
     from hpstore.tooling import open_search
 
-    checked = [check]
+    checked: list[Any] = [object() if check else _identity(database)]
 
-    def opener() -> Any:  # the contents are checked once, when the dashboard opens
-        first, checked[0] = checked[0], False
-        return open_search(database, check=first)
+    def opener() -> Any:
+        # A file's contents are checked when the dashboard opens it, and again when its
+        # name is found naming another file (see Dashboard.renew), not at every reopening.
+        seen = _identity(database)
+        store = open_search(database, check=seen != checked[0])
+        checked[0] = seen
+        return store
 
     return Running(opener, host=host, port=port, project=project)
+
+
+def _identity(database: str) -> tuple[int, int] | None:
+    """(device, inode) of the file ``database`` names now; None for none (or a URL)."""
+    import os
+
+    try:
+        info = os.stat(database)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
 
 
 __all__ = ["Running", "open_dashboard"]

@@ -30,11 +30,15 @@ from hpstore.rendering import iso_time, last_line, render
 from hpstore.report.page import TITLE_CHARS
 from hpstore.report.scales import fit, fmt_value
 from hpstore.store.contract import Store
+from hpstore.store.postgresql import is_url
 from hpstore.store.records import Transition, TrialRecord
 from hpstore.trial import TrialStatus
 
 #: status changes and metric values a poll hands out at most (the page asks again at once)
 POLL_LIMIT = 500
+#: a project's generation grows by this with each file found at the dashboard's name (a
+#: project's id stays below it; a page's number, up to 2**53, holds it exactly)
+GENERATION_STRIDE = 2**32
 #: rows of a page of the trials table at most
 MAX_PAGE = 500
 #: rows of one trial's metric history sent to the page (the plot draws every step)
@@ -145,6 +149,10 @@ class Dashboard:
         # a store that reads a copy: when its file was last seen, and when to look again
         self._stamp: tuple[Any, ...] | None = None
         self._look_at = 0.0
+        # the file the store reads (None for a server: its name cannot be moved), and how
+        # many times the name was found naming another
+        self._identity = None if is_url(store.location) else store.identity()
+        self._files = 0
 
     # -- a file of an older schema ----------------------------------------------------------
     @property
@@ -159,6 +167,10 @@ class Dashboard:
         of today resumes (its first write upgrades the file, and the store opened again
         reads the file itself) or an older one goes on writing. The positions the page
         holds stay valid: they are the file's."""
+        if (self.opener is not None and self._identity is not None
+                and self.store.identity() != self._identity):
+            self._follow_the_name()
+            return
         if not self.snapshot or self.opener is None or time.monotonic() < self._look_at:
             return
         stamp = file_stamp(self.store.location)  # before opening: a later write is seen next
@@ -174,6 +186,34 @@ class Dashboard:
         self._stamp = stamp
         self._look_at = time.monotonic() + max(SNAPSHOT_EVERY,
                                                SNAPSHOT_COST * (time.monotonic() - begin))
+
+    def _follow_the_name(self) -> None:
+        """The file was moved, replaced or deleted while shown: show the search now at its
+        name (its projects' generations change, so every page starts from its positions).
+
+        Raises:
+            Refused: 410, there is no search at that name (until there is one again).
+        """
+        assert self.opener is not None
+        where = self.store.location
+        try:
+            fresh = self.opener()
+        except HpStoreError as exc:  # none there, or not a search (yet)
+            raise Refused(410, f"{where} was moved, replaced or deleted while the dashboard "
+                               f"showed it ({exc}); the dashboard shows the search at that "
+                               "name again once there is one.") from None
+        old, self.store = self.store, fresh
+        old.close()
+        self._live.clear()
+        self._plots.clear()
+        self._stamp = None
+        self._identity = fresh.identity()
+        self._files += 1
+
+    def generation(self, live: LiveProject) -> int:
+        """What a page compares to tell the project it follows from a new one: the
+        project's id (a project started afresh has a new one), and the file's turn."""
+        return live.record.project_id + self._files * GENERATION_STRIDE
 
     # -- projects -------------------------------------------------------------------------------
     def live(self, name: str | None) -> LiveProject:
@@ -208,7 +248,7 @@ class Dashboard:
         finished = live.finished(view)
         stopping = live.stopping(now=finished is not None)
         return {
-            "name": live.record.name, "generation": live.record.project_id,
+            "name": live.record.name, "generation": self.generation(live),
             "objective": live.objective_text, "direction": live.direction,
             "oracle": live.record.oracle_class, "max_trials": view.max_trials,
             "total": sum(view.counts.values()), "counts": view.counts, "done": view.done,
@@ -239,7 +279,7 @@ class Dashboard:
         ``obs``. Without positions (or with those of a project since started afresh) the
         page starts from the current ones."""
         live = self.live(one(params, "p"))
-        generation = live.record.project_id
+        generation = self.generation(live)
         fresh = (one(params, "seq") in (None, "") or number(params, "generation", -1)
                  != generation)
         seq = live.seq if fresh else number(params, "seq", 0)
@@ -379,7 +419,7 @@ class Dashboard:
             ("seconds", "" if t.started_at is None or t.ended_at is None
              else f"{t.ended_at - t.started_at:.3f}")]
         return {
-            "name": live.record.name, "generation": live.record.project_id,
+            "name": live.record.name, "generation": self.generation(live),
             "trial_id": t.trial_id, "number": t.number, "status": t.status,
             "retired": t.retired, "origin": t.origin, "note": t.note,
             "objective": live.objective_text, "facts": [list(f) for f in facts],

@@ -42,8 +42,6 @@ BATCH = 5000
 #: metric values read per refresh before skipping to the newest (only their position and
 #: time are kept)
 MAX_VALUES_READ = 20_000
-#: final-status times kept for the pace
-PACE_ENDS = 500
 
 
 class RunLog:
@@ -175,7 +173,7 @@ class LiveProject:
         self.runs.feed(tail)
         self.runs.add_orphans(self.project.trials_by_id([c.trial_id for c in self.runs.orphans]))
         self.runs.add_running(self.project.running())
-        self.ends: deque[float] = deque(_ended(tail), maxlen=PACE_ENDS)
+        self.ends: deque[float] = deque(_ended(tail), maxlen=queries.PACE_ENDS)
         # the newest entry and value are those at the newest positions: the only ones after
         # the position before
         change = tail[-1:] or (self.project.transitions(after=self.seq - 1) if self.seq else [])

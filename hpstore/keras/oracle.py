@@ -10,6 +10,7 @@ have nothing to do, and every process that opens the file shares the search.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,7 @@ from hpstore.keras._convert import (
 )
 from hpstore.objective import create_objective
 from hpstore.store import shown
+from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
 
 #: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
@@ -103,7 +105,10 @@ class Oracle(keras_tuner.Oracle):
         self._directory: str | None = None
         self._project_name: str | None = None
         self._objective: Any = None
-        self._reported: set[str] = set()
+        #: trial id -> the last step its objective was reported at, in its current run
+        self._reported: dict[str, int] = {}
+        #: trial id -> the step of the result its run_trial returned, which scores it
+        self._scored_on: dict[str, int] = {}
         self._wait = IDLE_WAIT[0]
 
     # -- the hpstore oracle ----------------------------------------------------------------------
@@ -178,22 +183,39 @@ class Oracle(keras_tuner.Oracle):
         oracle = self.hpstore_oracle
         updated = oracle.update_trial(trial_id, metrics, step=int(step))
         if all(name in metrics for name in oracle.objective.metric_names):
-            self._reported.add(str(trial_id))
+            key = str(trial_id)
+            self._reported[key] = max(int(step), self._reported.get(key, int(step)))
         return to_keras_trial(updated)
 
     def reported(self, trial_id: str) -> bool:
         """Whether the running trial has reported its objective through this oracle."""
         return str(trial_id) in self._reported
 
+    def record_result(self, trial_id: str, metrics: Mapping[str, Any]) -> KerasTrial:
+        """Record what a trial's ``run_trial`` (or its hypermodel's ``fit``) returned, after
+        the epochs it reported, and score the trial on it when it ends, as KerasTuner
+        scores what ``run_trial`` returns (a test-set score, a mean over folds)."""
+        key = str(trial_id)
+        step = self._reported.get(key, -1) + 1
+        updated = self.update_trial(trial_id, metrics, step=step)
+        self._scored_on[key] = step
+        return updated
+
     def end_trial(self, trial: Any) -> None:
         """Record the end of a run of ``trial`` (a KerasTuner Trial): its status, message,
         and the values of the hyperparameters it declared while running. ``trial`` gets
         the status, score and best step recorded. See :meth:`hpstore.Oracle.end_trial`."""
         ours = to_hpstore_trial(trial)
+        inner = self.hpstore_oracle
+        step = self._scored_on.pop(str(trial.trial_id), None)
+        if step is not None:  # scored on the result run_trial returned, not its best epoch
+            inner.score_trial = functools.partial(_score_at_step, inner, step)  # type: ignore[method-assign]
         try:
-            self.hpstore_oracle.end_trial(ours)
+            inner.end_trial(ours)
         finally:
-            self._reported.discard(str(trial.trial_id))
+            if step is not None:
+                del inner.score_trial  # (the class's again)
+            self._reported.pop(str(trial.trial_id), None)
             trial.status, trial.message = ours.status, ours.message
             trial.score = ours.score
             trial.best_step = ours.best_step if ours.best_step is not None else 0
@@ -237,7 +259,13 @@ class Oracle(keras_tuner.Oracle):
 
     @property
     def max_trials(self) -> int | None:  # type: ignore[override]
+        """The search's limit, as stored; setting it changes it for every process (as
+        ``tuner.oracle.max_trials = 20`` extends a search in KerasTuner)."""
         return self.hpstore_oracle.max_trials
+
+    @max_trials.setter
+    def max_trials(self, value: int | None) -> None:
+        self.hpstore_oracle.max_trials = value
 
     @property
     def seed(self) -> int:  # type: ignore[override]
@@ -264,6 +292,79 @@ class Oracle(keras_tuner.Oracle):
 
     def reload(self) -> None:
         """Nothing to do: every call reads the search file as it is now."""
+
+
+def _score_at_step(oracle: hpstore.Oracle, step: int, trial: hpstore.Trial) -> None:
+    """``trial``'s score: its objective's value at ``step`` (else as the oracle scores)."""
+    name = oracle.objective.name
+    at = ([o for o in trial.metrics.get_history(name) if o.step == step]
+          if trial.metrics.exists(name) else [])
+    if not at:
+        type(oracle).score_trial(oracle, trial)
+        return
+    trial.score, trial.best_step = at[0].mean(), step
+
+
+#: what KerasTuner keeps in a project's folder, and hpstore never writes
+KERAS_TUNER_STATE = ("oracle.json", "tuner0.json")
+
+
+def check_project_folder(database: Any, folder: str, project_name: str, *,
+                         overwrite: bool) -> None:
+    """Refuse, before anything is written, a search file that KerasTuner's ``overwrite``
+    would delete, and a project folder that holds a KerasTuner search this one would
+    overwrite the checkpoints of.
+
+    Raises:
+        ValueError: ``overwrite=True`` with the search file inside the project's folder
+            (KerasTuner deletes that folder, the file and its other projects with it).
+        HpStoreError: the folder holds KerasTuner's own search (``oracle.json``), and the
+            search file holds no project of that name (nothing imported yet).
+    """
+    local = not is_url(str(database)) and str(database) != ":memory:"
+    if overwrite:
+        if local and os.path.realpath(folder) in (
+                os.path.realpath(p) for p in _parents(os.path.abspath(str(database)))):
+            raise ValueError(
+                f"The search file {database} is inside {folder}, which overwrite=True deletes "
+                "before the search starts (as KerasTuner does), with the file and every "
+                "project in it. Keep the file outside that folder (the default is "
+                f"{folder}.db).")
+        return
+    found = [n for n in KERAS_TUNER_STATE if os.path.exists(os.path.join(folder, n))]
+    if not found or _holds_project(database, project_name):
+        return
+    raise HpStoreError(
+        f"{folder} holds a KerasTuner search ({found[0]}), which hpstore does not read: run "
+        f"on, this search would write its checkpoints over that one's. Bring it in once with "
+        f"`hpstore import-keras-tuner {folder} {shown(str(database))}` (its trials become "
+        "this search's first and the search resumes), or give another project_name or "
+        "directory, or overwrite=True to start afresh (deleting that folder, as KerasTuner "
+        "does).")
+
+
+def _parents(path: str) -> Iterator[str]:
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        yield parent
+        path = parent
+
+
+def _holds_project(database: Any, project_name: str) -> bool:
+    from hpstore.store import open_store
+
+    if not is_url(str(database)) and not os.path.exists(str(database)):
+        return False
+    try:
+        store = open_store(database, read_only=True)
+    except HpStoreError:
+        return False  # (opening it for the search says what is wrong with it)
+    try:
+        return store.find_project(project_name) is not None
+    finally:
+        store.close()
 
 
 class DeferredOracle(Oracle):
@@ -309,6 +410,9 @@ class DeferredOracle(Oracle):
                     "file then goes into the Tuner's `directory`), or give it `database=`.")
             database = os.path.join(directory, f"{project_name}.db")
             os.makedirs(os.path.dirname(database) or ".", exist_ok=True)
+        if directory is not None:
+            check_project_folder(database, os.path.join(directory, project_name),
+                                 project_name, overwrite=self._overwrite)
         self._inner = self.hpstore_class(**self._settings, database=database,
                                          project_name=project_name, overwrite=self._overwrite,
                                          durability=self.durability)

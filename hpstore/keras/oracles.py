@@ -23,12 +23,15 @@ __all__ = [
 
 
 class RandomSearchOracle(DeferredOracle):
-    """Random search (:class:`hpstore.RandomSearchOracle`): never the same values twice."""
+    """Random search (:class:`hpstore.RandomSearchOracle`): never the same values twice.
+    ``max_trials``: 10 for a new search, as KerasTuner's; a search resumed without it keeps
+    its own."""
 
     hpstore_class = hpstore.RandomSearchOracle
 
-    def __init__(self, objective: Any = None, max_trials: int = 10, seed: int | None = None,
-                 hyperparameters: Any = None, allow_new_entries: bool = True,
+    def __init__(self, objective: Any = None, max_trials: int | None = None,
+                 seed: int | None = None, hyperparameters: Any = None,
+                 allow_new_entries: bool = True,
                  tune_new_entries: bool = True, max_retries_per_trial: int = 0,
                  max_consecutive_failed_trials: int = 3, *, database: Any = None,
                  durability: str = "normal",
@@ -63,11 +66,12 @@ class GridSearchOracle(DeferredOracle):
 
 
 class BayesianOptimizationOracle(DeferredOracle):
-    """A Gaussian process (:class:`hpstore.BayesianOptimizationOracle`)."""
+    """A Gaussian process (:class:`hpstore.BayesianOptimizationOracle`). ``max_trials``: 10
+    for a new search, as KerasTuner's; a search resumed without it keeps its own."""
 
     hpstore_class = hpstore.BayesianOptimizationOracle
 
-    def __init__(self, objective: Any = None, max_trials: int = 10,
+    def __init__(self, objective: Any = None, max_trials: int | None = None,
                  num_initial_points: int | None = None, alpha: float = 1e-4, beta: float = 2.6,
                  seed: int | None = None, hyperparameters: Any = None,
                  allow_new_entries: bool = True, tune_new_entries: bool = True,

@@ -129,9 +129,16 @@ class Tuner(keras_tuner.Tuner):
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         results = self.run_trial(trial, *fit_args, **fit_kwargs)
-        if self.oracle.reported(trial.trial_id):
-            return  # its epochs are in the file, the objective with them
         objective = self.oracle.objective
+        if self.oracle.reported(trial.trial_id):
+            if results is None or _histories(results):
+                return  # its epochs are in the file, the objective with them
+            # A result of its own after the epochs (a test-set score, a mean over folds):
+            # KerasTuner scores the trial on what run_trial returns, and so does this.
+            tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
+            self.oracle.record_result(
+                trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective))
+            return
         tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
         self.oracle.update_trial(
             trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective),
@@ -173,11 +180,20 @@ class Tuner(keras_tuner.Tuner):
         """Nothing to do: the oracle reads the search file as it is now."""
 
 
+def _histories(results: Any) -> bool:
+    """Whether ``results`` are the Keras History objects of the model's training (one, or
+    one per execution), whose epochs the tuner's callback recorded as they ran."""
+    items = results if isinstance(results, (list, tuple)) else [results]
+    return bool(items) and all(isinstance(r, keras.callbacks.History) for r in items)
+
+
 class RandomSearch(Tuner, keras_tuner.RandomSearch):
     """KerasTuner's ``RandomSearch`` on :class:`hpstore.RandomSearchOracle`; ``database=``
-    and ``durability=`` as for :class:`Tuner`."""
+    and ``durability=`` as for :class:`Tuner`. ``max_trials``: 10 for a new search, as
+    KerasTuner's; a search opened again without it (to look at its results, say) keeps its
+    own, so workers still running it are not cut short."""
 
-    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10,
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int | None = None,
                  seed: int | None = None, hyperparameters: Any = None,
                  tune_new_entries: bool = True, allow_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3, *,
@@ -216,9 +232,10 @@ class GridSearch(Tuner, keras_tuner.GridSearch):
 
 class BayesianOptimization(Tuner, keras_tuner.BayesianOptimization):
     """KerasTuner's ``BayesianOptimization`` on :class:`hpstore.BayesianOptimizationOracle`;
-    ``database=`` and ``durability=`` as for :class:`Tuner`."""
+    ``database=`` and ``durability=`` as for :class:`Tuner`. ``max_trials`` as for
+    :class:`RandomSearch`."""
 
-    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10,
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int | None = None,
                  num_initial_points: int | None = None, alpha: float = 1e-4,
                  beta: float = 2.6, seed: int | None = None, hyperparameters: Any = None,
                  tune_new_entries: bool = True, allow_new_entries: bool = True,

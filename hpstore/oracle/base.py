@@ -247,7 +247,19 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
 
     @property
     def max_trials(self) -> int | None:
+        """The search's limit of trials, as stored (None: no limit). Setting it changes it
+        in the store, for every process of the search, as giving ``max_trials=`` to an
+        oracle opened again does (raise it to extend a finished search).
+
+        Raises (on setting):
+            ValueError, TypeError: not a whole number of at least 1, nor None.
+        """
         return self._project.record().max_trials
+
+    @max_trials.setter
+    def max_trials(self, value: int | None) -> None:
+        value = check_optional_int("max_trials", value, minimum=1)
+        self._project.update_settings(max_trials=value, set_max_trials=True)
 
     def remaining_trials(self) -> int | None:
         """How many more trials may be created, or None when there is no limit (trials

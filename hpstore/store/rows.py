@@ -7,6 +7,7 @@ here so each engine writes only its own statements.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -195,6 +196,44 @@ def _check_numbers(state: Mapping[str, Any]) -> None:
             if isinstance(entry, (list, tuple)) and len(entry) == len(TRANSITION_FIELDS):
                 _real(entry[2], f"{where}: a transition's time")
                 _integer(entry[4], f"{where}: a transition's pid", none=True)
+    log = state.get("log")
+    for number in log if isinstance(log, list) else ():
+        _integer(number, "log: a trial number")
+
+
+def log_in_order(state: Mapping[str, Any]) -> list[tuple[int, list[Any]]]:
+    """The status log of a ``get_state()`` document in the order it was written, as
+    (position of the trial in ``state["trials"]``, row) pairs.
+
+    The order is the document's ``log`` (the trial number of each row, in order), so that a
+    copy reads the log as its source does (``history``, the last trials' statuses that
+    ``max_consecutive_failed_trials`` counts). A document without one (written by hand, or
+    by an earlier hpstore) is ordered by time, each trial's rows kept in their own order.
+
+    Raises:
+        ValueError: ``log`` does not name every row of every trial exactly once.
+    """
+    trials = state["trials"]
+    log = state.get("log")
+    if log is None:
+        runs = [[(tr[2], i, tr) for tr in t["transitions"]] for i, t in enumerate(trials)]
+        return [(i, tr) for _, i, tr in heapq.merge(*runs, key=lambda e: (e[0], e[1]))]
+    if not isinstance(log, list):
+        raise ValueError(f"log must be a list of trial numbers, not {type(log).__name__}")
+    position = {t["number"]: i for i, t in enumerate(trials)}
+    taken = [0] * len(trials)
+    out = []
+    for number in log:
+        i = position.get(number)
+        if i is None or taken[i] >= len(trials[i]["transitions"]):
+            raise ValueError(f"log names trial number {number!r} more often than it has "
+                             "rows in its transitions")
+        out.append((i, trials[i]["transitions"][taken[i]]))
+        taken[i] += 1
+    for i, t in enumerate(trials):
+        if taken[i] != len(t["transitions"]):
+            raise ValueError(f"log leaves out rows of trial {t.get('trial_id')!r}")
+    return out
 
 
 def malformed(exc: BaseException) -> HpStoreError:
@@ -205,5 +244,5 @@ def malformed(exc: BaseException) -> HpStoreError:
 
 __all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_FIELDS",
            "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
-           "dumps", "from_db_float", "malformed", "project_record", "same_entry",
+           "dumps", "from_db_float", "log_in_order", "malformed", "project_record", "same_entry",
            "space_item", "to_db_float", "trial_record"]

@@ -28,6 +28,7 @@ from hpstore.store.rows import (
     TRIAL_FIELDS,
     check_state_document,
     decode_values,
+    log_in_order,
     malformed,
     space_item,
     to_db_float,
@@ -93,8 +94,11 @@ class DocumentMixin:
         for t, *entry in obs_rows:
             observations.setdefault(t, []).append(entry)
         transitions: dict[int, list[list[Any]]] = {}
+        number_of = {values[0]: values[1] for values in trial_rows}
+        log = []  # the trial number of each row of the status log, in its order
         for t, *entry in trans_rows:
             transitions.setdefault(t, []).append(entry)
+            log.append(number_of[t])
         out_trials = []
         for values in trial_rows:
             row = dict(zip(TRIAL_FIELDS, values))
@@ -117,6 +121,7 @@ class DocumentMixin:
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
+            "log": log,
             "oracle_state": {k: from_json(v, "oracle_state.value", ANY_JSON)
                              for k, v in state_rows},
         }
@@ -192,10 +197,9 @@ class DocumentMixin:
             for pk, t in zip(keys, trials):
                 for run, m, d, step, v, at in t["observations"]:
                     copy.write_row((pk, run, m, d, step, _stored_float(v), at))
-        with cursor.copy(_COPY_TRANSITIONS) as copy:
-            for pk, t in zip(keys, trials):
-                for tr in t["transitions"]:
-                    copy.write_row((pk, *tr[:5], storable(tr[5])))
+        with cursor.copy(_COPY_TRANSITIONS) as copy:  # in the order it was written
+            for i, tr in log_in_order(state):
+                copy.write_row((keys[i], *tr[:5], storable(tr[5])))
         cursor.executemany(
             "INSERT INTO oracle_state (project_id, key, value) VALUES (%s, %s, %s)",
             [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])

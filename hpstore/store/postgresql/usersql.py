@@ -14,18 +14,35 @@ from typing import Any
 from hpstore.errors import HpStoreError, QueryTimeoutError
 from hpstore.store.postgresql import liveness, schema
 from hpstore.store.postgresql.driver import first_line
+from hpstore.store.statements import (
+    QUERY_KEYWORDS,
+    first_words,
+    holds_nothing,
+    leading_keyword,
+)
 
 
 def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str], list[Any]]:
     """One statement a person wrote, read-only: (columns, rows).
 
     Raises:
-        HpStoreError: a write, several statements, or anything the server refuses; said in
-            words.
+        HpStoreError: a statement that is not a query (refused before the server sees it),
+            a write, several statements, or anything the server refuses; said in words.
         QueryTimeoutError: it ran past ``timeout`` seconds.
         KeyboardInterrupt: Ctrl-C stopped it (the server cancels it).
         HpStoreError: the server cancelled it for another reason (an administrator).
     """
+    keyword = leading_keyword(query)
+    if keyword not in QUERY_KEYWORDS:
+        # Refused before it reaches the server: a read-only transaction still runs COPY to
+        # a server file or program, DO, SET, LISTEN...
+        if holds_nothing(query):
+            raise HpStoreError("The query holds no statement (only comments?): give one SQL "
+                               "statement, such as \"SELECT * FROM trial_overview\".")
+        what = keyword.upper() if keyword else repr(first_words(query))
+        raise HpStoreError(
+            f"hpstore sql runs one query that reads ({', '.join(QUERY_KEYWORDS).upper()}), "
+            f"not {what}; nothing was sent to the server.")
     psycopg = db.psycopg
     conn = db.connect()
     millis = 0 if not timeout else max(1, int(timeout * 1000))

@@ -102,7 +102,9 @@ def check_writable(path: Path) -> None:
         ReadOnlyDatabaseError: naming what is read-only and what to do.
     """
     folder = path.parent
-    if path.exists() and not os.access(path, os.W_OK):
+    # A file no one may write (chmod 444) is read-only for root too, whom os.access lets
+    # write anything: the mode says what its owner meant.
+    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
         raise ReadOnlyDatabaseError(
             f"{path} is read-only. hpstore writes every trial to it: make it "
             "writable, or open it with the read-only inspection tools."

@@ -22,6 +22,7 @@ from hpstore.store.rows import (
     TRIAL_FIELDS,
     check_state_document,
     decode_values,
+    log_in_order,
     malformed,
     space_item,
 )
@@ -74,11 +75,14 @@ class DocumentMixin:
                     "ORDER BY o.id", (self.project_id,)):
                 obs.setdefault(t, []).append([run, m, d, s, v, at])
             trans: dict[int, list[list[Any]]] = {}
+            log = []  # the trial number of each row of the status log, in its order
+            number_of = {row["id"]: row["number"] for row in trials}
             for t, a, b, at, tid, pid, msg in conn.execute(
                     "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, "
                     "s.message FROM transitions s JOIN trials t ON t.id = s.trial WHERE "
                     "t.project_id = ? ORDER BY s.id", (self.project_id,)):
                 trans.setdefault(t, []).append([a, b, at, tid, pid, msg])
+                log.append(number_of[t])
             state_rows = conn.execute(
                 "SELECT key, value FROM oracle_state WHERE project_id = ? ORDER BY key",
                 (self.project_id,)).fetchall()
@@ -109,6 +113,7 @@ class DocumentMixin:
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
+            "log": log,
             "oracle_state": state,
         }
 
@@ -148,6 +153,7 @@ class DocumentMixin:
                 "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (pid, n, item["config"]["name"], item["class_name"], dumps(item["config"])))
+        keys = []
         for t in state["trials"]:
             cur = conn.execute(
                 "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
@@ -162,6 +168,7 @@ class DocumentMixin:
                  t["ended_at"], t.get("pid"), t.get("changed_at"), t.get("origin"),
                  t.get("note"), t.get("retired_at")))
             pk = cur.lastrowid
+            keys.append(pk)
             # the saved log replaces the row the insert trigger just wrote
             conn.execute("DELETE FROM transitions WHERE trial = ?", (pk,))
             conn.executemany(
@@ -169,10 +176,11 @@ class DocumentMixin:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(pk, run, m, d, step, infinity_from_json(v), at)
                  for run, m, d, step, v, at in t["observations"]])
-            conn.executemany(
-                "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
-                "message) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(pk, *tr) for tr in t["transitions"]])
+        # the whole project's log in the order it was written, not trial by trial
+        conn.executemany(
+            "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "
+            "message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(keys[i], *tr) for i, tr in log_in_order(state)])
         conn.executemany(
             "INSERT INTO oracle_state (project_id, key, value) VALUES (?, ?, ?)",
             [(pid, k, dumps(v)) for k, v in state["oracle_state"].items()])

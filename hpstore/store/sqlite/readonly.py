@@ -30,6 +30,7 @@ from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
+from hpstore.store.statements import first_words, holds_nothing
 
 
 def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
@@ -340,8 +341,13 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
     try:
         cursor = conn.execute(query)
         if cursor.description is None:  # (every statement hpstore sql lets through reads)
-            raise HpStoreError("The query holds no statement (only comments?): give one SQL "
-                               "statement, such as \"SELECT * FROM trial_overview\".")
+            if holds_nothing(query):
+                raise HpStoreError("The query holds no statement (only comments?): give one "
+                                   "SQL statement, such as \"SELECT * FROM trial_overview\".")
+            raise HpStoreError(
+                f"hpstore sql runs one query that reads, such as \"SELECT * FROM "
+                f"trial_overview\"; {first_words(query)!r} returns no rows. Nothing was "
+                "changed.")
         columns = [d[0] for d in cursor.description]
         return columns, cursor.fetchall()
     except sqlite3.Warning as exc:
