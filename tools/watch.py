@@ -18,6 +18,7 @@ from hpstore import queries
 from hpstore.rendering import table_cell, terminal_text
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
+from hpstore.store.postgresql import is_url
 from hpstore.tooling import (
     holds_search,
     open_search,
@@ -88,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(args.database, args.interval)
     store = open_search(args.database)
     watcher = Watcher(store, queries.choose_project(store, args.project))
-    opened = store.identity()
+    # (a server's database cannot be moved from under its URL: only a file is followed)
+    opened = None if is_url(args.database) else store.identity()
     live = sys.stdout.isatty() and not args.once
     while True:  # Ctrl-C ends it: run_tool prints one line and exits with 130
-        if store.identity() != opened:
+        if opened is not None and store.identity() != opened:
             # The name now names another file, or none: what is open is no longer the
             # search at that name. Follow the name, as a person watching it expects.
             store.close()
