@@ -453,3 +453,9 @@ def test_overwrite_refuses_a_search_file_inside_the_folder_it_deletes(tmp_path):
                         directory=str(tmp_path), project_name="p", database=str(inside))
     assert rows(inside, "SELECT project, status FROM trial_overview") == [
         ("other", "COMPLETED")]  # the file and its other project are still there
+
+
+def test_an_objective_of_unknown_direction_is_explained_in_kerastuners_words(tmp_path):
+    with pytest.raises(ValueError, match=r'keras_tuner\.Objective\("val_my_metric"'):
+        kt.RandomSearch(build, objective="val_my_metric", max_trials=1,
+                        directory=str(tmp_path), project_name="p")

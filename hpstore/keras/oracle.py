@@ -378,7 +378,11 @@ class DeferredOracle(Oracle):
         self._setup()
         settings = dict(settings)
         settings["objective"] = to_hpstore_objective(settings.get("objective"))
-        create_objective(settings["objective"])  # a bad objective fails here, as KerasTuner's
+        try:
+            create_objective(settings["objective"])  # a bad objective fails here, as KerasTuner's
+        except ValueError as exc:  # said in the words of the API the script uses
+            raise ValueError(str(exc).replace("`hpstore.Objective(", "`keras_tuner.Objective(")
+                             ) from None
         if settings.get("hyperparameters") is not None:
             settings["hyperparameters"] = to_hpstore_hyperparameters(settings["hyperparameters"])
         self._settings = settings
