@@ -46,6 +46,7 @@ _WORKER_MARK = "HPSTORE_TUNER_WORKER"
 # A worker that found its script calling search(workers=N) while being imported exits
 # with this code (EX_CONFIG), silently: the parent says what to change, once.
 _NO_MAIN_GUARD_EXIT = 78
+_RAISED_EXIT = 79  # a worker's search raised (FatalError, too many failures...): all stop
 _INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C, its trial handed back
 _STOP_GRACE = 1.0  # seconds workers get to stop on the terminal's own SIGINT
 _STOP_DEADLINE = 30.0  # seconds they get after the parent forwards it, before SIGTERM
@@ -239,7 +240,7 @@ def _unpicklable_message(workers: int, exc: BaseException) -> str:
 
 
 def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
-                 started: Any = None, index: int = 0) -> None:
+                 started: Any = None, index: int = 0, errors: Any = None) -> None:
     """A worker process: run trials until the search is over or Ctrl-C.
 
     It starts with SIGINT ignored (see ``_starting_workers``) and takes it from here on.
@@ -247,7 +248,10 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
     with code 130, printing nothing: the parent prints one message for everyone. ``stop``
     (an Event) is set by the parent when the search was interrupted: a worker that was
     still importing then, and so ignored the Ctrl-C, stops as soon as it gets here.
-    ``arguments`` is the pipe that brings search()'s arguments.
+    ``arguments`` is the pipe that brings search()'s arguments. What the search raises
+    here (a ``FatalError``, too many failures in a row, a store that is gone) stops every
+    worker, as it stops a search in one process: it goes to the parent through ``errors``,
+    which raises it from ``search()``.
     """
     if started is not None:  # it got here: the script imported and the tuner unpickled
         started[index] = 1
@@ -270,7 +274,25 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
     except KeyboardInterrupt:
         _ignore_sigint()  # a second Ctrl-C must not print a traceback on the way out
         sys.exit(_INTERRUPTED_EXIT)
+    except Exception as exc:
+        _ignore_sigint()
+        if errors is None:
+            raise
+        _send_error(errors, exc, tuner_id)
+        sys.exit(_RAISED_EXIT)
     _ignore_sigint()
+
+
+def _send_error(errors: Any, exc: Exception, tuner_id: str) -> None:
+    """``exc`` to the parent, with where it was raised; as a FatalError in words when
+    it cannot be pickled."""
+    exc.add_note(f"(raised in the worker process {tuner_id}:\n"
+                 f"{''.join(traceback.format_exception(exc)).rstrip()})")
+    try:
+        errors.put(exc)
+    except Exception:  # (an exception carrying something that cannot be pickled)
+        errors.put(FatalError(f"{type(exc).__name__} in the worker process {tuner_id}: "
+                              f"{exc}"))
 
 
 class Tuner:
@@ -512,8 +534,8 @@ class Tuner:
             results = self.run_trial(trial, *args, **kwargs)
             if trial.trial_id not in self._reported:
                 validate_results(results, self.oracle.objective, "run_trial()")
-                self.oracle.update_trial(trial.trial_id,
-                                         to_metrics(results, self.oracle.objective))
+                self.oracle.record_result(trial.trial_id,
+                                          to_metrics(results, self.oracle.objective))
             trial.status = TrialStatus.COMPLETED
         except KeyboardInterrupt:
             self._hand_back([trial])
@@ -546,8 +568,10 @@ class Tuner:
         stop = ctx.Event()
         pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
         started = ctx.RawArray("b", workers)  # set by each worker once it runs
+        errors = ctx.SimpleQueue()  # what a worker's search raised
         procs = [ctx.Process(target=_worker_main, name=f"{self.tuner_id}-{i}",
-                             args=(self, f"{self.tuner_id}-{i}", stop, reader, started, i - 1))
+                             args=(self, f"{self.tuner_id}-{i}", stop, reader, started, i - 1,
+                                   errors))
                  for i, (reader, _) in enumerate(pipes, 1)]
         limits = thread_limits(workers)
         crashed: list[str] = []
@@ -577,6 +601,16 @@ class Tuner:
                 if any(p.exitcode == _NO_MAIN_GUARD_EXIT for p in procs):
                     _stop_workers(procs, stop, grace=0.0)
                     raise FatalError(_no_main_guard_message(workers))
+                raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
+                if raised is not None:
+                    # the search stops in every process, as in one: the others hand back
+                    # the trials they run, and search() raises what the worker raised
+                    progress.message(f"Worker {raised.name} stopped the search; stopping the "
+                                     "other workers (their trials will run again).")
+                    _stop_workers(procs, stop, grace=0.0)
+                    if errors.empty():  # (it exits only after putting it)
+                        raise FatalError(f"Worker {raised.name} stopped the search.")
+                    raise errors.get()
                 failed = [i for i, p in enumerate(procs)
                           if p.exitcode not in (None, 0) and not started[i]]
                 if len(failed) == workers:  # none of them could run: say so, run nothing

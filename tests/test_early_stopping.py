@@ -272,3 +272,23 @@ def test_hyperband_promotes_from_what_completed_when_the_rest_was_stopped(tmp_pa
     for t in promoted:
         parent = oracle.get_trial(t.hyperparameters.values["tuner/trial_id"])
         assert parent.status == "COMPLETED"
+
+
+def test_a_result_run_trial_returns_is_never_judged_as_a_curve(tmp_path):
+    # trials that train to the end and return their final loss: none was stopped early
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=3,
+                                        database=str(tmp_path / "final.db"),
+                                        early_stopping=hpstore.MedianStopping(min_trials=2))
+    hpstore.Tuner(oracle, run_trial=lambda t: float(t.hyperparameters["x"]),
+                  verbose=0).search()
+    trials = list(oracle.trials.values())
+    assert len(trials) == 10 and {t.status for t in trials} == {"COMPLETED"}
+    assert [t.score for t in oracle.get_best_trials(10)] == sorted(
+        float(t.hyperparameters["x"]) for t in trials)
+    # a report while training is still judged: the same rule stops a bad curve
+    oracle.max_trials = 11
+    trial = oracle.create_trial("reporter")
+    assert oracle.update_trial(trial.trial_id, {"loss": 1e6}).status == "STOPPED"
+    oracle.close()

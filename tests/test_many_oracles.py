@@ -135,7 +135,8 @@ def test_searches_on_many_files_dropped_unclosed_do_not_run_out_of_descriptors(t
     assert len(leftovers) <= 2, leftovers  # (the last searches may not be collected yet)
 
 
-OUT_OF_FILES = r"""
+# a process with every one of its 64 descriptors taken, then sys.argv[2] of them freed
+OPEN_FILES_LEFT = r"""
 import os, resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 import hpstore
@@ -145,8 +146,10 @@ try:
         held.append(open(os.devnull))
 except OSError:
     pass
-held.pop().close()
-held.pop().close()  # two left: not enough for a search file, its log and its locks
+for _ in range(int(sys.argv[2])):
+    held.pop().close()
+"""
+OUT_OF_FILES = OPEN_FILES_LEFT + r"""
 hp = hpstore.HyperParameters()
 hp.Float("x", -1, 1)
 try:
@@ -158,9 +161,38 @@ except hpstore.DatabaseError as exc:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
 def test_a_process_out_of_file_descriptors_is_told_so(tmp_path):
-    done = subprocess.run([sys.executable, "-c", OUT_OF_FILES, str(tmp_path / "s.db")],
+    # two left: not enough for a search file, its log and its locks
+    done = subprocess.run([sys.executable, "-c", OUT_OF_FILES, str(tmp_path / "s.db"), "2"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "its limit (ulimit -n) is 64" in done.stdout, done.stdout
     assert "oracle.close()" in done.stdout
     assert not (tmp_path / "s.db").exists()
+
+
+AT_EACH_STEP = OPEN_FILES_LEFT + r"""
+hp = hpstore.HyperParameters()
+hp.Float("x", -1, 1)
+try:
+    oracle = hpstore.RandomSearchOracle("loss", hyperparameters=hp, database=sys.argv[1])
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    print("ran")
+except hpstore.DatabaseError as exc:
+    print(exc)
+except OSError as exc:
+    print("UNEXPLAINED", type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+@pytest.mark.parametrize("left", range(2, 12))
+def test_running_out_of_descriptors_at_any_step_of_a_search_is_told_so(tmp_path, left):
+    # the search file, its log, its memory, the lock files, the liveness file, the
+    # migrations: whichever open finds no descriptor left says so, with the limit
+    done = subprocess.run([sys.executable, "-c", AT_EACH_STEP, str(tmp_path / "s.db"),
+                           str(left)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "UNEXPLAINED" not in done.stdout, done.stdout
+    assert done.stdout == "ran\n" or "its limit (ulimit -n) is 64" in done.stdout, done.stdout

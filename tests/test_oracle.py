@@ -578,6 +578,27 @@ def test_a_state_without_its_log_order_loads_in_the_order_of_time(tmp_path):
     copy.close()
 
 
+def test_set_state_hands_the_loaded_searchs_arguments_to_the_oracle_it_loads_into(tmp_path):
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    source = hpstore.HyperbandOracle("loss", max_epochs=9, hyperparameters=hp, seed=1,
+                                     max_retries_per_trial=2, database=str(tmp_path / "a.db"),
+                                     early_stopping=hpstore.Threshold(upper=5.0))
+    target = hpstore.HyperbandOracle("loss", max_epochs=81, hyperparameters=hp, seed=1,
+                                     max_retries_per_trial=5, database=str(tmp_path / "b.db"),
+                                     early_stopping=hpstore.MedianStopping(min_trials=1))
+    target.set_state(source.get_state())
+    assert (target.max_epochs, target.max_retries_per_trial) == (9, 2)
+    assert target.early_stopping == hpstore.Threshold(upper=5.0)
+    # it decides as the source would: the same next trial, the same stop
+    assert (target.create_trial("w").hyperparameters.values
+            == source.create_trial("w").hyperparameters.values)
+    trial = target.create_trial("v")
+    assert "Threshold" in (target.update_trial(trial.trial_id, {"loss": 50.0}).message or "")
+    source.close()
+    target.close()
+
+
 @pytest.mark.parametrize("cls, extra", [
     (hpstore.RandomSearchOracle, {}),
     (hpstore.BayesianOptimizationOracle,

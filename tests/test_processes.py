@@ -477,3 +477,28 @@ def test_a_process_killed_while_making_a_new_file_leaves_nothing_half_made(tmp_p
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
+
+
+class _StopsOnItsFourthTrial(hpstore.Tuner):
+    """A tuner whose run_trial finds, on trial 03, that nothing more can work."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        if trial.trial_id == "03":
+            raise hpstore.FatalError("the data set is missing: stop the search")
+        return float(trial.hyperparameters["x"])
+
+
+def test_a_fatal_error_in_one_worker_stops_every_worker_and_is_raised(tmp_path, capfd):
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=40, hyperparameters=hp, seed=5,
+                                        database=str(tmp_path / "fatal.db"))
+    tuner = _StopsOnItsFourthTrial(oracle, verbose=0)
+    with pytest.raises(hpstore.FatalError, match="the data set is missing") as raised:
+        tuner.search(workers=2)
+    assert any("raised in the worker process" in note for note in raised.value.__notes__)
+    statuses = [t.status for t in oracle.trials.values()]
+    assert statuses.count("FAILED") == 1 and "RUNNING" not in statuses  # handed back
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "will run again" not in err  # no worker's own output
+    oracle.close()

@@ -614,16 +614,16 @@ SQL_SINKS = {"execute", "executemany", "executescript", "query"}
 ALLOWED_SQL_PIECES = {
     ("hpstore/store/sqlite/database.py", "query", "sql"):
         "Database.query passes on its argument; its callers are sinks checked here too",
-    ("hpstore/store/sqlite/database.py", "_migrate", "path.read_text(encoding='utf-8')"):
+    ("hpstore/store/sqlite/database.py", "_migrate", "migration_script(path)"):
         "the text of hpstore's own numbered migration files in schema/",
     ("hpstore/store/sqlite/database.py", "_migrate", "migrations()"):
         "(number, path) of hpstore's migration files: the number is an int parsed from the "
         "file name",
-    ("hpstore/store/sqlite/schema.py", "expected", "path.read_text(encoding='utf-8')"):
+    ("hpstore/store/sqlite/schema.py", "expected", "migration_script(path)"):
         "the text of hpstore's own migration files, run on an in-memory database to learn the "
         "schema they make",
     ("hpstore/store/sqlite/readonly.py", "_upgraded_copy",
-     "migration.read_text(encoding='utf-8')"):
+     "migration_script(migration)"):
         "the text of hpstore's own migration files, run on an in-memory copy of an older file",
     ("hpstore/store/sqlite/readonly.py", "_upgraded_copy", "migrations()"):
         "(number, path) of hpstore's migration files: the number is an int parsed from the "

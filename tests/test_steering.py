@@ -499,3 +499,44 @@ def test_the_writing_commands_refuse_a_crafted_file_unchanged(search, capsys):
         assert cli([command[0], str(search), *command[1:]]) == 2
         assert "was not written by hpstore" in capsys.readouterr().err
     assert search.read_bytes() == before
+
+
+def test_a_trial_waiting_to_run_again_is_listed_and_cannot_be_retired():
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=1,
+                                        max_retries_per_trial=1)
+    trial = oracle.create_trial("w")
+    trial.status = "INVALID"
+    oracle.end_trial(trial)  # waits to run again
+    assert [t.trial_id for t in oracle.enqueued()] == [trial.trial_id]
+    with pytest.raises(hpstore.TrialNotEndedError, match="waits to run again"):
+        oracle.retire_trial(trial.trial_id, "its first run crashed")
+    again = oracle.create_trial("w")
+    assert again.trial_id == trial.trial_id
+    oracle.update_trial(again.trial_id, {"loss": 0.01})
+    oracle.end_trial(again)
+    assert [t.trial_id for t in oracle.get_best_trials(1)] == [trial.trial_id]
+
+
+def test_a_conditional_value_given_alone_is_enqueued_in_its_branch_whatever_the_seed():
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind", ["a", "b", "c"])
+    with hp.conditional_scope("kind", ["b", "c"]):
+        hp.Float("C", 0.1, 1.0)
+    for seed in range(8):
+        oracle = hpstore.RandomSearchOracle("loss", max_trials=5, hyperparameters=hp,
+                                            seed=seed)
+        oracle.enqueue_trial({"C": 0.5})
+        values = oracle.enqueued()[0].hyperparameters.values
+        assert values["C"] == 0.5 and values["kind"] in ("b", "c"), (seed, values)
+
+
+@pytest.mark.parametrize("given", [[("x", 1)], None, "x=1"])
+def test_enqueue_of_what_is_not_a_dict_is_a_type_error_naming_it(given):
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=1)
+    with pytest.raises(TypeError, match="enqueue_trial takes a dict"):
+        oracle.enqueue_trial(given)
+    assert oracle.enqueued() == []

@@ -197,9 +197,10 @@ class Oracle(keras_tuner.Oracle):
         scores what ``run_trial`` returns (a test-set score, a mean over folds)."""
         key = str(trial_id)
         step = self._reported.get(key, -1) + 1
-        updated = self.update_trial(trial_id, metrics, step=step)
+        # not judged by a stopping rule: it is no epoch of the curve
+        updated = self.hpstore_oracle.record_result(trial_id, metrics, step=step)
         self._scored_on[key] = step
-        return updated
+        return to_keras_trial(updated)
 
     def end_trial(self, trial: Any) -> None:
         """Record the end of a run of ``trial`` (a KerasTuner Trial): its status, message,

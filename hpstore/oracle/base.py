@@ -37,7 +37,7 @@ from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
 from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, rows_of, trial_from
 from hpstore.oracle.values import stored_json, values_key
-from hpstore.stopping import StoppingRule, curve_from
+from hpstore.stopping import StoppingRule, curve_from, rule_from_config
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.records import TrialRecord
@@ -282,6 +282,23 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             TrialNotRunningError: the trial has ended, or was handed to another worker.
             ProjectRemovedError: another process removed or replaced the project.
         """
+        return self._update(trial_id, metrics, step, self._stop_check())
+
+    def record_result(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0
+                      ) -> Trial:
+        """Record the result a trial ends with (what ``run_trial`` returns), as
+        :meth:`update_trial` does, but never judged by the stopping rule: a rule judges a
+        curve while it trains, and a final result is no step of one.
+
+        Raises:
+            as :meth:`update_trial`.
+        """
+        return self._update(trial_id, metrics, step, None)
+
+    def _update(self, trial_id: str, metrics: Mapping[str, Any], step: int,
+                stop: StopCheck | None) -> Trial:
+        """update_trial, with ``stop`` the stopping rule's check (None: none: a result that
+        ends the training, such as what run_trial returns, is not judged as a curve)."""
         if not isinstance(metrics, Mapping):
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
                             f"{type(metrics).__name__}.")
@@ -298,7 +315,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         kept = self._kept.pop(str(trial_id), None)
         record = self._project.record_metrics(trial_id, rows,
                                               run=self._handed.get(str(trial_id)),
-                                              stop=self._stop_check(),
+                                              stop=stop,
                                               known=None if kept is None else kept.record)
         if kept is not None and record.run == kept.record.run:
             # what the store now holds of this run, known without reading it back
@@ -478,16 +495,31 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             raise ProjectMismatchError(
                 f"This state belongs to a {settings.get('oracle_class')}, not a "
                 f"{type(self).__name__}.")
+        rule: StoppingRule | None = self.early_stopping
         if isinstance(settings, Mapping):  # what would stop the project from opening again
             try:
                 objective_from_config(settings["objective"])
                 HyperParameters.from_config({"space": state["space"], "values": {}})
+                config = settings.get("oracle_config")
+                if isinstance(config, Mapping):
+                    rule = rule_from_config(config.get("stopping"))
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 raise malformed(exc) from None
         with self._store.mutex():
             self._project.load(state)
         self.objective = objective_from_config(state["settings"]["objective"])
         self.seed = int(state["settings"]["seed"])
+        config = state["settings"].get("oracle_config")
+        if isinstance(config, Mapping):
+            # This object now runs the search it loaded, with that search's arguments, as
+            # an oracle opened on it would (its own, given when it was made, are gone).
+            self.early_stopping = rule
+            for group, known in (("search", self._search_config()),
+                                 ("options", self._options())):
+                stored = config.get(group)
+                for key, value in (stored.items() if isinstance(stored, Mapping) else ()):
+                    if key in known:
+                        setattr(self, key, value)
         self._space_version = -1
         self._refresh_space()
 

@@ -27,7 +27,7 @@ from hpstore.errors import (
     ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters import HyperParameter, HyperParameters
-from hpstore.hyperparameters.base import to_jsonable
+from hpstore.hyperparameters.base import Parent, to_jsonable
 from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
 from hpstore.oracle.opening import check_step
@@ -88,7 +88,7 @@ def checked_values(space: HyperParameters, given: Any, what: str,
                 raise ValuesOutsideSpaceError(
                     f"{what}: {str(exc).rstrip('.')}. Nothing was recorded.") from None
         else:
-            values[hp.name] = fill(hp)
+            values[hp.name] = _fill_for(hp, fill, space, given)
     inactive = [name for name in given if name not in values]
     if inactive:
         hp = next(h for h in space.space if h.name == inactive[0])
@@ -96,6 +96,30 @@ def checked_values(space: HyperParameters, given: Any, what: str,
             f"{what}: {inactive[0]!r} is not active with the other values given "
             f"({hp.describe()}). Nothing was recorded; leave it out.")
     return dict(to_jsonable(values, what=what))
+
+
+def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
+              space: HyperParameters, given: Mapping[str, Any]) -> Any:
+    """A value for ``hp``, left out of ``given``: ``fill``'s, unless a value given is one
+    of a branch ``hp`` chooses; then one that takes that branch (``{"C": 0.5}`` of a
+    ``C`` under ``kind == "b"`` fills ``kind`` with "b", whatever the seed)."""
+    value = fill(hp)
+    wanted = [set(map(_key, c.values)) for h in space.space if h.name in given
+              for c in h.conditions if isinstance(c, Parent) and c.name == hp.name]
+    if not wanted or all(_key(value) in w for w in wanted):
+        return value
+    choices = [v for v in (hp.every_value() or ()) if all(_key(v) in w for w in wanted)]
+    if not choices:
+        return value  # (no value takes every branch: said as a value not active)
+    for _ in range(64):  # drawn on, from the same seeded generator: alike in every process
+        value = fill(hp)
+        if _key(value) in set(map(_key, choices)):
+            return value
+    return choices[0]
+
+
+def _key(value: Any) -> Any:
+    return (type(value) is bool, value)  # True and 1 are not one choice
 
 
 @dataclass
@@ -162,9 +186,11 @@ class SteeringMixin:
         Raises:
             ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
         """
+        if not isinstance(values, Mapping):  # (before its digest is taken)
+            raise TypeError(f"{what} takes a dict of hyperparameter name to value, received "
+                            f"{type(values).__name__}.")
         self._refresh_space()
-        request = to_jsonable(dict(values) if isinstance(values, Mapping) else values,
-                              what=what)
+        request = to_jsonable(dict(values), what=what)
         rng = random.Random(f"{self.seed}:enqueue:{values_key(request)}")
         full = checked_values(self._space, request, what,
                               lambda hp: hp.prob_to_value(rng.random()))

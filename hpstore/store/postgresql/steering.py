@@ -89,7 +89,7 @@ class SteeringMixin:
         """The trials waiting in the queue, first to run first."""
         return [trial_record(r) for r in self.db.query(
             f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND queued IS NOT NULL "
-            "AND status = 'IDLE' ORDER BY queued", (self.project_id,))]
+            "AND status IN ('IDLE', 'INVALID') ORDER BY queued", (self.project_id,))]
 
     def steering_counts(self) -> dict[str, int]:
         """How many trials were steered, by origin, and how many are retired."""
@@ -162,10 +162,11 @@ class SteeringMixin:
         def retire(conn: Any) -> TrialRecord:
             self.db.lock(conn, "log", self.project_id)  # it writes the status log
             trial = self._trial(conn, trial_id, "update")
-            if trial.status not in _ENDED:
+            if trial.status not in _ENDED or trial.queued is not None:
+                waits = " and waits to run again" if trial.queued is not None else ""
                 raise TrialNotEndedError(
-                    f"Trial {trial.trial_id} is {trial.status}: only a trial that has ended "
-                    f"can be {'retired' if retired else 'restored'}. Wait for it to end.")
+                    f"Trial {trial.trial_id} is {trial.status}{waits}: only a trial that has "
+                    f"ended can be {'retired' if retired else 'restored'}. Wait for it to end.")
             if trial.retired == retired:
                 return trial
             now = time.time()

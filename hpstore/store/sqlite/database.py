@@ -39,7 +39,13 @@ from hpstore.store.sqlite.checks import (
 )
 from hpstore.store.sqlite.files import Identity, check_lock_folder, identity, make_lock_folder
 from hpstore.store.sqlite.locks import FileMutex, Session
-from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations, schema_dir
+from hpstore.store.sqlite.schema import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    migration_script,
+    migrations,
+    schema_dir,
+)
 
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
            "migrations", "schema_dir"]
@@ -289,7 +295,7 @@ class Database:
             for number, path in migrations():
                 if number <= current:
                     continue
-                script = path.read_text(encoding="utf-8")
+                script = migration_script(path)
                 try:
                     conn.executescript(
                         f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
@@ -419,12 +425,8 @@ class Database:
         where = "the in-memory search" if self.memory else str(self.path)
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
-        if "unable to open" in text and (files_open := process_limits.descriptors_near_limit()):
-            return DatabaseError(
-                f"{where} could not be opened ({text}): this process has {files_open[0]} "
-                f"files open, and its limit (ulimit -n) is {files_open[1]}. Close the "
-                "searches it no longer uses (oracle.close()) or other files, or raise the "
-                "limit; nothing was written.")
+        if "unable to open" in text and (said := process_limits.out_of_files(where, text)):
+            return DatabaseError(said)
         if "disk is full" in text or "disk I/O" in text:
             cause, remedy = self._what_is_full(text)
             return DatabaseError(

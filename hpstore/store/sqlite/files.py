@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hpstore.errors import DatabaseError, FileIdentityError
+from hpstore.store.sqlite import process_limits
 
 Identity = tuple[int, int]  # (st_dev, st_ino): what a path names
 
@@ -295,6 +296,9 @@ def open_lock_file(path: Path, *, exclusive: bool = False) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _refuse_link(path, "a lock file") from None
+        if exc.errno == errno.EMFILE and (said := process_limits.out_of_files(
+                str(path), exc.strerror or "too many open files")):
+            raise DatabaseError(said) from None
         raise
 
 

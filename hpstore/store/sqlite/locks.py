@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpstore.errors import LockTimeoutError
+from hpstore.errors import DatabaseError, LockTimeoutError
 from hpstore.store.sqlite.files import make_lock_folder, open_lock_file
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -229,7 +229,7 @@ class Turnstile:
             if self._fd is None:
                 make_lock_folder(self.path.parent)
                 self._fd = open_lock_file(self.path)
-        except OSError:
+        except (OSError, DatabaseError):  # (out of open files: said by the write itself)
             return False
         if _try_lock(self._fd):
             return True

@@ -26,6 +26,18 @@ def descriptors_near_limit() -> tuple[int, int] | None:
     return used, int(limit)
 
 
+def out_of_files(where: str, text: str) -> str | None:
+    """What to say when ``where`` could not be opened (``text``) because this process is
+    at its limit of open files; None when it is not."""
+    files_open = descriptors_near_limit()
+    if files_open is None:
+        return None
+    return (f"{where} could not be opened ({text}): this process has {files_open[0]} files "
+            f"open, and its limit (ulimit -n) is {files_open[1]}. Close the searches it no "
+            "longer uses (oracle.close()) or other files, or raise the limit; nothing was "
+            "written.")
+
+
 def file_size_limit() -> int | None:
     """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
     try:

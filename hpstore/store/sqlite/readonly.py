@@ -29,7 +29,12 @@ from hpstore.store.sqlite.checks import check_schema, inspect_header
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
-from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
+from hpstore.store.sqlite.schema import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    migration_script,
+    migrations,
+)
 from hpstore.store.statements import first_words, holds_nothing
 
 
@@ -98,7 +103,7 @@ def _upgraded_copy(conn: sqlite3.Connection, version: int) -> sqlite3.Connection
         conn.backup(memory)
         for number, migration in migrations():
             if number > version:
-                memory.executescript(f"BEGIN;\n{migration.read_text(encoding='utf-8')}\n"
+                memory.executescript(f"BEGIN;\n{migration_script(migration)}\n"
                                      f"PRAGMA user_version = {number};\nCOMMIT;")
         guard_queries(memory)
         memory.execute("PRAGMA query_only = ON")

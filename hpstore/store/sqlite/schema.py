@@ -14,6 +14,8 @@ may word differently: prefer creating and dropping objects.)
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import sqlite3
 import threading
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hpstore.errors import DatabaseError, ForeignSchemaError
+from hpstore.store.sqlite import process_limits
 
 APPLICATION_ID = 1213223764  # "HPST", set by the first migration
 
@@ -47,6 +50,23 @@ def migrations() -> list[tuple[int, Path]]:
 
 SCHEMA_VERSION = len(migrations())
 
+
+@functools.cache
+def migration_script(path: Path) -> str:
+    """A migration file's statements, read once a process (opening many searches then
+    costs no open file per migration).
+
+    Raises:
+        DatabaseError: the process is out of open files (said with its limit).
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        if exc.errno == errno.EMFILE and (said := process_limits.out_of_files(
+                str(path), exc.strerror or "too many open files")):
+            raise DatabaseError(said) from None
+        raise
+
 SchemaObject = tuple[str, str, str, str | None]  # (type, name, tbl_name, sql)
 
 # Tables SQLite itself may add to any file (ANALYZE's statistics, AUTOINCREMENT's counters):
@@ -72,7 +92,7 @@ def expected(version: int) -> frozenset[SchemaObject]:
                 for number, path in migrations():
                     if number > version:
                         break
-                    conn.executescript(path.read_text(encoding="utf-8"))
+                    conn.executescript(migration_script(path))
                     _cache[number] = frozenset(
                         conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
             finally:

@@ -88,7 +88,7 @@ class SteeringMixin:
     def enqueued(self) -> list[TrialRecord]:
         return [trial_record(r) for r in self.db.query(
             f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND queued IS NOT NULL AND "
-            "status = 'IDLE' ORDER BY queued", (self.project_id,))]
+            "status IN ('IDLE', 'INVALID') ORDER BY queued", (self.project_id,))]
 
     def add_trials(self, trials: Sequence[NewTrial], *, counted: bool, skip_existing: bool,
                    make_id: MakeId) -> list[TrialRecord | None]:
@@ -135,10 +135,11 @@ class SteeringMixin:
         now = time.time()
         with self.db.write() as conn:
             trial = self._trial(conn, trial_id)
-            if trial.status not in _ENDED:
+            if trial.status not in _ENDED or trial.queued is not None:
+                waits = " and waits to run again" if trial.queued is not None else ""
                 raise TrialNotEndedError(
-                    f"Trial {trial.trial_id} is {trial.status}: only a trial that has ended "
-                    f"can be {'retired' if retired else 'restored'}. Wait for it to end.")
+                    f"Trial {trial.trial_id} is {trial.status}{waits}: only a trial that has "
+                    f"ended can be {'retired' if retired else 'restored'}. Wait for it to end.")
             if trial.retired == retired:
                 return trial
             word = "Retired" if retired else "Restored"
