@@ -396,3 +396,31 @@ def test_a_schema_of_version_1_is_refused_by_a_reader_and_upgraded_by_a_worker(c
     assert rows == [("0", None, True, None), (again, "enqueued", False, None)]
     oracle.close()
     assert cli(["summary", url]) == 0  # a reader opens the upgraded store
+
+
+def test_timeouts_a_database_sets_for_every_session_do_not_reach_hpstores_connections():
+    # an idle liveness connection closed by idle_session_timeout would have its worker
+    # taken for dead; the Bayesian oracle fits inside a transaction; a lock is waited for
+    # up to lock_timeout, not statement_timeout
+    from psycopg import sql
+
+    url = fresh_database()
+    database = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, value in (("idle_session_timeout", "1s"), ("statement_timeout", "1ms"),
+                            ("idle_in_transaction_session_timeout", "1ms")):
+            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(database), sql.Identifier(name), sql.Literal(value)))
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp,
+                                        database=url)
+    for name in ("idle_session_timeout", "statement_timeout",
+                 "idle_in_transaction_session_timeout"):
+        assert oracle.store.db.query(sql.SQL("SHOW {}").format(sql.Identifier(name))) == [
+            ("0",)], name
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    assert [t.status for t in oracle.trials.values()] == ["COMPLETED"] * 3
+    oracle.close()

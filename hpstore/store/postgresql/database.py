@@ -51,6 +51,16 @@ T = TypeVar("T")
 STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
 
 
+# Timeouts a role or database may set for every session, which would break hpstore's own
+# connections: a liveness connection is idle between statements by design (closed after
+# idle_session_timeout, its worker would be taken for dead and its trial run twice), the
+# Bayesian oracle fits its model inside the decision's transaction, and a lock is waited
+# for up to lock_timeout (statement_timeout would cut that wait short with no word of
+# who holds it). Set for hpstore's sessions only; a URL's options may still set them.
+_NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0")
+_NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
+
+
 class Closing(NamedTuple):
     """A transaction body's last statement, returned instead of run: it is sent with the
     COMMIT, in one round trip. ``done(rows)`` makes the body's result of its rows. Should
@@ -141,6 +151,7 @@ class Database:
         self.schema = ""
         self.server_version = 0
         self.keys: dict[str, int] = {}
+        self._idle: tuple[str, ...] = _NO_IDLE_TIMEOUT
         _DATABASES.add(self)
         self.connect()
 
@@ -150,7 +161,8 @@ class Database:
         millis = max(1, int(self.timeout * 1000))
         return connect_args(self.url, application=application or self.application,
                             read_only=self.read_only,
-                            extra_options=(f"-c lock_timeout={millis}", *self.settings))
+                            extra_options=(f"-c lock_timeout={millis}", *_NO_TIMEOUTS,
+                                           *self._idle, *self.settings))
 
     def open_connection(self, application: str | None = None) -> Any:
         """A new autocommit connection (for this process's work, or its liveness lock).
@@ -158,7 +170,13 @@ class Database:
         Raises:
             DatabaseError: the server refused it or cannot be reached.
         """
-        return connect(self.psycopg, self.conninfo(application), self.location)
+        try:
+            return connect(self.psycopg, self.conninfo(application), self.location)
+        except DatabaseError as exc:
+            if not self._idle or "idle_session_timeout" not in str(exc):
+                raise
+            self._idle = ()  # a server before PostgreSQL 14, which has no such setting
+            return connect(self.psycopg, self.conninfo(application), self.location)
 
     def connect(self) -> Any:
         """This process's connection, opened on first use (and again in a forked child)."""
