@@ -111,6 +111,11 @@ class FatalValueError(FatalError, ValueError):
     """A fatal error about a value (e.g. ``run_trial`` returned something unusable)."""
 
 
+class NothingToRunError(FatalError, NotImplementedError):
+    """A Tuner with no ``run_trial`` of its own, no ``run_trial=`` and no hypermodel with
+    ``fit``: every trial would fail the same way, so the search stops at the first."""
+
+
 class FatalTypeError(FatalError, TypeError):
     """A fatal error about a type (e.g. ``run_trial`` returned an unsupported type)."""
 

@@ -26,6 +26,7 @@ from hpstore.errors import (
     FatalTypeError,
     FatalValueError,
     InvalidMetricError,
+    NothingToRunError,
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.discover import discover_space
@@ -359,14 +360,15 @@ class Tuner:
         The default builds the hypermodel and calls its ``fit(hp, model, *args, **kwargs)``.
 
         Raises:
-            NotImplementedError: there is nothing to run.
+            NothingToRunError (a FatalError and a NotImplementedError): there is nothing to
+                run; the trial is FAILED and the search stops.
         """
         if self._run_trial_fn is not None:
             return self._run_trial_fn(trial, *args, **kwargs)
         if self.hypermodel is not None and hasattr(self.hypermodel, "fit"):
             model = self.build(trial.hyperparameters)
             return self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)
-        raise NotImplementedError(
+        raise NothingToRunError(
             "Nothing to run: subclass Tuner and override run_trial(self, trial, ...), pass "
             "run_trial=your_function, or give a hypermodel with build(hp) and fit(hp, model).")
 

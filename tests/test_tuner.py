@@ -179,6 +179,14 @@ def test_fatal_error_stops_the_search():
     assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
 
 
+def test_a_tuner_with_nothing_to_run_stops_at_its_first_trial():
+    o = oracle(max_trials=5)
+    with pytest.raises(hpstore.FatalError, match="Nothing to run") as raised:
+        hpstore.Tuner(o, verbose=0).search()
+    assert isinstance(raised.value, NotImplementedError)  # (what it raised before)
+    assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
+
+
 def test_none_result_is_a_fatal_error_unless_reported():
     with pytest.raises(hpstore.FatalError, match="forget"):
         hpstore.Tuner(oracle(), run_trial=lambda t: None, verbose=0).search()
