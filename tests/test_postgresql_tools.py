@@ -19,6 +19,7 @@ from _postgres import ENV, base_url, fresh_url, server, wait_until
 from _workers import open_oracle
 from psycopg import sql
 
+import hpstore
 from hpstore.cli import load_tool, main
 from hpstore.errors import DatabaseError
 from hpstore.store import open_store, shown
@@ -436,3 +437,17 @@ def test_the_dashboard_follows_a_search_on_a_url():
     finally:
         running.close()
         oracle.close()
+
+
+def test_a_url_of_several_hosts_is_shown_as_written_without_its_password():
+    from hpstore.store.postgresql import redact
+
+    shown = redact("postgresql://me:s3cret@db1:5433,db2:5434/searches?password=x")
+    assert shown == "postgresql://me@db1:5433,db2:5434/searches"
+
+
+def test_an_at_sign_left_in_a_password_is_said_so_and_no_part_of_it_is_shown():
+    with pytest.raises(hpstore.DatabaseError, match="%40") as raised:
+        hpstore.RandomSearchOracle("loss", database="postgresql://me:zq@xw@127.0.0.1:1/db")
+    assert "zq" not in str(raised.value) and "xw" not in str(raised.value)
+    assert "postgresql://me@127.0.0.1:1/db" in str(raised.value)

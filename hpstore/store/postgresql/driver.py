@@ -50,27 +50,41 @@ def redact(url: str, *, query: bool = False) -> str:
     schema chosen in ``options``, say) other than passwords."""
     try:
         parts = urlsplit(url)
-        user = f"{parts.username}@" if parts.username else ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        # the hosts as written (several, with their ports, or an IPv6 address in brackets)
+        # after the last "@"; of what comes before it only the user name
+        userinfo, at, hosts = parts.netloc.rpartition("@")
+        name = userinfo.split(":", 1)[0]
+        user = f"{name}@" if at and name else ""
         kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                 if k.lower() not in _SECRETS] if query else []
     except ValueError:
         return "postgresql://(an unreadable URL)"
-    if host and ":" in host:
-        host = f"[{host}]"  # an IPv6 address, as the URL wrote it
     tail = f"?{urlencode(kept)}" if kept else ""
-    return f"postgresql://{user}{host}{port}{parts.path}{tail}"
+    return f"postgresql://{user}{hosts}{parts.path}{tail}"
+
+
+def check_url_shape(url: str) -> None:
+    """Refuse a URL whose user name or password holds a bare "@": libpq would take the
+    rest for the host (and its message would quote part of the password).
+
+    Raises:
+        DatabaseError: saying to write it as %40.
+    """
+    netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    if netloc.count("@") > 1:
+        raise DatabaseError(
+            f"{redact(url)}: the user name or password in this URL holds an '@'; write it "
+            "as %40 (a password a@b is written a%40b), as URLs require.")
 
 
 def unquoted(text: str, url: str) -> str:
     """libpq's ``text`` about ``url`` without the parts of the URL it quotes (the whole
     URL, or a token of it: the password may be in either)."""
     def hide(found: re.Match[str]) -> str:
-        part = found.group(1)
+        part = found.group(1) if found.group(1) is not None else found.group(2)
         return '"(part of the URL)"' if len(part) > 2 and part in url else found.group(0)
 
-    return re.sub(r'"([^"]*)"', hide, text).strip()
+    return re.sub(r'"([^"]*)"|\'([^\']*)\'', hide, text).strip()
 
 
 def load_psycopg(url: str) -> Any:
@@ -98,6 +112,7 @@ def connect_args(url: str, *, application: str, read_only: bool,
     Raises:
         DatabaseError: the URL cannot be read.
     """
+    check_url_shape(url)
     psycopg = load_psycopg(url)
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
