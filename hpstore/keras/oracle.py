@@ -14,6 +14,7 @@ import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import keras_tuner
@@ -324,8 +325,8 @@ def check_project_folder(database: Any, folder: str, project_name: str, *,
     """
     local = not is_url(str(database)) and str(database) != ":memory:"
     if overwrite:
-        if local and os.path.realpath(folder) in (
-                os.path.realpath(p) for p in _parents(os.path.abspath(str(database)))):
+        if local and Path(os.path.realpath(folder)) in Path(
+                os.path.realpath(str(database))).parents:
             raise ValueError(
                 f"The search file {database} is inside {folder}, which overwrite=True deletes "
                 "before the search starts (as KerasTuner does), with the file and every "
@@ -342,15 +343,6 @@ def check_project_folder(database: Any, folder: str, project_name: str, *,
         "this search's first and the search resumes), or give another project_name or "
         "directory, or overwrite=True to start afresh (deleting that folder, as KerasTuner "
         "does).")
-
-
-def _parents(path: str) -> Iterator[str]:
-    while True:
-        parent = os.path.dirname(path)
-        if parent == path:
-            return
-        yield parent
-        path = parent
 
 
 def _holds_project(database: Any, project_name: str) -> bool:

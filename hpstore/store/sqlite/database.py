@@ -675,13 +675,12 @@ def _dropped(conn: sqlite3.Connection, pid: int) -> None:
 
 
 def _close_dropped() -> None:
-    while True:
-        try:
-            conn = _DROPPED.pop()
-        except IndexError:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
+    shared.drain(_DROPPED, _close_quietly)
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()
 
 
 # -- fork ------------------------------------------------------------------------------------

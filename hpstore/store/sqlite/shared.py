@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hpstore.store.sqlite.files import make_lock_folder
 from hpstore.store.sqlite.locks import FileMutex, Session, Turnstile
+
+_T = TypeVar("_T")
 
 
 class FileShare:
@@ -101,12 +105,18 @@ def drop(share: FileShare, pid: int) -> None:
 
 
 def _leave_dropped() -> None:
+    drain(_DROPPED, lambda share: leave(share, keep_running=True))
+
+
+def drain(noted: list[_T], action: Callable[[_T], object]) -> None:
+    """``action`` on each item a finalizer noted, taking each out first (pop is atomic: a
+    collection in the middle of this may note more, and they are taken too)."""
     while True:
         try:
-            share = _DROPPED.pop()
+            item = noted.pop()
         except IndexError:
             return
-        leave(share, keep_running=True)
+        action(item)
 
 
 def after_fork_in_child() -> None:
