@@ -451,3 +451,15 @@ def test_an_at_sign_left_in_a_password_is_said_so_and_no_part_of_it_is_shown():
         hpstore.RandomSearchOracle("loss", database="postgresql://me:zq@xw@127.0.0.1:1/db")
     assert "zq" not in str(raised.value) and "xw" not in str(raised.value)
     assert "postgresql://me@127.0.0.1:1/db" in str(raised.value)
+
+
+def test_a_parameter_libpq_does_not_know_is_named_and_its_value_never_shown():
+    url = "postgresql://me:s3cret@127.0.0.1:1/db?sslmode=disable&sslmod=require"
+    with pytest.raises(hpstore.DatabaseError, match="knows no parameter 'sslmod'") as raised:
+        hpstore.RandomSearchOracle("loss", database=url)
+    assert "s3cret" not in str(raised.value) and "correct or remove it" in str(raised.value)
+    # a "name" that looks like a secret typed in the wrong place is not shown
+    with pytest.raises(hpstore.DatabaseError, match="parameters 'tmeout', ") as raised:
+        hpstore.RandomSearchOracle("loss", database=url.replace(
+            "sslmod=require", "tmeout=3&hunter2:x=1"))
+    assert "hunter2" not in str(raised.value) and "(a name not shown)" in str(raised.value)

@@ -144,6 +144,9 @@ def test_show_and_history(shared_db, capsys):
     assert [r["to"] for r in json.loads(out)] == ["RUNNING", "INVALID"]
     code, out, _ = run(capsys, "history", shared_db, "--worker", "w-extra", "--format", "json")
     assert {r["tuner_id"] for r in json.loads(out)} == {"w-extra"} and len(json.loads(out)) == 4
+    # a tuner id that made no change (mistyped, say) is said so beside the empty answer
+    code, out, err = run(capsys, "history", shared_db, "--worker", "w-extr", "--format", "json")
+    assert code == 0 and json.loads(out) == [] and "tuner id 'w-extr'" in err
     code, _, err = run(capsys, "show", shared_db, "nope")
     assert code == 2 and "No trial 'nope'" in err
 

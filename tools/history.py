@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
             for c in changes]
     sys.stdout.write(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
                             rows, args.format, raw=args.raw))
+    if not rows and args.worker is not None:
+        # an empty table is the answer, but a mistyped tuner id gives the same one
+        print(f"note: no status change in project {project.name!r} was made by tuner id "
+              f"{args.worker!r}; the tuner ids are in the column tuner_id of "
+              "`hpstore history` without --worker.", file=sys.stderr)
     return 0
 
 

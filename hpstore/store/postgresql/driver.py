@@ -87,6 +87,18 @@ def unquoted(text: str, url: str) -> str:
     return re.sub(r'"([^"]*)"|\'([^\']*)\'', hide, text).strip()
 
 
+def unknown_parameters(psycopg: Any, url: str) -> list[str]:
+    """The names of the URL's query parameters libpq does not know, quoted; one that does
+    not look like a keyword (a password typed where a name goes) is not shown."""
+    try:
+        known = {o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults()}
+        names = [k for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    except (ValueError, AttributeError, psycopg.Error):
+        return []
+    return [repr(k) if re.fullmatch(r"[A-Za-z_]{1,40}", k) else "(a name not shown)"
+            for k in names if k not in known]
+
+
 def load_psycopg(url: str) -> Any:
     """The psycopg module.
 
@@ -119,6 +131,15 @@ def connect_args(url: str, *, application: str, read_only: bool,
     try:
         params: dict[str, Any] = dict(conninfo_to_dict(url))
     except psycopg.ProgrammingError as exc:
+        unknown = unknown_parameters(psycopg, url)
+        if unknown:
+            several = len(unknown) > 1
+            raise DatabaseError(
+                f"{redact(url)} is not a PostgreSQL URL libpq can read: it knows no "
+                f"parameter{'s' if several else ''} {', '.join(unknown)}. A URL's "
+                "parameters are libpq's connection keywords (sslmode, connect_timeout, "
+                f"options, target_session_attrs, ...); correct or remove "
+                f"{'them' if several else 'it'}.") from None
         raise DatabaseError(f"{redact(url)} is not a PostgreSQL URL libpq can read: "
                             f"{unquoted(str(exc), url)}.") from None
     client = {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
