@@ -135,6 +135,20 @@ def test_the_rule_is_kept_with_the_search(tmp_path):
         make("random", str(tmp_path / "x.db"), "median")
 
 
+def test_a_rule_given_to_a_search_made_without_one_is_refused(tmp_path):
+    # its workers already running would go on without it: one curve, two verdicts
+    path = str(tmp_path / "n.db")
+    running = make("random", path, None)
+    with pytest.raises(hpstore.ProjectMismatchError, match="made without early stopping"):
+        make("random", path, hpstore.MedianStopping(min_trials=1))
+    assert running.early_stopping is None
+    again = make("random", path, None)  # nothing was stored by the refused one
+    assert again.early_stopping is None and again.get_state()["settings"]["oracle_config"].get(
+        "stopping") is None
+    again.close()
+    running.close()
+
+
 def test_the_tuner_reports_until_told_to_stop(tmp_path):
     oracle = make("random", str(tmp_path / "t.db"), RULES["median"]())
     told = []

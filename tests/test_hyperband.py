@@ -103,3 +103,76 @@ def test_three_processes_fill_the_brackets_like_one(tmp_path):
     assert counts(values) == expected
     promoted = [v["tuner/trial_id"] for v in values if "tuner/trial_id" in v]
     assert len(promoted) == len(set(promoted))  # nobody promoted twice
+
+
+def choice_space(n):
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", [f"m{i}" for i in range(n)])
+    return hp
+
+
+def run_schedule(oracle, loss=lambda v: int(v["model"][1:])):
+    """Every trial to its end, one worker; (bracket, round, epochs, parent) of each."""
+    seen = []
+    while (t := oracle.create_trial("t")).status == "RUNNING":
+        v = t.hyperparameters.values
+        for epoch in range(v["tuner/initial_epoch"], v["tuner/epochs"]):
+            oracle.update_trial(t.trial_id, {"loss": loss(v) + 1 / (epoch + 1)}, step=epoch)
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+        seen.append((v["tuner/bracket"], v["tuner/round"], v["tuner/epochs"],
+                     v.get("tuner/trial_id"), v["model"]))
+    assert t.status == "STOPPED"
+    return seen
+
+
+def test_a_space_used_up_in_a_first_round_still_promotes_its_best_to_the_last():
+    # 4 configurations where bracket 2 plans 9 / 3 / 1 trials of 1 / 3 / 9 epochs: the 4
+    # start, then the best 2 train on to 3 epochs and the best of those to 9 (KerasTuner
+    # stops after the 4, none trained past 1 epoch)
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, seed=1,
+                                     hyperparameters=choice_space(4))
+    seen = run_schedule(oracle)
+    assert collections.Counter((b, r) for b, r, *_ in seen) == {(2, 0): 4, (2, 1): 2,
+                                                                 (2, 2): 1}
+    assert [(epochs, model) for _, r, epochs, _, model in seen if r > 0] == [
+        (3, "m0"), (3, "m1"), (9, "m0")]
+    # one configuration: it alone trains on, round after round
+    seen = run_schedule(hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, seed=1,
+                                                hyperparameters=choice_space(1)))
+    assert [(r, epochs) for _, r, epochs, _, _ in seen] == [(0, 1), (1, 3), (2, 9)]
+
+
+def test_a_space_used_up_while_trials_run_waits_for_them_then_promotes():
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, seed=1,
+                                     hyperparameters=choice_space(2))
+    first, second = oracle.create_trial("a"), oracle.create_trial("b")
+    assert oracle.create_trial("c").status == "IDLE"  # nothing new, two may be promoted
+    for t, loss in ((first, 5.0), (second, 1.0)):
+        oracle.update_trial(t.trial_id, {"loss": loss})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+    promoted = oracle.create_trial("c").hyperparameters.values
+    assert (promoted["tuner/round"], promoted["tuner/trial_id"]) == (1, second.trial_id)
+
+
+def test_retired_trials_count_as_thrown_out_and_their_round_still_promotes():
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, seed=1,
+                                     hyperparameters=choice_space(50))
+    first = []
+    for _ in range(9):  # bracket 2's first round, every trial ended
+        t = oracle.create_trial("t")
+        oracle.update_trial(t.trial_id, {"loss": int(t.hyperparameters["model"][1:])})
+        t.status = "COMPLETED"
+        oracle.end_trial(t)
+        first.append(t)
+    worst = sorted(first, key=lambda t: -t.score)[:3]
+    for t in worst:
+        oracle.retire_trial(t.trial_id, "measured on bad data")
+    seen = run_schedule(oracle)
+    # the whole schedule still runs (KerasTuner's 9 / 3 / 1, 5 / 2, 3): 23 trials in all
+    assert collections.Counter((b, r) for b, r, *_ in seen) == {
+        (2, 1): 3, (2, 2): 1, (1, 0): 5, (1, 1): 2, (0, 0): 3}
+    kept = sorted((t for t in first if t not in worst), key=lambda t: t.score)
+    assert {p for b, r, _, p, _ in seen if (b, r) == (2, 1)} == {
+        t.trial_id for t in kept[:3]}

@@ -455,6 +455,18 @@ def test_overwrite_refuses_a_search_file_inside_the_folder_it_deletes(tmp_path):
         ("other", "COMPLETED")]  # the file and its other project are still there
 
 
+def test_overwrite_given_as_a_string_is_refused_before_the_folder_is_deleted(tmp_path):
+    first = search(kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                                   directory=str(tmp_path), project_name="p"), epochs=1)
+    first.oracle.close()
+    kept = sorted(p.name for p in (tmp_path / "p").iterdir())
+    with pytest.raises(TypeError, match="`overwrite` must be True or False, received 'no'"):
+        kt.RandomSearch(build, objective="val_accuracy", max_trials=1, overwrite="no",
+                        directory=str(tmp_path), project_name="p")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == kept  # KerasTuner deletes
+    assert rows(tmp_path / "p.db", "SELECT status FROM trial_overview") == [("COMPLETED",)]
+
+
 def test_an_objective_of_unknown_direction_is_explained_in_kerastuners_words(tmp_path):
     with pytest.raises(ValueError, match=r'keras_tuner\.Objective\("val_my_metric"'):
         kt.RandomSearch(build, objective="val_my_metric", max_trials=1,

@@ -423,6 +423,28 @@ def test_bad_arguments_are_clear_errors(db):
         open_oracle(db, objective="no_such_metric_name")
 
 
+def test_a_flag_given_as_a_string_is_refused_and_the_project_kept(db):
+    oracle = open_oracle(db, max_trials=5)
+    run(oracle)
+    oracle.close()
+    for name in ("overwrite", "allow_new_entries", "tune_new_entries"):
+        with pytest.raises(TypeError, match=f"`{name}` must be True or False, received 'false'"):
+            open_oracle(db, **{name: "false"})  # a truthy string: overwrite would delete
+    again = open_oracle(db, overwrite=np.bool_(False))
+    assert len(again.trials) == 5
+
+
+def test_end_trial_given_a_trial_id_says_it_takes_the_trial(db):
+    oracle = open_oracle(db, max_trials=5)
+    trial = oracle.create_trial("w")
+    for wrong in (trial.trial_id, None):
+        with pytest.raises(TypeError, match="end_trial takes the Trial create_trial returned"):
+            oracle.end_trial(wrong)
+    assert oracle.trials[trial.trial_id].status == "RUNNING"
+    trial.status = "FAILED"
+    oracle.end_trial(trial)
+
+
 def test_in_memory_search(db):
     oracle = open_oracle(None, max_trials=4)
     assert len(run(oracle)) == 4

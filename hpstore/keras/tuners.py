@@ -29,6 +29,7 @@ from hpstore.keras._convert import (
 )
 from hpstore.keras.callback import EpochRecorder
 from hpstore.keras.oracle import Oracle, refuse_chief
+from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
 from hpstore.tuner import default_tuner_id
 
@@ -69,7 +70,7 @@ class Tuner(keras_tuner.Tuner):
 
     Raises:
         HpStoreError: ``KERASTUNER_ORACLE_IP`` is set (there is no gRPC chief here).
-        TypeError: ``oracle`` is not an hpstore oracle.
+        TypeError: ``oracle`` is not an hpstore oracle, or ``overwrite`` is not a bool.
         ValueError: ``database``, ``durability`` or ``overwrite=True`` given with an
             hpstore oracle already open on its own file (give them to that oracle).
         ProjectMismatchError: the file's search was made with other settings, or the
@@ -84,6 +85,7 @@ class Tuner(keras_tuner.Tuner):
                  executions_per_trial: int = 1, *, database: Any = None,
                  durability: str | None = None, **kwargs: Any) -> None:
         refuse_chief()
+        overwrite = check_bool("overwrite", overwrite)  # KerasTuner deletes on any truthy
         adapter = as_oracle(oracle)
         adapter._configure(database=database, durability=durability, overwrite=overwrite)
         self._space_declared = False

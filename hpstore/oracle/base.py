@@ -29,6 +29,7 @@ from hpstore.objective import (
 from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import (
     OpeningMixin,
+    check_bool,
     check_int,
     check_optional_int,
     check_step,
@@ -87,6 +88,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
 
     Raises:
         ValueError: a bad argument (named in the message).
+        TypeError: an argument of the wrong type, such as ``overwrite="false"`` (named).
         ProjectMismatchError: the file's project was made with another oracle class,
             objective, seed or conflicting space.
         DatabaseError: the file cannot be used (see ``hpstore.DatabaseError`` subclasses).
@@ -120,6 +122,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         early_stopping: StoppingRule | None = None,
         warm_start_from: Any = None,
     ) -> None:
+        overwrite = check_bool("overwrite", overwrite)
+        allow_new_entries = check_bool("allow_new_entries", allow_new_entries)
+        tune_new_entries = check_bool("tune_new_entries", tune_new_entries)
         max_trials = check_optional_int("max_trials", max_trials, minimum=1)
         seed = check_optional_int("seed", seed, minimum=None)
         max_retries_per_trial = check_int("max_retries_per_trial", max_retries_per_trial,
@@ -368,6 +373,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         trial back to run again later without counting as a retry.
 
         Raises:
+            TypeError: ``trial`` is not a Trial (a trial id, say).
             ValueError: an unknown status.
             TrialNotRunningError: the trial is not running (ended twice, or handed to
                 another worker since this process ran it).
@@ -376,6 +382,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
                 (the trial is recorded FAILED first).
         """
+        if not all(hasattr(trial, a) for a in ("trial_id", "status", "hyperparameters")):
+            raise TypeError(
+                f"end_trial takes the Trial create_trial returned (with its status set), "
+                f"received {trial!r} (a {type(trial).__name__}).")
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
             status = TrialStatus.COMPLETED

@@ -106,7 +106,15 @@ class OpeningMixin:
                                 "projects.oracle_config")
         if self.early_stopping is None:
             self.early_stopping = stored_rule  # the rule the search was made with
-        elif stored_rule is not None and stored_rule != self.early_stopping:
+        elif stored_rule is None:
+            # Each process judges with the rule it opened with: workers already on the
+            # search would go on without this one, judging the same curves differently.
+            raise ProjectMismatchError(
+                f"The {where} was made without early stopping, but early_stopping="
+                f"{self.early_stopping!r} was given: its other workers would go on without "
+                "the rule. Start a search with the rule under another project_name "
+                "(warm_start= brings this one's trials into it), or overwrite=True.")
+        elif stored_rule != self.early_stopping:
             raise ProjectMismatchError(
                 f"The {where} stops trials early with {stored_rule!r}, but "
                 f"early_stopping={self.early_stopping!r} was given. Leave early_stopping=None "
@@ -178,6 +186,19 @@ def check_int(name: str, value: Any, minimum: int | None) -> int:
     if minimum is not None and number < minimum:
         raise ValueError(f"`{name}` must be at least {minimum}, received {number}.")
     return number
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool: True or False (a numpy bool too), never a truthy string.
+
+    Raises:
+        TypeError: anything else, naming it (``overwrite="false"`` would otherwise delete
+            the project).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False, received {value!r} (a "
+                    f"{type(value).__name__}).")
 
 
 def check_optional_int(name: str, value: Any, minimum: int | None) -> int | None:

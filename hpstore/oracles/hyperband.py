@@ -84,26 +84,51 @@ class HyperbandOracle(Oracle):
     def _epochs(self, bracket: int, round_num: int) -> int:
         return bracket_epochs(self.max_epochs, self.factor, bracket, round_num)
 
+    def _round_size(self, bracket: dict[str, Any], round_num: int) -> int:
+        """Trials in round ``round_num`` of ``bracket``: the schedule's, unless the space was
+        used up while its first round filled ("closed": the trials it could start); then
+        each later round keeps a ``factor``-th of the one before, at most the schedule's."""
+        num, closed = bracket["bracket"], bracket.get("closed")
+        if closed is None:
+            return self._size(num, round_num)
+        size = min(int(closed), self._size(num, 0))
+        for later in range(1, round_num + 1):
+            size = min(self._size(num, later), math.ceil(size / self.factor))
+        return size
+
+    def _done(self, bracket: dict[str, Any]) -> bool:
+        """Whether the bracket's last round is full."""
+        rounds = bracket["rounds"]
+        return len(rounds[-1]) >= self._round_size(bracket, len(rounds) - 1)
+
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         top = num_brackets(self.max_epochs, self.factor) - 1
         state = self._state_object("hyperband") or {
             "bracket": top, "iteration": 0,
             "brackets": [{"bracket": top, "rounds": [[] for _ in range(top + 1)]}],
         }
-        # Brackets whose last round is full are done.
-        state["brackets"] = [b for b in state["brackets"]
-                             if len(b["rounds"][-1]) < self._size(b["bracket"],
-                                                                  len(b["rounds"]) - 1)]
+        state["brackets"] = [b for b in state["brackets"] if not self._done(b)]
+        used_up = False
         for bracket in state["brackets"]:
-            num, rounds = bracket["bracket"], bracket["rounds"]
-            if len(rounds[0]) < self._size(num, 0):
-                return self._random_trial(trial_id, state, bracket)
+            rounds = bracket["rounds"]
+            if len(rounds[0]) < self._round_size(bracket, 0):
+                values = None if used_up else self.random_values()
+                if values is not None:
+                    return self._random_trial(trial_id, state, bracket, values)
+                # The space is used up (KerasTuner stops here, promoting nothing): this
+                # first round holds the trials it could start, and the later rounds still
+                # promote the best of them to train longer.
+                used_up, bracket["closed"] = True, len(rounds[0])
             for round_num in range(1, len(rounds)):
                 promoted = self._promote(trial_id, bracket, round_num)
                 if promoted is not None:
                     self.set_state_value("hyperband", state)
                     return promoted
-        if state["bracket"] == 0 and state["iteration"] + 1 >= self.hyperband_iterations:
+        last = state["bracket"] == 0 and state["iteration"] + 1 >= self.hyperband_iterations
+        values = None if used_up or last else self.random_values()
+        if values is None:
+            # nothing left to start or promote now: IDLE while trials run (they may be
+            # promoted when they end), STOPPED after
             self.set_state_value("hyperband", state)
             return self.exhausted()
         state["bracket"] -= 1
@@ -113,21 +138,23 @@ class HyperbandOracle(Oracle):
         bracket = {"bracket": state["bracket"],
                    "rounds": [[] for _ in range(state["bracket"] + 1)]}
         state["brackets"].append(bracket)
-        return self._random_trial(trial_id, state, bracket)
+        return self._random_trial(trial_id, state, bracket, values)
 
     def _promote(self, trial_id: str, bracket: dict[str, Any],
                  round_num: int) -> dict[str, Any] | None:
         num, rounds = bracket["bracket"], bracket["rounds"]
         this_round, past_round = rounds[round_num], rounds[round_num - 1]
-        size, past_size = self._size(num, round_num), self._size(num, round_num - 1)
+        size = self._round_size(bracket, round_num)
+        past_size = self._round_size(bracket, round_num - 1)
         if len(this_round) >= size:
             return None
         taken = {entry["past_id"] for entry in this_round}
         past_ids = [e["id"] for e in past_round]
         candidates = [t for t in self.project.scores(past_ids) if t[0] not in taken]
-        # A trial of the past round that FAILED or was stopped early is thrown out already.
+        # A trial of the past round that FAILED, was stopped early or was retired from the
+        # results is thrown out already.
         out = sum(1 for t in self.project.trials_by_id(past_ids).values()
-                  if t.status in (TrialStatus.FAILED, TrialStatus.STOPPED))
+                  if t.status in (TrialStatus.FAILED, TrialStatus.STOPPED) or t.retired)
         # Once more trials of the past round have completed than will be thrown out (those
         # thrown out already counted), the best of them is sure to be promoted, whatever
         # the rest score.
@@ -143,12 +170,8 @@ class HyperbandOracle(Oracle):
         this_round.append({"past_id": best_id, "id": trial_id})
         return {"status": "RUNNING", "values": values}
 
-    def _random_trial(self, trial_id: str, state: dict[str, Any],
-                      bracket: dict[str, Any]) -> dict[str, Any]:
-        values = self.random_values()
-        if values is None:
-            self.set_state_value("hyperband", state)
-            return self.exhausted()
+    def _random_trial(self, trial_id: str, state: dict[str, Any], bracket: dict[str, Any],
+                      values: dict[str, Any]) -> dict[str, Any]:
         num = bracket["bracket"]
         values.update({"tuner/epochs": self._epochs(num, 0), "tuner/initial_epoch": 0,
                        "tuner/bracket": num, "tuner/round": 0})
