@@ -176,6 +176,62 @@ def test_scores_at_the_ends_of_the_float_range_are_drawn(tmp_path, scores):
     assert "<svg" in drawn and "NaN" not in page and "inf" not in drawn
 
 
+def scored_search(path: str, losses: list[float], stop: tuple[int, ...] = ()) -> list[str]:
+    """A project whose trials report these losses; those at ``stop`` are STOPPED by hand
+    (a partial score). Returns the trial ids."""
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=len(losses), hyperparameters=hp,
+                                        seed=1, database=path)
+    ids = []
+    for i, loss in enumerate(losses):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": loss})
+        trial.status = "STOPPED" if i in stop else "COMPLETED"
+        oracle.end_trial(trial)
+        ids.append(trial.trial_id)
+    oracle.close()
+    return ids
+
+
+def test_infinite_scores_rank_and_show_as_in_every_other_tool(tmp_path):
+    path = str(tmp_path / "inf.db")
+    ids = scored_search(path, [1.0, math.inf, -math.inf, 2.0])
+    page = write_report(tmp_path, path)
+    best = hpstore.RandomSearchOracle("loss", database=path).get_best_trials(1)[0]
+    assert best.trial_id == ids[2]
+    assert f"Best: trial {ids[2]}, score -inf" in page  # was trial 0, score 1
+    rows = dict(re.findall(r"<tr[^>]*><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td>",
+                           section(page, "trials")))
+    assert rows[ids[1]] == "inf" and rows[ids[2]] == "-inf"
+    history = section(page, "history")
+    assert "no score" not in history  # they were ticks "COMPLETED, no score"
+    assert f"trial {ids[1]}: inf" in history and "drawn as triangles at the edge" in history
+
+
+def test_retired_trials_keep_their_score_in_the_table_and_leave_the_plots(tmp_path):
+    path = str(tmp_path / "retired.db")
+    ids = scored_search(path, [0.0, 1.0, 2.0, 3.0])
+    oracle = hpstore.RandomSearchOracle("loss", database=path)
+    oracle.retire_trial(ids[0], "bad data")
+    oracle.close()
+    page = write_report(tmp_path, path)
+    assert f"Best: trial {ids[1]}, score 1" in page
+    rows = re.findall(r"<tr[^>]*><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>",
+                      section(page, "trials"))
+    assert (ids[0], "COMPLETED (retired)", "0") in rows  # its score was blank
+    history = section(page, "history")
+    assert "no score" not in history and f"trial {ids[0]}:" not in history
+
+
+def test_a_stopped_trials_partial_score_is_not_named_the_best(tmp_path):
+    path = str(tmp_path / "stopped.db")
+    ids = scored_search(path, [5.0, 0.5, 3.0], stop=(1,))
+    page = write_report(tmp_path, path)
+    assert f"Best: trial {ids[2]}, score 3" in page  # as get_best_trials: COMPLETED only
+    assert re.search(rf'<tr class="best[^"]*"><td>{ids[2]}</td>', section(page, "trials"))
+
+
 def test_several_projects_need_a_choice(tmp_path, capsys):
     path = str(tmp_path / "two.db")
     small_search(path, "a", 2)
@@ -320,6 +376,22 @@ def test_a_large_report_says_what_it_shows(large_reports):
     shown = re.findall(r'<tr class="[^"]*"><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td>',
                        table)
     assert [tid for tid, _ in shown] == [tid for tid, _ in best]
+
+
+def test_a_sample_of_the_runs_keeps_every_worker(large_reports):
+    # 40,000 runs taken in turn by 8 workers: an even sample of them all (every 20th run)
+    # held only w0 and w4
+    timeline = section(large_reports[40_000][0], "timeline")
+    assert "Showing 2,000 of 40,000 runs" in timeline
+    assert set(re.findall(r"<title>trial \d+ on (w\d):", timeline)) == {
+        f"w{i}" for i in range(8)}
+
+
+def test_the_plots_of_a_sample_say_how_many_best_they_keep(large_reports):
+    # the 2,000 trials loaded keep the 500 best: each plot shows them all, not a quarter
+    plots = section(large_reports[40_000][0], "hyperparameters")
+    assert re.search(r"Each plot shows 1,\d{3} of the 36,000 scored trials: the 500 best",
+                     plots), plots[-400:]
 
 
 def test_the_best_so_far_line_follows_every_trial(large_reports):

@@ -30,7 +30,7 @@ from hpstore.report.data import (
     load_curves,
     summarise,
 )
-from hpstore.report.scales import finite
+from hpstore.report.scales import real
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import ProjectRecord, Transition, TrialRecord
 from hpstore.trial import TrialStatus
@@ -128,9 +128,9 @@ class RunLog:
 
 def _info(t: TrialRecord) -> TrialInfo:
     seconds = None if t.started_at is None or t.ended_at is None else t.ended_at - t.started_at
-    return TrialInfo(t.number, t.trial_id, t.status, finite(queries.result_score(t)),
+    return TrialInfo(t.number, t.trial_id, t.status, real(queries.result_score(t)),
                      t.best_step, t.tuner_id, t.run, seconds, t.message, t.values, t.retired,
-                     t.note)
+                     t.note, real(t.score))
 
 
 def _ended(changes: Iterable[Transition]) -> list[float]:
@@ -160,7 +160,7 @@ class LiveProject:
         self.seq = self.project.last_transition()
         self.obs = self.project.last_observation()
         self.version = 0  # grows whenever a trial changed
-        # number -> (status, finite score) of every trial: read when a plot first needs it
+        # number -> (status, score) of every trial: read when a plot first needs it
         self._rows: dict[int, tuple[str, float | None]] | None = None
         self._ordered = True
         # The last TAIL entries of the file's status log (fewer of this project's when the
@@ -224,11 +224,11 @@ class LiveProject:
 
     @property
     def rows(self) -> dict[int, tuple[str, float | None]]:
-        """(status, finite score) of every trial, by number."""
+        """(status, score) of every trial, by number."""
         if self._rows is None:
             # read after the positions: what changed since is taken in again at the next
             # refresh, which changes nothing
-            self._rows = {n: (st, finite(sc)) for n, _, st, sc in self.project.score_line()}
+            self._rows = {n: (st, real(sc)) for n, _, st, sc in self.project.score_line()}
             self._ordered = True
         return self._rows
 
@@ -239,7 +239,7 @@ class LiveProject:
             if rows is not None:
                 if rows and t.number not in rows and t.number < next(reversed(rows)):
                     self._ordered = False
-                rows[t.number] = (t.status, finite(queries.result_score(t)))
+                rows[t.number] = (t.status, real(queries.result_score(t)))
             self._records.pop(t.number, None)
         self.runs.feed(changes)
         self.ends.extend(_ended(changes))
@@ -314,7 +314,7 @@ class LiveProject:
 
     # -- the plots ----------------------------------------------------------------------------
     def light(self) -> list[tuple[int, str, float | None]]:
-        """(number, status, finite score) of every trial, by number."""
+        """(number, status, score) of every trial, by number."""
         def make() -> list[tuple[int, str, float | None]]:
             rows = self.rows
             if not self._ordered:

@@ -8,7 +8,7 @@ import math
 from typing import Any, NamedTuple
 
 from hpstore import queries
-from hpstore.report.scales import Axis, axis_for, finite, score_colour
+from hpstore.report.scales import Axis, axis_for, finite, real, score_colour
 from hpstore.store.contract import ProjectStore
 from hpstore.store.records import TrialRecord
 
@@ -22,7 +22,7 @@ class TrialInfo(NamedTuple):
     number: int
     trial_id: str
     status: str
-    score: float | None  # finite, or None
+    score: float | None  # the score it counts with (infinite ones too), or None (retired)
     best_step: int | None
     tuner_id: str | None
     runs: int
@@ -31,6 +31,7 @@ class TrialInfo(NamedTuple):
     values: dict[str, Any]
     retired: bool = False  # out of the results: its score is left out (None here)
     note: str | None = None
+    own_score: float | None = None  # its score, retired or not (what its table row shows)
 
 
 class Run(NamedTuple):
@@ -48,7 +49,7 @@ class Overall(NamedTuple):
     sample of them."""
 
     counts: dict[str, int]  # trials per status
-    goodness: list[float]  # of every finite score, sorted (lower is better)
+    goodness: list[float]  # of every score (infinite ones too), sorted (lower is better)
     best_line: list[tuple[int, float]]  # (trial number, best score so far) at each new best
     last_number: int  # the highest trial number
     runs: int  # runs in the status log
@@ -82,6 +83,11 @@ class Search(NamedTuple):
         """The trials drawn that have a score, best first."""
         scored = [t for t in self.trials if t.score is not None]
         return sorted(scored, key=lambda t: (self.goodness(t.score or 0.0), t.number))
+
+    def best(self) -> TrialInfo | None:
+        """The best COMPLETED trial drawn (a stopped trial's partial score never competes
+        with full ones, as in get_best_trials)."""
+        return next((t for t in self.ranked() if t.status == "COMPLETED"), None)
 
     def colours(self) -> dict[str, str]:
         """A colour per scored trial by its rank among every score (ties share one)."""
@@ -137,7 +143,7 @@ def load_search(project: ProjectStore) -> Search:
     (see :func:`choose_sample`)."""
     record = project.record()
     metric, direction, text = describe_objective(dict(record.objective))
-    light = [(n, st, finite(sc)) for n, _, st, sc in project.score_line()]
+    light = [(n, st, real(sc)) for n, _, st, sc in project.score_line()]
     drawn = choose_sample(light, direction)
     if len(drawn) == len(light):
         chosen = project.trials()
@@ -146,10 +152,11 @@ def load_search(project: ProjectStore) -> Search:
         chosen = [t for t in project.trials_by_number(numbers).values()]
         chosen.sort(key=lambda t: t.number)
     trials = [TrialInfo(t.number, t.trial_id, t.status,
-                        finite(queries.result_score(t)), t.best_step,
+                        real(queries.result_score(t)), t.best_step,
                         t.tuner_id, t.run,
                         None if t.started_at is None or t.ended_at is None
-                        else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note)
+                        else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note,
+                        real(t.score))
               for t in chosen]
     runs, run_count = load_runs(project)
     stopping = queries.stopping(project)
@@ -229,8 +236,20 @@ def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
             i = stopped.pop(tid)
             runs[i] = runs[i]._replace(end=at, status=status)
     runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
-    total = len(runs)
-    if total > MAX_RUNS:
-        runs.sort(key=lambda r: r.start)
-        runs = [runs[int(i * total / MAX_RUNS)] for i in range(MAX_RUNS)]
-    return runs, total
+    return sample_runs(runs), len(runs)
+
+
+def sample_runs(runs: list[Run], limit: int = MAX_RUNS) -> list[Run]:
+    """All of ``runs`` up to ``limit``; past it an even sample of each worker's runs, in
+    proportion to how many it ran, at least one each (an even sample of them all could
+    miss a worker: workers often take turns in a fixed order)."""
+    if len(runs) <= limit:
+        return runs
+    by_worker: dict[str, list[Run]] = {}
+    for run in sorted(runs, key=lambda r: r.start):
+        by_worker.setdefault(run.tuner_id, []).append(run)
+    kept: list[Run] = []
+    for own in by_worker.values():
+        share = max(1, len(own) * limit // len(runs))
+        kept += [own[int(i * len(own) / share)] for i in range(share)]
+    return sorted(kept, key=lambda r: r.start)

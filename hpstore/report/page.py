@@ -101,11 +101,11 @@ def history_section(search: Search) -> str:
         if t.score is not None:
             x, y, edge = f.point(t.number, t.score)
             out.append(marker(x, y, DOT, f"trial {t.trial_id}: {t.score:.6g}", edge))
-        else:  # no score: a status-coloured tick under the plot
+        elif not t.retired:  # no score: a status-coloured tick under the plot
             x, y = f.px(f.x.unit(t.number) or 0.0), f.height - f.bottom
             out.append(path(f"M{x:.1f},{y - 7:.1f}V{y:.1f}", STATUS_COLOURS.get(t.status, "#000"),
                             2.5, f"trial {t.trial_id}: {t.status}, no score"))
-    unscored = sorted({t.status for t in search.trials if t.score is None})
+    unscored = sorted({t.status for t in search.trials if t.score is None and not t.retired})
     note = sample_note(search)
     if note:
         note = note[:-4] + " The best-so-far line follows every trial.</p>"
@@ -143,6 +143,9 @@ def hyperparameter_section(search: Search) -> str:
     y = score_axis([t.score or 0.0 for t in scored], search.direction)
     # the markers of all the plots together stay within SCATTER_MARKERS
     per_plot = max(SCATTER_MARKERS // max(len(search.axes), 1), 20)
+    # the best kept: a quarter of each plot when cut here, else those of the trials loaded
+    best_kept = (per_plot // 4 if len(scored) > per_plot
+                 else min(BEST_KEPT, len(search.overall.goodness)))
     scored = best_and_spread(search, scored, per_plot)
     plots = []
     for name, axis in search.axes.items():
@@ -164,7 +167,7 @@ def hyperparameter_section(search: Search) -> str:
     if len(scored) < len(search.overall.goodness):
         shown = (f'<p class="note">Each plot shows {len(scored):,} of the '
                  f"{len(search.overall.goodness):,} scored trials: the "
-                 f"{len(scored) // 4:,} best and an even sample of the rest.</p>")
+                 f"{best_kept:,} best and an even sample of the rest.</p>")
     return f'<div class="plots">{"".join(plots)}</div>{shown}'
 
 
@@ -265,8 +268,8 @@ def timeline_section(search: Search) -> str:
             out.append(text(x0 + w / 2, yc + 4, r.trial_id, extra=' class="inbar"'))
     statuses = sorted({r.status for r in search.runs})
     shown = "" if len(search.runs) == search.overall.runs else (
-        f" Showing {len(search.runs):,} of {search.overall.runs:,} runs, an even sample in "
-        "order of start.")
+        f" Showing {len(search.runs):,} of {search.overall.runs:,} runs, an even sample of "
+        "each worker's in order of start.")
     return svg(f.width, f.height, out, "status timeline") + legend(
         [(STATUS_COLOURS.get(s, "#000"), RUN_ENDS.get(s, s)) for s in statuses], "bar") + (
         '<p class="note">One bar per run of a trial, coloured by how that run ended.'
@@ -277,7 +280,7 @@ def trials_section(search: Search, database: str = "DB") -> str:
     if not search.trials:
         return sentence("This project has no trials yet.")
     names = list(search.axes)
-    best = search.ranked()[0].trial_id if search.ranked() else None
+    best = top.trial_id if (top := search.best()) is not None else None
     head = ["trial", "status", "score", "best step", "worker", "runs", "seconds", *names,
             "note", "message"]
     shown, note = search.trials, ""
@@ -290,7 +293,7 @@ def trials_section(search: Search, database: str = "DB") -> str:
     rows = []
     for t in shown:
         status = f"{t.status} (retired)" if t.retired else t.status
-        cells = [t.trial_id, status, "" if t.score is None else f"{t.score:.6g}",
+        cells = [t.trial_id, status, "" if t.own_score is None else f"{t.own_score:.6g}",
                  t.best_step, t.tuner_id, t.runs, None if t.seconds is None else
                  f"{t.seconds:.3g}", *(fmt_value(t.values[n]) if n in t.values else None
                                        for n in names), t.note]
@@ -341,10 +344,11 @@ tr.s-FAILED td:nth-child(2){color:#d62728}tr.s-INVALID td:nth-child(2){color:#d9
 def render_page(search: Search, database: str) -> str:
     """The whole HTML document."""
     counts = search.overall.counts
-    ranked = search.ranked()
-    best = (f"Best: trial {ranked[0].trial_id}, score {ranked[0].score:.6g}, "
-            + ", ".join(f"{k}={fmt_value(v)}" for k, v in ranked[0].values.items())
-            if ranked else "No trial has a score yet.")
+    ranked, top = search.ranked(), search.best()
+    best = (f"Best: trial {top.trial_id}, score {top.score:.6g}, "
+            + ", ".join(f"{k}={fmt_value(v)}" for k, v in top.values.items())
+            if top is not None and top.score is not None else
+            "No trial has completed with a score yet.")
     body = [f"<h1>hpstore report: {esc(search.name)}</h1>",
             f'<p class="meta">File {esc(database)}; objective {esc(search.objective_text)}; '
             f"generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>",

@@ -21,6 +21,14 @@ def finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def real(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (not a bool), infinite ones included
+    (a score of -inf ranks first when lower is better), else None (NaN too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
 def value_key(value: Any) -> str:
     """A key telling apart 1, 1.0-as-text "1" and True, for categories."""
     return json.dumps(value, sort_keys=True, default=str)
@@ -101,6 +109,8 @@ class Axis(NamedTuple):
             key = value_key(value)
             return (self.keys.index(key) + 0.5) / len(self.keys) if key in self.keys else None
         v, lo, hi = finite(value), self.lo, self.hi
+        if v is None and self.kind != "log" and real(value) is not None:
+            return 2.0 if value > 0 else -1.0  # an infinite score: beyond its edge
         if v is None or (self.kind == "log" and v <= 0):
             return None
         if self.kind == "log":
@@ -172,8 +182,10 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 def score_axis(scores: Sequence[float], direction: str) -> Axis:
     """A linear axis for scores. A few very bad scores that would squeeze the others into a
-    quarter of the height are left beyond it (drawn at its edge)."""
-    values = sorted(scores)
+    quarter of the height are left beyond it (drawn at its edge), as are infinite ones."""
+    values = sorted(v for v in scores if math.isfinite(v))
+    if not values:
+        return numeric_axis(0.0, 1.0)
     kept = values
     if len(values) >= 8:
         q1, q3 = quantile(values, 0.25), quantile(values, 0.75)
