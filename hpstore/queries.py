@@ -144,6 +144,11 @@ def find_trial(project: ProjectStore, given: str) -> TrialRecord:
             "`hpstore trials`, or its number.") from None
 
 
+#: the columns of a trial table before its hyperparameters (`hpstore trials` and `export`)
+TRIAL_COLUMNS = ("trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds",
+                 "retired", "origin", "note")
+
+
 def trial_table(project: ProjectStore, space_names: Sequence[str],
                 trials: Sequence[TrialRecord]) -> tuple[list[str], list[list[Any]]]:
     """One row per trial with a column per hyperparameter: (columns, rows).
@@ -157,8 +162,7 @@ def trial_table(project: ProjectStore, space_names: Sequence[str],
             if name not in space_names and name not in extra:
                 extra.append(name)
     names = list(dict.fromkeys([*space_names, *extra]))  # a same-name twin is one column
-    columns = ["trial_id", "status", "score", "best_step", "tuner_id", "runs", "seconds",
-               "retired", "origin", "note"]
+    columns = list(TRIAL_COLUMNS)
     for name in names:  # a hyperparameter called "status" must not hide the trial's status
         title = name
         while title in columns:

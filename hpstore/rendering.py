@@ -27,7 +27,7 @@ _CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202
                                   "\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # A spreadsheet reads a cell starting with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # ...but a plain number such as -1.5 or +3e-4 is a number to it, never a formula.
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -69,7 +69,7 @@ def csv_cell(value: Any, *, raw: bool = False) -> Any:
         value = json.dumps(value)
     elif not isinstance(value, str):
         return value  # int, float, bool: written by the csv module as numbers
-    if not raw and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    if not raw and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

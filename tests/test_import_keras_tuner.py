@@ -244,8 +244,27 @@ def _bad_space(d):
     return "oracle.json", "search space cannot be read"
 
 
+def _value(name, value):
+    def damage(d):
+        path = d / "trial_2" / "trial.json"
+        doc = json.loads(path.read_text())
+        doc["hyperparameters"]["values"][name] = value
+        path.write_text(json.dumps(doc))
+        return "trial_2/trial.json", f"its value of {name!r}"
+    damage.__name__ = f"_value_{name}_{value}"
+    return damage
+
+
+def _unknown_name(d):
+    _value("zzz", 3)(d)
+    return "trial_2/trial.json", "'zzz', which is not a hyperparameter"
+
+
 DAMAGE = [_truncate, _truncate_trial, _no_oracle, _no_hyperparameters, _missing_trial,
-          _bad_metric, _bad_status, _not_an_oracle, _bad_space]
+          _bad_metric, _bad_status, _not_an_oracle, _bad_space,
+          # values outside the space: off its grid, out of range, of another type
+          _value("units", 13), _value("units", 1000), _value("model", "rnn"),
+          _value("lr", "fast"), _unknown_name]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))

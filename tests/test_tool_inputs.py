@@ -205,3 +205,42 @@ def test_the_csv_of_export_enqueues_back_as_the_values_it_shows(tmp_path):
     oracle = hpstore.Oracle.attach(path)
     assert [t.values for t in oracle.enqueued()] == ran
     oracle.close()
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "jsonl"])
+def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
+    # the trial columns, a hyperparameter named like one (written hp:status), one inactive
+    # in a trial (an empty cell, or null), and a choice a spreadsheet would run as a
+    # formula (written '=x): every exported trial is one configuration again
+    hp = hpstore.HyperParameters()
+    hp.Choice("status", ["=x", "+y", "z"])
+    with hp.conditional_scope("status", ["z"]):
+        hp.Int("depth", 1, 5)
+    hp.Float("lr", 0.001, 0.1)
+
+    def search(path, trials):
+        oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=hp, seed=3,
+                                            database=str(path))
+        ran = []
+        for _ in range(trials):
+            trial = oracle.create_trial("w")
+            ran.append(dict(trial.hyperparameters.values))
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            oracle.end_trial(trial)
+        oracle.close()
+        return ran
+
+    ran = search(tmp_path / "from.db", 12)
+    assert {v["status"] for v in ran} == {"=x", "+y", "z"}
+    assert any("depth" not in v for v in ran) and any("depth" in v for v in ran)
+    written = tmp_path / f"trials.{kind}"
+    done = hpstore_command("export", str(tmp_path / "from.db"), "--format", kind, "-o",
+                           str(written))
+    assert done.returncode == 0, done.stderr
+    assert "hp:status" in written.read_text(encoding="utf-8")
+    search(tmp_path / "to.db", 0)
+    done = hpstore_command("enqueue", str(tmp_path / "to.db"), "--file", str(written))
+    assert done.returncode == 0, done.stderr
+    oracle = hpstore.Oracle.attach(str(tmp_path / "to.db"))
+    assert [t.values for t in oracle.enqueued()] == ran
+    oracle.close()

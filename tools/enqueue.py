@@ -10,8 +10,13 @@ unknown name, a value out of range or off its grid) stops the command with nothi
 FILE is JSON (one object, or a list of objects), JSON Lines (one object per line) or CSV (a
 header of hyperparameter names, one configuration per row; an empty cell is left out; a
 cell is read as JSON when it is valid JSON, such as 0.01, true or "relu", else as text; and
-as text, or True / False as a boolean, when that is what its hyperparameter takes, so the
-CSV of `hpstore export` reads back).
+as text, or True / False as a boolean, when that is what its hyperparameter takes).
+
+What `hpstore export` writes (csv, json or jsonl) reads back: its columns of trial facts
+(trial_id, status, score, ...) are left out, a hyperparameter it wrote as hp:NAME is NAME,
+an empty cell or null (a hyperparameter inactive in that trial) is left out, and a text it
+wrote with a leading ' (so that a spreadsheet does not run it as a formula) is read
+without it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 from hpstore.errors import HpStoreError, SearchFullError
 from hpstore.oracle import values_key
-from hpstore.rendering import terminal_text
+from hpstore.queries import TRIAL_COLUMNS
+from hpstore.rendering import FORMULA_START, terminal_text
 from hpstore.tooling import attach_oracle, run_tool, writing_parser
 
 
@@ -47,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     oracle = attach_oracle(args.database, args.project)
     try:
         space = oracle.get_space().space
+        names = {hp.name for hp in space}
+        configs = [(where, _from_export(cfg, names) if isinstance(cfg, _ExportRow) else cfg)
+                   for where, cfg in configs]
         configs = [(where, {name: _as_written(value, name, space) for name, value in cfg.items()})
                    for where, cfg in configs]
         full = [(where, oracle.values_to_enqueue(values, what=where)) for where, values in configs]
@@ -107,6 +116,7 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
                                "one row per configuration.")
         header, out = rows[0], []
         names = [h.strip() for h in header]
+        row_type = _ExportRow if set(TRIAL_COLUMNS) <= set(names) else dict
         twice = sorted({h for h in names if names.count(h) > 1})
         if twice:
             raise HpStoreError(f"{name}: column {twice[0]!r} appears more than once in the "
@@ -117,14 +127,14 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
             if len(row) != len(header):
                 raise HpStoreError(f"{name} row {n} has {len(row)} cells; the header has "
                                    f"{len(header)}.")
-            out.append((f"{name} row {n}", {h.strip(): _Cell(c) for h, c in zip(header, row)
-                                            if c.strip()}))
+            out.append((f"{name} row {n}", row_type(
+                (h.strip(), _Cell(c)) for h, c in zip(header, row) if c.strip())))
         if not out:
             raise HpStoreError(f"{name} has a header but no configuration; add one row per "
                                "configuration under it.")
         return out
     if path.suffix.lower() == ".jsonl":
-        return [(f"{name} line {n}", _json_object(line, f"{name} line {n}"))
+        return [(f"{name} line {n}", _exported(_json_object(line, f"{name} line {n}")))
                 for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     try:
         value = json.loads(text)
@@ -136,11 +146,34 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
         if not isinstance(item, dict):
             raise HpStoreError(f"{name} item {i + 1} is {type(item).__name__}; each "
                                "configuration is an object of hyperparameter name to value.")
-    return [(f"{name} item {i + 1}", item) for i, item in enumerate(items)]
+    return [(f"{name} item {i + 1}", _exported(item)) for i, item in enumerate(items)]
 
 
 class _Cell(str):
     """A CSV cell as written: what it holds is decided by its hyperparameter."""
+
+
+class _ExportRow(dict[str, Any]):
+    """A configuration read from what `hpstore export` wrote (it has every trial column)."""
+
+
+def _exported(item: dict[str, Any]) -> dict[str, Any]:
+    return _ExportRow(item) if set(TRIAL_COLUMNS) <= set(item) else item
+
+
+def _from_export(row: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """The hyperparameters of an exported trial: without the trial columns and the ones it
+    left empty, each under its own name (export writes a hyperparameter called like a
+    trial column, "status", as hp:status)."""
+    out = {}
+    for title, value in row.items():
+        if title in TRIAL_COLUMNS or value is None:
+            continue
+        name = title
+        while name not in names and name.startswith("hp:"):
+            name = name[3:]
+        out[name if name in names else title] = value
+    return out
 
 
 def _as_written(value: Any, name: str, space: list[Any]) -> Any:
@@ -155,6 +188,8 @@ def _as_written(value: Any, name: str, space: list[Any]) -> Any:
         candidates = [json.loads(text)]
     except json.JSONDecodeError:
         candidates = []
+    if text[:1] == "'" and text[1:2] in FORMULA_START:
+        candidates.append(text[1:])  # kept from a spreadsheet's formulas by export
     candidates.append(text)
     if text.lower() in ("true", "false"):
         candidates.append(text.lower() == "true")

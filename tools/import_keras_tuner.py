@@ -265,10 +265,35 @@ class KerasTunerProject:
                     _fail(self.oracle_file, f"{key} lists trial {tid!r}, but "
                                             f"{self.directory / f'trial_{tid}' / 'trial.json'} "
                                             "is missing")
+        for trial in trials.values():
+            self._check_values(trial)
         first_seen = {tid: n for n, tid in enumerate(dict.fromkeys(self.start_order))}
         return sorted(trials.values(), key=lambda t: (
             first_seen.get(t.trial_id, len(first_seen)),
             (0, int(t.trial_id), "") if t.trial_id.isdigit() else (1, 0, t.trial_id)))
+
+    def _check_values(self, trial: _KtTrial) -> None:
+        """Refuse a trial whose values are not values of the space (a name it does not
+        hold, a value out of range, off its grid, of another type), as enqueue and
+        add_trial refuse them. Hyperband's own values (tuner/...) are not in the space."""
+        for name, value in trial.values.items():
+            if name.startswith("tuner/"):
+                continue
+            twins = [hp for hp in self.space.space if hp.name == name]
+            if not twins:
+                _fail(trial.path, f"the value {reprlib.repr(value)} is given for {name!r}, "
+                                  "which is not a hyperparameter of the project's space "
+                                  f"({self.oracle_file.name})")
+            problems = []
+            for hp in twins:
+                try:
+                    hp.check_value(value)
+                    break
+                except (TypeError, ValueError) as exc:
+                    problems.append(str(exc))
+            else:
+                _fail(trial.path, f"its value of {name!r} is not in the project's space: "
+                                  f"{problems[0].rstrip('.')}")
 
     def detected_oracle(self) -> str:
         """KerasTuner's tuner name, told by the state its oracle saved (GridSearch saves
