@@ -263,8 +263,25 @@ def test_selected_trials_draw_their_curves(url, search_file):
     assert reply["selected"] == ["03", "05"]
     assert "trial 03 (score" in curves and "trial 05 (score" in curves
     assert "selected in the table" in curves
-    status, _, body = fetch(url, "/api/plots", [("p", HOSTILE_PROJECT), ("select", "99x")])
-    assert status == 404 and "No trial '99x'" in strict_json(body)["error"]
+    # a trial the project does not hold (replaced under an open page) is left out, and
+    # the answer says which are drawn: the page stopped updating on a 404 for good
+    reply = api(url, "/api/plots", [("p", HOSTILE_PROJECT), ("select", "99x"),
+                                    ("select", "05")])
+    assert reply["selected"] == ["05"]
+
+
+def test_a_request_with_too_many_parameters_is_answered_not_dropped(url):
+    many = [("p", HOSTILE_PROJECT)] + [("select", str(i)) for i in range(70)]
+    status, _, body = fetch(url, "/api/plots", many)
+    assert status == 400 and "query parameters" in strict_json(body)["error"]
+    assert fetch(url, "/api/projects")[0] == 200  # and the server goes on
+
+
+def test_on_port_80_the_host_header_without_its_port_is_this_server():
+    from hpstore.dashboard.server import allowed_hosts
+
+    assert {"127.0.0.1", "localhost:80"} <= allowed_hosts("127.0.0.1", 80)
+    assert "127.0.0.1" not in allowed_hosts("127.0.0.1", 8080)
 
 
 def test_one_trial_shows_values_metrics_per_step_status_log_and_traceback(url, search_file):

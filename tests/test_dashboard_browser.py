@@ -116,9 +116,14 @@ def test_every_page_runs_without_an_error(served, browser):
     browser.open(f"{url}compare?a=done&b={HOSTILE_PROJECT.replace(' ', '%20')}")
     assert browser.wait_for("document.querySelectorAll('#compare-facts tbody tr').length") == 2
     assert browser.wait_for("!!document.querySelector('#compare-plot svg')")
+    # the file, as on every page (it stayed empty here)
+    assert browser.evaluate("document.getElementById('location').textContent") == served[0]
     browser.open(f"{url}project?p=done")
     assert browser.wait_for("document.querySelector('#live').textContent").startswith(
         "finished: The search is finished: 6 of 6 trials ended.")
+    # a page that stopped following says when, not "N s ago" frozen at its last poll
+    assert "last activity at " in browser.evaluate("document.querySelector('#meta')"
+                                                   ".textContent")
     assert browser.evaluate("document.querySelector('#trials-list tbody tr td a')"
                             ".getAttribute('href')") == "/trial?p=done&t=0"
     assert browser.problems() == []
@@ -211,4 +216,88 @@ def test_a_project_with_no_trial_runs_without_an_error(tmp_path, browser):
         assert browser.evaluate("document.querySelector('#live').textContent").startswith(
             "live")
         assert browser.evaluate("document.querySelectorAll('img, script:not([src])').length") == 0
+        assert browser.problems() == []
+
+
+@pytest.mark.slow
+def test_keyboard_focus_stays_on_what_a_poll_rebuilds(served, browser):
+    # a poll rebuilds the projects' rows, the status filters and the trials table: focus
+    # on one of them went back to the page at every change
+    path, url = served
+    browser.open(url)
+    assert browser.wait_for("document.querySelectorAll('#projects tbody tr').length === 2")
+    href = browser.evaluate("(() => { const a = document.querySelector('#projects tbody tr a');"
+                            " a.focus(); return a.getAttribute('href'); })()")
+    before = browser.evaluate("document.querySelector('#projects').textContent")
+    write_trials(path, [2.0])
+    assert browser.wait_for(f"document.querySelector('#projects').textContent !== {js(before)}")
+    assert browser.evaluate("document.activeElement.getAttribute('href')") == href
+    browser.open(f"{url}project?p={json.dumps(HOSTILE_PROJECT)[1:-1]}".replace(" ", "%20"))
+    assert browser.wait_for(f"{rows(browser)} === 5")
+    browser.evaluate("document.querySelector('#status-filter input[value=COMPLETED]').focus()")
+    write_trials(path, [2.5])
+    assert browser.wait_for(f"{rows(browser)} === 6")
+    assert browser.wait_for("document.querySelector('#status-filter').textContent"
+                            ".includes('COMPLETED (6)')")
+    assert browser.evaluate("document.activeElement.value") == "COMPLETED"
+    assert browser.problems() == []
+
+
+@pytest.mark.slow
+def test_a_project_replaced_under_a_ticked_trial_is_followed(served, browser):
+    path, url = served
+    write_trials(path, [6.0, 7.0])
+    browser.open(f"{url}project?p={json.dumps(HOSTILE_PROJECT)[1:-1]}".replace(" ", "%20"))
+    assert browser.wait_for(f"{rows(browser)} === 6")
+    boxes = "[...document.querySelectorAll('#trials-list tbody input')]"
+    browser.evaluate(f"{boxes}.slice(0, 6).forEach(b => b.click())")
+    # a sixth curve is refused at its box, and said so: the plots draw five
+    assert browser.evaluate(f"{boxes}.map(b => b.checked)") == [True] * 5 + [False]
+    assert "At most 5 curves" in browser.evaluate("document.getElementById('error')"
+                                                  ".textContent")
+    assert browser.wait_for("document.querySelector('#curves').textContent"
+                            ".includes('trial 01')")
+    # overwrite=True in another process: trial "01" is gone, ids are now 0, 1, ...
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=3, seed=9, database=path,
+                                        project_name=HOSTILE_PROJECT, hyperparameters=space(),
+                                        overwrite=True)
+    for loss in (1.0, 2.0, 3.0):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": loss})
+        oracle.end_trial(trial)
+    oracle.close()
+    assert browser.wait_for(f"{rows(browser)} === 3")
+    assert browser.wait_for("document.querySelector('#live').textContent"
+                            ".startsWith('finished')")
+    assert browser.evaluate("document.getElementById('error').hidden")
+    assert "trial 01" not in browser.evaluate("document.querySelector('#curves').textContent")
+    assert browser.problems() == []
+
+
+@pytest.mark.slow
+def test_long_names_and_notes_and_a_phone_wide_window_never_widen_the_page(tmp_path, browser):
+    path = str(tmp_path / "long.db")
+    long_name = "n" * 1000
+    ids = write_trials(path, [1.0, 2.0])
+    write_search(path, long_name, 2)
+    oracle = hpstore.Oracle.attach(path, HOSTILE_PROJECT)
+    oracle.set_trial_note(ids[0], "x" * 5000)  # no space to break at
+    oracle.close()
+    wide = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        browser.send("Emulation.setDeviceMetricsOverride", session=True, width=1280,
+                     height=900, deviceScaleFactor=1, mobile=False)
+        browser.open(running.url)  # the compare choices held the 1,000-character name
+        assert browser.wait_for("document.querySelectorAll('#compare-a option').length === 2")
+        assert browser.evaluate(wide)
+        page = f"{running.url}trial?p={json.dumps(HOSTILE_PROJECT)[1:-1]}&t={ids[0]}"
+        browser.open(page.replace(" ", "%20"))
+        assert browser.wait_for("document.querySelectorAll('#status-log tbody tr').length")
+        assert browser.evaluate(wide)  # the note ran out of its box
+        browser.send("Emulation.setDeviceMetricsOverride", session=True, width=375,
+                     height=800, deviceScaleFactor=1, mobile=False)
+        browser.open(page.replace(" ", "%20"))
+        assert browser.wait_for("document.querySelectorAll('#status-log tbody tr').length")
+        assert browser.evaluate(wide)  # the status log's table was the only one unboxed
         assert browser.problems() == []

@@ -359,7 +359,9 @@ class Dashboard:
     def plots(self, params: Params) -> dict[str, Any]:
         live = self.live(one(params, "p"))
         chosen = [t for t in params.get("select", []) if t][:MAX_SELECTED]
-        selected = [self.find(live, t) for t in chosen]
+        # a trial the project no longer holds (replaced, say, under an open page) is left
+        # out, and the answer's "selected" tells the page so
+        selected = [t for t in (self.found(live, given) for given in chosen) if t is not None]
         key = (live.record.name, live.record.project_id)
         # drawn again only after a change (metric values move the curves)
         version = (live.version, live.obs, tuple(t.trial_id for t in selected))
@@ -379,17 +381,18 @@ class Dashboard:
         if not all(names):
             raise Refused(400, "Give two projects to compare: compare?a=NAME&b=NAME.")
         first, second = (self.live(n) for n in names)
-        return {"projects": [self.summary(first), self.summary(second)],
+        return {"location": self.store.location,
+                "projects": [self.summary(first), self.summary(second)],
                 "html": plots.compare_plot(first, second), "now": time.time(),
                 "interval": interval(max(first.total(), second.total()))}
 
     # -- one trial ---------------------------------------------------------------------------------
     @staticmethod
-    def find(live: LiveProject, given: str) -> TrialRecord:
+    def found(live: LiveProject, given: str) -> TrialRecord | None:
         try:
             return queries.find_trial(live.project, given)
-        except TrialNotFoundError as exc:
-            raise Refused(404, str(exc)) from None
+        except TrialNotFoundError:
+            return None
 
     def trial(self, params: Params) -> dict[str, Any]:
         live = self.live(one(params, "p"))

@@ -11,6 +11,7 @@ reaches the file system.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import socket
 import threading
@@ -34,6 +35,9 @@ ASSETS = {"/assets/dashboard.js": ("dashboard.js", "text/javascript; charset=utf
 SHELL = "index.html"
 #: seconds an answer may take before the request gets a 503
 ANSWER_TIMEOUT = 120.0
+#: query parameters a request may carry (a page sends a few; a plot draws at most five
+#: selected trials)
+MAX_FIELDS = 64
 #: what the page may load and run: its own script and style, nothing inline but style
 #: attributes (the plots' legends), no frames, no other site
 POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -48,6 +52,13 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def allowed_hosts(name: str, port: int) -> set[str]:
+    """The Host headers that name a server on this machine listening as ``name``:``port``
+    (a browser leaves the default port 80 out)."""
+    names = ("127.0.0.1", "localhost", "[::1]", name.lower())
+    return {f"{h}:{port}" for h in names} | (set(names) if port == 80 else set())
 
 
 def is_loopback(host: str) -> bool:
@@ -160,7 +171,12 @@ class Handler(BaseHTTPRequestHandler):
                       b"only.\n", head=head)
             return
         parts = urlsplit(self.path)
-        params = parse_qs(parts.query, keep_blank_values=True, max_num_fields=64)
+        try:
+            params = parse_qs(parts.query, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:  # more fields than any page sends
+            self.send_error_json(400, f"More than {MAX_FIELDS} query parameters; the "
+                                      "dashboard's pages send a few.", head)
+            return
         asset = self.server.assets.get(parts.path)
         if asset is not None:
             self.send(200, asset[0], asset[1], head=head)
@@ -205,14 +221,17 @@ class DashboardServer(ThreadingHTTPServer):
         try:
             super().__init__((host, port), Handler)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:  # the host is not this machine's
+                raise ValueError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                                 "give an address of this machine as --host, such as "
+                                 "127.0.0.1 (or 0.0.0.0 for every one).") from None
             raise ValueError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}; give "
                              "another --port (0 picks a free one).") from None
         self.port = int(self.server_address[1])
         self.loopback = is_loopback(host)
         name = f"[{host}]" if ":" in host else host
         self.url = f"http://{name}:{self.port}/"
-        self.allowed = {f"{h}:{self.port}" for h in ("127.0.0.1", "localhost", "[::1]",
-                                                     name.lower())}
+        self.allowed = allowed_hosts(name, self.port)
 
     def host_allowed(self, host: str) -> bool:
         """Whether a request's Host header names this server. Bound to this machine only,

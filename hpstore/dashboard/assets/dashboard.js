@@ -10,6 +10,7 @@
   const main = document.getElementById("main");
   const params = new URLSearchParams(window.location.search);
   const STATUSES = ["RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED"];
+  const MAX_SELECTED = 5;  // curves of selected trials the plots draw (MAX_SELECTED in api.py)
 
   // -- building the page ------------------------------------------------------------------
   function h(tag, attrs, ...kids) {
@@ -48,6 +49,13 @@
     if (value === null || value === undefined) return "";
     if (typeof value !== "number") return String(value); // "inf", "-inf", "nan"
     return String(Number.parseFloat(value.toPrecision(6)));
+  }
+
+  // "N s ago" while the page follows a search; the time itself once it stops (finished),
+  // as the page no longer updates what "ago" would need
+  function lastActivity(at, now, finished) {
+    return finished && at !== null && at !== undefined
+      ? `at ${new Date(at * 1000).toLocaleString()}` : ago(at, now);
   }
 
   function ago(at, now) {
@@ -110,13 +118,32 @@
     return body;
   }
 
+  // A poll rebuilds what it shows: keyboard focus on a rebuilt element (a project's link,
+  // a status filter, a trial's checkbox) goes to its twin in the new one, not to the page.
+  function focusKey(el) {
+    if (!el || el === document.body || !main.contains(el)) return null;
+    const row = el.closest("[data-trial]");
+    return [el.tagName, el.id, el.getAttribute("href"), el.getAttribute("name"), el.value,
+      row ? row.getAttribute("data-trial") : ""].join("\u0000");
+  }
+
+  function refocus(key) {
+    const now = document.activeElement;
+    if (!key || (now && now !== document.body && document.contains(now))) return;
+    for (const el of main.getElementsByTagName(key.split("\u0000", 1)[0])) {
+      if (focusKey(el) === key) { el.focus(); return; }
+    }
+  }
+
   // Runs step() now and again after the interval it returns, until it says the search is
   // finished. A failed step is shown and retried.
   function poll(step) {
     async function tick() {
       let wait = 5;
+      const focused = focusKey(document.activeElement);
       try {
         const got = await step();
+        refocus(focused);
         showError("");
         if (got.finished) {
           setLive(`finished: ${got.finished}`, "finished");
@@ -166,7 +193,7 @@
         h("td", { text: String(p.running) }),
         h("td", { class: "steered", text: steered(p) }),
         h("td", { text: p.stopped_early ? String(p.stopped_early.trials) : "" }),
-        h("td", { text: ago(p.last_activity, d.now) }),
+        h("td", { text: lastActivity(p.last_activity, d.now, p.finished) }),
         h("td", { text: p.finished || (p.running ? "running"
           : p.workers ? "waiting for a trial" : "no worker alive (paused, or finished)") }))));
       if (!d.projects.length) {
@@ -229,7 +256,8 @@
       ...plotSections,
       h("section", { id: "trials" }, h("h2", { text: "Trials" }),
         h("div", { class: "controls" }, h("span", { text: "status:" }), filters,
-          h("label", {}, "sort by ", sort), h("label", {}, desc, " reversed"), size),
+          h("label", {}, "sort by ", sort), h("label", {}, desc, " reversed"),
+          h("label", {}, "rows ", size)),
         pager, tableBox),
       h("section", { id: "events" }, h("h2", { text: "Status changes since the page opened" }),
         events));
@@ -255,6 +283,11 @@
         const pick = h("input", { type: "checkbox", title: "draw its curve",
           checked: state.selected.has(r.trial_id) });
         pick.addEventListener("change", () => {
+          if (pick.checked && state.selected.size >= MAX_SELECTED) {
+            pick.checked = false;  // the plots draw this many curves at most
+            showError(`At most ${MAX_SELECTED} curves are drawn at once: untick one first.`);
+            return;
+          }
           if (pick.checked) state.selected.add(r.trial_id); else state.selected.delete(r.trial_id);
           pick.closest("tr").classList.toggle("selected", pick.checked);
           loadPlots().catch((e) => showError(e.message));
@@ -280,8 +313,17 @@
     }
 
     async function loadPlots() {
-      const pairs = [["p", state.name], ...[...state.selected].map((t) => ["select", t])];
-      const d = await api("/api/plots", pairs);
+      const sent = [...state.selected].slice(0, MAX_SELECTED);
+      const d = await api("/api/plots", [["p", state.name], ...sent.map((t) => ["select", t])]);
+      // a trial the search no longer holds (its project replaced) is no longer selected
+      // (of those this request sent: others were ticked while it was on its way)
+      const kept = new Set(d.selected);
+      for (const t of sent) {
+        if (kept.has(t) || !state.selected.has(t)) continue;
+        state.selected.delete(t);
+        const row = tableBox.querySelector(`tr[data-trial="${CSS.escape(t)}"]`);
+        if (row) { row.classList.remove("selected"); row.querySelector("input").checked = false; }
+      }
       for (const section of d.sections) plotBoxes[section.key].replaceChildren(drawn(section.html));
       state.plotsAt = Date.now();
       state.plotsDirty = false;
@@ -300,7 +342,7 @@
       if (d.minutes_left !== null && d.minutes_left !== undefined && !d.finished) {
         parts.push(`about ${d.minutes_left.toFixed(1)} min left`);
       }
-      parts.push(`${d.workers} worker(s) alive`, `last activity ${ago(d.last_activity, d.now)}`);
+      parts.push(`${d.workers} worker(s) alive`, `last activity ${lastActivity(d.last_activity, d.now, d.finished)}`);
       if (d.stopped_early) {
         parts.push(`stopped early ${d.stopped_early.trials}, about ${d.stopped_early.steps_saved} steps not run`);
       }
@@ -409,11 +451,12 @@
           d.history.rows.length ? h("div", { class: "scroll" }, table(d.history.columns,
             d.history.rows.map((r) => h("tr", {}, r.map((c) => h("td", { text: c })))))) : null),
         h("section", { id: "status-log" }, h("h2", { text: "Status changes" }),
-          table(["time", "from", "to", "worker", "pid", "message"], d.changes.map((c) => h("tr", {},
-            h("td", { text: c.time }), h("td", { text: c.from || "" }),
-            h("td", { class: statusClass(c.to), text: c.to }), h("td", { text: c.tuner_id || "" }),
-            h("td", { text: c.pid === null ? "" : String(c.pid) }),
-            h("td", { title: c.message_full || null, text: c.message || "" })))))].filter(Boolean));
+          h("div", { class: "scroll" }, table(["time", "from", "to", "worker", "pid", "message"],
+            d.changes.map((c) => h("tr", {},
+              h("td", { text: c.time }), h("td", { text: c.from || "" }),
+              h("td", { class: statusClass(c.to), text: c.to }), h("td", { text: c.tuner_id || "" }),
+              h("td", { text: c.pid === null ? "" : String(c.pid) }),
+              h("td", { title: c.message_full || null, text: c.message || "" }))))))].filter(Boolean));
       return d;
     }
 
@@ -447,6 +490,7 @@
     poll(async () => {
       const d = await api("/api/compare", [["a", names[0]], ["b", names[1]]]);
       document.title = `${d.projects[0].name} and ${d.projects[1].name} - hpstore dashboard`;
+      document.getElementById("location").textContent = d.location;
       facts.replaceChildren(table(["project", "objective", "trials", "per status", "best"],
         d.projects.map((p) => h("tr", {},
           h("td", {}, h("a", { href: href("/project", { p: p.name }), text: p.name })),
