@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 import time
 import timeit
+from pathlib import Path
 from typing import Any
 
 from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES
@@ -122,13 +123,16 @@ def growth(size: int, folder: str) -> dict[str, float]:
 
 
 def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
-    """Microseconds a trial costs in three things hpstore's API cannot skip, each timed
+    """Microseconds a trial costs in five things hpstore's API cannot skip, each timed
     alone with hpstore's own code (best of ``repeats``): the values drawn from the seed and
     the trial number (so that every process and every resume draws the same), their JSON
-    and never-twice digest, and the Trial handed back, its hyperparameters read."""
+    and never-twice digest, the Trial handed back, its hyperparameters read, the
+    reported value kept in a metric history and scored by the oracle's score_trial, and
+    the values the trial ends with compared with those stored."""
     import hpstore
-    from hpstore.oracle.values import values_key
+    from hpstore.oracle.values import stored_json, values_key
     from hpstore.store.records import dumps
+    from hpstore.trial import MetricsTracker
 
     oracle = space_oracle(":memory:", None)
     space = oracle.get_space()
@@ -147,8 +151,80 @@ def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
         trial = hpstore.Trial(space.with_values(values), trial_id="7", status="RUNNING")
         return trial.hyperparameters.values
 
+    scored = hpstore.Trial(space.with_values(values), trial_id="7", status="RUNNING")
+
+    def score() -> float | None:
+        # the metric value kept in the trial's history and the trial scored from it by
+        # score_trial (public: a subclass may score otherwise, so it is given a Trial)
+        scored.metrics = MetricsTracker()
+        scored.metrics.update("loss", 0.5)
+        oracle.score_trial(scored)
+        return scored.score
+
+    text = dumps(values)
+
+    def handed_back() -> bool:
+        # the values the worker ends the trial with, compared with those stored: one it
+        # declared while running (the branch it took) is written back and joins the space
+        return stored_json(scored.hyperparameters.values) == text
+
     return {name: min(timeit.repeat(work, number=number, repeat=repeats)) / number * 1e6
-            for name, work in (("draw", draw), ("encode", encode), ("trial", hand_over))}
+            for name, work in (("draw", draw), ("encode", encode), ("trial", hand_over),
+                               ("score", score), ("returned", handed_back))}
+
+def check_work(folder: str, trials: int = 1000, number: int = 5000, repeats: int = 5
+               ) -> dict[str, float]:
+    """Microseconds a trial costs in the checks that keep hpstore's Guarantees, each timed
+    alone on a search of ``trials`` trials made by hand (best of ``repeats``), with the
+    statements and functions hpstore uses, reads inside one open transaction as hpstore
+    makes them inside its write: the file's identity looked at before each of the 3
+    writes (a moved file is never written), the writers' turnstile taken and left for
+    each (several processes go faster, not slower), the decision's facts (the next
+    number, max_trials, queued trials, the tuner id in use elsewhere), the running
+    trials (an interrupted or already running trial comes first) and the never-twice
+    look-up of the values drawn."""
+    from hpstore.store.sqlite import files, locks, project
+
+    path = os.path.join(folder, "checks.db")
+    new_file(path, None)
+    conn, project_id = connect(path)
+    rng, pid = random.Random(1), os.getpid()
+    for _ in range(trials):
+        trial(conn, project_id, rng, pid)
+    turnstile = locks.Turnstile(Path(folder) / "turn.lock")
+    key = "0" * 32  # values never tried: the look-up a new trial makes
+
+    def identity() -> None:
+        for _ in range(3):
+            files.identity(path)
+
+    def turns() -> None:
+        for _ in range(3):
+            turnstile.enter()
+            turnstile.leave()
+
+    def facts() -> None:
+        conn.execute(project._DECISION_FACTS, ("bench", "by-hand", project_id)).fetchall()
+
+    def running() -> None:
+        conn.execute(f"SELECT {project.TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND "
+                     "status = 'RUNNING'", (project_id,)).fetchall()
+
+    def lookup() -> None:
+        conn.execute("SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1",
+                     (project_id, key)).fetchall()
+
+    conn.execute("BEGIN")
+    try:
+        return {name: min(timeit.repeat(work, number=number, repeat=repeats)) / number * 1e6
+                for name, work in (("identity", identity), ("turnstile", turns),
+                                   ("facts", facts), ("running", running),
+                                   ("lookup", lookup))}
+    finally:
+        conn.execute("COMMIT")
+        turnstile.close()
+        conn.close()
+
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any) -> None:
     error = None

@@ -48,17 +48,26 @@ def test_throughput_reports_hpstore_and_raw_sqlite(tmp_path):
         assert len(results["runs"][name]) == 2 and results["median"][name] > 0
     assert any("raw sqlite3" in bar for bar in results["bars"])
     # what the bar against raw sqlite3 leaves hpstore's code, beside the API's least work
-    assert set(results["api_work_us"]) == {"draw", "encode", "trial"}
+    assert set(results["api_work_us"]) == {"draw", "encode", "trial", "score", "returned"}
     assert all(us > 0 for us in results["api_work_us"].values())
     assert any(bar.startswith("- [budget] a third of raw sqlite3") for bar in results["bars"])
+    # ... and beside what the Guarantees' checks cost, each timed alone
+    assert set(results["check_work_us"]) == {"identity", "turnstile", "facts", "running",
+                                             "lookup"}
+    assert all(us > 0 for us in results["check_work_us"].values())
 
 
 def test_the_budget_line_is_what_a_bar_leaves_above_the_statements():
-    line = throughput.budget("a peer", 5000.0, 8000.0,
-                             {"draw": 4.0, "encode": 3.0, "trial": 2.0})
-    # 200 µs a trial at the bar, 125 of them the statements by hand: 75 left, 9 needed
+    api = {"draw": 4.0, "encode": 2.0, "trial": 1.0, "score": 1.0, "returned": 1.0}
+    checks = {"identity": 6.0, "turnstile": 5.0, "facts": 4.0, "running": 3.0, "lookup": 2.0}
+    line = throughput.budget("a peer", 5000.0, 8000.0, api, checks)
+    # 200 µs a trial at the bar, 125 of them the statements by hand: 75 left, 29 needed
     assert "a peer: 200 µs a trial" in line and "take 125, leaving 75 µs" in line
-    assert line.endswith("take 9 µs alone")
+    assert "never-twice look-up 2.0: 29 µs;" in line
+    assert line.endswith("46 µs would be left for the rest of three calls")
+    # a bar that leaves less than those cost is out of reach on this schema
+    line = throughput.budget("a peer", 5000.0, 5500.0, api, checks)  # 181.8: 18 left
+    assert line.endswith("costs more than the bar leaves") and "out of reach" in line
 
 
 @pytest.mark.slow
