@@ -118,6 +118,25 @@ def test_a_database_argument_that_names_no_file_is_refused_naming_it(tmp_path, m
     assert list(tmp_path.iterdir()) == []  # nothing made, not even in the current folder
 
 
+def test_paths_too_long_for_the_lock_folder_or_sqlite_are_refused_making_nothing(tmp_path):
+    # a valid file name whose lock folder (NAME.hpstore) is over 255 bytes raised OSError;
+    # a path SQLite cannot open with its journal failed as "unable to open database file"
+    # and left a lock folder behind
+    name = "n" * 250 + ".db"
+    with pytest.raises(hpstore.DatabaseError, match="Shorten the file name by 6 bytes"):
+        open_oracle(str(tmp_path / name))
+    deep = tmp_path.joinpath(*["d" * 100] * 3)
+    deep.mkdir(parents=True)
+    path = deep / ("f" * (512 - len(os.fsencode(deep)) - 40) + ".db")  # 475+ bytes in all
+    with pytest.raises(hpstore.DatabaseError, match="too long for SQLite") as raised:
+        open_oracle(str(path))
+    assert "Shorten the names of its folders or its own by" in str(raised.value)
+    assert sorted(os.listdir(tmp_path)) == ["d" * 100] and not any(deep.iterdir())
+    shorter = deep / "short.db"  # a path that fits works as ever
+    open_oracle(str(shorter), max_trials=2).close()
+    assert shorter.exists()
+
+
 def test_an_empty_file_becomes_a_search(tmp_path):
     path = tmp_path / "empty.db"
     path.touch()

@@ -37,7 +37,13 @@ from hpstore.store.sqlite.checks import (
     inspect_header,
     single_name,
 )
-from hpstore.store.sqlite.files import Identity, check_lock_folder, identity, make_lock_folder
+from hpstore.store.sqlite.files import (
+    Identity,
+    check_lock_folder,
+    check_path_lengths,
+    identity,
+    make_lock_folder,
+)
 from hpstore.store.sqlite.locks import FileMutex, Session
 from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
@@ -137,6 +143,7 @@ class Database:
         """
         assert self.path is not None
         folder = self.path.parent
+        check_path_lengths(self.path)
         if not folder.is_dir():
             raise DatabaseError(
                 f"The folder {folder} does not exist; create it first or choose another path."

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpstore.errors import DatabaseError, FileIdentityError
+from hpstore.errors import DatabaseError, FileIdentityError, ReadOnlyDatabaseError
 from hpstore.store.sqlite import process_limits
 
 Identity = tuple[int, int]  # (st_dev, st_ino): what a path names
@@ -243,12 +243,49 @@ def _refuse_link(path: Path, what: str) -> FileIdentityError:
     )
 
 
+#: the longest path SQLite's unix VFS opens (MAX_PATHNAME in its os_unix.c)
+SQLITE_MAX_PATH = 512
+_BUILT_AS = "creating-0123456789abcdef.db-journal"  # the longest name a new file has
+
+
+def check_path_lengths(path: Path) -> None:
+    """Refuse, before anything is made, a path too long for what hpstore keeps beside it:
+    the lock folder ``<name>.hpstore`` (a name of at most NAME_MAX bytes) and, for SQLite,
+    a new file built in that folder, with its journal (at most 512 bytes in all).
+
+    Raises:
+        DatabaseError: saying what to shorten, and by how much.
+    """
+    try:
+        name_max = int(os.pathconf(path.parent, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # (no such folder yet, or no pathconf)
+        name_max = 255
+    folder = lock_folder(path)
+    over = len(os.fsencode(folder.name)) - name_max
+    if over > 0:
+        raise DatabaseError(
+            f"The file name {path.name!r} is too long: hpstore keeps its lock files in a "
+            f"folder named after it, {folder.name!r}, {over} bytes over the {name_max} a "
+            f"name may have here. Shorten the file name by {over} bytes.")
+    new = not path.exists()
+    longest = folder / _BUILT_AS if new else Path(f"{path}-journal")
+    over = len(os.fsencode(longest)) - SQLITE_MAX_PATH
+    if over > 0:
+        what = ("the file is made in its lock folder first, and that path with its journal "
+                if new else "with its journal, it ")
+        raise DatabaseError(
+            f"The path {path} is too long for SQLite, which opens paths of at most "
+            f"{SQLITE_MAX_PATH} bytes: {what}is {over} bytes over. Shorten the names of its "
+            f"folders or its own by {over} bytes.")
+
+
 def check_lock_folder(folder: Path) -> None:
     """Refuse a lock folder that is a symbolic link, or holds one, or is not a folder.
 
     Raises:
         FileIdentityError: naming the link.
         DatabaseError: the path exists and is not a folder.
+        ReadOnlyDatabaseError: the folder cannot be read (another user's).
     """
     try:
         st = os.lstat(folder)
@@ -261,10 +298,15 @@ def check_lock_folder(folder: Path) -> None:
             f"{folder} is a file, but hpstore keeps its lock files in a folder of that name. "
             "Move the file away and run again."
         )
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_symlink():
-                raise _refuse_link(Path(entry.path), "a lock file")
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise _refuse_link(Path(entry.path), "a lock file")
+    except PermissionError:  # (another user's, made with umask 077)
+        raise ReadOnlyDatabaseError(
+            f"hpstore's lock folder {folder} cannot be read (it may belong to another "
+            "user): make it and its files readable and writable by you.") from None
 
 
 def make_lock_folder(folder: Path) -> Path:

@@ -374,13 +374,18 @@ class Session:
             return False
         path = _lock_path(folder, token)
         try:
-            fd = os.open(path, (os.O_RDONLY if not tidy else os.O_RDWR) | _NOFOLLOW)
+            # Read-only: taking the lock needs no more, and another user's worker (its file
+            # 0644) is probed as well as one's own; removing the file needs the folder only.
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except OSError as exc:
-            if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ELOOP:
+            unreadable = isinstance(exc, PermissionError)  # (another user's, umask 077)
+            if not unreadable and not isinstance(exc, FileNotFoundError) and (
+                    exc.errno != errno.ELOOP):
                 raise
-            # no file, or a symbolic link put there by someone else: not a worker's file
+            # no file, or a symbolic link put there by someone else: not a worker's file;
+            # or a file this user cannot read: its process decides
             if pid is None:
-                return False
+                return unreadable  # (unknown: never taken for dead)
             if pid == os.getpid():  # this process knows its own sessions
                 return any(s.token == token and s.pid == pid for s in _LIVE)
             return _pid_alive(pid)
