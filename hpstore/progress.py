@@ -98,14 +98,28 @@ class Progress:
         best = queries.best_trial(self.project, self.direction)
         return (None, {}) if best is None else (best.score, best.values)
 
+    def _write(self, text: str) -> None:
+        """Write and flush; a display that cannot show the text never stops the search.
+        A character its encoding lacks (a name in a C locale, PYTHONIOENCODING=ascii) is
+        shown as an escape, as the hpstore tools do; a closed or broken stream ends the
+        display."""
+        try:
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:
+                encoding = getattr(self.stream, "encoding", None) or "ascii"
+                self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            self.stream.flush()
+        except (OSError, ValueError):  # (ValueError: the stream was closed)
+            self.verbose, self.live = 0, False
+
     def _print(self, text: str) -> None:
         if self.verbose <= 0:
             return
         if self._status_shown:
-            self.stream.write("\r\x1b[2K")  # clear the live line before a permanent one
+            self._write("\r\x1b[2K")  # clear the live line before a permanent one
             self._status_shown = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self._write(text + "\n")
 
     def message(self, text: str) -> None:
         """Print a line of its own (kept in logs)."""
@@ -152,12 +166,10 @@ class Progress:
         workers = " ".join(f"{r.tuner_id}:{r.trial_id}" for r in running[:6])
         line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
                 f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
-        self.stream.write("\r\x1b[2K" + _clip(line, 200))
-        self.stream.flush()
+        self._write("\r\x1b[2K" + _clip(line, 200))
         self._status_shown = True
 
     def close(self) -> None:
         if self._status_shown:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
+            self._write("\r\x1b[2K")
             self._status_shown = False

@@ -146,6 +146,9 @@ def thread_limits(workers: int) -> dict[str, str]:
     return dict.fromkeys(THREAD_VARIABLES, per_worker)
 
 
+_ENVIRONMENT_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _starting_workers(environment: Mapping[str, str]) -> Iterator[None]:
     """The conditions worker processes start under.
@@ -161,20 +164,23 @@ def _starting_workers(environment: Mapping[str, str]) -> Iterator[None]:
     worker takes Ctrl-C again once it can hand its trial back quietly (``_worker_main``).
     A Ctrl-C in the milliseconds this process spends starting them is lost; press again.
     """
-    saved = {name: os.environ.get(name) for name in (*environment, _WORKER_MARK)}
-    os.environ.update(environment)
-    os.environ[_WORKER_MARK] = str(os.getpid())
-    previous = _ignore_sigint()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    # One search at a time sets and restores the environment (two threads' searches
+    # interleaved would each restore the other's settings).
+    with _ENVIRONMENT_LOCK:
+        saved = {name: os.environ.get(name) for name in (*environment, _WORKER_MARK)}
+        os.environ.update(environment)
+        os.environ[_WORKER_MARK] = str(os.getpid())
+        previous = _ignore_sigint()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 def _ignore_sigint() -> Any:
@@ -256,6 +262,7 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
     """
     if started is not None:  # it got here: the script imported and the tuner unpickled
         started[index] = 1
+    _follow_parent()
     try:
         # the handler first, then the event: the parent sets the event before it forwards
         # SIGINT, so one or the other reaches this process
@@ -282,6 +289,23 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
         _send_error(errors, exc, tuner_id)
         sys.exit(_RAISED_EXIT)
     _ignore_sigint()
+
+
+def _follow_parent() -> None:
+    """In a worker: stop as at Ctrl-C (the trial in hand handed back) once the process
+    that started it is gone. A parent killed, or stopped by SIGTERM (``timeout``, ``kill``,
+    a job scheduler), never gets to stop its workers, which would run the search on alone,
+    unseen."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of their link closes: it is gone
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="hpstore-parent-watch", daemon=True).start()
 
 
 def _send_error(errors: Any, exc: Exception, tuner_id: str) -> None:
@@ -464,7 +488,7 @@ class Tuner:
             what = f"trial {self._handed_back[-1]} was handed back to run again"
         else:
             what = "no trial was running"
-        print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
+        progress.message(f"\nSearch interrupted; {what}. {RESUME_HINT}")
 
     def _queued(self) -> bool:
         return self.oracle.project.creation_facts().queued
@@ -472,12 +496,12 @@ class Tuner:
     def _finished(self, progress: Progress, text: str) -> None:
         progress.poll()
         progress.close()
-        if self.verbose:
+        if self.verbose:  # through the display: a name its output cannot encode is escaped
             best = self.oracle.get_best_trials(1)
-            print(text)
+            progress.message(text)
             if best and best[0].status == TrialStatus.COMPLETED:
-                print("Best trial:")
-                best[0].summary()
+                progress.message("Best trial:")
+                progress.message(best[0].summary_text())
 
     def _declare_space(self) -> None:
         # Built on a fresh space (plus what hyperparameters= overrides), not the stored
@@ -513,6 +537,15 @@ class Tuner:
         self._hand_back([self.oracle.trials[r.trial_id] for r in self.oracle.project.running()
                          if r.tuner_id == self.tuner_id and r.session == session])
 
+    def _reported_elsewhere(self, trial: Trial) -> bool:
+        """Whether the objective was reported for the trial's run by other means than this
+        tuner's report(): another Tuner or oracle object of this search (a script's own
+        module-level ``tuner``, which a worker process imports afresh), or
+        ``oracle.update_trial`` called in run_trial (as KerasTuner allows)."""
+        stored = self.oracle.get_trial(trial.trial_id)
+        return stored.status in (TrialStatus.RUNNING, TrialStatus.STOPPED) and all(
+            stored.metrics.exists(n) for n in self.oracle.objective.metric_names)
+
     def _hand_back(self, trials: list[Trial]) -> None:
         """After Ctrl-C: hand ``trials`` back to run again, each in one piece (a second
         Ctrl-C meanwhile waits until it is done)."""
@@ -534,7 +567,8 @@ class Tuner:
         try:
             # What the trial declares while it runs joins the space when it ends.
             results = self.run_trial(trial, *args, **kwargs)
-            if trial.trial_id not in self._reported:
+            if trial.trial_id not in self._reported and not (
+                    results is None and self._reported_elsewhere(trial)):
                 validate_results(results, self.oracle.objective, "run_trial()")
                 self.oracle.record_result(trial.trial_id,
                                           to_metrics(results, self.oracle.objective))
@@ -631,6 +665,9 @@ class Tuner:
                         "is printed above).")
         except KeyboardInterrupt:
             _stop_workers(procs, stop, grace=_STOP_GRACE)
+            raise
+        except BaseException:  # whatever stops this process stops its workers
+            _stop_workers(procs, stop, grace=0.0)
             raise
         if crashed:
             # Trials of crashed workers may wait in the queue after the others stopped.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -502,3 +503,89 @@ def test_a_fatal_error_in_one_worker_stops_every_worker_and_is_raised(tmp_path, 
     err = capfd.readouterr().err
     assert "Traceback" not in err and "will run again" not in err  # no worker's own output
     oracle.close()
+
+
+class _Scores(hpstore.Tuner):
+    def run_trial(self, trial, *args, **kwargs):
+        return float(trial.hyperparameters["x"])
+
+
+def test_workers_open_the_file_their_parent_opened_after_it_changed_folder(tmp_path,
+                                                                             monkeypatch):
+    # a relative path, then a chdir before the search: the workers opened (and made)
+    # the other folder's file and the search "finished" with nothing in its own
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=6, hyperparameters=hp, seed=5,
+                                        database="rel.db")
+    tuner = _Scores(oracle, verbose=0)
+    monkeypatch.chdir(second)
+    tuner.search(workers=2)
+    assert [t.status for t in oracle.trials.values()] == ["COMPLETED"] * 6
+    assert not any(second.iterdir())
+    oracle.close()
+
+
+_SEARCH_SCRIPT = '''
+import sys, time
+import hpstore
+
+class Slow(hpstore.Tuner):
+    def run_trial(self, trial, *args, **kwargs):
+        time.sleep(0.2)  # the work of a trial
+        return float(trial.hyperparameters["x"])
+
+if __name__ == "__main__":
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 1000)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=400, hyperparameters=hp, seed=5,
+                                        database=sys.argv[1])
+    Slow(oracle, verbose=0).search(workers=2)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_stop_when_the_process_that_started_them_is_gone(tmp_path, how):
+    # SIGTERM (timeout, kill, a scheduler) or SIGKILL never let the parent stop its workers:
+    # they ran the rest of the search alone, unseen
+    import subprocess
+    import time
+
+    script, path = tmp_path / "search.py", str(tmp_path / "s.db")
+    script.write_text(_SEARCH_SCRIPT, encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, str(script), path])
+    pids: set[int] = set()
+    deadline = time.monotonic() + DEADLINE
+    while len(pids) < 2 and time.monotonic() < deadline:  # both workers ran a trial
+        if os.path.exists(path):  # (read-only: never made here before the search makes it)
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                    timeout=30)) as look:
+                pids = {p for (p,) in look.execute("SELECT DISTINCT pid FROM trials")}
+            pids.discard(None)
+        assert parent.poll() is None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    assert len(pids) == 2 and parent.pid not in pids
+    parent.send_signal(how)
+    parent.wait(DEADLINE)
+    deadline = time.monotonic() + DEADLINE
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        threading.Event().wait(0.05)  # (polling the processes' end, which nothing signals)
+    assert not any(_alive(p) for p in pids)
+    ended = conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone()
+    assert ended[0] < 400  # they stopped, not finished the search
+    running = conn.execute("SELECT count(*) FROM trials WHERE status = 'RUNNING'").fetchone()
+    conn.close()
+    # each handed its trial back: none is left RUNNING for a dead worker
+    assert running[0] == 0

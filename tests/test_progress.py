@@ -39,3 +39,26 @@ def test_a_value_too_long_to_show_is_described_and_line_breaks_are_quoted():
     assert _fmt_value("name", "two\nlines") == "name='two\\nlines'"
     assert _fmt_value("lr", 0.000123456) == "lr=0.0001235"
     assert _fmt_value("units", 64) == "units=64"
+
+
+def test_a_display_that_cannot_encode_a_name_shows_an_escape_and_the_search_goes_on(
+        monkeypatch):
+    # stdout in ASCII (PYTHONIOENCODING=ascii, a C locale): the search stopped after its
+    # first trial with UnicodeEncodeError
+    import io
+    import sys
+
+    raw = io.BytesIO()
+    ascii_out = io.TextIOWrapper(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", ascii_out)
+
+    def build(hp):
+        hp.Choice("modèle", ["forêt", "木", "x"])
+
+    tuner = hpstore.Tuner(hpstore.RandomSearchOracle("loss", max_trials=3, seed=2),
+                          hypermodel=build, run_trial=lambda t: 1.0, verbose=1)
+    tuner.search()
+    ascii_out.flush()
+    assert len(tuner.oracle.trials) == 3
+    shown = raw.getvalue().decode("ascii")
+    assert "mod\\xe8le=" in shown and shown.count(" trial ") >= 3

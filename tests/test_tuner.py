@@ -192,6 +192,30 @@ def test_none_result_is_a_fatal_error_unless_reported():
         hpstore.Tuner(oracle(), run_trial=lambda t: None, verbose=0).search()
 
 
+def test_metrics_reported_through_the_oracle_or_another_tuner_count_as_reported():
+    # run_trial reporting with oracle.update_trial (KerasTuner allows it) and returning
+    # nothing: every trial was FAILED "did you forget to return the metrics?"
+    o = oracle(max_trials=3)
+
+    def through_the_oracle(trial):
+        o.update_trial(trial.trial_id, {"loss": 2.0}, step=0)
+        o.update_trial(trial.trial_id, {"loss": 1.5}, step=1)
+
+    hpstore.Tuner(o, run_trial=through_the_oracle, verbose=0).search()
+    assert [(t.status, t.score, t.best_step) for t in o.trials.values()] == [
+        ("COMPLETED", 1.5, 1)] * 3
+    # ... and through another Tuner of the same search (a script's module-level `tuner`,
+    # which each worker process imports afresh)
+    other = oracle(max_trials=2)
+    reporter = hpstore.Tuner(other, verbose=0)
+
+    def through_another_tuner(trial):
+        reporter.report(trial, {"loss": 3.0})
+
+    hpstore.Tuner(other, run_trial=through_another_tuner, verbose=0).search()
+    assert [(t.status, t.score) for t in other.trials.values()] == [("COMPLETED", 3.0)] * 2
+
+
 def test_report_per_step_and_stop_signal():
     o = oracle(max_trials=2)
     stops = []

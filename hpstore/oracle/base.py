@@ -204,7 +204,14 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if self._store.memory:
             raise HpStoreError("An in-memory search cannot be shared with another process; "
                                "give the Oracle a database= path.")
+        from hpstore.store.postgresql import is_url
+
         args, kwargs = self._init_args
+        if isinstance(kwargs.get("database"), (str, os.PathLike)) and not is_url(
+                kwargs["database"]):
+            # the file this process opened, wherever the other process starts (a relative
+            # path read after a chdir named another file)
+            kwargs = dict(kwargs, database=self._store.location)
         return (_rebuild, (type(self), args, kwargs))
 
     @property
@@ -368,9 +375,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         and the hyperparameters it declared while running join the space.
 
         COMPLETED trials are scored (a NaN or missing score makes them INVALID); a trial
-        still RUNNING is taken as COMPLETED, as KerasTuner does; INVALID ones run again
-        until they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the
-        trial back to run again later without counting as a retry.
+        still RUNNING is taken as COMPLETED (KerasTuner's Tuner sets COMPLETED before it
+        ends a trial; its oracle would leave one RUNNING); INVALID ones run again until
+        they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the trial
+        back to run again later without counting as a retry.
 
         Raises:
             TypeError: ``trial`` is not a Trial (a trial id, say).
