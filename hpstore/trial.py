@@ -6,6 +6,7 @@ import bisect
 import heapq
 import math
 import numbers
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -124,6 +125,18 @@ def mean_of(values: Sequence[float]) -> float:
         return math.nan
 
 
+def check_step_type(step: Any) -> int:
+    """A step as a Python int.
+
+    Raises:
+        TypeError: not an int (a bool, a fraction, a string...).
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"`step` must be an int, received {step!r}: steps are whole "
+                        "numbers (an epoch, a batch).")
+    return int(step)
+
+
 class MetricObservation:
     """All values reported for one metric at one step; their mean is the step's value."""
 
@@ -133,8 +146,12 @@ class MetricObservation:
         self.value: list[float] = list(value) if isinstance(value, list) else [float(value)]
         self.step = int(step)
 
-    def append(self, value: float) -> None:
-        self.value.append(float(value))
+    def append(self, value: float | list[float]) -> None:
+        """Add a value (or a list of values, as KerasTuner does) to the step."""
+        if isinstance(value, list):
+            self.value.extend(float(v) for v in value)
+        else:
+            self.value.append(float(value))
 
     def mean(self) -> float:
         """The mean of the values, correctly rounded; NaN when +inf and -inf meet."""
@@ -189,7 +206,12 @@ class MetricHistory:
         self._heap: list[tuple[float, int, int, float]] = []
 
     def update(self, value: float, step: int = 0) -> None:
-        step = int(step)
+        """Add ``value`` at ``step``.
+
+        Raises:
+            TypeError: ``step`` is not an int (a fraction would merge with the step below).
+        """
+        step = check_step_type(step)
         observation = self._observations.get(step)
         if observation is not None:
             observation.append(value)
@@ -216,6 +238,13 @@ class MetricHistory:
 
     def get_history(self) -> list[MetricObservation]:
         return [self._observations[s] for s in self._steps]
+
+    def set_history(self, observations: Sequence[MetricObservation]) -> None:
+        """Replace the history by these observations."""
+        self._observations, self._steps, self._heap = {}, [], []
+        for observation in observations:
+            for value in observation.value:
+                self.update(value, observation.step)
 
     def get_best_value(self) -> float | None:
         """The best step mean, ignoring NaN steps; NaN when every step is NaN; None if empty."""
@@ -269,10 +298,32 @@ class MetricHistory:
 class MetricsTracker:
     """The histories of every metric a trial reported, by name."""
 
-    def __init__(self, metrics: Mapping[str, str] | None = None) -> None:
+    def __init__(self, metrics: Mapping[str, str] | Sequence[Any] | None = None) -> None:
         self.metrics: dict[str, MetricHistory] = {}
-        for name, direction in (metrics or {}).items():
-            self.register(name, direction)
+        self.register_metrics(metrics)
+
+    def register_metrics(self, metrics: Mapping[str, str] | Sequence[Any] | None = None
+                         ) -> None:
+        """Register each metric: a {name: direction} dict, or a list of names or of objects
+        with a ``name`` (and maybe a ``direction``: an Objective, a Keras metric), as
+        KerasTuner takes them.
+
+        Raises:
+            ValueError: a name already registered, or a direction not "min" or "max".
+            TypeError: an item that is neither a name nor has one.
+        """
+        if isinstance(metrics, Mapping):
+            for name, direction in metrics.items():
+                self.register(name, direction)
+            return
+        for metric in metrics or []:
+            if isinstance(metric, str):
+                self.register(metric)
+            elif isinstance(getattr(metric, "name", None), str):
+                self.register(metric.name, getattr(metric, "direction", None))
+            else:
+                raise TypeError(f"A metric to register is a name or has one (an Objective, a "
+                                f"Keras metric); received {metric!r}.")
 
     def exists(self, name: str) -> bool:
         return name in self.metrics
@@ -308,6 +359,12 @@ class MetricsTracker:
 
     def get_history(self, name: str) -> list[MetricObservation]:
         return self._get(name).get_history()
+
+    def set_history(self, name: str, observations: Sequence[MetricObservation]) -> None:
+        """Replace the history of ``name`` (registered first when new)."""
+        if name not in self.metrics:
+            self.register(name)
+        self.metrics[name].set_history(observations)
 
     def get_best_value(self, name: str) -> float | None:
         return self._get(name).get_best_value()
@@ -369,7 +426,9 @@ class Trial:
         message: str | None = None,
     ) -> None:
         self.hyperparameters = hyperparameters
-        self.trial_id = "0" if trial_id is None else str(trial_id)
+        # a Trial made by hand gets an id of its own (as KerasTuner's); the oracle's are
+        # numbers in the search
+        self.trial_id = uuid.uuid4().hex if trial_id is None else str(trial_id)
         self.metrics = MetricsTracker()
         self.score: float | None = None
         self.best_step: int | None = None
@@ -395,12 +454,18 @@ class Trial:
         """Print the trial id, its values, its score and any message."""
         print(self.summary_text())
 
+    def display_hyperparameters(self) -> None:
+        """Print the trial's values, one per line."""
+        print(self._values_text())
+
+    def _values_text(self) -> str:
+        if not self.hyperparameters.values:
+            return "default configuration"
+        return "\n".join(f"{name}: {value}"
+                         for name, value in self.hyperparameters.values.items())
+
     def summary_text(self) -> str:
-        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:"]
-        if self.hyperparameters.values:
-            lines += [f"{name}: {value}" for name, value in self.hyperparameters.values.items()]
-        else:
-            lines.append("default configuration")
+        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:", self._values_text()]
         if self.score is not None:
             lines.append(f"Score: {self.score}")
         if self.message is not None:

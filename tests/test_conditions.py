@@ -49,3 +49,49 @@ def test_grid_search_runs_exactly_those(tmp_path):
         [h.default, *[v for v in h.values if v != h.default or type(v) is not type(h.default)]]
     )))
     assert {"use": False} in ran and len(ran) == 5
+
+
+def test_numbers_may_mix_in_parent_values_and_a_bool_is_not_one():
+    hp = hpstore.HyperParameters()
+    hp.Float("dropout", 0.0, 0.5, step=0.25)
+    # [0, 0.25] on a Float parent was a TypeError (one type only); KerasTuner takes it
+    assert hp.Int("units", 8, 64, parent_name="dropout", parent_values=[0, 0.25]) == 8
+    hp.values["dropout"] = 0.5
+    assert not hp.is_active("units")
+    hp.Boolean("extra", default=True)
+    # ... but True is not 1: a condition [1] on a Boolean never holds (KerasTuner: it does)
+    assert hp.Int("more", 1, 4, parent_name="extra", parent_values=[1]) is None
+
+
+def test_a_parent_name_without_parent_values_is_refused():
+    # it made a condition on None alone, which never holds: the hyperparameter was
+    # silently never active
+    hp = hpstore.HyperParameters()
+    hp.Int("layers", 1, 3)
+    try:
+        hp.Int("units", 8, 64, parent_name="layers")
+    except TypeError as exc:
+        assert "needs `parent_values`" in str(exc)
+    else:
+        raise AssertionError("parent_name without parent_values was taken")
+    assert [h.name for h in hp.space] == ["layers"]
+
+
+def test_the_oracles_space_holds_each_active_default_as_a_declared_one_does():
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 10, default=3)
+    hp.Choice("model", ["a", "b"])
+    with hp.conditional_scope("model", ["b"]):
+        hp.Float("lr", 0.1, 1.0)
+    space = hpstore.RandomSearchOracle("loss", hyperparameters=hp, max_trials=3).get_space()
+    assert space.values == {"x": 3, "model": "a"}  # it was empty: get("x") "inactive"
+    assert space.get("x") == 3
+    bare = hpstore.HyperParameters()
+    bare.Int("y", 0, 5)
+    bare.values.clear()
+    try:
+        bare.get("y")
+    except ValueError as exc:  # said "inactive" of an active hyperparameter
+        assert "active but holds no value" in str(exc)
+    else:
+        raise AssertionError("a value was made up")

@@ -161,7 +161,7 @@ def test_grid_skips_values_a_running_trial_will_complete(tmp_path):
         proposed.append((trial.status, dict(trial.hyperparameters.values)))
     assert proposed == [("RUNNING", {"flag": False, "q": "y"}),
                         ("RUNNING", {"flag": True}),
-                        ("IDLE", {})]
+                        ("IDLE", {"flag": False, "q": "x"})]  # the space, at its defaults
     flag_children(first.hyperparameters)
     oracle.update_trial(first.trial_id, {"loss": 1.0})
     first.status = "COMPLETED"

@@ -355,7 +355,9 @@ def _finished_trial() -> Trial:
 
 def test_trial_fields():
     trial = Trial(HyperParameters())
-    assert trial.trial_id == "0"
+    # one made by hand gets an id of its own, as KerasTuner's (all were "0")
+    assert len(trial.trial_id) == 32 and int(trial.trial_id, 16) >= 0
+    assert Trial(HyperParameters()).trial_id != trial.trial_id
     assert trial.score is None and trial.best_step is None and trial.message is None
     assert trial.status == "RUNNING" and trial.run == 0
     assert Trial(HyperParameters(), trial_id=5).trial_id == "5"
@@ -417,3 +419,34 @@ def test_summary_of_an_empty_unscored_trial(capsys):
 def test_repr_shows_id_status_and_values():
     text = repr(_finished_trial())
     assert "'07'" in text and "COMPLETED" in text and "'model': 'a'" in text
+
+
+def test_a_fractional_step_is_refused_not_merged_with_the_step_below():
+    tracker = MetricsTracker()
+    tracker.update("loss", 1.0, step=0)
+    for step in (0.5, True, "1"):
+        with pytest.raises(TypeError, match="`step` must be an int"):
+            tracker.update("loss", 3.0, step=step)
+    assert [(o.step, o.value) for o in tracker.get_history("loss")] == [(0, [1.0])]
+    tracker.update("loss", 2.0, step=np.int64(1))  # a numpy integer is an int
+    assert tracker.get_best_step("loss") == 0
+
+
+def test_the_tracker_and_trial_calls_kerastuner_code_makes(capsys):
+    tracker = MetricsTracker([hpstore.Objective("acc", "max"), "loss"])
+    assert tracker.get_direction("acc") == "max" and tracker.get_direction("loss") == "min"
+    tracker.register_metrics({"f1": "max"})
+    tracker.set_history("loss", [MetricObservation(2.0, 0), MetricObservation([1.0, 3.0], 4)])
+    assert [(o.step, o.value) for o in tracker.get_history("loss")] == [(0, [2.0]),
+                                                                        (4, [1.0, 3.0])]
+    assert tracker.get_best_value("loss") == 2.0
+    observation = MetricObservation(1.0, 0)
+    observation.append([2.0, 3.0])  # a list extends, as in KerasTuner
+    assert observation.value == [1.0, 2.0, 3.0]
+    with pytest.raises(TypeError, match="a name or has one"):
+        MetricsTracker([3])
+    trial = Trial(HyperParameters(), trial_id="7")
+    trial.hyperparameters.Int("units", 1, 4, default=2)
+    trial.display_hyperparameters()
+    assert capsys.readouterr().out == "units: 2\n"
+    assert "Hyperparameters:\nunits: 2" in trial.summary_text()

@@ -100,7 +100,7 @@ class Parent(Condition):
     Raises:
         ValueError: ``values`` is empty.
         TypeError: ``name`` is not a string, or ``values`` mixes types (None may stand
-            beside one other type, as it may in a Choice).
+            beside one other type, as it may in a Choice; ints and floats mix).
     """
 
     def __init__(self, name: str, values: Any) -> None:
@@ -111,7 +111,9 @@ class Parent(Condition):
         values = [plain_scalar(v) for v in values]
         if not values:
             raise ValueError(f"`parent_values` for parent {name!r} must not be empty.")
-        kinds = {type(v) for v in values if v is not None}  # None may join, as in Choice
+        # None may join, as in Choice; ints and floats are numbers alike ([0, 0.25] on a
+        # Float parent), a bool is not one (True is not 1 here: see _same)
+        kinds = {float if type(v) is int else type(v) for v in values if v is not None}
         if len(kinds) > 1:
             shown = ", ".join(sorted(str(k) for k in kinds))
             raise TypeError(

@@ -84,6 +84,9 @@ class HyperParameters:
         if not parent_name:  # None or "" : no condition
             yield
             return
+        if parent_values is None:  # (a condition on None alone would never hold)
+            raise TypeError(f"`parent_name={parent_name!r}` needs `parent_values`: the "
+                            "values of the parent that make this hyperparameter active.")
         with self.conditional_scope(parent_name, parent_values):
             yield
 
@@ -186,12 +189,17 @@ class HyperParameters:
         """The current value of ``name`` (name scopes apply).
 
         Raises:
-            ValueError: ``name`` is registered but currently inactive.
+            ValueError: ``name`` is registered but currently inactive, or active with no
+                value set.
             KeyError: no hyperparameter is called ``name``.
         """
         name = self._get_name(name)
         if name in self.values and (name not in self._hps or self.is_active(name)):
             return self.values[name]
+        if name in self._hps and self.is_active(name):
+            raise ValueError(f"{name} is active but holds no value here: these "
+                             "HyperParameters define it without giving it one (a trial's "
+                             "hyperparameters hold its values).")
         if name in self._hps:
             raise ValueError(f"{name} is currently inactive.")
         raise KeyError(f"{name} does not exist.")

@@ -48,8 +48,13 @@ class SpaceMixin:
         return given.copy() if given is not None else HyperParameters()
 
     def get_space(self) -> HyperParameters:
-        """A copy of the search space."""
-        return self.hyperparameters.copy()
+        """A copy of the search space, each active hyperparameter at its default (as a space
+        declared in code holds them, and KerasTuner's oracle gives it)."""
+        space = self.hyperparameters.copy()
+        for hp in space.space:  # in order: a parent is settled before its children
+            if hp.name not in space.values and space.is_active(hp):
+                space.values[hp.name] = hp.default
+        return space
 
     def update_space(self, hyperparameters: HyperParameters) -> None:
         """Add the hyperparameters of ``hyperparameters`` that the space does not hold yet.
