@@ -91,7 +91,11 @@ class Proxy:
             self.done.set()
 
     def close(self) -> None:
+        """Stop taking connections: a new one is refused from now on."""
         self._closed = True
+        # (closing alone leaves the socket listening while _accept waits in accept())
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 

@@ -39,6 +39,27 @@ def collect(procs, results):
     return reports
 
 
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_a_databases_isolation_default_does_not_reach_hpstores_workers(isolation):
+    # hpstore's decisions read, once their lock is held, what was committed before: under
+    # a snapshot taken earlier, workers died on "duplicate key" or "could not serialize"
+    from urllib.parse import urlsplit
+
+    from _postgres import fresh_database
+    from psycopg import connect, sql
+
+    url = fresh_database()
+    with connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_isolation = {}").format(
+            sql.Identifier(urlsplit(url).path.lstrip("/")), sql.Literal(isolation)))
+    oracle_on(url, 300).close()
+    procs, results = start_workers(url, 3, 300)
+    reports = collect(procs, results)
+    assert [errors for _, _, _, errors in reports] == [[]] * 3
+    done = [trial_id for _, _, finished, _ in reports for trial_id, _ in finished]
+    assert len(done) == len(set(done)) == 300
+
+
 def test_four_processes_share_1600_trials_over_tcp():
     url = fresh_url()  # 127.0.0.1: TCP, as from other machines
     assert "127.0.0.1" in url

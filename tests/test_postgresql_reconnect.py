@@ -167,3 +167,19 @@ def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
     assert oracle.store.session() == token
     reader.close()
     oracle.close()
+
+
+def test_a_server_still_out_of_reach_after_the_wait_is_a_server_unavailable_error(
+        proxied, monkeypatch):
+    # the README's promise: a step that may succeed later says so by its class (it was a
+    # plain DatabaseError)
+    from hpstore.store.postgresql import database
+
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    trial = oracle.create_trial("w")
+    monkeypatch.setattr(database, "RECONNECT_WAIT", 0.5)
+    proxy.cut(b"INSERT INTO observations", deliver=False)
+    proxy.close()  # and no new connection gets through
+    with pytest.raises(hpstore.ServerUnavailableError, match="could not reconnect"):
+        oracle.update_trial(trial.trial_id, {"loss": 1.5})

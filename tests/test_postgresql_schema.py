@@ -424,3 +424,46 @@ def test_timeouts_a_database_sets_for_every_session_do_not_reach_hpstores_connec
         oracle.end_trial(trial)
     assert [t.status for t in oracle.trials.values()] == ["COMPLETED"] * 3
     oracle.close()
+
+
+@pytest.mark.parametrize("setting", ["database SQL_ASCII", "client_encoding LATIN1"])
+def test_the_servers_encodings_do_not_reach_hpstores_text(setting):
+    # a SQL_ASCII database made psycopg hand back bytes (b'public', b'Float'): the search
+    # could not be used; a role or database whose client encoding is LATIN1 broke every
+    # tool on a name written by a UTF-8 client
+    from psycopg import sql
+
+    from hpstore.store.postgresql.admin import drop_database, with_database
+
+    name = f"enc_{secrets.token_hex(4)}"
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        encoding = "SQL_ASCII" if setting.startswith("database") else "UTF8"
+        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' "
+                             "TEMPLATE template0").format(sql.Identifier(name),
+                                                          sql.Literal(encoding)))
+        if setting.startswith("client"):
+            conn.execute(sql.SQL("ALTER DATABASE {} SET client_encoding = 'LATIN1'").format(
+                sql.Identifier(name)))
+    url = with_database(base_url(), name)
+    try:
+        _use_a_unicode_search(url)
+    finally:
+        drop_database(base_url(), name)
+
+
+def _use_a_unicode_search(url: str) -> None:
+    from hpstore.cli import main as cli
+
+    hp = hpstore.HyperParameters()
+    hp.Choice("modèle", ["forêt", "☃"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp,
+                                        database=url, project_name="projet ☃")
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    oracle.close()
+    again = hpstore.Oracle.attach(url, "projet ☃")
+    assert sorted(t.hyperparameters.values["modèle"] for t in again.trials.values()) == [
+        "forêt", "☃"]
+    again.close()
+    assert cli(["summary", url]) == 0

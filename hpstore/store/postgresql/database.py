@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from hpstore.errors import DatabaseError, LockTimeoutError
+from hpstore.errors import DatabaseError, LockTimeoutError, ServerUnavailableError
 from hpstore.store.postgresql.driver import (
     connect,
     connect_args,
@@ -57,7 +57,11 @@ STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
 # Bayesian oracle fits its model inside the decision's transaction, and a lock is waited
 # for up to lock_timeout (statement_timeout would cut that wait short with no word of
 # who holds it). Set for hpstore's sessions only; a URL's options may still set them.
-_NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0")
+# hpstore's write transactions also read what was committed before each of their
+# statements (read committed: the state once its lock is held), whatever isolation a DBA
+# made the default.
+_NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
+                "-c default_transaction_isolation=read\\ committed")
 _NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
@@ -233,7 +237,11 @@ class Database:
                 return self.connect()
             except DatabaseError as exc:
                 if time.monotonic() >= deadline:
-                    raise DatabaseError(
+                    # still out of reach: the same step may succeed later (a refusal, such
+                    # as a password changed meanwhile, stays a plain DatabaseError)
+                    kind = (ServerUnavailableError if isinstance(exc, ServerUnavailableError)
+                            else DatabaseError)
+                    raise kind(
                         f"Lost the connection to {self.location} ({first_line(cause)}) and "
                         f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). Nothing "
                         "of the step in progress was recorded twice; run again to resume."

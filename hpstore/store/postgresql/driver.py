@@ -151,6 +151,9 @@ def connect_args(url: str, *, application: str, read_only: bool,
         client["tcp_user_timeout"] = VANISHED_AFTER * 1000
     for key, value in client.items():
         params.setdefault(key, value)
+    # hpstore's text is Unicode: a server's SQL_ASCII (psycopg would hand back bytes) or a
+    # role's LATIN1 client encoding would break every session
+    params["client_encoding"] = "UTF8"
     # The server's own end of the connection: its keepalives decide how soon a vanished
     # worker's liveness lock is released. Added after the URL's options, so it can still
     # set any of them.
