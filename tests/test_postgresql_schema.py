@@ -73,6 +73,10 @@ def test_both_url_schemes_open_the_same_store():
     other = open_store("postgres://" + url[len("postgresql://"):], read_only=True)
     assert [p.name for p in other.projects()] == ["p"]
     other.close()
+    # in any case, as a URL's scheme may be written (libpq takes lower case only)
+    upper = open_store("POSTGRESQL://" + url[len("postgresql://"):], read_only=True)
+    assert [p.name for p in upper.projects()] == ["p"]
+    upper.close()
 
 
 def test_tables_and_views_have_the_columns_of_a_search_file(tmp_path):

@@ -129,7 +129,9 @@ def connect_args(url: str, *, application: str, read_only: bool,
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     try:
-        params: dict[str, Any] = dict(conninfo_to_dict(url))
+        # libpq reads its schemes in lower case only; is_url takes any case
+        scheme, rest = url.split("://", 1)
+        params: dict[str, Any] = dict(conninfo_to_dict(f"{scheme.lower()}://{rest}"))
     except psycopg.ProgrammingError as exc:
         unknown = unknown_parameters(psycopg, url)
         if unknown:
