@@ -294,3 +294,20 @@ def test_a_lone_surrogate_in_a_project_name_or_tuner_id_is_named(db):
         oracle.create_trial("w\udfff")
     assert oracle.create_trial("w").status == "RUNNING"  # nothing else was touched
     oracle.close()
+
+
+def test_a_running_trial_the_store_lost_is_said_so(tmp_path):
+    # a database server that crashed with durability="normal" loses its last commits: the
+    # worker's trial was "No trial '0' ...; trial ids are strings such as ..."
+    path = str(tmp_path / "lost.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, database=path)
+    trial = oracle.create_trial("w")
+    with sqlite3.connect(path) as conn:  # (what the lost commits leave behind)
+        conn.execute("DELETE FROM trials WHERE trial_id = ?", (trial.trial_id,))
+    for step in (lambda: oracle.update_trial(trial.trial_id, {"loss": 1.0}),
+                 lambda: oracle.end_trial(trial)):
+        with pytest.raises(hpstore.TrialNotFoundError, match="which this process was running"):
+            step()
+    with pytest.raises(hpstore.TrialNotFoundError, match="trial ids are strings"):
+        oracle.update_trial("77", {"loss": 1.0})  # one it never ran: as before
+    oracle.close()

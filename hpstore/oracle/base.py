@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hpstore.errors import HpStoreError, ProjectMismatchError
+from hpstore.errors import HpStoreError, ProjectMismatchError, TrialNotFoundError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.objective import (
@@ -325,10 +325,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         kept = self._kept.pop(str(trial_id), None)
-        record = self._project.record_metrics(trial_id, rows,
-                                              run=self._handed.get(str(trial_id)),
-                                              stop=stop,
-                                              known=None if kept is None else kept.record)
+        try:
+            record = self._project.record_metrics(trial_id, rows,
+                                                  run=self._handed.get(str(trial_id)),
+                                                  stop=stop,
+                                                  known=None if kept is None else kept.record)
+        except TrialNotFoundError:
+            if str(trial_id) in self._handed:
+                raise self._lost(trial_id) from None
+            raise
         if kept is not None and record.run == kept.record.run:
             # what the store now holds of this run, known without reading it back
             kept.record = record
@@ -406,7 +411,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             if not ending.write(self._project, seen=len(kept.rows)):
                 ending = None
         if ending is None:
-            record, observations = self._project.trial_with_observations(trial.trial_id)
+            try:
+                record, observations = self._project.trial_with_observations(trial.trial_id)
+            except TrialNotFoundError:
+                if str(trial.trial_id) in self._handed:
+                    raise self._lost(trial.trial_id) from None
+                raise
             ending = self._ending(trial, status, record, rows_of(observations))
             ending.write(self._project)
         self._handed.pop(ending.record.trial_id, None)
@@ -418,6 +428,16 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             raise ending.refused
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
+
+    @staticmethod
+    def _lost(trial_id: str) -> TrialNotFoundError:
+        """The error for a trial this process was running that the store no longer holds."""
+        return TrialNotFoundError(
+            f"Trial {str(trial_id)!r}, which this process was running, is no longer in the "
+            "store: its last commits were lost (a database server that crashed with "
+            "durability='normal', which does not wait for each commit to reach its disk), or "
+            "the search was restored from an earlier copy. Nothing of it was recorded; ask "
+            "for a new trial to go on.")
 
     def _ending(self, trial: Trial, status: str, record: TrialRecord,
                 rows: list[MetricRow]) -> _Ending:
