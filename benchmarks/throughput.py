@@ -229,17 +229,15 @@ def bars(medians: dict[str, float], api: dict[str, float] | None = None,
         out.append(f"- [floor] hpstore's schema with no library code runs at "
                    f"{medians[BY_HAND] / medians[RAW]:.2f} of raw sqlite3; hpstore is "
                    f"{ours / medians[BY_HAND]:.2f} of it")
-    explain = BY_HAND in medians and api is not None and checks is not None
-    if explain:
+    if BY_HAND in medians and api is not None and checks is not None:
         out.append(budget("a third of raw sqlite3", medians[RAW] / 3, medians[BY_HAND],
-                          api or {}, checks or {}))
+                          api, checks))
     for peer, bar in (("Optuna RDBStorage on SQLite", 50.0), ("Optuna in-memory", 1.0)):
         if peer in medians:
             ratio = ours / medians[peer]
             line(f"hpstore is {ratio:,.2f}x {peer} (bar: at least {bar:g}x)", ratio >= bar)
-            if bar == 1.0 and explain:
-                out.append(budget(peer, medians[peer], medians[BY_HAND], api or {},
-                                  checks or {}))
+            if bar == 1.0 and BY_HAND in medians and api is not None and checks is not None:
+                out.append(budget(peer, medians[peer], medians[BY_HAND], api, checks))
     return out
 
 

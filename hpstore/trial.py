@@ -142,9 +142,11 @@ class MetricObservation:
 
     __slots__ = ("step", "value")
 
-    def __init__(self, value: float | list[float], step: int) -> None:
+    def __init__(self, value: float | list[float], step: Any) -> None:
         self.value: list[float] = list(value) if isinstance(value, list) else [float(value)]
-        self.step = int(step)
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)  # (1.0 in a stored configuration)
+        self.step = check_step_type(step)
 
     def append(self, value: float | list[float]) -> None:
         """Add a value (or a list of values, as KerasTuner does) to the step."""
@@ -316,6 +318,8 @@ class MetricsTracker:
             for name, direction in metrics.items():
                 self.register(name, direction)
             return
+        if isinstance(metrics, str):  # one name, not its letters
+            metrics = [metrics]
         for metric in metrics or []:
             if isinstance(metric, str):
                 self.register(metric)

@@ -262,11 +262,11 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
     """
     if started is not None:  # it got here: the script imported and the tuner unpickled
         started[index] = 1
-    _follow_parent()
     try:
         # the handler first, then the event: the parent sets the event before it forwards
         # SIGINT, so one or the other reaches this process
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        _follow_parent()  # (its SIGINT is taken from here on)
         if stop.is_set():
             raise KeyboardInterrupt
         try:

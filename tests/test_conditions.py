@@ -61,6 +61,12 @@ def test_numbers_may_mix_in_parent_values_and_a_bool_is_not_one():
     hp.Boolean("extra", default=True)
     # ... but True is not 1: a condition [1] on a Boolean never holds (KerasTuner: it does)
     assert hp.Int("more", 1, 4, parent_name="extra", parent_values=[1]) is None
+    try:  # other mixes are refused, naming the types given
+        hp.Int("odd", 1, 4, parent_name="dropout", parent_values=[1, "a"])
+    except TypeError as exc:
+        assert "<class 'int'>, <class 'str'>" in str(exc)
+    else:
+        raise AssertionError("[1, 'a'] was taken")
 
 
 def test_a_parent_name_without_parent_values_is_refused():

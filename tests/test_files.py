@@ -132,6 +132,8 @@ def test_paths_too_long_for_the_lock_folder_or_sqlite_are_refused_making_nothing
         open_oracle(str(path))
     assert "Shorten the names of its folders or its own by" in str(raised.value)
     assert sorted(os.listdir(tmp_path)) == ["d" * 100] and not any(deep.iterdir())
+    with pytest.raises(hpstore.DatabaseError, match="does not exist"):  # said first
+        open_oracle(str(deep / "missing" / path.name))
     shorter = deep / "short.db"  # a path that fits works as ever
     open_oracle(str(shorter), max_trials=2).close()
     assert shorter.exists()

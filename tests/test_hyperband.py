@@ -176,3 +176,33 @@ def test_retired_trials_count_as_thrown_out_and_their_round_still_promotes():
     kept = sorted((t for t in first if t not in worst), key=lambda t: t.score)
     assert {p for b, r, _, p, _ in seen if (b, r) == (2, 1)} == {
         t.trial_id for t in kept[:3]}
+
+
+def test_a_round_promotes_only_trials_sure_to_be_among_its_best():
+    # 7 of 9 ended, 2 still running: only the best of the 7 is sure to be in the round's
+    # best 3; the next places wait for the two (all three were given at once, and the two
+    # running trials, the round's best, were never promoted)
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, seed=1,
+                                     hyperparameters=choice_space(50))
+    first = [oracle.create_trial(f"w{i}") for i in range(9)]
+    losses = dict(zip((t.trial_id for t in first), [10, 11, 12, 13, 14, 15, 16, 0.1, 1.1]))
+    for t in first[:7]:
+        oracle.update_trial(t.trial_id, {"loss": losses[t.trial_id]})
+        oracle.end_trial(t)
+    promoted = []
+
+    def ask(worker):
+        v = oracle.create_trial(worker).hyperparameters.values
+        if (v["tuner/bracket"], v["tuner/round"]) == (2, 1):
+            promoted.append(v["tuner/trial_id"])
+
+    ask("a")
+    ask("b")  # nothing sure: the next bracket starts meanwhile
+    assert promoted == [first[0].trial_id]
+    for t in first[7:]:
+        oracle.update_trial(t.trial_id, {"loss": losses[t.trial_id]})
+        oracle.end_trial(t)
+    ask("c")
+    ask("d")
+    assert sorted(promoted, key=losses.get) == [first[7].trial_id, first[8].trial_id,
+                                                first[0].trial_id]

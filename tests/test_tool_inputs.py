@@ -217,6 +217,8 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
     with hp.conditional_scope("status", ["z"]):
         hp.Int("depth", 1, 5)
     hp.Float("lr", 0.001, 0.1)
+    hp.Choice("act", ["relu", None], default="relu")  # None, written null or empty
+    hp.Int("+n", 1, 3)  # a title a spreadsheet would run: written '+n
 
     def search(path, trials):
         oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=hp, seed=3,
@@ -232,6 +234,7 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
 
     ran = search(tmp_path / "from.db", 12)
     assert {v["status"] for v in ran} == {"=x", "+y", "z"}
+    assert {v["act"] for v in ran} == {"relu", None}
     assert any("depth" not in v for v in ran) and any("depth" in v for v in ran)
     written = tmp_path / f"trials.{kind}"
     done = hpstore_command("export", str(tmp_path / "from.db"), "--format", kind, "-o",

@@ -445,6 +445,10 @@ def test_the_tracker_and_trial_calls_kerastuner_code_makes(capsys):
     assert observation.value == [1.0, 2.0, 3.0]
     with pytest.raises(TypeError, match="a name or has one"):
         MetricsTracker([3])
+    assert list(MetricsTracker("val_loss").metrics) == ["val_loss"]  # not its letters
+    assert MetricObservation(1.0, 2.0).step == 2  # (a stored configuration's 2.0)
+    with pytest.raises(TypeError, match="`step` must be an int"):
+        MetricObservation(1.0, 0.5)
     trial = Trial(HyperParameters(), trial_id="7")
     trial.hyperparameters.Int("units", 1, 4, default=2)
     trial.display_hyperparameters()

@@ -192,7 +192,7 @@ def test_none_result_is_a_fatal_error_unless_reported():
         hpstore.Tuner(oracle(), run_trial=lambda t: None, verbose=0).search()
 
 
-def test_metrics_reported_through_the_oracle_or_another_tuner_count_as_reported():
+def test_metrics_reported_through_the_oracle_or_another_tuner_count_as_reported(tmp_path):
     # run_trial reporting with oracle.update_trial (KerasTuner allows it) and returning
     # nothing: every trial was FAILED "did you forget to return the metrics?"
     o = oracle(max_trials=3)
@@ -206,8 +206,9 @@ def test_metrics_reported_through_the_oracle_or_another_tuner_count_as_reported(
         ("COMPLETED", 1.5, 1)] * 3
     # ... and through another Tuner of the same search (a script's module-level `tuner`,
     # which each worker process imports afresh)
-    other = oracle(max_trials=2)
-    reporter = hpstore.Tuner(other, verbose=0)
+    path = str(tmp_path / "other.db")
+    other = oracle(path, max_trials=2)
+    reporter = hpstore.Tuner(oracle(path, max_trials=2), verbose=0)  # an oracle of its own
 
     def through_another_tuner(trial):
         reporter.report(trial, {"loss": 3.0})

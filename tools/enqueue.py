@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import HpStoreError, SearchFullError
+from hpstore.hyperparameters import HyperParameters
 from hpstore.oracle import values_key
 from hpstore.queries import TRIAL_COLUMNS
 from hpstore.rendering import FORMULA_START, terminal_text
@@ -52,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one configuration: --values JSON or --file FILE")
     oracle = attach_oracle(args.database, args.project)
     try:
-        space = oracle.get_space().space
-        names = {hp.name for hp in space}
-        configs = [(where, _from_export(cfg, names) if isinstance(cfg, _ExportRow) else cfg)
+        declared = oracle.get_space()
+        space = declared.space
+        configs = [(where, _from_export(cfg, declared) if isinstance(cfg, _ExportRow) else cfg)
                    for where, cfg in configs]
         configs = [(where, {name: _as_written(value, name, space) for name, value in cfg.items()})
                    for where, cfg in configs]
@@ -127,8 +128,10 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
             if len(row) != len(header):
                 raise HpStoreError(f"{name} row {n} has {len(row)} cells; the header has "
                                    f"{len(header)}.")
+            # an export's empty cell may be a Choice's None: kept (as None) for its space
             out.append((f"{name} row {n}", row_type(
-                (h.strip(), _Cell(c)) for h, c in zip(header, row) if c.strip())))
+                (h.strip(), _Cell(c) if c.strip() else None) for h, c in zip(header, row)
+                if c.strip() or row_type is _ExportRow)))
         if not out:
             raise HpStoreError(f"{name} has a header but no configuration; add one row per "
                                "configuration under it.")
@@ -161,18 +164,33 @@ def _exported(item: dict[str, Any]) -> dict[str, Any]:
     return _ExportRow(item) if set(TRIAL_COLUMNS) <= set(item) else item
 
 
-def _from_export(row: dict[str, Any], names: set[str]) -> dict[str, Any]:
-    """The hyperparameters of an exported trial: without the trial columns and the ones it
-    left empty, each under its own name (export writes a hyperparameter called like a
-    trial column, "status", as hp:status)."""
-    out = {}
+def _from_export(row: dict[str, Any], declared: HyperParameters) -> dict[str, Any]:
+    """The hyperparameters of an exported trial, each under its own name: without the
+    trial columns, a column title as export wrote it (a hyperparameter called like a
+    trial column, "status", as hp:status; one a spreadsheet would take for a formula with
+    a leading '), and the empty values (null, an empty cell) of hyperparameters inactive
+    in that trial; an empty value of an active Choice that holds None is that None."""
+    names = {hp.name for hp in declared.space}
+    out: dict[str, Any] = {}
+    empty: list[str] = []
     for title, value in row.items():
-        if title in TRIAL_COLUMNS or value is None:
+        if title in TRIAL_COLUMNS:
             continue
         name = title
+        if name not in names and name[:1] == "'" and name[1:2] in FORMULA_START:
+            name = name[1:]
         while name not in names and name.startswith("hp:"):
             name = name[3:]
-        out[name if name in names else title] = value
+        name = name if name in names else title
+        if value is None:
+            empty.append(name)
+        else:
+            out[name] = value
+    settled = declared.copy()
+    settled.values = dict(out)
+    for hp in declared.space:  # in order: a parent is settled before its children
+        if hp.name in empty and None in (hp.values or []) and settled.is_active(hp):
+            out[hp.name] = settled.values[hp.name] = None
     return out
 
 

@@ -115,7 +115,7 @@ class Parent(Condition):
         # Float parent), a bool is not one (True is not 1 here: see _same)
         kinds = {float if type(v) is int else type(v) for v in values if v is not None}
         if len(kinds) > 1:
-            shown = ", ".join(sorted(str(k) for k in kinds))
+            shown = ", ".join(sorted({str(type(v)) for v in values if v is not None}))
             raise TypeError(
                 "`parent_values` can contain only one type of value, found values: "
                 f"{values} with types {{{shown}}}."

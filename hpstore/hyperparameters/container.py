@@ -84,9 +84,10 @@ class HyperParameters:
         if not parent_name:  # None or "" : no condition
             yield
             return
-        if parent_values is None:  # (a condition on None alone would never hold)
+        if parent_values is None:  # left out, as KerasTuner refuses it (not a value)
             raise TypeError(f"`parent_name={parent_name!r}` needs `parent_values`: the "
-                            "values of the parent that make this hyperparameter active.")
+                            "values of the parent that make this hyperparameter active "
+                            "([None] for a Choice's None).")
         with self.conditional_scope(parent_name, parent_values):
             yield
 

@@ -149,16 +149,17 @@ class HyperbandOracle(Oracle):
         if len(this_round) >= size:
             return None
         taken = {entry["past_id"] for entry in this_round}
-        past_ids = [e["id"] for e in past_round]
-        candidates = [t for t in self.project.scores(past_ids) if t[0] not in taken]
+        past_ids = [e["id"] for e in past_round if e["id"] not in taken]
+        candidates = self.project.scores(past_ids)
         # A trial of the past round that FAILED, was stopped early or was retired from the
         # results is thrown out already.
         out = sum(1 for t in self.project.trials_by_id(past_ids).values()
                   if t.status in (TrialStatus.FAILED, TrialStatus.STOPPED) or t.retired)
-        # Once more trials of the past round have completed than will be thrown out (those
-        # thrown out already counted), the best of them is sure to be promoted, whatever
-        # the rest score.
-        if not candidates or len(candidates) + out <= past_size - size - len(this_round):
+        # The best candidate (completed, not promoted yet) is sure to be among the best
+        # ``size`` of the round once fewer trials are still to end than the places left:
+        # past_size - taken - out - candidates < size - taken (KerasTuner's rule, with
+        # the trials thrown out counted as ended).
+        if not candidates or len(candidates) + out <= past_size - size:
             return None
         best_id, _ = sorted(candidates, key=lambda t: t[1],
                             reverse=self.objective.direction == "max")[0]

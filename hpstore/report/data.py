@@ -252,4 +252,7 @@ def sample_runs(runs: list[Run], limit: int = MAX_RUNS) -> list[Run]:
     for own in by_worker.values():
         share = max(1, len(own) * limit // len(runs))
         kept += [own[int(i * len(own) / share)] for i in range(share)]
-    return sorted(kept, key=lambda r: r.start)
+    kept.sort(key=lambda r: r.start)
+    if len(kept) > limit:  # more workers than the limit: one run each, evenly thinned
+        kept = [kept[int(i * len(kept) / limit)] for i in range(limit)]
+    return kept

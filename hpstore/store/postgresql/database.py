@@ -225,7 +225,8 @@ class Database:
         RECONNECT_WAIT seconds for the server to come back.
 
         Raises:
-            DatabaseError: no connection could be made in that time.
+            ServerUnavailableError: the server was still out of reach after that time.
+            DatabaseError: it refused the connection (a role or password changed, say).
         """
         with contextlib.suppress(Exception):
             self._conn.close()

@@ -143,11 +143,11 @@ class Database:
         """
         assert self.path is not None
         folder = self.path.parent
-        check_path_lengths(self.path)
         if not folder.is_dir():
             raise DatabaseError(
                 f"The folder {folder} does not exist; create it first or choose another path."
             )
+        check_path_lengths(self.path)
         check_lock_folder(self.sidecar)  # before the file is created: a refusal makes nothing
         if self.path.exists():
             if self.path.is_dir():

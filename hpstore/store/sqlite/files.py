@@ -256,9 +256,11 @@ def check_path_lengths(path: Path) -> None:
     Raises:
         DatabaseError: saying what to shorten, and by how much.
     """
+    if os.name != "posix":  # (Windows counts UTF-16 units, and SQLite's limit differs)
+        return
     try:
         name_max = int(os.pathconf(path.parent, "PC_NAME_MAX"))
-    except (OSError, ValueError, AttributeError):  # (no such folder yet, or no pathconf)
+    except (OSError, ValueError):  # (a filesystem that does not say)
         name_max = 255
     folder = lock_folder(path)
     over = len(os.fsencode(folder.name)) - name_max

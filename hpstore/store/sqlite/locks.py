@@ -367,16 +367,22 @@ class Session:
     def probe(folder: Path, token: str, *, tidy: bool = True, pid: int | None = None) -> bool:
         """Whether the process holding ``token`` is alive; a dead one's file is removed
         unless ``tidy`` is False (read-only inspection changes nothing). Without its file
-        (the folder was deleted under it, or a prober tidied it) ``pid`` decides."""
+        (the folder was deleted under it, or a prober tidied it), or with a file this user
+        cannot read, ``pid`` decides; with neither file nor pid it is taken for dead, with
+        an unreadable file and no pid for alive (never reaped on a guess)."""
         if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             # Tokens are made by start(); anything else was written into the file by another
             # program, and must never become a path (think "../../x") that tidying removes.
             return False
         path = _lock_path(folder, token)
         try:
-            # Read-only: taking the lock needs no more, and another user's worker (its file
-            # 0644) is probed as well as one's own; removing the file needs the folder only.
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            try:
+                fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+            except PermissionError:
+                # another user's worker (its file 0644): read-only takes the lock as well on
+                # a local disk (NFS emulates flock with fcntl locks, which need write access:
+                # there a worker's own files are opened for writing, as above)
+                fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except OSError as exc:
             unreadable = isinstance(exc, PermissionError)  # (another user's, umask 077)
             if not unreadable and not isinstance(exc, FileNotFoundError) and (
