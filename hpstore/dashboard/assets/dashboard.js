@@ -98,6 +98,12 @@
     box.hidden = !text;
   }
 
+  // What a click or a choice asks for, outside the polls: its failure is shown, and its
+  // success clears a failure shown before (the server answers again).
+  function asked(load) {
+    load().then(() => showError("")).catch((e) => showError(e.message));
+  }
+
   function setLive(text, kind) {
     const live = document.getElementById("live");
     live.textContent = text;
@@ -244,10 +250,11 @@
       (n) => h("option", { value: n, text: `${n} a page`, selected: n === 50 })));
     const pager = h("div", { class: "pager" });
     const tableBox = h("div", { class: "scroll", id: "trials-table" });
+    const pickNote = h("span", { id: "pick-note", class: "note" });  // (kept until a tick)
     const events = h("ul", { class: "events", id: "events" });
-    sort.addEventListener("change", () => { state.sort = sort.value; state.page = 1; loadTable(); });
-    desc.addEventListener("change", () => { state.desc = desc.checked; state.page = 1; loadTable(); });
-    size.addEventListener("change", () => { state.size = Number(size.value); state.page = 1; loadTable(); });
+    sort.addEventListener("change", () => { state.sort = sort.value; state.page = 1; asked(loadTable); });
+    desc.addEventListener("change", () => { state.desc = desc.checked; state.page = 1; asked(loadTable); });
+    size.addEventListener("change", () => { state.size = Number(size.value); state.page = 1; asked(loadTable); });
     main.replaceChildren(
       h("p", {}, h("a", { href: "/", text: "All projects" })), title, meta, best, steering,
       running,
@@ -257,7 +264,7 @@
       h("section", { id: "trials" }, h("h2", { text: "Trials" }),
         h("div", { class: "controls" }, h("span", { text: "status:" }), filters,
           h("label", {}, "sort by ", sort), h("label", {}, desc, " reversed"),
-          h("label", {}, "rows ", size)),
+          h("label", {}, "rows ", size), pickNote),
         pager, tableBox),
       h("section", { id: "events" }, h("h2", { text: "Status changes since the page opened" }),
         events));
@@ -268,7 +275,7 @@
         box.addEventListener("change", () => {
           if (box.checked) state.statuses.add(s); else state.statuses.delete(s);
           state.page = 1;
-          loadTable();
+          asked(loadTable);
         });
         return h("label", { class: statusClass(s) }, box, ` ${s} (${countsBy[s] || 0})`);
       }));
@@ -285,12 +292,13 @@
         pick.addEventListener("change", () => {
           if (pick.checked && state.selected.size >= MAX_SELECTED) {
             pick.checked = false;  // the plots draw this many curves at most
-            showError(`At most ${MAX_SELECTED} curves are drawn at once: untick one first.`);
+            pickNote.textContent = `At most ${MAX_SELECTED} curves are drawn at once: untick one first.`;
             return;
           }
+          pickNote.textContent = "";
           if (pick.checked) state.selected.add(r.trial_id); else state.selected.delete(r.trial_id);
           pick.closest("tr").classList.toggle("selected", pick.checked);
-          loadPlots().catch((e) => showError(e.message));
+          asked(loadPlots);
         });
         const cells = r.cells.map((c, i) => (i === 0
           ? h("td", {}, h("a", { href: href("/trial", { p: d.name, t: r.trial_id }), text: c }))
@@ -303,7 +311,7 @@
       tableBox.replaceChildren(rows.length ? table(["", ...d.columns], rows, { id: "trials-list" })
         : h("p", { class: "empty", text: "No trial matches." }));
       const go = (page) => h("button", { type: "button", disabled: page < 1 || page > d.pages || page === d.page,
-        on: { click: () => { state.page = page; loadTable(); } } });
+        on: { click: () => { state.page = page; asked(loadTable); } } });
       pager.replaceChildren(go(1), go(d.page - 1), h("span", {
         id: "page-of", text: `page ${d.page} of ${d.pages} (${d.total} trials)` }), go(d.page + 1), go(d.pages));
       ["first", "previous", null, "next", "last"].forEach((label, i) => {
