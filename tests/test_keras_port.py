@@ -471,3 +471,12 @@ def test_an_objective_of_unknown_direction_is_explained_in_kerastuners_words(tmp
     with pytest.raises(ValueError, match=r'keras_tuner\.Objective\("val_my_metric"'):
         kt.RandomSearch(build, objective="val_my_metric", max_trials=1,
                         directory=str(tmp_path), project_name="p")
+
+
+def test_the_oracles_start_and_end_orders_are_kerastuners(tmp_path):
+    tuner = search(kt.RandomSearch(build, objective="val_accuracy", max_trials=2, seed=4,
+                                   directory=str(tmp_path), project_name="p"), epochs=1)
+    ids = sorted(tuner.oracle.trials)
+    # (an AttributeError: KerasTuner's oracles keep both lists)
+    assert tuner.oracle.start_order == ids and tuner.oracle.end_order == ids
+    tuner.oracle.close()

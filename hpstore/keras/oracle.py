@@ -282,6 +282,19 @@ class Oracle(keras_tuner.Oracle):
         return {tuner_id: to_keras_trial(t)
                 for tuner_id, t in self.hpstore_oracle.ongoing_trials.items()}
 
+    @property
+    def start_order(self) -> list[str]:  # type: ignore[override]
+        """The trial ids in the order their runs started, a retried one once per run (as
+        KerasTuner keeps it), read from the status log."""
+        return [c.trial_id for c in self.hpstore_oracle.project.transitions()
+                if c.to_status == TrialStatus.RUNNING]
+
+    @property
+    def end_order(self) -> list[str]:  # type: ignore[override]
+        """The trial ids in the order their runs ended, from the status log."""
+        return [c.trial_id for c in self.hpstore_oracle.project.transitions()
+                if c.from_status == TrialStatus.RUNNING and c.to_status != c.from_status]
+
     # -- state: the file --------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return self.hpstore_oracle.get_state()
