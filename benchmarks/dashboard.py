@@ -36,6 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks import add_json_option, check_json
 from benchmarks.throughput import machine
 
 PAGE = ["/project", "/assets/dashboard.js", "/assets/dashboard.css", "/api/poll",
@@ -267,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker-trials", type=int, default=2000)
-    parser.add_argument("--json", default=None)
+    add_json_option(parser)
     args = parser.parse_args(argv)
+    check_json(parser, args)
     results: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "big.db")

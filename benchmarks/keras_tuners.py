@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import add_json_option, check_json
 from benchmarks.throughput import machine
 
 KT, OURS = "KerasTuner RandomSearch (its own oracle)", "hpstore.keras RandomSearch"
@@ -152,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke: tiny sizes, 1 run, no KerasTuner in part 2")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--system", default=OURS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_json(parser, args)
     os.environ.setdefault("KERAS_BACKEND", "torch")
     if args.worker:
         worker(args.worker, args.process_trials, args.system)

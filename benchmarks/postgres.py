@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchmarks import by_hand
+from benchmarks import add_json_option, by_hand, check_json
 from benchmarks.throughput import _objective, machine
 
 CTX = mp.get_context("spawn")
@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-process", type=int, default=400,
                         help="trials per process in the multi-process runs")
     parser.add_argument("--quick", action="store_true", help="a smoke: few trials, 1 repeat")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     if args.quick:
         args.trials, args.repeats, args.processes, args.per_process = 40, 1, [1, 2], 20
     try:

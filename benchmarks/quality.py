@@ -42,6 +42,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from benchmarks import add_json_option, check_json  # noqa: E402
 from benchmarks.compare import bars, outcome_tables, tie_tolerances  # noqa: E402
 from benchmarks.problems import Param, Problem  # noqa: E402
 from benchmarks.suite import SUITES  # noqa: E402
@@ -267,8 +268,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-problems", nargs="+", default=["mixed"], metavar="NAME",
                         help="problems of the full suite create_trial is timed on "
                         "(default: mixed; KerasTuner on the first only)")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     if args.quick:
         args.suite = "quick"
     quick = args.quick

@@ -23,7 +23,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import by_hand
+from benchmarks import add_json_option, by_hand, check_json
 from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
@@ -279,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-sizes", type=int, nargs="*", default=None,
                         help="sizes at which to time Optuna's RDBStorage and KerasTuner "
                              "reloads (default: the smallest size; they are slow to fill)")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     peer_sizes = args.peer_sizes if args.peer_sizes is not None else [min(args.sizes)]
     results: dict[str, Any] = {"machine": machine(), "growth": [], "processes": [],
                                "resume": []}

@@ -21,6 +21,8 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks import add_json_option, check_json
+
 WINDOW = 1_000
 
 
@@ -75,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, nargs="+", default=[1_000, 10_000, 100_000],
                         help="trial lengths to measure (each at least 2)")
-    parser.add_argument("--json", help="also write the figures to this file")
+    add_json_option(parser, "also write the figures to this file")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     if min(args.steps) < 2:
         parser.error("--steps: each size must be at least 2")
     results: dict[str, Any] = {"report": [], "tracker": []}

@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import add_json_option, check_json
+
 START = 1.0
 
 
@@ -147,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke: 12 trials of 10 steps, one seed")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     if args.quick:
         args.trials, args.steps, args.seeds = 12, 10, 1
     systems = list(SYSTEMS)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import by_hand
+from benchmarks import add_json_option, by_hand, check_json
 from hpstore.store.sqlite.database import PAGE_SIZE
 
 _objective = by_hand.objective
@@ -159,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a CI smoke: 200 trials, 1 repeat")
-    parser.add_argument("--json", help="write the results here")
+    add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
+    check_json(parser, args)
     if args.quick:
         args.trials, args.repeats = 200, 1
     systems = []

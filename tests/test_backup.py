@@ -103,6 +103,18 @@ def test_a_backup_never_writes_over_a_file(tmp_path):
     assert not Path("postgresql:").exists()
 
 
+def test_a_backup_refuses_a_name_beside_another_databases_log(tmp_path):
+    # a stale new.db-wal was replayed over the fresh copy when it opened: "wrote new.db",
+    # then new.db was another database
+    path = tmp_path / "s.db"
+    small_search(path)
+    stale = tmp_path / "new.db-wal"
+    stale.write_bytes(b"a log left by another database")
+    done = hpstore("backup", str(path), str(tmp_path / "new.db"))
+    assert done.returncode == 2 and "new.db-wal already beside new.db" in done.stderr
+    assert not (tmp_path / "new.db").exists() and stale.read_bytes().startswith(b"a log")
+
+
 def test_a_backup_of_what_is_not_a_search_writes_nothing(tmp_path):
     notes = tmp_path / "notes.db"
     notes.write_bytes(b"not a database" * 100)

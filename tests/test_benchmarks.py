@@ -315,3 +315,26 @@ def test_the_schema_by_hand_in_several_processes_numbers_every_trial_once(tmp_pa
     assert conn.execute("SELECT count(*), max(number), count(DISTINCT pid) FROM trials"
                         ).fetchone() == (90, 89, 3)
     conn.close()
+
+
+def test_json_never_goes_over_a_search_file_and_an_existing_file_needs_force(tmp_path):
+    # every part wrote --json with open(path, "w"): over a search file too, and a bad
+    # path was found only after the whole run, in a traceback
+    import hpstore
+    from benchmarks import steps
+
+    search = tmp_path / "search.db"
+    hpstore.RandomSearchOracle("loss", max_trials=2, database=str(search)).close()
+    before = search.read_bytes()
+    for target in (search, tmp_path / "missing" / "x.json", tmp_path):
+        with pytest.raises(SystemExit) as stopped:
+            steps.main(["--steps", "2", "--json", str(target)])
+        assert stopped.value.code == 2
+    assert search.read_bytes() == before
+    old = tmp_path / "old.json"
+    old.write_text("{}")
+    with pytest.raises(SystemExit):
+        steps.main(["--steps", "2", "--json", str(old)])
+    assert old.read_text() == "{}"
+    assert steps.main(["--steps", "2", "--json", str(old), "--force"]) == 0
+    assert "report" in json.loads(old.read_text())

@@ -33,6 +33,11 @@ def _refuse_target(source: Path, out: Path) -> None:
     if out.name.endswith(_COMPANIONS):
         raise HpStoreError(f"{out.name} ends like the log files SQLite keeps beside a database "
                            f"({', '.join(_COMPANIONS)}); give the copy another name.")
+    left = [out.name + s for s in _COMPANIONS if os.path.lexists(f"{out}{s}")]
+    if left:  # SQLite would replay another database's log over the copy when it opens
+        raise HpStoreError(f"{', '.join(left)} already beside {out.name}: the log of another "
+                           "database, which SQLite would apply to the copy. Give the copy "
+                           "another name (or remove those files if nothing uses them).")
     sidecar = files.lock_folder(source.resolve())
     if out.resolve().parent == sidecar:
         raise HpStoreError(f"{out} is inside hpstore's lock folder {sidecar}; give the copy a "
