@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hpstore import tuner as tuner_module
-from hpstore.tuner import THREAD_VARIABLES, thread_limits
+from hpstore import workers as workers_module
+from hpstore.workers import THREAD_VARIABLES, thread_limits
 
 SCRIPT = str(Path(__file__).parent / "scripts" / "threads.py")
 CLEAN = {k: v for k, v in os.environ.items()
@@ -58,7 +58,7 @@ def test_a_limit_the_user_set_is_kept(tmp_path):
 def test_the_share_is_cores_over_workers_and_at_least_one(monkeypatch):
     for name in (*THREAD_VARIABLES, "GOTO_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(tuner_module, "_cores", lambda: 8)
+    monkeypatch.setattr(workers_module, "_cores", lambda: 8)
     assert thread_limits(3) == dict.fromkeys(THREAD_VARIABLES, "2")
     assert thread_limits(8) == dict.fromkeys(THREAD_VARIABLES, "1")
     assert thread_limits(32) == dict.fromkeys(THREAD_VARIABLES, "1")

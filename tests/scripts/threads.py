@@ -17,7 +17,7 @@ import sys
 import numpy  # noqa: F401  (loads OpenBLAS, which reads its thread count now)
 
 import hpstore
-from hpstore.tuner import THREAD_VARIABLES
+from hpstore.workers import THREAD_VARIABLES
 
 
 def run_trial(trial, out):

@@ -1,0 +1,352 @@
+"""Worker processes: one search shared by N local processes started with spawn.
+
+:meth:`hpstore.Tuner.search` with ``workers=N`` hands its tuner to :func:`run_workers`,
+which starts the processes, shows their progress, stops them all when one raises or
+Ctrl-C is pressed (each handing its trial back), and says in words what went wrong when
+they cannot start. Each worker runs the tuner's own loop; nothing here knows the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpstore.errors import FatalError
+from hpstore.progress import Progress
+
+if TYPE_CHECKING:  # (the tuner imports this module)
+    from hpstore.tuner import Tuner
+
+#: The variables BLAS and OpenMP libraries read for their thread count when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# OpenBLAS also reads this one; a user who set it manages threads.
+_USER_THREAD_VARIABLES = (*THREAD_VARIABLES, "GOTO_NUM_THREADS")
+# Set in a worker's environment while it starts: the child knows its parent is a Tuner.
+WORKER_MARK = "HPSTORE_TUNER_WORKER"
+# A worker that found its script calling search(workers=N) while being imported exits
+# with this code (EX_CONFIG), silently: the parent says what to change, once.
+NO_MAIN_GUARD_EXIT = 78
+_RAISED_EXIT = 79  # a worker's search raised (FatalError, too many failures...): all stop
+_INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C, its trial handed back
+_STOP_GRACE = 1.0  # seconds workers get to stop on the terminal's own SIGINT
+_STOP_DEADLINE = 30.0  # seconds they get after the parent forwards it, before SIGTERM
+# what sending an object to a spawned process raises when it cannot be pickled
+_PicklingError = mp.reduction.pickle.PicklingError  # type: ignore[attr-defined]
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity), or all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_limits(workers: int) -> dict[str, str]:
+    """The environment each of ``workers`` local worker processes gets: BLAS and OpenMP
+    threads limited to ``cores // workers`` (at least 1), so that N workers using numpy or
+    scikit-learn do not each start a thread per core. Empty when the user set any of these
+    variables: then the user's setting is kept as it is."""
+    if any(name in os.environ for name in _USER_THREAD_VARIABLES):
+        return {}
+    per_worker = str(max(1, _cores() // max(1, workers)))
+    return dict.fromkeys(THREAD_VARIABLES, per_worker)
+
+
+_ENVIRONMENT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _starting_workers(environment: Mapping[str, str]) -> Iterator[None]:
+    """The conditions worker processes start under.
+
+    A spawned worker's first act is to import the user's script, and with it numpy, whose
+    BLAS reads its thread count at that import: so the limits must already be in the
+    environment the worker is born with. They are set in this process's environment for
+    the time it takes to start the workers, and restored after.
+
+    SIGINT is ignored meanwhile, and a worker inherits that (an ignored signal stays
+    ignored through exec; a blocked one does not stay blocked): a Ctrl-C while a worker
+    still imports would otherwise print a traceback from deep inside multiprocessing. The
+    worker takes Ctrl-C again once it can hand its trial back quietly (``_worker_main``).
+    A Ctrl-C in the milliseconds this process spends starting them is lost; press again.
+    """
+    # One search at a time sets and restores the environment (two threads' searches
+    # interleaved would each restore the other's settings).
+    with _ENVIRONMENT_LOCK:
+        saved = {name: os.environ.get(name) for name in (*environment, WORKER_MARK)}
+        os.environ.update(environment)
+        os.environ[WORKER_MARK] = str(os.getpid())
+        previous = ignore_sigint()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+
+def ignore_sigint() -> Any:
+    """Ignore SIGINT from now on; returns the handler to restore (None off the main thread,
+    where handlers cannot be changed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """A Ctrl-C during the block waits for its end, then acts as it would have (a
+    KeyboardInterrupt, or the handler that was in place); off the main thread, where
+    handlers cannot be changed, nothing is deferred."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
+def importing_in_a_worker() -> bool:
+    """Whether this process is a spawned child still importing its parent's script.
+
+    Spawn starts a fresh interpreter that imports the parent's main script as
+    ``__mp_main__``; multiprocessing marks the process as inheriting until that import and
+    the unpickling of its task are done. A script that calls ``search(workers=N)`` at its
+    top level, not under ``if __name__ == "__main__":``, calls it again right here.
+    """
+    return bool(getattr(mp.current_process(), "_inheriting", False))
+
+
+def no_main_guard_message(workers: int) -> str:
+    return (f"search(workers={workers}) was called while a worker process was importing this "
+            "script: each worker imports it again (multiprocessing's spawn), so the code that "
+            "starts the search must be under `if __name__ == \"__main__\":` at the end of the "
+            "script. Move it there and run the script again.")
+
+
+def _could_not_start_message(workers: int, codes: list[int | None]) -> str:
+    return (f"search(workers={workers}): the worker processes could not start (exit code "
+            f"{', '.join(sorted({str(c) for c in codes}))}; their error is printed above), "
+            "so nothing was run. Each worker imports this script and rebuilds the tuner from "
+            "it: the Tuner subclass, run_trial and the hypermodel must be defined at the top "
+            "level of a module, not inside `if __name__ == \"__main__\":` or a function.")
+
+
+def _unpicklable_message(workers: int, exc: BaseException) -> str:
+    return (f"search(workers={workers}) sends the tuner to each worker process, and it cannot "
+            f"be sent ({type(exc).__name__}: {exc}). Define run_trial and the hypermodel as "
+            "functions (or classes) at the top level of a module, not as a lambda, inside "
+            "another function or inside `if __name__ == \"__main__\":`, and keep objects "
+            "such as open files or locks out of the tuner. Nothing was run.")
+
+
+def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
+                 started: Any = None, index: int = 0, errors: Any = None) -> None:
+    """A worker process: run trials until the search is over or Ctrl-C.
+
+    It starts with SIGINT ignored (see ``_starting_workers``) and takes it from here on.
+    On Ctrl-C the trial in hand is handed back (in ``_run_one``) and the process exits
+    with code 130, printing nothing: the parent prints one message for everyone. ``stop``
+    (an Event) is set by the parent when the search was interrupted: a worker that was
+    still importing then, and so ignored the Ctrl-C, stops as soon as it gets here.
+    ``arguments`` is the pipe that brings search()'s arguments. What the search raises
+    here (a ``FatalError``, too many failures in a row, a store that is gone) stops every
+    worker, as it stops a search in one process: it goes to the parent through ``errors``,
+    which raises it from ``search()``.
+    """
+    if started is not None:  # it got here: the script imported and the tuner unpickled
+        started[index] = 1
+    try:
+        # the handler first, then the event: the parent sets the event before it forwards
+        # SIGINT, so one or the other reaches this process
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _follow_parent()  # (its SIGINT is taken from here on)
+        if stop.is_set():
+            raise KeyboardInterrupt
+        try:
+            args, kwargs = arguments.recv()
+        except EOFError:  # the parent is gone before sending them: nothing to do
+            return
+        finally:
+            arguments.close()
+        tuner.tuner_id = tuner_id
+        tuner._in_worker = True
+        tuner.verbose = 0  # the parent shows progress for everyone
+        tuner._loop(args, kwargs)
+    except KeyboardInterrupt:
+        ignore_sigint()  # a second Ctrl-C must not print a traceback on the way out
+        sys.exit(_INTERRUPTED_EXIT)
+    except Exception as exc:
+        ignore_sigint()
+        if errors is None:
+            raise
+        _send_error(errors, exc, tuner_id)
+        sys.exit(_RAISED_EXIT)
+    ignore_sigint()
+
+
+def _follow_parent() -> None:
+    """In a worker: stop as at Ctrl-C (the trial in hand handed back) once the process
+    that started it is gone. A parent killed, or stopped by SIGTERM (``timeout``, ``kill``,
+    a job scheduler), never gets to stop its workers, which would run the search on alone,
+    unseen."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of their link closes: it is gone
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="hpstore-parent-watch", daemon=True).start()
+
+
+def _send_error(errors: Any, exc: Exception, tuner_id: str) -> None:
+    """``exc`` to the parent, with where it was raised; as a FatalError in words when
+    it cannot be pickled."""
+    exc.add_note(f"(raised in the worker process {tuner_id}:\n"
+                 f"{''.join(traceback.format_exception(exc)).rstrip()})")
+    try:
+        errors.put(exc)
+    except Exception:  # (an exception carrying something that cannot be pickled)
+        errors.put(FatalError(f"{type(exc).__name__} in the worker process {tuner_id}: "
+                              f"{exc}"))
+
+
+def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[str, Any],
+                progress: Progress) -> bool:
+    """Run the search in ``workers`` spawned processes until they all end; whether one of
+    them crashed (its trial may then wait to run again).
+
+    Raises:
+        FatalError: the workers could not start or be sent the tuner, the script starts
+            its search while imported, or a worker stopped the search without an error
+            that can be sent.
+        Exception: what a worker's search raised (it stopped every worker).
+        KeyboardInterrupt: Ctrl-C (every worker hands its trial back first).
+    """
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+    started = ctx.RawArray("b", workers)  # set by each worker once it runs
+    errors = ctx.SimpleQueue()  # what a worker's search raised
+    procs = [ctx.Process(target=_worker_main, name=f"{tuner.tuner_id}-{i}",
+                         args=(tuner, f"{tuner.tuner_id}-{i}", stop, reader, started, i - 1,
+                               errors))
+             for i, (reader, _) in enumerate(pipes, 1)]
+    limits = thread_limits(workers)
+    crashed: list[str] = []
+    try:
+        with _starting_workers(limits):
+            for p in procs:
+                try:
+                    p.start()
+                except (_PicklingError, AttributeError, TypeError) as exc:
+                    _stop_workers(procs, stop, grace=0.0)
+                    raise FatalError(_unpicklable_message(workers, exc)) from None
+        threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
+            if limits else ""
+        progress.message(f"Started {workers} worker processes on "
+                         f"{tuner.oracle.store.location}{threads}.")
+        # The arguments (often a data set) go through a pipe once the workers run, not
+        # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
+        # until each worker had imported the script and read it.
+        for reader, writer in pipes:
+            reader.close()
+            with contextlib.suppress(OSError):  # a worker that already exited
+                writer.send((args, kwargs))
+            writer.close()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(0.5 / workers)
+            if any(p.exitcode == NO_MAIN_GUARD_EXIT for p in procs):
+                _stop_workers(procs, stop, grace=0.0)
+                raise FatalError(no_main_guard_message(workers))
+            raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
+            if raised is not None:
+                # the search stops in every process, as in one: the others hand back
+                # the trials they run, and search() raises what the worker raised
+                progress.message(f"Worker {raised.name} stopped the search; stopping the "
+                                 "other workers (their trials will run again).")
+                _stop_workers(procs, stop, grace=0.0)
+                if errors.empty():  # (it exits only after putting it)
+                    raise FatalError(f"Worker {raised.name} stopped the search.")
+                raise errors.get()
+            failed = [i for i, p in enumerate(procs)
+                      if p.exitcode not in (None, 0) and not started[i]]
+            if len(failed) == workers:  # none of them could run: say so, run nothing
+                raise FatalError(_could_not_start_message(
+                    workers, [procs[i].exitcode for i in failed]))
+            progress.poll()
+            for i, p in enumerate(procs):
+                if p.exitcode in (None, 0) or p.name in crashed or not (
+                        started[i] or any(started)):  # (if none starts: said once, above)
+                    continue
+                crashed.append(p.name)
+                progress.message(
+                    f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
+                    "again." if started[i] else
+                    f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
+                    "is printed above).")
+    except KeyboardInterrupt:
+        _stop_workers(procs, stop, grace=_STOP_GRACE)
+        raise
+    except BaseException:  # whatever stops this process stops its workers
+        _stop_workers(procs, stop, grace=0.0)
+        raise
+    return bool(crashed)
+
+
+def _stop_workers(procs: list[Any], stop: Any, grace: float) -> None:
+    """Wait for worker processes to stop, each handing its trial back.
+
+    ``stop`` is set first, for workers not yet taking Ctrl-C. A terminal sends Ctrl-C to
+    the whole process group, so the running workers have it already: they get ``grace``
+    seconds. Then SIGINT is forwarded to any still running (Ctrl-C may have been sent to
+    this process alone), and after ``_STOP_DEADLINE`` seconds, or at a second Ctrl-C, the
+    rest are terminated (their trials run again: a dead worker's trial is found by the next
+    process that asks for one).
+    """
+    started = [p for p in procs if p.pid is not None]
+    try:
+        stop.set()
+        deadline = time.monotonic() + grace
+        for p in started:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in started:
+            if p.is_alive():
+                with contextlib.suppress(OSError):  # it ended in the meantime
+                    os.kill(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + _STOP_DEADLINE
+        for p in started:
+            p.join(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop waiting
+    finally:
+        for p in started:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
