@@ -1,4 +1,5 @@
-"""python -m benchmarks [throughput|scale|quality|steps|keras|stopping|dashboard] [OPTIONS]
+"""python -m benchmarks [throughput|scale|quality|steps|keras|stopping|dashboard|postgres]
+                     [OPTIONS]
 (the first three when none is named)
 
 Each of the first three runs the peers that are installed (`pip install -e ".[bench]"`) on

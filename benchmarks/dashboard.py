@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks import add_json_option, check_json
+from benchmarks import add_json_option, at_least, check_json
 from benchmarks.throughput import machine
 
 PAGE = ["/project", "/assets/dashboard.js", "/assets/dashboard.css", "/api/poll",
@@ -265,9 +265,9 @@ def workers(folder: str, trials: int, page: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks dashboard",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--worker-trials", type=int, default=2000)
+    parser.add_argument("--trials", type=at_least(1), default=100_000)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
+    parser.add_argument("--worker-trials", type=at_least(1), default=2000)
     add_json_option(parser)
     args = parser.parse_args(argv)
     check_json(parser, args)

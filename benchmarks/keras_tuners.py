@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import add_json_option, check_json
+from benchmarks import add_json_option, at_least, check_json
 from benchmarks.throughput import machine
 
 KT, OURS = "KerasTuner RandomSearch (its own oracle)", "hpstore.keras RandomSearch"
@@ -148,9 +148,9 @@ def processes(system: str, count: int, trials: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks keras", description=__doc__)
-    parser.add_argument("--trials", type=int, default=20, help="trials per run of part 1")
-    parser.add_argument("--process-trials", type=int, default=24)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=at_least(1), default=20, help="trials per run of part 1")
+    parser.add_argument("--process-trials", type=at_least(1), default=24)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke: tiny sizes, 1 run, no KerasTuner in part 2")
     add_json_option(parser, "write the results here")

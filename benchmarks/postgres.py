@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchmarks import add_json_option, by_hand, check_json
+from benchmarks import add_json_option, at_least, by_hand, check_json
 from benchmarks.throughput import _objective, machine
+from hpstore.tooling import terminated_as_interrupted
 
 CTX = mp.get_context("spawn")
 DEADLINE = 600.0
@@ -99,6 +100,16 @@ OPTUNA = "Optuna RDBStorage (server's default: synchronous_commit on)"
 OPTUNA_ASYNC = "Optuna RDBStorage, synchronous_commit off"
 
 
+def _removed(what: str, drop: Callable[[], None]) -> None:
+    """Drop a store the benchmark made; if that fails, say what is left, never hiding the
+    error that ended the run."""
+    try:
+        drop()
+    except Exception as exc:
+        print(f"could not remove the benchmark's {what} ({exc}): drop it by hand",
+              file=sys.stderr)
+
+
 class Systems:
     """Fresh stores on one server, and how each system runs on one."""
 
@@ -111,18 +122,23 @@ class Systems:
 
         name = f"bench_{secrets.token_hex(5)}"
         if kind == "hpstore":
-            yield admin.create_schema(self.url, name)
-            admin.drop_schema(self.url, name)
+            url = admin.create_schema(self.url, name)
+            try:
+                yield url
+            finally:  # a run that failed or was stopped leaves nothing on a server of yours
+                _removed(f"schema {name}", lambda: admin.drop_schema(self.url, name))
             return
         url = admin.create_database(self.url, name)
-        import optuna
+        try:
+            import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = optuna_storage(url, True)
-        optuna.create_study(study_name="bench", storage=storage)
-        storage.engine.dispose()
-        yield url
-        admin.drop_database(self.url, name)
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            storage = optuna_storage(url, True)
+            optuna.create_study(study_name="bench", storage=storage)
+            storage.engine.dispose()
+            yield url
+        finally:
+            _removed(f"database {name}", lambda: admin.drop_database(self.url, name))
 
     def runners(self) -> dict[str, tuple[str, Callable[[str, int, int, str],
                                                        Callable[[], int]]]]:
@@ -188,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a PostgreSQL server of your own (a database the role "
                         "may create schemas and databases in); default: a throwaway one")
-    parser.add_argument("--trials", type=int, default=1000,
+    parser.add_argument("--trials", type=at_least(1), default=1000,
                         help="single-process trials (the throughput benchmark's 1,000)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--per-process", type=int, default=400,
+    parser.add_argument("--repeats", type=at_least(1), default=3)
+    parser.add_argument("--processes", type=at_least(1), nargs="+", default=[1, 4, 8])
+    parser.add_argument("--per-process", type=at_least(1), default=400,
                         help="trials per process in the multi-process runs")
     parser.add_argument("--quick", action="store_true", help="a smoke: few trials, 1 repeat")
     add_json_option(parser, "write the results here")
@@ -208,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
               'pip install -e ".[bench]"', file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
+        # stopped by kill or a scheduler, the run still removes its schemas and databases
+        stack.enter_context(terminated_as_interrupted())
         url = args.url
         if url is None:
             from hpstore.store.postgresql.throwaway import Server

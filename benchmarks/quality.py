@@ -42,7 +42,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from benchmarks import add_json_option, check_json  # noqa: E402
+from benchmarks import add_json_option, at_least, check_json  # noqa: E402
 from benchmarks.compare import bars, outcome_tables, tie_tolerances  # noqa: E402
 from benchmarks.problems import Param, Problem  # noqa: E402
 from benchmarks.suite import SUITES  # noqa: E402
@@ -251,9 +251,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="which problems: core (the original four), full, quick")
     parser.add_argument("--quick", action="store_true",
                         help="the CI smoke: the quick suite, 1 seed, 12 trials")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds 1..N (default 5)")
-    parser.add_argument("--budget", type=int, default=None, help="trials (default 100)")
-    parser.add_argument("--checkpoints", type=int, nargs="*", default=list(CHECKPOINTS),
+    parser.add_argument("--seeds", type=at_least(1), default=None, help="seeds 1..N (default 5)")
+    parser.add_argument("--budget", type=at_least(1), default=None, help="trials (default 100)")
+    parser.add_argument("--checkpoints", type=at_least(1), nargs="*", default=list(CHECKPOINTS),
                         help="trial counts at which the best value is read (default 30 60 100)")
     parser.add_argument("--problems", nargs="*", help="only these problems of the suite")
     parser.add_argument("--systems", nargs="*", help=f"only these of {list(SYSTEMS)}")
@@ -262,7 +262,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keras-tuner-suite", choices=[*sorted(SUITES), "none"],
                         help="run KerasTuner's oracle only on the problems of this suite "
                         "(default: core, quick with --quick; it is slow)")
-    parser.add_argument("--latency", type=int, nargs="*", default=None,
+    parser.add_argument("--latency", type=at_least(1), nargs="*", default=None,
                         help="completed-trial counts at which to time create_trial "
                              "(default 100 300 1000; KerasTuner at 300 at most)")
     parser.add_argument("--latency-problems", nargs="+", default=["mixed"], metavar="NAME",

@@ -23,7 +23,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import add_json_option, by_hand, check_json
+from benchmarks import add_json_option, at_least, by_hand, check_json
 from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
@@ -271,12 +271,12 @@ def _median_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks scale", description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
-    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2, 4, 8])
-    parser.add_argument("--process-trials", type=int, default=4000)
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--sizes", type=at_least(2), nargs="*", default=[1000, 10000, 100000])
+    parser.add_argument("--processes", type=at_least(1), nargs="*", default=[1, 2, 4, 8])
+    parser.add_argument("--process-trials", type=at_least(1), default=4000)
+    parser.add_argument("--repeats", type=at_least(1), default=3,
                         help="runs per figure; each figure is their median")
-    parser.add_argument("--peer-sizes", type=int, nargs="*", default=None,
+    parser.add_argument("--peer-sizes", type=at_least(2), nargs="*", default=None,
                         help="sizes at which to time Optuna's RDBStorage and KerasTuner "
                              "reloads (default: the smallest size; they are slow to fill)")
     add_json_option(parser, "write the results here")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import add_json_option, check_json
+from benchmarks import add_json_option, at_least, check_json
 
 WINDOW = 1_000
 
@@ -75,13 +75,11 @@ def tracker_update(steps: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks steps", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, nargs="+", default=[1_000, 10_000, 100_000],
+    parser.add_argument("--steps", type=at_least(2), nargs="+", default=[1_000, 10_000, 100_000],
                         help="trial lengths to measure (each at least 2)")
     add_json_option(parser, "also write the figures to this file")
     args = parser.parse_args(argv)
     check_json(parser, args)
-    if min(args.steps) < 2:
-        parser.error("--steps: each size must be at least 2")
     results: dict[str, Any] = {"report": [], "tracker": []}
     print("| steps | Tuner.report total | first 1,000 µs/step | last 1,000 µs/step | last / "
           "first | MetricsTracker first µs/step | last µs/step |")

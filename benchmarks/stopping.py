@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import add_json_option, check_json
+from benchmarks import add_json_option, at_least, check_json
 
 START = 1.0
 
@@ -144,9 +144,9 @@ SYSTEMS: list[tuple[str, str, str, Callable[..., Result]]] = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks stopping", description=__doc__)
-    parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=at_least(1), default=60)
+    parser.add_argument("--steps", type=at_least(1), default=30)
+    parser.add_argument("--seeds", type=at_least(1), default=5)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke: 12 trials of 10 steps, one seed")
     add_json_option(parser, "write the results here")

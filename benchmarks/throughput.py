@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import add_json_option, by_hand, check_json
+from benchmarks import add_json_option, at_least, by_hand, check_json
 from hpstore.store.sqlite.database import PAGE_SIZE
 
 _objective = by_hand.objective
@@ -156,8 +156,8 @@ SYSTEMS: list[tuple[str, Callable[[int, str], float], str | None]] = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks throughput", description=__doc__)
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=at_least(1), default=1000)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--quick", action="store_true", help="a CI smoke: 200 trials, 1 repeat")
     add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError
@@ -176,6 +178,26 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, a job scheduler) stops the command
+    as Ctrl-C does, so that what it started and made (worker processes, temporary files, a
+    schema on a server) is stopped and removed on the way out; Python's default ends the
+    process at once. Off the main thread, where handlers cannot be set, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _escape_what_the_terminal_cannot_show() -> None:

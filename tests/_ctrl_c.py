@@ -25,10 +25,12 @@ def _processes_naming(text: str) -> list[int]:
     return found
 
 
-def stop_a_run_with_ctrl_c(tmp_path: Path, *args: str) -> tuple[Path, int]:
+def stop_a_run_with_ctrl_c(tmp_path: Path, *args: str, sig: int = signal.SIGINT
+                           ) -> tuple[Path, int]:
     """Start ``hpstore stress`` for minutes, wait until its workers write reports, then
-    press Ctrl-C on it alone (SIGINT to the command, not to its workers). Returns the temp
-    folder it ran in and its process id, once the command has ended."""
+    press Ctrl-C on it alone (SIGINT to the command, not to its workers; or ``sig``, as
+    ``kill`` or a job scheduler sends SIGTERM). Returns the temp folder it ran in and its
+    process id, once the command has ended."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = subprocess.Popen(
@@ -42,7 +44,7 @@ def stop_a_run_with_ctrl_c(tmp_path: Path, *args: str) -> tuple[Path, int]:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
             time.sleep(0.05)  # polling for the reports, not waiting in their place
         assert len(_processes_naming(str(scratch))) == 2  # both workers run
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:

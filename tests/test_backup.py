@@ -138,3 +138,41 @@ def test_a_backup_of_a_quiet_search_equals_the_search(tmp_path):
     rows = "SELECT trial_id, status, score, hp_values FROM trials ORDER BY number"
     with sqlite3.connect(path) as a, sqlite3.connect(tmp_path / "c.db") as b:
         assert a.execute(rows).fetchall() == b.execute(rows).fetchall()
+
+
+def hold_a_trial(path: str, started: object, release: object) -> None:
+    """A worker of the source file that takes a trial and keeps running it until told."""
+    with open_oracle(path) as oracle:
+        oracle.create_trial("holder")
+        started.set()  # type: ignore[attr-defined]
+        release.wait(DEADLINE)  # type: ignore[attr-defined]
+
+
+def test_a_trial_running_in_the_source_runs_again_in_the_copy(tmp_path):
+    # The source's worker still runs, but not on the copy: the copy's trial must not wait
+    # for it (it would never end there).
+    path = tmp_path / "live.db"
+    open_oracle(str(path), max_trials=2, seed=3).close()
+    started, release = CTX.Event(), CTX.Event()
+    holder = CTX.Process(target=hold_a_trial, args=(str(path), started, release), daemon=True)
+    holder.start()
+    try:
+        assert started.wait(DEADLINE)
+        copy = tmp_path / "copy.db"
+        done = hpstore("backup", str(path), str(copy))
+        assert done.returncode == 0, done.stderr
+        assert "1 trial(s) running in the source run again" in done.stderr
+        with sqlite3.connect(path) as conn:
+            (held,) = conn.execute("SELECT trial_id FROM trials WHERE status = 'RUNNING'"
+                                   ).fetchone()
+        with open_oracle(str(path)) as source:  # the source's trial still runs there
+            assert source.create_trial("other").trial_id != held
+        with open_oracle(str(copy)) as oracle:  # in the copy, it is the next to run
+            again = oracle.create_trial("resumer")
+            assert (again.status, again.trial_id) == ("RUNNING", held)
+    finally:
+        release.set()
+        holder.join(DEADLINE)
+    assert holder.exitcode == 0
+    with sqlite3.connect(path) as conn:  # the source was not changed by the copy
+        assert conn.execute("SELECT count(*) FROM trials WHERE pid IS NULL").fetchone() == (0,)

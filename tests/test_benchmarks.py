@@ -338,3 +338,24 @@ def test_json_never_goes_over_a_search_file_and_an_existing_file_needs_force(tmp
     assert old.read_text() == "{}"
     assert steps.main(["--steps", "2", "--json", str(old), "--force"]) == 0
     assert "report" in json.loads(old.read_text())
+
+
+@pytest.mark.parametrize("argv", [
+    ["throughput", "--trials", "0"], ["throughput", "--repeats", "-1"],
+    ["scale", "--sizes", "1"], ["scale", "--processes", "0"],
+    ["quality", "--seeds", "0"], ["quality", "--budget", "0"],
+    ["keras", "--trials", "0"], ["postgres", "--per-process", "0"],
+    ["stopping", "--steps", "0"], ["dashboard", "--worker-trials", "0"],
+    ["steps", "--steps", "1"], ["throughput", "--trials", "ten"],
+])
+def test_a_count_below_what_a_run_needs_is_refused_before_it_starts(argv, capsys):
+    # zero trials divided by zero at the end of a run, zero processes waited for ever,
+    # and quality --seeds 0 quietly ran 5 seeds
+    from benchmarks.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[1]}:" in err
+    assert f"{argv[2]} is too small" in err or f"{argv[2]!r} is not a whole number" in err

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -404,10 +405,11 @@ def _stress_schemas(database: str, pid: int) -> list[str]:
             (f"hpstore\\_stress\\_{pid}\\_%",))]
 
 
-def test_stress_stopped_with_ctrl_c_leaves_no_schema_on_the_server(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stress_stopped_with_ctrl_c_leaves_no_schema_on_the_server(tmp_path, sig):
     from _ctrl_c import stop_a_run_with_ctrl_c
 
-    scratch, pid = stop_a_run_with_ctrl_c(tmp_path, "--database", base_url())
+    scratch, pid = stop_a_run_with_ctrl_c(tmp_path, "--database", base_url(), sig=sig)
     assert list(scratch.iterdir()) == []
     assert _stress_schemas(base_url(), pid) == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -195,6 +196,23 @@ def test_cleanup_leaves_no_files(tmp_path):
     shutil.rmtree(folder)
 
 
-def test_a_run_stopped_with_ctrl_c_stops_its_workers_and_leaves_no_files(tmp_path):
-    scratch, _ = stop_a_run_with_ctrl_c(tmp_path)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_run_stopped_with_ctrl_c_stops_its_workers_and_leaves_no_files(tmp_path, sig):
+    # (SIGTERM, from kill or a job scheduler, ended the command at once: its workers ran
+    # on, and its files stayed)
+    scratch, _ = stop_a_run_with_ctrl_c(tmp_path, sig=sig)
     assert list(scratch.iterdir()) == []
+
+
+def test_keep_refuses_a_folder_holding_an_earlier_runs_rounds(tmp_path, capsys):
+    # the rounds' files are named by oracle and number: a second run kept in the same
+    # folder opened the first one's finished search and reported false violations
+    opts = options(tmp_path, "random", trials=6)
+    assert stress.run_round(opts, "random", tmp_path, 0)["violations"] == []
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SystemExit) as exc:
+        stress.main(["--oracle", "random", "--trials", "6", "--keep", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "random-000.db" in err and "--keep" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -32,9 +32,12 @@ def main(argv: list[str] | None = None) -> int:
             f"hpstore backup writes a file, not into {redact(args.output)}: copy the search "
             f"into the database with `hpstore copy {args.database} URL`.")
     out = Path(args.output).expanduser()
-    trials, projects = backup(Path(args.database), out)
+    trials, projects, running = backup(Path(args.database), out)
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "
           f"{out.stat().st_size} bytes, one file", file=sys.stderr)
+    if running:
+        print(f"{running} trial(s) running in the source run again when the copy is resumed "
+              "(their workers write to the source, not the copy)", file=sys.stderr)
     return 0
 
 

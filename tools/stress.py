@@ -25,7 +25,8 @@ checks:
 - no worker failed with an error.
 
 Exit status 0 when every invariant held, 1 when any was violated (the files of failed
-rounds are kept and named).
+rounds are kept and named). Ctrl-C or SIGTERM stops the workers and removes the rounds'
+files and schemas (unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import json
 import mmap
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +53,7 @@ from hpstore.errors import HpStoreError, OutputFileError
 from hpstore.output_file import check_output, write_output
 from hpstore.store import open_store
 from hpstore.store.postgresql import is_url, redact
+from hpstore.tooling import terminated_as_interrupted
 
 ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
@@ -502,7 +505,8 @@ def parser() -> argparse.ArgumentParser:
                    help="seed of the searches and of the kills' timing: a run repeats")
     p.add_argument("--step-time", type=float, default=0.002,
                    help="seconds each simulated training step takes")
-    p.add_argument("--keep", help="keep every round's files in this folder")
+    p.add_argument("--keep", help="keep every round's files in this folder (new, or without "
+                                  "an earlier run's rounds)")
     p.add_argument("--json", help="write the results here (a new file; never a SQLite file)")
     p.add_argument("--force", action="store_true",
                    help="replace the --json file if it exists (never a SQLite file)")
@@ -517,6 +521,19 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(name, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
+
+
+def _refuse_earlier_rounds(folder: Path) -> None:
+    """A round's files are named by oracle and number: another run's files in the folder
+    would be opened as this run's rounds (a finished search, reports that are not theirs)."""
+    if not folder.is_dir():
+        return
+    names = re.compile(rf"({'|'.join(ORACLES)})-\d{{3}}\.(db|phases)$")
+    earlier = sorted(p.name for p in folder.iterdir() if names.match(p.name))
+    if earlier:
+        shown = ", ".join(earlier[:3]) + (", ..." if len(earlier) > 3 else "")
+        parser().error(f"--keep {folder} holds the rounds of an earlier run ({shown}): give "
+                       "a new or empty folder")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,7 +554,10 @@ def main(argv: list[str] | None = None) -> int:
     if opts.database and not is_url(opts.database):
         parser().error("--database takes a postgresql:// URL (a file search gets a new file "
                        "per round by itself)")
-    results = stress(opts)
+    if opts.keep:
+        _refuse_earlier_rounds(Path(opts.keep))
+    with terminated_as_interrupted():
+        results = stress(opts)
     print(summary(results))
     if opts.json is not None:
         try:

@@ -71,8 +71,18 @@ def _place(temporary: Path, out: Path) -> None:
     os.replace(temporary, out)
 
 
-def backup(source: Path, out: Path) -> tuple[int, int]:
-    """Copy the search file ``source`` into the new file ``out``; (trials, projects) copied.
+# In the copy, a trial that was running in the source has no worker: the source's worker
+# goes on writing to the source. Its liveness file is not in the copy's lock folder, and
+# without a process id to fall back on (see locks.Session.probe) its run is taken for ended,
+# so the copy runs it again as it would after that worker was killed. Only that column of
+# those rows changes (the status log is not touched: no status changed).
+_ORPHAN_COPIED_RUNS = ("UPDATE trials SET pid = NULL WHERE status = 'RUNNING' "
+                       "AND session IS NOT NULL")
+
+
+def backup(source: Path, out: Path) -> tuple[int, int, int]:
+    """Copy the search file ``source`` into the new file ``out``; (trials, projects, trials
+    running in the source, which the copy runs again) copied.
 
     Raises:
         HpStoreError: ``out`` exists, is a companion name, lies in the lock folder, or the
@@ -86,6 +96,7 @@ def backup(source: Path, out: Path) -> tuple[int, int]:
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
             src.backup(dst)  # in one step, so one snapshot of the source
+            running = dst.execute(_ORPHAN_COPIED_RUNS).rowcount
             # WAL like every search file, and the only connection: closing leaves one file.
             dst.execute("PRAGMA journal_mode = WAL")
             problems = [r[0] for r in dst.execute("PRAGMA integrity_check")]
@@ -105,4 +116,4 @@ def backup(source: Path, out: Path) -> tuple[int, int]:
     finally:
         src.close()
         _remove(temporary)
-    return trials, projects
+    return trials, projects, running
