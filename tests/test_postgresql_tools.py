@@ -465,3 +465,35 @@ def test_a_parameter_libpq_does_not_know_is_named_and_its_value_never_shown():
         hpstore.RandomSearchOracle("loss", database=url.replace(
             "sslmod=require", "tmeout=3&hunter2:x=1"))
     assert "hunter2" not in str(raised.value) and "(a name not shown)" in str(raised.value)
+
+
+def _hold_a_trial(url: str, started: object, release: object) -> None:
+    with open_oracle(url) as oracle:
+        oracle.create_trial("holder")
+        started.set()  # type: ignore[attr-defined]
+        release.wait(120)  # type: ignore[attr-defined]
+
+
+def test_a_trial_running_in_the_source_schema_runs_again_in_a_copy_on_the_same_server():
+    # the source's worker holds its liveness lock on this server: the copy of its trial
+    # must not wait for that worker
+    import multiprocessing as mp
+
+    source, target = fresh_url("src"), fresh_url("dst")
+    open_oracle(source, max_trials=2, seed=3).close()
+    ctx = mp.get_context("spawn")
+    started, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_a_trial, args=(source, started, release), daemon=True)
+    holder.start()
+    try:
+        assert started.wait(120)
+        assert main(["copy", source, target]) == 0
+        with open_oracle(source) as src:
+            (held,) = [t.trial_id for t in src.trials.values() if t.status == "RUNNING"]
+        with open_oracle(target) as oracle:
+            again = oracle.create_trial("resumer")
+            assert (again.status, again.trial_id) == ("RUNNING", held)
+    finally:
+        release.set()
+        holder.join(120)
+    assert holder.exitcode == 0

@@ -23,6 +23,7 @@ from hpstore.rendering import terminal_text
 from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
 from hpstore.store.records import NewProject
+from hpstore.store.rows import orphan_running
 from hpstore.tooling import open_search, run_tool
 
 
@@ -35,9 +36,10 @@ def same_place(a: str, b: str) -> bool:
 
 def copy(source: str, target: str, *, projects: list[str] | None = None,
          overwrite: bool = False, status: Callable[[str], None] | None = None
-         ) -> list[tuple[str, int]]:
+         ) -> list[tuple[str, tuple[int, int]]]:
     """Copy the projects named (all when None) from ``source`` to ``target``; returns
-    (name, trials) of each. ``status`` is told what is being done as it starts.
+    (name, (trials, trials running in ``source``, which run again in ``target``)) of each.
+    ``status`` is told what is being done as it starts.
 
     Raises:
         HpStoreError: the same store twice, a project SRC lacks, or one DST holds already
@@ -87,12 +89,14 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         dst.close()
 
 
-def _import(dst: Any, name: str, state: dict[str, Any], replace: bool) -> int:
+def _import(dst: Any, name: str, state: dict[str, Any], replace: bool) -> tuple[int, int]:
+    """(trials, trials running in SRC) copied as project ``name``."""
     settings = state["settings"]
     new = NewProject(name, settings["oracle_class"], settings["oracle_config"],
                      settings["objective"], settings["max_trials"], settings["seed"])
-    dst.import_project(new, state, replace=replace)
-    return len(state["trials"])
+    copied, running = orphan_running(state)
+    dst.import_project(new, copied, replace=replace)
+    return len(state["trials"]), running
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
                       overwrite=args.overwrite, status=line.show)
     finally:
         line.clear()
-    for name, trials in copied:
+    for name, (trials, running) in copied:
         print(terminal_text(f"copied project {name!r}: {trials} trial(s) into "
                             f"{shown(args.target)}"), file=sys.stderr)
+        if running:
+            print(f"  {running} trial(s) running in SRC run again when the copy is resumed "
+                  "(their workers write to SRC, not the copy)", file=sys.stderr)
     return 0
 
 

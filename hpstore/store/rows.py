@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -139,6 +140,26 @@ def check_state_document(state: Any) -> None:
         _check_numbers(state)
     except ValueError as exc:
         raise malformed(exc) from None
+
+
+def orphan_running(state: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """``state`` as another store must hold it, and how many of its trials were running.
+
+    A trial running in the store the document was read from keeps its worker there: in
+    the copy it has none, and must run again as after that worker was killed. Its liveness
+    token is replaced by one no process holds (the source's worker may hold its own in the
+    same store: a copy between schemas of one server, or to another name in one file) and
+    its process id is left out (a file takes a live process of that id, on this machine,
+    for the worker); nothing else changes.
+    """
+    trials = []
+    running = 0
+    for trial in state["trials"]:
+        if trial.get("status") == TrialStatus.RUNNING and trial.get("session") is not None:
+            trial = {**trial, "session": secrets.token_hex(8), "pid": None}
+            running += 1
+        trials.append(trial)
+    return {**state, "trials": trials}, running
 
 
 # The numbers of a document, which a file would otherwise keep whatever their type (SQLite
