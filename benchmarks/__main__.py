@@ -1,5 +1,5 @@
-"""python -m benchmarks [throughput|scale|quality|steps|keras|stopping|dashboard|postgres]
-                     [OPTIONS]
+"""python -m benchmarks [throughput|scale|quality|steps|keras|stopping|dashboard|postgres|
+                      floor] [OPTIONS]
 (the first three when none is named)
 
 Each of the first three runs the peers that are installed (`pip install -e ".[bench]"`) on
@@ -10,7 +10,9 @@ up to 100,000 steps. `keras` times hpstore.keras beside KerasTuner's own tuner o
 (tiny) Keras training. `stopping` compares the stopping rules with Optuna's pruners on
 synthetic learning curves. `dashboard` times the dashboard on a 100,000-trial search and the
 workers of a search it watches. `postgres` runs hpstore on PostgreSQL beside Optuna's
-RDBStorage on the same server (a throwaway one unless `--url` names yours).
+RDBStorage on the same server (a throwaway one unless `--url` names yours). `floor` measures
+hpstore's schema with no library code: its growth with and without the indexes whose keys
+land at random places, and several processes with other work outside the transactions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 PARTS = ("throughput", "scale", "quality")
 #: parts run only when named, and the module of each
 NAMED = {"steps": "steps", "keras": "keras_tuners", "stopping": "stopping",
-         "dashboard": "dashboard", "postgres": "postgres"}
+         "dashboard": "dashboard", "postgres": "postgres", "floor": "floor"}
 
 
 def main(argv: list[str] | None = None) -> int:

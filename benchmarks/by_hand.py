@@ -105,10 +105,28 @@ def throughput(n: int, folder: str) -> float:
     return n / elapsed
 
 
-def growth(size: int, folder: str) -> dict[str, float]:
-    """Trials per second over the first and the last 1,000 trials of a ``size`` search."""
+# hpstore's schema, and the same without the indexes whose keys fall at random places
+# (a values digest, a score): the cause of the schema's slowdown as a search grows.
+_SCORE_ORDER_DROPPED = ("DROP INDEX trials_by_status",
+                        "CREATE INDEX trials_by_status ON trials (project_id, status, number)")
+_DIGEST_INDEX_DROPPED = ("DROP INDEX trials_by_values",)
+INDEX_VARIANTS: dict[str, tuple[str, ...]] = {
+    "hpstore's schema": (),
+    "without the score order": _SCORE_ORDER_DROPPED,
+    "without the digest index": _DIGEST_INDEX_DROPPED,
+    "without either": _SCORE_ORDER_DROPPED + _DIGEST_INDEX_DROPPED,
+}
+
+
+def growth(size: int, folder: str, variant: str = "hpstore's schema") -> dict[str, float]:
+    """Trials per second over the first and the last 1,000 trials of a ``size`` search,
+    on hpstore's schema or one of the ``INDEX_VARIANTS``."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, size)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in INDEX_VARIANTS[variant]:
+        conn.execute(statement)
+    conn.close()
     conn, project = connect(path)
     rng, pid = random.Random(1), os.getpid()
     start, ends = time.perf_counter(), []
@@ -226,30 +244,67 @@ def check_work(folder: str, trials: int = 1000, number: int = 5000, repeats: int
         conn.close()
 
 
-def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any) -> None:
+def _busy(seconds: float) -> None:
+    """Work on the processor for ``seconds`` (what a trial does outside its transactions)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+class _Turns:
+    """A connection whose write transactions take hpstore's turnstile first, each after
+    ``outside`` seconds of other work, as hpstore's writers do (see locks.Turnstile)."""
+
+    def __init__(self, conn: sqlite3.Connection, turnstile: Any, outside: float) -> None:
+        self.conn, self.turnstile, self.outside = conn, turnstile, outside
+        self.held = False
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            _busy(self.outside)
+            self.held = self.turnstile.enter()
+        try:
+            return self.conn.execute(sql, params)
+        finally:
+            if sql == "COMMIT" and self.held:
+                self.turnstile.leave()
+                self.held = False
+
+
+def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
+            outside_us: float | None = None) -> None:
+    from hpstore.store.sqlite import locks
+
     error = None
     try:
         conn, project = connect(path)
         rng, pid = random.Random(seed), os.getpid()
+        writer: Any = conn
+        if outside_us is not None:  # each third of it before one of the 3 transactions
+            writer = _Turns(conn, locks.Turnstile(Path(path + ".turn")), outside_us / 3e6)
         ready.put(seed)
         start.wait(60)
         for _ in range(n):
-            trial(conn, project, rng, pid)
+            trial(writer, project, rng, pid)
         conn.close()
     except Exception as exc:  # counted, not hidden
         error = f"{type(exc).__name__}: {exc}"
     results.put(error)
 
 
-def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
+def processes(count: int, trials: int, folder: str, outside_us: float | None = None
+              ) -> dict[str, Any]:
     """Aggregate trials per second with ``count`` processes sharing one file, each running
-    its share of ``trials``; errors and repeated trial numbers counted."""
+    its share of ``trials``; errors and repeated trial numbers counted. With
+    ``outside_us``, each trial also works that many microseconds outside its transactions,
+    and its writers take hpstore's turnstile, as hpstore's do."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, None)
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
     share = trials // count
-    procs = [ctx.Process(target=_worker, args=(path, share, seed, ready, start, results))
+    procs = [ctx.Process(target=_worker,
+                         args=(path, share, seed, ready, start, results, outside_us))
              for seed in range(count)]
     for p in procs:
         p.start()

@@ -359,3 +359,39 @@ def test_a_count_below_what_a_run_needs_is_refused_before_it_starts(argv, capsys
     err = capsys.readouterr().err
     assert f"argument {argv[1]}:" in err
     assert f"{argv[2]} is too small" in err or f"{argv[2]!r} is not a whole number" in err
+
+
+def test_the_index_variants_drop_only_the_indexes_they_name(tmp_path):
+    expected = {"hpstore's schema": {"trials_by_values", "trials_by_status:score"},
+                "without the score order": {"trials_by_values", "trials_by_status"},
+                "without the digest index": {"trials_by_status:score"},
+                "without either": {"trials_by_status"}}
+    assert set(by_hand.INDEX_VARIANTS) == set(expected)
+    for n, (variant, statements) in enumerate(by_hand.INDEX_VARIANTS.items()):
+        path = tmp_path / f"v{n}.db"
+        by_hand.new_file(str(path), 10)
+        conn = sqlite3.connect(path)
+        for statement in statements:
+            conn.execute(statement)
+        found = set()
+        for name in ("trials_by_values", "trials_by_status"):
+            columns = [r[2] for r in conn.execute("SELECT * FROM pragma_index_info(?)", (name,))]
+            if columns:
+                found.add(f"{name}:score" if "score" in columns else name)
+        conn.close()
+        assert found == expected[variant], variant
+
+
+def test_floor_measures_every_variant_and_every_process_count(tmp_path, capsys):
+    from benchmarks import floor
+
+    out = tmp_path / "floor.json"
+    assert floor.main(["--size", "60", "--outside", "0", "40", "--processes", "1", "2",
+                       "--process-trials", "40", "--repeats", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results["growth"]) == set(by_hand.INDEX_VARIANTS)
+    assert all(ratio > 0 for ratio in results["growth"].values())
+    assert set(results["processes"]) == {"0", "40"}
+    assert all(row["1"] > 0 and row["2"] > 0 for row in results["processes"].values())
+    text = capsys.readouterr().out
+    assert "| without either |" in text and "| 40 |" in text
