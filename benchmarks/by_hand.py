@@ -253,10 +253,13 @@ def _busy(seconds: float) -> None:
 
 class _Turns:
     """A connection whose write transactions take hpstore's turnstile first, each after
-    ``outside`` seconds of other work, as hpstore's writers do (see locks.Turnstile)."""
+    ``outside`` seconds of other work and holding the write lock ``inside`` seconds longer,
+    as hpstore's writers do (see locks.Turnstile)."""
 
-    def __init__(self, conn: sqlite3.Connection, turnstile: Any, outside: float) -> None:
-        self.conn, self.turnstile, self.outside = conn, turnstile, outside
+    def __init__(self, conn: sqlite3.Connection, turnstile: Any, outside: float,
+                 inside: float) -> None:
+        self.conn, self.turnstile = conn, turnstile
+        self.outside, self.inside = outside, inside
         self.held = False
 
     def execute(self, sql: str, params: Any = ()) -> Any:
@@ -264,7 +267,10 @@ class _Turns:
             _busy(self.outside)
             self.held = self.turnstile.enter()
         try:
-            return self.conn.execute(sql, params)
+            done = self.conn.execute(sql, params)
+            if sql == "BEGIN IMMEDIATE":
+                _busy(self.inside)
+            return done
         finally:
             if sql == "COMMIT" and self.held:
                 self.turnstile.leave()
@@ -272,7 +278,7 @@ class _Turns:
 
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
-            outside_us: float | None = None) -> None:
+            work_us: tuple[float, float] | None = None) -> None:
     from hpstore.store.sqlite import locks
 
     error = None
@@ -280,8 +286,9 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
         conn, project = connect(path)
         rng, pid = random.Random(seed), os.getpid()
         writer: Any = conn
-        if outside_us is not None:  # each third of it before one of the 3 transactions
-            writer = _Turns(conn, locks.Turnstile(Path(path + ".turn")), outside_us / 3e6)
+        if work_us is not None:  # a third of each in or before each of the 3 transactions
+            writer = _Turns(conn, locks.Turnstile(Path(path + ".turn")), work_us[0] / 3e6,
+                            work_us[1] / 3e6)
         ready.put(seed)
         start.wait(60)
         for _ in range(n):
@@ -292,19 +299,20 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
     results.put(error)
 
 
-def processes(count: int, trials: int, folder: str, outside_us: float | None = None
-              ) -> dict[str, Any]:
+def processes(count: int, trials: int, folder: str,
+              work_us: tuple[float, float] | None = None) -> dict[str, Any]:
     """Aggregate trials per second with ``count`` processes sharing one file, each running
-    its share of ``trials``; errors and repeated trial numbers counted. With
-    ``outside_us``, each trial also works that many microseconds outside its transactions,
-    and its writers take hpstore's turnstile, as hpstore's do."""
+    its share of ``trials``; errors and repeated trial numbers counted. With ``work_us``
+    (outside, inside), each trial also works that many microseconds outside its
+    transactions and inside them, and its writers take hpstore's turnstile, as hpstore's
+    do."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, None)
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
     share = trials // count
     procs = [ctx.Process(target=_worker,
-                         args=(path, share, seed, ready, start, results, outside_us))
+                         args=(path, share, seed, ready, start, results, work_us))
              for seed in range(count)]
     for p in procs:
         p.start()

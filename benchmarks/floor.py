@@ -1,18 +1,19 @@
 """What hpstore's schema allows, with no library code: why growth and processes stop where
 they do.
 
-    python -m benchmarks floor [--size 100000] [--outside 0 90 150] [--processes 1 2 4]
-                               [--repeats 3] [--json floor.json]
+    python -m benchmarks floor [--size 100000] [--work 0:0 90:0 90:90 150:0]
+                               [--processes 1 2 4] [--repeats 3] [--json floor.json]
 
 Growth: the schema's statements sent by hand (benchmarks/by_hand.py) over a ``--size``
 search, on hpstore's schema and on the same without each index whose keys land at random
 places (the score order of the trials' status index, the never-twice digest index), so
 that what the slowdown comes from is measured, not guessed. Processes: the same statements
 in 1, 2, 4 processes sharing one file, each writer taking hpstore's turnstile, with
-``--outside`` microseconds of other work per trial outside the transactions (hpstore's own
-code outside its write lock is about 90 µs a trial): what more processes can gain from the
-work that runs side by side. Every figure is the median of ``--repeats`` runs, the variants
-interleaved.
+``--work OUT:IN``: microseconds of other work per trial outside the transactions and inside
+them (hpstore's own code takes about 90 µs a trial outside its write lock and holds the lock
+about 90 µs longer than its statements alone): what more processes can gain from the work
+that runs side by side, and what work inside the lock costs them. Every figure is the
+median of ``--repeats`` runs, the variants interleaved.
 """
 
 from __future__ import annotations
@@ -28,21 +29,35 @@ from benchmarks import add_json_option, at_least, by_hand, check_json
 from benchmarks.throughput import machine
 
 
+def _work(text: str) -> tuple[float, float]:
+    """``OUT:IN`` microseconds, each a number of at least 0."""
+    out, sep, inside = text.partition(":")
+    try:
+        found = (float(out), float(inside if sep else 0.0))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OUT:IN (two numbers of "
+                                         "microseconds, such as 90:0)") from None
+    if not all(0 <= v < 1e6 for v in found):
+        raise argparse.ArgumentTypeError(f"{text!r}: each number must be 0 or more "
+                                         "microseconds, below a second")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks floor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=at_least(2), default=100_000,
                         help="trials in the growth runs (the last 1,000 against the first)")
-    parser.add_argument("--outside", type=float, nargs="+", default=[0.0, 90.0, 150.0],
-                        metavar="US", help="microseconds of other work per trial")
+    parser.add_argument("--work", type=_work, nargs="+",
+                        default=[(0.0, 0.0), (90.0, 0.0), (90.0, 90.0), (150.0, 0.0)],
+                        metavar="OUT:IN", help="microseconds of other work per trial, outside "
+                                               "the transactions and inside them")
     parser.add_argument("--processes", type=at_least(1), nargs="+", default=[1, 2, 4])
     parser.add_argument("--process-trials", type=at_least(1), default=4000)
     parser.add_argument("--repeats", type=at_least(1), default=3)
     add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
     check_json(parser, args)
-    if min(args.outside) < 0:
-        parser.error("--outside: microseconds cannot be negative")
     results: dict[str, Any] = {"machine": machine(), "size": args.size, "growth": {},
                                "processes": {}}
     with tempfile.TemporaryDirectory(prefix="hpstore-floor-") as folder:
@@ -54,17 +69,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"growth {variant}: {runs[variant][-1]:.2f}", file=sys.stderr,
                       flush=True)
         results["growth"] = {v: statistics.median(r) for v, r in runs.items()}
-        per_s: dict[tuple[float, int], list[float]] = {}
+        per_s: dict[tuple[tuple[float, float], int], list[float]] = {}
         for _ in range(args.repeats):
-            for outside in args.outside:
+            for work in args.work:
                 for count in args.processes:
-                    found = by_hand.processes(count, args.process_trials, folder, outside)
+                    found = by_hand.processes(count, args.process_trials, folder, work)
                     if found["errors"] or found["duplicates"]:
                         print(f"errors: {found['error_messages']}", file=sys.stderr)
                         return 1
-                    per_s.setdefault((outside, count), []).append(found["per_s"])
-        results["processes"] = {f"{outside:g}": {str(count): statistics.median(
-            per_s[outside, count]) for count in args.processes} for outside in args.outside}
+                    per_s.setdefault((work, count), []).append(found["per_s"])
+        results["processes"] = {f"{out:g}:{inside:g}": {str(count): statistics.median(
+            per_s[(out, inside), count]) for count in args.processes}
+            for out, inside in args.work}
     print(f"{machine()}; each figure the median of {args.repeats} runs\n")
     print(markdown(results, args.processes))
     if args.json:
@@ -78,8 +94,9 @@ def markdown(results: dict[str, Any], counts: list[int]) -> str:
              "first 1,000:", "", "| schema | last / first |", "|---|---:|"]
     lines += [f"| {variant} | {ratio:.2f} |" for variant, ratio in results["growth"].items()]
     lines += ["", "The schema by hand in several processes, each writer taking hpstore's "
-              "turnstile, with other work per trial outside the transactions:", "",
-              "| work outside (µs a trial) | " + " | ".join(
+              "turnstile, with other work per trial outside the transactions and inside "
+              "them:", "",
+              "| work outside:inside (µs a trial) | " + " | ".join(
                   f"{c} process{'es' if c > 1 else ''}" for c in counts) + " |",
               "|---:|" + "---:|" * len(counts)]
     for outside, row in results["processes"].items():

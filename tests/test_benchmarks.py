@@ -386,12 +386,12 @@ def test_floor_measures_every_variant_and_every_process_count(tmp_path, capsys):
     from benchmarks import floor
 
     out = tmp_path / "floor.json"
-    assert floor.main(["--size", "60", "--outside", "0", "40", "--processes", "1", "2",
+    assert floor.main(["--size", "60", "--work", "0:0", "40:20", "--processes", "1", "2",
                        "--process-trials", "40", "--repeats", "1", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     assert set(results["growth"]) == set(by_hand.INDEX_VARIANTS)
     assert all(ratio > 0 for ratio in results["growth"].values())
-    assert set(results["processes"]) == {"0", "40"}
+    assert set(results["processes"]) == {"0:0", "40:20"}
     assert all(row["1"] > 0 and row["2"] > 0 for row in results["processes"].values())
     text = capsys.readouterr().out
-    assert "| without either |" in text and "| 40 |" in text
+    assert "| without either |" in text and "| 40:20 |" in text
