@@ -44,16 +44,6 @@ def to_hpstore_hyperparameters(hps: Any) -> hpstore.HyperParameters:
     return hpstore.HyperParameters.from_config(copy.deepcopy(hps.get_config()))
 
 
-def with_defaults(hps: keras_tuner.HyperParameters) -> keras_tuner.HyperParameters:
-    """``hps`` with every active hyperparameter that has no value set to its default, in
-    space order so a parent is settled before its children: what KerasTuner's own oracle
-    space holds, since registering a hyperparameter gives it its default."""
-    for hp in hps.space:
-        if hp.name not in hps.values and hps.is_active(hp):
-            hps.values[hp.name] = hp.default
-    return hps
-
-
 def merge_new_entries(target: hpstore.HyperParameters, source: keras_tuner.HyperParameters
                       ) -> None:
     """Register in ``target`` what ``source`` declared that ``target`` does not hold."""

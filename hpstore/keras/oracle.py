@@ -30,7 +30,6 @@ from hpstore.keras._convert import (
     to_keras_hyperparameters,
     to_keras_objective,
     to_keras_trial,
-    with_defaults,
 )
 from hpstore.objective import create_objective
 from hpstore.store import shown
@@ -234,7 +233,7 @@ class Oracle(keras_tuner.Oracle):
 
     def get_space(self) -> keras_tuner.HyperParameters:
         """The search space, each active hyperparameter at its default value."""
-        return with_defaults(to_keras_hyperparameters(self.hpstore_oracle.get_space()))
+        return to_keras_hyperparameters(self.hpstore_oracle.get_space())
 
     def update_space(self, hyperparameters: Any) -> None:
         """Add what ``hyperparameters`` declares to the space (ProjectMismatchError for a
