@@ -360,6 +360,43 @@ def test_a_warm_start_names_its_source_clearly(tmp_path):
                     project_name="untitled_project")
 
 
+def test_a_warm_start_waits_for_the_space_a_tuners_hypermodel_declares(tmp_path):
+    # the space was empty when the oracle was made, so every source trial was skipped, and
+    # the first search ran without them
+    _source(tmp_path / "old.db")
+
+    def build(hp):
+        hp.Float("x", -10, 10)
+        hp.Int("y", 0, 10)
+        hp.Choice("c", ["a", "b"])
+
+    seen = []
+
+    def run_trial(trial):
+        seen.append(len([t for t in oracle.trials.values() if t.status == "COMPLETED"]))
+        return objective_value(trial.hyperparameters.values)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is skipped: nothing to warn about
+        oracle = hpstore.BayesianOptimizationOracle(
+            "loss", max_trials=3, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+        assert oracle.warm_start is None  # waits for the space
+        hpstore.Tuner(oracle, hypermodel=build, run_trial=run_trial, verbose=0).search()
+    assert len(oracle.warm_start.added) == 8 and oracle.warm_start.skipped == []
+    assert seen[0] == 8  # the first trial of the search already had them
+
+
+def test_a_warm_start_that_cannot_be_read_leaves_no_search_behind(tmp_path):
+    target = tmp_path / "new.db"
+    for source, error in ((tmp_path / "last-weeek.db", hpstore.DatabaseError),
+                          (5, TypeError), ((tmp_path / "old.db", 7), TypeError)):
+        with pytest.raises(error):
+            open_oracle(target, warm_start_from=source)
+        assert not target.exists()
+        assert list(tmp_path.iterdir()) == []
+
+
 # -- files written before steering ----------------------------------------------------------
 def _old_file(path: Path, version: int) -> None:
     """A search file as an hpstore of schema ``version`` wrote it: one project, one trial."""
@@ -469,6 +506,22 @@ def test_retire_restore_and_note_commands(search, capsys):
     assert cli(["history", str(search), "--trial", best]) == 0
     out = capsys.readouterr().out
     assert "Retired by ci: leak" in out and "Restored by " in out
+
+
+@pytest.mark.parametrize("word", ["retire", "restore"])
+def test_retiring_several_trials_changes_none_when_one_has_not_ended(search, capsys, word):
+    # the first was retired, then the command failed on the second with exit code 2
+    oracle = open_oracle(search)
+    if word == "restore":
+        oracle.retire_trial("0", "to restore")
+    oracle.enqueue_trial({"x": 1.0, "y": 1, "c": "a"})
+    waiting = oracle.enqueued()[0].trial_id
+    before = state(oracle)
+    assert cli([word, str(search), "0", waiting, "--reason", "typo in the list"]) == 2
+    err = capsys.readouterr().err
+    assert f"{waiting} (IDLE)" in err and "nothing was changed" in err
+    assert state(oracle) == before
+    oracle.close()
 
 
 @pytest.mark.parametrize("command", [["enqueue", "--values", '{"x": 1}'],

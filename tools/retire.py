@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 
+from hpstore.errors import TrialNotEndedError
 from hpstore.tooling import attach_oracle, run_tool, writing_parser
+from hpstore.trial import TrialStatus
 
 
 def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
@@ -28,7 +30,15 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
         found = [queries.find_trial(oracle.project, given) for given in args.trials]
         # a trial named twice (by id and by number, say) is changed and told once
         found = list({record.trial_id: record for record in found}.values())
-        for record in found:  # every trial is found before any is changed
+        waiting = [r for r in found if r.status in (TrialStatus.RUNNING, TrialStatus.IDLE)]
+        if waiting:  # every trial is found, and has ended, before any is changed
+            listed = ", ".join(f"{r.trial_id} ({r.status})" for r in waiting)
+            raise TrialNotEndedError(
+                f"Only a trial that has ended can be {word}d, and {listed} "
+                f"{'has' if len(waiting) == 1 else 'have'} not: nothing was changed. Wait for "
+                f"{'it' if len(waiting) == 1 else 'them'} to end, or leave "
+                f"{'it' if len(waiting) == 1 else 'them'} out.")
+        for record in found:
             trial = (oracle.retire_trial if retired else oracle.restore_trial)(
                 record.trial_id, args.reason, by=args.by)
             score = "-" if trial.score is None else f"{trial.score:.6g}"

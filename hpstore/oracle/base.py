@@ -163,6 +163,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         #: trial id -> a run this process started, with the metric values it reported
         self._kept: dict[str, KeptRun] = {}
         self._local = threading.local()
+        if warm_start_from is not None:  # a typo here must not leave a new search behind
+            from hpstore.oracle.steering import check_warm_source
+
+            check_warm_source(warm_start_from)
         self._store: Store = open_store(database, durability=durability)
         try:
             self._open_project(given_objective, max_trials, given_space, seed, overwrite)
@@ -172,9 +176,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         self._space_version = -1
         self._space = HyperParameters()
         self._refresh_space()
-        #: what ``warm_start_from`` took in (None without one)
+        #: what ``warm_start_from`` took in (None without one, or until the space is
+        #: declared)
         self.warm_start: WarmStart | None = None
+        #: a warm start waiting for the space: a Tuner's hypermodel declares it later
+        self._warm_source: Any = None
         if warm_start_from is not None:
+            if not self._space.space:
+                self._warm_source = warm_start_from
+                return
             try:
                 self.warm_start = self._warm_start(warm_start_from)
             except BaseException:

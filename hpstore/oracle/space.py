@@ -3,6 +3,7 @@ and grown by what trials and hypermodels declare."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hpstore.hyperparameters import Fixed, HyperParameter, HyperParameters
@@ -22,6 +23,10 @@ class SpaceMixin:
     _space: HyperParameters
     _space_version: int
     _given_space: HyperParameters | None
+    _warm_source: Any  # a warm start waiting for the space (see Oracle.__init__)
+    warm_start: Any
+
+    _warm_start: Callable[[Any], Any]  # (the steering mixin's)
 
     def _refresh_space(self, version: int | None = None) -> None:
         """Read the space again when its stored version (``version`` when the caller read
@@ -72,6 +77,10 @@ class SpaceMixin:
         if items:
             self._project.extend_space(items)
             self._refresh_space()
+        if self._warm_source is not None and self._space.space:
+            # warm_start_from waited for the space (a hypermodel declares it): now it fits
+            source, self._warm_source = self._warm_source, None
+            self.warm_start = self._warm_start(source)
 
     def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
                      ) -> list[dict[str, Any]]:

@@ -285,16 +285,7 @@ class SteeringMixin:
         from hpstore.store import open_store
         from hpstore.store.records import ProjectRecord
 
-        if isinstance(source, tuple) and len(source) == 2:
-            where, name = source
-        elif isinstance(source, (str, os.PathLike)):
-            where, name = source, None
-        else:
-            raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
-                            f"(file, project_name) pair; received {source!r}.")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"The project name in `warm_start_from` must be a string, "
-                            f"received {name!r}.")
+        where, name = warm_source(source)
         store = open_store(where, read_only=True)
         place = shown(where)
         try:
@@ -478,3 +469,38 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
     return made_by(objective_from_config(record.objective), hyperparameters=hps,
                    database=database, project_name=record.name, **dict(search),
                    **dict(options))
+
+
+def warm_source(source: Any) -> tuple[Any, str | None]:
+    """``warm_start_from`` as (file or URL, project name or None).
+
+    Raises:
+        TypeError: neither a file (or URL) nor a (file, project_name) pair.
+    """
+    if isinstance(source, tuple) and len(source) == 2:
+        where, name = source
+    elif isinstance(source, (str, os.PathLike)):
+        where, name = source, None
+    else:
+        raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
+                        f"(file, project_name) pair; received {source!r}.")
+    if not isinstance(where, (str, os.PathLike)):
+        raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
+                        f"(file, project_name) pair; received {source!r}.")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"The project name in `warm_start_from` must be a string, "
+                        f"received {name!r}.")
+    return where, name
+
+
+def check_warm_source(source: Any) -> None:
+    """Refuse a ``warm_start_from`` that cannot be read, before the search is made.
+
+    Raises:
+        TypeError: not a file, URL or (file, project_name) pair.
+        DatabaseError: the store cannot be opened (a file that does not exist, say).
+    """
+    from hpstore.store import open_store
+
+    where, _ = warm_source(source)
+    open_store(where, read_only=True).close()
