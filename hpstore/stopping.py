@@ -110,8 +110,11 @@ def _check_number(name: str, value: Any, *, optional: bool = False) -> float | N
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or (
-            math.isnan(float(value))):
-        raise ValueError(f"`{name}` must be a number, received {value!r}.")
+            not math.isfinite(float(value))):
+        # (an infinite bound has no JSON form to be stored with the search; leaving the
+        # bound out says the same)
+        raise ValueError(f"`{name}` must be a finite number"
+                         f"{' (or left out)' if optional else ''}, received {value!r}.")
     return float(value)
 
 

@@ -4,6 +4,7 @@ and annotated trials; through the library, several processes and the commands.""
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -11,6 +12,7 @@ import sqlite3
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _workers import (
     DEADLINE,
@@ -131,6 +133,26 @@ def test_hyperband_gives_an_enqueued_trial_the_full_budget(tmp_path):
     oracle.enqueue_trial({"u": 3})
     trial = oracle.create_trial("w")
     assert trial.hyperparameters.values == {"u": 3, "tuner/epochs": 9, "tuner/initial_epoch": 0}
+
+
+def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsys):
+    # the tuner/... values every Hyperband trial carries were refused as unknown names
+    hp = hpstore.HyperParameters()
+    hp.Int("u", 1, 8)
+    path = tmp_path / "s.db"
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, hyperparameters=hp, database=path)
+    ran = oracle.create_trial("w")
+    assert "tuner/bracket" in ran.hyperparameters.values
+    oracle.update_trial(ran.trial_id, {"loss": 0.5})
+    oracle.end_trial(ran)
+    again = oracle.enqueue_trial(ran.hyperparameters.values, skip_if_exists=False)
+    assert oracle.enqueued()[0].hyperparameters.values == {
+        "u": ran.hyperparameters.values["u"], "tuner/epochs": 9, "tuner/initial_epoch": 0}
+    assert cli(["export", str(path), "-o", str(tmp_path / "t.json")]) == 0
+    assert cli(["enqueue", str(path), "--file", str(tmp_path / "t.json"), "--again"]) == 0
+    assert "enqueued" in capsys.readouterr().out
+    assert len(oracle.enqueued()) == 3 and oracle.enqueued()[0].trial_id == again
+    oracle.close()
 
 
 def test_four_processes_enqueueing_the_same_configurations_run_each_once_first(tmp_path):
@@ -506,6 +528,23 @@ def test_retire_restore_and_note_commands(search, capsys):
     assert cli(["history", str(search), "--trial", best]) == 0
     out = capsys.readouterr().out
     assert "Retired by ci: leak" in out and "Restored by " in out
+
+
+def test_a_value_written_two_ways_is_one_configuration(tmp_path):
+    # {"u": 16.0} seeded its random fill apart from {"u": 16}, and -0.0 was kept apart from
+    # 0.0: one configuration enqueued (and run) twice
+    hp = hpstore.HyperParameters()
+    hp.Int("u", 8, 64, step=8)
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Float("f", -1.0, 1.0)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=1,
+                                        database=tmp_path / "s.db")
+    first = oracle.enqueue_trial({"u": 16, "f": 0.0})
+    assert oracle.enqueue_trial({"u": 16.0, "f": -0.0}) == first
+    assert oracle.enqueue_trial({"u": np.int64(16), "f": np.float32(-0.0)}) == first
+    assert [t.hyperparameters.values["f"] for t in oracle.enqueued()] == [0.0]
+    assert math.copysign(1.0, oracle.enqueued()[0].hyperparameters.values["f"]) == 1.0
+    oracle.close()
 
 
 @pytest.mark.parametrize("word", ["retire", "restore"])

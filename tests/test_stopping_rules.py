@@ -219,6 +219,8 @@ def test_threshold():
     (lambda: Patience(min_delta=-0.1), "min_delta"),
     (lambda: Patience(rule="median"), "rule"),
     (lambda: Threshold(lower="1"), "lower"),
+    (lambda: Threshold(upper=float("inf")), "upper"),  # (accepted, then no JSON to store)
+    (lambda: Patience(min_delta=float("inf")), "min_delta"),
 ])
 def test_bad_arguments_are_named(make, match):
     with pytest.raises((ValueError, TypeError), match=match):

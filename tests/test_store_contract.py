@@ -353,6 +353,12 @@ def test_reads(store, project):
     assert [t.trial_id for t in project.best(2, "min")] == ["01", "02"]
     assert [t.trial_id for t in project.best(5, "max")] == ["00", "02", "01", "03"]
     assert [t.trial_id for t in project.trials(order="score")] == ["01", "02", "00", "03"]
+    # a retired trial is ranked by no tool: by score it comes after every other trial
+    project.retire("01", retired=True, by="ci", reason=None)
+    assert [t.trial_id for t in project.trials(order="score")] == ["02", "00", "03", "01"]
+    assert [t.trial_id for t in project.trials(order="score", descending=True)
+            ] == ["00", "02", "03", "01"]
+    project.retire("01", retired=False, by="ci", reason=None)
     assert [t.trial_id for t in project.trials(statuses=["RUNNING"])] == ["03"]
     assert [t.trial_id for t in project.trials(limit=2, offset=1)] == ["01", "02"]
     assert set(project.trials_by_id(["02", "00", "nope"])) == {"00", "02"}

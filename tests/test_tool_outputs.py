@@ -176,3 +176,13 @@ def test_import_into_a_bad_database_path_is_one_error_line(tmp_path, capsys):
         code, _, err = run(capsys, "import-keras-tuner", str(fixture), str(database))
         assert code == 2 and one_error_line(err) and words in err, err
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize(("name", "args", "first"), [
+    ("t.json", [], "["), ("t.JSONL", [], "{"), ("t.csv", [], "trial_id,"),
+    ("t.txt", [], "trial_id,"), ("t.json", ["--format", "csv"], "trial_id,")])
+def test_export_writes_the_format_its_file_is_named_for(search, tmp_path, name, args, first):
+    # -o trials.json wrote CSV under a .json name, which enqueue --file then refused
+    out = tmp_path / name
+    assert main(["export", str(search), "-o", str(out), *args]) == 0
+    assert out.read_text().startswith(first)

@@ -1,11 +1,13 @@
 """hpstore export DB: every trial with its values, score and timing, as csv, json or jsonl.
 
+The format is --format's, else the -o file's extension (.csv, .json, .jsonl), else csv.
 With -o the output file is never the search file, one of its companions or any SQLite
 file, and an existing file is replaced only with --force."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from hpstore import queries
 from hpstore.output_file import check_output, write_output
@@ -22,8 +24,13 @@ from hpstore.tooling import (
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("export", __doc__)
     add_format_options(parser, ["csv", "json", "jsonl"], "csv")
+    # `-o trials.json` without --format writes JSON, not CSV under a .json name
+    parser.set_defaults(format=None)
     add_output_options(parser, None)
     args = parser.parse_args(argv)
+    if args.format is None:
+        suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
+        args.format = suffix if suffix in ("csv", "json", "jsonl") else "csv"
     if args.output is not None:  # a bad -o is refused before the file is read
         check_output(args.output, database=args.database, force=args.force,
                      example=f"trials.{args.format}")

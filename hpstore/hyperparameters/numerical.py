@@ -253,6 +253,8 @@ class Numerical(HyperParameter):
                 raise self._not_a_value(
                     value, f" (not on its grid; the nearest are {below!r} and {above!r})")
             return type(number)(self._value_at(int(index)))
+        if number == 0:  # -0.0 is the value 0.0, never a set of values of its own
+            return type(number)(0)
         return number
 
     def _describe_values(self) -> str:

@@ -98,6 +98,22 @@ def checked_values(space: HyperParameters, given: Any, what: str,
     return dict(to_jsonable(values, what=what))
 
 
+def _as_held(space: HyperParameters, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with each value a hyperparameter of that name can take written as the
+    search holds it (16.0 of an Int as 16, -0.0 as 0.0); the others as given (refused
+    later, by ``checked_values``)."""
+    held = dict(given)
+    for name, value in given.items():
+        for hp in space.space:
+            if hp.name == name:
+                try:
+                    held[name] = hp.check_value(value)
+                    break
+                except (ValueError, TypeError):
+                    continue
+    return held
+
+
 def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
               space: HyperParameters, given: Mapping[str, Any]) -> Any:
     """A value for ``hp``, left out of ``given``: ``fill``'s, unless a value given is one
@@ -191,7 +207,8 @@ class SteeringMixin:
                             f"{type(values).__name__}.")
         self._refresh_space()
         request = to_jsonable(dict(values), what=what)
-        rng = random.Random(f"{self.seed}:enqueue:{values_key(request)}")
+        # seeded by the values as the search holds them: {"units": 16.0} is {"units": 16}
+        rng = random.Random(f"{self.seed}:enqueue:{values_key(_as_held(self._space, request))}")
         full = checked_values(self._space, request, what,
                               lambda hp: hp.prob_to_value(rng.random()))
         return self.prepare_enqueued(full)

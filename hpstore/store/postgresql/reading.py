@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 TRIAL_COLUMNS = ("id, number, trial_id, status, hp_values::text, values_key, score, best_step, "
                  "tuner_id, session, message, run_count, invalid_runs, interruptions, queued, "
                  "created_at, started_at, ended_at, pid, changed_at, origin, note, retired_at")
-_ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
+# (a retired trial is ranked by no tool: by score, it comes after every other trial)
+_ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, score",
+           "ended": "ended_at"}
 _DIRECTIONS = {False: "ASC", True: "DESC"}
 _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
 # A trial and its current run's metric values, in one statement (one round trip, one

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from hpstore.store.sqlite.readonly import AnyDatabase
 
 _COLUMNS = ", ".join(TRIAL_FIELDS)
-_ORDERS = {"number": "number", "score": "score IS NULL, score", "ended": "ended_at"}
+# (a retired trial is ranked by no tool: by score, it comes after every other trial)
+_ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, score",
+           "ended": "ended_at"}
 _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 
 
