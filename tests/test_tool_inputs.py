@@ -219,6 +219,7 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
     hp.Float("lr", 0.001, 0.1)
     hp.Choice("act", ["relu", None], default="relu")  # None, written null or empty
     hp.Int("+n", 1, 3)  # a title a spreadsheet would run: written '+n
+    hp.Choice("pad", ["", " a", "b"])  # "" and " a": an empty cell and one with a space
 
     def search(path, trials):
         oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=hp, seed=3,
@@ -235,6 +236,7 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
     ran = search(tmp_path / "from.db", 12)
     assert {v["status"] for v in ran} == {"=x", "+y", "z"}
     assert {v["act"] for v in ran} == {"relu", None}
+    assert {v["pad"] for v in ran} == {"", " a", "b"}
     assert any("depth" not in v for v in ran) and any("depth" in v for v in ran)
     written = tmp_path / f"trials.{kind}"
     done = hpstore_command("export", str(tmp_path / "from.db"), "--format", kind, "-o",

@@ -169,7 +169,8 @@ def _from_export(row: dict[str, Any], declared: HyperParameters) -> dict[str, An
     trial columns, a column title as export wrote it (a hyperparameter called like a
     trial column, "status", as hp:status; one a spreadsheet would take for a formula with
     a leading '), and the empty values (null, an empty cell) of hyperparameters inactive
-    in that trial; an empty value of an active Choice that holds None is that None."""
+    in that trial; an empty value of an active Choice that holds None is that None, else
+    its "" when it holds one."""
     names = {hp.name for hp in declared.space}
     out: dict[str, Any] = {}
     empty: list[str] = []
@@ -189,8 +190,12 @@ def _from_export(row: dict[str, Any], declared: HyperParameters) -> dict[str, An
     settled = declared.copy()
     settled.values = dict(out)
     for hp in declared.space:  # in order: a parent is settled before its children
-        if hp.name in empty and None in (hp.values or []) and settled.is_active(hp):
-            out[hp.name] = settled.values[hp.name] = None
+        if hp.name in empty and settled.is_active(hp):
+            # an active hyperparameter's empty cell is its None, else its "" (a CSV cell
+            # cannot tell them apart; export wrote one of them)
+            held = [v for v in (None, "") if v in (hp.values or [])]
+            if held:
+                out[hp.name] = settled.values[hp.name] = held[0]
     return out
 
 
@@ -206,6 +211,8 @@ def _as_written(value: Any, name: str, space: list[Any]) -> Any:
         candidates = [json.loads(text)]
     except json.JSONDecodeError:
         candidates = []
+    if str(value) != text:  # the cell as written first: a string choice " pad"
+        candidates.insert(0, str(value))
     if text[:1] == "'" and text[1:2] in FORMULA_START:
         candidates.append(text[1:])  # kept from a spreadsheet's formulas by export
     candidates.append(text)
