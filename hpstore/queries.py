@@ -40,7 +40,7 @@ class Event:
     at: float
 
 
-def choose_project(store: Store, name: str | None) -> ProjectStore:
+def choose_project(store: Store, name: str | None, python: bool = False) -> ProjectStore:
     """The named project, or the only one.
 
     Raises:
@@ -59,7 +59,8 @@ def choose_project(store: Store, name: str | None) -> ProjectStore:
         return store.open_project(found[0])
     if not found:
         raise ProjectChoiceError("This file holds no project yet.")
-    raise ProjectChoiceError("This file holds several projects; choose one with --project: "
+    how = f"project={names[0]!r}" if python else "--project NAME"
+    raise ProjectChoiceError(f"This file holds several projects; choose one with {how}: "
                              + ", ".join(names) + ".")
 
 
@@ -244,7 +245,7 @@ def trials_dataframe(path: Any, project: str | None = None) -> Any:
 
     store = open_store(path, read_only=True)
     try:
-        chosen = choose_project(store, project)
+        chosen = choose_project(store, project, python=True)
         columns, rows = trial_table(chosen, space_names(chosen), chosen.trials())
     finally:
         store.close()

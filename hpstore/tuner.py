@@ -13,6 +13,7 @@ import numbers
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -47,9 +48,15 @@ RESUME_HINT = "Run the same command again to resume."
 
 
 def default_tuner_id() -> str:
-    """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process."""
+    """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process, and
+    one per thread besides the main one: two searches in threads of one process are two
+    workers (under one id, both took the same trial)."""
     given = os.environ.get("HPSTORE_TUNER_ID") or os.environ.get("KERASTUNER_TUNER_ID")
-    return given or f"worker-{os.getpid()}"
+    if given:
+        return given
+    if threading.current_thread() is threading.main_thread():
+        return f"worker-{os.getpid()}"
+    return f"worker-{os.getpid()}-t{threading.get_native_id()}"
 
 
 def validate_results(results: Any, objective: Objective, where: str) -> None:

@@ -465,6 +465,24 @@ def test_oracle_pickles_as_its_arguments(db):
     assert len(again.trials) == 1  # the unpickled copy did not wipe the file
 
 
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy", "positional"])
+def test_a_copy_keeps_max_trials_as_it_was_changed_since(db, how):
+    # a copy reopened the search with the max_trials the oracle was made with, undoing
+    # `oracle.max_trials = 10` for every process: spawned workers then ran nothing
+    import copy as copying
+
+    if how == "positional":
+        oracle = hpstore.RandomSearchOracle("loss", 3, database=db, hyperparameters=space())
+    else:
+        oracle = open_oracle(db, max_trials=3)
+    run(oracle, n=3)
+    oracle.max_trials = 10
+    twin = {"pickle": lambda o: pickle.loads(pickle.dumps(o)), "copy": copying.copy,
+            "deepcopy": copying.deepcopy, "positional": copying.copy}[how](oracle)
+    assert twin.max_trials == 10 and oracle.max_trials == 10
+    assert oracle.create_trial("w").status == "RUNNING"
+
+
 def test_state_round_trips_through_json(db, tmp_path):
     oracle = open_oracle(db, max_trials=6, seed=11)
     run(oracle, n=3)

@@ -263,6 +263,17 @@ def test_python_helpers(shared_db):
     assert isinstance(frame, pd.DataFrame) and len(frame) == 32 and "x" in frame.columns
 
 
+def test_trials_dataframe_names_its_own_argument_for_a_file_of_several_projects(tmp_path):
+    pytest.importorskip("pandas")
+    path = tmp_path / "two.db"
+    for name in ("a", "b"):
+        open_oracle(str(path), project_name=name).close()
+    with pytest.raises(hpstore.ProjectChoiceError, match=r"project='a'") as raised:
+        hpstore.trials_dataframe(path)
+    assert "--project" not in str(raised.value)  # (a command-line option, not Python's)
+    assert len(hpstore.trials_dataframe(path, project="b")) == 0
+
+
 # -- hostile text: terminals and spreadsheets -------------------------------------------------
 
 ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"

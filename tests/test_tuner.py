@@ -469,3 +469,42 @@ def test_demo_runs_small_and_leaves_a_readable_file(tmp_path, capsys):
                           ).fetchone()[0]
     assert curves >= 6 * 10  # at least ten epochs reported per trial
     assert not math.isnan(float(conn.execute("SELECT min(score) FROM trials").fetchone()[0]))
+
+
+def test_two_searches_in_threads_of_one_process_are_two_workers(tmp_path):
+    # under one default tuner id both took trial 00, ran it, and one search then died with
+    # TrialNotRunningError
+    import threading
+
+    path = tmp_path / "s.db"
+    hpstore.RandomSearchOracle("loss", max_trials=40, seed=1, database=path).close()
+    ran: list[str] = []
+    errors: list[BaseException] = []
+    both = threading.Barrier(2)
+
+    def build(hp):
+        hp.Float("x", 0, 1)
+
+    def run_trial(trial):
+        ran.append(trial.trial_id)
+        return trial.hyperparameters.values["x"]
+
+    def search():
+        oracle = hpstore.RandomSearchOracle(database=path)
+        try:
+            both.wait(60)  # (both searches start together)
+            hpstore.Tuner(oracle, hypermodel=build, run_trial=run_trial, verbose=0).search()
+        except BaseException as exc:  # (reported by the assertion below)
+            errors.append(exc)
+        finally:
+            oracle.close()
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 40
+    tuners = {t.tuner_id for t in hpstore.Oracle.attach(str(path)).trials.values()}
+    assert all(t.startswith(f"worker-{os.getpid()}-t") for t in tuners)

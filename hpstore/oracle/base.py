@@ -9,6 +9,7 @@ same trial twice, and everything an oracle knows is stored the moment it is deci
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import os
 import threading
@@ -49,6 +50,21 @@ from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
     kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
     return cls(*args, **kwargs)
+
+
+def _as_stored(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]
+               ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """An oracle's arguments with ``max_trials`` left to the store: a copy opens the search
+    as it stands (``oracle.max_trials = 30`` set since is kept, not undone by the value the
+    oracle was made with)."""
+    if "max_trials" in kwargs:
+        return args, dict(kwargs, max_trials=None)
+    positional = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if "max_trials" in positional and positional.index("max_trials") < len(args):
+        at = positional.index("max_trials")
+        return (*args[:at], None, *args[at + 1:]), kwargs
+    return args, kwargs
 
 
 class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
@@ -216,7 +232,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                                "give the Oracle a database= path.")
         from hpstore.store.postgresql import is_url
 
-        args, kwargs = self._init_args
+        args, kwargs = _as_stored(type(self), *self._init_args)
         if isinstance(kwargs.get("database"), (str, os.PathLike)) and not is_url(
                 kwargs["database"]):
             # the file this process opened, wherever the other process starts (a relative
