@@ -94,6 +94,10 @@ def json_value(value: Any) -> Any:
     "-Infinity" (as get_state() writes them); JSON has neither."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):  # a server's array (array_agg of a curve, say)
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):  # a server's json column, decoded
+        return {k: json_value(v) for k, v in value.items()}
     return value
 
 

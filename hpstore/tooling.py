@@ -180,6 +180,17 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def print_rows(text: str) -> None:
+    """Write what a tool renders to stdout. On a terminal, a control character from the
+    file (a note, a message, a value) is shown as an escape in every format, as the
+    table shows it: CSV keeps cells exactly as stored (quoted) for a file or a pipe, and
+    an escape sequence in one would otherwise run in the terminal."""
+    if sys.stdout.isatty():
+        text = "\n".join(terminal_text(line.removesuffix("\r"))
+                         for line in text.split("\n"))
+    sys.stdout.write(text)
+
+
 @contextlib.contextmanager
 def terminated_as_interrupted() -> Iterator[None]:
     """Within the block, SIGTERM (``kill``, ``timeout``, a job scheduler) stops the command

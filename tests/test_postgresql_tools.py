@@ -149,6 +149,15 @@ def test_sql_gives_json_columns_as_stored_as_a_file_does(shared_url, capsys):
                                     '{"name":"loss","direction":"min"}']
 
 
+def test_sql_json_holds_a_servers_array_of_infinities_as_standard_json(shared_url, capsys):
+    # an array (array_agg of a curve) holding inf or NaN failed: "Out of range float values"
+    code, out, _ = run(capsys, "sql", shared_url, "SELECT ARRAY[1, 'Infinity'::float8, "
+                       "'-Infinity'::float8, 'NaN'::float8] AS curve", "--format", "json")
+    assert code == 0
+    assert json.loads(out, parse_constant=lambda name: pytest.fail(f"not JSON: {name}")) == [
+        {"curve": [1.0, "Infinity", "-Infinity", None]}]
+
+
 def test_sql_cancelled_on_the_server_is_said_so_not_taken_for_ctrl_c(shared_url):
     # an administrator's pg_cancel_backend: before, "hpstore: interrupted", exit 130
     sleeping = subprocess.Popen(

@@ -33,14 +33,26 @@ def demo(tmp_path_factory) -> sqlite3.Connection:
                           cwd=folder, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
-    conn = sqlite3.connect(folder / "hpstore-demo.db")
+    path = folder / "hpstore-demo.db"
+    conn = sqlite3.connect(path)
     assert conn.execute("SELECT name FROM projects").fetchall() == [("demo",)]
+    # the best two retired, the second restored: rankings leave the best out, and the
+    # log's retirement rows are no worker's trials
+    best = [t for t, _ in conn.execute("SELECT trial_id, score FROM trials WHERE status = "
+                                       "'COMPLETED' ORDER BY score LIMIT 2")]
+    for argv in (["retire", str(path), *best, "--reason", "leak", "--by", "alice"],
+                 ["restore", str(path), best[1], "--reason", "fine", "--by", "bob"]):
+        done = subprocess.run([sys.executable, "-m", "hpstore", *argv], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+    assert conn.execute("SELECT count(*) FROM trials WHERE retired_at IS NOT NULL"
+                        ).fetchone() == (1,)
     return conn
 
 
 def completed_scores(conn: sqlite3.Connection) -> list[tuple[str, float]]:
     return conn.execute("SELECT trial_id, score FROM trials WHERE status = 'COMPLETED' "
-                        "ORDER BY score").fetchall()
+                        "AND retired_at IS NULL ORDER BY score").fetchall()
 
 
 def check_best_five(conn, columns, rows):
@@ -53,7 +65,7 @@ def check_per_value(conn, columns, rows):
     assert columns == ["model", "trials", "mean_score", "best_score"]
     per_model: dict[str, list[float]] = {}
     for values, score in conn.execute("SELECT hp_values, score FROM trials WHERE status = "
-                                      "'COMPLETED'"):
+                                      "'COMPLETED' AND retired_at IS NULL"):
         per_model.setdefault(json.loads(values)["model"], []).append(score)
     assert {r[0] for r in rows} == set(per_model) == {"ridge", "mlp"}  # one row per model
     for model, trials, mean, best in rows:
@@ -95,7 +107,8 @@ def check_throughput(conn, columns, rows):
     assert columns == ["tuner_id", "finished", "per_minute"]
     ended = Counter(t for (t,) in conn.execute(
         "SELECT tuner_id FROM transitions WHERE to_status IN ('COMPLETED', 'FAILED', "
-        "'STOPPED')"))
+        "'STOPPED') AND from_status IS NOT to_status"))
+    assert not {"alice", "bob"} & set(ended)
     assert len(ended) >= 2  # the demo runs two workers
     assert {r[0]: r[1] for r in rows} == dict(ended)  # one row per worker
     assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)

@@ -839,3 +839,40 @@ def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind)
     oracle.close()
     text, finished = watch_frame(path)
     assert finished and "no more trials" in text
+
+
+def _on_a_terminal(*argv: str) -> str:
+    """What ``hpstore ARGV`` writes to a terminal (a pseudo-terminal as its stdout)."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "hpstore", *argv], stdout=child_fd,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(child_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # (EIO: the terminal's other end closed)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_fd)
+    assert proc.wait(60) == 0
+    return out.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("argv", [["export"], ["trials", "--format", "csv"],
+                                  ["history", "--format", "csv"],
+                                  ["sql", "SELECT message FROM trials", "--format", "csv"]])
+def test_csv_on_a_terminal_shows_the_files_escape_sequences_as_escapes(hostile_db, argv):
+    # CSV keeps cells as stored: printed on a terminal, an escape sequence from a note or
+    # a message ran there (a title change, a cleared screen)
+    name, *rest = argv
+    args = [name, hostile_db, *rest]
+    if name != "sql":
+        args += ["--project", "p" + ESC]
+    shown = _on_a_terminal(*args)
+    assert "\\x1b" in shown and "\x1b" not in shown

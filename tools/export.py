@@ -16,6 +16,7 @@ from hpstore.tooling import (
     add_format_options,
     add_output_options,
     open_search,
+    print_rows,
     run_tool,
     tool_parser,
 )
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                      example=f"trials.{args.format}")
         print(terminal_text(f"wrote {args.output}"), file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        print_rows(text)
     return 0
 
 

@@ -11,6 +11,7 @@ from hpstore.tooling import (
     add_format_options,
     open_search,
     positive_int,
+    print_rows,
     run_tool,
     tool_parser,
 )
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
              # a traceback's last line is what a person needs in a table
              last_line(c.message) if args.format == "table" else c.message]
             for c in changes]
-    sys.stdout.write(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
+    print_rows(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
                             rows, args.format, raw=args.raw))
     if not rows and args.worker is not None:
         # an empty table is the answer, but a mistyped tuner id gives the same one

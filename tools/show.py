@@ -6,7 +6,7 @@ import sys
 
 from hpstore import queries
 from hpstore.rendering import iso_time, last_line, render, table_cell, terminal_text
-from hpstore.tooling import open_search, run_tool, tool_parser
+from hpstore.tooling import open_search, print_rows, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     metrics = queries.step_means(project.observations(trial, every_run=True))
     if metrics:
         print("Metrics (mean per step):")
-        sys.stdout.write(render(["run", "metric", "step", "value", "reports"], metrics))
+        print_rows(render(["run", "metric", "step", "value", "reports"], metrics))
     changes = project.transitions(trial_id=trial.trial_id)
     print("Status changes:")
-    sys.stdout.write(render(["at", "from", "to", "tuner_id", "pid", "message"],
+    print_rows(render(["at", "from", "to", "tuner_id", "pid", "message"],
                             [[iso_time(c.at), c.from_status, c.to_status, c.tuner_id, c.pid,
                               last_line(c.message)] for c in changes]))
     return 0

@@ -10,7 +10,14 @@ from __future__ import annotations
 import sys
 
 from hpstore.rendering import render
-from hpstore.tooling import add_format_options, open_search, run_tool, seconds, tool_parser
+from hpstore.tooling import (
+    add_format_options,
+    open_search,
+    print_rows,
+    run_tool,
+    seconds,
+    tool_parser,
+)
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -30,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                      "trial_overview\"")
     store = open_search(args.database, check=False)
     columns, rows = store.sql(args.query, timeout=args.timeout or None)
-    sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
+    print_rows(render(columns, rows, args.format, raw=args.raw))
     return 0
 
 

@@ -10,6 +10,7 @@ from hpstore.tooling import (
     add_format_options,
     open_search,
     positive_int,
+    print_rows,
     run_tool,
     tool_parser,
 )
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     trials = project.trials(statuses=args.status, order=args.sort, descending=args.desc,
                             limit=args.limit)
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
-    sys.stdout.write(render(columns, rows, args.format, raw=args.raw))
+    print_rows(render(columns, rows, args.format, raw=args.raw))
     stopped = queries.stopping(project)
     if args.format == "table" and stopped.stopped:
         print(f"({stopped.stopped} trial(s) stopped early, about {stopped.steps_saved} steps "
