@@ -1,13 +1,14 @@
 """What one more step costs as a trial reports many: Tuner.report per step, up to 100,000.
 
-    python -m benchmarks steps [--steps 1000 10000 100000] [--json out.json]
+    python -m benchmarks steps [--steps 1000 10000 100000] [--rule median] [--json out.json]
 
 One trial of a search file reports ``loss`` at steps 0, 1, 2, ... through ``Tuner.report``
 (one transaction per step, and the caller's copy of the trial's metrics kept current),
 and, apart, through a bare ``MetricsTracker`` (no file). For each size the table gives the
 cost per step of the first and of the last 1,000 steps: reporting is linear when the two
-agree, whatever the size. The bar: the last 1,000 steps of the largest size cost at most
-twice the first 1,000.
+agree, whatever the size. With ``--rule``, a stopping rule (one that never stops this lone
+trial) judges every report, in the transaction that records it. The bar: the last 1,000
+steps of the largest size cost at most twice the first 1,000.
 """
 
 from __future__ import annotations
@@ -39,13 +40,26 @@ def _per_step(times: list[float]) -> tuple[float, float]:
     return first * 1e6, last * 1e6
 
 
-def tuner_report(steps: int, folder: str) -> dict[str, Any]:
+RULES = ("none", "median", "threshold", "patience")
+
+
+def _rule(name: str) -> Any:
+    """A stopping rule that judges every report and never stops a lone trial."""
+    import hpstore
+
+    return {"none": None, "median": hpstore.MedianStopping(),
+            "threshold": hpstore.Threshold(upper=1e9),
+            "patience": hpstore.Patience(patience=10**9)}[name]
+
+
+def tuner_report(steps: int, folder: str, rule: str = "none") -> dict[str, Any]:
     import hpstore
 
     hp = hpstore.HyperParameters()
     hp.Float("x", 0, 1)
     oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=hp, seed=1,
-                                        database=os.path.join(folder, f"steps-{steps}.db"))
+                                        database=os.path.join(folder, f"steps-{steps}.db"),
+                                        early_stopping=_rule(rule))
     tuner = hpstore.Tuner(oracle, verbose=0)
     trial = oracle.create_trial("bench")
     times = [time.perf_counter()]
@@ -77,16 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=at_least(2), nargs="+", default=[1_000, 10_000, 100_000],
                         help="trial lengths to measure (each at least 2)")
+    parser.add_argument("--rule", choices=RULES, default="none",
+                        help="a stopping rule judging every report (default: none)")
     add_json_option(parser, "also write the figures to this file")
     args = parser.parse_args(argv)
     check_json(parser, args)
-    results: dict[str, Any] = {"report": [], "tracker": []}
+    results: dict[str, Any] = {"report": [], "tracker": [], "rule": args.rule}
     print("| steps | Tuner.report total | first 1,000 µs/step | last 1,000 µs/step | last / "
           "first | MetricsTracker first µs/step | last µs/step |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="hpstore-steps-") as folder:
         for steps in sorted(args.steps):
-            report, tracker = tuner_report(steps, folder), tracker_update(steps)
+            report, tracker = tuner_report(steps, folder, args.rule), tracker_update(steps)
             results["report"].append(report)
             results["tracker"].append(tracker)
             print(f"| {steps:,} | {report['total_s']:.2f} s | {report['first_us']:.1f} | "

@@ -13,9 +13,10 @@ PatientPruner, ThresholdPruner); where hpstore differs it says so in the rule's 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +37,8 @@ class Curve:
     steps: tuple[int, ...]
     values: tuple[float, ...]
     direction: str
+    #: the best value, when the one who built the curve kept it (see CurvesSoFar)
+    known_best: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def step(self) -> int:
@@ -48,6 +51,8 @@ class Curve:
 
     def best(self) -> float:
         """The best value so far (NaN steps ignored; NaN when every step is NaN)."""
+        if self.known_best is not None:
+            return self.known_best
         finite = [v for v in self.values if not math.isnan(v)]
         if not finite:
             return math.nan
@@ -373,6 +378,93 @@ def rule_from_config(config: Mapping[str, Any] | None) -> StoppingRule | None:
     if config["class_name"] == "Patience":
         args["rule"] = rule_from_config(args.get("rule"))
     return RULES[config["class_name"]](**args)
+
+
+class CurvesSoFar:
+    """The objective's points of the runs this process reports, kept as they arrive, so
+    that a report costs the same at step 100,000 as at step 1 (reading and averaging the
+    whole curve again at each report made a run's reports cost the square of its length).
+
+    The store gives only the points added since the last one seen (:meth:`seen`);
+    :meth:`curve` builds the rule's Curve from those and what is kept, changing nothing;
+    :meth:`keep` adds them once the transaction that read them has committed (a
+    transaction rolled back or retried must not leave its points here).
+    """
+
+    LIMIT = 64  # runs kept (the oldest forgotten first: read whole again if reported to)
+
+    def __init__(self) -> None:
+        # (trial key, run) -> [last observation id, {step: values}, steps ascending, means,
+        # the best mean (NaN while none)]
+        self._runs: dict[tuple[int, int], list[Any]] = {}
+
+    def seen(self, key: int, run: int) -> int:
+        """The id of the last observation kept for the run (0: none)."""
+        found = self._runs.get((key, run))
+        return 0 if found is None else int(found[0])
+
+    def curve(self, key: int, run: int, points: Sequence[tuple[int, int, float]],
+              direction: str) -> Curve:
+        """The run's curve with ``points`` ((id, step, value), after :meth:`seen`)."""
+        entry = self._runs.get((key, run))
+        by_step: dict[int, list[float]] = {} if entry is None else entry[1]
+        steps: list[int] = [] if entry is None else entry[2]
+        means: list[float] = [] if entry is None else entry[3]
+        touched: dict[int, list[float]] = {}
+        for _, step, value in points:
+            step = int(step)
+            if step not in touched:
+                touched[step] = list(by_step.get(step, ()))
+            touched[step].append(float(value))
+        new = sorted(touched)
+        if not steps or (new and new[0] > steps[-1]):  # the usual case: later steps only
+            added = [mean_of(touched[s]) for s in new]
+            best = _best_of(math.nan if entry is None else entry[4], added, direction)
+            return Curve((*steps, *new), (*means, *added), direction, known_best=best)
+        merged = dict(zip(steps, means))
+        merged.update((s, mean_of(v)) for s, v in touched.items())
+        order = sorted(merged)
+        return Curve(tuple(order), tuple(merged[s] for s in order), direction)
+
+    def keep(self, key: int, run: int, points: Sequence[tuple[int, int, float]],
+             direction: str) -> None:
+        """Add ``points`` (committed) to the run's curve."""
+        if not points:
+            return
+        entry = self._runs.get((key, run))
+        if entry is None:
+            while len(self._runs) >= self.LIMIT:
+                del self._runs[next(iter(self._runs))]
+            entry = self._runs[(key, run)] = [0, {}, [], [], math.nan]
+        _, by_step, steps, means, _ = entry
+        later = not steps or min(int(s) for _, s, _ in points) > steps[-1]
+        for _, step, value in points:
+            step = int(step)
+            if step in by_step:
+                by_step[step].append(float(value))
+                means[bisect.bisect_left(steps, step)] = mean_of(by_step[step])
+            else:
+                by_step[step] = [float(value)]
+                at = bisect.bisect_left(steps, step)
+                steps.insert(at, step)
+                means.insert(at, mean_of(by_step[step]))
+        entry[0] = max(int(entry[0]), max(int(i) for i, _, _ in points))
+        # a later step only adds to the best; an earlier step's mean may have changed
+        entry[4] = (_best_of(entry[4], means[-len({int(s) for _, s, _ in points}):], direction)
+                    if later else _best_of(math.nan, means, direction))
+
+    def clear(self) -> None:
+        self._runs.clear()
+
+
+def _best_of(best: float, values: Sequence[float], direction: str) -> float:
+    """The best of ``best`` and ``values``, NaN ignored (NaN when all are)."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not math.isnan(best):
+        finite.append(best)
+    if not finite:
+        return math.nan
+    return min(finite) if direction == "min" else max(finite)
 
 
 def curve_from(observations: Sequence[tuple[int, float]], direction: str) -> Curve:

@@ -32,3 +32,11 @@ def test_steps_benchmark_refuses_a_size_below_two(capsys):
         steps.main(["--steps", "1"])
     assert exc.value.code == 2
     assert "--steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", ["median", "patience"])
+def test_steps_benchmark_runs_with_a_rule_judging_every_report(tmp_path, rule):
+    out = tmp_path / "steps.json"
+    assert benchmarks_main(["steps", "--steps", "200", "--rule", rule, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["rule"] == rule and results["report"][0]["steps"] == 200

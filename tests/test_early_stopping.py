@@ -306,3 +306,30 @@ def test_a_result_run_trial_returns_is_never_judged_as_a_curve(tmp_path):
     trial = oracle.create_trial("reporter")
     assert oracle.update_trial(trial.trial_id, {"loss": 1e6}).status == "STOPPED"
     oracle.close()
+
+
+@pytest.mark.parametrize("database", ["file", "memory"])
+def test_a_long_run_is_judged_on_its_whole_curve_reported_step_by_step(tmp_path, database):
+    # the rule's curve is kept as reports arrive (it was read whole at each one): it must
+    # stop where the rule stops on the whole curve read at once, a step reported twice
+    # (averaged) included
+    from hpstore.stopping import curve_from
+
+    rule = hpstore.Patience(patience=50, min_delta=0.0)
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle(
+        "loss", max_trials=2, hyperparameters=hp, early_stopping=rule,
+        database=str(tmp_path / "s.db") if database == "file" else None)
+    trial = oracle.create_trial("w")
+    reports = [(s, 1.0 / (s + 1)) for s in range(300)] + [(299, 1.0)] + [
+        (s, 0.5) for s in range(300, 500)]
+    expected = next(n for n in range(1, len(reports) + 1)
+                    if rule.decide(curve_from(reports[:n], "min"), None) is not None)
+    for n, (step, value) in enumerate(reports, start=1):
+        status = oracle.update_trial(trial.trial_id, {"loss": value}, step=step).status
+        assert status == ("STOPPED" if n >= expected else "RUNNING"), n
+        if status == "STOPPED":
+            break
+    whole = curve_from(reports[:expected], "min")
+    assert oracle.get_trial(trial.trial_id).score == pytest.approx(whole.best())

@@ -483,6 +483,27 @@ def test_a_copy_keeps_max_trials_as_it_was_changed_since(db, how):
     assert oracle.create_trial("w").status == "RUNNING"
 
 
+def test_an_oracle_open_on_a_project_follows_a_set_state_made_through_another(tmp_path):
+    # it kept its own seed (proposing the old search's values) and no stopping rule, and
+    # wrote on into the loaded search
+    hp = hpstore.HyperParameters()
+    hp.Int("k", 0, 10**9)
+
+    def make(path, **kwargs):
+        return hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp,
+                                          database=tmp_path / path, project_name="p",
+                                          **kwargs)
+
+    stale = make("a.db", seed=3)
+    loaded = make("b.db", seed=9, early_stopping=hpstore.Threshold(upper=1.0))
+    make("a.db").set_state(loaded.get_state())
+    trial = stale.create_trial("w")
+    assert stale.seed == 9 and stale.early_stopping == hpstore.Threshold(upper=1.0)
+    twin = loaded.create_trial("w")
+    assert trial.hyperparameters.values == twin.hyperparameters.values
+    assert stale.update_trial(trial.trial_id, {"loss": 5.0}).status == "STOPPED"
+
+
 def test_state_round_trips_through_json(db, tmp_path):
     oracle = open_oracle(db, max_trials=6, seed=11)
     run(oracle, n=3)

@@ -320,3 +320,35 @@ def test_successive_halving_stops_where_optuna_prunes(seed, direction):
         seen.append(dict(enumerate(values[: (stopped if stopped is not None else 29) + 1])))
         ours.append(stopped)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("direction", ["min", "max"])
+@pytest.mark.parametrize("seed", range(12))
+def test_curves_kept_as_reports_arrive_equal_the_curve_read_whole(seed, direction):
+    # a rule's curve was read and averaged whole at each report: a run of n reports cost
+    # n squared; kept as they arrive it must be the same curve, whatever the steps' order
+    import random
+
+    from hpstore.stopping import CurvesSoFar
+
+    rng = random.Random(seed)
+    kept, every, next_id = CurvesSoFar(), {(1, 1): [], (1, 2): [], (2, 1): []}, 1
+    for _ in range(300):
+        run = rng.choice(list(every))
+        batch = []
+        for _ in range(rng.randint(1, 3)):
+            step = rng.choice([rng.randint(0, 40), len(every[run]) + rng.randint(0, 3)])
+            value = rng.choice([rng.uniform(-5, 5), math.nan, 1e308])
+            batch.append((next_id, step, value))
+            next_id += 1
+        assert kept.seen(*run) == (max((i for i, _, _ in every[run]), default=0))
+        curve = kept.curve(*run, batch, direction)
+        every[run] += batch
+        whole = curve_from([(s, v) for _, s, v in every[run]], direction)
+        assert curve.steps == whole.steps
+        assert [repr(v) for v in curve.values] == [repr(v) for v in whole.values]
+        assert repr(curve.best()) == repr(whole.best())
+        if rng.random() < 0.9:  # else: its transaction rolled back, nothing kept
+            kept.keep(*run, batch, direction)
+        else:
+            every[run] = every[run][:-len(batch)]

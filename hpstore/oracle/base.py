@@ -37,9 +37,9 @@ from hpstore.oracle.opening import (
 )
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
-from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, rows_of, trial_from
+from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, from_file, rows_of, trial_from
 from hpstore.oracle.values import stored_json, values_key
-from hpstore.stopping import StoppingRule, curve_from, rule_from_config
+from hpstore.stopping import CurvesSoFar, StoppingRule, rule_from_config
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.records import TrialRecord
@@ -179,6 +179,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         #: trial id -> a run this process started, with the metric values it reported
         self._kept: dict[str, KeptRun] = {}
         self._local = threading.local()
+        #: the stopping rule's curves of the runs this oracle reports (see CurvesSoFar)
+        self._curves = CurvesSoFar()
         if warm_start_from is not None:  # a typo here must not leave a new search behind
             from hpstore.oracle.steering import check_warm_source
 
@@ -351,6 +353,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         kept = self._kept.pop(str(trial_id), None)
+        self._local.stop_points = None
         try:
             record = self._project.record_metrics(trial_id, rows,
                                                   run=self._handed.get(str(trial_id)),
@@ -360,6 +363,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             if str(trial_id) in self._handed:
                 raise self._lost(trial_id) from None
             raise
+        if self._local.stop_points is not None:  # committed: the rule's curve keeps them
+            self._curves.keep(*self._local.stop_points, self.objective.direction)
+            self._local.stop_points = None
         if kept is not None and record.run == kept.record.run:
             # what the store now holds of this run, known without reading it back
             kept.record = record
@@ -373,8 +379,13 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             return None
         direction = self.objective.direction
 
-        def decide(points: list[tuple[int, float]], history: Any) -> StopVerdict | None:
-            curve = curve_from(points, direction)
+        curves = self._curves
+
+        def decide(key: int, run: int, points: list[tuple[int, int, float]], history: Any
+                   ) -> StopVerdict | None:
+            # kept by _update once the transaction that read them has committed
+            self._local.stop_points = (key, run, points)
+            curve = curves.curve(key, run, points, direction)
             if not curve.steps:
                 return None
             why = rule.decide(curve, history)
@@ -387,7 +398,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                                f"{why}.",
                                None if math.isnan(best) else best, step)
 
-        return StopCheck(self.objective.name, decide)
+        return StopCheck(self.objective.name, decide, curves.seen)
 
     def _direction(self, metric: str) -> str:
         return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"
@@ -571,12 +582,19 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 raise malformed(exc) from None
         with self._store.mutex():
             self._project.load(state)
-        self.objective = objective_from_config(state["settings"]["objective"])
-        self.seed = int(state["settings"]["seed"])
-        config = state["settings"].get("oracle_config")
+        self._adopt_settings(state["settings"]["objective"], state["settings"]["seed"],
+                             state["settings"].get("oracle_config"), rule)
+        self._space_version = -1
+        self._refresh_space()
+
+    def _adopt_settings(self, objective: Any, seed: Any, config: Any,
+                        rule: StoppingRule | None) -> None:
+        """Run the search with the settings its project holds now, as an oracle opened on
+        it would (its own, given when it was made, are gone): after ``set_state``, by
+        this object or another one on the same project."""
+        self.objective = objective_from_config(objective)
+        self.seed = int(seed)
         if isinstance(config, Mapping):
-            # This object now runs the search it loaded, with that search's arguments, as
-            # an oracle opened on it would (its own, given when it was made, are gone).
             self.early_stopping = rule
             for group, known in (("search", self._search_config()),
                                  ("options", self._options())):
@@ -584,8 +602,20 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 for key, value in (stored.items() if isinstance(stored, Mapping) else ()):
                     if key in known:
                         setattr(self, key, value)
-        self._space_version = -1
-        self._refresh_space()
+
+    def _settings_may_have_changed(self) -> None:
+        """After the space's version moved: a ``set_state`` through another object (or
+        process) may have replaced the project's settings; follow them."""
+        record = self._project.record()
+        config = record.oracle_config
+        stopping = config.get("stopping") if isinstance(config, Mapping) else None
+        now = (record.seed, dict(record.objective), stopping)
+        mine = (self.seed, self.objective.get_config(),
+                None if self.early_stopping is None else self.early_stopping.get_config())
+        if now != mine:
+            self._adopt_settings(record.objective, record.seed, config,
+                                 from_file(rule_from_config, stopping,
+                                           "projects.oracle_config"))
 
 
 @dataclass

@@ -24,6 +24,8 @@ class SpaceMixin:
     _space_version: int
     _given_space: HyperParameters | None
     _warm_source: Any  # a warm start waiting for the space (see Oracle.__init__)
+    _curves: Any  # the stopping rule's kept curves (see Oracle._stop_check)
+    _settings_may_have_changed: Callable[[], None]  # (the Oracle's)
     warm_start: Any
 
     _warm_start: Callable[[Any], Any]  # (the steering mixin's)
@@ -34,6 +36,11 @@ class SpaceMixin:
         if version is None:
             version = self._project.space_version()
         if version != self._space_version:
+            # (a project replaced by set_state keeps its version's count going: the
+            # stopping rule's kept curves may be of rows it no longer holds)
+            self._curves.clear()
+            if self._space_version >= 0:  # (not this object's first read)
+                self._settings_may_have_changed()
             version, items = self._project.space()
             self._space = from_file(HyperParameters.from_config,
                                     {"space": items, "values": {}}, "hyperparameters.config")

@@ -94,12 +94,15 @@ class StopVerdict:
 @dataclass(frozen=True)
 class StopCheck:
     """Asked inside ``record_metrics``' transaction, after the values are recorded:
-    ``decide(points, history)`` gets the (step, value) points of ``metric`` in the trial's
-    current run, in the order reported, and a :class:`hpstore.stopping.History` of the
-    other trials read in the same transaction."""
+    ``decide(trial_key, run, points, history)`` gets the (observation id, step, value)
+    points of ``metric`` in the trial's current run whose id is above ``seen(trial_key,
+    run)`` (the checker keeps the ones before), in the order reported, and a
+    :class:`hpstore.stopping.History` of the other trials read in the same transaction.
+    It may be asked again for the same points when the transaction is retried."""
 
     metric: str
-    decide: Callable[[list[tuple[int, float]], Any], StopVerdict | None]
+    decide: Callable[[int, int, list[tuple[int, int, float]], Any], StopVerdict | None]
+    seen: Callable[[int, int], int]
 
 
 class ProjectStore(Protocol):

@@ -46,6 +46,14 @@ from hpstore.trial import TrialStatus
 #: the columns of a project in PROJECT_FIELDS order (hpstore.store.rows), JSON as its text
 PROJECT_COLUMNS = ("project_id, name, oracle_class, oracle_config::text, objective::text, "
                    "max_trials, seed, space_version, created_at, updated_at, uncounted")
+
+# A run's points of one metric for a stopping rule: all of them, or (most reports) only
+# those after the last one the rule's checker holds, by the key's range (``trial + 0``
+# keeps the planner off the trial's index, which would walk every point of the run).
+_ALL_POINTS = ("SELECT id, step, value FROM observations WHERE id > %s AND trial = %s "
+               "AND run = %s AND metric = %s ORDER BY id")
+_NEW_POINTS = ("SELECT id, step, value FROM observations WHERE id > %s AND trial + 0 = %s "
+               "AND run = %s AND metric = %s ORDER BY id")
 _TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id = %s"
 #: the locks a read of a trial may take on its row until the transaction ends
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
@@ -417,11 +425,13 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         trial = self._recorded(trial_id, conn.execute(_RECORD, params).fetchone(), run)
         if trial.status != TrialStatus.RUNNING:
             return trial
-        points = [(s, from_db_float(v)) for s, v in conn.execute(
-            "SELECT step, value FROM observations WHERE trial = %s AND run = %s AND "
-            "metric = %s ORDER BY id", (trial.key, trial.run, stop.metric))]
-        verdict = stop.decide(points, PostgresHistory(conn, self.project_id, stop.metric,
-                                                      trial.key))
+        # (a sequence's ids: another session's report to this very run could commit
+        # below one already seen; only the run's own worker reports to it)
+        seen = stop.seen(trial.key, trial.run)
+        points = [(i, s, from_db_float(v)) for i, s, v in conn.execute(
+            _NEW_POINTS if seen else _ALL_POINTS, (seen, trial.key, trial.run, stop.metric))]
+        verdict = stop.decide(trial.key, trial.run, points, PostgresHistory(
+            conn, self.project_id, stop.metric, trial.key))
         if verdict is None:
             return trial
         # The status log's lock before the change the trigger logs. Taken only now, with
