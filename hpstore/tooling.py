@@ -55,7 +55,23 @@ def open_search(database: str, *, check: bool = True) -> Any:
     Raises:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
     """
-    return open_store(database, read_only=True, check=check)
+    store = open_store(database, read_only=True, check=check)
+    _warn_of_other_names(database)
+    return store
+
+
+def _warn_of_other_names(database: str) -> None:
+    """A file with another name (a hard link) may hold, in that name's log, what a worker
+    wrote through it: read under this name, the search looks older than it is."""
+    try:
+        names = os.stat(database).st_nlink
+    except (OSError, TypeError, ValueError):  # (a URL)
+        return
+    if names > 1:
+        print(error_line(f"{database} has {names} names (hard links); what workers wrote "
+                         "through another name and is still in that name's log is not "
+                         "shown here. Read the search under the name its workers use.")
+              .replace("hpstore: error:", "hpstore: warning:", 1), file=sys.stderr)
 
 
 def positive_int(text: str) -> int:

@@ -293,9 +293,29 @@ def test_the_tools_still_read_a_file_with_two_names(tmp_path, capsys):
     make_search(path)
     os.link(path, tmp_path / "b.db")
     assert main(["trials", str(tmp_path / "b.db"), "--format", "json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 3
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 3
+    # and says what it may not show: another name's log is not read under this one
+    assert "b.db has 2 names" in err and "hpstore: warning:" in err
     assert main(["check", str(path)]) == 1  # and check says why the library refuses it
     assert "names: 2" in capsys.readouterr().out
+
+
+def test_check_reports_a_value_at_fault_beside_its_other_findings(tmp_path, capsys):
+    # on a file no tool had looked at, check stopped at the value with one error line
+    # (no integrity, schema or trials line)
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE trials SET score = 'abc' WHERE number = 1")
+    conn.commit()
+    conn.close()
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "integrity: ok" in out and "contents:" in out and "'abc'" in out
+    assert "project 'untitled_project'" in out
 
 
 # -- a lock folder that is, or holds, a symbolic link ---------------------------------------------

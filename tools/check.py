@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from hpstore import queries
-from hpstore.errors import ForeignSchemaError
+from hpstore.errors import ForeignSchemaError, HpStoreError
 from hpstore.rendering import terminal_text
 from hpstore.tooling import open_search, run_tool, tool_parser
 
@@ -13,7 +13,9 @@ from hpstore.tooling import open_search, run_tool, tool_parser
 def main(argv: list[str] | None = None) -> int:
     args = tool_parser("check", __doc__).parse_args(argv)
     try:
-        store = open_search(args.database)
+        # the contents are read by health() below, and a value at fault is its finding,
+        # beside the other lines, not the end of the command
+        store = open_search(args.database, check=False)
     except ForeignSchemaError as exc:
         # Nothing more is read from such a file: SQLite would run what its schema defines.
         print(f"schema: NOT HPSTORE'S\n  {exc}")
@@ -27,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     projects = ([chosen] if chosen is not None
                 else [store.open_project(r) for r in store.projects()])
     for project in projects:
-        running = project.running()
+        try:
+            running = project.running()
+        except HpStoreError as exc:  # (a value at fault: the contents line named it)
+            problems += 1
+            print(terminal_text(f"project {project.name!r}: its running trials cannot be "
+                                f"read: {exc}"))
+            continue
         dead = [t for t in running
                 if t.session is not None and not store.is_alive(t.session, t.pid)]
         queued = [t for t in project.trials(statuses=["IDLE", "INVALID"])
