@@ -301,7 +301,14 @@ def test_the_tools_still_read_a_file_with_two_names(tmp_path, capsys):
     assert "names: 2" in capsys.readouterr().out
 
 
-def test_check_reports_a_value_at_fault_beside_its_other_findings(tmp_path, capsys):
+@pytest.mark.parametrize(("edit", "named"), [
+    ("UPDATE trials SET score = 'abc' WHERE number = 1", "'abc'"),
+    # (a status hpstore never writes, in the log, whose table has no CHECK: it was
+    # called clean, and `hpstore history` showed RUNNING -> BOGUS)
+    ("UPDATE transitions SET to_status = 'BOGUS' WHERE id = (SELECT max(id) FROM "
+     "transitions)", "'BOGUS'")])
+def test_check_reports_a_value_at_fault_beside_its_other_findings(tmp_path, capsys, edit,
+                                                                  named):
     # on a file no tool had looked at, check stopped at the value with one error line
     # (no integrity, schema or trials line)
     from hpstore.cli import main
@@ -309,13 +316,15 @@ def test_check_reports_a_value_at_fault_beside_its_other_findings(tmp_path, caps
     path = tmp_path / "a.db"
     make_search(path)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE trials SET score = 'abc' WHERE number = 1")
+    conn.execute(edit)
     conn.commit()
     conn.close()
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "integrity: ok" in out and "contents:" in out and "'abc'" in out
+    assert "integrity: ok" in out and "contents:" in out and named in out
     assert "project 'untitled_project'" in out
+    assert main(["history", str(path)]) == 2  # and the other tools refuse it
+    assert named in capsys.readouterr().err
 
 
 # -- a lock folder that is, or holds, a symbolic link ---------------------------------------------

@@ -36,6 +36,7 @@ from hpstore.store.sqlite.schema import (
     migrations,
 )
 from hpstore.store.statements import first_words, holds_nothing
+from hpstore.trial import TrialStatus
 
 
 def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
@@ -190,7 +191,9 @@ _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         (),
         "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE rowid > ? "
         "AND (typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR "
-        "typeof(tuner_id) = 'blob' OR typeof(message) = 'blob') LIMIT 1",
+        "typeof(tuner_id) = 'blob' OR typeof(message) = 'blob' OR to_status NOT IN "
+        "('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED') OR from_status "
+        "NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED')) LIMIT 1",
     ),
     "oracle_state": (
         ("key", "value"),
@@ -238,6 +241,9 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
             elif column in objects:
                 shape = ANY_JSON if table == "oracle_state" else dict
                 from_json(value, f"{table}.{column}", shape)
+            elif column in ("from_status", "to_status") and value is not None and (
+                    value not in TrialStatus.ALL):  # (the log's table has no CHECK)
+                raise damaged(f"{table}.{column}", value)
             else:
                 check_row((value,), (column,), table)
     if {t: m for t, m in reached.items() if m} != marks:  # else nothing new to remember
