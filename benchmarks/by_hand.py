@@ -118,9 +118,10 @@ INDEX_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def growth(size: int, folder: str, variant: str = "hpstore's schema") -> dict[str, float]:
-    """Trials per second over the first and the last 1,000 trials of a ``size`` search,
-    on hpstore's schema or one of the ``INDEX_VARIANTS``."""
+def growth(size: int, folder: str, variant: str = "hpstore's schema", window: int = 1000
+           ) -> dict[str, float]:
+    """Trials per second over the first and the last ``window`` trials of a ``size``
+    search, on hpstore's schema or one of the ``INDEX_VARIANTS``."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, size)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -134,7 +135,7 @@ def growth(size: int, folder: str, variant: str = "hpstore's schema") -> dict[st
         trial(conn, project, rng, pid)
         ends.append(time.perf_counter())
     conn.close()
-    window = min(1000, size // 2)
+    window = max(1, min(window, size // 2))
     return {"first_per_s": window / (ends[window - 1] - start),
             "last_per_s": window / (ends[-1] - ends[-window - 1])}
 
