@@ -91,7 +91,18 @@ def to_db_float(value: float | None) -> float | None:
 
 
 def from_db_float(value: float | None) -> float:
-    return math.nan if value is None else value
+    """A metric value as stored: NULL is NaN.
+
+    Raises:
+        NotAnHpstoreFileError: a value that is no number (changed by hand since a tool
+            last checked the file), named, rather than a TypeError deep in a tool.
+    """
+    if value is None:
+        return math.nan
+    if type(value) is not float and (isinstance(value, bool)
+                                     or not isinstance(value, (int, float))):
+        raise damaged("observations.value", value)
+    return value
 
 
 def mean_of_stored(values: Sequence[float | None]) -> float:
