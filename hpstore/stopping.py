@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -380,33 +381,54 @@ def rule_from_config(config: Mapping[str, Any] | None) -> StoppingRule | None:
     return RULES[config["class_name"]](**args)
 
 
+#: the last point a run's kept curve holds: (observation id, step, value)
+Point = tuple[int, int, float]
+
+
 class CurvesSoFar:
     """The objective's points of the runs this process reports, kept as they arrive, so
-    that a report costs the same at step 100,000 as at step 1 (reading and averaging the
-    whole curve again at each report made a run's reports cost the square of its length).
+    that a report does not read and average the whole run again (which made a run's
+    reports cost the square of its length).
 
-    The store gives only the points added since the last one seen (:meth:`seen`);
-    :meth:`curve` builds the rule's Curve from those and what is kept, changing nothing;
-    :meth:`keep` adds them once the transaction that read them has committed (a
-    transaction rolled back or retried must not leave its points here).
+    The store looks for the last point kept (:meth:`last`) where it was read: found as
+    it was (the same id, step and value), it gives only the points after it; else (the
+    project replaced meanwhile, nothing kept) every point of the run, with None for the
+    last. :meth:`curve` builds the rule's Curve from those and what is kept, changing
+    nothing; :meth:`keep` adds them once the transaction that read them has committed (a
+    transaction rolled back or retried leaves nothing here), and only to the very curve
+    they followed. Each thread keeps its own curves: a thread's reports never wait for,
+    nor change, another's.
     """
 
-    LIMIT = 64  # runs kept (the oldest forgotten first: read whole again if reported to)
+    LIMIT = 64  # runs kept per thread (the least recently kept forgotten first)
 
     def __init__(self) -> None:
-        # (trial key, run) -> [last observation id, {step: values}, steps ascending, means,
-        # the best mean (NaN while none)]
-        self._runs: dict[tuple[int, int], list[Any]] = {}
+        self._local = threading.local()
+        self._generation = 0
 
-    def seen(self, key: int, run: int) -> int:
-        """The id of the last observation kept for the run (0: none)."""
-        found = self._runs.get((key, run))
-        return 0 if found is None else int(found[0])
+    def _runs(self) -> dict[tuple[int, int], list[Any]]:
+        # (trial key, run) -> [last point, {step: values}, steps ascending, means, the best
+        # mean (NaN while none)]
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            local.runs, local.generation = {}, self._generation
+        runs: dict[tuple[int, int], list[Any]] = local.runs
+        return runs
 
-    def curve(self, key: int, run: int, points: Sequence[tuple[int, int, float]],
-              direction: str) -> Curve:
-        """The run's curve with ``points`` ((id, step, value), after :meth:`seen`)."""
-        entry = self._runs.get((key, run))
+    def last(self, key: int, run: int) -> Point | None:
+        """The last point kept of the run (None: none)."""
+        entry = self._runs().get((key, run))
+        return None if entry is None else entry[0]
+
+    def curve(self, key: int, run: int, after: Point | None, points: Sequence[Point],
+              direction: str) -> Curve | None:
+        """The run's curve: the points kept up to ``after`` and ``points`` after it (when
+        ``after`` is None, ``points`` is the whole run); None when the curve kept is no
+        longer the one ``after`` ends (forgotten meanwhile: this report goes unjudged, the
+        next one reads the run whole)."""
+        entry = self._runs().get((key, run)) if after is not None else None
+        if after is not None and (entry is None or not same_point(entry[0], after)):
+            return None
         by_step: dict[int, list[float]] = {} if entry is None else entry[1]
         steps: list[int] = [] if entry is None else entry[2]
         means: list[float] = [] if entry is None else entry[3]
@@ -426,16 +448,22 @@ class CurvesSoFar:
         order = sorted(merged)
         return Curve(tuple(order), tuple(merged[s] for s in order), direction)
 
-    def keep(self, key: int, run: int, points: Sequence[tuple[int, int, float]],
+    def keep(self, key: int, run: int, after: Point | None, points: Sequence[Point],
              direction: str) -> None:
-        """Add ``points`` (committed) to the run's curve."""
-        if not points:
+        """Add ``points`` (committed; read after ``after``, or the whole run when None) to
+        the run's curve. Points that followed another curve than the one kept are not
+        added to it: the run is then read whole at its next report."""
+        runs = self._runs()
+        entry = runs.pop((key, run), None)  # (put back last: the most recently kept)
+        if after is None:
+            entry = [None, {}, [], [], math.nan]
+        elif entry is None or not same_point(entry[0], after):
             return
-        entry = self._runs.get((key, run))
-        if entry is None:
-            while len(self._runs) >= self.LIMIT:
-                del self._runs[next(iter(self._runs))]
-            entry = self._runs[(key, run)] = [0, {}, [], [], math.nan]
+        if not points:
+            runs[(key, run)] = entry
+            return
+        while len(runs) >= self.LIMIT:
+            del runs[next(iter(runs))]
         _, by_step, steps, means, _ = entry
         later = not steps or min(int(s) for _, s, _ in points) > steps[-1]
         for _, step, value in points:
@@ -448,13 +476,23 @@ class CurvesSoFar:
                 at = bisect.bisect_left(steps, step)
                 steps.insert(at, step)
                 means.insert(at, mean_of(by_step[step]))
-        entry[0] = max(int(entry[0]), max(int(i) for i, _, _ in points))
+        entry[0] = max(points, key=lambda p: p[0])
         # a later step only adds to the best; an earlier step's mean may have changed
         entry[4] = (_best_of(entry[4], means[-len({int(s) for _, s, _ in points}):], direction)
                     if later else _best_of(math.nan, means, direction))
+        runs[(key, run)] = entry
 
     def clear(self) -> None:
-        self._runs.clear()
+        """Forget every thread's curves (the project may have been replaced)."""
+        self._generation += 1
+
+
+def same_point(a: Point | None, b: Point | None) -> bool:
+    """Whether two points are the same observation as read (NaN equal to NaN)."""
+    if a is None or b is None:
+        return a is b
+    return a[0] == b[0] and a[1] == b[1] and (
+        a[2] == b[2] or (math.isnan(a[2]) and math.isnan(b[2])))
 
 
 def _best_of(best: float, values: Sequence[float], direction: str) -> float:

@@ -333,3 +333,27 @@ def test_a_long_run_is_judged_on_its_whole_curve_reported_step_by_step(tmp_path,
             break
     whole = curve_from(reports[:expected], "min")
     assert oracle.get_trial(trial.trial_id).score == pytest.approx(whole.best())
+
+
+def test_a_rule_judges_the_curve_the_store_holds_after_another_object_replaced_it(tmp_path):
+    # a curve kept as reports arrive outlived a set_state made through another object:
+    # the rule judged points the store no longer held, and not the one just reported
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    path = tmp_path / "s.db"
+    worker = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp,
+                                        database=path, early_stopping=hpstore.Patience(
+                                            patience=2, min_delta=0.0))
+    trial = worker.create_trial("w")
+    for step, value in enumerate((10.0, 9.0, 8.0, 8.5, 8.6)):
+        assert worker.update_trial(trial.trial_id, {"loss": value}, step=step).status == (
+            "RUNNING")
+    other = hpstore.RandomSearchOracle(database=path)
+    state = other.get_state()
+    for step, value in zip(range(5, 10), (4.0, 3.0, 2.0, 1.0, 0.5)):  # improving
+        assert worker.update_trial(trial.trial_id, {"loss": value}, step=step).status == (
+            "RUNNING")
+    other.set_state(state)  # the store holds steps 0 .. 4 again
+    # the whole curve: 10, 9, 8, 8.5, 8.6, then 50: its last 3 steps no better than the
+    # best before them (judged on the points kept, 2, 1, 0.5 would have gone on)
+    assert worker.update_trial(trial.trial_id, {"loss": 50.0}, step=10).status == "STOPPED"

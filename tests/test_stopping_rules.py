@@ -322,6 +322,8 @@ def test_successive_halving_stops_where_optuna_prunes(seed, direction):
     assert ours == theirs
 
 
+
+
 @pytest.mark.parametrize("direction", ["min", "max"])
 @pytest.mark.parametrize("seed", range(12))
 def test_curves_kept_as_reports_arrive_equal_the_curve_read_whole(seed, direction):
@@ -341,14 +343,35 @@ def test_curves_kept_as_reports_arrive_equal_the_curve_read_whole(seed, directio
             value = rng.choice([rng.uniform(-5, 5), math.nan, 1e308])
             batch.append((next_id, step, value))
             next_id += 1
-        assert kept.seen(*run) == (max((i for i, _, _ in every[run]), default=0))
-        curve = kept.curve(*run, batch, direction)
+        last = kept.last(*run)
+        assert last is None or last[0] == max(i for i, _, _ in every[run])
+        if rng.random() < 0.05:
+            kept.clear()  # (another thread saw the project replaced)
+            last = None
+        given = batch if last is not None else every[run] + batch  # (else read whole)
+        curve = kept.curve(*run, last, given, direction)
         every[run] += batch
         whole = curve_from([(s, v) for _, s, v in every[run]], direction)
         assert curve.steps == whole.steps
         assert [repr(v) for v in curve.values] == [repr(v) for v in whole.values]
         assert repr(curve.best()) == repr(whole.best())
         if rng.random() < 0.9:  # else: its transaction rolled back, nothing kept
-            kept.keep(*run, batch, direction)
+            kept.keep(*run, last, given, direction)
         else:
             every[run] = every[run][:-len(batch)]
+
+
+def test_points_that_followed_a_curve_forgotten_meanwhile_are_not_kept():
+    # another thread forgot the curves between a report's judgement and its keeping: the
+    # points kept alone would have made a curve without the run's start
+    from hpstore.stopping import CurvesSoFar
+
+    kept = CurvesSoFar()
+    kept.keep(1, 1, None, [(1, 0, 5.0), (2, 1, 4.0)], "min")
+    last = kept.last(1, 1)
+    assert last == (2, 1, 4.0)
+    assert kept.curve(1, 1, last, [(3, 2, 3.0)], "min").steps == (0, 1, 2)
+    kept.clear()
+    kept.keep(1, 1, last, [(3, 2, 3.0)], "min")
+    assert kept.last(1, 1) is None  # the next report reads the run whole
+    assert kept.curve(1, 1, last, [(4, 3, 2.0)], "min") is None  # (unjudged, not wrong)

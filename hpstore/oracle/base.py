@@ -381,12 +381,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
 
         curves = self._curves
 
-        def decide(key: int, run: int, points: list[tuple[int, int, float]], history: Any
-                   ) -> StopVerdict | None:
+        def decide(key: int, run: int, last: Any, points: list[tuple[int, int, float]],
+                   history: Any) -> StopVerdict | None:
             # kept by _update once the transaction that read them has committed
-            self._local.stop_points = (key, run, points)
-            curve = curves.curve(key, run, points, direction)
-            if not curve.steps:
+            self._local.stop_points = (key, run, last, points)
+            curve = curves.curve(key, run, last, points, direction)
+            if curve is None or not curve.steps:
                 return None
             why = rule.decide(curve, history)
             if why is None:
@@ -398,7 +398,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                                f"{why}.",
                                None if math.isnan(best) else best, step)
 
-        return StopCheck(self.objective.name, decide, curves.seen)
+        return StopCheck(self.objective.name, decide, curves.last)
 
     def _direction(self, metric: str) -> str:
         return self.objective.direction_of(metric) or infer_metric_direction(metric) or "min"

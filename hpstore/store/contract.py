@@ -93,16 +93,18 @@ class StopVerdict:
 
 @dataclass(frozen=True)
 class StopCheck:
-    """Asked inside ``record_metrics``' transaction, after the values are recorded:
-    ``decide(trial_key, run, points, history)`` gets the (observation id, step, value)
-    points of ``metric`` in the trial's current run whose id is above ``seen(trial_key,
-    run)`` (the checker keeps the ones before), in the order reported, and a
+    """Asked inside ``record_metrics``' transaction, after the values are recorded, about
+    the (observation id, step, value) points of ``metric`` in the trial's current run, in
+    the order reported. ``last(trial_key, run)`` is the last point the checker holds (or
+    None): found in the store as it is (same id, step and value), the store gives
+    ``decide(trial_key, run, last, points, history)`` only the points after it; else
+    ``decide(trial_key, run, None, every_point, history)``. ``history`` is a
     :class:`hpstore.stopping.History` of the other trials read in the same transaction.
-    It may be asked again for the same points when the transaction is retried."""
+    It may be asked again when the transaction is retried."""
 
     metric: str
-    decide: Callable[[int, int, list[tuple[int, int, float]], Any], StopVerdict | None]
-    seen: Callable[[int, int], int]
+    decide: Callable[[int, int, Any, list[tuple[int, int, float]], Any], StopVerdict | None]
+    last: Callable[[int, int], Any]
 
 
 class ProjectStore(Protocol):

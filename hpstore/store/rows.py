@@ -105,6 +105,17 @@ def from_db_float(value: float | None) -> float:
     return value
 
 
+def points_after(last: Any, found: list[tuple[int, int, float]]
+                 ) -> list[tuple[int, int, float]] | None:
+    """The points after ``last`` when ``found`` (the points from ``last``'s id on, read
+    from the store) starts with it as it was read; None when it does not (the run must
+    be read whole)."""
+    if not found or found[0][0] != last[0] or found[0][1] != last[1] or not (
+            found[0][2] == last[2] or (math.isnan(found[0][2]) and math.isnan(last[2]))):
+        return None
+    return found[1:]
+
+
 def mean_of_stored(values: Sequence[float | None]) -> float:
     """The mean a stopping rule takes of one step's stored values: of those not NaN (NULL
     in the store), by :func:`hpstore.trial.mean_of` (no overflow where the sum passes the
@@ -276,5 +287,5 @@ def malformed(exc: BaseException) -> HpStoreError:
 
 __all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_FIELDS",
            "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
-           "dumps", "from_db_float", "log_in_order", "malformed", "project_record", "same_entry",
-           "space_item", "to_db_float", "trial_record"]
+           "dumps", "from_db_float", "log_in_order", "malformed", "points_after",
+           "project_record", "same_entry", "space_item", "to_db_float", "trial_record"]

@@ -35,6 +35,7 @@ from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
 from hpstore.store.rows import (
     check_running,
     from_db_float,
+    points_after,
     project_record,
     same_entry,
     space_item,
@@ -47,13 +48,13 @@ from hpstore.trial import TrialStatus
 PROJECT_COLUMNS = ("project_id, name, oracle_class, oracle_config::text, objective::text, "
                    "max_trials, seed, space_version, created_at, updated_at, uncounted")
 
-# A run's points of one metric for a stopping rule: all of them, or (most reports) only
-# those after the last one the rule's checker holds, by the key's range (``trial + 0``
+# A run's points of one metric for a stopping rule: all of them, or (most reports) those
+# from the last one the rule's checker holds on, by the key's range (``trial + 0``
 # keeps the planner off the trial's index, which would walk every point of the run).
-_ALL_POINTS = ("SELECT id, step, value FROM observations WHERE id > %s AND trial = %s "
-               "AND run = %s AND metric = %s ORDER BY id")
-_NEW_POINTS = ("SELECT id, step, value FROM observations WHERE id > %s AND trial + 0 = %s "
-               "AND run = %s AND metric = %s ORDER BY id")
+_ALL_POINTS = ("SELECT id, step, value FROM observations WHERE trial = %s AND run = %s "
+               "AND metric = %s ORDER BY id")
+_POINTS_FROM = ("SELECT id, step, value FROM observations WHERE id >= %s AND trial + 0 = %s "
+                "AND run = %s AND metric = %s ORDER BY id")
 _TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id = %s"
 #: the locks a read of a trial may take on its row until the transaction ends
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
@@ -427,10 +428,14 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             return trial
         # (a sequence's ids: another session's report to this very run could commit
         # below one already seen; only the run's own worker reports to it)
-        seen = stop.seen(trial.key, trial.run)
-        points = [(i, s, from_db_float(v)) for i, s, v in conn.execute(
-            _NEW_POINTS if seen else _ALL_POINTS, (seen, trial.key, trial.run, stop.metric))]
-        verdict = stop.decide(trial.key, trial.run, points, PostgresHistory(
+        last = stop.last(trial.key, trial.run)
+        points = None if last is None else points_after(last, [
+            (i, s, from_db_float(v)) for i, s, v in conn.execute(
+                _POINTS_FROM, (last[0], trial.key, trial.run, stop.metric))])
+        if points is None:  # (nothing kept, or not what the store holds now)
+            last, points = None, [(i, s, from_db_float(v)) for i, s, v in conn.execute(
+                _ALL_POINTS, (trial.key, trial.run, stop.metric))]
+        verdict = stop.decide(trial.key, trial.run, last, points, PostgresHistory(
             conn, self.project_id, stop.metric, trial.key))
         if verdict is None:
             return trial

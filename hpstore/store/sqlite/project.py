@@ -27,6 +27,7 @@ from hpstore.store.rows import (
     TRIAL_FIELDS,
     check_running,
     from_db_float,
+    points_after,
     project_record,
     same_entry,
     space_item,
@@ -42,14 +43,14 @@ from hpstore.trial import TrialStatus
 
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 PROJECT_COLUMNS = ", ".join(PROJECT_FIELDS)
-# A run's points of one metric for a stopping rule: all of them, or (most reports) only
-# those after the last one the rule's checker holds, found by the row id's range (the
-# trial's index would walk every point of the run to filter them: the square of a run's
-# length over its reports).
-_ALL_POINTS = ("SELECT id, step, value FROM observations WHERE trial = ?1 AND run = ?2 "
-               "AND metric = ?3 AND id > ?4 ORDER BY id")
-_NEW_POINTS = ("SELECT id, step, value FROM observations WHERE id > ?4 AND +trial = ?1 "
-               "AND run = ?2 AND metric = ?3 ORDER BY id")
+# A run's points of one metric for a stopping rule: all of them, or (most reports) those
+# from the last one the rule's checker holds on, found by the row id's range (the trial's
+# index would walk every point of the run to filter them: the square of a run's length
+# over its reports).
+_ALL_POINTS = ("SELECT id, step, value FROM observations WHERE trial = ? AND run = ? "
+               "AND metric = ? ORDER BY id")
+_POINTS_FROM = ("SELECT id, step, value FROM observations WHERE id >= ?4 AND +trial = ?1 "
+                "AND run = ?2 AND metric = ?3 ORDER BY id")
 # What deciding the next trial starts from (CreationFacts), in one statement.
 _FACTS_COLUMNS = (
     "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
@@ -477,11 +478,14 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
             if stop is not None and trial.status == TrialStatus.RUNNING and any(
                     m == stop.metric for m, _, _, _ in rows):
-                seen = stop.seen(trial.key, trial.run)
-                points = [(i, s, from_db_float(v)) for i, s, v in conn.execute(
-                    _NEW_POINTS if seen else _ALL_POINTS,
-                    (trial.key, trial.run, stop.metric, seen))]
-                verdict = stop.decide(trial.key, trial.run, points, SQLiteHistory(
+                last = stop.last(trial.key, trial.run)
+                points = None if last is None else points_after(last, [
+                    (i, s, from_db_float(v)) for i, s, v in conn.execute(
+                        _POINTS_FROM, (trial.key, trial.run, stop.metric, last[0]))])
+                if points is None:  # (nothing kept, or not what the store holds now)
+                    last, points = None, [(i, s, from_db_float(v)) for i, s, v in conn.execute(
+                        _ALL_POINTS, (trial.key, trial.run, stop.metric))]
+                verdict = stop.decide(trial.key, trial.run, last, points, SQLiteHistory(
                     conn, self.project_id, stop.metric, trial.key))
                 if verdict is not None:
                     conn.execute(
