@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from hpstore import queries
-from hpstore.errors import ForeignSchemaError, HpStoreError
+from hpstore.errors import ForeignSchemaError, HpStoreError, ProjectChoiceError
 from hpstore.rendering import terminal_text
 from hpstore.tooling import open_search, run_tool, tool_parser
 
@@ -21,13 +21,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"schema: NOT HPSTORE'S\n  {exc}")
         return 1
     # a project asked for is found first: one that does not exist is the whole answer
-    chosen = queries.choose_project(store, args.project) if args.project is not None else None
+    # (unless the projects cannot be read at all: then the findings below say why)
+    try:
+        chosen = (queries.choose_project(store, args.project) if args.project is not None
+                  else None)
+    except ProjectChoiceError:
+        raise
+    except HpStoreError:
+        chosen = None
     problems = 0
     for what, fine, says in store.health():
         problems += not fine
         print(terminal_text(f"{what}: {says}", keep_newlines=True))
-    projects = ([chosen] if chosen is not None
-                else [store.open_project(r) for r in store.projects()])
+    try:
+        projects = ([chosen] if chosen is not None
+                    else [store.open_project(r) for r in store.projects()])
+    except HpStoreError as exc:  # (a value at fault: the contents line named it)
+        print(terminal_text(f"projects: cannot be read: {exc}"))
+        return 1
     for project in projects:
         try:
             running = project.running()
