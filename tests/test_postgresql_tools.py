@@ -93,6 +93,30 @@ def test_check_reports_the_server_and_the_schema(shared_url, capsys):
     assert "1 waiting to run again" in out
 
 
+@pytest.mark.parametrize(("edit", "named"), [
+    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 1", "trials.hp_values"),
+    ("UPDATE transitions SET to_status = 'BOGUS' WHERE id = (SELECT max(id) FROM "
+     "transitions)", "transitions.to_status")])
+def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, named):
+    # check read no row on a server: a JSON array for a trial's values, or a status the
+    # log's table lets through, left it saying everything was fine
+    from hpstore.store.postgresql import admin
+
+    name = f"contents_{secrets.token_hex(6)}"
+    url = admin.create_schema(base_url(), name)
+    try:
+        complete(open_oracle(url, max_trials=4), 3)
+        code, out, _ = run(capsys, "check", url)
+        assert code == 0 and "contents: every value as hpstore writes it" in out
+        with psycopg.connect(base_url()) as conn:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(name)))
+            conn.execute(edit)
+        code, out, _ = run(capsys, "check", url)
+        assert code == 1 and "contents: The schema's " + named in out
+    finally:
+        admin.drop_schema(base_url(), name)
+
+
 def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, capsys):
     code, out, _ = run(capsys, "sql", shared_url, "SELECT status, count(*) AS n FROM "
                        "trial_overview GROUP BY status ORDER BY status", "--format", "json")

@@ -12,6 +12,7 @@ import contextlib
 from typing import Any
 
 from hpstore.errors import HpStoreError, QueryTimeoutError
+from hpstore.store.decode import damaged
 from hpstore.store.postgresql import liveness, schema
 from hpstore.store.postgresql.driver import first_line
 from hpstore.store.statements import (
@@ -78,6 +79,24 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
             conn.execute("ROLLBACK")
 
 
+# The first value hpstore never writes that the schema's types and checks let through: a
+# JSON column holding no object, a status the log's table (no CHECK) does not know.
+_CONTENTS = (
+    "SELECT 'projects.oracle_config', oracle_config::text FROM projects "
+    "WHERE json_typeof(oracle_config) <> 'object' "
+    "UNION ALL SELECT 'projects.objective', objective::text FROM projects "
+    "WHERE json_typeof(objective) <> 'object' "
+    "UNION ALL SELECT 'hyperparameters.config', config::text FROM hyperparameters "
+    "WHERE json_typeof(config) <> 'object' "
+    "UNION ALL SELECT 'trials.hp_values', hp_values::text FROM trials "
+    "WHERE json_typeof(hp_values) <> 'object' "
+    "UNION ALL SELECT 'transitions.to_status', to_status FROM transitions "
+    "WHERE to_status NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED') "
+    "UNION ALL SELECT 'transitions.from_status', from_status FROM transitions "
+    "WHERE from_status NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', "
+    "'FAILED') LIMIT 1")
+
+
 def health(db: Any) -> list[tuple[str, bool, str]]:
     """(what, fine, what it says) of the server and the schema, for ``hpstore check``."""
     version_text, database, user, connections, limit = db.query(
@@ -98,4 +117,8 @@ def health(db: Any) -> list[tuple[str, bool, str]]:
     findings.append(("connections", room > 0,
                      f"{connections} of max_connections {limit} in use"
                      + ("" if room > 0 else ": the server is full; raise max_connections")))
+    found = db.query(_CONTENTS) if stored == schema.SCHEMA_VERSION else []
+    findings.append(("contents", not found, "every value as hpstore writes it" if not found
+                     else str(damaged(found[0][0], found[0][1])).replace(
+                         "The file's", "The schema's", 1)))
     return findings
