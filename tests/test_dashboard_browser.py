@@ -272,7 +272,11 @@ def test_a_project_replaced_under_a_ticked_trial_is_followed(served, browser):
     # (the last answers may still be on their way when the live line says finished)
     assert browser.wait_for("document.getElementById('error').hidden && !document"
                             ".querySelector('#curves').textContent.includes('trial 01')")
-    assert browser.problems() == []
+    # A request that lands while the project is being replaced is answered 503 (the
+    # search could not be read: the project it named is gone), which the browser logs;
+    # the page retries and follows, as the waits above show. Nothing else may be logged.
+    assert [p for p in browser.problems()
+            if not ("status of 503" in p and "/api/" in p)] == []
 
 
 @pytest.mark.slow
