@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from hpstore.output_file import OutputFileError, check_output
+from hpstore.tooling import at_least
+
+__all__ = ["add_json_option", "at_least", "check_json"]
 
 
 def add_json_option(parser: argparse.ArgumentParser, text: str = "write the results here"
@@ -14,22 +16,6 @@ def add_json_option(parser: argparse.ArgumentParser, text: str = "write the resu
     parser.add_argument("--json", help=f"{text} (never over a search file; over another "
                                        "file only with --force)")
     parser.add_argument("--force", action="store_true", help="let --json replace a file")
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number no smaller than ``minimum`` (a count of trials,
-    repeats, processes or seeds: zero or less made a run divide by zero, wait for ever or
-    quietly use a default)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is too small: give at least {minimum}")
-        return value
-    parse.__name__ = f"at least {minimum}"  # (argparse names the type in some errors)
-    return parse
 
 
 def check_json(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError
@@ -74,19 +74,29 @@ def _warn_of_other_names(database: str) -> None:
               .replace("hpstore: error:", "hpstore: warning:", 1), file=sys.stderr)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``minimum`` to 2**63 - 1 (a count of trials,
+    rows, repeats or processes: zero or less made a run divide by zero, wait for ever or
+    quietly use a default; more than 2**63 - 1 is what no query's LIMIT or trial number
+    holds)."""
     import argparse
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
-    if not fits_int64(value):  # what a query's LIMIT, or a trial number, can hold
-        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, received {value}")
-    return value
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number, received {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, received {value}")
+        if not fits_int64(value):
+            raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, received {value}")
+        return value
+    parse.__name__ = f"at least {minimum}"  # (argparse names the type in some errors)
+    return parse
+
+
+positive_int = at_least(1)
 
 
 def seconds(text: str) -> float:

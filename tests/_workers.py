@@ -5,6 +5,7 @@ Spawned children import this module by name, so it holds no test functions itsel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -14,6 +15,22 @@ import hpstore
 from hpstore.oracle import Oracle
 
 DEADLINE = 60.0  # seconds any synchronisation may wait before a test fails
+
+
+def file_digest(path: str) -> str:
+    """The digest of the file's bytes (to show a reader changed nothing)."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def end_trials(oracle: Oracle, statuses: list[str]) -> Oracle:
+    """``oracle`` after one new trial per status, each reporting a loss of 1 and ended so."""
+    for status in statuses:
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = status
+        oracle.end_trial(trial)
+    return oracle
 
 
 class RandomTestOracle(Oracle):

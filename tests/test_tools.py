@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import multiprocessing as mp
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from _workers import DEADLINE, open_oracle, run_worker, write_forever
+from _workers import DEADLINE, end_trials, file_digest, open_oracle, run_worker, write_forever
 
 import hpstore
 from hpstore.cli import available_tools, load_tool, main
-from hpstore.queries import choose_project
-from hpstore.store import open_store
 from hpstore.store.sqlite.schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-
-
-def digest(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +52,6 @@ def shared_db(tmp_path_factory):
     # fold the WAL in so the hash below covers everything
     sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
-
-
-def complete(oracle, count):
-    """``oracle`` after ``count`` trials completed with a loss of 1."""
-    for _ in range(count):
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": 1.0})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    return oracle
 
 
 def run(capsys, *argv):
@@ -167,12 +148,12 @@ def test_sql_reads_and_refuses_writes(shared_db, capsys):
                        "trial_overview GROUP BY status ORDER BY status", "--format", "json")
     assert json.loads(out) == [{"status": "COMPLETED", "n": 30}, {"status": "FAILED", "n": 1},
                                {"status": "INVALID", "n": 1}]
-    before = digest(shared_db)
+    before = file_digest(shared_db)
     for statement in ["DELETE FROM trials", "UPDATE trials SET score = 0",
                       "DROP TABLE trials", "CREATE TABLE x (y)"]:
         code, _, err = run(capsys, "sql", shared_db, statement)
         assert code == 2 and "read-only" in err
-    assert digest(shared_db) == before
+    assert file_digest(shared_db) == before
 
 
 def test_check_tells_enqueued_trials_from_those_waiting_to_run_again(tmp_path, capsys):
@@ -203,12 +184,12 @@ def test_watch_once(shared_db, capsys):
 
 
 def test_tools_change_nothing_and_create_nothing(shared_db, capsys, tmp_path):
-    before = digest(shared_db)
+    before = file_digest(shared_db)
     for argv in (["summary"], ["trials"], ["best"], ["history"], ["export"], ["check"],
                  ["watch", "--once"]):
         code, _, _ = run(capsys, argv[0], shared_db, *argv[1:])
         assert code == 0
-    assert digest(shared_db) == before
+    assert file_digest(shared_db) == before
     missing = tmp_path / "missing.db"
     code, _, err = run(capsys, "summary", str(missing))
     assert code == 2 and "does not exist" in err and not missing.exists()
@@ -274,111 +255,9 @@ def test_trials_dataframe_names_its_own_argument_for_a_file_of_several_projects(
     assert len(hpstore.trials_dataframe(path, project="b")) == 0
 
 
-# -- hostile text: terminals and spreadsheets -------------------------------------------------
-
-ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"
-FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd", "@SUM(A1)", "-2+3",
-            "\tx", "\rx"]
-PLAIN_NUMBERS = ["-1.5", "+3e-4"]
-
-
-@pytest.fixture(scope="module")
-def hostile_db(tmp_path_factory):
-    """Names, values, project, tuner id and messages full of escape sequences and formulas."""
-    path = str(tmp_path_factory.mktemp("hostile") / "hostile.db")
-    hp = hpstore.HyperParameters()
-    hp.Choice("kind" + ESC, [*FORMULAS, *PLAIN_NUMBERS, "v" + ESC])
-    hp.Float("lr", -1, 1)
-    oracle = hpstore.RandomSearchOracle(objective="loss" + ESC, max_trials=20, seed=3,
-                                        database=path, project_name="p" + ESC,
-                                        hyperparameters=hp)
-    for i in range(12):
-        trial = oracle.create_trial("w" + ESC)
-        oracle.update_trial(trial.trial_id, {"loss" + ESC: float(i)}, step=0)
-        if i % 3 == 0:
-            trial.status = "FAILED"
-            trial.message = f"Traceback (most recent call last):\n  line {ESC}\nValueError: {ESC}"
-        else:
-            trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    oracle.close()
-    return path
-
-
-def controls(text: str) -> set[str]:
-    """The control and bidi characters in ``text`` (line breaks between lines are fine)."""
-    return {c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f
-            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
-
-
-@pytest.mark.parametrize("argv", [["summary"], ["trials"], ["best", "-n", "3"], ["history"],
-                                  ["show", "00"], ["show", "1"], ["watch", "--once"], ["check"],
-                                  ["sql", "SELECT * FROM trial_overview"],
-                                  ["sql", "SELECT * FROM status_log"],
-                                  ["show", "nope" + ESC], ["trials", "--project", "x" + ESC]])
-def test_control_characters_never_reach_the_terminal(hostile_db, capsys, argv):
-    code, out, err = run(capsys, argv[0], hostile_db, *argv[1:])
-    assert code in (0, 2), err
-    assert controls(out) == set() and controls(err) == set(), (out, err)
-    assert code == 2 or "\\x1b" in out or "\\u001b" in out  # shown as escapes, not dropped
-    if code == 2:
-        assert err.count("\n") == 1
-
-
-def test_tables_keep_one_line_per_row(hostile_db, capsys):
-    code, out, _ = run(capsys, "sql", hostile_db, "SELECT trial_id, message FROM trials "
-                       "WHERE message IS NOT NULL ORDER BY number")
-    assert code == 0 and len(out.splitlines()) == 2 + 4  # title, rule, four failed trials
-    assert "\\n" in out
-    code, out, _ = run(capsys, "history", hostile_db)
-    lines = out.splitlines()
-    assert len(lines) == 2 + 24 and all("ValueError" in line for line in lines if "FAILED" in line)
-    assert "Traceback" not in out  # the last line of the message, not the first
-
-
-def csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text, newline="")))
-
-
-@pytest.mark.parametrize("tool", ["trials", "export", "best", "sql"])
-def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, capsys, tool):
-    extra = {"sql": ["SELECT * FROM trial_values"]}.get(tool, [])
-    code, out, err = run(capsys, tool, hostile_db, *extra, "--format", "csv")
-    assert code == 0, err
-    column = "value" if tool == "sql" else next(c for c in csv_rows(out)[0] if "kind" in c)
-    cells = {r[column] for r in csv_rows(out) if r[column] and not r[column][0].isalpha()
-             and r[column] != "0" and not r[column][0].isdigit()}
-    seen_formulas = {c for c in cells if c.lstrip("'") in FORMULAS}
-    assert seen_formulas, cells
-    assert all(c.startswith("'") for c in seen_formulas)
-    assert not any(c.lstrip("'") in PLAIN_NUMBERS and c.startswith("'") for c in cells)
-    for row in csv_rows(out):  # numbers stay numbers, negative ones too
-        for key in ("score", "lr") if tool != "sql" else ():
-            if row.get(key):
-                float(row[key])
-    code, raw, _ = run(capsys, tool, hostile_db, *extra, "--format", "csv", "--raw")
-    raw_cells = {r[column] for r in csv_rows(raw)}
-    assert {c.lstrip("'") for c in seen_formulas} <= raw_cells
-
-
-def test_a_long_note_is_cut_in_a_table_and_whole_in_csv(tmp_path, capsys):
-    # every row of a table is padded to its longest cell: one note of 2 MB made each line
-    # of `hpstore trials` 2 MB long
-    path = str(tmp_path / "notes.db")
-    oracle = complete(open_oracle(path, max_trials=3), 3)
-    first = sorted(oracle.trials)[0]
-    oracle.set_trial_note(first, "x" * 100_000)
-    oracle.close()
-    code, out, _ = run(capsys, "trials", path)
-    assert code == 0 and max(len(line) for line in out.splitlines()) < 2_000
-    assert "x" * 999 + "\u2026" in out
-    code, out, _ = run(capsys, "trials", path, "--format", "csv")
-    assert code == 0 and "x" * 100_000 in out
-
-
 def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
     _, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
-    xs = [r["x"] for r in csv_rows(out) if r["x"].startswith("-")]
+    xs = [r["x"] for r in csv.DictReader(io.StringIO(out)) if r["x"].startswith("-")]
     assert xs and all(float(x) < 0 for x in xs)  # no quote in front
 
 
@@ -423,7 +302,7 @@ def test_a_trial_number_is_taken_wherever_a_trial_id_is(extended_db, capsys, giv
 
 def test_an_exact_trial_id_comes_before_a_number(tmp_path, capsys):
     path = str(tmp_path / "ids.db")
-    complete(open_oracle(path, max_trials=10), 3).close()
+    end_trials(open_oracle(path, max_trials=10), ["COMPLETED"] * 3).close()
     conn = sqlite3.connect(path)
     with conn:  # trial number 2 is given the id "1"; number 1 keeps "01"
         conn.execute("UPDATE trials SET trial_id = '1' WHERE number = 2")
@@ -528,11 +407,11 @@ FOREVER = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
     ("ATTACH DATABASE 'other.db' AS other", "ATTACH, DETACH and VACUUM"),
 ])
 def test_sql_refuses_settings_and_pointers_clearly(shared_db, capsys, statement, words):
-    before = digest(shared_db)
+    before = file_digest(shared_db)
     code, out, err = run(capsys, "sql", shared_db, statement)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(f"hpstore: error: hpstore sql refuses {words}"), err
-    assert "disk I/O" not in err and digest(shared_db) == before
+    assert "disk I/O" not in err and file_digest(shared_db) == before
 
 
 @pytest.mark.parametrize("statement", [
@@ -624,174 +503,6 @@ def test_ctrl_c_stops_a_running_query_with_one_line(shared_db):
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "hpstore: interrupted\n")
 
 
-# -- hpstore watch ------------------------------------------------------------------------------
-
-def end_trials(oracle, statuses):
-    for status in statuses:
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": 1.0})
-        trial.status = status
-        oracle.end_trial(trial)
-
-
-def watch_frame(path):
-    watch = load_tool("watch")
-    store = open_store(path, read_only=True)
-    try:
-        return watch.Watcher(store, choose_project(store, None)).frame()
-    finally:
-        store.close()
-
-
-def test_watch_ends_on_a_finished_search_with_stopped_trials(tmp_path):
-    path = str(tmp_path / "stopped.db")
-    oracle = open_oracle(path, max_trials=4)
-    end_trials(oracle, ["COMPLETED", "STOPPED", "FAILED", "STOPPED"])
-    oracle.close()
-    text, finished = watch_frame(path)
-    assert finished and "4 of 4 trials ended" in text and "trials done 4/4" in text
-    done = subprocess.run([sys.executable, "-m", "hpstore", "watch", path, "--interval", "0.05"],
-                          capture_output=True, text=True, timeout=DEADLINE, env=TOOL_ENV)
-    assert done.returncode == 0 and "The search is finished" in done.stdout, done.stderr
-
-
-def test_watch_does_not_end_while_trials_run_or_wait(tmp_path):
-    path = str(tmp_path / "busy.db")
-    oracle = open_oracle(path, max_trials=3, max_retries_per_trial=2)
-    end_trials(oracle, ["COMPLETED", "STOPPED", "INVALID"])  # the INVALID one waits
-    assert not watch_frame(path)[1]
-    retry = oracle.create_trial("w")  # the retry runs
-    assert retry.status == "RUNNING" and not watch_frame(path)[1]
-    oracle.update_trial(retry.trial_id, {"loss": 1.0})
-    retry.status = "COMPLETED"
-    oracle.end_trial(retry)
-    assert watch_frame(path)[1]
-    oracle.close()
-
-
-def test_watch_ends_when_the_oracle_has_nothing_left(tmp_path):
-    path = str(tmp_path / "grid.db")
-    hp = hpstore.HyperParameters()
-    hp.Choice("c", ["a", "b", "c"])
-    oracle = hpstore.GridSearchOracle("loss", database=path, hyperparameters=hp)
-    assert oracle.max_trials is None
-    end_trials(oracle, ["COMPLETED", "STOPPED"])
-    oracle.close()
-    text, finished = watch_frame(path)
-    assert not finished  # one grid point left
-    oracle = hpstore.GridSearchOracle("loss", database=path)
-    end_trials(oracle, ["COMPLETED"])
-    assert not watch_frame(path)[1]  # a worker (this process) is alive: it may ask again
-    oracle.close()
-    before = digest(path)
-    text, finished = watch_frame(path)
-    assert finished and "no more trials" in text
-    assert digest(path) == before
-
-
-def test_watch_does_not_end_a_paused_search(tmp_path):
-    path = str(tmp_path / "paused.db")
-    oracle = open_oracle(path, max_trials=10)
-    end_trials(oracle, ["COMPLETED", "STOPPED"])
-    oracle.close()  # nobody runs it now, but the oracle has trials to hand out
-    assert not watch_frame(path)[1]
-
-
-def test_watch_ends_when_too_many_trials_failed_in_a_row(tmp_path):
-    path = str(tmp_path / "failing.db")
-    oracle = open_oracle(path, max_trials=10, max_consecutive_failed_trials=2)
-    end_trials(oracle, ["COMPLETED", "FAILED"])
-    with pytest.raises(RuntimeError, match="consecutive failures"):
-        end_trials(oracle, ["FAILED"])
-    oracle.close()
-    text, finished = watch_frame(path)
-    assert finished and "last 2 trials failed" in text
-
-
-def read_line(stream, deadline=DEADLINE):
-    """One line from a child's pipe, or fail after ``deadline`` seconds."""
-    import threading
-
-    got = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
-    reader.start()
-    reader.join(deadline)
-    assert got, "no line came"
-    return got[0]
-
-
-def start_watch(path, *argv):
-    return subprocess.Popen([sys.executable, "-m", "hpstore", "watch", str(path), *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=TOOL_ENV)
-
-
-def test_watch_waits_for_a_file_that_does_not_exist_yet(tmp_path):
-    path = tmp_path / "later.db"
-    watcher = start_watch(path, "--interval", "0.05")
-    try:
-        assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
-        oracle = open_oracle(str(path), max_trials=2)
-        end_trials(oracle, ["COMPLETED", "COMPLETED"])
-        oracle.close()
-        out, err = watcher.communicate(timeout=DEADLINE)
-    finally:
-        watcher.kill()
-    assert watcher.returncode == 0, err
-    assert "trials done 2/2" in out and "The search is finished" in out
-
-
-@pytest.mark.parametrize("how", ["replaced", "moved"])
-def test_watch_follows_the_name_when_the_file_is_replaced_or_moved(tmp_path, how):
-    path, finished = tmp_path / "watched.db", tmp_path / "finished.db"
-    oracle = open_oracle(str(path), max_trials=5)  # not finished: watch goes on
-    end_trials(oracle, ["COMPLETED"])
-    oracle.close()
-    oracle = open_oracle(str(finished), max_trials=2)
-    end_trials(oracle, ["COMPLETED", "COMPLETED"])
-    oracle.close()
-    watcher = start_watch(path, "--interval", "0.05")
-    try:
-        assert "trials done 1/5" in read_line(watcher.stdout)
-        if how == "moved":
-            path.rename(tmp_path / "elsewhere.db")
-            said = time.monotonic() + DEADLINE
-            line = read_line(watcher.stdout)
-            while "was moved, replaced or deleted" not in line:  # (frames already written)
-                assert line and time.monotonic() < said, "watch never said so"
-                line = read_line(watcher.stdout)
-            assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
-        os.replace(finished, path)
-        out, err = watcher.communicate(timeout=DEADLINE)
-    finally:
-        watcher.kill()
-    assert watcher.returncode == 0, err
-    assert "trials done 2/2" in out and "The search is finished" in out
-
-
-@pytest.mark.parametrize("exists", [False, True])
-def test_ctrl_c_ends_watch_cleanly(tmp_path, exists):
-    path = tmp_path / "watched.db"
-    if exists:
-        oracle = open_oracle(str(path), max_trials=5)
-        end_trials(oracle, ["COMPLETED"])
-        oracle.close()
-    watcher = start_watch(path, "--interval", "0.05")
-    try:
-        first = read_line(watcher.stdout)
-        assert first.startswith("Waiting for") if not exists else "trials done 1/5" in first
-        watcher.send_signal(signal.SIGINT)
-        _, err = watcher.communicate(timeout=DEADLINE)
-    finally:
-        watcher.kill()
-    assert watcher.returncode == 130 and err == "hpstore: interrupted\n"
-
-
-def test_watch_once_does_not_wait(tmp_path, capsys):
-    code, _, err = run(capsys, "watch", str(tmp_path / "none.db"), "--once")
-    assert code == 2 and "does not exist" in err
-
-
 def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
     path = str(tmp_path / "space.db")
     hp = hpstore.HyperParameters()
@@ -811,68 +522,3 @@ def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
         "  flag   Boolean  True, False; default False\n"
         "  seed   Fixed    3\n")
     assert "{" not in out  # no raw configs or dicts
-
-
-@pytest.mark.parametrize("kind", ["hyperband", "finite_random"])
-def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind):
-    path = str(tmp_path / f"{kind}.db")
-    hp = hpstore.HyperParameters()
-    if kind == "hyperband":
-        hp.Float("x", 0, 1)
-        oracle = hpstore.HyperbandOracle("loss", max_epochs=3, factor=3, seed=1, database=path,
-                                         hyperparameters=hp)
-    else:
-        hp.Choice("c", ["a", "b"])
-        oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
-                                            hyperparameters=hp)
-    ran = 0
-    while True:
-        trial = oracle.create_trial("w")
-        if trial.status != "RUNNING":
-            break
-        assert not watch_frame(path)[1]
-        oracle.update_trial(trial.trial_id, {"loss": float(ran)})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-        ran += 1
-    assert trial.status == "STOPPED" and ran == (6 if kind == "hyperband" else 2)
-    oracle.close()
-    text, finished = watch_frame(path)
-    assert finished and "no more trials" in text
-
-
-def _on_a_terminal(*argv: str) -> str:
-    """What ``hpstore ARGV`` writes to a terminal (a pseudo-terminal as its stdout)."""
-    import pty
-
-    main_fd, child_fd = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "hpstore", *argv], stdout=child_fd,
-                            stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    os.close(child_fd)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # (EIO: the terminal's other end closed)
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(main_fd)
-    assert proc.wait(60) == 0
-    return out.decode("utf-8", "replace")
-
-
-@pytest.mark.parametrize("argv", [["export"], ["trials", "--format", "csv"],
-                                  ["history", "--format", "csv"],
-                                  ["sql", "SELECT message FROM trials", "--format", "csv"]])
-def test_csv_on_a_terminal_shows_the_files_escape_sequences_as_escapes(hostile_db, argv):
-    # CSV keeps cells as stored: printed on a terminal, an escape sequence from a note or
-    # a message ran there (a title change, a cleared screen)
-    name, *rest = argv
-    args = [name, hostile_db, *rest]
-    if name != "sql":
-        args += ["--project", "p" + ESC]
-    shown = _on_a_terminal(*args)
-    assert "\\x1b" in shown and "\x1b" not in shown

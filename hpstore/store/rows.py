@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError, TrialNotRunningError
+from hpstore.stopping import same_point
 from hpstore.store.decode import check_row, damaged, from_json
 from hpstore.store.records import ProjectRecord, TrialRecord, dumps
 from hpstore.trial import TrialStatus, mean_of
@@ -110,8 +111,7 @@ def points_after(last: Any, found: list[tuple[int, int, float]]
     """The points after ``last`` when ``found`` (the points from ``last``'s id on, read
     from the store) starts with it as it was read; None when it does not (the run must
     be read whole)."""
-    if not found or found[0][0] != last[0] or found[0][1] != last[1] or not (
-            found[0][2] == last[2] or (math.isnan(found[0][2]) and math.isnan(last[2]))):
+    if not found or not same_point(found[0], last):
         return None
     return found[1:]
 

@@ -1,0 +1,164 @@
+"""What the tools print of hostile text a search file can hold: no escape sequence reaches a
+terminal, one line per row, no CSV cell a spreadsheet would run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _workers import end_trials, open_oracle
+
+import hpstore
+from hpstore.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- hostile text: terminals and spreadsheets -------------------------------------------------
+
+ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd", "@SUM(A1)", "-2+3",
+            "\tx", "\rx"]
+PLAIN_NUMBERS = ["-1.5", "+3e-4"]
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory):
+    """Names, values, project, tuner id and messages full of escape sequences and formulas."""
+    path = str(tmp_path_factory.mktemp("hostile") / "hostile.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind" + ESC, [*FORMULAS, *PLAIN_NUMBERS, "v" + ESC])
+    hp.Float("lr", -1, 1)
+    oracle = hpstore.RandomSearchOracle(objective="loss" + ESC, max_trials=20, seed=3,
+                                        database=path, project_name="p" + ESC,
+                                        hyperparameters=hp)
+    for i in range(12):
+        trial = oracle.create_trial("w" + ESC)
+        oracle.update_trial(trial.trial_id, {"loss" + ESC: float(i)}, step=0)
+        if i % 3 == 0:
+            trial.status = "FAILED"
+            trial.message = f"Traceback (most recent call last):\n  line {ESC}\nValueError: {ESC}"
+        else:
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    return path
+
+
+def controls(text: str) -> set[str]:
+    """The control and bidi characters in ``text`` (line breaks between lines are fine)."""
+    return {c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+
+
+@pytest.mark.parametrize("argv", [["summary"], ["trials"], ["best", "-n", "3"], ["history"],
+                                  ["show", "00"], ["show", "1"], ["watch", "--once"], ["check"],
+                                  ["sql", "SELECT * FROM trial_overview"],
+                                  ["sql", "SELECT * FROM status_log"],
+                                  ["show", "nope" + ESC], ["trials", "--project", "x" + ESC]])
+def test_control_characters_never_reach_the_terminal(hostile_db, capsys, argv):
+    code, out, err = run(capsys, argv[0], hostile_db, *argv[1:])
+    assert code in (0, 2), err
+    assert controls(out) == set() and controls(err) == set(), (out, err)
+    assert code == 2 or "\\x1b" in out or "\\u001b" in out  # shown as escapes, not dropped
+    if code == 2:
+        assert err.count("\n") == 1
+
+
+def test_tables_keep_one_line_per_row(hostile_db, capsys):
+    code, out, _ = run(capsys, "sql", hostile_db, "SELECT trial_id, message FROM trials "
+                       "WHERE message IS NOT NULL ORDER BY number")
+    assert code == 0 and len(out.splitlines()) == 2 + 4  # title, rule, four failed trials
+    assert "\\n" in out
+    code, out, _ = run(capsys, "history", hostile_db)
+    lines = out.splitlines()
+    assert len(lines) == 2 + 24 and all("ValueError" in line for line in lines if "FAILED" in line)
+    assert "Traceback" not in out  # the last line of the message, not the first
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize("tool", ["trials", "export", "best", "sql"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(hostile_db, capsys, tool):
+    extra = {"sql": ["SELECT * FROM trial_values"]}.get(tool, [])
+    code, out, err = run(capsys, tool, hostile_db, *extra, "--format", "csv")
+    assert code == 0, err
+    column = "value" if tool == "sql" else next(c for c in csv_rows(out)[0] if "kind" in c)
+    cells = {r[column] for r in csv_rows(out) if r[column] and not r[column][0].isalpha()
+             and r[column] != "0" and not r[column][0].isdigit()}
+    seen_formulas = {c for c in cells if c.lstrip("'") in FORMULAS}
+    assert seen_formulas, cells
+    assert all(c.startswith("'") for c in seen_formulas)
+    assert not any(c.lstrip("'") in PLAIN_NUMBERS and c.startswith("'") for c in cells)
+    for row in csv_rows(out):  # numbers stay numbers, negative ones too
+        for key in ("score", "lr") if tool != "sql" else ():
+            if row.get(key):
+                float(row[key])
+    code, raw, _ = run(capsys, tool, hostile_db, *extra, "--format", "csv", "--raw")
+    raw_cells = {r[column] for r in csv_rows(raw)}
+    assert {c.lstrip("'") for c in seen_formulas} <= raw_cells
+
+
+def test_a_long_note_is_cut_in_a_table_and_whole_in_csv(tmp_path, capsys):
+    # every row of a table is padded to its longest cell: one note of 2 MB made each line
+    # of `hpstore trials` 2 MB long
+    path = str(tmp_path / "notes.db")
+    oracle = end_trials(open_oracle(path, max_trials=3), ["COMPLETED"] * 3)
+    first = sorted(oracle.trials)[0]
+    oracle.set_trial_note(first, "x" * 100_000)
+    oracle.close()
+    code, out, _ = run(capsys, "trials", path)
+    assert code == 0 and max(len(line) for line in out.splitlines()) < 2_000
+    assert "x" * 999 + "\u2026" in out
+    code, out, _ = run(capsys, "trials", path, "--format", "csv")
+    assert code == 0 and "x" * 100_000 in out
+
+
+def _on_a_terminal(*argv: str) -> str:
+    """What ``hpstore ARGV`` writes to a terminal (a pseudo-terminal as its stdout)."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "hpstore", *argv], stdout=child_fd,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(child_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # (EIO: the terminal's other end closed)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_fd)
+    assert proc.wait(60) == 0
+    return out.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("argv", [["export"], ["trials", "--format", "csv"],
+                                  ["history", "--format", "csv"],
+                                  ["sql", "SELECT message FROM trials", "--format", "csv"]])
+def test_csv_on_a_terminal_shows_the_files_escape_sequences_as_escapes(hostile_db, argv):
+    # CSV keeps cells as stored: printed on a terminal, an escape sequence from a note or
+    # a message ran there (a title change, a cleared screen)
+    name, *rest = argv
+    args = [name, hostile_db, *rest]
+    if name != "sql":
+        args += ["--project", "p" + ESC]
+    shown = _on_a_terminal(*args)
+    assert "\\x1b" in shown and "\x1b" not in shown

@@ -1,0 +1,216 @@
+"""`hpstore watch`: when it ends and when it must not, a file that appears, is replaced or
+moves, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _workers import DEADLINE, end_trials, file_digest, open_oracle
+
+import hpstore
+from hpstore.cli import load_tool, main
+from hpstore.queries import choose_project
+from hpstore.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- hpstore watch ------------------------------------------------------------------------------
+
+def watch_frame(path):
+    watch = load_tool("watch")
+    store = open_store(path, read_only=True)
+    try:
+        return watch.Watcher(store, choose_project(store, None)).frame()
+    finally:
+        store.close()
+
+
+def test_watch_ends_on_a_finished_search_with_stopped_trials(tmp_path):
+    path = str(tmp_path / "stopped.db")
+    oracle = open_oracle(path, max_trials=4)
+    end_trials(oracle, ["COMPLETED", "STOPPED", "FAILED", "STOPPED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "4 of 4 trials ended" in text and "trials done 4/4" in text
+    done = subprocess.run([sys.executable, "-m", "hpstore", "watch", path, "--interval", "0.05"],
+                          capture_output=True, text=True, timeout=DEADLINE, env=TOOL_ENV)
+    assert done.returncode == 0 and "The search is finished" in done.stdout, done.stderr
+
+
+def test_watch_does_not_end_while_trials_run_or_wait(tmp_path):
+    path = str(tmp_path / "busy.db")
+    oracle = open_oracle(path, max_trials=3, max_retries_per_trial=2)
+    end_trials(oracle, ["COMPLETED", "STOPPED", "INVALID"])  # the INVALID one waits
+    assert not watch_frame(path)[1]
+    retry = oracle.create_trial("w")  # the retry runs
+    assert retry.status == "RUNNING" and not watch_frame(path)[1]
+    oracle.update_trial(retry.trial_id, {"loss": 1.0})
+    retry.status = "COMPLETED"
+    oracle.end_trial(retry)
+    assert watch_frame(path)[1]
+    oracle.close()
+
+
+def test_watch_ends_when_the_oracle_has_nothing_left(tmp_path):
+    path = str(tmp_path / "grid.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", ["a", "b", "c"])
+    oracle = hpstore.GridSearchOracle("loss", database=path, hyperparameters=hp)
+    assert oracle.max_trials is None
+    end_trials(oracle, ["COMPLETED", "STOPPED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert not finished  # one grid point left
+    oracle = hpstore.GridSearchOracle("loss", database=path)
+    end_trials(oracle, ["COMPLETED"])
+    assert not watch_frame(path)[1]  # a worker (this process) is alive: it may ask again
+    oracle.close()
+    before = file_digest(path)
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
+    assert file_digest(path) == before
+
+
+def test_watch_does_not_end_a_paused_search(tmp_path):
+    path = str(tmp_path / "paused.db")
+    oracle = open_oracle(path, max_trials=10)
+    end_trials(oracle, ["COMPLETED", "STOPPED"])
+    oracle.close()  # nobody runs it now, but the oracle has trials to hand out
+    assert not watch_frame(path)[1]
+
+
+def test_watch_ends_when_too_many_trials_failed_in_a_row(tmp_path):
+    path = str(tmp_path / "failing.db")
+    oracle = open_oracle(path, max_trials=10, max_consecutive_failed_trials=2)
+    end_trials(oracle, ["COMPLETED", "FAILED"])
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        end_trials(oracle, ["FAILED"])
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "last 2 trials failed" in text
+
+
+def read_line(stream, deadline=DEADLINE):
+    """One line from a child's pipe, or fail after ``deadline`` seconds."""
+    import threading
+
+    got = []
+    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(deadline)
+    assert got, "no line came"
+    return got[0]
+
+
+def start_watch(path, *argv):
+    return subprocess.Popen([sys.executable, "-m", "hpstore", "watch", str(path), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=TOOL_ENV)
+
+
+def test_watch_waits_for_a_file_that_does_not_exist_yet(tmp_path):
+    path = tmp_path / "later.db"
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
+        oracle = open_oracle(str(path), max_trials=2)
+        end_trials(oracle, ["COMPLETED", "COMPLETED"])
+        oracle.close()
+        out, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "trials done 2/2" in out and "The search is finished" in out
+
+
+@pytest.mark.parametrize("how", ["replaced", "moved"])
+def test_watch_follows_the_name_when_the_file_is_replaced_or_moved(tmp_path, how):
+    path, finished = tmp_path / "watched.db", tmp_path / "finished.db"
+    oracle = open_oracle(str(path), max_trials=5)  # not finished: watch goes on
+    end_trials(oracle, ["COMPLETED"])
+    oracle.close()
+    oracle = open_oracle(str(finished), max_trials=2)
+    end_trials(oracle, ["COMPLETED", "COMPLETED"])
+    oracle.close()
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        assert "trials done 1/5" in read_line(watcher.stdout)
+        if how == "moved":
+            path.rename(tmp_path / "elsewhere.db")
+            said = time.monotonic() + DEADLINE
+            line = read_line(watcher.stdout)
+            while "was moved, replaced or deleted" not in line:  # (frames already written)
+                assert line and time.monotonic() < said, "watch never said so"
+                line = read_line(watcher.stdout)
+            assert read_line(watcher.stdout).startswith(f"Waiting for {path}")
+        os.replace(finished, path)
+        out, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "trials done 2/2" in out and "The search is finished" in out
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_ctrl_c_ends_watch_cleanly(tmp_path, exists):
+    path = tmp_path / "watched.db"
+    if exists:
+        oracle = open_oracle(str(path), max_trials=5)
+        end_trials(oracle, ["COMPLETED"])
+        oracle.close()
+    watcher = start_watch(path, "--interval", "0.05")
+    try:
+        first = read_line(watcher.stdout)
+        assert first.startswith("Waiting for") if not exists else "trials done 1/5" in first
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=DEADLINE)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 130 and err == "hpstore: interrupted\n"
+
+
+def test_watch_once_does_not_wait(tmp_path, capsys):
+    code, _, err = run(capsys, "watch", str(tmp_path / "none.db"), "--once")
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("kind", ["hyperband", "finite_random"])
+def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind):
+    path = str(tmp_path / f"{kind}.db")
+    hp = hpstore.HyperParameters()
+    if kind == "hyperband":
+        hp.Float("x", 0, 1)
+        oracle = hpstore.HyperbandOracle("loss", max_epochs=3, factor=3, seed=1, database=path,
+                                         hyperparameters=hp)
+    else:
+        hp.Choice("c", ["a", "b"])
+        oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                            hyperparameters=hp)
+    ran = 0
+    while True:
+        trial = oracle.create_trial("w")
+        if trial.status != "RUNNING":
+            break
+        assert not watch_frame(path)[1]
+        oracle.update_trial(trial.trial_id, {"loss": float(ran)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        ran += 1
+    assert trial.status == "STOPPED" and ran == (6 if kind == "hyperband" else 2)
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
