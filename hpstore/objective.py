@@ -26,7 +26,7 @@ _MIN_NAMES = {
     "loss", "ce", "mse", "mae", "mape", "msle", "rmse", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "root_mean_squared_error", "log_cosh_error",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "binary_crossentropy", "bce", "categorical_crossentropy", "sparse_categorical_crossentropy",
     "categorical_hinge", "hinge", "squared_hinge", "kl_divergence",
     "kullback_leibler_divergence", "kld", "logcosh", "log_cosh", "poisson", "huber",
     "false_positives", "false_negatives", "ctc", "dice", "tversky", "circle",

@@ -55,6 +55,21 @@ def test_float_without_step_gives_default_and_ten_samples():
     assert grid_values(hpstore.Boolean("b", default=True)) == [True, False]
 
 
+@pytest.mark.parametrize(("values", "default", "first"), [([1, 2], 2.0, 2), ([1.0, 2.5], 1, 1.0)])
+def test_a_default_given_as_the_other_number_type_is_run_once(values, default, first):
+    # 2.0 == 2: a default of 2.0 among [1, 2] was kept as given, so the grid ran {c: 2.0}
+    # first and {c: 2} later, two digests for one set of values
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", values, default=default)
+    hp.Boolean("b")
+    seen, last = complete(hpstore.GridSearchOracle("loss", hyperparameters=hp))
+    assert [(v["c"], v["b"]) for v in seen] == [
+        (first, False), (first, True), *[(v, b) for v in values if v != first
+                                         for b in (False, True)]]
+    assert all(type(v["c"]) is type(values[0]) for v in seen) and last == "STOPPED"
+    assert hp.get("c") == first and type(hp.get("c")) is type(first)
+
+
 def test_idle_while_others_run_then_stopped():
     hp = hpstore.HyperParameters()
     hp.Choice("only", [1, 2])

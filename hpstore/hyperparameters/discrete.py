@@ -216,11 +216,16 @@ class Choice(HyperParameter):
         default = plain_scalar(default)
         if default is None:
             default = None if _key(None) in positions else values[0]
-        elif _position(positions, default) is None:
-            raise ValueError(
-                "The default value should be one of the choices. You passed: "
-                f"values={values}, default={default!r}"
-            )
+        else:
+            position = _position(positions, default)
+            if position is None:
+                raise ValueError(
+                    "The default value should be one of the choices. You passed: "
+                    f"values={values}, default={default!r}"
+                )
+            # the value as listed: a default of 2.0 among [1, 2] is 2, or a grid would run
+            # {c: 2.0} and then {c: 2}, two digests for one set of values
+            default = values[position]
         self._values = values
         self._positions = positions
         self.ordered = bool(ordered)
