@@ -26,6 +26,7 @@ from hpstore.errors import (
     FatalValueError,
     InvalidMetricError,
     NothingToRunError,
+    TrialNotRunningError,
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.discover import discover_space
@@ -401,9 +402,22 @@ class Tuner:
         # a Ctrl-C now would leave the trial RUNNING, its result unrecorded: it waits for
         # the end to be written, then interrupts the search
         with sigint_deferred():
-            self.oracle.end_trial(trial)
+            try:
+                self.oracle.end_trial(trial)
+            except TrialNotRunningError as exc:
+                # Handed to another worker while this one ran it (this worker was cut off
+                # from the server, or frozen, long enough to look dead), or ended by another
+                # process: this run is over and nothing of it is recorded. The worker is
+                # alive and the search is not over: it goes on with its next trial.
+                self._say(f"{exc} Going on with the next trial.", progress)
         if fatal is not None:
             raise fatal
+
+    def _say(self, text: str, progress: Progress | None) -> None:
+        if progress is not None:
+            progress.message(text)
+        elif self.verbose:  # a worker process: no display of its own
+            print(text, file=sys.stderr, flush=True)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -281,6 +281,39 @@ def test_a_tuner_of_ones_own_on_any_oracle(tmp_path):
     assert rows(tmp_path / "own.db", "SELECT count(*) FROM trials") == [(4,)]
 
 
+def test_a_trial_ended_elsewhere_while_it_ran_is_left_and_the_search_goes_on(tmp_path,
+                                                                             capsys):
+    # on a server, a trial handed to another worker while this one ran it; here another
+    # object of the search ends it: end_trial raised out of search() and stopped it
+    path = str(tmp_path / "gone.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -3, 3)
+    other = hpstore.RandomSearchOracle(max_trials=3, seed=1, database=path,
+                                       hyperparameters=hp)
+    taken = []
+
+    class EndedElsewhere(Squares):
+        def run_trial(self, trial, offset):
+            value = super().run_trial(trial, offset)
+            if not taken:
+                taken.append(trial.trial_id)
+                other.update_trial(trial.trial_id, {"default_objective": 50.0})
+                ended = other.get_trial(trial.trial_id)
+                ended.status = "COMPLETED"
+                other.end_trial(ended)
+            return value
+
+    tuner = EndedElsewhere(oracle=hpstore.RandomSearchOracle(max_trials=3, seed=1,
+                                                               database=path),
+                           directory=str(tmp_path), project_name="p")
+    tuner.search(1.0)
+    scores = dict(rows(path, "SELECT trial_id, score FROM trials WHERE status = 'COMPLETED'"))
+    assert len(scores) == 3 and scores[taken[0]] == 50.0
+    assert (f"Trial {taken[0]} is COMPLETED, not running: it has already ended (or was "
+            "handed back to be run again). Nothing was recorded. Going on with the next "
+            "trial.") in capsys.readouterr().out
+
+
 def test_kerastuners_own_oracle_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"hpstore\.keras\.oracles"):
         Squares(oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2),

@@ -191,8 +191,9 @@ def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
     found.restart("fast")
     reports = collect(procs, results)
     errors = [e for _, _, _, es in reports for e in es]
-    # each worker reconnected, or stopped with a clear error; none crashed
-    assert not [e for e in errors if e.startswith("CRASH")], errors
+    # each worker reconnected, or stopped with a clear error; none crashed, and none had
+    # its trial handed back while it lived
+    assert not [e for e in errors if e.startswith(("CRASH", "gone"))], errors
     finisher = oracle_on(url, total)  # finishes whatever a stopped worker left
     while (trial := finisher.create_trial("finisher")).status == "RUNNING":
         finisher.update_trial(trial.trial_id, {"loss": score(trial.hyperparameters.values)})
@@ -210,6 +211,39 @@ def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
                                       if c.to_status == "COMPLETED")
     assert set(completions.values()) == {1}
     finisher.close()
+
+
+@pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
+def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial():
+    """A restart drops every worker's liveness lock at once. A worker that has not taken
+    its lock again yet (here frozen until the server is back) is alive: the first worker
+    back must not hand its trial back (it did: the late worker then lost its trial, and
+    its search stopped on the refusal)."""
+    url = fresh_url()
+    oracle_on(url, 10).close()
+    proc, (trial_id, token, pid, _), go, outcome = hold(url)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        found = server()
+        assert found is not None
+        found.restart("fast")
+        other = oracle_on(url, 10)
+        assert not other.store.is_alive(token)  # its lock is gone with the old server
+        fresh = other.create_trial("first-back")
+        assert fresh.trial_id != trial_id  # a new trial: the frozen worker's is still its own
+        other.update_trial(fresh.trial_id, {"loss": score(fresh.hyperparameters.values)})
+        fresh.status = "COMPLETED"
+        other.end_trial(fresh)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    go.set()
+    assert outcome.get(timeout=DEADLINE) == "finished"  # its end recorded, not refused
+    proc.join(DEADLINE)
+    record = other.project.trial(trial_id)
+    assert (record.status, record.run, record.interruptions) == ("COMPLETED", 1, 0)
+    assert [c.to_status for c in other.project.transitions(trial_id=trial_id)] == [
+        "RUNNING", "COMPLETED"]
+    other.close()
 
 
 def test_a_decision_lock_held_too_long_times_out_naming_its_holder():

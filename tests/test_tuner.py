@@ -217,6 +217,35 @@ def test_metrics_reported_through_the_oracle_or_another_tuner_count_as_reported(
     assert [(t.status, t.score) for t in other.trials.values()] == [("COMPLETED", 3.0)] * 2
 
 
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_a_trial_ended_elsewhere_while_it_ran_is_left_and_the_search_goes_on(
+        tmp_path, capsys, verbose):
+    # A trial handed to another worker while this one ran it (on a server: this worker
+    # was cut off long enough to look dead), or ended by another object, made end_trial
+    # raise TrialNotRunningError out of search(): the worker, alive, stopped its search
+    path = str(tmp_path / "gone.db")
+    mine, other = oracle(path, max_trials=3), oracle(path, max_trials=3)
+    taken = []
+
+    def run_trial(trial):
+        if not taken:  # the first trial is ended meanwhile by another object
+            taken.append(trial.trial_id)
+            other.update_trial(trial.trial_id, {"loss": 50.0})
+            ended = other.get_trial(trial.trial_id)
+            ended.status = "COMPLETED"
+            other.end_trial(ended)
+        return 1.0
+
+    hpstore.Tuner(mine, run_trial=run_trial, verbose=verbose).search()
+    trials = {t.trial_id: t for t in oracle(path).trials.values()}
+    assert [(t.status, t.score) for t in trials.values()] == [
+        ("COMPLETED", 50.0 if tid == taken[0] else 1.0) for tid in trials]
+    assert len(trials) == 3  # the search went on to its end
+    out = capsys.readouterr()
+    said = f"Trial {taken[0]} is COMPLETED, not running"
+    assert (said in out.out + out.err) == bool(verbose)
+
+
 def test_report_per_step_and_stop_signal():
     o = oracle(max_trials=2)
     stops = []

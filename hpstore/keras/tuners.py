@@ -35,9 +35,6 @@ from hpstore.tuner import default_tuner_id
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
-# The search was taken from this process (overwrite=True elsewhere, or the trial handed
-# on): there is nothing left to record.
-_GONE = (ProjectRemovedError, TrialNotRunningError)
 
 
 def as_oracle(oracle: Any) -> Oracle:
@@ -158,8 +155,11 @@ class Tuner(keras_tuner.Tuner):
             print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the same "
                   "command again to resume.", flush=True)
             raise
-        except _GONE:
-            raise
+        except ProjectRemovedError:
+            raise  # the search was taken from this process (overwrite=True elsewhere)
+        except TrialNotRunningError:
+            # handed to another worker meanwhile, or ended elsewhere: on_trial_end says so
+            trial.status = TrialStatus.INVALID
         except _FATAL:
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
@@ -173,6 +173,15 @@ class Tuner(keras_tuner.Tuner):
             failed = isinstance(exc, _FAILED)
             trial.status = TrialStatus.FAILED if failed else TrialStatus.INVALID
             trial.message = traceback.format_exc()
+
+    def on_trial_end(self, trial: Any) -> None:
+        try:
+            super().on_trial_end(trial)
+        except TrialNotRunningError as exc:
+            # Handed to another worker while this one ran it (cut off from the server, or
+            # frozen, long enough to look dead), or ended by another process: this run is
+            # over and nothing of it is recorded; the search goes on.
+            print(f"{exc} Going on with the next trial.", flush=True)
 
     # -- state: the file ------------------------------------------------------------------------
     def save(self) -> None:

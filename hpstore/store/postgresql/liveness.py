@@ -9,9 +9,12 @@ would outlive its client until the query ends, hence the idle connection.
 
 A thread watches that connection. When it drops while the process lives (the server
 restarted, the backend was terminated, the network failed for a moment), the thread
-reconnects and takes the same lock again, so a worker that is alive keeps its token. In
-the meantime another worker may have found the token free and handed the trial back; the
-late worker's writes to it are then refused (its run is over), never recorded twice.
+reconnects and takes the same lock again, so a worker that is alive keeps its token. When
+the server restarted, every lock went at once: for a while after the server's start, a
+trial that started before it is taken for live (see ``SESSION_LIVES``). Otherwise, in the
+moment before the lock is taken again, another worker may find the token free and hand the
+trial back; the late worker's writes to it are then refused (its run is over), never
+recorded twice, and a Tuner goes on with its next trial.
 
 Whether a token lives is asked of its lock: a shared try on the key fails while the worker
 holds it, and succeeds once its connection is gone. That is a fact the server keeps, not a
@@ -61,11 +64,20 @@ LIVE_TOKENS = (
 IS_LIVE = "SELECT NOT pg_try_advisory_xact_lock_shared(%s::int, %s::int)"
 LIVE_AMONG = ("SELECT k FROM unnest(%s::int[]) AS k "
               "WHERE NOT pg_try_advisory_xact_lock_shared(%s::int, k)")
+#: seconds after the server starts during which a trial started before that start counts
+#: as live without its lock (written out in SESSION_LIVES)
+RESTART_GRACE = 30
 #: SQL for "the worker of a trial's session lives", for a trials row in a statement given
-#: the liveness class as its next parameter (a session of another engine never does)
+#: the liveness class as its next parameter (a session of another engine never does). A
+#: restart of the server drops every worker's lock at once, and each takes it again on
+#: its next connection: until then, for RESTART_GRACE seconds after the server started,
+#: a run that began before that start is taken for live (its worker was, as the server
+#: went down), or the first worker back would hand back the trials of all the others.
 SESSION_LIVES = (
     "CASE WHEN session ~* '^pg-[0-9a-f]{8}$' THEN NOT pg_try_advisory_xact_lock_shared("
-    "%s::int, ('x' || substr(session, 4))::bit(32)::int) ELSE false END")
+    "%s::int, ('x' || substr(session, 4))::bit(32)::int) OR (started_at < extract(epoch "
+    "FROM pg_postmaster_start_time()) AND now() < pg_postmaster_start_time() + "
+    "interval '30 seconds') ELSE false END")
 
 
 def token_key(token: str | None) -> int | None:

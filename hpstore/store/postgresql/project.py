@@ -28,7 +28,7 @@ from hpstore.store.postgresql.deciding import DecidingMixin
 from hpstore.store.postgresql.document import DocumentMixin
 from hpstore.store.postgresql.driver import storable
 from hpstore.store.postgresql.history import PostgresHistory
-from hpstore.store.postgresql.liveness import IS_LIVE, token_key
+from hpstore.store.postgresql.liveness import SESSION_LIVES
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
 from hpstore.store.postgresql.steering import SteeringMixin
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
@@ -56,6 +56,9 @@ _ALL_POINTS = ("SELECT id, step, value FROM observations WHERE trial = %s AND ru
 _POINTS_FROM = ("SELECT id, step, value FROM observations WHERE id >= %s AND trial + 0 = %s "
                 "AND run = %s AND metric = %s ORDER BY id")
 _TRIAL = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND trial_id = %s"
+# A session's running trials whose worker is dead now (see liveness.SESSION_LIVES).
+_DEAD_RUNS = (f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND status = "
+              f"'RUNNING' AND session = %s AND NOT {SESSION_LIVES} ORDER BY number FOR UPDATE")
 #: the locks a read of a trial may take on its row until the transaction ends
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
 
@@ -286,14 +289,9 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         reaped: list[str] = []
         now = time.time()
         for token in tokens:
-            key = token_key(token)
-            if key is not None and conn.execute(IS_LIVE, (self.db.keys["live"], key)
-                                                ).fetchone()[0]:
-                continue  # alive after all
-            for row in conn.execute(
-                    f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND status = "
-                    "'RUNNING' AND session = %s ORDER BY number FOR UPDATE",
-                    (self.project_id, token)).fetchall():
+            # only the runs whose worker is dead now (alive after all: it took its lock again)
+            for row in conn.execute(_DEAD_RUNS, (self.project_id, token, self.db.keys["live"])
+                                    ).fetchall():
                 trial = trial_record(row)
                 count = trial.interruptions + 1
                 who = f"worker {trial.tuner_id!r}"
