@@ -108,6 +108,24 @@ def hold_trial(path: str, tuner_id: str, holding: Any, info: Any) -> None:
         time.sleep(1)
 
 
+def hold_until_released(path: str, tuner_id: str, holding: Any, release: Any,
+                        outcome: Any) -> None:
+    """Take a trial, then wait for ``release``; then end the trial, say how that went (an
+    error's class name, or "ended") and close, as a worker that stops does."""
+    oracle = open_oracle(path, max_trials=50)
+    trial = oracle.create_trial(tuner_id)
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+    holding.set()
+    release.wait(DEADLINE)
+    try:
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        outcome.put("ended")
+    except Exception as exc:
+        outcome.put(type(exc).__name__)
+    oracle.close()
+
+
 def write_forever(path: str, tuner_id: str, started: Any, progress: Any) -> None:
     """Complete trials and stream metrics as fast as possible until killed mid-write."""
     oracle = open_oracle(path, max_trials=100_000)

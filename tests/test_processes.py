@@ -10,8 +10,10 @@ import signal
 import sqlite3
 import sys
 import threading
+from pathlib import Path
 
 import pytest
+from _faults import complete_one
 from _store import (
     complete_until_stopped,
     fork_children_while_a_thread_runs_trials,
@@ -23,6 +25,7 @@ from _workers import (
     DEADLINE,
     forked_child,
     hold,
+    hold_until_released,
     make_tuner,
     objective_value,
     open_new_file,
@@ -426,6 +429,95 @@ def test_a_moved_file_is_refused_under_its_new_name_while_the_old_one_is_open(tm
     with open_oracle(str(moved)) as oracle:  # nobody has the old name open any more
         assert oracle.create_trial("new-name").status == "RUNNING"
     assert sqlite3.connect(moved).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def _holder(path: Path):
+    """A live process holding a trial of ``path`` until released: (process, release, outcome)."""
+    holding, release, outcome = CTX.Event(), CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=hold_until_released,
+                       args=(str(path), "old-name", holding, release, outcome), daemon=True)
+    proc.start()
+    assert holding.wait(DEADLINE)
+    return proc, release, outcome
+
+
+def _ended(proc, release, outcome) -> str:
+    release.set()
+    said = outcome.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    return said
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_no_new_file_takes_a_name_whose_log_a_running_process_still_has(tmp_path, how):
+    # A new file made there took the log beside the name as its own: the deleted search's
+    # trials appeared in it (or it was malformed), and a moved file lost its latest commits
+    path, moved = tmp_path / "search.db", tmp_path / "moved.db"
+    open_oracle(str(path), max_trials=50, seed=5).close()
+    holder = _holder(path)
+    if how == "deleted":
+        os.remove(path)
+    else:
+        os.rename(path, moved)
+    with pytest.raises(hpstore.FileIdentityError,
+                       match="running processes still use a search file under this name"):
+        open_oracle(str(path), seed=9)
+    assert not path.exists()  # nothing made
+    assert _ended(*holder) == "FileIdentityError"  # it stopped at its next write
+    # its last close folded the log into the file it had open, and removed it
+    assert not Path(f"{path}-wal").exists()
+    with open_oracle(str(path), max_trials=3, seed=9) as fresh:
+        assert list(fresh.trials) == []
+        assert fresh.create_trial("new").status == "RUNNING"
+    if how == "moved":  # the moved file keeps the running trial and its value
+        conn = sqlite3.connect(moved)
+        assert conn.execute("SELECT t.status, o.value FROM trials AS t JOIN observations AS o "
+                            "ON o.trial = t.id").fetchall() == [("RUNNING", 1.0)]
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_a_log_left_by_a_killed_process_is_never_taken_by_a_new_file(tmp_path, how):
+    path, moved = tmp_path / "search.db", tmp_path / "moved.db"
+    open_oracle(str(path), max_trials=50, seed=5).close()
+    proc, trial_id, _ = hold(str(path), "doomed")
+    _kill(proc)  # its commits are in the log beside the name
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    assert wal.stat().st_size > 32
+    if how == "deleted":
+        os.remove(path)
+    else:
+        os.rename(path, moved)
+    with pytest.raises(hpstore.FileIdentityError, match="a log with commits is left beside it"):
+        open_oracle(str(path), seed=9)
+    assert not path.exists() and wal.stat().st_size > 32  # nothing made, the log kept
+    if how == "moved":  # moved back, as the message says: its commits fold in
+        os.rename(moved, path)
+        with open_oracle(str(path)) as oracle:
+            assert list(oracle.trials) == [trial_id]
+    else:  # deleted with the file, as the message says: a new search starts afresh
+        wal.unlink()
+        shm.unlink()
+        with open_oracle(str(path), max_trials=3, seed=9) as fresh:
+            assert list(fresh.trials) == []
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_file_put_in_the_place_of_one_in_use_is_refused_and_stays_its_own(tmp_path):
+    # mv other.db search.db under a running worker: the next to open search.db took the
+    # worker's log beside the name as its own, and other.db's project was lost
+    path, other = tmp_path / "search.db", tmp_path / "other.db"
+    open_oracle(str(path), max_trials=50, seed=5).close()
+    holder = _holder(path)
+    with open_oracle(str(other), max_trials=5, seed=7) as oracle:
+        mine = complete_one(oracle, "other")
+    os.replace(other, path)
+    with pytest.raises(hpstore.FileIdentityError,
+                       match="took the name of a search file that running processes still use"):
+        open_oracle(str(path))
+    assert _ended(*holder) == "FileIdentityError"
+    with open_oracle(str(path)) as oracle:  # the file that took the name, as it was
+        assert [(t, oracle.get_trial(t).score) for t in oracle.trials] == [mine]
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def _create_and_die(path: str, when: str) -> None:

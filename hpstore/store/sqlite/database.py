@@ -67,6 +67,7 @@ AUTOCHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 32 + AUTOCHECKPOINT_PAGES * (PAGE_SIZE + 24)  # header + frames, in bytes
 CLOSE_CHECKPOINT_WAIT = 1.0  # seconds a closing process waits for readers to let go
 _CONFIRMATIONS = 5  # looks at a file that seems open under another name, before refusing it
+_WAL_HEADER = 32  # bytes of a log's header: a log no longer than that holds no commit
 
 # Connections inherited through fork() must never be used or closed by the child
 # (SQLite forbids carrying a connection across fork); keeping a reference here stops the
@@ -162,10 +163,47 @@ class Database:
                 _inspect_database(self.path)
         else:
             check_writable(self.path)
+            self._check_no_log_of_another_file()
+
+    def _check_no_log_of_another_file(self) -> None:
+        """Refuse to make a new file where the name's log belongs to a file that is gone
+        from it: SQLite would take that log's pages as the new file's own (the deleted
+        search's trials in the new one, or a file it calls damaged).
+
+        Raises:
+            FileIdentityError: processes still use a file under this name (it was moved,
+                renamed or deleted while they ran), or a log with commits is left beside it.
+        """
+        path = self.path
+        assert path is not None
+        wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+        in_use = files.index_in_use(shm) is True
+        try:
+            commits = wal.stat().st_size > _WAL_HEADER
+        except OSError:
+            commits = False
+        # Looked at before the name: a process that makes the file meanwhile opens it (and
+        # its log) only once the file has its name, so a name still free means a stray log.
+        if not (in_use or commits) or path.exists():
+            return
+        if in_use:
+            raise FileIdentityError(
+                f"{path} does not exist, but running processes still use a search file "
+                f"under this name (its log, {wal.name}, is beside it): it was moved, renamed "
+                "or deleted while they ran. A new file here would take their log as its own. "
+                "Wait for them to end (an hpstore worker stops at its next write; the log "
+                "of a moved file is folded into it), then run again.")
+        raise FileIdentityError(
+            f"{path} does not exist, but a log with commits is left beside it ({wal}): the "
+            "log of a search file deleted or moved away after its process was killed. A "
+            "new file here would take that log's pages as its own. If the file was moved, "
+            f"move it back beside {wal.name} and open it once (its commits fold in), or "
+            f"delete {wal.name} and {shm.name} to start afresh; then run again.")
 
     def _check_not_open_elsewhere(self) -> None:
         """Refuse a file that running processes have open under another name (it was moved
-        or renamed while they used it): they keep a log of their own, under the old name."""
+        or renamed while they used it): they keep a log of their own, under the old name;
+        or a file that took the name of one they still use: the log beside it is theirs."""
         path = self.path
         assert path is not None
         header = files.read_header(path)
@@ -173,24 +211,39 @@ class Database:
             return  # not (yet) a WAL file: no process keeps a log of it open
         shm = path.with_name(path.name + "-shm")
 
-        def elsewhere() -> bool:
+        def elsewhere() -> str | None:
             key = identity(path)
-            return key is not None and files.used_under_another_name(key, path, shm) is True
+            if key is None:
+                return None
+            if files.used_under_another_name(key, path, shm) is True:
+                return "moved"
+            if files.index_used_for_another_file(key, path, shm) is True:
+                return "replaced"
+            return None
 
         # A process opening or closing the file holds SQLite's lock on it for an instant
-        # without the -shm index's: a look that falls in that instant sees what looks like
-        # another name. Another name is a lasting state, so look again a few times, the last
-        # time under the schema lock, which hpstore processes hold while they first read.
+        # without the -shm index's (or the other way round): a look that falls in that
+        # instant sees what looks like another name. Another name is a lasting state, so
+        # look again a few times, the last time under the schema lock, which hpstore
+        # processes hold while they first read.
         for _ in range(_CONFIRMATIONS):
             if not elsewhere():
                 return
             time.sleep(0.05)  # the instant is over by then; another name is not
         made = not self.sidecar.exists()
         with self._schema_lock():
-            if not elsewhere():
+            found = elsewhere()
+            if not found:
                 return
         if made:  # a refusal leaves nothing behind
             locks.remove_idle_folder(self.sidecar)
+        if found == "replaced":
+            raise FileIdentityError(
+                f"{self.path} took the name of a search file that running processes still "
+                "use: the log beside the name is that file's, and opening this one now "
+                "would take that log's pages as its own and corrupt it. Wait for those "
+                "processes to end (an hpstore worker stops at its next write), then run "
+                "again.")
         raise FileIdentityError(
             f"{self.path} is open in another process under another name: it was moved or "
             "renamed while that process used it, and its latest commits are still in the log "
@@ -637,18 +690,21 @@ _RUNNING_SESSIONS = ("SELECT t.session FROM projects AS p JOIN trials AS t ON t.
 
 
 def _close_moved(db: Database, conn: sqlite3.Connection, *, may_fold: bool) -> None:
-    """Close a connection to a file that was moved while open.
+    """Close a connection to a file that was moved, replaced or deleted while open.
 
     SQLite keeps the log under the old name and does not fold it in on close. Fold it in
-    here when that is safe: this closer's turn (see :meth:`Database.close`), nothing has
-    taken the old name since, and no process uses the file through another log (a process
-    that opened the new name would have been refused while this one was connected, see
-    :meth:`Database._check_not_open_elsewhere`). Then the moved file holds every commit.
+    here when that is safe: this closer's turn (see :meth:`Database.close`), no process uses
+    the file through another log (a process that opened the new name would have been
+    refused while this one was connected, see :meth:`Database._check_not_open_elsewhere`),
+    and no other process uses the log under the old name (a file that took that name is
+    refused while this one is connected, and opened by nobody). Then the moved file holds
+    every commit, and a file that took the old name never finds this one's log beside it
+    (emptied: the next to open that file would take its pages as its own).
     """
     assert db.path is not None and db._identity is not None
     shm = db.path.with_name(db.path.name + "-shm")
-    if may_fold and not db.path.exists() and files.used_under_another_name(
-            db._identity, None, shm) is False:
+    if may_fold and (not db.path.exists() or files.index_in_use(shm) is False) and \
+            files.used_under_another_name(db._identity, None, shm) is False:
         with contextlib.suppress(sqlite3.Error):
             conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

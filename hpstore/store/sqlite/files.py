@@ -226,6 +226,22 @@ def used_under_another_name(key: Identity, path: Path | None, shm: Path) -> bool
         return None if on_index is None else not on_index
 
 
+def index_used_for_another_file(key: Identity, path: Path | None, shm: Path) -> bool | None:
+    """Whether other processes use the ``-shm`` index ``shm`` while none has the database
+    file ``key`` open: they have another file open under this name (``key`` took the name
+    of the file they use), and the log beside the name is that file's. None when that
+    cannot be told."""
+    shm_key = identity(shm)
+    if shm_key is None:
+        return False
+    with _FDS_LOCK:
+        on_index = _others_lock(shm_key, shm, *_SHM_DMS)
+        if not on_index:
+            return on_index
+        on_file = _others_lock(key, path, *_LOCK_BYTES)
+        return None if on_file is None else not on_file
+
+
 def index_in_use(shm: Path) -> bool | None:
     """Whether another process has the ``-shm`` index ``shm`` open (None: cannot tell)."""
     key = identity(shm)
