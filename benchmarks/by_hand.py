@@ -22,7 +22,9 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+from hpstore.store.sqlite import files, locks
 from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES
+from hpstore.store.sqlite.project import _DECISION_FACTS, TRIAL_COLUMNS
 
 # The trial's number is chosen inside its transaction (as hpstore's decision does), so that
 # several processes can share a file.
@@ -34,6 +36,9 @@ _CREATE = (
     "ORDER BY number DESC LIMIT 1), 0) AS n)")
 _OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
             "VALUES (?, 1, 'loss', 'min', 0, ?, ?)")
+# The reads hpstore makes holding the write lock (see check_work and _Turns).
+_RUNNING = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = 'RUNNING'"
+_LOOKUP = "SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1"
 _END = ("UPDATE trials SET status = 'COMPLETED', score = ?, best_step = 0, session = NULL, "
         "ended_at = ?, pid = ?, changed_at = ? WHERE id = ?")
 
@@ -202,8 +207,6 @@ def check_work(folder: str, trials: int = 1000, number: int = 5000, repeats: int
     number, max_trials, queued trials, the tuner id in use elsewhere), the running
     trials (an interrupted or already running trial comes first) and the never-twice
     look-up of the values drawn."""
-    from hpstore.store.sqlite import files, locks, project
-
     path = os.path.join(folder, "checks.db")
     new_file(path, None)
     conn, project_id = connect(path)
@@ -223,15 +226,13 @@ def check_work(folder: str, trials: int = 1000, number: int = 5000, repeats: int
             turnstile.leave()
 
     def facts() -> None:
-        conn.execute(project._DECISION_FACTS, ("bench", "by-hand", project_id)).fetchall()
+        conn.execute(_DECISION_FACTS, ("bench", "by-hand", project_id)).fetchall()
 
     def running() -> None:
-        conn.execute(f"SELECT {project.TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND "
-                     "status = 'RUNNING'", (project_id,)).fetchall()
+        conn.execute(_RUNNING, (project_id,)).fetchall()
 
     def lookup() -> None:
-        conn.execute("SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1",
-                     (project_id, key)).fetchall()
+        conn.execute(_LOOKUP, (project_id, key)).fetchall()
 
     conn.execute("BEGIN")
     try:
@@ -255,12 +256,16 @@ def _busy(seconds: float) -> None:
 class _Turns:
     """A connection whose write transactions take hpstore's turnstile first, each after
     ``outside`` seconds of other work and holding the write lock ``inside`` seconds longer,
-    as hpstore's writers do (see locks.Turnstile)."""
+    as hpstore's writers do (see locks.Turnstile). With ``reads`` (the file and the
+    project), a trial also makes the reads hpstore's random search makes for it: the
+    running trials before its first transaction, and holding the write lock the file's
+    identity each time, the decision's facts and the never-twice look-up before its
+    insert, its run before its value, and its run's values before its end."""
 
     def __init__(self, conn: sqlite3.Connection, turnstile: Any, outside: float,
-                 inside: float) -> None:
+                 inside: float, reads: tuple[str, int] | None = None) -> None:
         self.conn, self.turnstile = conn, turnstile
-        self.outside, self.inside = outside, inside
+        self.outside, self.inside, self.reads = outside, inside, reads
         self.held = False
 
     def execute(self, sql: str, params: Any = ()) -> Any:
@@ -268,8 +273,12 @@ class _Turns:
             _busy(self.outside)
             self.held = self.turnstile.enter()
         try:
+            if self.reads is not None:
+                self._read_before(sql, params, *self.reads)
             done = self.conn.execute(sql, params)
             if sql == "BEGIN IMMEDIATE":
+                if self.reads is not None:
+                    files.identity(self.reads[0])
                 _busy(self.inside)
             return done
         finally:
@@ -277,11 +286,21 @@ class _Turns:
                 self.turnstile.leave()
                 self.held = False
 
+    def _read_before(self, sql: str, params: Any, path: str, project_id: int) -> None:
+        conn = self.conn
+        if sql == _CREATE:
+            conn.execute(_DECISION_FACTS, ("bench", "by-hand", project_id)).fetchall()
+            conn.execute(_LOOKUP, (project_id, params[2])).fetchall()
+        elif sql == _OBSERVE:
+            conn.execute("SELECT status, run_count FROM trials WHERE id = ?",
+                         (params[0],)).fetchall()
+        elif sql == _END:
+            conn.execute("SELECT count(*) FROM observations WHERE trial = ? AND run = 1",
+                         (params[4],)).fetchall()
+
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
-            work_us: tuple[float, float] | None = None) -> None:
-    from hpstore.store.sqlite import locks
-
+            work_us: tuple[float, float] | None = None, reads: bool = False) -> None:
     error = None
     try:
         conn, project = connect(path)
@@ -289,10 +308,12 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
         writer: Any = conn
         if work_us is not None:  # a third of each in or before each of the 3 transactions
             writer = _Turns(conn, locks.Turnstile(Path(path + ".turn")), work_us[0] / 3e6,
-                            work_us[1] / 3e6)
+                            work_us[1] / 3e6, (path, project) if reads else None)
         ready.put(seed)
         start.wait(60)
         for _ in range(n):
+            if reads:  # read outside any write lock, as hpstore does before deciding
+                conn.execute(_RUNNING, (project,)).fetchall()
             trial(writer, project, rng, pid)
         conn.close()
     except Exception as exc:  # counted, not hidden
@@ -301,19 +322,21 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
 
 
 def processes(count: int, trials: int, folder: str,
-              work_us: tuple[float, float] | None = None) -> dict[str, Any]:
+              work_us: tuple[float, float] | None = None, reads: bool = False
+              ) -> dict[str, Any]:
     """Aggregate trials per second with ``count`` processes sharing one file, each running
     its share of ``trials``; errors and repeated trial numbers counted. With ``work_us``
     (outside, inside), each trial also works that many microseconds outside its
     transactions and inside them, and its writers take hpstore's turnstile, as hpstore's
-    do."""
+    do; with ``reads`` as well, each transaction makes the reads hpstore makes holding
+    the write lock (see ``_Turns``)."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, None)
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
     share = trials // count
     procs = [ctx.Process(target=_worker,
-                         args=(path, share, seed, ready, start, results, work_us))
+                         args=(path, share, seed, ready, start, results, work_us, reads))
              for seed in range(count)]
     for p in procs:
         p.start()

@@ -1,7 +1,7 @@
 """What hpstore's schema allows, with no library code: why growth and processes stop where
 they do.
 
-    python -m benchmarks floor [--size 100000] [--work 0:0 100:0 100:100 200:0]
+    python -m benchmarks floor [--size 100000] [--work 0:0 100:0 100:100 100:90+reads 200:0 hpstore]
                                [--processes 1 2 4] [--repeats 3] [--json floor.json]
 
 Growth: the schema's statements sent by hand (benchmarks/by_hand.py) over a ``--size``
@@ -13,8 +13,11 @@ in 1, 2, 4 processes sharing one file, each writer taking hpstore's turnstile, w
 ``--work OUT:IN``: microseconds of other work per trial outside the transactions and inside
 them (hpstore's own code takes about 100 µs a trial outside its write lock and holds the
 lock about 100 µs longer than its statements alone): what more processes can gain from
-the work that runs side by side, and what work inside the lock costs them. Every figure is
-the median of ``--repeats`` runs, the variants interleaved.
+the work that runs side by side, and what work inside the lock costs them. ``OUT:IN+reads``
+also makes the reads hpstore makes for a trial (its checks: the decision's facts, the
+never-twice look-up, the trial's run, the file's identity), and ``hpstore`` runs hpstore
+itself in the same session. Every figure is the median of ``--repeats`` runs, the
+variants interleaved.
 """
 
 from __future__ import annotations
@@ -26,22 +29,40 @@ import sys
 import tempfile
 from typing import Any
 
-from benchmarks import add_json_option, at_least, by_hand, check_json
+from benchmarks import add_json_option, at_least, by_hand, check_json, scale
 from benchmarks.throughput import machine
 
+HPSTORE = "hpstore"
+READS = "+reads"
 
-def _work(text: str) -> tuple[float, float]:
-    """``OUT:IN`` microseconds, each a number of at least 0."""
-    out, sep, inside = text.partition(":")
+
+def _work(text: str) -> str:
+    """``OUT:IN`` microseconds (each a number of at least 0), ``OUT:IN+reads``, or
+    ``hpstore``; given back as the row's name (``100:90+reads``)."""
+    if text == HPSTORE:
+        return text
+    spec = text.removesuffix(READS)
+    out, sep, inside = spec.partition(":")
     try:
         found = (float(out), float(inside if sep else 0.0))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not OUT:IN (two numbers of "
-                                         "microseconds, such as 90:0)") from None
+                                         "microseconds, such as 90:0), OUT:IN+reads or "
+                                         "hpstore") from None
     if not all(0 <= v < 1e6 for v in found):
         raise argparse.ArgumentTypeError(f"{text!r}: each number must be 0 or more "
                                          "microseconds, below a second")
-    return found
+    return f"{found[0]:g}:{found[1]:g}" + (READS if spec != text else "")
+
+
+def _processes(work: str, count: int, trials: int, folder: str) -> dict[str, Any]:
+    """One run of the row ``work`` (see ``_work``) in ``count`` processes."""
+    if work == HPSTORE:
+        return scale.processes(count, trials, folder)
+    spec = work.removesuffix(READS)
+    out, _, inside = spec.partition(":")
+    return by_hand.processes(count, trials, folder, (float(out), float(inside)),
+                             reads=spec != work)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=at_least(2), default=100_000,
                         help="trials in the growth runs (the last 1,000 against the first)")
     parser.add_argument("--work", type=_work, nargs="+",
-                        default=[(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (200.0, 0.0)],
+                        default=["0:0", "100:0", "100:100", "100:90+reads", "200:0", HPSTORE],
                         metavar="OUT:IN", help="microseconds of other work per trial, outside "
-                                               "the transactions and inside them")
+                        "the transactions and inside them; +reads: with the reads hpstore "
+                        "makes; hpstore: hpstore itself, in the same session")
     parser.add_argument("--processes", type=at_least(1), nargs="+", default=[1, 2, 4])
     parser.add_argument("--process-trials", type=at_least(1), default=4000)
     parser.add_argument("--repeats", type=at_least(1), default=3)
@@ -72,18 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"growth {variant}: {runs[variant][-1]:.2f}", file=sys.stderr,
                       flush=True)
         results["growth"] = {v: statistics.median(r) for v, r in runs.items()}
-        per_s: dict[tuple[tuple[float, float], int], list[float]] = {}
+        per_s: dict[tuple[str, int], list[float]] = {}
         for _ in range(args.repeats):
             for work in args.work:
                 for count in args.processes:
-                    found = by_hand.processes(count, args.process_trials, folder, work)
+                    found = _processes(work, count, args.process_trials, folder)
                     if found["errors"] or found["duplicates"]:
                         print(f"errors: {found['error_messages']}", file=sys.stderr)
                         return 1
                     per_s.setdefault((work, count), []).append(found["per_s"])
-        results["processes"] = {f"{out:g}:{inside:g}": {str(count): statistics.median(
-            per_s[(out, inside), count]) for count in args.processes}
-            for out, inside in args.work}
+        results["processes"] = {work: {str(count): statistics.median(
+            per_s[work, count]) for count in args.processes} for work in args.work}
     print(f"{machine()}; each figure the median of {args.repeats} runs\n")
     print(markdown(results, args.processes))
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sqlite3
 
 import numpy as np
@@ -389,12 +390,43 @@ def test_floor_measures_every_variant_and_every_process_count(tmp_path, capsys):
     from benchmarks import floor
 
     out = tmp_path / "floor.json"
-    assert floor.main(["--size", "60", "--work", "0:0", "40:20", "--processes", "1", "2",
-                       "--process-trials", "40", "--repeats", "1", "--json", str(out)]) == 0
+    assert floor.main(["--size", "60", "--work", "0:0", "40:20", "30:10+reads", "hpstore",
+                       "--processes", "1", "2", "--process-trials", "40", "--repeats", "1",
+                       "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     assert set(results["growth"]) == set(by_hand.INDEX_VARIANTS)
     assert all(ratio > 0 for ratio in results["growth"].values())
-    assert set(results["processes"]) == {"0:0", "40:20"}
+    assert set(results["processes"]) == {"0:0", "40:20", "30:10+reads", "hpstore"}
     assert all(row["1"] > 0 and row["2"] > 0 for row in results["processes"].values())
     text = capsys.readouterr().out
-    assert "| without either |" in text and "| 40:20 |" in text
+    assert "| without either |" in text and "| 40:20 |" in text and "| hpstore |" in text
+
+
+@pytest.mark.parametrize("reads", [False, True])
+def test_the_floor_with_reads_makes_hpstores_reads_inside_the_write_lock(tmp_path, reads):
+    from hpstore.store.sqlite import locks
+    from hpstore.store.sqlite.project import _DECISION_FACTS
+
+    path = str(tmp_path / "reads.db")
+    by_hand.new_file(path, None)
+    conn, project = by_hand.connect(path)
+    sent = []
+    conn.set_trace_callback(sent.append)
+    turnstile = locks.Turnstile(tmp_path / "turn.lock")
+    writer = by_hand._Turns(conn, turnstile, 0, 0, (path, project) if reads else None)
+    by_hand.trial(writer, project, random.Random(1), 1)
+    turnstile.close()
+    conn.close()
+    # (a statement whose triggers fire is traced once more for each trigger)
+    sent = [s for i, s in enumerate(sent) if i == 0 or s != sent[i - 1]]
+    begins = [i for i, s in enumerate(sent) if s == "BEGIN IMMEDIATE"]
+    # each of the 3 transactions: what it reads and writes, in order, holding the lock
+    inside = [[s.split()[0] + (" facts" if s.startswith("SELECT p.max_trials") else "")
+               for s in sent[b + 1:sent.index("COMMIT", b)]] for b in begins]
+    if reads:
+        assert sent[begins[0] + 1].startswith(_DECISION_FACTS.split("?")[0][:40])
+        assert inside == [["SELECT facts", "SELECT", "INSERT"], ["SELECT", "INSERT"],
+                          ["SELECT", "UPDATE"]]
+        assert "values_key" in sent[begins[0] + 2]
+    else:
+        assert inside == [["INSERT"], ["INSERT"], ["UPDATE"]]
