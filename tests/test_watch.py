@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _workers import DEADLINE, end_trials, file_digest, open_oracle
+from _workers import DEADLINE, end_trials, file_digest, hold, open_oracle
 
 import hpstore
 from hpstore.cli import load_tool, main
@@ -63,6 +63,26 @@ def test_watch_does_not_end_while_trials_run_or_wait(tmp_path):
     oracle.end_trial(retry)
     assert watch_frame(path)[1]
     oracle.close()
+
+
+def test_watch_says_which_running_trials_lost_their_worker(tmp_path):
+    # a killed worker's trial was listed as running, where `hpstore check` said interrupted
+    path = str(tmp_path / "killed.db")
+    open_oracle(path, max_trials=5).close()
+    doomed, doomed_id, _ = hold(path, "doomed")
+    live, live_id, _ = hold(path, "alive")
+    try:
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.join(DEADLINE)
+        text, finished = watch_frame(path)
+    finally:
+        os.kill(live.pid, signal.SIGKILL)
+        live.join(DEADLINE)
+    lines = {line.split(":")[0].strip(): line for line in text.splitlines()
+             if line.startswith("  ")}
+    assert f"trial {doomed_id} " in lines["doomed"] and "its worker is gone" in lines["doomed"]
+    assert f"trial {live_id} " in lines["alive"] and "gone" not in lines["alive"]
+    assert not finished
 
 
 def test_watch_ends_when_the_oracle_has_nothing_left(tmp_path):

@@ -69,8 +69,13 @@ class Watcher:
                          f"{table_cell(view.best.values)}")
         lines.append(f"running ({len(view.running)}):")
         for trial in view.running:
+            # (as `hpstore check` says: a killed worker's trial runs again when one asks)
+            gone = trial.session is not None and not self.store.is_alive(trial.session,
+                                                                         trial.pid)
             lines.append(f"  {trial.tuner_id}: trial {trial.trial_id} for "
-                         f"{now - (trial.started_at or now):.0f}s {table_cell(trial.values)}")
+                         f"{now - (trial.started_at or now):.0f}s {table_cell(trial.values)}"
+                         + ("  (its worker is gone: interrupted, it runs again when a "
+                            "worker asks)" if gone else ""))
         why = queries.finish_reason(self.store, self.project, view, self._oracle_would_stop)
         if why:
             lines.append(why)
