@@ -54,14 +54,26 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
             if record.name == name:
                 return store.open_project(record)
         raise ProjectChoiceError(f"No project {name!r} in this file; it holds: "
-                                 f"{', '.join(names) or '(none)'}.")
+                                 f"{listed(names) or '(none)'}.")
     if len(found) == 1:
         return store.open_project(found[0])
     if not found:
         raise ProjectChoiceError("This file holds no project yet.")
     how = f"project={names[0]!r}" if python else "--project NAME"
     raise ProjectChoiceError(f"This file holds several projects; choose one with {how}: "
-                             + ", ".join(names) + ".")
+                             + listed(names) + ".")
+
+
+_LISTED = 20  # names an error lists before "and N more"
+
+
+def listed(names: list[str]) -> str:
+    """Project names for one line of a message: the first 20, then how many more (`hpstore
+    summary` lists them all)."""
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    return (f"{', '.join(names[:_LISTED])} and {len(names) - _LISTED:,} more (`hpstore "
+            "summary` lists them all)")
 
 
 def direction_of(record: ProjectRecord) -> str:

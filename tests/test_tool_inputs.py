@@ -148,6 +148,23 @@ def test_a_changing_command_on_a_file_of_several_projects_asks_for_its_option(tm
     assert "project_name=" not in done.stderr
 
 
+def test_a_file_of_many_projects_lists_twenty_in_an_error_and_counts_the_rest(tmp_path):
+    # a file of 200 projects named all 200 on one line of the error
+    path = str(tmp_path / "many.db")
+    names = [f"p{i:03d}" for i in range(45)]
+    for name in names:
+        hpstore.RandomSearchOracle("loss", max_trials=1, database=path,
+                                   project_name=name).close()
+    for args in (["trials", path], ["trials", path, "--project", "nope"]):
+        done = hpstore_command(*args)
+        assert done.returncode == 2, done.stderr
+        assert ", ".join(names[:20]) + " and 25 more (`hpstore summary` lists them all)" \
+            in done.stderr, done.stderr
+        assert names[20] not in done.stderr and len(done.stderr.splitlines()) == 1
+    listing = hpstore_command("summary", path)
+    assert listing.returncode == 0 and all(n in listing.stdout for n in names)
+
+
 def test_summary_of_a_project_that_is_not_there_is_the_error_alone(search):
     done = hpstore_command("summary", search, "--project", "nope")
     assert done.returncode == 2 and "No project 'nope'" in done.stderr, done.stderr
