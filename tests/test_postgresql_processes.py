@@ -8,10 +8,11 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 
 import pytest
 from _pgworkers import hold_a_trial, oracle_on, run_trials, score
-from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
+from _postgres import ENV, backend_pids, base_url, fresh_url, server, terminate, wait_until
 
 from hpstore.store import open_store
 
@@ -244,6 +245,70 @@ def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial():
     assert [c.to_status for c in other.project.transitions(trial_id=trial_id)] == [
         "RUNNING", "COMPLETED"]
     other.close()
+
+
+@pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
+def test_an_oracle_opened_while_the_server_restarts_waits_for_it(monkeypatch):
+    """A worker started while the server restarts was refused at once ("the database
+    system is shutting down"), where one already running waits for the server."""
+    import psycopg
+
+    url = fresh_url()
+    oracle_on(url, 5).close()
+    found = server()
+    assert found is not None
+    held = psycopg.connect(base_url(), autocommit=True)  # a smart restart waits for it
+    restarted: list[BaseException | None] = []
+    restarter = threading.Thread(target=lambda: restarted.append(_call(found.restart, "smart")))
+    restarter.start()
+
+    def refused_for_now() -> bool:
+        try:
+            psycopg.connect(base_url(), autocommit=True).close()
+        except psycopg.OperationalError as exc:
+            return "shutting down" in str(exc)
+        return False
+
+    wait_until(refused_for_now, DEADLINE, "the server shutting down")
+    refusals, real_connect = threading.Event(), psycopg.connect
+
+    def watched(*args, **kwargs):  # the same connect, noting a refusal
+        try:
+            return real_connect(*args, **kwargs)
+        except psycopg.OperationalError:
+            refusals.set()
+            raise
+
+    monkeypatch.setattr(psycopg, "connect", watched)  # (the module hpstore connects with)
+    opened: list[object] = []
+
+    def open_and_run() -> None:
+        try:
+            oracle = oracle_on(url, 5)
+            trial = oracle.create_trial("late")
+            oracle.update_trial(trial.trial_id, {"loss": score(trial.hyperparameters.values)})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            oracle.close()
+            opened.append(trial.status)
+        except BaseException as exc:  # reported to the test
+            opened.append(exc)
+
+    opener = threading.Thread(target=open_and_run)
+    opener.start()
+    assert refusals.wait(DEADLINE)  # it asked while the server shut down, and was refused
+    held.close()  # the server goes down, and starts again
+    restarter.join(DEADLINE * 2)
+    opener.join(DEADLINE * 2)
+    assert restarted == [None] and opened == ["COMPLETED"], opened
+
+
+def _call(function, *args):
+    try:
+        function(*args)
+    except BaseException as exc:  # reported to the test
+        return exc
+    return None
 
 
 def test_a_decision_lock_held_too_long_times_out_naming_its_holder():

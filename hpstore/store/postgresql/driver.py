@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -211,17 +212,35 @@ def explain_connect(exc: BaseException, where: str) -> HpStoreError:
     return DatabaseError(f"Cannot connect to {where}: {text}.")  # refused: a role, a password
 
 
+#: seconds a new connection waits for a server that said it is starting up or shutting
+#: down (a restart under way), through the refusals of the moment it is down
+RESTART_WAIT = 30.0
+
+
 def connect(psycopg: Any, conninfo: str, where: str) -> Any:
-    """A new autocommit connection.
+    """A new autocommit connection. A server that says it is starting up or shutting down
+    is restarting: it is waited for, up to RESTART_WAIT seconds, as a dropped connection
+    is (a worker started at that moment stopped at once).
 
     Raises:
         DatabaseError: the server refused it (ServerUnavailableError: it was not reached,
-            or said to come back later).
+            or said to come back later, and was still out of reach after the wait).
     """
-    try:
-        return psycopg.connect(conninfo, autocommit=True)
-    except psycopg.Error as exc:
-        raise explain_connect(exc, where) from None
+    deadline, pause = None, 0.05
+    while True:
+        try:
+            return psycopg.connect(conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            error = explain_connect(exc, where)
+            restarting = deadline is not None or any(t in first_line(exc) for t in _NOT_NOW)
+            if not isinstance(error, ServerUnavailableError) or not restarting:
+                raise error from None
+            if deadline is None:
+                deadline = time.monotonic() + RESTART_WAIT
+            elif time.monotonic() >= deadline:
+                raise error from None
+        time.sleep(pause)  # the server restarting: try again shortly
+        pause = min(pause * 2, 1.0)
 
 
 def first_line(exc: BaseException) -> str:
