@@ -92,6 +92,8 @@ class Database:
     Raises:
         NotAnHpstoreFileError, ForeignSchemaError, SchemaVersionError,
         ReadOnlyDatabaseError, FileIdentityError: see :meth:`check`.
+        DatabaseError: a path that cannot be followed (a loop of symbolic links) or is
+            longer than the system allows.
         ValueError: an unknown durability.
     """
 
@@ -105,7 +107,7 @@ class Database:
         self.timeout = float(timeout)
         self.memory = path is None or str(path) == ":memory:"
         self.path: Path | None = (None if path is None or self.memory
-                                  else Path(path).expanduser().resolve())
+                                  else files.resolved(path))
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
@@ -134,7 +136,8 @@ class Database:
         """Refuse, before anything is written, a file hpstore must not touch.
 
         Raises:
-            NotAnHpstoreFileError: not SQLite, truncated, or another application's file.
+            NotAnHpstoreFileError: not SQLite, truncated, or another application's file; a
+                folder, a device, a FIFO or a socket.
             ForeignSchemaError: a table, index, view or trigger hpstore did not write.
             SchemaVersionError: written by a newer hpstore.
             ReadOnlyDatabaseError: the file or its folder cannot be written.
@@ -142,6 +145,7 @@ class Database:
                 is, or holds, a symbolic link.
         """
         assert self.path is not None
+        exists = files.is_regular(self.path)  # first: never open a FIFO, replace a device
         folder = self.path.parent
         if not folder.is_dir():
             raise DatabaseError(
@@ -149,9 +153,7 @@ class Database:
             )
         check_path_lengths(self.path)
         check_lock_folder(self.sidecar)  # before the file is created: a refusal makes nothing
-        if self.path.exists():
-            if self.path.is_dir():
-                raise NotAnHpstoreFileError(f"{self.path} is a folder, not a search file.")
+        if exists:
             # The names first: the header of a file another process writes under its other
             # name may be read in the middle of a checkpoint's write of it.
             single_name(self.path, self.path.stat())

@@ -53,12 +53,10 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             ``check``) holding a value hpstore never writes.
     """
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise DatabaseError(f"{path} is a folder, not a search file; give the path of the "
-                            "search file itself (such as search.db).")
-    if not path.is_file():
-        raise DatabaseError(f"{path} does not exist (or is not a file); give the path of a "
-                            "search file.")
+    files.resolved(path)  # a loop of links, a path too long: said before anything else
+    if not files.is_regular(path, "; give the path of the search file itself (such as "
+                                  "search.db)"):
+        raise DatabaseError(f"{path} does not exist; give the path of a search file.")
     if not inspect_header(path):
         raise NotAnHpstoreFileError(f"{path} is empty: no search has been written to it yet.")
     uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -269,7 +267,7 @@ class ReadOnlyDatabase:
     read_only = True
 
     def __init__(self, path: str | os.PathLike[str], *, check: bool = True) -> None:
-        self.path = Path(path).expanduser().resolve()
+        self.path = files.resolved(path)
         self._conn = connect_readonly(path, check=check)
         #: whether this reads a copy in memory (a file of an older schema, upgraded there):
         #: what is written to the file after it was opened is not seen
