@@ -494,3 +494,23 @@ def test_a_metric_value_changed_by_hand_after_a_tool_looked_is_named_not_a_trace
     assert main(["show", str(path), "0"]) == 2
     err = capsys.readouterr().err
     assert "observations.value" in err and "'zz'" in err and err.count("\n") == 1
+
+
+def test_a_schema_name_damaged_into_bytes_that_are_not_utf8_is_named_as_damage(
+        tmp_path, capsys):
+    # SQLite's error quotes the damaged name; Python could not decode it and raised a bare
+    # UnicodeDecodeError, from the library and (as its message) from every tool
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"tableprojectsprojects") + 8] = 0xB1  # "pro\xb1ects"
+    path.write_bytes(bytes(data))
+    refused(path, hpstore.NotAnHpstoreFileError, "damaged")
+    for command in (["summary"], ["trials"], ["check"], ["sql", "SELECT 1"]):
+        assert main([command[0], str(path), *command[1:]]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"hpstore: error: {path} cannot be read: damaged bytes in its schema, "
+                       "which are not UTF-8 text.\n")
+    assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()

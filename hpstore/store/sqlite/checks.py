@@ -159,6 +159,18 @@ _MARKS_AND_SCHEMA = (
     "LEFT JOIN sqlite_master AS m ON 1")
 
 
+#: What reading a damaged file raises: SQLite's errors, and a UnicodeDecodeError when the
+#: message SQLite gives quotes a damaged name of its schema (bytes that are not UTF-8).
+UNREADABLE = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def unreadable(exc: Exception) -> str:
+    """What an exception of :data:`UNREADABLE` says, in words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "damaged bytes in its schema, which are not UTF-8 text"
+    return str(exc).rstrip(".")
+
+
 def inspect_database(path: Path) -> None:
     """Read the file's marks and schema through a read-only connection (which also sees
     the WAL), running nothing the file defines.
@@ -175,9 +187,10 @@ def inspect_database(path: Path) -> None:
             rows = conn.execute(_MARKS_AND_SCHEMA).fetchall()
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except UNREADABLE as exc:
         raise NotAnHpstoreFileError(
-            f"{path} cannot be read as SQLite ({exc}); it is damaged or not a database."
+            f"{path} cannot be read as SQLite ({unreadable(exc)}); it is damaged or not a "
+            "database."
         ) from None
     application_id, user_version = rows[0][0], rows[0][1]
     objects = [(user_version, *row[2:]) for row in rows if row[2] is not None]

@@ -25,7 +25,12 @@ from hpstore.errors import (
 )
 from hpstore.store.decode import ANY_JSON, check_row, damaged, from_json
 from hpstore.store.sqlite import checkmarks, files
-from hpstore.store.sqlite.checks import check_schema, inspect_header
+from hpstore.store.sqlite.checks import (
+    UNREADABLE,
+    check_schema,
+    inspect_header,
+    unreadable,
+)
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
@@ -79,11 +84,11 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             conn = _upgraded_copy(conn, version)
         if check:
             check_contents(conn, path.resolve())
-    except sqlite3.DatabaseError as exc:
+    except UNREADABLE as exc:
         conn.close()
         if is_interruption(exc):
             raise KeyboardInterrupt from None
-        raise NotAnHpstoreFileError(f"{path} cannot be read: {exc}.") from None
+        raise NotAnHpstoreFileError(f"{path} cannot be read: {unreadable(exc)}.") from None
     except BaseException:
         conn.close()
         raise
@@ -398,7 +403,7 @@ def holds_search(path: str | os.PathLike[str]) -> bool:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         projects = conn.execute("SELECT count(*) FROM projects").fetchone()[0] if tables else 0
         return bool(tables and projects)
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):
         return True  # not a search file: opening it says so
     finally:
         conn.close()
