@@ -299,6 +299,36 @@ def test_a_finished_search_in_a_read_only_folder_can_be_inspected(refusals, temp
     assert listed == dict(templates["done"])
 
 
+def _in_read_only_mount(folder: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` where ``folder`` is a read-only file system: a bind mount of it made
+    read-only in a mount namespace of the command's own, gone when the command ends."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "--map-root-user", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare with mount and user namespaces")
+    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && '
+              'exec "$@"')
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", script, "sh", str(folder),
+         *command], capture_output=True, text=True, timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_a_crashed_search_on_a_read_only_file_system_can_be_checked(tmp_path, templates):
+    # (a snapshot, a backup disk: hpstore check opened a dead worker's liveness file for
+    # writing and stopped at "Read-only file system", where a folder the user may not
+    # write was read fine)
+    folder = tmp_path / "hot"
+    shutil.copytree(templates["hot"], folder)
+    assert any(n.endswith(".alive") for n in os.listdir(folder / "s.db.hpstore"))
+    before = _files(folder)
+    done = _in_read_only_mount(folder, sys.executable, "-m", "hpstore", "check",
+                               str(folder / "s.db"))
+    assert done.returncode == 0 and done.stderr == "", (done.stdout, done.stderr)
+    assert "integrity: ok" in done.stdout
+    assert f"trial {templates['held']}: its worker 'doomed' is gone" in done.stdout
+    assert _files(folder) == before
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="switching between two ordinary users needs root")
 @pytest.mark.parametrize("visit", ["open", "trials"])
