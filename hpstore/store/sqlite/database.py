@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import os
 import secrets
-import shutil
 import sqlite3
 import threading
 import time
@@ -47,6 +46,7 @@ from hpstore.store.sqlite.files import (
 from hpstore.store.sqlite.locks import FileMutex, Session
 from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
+    PAGE_SIZE,
     SCHEMA_VERSION,
     migration_script,
     migrations,
@@ -56,7 +56,6 @@ from hpstore.store.sqlite.schema import (
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
            "migrations", "schema_dir"]
 
-PAGE_SIZE = 1024  # bytes; see _migrate
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 # SQLite folds the log into the file once it holds this many pages, and cuts the log file
 # back to this size when it starts it afresh: a log grown large beside a long reader
@@ -456,18 +455,9 @@ class Database:
         whatever the operating system refused, so look at what may have run out."""
         if self.path is None:
             return text, "free some memory"
-        limit = process_limits.file_size_limit()
-        parts = [self.path.with_name(self.path.name + s) for s in ("", "-wal", "-shm")]
-        largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
-        if limit is not None and largest + 2 * PAGE_SIZE > limit:
-            return (f"the file reached this process's file size limit of {limit} bytes "
-                    f"(ulimit -f) ({text})", "raise the limit")
-        free = shutil.disk_usage(self.path.parent).free
-        if "disk is full" in text or free < 16 * PAGE_SIZE:
-            return (f"the disk holding {self.path.parent} is full ({free} bytes free; {text})",
-                    "free some space")
-        return (f"the operating system refused the write ({text}): the file may be too large "
-                "for its filesystem, or the disk failing", "check the disk")
+        return process_limits.out_of_room(self.path, text, PAGE_SIZE) or (
+            f"the operating system refused the write ({text}): the file may be too large "
+            "for its filesystem, or the disk failing", "check the disk")
 
     # -- cross-process coordination -------------------------------------------------------------
     @contextlib.contextmanager

@@ -29,6 +29,7 @@ from hpstore.store.sqlite.checks import (
     UNREADABLE,
     check_schema,
     inspect_header,
+    no_room_to_open,
     unreadable,
 )
 from hpstore.store.sqlite.database import Database
@@ -88,7 +89,8 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         conn.close()
         if is_interruption(exc):
             raise KeyboardInterrupt from None
-        raise NotAnHpstoreFileError(f"{path} cannot be read: {unreadable(exc)}.") from None
+        raise no_room_to_open(path, exc) or NotAnHpstoreFileError(
+            f"{path} cannot be read: {unreadable(exc)}.") from None
     except BaseException:
         conn.close()
         raise
