@@ -108,6 +108,7 @@ def test_a_loop_of_symbolic_links_is_named_by_the_library_and_the_tools(tmp_path
         assert said.startswith("DatabaseError ") and str(looped) in said, said
         assert "leads back to itself" in said
         for command in (["summary", looped], ["trials", looped], ["check", looped],
+                        ["watch", looped, "--once"],  # (it waited for ever)
                         ["backup", looped, tmp_path / "copy.db"], ["backup", good, looped]):
             assert "leads back to itself" in tool(*command)
     assert sorted(tmp_path.iterdir()) == before
@@ -121,4 +122,5 @@ def test_the_root_folder_and_a_path_too_long_are_named(tmp_path):
     assert said.startswith("DatabaseError The path ") and "is too long for this system" in said
     assert str(tmp_path)[:40] in said
     assert "too long" in tool("summary", long)
+    assert "too long" in tool("watch", long, "--once")  # (a traceback)
     assert list(tmp_path.iterdir()) == []
