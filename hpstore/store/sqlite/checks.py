@@ -200,6 +200,7 @@ def inspect_database(path: Path) -> None:
         NotAnHpstoreFileError: another application's SQLite file, or unreadable.
         ForeignSchemaError: a table, index, view or trigger hpstore did not write.
         SchemaVersionError: an hpstore file from a newer version.
+        DatabaseError: no room on its disk (or under ``ulimit -f``) for SQLite's log.
     """
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:

@@ -92,7 +92,7 @@ class Database:
         NotAnHpstoreFileError, ForeignSchemaError, SchemaVersionError,
         ReadOnlyDatabaseError, FileIdentityError: see :meth:`check`.
         DatabaseError: a path that cannot be followed (a loop of symbolic links) or is
-            longer than the system allows.
+            longer than the system allows; no room on its disk to open it.
         ValueError: an unknown durability.
     """
 

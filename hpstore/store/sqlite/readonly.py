@@ -54,9 +54,12 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
     and notebooks read the file as it is.
 
     Raises:
-        DatabaseError: the file does not exist (it is not created).
+        DatabaseError: the file does not exist (it is not created); the path cannot be
+            followed (a loop of symbolic links, longer than the system allows); no room
+            on its disk for SQLite's log (said so, the file never called damaged).
         NotAnHpstoreFileError: not SQLite, damaged, not written by hpstore, or (with
-            ``check``) holding a value hpstore never writes.
+            ``check``) holding a value hpstore never writes; a folder, a device, a FIFO or
+            a socket.
     """
     path = Path(path).expanduser()
     files.resolved(path)  # a loop of links, a path too long: said before anything else
