@@ -60,6 +60,50 @@ def become(uid: int) -> None:
     os.umask(0o022)
 
 
+def open_on_a_full_disk(folder: str) -> None:
+    """Run alone in a mount namespace where ``folder`` is a small tmpfs: make a search,
+    fill the disk (another program), open the search with the library and two tools, then
+    free the space and finish the search. Prints what happened, as JSON."""
+    import errno
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+
+    path = os.path.join(folder, "s.db")
+    with open_oracle(path, max_trials=6) as oracle:
+        for _ in range(3):
+            complete_one(oracle, "before")
+    fd = os.open(os.path.join(folder, "junk"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    report: dict[str, Any] = {"free": shutil.disk_usage(folder).free}
+    try:
+        open_oracle(path, max_trials=6).close()
+        report["library"] = ["opened", ""]
+    except hpstore.HpStoreError as exc:
+        report["library"] = [type(exc).__name__, str(exc)]
+    for tool in ("summary", "check"):
+        done = subprocess.run([sys.executable, "-m", "hpstore", tool, path],
+                              capture_output=True, text=True, timeout=DEADLINE)
+        report[tool] = [done.returncode, done.stderr]
+    report["unchanged"] = hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+    os.remove(os.path.join(folder, "junk"))
+    with open_oracle(path, max_trials=6) as oracle:
+        while complete_one(oracle, "after") is not None:
+            pass
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        report["completed"] = conn.execute(
+            "SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone()[0]
+    print(json.dumps(report))
+
+
 # -- a disk that fills up -------------------------------------------------------------------------
 def _step(oracle: Oracle, step: str, trial: Any, done: list[tuple[str, float]]) -> Any:
     if step == "create_trial":

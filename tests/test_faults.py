@@ -129,6 +129,23 @@ def shared_folder(mode: int = 0o777) -> Any:
         shutil.rmtree(folder)
 
 
+def _in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` after ``mount`` (a shell command on "$1", the folder), both in a
+    mount namespace of the command's own: what is mounted is seen by no other process and
+    is gone when the command ends."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "--map-root-user", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare with mount and user namespaces")
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c",
+         f'{mount} && shift && exec "$@"', "sh", str(folder), *command],
+        capture_output=True, text=True, timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1"'
+
+
 # -- 1. a full disk -------------------------------------------------------------------------------
 MAX_FULL = 40
 
@@ -168,6 +185,27 @@ def test_a_full_disk_fails_one_step_cleanly_and_the_search_resumes(tmp_path, poi
     assert dict(completed) == dict(report["done"])
     finish(path, MAX_FULL)
     assert_finished(path, MAX_FULL)
+
+
+def test_a_healthy_file_on_a_full_disk_is_not_called_damaged(tmp_path):
+    # SQLite makes the log and its index even to read a file: on a full disk the library
+    # and every tool said "cannot be read (disk I/O error); it is damaged or not a
+    # database", and a user might have deleted a healthy search
+    done = _in_a_mount(tmp_path, 'mount -t tmpfs -o size=1m tmpfs "$1"', sys.executable,
+                       "-c", "import sys, _faults; _faults.open_on_a_full_disk(sys.argv[1])",
+                       str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    full = f"the disk holding {tmp_path} is full ({report['free']} bytes free"
+    kind, said = report["library"]
+    assert kind == "DatabaseError" and full in said and "free some space" in said, said
+    assert "damaged" not in said
+    for tool in ("summary", "check"):
+        code, err = report[tool]
+        assert code == 2 and err.startswith("hpstore: error: ") and full in err, err
+        assert err.count("\n") == 1 and "damaged" not in err
+    assert report["unchanged"]
+    assert report["completed"] == 6  # space freed, the same search finished
 
 
 def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
@@ -297,6 +335,22 @@ def test_a_finished_search_in_a_read_only_folder_can_be_inspected(refusals, temp
     assert case.outcome == "ok", case.text
     listed = {row["trial_id"]: row["score"] for row in json.loads(case.text)}
     assert listed == dict(templates["done"])
+
+
+def test_a_crashed_search_on_a_read_only_file_system_can_be_checked(tmp_path, templates):
+    # (a snapshot, a backup disk: hpstore check opened a dead worker's liveness file for
+    # writing and stopped at "Read-only file system", where a folder the user may not
+    # write was read fine)
+    folder = tmp_path / "hot"
+    shutil.copytree(templates["hot"], folder)
+    assert any(n.endswith(".alive") for n in os.listdir(folder / "s.db.hpstore"))
+    before = _files(folder)
+    done = _in_a_mount(folder, READ_ONLY, sys.executable, "-m", "hpstore", "check",
+                       str(folder / "s.db"))
+    assert done.returncode == 0 and done.stderr == "", (done.stdout, done.stderr)
+    assert "integrity: ok" in done.stdout
+    assert f"trial {templates['held']}: its worker 'doomed' is gone" in done.stdout
+    assert _files(folder) == before
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,

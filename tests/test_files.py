@@ -494,3 +494,53 @@ def test_a_metric_value_changed_by_hand_after_a_tool_looked_is_named_not_a_trace
     assert main(["show", str(path), "0"]) == 2
     err = capsys.readouterr().err
     assert "observations.value" in err and "'zz'" in err and err.count("\n") == 1
+
+
+def test_a_schema_name_damaged_into_bytes_that_are_not_utf8_is_named_as_damage(
+        tmp_path, capsys):
+    # SQLite's error quotes the damaged name; Python could not decode it and raised a bare
+    # UnicodeDecodeError, from the library and (as its message) from every tool
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"tableprojectsprojects") + 8] = 0xB1  # "pro\xb1ects"
+    path.write_bytes(bytes(data))
+    refused(path, hpstore.NotAnHpstoreFileError, "damaged")
+    for command in (["summary"], ["trials"], ["check"], ["sql", "SELECT 1"]):
+        assert main([command[0], str(path), *command[1:]]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"hpstore: error: {path} cannot be read: damaged bytes in its schema, "
+                       "which are not UTF-8 text.\n")
+    assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_check_reports_a_damaged_data_page_as_findings(tmp_path, capsys):
+    # the contents check met the damaged page and hpstore check ended on a traceback
+    # (sqlite3.DatabaseError); a page that stops integrity_check itself ended it on one
+    # error line, without the findings
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    with open_oracle(str(path), max_trials=5) as oracle:
+        trial = oracle.create_trial("t")
+        for step in range(200):  # observations over several pages, under an interior one
+            oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+    conn = sqlite3.connect(path)
+    (root,) = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'observations'").fetchone()
+    page = (root - 1) * conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    assert data[page] == 0x05  # an interior page of a table: its last child at bytes 8-11
+    data[page + 8:page + 12] = (2**24 - 16).to_bytes(4, "big")  # a page past the file's end
+    path.write_bytes(bytes(data))
+    assert main(["check", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "integrity: DAMAGED" in out and "Restore the file from a backup" in out
+    assert "foreign keys: cannot be checked" in out
+    assert "contents: cannot be read: database disk image is malformed" in out
+    assert "project 'untitled_project'" in out
+    assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()

@@ -42,15 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     for project in projects:
         try:
             running = project.running()
-        except HpStoreError as exc:  # (a value at fault: the contents line named it)
+            queued = [t for t in project.trials(statuses=["IDLE", "INVALID"])
+                      if t.queued is not None]
+        except HpStoreError as exc:  # (a value at fault, a damaged page: said above)
             problems += 1
-            print(terminal_text(f"project {project.name!r}: its running trials cannot be "
-                                f"read: {exc}"))
+            print(terminal_text(f"project {project.name!r}: its running and waiting trials "
+                                f"cannot be read: {exc}"))
             continue
         dead = [t for t in running
                 if t.session is not None and not store.is_alive(t.session, t.pid)]
-        queued = [t for t in project.trials(statuses=["IDLE", "INVALID"])
-                  if t.queued is not None]
         waiting = sum(1 for t in queued if t.run)  # ran before: to run again
         enqueued = len(queued) - waiting  # (enqueued, never run yet)
         print(terminal_text(

@@ -21,11 +21,13 @@ _COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def _refuse_target(source: Path, out: Path) -> None:
+    files.resolved(out)  # a loop of links: named as one, not as a folder that is missing
     if os.path.isdir(out):
         raise HpStoreError(f"{out} is a folder: give the copy a file name in it, such as "
                            f"{out / (source.stem + '-backup' + source.suffix)}.")
     if os.path.lexists(out):
-        what = "the search file itself" if out.resolve() == source.resolve() else "a file"
+        what = ("the search file itself" if files.resolved(out) == files.resolved(source)
+                else "a file")
         raise HpStoreError(f"{out} exists ({what}): hpstore backup never writes over a file. "
                            "Give the copy a new name.")
     if not out.parent.is_dir():
@@ -38,8 +40,8 @@ def _refuse_target(source: Path, out: Path) -> None:
         raise HpStoreError(f"{', '.join(left)} already beside {out.name}: the log of another "
                            "database, which SQLite would apply to the copy. Give the copy "
                            "another name (or remove those files if nothing uses them).")
-    sidecar = files.lock_folder(source.resolve())
-    if out.resolve().parent == sidecar:
+    sidecar = files.lock_folder(files.resolved(source))
+    if files.resolved(out).parent == sidecar:
         raise HpStoreError(f"{out} is inside hpstore's lock folder {sidecar}; give the copy a "
                            "place of its own.")
 
@@ -87,6 +89,7 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
     Raises:
         HpStoreError: ``out`` exists, is a companion name, lies in the lock folder, or the
             copy failed; nothing is left at ``out``.
+        DatabaseError: ``source`` or ``out`` cannot be followed (a loop of symbolic links).
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     _refuse_target(source, out)

@@ -12,14 +12,15 @@ import struct
 from pathlib import Path
 
 from hpstore.errors import (
+    DatabaseError,
     FileIdentityError,
     NotAnHpstoreFileError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import schema
+from hpstore.store.sqlite import process_limits, schema
 from hpstore.store.sqlite.files import lock_folder, read_header
-from hpstore.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
+from hpstore.store.sqlite.schema import APPLICATION_ID, PAGE_SIZE, SCHEMA_VERSION
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -159,6 +160,38 @@ _MARKS_AND_SCHEMA = (
     "LEFT JOIN sqlite_master AS m ON 1")
 
 
+#: What reading a damaged file raises: SQLite's errors, and a UnicodeDecodeError when the
+#: message SQLite gives quotes a damaged name of its schema (bytes that are not UTF-8).
+UNREADABLE = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def unreadable(exc: Exception) -> str:
+    """What an exception of :data:`UNREADABLE` says, in words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "damaged bytes in its schema, which are not UTF-8 text"
+    return str(exc).rstrip(".")
+
+
+def no_room_to_open(path: Path, exc: Exception) -> DatabaseError | None:
+    """The error for a search file that could not be opened (``exc``) because its disk is
+    full or this process's file size limit was reached; None for any other failure.
+
+    SQLite makes the log and its index beside a file in WAL mode even to read it, and says
+    "disk I/O error" when there is no room for them: a healthy file must not be called
+    damaged then (its owner might delete it).
+    """
+    text = unreadable(exc)
+    if not ("disk I/O" in text or "disk is full" in text):
+        return None
+    found = process_limits.out_of_room(path, text, PAGE_SIZE)
+    if found is None:
+        return None
+    cause, remedy = found
+    return DatabaseError(
+        f"{path} could not be opened: {cause}. SQLite needs room beside the file for its log "
+        f"even to read it; the file itself is unchanged: {remedy} and run again.")
+
+
 def inspect_database(path: Path) -> None:
     """Read the file's marks and schema through a read-only connection (which also sees
     the WAL), running nothing the file defines.
@@ -167,6 +200,7 @@ def inspect_database(path: Path) -> None:
         NotAnHpstoreFileError: another application's SQLite file, or unreadable.
         ForeignSchemaError: a table, index, view or trigger hpstore did not write.
         SchemaVersionError: an hpstore file from a newer version.
+        DatabaseError: no room on its disk (or under ``ulimit -f``) for SQLite's log.
     """
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
@@ -175,9 +209,10 @@ def inspect_database(path: Path) -> None:
             rows = conn.execute(_MARKS_AND_SCHEMA).fetchall()
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise NotAnHpstoreFileError(
-            f"{path} cannot be read as SQLite ({exc}); it is damaged or not a database."
+    except UNREADABLE as exc:
+        raise no_room_to_open(path, exc) or NotAnHpstoreFileError(
+            f"{path} cannot be read as SQLite ({unreadable(exc)}); it is damaged or not a "
+            "database."
         ) from None
     application_id, user_version = rows[0][0], rows[0][1]
     objects = [(user_version, *row[2:]) for row in rows if row[2] is not None]

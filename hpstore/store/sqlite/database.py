@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import os
 import secrets
-import shutil
 import sqlite3
 import threading
 import time
@@ -47,6 +46,7 @@ from hpstore.store.sqlite.files import (
 from hpstore.store.sqlite.locks import FileMutex, Session
 from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
+    PAGE_SIZE,
     SCHEMA_VERSION,
     migration_script,
     migrations,
@@ -56,7 +56,6 @@ from hpstore.store.sqlite.schema import (
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
            "migrations", "schema_dir"]
 
-PAGE_SIZE = 1024  # bytes; see _migrate
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 # SQLite folds the log into the file once it holds this many pages, and cuts the log file
 # back to this size when it starts it afresh: a log grown large beside a long reader
@@ -93,6 +92,8 @@ class Database:
     Raises:
         NotAnHpstoreFileError, ForeignSchemaError, SchemaVersionError,
         ReadOnlyDatabaseError, FileIdentityError: see :meth:`check`.
+        DatabaseError: a path that cannot be followed (a loop of symbolic links) or is
+            longer than the system allows; no room on its disk to open it.
         ValueError: an unknown durability.
     """
 
@@ -106,7 +107,7 @@ class Database:
         self.timeout = float(timeout)
         self.memory = path is None or str(path) == ":memory:"
         self.path: Path | None = (None if path is None or self.memory
-                                  else Path(path).expanduser().resolve())
+                                  else files.resolved(path))
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
@@ -135,7 +136,8 @@ class Database:
         """Refuse, before anything is written, a file hpstore must not touch.
 
         Raises:
-            NotAnHpstoreFileError: not SQLite, truncated, or another application's file.
+            NotAnHpstoreFileError: not SQLite, truncated, or another application's file; a
+                folder, a device, a FIFO or a socket.
             ForeignSchemaError: a table, index, view or trigger hpstore did not write.
             SchemaVersionError: written by a newer hpstore.
             ReadOnlyDatabaseError: the file or its folder cannot be written.
@@ -143,6 +145,7 @@ class Database:
                 is, or holds, a symbolic link.
         """
         assert self.path is not None
+        exists = files.is_regular(self.path)  # first: never open a FIFO, replace a device
         folder = self.path.parent
         if not folder.is_dir():
             raise DatabaseError(
@@ -150,9 +153,7 @@ class Database:
             )
         check_path_lengths(self.path)
         check_lock_folder(self.sidecar)  # before the file is created: a refusal makes nothing
-        if self.path.exists():
-            if self.path.is_dir():
-                raise NotAnHpstoreFileError(f"{self.path} is a folder, not a search file.")
+        if exists:
             # The names first: the header of a file another process writes under its other
             # name may be read in the middle of a checkpoint's write of it.
             single_name(self.path, self.path.stat())
@@ -507,18 +508,9 @@ class Database:
         whatever the operating system refused, so look at what may have run out."""
         if self.path is None:
             return text, "free some memory"
-        limit = process_limits.file_size_limit()
-        parts = [self.path.with_name(self.path.name + s) for s in ("", "-wal", "-shm")]
-        largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
-        if limit is not None and largest + 2 * PAGE_SIZE > limit:
-            return (f"the file reached this process's file size limit of {limit} bytes "
-                    f"(ulimit -f) ({text})", "raise the limit")
-        free = shutil.disk_usage(self.path.parent).free
-        if "disk is full" in text or free < 16 * PAGE_SIZE:
-            return (f"the disk holding {self.path.parent} is full ({free} bytes free; {text})",
-                    "free some space")
-        return (f"the operating system refused the write ({text}): the file may be too large "
-                "for its filesystem, or the disk failing", "check the disk")
+        return process_limits.out_of_room(self.path, text, PAGE_SIZE) or (
+            f"the operating system refused the write ({text}): the file may be too large "
+            "for its filesystem, or the disk failing", "check the disk")
 
     # -- cross-process coordination -------------------------------------------------------------
     @contextlib.contextmanager

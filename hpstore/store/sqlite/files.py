@@ -28,7 +28,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpstore.errors import DatabaseError, FileIdentityError, ReadOnlyDatabaseError
+from hpstore.errors import (
+    DatabaseError,
+    FileIdentityError,
+    NotAnHpstoreFileError,
+    ReadOnlyDatabaseError,
+)
 from hpstore.store.sqlite import process_limits
 
 Identity = tuple[int, int]  # (st_dev, st_ino): what a path names
@@ -45,6 +50,65 @@ _FDS_LOCK = threading.Lock()
 def lock_folder(path: Path) -> Path:
     """The folder beside a search file that holds hpstore's lock files (``<file>.hpstore``)."""
     return path.with_name(path.name + ".hpstore")
+
+
+def resolved(path: str | os.PathLike[str]) -> Path:
+    """The absolute path ``path`` names, ``~`` and symbolic links followed.
+
+    Raises:
+        DatabaseError: naming the path, when it cannot be followed: a loop of symbolic
+            links (the file itself, or a folder on its way), or longer than the system
+            allows.
+    """
+    given = Path(path).expanduser()
+    try:
+        found = given.resolve()
+    except RuntimeError:  # (a loop, before Python 3.13)
+        raise _unreachable(given, errno.ELOOP) from None
+    try:
+        os.stat(found)  # resolve() reports no loop (Python 3.13 on), nor a path too long
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            raise _unreachable(given, exc.errno) from None
+        # (missing, or in a folder this user cannot search: what opens it says so)
+    return found
+
+
+def _unreachable(given: Path, code: int) -> DatabaseError:
+    if code == errno.ELOOP:
+        return DatabaseError(
+            f"{given} cannot be followed: a symbolic link on it (the file itself, or a folder "
+            "on its way) leads back to itself. Remove or fix that link, or give another path.")
+    text = os.fsdecode(given)
+    shown = text if len(text) <= 120 else f"{text[:60]}...{text[-40:]}"
+    return DatabaseError(
+        f"The path {shown} ({len(os.fsencode(text))} bytes) is too long for this system "
+        f"({os.strerror(code)}). Give a shorter path: shorten its folders' names or its own.")
+
+
+def is_regular(path: Path, folder_says: str = "") -> bool:
+    """Whether something is at ``path`` (False: nothing), refusing what is not a regular
+    file: opening a FIFO waits for a writer for ever, and SQLite would replace a device by
+    a search file of its own.
+
+    Raises:
+        NotAnHpstoreFileError: a folder (its message ends with ``folder_says``), a device, a
+            FIFO or a socket, naming it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    if stat.S_ISDIR(mode):
+        raise NotAnHpstoreFileError(f"{path} is a folder, not a search file{folder_says}.")
+    kind = ("a character device" if stat.S_ISCHR(mode) else "a block device"
+            if stat.S_ISBLK(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise NotAnHpstoreFileError(
+        f"{path} is {kind}, not a search file: hpstore neither reads nor replaces it. Give "
+        "the path of a search file, or a new path to start one.")
 
 
 def identity(path: str | os.PathLike[str]) -> Identity | None:

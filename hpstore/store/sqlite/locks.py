@@ -378,10 +378,13 @@ class Session:
         try:
             try:
                 fd = os.open(path, os.O_RDWR | _NOFOLLOW)
-            except PermissionError:
-                # another user's worker (its file 0644): read-only takes the lock as well on
-                # a local disk (NFS emulates flock with fcntl locks, which need write access:
-                # there a worker's own files are opened for writing, as above)
+            except OSError as exc:
+                if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
+                    raise
+                # another user's worker (its file 0644), or a read-only file system (a
+                # snapshot, a backup disk): read-only takes the lock as well on a local
+                # disk (NFS emulates flock with fcntl locks, which need write access: there
+                # a worker's own files are opened for writing, as above)
                 fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except OSError as exc:
             unreadable = isinstance(exc, PermissionError)  # (another user's, umask 077)

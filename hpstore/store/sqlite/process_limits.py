@@ -1,10 +1,12 @@
-"""What the operating system allows this process (open files, file size): named in the
-error when a write or an open fails because a limit was reached."""
+"""What the operating system allows this process (open files, file size, room on the disk):
+named in the error when a write or an open fails because a limit was reached."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
+from pathlib import Path
 
 
 def descriptors_near_limit() -> tuple[int, int] | None:
@@ -46,3 +48,22 @@ def file_size_limit() -> int | None:
         return None
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
+
+
+def out_of_room(path: Path, text: str, page_size: int) -> tuple[str, str] | None:
+    """(what ran out, what to do) when writing the search file ``path``, its log or its
+    index failed (SQLite's ``text``) for want of room: this process's file size limit
+    (``ulimit -f``) or the disk. SQLite says "disk I/O error" whatever the operating system
+    refused, so look at what may have run out (the disk through statvfs); None when
+    neither did."""
+    limit = file_size_limit()
+    parts = [path.with_name(path.name + s) for s in ("", "-wal", "-shm")]
+    largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
+    if limit is not None and largest + 2 * page_size > limit:
+        return (f"the file reached this process's file size limit of {limit} bytes "
+                f"(ulimit -f) ({text})", "raise the limit")
+    free = shutil.disk_usage(path.parent).free
+    if "disk is full" in text or free < 16 * page_size:
+        return (f"the disk holding {path.parent} is full ({free} bytes free; {text})",
+                "free some space")
+    return None

@@ -25,7 +25,13 @@ from hpstore.errors import (
 )
 from hpstore.store.decode import ANY_JSON, check_row, damaged, from_json
 from hpstore.store.sqlite import checkmarks, files
-from hpstore.store.sqlite.checks import check_schema, inspect_header
+from hpstore.store.sqlite.checks import (
+    UNREADABLE,
+    check_schema,
+    inspect_header,
+    no_room_to_open,
+    unreadable,
+)
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
 from hpstore.store.sqlite.locks import Session
@@ -48,17 +54,18 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
     and notebooks read the file as it is.
 
     Raises:
-        DatabaseError: the file does not exist (it is not created).
+        DatabaseError: the file does not exist (it is not created); the path cannot be
+            followed (a loop of symbolic links, longer than the system allows); no room
+            on its disk for SQLite's log (said so, the file never called damaged).
         NotAnHpstoreFileError: not SQLite, damaged, not written by hpstore, or (with
-            ``check``) holding a value hpstore never writes.
+            ``check``) holding a value hpstore never writes; a folder, a device, a FIFO or
+            a socket.
     """
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise DatabaseError(f"{path} is a folder, not a search file; give the path of the "
-                            "search file itself (such as search.db).")
-    if not path.is_file():
-        raise DatabaseError(f"{path} does not exist (or is not a file); give the path of a "
-                            "search file.")
+    files.resolved(path)  # a loop of links, a path too long: said before anything else
+    if not files.is_regular(path, "; give the path of the search file itself (such as "
+                                  "search.db)"):
+        raise DatabaseError(f"{path} does not exist; give the path of a search file.")
     if not inspect_header(path):
         raise NotAnHpstoreFileError(f"{path} is empty: no search has been written to it yet.")
     uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -81,11 +88,12 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             conn = _upgraded_copy(conn, version)
         if check:
             check_contents(conn, path.resolve())
-    except sqlite3.DatabaseError as exc:
+    except UNREADABLE as exc:
         conn.close()
         if is_interruption(exc):
             raise KeyboardInterrupt from None
-        raise NotAnHpstoreFileError(f"{path} cannot be read: {exc}.") from None
+        raise no_room_to_open(path, exc) or NotAnHpstoreFileError(
+            f"{path} cannot be read: {unreadable(exc)}.") from None
     except BaseException:
         conn.close()
         raise
@@ -269,7 +277,7 @@ class ReadOnlyDatabase:
     read_only = True
 
     def __init__(self, path: str | os.PathLike[str], *, check: bool = True) -> None:
-        self.path = Path(path).expanduser().resolve()
+        self.path = files.resolved(path)
         self._conn = connect_readonly(path, check=check)
         #: whether this reads a copy in memory (a file of an older schema, upgraded there):
         #: what is written to the file after it was opened is not seen
@@ -400,7 +408,7 @@ def holds_search(path: str | os.PathLike[str]) -> bool:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         projects = conn.execute("SELECT count(*) FROM projects").fetchone()[0] if tables else 0
         return bool(tables and projects)
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):
         return True  # not a search file: opening it says so
     finally:
         conn.close()

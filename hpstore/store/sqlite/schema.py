@@ -26,6 +26,7 @@ from hpstore.errors import DatabaseError, ForeignSchemaError
 from hpstore.store.sqlite import process_limits
 
 APPLICATION_ID = 1213223764  # "HPST", set by the first migration
+PAGE_SIZE = 1024  # bytes, set when a file is made; see database.Database._migrate
 
 
 def schema_dir() -> Path:

@@ -11,6 +11,7 @@ from hpstore.errors import DatabaseError, NotAnHpstoreFileError
 from hpstore.store.records import NewProject, ProjectRecord
 from hpstore.store.rows import check_state_document, malformed
 from hpstore.store.sqlite import files
+from hpstore.store.sqlite.checks import UNREADABLE, unreadable
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.project import (
@@ -148,20 +149,31 @@ class SQLiteStore:
                     f"{links} (hard links to one file): the library refuses it, since workers "
                     "on two names would corrupt it. Keep one name, or copy the search with "
                     "`hpstore backup`."))
-        integrity = [r[0] for r in self.db.query("PRAGMA integrity_check")]
+        # A damaged page stops any of these queries where it lies: that is a finding too,
+        # beside the others, not the end of the command.
+        try:
+            integrity = [r[0] for r in self.db.query("PRAGMA integrity_check")]
+        except DatabaseError as exc:
+            integrity = [f"the check itself stopped: {exc}"]
         if integrity == ["ok"]:
             findings.append(("integrity", True, "ok"))
         else:
             findings.append(("integrity", False, "DAMAGED\n  " + "\n  ".join(integrity[:20])
                              + "\n  Restore the file from a backup, or copy out what is "
                              "readable with `sqlite3 DB .recover`."))
-        if self.db.query("PRAGMA foreign_key_check"):
-            findings.append(("foreign keys", False, "rows point at rows that are gone"))
+        try:
+            if self.db.query("PRAGMA foreign_key_check"):
+                findings.append(("foreign keys", False, "rows point at rows that are gone"))
+        except DatabaseError as exc:
+            findings.append(("foreign keys", False, f"cannot be checked: {exc}"))
         try:  # every row, not only those added since a tool last looked (see checkmarks)
             check_contents(self.db.connect())
             findings.append(("contents", True, "every value as hpstore writes it"))
         except NotAnHpstoreFileError as exc:
             findings.append(("contents", False, str(exc)))
+        except UNREADABLE as exc:
+            findings.append(("contents", False, f"cannot be read: {unreadable(exc)} (the "
+                                                "file is damaged: see integrity)"))
         version = int(self.db.query("PRAGMA user_version")[0][0])
         findings.append(("schema version", True, f"{version} (this hpstore: {SCHEMA_VERSION})"
                          + ("" if version == SCHEMA_VERSION

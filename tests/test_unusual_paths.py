@@ -1,0 +1,126 @@
+"""Paths that name no regular file, or that the system cannot follow: a device, a FIFO, a
+socket, a loop of symbolic links, the root folder, a path longer than the system allows.
+Each is refused with one clear error naming it, by the library and by every tool, and is
+left as it was (a device was replaced by a search file; a FIFO made the oracle wait for
+ever; a loop escaped as a RuntimeError and the tools printed a traceback)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _workers import DEADLINE, open_oracle
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX: FIFOs, mknod")
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+# Opens the path given in a fresh process: a FIFO would hold it for ever, so the test waits
+# for its answer with a deadline instead of hanging itself.
+_OPEN = """
+import sys, hpstore
+hp = hpstore.HyperParameters(); hp.Float("x", 0, 1)
+try:
+    hpstore.RandomSearchOracle(objective="loss", max_trials=3, hyperparameters=hp,
+                               database=sys.argv[1]).close()
+except hpstore.DatabaseError as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(3)
+print("opened")
+"""
+
+
+def library(path: str | Path) -> str:
+    """What opening ``path`` as a search raised (class and message), in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", _OPEN, str(path)], capture_output=True,
+                          text=True, timeout=DEADLINE, env=ENV)
+    assert proc.returncode == 3 and proc.stderr == "", (proc.stdout, proc.stderr)
+    return proc.stdout.strip()
+
+
+def tool(*args: str | Path) -> str:
+    """The one error line an ``hpstore`` command printed (exit code 2, no traceback)."""
+    proc = subprocess.run([sys.executable, "-m", "hpstore", *map(str, args)],
+                          capture_output=True, text=True, timeout=DEADLINE, env=ENV)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpstore: error: "), proc.stderr
+    return lines[0]
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    return sock
+
+
+def _device(path: Path) -> None:
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a /dev/null of its own
+    except PermissionError:
+        pytest.skip("making a device needs root (CAP_MKNOD)")
+
+
+@pytest.mark.parametrize(("make", "kind"), [(_fifo, "a FIFO"), (_socket, "a socket"),
+                                            (_device, "a character device")],
+                         ids=["fifo", "socket", "device"])
+def test_a_special_file_is_refused_by_the_library_and_the_tools_and_left_alone(
+        tmp_path, make, kind):
+    special = tmp_path / "special.db"
+    kept = make(special)
+    before = os.stat(special)
+    (tmp_path / "src").mkdir()
+    source = tmp_path / "src" / "source.db"  # (its log and lock folder stay beside it)
+    open_oracle(str(source), max_trials=2).close()
+    try:
+        said = library(special)
+        assert said.startswith("NotAnHpstoreFileError ") and f"is {kind}" in said
+        assert str(special) in said
+        for command in (["summary", special], ["trials", special], ["check", special],
+                        ["copy", source, special]):
+            assert f"is {kind}" in tool(*command)
+        after = os.stat(special)
+        assert (after.st_mode, after.st_ino, after.st_rdev) == (
+            before.st_mode, before.st_ino, before.st_rdev)  # not replaced by a search file
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["special.db", "src"]
+    finally:
+        if kept is not None:
+            kept.close()
+
+
+def test_a_loop_of_symbolic_links_is_named_by_the_library_and_the_tools(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    good = tmp_path / "good.db"
+    open_oracle(str(good), max_trials=2).close()
+    before = sorted(tmp_path.iterdir())
+    for looped in (tmp_path / "a", tmp_path / "a" / "s.db"):  # the file, a folder on its way
+        said = library(looped)
+        assert said.startswith("DatabaseError ") and str(looped) in said, said
+        assert "leads back to itself" in said
+        for command in (["summary", looped], ["trials", looped], ["check", looped],
+                        ["watch", looped, "--once"],  # (it waited for ever)
+                        ["backup", looped, tmp_path / "copy.db"], ["backup", good, looped]):
+            assert "leads back to itself" in tool(*command)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_the_root_folder_and_a_path_too_long_are_named(tmp_path):
+    said = library("/")
+    assert said == "NotAnHpstoreFileError / is a folder, not a search file."
+    long = tmp_path.joinpath(*["d" * 200] * 22, "s.db")  # over PATH_MAX (4096 bytes)
+    said = library(long)
+    assert said.startswith("DatabaseError The path ") and "is too long for this system" in said
+    assert str(tmp_path)[:40] in said
+    assert "too long" in tool("summary", long)
+    assert "too long" in tool("watch", long, "--once")  # (a traceback)
+    assert list(tmp_path.iterdir()) == []
