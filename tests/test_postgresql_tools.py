@@ -474,6 +474,23 @@ def test_the_dashboard_follows_a_search_on_a_url():
         oracle.close()
 
 
+def test_the_dashboard_command_names_the_url_without_its_password(shared_url):
+    from _dashboard import DEADLINE
+
+    with_password = shared_url.replace("postgres@", "postgres:hunter2@")
+    proc = subprocess.Popen([sys.executable, "-m", "hpstore", "dashboard", with_password,
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once it listens
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+    assert line.startswith(f"hpstore dashboard of {shown(with_password)}: http://"), line
+    assert "hunter2" not in line + err
+
+
 def test_a_url_of_several_hosts_is_shown_as_written_without_its_password():
     from hpstore.store.postgresql import redact
 
