@@ -24,6 +24,7 @@ import hpstore
 from hpstore.cli import load_tool, main
 from hpstore.errors import DatabaseError
 from hpstore.store import open_store, shown
+from hpstore.store.postgresql.admin import with_schema
 from hpstore.store.postgresql.schema import SCHEMA_VERSION
 from hpstore.tooling import holds_search
 
@@ -496,6 +497,37 @@ def test_a_url_of_several_hosts_is_shown_as_written_without_its_password():
 
     shown = redact("postgresql://me:s3cret@db1:5433,db2:5434/searches?password=x")
     assert shown == "postgresql://me@db1:5433,db2:5434/searches"
+
+
+def test_a_url_is_shown_with_its_parameters_as_written_and_no_password():
+    from hpstore.store.postgresql import redact
+
+    given = ("postgresql://me:s3cret@db1/searches?options=-csearch_path%3D%22my%5C%20team%22"
+             "&PASSWORD=x&application_name=a+b&pass%77ord=y&sslmode=require")
+    assert redact(given, query=True) == ("postgresql://me@db1/searches?options=-csearch_path"
+                                         "%3D%22my%5C%20team%22&application_name=a+b"
+                                         "&sslmode=require")
+
+
+def test_the_url_a_tool_shows_names_the_schema_it_read(capsys):
+    # a space in the schema's name: shown as "+", which libpq reads as a plus sign, the
+    # URL named another schema
+    schema = f"my team {secrets.token_hex(3)}"
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        url = with_schema(base_url(), '"' + schema.replace(" ", "\\ ") + '"')
+        assert "%5C%20" in url
+        open_oracle(url, max_trials=2, project_name="spaced").close()
+        code, out, _ = run(capsys, "summary", url)
+        assert code == 0
+        printed = out.splitlines()[0].split(": ", 1)[0]
+        assert printed == shown(url) and "+" not in printed
+        code, out, err = run(capsys, "summary", printed)
+        assert code == 0 and "'spaced'" in out, err
+    finally:
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def test_an_at_sign_left_in_a_password_is_said_so_and_no_part_of_it_is_shown():
