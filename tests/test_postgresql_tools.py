@@ -92,6 +92,17 @@ def test_check_reports_the_server_and_the_schema(shared_url, capsys):
     assert f"schema version: {SCHEMA_VERSION} (this hpstore: {SCHEMA_VERSION})" in out
     assert "live workers: 0" in out and "of max_connections" in out
     assert "1 waiting to run again" in out
+    # a schema, not a file, is what a worker is started on
+    assert "start any worker on this schema" in out and "file" not in out
+
+
+def test_a_project_not_in_the_schema_is_said_so(shared_url, capsys):
+    code, _, err = run(capsys, "summary", shared_url, "--project", "nope")
+    assert code == 2 and "No project 'nope' in this schema" in err, err
+    empty = fresh_url()
+    open_store(empty).close()  # hpstore's tables, no project
+    code, _, err = run(capsys, "summary", empty)
+    assert code == 2 and "This schema holds no project yet" in err, err
 
 
 @pytest.mark.parametrize(("edit", "named"), [

@@ -337,6 +337,8 @@ class Store(Protocol):
     location: str
     #: True for a search kept in this process only (it cannot be shared)
     memory: bool
+    #: what holds the searches, for messages ("this file", "this schema")
+    holder: str
 
     def identity(self) -> tuple[Any, ...]:
         """What tells this store's data from any other's: equal for two stores that hold

@@ -66,6 +66,7 @@ class PostgresStore:
         self.location = (self.db.location if self.db.schema == "public"
                          else f"{self.db.location} (schema {self.db.schema})")
         self.path = None
+        self.holder = "schema"
         self._liveness: liveness.Liveness | None = None
         try:
             if read_only:

@@ -50,6 +50,7 @@ class SQLiteStore:
         self.memory = self.db.memory
         self.path = self.db.path
         self.location = ":memory:" if self.path is None else str(self.path)
+        self.holder = "memory store" if self.path is None else "file"
 
     def identity(self) -> tuple[Any, ...]:
         """The file's (device, inode), or this object for a search kept in memory."""
