@@ -64,6 +64,9 @@ class SQLiteStore:
     def find_project(self, name: str) -> ProjectRecord | None:
         return find_project(self.db, name)
 
+    def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
+        """Nothing to refuse: a file holds names of any length."""
+
     def create_project(self, new: NewProject, *, replace: bool = False) -> SQLiteProject:
         with self.db.write() as conn:
             project_id = insert_project(conn, new, replace=replace)
