@@ -105,11 +105,11 @@ def test_a_project_not_in_the_schema_is_said_so(shared_url, capsys):
     assert code == 2 and "This schema holds no project yet" in err, err
 
 
-@pytest.mark.parametrize(("edit", "named"), [
-    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 1", "trials.hp_values"),
+@pytest.mark.parametrize(("edit", "named", "reader"), [
+    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 1", "trials.hp_values", "trials"),
     ("UPDATE transitions SET to_status = 'BOGUS' WHERE id = (SELECT max(id) FROM "
-     "transitions)", "transitions.to_status")])
-def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, named):
+     "transitions)", "transitions.to_status", None)])
+def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, named, reader):
     # check read no row on a server: a JSON array for a trial's values, or a status the
     # log's table lets through, left it saying everything was fine
     from hpstore.store.postgresql import admin
@@ -125,6 +125,10 @@ def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, na
             conn.execute(edit)
         code, out, _ = run(capsys, "check", url)
         assert code == 1 and "contents: The schema's " + named in out
+        assert "file" not in out, out
+        if reader is not None:  # a tool that reads the value: of the search, not a file
+            code, _, err = run(capsys, reader, url)
+            assert code == 2 and named in err and "file" not in err, err
     finally:
         admin.drop_schema(base_url(), name)
 
