@@ -337,7 +337,7 @@ class Store(Protocol):
     location: str
     #: True for a search kept in this process only (it cannot be shared)
     memory: bool
-    #: what holds the searches, for messages ("this file", "this schema")
+    #: what holds the searches, for messages ("file", "schema": "no project in this file")
     holder: str
 
     def identity(self) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ from typing import Any
 from hpstore.errors import NameTooLongError
 
 #: the longest name a PostgreSQL store takes, in bytes of UTF-8: with the other columns of
-#: its index (at most 40 bytes) well within a btree row's 2,704
+#: its index and the row's header (a few dozen bytes) well within a btree row's 2,704
 NAME_BYTES = 2000
 
 _SHOWN = 40  # characters of a refused name shown in the message

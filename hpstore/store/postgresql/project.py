@@ -390,7 +390,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         now = time.time()
         metrics, directions, steps, values = (list(c) for c in zip(*rows)) if rows else (
             [], [], [], [])
-        check_names("metric name", set(metrics))
+        check_names("metric name", dict.fromkeys(metrics))
         params = (self.db.keys["observe"], self.project_id & 0x7FFFFFFF, self.project_id,
                   str(trial_id),
                   now, metrics, directions, [int(x) for x in steps],

@@ -114,7 +114,7 @@ class SteeringMixin:
             ProjectRemovedError: the project was removed.
             NameTooLongError: a metric name longer than the index takes; nothing is added.
         """
-        check_names("metric name", {o[0] for t in trials for o in t.observations})
+        check_names("metric name", dict.fromkeys(o[0] for t in trials for o in t.observations))
 
         def add(conn: Any) -> list[TrialRecord | None]:
             now = time.time()
