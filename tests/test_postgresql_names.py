@@ -102,6 +102,21 @@ def test_a_key_an_oracle_keeps_too_long_is_refused_with_the_decision(size):
         oracle.close()
 
 
+def test_a_tuner_returning_a_metric_name_too_long_fails_the_trial_and_stops():
+    # a mistake every trial would repeat: not retried as INVALID
+    url = fresh_url()
+    oracle = open_oracle(url, max_trials=4, max_retries_per_trial=2)
+    long = text(3000)
+    try:
+        with pytest.raises(hpstore.NameTooLongError, match=REFUSED):
+            hpstore.Tuner(oracle, run_trial=lambda t: {"loss": 1.0, long: 2.0},
+                          verbose=0).search()
+        assert [t.status for t in oracle.trials.values()] == ["FAILED"]
+        assert "NameTooLongError" in oracle.get_trial("0").message
+    finally:
+        oracle.close()
+
+
 def test_names_of_exactly_the_limit_are_stored():
     url = fresh_url()
     name, metric = text(NAME_BYTES), text(NAME_BYTES, "éàüßøåçñ")  # two bytes each
