@@ -77,6 +77,11 @@ class TrialNotRunningError(HpStoreError):
     to another worker)."""
 
 
+class NameTooLongError(HpStoreError, ValueError):
+    """A name is longer than the store's indexes hold: on PostgreSQL, a project name, metric
+    name or trial id of more than 2,000 bytes of UTF-8. Nothing was written."""
+
+
 class ValuesOutsideSpaceError(HpStoreError, ValueError):
     """A configuration given by hand (enqueued, added, warm-started) names a hyperparameter
     the search does not have, or a value outside its range; nothing was recorded."""

@@ -53,15 +53,15 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
         for record in found:
             if record.name == name:
                 return store.open_project(record)
-        raise ProjectChoiceError(f"No project {name!r} in this file; it holds: "
+        raise ProjectChoiceError(f"No project {name!r} in this {store.holder}; it holds: "
                                  f"{listed(names) or '(none)'}.")
     if len(found) == 1:
         return store.open_project(found[0])
     if not found:
-        raise ProjectChoiceError("This file holds no project yet.")
+        raise ProjectChoiceError(f"This {store.holder} holds no project yet.")
     how = f"project={names[0]!r}" if python else "--project NAME"
-    raise ProjectChoiceError(f"This file holds several projects; choose one with {how}: "
-                             + listed(names) + ".")
+    raise ProjectChoiceError(f"This {store.holder} holds several projects; choose one with "
+                             f"{how}: " + listed(names) + ".")
 
 
 _LISTED = 20  # names an error lists before "and N more"

@@ -25,6 +25,7 @@ from hpstore.errors import (
     FatalTypeError,
     FatalValueError,
     InvalidMetricError,
+    NameTooLongError,
     NothingToRunError,
     TrialNotRunningError,
 )
@@ -254,6 +255,8 @@ class Tuner:
             FatalError: run_trial raised one, or returned something unusable.
             InvalidMetricError: a metric returned or reported is not one real number; the
                 trial is FAILED and the search stops.
+            NameTooLongError: a metric name returned or reported is longer than a
+                PostgreSQL store takes; the trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
         """
         several = workers is not None and workers >= 2
@@ -387,10 +390,11 @@ class Tuner:
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED
             trial.message = f"{type(exc).__name__}: {exc}"
-        except (FatalError, InvalidMetricError) as exc:
+        except (FatalError, InvalidMetricError, NameTooLongError) as exc:
             # A metric that is not a number, returned or reported, is a mistake in the
             # code that every trial would repeat: like a return of the wrong type (which
-            # KerasTuner treats as fatal), it fails the trial and stops the search.
+            # KerasTuner treats as fatal), it fails the trial and stops the search. So is
+            # a metric name longer than a PostgreSQL store's indexes take.
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
             fatal = exc

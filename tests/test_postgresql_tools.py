@@ -24,6 +24,7 @@ import hpstore
 from hpstore.cli import load_tool, main
 from hpstore.errors import DatabaseError
 from hpstore.store import open_store, shown
+from hpstore.store.postgresql.admin import with_schema
 from hpstore.store.postgresql.schema import SCHEMA_VERSION
 from hpstore.tooling import holds_search
 
@@ -91,13 +92,24 @@ def test_check_reports_the_server_and_the_schema(shared_url, capsys):
     assert f"schema version: {SCHEMA_VERSION} (this hpstore: {SCHEMA_VERSION})" in out
     assert "live workers: 0" in out and "of max_connections" in out
     assert "1 waiting to run again" in out
+    # a schema, not a file, is what a worker is started on
+    assert "start any worker on this schema" in out and "file" not in out
 
 
-@pytest.mark.parametrize(("edit", "named"), [
-    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 1", "trials.hp_values"),
+def test_a_project_not_in_the_schema_is_said_so(shared_url, capsys):
+    code, _, err = run(capsys, "summary", shared_url, "--project", "nope")
+    assert code == 2 and "No project 'nope' in this schema" in err, err
+    empty = fresh_url()
+    open_store(empty).close()  # hpstore's tables, no project
+    code, _, err = run(capsys, "summary", empty)
+    assert code == 2 and "This schema holds no project yet" in err, err
+
+
+@pytest.mark.parametrize(("edit", "named", "reader"), [
+    ("UPDATE trials SET hp_values = '[1,2]' WHERE number = 1", "trials.hp_values", "trials"),
     ("UPDATE transitions SET to_status = 'BOGUS' WHERE id = (SELECT max(id) FROM "
-     "transitions)", "transitions.to_status")])
-def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, named):
+     "transitions)", "transitions.to_status", None)])
+def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, named, reader):
     # check read no row on a server: a JSON array for a trial's values, or a status the
     # log's table lets through, left it saying everything was fine
     from hpstore.store.postgresql import admin
@@ -113,6 +125,10 @@ def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, na
             conn.execute(edit)
         code, out, _ = run(capsys, "check", url)
         assert code == 1 and "contents: The schema's " + named in out
+        assert "file" not in out, out
+        if reader is not None:  # a tool that reads the value: of the search, not a file
+            code, _, err = run(capsys, reader, url)
+            assert code == 2 and named in err and "file" not in err, err
     finally:
         admin.drop_schema(base_url(), name)
 
@@ -474,11 +490,59 @@ def test_the_dashboard_follows_a_search_on_a_url():
         oracle.close()
 
 
+def test_the_dashboard_command_names_the_url_without_its_password(shared_url):
+    from _dashboard import DEADLINE
+
+    with_password = shared_url.replace("postgres@", "postgres:hunter2@")
+    proc = subprocess.Popen([sys.executable, "-m", "hpstore", "dashboard", with_password,
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once it listens
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+    assert line.startswith(f"hpstore dashboard of {shown(with_password)}: http://"), line
+    assert "hunter2" not in line + err
+
+
 def test_a_url_of_several_hosts_is_shown_as_written_without_its_password():
     from hpstore.store.postgresql import redact
 
     shown = redact("postgresql://me:s3cret@db1:5433,db2:5434/searches?password=x")
     assert shown == "postgresql://me@db1:5433,db2:5434/searches"
+
+
+def test_a_url_is_shown_with_its_parameters_as_written_and_no_password():
+    from hpstore.store.postgresql import redact
+
+    given = ("postgresql://me:s3cret@db1/searches?options=-csearch_path%3D%22my%5C%20team%22"
+             "&PASSWORD=x&application_name=a+b&pass%77ord=y&sslmode=require")
+    assert redact(given, query=True) == ("postgresql://me@db1/searches?options=-csearch_path"
+                                         "%3D%22my%5C%20team%22&application_name=a+b"
+                                         "&sslmode=require")
+
+
+def test_the_url_a_tool_shows_names_the_schema_it_read(capsys):
+    # a space in the schema's name: shown as "+", which libpq reads as a plus sign, the
+    # URL named another schema
+    schema = f"my team {secrets.token_hex(3)}"
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        url = with_schema(base_url(), '"' + schema.replace(" ", "\\ ") + '"')
+        assert "%5C%20" in url
+        open_oracle(url, max_trials=2, project_name="spaced").close()
+        code, out, _ = run(capsys, "summary", url)
+        assert code == 0
+        printed = out.splitlines()[0].split(": ", 1)[0]
+        assert printed == shown(url) and "+" not in printed
+        code, out, err = run(capsys, "summary", printed)
+        assert code == 0 and "'spaced'" in out, err
+    finally:
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def test_an_at_sign_left_in_a_password_is_said_so_and_no_part_of_it_is_shown():

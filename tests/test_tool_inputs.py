@@ -115,7 +115,7 @@ def test_a_row_rewritten_by_another_program_after_a_tool_looked_is_found(
     conn.commit()
     conn.close()
     done = hpstore_command("check", path)
-    assert done.returncode == 1 and f"contents: The file's {where} holds" in done.stdout, (
+    assert done.returncode == 1 and f"contents: The search's {where} holds" in done.stdout, (
         done.stdout)
     for tool in ("summary", "best", "trials"):  # refused naming it where it is read, or fine
         done = hpstore_command(tool, path)

@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             print(terminal_text(f"  trial {trial.trial_id}: its worker {trial.tuner_id!r} is "
                                 "gone (interrupted)"))
         if dead or waiting:
-            print("  To finish them, start any worker on this file (run the search script "
-                  "again): interrupted trials are re-run with the same values.")
+            print(f"  To finish them, start any worker on this {store.holder} (run the search "
+                  "script again): interrupted trials are re-run with the same values.")
     return 1 if problems else 0
 
 

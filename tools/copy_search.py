@@ -44,6 +44,8 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
     Raises:
         HpStoreError: the same store twice, a project SRC lacks, or one DST holds already
             (without ``overwrite``); nothing is written then.
+        NameTooLongError: a project DST cannot hold (a name longer than PostgreSQL's
+            indexes take); nothing is written.
         DatabaseError: either store cannot be used.
     """
     say = status or (lambda text: None)
@@ -72,6 +74,9 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         if dst.identity() == origin:  # one store under two names (another URL, say)
             raise HpStoreError(f"SRC and DST are the same store ({shown(target)} is "
                                f"{shown(source)}); give another DST to copy into.")
+        # every project checked before the first is written: none is copied, not some
+        for name in names:
+            dst.check_new(_new_project(name, states[name]), states[name])
         with dst.mutex():
             held = {r.name for r in dst.projects()}
             clash = [n for n in names if n in held]
@@ -91,12 +96,15 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
 
 def _import(dst: Any, name: str, state: dict[str, Any], replace: bool) -> tuple[int, int]:
     """(trials, trials running in SRC) copied as project ``name``."""
-    settings = state["settings"]
-    new = NewProject(name, settings["oracle_class"], settings["oracle_config"],
-                     settings["objective"], settings["max_trials"], settings["seed"])
     copied, running = orphan_running(state)
-    dst.import_project(new, copied, replace=replace)
+    dst.import_project(_new_project(name, state), copied, replace=replace)
     return len(state["trials"]), running
+
+
+def _new_project(name: str, state: dict[str, Any]) -> NewProject:
+    settings = state["settings"]
+    return NewProject(name, settings["oracle_class"], settings["oracle_config"],
+                      settings["objective"], settings["max_trials"], settings["seed"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 
 from hpstore.rendering import terminal_text
+from hpstore.store import shown
 from hpstore.tooling import run_tool, tool_parser
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     dashboard = open_dashboard(args.database, host=args.host, port=args.port,
                                project=args.project)
     try:
-        print(terminal_text(f"hpstore dashboard of {args.database}: {dashboard.url} "
+        print(terminal_text(f"hpstore dashboard of {shown(args.database)}: {dashboard.url} "
                             "(Ctrl-C stops it)"), flush=True)
         if not is_loopback(args.host):
             print(terminal_text(f"Listening on {args.host}: any machine that can reach this "

@@ -15,7 +15,7 @@ Each oracle's rounds repeat for ``--minutes`` (one round when 0). After each rou
 checks:
 
 - the store's health is clean (a file: PRAGMA integrity_check and foreign_key_check);
-- every trial a worker saw end COMPLETED is COMPLETED in the file with the same score;
+- every trial a worker saw end COMPLETED is COMPLETED in the store with the same score;
 - trial ids and numbers are unique, numbers run 0..n-1, no set of values was run twice;
 - the search finished: every trial has a final status and their count is what the oracle
   promises (max_trials, the grid's size, or Hyperband's schedule);
@@ -295,11 +295,11 @@ def check(database: str | Path, expected: int,
         store = open_store(database, read_only=True, check=False)
     except HpStoreError as exc:
         # a file that cannot be read is the worst finding of a round, not a crash of the tool
-        return [f"the search file cannot be read: {exc}"]
+        return [f"the search cannot be read: {exc}"]
     try:
         return _check(store, expected, reported, killed, at_most)
     except HpStoreError as exc:
-        return [f"the search file cannot be read: {exc}"]
+        return [f"the search cannot be read: {exc}"]
     finally:
         store.close()
 
@@ -333,10 +333,10 @@ def _check(store: Any, expected: int, reported: list[tuple[str, str, float | Non
             continue
         if trial is None or trial.status != "COMPLETED":
             problems.append(f"trial {trial_id} was COMPLETED by a worker but is "
-                            f"{None if trial is None else trial.status} in the file")
+                            f"{None if trial is None else trial.status} in the store")
         elif trial.score != score:
             problems.append(f"trial {trial_id} scored {score} by its worker, {trial.score} "
-                            "in the file")
+                            "in the store")
     interruptions = sum(t.interruptions for t in rows)
     if interruptions > len(killed):
         problems.append(f"{interruptions} interruptions recorded, but only {len(killed)} "

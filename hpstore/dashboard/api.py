@@ -235,7 +235,8 @@ class Dashboard:
                 del self._live[chosen]
         record = self.store.find_project(chosen)
         if record is None:
-            raise Refused(404, f"Project {chosen!r} was removed from this file.")
+            raise Refused(404, f"Project {chosen!r} was removed from this "
+                               f"{self.store.holder}.")
         live = self._live[chosen] = LiveProject(self.store, record, self.question)
         return live
 

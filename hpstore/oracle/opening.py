@@ -158,7 +158,7 @@ def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """What differs between two stored hyperparameter definitions, e.g.
     ``min_value -10 -> -20, max_value 10 -> 20``."""
     if old["class_name"] != new["class_name"]:
-        return f"{old['class_name']} in the file, {new['class_name']} now"
+        return f"{old['class_name']} stored, {new['class_name']} now"
     a, b = old["config"], new["config"]
     changes = [f"{key} {a.get(key)!r} -> {b.get(key)!r}"
                for key in list(dict.fromkeys([*a, *b])) if a.get(key) != b.get(key)]

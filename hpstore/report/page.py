@@ -36,7 +36,7 @@ from hpstore.report.svg import (
 STATUS_COLOURS = {"COMPLETED": "#2ca02c", "FAILED": "#d62728", "INVALID": "#ff7f0e",
                   "IDLE": "#8c8c8c", "STOPPED": "#9467bd", "RUNNING": "#1f77b4"}
 RUN_ENDS = {"IDLE": "IDLE (interrupted, runs again)", "INVALID": "INVALID (retried or failed)",
-            "RUNNING": "RUNNING (drawn up to the last record in the file)"}
+            "RUNNING": "RUNNING (drawn up to the last value recorded)"}
 LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 DOT, BEST_LINE = "#1f77b4", "#e6550d"
 TABLE_ROWS = 200  # rows of the trials table past MAX_POINTS trials: the best

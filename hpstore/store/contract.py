@@ -337,6 +337,8 @@ class Store(Protocol):
     location: str
     #: True for a search kept in this process only (it cannot be shared)
     memory: bool
+    #: what holds the searches, for messages ("file", "schema": "no project in this file")
+    holder: str
 
     def identity(self) -> tuple[Any, ...]:
         """What tells this store's data from any other's: equal for two stores that hold
@@ -345,6 +347,14 @@ class Store(Protocol):
 
     def projects(self) -> list[ProjectRecord]: ...
     def find_project(self, name: str) -> ProjectRecord | None: ...
+    def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
+        """Refuse, before anything is written, a project (and its ``get_state()``
+        document) this store cannot hold as given: a name longer than its indexes take.
+
+        Raises:
+            NameTooLongError: saying which name; nothing is written.
+        """
+
     def create_project(self, new: NewProject, *, replace: bool = False) -> ProjectStore: ...
     def open_project(self, record: ProjectRecord) -> ProjectStore: ...
 

@@ -31,10 +31,10 @@ def damaged(where: str, value: Any) -> NotAnHpstoreFileError:
     shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
+    # (said of the search, not of a file: a schema on a server is read through here too)
     return NotAnHpstoreFileError(
-        f"The file's {where} holds {shown}, which hpstore never writes: the file was damaged "
-        "or changed by another program. Restore it from a backup, or correct that row with "
-        "SQL."
+        f"The search's {where} holds {shown}, which hpstore never writes: it was damaged or "
+        "changed by another program. Restore it from a backup, or correct that row with SQL."
     )
 
 

@@ -5,7 +5,7 @@ Imported only for a ``postgresql://`` (or ``postgres://``) URL; psycopg 3 is nee
 words), ``database`` (the connection, transactions that retry and reconnect, advisory
 locks), ``schema`` (migrations under a lock), ``liveness`` (each worker's lock), ``project``,
 ``reading``, ``document``, ``steering`` and ``history`` (all the SQL of a project), ``store``
-(the contract's Store),
+(the contract's Store), ``names`` (how long an indexed name may be),
 ``usersql`` (``hpstore sql`` and ``hpstore check``), ``admin`` (schemas for tests and
 ``hpstore stress``) and ``throwaway`` (a private server for tests and benchmarks).
 """

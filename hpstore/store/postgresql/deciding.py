@@ -32,6 +32,7 @@ from hpstore.errors import ProjectRemovedError, TunerIdInUseError
 from hpstore.store.contract import CreationFacts, Decider, Decision
 from hpstore.store.postgresql.database import STATISTICS_AT, Closing
 from hpstore.store.postgresql.liveness import SESSION_LIVES
+from hpstore.store.postgresql.names import check_names
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import TrialRecord, dumps, is_identity_name
 from hpstore.store.rows import trial_record
@@ -362,6 +363,12 @@ class DecidingMixin:
 
     @staticmethod
     def _state_rows(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(keys, JSON texts) of what ``set_state_value`` stored with a decision.
+
+        Raises:
+            NameTooLongError: a key longer than the index takes; nothing is written.
+        """
+        check_names("oracle state key", values)
         return [str(k) for k in values], [dumps(v) for v in values.values()]
 
     def _write_state(self, conn: Any, values: Mapping[str, Any]) -> None:

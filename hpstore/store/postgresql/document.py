@@ -19,6 +19,7 @@ from hpstore.store.decode import (
     infinity_to_json,
 )
 from hpstore.store.postgresql.driver import storable
+from hpstore.store.postgresql.names import check_state
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import dumps
 from hpstore.store.rows import (
@@ -131,8 +132,11 @@ class DocumentMixin:
 
         Raises:
             HpStoreError: the state is not of that shape; the store is left as it was.
+            NameTooLongError: it holds a name longer than the indexes take (a trial id, a
+                metric name); nothing is written.
         """
         check_state_document(state)
+        check_state(state)
         psycopg = self.db.psycopg
         try:
             self.db.transaction(lambda conn: self.load_into(conn, state))

@@ -12,7 +12,7 @@ import re
 import socket
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hpstore.errors import (
     DatabaseError,
@@ -48,7 +48,7 @@ _SECRETS = ("password", "sslpassword")
 
 def redact(url: str, *, query: bool = False) -> str:
     """The URL without its password, for messages; ``query``: with its parameters (the
-    schema chosen in ``options``, say) other than passwords."""
+    schema chosen in ``options``, say) other than passwords, each as written."""
     try:
         parts = urlsplit(url)
         # the hosts as written (several, with their ports, or an IPv6 address in brackets)
@@ -56,11 +56,14 @@ def redact(url: str, *, query: bool = False) -> str:
         userinfo, at, hosts = parts.netloc.rpartition("@")
         name = userinfo.split(":", 1)[0]
         user = f"{name}@" if at and name else ""
-        kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                if k.lower() not in _SECRETS] if query else []
+        # each parameter as written: encoded again, a space would come back as "+",
+        # which libpq reads as a plus sign (another schema in the options, say)
+        kept = [part for part in parts.query.split("&")
+                if part and unquote(part.split("=", 1)[0]).lower() not in _SECRETS
+                ] if query else []
     except ValueError:
         return "postgresql://(an unreadable URL)"
-    tail = f"?{urlencode(kept)}" if kept else ""
+    tail = "?" + "&".join(kept) if kept else ""
     return f"postgresql://{user}{hosts}{parts.path}{tail}"
 
 

@@ -29,6 +29,7 @@ from hpstore.store.postgresql.document import DocumentMixin
 from hpstore.store.postgresql.driver import storable
 from hpstore.store.postgresql.history import PostgresHistory
 from hpstore.store.postgresql.liveness import SESSION_LIVES
+from hpstore.store.postgresql.names import check_names
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
 from hpstore.store.postgresql.steering import SteeringMixin
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
@@ -382,10 +383,12 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
             TrialNotRunningError: the trial is not RUNNING or STOPPED, or (``run`` given)
                 no longer in that run.
+            NameTooLongError: a metric name longer than the index takes; nothing is added.
         """
         now = time.time()
         metrics, directions, steps, values = (list(c) for c in zip(*rows)) if rows else (
             [], [], [], [])
+        check_names("metric name", dict.fromkeys(metrics))
         params = (self.db.keys["observe"], self.project_id & 0x7FFFFFFF, self.project_id,
                   str(trial_id),
                   now, metrics, directions, [int(x) for x in steps],

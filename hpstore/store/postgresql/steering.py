@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import SearchFullError, TrialNotEndedError
 from hpstore.store.contract import CreationFacts, MakeId
+from hpstore.store.postgresql.names import check_names
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
 from hpstore.store.records import NewTrial, TrialRecord, dumps
 from hpstore.store.rows import to_db_float, trial_record
@@ -111,7 +112,10 @@ class SteeringMixin:
 
         Raises:
             ProjectRemovedError: the project was removed.
+            NameTooLongError: a metric name longer than the index takes; nothing is added.
         """
+        check_names("metric name", dict.fromkeys(o[0] for t in trials for o in t.observations))
+
         def add(conn: Any) -> list[TrialRecord | None]:
             now = time.time()
             facts = self._facts(conn)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hpstore.errors import DatabaseError, HpStoreError, NoSearchYetError
-from hpstore.store.postgresql import liveness, schema
+from hpstore.store.postgresql import liveness, names, schema
 from hpstore.store.postgresql.database import Database
 from hpstore.store.postgresql.project import (
     PostgresProject,
@@ -66,6 +66,7 @@ class PostgresStore:
         self.location = (self.db.location if self.db.schema == "public"
                          else f"{self.db.location} (schema {self.db.schema})")
         self.path = None
+        self.holder = "schema"
         self._liveness: liveness.Liveness | None = None
         try:
             if read_only:
@@ -106,7 +107,22 @@ class PostgresStore:
     def find_project(self, name: str) -> ProjectRecord | None:
         return find_project(self.db, name)
 
+    def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
+        """Refuse a project (with its ``get_state()`` document) holding a name longer than
+        the indexes take (:data:`hpstore.store.postgresql.names.NAME_BYTES`).
+
+        Raises:
+            NameTooLongError: a project name, metric name or trial id; nothing is written.
+        """
+        names.check_project(new.name, new.objective, state)
+
     def create_project(self, new: NewProject, *, replace: bool = False) -> PostgresProject:
+        """A new project (see the contract).
+
+        Raises:
+            NameTooLongError: see :meth:`check_new`; nothing is written.
+        """
+        self.check_new(new)
         project_id = self._insert(new, replace, None)
         return PostgresProject(self.db, project_id, new.name)
 
@@ -117,8 +133,10 @@ class PostgresStore:
         Raises:
             HpStoreError: the state is malformed, or a project of that name exists (and
                 ``replace`` is False); nothing was written.
+            NameTooLongError: see :meth:`check_new`; nothing is written.
         """
         check_state_document(state)
+        self.check_new(new, state)
         psycopg = self.db.psycopg
         try:
             project_id = self._insert(new, replace, state)

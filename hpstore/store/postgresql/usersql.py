@@ -120,5 +120,5 @@ def health(db: Any) -> list[tuple[str, bool, str]]:
     found = db.query(_CONTENTS) if stored == schema.SCHEMA_VERSION else []
     findings.append(("contents", not found, "every value as hpstore writes it" if not found
                      else str(damaged(found[0][0], found[0][1])).replace(
-                         "The file's", "The schema's", 1)))
+                         "The search's", "The schema's", 1)))
     return findings

@@ -51,6 +51,7 @@ class SQLiteStore:
         self.memory = self.db.memory
         self.path = self.db.path
         self.location = ":memory:" if self.path is None else str(self.path)
+        self.holder = "memory store" if self.path is None else "file"
 
     def identity(self) -> tuple[Any, ...]:
         """The file's (device, inode), or this object for a search kept in memory."""
@@ -63,6 +64,9 @@ class SQLiteStore:
 
     def find_project(self, name: str) -> ProjectRecord | None:
         return find_project(self.db, name)
+
+    def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
+        """Nothing to refuse: a file holds names of any length."""
 
     def create_project(self, new: NewProject, *, replace: bool = False) -> SQLiteProject:
         with self.db.write() as conn:

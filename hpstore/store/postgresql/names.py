@@ -1,0 +1,95 @@
+"""The names PostgreSQL indexes, and how long each may be.
+
+A project's name, a metric's name, a trial's id and the key of a value an oracle keeps
+(``set_state_value``) are keys of btree indexes (a project is found by name, a trial by
+id, a metric's values by trial, run, metric and step, a kept value by key). A btree
+row holds at most 2,704 bytes, the other columns of the index included; a longer one is
+the server's error, raised in the middle of a call after parts of the search were
+written (a project and a trial made, the first metric value refused: the trial stuck
+RUNNING). So a name longer than :data:`NAME_BYTES` is refused before anything is sent.
+A file (SQLite) has no such limit: ``hpstore copy`` from one checks every project first.
+
+Refused rather than made to fit (an index of a digest of the name): the limit leaves
+hundreds of words, and a digest index would slow every look-up by name and change the
+schema that ``hpstore sql`` users query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from hpstore.errors import NameTooLongError
+
+#: the longest name a PostgreSQL store takes, in bytes of UTF-8: with the other columns of
+#: its index and the row's header (a few dozen bytes) well within a btree row's 2,704
+NAME_BYTES = 2000
+
+_SHOWN = 40  # characters of a refused name shown in the message
+
+
+def check_names(what: str, names: Iterable[Any]) -> None:
+    """Refuse the first of ``names`` (each a ``what``: "project name", "metric name",
+    "trial id") longer than :data:`NAME_BYTES` bytes of UTF-8.
+
+    Raises:
+        NameTooLongError: saying which, how long, and that nothing was written.
+    """
+    for name in names:
+        text = str(name)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > NAME_BYTES:
+            start = text[:_SHOWN] + ("..." if len(text) > _SHOWN else "")
+            raise NameTooLongError(
+                f"The {what} {start!r} is {size:,} bytes long (UTF-8); a PostgreSQL store "
+                f"takes names of at most {NAME_BYTES:,} bytes, which its indexes hold. "
+                f"Give a shorter {what}; nothing was written.")
+
+
+def objective_names(objective: Mapping[str, Any]) -> list[Any]:
+    """The metric names a stored objective (``Objective.get_config()``) names."""
+    if isinstance(objective.get("objectives"), list):
+        return [o.get("name") for o in objective["objectives"] if isinstance(o, Mapping)]
+    return [objective["name"]] if "name" in objective else []
+
+
+def check_project(name: str, objective: Mapping[str, Any],
+                  state: Mapping[str, Any] | None = None) -> None:
+    """Refuse a project whose name, objective or document (a ``get_state()`` one: its
+    trials' ids and metric names) holds a name too long for a PostgreSQL store.
+
+    Raises:
+        NameTooLongError: see :func:`check_names`.
+    """
+    check_names("project name", [name])
+    check_names("metric name", objective_names(objective))
+    if state is not None:
+        check_state(state)
+
+
+def check_state(state: Mapping[str, Any]) -> None:
+    """Refuse a ``get_state()`` document holding a name too long for a PostgreSQL store
+    (its objective's metrics, its oracle's state keys, its trials' ids and metric names).
+
+    Raises:
+        NameTooLongError: see :func:`check_names`.
+    """
+    settings = state.get("settings")
+    if isinstance(settings, Mapping) and isinstance(settings.get("objective"), Mapping):
+        check_names("metric name", objective_names(settings["objective"]))
+    if isinstance(state.get("oracle_state"), Mapping):
+        check_names("oracle state key", state["oracle_state"])
+    trials = [t for t in state.get("trials") or () if isinstance(t, Mapping)]
+    check_names("trial id", (t.get("trial_id") for t in trials))
+    check_names("metric name", _observed(trials))
+
+
+def _observed(trials: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
+    """The metric names of the trials' observations (run, metric, direction, step, value,
+    at), each once."""
+    seen: set[str] = set()
+    for trial in trials:
+        for row in trial.get("observations") or ():
+            if isinstance(row, (list, tuple)) and len(row) > 1 and str(row[1]) not in seen:
+                seen.add(str(row[1]))
+                yield row[1]
