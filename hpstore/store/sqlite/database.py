@@ -9,7 +9,6 @@ the file, so that after a search the ``.db`` alone holds everything.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import secrets
@@ -28,7 +27,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import files, locks, process_limits, shared
+from hpstore.store.sqlite import closing, files, locks, process_limits, shared
 from hpstore.store.sqlite.checks import (
     check_schema,
     check_writable,
@@ -64,14 +63,8 @@ DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 # every ~60 (on a busy disk, that halved a worker's time per trial).
 AUTOCHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 32 + AUTOCHECKPOINT_PAGES * (PAGE_SIZE + 24)  # header + frames, in bytes
-CLOSE_CHECKPOINT_WAIT = 1.0  # seconds a closing process waits for readers to let go
 _CONFIRMATIONS = 5  # looks at a file that seems open under another name, before refusing it
 _WAL_HEADER = 32  # bytes of a log's header: a log no longer than that holds no commit
-
-# Connections inherited through fork() must never be used or closed by the child
-# (SQLite forbids carrying a connection across fork); keeping a reference here stops the
-# garbage collector from closing them in the child.
-_ORPHANS: list[Any] = []
 
 # The checks before opening live in checks.py; these names are what other modules import.
 _inspect_header = inspect_header
@@ -118,7 +111,7 @@ class Database:
         self._session: Session | None = None
         self._identity: Identity | None = None  # the file opened: (device, inode)
         self._wrote = False  # whether this process committed a write since it connected
-        _DATABASES.add(self)
+        closing.register(self)
         if not self.memory:
             self.check()
         self.connect()
@@ -262,9 +255,9 @@ class Database:
         pid = os.getpid()
         if self._conn is not None and self._pid == pid:
             return self._conn
-        _close_dropped()
+        closing.close_dropped()
         if self._conn is not None:  # inherited across fork: leave it alone
-            _ORPHANS.append(self._conn)
+            closing.ORPHANS.append(self._conn)
             self._conn = None
             if self._session is not None:
                 self._session.forget()
@@ -288,7 +281,7 @@ class Database:
         # Python's sqlite3 connections sit in reference cycles (with their statement cache),
         # so one dropped unclosed keeps its three descriptors until the collector's next
         # full pass: close it as soon as this database is collected.
-        weakref.finalize(self, _dropped, conn, pid).atexit = False
+        weakref.finalize(self, closing.dropped, conn, pid).atexit = False
         # The first read takes SQLite's locks: under the schema lock (see
         # _check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
         with self._schema_lock(), files.opening():
@@ -603,6 +596,16 @@ class Database:
         file: tokens are random)."""
         return token is not None and Session.held_here(token)
 
+    # -- fork --------------------------------------------------------------------------------------
+    def fork_locks(self) -> list[Any]:
+        """The locks a thread holds inside create_trial or a transaction: held by the fork
+        hooks across a fork (see closing.py), so that no child inherits one held."""
+        return ([self._mutex._threads] if self._mutex is not None else []) + [self._thread_lock]
+
+    def after_fork(self) -> None:
+        """In a forked child: this thread lock afresh (a parent's thread may have held it)."""
+        self._thread_lock = threading.RLock()
+
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
         """Fold the log into the file, close this process's connection and lock file, and end
@@ -626,9 +629,10 @@ class Database:
                     self._conn.close()
                 elif mine:
                     assert self._conn is not None
-                    _close_moved(self, self._conn, may_fold=turn)
+                    assert self.path is not None and self._identity is not None
+                    closing.close_moved(self.path, self._identity, self._conn, may_fold=turn)
                 elif self._conn is not None:
-                    _ORPHANS.append(self._conn)  # inherited through fork: never close it here
+                    closing.ORPHANS.append(self._conn)  # inherited through fork: never closed here
                 self._conn = None
                 self._session = None  # ended with the file's share, by its last user
         finally:
@@ -645,7 +649,8 @@ class Database:
         self._share = None
         files.release_descriptors()
         if moved:
-            _remove_old_name(self)
+            assert self.path is not None
+            closing.remove_old_name(self.path, self.sidecar)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Fold the whole log into the file and empty it, waiting briefly for readers.
@@ -657,7 +662,7 @@ class Database:
         if self.memory or conn.in_transaction or not self._wrote:
             return  # a process that only read leaves the file as it found it
         with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(closing.CLOSE_CHECKPOINT_WAIT * 1000)}")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _sweep_lock_folder(self) -> None:
@@ -679,105 +684,3 @@ class Database:
 # The sessions of RUNNING trials, through the status index of each project.
 _RUNNING_SESSIONS = ("SELECT t.session FROM projects AS p JOIN trials AS t ON t.project_id = "
                      "p.project_id AND t.status = 'RUNNING' WHERE t.session IS NOT NULL")
-
-
-def _close_moved(db: Database, conn: sqlite3.Connection, *, may_fold: bool) -> None:
-    """Close a connection to a file that was moved, replaced or deleted while open.
-
-    SQLite keeps the log under the old name and does not fold it in on close. Fold it in
-    here when that is safe: this closer's turn (see :meth:`Database.close`), no process uses
-    the file through another log (a process that opened the new name would have been
-    refused while this one was connected, see :meth:`Database._check_not_open_elsewhere`),
-    and no other process uses the log under the old name (a file that took that name is
-    refused while this one is connected, and opened by nobody). Then the moved file holds
-    every commit, and a file that took the old name never finds this one's log beside it
-    (emptied: the next to open that file would take its pages as its own).
-    """
-    assert db.path is not None and db._identity is not None
-    shm = db.path.with_name(db.path.name + "-shm")
-    if may_fold and (not db.path.exists() or files.index_in_use(shm) is False) and \
-            files.used_under_another_name(db._identity, None, shm) is False:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    conn.close()
-
-
-def _remove_old_name(db: Database) -> None:
-    """Remove the log, index and lock folder the moved file had under its old name, once the
-    log is folded in and no process uses them."""
-    assert db.path is not None
-    shm = db.path.with_name(db.path.name + "-shm")
-    if db.path.exists() or files.index_in_use(shm) is not False:
-        return  # a new file took the old name, or other processes still use the old log
-    wal = db.path.with_name(db.path.name + "-wal")
-    with contextlib.suppress(OSError):
-        if wal.stat().st_size == 0:  # folded in full: nothing of the search is lost
-            wal.unlink()
-            shm.unlink()
-            locks.remove_idle_folder(db.sidecar)
-
-
-# -- databases dropped unclosed ---------------------------------------------------------------
-# Connections of databases collected without close(), to close at the next connect: the
-# collector may run in the middle of any statement of this thread, so it only notes them.
-_DROPPED: list[sqlite3.Connection] = []
-
-
-def _dropped(conn: sqlite3.Connection, pid: int) -> None:
-    if os.getpid() == pid:  # (a forked child's copy is the parent's: see _ORPHANS)
-        _DROPPED.append(conn)
-
-
-def _close_dropped() -> None:
-    shared.drain(_DROPPED, _close_quietly)
-
-
-def _close_quietly(conn: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        conn.close()
-
-
-# -- fork ------------------------------------------------------------------------------------
-# Every open Database, for the fork hooks below.
-_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
-_HELD_FOR_FORK: list[Any] = []
-
-
-def _before_fork() -> None:
-    # Let no thread of this process be inside create_trial or a transaction at the instant
-    # of a fork: the child would inherit its locks (Python's and SQLite's own mutexes) held
-    # by a thread that does not exist there. Bounded: a thread that does not let go within
-    # the timeout is forked past, and the child starts its locks afresh anyway.
-    for db in list(_DATABASES):
-        for lock in ([db._mutex._threads] if db._mutex is not None else []) + [db._thread_lock]:
-            if lock.acquire(timeout=db.timeout):
-                _HELD_FOR_FORK.append(lock)
-
-
-def _after_fork_in_parent() -> None:
-    while _HELD_FOR_FORK:
-        _HELD_FOR_FORK.pop().release()
-
-
-def _after_fork_in_child() -> None:
-    _HELD_FOR_FORK.clear()
-    _ORPHANS.extend(_DROPPED)  # the parent's, never to be closed here
-    _DROPPED.clear()
-    for db in list(_DATABASES):
-        db._thread_lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    # A script that never calls close() (KerasTuner's API has no such call) still folds
-    # its log into the file as it ends, whatever reader has the file open.
-    for db in list(_DATABASES):
-        with contextlib.suppress(Exception):
-            db.close()
-    _close_dropped()  # the last connection to close folds the log, as close() does
