@@ -162,12 +162,28 @@ TRIAL_COLUMNS = ("trial_id", "status", "score", "best_step", "tuner_id", "runs",
                  "retired", "origin", "note")
 
 
+def hp_titles(names: Sequence[str], taken: Sequence[str]) -> list[str]:
+    """Column titles for hyperparameters in a table whose other columns are titled
+    ``taken``: a name that is already a title ("status", "note", ...) is prefixed with
+    "hp:" (as often as needed), so that a hyperparameter never hides a column of the
+    trial's own, nor looks like one."""
+    used, titles = set(taken), []
+    for name in names:
+        title = name
+        while title in used:
+            title = f"hp:{title}"
+        used.add(title)
+        titles.append(title)
+    return titles
+
+
 def trial_table(project: ProjectStore, space_names: Sequence[str],
-                trials: Sequence[TrialRecord]) -> tuple[list[str], list[list[Any]]]:
+                trials: Sequence[TrialRecord], after: Sequence[str] = ()
+                ) -> tuple[list[str], list[list[Any]]]:
     """One row per trial with a column per hyperparameter: (columns, rows).
 
-    Hyperparameter names become column titles here; a name that is already a column title
-    ("status", "score", ...) is prefixed with "hp:".
+    Hyperparameter names become column titles here (see :func:`hp_titles`), clear of the
+    trial's columns and of ``after``, the titles of columns the caller adds after them.
     """
     extra: list[str] = []
     for trial in trials:
@@ -175,12 +191,7 @@ def trial_table(project: ProjectStore, space_names: Sequence[str],
             if name not in space_names and name not in extra:
                 extra.append(name)
     names = list(dict.fromkeys([*space_names, *extra]))  # a same-name twin is one column
-    columns = list(TRIAL_COLUMNS)
-    for name in names:  # a hyperparameter called "status" must not hide the trial's status
-        title = name
-        while title in columns:
-            title = f"hp:{title}"
-        columns.append(title)
+    columns = [*TRIAL_COLUMNS, *hp_titles(names, [*TRIAL_COLUMNS, *after])]
     rows = []
     for t in trials:
         seconds = (None if t.started_at is None or t.ended_at is None

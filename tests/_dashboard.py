@@ -314,3 +314,18 @@ def write_old_file(path: str, version: int) -> None:
                      (number, str(number), f'{{"x": {number + 1.0}}}', f"k{number}", score))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+
+
+def columns_search(path: str) -> None:
+    """A one-trial search whose hyperparameters are named like columns of the trial
+    tables (status, note, message, best step)."""
+    hp = hpstore.HyperParameters()
+    for name in ("status", "note", "message", "best step"):
+        hp.Choice(name, [f"{name}-value"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, database=path,
+                                        hyperparameters=hp)
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    oracle.close()

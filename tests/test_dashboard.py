@@ -22,6 +22,7 @@ from _dashboard import (
     HOSTILE_PROJECT,
     METRIC_HOSTILE,
     api,
+    columns_search,
     fetch,
     run_workers,
     space,
@@ -446,3 +447,20 @@ def test_a_file_that_is_not_a_search_is_refused_before_listening(tmp_path):
     assert bogus.read_bytes() == b"not a database at all" * 100
     assert sorted(os.listdir(tmp_path)) == ["notes.db"]
     json.dumps(result.stderr)
+
+
+def test_hyperparameters_named_like_the_tables_columns_are_titled_apart(tmp_path):
+    # /api/trials titled a hyperparameter "message" as is, beside the dashboard's own
+    # message column
+    path = str(tmp_path / "columns.db")
+    columns_search(path)
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        found = api(running.url, "/api/trials")
+    columns = found["columns"]
+    assert len(columns) == len(set(columns))
+    assert [c for c in columns if c.startswith("hp:")] == ["hp:status", "hp:note",
+                                                           "hp:message"]
+    assert "best step" in columns and columns[-1] == "message"
+    row = dict(zip(columns, found["rows"][0]["cells"]))
+    assert row["hp:message"] == "message-value" and row["status"] == "COMPLETED"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -198,6 +199,39 @@ def test_a_file_moved_replaced_or_deleted_while_shown_is_said_so_and_its_name_fo
         path.unlink()
         path.write_bytes(kept)  # the first search back under its name: followed again
         assert api(running.url, "/api/poll")["name"] == "first"
+
+
+def _one_trial_search(path: Path, name: str) -> None:
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=2, seed=1,
+                                        database=str(path), project_name=name,
+                                        hyperparameters=steer_space())
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    oracle.close()
+
+
+def test_a_search_deleted_while_shown_can_be_made_again_at_its_name(tmp_path):
+    # the dashboard kept the deleted file open, its log and index in use under the name:
+    # a new search there was refused for as long as the dashboard ran
+    path = tmp_path / "search.db"
+    _one_trial_search(path, "old")
+    proc = subprocess.Popen([sys.executable, "-m", "hpstore", "dashboard", str(path), "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"http://\S+/", proc.stdout.readline())
+        assert url, proc.stderr
+        assert api(url.group(0), "/api/poll")["name"] == "old"
+        path.unlink()
+        status, _, body = fetch(url.group(0), "/api/poll")
+        assert status == 410 and "moved, replaced or deleted" in strict_json(body)["error"]
+        _one_trial_search(path, "new")  # beside the dashboard, at the same name
+        poll = api(url.group(0), "/api/poll")
+        assert (poll["name"], poll["total"]) == ("new", 1)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=DEADLINE)
 
 
 # -- a hyperparameter of a conditional branch ---------------------------------------------------

@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from _dashboard import columns_search
 
 import hpstore
 from hpstore.cli import available_tools, load_tool
@@ -426,3 +427,16 @@ def test_the_best_so_far_line_follows_every_trial(large_reports):
     # it starts at the first trial's score and ends level with the best of all 40,000
     assert points[0] == dot(first_id, first_score)
     assert points[-1][1] == dot(best_id, best_score)[1]
+
+
+def test_hyperparameters_named_like_the_tables_columns_are_titled_apart(tmp_path):
+    # the table had two "status", two "note" and two "message" headers, the
+    # hyperparameters' unprefixed (hpstore trials writes hp:status)
+    path = str(tmp_path / "columns.db")
+    columns_search(path)
+    table = section(write_report(tmp_path, path), "trials")
+    head = re.findall(r"<th>(.*?)</th>", table)
+    assert head == ["trial", "status", "score", "best step", "worker", "runs", "seconds",
+                    "hp:status", "hp:note", "hp:message", "hp:best step", "note", "message"]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table)
+    assert cells[7:11] == ["status-value", "note-value", "message-value", "best step-value"]

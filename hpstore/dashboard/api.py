@@ -199,6 +199,9 @@ class Dashboard:
         try:
             fresh = self.opener()
         except HpStoreError as exc:  # none there, or not a search (yet)
+            # Let the old file go: open, it kept its log and index in use under the name,
+            # and no new search could be made there while the dashboard ran.
+            self.store.close()
             raise Refused(410, f"{where} was moved, replaced or deleted while the dashboard "
                                f"showed it ({exc}); the dashboard shows the search at that "
                                "name again once there is one.") from None
@@ -341,7 +344,7 @@ class Dashboard:
         except ValueError as exc:
             raise Refused(400, str(exc)) from None
         columns, rows = queries.trial_table(live.project, queries.space_names(live.project),
-                                            found.trials)
+                                            found.trials, after=("message",))
         status = columns.index("status")
         out = []
         for t, row in zip(found.trials, rows):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 
+from hpstore.queries import hp_titles
 from hpstore.rendering import last_line
 from hpstore.report.data import BEST_KEPT, Search, TrialInfo
 from hpstore.report.scales import (
@@ -281,8 +282,9 @@ def trials_section(search: Search, database: str = "DB") -> str:
         return sentence("This project has no trials yet.")
     names = list(search.axes)
     best = top.trial_id if (top := search.best()) is not None else None
-    head = ["trial", "status", "score", "best step", "worker", "runs", "seconds", *names,
-            "note", "message"]
+    own = ["trial", "status", "score", "best step", "worker", "runs", "seconds", "note",
+           "message"]
+    head = [*own[:7], *hp_titles(names, own), *own[7:]]
     shown, note = search.trials, ""
     if search.sampled:  # the best, and the way to every trial
         shown = search.ranked()[:TABLE_ROWS]

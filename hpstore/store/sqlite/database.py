@@ -185,8 +185,9 @@ class Database:
                 f"{path} does not exist, but running processes still use a search file "
                 f"under this name (its log, {wal.name}, is beside it): it was moved, renamed "
                 "or deleted while they ran. A new file here would take their log as its own. "
-                "Wait for them to end (an hpstore worker stops at its next write; the log "
-                "of a moved file is folded into it), then run again.")
+                "Wait for them to end (an hpstore worker stops at its next write, and the "
+                "log of a moved file is folded into it; a dashboard lets go at its page's "
+                "next look, `hpstore watch` at its next refresh), then run again.")
         raise FileIdentityError(
             f"{path} does not exist, but a log with commits is left beside it ({wal}): the "
             "log of a search file deleted or moved away after its process was killed. A "
