@@ -215,7 +215,8 @@ def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
 
 
 @pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
-def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial():
+@pytest.mark.parametrize("how", ["restart", "crash"])
+def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial(how):
     """A restart drops every worker's liveness lock at once. A worker that has not taken
     its lock again yet (here frozen until the server is back) is alive: the first worker
     back must not hand its trial back (it did: the late worker then lost its trial, and
@@ -227,7 +228,17 @@ def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial():
     try:
         found = server()
         assert found is not None
-        found.restart("fast")
+        if how == "restart":
+            found.restart("fast")
+        else:  # a backend killed: the server ends every session, recovers, and goes on
+            import psycopg
+
+            victim = psycopg.connect(base_url(), autocommit=True)
+            # (the trial's commit on disk first: a crash loses the last commits of
+            # durability="normal", synchronous_commit off, by design)
+            victim.execute("CHECKPOINT")
+            os.kill(victim.execute("SELECT pg_backend_pid()").fetchone()[0], signal.SIGKILL)
+            wait_until(_accepting, DEADLINE, "the server back after its crash")
         other = oracle_on(url, 10)
         assert not other.store.is_alive(token)  # its lock is gone with the old server
         fresh = other.create_trial("first-back")
@@ -255,21 +266,7 @@ def test_an_oracle_opened_while_the_server_restarts_waits_for_it(monkeypatch):
 
     url = fresh_url()
     oracle_on(url, 5).close()
-    found = server()
-    assert found is not None
-    held = psycopg.connect(base_url(), autocommit=True)  # a smart restart waits for it
-    restarted: list[BaseException | None] = []
-    restarter = threading.Thread(target=lambda: restarted.append(_call(found.restart, "smart")))
-    restarter.start()
-
-    def refused_for_now() -> bool:
-        try:
-            psycopg.connect(base_url(), autocommit=True).close()
-        except psycopg.OperationalError as exc:
-            return "shutting down" in str(exc)
-        return False
-
-    wait_until(refused_for_now, DEADLINE, "the server shutting down")
+    held, restarter, restarted = _smart_restart_begun()
     refusals, real_connect = threading.Event(), psycopg.connect
 
     def watched(*args, **kwargs):  # the same connect, noting a refusal
@@ -301,6 +298,75 @@ def test_an_oracle_opened_while_the_server_restarts_waits_for_it(monkeypatch):
     restarter.join(DEADLINE * 2)
     opener.join(DEADLINE * 2)
     assert restarted == [None] and opened == ["COMPLETED"], opened
+
+
+@pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
+def test_a_store_closed_while_its_liveness_waits_for_a_restarting_server_lets_it_go():
+    """The liveness thread, taking its lock again while the server restarted, waited out
+    its reconnection whatever close() said: close() went on without it, and the thread
+    then took the lock on a connection nobody would close (the worker looked alive for as
+    long as the process lived)."""
+
+    url = fresh_url()
+    store = open_store(url)
+    token = store.session()
+    mine = store._liveness
+    assert mine is not None and mine.token == token
+    held, restarter, restarted = _smart_restart_begun()
+    try:
+        # (through the connection held: no other is let in while the server shuts down)
+        ended = held.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE application_name LIKE %s",
+                             (f"hpstore liveness %:{os.getpid()}",)).fetchone()[0]
+        assert ended == 1
+        wait_until(lambda: not mine.holding, DEADLINE, "the lock's connection dropping")
+        store.close()  # while the thread waits for the server to take connections again
+        assert not mine._thread.is_alive()
+    finally:
+        held.close()
+        restarter.join(DEADLINE * 2)
+    assert restarted == [None]
+    other = open_store(url, read_only=True)
+    assert not other.is_alive(token)
+    other.close()
+
+
+def _smart_restart_begun():
+    """A smart restart of the tests' server, begun in a thread and held up (the server
+    shutting down, refusing new connections) until the connection returned is closed:
+    (that connection, the thread, a list that gets the restart's error or None)."""
+    import psycopg
+
+    found = server()
+    assert found is not None
+    held = psycopg.connect(base_url(), autocommit=True)  # a smart restart waits for it
+    restarted: list[BaseException | None] = []
+    restarter = threading.Thread(target=lambda: restarted.append(_call(found.restart, "smart")))
+    restarter.start()
+    wait_until(_shutting_down, DEADLINE, "the server shutting down")
+    return held, restarter, restarted
+
+
+def _accepting() -> bool:
+    """Whether the server takes new connections (again)."""
+    import psycopg
+
+    try:
+        psycopg.connect(base_url(), autocommit=True).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def _shutting_down() -> bool:
+    """Whether the server refuses new connections for now: shutting down."""
+    import psycopg
+
+    try:
+        psycopg.connect(base_url(), autocommit=True).close()
+    except psycopg.OperationalError as exc:
+        return "shutting down" in str(exc)
+    return False
 
 
 def _call(function, *args):

@@ -520,6 +520,29 @@ def test_a_file_put_in_the_place_of_one_in_use_is_refused_and_stays_its_own(tmp_
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_within_one_process_a_file_never_takes_the_log_of_one_still_open(tmp_path):
+    # the checks look at other processes' locks, which never show this process's own: a
+    # file put at the name of one this process still had open took its log (the replacing
+    # search's project was lost, the moved one's trials went with the log), and a moved
+    # file opened under its new name was "disk I/O error"
+    path, moved, other = tmp_path / "search.db", tmp_path / "moved.db", tmp_path / "other.db"
+    with open_oracle(str(other), max_trials=5, seed=7) as oracle:
+        theirs = [complete_one(oracle, "other") for _ in range(2)]
+    mine = open_oracle(str(path), max_trials=50, seed=5)
+    ours = [complete_one(mine, "mine") for _ in range(5)]
+    os.rename(path, moved)
+    with pytest.raises(hpstore.FileIdentityError, match="under another name"):
+        open_oracle(str(moved))
+    os.replace(other, path)
+    with pytest.raises(hpstore.FileIdentityError, match="took the name of a search file"):
+        open_oracle(str(path))
+    mine.close()  # its log folds into the moved file: nothing of it is left at the name
+    for where, expected in ((path, theirs), (moved, ours)):
+        with open_oracle(str(where)) as oracle:
+            assert [(t, oracle.get_trial(t).score) for t in oracle.trials] == expected
+        assert sqlite3.connect(where).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
 def _create_and_die(path: str, when: str) -> None:
     """Start making a new search file, and be killed at ``when`` in the making."""
     import sqlite3 as sq

@@ -152,6 +152,7 @@ class Dashboard:
         # the file the store reads (None for a server: its name cannot be moved), and how
         # many times the name was found naming another
         self._identity = None if is_url(store.location) else store.identity()
+        self._let_go = False  # the store was closed when its file was found gone
         self._files = 0
 
     # -- a file of an older schema ----------------------------------------------------------
@@ -167,8 +168,8 @@ class Dashboard:
         of today resumes (its first write upgrades the file, and the store opened again
         reads the file itself) or an older one goes on writing. The positions the page
         holds stay valid: they are the file's."""
-        if (self.opener is not None and self._identity is not None
-                and self.store.identity() != self._identity):
+        if self.opener is not None and self._identity is not None and (
+                self._let_go or self.store.identity() != self._identity):
             self._follow_the_name()
             return
         if not self.snapshot or self.opener is None or time.monotonic() < self._look_at:
@@ -200,8 +201,10 @@ class Dashboard:
             fresh = self.opener()
         except HpStoreError as exc:  # none there, or not a search (yet)
             # Let the old file go: open, it kept its log and index in use under the name,
-            # and no new search could be made there while the dashboard ran.
+            # and no new search could be made there while the dashboard ran. Closed, it is
+            # opened again at the next request (the file may come back, as it was).
             self.store.close()
+            self._let_go = True
             raise Refused(410, f"{where} was moved, replaced or deleted while the dashboard "
                                f"showed it ({exc}); the dashboard shows the search at that "
                                "name again once there is one.") from None
@@ -211,6 +214,7 @@ class Dashboard:
         self._plots.clear()
         self._stamp = None
         self._identity = fresh.identity()
+        self._let_go = False
         self._files += 1
 
     def generation(self, live: LiveProject) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -220,10 +221,11 @@ def explain_connect(exc: BaseException, where: str) -> HpStoreError:
 RESTART_WAIT = 30.0
 
 
-def connect(psycopg: Any, conninfo: str, where: str) -> Any:
+def connect(psycopg: Any, conninfo: str, where: str, stop: threading.Event | None = None
+            ) -> Any:
     """A new autocommit connection. A server that says it is starting up or shutting down
-    is restarting: it is waited for, up to RESTART_WAIT seconds, as a dropped connection
-    is (a worker started at that moment stopped at once).
+    is restarting: it is waited for, up to RESTART_WAIT seconds (or until ``stop`` is
+    set), as a dropped connection is (a worker started at that moment stopped at once).
 
     Raises:
         DatabaseError: the server refused it (ServerUnavailableError: it was not reached,
@@ -242,7 +244,10 @@ def connect(psycopg: Any, conninfo: str, where: str) -> Any:
                 deadline = time.monotonic() + RESTART_WAIT
             elif time.monotonic() >= deadline:
                 raise error from None
-        time.sleep(pause)  # the server restarting: try again shortly
+            if stop is not None and stop.wait(pause):  # the caller is closing: no more
+                raise error from None
+        if stop is None:
+            time.sleep(pause)  # the server restarting: try again shortly
         pause = min(pause * 2, 1.0)
 
 

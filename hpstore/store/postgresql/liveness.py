@@ -73,11 +73,16 @@ RESTART_GRACE = 30
 #: its next connection: until then, for RESTART_GRACE seconds after the server started,
 #: a run that began before that start is taken for live (its worker was, as the server
 #: went down), or the first worker back would hand back the trials of all the others.
+#: A crash restart (a backend killed: the server ends every session and recovers) keeps
+#: the postmaster's start time; its checkpointer starts again, and its start is the
+#: restart's (a role that may not see it gets the postmaster's: no grace after a crash).
+#: Read only for a token whose lock is free (OR stops at a live one).
 SESSION_LIVES = (
     "CASE WHEN session ~* '^pg-[0-9a-f]{8}$' THEN NOT pg_try_advisory_xact_lock_shared("
-    "%s::int, ('x' || substr(session, 4))::bit(32)::int) OR (started_at < extract(epoch "
-    "FROM pg_postmaster_start_time()) AND now() < pg_postmaster_start_time() + "
-    "interval '30 seconds') ELSE false END")
+    "%s::int, ('x' || substr(session, 4))::bit(32)::int) OR (SELECT started_at < extract("
+    "epoch FROM s.at) AND now() < s.at + interval '30 seconds' FROM (SELECT greatest("
+    "pg_postmaster_start_time(), (SELECT max(backend_start) FROM pg_stat_activity WHERE "
+    "backend_type = 'checkpointer')) AS at) AS s) ELSE false END")
 
 
 def token_key(token: str | None) -> int | None:
@@ -162,12 +167,12 @@ class Liveness:
         self._thread.start()
 
     def _connect(self) -> Any:
-        """A new connection for the lock.
+        """A new connection for the lock (given up once the lock is being given up).
 
         Raises:
             DatabaseError: the server refused it or cannot be reached.
         """
-        return connect(self.psycopg, self._conninfo, self.location)
+        return connect(self.psycopg, self._conninfo, self.location, self._stop)
 
     def _take_new(self) -> int:
         """Take the lock under a fresh random key that no trial of this store names."""
@@ -204,7 +209,10 @@ class Liveness:
                                (self.cls, self.key)).fetchone()[0]
         except self.psycopg.Error:
             got = False
-        if not got:  # cannot happen unless the key was drawn anew by another worker
+        if not got or self._stop.is_set():
+            # (not got: cannot happen unless the key was drawn anew by another worker;
+            # stopping: the lock was given up meanwhile, and a connection taken now would
+            # hold it for as long as the process lives)
             with contextlib.suppress(Exception):
                 conn.close()
             return False

@@ -106,6 +106,11 @@ def register(db: Closable) -> None:
     _DATABASES.add(db)
 
 
+def open_databases() -> list[Any]:
+    """This process's databases not yet collected (open or closed)."""
+    return list(_DATABASES)
+
+
 def _before_fork() -> None:
     # Let no thread of this process be inside create_trial or a transaction at the instant
     # of a fork: the child would inherit its locks (Python's and SQLite's own mutexes) held

@@ -171,7 +171,7 @@ class Database:
         path = self.path
         assert path is not None
         wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
-        in_use = files.index_in_use(shm) is True
+        in_use = files.index_in_use(shm) is True or self._open_here_as() == "replaced"
         try:
             commits = wal.stat().st_size > _WAL_HEADER
         except OSError:
@@ -195,6 +195,23 @@ class Database:
             f"move it back beside {wal.name} and open it once (its commits fold in), or "
             f"delete {wal.name} and {shm.name} to start afresh; then run again.")
 
+    def _open_here_as(self) -> str | None:
+        """What this process's other open searches say of the name: "moved" when one has
+        the file the name names open under another name, "replaced" when one has another
+        file open under this name (the looks at other processes' locks never see this
+        process's own: within one process, a file put at the name of one still open took
+        its log)."""
+        assert self.path is not None
+        key = identity(self.path)
+        for db in closing.open_databases():
+            if db is self or db._conn is None or db._pid != os.getpid() or db._identity is None:
+                continue
+            if db.path == self.path and db._identity != key:
+                return "replaced"
+            if db.path != self.path and db._identity == key:
+                return "moved"
+        return None
+
     def _check_not_open_elsewhere(self) -> None:
         """Refuse a file that running processes have open under another name (it was moved
         or renamed while they used it): they keep a log of their own, under the old name;
@@ -216,22 +233,24 @@ class Database:
                 return "replaced"
             return None
 
-        # A process opening or closing the file holds SQLite's lock on it for an instant
-        # without the -shm index's (or the other way round): a look that falls in that
-        # instant sees what looks like another name. Another name is a lasting state, so
-        # look again a few times, the last time under the schema lock, which hpstore
-        # processes hold while they first read.
-        for _ in range(_CONFIRMATIONS):
-            if not elsewhere():
-                return
-            time.sleep(0.05)  # the instant is over by then; another name is not
-        made = not self.sidecar.exists()
-        with self._schema_lock():
-            found = elsewhere()
-            if not found:
-                return
-        if made:  # a refusal leaves nothing behind
-            locks.remove_idle_folder(self.sidecar)
+        found = self._open_here_as()  # this process's own: exact, no look needed
+        if not found:
+            # A process opening or closing the file holds SQLite's lock on it for an
+            # instant without the -shm index's (or the other way round): a look that falls
+            # in that instant sees what looks like another name. Another name is a lasting
+            # state, so look again a few times, the last time under the schema lock, which
+            # hpstore processes hold while they first read.
+            for _ in range(_CONFIRMATIONS):
+                if not elsewhere():
+                    return
+                time.sleep(0.05)  # the instant is over by then; another name is not
+            made = not self.sidecar.exists()
+            with self._schema_lock():
+                found = elsewhere()
+                if not found:
+                    return
+            if made:  # a refusal leaves nothing behind
+                locks.remove_idle_folder(self.sidecar)
         if found == "replaced":
             raise FileIdentityError(
                 f"{self.path} took the name of a search file that running processes still "
@@ -240,9 +259,10 @@ class Database:
                 "processes to end (an hpstore worker stops at its next write), then run "
                 "again.")
         raise FileIdentityError(
-            f"{self.path} is open in another process under another name: it was moved or "
-            "renamed while that process used it, and its latest commits are still in the log "
-            "beside the old name. Opening it now would corrupt it. Wait for those processes "
+            f"{self.path} is open in a process (this one, or another) under another name: "
+            "it was moved or renamed while that process used it, and its latest commits are "
+            "still in the log beside the old name. Opening it now would corrupt it. Wait for "
+            "those processes "
             "to end (an hpstore worker stops at its next write, and the last to close folds "
             "its log into the file), then run again."
         )
