@@ -294,7 +294,7 @@ def test_an_oracle_opened_while_the_server_restarts_waits_for_it(monkeypatch):
     opener = threading.Thread(target=open_and_run)
     opener.start()
     assert refusals.wait(DEADLINE)  # it asked while the server shut down, and was refused
-    held.close()  # the server goes down, and starts again
+    _let_the_restart_go(held)  # the server goes down, and starts again
     restarter.join(DEADLINE * 2)
     opener.join(DEADLINE * 2)
     assert restarted == [None] and opened == ["COMPLETED"], opened
@@ -315,15 +315,16 @@ def test_a_store_closed_while_its_liveness_waits_for_a_restarting_server_lets_it
     held, restarter, restarted = _smart_restart_begun()
     try:
         # (through the connection held: no other is let in while the server shuts down)
-        ended = held.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                             "WHERE application_name LIKE %s",
-                             (f"hpstore liveness %:{os.getpid()}",)).fetchone()[0]
-        assert ended == 1
+        ended = held.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE "
+                             "locktype = 'advisory' AND granted AND classid::bigint = %s AND "
+                             "objid::bigint = %s AND objsubid = 2",
+                             (mine.cls, mine.key)).fetchone()[0]
+        assert ended == 1  # the backend holding this store's liveness lock
         wait_until(lambda: not mine.holding, DEADLINE, "the lock's connection dropping")
         store.close()  # while the thread waits for the server to take connections again
         assert not mine._thread.is_alive()
     finally:
-        held.close()
+        _let_the_restart_go(held)
         restarter.join(DEADLINE * 2)
     assert restarted == [None]
     other = open_store(url, read_only=True)
@@ -345,6 +346,14 @@ def _smart_restart_begun():
     restarter.start()
     wait_until(_shutting_down, DEADLINE, "the server shutting down")
     return held, restarter, restarted
+
+
+def _let_the_restart_go(held) -> None:
+    """End every other session (a smart shutdown waits for them all: connections other
+    tests of this process left open would hold it up), then the one held."""
+    held.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> "
+                 "pg_backend_pid() AND backend_type = 'client backend'")
+    held.close()
 
 
 def _accepting() -> bool:
