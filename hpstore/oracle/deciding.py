@@ -52,6 +52,9 @@ class DecisionContext:
     recorded: bool = True
     state: dict[str, Any] = field(default_factory=dict)
     running: list[dict[str, Any]] = field(default_factory=list)
+    #: False while values are drawn ahead of the lock: the look-up in the store is left to
+    #: the check made holding it (one read fewer per trial where workers queue)
+    look_up: bool = True
     fresh_key: str = ""
     fresh_values: dict[str, Any] | None = None
 
@@ -233,7 +236,7 @@ class DecidingMixin:
         if facts.full or facts.queued:
             return None
         trial_id = format_id(facts.number, facts.max_trials)
-        context = DecisionContext(facts.number, trial_id, running=running)
+        context = DecisionContext(facts.number, trial_id, running=running, look_up=False)
         self._local.decision = context
         try:
             decision = self._decide(trial_id, context)
@@ -324,7 +327,7 @@ class DecidingMixin:
     def is_taken(self, values: Mapping[str, Any], key: str | None = None) -> bool:
         """Whether ``values`` were run already, or are being run by a running trial (one
         that will record them once it declares its missing hyperparameters)."""
-        if self._project.has_values(key or values_key(values)):
+        if self.decision.look_up and self._project.has_values(key or values_key(values)):
             return True
         space = self._space
         return any(completes(r, values, space) for r in self.decision.running)

@@ -668,6 +668,8 @@ class Database:
         if self._share is not None and self._share_pid == os.getpid():
             shared.leave(self._share)
         self._share = None
+        if self.path is not None:
+            locks.stop_watching(self.sidecar)
         files.release_descriptors()
         if moved:
             assert self.path is not None

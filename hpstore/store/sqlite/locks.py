@@ -305,6 +305,8 @@ def _after_fork_in_child() -> None:
     _LIVE.clear()
     for mutex in list(_MUTEXES):
         mutex._after_fork_in_child()
+    _WATCHED.lock = threading.Lock()  # (a parent's thread may have held it)
+    _WATCHED.close()
 
 
 if hasattr(os, "register_at_fork"):
@@ -323,6 +325,56 @@ def _pid_alive(pid: int) -> bool:
 
 _TOKEN = re.compile(r"[0-9a-f]{16}")
 _FILE = re.compile(r"worker-([0-9a-f]{16})\.alive")
+
+
+class _Watched:
+    """Descriptors of other processes' liveness files, kept open between looks.
+
+    Every ``create_trial`` looks at the file of each worker running a trial, and most of
+    them are alive: on an open descriptor that look is one ``flock`` call, where opening
+    the file by its name walks the path and costs two calls more. Nothing is locked
+    through them between looks. At most ``limit`` are kept (the oldest closed first), a
+    search's are closed when the search is closed, and a forked child closes its copies.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self.lock = threading.Lock()
+        self.limit = limit
+        self._fds: dict[Path, int] = {}
+        self._pid = os.getpid()
+
+    def pop(self, path: Path) -> int | None:
+        """The descriptor kept for ``path`` (taken out: keep it again), if any; call with
+        ``lock`` held."""
+        if self._pid != os.getpid():  # (a child that forked without the hook below)
+            self._fds.clear()
+            self._pid = os.getpid()
+        return self._fds.pop(path, None)
+
+    def keep(self, path: Path, fd: int) -> None:
+        """Keep ``fd`` open for the next look at ``path``; call with ``lock`` held."""
+        self._fds[path] = fd
+        while len(self._fds) > self.limit:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.pop(next(iter(self._fds))))
+
+    def close(self, folder: Path | None = None) -> None:
+        """Close the descriptors kept for files in ``folder`` (None: all of them)."""
+        with self.lock:
+            if self._pid != os.getpid():
+                self._fds.clear()
+                self._pid = os.getpid()
+            for path in [p for p in self._fds if folder is None or p.parent == folder]:
+                with contextlib.suppress(OSError):
+                    os.close(self._fds.pop(path))
+
+
+_WATCHED = _Watched()
+
+
+def stop_watching(folder: Path) -> None:
+    """Close the descriptors kept open for looks at the liveness files in ``folder``."""
+    _WATCHED.close(folder)
 
 
 def _lock_path(folder: Path, token: str) -> Path:
@@ -375,6 +427,21 @@ class Session:
             # program, and must never become a path (think "../../x") that tidying removes.
             return False
         path = _lock_path(folder, token)
+        with _WATCHED.lock:
+            fd = _WATCHED.pop(path)
+            if fd is not None:
+                if not _try_lock(fd):
+                    _WATCHED.keep(path, fd)
+                    return True
+                # free: the worker ended or died (its lock goes only with it; a token is
+                # never locked again), whether or not its file still has the name
+                if tidy:
+                    with contextlib.suppress(OSError):
+                        if _names(path, fd):
+                            path.unlink()
+                _unlock(fd)
+                os.close(fd)
+                return False
         try:
             try:
                 fd = os.open(path, os.O_RDWR | _NOFOLLOW)
@@ -400,6 +467,9 @@ class Session:
             return _pid_alive(pid)
         try:
             if not _try_lock(fd):
+                with _WATCHED.lock:
+                    _WATCHED.keep(path, fd)
+                fd = -1  # kept open for the next look
                 return True
             if tidy:
                 with contextlib.suppress(OSError):
@@ -407,7 +477,8 @@ class Session:
             _unlock(fd)
             return False
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     @staticmethod
     def held_here(token: str | None) -> bool:

@@ -34,7 +34,7 @@ from hpstore.store.sqlite.checks import (
 )
 from hpstore.store.sqlite.database import Database
 from hpstore.store.sqlite.limits import guard_queries, is_interruption, restrict_user_sql
-from hpstore.store.sqlite.locks import Session
+from hpstore.store.sqlite.locks import Session, stop_watching
 from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -342,6 +342,7 @@ class ReadOnlyDatabase:
 
     def close(self) -> None:
         self._conn.close()
+        stop_watching(self.sidecar)
 
 
 def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
