@@ -1,4 +1,5 @@
-"""What the spawned children of tests/test_faults.py run, and the helpers they share.
+"""What the spawned children of tests/test_faults.py and tests/test_faults_disk.py run, and
+the helpers they share.
 
 Spawned children import this module by name, so it holds no tests itself.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 import argparse  # noqa: F401 - imported while still root: see act_as
 import contextlib
 import csv  # noqa: F401 - imported while still root: see act_as
+import hashlib
 import io
 import json
+import multiprocessing as mp
 import os
 import resource
 import signal
@@ -361,3 +364,54 @@ def look_then_write(path: str, look: str, looked: Any, go: Any, close: Any,
         oracle.close()
     except BaseException as exc:
         results.put(("looker", done, f"{type(exc).__name__}: {exc}"))
+
+
+# -- the tests' own helpers: what a file holds, children run and killed ---------------------------
+CTX = mp.get_context("spawn")
+
+
+def digest(path: str | Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def query(path: str, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def integrity(path: str) -> list[tuple[Any, ...]]:
+    return query(path, "PRAGMA integrity_check")
+
+
+def run_child(target: Any, *args: Any) -> Any:
+    """Run ``target(*args, results)`` in a spawned process; what it put on ``results``."""
+    results = CTX.Queue()
+    proc = CTX.Process(target=target, args=(*args, results))
+    proc.start()
+    report = results.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert proc.exitcode == 0
+    return report
+
+
+def kill(proc: Any) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(DEADLINE)
+    assert proc.exitcode == -signal.SIGKILL
+
+
+def finish(path: str, max_trials: int) -> None:
+    """Resume the search with a fresh oracle and run it to the end."""
+    with open_oracle(path, max_trials=max_trials) as oracle:
+        while complete_one(oracle, "resumer") is not None:
+            pass
+
+
+def assert_finished(path: str, n: int) -> None:
+    """The file is whole and holds n completed trials, no two with the same values."""
+    assert integrity(path) == [("ok",)]
+    assert query(path, "SELECT count(*), count(DISTINCT trial_id), count(DISTINCT values_key),"
+                       " sum(status = 'COMPLETED') FROM trials") == [(n, n, n, n)]

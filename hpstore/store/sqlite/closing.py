@@ -44,7 +44,7 @@ def close_moved(path: Path, identity: files.Identity, conn: sqlite3.Connection, 
     SQLite keeps the log under the old name and does not fold it in on close. Fold it in
     here when that is safe: this closer's turn (see ``Database.close``), no process uses
     the file through another log (a process that opened the new name would have been
-    refused while this one was connected, see ``Database._check_not_open_elsewhere``),
+    refused while this one was connected, see ``names.check_not_open_elsewhere``),
     and no other process uses the log under the old name (a file that took that name is
     refused while this one is connected, and opened by nobody). Then the moved file holds
     every commit, and a file that took the old name never finds this one's log beside it

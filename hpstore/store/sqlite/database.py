@@ -27,7 +27,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import closing, files, locks, process_limits, shared
+from hpstore.store.sqlite import closing, files, locks, names, process_limits, shared
 from hpstore.store.sqlite.checks import (
     check_schema,
     check_writable,
@@ -63,8 +63,6 @@ DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 # every ~60 (on a busy disk, that halved a worker's time per trial).
 AUTOCHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 32 + AUTOCHECKPOINT_PAGES * (PAGE_SIZE + 24)  # header + frames, in bytes
-_CONFIRMATIONS = 5  # looks at a file that seems open under another name, before refusing it
-_WAL_HEADER = 32  # bytes of a log's header: a log no longer than that holds no commit
 
 # The checks before opening live in checks.py; these names are what other modules import.
 _inspect_header = inspect_header
@@ -152,120 +150,12 @@ class Database:
             single_name(self.path, self.path.stat())
             look_inside = _inspect_header(self.path)
             check_writable(self.path)  # before SQLite opens it: a refused file gets no -wal/-shm
-            self._check_not_open_elsewhere()
+            names.check_not_open_elsewhere(self)
             if look_inside:
                 _inspect_database(self.path)
         else:
             check_writable(self.path)
-            self._check_no_log_of_another_file()
-
-    def _check_no_log_of_another_file(self) -> None:
-        """Refuse to make a new file where the name's log belongs to a file that is gone
-        from it: SQLite would take that log's pages as the new file's own (the deleted
-        search's trials in the new one, or a file it calls damaged).
-
-        Raises:
-            FileIdentityError: processes still use a file under this name (it was moved,
-                renamed or deleted while they ran), or a log with commits is left beside it.
-        """
-        path = self.path
-        assert path is not None
-        wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
-        in_use = files.index_in_use(shm) is True or self._open_here_as() == "replaced"
-        try:
-            commits = wal.stat().st_size > _WAL_HEADER
-        except OSError:
-            commits = False
-        # Looked at before the name: a process that makes the file meanwhile opens it (and
-        # its log) only once the file has its name, so a name still free means a stray log.
-        if not (in_use or commits) or path.exists():
-            return
-        if in_use:
-            raise FileIdentityError(
-                f"{path} does not exist, but running processes still use a search file "
-                f"under this name (its log, {wal.name}, is beside it): it was moved, renamed "
-                "or deleted while they ran. A new file here would take their log as its own. "
-                "Wait for them to end (an hpstore worker stops at its next write, and the "
-                "log of a moved file is folded into it; a dashboard lets go at its page's "
-                "next look, `hpstore watch` at its next refresh), then run again.")
-        raise FileIdentityError(
-            f"{path} does not exist, but a log with commits is left beside it ({wal}): the "
-            "log of a search file deleted or moved away after its process was killed. A "
-            "new file here would take that log's pages as its own. If the file was moved, "
-            f"move it back beside {wal.name} and open it once (its commits fold in), or "
-            f"delete {wal.name} and {shm.name} to start afresh; then run again.")
-
-    def _open_here_as(self) -> str | None:
-        """What this process's other open searches say of the name: "moved" when one has
-        the file the name names open under another name, "replaced" when one has another
-        file open under this name (the looks at other processes' locks never see this
-        process's own: within one process, a file put at the name of one still open took
-        its log)."""
-        assert self.path is not None
-        key = identity(self.path)
-        for db in closing.open_databases():
-            if db is self or db._conn is None or db._pid != os.getpid() or db._identity is None:
-                continue
-            if db.path == self.path and db._identity != key:
-                return "replaced"
-            if db.path != self.path and db._identity == key:
-                return "moved"
-        return None
-
-    def _check_not_open_elsewhere(self) -> None:
-        """Refuse a file that running processes have open under another name (it was moved
-        or renamed while they used it): they keep a log of their own, under the old name;
-        or a file that took the name of one they still use: the log beside it is theirs."""
-        path = self.path
-        assert path is not None
-        header = files.read_header(path)
-        if len(header) < 100 or header[18] != 2:
-            return  # not (yet) a WAL file: no process keeps a log of it open
-        shm = path.with_name(path.name + "-shm")
-
-        def elsewhere() -> str | None:
-            key = identity(path)
-            if key is None:
-                return None
-            if files.used_under_another_name(key, path, shm) is True:
-                return "moved"
-            if files.index_used_for_another_file(key, path, shm) is True:
-                return "replaced"
-            return None
-
-        found = self._open_here_as()  # this process's own: exact, no look needed
-        if not found:
-            # A process opening or closing the file holds SQLite's lock on it for an
-            # instant without the -shm index's (or the other way round): a look that falls
-            # in that instant sees what looks like another name. Another name is a lasting
-            # state, so look again a few times, the last time under the schema lock, which
-            # hpstore processes hold while they first read.
-            for _ in range(_CONFIRMATIONS):
-                if not elsewhere():
-                    return
-                time.sleep(0.05)  # the instant is over by then; another name is not
-            made = not self.sidecar.exists()
-            with self._schema_lock():
-                found = elsewhere()
-                if not found:
-                    return
-            if made:  # a refusal leaves nothing behind
-                locks.remove_idle_folder(self.sidecar)
-        if found == "replaced":
-            raise FileIdentityError(
-                f"{self.path} took the name of a search file that running processes still "
-                "use: the log beside the name is that file's, and opening this one now "
-                "would take that log's pages as its own and corrupt it. Wait for those "
-                "processes to end (an hpstore worker stops at its next write), then run "
-                "again.")
-        raise FileIdentityError(
-            f"{self.path} is open in a process (this one, or another) under another name: "
-            "it was moved or renamed while that process used it, and its latest commits are "
-            "still in the log beside the old name. Opening it now would corrupt it. Wait for "
-            "those processes "
-            "to end (an hpstore worker stops at its next write, and the last to close folds "
-            "its log into the file), then run again."
-        )
+            names.check_no_log_of_another_file(self)
 
     def connect(self) -> sqlite3.Connection:
         """This process's connection, opened (with every pragma) on first use or after fork.
@@ -304,7 +194,7 @@ class Database:
         # full pass: close it as soon as this database is collected.
         weakref.finalize(self, closing.dropped, conn, pid).atexit = False
         # The first read takes SQLite's locks: under the schema lock (see
-        # _check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
+        # names.check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
         with self._schema_lock(), files.opening():
             self._migrate(conn)
         if not self.memory and self._identity is None:

@@ -1,0 +1,308 @@
+"""Faults of the disk under the search file: a full disk (and a file at its size limit), and
+read-only parts of a search (the file, its folder, its log, index or lock folder, a read-only
+file system, another user's visit). Real processes, real SIGKILL. The other faults around the
+file: test_faults.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _faults import (
+    NOBODY,
+    OTHER_USER,
+    STEPS,
+    act_as,
+    assert_finished,
+    complete_one,
+    digest,
+    fill_the_disk,
+    finish,
+    integrity,
+    kill,
+    query,
+    run_child,
+    size,
+)
+from _workers import DEADLINE, hold, open_oracle
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32",
+                       reason="POSIX: SIGKILL, file modes, RLIMIT_FSIZE, mount namespaces"),
+]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def open_up(folder: Path) -> None:
+    """Make everything under ``folder`` writable by everyone again."""
+    os.chmod(folder, 0o777)
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), 0o777)
+        for name in files:
+            os.chmod(os.path.join(parent, name), 0o666)
+
+
+@contextlib.contextmanager
+def shared_folder(mode: int = 0o777) -> Any:
+    """A folder other users can reach (pytest's tmp_path sits in a folder only we can)."""
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-faults-"))
+    os.chmod(folder, mode)
+    try:
+        yield folder
+    finally:
+        open_up(folder)
+        shutil.rmtree(folder)
+
+
+def _in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` after ``mount`` (a shell command on "$1", the folder), both in a
+    mount namespace of the command's own: what is mounted is seen by no other process and
+    is gone when the command ends."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "--map-root-user", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare with mount and user namespaces")
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c",
+         f'{mount} && shift && exec "$@"', "sh", str(folder), *command],
+        capture_output=True, text=True, timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1"'
+
+
+# -- 1. a full disk -------------------------------------------------------------------------------
+MAX_FULL = 40
+
+
+@pytest.mark.parametrize("point", [*STEPS, "checkpoint"])
+def test_a_full_disk_fails_one_step_cleanly_and_the_search_resumes(tmp_path, point):
+    path = str(tmp_path / "full.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(fill_the_disk, path, point, 10)
+    assert "crash" not in report, report["crash"]
+    # the user gets an hpstore error, not sqlite3's, saying what was lost and what to do
+    assert report["error_is_database_error"] and report["error_is_hpstore"], report["error_type"]
+    assert not report["error_type"].startswith("sqlite3")
+    message = report["message"]
+    assert path in message
+    assert "Nothing of the failed step was kept" in message and "run again" in message
+    if point == "checkpoint":
+        # checkpoints could not grow the main file while commits went on into the log
+        assert report["main_size_at_failure"] == report["main_size"]
+        assert report["done_at_failure"] > report["done_before_cap"]
+    else:
+        assert report["failed_step"] == point
+    # nothing of the failed step was kept (seen by another connection right after it)
+    seen = report["seen"]
+    if report["failed_step"] == "create_trial":
+        assert seen == {"trials": report["done_at_failure"]}
+    else:
+        observations = 0 if report["failed_step"] == "update_trial" else 1
+        assert seen == {"trials": report["done_at_failure"] + 1, "status": "RUNNING",
+                        "observations": observations}
+    # space freed, the same process retried the step and finished that trial
+    assert len(report["done"]) == report["done_at_failure"] + 1
+    # in a process without the cap: the file is whole, every trial the child completed is
+    # there with its score and nothing else is, and a fresh oracle finishes the search
+    assert integrity(path) == [("ok",)]
+    completed = query(path, "SELECT trial_id, score FROM trials WHERE status = 'COMPLETED'")
+    assert dict(completed) == dict(report["done"])
+    finish(path, MAX_FULL)
+    assert_finished(path, MAX_FULL)
+
+
+def test_a_healthy_file_on_a_full_disk_is_not_called_damaged(tmp_path):
+    # SQLite makes the log and its index even to read a file: on a full disk the library
+    # and every tool said "cannot be read (disk I/O error); it is damaged or not a
+    # database", and a user might have deleted a healthy search
+    done = _in_a_mount(tmp_path, 'mount -t tmpfs -o size=1m tmpfs "$1"', sys.executable,
+                       "-c", "import sys, _faults; _faults.open_on_a_full_disk(sys.argv[1])",
+                       str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    full = f"the disk holding {tmp_path} is full ({report['free']} bytes free"
+    kind, said = report["library"]
+    assert kind == "DatabaseError" and full in said and "free some space" in said, said
+    assert "damaged" not in said
+    for tool in ("summary", "check"):
+        code, err = report[tool]
+        assert code == 2 and err.startswith("hpstore: error: ") and full in err, err
+        assert err.count("\n") == 1 and "damaged" not in err
+    assert report["unchanged"]
+    assert report["completed"] == 6  # space freed, the same search finished
+
+
+def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
+    path = str(tmp_path / "limit.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(fill_the_disk, path, "create_trial", 3)
+    assert "crash" not in report, report["crash"]
+    assert re.search(r"\bfull\b|size limit|too large", report["message"], re.IGNORECASE), (
+        report["message"])
+
+
+# -- 2. read-only parts of a search ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    """A search as a clean exit leaves it ("quiet": WAL mode, no log file) and as kill -9
+    leaves it ("hot": a log holding commits, a dead worker's trial RUNNING)."""
+    top = tmp_path_factory.mktemp("templates")
+    quiet = top / "quiet"
+    quiet.mkdir()
+    path = quiet / "s.db"
+    with open_oracle(str(path), max_trials=50, seed=3) as oracle:
+        done = [complete_one(oracle, "owner") for _ in range(3)]
+    assert query(str(path), "PRAGMA journal_mode") == [("wal",)]
+    assert not Path(f"{path}-wal").exists()  # the last close folded the log into the file
+    hot = top / "hot"
+    shutil.copytree(quiet, hot)
+    proc, held, _ = hold(str(hot / "s.db"), "doomed")
+    kill(proc)
+    assert size(hot / "s.db-wal") > 0
+    return {"quiet": quiet, "hot": hot, "done": done, "held": held}
+
+
+def _read_only(*names: str, folder_mode: int | None = None) -> Any:
+    def apply(folder: Path) -> None:
+        for name in names:
+            target = folder / name
+            if target.is_dir():
+                for inner in target.iterdir():
+                    os.chmod(inner, 0o444)
+                os.chmod(target, 0o555)
+            else:
+                os.chmod(target, 0o444)
+        if folder_mode is not None:
+            os.chmod(folder, folder_mode)
+    return apply
+
+
+# name: (template, what the ordinary user does, what is made read-only)
+REFUSALS = {
+    "file": ("hot", "open", _read_only("s.db")),
+    "folder": ("hot", "open", _read_only(folder_mode=0o555)),
+    "wal": ("hot", "open", _read_only("s.db-wal")),
+    "shm": ("hot", "open", _read_only("s.db-shm")),
+    "sidecar": ("hot", "open", _read_only("s.db.hpstore")),
+    "quiet folder, open": ("quiet", "open", _read_only(folder_mode=0o555)),
+    "quiet folder, trials": ("quiet", "trials", _read_only(folder_mode=0o555)),
+}
+
+
+@dataclass
+class Refusal:
+    folder: Path
+    outcome: str
+    text: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def _files(folder: Path) -> dict[str, Any]:
+    """The names under ``folder``, and the main file and log byte for byte (the -shm index
+    is rebuilt by any reader and not compared)."""
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    return {"names": names, "s.db": digest(folder / "s.db"), "wal": digest(folder / "s.db-wal")}
+
+
+@pytest.fixture(scope="module")
+def refusals(templates):
+    """Copies of the templates with one part read-only, each opened by an ordinary user (one
+    child does them all): what it got, and the copy's files before and after."""
+    with shared_folder(0o755) as top:
+        jobs, before = [], {}
+        for number, (name, (template, action, make_read_only)) in enumerate(REFUSALS.items()):
+            folder = top / f"case{number}"
+            shutil.copytree(templates[template], folder)
+            open_up(folder)
+            make_read_only(folder)
+            jobs.append((name, action, str(folder / "s.db")))
+            before[name] = _files(folder)
+        outcomes = run_child(act_as, NOBODY, jobs)
+        assert "crash" not in outcomes, outcomes["crash"]
+        yield {name: Refusal(Path(path).parent, *outcomes[name], before[name],
+                             _files(Path(path).parent)) for name, _, path in jobs}
+
+
+@pytest.mark.parametrize("part", ["file", "folder", "wal", "shm"])
+def test_a_crashed_search_with_a_read_only_part_is_refused_at_open(refusals, templates, part):
+    case = refusals[part]
+    assert case.outcome == "ReadOnlyDatabaseError", case.text
+    assert str(case.folder) in case.text
+    assert case.after == case.before  # nothing created or removed; file and log unchanged
+    # made writable again, the search resumes with everything the crash left committed
+    open_up(case.folder)
+    with open_oracle(str(case.folder / "s.db")) as oracle:
+        for trial_id, score in templates["done"]:
+            assert oracle.get_trial(trial_id).status == "COMPLETED"
+            assert oracle.get_trial(trial_id).score == score
+        assert oracle.create_trial("owner").trial_id == templates["held"]  # the dead one's
+
+
+@pytest.mark.parametrize("part, culprit", [("sidecar", "s.db.hpstore"), ("wal", "s.db-wal"),
+                                           ("shm", "s.db-shm")])
+def test_a_read_only_part_is_named_in_the_error(refusals, part, culprit):
+    case = refusals[part]
+    assert case.outcome == "ReadOnlyDatabaseError" and culprit in case.text, (
+        case.outcome, case.text)
+    assert case.after == case.before
+
+
+def test_a_finished_search_in_a_read_only_folder_is_refused_as_read_only(refusals):
+    case = refusals["quiet folder, open"]
+    assert case.outcome == "ReadOnlyDatabaseError", (case.outcome, case.text)
+    assert "read-only" in case.text
+
+
+def test_a_finished_search_in_a_read_only_folder_can_be_inspected(refusals, templates):
+    case = refusals["quiet folder, trials"]
+    assert case.outcome == "ok", case.text
+    listed = {row["trial_id"]: row["score"] for row in json.loads(case.text)}
+    assert listed == dict(templates["done"])
+
+
+def test_a_crashed_search_on_a_read_only_file_system_can_be_checked(tmp_path, templates):
+    # (a snapshot, a backup disk: hpstore check opened a dead worker's liveness file for
+    # writing and stopped at "Read-only file system", where a folder the user may not
+    # write was read fine)
+    folder = tmp_path / "hot"
+    shutil.copytree(templates["hot"], folder)
+    assert any(n.endswith(".alive") for n in os.listdir(folder / "s.db.hpstore"))
+    before = _files(folder)
+    done = _in_a_mount(folder, READ_ONLY, sys.executable, "-m", "hpstore", "check",
+                       str(folder / "s.db"))
+    assert done.returncode == 0 and done.stderr == "", (done.stdout, done.stderr)
+    assert "integrity: ok" in done.stdout
+    assert f"trial {templates['held']}: its worker 'doomed' is gone" in done.stdout
+    assert _files(folder) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="switching between two ordinary users needs root")
+@pytest.mark.parametrize("visit", ["open", "trials"])
+def test_another_users_visit_leaves_nothing_that_stops_the_owner(visit):
+    with shared_folder(0o1777) as folder:  # shared, as /tmp is
+        path = str(folder / "s.db")
+        first = run_child(act_as, NOBODY, [("start", "search", path)])
+        assert first["start"][0] == "ok", first
+        names = sorted(os.listdir(folder))
+        visited = run_child(act_as, OTHER_USER, [("visit", visit, path)])
+        outcome, text = visited["visit"]
+        assert outcome == ("ReadOnlyDatabaseError" if visit == "open" else "ok"), text
+        assert sorted(os.listdir(folder)) == names
+        again = run_child(act_as, NOBODY, [("resume", "search", path)])
+        assert again["resume"][0] == "ok", again
