@@ -187,7 +187,13 @@ def error_line(message: Any) -> str:
 
 def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     """Run a tool's ``main``. An error becomes one line on stderr and exit code 2; Ctrl-C
-    (also during a long query) one line and exit code 130; a closed pipe exit code 0."""
+    (also during a long query) one line and exit code 130; a closed pipe exit code 0; a
+    closed standard output (nowhere to write at all) an error, before anything is read."""
+    if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
+        print(error_line("standard output is closed: the command has nowhere to write. Give "
+                         "it a terminal, a file or a pipe (`> /dev/null` to discard what it "
+                         "writes)."), file=sys.stderr)
+        return 2
     _escape_what_the_terminal_cannot_show()
     try:
         return int(main(argv) or 0)

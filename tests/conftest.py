@@ -29,6 +29,10 @@ import tempfile
 import pytest
 from hypothesis import settings
 
+# The helper modules' asserts report the values they compared, as the tests' own do.
+pytest.register_assert_rewrite("_faults", "_workers", "_store", "_stores", "_dashboard",
+                               "_durability", "_pgworkers", "_pg_oracles")
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hpstore-test-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)

@@ -404,6 +404,29 @@ def test_opening_and_closing_searches_leaks_no_descriptor(tmp_path):
     assert open_descriptors() == before
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_search_that_looked_at_a_live_worker_keeps_no_descriptor_once_closed(tmp_path):
+    # a look at another worker's liveness file keeps its descriptor open for the next look;
+    # closing the search closes it, and the worker is still seen alive until it dies
+    path = str(tmp_path / "watched.db")
+    open_oracle(path, max_trials=50, seed=3).close()
+    proc, held, _ = hold(path, "held")
+    before = open_descriptors()  # (with the pipes to the worker)
+    try:
+        oracle = open_oracle(path)
+        for _ in range(2):  # the second look goes through the kept descriptor
+            assert complete_one(oracle, "w") is not None
+        assert status_log(path, held) == [(None, "RUNNING", "held")]
+        oracle.close()
+        assert open_descriptors() == before
+        kill(proc)
+        with open_oracle(path) as oracle:
+            assert oracle.create_trial("w").trial_id == held  # dead: its trial runs again
+    finally:
+        if proc.is_alive():
+            kill(proc)
+
+
 def _lock_holder(path: str) -> int:
     """The pid another process sees holding SQLite's shared lock on ``path`` (0: none)."""
     code = ("import fcntl, os, struct, sys\n"
@@ -488,6 +511,48 @@ def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path
         assert _copy_of_the_file_alone(path, tmp_path / "copy") == [("COMPLETED", 30)]
     finally:
         reader.close()
+
+
+THREADS_SCRIPT = """
+import sys, threading
+sys.path.insert(0, {tests!r})
+from _faults import complete_one
+from _workers import open_oracle
+oracle = open_oracle({path!r}, max_trials=100_000, seed=6)
+started = threading.Semaphore(0)
+
+def work(i):
+    while True:
+        complete_one(oracle, f"t{{i}}")
+        started.release()
+
+for i in range(4):
+    threading.Thread(target=work, args=(i,), daemon=True).start()
+for _ in range(40):  # trials completed while the threads run on
+    started.acquire()
+# the script ends here, its daemon threads in the middle of their trials
+"""
+
+
+def test_a_script_that_ends_while_daemon_threads_run_trials_leaves_everything_in_the_file(
+        tmp_path):
+    path = tmp_path / "threads.db"
+    open_oracle(str(path), max_trials=100_000, seed=6).close()
+    tests = str(Path(__file__).resolve().parent)
+    done = subprocess.run([sys.executable, "-c", THREADS_SCRIPT.format(tests=tests,
+                                                                       path=str(path))],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+    assert done.returncode == 0, done.stderr
+    # nothing committed after the log was folded: the file alone is the whole search
+    assert size(f"{path}-wal") == 0
+    alone = _copy_of_the_file_alone(path, tmp_path / "copy")
+    assert alone == query(str(path), "SELECT status, count(*) FROM trials GROUP BY status")
+    assert dict(alone)["COMPLETED"] >= 40
+    # and it resumes: the trials the threads were running are run again
+    finish(str(path), dict(alone)["COMPLETED"] + 8)
+    assert query(str(path), "SELECT status, count(*) FROM trials GROUP BY status") == [
+        ("COMPLETED", dict(alone)["COMPLETED"] + 8)]
 
 
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):

@@ -195,6 +195,18 @@ def test_tools_change_nothing_and_create_nothing(shared_db, capsys, tmp_path):
     assert code == 2 and "does not exist" in err and not missing.exists()
 
 
+@pytest.mark.parametrize("argv", [["trials"], ["best"], ["summary"], ["check"],
+                                  ["export", "--format", "csv"], ["sql", "SELECT 1"]])
+def test_a_tool_started_with_its_output_closed_says_so_in_one_line(shared_db, argv):
+    # a job scheduler or a daemon may start a command with no standard output at all
+    done = subprocess.run([sys.executable, "-m", "hpstore", argv[0], shared_db, *argv[1:]],
+                          env=TOOL_ENV, capture_output=True, text=True, timeout=DEADLINE,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("hpstore: error: standard output is closed")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
 def test_several_projects_need_a_choice(tmp_path, capsys):
     path = str(tmp_path / "two.db")
     open_oracle(path, max_trials=2, project_name="first").close()

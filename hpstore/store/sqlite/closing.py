@@ -140,10 +140,21 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=_after_fork_in_child)
 
 
+_ENDED = False
+
+
+def ended() -> bool:
+    """Whether this process's searches were closed as its interpreter ends: none may be
+    opened again (a daemon thread still running trials would commit after the fold)."""
+    return _ENDED
+
+
 @atexit.register
 def _close_at_exit() -> None:
     # A script that never calls close() (KerasTuner's API has no such call) still folds
     # its log into the file as it ends, whatever reader has the file open.
+    global _ENDED
+    _ENDED = True
     for db in list(_DATABASES):
         with contextlib.suppress(Exception):
             db.close()

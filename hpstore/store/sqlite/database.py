@@ -162,10 +162,18 @@ class Database:
 
         Raises:
             FileIdentityError: reopening (after fork) a path that no longer names the file.
+            DatabaseError: the interpreter is ending, and its searches were closed.
         """
         pid = os.getpid()
         if self._conn is not None and self._pid == pid:
             return self._conn
+        if closing.ended() and not self.memory:
+            raise DatabaseError(
+                f"{self.path} was closed as this script ended, while a thread of it still "
+                "used the search (a daemon thread running trials): nothing more is written, "
+                "so the file alone holds every commit. The trial that thread was running is "
+                "run again by the next worker. To finish such trials, join the threads "
+                "before the script ends.")
         closing.close_dropped()
         if self._conn is not None:  # inherited across fork: leave it alone
             closing.ORPHANS.append(self._conn)
