@@ -340,20 +340,21 @@ class _Watched:
     def __init__(self, limit: int = 64) -> None:
         self.lock = threading.Lock()
         self.limit = limit
-        self._fds: dict[Path, int] = {}
+        self._fds: dict[tuple[Path, str], int] = {}  # (folder, token): descriptor
         self._pid = os.getpid()
 
-    def pop(self, path: Path) -> int | None:
-        """The descriptor kept for ``path`` (taken out: keep it again), if any; call with
-        ``lock`` held."""
+    def pop(self, key: tuple[Path, str]) -> int | None:
+        """The descriptor kept for the file of ``key`` (folder, token), taken out (keep it
+        again), if any; call with ``lock`` held."""
         if self._pid != os.getpid():  # (a child that forked without the hook below)
             self._fds.clear()
             self._pid = os.getpid()
-        return self._fds.pop(path, None)
+        return self._fds.pop(key, None)
 
-    def keep(self, path: Path, fd: int) -> None:
-        """Keep ``fd`` open for the next look at ``path``; call with ``lock`` held."""
-        self._fds[path] = fd
+    def keep(self, key: tuple[Path, str], fd: int) -> None:
+        """Keep ``fd`` open for the next look at the file of ``key``; call with ``lock``
+        held."""
+        self._fds[key] = fd
         while len(self._fds) > self.limit:
             with contextlib.suppress(OSError):
                 os.close(self._fds.pop(next(iter(self._fds))))
@@ -364,9 +365,9 @@ class _Watched:
             if self._pid != os.getpid():
                 self._fds.clear()
                 self._pid = os.getpid()
-            for path in [p for p in self._fds if folder is None or p.parent == folder]:
+            for key in [k for k in self._fds if folder is None or k[0] == folder]:
                 with contextlib.suppress(OSError):
-                    os.close(self._fds.pop(path))
+                    os.close(self._fds.pop(key))
 
 
 _WATCHED = _Watched()
@@ -422,19 +423,16 @@ class Session:
         (the folder was deleted under it, or a prober tidied it), or with a file this user
         cannot read, ``pid`` decides; with neither file nor pid it is taken for dead, with
         an unreadable file and no pid for alive (never reaped on a guess)."""
-        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-            # Tokens are made by start(); anything else was written into the file by another
-            # program, and must never become a path (think "../../x") that tidying removes.
-            return False
-        path = _lock_path(folder, token)
+        key = (folder, token)
         with _WATCHED.lock:
-            fd = _WATCHED.pop(path)
-            if fd is not None:
+            fd = _WATCHED.pop(key)
+            if fd is not None:  # (a token checked when its file was first opened)
                 if not _try_lock(fd):
-                    _WATCHED.keep(path, fd)
+                    _WATCHED.keep(key, fd)
                     return True
                 # free: the worker ended or died (its lock goes only with it; a token is
                 # never locked again), whether or not its file still has the name
+                path = _lock_path(folder, token)
                 if tidy:
                     with contextlib.suppress(OSError):
                         if _names(path, fd):
@@ -442,6 +440,11 @@ class Session:
                 _unlock(fd)
                 os.close(fd)
                 return False
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            # Tokens are made by start(); anything else was written into the file by another
+            # program, and must never become a path (think "../../x") that tidying removes.
+            return False
+        path = _lock_path(folder, token)
         try:
             try:
                 fd = os.open(path, os.O_RDWR | _NOFOLLOW)
@@ -468,7 +471,7 @@ class Session:
         try:
             if not _try_lock(fd):
                 with _WATCHED.lock:
-                    _WATCHED.keep(path, fd)
+                    _WATCHED.keep(key, fd)
                 fd = -1  # kept open for the next look
                 return True
             if tidy:
