@@ -22,6 +22,7 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+from benchmarks import lock_time
 from hpstore.store.sqlite import files, locks
 from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES
 from hpstore.store.sqlite.project import _DECISION_FACTS, TRIAL_COLUMNS
@@ -301,7 +302,7 @@ class _Turns:
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
             work_us: tuple[float, float] | None = None, reads: bool = False) -> None:
-    error = None
+    error, timing = None, None
     try:
         conn, project = connect(path)
         rng, pid = random.Random(seed), os.getpid()
@@ -311,6 +312,7 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
                             work_us[1] / 3e6, (path, project) if reads else None)
         ready.put(seed)
         start.wait(60)
+        timing = lock_time.follow() if work_us is not None else None
         for _ in range(n):
             if reads:  # read outside any write lock, as hpstore does before deciding
                 conn.execute(_RUNNING, (project,)).fetchall()
@@ -318,7 +320,7 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
         conn.close()
     except Exception as exc:  # counted, not hidden
         error = f"{type(exc).__name__}: {exc}"
-    results.put(error)
+    results.put((error, None if timing is None else timing.figures()))
 
 
 def processes(count: int, trials: int, folder: str,
@@ -328,8 +330,9 @@ def processes(count: int, trials: int, folder: str,
     its share of ``trials``; errors and repeated trial numbers counted. With ``work_us``
     (outside, inside), each trial also works that many microseconds outside its
     transactions and inside them, and its writers take hpstore's turnstile, as hpstore's
-    do; with ``reads`` as well, each transaction makes the reads hpstore makes holding
-    the write lock (see ``_Turns``)."""
+    do (``lock``: where a trial's processor time went, see :mod:`benchmarks.lock_time`);
+    with ``reads`` as well, each transaction makes the reads hpstore makes holding the
+    write lock (see ``_Turns``)."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, None)
     ctx = mp.get_context("spawn")
@@ -344,8 +347,9 @@ def processes(count: int, trials: int, folder: str,
         ready.get(timeout=120)
     began = time.perf_counter()
     start.set()
-    errors = [e for e in (results.get(timeout=600) for _ in procs) if e is not None]
+    reports = [results.get(timeout=600) for _ in procs]
     elapsed = time.perf_counter() - began
+    errors = [e for e, _ in reports if e is not None]
     for p in procs:
         p.join(60)
     conn = sqlite3.connect(path)
@@ -353,4 +357,5 @@ def processes(count: int, trials: int, folder: str,
                                    ).fetchone()
     conn.close()
     return {"processes": count, "per_s": total / elapsed, "errors": len(errors),
-            "duplicates": total - distinct, "error_messages": errors[:5]}
+            "duplicates": total - distinct, "error_messages": errors[:5],
+            "lock": lock_time.per_trial([f for _, f in reports if f is not None], total)}

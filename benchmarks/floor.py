@@ -16,8 +16,11 @@ lock about 100 µs longer than its statements alone): what more processes can ga
 the work that runs side by side, and what work inside the lock costs them. ``OUT:IN+reads``
 also makes the reads hpstore makes for a trial (its checks: the decision's facts, the
 never-twice look-up, the trial's run, the file's identity), and ``hpstore`` runs hpstore
-itself in the same session. Every figure is the median of ``--repeats`` runs, the
-variants interleaved.
+itself in the same session. Each row's workers also time their turns through the
+turnstile (benchmarks/lock_time.py): a trial's processor time split into holding the write
+lock, waiting for it and outside it, beside the wall time the lock is held, which is what
+tells a row held back by the lock from one held back by the cores. Every figure is the
+median of ``--repeats`` runs, the variants interleaved.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         results["growth"] = {v: statistics.median(r) for v, r in runs.items()}
         per_s: dict[tuple[str, int], list[float]] = {}
+        spent: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(args.repeats):
             for work in args.work:
                 for count in args.processes:
@@ -103,8 +107,17 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"errors: {found['error_messages']}", file=sys.stderr)
                         return 1
                     per_s.setdefault((work, count), []).append(found["per_s"])
+                    if found["lock"]:
+                        spent.setdefault((work, count), []).append(found["lock"])
         results["processes"] = {work: {str(count): statistics.median(
             per_s[work, count]) for count in args.processes} for work in args.work}
+        # each figure's own median over the runs (µs a trial), see benchmarks.lock_time
+        results["lock"] = {work: {str(count): {key: statistics.median(r[key] for r in runs)
+                                               for key in runs[0]}
+                                  for count in args.processes
+                                  if (runs := spent.get((work, count)))}
+                           for work in args.work if any((work, c) in spent
+                                                        for c in args.processes)}
     print(f"{machine()}; each figure the median of {args.repeats} runs\n")
     print(markdown(results, args.processes))
     if args.json:
@@ -120,15 +133,27 @@ def markdown(results: dict[str, Any], counts: list[int]) -> str:
     lines += [f"| {variant} | {ratio:.2f} |" for variant, ratio in results["growth"].items()]
     lines += ["", "The schema by hand in several processes, each writer taking hpstore's "
               "turnstile, with other work per trial outside the transactions and inside "
-              "them:", "",
-              "| work outside:inside (µs a trial) | " + " | ".join(
-                  f"{c} process{'es' if c > 1 else ''}" for c in counts) + " |",
-              "|---:|" + "---:|" * len(counts)]
+              "them:", "", *_table_head(counts)]
     for outside, row in results["processes"].items():
         one = row[str(counts[0])] or 1.0
         lines.append(f"| {outside} | " + " | ".join(
             f"{row[str(c)]:,.0f}/s ({row[str(c)] / one:.2f}x)" for c in counts) + " |")
+    if results.get("lock"):
+        lines += ["", "A trial's processor time, µs: all of it / holding the write lock / "
+                  "waiting for it / outside it; and the write lock's wall time held a trial "
+                  "(what the other processes wait for):", "", *_table_head(counts)]
+        for work, row in results["lock"].items():
+            lines.append(f"| {work} | " + " | ".join(
+                "{cpu:,.0f} / {held_cpu:,.0f} / {waiting_cpu:,.0f} / {outside:,.0f}; "
+                "{held:,.0f}".format(**row[str(c)])
+                if str(c) in row else "-" for c in counts) + " |")
     return "\n".join(lines)
+
+
+def _table_head(counts: list[int]) -> list[str]:
+    return ["| work outside:inside (µs a trial) | " + " | ".join(
+        f"{c} process{'es' if c > 1 else ''}" for c in counts) + " |",
+        "|---:|" + "---:|" * len(counts)]
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import add_json_option, at_least, by_hand, check_json
+from benchmarks import add_json_option, at_least, by_hand, check_json, lock_time
 from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
@@ -66,19 +66,21 @@ def growth(size: int, folder: str) -> dict[str, float]:
 
 
 def _process_worker(path: str, tuner_id: str, ready: Any, start: Any, results: Any) -> None:
-    errors, done = [], 0
+    errors, done, timing = [], 0, None
     try:
         oracle = _oracle(path, None)  # None: the stored max_trials
         ready.put(tuner_id)
         start.wait(60)
+        timing = lock_time.follow()
         done = len(_run(oracle, tuner_id=tuner_id))
     except Exception as exc:  # counted, not hidden
         errors.append(f"{type(exc).__name__}: {exc}")
-    results.put((done, errors))
+    results.put((done, errors, None if timing is None else timing.figures()))
 
 
 def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
-    """Aggregate trials per second with ``count`` processes on one new file; errors counted."""
+    """Aggregate trials per second with ``count`` processes on one new file; errors counted;
+    ``lock``: where a trial's processor time went (see :mod:`benchmarks.lock_time`)."""
     import sqlite3
 
     path = os.path.join(tempfile.mkdtemp(dir=folder), f"procs-{count}.db")
@@ -100,9 +102,11 @@ def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     distinct, total = conn.execute("SELECT count(DISTINCT values_key), count(*) FROM trials"
                                    ).fetchone()
-    return {"processes": count, "per_s": sum(d for d, _ in reports) / elapsed,
-            "errors": sum(len(e) for _, e in reports), "duplicates": total - distinct,
-            "error_messages": [m for _, e in reports for m in e][:5]}
+    done = sum(d for d, _, _ in reports)
+    return {"processes": count, "per_s": done / elapsed,
+            "errors": sum(len(e) for _, e, _ in reports), "duplicates": total - distinct,
+            "error_messages": [m for _, e, _ in reports for m in e][:5],
+            "lock": lock_time.per_trial([f for _, _, f in reports if f is not None], done)}
 
 
 def resume_and_queries(size: int, folder: str, repeats: int = 5) -> dict[str, float]:

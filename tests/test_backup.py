@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from _store import complete_until_stopped
-from _workers import DEADLINE, open_oracle
+from _workers import DEADLINE, end_trials, open_oracle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX: SIGKILL")
 
@@ -177,3 +177,18 @@ def test_a_trial_running_in_the_source_runs_again_in_the_copy(tmp_path, command)
     assert holder.exitcode == 0
     with sqlite3.connect(path) as conn:  # the source was not changed by the copy
         assert conn.execute("SELECT count(*) FROM trials WHERE pid IS NULL").fetchone() == (0,)
+
+
+def test_copy_takes_a_project_named_twice_once_and_refuses_a_target_in_memory(tmp_path):
+    path = tmp_path / "src.db"
+    end_trials(open_oracle(str(path), max_trials=3, seed=4, project_name="p"),
+               ["COMPLETED"] * 3).close()
+    copy = tmp_path / "copy.db"
+    done = hpstore("copy", str(path), str(copy), "--project", "p", "--project", "p")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("copied project 'p': 3 trial(s)") == 1
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT name FROM projects").fetchall() == [("p",)]
+    done = hpstore("copy", str(path), ":memory:")
+    assert done.returncode == 2
+    assert done.stderr.startswith("hpstore: error: DST :memory: is a search in this command's")

@@ -398,8 +398,17 @@ def test_floor_measures_every_variant_and_every_process_count(tmp_path, capsys):
     assert all(ratio > 0 for ratio in results["growth"].values())
     assert set(results["processes"]) == {"0:0", "40:20", "30:10+reads", "hpstore"}
     assert all(row["1"] > 0 and row["2"] > 0 for row in results["processes"].values())
+    # where a trial's processor time went, for every row that takes the writers' turnstile
+    # (all of them): the write lock's time is found, and the parts add up to the whole
+    assert set(results["lock"]) == set(results["processes"])
+    for row in results["lock"].values():
+        for spent in (row["1"], row["2"]):
+            assert spent["held"] > 0 and 0 < spent["held_cpu"] <= spent["cpu"]
+            assert spent["outside"] == pytest.approx(
+                spent["cpu"] - spent["held_cpu"] - spent["waiting_cpu"])
     text = capsys.readouterr().out
     assert "| without either |" in text and "| 40:20 |" in text and "| hpstore |" in text
+    assert "holding the write lock" in text
 
 
 @pytest.mark.parametrize("reads", [False, True])

@@ -173,3 +173,20 @@ def test_every_error_the_readme_names_is_importable_from_hpstore():
     ours = {name for name in named if hasattr(errors, name)}
     assert "EngineUnavailableError" in ours and len(ours) > 10
     assert sorted(name for name in ours if not hasattr(hpstore, name)) == []
+
+
+def test_the_source_distribution_holds_every_folder_the_tests_use():
+    # the README's test command, run from an unpacked sdist, needs the folders the tests
+    # import or read: the benchmarks' and examples' tests stopped it at collection
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = set(config["tool"]["hatch"]["build"]["targets"]["sdist"]["include"])
+    used = {"hpstore", "schema", "tests", "README.md", "pyproject.toml"}
+    for test in (ROOT / "tests").glob("*.py"):
+        text = test.read_text(encoding="utf-8")
+        used |= {folder for folder in ("benchmarks", "examples", "tools")
+                 if re.search(rf"^\s*(from|import) {folder}\b|parent / \"{folder}\"|"
+                              rf"ROOT / \"{folder}\"", text, re.M)}
+    assert used >= {"benchmarks", "examples", "tools"}  # (the search itself finds them)
+    assert used <= shipped, sorted(used - shipped)

@@ -449,6 +449,9 @@ def test_a_file_from_before_steering_is_read_as_it_is_and_upgraded_by_a_writer(
     assert cli(["trials", str(path), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["trial_id"] == "0" and rows[0]["retired"] is None
+    cli(["check", str(path)])  # the file's own version, not that of the copy it is read as
+    assert (f"schema version: 2 (this hpstore: {SCHEMA_VERSION}); opening it with the library "
+            "upgrades it") in capsys.readouterr().out
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # the reader changed nothing
     conn.close()

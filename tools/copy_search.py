@@ -42,20 +42,24 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
     ``status`` is told what is being done as it starts.
 
     Raises:
-        HpStoreError: the same store twice, a project SRC lacks, or one DST holds already
-            (without ``overwrite``); nothing is written then.
+        HpStoreError: the same store twice, a DST in memory, a project SRC lacks, or one
+            DST holds already (without ``overwrite``); nothing is written then.
         NameTooLongError: a project DST cannot hold (a name longer than PostgreSQL's
             indexes take); nothing is written.
         DatabaseError: either store cannot be used.
     """
     say = status or (lambda text: None)
+    if target == ":memory:":
+        raise HpStoreError("DST :memory: is a search in this command's memory, gone when it "
+                           "ends; give a search file or a postgresql:// URL to copy into.")
     if same_place(source, target):
         raise HpStoreError("SRC and DST are the same store; give another DST to copy into.")
     src = open_search(source)
     try:
         origin = src.identity()
         found = {r.name: r for r in src.projects()}
-        names = list(found) if projects is None else projects
+        # a project named twice is copied once
+        names = list(found) if projects is None else list(dict.fromkeys(projects))
         missing = [n for n in names if n not in found]
         if missing:
             raise HpStoreError(f"{shown(source)} has no project {missing[0]!r}; it "

@@ -423,6 +423,8 @@ class Session:
         (the folder was deleted under it, or a prober tidied it), or with a file this user
         cannot read, ``pid`` decides; with neither file nor pid it is taken for dead, with
         an unreadable file and no pid for alive (never reaped on a guess)."""
+        if not isinstance(token, str):
+            return False  # (see below)
         key = (folder, token)
         with _WATCHED.lock:
             fd = _WATCHED.pop(key)
@@ -440,7 +442,7 @@ class Session:
                 _unlock(fd)
                 os.close(fd)
                 return False
-        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        if not _TOKEN.fullmatch(token):
             # Tokens are made by start(); anything else was written into the file by another
             # program, and must never become a path (think "../../x") that tidying removes.
             return False

@@ -100,6 +100,12 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
     return conn
 
 
+class _Upgraded(sqlite3.Connection):
+    """An old file's copy in memory, which remembers the schema version of the file."""
+
+    file_version = 0
+
+
 def _upgraded_copy(conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
     """A file written by an older hpstore, read as this one's schema: copied into memory
     and migrated there, so every query sees today's tables and the file is not touched.
@@ -107,7 +113,8 @@ def _upgraded_copy(conn: sqlite3.Connection, version: int) -> sqlite3.Connection
     The copy is a snapshot: a reader of an old file does not follow later writes (a
     process of this hpstore that writes the file migrates it first, and a new reader sees
     that)."""
-    memory = sqlite3.connect(":memory:")
+    memory = sqlite3.connect(":memory:", factory=_Upgraded)
+    memory.file_version = version
     try:
         conn.backup(memory)
         for number, migration in migrations():
@@ -282,6 +289,9 @@ class ReadOnlyDatabase:
         #: whether this reads a copy in memory (a file of an older schema, upgraded there):
         #: what is written to the file after it was opened is not seen
         self.snapshot = self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
+        #: the schema version of the file itself (a snapshot reads it upgraded)
+        self.file_version = (self._conn.file_version if isinstance(self._conn, _Upgraded)
+                             else int(self._conn.execute("PRAGMA user_version").fetchone()[0]))
 
     @property
     def sidecar(self) -> Path:

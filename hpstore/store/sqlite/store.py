@@ -178,7 +178,9 @@ class SQLiteStore:
         except UNREADABLE as exc:
             findings.append(("contents", False, f"cannot be read: {unreadable(exc)} (the "
                                                 "file is damaged: see integrity)"))
-        version = int(self.db.query("PRAGMA user_version")[0][0])
+        # the file's own version: an old file is read through an upgraded copy
+        version = (self.db.file_version if isinstance(self.db, ReadOnlyDatabase)
+                   else int(self.db.query("PRAGMA user_version")[0][0]))
         findings.append(("schema version", True, f"{version} (this hpstore: {SCHEMA_VERSION})"
                          + ("" if version == SCHEMA_VERSION
                             else "; opening it with the library upgrades it")))
