@@ -21,6 +21,7 @@ from _workers import (
     objective_value,
     open_oracle,
     retire_and_restore_forever,
+    space,
 )
 
 import hpstore
@@ -364,6 +365,90 @@ def test_a_warm_start_adds_the_fitting_completed_trials_once(tmp_path):
                                                                     "untitled_project"))
     assert again.warm_start.added == [] and again.warm_start.already == len(fits)
     assert len(again.trials) == len(fits)
+
+
+def _user_warnings(caught):
+    return [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_a_warm_start_from_hyperband_takes_each_configuration_at_its_longest_run(tmp_path):
+    source = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                     database=tmp_path / "old.db", seed=5)
+    while (trial := source.create_trial("w")).status == "RUNNING":
+        values = trial.hyperparameters.values
+        for epoch in range(values["tuner/initial_epoch"], values["tuner/epochs"]):
+            # longer training scores better: a shorter run's score is not the longest's
+            source.update_trial(trial.trial_id,
+                                {"loss": objective_value(values) + 1 / (epoch + 1)}, step=epoch)
+        trial.status = "COMPLETED"
+        source.end_trial(trial)
+    ran = {tid: t for tid, t in source.trials.items() if t.status == "COMPLETED"}
+    continued = {t.hyperparameters.values["tuner/trial_id"]: tid for tid, t in ran.items()
+                 if t.hyperparameters.values.get("tuner/trial_id")}
+    assert continued  # the source promoted some configurations
+
+    def longest(tid):  # the end of a chain of continuations
+        while tid in continued:
+            tid = continued[tid]
+        return tid
+
+    def own(values):
+        return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/")},
+                          sort_keys=True)
+
+    ends = {tid for tid in ran if tid not in continued}
+    with pytest.warns(UserWarning, match=f"{len(continued)} completed trials were left out "
+                      "for holding the values of a later run"):
+        oracle = open_oracle(tmp_path / "new.db", max_trials=3,
+                             warm_start_from=tmp_path / "old.db")
+    result = oracle.warm_start
+    assert len(result.added) == len(ends) and result.already == 0
+    assert dict(result.skipped) == {
+        tid: f"same values as trial {longest(tid)}, a later run of them, which was taken "
+             "in instead" for tid in continued}
+    held = {own(t.hyperparameters.values): t for t in oracle.trials.values()}
+    assert len(held) == len(ends)
+    for tid in ends:
+        trial = held[own(ran[tid].hyperparameters.values)]
+        assert trial.score == pytest.approx(ran[tid].score)
+        assert oracle.project.trial(trial.trial_id).origin.endswith(f" trial {tid}")
+
+
+def test_a_warm_start_warns_once_about_repeats_and_misfits(tmp_path):
+    source, ran = _source(tmp_path / "old.db")
+    repeat = {"x": 1.0, "y": 1, "c": "a"}
+    first = source.add_trial(repeat, {"loss": 5.0}).trial_id
+    later = source.add_trial(repeat, {"loss": 2.0}).trial_id
+    narrow = hpstore.HyperParameters()
+    narrow.Float("x", -10, 10)
+    narrow.Int("y", 0, 4)
+    narrow.Choice("c", ["a", "b"])
+    misfits = {tid for tid, v in ran if v["y"] > 4}
+    assert misfits
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        oracle = hpstore.RandomSearchOracle(
+            "loss", max_trials=5, hyperparameters=narrow, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+    said = _user_warnings(caught)
+    assert len(said) == 1
+    assert f"{len(misfits) + 1} completed trials were left out" in str(said[0].message)
+    result = oracle.warm_start
+    assert result.already == 0
+    assert len(result.added) == len(ran) - len(misfits) + 1
+    assert dict(result.skipped)[first] == (f"same values as trial {later}, a later run of "
+                                           "them, which was taken in instead")
+    assert {tid for tid, _ in result.skipped} == misfits | {first}
+    scores = [t.score for t in oracle.trials.values() if t.hyperparameters.values == repeat]
+    assert scores == [2.0]
+    # another process opens the same search: nothing added, nothing said again
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = hpstore.RandomSearchOracle(database=tmp_path / "new.db",
+                                           warm_start_from=tmp_path / "old.db")
+    assert _user_warnings(caught) == []
+    assert again.warm_start.added == [] and again.warm_start.already == len(result.added)
+    assert again.warm_start.skipped == result.skipped
 
 
 def test_a_warm_start_names_its_source_clearly(tmp_path):

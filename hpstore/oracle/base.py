@@ -96,8 +96,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         warm_start_from: another search's results to start from: a search file (or store
             URL), or a ``(file, project_name)`` pair. Its completed trials whose values fit
             this space are added (once, however often the search is opened; not counted
-            towards ``max_trials``); the others are left out with a warning, and
-            ``oracle.warm_start`` lists both.
+            towards ``max_trials``; of trials with the same values, the run that ended
+            last); the others are left out with a warning, and ``oracle.warm_start`` lists
+            both.
 
     Arguments left at None on a project that already exists take their stored values;
     given ones are checked against what is stored.

@@ -140,8 +140,10 @@ def _key(value: Any) -> Any:
 
 @dataclass
 class WarmStart:
-    """What a warm start took in: the trial ids added here, and the source's trials it
-    skipped, each with why."""
+    """What a warm start took in: the trial ids added here, the source's trials it
+    skipped, each with why (outside this space, no objective value, the same values as a
+    later run that was taken instead), and how many it would have added but this search
+    held already (an earlier open took them in)."""
 
     source: str
     added: list[str] = field(default_factory=list)
@@ -330,32 +332,31 @@ class SteeringMixin:
                                    f"in {place}); name another one.")
             label = f"warm start: {_label(where)} {chosen.name!r}"
             result = WarmStart(f"{place} {chosen.name!r}")
-            new = self._warm_trials(source_project, label, result)
+            new, repeated = self._warm_trials(source_project, label, result)
         finally:
             store.close()
         if new:
             added = self._project.add_trials(new, counted=False, skip_existing=True,
                                              make_id=format_id)
             for record in added:
-                if record is None:
+                if record is None:  # held before this warm start (the batch has no repeats)
                     result.already += 1
                 else:
                     result.added.append(record.trial_id)
-        if result.skipped and not result.already:  # said once, when first taken in
-            listed = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
-            more = len(result.skipped) - 3
-            warnings.warn(
-                f"warm_start_from {result.source}: {len(result.skipped)} completed trial"
-                f"{'s' if len(result.skipped) != 1 else ''} did not fit this search and "
-                f"{'were' if len(result.skipped) != 1 else 'was'} left out ({listed}"
-                f"{f'; and {more} more' if more > 0 else ''}). The oracle's `warm_start` "
-                "lists them all.", UserWarning, stacklevel=4)
+        # Said once, when first taken in: an open that adds nothing and finds what it would
+        # add held already is another worker's, or a restart's (nothing to add at all:
+        # nothing tells a first open from a later one, so each says it).
+        if result.skipped and (result.added or not result.already):
+            _warn_left_out(result, repeated)
         return result
 
     def _warm_trials(self, source: ProjectStore, label: str, result: WarmStart
-                     ) -> list[NewTrial]:
+                     ) -> tuple[list[NewTrial], int]:
+        """The source's trials to add, each values once, and how many were left out for
+        holding the values of a later run (listed in ``result.skipped``, with the trials
+        that do not fit)."""
         self._refresh_space()
-        new: list[NewTrial] = []
+        taken: list[tuple[TrialRecord, NewTrial | str]] = []  # a trial, or why not
         combined = self.objective.name if isinstance(self.objective, MultiObjective) else None
         for record in source.trials(statuses=[TrialStatus.COMPLETED]):
             if record.retired:
@@ -377,10 +378,31 @@ class SteeringMixin:
                                         f"{label} trial {record.trial_id}")
             except (ValueError, TypeError) as exc:
                 why = str(exc).replace(f"trial {record.trial_id}: ", "")
-                result.skipped.append((record.trial_id, why.split(". Nothing")[0]))
+                taken.append((record, why.split(". Nothing")[0]))
                 continue
-            new.append(trial)
-        return new
+            taken.append((record, trial))
+        # Of the trials with the same values (once Hyperband's tuner/* bookkeeping is left
+        # out), the run that ended last is taken: a Hyperband continuation trains the
+        # configuration further and ends after the run it continued, so its result is the
+        # one the configuration reached.
+        last: dict[str, TrialRecord] = {}
+        for record, got in taken:
+            if isinstance(got, NewTrial) and (
+                    got.key not in last or _ended_order(record) > _ended_order(last[got.key])):
+                last[got.key] = record
+        new: list[NewTrial] = []
+        repeated = 0
+        for record, got in taken:
+            if isinstance(got, str):
+                result.skipped.append((record.trial_id, got))
+            elif last[got.key] is not record:
+                result.skipped.append((record.trial_id, (
+                    f"same values as trial {last[got.key].trial_id}, a later run of them, "
+                    "which was taken in instead")))
+                repeated += 1
+            else:
+                new.append(got)
+        return new, repeated
 
     # -- retire, restore, annotate ------------------------------------------------------
     def retire_trial(self, trial_id: str, reason: str | None = None, *,
@@ -427,6 +449,31 @@ class SteeringMixin:
         self._project.set_note(str(trial_id), note or None)
         self._refresh_space()
         return trial_from(self._project.trial(str(trial_id)), self._space, self._project)
+
+
+def _ended_order(record: TrialRecord) -> tuple[bool, float, int]:
+    """Sorts trials by when they ended (then by number): the last ended sorts last."""
+    return (record.ended_at is not None, record.ended_at or 0.0, record.number)
+
+
+def _warn_left_out(result: WarmStart, repeated: int) -> None:
+    """The one warning about the source's trials a warm start left out."""
+    count = len(result.skipped)
+    misfit = count - repeated
+    if not repeated:
+        what = "did not fit this search and " + ("were" if count != 1 else "was") + " left out"
+    elif not misfit:
+        what = (f"{'were' if count != 1 else 'was'} left out for holding the values of a "
+                "later run, taken in instead")
+    else:
+        what = (f"were left out: {misfit} did not fit this search, {repeated} held the "
+                "values of a later run, taken in instead")
+    listed = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
+    more = count - 3
+    warnings.warn(
+        f"warm_start_from {result.source}: {count} completed trial{'s' if count != 1 else ''} "
+        f"{what} ({listed}{f'; and {more} more' if more > 0 else ''}). The oracle's "
+        "`warm_start` lists them all.", UserWarning, stacklevel=5)
 
 
 def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
