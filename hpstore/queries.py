@@ -210,15 +210,23 @@ def space_names(project: ProjectStore) -> list[str]:
 
 @dataclass(frozen=True)
 class Stopping:
-    """What early stopping did in a search: trials stopped, and steps they did not run
-    (each stopped trial against the most steps a completed trial reported)."""
+    """What early stopping did in a search: trials stopped, and steps they did not run.
+
+    A stopped trial whose values give its own budget (Hyperband's ``tuner/epochs``: it
+    trains up to that epoch, the epoch being the step it reports, so its last step is one
+    less) is measured against that budget; any other against ``full_length``, the most
+    steps a completed trial reported. ``own_budget`` counts the stopped trials measured
+    against their own budget."""
 
     stopped: int
     steps_saved: int
     full_length: int
+    own_budget: int = 0
 
 
 STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
+#: the value a trial's own budget is in: it trains up to this epoch (Hyperband's)
+BUDGET = "tuner/epochs"
 
 
 def stopped_early(trial: TrialRecord) -> bool:
@@ -227,16 +235,39 @@ def stopped_early(trial: TrialRecord) -> bool:
         STOPPED_EARLY)
 
 
+def budget_end(values: Mapping[str, Any]) -> int | None:
+    """The last step a trial's own budget runs to (``tuner/epochs`` less one: epochs are
+    reported as steps from 0), or None when its values give it no budget."""
+    epochs = values.get(BUDGET)
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1:
+        return epochs - 1
+    return None
+
+
 def stopping(project: ProjectStore) -> Stopping:
-    """How many trials a stopping rule stopped, and how many steps that saved."""
+    """How many trials a stopping rule stopped, and how many steps that saved: of each
+    stopped trial, the steps after the last it reported up to its own budget's last step,
+    else the steps it reported fewer than the most a completed trial reported (none where
+    it reached that)."""
     stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED]) if stopped_early(t)]
     if not stopped:
         return Stopping(0, 0, 0)
     steps = project.steps_reported(objective_name(project.record()))
     completed = {t.trial_id for t in project.trials(statuses=[TrialStatus.COMPLETED])}
-    full = max((n for tid, n in steps.items() if tid in completed), default=0)
-    saved = sum(max(0, full - steps.get(t.trial_id, 0)) for t in stopped)
-    return Stopping(len(stopped), saved, full)
+    full = max((n for tid, (n, _) in steps.items() if tid in completed), default=0)
+    saved = budgeted = 0
+    for t in stopped:
+        count, last = steps.get(t.trial_id, (0, None))
+        end = budget_end(t.values)
+        if end is None:
+            saved += max(0, full - count)
+            continue
+        budgeted += 1
+        if last is None:  # nothing reported: none of its budget ran
+            start = t.values.get("tuner/initial_epoch")
+            last = start - 1 if isinstance(start, int) and not isinstance(start, bool) else -1
+        saved += max(0, end - last)
+    return Stopping(len(stopped), saved, full, budgeted)
 
 
 def step_means(observations: Sequence[Observation]) -> list[list[Any]]:

@@ -260,6 +260,137 @@ def test_the_tools_show_what_stopping_saved(tmp_path):
     assert "Stopped early:" in report.read_text()
 
 
+def run_hyperband_stopping_some(oracle) -> dict[str, int]:
+    """A Hyperband search whose trials report each epoch of their budget (the epoch is the
+    step, from ``tuner/initial_epoch`` up to ``tuner/epochs``), a quarter of them running to
+    the end and the rest stopped by the rule (Threshold(upper=1.0)) at a planned step: the
+    first of their budget, its middle, or its last. The last step each stopped trial
+    reported, by id."""
+    last = {}
+    handed = 0
+    while True:
+        trial = oracle.create_trial("w")
+        if trial.status == "STOPPED":
+            return last
+        if trial.status == "IDLE":
+            continue
+        values = trial.hyperparameters.values
+        first, end = values["tuner/initial_epoch"], values["tuner/epochs"]
+        plan = handed % 4
+        handed += 1
+        stop_at = {0: None, 1: first, 2: end - 1, 3: (first + end - 1) // 2}[plan]
+        for step in range(first, end):
+            loss = 5.0 if step == stop_at else 0.1 + 0.1 * values["lr"]
+            if oracle.update_trial(trial.trial_id, {"loss": loss},
+                                   step=step).status == "STOPPED":
+                last[trial.trial_id] = step
+                break
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+@pytest.mark.parametrize("engine", ["sqlite-file", "postgresql"])
+def test_steps_not_run_are_counted_against_each_hyperband_trials_own_budget(
+        tmp_path, engine):
+    from hpstore import queries
+    from hpstore.store import open_store
+
+    if engine == "postgresql":
+        from _postgres import fresh_url
+
+        where = fresh_url()
+    else:
+        where = str(tmp_path / "hb.db")
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                     seed=3, database=where,
+                                     early_stopping=hpstore.Threshold(upper=1.0))
+    last = run_hyperband_stopping_some(oracle)
+    trials = {t.trial_id: t for t in oracle.trials.values()}
+    oracle.close()
+    budgets = {tid: trials[tid].hyperparameters.values["tuner/epochs"] for tid in last}
+    starts = {tid: trials[tid].hyperparameters.values["tuner/initial_epoch"] for tid in last}
+    assert {trials[tid].status for tid in last} == {"STOPPED"}
+    # the search has what the measure must get right: trials stopped at the last step of
+    # their budget (saving nothing), a long one among them, and promoted ones (resumed from
+    # a later epoch) stopped before it
+    at_end = [tid for tid in last if last[tid] == budgets[tid] - 1]
+    assert any(budgets[tid] - starts[tid] > 1 for tid in at_end)
+    assert any(starts[tid] > 0 and last[tid] < budgets[tid] - 1 for tid in last)
+    expected = sum(budgets[tid] - 1 - last[tid] for tid in last)
+    assert expected > 0
+    store = open_store(where, read_only=True)
+    try:
+        found = queries.stopping(queries.choose_project(store, None))
+    finally:
+        store.close()
+    assert (found.stopped, found.steps_saved, found.own_budget) == (
+        len(last), expected, len(last))
+
+
+def test_the_tools_say_the_steps_hyperband_trials_did_not_run_of_their_own_budgets(tmp_path):
+    path = str(tmp_path / "hb.db")
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                     seed=3, database=path,
+                                     early_stopping=hpstore.Threshold(upper=1.0))
+    last = run_hyperband_stopping_some(oracle)
+    budgets = {tid: oracle.get_trial(tid).hyperparameters.values["tuner/epochs"]
+               for tid in last}
+    oracle.close()
+    expected = sum(budgets[tid] - 1 - last[tid] for tid in last)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert (f"Stopped early: {len(last)} trial(s), about {expected} steps not run (each "
+            "against its own budget, tuner/epochs)\n") in out
+    out = subprocess.run([sys.executable, "-m", "hpstore", "trials", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert f"({len(last)} trial(s) stopped early, about {expected} steps not run)" in out
+    report = tmp_path / "r.html"
+    subprocess.run([sys.executable, "-m", "hpstore", "report", path, "-o", str(report)],
+                   check=True, capture_output=True, timeout=DEADLINE, env=env)
+    assert (f"Stopped early: {len(last)} trial(s), about {expected} steps not run."
+            in report.read_text())
+
+
+def test_steps_not_run_without_budgets_are_counted_against_the_longest_completed_run(
+        tmp_path):
+    from hpstore import queries
+    from hpstore.store import open_store
+
+    path = str(tmp_path / "plain.db")
+    oracle = make("random", path, hpstore.Threshold(upper=1.0))
+    # (steps to report, the step to report a value out of bounds at: stopped there)
+    plans = [(5, None), (8, None), (8, 2), (8, 6), (8, 0), (3, None)]
+    counts = {}
+    for length, stop_at in plans:
+        trial = oracle.create_trial("w")
+        assert "tuner/epochs" not in trial.hyperparameters.values
+        for step in range(length):
+            loss = 5.0 if step == stop_at else 0.5
+            if oracle.update_trial(trial.trial_id, {"loss": loss},
+                                   step=step).status == "STOPPED":
+                counts[trial.trial_id] = step + 1
+                break
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    full = 8  # the most steps a completed trial reported
+    expected = sum(full - n for n in counts.values())
+    assert expected == 5 + 1 + 7
+    store = open_store(path, read_only=True)
+    try:
+        found = queries.stopping(queries.choose_project(store, None))
+    finally:
+        store.close()
+    assert (found.stopped, found.steps_saved, found.full_length, found.own_budget) == (
+        3, expected, full, 0)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert (f"Stopped early: 3 trial(s), about {expected} steps not run (against {full} "
+            "steps of a completed trial)\n") in out
+
+
 def test_nan_curves_are_stopped(tmp_path):
     oracle = make("random", str(tmp_path / "n.db"), hpstore.Threshold(upper=10.0))
     trial = oracle.create_trial("w")

@@ -11,6 +11,18 @@ from hpstore.store import shown
 from hpstore.tooling import open_search, run_tool, tool_parser
 
 
+def against(stopped: queries.Stopping) -> str:
+    """What the steps not run are measured against: each trial's own budget (Hyperband's
+    tuner/epochs), or the longest completed run."""
+    full = f"{stopped.full_length} steps of a completed trial"
+    if not stopped.own_budget:
+        return f"against {full}"
+    if stopped.own_budget == stopped.stopped:
+        return f"each against its own budget, {queries.BUDGET}"
+    return (f"{stopped.own_budget} against their own budget, {queries.BUDGET}; the rest "
+            f"against {full}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tool_parser("summary", __doc__).parse_args(argv)
     store = open_search(args.database)
@@ -38,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     stopped = queries.stopping(project)
     if stopped.stopped:
         print(f"Stopped early: {stopped.stopped} trial(s), about {stopped.steps_saved} steps "
-              f"not run (against {stopped.full_length} steps of a completed trial)")
+              f"not run ({against(stopped)})")
     steered = project.steering_counts()
     if steered:
         parts = [f"{steered[k]} {k}" for k in ("enqueued", "added", "warm start", "retired")

@@ -232,12 +232,14 @@ class ReadingMixin:
                   None if limit is None else int(limit)))]
         return found[::-1] if last else found
 
-    def steps_reported(self, metric: str) -> dict[str, int]:
-        """How many steps of ``metric`` each trial reported in its current run, by id."""
-        return {t: int(n) for t, n in self.db.query(
-            "SELECT t.trial_id, count(DISTINCT o.step) FROM trials AS t JOIN observations AS "
-            "o ON o.trial = t.id AND o.run = t.run_count WHERE t.project_id = %s AND "
-            "o.metric = %s GROUP BY t.id, t.trial_id", (self.project_id, metric))}
+    def steps_reported(self, metric: str) -> dict[str, tuple[int, int]]:
+        """How many steps of ``metric`` each trial reported in its current run, and the
+        last of them, by id."""
+        return {t: (int(n), int(last)) for t, n, last in self.db.query(
+            "SELECT t.trial_id, count(DISTINCT o.step), max(o.step) FROM trials AS t JOIN "
+            "observations AS o ON o.trial = t.id AND o.run = t.run_count WHERE "
+            "t.project_id = %s AND o.metric = %s GROUP BY t.id, t.trial_id",
+            (self.project_id, metric))}
 
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""

@@ -242,12 +242,13 @@ class ReadingMixin:
         rows = [Transition(*r) for r in self.db.query(sql, params)]
         return rows[::-1] if last else rows
 
-    def steps_reported(self, metric: str) -> dict[str, int]:
-        """How many steps of ``metric`` each trial reported in its current run, by id."""
-        return {t: int(n) for t, n in self.db.query(
-            "SELECT t.trial_id, count(DISTINCT o.step) FROM trials t JOIN observations o ON "
-            "o.trial = t.id AND o.run = t.run_count WHERE t.project_id = ? AND o.metric = ? "
-            "GROUP BY t.id", (self.project_id, metric))}
+    def steps_reported(self, metric: str) -> dict[str, tuple[int, int]]:
+        """How many steps of ``metric`` each trial reported in its current run, and the
+        last of them, by id."""
+        return {t: (int(n), int(last)) for t, n, last in self.db.query(
+            "SELECT t.trial_id, count(DISTINCT o.step), max(o.step) FROM trials t JOIN "
+            "observations o ON o.trial = t.id AND o.run = t.run_count WHERE t.project_id = ? "
+            "AND o.metric = ? GROUP BY t.id", (self.project_id, metric))}
 
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""
