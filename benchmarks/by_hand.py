@@ -301,7 +301,8 @@ class _Turns:
 
 
 def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
-            work_us: tuple[float, float] | None = None, reads: bool = False) -> None:
+            work_us: tuple[float, float] | None = None, reads: bool = False,
+            timed: bool = False) -> None:
     error, timing = None, None
     try:
         conn, project = connect(path)
@@ -312,7 +313,7 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
                             work_us[1] / 3e6, (path, project) if reads else None)
         ready.put(seed)
         start.wait(60)
-        timing = lock_time.follow() if work_us is not None else None
+        timing = lock_time.follow() if timed and work_us is not None else None
         for _ in range(n):
             if reads:  # read outside any write lock, as hpstore does before deciding
                 conn.execute(_RUNNING, (project,)).fetchall()
@@ -324,22 +325,24 @@ def _worker(path: str, n: int, seed: int, ready: Any, start: Any, results: Any,
 
 
 def processes(count: int, trials: int, folder: str,
-              work_us: tuple[float, float] | None = None, reads: bool = False
-              ) -> dict[str, Any]:
+              work_us: tuple[float, float] | None = None, reads: bool = False,
+              timed: bool = False) -> dict[str, Any]:
     """Aggregate trials per second with ``count`` processes sharing one file, each running
     its share of ``trials``; errors and repeated trial numbers counted. With ``work_us``
     (outside, inside), each trial also works that many microseconds outside its
     transactions and inside them, and its writers take hpstore's turnstile, as hpstore's
-    do (``lock``: where a trial's processor time went, see :mod:`benchmarks.lock_time`);
-    with ``reads`` as well, each transaction makes the reads hpstore makes holding the
-    write lock (see ``_Turns``)."""
+    do; with ``reads`` as well, each transaction makes the reads hpstore makes holding the
+    write lock (see ``_Turns``). ``timed``: the workers time their turns (``lock``: where
+    a trial's processor time went, see :mod:`benchmarks.lock_time`; the timing slows them
+    a little, so a timed run is not one of the runs whose speed is reported)."""
     path = os.path.join(tempfile.mkdtemp(dir=folder), "by-hand.db")
     new_file(path, None)
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
     share = trials // count
     procs = [ctx.Process(target=_worker,
-                         args=(path, share, seed, ready, start, results, work_us, reads))
+                         args=(path, share, seed, ready, start, results, work_us, reads,
+                               timed))
              for seed in range(count)]
     for p in procs:
         p.start()

@@ -17,10 +17,10 @@ the work that runs side by side, and what work inside the lock costs them. ``OUT
 also makes the reads hpstore makes for a trial (its checks: the decision's facts, the
 never-twice look-up, the trial's run, the file's identity), and ``hpstore`` runs hpstore
 itself in the same session. Each row's workers also time their turns through the
-turnstile (benchmarks/lock_time.py): a trial's processor time split into holding the write
-lock, waiting for it and outside it, beside the wall time the lock is held, which is what
-tells a row held back by the lock from one held back by the cores. Every figure is the
-median of ``--repeats`` runs, the variants interleaved.
+turnstile in one more run (benchmarks/lock_time.py): a trial's processor time split into
+holding the write lock, waiting for it and outside it, beside the wall time the lock is
+held, which is what tells a row held back by the lock from one held back by the cores.
+Every speed is the median of ``--repeats`` runs, the variants interleaved.
 """
 
 from __future__ import annotations
@@ -58,14 +58,16 @@ def _work(text: str) -> str:
     return f"{found[0]:g}:{found[1]:g}" + (READS if spec != text else "")
 
 
-def _processes(work: str, count: int, trials: int, folder: str) -> dict[str, Any]:
-    """One run of the row ``work`` (see ``_work``) in ``count`` processes."""
+def _processes(work: str, count: int, trials: int, folder: str, timed: bool = False
+               ) -> dict[str, Any]:
+    """One run of the row ``work`` (see ``_work``) in ``count`` processes; ``timed``: with
+    its turns timed (see benchmarks.lock_time)."""
     if work == HPSTORE:
-        return scale.processes(count, trials, folder)
+        return scale.processes(count, trials, folder, timed)
     spec = work.removesuffix(READS)
     out, _, inside = spec.partition(":")
     return by_hand.processes(count, trials, folder, (float(out), float(inside)),
-                             reads=spec != work)
+                             reads=spec != work, timed=timed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         results["growth"] = {v: statistics.median(r) for v, r in runs.items()}
         per_s: dict[tuple[str, int], list[float]] = {}
-        spent: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(args.repeats):
             for work in args.work:
                 for count in args.processes:
@@ -107,17 +108,13 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"errors: {found['error_messages']}", file=sys.stderr)
                         return 1
                     per_s.setdefault((work, count), []).append(found["per_s"])
-                    if found["lock"]:
-                        spent.setdefault((work, count), []).append(found["lock"])
         results["processes"] = {work: {str(count): statistics.median(
             per_s[work, count]) for count in args.processes} for work in args.work}
-        # each figure's own median over the runs (µs a trial), see benchmarks.lock_time
-        results["lock"] = {work: {str(count): {key: statistics.median(r[key] for r in runs)
-                                               for key in runs[0]}
-                                  for count in args.processes
-                                  if (runs := spent.get((work, count)))}
-                           for work in args.work if any((work, c) in spent
-                                                        for c in args.processes)}
+        # One more run of each, its turns timed: the timing costs a little speed, so these
+        # runs give the split of a trial's time only (µs a trial, see benchmarks.lock_time)
+        results["lock"] = {work: {str(count): _processes(
+            work, count, args.process_trials, folder, timed=True)["lock"]
+            for count in args.processes} for work in args.work}
     print(f"{machine()}; each figure the median of {args.repeats} runs\n")
     print(markdown(results, args.processes))
     if args.json:
@@ -141,7 +138,8 @@ def markdown(results: dict[str, Any], counts: list[int]) -> str:
     if results.get("lock"):
         lines += ["", "A trial's processor time, µs: all of it / holding the write lock / "
                   "waiting for it / outside it; and the write lock's wall time held a trial "
-                  "(what the other processes wait for):", "", *_table_head(counts)]
+                  "(what the other processes wait for); from one more run of each, its "
+                  "turns timed:", "", *_table_head(counts)]
         for work, row in results["lock"].items():
             lines.append(f"| {work} | " + " | ".join(
                 "{cpu:,.0f} / {held_cpu:,.0f} / {waiting_cpu:,.0f} / {outside:,.0f}; "

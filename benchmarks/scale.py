@@ -65,29 +65,32 @@ def growth(size: int, folder: str) -> dict[str, float]:
             "bytes_per_trial": os.path.getsize(path) / size}
 
 
-def _process_worker(path: str, tuner_id: str, ready: Any, start: Any, results: Any) -> None:
+def _process_worker(path: str, tuner_id: str, ready: Any, start: Any, results: Any,
+                    timed: bool = False) -> None:
     errors, done, timing = [], 0, None
     try:
         oracle = _oracle(path, None)  # None: the stored max_trials
         ready.put(tuner_id)
         start.wait(60)
-        timing = lock_time.follow()
+        timing = lock_time.follow() if timed else None
         done = len(_run(oracle, tuner_id=tuner_id))
     except Exception as exc:  # counted, not hidden
         errors.append(f"{type(exc).__name__}: {exc}")
     results.put((done, errors, None if timing is None else timing.figures()))
 
 
-def processes(count: int, trials: int, folder: str) -> dict[str, Any]:
+def processes(count: int, trials: int, folder: str, timed: bool = False) -> dict[str, Any]:
     """Aggregate trials per second with ``count`` processes on one new file; errors counted;
-    ``lock``: where a trial's processor time went (see :mod:`benchmarks.lock_time`)."""
+    ``timed``: the workers time their turns (``lock``: where a trial's processor time went,
+    see :mod:`benchmarks.lock_time`)."""
     import sqlite3
 
     path = os.path.join(tempfile.mkdtemp(dir=folder), f"procs-{count}.db")
     _oracle(path, trials).close()
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(path, f"w{i}", ready, start, results))
+    procs = [ctx.Process(target=_process_worker,
+                         args=(path, f"w{i}", ready, start, results, timed))
              for i in range(count)]
     for p in procs:
         p.start()
