@@ -248,9 +248,12 @@ def check_work(folder: str, trials: int = 1000, number: int = 5000, repeats: int
 
 
 def _busy(seconds: float) -> None:
-    """Work on the processor for ``seconds`` (what a trial does outside its transactions)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    """Work on the processor for ``seconds`` of its time (what a trial does besides its
+    statements). Counted on this thread's own clock, not the wall's: with more processes
+    than cores, a worker waits for a core in the middle of its work, and wall-clock work
+    would get done while it waits, as no real work does."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
         pass
 
 

@@ -99,6 +99,7 @@ class Database:
         self.memory = path is None or str(path) == ":memory:"
         self.path: Path | None = (None if path is None or self.memory
                                   else files.resolved(path))
+        self._sidecar = None if self.path is None else files.lock_folder(self.path)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
@@ -120,8 +121,8 @@ class Database:
     @property
     def sidecar(self) -> Path:
         """The folder beside the file that holds the lock files (``<file>.hpstore``)."""
-        assert self.path is not None
-        return files.lock_folder(self.path)
+        assert self._sidecar is not None  # (made once: every liveness look asks for it)
+        return self._sidecar
 
     def check(self) -> None:
         """Refuse, before anything is written, a file hpstore must not touch.
