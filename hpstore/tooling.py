@@ -8,6 +8,8 @@ The tools in ``tools/`` parse their arguments here, open the search read-only wi
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import signal
 import sys
@@ -188,12 +190,9 @@ def error_line(message: Any) -> str:
 def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     """Run a tool's ``main``. An error becomes one line on stderr and exit code 2; Ctrl-C
     (also during a long query) one line and exit code 130; a closed pipe exit code 0; a
-    closed standard output (nowhere to write at all) an error, before anything is read."""
+    write to a standard output closed from the start an error."""
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
-        print(error_line("standard output is closed: the command has nowhere to write. Give "
-                         "it a terminal, a file or a pipe (`> /dev/null` to discard what it "
-                         "writes)."), file=sys.stderr)
-        return 2
+        sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
     _escape_what_the_terminal_cannot_show()
     try:
         return int(main(argv) or 0)
@@ -210,6 +209,23 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
         return 2
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when the command was started with it closed: the first write is an
+    error (one line, exit code 2, as a write to a full disk), as it is for the shell's
+    own commands; a command that writes nothing there is not stopped."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed, so what this command writes "
+                      "cannot be shown: give it a terminal, a file or a pipe (`> /dev/null` "
+                      "to discard it)")
 
 
 def print_rows(text: str) -> None:

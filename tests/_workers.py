@@ -117,6 +117,12 @@ def hold_until_released(path: str, tuner_id: str, holding: Any, release: Any,
     oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
     holding.set()
     release.wait(DEADLINE)
+    end_and_say(oracle, trial, outcome)
+
+
+def end_and_say(oracle: Oracle, trial: Any, outcome: Any) -> None:
+    """End ``trial`` COMPLETED, say how that went (an error's class name, or "ended"), and
+    close."""
     try:
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
@@ -282,3 +288,33 @@ def retire_and_restore_forever(path: str, trial_id: str, started: Any, done: Any
         oracle.restore_trial(trial_id, "fine after all")
         with done.get_lock():
             done.value += 1
+
+
+def close_and_go_on(path: str, tuner_id: str, holding: Any, looked: Any, closed: Any,
+                    go: Any, outcome: Any) -> None:
+    """Take a trial; once another worker has looked at this one, close the search (its
+    liveness session ends) and go on with the same oracle, as ``Oracle.close`` allows:
+    end the trial when told, and say how that went ("ended", or an error's class name)."""
+    oracle = open_oracle(path, max_trials=50)
+    trial = oracle.create_trial(tuner_id)
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+    outcome.put(trial.trial_id)
+    holding.set()
+    looked.wait(DEADLINE)
+    oracle.close()
+    closed.set()
+    go.wait(DEADLINE)
+    end_and_say(oracle, trial, outcome)
+
+
+def lock_files_open(folder: str, results: Any) -> None:
+    """Say which files in the lock folder ``folder`` this (forked) process has open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if os.path.dirname(target) == folder:
+            found.append(os.path.basename(target))
+    results.put(sorted(found))

@@ -367,6 +367,7 @@ def test_the_oracle_mutex_follows_its_file_when_the_file_is_deleted(tmp_path):
         assert _try_lock(fd)  # and let in once the mutex is released
     finally:
         os.close(fd)
+        mutex.close()
 
 
 # -- 3. descriptors: none kept after close, and no lock of this process dropped -------------------
@@ -427,6 +428,24 @@ def test_a_search_that_looked_at_a_live_worker_keeps_no_descriptor_once_closed(t
             kill(proc)
 
 
+def test_a_descriptor_kept_for_a_look_is_never_written_over():
+    # two threads looking at the same live worker for the first time at once each open its
+    # file; the second to keep one must close its own, or it stays open for good
+    from hpstore.store.sqlite.locks import _Watched
+
+    watched = _Watched(limit=4)
+    first, second = os.open(os.devnull, os.O_RDONLY), os.open(os.devnull, os.O_RDONLY)
+    with watched.lock:
+        watched.keep((Path("x"), "t"), first)
+        watched.keep((Path("x"), "t"), second)
+    with pytest.raises(OSError):
+        os.fstat(second)  # closed
+    os.fstat(first)  # the one kept
+    watched.close()
+    with pytest.raises(OSError):
+        os.fstat(first)
+
+
 def _lock_holder(path: str) -> int:
     """The pid another process sees holding SQLite's shared lock on ``path`` (0: none)."""
     code = ("import fcntl, os, struct, sys\n"
@@ -460,6 +479,15 @@ def test_reading_the_header_while_connected_drops_no_lock(tmp_path):
 
 
 # -- 4. the log: folded into the file when the search ends, whatever reader is open ---------------
+def run_script(template: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """Run a script (``template`` with the tests' folder and ``path`` filled in) as its own
+    Python process, as a user runs one."""
+    tests = str(Path(__file__).resolve().parent)
+    return subprocess.run([sys.executable, "-c", template.format(tests=tests, path=str(path))],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+
+
 def _copy_of_the_file_alone(path: Path, folder: Path) -> list[tuple[Any, ...]]:
     folder.mkdir()
     shutil.copyfile(path, folder / path.name)  # what `cp search.db` gives: no -wal
@@ -503,10 +531,7 @@ def test_a_script_that_never_closes_still_leaves_everything_in_the_file(tmp_path
     open_oracle(str(path), max_trials=30, seed=4).close()
     reader = connect_readonly(path)
     try:
-        tests = str(Path(__file__).resolve().parent)
-        done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=tests, path=str(path))],
-                              capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+        done = run_script(SCRIPT, path)
         assert done.returncode == 0, done.stderr
         assert _copy_of_the_file_alone(path, tmp_path / "copy") == [("COMPLETED", 30)]
     finally:
@@ -538,11 +563,7 @@ def test_a_script_that_ends_while_daemon_threads_run_trials_leaves_everything_in
         tmp_path):
     path = tmp_path / "threads.db"
     open_oracle(str(path), max_trials=100_000, seed=6).close()
-    tests = str(Path(__file__).resolve().parent)
-    done = subprocess.run([sys.executable, "-c", THREADS_SCRIPT.format(tests=tests,
-                                                                       path=str(path))],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+    done = run_script(THREADS_SCRIPT, path)
     assert done.returncode == 0, done.stderr
     # nothing committed after the log was folded: the file alone is the whole search
     assert size(f"{path}-wal") == 0
@@ -553,6 +574,29 @@ def test_a_script_that_ends_while_daemon_threads_run_trials_leaves_everything_in
     finish(str(path), dict(alone)["COMPLETED"] + 8)
     assert query(str(path), "SELECT status, count(*) FROM trials GROUP BY status") == [
         ("COMPLETED", dict(alone)["COMPLETED"] + 8)]
+
+
+LATE_READER_SCRIPT = """
+import atexit, sys
+sys.path.insert(0, {tests!r})
+oracle = None
+# registered before hpstore is imported: it runs after hpstore closed its searches
+atexit.register(lambda: print("best at exit:", [t.trial_id for t in oracle.get_best_trials(1)]))
+from _faults import complete_one
+from _workers import open_oracle
+oracle = open_oracle({path!r}, max_trials=3, seed=9)
+while complete_one(oracle, "script") is not None:
+    pass
+"""
+
+
+def test_a_search_can_still_be_read_after_the_script_closed_it(tmp_path):
+    path = tmp_path / "late.db"
+    done = run_script(LATE_READER_SCRIPT, path)
+    assert done.returncode == 0 and "Error" not in done.stderr, done.stderr
+    (best,) = query(str(path), "SELECT trial_id FROM trials ORDER BY score LIMIT 1")[0]
+    assert f"best at exit: ['{best}']" in done.stdout
+    assert size(f"{path}-wal") == 0  # a read writes nothing after the fold
 
 
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
@@ -583,6 +627,27 @@ def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
 
 
 # -- 5. liveness files of ended workers are swept -------------------------------------------------
+DROPPED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from _faults import complete_one
+from _workers import open_oracle
+
+def run():
+    complete_one(open_oracle({path!r}, max_trials=5, seed=10), "script")
+
+run()  # the oracle is dropped, never closed, and the script ends
+"""
+
+
+def test_a_script_that_dropped_its_oracle_leaves_no_liveness_file(tmp_path):
+    path = tmp_path / "dropped.db"
+    done = run_script(DROPPED_SCRIPT, path)
+    assert done.returncode == 0, done.stderr
+    assert query(str(path), "SELECT status FROM trials") == [("COMPLETED",)]
+    assert list(Path(f"{path}.hpstore").glob("worker-*.alive")) == []
+
+
 def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp_path):
     from _store import finish_one_then_wait
 

@@ -18,8 +18,10 @@ from _store import (
 )
 from _workers import (
     DEADLINE,
+    close_and_go_on,
     forked_child,
     hold,
+    lock_files_open,
     make_tuner,
     objective_value,
     open_new_file,
@@ -468,3 +470,60 @@ def test_workers_stop_when_the_process_that_started_them_is_gone(tmp_path, how):
     conn.close()
     # each handed its trial back: none is left RUNNING for a dead worker
     assert running[0] == 0
+
+
+def test_a_worker_that_closed_its_search_and_goes_on_keeps_its_trial(tmp_path):
+    # Oracle.close ends the liveness session, and using the oracle again opens the search
+    # again: the process lives, so its trial is not handed on, also by a worker that
+    # looked at it while its session lived (and kept that file open for the next look)
+    path = str(tmp_path / "closed.db")
+    open_oracle(path, max_trials=50, seed=7).close()
+    holding, looked, closed, go = CTX.Event(), CTX.Event(), CTX.Event(), CTX.Event()
+    outcome = CTX.Queue()
+    proc = CTX.Process(target=close_and_go_on,
+                       args=(path, "a", holding, looked, closed, go, outcome), daemon=True)
+    proc.start()
+    try:
+        assert holding.wait(DEADLINE)
+        held = outcome.get(timeout=DEADLINE)
+        with open_oracle(path) as other:
+            first = other.create_trial("b")  # looks at "a", alive
+            assert first.trial_id != held
+            other.update_trial(first.trial_id, {"loss": 2.0})
+            other.end_trial(first)
+            looked.set()
+            assert closed.wait(DEADLINE)
+            second = other.create_trial("b")  # looks again: "a" closed, and lives
+            assert second.trial_id != held
+            go.set()
+            assert outcome.get(timeout=DEADLINE) == "ended"
+    finally:
+        go.set()
+        proc.join(DEADLINE)
+    assert proc.exitcode == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists /proc/self/fd")
+def test_a_forked_child_keeps_no_descriptor_of_its_parents_lock_files(tmp_path):
+    # A child's copy of a lock file's descriptor shares its parent's lock: kept, it would
+    # hold a lock the parent took for as long as the child lives, after the parent died
+    # (every writer of the file then waiting out its patience at each write)
+    path = str(tmp_path / "forked.db")
+    oracle = open_oracle(path, max_trials=50, seed=8)
+    proc, held, _ = hold(path, "held")
+    try:
+        trial = oracle.create_trial("parent")  # the lock files, and a look at "held"
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+        assert oracle.create_trial("parent").trial_id not in (held, trial.trial_id)
+        ctx = mp.get_context("fork")
+        results = ctx.Queue()
+        child = ctx.Process(target=lock_files_open,
+                            args=(os.path.realpath(path + ".hpstore"), results))
+        child.start()
+        assert results.get(timeout=DEADLINE) == []
+        child.join(DEADLINE)
+        assert child.exitcode == 0
+    finally:
+        _kill(proc)
+        oracle.close()

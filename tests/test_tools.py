@@ -207,6 +207,16 @@ def test_a_tool_started_with_its_output_closed_says_so_in_one_line(shared_db, ar
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
+def test_a_tool_that_writes_only_files_runs_with_its_output_closed(shared_db, tmp_path):
+    copy = tmp_path / "copy.db"
+    done = subprocess.run([sys.executable, "-m", "hpstore", "backup", shared_db, str(copy)],
+                          env=TOOL_ENV, capture_output=True, text=True, timeout=DEADLINE,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] > 0
+
+
 def test_several_projects_need_a_choice(tmp_path, capsys):
     path = str(tmp_path / "two.db")
     open_oracle(path, max_trials=2, project_name="first").close()

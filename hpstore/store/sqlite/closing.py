@@ -159,3 +159,6 @@ def _close_at_exit() -> None:
         with contextlib.suppress(Exception):
             db.close()
     close_dropped()  # the last connection to close folds the log, as close() does
+    # and the lock files and liveness file of searches dropped unclosed are given back
+    with contextlib.suppress(Exception):
+        shared.leave_dropped()

@@ -163,18 +163,10 @@ class Database:
 
         Raises:
             FileIdentityError: reopening (after fork) a path that no longer names the file.
-            DatabaseError: the interpreter is ending, and its searches were closed.
         """
         pid = os.getpid()
         if self._conn is not None and self._pid == pid:
             return self._conn
-        if closing.ended() and not self.memory:
-            raise DatabaseError(
-                f"{self.path} was closed as this script ended, while a thread of it still "
-                "used the search (a daemon thread running trials): nothing more is written, "
-                "so the file alone holds every commit. The trial that thread was running is "
-                "run again by the next worker. To finish such trials, join the threads "
-                "before the script ends.")
         closing.close_dropped()
         if self._conn is not None:  # inherited across fork: leave it alone
             closing.ORPHANS.append(self._conn)
@@ -318,9 +310,19 @@ class Database:
 
         Raises:
             DatabaseError: SQLite failed (disk full, locked past the timeout, damaged file),
-                with the reason in words; nothing of the transaction is kept.
+                with the reason in words; nothing of the transaction is kept. Or the
+                interpreter is ending and its searches were closed.
             FileIdentityError: the path no longer names the file (moved or replaced).
         """
+        if closing.ended() and not self.memory:
+            # Nothing is committed after the log was folded into the file as the script
+            # ended: the file alone must hold every commit (reads stay possible).
+            raise DatabaseError(
+                f"{self.path} was closed as this script ended, and a thread of it (a "
+                "daemon thread running trials, say) still writes: nothing more is written, "
+                "so the file alone holds every commit. A trial that thread was running is "
+                "run again by the next worker. To finish such trials, join the threads "
+                "before the script ends.")
         with self._thread_lock:
             conn = self.connect()
             if conn.in_transaction:  # inside this thread's write (a quick decision's step)

@@ -218,13 +218,15 @@ class Turnstile:
         self.patience = patience
         self._fd: int | None = None
         self._pid = -1
+        _TURNSTILES.add(self)
         #: when (monotonic seconds) a writer last found the turnstile taken
         self.waited = -math.inf
 
     def enter(self) -> bool:
         """Take a turn; whether this process holds it (False: go on without it)."""
         if self._pid != os.getpid():  # first use, or a child after fork: a descriptor
-            self._fd, self._pid = None, os.getpid()  # of its own, not its parent's
+            self._after_fork_in_child()  # of its own, not its parent's
+            self._pid = os.getpid()
         try:
             if self._fd is None:
                 make_lock_folder(self.path.parent)
@@ -247,6 +249,16 @@ class Turnstile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
         self._fd, self._pid = None, -1
+
+    def _after_fork_in_child(self) -> None:
+        # The child's copy of the descriptor shares the parent's lock: kept open, it would
+        # hold a turn the parent took for as long as the child lives, after the parent
+        # died (every writer of the file then waits out its patience at each write).
+        # Closed without unlocking, which would release the parent's turn.
+        if self._fd is not None and self._pid != os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd, self._pid = None, -1
 
 
 def _wait_turn(fd: int, until: float) -> bool:
@@ -276,6 +288,7 @@ _FOREVER = 10.0 ** 9  # seconds: the plain ``with mutex:`` form waits as long as
 _SPIN = 0.002  # seconds a waiter yields the processor between looks before it sleeps
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 _MUTEXES: weakref.WeakSet[FileMutex] = weakref.WeakSet()
+_TURNSTILES: weakref.WeakSet[Turnstile] = weakref.WeakSet()
 
 
 def process_state(pid: int) -> str:
@@ -305,6 +318,8 @@ def _after_fork_in_child() -> None:
     _LIVE.clear()
     for mutex in list(_MUTEXES):
         mutex._after_fork_in_child()
+    for turnstile in list(_TURNSTILES):
+        turnstile._after_fork_in_child()
     _WATCHED.lock = threading.Lock()  # (a parent's thread may have held it)
     _WATCHED.close()
 
@@ -346,14 +361,16 @@ class _Watched:
     def pop(self, key: tuple[Path, str]) -> int | None:
         """The descriptor kept for the file of ``key`` (folder, token), taken out (keep it
         again), if any; call with ``lock`` held."""
-        if self._pid != os.getpid():  # (a child that forked without the hook below)
-            self._fds.clear()
-            self._pid = os.getpid()
+        self._forked()
         return self._fds.pop(key, None)
 
     def keep(self, key: tuple[Path, str], fd: int) -> None:
-        """Keep ``fd`` open for the next look at the file of ``key``; call with ``lock``
-        held."""
+        """Keep ``fd`` open for the next look at the file of ``key`` (closed instead when
+        another thread kept one for it meanwhile); call with ``lock`` held."""
+        self._forked()
+        if key in self._fds:
+            os.close(fd)
+            return
         self._fds[key] = fd
         while len(self._fds) > self.limit:
             with contextlib.suppress(OSError):
@@ -362,12 +379,20 @@ class _Watched:
     def close(self, folder: Path | None = None) -> None:
         """Close the descriptors kept for files in ``folder`` (None: all of them)."""
         with self.lock:
-            if self._pid != os.getpid():
-                self._fds.clear()
-                self._pid = os.getpid()
+            self._forked()
             for key in [k for k in self._fds if folder is None or k[0] == folder]:
                 with contextlib.suppress(OSError):
                     os.close(self._fds.pop(key))
+
+    def _forked(self) -> None:
+        # In a forked child the descriptors are copies of the parent's: closed here (no
+        # lock is held through them, so the parent loses nothing), not carried along.
+        if self._pid != os.getpid():
+            for fd in self._fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._fds.clear()
+            self._pid = os.getpid()
 
 
 _WATCHED = _Watched()
@@ -432,16 +457,11 @@ class Session:
                 if not _try_lock(fd):
                     _WATCHED.keep(key, fd)
                     return True
-                # free: the worker ended or died (its lock goes only with it; a token is
-                # never locked again), whether or not its file still has the name
-                path = _lock_path(folder, token)
-                if tidy:
-                    with contextlib.suppress(OSError):
-                        if _names(path, fd):
-                            path.unlink()
+                # Free: the session ended, or its process did. Which one (a worker that
+                # closed its search and goes on is alive: its pid decides, as below) is
+                # told by the look by name that follows, as if nothing had been kept.
                 _unlock(fd)
                 os.close(fd)
-                return False
         if not _TOKEN.fullmatch(token):
             # Tokens are made by start(); anything else was written into the file by another
             # program, and must never become a path (think "../../x") that tidying removes.

@@ -108,6 +108,12 @@ def _leave_dropped() -> None:
     drain(_DROPPED, lambda share: leave(share, keep_running=True))
 
 
+def leave_dropped() -> None:
+    """Leave the shares of databases dropped unclosed now, as this process ends: their
+    sessions end (a trial one still runs is handed on, as its process is going)."""
+    drain(_DROPPED, leave)
+
+
 def drain(noted: list[_T], action: Callable[[_T], object]) -> None:
     """``action`` on each item a finalizer noted, taking each out first (pop is atomic: a
     collection in the middle of this may note more, and they are taken too)."""
