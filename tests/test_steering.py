@@ -9,6 +9,8 @@ import multiprocessing as mp
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from _workers import (
 import hpstore
 from hpstore.cli import main as cli
 from hpstore.store.sqlite.schema import SCHEMA_VERSION, migrations
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(oracle, tuner="w", n=None):
@@ -547,6 +551,50 @@ def test_a_file_from_before_steering_is_read_as_it_is_and_upgraded_by_a_writer(
     conn.close()
     assert cli(["show", str(path), "0"]) == 0
     assert "Retired: " in capsys.readouterr().out
+
+
+def test_a_reader_opening_an_old_file_as_a_worker_upgrades_it_reads_the_file(
+        tmp_path, monkeypatch):
+    from hpstore.store.sqlite import readonly
+
+    path = tmp_path / "racing.db"
+    _old_file(path, 2)
+    copy = readonly._upgraded_copy
+
+    def upgraded_meanwhile(*args):
+        # the reader has read the file's version; a worker of today upgrades it now
+        open_oracle(path, project_name="p").close()
+        return copy(*args)
+
+    monkeypatch.setattr(readonly, "_upgraded_copy", upgraded_meanwhile)
+    conn = readonly.connect_readonly(path)  # was: "cannot be read: duplicate column name"
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA database_list").fetchone()[2] == str(path)  # the file
+        assert conn.execute("SELECT trial_id FROM trials").fetchall() == [("0",)]
+    finally:
+        conn.close()
+
+
+def test_watch_follows_an_old_file_once_a_worker_upgrades_it(tmp_path):
+    # watch reads a file of an older schema through a copy made at open: once a worker of
+    # today upgrades and runs it, watch opens it again, sees the search end, and ends
+    path = tmp_path / "watched-old.db"
+    _old_file(path, 2)
+    watch = subprocess.Popen([sys.executable, "-m", "hpstore", "watch", str(path),
+                              "--interval", "0.1"], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert "trials done 1/5" in watch.stdout.readline()  # the first view, of the copy
+        with open_oracle(path, project_name="p") as oracle:
+            run(oracle)
+        out, _ = watch.communicate(timeout=DEADLINE)  # ends by itself: finished
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert watch.returncode == 0
+    assert "trials done 5/5" in out
 
 
 # -- the commands -----------------------------------------------------------------------------

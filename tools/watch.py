@@ -16,7 +16,7 @@ import time
 
 from hpstore import queries
 from hpstore.rendering import table_cell, terminal_text
-from hpstore.store import shown
+from hpstore.store import file_stamp, shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.postgresql import is_url
 from hpstore.tooling import (
@@ -36,6 +36,11 @@ def wait_for(database: str, interval: float) -> None:
           flush=True)
     while not holds_search(database):
         time.sleep(interval)  # polling a file that other processes create
+
+
+def _stamp_of_a_copy(store: Store, database: str) -> tuple[object, ...] | None:
+    """The file's stamp when ``store`` reads a copy of it (see ``file_stamp``), else None."""
+    return file_stamp(database) if getattr(store, "snapshot", False) else None
 
 
 class Watcher:
@@ -96,8 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     watcher = Watcher(store, queries.choose_project(store, args.project))
     # (a server's database cannot be moved from under its URL: only a file is followed)
     opened = None if is_url(args.database) else store.identity()
+    stamp = _stamp_of_a_copy(store, args.database)
     live = sys.stdout.isatty() and not args.once
     while True:  # Ctrl-C ends it: run_tool prints one line and exits with 130
+        if stamp is not None and file_stamp(args.database) != stamp:
+            # A file of an older schema is read through a copy made when it was opened:
+            # once the file changed (a worker of today upgrades it at its first write),
+            # it is opened again, so the view follows the search.
+            stamp = _stamp_of_a_copy(store, args.database)  # (before: a later write shows)
+            store.close()
+            store = open_search(args.database)
+            watcher = Watcher(store, queries.choose_project(store, args.project))
+            stamp = stamp if getattr(store, "snapshot", False) else None
         if opened is not None and store.identity() != opened:
             # The name now names another file, or none: what is open is no longer the
             # search at that name. Follow the name, as a person watching it expects.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ from hpstore.errors import (
 from hpstore.rendering import iso_time, last_line, render
 from hpstore.report.page import TITLE_CHARS
 from hpstore.report.scales import fit, fmt_value
+from hpstore.store import file_stamp
 from hpstore.store.contract import Store
 from hpstore.store.postgresql import is_url
 from hpstore.store.records import Transition, TrialRecord
@@ -62,19 +62,6 @@ class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def file_stamp(path: str) -> tuple[Any, ...]:
-    """(modification time, size) of a search file and of its write-ahead log: what a
-    write changes."""
-    stamp: list[Any] = []
-    for name in (path, path + "-wal"):
-        try:
-            info = os.stat(name)
-            stamp += [info.st_mtime_ns, info.st_size]
-        except OSError:
-            stamp += [None, None]
-    return tuple(stamp)
 
 
 def interval(total: int) -> float:

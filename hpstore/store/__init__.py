@@ -60,6 +60,20 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     return SQLiteStore(database, durability=durability, read_only=read_only, **options)
 
 
+def file_stamp(path: str) -> tuple[Any, ...]:
+    """(modification time, size) of a search file and of its write-ahead log: what a
+    write changes. A reader of a file of an older schema reads a copy made when it opened
+    it (``snapshot``): it opens the file again once this changes."""
+    stamp: list[Any] = []
+    for name in (path, path + "-wal"):
+        try:
+            info = os.stat(name)
+            stamp += [info.st_mtime_ns, info.st_size]
+        except OSError:
+            stamp += [None, None]
+    return tuple(stamp)
+
+
 def shown(database: Any) -> str:
     """``database`` as messages show it: a path as given, a URL without its password."""
     from hpstore.store.postgresql import is_url, redact

@@ -85,7 +85,11 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         check_schema(conn, path)  # before any query: a crafted view or trigger runs nothing
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
-            conn = _upgraded_copy(conn, version)
+            copy = _upgraded_copy(conn)
+            if copy is None:  # a worker upgraded the file meanwhile: read the file itself
+                check_schema(conn, path)
+            else:
+                conn = copy
         if check:
             check_contents(conn, path.resolve())
     except UNREADABLE as exc:
@@ -106,17 +110,22 @@ class _Upgraded(sqlite3.Connection):
     file_version = 0
 
 
-def _upgraded_copy(conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
+def _upgraded_copy(conn: sqlite3.Connection) -> sqlite3.Connection | None:
     """A file written by an older hpstore, read as this one's schema: copied into memory
     and migrated there, so every query sees today's tables and the file is not touched.
 
     The copy is a snapshot: a reader of an old file does not follow later writes (a
     process of this hpstore that writes the file migrates it first, and a new reader sees
-    that)."""
+    that). None when the file was upgraded by then: read it, not a copy."""
     memory = sqlite3.connect(":memory:", factory=_Upgraded)
-    memory.file_version = version
     try:
         conn.backup(memory)
+        # The copy's own version, read from it: a worker of today may have upgraded the
+        # file since its version was read (None then: the file itself is read)
+        version = memory.file_version = memory.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            memory.close()
+            return None
         for number, migration in migrations():
             if number > version:
                 memory.executescript(f"BEGIN;\n{migration_script(migration)}\n"
