@@ -99,7 +99,7 @@ class Database:
         self.memory = path is None or str(path) == ":memory:"
         self.path: Path | None = (None if path is None or self.memory
                                   else files.resolved(path))
-        self._sidecar = None if self.path is None else files.lock_folder(self.path)
+        self._sidecar: Path | None = None  # (made once, on first use: see sidecar)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._thread_lock = threading.RLock()
@@ -121,7 +121,9 @@ class Database:
     @property
     def sidecar(self) -> Path:
         """The folder beside the file that holds the lock files (``<file>.hpstore``)."""
-        assert self._sidecar is not None  # (made once: every liveness look asks for it)
+        if self._sidecar is None:  # made once: every liveness look asks for it
+            assert self.path is not None
+            self._sidecar = files.lock_folder(self.path)
         return self._sidecar
 
     def check(self) -> None:
