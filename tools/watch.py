@@ -6,7 +6,9 @@ with Ctrl-C (exit code 130), or by itself once the search is finished: nothing r
 waiting to run again, and either max_trials trials ended (COMPLETED, FAILED or STOPPED) or,
 with no worker left alive, the search's oracle would hand out no more trials. A file moved,
 replaced or deleted while it is watched is said so, and the name followed: the file now at
-that name is watched (waited for, when there is none).
+that name is watched (waited for, when there is none). A file written by an older hpstore
+is read as it was when opened, and read again once it changes (a worker of today upgrades
+it at its first write).
 """
 
 from __future__ import annotations
