@@ -83,7 +83,14 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # also while a tool's modules load, before its own handler
+        print("hpstore: interrupted", file=sys.stderr)
+        return 130
+
+
+def _command(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage(), end="")
         return 0

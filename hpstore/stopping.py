@@ -20,8 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-
+from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.trial import mean_of
 
 
@@ -107,7 +106,8 @@ class StoppingRule:
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if isinstance(value, bool) or not (isinstance(value, int) or numpy_scalar(value, "integer")) \
+            or value < low:
         raise ValueError(f"`{name}` must be an int of at least {low}, received {value!r}.")
     return int(value)
 
@@ -115,8 +115,8 @@ def _check_int(name: str, value: Any, low: int) -> int:
 def _check_number(name: str, value: Any, *, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or (
-            not math.isfinite(float(value))):
+    number = isinstance(value, (int, float)) or numpy_scalar(value, "number")
+    if isinstance(value, bool) or not number or not math.isfinite(float(value)):
         # (an infinite bound has no JSON form to be stored with the search; leaving the
         # bound out says the same)
         raise ValueError(f"`{name}` must be a finite number"
@@ -186,6 +186,8 @@ class PercentileStopping(StoppingRule):
             return None
         # the percentile of the best ones: for a maximised objective, counted from the top
         q = self.percentile if curve.direction == "min" else 100 - self.percentile
+        import numpy as np  # here: the tools that read a search never load it
+
         with np.errstate(all="ignore"):
             threshold = float(np.nanpercentile(np.asarray(others, dtype=float), q))
         if math.isnan(threshold) or not better(threshold, best, curve.direction):

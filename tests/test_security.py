@@ -105,6 +105,12 @@ ALLOWED_CODE_LOADING = {
     ("hpstore/cli.py", "spec.loader.exec_module(module)"):
         "runs hpstore's own tool scripts from its package folder, for command names found "
         "in the fixed TOOLS/READING/WRITING lists only (test_cli_runs_only_listed_tools)",
+    ("hpstore/__init__.py", "importlib.import_module(module)"):
+        "the public API imported on first use: modules of hpstore named in the fixed "
+        "_LAZY_MODULES table only (test_package.py)",
+    ("hpstore/__init__.py", "importlib.import_module(f'{__name__}.{name}')"):
+        "hpstore's own subpackages, for names in the fixed _SUBMODULES set only "
+        "(test_package.py)",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -71,6 +72,14 @@ def _native(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_native(v) for v in value]
     return value
+
+
+def numpy_scalar(value: Any, kind: str) -> bool:
+    """Whether ``value`` is an instance of numpy's scalar type ``kind`` (``"integer"``,
+    ``"number"``, ``"bool_"``). False when numpy was never imported, as no value can be one
+    then: hpstore's tools start without loading it."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, getattr(numpy, kind))
 
 
 def plain_scalar(value: Any) -> Any:

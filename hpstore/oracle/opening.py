@@ -7,10 +7,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from hpstore.errors import ProjectMismatchError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
+from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.objective import Objective, create_objective, objective_from_config
 from hpstore.oracle.trials import from_file
 from hpstore.stopping import StoppingRule, rule_from_config
@@ -168,7 +167,7 @@ def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 def _integer(name: str, value: Any, wrong_type: type[Exception]) -> int:
     """``value`` as a Python int (a numpy integer too: the store gets a plain integer, never
     numpy's bytes) that fits in 64 bits; ``wrong_type`` is raised for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, bool) or not (isinstance(value, int) or numpy_scalar(value, "integer")):
         raise wrong_type(f"`{name}` must be an int, received {value!r}.")
     number = int(value)
     if not fits_int64(number):
@@ -195,7 +194,7 @@ def check_bool(name: str, value: Any) -> bool:
         TypeError: anything else, naming it (``overwrite="false"`` would otherwise delete
             the project).
     """
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool) or numpy_scalar(value, "bool_"):
         return bool(value)
     raise TypeError(f"`{name}` must be True or False, received {value!r} (a "
                     f"{type(value).__name__}).")

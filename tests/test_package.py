@@ -1,0 +1,124 @@
+"""The package itself: its public names, and what importing it loads.
+
+``import hpstore`` loads only the errors; every other public name is imported on first use
+(PEP 562), so the ``hpstore`` command starts without numpy or the oracles, and a Ctrl-C
+while a tool's modules load meets the command's own handler.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpstore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, *args: str, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=cwd)
+
+
+def test_importing_hpstore_loads_neither_the_oracles_nor_numpy() -> None:
+    done = _python("import sys, hpstore\n"
+                   "print(sorted(m for m in sys.modules if m.startswith('hpstore')))\n"
+                   "print('numpy' in sys.modules)\n"
+                   "hpstore.RandomSearchOracle\n"
+                   "print('hpstore.oracles' in sys.modules)\n"
+                   "print(hpstore.store.open_store.__module__)")
+    assert done.returncode == 0, done.stderr
+    loaded, numpy, oracles, submodule = done.stdout.splitlines()
+    assert loaded == "['hpstore', 'hpstore.errors']" and numpy == "False"
+    assert oracles == "True"  # the first use of a name imports its module
+    assert submodule == "hpstore.store"  # and of a subpackage, that subpackage
+
+
+def test_every_public_name_is_the_object_its_module_defines() -> None:
+    for module, names in hpstore._LAZY_MODULES.items():
+        for name in names:
+            assert getattr(hpstore, name) is getattr(importlib.import_module(module), name)
+    star: dict[str, object] = {}
+    exec("from hpstore import *", star)
+    assert set(hpstore.__all__) <= set(star) and set(hpstore.__all__) <= set(dir(hpstore))
+    with pytest.raises(AttributeError, match="no attribute 'RandomOracle'"):
+        hpstore.RandomOracle  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'os'"):
+        hpstore.os  # noqa: B018  (only hpstore's own modules are reached)
+
+
+def test_every_module_of_the_package_is_reachable_as_an_attribute() -> None:
+    folder = ROOT / "hpstore"
+    found = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    found |= {p.parent.name for p in folder.glob("*/__init__.py")}
+    assert found - {"errors"} == hpstore._SUBMODULES
+    for name in hpstore._SUBMODULES - {"keras"}:  # (keras: its extra may be missing)
+        assert getattr(hpstore, name) is importlib.import_module(f"hpstore.{name}")
+
+
+def test_type_checkers_see_the_same_names_from_the_same_modules() -> None:
+    tree = ast.parse((ROOT / "hpstore" / "__init__.py").read_text())
+    checked = next(node for node in tree.body if isinstance(node, ast.If)
+                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+    seen = {alias.name: node.module for node in checked.body
+            if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert seen == hpstore._LAZY
+    eager = {alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+             and node.module == "hpstore.errors" for alias in node.names}
+    assert eager | set(seen) | {"__version__"} == set(hpstore.__all__)
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("package") / "search.db"
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=1,
+                                        database=str(path))
+    while (trial := oracle.create_trial("t")).status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"loss": trial.hyperparameters.get("x")})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    return path
+
+
+@pytest.mark.parametrize("command", [["summary"], ["trials"], ["best"], ["history"],
+                                     ["check"], ["report"], ["sql", "SELECT 1"]])
+def test_a_reading_tool_loads_neither_the_oracles_nor_numpy(search: Path, tmp_path: Path,
+                                                            command: list[str]) -> None:
+    done = _python("import sys\nfrom hpstore.cli import main\n"
+                   "code = main([sys.argv[1], sys.argv[2], *sys.argv[3:]])\n"
+                   "print(code, 'numpy' in sys.modules, 'hpstore.oracles' in sys.modules, "
+                   "file=sys.stderr)", command[0], str(search), *command[1:],
+                   cwd=tmp_path)  # (report writes its page here)
+    assert done.stderr.splitlines()[-1] == "0 False False", done.stderr
+    assert done.stdout  # it did its work
+
+
+def test_ctrl_c_while_a_tools_modules_load_is_one_line_and_exit_130() -> None:
+    # The tool's loading is held at a gate (a line on stdin) so that SIGINT lands inside it.
+    code = ("import sys\nimport hpstore.cli as cli\nload = cli.load_tool\n"
+            "def held(name):\n"
+            "    print('@loading', flush=True)\n"
+            "    sys.stdin.readline()\n"
+            "    return load(name)\n"
+            "cli.load_tool = held\n"
+            "sys.exit(cli.main(['summary', 'x.db']))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "@loading\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == "hpstore: interrupted\n", err
