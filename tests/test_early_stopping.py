@@ -3,9 +3,11 @@ kill -9, in the Tuner, in the tools."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import multiprocessing as mp
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -139,8 +141,14 @@ def test_a_rule_given_to_a_search_made_without_one_is_refused(tmp_path):
     # its workers already running would go on without it: one curve, two verdicts
     path = str(tmp_path / "n.db")
     running = make("random", path, None)
-    with pytest.raises(hpstore.ProjectMismatchError, match="made without early stopping"):
+    with pytest.raises(hpstore.ProjectMismatchError, match="made without early stopping"
+                       ) as refused:
         make("random", path, hpstore.MedianStopping(min_trials=1))
+    # the arguments its advice names are the oracle's own
+    advice = str(refused.value).split("Start a search")[1]
+    advised = {*re.findall(r"(\w+)=", advice), "project_name"}
+    assert advised == {"project_name", "warm_start_from", "overwrite"}
+    assert advised <= set(inspect.signature(hpstore.Oracle.__init__).parameters)
     assert running.early_stopping is None
     again = make("random", path, None)  # nothing was stored by the refused one
     assert again.early_stopping is None and again.get_state()["settings"]["oracle_config"].get(

@@ -544,3 +544,45 @@ def test_check_reports_a_damaged_data_page_as_findings(tmp_path, capsys):
     assert "contents: cannot be read: database disk image is malformed" in out
     assert "project 'untitled_project'" in out
     assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_a_page_damaged_so_that_sqlite_runs_out_of_memory_is_named_as_damage(
+        tmp_path, capsys):
+    # SQLite reports such a page as out of memory (its sizes ask for more than there is),
+    # which Python raises as a bare MemoryError: every tool ended on a traceback
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    with open_oracle(str(path), max_trials=5) as oracle:
+        trial = oracle.create_trial("t")
+        for step in range(200):  # observations over several leaf pages
+            oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+    conn = sqlite3.connect(path)
+    leaves = [page for (page,) in conn.execute(
+        "SELECT pageno FROM dbstat WHERE name = 'observations' AND pagetype = 'leaf' "
+        "ORDER BY pageno")]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    start = (leaves[1] - 1) * size + 100
+    data[start:start + 200] = b"\xff" * 200  # cells' sizes become enormous
+    path.write_bytes(bytes(data))
+    with pytest.raises(MemoryError):  # what SQLite itself makes of it
+        sqlite3.connect(path).execute("SELECT * FROM observations").fetchall()
+    capsys.readouterr()
+    memory = "SQLite ran out of memory reading it, as a damaged page makes it"
+    for command in (["summary"], ["show", "0"], ["sql", "SELECT * FROM observations"]):
+        assert main([command[0], str(path), *command[1:]]) == 2, command
+        out, err = capsys.readouterr()
+        assert err.startswith("hpstore: error: ") and memory in err, command
+        assert err.count("\n") == 1
+    assert main(["check", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == "" and "integrity: DAMAGED" in out and memory in out
+    assert "project 'untitled_project'" in out  # the findings go on after it
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(path), str(copy)]) == 2
+    assert memory in capsys.readouterr().err and not copy.exists()
+    with pytest.raises(hpstore.NotAnHpstoreFileError, match=memory):
+        hpstore.Oracle.attach(str(path)).get_trial(trial.trial_id)
+    assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()

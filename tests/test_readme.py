@@ -190,3 +190,19 @@ def test_the_source_distribution_holds_every_folder_the_tests_use():
                               rf"ROOT / \"{folder}\"", text, re.M)}
     assert used >= {"benchmarks", "examples", "tools"}  # (the search itself finds them)
     assert used <= shipped, sorted(used - shipped)
+
+
+def test_the_views_table_lists_each_views_columns(demo):
+    """The README's table of the views names every column of each, in order (a name with a
+    slash, as created/started/ended, stands for several)."""
+    text = README.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^:|]+: ([^|]+) \|$", text, re.M)
+    views = {name for (name,) in demo.execute("SELECT name FROM sqlite_master WHERE type = "
+                                               "'view' AND name NOT LIKE '\\_%' ESCAPE '\\'")}
+    listed = {view: cells for view, cells in rows if view in views}
+    assert set(listed) == views
+    for view, cells in listed.items():
+        named = [part for cell in re.sub(r" \(.*?\)", "", cells).split(", ")
+                 for part in cell.strip().split("/")]
+        columns = [d[0] for d in demo.execute(f"SELECT * FROM {view} LIMIT 0").description]
+        assert named == columns, view

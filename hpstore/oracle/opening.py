@@ -112,7 +112,7 @@ class OpeningMixin:
                 f"The {where} was made without early stopping, but early_stopping="
                 f"{self.early_stopping!r} was given: its other workers would go on without "
                 "the rule. Start a search with the rule under another project_name "
-                "(warm_start= brings this one's trials into it), or overwrite=True.")
+                "(warm_start_from= brings this one's trials into it), or overwrite=True.")
         elif stored_rule != self.early_stopping:
             raise ProjectMismatchError(
                 f"The {where} stops trials early with {stored_rule!r}, but "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hpstore.errors import HpStoreError
 from hpstore.store.sqlite import files
+from hpstore.store.sqlite.checks import SQLITE_FAILURES, unreadable
 from hpstore.store.sqlite.readonly import connect_readonly
 
 # Names SQLite gives the files it keeps beside a database: a copy under such a name would
@@ -113,9 +114,9 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
                                f"({'; '.join(problems[:3])}); {out} was not written. Check the "
                                "search with `hpstore check`.")
         _place(temporary, out)
-    except sqlite3.Error as exc:
-        raise HpStoreError(f"Copying {source} to {out} failed: {exc}. {out} was not "
-                           "written.") from None
+    except SQLITE_FAILURES as exc:
+        raise HpStoreError(f"Copying {source} to {out} failed: {unreadable(exc)}. {out} was "
+                           "not written. Check the search with `hpstore check`.") from None
     finally:
         src.close()
         _remove(temporary)

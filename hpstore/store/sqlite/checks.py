@@ -160,15 +160,26 @@ _MARKS_AND_SCHEMA = (
     "LEFT JOIN sqlite_master AS m ON 1")
 
 
-#: What reading a damaged file raises: SQLite's errors, and a UnicodeDecodeError when the
-#: message SQLite gives quotes a damaged name of its schema (bytes that are not UTF-8).
-UNREADABLE = (sqlite3.DatabaseError, UnicodeDecodeError)
+#: What a call into SQLite raises when it fails: its errors, and MemoryError, which is how
+#: Python gives SQLITE_NOMEM, what SQLite says of a damaged page whose sizes ask for more
+#: memory than there is.
+SQLITE_FAILURES = (sqlite3.Error, MemoryError)
+
+#: What reading a damaged file raises: SQLite's errors (out of memory too, see above), and a
+#: UnicodeDecodeError when the message SQLite gives quotes a damaged name of its schema
+#: (bytes that are not UTF-8).
+UNREADABLE = (sqlite3.DatabaseError, MemoryError, UnicodeDecodeError)
 
 
-def unreadable(exc: Exception) -> str:
-    """What an exception of :data:`UNREADABLE` says, in words."""
+def unreadable(exc: BaseException) -> str:
+    """What an exception of :data:`UNREADABLE` (or :data:`SQLITE_FAILURES`) says, in
+    words."""
     if isinstance(exc, UnicodeDecodeError):
         return "damaged bytes in its schema, which are not UTF-8 text"
+    if isinstance(exc, MemoryError):
+        return ("SQLite ran out of memory reading it, as a damaged page makes it (one whose "
+                "sizes ask for more memory than there is), unless this machine is short of "
+                "memory")
     return str(exc).rstrip(".")
 
 

@@ -29,11 +29,13 @@ from hpstore.errors import (
 )
 from hpstore.store.sqlite import closing, files, locks, names, process_limits, shared
 from hpstore.store.sqlite.checks import (
+    SQLITE_FAILURES,
     check_schema,
     check_writable,
     inspect_database,
     inspect_header,
     single_name,
+    unreadable,
 )
 from hpstore.store.sqlite.files import (
     Identity,
@@ -189,7 +191,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit = {int(WAL_SIZE_LIMIT)}")
-        except sqlite3.Error as exc:
+        except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
         self._conn, self._pid, self._wrote = conn, pid, False
         # Python's sqlite3 connections sit in reference cycles (with their statement cache),
@@ -235,7 +237,7 @@ class Database:
                     os.replace(building, self.path)
                 else:
                     os.link(building, self.path)
-            except sqlite3.Error as exc:
+            except SQLITE_FAILURES as exc:
                 raise self._explain(exc) from None
             finally:
                 for part in (building, *(building.with_name(building.name + s)
@@ -273,7 +275,7 @@ class Database:
                         conn.execute("ROLLBACK")
                     raise
                 self._wrote = True
-        except sqlite3.Error as exc:
+        except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
 
     @staticmethod
@@ -368,7 +370,7 @@ class Database:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, SQLITE_FAILURES):
                 raise self._explain(exc) from None
             raise
 
@@ -384,7 +386,7 @@ class Database:
             try:
                 conn.execute("BEGIN")
                 yield conn
-            except sqlite3.Error as exc:
+            except SQLITE_FAILURES as exc:
                 raise self._explain(exc) from None
             finally:
                 if conn.in_transaction:
@@ -395,12 +397,16 @@ class Database:
         with self._thread_lock:
             try:
                 return self.connect().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except SQLITE_FAILURES as exc:
                 raise self._explain(exc) from None
 
-    def _explain(self, exc: sqlite3.Error) -> DatabaseError:
-        text = str(exc)
+    def _explain(self, exc: sqlite3.Error | MemoryError) -> DatabaseError:
         where = "the in-memory search" if self.memory else str(self.path)
+        if isinstance(exc, MemoryError):
+            return NotAnHpstoreFileError(
+                f"{where} cannot be read: {unreadable(exc)}. `hpstore check {where}` "
+                "says whether it is damaged; if so, restore it from a backup.")
+        text = str(exc)
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
         if "unable to open" in text and (said := process_limits.out_of_files(where, text)):

@@ -26,6 +26,7 @@ from hpstore.errors import (
 from hpstore.store.decode import ANY_JSON, check_row, damaged, from_json
 from hpstore.store.sqlite import checkmarks, files
 from hpstore.store.sqlite.checks import (
+    SQLITE_FAILURES,
     UNREADABLE,
     check_schema,
     inspect_header,
@@ -312,7 +313,7 @@ class ReadOnlyDatabase:
     def query(self, sql: str, params: Any = ()) -> list[Any]:
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
+        except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
 
     @contextlib.contextmanager
@@ -325,13 +326,13 @@ class ReadOnlyDatabase:
             finally:
                 if self._conn.in_transaction:
                     self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
 
-    def _explain(self, exc: sqlite3.Error) -> BaseException:
-        if is_interruption(exc):  # Ctrl-C reached SQLite through the progress handler
-            return KeyboardInterrupt()
-        return NotAnHpstoreFileError(f"{self.path} cannot be read: {str(exc).rstrip('.')}.")
+    def _explain(self, exc: sqlite3.Error | MemoryError) -> BaseException:
+        if isinstance(exc, sqlite3.Error) and is_interruption(exc):
+            return KeyboardInterrupt()  # Ctrl-C reached SQLite through the progress handler
+        return NotAnHpstoreFileError(f"{self.path} cannot be read: {unreadable(exc)}.")
 
     def write(self) -> Any:
         raise ReadOnlyDatabaseError(f"{self.path} is open read-only here: nothing is written.")
@@ -408,6 +409,9 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
         if "one statement at a time" in text:
             raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
         raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
+    except MemoryError as exc:
+        raise HpStoreError(f"SQLite could not run the query: {unreadable(exc)}. `hpstore "
+                           "check` says whether the file is damaged.") from None
 
 
 def holds_search(path: str | os.PathLike[str]) -> bool:
