@@ -11,6 +11,7 @@ with ``--force``. New files are created 0644 at most (a stricter umask is kept).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -86,7 +87,19 @@ def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[st
     given = str(path)
     if not given:
         raise OutputFileError(f"The output file name is empty; give one with {option} FILE.")
-    real = Path(os.path.realpath(Path(path).expanduser()))
+    expanded = Path(path).expanduser()
+    with contextlib.suppress(OSError):
+        st = os.stat(expanded)
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            # A device or a pipe (/dev/null; /dev/stdout, or the /dev/fd/N of a shell's
+            # `>(gzip > out.gz)`, whose links name no path): written as it is, through the
+            # name given. Never the search file: that is a regular file.
+            return expanded
+        if stat.S_ISSOCK(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            raise OutputFileError(f"Cannot write {given}: it is a "
+                                  f"{'socket' if stat.S_ISSOCK(st.st_mode) else 'disk'}. "
+                                  f"Choose another output file with {option}.")
+    real = Path(os.path.realpath(expanded))
     reason = _Protected(database).why(real)
     if reason:
         raise OutputFileError(f"Refusing to write {given}: {reason}. hpstore never writes over "
@@ -174,8 +187,18 @@ def _open(real: Path, given: str) -> tuple[int, bool]:
     except OSError as exc:
         raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None
     try:
-        regular = stat.S_ISREG(os.stat(real).st_mode)
-        # a device or pipe (/dev/null, /dev/stdout into a pipe) is written, not replaced
-        return os.open(real, (os.O_RDWR if regular else os.O_WRONLY) | os.O_CLOEXEC), False
+        mode = os.stat(real).st_mode
+        if stat.S_ISREG(mode):
+            return os.open(real, os.O_RDWR | os.O_CLOEXEC), False
+        # a device or pipe (/dev/null, /dev/stdout into a pipe) is written, not replaced;
+        # a FIFO no one reads is refused rather than waited on for ever
+        fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC
+                     | (os.O_NONBLOCK if stat.S_ISFIFO(mode) else 0))
+        os.set_blocking(fd, True)
+        return fd, False
     except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputFileError(f"Cannot write {given}: it is a named pipe (FIFO) that no "
+                                  "program reads from. Start its reader first, or choose "
+                                  "another output file.") from None
         raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None

@@ -81,7 +81,11 @@ class Progress:
         self.project = project
         self.direction = direction
         self.verbose = verbose
-        self.stream = stream or sys.stdout
+        # sys.stdout is None in a script started with its output closed (`>&-`, a daemon):
+        # nothing is shown then, and the search runs as usual
+        self.stream: TextIO | None = stream or sys.stdout
+        if self.stream is None:
+            self.verbose = verbose = 0
         self.live = verbose > 0 and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = time.monotonic()
         self._last_transition = project.last_transition()
@@ -103,6 +107,8 @@ class Progress:
         A character its encoding lacks (a name in a C locale, PYTHONIOENCODING=ascii) is
         shown as an escape, as the hpstore tools do; a closed or broken stream ends the
         display."""
+        if self.stream is None:
+            return
         try:
             try:
                 self.stream.write(text)

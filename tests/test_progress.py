@@ -62,3 +62,30 @@ def test_a_display_that_cannot_encode_a_name_shows_an_escape_and_the_search_goes
     assert len(tuner.oracle.trials) == 3
     shown = raw.getvalue().decode("ascii")
     assert "mod\\xe8le=" in shown and shown.count(" trial ") >= 3
+
+
+def test_a_search_started_with_its_output_closed_runs_to_its_end(tmp_path):
+    # a job scheduler or a daemon may start a script with no standard output at all
+    # (sys.stdout is None): the display ended the search on an AttributeError
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import hpstore\n"
+              "def build(hp):\n"
+              "    hp.Float('x', -1, 1)\n"
+              "tuner = hpstore.Tuner(hpstore.RandomSearchOracle('loss', max_trials=4, "
+              "database='s.db'), hypermodel=build, run_trial=lambda t: t.hyperparameters"
+              ".get('x') ** 2, verbose=1)\n"
+              "tuner.search()\n"
+              "tuner.results_summary()\n")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, preexec_fn=lambda: os.close(1),
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'"
+                            ).fetchone()[0] == 4

@@ -186,3 +186,43 @@ def test_export_writes_the_format_its_file_is_named_for(search, tmp_path, name, 
     out = tmp_path / name
     assert main(["export", str(search), "-o", str(out), *args]) == 0
     assert out.read_text().startswith(first)
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_a_named_pipe_is_written_to_its_reader_and_refused_without_one(
+        search, tmp_path, capsys, tool, extra):
+    # with no reader, the tools waited for one for ever (even with --force)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    for force in ([], ["--force"]):  # (in a process of its own: a hang fails the test)
+        done = subprocess.run(
+            [sys.executable, "-m", "hpstore", tool, str(search), *extra, "-o", str(fifo),
+             *force], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        err = done.stderr
+        assert done.returncode == 2 and one_error_line(err), err
+        assert "no program reads from" in err
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, there first
+    try:
+        code, _, err = run(capsys, tool, str(search), *extra, "-o", str(fifo))
+        assert code == 0, err
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert len(received) > 100 and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_a_pipe_given_by_its_descriptor_is_written(search, tool, extra):
+    # /dev/fd/N, as a shell's `-o >(gzip > out.gz)` gives it: its link names no path, and
+    # the tools refused it as "No such file or directory"
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        done = subprocess.run(
+            [sys.executable, "-m", "hpstore", tool, str(search), *extra, "-o",
+             f"/dev/fd/{write_end}"], pass_fds=(write_end,), capture_output=True, text=True,
+            timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        os.close(write_end)
+        received = pipe.read()
+    assert done.returncode == 0, done.stderr
+    assert len(received) > 100
