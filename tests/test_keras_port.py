@@ -513,3 +513,55 @@ def test_the_oracles_start_and_end_orders_are_kerastuners(tmp_path):
     # (an AttributeError: KerasTuner's oracles keep both lists)
     assert tuner.oracle.start_order == ids and tuner.oracle.end_order == ids
     tuner.oracle.close()
+
+
+class TwoTrainings(kt.HyperModel):
+    """A fit that warms up, then fine-tunes, and returns the fine-tuning's History (a
+    common transfer-learning shape): both trainings start again at epoch 0."""
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        model.fit(*args, **kwargs)
+        self.last = model.fit(*args, **kwargs)
+        return self.last
+
+
+def test_a_fit_that_trains_twice_is_recorded_apart_and_scored_on_the_history_it_returns(
+        tmp_path):
+    # the two trainings' epochs 0, 1 were averaged into one curve and the trial scored on
+    # that blend; KerasTuner scores the returned History
+    model = TwoTrainings()
+    tuner = search(kt.RandomSearch(model, objective="val_loss", max_trials=1, seed=1,
+                                   directory=str(tmp_path), project_name="p"))
+    history = tuner.oracle.hpstore_oracle.get_trial("0").metrics.get_history("val_loss")
+    assert [(o.step, len(o.value)) for o in history[:4]] == [(0, 1), (1, 1), (2, 1), (3, 1)]
+    assert [o.value[0] for o in history[2:4]] == model.last.history["val_loss"]
+    assert tuner.oracle.get_trial("0").score == min(model.last.history["val_loss"])
+
+
+class ReportsItself(kt.Tuner):
+    """A run_trial that reports through self.oracle.update_trial, as KerasTuner still
+    allows, and returns something else."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        x = trial.hyperparameters.Float("x", -2, 2)
+        for step in range(3):
+            self.oracle.update_trial(trial.trial_id, {"loss": (x - 1) ** 2 + 1 - 0.1 * step},
+                                     step=step)
+        return {"loss": 100.0}
+
+
+def test_a_run_trial_that_reported_itself_is_scored_on_its_reports_as_in_kerastuner(
+        tmp_path):
+    # what it returned was recorded one step past its reports and scored the trial
+    tuner = ReportsItself(oracle=kt.oracles.RandomSearchOracle(objective="loss", max_trials=2,
+                                                               seed=1),
+                          directory=str(tmp_path), project_name="p")
+    tuner.search(verbose=0)
+    for trial in tuner.oracle.trials.values():
+        x = trial.hyperparameters["x"]
+        assert trial.score == pytest.approx((x - 1) ** 2 + 1 - 0.2) and trial.best_step == 2
+    assert max(step for (step,) in rows(tmp_path / "p.db", "SELECT step FROM metric_history")
+               ) == 2

@@ -33,7 +33,10 @@ class EpochRecorder(keras.callbacks.Callback):
     step), and stops training when the search has set the trial to STOPPED.
 
     An epoch whose logs lack the objective (``validation_freq`` > 1, say) cannot be
-    recorded, since the oracle takes only reports that hold it, and is left out.
+    recorded, since the oracle takes only reports that hold it, and is left out. A
+    hypermodel whose ``fit`` trains more than once (a warm-up, then fine-tuning) counts the
+    epochs of each later training on from the last step recorded, so that its curve is
+    never averaged with the earlier one's (``phases`` counts the trainings).
 
     Args:
         oracle: the ``hpstore.keras.Oracle`` of the search.
@@ -44,13 +47,30 @@ class EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.oracle = oracle
         self.trial_id = trial_id
+        #: the trainings (``model.fit`` calls) this callback has seen
+        self.phases = 0
+        self._last: int | None = None  # the last step recorded
+        self._offset = 0
+        self._phase_begins = False
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.phases += 1
+        self._phase_begins = True
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         metrics = numeric_logs(logs)
         names = self.oracle.hpstore_oracle.objective.metric_names
         if not all(name in metrics for name in names):
             return
-        updated = self.oracle.update_trial(self.trial_id, metrics, step=int(epoch))
+        step = int(epoch)
+        if self._phase_begins:
+            self._phase_begins = False
+            # a later training counts on (one given initial_epoch past the last is kept)
+            self._offset = 0 if self._last is None or step > self._last else (
+                self._last + 1 - step)
+        step += self._offset
+        self._last = step
+        updated = self.oracle.record_epoch(self.trial_id, metrics, step)
         if updated.status == TrialStatus.STOPPED:
             # scored on what it reached: the trial ends STOPPED, with these epochs
             self.model.stop_training = True

@@ -107,6 +107,8 @@ class Oracle(keras_tuner.Oracle):
         self._objective: Any = None
         #: trial id -> the last step its objective was reported at, in its current run
         self._reported: dict[str, int] = {}
+        #: trial ids whose run_trial reported its objective through update_trial itself
+        self._reported_itself: set[str] = set()
         #: trial id -> the step of the result its run_trial returned, which scores it
         self._scored_on: dict[str, int] = {}
         self._wait = IDLE_WAIT[0]
@@ -180,16 +182,29 @@ class Oracle(keras_tuner.Oracle):
                      ) -> KerasTrial:
         """Record metrics of a running trial at ``step``; the returned trial's status is
         STOPPED when it has been told to stop. See :meth:`hpstore.Oracle.update_trial`."""
+        return self.record_epoch(trial_id, metrics, int(step), by_run_trial=True)
+
+    def record_epoch(self, trial_id: str, metrics: Mapping[str, Any], step: int, *,
+                     by_run_trial: bool = False) -> KerasTrial:
+        """:meth:`update_trial`, from the tuner's own callback (``by_run_trial`` False) or
+        from a ``run_trial`` that reports for itself (as KerasTuner still allows)."""
         oracle = self.hpstore_oracle
-        updated = oracle.update_trial(trial_id, metrics, step=int(step))
+        updated = oracle.update_trial(trial_id, metrics, step=step)
         if all(name in metrics for name in oracle.objective.metric_names):
             key = str(trial_id)
-            self._reported[key] = max(int(step), self._reported.get(key, int(step)))
+            self._reported[key] = max(step, self._reported.get(key, step))
+            if by_run_trial:
+                self._reported_itself.add(key)
         return to_keras_trial(updated)
 
     def reported(self, trial_id: str) -> bool:
         """Whether the running trial has reported its objective through this oracle."""
         return str(trial_id) in self._reported
+
+    def reported_itself(self, trial_id: str) -> bool:
+        """Whether the running trial's ``run_trial`` reported its objective through
+        :meth:`update_trial` itself (then, as in KerasTuner, what it returns is not used)."""
+        return str(trial_id) in self._reported_itself
 
     def record_result(self, trial_id: str, metrics: Mapping[str, Any]) -> KerasTrial:
         """Record what a trial's ``run_trial`` (or its hypermodel's ``fit``) returned, after
@@ -217,6 +232,7 @@ class Oracle(keras_tuner.Oracle):
             if step is not None:
                 del inner.score_trial  # (the class's again)
             self._reported.pop(str(trial.trial_id), None)
+            self._reported_itself.discard(str(trial.trial_id))
             trial.status, trial.message = ours.status, ours.message
             trial.score = ours.score
             trial.best_step = ours.best_step if ours.best_step is not None else 0

@@ -94,6 +94,8 @@ class Tuner(keras_tuner.Tuner):
             executions_per_trial=executions_per_trial, **kwargs)
         # KerasTuner calls every process "tuner0": here each needs its own.
         self.tuner_id = tuner_id or default_tuner_id()
+        #: the epoch recorders of the running trial, one per execution
+        self._recorders: list[EpochRecorder] = []
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
             self._populate_initial_space()
 
@@ -122,18 +124,27 @@ class Tuner(keras_tuner.Tuner):
     # -- one trial ------------------------------------------------------------------------------
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         # Last in the list: when an epoch is in the file, its checkpoint is on disk.
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
-                               EpochRecorder(self.oracle, trial.trial_id)]
+        recorder = EpochRecorder(self.oracle, trial.trial_id)
+        self._recorders.append(recorder)
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), recorder]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
+        self._recorders = []
         results = self.run_trial(trial, *fit_args, **fit_kwargs)
         objective = self.oracle.objective
+        if self.oracle.reported_itself(trial.trial_id):
+            # run_trial reported through self.oracle.update_trial: as in KerasTuner, that
+            # is the trial's result, and what run_trial returns is not used
+            return
         if self.oracle.reported(trial.trial_id):
-            if results is None or _histories(results):
+            if results is None:
                 return  # its epochs are in the file, the objective with them
-            # A result of its own after the epochs (a test-set score, a mean over folds):
-            # KerasTuner scores the trial on what run_trial returns, and so does this.
+            if _histories(results) and all(r.phases <= 1 for r in self._recorders):
+                return  # the same epochs, as they ran
+            # A result of its own after the epochs (a test-set score, a mean over folds), or
+            # the History of the last of several trainings in one fit: KerasTuner scores
+            # the trial on what run_trial returns, and so does this.
             tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
             self.oracle.record_result(
                 trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective))
