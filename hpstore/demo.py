@@ -17,6 +17,7 @@ import numpy as np
 
 import hpstore
 from hpstore.store import open_store
+from hpstore.tooling import silence_stdout
 from hpstore.tuner import RESUME_HINT
 
 QUERIES = [
@@ -106,7 +107,10 @@ class DemoTuner(hpstore.Tuner):
 def make_tuner(path: str, trials: int, verbose: int = 1) -> DemoTuner:
     oracle = hpstore.RandomSearchOracle(objective="val_loss", max_trials=trials, seed=1,
                                         database=path, project_name="demo")
-    return DemoTuner(oracle, hypermodel=build, tuner_id="demo", verbose=verbose)
+    # its own tuner ids (demo-PID-1, demo-PID-2): a second demo on the same file, started
+    # while the first runs, shares the search rather than being refused
+    return DemoTuner(oracle, hypermodel=build, tuner_id=f"demo-{os.getpid()}",
+                     verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,10 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     (one ``hpstore: error:`` line on stderr), 130 interrupted by Ctrl-C (the last line
     says how to resume)."""
     parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
-    parser.add_argument("--database", default="hpstore-demo.db")
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--database", default="hpstore-demo.db",
+                        help="the search file (default: %(default)s; run again to resume)")
+    parser.add_argument("--trials", type=int, default=40,
+                        help="max_trials of the search (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of this run (default: %(default)s)")
+    parser.add_argument("--verbose", type=int, default=1,
+                        help="0: no line per trial (default: %(default)s)")
     args = parser.parse_args(argv)
     path = os.path.abspath(args.database)
     tuner: DemoTuner | None = None
@@ -142,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             # interrupted outside the search, which prints this itself
             print(f"\nhpstore demo interrupted. {RESUME_HINT}", flush=True)
         return 130
+    except BrokenPipeError:  # piped into head, say: what was read is enough
+        silence_stdout()
+        return 0
     except (hpstore.HpStoreError, ValueError, OSError) as exc:
         print(f"hpstore: error: {_one_line(exc)}", file=sys.stderr)
         return 2

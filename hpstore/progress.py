@@ -150,7 +150,7 @@ class Progress:
             count = f"{done}/{total}" if total else f"{done}"
             line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial "
                     f"{event.trial_id} {status:<9} "
-                    f"score={_fmt_score(score if status == 'COMPLETED' else None)}"
+                    f"score={_fmt_score(score if status in ('COMPLETED', 'STOPPED') else None)}"
                     f" best={_fmt_score(best)} ({count}) {event.tuner_id or ''}: "
                     f"{_fmt_values(dict(event.values))}")
             last = (message or "").strip().splitlines()[-1:]  # a traceback's last line

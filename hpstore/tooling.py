@@ -203,7 +203,7 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         print(error_line(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: stop quietly
-        _silence_stdout()
+        silence_stdout()
         return 0
     except OSError as exc:  # a file or folder given on the command line
         where = f"{exc.filename}: " if exc.filename else ""
@@ -269,7 +269,7 @@ def _escape_what_the_terminal_cannot_show() -> None:
                 reconfigure(errors="backslashreplace")
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null, so that Python's final flush into the closed pipe does not
     print a traceback."""
     try:

@@ -55,3 +55,50 @@ def test_the_command_exits_2_with_one_line(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [f"hpstore: error: {folder} is a folder, not a search "
                                         "file."]
+
+
+def _demo(path, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpstore", "demo", "--database", str(path), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def _until_a_trial_ends(proc) -> None:
+    for line in proc.stdout:
+        if " trial " in line and " COMPLETED " in line:
+            return
+    raise AssertionError(f"no trial ended: {proc.stderr.read()}")
+
+
+def test_two_demos_on_one_file_share_the_search(tmp_path):
+    # both ran workers named demo-1 and demo-2: the second was refused ("Tuner id 'demo-1'
+    # is running trial ... in another live process") with no option to name its own
+    import signal
+    import sqlite3
+
+    path = tmp_path / "d.db"
+    first = _demo(path, "--trials", "100000", "--workers", "1")
+    second = None
+    try:
+        _until_a_trial_ends(first)
+        second = _demo(path, "--trials", "100000", "--workers", "1")
+        _until_a_trial_ends(second)
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                proc.communicate(timeout=120)
+    assert first.returncode == second.returncode == 130
+    with sqlite3.connect(path) as conn:
+        tuners = {t for (t,) in conn.execute(
+            "SELECT DISTINCT tuner_id FROM trials WHERE status = 'COMPLETED'")}
+    assert tuners == {f"demo-{first.pid}", f"demo-{second.pid}"}
+
+
+def test_the_demo_piped_into_head_stops_quietly(tmp_path):
+    proc = _demo(tmp_path / "d.db", "--trials", "100000", "--workers", "1")
+    assert proc.stdout.readline().startswith("hpstore demo: a random search")
+    proc.stdout.close()  # as head does once it has its lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == ""

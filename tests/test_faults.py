@@ -576,6 +576,52 @@ def test_a_script_that_ends_while_daemon_threads_run_trials_leaves_everything_in
         ("COMPLETED", dict(alone)["COMPLETED"] + 8)]
 
 
+# A thread that asked to write just before the script ended, and was let through only
+# after the search was closed at exit (held at the search's thread lock, as behind another
+# thread's transaction): it reopened the file and committed after the fold.
+LATE_WRITER_SCRIPT = """
+import atexit, sys, threading
+sys.path.insert(0, {tests!r})
+atexit.register(lambda: late.join(60))  # registered before hpstore's: runs after its close
+from _faults import complete_one
+from _workers import open_oracle
+from hpstore.store.sqlite import closing
+oracle = open_oracle({path!r}, max_trials=100, seed=3)
+complete_one(oracle, "main")
+db = oracle._store.db
+lock, waiting, folded = db._thread_lock, threading.Event(), threading.Event()
+
+class Held:  # the database's lock: the late thread's first write waits for the fold at exit
+    def __enter__(self):
+        if threading.current_thread() is late and sys._getframe(1).f_code.co_name == "write":
+            waiting.set()
+            folded.wait(60)
+        return lock.__enter__()
+    def __exit__(self, *exc):
+        lock.__exit__(*exc)
+        if threading.current_thread() is threading.main_thread() and closing.ended():
+            folded.set()  # the exit's close folded the log and let go of the lock
+    def acquire(self, *args, **kwargs):
+        return lock.acquire(*args, **kwargs)
+    def release(self):
+        lock.release()
+
+db._thread_lock = Held()
+late = threading.Thread(target=complete_one, args=(oracle, "late"), daemon=True)
+late.start()
+waiting.wait(60)
+"""
+
+
+def test_a_write_asked_for_just_before_the_script_ends_is_refused_after_the_fold(tmp_path):
+    path = tmp_path / "late.db"
+    done = run_script(LATE_WRITER_SCRIPT, path)
+    assert done.returncode == 0, done.stderr
+    assert "was closed as this script ended" in done.stderr  # the late thread's error
+    assert size(f"{path}-wal") == 0  # nothing committed after the fold
+    assert query(str(path), "SELECT tuner_id, status FROM trials") == [("main", "COMPLETED")]
+
+
 LATE_READER_SCRIPT = """
 import atexit, sys
 sys.path.insert(0, {tests!r})

@@ -8,7 +8,7 @@ traceback; two projects compared. It updates itself as trials change,
 and stops once the search is finished.
 
 Read-only like every inspection tool: the search is opened with mode=ro, the server
-answers GET only and has no endpoint that writes. It listens on 127.0.0.1, this machine
+answers GET and HEAD only and has no endpoint that writes. It listens on 127.0.0.1, this machine
 only. --host 0.0.0.0 (or an address of a network interface) lets every machine that can
 reach this one on that port read the whole search, with no password: use it on a network
 you trust, or reach a remote dashboard through `ssh -L 8080:127.0.0.1:8080 host`. Ctrl-C

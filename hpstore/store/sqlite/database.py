@@ -318,16 +318,18 @@ class Database:
                 interpreter is ending and its searches were closed.
             FileIdentityError: the path no longer names the file (moved or replaced).
         """
-        if closing.ended() and not self.memory:
-            # Nothing is committed after the log was folded into the file as the script
-            # ended: the file alone must hold every commit (reads stay possible).
-            raise DatabaseError(
-                f"{self.path} was closed as this script ended, and a thread of it (a "
-                "daemon thread running trials, say) still writes: nothing more is written, "
-                "so the file alone holds every commit. A trial that thread was running is "
-                "run again by the next worker. To finish such trials, join the threads "
-                "before the script ends.")
         with self._thread_lock:
+            if closing.ended() and not self.memory:
+                # Nothing is committed after the log was folded into the file as the script
+                # ended: the file alone must hold every commit (reads stay possible).
+                # Looked at holding the thread lock, which the fold at exit takes: a write
+                # that waited for it while the search was closed is refused too.
+                raise DatabaseError(
+                    f"{self.path} was closed as this script ended, and a thread of it (a "
+                    "daemon thread running trials, say) still writes: nothing more is "
+                    "written, so the file alone holds every commit. A trial that thread "
+                    "was running is run again by the next worker. To finish such trials, "
+                    "join the threads before the script ends.")
             conn = self.connect()
             if conn.in_transaction:  # inside this thread's write (a quick decision's step)
                 yield conn
