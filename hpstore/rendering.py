@@ -162,7 +162,7 @@ def iso_time(at: float | None) -> str | None:
     """A Unix time as the views show it: ``2026-11-30T03:44:48.123Z`` (UTC)."""
     if at is None:
         return None
-    moment = datetime.datetime.fromtimestamp(at, tz=datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(at, tz=datetime.UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 

@@ -58,8 +58,13 @@ def open_search(database: str, *, check: bool = True) -> Any:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
     """
     store = open_store(database, read_only=True, check=check)
+    _OPENED.append(store)  # closed by run_tool when the command ends
     _warn_of_other_names(database)
     return store
+
+
+#: the stores open_search opened for the running command
+_OPENED: list[Any] = []
 
 
 def _warn_of_other_names(database: str) -> None:
@@ -194,6 +199,17 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
         sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
     _escape_what_the_terminal_cannot_show()
+    try:
+        return _run(main, argv)
+    finally:
+        # a command called in-process (hpstore.cli.main from a notebook) leaves no
+        # connection open behind it
+        while _OPENED:
+            with contextlib.suppress(Exception):
+                _OPENED.pop().close()
+
+
+def _run(main: Any, argv: Sequence[str] | None) -> int:
     try:
         return int(main(argv) or 0)
     except KeyboardInterrupt:

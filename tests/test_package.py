@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,3 +123,22 @@ def test_ctrl_c_while_a_tools_modules_load_is_one_line_and_exit_130() -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err == "hpstore: interrupted\n", err
+
+
+def test_no_statement_binds_numbered_placeholders() -> None:
+    # Python 3.12.0-3.12.3 warn (an error under -W error) for ?1, ?2 bound from a tuple
+    found = []
+    for path in sorted((ROOT / "hpstore").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(
+                    r"\?\d", node.value):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
+
+
+def test_the_python_the_readme_names_is_the_one_the_package_requires() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (version,) = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.M)
+    assert f"Python {version} or newer" in readme
+    assert sys.version_info >= tuple(int(p) for p in version.split("."))

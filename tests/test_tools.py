@@ -544,3 +544,27 @@ def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
         "  flag   Boolean  True, False; default False\n"
         "  seed   Fixed    3\n")
     assert "{" not in out  # no raw configs or dicts
+
+
+def test_a_tool_called_in_process_closes_the_search_it_opened(shared_db, capsys, monkeypatch):
+    # (from a notebook, say): the read-only connections stayed open until collected, which
+    # Python 3.13 reports as a ResourceWarning for each
+    from hpstore import tooling
+
+    opened = []
+    real = tooling.open_store
+
+    def kept(*args, **kwargs):
+        opened.append(real(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(tooling, "open_store", kept)
+    commands = [["summary"], ["trials"], ["best"], ["show", "0"], ["history"], ["check"],
+                ["sql", "SELECT 1"]]
+    for command in commands:
+        code, _, err = run(capsys, command[0], shared_db, *command[1:])
+        assert code in (0, 1), err  # (check: 1 when it finds something)
+    assert len(opened) == len(commands)
+    for store in opened:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            store.db.connect().execute("SELECT 1")

@@ -49,8 +49,9 @@ PROJECT_COLUMNS = ", ".join(PROJECT_FIELDS)
 # over its reports).
 _ALL_POINTS = ("SELECT id, step, value FROM observations WHERE trial = ? AND run = ? "
                "AND metric = ? ORDER BY id")
-_POINTS_FROM = ("SELECT id, step, value FROM observations WHERE id >= ?4 AND +trial = ?1 "
-                "AND run = ?2 AND metric = ?3 ORDER BY id")
+# (plain ? placeholders: Python 3.12.0-3.12.3 warn of numbered ones bound from a tuple)
+_POINTS_FROM = ("SELECT id, step, value FROM observations WHERE id >= ? AND +trial = ? "
+                "AND run = ? AND metric = ? ORDER BY id")
 # What deciding the next trial starts from (CreationFacts), in one statement.
 _FACTS_COLUMNS = (
     "p.max_trials, (SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY "
@@ -481,7 +482,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 last = stop.last(trial.key, trial.run)
                 points = None if last is None else points_after(last, [
                     (i, s, from_db_float(v)) for i, s, v in conn.execute(
-                        _POINTS_FROM, (trial.key, trial.run, stop.metric, last[0]))])
+                        _POINTS_FROM, (last[0], trial.key, trial.run, stop.metric))])
                 if points is None:  # (nothing kept, or not what the store holds now)
                     last, points = None, [(i, s, from_db_float(v)) for i, s, v in conn.execute(
                         _ALL_POINTS, (trial.key, trial.run, stop.metric))]

@@ -119,8 +119,8 @@ class ReadingMixin:
         """The time of the last status change or reported value, or None."""
         rows = self.db.query(
             "SELECT max((SELECT max(s.at) FROM transitions s JOIN trials t ON t.id = s.trial "
-            "WHERE t.project_id = ?1), (SELECT max(o.at) FROM observations o JOIN trials t "
-            "ON t.id = o.trial WHERE t.project_id = ?1))", (self.project_id,))
+            "WHERE t.project_id = ?), (SELECT max(o.at) FROM observations o JOIN trials t "
+            "ON t.id = o.trial WHERE t.project_id = ?))", (self.project_id, self.project_id))
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def trial_ids(self) -> list[str]:
