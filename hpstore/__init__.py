@@ -96,28 +96,26 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
     "hpstore.tuner": ("Tuner",),
 }
 _LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
-#: hpstore's own modules and subpackages, reachable as attributes after `import hpstore`
+#: the modules `import hpstore` made attributes of the package when it imported everything
+#: (`hpstore.store.open_store` after a bare `import hpstore`): still reachable so
 _SUBMODULES = frozenset({
-    "cli", "dashboard", "demo", "hyperparameters", "keras", "objective", "oracle", "oracles",
-    "output_file", "progress", "queries", "rendering", "report", "stopping", "store",
-    "tooling", "trial", "tuner", "workers"})
+    "hyperparameters", "objective", "oracle", "oracles", "progress", "queries", "rendering",
+    "stopping", "store", "trial", "tuner", "workers"})
 
+if not TYPE_CHECKING:  # (type checkers see the imports above, and a misspelled name)
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        # a subpackage (`hpstore.store.open_store` after a bare `import hpstore`, as when
-        # everything was imported eagerly)
-        if name in _SUBMODULES:
-            return importlib.import_module(f"{__name__}.{name}")
-        raise AttributeError(f"module 'hpstore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # looked up once
-    return value
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            if name in _SUBMODULES:
+                return importlib.import_module(f"{__name__}.{name}")
+            raise AttributeError(f"module 'hpstore' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # looked up once
+        return value
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
 
 
 __version__ = "0.1.0"

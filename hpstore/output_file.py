@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 
 from hpstore.errors import OutputFileError
@@ -165,8 +166,12 @@ def write_output(path: str | os.PathLike[str], text: str, *,
             if not force:
                 raise OutputFileError(f"{given} already exists; give --force to replace it.")
             os.ftruncate(fd, 0)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="", closefd=False) as out:
-            out.write(text)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="", closefd=False) as out:
+                out.write(text)
+        except BrokenPipeError:
+            raise OutputFileError(f"Cannot write {given}: the program reading it stopped "
+                                  "before the whole output was written.") from None
     except BaseException:
         if created:
             with contextlib.suppress(OSError):
@@ -190,15 +195,24 @@ def _open(real: Path, given: str) -> tuple[int, bool]:
         mode = os.stat(real).st_mode
         if stat.S_ISREG(mode):
             return os.open(real, os.O_RDWR | os.O_CLOEXEC), False
-        # a device or pipe (/dev/null, /dev/stdout into a pipe) is written, not replaced;
-        # a FIFO no one reads is refused rather than waited on for ever
-        fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC
-                     | (os.O_NONBLOCK if stat.S_ISFIFO(mode) else 0))
-        os.set_blocking(fd, True)
-        return fd, False
+        # a device or pipe (/dev/null, /dev/stdout into a pipe) is written, not replaced
+        if stat.S_ISFIFO(mode):
+            return _open_fifo(real, given), False
+        return os.open(real, os.O_WRONLY | os.O_CLOEXEC), False
     except OSError as exc:
-        if exc.errno == errno.ENXIO:
-            raise OutputFileError(f"Cannot write {given}: it is a named pipe (FIFO) that no "
-                                  "program reads from. Start its reader first, or choose "
-                                  "another output file.") from None
         raise OutputFileError(f"Cannot write {given}: {exc.strerror or exc}.") from None
+
+
+def _open_fifo(real: Path, given: str) -> int:
+    """A named pipe, opened for writing: at once when a program reads it, else once one
+    does, having said on stderr what it waits for (Ctrl-C stops the wait)."""
+    try:
+        fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+            raise
+        print(f"hpstore: waiting for a program to read {given} (a named pipe); Ctrl-C to "
+              "stop.", file=sys.stderr, flush=True)
+        return os.open(real, os.O_WRONLY | os.O_CLOEXEC)
+    os.set_blocking(fd, True)
+    return fd

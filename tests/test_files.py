@@ -586,3 +586,21 @@ def test_a_page_damaged_so_that_sqlite_runs_out_of_memory_is_named_as_damage(
     with pytest.raises(hpstore.NotAnHpstoreFileError, match=memory):
         hpstore.Oracle.attach(str(path)).get_trial(trial.trial_id)
     assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_running_out_of_memory_in_python_code_is_not_called_damage(tmp_path):
+    # a MemoryError of the decision itself (a space too large to list), raised inside the
+    # write transaction, was reported as a damaged file to restore from a backup
+    class Hungry(hpstore.RandomSearchOracle):
+        decides_quickly = True  # decided inside the transaction that records the trial
+
+        def populate_space(self, trial_id):
+            raise MemoryError
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = Hungry("loss", max_trials=3, hyperparameters=hp, database=str(tmp_path / "h.db"))
+    with pytest.raises(MemoryError) as raised:
+        oracle.create_trial("t")
+    assert not isinstance(raised.value, hpstore.HpStoreError)
+    oracle.close()

@@ -189,19 +189,11 @@ def test_export_writes_the_format_its_file_is_named_for(search, tmp_path, name, 
 
 
 @pytest.mark.parametrize(("tool", "extra"), WRITERS)
-def test_a_named_pipe_is_written_to_its_reader_and_refused_without_one(
+def test_a_named_pipe_is_written_to_its_reader_started_before_or_after(
         search, tmp_path, capsys, tool, extra):
-    # with no reader, the tools waited for one for ever (even with --force)
+    # with no reader yet, the tools waited for one, saying nothing (a hang, to the user)
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
-    for force in ([], ["--force"]):  # (in a process of its own: a hang fails the test)
-        done = subprocess.run(
-            [sys.executable, "-m", "hpstore", tool, str(search), *extra, "-o", str(fifo),
-             *force], capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        err = done.stderr
-        assert done.returncode == 2 and one_error_line(err), err
-        assert "no program reads from" in err
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, there first
     try:
         code, _, err = run(capsys, tool, str(search), *extra, "-o", str(fifo))
@@ -210,6 +202,31 @@ def test_a_named_pipe_is_written_to_its_reader_and_refused_without_one(
     finally:
         os.close(reader)
     assert len(received) > 100 and stat.S_ISFIFO(fifo.stat().st_mode)
+    with subprocess.Popen(  # no reader yet: it says what it waits for, then writes
+            [sys.executable, "-m", "hpstore", tool, str(search), *extra, "-o", str(fifo),
+             "--force"], stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}) as proc:
+        assert proc.stderr is not None
+        said = proc.stderr.readline()
+        assert said.startswith(f"hpstore: waiting for a program to read {fifo}"), said
+        with open(fifo, "rb") as pipe:
+            received = pipe.read()
+        assert proc.wait(timeout=120) == 0
+    assert len(received) > 100
+
+
+@pytest.mark.parametrize(("tool", "extra"), WRITERS)
+def test_a_pipe_whose_reader_stopped_is_an_error(search, tool, extra):
+    # it was an exit code 0 with the output cut short and nothing said
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run(
+        [sys.executable, "-m", "hpstore", tool, str(search), *extra, "-o",
+         f"/dev/fd/{write_end}"], pass_fds=(write_end,), capture_output=True, text=True,
+        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(write_end)
+    assert done.returncode == 2 and one_error_line(done.stderr), done.stderr
+    assert "the program reading it stopped" in done.stderr
 
 
 @pytest.mark.parametrize(("tool", "extra"), WRITERS)

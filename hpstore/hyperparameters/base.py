@@ -120,6 +120,14 @@ class Parent(Condition):
         values = [plain_scalar(v) for v in values]
         if not values:
             raise ValueError(f"`parent_values` for parent {name!r} must not be empty.")
+        for v in values:
+            # what a parent can hold (a Choice's values, a number, a bool), and what the
+            # search file stores as JSON
+            if v is not None and (not isinstance(v, (int, float, str))
+                                  or (isinstance(v, float) and not math.isfinite(v))):
+                raise TypeError(
+                    f"`parent_values` for parent {name!r} can hold only int, float, str, "
+                    f"bool or None values (finite numbers), received {v!r} in {values!r}.")
         # None may join, as in Choice; ints and floats are numbers alike ([0, 0.25] on a
         # Float parent), a bool is not one (True is not 1 here: see _same)
         kinds = {float if type(v) is int else type(v) for v in values if v is not None}

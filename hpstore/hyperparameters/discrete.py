@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from hpstore.hyperparameters.base import (
@@ -175,6 +175,13 @@ class Choice(HyperParameter):
             raise TypeError(
                 f"`values` of Choice {name!r} must be a list of values, received {values!r}."
             )
+        if isinstance(values, (Set, Mapping)):
+            # a set's order (and so the default, the first value) changes from one process
+            # to the next with Python's hash seed: another worker would find another space
+            raise TypeError(
+                f"`values` of Choice {name!r} must be a list, in the order to keep, "
+                f"received a {type(values).__name__} ({values!r}): give sorted(...) of "
+                "it, or a list in the order you want.")
         values = [plain_scalar(v) for v in values]
         if not values:
             raise ValueError("`values` must be provided for `Choice`.")

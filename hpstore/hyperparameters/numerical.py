@@ -175,7 +175,24 @@ class Numerical(HyperParameter):
             return (big - m) / step
         return math.log(big / m, step)
 
+    def value_count(self) -> int | None:
+        """How many values :attr:`values` lists, without listing them (None for a Float
+        without a step): a grid of 10**12 points is counted, never built."""
+        if self.step is None:
+            return None if self.values is None else len(self.values)
+        return self._count()
+
     def _count(self) -> int:
+        m, big, step = self.min_value, self.max_value, self.step
+        if isinstance(m, int) and isinstance(big, int) and isinstance(step, int):
+            # An Int grid is counted in integers: in floats, a range near 2**63 or a step of
+            # 10**10 rounds, adding a point off the grid or losing the last ones.
+            if self.sampling == "linear":
+                return (big - m) // step + 1
+            count, point = 1, m * step  # (log and reverse_log: m * step**k <= max)
+            while point <= big:
+                count, point = count + 1, point * step
+            return count
         if self.sampling == "linear":
             # A tolerance keeps Float(0, 1, step=0.2) at six values: 1 // 0.2 is 4.0 in
             # binary floating point, and the seed page promises 1.0 as the last value.
@@ -336,9 +353,12 @@ class Int(Numerical):
         return [int(self._value_at(i)) for i in range(self._count())]
 
     def every_value(self) -> Sequence[int]:
-        """Every integer sampling can give: the grid, or the whole range without a step."""
+        """Every integer sampling can give: the grid, or the whole range without a step
+        (computed as read: a search counting its configurations stops at its limit)."""
         if self.step is None:
             return range(int(self.min_value), int(self.max_value) + 1)
+        if self.sampling == "linear":
+            return range(int(self.min_value), int(self.max_value) + 1, int(self.step))
         return self.values
 
     def prob_to_value(self, prob: float) -> int:
@@ -400,6 +420,11 @@ class Float(Numerical):
             return None
         return [float(self._value_at(i)) for i in range(self._count())]
 
+    def every_value(self) -> Sequence[float] | None:
+        """The grid (computed as read), or None for a continuous range."""
+        return None if self.step is None else _Grid(self._count(),
+                                                    lambda i: float(self._value_at(i)))
+
     def prob_to_value(self, prob: float) -> float:
         if self.step is None:
             value = _sample(prob, self.min_value, self.max_value, self.sampling)
@@ -410,3 +435,22 @@ class Float(Numerical):
         if self.step is None:
             return _unsample(value, self.min_value, self.max_value, self.sampling)
         return index_to_prob(self._index_of(value), self._count())
+
+
+class _Grid(Sequence[Any]):
+    """A grid's points, each computed when read: a search that counts its configurations
+    up to a limit never builds a list of 10**12 values."""
+
+    def __init__(self, count: int, at: Any) -> None:
+        self._len, self._at = count, at
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(self._len))]
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError(index)
+        return self._at(i)

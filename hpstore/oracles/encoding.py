@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hpstore.hyperparameters import Choice, Fixed, HyperParameter
+from hpstore.hyperparameters.numerical import Numerical
 from hpstore.store.rows import decode_values
 
 TOP = 1.0 - 1e-9  # probabilities live in [0, 1)
@@ -27,7 +28,9 @@ class Dimension:
     def __init__(self, hp: HyperParameter, column: int) -> None:
         self.hp = hp
         self.column = column
-        values = hp.values
+        # counted before listed: a grid of 10**9 points is treated as continuous, not built
+        count = hp.value_count() if isinstance(hp, Numerical) else None
+        values = hp.values if count is None or count <= _LOOKUP_LIMIT else None
         self.values: list[Any] | None = None
         if values is not None and len(values) <= _LOOKUP_LIMIT:
             # The values in the order of their points, and the point where each begins:
@@ -105,7 +108,8 @@ class Encoding:
         self.groups = np.concatenate(
             [np.full(d.width, i) for i, d in enumerate(self.dims)]).astype(int)
         self.onehot = np.array([d.onehot for d in self.dims], dtype=bool)
-        self.continuous = [i for i, d in enumerate(self.dims) if d.hp.values is None]
+        self.continuous = [i for i, d in enumerate(self.dims)  # (a Float with no step)
+                           if isinstance(d.hp, Numerical) and d.hp.value_count() is None]
         names = [hp.name for hp in space]
         # Bulk decoding follows conditions on parents it can decode in bulk; a space with
         # other conditions (or a name used twice) is decoded one point at a time.

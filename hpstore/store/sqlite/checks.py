@@ -165,6 +165,20 @@ _MARKS_AND_SCHEMA = (
 #: memory than there is.
 SQLITE_FAILURES = (sqlite3.Error, MemoryError)
 
+def raised_by_sqlite(exc: BaseException) -> bool:
+    """Whether ``exc``, caught around a transaction's body, is SQLite's failure: one of its
+    errors, or a MemoryError raised where this package runs statements (its innermost frame
+    here), not one of Python code elsewhere in the body (a space too large to list, say),
+    which is no damage of the file and is left as it is."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (isinstance(exc, MemoryError) and tb is not None
+            and Path(tb.tb_frame.f_code.co_filename).parent == Path(__file__).parent)
+
+
 #: What reading a damaged file raises: SQLite's errors (out of memory too, see above), and a
 #: UnicodeDecodeError when the message SQLite gives quotes a damaged name of its schema
 #: (bytes that are not UTF-8).

@@ -34,6 +34,7 @@ from hpstore.store.sqlite.checks import (
     check_writable,
     inspect_database,
     inspect_header,
+    raised_by_sqlite,
     single_name,
     unreadable,
 )
@@ -372,7 +373,7 @@ class Database:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            if isinstance(exc, SQLITE_FAILURES):
+            if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
                 raise self._explain(exc) from None
             raise
 
@@ -389,6 +390,8 @@ class Database:
                 conn.execute("BEGIN")
                 yield conn
             except SQLITE_FAILURES as exc:
+                if not raised_by_sqlite(exc):
+                    raise
                 raise self._explain(exc) from None
             finally:
                 if conn.in_transaction:

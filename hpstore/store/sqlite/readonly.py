@@ -31,6 +31,7 @@ from hpstore.store.sqlite.checks import (
     check_schema,
     inspect_header,
     no_room_to_open,
+    raised_by_sqlite,
     unreadable,
 )
 from hpstore.store.sqlite.database import Database
@@ -327,6 +328,8 @@ class ReadOnlyDatabase:
                 if self._conn.in_transaction:
                     self._conn.execute("COMMIT")
         except SQLITE_FAILURES as exc:
+            if not raised_by_sqlite(exc):
+                raise
             raise self._explain(exc) from None
 
     def _explain(self, exc: sqlite3.Error | MemoryError) -> BaseException:

@@ -1,0 +1,90 @@
+"""Grids counted exactly and never listed whole, and the values a space cannot hold:
+a Choice from a set, a condition on values no parent can have."""
+
+from __future__ import annotations
+
+import pytest
+
+import hpstore
+from hpstore.hyperparameters import Float, Int
+from hpstore.hyperparameters.enumerate import count_configurations
+from hpstore.oracles.encoding import Dimension
+
+
+@pytest.mark.parametrize(("args", "grid"), [
+    # in floats, (max - min) / step rounded up to a last point off the grid (clamped to max)
+    ((0, 2 * 10**10 - 1, 10**10, "linear"), [0, 10**10]),
+    ((0, 2**63 - 1, 2**62, "linear"), [0, 2**62]),
+    # log grids end at the last power in range, never at a max_value off the grid
+    ((1, 10**9 - 1, 10, "log"), [10**k for k in range(9)]),
+    ((1, 10**9 - 1, 10, "reverse_log"), [10**9 - 10**k for k in range(9)]),
+    ((1, 2**63 - 1, 2, "log"), [2**k for k in range(63)]),
+    ((6, 13, 3, "linear"), [6, 9, 12]),
+])
+def test_an_int_grid_is_counted_in_integers(args, grid):
+    low, high, step, sampling = args
+    hp = Int("x", low, high, step=step, sampling=sampling)
+    assert hp.values == grid and list(hp.every_value()) == grid
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=_space(hp),
+                                        database=":memory:", seed=1)
+    for _ in range(min(len(grid), 20)):
+        trial = oracle.create_trial("t")
+        assert trial.hyperparameters.get("x") in grid
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+def test_a_step_near_two_to_the_62_loses_no_point_at_the_end():
+    # counted in floats, the last 85 points of this grid could never be drawn
+    hp = Int("x", 0, 2**62, step=3)
+    assert hp.value_count() == 2**62 // 3 + 1 and hp.every_value()[-1] == 2**62 - 1
+
+
+def _space(*hps):
+    space = hpstore.HyperParameters()
+    space.merge(list(hps))
+    return space
+
+
+def test_a_large_grid_is_counted_and_encoded_without_being_listed(monkeypatch):
+    # .values built the whole list: a random search counting its space, or the Bayesian
+    # oracle encoding it, ran out of memory on Int(0, 10**10)
+    monkeypatch.setattr(Int, "values", property(lambda self: pytest.fail("listed")))
+    monkeypatch.setattr(Float, "values", property(lambda self: pytest.fail("listed")))
+    big = Int("big", 0, 10**10)
+    fine = Float("fine", 0, 1, step=1e-12)
+    assert count_configurations([big], limit=1000) is None
+    assert count_configurations([fine], limit=1000) is None
+    assert big.value_count() == 10**10 + 1 and fine.value_count() == 10**12 + 1
+    assert fine.every_value()[-1] == 1.0 and fine.every_value()[1] == 1e-12
+    assert Dimension(big, 0).values is None  # treated as continuous by the model
+    assert Dimension(fine, 0).values is None
+
+
+@pytest.mark.parametrize("values", [{"a", "b", "c"}, frozenset({1, 2}), {"a": 1, "b": 2}])
+def test_a_choice_from_a_set_or_a_mapping_is_refused(values):
+    # a set's order, and so the default, changed with the process's hash seed: another
+    # worker of the file found another space
+    with pytest.raises(TypeError, match="must be a list, in the order to keep"):
+        hpstore.HyperParameters().Choice("x", values)
+
+
+def test_a_choice_from_a_range_an_array_or_a_generator_keeps_its_order():
+    import numpy as np
+
+    hp = hpstore.HyperParameters()
+    hp.Choice("r", range(3, 0, -1))
+    hp.Choice("a", np.array([5, 4]))
+    hp.Choice("g", (v for v in ["q", "p"]))
+    assert [h.values for h in hp.space] == [[3, 2, 1], [5, 4], ["q", "p"]]
+
+
+@pytest.mark.parametrize("bad", [object(), float("nan"), [1], b"a", 1 + 2j])
+def test_a_condition_on_a_value_no_parent_can_hold_is_refused_at_once(bad):
+    # accepted, it never activated, and the oracle failed later on a raw JSON error
+    hp = hpstore.HyperParameters()
+    hp.Choice("m", [1, 2])
+    with pytest.raises(TypeError, match="`parent_values` for parent 'm' can hold only"):
+        hp.Int("u", 0, 3, parent_name="m", parent_values=[bad])
+    assert [h.name for h in hp.space] == ["m"]
