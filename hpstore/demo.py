@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import hpstore
+from hpstore.progress import OutputClosed
 from hpstore.store import open_store
 from hpstore.tooling import silence_stdout
 from hpstore.tuner import RESUME_HINT
@@ -97,6 +98,9 @@ def _train_network(values: dict[str, Any], xt: np.ndarray, yt: np.ndarray, xv: n
 class DemoTuner(hpstore.Tuner):
     """Trains the chosen model and reports its validation loss after every epoch."""
 
+    # a command: piped into head, it stops once head has its lines
+    _stop_when_output_closed = True
+
     def run_trial(self, trial: hpstore.Trial, data: tuple[np.ndarray, ...]) -> None:
         def report(epoch: int, loss: float) -> None:
             self.report(trial, {"val_loss": loss}, step=epoch)
@@ -145,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             for row in store.sql(sql)[1][:5]:
                 print("   ", " | ".join(str(v) for v in row))
         store.close()
+    except OutputClosed:  # piped into head, which has its lines: the trials handed back
+        silence_stdout()
+        return 0
     except KeyboardInterrupt:
         if tuner is None or not tuner.interrupted or not tuner.verbose:
             # interrupted outside the search, which prints this itself

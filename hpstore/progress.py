@@ -66,6 +66,12 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+class OutputClosed(KeyboardInterrupt):
+    """The reader of the display's pipe closed it, in a search told to stop then (``hpstore
+    demo | head``): a KeyboardInterrupt, so the search stops as at Ctrl-C, its running
+    trials handed back."""
+
+
 class Progress:
     """Prints the progress of one project by reading its store.
 
@@ -77,9 +83,11 @@ class Progress:
     """
 
     def __init__(self, project: ProjectStore, direction: str, verbose: int = 1,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, *, stop_when_closed: bool = False) -> None:
         self.project = project
         self.direction = direction
+        #: raise OutputClosed when a reader closes the pipe the display writes to
+        self.stop_when_closed = stop_when_closed
         self.verbose = verbose
         # sys.stdout is None in a script started with its output closed (`>&-`, a daemon):
         # nothing is shown then, and the search runs as usual
@@ -116,6 +124,10 @@ class Progress:
                 encoding = getattr(self.stream, "encoding", None) or "ascii"
                 self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
             self.stream.flush()
+        except BrokenPipeError:  # its reader is gone (piped into head, say)
+            self.verbose, self.live = 0, False
+            if self.stop_when_closed:
+                raise OutputClosed from None
         except (OSError, ValueError):  # (ValueError: the stream was closed)
             self.verbose, self.live = 0, False
 

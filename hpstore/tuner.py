@@ -146,6 +146,10 @@ class Tuner:
     the trial is FAILED and the search stops, as for a return of the wrong type.
     """
 
+    #: stop the search (as at Ctrl-C) when the reader of its output pipe closes it: for
+    #: a command (hpstore demo | head); a script's search goes on without its display
+    _stop_when_output_closed = False
+
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
                  run_trial: Callable[..., Any] | None = None, tuner_id: str | None = None,
                  verbose: int = 1) -> None:
@@ -266,7 +270,8 @@ class Tuner:
             raise FatalError(no_main_guard_message(workers or 0))
         self.interrupted = False
         self._handed_back: list[str] = []
-        progress = Progress(self.oracle.project, self.oracle.objective.direction, self.verbose)
+        progress = Progress(self.oracle.project, self.oracle.objective.direction, self.verbose,
+                            stop_when_closed=self._stop_when_output_closed)
         try:
             remaining = self.oracle.remaining_trials()
             if remaining == 0 and not self.oracle.project.running() and not self._queued():

@@ -96,9 +96,25 @@ def test_two_demos_on_one_file_share_the_search(tmp_path):
     assert tuners == {f"demo-{first.pid}", f"demo-{second.pid}"}
 
 
-def test_the_demo_piped_into_head_stops_quietly(tmp_path):
+def test_the_demo_piped_into_head_before_its_search_starts_stops_quietly(tmp_path):
     proc = _demo(tmp_path / "d.db", "--trials", "100000", "--workers", "1")
     assert proc.stdout.readline().startswith("hpstore demo: a random search")
     proc.stdout.close()  # as head does once it has its lines
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0 and err == ""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_demo_piped_into_head_stops_once_head_has_its_lines(tmp_path, workers):
+    # the display swallowed the closed pipe and the search ran on to its last trial
+    import sqlite3
+
+    path = tmp_path / "d.db"
+    proc = _demo(path, "--trials", "100000", "--workers", workers)
+    _until_a_trial_ends(proc)
+    proc.stdout.close()  # head has its lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == "", err
+    with sqlite3.connect(path) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM trials GROUP BY status"))
+    assert "RUNNING" not in statuses and statuses["COMPLETED"] < 100000  # handed back
