@@ -1,5 +1,5 @@
-"""What the spawned children of tests/test_faults.py and tests/test_faults_disk.py run, and
-the helpers they share.
+"""What the spawned children of tests/test_faults.py, test_faults_disk.py and
+test_script_end.py run, and the helpers they share.
 
 Spawned children import this module by name, so it holds no tests itself.
 """
@@ -17,6 +17,8 @@ import os
 import resource
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -415,3 +417,12 @@ def assert_finished(path: str, n: int) -> None:
     assert integrity(path) == [("ok",)]
     assert query(path, "SELECT count(*), count(DISTINCT trial_id), count(DISTINCT values_key),"
                        " sum(status = 'COMPLETED') FROM trials") == [(n, n, n, n)]
+
+
+def run_script(template: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """Run a script (``template`` with the tests' folder and ``path`` filled in) as its own
+    Python process, as a user runs one."""
+    tests = str(Path(__file__).resolve().parent)
+    return subprocess.run([sys.executable, "-c", template.format(tests=tests, path=str(path))],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
