@@ -83,3 +83,21 @@ def test_resumed_search_continues_the_same_sequence(tmp_path, seed):
     first.close()
     rest = complete_all(RandomSearchOracle(database=path, max_trials=6))
     assert part + rest == whole
+
+
+def test_a_large_branch_beside_used_up_small_ones_is_searched_to_max_trials():
+    # 19 branches of one configuration each beside one of 10**10: once the small ones
+    # were run, 64 draws in a row could all land on them, and a space too large to list
+    # was then called used up (STOPPED at trial 58 of 200, as KerasTuner stops after its
+    # collisions)
+    hp = hpstore.HyperParameters()
+    hp.Choice("p", list(range(1, 21)))
+    hp.Int("big", 0, 10**10, parent_name="p", parent_values=[20])
+    oracle = RandomSearchOracle("loss", max_trials=200, hyperparameters=hp, seed=3)
+    seen = set()
+    while (trial := oracle.create_trial("t")).status == "RUNNING":
+        seen.add(tuple(sorted(trial.hyperparameters.values.items())))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert len(seen) == 200 == len(oracle.trials)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInUseError
-from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
 from hpstore.oracle.trials import KeptRun, trial_from
@@ -29,6 +29,7 @@ from hpstore.trial import Trial, TrialStatus, check_status
 MAX_INTERRUPTIONS = 3
 _POPULATE_ATTEMPTS = 10
 _RANDOM_ATTEMPTS = 64
+_LONG_ATTEMPTS = 4096  # draws before a space too large to list is called used up
 #: methods a subclass overrides to decide differently (see __init_subclass__)
 _DECIDING_METHODS = ("populate_space", "random_values", "_random_values", "is_taken",
                      "exhausted")
@@ -335,9 +336,26 @@ class DecidingMixin:
     def random_values(self) -> dict[str, Any] | None:
         """Random values for the active hyperparameters, never a set already run (or being
         run); None when a finite space has been run in full."""
-        context = self.decision
         space = self._space.space
-        for attempt in range(_RANDOM_ATTEMPTS):
+        found = self._draw(space, range(_RANDOM_ATTEMPTS))
+        if found is not None:
+            return found
+        # Many collisions: the space is small or nearly used up. List what is left.
+        if count_configurations(space, limit=200_000) is None:
+            # Too many to list, yet every draw was taken: most draws fall where the space
+            # is used up (one large branch beside small ones). Drawing longer finds the rest.
+            return self._draw(space, range(_RANDOM_ATTEMPTS, _LONG_ATTEMPTS))
+        tried = self._project.values_keys()
+        left = [v for v in iter_configurations(space)
+                if values_key(v) not in tried and not self.is_taken(v)]
+        if not left:
+            return None
+        return left[self.rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+
+    def _draw(self, space: list[HyperParameter], attempts: range) -> dict[str, Any] | None:
+        """The first draw of ``attempts`` not run or running, or None."""
+        context = self.decision
+        for attempt in attempts:
             rng = self.rng(attempt)
             if any(hp.conditions for hp in space):
                 hps = HyperParameters()
@@ -353,15 +371,7 @@ class DecidingMixin:
                 # create_trial need not normalise these again nor look them up again
                 context.fresh_key, context.fresh_values = key, values
                 return values
-        # Many collisions: the space is small or nearly used up. List what is left.
-        if count_configurations(space, limit=200_000) is None:
-            return None
-        tried = self._project.values_keys()
-        left = [v for v in iter_configurations(space)
-                if values_key(v) not in tried and not self.is_taken(v)]
-        if not left:
-            return None
-        return left[self.rng(_RANDOM_ATTEMPTS).randrange(len(left))]
+        return None
 
     def exhausted(self) -> dict[str, Any]:
         """The answer when nothing is left to propose: IDLE while trials run (they may
