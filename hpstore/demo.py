@@ -144,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         tuner.search(make_data(), workers=args.workers)
         print(f"\nThe whole search is in {path}. Try:")
         store = open_store(path, read_only=True, check=False)
-        for title, sql in QUERIES:
-            print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
-            for row in store.sql(sql)[1][:5]:
-                print("   ", " | ".join(str(v) for v in row))
-        store.close()
-    except OutputClosed:  # piped into head, which has its lines: the trials handed back
+        try:
+            for title, sql in QUERIES:
+                print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
+                for row in store.sql(sql)[1][:5]:
+                    print("   ", " | ".join(str(v) for v in row))
+        finally:
+            store.close()
+    except (OutputClosed, BrokenPipeError):
+        # piped into head, which has its lines (a search under way handed its trials back)
         silence_stdout()
         return 0
     except KeyboardInterrupt:
@@ -157,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
             # interrupted outside the search, which prints this itself
             print(f"\nhpstore demo interrupted. {RESUME_HINT}", flush=True)
         return 130
-    except BrokenPipeError:  # piped into head, say: what was read is enough
-        silence_stdout()
-        return 0
     except (hpstore.HpStoreError, ValueError, OSError) as exc:
         print(f"hpstore: error: {_one_line(exc)}", file=sys.stderr)
         return 2

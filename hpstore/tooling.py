@@ -58,13 +58,16 @@ def open_search(database: str, *, check: bool = True) -> Any:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
     """
     store = open_store(database, read_only=True, check=check)
-    _OPENED.append(store)  # closed by run_tool when the command ends
+    opened = getattr(_COMMAND, "stores", None)
+    if opened is not None:  # a command's, closed when it ends (see run_tool)
+        opened.append(store)
     _warn_of_other_names(database)
     return store
 
 
-#: the stores open_search opened for the running command
-_OPENED: list[Any] = []
+#: per thread, the stores open_search opened for the command running in it (none: a
+#: dashboard's server thread, a notebook's own calls; those close their stores themselves)
+_COMMAND = threading.local()
 
 
 def _warn_of_other_names(database: str) -> None:
@@ -199,14 +202,16 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
         sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
     _escape_what_the_terminal_cannot_show()
+    outer, _COMMAND.stores = getattr(_COMMAND, "stores", None), []
     try:
         return _run(main, argv)
     finally:
         # a command called in-process (hpstore.cli.main from a notebook) leaves no
-        # connection open behind it
-        while _OPENED:
+        # connection open behind it, and closes no other
+        opened, _COMMAND.stores = _COMMAND.stores, outer
+        for store in opened:
             with contextlib.suppress(Exception):
-                _OPENED.pop().close()
+                store.close()
 
 
 def _run(main: Any, argv: Sequence[str] | None) -> int:

@@ -568,3 +568,16 @@ def test_a_tool_called_in_process_closes_the_search_it_opened(shared_db, capsys,
     for store in opened:
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             store.db.connect().execute("SELECT 1")
+
+
+def test_a_tool_called_in_process_closes_no_search_it_did_not_open(shared_db, capsys):
+    # (a dashboard serving from a thread of the notebook, say): every store opened since
+    # the last command was closed by the next one
+    from hpstore import tooling
+
+    outside = tooling.open_search(shared_db)
+    try:
+        assert run(capsys, "summary", shared_db)[0] == 0
+        assert outside.db.connect().execute("SELECT count(*) FROM trials").fetchone()[0] > 0
+    finally:
+        outside.close()
