@@ -40,10 +40,13 @@ def stop_a_run_with_ctrl_c(tmp_path: Path, *args: str, sig: int = signal.SIGINT
         stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        while not any(p.stat().st_size for p in scratch.rglob("*.w1.jsonl")):
+        # Both workers have written reports and both are running: the chaos loop kills and
+        # restarts workers meanwhile, so a look can fall between a kill and its restart and
+        # see one; look again until both are seen at once.
+        while (not any(p.stat().st_size for p in scratch.rglob("*.w1.jsonl"))
+               or len(_processes_naming(str(scratch))) != 2):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
             time.sleep(0.05)  # polling for the reports, not waiting in their place
-        assert len(_processes_naming(str(scratch))) == 2  # both workers run
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
