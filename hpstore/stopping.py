@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpstore.hyperparameters.base import numpy_scalar
-from hpstore.trial import mean_of
+from hpstore.trial import mean_of_steps_values
 
 
 @dataclass(frozen=True)
@@ -442,11 +442,11 @@ class CurvesSoFar:
             touched[step].append(float(value))
         new = sorted(touched)
         if not steps or (new and new[0] > steps[-1]):  # the usual case: later steps only
-            added = [mean_of(touched[s]) for s in new]
+            added = [mean_of_steps_values(touched[s]) for s in new]
             best = _best_of(math.nan if entry is None else entry[4], added, direction)
             return Curve((*steps, *new), (*means, *added), direction, known_best=best)
         merged = dict(zip(steps, means))
-        merged.update((s, mean_of(v)) for s, v in touched.items())
+        merged.update((s, mean_of_steps_values(v)) for s, v in touched.items())
         order = sorted(merged)
         return Curve(tuple(order), tuple(merged[s] for s in order), direction)
 
@@ -472,12 +472,13 @@ class CurvesSoFar:
             step = int(step)
             if step in by_step:
                 by_step[step].append(float(value))
-                means[bisect.bisect_left(steps, step)] = mean_of(by_step[step])
+                at = bisect.bisect_left(steps, step)
+                means[at] = mean_of_steps_values(by_step[step])
             else:
                 by_step[step] = [float(value)]
                 at = bisect.bisect_left(steps, step)
                 steps.insert(at, step)
-                means.insert(at, mean_of(by_step[step]))
+                means.insert(at, mean_of_steps_values(by_step[step]))
         entry[0] = max(points, key=lambda p: p[0])
         # a later step only adds to the best; an earlier step's mean may have changed
         entry[4] = (_best_of(entry[4], means[-len({int(s) for _, s, _ in points}):], direction)
@@ -513,5 +514,5 @@ def curve_from(observations: Sequence[tuple[int, float]], direction: str) -> Cur
     for step, value in observations:
         by_step.setdefault(int(step), []).append(float(value))
     steps = tuple(sorted(by_step))
-    values = tuple(mean_of(by_step[s]) for s in steps)
+    values = tuple(mean_of_steps_values(by_step[s]) for s in steps)
     return Curve(steps, values, direction)

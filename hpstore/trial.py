@@ -125,6 +125,13 @@ def mean_of(values: Sequence[float]) -> float:
         return math.nan
 
 
+def mean_of_steps_values(values: Sequence[float]) -> float:
+    """The value a stopping rule takes for one step reported several times: the mean of
+    its values that are not NaN (by :func:`mean_of`), NaN only when every one is."""
+    present = [v for v in values if not math.isnan(v)]
+    return mean_of(present) if present else math.nan
+
+
 def check_step_type(step: Any) -> int:
     """A step as a Python int.
 

@@ -409,6 +409,29 @@ def test_nan_curves_are_stopped(tmp_path):
     assert oracle.get_trial(trial.trial_id).status == "STOPPED"
 
 
+@pytest.mark.parametrize("rule", ["threshold", "median", "halving"])
+def test_a_nan_beside_a_value_at_one_step_is_left_out_of_the_trials_own_curve(tmp_path, rule):
+    """A step reported as 0.3 and as NaN counts as 0.3, as it does when another trial's
+    rule reads it (the README's "NaN values left out unless all are NaN"): a NaN in one
+    batch of an epoch does not stop a good trial."""
+    rules = {"threshold": hpstore.Threshold(upper=5.0),
+             "median": hpstore.MedianStopping(min_trials=1),
+             "halving": hpstore.SuccessiveHalving(min_resource=1, reduction_factor=2)}
+    oracle = make("random", str(tmp_path / "n.db"), rules[rule])
+    first = oracle.create_trial("w")
+    oracle.update_trial(first.trial_id, {"loss": 1.0}, step=0)
+    oracle.update_trial(first.trial_id, {"loss": 1.0}, step=1)
+    first.status = "COMPLETED"
+    oracle.end_trial(first)
+    trial = oracle.create_trial("w")
+    assert oracle.update_trial(trial.trial_id, {"loss": 0.3}, step=1).status == "RUNNING"
+    result = oracle.update_trial(trial.trial_id, {"loss": math.nan}, step=1)
+    assert result.status == "RUNNING", result.message
+    # the same judgement when the run is read whole (another process's oracle)
+    again = make("random", str(tmp_path / "n.db"), rules[rule])
+    assert again.update_trial(trial.trial_id, {"loss": math.nan}, step=1).status == "RUNNING"
+
+
 def test_hyperband_promotes_from_what_completed_when_the_rest_was_stopped(tmp_path):
     """A round whose trials were mostly stopped early still promotes its completed ones
     to the next round (the stopped ones count as thrown out)."""

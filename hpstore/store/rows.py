@@ -17,7 +17,7 @@ from hpstore.errors import HpStoreError, TrialNotRunningError
 from hpstore.stopping import same_point
 from hpstore.store.decode import check_row, damaged, from_json
 from hpstore.store.records import ProjectRecord, TrialRecord, dumps
-from hpstore.trial import TrialStatus, mean_of
+from hpstore.trial import TrialStatus, mean_of_steps_values
 
 #: the version of the document ``get_state()`` returns and ``set_state()`` reads
 STATE_FORMAT = 1
@@ -124,8 +124,7 @@ def mean_of_stored(values: Sequence[float | None]) -> float:
     SQL's ``avg`` is not used for several values: a server refuses a sum past the range
     ("value out of range") and a file makes it inf.
     """
-    present = [v for v in values if v is not None]
-    return mean_of(present) if present else math.nan
+    return mean_of_steps_values([math.nan if v is None else v for v in values])
 
 
 def check_running(trial: TrialRecord, run: int | None,
