@@ -502,6 +502,21 @@ def test_a_warm_start_that_cannot_be_read_leaves_no_search_behind(tmp_path):
         assert list(tmp_path.iterdir()) == []
 
 
+def test_a_warm_start_naming_no_project_of_its_source_leaves_no_search_behind(tmp_path):
+    # a typo in the project's name was refused only once the search had been made with its
+    # seed and max_trials, so the corrected call was refused as a changed search
+    _source(tmp_path / "old.db")
+    open_oracle(tmp_path / "old.db", project_name="other").close()
+    target = tmp_path / "new.db"
+    for source in ((tmp_path / "old.db", "typo"), tmp_path / "old.db"):
+        with pytest.raises(hpstore.ProjectChoiceError):
+            open_oracle(target, project_name="mine", seed=1, warm_start_from=source)
+        assert not target.exists()
+    oracle = open_oracle(target, project_name="mine", seed=2,
+                         warm_start_from=(tmp_path / "old.db", "other"))
+    assert oracle.seed == 2
+
+
 # -- the commands -----------------------------------------------------------------------------
 @pytest.fixture
 def search(tmp_path):

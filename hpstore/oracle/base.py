@@ -185,7 +185,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if warm_start_from is not None:  # a typo here must not leave a new search behind
             from hpstore.oracle.steering import check_warm_source
 
-            check_warm_source(warm_start_from)
+            check_warm_source(warm_start_from, project_name)
         self._store: Store = open_store(database, durability=durability)
         try:
             self._open_project(given_objective, max_trials, given_space, seed, overwrite)

@@ -35,7 +35,7 @@ from hpstore.oracle.trials import trial_from
 from hpstore.oracle.values import values_key
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
-from hpstore.store.records import NewTrial, TrialRecord
+from hpstore.store.records import NewTrial, ProjectRecord, TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial, TrialStatus, check_metric
 
 if TYPE_CHECKING:
@@ -302,29 +302,12 @@ class SteeringMixin:
         """Add the completed trials (not retired) of another project whose values fit this
         space, each once however often the search is opened; warn about the rest."""
         from hpstore.store import open_store
-        from hpstore.store.records import ProjectRecord
 
         where, name = warm_source(source)
         store = open_store(where, read_only=True)
         place = shown(where)
         try:
-            records: list[ProjectRecord] = store.projects()
-            names = [r.name for r in records]
-            if name is None:
-                chosen = records[0] if len(records) == 1 else next(
-                    (r for r in records if r.name == self.project_name), None)
-                if chosen is None:
-                    raise ProjectChoiceError(
-                        f"warm_start_from: {place} holds "
-                        f"{'no project' if not records else 'several projects'}"
-                        f"{': ' + ', '.join(names) if names else ''}; name one, as in "
-                        f"warm_start_from=({place!r}, {(names or ['name'])[0]!r}).")
-            else:
-                chosen = next((r for r in records if r.name == name), None)
-                if chosen is None:
-                    raise ProjectChoiceError(
-                        f"warm_start_from: no project {name!r} in {place}; it holds: "
-                        f"{', '.join(names) or '(none)'}.")
+            chosen = choose_warm_project(store.projects(), name, self.project_name, place)
             source_project = store.open_project(chosen)
             if (_same_store(store, self._store)
                     and chosen.project_id == self._project.project_id):
@@ -557,14 +540,47 @@ def warm_source(source: Any) -> tuple[Any, str | None]:
     return where, name
 
 
-def check_warm_source(source: Any) -> None:
-    """Refuse a ``warm_start_from`` that cannot be read, before the search is made.
+def choose_warm_project(records: list[ProjectRecord], name: str | None, project_name: str,
+                        place: str) -> ProjectRecord:
+    """The project of ``records`` (a warm start's source) to take trials from: the one
+    named ``name``; with no name, the only one, else the one named like this search.
+
+    Raises:
+        ProjectChoiceError: no such project, or several and none named.
+    """
+    names = [r.name for r in records]
+    if name is not None:
+        chosen = next((r for r in records if r.name == name), None)
+        if chosen is None:
+            raise ProjectChoiceError(
+                f"warm_start_from: no project {name!r} in {place}; it holds: "
+                f"{', '.join(names) or '(none)'}.")
+        return chosen
+    chosen = records[0] if len(records) == 1 else next(
+        (r for r in records if r.name == project_name), None)
+    if chosen is None:
+        raise ProjectChoiceError(
+            f"warm_start_from: {place} holds "
+            f"{'no project' if not records else 'several projects'}"
+            f"{': ' + ', '.join(names) if names else ''}; name one, as in "
+            f"warm_start_from=({place!r}, {(names or ['name'])[0]!r}).")
+    return chosen
+
+
+def check_warm_source(source: Any, project_name: str) -> None:
+    """Refuse a ``warm_start_from`` that cannot be read, or names no project it holds,
+    before the search is made.
 
     Raises:
         TypeError: not a file, URL or (file, project_name) pair.
         DatabaseError: the store cannot be opened (a file that does not exist, say).
+        ProjectChoiceError: the project to warm from is not there, or not named.
     """
     from hpstore.store import open_store
 
-    where, _ = warm_source(source)
-    open_store(where, read_only=True).close()
+    where, name = warm_source(source)
+    store = open_store(where, read_only=True)
+    try:
+        choose_warm_project(store.projects(), name, project_name, shown(where))
+    finally:
+        store.close()
