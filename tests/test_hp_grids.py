@@ -88,3 +88,16 @@ def test_a_condition_on_a_value_no_parent_can_hold_is_refused_at_once(bad):
     with pytest.raises(TypeError, match="`parent_values` for parent 'm' can hold only"):
         hp.Int("u", 0, 3, parent_name="m", parent_values=[bad])
     assert [h.name for h in hp.space] == ["m"]
+
+
+@pytest.mark.parametrize("hp, value, says", [
+    (Int("u", 8, 64, step=16), 64, "not on its grid, which ends at 56"),
+    (Float("f", 0.0, 1.0, step=0.3), 1.0, "not on its grid, which ends at 0.9"),
+    (Int("u", 8, 64, step=16), 30, "the nearest are 24 and 40"),
+    (Float("f", 0.0, 1.0, step=0.3), 0.5, "the nearest are 0.3 and 0.6"),
+])
+def test_a_value_off_the_grid_is_refused_naming_where_the_grid_is(hp, value, says):
+    # a value in range past the last grid point was said to be between 56 and 56
+    with pytest.raises(ValueError) as refused:
+        hp.check_value(value)
+    assert says in str(refused.value) and repr(value) in str(refused.value)

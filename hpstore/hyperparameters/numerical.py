@@ -266,7 +266,10 @@ class Numerical(HyperParameter):
             if index != int(index) or not math.isclose(
                     self._value_at(int(index)), number, rel_tol=1e-9, abs_tol=1e-12):
                 below = self._value_at(int(index))
-                above = self._value_at(min(int(index) + 1, self._count() - 1))
+                if int(index) + 1 >= self._count():  # in range, past the grid's last point
+                    raise self._not_a_value(
+                        value, f" (not on its grid, which ends at {below!r})")
+                above = self._value_at(int(index) + 1)
                 raise self._not_a_value(
                     value, f" (not on its grid; the nearest are {below!r} and {above!r})")
             return type(number)(self._value_at(int(index)))
