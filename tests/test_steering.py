@@ -365,6 +365,18 @@ def test_a_warm_start_adds_the_fitting_completed_trials_once(tmp_path):
     assert len(again.trials) == len(fits)
 
 
+def test_a_warm_start_into_several_objectives_names_the_metric_a_source_lacks(tmp_path):
+    # the reason named the combined objective's own name, 'multi_objective', no metric
+    _source(tmp_path / "old.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oracle = hpstore.RandomSearchOracle(
+            ["loss", "val_loss"], max_trials=5, hyperparameters=space(),
+            database=tmp_path / "new.db", warm_start_from=tmp_path / "old.db")
+    reasons = {why for _, why in oracle.warm_start.skipped}
+    assert reasons == {"it reported no 'val_loss'"}
+
+
 def _user_warnings(caught):
     return [w for w in caught if issubclass(w.category, UserWarning)]
 

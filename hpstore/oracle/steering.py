@@ -356,7 +356,11 @@ class SteeringMixin:
                     (step, m) for step, m in steps.items()
                     if all(n in m for n in self.objective.metric_names))
                 if not complete:
-                    raise ValueError(f"it reported no {self.objective.name!r}")
+                    wanted = self.objective.metric_names
+                    missing = [n for n in wanted if not any(n in m for m in steps.values())]
+                    raise ValueError(
+                        f"it reported no {' or '.join(map(repr, missing))}" if missing else
+                        f"no step of it reported all of {', '.join(map(repr, wanted))}")
                 trial = self._new_trial(values, complete, TrialStatus.COMPLETED,
                                         f"{label} trial {record.trial_id}")
             except (ValueError, TypeError) as exc:
