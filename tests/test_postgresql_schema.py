@@ -175,8 +175,11 @@ def test_reading_an_empty_schema_creates_nothing():
 
 
 def test_a_search_path_naming_no_schema_is_a_clear_error():
-    with pytest.raises(DatabaseError, match="no schema of the search_path"):
-        open_store(admin.with_schema(base_url(), "no_such_schema"))
+    url = admin.with_schema(base_url(), "no_such_schema")
+    with pytest.raises(DatabaseError, match="no schema of the search_path") as raised:
+        open_store(url)
+    # the URL as written, its parameters among them (the schema it names was dropped)
+    assert "options=-csearch_path%3Dno_such_schema" in str(raised.value)
 
 
 def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():

@@ -244,6 +244,34 @@ def test_a_password_in_the_url_is_never_printed(shared_url, capsys):
             assert code == 2 and "libpq" in err and "hunter2" not in out + err, err
 
 
+@pytest.mark.parametrize("mark", ["#", "?"])
+def test_a_password_holding_a_bare_hash_or_question_mark_is_never_shown(shared_url, capsys,
+                                                                        tmp_path, mark):
+    # libpq reads the password to the "@"; a URL parser stops at "#" or "?", and the first
+    # part of the password was shown as the host, and kept in a warm start's origin
+    url = shared_url.replace("postgres@", f"postgres:Hunter{mark}two@")
+    code, out, err = run(capsys, "summary", url)
+    assert code == 0 and "Hunter" not in out + err and "@127.0.0.1" in out
+    oracle = open_oracle(tmp_path / "warm.db", warm_start_from=(url, "untitled_project"))
+    origins = {oracle.project.trial(t).origin for t in oracle.warm_start.added}
+    oracle.close()
+    assert origins and not any("Hunter" in o for o in origins)
+    code, out, err = run(capsys, "summary", url.replace("/postgres?", "/nodb?"))
+    assert code == 2 and "Hunter" not in out + err
+
+
+def test_a_password_holding_a_bare_slash_is_refused_and_no_part_of_it_is_shown():
+    # libpq reads "me:Hunter" as the host and port, "two@..." as the database name
+    with pytest.raises(hpstore.DatabaseError, match="%2F") as raised:
+        hpstore.RandomSearchOracle("loss", database="postgresql://me:Hunter/two@127.0.0.1:1/db")
+    assert "Hunter" not in str(raised.value) and "two" not in str(raised.value)
+    # a port, and an "@" in a parameter, are no password
+    from hpstore.store.postgresql import redact
+
+    given = "postgresql://db1:5433,db2:5434/searches?application_name=me@laptop"
+    assert redact(given, query=True) == given
+
+
 def test_the_tools_name_the_schema_of_the_search(shared_url, capsys):
     # two schemas of one database are two searches: what a tool prints tells them apart
     code, out, _ = run(capsys, "summary", shared_url)

@@ -134,7 +134,7 @@ class Database:
         self.psycopg = load_psycopg(url)
         self.settings = settings
         self.url = url
-        self.location = redact(url)
+        self.location = redact(url, query=True)
         self.read_only = read_only
         self.timeout = float(timeout)
         self.application = "reader" if read_only else application

@@ -47,16 +47,42 @@ def is_url(database: Any) -> bool:
 _SECRETS = ("password", "sslpassword")
 
 
+def _credentials(url: str) -> tuple[str | None, str]:
+    """The URL's user info and what follows it, read as libpq reads them: the user info
+    ends at the last "@" before the first "/" (so a password may hold a bare "#" or "?",
+    which a URL parser takes for a fragment or the parameters); None when there is none."""
+    rest = url.split("://", 1)[-1]
+    head = rest.split("/", 1)[0]
+    userinfo, at, after = head.rpartition("@")
+    if not at:
+        return None, rest
+    return userinfo, after + rest[len(head):]
+
+
+def _password_cut_by_slash(url: str) -> bool:
+    """Whether an "@" after the first "/" reads as the end of a password holding a bare
+    "/" (libpq then takes its first part for a port, the rest for the database name)."""
+    userinfo, rest = _credentials(url)
+    if userinfo is not None or "/" not in rest:
+        return False
+    head, tail = rest.split("/", 1)
+    port = head.rpartition(":")[2] if ":" in head else ""
+    return "@" in tail.split("?", 1)[0] and ":" in head and not port.replace(
+        ",", "").isdigit()
+
+
 def redact(url: str, *, query: bool = False) -> str:
     """The URL without its password, for messages; ``query``: with its parameters (the
     schema chosen in ``options``, say) other than passwords, each as written."""
+    if _password_cut_by_slash(url):
+        return "postgresql://(a URL whose password holds a bare '/')"
     try:
-        parts = urlsplit(url)
-        # the hosts as written (several, with their ports, or an IPv6 address in brackets)
-        # after the last "@"; of what comes before it only the user name
-        userinfo, at, hosts = parts.netloc.rpartition("@")
-        name = userinfo.split(":", 1)[0]
-        user = f"{name}@" if at and name else ""
+        userinfo, rest = _credentials(url)
+        parts = urlsplit("postgresql://" + rest)
+        # the hosts as written (several, with their ports, or an IPv6 address in brackets);
+        # of the user info only the user name
+        name = (userinfo or "").split(":", 1)[0]
+        user = f"{name}@" if name else ""
         # each parameter as written: encoded again, a space would come back as "+",
         # which libpq reads as a plus sign (another schema in the options, say)
         kept = [part for part in parts.query.split("&")
@@ -65,16 +91,21 @@ def redact(url: str, *, query: bool = False) -> str:
     except ValueError:
         return "postgresql://(an unreadable URL)"
     tail = "?" + "&".join(kept) if kept else ""
-    return f"postgresql://{user}{hosts}{parts.path}{tail}"
+    return f"postgresql://{user}{parts.netloc}{parts.path}{tail}"
 
 
 def check_url_shape(url: str) -> None:
-    """Refuse a URL whose user name or password holds a bare "@": libpq would take the
-    rest for the host (and its message would quote part of the password).
+    """Refuse a URL whose user name or password holds a bare "@" or "/": libpq would take
+    part of it for the host, port or database (and its message would quote it).
 
     Raises:
-        DatabaseError: saying to write it as %40.
+        DatabaseError: saying to write it as %40 or %2F.
     """
+    if _password_cut_by_slash(url):
+        raise DatabaseError(
+            "The password in this PostgreSQL URL seems to hold a '/' (libpq would read its "
+            "first part as the port); write it as %2F (a password a/b is written a%2Fb), as "
+            "URLs require.")
     netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if netloc.count("@") > 1:
         raise DatabaseError(
