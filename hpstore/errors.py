@@ -63,6 +63,12 @@ class TrialNotFoundError(HpStoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class TrialLostError(TrialNotFoundError):
+    """A trial this process was running is no longer in the store: its last commits were
+    lost (a server crash with ``durability="normal"``), or the search was restored from an
+    earlier copy. Nothing of that run is recorded; the search goes on with a new trial."""
+
+
 class TunerIdInUseError(HpStoreError):
     """Two live processes asked for trials under the same tuner id."""
 

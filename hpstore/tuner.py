@@ -27,6 +27,7 @@ from hpstore.errors import (
     InvalidMetricError,
     NameTooLongError,
     NothingToRunError,
+    TrialLostError,
     TrialNotRunningError,
 )
 from hpstore.hyperparameters import HyperParameters
@@ -413,11 +414,12 @@ class Tuner:
         with sigint_deferred():
             try:
                 self.oracle.end_trial(trial)
-            except TrialNotRunningError as exc:
+            except (TrialNotRunningError, TrialLostError) as exc:
                 # Handed to another worker while this one ran it (this worker was cut off
-                # from the server, or frozen, long enough to look dead), or ended by another
-                # process: this run is over and nothing of it is recorded. The worker is
-                # alive and the search is not over: it goes on with its next trial.
+                # from the server, or frozen, long enough to look dead), ended by another
+                # process, or lost with the server's last commits: this run is over and
+                # nothing of it is recorded. The worker is alive and the search is not
+                # over: it goes on with its next trial.
                 self._say(f"{exc} Going on with the next trial.", progress)
         if fatal is not None:
             raise fatal

@@ -314,6 +314,31 @@ def test_a_trial_ended_elsewhere_while_it_ran_is_left_and_the_search_goes_on(tmp
             "trial.") in capsys.readouterr().out
 
 
+def test_a_trial_lost_with_the_servers_last_commits_is_left_and_the_search_goes_on(
+        tmp_path, capsys):
+    # a server that crashed with durability="normal" lost the running trial: end_trial
+    # raised TrialNotFoundError out of search() and the worker died
+    path = str(tmp_path / "lost.db")
+    lost = []
+
+    class LostMeanwhile(Squares):
+        def run_trial(self, trial, offset):
+            if not lost:
+                lost.append(trial.trial_id)
+                with sqlite3.connect(path) as conn:  # (what the lost commits leave behind)
+                    conn.execute("DELETE FROM trials WHERE trial_id = ?", (trial.trial_id,))
+            return super().run_trial(trial, offset)
+
+    tuner = LostMeanwhile(oracle=hpstore.RandomSearchOracle(max_trials=3, seed=1,
+                                                              database=path),
+                          directory=str(tmp_path), project_name="p")
+    tuner.search(1.0)
+    assert len(rows(path, "SELECT trial_id FROM trials WHERE status = 'COMPLETED'")) == 3
+    out = capsys.readouterr().out
+    assert f"Trial {lost[0]!r}, which this process was running" in out
+    assert "Going on with the next trial." in out
+
+
 def test_kerastuners_own_oracle_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"hpstore\.keras\.oracles"):
         Squares(oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2),

@@ -246,6 +246,33 @@ def test_a_trial_ended_elsewhere_while_it_ran_is_left_and_the_search_goes_on(
     assert (said in out.out + out.err) == bool(verbose)
 
 
+@pytest.mark.parametrize("reports", [False, True])
+def test_a_trial_lost_with_the_servers_last_commits_is_left_and_the_search_goes_on(
+        tmp_path, capsys, reports):
+    # a server that crashed with durability="normal" lost the worker's trial: end_trial (or
+    # the report before it) raised TrialNotFoundError out of search() and the worker died,
+    # leaving the search short of max_trials until someone ran it again
+    path = str(tmp_path / "lost.db")
+    lost = []
+
+    def run_trial(trial):
+        if not lost:
+            lost.append(trial.trial_id)
+            with sqlite3.connect(path) as conn:  # (what the lost commits leave behind)
+                conn.execute("DELETE FROM trials WHERE trial_id = ?", (trial.trial_id,))
+            if reports:
+                tuner.report(trial, {"loss": 2.0}, step=0)
+        return 1.0
+
+    tuner = hpstore.Tuner(oracle(path, max_trials=3), run_trial=run_trial, verbose=1)
+    tuner.search()
+    trials = list(oracle(path).trials.values())
+    assert len(trials) == 3 and {t.status for t in trials} == {"COMPLETED"}
+    out = capsys.readouterr()
+    assert "which this process was running" in out.out + out.err
+    assert "Going on with the next trial" in out.out + out.err
+
+
 def test_report_per_step_and_stop_signal():
     o = oracle(max_trials=2)
     stops = []

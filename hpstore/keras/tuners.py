@@ -19,7 +19,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import tuner_utils
 
 import hpstore
-from hpstore.errors import ProjectRemovedError, TrialNotRunningError
+from hpstore.errors import ProjectRemovedError, TrialLostError, TrialNotRunningError
 from hpstore.hyperparameters.discover import discover_space
 from hpstore.keras import oracles
 from hpstore.keras._convert import (
@@ -168,8 +168,9 @@ class Tuner(keras_tuner.Tuner):
             raise
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)
-        except TrialNotRunningError:
-            # handed to another worker meanwhile, or ended elsewhere: on_trial_end says so
+        except (TrialNotRunningError, TrialLostError):
+            # handed to another worker meanwhile, ended elsewhere, or lost with a server's
+            # last commits: on_trial_end says so
             trial.status = TrialStatus.INVALID
         except _FATAL:
             trial.status = TrialStatus.FAILED
@@ -188,10 +189,11 @@ class Tuner(keras_tuner.Tuner):
     def on_trial_end(self, trial: Any) -> None:
         try:
             super().on_trial_end(trial)
-        except TrialNotRunningError as exc:
+        except (TrialNotRunningError, TrialLostError) as exc:
             # Handed to another worker while this one ran it (cut off from the server, or
-            # frozen, long enough to look dead), or ended by another process: this run is
-            # over and nothing of it is recorded; the search goes on.
+            # frozen, long enough to look dead), ended by another process, or lost with a
+            # server's last commits: this run is over and nothing of it is recorded; the
+            # search goes on.
             print(f"{exc} Going on with the next trial.", flush=True)
 
     # -- state: the file ------------------------------------------------------------------------

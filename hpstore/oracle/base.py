@@ -17,7 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hpstore.errors import HpStoreError, ProjectMismatchError, TrialNotFoundError
+from hpstore.errors import (
+    HpStoreError,
+    ProjectMismatchError,
+    TrialLostError,
+    TrialNotFoundError,
+)
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.objective import (
@@ -319,7 +324,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         Raises:
             ValueError: an objective metric is missing from ``metrics``.
             InvalidMetricError (a TypeError): a name is not a string or a value not a number.
-            TrialNotFoundError (a KeyError): no such trial.
+            TrialNotFoundError (a KeyError): no such trial; TrialLostError (one of them):
+                the trial this process was running was lost with the server's last commits.
             TrialNotRunningError: the trial has ended, or was handed to another worker.
             ProjectRemovedError: another process removed or replaced the project.
         """
@@ -428,6 +434,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             ValueError: an unknown status.
             TrialNotRunningError: the trial is not running (ended twice, or handed to
                 another worker since this process ran it).
+            TrialLostError (a TrialNotFoundError): the trial this process was running was
+                lost with the server's last commits, or the search restored from a copy.
             ProjectRemovedError: another process removed or replaced the project.
             RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
@@ -468,9 +476,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             self._check_consecutive_failures(ending.message)
 
     @staticmethod
-    def _lost(trial_id: str) -> TrialNotFoundError:
+    def _lost(trial_id: str) -> TrialLostError:
         """The error for a trial this process was running that the store no longer holds."""
-        return TrialNotFoundError(
+        return TrialLostError(
             f"Trial {str(trial_id)!r}, which this process was running, is no longer in the "
             "store: its last commits were lost (a database server that crashed with "
             "durability='normal', which does not wait for each commit to reach its disk), or "
