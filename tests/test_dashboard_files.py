@@ -150,6 +150,31 @@ def test_a_port_another_dashboard_listens_on_is_refused_saying_what_to_do(tmp_pa
         assert api(first.url, "/api/poll")["name"] == "p"  # the first one goes on
 
 
+@pytest.mark.parametrize("table, column", [("trials", "started_at"), ("transitions", "at"),
+                                           ("observations", "step")])
+def test_a_time_or_step_changed_by_hand_while_shown_is_named_not_a_failure(tmp_path, table,
+                                                                          column):
+    # the dashboard answered 500 "The dashboard failed: TypeError ..." on its endpoints
+    from _dashboard import write_search
+
+    path = str(tmp_path / "search.db")
+    write_search(path, "p", 4)
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        assert len(api(running.url, "/api/trials", {"p": "p"})["rows"]) == 4
+        conn = sqlite3.connect(path)
+        conn.execute(f"UPDATE {table} SET {column} = 'abc' WHERE rowid = "  # test constants
+                     f"(SELECT max(rowid) FROM {table})")
+        conn.commit()
+        conn.close()
+        answers = [fetch(running.url, endpoint, {"p": "p", "t": "3"})
+                   for endpoint in ("/api/trials", "/api/plots", "/api/trial")]
+    for status, _, body in answers:
+        assert status in (200, 503), body[:300]
+    failing = [strict_json(body)["error"] for status, _, body in answers if status == 503]
+    assert failing and all(f"{table}.{column} holds 'abc'" in e for e in failing), failing
+
+
 # -- no project, no trial ------------------------------------------------------------------------
 
 def test_a_file_with_no_project_yet_is_shown_empty_and_its_first_project_appears(tmp_path):

@@ -496,6 +496,48 @@ def test_a_metric_value_changed_by_hand_after_a_tool_looked_is_named_not_a_trace
     assert "observations.value" in err and "'zz'" in err and err.count("\n") == 1
 
 
+# (table, column) of hpstore's number and time columns, changed by hand below
+CHANGED_BY_HAND = [("trials", "started_at"), ("trials", "ended_at"), ("trials", "created_at"),
+                   ("trials", "run_count"), ("trials", "number"), ("transitions", "at"),
+                   ("transitions", "pid"), ("observations", "step"), ("observations", "at"),
+                   ("observations", "run"), ("projects", "created_at"), ("trials", "score"),
+                   ("transitions", "to_status")]
+
+
+@pytest.mark.parametrize("looked_first", [False, True], ids=["fresh", "looked-at-first"])
+@pytest.mark.parametrize("table, column", CHANGED_BY_HAND)
+def test_a_number_or_time_changed_by_hand_into_text_is_named_not_a_traceback(
+        tmp_path, capsys, table, column, looked_first):
+    # the contents check read only text and JSON columns: `check` called such a file fine,
+    # and `trials`, `history`, `show`, `export`, `report` and the dashboard ended on a
+    # TypeError (arithmetic on a time, sorting steps)
+    from hpstore.cli import main
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    if looked_first:  # its rows are marked checked: read again only where a tool reads them
+        assert main(["summary", str(path)]) == 0
+    conn = sqlite3.connect(path)
+    conn.execute(f"UPDATE {table} SET {column} = 'abc' WHERE rowid = "  # (test constants)
+                 f"(SELECT max(rowid) FROM {table})")
+    conn.commit()
+    conn.close()
+    before = digest(path)
+    named = f"{table}.{column} holds 'abc'"
+    capsys.readouterr()
+    if not looked_first:
+        assert main(["check", str(path)]) == 1
+        assert named in capsys.readouterr().out
+    for tool in (["trials"], ["history"], ["show", "2"], ["export"], ["summary"], ["best"],
+                 ["report", "-o", str(tmp_path / "r.html"), "--force"]):
+        code = main([tool[0], str(path), *tool[1:]])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and code in (0, 2), (tool, code, err)
+        if code == 2 or not looked_first:
+            assert code == 2 and named in err and err.count("\n") == 1, (tool, err)
+    assert digest(path) == before
+
+
 def test_a_schema_name_damaged_into_bytes_that_are_not_utf8_is_named_as_damage(
         tmp_path, capsys):
     # SQLite's error quotes the damaged name; Python could not decode it and raised a bare

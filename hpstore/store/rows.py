@@ -16,7 +16,7 @@ from typing import Any
 from hpstore.errors import HpStoreError, TrialNotRunningError
 from hpstore.stopping import same_point
 from hpstore.store.decode import check_row, damaged, from_json
-from hpstore.store.records import ProjectRecord, TrialRecord, dumps
+from hpstore.store.records import Observation, ProjectRecord, Transition, TrialRecord, dumps
 from hpstore.trial import TrialStatus, mean_of_steps_values
 
 #: the version of the document ``get_state()`` returns and ``set_state()`` reads
@@ -30,7 +30,11 @@ TRIAL_FIELDS = ("id", "number", "trial_id", "status", "hp_values", "values_key",
 PROJECT_FIELDS = ("project_id", "name", "oracle_class", "oracle_config", "objective",
                   "max_trials", "seed", "space_version", "created_at", "updated_at",
                   "uncounted")
-_SCORE, _BEST_STEP = TRIAL_FIELDS.index("score"), TRIAL_FIELDS.index("best_step")
+#: the positions of a trial's whole-number columns, and of its other number columns (times)
+_TRIAL_WHOLE = tuple(TRIAL_FIELDS.index(name) for name in (
+    "number", "best_step", "run_count", "invalid_runs", "interruptions", "queued", "pid"))
+_TRIAL_NUMBERS = tuple(TRIAL_FIELDS.index(name) for name in (
+    "score", "created_at", "started_at", "ended_at", "changed_at", "retired_at"))
 OBSERVATION_FIELDS = ("run", "metric", "direction", "step", "value", "at")
 TRANSITION_FIELDS = ("from_status", "to_status", "at", "tuner_id", "pid", "message")
 
@@ -39,15 +43,55 @@ def trial_record(row: Sequence[Any]) -> TrialRecord:
     """A TrialRecord from a row in TRIAL_FIELDS order.
 
     Raises:
-        NotAnHpstoreFileError: a score or best step that is not a number (text written
-            into the file by another program), which every ranking would trip over.
+        NotAnHpstoreFileError: a score, step, count or time that is not a number (text
+            written into the file by another program since a tool last checked it), which
+            every ranking, duration and sort would trip over.
     """
-    score, best_step = row[_SCORE], row[_BEST_STEP]
-    if score is not None and type(score) is not float and type(score) is not int:
-        raise damaged("trials.score", score)
-    if best_step is not None and type(best_step) is not int:
-        raise damaged("trials.best_step", best_step)
+    for i in _TRIAL_WHOLE:
+        value = row[i]
+        if value is not None and type(value) is not int:
+            raise damaged(f"trials.{TRIAL_FIELDS[i]}", value)
+    for i in _TRIAL_NUMBERS:
+        value = row[i]
+        if value is not None and type(value) is not float and type(value) is not int:
+            raise damaged(f"trials.{TRIAL_FIELDS[i]}", value)
     return TrialRecord(*row)
+
+
+def observation(run: Any, metric: str, direction: str, step: Any, value: Any, at: Any
+                ) -> Observation:
+    """An Observation from its stored columns (a NULL value is NaN).
+
+    Raises:
+        NotAnHpstoreFileError: a run or step that is not a whole number, or a value or
+            time that is not a number (changed by hand since a tool last checked).
+    """
+    if type(run) is not int:
+        raise damaged("observations.run", run)
+    if type(step) is not int:
+        raise damaged("observations.step", step)
+    if type(at) is not float and type(at) is not int:
+        raise damaged("observations.at", at)
+    return Observation(run, metric, direction, step, from_db_float(value), at)
+
+
+def transition(seq: int, trial_id: str, from_status: Any, to_status: Any, at: Any,
+               tuner_id: str | None, pid: Any, message: str | None) -> Transition:
+    """A Transition from its stored columns.
+
+    Raises:
+        NotAnHpstoreFileError: a status hpstore never writes, or a time or process id
+            that is not a number (changed by hand since a tool last checked).
+    """
+    if to_status not in TrialStatus.ALL:
+        raise damaged("transitions.to_status", to_status)
+    if from_status is not None and from_status not in TrialStatus.ALL:
+        raise damaged("transitions.from_status", from_status)
+    if type(at) is not float and type(at) is not int:
+        raise damaged("transitions.at", at)
+    if pid is not None and type(pid) is not int:
+        raise damaged("transitions.pid", pid)
+    return Transition(seq, trial_id, from_status, to_status, at, tuner_id, pid, message)
 
 
 def project_record(row: Sequence[Any]) -> ProjectRecord:
@@ -286,5 +330,6 @@ def malformed(exc: BaseException) -> HpStoreError:
 
 __all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_FIELDS",
            "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
-           "dumps", "from_db_float", "log_in_order", "malformed", "points_after",
-           "project_record", "same_entry", "space_item", "to_db_float", "trial_record"]
+           "dumps", "from_db_float", "log_in_order", "malformed", "observation",
+           "points_after", "project_record", "same_entry", "space_item", "to_db_float",
+           "transition", "trial_record"]

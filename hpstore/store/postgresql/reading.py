@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import TrialNotFoundError
 from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
-from hpstore.store.rows import from_db_float, trial_record
+from hpstore.store.rows import from_db_float, observation, transition, trial_record
 
 if TYPE_CHECKING:
     from hpstore.errors import ProjectRemovedError
@@ -188,7 +188,7 @@ class ReadingMixin:
         rows = self.db.query(
             "SELECT run, metric, direction, step, value, at FROM observations WHERE trial = %s "
             "AND (%s OR run = %s) ORDER BY id", (trial.key, every_run, trial.run))
-        return [Observation(r, m, d, s, from_db_float(v), at) for r, m, d, s, v, at in rows]
+        return [observation(r, m, d, s, v, at) for r, m, d, s, v, at in rows]
 
     def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
@@ -200,7 +200,7 @@ class ReadingMixin:
         metrics, directions, steps, values, ats = row[-5:]
         if metrics is None:  # nothing reported in this run
             return record, []
-        return record, [Observation(record.run, m, d, s, from_db_float(v), a)
+        return record, [observation(record.run, m, d, s, v, a)
                         for m, d, s, v, a in zip(metrics, directions, steps, values, ats)]
 
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
@@ -227,7 +227,7 @@ class ReadingMixin:
                "(%s::text IS NULL OR s.tuner_id = %s) ORDER BY s.id ")
         sql += ("DESC" if last else "ASC") + " LIMIT %s"
         trial = None if trial_id is None else str(trial_id)
-        found = [Transition(*r) for r in self.db.query(
+        found = [transition(*r) for r in self.db.query(
             sql, (self.project_id, int(after), trial, trial, tuner_id, tuner_id,
                   None if limit is None else int(limit)))]
         return found[::-1] if last else found
@@ -256,7 +256,7 @@ class ReadingMixin:
         reported under its "observe" lock, taken before the ids, and released at commit,
         so within a project ids become visible in the order they grow.
         """
-        return [(i, trial_id, Observation(r, m, d, s, from_db_float(v), at))
+        return [(i, trial_id, observation(r, m, d, s, v, at))
                 for i, trial_id, r, m, d, s, v, at in self.db.query(
                     "SELECT o.id, t.trial_id, o.run, o.metric, o.direction, o.step, o.value, "
                     "o.at FROM observations AS o JOIN trials AS t ON t.id = o.trial "

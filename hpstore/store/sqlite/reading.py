@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import TrialNotFoundError
 from hpstore.store.contract import iter_chunks
+from hpstore.store.decode import damaged
 from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
-from hpstore.store.rows import TRIAL_FIELDS, from_db_float, trial_record
+from hpstore.store.rows import TRIAL_FIELDS, from_db_float, observation, transition, trial_record
 
 if TYPE_CHECKING:
     import sqlite3
@@ -111,17 +112,27 @@ class ReadingMixin:
     def score_line(self) -> list[tuple[int, str, str, float | None]]:
         """(number, trial_id, status, score) of every trial, by number: the light view of a
         large search (the history plot, sampling). A retired trial's score is None."""
-        return [(n, t, s, sc) for n, t, s, sc in self.db.query(
+        line = self.db.query(
             "SELECT number, trial_id, status, CASE WHEN retired_at IS NULL THEN score END "
-            "FROM trials WHERE project_id = ? ORDER BY number", (self.project_id,))]
+            "FROM trials WHERE project_id = ? ORDER BY number", (self.project_id,))
+        for _, _, _, score in line:
+            if score is not None and type(score) is not float and type(score) is not int:
+                raise damaged("trials.score", score)  # changed by hand since a tool checked
+        return [(n, t, s, sc) for n, t, s, sc in line]
 
     def last_activity(self) -> float | None:
         """The time of the last status change or reported value, or None."""
         rows = self.db.query(
-            "SELECT max((SELECT max(s.at) FROM transitions s JOIN trials t ON t.id = s.trial "
+            "SELECT (SELECT max(s.at) FROM transitions s JOIN trials t ON t.id = s.trial "
             "WHERE t.project_id = ?), (SELECT max(o.at) FROM observations o JOIN trials t "
-            "ON t.id = o.trial WHERE t.project_id = ?))", (self.project_id, self.project_id))
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
+            "ON t.id = o.trial WHERE t.project_id = ?)", (self.project_id, self.project_id))
+        times = []
+        for where, value in zip(("transitions.at", "observations.at"), rows[0]):
+            if value is not None and type(value) is not float and type(value) is not int:
+                raise damaged(where, value)  # changed by hand since a tool checked
+            if value is not None:
+                times.append(float(value))
+        return max(times, default=None)
 
     def trial_ids(self) -> list[str]:
         return [r[0] for r in self.db.query(
@@ -197,7 +208,7 @@ class ReadingMixin:
             sql += " AND run = ?"
             params.append(trial.run)
         rows = self.db.query(sql + " ORDER BY id", params)
-        return [Observation(r, m, d, s, from_db_float(v), at) for r, m, d, s, v, at in rows]
+        return [observation(r, m, d, s, v, at) for r, m, d, s, v, at in rows]
 
     def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
@@ -217,6 +228,8 @@ class ReadingMixin:
                     f"trial IN ({marks}) ORDER BY id", (metric, *chunk)):
                 trial = by_key[key]
                 if run == trial.run:
+                    if type(step) is not int:  # changed by hand since a tool checked
+                        raise damaged("observations.step", step)
                     out[trial.trial_id].append((step, from_db_float(value)))
         return out
 
@@ -239,7 +252,7 @@ class ReadingMixin:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        rows = [Transition(*r) for r in self.db.query(sql, params)]
+        rows = [transition(*r) for r in self.db.query(sql, params)]
         return rows[::-1] if last else rows
 
     def steps_reported(self, metric: str) -> dict[str, tuple[int, int]]:
@@ -279,7 +292,7 @@ class ReadingMixin:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [(i, trial_id, Observation(r, m, d, s, from_db_float(v), at))
+        return [(i, trial_id, observation(r, m, d, s, v, at))
                 for i, trial_id, r, m, d, s, v, at in self.db.query(sql, params)]
 
     def last_observation(self) -> int:

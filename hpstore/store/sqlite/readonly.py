@@ -169,65 +169,109 @@ def open_database(path: str | os.PathLike[str]) -> Any:
     return sqlite_utils.Database(connect_readonly(path, check=False))
 
 
-# For each table of hpstore's own schema, its text columns and the query for the first row
-# holding what hpstore never writes: a BLOB (hpstore writes text, numbers and NULL) or, in a
-# JSON column, anything but a JSON object (the growing tables' from a row number on).
-# Written out in full: no name is read from the file.
+# For each table of hpstore's own schema, the columns checked and the query for the first
+# row holding what hpstore never writes: a BLOB (hpstore writes text, numbers and NULL); in a
+# JSON column, anything but a JSON object; in a number column (below), anything but a
+# number (the growing tables' from a row number on). Written out in full: no name is read
+# from the file (tests/test_files.py checks they name every number column of the schema).
 _CONTENT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "projects": (
-        ("name", "oracle_class", "oracle_config", "objective"),
+        ("name", "oracle_class", "oracle_config", "objective", "max_trials", "seed",
+         "space_version", "queue_counter", "uncounted", "created_at", "updated_at"),
         ("oracle_config", "objective"),
-        "SELECT name, oracle_class, oracle_config, objective FROM projects WHERE "
-        "typeof(name) = 'blob' OR typeof(oracle_class) = 'blob' OR CASE WHEN "
+        "SELECT name, oracle_class, oracle_config, objective, max_trials, seed, "
+        "space_version, queue_counter, uncounted, created_at, updated_at FROM projects "
+        "WHERE (typeof(name) = 'blob' OR typeof(oracle_class) = 'blob' OR CASE WHEN "
         "typeof(oracle_config) <> 'text' OR NOT json_valid(oracle_config) THEN 1 ELSE "
         "json_type(oracle_config) <> 'object' END OR CASE WHEN typeof(objective) <> "
         "'text' OR NOT json_valid(objective) THEN 1 ELSE json_type(objective) <> "
-        "'object' END LIMIT 1",
+        "'object' END OR typeof(max_trials) NOT IN ('integer', 'null') OR typeof(seed) "
+        "NOT IN ('integer', 'null') OR typeof(space_version) NOT IN ('integer', 'null') "
+        "OR typeof(queue_counter) NOT IN ('integer', 'null') OR typeof(uncounted) NOT "
+        "IN ('integer', 'null') OR typeof(created_at) NOT IN ('real', 'integer', "
+        "'null') OR typeof(updated_at) NOT IN ('real', 'integer', 'null')) LIMIT 1",
     ),
     "hyperparameters": (
-        ("name", "class_name", "config"),
+        ("name", "class_name", "config", "position"),
         ("config",),
-        "SELECT name, class_name, config FROM hyperparameters WHERE typeof(name) = "
-        "'blob' OR typeof(class_name) = 'blob' OR CASE WHEN typeof(config) <> 'text' OR "
-        "NOT json_valid(config) THEN 1 ELSE json_type(config) <> 'object' END LIMIT 1",
+        "SELECT name, class_name, config, position FROM hyperparameters WHERE "
+        "(typeof(name) = 'blob' OR typeof(class_name) = 'blob' OR CASE WHEN "
+        "typeof(config) <> 'text' OR NOT json_valid(config) THEN 1 ELSE "
+        "json_type(config) <> 'object' END OR typeof(position) NOT IN ('integer', "
+        "'null')) LIMIT 1",
     ),
     "trials": (
-        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session", "message",
-         "origin", "note", "score", "best_step"),
+        ("trial_id", "status", "hp_values", "values_key", "tuner_id", "session",
+         "message", "origin", "note", "number", "best_step", "run_count",
+         "invalid_runs", "interruptions", "queued", "pid", "score", "changed_at",
+         "created_at", "started_at", "ended_at", "retired_at"),
         ("hp_values",),
-        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message, origin, "
-        "note, score, best_step FROM trials WHERE rowid > ? AND (typeof(trial_id) = 'blob' OR "
-        "typeof(score) NOT IN ('real', 'integer', 'null') OR "
-        "typeof(best_step) NOT IN ('integer', 'null') OR "
-        "typeof(status) = 'blob' OR "
-        "typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR typeof(session) = "
-        "'blob' OR typeof(message) = 'blob' OR typeof(origin) = 'blob' OR typeof(note) = "
-        "'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR NOT json_valid(hp_values) THEN "
-        "1 ELSE json_type(hp_values) <> 'object' END) LIMIT 1",
+        "SELECT trial_id, status, hp_values, values_key, tuner_id, session, message, "
+        "origin, note, number, best_step, run_count, invalid_runs, interruptions, "
+        "queued, pid, score, changed_at, created_at, started_at, ended_at, retired_at "
+        "FROM trials WHERE rowid > ? AND (typeof(trial_id) = 'blob' OR typeof(status) = "
+        "'blob' OR typeof(values_key) = 'blob' OR typeof(tuner_id) = 'blob' OR "
+        "typeof(session) = 'blob' OR typeof(message) = 'blob' OR typeof(origin) = "
+        "'blob' OR typeof(note) = 'blob' OR CASE WHEN typeof(hp_values) <> 'text' OR "
+        "NOT json_valid(hp_values) THEN 1 ELSE json_type(hp_values) <> 'object' END OR "
+        "typeof(number) NOT IN ('integer', 'null') OR typeof(best_step) NOT IN "
+        "('integer', 'null') OR typeof(run_count) NOT IN ('integer', 'null') OR "
+        "typeof(invalid_runs) NOT IN ('integer', 'null') OR typeof(interruptions) NOT "
+        "IN ('integer', 'null') OR typeof(queued) NOT IN ('integer', 'null') OR "
+        "typeof(pid) NOT IN ('integer', 'null') OR typeof(score) NOT IN ('real', "
+        "'integer', 'null') OR typeof(changed_at) NOT IN ('real', 'integer', 'null') OR "
+        "typeof(created_at) NOT IN ('real', 'integer', 'null') OR typeof(started_at) "
+        "NOT IN ('real', 'integer', 'null') OR typeof(ended_at) NOT IN ('real', "
+        "'integer', 'null') OR typeof(retired_at) NOT IN ('real', 'integer', 'null')) "
+        "LIMIT 1",
     ),
     "observations": (
-        ("metric", "direction", "value"),
+        ("metric", "direction", "run", "step", "value", "at"),
         (),
-        "SELECT metric, direction, value FROM observations WHERE rowid > ? AND "
-        "(typeof(metric) = 'blob' OR typeof(direction) = 'blob' OR "
-        "typeof(value) NOT IN ('real', 'integer', 'null')) LIMIT 1",
+        "SELECT metric, direction, run, step, value, at FROM observations WHERE rowid > "
+        "? AND (typeof(metric) = 'blob' OR typeof(direction) = 'blob' OR typeof(run) "
+        "NOT IN ('integer', 'null') OR typeof(step) NOT IN ('integer', 'null') OR "
+        "typeof(value) NOT IN ('real', 'integer', 'null') OR typeof(at) NOT IN ('real', "
+        "'integer', 'null')) LIMIT 1",
     ),
     "transitions": (
-        ("from_status", "to_status", "tuner_id", "message"),
+        ("from_status", "to_status", "tuner_id", "message", "pid", "at"),
         (),
-        "SELECT from_status, to_status, tuner_id, message FROM transitions WHERE rowid > ? "
-        "AND (typeof(from_status) = 'blob' OR typeof(to_status) = 'blob' OR "
-        "typeof(tuner_id) = 'blob' OR typeof(message) = 'blob' OR to_status NOT IN "
-        "('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED') OR from_status "
-        "NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED')) LIMIT 1",
+        "SELECT from_status, to_status, tuner_id, message, pid, at FROM transitions "
+        "WHERE rowid > ? AND (typeof(from_status) = 'blob' OR typeof(to_status) = "
+        "'blob' OR typeof(tuner_id) = 'blob' OR typeof(message) = 'blob' OR to_status "
+        "NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', 'FAILED') OR "
+        "from_status NOT IN ('RUNNING', 'IDLE', 'INVALID', 'STOPPED', 'COMPLETED', "
+        "'FAILED') OR typeof(pid) NOT IN ('integer', 'null') OR typeof(at) NOT IN "
+        "('real', 'integer', 'null')) LIMIT 1",
     ),
     "oracle_state": (
         ("key", "value"),
         ("value",),
-        # an algorithm's state may be any JSON value (a number, a list, an object)
-        "SELECT key, value FROM oracle_state WHERE typeof(key) = 'blob' OR "
-        "typeof(value) <> 'text' OR NOT json_valid(value) LIMIT 1",
+        "SELECT key, value FROM oracle_state WHERE (typeof(key) = 'blob' OR "
+        "typeof(value) <> 'text' OR NOT json_valid(value)) LIMIT 1",
     ),
+}
+
+# The columns hpstore writes only whole numbers (or NULL) in, and those it writes only
+# numbers (or NULL) in: times, scores, metric values. A string there (a row changed by
+# hand) made the tools fail on arithmetic or sorting.
+_INTEGERS: dict[str, tuple[str, ...]] = {
+    "projects": ("max_trials", "seed", "space_version", "queue_counter", "uncounted"),
+    "hyperparameters": ("position",),
+    "trials": ("number", "best_step", "run_count", "invalid_runs", "interruptions", "queued",
+               "pid"),
+    "observations": ("run", "step"),
+    "transitions": ("pid",),
+    "oracle_state": (),
+}
+_REALS: dict[str, tuple[str, ...]] = {
+    "projects": ("created_at", "updated_at"),
+    "hyperparameters": (),
+    "trials": ("score", "changed_at", "created_at", "started_at", "ended_at", "retired_at"),
+    "observations": ("value", "at"),
+    "transitions": ("at",),
+    "oracle_state": (),
 }
 
 
@@ -261,7 +305,10 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
         if row is None:
             continue
         for column, value in zip(columns, row):
-            if column in _NUMBERS:
+            if column in _INTEGERS[table]:
+                if value is not None and not isinstance(value, int):
+                    raise damaged(f"{table}.{column}", value)
+            elif column in _REALS[table]:
                 if value is not None and not isinstance(value, (int, float)):
                     raise damaged(f"{table}.{column}", value)
             elif column in objects:
@@ -276,7 +323,6 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
         checkmarks.save(key, reached)
 
 
-_NUMBERS = {"score", "best_step", "value"}  # columns hpstore writes only numbers (or NULL) in
 _LAST_ROW = {"trials": "SELECT max(rowid) FROM trials",
              "observations": "SELECT max(rowid) FROM observations",
              "transitions": "SELECT max(rowid) FROM transitions"}
