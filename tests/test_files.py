@@ -646,3 +646,26 @@ def test_running_out_of_memory_in_python_code_is_not_called_damage(tmp_path):
         oracle.create_trial("t")
     assert not isinstance(raised.value, hpstore.HpStoreError)
     oracle.close()
+
+
+def test_the_contents_check_covers_every_number_column_of_the_schema(tmp_path):
+    # a column added by a later migration is checked too, or this names it
+    from hpstore.store.sqlite import readonly
+
+    path = tmp_path / "a.db"
+    make_search(path)
+    conn = sqlite3.connect(path)
+    keys = {"id", "project_id", "trial"}  # row ids and the keys joining them
+    for table, (columns, _, query) in readonly._CONTENT_CHECKS.items():
+        kinds = {name: kind for _, name, kind, *_ in conn.execute(
+            "SELECT * FROM pragma_table_info(?)", (table,)) if name not in keys}
+        assert set(columns) <= set(kinds), table
+        whole = {n for n, k in kinds.items() if k == "INTEGER"}
+        numbers = {n for n, k in kinds.items() if k == "REAL"}
+        assert set(readonly._INTEGERS[table]) == whole, table
+        assert set(readonly._REALS[table]) == numbers, table
+        for name in whole:
+            assert f"typeof({name}) NOT IN ('integer', 'null')" in query, (table, name)
+        for name in numbers:
+            assert f"typeof({name}) NOT IN ('real', 'integer', 'null')" in query, (table, name)
+    conn.close()
