@@ -158,12 +158,20 @@ def table_cell(value: Any) -> str:
     return terminal_text(value)
 
 
+_JULIAN_MS = 210866760000000.0  # the Unix epoch as a Julian day, in milliseconds
+
+
 def iso_time(at: float | None) -> str | None:
-    """A Unix time as the views show it: ``2026-11-30T03:44:48.123Z`` (UTC)."""
+    """A Unix time as a file's views show it: ``2026-11-30T03:44:48.123Z`` (UTC), to the
+    nearest millisecond, as SQLite's ``strftime`` rounds it (so a tool's times join with
+    the views'; a server's views cut to the millisecond below)."""
     if at is None:
         return None
-    moment = datetime.datetime.fromtimestamp(at, tz=datetime.UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    # SQLite's own arithmetic (date.c, "unixepoch"): milliseconds of the Julian day, in
+    # doubles, rounded half up; the offset's rounding decides the cases near a half
+    millis = math.floor(at * 1000.0 + _JULIAN_MS + 0.5) - int(_JULIAN_MS)
+    moment = datetime.datetime.fromtimestamp(millis // 1000, tz=datetime.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
 
 
 # -- a search's settings and space, in words ------------------------------------------------

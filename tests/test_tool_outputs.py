@@ -243,3 +243,35 @@ def test_a_pipe_given_by_its_descriptor_is_written(search, tool, extra):
         received = pipe.read()
     assert done.returncode == 0, done.stderr
     assert len(received) > 100
+
+
+def test_a_tools_times_are_the_views_times_to_the_millisecond(tmp_path, capsys):
+    # a tool cut the milliseconds where the views round them: joined on the time, a third
+    # of `hpstore history`'s rows found no row of status_log
+    import csv
+    import io
+    import random
+
+    from hpstore.rendering import iso_time
+
+    conn = sqlite3.connect(":memory:")
+    rng = random.Random(5)
+    times = [rng.uniform(1.6e9, 1.9e9) for _ in range(3000)]
+    times += [round(t, 3) + 0.0005 for t in times[:1000]]  # halves: SQLite's rounding
+    for at in times:
+        (view,) = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')",
+                               (at,)).fetchone()
+        assert iso_time(at) == view, at
+    path = tmp_path / "timed.db"
+    with open_oracle(str(path), max_trials=20) as oracle:
+        for _ in range(20):
+            trial = oracle.create_trial("w")
+            trial.status = "COMPLETED"
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            oracle.end_trial(trial)
+    code, out, _ = run(capsys, "history", str(path), "--format", "csv")
+    assert code == 0
+    printed = sorted((r["trial_id"], r["at"]) for r in csv.DictReader(io.StringIO(out)))
+    with sqlite3.connect(path) as db:
+        logged = sorted(db.execute("SELECT trial_id, at FROM status_log"))
+    assert printed == logged and len(logged) == 40
