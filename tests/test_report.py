@@ -440,3 +440,14 @@ def test_hyperparameters_named_like_the_tables_columns_are_titled_apart(tmp_path
                     "hp:status", "hp:note", "hp:message", "hp:best step", "note", "message"]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", table)
     assert cells[7:11] == ["status-value", "note-value", "message-value", "best step-value"]
+
+
+def test_values_are_shown_with_their_own_letters_not_escapes():
+    # the dashboard's running trials showed {"m": "big \u00f8"} where the best trial's line
+    # and `hpstore watch` showed ø
+    from hpstore.dashboard.api import cell
+    from hpstore.report.scales import fmt_value
+
+    values = {"m": "big ø", "name": "日本", "list": ["é"]}
+    assert fmt_value(values) == '{"m": "big ø", "name": "日本", "list": ["é"]}'
+    assert "ø" in cell(values) and "\\u" not in cell(values)

@@ -39,7 +39,7 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
+        return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
 
