@@ -229,6 +229,9 @@ def describe_conditions(conditions: Any) -> str:
     return " and ".join(parts)
 
 
+_ALIGNED = 40  # the widest column space_lines aligns
+
+
 def space_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
     """One aligned line per hyperparameter (a stored space entry, {"class_name",
     "config"}): name, class, range, conditions."""
@@ -242,6 +245,8 @@ def space_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
                       terminal_text(when)])
     if not table:
         return ["  (no hyperparameters yet)"]
-    widths = [max(len(r[i]) for r in table) for i in range(3)]
+    # aligned up to a width: one long entry (a Choice of a hundred values) runs past it
+    # alone, rather than pushing every other line's conditions hundreds of columns right
+    widths = [min(max(len(r[i]) for r in table), _ALIGNED) for i in range(3)]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, [*widths, 0])).rstrip()
             for r in table]

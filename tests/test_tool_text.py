@@ -162,3 +162,20 @@ def test_csv_on_a_terminal_shows_the_files_escape_sequences_as_escapes(hostile_d
         args += ["--project", "p" + ESC]
     shown = _on_a_terminal(*args)
     assert "\\x1b" in shown and "\x1b" not in shown
+
+
+def test_one_long_choice_does_not_push_the_other_lines_conditions_far_right():
+    # a Choice of a hundred values set every line's "when ..." hundreds of columns right
+    from hpstore.rendering import space_lines
+
+    hp = hpstore.HyperParameters()
+    hp.Choice("model", ["mlp", "cnn"])
+    hp.Choice("tokenizer", [f"vocabulary-{n}" for n in range(100)])
+    with hp.conditional_scope("model", ["cnn"]):
+        hp.Int("filters", 8, 64)
+    lines = space_lines(hp.get_config()["space"])
+    long_line, conditional = lines[1], lines[2]
+    assert len(long_line) > 1000 and "vocabulary-99" in long_line  # shown whole
+    assert conditional.index("when model in [cnn]") < 80
+    assert lines[0].startswith("  model      Choice  mlp, cnn")  # the others still aligned
+    assert conditional.startswith("  filters    Int     8 .. 64")
