@@ -110,6 +110,9 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
     Raises:
         ValueError: an unknown format.
     """
+    if any(type(v) is bytes for r in rows for v in r):
+        # a BLOB (only SQL a user writes makes one) as SQL writes it, in every format
+        rows = [[f"x'{v.hex()}'" if type(v) is bytes else v for v in r] for r in rows]
     if fmt == "csv":
         out = io.StringIO()
         # CRLF line ends (RFC 4180): Python's writer quotes a cell holding a lone CR only

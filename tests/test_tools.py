@@ -156,6 +156,16 @@ def test_sql_reads_and_refuses_writes(shared_db, capsys):
     assert file_digest(shared_db) == before
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_sql_shows_a_blob_as_sql_writes_it(shared_db, capsys, fmt):
+    # Python's own form, "b'\\x00\\xff'", came out in every format
+    code, out, _ = run(capsys, "sql", shared_db, "SELECT x'00ff' AS b, zeroblob(2) AS z",
+                       "--format", fmt)
+    assert code == 0 and "x'00ff'" in out and "x'0000'" in out and "\\x" not in out
+    if fmt == "json":
+        assert json.loads(out) == [{"b": "x'00ff'", "z": "x'0000'"}]
+
+
 def test_check_tells_enqueued_trials_from_those_waiting_to_run_again(tmp_path, capsys):
     path = str(tmp_path / "queued.db")
     oracle = open_oracle(path, max_trials=6, max_retries_per_trial=1)
