@@ -272,6 +272,15 @@ def test_a_password_holding_a_bare_slash_is_refused_and_no_part_of_it_is_shown()
     assert redact(given, query=True) == given
 
 
+def test_an_ssl_mode_the_server_cannot_give_is_a_setting_to_change_not_a_wait(shared_url):
+    # it was a ServerUnavailableError ("may succeed later"): no later try would
+    url = shared_url + "&sslmode=require"  # the tests' server has no SSL
+    with pytest.raises(hpstore.DatabaseError, match="sslmode") as raised:
+        open_store(url, read_only=True)
+    assert not isinstance(raised.value, hpstore.ServerUnavailableError)
+    assert "sslmode=require" in str(raised.value)  # the URL as written
+
+
 def test_the_tools_name_the_schema_of_the_search(shared_url, capsys):
     # two schemas of one database are two searches: what a tool prints tells them apart
     code, out, _ = run(capsys, "summary", shared_url)

@@ -234,6 +234,8 @@ def connection_lost(conn: Any, exc: BaseException) -> bool:
 _TOO_MANY = ("too many clients", "too many connections", "remaining connection slots")
 #: ... and of one refused for now: starting up, shutting down, recovering (SQLSTATE 57P03)
 _NOT_NOW = ("is starting up", "is shutting down", "in recovery mode", "not yet accepting")
+#: ... and of one the URL's settings make impossible: no later try would succeed
+_SETTINGS = ("does not support SSL", "SSL was required", "SSL is not enabled")
 
 
 def explain_connect(exc: BaseException, where: str) -> HpStoreError:
@@ -242,6 +244,9 @@ def explain_connect(exc: BaseException, where: str) -> HpStoreError:
     text = first_line(exc)
     if sqlstate(exc) or any(t in text for t in _TOO_MANY):
         return explain(exc, where)
+    if any(t in text for t in _SETTINGS):  # the URL asks what this server does not do
+        return DatabaseError(f"Cannot connect to {where}: {text}. Change the URL's sslmode "
+                             "(or the server's SSL settings).")
     if "FATAL:" not in text or any(t in text for t in _NOT_NOW):
         return ServerUnavailableError(f"Cannot connect to {where}: {text}.")
     return DatabaseError(f"Cannot connect to {where}: {text}.")  # refused: a role, a password
