@@ -79,6 +79,29 @@ def stall_in_create_trial(path: str, tuner_id: str, inside: Any) -> None:
     oracle.create_trial(tuner_id)
 
 
+class ThinkingOracle(RandomTestOracle):
+    """An oracle whose populate_space says it has started, then thinks (alive, running)
+    until ``release`` is set: a slow decision, holding the oracle's lock."""
+
+    inside: Any = None
+    release: Any = None
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        self.inside.set()
+        self.release.wait()
+        return super().populate_space(trial_id)
+
+
+def think_in_create_trial(path: str, tuner_id: str, inside: Any, release: Any) -> None:
+    from _workers import space
+
+    oracle = ThinkingOracle(objective="loss", hyperparameters=space(), database=path,
+                            project_name="thinking", max_trials=5)
+    oracle.inside, oracle.release = inside, release
+    oracle.create_trial(tuner_id)
+    oracle.close()
+
+
 def fork_children_while_a_thread_runs_trials(path: str, children: int, results: Any) -> None:
     """In a fresh process: one thread loops create_trial / end_trial on an oracle while this
     thread forks ``children`` processes that each run trials on the same oracle object.

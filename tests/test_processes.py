@@ -15,6 +15,7 @@ import pytest
 from _store import (
     fork_children_while_a_thread_runs_trials,
     stall_in_create_trial,
+    think_in_create_trial,
 )
 from _workers import (
     DEADLINE,
@@ -280,6 +281,44 @@ def test_a_stopped_lock_holder_makes_others_wait_only_the_timeout_and_is_named(t
     assert waiter.create_trial("waiting").status == "RUNNING"
     assert sqlite3.connect(path).execute("SELECT count(*) FROM trials WHERE tuner_id = 'frozen'"
                                          ).fetchone() == (0,)
+
+
+def test_a_lock_holder_thinking_longer_than_the_timeout_is_waited_for(tmp_path):
+    # an oracle deciding for long (alive, working) made every worker queued behind it fail
+    # with LockTimeoutError once the wait passed the timeout: with 3 workers, a decision
+    # of 35 s killed one
+    path = str(tmp_path / "thinking.db")
+    open_oracle(path, max_trials=50).close()
+    waiter = open_oracle(path)
+    waiter.store.db.timeout = 0.5
+    inside, release = CTX.Event(), CTX.Event()
+    holder = CTX.Process(target=think_in_create_trial, args=(path, "slow", inside, release),
+                         daemon=True)
+    holder.start()
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(waiter.create_trial("waiting"))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    try:
+        assert inside.wait(DEADLINE)
+        thread = threading.Thread(target=ask, daemon=True)
+        thread.start()
+        thread.join(4 * waiter.store.db.timeout)  # (the wait must outlast the timeout)
+        assert thread.is_alive() and outcome == [], outcome  # still waiting, not failed
+        release.set()
+        thread.join(DEADLINE)
+        holder.join(DEADLINE)
+    finally:
+        release.set()
+        if holder.is_alive():
+            holder.kill()
+    [trial] = outcome
+    assert getattr(trial, "status", trial) == "RUNNING" and holder.exitcode == 0
+    waiter.close()
 
 
 # -- fork while another thread is inside create_trial --------------------------------------------

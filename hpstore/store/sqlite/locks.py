@@ -64,12 +64,16 @@ class FileMutex:
 
     Waiting is bounded: :meth:`hold` gives up after ``timeout`` seconds with a
     :class:`LockTimeoutError` that names the holder, which each holder writes into the
-    lock file (its pid, and its tuner id when it has one) when it takes the lock.
+    lock file (its pid, and its tuner id when it has one) when it takes the lock. A
+    ``patient`` lock waits on for as long as its holder is alive and not stopped (an oracle
+    thinking for minutes, or several in a row, is working, not stuck): only a holder
+    stopped (Ctrl-Z, a debugger) or not to be found for ``timeout`` seconds ends the wait.
     """
 
-    def __init__(self, path: Path, *, what: str = "lock") -> None:
+    def __init__(self, path: Path, *, what: str = "lock", patient: bool = False) -> None:
         self.path = path
         self.what = what
+        self.patient = patient
         self._fd: int | None = None
         self._pid = -1
         self._depth = 0
@@ -93,7 +97,8 @@ class FileMutex:
     def acquire(self, timeout: float, holder: str | None = None) -> None:
         """Take the lock (re-entrant); see :meth:`hold`."""
         deadline = time.monotonic() + max(0.0, timeout)
-        if not self._threads.acquire(timeout=max(0.0, timeout)):
+        # (another thread of this process holding it is alive and not stopped: this one is)
+        if not self._threads.acquire(timeout=-1 if self.patient else max(0.0, timeout)):
             raise LockTimeoutError(
                 f"Another thread of this process held {self.what} ({self.path}) for more "
                 f"than {timeout:g} s; nothing was written. Is a thread stuck inside "
@@ -164,8 +169,17 @@ class FileMutex:
 
     def _wait_for(self, fd: int, deadline: float, timeout: float) -> None:
         # No operating system offers a blocking file lock with a timeout: see _wait_turn.
-        if not _wait_turn(fd, deadline):
-            raise LockTimeoutError(self._explain_wait(fd, timeout))
+        while not _wait_turn(fd, deadline):
+            if not (self.patient and self._holder_state(fd) == "running"):
+                raise LockTimeoutError(self._explain_wait(fd, timeout))
+            deadline = time.monotonic() + timeout  # working, not stuck: wait on
+
+    def _holder_state(self, fd: int) -> str:
+        """What the holder the lock file names is doing (see :func:`process_state`)."""
+        try:
+            return process_state(int(os.pread(fd, 4096, 0).split(b" ", 1)[0]))
+        except (OSError, ValueError, AttributeError):
+            return "unknown"
 
     def _note(self, holder: str | None) -> None:
         # Who holds the lock, for the message of whoever waits too long for it: "pid tuner".

@@ -31,7 +31,7 @@ class FileShare:
     def __init__(self, sidecar: Path, what: str) -> None:
         self.sidecar = sidecar
         self.mutex = FileMutex(sidecar / "oracle.lock",
-                               what=f"the decide-and-record lock of {what}")
+                               what=f"the decide-and-record lock of {what}", patient=True)
         self.turnstile = Turnstile(sidecar / "write.lock")
         self._session: Session | None = None
         self.users = 0  # open databases of the file (one dropped unclosed leaves when collected)
