@@ -329,11 +329,23 @@ class Tuner:
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
         wait = _IDLE_WAIT[0]
+        waiting_for: list[str] = []
         while True:
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
                 if trial.status == TrialStatus.STOPPED:
-                    return
+                    # Nothing left to start; trials still running in other processes
+                    # are waited for: the search is not over (its best may be among
+                    # them), and one whose worker dies is handed to this one.
+                    others = [t.trial_id for t in self.oracle.running_elsewhere()]
+                    if not others:
+                        return
+                    if others != waiting_for and not self._in_worker:
+                        waiting_for = others
+                        self._say(f"Nothing left to start; waiting for trial(s) "
+                                  f"{', '.join(others)} running in other processes.",
+                                  progress)
+                    trial.status = TrialStatus.IDLE
                 if trial.status == TrialStatus.IDLE:
                     time.sleep(wait)  # polling the oracle, not synchronising with anyone
                     wait = min(wait * 2, _IDLE_WAIT[1])

@@ -102,6 +102,14 @@ def think_in_create_trial(path: str, tuner_id: str, inside: Any, release: Any) -
     oracle.close()
 
 
+def hold_a_trial(path: str, tuner_id: str, inside: Any) -> None:
+    """Start a trial and run it until this process is killed (a long trial)."""
+    oracle = open_oracle(path)
+    oracle.create_trial(tuner_id)
+    inside.set()
+    threading.Event().wait()
+
+
 def fork_children_while_a_thread_runs_trials(path: str, children: int, results: Any) -> None:
     """In a fresh process: one thread loops create_trial / end_trial on an oracle while this
     thread forks ``children`` processes that each run trials on the same oracle object.

@@ -10,10 +10,12 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 
 import pytest
 from _store import (
     fork_children_while_a_thread_runs_trials,
+    hold_a_trial,
     stall_in_create_trial,
     think_in_create_trial,
 )
@@ -319,6 +321,70 @@ def test_a_lock_holder_thinking_longer_than_the_timeout_is_waited_for(tmp_path):
     [trial] = outcome
     assert getattr(trial, "status", trial) == "RUNNING" and holder.exitcode == 0
     waiter.close()
+
+
+def query(path: str, sql: str) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_tuner_with_nothing_left_waits_for_other_processes_trials_and_takes_a_dead_ones(
+        tmp_path, capsys):
+    # a Tuner returned "Search finished." (and a best trial) while another process still
+    # ran a trial, and nobody took that trial over when its process died
+    path = str(tmp_path / "shared.db")
+    open_oracle(path, max_trials=4).close()
+    inside = CTX.Event()
+    other = CTX.Process(target=hold_a_trial, args=(path, "other", inside), daemon=True)
+    other.start()
+    done: list[object] = []
+    try:
+        assert inside.wait(DEADLINE)
+        oracle = open_oracle(path)
+        tuner = hpstore.Tuner(oracle, run_trial=lambda t: 1.0, tuner_id="mine", verbose=1)
+
+        def search() -> None:
+            try:
+                tuner.search()
+                done.append("returned")
+            except BaseException as exc:
+                done.append(exc)
+
+        thread = threading.Thread(target=search, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + DEADLINE
+        while query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") != [(3,)]:
+            assert thread.is_alive() and time.monotonic() < deadline, done
+            time.sleep(0.02)  # polling the file, not waiting in place of a signal
+        thread.join(1.0)
+        assert thread.is_alive() and done == []  # waits: the other trial still runs
+        os.kill(other.pid, signal.SIGKILL)
+        thread.join(DEADLINE)
+    finally:
+        if other.is_alive():
+            other.kill()
+        other.join(DEADLINE)
+    assert done == ["returned"]
+    rows = query(path, "SELECT status, tuner_id FROM trials ORDER BY number")
+    assert rows == [("COMPLETED", "mine")] * 4  # the dead worker's trial, run here
+    out = capsys.readouterr()
+    assert "waiting for trial(s) 0 running in other processes" in out.out + out.err
+    oracle.close()
+
+
+def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path):
+    # a trial started by hand in a notebook and never ended: waiting for it would never end
+    path = str(tmp_path / "mine.db")
+    oracle = open_oracle(path, max_trials=3)
+    oracle.create_trial("by-hand")
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(hpstore.Tuner(
+        oracle, run_trial=lambda t: 1.0, verbose=0).search()), daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    assert not thread.is_alive() and done == [None]
+    assert query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(2,)]
+    oracle.close()
 
 
 # -- fork while another thread is inside create_trial --------------------------------------------

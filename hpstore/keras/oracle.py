@@ -155,12 +155,12 @@ class Oracle(keras_tuner.Oracle):
     # -- what KerasTuner's Tuner calls ------------------------------------------------------------
     def create_trial(self, tuner_id: str) -> KerasTrial:
         """A trial for the worker ``tuner_id``: RUNNING (run it), IDLE (ask again) or
-        STOPPED (the search is over: nothing left to start, and no trial running in any
+        STOPPED (the search is over: nothing left to start, and no trial running in another
         process); see :meth:`hpstore.Oracle.create_trial`."""
         oracle = self.hpstore_oracle
         trial = oracle.create_trial(tuner_id)
         self.tuner_ids.add(tuner_id)
-        if trial.status == TrialStatus.STOPPED and oracle.ongoing_trials:
+        if trial.status == TrialStatus.STOPPED and oracle.running_elsewhere():
             # No trial is left to start, but other processes still run some. Keep asking
             # until they end, so that search() returns on a finished search (its best
             # models are the best of all) and a trial whose worker dies meanwhile is

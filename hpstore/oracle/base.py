@@ -291,6 +291,16 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         return {t.tuner_id or "": trial_from(t, self._space, self._project)
                 for t in self._project.running()}
 
+    def running_elsewhere(self) -> list[Trial]:
+        """The trials running in other processes, by number: what a worker with nothing
+        left to start waits for (its search is not over while they run, and one whose
+        worker dies is handed to whoever asks next). Trials of this process, run by its
+        other threads or left by hand, are not among them."""
+        self._refresh_space()
+        mine = self._store.session()
+        return [trial_from(t, self._space, self._project) for t in self._project.running()
+                if t.session != mine]
+
     @property
     def max_trials(self) -> int | None:
         """The search's limit of trials, as stored (None: no limit). Setting it changes it
