@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(f"benchmarks.{args[0]}").main(args[1:]) or 0)
     if args and args[0] in NAMED:
         return int(importlib.import_module(f"benchmarks.{NAMED[args[0]]}").main(args[1:]) or 0)
-    if "--quick" in args:  # the CI smoke is the throughput part's; the others have no --quick
+    if "--quick" in args:  # the CI smoke is the throughput part's (scale has no --quick)
         return int(importlib.import_module("benchmarks.throughput").main(args) or 0)
     if args:  # the parts take different options; one set cannot serve all three
         print(f"Options {args} need a part: python -m benchmarks "

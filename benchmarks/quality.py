@@ -192,7 +192,8 @@ def available(module: str | None) -> bool:
         os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
         __import__(module)
-    except Exception:
+    except Exception as exc:  # not installed, or installed without what it needs (torch)
+        print(f"note: {module} cannot be imported: {exc}", file=sys.stderr)
         return False
     return True
 
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.keras_tuner_suite != "none" else set())
     for name, (_, module) in list(systems.items()):
         if not available(module):
-            print(f"note: {name} skipped ({module} is not installed)", file=sys.stderr)
+            print(f"note: {name} skipped ({module} cannot be imported)", file=sys.stderr)
             del systems[name]
     problems = [p for p in SUITES[args.suite] if not args.problems or p.name in args.problems]
     if any(p.kind == "model" for p in problems) and not available("sklearn"):

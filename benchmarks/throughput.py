@@ -171,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.setdefault("KERAS_BACKEND", "torch")
             if module:
                 __import__(module)
-        except Exception:  # not installed, or installed without a usable backend
-            print(f"note: {name} skipped ({module} is not installed)", file=sys.stderr)
+        except Exception as exc:  # not installed, or installed without a usable backend
+            print(f"note: {name} skipped ({module} cannot be imported: {exc})",
+                  file=sys.stderr)
             continue
         systems.append((name, run, args.trials))
     rates: dict[str, list[float]] = {name: [] for name, _, _ in systems}
@@ -252,8 +253,11 @@ def budget(target: str, rate: float, floor: float, api: dict[str, float],
     verdict = ("out of reach: what the API and its Guarantees cannot skip costs more than "
                "the bar leaves" if least > left else
                f"{left - least:.0f} µs would be left for the rest of three calls")
+    leaves = (f"leaving {left:.0f} µs for all of hpstore's code" if left >= 0 else
+              f"{-left:.0f} µs more than the whole trial may take, before any of "
+              "hpstore's code")
     return (f"- [budget] {target}: {per_trial:.0f} µs a trial, of which the statements by "
-            f"hand take {statements:.0f}, leaving {left:.0f} µs for all of hpstore's code. "
+            f"hand take {statements:.0f}, {leaves}. "
             f"Alone, the draw from the seed takes {api['draw']:.1f}, the values' JSON and "
             f"digest {api['encode']:.1f}, the Trial handed back {api['trial']:.1f}, its "
             f"scoring {api['score']:.1f}, its values compared at its end "

@@ -5,8 +5,8 @@
 Each trial's values carry tuner/epochs (train up to here), tuner/initial_epoch (start
 here) and, for a promoted trial, tuner/trial_id: the trial whose checkpoint to load. The
 "model" here is a number that improves with training; the checkpoint is a JSON file, kept
-in a folder beside the search file (DB-checkpoints/), so a search stopped half-way resumes
-with the checkpoints its promoted trials need.
+in a folder beside the search file (hyperband.db keeps them in hyperband-checkpoints/), so
+a search stopped half-way resumes with the checkpoints its promoted trials need.
 """
 
 import json

@@ -1,7 +1,7 @@
 """`hpstore demo`: a real small search, numpy only, two local worker processes.
 
-The model is chosen by the search: ridge regression (one hyperparameter) or a one-hidden-
-layer network trained by gradient descent (its own conditional hyperparameters), fitted
+The model is chosen by the search: ridge regression (one hyperparameter) or a network of
+one hidden layer trained by gradient descent (its own conditional hyperparameters), fitted
 to generated data. Every epoch's validation loss is reported, so the file holds real
 metric histories to query afterwards.
 """
@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, received {getattr(args, name)}.")
         tuner = make_tuner(path, args.trials, args.verbose)  # the file is checked here
+        workers = f"{args.workers} worker process{'es' if args.workers != 1 else ''}"
         print(f"hpstore demo: a random search of {args.trials} trials over a small numpy "
-              f"model, {args.workers} worker processes, into {path}", flush=True)
+              f"model, {workers}, into {path}", flush=True)
         tuner.search_space_summary()
         tuner.search(make_data(), workers=args.workers)
         print(f"\nThe whole search is in {path}. Try:")

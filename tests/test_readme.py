@@ -181,7 +181,11 @@ def test_the_source_distribution_holds_every_folder_the_tests_use():
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    shipped = set(config["tool"]["hatch"]["build"]["targets"]["sdist"]["include"])
+    patterns = config["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
+    # each anchored at the root: a bare "tests" took any folder so named deeper down, a
+    # venv's vendored packages among them
+    assert all(p.startswith("/") for p in patterns), patterns
+    shipped = {p.lstrip("/") for p in patterns}
     used = {"hpstore", "schema", "tests", "README.md", "pyproject.toml"}
     for test in (ROOT / "tests").glob("*.py"):
         text = test.read_text(encoding="utf-8")

@@ -454,7 +454,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if not all(hasattr(trial, a) for a in ("trial_id", "status", "hyperparameters")):
             raise TypeError(
                 f"end_trial takes the Trial create_trial returned (with its status set), "
-                f"received {trial!r} (a {type(trial).__name__}).")
+                f"received {trial!r} (of type {type(trial).__name__}).")
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
             status = TrialStatus.COMPLETED

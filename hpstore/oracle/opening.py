@@ -196,7 +196,7 @@ def check_bool(name: str, value: Any) -> bool:
     """
     if isinstance(value, bool) or numpy_scalar(value, "bool_"):
         return bool(value)
-    raise TypeError(f"`{name}` must be True or False, received {value!r} (a "
+    raise TypeError(f"`{name}` must be True or False, received {value!r} (of type "
                     f"{type(value).__name__}).")
 
 
