@@ -295,6 +295,12 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
                 if errors.empty():  # (it exits only after putting it)
                     raise FatalError(f"Worker {raised.name} stopped the search.")
                 raise errors.get()
+            interrupted = next((p for p in procs if p.exitcode == _INTERRUPTED_EXIT), None)
+            if interrupted is not None:
+                # Ctrl-C reached a worker (this process may ignore it: a background job):
+                # the search is interrupted, as at a terminal, not left to the others
+                _stop_workers(procs, stop, grace=_STOP_GRACE)
+                raise KeyboardInterrupt
             failed = [i for i, p in enumerate(procs)
                       if p.exitcode not in (None, 0) and not started[i]]
             if len(failed) == workers:  # none of them could run: say so, run nothing
@@ -317,6 +323,12 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
     except BaseException:  # whatever stops this process stops its workers
         _stop_workers(procs, stop, grace=0.0)
         raise
+    if crashed and len(crashed) == workers:
+        # Every worker died (killed, out of memory): this process does not go on with the
+        # whole search alone, silently, without the workers' thread limits
+        codes = ", ".join(str(p.exitcode) for p in procs)
+        raise FatalError(f"All {workers} worker processes died (exit codes {codes}); their "
+                         "trials will run again. Run the same command again to resume.")
     return bool(crashed)
 
 

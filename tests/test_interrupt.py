@@ -100,6 +100,43 @@ def test_ctrl_c_with_worker_processes(tmp_path):
     assert count(db, "status = 'COMPLETED'") == 8
 
 
+def worker_pids(proc: subprocess.Popen) -> list[int]:
+    """The search's worker processes (spawned children of ``proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or ended meanwhile
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        if ppid == proc.pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_workers_stopped_without_their_parent_do_not_leave_it_the_search(tmp_path, sig):
+    # a group Ctrl-C that the parent ignored (a background job), or every worker killed:
+    # the parent ran the rest of the search alone, one trial at a time, printed nothing
+    # and exited 0
+    db = str(tmp_path / "workers.db")
+    proc = start(SCRIPT, db, "8", "--block", "--workers", "2")
+    wait_for_file(proc, db, "status = 'RUNNING'", 2)
+    workers = worker_pids(proc)
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, sig)
+    out = proc.communicate(timeout=DEADLINE)[0]  # (were it to run trials, they block)
+    lines = [line for line in out.splitlines() if line.strip()]
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert_one_clean_message(lines)
+    else:
+        assert proc.returncode == 1 and "All 2 worker processes died" in out, out
+    assert count(db, f"tuner_id = 'worker-{proc.pid}'") == 0  # the parent ran nothing
+
+
 def test_ctrl_c_while_workers_start(tmp_path):
     db = str(tmp_path / "starting.db")
     proc = start(SCRIPT, db, "8", "--block", "--workers", "2")

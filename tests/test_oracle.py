@@ -696,3 +696,32 @@ def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_made(db, seed
     with pytest.raises(ValueError, match=f"`seed` {message}"):
         open_oracle(db, seed=seed)
     assert not os.path.exists(db)
+
+
+def test_values_a_custom_oracle_gives_in_another_type_are_one_set_of_values(tmp_path):
+    # {"lr": 1, "u": 3}, {"lr": 1.0, "u": 3} and {"lr": 1.0, "u": 3.0} ran as three trials
+    # (the last with a float for an Int); enqueue_trial already took them for one
+    import hpstore
+
+    hp = hpstore.HyperParameters()
+    hp.Float("lr", 0, 1, step=0.5)
+    hp.Int("u", 1, 5)
+    proposals = [{"lr": 1, "u": 3}, {"lr": 1.0, "u": 3}, {"lr": 1.0, "u": 3.0},
+                 {"lr": np.float64(0.5), "u": np.int64(2)}]
+
+    class Planned(hpstore.Oracle):
+        def populate_space(self, trial_id):
+            return {"status": "RUNNING", "values": proposals.pop(0)} if proposals else {
+                "status": "STOPPED"}
+
+    oracle = Planned(objective="loss", max_trials=10, hyperparameters=hp,
+                     database=str(tmp_path / "typed.db"))
+    ran = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        ran.append(trial.hyperparameters.values)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert ran == [{"lr": 1.0, "u": 3}, {"lr": 0.5, "u": 2}]
+    assert [type(v["u"]) for v in ran] == [int, int] and type(ran[0]["lr"]) is float
+    oracle.close()

@@ -32,7 +32,7 @@ from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
 from hpstore.oracle.opening import check_step
 from hpstore.oracle.trials import trial_from
-from hpstore.oracle.values import values_key
+from hpstore.oracle.values import as_held, values_key
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import NewTrial, ProjectRecord, TrialRecord
@@ -96,22 +96,6 @@ def checked_values(space: HyperParameters, given: Any, what: str,
             f"{what}: {inactive[0]!r} is not active with the other values given "
             f"({hp.describe()}). Nothing was recorded; leave it out.")
     return dict(to_jsonable(values, what=what))
-
-
-def _as_held(space: HyperParameters, given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` with each value a hyperparameter of that name can take written as the
-    search holds it (16.0 of an Int as 16, -0.0 as 0.0); the others as given (refused
-    later, by ``checked_values``)."""
-    held = dict(given)
-    for name, value in given.items():
-        for hp in space.space:
-            if hp.name == name:
-                try:
-                    held[name] = hp.check_value(value)
-                    break
-                except (ValueError, TypeError):
-                    continue
-    return held
 
 
 def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
@@ -210,7 +194,7 @@ class SteeringMixin:
         self._refresh_space()
         request = to_jsonable(dict(values), what=what)
         # seeded by the values as the search holds them: {"units": 16.0} is {"units": 16}
-        rng = random.Random(f"{self.seed}:enqueue:{values_key(_as_held(self._space, request))}")
+        rng = random.Random(f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}")
         full = checked_values(self._space, request, what,
                               lambda hp: hp.prob_to_value(rng.random()))
         return self.prepare_enqueued(full)

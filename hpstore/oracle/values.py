@@ -54,3 +54,19 @@ def completes(running: Mapping[str, Any], values: Mapping[str, Any],
         if not any(_same(wanted[name], hp.default) for hp in space._hps.get(name, ())):
             return False
     return True
+
+
+def as_held(space: HyperParameters, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with each value a hyperparameter of that name can take written as the
+    search holds it (16.0 of an Int as 16, -0.0 as 0.0); the others as given (refused
+    later, by ``checked_values``)."""
+    held = dict(given)
+    for name, value in given.items():
+        for hp in space.space:
+            if hp.name == name:
+                try:
+                    held[name] = hp.check_value(value)
+                    break
+                except (ValueError, TypeError):
+                    continue
+    return held
