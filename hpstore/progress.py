@@ -8,6 +8,7 @@ no control characters are written: logs get the per-trial lines only.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -184,8 +185,18 @@ class Progress:
         workers = " ".join(f"{r.tuner_id}:{r.trial_id}" for r in running[:6])
         line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
                 f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
-        self._write("\r\x1b[2K" + _clip(line, 200))
+        self._write("\r\x1b[2K" + _clip(line, self._columns()))
         self._status_shown = True
+
+    def _columns(self) -> int:
+        """The width the live line may take: one less than the terminal's (a line as wide
+        as the terminal wraps, and clearing it then leaves its first row behind)."""
+        try:
+            assert self.stream is not None  # (live only with a stream)
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):  # not a terminal after all, closed
+            return 200
+        return max(20, min(200, columns - 1))
 
     def close(self) -> None:
         if self._status_shown:

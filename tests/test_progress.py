@@ -89,3 +89,50 @@ def test_a_search_started_with_its_output_closed_runs_to_its_end(tmp_path):
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT count(*) FROM trials WHERE status = 'COMPLETED'"
                             ).fetchone()[0] == 4
+
+
+def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
+    # it was cut at 200 characters whatever the terminal's width: a line wrapped in an
+    # 80-column terminal, and clearing it left its first row behind at every redraw
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from hpstore.progress import Progress
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    screen = open(follower, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    hp = hpstore.HyperParameters()
+    for i in range(6):
+        hp.Int(f"layer_{i}_units", 100_000, 999_999)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, seed=2, hyperparameters=hp,
+                                        database=str(tmp_path / "wide.db"))
+    progress = Progress(oracle.project, "min", 1, stream=screen)
+    assert progress.live
+    for _ in range(3):
+        trial = oracle.create_trial("a-worker-with-a-long-name")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        progress.poll()
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        progress.poll()
+    progress.close()
+    screen.close()
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the other end closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    # what follows each clearing: a live line (no line end), or a permanent trial line,
+    # which may wrap (it stays, in a log too)
+    live = [part for part in shown.split(b"\r\x1b[2K")[1:] if part and b"\n" not in part]
+    assert live and all(len(p) <= 59 for p in live), live
+    oracle.close()
