@@ -433,6 +433,15 @@ class Tuner:
                 # nothing of it is recorded. The worker is alive and the search is not
                 # over: it goes on with its next trial.
                 self._say(f"{exc} Going on with the next trial.", progress)
+            except Exception:
+                # end_trial raised (a score_trial or end_trial of the user's): the trial is
+                # handed back, so that the next search runs it afresh, not on top of this
+                # run's metrics, as it would resume a run left RUNNING
+                trial.status = TrialStatus.IDLE
+                trial.message = "end_trial raised; queued to run again."
+                with contextlib.suppress(Exception):
+                    self.oracle.end_trial(trial)
+                raise
         if fatal is not None:
             raise fatal
 

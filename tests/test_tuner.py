@@ -564,3 +564,28 @@ def test_two_searches_in_threads_of_one_process_are_two_workers(tmp_path):
     assert sorted(ran) == sorted(set(ran)) and len(ran) == 40
     tuners = {t.tuner_id for t in hpstore.Oracle.attach(str(path)).trials.values()}
     assert all(t.startswith(f"worker-{os.getpid()}-t") for t in tuners)
+
+
+def test_a_trial_whose_end_raised_runs_afresh_when_the_search_runs_again(tmp_path):
+    # a score_trial of the user's raised once: the trial stayed RUNNING in the same run, and
+    # the search run again scored it on both runs' reports at step 0 (7.0 from 9.0 and 5.0)
+    path = str(tmp_path / "hook.db")
+    fails = [True]
+
+    class Scoring(hpstore.RandomSearchOracle):
+        def score_trial(self, trial):
+            if fails and fails.pop():
+                raise RuntimeError("a mistake in score_trial")
+            super().score_trial(trial)
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = Scoring("loss", max_trials=1, hyperparameters=hp, database=path, seed=1)
+    results = [9.0, 5.0]
+    tuner = hpstore.Tuner(oracle, run_trial=lambda t: results.pop(0), verbose=0)
+    with pytest.raises(RuntimeError, match="a mistake in score_trial"):
+        tuner.search()
+    tuner.search()  # the mistake mended: the search is run again
+    [trial] = oracle.trials.values()
+    assert (trial.status, trial.score) == ("COMPLETED", 5.0)
+    assert trial.metrics.get_history("loss")[0].value == [5.0]
