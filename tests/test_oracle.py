@@ -484,6 +484,46 @@ def test_a_copy_keeps_max_trials_as_it_was_changed_since(db, how):
     assert oracle.create_trial("w").status == "RUNNING"
 
 
+class OwnSignature(hpstore.RandomSearchOracle):
+    """A subclass with an __init__ of its own, as users write them."""
+
+    def __init__(self, database, budget=6):
+        super().__init__("loss", max_trials=budget, hyperparameters=space(), seed=1,
+                         database=database)
+
+
+class ComputesFromItsArguments(hpstore.RandomSearchOracle):
+    def __init__(self, database, max_trials=9):
+        super().__init__("loss", max_trials=max_trials // 3, hyperparameters=space(),
+                         database=database)
+
+
+class AlwaysStartsAfresh(hpstore.RandomSearchOracle):
+    def __init__(self, database):
+        super().__init__("loss", max_trials=5, hyperparameters=space(), database=database,
+                         overwrite=True)
+
+
+@pytest.mark.parametrize("make", [lambda db: OwnSignature(db, budget=4),
+                                  lambda db: OwnSignature(db),
+                                  lambda db: ComputesFromItsArguments(db, max_trials=12),
+                                  AlwaysStartsAfresh],
+                         ids=["keyword", "default", "computes", "overwrites"])
+def test_a_subclass_with_its_own_signature_pickles_as_the_same_search(db, make, monkeypatch):
+    # a copy was made with overwrite=False and max_trials=None added to the subclass's own
+    # arguments: "unexpected keyword argument 'overwrite'", or None // 3 (search(workers=N)
+    # failed in every worker, blaming the script's layout)
+    oracle = make(db)
+    run(oracle, n=1)
+    oracle.max_trials = 20  # changed since: the copy keeps it
+    monkeypatch.chdir(os.path.dirname(db) or ".")
+    twin = pickle.loads(pickle.dumps(oracle))
+    assert type(twin) is type(oracle) and twin.max_trials == 20
+    assert len(twin.trials) == 1  # the same search, never wiped
+    assert twin.store.location == oracle.store.location
+    twin.close()
+
+
 def test_an_oracle_open_on_a_project_follows_a_set_state_made_through_another(tmp_path):
     # it kept its own seed (proposing the old search's values) and no stopping rule, and
     # wrote on into the loaded search

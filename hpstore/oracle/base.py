@@ -9,7 +9,6 @@ same trial twice, and everything an oracle knows is stored the moment it is deci
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import os
 import threading
@@ -51,25 +50,23 @@ from hpstore.store.records import TrialRecord
 from hpstore.store.rows import check_running, malformed
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
+#: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
+#: first Oracle.__init__ that runs then, whatever the subclass's own signature
+_COPYING = threading.local()
 
-def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Oracle:
-    kwargs = dict(kwargs, overwrite=False)  # a copy in another process must not wipe the file
-    return cls(*args, **kwargs)
 
-
-def _as_stored(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any]
-               ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """An oracle's arguments with ``max_trials`` left to the store: a copy opens the search
-    as it stands (``oracle.max_trials = 30`` set since is kept, not undone by the value the
-    oracle was made with)."""
-    if "max_trials" in kwargs:
-        return args, dict(kwargs, max_trials=None)
-    positional = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if "max_trials" in positional and positional.index("max_trials") < len(args):
-        at = positional.index("max_trials")
-        return (*args[:at], None, *args[at + 1:]), kwargs
-    return args, kwargs
+def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
+             database: str | None) -> Oracle:
+    """The oracle ``cls(*args, **kwargs)`` in another process: the same search, opened as
+    it stands. Whatever its subclass's ``__init__`` passes on, the copy never wipes the
+    file (``overwrite``), keeps the stored ``max_trials`` (``oracle.max_trials = 30`` set
+    since is not undone by the value the oracle was made with), and opens the very file
+    ``database`` (a relative path read after a chdir would name another)."""
+    _COPYING.settings = (database,)
+    try:
+        return cls(*args, **kwargs)
+    finally:
+        _COPYING.settings = None
 
 
 class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
@@ -144,6 +141,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         early_stopping: StoppingRule | None = None,
         warm_start_from: Any = None,
     ) -> None:
+        copying = getattr(_COPYING, "settings", None)
+        if copying is not None:  # rebuilt in another process: see _rebuild
+            _COPYING.settings = None
+            overwrite, max_trials = False, None
+            database = copying[0] if copying[0] is not None else database
         overwrite = check_bool("overwrite", overwrite)
         allow_new_entries = check_bool("allow_new_entries", allow_new_entries)
         tune_new_entries = check_bool("tune_new_entries", tune_new_entries)
@@ -240,13 +242,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                                "give the Oracle a database= path.")
         from hpstore.store.postgresql import is_url
 
-        args, kwargs = _as_stored(type(self), *self._init_args)
-        if isinstance(kwargs.get("database"), (str, os.PathLike)) and not is_url(
-                kwargs["database"]):
-            # the file this process opened, wherever the other process starts (a relative
-            # path read after a chdir named another file)
-            kwargs = dict(kwargs, database=self._store.location)
-        return (_rebuild, (type(self), args, kwargs))
+        args, kwargs = self._init_args
+        location = self._store.location
+        return (_rebuild, (type(self), args, kwargs, None if is_url(location) else location))
 
     @property
     def store(self) -> Store:
