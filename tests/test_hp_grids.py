@@ -101,3 +101,23 @@ def test_a_value_off_the_grid_is_refused_naming_where_the_grid_is(hp, value, say
     with pytest.raises(ValueError) as refused:
         hp.check_value(value)
     assert says in str(refused.value) and repr(value) in str(refused.value)
+
+
+def test_a_default_off_the_grid_is_a_value_of_the_space(tmp_path):
+    # grid search ran Int(0, 10, step=5, default=3) at 3 first (as KerasTuner does), and
+    # every check of a value then refused 3: enqueue, add_trial, a warm start of that trial
+    hp = hpstore.HyperParameters()
+    hp.Int("i", 0, 10, step=5, default=3)
+    hp.Float("f", 0.0, 1.0, step=0.25, default=0.3)
+    assert Int("i", 0, 10, step=5, default=3).check_value(3) == 3
+    with pytest.raises(ValueError, match="nearest are 0 and 5"):
+        Int("i", 0, 10, step=5, default=3).check_value(4)
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp,
+                                      database=str(tmp_path / "g.db"))
+    first = oracle.create_trial("w")
+    assert first.hyperparameters.values == {"i": 3, "f": 0.3}
+    oracle.update_trial(first.trial_id, {"loss": 1.0})
+    first.status = "COMPLETED"
+    oracle.end_trial(first)
+    assert oracle.enqueue_trial({"i": 3, "f": 0.3}) == first.trial_id  # the one run
+    oracle.close()

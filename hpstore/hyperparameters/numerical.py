@@ -261,7 +261,9 @@ class Numerical(HyperParameter):
             raise self._not_a_value(value) from None
         if not self.min_value <= number <= self.max_value:
             raise self._not_a_value(value, " (outside the range)")
-        if self.step is not None:
+        if self.step is not None and not (self._default is not None and number == self._default):
+            # (a default off the grid is a value of the space: grid search runs it first,
+            # as KerasTuner does, so a trial that ran it must be one any check accepts)
             index = self._index_of(number)
             if index != int(index) or not math.isclose(
                     self._value_at(int(index)), number, rel_tol=1e-9, abs_tol=1e-12):
