@@ -765,3 +765,29 @@ def test_values_a_custom_oracle_gives_in_another_type_are_one_set_of_values(tmp_
     assert ran == [{"lr": 1.0, "u": 3}, {"lr": 0.5, "u": 2}]
     assert [type(v["u"]) for v in ran] == [int, int] and type(ran[0]["lr"]) is float
     oracle.close()
+
+
+@pytest.mark.parametrize("response, says", [
+    ({"status": "running", "values": {"x": 1.0}}, "returned status 'running'; expected RUNNING"),
+    ({"status": "COMPLETED"}, "returned status 'COMPLETED'; expected RUNNING"),
+    ({"status": 1}, "returned status 1; expected RUNNING"),
+    ({"values": {}}, "must return a dict with a 'status'"),
+    (None, "must return a dict with a 'status'"),
+    ({"status": "RUNNING", "values": [1.0]}, "expected a dict of hyperparameter name"),
+])
+def test_a_populate_space_answer_outside_its_contract_is_named_and_nothing_recorded(
+        db, response, says):
+    # a lower-case status was an "Unknown trial status" listing statuses populate_space
+    # may not return, and not naming populate_space
+    import hpstore
+
+    class Answers(hpstore.Oracle):
+        def populate_space(self, trial_id):
+            return response
+
+    oracle = Answers(objective="loss", max_trials=3, hyperparameters=space(), database=db)
+    with pytest.raises(hpstore.OracleContractError, match="Answers.populate_space") as raised:
+        oracle.create_trial("w")
+    assert says in str(raised.value)
+    assert len(oracle.trials) == 0
+    oracle.close()

@@ -23,7 +23,7 @@ from hpstore.oracle.values import as_held, completes, values_key
 from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
 from hpstore.store.decode import damaged
 from hpstore.store.records import TrialRecord
-from hpstore.trial import Trial, TrialStatus, check_status
+from hpstore.trial import Trial, TrialStatus
 
 #: times a dead worker may take a trial down with it before the trial is FAILED
 MAX_INTERRUPTIONS = 3
@@ -399,11 +399,13 @@ def _check_response(response: Any, where: str,
         raise OracleContractError(
             f"{where}.populate_space must return a dict with a 'status'; returned "
             f"{response!r}.")
-    status = check_status(response["status"])
-    if status not in (TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.STOPPED):
+    status = response["status"]
+    if not isinstance(status, str) or status not in (
+            TrialStatus.RUNNING, TrialStatus.IDLE, TrialStatus.STOPPED):
         raise OracleContractError(
             f"{where}.populate_space returned status {status!r}; expected RUNNING, IDLE or "
-            "STOPPED.")
+            "STOPPED (upper case; or TrialStatus.RUNNING ...).")
+    status = str(status)
     values = response.get("values") or {}
     if not isinstance(values, Mapping):
         raise OracleContractError(
