@@ -786,8 +786,54 @@ def test_a_populate_space_answer_outside_its_contract_is_named_and_nothing_recor
             return response
 
     oracle = Answers(objective="loss", max_trials=3, hyperparameters=space(), database=db)
-    with pytest.raises(hpstore.OracleContractError, match="Answers.populate_space") as raised:
+    with pytest.raises(hpstore.OracleContractError, match=r"Answers\.populate_space") as raised:
         oracle.create_trial("w")
     assert says in str(raised.value)
     assert len(oracle.trials) == 0
     oracle.close()
+
+
+def test_an_update_space_of_a_subclass_is_called_at_each_end_as_kerastuner_calls_it(db):
+    # it was never called: a subclass logging or checking the space there saw nothing
+    import hpstore
+
+    seen = []
+
+    class Watching(hpstore.RandomSearchOracle):
+        def update_space(self, hyperparameters):
+            seen.append(sorted(hp.name for hp in hyperparameters.space))
+            super().update_space(hyperparameters)
+
+    oracle = Watching(objective="loss", max_trials=2, hyperparameters=space(), database=db)
+    for _ in range(2):
+        trial = oracle.create_trial("w")
+        trial.hyperparameters.Float("declared_while_running", 0, 1)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    names = sorted([hp.name for hp in space().space] + ["declared_while_running"])
+    assert seen == [names, names]
+    assert "declared_while_running" in {hp.name for hp in oracle.get_space().space}
+    oracle.close()
+
+
+def test_a_subclass_keeping_state_in_get_state_is_told_once_where_state_lives(db):
+    # KerasTuner calls get_state/set_state on save and reload; hpstore never does, and such
+    # an oracle re-proposed values already run after a resume, with no word why
+    import warnings
+
+    import hpstore
+
+    class Counting(hpstore.RandomSearchOracle):
+        def get_state(self):
+            return {**super().get_state(), "i": 3}
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            Counting(objective="loss", max_trials=2, hyperparameters=space(),
+                     database=db).close()
+        hpstore.RandomSearchOracle(objective="loss", max_trials=2, hyperparameters=space(),
+                                   database=db, project_name="plain").close()  # nothing said
+    said = [str(w.message) for w in caught if "get_state/set_state" in str(w.message)]
+    assert len(said) == 1 and "set_state_value" in said[0] and "Counting" in said[0]

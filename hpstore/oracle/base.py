@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -67,6 +68,26 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
         return cls(*args, **kwargs)
     finally:
         _COPYING.settings = None
+
+
+_TOLD: set[type] = set()  # the classes whose get_state/set_state were said to go uncalled
+
+
+def _say_state_hooks_are_not_called(cls: type[Oracle]) -> None:
+    """Warn, once per class, that get_state/set_state of a subclass are never called on
+    their own: KerasTuner calls them on save and reload; here the search file holds the
+    search as it happens, and what an oracle keeps on ``self`` is this process's alone."""
+    if cls in _TOLD or (cls.get_state is Oracle.get_state and
+                        cls.set_state is Oracle.set_state):
+        return
+    _TOLD.add(cls)
+    warnings.warn(
+        f"{cls.__name__} overrides get_state/set_state: hpstore never calls them to save or "
+        "reload (the file holds the search as it happens), so what they would keep is lost "
+        "when the search resumes, and is not shared with other workers. Keep an "
+        "algorithm's state with self.set_state_value(key, value) in populate_space and "
+        "self.get_state_value(key) (stored with the trial it decides, seen by every "
+        "process).", UserWarning, stacklevel=3)
 
 
 class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
@@ -202,6 +223,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         self._space_version = -1
         self._space = HyperParameters()
         self._refresh_space()
+        _say_state_hooks_are_not_called(type(self))
         #: what ``warm_start_from`` took in (None without one, or until the space is
         #: declared)
         self.warm_start: WarmStart | None = None
@@ -480,6 +502,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         trial.score, trial.best_step = ending.score, ending.best_step
         if ending.refused is not None:
             raise ending.refused
+        if type(self).update_space is not SpaceMixin.update_space:
+            # a subclass's own: called with the trial's hyperparameters at each end, as
+            # KerasTuner's end_trial calls it (the space itself has grown above)
+            self.update_space(trial.hyperparameters)
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
 
