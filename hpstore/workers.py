@@ -154,6 +154,27 @@ def _could_not_start_message(workers: int, codes: list[int | None]) -> str:
             "level of a module, not inside `if __name__ == \"__main__\":` or a function.")
 
 
+def _from_an_interactive_session(tuner: Tuner) -> list[str]:
+    """What the tuner holds that was defined in a notebook or an interactive session,
+    where spawned workers cannot import it from (``__main__`` is no file there)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or (isinstance(path, str) and os.path.isfile(path)):
+        return []  # a script: each worker imports it (not "<stdin>", nor a notebook)
+    held = [type(tuner), getattr(tuner, "_run_trial_fn", None), tuner.hypermodel,
+            type(tuner.hypermodel), type(tuner.oracle)]
+    return sorted({getattr(h, "__qualname__", repr(h)) for h in held
+                   if h is not None and getattr(h, "__module__", None) == "__main__"})
+
+
+def _interactive_message(workers: int, names: list[str]) -> str:
+    return (f"search(workers={workers}) from a notebook or an interactive session: each "
+            "worker process imports what the tuner holds from files, and "
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} defined in the session. "
+            "Put them in a .py file beside the notebook and import them from there, or call "
+            "search() without workers=. Nothing was run.")
+
+
 def _unpicklable_message(workers: int, exc: BaseException) -> str:
     return (f"search(workers={workers}) sends the tuner to each worker process, and it cannot "
             f"be sent ({type(exc).__name__}: {exc}). Define run_trial and the hypermodel as "
@@ -248,6 +269,9 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
         Exception: what a worker's search raised (it stopped every worker).
         KeyboardInterrupt: Ctrl-C (every worker hands its trial back first).
     """
+    interactive = _from_an_interactive_session(tuner)
+    if interactive:
+        raise FatalError(_interactive_message(workers, interactive))
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]

@@ -81,3 +81,32 @@ def test_a_tuner_that_cannot_be_sent_to_workers_is_told_what_to_change(tmp_path)
         tuner.search(workers=2)
     assert "cannot be sent" in str(raised.value) and "lambda" in str(raised.value)
     assert len(oracle.trials) == 0
+
+
+@pytest.mark.parametrize("how", ["stdin", "-c"])
+def test_workers_asked_for_from_an_interactive_session_are_told_what_to_do(tmp_path, how):
+    # from a notebook (or `python -`), functions defined there cannot be imported by the
+    # spawned workers: each failed with a traceback, and the message said to define them
+    # "at the top level of a module", where they were
+    code = (
+        "import hpstore\n"
+        "def build(hp):\n"
+        "    hp.Float('x', 0, 1)\n"
+        "def run_trial(trial):\n"
+        "    return trial.hyperparameters['x']\n"
+        f"oracle = hpstore.RandomSearchOracle('loss', max_trials=4, seed=1, "
+        f"database={str(tmp_path / 'session.db')!r})\n"
+        "try:\n"
+        "    hpstore.Tuner(oracle, hypermodel=build, run_trial=run_trial).search(workers=2)\n"
+        "except hpstore.FatalError as exc:\n"
+        "    print('FATAL', exc)\n"
+        "print('TRIALS', len(oracle.trials))\n")
+    args = [sys.executable, "-"] if how == "stdin" else [sys.executable, "-c", code]
+    proc = subprocess.run(args, input=code if how == "stdin" else None, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    fatal = next(line for line in proc.stdout.splitlines() if line.startswith("FATAL"))
+    assert "from a notebook or an interactive session" in fatal
+    assert "build, run_trial are defined in the session" in fatal and ".py file" in fatal
+    assert "TRIALS 0" in proc.stdout
