@@ -196,6 +196,8 @@ class Progress:
             columns = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):  # not a terminal after all, closed
             return 200
+        if columns <= 0:  # a terminal that says no width (a pty before its first resize)
+            return 200
         return max(20, min(200, columns - 1))
 
     def close(self) -> None:

@@ -168,6 +168,8 @@ class Tuner:
         #: whether the last search() was stopped by Ctrl-C (its message already printed)
         self.interrupted = False
         self._in_worker = False  # True in a process started by search(workers=N)
+        #: a worker of a search whose display is on: says on stderr what only it knows
+        self._worker_says = False
         if hypermodel is not None:
             self._declare_space()  # as KerasTuner does, so search_space_summary() sees it
 
@@ -337,10 +339,14 @@ class Tuner:
                     # Nothing left to start; trials still running in other processes
                     # are waited for: the search is not over (its best may be among
                     # them), and one whose worker dies is handed to this one.
-                    others = [t.trial_id for t in self.oracle.running_elsewhere()]
-                    if not others:
+                    elsewhere = self.oracle.running_elsewhere()
+                    if not elsewhere:
                         return
-                    if others != waiting_for and not self._in_worker:
+                    # (a worker of search(workers=N) does not speak of its siblings' trials:
+                    # every search would end on such lines)
+                    others = [t.trial_id for t in elsewhere
+                              if not (self._in_worker and self._sibling(t.tuner_id))]
+                    if others and others != waiting_for:
                         waiting_for = others
                         self._say(f"Nothing left to start; waiting for trial(s) "
                                   f"{', '.join(others)} running in other processes.",
@@ -445,10 +451,16 @@ class Tuner:
         if fatal is not None:
             raise fatal
 
+    def _sibling(self, tuner_id: str | None) -> bool:
+        """Whether ``tuner_id`` is another worker of the same search(workers=N) as this
+        one (``X-1``, ``X-2`` ... of the parent's ``X``)."""
+        family = self.tuner_id.rpartition("-")[0]
+        return bool(tuner_id) and bool(family) and str(tuner_id).rpartition("-")[0] == family
+
     def _say(self, text: str, progress: Progress | None) -> None:
         if progress is not None:
             progress.message(text)
-        elif self.verbose:  # a worker process: no display of its own
+        elif self.verbose or getattr(self, "_worker_says", False):  # a worker: no display
             print(text, file=sys.stderr, flush=True)
 
     def __getstate__(self) -> dict[str, Any]:

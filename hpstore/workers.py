@@ -214,6 +214,7 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
             arguments.close()
         tuner.tuner_id = tuner_id
         tuner._in_worker = True
+        tuner._worker_says = bool(tuner.verbose)  # what only a worker knows (on stderr)
         tuner.verbose = 0  # the parent shows progress for everyone
         tuner._loop(args, kwargs)
     except KeyboardInterrupt:
@@ -332,7 +333,7 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
                     workers, [procs[i].exitcode for i in failed]))
             progress.poll()
             for i, p in enumerate(procs):
-                if p.exitcode in (None, 0) or p.name in crashed or not (
+                if p.exitcode in (None, 0, _INTERRUPTED_EXIT) or p.name in crashed or not (
                         started[i] or any(started)):  # (if none starts: said once, above)
                     continue
                 crashed.append(p.name)
@@ -347,13 +348,26 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
     except BaseException:  # whatever stops this process stops its workers
         _stop_workers(procs, stop, grace=0.0)
         raise
-    if crashed and len(crashed) == workers:
+    if any(p.exitcode == _INTERRUPTED_EXIT for p in procs):
+        # (the last workers interrupted after the loop's last look)
+        _stop_workers(procs, stop, grace=_STOP_GRACE)
+        raise KeyboardInterrupt
+    if crashed and len(crashed) == workers and not _search_is_over(tuner):
         # Every worker died (killed, out of memory): this process does not go on with the
-        # whole search alone, silently, without the workers' thread limits
+        # whole search alone, silently, without the workers' thread limits. (Workers that
+        # ended the search, then failed on their way out, leave nothing to do.)
         codes = ", ".join(str(p.exitcode) for p in procs)
         raise FatalError(f"All {workers} worker processes died (exit codes {codes}); their "
                          "trials will run again. Run the same command again to resume.")
     return bool(crashed)
+
+
+def _search_is_over(tuner: Tuner) -> bool:
+    """Whether nothing of the search is left to run: no trial to start, none running,
+    none waiting to run again."""
+    oracle = tuner.oracle
+    return (oracle.remaining_trials() == 0 and not oracle.project.running()
+            and not oracle.project.creation_facts().queued)
 
 
 def _stop_workers(procs: list[Any], stop: Any, grace: float) -> None:

@@ -157,3 +157,14 @@ def test_ctrl_c_in_the_demo(tmp_path):
     assert code == 130
     assert_one_clean_message(lines)
     assert count(db, "status = 'RUNNING'") == 0
+
+
+def test_workers_that_end_the_search_and_then_fail_at_exit_leave_it_finished(tmp_path):
+    # a native library crashing at interpreter teardown: every trial COMPLETED, yet
+    # search() raised "All 2 worker processes died"
+    db = str(tmp_path / "teardown.db")
+    proc = start(SCRIPT, db, "6", "--workers", "2", "--fail-at-exit")
+    out = proc.communicate(timeout=DEADLINE)[0]
+    assert proc.returncode == 0 and "Search finished." in out, out
+    assert "died" not in out
+    assert count(db, "status = 'COMPLETED'") == 6

@@ -837,3 +837,28 @@ def test_a_subclass_keeping_state_in_get_state_is_told_once_where_state_lives(db
                                    database=db, project_name="plain").close()  # nothing said
     said = [str(w.message) for w in caught if "get_state/set_state" in str(w.message)]
     assert len(said) == 1 and "set_state_value" in said[0] and "Counting" in said[0]
+
+
+class MakesAHelperFirst(hpstore.RandomSearchOracle):
+    """An __init__ that opens another oracle (a helper search) before its own."""
+
+    def __init__(self, database, helper):
+        self.helper = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space(),
+                                                 database=helper, project_name="helper")
+        super().__init__("loss", max_trials=7, hyperparameters=space(), database=database,
+                         overwrite=True)
+
+
+def test_a_copy_of_an_oracle_that_makes_a_helper_first_is_still_the_same_search(tmp_path):
+    # the copy's settings went to the helper (opened on the main file, never overwriting)
+    # and the oracle itself was made as written: overwrite=True wiped the search
+    main, helper = str(tmp_path / "main.db"), str(tmp_path / "helper.db")
+    oracle = MakesAHelperFirst(main, helper)
+    run(oracle, n=1)
+    oracle.max_trials = 30
+    twin = pickle.loads(pickle.dumps(oracle))
+    assert len(twin.trials) == 1 and twin.max_trials == 30
+    assert twin.helper.store.location == oracle.helper.store.location
+    assert [p.name for p in twin.store.projects()] == ["untitled_project"]
+    for o in (twin.helper, twin, oracle.helper, oracle):
+        o.close()

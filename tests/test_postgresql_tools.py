@@ -260,16 +260,31 @@ def test_a_password_holding_a_bare_hash_or_question_mark_is_never_shown(shared_u
     assert code == 2 and "Hunter" not in out + err
 
 
-def test_a_password_holding_a_bare_slash_is_refused_and_no_part_of_it_is_shown():
-    # libpq reads "me:Hunter" as the host and port, "two@..." as the database name
-    with pytest.raises(hpstore.DatabaseError, match="%2F") as raised:
-        hpstore.RandomSearchOracle("loss", database="postgresql://me:Hunter/two@127.0.0.1:1/db")
-    assert "Hunter" not in str(raised.value) and "two" not in str(raised.value)
-    # a port, and an "@" in a parameter, are no password
+@pytest.mark.parametrize("url", ["postgresql://me:Hunter/two@127.0.0.1:1/db",
+                                 "postgresql://me:1234/two@127.0.0.1:1/db",
+                                 "postgresql://me:Hunter/tw?o@127.0.0.1:1/db",
+                                 "postgresql://me:Hunter/two@127.0.0.1"])
+def test_a_password_holding_a_bare_slash_is_refused_and_no_part_of_it_is_shown(url):
+    # libpq reads "me:Hunter" as the host and port, "two@..." as the database name (or,
+    # after a "?", as parameters): a URL parser showed the password's parts
     from hpstore.store.postgresql import redact
 
-    given = "postgresql://db1:5433,db2:5434/searches?application_name=me@laptop"
-    assert redact(given, query=True) == given
+    with pytest.raises(hpstore.DatabaseError, match="%2F") as raised:
+        hpstore.RandomSearchOracle("loss", database=url)
+    for part in ("Hunter", "1234", "two", "tw"):
+        assert part not in str(raised.value) and part not in redact(url, query=True)
+
+
+def test_an_at_sign_in_a_parameter_after_a_port_is_written_as_percent_40():
+    # it reads as a password holding a "/" (which may be all digits): refused, saying how
+    from hpstore.store.postgresql import redact
+
+    with pytest.raises(hpstore.DatabaseError, match="%40"):
+        hpstore.RandomSearchOracle(
+            "loss", database="postgresql://127.0.0.1:1/db?application_name=me@laptop")
+    written = "postgresql://db1:5433,db2:5434/searches?application_name=me%40laptop"
+    assert redact(written, query=True) == written
+    assert redact("postgresql://[::1]/d@b") == "postgresql://[::1]/d@b"  # an IPv6 host
 
 
 def test_an_ssl_mode_the_server_cannot_give_is_a_setting_to_change_not_a_wait(shared_url):

@@ -632,3 +632,38 @@ def test_a_forked_child_keeps_no_descriptor_of_its_parents_lock_files(tmp_path):
     finally:
         _kill(proc)
         oracle.close()
+
+
+def test_a_lock_holder_named_from_another_pid_namespace_is_not_taken_for_a_live_one(tmp_path):
+    # two containers sharing the folder each run their Python as pid 1: a waiter read the
+    # other's stopped holder as its own live pid 1 and would have waited for ever
+    from hpstore.store.sqlite.locks import _PID_SPACE, FileMutex
+
+    mutex = FileMutex(tmp_path / "oracle.lock", patient=True)
+    fd = os.open(tmp_path / "oracle.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{os.getpid()}{_PID_SPACE} here".encode())
+        assert mutex._holder_state(fd) == "running"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}/1 elsewhere".encode(), 0)
+        assert mutex._holder_state(fd) == "unknown"  # so the wait ends at the timeout
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("into", ["file", "memory"])
+def test_a_running_trial_no_worker_stands_behind_is_not_waited_for(tmp_path, into):
+    # a running trial loaded by set_state from (or into) an in-memory search has no live
+    # worker behind it that could ever end it: the Tuner waited for it for ever
+    source = open_oracle(None if into == "file" else str(tmp_path / "from.db"), max_trials=3)
+    source.create_trial("elsewhere")
+    target = open_oracle(str(tmp_path / "to.db") if into == "file" else None, max_trials=3)
+    target.set_state(source.get_state())
+    assert [t.status for t in target.trials.values()] == ["RUNNING"]
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(hpstore.Tuner(
+        target, run_trial=lambda t: 1.0, verbose=0).search()), daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    assert not thread.is_alive() and done == [None]
+    assert target.running_elsewhere() == []

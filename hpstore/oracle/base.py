@@ -52,7 +52,7 @@ from hpstore.store.rows import check_running, malformed
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
 #: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
-#: first Oracle.__init__ that runs then, whatever the subclass's own signature
+#: first Oracle.__init__ of that class that runs then, whatever the subclass's signature
 _COPYING = threading.local()
 
 
@@ -63,7 +63,7 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
     file (``overwrite``), keeps the stored ``max_trials`` (``oracle.max_trials = 30`` set
     since is not undone by the value the oracle was made with), and opens the very file
     ``database`` (a relative path read after a chdir would name another)."""
-    _COPYING.settings = (database,)
+    _COPYING.settings = (cls, database)
     try:
         return cls(*args, **kwargs)
     finally:
@@ -163,10 +163,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         warm_start_from: Any = None,
     ) -> None:
         copying = getattr(_COPYING, "settings", None)
-        if copying is not None:  # rebuilt in another process: see _rebuild
+        if copying is not None and copying[0] is type(self):
+            # rebuilt in another process (see _rebuild); an oracle of another class its
+            # __init__ makes first (a helper) is left as made
             _COPYING.settings = None
             overwrite, max_trials = False, None
-            database = copying[0] if copying[0] is not None else database
+            database = copying[1] if copying[1] is not None else database
         overwrite = check_bool("overwrite", overwrite)
         allow_new_entries = check_bool("allow_new_entries", allow_new_entries)
         tune_new_entries = check_bool("tune_new_entries", tune_new_entries)
@@ -315,11 +317,16 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         """The trials running in other processes, by number: what a worker with nothing
         left to start waits for (its search is not over while they run, and one whose
         worker dies is handed to whoever asks next). Trials of this process, run by its
-        other threads or left by hand, are not among them."""
+        other threads or left by hand, are not among them; nor is a trial no worker's
+        liveness stands behind (one loaded by ``set_state`` from an in-memory search),
+        which no process would ever end or hand on; nor any in an in-memory search,
+        which no other process can reach."""
+        if self._store.memory:
+            return []
         self._refresh_space()
         mine = self._store.session()
         return [trial_from(t, self._space, self._project) for t in self._project.running()
-                if t.session != mine]
+                if t.session is not None and t.session != mine]
 
     @property
     def max_trials(self) -> int | None:

@@ -1,15 +1,19 @@
 """A search script the tests start as separate processes.
 
 usage: search.py DB TRIALS [--workers N] [--hold-first] [--block] [--barrier DIR N]
+                 [--fail-at-exit]
 
 --hold-first   whoever gets trial 0 on its first run holds it until killed
 --block        every trial waits until the process is interrupted (for Ctrl-C tests)
 --barrier D N  wait until N scripts have arrived in folder D before searching
+--fail-at-exit each worker process exits with code 134 at its very end (a native library
+               crashing at interpreter teardown)
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 import time
@@ -41,6 +45,10 @@ class ScriptTuner(hpstore.Tuner):
         return None
 
 
+if __name__ == "__mp_main__" and "--fail-at-exit" in sys.argv:  # a worker (spawn)
+    atexit.register(os._exit, 134)  # registered first: run last, after the worker's end
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("db")
@@ -50,6 +58,7 @@ def main() -> int:
     parser.add_argument("--barrier", nargs=2, default=None)
     parser.add_argument("--block", action="store_true")
     parser.add_argument("--tuner-id", default=None)
+    parser.add_argument("--fail-at-exit", action="store_true")
     args = parser.parse_args()
     oracle = hpstore.RandomSearchOracle("loss", max_trials=args.trials, seed=3,
                                         database=args.db)

@@ -60,22 +60,24 @@ def _credentials(url: str) -> tuple[str | None, str]:
 
 
 def _password_cut_by_slash(url: str) -> bool:
-    """Whether an "@" after the first "/" reads as the end of a password holding a bare
-    "/" (libpq then takes its first part for a port, the rest for the database name)."""
+    """Whether the URL may hold a password with a bare "/": no user info before the first
+    "/" (libpq stops there), a ":" before it (outside an IPv6 address's brackets: libpq
+    reads what follows as the port, a password's first part among them) and an "@" after
+    it (the password's end). A URL of a port and an "@" in a parameter
+    (``db:5432/x?application_name=me@host``) reads so too: it is refused all the same,
+    the "@" to be written %40, as a password can hold digits only."""
     userinfo, rest = _credentials(url)
     if userinfo is not None or "/" not in rest:
         return False
     head, tail = rest.split("/", 1)
-    port = head.rpartition(":")[2] if ":" in head else ""
-    return "@" in tail.split("?", 1)[0] and ":" in head and not port.replace(
-        ",", "").isdigit()
+    return ":" in re.sub(r"\[[^\]]*\]", "", head) and "@" in tail
 
 
 def redact(url: str, *, query: bool = False) -> str:
     """The URL without its password, for messages; ``query``: with its parameters (the
     schema chosen in ``options``, say) other than passwords, each as written."""
     if _password_cut_by_slash(url):
-        return "postgresql://(a URL whose password holds a bare '/')"
+        return "postgresql://(a URL whose password may hold a bare '/')"
     try:
         userinfo, rest = _credentials(url)
         parts = urlsplit("postgresql://" + rest)
@@ -103,9 +105,10 @@ def check_url_shape(url: str) -> None:
     """
     if _password_cut_by_slash(url):
         raise DatabaseError(
-            "The password in this PostgreSQL URL seems to hold a '/' (libpq would read its "
-            "first part as the port); write it as %2F (a password a/b is written a%2Fb), as "
-            "URLs require.")
+            "This PostgreSQL URL has an '@' after its first '/' and a ':' before it, as a "
+            "password holding a bare '/' makes it (libpq would read the password's first part "
+            "as the port): write a '/' in a password as %2F (a/b as a%2Fb), and an '@' in a "
+            "parameter as %40, as URLs require.")
     netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if netloc.count("@") > 1:
         raise DatabaseError(

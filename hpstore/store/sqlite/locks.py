@@ -59,6 +59,18 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _pid_space() -> str:
+    """"/N", N this process's PID namespace (Linux), written after its pid in a lock's
+    note: a process id read back means this process's kind only in the same namespace."""
+    try:
+        return f"/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return "/"
+
+
+_PID_SPACE = _pid_space()
+
+
 class FileMutex:
     """An exclusive, re-entrant lock between processes (and threads) on one file.
 
@@ -175,9 +187,15 @@ class FileMutex:
             deadline = time.monotonic() + timeout  # working, not stuck: wait on
 
     def _holder_state(self, fd: int) -> str:
-        """What the holder the lock file names is doing (see :func:`process_state`)."""
+        """What the holder the lock file names is doing (see :func:`process_state`);
+        "unknown" for one of another PID namespace (a container sharing the folder: its
+        process ids are not this one's)."""
         try:
-            return process_state(int(os.pread(fd, 4096, 0).split(b" ", 1)[0]))
+            pid, _, space = os.pread(fd, 4096, 0).decode("ascii", "replace").split(
+                " ", 1)[0].partition("/")
+            if f"/{space}" != _PID_SPACE:
+                return "unknown"
+            return process_state(int(pid))
         except (OSError, ValueError, AttributeError):
             return "unknown"
 
@@ -186,7 +204,7 @@ class FileMutex:
         # Rewritten only when another holder wrote its own since (a pread is cheaper than a
         # write and a truncate, and this runs on every create_trial).
         assert self._fd is not None
-        note = f"{os.getpid()} {holder if holder is not None else ''}".encode(
+        note = f"{os.getpid()}{_PID_SPACE} {holder if holder is not None else ''}".encode(
             "utf-8", "backslashreplace")
         with contextlib.suppress(OSError, AttributeError):  # no pread/pwrite on Windows
             if os.pread(self._fd, len(note) + 1, 0) != note:
@@ -196,7 +214,7 @@ class FileMutex:
     def _explain_wait(self, fd: int, timeout: float) -> str:
         try:
             pid_text, _, tuner = os.pread(fd, 4096, 0).decode("utf-8", "replace").partition(" ")
-            pid = int(pid_text)
+            pid = int(pid_text.partition("/")[0])
         except (OSError, ValueError, AttributeError):
             return (f"Another process held {self.what} ({self.path}) for more than "
                     f"{timeout:g} s and did not say which; nothing was written. Find it with "
