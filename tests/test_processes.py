@@ -372,17 +372,23 @@ def test_a_tuner_with_nothing_left_waits_for_other_processes_trials_and_takes_a_
     oracle.close()
 
 
-def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path):
-    # a trial started by hand in a notebook and never ended: waiting for it would never end
-    path = str(tmp_path / "mine.db")
-    oracle = open_oracle(path, max_trials=3)
-    oracle.create_trial("by-hand")
+def search_returns(oracle: hpstore.Oracle) -> bool:
+    """Whether a Tuner's search() on ``oracle`` returns (run in a thread: a search that
+    waits for ever fails the test at the deadline instead of hanging it)."""
     done: list[object] = []
     thread = threading.Thread(target=lambda: done.append(hpstore.Tuner(
         oracle, run_trial=lambda t: 1.0, verbose=0).search()), daemon=True)
     thread.start()
     thread.join(DEADLINE)
-    assert not thread.is_alive() and done == [None]
+    return not thread.is_alive() and done == [None]
+
+
+def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path):
+    # a trial started by hand in a notebook and never ended: waiting for it would never end
+    path = str(tmp_path / "mine.db")
+    oracle = open_oracle(path, max_trials=3)
+    oracle.create_trial("by-hand")
+    assert search_returns(oracle)
     assert query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(2,)]
     oracle.close()
 
@@ -660,10 +666,5 @@ def test_a_running_trial_no_worker_stands_behind_is_not_waited_for(tmp_path, int
     target = open_oracle(str(tmp_path / "to.db") if into == "file" else None, max_trials=3)
     target.set_state(source.get_state())
     assert [t.status for t in target.trials.values()] == ["RUNNING"]
-    done: list[object] = []
-    thread = threading.Thread(target=lambda: done.append(hpstore.Tuner(
-        target, run_trial=lambda t: 1.0, verbose=0).search()), daemon=True)
-    thread.start()
-    thread.join(DEADLINE)
-    assert not thread.is_alive() and done == [None]
+    assert search_returns(target)
     assert target.running_elsewhere() == []
