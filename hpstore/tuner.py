@@ -8,6 +8,7 @@ override :meth:`Tuner.run_trial`, or pass ``run_trial=`` a function, or pass a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import numbers
 import os
@@ -46,6 +47,10 @@ from hpstore.workers import (
     sigint_deferred,
 )
 
+#: the tuner ids of this process's Tuners inside their search loop (a running trial of one
+#: of them is in hand; one of no loop was left running by hand)
+_LOOPS: collections.Counter[str] = collections.Counter()
+_LOOPS_LOCK = threading.Lock()
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
 RESUME_HINT = "Run the same command again to resume."
 
@@ -330,25 +335,39 @@ class Tuner:
 
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
+        with _LOOPS_LOCK:
+            _LOOPS[self.tuner_id] += 1
+        try:
+            self._search_loop(args, kwargs, progress)
+        finally:
+            with _LOOPS_LOCK:
+                _LOOPS[self.tuner_id] -= 1
+                if _LOOPS[self.tuner_id] <= 0:
+                    del _LOOPS[self.tuner_id]
+
+    def _search_loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     progress: Progress | None) -> None:
         wait = _IDLE_WAIT[0]
         waiting_for: list[str] = []
         while True:
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
-                if trial.status == TrialStatus.STOPPED:
-                    # Nothing left to start; trials still running in other processes
-                    # are waited for: the search is not over (its best may be among
-                    # them), and one whose worker dies is handed to this one.
+                if trial.status in (TrialStatus.STOPPED, TrialStatus.IDLE):
+                    # Nothing to start: trials still running in other processes are waited
+                    # for (the search is not over, its best may be among them, and one
+                    # whose worker dies is handed to this one); so, on IDLE, are those of
+                    # this process's other Tuners. One left running by hand is not.
                     elsewhere = self.oracle.running_elsewhere()
-                    if not elsewhere:
+                    if not elsewhere and (trial.status == TrialStatus.STOPPED
+                                          or self._only_trials_in_no_ones_hands()):
                         return
                     # (a worker of search(workers=N) does not speak of its siblings' trials:
                     # every search would end on such lines)
-                    others = [t.trial_id for t in elsewhere
+                    others = [f"{t.trial_id} ({t.tuner_id})" for t in elsewhere
                               if not (self._in_worker and self._sibling(t.tuner_id))]
                     if others and others != waiting_for:
                         waiting_for = others
-                        self._say(f"Nothing left to start; waiting for trial(s) "
+                        self._say(f"Nothing to start for now; waiting for trial(s) "
                                   f"{', '.join(others)} running in other processes.",
                                   progress)
                     trial.status = TrialStatus.IDLE
@@ -450,6 +469,14 @@ class Tuner:
                 raise
         if fatal is not None:
             raise fatal
+
+    def _only_trials_in_no_ones_hands(self) -> bool:
+        """Whether the trials running are all this process's and run by none of its
+        Tuners (left running by hand, as in a notebook): an IDLE oracle waits for them,
+        a Tuner does not. With none running at all, the oracle's IDLE is waited out."""
+        running = self.oracle.ongoing_trials
+        with _LOOPS_LOCK:
+            return bool(running) and not any(tid in _LOOPS for tid in running)
 
     def _sibling(self, tuner_id: str | None) -> bool:
         """Whether ``tuner_id`` is another worker of the same search(workers=N) as this

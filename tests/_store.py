@@ -102,9 +102,16 @@ def think_in_create_trial(path: str, tuner_id: str, inside: Any, release: Any) -
     oracle.close()
 
 
-def hold_a_trial(path: str, tuner_id: str, inside: Any) -> None:
+def grid_oracle(path: str) -> hpstore.GridSearchOracle:
+    """A grid search of four values: used up (IDLE while trials run) after four trials."""
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", ["a", "b", "c", "d"])
+    return hpstore.GridSearchOracle("loss", hyperparameters=hp, database=path)
+
+
+def hold_a_trial(path: str, tuner_id: str, inside: Any, kind: str = "random") -> None:
     """Start a trial and run it until this process is killed (a long trial)."""
-    oracle = open_oracle(path)
+    oracle = grid_oracle(path) if kind == "grid" else open_oracle(path)
     oracle.create_trial(tuner_id)
     inside.set()
     threading.Event().wait()

@@ -188,3 +188,23 @@ def test_ctrl_c_hands_the_trial_back_and_the_next_run_continues_from_its_checkpo
     assert parent_worker != child_worker
     assert (runs / "p" / f"trial_{parent}" / "checkpoint.weights.h5").exists()
     assert steps(db, "0003", 2) == [1, 2]
+
+
+def test_a_process_whose_project_was_replaced_writes_no_checkpoint_into_the_new_one(
+        tmp_path):
+    # overwrite=True elsewhere numbers the new project's trials from 0 again, in the same
+    # folders: the old process saved its epoch's checkpoint over the new trial 0's (then
+    # stopped with ProjectRemovedError), and get_best_models loaded the wrong weights
+    runs = tmp_path / "runs"
+    old = Script(runs, "random", "--trials", "2", "--epochs", "1", "--gate-epoch", "0")
+    old.expect("@gate")  # trial 0 of the old project, in the middle of its epoch
+    x, y = data()
+    kt.RandomSearch(build, objective="val_accuracy", max_trials=2, directory=str(runs),
+                    project_name="p", overwrite=True).search(
+        x, y, epochs=1, validation_data=(x, y), verbose=0)
+    checkpoint = runs / "p" / "trial_0" / "checkpoint.weights.h5"
+    written = checkpoint.read_bytes()
+    old.release()
+    assert old.finish() != 0
+    assert "ProjectRemovedError" in old.log.read_text()
+    assert checkpoint.read_bytes() == written  # the new project's, untouched

@@ -15,6 +15,7 @@ import time
 import pytest
 from _store import (
     fork_children_while_a_thread_runs_trials,
+    grid_oracle,
     hold_a_trial,
     stall_in_create_trial,
     think_in_create_trial,
@@ -328,19 +329,20 @@ def query(path: str, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
+@pytest.mark.parametrize("kind", ["random", "grid"])  # STOPPED at max_trials; IDLE, used up
 def test_a_tuner_with_nothing_left_waits_for_other_processes_trials_and_takes_a_dead_ones(
-        tmp_path, capsys):
+        tmp_path, capsys, kind):
     # a Tuner returned "Search finished." (and a best trial) while another process still
     # ran a trial, and nobody took that trial over when its process died
     path = str(tmp_path / "shared.db")
-    open_oracle(path, max_trials=4).close()
+    (grid_oracle(path) if kind == "grid" else open_oracle(path, max_trials=4)).close()
     inside = CTX.Event()
-    other = CTX.Process(target=hold_a_trial, args=(path, "other", inside), daemon=True)
+    other = CTX.Process(target=hold_a_trial, args=(path, "other", inside, kind), daemon=True)
     other.start()
     done: list[object] = []
     try:
         assert inside.wait(DEADLINE)
-        oracle = open_oracle(path)
+        oracle = grid_oracle(path) if kind == "grid" else open_oracle(path)
         tuner = hpstore.Tuner(oracle, run_trial=lambda t: 1.0, tuner_id="mine", verbose=1)
 
         def search() -> None:
@@ -368,7 +370,9 @@ def test_a_tuner_with_nothing_left_waits_for_other_processes_trials_and_takes_a_
     rows = query(path, "SELECT status, tuner_id FROM trials ORDER BY number")
     assert rows == [("COMPLETED", "mine")] * 4  # the dead worker's trial, run here
     out = capsys.readouterr()
-    assert "waiting for trial(s) 0 running in other processes" in out.out + out.err
+    [(held,)] = query(path, "SELECT trial_id FROM trials WHERE number = 0")
+    assert f"waiting for trial(s) {held} (other) running in other processes" in (
+        out.out + out.err)
     oracle.close()
 
 
@@ -383,13 +387,15 @@ def search_returns(oracle: hpstore.Oracle) -> bool:
     return not thread.is_alive() and done == [None]
 
 
-def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path):
+@pytest.mark.parametrize("kind", ["random", "grid"])  # STOPPED at max_trials; IDLE, used up
+def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path, kind):
     # a trial started by hand in a notebook and never ended: waiting for it would never end
+    # (a used-up grid answers IDLE while a trial runs, and was waited out for ever)
     path = str(tmp_path / "mine.db")
-    oracle = open_oracle(path, max_trials=3)
+    oracle = grid_oracle(path) if kind == "grid" else open_oracle(path, max_trials=4)
     oracle.create_trial("by-hand")
     assert search_returns(oracle)
-    assert query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(2,)]
+    assert query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(3,)]
     oracle.close()
 
 

@@ -28,6 +28,25 @@ def numeric_logs(logs: Mapping[str, Any] | None) -> dict[str, float]:
     return out
 
 
+class ProjectGuard(keras.callbacks.Callback):
+    """First in the list: at each epoch's end, before any callback writes for it (the
+    trial's checkpoint), the search must still be the project this process opened.
+    Another process's ``overwrite=True`` starts a project whose trials number from 0
+    again, in the same folders: a checkpoint written after that would replace one of the
+    new project's.
+
+    Raises (from ``fit``):
+        ProjectRemovedError: the project was removed or replaced.
+    """
+
+    def __init__(self, oracle: Any) -> None:
+        super().__init__()
+        self.oracle = oracle
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.oracle.hpstore_oracle.project.record()  # (one read an epoch)
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """Records each epoch's logs as metric observations of ``trial_id`` (the epoch is the
     step), and stops training when the search has set the trial to STOPPED.

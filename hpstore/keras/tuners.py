@@ -27,7 +27,7 @@ from hpstore.keras._convert import (
     to_hpstore_hyperparameters,
     to_keras_hyperparameters,
 )
-from hpstore.keras.callback import EpochRecorder
+from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
@@ -123,10 +123,12 @@ class Tuner(keras_tuner.Tuner):
 
     # -- one trial ------------------------------------------------------------------------------
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        # Last in the list: when an epoch is in the file, its checkpoint is on disk.
+        # Last in the list: when an epoch is in the file, its checkpoint is on disk. The
+        # guard first: no checkpoint is written for a project replaced meanwhile.
         recorder = EpochRecorder(self.oracle, trial.trial_id)
         self._recorders.append(recorder)
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), recorder]
+        kwargs["callbacks"] = [ProjectGuard(self.oracle), *(kwargs.get("callbacks") or []),
+                               recorder]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
