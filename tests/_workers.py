@@ -61,6 +61,21 @@ def open_oracle(path: str, **kwargs: Any) -> RandomTestOracle:
     return RandomTestOracle(database=path, **kwargs)
 
 
+def run_trials(oracle: Oracle, tuner_id: str = "tuner0", n: int | None = None
+               ) -> list[hpstore.Trial]:
+    """Complete trials until STOPPED (or n of them); return them as ended."""
+    ended = []
+    while n is None or len(ended) < n:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status != "RUNNING":
+            break
+        oracle.update_trial(trial.trial_id, {"loss": objective_value(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        ended.append(trial)
+    return ended
+
+
 def run_worker(path: str, tuner_id: str, max_trials: int, start: Any, results: Any) -> None:
     """Run trials until STOPPED; put (tuner_id, [(trial_id, score)], error) on ``results``."""
     done: list[tuple[str, float]] = []
