@@ -171,8 +171,9 @@ def writing_parser(name: str, description: str | None) -> Any:
 def add_output_options(parser: Any, default: str | None) -> None:
     """-o/--output and --force, for the tools that write a file."""
     parser.add_argument("-o", "--output", default=default,
-                        help="the file to write" + (f" (default: {default})" if default else
-                                                    "; default: standard output")
+                        help="the file to write, - for standard output"
+                        + (f" (default: {default})" if default else
+                           "; default: standard output")
                         + "; never the search file, its companions or any SQLite file")
     parser.add_argument("--force", action="store_true",
                         help="replace the output file if it exists (never a SQLite file)")

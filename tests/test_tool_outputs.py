@@ -275,3 +275,15 @@ def test_a_tools_times_are_the_views_times_to_the_millisecond(tmp_path, capsys):
     with sqlite3.connect(path) as db:
         logged = sorted(db.execute("SELECT trial_id, at FROM status_log"))
     assert printed == logged and len(logged) == 40
+
+
+@pytest.mark.parametrize("tool, extra, first", [("report", [], "<!DOCTYPE html>"),
+                                                ("export", [], "trial_id,"),
+                                                ("export", ["--format", "json"], "[")])
+def test_a_dash_writes_to_standard_output_and_no_file(search, tmp_path, monkeypatch, capsys,
+                                                      tool, extra, first):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, tool, str(search), "-o", "-", *extra)
+    assert code == 0, err
+    assert out.lstrip().startswith(first), out[:80]
+    assert not (tmp_path / "-").exists()

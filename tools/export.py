@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(format=None)
     add_output_options(parser, None)
     args = parser.parse_args(argv)
+    if args.output == "-":  # the usual name of standard output
+        args.output = None
     if args.format is None:
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
         args.format = suffix if suffix in ("csv", "json", "jsonl") else "csv"

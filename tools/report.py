@@ -33,15 +33,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("report", __doc__)
     add_output_options(parser, "report.html")
     args = parser.parse_args(argv)
-    check_output(args.output, database=args.database, force=args.force,
-                 example="report.html")  # before the work
+    to_stdout = args.output == "-"  # the usual name of standard output
+    if not to_stdout:
+        check_output(args.output, database=args.database, force=args.force,
+                     example="report.html")  # before the work
     store = open_search(args.database)
     try:
         search = load_search(queries.choose_project(store, args.project))
     finally:
         store.close()
-    write_output(args.output, render_page(search, shown(args.database)), database=args.database,
-                 force=args.force, example="report.html")
+    page = render_page(search, shown(args.database))
+    if to_stdout:
+        sys.stdout.write(page)
+        sys.stdout.flush()
+        return 0
+    write_output(args.output, page, database=args.database, force=args.force,
+                 example="report.html")
     print(terminal_text(f"Wrote {args.output}: project {search.name!r}, "
                         f"{search.total} trial(s)."))
     return 0
