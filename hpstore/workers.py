@@ -37,6 +37,7 @@ WORKER_MARK = "HPSTORE_TUNER_WORKER"
 NO_MAIN_GUARD_EXIT = 78
 _RAISED_EXIT = 79  # a worker's search raised (FatalError, too many failures...): all stop
 _INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C, its trial handed back
+_ENDED = 2  # a worker's mark once its search returned (1: it runs)
 _STOP_GRACE = 1.0  # seconds workers get to stop on the terminal's own SIGINT
 _STOP_DEADLINE = 30.0  # seconds they get after the parent forwards it, before SIGTERM
 # what sending an object to a spawned process raises when it cannot be pickled
@@ -217,6 +218,8 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
         tuner._worker_says = bool(tuner.verbose)  # what only a worker knows (on stderr)
         tuner.verbose = 0  # the parent shows progress for everyone
         tuner._loop(args, kwargs)
+        if started is not None:  # what fails from here (interpreter exit) holds no trial
+            started[index] = _ENDED
     except KeyboardInterrupt:
         ignore_sigint()  # a second Ctrl-C must not print a traceback on the way out
         sys.exit(_INTERRUPTED_EXIT)
@@ -338,6 +341,8 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
                     continue
                 crashed.append(p.name)
                 progress.message(
+                    f"Worker {p.name} exited with code {p.exitcode} after its search had "
+                    "ended (it held no trial)." if started[i] == _ENDED else
                     f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
                     "again." if started[i] else
                     f"Worker {p.name} could not start (exit code {p.exitcode}; its error "

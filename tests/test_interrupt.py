@@ -167,4 +167,7 @@ def test_workers_that_end_the_search_and_then_fail_at_exit_leave_it_finished(tmp
     out = proc.communicate(timeout=DEADLINE)[0]
     assert proc.returncode == 0 and "Search finished." in out, out
     assert "died" not in out
+    # each failure is named, and not as a trial to run again
+    assert out.count("after its search had ended (it held no trial)") == 2, out
+    assert "will run again" not in out, out
     assert count(db, "status = 'COMPLETED'") == 6
