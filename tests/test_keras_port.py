@@ -590,3 +590,34 @@ def test_a_run_trial_that_reported_itself_is_scored_on_its_reports_as_in_kerastu
         assert trial.score == pytest.approx((x - 1) ** 2 + 1 - 0.2) and trial.best_step == 2
     assert max(step for (step,) in rows(tmp_path / "p.db", "SELECT step FROM metric_history")
                ) == 2
+
+
+class Failing(kt.Tuner):
+    """A Tuner whose every run raises an ordinary error (an INVALID run: retried)."""
+
+    def run_trial(self, trial):
+        trial.hyperparameters.Int("x", 0, 9)
+        raise RuntimeError("boom")
+
+
+def test_the_oracles_failure_settings_are_read_and_set_on_tuner_oracle(tmp_path, capsys):
+    # KerasTuner keeps them as plain attributes, and scripts set them on tuner.oracle: here
+    # they were missing (AttributeError), and a value set was not used
+    tuner = Failing(oracle=kt.oracles.RandomSearchOracle(objective="loss", max_trials=1),
+                    directory=str(tmp_path), project_name="f")
+    oracle = tuner.oracle
+    assert (oracle.max_retries_per_trial, oracle.max_consecutive_failed_trials,
+            oracle.allow_new_entries, oracle.tune_new_entries) == (0, 3, True, True)
+    oracle.max_retries_per_trial = 2
+    oracle.max_consecutive_failed_trials = 1
+    with pytest.raises(RuntimeError, match="limit of 1"):
+        tuner.search()
+    assert rows(tmp_path / "f.db", "SELECT status, invalid_runs FROM trials") == [("FAILED", 3)]
+    out = capsys.readouterr().out
+    assert "Trial 0 failed 1 time; 2 retries left." in out, out
+    assert "Trial 0 failed 2 times; 1 retry left." in out, out
+    with pytest.raises(ValueError, match="max_retries_per_trial"):
+        oracle.max_retries_per_trial = -1
+    with pytest.raises(TypeError, match="allow_new_entries"):
+        oracle.allow_new_entries = "no"
+    assert oracle.max_retries_per_trial == oracle.hpstore_oracle.max_retries_per_trial == 2

@@ -32,6 +32,7 @@ from hpstore.keras._convert import (
     to_keras_trial,
 )
 from hpstore.objective import create_objective
+from hpstore.oracle.opening import check_bool, check_int
 from hpstore.store import shown
 from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
@@ -71,6 +72,38 @@ class _KerasTrials(Mapping[str, Any]):
         return trial_id in self._oracle.trials
 
 
+class _Setting:
+    """A setting KerasTuner's Oracle keeps as a plain attribute (scripts read it and set it
+    on ``tuner.oracle``), kept by the hpstore oracle, or, before a Tuner opens that, with
+    the settings it will be opened with. A bad value is refused as the constructor refuses
+    it (ValueError / TypeError)."""
+
+    def __init__(self, minimum: int | None = None) -> None:
+        self.minimum = minimum  # (None: a bool)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, oracle: Oracle | None, owner: type | None = None) -> Any:
+        if oracle is None:
+            return self
+        if oracle._inner is None:
+            return oracle._settings.get(self.name, _SETTING_DEFAULTS[self.name])
+        return getattr(oracle._inner, self.name)
+
+    def __set__(self, oracle: Oracle, value: Any) -> None:
+        value = (check_bool(self.name, value) if self.minimum is None
+                 else check_int(self.name, value, minimum=self.minimum))
+        if oracle._inner is None:
+            oracle._settings[self.name] = value
+        else:
+            setattr(oracle._inner, self.name, value)
+
+
+_SETTING_DEFAULTS = {"max_retries_per_trial": 0, "max_consecutive_failed_trials": 3,
+                     "allow_new_entries": True, "tune_new_entries": True}
+
+
 class Oracle(keras_tuner.Oracle):
     """A ``keras_tuner.Oracle`` whose search is an hpstore oracle's.
 
@@ -93,6 +126,12 @@ class Oracle(keras_tuner.Oracle):
         self._inner = oracle
 
     _inner: hpstore.Oracle | None
+    _settings: dict[str, Any]  # (a deferred oracle's, until it is opened)
+
+    max_retries_per_trial = _Setting(minimum=0)
+    max_consecutive_failed_trials = _Setting(minimum=1)
+    allow_new_entries = _Setting()
+    tune_new_entries = _Setting()
 
     def _setup(self) -> None:
         # What KerasTuner's Tuner reads from its oracle besides the methods below. Its
@@ -223,6 +262,7 @@ class Oracle(keras_tuner.Oracle):
         the status, score and best step recorded. See :meth:`hpstore.Oracle.end_trial`."""
         ours = to_hpstore_trial(trial)
         inner = self.hpstore_oracle
+        given = ours.status
         step = self._scored_on.pop(str(trial.trial_id), None)
         if step is not None:  # scored on the result run_trial returned, not its best epoch
             inner.score_trial = functools.partial(_score_at_step, inner, step)  # type: ignore[method-assign]
@@ -236,6 +276,12 @@ class Oracle(keras_tuner.Oracle):
             trial.status, trial.message = ours.status, ours.message
             trial.score = ours.score
             trial.best_step = ours.best_step if ours.best_step is not None else 0
+        if given == ours.status == TrialStatus.INVALID:  # (no retry left: FAILED)
+            # queued to run again: say so, as KerasTuner does (its display shows only ends)
+            runs = inner.project.trial(ours.trial_id).invalid_runs
+            left = self.max_retries_per_trial - runs + 1
+            print(f"Trial {trial.trial_id} failed {runs} time{'s' * (runs != 1)}; "
+                  f"{left} retr{'ies' if left != 1 else 'y'} left.", flush=True)
         if trial.status != TrialStatus.IDLE and trial.trial_id in self._display.trial_start:
             self._display.on_trial_end(trial)
 
