@@ -433,6 +433,40 @@ def test_timeouts_a_database_sets_for_every_session_do_not_reach_hpstores_connec
     oracle.close()
 
 
+def test_a_databases_float_digits_do_not_round_what_hpstore_reads(tmp_path):
+    # extra_float_digits = 0 (PostgreSQL's default before 12, still set by some poolers):
+    # every score, value and time read back rounded, and `hpstore copy` stored them so
+    from psycopg import sql
+
+    from hpstore.cli import main as cli
+
+    url = fresh_database()
+    database = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET extra_float_digits = 0").format(
+            sql.Identifier(database)))
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=4, hyperparameters=hp, seed=3,
+                                        database=url)
+    scores = {}
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        loss = (trial.hyperparameters["x"] - 1 / 3) ** 2 + 1 / 7
+        scores[trial.trial_id] = loss
+        oracle.update_trial(trial.trial_id, {"loss": loss})
+        oracle.end_trial(trial)
+    oracle.close()
+    again = hpstore.RandomSearchOracle("loss", max_trials=4, hyperparameters=hp, seed=3,
+                                       database=url)
+    assert {t.trial_id: t.score for t in again.trials.values()} == scores
+    assert again.get_best_trials(1)[0].score == min(scores.values())
+    again.close()
+    copy = tmp_path / "copy.db"
+    assert cli(["copy", url, str(copy)]) == 0
+    with sqlite3.connect(copy) as conn:
+        assert dict(conn.execute("SELECT trial_id, score FROM trials")) == scores
+
+
 @pytest.mark.parametrize("setting", ["database SQL_ASCII", "client_encoding LATIN1"])
 def test_the_servers_encodings_do_not_reach_hpstores_text(setting):
     # a SQL_ASCII database made psycopg hand back bytes (b'public', b'Float'): the search

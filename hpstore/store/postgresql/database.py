@@ -60,8 +60,12 @@ STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
 # hpstore's write transactions also read what was committed before each of their
 # statements (read committed: the state once its lock is held), whatever isolation a DBA
 # made the default.
+# Numbers come back as text: a role's or database's extra_float_digits of 0 or less (the
+# default before PostgreSQL 12) would round every score, value and time hpstore reads,
+# and a copy would store them rounded; 3 gives each float8 exactly.
 _NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
-                "-c default_transaction_isolation=read\\ committed")
+                "-c default_transaction_isolation=read\\ committed",
+                "-c extra_float_digits=3")
 _NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
