@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 TOOLS = {
     "summary": "projects, objective, counts per status, best trial and space",
@@ -92,13 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
-        print(usage(), end="")
-        return 0
+        return _show(usage())
     if args[0] in ("-V", "--version"):
         from hpstore import __version__
 
-        print(f"hpstore {__version__}")
-        return 0
+        return _show(f"hpstore {__version__}\n")
     command, rest = args[0], args[1:]
     if command == "demo":
         from hpstore.demo import main as demo
@@ -114,3 +113,16 @@ def _command(args: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _show(text: str) -> int:
+    """Print ``text`` as a tool prints: a full disk or a closed output is one error line,
+    a pipe closed by its reader (``| head``) an exit without a word."""
+    from hpstore.tooling import run_tool
+
+    def show(_: Any) -> int:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+
+    return run_tool(show, [])

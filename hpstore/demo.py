@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -21,17 +22,25 @@ from hpstore.store import open_store
 from hpstore.tooling import silence_stdout
 from hpstore.tuner import RESUME_HINT
 
+# (the demo's project only, and the trials that count: a file may hold other searches,
+# and trials retired with `hpstore retire`)
 QUERIES = [
     ("The five best trials",
      "SELECT trial_id, round(score, 4) AS val_loss, hp_values FROM trial_overview "
-     "WHERE status = 'COMPLETED' ORDER BY score LIMIT 5;"),
+     "WHERE project = 'demo' AND status = 'COMPLETED' AND retired IS NULL "
+     "ORDER BY score LIMIT 5;"),
     ("Mean validation loss per model",
-     "SELECT value AS model, count(*) AS trials, round(avg(score), 4) AS mean_val_loss "
-     "FROM trial_values WHERE name = 'model' GROUP BY value;"),
+     "SELECT v.value AS model, count(*) AS trials, round(avg(v.score), 4) AS mean_val_loss "
+     "FROM trial_values v JOIN trial_overview t ON t.project = v.project AND "
+     "t.trial_id = v.trial_id WHERE v.project = 'demo' AND v.name = 'model' AND "
+     "t.retired IS NULL GROUP BY v.value;"),
     ("Trials per worker and their mean duration",
      "SELECT tuner_id, count(*) AS trials, round(avg(seconds), 3) AS mean_seconds "
-     "FROM trial_overview WHERE status = 'COMPLETED' GROUP BY tuner_id;"),
+     "FROM trial_overview WHERE project = 'demo' AND status = 'COMPLETED' "
+     "AND retired IS NULL GROUP BY tuner_id;"),
 ]
+#: max_trials of a new demo search (a demo resumed keeps its own unless --trials is given)
+DEFAULT_TRIALS = 40
 
 
 def build(hp: hpstore.HyperParameters) -> str:
@@ -108,7 +117,25 @@ class DemoTuner(hpstore.Tuner):
         train(trial.hyperparameters.values, data, report)
 
 
-def make_tuner(path: str, trials: int, verbose: int = 1) -> DemoTuner:
+def stored_trials(path: str) -> int | None:
+    """max_trials of the demo search already in ``path``, or None (no such search; a file
+    that cannot be read is left to the oracle, which says why)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        store = open_store(path, read_only=True)
+    except (hpstore.HpStoreError, OSError):
+        return None
+    try:
+        project = store.find_project("demo")
+        return None if project is None else project.max_trials
+    except (hpstore.HpStoreError, OSError):
+        return None
+    finally:
+        store.close()
+
+
+def make_tuner(path: str, trials: int | None, verbose: int = 1) -> DemoTuner:
     oracle = hpstore.RandomSearchOracle(objective="val_loss", max_trials=trials, seed=1,
                                         database=path, project_name="demo")
     # its own tuner ids (demo-PID-1, demo-PID-2): a second demo on the same file, started
@@ -124,30 +151,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
     parser.add_argument("--database", default="hpstore-demo.db",
                         help="the search file (default: %(default)s; run again to resume)")
-    parser.add_argument("--trials", type=int, default=40,
-                        help="max_trials of the search (default: %(default)s)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help=f"max_trials of the search (default: {DEFAULT_TRIALS} for a new "
+                             "one; a search resumed keeps its own)")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes of this run (default: %(default)s)")
-    parser.add_argument("--verbose", type=int, default=1,
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1),
                         help="0: no line per trial (default: %(default)s)")
     args = parser.parse_args(argv)
     path = os.path.abspath(args.database)
     tuner: DemoTuner | None = None
     try:
         for name in ("trials", "workers"):
-            if getattr(args, name) < 1:
+            if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, received {getattr(args, name)}.")
-        tuner = make_tuner(path, args.trials, args.verbose)  # the file is checked here
+        trials = args.trials
+        if trials is None and stored_trials(path) is None:
+            trials = DEFAULT_TRIALS  # a new search (one resumed keeps its max_trials)
+        tuner = make_tuner(path, trials, args.verbose)  # the file is checked here
         workers = f"{args.workers} worker process{'es' if args.workers != 1 else ''}"
-        print(f"hpstore demo: a random search of {args.trials} trials over a small numpy "
-              f"model, {workers}, into {path}", flush=True)
+        limit = tuner.oracle.max_trials
+        print(f"hpstore demo: a random search of {limit if limit else 'unlimited'} trials "
+              f"over a small numpy model, {workers}, into {path}", flush=True)
         tuner.search_space_summary()
         tuner.search(make_data(), workers=args.workers)
         print(f"\nThe whole search is in {path}. Try:")
         store = open_store(path, read_only=True, check=False)
         try:
             for title, sql in QUERIES:
-                print(f"\n-- {title}\nsqlite3 {os.path.basename(path)} \"{sql}\"")
+                print(f"\n-- {title}\nsqlite3 {shlex.quote(path)} \"{sql}\"")
                 for row in store.sql(sql)[1][:5]:
                     print("   ", " | ".join(str(v) for v in row))
         finally:

@@ -118,3 +118,47 @@ def test_the_demo_piped_into_head_stops_once_head_has_its_lines(tmp_path, worker
     with sqlite3.connect(path) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM trials GROUP BY status"))
     assert "RUNNING" not in statuses and statuses["COMPLETED"] < 100000  # handed back
+
+
+def test_a_demo_run_again_keeps_its_max_trials_and_prints_commands_that_run(tmp_path,
+                                                                           capsys):
+    # run again without --trials it cut the search to 40; the sqlite3 lines it printed
+    # named the file without its folder, and counted other projects and retired trials
+    import shlex
+    import sqlite3
+
+    import hpstore
+    from hpstore.cli import main as cli
+
+    path = tmp_path / "a folder" / "d.db"
+    path.parent.mkdir()
+    other = hpstore.RandomSearchOracle("loss", max_trials=1, database=str(path),
+                                       project_name="other")
+    trial = other.create_trial("w")
+    other.update_trial(trial.trial_id, {"loss": -5.0})
+    other.end_trial(trial)
+    other.close()
+    assert main(["--database", str(path), "--trials", "5", "--workers", "1",
+                 "--verbose", "0"]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(path) as conn:
+        best = conn.execute("SELECT trial_id FROM trial_overview WHERE project = 'demo' "
+                            "ORDER BY score LIMIT 1").fetchone()[0]
+    assert cli(["retire", str(path), "--project", "demo", best]) == 0
+    capsys.readouterr()
+    assert main(["--database", str(path), "--workers", "1", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "a random search of 5 trials" in out, out
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max_trials FROM projects WHERE name = 'demo'"
+                            ).fetchone() == (5,)
+    commands = [line for line in out.splitlines() if line.startswith("sqlite3 ")]
+    assert len(commands) == 3
+    for line in commands:
+        words = shlex.split(line)
+        assert words[1] == str(path)
+        with sqlite3.connect(words[1]) as conn:
+            rows = conn.execute(words[2]).fetchall()
+        assert rows and all(row[0] != "w" for row in rows)  # the other project's worker
+    best_rows = sqlite3.connect(path).execute(shlex.split(commands[0])[2]).fetchall()
+    assert best not in [row[0] for row in best_rows] and len(best_rows) == 4

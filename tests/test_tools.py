@@ -217,6 +217,21 @@ def test_a_tool_started_with_its_output_closed_says_so_in_one_line(shared_db, ar
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], []])
+@pytest.mark.parametrize("output", ["closed", "full disk"])
+def test_the_commands_own_help_and_version_fail_on_their_output_in_one_line(argv, output):
+    # they printed a traceback (and a closed output exited 0 with nothing said)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "hpstore", *argv], env=TOOL_ENV, stderr=subprocess.PIPE,
+            text=True, timeout=DEADLINE,
+            **({"preexec_fn": lambda: os.close(1)} if output == "closed" else
+               {"stdout": full}))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("hpstore: error: "), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
 def test_a_tool_that_writes_only_files_runs_with_its_output_closed(shared_db, tmp_path):
     copy = tmp_path / "copy.db"
     done = subprocess.run([sys.executable, "-m", "hpstore", "backup", shared_db, str(copy)],
