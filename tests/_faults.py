@@ -65,11 +65,33 @@ def become(uid: int) -> None:
     os.umask(0o022)
 
 
-def open_on_a_full_disk(folder: str) -> None:
-    """Run alone in a mount namespace where ``folder`` is a small tmpfs: make a search,
-    fill the disk (another program), open the search with the library and two tools, then
-    free the space and finish the search. Prints what happened, as JSON."""
+def _use_up(folder: str, what: str, first: int = 0) -> list[str]:
+    """Fill the disk holding ``folder`` (another program): its bytes, or its inodes (many
+    empty files, numbered from ``first``). Returns the files made."""
     import errno
+
+    made: list[str] = []
+    try:
+        while True:
+            name = os.path.join(folder, f"junk-{first + len(made)}")
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644)
+            made.append(name)
+            try:
+                while what == "bytes":
+                    os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    return made
+
+
+def open_on_a_full_disk(folder: str, what: str = "bytes") -> None:
+    """Run alone in a mount namespace where ``folder`` is a small tmpfs: make a search,
+    fill the disk (another program; ``what``: its bytes or its inodes), open the search
+    with the library and two tools, then free the space and finish the search. With no
+    inode left, also a trial asked for by an oracle opened before. Prints what happened,
+    as JSON."""
     import hashlib
     import shutil
     import subprocess
@@ -79,16 +101,18 @@ def open_on_a_full_disk(folder: str) -> None:
     with open_oracle(path, max_trials=6) as oracle:
         for _ in range(3):
             complete_one(oracle, "before")
-    fd = os.open(os.path.join(folder, "junk"), os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC, exc
-    finally:
-        os.close(fd)
+    opened = open_oracle(path, max_trials=6) if what == "inodes" else None
+    junk = _use_up(folder, what)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     report: dict[str, Any] = {"free": shutil.disk_usage(folder).free}
+    if opened is not None:
+        try:
+            opened.create_trial("opened-before")
+            report["trial"] = ["created", ""]
+        except hpstore.HpStoreError as exc:
+            report["trial"] = [type(exc).__name__, str(exc)]
+        opened.close()  # (its log folded and removed: two inodes free again)
+        junk += _use_up(folder, what, first=len(junk))
     try:
         open_oracle(path, max_trials=6).close()
         report["library"] = ["opened", ""]
@@ -99,7 +123,8 @@ def open_on_a_full_disk(folder: str) -> None:
                               capture_output=True, text=True, timeout=DEADLINE)
         report[tool] = [done.returncode, done.stderr]
     report["unchanged"] = hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
-    os.remove(os.path.join(folder, "junk"))
+    for name in junk:
+        os.remove(name)
     with open_oracle(path, max_trials=6) as oracle:
         while complete_one(oracle, "after") is not None:
             pass

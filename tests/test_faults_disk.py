@@ -146,6 +146,29 @@ def test_a_healthy_file_on_a_full_disk_is_not_called_damaged(tmp_path):
     assert report["completed"] == 6  # space freed, the same search finished
 
 
+def test_a_healthy_file_on_a_disk_with_no_free_inode_is_not_called_damaged(tmp_path):
+    # with bytes to spare but no inode, SQLite cannot make the log ("unable to open
+    # database file"): the library called the file damaged; a worker could not make its
+    # lock file and died on a bare OSError
+    done = _in_a_mount(tmp_path, 'mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs "$1"',
+                       sys.executable, "-c", "import sys, _faults; "
+                       "_faults.open_on_a_full_disk(sys.argv[1], 'inodes')", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    full = f"the disk holding {tmp_path} has no free inodes"
+    kind, said = report["library"]
+    assert kind == "DatabaseError" and full in said and "damaged" not in said, said
+    kind, said = report["trial"]
+    assert kind == "DatabaseError" and "has no free inodes" in said, said
+    assert "delete files on that disk" in said
+    for tool in ("summary", "check"):
+        code, err = report[tool]
+        assert code == 2 and err.startswith("hpstore: error: ") and full in err, err
+        assert err.count("\n") == 1 and "damaged" not in err
+    assert report["unchanged"]
+    assert report["completed"] == 6
+
+
 def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
     path = str(tmp_path / "limit.db")
     open_oracle(path, max_trials=MAX_FULL, seed=11).close()

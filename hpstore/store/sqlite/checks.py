@@ -206,8 +206,8 @@ def no_room_to_open(path: Path, exc: Exception) -> DatabaseError | None:
     damaged then (its owner might delete it).
     """
     text = unreadable(exc)
-    if not ("disk I/O" in text or "disk is full" in text):
-        return None
+    if not ("disk I/O" in text or "disk is full" in text or "unable to open" in text):
+        return None  # (with no free inode, the log cannot be made: "unable to open")
     found = process_limits.out_of_room(path, text, PAGE_SIZE)
     if found is None:
         return None

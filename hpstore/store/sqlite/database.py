@@ -416,6 +416,10 @@ class Database:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
         if "unable to open" in text and (said := process_limits.out_of_files(where, text)):
             return DatabaseError(said)
+        if ("unable to open" in text and self.path is not None
+                and (inodes := process_limits.no_free_inodes(self.path.parent, text))):
+            return DatabaseError(f"Opening {where} failed: {inodes[0]}. Nothing of the failed "
+                                 f"step was kept; {inodes[1]} and run again to resume.")
         if "disk is full" in text or "disk I/O" in text:
             cause, remedy = self._what_is_full(text)
             return DatabaseError(

@@ -397,8 +397,14 @@ def make_lock_folder(folder: Path) -> Path:
     Raises:
         FileIdentityError, DatabaseError: see :func:`check_lock_folder`.
     """
-    with contextlib.suppress(FileExistsError):
+    try:
         folder.mkdir(mode=0o755)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        if said := process_limits.no_room_for_file(folder, exc):
+            raise DatabaseError(said) from None
+        raise
     st = os.lstat(folder)
     if stat.S_ISLNK(st.st_mode):
         raise _refuse_link(folder, "hpstore's lock folder")
@@ -422,6 +428,8 @@ def open_lock_file(path: Path, *, exclusive: bool = False) -> int:
             raise _refuse_link(path, "a lock file") from None
         if exc.errno == errno.EMFILE and (said := process_limits.out_of_files(
                 str(path), exc.strerror or "too many open files")):
+            raise DatabaseError(said) from None
+        if said := process_limits.no_room_for_file(path, exc):
             raise DatabaseError(said) from None
         raise
 

@@ -62,8 +62,43 @@ def out_of_room(path: Path, text: str, page_size: int) -> tuple[str, str] | None
     if limit is not None and largest + 2 * page_size > limit:
         return (f"the file reached this process's file size limit of {limit} bytes "
                 f"(ulimit -f) ({text})", "raise the limit")
+    if (inodes := no_free_inodes(path.parent, text)) is not None:
+        return inodes
     free = shutil.disk_usage(path.parent).free
     if "disk is full" in text or free < 16 * page_size:
         return (f"the disk holding {path.parent} is full ({free} bytes free; {text})",
                 "free some space")
     return None
+
+
+def no_free_inodes(folder: Path, text: str) -> tuple[str, str] | None:
+    """(what ran out, what to do) when the disk holding ``folder`` has no free inode left,
+    so that no new file (SQLite's log, its index, a lock file) can be made there, however
+    many bytes are free; None otherwise (or where that cannot be known)."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return None
+    # (a filesystem that makes inodes on demand reports none at all; root may use those
+    # kept back for it)
+    free = fs.f_ffree if os.geteuid() == 0 else fs.f_favail
+    if fs.f_files == 0 or free > 0:
+        return None
+    return (f"the disk holding {folder} has no free inodes: no new file can be made there, "
+            f"whatever its free bytes ({text})", "delete files on that disk")
+
+
+def no_room_for_file(path: Path, exc: OSError) -> str | None:
+    """What to say when a file of hpstore's own (a lock file, the lock folder) could not
+    be made at ``path`` (``exc``) for want of room; None for any other failure."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    text = exc.strerror or str(exc)
+    found = no_free_inodes(path.parent, text)
+    if found is None:
+        free = shutil.disk_usage(path.parent).free
+        found = (f"the disk holding {path.parent} is full ({free} bytes free; {text})"
+                 if exc.errno == errno.ENOSPC else f"your disk quota is used up ({text})",
+                 "free some space")
+    cause, remedy = found
+    return f"{path} could not be made: {cause}. Nothing was written; {remedy} and run again."
