@@ -15,6 +15,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _workers import DEADLINE, objective_value, open_oracle
 from filelock import FileLock
 
@@ -451,3 +453,17 @@ def run_script(template: str, path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", template.format(tests=tests, path=str(path))],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
+
+
+def in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` after ``mount`` (a shell command on "$1", the folder), both in a
+    mount namespace of the command's own: what is mounted is seen by no other process and
+    is gone when the command ends."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "--map-root-user", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare with mount and user namespaces")
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c",
+         f'{mount} && shift && exec "$@"', "sh", str(folder), *command],
+        capture_output=True, text=True, timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

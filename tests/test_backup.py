@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _faults import in_a_mount, integrity
 from _store import complete_until_stopped
 from _workers import DEADLINE, end_trials, open_oracle
 
@@ -192,3 +193,89 @@ def test_copy_takes_a_project_named_twice_once_and_refuses_a_target_in_memory(tm
     done = hpstore("copy", str(path), ":memory:")
     assert done.returncode == 2
     assert done.stderr.startswith("hpstore: error: DST :memory: is a search in this command's")
+
+
+def _start_a_partial_copy(out: str, then: str, ready) -> None:
+    """A backup's first step, in its own process: claim a partial copy beside ``out`` and
+    write into it; then be killed (-9) or keep it until killed."""
+    import signal
+
+    from hpstore.store.sqlite import backup
+
+    temporary, _ = backup._partial(Path(out))
+    with sqlite3.connect(temporary) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    for suffix in ("-wal", "-journal"):
+        Path(f"{temporary}{suffix}").write_bytes(b"left")
+    ready.send(temporary.name)
+    if then == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    signal.pause()
+
+
+def test_a_backup_removes_the_partial_copies_of_killed_backups_and_no_running_ones(tmp_path):
+    # each backup killed (kill -9, or a SIGTERM from timeout) left a hidden copy the size
+    # of the search, and the next backup left it too: a nearly full disk filled up
+    path = tmp_path / "s.db"
+    small_search(path)
+    out = tmp_path / "bk.db"
+    ready, tell = CTX.Pipe(duplex=False)  # (written at once: a child kills itself after)
+    killed = CTX.Process(target=_start_a_partial_copy, args=(str(out), "killed", tell))
+    killed.start()
+    assert ready.poll(DEADLINE)
+    dead = ready.recv()
+    killed.join(DEADLINE)
+    assert killed.exitcode == -9
+    running = CTX.Process(target=_start_a_partial_copy, args=(str(out), "running", tell))
+    running.start()
+    try:
+        assert ready.poll(DEADLINE)
+        alive = ready.recv()
+        done = hpstore("backup", str(path), str(out))
+        assert done.returncode == 0, done.stderr
+        left = sorted(p.name for p in tmp_path.iterdir() if ".partial" in p.name)
+        assert left == sorted([alive, f"{alive}-journal", f"{alive}-wal"]), left
+        assert dead != alive
+    finally:
+        running.kill()
+        running.join(DEADLINE)
+    assert integrity(out) == [("ok",)]
+
+
+def test_a_backup_onto_a_full_disk_names_that_disk_not_the_search(tmp_path):
+    # "Copying s.db to ... failed: database or disk is full ... Check the search with
+    # `hpstore check`": the search was fine, the copy's disk full
+    path = tmp_path / "s.db"
+    small_search(path, n=20)
+    target = tmp_path / "small"
+    target.mkdir()
+    done = in_a_mount(target, 'mount -t tmpfs -o size=16k tmpfs "$1"', sys.executable, "-m",
+                       "hpstore", "backup", str(path), str(target / "bk.db"))
+    assert done.returncode == 2, done.stderr
+    assert f"the disk holding {target} is full" in done.stderr, done.stderr
+    assert "free some space" in done.stderr and "hpstore check" not in done.stderr
+
+
+def test_a_copy_into_a_new_file_that_is_interrupted_leaves_no_file(tmp_path):
+    # Ctrl-C while the project was written left an empty search file: "This file holds
+    # no project yet" ever after
+    from hpstore.cli import load_tool
+
+    copy = load_tool("copy").copy
+    path = tmp_path / "s.db"
+    small_search(path)
+
+    def interrupt(text: str) -> None:
+        if text.startswith("writing"):
+            raise KeyboardInterrupt
+
+    target = tmp_path / "new.db"
+    with pytest.raises(KeyboardInterrupt):
+        copy(str(path), str(target), status=interrupt)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")]
+    # a file that was there before is left, whatever it holds
+    small_search(target, n=1)
+    with pytest.raises(KeyboardInterrupt):
+        copy(str(path), str(target), overwrite=True, status=interrupt)
+    assert target.exists()

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,13 +28,14 @@ from _faults import (
     digest,
     fill_the_disk,
     finish,
+    in_a_mount,
     integrity,
     kill,
     query,
     run_child,
     size,
 )
-from _workers import DEADLINE, hold, open_oracle
+from _workers import hold, open_oracle
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,20 +65,6 @@ def shared_folder(mode: int = 0o777) -> Any:
     finally:
         open_up(folder)
         shutil.rmtree(folder)
-
-
-def _in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` after ``mount`` (a shell command on "$1", the folder), both in a
-    mount namespace of the command's own: what is mounted is seen by no other process and
-    is gone when the command ends."""
-    if shutil.which("unshare") is None or subprocess.run(
-            ["unshare", "--mount", "--map-root-user", "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare with mount and user namespaces")
-    return subprocess.run(
-        ["unshare", "--mount", "--map-root-user", "sh", "-c",
-         f'{mount} && shift && exec "$@"', "sh", str(folder), *command],
-        capture_output=True, text=True, timeout=DEADLINE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
 
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1"'
@@ -129,7 +115,7 @@ def test_a_healthy_file_on_a_full_disk_is_not_called_damaged(tmp_path):
     # SQLite makes the log and its index even to read a file: on a full disk the library
     # and every tool said "cannot be read (disk I/O error); it is damaged or not a
     # database", and a user might have deleted a healthy search
-    done = _in_a_mount(tmp_path, 'mount -t tmpfs -o size=1m tmpfs "$1"', sys.executable,
+    done = in_a_mount(tmp_path, 'mount -t tmpfs -o size=1m tmpfs "$1"', sys.executable,
                        "-c", "import sys, _faults; _faults.open_on_a_full_disk(sys.argv[1])",
                        str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -150,7 +136,7 @@ def test_a_healthy_file_on_a_disk_with_no_free_inode_is_not_called_damaged(tmp_p
     # with bytes to spare but no inode, SQLite cannot make the log ("unable to open
     # database file"): the library called the file damaged; a worker could not make its
     # lock file and died on a bare OSError
-    done = _in_a_mount(tmp_path, 'mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs "$1"',
+    done = in_a_mount(tmp_path, 'mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs "$1"',
                        sys.executable, "-c", "import sys, _faults; "
                        "_faults.open_on_a_full_disk(sys.argv[1], 'inodes')", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -306,7 +292,7 @@ def test_a_crashed_search_on_a_read_only_file_system_can_be_checked(tmp_path, te
     shutil.copytree(templates["hot"], folder)
     assert any(n.endswith(".alive") for n in os.listdir(folder / "s.db.hpstore"))
     before = _files(folder)
-    done = _in_a_mount(folder, READ_ONLY, sys.executable, "-m", "hpstore", "check",
+    done = in_a_mount(folder, READ_ONLY, sys.executable, "-m", "hpstore", "check",
                        str(folder / "s.db"))
     assert done.returncode == 0 and done.stderr == "", (done.stdout, done.stderr)
     assert "integrity: ok" in done.stdout

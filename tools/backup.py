@@ -14,7 +14,7 @@ from pathlib import Path
 from hpstore.errors import HpStoreError
 from hpstore.store.postgresql import is_url, redact
 from hpstore.store.sqlite.backup import backup
-from hpstore.tooling import run_tool
+from hpstore.tooling import run_tool, terminated_as_interrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
             f"hpstore backup writes a file, not into {redact(args.output)}: copy the search "
             f"into the database with `hpstore copy {args.database} URL`.")
     out = Path(args.output).expanduser()
-    trials, projects, running = backup(Path(args.database), out)
+    with terminated_as_interrupted():  # (kill, timeout: the partial copy is removed)
+        trials, projects, running = backup(Path(args.database), out)
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "
           f"{out.stat().st_size} bytes, one file", file=sys.stderr)
     if running:

@@ -13,9 +13,13 @@ seconds each way).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from hpstore.errors import HpStoreError
@@ -24,7 +28,8 @@ from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
 from hpstore.store.records import NewProject
 from hpstore.store.rows import orphan_running
-from hpstore.tooling import open_search, run_tool
+from hpstore.store.sqlite.files import lock_folder
+from hpstore.tooling import open_search, run_tool, terminated_as_interrupted
 
 
 def same_place(a: str, b: str) -> bool:
@@ -73,7 +78,11 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
             states[n] = src.open_project(found[n]).dump()
     finally:
         src.close()
+    # a file this command makes is removed again should nothing be copied into it
+    # (refused, failed, Ctrl-C): no empty search is left behind under the name
+    made = not is_url(target) and not os.path.lexists(os.path.expanduser(target))
     dst = open_store(target)
+    copied: list[tuple[str, tuple[int, int]]] = []
     try:
         if dst.identity() == origin:  # one store under two names (another URL, say)
             raise HpStoreError(f"SRC and DST are the same store ({shown(target)} is "
@@ -88,14 +97,34 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
                 raise HpStoreError(
                     f"{shown(target)} already holds the project {clash[0]!r}; give "
                     "--overwrite to replace it (or --project to copy others).")
-            copied = []
             for name in names:
                 say(f"writing project {name!r} ({len(states[name]['trials'])} trial(s)) "
                     f"into {shown(target)}")
                 copied.append((name, _import(dst, name, states[name], overwrite)))
             return copied
+    except BaseException:
+        if made and not copied:
+            dst.close()
+            _remove_if_empty(Path(os.path.expanduser(target)))
+        raise
     finally:
         dst.close()
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Remove the search file ``path`` this command made, with its log and lock folder,
+    if it still holds no project (another process may have begun a search in it)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as conn:
+            if conn.execute("SELECT count(*) FROM projects").fetchone()[0]:
+                return
+    except sqlite3.Error:
+        return
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            (path.parent / name).unlink()
+    shutil.rmtree(lock_folder(path), ignore_errors=True)
 
 
 def _import(dst: Any, name: str, state: dict[str, Any], replace: bool) -> tuple[int, int]:
@@ -125,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     line = StatusLine(sys.stderr)
     try:
-        copied = copy(args.source, args.target, projects=args.project,
-                      overwrite=args.overwrite, status=line.show)
+        with terminated_as_interrupted():  # (kill, timeout: a file it made is removed)
+            copied = copy(args.source, args.target, projects=args.project,
+                          overwrite=args.overwrite, status=line.show)
     finally:
         line.clear()
     for name, (trials, running) in copied:

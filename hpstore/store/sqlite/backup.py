@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import re
 import secrets
 import sqlite3
 from pathlib import Path
 
 from hpstore.errors import HpStoreError
-from hpstore.store.sqlite import files
+from hpstore.store.sqlite import files, process_limits
 from hpstore.store.sqlite.checks import SQLITE_FAILURES, unreadable
 from hpstore.store.sqlite.readonly import connect_readonly
+from hpstore.store.sqlite.schema import PAGE_SIZE
 
 # Names SQLite gives the files it keeps beside a database: a copy under such a name would
 # be taken for the log of another file.
@@ -51,6 +54,42 @@ def _remove(path: Path) -> None:
     for suffix in ("", *_COMPANIONS):
         with contextlib.suppress(FileNotFoundError):
             path.with_name(path.name + suffix).unlink()
+
+
+def _partial(out: Path) -> tuple[Path, int]:
+    """A new hidden file beside ``out`` to make the copy in, and a descriptor holding an
+    flock on it for as long as the copy is made: a backup killed (kill -9) leaves its
+    partial copy unlocked, and the next backup to that name removes it."""
+    while True:
+        temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+        try:
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return temporary, fd
+
+
+def _remove_abandoned(out: Path) -> None:
+    """Remove the partial copies of earlier backups to ``out`` that were killed: those no
+    running backup holds (SQLite's own locks are POSIX locks, which flock ignores)."""
+    mine = re.compile(re.escape(f".{out.name}.") + r"[0-9a-f]{8}\.partial")
+    with contextlib.suppress(OSError), os.scandir(out.parent) as entries:
+        found = [Path(e.path) for e in entries if mine.fullmatch(e.name)]
+    for path in found:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # a backup making it now
+            continue
+        try:
+            _remove(path)
+        finally:
+            os.close(fd)
 
 
 def _place(temporary: Path, out: Path) -> None:
@@ -95,7 +134,8 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
     source, out = Path(source).expanduser(), Path(out).expanduser()
     _refuse_target(source, out)
     src = connect_readonly(source, check=False)
-    temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+    _remove_abandoned(out)
+    temporary, held = _partial(out)
     try:
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
@@ -115,9 +155,17 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
                                "search with `hpstore check`.")
         _place(temporary, out)
     except SQLITE_FAILURES as exc:
-        raise HpStoreError(f"Copying {source} to {out} failed: {unreadable(exc)}. {out} was "
+        text = unreadable(exc)
+        if ("disk is full" in text or "disk I/O" in text) and (
+                room := process_limits.out_of_room(temporary, text, PAGE_SIZE)):
+            # the copy's disk, not the search: the search is fine
+            raise HpStoreError(f"Copying {source} to {out} failed: {room[0]}. {out} was not "
+                               f"written and {source} is unchanged; {room[1]} and run again."
+                               ) from None
+        raise HpStoreError(f"Copying {source} to {out} failed: {text}. {out} was "
                            "not written. Check the search with `hpstore check`.") from None
     finally:
         src.close()
         _remove(temporary)
+        os.close(held)
     return trials, projects, running
