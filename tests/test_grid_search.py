@@ -48,11 +48,70 @@ def test_enumeration_order_and_count():
 
 def test_float_without_step_gives_default_and_ten_samples():
     hp = hpstore.Float("lr", 1e-4, 1e-1, sampling="log", default=1e-3)
-    values = grid_values(hp)
+    values = list(grid_values(hp))
     assert values[0] == 1e-3 and len(values) == 11
     assert all(1e-4 <= v <= 1e-1 for v in values)
-    assert grid_values(hpstore.Choice("c", ["a", "b", "c"], default="b")) == ["b", "a", "c"]
-    assert grid_values(hpstore.Boolean("b", default=True)) == [True, False]
+    assert list(grid_values(hpstore.Choice("c", ["a", "b", "c"], default="b"))) == [
+        "b", "a", "c"]
+    assert list(grid_values(hpstore.Boolean("b", default=True))) == [True, False]
+
+
+def _first_points_of_a_huge_grid(path: str) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    hp = hpstore.HyperParameters()
+    hp.Int("big", 0, 2**62, default=5)
+    hp.Float("f", 0.0, 1.0, step=2.0**-50)
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp, max_trials=3, database=path)
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
+    oracle.close()
+
+
+def test_a_grid_over_a_huge_range_starts_at_once(tmp_path):
+    # every value of Int(0, 2**62) was listed at each trial: the first never came, the
+    # process growing to gigabytes (here capped at 2 GiB: a MemoryError)
+    path = str(tmp_path / "huge.db")
+    child = mp.get_context("spawn").Process(target=_first_points_of_a_huge_grid, args=(path,))
+    child.start()
+    child.join(DEADLINE)
+    assert child.exitcode == 0
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT hp_values FROM trials ORDER BY number").fetchall()
+    assert [json.loads(r[0]) for r in rows] == [
+        {"big": 5, "f": 0.0}, {"big": 5, "f": 2.0**-50}, {"big": 5, "f": 2.0**-49}]
+
+
+def test_each_trial_goes_on_from_the_last_point_not_the_first(tmp_path, monkeypatch):
+    # each create_trial walked the grid from its first point to the stored position: a
+    # large grid's trials got ever slower (seconds each at a million points)
+    from hpstore.oracles import grid_search
+
+    walks = []
+
+    def counted(hp):
+        walks.append(hp.name)
+        return grid_values(hp)
+
+    monkeypatch.setattr(grid_search, "grid_values", counted)
+    hp = hpstore.HyperParameters()
+    hp.Int("n", 0, 999)
+    path = str(tmp_path / "long.db")
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp, max_trials=40, database=path)
+    other = hpstore.GridSearchOracle("loss", hyperparameters=hp, max_trials=40, database=path)
+    numbers = []
+    for i in range(40):
+        asking = oracle if i % 4 else other  # another worker takes some points between
+        trial = asking.create_trial("w")
+        numbers.append(trial.hyperparameters["n"])
+        asking.update_trial(trial.trial_id, {"loss": 1.0})
+        asking.end_trial(trial)
+    assert numbers == list(range(40))
+    assert len(walks) <= 4, walks  # (each oracle's first walk; after a restart, one more)
+    oracle.close()
+    other.close()
 
 
 @pytest.mark.parametrize(("values", "default", "first"), [([1, 2], 2.0, 2), ([1.0, 2.5], 1, 1.0)])

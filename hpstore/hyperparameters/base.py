@@ -254,6 +254,11 @@ class HyperParameter:
         """
         return self.values
 
+    def listed(self) -> Sequence[Any] | None:
+        """``values``, computed as read: a grid search walks ``Int(0, 2**62)`` without
+        making a list of its values."""
+        return self.values
+
     def prob_to_value(self, prob: float) -> Any:
         raise NotImplementedError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from hpstore.hyperparameters.base import HyperParameter
@@ -15,7 +15,7 @@ def _default_order(hp: HyperParameter) -> Sequence[Any] | None:
 
 def iter_configurations(
     space: Sequence[HyperParameter],
-    order: Callable[[HyperParameter], Sequence[Any] | None] = _default_order,
+    order: Callable[[HyperParameter], Iterable[Any] | None] = _default_order,
 ) -> Iterator[dict[str, Any]]:
     """Yield each set of active values; the last hyperparameter in ``space`` changes fastest.
 

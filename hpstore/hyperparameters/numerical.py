@@ -357,6 +357,11 @@ class Int(Numerical):
             return sorted({self.prob_to_value(i * 0.1 + 0.05) for i in range(_LISTED)})
         return [int(self._value_at(i)) for i in range(self._count())]
 
+    def listed(self) -> Sequence[int]:
+        if self.step is None:
+            return self.values  # (ten values)
+        return _Grid(self._count(), lambda i: int(self._value_at(i)))
+
     def every_value(self) -> Sequence[int]:
         """Every integer sampling can give: the grid, or the whole range without a step
         (computed as read: a search counting its configurations stops at its limit)."""
@@ -424,6 +429,9 @@ class Float(Numerical):
         if self.step is None:
             return None
         return [float(self._value_at(i)) for i in range(self._count())]
+
+    def listed(self) -> Sequence[float] | None:
+        return self.every_value()
 
     def every_value(self) -> Sequence[float] | None:
         """The grid (computed as read), or None for a continuous range."""

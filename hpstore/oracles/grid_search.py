@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from hpstore.hyperparameters import Float, HyperParameter, index_to_prob
@@ -12,19 +14,21 @@ from hpstore.oracle import Oracle, values_key
 FLOAT_SAMPLES = 10
 
 
-def grid_values(hp: HyperParameter) -> list[Any]:
-    """The values of ``hp`` in grid order: its default first, then the others in order.
+def grid_values(hp: HyperParameter) -> Iterator[Any]:
+    """The values of ``hp`` in grid order: its default first, then the others in order,
+    each computed as it is reached (``Int(0, 2**62)`` is never listed).
 
     A Float without a step has no finite list; it contributes its default and ten values
     at the centres of ten equal probability buckets (so log sampling spreads them on a
     log scale).
     """
-    values = hp.values
+    values = hp.listed()
     if values is None:
         assert isinstance(hp, Float)
         values = [hp.prob_to_value(index_to_prob(i, FLOAT_SAMPLES)) for i in range(FLOAT_SAMPLES)]
-    rest = [v for v in values if not _same(v, hp.default)]
-    return [hp.default, *rest]
+    default = hp.default
+    yield default
+    yield from (v for v in values if not _same(v, default))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -46,6 +50,8 @@ class GridSearchOracle(Oracle):
     """
 
     decides_quickly = True  # no model to fit: decided inside the recording transaction
+    #: (space version, the next point's position, the walk) where this process left off
+    _cursor: tuple[int, int, Iterator[dict[str, Any]]] | None = None
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         version = self._space_version
@@ -53,9 +59,9 @@ class GridSearchOracle(Oracle):
         # Every point before `position` has been run (or is running). A grown space adds
         # points among them, so it is walked again from the start, run points skipped.
         start = state.get("position", 0) if state.get("space_version") == version else 0
-        combos = iter_configurations(self._space.space, order=grid_values)
+        combos = self._combinations(version, start)
         position, settled = start, True
-        for index, values in enumerate(itertools.islice(combos, start, None), start):
+        for index, values in enumerate(combos, start):
             key = values_key(values)
             if self.project.has_values(key):
                 if settled:
@@ -70,6 +76,21 @@ class GridSearchOracle(Oracle):
             if settled:
                 position = index + 1
             self.set_state_value("grid", {"position": position, "space_version": version})
+            self._cursor = (version, index + 1, combos)
             return {"status": "RUNNING", "values": values}
+        self._cursor = None
         self.set_state_value("grid", {"position": position, "space_version": version})
         return self.exhausted()
+
+    def _combinations(self, version: int, start: int) -> Iterator[dict[str, Any]]:
+        """The grid's points from ``start`` on. The walk this process left off is taken up
+        again, only the points other processes took since are stepped over: walking from
+        the first point at every trial made a large grid's trials ever slower."""
+        cursor = getattr(self, "_cursor", None)
+        if cursor is not None and cursor[0] == version and cursor[1] <= start:
+            _, at, combos = cursor
+        else:
+            at, combos = 0, iter_configurations(self._space.space, order=grid_values)
+        collections.deque(itertools.islice(combos, start - at), maxlen=0)  # (stepped over)
+        self._cursor = None  # (until a point is handed out: a failure walks afresh)
+        return combos
