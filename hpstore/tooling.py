@@ -117,9 +117,9 @@ def seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
-    if not 0 <= value < float("inf"):
+    if not value >= 0:  # (NaN too)
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, received {text}")
-    if value > _MOST_SECONDS:  # a clock cannot wait longer
+    if value > _MOST_SECONDS:  # a clock cannot wait longer (infinity neither)
         raise argparse.ArgumentTypeError(f"must be at most {_MOST_SECONDS:g} seconds (a "
                                          f"year), received {text}")
     return value

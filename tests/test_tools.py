@@ -503,10 +503,12 @@ def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):
 
 
 def test_sql_timeout_must_be_a_number_of_seconds(shared_db, capsys):
-    for bad in ("-1", "soon", "nan"):
+    for bad, says in (("-1", "0 or more"), ("soon", "expected seconds"), ("nan", "0 or more"),
+                      ("inf", "at most"), ("1e400", "at most")):
         with pytest.raises(SystemExit) as stopped:
             main(["sql", shared_db, "SELECT 1", "--timeout", bad])
         assert stopped.value.code == 2
+        assert says in capsys.readouterr().err, bad  # (inf was "must be 0 or more")
     assert run(capsys, "sql", shared_db, "SELECT 1 AS one", "--timeout", "0")[0] == 0
 
 
