@@ -221,6 +221,16 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("hpstore: interrupted", file=sys.stderr)
         return 130
+    except UnicodeEncodeError as exc:
+        # Bytes that are not UTF-8 in an argument reach Python as lone surrogates, which
+        # no text in a search can hold; a path with them is still a path (it works).
+        given = sys.argv[1:] if argv is None else list(argv)
+        bad = next((a for a in given if _not_utf8(a)), None)
+        print(error_line(exc if bad is None else (
+            f"The argument {bad!r} holds bytes that are not UTF-8 (shown as \\udcXX), "
+            "which no name, note or query in a search can hold; give it as UTF-8 text.")),
+            file=sys.stderr)
+        return 2
     except (HpStoreError, ValueError) as exc:
         print(error_line(exc), file=sys.stderr)
         return 2
@@ -231,6 +241,14 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
         return 2
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _ClosedOutput(io.TextIOBase):

@@ -266,3 +266,17 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
     oracle = hpstore.Oracle.attach(str(tmp_path / "to.db"))
     assert [t.values for t in oracle.enqueued()] == ran
     oracle.close()
+
+
+@pytest.mark.parametrize("args", [["show", "{db}", "{x}"], ["note", "{db}", "0", "n{x}"],
+                                  ["sql", "{db}", "SELECT '{x}'"],
+                                  ["history", "{db}", "--worker", "{x}"]])
+def test_an_argument_that_is_not_utf8_is_named(search, args):
+    # bytes that are not UTF-8 (a terminal in Latin-1) said "'utf-8' codec can't encode
+    # characters in position 0-1: surrogates not allowed", naming no argument
+    bad = os.fsdecode(b"\xff\xfe")
+    done = hpstore_command(*[a.replace("{db}", search).replace("{x}", bad) for a in args])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("hpstore: error: The argument ") and done.stderr.count(
+        "\n") == 1, done.stderr
+    assert "\\udcff\\udcfe" in done.stderr and "not UTF-8" in done.stderr, done.stderr
