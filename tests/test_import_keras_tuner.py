@@ -328,7 +328,11 @@ def test_objective_when_the_scores_do_not_tell(project_dir, tmp_path, capsys):
     db = tmp_path / "search.db"
     code, _, err = run(capsys, project_dir, db)
     assert code == 2 and "--objective" in err and not db.exists()
-    code, out, err = run(capsys, project_dir, db, "--objective", "val_accuracy:max")
+    # a direction not in lower case was read as part of the name
+    code, _, err = run(capsys, project_dir, db, "--objective", "val_accuracy:sideways")
+    assert code == 2 and "'sideways' after the ':' is not a direction" in err, err
+    assert "val_accuracy:min or val_accuracy:max" in err and not db.exists()
+    code, out, err = run(capsys, project_dir, db, "--objective", "val_accuracy:MAX")
     assert code == 0 and "objective val_accuracy (max)" in out
 
 

@@ -316,16 +316,19 @@ def parse_objectives(given: list[str], project: KerasTunerProject) -> Objective:
     """``NAME`` or ``NAME:min|max`` options as an objective (several: a MultiObjective)."""
     parts = []
     for text in given:
-        name, _, direction = text.rpartition(":") if text.endswith((":min", ":max")) \
-            else (text, "", "")
+        head, colon, tail = text.rpartition(":")
+        name, direction = (head, tail.lower()) if colon and tail.lower() in ("min", "max") \
+            else (text, "")
         found: str | None = direction
         if not found:
             seen = [t.metrics[name][0] for t in project.trials if name in t.metrics]
             found = seen[0] if seen else infer_metric_direction(name)
         if found is None:
+            not_a_direction = (f" ({tail!r} after the ':' is not a direction)" if colon
+                               else "")
             raise KerasTunerImportError(
-                f"--objective {text}: the direction of {name!r} is not known; write "
-                f"{name}:min or {name}:max.")
+                f"--objective {text}: the direction of {name!r} is not known{not_a_direction}"
+                f"; write {head if colon else name}:min or {head if colon else name}:max.")
         parts.append(_objective(name, found))
     return parts[0] if len(parts) == 1 else MultiObjective(parts)
 
