@@ -65,7 +65,8 @@ class Watcher:
         head = (f"{time.strftime('%H:%M:%S')}  trials done {view.done}/"
                 f"{view.max_trials or '?'}  "
                 + "  ".join(f"{s.lower()} {n}" for s, n in sorted(view.counts.items())))
-        if view.per_minute:
+        why = queries.finish_reason(self.store, self.project, view, self._oracle_would_stop)
+        if view.per_minute and why is None:  # (a finished search's pace only falls)
             head += f"  ({view.per_minute:.1f} trials/min"
             if view.minutes_left is not None:
                 head += f", ~{view.minutes_left:.1f} min left"
@@ -83,7 +84,6 @@ class Watcher:
                          f"{now - (trial.started_at or now):.0f}s {table_cell(trial.values)}"
                          + ("  (its worker is gone: interrupted, it runs again when a "
                             "worker asks)" if gone else ""))
-        why = queries.finish_reason(self.store, self.project, view, self._oracle_would_stop)
         if why:
             lines.append(why)
         return "\n".join(terminal_text(line) for line in lines), why is not None
