@@ -8,10 +8,15 @@ The views trial_overview, trial_values, metric_history and status_log are made f
 import json
 import sqlite3
 import sys
+from pathlib import Path
 
 
 def main(db="basic.db"):
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # read-only: never blocks writers
+    if not Path(db).is_file():
+        sys.exit(f"{db} is not a search file: run examples/basic_search.py first, or give "
+                 "the path of one.")
+    # read-only (a URI, so that any file name works): never blocks the workers
+    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
     print("best five trials:")
     for trial_id, score, values in conn.execute(
             "SELECT trial_id, score, hp_values FROM trial_overview "

@@ -38,6 +38,12 @@ def test_basic_search_and_reading_its_results(tmp_path):
     assert "Results summary" in out and completed(tmp_path / "b.db") == 8
     out = run("read_results.py", "b.db", cwd=tmp_path)
     assert "best five trials:" in out and "'COMPLETED': 8" in out
+    # a name it cannot read: one line saying what to do (a sqlite3 traceback before)
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "read_results.py"), "nope.db"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("nope.db is not a search file: run examples/basic_search.py")
+    assert not (tmp_path / "nope.db").exists()
 
 
 @pytest.mark.slow
