@@ -123,4 +123,10 @@ def test_the_root_folder_and_a_path_too_long_are_named(tmp_path):
     assert str(tmp_path)[:40] in said
     assert "too long" in tool("summary", long)
     assert "too long" in tool("watch", long, "--once")  # (a traceback)
+    # one name over the 255 bytes of a name: "shorten its folders' names" could not help
+    for named in (tmp_path / f"{'a' * 253}.db", tmp_path / ("b" * 256) / "s.db"):
+        said = library(named)
+        assert said.startswith("DatabaseError The name ") and "is 256 bytes, longer than the " \
+            "255 bytes a file system takes for one name" in said, said
+        assert "Give it a shorter name." in said and "folders" not in said
     assert list(tmp_path.iterdir()) == []

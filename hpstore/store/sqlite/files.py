@@ -74,6 +74,9 @@ def resolved(path: str | os.PathLike[str]) -> Path:
     return found
 
 
+_NAME_MAX = 255  # bytes in one name, on every file system Linux and macOS use
+
+
 def _unreachable(given: Path, code: int) -> DatabaseError:
     if code == errno.ELOOP:
         return DatabaseError(
@@ -81,6 +84,13 @@ def _unreachable(given: Path, code: int) -> DatabaseError:
             "on its way) leads back to itself. Remove or fix that link, or give another path.")
     text = os.fsdecode(given)
     shown = text if len(text) <= 120 else f"{text[:60]}...{text[-40:]}"
+    long = next((part for part in given.parts if len(os.fsencode(part)) > _NAME_MAX), None)
+    if long is not None:  # one name too long: shorter folders would not help
+        name = long if len(long) <= 60 else f"{long[:30]}...{long[-20:]}"
+        return DatabaseError(
+            f"The name {name} in {shown} is {len(os.fsencode(long))} bytes, longer than the "
+            f"{_NAME_MAX} bytes a file system takes for one name ({os.strerror(code)}). "
+            "Give it a shorter name.")
     return DatabaseError(
         f"The path {shown} ({len(os.fsencode(text))} bytes) is too long for this system "
         f"({os.strerror(code)}). Give a shorter path: shorten its folders' names or its own.")
