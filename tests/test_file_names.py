@@ -247,6 +247,21 @@ def test_a_file_put_in_the_place_of_one_in_use_is_refused_and_stays_its_own(tmp_
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_an_index_deleted_under_running_workers_is_named_with_the_move(tmp_path):
+    # `rm search.db-shm` while a worker ran: a new worker was told only that the file was
+    # moved or renamed, which nothing was
+    path = tmp_path / "search.db"
+    open_oracle(str(path), max_trials=50, seed=5).close()
+    proc, _, _ = hold(str(path), "running")
+    try:
+        os.remove(f"{path}-shm")
+        with pytest.raises(hpstore.FileIdentityError,
+                           match="its index search.db-shm was deleted while processes used"):
+            open_oracle(str(path))
+    finally:
+        _kill(proc)
+
+
 def test_within_one_process_a_file_never_takes_the_log_of_one_still_open(tmp_path):
     # the checks look at other processes' locks, which never show this process's own: a
     # file put at the name of one this process still had open took its log (the replacing

@@ -102,6 +102,7 @@ def check_not_open_elsewhere(db: Database) -> None:
         return None
 
     found = _open_here_as(db)  # this process's own: exact, no look needed
+    looked = not found
     if not found:
         # A process opening or closing the file holds SQLite's lock on it for an
         # instant without the -shm index's (or the other way round): a look that falls
@@ -126,6 +127,16 @@ def check_not_open_elsewhere(db: Database) -> None:
             "would take that log's pages as its own and corrupt it. Wait for those "
             "processes to end (an hpstore worker stops at its next write), then run "
             "again.")
+    if looked and not shm.exists():
+        # Seen from outside, a file moved here and one whose index was deleted under its
+        # workers look alike (open, with no index beside this name): both are said.
+        raise FileIdentityError(
+            f"{db.path} is open in another process under another name, or its index "
+            f"{shm.name} was deleted while processes used it: moved or renamed while a "
+            "process used it (its latest commits are then still in the log beside the old "
+            "name), or its index removed. Opening it now could corrupt it. Wait for those "
+            "processes to end (an hpstore worker stops at its next write, and the last to "
+            "close folds its log into the file), then run again.")
     raise FileIdentityError(
         f"{db.path} is open in a process (this one, or another) under another name: "
         "it was moved or renamed while that process used it, and its latest commits are "
