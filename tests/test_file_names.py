@@ -256,7 +256,7 @@ def test_an_index_deleted_under_running_workers_is_named_with_the_move(tmp_path)
     try:
         os.remove(f"{path}-shm")
         with pytest.raises(hpstore.FileIdentityError,
-                           match="its index search.db-shm was deleted while processes used"):
+                           match=r"its index search\.db-shm was deleted while processes used"):
             open_oracle(str(path))
     finally:
         _kill(proc)
