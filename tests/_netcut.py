@@ -32,7 +32,22 @@ class Proxy:
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._closed = False
+        self._down = False
+        self._links: list[_Link] = []
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def down(self) -> None:
+        """The server out of reach (restarting): every link cut, new ones refused."""
+        with self._lock:
+            self._down = True
+            links, self._links = self._links, []
+        for link in links:
+            link.close()
+
+    def up(self) -> None:
+        """The server back: connections go through again."""
+        with self._lock:
+            self._down = False
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -48,8 +63,15 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            with self._lock:
+                down = self._down
+            if down:
+                client.close()
+                continue
             server = socket.create_connection(("127.0.0.1", self.target))
             link = _Link(client, server)
+            with self._lock:
+                self._links.append(link)
             threading.Thread(target=self._upstream, args=(link,), daemon=True).start()
             threading.Thread(target=self._downstream, args=(link,), daemon=True).start()
 

@@ -183,3 +183,40 @@ def test_a_server_still_out_of_reach_after_the_wait_is_a_server_unavailable_erro
     proxy.close()  # and no new connection gets through
     with pytest.raises(hpstore.ServerUnavailableError, match="could not reconnect"):
         oracle.update_trial(trial.trial_id, {"loss": 1.5})
+
+
+def test_watch_waits_out_a_server_down_longer_than_the_reconnect_wait(proxied, monkeypatch):
+    # `hpstore watch URL` ended (exit 2) after 30 s of a server down, with a message for
+    # workers ("Nothing of the step in progress was recorded twice; run again to resume")
+    import io
+    import threading
+
+    from hpstore.cli import load_tool
+    from hpstore.store.postgresql import database
+
+    url, proxy = proxied
+    direct = admin.with_schema(server().url(), url.rsplit("%3D", 1)[1])
+    oracle = oracle_on(direct)
+    trial = oracle.create_trial("w")  # the search runs: watch goes on
+    monkeypatch.setattr(database, "RECONNECT_WAIT", 0.3)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    watch = load_tool("watch").main
+    ended: list[int] = []
+    thread = threading.Thread(target=lambda: ended.append(watch([url, "--interval", "0.05"])),
+                              daemon=True)
+    thread.start()
+    wait_until(lambda: "trials done 0/10" in out.getvalue(), DEADLINE, "the first view")
+    proxy.down()
+    wait_until(lambda: "Waiting for the server" in out.getvalue(), DEADLINE, "a waiting line")
+    said = out.getvalue()
+    assert "Nothing was written; run the command again once the server is back." in said
+    assert "recorded twice" not in said
+    proxy.up()
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    oracle.max_trials = 1  # finished: watch ends on its own
+    thread.join(DEADLINE)
+    assert ended == [0], out.getvalue()[-500:]
+    assert "The search is finished" in out.getvalue()
+    oracle.close()

@@ -17,6 +17,7 @@ import sys
 import time
 
 from hpstore import queries
+from hpstore.errors import ServerUnavailableError
 from hpstore.rendering import table_cell, terminal_text
 from hpstore.store import file_stamp, shown
 from hpstore.store.contract import ProjectStore, Store
@@ -125,7 +126,15 @@ def main(argv: list[str] | None = None) -> int:
             store = open_search(args.database)
             watcher = Watcher(store, queries.choose_project(store, args.project))
             opened = store.identity()
-        text, finished = watcher.frame()
+        try:
+            text, finished = watcher.frame()
+        except ServerUnavailableError as exc:
+            if args.once:
+                raise
+            # a server restarting or down for a while: the view waits for it, as it waits
+            # for a search that does not exist yet (the workers may be waiting too)
+            text, finished = terminal_text(f"{time.strftime('%H:%M:%S')}  {exc} Waiting for "
+                                           "the server; Ctrl-C to stop."), False
         if live:
             sys.stdout.write("\x1b[H\x1b[2J")  # clear the terminal for the new view
         sys.stdout.write(text + "\n")

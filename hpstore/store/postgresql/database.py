@@ -246,10 +246,12 @@ class Database:
                     # as a password changed meanwhile, stays a plain DatabaseError)
                     kind = (ServerUnavailableError if isinstance(exc, ServerUnavailableError)
                             else DatabaseError)
+                    after = ("Nothing was written; run the command again once the server "
+                             "is back." if self.read_only else "Nothing of the step in "
+                             "progress was recorded twice; run again to resume.")
                     raise kind(
                         f"Lost the connection to {self.location} ({first_line(cause)}) and "
-                        f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). Nothing "
-                        "of the step in progress was recorded twice; run again to resume."
+                        f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). {after}"
                     ) from None
             time.sleep(pause)  # the server restarting: try again shortly
             pause = min(pause * 2, 1.0)
