@@ -464,3 +464,27 @@ def test_hyperparameters_named_like_the_tables_columns_are_titled_apart(tmp_path
     assert "best step" in columns and columns[-1] == "message"
     row = dict(zip(columns, found["rows"][0]["cells"]))
     assert row["hp:message"] == "message-value" and row["status"] == "COMPLETED"
+
+
+def test_a_long_trials_history_shows_its_latest_steps_of_every_metric(tmp_path):
+    # the table kept the last 2,000 rows in (run, metric, step) order: all of the metric
+    # named last, none of the others
+    from hpstore.dashboard.api import HISTORY_ROWS
+
+    path = str(tmp_path / "long.db")
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=1, database=path,
+                                        hyperparameters=space())
+    trial = oracle.create_trial("w")
+    steps = HISTORY_ROWS  # two metrics: twice the rows shown
+    for step in range(steps):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0 / (step + 1), "zeta": step}, step=step)
+    oracle.end_trial(trial)
+    oracle.close()
+    with open_dashboard(path, port=0) as running:
+        running.start()
+        reply = api(running.url, "/api/trial", {"t": trial.trial_id})
+    rows = reply["history"]["rows"]
+    assert reply["history"]["total"] == 2 * steps and len(rows) == HISTORY_ROWS
+    shown = {m: [int(s) for _, metric, s, _, _ in rows if metric == m] for m in ("loss", "zeta")}
+    latest = list(range(steps - HISTORY_ROWS // 2, steps))
+    assert shown == {"loss": latest, "zeta": latest}

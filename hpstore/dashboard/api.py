@@ -64,6 +64,16 @@ class Refused(Exception):
         self.status = status
 
 
+def latest_rows(history: list[Any]) -> list[Any]:
+    """At most :data:`HISTORY_ROWS` of a trial's history rows (run, metric, step, ...),
+    in their order: those of its latest steps, every metric alike (the table's last rows
+    were all of the metric named last)."""
+    if len(history) <= HISTORY_ROWS:
+        return history
+    newest = sorted(range(len(history)), key=lambda i: (history[i][0], history[i][2], i))
+    return [history[i] for i in sorted(newest[-HISTORY_ROWS:])]
+
+
 def interval(total: int) -> float:
     """Seconds between two polls of the page: faster for small searches, whose changes
     people watch one by one."""
@@ -425,7 +435,7 @@ class Dashboard:
             "message": t.message,
             "history": {"columns": ["run", "metric", "step", "mean", "reports"],
                         "rows": [[str(r), m, str(s), cell(v), str(n)]
-                                 for r, m, s, v, n in history[-HISTORY_ROWS:]],
+                                 for r, m, s, v, n in latest_rows(history)],
                         "total": len(history)},
             "plot": plots.trial_plot(history),
             "changes": [self.change(c, None) | {"message_full": c.message, "pid": c.pid}

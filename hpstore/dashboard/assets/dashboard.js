@@ -455,7 +455,7 @@
           h("pre", { class: "message", text: d.message })) : null,
         h("section", { id: "metrics" }, h("h2", { text: "Metrics per step" }), drawn(d.plot),
           d.history.total > d.history.rows.length ? h("p", { class: "note",
-            text: `The last ${d.history.rows.length} of ${d.history.total} rows; hpstore show prints every one.` }) : null,
+            text: `The ${d.history.rows.length} rows of the latest steps, of ${d.history.total}; hpstore show prints every one.` }) : null,
           d.history.rows.length ? h("div", { class: "scroll" }, table(d.history.columns,
             d.history.rows.map((r) => h("tr", {}, r.map((c) => h("td", { text: c })))))) : null),
         h("section", { id: "status-log" }, h("h2", { text: "Status changes" }),
