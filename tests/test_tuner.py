@@ -517,7 +517,7 @@ def test_demo_runs_small_and_leaves_a_readable_file(tmp_path, capsys):
     db = tmp_path / "demo.db"
     assert main(["--database", str(db), "--trials", "6", "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    assert "Best trial:" in out and "sqlite3 demo.db" in out
+    assert "Best trial:" in out and f"sqlite3 {db} " in out
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     assert conn.execute("SELECT count(*) FROM trial_overview WHERE status = 'COMPLETED'"
                         ).fetchone() == (6,)
