@@ -311,3 +311,59 @@ def test_a_running_trial_the_store_lost_is_said_so(tmp_path):
     with pytest.raises(hpstore.TrialNotFoundError, match="trial ids are strings"):
         oracle.update_trial("77", {"loss": 1.0})  # one it never ran: as before
     oracle.close()
+
+
+def _rows(path: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT trial_id, status, hp_values, message FROM trials "
+                            "ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("value", [999, "zzz", 2.5])
+def test_a_value_changed_by_hand_that_its_hyperparameter_cannot_take_is_refused(db, value):
+    # end_trial wrote whatever hp.values held: Int y 0..10 stored 999 or 'zzz', which the
+    # tools listed and the oracles went on from
+    oracle = open_oracle(db)
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    before = _rows(db)
+    trial.hyperparameters.values["y"] = value
+    trial.status = "COMPLETED"
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match=rf"y={value!r}"):
+        oracle.end_trial(trial)
+    assert _rows(db) == before  # still RUNNING, its values as given
+    trial.hyperparameters.values["y"] = 7  # a value it can take: recorded
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).hyperparameters["y"] == 7
+    oracle.close()
+
+
+def test_a_trial_of_another_project_is_not_ended_by_this_oracle(db):
+    # both first trials are "0": a.end_trial(b's trial) ended a's trial with b's values
+    a = open_oracle(db, project_name="a")
+    b = open_oracle(db, project_name="b")
+    ta, tb = a.create_trial("w"), b.create_trial("w")
+    assert ta.trial_id == tb.trial_id
+    b.update_trial(tb.trial_id, {"loss": 1.0})
+    before = _rows(db)
+    tb.status = "COMPLETED"
+    with pytest.raises(ValueError, match="a trial of the project 'b', not of this oracle's 'a'"):
+        a.end_trial(tb)
+    assert _rows(db) == before
+    b.end_trial(tb)
+    assert b.get_trial(tb.trial_id).status == "COMPLETED"
+    assert a.get_trial(ta.trial_id).status == "RUNNING"
+    a.close()
+    b.close()
+
+
+def test_a_message_with_a_lone_surrogate_is_stored_escaped(db):
+    # a FailedTrialError naming a file from os.listdir: end_trial raised UnicodeEncodeError
+    # (and through the Tuner the whole search), the trial left RUNNING
+    oracle = open_oracle(db)
+    trial = oracle.create_trial("w")
+    trial.status, trial.message = "FAILED", "cannot read /data/\udcff.csv"
+    oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert stored.status == "FAILED" and stored.message == "cannot read /data/\\udcff.csv"
+    oracle.close()

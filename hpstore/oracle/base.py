@@ -22,6 +22,7 @@ from hpstore.errors import (
     ProjectMismatchError,
     TrialLostError,
     TrialNotFoundError,
+    ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
@@ -468,7 +469,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
 
         Raises:
             TypeError: ``trial`` is not a Trial (a trial id, say).
-            ValueError: an unknown status.
+            ValueError: an unknown status, or a trial of another project.
+            ValuesOutsideSpaceError (a ValueError): a value changed by hand that its
+                hyperparameter cannot take.
             TrialNotRunningError: the trial is not running (ended twice, or handed to
                 another worker since this process ran it).
             TrialLostError (a TrialNotFoundError): the trial this process was running was
@@ -485,6 +488,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         status = check_status(trial.status)
         if status == TrialStatus.RUNNING:
             status = TrialStatus.COMPLETED
+        owner = getattr(trial, "project_of", None)
+        if owner is not None and owner != (self._project.project_id, self._project.name):
+            raise ValueError(
+                f"end_trial: trial {trial.trial_id!r} is a trial of the project "
+                f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
+                "recorded; end it with the oracle that created it.")
         kept = self._kept.pop(str(trial.trial_id), None)
         ending = None
         if kept is not None:
@@ -516,6 +525,32 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
 
+    def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> None:
+        """Refuse values a trial's worker changed by hand (``hp.values["x"] = ...``) that
+        no hyperparameter of that name takes: in the space, or declared while it ran.
+
+        Raises:
+            ValuesOutsideSpaceError: such a value; nothing is written.
+        """
+        known = [*self._space.space, *trial.hyperparameters.space]
+        for name, value in values.items():
+            same = [hp for hp in known if hp.name == name]
+            if not same:
+                continue  # (a value with no definition: KerasTuner's hp.values allows it)
+            problems = []
+            for hp in same:
+                try:
+                    hp.check_value(value)
+                    break
+                except (ValueError, TypeError) as exc:
+                    problems.append(str(exc).rstrip("."))
+            else:
+                raise ValuesOutsideSpaceError(
+                    f"end_trial: trial {trial.trial_id!r} holds {name}={value!r}, which its "
+                    f"hyperparameter cannot take ({problems[0]}). Nothing was recorded; set "
+                    "values through the hyperparameters (hp.Int, hp.Choice ...), or end the "
+                    "trial with the values it was given.")
+
     @staticmethod
     def _lost(trial_id: str) -> TrialLostError:
         """The error for a trial this process was running that the store no longer holds."""
@@ -535,7 +570,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             TrialNotRunningError: the trial is not running in the run this process had.
         """
         check_running(record, self._handed.get(record.trial_id))
-        message = None if trial.message is None else str(trial.message)
+        # (text for people: a lone surrogate, from a file name say, is shown escaped
+        # rather than failing the end of the run)
+        message = None if trial.message is None else str(trial.message).encode(
+            "utf-8", "backslashreplace").decode("utf-8")
         stopped = record.status == TrialStatus.STOPPED
         if stopped and status != TrialStatus.FAILED:
             # told to stop (a stopping rule, or another process): it ends STOPPED, scored
@@ -557,6 +595,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             key, written = record.values_key, record.values_json
         else:
             # the values it ran with, hyperparameters it declared while running included
+            self._check_ran_with(trial, values)
             values = to_jsonable(values, what="The trial's values")
             key, written = values_key(values), values
         score = best_step = None

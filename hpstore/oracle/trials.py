@@ -22,6 +22,7 @@ class StoredTrial(Trial):
 
     _loader: Any = None
     _hp_loader: Any = None
+    project_of: tuple[int, str] | None = None
 
     @property  # type: ignore[override]
     def hyperparameters(self) -> HyperParameters:
@@ -59,6 +60,9 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
     trial = StoredTrial(space, trial_id=record.trial_id, status=record.status,
                         message=record.message)
     trial._hp_loader = lambda: space.with_values(record.values)
+    #: (project id, name) the trial belongs to: ended by another project's oracle, it
+    #: would end that project's trial of the same id (not carried to other processes)
+    trial.project_of = (project.project_id, project.name)
     trial.score = record.score
     trial.best_step = record.best_step
     trial.tuner_id = record.tuner_id
