@@ -131,6 +131,14 @@ class MultiObjective(Objective):
     """Several objectives: minimise the sum of the "min" ones minus the sum of the "max" ones."""
 
     def __init__(self, objectives: Sequence[Objective]) -> None:
+        if isinstance(objectives, (str, Objective)) or not all(
+                isinstance(o, Objective) for o in objectives):
+            raise TypeError(f"MultiObjective takes a list of Objective objects, received "
+                            f"{objectives!r}; `objective=[...]` of an oracle also takes "
+                            "metric names.")
+        if not objectives:
+            raise ValueError("MultiObjective received an empty list; give at least one "
+                             "Objective.")
         super().__init__("multi_objective", "min")
         # The same objective twice counts once, as KerasTuner counts it; one metric
         # asked to go both ways is a mistake.
@@ -188,7 +196,8 @@ def create_objective(objective: Any) -> Objective:
 
     Raises:
         ValueError: a string whose direction cannot be inferred (pass
-            ``Objective(name, direction)`` instead), or an empty list.
+            ``Objective(name, direction)`` instead), one ending in ``:min``/``:max`` or
+            with spaces around the name, or an empty list.
         TypeError: something that is not None, a string, an Objective or a list of those.
     """
     if objective is None:
@@ -196,6 +205,16 @@ def create_objective(objective: Any) -> Objective:
     if isinstance(objective, Objective):
         return objective
     if isinstance(objective, str):
+        head, colon, tail = objective.rpartition(":")
+        if colon and tail.strip().lower() in DIRECTIONS:  # the tools' NAME:max, say
+            raise ValueError(
+                f"`objective` {objective!r} is read as a metric name, colon included; give "
+                f'the direction apart: `hpstore.Objective("{head.strip()}", '
+                f'direction="{tail.strip().lower()}")`.')
+        if objective != objective.strip():
+            raise ValueError(
+                f"`objective` {objective!r} has spaces around the metric name, which no "
+                f"metric reported will match; give {objective.strip()!r}.")
         direction = infer_metric_direction(objective)
         if direction is None:
             raise ValueError(

@@ -137,10 +137,14 @@ def check_step_type(step: Any) -> int:
 
     Raises:
         TypeError: not an int (a bool, a fraction, a string...).
+        ValueError: outside 64 bits, which no store holds.
     """
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"`step` must be an int, received {step!r}: steps are whole "
                         "numbers (an epoch, a batch).")
+    if not -2**63 <= int(step) < 2**63:
+        raise ValueError(f"`step` must fit in 64 bits (-2**63 to 2**63 - 1), received "
+                         f"{step!r}.")
     return int(step)
 
 

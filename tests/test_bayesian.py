@@ -268,6 +268,10 @@ def test_bad_arguments():
         hpstore.BayesianOptimizationOracle("loss", num_initial_points=0)
     with pytest.raises(ValueError, match="alpha"):
         hpstore.BayesianOptimizationOracle("loss", alpha=-1.0)
+    for name in ("alpha", "beta"):  # (an OverflowError naming nothing)
+        with pytest.raises(ValueError, match=rf"`{name}` must be a .*finite number.*, "
+                                             r"received 1000000000"):
+            hpstore.BayesianOptimizationOracle("loss", **{name: 10**400})
     with pytest.raises(ValueError, match="beta"):
         hpstore.BayesianOptimizationOracle("loss", beta=float("nan"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -236,3 +237,22 @@ def test_multi_objective_str_as_kerastuner_prints_it():
         'MultiObjective(name="multi_objective", direction="min"): '
         '[Objective(name="loss", direction="min"), '
         'Objective(name="val_accuracy", direction="max")]')
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ("val_loss:max", 'Objective("val_loss", direction="max")'),
+    ("val_accuracy:MIN", 'Objective("val_accuracy", direction="min")'),
+    ("loss ", "give 'loss'"), (" val_loss", "give 'val_loss'")])
+def test_a_name_with_a_direction_or_spaces_is_refused_with_what_to_give(given, says):
+    # "val_loss:max" was a metric of that name, minimised (no metric reported matched it,
+    # and the search could not be reopened without the same mistake)
+    with pytest.raises(ValueError, match=re.escape(says)):
+        create_objective(given)
+
+
+@pytest.mark.parametrize(("bad", "error"), [(["loss"], TypeError), ("loss", TypeError),
+                                            ([], ValueError)])
+def test_multi_objective_takes_a_list_of_objectives(bad, error):
+    # ["loss"]: AttributeError "'str' object has no attribute 'name'"; []: accepted
+    with pytest.raises(error, match="MultiObjective"):
+        MultiObjective(bad)

@@ -454,3 +454,16 @@ def test_the_tracker_and_trial_calls_kerastuner_code_makes(capsys):
     trial.display_hyperparameters()
     assert capsys.readouterr().out == "units: 2\n"
     assert "Hyperparameters:\nunits: 2" in trial.summary_text()
+
+
+@pytest.mark.parametrize("step", [2**63, -2**63 - 1, 2**64])
+def test_a_metrics_tracker_refuses_a_step_beyond_64_bits(step):
+    # as update_trial does (the README says so of both); a tracker accepted it, and
+    # get_state() carried it
+    from hpstore import MetricsTracker
+
+    tracker = MetricsTracker()
+    with pytest.raises(ValueError, match="64 bits"):
+        tracker.update("loss", 1.0, step=step)
+    tracker.update("loss", 1.0, step=2**63 - 1)  # the largest that fits
+    assert tracker.get_best_step("loss") == 2**63 - 1

@@ -35,6 +35,13 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond any float (10**400)
+        return False
+
+
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimisation: a Gaussian process models the score, and the next trial is
     the point minimising ``mean - beta * std`` (the best optimistic guess). When even that
@@ -80,10 +87,11 @@ class BayesianOptimizationOracle(Oracle):
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
                  **kwargs: Any) -> None:
         num_initial_points = check_optional_int("num_initial_points", num_initial_points, 1)
-        if not _real(alpha) or not alpha > 0 or not math.isfinite(alpha):
-            raise ValueError(f"`alpha` must be a positive number, received {alpha!r}.")
-        if not _real(beta) or not beta >= 0 or not math.isfinite(beta):
-            raise ValueError(f"`beta` must be a number of at least 0, received {beta!r}.")
+        if not _real(alpha) or not alpha > 0 or not _finite(alpha):
+            raise ValueError(f"`alpha` must be a positive finite number, received {alpha!r}.")
+        if not _real(beta) or not beta >= 0 or not _finite(beta):
+            raise ValueError(f"`beta` must be a finite number of at least 0, received "
+                             f"{beta!r}.")
         self.num_initial_points = num_initial_points
         self.alpha = float(alpha)
         self.beta = float(beta)
