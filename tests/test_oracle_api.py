@@ -367,3 +367,42 @@ def test_a_message_with_a_lone_surrogate_is_stored_escaped(db):
     stored = oracle.get_trial(trial.trial_id)
     assert stored.status == "FAILED" and stored.message == "cannot read /data/\\udcff.csv"
     oracle.close()
+
+
+def test_a_lone_surrogate_in_a_trial_id_or_a_persons_text_is_named(db):
+    # a raw UnicodeEncodeError from the driver, naming nothing
+    oracle = open_oracle(db)
+    trial = oracle.create_trial("w")
+    before = _rows(db)
+    for call in (lambda: oracle.get_trial("0\ud800"),
+                 lambda: oracle.update_trial("0\ud800", {"loss": 1.0}),
+                 lambda: oracle.retire_trial("0\ud800")):
+        with pytest.raises(hpstore.TrialNotFoundError, match=r"No trial '0\\ud800'"):
+            call()
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    before = _rows(db)
+    for name, call in (("reason", lambda: oracle.retire_trial(trial.trial_id, "r\ud800")),
+                       ("by", lambda: oracle.retire_trial(trial.trial_id, by="b\ud800")),
+                       ("note", lambda: oracle.set_trial_note(trial.trial_id, "n\ud800"))):
+        with pytest.raises(ValueError, match=rf"`{name}` .*lone surrogate '\\ud800'"):
+            call()
+    assert _rows(db) == before
+    oracle.close()
+
+
+def test_open_database_names_what_it_was_given(tmp_path):
+    # None, bytes, "" (". is a folder") and a PostgreSQL URL ("postgresql:/nope:1/x does
+    # not exist") got messages about something else
+    path = tmp_path / "s.db"
+    open_oracle(str(path)).close()
+    assert "trials" in hpstore.open_database(os.fsencode(path)).table_names()
+    with pytest.raises(TypeError, match="open_database takes the path of a search file"):
+        hpstore.open_database(None)
+    with pytest.raises(ValueError, match="open_database received an empty path"):
+        hpstore.open_database("")
+    with pytest.raises(hpstore.HpStoreError, match="trials_dataframe"):
+        hpstore.open_database("postgresql://nope:1/x")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        hpstore.open_database("s\ud800.db")

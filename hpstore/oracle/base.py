@@ -43,7 +43,15 @@ from hpstore.oracle.opening import (
 )
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
-from hpstore.oracle.trials import KeptRun, MetricRow, TrialsView, from_file, rows_of, trial_from
+from hpstore.oracle.trials import (
+    KeptRun,
+    MetricRow,
+    TrialsView,
+    from_file,
+    rows_of,
+    trial_from,
+    trial_id_given,
+)
 from hpstore.oracle.values import stored_json, values_key
 from hpstore.stopping import CurvesSoFar, StoppingRule, rule_from_config
 from hpstore.store import open_store
@@ -305,7 +313,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             TrialNotFoundError (a KeyError): no such trial in this project.
         """
         self._refresh_space()
-        return trial_from(self._project.trial(trial_id), self._space, self._project)
+        return trial_from(self._project.trial(trial_id_given(trial_id, self._project)),
+                          self._space, self._project)
 
     @property
     def ongoing_trials(self) -> dict[str, Trial]:
@@ -387,6 +396,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if not isinstance(metrics, Mapping):
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
                             f"{type(metrics).__name__}.")
+        trial_id = trial_id_given(trial_id, self._project)
         step = check_step(step)
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]

@@ -27,11 +27,11 @@ from hpstore.errors import (
     ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters import HyperParameter, HyperParameters
-from hpstore.hyperparameters.base import Parent, to_jsonable
+from hpstore.hyperparameters.base import Parent, to_jsonable, unicode_problem
 from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
 from hpstore.oracle.opening import check_step
-from hpstore.oracle.trials import trial_from
+from hpstore.oracle.trials import trial_from, trial_id_given
 from hpstore.oracle.values import as_held, values_key
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
@@ -400,13 +400,13 @@ class SteeringMixin:
 
     def _retire(self, trial_id: str, retired: bool, reason: str | None,
                 by: str | None) -> Trial:
+        trial_id = trial_id_given(trial_id, self._project)
         for name, text in (("reason", reason), ("by", by)):
-            if text is not None and not isinstance(text, str):
-                raise TypeError(f"`{name}` must be a string, received {text!r}.")
-        self._project.retire(str(trial_id), retired=retired, by=by or who(),
+            _check_text(name, text)
+        self._project.retire(trial_id, retired=retired, by=by or who(),
                              reason=reason or None)
         self._refresh_space()
-        return trial_from(self._project.trial(str(trial_id)), self._space, self._project)
+        return trial_from(self._project.trial(trial_id), self._space, self._project)
 
     def set_trial_note(self, trial_id: str, note: str | None) -> Trial:
         """Attach ``note`` to a trial (shown by ``hpstore show``, the report and the
@@ -415,11 +415,27 @@ class SteeringMixin:
         Raises:
             TrialNotFoundError: no such trial.
         """
-        if note is not None and not isinstance(note, str):
-            raise TypeError(f"`note` must be a string or None, received {note!r}.")
-        self._project.set_note(str(trial_id), note or None)
+        trial_id = trial_id_given(trial_id, self._project)
+        _check_text("note", note)
+        self._project.set_note(trial_id, note or None)
         self._refresh_space()
-        return trial_from(self._project.trial(str(trial_id)), self._space, self._project)
+        return trial_from(self._project.trial(trial_id), self._space, self._project)
+
+
+def _check_text(name: str, text: Any) -> None:
+    """Refuse what a person's text (a reason, a name, a note) cannot be stored as.
+
+    Raises:
+        TypeError: not a string (or None).
+        ValueError: a lone surrogate, which UTF-8 cannot hold.
+    """
+    if text is None:
+        return
+    if not isinstance(text, str):
+        raise TypeError(f"`{name}` must be a string or None, received {text!r}.")
+    if (problem := unicode_problem(text)) is not None:
+        raise ValueError(f"`{name}` {text!r} cannot be stored: {problem}. Nothing was "
+                         "recorded.")
 
 
 def _ended_order(record: TrialRecord) -> tuple[bool, float, int]:

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpstore.errors import TrialNotFoundError
 from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters.base import unicode_problem
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
 from hpstore.store.records import Observation, TrialRecord
@@ -136,3 +138,18 @@ def from_file(build: Any, config: Any, where: str) -> Any:
         return build(config)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         raise damaged(where, config) from None
+
+
+def trial_id_given(trial_id: Any, project: ProjectStore) -> str:
+    """``trial_id`` as the text the store looks up.
+
+    Raises:
+        TrialNotFoundError: it cannot be one (a lone surrogate, which no trial id holds
+            and no store can be asked for).
+    """
+    text = str(trial_id)
+    if unicode_problem(text) is not None:
+        raise TrialNotFoundError(
+            f"No trial {text!r} in project {project.name!r}; trial ids are strings such as "
+            "those in `oracle.trials`.")
+    return text

@@ -162,10 +162,31 @@ def open_database(path: str | os.PathLike[str]) -> Any:
     ``open_database("search.db")["trial_overview"].rows_where("status = ?", ["COMPLETED"])``.
 
     Raises:
+        TypeError: ``path`` is not a path (None, a number).
+        ValueError: an empty path.
+        HpStoreError: a PostgreSQL URL (read it with ``hpstore.trials_dataframe`` or
+            ``hpstore sql``).
         DatabaseError, NotAnHpstoreFileError: as :func:`connect_readonly`.
     """
     import sqlite_utils
 
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"open_database takes the path of a search file, received {path!r}.")
+    text = os.fspath(path)
+    if not text:
+        raise ValueError("open_database received an empty path; give the path of a search "
+                         "file, such as 'search.db'.")
+    if text.startswith(("postgresql://", "postgres://")):
+        raise HpStoreError("open_database reads a search file (SQLite); read a search on "
+                           "PostgreSQL with hpstore.trials_dataframe(URL), `hpstore sql URL`, "
+                           "or any PostgreSQL client.")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError as exc:  # (bytes a file name may hold come as \udc80-\udcff)
+        raise ValueError(f"open_database: the path {text!r} cannot name a file: it holds "
+                         f"the lone surrogate {text[exc.start]!r}.") from None
     return sqlite_utils.Database(connect_readonly(path, check=False))
 
 
