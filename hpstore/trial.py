@@ -440,6 +440,9 @@ class Trial:
         status: str = TrialStatus.RUNNING,
         message: str | None = None,
     ) -> None:
+        if not isinstance(hyperparameters, HyperParameters):
+            raise TypeError(f"Trial takes a HyperParameters as its first argument, received "
+                            f"{hyperparameters!r}.")
         self.hyperparameters = hyperparameters
         # a Trial made by hand gets an id of its own (as KerasTuner's); the oracle's are
         # numbers in the search
@@ -502,6 +505,20 @@ class Trial:
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
+        """Take the trial ``state`` (from :meth:`get_state`).
+
+        Raises:
+            ValueError: ``state`` is not such a dict (a key missing).
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"A trial's state is the dict Trial.get_state() returns, "
+                            f"received {type(state).__name__}.")
+        missing = [k for k in ("trial_id", "hyperparameters", "metrics", "status")
+                   if k not in state]
+        if missing:
+            raise ValueError(f"A trial's state (from Trial.get_state()) holds 'trial_id', "
+                             f"'hyperparameters', 'metrics' and 'status'; this one lacks "
+                             f"{', '.join(map(repr, missing))}.")
         self.trial_id = str(state["trial_id"])
         self.hyperparameters = HyperParameters.from_config(state["hyperparameters"])
         self.metrics = MetricsTracker.from_config(state["metrics"])

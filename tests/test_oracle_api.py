@@ -406,3 +406,23 @@ def test_open_database_names_what_it_was_given(tmp_path):
         hpstore.open_database("postgresql://nope:1/x")
     with pytest.raises(ValueError, match="lone surrogate"):
         hpstore.open_database("s\ud800.db")
+
+
+def test_wrong_arguments_to_the_smaller_calls_say_what_they_take(db):
+    # each leaked an AttributeError or a KeyError from inside ("'dict' object has no
+    # attribute 'space'", "'str' object has no attribute 'items'", KeyError: 'trial_id'),
+    # or, for name_scope, failed only at the next hp.Int
+    oracle = open_oracle(db)
+    with pytest.raises(TypeError, match="update_space takes a HyperParameters"):
+        oracle.update_space({"x": 1})
+    with pytest.raises(TypeError, match="is_taken takes a dict"):
+        oracle.is_taken("x")
+    with pytest.raises(TypeError, match="Trial takes a HyperParameters"):
+        hpstore.Trial(None)
+    with pytest.raises(ValueError, match="lacks 'trial_id', 'hyperparameters', 'metrics'"):
+        hpstore.Trial.from_state({})
+    hp = hpstore.HyperParameters()
+    with pytest.raises(TypeError, match="name_scope takes a string"), hp.name_scope(None):
+        pass
+    assert hp.Int("n", 0, 3) == 0 and hp.values == {"n": 0}  # the scope was not left open
+    oracle.close()

@@ -53,7 +53,13 @@ class HyperParameters:
     # -- scopes --------------------------------------------------------------------------
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[None]:
-        """Prefix the names created inside with ``name/``."""
+        """Prefix the names created inside with ``name/``.
+
+        Raises:
+            TypeError: ``name`` is not a string.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"name_scope takes a string, received {name!r}.")
         self._name_scopes.append(name)
         try:
             yield

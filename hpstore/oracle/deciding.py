@@ -331,7 +331,14 @@ class DecidingMixin:
 
     def is_taken(self, values: Mapping[str, Any], key: str | None = None) -> bool:
         """Whether ``values`` were run already, or are being run by a running trial (one
-        that will record them once it declares its missing hyperparameters)."""
+        that will record them once it declares its missing hyperparameters).
+
+        Raises:
+            TypeError: ``values`` is not a dict of name to value.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"is_taken takes a dict of hyperparameter name to value, "
+                            f"received {values!r}.")
         if self.decision.look_up and self._project.has_values(key or values_key(values)):
             return True
         space = self._space

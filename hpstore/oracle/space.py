@@ -80,6 +80,9 @@ class SpaceMixin:
             RuntimeError: there are new entries but ``allow_new_entries`` is False.
             ProjectMismatchError: a stored hyperparameter is declared differently.
         """
+        if not isinstance(hyperparameters, HyperParameters):
+            raise TypeError(f"update_space takes a HyperParameters (a trial's "
+                            f"`hyperparameters`), received {type(hyperparameters).__name__}.")
         items = self._new_entries(hyperparameters, check=True)
         if items:
             self._project.extend_space(items)
