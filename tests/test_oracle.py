@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import re
 import sqlite3
 
 import numpy as np
@@ -517,6 +518,42 @@ def test_set_state_rejects_garbage_and_changes_nothing(db):
     with pytest.raises(hpstore.HpStoreError, match="nothing was changed"):
         oracle.set_state(broken)
     assert oracle.get_state()["trials"] == before["trials"]
+
+
+def _changed(state, where, value):
+    """A copy of ``state`` with the entry at the path ``where`` set to ``value``."""
+    state = json.loads(json.dumps(state))
+    *path, last = where
+    node = state
+    for key in path:
+        node = node[key]
+    node[last] = value
+    return state
+
+
+@pytest.mark.parametrize(("where", "value", "says"), [
+    (("settings", "oracle_config"), "x", "settings.oracle_config must be an object"),
+    (("trials", 0, "hp_values"), "x", "hp_values must be an object"),
+    (("trials", 0, "hp_values", "y"), 99, "y=99 is not a value of y (Int)"),
+    (("trials", 0, "trial_id"), None, "trial_id must be a string"),
+    (("settings", "max_trials"), -1, "settings.max_trials must be at least 1"),
+    (("settings", "queue_counter"), -3, "settings.queue_counter must be 0 or more"),
+    (("settings", "oracle_config", "options", "max_retries_per_trial"), -5,
+     "max_retries_per_trial"),
+    (("oracle_state",), "x", "oracle_state must be an object")])
+def test_set_state_refuses_what_would_leave_the_project_unusable(db, where, value, says):
+    # each was stored: the project then could not be opened by the library or the tools
+    # ("changed by another program"), or ran with what the constructor refuses; a
+    # non-object oracle_state was a raw AttributeError
+    oracle = open_oracle(db, max_trials=5)
+    run(oracle, n=2)
+    before = oracle.get_state()
+    with pytest.raises(hpstore.HpStoreError, match=re.escape(says)):
+        oracle.set_state(_changed(before, where, value))
+    assert oracle.get_state()["trials"] == before["trials"]
+    oracle.close()
+    assert hpstore.Oracle.attach(db, "untitled_project").get_state()["settings"] == (
+        before["settings"])
 
 
 def test_views_give_people_one_row_per_trial(db):

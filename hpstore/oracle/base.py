@@ -673,10 +673,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if isinstance(settings, Mapping):  # what would stop the project from opening again
             try:
                 objective_from_config(settings["objective"])
-                HyperParameters.from_config({"space": state["space"], "values": {}})
+                space = HyperParameters.from_config({"space": state["space"], "values": {}})
                 config = settings.get("oracle_config")
                 if isinstance(config, Mapping):
                     rule = rule_from_config(config.get("stopping"))
+                    _check_options(config.get("options"))
+                _check_trials_values(state.get("trials"), space)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 raise malformed(exc) from None
         with self._store.mutex():
@@ -715,6 +717,39 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             self._adopt_settings(record.objective, record.seed, config,
                                  from_file(rule_from_config, stopping,
                                            "projects.oracle_config"))
+
+
+def _check_options(options: Any) -> None:
+    """Raises ValueError or TypeError for an option of a state document the constructor
+    would refuse (an oracle opened on it would run with it)."""
+    if not isinstance(options, Mapping):
+        return
+    for name, minimum in (("max_retries_per_trial", 0), ("max_consecutive_failed_trials", 1)):
+        if name in options:
+            check_int(f"options.{name}", options[name], minimum=minimum)
+    for name in ("allow_new_entries", "tune_new_entries"):
+        if name in options:
+            check_bool(f"options.{name}", options[name])
+
+
+def _check_trials_values(trials: Any, space: HyperParameters) -> None:
+    """Raises ValueError for a trial of a state document holding a value that no
+    hyperparameter of that name in ``space`` takes."""
+    for t in trials if isinstance(trials, list) else ():
+        values = t.get("hp_values") if isinstance(t, Mapping) else None
+        for name, value in (values.items() if isinstance(values, Mapping) else ()):
+            same = [hp for hp in space.space if hp.name == name]
+            if same and not any(_takes(hp, value) for hp in same):
+                raise ValueError(f"trial {t.get('trial_id')!r}: {name}={value!r} is not a "
+                                 f"value of {same[0].describe()}")
+
+
+def _takes(hp: Any, value: Any) -> bool:
+    try:
+        hp.check_value(value)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 @dataclass

@@ -258,11 +258,32 @@ def _check_numbers(state: Mapping[str, Any]) -> None:
     if isinstance(settings, Mapping):
         for name in ("max_trials", "seed"):
             _integer(settings.get(name), f"settings.{name}", none=True)
+        if settings.get("max_trials") is not None and settings["max_trials"] < 1:
+            raise ValueError(f"settings.max_trials must be at least 1 or null, not "
+                             f"{settings['max_trials']!r}")
+        for name in ("space_version", "queue_counter", "uncounted"):
+            if name in settings:
+                _integer(settings[name], f"settings.{name}")
+                if settings[name] < 0:
+                    raise ValueError(f"settings.{name} must be 0 or more, not "
+                                     f"{settings[name]!r}")
+        for name in ("oracle_config", "objective"):
+            if not isinstance(settings.get(name), Mapping):
+                raise ValueError(f"settings.{name} must be an object, not "
+                                 f"{settings.get(name)!r}")
+    if not isinstance(state.get("oracle_state", {}), Mapping):
+        raise ValueError(f"oracle_state must be an object, not {state.get('oracle_state')!r}")
     trials = state.get("trials")
     for t in trials if isinstance(trials, list) else ():
         if not isinstance(t, Mapping):
             continue
         where = f"trial {t.get('trial_id')!r}"
+        if not isinstance(t.get("trial_id"), str):
+            raise ValueError(f"{where}: trial_id must be a string")
+        if not isinstance(t.get("hp_values"), Mapping) or not all(
+                isinstance(k, str) for k in t["hp_values"]):
+            raise ValueError(f"{where}: hp_values must be an object of name to value, not "
+                             f"{t.get('hp_values')!r}")
         for name in _INTEGERS:
             _integer(t.get(name), f"{where}: {name}")
         for name in _COUNTS:
