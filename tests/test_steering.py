@@ -700,3 +700,14 @@ def test_enqueue_of_what_is_not_a_dict_is_a_type_error_naming_it(given):
     with pytest.raises(TypeError, match="enqueue_trial takes a dict"):
         oracle.enqueue_trial(given)
     assert oracle.enqueued() == []
+
+
+def test_the_flags_of_enqueue_and_add_trial_are_true_or_false(tmp_path):
+    # skip_if_exists="no" skipped, count_towards_max_trials="no" counted: any truthy text
+    oracle = open_oracle(str(tmp_path / "flags.db"), max_trials=5)
+    with pytest.raises(TypeError, match="`skip_if_exists` must be True or False"):
+        oracle.enqueue_trial({"x": 1.0}, skip_if_exists="no")
+    with pytest.raises(TypeError, match="`count_towards_max_trials` must be True or False"):
+        oracle.add_trial({"x": 1.0}, {"loss": 1.0}, count_towards_max_trials="no")
+    assert len(oracle.trials) == 0
+    oracle.close()

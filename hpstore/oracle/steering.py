@@ -30,7 +30,7 @@ from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import Parent, to_jsonable, unicode_problem
 from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
-from hpstore.oracle.opening import check_step
+from hpstore.oracle.opening import check_bool, check_step
 from hpstore.oracle.trials import trial_from, trial_id_given
 from hpstore.oracle.values import as_held, values_key
 from hpstore.store import shown
@@ -167,6 +167,7 @@ class SteeringMixin:
             SearchFullError: the search holds ``max_trials`` trials already.
             ProjectRemovedError: another process removed or replaced the project.
         """
+        skip_if_exists = check_bool("skip_if_exists", skip_if_exists)
         record, _ = self.enqueue_values(self.values_to_enqueue(values), skip_if_exists)
         return record.trial_id
 
@@ -234,13 +235,14 @@ class SteeringMixin:
                 beyond 64 bits.
         """
         step = check_step(step)
+        counted = check_bool("count_towards_max_trials", count_towards_max_trials)
         self._refresh_space()
         full = checked_values(self._space, values, "add_trial", lambda hp: hp.default)
         if not isinstance(metrics, Mapping):
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
                             f"{type(metrics).__name__}.")
         new = self._new_trial(full, [(step, dict(metrics))], status, "added")
-        added = self._project.add_trials([new], counted=bool(count_towards_max_trials),
+        added = self._project.add_trials([new], counted=counted,
                                          skip_existing=False, make_id=format_id)
         record = added[0]
         assert record is not None  # nothing is skipped without skip_existing
