@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hpstore.errors import (
+    DatabaseError,
     FailedTrialError,
     FatalError,
     FatalTypeError,
@@ -440,6 +441,14 @@ class Tuner:
             # a metric name longer than a PostgreSQL store's indexes take.
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
+            fatal = exc
+        except DatabaseError as exc:
+            # The store failed under the trial (a writer stopped for longer than the lock
+            # timeout, a full disk, a server gone): not the trial's fault, so it is not
+            # failed but handed back to run again, and the search stops with the error.
+            trial.status = TrialStatus.IDLE
+            trial.message = (f"The search's store failed during this run "
+                             f"({type(exc).__name__}); queued to run again.")
             fatal = exc
         except Exception:
             trial.status = TrialStatus.INVALID

@@ -621,3 +621,38 @@ def test_the_oracles_failure_settings_are_read_and_set_on_tuner_oracle(tmp_path,
     with pytest.raises(TypeError, match="allow_new_entries"):
         oracle.allow_new_entries = "no"
     assert oracle.max_retries_per_trial == oracle.hpstore_oracle.max_retries_per_trial == 2
+
+
+class HeldOnce(kt.Tuner):
+    """Its first trial's report meets the file locked by a writer that does not let go."""
+
+    held = False
+
+    def run_trial(self, trial):
+        x = trial.hyperparameters.Int("x", 0, 9)
+        if not HeldOnce.held:
+            HeldOnce.held = True
+            path = self.oracle.hpstore_oracle.store.location
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                self.oracle.update_trial(trial.trial_id, {"loss": 1.0})
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+        return float(x)
+
+
+def test_a_store_failure_under_a_keras_trial_hands_it_back_and_stops(tmp_path):
+    # the trial was INVALID, then FAILED for good, and the search went on one short
+    tuner = HeldOnce(oracle=kt.oracles.RandomSearchOracle(objective="loss", max_trials=3),
+                     directory=str(tmp_path), project_name="h")
+    db = tuner.oracle.hpstore_oracle.store.db
+    db.timeout = 0.2
+    db.connect().execute("PRAGMA busy_timeout = 200")  # (the open connection)
+    with pytest.raises(hpstore.DatabaseError, match="stayed locked"):
+        tuner.search()
+    assert rows(tmp_path / "h.db", "SELECT status FROM trials") == [("IDLE",)]
+    db.timeout = 60.0
+    tuner.search()
+    assert rows(tmp_path / "h.db", "SELECT status FROM trials") == [("COMPLETED",)] * 3

@@ -589,3 +589,37 @@ def test_a_trial_whose_end_raised_runs_afresh_when_the_search_runs_again(tmp_pat
     [trial] = oracle.trials.values()
     assert (trial.status, trial.score) == ("COMPLETED", 5.0)
     assert trial.metrics.get_history("loss")[0].value == [5.0]
+
+
+def test_a_store_failure_under_a_trial_hands_it_back_and_stops_the_search(tmp_path):
+    # a writer stopped (Ctrl-Z) inside a write for longer than the lock timeout: the
+    # report of a healthy trial of another worker failed, the trial was marked FAILED
+    # for good, and the search went on one trial short
+    path = tmp_path / "held.db"
+
+    class HeldOnce(hpstore.Tuner):
+        held = False
+
+        def run_trial(self, trial):
+            if not HeldOnce.held:
+                HeldOnce.held = True
+                other = sqlite3.connect(path, isolation_level=None)
+                other.execute("BEGIN IMMEDIATE")  # another process's write, stopped
+                try:
+                    self.report(trial, {"loss": 1.0})
+                finally:
+                    other.execute("ROLLBACK")
+                    other.close()
+            return trial.hyperparameters["x"] ** 2
+
+    search = oracle(str(path), max_trials=3)
+    search.store.db.timeout = 0.2
+    search.store.db.connect().execute("PRAGMA busy_timeout = 200")  # (the open connection)
+    with pytest.raises(hpstore.DatabaseError, match="stayed locked"):
+        HeldOnce(search, verbose=0).search()
+    [held] = search.trials.values()
+    assert held.status == "IDLE" and "store failed during this run" in held.message
+    search.store.db.timeout = 60.0
+    HeldOnce(search, verbose=0).search()  # run again: it runs afresh with the others
+    assert [t.status for t in search.trials.values()] == ["COMPLETED"] * 3
+    search.close()

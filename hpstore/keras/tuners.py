@@ -19,7 +19,13 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import tuner_utils
 
 import hpstore
-from hpstore.errors import ProjectRemovedError, TrialLostError, TrialNotRunningError
+from hpstore.errors import (
+    DatabaseError,
+    HpStoreError,
+    ProjectRemovedError,
+    TrialLostError,
+    TrialNotRunningError,
+)
 from hpstore.hyperparameters.discover import discover_space
 from hpstore.keras import oracles
 from hpstore.keras._convert import (
@@ -170,6 +176,16 @@ class Tuner(keras_tuner.Tuner):
             raise
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)
+        except DatabaseError as exc:
+            # the store failed under the trial (a writer stopped past the lock timeout, a
+            # full disk, a server gone): not the trial's fault; it runs again, and the
+            # search stops with the error
+            trial.status = TrialStatus.IDLE
+            trial.message = (f"The search's store failed during this run "
+                             f"({type(exc).__name__}); queued to run again.")
+            with contextlib.suppress(HpStoreError):
+                self.oracle.end_trial(trial)
+            raise
         except (TrialNotRunningError, TrialLostError):
             # handed to another worker meanwhile, ended elsewhere, or lost with a server's
             # last commits: on_trial_end says so
