@@ -12,7 +12,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from _workers import RandomTestOracle, objective_value, open_oracle, space
+from _workers import DEADLINE, RandomTestOracle, hold, objective_value, open_oracle, space
 from _workers import run_trials as run
 
 import hpstore
@@ -604,6 +604,28 @@ def test_a_copy_made_with_set_state_resumes_like_the_original(tmp_path):
     assert len(resumed_a) == 5
     # the retry and the interrupted trial come first, then new trials
     assert {resumed_a[0][0], resumed_a[1][0]} == {bad.trial_id, held.trial_id}
+
+
+def test_a_copy_made_with_set_state_runs_again_a_trial_still_running_in_the_original(
+        tmp_path):
+    # the copy kept the original worker's liveness token and process id: with that
+    # worker alive (a long training), the copy waited for it, maybe for ever
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    open_oracle(a, max_trials=50).close()
+    proc, held, values = hold(a, "original")
+    try:
+        copy = open_oracle(b)
+        copy.set_state(hpstore.Oracle.attach(a).get_state())
+        trial = copy.create_trial("copy")
+        assert (trial.trial_id, trial.hyperparameters.values) == (held, values)
+        assert trial.run == 2  # its second run: the first ended with its worker, elsewhere
+        copy.close()
+        with sqlite3.connect(a) as conn:  # the original goes on with its worker
+            assert conn.execute("SELECT status FROM trials WHERE trial_id = ?", (held,)
+                                ).fetchone() == ("RUNNING",)
+    finally:
+        proc.kill()
+        proc.join(DEADLINE)
 
 
 def _fail_three_after_one_completes(oracle):

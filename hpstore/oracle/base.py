@@ -57,7 +57,7 @@ from hpstore.stopping import CurvesSoFar, StoppingRule, rule_from_config
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.records import TrialRecord
-from hpstore.store.rows import check_running, malformed
+from hpstore.store.rows import check_running, malformed, orphan_running
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
 #: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
@@ -681,6 +681,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 _check_trials_values(state.get("trials"), space)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 raise malformed(exc) from None
+        # A trial running where the document was read keeps its worker there: here it has
+        # none, and runs again as after that worker was killed (as `hpstore copy` does);
+        # kept as it was, the copy waited for that process to end, maybe for ever.
+        if isinstance(state, Mapping) and isinstance(state.get("trials"), list) and all(
+                isinstance(t, Mapping) for t in state["trials"]):
+            state = orphan_running(state)[0]
         with self._store.mutex():
             self._project.load(state)
         self._adopt_settings(state["settings"]["objective"], state["settings"]["seed"],
