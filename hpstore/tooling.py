@@ -221,18 +221,18 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("hpstore: interrupted", file=sys.stderr)
         return 130
-    except UnicodeEncodeError as exc:
+    except (HpStoreError, ValueError) as exc:
         # Bytes that are not UTF-8 in an argument reach Python as lone surrogates, which
-        # no text in a search can hold; a path with them is still a path (it works).
-        given = sys.argv[1:] if argv is None else list(argv)
-        bad = next((a for a in given if _not_utf8(a)), None)
+        # no text in a search can hold (refused by the library, or by the driver); a path
+        # with them is still a path (it works).
+        bad = None
+        if isinstance(exc, UnicodeEncodeError) or "lone surrogate" in str(exc):
+            given = sys.argv[1:] if argv is None else list(argv)
+            bad = next((a for a in given if _not_utf8(a)), None)
         print(error_line(exc if bad is None else (
             f"The argument {bad!r} holds bytes that are not UTF-8 (shown as \\udcXX), "
             "which no name, note or query in a search can hold; give it as UTF-8 text.")),
             file=sys.stderr)
-        return 2
-    except (HpStoreError, ValueError) as exc:
-        print(error_line(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         silence_stdout()

@@ -443,13 +443,18 @@ class Tuner:
             trial.message = traceback.format_exc()
             fatal = exc
         except DatabaseError as exc:
-            # The store failed under the trial (a writer stopped for longer than the lock
-            # timeout, a full disk, a server gone): not the trial's fault, so it is not
-            # failed but handed back to run again, and the search stops with the error.
-            trial.status = TrialStatus.IDLE
-            trial.message = (f"The search's store failed during this run "
-                             f"({type(exc).__name__}); queued to run again.")
-            fatal = exc
+            if getattr(exc, "while_recording", False):
+                # The search's store failed as the trial reported (a writer stopped for
+                # longer than the lock timeout, a full disk, a server gone): not the
+                # trial's fault, so it is not failed but handed back to run again, and
+                # the search stops with the error.
+                trial.status = TrialStatus.IDLE
+                trial.message = (f"The search's store failed during this run "
+                                 f"({type(exc).__name__}); queued to run again.")
+                fatal = exc
+            else:  # the user's own code's (reading another search, say): the trial's
+                trial.status = TrialStatus.INVALID
+                trial.message = traceback.format_exc()
         except Exception:
             trial.status = TrialStatus.INVALID
             trial.message = traceback.format_exc()

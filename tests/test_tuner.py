@@ -623,3 +623,23 @@ def test_a_store_failure_under_a_trial_hands_it_back_and_stops_the_search(tmp_pa
     HeldOnce(search, verbose=0).search()  # run again: it runs afresh with the others
     assert [t.status for t in search.trials.values()] == ["COMPLETED"] * 3
     search.close()
+
+
+def test_a_database_error_of_the_users_own_code_fails_the_run_as_any_error(tmp_path):
+    # reading another file that is not a search raises hpstore's own DatabaseError: that
+    # is the trial's error (INVALID, then FAILED), not a failure of the search's store
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a search")
+
+    class ReadsNotes(hpstore.Tuner):
+        def run_trial(self, trial):
+            if trial.trial_id == "0":
+                hpstore.open_database(str(notes))
+            return trial.hyperparameters["x"] ** 2
+
+    search = oracle(str(tmp_path / "own.db"), max_trials=3)
+    ReadsNotes(search, verbose=0).search()
+    statuses = {t.trial_id: t.status for t in search.trials.values()}
+    assert statuses == {"0": "FAILED", "1": "COMPLETED", "2": "COMPLETED"}
+    assert "NotAnHpstoreFileError" in search.get_trial("0").message
+    search.close()

@@ -177,9 +177,15 @@ class Tuner(keras_tuner.Tuner):
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)
         except DatabaseError as exc:
-            # the store failed under the trial (a writer stopped past the lock timeout, a
-            # full disk, a server gone): not the trial's fault; it runs again, and the
-            # search stops with the error
+            if not getattr(exc, "while_recording", False):  # the user's own code's
+                if kt_config.DEBUG:
+                    traceback.print_exc()
+                trial.status = TrialStatus.INVALID
+                trial.message = traceback.format_exc()
+                return
+            # the store failed as the trial reported (a writer stopped past the lock
+            # timeout, a full disk, a server gone): not the trial's fault; it runs again,
+            # and the search stops with the error
             trial.status = TrialStatus.IDLE
             trial.message = (f"The search's store failed during this run "
                              f"({type(exc).__name__}); queued to run again.")

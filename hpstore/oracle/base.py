@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hpstore.errors import (
+    DatabaseError,
     HpStoreError,
     ProjectMismatchError,
     TrialLostError,
@@ -417,6 +418,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         except TrialNotFoundError:
             if str(trial_id) in self._handed:
                 raise self._lost(trial_id) from None
+            raise
+        except DatabaseError as exc:
+            # the search's own store failed as a value was recorded (a Tuner hands the
+            # trial back for it; a DatabaseError of the user's own code is theirs)
+            exc.while_recording = True  # type: ignore[attr-defined]
             raise
         if self._local.stop_points is not None:  # committed: the rule's curve keeps them
             self._curves.keep(*self._local.stop_points, self.objective.direction)
