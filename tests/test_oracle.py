@@ -748,3 +748,23 @@ def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_made(db, seed
     with pytest.raises(ValueError, match=f"`seed` {message}"):
         open_oracle(db, seed=seed)
     assert not os.path.exists(db)
+
+
+def test_a_state_loaded_back_into_its_own_project_leaves_a_running_trial_to_its_worker(
+        tmp_path):
+    # set_state(get_state()) on the same project took the trial from its live worker: the
+    # next create_trial of another process got it, and the worker's report was refused
+    path = str(tmp_path / "self.db")
+    open_oracle(path, max_trials=50).close()
+    proc, held, _ = hold(path, "worker")
+    try:
+        notebook = hpstore.Oracle.attach(path)
+        notebook.set_state(notebook.get_state())
+        notebook.close()
+        other = open_oracle(path)
+        assert other.create_trial("other").trial_id != held
+        assert other.get_trial(held).status == "RUNNING" and proc.is_alive()
+        other.close()
+    finally:
+        proc.kill()
+        proc.join(DEADLINE)

@@ -690,9 +690,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         # A trial running where the document was read keeps its worker there: here it has
         # none, and runs again as after that worker was killed (as `hpstore copy` does);
         # kept as it was, the copy waited for that process to end, maybe for ever.
+        # (Loaded back into the project it was read from, a run this project holds
+        # running with the same token keeps its worker.)
         if isinstance(state, Mapping) and isinstance(state.get("trials"), list) and all(
                 isinstance(t, Mapping) for t in state["trials"]):
-            state = orphan_running(state)[0]
+            state = orphan_running(state, keep={(r.trial_id, r.session)
+                                                for r in self._project.running()})[0]
         with self._store.mutex():
             self._project.load(state)
         self._adopt_settings(state["settings"]["objective"], state["settings"]["seed"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError, TrialNotRunningError
@@ -207,7 +207,8 @@ def check_state_document(state: Any) -> None:
         raise malformed(exc) from None
 
 
-def orphan_running(state: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def orphan_running(state: Mapping[str, Any], keep: Iterable[tuple[str, str | None]] = ()
+                   ) -> tuple[dict[str, Any], int]:
     """``state`` as another store must hold it, and how many of its trials were running.
 
     A trial running in the store the document was read from keeps its worker there: in
@@ -215,12 +216,16 @@ def orphan_running(state: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     token is replaced by one no process holds (the source's worker may hold its own in the
     same store: a copy between schemas of one server, or to another name in one file) and
     its process id is left out (a file takes a live process of that id, on this machine,
-    for the worker); nothing else changes.
+    for the worker); nothing else changes. A run in ``keep`` (trial id, token), which the
+    target holds running already (a project's document loaded back into itself), keeps
+    its worker.
     """
+    kept = set(keep)  # (trial id, token) of runs the target holds already: left as they are
     trials = []
     running = 0
     for trial in state["trials"]:
-        if trial.get("status") == TrialStatus.RUNNING and trial.get("session") is not None:
+        if trial.get("status") == TrialStatus.RUNNING and trial.get("session") is not None \
+                and (trial.get("trial_id"), trial.get("session")) not in kept:
             trial = {**trial, "session": secrets.token_hex(8), "pid": None}
             running += 1
         trials.append(trial)
