@@ -50,8 +50,6 @@ class GridSearchOracle(Oracle):
     """
 
     decides_quickly = True  # no model to fit: decided inside the recording transaction
-    #: (space version, the next point's position, the walk) where this process left off
-    _cursor: tuple[int, int, Iterator[dict[str, Any]]] | None = None
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         version = self._space_version
@@ -76,21 +74,21 @@ class GridSearchOracle(Oracle):
             if settled:
                 position = index + 1
             self.set_state_value("grid", {"position": position, "space_version": version})
-            self._cursor = (version, index + 1, combos)
+            self._local.grid_cursor = (version, index + 1, combos)
             return {"status": "RUNNING", "values": values}
-        self._cursor = None
         self.set_state_value("grid", {"position": position, "space_version": version})
         return self.exhausted()
 
     def _combinations(self, version: int, start: int) -> Iterator[dict[str, Any]]:
         """The grid's points from ``start`` on. The walk this process left off is taken up
         again, only the points other processes took since are stepped over: walking from
-        the first point at every trial made a large grid's trials ever slower."""
-        cursor = getattr(self, "_cursor", None)
+        the first point at every trial made a large grid's trials ever slower. (One walk
+        per thread: threads sharing the oracle never advance one walk together.)"""
+        cursor = getattr(self._local, "grid_cursor", None)
+        self._local.grid_cursor = None  # (until a point is handed out: a failure walks afresh)
         if cursor is not None and cursor[0] == version and cursor[1] <= start:
             _, at, combos = cursor
         else:
             at, combos = 0, iter_configurations(self._space.space, order=grid_values)
         collections.deque(itertools.islice(combos, start - at), maxlen=0)  # (stepped over)
-        self._cursor = None  # (until a point is handed out: a failure walks afresh)
         return combos
