@@ -61,12 +61,25 @@ def _partial(out: Path) -> tuple[Path, int]:
     flock on it for as long as the copy is made: a backup killed (kill -9) leaves its
     partial copy unlocked, and the next backup to that name removes it."""
     while True:
-        temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+        token = secrets.token_hex(4)
+        temporary = out.with_name(f".{out.name}.{token}.partial")
+        # made and locked under a name no backup removes, then given its own: a backup
+        # looking for abandoned copies never sees it unlocked
+        claim = out.with_name(f".{out.name}.{token}.claim")
         try:
-            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(claim, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except FileExistsError:
             continue
+        except OSError as exc:
+            if said := process_limits.no_room_for_file(claim, exc):
+                raise HpStoreError(f"Copying to {out} failed: {said}") from None
+            raise
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.path.lexists(temporary):  # (drawn twice: another token)
+            os.close(fd)
+            os.unlink(claim)
+            continue
+        os.rename(claim, temporary)
         return temporary, fd
 
 
@@ -134,8 +147,12 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
     source, out = Path(source).expanduser(), Path(out).expanduser()
     _refuse_target(source, out)
     src = connect_readonly(source, check=False)
-    _remove_abandoned(out)
-    temporary, held = _partial(out)
+    try:
+        _remove_abandoned(out)
+        temporary, held = _partial(out)
+    except BaseException:
+        src.close()
+        raise
     try:
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
