@@ -117,20 +117,19 @@ class DemoTuner(hpstore.Tuner):
         train(trial.hyperparameters.values, data, report)
 
 
-def stored_trials(path: str) -> int | None:
-    """max_trials of the demo search already in ``path``, or None (no such search; a file
-    that cannot be read is left to the oracle, which says why)."""
+def holds_a_demo(path: str) -> bool:
+    """Whether ``path`` holds a demo search already (a file that cannot be read is left
+    to the oracle, which says why)."""
     if not os.path.isfile(path):
-        return None
+        return False
     try:
         store = open_store(path, read_only=True)
     except (hpstore.HpStoreError, OSError):
-        return None
+        return False
     try:
-        project = store.find_project("demo")
-        return None if project is None else project.max_trials
+        return store.find_project("demo") is not None
     except (hpstore.HpStoreError, OSError):
-        return None
+        return False
     finally:
         store.close()
 
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, received {getattr(args, name)}.")
         trials = args.trials
-        if trials is None and stored_trials(path) is None:
+        if trials is None and not holds_a_demo(path):
             trials = DEFAULT_TRIALS  # a new search (one resumed keeps its max_trials)
         tuner = make_tuner(path, trials, args.verbose)  # the file is checked here
         workers = f"{args.workers} worker process{'es' if args.workers != 1 else ''}"

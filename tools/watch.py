@@ -128,13 +128,15 @@ def main(argv: list[str] | None = None) -> int:
             opened = store.identity()
         try:
             text, finished = watcher.frame()
-        except ServerUnavailableError as exc:
+        except ServerUnavailableError:
             if args.once:
                 raise
             # a server restarting or down for a while: the view waits for it, as it waits
             # for a search that does not exist yet (the workers may be waiting too)
-            text, finished = terminal_text(f"{time.strftime('%H:%M:%S')}  {exc} Waiting for "
-                                           "the server; Ctrl-C to stop."), False
+            text, finished = terminal_text(
+                f"{time.strftime('%H:%M:%S')}  {shown(args.database)} cannot be reached "
+                "(the server is down or restarting). Waiting for the server; Ctrl-C to "
+                "stop."), False
         if live:
             sys.stdout.write("\x1b[H\x1b[2J")  # clear the terminal for the new view
         sys.stdout.write(text + "\n")
