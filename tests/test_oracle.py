@@ -454,6 +454,20 @@ def test_oracle_pickles_as_its_arguments(db):
     assert len(again.trials) == 1  # the unpickled copy did not wipe the file
 
 
+def test_a_copy_runs_with_the_options_set_on_the_oracle_since_it_was_made(db):
+    # the workers of search(workers=N) are rebuilt from the constructor's arguments:
+    # `oracle.max_retries_per_trial = 2` set before the search did not reach them
+    oracle = open_oracle(db, max_trials=3)
+    oracle.max_retries_per_trial = 2
+    oracle.max_consecutive_failed_trials = 7
+    oracle.allow_new_entries = False
+    copy = pickle.loads(pickle.dumps(oracle))
+    assert (copy.max_retries_per_trial, copy.max_consecutive_failed_trials,
+            copy.allow_new_entries, copy.tune_new_entries) == (2, 7, False, True)
+    oracle.close()
+    copy.close()
+
+
 @pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy", "positional"])
 def test_a_copy_keeps_max_trials_as_it_was_changed_since(db, how):
     # a copy reopened the search with the max_trials the oracle was made with, undoing

@@ -67,17 +67,22 @@ _COPYING = threading.local()
 
 
 def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
-             database: str | None) -> Oracle:
+             database: str | None, options: Mapping[str, Any] | None = None) -> Oracle:
     """The oracle ``cls(*args, **kwargs)`` in another process: the same search, opened as
     it stands. Whatever its subclass's ``__init__`` passes on, the copy never wipes the
     file (``overwrite``), keeps the stored ``max_trials`` (``oracle.max_trials = 30`` set
-    since is not undone by the value the oracle was made with), and opens the very file
-    ``database`` (a relative path read after a chdir would name another)."""
+    since is not undone by the value the oracle was made with), opens the very file
+    ``database`` (a relative path read after a chdir would name another), and runs with
+    the ``options`` the original had when it was sent (``max_retries_per_trial`` ... set
+    on it since it was made)."""
     _COPYING.settings = (cls, database)
     try:
-        return cls(*args, **kwargs)
+        oracle = cls(*args, **kwargs)
     finally:
         _COPYING.settings = None
+    for name, value in (options or {}).items():
+        setattr(oracle, name, value)
+    return oracle
 
 
 _TOLD: set[type] = set()  # the classes whose get_state/set_state were said to go uncalled
@@ -278,7 +283,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
 
         args, kwargs = self._init_args
         location = self._store.location
-        return (_rebuild, (type(self), args, kwargs, None if is_url(location) else location))
+        return (_rebuild, (type(self), args, kwargs, None if is_url(location) else location,
+                           self._options()))
 
     @property
     def store(self) -> Store:
