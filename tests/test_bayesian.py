@@ -305,3 +305,29 @@ def test_stopped_trials_count_no_better_than_the_worst_completed(tmp_path, direc
     # trials' region; taken at their partial score, it would go there first.
     proposed = [oracle.create_trial("t").hyperparameters.values["x"] for _ in range(3)]
     assert all(x > 0.5 for x in proposed), proposed
+
+
+def test_trials_stopped_with_no_score_steer_the_model_away():
+    # a trial stopped on an all-NaN curve (a run diverging where x > 2) has no score: the
+    # model never saw it, and proposed the same point again and again (17 of 20)
+    from collections import Counter
+
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -5, 5)
+    hp.Float("y", -5, 5)
+    oracle = hpstore.BayesianOptimizationOracle(
+        objective="loss", max_trials=25, hyperparameters=hp, seed=1, num_initial_points=5,
+        early_stopping=hpstore.MedianStopping(min_trials=1))
+    points = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        x, y = trial.hyperparameters["x"], trial.hyperparameters["y"]
+        loss = math.nan if x > 2 else (x - 1) ** 2 + (y + 1) ** 2
+        for step in range(3):
+            if oracle.update_trial(trial.trial_id, {"loss": loss}, step=step).status == "STOPPED":
+                break
+        oracle.end_trial(trial)
+        points.append((round(x, 2), round(y, 2)))
+    model = points[5:]
+    assert len(model) == 20
+    assert max(Counter(model).values()) <= 2, model
+    assert sum(x > 2 for x, _ in model) <= 8, model  # (random search: about 6)

@@ -171,17 +171,26 @@ class BayesianOptimizationOracle(Oracle):
         trials that ran to the end, and its partial score says only how good it was when
         stopped. Leaving it out would let the model propose its neighbourhood again, and
         the search with a stopping rule would be no better than random search with it.
+        One stopped with no score (every value it reported NaN, a diverging run) counts at
+        the worst score known: left out, the model proposed its neighbourhood again and
+        again.
         """
         sign = -1.0 if self.objective.direction == "max" else 1.0
         completed = self.project.completed()
         stopped = [(t.values_json, t.score) for t in self.project.trials(
-            statuses=[TrialStatus.STOPPED]) if t.score is not None and not t.retired]
-        values = [v for v, _ in completed] + [v for v, _ in stopped]
-        reached = np.array([sign * s for _, s in stopped])
+            statuses=[TrialStatus.STOPPED]) if not t.retired]
+        scored = [(v, s) for v, s in stopped if s is not None and not math.isnan(s)]
+        unscored = [v for v, s in stopped if s is None or math.isnan(s)]
+        reached = np.array([sign * s for _, s in scored])
         done = np.array([sign * s for _, s in completed])
         if len(reached) and len(done):
             reached = np.maximum(reached, done.max())
-        return values, np.concatenate([done, reached])
+        known = np.concatenate([done, reached])
+        if not len(known):
+            unscored = []  # (no score to put them at)
+        worst = np.full(len(unscored), known.max() if len(known) else 0.0)
+        values = [v for v, _ in completed] + [v for v, _ in scored] + unscored
+        return values, np.concatenate([known, worst])
 
     @staticmethod
     def _model_points(scores: np.ndarray, limit: int) -> np.ndarray:
