@@ -206,3 +206,26 @@ def test_a_round_promotes_only_trials_sure_to_be_among_its_best():
     ask("d")
     assert sorted(promoted, key=losses.get) == [first[7].trial_id, first[8].trial_id,
                                                 first[0].trial_id]
+
+
+def test_a_round_thinned_by_early_stopping_still_promotes_to_the_brackets_end():
+    # 7 of bracket 2's 9 first trials stopped by the rule: round 1 got 2 of its 3 places,
+    # round 2 waited for a third for ever, and the bracket's best never trained 9 epochs
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.HyperbandOracle(objective="loss", max_epochs=9, factor=3,
+                                     hyperparameters=hp, seed=1,
+                                     early_stopping=hpstore.Threshold(upper=5.0))
+    rows = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        v = trial.hyperparameters.values
+        loss = 10.0 if len(rows) < 7 else v["x"]
+        oracle.update_trial(trial.trial_id, {"loss": loss}, step=v["tuner/initial_epoch"])
+        oracle.end_trial(trial)
+        rows.append((trial.trial_id, v["tuner/bracket"], v["tuner/round"], v["tuner/epochs"],
+                     v.get("tuner/trial_id"), oracle.get_trial(trial.trial_id).score))
+    bracket_2 = [r for r in rows if r[1] == 2]
+    assert [r[2] for r in bracket_2] == [0] * 9 + [1, 1, 2]
+    round_1 = [r for r in bracket_2 if r[2] == 1]
+    last = bracket_2[-1]
+    assert last[3] == 9 and last[4] == min(round_1, key=lambda r: r[5])[0]

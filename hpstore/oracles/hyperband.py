@@ -166,6 +166,11 @@ class HyperbandOracle(Oracle):
         # results is thrown out already.
         out = sum(1 for t in self.project.trials_by_id(past_ids).values()
                   if t.status in (TrialStatus.FAILED, TrialStatus.STOPPED) or t.retired)
+        if len(past_round) < past_size and not self._can_grow(bracket, round_num - 1):
+            # places of the past round no trial will take (its own past round thrown out
+            # under early stopping, say) count as thrown out too: else this round waited
+            # for them for ever, and the bracket's best never trained to its end
+            out += past_size - len(past_round)
         # The best candidate (completed, not promoted yet) is sure to be among the best
         # ``size`` of the round once fewer trials are still to end than the places left:
         # past_size - taken - out - candidates < size - taken (KerasTuner's rule, with
@@ -181,6 +186,25 @@ class HyperbandOracle(Oracle):
                        "tuner/trial_id": best_id})
         this_round.append({"past_id": best_id, "id": trial_id})
         return {"status": "RUNNING", "values": values}
+
+    def _can_grow(self, bracket: dict[str, Any], round_num: int) -> bool:
+        """Whether round ``round_num`` of ``bracket`` may still get trials: places left,
+        and (after the first round) a trial of the round before that has not ended or a
+        completed one not promoted yet, or a round before that may still grow."""
+        rounds = bracket["rounds"]
+        if len(rounds[round_num]) >= self._round_size(bracket, round_num):
+            return False
+        if round_num == 0:
+            return True  # (started with random values until full, or closed)
+        taken = {entry["past_id"] for entry in rounds[round_num]}
+        for t in self.project.trials_by_id([e["id"] for e in rounds[round_num - 1]]).values():
+            if t.retired:
+                continue
+            if t.status not in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.STOPPED):
+                return True  # running, or to run again
+            if t.status == TrialStatus.COMPLETED and t.trial_id not in taken:
+                return True
+        return self._can_grow(bracket, round_num - 1)
 
     def _random_trial(self, trial_id: str, state: dict[str, Any], bracket: dict[str, Any],
                       values: dict[str, Any]) -> dict[str, Any]:
