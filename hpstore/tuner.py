@@ -26,6 +26,7 @@ from hpstore.errors import (
     FatalError,
     FatalTypeError,
     FatalValueError,
+    HpStoreError,
     InvalidMetricError,
     NameTooLongError,
     NothingToRunError,
@@ -463,6 +464,14 @@ class Tuner:
         # a Ctrl-C now would leave the trial RUNNING, its result unrecorded: it waits for
         # the end to be written, then interrupts the search
         with sigint_deferred():
+            if getattr(fatal, "while_recording", False):
+                # handed back in one try: the store that just failed may fail again (a
+                # stopped writer: one more timeout, not two), and a trial left RUNNING by
+                # a worker that stops runs again all the same
+                with contextlib.suppress(HpStoreError):
+                    self.oracle.end_trial(trial)
+                assert fatal is not None
+                raise fatal
             try:
                 self.oracle.end_trial(trial)
             except (TrialNotRunningError, TrialLostError) as exc:

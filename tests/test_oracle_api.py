@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from _workers import DEADLINE, open_oracle, space
 
@@ -332,9 +333,10 @@ def test_a_value_changed_by_hand_that_its_hyperparameter_cannot_take_is_refused(
     with pytest.raises(hpstore.ValuesOutsideSpaceError, match=rf"y={value!r}"):
         oracle.end_trial(trial)
     assert _rows(db) == before  # still RUNNING, its values as given
-    trial.hyperparameters.values["y"] = 7  # a value it can take: recorded
+    trial.hyperparameters.values["y"] = np.float64(7.0)  # one it takes: recorded as held
     oracle.end_trial(trial)
-    assert oracle.get_trial(trial.trial_id).hyperparameters["y"] == 7
+    stored = oracle.get_trial(trial.trial_id).hyperparameters["y"]
+    assert stored == 7 and type(stored) is int  # (a float 7.0 was another set of values)
     oracle.close()
 
 

@@ -625,6 +625,31 @@ def test_a_store_failure_under_a_trial_hands_it_back_and_stops_the_search(tmp_pa
     search.close()
 
 
+def test_a_store_still_failing_is_asked_once_to_take_the_trial_back(tmp_path):
+    # with the writer still stopped, the trial's end waited a lock timeout, then the end
+    # of the error path another: three timeouts before the search stopped
+    path = tmp_path / "still.db"
+    search = oracle(str(path), max_trials=2)
+    other = sqlite3.connect(path, isolation_level=None)
+
+    class HeldOn(hpstore.Tuner):
+        def run_trial(self, trial):
+            other.execute("BEGIN IMMEDIATE")  # a writer stopped, and not resumed
+            self.report(trial, {"loss": 1.0})
+
+    search.store.db.timeout = 0.2
+    search.store.db.connect().execute("PRAGMA busy_timeout = 200")
+    ends = []
+    search.end_trial = lambda trial: (ends.append(trial.status),
+                                      type(search).end_trial(search, trial))[1]
+    with pytest.raises(hpstore.DatabaseError, match="stayed locked"):
+        HeldOn(search, verbose=0).search()
+    assert ends == ["IDLE"]
+    other.execute("ROLLBACK")
+    other.close()
+    search.close()
+
+
 def test_a_database_error_of_the_users_own_code_fails_the_run_as_any_error(tmp_path):
     # reading another file that is not a search raises hpstore's own DatabaseError: that
     # is the trial's error (INVALID, then FAILED), not a failure of the search's store

@@ -547,14 +547,17 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
 
-    def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> None:
-        """Refuse values a trial's worker changed by hand (``hp.values["x"] = ...``) that
-        no hyperparameter of that name takes: in the space, or declared while it ran.
+    def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` a trial's worker may have changed by hand (``hp.values["x"] = ...``),
+        each as the first hyperparameter of its name that takes it holds it (3.0 of an
+        Int as 3, -0.0 as 0.0), in the space or declared while it ran.
 
         Raises:
-            ValuesOutsideSpaceError: such a value; nothing is written.
+            ValuesOutsideSpaceError: a value no hyperparameter of its name takes; nothing
+                is written.
         """
         known = [*self._space.space, *trial.hyperparameters.space]
+        held = dict(values)
         for name, value in values.items():
             same = [hp for hp in known if hp.name == name]
             if not same:
@@ -562,7 +565,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             problems = []
             for hp in same:
                 try:
-                    hp.check_value(value)
+                    held[name] = hp.check_value(value)
                     break
                 except (ValueError, TypeError) as exc:
                     problems.append(str(exc).rstrip("."))
@@ -572,6 +575,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                     f"hyperparameter cannot take ({problems[0]}). Nothing was recorded; set "
                     "values through the hyperparameters (hp.Int, hp.Choice ...), or end the "
                     "trial with the values it was given.")
+        return held
 
     @staticmethod
     def _lost(trial_id: str) -> TrialLostError:
@@ -616,9 +620,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
             # unchanged since the trial was created (the usual case): keep the stored text
             key, written = record.values_key, record.values_json
         else:
-            # the values it ran with, hyperparameters it declared while running included
-            self._check_ran_with(trial, values)
-            values = to_jsonable(values, what="The trial's values")
+            # the values it ran with, hyperparameters it declared while running included,
+            # each as its hyperparameter holds it (3.0 of an Int as 3: one key per set)
+            values = to_jsonable(self._check_ran_with(trial, values),
+                                 what="The trial's values")
             key, written = values_key(values), values
         score = best_step = None
         if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
