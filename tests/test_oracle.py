@@ -554,7 +554,7 @@ def _changed(state, where, value):
 @pytest.mark.parametrize(("where", "value", "says"), [
     (("settings", "oracle_config"), "x", "settings.oracle_config must be an object"),
     (("trials", 0, "hp_values"), "x", "hp_values must be an object"),
-    (("trials", 0, "hp_values", "y"), 99, "y=99 is not a value of y (Int)"),
+    (("trials", 0, "hp_values", "y"), 99, "y=99 (99 is not a value of y (Int)"),
     (("trials", 0, "trial_id"), None, "trial_id must be a string"),
     (("settings", "max_trials"), -1, "settings.max_trials must be at least 1"),
     (("settings", "queue_counter"), -3, "settings.queue_counter must be 0 or more"),

@@ -53,7 +53,7 @@ from hpstore.oracle.trials import (
     trial_from,
     trial_id_given,
 )
-from hpstore.oracle.values import stored_json, values_key
+from hpstore.oracle.values import held_as, stored_json, values_key
 from hpstore.stopping import CurvesSoFar, StoppingRule, rule_from_config
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
@@ -557,24 +557,18 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
                 is written.
         """
         known = [*self._space.space, *trial.hyperparameters.space]
-        held = dict(values)
+        held = {}
         for name, value in values.items():
-            same = [hp for hp in known if hp.name == name]
-            if not same:
-                continue  # (a value with no definition: KerasTuner's hp.values allows it)
-            problems = []
-            for hp in same:
-                try:
-                    held[name] = hp.check_value(value)
-                    break
-                except (ValueError, TypeError) as exc:
-                    problems.append(str(exc).rstrip("."))
-            else:
+            # (a value no hyperparameter is named for is kept: KerasTuner's hp.values
+            # allows it)
+            try:
+                held[name] = held_as(known, name, value)
+            except ValueError as exc:
                 raise ValuesOutsideSpaceError(
                     f"end_trial: trial {trial.trial_id!r} holds {name}={value!r}, which its "
-                    f"hyperparameter cannot take ({problems[0]}). Nothing was recorded; set "
-                    "values through the hyperparameters (hp.Int, hp.Choice ...), or end the "
-                    "trial with the values it was given.")
+                    f"hyperparameter cannot take ({exc}). Nothing was recorded; set values "
+                    "through the hyperparameters (hp.Int, hp.Choice ...), or end the trial "
+                    "with the values it was given.") from None
         return held
 
     @staticmethod
@@ -764,18 +758,11 @@ def _check_trials_values(trials: Any, space: HyperParameters) -> None:
     for t in trials if isinstance(trials, list) else ():
         values = t.get("hp_values") if isinstance(t, Mapping) else None
         for name, value in (values.items() if isinstance(values, Mapping) else ()):
-            same = [hp for hp in space.space if hp.name == name]
-            if same and not any(_takes(hp, value) for hp in same):
-                raise ValueError(f"trial {t.get('trial_id')!r}: {name}={value!r} is not a "
-                                 f"value of {same[0].describe()}")
-
-
-def _takes(hp: Any, value: Any) -> bool:
-    try:
-        hp.check_value(value)
-    except (ValueError, TypeError):
-        return False
-    return True
+            try:
+                held_as(space.space, name, value)
+            except ValueError as exc:
+                raise ValueError(f"trial {t.get('trial_id')!r}: {name}={value!r} ({exc})"
+                                 ) from None
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hpstore.hyperparameters import HyperParameters
+from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import _same
 from hpstore.store.records import is_identity_name
 
@@ -56,17 +57,31 @@ def completes(running: Mapping[str, Any], values: Mapping[str, Any],
     return True
 
 
+def held_as(hps: Sequence[HyperParameter], name: str, value: Any) -> Any:
+    """``value`` as the first hyperparameter named ``name`` in ``hps`` that takes it holds
+    it (16.0 of an Int as 16, -0.0 as 0.0); as given when none is named so.
+
+    Raises:
+        ValueError: hyperparameters are named so, and none takes it (the first one's
+            reason).
+    """
+    problems = []
+    for hp in hps:
+        if hp.name == name:
+            try:
+                return hp.check_value(value)
+            except (ValueError, TypeError) as exc:
+                problems.append(str(exc).rstrip("."))
+    if problems:
+        raise ValueError(problems[0])
+    return value
+
+
 def as_held(space: HyperParameters, given: Mapping[str, Any]) -> dict[str, Any]:
     """``given`` with each value a hyperparameter of that name can take written as the
-    search holds it (16.0 of an Int as 16, -0.0 as 0.0); the others as given (refused
-    later, by ``checked_values``)."""
+    search holds it; the others as given (refused later, by ``checked_values``)."""
     held = dict(given)
     for name, value in given.items():
-        for hp in space.space:
-            if hp.name == name:
-                try:
-                    held[name] = hp.check_value(value)
-                    break
-                except (ValueError, TypeError):
-                    continue
+        with contextlib.suppress(ValueError):
+            held[name] = held_as(space.space, name, value)
     return held
