@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
-    ProjectMismatchError,
     TrialLostError,
     TrialNotFoundError,
     ValuesOutsideSpaceError,
@@ -32,7 +31,6 @@ from hpstore.objective import (
     Objective,
     create_objective,
     infer_metric_direction,
-    objective_from_config,
 )
 from hpstore.oracle.deciding import DecidingMixin
 from hpstore.oracle.opening import (
@@ -43,22 +41,22 @@ from hpstore.oracle.opening import (
     check_step,
 )
 from hpstore.oracle.space import SpaceMixin
+from hpstore.oracle.state import StateMixin
 from hpstore.oracle.steering import SteeringMixin, WarmStart
 from hpstore.oracle.trials import (
     KeptRun,
     MetricRow,
     TrialsView,
-    from_file,
     rows_of,
     trial_from,
     trial_id_given,
 )
 from hpstore.oracle.values import held_as, stored_json, values_key
-from hpstore.stopping import CurvesSoFar, StoppingRule, rule_from_config
+from hpstore.stopping import CurvesSoFar, StoppingRule
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.store.records import TrialRecord
-from hpstore.store.rows import check_running, malformed, orphan_running
+from hpstore.store.rows import check_running
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
 #: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
@@ -105,7 +103,7 @@ def _say_state_hooks_are_not_called(cls: type[Oracle]) -> None:
         "process).", UserWarning, stacklevel=3)
 
 
-class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
+class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin):
     """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
 
     Args:
@@ -657,112 +655,6 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin):
         self._refresh_space()
         return [trial_from(r, self._space, self._project)
                 for r in self._project.best(num_trials, self.objective.direction)]
-
-    # -- state -----------------------------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        """The whole project (settings, space, trials with metric histories, algorithm state)
-        as a JSON-serialisable dict, read in one transaction."""
-        state = self._project.dump()
-        state["project_name"] = self.project_name
-        return state
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Replace this project in the store with ``state`` (from :meth:`get_state`), in
-        one transaction.
-
-        Raises:
-            ProjectMismatchError: the state was written by another oracle class.
-            HpStoreError: the state is malformed; nothing was changed.
-        """
-        settings = state.get("settings") if isinstance(state, Mapping) else None
-        if isinstance(settings, Mapping) and settings.get("oracle_class") not in (
-                None, type(self).__name__):
-            raise ProjectMismatchError(
-                f"This state belongs to a {settings.get('oracle_class')}, not a "
-                f"{type(self).__name__}.")
-        rule: StoppingRule | None = self.early_stopping
-        if isinstance(settings, Mapping):  # what would stop the project from opening again
-            try:
-                objective_from_config(settings["objective"])
-                space = HyperParameters.from_config({"space": state["space"], "values": {}})
-                config = settings.get("oracle_config")
-                if isinstance(config, Mapping):
-                    rule = rule_from_config(config.get("stopping"))
-                    _check_options(config.get("options"))
-                _check_trials_values(state.get("trials"), space)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-                raise malformed(exc) from None
-        # A trial running where the document was read keeps its worker there: here it has
-        # none, and runs again as after that worker was killed (as `hpstore copy` does);
-        # kept as it was, the copy waited for that process to end, maybe for ever.
-        # (Loaded back into the project it was read from, a run this project holds
-        # running with the same token keeps its worker.)
-        if isinstance(state, Mapping) and isinstance(state.get("trials"), list) and all(
-                isinstance(t, Mapping) for t in state["trials"]):
-            state = orphan_running(state, keep={(r.trial_id, r.session)
-                                                for r in self._project.running()})[0]
-        with self._store.mutex():
-            self._project.load(state)
-        self._adopt_settings(state["settings"]["objective"], state["settings"]["seed"],
-                             state["settings"].get("oracle_config"), rule)
-        self._space_version = -1
-        self._refresh_space()
-
-    def _adopt_settings(self, objective: Any, seed: Any, config: Any,
-                        rule: StoppingRule | None) -> None:
-        """Run the search with the settings its project holds now, as an oracle opened on
-        it would (its own, given when it was made, are gone): after ``set_state``, by
-        this object or another one on the same project."""
-        self.objective = objective_from_config(objective)
-        self.seed = int(seed)
-        if isinstance(config, Mapping):
-            self.early_stopping = rule
-            for group, known in (("search", self._search_config()),
-                                 ("options", self._options())):
-                stored = config.get(group)
-                for key, value in (stored.items() if isinstance(stored, Mapping) else ()):
-                    if key in known:
-                        setattr(self, key, value)
-
-    def _settings_may_have_changed(self) -> None:
-        """After the space's version moved: a ``set_state`` through another object (or
-        process) may have replaced the project's settings; follow them."""
-        record = self._project.record()
-        config = record.oracle_config
-        stopping = config.get("stopping") if isinstance(config, Mapping) else None
-        now = (record.seed, dict(record.objective), stopping)
-        mine = (self.seed, self.objective.get_config(),
-                None if self.early_stopping is None else self.early_stopping.get_config())
-        if now != mine:
-            self._adopt_settings(record.objective, record.seed, config,
-                                 from_file(rule_from_config, stopping,
-                                           "projects.oracle_config"))
-
-
-def _check_options(options: Any) -> None:
-    """Raises ValueError or TypeError for an option of a state document the constructor
-    would refuse (an oracle opened on it would run with it)."""
-    if not isinstance(options, Mapping):
-        return
-    for name, minimum in (("max_retries_per_trial", 0), ("max_consecutive_failed_trials", 1)):
-        if name in options:
-            check_int(f"options.{name}", options[name], minimum=minimum)
-    for name in ("allow_new_entries", "tune_new_entries"):
-        if name in options:
-            check_bool(f"options.{name}", options[name])
-
-
-def _check_trials_values(trials: Any, space: HyperParameters) -> None:
-    """Raises ValueError for a trial of a state document holding a value that no
-    hyperparameter of that name in ``space`` takes."""
-    for t in trials if isinstance(trials, list) else ():
-        values = t.get("hp_values") if isinstance(t, Mapping) else None
-        for name, value in (values.items() if isinstance(values, Mapping) else ()):
-            try:
-                held_as(space.space, name, value)
-            except ValueError as exc:
-                raise ValueError(f"trial {t.get('trial_id')!r}: {name}={value!r} ({exc})"
-                                 ) from None
 
 
 @dataclass
