@@ -93,6 +93,23 @@ def describe_objective(record: ProjectRecord) -> str:
     return f"{objective.get('name')} ({objective.get('direction')})"
 
 
+def run_seconds(started_at: float | None, ended_at: float | None) -> float | None:
+    """How long a run took, from the two wall-clock times stored with it; None when one is
+    missing or the end comes before the start. (Each is the clock of the process that
+    wrote it: the end may come from another machine whose clock is behind, or the clock
+    may have been stepped back in between. A negative figure would be nonsense: there is
+    no knowing the real one.)"""
+    if started_at is None or ended_at is None or ended_at < started_at:
+        return None
+    return ended_at - started_at
+
+
+def running_for(started_at: float | None, now: float) -> float:
+    """Seconds since a run started, by this process's clock now; 0 when the start lies
+    ahead of it (written by a worker whose clock is ahead of this one)."""
+    return max(0.0, now - (now if started_at is None else started_at))
+
+
 def done_count(counts: Mapping[str, int]) -> int:
     """Trials that ended for good."""
     return sum(counts.get(s, 0) for s in DONE)
@@ -194,8 +211,8 @@ def trial_table(project: ProjectStore, space_names: Sequence[str],
     columns = [*TRIAL_COLUMNS, *hp_titles(names, [*TRIAL_COLUMNS, *after])]
     rows = []
     for t in trials:
-        seconds = (None if t.started_at is None or t.ended_at is None
-                   else round(t.ended_at - t.started_at, 3))
+        took = run_seconds(t.started_at, t.ended_at)
+        seconds = None if took is None else round(took, 3)
         base = [t.trial_id, t.status, t.score, t.best_step, t.tuner_id, t.run, seconds,
                 None if t.retired_at is None else iso_time(t.retired_at), t.origin, t.note]
         rows.append(base + [t.values.get(n) for n in names])
@@ -383,7 +400,9 @@ def pace(end_times: Sequence[float], *, now: float) -> float | None:
     the ends were apart on average: then up to ``now``, so that a search that stalled (its
     workers gone) slows down on the screen instead of keeping its last pace.
     """
-    ends = [at for at in end_times if at > now - PACE_WINDOW]
+    # (an end ahead of ``now`` was written by a worker whose clock is ahead of this
+    # process's: left out, it would stretch the span by as much as the clocks differ)
+    ends = [at for at in end_times if now - PACE_WINDOW < at <= now]
     if len(ends) > 1 and max(ends) > min(ends):
         span = max(ends) - min(ends)
         if now - max(ends) > span / (len(ends) - 1):

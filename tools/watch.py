@@ -61,7 +61,7 @@ class Watcher:
 
     def frame(self) -> tuple[str, bool]:
         """The text of one refresh, and whether the search is finished."""
-        now = time.time()
+        now = self.store.now()
         view = queries.overview(self.project, now=now)
         head = (f"{time.strftime('%H:%M:%S')}  trials done {view.done}/"
                 f"{view.max_trials or '?'}  "
@@ -82,7 +82,8 @@ class Watcher:
             gone = trial.session is not None and not self.store.is_alive(trial.session,
                                                                          trial.pid)
             lines.append(f"  {trial.tuner_id}: trial {trial.trial_id} for "
-                         f"{now - (trial.started_at or now):.0f}s {table_cell(trial.values)}"
+                         f"{queries.running_for(trial.started_at, now):.0f}s "
+                         f"{table_cell(trial.values)}"
                          + ("  (its worker is gone: interrupted, it runs again when a "
                             "worker asks)" if gone else ""))
         if why:

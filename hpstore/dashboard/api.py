@@ -273,7 +273,7 @@ class Dashboard:
         found = [self.live(record.name) for record in self.store.projects()]
         summaries = [self.summary(live) for live in found]
         total = max([s["total"] for s in summaries] or [0])
-        return {"location": self.store.location, "now": time.time(), "projects": summaries,
+        return {"location": self.store.location, "now": self.store.now(), "projects": summaries,
                 "interval": interval(total),
                 "finished": bool(summaries) and all(s["finished"] for s in summaries)}
 
@@ -306,7 +306,7 @@ class Dashboard:
         summary = self.summary(live)
         return {
             **summary,
-            "location": self.store.location, "now": time.time(), "fresh": fresh,
+            "location": self.store.location, "now": self.store.now(), "fresh": fresh,
             "seq": changes[-1].seq if changes else (live.seq if fresh else seq),
             "obs": new_obs, "more": len(changes) == POLL_LIMIT or more_values,
             "changes": [self.change(c, trials.get(c.trial_id)) for c in changes],
@@ -388,7 +388,7 @@ class Dashboard:
         first, second = (self.live(n) for n in names)
         return {"location": self.store.location,
                 "projects": [self.summary(first), self.summary(second)],
-                "html": plots.compare_plot(first, second), "now": time.time(),
+                "html": plots.compare_plot(first, second), "now": self.store.now(),
                 "interval": interval(max(first.total(), second.total()))}
 
     # -- one trial ---------------------------------------------------------------------------------
@@ -424,8 +424,8 @@ class Dashboard:
             ("interrupted runs", str(t.interruptions)), ("invalid runs", str(t.invalid_runs)),
             ("created", cell(iso_time(t.created_at))), ("started", cell(iso_time(t.started_at))),
             ("ended", cell(iso_time(t.ended_at))),
-            ("seconds", "" if t.started_at is None or t.ended_at is None
-             else f"{t.ended_at - t.started_at:.3f}")]
+            ("seconds", "" if (took := queries.run_seconds(t.started_at, t.ended_at)) is None
+             else f"{took:.3f}")]
         return {
             "name": live.record.name, "generation": self.generation(live),
             "trial_id": t.trial_id, "number": t.number, "status": t.status,

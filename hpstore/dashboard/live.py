@@ -127,10 +127,10 @@ class RunLog:
 
 
 def _info(t: TrialRecord) -> TrialInfo:
-    seconds = None if t.started_at is None or t.ended_at is None else t.ended_at - t.started_at
     return TrialInfo(t.number, t.trial_id, t.status, real(queries.result_score(t)),
-                     t.best_step, t.tuner_id, t.run, seconds, t.message, t.values, t.retired,
-                     t.note, real(t.score))
+                     t.best_step, t.tuner_id, t.run,
+                     queries.run_seconds(t.started_at, t.ended_at), t.message, t.values,
+                     t.retired, t.note, real(t.score))
 
 
 def _ended(changes: Iterable[Transition]) -> list[float]:
@@ -259,8 +259,8 @@ class LiveProject:
         """Where the search stands, as ``hpstore watch`` and ``hpstore summary`` count it
         (:func:`hpstore.queries.overview`), read again after a change."""
         view: queries.Overview = self._memoised("overview", self.version, lambda: (
-            queries.overview(self.project, now=time.time(), ends=self.ends)))
-        view.per_minute = queries.pace(self.ends, now=time.time())  # time moves on
+            queries.overview(self.project, now=self.store.now(), ends=self.ends)))
+        view.per_minute = queries.pace(self.ends, now=self.store.now())  # time moves on
         view.max_trials = self.record.max_trials  # may be raised while the search runs
         return view
 
@@ -346,7 +346,7 @@ class LiveProject:
         chosen += [t for t in selected if t.number not in numbers]
         chosen.sort(key=lambda t: t.number)
         trials = [_info(t) for t in chosen]
-        runs = self.runs.runs(max(time.time(), self.last_activity or 0.0))
+        runs = self.runs.runs(max(self.store.now(), self.last_activity or 0.0))
         overall = summarise(light, self.direction, len(runs))
         search = Search(self.record.name, self.metric, self.direction, self.objective_text,
                         load_axes(self.project, trials), trials, {}, runs, overall)

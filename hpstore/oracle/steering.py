@@ -355,13 +355,16 @@ class SteeringMixin:
                 continue
             taken.append((record, trial))
         # Of the trials with the same values (once Hyperband's tuner/* bookkeeping is left
-        # out), the run that ended last is taken: a Hyperband continuation trains the
-        # configuration further and ends after the run it continued, so its result is the
-        # one the configuration reached.
+        # out), the one created last is taken: a Hyperband continuation trains the
+        # configuration further and is created after the run it continued, so its result
+        # is the one the configuration reached. (Not the one whose end time is the latest:
+        # each end time is the clock of the worker that wrote it, and a continuation run
+        # by a worker whose clock is behind, or after the clock was stepped back, would
+        # lose to the shorter run.)
         last: dict[str, TrialRecord] = {}
         for record, got in taken:
             if isinstance(got, NewTrial) and (
-                    got.key not in last or _ended_order(record) > _ended_order(last[got.key])):
+                    got.key not in last or record.number > last[got.key].number):
                 last[got.key] = record
         new: list[NewTrial] = []
         repeated = 0
@@ -438,11 +441,6 @@ def _check_text(name: str, text: Any) -> None:
     if (problem := unicode_problem(text)) is not None:
         raise ValueError(f"`{name}` {text!r} cannot be stored: {problem}. Nothing was "
                          "recorded.")
-
-
-def _ended_order(record: TrialRecord) -> tuple[bool, float, int]:
-    """Sorts trials by when they ended (then by number): the last ended sorts last."""
-    return (record.ended_at is not None, record.ended_at or 0.0, record.number)
 
 
 def _warn_left_out(result: WarmStart, repeated: int) -> None:

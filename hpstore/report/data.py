@@ -154,9 +154,8 @@ def load_search(project: ProjectStore) -> Search:
     trials = [TrialInfo(t.number, t.trial_id, t.status,
                         real(queries.result_score(t)), t.best_step,
                         t.tuner_id, t.run,
-                        None if t.started_at is None or t.ended_at is None
-                        else t.ended_at - t.started_at, t.message, t.values, t.retired, t.note,
-                        real(t.score))
+                        queries.run_seconds(t.started_at, t.ended_at), t.message,
+                        t.values, t.retired, t.note, real(t.score))
               for t in chosen]
     runs, run_count = load_runs(project)
     stopping = queries.stopping(project)

@@ -247,7 +247,9 @@ def timeline_section(search: Search) -> str:
     if not search.runs:
         return sentence("No trial has started yet.")
     t0 = min(r.start for r in search.runs)
-    span = max(r.end for r in search.runs) - t0
+    # (an end can come before its start, or before t0, when workers' clocks disagree or
+    # one was stepped back: the span is never below 0)
+    span = max(0.0, max(r.end for r in search.runs) - t0)
     unit, scale = next((u, s) for u, s, over in [("hours", 3600.0, 7200), ("minutes", 60.0, 180),
                                                  ("seconds", 1.0, 1), ("milliseconds", 1e-3, -1)]
                        if span > over)
@@ -264,7 +266,9 @@ def timeline_section(search: Search) -> str:
         w = max(x1 - x0, 3.0)
         out.append(rect(x0, yc - 9, w, 18, STATUS_COLOURS.get(r.status, "#000"),
                         f"trial {r.trial_id} on {r.tuner_id}: {r.status} after "
-                        f"{r.end - r.start:.3g} s"))
+                        + (f"{r.end - r.start:.3g} s" if r.end >= r.start else
+                           "an unknown time (its end was written by a clock behind its "
+                           "start's)")))
         if w > CHAR_PX * len(r.trial_id) + 4:
             out.append(text(x0 + w / 2, yc + 4, r.trial_id, extra=' class="inbar"'))
     statuses = sorted({r.status for r in search.runs})

@@ -358,6 +358,11 @@ class Store(Protocol):
     def create_project(self, new: NewProject, *, replace: bool = False) -> ProjectStore: ...
     def open_project(self, record: ProjectRecord) -> ProjectStore: ...
 
+    def now(self) -> float:
+        """The time now, in seconds since the epoch, by the clock the store's times are
+        written with (this machine's for a file; the server's for PostgreSQL, which every
+        worker writes by): what a reader compares those times with."""
+
     # -- liveness and mutual exclusion ----------------------------------------------------
     def session(self) -> str | None:
         """This process's liveness token (held for as long as the process lives)."""

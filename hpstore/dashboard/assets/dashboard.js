@@ -369,7 +369,7 @@
         ? [h("p", { class: "meta", text: `Running (${d.running_trials.length}):` }),
           h("ul", {}, d.running_trials.map((t) => h("li", {}, `${t.tuner_id}: `,
             h("a", { href: href("/trial", { p: d.name, t: t.trial_id }), text: `trial ${t.trial_id}` }),
-            ` for ${Math.round(d.now - (t.started || d.now))} s, ${t.values}`)))]
+            ` for ${Math.max(0, Math.round(d.now - (t.started || d.now)))} s, ${t.values}`)))]
         : []));
       downloads.replaceChildren("Every trial: ",
         h("a", { href: href("/download", { p: d.name, format: "csv" }), download: "", text: "CSV" }),

@@ -99,6 +99,15 @@ KINDS = ("schema", "mutex", "decide", "log", "live", "observe")
 _ORPHANS: list[Any] = []
 
 
+#: a clock that only moves forward, whatever is done to the wall clock, and counts the
+#: time the machine was suspended (CLOCK_MONOTONIC on a system without CLOCK_BOOTTIME)
+_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def _steady() -> float:
+    return time.clock_gettime(_STEADY_CLOCK)
+
+
 def lock_class(kind: str, schema: str) -> int:
     """The advisory-lock class id of ``kind`` in ``schema`` (a positive int4)."""
     return zlib.crc32(f"hpstore:{kind}:{schema}".encode()) & 0x7FFFFFFF
@@ -143,6 +152,11 @@ class Database:
         self.timeout = float(timeout)
         self.application = "reader" if read_only else application
         self._conn: Any = None
+        # [connection, pid that opened it]: what a Database dropped unclosed (an oracle
+        # nobody closed, as KerasTuner code never does) closes as it goes, instead of
+        # leaving psycopg to warn "deleted while still open"; never a parent's after fork
+        self._opened: list[Any] = [None, -1]
+        weakref.finalize(self, _close_dropped, self._opened)
         self._pid = -1
         self._lock = threading.RLock()
         self._depth = 0  # transactions open on this thread's connection (nested ones join)
@@ -160,6 +174,9 @@ class Database:
         self.server_version = 0
         self.keys: dict[str, int] = {}
         self._idle: tuple[str, ...] = _NO_IDLE_TIMEOUT
+        #: (the server's clock, this machine's steady clock) read together on the last
+        #: connection made (see now)
+        self._clock = (time.time(), _steady())
         _DATABASES.add(self)
         self.connect()
 
@@ -196,9 +213,31 @@ class Database:
                 self._conn, self._depth, self._held = None, 0, 0
             conn = self.open_connection()
             self._conn, self._pid = conn, os.getpid()
+            self._opened[:] = [conn, self._pid]
             if not self.schema:
                 self._learn(conn)
+            self._read_clock(conn)
             return conn
+
+    def _read_clock(self, conn: Any) -> None:
+        """Measure how far the server's clock is from this machine's (to within half a
+        round trip), on each new connection."""
+        before = _steady()
+        (server,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8"
+                                 ).fetchone()
+        self._clock = (float(server), (before + _steady()) / 2)
+
+    def now(self) -> float:
+        """The time to store with a change, in seconds since the epoch by the server's
+        clock: every worker of a search writes its times by the one clock, wherever it
+        runs and whatever its own clock says. (Workers on machines whose clocks are
+        minutes apart otherwise wrote runs that ended before they started, status logs
+        out of order, and starts that the restart grace (see liveness.SESSION_LIVES)
+        compares with the server's start: a live worker's trial was handed to another.)
+        The server's clock is read when a connection is made, and carried on by this
+        machine's steady clock, which no setting of its wall clock moves."""
+        server, at = self._clock
+        return server + (_steady() - at)
 
     def _learn(self, conn: Any) -> None:
         """The server's version and the schema this store lives in, read once."""
@@ -602,6 +641,7 @@ class Database:
         """Close this process's connection (never a parent's, after a fork)."""
         with self._lock:
             conn, self._conn = self._conn, None
+            self._opened[:] = [None, -1]
             if conn is None:
                 return
             if self._pid != os.getpid():
@@ -609,6 +649,18 @@ class Database:
                 return
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _close_dropped(opened: list[Any]) -> None:
+    conn, pid = opened
+    opened[:] = [None, -1]
+    if conn is None:
+        return
+    if pid != os.getpid():  # a parent's, inherited through fork: its socket is the parent's
+        _ORPHANS.append(conn)
+        return
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 # -- fork ------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import os
 import threading
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +261,7 @@ class DecidingMixin:
         or None when one of the values keys ``checked`` turns out to have run before (or,
         decided ``ahead`` of the lock, when the facts under the lock are not ``facts``:
         see _INSERT_AHEAD for what ``draws_ahead`` lets run meanwhile)."""
-        now = time.time()
+        now = self.db.now()
         number = facts.number
         text = dumps(decision.values)
         keys, texts = self._state_rows(decision.state)

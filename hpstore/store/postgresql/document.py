@@ -7,7 +7,6 @@ floats as the doubles they were.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +162,7 @@ class DocumentMixin:
             " updated_at = %s, uncounted = %s WHERE project_id = %s",
             (s["oracle_class"], dumps(s["oracle_config"]), dumps(s["objective"]),
              s["max_trials"], int(s["seed"]), int(s["space_version"]) + 1,
-             int(s["queue_counter"]), s["created_at"], time.time(),
+             int(s["queue_counter"]), s["created_at"], self.db.now(),
              int(s.get("uncounted", 0)), pid))
         cursor = conn.cursor()
         cursor.executemany(

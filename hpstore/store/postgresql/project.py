@@ -13,7 +13,6 @@ user-supplied name is a bound parameter.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -126,7 +125,7 @@ def insert_project(db: Any, conn: Any, new: NewProject, *, replace: bool) -> int
     """Insert a project row (and its space) in the transaction open on ``conn``; its id.
     Ids come from a sequence: a process holding the id of a replaced project finds it
     gone, never its successor."""
-    now = time.time()
+    now = db.now()
     if replace:
         conn.execute("DELETE FROM projects WHERE name = %s", (new.name,))
     project_id = int(conn.execute(
@@ -213,11 +212,11 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             self._lock_project_row(conn)
             if set_max_trials:
                 conn.execute("UPDATE projects SET max_trials = %s, updated_at = %s "
-                             "WHERE project_id = %s", (max_trials, time.time(), self.project_id))
+                             "WHERE project_id = %s", (max_trials, self.db.now(), self.project_id))
             if oracle_config is not None:
                 conn.execute("UPDATE projects SET oracle_config = %s, updated_at = %s "
                              "WHERE project_id = %s",
-                             (dumps(dict(oracle_config)), time.time(), self.project_id))
+                             (dumps(dict(oracle_config)), self.db.now(), self.project_id))
 
         self._write(update)
 
@@ -261,7 +260,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             insert_space(conn, self.project_id, new, start=len(stored))
             version += 1
             conn.execute("UPDATE projects SET space_version = %s, updated_at = %s "
-                         "WHERE project_id = %s", (version, time.time(), self.project_id))
+                         "WHERE project_id = %s", (version, self.db.now(), self.project_id))
             self._grew_space(version)
         return version
 
@@ -288,7 +287,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
 
     def _reap(self, conn: Any, tokens: list[str], max_interruptions: int) -> list[str]:
         reaped: list[str] = []
-        now = time.time()
+        now = self.db.now()
         for token in tokens:
             # only the runs whose worker is dead now (alive after all: it took its lock again)
             for row in conn.execute(_DEAD_RUNS, (self.project_id, token, self.db.keys["live"])
@@ -339,7 +338,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             "LIMIT 1 FOR UPDATE", (self.project_id, tuner_id)).fetchone()
         if row is None:
             return None
-        now = time.time()
+        now = self.db.now()
         updated = conn.execute(
             f"UPDATE trials SET status = 'RUNNING', queued = NULL, tuner_id = %s, session = %s,"
             " run_count = run_count + 1, started_at = %s, ended_at = NULL, score = NULL, "
@@ -385,7 +384,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 no longer in that run.
             NameTooLongError: a metric name longer than the index takes; nothing is added.
         """
-        now = time.time()
+        now = self.db.now()
         metrics, directions, steps, values = (list(c) for c in zip(*rows)) if rows else (
             [], [], [], [])
         check_names("metric name", dict.fromkeys(metrics))
@@ -474,7 +473,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         guard = () if seen is None else (trial.message, trial.invalid_runs, trial.values_key,
                                          trial.key, trial.run, seen)
         if not requeue and not space:  # the usual end: one statement
-            now = time.time()
+            now = self.db.now()
             changed = self._write_statement(_FINISH if seen is None else _FINISH_SEEN, (
                 self.db.keys["log"], self.project_id & 0x7FFFFFFF, status, message,
                 None if score is None else to_db_float(score), best_step, 1 if invalid else 0,
@@ -493,7 +492,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         def finish(conn: Any) -> None:
             self.db.lock(conn, "log", self.project_id)
             queued = self._next_queue_position(conn) if requeue else None
-            now = time.time()
+            now = self.db.now()
             # Only if nobody else moved the trial since it was read: the check and the
             # change are one statement.
             changed = conn.execute(
@@ -529,7 +528,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         def change(conn: Any) -> str:
             self.db.lock(conn, "log", self.project_id)
             trial = self._trial(conn, trial_id, "update")
-            now = time.time()
+            now = self.db.now()
             conn.execute("UPDATE trials SET status = %s, message = %s, pid = %s, changed_at = %s"
                          " WHERE id = %s", (status, message, os.getpid(), now, trial.key))
             return trial.status

@@ -9,7 +9,6 @@ tables, the others wait for it and find them.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +123,7 @@ def migrate(db: Any) -> int:
             if number > found:
                 conn.execute(path.read_text(encoding="utf-8"))
                 conn.execute("INSERT INTO hpstore_migrations (version, applied_at) "
-                             "VALUES (%s, %s)", (number, time.time()))
+                             "VALUES (%s, %s)", (number, db.now()))
         return found
 
     return db.transaction(apply)

@@ -11,7 +11,6 @@ lock before any row, in the order every transaction takes them: decision, log, r
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +76,7 @@ class SteeringMixin:
                     "max_trials) first.")
             self.db.lock(conn, "log", self.project_id)
             queued = self._next_queue_position(conn)
-            now = time.time()
+            now = self.db.now()
             row = conn.execute(_ENQUEUE, (
                 self.project_id, facts.number, make_id(facts.number, facts.max_trials), text,
                 key, message, queued, now, os.getpid(), now)).fetchone()
@@ -117,7 +116,7 @@ class SteeringMixin:
         check_names("metric name", dict.fromkeys(o[0] for t in trials for o in t.observations))
 
         def add(conn: Any) -> list[TrialRecord | None]:
-            now = time.time()
+            now = self.db.now()
             facts = self._facts(conn)
             number = facts.number
             held: set[str] = set()
@@ -173,7 +172,7 @@ class SteeringMixin:
                     f"ended can be {'retired' if retired else 'restored'}. Wait for it to end.")
             if trial.retired == retired:
                 return trial
-            now = time.time()
+            now = self.db.now()
             word = "Retired" if retired else "Restored"
             message = f"{word} by {by}: {reason}" if reason else f"{word} by {by}."
             conn.execute("UPDATE trials SET retired_at = %s WHERE id = %s",

@@ -186,6 +186,9 @@ class PostgresStore:
             mine = self._liveness = liveness.shared(self.db)
         return mine.ensure()
 
+    def now(self) -> float:
+        return self.db.now()
+
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         """Whether a worker holds ``token``'s lock now (``pid`` is not needed: the server
         knows)."""

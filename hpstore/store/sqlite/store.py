@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -105,6 +106,9 @@ class SQLiteStore:
 
     def is_alive(self, token: str, pid: int | None = None) -> bool:
         return self.db.is_alive(token, pid)
+
+    def now(self) -> float:
+        return time.time()  # (one machine, one clock)
 
     def contended(self) -> bool:
         """Whether this process's writes lately had to wait for another writer's."""
