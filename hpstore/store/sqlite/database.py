@@ -102,6 +102,9 @@ class Database:
         self.memory = path is None or str(path) == ":memory:"
         self.path: Path | None = (None if path is None or self.memory
                                   else files.resolved(path))
+        # the path as text, for the stat before each write (a Path is turned into text
+        # at every os.stat)
+        self._path_text = None if self.path is None else str(self.path)
         self._sidecar: Path | None = None  # (made once, on first use: see sidecar)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -294,8 +297,8 @@ class Database:
         """
         if self.memory or self._identity is None:
             return
-        assert self.path is not None
-        if identity(self.path) == self._identity:
+        assert self._path_text is not None
+        if identity(self._path_text) == self._identity:
             return
         raise FileIdentityError(
             f"{self.path} no longer names the search file this process opened: the file was "
@@ -335,47 +338,37 @@ class Database:
             if conn.in_transaction:  # inside this thread's write (a quick decision's step)
                 yield conn
                 return
-            with self._writers():
-                yield from self._write(conn)
+            # hpstore's writers on this file take turns here before SQLite's write lock,
+            # which hands over far more slowly (see :class:`locks.Turnstile`). Taken inline,
+            # not through a context manager of its own: this runs three times a trial.
+            turnstile = None if self.memory else self._shared().turnstile
+            held = turnstile is not None and turnstile.enter()
+            # One try from BEGIN on: a Ctrl-C that lands just as BEGIN returns must roll
+            # back too, or the next write would find a transaction still open.
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                # Checked holding the write lock: one stat, and no commit reaches a file
+                # that was moved while this process waited.
+                self._check_identity()
+                yield conn
+                conn.execute("COMMIT")
+                self._wrote = True
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
+                    raise self._explain(exc) from None
+                raise
+            finally:
+                if held:
+                    assert turnstile is not None
+                    turnstile.leave()
 
     def contended(self, within: float = 1.0) -> bool:
         """Whether a writer of this process found another one writing to the file in the
         last ``within`` seconds."""
         return not self.memory and time.monotonic() - self._shared().turnstile.waited < within
-
-    @contextlib.contextmanager
-    def _writers(self) -> Iterator[None]:
-        """hpstore's writers on this file take turns here before SQLite's write lock,
-        which hands over far more slowly (see :class:`locks.Turnstile`)."""
-        if self.memory:
-            yield
-            return
-        turnstile = self._shared().turnstile
-        held = turnstile.enter()
-        try:
-            yield
-        finally:
-            if held:
-                turnstile.leave()
-
-    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        # One try from BEGIN on: a Ctrl-C that lands just as BEGIN returns must roll
-        # back too, or the next write would find a transaction still open.
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            # Checked holding the write lock: one stat, and no commit reaches a file
-            # that was moved while this process waited.
-            self._check_identity()
-            yield conn
-            conn.execute("COMMIT")
-            self._wrote = True
-        except BaseException as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
-                raise self._explain(exc) from None
-            raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
