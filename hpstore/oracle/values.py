@@ -17,21 +17,26 @@ def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if is_identity_name(k)}
 
 
+# Made once: json.dumps with any option builds an encoder at every call (two calls a
+# trial here). An encoder keeps no state between calls, so threads may share it.
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+_STORED_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def values_key(values: Mapping[str, Any]) -> str:
     """The identity of a set of values: a digest of the sorted name=value pairs.
 
     Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
     which tells a continued trial from a fresh one.
     """
-    text = json.dumps(_identity(values), sort_keys=True, separators=(",", ":"),
-                      allow_nan=False)
+    text = _KEY_ENCODER.encode(_identity(values))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def stored_json(values: Mapping[str, Any]) -> str | None:
     """``values`` as the store writes them, or None when they are not plain JSON."""
     try:
-        return json.dumps(values, separators=(",", ":"), allow_nan=False)
+        return _STORED_ENCODER.encode(values)
     except (TypeError, ValueError):
         return None
 

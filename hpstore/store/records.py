@@ -149,6 +149,11 @@ def fits_int64(number: int) -> bool:
     return -(2**63) <= number < 2**63
 
 
+# Made once: json.dumps with any option builds an encoder at every call. An encoder
+# keeps no state between calls, so threads may share it.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """JSON as every engine stores it: compact, strict (no NaN)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
