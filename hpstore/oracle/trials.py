@@ -12,7 +12,7 @@ from hpstore.hyperparameters.base import unicode_problem
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
 from hpstore.store.records import Observation, TrialRecord
-from hpstore.trial import MetricHistory, MetricsTracker, Trial
+from hpstore.trial import MetricHistory, MetricsTracker, Trial, check_status
 
 #: one reported value: (metric, direction, step, value)
 MetricRow = tuple[str, str, int, float]
@@ -59,9 +59,15 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
     """A Trial for ``record``: the space as it is now (a later version only adds entries)
     with the record's values; its metrics (of the current run) are ``rows`` when given
     (already known), else they load when first read."""
-    trial = StoredTrial(space, trial_id=record.trial_id, status=record.status,
-                        message=record.message)
+    # Built without Trial.__init__ (three of these a trial): it would check that ``space``
+    # is a HyperParameters, set the status through its property twice and make an empty
+    # MetricsTracker that the loader below replaces; the attributes are those it sets.
+    trial = StoredTrial.__new__(StoredTrial)
+    trial._hyperparameters = space
     trial._hp_loader = lambda: space.with_values(record.values)
+    trial.trial_id = str(record.trial_id)
+    trial._status = check_status(record.status)
+    trial.message = record.message
     #: (project id, name) the trial belongs to: ended by another project's oracle, it
     #: would end that project's trial of the same id (not carried to other processes)
     trial.project_of = (project.project_id, project.name)
@@ -73,6 +79,8 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
         trial._loader = lambda: tracker_of(rows)
     elif metrics and record.run:
         trial._loader = lambda: metrics_of(project, record)
+    else:
+        trial._loader = MetricsTracker  # none yet: an empty tracker, made when first read
     return trial
 
 
