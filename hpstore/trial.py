@@ -60,6 +60,8 @@ def check_metric(name: Any, value: Any) -> float:
         problem = unicode_problem(name)
         if problem:
             raise InvalidMetricError(f"The metric name {name!r} cannot be stored: {problem}.")
+    if type(value) is float:  # the usual report: numbers.Real's ABC check costs more
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         count = _element_count(value)
         if count == 1:
@@ -139,6 +141,8 @@ def check_step_type(step: Any) -> int:
         TypeError: not an int (a bool, a fraction, a string...).
         ValueError: outside 64 bits, which no store holds.
     """
+    if type(step) is int and -2**63 <= step < 2**63:  # (numbers.Integral's check costs more)
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"`step` must be an int, received {step!r}: steps are whole "
                         "numbers (an epoch, a batch).")
@@ -325,6 +329,8 @@ class MetricsTracker:
             ValueError: a name already registered, or a direction not "min" or "max".
             TypeError: an item that is neither a name nor has one.
         """
+        if metrics is None:  # (every Trial made: the Mapping ABC's check costs more)
+            return
         if isinstance(metrics, Mapping):
             for name, direction in metrics.items():
                 self.register(name, direction)

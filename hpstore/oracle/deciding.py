@@ -336,7 +336,7 @@ class DecidingMixin:
         Raises:
             TypeError: ``values`` is not a dict of name to value.
         """
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):
             raise TypeError(f"is_taken takes a dict of hyperparameter name to value, "
                             f"received {values!r}.")
         if self.decision.look_up and self._project.has_values(key or values_key(values)):
@@ -402,7 +402,9 @@ class DecidingMixin:
 
 def _check_response(response: Any, where: str,
                     trusted: Any = None) -> tuple[str, dict[str, Any]]:
-    if not isinstance(response, Mapping) or "status" not in response:
+    # (a dict looked at first: the Mapping ABC's check costs more, at every decision)
+    if (type(response) is not dict and not isinstance(response, Mapping)) or (
+            "status" not in response):
         raise OracleContractError(
             f"{where}.populate_space must return a dict with a 'status'; returned "
             f"{response!r}.")
@@ -414,7 +416,7 @@ def _check_response(response: Any, where: str,
             "STOPPED (upper case; or TrialStatus.RUNNING ...).")
     status = str(status)
     values = response.get("values") or {}
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):
         raise OracleContractError(
             f"{where}.populate_space returned values {values!r}; expected a dict of "
             "hyperparameter name to value.")
