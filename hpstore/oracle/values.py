@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import _same
-from hpstore.store.records import is_identity_name
+from hpstore.store.records import compact_json, is_identity_name
 
 
 def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if is_identity_name(k)}
-
-
-# Made once: json.dumps with any option builds an encoder at every call (two calls a
-# trial here). An encoder keeps no state between calls, so threads may share it.
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
-_STORED_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def values_key(values: Mapping[str, Any]) -> str:
@@ -29,14 +22,14 @@ def values_key(values: Mapping[str, Any]) -> str:
     Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
     which tells a continued trial from a fresh one.
     """
-    text = _KEY_ENCODER.encode(_identity(values))
+    text = compact_json(_identity(values), sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def stored_json(values: Mapping[str, Any]) -> str | None:
     """``values`` as the store writes them, or None when they are not plain JSON."""
     try:
-        return _STORED_ENCODER.encode(values)
+        return compact_json(values)
     except (TypeError, ValueError):
         return None
 
