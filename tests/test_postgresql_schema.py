@@ -508,3 +508,65 @@ def _use_a_unicode_search(url: str) -> None:
         "forêt", "☃"]
     again.close()
     assert cli(["summary", url]) == 0
+
+
+def _schema_of_version(url, version):
+    """A store as an hpstore of schema ``version`` made it, with no search in it yet."""
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        for number, path in migrations():
+            if number <= version:
+                conn.execute(path.read_text(encoding="utf-8"))
+                conn.execute("INSERT INTO hpstore_migrations VALUES (%s, 0)", (number,))
+
+
+@pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
+                    "is set)")
+def test_a_role_that_may_not_upgrade_the_schema_is_told_who_may(capsys):
+    # a worker role granted the rows it writes ran version 3; on this hpstore it could not
+    # open the search, told to "connect as the database's owner" with no word of an upgrade
+    from psycopg import sql
+
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    _schema_of_version(url, SCHEMA_VERSION - 1)
+    role = f"worker_{secrets.token_hex(4)}"
+    schema_name = urlsplit(url).query.split("%3D")[-1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        owner = conn.execute("SELECT current_user").fetchone()[0]
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for grant in ("GRANT USAGE ON SCHEMA {s} TO {r}",
+                      "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}",
+                      "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
+                      "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {r}"):
+            conn.execute(sql.SQL(grant).format(s=sql.Identifier(schema_name),
+                                               r=sql.Identifier(role)))
+    parts = urlsplit(url)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[1]}"))
+    try:
+        with pytest.raises(DatabaseError) as raised:
+            open_oracle_on(as_role)
+        said = str(raised.value)
+        assert f"older hpstore (schema version {SCHEMA_VERSION - 1})" in said, said
+        assert f"only their owner ({owner!r}) may do" in said, said
+        # `hpstore check` reports the schema's version (it refused the schema)
+        assert cli(["check", url]) == 0
+        out = capsys.readouterr().out
+        assert (f"schema version: {SCHEMA_VERSION - 1} (this hpstore: {SCHEMA_VERSION}); "
+                "opening it with the library upgrades it") in out, out
+        with psycopg.connect(url) as conn:  # neither changed the schema
+            assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (
+                SCHEMA_VERSION - 1,)
+        open_oracle_on(url).close()  # its owner upgrades it, then the role works
+        open_oracle_on(as_role).close()
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def open_oracle_on(url):
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    return hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, hyperparameters=hp,
+                                      database=url)

@@ -126,7 +126,23 @@ def migrate(db: Any) -> int:
                              "VALUES (%s, %s)", (number, db.now()))
         return found
 
-    return db.transaction(apply)
+    try:
+        return db.transaction(apply)
+    except DatabaseError as exc:
+        if version == 0 or "lacks a privilege" not in str(exc):
+            raise
+        # (an upgrade replaces hpstore's views, which only their owner may do: a worker
+        # whose role was granted the rows it writes, and nothing more, ran version N)
+        owner = db.query("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND "
+                         "tablename = 'trials'", (db.schema,))
+        raise DatabaseError(
+            f"The schema {db.schema!r} of {db.location} holds a search of an older hpstore "
+            f"(schema version {version}) that this one upgrades to version {SCHEMA_VERSION}"
+            f" as it opens it, and the role connecting may not: {exc} The upgrade changes "
+            "hpstore's tables and views, which only their owner"
+            + (f" ({owner[0][0]!r})" if owner else "") + " may do. Open the search once "
+            "as that role (any oracle given this URL with its user), then start the "
+            "workers again.") from None
 
 
 __all__ = ["SCHEMA_VERSION", "inspect", "migrate", "migration_dir", "migrations"]

@@ -42,7 +42,10 @@ class PostgresStore:
             last moments, at most about 0.6 s of them, and never corrupts anything: the
             promise SQLite's "normal" makes for a file) or "full" (synchronous_commit=on:
             each commit is on the server's disk before it returns; slower).
-        check: accepted for the tools' sake; the server keeps JSON columns valid itself.
+        check: False for a reader that looks at the schema itself (``hpstore check``,
+            ``hpstore sql``): a schema of an older hpstore is opened as it is, where other
+            readers are asked to have a worker upgrade it first. (The server keeps JSON
+            columns valid itself: there are no contents to check.)
 
     Raises:
         EngineUnavailableError: psycopg is not installed.
@@ -58,7 +61,6 @@ class PostgresStore:
         if durability not in ("normal", "full"):
             raise ValueError(f"`durability` must be one of ['full', 'normal'], received "
                              f"{durability!r}.")
-        del check
         self.read_only = read_only
         settings = (f"-c synchronous_commit={'on' if durability == 'full' else 'off'}",)
         self.db = Database(url, read_only=read_only, timeout=timeout, settings=settings)
@@ -75,7 +77,7 @@ class PostgresStore:
                     raise NoSearchYetError(
                         f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
                         "has no hpstore tables yet).")
-                if version < schema.SCHEMA_VERSION:
+                if version < schema.SCHEMA_VERSION and check:
                     # a reader writes nothing, the upgrade included: a worker makes it
                     raise DatabaseError(
                         f"The schema {self.db.schema!r} of {self.db.location} was written by an "
