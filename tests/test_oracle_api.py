@@ -428,3 +428,32 @@ def test_wrong_arguments_to_the_smaller_calls_say_what_they_take(db):
         pass
     assert hp.Int("n", 0, 3) == 0 and hp.values == {"n": 0}  # the scope was not left open
     oracle.close()
+
+
+def test_threads_reading_a_trials_metrics_at_once_each_get_them(tmp_path):
+    # the first reader dropped the loader before the metrics were in place: a second
+    # reader then got no metrics (or, built without Trial.__init__, an AttributeError)
+    oracle = open_oracle(str(tmp_path / "s.db"), max_trials=3)
+    trial = oracle.create_trial("w")
+    for step in range(50):
+        oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+    seen: list[Any] = []
+
+    def read(got, start):
+        start.wait(DEADLINE)
+        try:
+            history = got.metrics.get_history("loss")
+            seen.append((len(history), got.hyperparameters.values == trial.hyperparameters.values))
+        except Exception as exc:  # (what a broken read raises, to be told apart)
+            seen.append(repr(exc))
+
+    for _ in range(150):
+        got = oracle.get_trial(trial.trial_id)
+        start = threading.Barrier(2)
+        threads = [threading.Thread(target=read, args=(got, start)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(DEADLINE)
+    oracle.close()
+    assert seen == [(50, True)] * 300

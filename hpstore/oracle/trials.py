@@ -26,11 +26,19 @@ class StoredTrial(Trial):
     _hp_loader: Any = None
     project_of: tuple[int, str] | None = None
 
+    # A loader is dropped only once what it loaded is in place (the value first, then
+    # the loader: one assignment each), so a thread reading while another loads loads it
+    # too, or finds it in place; it never finds neither. (A thread that found the loader
+    # gone before the value was set got the empty tracker the Trial was made with, or no
+    # attribute at all.) Set meanwhile through the setter, the value set is kept.
     @property  # type: ignore[override]
     def hyperparameters(self) -> HyperParameters:
-        if self._hp_loader is not None:
-            loader, self._hp_loader = self._hp_loader, None
-            self._hyperparameters = loader()
+        loader = self._hp_loader
+        if loader is not None:
+            loaded = loader()
+            if self._hp_loader is loader:
+                self._hyperparameters = loaded
+                self._hp_loader = None
         return self._hyperparameters
 
     @hyperparameters.setter
@@ -40,9 +48,12 @@ class StoredTrial(Trial):
 
     @property  # type: ignore[override]
     def metrics(self) -> MetricsTracker:
-        if self._loader is not None:
-            loader, self._loader = self._loader, None
-            self._metrics = loader()
+        loader = self._loader
+        if loader is not None:
+            loaded = loader()
+            if self._loader is loader:
+                self._metrics = loaded
+                self._loader = None
         return self._metrics
 
     @metrics.setter
