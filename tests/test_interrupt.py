@@ -171,3 +171,40 @@ def test_workers_that_end_the_search_and_then_fail_at_exit_leave_it_finished(tmp
     assert out.count("after its search had ended (it held no trial)") == 2, out
     assert "will run again" not in out, out
     assert count(db, "status = 'COMPLETED'") == 6
+
+
+def test_a_ctrl_c_as_the_writers_turn_is_taken_gives_the_turn_back(tmp_path, monkeypatch):
+    # A Ctrl-C landing just as the turnstile's lock was taken kept it: every other
+    # process's writes then waited the turnstile's patience (50 ms each) until this one
+    # wrote again, a notebook cell stopped and left idle slowing every worker.
+    import fcntl
+
+    from _workers import open_oracle
+
+    from hpstore.store.sqlite import locks
+
+    path = tmp_path / "s.db"
+    oracle = open_oracle(str(path), max_trials=5)
+    trial = oracle.create_trial("w")
+    taken = locks._try_lock
+
+    def taken_then_interrupted(fd):
+        assert taken(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(locks, "_try_lock", taken_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    monkeypatch.undo()
+    lock_file = next(Path(str(path) + ".hpstore").glob("write.lock"))
+    fd = os.open(lock_file, os.O_RDWR)
+    try:  # another open of the file (as another process's) takes the lock at once
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    oracle.update_trial(trial.trial_id, {"loss": 2.0})  # nothing was left half done
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).score == 2.0
+    oracle.close()

@@ -342,10 +342,14 @@ class Database:
             # which hands over far more slowly (see :class:`locks.Turnstile`). Taken inline,
             # not through a context manager of its own: this runs three times a trial.
             turnstile = None if self.memory else self._shared().turnstile
-            held = turnstile is not None and turnstile.enter()
-            # One try from BEGIN on: a Ctrl-C that lands just as BEGIN returns must roll
-            # back too, or the next write would find a transaction still open.
+            # One try from the turn on: a Ctrl-C that lands just as the turn is taken must
+            # give it back (or every other process's writes waited its patience until this
+            # one wrote again), and one as BEGIN returns must roll back, or the next write
+            # would find a transaction still open. The turn is given back whether or not
+            # it was taken: giving back a turn not held changes nothing.
             try:
+                if turnstile is not None:
+                    turnstile.enter()
                 conn.execute("BEGIN IMMEDIATE")
                 # Checked holding the write lock: one stat, and no commit reaches a file
                 # that was moved while this process waited.
@@ -361,8 +365,7 @@ class Database:
                     raise self._explain(exc) from None
                 raise
             finally:
-                if held:
-                    assert turnstile is not None
+                if turnstile is not None:
                     turnstile.leave()
 
     def contended(self, within: float = 1.0) -> bool:

@@ -265,13 +265,18 @@ class Turnstile:
                 self._fd = open_lock_file(self.path)
         except (OSError, DatabaseError):  # (out of open files: said by the write itself)
             return False
-        if _try_lock(self._fd):
-            return True
-        self.waited = time.monotonic()
-        return _wait_turn(self._fd, self.waited + self.patience)
+        try:
+            if _try_lock(self._fd):
+                return True
+            self.waited = time.monotonic()
+            return _wait_turn(self._fd, self.waited + self.patience)
+        except BaseException:  # a Ctrl-C as the lock was taken: no turn is kept
+            self.leave()
+            raise
 
     def leave(self) -> None:
-        """End this process's turn (taken by :meth:`enter` returning True)."""
+        """End this process's turn (taken by :meth:`enter` returning True; nothing
+        happens when this process holds none)."""
         if self._fd is not None and self._pid == os.getpid():
             # (not contextlib.suppress: this runs at every write, and a context manager
             # costs more than the unlock)
