@@ -121,3 +121,22 @@ def test_a_default_off_the_grid_is_a_value_of_the_space(tmp_path):
     oracle.end_trial(first)
     assert oracle.enqueue_trial({"i": 3, "f": 0.3}) == first.trial_id  # the one run
     oracle.close()
+
+
+def test_an_int_grid_wider_than_a_float_holds_is_checked_in_integers(tmp_path):
+    # in floating point, Int(-2**62, 2**62) took 1 and 5 for points off its grid (the
+    # spacing of floats there is 1024), and a step-7 grid up to 10**12 let in a value
+    # three from a point as that point
+    hp = hpstore.HyperParameters()
+    hp.Int("i", -2**62, 2**62)
+    hp.Int("j", 0, 10**12, step=7)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=1,
+                                        database=tmp_path / "s.db")
+    for i in (1, 5, -2**62, 2**62, 2**53 + 1):
+        tid = oracle.enqueue_trial({"i": i, "j": 7})
+        assert oracle.get_trial(tid).hyperparameters.values["i"] == i
+    for j, says in ((10**12 - 3, "the nearest are 999999999992 and 999999999999"),
+                    (10**12, "which ends at 999999999999")):
+        with pytest.raises(hpstore.ValuesOutsideSpaceError, match=says):
+            oracle.enqueue_trial({"i": 0, "j": j})
+    oracle.close()

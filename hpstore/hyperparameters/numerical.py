@@ -264,6 +264,9 @@ class Numerical(HyperParameter):
         if self.step is not None and not (self._default is not None and number == self._default):
             # (a default off the grid is a value of the space: grid search runs it first,
             # as KerasTuner does, so a trial that ran it must be one any check accepts)
+            if (type(number) is int and self.sampling == "linear"
+                    and type(self.min_value) is int and type(self.step) is int):
+                return self._check_on_int_grid(value, number)
             index = self._index_of(number)
             if index != int(index) or not math.isclose(
                     self._value_at(int(index)), number, rel_tol=1e-9, abs_tol=1e-12):
@@ -278,6 +281,19 @@ class Numerical(HyperParameter):
         if number == 0:  # -0.0 is the value 0.0, never a set of values of its own
             return type(number)(0)
         return number
+
+    def _check_on_int_grid(self, value: Any, number: int) -> int:
+        """``number`` when a linear grid of integers holds it, checked in integers (in
+        floating point, a range wider than 2**53 took most of its own values for points
+        off the grid, and a huge one let in a value near a point as that point)."""
+        assert isinstance(self.step, int) and isinstance(self.min_value, int)
+        below = number - (number - self.min_value) % self.step
+        if below == number:
+            return number
+        if below + self.step > self.max_value:
+            raise self._not_a_value(value, f" (not on its grid, which ends at {below!r})")
+        raise self._not_a_value(
+            value, f" (not on its grid; the nearest are {below!r} and {below + self.step!r})")
 
     def _describe_values(self) -> str:
         parts = [f"{self.min_value!r} .. {self.max_value!r}"]
