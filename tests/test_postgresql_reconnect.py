@@ -153,6 +153,33 @@ def test_a_terminated_backend_is_replaced_between_steps():
     oracle.close()
 
 
+def test_a_connection_dropped_as_it_opens_is_made_again(monkeypatch):
+    # the first statement of a new connection (reading the server's clock) let the
+    # driver's own error through, where a connection lost is made again
+    oracle = oracle_on(fresh_url())
+    trial = oracle.create_trial("w")
+    db = oracle.store.db
+    opened = db.open_connection
+    dropped = []
+
+    def dropped_once(*args, **kwargs):
+        conn = opened(*args, **kwargs)
+        if not dropped:
+            dropped.append(conn.info.backend_pid)
+            terminate(dropped)
+        return conn
+
+    monkeypatch.setattr(db, "open_connection", dropped_once)
+    main = db.connect().info.backend_pid
+    terminate([main])
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})  # reconnects, twice
+    assert dropped and db.connect().info.backend_pid not in (main, *dropped)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.project.counts_by_status() == {"COMPLETED": 1}
+    oracle.close()
+
+
 def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
     url = fresh_url()
     oracle = oracle_on(url)

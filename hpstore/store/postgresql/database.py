@@ -100,12 +100,16 @@ _ORPHANS: list[Any] = []
 
 
 #: a clock that only moves forward, whatever is done to the wall clock, and counts the
-#: time the machine was suspended (CLOCK_MONOTONIC on a system without CLOCK_BOOTTIME)
-_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+#: time the machine was suspended: CLOCK_BOOTTIME (Linux); CLOCK_MONOTONIC on another
+#: Unix; time.monotonic where there is no clock_gettime (Windows, whose monotonic clock
+#: counts suspended time)
+if hasattr(time, "clock_gettime"):
+    _STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
-
-def _steady() -> float:
-    return time.clock_gettime(_STEADY_CLOCK)
+    def _steady() -> float:
+        return time.clock_gettime(_STEADY_CLOCK)
+else:  # pragma: no cover (Windows)
+    _steady = time.monotonic
 
 
 def lock_class(kind: str, schema: str) -> int:
@@ -212,11 +216,16 @@ class Database:
                 _ORPHANS.append(self._conn)
                 self._conn, self._depth, self._held = None, 0, 0
             conn = self.open_connection()
+            try:
+                self._read_clock(conn)
+            except self.psycopg.Error as exc:  # (dropped as it opened: see _reconnect)
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise self.explain(exc) from None
             self._conn, self._pid = conn, os.getpid()
             self._opened[:] = [conn, self._pid]
             if not self.schema:
                 self._learn(conn)
-            self._read_clock(conn)
             return conn
 
     def _read_clock(self, conn: Any) -> None:

@@ -9,6 +9,7 @@ tables, the others wait for it and find them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def migrations() -> list[tuple[int, Path]]:
 
 
 SCHEMA_VERSION = len(migrations())
+#: the first schema version whose tables are those of SCHEMA_VERSION (later migrations
+#: changed views only): a reader that looks at the schema itself (``hpstore check``,
+#: ``hpstore sql``) reads one from this version on as it is
+SAME_TABLES_SINCE = 3
 
 # One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
 # in the schema named (whatever the search_path), and the triggers on its tables. (A
@@ -135,10 +140,14 @@ def migrate(db: Any) -> int:
         # whose role was granted the rows it writes, and nothing more, ran version N)
         owner = db.query("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND "
                          "tablename = 'trials'", (db.schema,))
+        # (the server's own words, without the advice to grant the privilege: granting
+        # one only leads to the next, up to the ownership of the views)
+        why = re.search(r"needs \((.*)\)\. Grant it", str(exc))
         raise DatabaseError(
             f"The schema {db.schema!r} of {db.location} holds a search of an older hpstore "
             f"(schema version {version}) that this one upgrades to version {SCHEMA_VERSION}"
-            f" as it opens it, and the role connecting may not: {exc} The upgrade changes "
+            f" as it opens it, and the role connecting may not ("
+            f"{why.group(1) if why else exc}). The upgrade changes "
             "hpstore's tables and views, which only their owner"
             + (f" ({owner[0][0]!r})" if owner else "") + " may do. Open the search once "
             "as that role (any oracle given this URL with its user), then start the "

@@ -43,8 +43,9 @@ class PostgresStore:
             promise SQLite's "normal" makes for a file) or "full" (synchronous_commit=on:
             each commit is on the server's disk before it returns; slower).
         check: False for a reader that looks at the schema itself (``hpstore check``,
-            ``hpstore sql``): a schema of an older hpstore is opened as it is, where other
-            readers are asked to have a worker upgrade it first. (The server keeps JSON
+            ``hpstore sql``): a schema of an older hpstore whose tables are today's (see
+            schema.SAME_TABLES_SINCE) is opened as it is, where other readers are asked
+            to have a worker upgrade it first. (The server keeps JSON
             columns valid itself: there are no contents to check.)
 
     Raises:
@@ -77,7 +78,8 @@ class PostgresStore:
                     raise NoSearchYetError(
                         f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
                         "has no hpstore tables yet).")
-                if version < schema.SCHEMA_VERSION and check:
+                if version < schema.SCHEMA_VERSION and (
+                        check or version < schema.SAME_TABLES_SINCE):
                     # a reader writes nothing, the upgrade included: a worker makes it
                     raise DatabaseError(
                         f"The schema {self.db.schema!r} of {self.db.location} was written by an "
