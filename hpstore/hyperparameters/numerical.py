@@ -270,13 +270,9 @@ class Numerical(HyperParameter):
             index = self._index_of(number)
             if index != int(index) or not math.isclose(
                     self._value_at(int(index)), number, rel_tol=1e-9, abs_tol=1e-12):
-                below = self._value_at(int(index))
-                if int(index) + 1 >= self._count():  # in range, past the grid's last point
-                    raise self._not_a_value(
-                        value, f" (not on its grid, which ends at {below!r})")
-                above = self._value_at(int(index) + 1)
-                raise self._not_a_value(
-                    value, f" (not on its grid; the nearest are {below!r} and {above!r})")
+                past = int(index) + 1 >= self._count()  # in range, past the grid's last point
+                raise self._off_grid(value, self._value_at(int(index)),
+                                     None if past else self._value_at(int(index) + 1))
             return type(number)(self._value_at(int(index)))
         if number == 0:  # -0.0 is the value 0.0, never a set of values of its own
             return type(number)(0)
@@ -290,10 +286,16 @@ class Numerical(HyperParameter):
         below = number - (number - self.min_value) % self.step
         if below == number:
             return number
-        if below + self.step > self.max_value:
-            raise self._not_a_value(value, f" (not on its grid, which ends at {below!r})")
-        raise self._not_a_value(
-            value, f" (not on its grid; the nearest are {below!r} and {below + self.step!r})")
+        above = below + self.step
+        raise self._off_grid(value, below, None if above > self.max_value else above)
+
+    def _off_grid(self, value: Any, below: Any, above: Any) -> ValueError:
+        """The error for a value in range but between the grid's points ``below`` and
+        ``above`` (None: past the grid's last point, ``below``)."""
+        if above is None:
+            return self._not_a_value(value, f" (not on its grid, which ends at {below!r})")
+        return self._not_a_value(
+            value, f" (not on its grid; the nearest are {below!r} and {above!r})")
 
     def _describe_values(self) -> str:
         parts = [f"{self.min_value!r} .. {self.max_value!r}"]

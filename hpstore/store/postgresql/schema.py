@@ -9,7 +9,6 @@ tables, the others wait for it and find them.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from hpstore.errors import (
     NotAnHpstoreFileError,
     SchemaVersionError,
 )
+from hpstore.store.postgresql.driver import first_line, sqlstate
 from hpstore.store.sqlite.schema import schema_dir
 
 #: hpstore's own objects in a schema (tables, views, functions): a schema holding some of
@@ -124,34 +124,37 @@ def migrate(db: Any) -> int:
     def apply(conn: Any) -> int:
         db.lock(conn, "schema")
         found, _ = inspect(db)  # another process may have migrated while this one waited
+        # (read before a statement can fail: the transaction then reads nothing more)
+        owner = db.query("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND "
+                         "tablename = 'trials'", (db.schema,)) if found else []
         for number, path in migrations():
             if number > found:
-                conn.execute(path.read_text(encoding="utf-8"))
+                try:
+                    conn.execute(path.read_text(encoding="utf-8"))
+                except db.psycopg.Error as exc:
+                    if not found or sqlstate(exc) != "42501":  # (insufficient_privilege)
+                        raise
+                    raise _may_not_upgrade(db, found, first_line(exc),
+                                           owner[0][0] if owner else None) from None
                 conn.execute("INSERT INTO hpstore_migrations (version, applied_at) "
                              "VALUES (%s, %s)", (number, db.now()))
         return found
 
-    try:
-        return db.transaction(apply)
-    except DatabaseError as exc:
-        if version == 0 or "lacks a privilege" not in str(exc):
-            raise
-        # (an upgrade replaces hpstore's views, which only their owner may do: a worker
-        # whose role was granted the rows it writes, and nothing more, ran version N)
-        owner = db.query("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND "
-                         "tablename = 'trials'", (db.schema,))
-        # (the server's own words, without the advice to grant the privilege: granting
-        # one only leads to the next, up to the ownership of the views)
-        why = re.search(r"needs \((.*)\)\. Grant it", str(exc))
-        raise DatabaseError(
-            f"The schema {db.schema!r} of {db.location} holds a search of an older hpstore "
-            f"(schema version {version}) that this one upgrades to version {SCHEMA_VERSION}"
-            f" as it opens it, and the role connecting may not ("
-            f"{why.group(1) if why else exc}). The upgrade changes "
-            "hpstore's tables and views, which only their owner"
-            + (f" ({owner[0][0]!r})" if owner else "") + " may do. Open the search once "
-            "as that role (any oracle given this URL with its user), then start the "
-            "workers again.") from None
+    return db.transaction(apply)
+
+
+def _may_not_upgrade(db: Any, version: int, why: str, owner: str | None) -> DatabaseError:
+    """The refusal of an upgrade by a role that may not change hpstore's tables and views:
+    a worker's role granted the rows it writes, and nothing more, ran version ``version``.
+    (The server's words alone, not the driver's advice to grant the privilege: granting
+    one only leads to the next, up to the ownership of the views.)"""
+    return DatabaseError(
+        f"The schema {db.schema!r} of {db.location} holds a search of an older hpstore "
+        f"(schema version {version}) that this one upgrades to version {SCHEMA_VERSION} as "
+        f"it opens it, and the role connecting may not ({why}). The upgrade changes "
+        "hpstore's tables and views, which only their owner"
+        + (f" ({owner!r})" if owner else "") + " may do. Open the search once as that role "
+        "(any oracle given this URL with its user), then start the workers again.")
 
 
 __all__ = ["SCHEMA_VERSION", "inspect", "migrate", "migration_dir", "migrations"]
