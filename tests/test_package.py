@@ -143,3 +143,18 @@ def test_the_python_the_readme_names_is_the_one_the_package_requires() -> None:
     (version,) = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.M)
     assert f"Python {version} or newer" in readme
     assert sys.version_info >= tuple(int(p) for p in version.split("."))
+
+
+def test_every_public_class_and_function_has_a_docstring_of_its_own() -> None:
+    # help(hpstore.Int) showed "The shared part of Int and Float": Int's docstring stood
+    # below a class attribute, so it was no docstring, and the base class's was inherited
+    undocumented = []
+    for name in hpstore.__all__:
+        value = getattr(hpstore, name)
+        if isinstance(value, type) and value.__module__.startswith("hpstore"):
+            if not value.__dict__.get("__doc__"):
+                undocumented.append(name)
+        elif callable(value) and not getattr(value, "__doc__", None):
+            undocumented.append(name)
+    assert undocumented == []
+

@@ -320,9 +320,6 @@ class Numerical(HyperParameter):
 
 
 class Int(Numerical):
-    _REPR = (("name", "q"), ("min_value", "r"), ("max_value", "r"), ("step", "r"),
-             ("sampling", "r"), ("default", "r"))
-
     """An integer in [min_value, max_value], both ends included.
 
     Raises:
@@ -330,6 +327,9 @@ class Int(Numerical):
             unknown sampling, log sampling with min <= 0 or step <= 1, a linear step
             <= 0, or a default outside the range.
     """
+
+    _REPR = (("name", "q"), ("min_value", "r"), ("max_value", "r"), ("step", "r"),
+             ("sampling", "r"), ("default", "r"))
 
     def __init__(
         self,
