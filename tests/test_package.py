@@ -158,3 +158,27 @@ def test_every_public_class_and_function_has_a_docstring_of_its_own() -> None:
             undocumented.append(name)
     assert undocumented == []
 
+
+@pytest.mark.parametrize("name", ["Oracle", "RandomSearchOracle", "GridSearchOracle",
+                                  "BayesianOptimizationOracle", "HyperbandOracle"])
+def test_an_oracles_signature_shows_its_arguments_and_their_defaults(name: str) -> None:
+    # inspect.signature (and so help() and an editor's hints) showed (*args, **kwargs)
+    # for the oracles without an __init__ of their own: Oracle.__new__ records the
+    # arguments, and inspect took its signature for the class's
+    import inspect
+
+    oracle_class = getattr(hpstore, name)
+    parameters = inspect.signature(oracle_class).parameters
+    assert "self" not in parameters
+    assert parameters["objective"].default is None
+    if name in ("Oracle", "RandomSearchOracle", "GridSearchOracle"):
+        assert parameters["database"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters["durability"].default == "normal"
+        assert parameters["project_name"].default == "untitled_project"
+        assert parameters["max_consecutive_failed_trials"].default == 3
+
+    class Own(hpstore.RandomSearchOracle):  # a user's subclass keeps its own
+        def __init__(self, database: str, budget: int = 6) -> None:
+            super().__init__("loss", max_trials=budget, database=database)
+
+    assert list(inspect.signature(Own).parameters) == ["database", "budget"]

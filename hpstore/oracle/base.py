@@ -103,6 +103,21 @@ def _say_state_hooks_are_not_called(cls: type[Oracle]) -> None:
         "process).", UserWarning, stacklevel=3)
 
 
+class _InitSignature:
+    """``inspect.signature`` of an oracle class (and so ``help()`` and an editor's hints):
+    its ``__init__``'s, without ``self``. Without it, inspect takes the
+    ``(*args, **kwargs)`` of ``Oracle.__new__`` (which records the arguments, to rebuild
+    the oracle in another process) for every class without an ``__init__`` of its own."""
+
+    def __get__(self, instance: object, owner: Any) -> Any:
+        if instance is not None:  # an oracle is not callable: no signature of its own
+            raise AttributeError("__signature__")
+        import inspect
+
+        signature = inspect.signature(owner.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
 class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin):
     """Implements a hyperparameter search algorithm; subclasses define ``populate_space``.
 
@@ -151,6 +166,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
     default_max_trials: int | None = None
     #: the constructor's arguments, to rebuild the oracle in another process
     _init_args: tuple[tuple[Any, ...], dict[str, Any]]
+    __signature__: Any = _InitSignature()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
         self = super().__new__(cls)
