@@ -144,7 +144,9 @@ class Tuner:
             once before the search so the space is declared, and once per trial.
         run_trial: optional function ``run_trial(trial, *args, **kwargs)`` returning the
             results (a float to minimise, a dict of metrics, or a list of either).
-        tuner_id: this worker's name; by default ``KERASTUNER_TUNER_ID`` or one per process.
+        tuner_id: this worker's name; by default ``HPSTORE_TUNER_ID`` or
+            ``KERASTUNER_TUNER_ID`` when set, else ``worker-<pid>`` (``worker-<pid>-t<n>``
+            for a search in another thread than the main one).
         verbose: 0 silent, 1 a line per trial and a live status line on a terminal.
 
     ``run_trial`` may raise ``FailedTrialError`` (the trial is FAILED, not retried),
