@@ -179,10 +179,12 @@ def add_output_options(parser: Any, default: str | None) -> None:
                         help="replace the output file if it exists (never a SQLite file)")
 
 
-def add_format_options(parser: Any, formats: Sequence[str], default: str) -> None:
-    """--format and --raw, for the tools that print rows."""
+def add_format_options(parser: Any, formats: Sequence[str], default: str,
+                       default_said: str | None = None) -> None:
+    """--format and --raw, for the tools that print rows; ``default_said``: how --help
+    names the default, where the tool chooses it (else ``default``)."""
     parser.add_argument("--format", choices=list(formats), default=default,
-                        help=f"how to print the rows (default: {default})")
+                        help=f"how to print the rows (default: {default_said or default})")
     if "csv" in formats:
         parser.add_argument("--raw", action="store_true",
                             help="CSV cells exactly as stored: without it, text starting with "

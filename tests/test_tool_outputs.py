@@ -188,6 +188,15 @@ def test_export_writes_the_format_its_file_is_named_for(search, tmp_path, name, 
     assert out.read_text().startswith(first)
 
 
+
+def test_exports_help_gives_the_format_it_really_defaults_to(capsys):
+    # --help said "(default: csv)" for --format, while `-o t.json` writes JSON
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: csv)" not in text
+    assert "the -o file's extension" in text
+
 @pytest.mark.parametrize(("tool", "extra"), WRITERS)
 def test_a_named_pipe_is_written_to_its_reader_started_before_or_after(
         search, tmp_path, capsys, tool, extra):

@@ -24,7 +24,8 @@ from hpstore.tooling import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("export", __doc__)
-    add_format_options(parser, ["csv", "json", "jsonl"], "csv")
+    add_format_options(parser, ["csv", "json", "jsonl"], "csv",
+                       "the -o file's extension, .csv, .json or .jsonl, else csv")
     # `-o trials.json` without --format writes JSON, not CSV under a .json name
     parser.set_defaults(format=None)
     add_output_options(parser, None)
