@@ -60,8 +60,8 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
     if not found:
         raise ProjectChoiceError(f"This {store.holder} holds no project yet.")
     how = f"project={names[0]!r}" if python else "--project NAME"
-    raise ProjectChoiceError(f"This {store.holder} holds several projects; choose one with "
-                             f"{how}: " + listed(names) + ".")
+    raise ProjectChoiceError(f"This {store.holder} holds several projects ({listed(names)}): "
+                             f"name the one to open with {how}.")
 
 
 _LISTED = 20  # names an error lists before "and N more"

@@ -152,7 +152,7 @@ def attach_oracle(database: str, project: str | None) -> Any:
     from hpstore.oracle import Oracle
     from hpstore.oracle.steering import attach
 
-    return attach(Oracle, database, project, named_by="--project")
+    return attach(Oracle, database, project, named_by="--project NAME")
 
 
 def writing_parser(name: str, description: str | None) -> Any:

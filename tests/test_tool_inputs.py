@@ -134,8 +134,9 @@ def test_the_pace_of_a_stalled_search_falls_as_time_passes():
 
 
 @pytest.mark.parametrize("args", [["retire", "{db}", "00"], ["note", "{db}", "00", "x"],
-                                  ["enqueue", "{db}", "--values", '{"x": 1}']])
-def test_a_changing_command_on_a_file_of_several_projects_asks_for_its_option(tmp_path, args):
+                                  ["enqueue", "{db}", "--values", '{"x": 1}'],
+                                  ["show", "{db}", "00"], ["trials", "{db}"]])
+def test_every_command_on_a_file_of_several_projects_asks_for_its_option_alike(tmp_path, args):
     path = str(tmp_path / "two.db")
     hp = hpstore.HyperParameters()
     hp.Float("x", -1, 1)
@@ -144,7 +145,9 @@ def test_a_changing_command_on_a_file_of_several_projects_asks_for_its_option(tm
                                    project_name=name).close()
     done = hpstore_command(*[a.replace("{db}", path) for a in args])
     assert done.returncode == 2, done.stderr
-    assert "--project" in done.stderr and "first, second" in done.stderr, done.stderr
+    # the commands that change a search and those that read it say it in the same words
+    assert "holds several projects (first, second): name the one to open with --project " \
+        "NAME." in done.stderr, done.stderr
     assert "project_name=" not in done.stderr
 
 

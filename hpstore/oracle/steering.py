@@ -488,6 +488,7 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
     for the error when they must (a command says ``--project``)."""
     from hpstore import oracles
     from hpstore.objective import objective_from_config
+    from hpstore.queries import listed
     from hpstore.store import open_store
 
     store = open_store(database, read_only=True)
@@ -499,8 +500,9 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
         else:
             record = next((r for r in records if r.name == project_name), None)
         if record is None:
-            held = f"holds {', '.join(names)}" if names else "holds no project yet"
-            what = (f"name the one to open ({named_by})" if project_name is None
+            held = (f"holds several projects ({listed(names)})" if len(names) > 1
+                    else f"holds {listed(names)}" if names else "holds no project yet")
+            what = (f"name the one to open with {named_by}" if project_name is None
                     else f"there is no project {project_name!r}")
             raise ProjectChoiceError(f"{shown(database)} {held}: {what}.")
         _, space = store.open_project(record).space()

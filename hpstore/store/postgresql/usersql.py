@@ -70,7 +70,8 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
                                ) from None
         if state == "25006":
             raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
-                               "changes the search. To change a search, use the library.") from None
+                               "changes the search. To change a search: hpstore enqueue, "
+                               "retire, restore or note, or the library.") from None
         if state == "42601" and "multiple commands" in text:
             raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
         raise HpStoreError(f"PostgreSQL could not run the query: {text.rstrip('.')}.") from None

@@ -475,7 +475,8 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
         text = str(exc)
         if "readonly" in text or "read-only" in text or "query_only" in text:
             raise HpStoreError("hpstore sql is read-only: it runs SELECT queries and never "
-                               "changes the file. To change a search, use the library.") from None
+                               "changes the file. To change a search: hpstore enqueue, "
+                               "retire, restore or note, or the library.") from None
         if "one statement at a time" in text:
             raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
         raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
