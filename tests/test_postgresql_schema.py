@@ -574,3 +574,52 @@ def open_oracle_on(url):
     hp.Float("x", 0, 1)
     return hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, hyperparameters=hp,
                                       database=url)
+
+
+def _as_role(url, role):
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[-1]}"))
+
+
+@pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
+                    "is set)")
+@pytest.mark.parametrize("made", ["new", "upgraded"])
+def test_the_status_log_stays_in_its_schema_whichever_role_writes(made):
+    # A role's own schema, chosen by the default search_path ("$user", public): the
+    # status-log function was pinned to that text, so another role's session (here the
+    # superuser, naming the schema in its URL) had its trials' log written into public's
+    # transitions, beside another store's trials of the same ids, and none in its own
+    from psycopg import sql
+
+    url = fresh_database()  # public: a store of its own, with trials
+    run(open_oracle_on(url), 3)
+    role = f"owner_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE SCHEMA {r} AUTHORIZATION {r}").format(
+            r=sql.Identifier(role)))
+    try:
+        own = _as_role(url, role)  # its search_path as the server's default gives it
+        if made == "upgraded":  # written by an older hpstore, upgraded by its owner here
+            _schema_of_version(own, SCHEMA_VERSION - 1)
+        run(open_oracle_on(own), 2)
+        with psycopg.connect(url) as conn:
+            before = conn.execute("SELECT count(*) FROM public.transitions").fetchone()[0]
+        other = f"{url}?options=-csearch_path%3D{role}"  # the superuser, on that schema
+        oracle = open_oracle_on(other)
+        run(oracle, 3)
+        oracle.close()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM public.transitions").fetchone()[0] \
+                == before
+            unlogged = conn.execute(sql.SQL(
+                "SELECT t.number FROM {s}.trials AS t WHERE NOT EXISTS (SELECT 1 FROM "
+                "{s}.transitions AS l WHERE l.trial = t.id AND l.to_status = t.status)"
+            ).format(s=sql.Identifier(role))).fetchall()
+            assert unlogged == []
+            assert conn.execute(sql.SQL("SELECT count(*) FROM {}.trials").format(
+                sql.Identifier(role))).fetchone()[0] == 5
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

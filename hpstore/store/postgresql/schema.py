@@ -53,6 +53,10 @@ SCHEMA_VERSION = len(migrations())
 #: changed views only): a reader that looks at the schema itself (``hpstore check``,
 #: ``hpstore sql``) reads one from this version on as it is
 SAME_TABLES_SINCE = 3
+#: the first schema version whose tables and views are those of SCHEMA_VERSION (version 5
+#: only pinned the status-log function's search_path): every reader reads one from this
+#: version on as it is, beside the older workers still writing it
+SAME_VIEWS_SINCE = 4
 
 # One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
 # in the schema named (whatever the search_path), and the triggers on its tables. (A

@@ -78,7 +78,7 @@ class PostgresStore:
                     raise NoSearchYetError(
                         f"{self.db.location} holds no hpstore search (schema {self.db.schema!r} "
                         "has no hpstore tables yet).")
-                if version < schema.SCHEMA_VERSION and (
+                if version < schema.SAME_VIEWS_SINCE and (
                         check or version < schema.SAME_TABLES_SINCE):
                     # a reader writes nothing, the upgrade included: a worker makes it
                     raise DatabaseError(
