@@ -623,3 +623,26 @@ def test_the_status_log_stays_in_its_schema_whichever_role_writes(made):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_reader_reads_a_schema_whose_views_are_todays_as_it_is(capsys):
+    # schema 5 changed only the status-log function's settings: the tools read a search of
+    # version 4 (its workers of the older hpstore still writing it) without asking for
+    # an upgrade, and change nothing
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    oracle = open_oracle_on(url)
+    run(oracle, 2)
+    oracle.close()
+    with psycopg.connect(url) as conn:  # as version 4 left it (5 added no table or view)
+        conn.execute("DELETE FROM hpstore_migrations WHERE version > 4")
+    store = open_store(url, read_only=True)
+    try:
+        assert [p.name for p in store.projects()] == ["untitled_project"]
+    finally:
+        store.close()
+    assert cli(["trials", url]) == 0
+    assert "COMPLETED" in capsys.readouterr().out
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (4,)
