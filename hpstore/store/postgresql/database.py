@@ -30,7 +30,12 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from hpstore.errors import DatabaseError, LockTimeoutError, ServerUnavailableError
+from hpstore.errors import (
+    DatabaseError,
+    LockTimeoutError,
+    ReadOnlyDatabaseError,
+    ServerUnavailableError,
+)
 from hpstore.store.postgresql.driver import (
     connect,
     connect_args,
@@ -176,6 +181,9 @@ class Database:
         self.statements = 0
         self.schema = ""
         self.server_version = 0
+        #: whether the server is a hot standby (a replica in recovery): it sees none of the
+        #: primary's advisory locks, so whether a worker lives cannot be asked of it
+        self.standby = False
         self.keys: dict[str, int] = {}
         self._idle: tuple[str, ...] = _NO_IDLE_TIMEOUT
         #: (the server's clock, this machine's steady clock) read together on the last
@@ -250,8 +258,9 @@ class Database:
 
     def _learn(self, conn: Any) -> None:
         """The server's version and the schema this store lives in, read once."""
-        version, schema = conn.execute(
-            "SELECT current_setting('server_version_num')::int, current_schema()").fetchone()
+        version, schema, standby = conn.execute(
+            "SELECT current_setting('server_version_num')::int, current_schema(), "
+            "pg_is_in_recovery()").fetchone()
         if version < MIN_SERVER_VERSION:
             raise DatabaseError(f"{self.location} runs PostgreSQL {version // 10000}; hpstore "
                                 "needs PostgreSQL 12 or newer.")
@@ -270,6 +279,7 @@ class Database:
                 f"{self.location}: no schema of the search_path ({path}) exists. Create it "
                 "(CREATE SCHEMA name), or name an existing one in the URL's options.")
         self.server_version, self.schema = int(version), str(schema)
+        self.standby = bool(standby)
         self.keys = {kind: lock_class(kind, self.schema) for kind in KINDS}
 
     def _reconnect(self, cause: BaseException) -> Any:
@@ -593,7 +603,38 @@ class Database:
         error = explain(exc, self.location)
         if isinstance(error, LockTimeoutError):
             return LockTimeoutError(f"{error} {self.lock_holders()}".strip())
+        if isinstance(error, ReadOnlyDatabaseError) and not self.read_only:
+            return self.why_read_only(first_line(exc))
         return error
+
+    def why_read_only(self, text: str) -> ReadOnlyDatabaseError:
+        """A write this process meant to make that the server refused as read-only, with
+        the reason: the server is a hot standby, or the role or database makes every
+        transaction read-only (default_transaction_read_only), as a reporting role has."""
+        try:
+            standby, default = self.query(
+                "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')"
+            )[0]
+        except (DatabaseError, self.psycopg.Error):
+            standby, default = None, None
+        if standby:
+            return ReadOnlyDatabaseError(
+                f"{self.location} is a hot standby (a replica in recovery), where nothing can "
+                f"be written ({text}). Give the workers, and the commands that change a search, "
+                "the primary server's URL (with several hosts in the URL, add "
+                "target_session_attrs=read-write); the commands that only read (hpstore "
+                "summary, watch, check, sql, report ...) may read the standby.")
+        if default == "on":
+            return ReadOnlyDatabaseError(
+                f"{self.location}: the server makes every transaction of this role read-only "
+                f"(default_transaction_read_only is on for the role or the database), so "
+                f"nothing can be written ({text}). Connect as a role that may write, turn it "
+                "off (ALTER ROLE name RESET default_transaction_read_only), or add "
+                "options=-cdefault_transaction_read_only%3Doff to the URL's parameters.")
+        return ReadOnlyDatabaseError(
+            f"{self.location} refused a write as read-only ({text}): the server is a hot "
+            "standby, or default_transaction_read_only is on for the role or the database. "
+            "Give the workers the primary server's URL, as a role that may write.")
 
     def lock_holders(self) -> str:
         """Who holds hpstore's advisory locks on this store now, for a timeout's message."""

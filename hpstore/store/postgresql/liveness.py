@@ -295,6 +295,13 @@ def live_keys(db: Any) -> set[int]:
     return {int(r[0]) for r in db.query(LIVE_TOKENS, (db.keys["live"],))}
 
 
+def running_sessions(db: Any) -> int:
+    """How many worker sessions have a trial running on this store, by its rows alone:
+    what a hot standby, which sees none of the primary's locks, can tell of its workers."""
+    return int(db.query("SELECT count(DISTINCT session) FROM trials WHERE status = 'RUNNING'"
+                        )[0][0])
+
+
 def live_among(db: Any, keys: list[int]) -> set[int]:
     """Which of ``keys`` are held by a live worker now, in one statement."""
     return {int(r[0]) for r in db.query(LIVE_AMONG, (keys, db.keys["live"]))}

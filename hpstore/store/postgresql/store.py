@@ -199,6 +199,8 @@ class PostgresStore:
         mine = self._liveness
         if mine is not None and mine.token == token and liveness.held_here(token):
             return True
+        if self.db.standby:  # the primary's locks are not seen here: never called dead
+            return True
         return liveness.is_live(self.db, token)
 
     def contended(self) -> bool:
@@ -208,6 +210,8 @@ class PostgresStore:
     def alive(self, tokens: Mapping[str, int | None]) -> set[str]:
         """One statement for them all, asking each token's lock (see liveness.py)."""
         found = set(tokens)
+        if self.db.standby:  # (as is_alive)
+            return found
         mine = self._liveness
         here = {t for t in found if mine is not None and mine.token == t
                 and liveness.held_here(t)}
@@ -226,7 +230,10 @@ class PostgresStore:
             yield
 
     def live_workers(self) -> int:
-        """How many worker processes hold a liveness lock on this store right now."""
+        """How many worker processes hold a liveness lock on this store right now (on a
+        hot standby, which sees none of the primary's locks: how many run a trial)."""
+        if self.db.standby:
+            return liveness.running_sessions(self.db)
         return len(liveness.live_keys(self.db))
 
     def checkpoint(self) -> None:

@@ -105,14 +105,21 @@ def health(db: Any) -> list[tuple[str, bool, str]]:
         "pg_stat_activity WHERE datname IS NOT NULL), current_setting('max_connections')::int"
     )[0]
     stored, _ = schema.inspect(db)
-    workers = len(liveness.live_keys(db))
+    if db.standby:  # the primary's liveness locks are not replicated
+        workers_said = (
+            f"not seen on a hot standby (a worker's liveness lock is held on the primary "
+            f"only): {liveness.running_sessions(db)} worker session(s) have a trial running "
+            "here, each taken for live; run hpstore check on the primary to tell the live "
+            "workers from the dead")
+    else:
+        workers_said = f"{len(liveness.live_keys(db))} (each holds 2 connections)"
     findings = [
         ("server", True, f"{version_text.split(',')[0]}, database {database!r} as {user!r}, "
                          f"schema {db.schema!r}"),
         ("schema version", True, f"{stored} (this hpstore: {schema.SCHEMA_VERSION})"
          + ("" if stored == schema.SCHEMA_VERSION
             else "; opening it with the library upgrades it")),
-        ("live workers", True, f"{workers} (each holds 2 connections)"),
+        ("live workers", True, workers_said),
     ]
     room = limit - connections
     findings.append(("connections", room > 0,

@@ -1,0 +1,131 @@
+"""A server that takes no writes: a hot standby (a streaming replica) read by the tools
+while its primary runs a search, and a database whose every transaction is read-only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import psycopg
+import pytest
+from _postgres import ENV, fresh_database, server, wait_until
+from _workers import open_oracle
+
+from hpstore.cli import main as cli
+from hpstore.errors import ReadOnlyDatabaseError
+from hpstore.store import open_store
+from hpstore.store.postgresql.throwaway import FAST, Server, free_port
+
+DEADLINE = 60.0
+
+pytestmark = pytest.mark.skipif(server() is None, reason=f"starts servers of its own ({ENV} "
+                                "is set)")
+
+# A worker on the primary that starts a trial and keeps it running until its stdin closes.
+_WORKER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from _workers import open_oracle
+    oracle = open_oracle({url!r}, max_trials=10)
+    trial = oracle.create_trial("holder")
+    print(trial.trial_id, flush=True)
+    sys.stdin.read()
+""")
+
+
+def _standby_of(primary: Server) -> Server:
+    """A hot standby streaming from ``primary`` (pg_basebackup -R), started."""
+    standby = Server(FAST)
+    standby.bin, standby.user = primary.bin, primary.user
+    if standby.user is not None:
+        os.chmod(standby.folder, 0o755)
+        os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
+    standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                 "postgres", "-D", str(standby.data), "-R", "-X", "stream")
+    standby.port = free_port()
+    standby._pg_ctl("start")
+    standby.started = True
+    return standby
+
+
+@pytest.fixture(scope="module")
+def pair():
+    primary = Server(FAST).start()
+    try:
+        standby = _standby_of(primary)
+        try:
+            yield primary, standby
+        finally:
+            standby.stop()
+    finally:
+        primary.stop()
+
+
+def _replicated(url: str, trial_id: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return bool(conn.execute("SELECT 1 FROM trials WHERE trial_id = %s AND status = "
+                                     "'RUNNING'", (trial_id,)).fetchall())
+    except psycopg.Error:  # the tables not replicated yet
+        return False
+
+
+def test_the_tools_on_a_standby_never_call_a_primarys_live_worker_gone(pair, capsys):
+    # The primary's liveness locks are not replicated: on the standby every running trial
+    # read as its worker's death ("1 interrupted", "its worker is gone"), while it ran
+    primary, standby = pair
+    tests = os.path.dirname(os.path.abspath(__file__))
+    worker = subprocess.Popen([sys.executable, "-c", _WORKER.format(tests=tests,
+                                                                    url=primary.url())],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        trial_id = worker.stdout.readline().strip()
+        assert trial_id, "the worker started no trial"
+        wait_until(lambda: _replicated(standby.url(), trial_id), DEADLINE,
+                   "the running trial reaching the standby")
+        assert cli(["check", standby.url()]) == 0
+        out = capsys.readouterr().out
+        assert "0 interrupted" in out, out
+        assert "is gone" not in out, out
+        assert "live workers: not seen on a hot standby" in out, out
+        assert cli(["watch", standby.url(), "--once"]) == 0
+        out = capsys.readouterr().out
+        assert f"trial {trial_id}" in out and "worker is gone" not in out, out
+        store = open_store(standby.url(), read_only=True)
+        try:
+            assert store.live_workers() == 1
+        finally:
+            store.close()
+        # the primary, which holds the lock, says the same
+        assert cli(["check", primary.url()]) == 0
+        out = capsys.readouterr().out
+        assert "live workers: 1 " in out and "1 trial(s) running in live workers" in out, out
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=DEADLINE)
+
+
+def test_a_worker_given_a_standby_is_told_to_use_the_primary(pair):
+    _, standby = pair
+    with pytest.raises(ReadOnlyDatabaseError) as raised:
+        open_oracle(standby.url(), max_trials=3)
+    said = str(raised.value)
+    assert "hot standby" in said and "primary" in said, said
+    assert "target_session_attrs=read-write" in said, said
+
+
+def test_a_database_read_only_by_default_is_named_to_a_worker():
+    url = fresh_database()
+    open_oracle(url, max_trials=3).close()
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = "
+                                     "on").format(psycopg.sql.Identifier(name)))
+    with pytest.raises(ReadOnlyDatabaseError) as raised:
+        oracle = open_oracle(url, max_trials=3)
+        oracle.create_trial("w")
+    said = str(raised.value)
+    assert "default_transaction_read_only is on" in said, said
+    assert "RESET default_transaction_read_only" in said, said
