@@ -7,6 +7,10 @@ worker reconnects once and carries on, and the store holds the step exactly once
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+
 import pytest
 from _netcut import Proxy
 from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
@@ -247,3 +251,27 @@ def test_watch_waits_out_a_server_down_longer_than_the_reconnect_wait(proxied, m
     assert ended == [0], out.getvalue()[-500:]
     assert "The search is finished" in out.getvalue()
     oracle.close()
+
+
+
+def test_a_backend_terminated_before_a_pipelined_decision_leaves_no_driver_warning(caplog):
+    # the decision's opening statements go in one pipeline: on a connection the server had
+    # ended, psycopg logged "error ignored terminating <psycopg.Pipeline [BAD] ...>: the
+    # connection is lost" to stderr (through logging's last resort) before hpstore
+    # reconnected and went on, a raw driver line in a search's output
+    oracle = oracle_on(fresh_url())
+    try:
+        first = oracle.create_trial("w")
+        oracle.update_trial(first.trial_id, {"loss": 1.0})
+        first.status = "COMPLETED"
+        oracle.end_trial(first)
+        mine = f"hpstore worker {socket.gethostname()}:{os.getpid()}"
+        assert len(backend_pids(mine)) == 1
+        terminate(backend_pids(mine))
+        wait_until(lambda: not backend_pids(mine), 60, "the backend ending")
+        with caplog.at_level(logging.WARNING, logger="psycopg"):
+            second = oracle.create_trial("w")
+        assert second.status == "RUNNING" and second.trial_id != first.trial_id
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+    finally:
+        oracle.close()

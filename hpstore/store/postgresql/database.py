@@ -562,8 +562,21 @@ class Database:
         (libpq 14 and newer), else one after the other; their cursors."""
         if not self._pipelines:
             return [conn.execute(sql, params or None) for sql, params in statements]
-        with conn.pipeline():
-            return [conn.execute(sql, params or None) for sql, params in statements]
+        # A statement's error is kept and raised once the pipeline is left: left with an
+        # error in flight, psycopg logs the pipeline's own failure to end (the connection
+        # lost) as a warning, a raw driver line on stderr before hpstore reconnects
+        failed: BaseException | None = None
+        try:
+            with conn.pipeline():
+                try:
+                    return [conn.execute(sql, params or None) for sql, params in statements]
+                except self.psycopg.Error as exc:
+                    failed = exc
+        except self.psycopg.Error:
+            if failed is None:
+                raise
+        assert failed is not None
+        raise failed
 
     def _rollback(self, conn: Any) -> None:
         if conn is None or conn.closed:
