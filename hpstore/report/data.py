@@ -162,8 +162,8 @@ def load_search(project: ProjectStore) -> Search:
     search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
                     {}, runs, summarise(light, direction, run_count),
                     (stopping.stopped, stopping.steps_saved))
-    best = [t for t in chosen if t.trial_id in
-            {b.trial_id for b in search.ranked()[:MAX_CURVES]}]
+    best_ids = {b.trial_id for b in search.ranked()[:MAX_CURVES]}  # (once: a sort)
+    best = [t for t in chosen if t.trial_id in best_ids]
     return search._replace(curves=load_curves(project, best, metric))
 
 
@@ -213,7 +213,7 @@ def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
     change of status (a trial stopped early ends STOPPED there, or, when its worker then
     failed, FAILED at that change). A run still open ends at the last sign of life in the
     store."""
-    now = project.last_activity() or 0.0
+    now = 0.0
     started: dict[str, tuple[float, str]] = {}
     stopped: dict[str, int] = {}  # trial id -> its run that ended STOPPED
     runs: list[Run] = []
@@ -234,6 +234,8 @@ def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
         elif change.from_status == "STOPPED" and tid in stopped:
             i = stopped.pop(tid)
             runs[i] = runs[i]._replace(end=at, status=status)
+    if started:  # runs still open end at the last sign of life: a scan of every value
+        now = max(now, project.last_activity() or 0.0)  # reported, so only when needed
     runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
     return sample_runs(runs), len(runs)
 
