@@ -666,6 +666,22 @@ def test_a_retired_trial_leaves_every_result_and_comes_back(store, project):
         project.retire("99", retired=True, by="a", reason=None)
 
 
+def test_the_document_without_metrics_leaves_only_the_reported_values_out(store, project):
+    # what `hpstore watch` and the dashboard ask an oracle with: every epoch of a large
+    # search read, checked and copied took minutes and GBs, and no oracle decides on them
+    trial = start(project, store)
+    project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 1, 1.0)])
+    end(project, trial, score=1.0)
+    whole, light = project.dump(), project.dump(metrics=False)
+    assert [len(t["observations"]) for t in whole["trials"]] == [2]
+    assert [t["observations"] for t in light["trials"]] == [[]]
+    for name in ("trials", "log", "space", "oracle_state", "settings"):
+        if name == "trials":
+            assert ([{**t, "observations": []} for t in whole["trials"]] == light["trials"])
+        else:
+            assert whole[name] == light[name]
+
+
 def test_a_note_is_set_and_removed(store, project):
     trial = start(project, store)
     assert project.set_note(trial.trial_id, "look at this").note is None  # as it was

@@ -326,7 +326,10 @@ class ProjectStore(Protocol):
         """
 
     # -- the whole project ----------------------------------------------------------------
-    def dump(self) -> dict[str, Any]: ...
+    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+        """Everything the project holds, in one snapshot; ``metrics=False`` leaves every
+        trial's reported values out (its ``observations`` empty): what an oracle needs to
+        decide the next trial when none runs, without reading every epoch."""
     def load(self, state: Mapping[str, Any]) -> None: ...
 
 

@@ -64,8 +64,9 @@ class DocumentMixin:
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
 
-    def dump(self) -> dict[str, Any]:
-        """Everything the project holds, read in one snapshot, as JSON-ready data."""
+    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+        """Everything the project holds, read in one snapshot, as JSON-ready data (without
+        the reported values with ``metrics=False``)."""
         def read(conn: Any) -> tuple[Any, ...]:
             p = conn.execute(_PROJECT, (self.project_id,)).fetchone()
             if p is None:
@@ -77,7 +78,7 @@ class DocumentMixin:
             obs = conn.execute(
                 "SELECT o.trial, o.run, o.metric, o.direction, o.step, o.value, o.at FROM "
                 "observations AS o JOIN trials AS t ON t.id = o.trial WHERE t.project_id = %s "
-                "ORDER BY o.id", (self.project_id,)).fetchall()
+                "ORDER BY o.id", (self.project_id,)).fetchall() if metrics else []
             trans = conn.execute(
                 "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, s.message "
                 "FROM transitions AS s JOIN trials AS t ON t.id = s.trial WHERE t.project_id = "

@@ -52,8 +52,9 @@ class DocumentMixin:
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
 
-    def dump(self) -> dict[str, Any]:
-        """Everything the project holds, read in one snapshot, as JSON-ready data."""
+    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+        """Everything the project holds, read in one snapshot, as JSON-ready data (without
+        the reported values with ``metrics=False``)."""
         with self.db.read() as conn:
             p = conn.execute(
                 "SELECT oracle_class, oracle_config, objective, max_trials, seed, space_version,"
@@ -72,7 +73,7 @@ class DocumentMixin:
             for t, run, m, d, s, v, at in conn.execute(
                     "SELECT o.trial, o.run, o.metric, o.direction, o.step, o.value, o.at FROM "
                     "observations o JOIN trials t ON t.id = o.trial WHERE t.project_id = ? "
-                    "ORDER BY o.id", (self.project_id,)):
+                    "ORDER BY o.id", (self.project_id,)) if metrics else ():
                 obs.setdefault(t, []).append([run, m, d, s, v, at])
             trans: dict[int, list[list[Any]]] = {}
             log = []  # the trial number of each row of the status log, in its order
