@@ -22,6 +22,7 @@ REFINE_ROUNDS = ((0.1, 10), (0.03, 10), (0.01, 5), (0.003, 5), (0.001, 3))
 # The least improvement on the model's best mean, as a fraction of the scores' spread, that
 # a trial must be able to bring (at its optimistic bound) for the bound to choose it.
 IMPROVEMENT = 0.03
+LOOKUPS_BEFORE_READING_ALL = 16  # candidates looked up one by one before reading every key
 MODEL_POINTS = 300  # trials the model is conditioned on, at most (its cost grows as n^3)
 FIT_POINTS = 200  # trials its hyperparameters are fitted on, at most
 # Under the prior the noise is small (the default's log is at -11.5, std 1): with a larger
@@ -201,7 +202,9 @@ class BayesianOptimizationOracle(Oracle):
         if n <= limit:
             return np.arange(n)
         best = np.argsort(scores, kind="stable")[:limit // 2]
-        rest = np.setdiff1d(np.arange(n), best)[-(limit - len(best)):]
+        others = np.ones(n, dtype=bool)  # (a mask: setdiff1d hashed every index)
+        others[best] = False
+        rest = np.flatnonzero(others)[-(limit - len(best)):]
         return np.sort(np.concatenate([best, rest]))
 
     def _model(self, scales: np.ndarray | None, encoding: Encoding,
@@ -321,7 +324,11 @@ class BayesianOptimizationOracle(Oracle):
         allp = np.concatenate(found_points)
         order = acquisition_order(np.concatenate(found_means), np.concatenate(found_stds),
                                   beta, target)
-        tried = self.project.values_keys()
+        # Tried before? Asked of the index for the first few candidates (the first is
+        # usually new), then of every key read at once: reading them all for each trial
+        # cost 0.4 s at 100,000 trials.
+        tried: set[str] | None = None
+        asked = 0
         for i in order:
             row = allp[i]
             key = row.tobytes()
@@ -330,7 +337,12 @@ class BayesianOptimizationOracle(Oracle):
             keys.add(key)
             values = encoding.decode(row)
             vkey = values_key(values)
-            if vkey not in tried and not self.is_taken(values, vkey):
+            if tried is None and asked >= LOOKUPS_BEFORE_READING_ALL:
+                tried = self.project.values_keys()
+            asked += 1
+            if (vkey in tried if tried is not None else self.project.has_values(vkey)):
+                continue
+            if not self.is_taken(values, vkey):
                 return values  # never a configuration already tried, or being tried
         return None
 
