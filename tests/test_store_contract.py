@@ -666,6 +666,27 @@ def test_a_retired_trial_leaves_every_result_and_comes_back(store, project):
         project.retire("99", retired=True, by="a", reason=None)
 
 
+def test_the_status_log_reads_of_one_project_skip_the_rows_of_another(store, project):
+    # the log is walked backwards by row id (so that its last rows cost the same at any
+    # size): rows of another project, after and between, must never be taken for this one's
+    other = store.create_project(new_project("other"))
+    mine = start(project, store)
+    end(project, mine, "FAILED", score=None)
+    theirs = [start(other, store, x=x) for x in range(3)]
+    for trial in theirs:
+        end(other, trial)
+    assert project.recent_final_statuses(3) == ["FAILED"]
+    assert other.recent_final_statuses(2) == ["COMPLETED", "COMPLETED"]
+    log = project.transitions()
+    assert [(c.trial_id, c.to_status) for c in log] == [(mine.trial_id, "RUNNING"),
+                                                        (mine.trial_id, "FAILED")]
+    assert project.last_transition() == log[-1].seq < other.last_transition()
+    assert project.transitions(last=True, limit=5) == log
+    assert project.transitions(after=log[0].seq, limit=5) == log[1:]
+    assert project.transitions(tuner_id="w", last=True, limit=1) == log[1:]
+    assert store.create_project(new_project("empty")).last_transition() == 0
+
+
 def test_the_document_without_metrics_leaves_only_the_reported_values_out(store, project):
     # what `hpstore watch` and the dashboard ask an oracle with: every epoch of a large
     # search read, checked and copied took minutes and GBs, and no oracle decides on them

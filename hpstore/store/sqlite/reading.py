@@ -238,8 +238,14 @@ class ReadingMixin:
                     ) -> list[Transition]:
         """The status log, oldest first: of one trial or one worker, after the entry
         numbered ``after``; ``limit`` with ``last`` keeps the newest entries."""
+        # Of one trial: its trial found by its id, then its rows by index. Otherwise CROSS
+        # JOIN fixes the loop order: the log walked by row id from ``after`` on (backwards
+        # with ``last``) and each row's trial looked up, so a LIMIT stops the walk; joined
+        # the other way, SQLite read the project's whole log and sorted it (0.2 s for the
+        # last 20 changes of 3.2 million).
+        join = "JOIN" if trial_id is not None else "CROSS JOIN"
         sql = ("SELECT s.id, t.trial_id, s.from_status, s.to_status, s.at, s.tuner_id, "
-               "s.pid, s.message FROM transitions s JOIN trials t ON t.id = s.trial "
+               "s.pid, s.message FROM transitions s " + join + " trials t ON t.id = s.trial "
                "WHERE t.project_id = ? AND s.id > ?")
         params: list[Any] = [self.project_id, int(after)]
         if trial_id is not None:
@@ -265,16 +271,21 @@ class ReadingMixin:
 
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""
-        return int(self.db.query(
-            "SELECT coalesce(max(s.id), 0) FROM transitions s JOIN trials t ON t.id = s.trial "
-            "WHERE t.project_id = ?", (self.project_id,))[0][0])
+        # (the log walked backwards by row id until a row of this project: max() over a
+        # join read the project's whole log, 0.6 s at 3.2 million rows, at every poll)
+        rows = self.db.query(
+            "SELECT s.id FROM transitions s CROSS JOIN trials t ON t.id = s.trial "
+            "WHERE t.project_id = ? ORDER BY s.id DESC LIMIT 1", (self.project_id,))
+        return int(rows[0][0]) if rows else 0
 
     def recent_final_statuses(self, n: int) -> list[str]:
         """The final statuses of the ``n`` trials that ended last, last first."""
         # The status log is in commit order: reading it backwards stops after n rows, with
-        # no index on the end time to keep up on every commit.
+        # no index on the end time to keep up on every commit. CROSS JOIN makes SQLite walk
+        # it so; with JOIN it read the project's whole log and sorted it (2.8 s at every
+        # FAILED trial's end at 3.2 million rows).
         return [r[0] for r in self.db.query(
-            "SELECT x.to_status FROM transitions x JOIN trials t ON t.id = x.trial "
+            "SELECT x.to_status FROM transitions x CROSS JOIN trials t ON t.id = x.trial "
             "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') AND "
             "x.from_status IS NOT x.to_status "
             "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]
