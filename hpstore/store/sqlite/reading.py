@@ -27,6 +27,9 @@ _COLUMNS = ", ".join(TRIAL_FIELDS)
 _ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, score",
            "ended": "ended_at"}
 _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
+#: the statuses most trials of a large search end with: asked for, the trials are read in
+#: number order (see ``trials``)
+_COMMON = frozenset({"COMPLETED", "FAILED"})
 
 
 class ReadingMixin:
@@ -79,7 +82,14 @@ class ReadingMixin:
             where += f" AND status IN ({', '.join('?' for _ in statuses)})"
             params += list(statuses)
         direction = "DESC" if descending else "ASC"
-        sql = (f"SELECT {_COLUMNS} FROM trials WHERE {where} ORDER BY {_ORDERS[order]} "
+        by = _ORDERS[order]
+        if statuses and order == "number" and not _COMMON.intersection(statuses):
+            # Few trials have these: found by the status index and sorted. Ordered by
+            # number, SQLite walked every trial of the project in number order instead
+            # (0.1 s at 100,000 trials for none found; at each Bayesian decision, at each
+            # refresh of watch). The unary + keeps that index out of the ORDER BY.
+            by = "+number"
+        sql = (f"SELECT {_COLUMNS} FROM trials WHERE {where} ORDER BY {by} "
                f"{direction}, number")
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
