@@ -399,6 +399,39 @@ def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
     assert_finished(path, trials + 5)
 
 
+def test_check_says_when_a_long_reader_keeps_the_log_growing(tmp_path):
+    from _store import run_n
+
+    from hpstore.store.sqlite.database import WAL_SIZE_LIMIT
+
+    trials = AUTOCHECKPOINT_PAGES * 3 // 14  # (as above: the log grows past twice its limit)
+    path = str(tmp_path / "held.db")
+    open_oracle(path, max_trials=trials, seed=5).close()
+
+    def check() -> str:
+        done = subprocess.run([sys.executable, "-m", "hpstore", "check", path],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr  # no damage: a warning
+        return done.stdout
+
+    with open_oracle(path, max_trials=trials) as oracle:  # a worker that stays
+        assert "log:" not in check()
+        held = ModuleReader(path)  # a DB browser with a transaction left open
+        assert held.count() == 0
+        _, done, error, message = run_child(run_n, path, "w", trials)
+        assert (len(done), error) == (trials, None), message
+        assert size(path + "-wal") > 2 * WAL_SIZE_LIMIT
+        said = check()
+        assert "log: " in said and "a reader has held one snapshot" in said, said
+        held.conn.execute("COMMIT")
+        held.conn.close()
+        oracle.store.db.query("SELECT 1")
+        with open_oracle(path, max_trials=trials + 5) as more:
+            for _ in range(5):
+                complete_one(more, "after")
+            assert "log:" not in check()  # cut back once the reader let go
+
+
 # -- 3. descriptors: none kept after close, and no lock of this process dropped -------------------
 def open_descriptors() -> int:
     # searches other tests dropped unclosed close when collected, and the header

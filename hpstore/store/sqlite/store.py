@@ -13,7 +13,7 @@ from hpstore.store.records import NewProject, ProjectRecord
 from hpstore.store.rows import check_state_document, malformed
 from hpstore.store.sqlite import files
 from hpstore.store.sqlite.checks import UNREADABLE, unreadable
-from hpstore.store.sqlite.database import Database
+from hpstore.store.sqlite.database import WAL_SIZE_LIMIT, Database
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.project import (
     SQLiteProject,
@@ -157,6 +157,19 @@ class SQLiteStore:
                     f"{links} (hard links to one file): the library refuses it, since workers "
                     "on two names would corrupt it. Keep one name, or copy the search with "
                     "`hpstore backup`."))
+            log = _log_size(str(self.path) + "-wal")
+            if log > 2 * WAL_SIZE_LIMIT:
+                # Not damage: a reader holding one snapshot (a transaction left open in a
+                # notebook or a DB browser, a query paused half-read) stops every checkpoint
+                # at it, so each commit grows the log, for as long as that reader lasts.
+                findings.append((
+                    "log", True,
+                    f"{log / 2**20:.0f} MB in {self.path.name}-wal (it is folded into the "
+                    f"file at about {WAL_SIZE_LIMIT / 2**20:.0f} MB): a reader has held one "
+                    "snapshot of the search for a long time, so the workers cannot fold "
+                    "what they write into the file. End that reader (a transaction left "
+                    "open in sqlite3, pandas or a DB browser; a query paused half-read, or "
+                    "stopped with Ctrl-Z); the log is cut back at the next checkpoints."))
         # A damaged page stops any of these queries where it lies: that is a finding too,
         # beside the others, not the end of the command.
         try:
@@ -189,3 +202,11 @@ class SQLiteStore:
                          + ("" if version == SCHEMA_VERSION
                             else "; opening it with the library upgrades it")))
         return findings
+
+
+def _log_size(path: str) -> int:
+    """The size of the log file in bytes (0 when there is none)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
