@@ -495,10 +495,10 @@ def oracle_would_stop(project: ProjectStore) -> bool | None:
     if cls is None:
         return None
     try:
-        # (the values reported are left out: no trial runs or waits when this is asked,
-        # and the built-in oracles decide on scores; at 100,000 trials of 20 epochs,
-        # reading them took minutes and GBs)
-        state = project.dump(metrics=False)
+        # (the values reported and the status log are left out: no trial runs or waits
+        # when this is asked, and the built-in oracles decide on scores and states; at
+        # 100,000 trials of 20 epochs, reading them took minutes and GBs)
+        state = project.dump(metrics=False, log=False)
         search = record.oracle_config.get("search") or {}
         memory = cls(objective=objective_from_config(record.objective),
                      max_trials=record.max_trials, seed=record.seed, database=None,

@@ -701,6 +701,11 @@ def test_the_document_without_metrics_leaves_only_the_reported_values_out(store,
             assert ([{**t, "observations": []} for t in whole["trials"]] == light["trials"])
         else:
             assert whole[name] == light[name]
+    bare = project.dump(metrics=False, log=False)  # the status log left out as well
+    assert len(whole["log"]) == 2 and bare["log"] == []
+    assert bare["trials"] == [{**t, "observations": [], "transitions": []}
+                              for t in whole["trials"]]
+    assert bare["space"] == whole["space"] and bare["settings"] == whole["settings"]
 
 
 def test_a_note_is_set_and_removed(store, project):

@@ -326,10 +326,11 @@ class ProjectStore(Protocol):
         """
 
     # -- the whole project ----------------------------------------------------------------
-    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+    def dump(self, *, metrics: bool = True, log: bool = True) -> dict[str, Any]:
         """Everything the project holds, in one snapshot; ``metrics=False`` leaves every
-        trial's reported values out (its ``observations`` empty): what an oracle needs to
-        decide the next trial when none runs, without reading every epoch."""
+        trial's reported values out (its ``observations`` empty), ``log=False`` the
+        status log (its ``transitions`` and the ``log`` empty): what an oracle needs to
+        decide the next trial when none runs, without reading every epoch and change."""
     def load(self, state: Mapping[str, Any]) -> None: ...
 
 

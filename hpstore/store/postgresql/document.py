@@ -64,9 +64,9 @@ class DocumentMixin:
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
 
-    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+    def dump(self, *, metrics: bool = True, log: bool = True) -> dict[str, Any]:
         """Everything the project holds, read in one snapshot, as JSON-ready data (without
-        the reported values with ``metrics=False``)."""
+        the reported values with ``metrics=False``, the status log with ``log=False``)."""
         def read(conn: Any) -> tuple[Any, ...]:
             p = conn.execute(_PROJECT, (self.project_id,)).fetchone()
             if p is None:
@@ -82,7 +82,7 @@ class DocumentMixin:
             trans = conn.execute(
                 "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, s.message "
                 "FROM transitions AS s JOIN trials AS t ON t.id = s.trial WHERE t.project_id = "
-                "%s ORDER BY s.id", (self.project_id,)).fetchall()
+                "%s ORDER BY s.id", (self.project_id,)).fetchall() if log else []
             state = conn.execute(
                 "SELECT key, value::text FROM oracle_state WHERE project_id = %s ORDER BY key "
                 'COLLATE "C"',  # byte order, as a file sorts: not the server's language
@@ -96,10 +96,10 @@ class DocumentMixin:
             observations.setdefault(t, []).append(entry)
         transitions: dict[int, list[list[Any]]] = {}
         number_of = {values[0]: values[1] for values in trial_rows}
-        log = []  # the trial number of each row of the status log, in its order
+        order: list[int] = []  # the trial number of each row of the status log, in order
         for t, *entry in trans_rows:
             transitions.setdefault(t, []).append(entry)
-            log.append(number_of[t])
+            order.append(number_of[t])
         out_trials = []
         for values in trial_rows:
             row = dict(zip(TRIAL_FIELDS, values))
@@ -122,7 +122,7 @@ class DocumentMixin:
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
-            "log": log,
+            "log": order,
             "oracle_state": {k: from_json(v, "oracle_state.value", ANY_JSON)
                              for k, v in state_rows},
         }

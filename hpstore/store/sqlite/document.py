@@ -52,9 +52,9 @@ class DocumentMixin:
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
 
-    def dump(self, *, metrics: bool = True) -> dict[str, Any]:
+    def dump(self, *, metrics: bool = True, log: bool = True) -> dict[str, Any]:
         """Everything the project holds, read in one snapshot, as JSON-ready data (without
-        the reported values with ``metrics=False``)."""
+        the reported values with ``metrics=False``, the status log with ``log=False``)."""
         with self.db.read() as conn:
             p = conn.execute(
                 "SELECT oracle_class, oracle_config, objective, max_trials, seed, space_version,"
@@ -76,14 +76,14 @@ class DocumentMixin:
                     "ORDER BY o.id", (self.project_id,)) if metrics else ():
                 obs.setdefault(t, []).append([run, m, d, s, v, at])
             trans: dict[int, list[list[Any]]] = {}
-            log = []  # the trial number of each row of the status log, in its order
+            order: list[int] = []  # the trial number of each row of the status log, in order
             number_of = {row["id"]: row["number"] for row in trials}
             for t, a, b, at, tid, pid, msg in conn.execute(
                     "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, "
                     "s.message FROM transitions s JOIN trials t ON t.id = s.trial WHERE "
-                    "t.project_id = ? ORDER BY s.id", (self.project_id,)):
+                    "t.project_id = ? ORDER BY s.id", (self.project_id,)) if log else ():
                 trans.setdefault(t, []).append([a, b, at, tid, pid, msg])
-                log.append(number_of[t])
+                order.append(number_of[t])
             state_rows = conn.execute(
                 "SELECT key, value FROM oracle_state WHERE project_id = ? ORDER BY key",
                 (self.project_id,)).fetchall()
@@ -114,7 +114,7 @@ class DocumentMixin:
             },
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
-            "log": log,
+            "log": order,
             "oracle_state": state,
         }
 
