@@ -14,10 +14,11 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import itertools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional
@@ -110,36 +111,94 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
     Raises:
         ValueError: an unknown format.
     """
-    if any(type(v) is bytes for r in rows for v in r):
-        # a BLOB (only SQL a user writes makes one) as SQL writes it, in every format
-        rows = [[f"x'{v.hex()}'" if type(v) is bytes else v for v in r] for r in rows]
+    return "".join(render_stream(columns, rows, fmt, raw=raw, lookahead=None))
+
+
+#: rows a streamed table reads before it prints, to align its columns on them
+LOOKAHEAD = 1_000
+#: rows rendered into one piece of text (one write) when streaming
+_BATCH = 500
+
+
+def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str = "table",
+                  *, raw: bool = False, lookahead: int | None = LOOKAHEAD) -> Iterator[str]:
+    """What :func:`render` prints, in pieces, reading ``rows`` as it goes: memory holds
+    about ``lookahead`` rows at most, whatever the number of rows.
+
+    CSV, JSON and JSON lines come out exactly as :func:`render` writes them. A table is
+    aligned on its titles and its first ``lookahead`` rows (None: every row, as
+    :func:`render`), so a result that short is the same table; past them a wider cell
+    widens its column from that row on (columns never narrow), the row staying whole on
+    one line. Nothing is yielded before the first rows are read (or the last, for a
+    result shorter than a batch).
+
+    Raises:
+        ValueError: an unknown format.
+    """
+    if fmt not in ("table", "csv", "json", "jsonl"):
+        raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
+    batches = _batches(rows, _BATCH)
     if fmt == "csv":
         out = io.StringIO()
         # CRLF line ends (RFC 4180): Python's writer quotes a cell holding a lone CR only
         # when CR is part of the line end, and a reader would split the row there.
         writer = csv.writer(out, lineterminator="\r\n")
+        first = next(batches, [])
         writer.writerow([csv_cell(c, raw=raw) for c in columns])
-        writer.writerows([csv_cell(v, raw=raw) for v in r] for r in rows)
-        return out.getvalue()
+        for batch in itertools.chain([first], batches):
+            writer.writerows([csv_cell(v, raw=raw) for v in r] for r in batch)
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+        return
     if fmt in ("json", "jsonl"):
-        columns = unique_keys(columns)  # a JSON object cannot hold a name twice
-    if fmt == "json":
-        return json.dumps([dict(zip(columns, map(json_value, r))) for r in rows], indent=1,
-                          default=str, allow_nan=False) + "\n"
-    if fmt == "jsonl":
-        return "".join(json.dumps(dict(zip(columns, map(json_value, r))), default=str,
-                                  allow_nan=False) + "\n" for r in rows)
-    if fmt != "table":
-        raise ValueError(f"format must be table, csv, json or jsonl; received {fmt!r}.")
+        keys = unique_keys(columns)  # a JSON object cannot hold a name twice
+        indent = 1 if fmt == "json" else None
+        opened = False
+        for batch in batches:
+            objects = [json.dumps(dict(zip(keys, map(json_value, r))), indent=indent,
+                                  default=str, allow_nan=False) for r in batch]
+            if fmt == "jsonl":
+                yield "".join(o + "\n" for o in objects)
+                continue
+            # each object as json.dumps(indent=1) writes it inside a list: one space in
+            text = ",\n".join(" " + o.replace("\n", "\n ") for o in objects)
+            yield ("[\n" if not opened else ",\n") + text
+            opened = True
+        if fmt == "json":
+            yield "\n]\n" if opened else "[]\n"
+        return
     titles = [terminal_text(c) for c in columns]
     # a cell is cut to TABLE_CELL characters: every row is padded to the longest, so one
     # long note would make each line of the table that long (CSV and JSON keep it whole)
-    cells = [[_cut(table_cell(v)) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(titles)]
+    ahead: list[list[str]] = []
+    for batch in batches:
+        ahead += ([_cut(table_cell(v)) for v in r] for r in batch)
+        if lookahead is not None and len(ahead) >= lookahead:
+            break
+    widths = [max([len(c)] + [len(r[i]) for r in ahead]) for i, c in enumerate(titles)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(titles, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines) + "\n"
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in ahead]
+    yield "\n".join(lines) + "\n"
+    del ahead, lines
+    for batch in batches:  # past the look-ahead: a wider cell widens its column from here
+        lines = []
+        for r in batch:
+            cells = [_cut(table_cell(v)) for v in r]
+            widths = [max(w, len(v)) for w, v in zip(widths, cells)]
+            lines.append("  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip())
+        yield "\n".join(lines) + "\n"
+
+
+def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    """``rows`` in lists of ``size``, a BLOB shown as SQL writes it (``x'00ff'``; only SQL
+    a user writes makes one), in every format."""
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        if any(type(v) is bytes for r in batch for v in r):
+            batch = [[f"x'{v.hex()}'" if type(v) is bytes else v for v in r] for r in batch]
+        yield batch
 
 
 #: characters of a table cell at most (the rest is in --format csv or json)

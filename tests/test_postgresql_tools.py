@@ -646,3 +646,35 @@ def test_a_trial_running_in_the_source_schema_runs_again_in_a_copy_on_the_same_s
         release.set()
         holder.join(120)
     assert holder.exitcode == 0
+
+
+def test_sql_streams_a_large_result_from_the_server_in_bounded_memory(shared_url,
+                                                                       monkeypatch):
+    # the rows were fetched whole (fetchall) before the first was printed
+    import io
+    import tracemalloc
+
+    from hpstore.cli import main
+
+    class Counting(io.TextIOBase):
+        chars = 0
+
+        def writable(self):
+            return True
+
+        def write(self, text):
+            self.chars += len(text)
+            return len(text)
+
+    out = Counting()
+    monkeypatch.setattr(sys, "stdout", out)
+    tracemalloc.start()
+    try:
+        code = main(["sql", shared_url, "SELECT x, x * 0.5 AS half, 'row number ' || x AS "
+                     "label FROM generate_series(1, 50000) AS x", "--format", "csv"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        monkeypatch.undo()
+    assert code == 0 and out.chars > 50_000 * 20
+    assert peak < 5_000_000, f"{peak / 1e6:.1f} MB held for 50000 rows"

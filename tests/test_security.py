@@ -625,7 +625,7 @@ def test_sidecar_not_world_writable(modes_under_umask_zero):
 
 # -- 5. nothing a user typed is formatted into SQL ---------------------------------------------
 
-SQL_SINKS = {"execute", "executemany", "executescript", "query"}
+SQL_SINKS = {"execute", "executemany", "executescript", "query", "stream"}
 
 # Every dynamic piece of SQL text left after constants are followed, with why no user data
 # can reach it. (file, function, source of the piece).
@@ -669,7 +669,7 @@ ALLOWED_SQL_PIECES = {
     ("hpstore/store/postgresql/schema.py", "apply", "path.read_text(encoding='utf-8')"):
         "the text of hpstore's own numbered PostgreSQL migration files in schema/postgresql/",
     ("hpstore/store/postgresql/usersql.py", "run_user_sql", "query"):
-        "hpstore sql runs the user's own query as one prepared statement in a READ ONLY "
+        "hpstore sql runs the user's own query as one statement (extended protocol) in a READ ONLY "
         "transaction of a read-only connection (test_postgresql_tools.py)",
     **{("hpstore/store/postgresql/admin.py", function, piece):
        "a schema or database name quoted as an identifier by psycopg.sql.Identifier"

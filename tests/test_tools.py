@@ -608,3 +608,87 @@ def test_a_tool_called_in_process_closes_no_search_it_did_not_open(shared_db, ca
         assert outside.db.connect().execute("SELECT count(*) FROM trials").fetchone()[0] > 0
     finally:
         outside.close()
+
+
+class _CountingOutput(io.TextIOBase):
+    """A standard output that keeps only how much was written and its first lines."""
+
+    def __init__(self) -> None:
+        self.chars, self.head = 0, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        if len(self.head) < 2000:
+            self.head += text[:2000]
+        return len(text)
+
+
+def peak_of_sql(monkeypatch, database, query, *args):
+    """(exit code, output, peak bytes allocated) of hpstore sql run in-process."""
+    import tracemalloc
+
+    out = _CountingOutput()
+    monkeypatch.setattr(sys, "stdout", out)
+    tracemalloc.start()
+    try:
+        code = main(["sql", database, query, "--timeout", "0", *args])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        monkeypatch.undo()
+    return code, out, peak
+
+
+MANY_ROWS = 50_000
+GENERATED = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+             f"{MANY_ROWS}) SELECT x, x * 0.5 AS half, 'row number ' || x AS label FROM c")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_sql_streams_a_large_result_in_bounded_memory(shared_db, monkeypatch, fmt):
+    # the whole result was fetched, then rendered into one string, before the first row
+    # was printed: about 28 MB at 50,000 rows of three columns (560 MB at a million)
+    code, out, peak = peak_of_sql(monkeypatch, shared_db, GENERATED, "--format", fmt)
+    assert code == 0
+    assert out.chars > MANY_ROWS * 20  # every row was printed
+    assert peak < 5_000_000, f"{peak / 1e6:.1f} MB held for {MANY_ROWS} rows"
+    if fmt == "json":
+        assert out.head.startswith('[\n {\n  "x": 1,\n  "half": 0.5,\n  "label": "row number 1"')
+
+
+def test_sql_streams_from_a_generator_before_the_query_ends(shared_db):
+    # the first rows reach the output while the statement still has rows to give
+    store = hpstore.store.open_store(shared_db, read_only=True)
+    try:
+        with store.sql_rows(GENERATED) as (columns, rows):
+            from hpstore.rendering import render_stream
+
+            pieces = render_stream(columns, rows, "csv")
+            first = next(pieces)
+            assert first.startswith("x,half,label\r\n1,0.5,row number 1\r\n")
+            assert first.count("\r\n") < 1000  # one batch, not the whole result
+    finally:
+        store.close()
+
+
+def test_a_streamed_table_is_aligned_on_its_first_rows_then_widens(shared_db, capsys):
+    # up to the look-ahead, the same table as before; past it, a wider cell widens its
+    # column from that row on, and each row stays whole on one line
+    code, out, _ = run(capsys, "sql", shared_db,
+                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                       "WHERE x < 1200) SELECT CASE WHEN x > 1100 THEN 'wide ' || x ELSE "
+                       "'n' END AS a, x AS b FROM c")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "a  b" and lines[1] == "-  ----" and lines[2] == "n  1"
+    assert len(lines) == 1202
+    assert lines[1100 + 2] == "wide 1101  1101" and lines[-1] == "wide 1200  1200"
+    code, out, _ = run(capsys, "sql", shared_db, "SELECT 'abc' AS a, 1 AS b UNION ALL "
+                       "SELECT 'x', 22")
+    assert out == "a    b\n---  --\nabc  1\nx    22\n"

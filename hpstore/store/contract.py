@@ -403,6 +403,12 @@ class Store(Protocol):
             ) -> tuple[list[str], list[Any]]:
         """One read-only statement a person wrote: (columns, rows)."""
 
+    def sql_rows(self, query: str, *, timeout: float | None = None
+                 ) -> AbstractContextManager[tuple[list[str], Iterator[Any]]]:
+        """One read-only statement a person wrote: its columns, and its rows read from the
+        engine as they are iterated (memory bounded, whatever their number), within the
+        block; the statement and its snapshot last until the block ends."""
+
     def close(self) -> None: ...
 
 

@@ -9,6 +9,8 @@ after it. What it may read is what the role in the URL may read.
 from __future__ import annotations
 
 import contextlib
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from hpstore.errors import HpStoreError, QueryTimeoutError
@@ -23,10 +25,14 @@ from hpstore.store.statements import (
 )
 
 
-def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str], list[Any]]:
-    """One statement a person wrote, read-only: (columns, rows).
+@contextlib.contextmanager
+def run_user_sql(db: Any, query: str, timeout: float | None
+                 ) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """One statement a person wrote, read-only: its columns, and its rows streamed from the
+    server as they are iterated (a few in memory at a time). The transaction, and the
+    statement's time limit, last until the block ends.
 
-    Raises:
+    Raises (also from iterating the rows):
         HpStoreError: a statement that is not a query (refused before the server sees it),
             a write, several statements, or anything the server refuses; said in words.
         QueryTimeoutError: it ran past ``timeout`` seconds.
@@ -47,6 +53,7 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
     psycopg = db.psycopg
     conn = db.connect()
     millis = 0 if not timeout else max(1, int(timeout * 1000))
+    rows = None
     try:
         conn.execute("BEGIN READ ONLY")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(millis),))
@@ -54,9 +61,11 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
         # JSON comes back as the text stored, as from a file (not parsed, written again)
         for name in ("json", "jsonb"):
             cursor.adapters.register_loader(name, psycopg.types.string.TextLoader)
-        cursor.execute(query, prepare=True)  # one statement, never a script
+        # streamed through the extended protocol: one statement, never a script
+        rows = cursor.stream(query, size=_CHUNK if _chunked(psycopg) else 1)
+        first = next(rows, None)  # (the columns are known once the first rows came)
         columns = [c.name for c in cursor.description or []]
-        return columns, cursor.fetchall() if cursor.description is not None else []
+        yield columns, itertools.chain([] if first is None else [first], rows)
     except psycopg.Error as exc:
         state = getattr(exc, "sqlstate", None) or ""
         text = first_line(exc)
@@ -77,7 +86,21 @@ def run_user_sql(db: Any, query: str, timeout: float | None) -> tuple[list[str],
         raise HpStoreError(f"PostgreSQL could not run the query: {text.rstrip('.')}.") from None
     finally:
         with contextlib.suppress(Exception):
+            if rows is not None:  # rows not read (a closed pipe): the server cancels them
+                rows.close()  # (and the connection is free for the ROLLBACK)
+        with contextlib.suppress(Exception):
             conn.execute("ROLLBACK")
+
+
+#: rows the server sends in one message, where libpq can (17 and later); else one
+_CHUNK = 500
+
+
+def _chunked(psycopg: Any) -> bool:
+    try:
+        return bool(psycopg.capabilities.has_stream_chunked())
+    except AttributeError:  # (psycopg before 3.2)
+        return False
 
 
 # The first value hpstore never writes that the schema's types and checks let through: a

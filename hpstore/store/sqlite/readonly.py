@@ -435,11 +435,14 @@ class ReadOnlyDatabase:
         stop_watching(self.sidecar)
 
 
+@contextlib.contextmanager
 def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
-                 ) -> tuple[list[str], list[Any]]:
-    """One statement a person wrote, on a read-only connection: (columns, rows).
+                 ) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """One statement a person wrote, on a read-only connection: its columns, and its rows
+    read as they are iterated (a few hundred in memory at a time). The statement holds its
+    snapshot of the file until the block ends; ``timeout`` counts until then too.
 
-    Raises:
+    Raises (also from iterating the rows):
         HpStoreError: a write, ATTACH, a PRAGMA that changes a setting, a function that
             exposes memory, several statements, or anything SQLite refuses; said in words.
         QueryTimeoutError: it ran past ``timeout`` seconds.
@@ -448,6 +451,7 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
     guard = guard_queries(conn, timeout or None)
     refusals = restrict_user_sql(conn)
     guard.start()
+    cursor = None
     try:
         cursor = conn.execute(query)
         if cursor.description is None:  # (every statement hpstore sql lets through reads)
@@ -459,7 +463,7 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
                 f"trial_overview\"; {first_words(query)!r} returns no rows. Nothing was "
                 "changed.")
         columns = [d[0] for d in cursor.description]
-        return columns, cursor.fetchall()
+        yield columns, _fetched(cursor)
     except sqlite3.Warning as exc:
         raise HpStoreError(f"{exc} (give one statement).") from None
     except sqlite3.Error as exc:
@@ -483,6 +487,16 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
     except MemoryError as exc:
         raise HpStoreError(f"SQLite could not run the query: {unreadable(exc)}. `hpstore "
                            "check` says whether the file is damaged.") from None
+    finally:
+        if cursor is not None:  # ends the statement, and with it the snapshot it holds
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
+
+
+def _fetched(cursor: sqlite3.Cursor) -> Iterator[Any]:
+    """The rows of ``cursor``, fetched a few hundred at a time."""
+    while rows := cursor.fetchmany(500):
+        yield from rows
 
 
 def holds_search(path: str | os.PathLike[str]) -> bool:

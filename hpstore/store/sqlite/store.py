@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from hpstore.errors import DatabaseError, NotAnHpstoreFileError
@@ -139,6 +139,13 @@ class SQLiteStore:
     # -- what only a SQLite file has ------------------------------------------------------
     def sql(self, query: str, *, timeout: float | None = None) -> tuple[list[str], list[Any]]:
         """One read-only statement a person wrote: (columns, rows). See ``hpstore sql``."""
+        with self.sql_rows(query, timeout=timeout) as (columns, rows):
+            return columns, list(rows)
+
+    def sql_rows(self, query: str, *, timeout: float | None = None
+                 ) -> AbstractContextManager[tuple[list[str], Iterator[Any]]]:
+        """One read-only statement a person wrote: its columns and its rows, read as they
+        are iterated, within the block. See ``hpstore sql``."""
         return run_user_sql(self.db.connect(), query, timeout)
 
     def checkpoint(self) -> None:
