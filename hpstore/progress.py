@@ -67,6 +67,10 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+#: reads of the log and the counts, while workers keep changing them, before one is used
+_TRIES = 5
+
+
 class OutputClosed(KeyboardInterrupt):
     """The reader of the display's pipe closed it, in a search told to stop then (``hpstore
     demo | head``): a KeyboardInterrupt, so the search stops as at Ctrl-C, its running
@@ -101,6 +105,8 @@ class Progress:
         self._done_at_start = self._finished()
         self._best_score, _ = self._best()
         self._status_shown = False
+        #: the highest count of finished trials shown: what is shown never steps back
+        self._shown = self._done_at_start
 
     def _finished(self) -> int:
         # trials added with a result that do not count towards max_trials are not shown
@@ -148,14 +154,16 @@ class Progress:
         """Print a line for each trial that ended since the last poll, then the live line."""
         if self.verbose <= 0:
             return
-        events = queries.events_since(self.project, self._last_transition)
+        events, finished = self._events_and_count()
         total = self.project.record().max_trials
         # Counts and best as they stood when each trial ended, not as they stand now.
-        done = self._finished() - sum(e.status in queries.DONE for e in events)
+        done = finished - sum(e.status in queries.DONE for e in events)
         for event in events:
             self._last_transition = max(self._last_transition, event.seq)
             status, score, message = event.status, event.score, event.message
             done += status in queries.DONE
+            # never below a count shown before (a trial that left the results meanwhile)
+            done = self._shown = max(done, self._shown)
             if status == "COMPLETED" and score is not None and queries.better(
                     score, self._best_score, self.direction):
                 self._best_score = score
@@ -171,10 +179,25 @@ class Progress:
                 line += f"\n         {_clip(last[0], 200)}"
             self._print(line)
         if self.live:
-            self._status_line()
+            self._shown = max(finished, self._shown)
+            self._status_line(self._shown)
 
-    def _status_line(self) -> None:
-        done, total = self._finished(), self.project.record().max_trials
+    def _events_and_count(self) -> tuple[list[queries.Event], int]:
+        """The status changes since the last poll and the count of finished trials, as of
+        one moment. Read apart, a trial that ended between the two reads was in the count
+        and not among the changes: the lines numbered from that count ran one ahead per
+        such trial, and the next poll's lines stepped back. Read again while the log moved
+        under the reads."""
+        for _ in range(_TRIES):
+            before = self.project.last_transition()
+            events = queries.events_since(self.project, self._last_transition)
+            finished = self._finished()
+            if self.project.last_transition() == before:
+                break
+        return events, finished
+
+    def _status_line(self, done: int) -> None:
+        total = self.project.record().max_trials
         running = self.project.running()
         best, values = self._best()
         elapsed = time.monotonic() - self.started

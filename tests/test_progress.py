@@ -136,3 +136,51 @@ def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
     live = [part for part in shown.split(b"\r\x1b[2K")[1:] if part and b"\n" not in part]
     assert live and all(len(p) <= 59 for p in live), live
     oracle.close()
+
+
+def test_the_count_of_done_trials_never_steps_back_when_trials_end_between_two_reads(
+        tmp_path, monkeypatch):
+    # The status log and the count of finished trials were read apart: trials that ended
+    # between the two reads were in the count and not among the log's changes, so the
+    # lines ran ahead (2/.., 3/..) and the next poll's stepped back to 2/...
+    import io
+    import re
+
+    from hpstore import progress, queries
+
+    path = str(tmp_path / "s.db")
+
+    def oracle():
+        made = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path)
+        made.hyperparameters.Float("x", 0, 1)
+        return made
+
+    mine, other = oracle(), oracle()
+
+    def end_one(by):
+        trial = by.create_trial("w")
+        by.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        by.end_trial(trial)
+
+    out = io.StringIO()
+    shown = progress.Progress(mine.project, "min", 1, out)
+    end_one(mine)
+    read = queries.events_since
+    armed = [True]
+
+    def events_then_two_more_end(project, after, **kw):
+        found = read(project, after, **kw)
+        if armed[0]:  # another worker ends two trials right after the log was read
+            armed[0] = False
+            end_one(other)
+            end_one(other)
+        return found
+
+    monkeypatch.setattr(progress.queries, "events_since", events_then_two_more_end)
+    shown.poll()
+    shown.poll()
+    counts = [int(n) for n in re.findall(r"\((\d+)/10\)", out.getvalue())]
+    assert counts == [1, 2, 3], out.getvalue()
+    mine.close()
+    other.close()
