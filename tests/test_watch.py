@@ -235,3 +235,42 @@ def test_watch_ends_when_a_schedule_or_a_finite_space_is_used_up(tmp_path, kind)
     oracle.close()
     text, finished = watch_frame(path)
     assert finished and "no more trials" in text
+
+
+
+def test_watch_says_at_once_that_it_connects_to_a_server_slow_to_answer(monkeypatch):
+    # The first look at a URL ran before any line: a server that accepts and does not
+    # answer kept watch silent for the connection's timeout (10 s), one that says it is
+    # restarting for 30 s. The look is held here until the line has come.
+    import threading
+
+    tool = load_tool("watch")
+    release, said = threading.Event(), threading.Event()
+    lines = []
+
+    def held_look(database):
+        assert release.wait(DEADLINE)
+        return False
+
+    class Output:
+        def write(self, text):
+            lines.append(text)
+            said.set()
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(tool, "holds_search", held_look)
+    monkeypatch.setattr(sys, "stdout", Output())
+    url = "postgresql://someone@127.0.0.1:1/db"
+    looking = threading.Thread(target=lambda: tool.wait_for(url, 0.01), daemon=True)
+    looking.start()
+    try:
+        assert said.wait(DEADLINE), "nothing said while the first look went on"
+        assert "".join(lines).startswith(f"Connecting to {url} (Ctrl-C to stop)")
+    finally:
+        release.set()
+    monkeypatch.setattr(tool, "holds_search", lambda database: True)
+    looking.join(DEADLINE)
+    assert not looking.is_alive()
+    assert f"Waiting for {url} to hold a search" in "".join(lines)

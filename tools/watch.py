@@ -1,7 +1,8 @@
 """hpstore watch DB: a live view of a running search, refreshed every few seconds.
 
 Read-only: it never blocks the workers. A file that does not exist yet is waited for, as
-are a server not reached yet and a schema without a search yet. Ends
+are a server not reached yet and a schema without a search yet; a server slow to answer
+is said so at once ("Connecting to ..."), not after its connection's time limit. Ends
 with Ctrl-C (exit code 130), or by itself once the search is finished: nothing running or
 waiting to run again, and either max_trials trials ended (COMPLETED, FAILED or STOPPED) or,
 with no worker left alive, the search's oracle would hand out no more trials. A file moved,
@@ -14,7 +15,9 @@ it at its first write).
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from typing import Any
 
 from hpstore import queries
 from hpstore.errors import ServerUnavailableError
@@ -30,15 +33,49 @@ from hpstore.tooling import (
     tool_parser,
 )
 
+#: seconds the first look at a server may take before it is said that it connects
+AT_ONCE = 0.5
+
 
 def wait_for(database: str, interval: float) -> None:
-    """Return once ``database`` holds a search; says once that it waits."""
-    if holds_search(database):
+    """Return once ``database`` holds a search; says once that it waits. The first look at
+    a server may itself take long (one that does not answer is given 10 s, one that says
+    it is restarting 30 s): past AT_ONCE, it is said at once that it connects."""
+    if not is_url(database):  # (a file is looked at at once)
+        if not holds_search(database):
+            _say_waiting(database)
+            while not holds_search(database):
+                time.sleep(interval)  # polling a file that other processes create
         return
+    looked = threading.Event()
+    answer: list[Any] = []
+
+    def look() -> None:
+        try:
+            answer.append(holds_search(database))
+        except BaseException as exc:  # (raised in the main thread below)
+            answer.append(exc)
+        finally:
+            looked.set()
+
+    threading.Thread(target=look, name="hpstore-watch-first-look", daemon=True).start()
+    if not looked.wait(AT_ONCE):
+        print(terminal_text(f"Connecting to {shown(database)} (Ctrl-C to stop)..."),
+              flush=True)
+    while not looked.wait(0.5):  # (woken at once when the look ends; Ctrl-C stays live)
+        pass
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    if answer[0]:
+        return
+    _say_waiting(database)
+    while not holds_search(database):
+        time.sleep(interval)  # polling a server that other processes fill
+
+
+def _say_waiting(database: str) -> None:
     print(terminal_text(f"Waiting for {shown(database)} to hold a search (Ctrl-C to stop)..."),
           flush=True)
-    while not holds_search(database):
-        time.sleep(interval)  # polling a file that other processes create
 
 
 def _stamp_of_a_copy(store: Store, database: str) -> tuple[object, ...] | None:
