@@ -213,6 +213,8 @@ def table_cell(value: Any) -> str:
     """One value as the text of a table cell, on one line, control characters escaped."""
     if value is None:
         return ""
+    if type(value) is int:  # (no control character to escape: the commonest cell, fast)
+        return str(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):

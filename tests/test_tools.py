@@ -692,3 +692,29 @@ def test_a_streamed_table_is_aligned_on_its_first_rows_then_widens(shared_db, ca
     code, out, _ = run(capsys, "sql", shared_db, "SELECT 'abc' AS a, 1 AS b UNION ALL "
                        "SELECT 'x', 22")
     assert out == "a    b\n---  --\nabc  1\nx    22\n"
+
+
+def test_show_sums_up_a_trial_of_many_steps_and_prints_every_one_when_asked(tmp_path,
+                                                                             capsys):
+    # a trial of 500,000 metric values printed a table of every step (minutes, and a
+    # screen no one reads); past 1000 means per step each metric gets one line
+    path = str(tmp_path / "long.db")
+    oracle = open_oracle(path, max_trials=2)
+    trial = oracle.create_trial("w")
+    oracle.project.record_metrics(trial.trial_id, [
+        (m, "min", step, float(step) + k) for step in range(700)
+        for k, m in enumerate(["loss", "val_loss"])])
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    oracle.close()
+    code, out, _ = run(capsys, "show", path, trial.trial_id)
+    assert code == 0
+    assert "1400 means per step in all" in out and "--all-steps" in out
+    lines = out.splitlines()
+    loss = next(line for line in lines if line.startswith("1    loss "))
+    assert loss.split() == ["1", "loss", "700", "0", "699", "0", "0", "699", "699", "699",
+                            "700"]
+    assert len(lines) < 30
+    code, out, _ = run(capsys, "show", path, trial.trial_id, "--all-steps")
+    assert code == 0 and "Metrics (mean per step):" in out
+    assert sum(line.startswith("1    ") for line in out.splitlines()) == 1400
