@@ -718,3 +718,39 @@ def test_show_sums_up_a_trial_of_many_steps_and_prints_every_one_when_asked(tmp_
     code, out, _ = run(capsys, "show", path, trial.trial_id, "--all-steps")
     assert code == 0 and "Metrics (mean per step):" in out
     assert sum(line.startswith("1    ") for line in out.splitlines()) == 1400
+
+
+class _CheckpointingOutput(_CountingOutput):
+    """A standard output that, at each write, asks a writer's connection to fold the whole
+    log into the file: it cannot while a reader still holds a snapshot of it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path, self.busy = path, []
+
+    def write(self, text: str) -> int:
+        conn = sqlite3.connect(self.path, timeout=0)
+        try:
+            self.busy.append(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        finally:
+            conn.close()
+        return super().write(text)
+
+
+def test_sql_holds_no_snapshot_while_its_output_waits(tmp_path, monkeypatch):
+    # a pager read slowly waits on the output: were rows printed as read, the query's
+    # snapshot would stay open all that time and the workers' -wal would grow unchecked
+    path = str(tmp_path / "s.db")
+    oracle = open_oracle(path, max_trials=5, seed=1)
+    try:
+        end_trials(oracle, ["COMPLETED"] * 3)  # (open: its log holds these writes)
+        assert Path(path + "-wal").stat().st_size > 0
+        out = _CheckpointingOutput(path)
+        monkeypatch.setattr(sys, "stdout", out)
+        code = main(["sql", path, GENERATED + ", (SELECT count(*) FROM trials) AS trials",
+                     "--format", "csv"])
+        monkeypatch.undo()
+    finally:
+        oracle.close()
+    assert code == 0 and out.chars > MANY_ROWS * 20
+    assert out.busy and not any(out.busy), out.busy[:5]
