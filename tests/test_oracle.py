@@ -198,8 +198,9 @@ def test_a_decision_is_drawn_ahead_of_the_write_lock_only_while_other_writers_qu
         return [s.split()[0] for s in sent]
 
     alone = verbs_of_a_trial()
-    # the running trials, then the decision made in the transaction that records it
-    assert alone[:2] == ["SELECT", "BEGIN"]
+    # no read before the lock: the decision is made in the transaction that records it,
+    # whose statement of the facts says whether any trial runs
+    assert alone[:2] == ["BEGIN", "SELECT"]
     # another writer holds the writers' turnstile (a lock file beside the search) while
     # this process writes: it waits for it, then goes on to SQLite's own lock
     fd = os.open(f"{db}.hpstore/write.lock", os.O_RDWR)
@@ -209,10 +210,10 @@ def test_a_decision_is_drawn_ahead_of_the_write_lock_only_while_other_writers_qu
     finally:
         os.close(fd)
     shared = verbs_of_a_trial()
-    # now drawn first (the facts read; the values are looked up only under the lock,
-    # where they are checked anyway), then checked under the lock
+    # now drawn first (the running trials and the facts read; the values are looked up
+    # only under the lock, where they are checked anyway), then checked under the lock
     assert shared[:3] == ["SELECT", "SELECT", "BEGIN"]
-    assert shared.count("SELECT") == alone.count("SELECT") + 1
+    assert shared.count("SELECT") == alone.count("SELECT") + 2
 
 
 def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):

@@ -151,11 +151,15 @@ class DecidingMixin:
         if (problem := unicode_problem(tuner_id)) is not None:
             raise ValueError(f"`tuner_id` {tuner_id!r} cannot be stored: {problem}.")
         session = self._store.session()
-        if self._project.remote:
+        if self._project.remote or (self.decides_quickly and not self._store.contended()):
             # On a server every read is a round trip: the running trials (with whether their
             # workers live) are read in the round trip that takes the decision's lock, just
             # ahead of it, and only when one is to be handed back or reaped is the long way
-            # below taken.
+            # below taken. On a file, a quick decision with no other writer waiting does
+            # the same inside its write transaction, where the statement of the decision's
+            # facts says whether any trial runs (one read, and its read transaction, fewer
+            # a trial); while writers queue, the running trials are read before the lock,
+            # as below, so that values can be drawn ahead of it.
             started = self._start_new(tuner_id, session, None)
             if started is not None:
                 return started

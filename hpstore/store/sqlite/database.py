@@ -517,14 +517,15 @@ class Database:
         if self._share is not None and self._share_pid == os.getpid():
             self._share.running.discard(key)
 
-    def is_alive(self, token: str, pid: int | None = None) -> bool:
-        """Whether the process behind a liveness token still runs."""
+    def is_alive(self, token: str, pid: int | None = None, *, tidy: bool = True) -> bool:
+        """Whether the process behind a liveness token still runs; a dead one's liveness
+        file is removed unless ``tidy`` is False."""
         if self.memory:
             return True
         mine = self._session
         if mine is not None and mine.token == token and mine.pid == os.getpid():
             return True
-        return Session.probe(self.sidecar, token, pid=pid)
+        return Session.probe(self.sidecar, token, tidy=tidy, pid=pid)
 
     def owns(self, token: str | None) -> bool:
         """Whether a liveness token is a session of this process (of any Database on any

@@ -59,10 +59,12 @@ _FACTS_COLUMNS = (
     "queued IS NOT NULL), p.uncounted, p.space_version")
 _FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects p WHERE p.project_id = ?"
 # ... and, for a decision made in the transaction that records it, whether the tuner id runs
-# a trial in another session (one statement less under the write lock).
+# a trial in another session (one statement less under the write lock), and whether any
+# trial runs at all (when none does, the running trials need no read of their own).
 _DECISION_FACTS = (
     f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
-    "AND status = 'RUNNING' AND tuner_id = ? AND session IS NOT ?) FROM projects p WHERE "
+    "AND status = 'RUNNING' AND tuner_id = ? AND session IS NOT ?), EXISTS (SELECT 1 FROM "
+    "trials WHERE project_id = p.project_id AND status = 'RUNNING') FROM projects p WHERE "
     "p.project_id = ?")
 
 
@@ -328,7 +330,10 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 found = conn.execute(_DECISION_FACTS,
                                      (tuner_id, session, self.project_id)).fetchall()
                 facts, in_use = self._facts_from(found), bool(found[0][5])
-                if running:
+                if running and not found[0][6]:
+                    # none runs (read in the facts' statement): none to hand back or reap
+                    facts = facts._replace(running=())
+                elif running:
                     with_running = self._with_running(facts, tuner_id, session)
                     if with_running is None:
                         return None
@@ -372,8 +377,12 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         is gone (see ``decide``)."""
         trials = self.running()
         for t in trials:
+            # A look only, its file left in place: the caller reaps a dead worker's trial
+            # after looking again, and with the file gone that look would rest on the pid,
+            # which a killed process keeps until its parent collects it.
             if t.tuner_id == tuner_id or (t.session is not None and t.session != session
-                                          and not self.db.is_alive(t.session, t.pid)):
+                                          and not self.db.is_alive(t.session, t.pid,
+                                                                   tidy=False)):
                 return None
         return facts._replace(running=tuple(trials))
 

@@ -420,7 +420,7 @@ class ReadOnlyDatabase:
     def session(self) -> None:
         return None
 
-    def is_alive(self, token: str, pid: int | None = None) -> bool:
+    def is_alive(self, token: str, pid: int | None = None, *, tidy: bool = False) -> bool:
         # looked at, never tidied: a reader changes nothing, not even the lock folder
         return Session.probe(self.sidecar, token, tidy=False, pid=pid)
 
