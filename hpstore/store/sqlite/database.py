@@ -334,14 +334,19 @@ class Database:
                     "written, so the file alone holds every commit. A trial that thread "
                     "was running is run again by the next worker. To finish such trials, "
                     "join the threads before the script ends.")
-            conn = self.connect()
+            # The process id asked once for the connection, the share and the turnstile
+            # (a system call each time, and this runs three times a trial).
+            pid = os.getpid()
+            conn = self._conn
+            if conn is None or self._pid != pid:
+                conn = self.connect()
             if conn.in_transaction:  # inside this thread's write (a quick decision's step)
                 yield conn
                 return
             # hpstore's writers on this file take turns here before SQLite's write lock,
             # which hands over far more slowly (see :class:`locks.Turnstile`). Taken inline,
             # not through a context manager of its own: this runs three times a trial.
-            turnstile = None if self.memory else self._shared().turnstile
+            turnstile = None if self.memory else self._shared(pid).turnstile
             # One try from the turn on: a Ctrl-C that lands just as the turn is taken must
             # give it back (or every other process's writes waited its patience until this
             # one wrote again), and one as BEGIN returns must roll back, or the next write
@@ -349,7 +354,7 @@ class Database:
             # it was taken: giving back a turn not held changes nothing.
             try:
                 if turnstile is not None:
-                    turnstile.enter()
+                    turnstile.enter(pid)
                 conn.execute("BEGIN IMMEDIATE")
                 # Checked holding the write lock: one stat, and no commit reaches a file
                 # that was moved while this process waited.
@@ -366,7 +371,7 @@ class Database:
                 raise
             finally:
                 if turnstile is not None:
-                    turnstile.leave()
+                    turnstile.leave(pid)
 
     def contended(self, within: float = 1.0) -> bool:
         """Whether a writer of this process found another one writing to the file in the
@@ -466,12 +471,14 @@ class Database:
             self._mutex = self._shared().mutex
         return self._mutex
 
-    def _shared(self) -> shared.FileShare:
+    def _shared(self, pid: int | None = None) -> shared.FileShare:
         """What this process's databases of this file share (joined on first use, and
-        again in a forked child)."""
-        if self._share is None or self._share_pid != os.getpid():
+        again in a forked child); ``pid``: this process's id, when just asked."""
+        if pid is None:
+            pid = os.getpid()
+        if self._share is None or self._share_pid != pid:
             self._share = shared.join(self.sidecar, str(self.path))
-            self._share_pid = os.getpid()
+            self._share_pid = pid
             # An oracle dropped without close() must not keep the file's lock files (and
             # its liveness session, once no other user is left) open for the rest of the
             # process: a loop over many searches would run out of file descriptors.

@@ -254,11 +254,14 @@ class Turnstile:
         #: when (monotonic seconds) a writer last found the turnstile taken
         self.waited = -math.inf
 
-    def enter(self) -> bool:
-        """Take a turn; whether this process holds it (False: go on without it)."""
-        if self._pid != os.getpid():  # first use, or a child after fork: a descriptor
+    def enter(self, pid: int | None = None) -> bool:
+        """Take a turn; whether this process holds it (False: go on without it).
+        ``pid``: this process's id, when the caller just asked for it."""
+        if pid is None:
+            pid = os.getpid()
+        if self._pid != pid:  # first use, or a child after fork: a descriptor
             self._after_fork_in_child()  # of its own, not its parent's
-            self._pid = os.getpid()
+            self._pid = pid
         try:
             if self._fd is None:
                 make_lock_folder(self.path.parent)
@@ -274,10 +277,10 @@ class Turnstile:
             self.leave()
             raise
 
-    def leave(self) -> None:
+    def leave(self, pid: int | None = None) -> None:
         """End this process's turn (taken by :meth:`enter` returning True; nothing
-        happens when this process holds none)."""
-        if self._fd is not None and self._pid == os.getpid():
+        happens when this process holds none). ``pid`` as for :meth:`enter`."""
+        if self._fd is not None and self._pid == (os.getpid() if pid is None else pid):
             # (not contextlib.suppress: this runs at every write, and a context manager
             # costs more than the unlock)
             try:  # noqa: SIM105
