@@ -13,6 +13,12 @@ from hpstore.store.records import compact_json, is_identity_name
 
 
 def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
+    if type(values) is dict:
+        for name in values:
+            if type(name) is not str or name.startswith("tuner/"):
+                break
+        else:
+            return values  # text names, none a bookkeeping one (nearly every set): as is
     return {k: v for k, v in values.items() if is_identity_name(k)}
 
 

@@ -128,8 +128,9 @@ _END = ("UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, qu
 # ... and, for an end computed from the values the worker kept, only if nothing else about
 # the trial changed and its run still holds exactly those values (metric values are only
 # ever added, so their number says whether any came from elsewhere).
-_AS_SEEN = (" AND message IS ? AND invalid_runs = ? AND values_key = ? AND (SELECT count(*) "
-            "FROM observations WHERE trial = ? AND run = ?) = ?")
+_END_AS_SEEN = _END + (
+    " AND message IS ? AND invalid_runs = ? AND values_key = ? AND (SELECT count(*) "
+    "FROM observations WHERE trial = ? AND run = ?) = ?")
 _OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)")
 # ... one value, added only if the trial (its row id in this project: project ids are never
@@ -529,7 +530,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             1 if invalid else 0, now if status in TrialStatus.FINAL else None, os.getpid(),
             now, trial.key, trial.status, trial.run]
         if seen is not None:
-            sql += _AS_SEEN
+            sql = _END_AS_SEEN
             params += [trial.message, trial.invalid_runs, trial.values_key, trial.key,
                        trial.run, seen]
         with self.db.write() as conn:
