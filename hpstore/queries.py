@@ -495,6 +495,9 @@ def oracle_would_stop(project: ProjectStore) -> bool | None:
     cls = classes.get(record.oracle_class)
     if cls is None:
         return None
+    if cls in (RandomSearchOracle, BayesianOptimizationOracle) and \
+            _never_used_up(project.space()[1]):
+        return False  # (without the copy, which takes seconds at 100,000 trials)
     try:
         # (the values reported and the status log are left out: no trial runs or waits
         # when this is asked, and the built-in oracles decide on scores and states; at
@@ -513,3 +516,16 @@ def oracle_would_stop(project: ProjectStore) -> bool | None:
         return None
     finally:
         memory.close()
+
+
+def _never_used_up(entries: list[dict[str, Any]]) -> bool:
+    """Whether a space holds more value sets than any search can try: a real number on no
+    grid, over a range, that every trial takes (no condition). Random and Bayesian search
+    then stop only at their ``max_trials``."""
+    for entry in entries:
+        config = entry.get("config") or {}
+        if entry.get("class_name") == "Float" and config.get("step") is None \
+                and not config.get("conditions") \
+                and config.get("min_value") != config.get("max_value"):
+            return True
+    return False

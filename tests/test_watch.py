@@ -274,3 +274,41 @@ def test_watch_says_at_once_that_it_connects_to_a_server_slow_to_answer(monkeypa
     looking.join(DEADLINE)
     assert not looking.is_alive()
     assert f"Waiting for {url} to hold a search" in "".join(lines)
+
+
+@pytest.mark.parametrize("oracle_class", ["RandomSearchOracle", "BayesianOptimizationOracle"])
+def test_a_paused_search_of_real_numbers_is_known_unfinished_without_copying_it(
+        tmp_path, monkeypatch, oracle_class):
+    # a real number on no grid is never used up: the oracle is not asked through a copy of
+    # the whole search (seconds and GBs at 100,000 trials)
+    from hpstore.store.sqlite.document import DocumentMixin
+
+    path = str(tmp_path / "real.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = getattr(hpstore, oracle_class)("loss", max_trials=10, seed=1, database=path,
+                                            hyperparameters=hp)
+    end_trials(oracle, ["COMPLETED"] * 2)
+    oracle.close()
+
+    def copied(*args, **kwargs):
+        raise AssertionError("the search was copied to ask its oracle")
+
+    monkeypatch.setattr(DocumentMixin, "dump", copied)
+    text, finished = watch_frame(path)
+    assert not finished and "no more trials" not in text
+
+
+def test_a_space_whose_real_number_is_fixed_is_asked_of_its_oracle(tmp_path):
+    # Float("f", 1, 1) takes one value: the choice beside it is used up after two trials
+    path = str(tmp_path / "fixed.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("f", 1, 1)
+    hp.Choice("c", ["a", "b"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                        hyperparameters=hp)
+    end_trials(oracle, ["COMPLETED"] * 2)
+    assert oracle.create_trial("w").status == "STOPPED"
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
