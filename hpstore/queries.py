@@ -350,16 +350,25 @@ PACE_WINDOW = 600.0
 PACE_ENDS = 500
 
 
+_REREADS = 5  # looks at once-moving counts before showing the last (a busy search)
+
+
 def overview(project: ProjectStore, *, now: float, ends: Sequence[float] | None = None
              ) -> Overview:
     """Counts per status, the running and queued trials, the best, and the pace (trials
     ended per minute over the last ten minutes, from ``ends``, the times trials ended, when
     the caller keeps them, else read from the newest status changes)."""
     record = project.record()
-    counts = project.counts_by_status()
-    running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
-    queued = sum(1 for t in project.trials(statuses=[TrialStatus.IDLE, TrialStatus.INVALID])
-                 if t.queued is not None)
+    for _ in range(_REREADS):
+        # counts and trials read apart: read again while the status log moves between
+        # them (a header of "running 4" above three running trials)
+        before = project.last_transition()
+        counts = project.counts_by_status()
+        running = sorted(project.running(), key=lambda t: (t.tuner_id or "", t.number))
+        queued = sum(1 for t in project.trials(
+            statuses=[TrialStatus.IDLE, TrialStatus.INVALID]) if t.queued is not None)
+        if project.last_transition() == before:
+            break
     if ends is None:  # the newest PACE_ENDS ends (a trial's run is two changes or more)
         ends = [c.at for c in project.transitions(last=True, limit=3 * PACE_ENDS)
                 if c.to_status in FINAL and c.from_status != c.to_status][-PACE_ENDS:]

@@ -312,3 +312,31 @@ def test_a_space_whose_real_number_is_fixed_is_asked_of_its_oracle(tmp_path):
     oracle.close()
     text, finished = watch_frame(path)
     assert finished and "no more trials" in text
+
+
+def test_the_header_counts_the_running_trials_it_lists_when_one_starts_between_reads(
+        tmp_path):
+    from hpstore import queries
+
+    path = str(tmp_path / "busy.db")
+    oracle = open_oracle(path, max_trials=10)
+    oracle.create_trial("first")
+    store = open_store(path, read_only=True)
+    project = choose_project(store, None)
+    read = project.counts_by_status
+    started = []
+
+    def counts_then_one_starts():
+        counts = read()
+        if not started:  # another worker starts a trial just after the counts were read
+            started.append(oracle.create_trial("second"))
+        return counts
+
+    project.counts_by_status = counts_then_one_starts
+    try:
+        view = queries.overview(project, now=time.time())
+    finally:
+        store.close()
+        oracle.close()
+    assert started and len(view.running) == 2
+    assert view.counts.get("RUNNING") == len(view.running), view.counts
