@@ -3,6 +3,7 @@ passes it: an engine is what passes it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing as mp
 import os
@@ -25,11 +26,13 @@ from _stores import (
 from hpstore.errors import (
     HpStoreError,
     ProjectRemovedError,
+    TrialLostError,
     TrialNotFoundError,
     TrialNotRunningError,
     TunerIdInUseError,
 )
 from hpstore.store import Decision, TrialRecord, open_store
+from hpstore.store.contract import StopCheck
 
 CTX = mp.get_context("spawn")
 
@@ -295,6 +298,35 @@ def test_an_end_is_written_only_over_what_was_read(store, project):
         end(project, trial)  # the same end again, from a stale read
     stored = project.trial(trial.trial_id)
     assert (stored.status, stored.score, stored.ended_at is not None) == ("COMPLETED", 0.5, True)
+
+
+@pytest.mark.parametrize("requeue", [False, True], ids=["ends", "requeued"])
+def test_a_run_that_started_at_another_time_is_not_written_to(store, project, requeue):
+    # A trial created under the id of one that was lost (with the server's last commits,
+    # or a restore) has its own run 1: the lost run's worker, which knows its run by its
+    # number and start, writes nothing to it.
+    trial = start(project, store)
+    lost = dataclasses.replace(trial, started_at=trial.started_at - 1.0)
+    for known in (None, lost):
+        for stop in (None, StopCheck("loss", lambda *a: None, lambda *a: None)):
+            with pytest.raises(TrialLostError):
+                project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0)], run=1,
+                                       known=known, stop=stop, started=lost.started_at)
+    status = "IDLE" if requeue else "COMPLETED"
+    with pytest.raises(TrialLostError):
+        project.finish(lost, status, None, lost.values_json, lost.values_key, 2.0, 0,
+                       invalid=False, requeue=requeue)
+    assert project.finish(lost, status, None, lost.values_json, lost.values_key, 2.0, 0,
+                          invalid=False, requeue=requeue, seen=0) is False
+    stored = project.trial(trial.trial_id)
+    assert (stored.status, stored.run, stored.started_at) == ("RUNNING", 1, trial.started_at)
+    assert project.observations(stored) == []
+    # its own run, known by the same number and start, goes on as usual
+    kept = project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0)], run=1,
+                                  known=trial, started=trial.started_at)
+    assert project.finish(kept, status, None, kept.values_json, kept.values_key, 2.0, 0,
+                          invalid=False, requeue=requeue, seen=1) is True
+    assert project.trial(trial.trial_id).status == status
 
 
 @pytest.mark.parametrize("change", ["value added", "stopped", "stopped again", "none"])

@@ -234,8 +234,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         given_space = hyperparameters.copy() if hyperparameters is not None else None
         #: the space given as ``hyperparameters=``: it overrides what a hypermodel declares
         self._given_space = given_space
-        #: trial id -> the run of it this process was handed (a later run is not ours)
-        self._handed: dict[str, int] = {}
+        #: trial id -> the run of it this process was handed, with the time it started as
+        #: stored (a later run is not ours; nor is a run of the same number that started
+        #: at another time: a trial created since under the id, after ours was lost)
+        self._handed: dict[str, tuple[int, float | None]] = {}
         #: trial id -> a run this process started, with the metric values it reported
         self._kept: dict[str, KeptRun] = {}
         self._local = threading.local()
@@ -430,13 +432,13 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         kept = self._kept.pop(str(trial_id), None)
+        run, started = self._handed.get(str(trial_id), (None, None))
         self._local.stop_points = None
         try:
-            record = self._project.record_metrics(trial_id, rows,
-                                                  run=self._handed.get(str(trial_id)),
-                                                  stop=stop,
-                                                  known=None if kept is None else kept.record)
-        except TrialNotFoundError:
+            record = self._project.record_metrics(trial_id, rows, run=run, stop=stop,
+                                                  known=None if kept is None else kept.record,
+                                                  started=started)
+        except TrialNotFoundError:  # (TrialLostError among them)
             if str(trial_id) in self._handed:
                 raise self._lost(trial_id) from None
             raise
@@ -532,22 +534,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
                 f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
                 "recorded; end it with the oracle that created it.")
         kept = self._kept.pop(str(trial.trial_id), None)
-        ending = None
-        if kept is not None:
-            # Ended from what this process started and reported: the store checks, as it
-            # writes, that nothing else changed the trial or added to its metrics.
-            ending = self._ending(trial, status, kept.record, kept.rows)
-            if not ending.write(self._project, seen=len(kept.rows)):
-                ending = None
-        if ending is None:
-            try:
-                record, observations = self._project.trial_with_observations(trial.trial_id)
-            except TrialNotFoundError:
-                if str(trial.trial_id) in self._handed:
-                    raise self._lost(trial.trial_id) from None
-                raise
-            ending = self._ending(trial, status, record, rows_of(observations))
-            ending.write(self._project)
+        try:
+            ending = self._end(trial, status, kept)
+        except TrialNotFoundError:  # (TrialLostError among them)
+            if str(trial.trial_id) in self._handed:
+                raise self._lost(trial.trial_id) from None
+            raise
         self._handed.pop(ending.record.trial_id, None)
         if ending.new_entries:
             self._refresh_space()
@@ -561,6 +553,24 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
             self.update_space(trial.hyperparameters)
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
+
+    def _end(self, trial: Trial, status: str, kept: KeptRun | None) -> _Ending:
+        """The end of the trial's run, written.
+
+        Raises:
+            TrialNotRunningError, TrialNotFoundError, TrialLostError: as ``end_trial``
+                (the store's words: ``end_trial`` says a lost run in its own).
+        """
+        if kept is not None:
+            # Ended from what this process started and reported: the store checks, as it
+            # writes, that nothing else changed the trial or added to its metrics.
+            ending = self._ending(trial, status, kept.record, kept.rows)
+            if ending.write(self._project, seen=len(kept.rows)):
+                return ending
+        record, observations = self._project.trial_with_observations(trial.trial_id)
+        ending = self._ending(trial, status, record, rows_of(observations))
+        ending.write(self._project)
+        return ending
 
     def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` a trial's worker may have changed by hand (``hp.values["x"] = ...``),
@@ -592,9 +602,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         return TrialLostError(
             f"Trial {str(trial_id)!r}, which this process was running, is no longer in the "
             "store: its last commits were lost (a database server that crashed with "
-            "durability='normal', which does not wait for each commit to reach its disk), or "
-            "the search was restored from an earlier copy. Nothing of it was recorded; ask "
-            "for a new trial to go on.")
+            "durability='normal', which does not wait for each commit to reach its disk, or "
+            "a failover to a replica the commits had not reached), or the search was "
+            "restored from an earlier copy. A trial created since under the same id is "
+            "another worker's, and was left as it is. Nothing of this run was recorded; "
+            "ask for a new trial to go on.")
 
     def _ending(self, trial: Trial, status: str, record: TrialRecord,
                 rows: list[MetricRow]) -> _Ending:
@@ -604,7 +616,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         Raises:
             TrialNotRunningError: the trial is not running in the run this process had.
         """
-        check_running(record, self._handed.get(record.trial_id))
+        run, started = self._handed.get(record.trial_id, (None, None))
+        check_running(record, run, started=started)
         # (text for people: a lone surrogate, from a file name say, is shown escaped
         # rather than failing the end of the run)
         message = None if trial.message is None else str(trial.message).encode(

@@ -74,7 +74,7 @@ class DecidingMixin:
     _space: HyperParameters
     _space_version: int
     _local: threading.local
-    _handed: dict[str, int]
+    _handed: dict[str, tuple[int, float | None]]
     _kept: dict[str, KeptRun]
 
     #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
@@ -227,7 +227,7 @@ class DecidingMixin:
             return None
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
-        self._handed[outcome.trial_id] = outcome.run
+        self._handed[outcome.trial_id] = (outcome.run, outcome.started_at)
         self._kept[outcome.trial_id] = KeptRun(outcome)  # a run just started: no values yet
         return trial_from(outcome, self._space, self._project, metrics=outcome.run > 1)
 
@@ -277,7 +277,7 @@ class DecidingMixin:
             "not tried before, or status IDLE / STOPPED when none are left.")
 
     def _handed_out(self, record: TrialRecord) -> Trial:
-        self._handed[record.trial_id] = record.run
+        self._handed[record.trial_id] = (record.run, record.started_at)
         self._kept.pop(record.trial_id, None)  # what it reported before is not known here
         return trial_from(record, self._space, self._project)
 

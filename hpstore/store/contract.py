@@ -247,7 +247,8 @@ class ProjectStore(Protocol):
     # -- changing trials ------------------------------------------------------------------
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
                        run: int | None = None, stop: StopCheck | None = None,
-                       known: TrialRecord | None = None) -> TrialRecord:
+                       known: TrialRecord | None = None, started: float | None = None
+                       ) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same step.
 
@@ -255,8 +256,15 @@ class ProjectStore(Protocol):
         engine may then write the rows on a check that the trial is still RUNNING in that
         run, and answer ``known`` without reading the trial back; otherwise it reads it.
 
+        ``started`` is the ``started_at`` run ``run`` had when the store handed it out
+        (with ``run``, it tells that run from a run of a trial created since under the same
+        id, after the caller's was lost): the rows are written only to that very run, in
+        the statement that checks the status and run.
+
         Raises:
             TrialNotRunningError: not RUNNING or STOPPED, or no longer in ``run``.
+            TrialLostError: the trial holds a run ``run`` that started at another time than
+                ``started``; nothing was written.
         """
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,
@@ -273,10 +281,16 @@ class ProjectStore(Protocol):
         and its run holds exactly ``seen`` values; else nothing is written and it returns
         False, so that the caller reads the trial and ends it again.
 
+        The run ended is ``trial``'s: its ``run`` and ``started_at`` (a trial created since
+        under the same id, after this one was lost, is never written).
+
         Raises:
             TrialNotRunningError: without ``seen``, the trial changed since ``trial`` was
                 read (another process ended it, or handed it to another worker); nothing
                 was written.
+            TrialLostError: without ``seen``, the trial's run ``trial.run`` started at
+                another time than ``trial.started_at`` (another trial holds its id now);
+                nothing was written.
         """
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str: ...

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hpstore.errors import HpStoreError, TrialNotRunningError
+from hpstore.errors import HpStoreError, TrialLostError, TrialNotRunningError
 from hpstore.stopping import same_point
 from hpstore.store.decode import check_row, damaged, from_json
 from hpstore.store.records import Observation, ProjectRecord, Transition, TrialRecord, dumps
@@ -172,10 +172,23 @@ def mean_of_stored(values: Sequence[float | None]) -> float:
 
 
 def check_running(trial: TrialRecord, run: int | None,
-                  statuses: tuple[str, ...] = (TrialStatus.RUNNING, TrialStatus.STOPPED)
-                  ) -> None:
+                  statuses: tuple[str, ...] = (TrialStatus.RUNNING, TrialStatus.STOPPED),
+                  started: float | None = None) -> None:
     """Raises TrialNotRunningError unless the trial is in one of ``statuses`` and, when
-    ``run`` is given, still in that run (not handed to another worker since)."""
+    ``run`` is given, still in that run (not handed to another worker since).
+
+    ``started`` is the time run ``run`` started, as the store gave it with the run: a
+    trial in that run that started at another time is not the one the caller ran, but a
+    trial created since under the same id (the caller's was lost with the store's last
+    commits, or the store restored from an earlier copy): TrialLostError.
+    """
+    if (started is not None and run is not None and trial.run == run
+            and trial.started_at != started):
+        raise TrialLostError(
+            f"Trial {trial.trial_id} run {run}, started at {started!r}, is no longer in the "
+            f"store: the trial {trial.trial_id} it holds now started its run {run} at "
+            f"{trial.started_at!r} (another trial, created under the same id since). "
+            "Nothing was recorded.")
     if trial.status not in statuses:
         raise TrialNotRunningError(
             f"Trial {trial.trial_id} is {trial.status}, not running: it has already ended "

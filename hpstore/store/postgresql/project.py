@@ -63,7 +63,9 @@ _DEAD_RUNS = (f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND sta
 _TRIAL_LOCKED = {"": _TRIAL, "share": _TRIAL + " FOR SHARE", "update": _TRIAL + " FOR UPDATE"}
 
 # Metrics, in one statement: the trial's row is read and share-locked, and the rows are
-# added only if it is still running in the run expected (the check record_metrics makes).
+# added only if it is still running in the run expected, started when that run did (the
+# check record_metrics makes: a trial created since under the same id, after the one
+# expected was lost, has a run 1 of its own).
 # The values are added under the project's "observe" lock, taken before their ids are:
 # a project's values then become visible in the order of their ids (observations_since).
 _RECORD = (
@@ -74,20 +76,22 @@ _RECORD = (
     "direction, step, value, at) SELECT t.id, t.run_count, m.metric, m.direction, m.step, "
     "m.value, %s FROM t, unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[]) WITH "
     "ORDINALITY AS m(metric, direction, step, value, n) WHERE t.status IN ('RUNNING', "
-    "'STOPPED') AND (%s::int IS NULL OR t.run_count = %s::int) ORDER BY m.n RETURNING 1) "
+    "'STOPPED') AND (%s::int IS NULL OR t.run_count = %s::int) AND (%s::float8 IS NULL OR "
+    "t.started_at = %s::float8) ORDER BY m.n RETURNING 1) "
     "SELECT t.* FROM t")
 _RECORDED = (
     "SELECT EXISTS (SELECT 1 FROM observations AS o JOIN trials AS t ON t.id = o.trial "
     "WHERE t.project_id = %s AND t.trial_id = %s AND o.at = %s AND o.metric = %s)")
 
 # The end of a run, in one statement, under the status-log lock: written only if nobody
-# moved the trial since it was read.
+# moved the trial since it was read (nor lost it: its run started when it was read).
 _END_OF_RUN = (
     "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), changed AS (UPDATE "
     "trials SET status = %s, message = %s, score = %s, best_step = %s, queued = NULL, "
     "invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, pid = %s, changed_at "
     "= %s, hp_values = coalesce(%s::json, hp_values), values_key = coalesce(%s, values_key) "
-    "FROM lock WHERE id = %s AND status = %s AND run_count = %s")
+    "FROM lock WHERE id = %s AND status = %s AND run_count = %s AND started_at IS NOT "
+    "DISTINCT FROM %s::float8")
 _CHANGED = " RETURNING 1) SELECT count(*) FROM changed"
 _FINISH = _END_OF_RUN + _CHANGED
 # ... and, for an end computed from the values the worker kept, only if nothing else about
@@ -372,7 +376,8 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
                        run: int | None = None, stop: StopCheck | None = None,
-                       known: TrialRecord | None = None) -> TrialRecord:
+                       known: TrialRecord | None = None, started: float | None = None
+                       ) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
         (``known`` is not needed here: the one statement that adds the rows returns the
@@ -382,6 +387,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
             TrialNotRunningError: the trial is not RUNNING or STOPPED, or (``run`` given)
                 no longer in that run.
+            TrialLostError: its run ``run`` started at another time than ``started``.
             NameTooLongError: a metric name longer than the index takes; nothing is added.
         """
         now = self.db.now()
@@ -391,11 +397,12 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         params = (self.db.keys["observe"], self.project_id & 0x7FFFFFFF, self.project_id,
                   str(trial_id),
                   now, metrics, directions, [int(x) for x in steps],
-                  [to_db_float(v) for v in values], run, run)
+                  [to_db_float(v) for v in values], run, run, started, started)
         if stop is not None and stop.metric in metrics:
             # a rule asked: the values, its reads and its verdict in one transaction
             return self._write(  # type: ignore[no-any-return]
-                lambda conn: self._record_and_check(conn, trial_id, params, run, stop, now))
+                lambda conn: self._record_and_check(conn, trial_id, params, run, started,
+                                                    stop, now))
         found = self._write_statement(
             _RECORD, params,
             # after a reconnect: were these rows added before the connection dropped?
@@ -403,14 +410,15 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 self.project_id, str(trial_id), now, rows[0][0]))[0][0]))
         if found is None:  # added before a dropped connection: the trial as it is now
             return self.trial(trial_id)
-        return self._recorded(trial_id, found[0] if found else None, run)
+        return self._recorded(trial_id, found[0] if found else None, run, started)
 
-    def _recorded(self, trial_id: str, row: Any, run: int | None) -> TrialRecord:
+    def _recorded(self, trial_id: str, row: Any, run: int | None, started: float | None
+                  ) -> TrialRecord:
         """The trial _RECORD read (None: no such trial), checked to be running.
 
         Raises:
-            TrialNotFoundError, ProjectRemovedError, TrialNotRunningError: as
-                :meth:`record_metrics`; the statement then added nothing.
+            TrialNotFoundError, ProjectRemovedError, TrialNotRunningError, TrialLostError:
+                as :meth:`record_metrics`; the statement then added nothing.
         """
         if row is None:
             self.check_exists()
@@ -418,12 +426,14 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
                 "as those in `oracle.trials`.")
         trial = trial_record(row)
-        check_running(trial, run)
+        check_running(trial, run, started=started)
         return trial
 
     def _record_and_check(self, conn: Any, trial_id: str, params: tuple[Any, ...],
-                          run: int | None, stop: StopCheck, now: float) -> TrialRecord:
-        trial = self._recorded(trial_id, conn.execute(_RECORD, params).fetchone(), run)
+                          run: int | None, started: float | None, stop: StopCheck,
+                          now: float) -> TrialRecord:
+        trial = self._recorded(trial_id, conn.execute(_RECORD, params).fetchone(), run,
+                               started)
         if trial.status != TrialStatus.RUNNING:
             return trial
         # (a sequence's ids: another session's report to this very run could commit
@@ -478,13 +488,13 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 self.db.keys["log"], self.project_id & 0x7FFFFFFF, status, message,
                 None if score is None else to_db_float(score), best_step, 1 if invalid else 0,
                 now if final else None, os.getpid(), now, *new_values, trial.key, trial.status,
-                trial.run, *guard), lambda: bool(self.db.query(_FINISHED, (
+                trial.run, trial.started_at, *guard), lambda: bool(self.db.query(_FINISHED, (
                     trial.key, now, os.getpid(), status))[0][0]))
             if changed is not None and not changed[0][0]:
                 if seen is not None:
                     return False
                 current = self.trial(trial.trial_id)
-                check_running(current, trial.run, (trial.status,))
+                check_running(current, trial.run, (trial.status,), trial.started_at)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             return True
@@ -500,16 +510,17 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 "queued = %s, invalid_runs = invalid_runs + %s, session = NULL, ended_at = %s, "
                 "pid = %s, changed_at = %s, hp_values = coalesce(%s::json, hp_values), "
                 "values_key = coalesce(%s, values_key) "
-                "WHERE id = %s AND status = %s AND run_count = %s"
-                + ("" if seen is None else _AS_SEEN),
+                "WHERE id = %s AND status = %s AND run_count = %s AND started_at IS NOT "
+                "DISTINCT FROM %s::float8" + ("" if seen is None else _AS_SEEN),
                 (status, message, None if score is None else to_db_float(score), best_step,
                  queued, 1 if invalid else 0, now if final else None, os.getpid(), now,
-                 *new_values, trial.key, trial.status, trial.run, *guard)).rowcount
+                 *new_values, trial.key, trial.status, trial.run, trial.started_at,
+                 *guard)).rowcount
             if not changed:
                 if seen is not None:
                     raise _Unseen  # rolled back: nothing of this end is written
                 current = self._trial(conn, trial.trial_id)
-                check_running(current, trial.run, (trial.status,))
+                check_running(current, trial.run, (trial.status,), trial.started_at)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             if space:

@@ -121,10 +121,12 @@ def _insert_space(conn: sqlite3.Connection, project_id: int,
 
 
 
-# The end of a run, written only if the trial is still in the status and run it was read in.
+# The end of a run, written only if the trial is still in the status and run it was read in
+# (the run's start time tells it from a run of a trial created since in the same row, after
+# the one read was lost).
 _END = ("UPDATE trials SET status = ?, message = ?, score = ?, best_step = ?, queued = ?, "
         "invalid_runs = invalid_runs + ?, session = NULL, ended_at = ?, pid = ?, "
-        "changed_at = ? WHERE id = ? AND status = ? AND run_count = ?")
+        "changed_at = ? WHERE id = ? AND status = ? AND run_count = ? AND started_at IS ?")
 # ... and, for an end computed from the values the worker kept, only if nothing else about
 # the trial changed and its run still holds exactly those values (metric values are only
 # ever added, so their number says whether any came from elsewhere).
@@ -134,11 +136,12 @@ _END_AS_SEEN = _END + (
 _OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)")
 # ... one value, added only if the trial (its row id in this project: project ids are never
-# reused, row ids may be) is RUNNING in the given run.
+# reused, row ids may be) is RUNNING in the given run, started when that run did (a trial
+# created since in a reused row, after the one known was lost, has a run of its own).
 _OBSERVE_IF_RUNNING = (
     "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
     "SELECT id, run_count, ?, ?, ?, ?, ? FROM trials WHERE id = ? AND project_id = ? AND "
-    "run_count = ? AND status = 'RUNNING'")
+    "run_count = ? AND started_at = ? AND status = 'RUNNING'")
 
 
 class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
@@ -455,7 +458,8 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
 
     def record_metrics(self, trial_id: str, rows: list[tuple[str, str, int, float]],
                        run: int | None = None, stop: StopCheck | None = None,
-                       known: TrialRecord | None = None) -> TrialRecord:
+                       known: TrialRecord | None = None, started: float | None = None
+                       ) -> TrialRecord:
         """Append (metric, direction, step, value) rows to the trial's current run; with
         ``stop``, a RUNNING trial the check stops becomes STOPPED in the same transaction.
         With ``known`` (the trial as the caller had it in ``run``), the rows are written
@@ -466,16 +470,18 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             TrialNotFoundError, ProjectRemovedError: no such trial, or no such project.
             TrialNotRunningError: the trial is not RUNNING or STOPPED, or (``run`` given)
                 no longer in that run.
+            TrialLostError: its run ``run`` started at another time than ``started``.
         """
         now = time.time()
         if (known is not None and stop is None and rows and run == known.run
-                and known.status == TrialStatus.RUNNING and known.trial_id == str(trial_id)):
+                and known.status == TrialStatus.RUNNING and known.trial_id == str(trial_id)
+                and started in (None, known.started_at)):
             # The usual report: the trial's row is checked by the statement that adds the
             # first value, and not read back (one index probe less inside the write lock).
             first, *rest = [(m, d, s, to_db_float(v), now) for m, d, s, v in rows]
             with self.db.write() as conn:
-                if conn.execute(_OBSERVE_IF_RUNNING,
-                                (*first, known.key, self.project_id, run)).rowcount:
+                if conn.execute(_OBSERVE_IF_RUNNING, (*first, known.key, self.project_id,
+                                                      run, known.started_at)).rowcount:
                     if rest:
                         conn.executemany(_OBSERVE, [(known.key, run, *r) for r in rest])
                     return known
@@ -483,7 +489,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             # written; read it, and record or refuse as below
         with self.db.write() as conn:
             trial = self._trial(conn, trial_id)
-            check_running(trial, run)
+            check_running(trial, run, started=started)
             conn.executemany(
                 _OBSERVE,
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
@@ -528,7 +534,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         sql, params = _END, [
             status, message, None if score is None else to_db_float(score), best_step, None,
             1 if invalid else 0, now if status in TrialStatus.FINAL else None, os.getpid(),
-            now, trial.key, trial.status, trial.run]
+            now, trial.key, trial.status, trial.run, trial.started_at]
         if seen is not None:
             sql = _END_AS_SEEN
             params += [trial.message, trial.invalid_runs, trial.values_key, trial.key,
@@ -542,7 +548,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 if seen is not None:
                     return False
                 current = self._trial(conn, trial.trial_id)
-                check_running(current, trial.run, (trial.status,))
+                check_running(current, trial.run, (trial.status,), trial.started_at)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             if not isinstance(values, str):
