@@ -304,7 +304,8 @@ def test_an_end_is_written_only_over_what_was_read(store, project):
 def test_a_run_that_started_at_another_time_is_not_written_to(store, project, requeue):
     # A trial created under the id of one that was lost (with the server's last commits,
     # or a restore) has its own run 1: the lost run's worker, which knows its run by its
-    # number and start, writes nothing to it.
+    # number and start, writes nothing to it (nor to an earlier run, when the start of its
+    # run was what was lost).
     trial = start(project, store)
     lost = dataclasses.replace(trial, started_at=trial.started_at - 1.0)
     for known in (None, lost):
@@ -318,6 +319,14 @@ def test_a_run_that_started_at_another_time_is_not_written_to(store, project, re
                        invalid=False, requeue=requeue)
     assert project.finish(lost, status, None, lost.values_json, lost.values_key, 2.0, 0,
                           invalid=False, requeue=requeue, seen=0) is False
+    # a run whose start was lost: the store holds an earlier run of the trial
+    later = dataclasses.replace(trial, run=2)
+    with pytest.raises(TrialLostError):
+        project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0)], run=2,
+                               started=trial.started_at)
+    with pytest.raises(TrialLostError):
+        project.finish(later, status, None, later.values_json, later.values_key, 2.0, 0,
+                       invalid=False, requeue=requeue)
     stored = project.trial(trial.trial_id)
     assert (stored.status, stored.run, stored.started_at) == ("RUNNING", 1, trial.started_at)
     assert project.observations(stored) == []

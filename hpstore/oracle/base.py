@@ -598,15 +598,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
 
     @staticmethod
     def _lost(trial_id: str) -> TrialLostError:
-        """The error for a trial this process was running that the store no longer holds."""
+        """The error for a run this process was running that the store no longer holds."""
         return TrialLostError(
             f"Trial {str(trial_id)!r}, which this process was running, is no longer in the "
-            "store: its last commits were lost (a database server that crashed with "
-            "durability='normal', which does not wait for each commit to reach its disk, or "
-            "a failover to a replica the commits had not reached), or the search was "
-            "restored from an earlier copy. A trial created since under the same id is "
-            "another worker's, and was left as it is. Nothing of this run was recorded; "
-            "ask for a new trial to go on.")
+            "store (not in that run): its last commits were lost (a database server that "
+            "crashed with durability='normal', which does not wait for each commit to reach "
+            "its disk, or a failover to a replica the commits had not reached), or the search "
+            "was restored from an earlier copy. A trial created since under the same id is "
+            "another worker's, and was left as it is. Nothing of this run was recorded; ask "
+            "for a new trial to go on.")
 
     def _ending(self, trial: Trial, status: str, record: TrialRecord,
                 rows: list[MetricRow]) -> _Ending:

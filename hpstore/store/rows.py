@@ -177,18 +177,20 @@ def check_running(trial: TrialRecord, run: int | None,
     """Raises TrialNotRunningError unless the trial is in one of ``statuses`` and, when
     ``run`` is given, still in that run (not handed to another worker since).
 
-    ``started`` is the time run ``run`` started, as the store gave it with the run: a
-    trial in that run that started at another time is not the one the caller ran, but a
-    trial created since under the same id (the caller's was lost with the store's last
-    commits, or the store restored from an earlier copy): TrialLostError.
+    ``started`` is the time run ``run`` started, as the store gave it with the run (the
+    caller was handed that run): a trial in that run that started at another time is not
+    the one the caller ran, but a trial created since under the same id; a trial in an
+    earlier run never had the caller's start (run numbers only grow). Either way the
+    caller's run was lost with the store's last commits, or the store was restored from
+    an earlier copy: TrialLostError.
     """
-    if (started is not None and run is not None and trial.run == run
-            and trial.started_at != started):
+    if started is not None and run is not None and (
+            trial.run < run or (trial.run == run and trial.started_at != started)):
         raise TrialLostError(
             f"Trial {trial.trial_id} run {run}, started at {started!r}, is no longer in the "
-            f"store: the trial {trial.trial_id} it holds now started its run {run} at "
-            f"{trial.started_at!r} (another trial, created under the same id since). "
-            "Nothing was recorded.")
+            f"store: it holds trial {trial.trial_id} in run {trial.run}, started at "
+            f"{trial.started_at!r} (its last commits were lost, or it was restored from an "
+            "earlier copy). Nothing was recorded.")
     if trial.status not in statuses:
         raise TrialNotRunningError(
             f"Trial {trial.trial_id} is {trial.status}, not running: it has already ended "
