@@ -754,3 +754,13 @@ def test_sql_holds_no_snapshot_while_its_output_waits(tmp_path, monkeypatch):
         oracle.close()
     assert code == 0 and out.chars > MANY_ROWS * 20
     assert out.busy and not any(out.busy), out.busy[:5]
+
+
+def test_sql_says_how_much_output_it_keeps_in_memory_as_it_does():
+    # the --help and the README said "a temporary file past the first MB" while the
+    # spool rolls over to a file at 256 KB (SpooledTemporaryFile counts encoded bytes)
+    sql = load_tool("sql")
+    said = f"past the first {sql.SPOOLED_IN_MEMORY // 1024} KB"
+    assert said in " ".join(sql.__doc__.split())
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert said in readme

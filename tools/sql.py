@@ -1,13 +1,13 @@
 """hpstore sql DB "SELECT ...": run one read-only query and print its rows.
 
 Writes, ATTACH, PRAGMAs that change a setting and functions that expose memory addresses
-are refused. Rows are rendered as they are read, into a temporary file past the first MB,
-and printed once the query is over: a result of millions of rows takes little memory, and
-a pager read slowly holds no snapshot of the search. A table is aligned on its first 1000
-rows, and past them a wider cell widens its column from that row on. A query runs for at
-most --timeout seconds (default 60; 0: no limit) and Ctrl-C stops it: while it runs, the
-search's workers cannot checkpoint their log past the query's snapshot, so the -wal grows.
-A query stopped part way prints the rows read before; its exit code is 2."""
+are refused. Rows are rendered as they are read, into a temporary file past the first
+256 KB, and printed once the query is over: a result of millions of rows takes little
+memory, and a pager read slowly holds no snapshot of the search. A table is aligned on its
+first 1000 rows, and past them a wider cell widens its column from that row on. A query
+runs for at most --timeout seconds (default 60; 0: no limit) and Ctrl-C stops it: while it
+runs, the search's workers cannot checkpoint their log past the query's snapshot, so the
+-wal grows. A query stopped part way prints the rows read before; its exit code is 2."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from hpstore.tooling import (
 )
 
 DEFAULT_TIMEOUT = 60.0
-#: characters of output kept in memory; the rest waits in a temporary file
+#: bytes of output (UTF-8) kept in memory; the rest waits in a temporary file
 SPOOLED_IN_MEMORY = 1 << 18
 
 
