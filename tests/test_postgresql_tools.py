@@ -678,3 +678,26 @@ def test_sql_streams_a_large_result_from_the_server_in_bounded_memory(shared_url
         monkeypatch.undo()
     assert code == 0 and out.chars > 50_000 * 20
     assert peak < 5_000_000, f"{peak / 1e6:.1f} MB held for 50000 rows"
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [("table", "trial_id  score\n--------  -----\n"),
+                                               ("csv", "trial_id,score\r\n"),
+                                               ("json", "[]\n")])
+def test_sql_of_no_rows_still_titles_its_columns_as_from_a_file(shared_url, capsys, tmp_path,
+                                                                 fmt, expected):
+    # streamed, a result of no rows came back without its columns (psycopg's stream drops
+    # the description of an empty result): the table and the CSV had no titles, unlike the
+    # same query on a file
+    query = "SELECT trial_id, score FROM trials WHERE false"
+    code, out, err = run(capsys, "sql", shared_url, query, "--format", fmt)
+    assert (code, out) == (0, expected), err
+    path = str(tmp_path / "s.db")
+    open_oracle(path, max_trials=1).close()
+    assert run(capsys, "sql", path, query, "--format", fmt)[:2] == (0, expected)
+    store = open_store(shared_url, read_only=True)
+    try:
+        with store.sql_rows(query) as (columns, rows):
+            assert (columns, list(rows)) == (["trial_id", "score"], [])
+        assert store.sql("SELECT 1 AS a WHERE false") == (["a"], [])
+    finally:
+        store.close()

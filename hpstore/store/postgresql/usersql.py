@@ -65,6 +65,8 @@ def run_user_sql(db: Any, query: str, timeout: float | None
         rows = cursor.stream(query, size=_CHUNK if _chunked(psycopg) else 1)
         first = next(rows, None)  # (the columns are known once the first rows came)
         columns = [c.name for c in cursor.description or []]
+        if first is None and cursor.description is None:
+            columns = _described(psycopg, conn, query)  # (a stream of none keeps none)
         yield columns, itertools.chain([] if first is None else [first], rows)
     except psycopg.Error as exc:
         state = getattr(exc, "sqlstate", None) or ""
@@ -90,6 +92,22 @@ def run_user_sql(db: Any, query: str, timeout: float | None
                 rows.close()  # (and the connection is free for the ROLLBACK)
         with contextlib.suppress(Exception):
             conn.execute("ROLLBACK")
+
+
+def _described(psycopg: Any, conn: Any, query: str) -> list[str]:
+    """The columns of ``query`` as the server describes it, parsed again as the unnamed
+    statement and not run: psycopg's stream of a result of no rows drops its description,
+    and a table or CSV of no rows still has its titles, as from a file. [] if it cannot."""
+    try:
+        encoding = conn.info.encoding
+        parsed = conn.pgconn.prepare(b"", query.encode(encoding))
+        described = conn.pgconn.describe_prepared(b"")
+        done = psycopg.pq.ExecStatus.COMMAND_OK
+        if parsed.status != done or described.status != done:
+            return []
+        return [described.fname(i).decode(encoding) for i in range(described.nfields)]
+    except Exception:  # (the query ran: only its titles are missing)
+        return []
 
 
 #: rows the server sends in one message, where libpq can (17 and later); else one
