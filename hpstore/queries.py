@@ -9,6 +9,7 @@ answered in one place, on any engine.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -527,14 +528,36 @@ def oracle_would_stop(project: ProjectStore) -> bool | None:
         memory.close()
 
 
+#: floats a range on no grid must hold to be taken for endless (far more than any search
+#: runs trials; [0.0001, 0.1] holds about 2**62)
+_ENDLESS = 2 ** 40
+
+
 def _never_used_up(entries: list[dict[str, Any]]) -> bool:
     """Whether a space holds more value sets than any search can try: a real number on no
-    grid, over a range, that every trial takes (no condition). Random and Bayesian search
-    then stop only at their ``max_trials``."""
+    grid, over a range of more than :data:`_ENDLESS` floats, that every trial takes (no
+    condition). Random and Bayesian search then stop only at their ``max_trials``. (A
+    range of a few floats, [1, 1 + 2**-50] say, is used up like a short grid.)"""
     for entry in entries:
         config = entry.get("config") or {}
         if entry.get("class_name") == "Float" and config.get("step") is None \
                 and not config.get("conditions") \
-                and config.get("min_value") != config.get("max_value"):
+                and _floats_between(config.get("min_value"), config.get("max_value")) \
+                > _ENDLESS:
             return True
     return False
+
+
+def _floats_between(low: Any, high: Any) -> int:
+    """How many floats lie in [low, high] (0 for anything but two finite numbers)."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        return 0
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return 0
+
+    def rank(x: float) -> int:  # floats in order as integers (-0.0 and 0.0 as one)
+        bits = struct.unpack("<q", struct.pack("<d", x))[0]
+        return bits if bits >= 0 else -(bits & 0x7FFFFFFFFFFFFFFF)
+
+    return rank(high) - rank(low) + 1

@@ -340,3 +340,19 @@ def test_the_header_counts_the_running_trials_it_lists_when_one_starts_between_r
         oracle.close()
     assert started and len(view.running) == 2
     assert view.counts.get("RUNNING") == len(view.running), view.counts
+
+
+def test_a_real_number_over_a_few_floats_is_asked_of_its_oracle(tmp_path):
+    # [1, 1 + 2 ulp] holds three floats: with the choice beside it, six sets of values,
+    # used up after six trials (a range on no grid is not endless when it is that narrow)
+    path = str(tmp_path / "narrow.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("f", 1.0, 1.0 + 2 * 2.0**-52)
+    hp.Choice("c", ["a", "b"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=50, seed=1, database=path,
+                                        hyperparameters=hp)
+    end_trials(oracle, ["COMPLETED"] * 6)
+    assert oracle.create_trial("w").status == "STOPPED"
+    oracle.close()
+    text, finished = watch_frame(path)
+    assert finished and "no more trials" in text
