@@ -646,3 +646,26 @@ def test_a_reader_reads_a_schema_whose_views_are_todays_as_it_is(capsys):
     assert "COMPLETED" in capsys.readouterr().out
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (4,)
+
+
+def test_a_urls_float_digits_do_not_lose_a_workers_runs():
+    # a URL whose options set extra_float_digits = 0 (or a pool that drops hpstore's own
+    # options over a database set so): a run's start read back rounded no longer matched
+    # the one stored, so each report was written and the worker told its run was lost
+    url = fresh_url() + "%20-cextra_float_digits%3D0"
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=4, hyperparameters=hp, seed=3,
+                                        database=url, max_retries_per_trial=1)
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 2.0})
+    trial.status = "INVALID"
+    oracle.end_trial(trial)
+    again = oracle.create_trial("w")  # its second run, read back from the server
+    assert again.trial_id == trial.trial_id
+    oracle.update_trial(again.trial_id, {"loss": 1.0})
+    oracle.end_trial(again)
+    record = oracle.project.trial(again.trial_id)
+    assert (record.status, record.run, record.score) == ("COMPLETED", 2, 1.0)
+    assert [o.value for o in oracle.project.observations(record)] == [1.0]
+    oracle.close()
