@@ -707,9 +707,15 @@ def test_a_retired_trial_leaves_every_result_and_comes_back(store, project):
         project.retire("99", retired=True, by="a", reason=None)
 
 
-def test_the_status_log_reads_of_one_project_skip_the_rows_of_another(store, project):
+@pytest.mark.parametrize("walked", [5_000, 1])
+def test_the_status_log_reads_of_one_project_skip_the_rows_of_another(
+        store, project, monkeypatch, walked):
     # the log is walked backwards by row id (so that its last rows cost the same at any
-    # size): rows of another project, after and between, must never be taken for this one's
+    # size): rows of another project, after and between, must never be taken for this one's;
+    # past the rows walked (1 here), a file's project reads its own rows by index instead
+    from hpstore.store.sqlite import reading
+
+    monkeypatch.setattr(reading, "WALKED", walked)
     other = store.create_project(new_project("other"))
     mine = start(project, store)
     end(project, mine, "FAILED", score=None)
@@ -725,7 +731,15 @@ def test_the_status_log_reads_of_one_project_skip_the_rows_of_another(store, pro
     assert project.transitions(last=True, limit=5) == log
     assert project.transitions(after=log[0].seq, limit=5) == log[1:]
     assert project.transitions(tuner_id="w", last=True, limit=1) == log[1:]
+    assert project.transitions(last=True, limit=1) == log[1:]
     assert store.create_project(new_project("empty")).last_transition() == 0
+    # ... and so are the newest metric values
+    again = start(project, store, x=9)
+    project.record_metrics(again.trial_id, [("loss", "min", 0, 1.0)])
+    late = start(other, store, x=9)
+    other.record_metrics(late.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 1, 1.0)])
+    newest = project.observations_since(0)[-1][0]
+    assert project.last_observation() == newest < other.last_observation()
 
 
 def test_the_document_without_metrics_leaves_only_the_reported_values_out(store, project):

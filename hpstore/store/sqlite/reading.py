@@ -31,6 +31,28 @@ _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 #: number order (see ``trials``)
 _COMMON = frozenset({"COMPLETED", "FAILED"})
 
+#: How many of the newest rows of the status log (or of the metric values) a question
+#: about a project's newest rows walks back through before it reads the project's own
+#: rows by index instead: walked, its newest rows cost the same at any size of the log,
+#: and one project's log never costs another's more than this walk.
+WALKED = 5_000
+# the walk's bound: rows newer than the newest minus WALKED (one row id range: SQLite
+# walks by the one bound it picks and only filters by a second)
+_S_WALKED = " AND s.id > (SELECT max(id) FROM transitions) - ?"
+_AFTER_IN_WALK = "max(?, (SELECT max(id) FROM transitions) - ?)"
+_FINAL = ("SELECT x.to_status FROM {tables} "
+          "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+          "AND x.from_status IS NOT x.to_status {walk}ORDER BY x.id DESC LIMIT ?")
+_FINAL_STATUSES_WALKED = _FINAL.format(
+    tables="transitions x CROSS JOIN trials t ON t.id = x.trial",
+    walk="AND x.id > (SELECT max(id) FROM transitions) - ? ")
+_FINAL_STATUSES = _FINAL.format(
+    tables="trials t CROSS JOIN transitions x ON x.trial = t.id", walk="")
+# the log walked by row id, each row's trial looked up; or the project's trials first,
+# then each one's rows by index (CROSS JOIN fixes SQLite's loop order)
+_LOG_FIRST = "transitions s CROSS JOIN trials t ON t.id = s.trial"
+_TRIALS_FIRST = "trials t CROSS JOIN transitions s ON s.trial = t.id"
+
 
 class ReadingMixin:
     """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
@@ -253,11 +275,23 @@ class ReadingMixin:
         # with ``last``) and each row's trial looked up, so a LIMIT stops the walk; joined
         # the other way, SQLite read the project's whole log and sorted it (0.2 s for the
         # last 20 changes of 3.2 million).
-        join = "JOIN" if trial_id is not None else "CROSS JOIN"
+        # The newest rows are walked only so far back (WALKED): past them, where another
+        # project wrote the file's latest changes, this one's are read by index.
+        walk = trial_id is None and (not last or limit is not None)
+        rows = self._transitions(trial_id, tuner_id, after, limit, last, walk)
+        if walk and last and len(rows) < int(limit or 0):
+            rows = self._transitions(trial_id, tuner_id, after, limit, last, False)
+        return rows
+
+    def _transitions(self, trial_id: str | None, tuner_id: str | None, after: int,
+                     limit: int | None, last: bool, walk: bool) -> list[Transition]:
         sql = ("SELECT s.id, t.trial_id, s.from_status, s.to_status, s.at, s.tuner_id, "
-               "s.pid, s.message FROM transitions s " + join + " trials t ON t.id = s.trial "
-               "WHERE t.project_id = ? AND s.id > ?")
+               "s.pid, s.message FROM " + (_LOG_FIRST if walk else _TRIALS_FIRST) +
+               " WHERE t.project_id = ? AND s.id > " + (_AFTER_IN_WALK if walk and last
+                                                         else "?"))
         params: list[Any] = [self.project_id, int(after)]
+        if walk and last:
+            params.append(WALKED)
         if trial_id is not None:
             sql += " AND t.trial_id = ?"
             params.append(str(trial_id))
@@ -284,9 +318,12 @@ class ReadingMixin:
         # (the log walked backwards by row id until a row of this project: max() over a
         # join read the project's whole log, 0.6 s at 3.2 million rows, at every poll)
         rows = self.db.query(
-            "SELECT s.id FROM transitions s CROSS JOIN trials t ON t.id = s.trial "
-            "WHERE t.project_id = ? ORDER BY s.id DESC LIMIT 1", (self.project_id,))
-        return int(rows[0][0]) if rows else 0
+            "SELECT s.id FROM transitions s CROSS JOIN trials t ON t.id = s.trial WHERE "
+            "t.project_id = ?" + _S_WALKED + " ORDER BY s.id DESC LIMIT 1",
+            (self.project_id, WALKED)) or self.db.query(
+            "SELECT max(s.id) FROM " + _TRIALS_FIRST + " WHERE t.project_id = ?",
+            (self.project_id,))
+        return int(rows[0][0] or 0)
 
     def recent_final_statuses(self, n: int) -> list[str]:
         """The final statuses of the ``n`` trials that ended last, last first."""
@@ -294,11 +331,10 @@ class ReadingMixin:
         # no index on the end time to keep up on every commit. CROSS JOIN makes SQLite walk
         # it so; with JOIN it read the project's whole log and sorted it (2.8 s at every
         # FAILED trial's end at 3.2 million rows).
-        return [r[0] for r in self.db.query(
-            "SELECT x.to_status FROM transitions x CROSS JOIN trials t ON t.id = x.trial "
-            "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') AND "
-            "x.from_status IS NOT x.to_status "
-            "ORDER BY x.id DESC LIMIT ?", (self.project_id, n))]
+        rows = self.db.query(_FINAL_STATUSES_WALKED, (self.project_id, WALKED, n))
+        if len(rows) < n:  # (past the newest rows walked: this project's read by index)
+            rows = self.db.query(_FINAL_STATUSES, (self.project_id, n))
+        return [r[0] for r in rows]
 
     def observations_since(self, after: int = 0, *, limit: int | None = None
                            ) -> list[tuple[int, str, Observation]]:
@@ -319,6 +355,9 @@ class ReadingMixin:
     def last_observation(self) -> int:
         """The row id of the project's newest observation (0 when there is none)."""
         rows = self.db.query(  # read backwards from the newest row: stops at the first match
-            "SELECT o.id FROM observations o CROSS JOIN trials t ON t.id = o.trial "
-            "WHERE t.project_id = ? ORDER BY o.id DESC LIMIT 1", (self.project_id,))
-        return int(rows[0][0]) if rows else 0
+            "SELECT o.id FROM observations o CROSS JOIN trials t ON t.id = o.trial WHERE "
+            "t.project_id = ? AND o.id > (SELECT max(id) FROM observations) - ? "
+            "ORDER BY o.id DESC LIMIT 1", (self.project_id, WALKED)) or self.db.query(
+            "SELECT max(o.id) FROM trials t CROSS JOIN observations o ON o.trial = t.id "
+            "WHERE t.project_id = ?", (self.project_id,))
+        return int(rows[0][0] or 0)
