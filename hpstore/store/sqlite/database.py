@@ -334,8 +334,8 @@ class Database:
                     "written, so the file alone holds every commit. A trial that thread "
                     "was running is run again by the next worker. To finish such trials, "
                     "join the threads before the script ends.")
-            # The process id asked once for the connection, the share and the turnstile
-            # (a system call each time, and this runs three times a trial).
+            # The process id asked once for the connection, the share and the turn's
+            # taking (a system call each time, and this runs three times a trial).
             pid = os.getpid()
             conn = self._conn
             if conn is None or self._pid != pid:
@@ -371,7 +371,9 @@ class Database:
                 raise
             finally:
                 if turnstile is not None:
-                    turnstile.leave(pid)
+                    # (the process id asked again: a child forked inside the write, by
+                    # code a quick decision runs, must not give back its parent's turn)
+                    turnstile.leave()
 
     def contended(self, within: float = 1.0) -> bool:
         """Whether a writer of this process found another one writing to the file in the
