@@ -129,3 +129,31 @@ def test_a_database_read_only_by_default_is_named_to_a_worker():
     said = str(raised.value)
     assert "default_transaction_read_only is on" in said, said
     assert "RESET default_transaction_read_only" in said, said
+
+
+def test_a_reader_whose_standby_is_promoted_sees_liveness_again(pair):
+    # A failover promotes the standby: a dashboard or watch reading it, once its connection
+    # is made again, must ask the (now primary) server whether workers live, not go on
+    # calling every worker alive. (Last in this file: the pair's standby is a primary after.)
+    primary, standby = pair
+    open_oracle(primary.url(), max_trials=3).close()
+    wait_until(lambda: _has_tables(standby.url()), DEADLINE, "the schema reaching the standby")
+    store = open_store(standby.url(), read_only=True)
+    try:
+        assert store.projects() and store.db.standby
+        with psycopg.connect(standby.url(), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_promote(true, 60)").fetchone()[0]
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid "
+                          "<> pg_backend_pid() AND backend_type = 'client backend'")
+        assert store.projects()  # (its connection made again)
+        assert not store.db.standby
+    finally:
+        store.close()
+
+
+def _has_tables(url: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return bool(conn.execute("SELECT 1 FROM projects").fetchall())
+    except psycopg.Error:
+        return False

@@ -238,14 +238,18 @@ class Database:
 
     def _read_clock(self, conn: Any) -> None:
         """Measure how far the server's clock is from this machine's (to within half a
-        round trip), on each new connection."""
+        round trip), and whether it is a standby, on each new connection."""
         before = _steady()
         # (in the same round trip: floats read exactly whatever a URL's options or a pool
         # made of extra_float_digits; a run is told from another by the time it started,
         # read back: rounded, each report was written and its worker told the run lost)
-        server, _ = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8, "
-                                 "set_config('extra_float_digits', '3', false)").fetchone()
+        # Whether the server is a standby is read here too: a connection made again after
+        # a failover, or to another host of a URL listing several, may reach the other kind.
+        server, _, standby = conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
+            "'extra_float_digits', '3', false), pg_is_in_recovery()").fetchone()
         self._clock = (float(server), (before + _steady()) / 2)
+        self.standby = bool(standby)
 
     def now(self) -> float:
         """The time to store with a change, in seconds since the epoch by the server's
@@ -261,9 +265,8 @@ class Database:
 
     def _learn(self, conn: Any) -> None:
         """The server's version and the schema this store lives in, read once."""
-        version, schema, standby = conn.execute(
-            "SELECT current_setting('server_version_num')::int, current_schema(), "
-            "pg_is_in_recovery()").fetchone()
+        version, schema = conn.execute(
+            "SELECT current_setting('server_version_num')::int, current_schema()").fetchone()
         if version < MIN_SERVER_VERSION:
             raise DatabaseError(f"{self.location} runs PostgreSQL {version // 10000}; hpstore "
                                 "needs PostgreSQL 12 or newer.")
@@ -282,7 +285,6 @@ class Database:
                 f"{self.location}: no schema of the search_path ({path}) exists. Create it "
                 "(CREATE SCHEMA name), or name an existing one in the URL's options.")
         self.server_version, self.schema = int(version), str(schema)
-        self.standby = bool(standby)
         self.keys = {kind: lock_class(kind, self.schema) for kind in KINDS}
 
     def _reconnect(self, cause: BaseException) -> Any:
