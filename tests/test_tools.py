@@ -502,6 +502,16 @@ def test_sql_stops_a_query_at_its_time_limit(shared_db, capsys):
     assert "ran longer than 0.2 s" in err and "--timeout" in err
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_query_stopped_after_rows_were_read_prints_none_of_them(shared_db, capsys, fmt):
+    # half a JSON document or CSV table on stdout would pass for the whole to a script
+    endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+               "SELECT x FROM c")
+    code, out, err = run(capsys, "sql", shared_db, endless, "--timeout", "0.2",
+                         "--format", fmt)
+    assert code == 2 and out == "" and "ran longer than 0.2 s" in err
+
+
 def test_sql_timeout_must_be_a_number_of_seconds(shared_db, capsys):
     for bad, says in (("-1", "0 or more"), ("soon", "expected seconds"), ("nan", "0 or more"),
                       ("inf", "at most"), ("1e400", "at most")):
