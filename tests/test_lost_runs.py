@@ -41,6 +41,22 @@ def _lose(where: str, trial_id: str) -> None:
     conn.close()
 
 
+def _another_takes_its_id(where: str, **options: Any) -> tuple[RandomSearchOracle, Any]:
+    """B, and the trial B creates next: its queued values under the lost trial's id."""
+    b = _oracle(where, **options)
+    b.enqueue_trial({"x": 9.0})
+    return b, b.create_trial("B")
+
+
+def _its_end_is_lost(a: RandomSearchOracle, trial: Any, b: RandomSearchOracle, u: Any
+                     ) -> None:
+    """A's end of ``trial`` is refused as lost, and B's trial of the same id is untouched."""
+    trial.status = "COMPLETED"
+    with pytest.raises(TrialLostError):
+        a.end_trial(trial)
+    _check_b_untouched_then_completes(b, u)
+
+
 def _check_b_untouched_then_completes(b: RandomSearchOracle, u: Any) -> None:
     """B's trial holds only what B gave it, and B ends it as usual."""
     record = b.project.trial(u.trial_id)
@@ -66,9 +82,7 @@ def test_lost_trial_whose_id_was_taken_again_is_lost(engine, tmp_path, stopping)
     a.update_trial(t.trial_id, {"loss": 3.0}, step=0)
     key = a.project.trial(t.trial_id).key
     _lose(where, t.trial_id)
-    b = _oracle(where, **options)
-    b.enqueue_trial({"x": 9.0})
-    u = b.create_trial("B")
+    b, u = _another_takes_its_id(where, **options)
     assert u.trial_id == t.trial_id  # the same id, another trial
     if engine == "sqlite-file":
         assert b.project.trial(u.trial_id).key == key  # even the same row id
@@ -90,13 +104,7 @@ def test_lost_trial_ended_without_a_report_since(engine, tmp_path):
     t = a.create_trial("A")
     a.update_trial(t.trial_id, {"loss": 3.0})
     _lose(where, t.trial_id)
-    b = _oracle(where)
-    b.enqueue_trial({"x": 9.0})
-    u = b.create_trial("B")
-    t.status = "COMPLETED"
-    with pytest.raises(TrialLostError):
-        a.end_trial(t)
-    _check_b_untouched_then_completes(b, u)
+    _its_end_is_lost(a, t, *_another_takes_its_id(where))
 
 
 @pytest.mark.parametrize("engine", SHARED_ENGINES)
@@ -109,13 +117,7 @@ def test_lost_trial_handed_back_to_its_worker(engine, tmp_path):
     again = a.create_trial("A")  # its own running trial, handed back
     assert again.trial_id == t.trial_id
     _lose(where, t.trial_id)
-    b = _oracle(where)
-    b.enqueue_trial({"x": 9.0})
-    u = b.create_trial("B")
-    again.status = "COMPLETED"
-    with pytest.raises(TrialLostError):
-        a.end_trial(again)
-    _check_b_untouched_then_completes(b, u)
+    _its_end_is_lost(a, again, *_another_takes_its_id(where))
     # and a worker's own trial handed back, not lost, still ends as usual
     v = a.create_trial("A")
     w = a.create_trial("A")

@@ -299,15 +299,17 @@ def test_a_paused_search_of_real_numbers_is_known_unfinished_without_copying_it(
     assert not finished and "no more trials" not in text
 
 
-def test_a_space_whose_real_number_is_fixed_is_asked_of_its_oracle(tmp_path):
-    # Float("f", 1, 1) takes one value: the choice beside it is used up after two trials
-    path = str(tmp_path / "fixed.db")
+@pytest.mark.parametrize("top", [1.0, 1.0 + 2 * 2.0**-52])
+def test_a_real_number_of_one_or_a_few_floats_is_asked_of_its_oracle(tmp_path, top):
+    # [1, 1] holds one float, [1, 1 + 2 ulp] three: with the choice beside it, two or six
+    # sets of values, then used up (a range on no grid is not endless when it is so narrow)
+    path = str(tmp_path / "narrow.db")
     hp = hpstore.HyperParameters()
-    hp.Float("f", 1, 1)
+    hp.Float("f", 1.0, top)
     hp.Choice("c", ["a", "b"])
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=50, seed=1, database=path,
                                         hyperparameters=hp)
-    end_trials(oracle, ["COMPLETED"] * 2)
+    end_trials(oracle, ["COMPLETED"] * (2 if top == 1.0 else 6))
     assert oracle.create_trial("w").status == "STOPPED"
     oracle.close()
     text, finished = watch_frame(path)
@@ -340,19 +342,3 @@ def test_the_header_counts_the_running_trials_it_lists_when_one_starts_between_r
         oracle.close()
     assert started and len(view.running) == 2
     assert view.counts.get("RUNNING") == len(view.running), view.counts
-
-
-def test_a_real_number_over_a_few_floats_is_asked_of_its_oracle(tmp_path):
-    # [1, 1 + 2 ulp] holds three floats: with the choice beside it, six sets of values,
-    # used up after six trials (a range on no grid is not endless when it is that narrow)
-    path = str(tmp_path / "narrow.db")
-    hp = hpstore.HyperParameters()
-    hp.Float("f", 1.0, 1.0 + 2 * 2.0**-52)
-    hp.Choice("c", ["a", "b"])
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=50, seed=1, database=path,
-                                        hyperparameters=hp)
-    end_trials(oracle, ["COMPLETED"] * 6)
-    assert oracle.create_trial("w").status == "STOPPED"
-    oracle.close()
-    text, finished = watch_frame(path)
-    assert finished and "no more trials" in text
