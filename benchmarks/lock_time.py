@@ -45,16 +45,16 @@ def follow() -> LockTime:
     found = LockTime()
     enter, leave = locks.Turnstile.enter, locks.Turnstile.leave
 
-    def timed_enter(turnstile: Any) -> bool:
+    def timed_enter(turnstile: Any, pid: int | None = None) -> bool:
         cpu = time.thread_time()
-        taken = enter(turnstile)
+        taken = enter(turnstile, pid)
         now = time.thread_time()
         found.waiting_cpu += now - cpu
         found._taken = (time.perf_counter(), now) if taken else None
         return taken
 
-    def timed_leave(turnstile: Any) -> None:
-        leave(turnstile)
+    def timed_leave(turnstile: Any, pid: int | None = None) -> None:
+        leave(turnstile, pid)
         if found._taken is not None:
             found.held += time.perf_counter() - found._taken[0]
             found.held_cpu += time.thread_time() - found._taken[1]

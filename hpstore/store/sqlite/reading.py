@@ -40,14 +40,15 @@ WALKED = 5_000
 # walks by the one bound it picks and only filters by a second)
 _S_WALKED = " AND s.id > (SELECT max(id) FROM transitions) - ?"
 _AFTER_IN_WALK = "max(?, (SELECT max(id) FROM transitions) - ?)"
-_FINAL = ("SELECT x.to_status FROM {tables} "
-          "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
-          "AND x.from_status IS NOT x.to_status {walk}ORDER BY x.id DESC LIMIT ?")
-_FINAL_STATUSES_WALKED = _FINAL.format(
-    tables="transitions x CROSS JOIN trials t ON t.id = x.trial",
-    walk="AND x.id > (SELECT max(id) FROM transitions) - ? ")
-_FINAL_STATUSES = _FINAL.format(
-    tables="trials t CROSS JOIN transitions x ON x.trial = t.id", walk="")
+_FINAL_STATUSES_WALKED = (
+    "SELECT x.to_status FROM transitions x CROSS JOIN trials t ON t.id = x.trial "
+    "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+    "AND x.from_status IS NOT x.to_status AND x.id > (SELECT max(id) FROM transitions) - ? "
+    "ORDER BY x.id DESC LIMIT ?")
+_FINAL_STATUSES = (
+    "SELECT x.to_status FROM trials t CROSS JOIN transitions x ON x.trial = t.id "
+    "WHERE t.project_id = ? AND x.to_status IN ('COMPLETED', 'FAILED', 'STOPPED') "
+    "AND x.from_status IS NOT x.to_status ORDER BY x.id DESC LIMIT ?")
 # the log walked by row id, each row's trial looked up; or the project's trials first,
 # then each one's rows by index (CROSS JOIN fixes SQLite's loop order)
 _LOG_FIRST = "transitions s CROSS JOIN trials t ON t.id = s.trial"
