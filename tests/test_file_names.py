@@ -25,6 +25,7 @@ from _workers import (
 )
 
 import hpstore
+from hpstore.store.sqlite import closing
 
 pytestmark = [
     pytest.mark.slow,
@@ -139,6 +140,22 @@ def test_workers_stop_when_their_file_is_moved_and_the_file_stays_whole(tmp_path
     proc.join(DEADLINE)
     assert error is None, message
     assert len(done) >= 5
+
+
+def test_the_last_closer_of_a_moved_file_removes_the_old_lock_folder_if_its_log_is_gone(
+        tmp_path):
+    # Workers closing a moved file together: the one that folds and removes the old log
+    # may find a peer's liveness file still locked and leave the folder; the peer, closing
+    # just after, finds the log already gone and must still remove the folder.
+    path, moved = tmp_path / "search.db", tmp_path / "other.db"
+    with open_oracle(str(path), max_trials=5, seed=6) as oracle:
+        oracle.create_trial("t")
+    sidecar = tmp_path / "search.db.hpstore"
+    assert sidecar.is_dir() and any(sidecar.iterdir())
+    os.rename(path, moved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db", "search.db.hpstore"]
+    closing.remove_old_name(path, sidecar)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
 def test_a_moved_file_is_refused_under_its_new_name_while_the_old_one_is_open(tmp_path):

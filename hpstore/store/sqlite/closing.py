@@ -66,11 +66,19 @@ def remove_old_name(path: Path, sidecar: Path) -> None:
     if path.exists() or files.index_in_use(shm) is not False:
         return  # a new file took the old name, or other processes still use the old log
     wal = path.with_name(path.name + "-wal")
-    with contextlib.suppress(OSError):
-        if wal.stat().st_size == 0:  # folded in full: nothing of the search is lost
-            wal.unlink()
-            shm.unlink()
-            locks.remove_idle_folder(sidecar)
+    try:
+        if wal.stat().st_size != 0:
+            return  # not folded in: what it holds is the search's, and stays
+    except FileNotFoundError:
+        # Another closer folded the log in and removed it, and may have found this
+        # process's liveness file still locked and left the folder: remove it here.
+        pass
+    except OSError:
+        return
+    for name in (wal, shm):
+        with contextlib.suppress(OSError):
+            name.unlink()
+    locks.remove_idle_folder(sidecar)
 
 
 # -- databases dropped unclosed ---------------------------------------------------------------

@@ -625,6 +625,8 @@ def remove_idle_folder(folder: Path) -> None:
         path = folder / name
         try:
             fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+        except FileNotFoundError:
+            continue  # another closer removed it just now
         except OSError:
             return
         try:
