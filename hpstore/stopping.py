@@ -186,11 +186,15 @@ class PercentileStopping(StoppingRule):
             return None
         # the percentile of the best ones: for a maximised objective, counted from the top
         q = self.percentile if curve.direction == "min" else 100 - self.percentile
+        # NaN values say nothing of where the others stand: left out here, not by numpy,
+        # which warns in the worker's output when nothing is left
+        known = [value for value in others if not math.isnan(value)]
+        if not known:
+            return None
         import numpy as np  # here: the tools that read a search never load it
 
-        with np.errstate(all="ignore"):
-            threshold = float(np.nanpercentile(np.asarray(others, dtype=float), q))
-        if math.isnan(threshold) or not better(threshold, best, curve.direction):
+        threshold = float(np.percentile(np.asarray(known, dtype=float), q))
+        if not better(threshold, best, curve.direction):
             return None
         return (f"its best value so far, {best:.6g}, is worse than {self._name()} "
                 f"{threshold:.6g} of {len(others)} completed trials at step {curve.step}")

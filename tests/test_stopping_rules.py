@@ -107,7 +107,8 @@ def test_min_trials_at_step():
     assert rule.decide(curve([9.0]), others) is not None
 
 
-def test_nan_values():
+@pytest.mark.filterwarnings("error")  # NaN values are left out without a warning in the
+def test_nan_values():                 # worker's output, even when every other one is NaN
     others = Others([flat(v) for v in (1.0, 2.0, math.nan, 4.0, 5.0)])
     rule = MedianStopping()
     assert rule.decide(curve([math.nan, math.nan]), others) is not None  # all NaN: stop
