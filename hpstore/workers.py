@@ -9,6 +9,7 @@ they cannot start. Each worker runs the tuner's own loop; nothing here knows the
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing as mp
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import FatalError
 from hpstore.progress import Progress
+from hpstore.store.sqlite import process_limits
 
 if TYPE_CHECKING:  # (the tuner imports this module)
     from hpstore.tuner import Tuner
@@ -155,6 +157,39 @@ def _could_not_start_message(workers: int, codes: list[int | None]) -> str:
             "level of a module, not inside `if __name__ == \"__main__\":` or a function.")
 
 
+def _cannot_start_message(workers: int, running: int, exc: OSError) -> str:
+    """What to say when the operating system refused what a worker process needs (its
+    pipes, or the process itself) after ``running`` of them had started."""
+    text = exc.strerror or str(exc)
+    if exc.errno == errno.EMFILE:
+        files = process_limits.descriptors_near_limit()
+        held = (f"this process has {files[0]} files open and its limit (ulimit -n) is "
+                f"{files[1]}" if files else "this process reached its limit of open files "
+                "(ulimit -n)")
+        why = (f"{held}, and each worker takes a few of them here (the pipes to it). "
+               "Raise the limit (`ulimit -n 4096` in the shell that starts the script) or "
+               "ask for fewer workers")
+    elif exc.errno == errno.ENFILE:
+        why = ("the whole system is out of open files. Close other programs' files or ask "
+               "for fewer workers")
+    elif exc.errno in (errno.EAGAIN, errno.ENOMEM):
+        why = ("the system refused another process: the limit on processes (ulimit -u) "
+               "or the memory was reached. Ask for fewer workers, or raise that limit")
+    else:
+        why = "ask for fewer workers, or see what the system refused"
+    stopped = f" The workers already started ({running}) were stopped." if running else ""
+    return (f"search(workers={workers}): worker process {running + 1} could not be started "
+            f"({text}): {why}.{stopped} Nothing was run by them, and the search is as it "
+            "was: run the script again to go on.")
+
+
+def _close_pipes(pipes: list[tuple[Any, Any]]) -> None:
+    for ends in pipes:
+        for end in ends:
+            with contextlib.suppress(OSError):
+                end.close()
+
+
 def _from_an_interactive_session(tuner: Tuner) -> list[str]:
     """What the tuner holds that was defined in a notebook or an interactive session,
     where spawned workers cannot import it from (``__main__`` is no file there)."""
@@ -277,10 +312,16 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
     if interactive:
         raise FatalError(_interactive_message(workers, interactive))
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
-    started = ctx.RawArray("b", workers)  # set by each worker once it runs
-    errors = ctx.SimpleQueue()  # what a worker's search raised
+    pipes: list[tuple[Any, Any]] = []
+    try:
+        stop = ctx.Event()
+        for _ in range(workers):
+            pipes.append(ctx.Pipe(duplex=False))
+        started = ctx.RawArray("b", workers)  # set by each worker once it runs
+        errors = ctx.SimpleQueue()  # what a worker's search raised
+    except OSError as exc:  # (out of descriptors: each pipe takes two)
+        _close_pipes(pipes)
+        raise FatalError(_cannot_start_message(workers, 0, exc)) from None
     procs = [ctx.Process(target=_worker_main, name=f"{tuner.tuner_id}-{i}",
                          args=(tuner, f"{tuner.tuner_id}-{i}", stop, reader, started, i - 1,
                                errors))
@@ -295,6 +336,11 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
                 except (_PicklingError, AttributeError, TypeError) as exc:
                     _stop_workers(procs, stop, grace=0.0)
                     raise FatalError(_unpicklable_message(workers, exc)) from None
+                except OSError as exc:  # the system refused: descriptors, processes
+                    _stop_workers(procs, stop, grace=0.0)
+                    _close_pipes(pipes)
+                    raise FatalError(_cannot_start_message(
+                        workers, sum(q.pid is not None for q in procs), exc)) from None
         threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
             if limits else ""
         progress.message(f"Started {workers} worker processes on "

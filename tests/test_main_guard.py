@@ -110,3 +110,39 @@ def test_workers_asked_for_from_an_interactive_session_are_told_what_to_do(tmp_p
     assert "from a notebook or an interactive session" in fatal
     assert "build, run_trial are defined in the session" in fatal and ".py file" in fatal
     assert "TRIALS 0" in proc.stdout
+
+
+def _at_most_files(limit: int):
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return apply
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_workers_beyond_the_open_files_limit_are_one_error_naming_it(tmp_path):
+    # Each worker takes a few descriptors in the parent (its pipes): 16 workers under a
+    # limit of 48 run out part of the way through starting them (macOS's default limit is
+    # 256). One FatalError naming the limit, not multiprocessing's OSError traceback; the
+    # workers started are stopped and nothing ran; the same script finishes once it may.
+    db = tmp_path / "files.db"
+    script = str(Path(SCRIPT).parent / "search.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, script, str(db), "6", "--workers", "16"],
+                          capture_output=True, text=True, timeout=300, env=env,
+                          preexec_fn=_at_most_files(48))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("hpstore.errors.FatalError: search(workers=16): worker process "), out
+    assert "(ulimit -n)" in last and "fewer workers" in last, out
+    assert "OSError" not in out and "Too many open files')" not in out, out
+    assert "RUNNING" not in proc.stdout, out  # no worker ran a trial
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM trials").fetchone() == (0,)
+    again = subprocess.run([sys.executable, script, str(db), "6", "--workers", "2"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sqlite3.connect(db).execute(
+        "SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone() == (6,)
