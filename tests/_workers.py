@@ -333,3 +333,34 @@ def lock_files_open(folder: str, results: Any) -> None:
         if os.path.dirname(target) == folder:
             found.append(os.path.basename(target))
     results.put(sorted(found))
+
+
+class PausedOracle(RandomTestOracle):
+    """Decides under the decision lock (not quickly), pausing in its first decision until
+    told to go on."""
+
+    paused: tuple[Any, Any] | None = None
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        if self.paused is not None:
+            deciding, go = self.paused
+            self.paused = None
+            deciding.set()
+            go.wait(DEADLINE)
+        return super().populate_space(trial_id)
+
+
+def decide_paused(path: str, deciding: Any, go: Any, results: Any) -> None:
+    """Create and complete one trial, its decision paused as above; reports ("ok", trial
+    id) or ("error", what was raised)."""
+    try:
+        oracle = PausedOracle(objective="loss", hyperparameters=space(), database=path)
+        oracle.paused = (deciding, go)
+        trial = oracle.create_trial("paused")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        oracle.close()
+        results.put(("ok", trial.trial_id))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}"))

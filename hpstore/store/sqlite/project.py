@@ -58,6 +58,8 @@ _FACTS_COLUMNS = (
     "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
     "queued IS NOT NULL), p.uncounted, p.space_version")
 _FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects p WHERE p.project_id = ?"
+_NEXT_NUMBER = ("SELECT number + 1 FROM trials WHERE project_id = ? ORDER BY number DESC "
+                "LIMIT 1")
 # ... and, for a decision made in the transaction that records it, whether the tuner id runs
 # a trial in another session (one statement less under the write lock), and whether any
 # trial runs at all (when none does, the running trials need no read of their own).
@@ -355,25 +357,32 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         # An algorithm that thinks for long (a model to fit) decides under the file lock,
         # outside any write transaction, so other workers' writes go on meanwhile; its
         # decision is recorded in one short write transaction.
-        with self.db.lock(tuner_id):
-            facts = self.creation_facts()
-            if running:
-                with_running = self._with_running(facts, tuner_id, session)
-                if with_running is None:
-                    return None
-                facts = with_running
-            if facts.queued:  # a trial waiting to run comes before any new one
-                taken = self.take_queued(tuner_id, session)
-                if taken is not None:
-                    return taken
-            decision = decider(facts)
-            if decision.status != TrialStatus.RUNNING:
-                if decision.state:
-                    with self.db.write() as conn:
-                        self._write_state(conn, decision.state)
-                return decision
-            with self.db.write() as conn:
-                return self._insert(conn, facts.number, decision, tuner_id, session)
+        while True:
+            with self.db.lock(tuner_id):
+                facts = self.creation_facts()
+                if running:
+                    with_running = self._with_running(facts, tuner_id, session)
+                    if with_running is None:
+                        return None
+                    facts = with_running
+                if facts.queued:  # a trial waiting to run comes before any new one
+                    taken = self.take_queued(tuner_id, session)
+                    if taken is not None:
+                        return taken
+                decision = decider(facts)
+                if decision.status != TrialStatus.RUNNING:
+                    if decision.state:
+                        with self.db.write() as conn:
+                            self._write_state(conn, decision.state)
+                    return decision
+                with self.db.write() as conn:
+                    # The lock keeps other deciders out only while its file stays: with
+                    # the lock folder deleted by hand, another worker locks a new file and
+                    # may have recorded a trial since the facts were read. Then decide
+                    # again, on the facts as they are now.
+                    latest = conn.execute(_NEXT_NUMBER, (self.project_id,)).fetchone()
+                    if (int(latest[0]) if latest else 0) == facts.number:
+                        return self._insert(conn, facts.number, decision, tuner_id, session)
 
     def _with_running(self, facts: CreationFacts, tuner_id: str, session: str | None
                       ) -> CreationFacts | None:
