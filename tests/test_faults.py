@@ -372,6 +372,94 @@ def test_the_oracle_mutex_follows_its_file_when_the_file_is_deleted(tmp_path):
         mutex.close()
 
 
+def test_a_lock_folder_deleted_while_a_worker_decides_never_gives_one_number_twice(tmp_path):
+    # A worker decides under the decision lock; the lock folder is deleted by hand; another
+    # worker then locks a new file and records a trial meanwhile. The first must decide
+    # again on the facts as they now are, not stop on SQLite's UNIQUE constraint with the
+    # number the other took.
+    from _workers import PausedOracle, decide_paused, space
+
+    path = str(tmp_path / "side.db")
+    PausedOracle(objective="loss", hyperparameters=space(), database=path,
+                 max_trials=50, seed=7).close()
+    deciding, go, results = CTX.Event(), CTX.Event(), CTX.Queue()
+    proc = CTX.Process(target=decide_paused, args=(path, deciding, go, results), daemon=True)
+    proc.start()
+    try:
+        assert deciding.wait(DEADLINE)
+        shutil.rmtree(path + ".hpstore")
+        with PausedOracle(objective="loss", hyperparameters=space(), database=path) as other:
+            done = complete_one(other, "other")
+        assert done is not None
+        go.set()
+        outcome = results.get(timeout=DEADLINE)
+    finally:
+        go.set()
+        proc.join(DEADLINE)
+    assert outcome[0] == "ok", outcome
+    assert outcome[1] != done[0]
+    assert integrity(path) == [("ok",)]
+    assert query(path, "SELECT count(*), count(DISTINCT number), count(DISTINCT values_key), "
+                 "sum(status = 'COMPLETED') FROM trials") == [(2, 2, 2, 2)]
+
+
+def test_a_lock_folder_deleted_as_a_lock_or_liveness_file_is_made_is_made_again(
+        tmp_path, monkeypatch):
+    # the folder deleted by hand in the instant between making it and opening a file in it
+    from hpstore.store.sqlite import files, locks
+
+    folder = tmp_path / "side.db.hpstore"
+    opened = files.open_lock_file
+    deleted = []
+
+    def delete_first(path: Path, **kwargs: Any) -> int:
+        kind = path.name.split("-")[0]  # (oracle.lock, or worker-<token>.alive)
+        if kind not in deleted:  # once for each kind of file
+            deleted.append(kind)
+            shutil.rmtree(folder)
+        return opened(path, **kwargs)
+
+    monkeypatch.setattr(locks, "open_lock_file", delete_first)
+    folder.mkdir()
+    mutex = locks.FileMutex(folder / "oracle.lock")
+    with mutex:
+        assert (folder / "oracle.lock").exists()
+    mutex.close()
+    session = locks.Session.start(folder)
+    try:
+        assert locks.Session.probe(folder, session.token, tidy=False)
+        assert (folder / f"worker-{session.token}.alive").exists()
+    finally:
+        session.end()
+    assert deleted == ["oracle.lock", "worker"]
+
+
+def test_a_lock_folder_deleted_while_a_new_file_is_built_in_it_is_made_again(
+        tmp_path, monkeypatch):
+    # a new file is built in the lock folder, then linked into place: the folder deleted
+    # by hand as the first build goes on (a clean-up script) means building it again, not
+    # a "disk I/O error" that blames the disk
+    from hpstore.store.sqlite.database import Database
+
+    path = tmp_path / "new.db"
+    migrate = Database._migrate
+    deleted = []
+
+    def delete_first(self: Database, conn: Any, new: bool = False) -> None:
+        if new and not deleted:
+            deleted.append(True)
+            shutil.rmtree(path.with_name("new.db.hpstore"))
+        migrate(self, conn, new)
+
+    monkeypatch.setattr(Database, "_migrate", delete_first)
+    with open_oracle(str(path), max_trials=3, seed=1) as oracle:
+        assert complete_one(oracle, "w") is not None
+    assert deleted == [True]
+    assert integrity(str(path)) == [("ok",)]
+    assert query(str(path), "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(1,)]
+    assert not list(path.with_name("new.db.hpstore").glob("creating-*"))
+
+
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
     from _store import run_n
 

@@ -72,6 +72,26 @@ _inspect_header = inspect_header
 _inspect_database = inspect_database
 
 
+
+def _open_folder(folder: Path) -> int | None:
+    """A descriptor of ``folder`` (None where folders cannot be opened: Windows)."""
+    try:
+        return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+                       | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+
+
+def _deleted(fd: int | None) -> bool:
+    """Whether the folder open as ``fd`` was deleted since (a folder made again under its
+    name may have its inode number: only the link count of the one opened tells)."""
+    if fd is None:
+        return False
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return False
+
 class Database:
     """One search file (or an in-memory search), opened lazily in each process.
 
@@ -225,30 +245,62 @@ class Database:
         if self.path.exists() and self.path.stat().st_size > 0:
             return
         with self._schema_lock():
-            if self.path.exists() and self.path.stat().st_size > 0:
-                return  # another process made it while this one waited for the lock
-            for stale in self.sidecar.glob("creating-*.db*"):  # left by a killed creator
-                with contextlib.suppress(FileNotFoundError):
-                    stale.unlink()
-            building = self.sidecar / f"creating-{secrets.token_hex(8)}.db"
+            for _ in range(10):
+                if self.path.exists() and self.path.stat().st_size > 0:
+                    return  # another process made it while this one waited for the lock
+                if self._build_new():
+                    self._wrote = True
+                    return
+        raise DatabaseError(
+            f"{self.path} could not be created: its lock folder {self.sidecar} was deleted "
+            "again and again while the new file was built in it. Leave that folder alone "
+            "while hpstore runs (it holds the locks of every worker), and run again.")
+
+    def _build_new(self) -> bool:
+        """Build the new file in the lock folder and link it into place (see
+        :meth:`_create_if_new`); False when the lock folder was deleted under the build
+        (by hand, or a clean-up script), which then starts again."""
+        assert self.path is not None
+        make_lock_folder(self.sidecar)
+        folder = _open_folder(self.sidecar)  # tells, once the build failed, if it was deleted
+        for stale in self.sidecar.glob("creating-*.db*"):  # left by a killed creator
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        building = self.sidecar / f"creating-{secrets.token_hex(8)}.db"
+        made = False
+        try:
+            conn = sqlite3.connect(str(building), isolation_level=None)
+            made = True
             try:
-                conn = sqlite3.connect(str(building), isolation_level=None)
-                try:
-                    self._migrate(conn, new=True)
-                finally:
-                    conn.close()  # the only connection: the log is folded in and removed
-                if self.path.exists():  # an empty file a person made: the new one replaces it
-                    os.replace(building, self.path)
-                else:
-                    os.link(building, self.path)
-            except SQLITE_FAILURES as exc:
-                raise self._explain(exc) from None
+                self._migrate(conn, new=True)
             finally:
-                for part in (building, *(building.with_name(building.name + s)
-                                         for s in ("-wal", "-shm", "-journal"))):
-                    with contextlib.suppress(FileNotFoundError):
-                        part.unlink()
-            self._wrote = True
+                conn.close()  # the only connection: the log is folded in and removed
+            if self.path.exists():  # an empty file a person made: the new one replaces it
+                os.replace(building, self.path)
+            else:
+                os.link(building, self.path)
+        except FileExistsError:
+            # another process linked its own new file meanwhile (it could build beside this
+            # one only because the folder holding the schema lock was deleted): that one,
+            # complete, is the search file
+            return True
+        except (*SQLITE_FAILURES, DatabaseError, FileNotFoundError) as exc:
+            if _deleted(folder) or (made and not building.exists()):
+                # the folder, or the file in it (swept by another creator that could run
+                # beside this one only because the folder holding the schema lock was
+                # deleted), went away: build again
+                return False
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise (exc if isinstance(exc, DatabaseError) else self._explain(exc)) from None
+        finally:
+            for part in (building, *(building.with_name(building.name + s)
+                                     for s in ("-wal", "-shm", "-journal"))):
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+            if folder is not None:
+                os.close(folder)
+        return True
 
     def _migrate(self, conn: sqlite3.Connection, new: bool = False) -> None:
         # Called holding the schema lock; another process may have migrated meanwhile.

@@ -407,15 +407,20 @@ def make_lock_folder(folder: Path) -> Path:
     Raises:
         FileIdentityError, DatabaseError: see :func:`check_lock_folder`.
     """
-    try:
-        folder.mkdir(mode=0o755)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        if said := process_limits.no_room_for_file(folder, exc):
-            raise DatabaseError(said) from None
-        raise
-    st = os.lstat(folder)
+    while True:
+        try:
+            folder.mkdir(mode=0o755)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if said := process_limits.no_room_for_file(folder, exc):
+                raise DatabaseError(said) from None
+            raise
+        try:
+            st = os.lstat(folder)
+            break
+        except FileNotFoundError:  # deleted again (by hand) in between: made again
+            continue
     if stat.S_ISLNK(st.st_mode):
         raise _refuse_link(folder, "hpstore's lock folder")
     if not stat.S_ISDIR(st.st_mode):

@@ -165,7 +165,10 @@ class FileMutex:
         while True:
             if self._fd is None:
                 make_lock_folder(self.path.parent)  # made again if deleted; never a link
-                self._fd = open_lock_file(self.path)
+                try:
+                    self._fd = open_lock_file(self.path)
+                except FileNotFoundError:  # the folder deleted again in between: remake it
+                    continue
             self._wait_for(self._fd, deadline, timeout)
             try:
                 current = os.stat(self.path, follow_symlinks=False)
@@ -473,6 +476,9 @@ class Session:
             try:
                 fd = open_lock_file(path, exclusive=True)
             except FileExistsError:
+                continue
+            except FileNotFoundError:  # the lock folder was deleted (by hand): made again
+                make_lock_folder(folder)
                 continue
             # Between creating the file and locking it, a sweeper (see sweep) may take the
             # free lock and remove the file: then start again under another name.
