@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -160,18 +161,31 @@ def write_output(path: str | os.PathLike[str], text: str, *,
         if _identity(st) in protected.ids:
             raise OutputFileError(f"Refusing to write {given}: it is the same file as the "
                                   f"search file {protected.db} or one of its companions.")
-        if stat.S_ISREG(st.st_mode) and not created:
+        regular = stat.S_ISREG(st.st_mode)
+        if regular and not created:
             if _is_sqlite(fd):
                 raise _sqlite_refusal(given)
             if not force:
                 raise OutputFileError(f"{given} already exists; give --force to replace it.")
-            os.ftruncate(fd, 0)
+        data = text.encode("utf-8")
+        if regular:
+            # Room for the whole output first, the file replaced still as it was: a full
+            # disk or `ulimit -f` refuses this, not a write that would leave half a report
+            # (or half a CSV that reads as a whole one) in its place.
+            _reserve(fd, len(data), given, real, created)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="", closefd=False) as out:
-                out.write(text)
+            _write_all(fd, data)
+            if regular:
+                os.ftruncate(fd, len(data))  # (what is left of a longer file replaced)
         except BrokenPipeError:
             raise OutputFileError(f"Cannot write {given}: the program reading it stopped "
                                   "before the whole output was written.") from None
+        except OSError as exc:
+            if regular and not created:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)  # never part of it: it would read as the whole
+            raise OutputFileError(_not_written(given, real, len(data), exc, created, (
+                "" if created or not regular else f"; {given} was left empty"))) from None
     except BaseException:
         if created:
             with contextlib.suppress(OSError):
@@ -180,6 +194,62 @@ def write_output(path: str | os.PathLike[str], text: str, *,
     finally:
         os.close(fd)
     return real
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _reserve(fd: int, size: int, given: str, real: Path, created: bool) -> None:
+    """Allocate ``size`` bytes for the file open as ``fd``, its contents unchanged.
+
+    Raises:
+        OutputFileError: no room (a full disk, a quota, ``ulimit -f``); nothing changed.
+    """
+    allocate = getattr(os, "posix_fallocate", None)  # (not on macOS or Windows)
+    if allocate is None or size == 0:
+        return
+    try:
+        allocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise OutputFileError(_not_written(
+                given, real, size, exc, created,
+                "" if created else f"; {given} is as it was")) from None
+        # a file system that cannot allocate ahead: the writes say what goes wrong
+
+
+def _not_written(given: str, real: Path, size: int, exc: OSError, created: bool,
+                 after: str) -> str:
+    """Why ``size`` bytes could not be written to ``real``, and what to do."""
+    from hpstore.store.sqlite import process_limits
+
+    text = exc.strerror or str(exc)
+    remedy = "free some space and run again"
+    if exc.errno == errno.EFBIG:
+        limit = process_limits.file_size_limit()
+        if limit is not None and size > limit:
+            cause = (f"it is {size} bytes, more than this process may write to a file "
+                     f"(ulimit -f: {limit} bytes)")
+            remedy = "raise the limit, or choose another output"
+        else:
+            cause = f"it is {size} bytes, too large for the file system holding it ({text})"
+            remedy = "choose another output file with -o"
+    elif exc.errno == errno.EDQUOT:
+        cause = f"your disk quota is used up ({text})"
+    elif exc.errno == errno.ENOSPC:
+        free = None
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(real.parent).free
+        room = "" if free is None else f", {free} bytes free of the {size} it needs"
+        cause = f"the disk holding {real.parent} is full ({text}{room})"
+    else:
+        cause = text
+        remedy = "run again once that is mended"
+    done = "nothing was written" if created else "the output was not written"
+    return f"Cannot write {given}: {cause}; {done}{after}. {remedy[0].upper()}{remedy[1:]}."
 
 
 def _open(real: Path, given: str) -> tuple[int, bool]:

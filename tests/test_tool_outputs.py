@@ -296,3 +296,60 @@ def test_a_dash_writes_to_standard_output_and_no_file(search, tmp_path, monkeypa
     assert code == 0, err
     assert out.lstrip().startswith(first), out[:80]
     assert not (tmp_path / "-").exists()
+
+
+# -- no room for the output ----------------------------------------------------------------------
+def _report_into(folder: Path, search: Path, *extra: str) -> list[str]:
+    """A shell command (for in_a_mount) writing the report of ``search`` to
+    ``folder``/out.html, then showing what the file holds (or that there is none)."""
+    script = (f'"{sys.executable}" -m hpstore report "{search}" -o "{folder}/out.html" '
+              f'{" ".join(extra)}; echo "exit $?"; cat "{folder}/out.html" 2>/dev/null '
+              '|| echo "no file"')
+    return ["sh", "-c", script]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="mount namespaces")
+def test_an_output_onto_a_full_disk_names_it_and_leaves_no_part_of_it(search, tmp_path):
+    from _faults import in_a_mount
+
+    target = tmp_path / "small"
+    target.mkdir()
+    done = in_a_mount(target, 'mount -t tmpfs -o size=4k tmpfs "$1"',
+                      *_report_into(target, search))
+    said = done.stderr.splitlines()
+    assert said and said[-1].startswith(f"hpstore: error: Cannot write {target}/out.html: "
+                                        f"the disk holding {target} is full"), done.stderr
+    assert "nothing was written" in said[-1] and "Traceback" not in done.stderr
+    assert done.stdout.splitlines() == ["exit 2", "no file"], done.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="mount namespaces")
+def test_a_file_replaced_with_force_on_a_full_disk_stays_as_it_was(search, tmp_path):
+    # --force over an existing file: the disk filled half-way through left the first
+    # half of the new output in its place, read as a whole one
+    from _faults import in_a_mount
+
+    target = tmp_path / "small"
+    target.mkdir()
+    done = in_a_mount(target, 'mount -t tmpfs -o size=8k tmpfs "$1" && echo old > '
+                      '"$1/out.html"', *_report_into(target, search, "--force"))
+    assert f"the disk holding {target} is full" in done.stderr, done.stderr
+    assert f"{target}/out.html is as it was" in done.stderr, done.stderr
+    assert done.stdout.splitlines() == ["exit 2", "old"], done.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_an_output_past_the_file_size_limit_names_the_limit(search, tmp_path):
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
+
+    out = tmp_path / "out.html"
+    done = subprocess.run([sys.executable, "-m", "hpstore", "report", str(search), "-o",
+                           str(out)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit)
+    assert done.returncode == 2, done.stderr
+    assert one_error_line(done.stderr), done.stderr
+    assert "(ulimit -f: 8192 bytes)" in done.stderr and str(out) in done.stderr, done.stderr
+    assert not out.exists()
