@@ -460,6 +460,32 @@ def test_a_lock_folder_deleted_while_a_new_file_is_built_in_it_is_made_again(
     assert not list(path.with_name("new.db.hpstore").glob("creating-*"))
 
 
+def test_a_project_created_by_another_process_since_the_look_is_resumed(tmp_path,
+                                                                          monkeypatch):
+    # Two processes open one new project as the lock folder is deleted: each holds a lock
+    # on its own file, both find no project, and the second to insert it stopped with
+    # "UNIQUE constraint failed: projects.name". It resumes the other's instead.
+    from hpstore.store.sqlite.store import SQLiteStore
+
+    path = str(tmp_path / "p.db")
+    with open_oracle(path, max_trials=7, seed=11) as first:  # the other process's project
+        assert complete_one(first, "first") is not None
+    looks = []
+    find = SQLiteStore.find_project
+
+    def missed_once(self: SQLiteStore, name: str) -> Any:
+        looks.append(name)
+        return None if len(looks) == 1 else find(self, name)  # its look came too early
+
+    monkeypatch.setattr(SQLiteStore, "find_project", missed_once)
+    with open_oracle(path) as second:  # seed and max_trials left to the stored ones
+        assert (second.seed, second.max_trials) == (11, 7)
+        assert complete_one(second, "second") is not None
+    assert len(looks) == 2
+    assert query(path, "SELECT count(*) FROM projects") == [(1,)]
+    assert query(path, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(2,)]
+
+
 def test_the_log_shrinks_back_once_a_long_reader_lets_go(tmp_path):
     from _store import run_n
 

@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from hpstore.errors import ProjectMismatchError
+from hpstore.errors import DatabaseError, ProjectMismatchError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.objective import Objective, create_objective, objective_from_config
@@ -53,9 +53,18 @@ class OpeningMixin:
         with self._store.mutex():
             stored = None if overwrite else self._store.find_project(self.project_name)
             if stored is None:
-                self._create(objective, max_trials, space, seed, replace=overwrite)
-            else:
-                self._resume(stored, objective, max_trials, space, seed)
+                try:
+                    self._create(objective, max_trials, space, seed, replace=overwrite)
+                    return
+                except DatabaseError:
+                    # Another process created it since the look: the lock keeps others out
+                    # only while its file stays (a lock folder deleted by hand lets one
+                    # lock a new file). Resume theirs, as after waiting for the lock.
+                    stored = None if overwrite else self._store.find_project(
+                        self.project_name)
+                    if stored is None:
+                        raise
+            self._resume(stored, objective, max_trials, space, seed)
 
     def _create(self, objective: Objective | None, max_trials: int | None,
                 space: HyperParameters | None, seed: int | None, replace: bool) -> None:
