@@ -47,6 +47,7 @@ from hpstore.workers import (
     no_main_guard_message,
     run_workers,
     sigint_deferred,
+    terminated_as_ctrl_c,
 )
 
 #: the tuner ids of this process's Tuners inside their search loop (a running trial of one
@@ -289,13 +290,14 @@ class Tuner:
             if remaining == 0 and not self.oracle.project.running() and not self._queued():
                 self._finished(progress, "This search is already finished.")
                 return
-            if several:
-                if run_workers(self, workers or 0, args, kwargs, progress):
-                    # Trials of crashed workers may wait in the queue after the others
-                    # stopped: this process runs them.
+            with terminated_as_ctrl_c():
+                if several:
+                    if run_workers(self, workers or 0, args, kwargs, progress):
+                        # Trials of crashed workers may wait in the queue after the others
+                        # stopped: this process runs them.
+                        self._loop(args, kwargs, progress)
+                else:
                     self._loop(args, kwargs, progress)
-            else:
-                self._loop(args, kwargs, progress)
         except KeyboardInterrupt:
             self._interrupted(progress, several)
             raise

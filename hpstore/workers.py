@@ -113,21 +113,33 @@ def ignore_sigint() -> Any:
 @contextlib.contextmanager
 def sigint_deferred() -> Iterator[None]:
     """A Ctrl-C during the block waits for its end, then acts as it would have (a
-    KeyboardInterrupt, or the handler that was in place); off the main thread, where
-    handlers cannot be changed, nothing is deferred."""
+    KeyboardInterrupt, or the handler that was in place); so does a SIGTERM that a handler
+    takes (see ``terminated_as_ctrl_c``; with Python's default it ends the process at once,
+    as ``kill -9``). Off the main thread, where handlers cannot be changed, nothing is
+    deferred."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+
+    def catch(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, catch)
+    term = signal.getsignal(signal.SIGTERM)
+    if callable(term):
+        signal.signal(signal.SIGTERM, catch)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if callable(term):
+            signal.signal(signal.SIGTERM, term)
     if caught:
-        if callable(previous):
-            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
-        elif previous == signal.SIG_DFL:
+        handler = previous if caught[0] == signal.SIGINT else term
+        if callable(handler):
+            handler(caught[0], None)  # Python's own handler raises KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
             raise KeyboardInterrupt
 
 
@@ -252,7 +264,8 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
         tuner._in_worker = True
         tuner._worker_says = bool(tuner.verbose)  # what only a worker knows (on stderr)
         tuner.verbose = 0  # the parent shows progress for everyone
-        tuner._loop(args, kwargs)
+        with terminated_as_ctrl_c():
+            tuner._loop(args, kwargs)
         if started is not None:  # what fails from here (interpreter exit) holds no trial
             started[index] = _ENDED
     except KeyboardInterrupt:
@@ -265,6 +278,28 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
         _send_error(errors, exc, tuner_id)
         sys.exit(_RAISED_EXIT)
     ignore_sigint()
+
+
+@contextlib.contextmanager
+def terminated_as_ctrl_c() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, ``docker stop``, a job scheduler
+    preempting the job) stops the search as Ctrl-C does: the trial in hand is handed back
+    (RUNNING -> IDLE), not left to be found interrupted as after ``kill -9``, which counts
+    towards the three deaths that fail a trial. Only where SIGTERM has Python's default
+    action, on the main thread: a handler of the program's own is kept."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _follow_parent() -> None:

@@ -100,6 +100,27 @@ def test_ctrl_c_with_worker_processes(tmp_path):
     assert count(db, "status = 'COMPLETED'") == 8
 
 
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "workers"])
+def test_sigterm_hands_the_trials_back_as_ctrl_c_does(tmp_path, workers):
+    # kill, timeout, docker stop, a job scheduler preempting the job (SIGTERM to each of
+    # its processes): the running trials were left to be found interrupted, as after
+    # kill -9, and the third such stop failed a trial ("its worker died 3 times")
+    db = str(tmp_path / "term.db")
+    running = 2 if workers else 1
+    for _ in range(3):
+        proc = start(SCRIPT, db, "8", "--block", *workers)
+        wait_for_file(proc, db, "status = 'RUNNING'", running)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=DEADLINE)[0]
+        assert proc.returncode == 130, out
+        assert_one_clean_message([line for line in out.splitlines() if line.strip()])
+        assert count(db, "status = 'RUNNING'") == 0, status_log(db)
+    assert count(db, "interruptions > 0 OR status = 'FAILED'") == 0, status_log(db)
+    again = start(SCRIPT, db, "8")
+    assert again.communicate(timeout=DEADLINE)[0] and again.returncode == 0
+    assert count(db, "status = 'COMPLETED'") == 8
+
+
 def worker_pids(proc: subprocess.Popen) -> list[int]:
     """The search's worker processes (spawned children of ``proc``)."""
     found = []
