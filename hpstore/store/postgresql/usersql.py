@@ -56,7 +56,13 @@ def run_user_sql(db: Any, query: str, timeout: float | None
     rows = None
     try:
         conn.execute("BEGIN READ ONLY")
-        conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(millis),))
+        # psycopg reads dates, times and intervals only in ISO DateStyle and the postgres
+        # IntervalStyle: a role's or database's 'SQL, DMY' (or a URL's) made any query
+        # returning a timestamp a raw NotImplementedError; the DMY/MDY order, which only
+        # reads the query's own date literals, is kept
+        conn.execute("SELECT set_config('statement_timeout', %s, true), set_config("
+                     "'DateStyle', 'ISO', true), set_config('IntervalStyle', 'postgres', "
+                     "true)", (str(millis),))
         cursor = conn.cursor()
         # JSON comes back as the text stored, as from a file (not parsed, written again)
         for name in ("json", "jsonb"):
