@@ -4,15 +4,21 @@ does not have, and what hpstore's users see through them."""
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+import _postgres
 import psycopg
-from _postgres import fresh_database
+import pytest
+from _postgres import base_url, fresh_database
 from psycopg import sql
 
 import hpstore
 from hpstore.cli import main as cli
+from hpstore.store import open_store
+from hpstore.store.postgresql.admin import with_database
 
 
 def _set(url: str, **settings: str) -> None:
@@ -25,8 +31,9 @@ def _set(url: str, **settings: str) -> None:
 
 def _search(url: str, trials: int = 2, **space: list) -> hpstore.Oracle:
     hp = hpstore.HyperParameters()
-    hp.Float("x", 0, 1)
-    for name, values in space.items():
+    if not space:
+        hp.Float("x", 0, 1)
+    for name, values in space.items():  # (a random search runs each value once)
         hp.Choice(name, values)
     oracle = hpstore.RandomSearchOracle("loss", max_trials=trials, hyperparameters=hp,
                                         seed=1, database=url)
@@ -61,3 +68,55 @@ def test_sql_reads_times_on_a_database_whose_datestyle_is_not_iso(capsys):
         {13.75 * 3600}, {12.75 * 3600})  # Chatham's daylight time, or its standard time
     assert {r["dmy"] for r in rows} == {"2026-01-13"}
     assert {r["i"] for r in rows} == {"1 day, 3:00:00"}
+
+
+def _database_encoded(encoding: str) -> str:
+    """A new database of ``encoding`` on the tests' server (dropped when the tests end)."""
+    name = f"enc_{secrets.token_hex(4)}"
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' "
+                             "TEMPLATE template0").format(sql.Identifier(name),
+                                                          sql.Literal(encoding)))
+    _postgres._made.append(("database", base_url(), name))
+    return with_database(base_url(), name)
+
+
+def _views(url: str) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    """trial_overview's values and trial_values' rows, as hpstore sql reads them."""
+    store = open_store(url, read_only=True)
+    try:
+        _, overview = store.sql("SELECT trial_id, hp_values FROM trial_overview")
+        _, each = store.sql("SELECT trial_id, name, value FROM trial_values")
+    finally:
+        store.close()
+    return ({t: json.loads(v) for t, v in overview},
+            {(t, n): json.loads(v) for t, n, v in each})
+
+
+@pytest.mark.parametrize("encoding, values", [
+    ("SQL_ASCII", ["é", "日本", "🎉", "a\\u00e9 \"q\" \\"]),
+    ("LATIN1", ["é", "ÿ ß", "a\\u00e9 \"q\" \\"]),
+])
+def test_the_views_give_the_values_in_a_database_not_encoded_in_utf8(encoding, values):
+    # hpstore's JSON escapes every character past ASCII, and only a UTF8 database casts
+    # such an escape to jsonb: in SQL_ASCII (any such value) and LATIN1 (one LATIN1 has
+    # not) trial_overview and trial_values failed as a whole, on every row
+    url = _database_encoded(encoding)
+    oracle = _search(url, trials=len(values), **{"modèle": values})
+    expected = {t.trial_id: t.hyperparameters.values for t in oracle.trials.values()}
+    oracle.close()
+    assert sorted(v["modèle"] for v in expected.values()) == sorted(values)
+    overview, each = _views(url)
+    assert overview == expected
+    assert each == {(t, n): v for t, vs in expected.items() for n, v in vs.items()}
+
+
+def test_a_value_a_latin1_database_cannot_hold_in_a_view_is_said_so(capsys):
+    url = _database_encoded("LATIN1")
+    _search(url, trials=2, **{"modèle": ["é", "日本"]}).close()
+    capsys.readouterr()
+    code = cli(["sql", url, "SELECT hp_values FROM trial_overview"])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""
+    assert "U+65E5" in err and "LATIN1" in err and "UTF8" in err, err
+    assert "Traceback" not in err

@@ -26,7 +26,7 @@ from hpstore.store.sqlite.schema import schema_dir
 TABLES = ("projects", "hyperparameters", "trials", "observations", "transitions",
           "oracle_state")
 VIEWS = ("trial_overview", "trial_values", "metric_history", "status_log")
-FUNCTIONS = ("hpstore_log_status", "hpstore_jsonb", "hpstore_iso")
+FUNCTIONS = ("hpstore_log_status", "hpstore_jsonb", "hpstore_jsonb_decoded", "hpstore_iso")
 TRIGGERS = ("trials_log_insert", "trials_log_update")
 
 
