@@ -4,6 +4,7 @@ does not have, and what hpstore's users see through them."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from psycopg import sql
 
 import hpstore
 from hpstore.cli import main as cli
+from hpstore.errors import DatabaseError
 from hpstore.store import open_store
 from hpstore.store.postgresql.admin import with_database
 
@@ -120,3 +122,22 @@ def test_a_value_a_latin1_database_cannot_hold_in_a_view_is_said_so(capsys):
     assert code != 0 and out == ""
     assert "U+65E5" in err and "LATIN1" in err and "UTF8" in err, err
     assert "Traceback" not in err
+
+
+def test_a_name_a_latin1_database_cannot_store_is_said_so_and_nothing_is_written(caplog):
+    # the server's words alone ("character with byte sequence 0xe6 0x97 0xa5 in encoding
+    # UTF8 has no equivalent in encoding LATIN1"), and a raw psycopg line ("error ignored
+    # terminating <psycopg.Pipeline ...>") logged beside it by the space's executemany
+    url = _database_encoded("LATIN1")
+    hp = hpstore.HyperParameters()
+    hp.Float("日本", 0, 1)  # (refused ahead of the rows after it)
+    hp.Float("é", 0, 1)
+    for n in range(300):  # (enough rows that psycopg read the refusal while sending)
+        hp.Float(f"x{n}", 0, 1)
+    with caplog.at_level(logging.WARNING), pytest.raises(DatabaseError) as refused:
+        hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp, database=url)
+    assert "UTF8" in str(refused.value) and "LATIN1" in str(refused.value)
+    assert "Nothing" in str(refused.value)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM projects").fetchone() == (0,)

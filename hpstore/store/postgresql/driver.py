@@ -321,6 +321,13 @@ def explain(exc: BaseException, where: str) -> HpStoreError:
             "database), or run fewer workers.")
     if state in ("3D000", "28000", "28P01") or state.startswith("08"):
         return DatabaseError(f"Cannot connect to {where}: {text}.")
+    if state == "22P05":  # untranslatable_character: a name the encoding has not
+        return DatabaseError(
+            f"{where} cannot store a name or text given ({text.rstrip('.')}): the "
+            "database's encoding has no such character. Use names written in characters it "
+            "holds, or a "
+            "database whose encoding is UTF8 (CREATE DATABASE name ENCODING 'UTF8' "
+            "TEMPLATE template0). Nothing of the failed step was recorded.")
     if "NUL" in text and ("0x00" in text or "\\u0000" in text):
         return DatabaseError(
             f"PostgreSQL cannot store the NUL character (\\x00) in a text column ({text}): "

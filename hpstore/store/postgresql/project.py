@@ -143,13 +143,20 @@ def insert_project(db: Any, conn: Any, new: NewProject, *, replace: bool) -> int
 
 def insert_space(conn: Any, project_id: int, space: Iterable[Mapping[str, Any]],
                  start: int) -> int:
-    rows = [(project_id, start + n, item["config"]["name"], item["class_name"],
-             dumps(item["config"])) for n, item in enumerate(space)]
-    if rows:
-        conn.cursor().executemany(
+    items = list(space)
+    if items:
+        # one statement, not executemany: psycopg pipelines that, and a row the server
+        # refuses (a name a LATIN1 database cannot store) then also printed a raw driver
+        # line ("error ignored terminating <psycopg.Pipeline ...>") beside hpstore's error
+        conn.execute(
             "INSERT INTO hyperparameters (project_id, position, name, class_name, config) "
-            "VALUES (%s, %s, %s, %s, %s)", rows)
-    return start + len(rows)
+            "SELECT %s, position, name, class_name, config::json FROM unnest(%s::integer[], "
+            "%s::text[], %s::text[], %s::text[]) AS i(position, name, class_name, config)",
+            (project_id, [start + n for n in range(len(items))],
+             [item["config"]["name"] for item in items],
+             [item["class_name"] for item in items],
+             [dumps(item["config"]) for item in items]))
+    return start + len(items)
 
 
 class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin):
