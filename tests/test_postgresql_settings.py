@@ -141,3 +141,20 @@ def test_a_name_a_latin1_database_cannot_store_is_said_so_and_nothing_is_written
     assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM projects").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("encoding", ["UTF8", "SQL_ASCII"])
+def test_a_database_whose_standard_conforming_strings_is_off_holds_a_search(encoding):
+    # set off for an old application, it made the schema's '\u0000' a Unicode escape: no
+    # worker could create the tables ("invalid Unicode escape value"), and a session of
+    # the database's own settings (psql, a BI tool) could not read the views
+    url = _database_encoded(encoding)
+    _set(url, standard_conforming_strings="off")
+    oracle = _search(url, trials=3, **{"modèle": ["é", "🎉", "a\\u00e9 \\"]})
+    expected = {t.trial_id: t.hyperparameters.values for t in oracle.trials.values()}
+    oracle.close()
+    assert _views(url)[0] == expected
+    with psycopg.connect(url, client_encoding="UTF8") as conn:
+        assert conn.execute("SHOW standard_conforming_strings").fetchone() == ("off",)
+        read = conn.execute("SELECT trial_id, hp_values::text FROM trial_overview").fetchall()
+    assert {t: json.loads(v) for t, v in read} == expected

@@ -10,9 +10,14 @@
 -- written in the database's encoding before the cast (in SQL_ASCII as its UTF-8 bytes,
 -- which a UTF8 client reads back as they were); a character the encoding cannot hold at
 -- all is an error that names the encoding and says what to do. A value all in ASCII takes
--- the cast as before. In a UTF8 database (whose encoding never changes) hpstore_jsonb is
--- left as it was: the planner folds it into the views' queries, and a test of the
+-- the cast as before. In a UTF8 database (whose encoding never changes) hpstore_jsonb
+-- stays the cast alone: the planner folds it into the views' queries, and a test of the
 -- encoding for each row would stop that.
+--
+-- A SQL function's body is parsed again by each session that runs it: written with '\u0000'
+-- (version 1), a session whose standard_conforming_strings is off (a database set so for
+-- an old application) read it as a Unicode escape and could not read the views at all.
+-- Every backslash below is in an E'' literal, which reads the same either way.
 --
 -- hpstore_jsonb names the new function by its schema (read when this file runs), as the
 -- status log's does since version 5: a session with another search_path reads the views
@@ -33,8 +38,9 @@ BEGIN
     -- escape (\\ among them, so the "u" after an escaped backslash is not taken for one),
     -- and runs of the rest
     FOR token IN
-        SELECT m[1] FROM regexp_matches(value, '(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F]'
-                                               '[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\.|[^\\]+)',
+        SELECT m[1] FROM regexp_matches(value, E'(\\\\u[dD][89abAB][0-9a-fA-F]{2}'
+                                               '\\\\u[dD][c-fC-F][0-9a-fA-F]{2}|'
+                                               '\\\\u[0-9a-fA-F]{4}|\\\\.|[^\\\\]+)',
                                         'g') WITH ORDINALITY AS r(m, n) ORDER BY n
     LOOP
         IF length(token) = 12 THEN  -- a surrogate pair: one character past U+FFFF
@@ -81,12 +87,19 @@ BEGIN
 END
 $fn$;
 $body$, current_schema());
-    IF getdatabaseencoding() <> 'UTF8' THEN
+    IF getdatabaseencoding() = 'UTF8' THEN
         EXECUTE format($body$
 CREATE OR REPLACE FUNCTION %1$I.hpstore_jsonb(value json) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT CASE WHEN strpos(value::text, '\u0000') > 0 THEN NULL
-                WHEN value::text !~ '\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])'
+    SELECT CASE WHEN strpos(value::text, E'\\u0000') > 0 THEN NULL ELSE value::jsonb END
+$fn$;
+$body$, current_schema());
+    ELSE
+        EXECUTE format($body$
+CREATE OR REPLACE FUNCTION %1$I.hpstore_jsonb(value json) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE WHEN strpos(value::text, E'\\u0000') > 0 THEN NULL
+                WHEN value::text !~ E'\\\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])'
                 THEN value::jsonb
                 ELSE %1$I.hpstore_jsonb_decoded(value::text) END
 $fn$;

@@ -68,9 +68,12 @@ STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
 # Numbers come back as text: a role's or database's extra_float_digits of 0 or less (the
 # default before PostgreSQL 12) would round every score, value and time hpstore reads,
 # and a copy would store them rounded; 3 gives each float8 exactly.
+# hpstore's schema is written for standard_conforming_strings (on since PostgreSQL 9.1): a
+# database set off for an old application read its '\u0000' as a Unicode escape, and no
+# worker could create the tables.
 _NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
                 "-c default_transaction_isolation=read\\ committed",
-                "-c extra_float_digits=3")
+                "-c extra_float_digits=3", "-c standard_conforming_strings=on")
 _NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
