@@ -8,12 +8,12 @@ import logging
 import secrets
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import _postgres
 import psycopg
 import pytest
-from _postgres import base_url, fresh_database
+from _postgres import ENV, base_url, fresh_database, server
 from psycopg import sql
 
 import hpstore
@@ -158,3 +158,56 @@ def test_a_database_whose_standard_conforming_strings_is_off_holds_a_search(enco
         assert conn.execute("SHOW standard_conforming_strings").fetchone() == ("off",)
         read = conn.execute("SELECT trial_id, hp_values::text FROM trial_overview").fetchall()
     assert {t: json.loads(v) for t, v in read} == expected
+
+
+@pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
+                    "is set)")
+def test_a_worker_reconnected_stays_in_its_schema_when_its_search_path_names_another_since():
+    # The role's search_path is "$user", st; the store is in st until a DBA creates the
+    # schema named after the role (CREATE SCHEMA AUTHORIZATION), where a new worker then
+    # starts a search of its own. A worker of st whose connection dropped reconnected into
+    # the role's schema: its report went to the other store's tables, and it was told its
+    # trial was lost to a crash or failover, the trial left RUNNING in st
+    url = fresh_database()
+    role = f"r_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER ROLE {} SET search_path = \"$user\", st").format(
+            sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE SCHEMA st AUTHORIZATION {}").format(sql.Identifier(role)))
+    parts = urlsplit(url)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[-1]}"))
+    try:
+        first = _oracle(as_role)
+        trial = first.create_trial("a")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA AUTHORIZATION {}").format(
+                sql.Identifier(role)))
+        other = _oracle(as_role)  # in the role's own schema now: another store
+        assert other.store.db.schema == role
+        assert other.create_trial("b").hyperparameters.values == (
+            trial.hyperparameters.values)  # (the same seed: the same first values)
+        _postgres.terminate([first.store.db.connect().info.backend_pid])
+        first.update_trial(trial.trial_id, {"loss": 0.5})
+        first.end_trial(trial)
+        assert first.create_trial("a").status == "RUNNING"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT trial_id, status, tuner_id FROM st.trials ORDER BY "
+                                "number").fetchall() == [
+                (trial.trial_id, "COMPLETED", "a"), ("1", "RUNNING", "a")]
+            assert conn.execute(sql.SQL("SELECT trial_id, status, tuner_id FROM {}.trials"
+                                        ).format(sql.Identifier(role))).fetchall() == [
+                ("0", "RUNNING", "b")]
+        first.close()
+        other.close()
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def _oracle(url: str) -> hpstore.Oracle:
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    return hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, hyperparameters=hp,
+                                      database=url)

@@ -248,9 +248,17 @@ class Database:
         # read back: rounded, each report was written and its worker told the run lost)
         # Whether the server is a standby is read here too: a connection made again after
         # a failover, or to another host of a URL listing several, may reach the other kind.
-        server, _, standby = conn.execute(
+        # A connection made again stays in the schema this store was found in: its
+        # search_path may name another by now (a schema named after the role, "$user",
+        # created since), whose tables hpstore's statements would then reach, with this
+        # schema's locks and project ids. That schema is put first again.
+        server, _, standby, _ = conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
-            "'extra_float_digits', '3', false), pg_is_in_recovery()").fetchone()
+            "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' OR "
+            "current_schema() IS NOT DISTINCT FROM %s THEN NULL ELSE set_config("
+            "'search_path', concat_ws(', ', quote_ident(%s), nullif(current_setting("
+            "'search_path'), '')), false) END", (self.schema, self.schema, self.schema)
+        ).fetchone()
         self._clock = (float(server), (before + _steady()) / 2)
         self.standby = bool(standby)
 
