@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from psycopg import sql
 
 import hpstore
 from hpstore.cli import main as cli
-from hpstore.errors import DatabaseError
+from hpstore.errors import DatabaseError, ServerUnavailableError
 from hpstore.store import open_store
 from hpstore.store.postgresql.admin import with_database
 
@@ -211,3 +212,38 @@ def _oracle(url: str) -> hpstore.Oracle:
     hp.Float("x", 0, 1)
     return hpstore.RandomSearchOracle("loss", max_trials=5, seed=1, hyperparameters=hp,
                                       database=url)
+
+
+@pytest.mark.skipif(server() is None, reason=f"starts servers of its own ({ENV} is set)")
+def test_a_server_that_takes_no_connection_for_now_is_waited_for_whatever_it_says(
+        monkeypatch):
+    # A refusal as a connection opens carries only its text, in the language of the
+    # server's lc_messages: a German server starting up says "das Datenbanksystem
+    # startet", and a worker or tool started then stopped at once (DatabaseError) where
+    # an English one is waited for. The SQLSTATE (57P03) is asked of libpq's ping. Here a
+    # standby with hot_standby off, which says so in words hpstore does not look for.
+    from hpstore.store.postgresql import driver
+    from hpstore.store.postgresql.throwaway import FAST, Server, free_port
+
+    primary = Server(FAST).start()
+    standby = Server({**FAST, "hot_standby": "off"})
+    try:
+        standby.bin, standby.user = primary.bin, primary.user
+        if standby.user is not None:
+            os.chmod(standby.folder, 0o755)
+            os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
+        standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                     "postgres", "-D", str(standby.data), "-R", "-X", "stream")
+        standby.port = free_port()
+        standby._pg_ctl("start", "-w")
+        standby.started = True
+        with pytest.raises(psycopg.OperationalError) as plain:
+            psycopg.connect(standby.url()).close()
+        assert "57P03" not in str(plain.value)  # (the text alone, as said above)
+        monkeypatch.setattr(driver, "RESTART_WAIT", 0.3)
+        with pytest.raises(ServerUnavailableError) as waited:
+            open_store(standby.url(), read_only=True)
+        assert "takes no connection for now" in str(waited.value)
+    finally:
+        standby.stop()
+        primary.stop()

@@ -276,7 +276,14 @@ def connect(psycopg: Any, conninfo: str, where: str, stop: threading.Event | Non
             return psycopg.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
             error = explain_connect(exc, where)
-            restarting = deadline is not None or any(t in first_line(exc) for t in _NOT_NOW)
+            not_now = any(t in first_line(exc) for t in _NOT_NOW)
+            if not not_now and "FATAL:" in first_line(exc) and _refused_for_now(
+                    psycopg, conninfo):
+                not_now = True  # (said in the server's language: see _refused_for_now)
+                error = ServerUnavailableError(
+                    f"Cannot connect to {where}: {first_line(exc)}. (The server takes no "
+                    "connection for now: it is starting up, shutting down or recovering.)")
+            restarting = deadline is not None or not_now
             if not isinstance(error, ServerUnavailableError) or not restarting:
                 raise error from None
             if deadline is None:
@@ -288,6 +295,20 @@ def connect(psycopg: Any, conninfo: str, where: str, stop: threading.Event | Non
         if stop is None:
             time.sleep(pause)  # the server restarting: try again shortly
         pause = min(pause * 2, 1.0)
+
+
+def _refused_for_now(psycopg: Any, conninfo: str) -> bool:
+    """Whether the server refuses connections for now (SQLSTATE 57P03: starting up,
+    shutting down, recovering). A refusal as a connection opens carries no SQLSTATE, only
+    its text, which the server writes in the language of its lc_messages (initdb takes
+    the machine's: "das Datenbanksystem startet"); libpq's ping reads the SQLSTATE."""
+    ping = getattr(getattr(psycopg.pq, "PGconn", None), "ping", None)
+    if ping is None:  # (an older psycopg)
+        return False
+    try:
+        return bool(ping(conninfo.encode()) == psycopg.pq.Ping.REJECT)
+    except Exception:
+        return False
 
 
 def first_line(exc: BaseException) -> str:
