@@ -163,12 +163,13 @@ def test_a_database_whose_standard_conforming_strings_is_off_holds_a_search(enco
 
 @pytest.mark.skipif(server() is None, reason=f"makes a role on the tests' own server ({ENV} "
                     "is set)")
-def test_a_worker_reconnected_stays_in_its_schema_when_its_search_path_names_another_since():
+def test_a_worker_stays_in_its_schema_when_its_search_path_names_another_since():
     # The role's search_path is "$user", st; the store is in st until a DBA creates the
     # schema named after the role (CREATE SCHEMA AUTHORIZATION), where a new worker then
-    # starts a search of its own. A worker of st whose connection dropped reconnected into
-    # the role's schema: its report went to the other store's tables, and it was told its
-    # trial was lost to a crash or failover, the trial left RUNNING in st
+    # starts a search of its own. The server resolves names anew as schemas appear: a
+    # worker of st, on its connection or one made again after a drop, reached the other
+    # store's tables; its report was refused there and it was told its trial was lost to
+    # a crash or failover, the trial left RUNNING in st
     url = fresh_database()
     role = f"r_{secrets.token_hex(4)}"
     with psycopg.connect(url, autocommit=True) as conn:
@@ -188,10 +189,10 @@ def test_a_worker_reconnected_stays_in_its_schema_when_its_search_path_names_ano
         assert other.store.db.schema == role
         assert other.create_trial("b").hyperparameters.values == (
             trial.hyperparameters.values)  # (the same seed: the same first values)
-        _postgres.terminate([first.store.db.connect().info.backend_pid])
-        first.update_trial(trial.trial_id, {"loss": 0.5})
+        first.update_trial(trial.trial_id, {"loss": 0.5})  # on the connection it had
         first.end_trial(trial)
-        assert first.create_trial("a").status == "RUNNING"
+        _postgres.terminate([first.store.db.connect().info.backend_pid])
+        assert first.create_trial("a").status == "RUNNING"  # on one made again
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT trial_id, status, tuner_id FROM st.trials ORDER BY "
                                 "number").fetchall() == [

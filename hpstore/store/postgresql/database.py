@@ -248,17 +248,13 @@ class Database:
         # read back: rounded, each report was written and its worker told the run lost)
         # Whether the server is a standby is read here too: a connection made again after
         # a failover, or to another host of a URL listing several, may reach the other kind.
-        # A connection made again stays in the schema this store was found in: its
-        # search_path may name another by now (a schema named after the role, "$user",
-        # created since), whose tables hpstore's statements would then reach, with this
-        # schema's locks and project ids. That schema is put first again.
+        # A connection made again stays in the schema this store was found in (see _learn).
         server, _, standby, _ = conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
-            "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' OR "
-            "current_schema() IS NOT DISTINCT FROM %s THEN NULL ELSE set_config("
-            "'search_path', concat_ws(', ', quote_ident(%s), nullif(current_setting("
-            "'search_path'), '')), false) END", (self.schema, self.schema, self.schema)
-        ).fetchone()
+            "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' "
+            "THEN NULL ELSE set_config('search_path', concat_ws(', ', quote_ident(%s), "
+            "nullif(current_setting('search_path'), '')), false) END",
+            (self.schema, self.schema)).fetchone()
         self._clock = (float(server), (before + _steady()) / 2)
         self.standby = bool(standby)
 
@@ -276,8 +272,15 @@ class Database:
 
     def _learn(self, conn: Any) -> None:
         """The server's version and the schema this store lives in, read once."""
-        version, schema = conn.execute(
-            "SELECT current_setting('server_version_num')::int, current_schema()").fetchone()
+        # The schema found is put first in the search_path, on this connection and every
+        # one made again: the path may name another later (a schema named after the role,
+        # "$user", created while the search runs, where a new worker starts a store of its
+        # own), and the server resolves names anew as schemas appear, so hpstore's
+        # statements would reach that store's tables with this one's locks and project ids.
+        version, schema, _ = conn.execute(
+            "SELECT current_setting('server_version_num')::int, current_schema(), "
+            "set_config('search_path', concat_ws(', ', quote_ident(current_schema()), "
+            "nullif(current_setting('search_path'), '')), false)").fetchone()
         if version < MIN_SERVER_VERSION:
             raise DatabaseError(f"{self.location} runs PostgreSQL {version // 10000}; hpstore "
                                 "needs PostgreSQL 12 or newer.")
