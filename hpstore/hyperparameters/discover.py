@@ -11,8 +11,9 @@ of builds finds nothing new (or a budget of builds is spent).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hpstore.hyperparameters.base import HyperParameter
@@ -107,3 +108,35 @@ def discover_space(build: Callable[[HyperParameters], Any], base: HyperParameter
             queue.extend({**context, hp.name: value} for value in _alternatives(hp))
     found.values = {}
     return found
+
+
+@contextlib.contextmanager
+def watch_declarations(hps: Any, check: Callable[[Any], None]) -> Iterator[None]:
+    """While in the block, have ``check(hp)`` called when code declares again, under
+    other settings, one of the hyperparameters ``hps`` holds now (a running trial's, as
+    the oracle gave them).
+
+    Discovery builds only; what ``fit`` or ``run_trial`` declares is never compared with
+    the stored space that way, and the container would hand back the stored value and
+    drop the new definition without a word. ``hps`` is one of hpstore's HyperParameters
+    or KerasTuner's: the instance is patched, not replaced by a subclass, so the code
+    still receives the class it expects (and gets its own method back after the block,
+    so that nothing of this is copied or pickled with it). ``check`` raises to refuse the
+    definition.
+    """
+    known = {id(hp) for hp in hps.space}
+    retrieve = hps._retrieve
+
+    def _retrieve(hp: Any) -> Any:
+        for registered in hps._hps.get(hp.name, ()):
+            if list(registered.conditions) == list(hp.conditions):
+                if id(registered) in known and registered.get_config() != hp.get_config():
+                    check(hp)
+                break
+        return retrieve(hp)
+
+    hps._retrieve = _retrieve
+    try:
+        yield
+    finally:
+        del hps._retrieve

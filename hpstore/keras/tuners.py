@@ -10,6 +10,7 @@ the trial back, and no state files.
 from __future__ import annotations
 
 import contextlib
+import json
 import traceback
 from typing import Any
 
@@ -22,11 +23,12 @@ import hpstore
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
+    ProjectMismatchError,
     ProjectRemovedError,
     TrialLostError,
     TrialNotRunningError,
 )
-from hpstore.hyperparameters.discover import discover_space
+from hpstore.hyperparameters.discover import discover_space, watch_declarations
 from hpstore.keras import oracles
 from hpstore.keras._convert import (
     keras_build,
@@ -102,6 +104,8 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id or default_tuner_id()
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
+        #: declarations of stored hyperparameters already found to match the file
+        self._declarations_checked: set[tuple[str, str]] = set()
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
             self._populate_initial_space()
 
@@ -137,9 +141,29 @@ class Tuner(keras_tuner.Tuner):
                                recorder]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
+    def _check_declaration(self, hp: Any) -> None:
+        # A hyperparameter the space holds, declared again while a trial runs (in fit or
+        # run_trial, which the space's discovery never runs) under other settings:
+        # KerasTuner's HyperParameters would hand back the stored value and drop the new
+        # definition without a word. The oracle compares it as it compares what build
+        # declares (hyperparameters= overriding it, tune_new_entries=False as a Fixed).
+        config = hp.get_config()
+        key = (hp.name, json.dumps(config, sort_keys=True, default=repr))
+        if key in self._declarations_checked:
+            return
+        one = to_hpstore_hyperparameters(keras_tuner.HyperParameters.from_config(
+            {"space": [{"class_name": type(hp).__name__, "config": config}], "values": {}}))
+        try:
+            self.oracle.hpstore_oracle.update_space(one)
+        except ProjectMismatchError as exc:
+            exc.declared_in_trial = True  # type: ignore[attr-defined]
+            raise
+        self._declarations_checked.add(key)
+
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         self._recorders = []
-        results = self.run_trial(trial, *fit_args, **fit_kwargs)
+        with watch_declarations(trial.hyperparameters, self._check_declaration):
+            results = self.run_trial(trial, *fit_args, **fit_kwargs)
         objective = self.oracle.objective
         if self.oracle.reported_itself(trial.trial_id):
             # run_trial reported through self.oracle.update_trial: as in KerasTuner, that
@@ -176,6 +200,19 @@ class Tuner(keras_tuner.Tuner):
             raise
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)
+        except ProjectMismatchError as exc:
+            if not getattr(exc, "declared_in_trial", False):  # the user's own code's
+                trial.status = TrialStatus.INVALID
+                trial.message = traceback.format_exc()
+                return
+            # the script now declares a stored hyperparameter differently: every trial
+            # would, so the search stops; this one ran on the stored values and runs again
+            trial.status = TrialStatus.IDLE
+            trial.message = ("The script declares a hyperparameter differently than the "
+                             "search holds; queued to run again.")
+            with contextlib.suppress(HpStoreError):
+                self.oracle.end_trial(trial)
+            raise
         except DatabaseError as exc:
             if not getattr(exc, "while_recording", False):  # the user's own code's
                 if kt_config.DEBUG:

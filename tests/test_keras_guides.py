@@ -1,0 +1,84 @@
+"""KerasTuner's guides, ported by their import line: what their scripts do beyond a
+plain ``build``. Tiny models on 64 samples, one epoch, so each search takes seconds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import keras_tuner
+import pytest
+from _keras_models import build, data
+
+import hpstore
+import hpstore.keras as kt
+
+X, Y = data()
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+class TunesTraining(kt.HyperModel):
+    """The getting-started guide's "tune model training": a hyperparameter declared only
+    in ``fit`` (here with the choices given to the constructor)."""
+
+    def __init__(self, batch_sizes=(16, 32)):
+        super().__init__()
+        self.batch_sizes = list(batch_sizes)
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, batch_size=hp.Choice("batch_size", self.batch_sizes),
+                         **kwargs)
+
+
+def tuner_for(directory, hypermodel, max_trials, **kwargs):
+    return kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=max_trials,
+                           seed=3, directory=str(directory), project_name="p", **kwargs)
+
+
+def search(tuner):
+    tuner.search(X, Y, epochs=1, validation_data=(X, Y), verbose=0)
+    return tuner
+
+
+def statuses(path):
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT trial_id, status FROM trials").fetchall())
+
+
+def test_a_hyperparameter_fit_now_declares_differently_is_refused_naming_it(tmp_path):
+    search(tuner_for(tmp_path, TunesTraining(), 1))
+    # the script edited: fit now offers other batch sizes, and asks for one more trial
+    changed = tuner_for(tmp_path, TunesTraining((16, 64)), 2)
+    with pytest.raises(hpstore.ProjectMismatchError, match="batch_size") as caught:
+        search(changed)
+    assert "64" in str(caught.value)
+    # the trial that met the new definition was handed back, not scored on the old one
+    assert statuses(tmp_path / "p.db") == {"0": "COMPLETED", "1": "IDLE"}
+    # put back as it was, the script resumes and runs that trial
+    tuner = search(tuner_for(tmp_path, TunesTraining(), 2))
+    assert statuses(tmp_path / "p.db") == {"0": "COMPLETED", "1": "COMPLETED"}
+    assert tuner.get_best_hyperparameters()[0]["batch_size"] in (16, 32)
+
+
+def test_fit_declaring_the_stored_definition_again_or_one_the_oracle_overrides_runs(
+        tmp_path):
+    # the same definition in every trial (an Int whose default is left out included)
+    class DeclaresEachTime(TunesTraining):
+        def fit(self, hp, model, *args, **kwargs):
+            hp.Int("repeats", 1, 3)
+            return super().fit(hp, model, *args, **kwargs)
+
+    search(tuner_for(tmp_path / "a", DeclaresEachTime(), 3))
+    assert set(statuses(tmp_path / "a" / "p.db").values()) == {"COMPLETED"}
+    # hyperparameters= given to the tuner override what fit declares, as in KerasTuner
+    given = keras_tuner.HyperParameters()
+    given.Choice("batch_size", [8, 16])
+    search(tuner_for(tmp_path / "b", TunesTraining(), 2, hyperparameters=given))
+    assert set(statuses(tmp_path / "b" / "p.db").values()) == {"COMPLETED"}
+    # tune_new_entries=False keeps fit's declaration at its default, as a Fixed
+    search(tuner_for(tmp_path / "c", TunesTraining(), 2, hyperparameters=given,
+                     tune_new_entries=False))
+    assert set(statuses(tmp_path / "c" / "p.db").values()) == {"COMPLETED"}
