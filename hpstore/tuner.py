@@ -30,11 +30,16 @@ from hpstore.errors import (
     InvalidMetricError,
     NameTooLongError,
     NothingToRunError,
+    ProjectMismatchError,
     TrialLostError,
     TrialNotRunningError,
 )
 from hpstore.hyperparameters import HyperParameters
-from hpstore.hyperparameters.discover import discover_space
+from hpstore.hyperparameters.discover import (
+    declaration_key,
+    discover_space,
+    watch_declarations,
+)
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.progress import Progress
@@ -338,6 +343,8 @@ class Tuner:
         # one, so a definition changed since the search began is seen and refused.
         space = discover_space(self.build, self.oracle.given_hyperparameters)
         self.oracle.update_space(space)
+        #: what the build declares is checked here; a trial checks what else it declares
+        self._declared = {declaration_key(hp) for hp in space.space}
 
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
@@ -425,8 +432,10 @@ class Tuner:
                  progress: Progress | None) -> None:
         fatal: BaseException | None = None
         try:
-            # What the trial declares while it runs joins the space when it ends.
-            results = self.run_trial(trial, *args, **kwargs)
+            # What the trial declares while it runs joins the space when it ends; what
+            # the space holds, declared again otherwise, is refused at once.
+            with watch_declarations(trial.hyperparameters, self._check_declaration):
+                results = self.run_trial(trial, *args, **kwargs)
             if trial.trial_id not in self._reported and not (
                     results is None and self._reported_elsewhere(trial)):
                 validate_results(results, self.oracle.objective, "run_trial()")
@@ -447,6 +456,18 @@ class Tuner:
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
             fatal = exc
+        except ProjectMismatchError as exc:
+            if getattr(exc, "declared_in_trial", False):
+                # the code now declares a stored hyperparameter differently: every trial
+                # would, so the search stops; this one ran on the stored values and is
+                # handed back to run again
+                trial.status = TrialStatus.IDLE
+                trial.message = ("The code declares a hyperparameter differently than the "
+                                 "search holds; queued to run again.")
+                fatal = exc
+            else:  # the user's own code's (opening another search, say): the trial's
+                trial.status = TrialStatus.INVALID
+                trial.message = traceback.format_exc()
         except DatabaseError as exc:
             if getattr(exc, "while_recording", False):
                 # The search's store failed as the trial reported (a writer stopped for
@@ -496,6 +517,32 @@ class Tuner:
                 raise
         if fatal is not None:
             raise fatal
+
+    def _check_declaration(self, hp: Any, stored: Any) -> None:
+        # A hyperparameter the space holds, declared again while a trial runs under other
+        # settings, where discovery never looks (fit, run_trial): compared as discovery
+        # compares the build's, so an edited definition is refused instead of being run
+        # on the stored one without a word. What the build declares, discovery checked.
+        declared: set[str] = self.__dict__.setdefault("_declared", set())
+        if stored is None or declaration_key(hp) in declared:
+            return
+        config = hp.get_config()
+        passed: set[str] = self.__dict__.setdefault("_declarations_passed", set())
+        if stored.get_config() == config or repr(config) in passed:
+            return
+        one = HyperParameters.from_config(
+            {"space": [{"class_name": type(hp).__name__, "config": config}],
+             "values": {}})
+        try:
+            self.oracle.update_space(one)  # (hyperparameters= overrides it, as for build)
+        except ProjectMismatchError as exc:
+            exc.declared_in_trial = True  # type: ignore[attr-defined]
+            exc.add_note(
+                "Declared while a trial ran (in fit or run_trial). A name keeps its first "
+                "definition (KerasTuner drops a later one without a word): a range that "
+                "depends on another value needs a name of its own for each range.")
+            raise
+        passed.add(repr(config))
 
     def _only_trials_in_no_ones_hands(self) -> bool:
         """Whether the trials running are all this process's and run by none of its

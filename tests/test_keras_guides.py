@@ -82,3 +82,18 @@ def test_fit_declaring_the_stored_definition_again_or_one_the_oracle_overrides_r
     search(tuner_for(tmp_path / "c", TunesTraining(), 2, hyperparameters=given,
                      tune_new_entries=False))
     assert set(statuses(tmp_path / "c" / "p.db").values()) == {"COMPLETED"}
+
+
+class WidthDepends(TunesTraining):
+    """A range that depends on another value in build: discovery's concern, as before."""
+
+    def build(self, hp):
+        hp.Int("width", 4, 16 if hp.Boolean("wide") else 8)
+        return build(hp)
+
+
+def test_a_range_that_depends_on_another_value_in_build_still_runs(tmp_path):
+    for max_trials in (4, 8):  # a fresh search, then the script run again
+        tuner = search(tuner_for(tmp_path, WidthDepends(), max_trials))
+    assert list(statuses(tmp_path / "p.db").values()) == ["COMPLETED"] * 8
+    assert len(tuner.oracle.trials) == 8

@@ -668,3 +668,67 @@ def test_a_database_error_of_the_users_own_code_fails_the_run_as_any_error(tmp_p
     assert statuses == {"0": "FAILED", "1": "COMPLETED", "2": "COMPLETED"}
     assert "NotAnHpstoreFileError" in search.get_trial("0").message
     search.close()
+
+
+# -- what a trial declares while it runs ---------------------------------------------------------
+class FitChooses:
+    """A hypermodel whose ``fit`` declares a hyperparameter the build never does."""
+
+    def __init__(self, choices):
+        self.choices = list(choices)
+
+    def build(self, hp):
+        return hp.Float("x", -5, 5)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return {"loss": model ** 2 + hp.Choice("b", self.choices)}
+
+
+def test_a_hyperparameter_fit_now_declares_differently_is_refused_naming_it(tmp_path):
+    path = str(tmp_path / "s.db")
+
+    def run(choices, max_trials):
+        searcher = hpstore.RandomSearchOracle("loss", max_trials=max_trials, seed=1,
+                                              database=path)
+        hpstore.Tuner(searcher, FitChooses(choices), verbose=0).search()
+        return searcher
+
+    run([1, 2], 2)
+    with pytest.raises(hpstore.ProjectMismatchError, match=r"'b'.*\[1, 5\]"):
+        run([1, 5], 4)
+    # the trial that met the new definition is handed back, not scored on the old one
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT trial_id, status FROM trials")) == {
+            "0": "COMPLETED", "1": "COMPLETED", "2": "IDLE"}
+    # the same definition again (the script put back) resumes and finishes
+    assert len(run([1, 2], 4).get_best_trials(10)) == 4
+
+
+class RangeDepends:
+    """A range that depends on another value: in build (discovery's concern, as before),
+    or in fit, where only the first definition of a name ever holds."""
+
+    def __init__(self, in_fit=False):
+        self.in_fit = in_fit
+
+    def build(self, hp):
+        return hp.Int("units", 4, 64 if hp.Boolean("big") else 16)
+
+    def fit(self, hp, model, *args, **kwargs):
+        top = 1.0 if self.in_fit and model > 8 else 0.5
+        return {"loss": model + hp.Float("rate", 0.0, top)}
+
+
+def test_a_range_that_depends_on_another_value_runs_in_build_and_is_explained_in_fit(
+        tmp_path):
+    for max_trials in (6, 12):  # a fresh search, then resumed by another Tuner
+        searcher = hpstore.RandomSearchOracle("loss", max_trials=max_trials, seed=1,
+                                              database=str(tmp_path / "a.db"))
+        hpstore.Tuner(searcher, RangeDepends(), verbose=0).search()
+    assert [t.status for t in searcher.trials.values()] == ["COMPLETED"] * 12
+    # in fit the second range would be dropped without a word (as KerasTuner does): said
+    searcher = hpstore.RandomSearchOracle("loss", max_trials=12, seed=1,
+                                          database=str(tmp_path / "b.db"))
+    with pytest.raises(hpstore.ProjectMismatchError, match="'rate'") as caught:
+        hpstore.Tuner(searcher, RangeDepends(in_fit=True), verbose=0).search()
+    assert "a name of its own for each range" in "".join(caught.value.__notes__)

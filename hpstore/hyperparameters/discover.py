@@ -111,28 +111,29 @@ def discover_space(build: Callable[[HyperParameters], Any], base: HyperParameter
 
 
 @contextlib.contextmanager
-def watch_declarations(hps: Any, check: Callable[[Any], None]) -> Iterator[None]:
-    """While in the block, have ``check(hp)`` called when code declares again, under
-    other settings, one of the hyperparameters ``hps`` holds now (a running trial's, as
-    the oracle gave them).
+def watch_declarations(hps: Any, check: Callable[[Any, Any], None]) -> Iterator[None]:
+    """While in the block, call ``check(hp, stored)`` at each declaration code makes on
+    ``hps`` (a running trial's hyperparameters, as the oracle gave them): ``hp`` as
+    declared, ``stored`` the entry of the same name and conditions ``hps`` held before the
+    block (None for a new one). ``check`` raises to refuse the declaration.
 
-    Discovery builds only; what ``fit`` or ``run_trial`` declares is never compared with
-    the stored space that way, and the container would hand back the stored value and
-    drop the new definition without a word. ``hps`` is one of hpstore's HyperParameters
-    or KerasTuner's: the instance is patched, not replaced by a subclass, so the code
-    still receives the class it expects (and gets its own method back after the block,
-    so that nothing of this is copied or pickled with it). ``check`` raises to refuse the
-    definition.
+    The container would hand back the stored value and drop a new definition without a
+    word, and discovery builds only: what ``fit`` or ``run_trial`` declares is never
+    compared with the stored space otherwise. ``hps`` is one of hpstore's
+    HyperParameters or KerasTuner's: the instance is patched, not replaced by a subclass,
+    so the code still receives the class it expects (and it gets its own method back
+    after the block, so nothing of this is copied or pickled with it).
     """
     known = {id(hp) for hp in hps.space}
     retrieve = hps._retrieve
 
     def _retrieve(hp: Any) -> Any:
+        stored = None
         for registered in hps._hps.get(hp.name, ()):
             if list(registered.conditions) == list(hp.conditions):
-                if id(registered) in known and registered.get_config() != hp.get_config():
-                    check(hp)
+                stored = registered if id(registered) in known else None
                 break
+        check(hp, stored)
         return retrieve(hp)
 
     hps._retrieve = _retrieve
@@ -140,3 +141,8 @@ def watch_declarations(hps: Any, check: Callable[[Any], None]) -> Iterator[None]
         yield
     finally:
         del hps._retrieve
+
+
+def declaration_key(hp: Any) -> str:
+    """A hyperparameter's name and conditions, as text (the same for both libraries')."""
+    return f"{hp.name} {[c.get_config() for c in hp.conditions]!r}"

@@ -10,7 +10,6 @@ the trial back, and no state files.
 from __future__ import annotations
 
 import contextlib
-import json
 import traceback
 from typing import Any
 
@@ -28,7 +27,11 @@ from hpstore.errors import (
     TrialLostError,
     TrialNotRunningError,
 )
-from hpstore.hyperparameters.discover import discover_space, watch_declarations
+from hpstore.hyperparameters.discover import (
+    declaration_key,
+    discover_space,
+    watch_declarations,
+)
 from hpstore.keras import oracles
 from hpstore.keras._convert import (
     keras_build,
@@ -104,8 +107,6 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id or default_tuner_id()
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
-        #: declarations of stored hyperparameters already found to match the file
-        self._declarations_checked: set[tuple[str, str]] = set()
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
             self._populate_initial_space()
 
@@ -128,6 +129,8 @@ class Tuner(keras_tuner.Tuner):
             space = discover_space(keras_build(self.hypermodel.build),
                                    to_hpstore_hyperparameters(given))
             inner.update_space(space)
+            # checked here; a trial checks what else it declares (its fit's)
+            self._declared = {declaration_key(hp) for hp in space.space}
             keras.backend.clear_session()  # the models built to find the space
         self._space_declared = True
 
@@ -141,24 +144,33 @@ class Tuner(keras_tuner.Tuner):
                                recorder]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
-    def _check_declaration(self, hp: Any) -> None:
-        # A hyperparameter the space holds, declared again while a trial runs (in fit or
-        # run_trial, which the space's discovery never runs) under other settings:
-        # KerasTuner's HyperParameters would hand back the stored value and drop the new
-        # definition without a word. The oracle compares it as it compares what build
-        # declares (hyperparameters= overriding it, tune_new_entries=False as a Fixed).
+    def _check_declaration(self, hp: Any, stored: Any) -> None:
+        # A hyperparameter the space holds, declared again while a trial runs under other
+        # settings, where discovery never looks (fit, run_trial): compared as discovery
+        # compares the build's, so an edited definition is refused instead of being run
+        # on the stored one without a word. What the build declares, discovery checked.
+        declared: set[str] = self.__dict__.setdefault("_declared", set())
+        if stored is None or declaration_key(hp) in declared:
+            return
         config = hp.get_config()
-        key = (hp.name, json.dumps(config, sort_keys=True, default=repr))
-        if key in self._declarations_checked:
+        passed: set[str] = self.__dict__.setdefault("_declarations_passed", set())
+        if stored.get_config() == config or repr(config) in passed:
             return
         one = to_hpstore_hyperparameters(keras_tuner.HyperParameters.from_config(
-            {"space": [{"class_name": type(hp).__name__, "config": config}], "values": {}}))
+            {"space": [{"class_name": type(hp).__name__, "config": config}],
+             "values": {}}))
         try:
+            # compared as the build's are: hyperparameters= overrides it, and with
+            # tune_new_entries=False it counts as a Fixed at its default
             self.oracle.hpstore_oracle.update_space(one)
         except ProjectMismatchError as exc:
             exc.declared_in_trial = True  # type: ignore[attr-defined]
+            exc.add_note(
+                "Declared while a trial ran (in fit or run_trial). A name keeps its first "
+                "definition (KerasTuner drops a later one without a word): a range that "
+                "depends on another value needs a name of its own for each range.")
             raise
-        self._declarations_checked.add(key)
+        passed.add(repr(config))
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         self._recorders = []
