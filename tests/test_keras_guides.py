@@ -97,3 +97,21 @@ def test_a_range_that_depends_on_another_value_in_build_still_runs(tmp_path):
         tuner = search(tuner_for(tmp_path, WidthDepends(), max_trials))
     assert list(statuses(tmp_path / "p.db").values()) == ["COMPLETED"] * 8
     assert len(tuner.oracle.trials) == 8
+
+
+class PicklesItsValues(TunesTraining):
+    """A fit that pickles and copies its hyperparameters (handing them to a data loader's
+    processes, say) while the trial's declarations are watched."""
+
+    def fit(self, hp, model, *args, **kwargs):
+        import copy
+        import pickle
+        again = pickle.loads(pickle.dumps(copy.deepcopy(hp)))
+        assert type(again) is keras_tuner.HyperParameters
+        assert again.values == hp.values
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_hyperparameters_pickle_and_copy_while_a_trial_runs(tmp_path):
+    search(tuner_for(tmp_path, PicklesItsValues(), 2))
+    assert list(statuses(tmp_path / "p.db").values()) == ["COMPLETED"] * 2

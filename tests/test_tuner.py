@@ -732,3 +732,25 @@ def test_a_range_that_depends_on_another_value_runs_in_build_and_is_explained_in
     with pytest.raises(hpstore.ProjectMismatchError, match="'rate'") as caught:
         hpstore.Tuner(searcher, RangeDepends(in_fit=True), verbose=0).search()
     assert "a name of its own for each range" in "".join(caught.value.__notes__)
+
+
+class PicklesItsValues:
+    """A fit that hands its hyperparameters on (to another process, say): they pickle and
+    copy while the trial's declarations are watched."""
+
+    def build(self, hp):
+        return hp.Float("x", -5, 5)
+
+    def fit(self, hp, model, *args, **kwargs):
+        import copy
+        import pickle
+        again = pickle.loads(pickle.dumps(hp))
+        assert type(again) is type(hp) and again.values == copy.deepcopy(hp).values
+        return {"loss": model ** 2 + again.Choice("b", [1, 2])}
+
+
+def test_hyperparameters_pickle_and_copy_while_a_trial_runs(tmp_path):
+    searcher = hpstore.RandomSearchOracle("loss", max_trials=3, seed=1,
+                                          database=str(tmp_path / "s.db"))
+    hpstore.Tuner(searcher, PicklesItsValues(), verbose=0).search()
+    assert [t.status for t in searcher.trials.values()] == ["COMPLETED"] * 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from hpstore.hyperparameters.base import Condition, HyperParameter, Parent
@@ -32,6 +32,12 @@ def hyperparameter_from_config(config: dict[str, Any]) -> HyperParameter:
             f"Unknown hyperparameter class {name!r}; expected one of {sorted(HP_CLASSES)}."
         )
     return HP_CLASSES[name].from_config(config["config"])
+
+
+#: ``check(hp)`` for each container being watched, by ``id`` (see
+#: ``discover.watch_declarations``); called at each declaration on that container. Kept
+#: here, not on the container, so that a watched container copies and pickles as ever.
+DECLARATION_WATCHERS: dict[int, Callable[[Any], None]] = {}
 
 
 class HyperParameters:
@@ -113,6 +119,9 @@ class HyperParameters:
         return all(c.is_active(self.values) for c in conditions)
 
     def _retrieve(self, hp: HyperParameter) -> Any:
+        watcher = DECLARATION_WATCHERS.get(id(self))
+        if watcher is not None:
+            watcher(hp)
         for condition in hp.conditions:
             if isinstance(condition, Parent) and condition.name == hp.name:
                 raise ValueError(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from hpstore.hyperparameters.base import HyperParameter
-from hpstore.hyperparameters.container import HyperParameters
+from hpstore.hyperparameters.container import DECLARATION_WATCHERS, HyperParameters
 from hpstore.hyperparameters.discrete import Boolean, Choice
 from hpstore.hyperparameters.numerical import Int
 
@@ -120,27 +120,24 @@ def watch_declarations(hps: Any, check: Callable[[Any, Any], None]) -> Iterator[
     The container would hand back the stored value and drop a new definition without a
     word, and discovery builds only: what ``fit`` or ``run_trial`` declares is never
     compared with the stored space otherwise. ``hps`` is one of hpstore's
-    HyperParameters or KerasTuner's: the instance is patched, not replaced by a subclass,
-    so the code still receives the class it expects (and it gets its own method back
-    after the block, so nothing of this is copied or pickled with it).
+    HyperParameters or KerasTuner's (``hpstore.keras`` has the latter consult the same
+    watchers); nothing is set on it, so it copies and pickles as ever.
     """
     known = {id(hp) for hp in hps.space}
-    retrieve = hps._retrieve
 
-    def _retrieve(hp: Any) -> Any:
+    def watch(hp: Any) -> None:
         stored = None
         for registered in hps._hps.get(hp.name, ()):
             if list(registered.conditions) == list(hp.conditions):
                 stored = registered if id(registered) in known else None
                 break
         check(hp, stored)
-        return retrieve(hp)
 
-    hps._retrieve = _retrieve
+    DECLARATION_WATCHERS[id(hps)] = watch  # (hps lives as long as the block: its id holds)
     try:
         yield
     finally:
-        del hps._retrieve
+        DECLARATION_WATCHERS.pop(id(hps), None)
 
 
 def declaration_key(hp: Any) -> str:

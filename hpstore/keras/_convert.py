@@ -18,7 +18,31 @@ from keras_tuner.src.engine import objective as kt_objective
 from keras_tuner.src.engine import trial as kt_trial
 
 import hpstore
+from hpstore.hyperparameters.container import DECLARATION_WATCHERS
 from hpstore.objective import DefaultObjective, MultiObjective, Objective
+
+
+def _watch_keras_declarations() -> None:
+    """Have KerasTuner's HyperParameters consult hpstore's declaration watchers, as
+    hpstore's own do (see ``hpstore.hyperparameters.discover.watch_declarations``): only a
+    running trial's are watched; any other goes straight on to KerasTuner's own code."""
+    cls = keras_tuner.HyperParameters
+    if getattr(cls._retrieve, "_hpstore_watch", False):
+        return  # (a module loaded again)
+    retrieve = cls._retrieve
+
+    def _retrieve(self: Any, hp: Any) -> Any:
+        watcher = DECLARATION_WATCHERS.get(id(self))
+        if watcher is not None:
+            watcher(hp)
+        return retrieve(self, hp)
+
+    _retrieve._hpstore_watch = True  # type: ignore[attr-defined]
+    _retrieve.__doc__ = retrieve.__doc__
+    cls._retrieve = _retrieve  # type: ignore[method-assign]
+
+
+_watch_keras_declarations()
 
 
 def to_keras_hyperparameters(hps: hpstore.HyperParameters) -> keras_tuner.HyperParameters:
