@@ -36,6 +36,7 @@ from hpstore.errors import (
 )
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.discover import (
+    check_declared_again,
     declaration_key,
     discover_space,
     watch_declarations,
@@ -519,30 +520,11 @@ class Tuner:
             raise fatal
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
-        # A hyperparameter the space holds, declared again while a trial runs under other
-        # settings, where discovery never looks (fit, run_trial): compared as discovery
-        # compares the build's, so an edited definition is refused instead of being run
-        # on the stored one without a word. What the build declares, discovery checked.
-        declared: set[str] = self.__dict__.setdefault("_declared", set())
-        if stored is None or declaration_key(hp) in declared:
-            return
-        config = hp.get_config()
-        passed: set[str] = self.__dict__.setdefault("_declarations_passed", set())
-        if stored.get_config() == config or repr(config) in passed:
-            return
-        one = HyperParameters.from_config(
-            {"space": [{"class_name": type(hp).__name__, "config": config}],
-             "values": {}})
-        try:
-            self.oracle.update_space(one)  # (hyperparameters= overrides it, as for build)
-        except ProjectMismatchError as exc:
-            exc.declared_in_trial = True  # type: ignore[attr-defined]
-            exc.add_note(
-                "Declared while a trial ran (in fit or run_trial). A name keeps its first "
-                "definition (KerasTuner drops a later one without a word): a range that "
-                "depends on another value needs a name of its own for each range.")
-            raise
-        passed.add(repr(config))
+        def compare(class_name: str, config: dict[str, Any]) -> None:
+            self.oracle.update_space(HyperParameters.from_config(
+                {"space": [{"class_name": class_name, "config": config}], "values": {}}))
+
+        check_declared_again(self, hp, stored, compare)
 
     def _only_trials_in_no_ones_hands(self) -> bool:
         """Whether the trials running are all this process's and run by none of its

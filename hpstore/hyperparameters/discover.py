@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hpstore.errors import ProjectMismatchError
 from hpstore.hyperparameters.base import HyperParameter
 from hpstore.hyperparameters.container import DECLARATION_WATCHERS, HyperParameters
 from hpstore.hyperparameters.discrete import Boolean, Choice
@@ -143,3 +144,36 @@ def watch_declarations(hps: Any, check: Callable[[Any, Any], None]) -> Iterator[
 def declaration_key(hp: Any) -> str:
     """A hyperparameter's name and conditions, as text (the same for both libraries')."""
     return f"{hp.name} {[c.get_config() for c in hp.conditions]!r}"
+
+
+def check_declared_again(owner: Any, hp: Any, stored: Any,
+                         compare: Callable[[str, dict[str, Any]], None]) -> None:
+    """The check a Tuner gives :func:`watch_declarations`: a hyperparameter the space
+    holds, declared again while a trial runs under other settings, where discovery never
+    looks (``fit``, ``run_trial``), is compared as discovery compares the build's, so an
+    edited definition is refused instead of being run on the stored one without a word.
+    What the build declares (``owner._declared``), discovery checked already.
+    ``compare(class_name, config)`` compares one declaration with the stored space, as
+    ``update_space`` does: ``hyperparameters=`` overrides it, and with
+    ``tune_new_entries=False`` it counts as a Fixed at its default.
+
+    Raises:
+        ProjectMismatchError: the declaration differs from what the file holds.
+    """
+    declared: set[str] = owner.__dict__.setdefault("_declared", set())
+    if stored is None or declaration_key(hp) in declared:
+        return
+    config = hp.get_config()
+    passed: set[str] = owner.__dict__.setdefault("_declarations_passed", set())
+    if stored.get_config() == config or repr(config) in passed:
+        return
+    try:
+        compare(type(hp).__name__, config)
+    except ProjectMismatchError as exc:
+        exc.declared_in_trial = True  # type: ignore[attr-defined]
+        exc.add_note(
+            "Declared while a trial ran (in fit or run_trial). A name keeps its first "
+            "definition (KerasTuner drops a later one without a word): a range that "
+            "depends on another value needs a name of its own for each range.")
+        raise
+    passed.add(repr(config))

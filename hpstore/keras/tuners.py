@@ -28,6 +28,7 @@ from hpstore.errors import (
     TrialNotRunningError,
 )
 from hpstore.hyperparameters.discover import (
+    check_declared_again,
     declaration_key,
     discover_space,
     watch_declarations,
@@ -145,32 +146,13 @@ class Tuner(keras_tuner.Tuner):
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
-        # A hyperparameter the space holds, declared again while a trial runs under other
-        # settings, where discovery never looks (fit, run_trial): compared as discovery
-        # compares the build's, so an edited definition is refused instead of being run
-        # on the stored one without a word. What the build declares, discovery checked.
-        declared: set[str] = self.__dict__.setdefault("_declared", set())
-        if stored is None or declaration_key(hp) in declared:
-            return
-        config = hp.get_config()
-        passed: set[str] = self.__dict__.setdefault("_declarations_passed", set())
-        if stored.get_config() == config or repr(config) in passed:
-            return
-        one = to_hpstore_hyperparameters(keras_tuner.HyperParameters.from_config(
-            {"space": [{"class_name": type(hp).__name__, "config": config}],
-             "values": {}}))
-        try:
-            # compared as the build's are: hyperparameters= overrides it, and with
-            # tune_new_entries=False it counts as a Fixed at its default
-            self.oracle.hpstore_oracle.update_space(one)
-        except ProjectMismatchError as exc:
-            exc.declared_in_trial = True  # type: ignore[attr-defined]
-            exc.add_note(
-                "Declared while a trial ran (in fit or run_trial). A name keeps its first "
-                "definition (KerasTuner drops a later one without a word): a range that "
-                "depends on another value needs a name of its own for each range.")
-            raise
-        passed.add(repr(config))
+        def compare(class_name: str, config: dict[str, Any]) -> None:
+            self.oracle.hpstore_oracle.update_space(to_hpstore_hyperparameters(
+                keras_tuner.HyperParameters.from_config(
+                    {"space": [{"class_name": class_name, "config": config}],
+                     "values": {}})))
+
+        check_declared_again(self, hp, stored, compare)
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         self._recorders = []
