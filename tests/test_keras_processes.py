@@ -190,6 +190,21 @@ def test_ctrl_c_hands_the_trial_back_and_the_next_run_continues_from_its_checkpo
     assert steps(db, "0003", 2) == [1, 2]
 
 
+def test_sigterm_hands_the_trial_back_as_ctrl_c_does(tmp_path):
+    # a job scheduler preempting the job, docker stop, timeout: not a crash of the worker
+    runs = tmp_path / "runs"
+    first = Script(runs, "random", "--trials", "2", "--epochs", "1", "--gate-epoch", "0")
+    first.expect("@gate")
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.finish() != 0
+    assert any("will run again" in line for line in first.output)
+    db = runs / "p.db"
+    assert rows(db, "SELECT status FROM trials WHERE trial_id = '0'") == [("IDLE",)]
+    assert transitions(db, "0")[-1][:2] == ("RUNNING", "IDLE")
+    Script(runs, "random", "--trials", "2", "--epochs", "1").succeed()
+    assert rows(db, "SELECT count(*) FROM trials WHERE status = 'COMPLETED'") == [(2,)]
+
+
 def test_a_process_whose_project_was_replaced_writes_no_checkpoint_into_the_new_one(
         tmp_path):
     # overwrite=True elsewhere numbers the new project's trials from 0 again, in the same

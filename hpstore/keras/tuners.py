@@ -44,6 +44,7 @@ from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
 from hpstore.tuner import default_tuner_id
+from hpstore.workers import terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
@@ -179,6 +180,13 @@ class Tuner(keras_tuner.Tuner):
         self.oracle.update_trial(
             trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective),
             step=tuner_utils.get_best_step(results, objective))
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> Any:
+        """KerasTuner's ``search``; SIGTERM (``kill``, ``timeout``, ``docker stop``, a job
+        scheduler preempting the job) hands the running trial back as Ctrl-C does, as
+        ``hpstore.Tuner.search`` does, unless the program set a SIGTERM handler of its own."""
+        with terminated_as_ctrl_c():
+            return super().search(*fit_args, **fit_kwargs)
 
     def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         try:
