@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import secrets
+import shutil
+import subprocess
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -245,6 +247,51 @@ def test_a_server_that_takes_no_connection_for_now_is_waited_for_whatever_it_say
         with pytest.raises(ServerUnavailableError) as waited:
             open_store(standby.url(), read_only=True)
         assert "takes no connection for now" in str(waited.value)
+    finally:
+        standby.stop()
+        primary.stop()
+
+
+@pytest.mark.skipif(server() is None, reason=f"starts servers of its own ({ENV} is set)")
+@pytest.mark.skipif(not shutil.which("localedef")
+                    or not os.path.exists("/usr/share/i18n/locales/ru_RU"),
+                    reason="needs localedef and the ru_RU locale's source")
+def test_a_server_refusing_for_now_in_a_language_without_the_word_fatal_is_waited_for(
+        monkeypatch):
+    # Russian, Italian, Swedish, Ukrainian, Korean, Chinese, Georgian servers write even
+    # the severity in their language ("ВАЖНО:  система БД не принимает подключения"), so
+    # the ping was never asked and a worker started then stopped at once
+    from hpstore.store.postgresql import driver
+    from hpstore.store.postgresql.throwaway import FAST, Server, free_port
+
+    primary = Server(FAST).start()
+    standby = Server({**FAST, "hot_standby": "off", "lc_messages": "'ru_RU.UTF-8'"})
+    try:
+        standby.bin, standby.user = primary.bin, primary.user
+        if standby.user is not None:
+            os.chmod(standby.folder, 0o755)
+            os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
+        locales = standby.folder / "locales"  # (where the server's user reads it)
+        locales.mkdir()
+        made = subprocess.run(["localedef", "-i", "ru_RU", "-f", "UTF-8",
+                               str(locales / "ru_RU.UTF-8")], capture_output=True,
+                              check=False)
+        if not (locales / "ru_RU.UTF-8").is_dir():
+            pytest.skip(f"localedef could not make ru_RU.UTF-8: {made.stderr!r}")
+        monkeypatch.setenv("LOCPATH", str(locales))  # (the standby is started with it)
+        standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                     "postgres", "-D", str(standby.data), "-R", "-X", "stream")
+        standby.port = free_port()
+        standby._pg_ctl("start", "-w")
+        standby.started = True
+        with pytest.raises(psycopg.OperationalError) as plain:
+            psycopg.connect(standby.url()).close()
+        if "FATAL:" in str(plain.value):
+            pytest.skip("this PostgreSQL has no Russian messages")
+        monkeypatch.setattr(driver, "RESTART_WAIT", 0.3)
+        with pytest.raises(ServerUnavailableError) as waited:
+            open_store(standby.url(), read_only=True)
+        assert "takes no connection for now" in str(waited.value), str(waited.value)
     finally:
         standby.stop()
         primary.stop()

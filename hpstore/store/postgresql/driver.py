@@ -277,7 +277,7 @@ def connect(psycopg: Any, conninfo: str, where: str, stop: threading.Event | Non
         except psycopg.Error as exc:
             error = explain_connect(exc, where)
             not_now = any(t in first_line(exc) for t in _NOT_NOW)
-            if not not_now and "FATAL:" in first_line(exc) and _refused_for_now(
+            if not not_now and _SERVER_SAID.search(first_line(exc)) and _refused_for_now(
                     psycopg, conninfo):
                 not_now = True  # (said in the server's language: see _refused_for_now)
                 error = ServerUnavailableError(
@@ -295,6 +295,12 @@ def connect(psycopg: Any, conninfo: str, where: str, stop: threading.Event | Non
         if stop is None:
             time.sleep(pause)  # the server restarting: try again shortly
         pause = min(pause * 2, 1.0)
+
+
+#: a refusal the server sent: libpq writes "SEVERITY:  text" (two spaces), the severity in
+#: the server's language too ("FATAL", but "ВАЖНО", "FATALE", "致命错误"...); a connection
+#: that reached no server ("failed: Connection refused") has no such part
+_SERVER_SAID = re.compile(r"(?:^|: )[^\s:][^:\n]*:  \S")
 
 
 def _refused_for_now(psycopg: Any, conninfo: str) -> bool:
