@@ -49,6 +49,7 @@ from hpstore.workers import (
     NO_MAIN_GUARD_EXIT,
     WORKER_MARK,
     ignore_sigint,
+    ignore_sigterm_as_ctrl_c,
     importing_in_a_worker,
     no_main_guard_message,
     run_workers,
@@ -418,6 +419,7 @@ class Tuner:
         """After Ctrl-C: hand ``trials`` back to run again, each in one piece (a second
         Ctrl-C meanwhile waits until it is done)."""
         previous = ignore_sigint()
+        term = ignore_sigterm_as_ctrl_c()  # a second SIGTERM waits too
         try:
             for trial in trials:
                 trial.status = TrialStatus.IDLE
@@ -428,6 +430,8 @@ class Tuner:
             # a worker process keeps ignoring it: it is about to exit
             if previous is not None and not self._in_worker:
                 signal.signal(signal.SIGINT, previous)
+            if term is not None and not self._in_worker:
+                signal.signal(signal.SIGTERM, term)
 
     def _run_one(self, trial: Trial, args: tuple[Any, ...], kwargs: dict[str, Any],
                  progress: Progress | None) -> None:

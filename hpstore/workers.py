@@ -292,14 +292,25 @@ def terminated_as_ctrl_c() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def ignore_sigterm_as_ctrl_c() -> Any:
+    """Ignore SIGTERM where ``terminated_as_ctrl_c`` made it a Ctrl-C (as ``ignore_sigint``
+    does SIGINT while trials are handed back); returns the handler to restore, or None
+    (a handler of the program's own, or off the main thread: left as it is)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not _sigterm_as_ctrl_c:
+        return None
+    return signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _follow_parent() -> None:

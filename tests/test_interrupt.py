@@ -229,3 +229,45 @@ def test_a_ctrl_c_as_the_writers_turn_is_taken_gives_the_turn_back(tmp_path, mon
     oracle.end_trial(trial)
     assert oracle.get_trial(trial.trial_id).score == 2.0
     oracle.close()
+
+
+_TERM_TWICE = """
+import os, signal, sqlite3, sys, time
+import hpstore
+
+def run_trial(trial):
+    os.kill(os.getpid(), signal.SIGTERM)  # stopped while the trial runs
+    time.sleep(60)  # (never reached: the SIGTERM is a Ctrl-C)
+
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=3, database=sys.argv[1],
+                                    seed=1)
+oracle.update_space(hpstore.HyperParameters.from_config(
+    {"space": [{"class_name": "Int", "config": {"name": "x", "min_value": 1,
+                                               "max_value": 9}}], "values": {}}))
+end_trial = oracle.end_trial
+
+def handed_back(trial, *args, **kwargs):
+    if trial.status == "IDLE":
+        os.kill(os.getpid(), signal.SIGTERM)  # stopped again as the trial is handed back
+    return end_trial(trial, *args, **kwargs)
+
+oracle.end_trial = handed_back
+try:
+    hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_a_second_sigterm_while_the_trial_is_handed_back_waits_for_it(tmp_path):
+    # a second Ctrl-C meanwhile was ignored, but a second SIGTERM (a second `kill`, a
+    # scheduler that signals the job twice) interrupted the hand-back: the trial was left
+    # RUNNING, to be found interrupted as after kill -9
+    script = tmp_path / "term_twice.py"
+    script.write_text(_TERM_TWICE)
+    db = str(tmp_path / "twice.db")
+    done = subprocess.run([sys.executable, str(script), db], capture_output=True, text=True,
+                          timeout=DEADLINE, env=ENV)
+    assert done.stdout.strip() == "interrupted", done.stdout + done.stderr
+    assert count(db, "status = 'RUNNING'") == 0, status_log(db)
+    assert count(db, "status = 'IDLE'") == 1, status_log(db)
