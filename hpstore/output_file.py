@@ -211,9 +211,15 @@ def _reserve(fd: int, size: int, given: str, real: Path, created: bool) -> None:
     allocate = getattr(os, "posix_fallocate", None)  # (not on macOS or Windows)
     if allocate is None or size == 0:
         return
+    before = os.fstat(fd).st_size
     try:
         allocate(fd, 0, size)
     except OSError as exc:
+        # a file system that allocates in steps (ext4) may have grown the file, with
+        # zeros, before it ran out of room: back to its size, its contents untouched
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size != before:
+                os.ftruncate(fd, before)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise OutputFileError(_not_written(
                 given, real, size, exc, created,

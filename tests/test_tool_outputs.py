@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -353,3 +354,29 @@ def test_an_output_past_the_file_size_limit_names_the_limit(search, tmp_path):
     assert one_error_line(done.stderr), done.stderr
     assert "(ulimit -f: 8192 bytes)" in done.stderr and str(out) in done.stderr, done.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="an ext4 image mounted on a loop device")
+def test_a_file_replaced_with_force_on_a_full_ext4_disk_keeps_its_size(search, tmp_path):
+    # ext4 allocates in steps: out of room part of the way, posix_fallocate had already
+    # grown the old file with zeros ("old" then KBs of NUL bytes), said "as it was"
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
+        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
+    image, target = tmp_path / "ext4.img", tmp_path / "small"
+    target.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(4 << 20)
+    if subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)],
+                      capture_output=True).returncode:
+        pytest.skip("mkfs.ext4 failed")
+    fill = ('mount -o loop "$0" "$1" || exit 99; echo old > "$1/out.html"; fallocate -l '
+            '$(( ($(df -k --output=avail "$1" | tail -1) - 8) * 1024 )) "$1/filler"; '
+            f'"{sys.executable}" -m hpstore report "{search}" -o "$1/out.html" --force; '
+            'echo "exit $?"; wc -c < "$1/out.html"; head -c 4 "$1/out.html"')
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", fill, str(image), str(target)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    if done.returncode == 99:
+        pytest.skip(f"no loop device to mount an image on: {done.stderr}")
+    assert f"the disk holding {target} is full" in done.stderr, done.stderr
+    assert done.stdout.split() == ["exit", "2", "4", "old"], done.stdout + done.stderr
