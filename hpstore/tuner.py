@@ -423,7 +423,7 @@ class Tuner:
         try:
             for trial in trials:
                 trial.status = TrialStatus.IDLE
-                trial.message = "Interrupted by Ctrl-C; queued to run again."
+                trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
                 self.oracle.end_trial(trial)
                 self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
         finally:

@@ -296,7 +296,9 @@ def terminated_as_ctrl_c() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # a handler the program set meanwhile (a framework's own, in fit) stays
+        if signal.getsignal(signal.SIGTERM) in (_sigterm_as_ctrl_c, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:

@@ -271,3 +271,22 @@ def test_a_second_sigterm_while_the_trial_is_handed_back_waits_for_it(tmp_path):
     assert done.stdout.strip() == "interrupted", done.stdout + done.stderr
     assert count(db, "status = 'RUNNING'") == 0, status_log(db)
     assert count(db, "status = 'IDLE'") == 1, status_log(db)
+
+
+def test_a_sigterm_handler_set_during_the_search_stays_after_it():
+    # a framework's preemption handler installed in fit must outlive search()
+    from hpstore.workers import terminated_as_ctrl_c
+
+    def own(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with terminated_as_ctrl_c():
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, own)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # given back
+        with terminated_as_ctrl_c():
+            signal.signal(signal.SIGTERM, own)
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -195,7 +195,7 @@ class Tuner(keras_tuner.Tuner):
             return
         except KeyboardInterrupt:
             trial.status = TrialStatus.IDLE
-            trial.message = "Interrupted by Ctrl-C; queued to run again."
+            trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
             self.oracle.end_trial(trial)
             print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the same "
                   "command again to resume.", flush=True)
