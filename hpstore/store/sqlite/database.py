@@ -10,6 +10,7 @@ the file, so that after a search the ``.db`` alone holds everything.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import sqlite3
@@ -248,7 +249,14 @@ class Database:
             for _ in range(10):
                 if self.path.exists() and self.path.stat().st_size > 0:
                     return  # another process made it while this one waited for the lock
-                if self._build_new():
+                try:
+                    built = self._build_new()
+                except OSError as exc:  # (listing or opening the lock folder)
+                    if exc.errno in (errno.EMFILE, errno.ENFILE) and (
+                            said := process_limits.out_of_files(str(self.path), str(exc))):
+                        raise DatabaseError(said) from None
+                    raise
+                if built:
                     self._wrote = True
                     return
         raise DatabaseError(
