@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -173,6 +174,27 @@ def test_a_moved_file_is_refused_under_its_new_name_while_the_old_one_is_open(tm
     with open_oracle(str(moved)) as oracle:  # nobody has the old name open any more
         assert oracle.create_trial("new-name").status == "RUNNING"
     assert sqlite3.connect(moved).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_file_mounted_under_another_name_while_open_is_refused_saying_so(tmp_path):
+    # one file, two names that no hard link explains: a bind mount of the file alone
+    path, other = tmp_path / "search.db", tmp_path / "mounted.db"
+    open_oracle(str(path), max_trials=50, seed=7).close()
+    other.touch()
+    mounted = subprocess.run(["mount", "--bind", str(path), str(other)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.strip()}")
+    proc = None
+    try:
+        proc, _, _ = hold(str(path), "first-name")  # connected under the first name
+        with pytest.raises(hpstore.FileIdentityError, match="mount --bind"):
+            open_oracle(str(other))
+    finally:
+        if proc is not None:
+            _kill(proc)
+        subprocess.run(["umount", str(other)], check=True)
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def _holder(path: Path):

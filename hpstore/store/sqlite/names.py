@@ -133,8 +133,9 @@ def check_not_open_elsewhere(db: Database) -> None:
         raise FileIdentityError(
             f"{db.path} is open in another process under another name, or its index "
             f"{shm.name} was deleted while processes used it: moved or renamed while a "
-            "process used it (its latest commits are then still in the log beside the old "
-            "name), or its index removed. Opening it now could corrupt it. Wait for those "
+            "process used it, or the file mounted here under another name (mount --bind; "
+            "its latest commits are then still in the log beside the other name), or its "
+            "index removed. Opening it now could corrupt it. Wait for those "
             "processes to end (an hpstore worker stops at its next write, and the last to "
             "close folds its log into the file), then run again.")
     raise FileIdentityError(
