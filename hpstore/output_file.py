@@ -18,6 +18,7 @@ import stat
 import sys
 from pathlib import Path
 
+from hpstore import process_limits
 from hpstore.errors import OutputFileError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -230,8 +231,6 @@ def _reserve(fd: int, size: int, given: str, real: Path, created: bool) -> None:
 def _not_written(given: str, real: Path, size: int, exc: OSError, created: bool,
                  after: str) -> str:
     """Why ``size`` bytes could not be written to ``real``, and what to do."""
-    from hpstore.store.sqlite import process_limits
-
     text = exc.strerror or str(exc)
     remedy = "free some space and run again"
     if exc.errno == errno.EFBIG:

@@ -20,9 +20,9 @@ import traceback
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hpstore import process_limits
 from hpstore.errors import FatalError
 from hpstore.progress import Progress
-from hpstore.store.sqlite import process_limits
 
 if TYPE_CHECKING:  # (the tuner imports this module)
     from hpstore.tuner import Tuner

@@ -13,8 +13,9 @@ import secrets
 import sqlite3
 from pathlib import Path
 
+from hpstore import process_limits
 from hpstore.errors import HpStoreError
-from hpstore.store.sqlite import files, process_limits
+from hpstore.store.sqlite import files
 from hpstore.store.sqlite.checks import SQLITE_FAILURES, unreadable
 from hpstore.store.sqlite.readonly import connect_readonly
 from hpstore.store.sqlite.schema import PAGE_SIZE

@@ -11,6 +11,7 @@ import sqlite3
 import struct
 from pathlib import Path
 
+from hpstore import process_limits
 from hpstore.errors import (
     DatabaseError,
     FileIdentityError,
@@ -18,7 +19,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import process_limits, schema
+from hpstore.store.sqlite import schema
 from hpstore.store.sqlite.files import lock_folder, read_header
 from hpstore.store.sqlite.schema import APPLICATION_ID, PAGE_SIZE, SCHEMA_VERSION
 

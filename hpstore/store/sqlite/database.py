@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hpstore import process_limits
 from hpstore.errors import (
     DatabaseError,
     FileIdentityError,
@@ -28,7 +29,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from hpstore.store.sqlite import closing, files, locks, names, process_limits, shared
+from hpstore.store.sqlite import closing, files, locks, names, shared
 from hpstore.store.sqlite.checks import (
     SQLITE_FAILURES,
     check_schema,

@@ -28,13 +28,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from hpstore import process_limits
 from hpstore.errors import (
     DatabaseError,
     FileIdentityError,
     NotAnHpstoreFileError,
     ReadOnlyDatabaseError,
 )
-from hpstore.store.sqlite import process_limits
 
 Identity = tuple[int, int]  # (st_dev, st_ino): what a path names
 

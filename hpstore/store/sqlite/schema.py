@@ -22,8 +22,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from hpstore import process_limits
 from hpstore.errors import DatabaseError, ForeignSchemaError
-from hpstore.store.sqlite import process_limits
 
 APPLICATION_ID = 1213223764  # "HPST", set by the first migration
 PAGE_SIZE = 1024  # bytes, set when a file is made; see database.Database._migrate
