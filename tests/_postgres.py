@@ -15,10 +15,11 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hpstore.store.postgresql import admin
-from hpstore.store.postgresql.throwaway import FAST, Server
+from hpstore.store.postgresql.throwaway import FAST, Server, free_port
 
 ENV = "HPSTORE_TEST_POSTGRESQL"
 _lock = threading.Lock()
@@ -106,3 +107,43 @@ def terminate(pids: list[int]) -> None:
     with psycopg.connect(base_url(), autocommit=True) as conn:
         for pid in pids:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def standby_of(primary: Server, before_start: Callable[[Server], None] | None = None,
+               **settings: str) -> Server:
+    """A standby streaming from ``primary`` (pg_basebackup -R), started, with ``settings``
+    beside the throwaway servers' own; ``before_start(standby)`` runs once its folder is
+    the server user's. Stopped again if anything on the way fails (or skips)."""
+    standby = Server({**FAST, **settings})
+    try:
+        standby.bin, standby.user = primary.bin, primary.user
+        if standby.user is not None:
+            os.chmod(standby.folder, 0o755)
+            os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
+        if before_start is not None:
+            before_start(standby)
+        standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                     "postgres", "-D", str(standby.data), "-R", "-X", "stream")
+        standby.port = free_port()
+        standby._pg_ctl("start")
+        standby.started = True
+    except BaseException:
+        standby.stop()
+        raise
+    return standby
+
+
+@contextlib.contextmanager
+def primary_and_standby(before_start: Callable[[Server], None] | None = None,
+                        **settings: str) -> Iterator[tuple[Server, Server]]:
+    """A throwaway primary and a standby of it (see :func:`standby_of`), both stopped
+    and removed at the end."""
+    primary = Server(FAST).start()
+    try:
+        standby = standby_of(primary, before_start, **settings)
+        try:
+            yield primary, standby
+        finally:
+            standby.stop()
+    finally:
+        primary.stop()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import _postgres
 import psycopg
 import pytest
-from _postgres import ENV, base_url, fresh_database, server
+from _postgres import ENV, base_url, fresh_database, primary_and_standby, server
 from psycopg import sql
 
 import hpstore
@@ -226,20 +226,8 @@ def test_a_server_that_takes_no_connection_for_now_is_waited_for_whatever_it_say
     # an English one is waited for. The SQLSTATE (57P03) is asked of libpq's ping. Here a
     # standby with hot_standby off, which says so in words hpstore does not look for.
     from hpstore.store.postgresql import driver
-    from hpstore.store.postgresql.throwaway import FAST, Server, free_port
 
-    primary = Server(FAST).start()
-    standby = Server({**FAST, "hot_standby": "off"})
-    try:
-        standby.bin, standby.user = primary.bin, primary.user
-        if standby.user is not None:
-            os.chmod(standby.folder, 0o755)
-            os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
-        standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
-                     "postgres", "-D", str(standby.data), "-R", "-X", "stream")
-        standby.port = free_port()
-        standby._pg_ctl("start", "-w")
-        standby.started = True
+    with primary_and_standby(hot_standby="off") as (_, standby):
         with pytest.raises(psycopg.OperationalError) as plain:
             psycopg.connect(standby.url()).close()
         assert "57P03" not in str(plain.value)  # (the text alone, as said above)
@@ -247,9 +235,6 @@ def test_a_server_that_takes_no_connection_for_now_is_waited_for_whatever_it_say
         with pytest.raises(ServerUnavailableError) as waited:
             open_store(standby.url(), read_only=True)
         assert "takes no connection for now" in str(waited.value)
-    finally:
-        standby.stop()
-        primary.stop()
 
 
 @pytest.mark.skipif(server() is None, reason=f"starts servers of its own ({ENV} is set)")
@@ -262,15 +247,8 @@ def test_a_server_refusing_for_now_in_a_language_without_the_word_fatal_is_waite
     # the severity in their language ("ВАЖНО:  система БД не принимает подключения"), so
     # the ping was never asked and a worker started then stopped at once
     from hpstore.store.postgresql import driver
-    from hpstore.store.postgresql.throwaway import FAST, Server, free_port
 
-    primary = Server(FAST).start()
-    standby = Server({**FAST, "hot_standby": "off", "lc_messages": "'ru_RU.UTF-8'"})
-    try:
-        standby.bin, standby.user = primary.bin, primary.user
-        if standby.user is not None:
-            os.chmod(standby.folder, 0o755)
-            os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
+    def russian(standby):
         locales = standby.folder / "locales"  # (where the server's user reads it)
         locales.mkdir()
         made = subprocess.run(["localedef", "-i", "ru_RU", "-f", "UTF-8",
@@ -279,11 +257,9 @@ def test_a_server_refusing_for_now_in_a_language_without_the_word_fatal_is_waite
         if not (locales / "ru_RU.UTF-8").is_dir():
             pytest.skip(f"localedef could not make ru_RU.UTF-8: {made.stderr!r}")
         monkeypatch.setenv("LOCPATH", str(locales))  # (the standby is started with it)
-        standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
-                     "postgres", "-D", str(standby.data), "-R", "-X", "stream")
-        standby.port = free_port()
-        standby._pg_ctl("start", "-w")
-        standby.started = True
+
+    with primary_and_standby(russian, hot_standby="off",
+                             lc_messages="'ru_RU.UTF-8'") as (_, standby):
         with pytest.raises(psycopg.OperationalError) as plain:
             psycopg.connect(standby.url()).close()
         if "FATAL:" in str(plain.value):
@@ -292,6 +268,3 @@ def test_a_server_refusing_for_now_in_a_language_without_the_word_fatal_is_waite
         with pytest.raises(ServerUnavailableError) as waited:
             open_store(standby.url(), read_only=True)
         assert "takes no connection for now" in str(waited.value), str(waited.value)
-    finally:
-        standby.stop()
-        primary.stop()

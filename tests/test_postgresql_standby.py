@@ -10,13 +10,12 @@ import textwrap
 
 import psycopg
 import pytest
-from _postgres import ENV, fresh_database, server, wait_until
+from _postgres import ENV, fresh_database, primary_and_standby, server, wait_until
 from _workers import open_oracle
 
 from hpstore.cli import main as cli
 from hpstore.errors import ReadOnlyDatabaseError
 from hpstore.store import open_store
-from hpstore.store.postgresql.throwaway import FAST, Server, free_port
 
 DEADLINE = 60.0
 
@@ -35,32 +34,10 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def _standby_of(primary: Server) -> Server:
-    """A hot standby streaming from ``primary`` (pg_basebackup -R), started."""
-    standby = Server(FAST)
-    standby.bin, standby.user = primary.bin, primary.user
-    if standby.user is not None:
-        os.chmod(standby.folder, 0o755)
-        os.chown(standby.folder, os.stat(primary.folder).st_uid, -1)
-    standby._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U",
-                 "postgres", "-D", str(standby.data), "-R", "-X", "stream")
-    standby.port = free_port()
-    standby._pg_ctl("start")
-    standby.started = True
-    return standby
-
-
 @pytest.fixture(scope="module")
 def pair():
-    primary = Server(FAST).start()
-    try:
-        standby = _standby_of(primary)
-        try:
-            yield primary, standby
-        finally:
-            standby.stop()
-    finally:
-        primary.stop()
+    with primary_and_standby() as servers:
+        yield servers
 
 
 def _replicated(url: str, trial_id: str) -> bool:
