@@ -36,6 +36,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     ServerUnavailableError,
 )
+from hpstore.store.postgresql.diagnosis import committed, lock_holders, why_read_only
 from hpstore.store.postgresql.driver import (
     connect,
     connect_args,
@@ -606,87 +607,23 @@ class Database:
 
     def _committed(self, xid: int) -> bool:
         """Whether transaction ``xid``, whose COMMIT was sent on a connection since lost,
-        committed. One still in progress belongs to a backend that has not noticed yet
-        (the network failed, not the server): it is ended, and its rollback waited for.
+        committed (see :func:`diagnosis.committed`).
 
         Raises:
             DatabaseError: the outcome could not be learnt within the timeout.
         """
-        wait = max(self.timeout, RECONNECT_WAIT)
-        deadline = time.monotonic() + wait
-        while True:
-            status = self.query("SELECT txid_status(%s)", (xid,))[0][0]
-            if status != "in progress":
-                return bool(status == "committed")
-            with contextlib.suppress(DatabaseError):
-                self.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
-                    "'transactionid' AND mode = 'ExclusiveLock' AND granted AND "
-                    "transactionid::text::bigint = %s", (xid % 2**32,))
-            if time.monotonic() >= deadline:
-                raise DatabaseError(
-                    f"Lost the connection to {self.location} while committing, and the server "
-                    f"could not say within {wait:g} s whether the commit landed. Look at "
-                    "the search with `hpstore history` before running again.")
-            time.sleep(0.05)  # the old backend rolling back
+        return committed(self.query, self.location, xid, max(self.timeout, RECONNECT_WAIT))
 
     def explain(self, exc: BaseException) -> BaseException:
         """A server error in words; a lock timeout names who holds the lock."""
         error = explain(exc, self.location)
         if isinstance(error, LockTimeoutError):
-            return LockTimeoutError(f"{error} {self.lock_holders()}".strip())
+            held = lock_holders(self.query, [self.keys[k] for k in ("mutex", "decide", "log")])
+            return LockTimeoutError(f"{error} {held}".strip())
         if isinstance(error, ReadOnlyDatabaseError) and not self.read_only:
-            return self.why_read_only(first_line(exc))
+            return why_read_only(self.query, self.location, first_line(exc),
+                                 (DatabaseError, self.psycopg.Error))
         return error
-
-    def why_read_only(self, text: str) -> ReadOnlyDatabaseError:
-        """A write this process meant to make that the server refused as read-only, with
-        the reason: the server is a hot standby, or the role or database makes every
-        transaction read-only (default_transaction_read_only), as a reporting role has."""
-        try:
-            standby, default = self.query(
-                "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')"
-            )[0]
-        except (DatabaseError, self.psycopg.Error):
-            standby, default = None, None
-        if standby:
-            return ReadOnlyDatabaseError(
-                f"{self.location} is a hot standby (a replica in recovery), where nothing can "
-                f"be written ({text}). Give the workers, and the commands that change a search, "
-                "the primary server's URL (with several hosts in the URL, add "
-                "target_session_attrs=read-write); the commands that only read (hpstore "
-                "summary, watch, check, sql, report ...) may read the standby.")
-        if default == "on":
-            return ReadOnlyDatabaseError(
-                f"{self.location}: the server makes every transaction of this role read-only "
-                f"(default_transaction_read_only is on for the role or the database), so "
-                f"nothing can be written ({text}). Connect as a role that may write, turn it "
-                "off (ALTER ROLE name RESET default_transaction_read_only), or add "
-                "options=-cdefault_transaction_read_only%3Doff to the URL's parameters.")
-        return ReadOnlyDatabaseError(
-            f"{self.location} refused a write as read-only ({text}): the server is a hot "
-            "standby, or default_transaction_read_only is on for the role or the database. "
-            "Give the workers the primary server's URL, as a role that may write.")
-
-    def lock_holders(self) -> str:
-        """Who holds hpstore's advisory locks on this store now, for a timeout's message."""
-        try:
-            found = self.query(
-                "SELECT a.pid, a.application_name, a.state, "
-                "extract(epoch FROM now() - a.state_change)::int "
-                "FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-                "AND l.classid::bigint = ANY(%s) AND l.pid <> pg_backend_pid()",
-                ([self.keys[k] for k in ("mutex", "decide", "log")],))
-        except DatabaseError:
-            return ""
-        if not found:
-            return "Nobody holds it now: run again."
-        said = "; ".join(f"backend {pid} ({app or 'no application name'}, {state} for "
-                         f"{seconds} s)" for pid, app, state, seconds in found[:3])
-        return (f"Held by {said}. A stopped worker (Ctrl-Z, a debugger) holds the others up: "
-                "resume it (kill -CONT) or stop it; a stuck backend can be ended with "
-                "SELECT pg_terminate_backend(pid).")
 
     # -- locks ----------------------------------------------------------------------------
     def lock(self, conn: Any, kind: str, number: int = 0) -> None:

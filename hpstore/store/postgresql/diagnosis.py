@@ -1,0 +1,101 @@
+"""What a failure means, asked of the server itself.
+
+A lock timeout or a write refused as read-only says little by its SQLSTATE alone: who holds
+the lock, and why the session is read-only (a hot standby, or a role made read-only), are
+what a user needs to act. A connection lost while its COMMIT was on the way leaves the
+outcome unknown to the client: the server knows it by the transaction's id. Each is learnt
+with autocommit reads through ``query`` (:meth:`database.Database.query`) on a connection
+other than the failed one; when a read about a refusal fails too, the message says what it
+can without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hpstore.errors import DatabaseError, ReadOnlyDatabaseError
+
+Query = Callable[..., list[tuple[Any, ...]]]
+
+
+def why_read_only(query: Query, location: str, text: str,
+                  failures: tuple[type[BaseException], ...]) -> ReadOnlyDatabaseError:
+    """A write the server refused as read-only (``text``, the server's words), with the
+    reason: the server is a hot standby, or the role or database makes every transaction
+    read-only (default_transaction_read_only), as a reporting role has. ``failures`` are
+    the errors of the look-up that leave the reason unknown."""
+    try:
+        standby, default = query(
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')"
+        )[0]
+    except failures:
+        standby, default = None, None
+    if standby:
+        return ReadOnlyDatabaseError(
+            f"{location} is a hot standby (a replica in recovery), where nothing can "
+            f"be written ({text}). Give the workers, and the commands that change a search, "
+            "the primary server's URL (with several hosts in the URL, add "
+            "target_session_attrs=read-write); the commands that only read (hpstore "
+            "summary, watch, check, sql, report ...) may read the standby.")
+    if default == "on":
+        return ReadOnlyDatabaseError(
+            f"{location}: the server makes every transaction of this role read-only "
+            f"(default_transaction_read_only is on for the role or the database), so "
+            f"nothing can be written ({text}). Connect as a role that may write, turn it "
+            "off (ALTER ROLE name RESET default_transaction_read_only), or add "
+            "options=-cdefault_transaction_read_only%3Doff to the URL's parameters.")
+    return ReadOnlyDatabaseError(
+        f"{location} refused a write as read-only ({text}): the server is a hot "
+        "standby, or default_transaction_read_only is on for the role or the database. "
+        "Give the workers the primary server's URL, as a role that may write.")
+
+
+def lock_holders(query: Query, keys: Sequence[int]) -> str:
+    """Who holds hpstore's advisory locks of classes ``keys`` on the server now, for a
+    lock timeout's message ("" when that cannot be learnt)."""
+    try:
+        found = query(
+            "SELECT a.pid, a.application_name, a.state, "
+            "extract(epoch FROM now() - a.state_change)::int "
+            "FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+            "AND l.classid::bigint = ANY(%s) AND l.pid <> pg_backend_pid()",
+            (list(keys),))
+    except DatabaseError:
+        return ""
+    if not found:
+        return "Nobody holds it now: run again."
+    said = "; ".join(f"backend {pid} ({app or 'no application name'}, {state} for "
+                     f"{seconds} s)" for pid, app, state, seconds in found[:3])
+    return (f"Held by {said}. A stopped worker (Ctrl-Z, a debugger) holds the others up: "
+            "resume it (kill -CONT) or stop it; a stuck backend can be ended with "
+            "SELECT pg_terminate_backend(pid).")
+
+
+def committed(query: Query, location: str, xid: int, wait: float) -> bool:
+    """Whether transaction ``xid``, whose COMMIT was sent on a connection since lost,
+    committed. One still in progress belongs to a backend that has not noticed yet (the
+    network failed, not the server): it is ended, and its rollback waited for, up to
+    ``wait`` seconds.
+
+    Raises:
+        DatabaseError: the outcome could not be learnt within ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        status = query("SELECT txid_status(%s)", (xid,))[0][0]
+        if status != "in progress":
+            return bool(status == "committed")
+        with contextlib.suppress(DatabaseError):
+            query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                  "'transactionid' AND mode = 'ExclusiveLock' AND granted AND "
+                  "transactionid::text::bigint = %s", (xid % 2**32,))
+        if time.monotonic() >= deadline:
+            raise DatabaseError(
+                f"Lost the connection to {location} while committing, and the server "
+                f"could not say within {wait:g} s whether the commit landed. Look at "
+                "the search with `hpstore history` before running again.")
+        time.sleep(0.05)  # the old backend rolling back
