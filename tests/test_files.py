@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from _faults import NOBODY, become
 from _workers import open_oracle
 
 import hpstore
@@ -147,9 +148,7 @@ def test_an_empty_file_becomes_a_search(tmp_path):
 
 
 def _open_as_nobody(path: str, results) -> None:
-    if os.geteuid() == 0:
-        os.setgid(65534)
-        os.setuid(65534)  # root ignores file modes; test as an ordinary user
+    become(NOBODY)  # root ignores file modes; test as an ordinary user
     try:
         open_oracle(path, max_trials=3)
         results.put(("opened", ""))
