@@ -94,3 +94,25 @@ def hold_then_die(where: str, ready: Any, info: Any) -> None:
     info.put((trial.trial_id, store.session(), os.getpid()))
     ready.set()
     signal.pause()  # until SIGKILL
+
+
+def lost_runs_oracle(where: str, **options: Any) -> Any:
+    """The oracle of the lost-run tests (test_lost_runs.py, test_lost_runs_again.py)."""
+    from hpstore import HyperParameters, RandomSearchOracle
+
+    hp = HyperParameters()
+    hp.Float("x", 0.0, 10.0)
+    return RandomSearchOracle("loss", max_trials=5, hyperparameters=hp, seed=1,
+                              database=where, project_name="lost", **options)
+
+
+def enqueue_take_and_hold(where: str, values: dict[str, Any], loss: float, info: Any
+                          ) -> None:
+    """Enqueue ``values``, take the trial they make as tuner 'B', report ``loss`` for it,
+    say which trial (with its liveness token), then wait to be killed."""
+    oracle = lost_runs_oracle(where)
+    oracle.enqueue_trial(values)
+    trial = oracle.create_trial("B")
+    oracle.update_trial(trial.trial_id, {"loss": loss})
+    info.put((trial.trial_id, oracle.store.session(), os.getpid()))
+    signal.pause()  # until SIGKILL

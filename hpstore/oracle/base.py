@@ -617,7 +617,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
             TrialNotRunningError: the trial is not running in the run this process had.
         """
         run, started = self._handed.get(record.trial_id, (None, None))
-        check_running(record, run, started=started)
+        check_running(record, run, started=started, logged=self._project.run_started)
         # (text for people: a lone surrogate, from a file name say, is shown escaped
         # rather than failing the end of the run)
         message = None if trial.message is None else str(trial.message).encode(

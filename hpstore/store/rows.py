@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hpstore.errors import HpStoreError, TrialLostError, TrialNotRunningError
@@ -173,24 +173,31 @@ def mean_of_stored(values: Sequence[float | None]) -> float:
 
 def check_running(trial: TrialRecord, run: int | None,
                   statuses: tuple[str, ...] = (TrialStatus.RUNNING, TrialStatus.STOPPED),
-                  started: float | None = None) -> None:
+                  started: float | None = None,
+                  logged: Callable[[TrialRecord, float], bool] | None = None) -> None:
     """Raises TrialNotRunningError unless the trial is in one of ``statuses`` and, when
     ``run`` is given, still in that run (not handed to another worker since).
 
     ``started`` is the time run ``run`` started, as the store gave it with the run (the
     caller was handed that run): a trial in that run that started at another time is not
     the one the caller ran, but a trial created since under the same id; a trial in an
-    earlier run never had the caller's start (run numbers only grow). Either way the
-    caller's run was lost with the store's last commits, or the store was restored from
-    an earlier copy: TrialLostError.
+    earlier run never had the caller's start (run numbers only grow); a trial in a later
+    run whose status log holds no run started then (``logged``, the store's look-up, says
+    whether it does) is one created since too, which another worker then took over. Each
+    time the caller's run was lost with the store's last commits, or the store was
+    restored from an earlier copy: TrialLostError.
     """
     if started is not None and run is not None and (
-            trial.run < run or (trial.run == run and trial.started_at != started)):
+            trial.run < run or (trial.run == run and trial.started_at != started)
+            # (a later run is looked up only here, on the way to an error: a run handed
+            # on is refused all the same, only in other words)
+            or (trial.run > run and logged is not None and not logged(trial, started))):
         raise TrialLostError(
             f"Trial {trial.trial_id} run {run}, started at {started!r}, is no longer in the "
             f"store: it holds trial {trial.trial_id} in run {trial.run}, started at "
-            f"{trial.started_at!r} (its last commits were lost, or it was restored from an "
-            "earlier copy). Nothing was recorded.")
+            f"{trial.started_at!r}, with no run started at {started!r} (its last commits "
+            "were lost, or it was restored from an earlier copy, and another trial took "
+            "its id since). Nothing was recorded.")
     if trial.status not in statuses:
         raise TrialNotRunningError(
             f"Trial {trial.trial_id} is {trial.status}, not running: it has already ended "

@@ -433,7 +433,7 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 f"No trial {trial_id!r} in project {self.name!r}; trial ids are strings such "
                 "as those in `oracle.trials`.")
         trial = trial_record(row)
-        check_running(trial, run, started=started)
+        check_running(trial, run, started=started, logged=self.run_started)
         return trial
 
     def _record_and_check(self, conn: Any, trial_id: str, params: tuple[Any, ...],
@@ -501,7 +501,8 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 if seen is not None:
                     return False
                 current = self.trial(trial.trial_id)
-                check_running(current, trial.run, (trial.status,), trial.started_at)
+                check_running(current, trial.run, (trial.status,), trial.started_at,
+                              self.run_started)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             return True
@@ -527,7 +528,8 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 if seen is not None:
                     raise _Unseen  # rolled back: nothing of this end is written
                 current = self._trial(conn, trial.trial_id)
-                check_running(current, trial.run, (trial.status,), trial.started_at)
+                check_running(current, trial.run, (trial.status,), trial.started_at,
+                              self.run_started)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             if space:

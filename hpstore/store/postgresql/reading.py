@@ -190,6 +190,14 @@ class ReadingMixin:
             "AND (%s OR run = %s) ORDER BY id", (trial.key, every_run, trial.run))
         return [observation(r, m, d, s, v, at) for r, m, d, s, v, at in rows]
 
+    def run_started(self, trial: TrialRecord, at: float) -> bool:
+        """Whether the trial's status log holds the start of a run of it at ``at``: a run
+        since handed on to another worker, not one of a trial lost (with the store's last
+        commits, or a restored copy) and created again under the same id."""
+        return bool(self.db.query(
+            "SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND to_status = "
+            "'RUNNING' AND at = %s::float8)", (trial.key, at))[0][0])
+
     def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
         rows = self.db.query(_WITH_OBSERVATIONS, (self.project_id, str(trial_id)))

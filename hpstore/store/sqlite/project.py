@@ -498,7 +498,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             # written; read it, and record or refuse as below
         with self.db.write() as conn:
             trial = self._trial(conn, trial_id)
-            check_running(trial, run, started=started)
+            check_running(trial, run, started=started, logged=self.run_started)
             conn.executemany(
                 _OBSERVE,
                 [(trial.key, trial.run, m, d, s, to_db_float(v), now) for m, d, s, v in rows])
@@ -557,7 +557,8 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 if seen is not None:
                     return False
                 current = self._trial(conn, trial.trial_id)
-                check_running(current, trial.run, (trial.status,), trial.started_at)
+                check_running(current, trial.run, (trial.status,), trial.started_at,
+                              self.run_started)
                 raise TrialNotRunningError(f"Trial {trial.trial_id} changed while it was "
                                            "being ended; nothing was recorded.")
             if not isinstance(values, str):

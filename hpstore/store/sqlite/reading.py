@@ -243,6 +243,14 @@ class ReadingMixin:
         rows = self.db.query(sql + " ORDER BY id", params)
         return [observation(r, m, d, s, v, at) for r, m, d, s, v, at in rows]
 
+    def run_started(self, trial: TrialRecord, at: float) -> bool:
+        """Whether the trial's status log holds the start of a run of it at ``at``: a run
+        since handed on to another worker, not one of a trial lost (with the store's last
+        commits, or a restored copy) and created again under the same id."""
+        return bool(self.db.query(
+            "SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = ? AND to_status = "
+            "'RUNNING' AND at = ?)", (trial.key, at))[0][0])
+
     def trial_with_observations(self, trial_id: str) -> tuple[TrialRecord, list[Observation]]:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
         with self.db.read():  # one snapshot for both
