@@ -176,6 +176,43 @@ def test_a_vanished_workers_trial_is_reaped_and_its_late_results_refused():
     other.close()
 
 
+def test_a_vanished_workers_trial_handed_on_twice_still_refuses_its_late_results():
+    """As above, but the worker that took the trial over is killed (kill -9) and a third
+    takes it, in run 3: the first, back, is told its trial was handed on (its run is in
+    the trial's status log: it was not lost), and nothing of it lands in the third's run."""
+    url = fresh_url()
+    oracle_on(url, 10).close()
+    proc, (trial_id, token, pid, values), go, outcome = hold(url)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        terminate(backend_pids(f":{pid}"))
+        other = oracle_on(url, 10)
+        wait_until(lambda: not other.store.is_alive(token), DEADLINE, "the lock's release")
+        second, (taken, second_token, second_pid, _), _, _ = hold(url)
+        assert taken == trial_id
+        os.kill(second_pid, signal.SIGKILL)
+        second.join(DEADLINE)
+        wait_until(lambda: not other.store.is_alive(second_token), DEADLINE,
+                   "the second lock's release")
+        again = other.create_trial("survivor")
+        assert (again.trial_id, again.hyperparameters.values) == (trial_id, values)
+        assert other.project.trial(trial_id).run == 3
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    go.set()
+    said = outcome.get(timeout=DEADLINE)
+    proc.join(DEADLINE)
+    assert said.startswith("TrialNotRunningError") and "run 3" in said, said
+    other.update_trial(trial_id, {"loss": score(values)})
+    again.status = "COMPLETED"
+    other.end_trial(again)
+    record = other.project.trial(trial_id)
+    assert (record.status, record.score, record.run) == ("COMPLETED", score(values), 3)
+    assert [o.value for o in other.project.observations(record, every_run=True)] == [
+        score(values)]  # the first worker's late 123.0 was refused
+    other.close()
+
+
 @pytest.mark.skipif(server() is None, reason=f"restarts the tests' own server ({ENV} is set)")
 def test_workers_live_through_a_server_restart_and_nothing_committed_is_lost():
     url = fresh_url()
