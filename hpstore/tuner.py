@@ -367,6 +367,17 @@ class Tuner:
         while True:
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
+                if trial.status == TrialStatus.RUNNING and trial.metrics.metrics:
+                    # This tuner's own trial, left RUNNING in this process with values
+                    # reported (its end and hand-back refused by a full disk, say), handed
+                    # out again in that same run: run_trial's reports from its start would
+                    # add to those values and count twice. It goes back to the queue and
+                    # is taken again in a run of its own.
+                    trial.status = TrialStatus.IDLE
+                    trial.message = ("Left running by an earlier search() in this process; "
+                                     "queued to run again.")
+                    self.oracle.end_trial(trial)
+                    continue
                 if trial.status in (TrialStatus.STOPPED, TrialStatus.IDLE):
                     # Nothing to start: trials still running in other processes are waited
                     # for (the search is not over, its best may be among them, and one
@@ -495,12 +506,8 @@ class Tuner:
         # the end to be written, then interrupts the search
         with sigint_deferred():
             if getattr(fatal, "while_recording", False):
-                # handed back in one try: the store that just failed may fail again (a
-                # stopped writer: one more timeout, not two), and a trial left RUNNING by
-                # a worker that stops runs again all the same
-                with contextlib.suppress(HpStoreError):
-                    self.oracle.end_trial(trial)
-                assert fatal is not None
+                assert isinstance(fatal, DatabaseError)
+                self._give_back(trial, fatal)
                 raise fatal
             try:
                 self.oracle.end_trial(trial)
@@ -511,17 +518,45 @@ class Tuner:
                 # nothing of it is recorded. The worker is alive and the search is not
                 # over: it goes on with its next trial.
                 self._say(f"{exc} Going on with the next trial.", progress)
-            except Exception:
+            except Exception as exc:
+                trial.status = TrialStatus.IDLE
+                if isinstance(exc, DatabaseError) and getattr(exc, "while_recording", False):
+                    # The store failed as the end was written (a full disk): the trial is
+                    # still RUNNING, this run's values in the file. It runs again, afresh,
+                    # when the search resumes; the search stops with the error.
+                    trial.message = (f"The search's store failed as this run ended "
+                                     f"({type(exc).__name__}); queued to run again.")
+                    self._give_back(trial, exc)
+                    raise
                 # end_trial raised (a score_trial or end_trial of the user's): the trial is
                 # handed back, so that the next search runs it afresh, not on top of this
                 # run's metrics, as it would resume a run left RUNNING
-                trial.status = TrialStatus.IDLE
                 trial.message = "end_trial raised; queued to run again."
                 with contextlib.suppress(Exception):
                     self.oracle.end_trial(trial)
                 raise
         if fatal is not None:
             raise fatal
+
+    def _give_back(self, trial: Trial, failure: DatabaseError) -> None:
+        """After the store failed during a run or at its end: hand ``trial`` (its status
+        set to IDLE) back to run again, in one try: the store that just failed may fail
+        again (a stopped writer: one more timeout, not two; a disk still full). When it
+        does, the trial stays RUNNING under this process, and ``failure`` says what
+        becomes of it."""
+        try:
+            self.oracle.end_trial(trial)
+        except DatabaseError:
+            # (the words added to the error the user sees: its type stays the store's)
+            failure.args = (
+                f"{failure} Trial {trial.trial_id} could not be handed back either: it "
+                "stays RUNNING under this process until the search resumes, and then runs "
+                "again from its start, in a run of its own (the values it reported so far "
+                "stay in the file with this run, and do not count towards its score): call "
+                "search() again in this process once there is room, or let this process end "
+                "and another worker takes it over.", *failure.args[1:])
+        except HpStoreError:
+            pass  # (no longer this process's: handed on, or ended by another)
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
         def compare(class_name: str, config: dict[str, Any]) -> None:

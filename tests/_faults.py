@@ -142,6 +142,75 @@ def open_on_a_full_disk(folder: str, what: str = "bytes") -> None:
     print(json.dumps(report))
 
 
+def a_tuner_on_a_full_disk(folder: str, resume: str) -> None:
+    """Run alone in a mount namespace where ``folder`` is a small tmpfs: a Tuner's search,
+    whose third trial reports three values and then fills the disk (another program), so
+    that the end of its run cannot be written. Then the space is freed and the search
+    resumed (``resume``): by search() again on the same Tuner, by a new Tuner and oracle in
+    the same process (a notebook cell run again), or by another process once this one has
+    ended. Prints what happened, as JSON."""
+    path = os.path.join(folder, "s.db")
+    if resume == "another process":
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys, _faults; "
+             "_faults.a_tuner_on_a_full_disk(sys.argv[1], 'none')", folder],
+            capture_output=True, text=True, timeout=DEADLINE)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        for name in report.pop("junk"):
+            os.remove(name)
+        finish(path, 5)
+        _after(path, report)
+        return
+    junk: list[str] = []
+    ran: list[str] = []
+
+    def run_trial(trial: Any) -> None:
+        ran.append(trial.trial_id)
+        for step in range(3):
+            tuner.report(trial, {"loss": float(10 * len(ran) + step)}, step=step)
+        if len(ran) == 3:
+            junk.extend(_use_up(folder, "bytes"))
+
+    tuner = hpstore.Tuner(open_oracle(path, max_trials=5, seed=3), run_trial=run_trial,
+                          verbose=0)
+    report: dict[str, Any] = {}
+    try:
+        tuner.search()
+        report["error"] = ["none", ""]
+    except Exception as exc:
+        report["error"] = [type(exc).__name__, str(exc),
+                           isinstance(exc, hpstore.DatabaseError)]
+    report["failed"] = ran[-1]
+    report["seen"] = query(path, "SELECT status, run_count FROM trials WHERE trial_id = ?",
+                           (ran[-1],))
+    report["ran"] = ran
+    if resume == "none":  # this process ends, the trial RUNNING: another resumes
+        report["junk"] = junk
+        print(json.dumps(report))
+        return
+    for name in junk:
+        os.remove(name)
+    if resume == "search again":
+        tuner.search()
+    else:
+        assert resume == "new tuner", resume
+        tuner = hpstore.Tuner(open_oracle(path), run_trial=run_trial, verbose=0)
+        tuner.search()
+    _after(path, report)
+
+
+def _after(path: str, report: dict[str, Any]) -> None:
+    """Print ``report`` with what the file holds once the search was resumed."""
+    report["trials"] = query(path, "SELECT trial_id, status, run_count, score FROM trials "
+                                   "ORDER BY number")
+    report["values"] = query(
+        path, "SELECT o.run, o.step, o.value FROM observations AS o JOIN trials AS t ON "
+              "t.id = o.trial WHERE t.trial_id = ? ORDER BY o.id", (report["failed"],))
+    report["integrity"] = integrity(path)
+    print(json.dumps(report))
+
+
 # -- a disk that fills up -------------------------------------------------------------------------
 def _step(oracle: Oracle, step: str, trial: Any, done: list[tuple[str, float]]) -> Any:
     if step == "create_trial":

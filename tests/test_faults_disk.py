@@ -132,6 +132,38 @@ def test_a_healthy_file_on_a_full_disk_is_not_called_damaged(tmp_path):
     assert report["completed"] == 6  # space freed, the same search finished
 
 
+@pytest.mark.parametrize("resume", ["search again", "new tuner", "another process"])
+def test_a_tuner_whose_trial_cannot_end_on_a_full_disk_runs_it_again_afresh(tmp_path, resume):
+    # The disk filled up as a Tuner's trial ran, so that the end of its run could not be
+    # written, nor its hand-back: the trial stayed RUNNING under the live process, the
+    # error did not say so, and search() again in that process handed it out in the same
+    # run, whose reports from step 0 then counted twice (a score made of both runs)
+    done = in_a_mount(tmp_path, 'mount -t tmpfs -o size=512k tmpfs "$1"', sys.executable,
+                      "-c", "import sys, _faults; _faults.a_tuner_on_a_full_disk(*sys.argv[1:])",
+                      str(tmp_path), resume)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    kind, said, is_database_error = report["error"]
+    assert kind == "DatabaseError" and is_database_error, said
+    trial = report["failed"]
+    assert f"the disk holding {tmp_path} is full" in said and "free some space" in said
+    assert f"Trial {trial} could not be handed back either: it stays RUNNING" in said
+    assert "runs again from its start" in said
+    assert report["seen"] == [["RUNNING", 1]]  # its run's end was not written
+    assert report["integrity"] == [["ok"]]
+    trials = {t: (status, run, score) for t, status, run, score in report["trials"]}
+    assert len(trials) == 5 and {s for s, _, _ in trials.values()} == {"COMPLETED"}
+    # run again in a run of its own; the first run's values kept with that run, once
+    values = report["values"]
+    assert [v for v in values if v[0] == 1] == [[1, 0, 30.0], [1, 1, 31.0], [1, 2, 32.0]]
+    again = [v for v in values if v[0] == 2]
+    assert trials[trial][1] == 2 and len(values) == 3 + len(again)
+    assert trials[trial][2] == min(v[2] for v in again)  # scored on its new run alone
+    if resume != "another process":
+        assert report["ran"].count(trial) == 2
+        assert [v[1] for v in again] == [0, 1, 2]
+
+
 def test_a_healthy_file_on_a_disk_with_no_free_inode_is_not_called_damaged(tmp_path):
     # with bytes to spare but no inode, SQLite cannot make the log ("unable to open
     # database file"): the library called the file damaged; a worker could not make its

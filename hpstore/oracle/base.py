@@ -516,6 +516,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
             TrialLostError (a TrialNotFoundError): the trial this process was running was
                 lost with the server's last commits, or the search restored from a copy.
             ProjectRemovedError: another process removed or replaced the project.
+            DatabaseError: the store failed as the end was written (a full disk, a server
+                gone): nothing of the end was written, and the trial is still RUNNING.
             RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
                 (the trial is recorded FAILED first).
@@ -539,6 +541,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         except TrialNotFoundError:  # (TrialLostError among them)
             if str(trial.trial_id) in self._handed:
                 raise self._lost(trial.trial_id) from None
+            raise
+        except DatabaseError as exc:
+            # the search's own store failed as the end was written (a full disk): the
+            # trial is still RUNNING, and a Tuner hands it back (see _update)
+            exc.while_recording = True  # type: ignore[attr-defined]
             raise
         self._handed.pop(ending.record.trial_id, None)
         if ending.new_entries:
