@@ -32,8 +32,9 @@ from hpstore.store.sqlite.project import _DECISION_FACTS, TRIAL_COLUMNS
 _CREATE = (
     "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
     "tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
-    "SELECT ?1, n, CAST(n AS TEXT), 'RUNNING', ?2, ?3, 'bench', 'by-hand', 1, ?4, ?4, ?5, ?4 "
-    "FROM (SELECT coalesce((SELECT number + 1 FROM trials WHERE project_id = ?1 "
+    "SELECT :project, n, CAST(n AS TEXT), 'RUNNING', :text, :key, 'bench', 'by-hand', 1, :now, "
+    ":now, :pid, :now FROM (SELECT coalesce((SELECT number + 1 FROM trials "
+    "WHERE project_id = :project "
     "ORDER BY number DESC LIMIT 1), 0) AS n)")
 _OBSERVE = ("INSERT INTO observations (trial, run, metric, direction, step, value, at) "
             "VALUES (?, 1, 'loss', 'min', 0, ?, ?)")
@@ -85,7 +86,8 @@ def trial(conn: sqlite3.Connection, project: int, rng: random.Random, pid: int) 
                           .encode(), digest_size=16).hexdigest()  # names sorted, as hpstore
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
-    row = conn.execute(_CREATE, (project, text, key, now, pid)).lastrowid
+    row = conn.execute(_CREATE, {"project": project, "text": text, "key": key, "now": now,
+                                 "pid": pid}).lastrowid
     conn.execute("COMMIT")
     value = objective(x, y, c)
     conn.execute("BEGIN IMMEDIATE")
@@ -294,7 +296,7 @@ class _Turns:
         conn = self.conn
         if sql == _CREATE:
             conn.execute(_DECISION_FACTS, ("bench", "by-hand", project_id)).fetchall()
-            conn.execute(_LOOKUP, (project_id, params[2])).fetchall()
+            conn.execute(_LOOKUP, (project_id, params["key"])).fetchall()
         elif sql == _OBSERVE:
             conn.execute("SELECT status, run_count FROM trials WHERE id = ?",
                          (params[0],)).fetchall()

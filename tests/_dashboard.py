@@ -219,7 +219,7 @@ def insert_trials(path: str, project: str, trials: int) -> None:
         conn.executemany(
             "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
             "tuner_id, run_count, created_at, started_at, changed_at) VALUES "
-            "(?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, 1, ?7, ?7, ?7)", rows)
+            "(?, ?, ?, 'RUNNING', ?, ?, ?, 1, ?, ?, ?)", [(*row, row[-1], row[-1]) for row in rows])
         conn.execute(
             "UPDATE trials SET status = CASE WHEN number % 10 = 9 THEN 'FAILED' ELSE "
             "'COMPLETED' END, score = CASE WHEN number % 10 = 9 THEN NULL ELSE "

@@ -326,7 +326,9 @@ def large_search(path: Path, trials: int) -> None:
         conn.executemany(
             "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, "
             "tuner_id, run_count, created_at, started_at, changed_at) VALUES "
-            "(1, ?1, ?2, 'RUNNING', ?3, ?4, ?6, 1, ?5, ?5, ?5)", rows)
+            "(1, ?, ?, 'RUNNING', ?, ?, ?, 1, ?, ?, ?)",
+            [(n, trial_id, values, key, worker, at, at, at)
+             for n, trial_id, values, key, at, worker in rows])
         # a slowly improving score, every tenth trial FAILED with a traceback
         conn.execute(
             "UPDATE trials SET status = CASE WHEN number % 10 = 9 THEN 'FAILED' ELSE "
