@@ -315,6 +315,22 @@ def ignore_sigterm_as_ctrl_c() -> Any:
     return signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Within the block, Ctrl-C and a SIGTERM that ``terminated_as_ctrl_c`` made one are
+    ignored, then their handlers come back: for the writes that follow a first Ctrl-C (a
+    trial handed back), which a second one would cut, leaving the trial RUNNING."""
+    previous = ignore_sigint()
+    term = ignore_sigterm_as_ctrl_c()
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if term is not None:
+            signal.signal(signal.SIGTERM, term)
+
+
 def _follow_parent() -> None:
     """In a worker: stop as at Ctrl-C (the trial in hand handed back) once the process
     that started it is gone. A parent killed, or stopped by SIGTERM (``timeout``, ``kill``,

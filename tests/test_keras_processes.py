@@ -171,7 +171,7 @@ def test_ctrl_c_hands_the_trial_back_and_the_next_run_continues_from_its_checkpo
     first.expect("@gate")
     first.proc.send_signal(signal.SIGINT)
     assert first.finish() != 0
-    assert any("will run again" in line for line in first.output)
+    assert any("was handed back to run again" in line for line in first.output)
     db = runs / "p.db"
     assert rows(db, "SELECT status FROM trials WHERE trial_id = '0003'") == [("IDLE",)]
     interrupted = transitions(db, "0003")[-1]
@@ -197,7 +197,7 @@ def test_sigterm_hands_the_trial_back_as_ctrl_c_does(tmp_path):
     first.expect("@gate")
     first.proc.send_signal(signal.SIGTERM)
     assert first.finish() != 0
-    assert any("will run again" in line for line in first.output)
+    assert any("was handed back to run again" in line for line in first.output)
     db = runs / "p.db"
     assert rows(db, "SELECT status FROM trials WHERE trial_id = '0'") == [("IDLE",)]
     assert transitions(db, "0")[-1][:2] == ("RUNNING", "IDLE")

@@ -43,8 +43,8 @@ from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
-from hpstore.tuner import default_tuner_id
-from hpstore.workers import terminated_as_ctrl_c
+from hpstore.tuner import RESUME_HINT, default_tuner_id
+from hpstore.workers import ctrl_c_ignored, terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
@@ -109,6 +109,8 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id or default_tuner_id()
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
+        #: the trials this search() handed back after a Ctrl-C
+        self._handed_back: list[str] = []
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
             self._populate_initial_space()
 
@@ -182,11 +184,50 @@ class Tuner(keras_tuner.Tuner):
             step=tuner_utils.get_best_step(results, objective))
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> Any:
-        """KerasTuner's ``search``; SIGTERM (``kill``, ``timeout``, ``docker stop``, a job
-        scheduler preempting the job) hands the running trial back as Ctrl-C does, as
-        ``hpstore.Tuner.search`` does, unless the program set a SIGTERM handler of its own."""
+        """KerasTuner's ``search``. Ctrl-C, wherever it lands, hands back the trial this
+        process holds (training, just taken, or between KerasTuner's steps), prints one
+        message saying what became of it and how to resume, and raises KeyboardInterrupt;
+        one that lands while a finished trial's end is written waits for that write.
+        SIGTERM (``kill``, ``timeout``, ``docker stop``, a job scheduler preempting the job)
+        does as Ctrl-C does, as in ``hpstore.Tuner.search``, unless the program set a
+        SIGTERM handler of its own.
+
+        Raises:
+            KeyboardInterrupt: on Ctrl-C or SIGTERM, once the trial is handed back.
+        """
+        self._handed_back = []
         with terminated_as_ctrl_c():
-            return super().search(*fit_args, **fit_kwargs)
+            try:
+                return super().search(*fit_args, **fit_kwargs)
+            except KeyboardInterrupt:
+                self._interrupted()
+                raise
+
+    def _interrupted(self) -> None:
+        """After Ctrl-C in search(): a trial the file still holds RUNNING for this worker
+        goes back to run again (create_trial had recorded it when the Ctrl-C landed, before
+        returning it; or it landed between KerasTuner's steps), and one message follows."""
+        with ctrl_c_ignored():  # a second Ctrl-C would leave the trial RUNNING
+            inner = self.oracle.hpstore_oracle
+            session = inner.store.session()
+            for record in inner.project.running():
+                if record.tuner_id == self.tuner_id and record.session == session:
+                    self._hand_back(self.oracle.get_trial(record.trial_id))
+            what = (f"trial {self._handed_back[-1]} was handed back to run again"
+                    if self._handed_back else "no trial was running")
+            print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
+
+    def _hand_back(self, trial: Any) -> None:
+        """Hand the running ``trial`` (a KerasTuner Trial) back to run again, in one piece:
+        a second Ctrl-C or SIGTERM meanwhile is ignored (the first one stops the search)."""
+        with ctrl_c_ignored():
+            trial.status = TrialStatus.IDLE
+            trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
+            try:
+                self.oracle.end_trial(trial)
+            except (TrialNotRunningError, TrialLostError):
+                return  # taken over by another worker meanwhile: not this one's to hand back
+            self._handed_back.append(trial.trial_id)
 
     def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         try:
@@ -194,11 +235,7 @@ class Tuner(keras_tuner.Tuner):
             trial.status = TrialStatus.COMPLETED
             return
         except KeyboardInterrupt:
-            trial.status = TrialStatus.IDLE
-            trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
-            self.oracle.end_trial(trial)
-            print(f"\nSearch interrupted; trial {trial.trial_id} will run again. Run the same "
-                  "command again to resume.", flush=True)
+            self._hand_back(trial)  # (the live trial: with what it declared as it ran)
             raise
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)

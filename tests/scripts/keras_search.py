@@ -2,11 +2,21 @@
 separate processes (several at once share one search).
 
 usage: keras_search.py DIRECTORY {random,hyperband} [--trials N] [--epochs N]
-                       [--max-epochs N] [--gate-epoch E]
+                       [--max-epochs N] [--gate-epoch E] [--say-idle]
+                       [--pause-after-taking] [--pause-before-ending STATUS]
 
 --gate-epoch E  after the first batch of the first epoch numbered E (of any trial), print
                 "@gate <pid>" and wait for a line on stdin before training on: the test
                 then releases, interrupts or kills the process in the middle of an epoch.
+--say-idle      print "@idle" the first time the search has nothing to start (another
+                process runs the last trial): the process is then asking again and waiting.
+--pause-after-taking
+                once the file has recorded the first trial this process takes, before
+                KerasTuner gets it, print "@taken <trial id>" and wait for a line on stdin.
+--pause-before-ending STATUS
+                before the first end of a trial with STATUS (COMPLETED: a finished trial's
+                end; IDLE: a hand-back) is written, print "@ending <trial id>" and wait
+                for a line on stdin.
 """
 
 from __future__ import annotations
@@ -46,6 +56,48 @@ class Gate(keras.callbacks.Callback):
         sys.stdin.readline()  # the test answers, interrupts (SIGINT) or kills (SIGKILL)
 
 
+def pause_after_taking(tuner) -> None:
+    inner = tuner.oracle.hpstore_oracle
+    create_trial = inner.create_trial
+
+    def taking(tuner_id):
+        trial = create_trial(tuner_id)
+        if trial.status == "RUNNING" and not getattr(taking, "done", False):
+            taking.done = True
+            print(f"@taken {trial.trial_id}", flush=True)
+            sys.stdin.readline()
+        return trial
+
+    inner.create_trial = taking
+
+
+def pause_before_ending(tuner, status) -> None:
+    inner = tuner.oracle.hpstore_oracle
+    end_trial = inner.end_trial
+
+    def ending(trial):
+        if trial.status == status and not getattr(ending, "done", False):
+            ending.done = True
+            print(f"@ending {trial.trial_id}", flush=True)
+            sys.stdin.readline()
+        return end_trial(trial)
+
+    inner.end_trial = ending
+
+
+def say_idle(tuner) -> None:
+    create_trial = tuner.oracle.create_trial
+
+    def asking(tuner_id):
+        trial = create_trial(tuner_id)
+        if trial.status == "IDLE" and not getattr(asking, "done", False):
+            asking.done = True
+            print("@idle", flush=True)
+        return trial
+
+    tuner.oracle.create_trial = asking
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("directory")
@@ -54,6 +106,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--gate-epoch", type=int, default=None)
+    parser.add_argument("--say-idle", action="store_true")
+    parser.add_argument("--pause-after-taking", action="store_true")
+    parser.add_argument("--pause-before-ending", choices=["COMPLETED", "IDLE"])
     args = parser.parse_args()
     x, y = data()
     if args.tuner == "random":
@@ -62,6 +117,12 @@ def main() -> int:
     else:
         tuner = kt.Hyperband(build, objective="val_accuracy", max_epochs=args.max_epochs,
                              factor=3, directory=args.directory, project_name="p")
+    if args.say_idle:
+        say_idle(tuner)
+    if args.pause_after_taking:
+        pause_after_taking(tuner)
+    if args.pause_before_ending:
+        pause_before_ending(tuner, args.pause_before_ending)
     callbacks = [Gate(args.gate_epoch)] if args.gate_epoch is not None else []
     tuner.search(x, y, epochs=args.epochs, validation_data=(x, y), callbacks=callbacks,
                  verbose=0)
