@@ -78,6 +78,21 @@ def test_interrupted_just_after_taking_a_trial_hands_it_back(tmp_path, signum):
         ("0", "COMPLETED"), ("1", "COMPLETED")]
 
 
+def test_ctrl_c_while_a_finished_trial_is_ended_waits_for_its_end(tmp_path):
+    runs = tmp_path / "runs"
+    db = runs / "p.db"
+    first = Script(runs, "random", "--trials", "2", "--epochs", "1",
+                   "--pause-before-ending", "COMPLETED")
+    first.expect("@ending 0")  # trained; its end not written yet
+    first.proc.send_signal(signal.SIGINT)
+    first.release()
+    out = interrupted(first)
+    assert NOTHING_RUNNING in out, out
+    # the result is kept, not left RUNNING nor run again
+    assert rows(db, "SELECT trial_id, status, run_count FROM trials") == [
+        ("0", "COMPLETED", 1)]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_second_signal_while_the_trial_is_handed_back_waits_for_the_hand_back(
         tmp_path, signum):

@@ -44,7 +44,7 @@ from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
 from hpstore.tuner import RESUME_HINT, default_tuner_id
-from hpstore.workers import ctrl_c_ignored, terminated_as_ctrl_c
+from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
@@ -287,14 +287,17 @@ class Tuner(keras_tuner.Tuner):
             trial.message = traceback.format_exc()
 
     def on_trial_end(self, trial: Any) -> None:
-        try:
-            super().on_trial_end(trial)
-        except (TrialNotRunningError, TrialLostError) as exc:
-            # Handed to another worker while this one ran it (cut off from the server, or
-            # frozen, long enough to look dead), ended by another process, or lost with a
-            # server's last commits: this run is over and nothing of it is recorded; the
-            # search goes on.
-            print(f"{exc} Going on with the next trial.", flush=True)
+        # a Ctrl-C now would leave the trial RUNNING, its result unrecorded, and hand it
+        # back to run again: it waits for the end to be written, then stops the search
+        with sigint_deferred():
+            try:
+                super().on_trial_end(trial)
+            except (TrialNotRunningError, TrialLostError) as exc:
+                # Handed to another worker while this one ran it (cut off from the server,
+                # or frozen, long enough to look dead), ended by another process, or lost
+                # with a server's last commits: this run is over and nothing of it is
+                # recorded; the search goes on.
+                print(f"{exc} Going on with the next trial.", flush=True)
 
     # -- state: the file ------------------------------------------------------------------------
     def save(self) -> None:
