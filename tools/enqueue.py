@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 record, created = oracle.enqueue_values(values, skip_if_exists=not args.again)
             except SearchFullError as exc:
                 raise SearchFullError(f"{where}: {exc}") from None
-            shown = terminal_text(json.dumps(record.values))
+            shown = terminal_text(json.dumps(record.values, ensure_ascii=False))
             if created:
                 print(f"trial {record.trial_id} enqueued: {shown}")
             else:
