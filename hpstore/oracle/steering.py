@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
     HpStoreError,
+    NotJSONSerializableError,
     ProjectChoiceError,
     ValuesOutsideSpaceError,
 )
@@ -187,13 +188,21 @@ class SteeringMixin:
         missing ones filled; nothing is written.
 
         Raises:
-            ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
+            ValuesOutsideSpaceError (a ValueError): a name or value outside the space (a
+                NaN or an infinity too).
+            NotJSONSerializableError (a ValueError): a value JSON cannot hold.
         """
         if not isinstance(values, Mapping):  # (before its digest is taken)
             raise TypeError(f"{what} takes a dict of hyperparameter name to value, received "
                             f"{type(values).__name__}.")
         self._refresh_space()
-        request = to_jsonable(dict(values), what=what)
+        try:
+            request = to_jsonable(dict(values), what=what)
+        except NotJSONSerializableError:
+            # a NaN or an infinity: said as the value its hyperparameter cannot take
+            # (ValuesOutsideSpaceError, naming it), as add_trial says it
+            checked_values(self._space, dict(values), what, lambda hp: hp.default)
+            raise
         # seeded by the values as the search holds them: {"units": 16.0} is {"units": 16}
         rng = random.Random(f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}")
         full = checked_values(self._space, request, what,
