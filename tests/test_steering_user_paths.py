@@ -65,3 +65,75 @@ def test_the_enqueue_command_names_the_hyperparameter_a_nan_cannot_be(tmp_path, 
     err = capsys.readouterr().err
     assert err.count("is not a value of 学习率 (Float)") == 2, err
     assert state(hpstore.Oracle.attach(search)) == before
+
+
+# -- warm start: hyperparameters a hypermodel declares in the branch it takes ---------------
+def branch_values(hp):
+    """Declare, as a hypermodel does, only the branch ``kind`` takes."""
+    kind = hp.Choice("kind", ["tree", "svm"])
+    with hp.conditional_scope("kind", [kind]):
+        if kind == "svm":
+            hp.Float("C", 0.01, 10.0, sampling="log")
+        else:
+            hp.Int("depth", 1, 8)
+    return hp.values
+
+
+def test_a_warm_start_takes_in_a_branchs_trials_once_a_trial_declares_the_branch(tmp_path):
+    kind = hpstore.HyperParameters()
+    kind.Choice("kind", ["tree", "svm"])
+    source = hpstore.RandomSearchOracle("loss", max_trials=6, hyperparameters=kind,
+                                        database=tmp_path / "old.db", seed=3)
+    kinds = []
+    while (trial := source.create_trial("w")).status == "RUNNING":
+        kinds.append(branch_values(trial.hyperparameters)["kind"])
+        source.update_trial(trial.trial_id, {"loss": 1.0 if kinds[-1] == "tree" else 0.1})
+        trial.status = "COMPLETED"
+        source.end_trial(trial)
+    source.close()
+    assert kinds.count("svm") and kinds.count("tree")  # (seed 3: both branches)
+    # the first build declares the default branch only (a Tuner declares its space so)
+    first = hpstore.HyperParameters()
+    branch_values(first)
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=20, hyperparameters=first,
+                                                database=tmp_path / "new.db", seed=3,
+                                                warm_start_from=tmp_path / "old.db")
+    assert len(oracle.warm_start.added) == kinds.count("tree")
+    oracle.enqueue_trial({"kind": "svm"})
+    trial = oracle.create_trial("w")
+    assert branch_values(trial.hyperparameters)["kind"] == "svm"
+    oracle.update_trial(trial.trial_id, {"loss": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    # C is declared now: the source's svm trials fit, and are taken in at once
+    assert oracle.warm_start.skipped == []
+    assert len(oracle.warm_start.added) + oracle.warm_start.already == len(kinds)
+    assert [oracle.get_trial(t).hyperparameters.values["kind"]
+            for t in oracle.warm_start.added].count("svm") >= 1
+    best = oracle.get_best_trials(1)[0]
+    assert best.hyperparameters.values["kind"] == "svm" and best.score == 0.1
+    assert best.trial_id in oracle.warm_start.added
+    oracle.close()
+    again = hpstore.BayesianOptimizationOracle("loss", max_trials=20, database=tmp_path / "new.db",
+                                               warm_start_from=tmp_path / "old.db")
+    assert again.warm_start.added == [] and again.warm_start.already == len(kinds)
+
+
+def test_the_warm_start_warning_points_at_the_line_that_made_the_oracle(tmp_path):
+    first = hpstore.HyperParameters()
+    first.Int("y", 0, 9)
+    source = hpstore.RandomSearchOracle("loss", hyperparameters=first, database=tmp_path / "a.db")
+    source.add_trial({"y": 7}, {"loss": 1.0})
+    source.close()
+    narrow = hpstore.HyperParameters()
+    narrow.Int("y", 0, 4)
+
+    def make(kind):
+        return kind("loss", hyperparameters=narrow, database=tmp_path / f"{kind.__name__}.db",
+                    warm_start_from=tmp_path / "a.db")
+    line = make.__code__.co_firstlineno + 1
+    for kind in (hpstore.RandomSearchOracle, hpstore.BayesianOptimizationOracle,
+                 hpstore.HyperbandOracle):
+        with pytest.warns(UserWarning, match="did not fit") as told:
+            make(kind).close()
+        assert [(w.filename, w.lineno) for w in told] == [(__file__, line)], kind

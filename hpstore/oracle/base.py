@@ -260,17 +260,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         #: what ``warm_start_from`` took in (None without one, or until the space is
         #: declared)
         self.warm_start: WarmStart | None = None
-        #: a warm start waiting for the space: a Tuner's hypermodel declares it later
-        self._warm_source: Any = None
-        if warm_start_from is not None:
-            if not self._space.space:
-                self._warm_source = warm_start_from
-                return
-            try:
-                self.warm_start = self._warm_start(warm_start_from)
-            except BaseException:
-                self._store.close()
-                raise
+        #: the warm start's source, run again as the space grows (a Tuner's hypermodel
+        #: declares the space later, a branch's hyperparameters once a trial takes it)
+        self._warm_from: Any = warm_start_from
+        self._warm_names: frozenset[str] | None = None
+        try:
+            self._warm_up()
+        except BaseException:
+            self._store.close()
+            raise
 
     @classmethod
     def attach(cls, database: str | os.PathLike[str], project_name: str | None = None
@@ -550,6 +548,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         self._handed.pop(ending.record.trial_id, None)
         if ending.new_entries:
             self._refresh_space()
+            self._warm_up()  # the warm start's trials of the branch this one declared
         trial.status, trial.message = ending.status, ending.message
         trial.score, trial.best_step = ending.score, ending.best_step
         if ending.refused is not None:

@@ -23,12 +23,13 @@ class SpaceMixin:
     _space: HyperParameters
     _space_version: int
     _given_space: HyperParameters | None
-    _warm_source: Any  # a warm start waiting for the space (see Oracle.__init__)
+    _warm_from: Any  # warm_start_from, kept for when the space grows (see Oracle.__init__)
+    _warm_names: frozenset[str] | None  # the names of the space it was last run with
     _curves: Any  # the stopping rule's kept curves (see Oracle._stop_check)
     _settings_may_have_changed: Callable[[], None]  # (the Oracle's)
     warm_start: Any
 
-    _warm_start: Callable[[Any], Any]  # (the steering mixin's)
+    _warm_start: Callable[..., Any]  # (the steering mixin's)
 
     def _refresh_space(self, version: int | None = None) -> None:
         """Read the space again when its stored version (``version`` when the caller read
@@ -87,10 +88,25 @@ class SpaceMixin:
         if items:
             self._project.extend_space(items)
             self._refresh_space()
-        if self._warm_source is not None and self._space.space:
-            # warm_start_from waited for the space (a hypermodel declares it): now it fits
-            source, self._warm_source = self._warm_source, None
-            self.warm_start = self._warm_start(source)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run ``warm_start_from`` once the space is declared, and again each time the
+        space has grown since: a hypermodel declares a hyperparameter of a branch only
+        once a trial takes it, and the source's trials that took that branch fit only
+        then. Told once (the first time); ``warm_start`` gathers what each run added."""
+        if self._warm_from is None or not self._space.space:
+            return
+        if self._warm_names is not None and all(
+                hp.name in self._warm_names for hp in self._space.space):
+            return
+        first = self.warm_start is None
+        result = self._warm_start(self._warm_from, warn=first)
+        self._warm_names = frozenset(hp.name for hp in self._space.space)
+        if not first:  # the source's trials left out now are the ones that still do not fit
+            result.already -= len(self.warm_start.added)  # (held now: added by an earlier run)
+            result.added[:0] = self.warm_start.added
+        self.warm_start = result
 
     def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
                      ) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import socket
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -293,9 +294,10 @@ class SteeringMixin:
         return NewTrial(values, values_key(values), status, score, best_step, rows, origin)
 
     # -- warm start --------------------------------------------------------------------------
-    def _warm_start(self, source: Any) -> WarmStart:
+    def _warm_start(self, source: Any, *, warn: bool = True) -> WarmStart:
         """Add the completed trials (not retired) of another project whose values fit this
-        space, each once however often the search is opened; warn about the rest."""
+        space, each once however often the search is opened; warn about the rest (unless
+        not ``warn``: a run again as the space grew)."""
         from hpstore.store import open_store
 
         where, name = warm_source(source)
@@ -324,7 +326,7 @@ class SteeringMixin:
         # Said once, when first taken in: an open that adds nothing and finds what it would
         # add held already is another worker's, or a restart's (nothing to add at all:
         # nothing tells a first open from a later one, so each says it).
-        if result.skipped and (result.added or not result.already):
+        if warn and result.skipped and (result.added or not result.already):
             _warn_left_out(result, repeated)
         return result
 
@@ -466,10 +468,28 @@ def _warn_left_out(result: WarmStart, repeated: int) -> None:
                 "values of a later run, taken in instead")
     listed = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
     more = count - 3
+    later = (" A trial left out for a hyperparameter this search has not declared yet is "
+             "taken in once a trial declares it."
+             if any("not a hyperparameter of this search" in why for _, why in result.skipped)
+             else "")
     warnings.warn(
         f"warm_start_from {result.source}: {count} completed trial{'s' if count != 1 else ''} "
         f"{what} ({listed}{f'; and {more} more' if more > 0 else ''}). The oracle's "
-        "`warm_start` lists them all.", UserWarning, stacklevel=5)
+        f"`warm_start` lists them all.{later}", UserWarning, stacklevel=_callers_level())
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` that points a warning given here at the line of the program
+    that made the oracle (or ended the trial), past hpstore's own frames and KerasTuner's
+    (which make and call an oracle for a Keras tuner): how deep that is depends on the
+    oracle class and on where the warm start runs."""
+    ours = os.path.dirname(os.path.dirname(__file__)) + os.sep  # the hpstore package
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and (
+            frame.f_code.co_filename.startswith(ours)
+            or f"{os.sep}keras_tuner{os.sep}" in frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
