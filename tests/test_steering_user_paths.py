@@ -5,6 +5,9 @@ in the branch it takes) and warm starts from a KerasTuner project."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -137,3 +140,55 @@ def test_the_warm_start_warning_points_at_the_line_that_made_the_oracle(tmp_path
         with pytest.warns(UserWarning, match="did not fit") as told:
             make(kind).close()
         assert [(w.filename, w.lineno) for w in told] == [(__file__, line)], kind
+
+
+# -- enqueue again once the space has grown ------------------------------------------------
+WORKER = textwrap.dedent("""
+    import sys
+    import hpstore
+
+    kind = hpstore.HyperParameters()
+    kind.Choice("kind", ["tree", "svm"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=kind,
+                                        database=sys.argv[1], seed=4)
+    for values in ({"kind": "svm"}, {"kind": "tree"}):  # at start-up, in every worker
+        oracle.enqueue_trial(values)
+    for _ in range(2):
+        trial = oracle.create_trial(sys.argv[2])
+        hp = trial.hyperparameters
+        with hp.conditional_scope("kind", [hp.get("kind")]):  # the branch taken declares
+            if hp.get("kind") == "svm":
+                hp.Float("C", 0.01, 10.0, sampling="log")
+            else:
+                hp.Int("depth", 1, 8)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+""")
+
+
+@pytest.mark.parametrize("engine", ["file", "postgresql"])
+def test_a_worker_script_restarted_after_the_space_grew_runs_its_configurations_once(
+        tmp_path, capsys, engine):
+    (tmp_path / "worker.py").write_text(WORKER, encoding="utf-8")
+    if engine == "file":
+        path = str(tmp_path / "s.db")
+    else:
+        from _postgres import fresh_url
+        path = fresh_url()
+    for n in range(3):  # the same script, started again (after a crash, on more machines)
+        subprocess.run([sys.executable, str(tmp_path / "worker.py"), path, f"w{n}"],
+                       check=True, timeout=120)
+    oracle = hpstore.Oracle.attach(path)
+    enqueued = [r for r in oracle.project.trials() if r.origin == "enqueued"]
+    # the first start enqueued both; the branch's C and depth were declared as they ran
+    # (at their defaults), and the later starts found them held
+    assert sorted(r.values["kind"] for r in enqueued) == ["svm", "tree"]
+    assert {r.status for r in enqueued} == {"COMPLETED"}
+    assert cli(["enqueue", path, "--values", '{"kind": "svm"}']) == 0
+    assert "already holds these values" in capsys.readouterr().out
+    assert oracle.enqueue_trial({"kind": "tree"}) == next(
+        r.trial_id for r in enqueued if r.values["kind"] == "tree")
+    # asked for anew, the same request fills the branch as a random search would
+    again = oracle.enqueue_trial({"kind": "svm"}, skip_if_exists=False)
+    assert "C" in oracle.get_trial(again).hyperparameters.values

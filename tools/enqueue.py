@@ -59,18 +59,20 @@ def main(argv: list[str] | None = None) -> int:
                    for where, cfg in configs]
         configs = [(where, {name: _as_written(value, name, space) for name, value in cfg.items()})
                    for where, cfg in configs]
-        full = [(where, oracle.values_to_enqueue(values, what=where)) for where, values in configs]
+        plans = [(where, oracle.enqueue_plan(values, what=where)) for where, values in configs]
         left = oracle.remaining_trials()
-        new = [v for _, v in full if args.again or not oracle.project.has_values(values_key(v))]
+        new = [v for _, (v, _) in plans
+               if args.again or not oracle.project.has_values(values_key(v))]
         if left is not None and len(new) > left:
             raise SearchFullError(
                 f"{len(new)} new configuration{'s' if len(new) != 1 else ''} given, but the "
                 f"search has room for {left} more trial{'s' if left != 1 else ''} "
                 f"(max_trials={oracle.max_trials}); nothing was enqueued. Raise max_trials "
                 "first (give the Oracle a larger max_trials).")
-        for where, values in full:
+        for where, (values, earlier) in plans:
             try:
-                record, created = oracle.enqueue_values(values, skip_if_exists=not args.again)
+                record, created = oracle.enqueue_values(values, skip_if_exists=not args.again,
+                                                        earlier=earlier)
             except SearchFullError as exc:
                 raise SearchFullError(f"{where}: {exc}") from None
             shown = terminal_text(json.dumps(record.values, ensure_ascii=False))

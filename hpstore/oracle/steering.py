@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,51 @@ def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
     return choices[0]
 
 
+def _earlier_keys(space: HyperParameters, request: dict[str, Any], seed: str,
+                  full: dict[str, Any],
+                  prepare: Callable[[dict[str, Any]], dict[str, Any]]) -> list[str]:
+    """The values keys the enqueue of ``request`` (filled to ``full`` now) gave when the
+    space held fewer hyperparameters, so that enqueueing it again once the space has grown
+    does not enqueue a second trial.
+
+    A space grows by appending (a hypermodel declares a branch's hyperparameters once a
+    trial takes it), and the fill draws in space order: an enqueue when the space was
+    its first ``k`` hyperparameters filled those as it would now, and its trial, once it
+    declared the later ones, holds them at their defaults. So the candidates are each
+    shorter prefix's fill, as it is and with the later active hyperparameters at their
+    defaults (the store matches them with enqueued trials only).
+    """
+    hps = space.space
+    keys: list[str] = []
+    for k in range(len(hps) - 1, 0, -1):
+        names = {hp.name for hp in hps[:k]}
+        if not all(name in names for name in request):
+            break  # (shorter prefixes lack it too)
+        prefix = HyperParameters()
+        for hp in hps[:k]:
+            prefix._space.append(hp)
+            prefix._hps.setdefault(hp.name, []).append(hp)
+        draw = random.Random(seed).random
+        try:
+            part = prepare(checked_values(prefix, request, "enqueue_trial",
+                                          partial(_drawn, draw=draw)))
+        except ValuesOutsideSpaceError:
+            continue  # (a value not active in that space: never enqueued so)
+        grown = dict(part)
+        for hp in hps[k:]:  # in order: a parent is settled before its children
+            if hp.name not in grown and all(c.is_active(grown) for c in hp.conditions):
+                grown[hp.name] = hp.default
+        for values in (part, grown):
+            key = values_key(values)
+            if key != values_key(full) and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _drawn(hp: HyperParameter, draw: Callable[[], float]) -> Any:
+    return hp.prob_to_value(draw())
+
+
 def _key(value: Any) -> Any:
     return (type(value) is bool, value)  # True and 1 are not one choice
 
@@ -170,23 +216,38 @@ class SteeringMixin:
             ProjectRemovedError: another process removed or replaced the project.
         """
         skip_if_exists = check_bool("skip_if_exists", skip_if_exists)
-        record, _ = self.enqueue_values(self.values_to_enqueue(values), skip_if_exists)
+        full, earlier = self.enqueue_plan(values)
+        record, _ = self.enqueue_values(full, skip_if_exists, earlier=earlier)
         return record.trial_id
 
-    def enqueue_values(self, full: dict[str, Any], skip_if_exists: bool = True
-                       ) -> tuple[TrialRecord, bool]:
-        """Enqueue values :meth:`values_to_enqueue` gave: (the trial, whether it is new).
+    def enqueue_values(self, full: dict[str, Any], skip_if_exists: bool = True, *,
+                       earlier: Sequence[str] = ()) -> tuple[TrialRecord, bool]:
+        """Enqueue values :meth:`enqueue_plan` gave (with the keys of the values the same
+        request held before the space grew): (the trial, whether it is new).
 
         Raises:
             SearchFullError: the search holds ``max_trials`` trials already.
         """
         return self._project.enqueue(full, values_key(full), skip_if_exists=bool(skip_if_exists),
-                                     make_id=format_id, by=who())
+                                     make_id=format_id, by=who(),
+                                     earlier=earlier if skip_if_exists else ())
 
     def values_to_enqueue(self, values: Mapping[str, Any], what: str = "enqueue_trial"
                           ) -> dict[str, Any]:
         """The values :meth:`enqueue_trial` would enqueue for ``values``: checked, the
         missing ones filled; nothing is written.
+
+        Raises:
+            ValuesOutsideSpaceError (a ValueError): a name or value outside the space (a
+                NaN or an infinity too).
+            NotJSONSerializableError (a ValueError): a value JSON cannot hold.
+        """
+        return self.enqueue_plan(values, what)[0]
+
+    def enqueue_plan(self, values: Mapping[str, Any], what: str = "enqueue_trial"
+                     ) -> tuple[dict[str, Any], list[str]]:
+        """:meth:`values_to_enqueue`'s values, and the values keys the same request was
+        enqueued with when the space was smaller (see :func:`_earlier_keys`).
 
         Raises:
             ValuesOutsideSpaceError (a ValueError): a name or value outside the space (a
@@ -205,10 +266,11 @@ class SteeringMixin:
             checked_values(self._space, dict(values), what, lambda hp: hp.default)
             raise
         # seeded by the values as the search holds them: {"units": 16.0} is {"units": 16}
-        rng = random.Random(f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}")
-        full = checked_values(self._space, request, what,
-                              lambda hp: hp.prob_to_value(rng.random()))
-        return self.prepare_enqueued(full)
+        seed = f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}"
+        rng = random.Random(seed)
+        full = self.prepare_enqueued(checked_values(
+            self._space, request, what, lambda hp: hp.prob_to_value(rng.random())))
+        return full, _earlier_keys(self._space, request, seed, full, self.prepare_enqueued)
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
         """The values an enqueued trial runs with, given the checked and completed ones;

@@ -74,15 +74,15 @@ class HyperbandOracle(Oracle):
         return {"max_epochs": self.max_epochs, "factor": self.factor,
                 "hyperband_iterations": self.hyperband_iterations}
 
-    def values_to_enqueue(self, values: Mapping[str, Any], what: str = "enqueue_trial"
-                          ) -> dict[str, Any]:
+    def enqueue_plan(self, values: Mapping[str, Any], what: str = "enqueue_trial"
+                     ) -> tuple[dict[str, Any], list[str]]:
         """As every oracle's, but the ``tuner/...`` values a Hyperband trial carries (its
         budget and bracket; a trial's values as the search or its export hands them back)
         are left out: an enqueued trial gets its own, below."""
         if isinstance(values, Mapping):
             values = {k: v for k, v in values.items()
                       if not (isinstance(k, str) and k.startswith("tuner/"))}
-        return super().values_to_enqueue(values, what)
+        return super().enqueue_plan(values, what)
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
         """An enqueued trial runs outside the brackets, with the full budget: trained from

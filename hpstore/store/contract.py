@@ -302,11 +302,14 @@ class ProjectStore(Protocol):
 
     # -- steering -------------------------------------------------------------------------
     def enqueue(self, values: Mapping[str, Any], key: str, *, skip_if_exists: bool,
-                make_id: MakeId, by: str | None) -> tuple[TrialRecord, bool]:
+                make_id: MakeId, by: str | None, earlier: Sequence[str] = ()
+                ) -> tuple[TrialRecord, bool]:
         """Queue ``values`` as a new IDLE trial, run before the algorithm's proposals (first
         in, first out); serialised with :meth:`decide`. With ``skip_if_exists``, a trial of
-        the project with the same values key is returned instead (any status). Returns
-        (the trial, whether it was created).
+        the project with the same values key is returned instead (any status), else an
+        enqueued one whose values key is one of ``earlier`` (what the same request held
+        when it was enqueued before the space grew). Returns (the trial, whether it was
+        created).
 
         Raises:
             SearchFullError: the search holds ``max_trials`` counted trials already.

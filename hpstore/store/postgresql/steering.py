@@ -26,6 +26,8 @@ _ENDED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.STOPPED,
           TrialStatus.INVALID)
 _HELD = (f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND values_key = %s "
          "ORDER BY number LIMIT 1")
+_ENQUEUED_AS = (f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND values_key = %s"
+                " AND origin = 'enqueued' ORDER BY number LIMIT 1")
 # the trials_log_insert trigger records the first transition of each new trial
 _ENQUEUE = (
     "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key, message,"
@@ -52,7 +54,8 @@ class SteeringMixin:
         def _facts(self, conn: Any) -> CreationFacts: ...
 
     def enqueue(self, values: Mapping[str, Any], key: str, *, skip_if_exists: bool,
-                make_id: MakeId, by: str | None) -> tuple[TrialRecord, bool]:
+                make_id: MakeId, by: str | None, earlier: Sequence[str] = ()
+                ) -> tuple[TrialRecord, bool]:
         """See :meth:`hpstore.store.contract.ProjectStore.enqueue`.
 
         Raises:
@@ -65,6 +68,10 @@ class SteeringMixin:
         def enqueue(conn: Any) -> tuple[TrialRecord, bool]:
             if skip_if_exists:
                 row = conn.execute(_HELD, (self.project_id, key)).fetchone()
+                for old in earlier:
+                    if row is not None:
+                        break
+                    row = conn.execute(_ENQUEUED_AS, (self.project_id, old)).fetchone()
                 if row is not None:
                     return trial_record(row), False
             facts = self._facts(conn)

@@ -40,13 +40,21 @@ class SteeringMixin:
         def _facts(self, conn: sqlite3.Connection) -> CreationFacts: ...
 
     def enqueue(self, values: Mapping[str, Any], key: str, *, skip_if_exists: bool,
-                make_id: MakeId, by: str | None) -> tuple[TrialRecord, bool]:
+                make_id: MakeId, by: str | None, earlier: Sequence[str] = ()
+                ) -> tuple[TrialRecord, bool]:
         now = time.time()
         with self.db.lock(by), self.db.write() as conn:
             if skip_if_exists:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND values_key = ? "
                     "ORDER BY number LIMIT 1", (self.project_id, key)).fetchone()
+                for old in earlier:
+                    if row is not None:
+                        break
+                    row = conn.execute(
+                        f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND values_key = ?"
+                        " AND origin = 'enqueued' ORDER BY number LIMIT 1",
+                        (self.project_id, old)).fetchone()
                 if row is not None:
                     return trial_record(row), False
             facts = self._facts(conn)
