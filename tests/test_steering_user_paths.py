@@ -5,9 +5,11 @@ in the branch it takes) and warm starts from a KerasTuner project."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +194,28 @@ def test_a_worker_script_restarted_after_the_space_grew_runs_its_configurations_
     # asked for anew, the same request fills the branch as a random search would
     again = oracle.enqueue_trial({"kind": "svm"}, skip_if_exists=False)
     assert "C" in oracle.get_trial(again).hyperparameters.values
+
+
+# -- warm start from KerasTuner's own search ------------------------------------------------
+KERAS_TUNER_PROJECT = Path(__file__).parent / "fixtures" / "keras_tuner_project"
+
+
+def test_a_keras_tuner_folder_given_to_warm_start_says_to_import_it_first(tmp_path, capsys):
+    folder = tmp_path / "kt runs" / "cnn"  # KerasTuner's directory/project_name
+    shutil.copytree(KERAS_TUNER_PROJECT, folder)
+    for given, says in ((folder, "is a KerasTuner project folder"),
+                        (folder.parent, "holds KerasTuner project folders (cnn/oracle.json)")):
+        with pytest.raises(hpstore.HpStoreError) as refused:
+            hpstore.RandomSearchOracle("val_accuracy", database=tmp_path / "new.db",
+                                       warm_start_from=given)
+        assert says in str(refused.value)
+        assert f"hpstore import-keras-tuner '{folder}' kt.db" in str(refused.value)
+        assert not (tmp_path / "new.db").exists()
+    # as it says: imported, then warm-started from
+    assert cli(["import-keras-tuner", str(folder), str(tmp_path / "kt.db")]) == 0
+    capsys.readouterr()
+    oracle = hpstore.RandomSearchOracle(
+        "val_accuracy", database=tmp_path / "new.db", warm_start_from=tmp_path / "kt.db",
+        hyperparameters=hpstore.Oracle.attach(tmp_path / "kt.db").get_space())
+    assert len(oracle.warm_start.added) + len(oracle.warm_start.skipped) == 7  # COMPLETED
+    assert oracle.get_best_trials(1)[0].score == pytest.approx(0.681021, abs=1e-6)

@@ -14,6 +14,7 @@ import getpass
 import math
 import os
 import random
+import shlex
 import socket
 import sys
 import warnings
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
     HpStoreError,
+    NotAnHpstoreFileError,
     NotJSONSerializableError,
     ProjectChoiceError,
     ValuesOutsideSpaceError,
@@ -620,6 +622,7 @@ def warm_source(source: Any) -> tuple[Any, str | None]:
 
     Raises:
         TypeError: neither a file (or URL) nor a (file, project_name) pair.
+        NotAnHpstoreFileError: a KerasTuner project folder (to import first).
     """
     if isinstance(source, tuple) and len(source) == 2:
         where, name = source
@@ -634,7 +637,34 @@ def warm_source(source: Any) -> tuple[Any, str | None]:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"The project name in `warm_start_from` must be a string, "
                         f"received {name!r}.")
+    _refuse_keras_tuner_folder(where)
     return where, name
+
+
+def _refuse_keras_tuner_folder(where: str | os.PathLike[str]) -> None:
+    """Say how to warm start from KerasTuner's own search (a folder of JSON files, which
+    no store opens): import it into a search file first.
+
+    Raises:
+        NotAnHpstoreFileError: ``where`` is a KerasTuner project folder, or a KerasTuner
+            ``directory`` holding some.
+    """
+    from hpstore.store.postgresql import is_url
+
+    if is_url(where) or not os.path.isdir(where):
+        return
+    folder = Path(where)
+    projects = ([folder] if (folder / "oracle.json").is_file()
+                else sorted(p.parent for p in folder.glob("*/oracle.json")))
+    if projects:
+        what = ("is a KerasTuner project folder (it holds oracle.json)"
+                if projects[0] == folder else
+                f"holds KerasTuner project folders ({projects[0].name}/oracle.json)")
+        raise NotAnHpstoreFileError(
+            f"warm_start_from: {shown(where)} {what}, not a search file. Import it into "
+            "one first: `hpstore "
+            f"import-keras-tuner {shlex.quote(str(projects[0]))} kt.db`, then "
+            "warm_start_from='kt.db'.")
 
 
 def choose_warm_project(records: list[ProjectRecord], name: str | None, project_name: str,
