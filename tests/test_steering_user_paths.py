@@ -219,3 +219,62 @@ def test_a_keras_tuner_folder_given_to_warm_start_says_to_import_it_first(tmp_pa
         hyperparameters=hpstore.Oracle.attach(tmp_path / "kt.db").get_space())
     assert len(oracle.warm_start.added) + len(oracle.warm_start.skipped) == 7  # COMPLETED
     assert oracle.get_best_trials(1)[0].score == pytest.approx(0.681021, abs=1e-6)
+
+
+# -- retiring a trial that has not ended ---------------------------------------------------
+HOLDER = textwrap.dedent("""
+    import os, sys
+    import hpstore
+
+    oracle = hpstore.Oracle.attach(sys.argv[1])
+    trial = oracle.create_trial(sys.argv[2])
+    oracle.update_trial(trial.trial_id, {"loss": 0.25}, step=0)
+    print(trial.trial_id, flush=True)
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), 9)  # kill -9 in the middle of the trial
+    sys.stdin.read()  # holds its trial until its stdin closes
+""")
+
+
+def test_retiring_a_trial_whose_worker_was_killed_says_how_it_will_end(tmp_path, capsys):
+    (tmp_path / "holder.py").write_text(HOLDER, encoding="utf-8")
+    path = str(tmp_path / "s.db")
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, database=path,
+                               seed=1).close()
+    live = subprocess.Popen([sys.executable, str(tmp_path / "holder.py"), path, "hold"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = live.stdout.readline().strip()
+        killed = subprocess.run([sys.executable, str(tmp_path / "holder.py"), path, "kill"],
+                                capture_output=True, text=True, timeout=120)
+        assert killed.returncode == -9
+        dead = killed.stdout.strip()
+        oracle = hpstore.Oracle.attach(path)
+        before = state(oracle)
+        with pytest.raises(hpstore.TrialNotEndedError) as refused:
+            oracle.retire_trial(dead, "leaked the test set")
+        assert "its worker (kill, pid " in str(refused.value)
+        assert "is gone" in str(refused.value) and "takes it over" in str(refused.value)
+        with pytest.raises(hpstore.TrialNotEndedError) as refused:
+            oracle.retire_trial(held, "leaked the test set")
+        assert "is gone" not in str(refused.value)
+        assert cli(["retire", path, dead, held, "--reason", "leak"]) == 2
+        err = capsys.readouterr().err
+        assert f"{dead} (RUNNING, but its worker (kill, pid " in err
+        assert f"{held} (RUNNING)" in err and "takes it over" in err
+        assert state(oracle) == before
+    finally:
+        live.stdin.close()
+        live.wait(timeout=120)
+    # the next worker takes the dead ones' trials over (the holder has ended too), runs
+    # them to their end: retired then
+    for _ in range(2):
+        taken = oracle.create_trial("next")
+        assert taken.trial_id in (dead, held)
+        oracle.update_trial(taken.trial_id, {"loss": 0.5})
+        taken.status = "COMPLETED"
+        oracle.end_trial(taken)
+    oracle.retire_trial(dead, "leaked the test set")
+    assert oracle.project.trial(dead).retired

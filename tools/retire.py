@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from hpstore.errors import TrialNotEndedError
+from hpstore.oracle.steering import WORKER_GONE_TODO, worker_gone, worker_gone_text
 from hpstore.tooling import attach_oracle, run_tool, writing_parser
 from hpstore.trial import TrialStatus
 
@@ -32,12 +33,17 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
         found = list({record.trial_id: record for record in found}.values())
         waiting = [r for r in found if r.status in (TrialStatus.RUNNING, TrialStatus.IDLE)]
         if waiting:  # every trial is found, and has ended, before any is changed
-            listed = ", ".join(f"{r.trial_id} ({r.status})" for r in waiting)
-            raise TrialNotEndedError(
+            gone = [r for r in waiting if worker_gone(oracle.store, r)]
+            listed = ", ".join(
+                f"{r.trial_id} ({r.status}, {worker_gone_text(r)})" if r in gone
+                else f"{r.trial_id} ({r.status})" for r in waiting)
+            them = "it" if len(waiting) == 1 else "them"
+            todo = [] if len(gone) == len(waiting) else [
+                f"Wait for {them} to end, or leave {them} out."]
+            raise TrialNotEndedError(" ".join([
                 f"Only a trial that has ended can be {word}d, and {listed} "
-                f"{'has' if len(waiting) == 1 else 'have'} not: nothing was changed. Wait for "
-                f"{'it' if len(waiting) == 1 else 'them'} to end, or leave "
-                f"{'it' if len(waiting) == 1 else 'them'} out.")
+                f"{'has' if len(waiting) == 1 else 'have'} not: nothing was changed.",
+                *todo, *([WORKER_GONE_TODO] if gone else [])]))
         for record in found:
             trial = (oracle.retire_trial if retired else oracle.restore_trial)(
                 record.trial_id, args.reason, by=args.by)

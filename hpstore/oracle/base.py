@@ -42,7 +42,7 @@ from hpstore.oracle.opening import (
 )
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.state import StateMixin
-from hpstore.oracle.steering import SteeringMixin, WarmStart
+from hpstore.oracle.steering import SteeringMixin
 from hpstore.oracle.trials import (
     KeptRun,
     MetricRow,
@@ -52,6 +52,7 @@ from hpstore.oracle.trials import (
     trial_id_given,
 )
 from hpstore.oracle.values import held_as, stored_json, values_key
+from hpstore.oracle.warm import WarmStart
 from hpstore.stopping import CurvesSoFar, StoppingRule
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
@@ -244,7 +245,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, SteeringMixin, StateMixin)
         #: the stopping rule's curves of the runs this oracle reports (see CurvesSoFar)
         self._curves = CurvesSoFar()
         if warm_start_from is not None:  # a typo here must not leave a new search behind
-            from hpstore.oracle.steering import check_warm_source
+            from hpstore.oracle.warm import check_warm_source
 
             check_warm_source(warm_start_from, project_name)
         self._store: Store = open_store(database, durability=durability)

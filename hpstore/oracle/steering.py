@@ -14,21 +14,16 @@ import getpass
 import math
 import os
 import random
-import shlex
 import socket
-import sys
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
     HpStoreError,
-    NotAnHpstoreFileError,
     NotJSONSerializableError,
     ProjectChoiceError,
+    TrialNotEndedError,
     ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters import HyperParameter, HyperParameters
@@ -38,9 +33,18 @@ from hpstore.oracle.deciding import format_id
 from hpstore.oracle.opening import check_bool, check_step
 from hpstore.oracle.trials import trial_from, trial_id_given
 from hpstore.oracle.values import as_held, values_key
+from hpstore.oracle.warm import (
+    WarmStart,
+    choose_warm_project,
+    origin_label,
+    own_values,
+    same_store,
+    warm_source,
+    warn_left_out,
+)
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
-from hpstore.store.records import NewTrial, ProjectRecord, TrialRecord
+from hpstore.store.records import NewTrial, TrialRecord
 from hpstore.trial import MetricHistory, MetricsTracker, Trial, TrialStatus, check_metric
 
 if TYPE_CHECKING:
@@ -170,19 +174,6 @@ def _drawn(hp: HyperParameter, draw: Callable[[], float]) -> Any:
 
 def _key(value: Any) -> Any:
     return (type(value) is bool, value)  # True and 1 are not one choice
-
-
-@dataclass
-class WarmStart:
-    """What a warm start took in: the trial ids added here, the source's trials it
-    skipped, each with why (outside this space, no objective value, the same values as a
-    later run that was taken instead), and how many it would have added but this search
-    held already (an earlier open took them in)."""
-
-    source: str
-    added: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    already: int = 0
 
 
 class SteeringMixin:
@@ -370,11 +361,11 @@ class SteeringMixin:
         try:
             chosen = choose_warm_project(store.projects(), name, self.project_name, place)
             source_project = store.open_project(chosen)
-            if (_same_store(store, self._store)
+            if (same_store(store, self._store)
                     and chosen.project_id == self._project.project_id):
                 raise HpStoreError(f"warm_start_from names this very project ({chosen.name!r} "
                                    f"in {place}); name another one.")
-            label = f"warm start: {_label(where)} {chosen.name!r}"
+            label = f"warm start: {origin_label(where)} {chosen.name!r}"
             result = WarmStart(f"{place} {chosen.name!r}")
             new, repeated = self._warm_trials(source_project, label, result)
         finally:
@@ -391,7 +382,7 @@ class SteeringMixin:
         # add held already is another worker's, or a restart's (nothing to add at all:
         # nothing tells a first open from a later one, so each says it).
         if warn and result.skipped and (result.added or not result.already):
-            _warn_left_out(result, repeated)
+            warn_left_out(result, repeated)
         return result
 
     def _warm_trials(self, source: ProjectStore, label: str, result: WarmStart
@@ -406,7 +397,7 @@ class SteeringMixin:
             if record.retired:
                 continue
             try:
-                values = checked_values(self._space, _own_values(record.values),
+                values = checked_values(self._space, own_values(record.values),
                                         f"trial {record.trial_id}", lambda hp: hp.default)
                 steps: dict[int, dict[str, float]] = {}
                 for obs in source.observations(record):
@@ -483,6 +474,11 @@ class SteeringMixin:
         trial_id = trial_id_given(trial_id, self._project)
         for name, text in (("reason", reason), ("by", by)):
             _check_text(name, text)
+        record = self._project.trial(trial_id)
+        if worker_gone(self._store, record):
+            raise TrialNotEndedError(
+                f"Trial {trial_id} is RUNNING, {worker_gone_text(record)}: only a trial that "
+                f"has ended can be {'retired' if retired else 'restored'}. {WORKER_GONE_TODO}")
         self._project.retire(trial_id, retired=retired, by=by or who(),
                              reason=reason or None)
         self._refresh_space()
@@ -502,6 +498,25 @@ class SteeringMixin:
         return trial_from(self._project.trial(trial_id), self._space, self._project)
 
 
+#: what to do about a trial whose worker died, for a refusal to retire it
+WORKER_GONE_TODO = ("A worker of this search takes it over and runs it again: start one (or "
+                    "let one running take it), and retire the trial once it has ended.")
+
+
+def worker_gone(store: Store, record: TrialRecord) -> bool:
+    """Whether ``record`` is RUNNING in a process that is gone (killed, or on a machine
+    that stopped): it ends only once another worker takes it over."""
+    return (record.status == TrialStatus.RUNNING and record.session is not None
+            and not store.is_alive(record.session, record.pid))
+
+
+def worker_gone_text(record: TrialRecord) -> str:
+    """``record``'s dead worker, in words."""
+    who_ran = ", ".join(part for part in (
+        record.tuner_id, None if record.pid is None else f"pid {record.pid}") if part)
+    return f"but its worker ({who_ran}) is gone" if who_ran else "but its worker is gone"
+
+
 def _check_text(name: str, text: Any) -> None:
     """Refuse what a person's text (a reason, a name, a note) cannot be stored as.
 
@@ -516,62 +531,6 @@ def _check_text(name: str, text: Any) -> None:
     if (problem := unicode_problem(text)) is not None:
         raise ValueError(f"`{name}` {text!r} cannot be stored: {problem}. Nothing was "
                          "recorded.")
-
-
-def _warn_left_out(result: WarmStart, repeated: int) -> None:
-    """The one warning about the source's trials a warm start left out."""
-    count = len(result.skipped)
-    misfit = count - repeated
-    if not repeated:
-        what = "did not fit this search and " + ("were" if count != 1 else "was") + " left out"
-    elif not misfit:
-        what = (f"{'were' if count != 1 else 'was'} left out for holding the values of a "
-                "later run, taken in instead")
-    else:
-        what = (f"were left out: {misfit} did not fit this search, {repeated} held the "
-                "values of a later run, taken in instead")
-    listed = "; ".join(f"trial {t}: {why}" for t, why in result.skipped[:3])
-    more = count - 3
-    later = (" A trial left out for a hyperparameter this search has not declared yet is "
-             "taken in once a trial declares it."
-             if any("not a hyperparameter of this search" in why for _, why in result.skipped)
-             else "")
-    warnings.warn(
-        f"warm_start_from {result.source}: {count} completed trial{'s' if count != 1 else ''} "
-        f"{what} ({listed}{f'; and {more} more' if more > 0 else ''}). The oracle's "
-        f"`warm_start` lists them all.{later}", UserWarning, stacklevel=_callers_level())
-
-
-def _callers_level() -> int:
-    """The ``stacklevel`` that points a warning given here at the line of the program
-    that made the oracle (or ended the trial), past hpstore's own frames and KerasTuner's
-    (which make and call an oracle for a Keras tuner): how deep that is depends on the
-    oracle class and on where the warm start runs."""
-    ours = os.path.dirname(os.path.dirname(__file__)) + os.sep  # the hpstore package
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and (
-            frame.f_code.co_filename.startswith(ours)
-            or f"{os.sep}keras_tuner{os.sep}" in frame.f_code.co_filename):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def _own_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    # Hyperband's bookkeeping values belong to the search that ran them, not to the
-    # configuration.
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
-
-
-def _label(where: Any) -> str:
-    """``where`` as a warm-started trial's origin names it: a file by its name, a
-    database by its URL without the password."""
-    from hpstore.store.postgresql import is_url, redact
-
-    return redact(where) if is_url(where) else Path(str(where)).name
-
-
-def _same_store(a: Store, b: Store) -> bool:
-    return a is b or a.identity() == b.identity()
 
 
 def attach(cls: type, database: Any, project_name: str | None = None, *,
@@ -617,97 +576,3 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
                    **dict(options))
 
 
-def warm_source(source: Any) -> tuple[Any, str | None]:
-    """``warm_start_from`` as (file or URL, project name or None).
-
-    Raises:
-        TypeError: neither a file (or URL) nor a (file, project_name) pair.
-        NotAnHpstoreFileError: a KerasTuner project folder (to import first).
-    """
-    if isinstance(source, tuple) and len(source) == 2:
-        where, name = source
-    elif isinstance(source, (str, os.PathLike)):
-        where, name = source, None
-    else:
-        raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
-                        f"(file, project_name) pair; received {source!r}.")
-    if not isinstance(where, (str, os.PathLike)):
-        raise TypeError("`warm_start_from` takes a search file (or store URL), or a "
-                        f"(file, project_name) pair; received {source!r}.")
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"The project name in `warm_start_from` must be a string, "
-                        f"received {name!r}.")
-    _refuse_keras_tuner_folder(where)
-    return where, name
-
-
-def _refuse_keras_tuner_folder(where: str | os.PathLike[str]) -> None:
-    """Say how to warm start from KerasTuner's own search (a folder of JSON files, which
-    no store opens): import it into a search file first.
-
-    Raises:
-        NotAnHpstoreFileError: ``where`` is a KerasTuner project folder, or a KerasTuner
-            ``directory`` holding some.
-    """
-    from hpstore.store.postgresql import is_url
-
-    if is_url(where) or not os.path.isdir(where):
-        return
-    folder = Path(where)
-    projects = ([folder] if (folder / "oracle.json").is_file()
-                else sorted(p.parent for p in folder.glob("*/oracle.json")))
-    if projects:
-        what = ("is a KerasTuner project folder (it holds oracle.json)"
-                if projects[0] == folder else
-                f"holds KerasTuner project folders ({projects[0].name}/oracle.json)")
-        raise NotAnHpstoreFileError(
-            f"warm_start_from: {shown(where)} {what}, not a search file. Import it into "
-            "one first: `hpstore "
-            f"import-keras-tuner {shlex.quote(str(projects[0]))} kt.db`, then "
-            "warm_start_from='kt.db'.")
-
-
-def choose_warm_project(records: list[ProjectRecord], name: str | None, project_name: str,
-                        place: str) -> ProjectRecord:
-    """The project of ``records`` (a warm start's source) to take trials from: the one
-    named ``name``; with no name, the only one, else the one named like this search.
-
-    Raises:
-        ProjectChoiceError: no such project, or several and none named.
-    """
-    names = [r.name for r in records]
-    if name is not None:
-        chosen = next((r for r in records if r.name == name), None)
-        if chosen is None:
-            raise ProjectChoiceError(
-                f"warm_start_from: no project {name!r} in {place}; it holds: "
-                f"{', '.join(names) or '(none)'}.")
-        return chosen
-    chosen = records[0] if len(records) == 1 else next(
-        (r for r in records if r.name == project_name), None)
-    if chosen is None:
-        raise ProjectChoiceError(
-            f"warm_start_from: {place} holds "
-            f"{'no project' if not records else 'several projects'}"
-            f"{': ' + ', '.join(names) if names else ''}; name one, as in "
-            f"warm_start_from=({place!r}, {(names or ['name'])[0]!r}).")
-    return chosen
-
-
-def check_warm_source(source: Any, project_name: str) -> None:
-    """Refuse a ``warm_start_from`` that cannot be read, or names no project it holds,
-    before the search is made.
-
-    Raises:
-        TypeError: not a file, URL or (file, project_name) pair.
-        DatabaseError: the store cannot be opened (a file that does not exist, say).
-        ProjectChoiceError: the project to warm from is not there, or not named.
-    """
-    from hpstore.store import open_store
-
-    where, name = warm_source(source)
-    store = open_store(where, read_only=True)
-    try:
-        choose_warm_project(store.projects(), name, project_name, shown(where))
-    finally:
-        store.close()
