@@ -278,3 +278,21 @@ def test_retiring_a_trial_whose_worker_was_killed_says_how_it_will_end(tmp_path,
         oracle.end_trial(taken)
     oracle.retire_trial(dead, "leaked the test set")
     assert oracle.project.trial(dead).retired
+
+
+# -- a name declared in several branches ----------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_a_value_given_alone_takes_the_branch_whose_declaration_takes_it(tmp_path, seed):
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["a"]):
+        hp.Int("units", 1, 10)
+    with hp.conditional_scope("kind", ["b"]):
+        hp.Int("units", 50, 200)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=seed,
+                                        database=tmp_path / "s.db")
+    for given, kind in (({"units": 100}, "b"), ({"units": 5}, "a")):
+        values = oracle.get_trial(oracle.enqueue_trial(given)).hyperparameters.values
+        assert values == {"kind": kind, **given}
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match="30 is not a value of units"):
+        oracle.enqueue_trial({"units": 30})

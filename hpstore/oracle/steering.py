@@ -111,10 +111,24 @@ def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
               space: HyperParameters, given: Mapping[str, Any]) -> Any:
     """A value for ``hp``, left out of ``given``: ``fill``'s, unless a value given is one
     of a branch ``hp`` chooses; then one that takes that branch (``{"C": 0.5}`` of a
-    ``C`` under ``kind == "b"`` fills ``kind`` with "b", whatever the seed)."""
+    ``C`` under ``kind == "b"`` fills ``kind`` with "b", whatever the seed). A name
+    declared in several branches (``units`` 1 .. 10 under "a", 50 .. 200 under "b") wants
+    the branches whose declaration takes the value given: ``{"units": 100}`` is "b"."""
     value = fill(hp)
-    wanted = [set(map(_key, c.values)) for h in space.space if h.name in given
-              for c in h.conditions if isinstance(c, Parent) and c.name == hp.name]
+    wanted: list[set[Any]] = []
+    for name in given:
+        branches: set[Any] = set()
+        for h in space.space:
+            if h.name != name or not _takes(h, given[name]):
+                continue
+            chosen = [set(map(_key, c.values)) for c in h.conditions
+                      if isinstance(c, Parent) and c.name == hp.name]
+            if not chosen:  # declared whatever ``hp`` is: it asks nothing of it
+                branches = set()
+                break
+            branches |= set.intersection(*chosen)
+        if branches:
+            wanted.append(branches)
     if not wanted or all(_key(value) in w for w in wanted):
         return value
     choices = [v for v in (hp.every_value() or ()) if all(_key(v) in w for w in wanted)]
@@ -125,6 +139,14 @@ def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
         if _key(value) in set(map(_key, choices)):
             return value
     return choices[0]
+
+
+def _takes(hp: HyperParameter, value: Any) -> bool:
+    try:
+        hp.check_value(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _earlier_keys(space: HyperParameters, request: dict[str, Any], seed: str,
