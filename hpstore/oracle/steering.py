@@ -16,7 +16,6 @@ import os
 import random
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
@@ -64,9 +63,12 @@ def who() -> str:
 
 
 def checked_values(space: HyperParameters, given: Any, what: str,
-                   fill: Callable[[HyperParameter], Any]) -> dict[str, Any]:
+                   fill: Callable[[HyperParameter], Any],
+                   counts: list[int] | None = None) -> dict[str, Any]:
     """``given`` checked against ``space`` and completed: every active hyperparameter
-    given a value (``fill`` supplies the missing ones), in space order.
+    given a value (``fill`` supplies the missing ones), in space order. ``counts``, when
+    given, receives how many values the first 0, 1, 2, ... hyperparameters of the space
+    gave: the values a space of only those would have given are the first ones.
 
     Raises:
         TypeError: ``given`` is not a dict of name to value.
@@ -88,6 +90,8 @@ def checked_values(space: HyperParameters, given: Any, what: str,
                 "given to the Oracle), or leave it out.")
     values: dict[str, Any] = {}
     for hp in space.space:
+        if counts is not None:
+            counts.append(len(values))  # counts[k]: the first k hyperparameters' values
         if hp.name in values or not all(c.is_active(values) for c in hp.conditions):
             continue
         if hp.name in given:
@@ -141,57 +145,50 @@ def _fill_for(hp: HyperParameter, fill: Callable[[HyperParameter], Any],
     return choices[0]
 
 
-def _takes(hp: HyperParameter, value: Any) -> bool:
-    try:
-        hp.check_value(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _earlier_keys(space: HyperParameters, request: dict[str, Any], seed: str,
-                  full: dict[str, Any],
+def _earlier_keys(hps: list[HyperParameter], request: Mapping[str, Any],
+                  filled: dict[str, Any], counts: list[int],
                   prepare: Callable[[dict[str, Any]], dict[str, Any]]) -> list[str]:
-    """The values keys the enqueue of ``request`` (filled to ``full`` now) gave when the
-    space held fewer hyperparameters, so that enqueueing it again once the space has grown
-    does not enqueue a second trial.
+    """The values keys the enqueue of ``request`` (filled to ``filled`` now, ``counts``
+    as :func:`checked_values` gave them) gave when the space held fewer hyperparameters,
+    so that enqueueing it again once the space has grown does not enqueue a second trial.
 
     A space grows by appending (a hypermodel declares a branch's hyperparameters once a
     trial takes it), and the fill draws in space order: an enqueue when the space was
-    its first ``k`` hyperparameters filled those as it would now, and its trial, once it
-    declared the later ones, holds them at their defaults. So the candidates are each
-    shorter prefix's fill, as it is and with the later active hyperparameters at their
-    defaults (the store matches them with enqueued trials only).
+    its first ``k`` hyperparameters gave the first ``counts[k]`` values given now, and
+    its trial, once it declared the later ones, holds them at their defaults. So the
+    candidates are each shorter prefix's values, as they are and with the later active
+    hyperparameters at their defaults (the store matches them with enqueued trials only).
     """
-    hps = space.space
+    first: dict[str, int] = {}
+    for k, hp in enumerate(hps):
+        first.setdefault(hp.name, k)
+    shortest = 1 + max((first[name] for name in request), default=0)
+    items = list(filled.items())
+    now = values_key(prepare(dict(filled)))
     keys: list[str] = []
-    for k in range(len(hps) - 1, 0, -1):
-        names = {hp.name for hp in hps[:k]}
-        if not all(name in names for name in request):
-            break  # (shorter prefixes lack it too)
-        prefix = HyperParameters()
-        for hp in hps[:k]:
-            prefix._space.append(hp)
-            prefix._hps.setdefault(hp.name, []).append(hp)
-        draw = random.Random(seed).random
-        try:
-            part = prepare(checked_values(prefix, request, "enqueue_trial",
-                                          partial(_drawn, draw=draw)))
-        except ValuesOutsideSpaceError:
+    for k in range(len(hps) - 1, shortest - 1, -1):
+        if k + 1 < len(hps) and counts[k] == counts[k + 1]:
+            continue  # the same values as the longer prefix
+        part = dict(items[:counts[k]])
+        if not all(name in part for name in request):
             continue  # (a value not active in that space: never enqueued so)
         grown = dict(part)
         for hp in hps[k:]:  # in order: a parent is settled before its children
             if hp.name not in grown and all(c.is_active(grown) for c in hp.conditions):
                 grown[hp.name] = hp.default
         for values in (part, grown):
-            key = values_key(values)
-            if key != values_key(full) and key not in keys:
+            key = values_key(prepare(dict(values)))
+            if key != now and key not in keys:
                 keys.append(key)
     return keys
 
 
-def _drawn(hp: HyperParameter, draw: Callable[[], float]) -> Any:
-    return hp.prob_to_value(draw())
+def _takes(hp: HyperParameter, value: Any) -> bool:
+    try:
+        hp.check_value(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _key(value: Any) -> Any:
@@ -281,11 +278,12 @@ class SteeringMixin:
             checked_values(self._space, dict(values), what, lambda hp: hp.default)
             raise
         # seeded by the values as the search holds them: {"units": 16.0} is {"units": 16}
-        seed = f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}"
-        rng = random.Random(seed)
-        full = self.prepare_enqueued(checked_values(
-            self._space, request, what, lambda hp: hp.prob_to_value(rng.random())))
-        return full, _earlier_keys(self._space, request, seed, full, self.prepare_enqueued)
+        rng = random.Random(f"{self.seed}:enqueue:{values_key(as_held(self._space, request))}")
+        counts: list[int] = []
+        filled = checked_values(self._space, request, what,
+                                lambda hp: hp.prob_to_value(rng.random()), counts)
+        return self.prepare_enqueued(dict(filled)), _earlier_keys(
+            self._space.space, request, filled, counts, self.prepare_enqueued)
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
         """The values an enqueued trial runs with, given the checked and completed ones;
