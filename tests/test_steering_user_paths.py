@@ -296,3 +296,26 @@ def test_a_value_given_alone_takes_the_branch_whose_declaration_takes_it(tmp_pat
         assert values == {"kind": kind, **given}
     with pytest.raises(hpstore.ValuesOutsideSpaceError, match="30 is not a value of units"):
         oracle.enqueue_trial({"units": 30})
+
+
+def test_a_warm_source_gone_since_the_open_does_not_fail_the_trial_that_grew_the_space(
+        tmp_path):
+    kind = hpstore.HyperParameters()
+    kind.Choice("kind", ["tree", "svm"])
+    source = hpstore.RandomSearchOracle("loss", hyperparameters=kind, database=tmp_path / "a.db")
+    source.add_trial({"kind": "tree"}, {"loss": 1.0})
+    source.close()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, hyperparameters=kind,
+                                        database=tmp_path / "b.db",
+                                        warm_start_from=(tmp_path / "a.db", "untitled_project"))
+    (tmp_path / "a.db").unlink()  # cleaned up while the search runs
+    oracle.enqueue_trial({"kind": "svm"})
+    trial = oracle.create_trial("w")
+    branch_values(trial.hyperparameters)
+    oracle.update_trial(trial.trial_id, {"loss": 0.5})
+    trial.status = "COMPLETED"
+    with pytest.warns(UserWarning, match="could not be read again") as told:
+        oracle.end_trial(trial)
+    assert told[0].filename == __file__
+    assert oracle.get_trial(trial.trial_id).status == "COMPLETED"
+    assert oracle.create_trial("w").status == "RUNNING"  # the search goes on

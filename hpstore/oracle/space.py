@@ -3,12 +3,15 @@ and grown by what trials and hypermodels declare."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+from hpstore.errors import HpStoreError
 from hpstore.hyperparameters import Fixed, HyperParameter, HyperParameters
 from hpstore.oracle.opening import check_definition, entry
 from hpstore.oracle.trials import from_file
+from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
 
 
@@ -101,7 +104,22 @@ class SpaceMixin:
                 hp.name in self._warm_names for hp in self._space.space):
             return
         first = self.warm_start is None
-        result = self._warm_start(self._warm_from, warn=first)
+        names = frozenset(hp.name for hp in self._space.space)
+        try:
+            result = self._warm_start(self._warm_from, warn=first)
+        except (HpStoreError, OSError) as exc:
+            if first:
+                raise
+            # The trial that grew the space has ended: a source gone since the search
+            # was opened must not fail it. Its trials are taken in at the next open.
+            self._warm_names = names
+            where = self._warm_from[0] if isinstance(self._warm_from, tuple) else self._warm_from
+            warnings.warn(
+                f"warm_start_from {shown(where)} could not be read again now that "
+                f"the space has grown ({exc}); the search goes on without the source's "
+                "trials of the new hyperparameters (an open of the search with a readable "
+                "source takes them in).", UserWarning, stacklevel=3)
+            return
         self._warm_names = frozenset(hp.name for hp in self._space.space)
         if not first:  # the source's trials left out now are the ones that still do not fit
             result.already -= len(self.warm_start.added)  # (held now: added by an earlier run)
