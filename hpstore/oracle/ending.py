@@ -1,0 +1,275 @@
+"""Ending a trial's run: part of :class:`hpstore.Oracle`.
+
+``end_trial`` works out how the run ends from what its worker says and the values it
+reported (``_ending``: scored, INVALID and retried, FAILED, handed back), then writes it
+in one statement that checks nothing else changed the trial since (``_Ending.write``);
+hyperparameters the trial declared while it ran join the space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpstore.errors import (
+    DatabaseError,
+    TrialLostError,
+    TrialNotFoundError,
+    ValuesOutsideSpaceError,
+)
+from hpstore.hyperparameters.base import to_jsonable
+from hpstore.oracle.space import SpaceMixin
+from hpstore.oracle.trials import KeptRun, MetricRow, rows_of, trial_from
+from hpstore.oracle.values import held_as, stored_json, values_key
+from hpstore.store.contract import ProjectStore
+from hpstore.store.records import TrialRecord
+from hpstore.store.rows import check_running
+from hpstore.trial import Trial, TrialStatus, check_status
+
+if TYPE_CHECKING:
+    from hpstore.hyperparameters import HyperParameters
+    from hpstore.objective import Objective
+
+
+class EndingMixin:
+    """``end_trial`` and ``score_trial``."""
+
+    objective: Objective
+    max_retries_per_trial: int
+    max_consecutive_failed_trials: int
+    _space: HyperParameters
+    _project: ProjectStore
+    _handed: dict[str, tuple[int, float | None]]
+    _kept: dict[str, KeptRun]
+
+    if TYPE_CHECKING:  # provided by the Oracle
+        def _refresh_space(self, version: int | None = None) -> None: ...
+        def _warm_up(self) -> None: ...
+        def update_space(self, hyperparameters: HyperParameters) -> None: ...
+        def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
+                         ) -> list[dict[str, Any]]: ...
+
+    def score_trial(self, trial: Trial) -> None:
+        """Set ``trial.score`` and ``trial.best_step`` from its objective's best value."""
+        name = self.objective.name
+        if not trial.metrics.exists(name):
+            trial.score, trial.best_step = None, None
+            return
+        trial.score = trial.metrics.get_best_value(name)
+        trial.best_step = trial.metrics.get_best_step(name)
+
+    def end_trial(self, trial: Trial) -> None:
+        """Record the end of a run: the trial's status, message and values are written back,
+        and the hyperparameters it declared while running join the space.
+
+        COMPLETED trials are scored (a NaN or missing score makes them INVALID); a trial
+        still RUNNING is taken as COMPLETED (KerasTuner's Tuner sets COMPLETED before it
+        ends a trial; its oracle would leave one RUNNING); INVALID ones run again until
+        they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the trial
+        back to run again later without counting as a retry.
+
+        Raises:
+            TypeError: ``trial`` is not a Trial (a trial id, say).
+            ValueError: an unknown status, or a trial of another project.
+            ValuesOutsideSpaceError (a ValueError): a value changed by hand that its
+                hyperparameter cannot take.
+            TrialNotRunningError: the trial is not running (ended twice, or handed to
+                another worker since this process ran it).
+            TrialLostError (a TrialNotFoundError): the trial this process was running was
+                lost with the server's last commits, or the search restored from a copy.
+            ProjectRemovedError: another process removed or replaced the project.
+            DatabaseError: the store failed as the end was written (a full disk, a server
+                gone): nothing of the end was written, and the trial is still RUNNING.
+            RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
+                the trial declared new hyperparameters while ``allow_new_entries`` is False
+                (the trial is recorded FAILED first).
+        """
+        if not all(hasattr(trial, a) for a in ("trial_id", "status", "hyperparameters")):
+            raise TypeError(
+                f"end_trial takes the Trial create_trial returned (with its status set), "
+                f"received {trial!r} (of type {type(trial).__name__}).")
+        status = check_status(trial.status)
+        if status == TrialStatus.RUNNING:
+            status = TrialStatus.COMPLETED
+        owner = getattr(trial, "project_of", None)
+        if owner is not None and owner != (self._project.project_id, self._project.name):
+            raise ValueError(
+                f"end_trial: trial {trial.trial_id!r} is a trial of the project "
+                f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
+                "recorded; end it with the oracle that created it.")
+        kept = self._kept.pop(str(trial.trial_id), None)
+        try:
+            ending = self._end(trial, status, kept)
+        except TrialNotFoundError:  # (TrialLostError among them)
+            if str(trial.trial_id) in self._handed:
+                raise self._lost(trial.trial_id) from None
+            raise
+        except DatabaseError as exc:
+            # the search's own store failed as the end was written (a full disk): the
+            # trial is still RUNNING, and a Tuner hands it back (see _update)
+            exc.while_recording = True  # type: ignore[attr-defined]
+            raise
+        self._handed.pop(ending.record.trial_id, None)
+        if ending.new_entries:
+            self._refresh_space()
+            self._warm_up()  # the warm start's trials of the branch this one declared
+        trial.status, trial.message = ending.status, ending.message
+        trial.score, trial.best_step = ending.score, ending.best_step
+        if ending.refused is not None:
+            raise ending.refused
+        if type(self).update_space is not SpaceMixin.update_space:
+            # a subclass's own: called with the trial's hyperparameters at each end, as
+            # KerasTuner's end_trial calls it (the space itself has grown above)
+            self.update_space(trial.hyperparameters)
+        if ending.status == TrialStatus.FAILED:
+            self._check_consecutive_failures(ending.message)
+
+    def _end(self, trial: Trial, status: str, kept: KeptRun | None) -> _Ending:
+        """The end of the trial's run, written.
+
+        Raises:
+            TrialNotRunningError, TrialNotFoundError, TrialLostError: as ``end_trial``
+                (the store's words: ``end_trial`` says a lost run in its own).
+        """
+        if kept is not None:
+            # Ended from what this process started and reported: the store checks, as it
+            # writes, that nothing else changed the trial or added to its metrics.
+            ending = self._ending(trial, status, kept.record, kept.rows)
+            if ending.write(self._project, seen=len(kept.rows)):
+                return ending
+        record, observations = self._project.trial_with_observations(trial.trial_id)
+        ending = self._ending(trial, status, record, rows_of(observations))
+        ending.write(self._project)
+        return ending
+
+    def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` a trial's worker may have changed by hand (``hp.values["x"] = ...``),
+        each as the first hyperparameter of its name that takes it holds it (3.0 of an
+        Int as 3, -0.0 as 0.0), in the space or declared while it ran.
+
+        Raises:
+            ValuesOutsideSpaceError: a value no hyperparameter of its name takes; nothing
+                is written.
+        """
+        known = [*self._space.space, *trial.hyperparameters.space]
+        held = {}
+        for name, value in values.items():
+            # (a value no hyperparameter is named for is kept: KerasTuner's hp.values
+            # allows it)
+            try:
+                held[name] = held_as(known, name, value)
+            except ValueError as exc:
+                raise ValuesOutsideSpaceError(
+                    f"end_trial: trial {trial.trial_id!r} holds {name}={value!r}, which its "
+                    f"hyperparameter cannot take ({exc}). Nothing was recorded; set values "
+                    "through the hyperparameters (hp.Int, hp.Choice ...), or end the trial "
+                    "with the values it was given.") from None
+        return held
+
+    @staticmethod
+    def _lost(trial_id: str) -> TrialLostError:
+        """The error for a run this process was running that the store no longer holds."""
+        return TrialLostError(
+            f"Trial {str(trial_id)!r}, which this process was running, is no longer in the "
+            "store (not in that run): its last commits were lost (a database server that "
+            "crashed with durability='normal', which does not wait for each commit to reach "
+            "its disk, or a failover to a replica the commits had not reached), or the search "
+            "was restored from an earlier copy. A trial created since under the same id is "
+            "another worker's, and was left as it is. Nothing of this run was recorded; ask "
+            "for a new trial to go on.")
+
+    def _ending(self, trial: Trial, status: str, record: TrialRecord,
+                rows: list[MetricRow]) -> _Ending:
+        """How the run of ``record`` ends, from its metric values ``rows`` and what its
+        worker says in ``trial``; nothing is written.
+
+        Raises:
+            TrialNotRunningError: the trial is not running in the run this process had.
+        """
+        run, started = self._handed.get(record.trial_id, (None, None))
+        check_running(record, run, started=started, logged=self._project.run_started)
+        # (text for people: a lone surrogate, from a file name say, is shown escaped
+        # rather than failing the end of the run)
+        message = None if trial.message is None else str(trial.message).encode(
+            "utf-8", "backslashreplace").decode("utf-8")
+        stopped = record.status == TrialStatus.STOPPED
+        if stopped and status != TrialStatus.FAILED:
+            # told to stop (a stopping rule, or another process): it ends STOPPED, scored
+            # on what it reached, whatever its worker made of the stop
+            status, message = TrialStatus.STOPPED, record.message
+        refused: RuntimeError | None = None
+        try:
+            new_entries = self._new_entries(trial.hyperparameters, check=False)
+        except RuntimeError as exc:  # allow_new_entries=False: say so, and stop the search
+            new_entries, refused = [], exc
+            status, message = TrialStatus.FAILED, (
+                f"{exc}. The trial declared hyperparameters the search space does not hold; "
+                "declare them in the `hyperparameters=` given to the oracle, or set "
+                "allow_new_entries=True.")
+        values = trial.hyperparameters.values
+        written: Mapping[str, Any] | str = values
+        if stored_json(values) == record.values_json:
+            # unchanged since the trial was created (the usual case): keep the stored text
+            key, written = record.values_key, record.values_json
+        else:
+            # the values it ran with, hyperparameters it declared while running included,
+            # each as its hyperparameter holds it (3.0 of an Int as 3: one key per set)
+            values = to_jsonable(self._check_ran_with(trial, values),
+                                 what="The trial's values")
+            key, written = values_key(values), values
+        score = best_step = None
+        if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
+            stored = trial_from(record, self._space, self._project, rows=rows)
+            if written is not record.values_json:  # the worker changed them: score those
+                space, changed = self._space, dict(values)
+                stored._hp_loader = lambda: space.with_values(changed)
+            self.score_trial(stored)
+            score, best_step = stored.score, stored.best_step
+            if (score is None or math.isnan(score)) and not stopped:
+                status = TrialStatus.INVALID
+                if message is None:
+                    message = (f"No valid value of the objective {self.objective.name!r} was "
+                               "reported, so the trial could not be scored.")
+        invalid = status == TrialStatus.INVALID
+        requeue = status == TrialStatus.IDLE
+        if invalid:
+            if record.invalid_runs + 1 < self.max_retries_per_trial + 1:
+                requeue = True
+            else:
+                status = TrialStatus.FAILED
+        return _Ending(record, status, message, written, key, score, best_step, invalid,
+                       requeue, new_entries, refused)
+
+    def _check_consecutive_failures(self, message: str | None) -> None:
+        limit = self.max_consecutive_failed_trials
+        recent = self._project.recent_final_statuses(limit)
+        if len(recent) == limit and all(s == TrialStatus.FAILED for s in recent):
+            raise RuntimeError(
+                f"Number of consecutive failures exceeded the limit of {limit}.\n"
+                + (message or ""))
+
+
+@dataclass
+class _Ending:
+    """The end of one run, worked out by Oracle._ending and not yet written."""
+
+    record: TrialRecord
+    status: str
+    message: str | None
+    values: Mapping[str, Any] | str
+    key: str
+    score: float | None
+    best_step: int | None
+    invalid: bool
+    requeue: bool
+    new_entries: list[dict[str, Any]]
+    refused: RuntimeError | None
+
+    def write(self, project: ProjectStore, seen: int | None = None) -> bool:
+        """Write it; False when ``seen`` is given and the trial is no longer as it was
+        (nothing written). Raises TrialNotRunningError as ProjectStore.finish does."""
+        return project.finish(self.record, self.status, self.message, self.values, self.key,
+                              self.score, self.best_step, invalid=self.invalid,
+                              requeue=self.requeue, space=self.new_entries, seen=seen)
