@@ -86,6 +86,10 @@ def test_four_processes_share_400_trials(tmp_path):
         "SELECT group_concat(coalesce(from_status, '-') || '>' || to_status, ' ') "
         "FROM (SELECT * FROM transitions ORDER BY id) GROUP BY trial").fetchall()
     assert {p[0] for p in per_trial} == {"->RUNNING RUNNING>COMPLETED"}
+    # the log's times follow its order ("newest first" reads back in time): each change's
+    # time is taken holding the write lock, not before waiting for it
+    times = [at for (at,) in conn.execute("SELECT at FROM transitions ORDER BY id")]
+    assert times == sorted(times)
     reported = dict(done)
     for trial_id in ids[:50]:
         assert oracle.trials[trial_id].score == pytest.approx(reported[trial_id])

@@ -261,8 +261,8 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
         ``max_interruptions`` times, in which case it is FAILED.
         """
         reaped: list[str] = []
-        now = time.time()
         with self.db.write() as conn:
+            now = time.time()  # (holding the write lock: the log's times follow its order)
             for token in sessions:
                 rows = conn.execute(
                     f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = "
@@ -497,6 +497,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             # not RUNNING in that run any more (stopped, ended, handed on): nothing was
             # written; read it, and record or refuse as below
         with self.db.write() as conn:
+            now = time.time()  # (holding the write lock: a stop's time follows the log's order)
             trial = self._trial(conn, trial_id)
             check_running(trial, run, started=started, logged=self.run_started)
             conn.executemany(
@@ -539,16 +540,20 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             TrialNotRunningError: the trial changed since ``trial`` was read (another process
                 ended it, or handed it to another worker); nothing was written.
         """
-        now = time.time()
         sql, params = _END, [
             status, message, None if score is None else to_db_float(score), best_step, None,
-            1 if invalid else 0, now if status in TrialStatus.FINAL else None, os.getpid(),
-            now, trial.key, trial.status, trial.run, trial.started_at]
+            1 if invalid else 0, None, os.getpid(), None, trial.key, trial.status, trial.run,
+            trial.started_at]
         if seen is not None:
             sql = _END_AS_SEEN
             params += [trial.message, trial.invalid_runs, trial.values_key, trial.key,
                        trial.run, seen]
         with self.db.write() as conn:
+            # The time taken holding the write lock, not before waiting for it: the status
+            # log's times then follow its order (a "newest first" list reads back in time).
+            params[8] = now = time.time()
+            if status in TrialStatus.FINAL:
+                params[6] = now
             if requeue:
                 params[4] = self._next_queue_position(conn)
             # Only if nobody else moved the trial since it was read: the check and the
@@ -573,8 +578,8 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
 
     def set_status(self, trial_id: str, status: str, message: str | None) -> str:
         """Change a trial's status from outside its run (e.g. STOPPED); returns the old one."""
-        now = time.time()
         with self.db.write() as conn:
+            now = time.time()  # (holding the write lock: the log's times follow its order)
             trial = self._trial(conn, trial_id)
             conn.execute("UPDATE trials SET status = ?, message = ?, pid = ?, changed_at = ? "
                          "WHERE id = ?", (status, message, os.getpid(), now, trial.key))

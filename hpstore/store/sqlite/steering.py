@@ -42,8 +42,8 @@ class SteeringMixin:
     def enqueue(self, values: Mapping[str, Any], key: str, *, skip_if_exists: bool,
                 make_id: MakeId, by: str | None, earlier: Sequence[str] = ()
                 ) -> tuple[TrialRecord, bool]:
-        now = time.time()
         with self.db.lock(by), self.db.write() as conn:
+            now = time.time()  # (holding the write lock: the log's times follow its order)
             if skip_if_exists:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND values_key = ? "
@@ -100,9 +100,9 @@ class SteeringMixin:
 
     def add_trials(self, trials: Sequence[NewTrial], *, counted: bool, skip_existing: bool,
                    make_id: MakeId) -> list[TrialRecord | None]:
-        now = time.time()
         out: list[TrialRecord | None] = []
         with self.db.lock("add_trial"), self.db.write() as conn:
+            now = time.time()  # (holding the write lock: the log's times follow its order)
             facts = self._facts(conn)
             number = facts.number
             known: set[str] = set()
@@ -140,8 +140,8 @@ class SteeringMixin:
 
     def retire(self, trial_id: str, *, retired: bool, by: str, reason: str | None
                ) -> TrialRecord:
-        now = time.time()
         with self.db.write() as conn:
+            now = time.time()  # (holding the write lock: the log's times follow its order)
             trial = self._trial(conn, trial_id)
             if trial.status not in _ENDED or trial.queued is not None:
                 waits = " and waits to run again" if trial.queued is not None else ""
