@@ -270,9 +270,11 @@ def stopping(project: ProjectStore) -> Stopping:
     stopped = [t for t in project.trials(statuses=[TrialStatus.STOPPED]) if stopped_early(t)]
     if not stopped:
         return Stopping(0, 0, 0)
-    steps = project.steps_reported(objective_name(project.record()))
-    completed = {t.trial_id for t in project.trials(statuses=[TrialStatus.COMPLETED])}
-    full = max((n for tid, (n, _) in steps.items() if tid in completed), default=0)
+    # (only the stopped trials' steps, and the longest completed run as one number: read
+    # for every trial, these took 2 s at 100,000 trials, at every `hpstore summary`)
+    metric = objective_name(project.record())
+    steps = project.steps_reported(metric, status=TrialStatus.STOPPED)
+    full = project.most_steps_reported(metric, TrialStatus.COMPLETED)
     saved = budgeted = 0
     for t in stopped:
         count, last = steps.get(t.trial_id, (0, None))

@@ -788,3 +788,38 @@ def test_steering_survives_the_whole_project_document(store, project):
     assert (trial.origin, trial.note, trial.retired_at) == ("added", "n",
                                                             project.trial("00").retired_at)
     assert copy.record().uncounted == 1 and [t.trial_id for t in copy.enqueued()] == ["01"]
+
+
+def test_steps_reported_of_one_status_and_the_most_of_a_status(store):
+    """What `hpstore summary` counts the steps early stopping saved from: the stopped
+    trials' steps, and the most steps of a completed trial, each of one project and one
+    metric, distinct steps only, retired trials included."""
+    from hpstore.store import NewTrial
+
+    def reported(steps, metric="loss"):
+        return [(metric, "min", s, 0.1) for s in steps]
+
+    project = store.create_project(new_project("a"))
+    other = store.create_project(new_project("b"))
+    project.add_trials([
+        NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1,
+                 reported([0, 1, 1, 2]) + reported(range(9), "acc"), "added"),
+        NewTrial({"x": 2}, "x=2", "COMPLETED", 0.4, 0, reported([0]), "added"),
+        NewTrial({"x": 3}, "x=3", "STOPPED", 0.6, 0, reported([0, 3]), "added",
+                 "Stopped early at step 3 by R: worse"),
+        NewTrial({"x": 4}, "x=4", "STOPPED", None, None, [], "added"),
+        NewTrial({"x": 5}, "x=5", "FAILED", None, None, reported(range(7)), "added"),
+    ], counted=True, skip_existing=False, make_id=make_id)
+    other.add_trials([NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1, reported(range(20)),
+                               "added")], counted=True, skip_existing=False, make_id=make_id)
+    assert project.steps_reported("loss") == {"00": (3, 2), "01": (1, 0), "02": (2, 3),
+                                              "04": (7, 6)}
+    assert project.steps_reported("loss", status="STOPPED") == {"02": (2, 3)}
+    assert project.steps_reported("acc", status="COMPLETED") == {"00": (9, 8)}
+    assert project.most_steps_reported("loss", "COMPLETED") == 3
+    assert project.most_steps_reported("loss", "FAILED") == 7
+    assert project.most_steps_reported("loss", "RUNNING") == 0
+    assert project.most_steps_reported("acc", "STOPPED") == 0
+    assert other.most_steps_reported("loss", "COMPLETED") == 20
+    project.retire("00", retired=True, by="alice", reason=None)
+    assert project.most_steps_reported("loss", "COMPLETED") == 3

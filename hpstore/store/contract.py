@@ -232,7 +232,17 @@ class ProjectStore(Protocol):
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...
     def last_transition(self) -> int: ...
-    def steps_reported(self, metric: str) -> dict[str, tuple[int, int]]: ...
+    def steps_reported(self, metric: str, *, status: str | None = None
+                       ) -> dict[str, tuple[int, int]]:
+        """How many steps of ``metric`` each trial (of ``status``, else every one) reported
+        in its current run, and the last of them, by id; a trial that reported none is
+        left out."""
+
+    def most_steps_reported(self, metric: str, status: str) -> int:
+        """The most steps of ``metric`` a trial of ``status`` reported in its current run
+        (0 when none reported any): the largest count of :meth:`steps_reported`, without
+        building it."""
+
     def observations_of(self, trials: Sequence[TrialRecord], metric: str
                         ) -> dict[str, list[tuple[int, float]]]: ...
     def recent_final_statuses(self, n: int) -> list[str]: ...

@@ -240,14 +240,23 @@ class ReadingMixin:
                   None if limit is None else int(limit)))]
         return found[::-1] if last else found
 
-    def steps_reported(self, metric: str) -> dict[str, tuple[int, int]]:
-        """How many steps of ``metric`` each trial reported in its current run, and the
-        last of them, by id."""
+    def steps_reported(self, metric: str, *, status: str | None = None
+                       ) -> dict[str, tuple[int, int]]:
+        """How many steps of ``metric`` each trial (of ``status``, else every one) reported
+        in its current run, and the last of them, by id."""
         return {t: (int(n), int(last)) for t, n, last in self.db.query(
             "SELECT t.trial_id, count(DISTINCT o.step), max(o.step) FROM trials AS t JOIN "
             "observations AS o ON o.trial = t.id AND o.run = t.run_count WHERE "
-            "t.project_id = %s AND o.metric = %s GROUP BY t.id, t.trial_id",
-            (self.project_id, metric))}
+            "t.project_id = %s AND (%s::text IS NULL OR t.status = %s) AND o.metric = %s "
+            "GROUP BY t.id, t.trial_id", (self.project_id, status, status, metric))}
+
+    def most_steps_reported(self, metric: str, status: str) -> int:
+        """See :meth:`hpstore.store.contract.ProjectStore.most_steps_reported`."""
+        return int(self.db.query(
+            "SELECT coalesce(max(n), 0) FROM (SELECT count(DISTINCT o.step) AS n FROM trials "
+            "AS t JOIN observations AS o ON o.trial = t.id AND o.run = t.run_count WHERE "
+            "t.project_id = %s AND t.status = %s AND o.metric = %s GROUP BY t.id) AS c",
+            (self.project_id, status, metric))[0][0])
 
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""

@@ -82,9 +82,17 @@ class SteeringMixin:
 
     def steering_counts(self) -> dict[str, int]:
         rows = self.db.query(
-            "SELECT CASE WHEN origin LIKE 'warm start%' THEN 'warm start' ELSE origin END, "
-            "count(*), sum(retired_at IS NOT NULL) FROM trials WHERE project_id = ? "
-            "GROUP BY 1", (self.project_id,))
+            # Every trial read (no index holds origin or retirement), in number order, as
+            # the table lies: a subquery with an ORDER BY and a LIMIT, which SQLite keeps,
+            # so that it walks the (project_id, number) index; found by the project alone,
+            # it took the values index, whose order is a digest's, and read the table at
+            # random (0.5 s at 100,000 trials, against 0.04 s). Only steered trials are
+            # grouped (an unsteered one counts nowhere).
+            "SELECT origin, count(*), sum(retired) FROM (SELECT CASE WHEN origin LIKE "
+            "'warm start%' THEN 'warm start' ELSE origin END AS origin, retired_at IS NOT NULL "
+            "AS retired FROM trials WHERE project_id = ? AND (origin IS NOT NULL OR "
+            "retired_at IS NOT NULL) ORDER BY number LIMIT -1) GROUP BY 1",
+            (self.project_id,))
         counts: dict[str, int] = {}
         for origin, n, retired in rows:
             if origin is not None:
