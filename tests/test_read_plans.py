@@ -53,3 +53,56 @@ def test_reads_of_every_trial_walk_the_table_in_number_order(search, ask):
     steps = plans(search, ask)
     assert steps and not [s for s in steps if "trials_by_values" in s], steps
     assert not [s for s in steps if "trials_by_status" in s], steps
+
+
+@pytest.fixture(scope="module")
+def stopped_search(tmp_path_factory):
+    """A search with one trial a stopping rule stopped, and two completed."""
+    from hpstore.store import NewTrial
+
+    path = str(tmp_path_factory.mktemp("stopped") / "s.db")
+    open_oracle(path, max_trials=100).close()
+    store = open_store(path)
+    try:
+        project = queries.choose_project(store, None)
+        project.add_trials([
+            NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 2,
+                     [("loss", "min", s, 0.5) for s in range(3)], "added"),
+            NewTrial({"x": 2}, "x=2", "STOPPED", 0.9, 0, [("loss", "min", 0, 0.9)], "added",
+                     "Stopped early at step 0 by MedianStoppingRule: worse"),
+        ], counted=True, skip_existing=False, make_id=lambda n, m: f"{n:02d}")
+    finally:
+        store.close()
+    return path
+
+
+def sent_by(monkeypatch, capsys, argv: list[str]) -> tuple[str, list[str]]:
+    """What the command prints, and the statements it sends the file."""
+    from hpstore import tooling
+    from hpstore.cli import main
+
+    sent: list[str] = []
+    opened = tooling.open_search
+
+    def open_traced(database: str, **kwargs):
+        store = opened(database, **kwargs)
+        store.db._conn.set_trace_callback(sent.append)
+        return store
+
+    monkeypatch.setattr(tooling, "open_search", open_traced)  # (each run loads the tool)
+    code = main(argv)
+    assert code == 0
+    return capsys.readouterr().out, sent
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_trials_as_csv_or_json_reads_no_metric_value(stopped_search, monkeypatch, capsys,
+                                                     fmt):
+    # (the table's last line counts the steps early stopping saved, from every trial's
+    # metric values: CSV and JSON have no such line)
+    out, sent = sent_by(monkeypatch, capsys, ["trials", stopped_search, "--format", fmt])
+    assert "00" in out and "01" in out
+    assert not [s for s in sent if "observations" in s], sent
+    table, sent = sent_by(monkeypatch, capsys, ["trials", stopped_search])
+    assert table.endswith("(1 trial(s) stopped early, about 2 steps not run)\n")
+    assert [s for s in sent if "observations" in s]

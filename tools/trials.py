@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
                             limit=args.limit)
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     print_rows(render(columns, rows, args.format, raw=args.raw))
+    if args.format != "table":  # (the steps of every trial read for a line not printed)
+        return 0
     stopped = queries.stopping(project)
-    if args.format == "table" and stopped.stopped:
+    if stopped.stopped:
         print(f"({stopped.stopped} trial(s) stopped early, about {stopped.steps_saved} steps "
               "not run)")
     return 0
