@@ -106,3 +106,13 @@ def test_trials_as_csv_or_json_reads_no_metric_value(stopped_search, monkeypatch
     table, sent = sent_by(monkeypatch, capsys, ["trials", stopped_search])
     assert table.endswith("(1 trial(s) stopped early, about 2 steps not run)\n")
     assert [s for s in sent if "observations" in s]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_page_by_score_is_read_through_the_status_index(search, descending):
+    # sorted in one statement, every trial of the project was read and sorted for a page
+    # (a page the scored trials fill: past them, the unscored and the retired are read)
+    steps = plans(search, lambda p: p.trials(order="score", descending=descending, limit=1))
+    assert [s for s in steps if "trials_by_status" in s], steps
+    assert not [s for s in steps if s == "USE TEMP B-TREE FOR ORDER BY"
+                or "trials_by_values" in s or s.startswith("SCAN trials")], steps

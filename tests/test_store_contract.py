@@ -823,3 +823,33 @@ def test_steps_reported_of_one_status_and_the_most_of_a_status(store):
     assert other.most_steps_reported("loss", "COMPLETED") == 20
     project.retire("00", retired=True, by="alice", reason=None)
     assert project.most_steps_reported("loss", "COMPLETED") == 3
+
+
+def test_trials_by_score_page_by_page_ties_by_number_unscored_then_retired_last(store):
+    from hpstore.store import NewTrial
+
+    project = store.create_project(new_project("ranked", max_trials=None))
+    made = [("COMPLETED", 0.5), ("STOPPED", 0.5), ("COMPLETED", 0.2), ("FAILED", None),
+            ("COMPLETED", 0.5), ("STOPPED", 0.1), ("COMPLETED", None), ("COMPLETED", 0.9),
+            ("FAILED", None), ("STOPPED", 0.2)]
+    project.add_trials([NewTrial({"x": i}, f"x={i}", status, score, None, [], "added")
+                        for i, (status, score) in enumerate(made)],
+                       counted=True, skip_existing=False, make_id=make_id)
+    for trial_id in ("04", "07", "08"):
+        project.retire(trial_id, retired=True, by="alice", reason=None)
+    expected = {  # scored by score then number, unscored by number, the retired last
+        (None, False): ["05", "02", "09", "00", "01", "03", "06", "04", "07", "08"],
+        (None, True): ["00", "01", "02", "09", "05", "03", "06", "07", "04", "08"],
+        (("STOPPED", "FAILED"), False): ["05", "09", "01", "03", "08"],
+        (("STOPPED", "FAILED"), True): ["01", "09", "05", "03", "08"],
+    }
+    for (statuses, descending), ranked in expected.items():
+        every = [t.trial_id for t in project.trials(statuses=statuses, order="score",
+                                                    descending=descending)]
+        assert every == ranked, (statuses, descending)
+        for limit in (1, 2, 3, 4, 7, 20):
+            for offset in range(len(ranked) + 1):
+                page = project.trials(statuses=statuses, order="score",
+                                      descending=descending, limit=limit, offset=offset)
+                assert [t.trial_id for t in page] == ranked[offset:offset + limit], (
+                    statuses, descending, limit, offset)

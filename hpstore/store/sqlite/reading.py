@@ -15,6 +15,7 @@ from hpstore.store.contract import iter_chunks
 from hpstore.store.decode import damaged
 from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
 from hpstore.store.rows import TRIAL_FIELDS, from_db_float, observation, transition, trial_record
+from hpstore.trial import TrialStatus
 
 if TYPE_CHECKING:
     import sqlite3
@@ -30,6 +31,11 @@ _CHUNK = 500  # ids per statement, well under SQLite's parameter limit
 #: the statuses most trials of a large search end with: asked for, the trials are read in
 #: number order (see ``trials``)
 _COMMON = frozenset({"COMPLETED", "FAILED"})
+
+#: The most trials a page by score may reach (offset and limit) to be read through the
+#: status index, status by status (see ``_best_first``); deeper pages are sorted whole: the
+#: first 5,000 of each status then cost more than one sort of the project's trials.
+_BY_INDEX = 5_000
 
 #: How many of the newest rows of the status log (or of the metric values) a question
 #: about a project's newest rows walks back through before it reads the project's own
@@ -112,6 +118,9 @@ class ReadingMixin:
             where += f" AND status IN ({', '.join('?' for _ in statuses)})"
             params += list(statuses)
         direction = "DESC" if descending else "ASC"
+        if order == "score" and limit is not None and int(limit) + int(offset) <= _BY_INDEX:
+            return self._best_first(list(dict.fromkeys(statuses or TrialStatus.ALL)),
+                                    descending, int(limit), int(offset))
         by = _ORDERS[order]
         if statuses and order == "number" and not _COMMON.intersection(statuses):
             # Few trials have these: found by the status index and sorted. Ordered by
@@ -125,6 +134,41 @@ class ReadingMixin:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else int(limit), int(offset)]
         return [trial_record(r) for r in self.db.query(sql, params)]
+
+    def _best_first(self, statuses: list[str], descending: bool, limit: int, offset: int
+                    ) -> list[TrialRecord]:
+        """A page of the trials by score (``_ORDERS["score"]``: scored trials by score, then
+        number; then those without a score by number; retired trials last, as ordered).
+
+        The first ``offset + limit`` of each status, walked in the status index's order
+        (project, status, score, number), merged here: sorted in one statement, every trial
+        of the project was read and sorted for a page of 20 (1 s at 100,000 trials).
+        """
+        wanted, marks = offset + limit, ", ".join("?" for _ in statuses)
+        direction = "DESC" if descending else "ASC"
+        with self.db.read() as conn:
+            found = []
+            for status in statuses:
+                found += conn.execute(
+                    f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND status = ? AND "
+                    f"score IS NOT NULL AND retired_at IS NULL ORDER BY score {direction}, "
+                    "number LIMIT ?", (self.project_id, status, wanted)).fetchall()
+            rows = [trial_record(r) for r in found]
+            sign = -1 if descending else 1
+            rows.sort(key=lambda t: (sign * t.score, t.number))  # type: ignore[operator]
+            rows = rows[:wanted]
+            if len(rows) < wanted:
+                rows += [trial_record(r) for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND status IN "
+                    f"({marks}) AND score IS NULL AND retired_at IS NULL ORDER BY number "
+                    "LIMIT ?", (self.project_id, *statuses, wanted - len(rows))).fetchall()]
+            if len(rows) < wanted:  # (only the retired are left: no index finds them)
+                rows += [trial_record(r) for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND status IN "
+                    f"({marks}) AND retired_at IS NOT NULL ORDER BY score IS NULL, score "
+                    f"{direction}, number LIMIT ?",
+                    (self.project_id, *statuses, wanted - len(rows))).fetchall()]
+        return rows[offset:]
 
     def trials_by_id(self, trial_ids: Sequence[str]) -> dict[str, TrialRecord]:
         """The trials among ``trial_ids`` that exist, by id."""
