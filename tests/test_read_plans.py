@@ -116,3 +116,12 @@ def test_a_page_by_score_is_read_through_the_status_index(search, descending):
     assert [s for s in steps if "trials_by_status" in s], steps
     assert not [s for s in steps if s == "USE TEMP B-TREE FOR ORDER BY"
                 or "trials_by_values" in s or s.startswith("SCAN trials")], steps
+
+
+@pytest.mark.parametrize("tuner_id", [None, "w", "nobody"])
+def test_the_whole_log_of_a_file_of_one_project_is_walked_in_order(search, tuner_id):
+    # (`hpstore history [--worker W]`: the project's trials first, then each one's rows,
+    # read the whole log in another order and sorted it; no index holds the tuner id)
+    steps = plans(search, lambda p: p.transitions(tuner_id=tuner_id, last=True))
+    assert "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
+    assert not [s for s in steps if "TEMP B-TREE" in s], steps

@@ -853,3 +853,29 @@ def test_trials_by_score_page_by_page_ties_by_number_unscored_then_retired_last(
                                       descending=descending, limit=limit, offset=offset)
                 assert [t.trial_id for t in page] == ranked[offset:offset + limit], (
                     statuses, descending, limit, offset)
+
+
+def test_a_workers_whole_log_newest_last_in_a_file_of_two_projects(store):
+    """`hpstore history --worker W` without --limit, of the project that holds most of the
+    file's trials and of the one that holds few: the same rows in the same order."""
+    big = store.create_project(new_project("big", max_trials=None))
+    small = store.create_project(new_project("small", max_trials=None))
+    for tuner in ("w1", "w2", "w1", "w2", "w1"):
+        end(big, start(big, store, tuner))
+        if tuner == "w2":
+            end(small, start(small, store, tuner), "FAILED", None)
+    end(small, start(small, store, "w1"))
+    logs = {}
+    for project in (big, small):
+        for tuner in (None, "w1", "w2", "nobody"):
+            changes = project.transitions(tuner_id=tuner, last=True)
+            logs[project.name, tuner] = [(c.trial_id, c.to_status, c.tuner_id) for c in changes]
+            assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+            assert changes == [c for c in project.transitions() if tuner in (None, c.tuner_id)]
+    done = [("RUNNING", "w"), ("COMPLETED", "w")]
+    assert logs["big", "w1"] == [(t, s, "w1") for t in ("00", "02", "04") for s, _ in done]
+    assert logs["big", "w2"] == [(t, s, "w2") for t in ("01", "03") for s, _ in done]
+    assert logs["small", "w2"] == [(t, s, "w2") for t in ("00", "01")
+                                   for s in ("RUNNING", "FAILED")]
+    assert logs["small", "w1"] == [("02", "RUNNING", "w1"), ("02", "COMPLETED", "w1")]
+    assert len(logs["big", None]) == 10 and logs["big", "nobody"] == []

@@ -58,6 +58,10 @@ _FINAL_STATUSES = (
 # the log walked by row id, each row's trial looked up; or the project's trials first,
 # then each one's rows by index (CROSS JOIN fixes SQLite's loop order)
 _LOG_FIRST = "transitions s CROSS JOIN trials t ON t.id = s.trial"
+# whether a project holds most of the file's trials (the only project: no count)
+_HOLDS_MOST = ("SELECT CASE WHEN (SELECT count(*) FROM projects) = 1 THEN 1 ELSE "
+               "(SELECT count(*) FROM trials WHERE project_id = ?) * 2 > "
+               "(SELECT count(*) FROM trials) END")
 _TRIALS_FIRST = "trials t CROSS JOIN transitions s ON s.trial = t.id"
 # a project's trials for a join, in number order (the order of the table: a subquery with
 # an ORDER BY and a LIMIT, which SQLite does not fold into the join, so that it walks the
@@ -337,6 +341,14 @@ class ReadingMixin:
         # last 20 changes of 3.2 million).
         # The newest rows are walked only so far back (WALKED): past them, where another
         # project wrote the file's latest changes, this one's are read by index.
+        if trial_id is None and last and limit is None:
+            # The whole log, newest first (`hpstore history` of every trial or one worker):
+            # walked whole when the project holds most of the file's trials, which reads it
+            # once in order where the project's trials first read it in their order and
+            # sorted it (150 ms against 35 ms for a tuner id no row holds, at 100,000
+            # trials; no index holds the tuner id).
+            walk = bool(self.db.query(_HOLDS_MOST, (self.project_id,))[0][0])
+            return self._transitions(None, tuner_id, after, None, True, walk, bounded=False)
         walk = trial_id is None and (not last or limit is not None)
         rows = self._transitions(trial_id, tuner_id, after, limit, last, walk)
         if walk and last and len(rows) < int(limit or 0):
@@ -344,13 +356,14 @@ class ReadingMixin:
         return rows
 
     def _transitions(self, trial_id: str | None, tuner_id: str | None, after: int,
-                     limit: int | None, last: bool, walk: bool) -> list[Transition]:
+                     limit: int | None, last: bool, walk: bool, bounded: bool = True
+                     ) -> list[Transition]:
+        newest = walk and last and bounded  # (only the WALKED newest rows)
         sql = ("SELECT s.id, t.trial_id, s.from_status, s.to_status, s.at, s.tuner_id, "
                "s.pid, s.message FROM " + (_LOG_FIRST if walk else _TRIALS_FIRST) +
-               " WHERE t.project_id = ? AND s.id > " + (_AFTER_IN_WALK if walk and last
-                                                         else "?"))
+               " WHERE t.project_id = ? AND s.id > " + (_AFTER_IN_WALK if newest else "?"))
         params: list[Any] = [self.project_id, int(after)]
-        if walk and last:
+        if newest:
             params.append(WALKED)
         if trial_id is not None:
             sql += " AND t.trial_id = ?"
