@@ -125,3 +125,40 @@ def test_the_whole_log_of_a_file_of_one_project_is_walked_in_order(search, tuner
     steps = plans(search, lambda p: p.transitions(tuner_id=tuner_id, last=True))
     assert "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
     assert not [s for s in steps if "TEMP B-TREE" in s], steps
+
+
+@pytest.mark.parametrize("statuses", [None, ["COMPLETED"]])
+@pytest.mark.parametrize("order", ["ended", "score"])
+def test_trials_sorted_whole_are_read_in_table_order(search, order, statuses):
+    # (`hpstore trials --sort ended`, or by score past a page: every trial is sorted)
+    steps = plans(search, lambda p: p.trials(order=order, statuses=statuses,
+                                             limit=None if order == "score" else 20))
+    assert "SEARCH trials USING INDEX sqlite_autoindex_trials_2 (project_id=?)" in steps, steps
+    assert not [s for s in steps if "trials_by_values" in s], steps
+
+
+def test_trials_by_end_time_ties_by_number_and_unended_first(tmp_path):
+    from hpstore.store import NewTrial
+
+    path = str(tmp_path / "ended.db")
+    with open_oracle(path, max_trials=100) as oracle:
+        end_trials(oracle, ["COMPLETED", "FAILED"])  # 00 and 01, one after the other
+        oracle.project.add_trials(  # 02 to 04, ended at one time
+            [NewTrial({"x": i}, f"x={i}", "COMPLETED", 0.5, 0, [], "added") for i in range(3)],
+            counted=True, skip_existing=False, make_id=lambda n, m: f"{n:03d}")
+        oracle.create_trial("w2")  # 05 runs: no end yet
+    store = open_store(path, read_only=True)
+    try:
+        project = queries.choose_project(store, None)
+        ranked = {False: [5, 0, 1, 2, 3, 4], True: [2, 3, 4, 1, 0, 5]}
+        for descending, expected in ranked.items():
+            for limit, offset in ((None, 0), (2, 0), (3, 2), (10, 4)):
+                found = project.trials(order="ended", descending=descending, limit=limit,
+                                       offset=offset)
+                end = None if limit is None else offset + limit
+                assert [t.number for t in found] == expected[offset:end]
+            assert [t.number for t in project.trials(
+                order="ended", statuses=["COMPLETED"], descending=descending)] == [
+                    n for n in expected if n not in (1, 5)]
+    finally:
+        store.close()

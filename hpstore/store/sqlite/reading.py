@@ -132,7 +132,15 @@ class ReadingMixin:
             # (0.1 s at 100,000 trials for none found; at each Bayesian decision, at each
             # refresh of watch). The unary + keeps that index out of the ORDER BY.
             by = "+number"
-        sql = (f"SELECT {_COLUMNS} FROM trials WHERE {where} ORDER BY {by} "
+        source = "trials"
+        if order != "number" and (not statuses or _COMMON.intersection(statuses)):
+            # Sorted whole: most trials read, in number order, as the table lies (a
+            # subquery SQLite keeps, see _IN_NUMBER_ORDER); found by the project alone,
+            # SQLite took the values index, whose order is a digest's, and read the table
+            # at random (trials --sort ended --limit 20: 0.2 s, against 0.07 s, at 100,000)
+            source = f"(SELECT {_COLUMNS} FROM trials WHERE {where} ORDER BY number LIMIT -1)"
+            where = "1"
+        sql = (f"SELECT {_COLUMNS} FROM {source} WHERE {where} ORDER BY {by} "
                f"{direction}, number")
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
