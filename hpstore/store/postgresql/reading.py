@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 TRIAL_COLUMNS = ("id, number, trial_id, status, hp_values::text, values_key, score, best_step, "
                  "tuner_id, session, message, run_count, invalid_runs, interruptions, queued, "
                  "created_at, started_at, ended_at, pid, changed_at, origin, note, retired_at")
+#: How many of the newest rows of the status log a question about a project's newest row
+#: walks back through before it reads the project's own rows by index (as the SQLite
+#: engine's reading.WALKED)
+WALKED = 5_000
 # (a retired trial is ranked by no tool: by score, it comes after every other trial)
 _ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, score",
            "ended": "ended_at"}
@@ -260,9 +264,17 @@ class ReadingMixin:
 
     def last_transition(self) -> int:
         """The number of the newest status-log entry (0 when there is none)."""
-        return int(self.db.query(
+        # The log walked backwards by its key through its newest rows until one of this
+        # project's, then (none there: another project wrote them) the project's own by
+        # index: max() over the join read the whole log, at every refresh of `hpstore
+        # watch` (0.1 s at 100,000 trials, against 5 ms).
+        rows = self.db.query(
+            "SELECT s.id FROM transitions AS s JOIN trials AS t ON t.id = s.trial WHERE "
+            "t.project_id = %s AND s.id > (SELECT max(id) FROM transitions) - %s "
+            "ORDER BY s.id DESC LIMIT 1", (self.project_id, WALKED)) or self.db.query(
             "SELECT coalesce(max(s.id), 0) FROM transitions AS s JOIN trials AS t ON t.id = "
-            "s.trial WHERE t.project_id = %s", (self.project_id,))[0][0])
+            "s.trial WHERE t.project_id = %s", (self.project_id,))
+        return int(rows[0][0])
 
     def observations_since(self, after: int = 0, *, limit: int | None = None
                            ) -> list[tuple[int, str, Observation]]:
