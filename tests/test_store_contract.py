@@ -1,6 +1,8 @@
 """The store contract, operation by operation, on every engine (one suite, every engine
 passes it: an engine is what passes it)."""
 
+# ruff: noqa: F811 (the fixtures imported from _contract are the tests' arguments)
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +14,9 @@ import sys
 import time
 
 import pytest
+from _contract import end, engine, make_id, project, start, store  # noqa: F401 (fixtures)
 from _stores import (
     DEADLINE,
-    ENGINES,
     SHARED_ENGINES,
     decide_many,
     first_free,
@@ -24,7 +26,6 @@ from _stores import (
 )
 
 from hpstore.errors import (
-    HpStoreError,
     ProjectRemovedError,
     TrialLostError,
     TrialNotFoundError,
@@ -36,37 +37,6 @@ from hpstore.store.contract import StopCheck
 
 CTX = mp.get_context("spawn")
 
-
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def store(engine, tmp_path):
-    opened = open_store(location(engine, tmp_path))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def project(store):
-    return store.create_project(new_project())
-
-
-def start(project, store, tuner="w", x=None):
-    """A new running trial (the next free x, or ``x``)."""
-    choices = range(10) if x is None else range(x, x + 1)
-    outcome = project.decide(first_free(project, choices), tuner_id=tuner,
-                             session=store.session())
-    assert isinstance(outcome, TrialRecord), outcome
-    return outcome
-
-
-def end(project, trial, status="COMPLETED", score=1.0, **kw):
-    project.finish(trial, status, None, trial.values_json, trial.values_key, score, 0,
-                   invalid=kw.get("invalid", False), requeue=kw.get("requeue", False),
-                   space=kw.get("space"))
 
 
 # -- projects ------------------------------------------------------------------------------------
@@ -384,81 +354,6 @@ def test_status_set_from_outside(store, project):
     project.record_metrics(trial.trial_id, [("loss", "min", 3, 1.0)])  # it may still report
 
 
-# -- reads ---------------------------------------------------------------------------------------
-
-def test_reads(store, project):
-    trials = [start(project, store, f"w{i}") for i in range(4)]
-    for trial, score in zip(trials[:3], (3.0, 1.0, 2.0)):
-        project.record_metrics(trial.trial_id, [("loss", "min", 0, score)])
-        end(project, trial, score=score)
-    assert project.count() == 4 and project.trial_ids() == ["00", "01", "02", "03"]
-    assert project.counts_by_status() == {"COMPLETED": 3, "RUNNING": 1}
-    assert [t.trial_id for t in project.best(2, "min")] == ["01", "02"]
-    assert [t.trial_id for t in project.best(5, "max")] == ["00", "02", "01", "03"]
-    assert [t.trial_id for t in project.trials(order="score")] == ["01", "02", "00", "03"]
-    # a retired trial is ranked by no tool: by score it comes after every other trial
-    project.retire("01", retired=True, by="ci", reason=None)
-    assert [t.trial_id for t in project.trials(order="score")] == ["02", "00", "03", "01"]
-    assert [t.trial_id for t in project.trials(order="score", descending=True)
-            ] == ["00", "02", "03", "01"]
-    project.retire("01", retired=False, by="ci", reason=None)
-    assert [t.trial_id for t in project.trials(statuses=["RUNNING"])] == ["03"]
-    assert [t.trial_id for t in project.trials(limit=2, offset=1)] == ["01", "02"]
-    assert set(project.trials_by_id(["02", "00", "nope"])) == {"00", "02"}
-    assert set(project.trials_by_number([3, 1])) == {1, 3}
-    assert project.trial_by_number(2).trial_id == "02" and project.has_trial("02")
-    assert project.has_values("x=1") and not project.has_values("x=9")
-    assert project.values_keys() == {"x=0", "x=1", "x=2", "x=3"}
-    assert [s for _, s in project.completed()] == [3.0, 1.0, 2.0]
-    assert project.scores(["02", "00", "03"]) == [("00", 3.0), ("02", 2.0)]
-    assert project.score_line()[1] == (1, "01", "COMPLETED", 1.0)
-    assert project.observations_of(trials[:2], "loss") == {"00": [(0, 3.0)], "01": [(0, 1.0)]}
-    assert project.recent_final_statuses(2) == ["COMPLETED", "COMPLETED"]
-    changes = project.transitions()
-    assert [(c.trial_id, c.to_status) for c in changes][:2] == [("00", "RUNNING"),
-                                                                  ("01", "RUNNING")]
-    assert project.last_transition() == changes[-1].seq
-    assert [c.to_status for c in project.transitions(trial_id="00")] == ["RUNNING",
-                                                                         "COMPLETED"]
-    assert len(project.transitions(after=changes[-2].seq)) == 1
-    assert project.transitions(last=True, limit=1) == changes[-1:]
-    assert [c.tuner_id for c in project.transitions(tuner_id="w1")] == ["w1", "w1"]
-    assert project.last_activity() >= changes[-1].at
-
-
-def test_the_whole_project_as_one_document(store, project, engine, tmp_path):
-    trial = start(project, store)
-    project.record_metrics(trial.trial_id, [("loss", "min", 0, math.inf)])
-    end(project, trial, score=math.inf)
-    state = project.dump()
-    other = open_store(location(engine, tmp_path / "copy") if engine != "sqlite-file"
-                       else str(tmp_path / "copy.db"))
-    copy = other.import_project(new_project("copy"), state)
-    again = copy.dump()
-    assert again["trials"] == state["trials"] and again["space"] == state["space"]
-    assert again["oracle_state"] == state["oracle_state"]
-    before = copy.dump()
-    with pytest.raises(HpStoreError, match="malformed"):
-        copy.load({**state, "trials": [{"number": 1}]})
-    assert copy.dump() == before  # nothing changed
-    # numbers of the wrong type or size: a file kept them (SQLite stores 'abc' in a REAL
-    # column) or failed with OverflowError, where a server refused them
-    for field, bad in (("score", "abc"), ("created_at", "yesterday"), ("number", 2**70),
-                       ("interruptions", 2**40), ("best_step", 1.5)):
-        damaged = {**state, "trials": [{**state["trials"][0], field: bad}]}
-        with pytest.raises(HpStoreError, match=f"malformed.*{field}"):
-            copy.load(damaged)
-        assert copy.dump() == before
-    observation = [*state["trials"][0]["observations"][0]]
-    observation[4] = "x"
-    with pytest.raises(HpStoreError, match=r"malformed.*observation's value"):
-        copy.load({**state, "trials": [{**state["trials"][0], "observations": [observation]}]})
-    with pytest.raises(HpStoreError, match=r"malformed.*settings\.seed"):
-        copy.load({**state, "settings": {**state["settings"], "seed": 2**70}})
-    assert copy.dump() == before
-    other.close()
-
-
 # -- identity ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("engine", SHARED_ENGINES)
@@ -610,272 +505,3 @@ def test_time_moves_forward_in_the_log(store, project):
     before = time.time()
     trial = start(project, store)
     assert project.transitions(trial_id=trial.trial_id)[0].at >= before - 1
-
-
-# -- steering ---------------------------------------------------------------------------------
-def make_id(number, max_trials):
-    return f"{number:02d}"
-
-
-def test_enqueued_trials_wait_in_order_and_are_taken_before_any_decision(store, project):
-    first, created = project.enqueue({"x": 3}, "x=3", skip_if_exists=True, make_id=make_id,
-                                     by="alice@host")
-    assert created and (first.trial_id, first.status, first.run) == ("00", "IDLE", 0)
-    assert first.origin == "enqueued" and first.queued is not None
-    same, created = project.enqueue({"x": 3}, "x=3", skip_if_exists=True, make_id=make_id,
-                                    by="bob@host")
-    assert not created and same.trial_id == "00"
-    second, _ = project.enqueue({"x": 4}, "x=4", skip_if_exists=True, make_id=make_id,
-                                by=None)
-    assert second.trial_id == "01"
-    twice, created = project.enqueue({"x": 4}, "x=4", skip_if_exists=False, make_id=make_id,
-                                     by=None)
-    assert created and twice.trial_id == "02"
-    assert [t.trial_id for t in project.enqueued()] == ["00", "01", "02"]
-    assert project.creation_facts()[:4] == (10, 3, True, 0)
-    taken = start(project, store, "w")  # the queue first, whatever the decider would do
-    assert (taken.trial_id, taken.status, taken.run, taken.values) == ("00", "RUNNING", 1,
-                                                                        {"x": 3})
-    log = project.transitions(trial_id="00")
-    assert [(c.from_status, c.to_status) for c in log] == [(None, "IDLE"), ("IDLE", "RUNNING")]
-    assert log[0].message == "Enqueued by alice@host."
-    assert project.steering_counts() == {"enqueued": 3}
-
-
-def test_enqueueing_into_a_full_project_is_refused(store):
-    from hpstore.errors import SearchFullError
-
-    project = store.create_project(new_project("full", max_trials=1))
-    start(project, store)
-    with pytest.raises(SearchFullError):
-        project.enqueue({"x": 5}, "x=5", skip_if_exists=True, make_id=make_id, by=None)
-    assert project.count() == 1
-
-
-def test_added_trials_are_recorded_whole_and_counted_as_asked(store, project):
-    from hpstore.store import NewTrial
-
-    done = NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1,
-                    [("loss", "min", 0, 0.9), ("loss", "min", 1, 0.5)], "added")
-    failed = NewTrial({"x": 2}, "x=2", "FAILED", None, None, [], "added", "out of memory")
-    added = project.add_trials([done, failed], counted=False, skip_existing=False,
-                               make_id=make_id)
-    assert [(t.trial_id, t.status, t.score, t.run, t.origin) for t in added] == [
-        ("00", "COMPLETED", 0.5, 1, "added"), ("01", "FAILED", None, 1, "added")]
-    assert project.record().uncounted == 2 and project.creation_facts().counted == 0
-    obs = project.observations(project.trial("00"))
-    assert [(o.step, o.value) for o in obs] == [(0, 0.9), (1, 0.5)]
-    assert project.trial("01").message == "out of memory"
-    again = project.add_trials([done, NewTrial({"x": 3}, "x=3", "COMPLETED", 0.1, 0, [],
-                                               "warm start: a.db 'p' trial 7")],
-                               counted=True, skip_existing=True, make_id=make_id)
-    assert again[0] is None and again[1].trial_id == "02"
-    assert project.record().uncounted == 2 and project.creation_facts().counted == 1
-    assert project.steering_counts() == {"added": 2, "warm start": 1}
-    assert [t.trial_id for t in project.best(1, "min")] == ["02"]
-    log = project.transitions(trial_id="00")
-    assert [(c.from_status, c.to_status) for c in log] == [(None, "COMPLETED")]
-
-
-def test_a_retired_trial_leaves_every_result_and_comes_back(store, project):
-    from hpstore.errors import TrialNotEndedError
-    from hpstore.store import NewTrial
-
-    for x, score in ((1, 0.5), (2, 0.1), (3, 0.3)):
-        project.add_trials([NewTrial({"x": x}, f"x={x}", "COMPLETED", score, 0,
-                                     [("loss", "min", 0, score)], "added")],
-                           counted=True, skip_existing=False, make_id=make_id)
-    before = project.retire("01", retired=True, by="alice", reason="leak")
-    assert before.retired_at is None and project.trial("01").retired
-    assert [t.trial_id for t in project.best(3, "min")] == ["02", "00"]
-    assert [s for _, s in project.completed()] == [0.5, 0.3]
-    assert project.scores(["00", "01", "02"]) == [("00", 0.5), ("02", 0.3)]
-    assert [s for _, _, _, s in project.score_line()] == [0.5, None, 0.3]
-    assert project.steering_counts() == {"added": 3, "retired": 1}
-    assert project.retire("01", retired=True, by="bob", reason=None).retired  # no change
-    project.retire("01", retired=False, by="carol", reason="fine")
-    assert [t.trial_id for t in project.best(1, "min")] == ["01"]
-    steps = [(c.from_status, c.to_status, c.tuner_id, c.message)
-             for c in project.transitions(trial_id="01")][1:]
-    assert steps == [("COMPLETED", "COMPLETED", "alice", "Retired by alice: leak"),
-                     ("COMPLETED", "COMPLETED", "carol", "Restored by carol: fine")]
-    assert project.recent_final_statuses(5) == ["COMPLETED"] * 3  # not ended again
-    running = start(project, store, "w")
-    with pytest.raises(TrialNotEndedError):
-        project.retire(running.trial_id, retired=True, by="a", reason=None)
-    with pytest.raises(TrialNotFoundError):
-        project.retire("99", retired=True, by="a", reason=None)
-
-
-@pytest.mark.parametrize("walked", [5_000, 1])
-def test_the_status_log_reads_of_one_project_skip_the_rows_of_another(
-        store, project, monkeypatch, walked):
-    # the log is walked backwards by row id (so that its last rows cost the same at any
-    # size): rows of another project, after and between, must never be taken for this one's;
-    # past the rows walked (1 here), a file's project reads its own rows by index instead
-    from hpstore.store.sqlite import reading
-
-    monkeypatch.setattr(reading, "WALKED", walked)
-    other = store.create_project(new_project("other"))
-    mine = start(project, store)
-    end(project, mine, "FAILED", score=None)
-    theirs = [start(other, store, x=x) for x in range(3)]
-    for trial in theirs:
-        end(other, trial)
-    assert project.recent_final_statuses(3) == ["FAILED"]
-    assert other.recent_final_statuses(2) == ["COMPLETED", "COMPLETED"]
-    log = project.transitions()
-    assert [(c.trial_id, c.to_status) for c in log] == [(mine.trial_id, "RUNNING"),
-                                                        (mine.trial_id, "FAILED")]
-    assert project.last_transition() == log[-1].seq < other.last_transition()
-    assert project.transitions(last=True, limit=5) == log
-    assert project.transitions(after=log[0].seq, limit=5) == log[1:]
-    assert project.transitions(tuner_id="w", last=True, limit=1) == log[1:]
-    assert project.transitions(last=True, limit=1) == log[1:]
-    assert store.create_project(new_project("empty")).last_transition() == 0
-    # ... and so are the newest metric values
-    again = start(project, store, x=9)
-    project.record_metrics(again.trial_id, [("loss", "min", 0, 1.0)])
-    late = start(other, store, x=9)
-    other.record_metrics(late.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 1, 1.0)])
-    newest = project.observations_since(0)[-1][0]
-    assert project.last_observation() == newest < other.last_observation()
-
-
-def test_the_document_without_metrics_leaves_only_the_reported_values_out(store, project):
-    # what `hpstore watch` and the dashboard ask an oracle with: every epoch of a large
-    # search read, checked and copied took minutes and GBs, and no oracle decides on them
-    trial = start(project, store)
-    project.record_metrics(trial.trial_id, [("loss", "min", 0, 2.0), ("loss", "min", 1, 1.0)])
-    end(project, trial, score=1.0)
-    whole, light = project.dump(), project.dump(metrics=False)
-    assert [len(t["observations"]) for t in whole["trials"]] == [2]
-    assert [t["observations"] for t in light["trials"]] == [[]]
-    for name in ("trials", "log", "space", "oracle_state", "settings"):
-        if name == "trials":
-            assert ([{**t, "observations": []} for t in whole["trials"]] == light["trials"])
-        else:
-            assert whole[name] == light[name]
-    bare = project.dump(metrics=False, log=False)  # the status log left out as well
-    assert len(whole["log"]) == 2 and bare["log"] == []
-    assert bare["trials"] == [{**t, "observations": [], "transitions": []}
-                              for t in whole["trials"]]
-    assert bare["space"] == whole["space"] and bare["settings"] == whole["settings"]
-
-
-def test_a_note_is_set_and_removed(store, project):
-    trial = start(project, store)
-    assert project.set_note(trial.trial_id, "look at this").note is None  # as it was
-    assert project.trial(trial.trial_id).note == "look at this"
-    project.set_note(trial.trial_id, None)
-    assert project.trial(trial.trial_id).note is None
-    with pytest.raises(TrialNotFoundError):
-        project.set_note("99", "x")
-
-
-def test_steering_survives_the_whole_project_document(store, project):
-    from hpstore.store import NewTrial
-
-    project.add_trials([NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 0, [], "added")],
-                       counted=False, skip_existing=False, make_id=make_id)
-    project.retire("00", retired=True, by="a", reason="r")
-    project.set_note("00", "n")
-    project.enqueue({"x": 2}, "x=2", skip_if_exists=True, make_id=make_id, by=None)
-    doc = project.dump()
-    copy = store.create_project(new_project("copy"))
-    copy.load(doc)
-    trial = copy.trial("00")
-    assert (trial.origin, trial.note, trial.retired_at) == ("added", "n",
-                                                            project.trial("00").retired_at)
-    assert copy.record().uncounted == 1 and [t.trial_id for t in copy.enqueued()] == ["01"]
-
-
-def test_steps_reported_of_one_status_and_the_most_of_a_status(store):
-    """What `hpstore summary` counts the steps early stopping saved from: the stopped
-    trials' steps, and the most steps of a completed trial, each of one project and one
-    metric, distinct steps only, retired trials included."""
-    from hpstore.store import NewTrial
-
-    def reported(steps, metric="loss"):
-        return [(metric, "min", s, 0.1) for s in steps]
-
-    project = store.create_project(new_project("a"))
-    other = store.create_project(new_project("b"))
-    project.add_trials([
-        NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1,
-                 reported([0, 1, 1, 2]) + reported(range(9), "acc"), "added"),
-        NewTrial({"x": 2}, "x=2", "COMPLETED", 0.4, 0, reported([0]), "added"),
-        NewTrial({"x": 3}, "x=3", "STOPPED", 0.6, 0, reported([0, 3]), "added",
-                 "Stopped early at step 3 by R: worse"),
-        NewTrial({"x": 4}, "x=4", "STOPPED", None, None, [], "added"),
-        NewTrial({"x": 5}, "x=5", "FAILED", None, None, reported(range(7)), "added"),
-    ], counted=True, skip_existing=False, make_id=make_id)
-    other.add_trials([NewTrial({"x": 1}, "x=1", "COMPLETED", 0.5, 1, reported(range(20)),
-                               "added")], counted=True, skip_existing=False, make_id=make_id)
-    assert project.steps_reported("loss") == {"00": (3, 2), "01": (1, 0), "02": (2, 3),
-                                              "04": (7, 6)}
-    assert project.steps_reported("loss", status="STOPPED") == {"02": (2, 3)}
-    assert project.steps_reported("acc", status="COMPLETED") == {"00": (9, 8)}
-    assert project.most_steps_reported("loss", "COMPLETED") == 3
-    assert project.most_steps_reported("loss", "FAILED") == 7
-    assert project.most_steps_reported("loss", "RUNNING") == 0
-    assert project.most_steps_reported("acc", "STOPPED") == 0
-    assert other.most_steps_reported("loss", "COMPLETED") == 20
-    project.retire("00", retired=True, by="alice", reason=None)
-    assert project.most_steps_reported("loss", "COMPLETED") == 3
-
-
-def test_trials_by_score_page_by_page_ties_by_number_unscored_then_retired_last(store):
-    from hpstore.store import NewTrial
-
-    project = store.create_project(new_project("ranked", max_trials=None))
-    made = [("COMPLETED", 0.5), ("STOPPED", 0.5), ("COMPLETED", 0.2), ("FAILED", None),
-            ("COMPLETED", 0.5), ("STOPPED", 0.1), ("COMPLETED", None), ("COMPLETED", 0.9),
-            ("FAILED", None), ("STOPPED", 0.2)]
-    project.add_trials([NewTrial({"x": i}, f"x={i}", status, score, None, [], "added")
-                        for i, (status, score) in enumerate(made)],
-                       counted=True, skip_existing=False, make_id=make_id)
-    for trial_id in ("04", "07", "08"):
-        project.retire(trial_id, retired=True, by="alice", reason=None)
-    expected = {  # scored by score then number, unscored by number, the retired last
-        (None, False): ["05", "02", "09", "00", "01", "03", "06", "04", "07", "08"],
-        (None, True): ["00", "01", "02", "09", "05", "03", "06", "07", "04", "08"],
-        (("STOPPED", "FAILED"), False): ["05", "09", "01", "03", "08"],
-        (("STOPPED", "FAILED"), True): ["01", "09", "05", "03", "08"],
-    }
-    for (statuses, descending), ranked in expected.items():
-        every = [t.trial_id for t in project.trials(statuses=statuses, order="score",
-                                                    descending=descending)]
-        assert every == ranked, (statuses, descending)
-        for limit in (1, 2, 3, 4, 7, 20):
-            for offset in range(len(ranked) + 1):
-                page = project.trials(statuses=statuses, order="score",
-                                      descending=descending, limit=limit, offset=offset)
-                assert [t.trial_id for t in page] == ranked[offset:offset + limit], (
-                    statuses, descending, limit, offset)
-
-
-def test_a_workers_whole_log_newest_last_in_a_file_of_two_projects(store):
-    """`hpstore history --worker W` without --limit, of the project that holds most of the
-    file's trials and of the one that holds few: the same rows in the same order."""
-    big = store.create_project(new_project("big", max_trials=None))
-    small = store.create_project(new_project("small", max_trials=None))
-    for tuner in ("w1", "w2", "w1", "w2", "w1"):
-        end(big, start(big, store, tuner))
-        if tuner == "w2":
-            end(small, start(small, store, tuner), "FAILED", None)
-    end(small, start(small, store, "w1"))
-    logs = {}
-    for project in (big, small):
-        for tuner in (None, "w1", "w2", "nobody"):
-            changes = project.transitions(tuner_id=tuner, last=True)
-            logs[project.name, tuner] = [(c.trial_id, c.to_status, c.tuner_id) for c in changes]
-            assert [c.seq for c in changes] == sorted(c.seq for c in changes)
-            assert changes == [c for c in project.transitions() if tuner in (None, c.tuner_id)]
-    done = [("RUNNING", "w"), ("COMPLETED", "w")]
-    assert logs["big", "w1"] == [(t, s, "w1") for t in ("00", "02", "04") for s, _ in done]
-    assert logs["big", "w2"] == [(t, s, "w2") for t in ("01", "03") for s, _ in done]
-    assert logs["small", "w2"] == [(t, s, "w2") for t in ("00", "01")
-                                   for s in ("RUNNING", "FAILED")]
-    assert logs["small", "w1"] == [("02", "RUNNING", "w1"), ("02", "COMPLETED", "w1")]
-    assert len(logs["big", None]) == 10 and logs["big", "nobody"] == []
