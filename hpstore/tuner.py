@@ -65,6 +65,46 @@ _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first
 RESUME_HINT = "Run the same command again to resume."
 
 
+#: the message of a trial handed back because end_trial raised (a score_trial of the user's)
+END_RAISED = "end_trial raised; queued to run again."
+#: the message of a trial found left RUNNING in this process by an earlier search()
+LEFT_RUNNING = "Left running by an earlier search() in this process; queued to run again."
+
+
+def end_failed(exc: BaseException) -> str:
+    """The message of a trial handed back because the store failed as its end was written."""
+    return (f"The search's store failed as this run ended ({type(exc).__name__}); queued "
+            "to run again.")
+
+
+def left_running(trial: Trial) -> bool:
+    """Whether ``trial``, as create_trial handed it to a tuner, is that tuner's own, left
+    RUNNING in this process by an earlier search() with values reported (its end and
+    hand-back refused by a full disk, say): run again in that same run, its reports from
+    its start would add to those values and count twice in its score."""
+    return trial.status == TrialStatus.RUNNING and bool(trial.metrics.metrics)
+
+
+def give_back(end_trial: Callable[[Any], Any], trial: Any, failure: DatabaseError) -> None:
+    """After the store failed during a run or at its end: hand ``trial`` (its status set
+    to IDLE) back to run again through ``end_trial``, in one try: the store that just
+    failed may fail again (a stopped writer: one more timeout, not two; a disk still
+    full). When it does, the trial stays RUNNING under this process, and ``failure``'s
+    message says what becomes of it (its type stays the store's); nothing is raised."""
+    try:
+        end_trial(trial)
+    except DatabaseError:
+        failure.args = (
+            f"{failure} Trial {trial.trial_id} could not be handed back either: it "
+            "stays RUNNING under this process until the search resumes, and then runs "
+            "again from its start, in a run of its own (the values it reported so far "
+            "stay in the file with this run, and do not count towards its score): call "
+            "search() again in this process once there is room, or let this process end "
+            "and another worker takes it over.", *failure.args[1:])
+    except HpStoreError:
+        pass  # (no longer this process's: handed on, or ended by another)
+
+
 def default_tuner_id() -> str:
     """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process, and
     one per thread besides the main one: two searches in threads of one process are two
@@ -367,15 +407,14 @@ class Tuner:
         while True:
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
-                if trial.status == TrialStatus.RUNNING and trial.metrics.metrics:
+                if left_running(trial):
                     # This tuner's own trial, left RUNNING in this process with values
                     # reported (its end and hand-back refused by a full disk, say), handed
                     # out again in that same run: run_trial's reports from its start would
                     # add to those values and count twice. It goes back to the queue and
                     # is taken again in a run of its own.
                     trial.status = TrialStatus.IDLE
-                    trial.message = ("Left running by an earlier search() in this process; "
-                                     "queued to run again.")
+                    trial.message = LEFT_RUNNING
                     self.oracle.end_trial(trial)
                     continue
                 if trial.status in (TrialStatus.STOPPED, TrialStatus.IDLE):
@@ -524,14 +563,13 @@ class Tuner:
                     # The store failed as the end was written (a full disk): the trial is
                     # still RUNNING, this run's values in the file. It runs again, afresh,
                     # when the search resumes; the search stops with the error.
-                    trial.message = (f"The search's store failed as this run ended "
-                                     f"({type(exc).__name__}); queued to run again.")
+                    trial.message = end_failed(exc)
                     self._give_back(trial, exc)
                     raise
                 # end_trial raised (a score_trial or end_trial of the user's): the trial is
                 # handed back, so that the next search runs it afresh, not on top of this
                 # run's metrics, as it would resume a run left RUNNING
-                trial.message = "end_trial raised; queued to run again."
+                trial.message = END_RAISED
                 with contextlib.suppress(Exception):
                     self.oracle.end_trial(trial)
                 raise
@@ -539,24 +577,7 @@ class Tuner:
             raise fatal
 
     def _give_back(self, trial: Trial, failure: DatabaseError) -> None:
-        """After the store failed during a run or at its end: hand ``trial`` (its status
-        set to IDLE) back to run again, in one try: the store that just failed may fail
-        again (a stopped writer: one more timeout, not two; a disk still full). When it
-        does, the trial stays RUNNING under this process, and ``failure`` says what
-        becomes of it."""
-        try:
-            self.oracle.end_trial(trial)
-        except DatabaseError:
-            # (the words added to the error the user sees: its type stays the store's)
-            failure.args = (
-                f"{failure} Trial {trial.trial_id} could not be handed back either: it "
-                "stays RUNNING under this process until the search resumes, and then runs "
-                "again from its start, in a run of its own (the values it reported so far "
-                "stay in the file with this run, and do not count towards its score): call "
-                "search() again in this process once there is room, or let this process end "
-                "and another worker takes it over.", *failure.args[1:])
-        except HpStoreError:
-            pass  # (no longer this process's: handed on, or ended by another)
+        give_back(self.oracle.end_trial, trial, failure)
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
         def compare(class_name: str, config: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from hpstore.oracle.opening import check_bool, check_int
 from hpstore.store import shown
 from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
+from hpstore.tuner import LEFT_RUNNING, left_running
 
 #: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
 #: again at once, so the wait is here)
@@ -195,9 +196,20 @@ class Oracle(keras_tuner.Oracle):
     def create_trial(self, tuner_id: str) -> KerasTrial:
         """A trial for the worker ``tuner_id``: RUNNING (run it), IDLE (ask again) or
         STOPPED (the search is over: nothing left to start, and no trial running in another
-        process); see :meth:`hpstore.Oracle.create_trial`."""
+        process); see :meth:`hpstore.Oracle.create_trial`. A trial of ``tuner_id`` left
+        RUNNING in this process with epochs reported (an earlier search() could not end it)
+        goes back to the queue first, to run again from its start in a run of its own."""
         oracle = self.hpstore_oracle
         trial = oracle.create_trial(tuner_id)
+        if left_running(trial):
+            # This worker's own trial, left RUNNING in this process by an earlier search()
+            # whose end of it could not be written (a full disk) or raised, handed out
+            # again in that same run: its epochs from the first would report on top of
+            # that run's and count twice. It goes back to the queue and runs again
+            # afresh, in a run of its own.
+            trial.status, trial.message = TrialStatus.IDLE, LEFT_RUNNING
+            oracle.end_trial(trial)
+            trial = oracle.create_trial(tuner_id)
         self.tuner_ids.add(tuner_id)
         if trial.status == TrialStatus.STOPPED and oracle.running_elsewhere():
             # No trial is left to start, but other processes still run some. Keep asking

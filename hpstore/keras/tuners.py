@@ -43,7 +43,7 @@ from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
-from hpstore.tuner import RESUME_HINT, default_tuner_id
+from hpstore.tuner import RESUME_HINT, default_tuner_id, end_failed, give_back
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
@@ -194,6 +194,11 @@ class Tuner(keras_tuner.Tuner):
 
         Raises:
             KeyboardInterrupt: on Ctrl-C or SIGTERM, once the trial is handed back.
+            DatabaseError: the search's store failed as a trial recorded an epoch or its
+                end (a full disk, a writer stopped past the lock timeout): the trial is
+                handed back to run again; when the store refuses that too, the error says
+                it stays RUNNING under this process and runs again from its start, in a
+                run of its own, when the search resumes.
         """
         self._handed_back = []
         with terminated_as_ctrl_c():
@@ -265,8 +270,7 @@ class Tuner(keras_tuner.Tuner):
             trial.status = TrialStatus.IDLE
             trial.message = (f"The search's store failed during this run "
                              f"({type(exc).__name__}); queued to run again.")
-            with contextlib.suppress(HpStoreError):
-                self.oracle.end_trial(trial)
+            give_back(self.oracle.end_trial, trial, exc)
             raise
         except (TrialNotRunningError, TrialLostError):
             # handed to another worker meanwhile, ended elsewhere, or lost with a server's
@@ -298,6 +302,16 @@ class Tuner(keras_tuner.Tuner):
                 # with a server's last commits: this run is over and nothing of it is
                 # recorded; the search goes on.
                 print(f"{exc} Going on with the next trial.", flush=True)
+            except DatabaseError as exc:
+                if not getattr(exc, "while_recording", False):
+                    raise
+                # The store failed as the end was written (a full disk): the trial is still
+                # RUNNING, this run's epochs in the file. It runs again, afresh, when the
+                # search resumes; the search stops with the error, which says so when the
+                # trial cannot be handed back either.
+                trial.status, trial.message = TrialStatus.IDLE, end_failed(exc)
+                give_back(self.oracle.end_trial, trial, exc)
+                raise
 
     # -- state: the file ------------------------------------------------------------------------
     def save(self) -> None:

@@ -1,0 +1,135 @@
+"""A ported KerasTuner script whose trial's end cannot be written (a full disk under the
+search file) or raises (a score_trial of the user's oracle, an on_trial_end of the user's
+Tuner): the error the script sees says what becomes of the trial, and the next search()
+runs it again from its start, in a run of its own, scored on that run alone.
+
+The full disk is real: a small tmpfs, mounted in a mount namespace of the child's own
+(tests/_faults.py's in_a_mount), filled by the child as its trial ends. Real Keras,
+training a tiny model on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from typing import Any
+
+import keras
+import pytest
+from _faults import _use_up, in_a_mount
+from _keras_models import build, data
+
+import hpstore
+import hpstore.keras as kt
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+X, Y = data()
+EPOCHS = 3
+
+
+def rows(path: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def observed(path: Any, trial_id: str) -> list[tuple[int, int, float]]:
+    """(run, step, value) of each val_loss the file holds for ``trial_id``, in order."""
+    return rows(path, "SELECT o.run, o.step, o.value FROM observations AS o JOIN trials AS t "
+                      "ON t.id = o.trial WHERE t.trial_id = ? AND o.metric = 'val_loss' "
+                      "ORDER BY o.id", trial_id)
+
+
+def search(tuner: Any, **kwargs: Any) -> None:
+    tuner.search(X, Y, epochs=EPOCHS, validation_data=(X, Y), verbose=0, **kwargs)
+
+
+# -- a full disk as the trial ends -----------------------------------------------------------------
+def a_keras_tuner_on_a_full_disk(folder: str, models: str, when: str, resume: str) -> None:
+    """Run alone in a mount namespace where ``folder`` is a small tmpfs holding the search
+    file (the checkpoints go to ``models``, elsewhere): a ported script's RandomSearch,
+    whose third trial fills the disk (another program) once it has trained its epochs
+    (``when`` "end": its end cannot be written) or at the end of its second epoch ("epoch":
+    that epoch cannot be recorded). Then the space is freed and the search resumed
+    (``resume``): by search() again on the same tuner, or by a new tuner in the same
+    process (a notebook cell run again). Prints what happened, as JSON."""
+    path = os.path.join(folder, "s.db")
+    junk: list[str] = []
+    ran: list[str] = []
+
+    class Filling(kt.RandomSearch):
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            ran.append(trial.trial_id)
+            histories = super().run_trial(trial, *args, **kwargs)
+            if len(ran) == 3 and when == "end":
+                junk.extend(_use_up(folder, "bytes"))
+            return histories
+
+    class FillingAtAnEpoch(keras.callbacks.Callback):
+        # (before the tuner's own recorder, which comes last)
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if len(ran) == 3 and epoch == 1 and when == "epoch" and not junk:
+                junk.extend(_use_up(folder, "bytes"))
+
+    def new_tuner() -> Any:
+        return Filling(build, objective="val_loss", max_trials=5, seed=3, directory=models,
+                       project_name="p", database=path)
+
+    tuner = new_tuner()
+    report: dict[str, Any] = {}
+    try:
+        search(tuner, callbacks=[FillingAtAnEpoch()])
+        report["error"] = ["none", "", False]
+    except Exception as exc:
+        report["error"] = [type(exc).__name__, str(exc), isinstance(exc, hpstore.DatabaseError)]
+    report["failed"] = ran[-1]
+    report["seen"] = rows(path, "SELECT status, run_count FROM trials WHERE trial_id = ?",
+                          ran[-1])
+    for name in junk:
+        os.remove(name)
+    if resume == "new tuner":
+        tuner = new_tuner()
+    search(tuner)
+    report["ran"] = ran
+    report["trials"] = rows(path, "SELECT trial_id, status, run_count, score FROM trials "
+                                  "ORDER BY number")
+    report["values"] = observed(path, ran[2])
+    report["integrity"] = rows(path, "PRAGMA integrity_check")
+    print(json.dumps(report))
+
+
+@pytest.mark.parametrize(("when", "resume"), [("end", "search again"), ("end", "new tuner"),
+                                              ("epoch", "search again")])
+def test_a_keras_trial_that_meets_a_full_disk_runs_again_afresh(tmp_path, when, resume):
+    # The disk filled up as a ported script's trial ended (or recorded an epoch): the error
+    # did not say what became of the trial, which stayed RUNNING under the live process,
+    # and search() again in that process was handed it in the same run, whose epochs from
+    # 0 then reported on top of the first run's (a score made of both runs)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = in_a_mount(disk, 'mount -t tmpfs -o size=1m tmpfs "$1"', sys.executable, "-c",
+                      "import sys, test_keras_ends as t; "
+                      "t.a_keras_tuner_on_a_full_disk(*sys.argv[1:])",
+                      str(disk), str(tmp_path / "models"), when, resume)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    kind, said, is_database_error = report["error"]
+    assert kind == "DatabaseError" and is_database_error, said
+    trial = report["failed"]
+    assert f"the disk holding {disk} is full" in said and "free some space" in said
+    assert f"Trial {trial} could not be handed back either: it stays RUNNING" in said
+    assert "runs again from its start" in said
+    assert report["seen"] == [["RUNNING", 1]]  # its run's end was not written
+    assert report["integrity"] == [["ok"]]
+    trials = {t: (status, run, score) for t, status, run, score in report["trials"]}
+    assert len(trials) == 5 and {s for s, _, _ in trials.values()} == {"COMPLETED"}
+    assert report["ran"].count(trial) == 2
+    # run again in a run of its own; the first run's epochs kept with that run, once
+    values = report["values"]
+    first = [(1, 0), (1, 1), (1, 2)] if when == "end" else [(1, 0)]
+    assert [(run, step) for run, step, _ in values] == [*first, (2, 0), (2, 1), (2, 2)]
+    assert trials[trial][1] == 2
+    assert trials[trial][2] == min(v for run, _, v in values if run == 2)  # this run alone
