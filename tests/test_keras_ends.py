@@ -133,3 +133,70 @@ def test_a_keras_trial_that_meets_a_full_disk_runs_again_afresh(tmp_path, when, 
     assert [(run, step) for run, step, _ in values] == [*first, (2, 0), (2, 1), (2, 2)]
     assert trials[trial][1] == 2
     assert trials[trial][2] == min(v for run, _, v in values if run == 2)  # this run alone
+
+
+# -- an end that raises --------------------------------------------------------------------------
+class ScoredOnSecondThought(hpstore.RandomSearchOracle):
+    """A user's oracle whose score_trial raises at the first end it scores."""
+
+    raised: list[Exception]
+
+    def score_trial(self, trial: Any) -> None:
+        if not self.raised:
+            self.raised.append(ValueError("no score for this one"))
+            raise self.raised[0]
+        super().score_trial(trial)
+
+
+class EndHookRaises(kt.RandomSearch):
+    """A script's Tuner whose on_trial_end raises at the first end, before KerasTuner's."""
+
+    raised: list[Exception]
+
+    def on_trial_end(self, trial: Any) -> None:
+        if not self.raised:
+            self.raised.append(RuntimeError("the script's own end of trial"))
+            raise self.raised[0]
+        super().on_trial_end(trial)
+
+
+def score_raises(folder: Any) -> Any:
+    oracle = ScoredOnSecondThought(objective="val_loss", max_trials=3, seed=1,
+                                   database=str(folder / "p.db"))
+    oracle.raised = []
+    tuner = kt.Tuner(oracle=oracle, hypermodel=build, directory=str(folder),
+                     project_name="p")
+    return tuner, oracle.raised
+
+
+def hook_raises(folder: Any) -> Any:
+    tuner = EndHookRaises(build, objective="val_loss", max_trials=3, seed=1,
+                          directory=str(folder), project_name="p")
+    tuner.raised = []
+    return tuner, tuner.raised
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (score_raises, "end_trial raised; queued to run again."),
+    (hook_raises, "search() stopped on RuntimeError before this run ended; queued to run "
+                  "again.")])
+def test_a_keras_trial_whose_end_raises_is_handed_back_and_runs_again_afresh(
+        tmp_path, make, message):
+    # end_trial raising (a score_trial of the user's oracle) or the script's on_trial_end
+    # raising before it: search() stopped on that error, as KerasTuner's does, and left the
+    # trial RUNNING under the live process, for other workers to wait on
+    tuner, raised = make(tmp_path)
+    with pytest.raises(Exception) as caught:
+        search(tuner)
+    assert caught.value is raised[0]  # the error KerasTuner would raise, as it was raised
+    db = tmp_path / "p.db"
+    assert rows(db, "SELECT trial_id, status, run_count, message FROM trials") == [
+        ("0", "IDLE", 1, message)]
+    search(tuner)
+    trials = rows(db, "SELECT trial_id, status, run_count, score FROM trials ORDER BY number")
+    assert [t[:3] for t in trials] == [("0", "COMPLETED", 2), ("1", "COMPLETED", 1),
+                                       ("2", "COMPLETED", 1)]
+    values = observed(db, "0")
+    assert [(run, step) for run, step, _ in values] == [
+        (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    assert trials[0][3] == min(v for run, _, v in values if run == 2)  # its new run alone

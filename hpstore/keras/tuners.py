@@ -43,7 +43,7 @@ from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
-from hpstore.tuner import RESUME_HINT, default_tuner_id, end_failed, give_back
+from hpstore.tuner import END_RAISED, RESUME_HINT, default_tuner_id, end_failed, give_back
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
@@ -207,27 +207,44 @@ class Tuner(keras_tuner.Tuner):
             except KeyboardInterrupt:
                 self._interrupted()
                 raise
+            except DatabaseError:
+                raise  # (the store failing: its trial was given back, or the error says)
+            except Exception as exc:
+                # raised between KerasTuner's steps (an on_trial_end or on_trial_begin of
+                # the script's own, before the end was written): the trial this process
+                # holds is handed back, not left RUNNING for other workers to wait on
+                with contextlib.suppress(HpStoreError):  # (it is left to the next search)
+                    self._hand_back_held(f"search() stopped on {type(exc).__name__} before "
+                                         "this run ended; queued to run again.")
+                raise
 
     def _interrupted(self) -> None:
         """After Ctrl-C in search(): a trial the file still holds RUNNING for this worker
         goes back to run again (create_trial had recorded it when the Ctrl-C landed, before
         returning it; or it landed between KerasTuner's steps), and one message follows."""
         with ctrl_c_ignored():  # a second Ctrl-C would leave the trial RUNNING
-            inner = self.oracle.hpstore_oracle
-            session = inner.store.session()
-            for record in inner.project.running():
-                if record.tuner_id == self.tuner_id and record.session == session:
-                    self._hand_back(self.oracle.get_trial(record.trial_id))
+            self._hand_back_held("Interrupted (Ctrl-C or SIGTERM); queued to run again.")
             what = (f"trial {self._handed_back[-1]} was handed back to run again"
                     if self._handed_back else "no trial was running")
             print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
-    def _hand_back(self, trial: Any) -> None:
+    def _hand_back_held(self, message: str) -> None:
+        """Hand back, with ``message``, the trials the file holds RUNNING for this worker in
+        this process (none once their ends are written)."""
+        inner = self.oracle.hpstore_oracle
+        session = inner.store.session()
+        for record in inner.project.running():
+            if record.tuner_id == self.tuner_id and record.session == session:
+                self._hand_back(self.oracle.get_trial(record.trial_id), message)
+
+    def _hand_back(self, trial: Any,
+                   message: str = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
+                   ) -> None:
         """Hand the running ``trial`` (a KerasTuner Trial) back to run again, in one piece:
         a second Ctrl-C or SIGTERM meanwhile is ignored (the first one stops the search)."""
         with ctrl_c_ignored():
             trial.status = TrialStatus.IDLE
-            trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
+            trial.message = message
             try:
                 self.oracle.end_trial(trial)
             except (TrialNotRunningError, TrialLostError):
@@ -304,6 +321,7 @@ class Tuner(keras_tuner.Tuner):
                 print(f"{exc} Going on with the next trial.", flush=True)
             except DatabaseError as exc:
                 if not getattr(exc, "while_recording", False):
+                    self._end_raised(trial)
                     raise
                 # The store failed as the end was written (a full disk): the trial is still
                 # RUNNING, this run's epochs in the file. It runs again, afresh, when the
@@ -312,6 +330,21 @@ class Tuner(keras_tuner.Tuner):
                 trial.status, trial.message = TrialStatus.IDLE, end_failed(exc)
                 give_back(self.oracle.end_trial, trial, exc)
                 raise
+            except Exception:
+                # end_trial raised (a score_trial of the user's oracle): search() stops
+                # with that error, as KerasTuner's does; the trial is handed back, so that
+                # the next search runs it afresh, where KerasTuner's would hand it out
+                # again to run on top of this run's epochs
+                self._end_raised(trial)
+                raise
+
+    def _end_raised(self, trial: Any) -> None:
+        """Hand ``trial`` back after its end raised. A store that refuses leaves it RUNNING
+        under this process, for the next search() here to queue again; the error the
+        script sees stays the one end_trial raised."""
+        trial.status, trial.message = TrialStatus.IDLE, END_RAISED
+        with contextlib.suppress(Exception):
+            self.oracle.end_trial(trial)
 
     # -- state: the file ------------------------------------------------------------------------
     def save(self) -> None:
