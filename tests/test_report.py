@@ -390,16 +390,6 @@ def test_a_sample_of_the_runs_keeps_every_worker(large_reports):
         f"w{i}" for i in range(8)}
 
 
-def test_a_sample_of_runs_keeps_to_its_limit_whatever_the_workers():
-    from hpstore.report.data import Run, sample_runs
-
-    runs = [Run(str(i), f"w{i % 5}", float(i), i + 0.5, "COMPLETED") for i in range(50)]
-    kept = sample_runs(runs, limit=10)
-    assert len(kept) == 10 and {r.tuner_id for r in kept} == {f"w{i}" for i in range(5)}
-    many = [Run(str(i), f"w{i}", float(i), i + 0.5, "COMPLETED") for i in range(30)]
-    assert len(sample_runs(many, limit=10)) == 10  # more workers than places: thinned
-
-
 def test_the_plots_of_a_sample_say_how_many_best_they_keep(large_reports):
     # the 2,000 trials loaded keep the 500 best: each plot shows them all, not a quarter
     plots = section(large_reports[40_000][0], "hyperparameters")

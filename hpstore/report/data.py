@@ -208,52 +208,12 @@ def load_curves(project: ProjectStore, trials: list[TrialRecord],
 
 
 def load_runs(project: ProjectStore) -> tuple[list[Run], int]:
-    """The runs from the status log, and how many there are; past MAX_RUNS an even sample
-    of them (in order of start). A run starts at a change to RUNNING and ends at the next
-    change of status (a trial stopped early ends STOPPED there, or, when its worker then
-    failed, FAILED at that change). A run still open ends at the last sign of life in the
-    store."""
+    """The runs of the status log, and how many there are; past MAX_RUNS an even sample of
+    each worker's, in order of start (see :meth:`ProjectStore.runs`: the store reads only
+    the runs drawn). A run still open ends at the last sign of life in the store."""
+    found, total = project.runs(MAX_RUNS)
     now = 0.0
-    started: dict[str, tuple[float, str]] = {}
-    stopped: dict[str, int] = {}  # trial id -> its run that ended STOPPED
-    runs: list[Run] = []
-    for change in project.transitions():
-        tid, status, at, tuner = change.trial_id, change.to_status, change.at, change.tuner_id
-        now = max(now, at)
-        if status == "RUNNING":
-            if tid in started:  # started again without an end: the earlier run was lost
-                runs.append(Run(tid, started[tid][1], started[tid][0], at, "IDLE"))
-            started[tid] = (at, tuner or "(unknown)")
-        elif change.from_status == change.to_status:  # retired or restored: no run
-            continue
-        elif tid in started:
-            begin, who = started.pop(tid)
-            if status == "STOPPED":
-                stopped[tid] = len(runs)
-            runs.append(Run(tid, who, begin, at, status))
-        elif change.from_status == "STOPPED" and tid in stopped:
-            i = stopped.pop(tid)
-            runs[i] = runs[i]._replace(end=at, status=status)
-    if started:  # runs still open end at the last sign of life: a scan of every value
-        now = max(now, project.last_activity() or 0.0)  # reported, so only when needed
-    runs += [Run(tid, who, begin, now, "RUNNING") for tid, (begin, who) in started.items()]
-    return sample_runs(runs), len(runs)
-
-
-def sample_runs(runs: list[Run], limit: int = MAX_RUNS) -> list[Run]:
-    """All of ``runs`` up to ``limit``; past it an even sample of each worker's runs, in
-    proportion to how many it ran, at least one each (an even sample of them all could
-    miss a worker: workers often take turns in a fixed order)."""
-    if len(runs) <= limit:
-        return runs
-    by_worker: dict[str, list[Run]] = {}
-    for run in sorted(runs, key=lambda r: r.start):
-        by_worker.setdefault(run.tuner_id, []).append(run)
-    kept: list[Run] = []
-    for own in by_worker.values():
-        share = max(1, len(own) * limit // len(runs))
-        kept += [own[int(i * len(own) / share)] for i in range(share)]
-    kept.sort(key=lambda r: r.start)
-    if len(kept) > limit:  # more workers than the limit: one run each, evenly thinned
-        kept = [kept[int(i * len(kept) / limit)] for i in range(limit)]
-    return kept
+    if any(r.end is None for r in found):  # a scan of every value reported: only when needed
+        now = project.last_activity() or 0.0
+    return [Run(r.trial_id, r.tuner_id, r.start, now if r.end is None else r.end, r.status)
+            for r in found], total

@@ -16,6 +16,7 @@ from hpstore.store.records import (
     NewTrial,
     Observation,
     ProjectRecord,
+    RunRecord,
     Transition,
     TrialRecord,
 )
@@ -82,5 +83,5 @@ def shown(database: Any) -> str:
 
 
 __all__ = ["CreationFacts", "Decision", "NewProject", "NewTrial", "Observation",
-           "ProjectRecord", "ProjectStore", "Store", "Transition", "TrialRecord", "open_store",
-           "shown"]
+           "ProjectRecord", "ProjectStore", "RunRecord", "Store", "Transition", "TrialRecord",
+           "open_store", "shown"]

@@ -29,6 +29,7 @@ from hpstore.store.records import (
     NewTrial,
     Observation,
     ProjectRecord,
+    RunRecord,
     Transition,
     TrialRecord,
 )
@@ -232,6 +233,15 @@ class ProjectStore(Protocol):
                     after: int = 0, limit: int | None = None, last: bool = False
                     ) -> list[Transition]: ...
     def last_transition(self) -> int: ...
+    def runs(self, limit: int) -> tuple[list[RunRecord], int]:
+        """The runs of the status log (see :mod:`hpstore.store.runlog` for where one starts
+        and ends), and how many it holds. Up to ``limit`` runs, every one, in the order they
+        ended, those still open last (in the order their trials started them); past it an
+        even sample of each worker's runs in order of start, in proportion to how many it
+        ran, one at least (an even sample of them all could miss a worker: workers often
+        take turns in a fixed order), by start, and evenly thinned to ``limit`` when more
+        workers than ``limit`` ran. Only those runs are read: the log may hold millions."""
+
     def steps_reported(self, metric: str, *, status: str | None = None
                        ) -> dict[str, tuple[int, int]]:
         """How many steps of ``metric`` each trial (of ``status``, else every one) reported

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hpstore.store.decode import from_json
 
@@ -129,6 +129,17 @@ class Observation:
     step: int
     value: float
     at: float
+
+
+class RunRecord(NamedTuple):
+    """One run of a trial by one worker, from its change to RUNNING to the change that
+    ended it, in the status it ended in (see :meth:`ProjectStore.runs`)."""
+
+    trial_id: str
+    tuner_id: str  # "(unknown)" when the log names no worker
+    start: float
+    end: float | None  # None: the run has not ended
+    status: str  # RUNNING while it has not ended
 
 
 @dataclass(frozen=True)

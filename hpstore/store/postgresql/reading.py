@@ -12,8 +12,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import TrialNotFoundError
-from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
+from hpstore.store.records import (
+    Observation,
+    RunRecord,
+    Transition,
+    TrialRecord,
+    fits_int64,
+)
 from hpstore.store.rows import from_db_float, observation, transition, trial_record
+from hpstore.store.runlog import RUNS, STARTS, kept_starts, run_records
 
 if TYPE_CHECKING:
     from hpstore.errors import ProjectRemovedError
@@ -30,6 +37,9 @@ WALKED = 5_000
 _ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, score",
            "ended": "ended_at"}
 _DIRECTIONS = {False: "ASC", True: "DESC"}
+# the runs of the status log (see runlog.py): their starts, then the runs of those kept
+_STARTS = STARTS % {"p": "%s", "starts": "transitions AS s JOIN trials AS t ON t.id = s.trial"}
+_RUNS = RUNS % {"kept": "s.id = ANY(%s)"}
 _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
 # A trial and its current run's metric values, in one statement (one round trip, one
 # snapshot): the values as arrays in the order reported (an array keeps a float8's
@@ -243,6 +253,13 @@ class ReadingMixin:
             sql, (self.project_id, int(after), trial, trial, tuner_id, tuner_id,
                   None if limit is None else int(limit)))]
         return found[::-1] if last else found
+
+    def runs(self, limit: int) -> tuple[list[RunRecord], int]:
+        """See :meth:`hpstore.store.contract.ProjectStore.runs`."""
+        starts = self.db.query(_STARTS, (self.project_id,))
+        kept = kept_starts(starts, int(limit))
+        rows = self.db.query(_RUNS, (kept,)) if kept else []
+        return run_records(rows, len(starts), int(limit)), len(starts)
 
     def steps_reported(self, metric: str, *, status: str | None = None
                        ) -> dict[str, tuple[int, int]]:

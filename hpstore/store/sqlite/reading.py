@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Any
 from hpstore.errors import TrialNotFoundError
 from hpstore.store.contract import iter_chunks
 from hpstore.store.decode import damaged
-from hpstore.store.records import Observation, Transition, TrialRecord, fits_int64
+from hpstore.store.records import (
+    Observation,
+    RunRecord,
+    Transition,
+    TrialRecord,
+    fits_int64,
+)
 from hpstore.store.rows import TRIAL_FIELDS, from_db_float, observation, transition, trial_record
+from hpstore.store.runlog import RUNS, STARTS, kept_starts, run_records
 from hpstore.trial import TrialStatus
 
 if TYPE_CHECKING:
@@ -70,6 +77,11 @@ _IN_NUMBER_ORDER = ("(SELECT id, trial_id, run_count FROM trials WHERE project_i
                     "ORDER BY number LIMIT -1) AS t")
 _OF_STATUS = ("(SELECT id, trial_id, run_count FROM trials WHERE project_id = ? AND "
               "status = ?) AS t")
+
+
+# the starts of the log's runs (see runlog.py), found as transitions() walks the log
+_STARTS_LOG_FIRST = STARTS % {"p": "?", "starts": _LOG_FIRST}
+_STARTS_TRIALS_FIRST = STARTS % {"p": "?", "starts": _TRIALS_FIRST}
 
 
 class ReadingMixin:
@@ -385,6 +397,17 @@ class ReadingMixin:
             params.append(int(limit))
         rows = [transition(*r) for r in self.db.query(sql, params)]
         return rows[::-1] if last else rows
+
+    def runs(self, limit: int) -> tuple[list[RunRecord], int]:
+        """See :meth:`hpstore.store.contract.ProjectStore.runs`."""
+        walk = bool(self.db.query(_HOLDS_MOST, (self.project_id,))[0][0])
+        starts = self.db.query(_STARTS_LOG_FIRST if walk else _STARTS_TRIALS_FIRST,
+                               (self.project_id,))
+        rows: list[Any] = []
+        for chunk in iter_chunks(kept_starts(starts, int(limit)), _CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            rows += self.db.query(RUNS % {"kept": "s.id IN (" + marks + ")"}, chunk)
+        return run_records(rows, len(starts), int(limit)), len(starts)
 
     def steps_reported(self, metric: str, *, status: str | None = None
                        ) -> dict[str, tuple[int, int]]:
