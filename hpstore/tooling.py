@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from hpstore.errors import HpStoreError
 from hpstore.rendering import terminal_text
@@ -268,6 +268,27 @@ class _ClosedOutput(io.TextIOBase):
         raise OSError(errno.EBADF, "standard output is closed, so what this command writes "
                       "cannot be shown: give it a terminal, a file or a pipe (`> /dev/null` "
                       "to discard it)")
+
+
+class StatusLine:
+    """One line of a terminal rewritten in place with what runs now, for work that can take
+    seconds. Nothing is written when the stream is not a terminal (a log gets the result
+    lines only); tools give it stderr, so that what they write to stdout stays theirs."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        # (None: the command was started with it closed)
+        self.live = stream is not None and stream.isatty()
+
+    def show(self, text: str) -> None:
+        if self.live and self.stream is not None:
+            self.stream.write(f"\r\x1b[2K{terminal_text(text)} ...")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.live and self.stream is not None:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
 
 
 def print_rows(text: str) -> None:

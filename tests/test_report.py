@@ -4,11 +4,13 @@ failed and retried trials, NaN metrics, a maximised objective and hostile names.
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import sqlite3
 import struct
 import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -248,6 +250,49 @@ def test_the_file_is_opened_read_only(search_db, tmp_path):
     before = [f.read_bytes() if f.exists() else None for f in files]
     write_report(tmp_path, search_db)
     assert [f.read_bytes() if f.exists() else None for f in files] == before
+
+
+def _report_to_stdout(path: str, stderr_on_a_terminal: bool) -> tuple[bytes, str]:
+    """(stdout, stderr) of ``hpstore report PATH -o -``, its stderr a pseudo-terminal or a
+    pipe."""
+    import pty
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    argv = [sys.executable, "-m", "hpstore", "report", path, "-o", "-"]
+    if not stderr_on_a_terminal:
+        done = subprocess.run(argv, capture_output=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, done.stderr.decode()
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=child_fd, env=env)
+    os.close(child_fd)
+    assert proc.stdout is not None
+    page = proc.stdout.read()  # (what it writes to the terminal is a few lines: no stall)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # (EIO: the terminal's other end closed)
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    assert proc.wait(120) == 0
+    return page, shown.decode("utf-8", "replace")
+
+
+def test_a_terminal_is_told_what_the_report_reads_and_the_page_is_not(search_db):
+    # a report of a large search took seconds with nothing shown; the page written to a
+    # redirected stdout holds none of it, nor does a log
+    page, shown = _report_to_stdout(search_db, stderr_on_a_terminal=True)
+    assert "Reading the runs of the status log ..." in shown
+    assert re.search(r"Drawing \d+ trials and \d+ runs \.\.\.", shown)
+    assert shown.endswith("\r\x1b[2K")  # the line cleared once the page is made
+    assert page.startswith(b"<!DOCTYPE html>") and b"\x1b" not in page
+    assert b"Reading the" not in page
+    logged, told = _report_to_stdout(search_db, stderr_on_a_terminal=False)
+    assert told == "" and len(logged) == len(page)
 
 
 def test_axes_and_scales():

@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from hpstore.errors import HpStoreError
 from hpstore.rendering import terminal_text
@@ -29,7 +29,7 @@ from hpstore.store.postgresql import is_url
 from hpstore.store.records import NewProject
 from hpstore.store.rows import orphan_running
 from hpstore.store.sqlite.files import lock_folder
-from hpstore.tooling import open_search, run_tool, terminated_as_interrupted
+from hpstore.tooling import StatusLine, open_search, run_tool, terminated_as_interrupted
 
 
 def same_place(a: str, b: str) -> bool:
@@ -166,25 +166,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {running} trial(s) running in SRC run again when the copy is resumed "
                   "(their workers write to SRC, not the copy)", file=sys.stderr)
     return 0
-
-
-class StatusLine:
-    """One line of a terminal rewritten in place with what runs now. Nothing is written
-    when the stream is not a terminal (a log gets the result lines only)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-
-    def show(self, text: str) -> None:
-        if self.live:
-            self.stream.write(f"\r\x1b[2K{terminal_text(text)} ...")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from hpstore.report import (  # noqa: F401 (the names tests and users reach thro
     score_axis,
 )
 from hpstore.store import shown
-from hpstore.tooling import add_output_options, open_search, run_tool, tool_parser
+from hpstore.tooling import StatusLine, add_output_options, open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,12 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     if not to_stdout:
         check_output(args.output, database=args.database, force=args.force,
                      example="report.html")  # before the work
-    store = open_search(args.database)
+    store = open_search(args.database)  # (before the line: it may warn on stderr)
+    # what it reads and draws, on stderr, while the page is made (on a terminal only: a
+    # million trials take seconds)
+    line = StatusLine(sys.stderr)
     try:
-        search = load_search(queries.choose_project(store, args.project))
+        try:
+            search = load_search(queries.choose_project(store, args.project), line.show)
+        finally:
+            store.close()
+        line.show(f"Drawing {len(search.trials):,} trials and {len(search.runs):,} runs")
+        page = render_page(search, shown(args.database))
     finally:
-        store.close()
-    page = render_page(search, shown(args.database))
+        line.clear()
     if to_stdout:
         sys.stdout.write(page)
         sys.stdout.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from hpstore import queries
@@ -138,13 +139,17 @@ def summarise(rows: list[tuple[int, str, float | None]], direction: str, runs: i
     return Overall(counts, sorted(goodness), line, max((r[0] for r in rows), default=0), runs)
 
 
-def load_search(project: ProjectStore) -> Search:
+def load_search(project: ProjectStore, status: Callable[[str], None] = lambda text: None
+                ) -> Search:
     """Everything the report draws. Past MAX_POINTS trials only a sample is read in full
-    (see :func:`choose_sample`)."""
+    (see :func:`choose_sample`). ``status`` is told what is read at each step (a search of
+    a million trials takes seconds)."""
     record = project.record()
     metric, direction, text = describe_objective(dict(record.objective))
+    status("Reading the score of every trial")
     light = [(n, st, real(sc)) for n, _, st, sc in project.score_line()]
     drawn = choose_sample(light, direction)
+    status(f"Reading the {len(drawn):,} trials drawn, of {len(light):,}")
     if len(drawn) == len(light):
         chosen = project.trials()
     else:
@@ -157,13 +162,16 @@ def load_search(project: ProjectStore) -> Search:
                         queries.run_seconds(t.started_at, t.ended_at), t.message,
                         t.values, t.retired, t.note, real(t.score))
               for t in chosen]
+    status("Reading the runs of the status log")
     runs, run_count = load_runs(project)
+    status("Counting the steps early stopping saved")
     stopping = queries.stopping(project)
     search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
                     {}, runs, summarise(light, direction, run_count),
                     (stopping.stopped, stopping.steps_saved))
     best_ids = {b.trial_id for b in search.ranked()[:MAX_CURVES]}  # (once: a sort)
     best = [t for t in chosen if t.trial_id in best_ids]
+    status("Reading the best trials' metric values")
     return search._replace(curves=load_curves(project, best, metric))
 
 
