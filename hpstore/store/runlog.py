@@ -28,7 +28,10 @@ _CHANGE = ("(c.to_status = 'RUNNING' OR c.from_status IS NULL OR "
            "c.from_status <> c.to_status)")
 
 # Filled with ``%`` by each engine: "p", its placeholder; "starts", the project's log as
-# rows s joined to their trials t; "kept", what picks the log's rows s of the starts kept.
+# rows s joined to their trials t; "kept", what picks the log's rows s of the starts kept;
+# "materialized", what makes the engine read each step of RUNS apart (PostgreSQL folded
+# the steps together and joined the ends found by hashing the whole log: 0.18 s against
+# 0.05 s for 2,000 runs of 100,000; SQLite finds them by index either way).
 
 #: (worker, id) of each start of a run, each worker's in order of start (then of the log)
 STARTS = ("SELECT coalesce(s.tuner_id, '(unknown)') AS worker, s.id FROM %(starts)s "
@@ -39,10 +42,12 @@ STARTS = ("SELECT coalesce(s.tuner_id, '(unknown)') AS worker, s.id FROM %(start
 #: on the trial (a few rows a trial); a run still open is placed by the first of the last
 #: starts in a row of its trial, where the log read in order meets it.
 RUNS = (
-    "WITH kept AS (SELECT s.id, s.trial, s.at, coalesce(s.tuner_id, '(unknown)') AS worker, "
+    "WITH kept AS %(materialized)s (SELECT s.id, s.trial, s.at, "
+    "coalesce(s.tuner_id, '(unknown)') AS worker, "
     "(SELECT min(c.id) FROM transitions c WHERE c.trial = s.trial AND c.id > s.id AND "
     + _CHANGE + ") AS next_id FROM transitions s WHERE %(kept)s), "
-    "ends AS (SELECT k.id, k.trial, k.at, k.worker, k.next_id, b.to_status AS ended, "
+    "ends AS %(materialized)s (SELECT k.id, k.trial, k.at, k.worker, k.next_id, "
+    "b.to_status AS ended, "
     "b.at AS ended_at, CASE WHEN b.to_status = 'STOPPED' THEN (SELECT min(c.id) FROM "
     "transitions c WHERE c.trial = k.trial AND c.id > b.id AND " + _CHANGE + ") END AS after_id "
     "FROM kept k LEFT JOIN transitions b ON b.id = k.next_id) "

@@ -39,7 +39,7 @@ _ORDERS = {"number": "number", "score": "retired_at IS NOT NULL, score IS NULL, 
 _DIRECTIONS = {False: "ASC", True: "DESC"}
 # the runs of the status log (see runlog.py): their starts, then the runs of those kept
 _STARTS = STARTS % {"p": "%s", "starts": "transitions AS s JOIN trials AS t ON t.id = s.trial"}
-_RUNS = RUNS % {"kept": "s.id = ANY(%s)"}
+_RUNS = RUNS % {"kept": "s.id = ANY(%s)", "materialized": "MATERIALIZED"}
 _SELECT = f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s"
 # A trial and its current run's metric values, in one statement (one round trip, one
 # snapshot): the values as arrays in the order reported (an array keeps a float8's

@@ -406,7 +406,8 @@ class ReadingMixin:
         rows: list[Any] = []
         for chunk in iter_chunks(kept_starts(starts, int(limit)), _CHUNK):
             marks = ", ".join("?" for _ in chunk)
-            rows += self.db.query(RUNS % {"kept": "s.id IN (" + marks + ")"}, chunk)
+            rows += self.db.query(RUNS % {"kept": "s.id IN (" + marks + ")",
+                                          "materialized": ""}, chunk)
         return run_records(rows, len(starts), int(limit)), len(starts)
 
     def steps_reported(self, metric: str, *, status: str | None = None
