@@ -11,7 +11,7 @@ Only the starts are read in full (two short columns a run), in each worker's ord
 runs kept are then paired with their ends by the log's index on the trial. Read into
 Python and paired there, the whole log of a 100,000-trial search took 1.1 s (1.5 s in the
 report); paired by a window over it in SQL, 1.2 s; this way 0.22 s for the 2,000 runs the
-report draws.
+report draws (on PostgreSQL 0.37 s, against 1.3 s read into Python).
 """
 
 from __future__ import annotations
