@@ -128,8 +128,13 @@ class HyperbandOracle(Oracle):
                     return self._random_trial(trial_id, state, bracket, values)
                 # The space is used up (KerasTuner stops here, promoting nothing): this
                 # first round holds the trials it could start, and the later rounds still
-                # promote the best of them to train longer.
-                used_up, bracket["closed"] = True, len(rounds[0])
+                # promote the best of them to train longer. Only once no trial runs: a
+                # running one may declare hyperparameters that grow the space (the first
+                # trial of a space declared as it runs), and a round closed meanwhile
+                # stayed closed, the bracket's 9 trials cut to that one.
+                used_up = True
+                if not self.decision.running:
+                    bracket["closed"] = len(rounds[0])
             for round_num in range(1, len(rounds)):
                 promoted = self._promote(trial_id, bracket, round_num)
                 if promoted is not None:
