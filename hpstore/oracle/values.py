@@ -42,7 +42,8 @@ def stored_json(values: Mapping[str, Any]) -> str | None:
 
 def completes(running: Mapping[str, Any], values: Mapping[str, Any],
               space: HyperParameters) -> bool:
-    """Whether the running trial with values ``running`` will end up having run ``values``.
+    """Whether the running trial with values ``running`` runs ``values``, or will end up
+    having run them.
 
     A trial that declares a hyperparameter while it runs registers it at its default, and
     ends recorded with it. So a running trial whose values are a part of ``values``, all
@@ -50,8 +51,13 @@ def completes(running: Mapping[str, Any], values: Mapping[str, Any],
     would run the same set twice.
     """
     ran, wanted = _identity(running), _identity(values)
-    if len(wanted) <= len(ran):
-        return False  # equal sets are caught by their digests; fewer cannot be a superset
+    if len(wanted) == len(ran):
+        # the very same set, running: on a server the look-up of its digest can miss it,
+        # the trial having ended with more values (declared as it ran) since the running
+        # trials were read
+        return all(name in ran and _same(value, ran[name]) for name, value in wanted.items())
+    if len(wanted) < len(ran):
+        return False  # fewer cannot be a superset
     for name, value in ran.items():
         if name not in wanted or not _same(wanted[name], value):
             return False
