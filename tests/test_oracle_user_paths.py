@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import collections
 import multiprocessing as mp
+import threading
 
+import psycopg
 import pytest
 from _postgres import fresh_url
 
@@ -43,10 +45,18 @@ def test_hyperband_keeps_its_first_bracket_whole_when_a_second_worker_asks_early
     assert rounds == {(2, 0): 9, (2, 1): 3, (2, 2): 1, (1, 0): 5, (1, 1): 2, (0, 0): 3}
 
 
-def _end_first_trial_when_told(url, kind, conn):
+def _tell(conn, message, answer):
+    conn.send(message)
+    assert conn.poll(DEADLINE) and conn.recv() == answer
+
+
+def _end_first_trial_when_told(url, kind, conn, hold_decision=False):
     """A worker of its own process: takes the first trial (no values yet: the space is
-    declared as it runs), then ends it, declaring the space, when the test says."""
+    declared as it runs; with ``hold_decision``, once the test lets its decision go on),
+    then ends it, declaring the space, when the test says."""
     oracle = ORACLES_BY_KIND[kind](url)
+    if hold_decision:  # (until the test says: it holds the decision's lock meanwhile)
+        type(oracle).on_decide = lambda: _tell(conn, "deciding", "go")
     trial = oracle.create_trial("first")
     conn.send(trial.hyperparameters.values)
     if not conn.poll(DEADLINE):
@@ -59,27 +69,26 @@ def _end_first_trial_when_told(url, kind, conn):
     oracle.close()
 
 
-class _EndsTheFirstTrialMidDecision:
-    """Makes the other worker end its trial in the middle of this worker's decision:
-    after the running trials and the space were read, before the values are chosen."""
+class _Hooked:
+    """Runs ``on_decide`` (once) when this process's next decision starts choosing values:
+    after the running trials and the space were read."""
 
-    conn = None
+    on_decide = None
 
     def populate_space(self, trial_id):
-        if self.conn is not None:
-            self.conn.send("end")
-            assert self.conn.poll(DEADLINE) and self.conn.recv() == "ended"
-            type(self).conn = None
+        hook, type(self).on_decide = type(self).on_decide, None
+        if hook is not None:
+            hook()
         return super().populate_space(trial_id)
 
 
-class _Hyperband(_EndsTheFirstTrialMidDecision, hpstore.HyperbandOracle):
+class _Hyperband(_Hooked, hpstore.HyperbandOracle):
     # (a class with its own populate_space decides as a slow one unless it says otherwise:
     # this one decides as the built-in class does)
     decides_quickly = hpstore.HyperbandOracle.decides_quickly
 
 
-class _Bayesian(_EndsTheFirstTrialMidDecision, hpstore.BayesianOptimizationOracle):
+class _Bayesian(_Hooked, hpstore.BayesianOptimizationOracle):
     decides_quickly = hpstore.BayesianOptimizationOracle.decides_quickly
 
 
@@ -98,6 +107,7 @@ def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
     # set of values was handed out again: the same model run twice. (A quick decision on
     # a file is made in the write transaction, where no trial ends meanwhile.)
     url = fresh_url() if engine == "postgresql" else str(tmp_path / "search.db")
+    racing = ORACLES_BY_KIND[kind](url)
     ours, theirs = mp.Pipe()
     other = mp.get_context("spawn").Process(target=_end_first_trial_when_told,
                                              args=(url, kind, theirs))
@@ -105,8 +115,7 @@ def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
     try:
         assert ours.poll(DEADLINE)
         ours.recv()
-        racing = ORACLES_BY_KIND[kind](url)
-        type(racing).conn = ours
+        type(racing).on_decide = lambda: _tell(ours, "end", "ended")
         trial = racing.create_trial("second")
         if trial.status == "RUNNING":
             declare(trial.hyperparameters)
@@ -115,9 +124,74 @@ def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
         keys = [values_key(t.hyperparameters.values) for t in racing.trials.values()]
         assert len(keys) == len(set(keys)), [t.hyperparameters.values
                                              for t in racing.trials.values()]
-        racing.close()
     finally:
         ours.send("done")
         other.join(DEADLINE)
         if other.is_alive():
             other.kill()
+        racing.close()
+
+
+def _waiting_for_a_lock(url):
+    """Whether a connection to the server waits for an advisory lock (a worker queued
+    for the decision's lock)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return bool(conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+            "wait_event = 'advisory'").fetchone()[0])
+
+
+@pytest.mark.parametrize(("kind", "engine"), [("bayesian", "sqlite"),
+                                              ("bayesian", "postgresql"),
+                                              ("hyperband", "postgresql")])
+def test_a_trial_started_while_a_worker_waited_to_decide_is_not_run_again(kind, engine,
+                                                                          tmp_path):
+    # A worker reads the running trials, then waits for the worker deciding ahead of it
+    # (on a file the Bayesian oracle thinks under a lock of its own, outside the write
+    # transaction; on PostgreSQL the running trials are read ahead of the decision's
+    # lock). That worker starts the first trial (no values: the space is declared as it
+    # runs), which ends, grown, while this one decides: its empty set of values was not
+    # among the running trials read, nor found by its digest, and ran again.
+    url = fresh_url() if engine == "postgresql" else str(tmp_path / "search.db")
+    racing = ORACLES_BY_KIND[kind](url)  # (opening takes the decisions' lock too)
+    ours, theirs = mp.Pipe()
+    other = mp.get_context("spawn").Process(target=_end_first_trial_when_told,
+                                             args=(url, kind, theirs, True))
+    other.start()
+    try:
+        assert ours.poll(DEADLINE) and ours.recv() == "deciding"
+        read = threading.Event()
+        if engine == "sqlite":
+            running = racing._project.running
+
+            def read_running():
+                found = running()
+                read.set()  # (from here on, this worker waits for the decision's lock)
+                return found
+
+            racing._project.running = read_running
+        type(racing).on_decide = lambda: (ours.recv(), _tell(ours, "end", "ended"))
+        made = []
+        second = threading.Thread(target=lambda: made.append(racing.create_trial("second")))
+        second.start()
+        if engine == "sqlite":
+            assert read.wait(DEADLINE)
+        else:
+            while not _waiting_for_a_lock(url):
+                assert second.is_alive()
+        ours.send("go")  # the first trial is recorded, then this worker decides
+        second.join(DEADLINE)
+        trial = made[0]
+        if trial.status == "RUNNING":
+            declare(trial.hyperparameters)
+            racing.update_trial(trial.trial_id, {"default_objective": 1.0})
+            racing.end_trial(trial)
+        keys = [values_key(t.hyperparameters.values) for t in racing.trials.values()]
+        assert len(keys) == len(set(keys)), [t.hyperparameters.values
+                                             for t in racing.trials.values()]
+    finally:
+        ours.send("done")
+        other.join(DEADLINE)
+        if other.is_alive():
+            other.kill()
+        racing.close()

@@ -210,6 +210,14 @@ class DecidingMixin:
                 return Decision(drawn.status, trial_id, drawn.values, drawn.key)
             if running_values is None:
                 values = [t.values for t in facts.running or ()]
+            elif not self.decides_quickly:
+                # Read again now that no other decision can be made: a trial started by
+                # the worker this one waited for was not running yet when they were read
+                # before the lock, and, ended meanwhile with the hyperparameters it
+                # declared, its first values were handed out again. (A quick decision on
+                # a file is made in the transaction that records it: no trial ends
+                # during it.)
+                values = [t.values for t in self._project.running()]
             else:
                 values = running_values
             context = DecisionContext(facts.number, trial_id, running=values)

@@ -3,8 +3,9 @@
 
 A decision is one transaction under the project's decision lock (a transaction-level
 advisory lock). Its opening round trip carries BEGIN, the running trials with whether their
-workers live (when asked: read ahead of the lock, which is not held while they are read),
-the lock and the facts; its closing one the new trial's row with the COMMIT. A quick
+workers live (when asked: read ahead of the lock, which is not held while they are read;
+any started meanwhile by the workers ahead in the queue are read under it), the lock and
+the facts; its closing one the new trial's row with the COMMIT. A quick
 decider's look-ups of values run before are made by that insert, and a decision they
 refuse is made again with real look-ups.
 
@@ -45,11 +46,15 @@ _FACTS_COLUMNS = (
     "number DESC LIMIT 1), EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
     "queued IS NOT NULL), p.uncounted, p.space_version")
 _FACTS = f"SELECT {_FACTS_COLUMNS} FROM projects AS p WHERE p.project_id = %s"
-# ... and for a decision, whether the tuner id runs a trial in another session.
+# ... and for a decision, whether the tuner id runs a trial in another session, and the
+# numbers of the running trials (under the lock: see _since).
 _DECISION_FACTS = (
     f"SELECT {_FACTS_COLUMNS}, EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id "
-    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s) "
+    "AND status = 'RUNNING' AND tuner_id = %s AND session IS DISTINCT FROM %s), ARRAY("
+    "SELECT number FROM trials WHERE project_id = p.project_id AND status = 'RUNNING') "
     "FROM projects AS p WHERE p.project_id = %s")
+_RUNNING_NUMBERED = (f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = %s AND number = "
+                     "ANY(%s) AND status = 'RUNNING' ORDER BY number")
 
 # The running trials by number, each with whether its worker lives (holds its liveness
 # lock: see liveness.py), read when asked in the decision's first round trip, ahead of
@@ -219,7 +224,8 @@ class DecidingMixin:
                                                   and t.session != session)
                        for t, live in trials):
                     return _LOOK_FIRST  # nothing written: its COMMIT ends a reading
-                facts = facts._replace(running=tuple(t for t, _ in trials))
+                facts = facts._replace(running=tuple(t for t, _ in trials)
+                                       + self._since(conn, trials, found[6]))
             if facts.queued:  # a trial waiting to run comes before any new one
                 taken = self._take_queued(conn, tuner_id, session)
                 if taken is not None:
@@ -253,6 +259,20 @@ class DecidingMixin:
                     if running else None))
         except _Unchecked:
             return None
+
+    def _since(self, conn: Any, trials: list[tuple[TrialRecord, bool]],
+               numbers: list[int] | None) -> tuple[TrialRecord, ...]:
+        """The trials running under the lock (``numbers``) that were not among ``trials``,
+        read ahead of it: started by the workers this one queued behind for the lock.
+        Left out, one that ended during this decision, recorded with the hyperparameters it
+        declared, had its first values handed out again (the look-up of their digest finds
+        the values it ended with). None as a rule: no round trip."""
+        known = {t.number for t, _ in trials}
+        since = [n for n in numbers or () if n not in known]
+        if not since:
+            return ()
+        return tuple(trial_record(r) for r in conn.execute(
+            _RUNNING_NUMBERED, (self.project_id, since)).fetchall())
 
     def _insert_trial(self, facts: CreationFacts, decision: Decision, tuner_id: str,
                       session: str | None, checked: list[str], *, ahead: bool = False,
