@@ -195,3 +195,16 @@ def test_a_trial_started_while_a_worker_waited_to_decide_is_not_run_again(kind, 
         if other.is_alive():
             other.kill()
         racing.close()
+
+
+@pytest.mark.parametrize("cls", [hpstore.GridSearchOracle, hpstore.HyperbandOracle,
+                                 hpstore.BayesianOptimizationOracle])
+def test_max_trials_zero_says_what_to_give_for_no_limit(cls):
+    # KerasTuner takes max_trials=0 as no limit; a user porting it is told what means that
+    # here, on the oracle and when the limit is changed on an open one
+    with pytest.raises(ValueError, match="KerasTuner takes 0 as no limit"):
+        cls(max_trials=0)
+    oracle = cls(max_trials=1)
+    with pytest.raises(ValueError, match="KerasTuner takes 0 as no limit"):
+        oracle.max_trials = 0
+    assert oracle.max_trials == 1

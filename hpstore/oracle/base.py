@@ -35,6 +35,7 @@ from hpstore.oracle.opening import (
     OpeningMixin,
     check_bool,
     check_int,
+    check_max_trials,
     check_optional_int,
     check_step,
 )
@@ -196,7 +197,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         overwrite = check_bool("overwrite", overwrite)
         allow_new_entries = check_bool("allow_new_entries", allow_new_entries)
         tune_new_entries = check_bool("tune_new_entries", tune_new_entries)
-        max_trials = check_optional_int("max_trials", max_trials, minimum=1)
+        max_trials = check_max_trials(max_trials)
         seed = check_optional_int("seed", seed, minimum=None)
         max_retries_per_trial = check_int("max_retries_per_trial", max_retries_per_trial,
                                           minimum=0)
@@ -367,7 +368,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
 
     @max_trials.setter
     def max_trials(self, value: int | None) -> None:
-        value = check_optional_int("max_trials", value, minimum=1)
+        value = check_max_trials(value)
         self._project.update_settings(max_trials=value, set_max_trials=True)
 
     def remaining_trials(self) -> int | None:

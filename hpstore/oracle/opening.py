@@ -214,6 +214,21 @@ def check_optional_int(name: str, value: Any, minimum: int | None) -> int | None
     return None if value is None else check_int(name, value, minimum)
 
 
+def check_max_trials(value: Any) -> int | None:
+    """``max_trials`` as given to an oracle: a whole number of at least 1, or None.
+
+    Raises:
+        ValueError, TypeError: anything else; 0 says what to give instead (KerasTuner
+            takes it as no limit, a search here would run no trial).
+    """
+    if type(value) is int and value == 0:
+        raise ValueError(
+            "`max_trials` must be at least 1, received 0. KerasTuner takes 0 as no limit; "
+            "here give None to GridSearchOracle or HyperbandOracle for no limit, or a "
+            "large number for a search that runs until its space is used up.")
+    return check_optional_int("max_trials", value, minimum=1)
+
+
 def check_step(step: Any) -> int:
     """A reported step as a Python int that fits in 64 bits.
 
