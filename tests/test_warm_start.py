@@ -1,0 +1,221 @@
+"""Warm starts: a search started from another search's results (a file, a project of it,
+a URL), through the library, several processes and the commands."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from _steering import run
+from _workers import objective_value, open_oracle, space
+
+import hpstore
+
+
+def _source(path):
+    oracle = open_oracle(path, max_trials=8, seed=1)
+    ran = run(oracle)
+    return oracle, ran
+
+
+def test_a_warm_start_adds_the_fitting_completed_trials_once(tmp_path):
+    source, ran = _source(tmp_path / "old.db")
+    source.retire_trial(ran[0][0], "bad run")
+    narrow = hpstore.HyperParameters()
+    narrow.Float("x", -10, 10)
+    narrow.Int("y", 0, 4)  # the old search went up to 10
+    narrow.Choice("c", ["a", "b"])
+    fits = [v for tid, v in ran[1:] if v["y"] <= 4]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        oracle = hpstore.BayesianOptimizationOracle(
+            "loss", max_trials=5, hyperparameters=narrow, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+    assert sorted(json.dumps(t.hyperparameters.values, sort_keys=True)
+                  for t in oracle.trials.values()) == sorted(
+        json.dumps(v, sort_keys=True) for v in fits)
+    skipped = oracle.warm_start.skipped
+    assert len(skipped) == len(ran) - 1 - len(fits) and skipped
+    assert all("outside the range" in why for _, why in skipped)
+    if skipped:
+        assert any("did not fit this search" in str(w.message) for w in caught)
+    assert oracle.remaining_trials() == 5  # not counted towards max_trials
+    record = oracle.project.trial(oracle.warm_start.added[0])
+    assert record.origin.startswith("warm start: old.db 'untitled_project' trial ")
+    scores = {json.dumps(t.hyperparameters.values, sort_keys=True): t.score
+              for t in oracle.trials.values()}
+    assert all(scores[json.dumps(v, sort_keys=True)] == pytest.approx(objective_value(v))
+               for v in fits)
+    # opened again (another worker, a restart): nothing is added twice, nor said again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = hpstore.BayesianOptimizationOracle(database=tmp_path / "new.db",
+                                                   warm_start_from=(tmp_path / "old.db",
+                                                                    "untitled_project"))
+    assert again.warm_start.added == [] and again.warm_start.already == len(fits)
+    assert len(again.trials) == len(fits)
+
+
+def test_a_warm_start_into_several_objectives_names_the_metric_a_source_lacks(tmp_path):
+    # the reason named the combined objective's own name, 'multi_objective', no metric
+    _source(tmp_path / "old.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oracle = hpstore.RandomSearchOracle(
+            ["loss", "val_loss"], max_trials=5, hyperparameters=space(),
+            database=tmp_path / "new.db", warm_start_from=tmp_path / "old.db")
+    reasons = {why for _, why in oracle.warm_start.skipped}
+    assert reasons == {"it reported no 'val_loss'"}
+
+
+def _user_warnings(caught):
+    return [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_a_warm_start_from_hyperband_takes_each_configuration_at_its_longest_run(tmp_path):
+    source = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
+                                     database=tmp_path / "old.db", seed=5)
+    while (trial := source.create_trial("w")).status == "RUNNING":
+        values = trial.hyperparameters.values
+        for epoch in range(values["tuner/initial_epoch"], values["tuner/epochs"]):
+            # longer training scores better: a shorter run's score is not the longest's
+            source.update_trial(trial.trial_id,
+                                {"loss": objective_value(values) + 1 / (epoch + 1)}, step=epoch)
+        trial.status = "COMPLETED"
+        source.end_trial(trial)
+    ran = {tid: t for tid, t in source.trials.items() if t.status == "COMPLETED"}
+    continued = {t.hyperparameters.values["tuner/trial_id"]: tid for tid, t in ran.items()
+                 if t.hyperparameters.values.get("tuner/trial_id")}
+    assert continued  # the source promoted some configurations
+
+    def longest(tid):  # the end of a chain of continuations
+        while tid in continued:
+            tid = continued[tid]
+        return tid
+
+    def own(values):
+        return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/")},
+                          sort_keys=True)
+
+    ends = {tid for tid in ran if tid not in continued}
+    with pytest.warns(UserWarning, match=f"{len(continued)} completed trials were left out "
+                      "for holding the values of a later run"):
+        oracle = open_oracle(tmp_path / "new.db", max_trials=3,
+                             warm_start_from=tmp_path / "old.db")
+    result = oracle.warm_start
+    assert len(result.added) == len(ends) and result.already == 0
+    assert dict(result.skipped) == {
+        tid: f"same values as trial {longest(tid)}, a later run of them, which was taken "
+             "in instead" for tid in continued}
+    held = {own(t.hyperparameters.values): t for t in oracle.trials.values()}
+    assert len(held) == len(ends)
+    for tid in ends:
+        trial = held[own(ran[tid].hyperparameters.values)]
+        assert trial.score == pytest.approx(ran[tid].score)
+        assert oracle.project.trial(trial.trial_id).origin.endswith(f" trial {tid}")
+
+
+def test_a_warm_start_warns_once_about_repeats_and_misfits(tmp_path):
+    source, ran = _source(tmp_path / "old.db")
+    repeat = {"x": 1.0, "y": 1, "c": "a"}
+    first = source.add_trial(repeat, {"loss": 5.0}).trial_id
+    later = source.add_trial(repeat, {"loss": 2.0}).trial_id
+    narrow = hpstore.HyperParameters()
+    narrow.Float("x", -10, 10)
+    narrow.Int("y", 0, 4)
+    narrow.Choice("c", ["a", "b"])
+    misfits = {tid for tid, v in ran if v["y"] > 4}
+    assert misfits
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        oracle = hpstore.RandomSearchOracle(
+            "loss", max_trials=5, hyperparameters=narrow, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+    said = _user_warnings(caught)
+    assert len(said) == 1
+    assert f"{len(misfits) + 1} completed trials were left out" in str(said[0].message)
+    result = oracle.warm_start
+    assert result.already == 0
+    assert len(result.added) == len(ran) - len(misfits) + 1
+    assert dict(result.skipped)[first] == (f"same values as trial {later}, a later run of "
+                                           "them, which was taken in instead")
+    assert {tid for tid, _ in result.skipped} == misfits | {first}
+    scores = [t.score for t in oracle.trials.values() if t.hyperparameters.values == repeat]
+    assert scores == [2.0]
+    # another process opens the same search: nothing added, nothing said again
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = hpstore.RandomSearchOracle(database=tmp_path / "new.db",
+                                           warm_start_from=tmp_path / "old.db")
+    assert _user_warnings(caught) == []
+    assert again.warm_start.added == [] and again.warm_start.already == len(result.added)
+    assert again.warm_start.skipped == result.skipped
+
+
+def test_a_warm_start_names_its_source_clearly(tmp_path):
+    _source(tmp_path / "old.db")
+    open_oracle(tmp_path / "old.db", project_name="other").close()
+    with pytest.raises(hpstore.ProjectChoiceError, match="several projects"):
+        open_oracle(tmp_path / "new.db", project_name="fresh",
+                    warm_start_from=tmp_path / "old.db")
+    with pytest.raises(hpstore.ProjectChoiceError, match="no project 'nope'"):
+        open_oracle(tmp_path / "new.db", warm_start_from=(tmp_path / "old.db", "nope"))
+    with pytest.raises(hpstore.DatabaseError, match="does not exist"):
+        open_oracle(tmp_path / "new.db", warm_start_from=tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(hpstore.HpStoreError, match="this very project"):
+        open_oracle(tmp_path / "old.db", warm_start_from=tmp_path / "old.db",
+                    project_name="untitled_project")
+
+
+def test_a_warm_start_waits_for_the_space_a_tuners_hypermodel_declares(tmp_path):
+    # the space was empty when the oracle was made, so every source trial was skipped, and
+    # the first search ran without them
+    _source(tmp_path / "old.db")
+
+    def build(hp):
+        hp.Float("x", -10, 10)
+        hp.Int("y", 0, 10)
+        hp.Choice("c", ["a", "b"])
+
+    seen = []
+
+    def run_trial(trial):
+        seen.append(len([t for t in oracle.trials.values() if t.status == "COMPLETED"]))
+        return objective_value(trial.hyperparameters.values)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is skipped: nothing to warn about
+        oracle = hpstore.BayesianOptimizationOracle(
+            "loss", max_trials=3, database=tmp_path / "new.db",
+            warm_start_from=tmp_path / "old.db")
+        assert oracle.warm_start is None  # waits for the space
+        hpstore.Tuner(oracle, hypermodel=build, run_trial=run_trial, verbose=0).search()
+    assert len(oracle.warm_start.added) == 8 and oracle.warm_start.skipped == []
+    assert seen[0] == 8  # the first trial of the search already had them
+
+
+def test_a_warm_start_that_cannot_be_read_leaves_no_search_behind(tmp_path):
+    target = tmp_path / "new.db"
+    for source, error in ((tmp_path / "last-weeek.db", hpstore.DatabaseError),
+                          (5, TypeError), ((tmp_path / "old.db", 7), TypeError)):
+        with pytest.raises(error):
+            open_oracle(target, warm_start_from=source)
+        assert not target.exists()
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_warm_start_naming_no_project_of_its_source_leaves_no_search_behind(tmp_path):
+    # a typo in the project's name was refused only once the search had been made with its
+    # seed and max_trials, so the corrected call was refused as a changed search
+    _source(tmp_path / "old.db")
+    open_oracle(tmp_path / "old.db", project_name="other").close()
+    target = tmp_path / "new.db"
+    for source in ((tmp_path / "old.db", "typo"), tmp_path / "old.db"):
+        with pytest.raises(hpstore.ProjectChoiceError):
+            open_oracle(target, project_name="mine", seed=1, warm_start_from=source)
+        assert not target.exists()
+    oracle = open_oracle(target, project_name="mine", seed=2,
+                         warm_start_from=(tmp_path / "old.db", "other"))
+    assert oracle.seed == 2
