@@ -276,12 +276,17 @@ class Oracle(keras_tuner.Oracle):
         inner = self.hpstore_oracle
         given = ours.status
         step = self._scored_on.pop(str(trial.trial_id), None)
+        scorer: Any = None
         if step is not None:  # scored on the result run_trial returned, not its best epoch
-            inner.score_trial = functools.partial(_score_at_step, inner, step)  # type: ignore[method-assign]
+            scorer = functools.partial(_score_at_step, inner, step)
+        if type(self).score_trial is not Oracle.score_trial:  # a subclass's own scoring
+            scorer = functools.partial(self._score_as_keras_tuner, scorer or inner.score_trial)
+        if scorer is not None:
+            inner.score_trial = scorer  # type: ignore[method-assign]
         try:
             inner.end_trial(ours)
         finally:
-            if step is not None:
+            if scorer is not None:
                 del inner.score_trial  # (the class's again)
             self._reported.pop(str(trial.trial_id), None)
             self._reported_itself.discard(str(trial.trial_id))
@@ -296,6 +301,37 @@ class Oracle(keras_tuner.Oracle):
                   f"{left} retr{'ies' if left != 1 else 'y'} left.", flush=True)
         if trial.status != TrialStatus.IDLE and trial.trial_id in self._display.trial_start:
             self._display.on_trial_end(trial)
+
+    def score_trial(self, trial: Any) -> None:
+        """Set ``trial.score`` and ``trial.best_step`` of a trial that ends scored
+        (COMPLETED, or STOPPED by the search), as the hpstore oracle scores it: its
+        objective's best epoch, or the result its ``run_trial`` returned.
+
+        A subclass may override it, as in KerasTuner: it is called with the KerasTuner
+        Trial (its ``metrics`` hold every epoch recorded) as the trial ends, and the score
+        it sets is recorded; a NaN or None score makes the trial INVALID. ``trial`` is one
+        of those this oracle hands to it; any other is scored as KerasTuner's Oracle
+        scores it."""
+        ours: hpstore.Trial | None = getattr(trial, "_hpstore_trial", None)
+        scorer = getattr(trial, "_hpstore_scorer", None)
+        if ours is None or scorer is None:
+            super().score_trial(trial)
+            return
+        scorer(ours)
+        trial.score = ours.score
+        trial.best_step = ours.best_step if ours.best_step is not None else 0
+
+    def _score_as_keras_tuner(self, scorer: Any, stored: hpstore.Trial) -> None:
+        """Score ``stored`` (the hpstore oracle's trial) by this class's ``score_trial``,
+        handed the KerasTuner Trial, and take back the score it sets."""
+        theirs = to_keras_trial(stored)
+        theirs.status = (TrialStatus.STOPPED if stored.status == TrialStatus.STOPPED
+                         else TrialStatus.COMPLETED)  # (the only ends that are scored)
+        theirs._hpstore_trial, theirs._hpstore_scorer = stored, scorer  # type: ignore[attr-defined]
+        theirs.score = None
+        self.score_trial(theirs)
+        stored.score = None if theirs.score is None else float(theirs.score)
+        stored.best_step = None if theirs.best_step is None else int(theirs.best_step)
 
     def get_trial(self, trial_id: str) -> KerasTrial:
         """The trial as the file holds it now (TrialNotFoundError, a KeyError, if none)."""

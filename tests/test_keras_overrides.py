@@ -1,0 +1,112 @@
+"""A ported KerasTuner script's oracle of its own: a subclass of one of ``kt.oracles``
+overriding a method KerasTuner users override. ``create_trial`` and ``end_trial`` are the
+Tuner's own calls and run; ``score_trial`` is called as KerasTuner calls it, with the
+KerasTuner Trial, when a trial ends scored. Real Keras, training a tiny model on a CPU."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any
+
+import keras_tuner
+import pytest
+from _keras_models import build, data
+
+import hpstore.keras as kt
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+X, Y = data()
+EPOCHS = 2
+
+
+def search(tuner: Any) -> None:
+    tuner.search(X, Y, epochs=EPOCHS, validation_data=(X, Y), verbose=0)
+
+
+def stored(path: Any) -> dict[str, tuple[str, float | None]]:
+    """trial id -> (status, score) as the file holds them."""
+    with sqlite3.connect(path) as conn:
+        return {t: (s, v) for t, s, v in conn.execute(
+            "SELECT trial_id, status, score FROM trials")}
+
+
+def test_a_score_trial_override_scores_every_trial_with_a_keras_trial(tmp_path: Any) -> None:
+    seen: list[tuple[str, str, list[float]]] = []
+
+    class LastEpoch(kt.oracles.RandomSearchOracle):
+        def score_trial(self, trial: Any) -> None:
+            assert isinstance(trial, keras_tuner.engine.trial.Trial)
+            history = [o.mean() for o in trial.metrics.get_history("val_loss")]
+            seen.append((trial.trial_id, trial.status, history))
+            trial.score, trial.best_step = history[-1] + 100.0, len(history) - 1
+
+    oracle = LastEpoch(objective="val_loss", max_trials=3, seed=1)
+    tuner = kt.Tuner(oracle=oracle, hypermodel=build, directory=str(tmp_path),
+                     project_name="p")
+    search(tuner)
+    assert sorted(t for t, _, _ in seen) == sorted(tuner.oracle.trials)
+    assert {status for _, status, _ in seen} == {"COMPLETED"}
+    assert all(len(history) == EPOCHS for _, _, history in seen)
+    rows = stored(tmp_path / "p.db")
+    for trial_id, _, history in seen:
+        assert rows[trial_id] == ("COMPLETED", pytest.approx(history[-1] + 100.0))
+        assert tuner.oracle.get_trial(trial_id).best_step == EPOCHS - 1
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.score == min(h[-1] for _, _, h in seen) + 100.0
+
+
+def test_an_override_that_calls_super_gets_the_score_hpstore_gives(tmp_path: Any) -> None:
+    given: list[tuple[float, int]] = []
+
+    class Watching(kt.oracles.RandomSearchOracle):
+        def score_trial(self, trial: Any) -> None:
+            super().score_trial(trial)
+            given.append((trial.score, trial.best_step))
+
+    tuner = kt.Tuner(oracle=Watching(objective="val_loss", max_trials=2, seed=1),
+                     hypermodel=build, directory=str(tmp_path), project_name="p")
+    search(tuner)
+    assert len(given) == 2
+    for trial in tuner.oracle.trials.values():
+        best = min(o.mean() for o in trial.metrics.get_history("val_loss"))
+        assert (trial.score, trial.best_step) in given
+        assert trial.score == pytest.approx(best)
+
+
+def test_a_nan_score_from_the_override_fails_the_trial_as_in_keras_tuner(tmp_path: Any
+                                                                         ) -> None:
+    class Unscorable(kt.oracles.RandomSearchOracle):
+        def score_trial(self, trial: Any) -> None:
+            trial.score = math.nan
+
+    tuner = kt.Tuner(oracle=Unscorable(objective="val_loss", max_trials=1, seed=1,
+                                       max_consecutive_failed_trials=1),
+                     hypermodel=build, directory=str(tmp_path), project_name="p")
+    with pytest.raises(RuntimeError, match="consecutive"):
+        search(tuner)
+    assert [s for s, _ in stored(tmp_path / "p.db").values()] == ["FAILED"]
+
+
+def test_create_trial_and_end_trial_overrides_run_as_the_tuner_calls_them(tmp_path: Any
+                                                                           ) -> None:
+    calls: list[str] = []
+
+    class Counting(kt.oracles.RandomSearchOracle):
+        def create_trial(self, tuner_id: str) -> Any:
+            trial = super().create_trial(tuner_id)
+            calls.append(f"create {trial.status}")
+            return trial
+
+        def end_trial(self, trial: Any) -> None:
+            calls.append(f"end {trial.trial_id}")
+            super().end_trial(trial)
+
+    tuner = kt.Tuner(oracle=Counting(objective="val_loss", max_trials=2, seed=1),
+                     hypermodel=build, directory=str(tmp_path), project_name="p")
+    search(tuner)
+    assert calls.count("create RUNNING") == 2
+    assert sorted(c for c in calls if c.startswith("end")) == sorted(
+        f"end {t}" for t in tuner.oracle.trials)
