@@ -1,7 +1,9 @@
 """A ported KerasTuner script's oracle of its own: a subclass of one of ``kt.oracles``
 overriding a method KerasTuner users override. ``create_trial`` and ``end_trial`` are the
 Tuner's own calls and run; ``score_trial`` is called as KerasTuner calls it, with the
-KerasTuner Trial, when a trial ends scored. Real Keras, training a tiny model on a CPU."""
+KerasTuner Trial, when a trial ends scored; ``populate_space`` and ``update_space``, which
+the hpstore oracle underneath answers, are refused when the class is written, never
+silently skipped. Real Keras, training a tiny model on a CPU."""
 
 from __future__ import annotations
 
@@ -88,6 +90,17 @@ def test_a_nan_score_from_the_override_fails_the_trial_as_in_keras_tuner(tmp_pat
     with pytest.raises(RuntimeError, match="consecutive"):
         search(tuner)
     assert [s for s, _ in stored(tmp_path / "p.db").values()] == ["FAILED"]
+
+
+@pytest.mark.parametrize("method", ["populate_space", "update_space"])
+@pytest.mark.parametrize("base", ["RandomSearchOracle", "HyperbandOracle"])
+def test_an_override_the_hpstore_oracle_answers_is_refused_when_written(
+        method: str, base: str) -> None:
+    def override(self: Any, arg: Any) -> Any:  # pragma: no cover - never called
+        return None
+
+    with pytest.raises(TypeError, match=rf"(?s){method}.*hpstore\.Oracle.*oracle="):
+        type("Mine", (getattr(kt.oracles, base),), {method: override})
 
 
 def test_create_trial_and_end_trial_overrides_run_as_the_tuner_calls_them(tmp_path: Any

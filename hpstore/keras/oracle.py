@@ -101,6 +101,14 @@ class _Setting:
             setattr(oracle._inner, self.name, value)
 
 
+#: methods of KerasTuner's Oracle a subclass of this one cannot override, and why
+_NOT_OVERRIDABLE = {
+    "populate_space": "the hpstore oracle underneath proposes each trial's values, under "
+                      "the search file's lock, with its own populate_space.",
+    "update_space": "the hpstore oracle underneath keeps the space in the search file, "
+                    "and the Tuner adds what the hypermodel declares to it directly.",
+}
+
 _SETTING_DEFAULTS = {"max_retries_per_trial": 0, "max_consecutive_failed_trials": 3,
                      "allow_new_entries": True, "tune_new_entries": True}
 
@@ -119,6 +127,20 @@ class Oracle(keras_tuner.Oracle):
     Raises:
         TypeError: ``oracle`` is not an hpstore Oracle.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The hpstore oracle underneath proposes the trials and keeps the space, in the
+        # file every process shares: an override of these would never be called, and a
+        # search silently run without it is worse than none.
+        super().__init_subclass__(**kwargs)
+        for name, instead in _NOT_OVERRIDABLE.items():
+            if name in vars(cls):
+                raise TypeError(
+                    f"{cls.__qualname__} overrides {name}, which hpstore.keras's oracles "
+                    f"never call: {instead} Subclass hpstore.Oracle (or one of its "
+                    f"oracles), override {name} there, and pass it as oracle= to "
+                    "hpstore.keras.Tuner. create_trial, end_trial and score_trial may be "
+                    "overridden here.")
 
     def __init__(self, oracle: hpstore.Oracle) -> None:
         if not isinstance(oracle, hpstore.Oracle):
