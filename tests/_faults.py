@@ -542,3 +542,22 @@ def in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedP
          f'{mount} && shift && exec "$@"', "sh", str(folder), *command],
         capture_output=True, text=True, timeout=DEADLINE,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def a_trial_left_running(report: dict[str, Any], disk: Any
+                         ) -> tuple[str, dict[str, tuple[str, int, float]]]:
+    """Check the report of a search whose trial's end met a full disk on ``disk`` (see
+    a_tuner_on_a_full_disk): the error says so and that the trial stays RUNNING and runs
+    again, the file shows it RUNNING then and is whole, and the search then completed its
+    5 trials. Returns the trial's id and every trial's (status, run, score)."""
+    kind, said, is_database_error = report["error"]
+    assert kind == "DatabaseError" and is_database_error, said
+    trial = report["failed"]
+    assert f"the disk holding {disk} is full" in said and "free some space" in said
+    assert f"Trial {trial} could not be handed back either: it stays RUNNING" in said
+    assert "runs again from its start" in said
+    assert report["seen"] == [["RUNNING", 1]]  # its run's end was not written
+    assert report["integrity"] == [["ok"]]
+    trials = {t: (status, run, score) for t, status, run, score in report["trials"]}
+    assert len(trials) == 5 and {s for s, _, _ in trials.values()} == {"COMPLETED"}
+    return trial, trials

@@ -117,19 +117,30 @@ def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
         ours.recv()
         type(racing).on_decide = lambda: _tell(ours, "end", "ended")
         trial = racing.create_trial("second")
-        if trial.status == "RUNNING":
-            declare(trial.hyperparameters)
-            racing.update_trial(trial.trial_id, {"default_objective": 1.0})
-            racing.end_trial(trial)
-        keys = [values_key(t.hyperparameters.values) for t in racing.trials.values()]
-        assert len(keys) == len(set(keys)), [t.hyperparameters.values
-                                             for t in racing.trials.values()]
+        _end_and_check_no_values_twice(racing, trial, declare)
     finally:
-        ours.send("done")
-        other.join(DEADLINE)
-        if other.is_alive():
-            other.kill()
-        racing.close()
+        _stop(ours, other, racing)
+
+
+def _end_and_check_no_values_twice(racing, trial, declare):
+    """End the racing worker's trial (declaring what it declares as it runs), then no two
+    trials of the search hold the same values."""
+    if trial.status == "RUNNING":
+        declare(trial.hyperparameters)
+        racing.update_trial(trial.trial_id, {"default_objective": 1.0})
+        racing.end_trial(trial)
+    keys = [values_key(t.hyperparameters.values) for t in racing.trials.values()]
+    assert len(keys) == len(set(keys)), [t.hyperparameters.values
+                                         for t in racing.trials.values()]
+
+
+def _stop(ours, other, racing):
+    """Let the other process end, and close this one's oracle."""
+    ours.send("done")
+    other.join(DEADLINE)
+    if other.is_alive():
+        other.kill()
+    racing.close()
 
 
 def _waiting_for_a_lock(url):
@@ -182,19 +193,9 @@ def test_a_trial_started_while_a_worker_waited_to_decide_is_not_run_again(kind, 
         ours.send("go")  # the first trial is recorded, then this worker decides
         second.join(DEADLINE)
         trial = made[0]
-        if trial.status == "RUNNING":
-            declare(trial.hyperparameters)
-            racing.update_trial(trial.trial_id, {"default_objective": 1.0})
-            racing.end_trial(trial)
-        keys = [values_key(t.hyperparameters.values) for t in racing.trials.values()]
-        assert len(keys) == len(set(keys)), [t.hyperparameters.values
-                                             for t in racing.trials.values()]
+        _end_and_check_no_values_twice(racing, trial, declare)
     finally:
-        ours.send("done")
-        other.join(DEADLINE)
-        if other.is_alive():
-            other.kill()
-        racing.close()
+        _stop(ours, other, racing)
 
 
 @pytest.mark.parametrize("cls", [hpstore.GridSearchOracle, hpstore.HyperbandOracle,
