@@ -7,6 +7,7 @@ and calls its ``main``.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import sys
 from pathlib import Path
@@ -107,7 +108,10 @@ def _command(args: list[str]) -> int:
         from hpstore.tooling import run_tool
 
         return run_tool(load_tool(command).main, rest)
-    print(f"hpstore: unknown command {command!r}\n\n{usage()}", end="", file=sys.stderr)
+    near = difflib.get_close_matches(command, ["demo", *available_tools()], n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    print(f"hpstore: unknown command {command!r}{hint}\n\n{usage()}", end="",
+          file=sys.stderr)
     return 2
 
 

@@ -332,6 +332,16 @@ def test_version(capsys):
     assert code == 0 and out == f"hpstore {hpstore.__version__}\n"
 
 
+def test_a_mistyped_command_names_the_nearest_one(capsys):
+    code, out, err = run(capsys, "sumary", "x.db")
+    assert code == 2 and out == ""
+    assert err.startswith("hpstore: unknown command 'sumary' (did you mean 'summary'?)\n")
+    code, _, err = run(capsys, "enquee")
+    assert code == 2 and "(did you mean 'enqueue'?)" in err
+    code, _, err = run(capsys, "zzzz")  # nothing near: no guess
+    assert code == 2 and err.startswith("hpstore: unknown command 'zzzz'\n")
+
+
 def test_status_is_case_insensitive(shared_db, capsys):
     code, out, _ = run(capsys, "trials", shared_db, "--status", "failed", "--status",
                        "Invalid", "--format", "json")
