@@ -3,7 +3,9 @@ kill -9, in the Tuner, in the tools."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import math
 import multiprocessing as mp
 import os
@@ -230,9 +232,9 @@ def _stop_then_wait(path: str, stopped_event, info) -> None:
     signal.pause()  # killed before it ends the trial
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_kill_9_right_after_a_stop_leaves_it_stopped_and_scored(tmp_path):
-    path = str(tmp_path / "k.db")
+def kill_9_right_after_a_stop(path: str) -> str:
+    """A worker process whose trial a rule stops is killed with SIGKILL before it ends the
+    trial; returns the trial's id."""
     make("random", path, hpstore.Threshold(upper=0.5)).close()
     stopped_event, info = CTX.Event(), CTX.Queue()
     proc = CTX.Process(target=_stop_then_wait, args=(path, stopped_event, info))
@@ -242,6 +244,41 @@ def test_kill_9_right_after_a_stop_leaves_it_stopped_and_scored(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(DEADLINE)
     assert status == "STOPPED"
+    return trial_id
+
+
+def the_stopped_run_ended(database: str, trial_id: str, row: tuple) -> None:
+    """Check a stopped trial whose worker never ended it: ``row`` is its (session,
+    started_at, ended_at, time of its change to STOPPED in the status log); the run ended
+    at the stop, no worker holds it, and the tools give its duration."""
+    session, started, ended, stopped_at = row
+    assert session is None and ended is not None
+    assert ended == pytest.approx(stopped_at, abs=1e-3) and ended >= started
+    done = subprocess.run([sys.executable, "-m", "hpstore", "trials", database, "--format",
+                           "json"], capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    [shown] = [t for t in json.loads(done.stdout) if t["trial_id"] == trial_id]
+    assert shown["status"] == "STOPPED" and shown["seconds"] is not None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_between_a_stop_and_its_end_leaves_the_run_ended_at_the_stop(tmp_path):
+    # The trial stayed STOPPED under its dead worker's session with no end time: no
+    # duration in the tools, and a run that looked never ended, for good.
+    path = str(tmp_path / "k.db")
+    trial_id = kill_9_right_after_a_stop(path)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        row = conn.execute(
+            "SELECT t.session, t.started_at, t.ended_at, s.at_unix FROM trials AS t JOIN "
+            "status_log AS s ON s.trial_id = t.trial_id AND s.to_status = 'STOPPED' "
+            "WHERE t.trial_id = ?", (trial_id,)).fetchone()
+    the_stopped_run_ended(path, trial_id, row)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_right_after_a_stop_leaves_it_stopped_and_scored(tmp_path):
+    path = str(tmp_path / "k.db")
+    trial_id = kill_9_right_after_a_stop(path)
     oracle = make("random", path, None)
     fresh = oracle.create_trial("next")  # reaps the dead worker's trials
     assert fresh.trial_id != trial_id  # the stopped trial is not run again

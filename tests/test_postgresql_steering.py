@@ -22,7 +22,14 @@ from _workers import (
     open_oracle,
     retire_and_restore_forever,
 )
-from test_early_stopping import RULES, _worker, make, run_search
+from test_early_stopping import (
+    RULES,
+    _worker,
+    kill_9_right_after_a_stop,
+    make,
+    run_search,
+    the_stopped_run_ended,
+)
 
 import hpstore
 from hpstore.cli import main as cli
@@ -264,6 +271,19 @@ def test_processes_reporting_at_once_stop_each_trial_once():
     for trial_id, log in logs:  # never stopped twice, never running again once stopped
         assert log.count("RUNNING>STOPPED") <= 1, (trial_id, log)
         assert "STOPPED>RUNNING" not in log, (trial_id, log)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_between_a_stop_and_its_end_leaves_the_run_ended_at_the_stop():
+    # as on a file: the trial stayed STOPPED under its dead worker's session, never ended
+    url = fresh_url()
+    trial_id = kill_9_right_after_a_stop(url)
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT t.session, t.started_at, t.ended_at, s.at_unix FROM trials AS t JOIN "
+            "status_log AS s ON s.trial_id = t.trial_id AND s.to_status = 'STOPPED' "
+            "WHERE t.trial_id = %s", (trial_id,)).fetchone()
+    the_stopped_run_ended(url, trial_id, row)
 
 
 def test_a_stop_meeting_a_status_change_of_its_trial_is_settled_not_stuck():

@@ -105,9 +105,12 @@ _FINISHED = ("SELECT EXISTS (SELECT 1 FROM transitions WHERE trial = %s AND at =
 
 
 # A stop decided by a rule: only a trial still RUNNING (the trigger logs the change, with
-# the rule's message).
+# the rule's message). The run ends here as far as the store goes (its time, its worker
+# let go): a worker that dies, or whose end fails, before it ends the trial leaves it
+# whole; its end, when written, has the last word.
 _STOP = ("UPDATE trials SET status = 'STOPPED', message = %s, score = %s, best_step = %s, "
-         "pid = %s, changed_at = %s WHERE id = %s AND status = 'RUNNING'")
+         "session = NULL, ended_at = %s, pid = %s, changed_at = %s WHERE id = %s AND "
+         "status = 'RUNNING'")
 
 
 class _Unseen(Exception):
@@ -464,10 +467,11 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         # the loser is retried, and a trial handed on is then refused as not running.
         self.db.lock(conn, "log", self.project_id)
         conn.execute(_STOP, (verdict.message, None if verdict.score is None
-                             else to_db_float(verdict.score), verdict.best_step, os.getpid(),
-                             now, trial.key))
+                             else to_db_float(verdict.score), verdict.best_step, now,
+                             os.getpid(), now, trial.key))
         trial.status, trial.message = TrialStatus.STOPPED, verdict.message
         trial.score, trial.best_step = verdict.score, verdict.best_step
+        trial.session, trial.ended_at = None, now
         return trial
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,

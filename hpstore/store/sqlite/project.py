@@ -515,15 +515,19 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 verdict = stop.decide(trial.key, trial.run, last, points, SQLiteHistory(
                     conn, self.project_id, stop.metric, trial.key))
                 if verdict is not None:
+                    # The run ends here, as far as the store goes (its time, its worker
+                    # let go): a worker that dies, or meets a full disk, before it ends
+                    # the trial leaves it whole. Its end, when written, has the last word.
                     conn.execute(
                         "UPDATE trials SET status = 'STOPPED', message = ?, score = ?, "
-                        "best_step = ?, pid = ?, changed_at = ? WHERE id = ? AND "
-                        "status = 'RUNNING'",
+                        "best_step = ?, session = NULL, ended_at = ?, pid = ?, "
+                        "changed_at = ? WHERE id = ? AND status = 'RUNNING'",
                         (verdict.message, None if verdict.score is None
-                         else to_db_float(verdict.score), verdict.best_step, os.getpid(),
-                         now, trial.key))
+                         else to_db_float(verdict.score), verdict.best_step, now,
+                         os.getpid(), now, trial.key))
                     trial.status, trial.message = TrialStatus.STOPPED, verdict.message
                     trial.score, trial.best_step = verdict.score, verdict.best_step
+                    trial.session, trial.ended_at = None, now
         return trial
 
     def finish(self, trial: TrialRecord, status: str, message: str | None,
