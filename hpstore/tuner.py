@@ -90,10 +90,20 @@ def give_back(end_trial: Callable[[Any], Any], trial: Any, failure: DatabaseErro
     to IDLE) back to run again through ``end_trial``, in one try: the store that just
     failed may fail again (a stopped writer: one more timeout, not two; a disk still
     full). When it does, the trial stays RUNNING under this process, and ``failure``'s
-    message says what becomes of it (its type stays the store's); nothing is raised."""
+    message says what becomes of it (its type stays the store's: a trial the search had
+    stopped stays STOPPED, ended at the stop); nothing is raised."""
     try:
         end_trial(trial)
-    except DatabaseError:
+    except DatabaseError as again:
+        stopped = getattr(again, "stopped_by", None) or getattr(failure, "stopped_by", None)
+        if stopped is not None:
+            # the stop ended its run in the store already: only its worker's end is lost
+            failure.args = (
+                f"{failure} Trial {trial.trial_id} was stopped early by the search before "
+                f"this ({stopped}): it stays STOPPED, scored on what it reached and ended "
+                "at the stop, and is not run again; only its worker's own end of the run "
+                "could not be written.", *failure.args[1:])
+            return
         failure.args = (
             f"{failure} Trial {trial.trial_id} could not be handed back either: it "
             "stays RUNNING under this process until the search resumes, and then runs "

@@ -200,6 +200,66 @@ def a_tuner_on_a_full_disk(folder: str, resume: str) -> None:
     _after(path, report)
 
 
+def a_stopped_trial_on_a_full_disk(folder: str, resume: str) -> None:
+    """Run alone in a mount namespace where ``folder`` is a small tmpfs: a Tuner's search
+    with a stopping rule, whose third trial is stopped at its first report and then fills
+    the disk (another program), so that the end of its run cannot be written. Then the
+    space is freed and the search resumed (``resume``: "search again", "new tuner" or
+    "another process", as in a_tuner_on_a_full_disk). Prints what happened, as JSON."""
+    path = os.path.join(folder, "s.db")
+    junk: list[str] = []
+    ran: list[str] = []
+
+    def run_trial(trial: Any) -> None:
+        ran.append(trial.trial_id)
+        for step in range(3):
+            value = 5000.0 if len(ran) == 3 else float(10 * len(ran) + step)
+            if tuner.report(trial, {"loss": value}, step=step):
+                junk.extend(_use_up(folder, "bytes"))
+                return
+
+    def new_tuner() -> hpstore.Tuner:
+        return hpstore.Tuner(open_oracle(path, max_trials=5, seed=3,
+                                         early_stopping=hpstore.Threshold(upper=1000.0)),
+                             run_trial=run_trial, verbose=0)
+
+    report: dict[str, Any] = {}
+    if resume == "another process":
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys, _faults; "
+             "_faults.a_stopped_trial_on_a_full_disk(sys.argv[1], 'none')", folder],
+            capture_output=True, text=True, timeout=DEADLINE)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        ran.extend(report["ran"])
+        junk.extend(report.pop("junk"))
+    else:
+        tuner = new_tuner()
+        try:
+            tuner.search()
+            report["error"] = ["none", ""]
+        except Exception as exc:
+            report["error"] = [type(exc).__name__, str(exc),
+                               isinstance(exc, hpstore.DatabaseError)]
+        report["failed"] = ran[-1]
+        report["seen"] = query(path, "SELECT status, score, run_count, ended_at IS NOT NULL, "
+                                     "session FROM trials WHERE trial_id = ?", (ran[-1],))
+    if resume == "none":  # this process ends: another resumes
+        report["junk"], report["ran"] = junk, ran
+        print(json.dumps(report))
+        return
+    for name in junk:
+        os.remove(name)
+    if resume != "search again":
+        tuner = new_tuner()
+    tuner.search()
+    report["ran"] = ran
+    report["trials"] = query(path, "SELECT trial_id, status, run_count, score FROM trials "
+                                   "ORDER BY number")
+    report["integrity"] = integrity(path)
+    print(json.dumps(report))
+
+
 def _after(path: str, report: dict[str, Any]) -> None:
     """Print ``report`` with what the file holds once the search was resumed."""
     report["trials"] = query(path, "SELECT trial_id, status, run_count, score FROM trials "

@@ -156,6 +156,32 @@ def test_a_tuner_whose_trial_cannot_end_on_a_full_disk_runs_it_again_afresh(tmp_
         assert [v[1] for v in again] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("resume", ["search again", "new tuner", "another process"])
+def test_a_stopped_trial_whose_end_meets_a_full_disk_keeps_its_verdict(tmp_path, resume):
+    # A rule stopped the trial, then the disk filled up before its worker ended it: the
+    # error said the trial stayed RUNNING and would run again from its start, and the
+    # file kept it STOPPED with no end time, under the session of a worker long gone.
+    done = in_a_mount(tmp_path, 'mount -t tmpfs -o size=512k tmpfs "$1"', sys.executable,
+                      "-c", "import sys, _faults; "
+                      "_faults.a_stopped_trial_on_a_full_disk(*sys.argv[1:])",
+                      str(tmp_path), resume)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    kind, said, is_database_error = report["error"]
+    assert kind == "DatabaseError" and is_database_error, said
+    trial = report["failed"]
+    assert f"the disk holding {tmp_path} is full" in said and "free some space" in said
+    assert "RUNNING" not in said and "runs again" not in said, said
+    assert f"Trial {trial} was stopped early" in said and "stays STOPPED" in said, said
+    # as the stop left it: stopped, scored, its run ended, held by no worker
+    assert report["seen"] == [["STOPPED", 5000.0, 1, 1, None]]
+    assert report["ran"].count(trial) == 1  # never run again
+    assert report["integrity"] == [["ok"]]
+    trials = {t: (status, run, score) for t, status, run, score in report["trials"]}
+    assert trials.pop(trial) == ("STOPPED", 1, 5000.0)
+    assert len(trials) == 4 and {s for s, _, _ in trials.values()} == {"COMPLETED"}
+
+
 def test_a_healthy_file_on_a_disk_with_no_free_inode_is_not_called_damaged(tmp_path):
     # with bytes to spare but no inode, SQLite cannot make the log ("unable to open
     # database file"): the library called the file damaged; a worker could not make its

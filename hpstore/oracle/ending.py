@@ -137,12 +137,28 @@ class EndingMixin:
             # Ended from what this process started and reported: the store checks, as it
             # writes, that nothing else changed the trial or added to its metrics.
             ending = self._ending(trial, status, kept.record, kept.rows)
-            if ending.write(self._project, seen=len(kept.rows)):
+            if self._write(ending, seen=len(kept.rows)):
                 return ending
         record, observations = self._project.trial_with_observations(trial.trial_id)
         ending = self._ending(trial, status, record, rows_of(observations))
-        ending.write(self._project)
+        self._write(ending)
         return ending
+
+    def _write(self, ending: _Ending, seen: int | None = None) -> bool:
+        """Write ``ending`` as _Ending.write does.
+
+        Raises:
+            DatabaseError: as _Ending.write; for a trial the search had stopped, with its
+                stop's message as ``stopped_by`` (a Tuner's error then says the trial stays
+                STOPPED, not that it runs again).
+            TrialNotRunningError: as _Ending.write.
+        """
+        try:
+            return ending.write(self._project, seen)
+        except DatabaseError as exc:
+            if ending.record.status == TrialStatus.STOPPED:
+                exc.stopped_by = ending.record.message  # type: ignore[attr-defined]
+            raise
 
     def _check_ran_with(self, trial: Trial, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` a trial's worker may have changed by hand (``hp.values["x"] = ...``),
