@@ -77,6 +77,18 @@ def end_failed(exc: BaseException) -> str:
             "to run again.")
 
 
+def interrupted_what(handed_back: list[tuple[str, str]]) -> str:
+    """What became of the trials a Ctrl-C handed back in one process (``(trial_id, status)``
+    each, as its end was written; the last one named), in the words after "Search
+    interrupted; ". A trial a stopping rule had stopped ended STOPPED, not queued again."""
+    if not handed_back:
+        return "no trial was running"
+    trial_id, status = handed_back[-1]
+    if status == TrialStatus.STOPPED:
+        return f"trial {trial_id} was stopped early and stays STOPPED"
+    return f"trial {trial_id} was handed back to run again"
+
+
 def left_running(trial: Trial) -> bool:
     """Whether ``trial``, as create_trial handed it to a tuner, is that tuner's own, left
     RUNNING in this process by an earlier search() with values reported (its end and
@@ -339,7 +351,7 @@ class Tuner:
                 sys.exit(NO_MAIN_GUARD_EXIT)  # our parent explains, once for all workers
             raise FatalError(no_main_guard_message(workers or 0))
         self.interrupted = False
-        self._handed_back: list[str] = []
+        self._handed_back: list[tuple[str, str]] = []
         progress = Progress(self.oracle.project, self.oracle.objective.direction, self.verbose,
                             stop_when_closed=self._stop_when_output_closed)
         try:
@@ -371,10 +383,8 @@ class Tuner:
             return
         if several:
             what = "running trials were handed back to run again"
-        elif self._handed_back:
-            what = f"trial {self._handed_back[-1]} was handed back to run again"
         else:
-            what = "no trial was running"
+            what = interrupted_what(self._handed_back)
         progress.message(f"\nSearch interrupted; {what}. {RESUME_HINT}")
 
     def _queued(self) -> bool:
@@ -485,7 +495,9 @@ class Tuner:
                 trial.status = TrialStatus.IDLE
                 trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
                 self.oracle.end_trial(trial)
-                self._handed_back = [*getattr(self, "_handed_back", []), trial.trial_id]
+                # (its status as ended: STOPPED when a stopping rule had stopped it)
+                self._handed_back = [*getattr(self, "_handed_back", []),
+                                     (trial.trial_id, trial.status)]
         finally:
             # a worker process keeps ignoring it: it is about to exit
             if previous is not None and not self._in_worker:

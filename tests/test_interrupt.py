@@ -290,3 +290,54 @@ def test_a_sigterm_handler_set_during_the_search_stays_after_it():
         assert signal.getsignal(signal.SIGTERM) is own
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_STOPPED_THEN_SIGNALLED = """
+import os, signal, sys
+import hpstore
+
+def run_trial(trial):
+    for step in range(3):
+        loss = 50.0 if trial.trial_id == "0" else float(step)
+        if tuner.report(trial, {"loss": loss}, step=step):
+            if sys.argv[2] != "none":  # stopped by the rule, then by the signal
+                os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+            return None
+
+hp = hpstore.HyperParameters()
+hp.Int("x", 1, 9)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=3, database=sys.argv[1],
+                                    seed=1, hyperparameters=hp,
+                                    early_stopping=hpstore.Threshold(upper=10.0))
+tuner = hpstore.Tuner(oracle, run_trial=run_trial, verbose=1)
+try:
+    tuner.search()
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_between_a_stop_and_its_end_says_the_trial_stays_stopped(tmp_path, sig):
+    # Ctrl-C or SIGTERM after a rule stopped the trial, before its end: the trial was
+    # ended STOPPED (rightly), but the search said it "was handed back to run again"
+    script = tmp_path / "stopped.py"
+    script.write_text(_STOPPED_THEN_SIGNALLED)
+    db = str(tmp_path / "stopped.db")
+    done = subprocess.run([sys.executable, str(script), db, sig], capture_output=True,
+                          text=True, timeout=DEADLINE, env=ENV)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines[-1] == "interrupted", done.stdout + done.stderr
+    said = lines[-2]
+    assert "handed back" not in said and said.endswith(HINT), said
+    assert "trial 0 was stopped early and stays STOPPED" in said, said
+    log = status_log(db)
+    assert [(f, t) for trial, f, t, _, _ in log if trial == "0"] == [
+        (None, "RUNNING"), ("RUNNING", "STOPPED")], log
+    again = subprocess.run([sys.executable, str(script), db, "none"], capture_output=True,
+                           text=True, timeout=DEADLINE, env=ENV)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = sqlite3.connect(db).execute(
+        "SELECT trial_id, status, run_count, score FROM trials ORDER BY number").fetchall()
+    assert rows[0] == ("0", "STOPPED", 1, 50.0) and len(rows) == 3, rows
+    assert {status for _, status, _, _ in rows[1:]} == {"COMPLETED"}, rows

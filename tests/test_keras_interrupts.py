@@ -109,3 +109,24 @@ def test_a_second_signal_while_the_trial_is_handed_back_waits_for_the_hand_back(
     assert handed_back("0") in out, out
     assert rows(db, "SELECT status FROM trials WHERE trial_id = '0'") == [("IDLE",)]
     assert transitions(db, "0")[-1][:2] == ("RUNNING", "IDLE")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_between_a_stop_and_its_end_says_the_trial_stays_stopped(
+        tmp_path, signum):
+    # the trial, stopped by the rule, ended STOPPED (rightly), but the search said it "was
+    # handed back to run again"
+    runs = tmp_path / "runs"
+    db = runs / "p.db"
+    first = Script(runs, "random", "--trials", "2", "--epochs", "3", "--stop-at-once",
+                   "--pause-after-stop")
+    assert first.expect("@stopped").split() == ["@stopped", "0", "running", "0"]
+    first.proc.send_signal(signum)
+    out = interrupted(first)
+    assert "handed back" not in out, out
+    assert (f"Search interrupted; trial 0 was stopped early and stays STOPPED. "
+            f"{RESUME_HINT}") in out, out
+    assert [t[:2] for t in transitions(db, "0")] == [(None, "RUNNING"), ("RUNNING", "STOPPED")]
+    Script(runs, "random", "--trials", "2", "--epochs", "3", "--stop-at-once").succeed()
+    assert rows(db, "SELECT trial_id, status, run_count FROM trials ORDER BY number") == [
+        ("0", "STOPPED", 1), ("1", "STOPPED", 1)]

@@ -43,7 +43,14 @@ from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.trial import TrialStatus
-from hpstore.tuner import END_RAISED, RESUME_HINT, default_tuner_id, end_failed, give_back
+from hpstore.tuner import (
+    END_RAISED,
+    RESUME_HINT,
+    default_tuner_id,
+    end_failed,
+    give_back,
+    interrupted_what,
+)
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
@@ -109,8 +116,8 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id or default_tuner_id()
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
-        #: the trials this search() handed back after a Ctrl-C
-        self._handed_back: list[str] = []
+        #: the trials this search() handed back after a Ctrl-C, with their status as ended
+        self._handed_back: list[tuple[str, str]] = []
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
             self._populate_initial_space()
 
@@ -224,8 +231,7 @@ class Tuner(keras_tuner.Tuner):
         returning it; or it landed between KerasTuner's steps), and one message follows."""
         with ctrl_c_ignored():  # a second Ctrl-C would leave the trial RUNNING
             self._hand_back_held("Interrupted (Ctrl-C or SIGTERM); queued to run again.")
-            what = (f"trial {self._handed_back[-1]} was handed back to run again"
-                    if self._handed_back else "no trial was running")
+            what = interrupted_what(self._handed_back)
             print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
     def _hand_back_held(self, message: str) -> None:
@@ -249,7 +255,8 @@ class Tuner(keras_tuner.Tuner):
                 self.oracle.end_trial(trial)
             except (TrialNotRunningError, TrialLostError):
                 return  # taken over by another worker meanwhile: not this one's to hand back
-            self._handed_back.append(trial.trial_id)
+            # (its status as ended: STOPPED when a stopping rule had stopped it)
+            self._handed_back.append((trial.trial_id, trial.status))
 
     def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         try:

@@ -4,6 +4,7 @@ separate processes (several at once share one search).
 usage: keras_search.py DIRECTORY {random,hyperband} [--trials N] [--epochs N]
                        [--max-epochs N] [--gate-epoch E] [--say-idle]
                        [--pause-after-taking] [--pause-before-ending STATUS]
+                       [--stop-at-once] [--pause-after-stop]
 
 --gate-epoch E  after the first batch of the first epoch numbered E (of any trial), print
                 "@gate <pid>" and wait for a line on stdin before training on: the test
@@ -17,6 +18,11 @@ usage: keras_search.py DIRECTORY {random,hyperband} [--trials N] [--epochs N]
                 before the first end of a trial with STATUS (COMPLETED: a finished trial's
                 end; IDLE: a hand-back) is written, print "@ending <trial id>" and wait
                 for a line on stdin.
+--stop-at-once  a stopping rule stops every trial at its first epoch (val_accuracy is
+                never 2 or more).
+--pause-after-stop
+                once training of the first trial the search stopped has ended (its end
+                not written yet), print "@stopped <trial id>" and wait for a line on stdin.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 import keras
 from _keras_models import build, data
 
+import hpstore
 import hpstore.keras as kt
 
 _gated = False
@@ -54,6 +61,26 @@ class Gate(keras.callbacks.Callback):
         _gated = True
         print(f"@gate {os.getpid()}", flush=True)
         sys.stdin.readline()  # the test answers, interrupts (SIGINT) or kills (SIGKILL)
+
+
+class AfterStop(keras.callbacks.Callback):
+    """Holds the end of training of the first trial the search stopped until the test says
+    go: the stop is recorded, the trial's end is not."""
+
+    def __init__(self, tuner) -> None:
+        super().__init__()
+        self.tuner = tuner
+        self.done = False
+
+    def on_train_end(self, logs=None):
+        if self.done or not self.model.stop_training:
+            return
+        self.done = True
+        held = self.tuner.oracle.hpstore_oracle.ongoing_trials
+        stopped = [t.trial_id for t in self.tuner.oracle.hpstore_oracle.trials.values()
+                   if t.status == "STOPPED"]
+        print(f"@stopped {','.join(stopped)} running {len(held)}", flush=True)
+        sys.stdin.readline()  # the test interrupts (SIGINT, SIGTERM)
 
 
 def pause_after_taking(tuner) -> None:
@@ -109,11 +136,15 @@ def main() -> int:
     parser.add_argument("--say-idle", action="store_true")
     parser.add_argument("--pause-after-taking", action="store_true")
     parser.add_argument("--pause-before-ending", choices=["COMPLETED", "IDLE"])
+    parser.add_argument("--stop-at-once", action="store_true")
+    parser.add_argument("--pause-after-stop", action="store_true")
     args = parser.parse_args()
     x, y = data()
     if args.tuner == "random":
+        rule = hpstore.Threshold(lower=2.0) if args.stop_at_once else None
         tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=args.trials,
-                                directory=args.directory, project_name="p")
+                                directory=args.directory, project_name="p",
+                                early_stopping=rule)
     else:
         tuner = kt.Hyperband(build, objective="val_accuracy", max_epochs=args.max_epochs,
                              factor=3, directory=args.directory, project_name="p")
@@ -124,6 +155,8 @@ def main() -> int:
     if args.pause_before_ending:
         pause_before_ending(tuner, args.pause_before_ending)
     callbacks = [Gate(args.gate_epoch)] if args.gate_epoch is not None else []
+    if args.pause_after_stop:
+        callbacks.append(AfterStop(tuner))
     tuner.search(x, y, epochs=args.epochs, validation_data=(x, y), callbacks=callbacks,
                  verbose=0)
     print(f"@done {os.getpid()} {tuner.tuner_id}", flush=True)
