@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,28 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
 CTX = mp.get_context("spawn")
 
 
-def create_as(uid: int | None, path: str, tuner_id: str, results: Any, hold: Any = None) -> None:
-    """As ``uid`` (None: stay root), ask for a trial; report (status, trial_id) or the
-    error; with ``hold``, keep the trial running until killed, else end it."""
+LAB = 65530  # a group both ordinary users belong to, as a lab's members do
+
+
+def join_lab(uid: int, umask: int) -> None:
+    """Switch to ``uid``, a member of the group LAB only, with ``umask``."""
+    import hpstore.store.postgresql.driver
+    import hpstore.tooling  # noqa: F401  (see _faults.become)
+    os.setgroups([LAB])
+    os.setgid(LAB)
+    os.setuid(uid)
+    os.umask(umask)
+
+
+def create_as(uid: int | tuple[int, int] | None, path: str, tuner_id: str, results: Any,
+              hold: Any = None) -> None:
+    """As ``uid`` (None: stay root; (uid, umask): a member of LAB), ask for a trial;
+    report (status, trial_id) or the error; with ``hold``, keep the trial running until
+    killed, else end it."""
     try:
-        if uid is not None:
+        if isinstance(uid, tuple):
+            join_lab(*uid)
+        elif uid is not None:
             become(uid)
         oracle = open_oracle(path, max_trials=20, seed=3)
         trial = oracle.create_trial(tuner_id)
@@ -40,7 +58,7 @@ def create_as(uid: int | None, path: str, tuner_id: str, results: Any, hold: Any
         hold.wait(DEADLINE)
 
 
-def ask(uid: int | None, path: str, tuner_id: str) -> tuple[str, str]:
+def ask(uid: int | tuple[int, int] | None, path: str, tuner_id: str) -> tuple[str, str]:
     results = CTX.Queue()
     proc = CTX.Process(target=create_as, args=(uid, path, tuner_id, results))
     proc.start()
@@ -83,5 +101,42 @@ def test_a_lock_folder_another_user_keeps_to_themself_is_said_so():
         status, text = ask(OTHER_USER, path, "other")
         assert status == "ReadOnlyDatabaseError", text  # was PermissionError from scandir
         assert "s.db.hpstore" in text and "another user" in text
+    finally:
+        shutil.rmtree(folder)
+
+
+def lab_folder() -> Path:
+    """A folder the group LAB shares: group-writable, its new files in the group (2775)."""
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-lab-"))
+    os.chown(folder, 0, LAB)
+    os.chmod(folder, 0o2775)
+    return folder
+
+
+def test_a_search_made_with_umask_002_in_a_shared_folder_is_written_by_the_whole_group():
+    folder = lab_folder()
+    alice, bob = (NOBODY, 0o002), (OTHER_USER, 0o002)
+    try:
+        path = str(folder / "s.db")
+        assert ask(alice, path, "alice")[0] == "COMPLETED"
+        made = [folder / "s.db", folder / "s.db.hpstore",
+                *(folder / "s.db.hpstore").iterdir()]
+        # the modes the umask leaves: the lock folder and files were 0755 and 0644, and
+        # the file SQLite's own 0644, whatever the umask
+        assert {p.name: stat.filemode(p.stat().st_mode) for p in made} == {
+            p.name: "drwxrwsr-x" if p.is_dir() else "-rw-rw-r--" for p in made}
+        results, hold = CTX.Queue(), CTX.Event()
+        running = CTX.Process(target=create_as, args=(alice, path, "alice", results, hold))
+        running.start()
+        status, held = results.get(timeout=DEADLINE)
+        assert status == "RUNNING", held
+        for part in ("s.db-wal", "s.db-shm"):
+            assert stat.filemode((folder / part).stat().st_mode) == "-rw-rw-r--"
+        # bob joins while alice's worker runs, and after it is gone
+        assert ask(bob, path, "bob")[0] == "COMPLETED"
+        os.kill(running.pid, signal.SIGKILL)
+        running.join(DEADLINE)
+        assert ask(alice, path, "alice") == ("COMPLETED", held)  # alice resumes her trial
+        assert ask(bob, path, "bob")[0] == "COMPLETED"
     finally:
         shutil.rmtree(folder)

@@ -68,7 +68,7 @@ def _partial(out: Path) -> tuple[Path, int]:
         # looking for abandoned copies never sees it unlocked
         claim = out.with_name(f".{out.name}.{token}.claim")
         try:
-            fd = os.open(claim, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(claim, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o664)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -120,7 +120,7 @@ def _place(temporary: Path, out: Path) -> None:
             raise
     # A filesystem without hard links: claim the name first, then move the copy onto it.
     try:
-        os.close(os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.close(os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o664))
     except FileExistsError:
         raise HpStoreError(f"{out} appeared while the copy was being made; nothing was "
                            "written over it. Give the copy a new name.") from None

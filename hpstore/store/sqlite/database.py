@@ -278,6 +278,11 @@ class Database:
         building = self.sidecar / f"creating-{secrets.token_hex(8)}.db"
         made = False
         try:
+            # SQLite makes a new file 0644 whatever the umask (and its log and index with
+            # the file's mode): made here first, the file takes what the umask leaves of
+            # 0664, so a lab's umask 002 lets the group write the search (others never)
+            os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                             | getattr(os, "O_NOFOLLOW", 0), 0o664))
             conn = sqlite3.connect(str(building), isolation_level=None)
             made = True
             try:

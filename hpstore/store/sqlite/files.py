@@ -409,7 +409,10 @@ def make_lock_folder(folder: Path) -> Path:
     """
     while True:
         try:
-            folder.mkdir(mode=0o755)
+            # the umask decides what the group may do, as for any file a user makes (002
+            # in a lab's shared folder lets the group's workers make their liveness files
+            # in it); others never write, whatever the umask
+            folder.mkdir(mode=0o775)
         except FileExistsError:
             pass
         except OSError as exc:
@@ -437,7 +440,7 @@ def open_lock_file(path: Path, *, exclusive: bool = False) -> int:
     """
     flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | (os.O_EXCL if exclusive else 0)
     try:
-        return os.open(path, flags, 0o644)
+        return os.open(path, flags, 0o664)  # (less the umask, see make_lock_folder)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _refuse_link(path, "a lock file") from None
