@@ -130,3 +130,56 @@ def test_the_root_folder_and_a_path_too_long_are_named(tmp_path):
             "255 bytes a file system takes for one name" in said, said
         assert "Give it a shorter name." in said and "folders" not in said
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def search_in_a_latin1_folder(tmp_path_factory):
+    """A search in a folder whose name is not UTF-8 (``lat\\xe9``: made on a Latin-1
+    system, or unpacked from an old archive), one trial completed."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path_factory.mktemp("names")) + b"/lat\xe9"))
+    folder.mkdir()
+    path = folder / "s.db"
+    with open_oracle(str(path), max_trials=3) as oracle:
+        trial = oracle.create_trial("t")
+        oracle.update_trial(trial.trial_id, {"loss": 0.25})
+        oracle.end_trial(trial)
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["summary", "DB"], ["trials", "DB"], ["show", "DB", "00"], ["best", "DB"],
+    ["history", "DB"], ["export", "DB"], ["watch", "DB", "--once"], ["check", "DB"],
+    ["sql", "DB", "SELECT count(*) AS n FROM trials"], ["report", "DB", "-o", "OUT"]])
+def test_the_tools_read_a_search_in_a_folder_whose_name_is_not_utf8(
+        search_in_a_latin1_folder, command, tmp_path):
+    named = {"DB": str(search_in_a_latin1_folder), "OUT": str(tmp_path / "report.html")}
+    args = [named.get(a, a) for a in command]
+    proc = subprocess.run([sys.executable, "-m", "hpstore", *args], capture_output=True,
+                          timeout=DEADLINE, env=ENV)
+    # every tool raised sqlite3's "Could not decode to UTF-8 column 'file'" (the file's
+    # path, as SQLite lists the databases a connection has open)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr.decode(
+        errors="replace")
+    assert proc.stdout  # (the report, its path)
+
+
+def test_the_dashboard_shows_a_search_in_a_folder_whose_name_is_not_utf8(
+        search_in_a_latin1_folder):
+    from _dashboard import api, fetch
+
+    from hpstore.dashboard import open_dashboard
+
+    with open_dashboard(str(search_in_a_latin1_folder), port=0) as running:
+        running.start()
+        # both answered "The dashboard failed: UnicodeEncodeError" (the path, in JSON)
+        listed = api(running.url, "/api/projects")
+        assert listed["location"].endswith("lat\\xe9/s.db")
+        name = listed["projects"][0]["name"]
+        assert api(running.url, "/api/poll", {"p": name})["location"] == listed["location"]
+        for endpoint, params in [("/", {}), ("/api/trials", {"p": name}),
+                                 ("/api/plots", {"p": name, "select": "00"}),
+                                 ("/api/trial", {"p": name, "t": "00"}),
+                                 ("/api/compare", {"a": name, "b": name}),
+                                 ("/download", {"p": name})]:
+            status, _, body = fetch(running.url, endpoint, params)
+            assert status == 200, (endpoint, body[:300])

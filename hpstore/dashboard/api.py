@@ -28,7 +28,7 @@ from hpstore.errors import (
 from hpstore.rendering import iso_time, last_line, render
 from hpstore.report.page import TITLE_CHARS
 from hpstore.report.scales import fit, fmt_value
-from hpstore.store import file_stamp
+from hpstore.store import file_stamp, shown
 from hpstore.store.contract import Store
 from hpstore.store.postgresql import is_url
 from hpstore.store.records import Transition, TrialRecord
@@ -273,7 +273,9 @@ class Dashboard:
         found = [self.live(record.name) for record in self.store.projects()]
         summaries = [self.summary(live) for live in found]
         total = max([s["total"] for s in summaries] or [0])
-        return {"location": self.store.location, "now": self.store.now(), "projects": summaries,
+        # (shown: a path whose bytes are not UTF-8 cannot be JSON)
+        return {"location": shown(self.store.location), "now": self.store.now(),
+                "projects": summaries,
                 "interval": interval(total),
                 "finished": bool(summaries) and all(s["finished"] for s in summaries)}
 
@@ -306,7 +308,7 @@ class Dashboard:
         summary = self.summary(live)
         return {
             **summary,
-            "location": self.store.location, "now": self.store.now(), "fresh": fresh,
+            "location": shown(self.store.location), "now": self.store.now(), "fresh": fresh,
             "seq": changes[-1].seq if changes else (live.seq if fresh else seq),
             "obs": new_obs, "more": len(changes) == POLL_LIMIT or more_values,
             "changes": [self.change(c, trials.get(c.trial_id)) for c in changes],
@@ -386,7 +388,7 @@ class Dashboard:
         if not all(names):
             raise Refused(400, "Give two projects to compare: compare?a=NAME&b=NAME.")
         first, second = (self.live(n) for n in names)
-        return {"location": self.store.location,
+        return {"location": shown(self.store.location),
                 "projects": [self.summary(first), self.summary(second)],
                 "html": plots.compare_plot(first, second), "now": self.store.now(),
                 "interval": interval(max(first.total(), second.total()))}

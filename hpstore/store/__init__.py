@@ -76,10 +76,17 @@ def file_stamp(path: str) -> tuple[Any, ...]:
 
 
 def shown(database: Any) -> str:
-    """``database`` as messages show it: a path as given, a URL without its password."""
+    """``database`` as messages show it: a path as given, a URL without its password.
+
+    A path whose bytes are not UTF-8 (a folder named on a Latin-1 system) shows them as
+    ``\xe9``: it reaches Python as lone surrogates, which no page, JSON or UTF-8 stream
+    can hold.
+    """
     from hpstore.store.postgresql import is_url, redact
 
-    return redact(database, query=True) if is_url(database) else str(database)
+    if is_url(database):
+        return redact(database, query=True)
+    return os.fsencode(str(database)).decode("utf-8", "backslashreplace")
 
 
 __all__ = ["CreationFacts", "Decision", "NewProject", "NewTrial", "Observation",

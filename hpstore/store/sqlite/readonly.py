@@ -366,7 +366,10 @@ class ReadOnlyDatabase:
         self._conn = connect_readonly(path, check=check)
         #: whether this reads a copy in memory (a file of an older schema, upgraded there):
         #: what is written to the file after it was opened is not seen
-        self.snapshot = self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
+        #: (compared in SQL: the path, as text, need not be UTF-8, and Python's sqlite3
+        #: cannot hand back a column that is not)
+        self.snapshot = bool(self._conn.execute(
+            "SELECT file = '' FROM pragma_database_list WHERE name = 'main'").fetchone()[0])
         #: the schema version of the file itself (a snapshot reads it upgraded)
         self.file_version = (self._conn.file_version if isinstance(self._conn, _Upgraded)
                              else int(self._conn.execute("PRAGMA user_version").fetchone()[0]))
