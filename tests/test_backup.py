@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -279,3 +281,51 @@ def test_a_copy_into_a_new_file_that_is_interrupted_leaves_no_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         copy(str(path), str(target), overwrite=True, status=interrupt)
     assert target.exists()
+
+
+def test_a_copy_name_too_long_for_the_hidden_partial_file_is_named_before_any_work(tmp_path):
+    small_search(tmp_path / "s.db")
+    longest = "c" * 226 + ".db"  # .NAME.XXXXXXXX.partial-journal: 255 bytes, the most
+    done = hpstore("backup", str(tmp_path / "s.db"), str(tmp_path / longest))
+    assert done.returncode == 0, done.stderr
+    with open_oracle(str(tmp_path / longest)) as oracle:  # and it opens as a search
+        assert len(oracle.get_state()["trials"]) == 4
+    before = sorted(os.listdir(tmp_path))
+    done = hpstore("backup", str(tmp_path / "s.db"), str(tmp_path / ("d" + longest)))
+    # was "hpstore: error: .../.dccc...ccc.db.5082e25f.partial-wal: File name too long."
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "d" + longest[:20] in done.stderr and "File name too long" not in done.stderr
+    assert "1 byte" in done.stderr and "Shorten" in done.stderr, done.stderr
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def _backup_as_nobody(source: str, out: str, results) -> None:
+    from _faults import NOBODY, become
+
+    from hpstore.store.sqlite.backup import backup
+    become(NOBODY)
+    try:
+        backup(Path(source), Path(out))
+        results.put("written")
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="acting as another user")
+def test_a_copy_into_a_folder_the_user_cannot_write_names_that_folder():
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-backup-"))  # (one others may enter)
+    try:
+        os.chmod(folder, 0o755)
+        small_search(folder / "s.db")
+        results = CTX.Queue()
+        child = CTX.Process(target=_backup_as_nobody,
+                            args=(str(folder / "s.db"), str(folder / "copy.db"), results))
+        child.start()
+        said = results.get(timeout=DEADLINE)
+        child.join(DEADLINE)
+        # was "PermissionError: [Errno 13] Permission denied: '.../.copy.db.1f2e3d4c.claim'"
+        assert said.startswith("HpStoreError: ") and ".claim" not in said, said
+        assert f"folder {folder} is not writable" in said and "Permission denied" in said
+        assert sorted(os.listdir(folder)) == ["s.db", "s.db.hpstore"]
+    finally:
+        shutil.rmtree(folder)

@@ -25,6 +25,10 @@ from hpstore.store.sqlite.schema import PAGE_SIZE
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
 
+def _partial_name(out: Path, token: str) -> str:
+    return f".{out.name}.{token}.partial"
+
+
 def _refuse_target(source: Path, out: Path) -> None:
     files.resolved(out)  # a loop of links: named as one, not as a folder that is missing
     if os.path.isdir(out):
@@ -37,6 +41,19 @@ def _refuse_target(source: Path, out: Path) -> None:
                            "Give the copy a new name.")
     if not out.parent.is_dir():
         raise HpStoreError(f"The folder {out.parent} does not exist; create it first.")
+    # The copy is made in a hidden file beside it, with SQLite's journal beside that: the
+    # longest name of the three must fit in one name of the folder's file system.
+    try:
+        name_max = int(os.pathconf(out.parent, "PC_NAME_MAX"))
+    except (OSError, ValueError):  # (a file system that does not say)
+        name_max = 255
+    over = len(os.fsencode(_partial_name(out, "0" * 8) + "-journal")) - name_max
+    if over > 0:
+        raise HpStoreError(
+            f"The name {out.name!r} is too long for a copy: hpstore backup makes the copy "
+            f"in a hidden file beside it first ({_partial_name(out, 'XXXXXXXX')}, with "
+            f"SQLite's -journal beside that), {over} byte(s) over the {name_max} bytes a "
+            f"name may have here. Shorten the name by {over} byte(s).")
     if out.name.endswith(_COMPANIONS):
         raise HpStoreError(f"{out.name} ends like the log files SQLite keeps beside a database "
                            f"({', '.join(_COMPANIONS)}); give the copy another name.")
@@ -63,7 +80,7 @@ def _partial(out: Path) -> tuple[Path, int]:
     partial copy unlocked, and the next backup to that name removes it."""
     while True:
         token = secrets.token_hex(4)
-        temporary = out.with_name(f".{out.name}.{token}.partial")
+        temporary = out.with_name(_partial_name(out, token))
         # made and locked under a name no backup removes, then given its own: a backup
         # looking for abandoned copies never sees it unlocked
         claim = out.with_name(f".{out.name}.{token}.claim")
@@ -74,6 +91,11 @@ def _partial(out: Path) -> tuple[Path, int]:
         except OSError as exc:
             if said := process_limits.no_room_for_file(claim, exc):
                 raise HpStoreError(f"Copying to {out} failed: {said}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):  # (not the hidden name)
+                raise HpStoreError(
+                    f"Cannot write the copy {out}: the folder {out.parent} is not writable "
+                    f"by you ({exc.strerror}). Give the copy a path in a folder you can "
+                    "write.") from None
             raise
         fcntl.flock(fd, fcntl.LOCK_EX)
         if os.path.lexists(temporary):  # (drawn twice: another token)
