@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shlex
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -138,5 +140,37 @@ def test_a_search_made_with_umask_002_in_a_shared_folder_is_written_by_the_whole
         running.join(DEADLINE)
         assert ask(alice, path, "alice") == ("COMPLETED", held)  # alice resumes her trial
         assert ask(bob, path, "bob")[0] == "COMPLETED"
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_search_made_with_umask_022_says_at_once_all_a_group_member_cannot_write():
+    folder = lab_folder()
+    alice, bob = (NOBODY, 0o022), (OTHER_USER, 0o022)
+    try:
+        path = str(folder / "s.db")
+        results, hold = CTX.Queue(), CTX.Event()
+        running = CTX.Process(target=create_as, args=(alice, path, "alice", results, hold))
+        running.start()
+        status, held = results.get(timeout=DEADLINE)
+        assert status == "RUNNING", held
+        status, text = ask(bob, path, "bob")
+        assert status == "ReadOnlyDatabaseError", text
+        # it named the file alone; made writable, the log; then the lock folder: three
+        # tries to learn what to change
+        for part in ("s.db ", "s.db-wal", "s.db-shm", "s.db.hpstore ", "write.lock"):
+            assert part in text, (part, text)
+        assert "-rw-r--r--" in text and "chmod -R g+w" in text and "umask 002" in text
+        parts = [folder / "s.db", folder / "s.db-wal", folder / "s.db-shm",
+                 folder / "s.db.hpstore"]
+        # what it says to do is all there is to do
+        command = text.split("`")[1]
+        assert command.startswith("chmod -R g+w "), command
+        subprocess.run(shlex.split(command), check=True)
+        assert all(p.stat().st_mode & stat.S_IWGRP for p in parts)
+        assert ask(bob, path, "bob")[0] == "COMPLETED"
+        hold.set()
+        running.join(DEADLINE)
+        assert ask(alice, path, "alice")[0] == "COMPLETED"
     finally:
         shutil.rmtree(folder)

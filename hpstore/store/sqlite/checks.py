@@ -6,8 +6,11 @@ a file it opens), the marks and the schema through a read-only connection.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import sqlite3
+import stat
 import struct
 from pathlib import Path
 
@@ -97,6 +100,52 @@ def single_name(path: Path, st: os.stat_result) -> None:
         )
 
 
+def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
+    """The parts of the search (the file, its log and index, the lock folder and its lock
+    files) that belong to another user and that this process cannot write."""
+    sidecar = lock_folder(path)
+    parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+             sidecar]
+    with contextlib.suppress(OSError):
+        parts += sorted(sidecar.glob("*.lock"))
+    found = []
+    for part in parts:
+        try:
+            st = os.stat(part)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid() and not os.access(part, os.W_OK):
+            found.append((part, st))
+    return found
+
+
+def _not_shared(path: Path, theirs: list[tuple[Path, os.stat_result]]) -> str:
+    """What to say of a search another user made that this user cannot write: every part
+    at once, and the one command that shares it with the group (a search made with the
+    common umask 022 is the owner's alone)."""
+    def owner(uid: int) -> str:
+        try:
+            import pwd  # (POSIX only)
+
+            return pwd.getpwuid(uid).pw_name
+        except (ImportError, KeyError):
+            return f"uid {uid}"
+
+    shown = "; ".join(f"{p} ({owner(st.st_uid)}, {stat.filemode(st.st_mode)})"
+                      for p, st in theirs)
+    tops = [p for p, _ in theirs if p.parent == path.parent]
+    if any(p.parent != path.parent for p, _ in theirs) and lock_folder(path) not in tops:
+        tops.append(lock_folder(path))
+    command = "chmod -R g+w " + " ".join(shlex.quote(str(p)) for p in tops)
+    return (f"{path} is read-only for you ({owner(os.geteuid())}): these parts of the "
+            f"search belong to another user and you cannot write them: {shown}. hpstore "
+            "writes every trial to the file, its log and its lock folder. To share the "
+            f"search with your group, its owner runs `{command}` (in a folder of the "
+            "group), and every worker runs with umask 002 so that what hpstore makes next "
+            "stays writable by the group; else read it with the inspection tools "
+            "(hpstore summary, trials, watch).")
+
+
 def check_writable(path: Path) -> None:
     """Refuse a file, folder, log or lock folder this process cannot write.
 
@@ -104,6 +153,8 @@ def check_writable(path: Path) -> None:
         ReadOnlyDatabaseError: naming what is read-only and what to do.
     """
     folder = path.parent
+    if theirs := _others_parts_not_writable(path):
+        raise ReadOnlyDatabaseError(_not_shared(path, theirs))
     # A file no one may write (chmod 444) is read-only for root too, whom os.access lets
     # write anything: the mode says what its owner meant.
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
