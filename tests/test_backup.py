@@ -299,6 +299,24 @@ def test_a_copy_name_too_long_for_the_hidden_partial_file_is_named_before_any_wo
     assert sorted(os.listdir(tmp_path)) == before
 
 
+def test_a_copy_path_too_long_for_sqlite_is_named_not_blamed_on_the_search(tmp_path):
+    small_search(tmp_path / "s.db")
+    deep = tmp_path.joinpath(*["d" * 100] * 4)
+    deep.mkdir(parents=True)
+    # its hidden file, .NAME.XXXXXXXX.partial, with "-journal": 513 bytes of path
+    name = "c" * (513 - len(os.fsencode(deep)) - 1 - 26 - 3) + ".db"
+    done = hpstore("backup", str(tmp_path / "s.db"), str(deep / name))
+    # was "Copying ... failed: unable to open database file. ... Check the search with
+    # `hpstore check`."
+    assert done.returncode == 2 and "too long for a copy" in done.stderr, done.stderr
+    assert "hpstore check" not in done.stderr and "1 byte(s) over" in done.stderr
+    assert os.listdir(deep) == []
+    done = hpstore("backup", str(tmp_path / "s.db"), str(deep / name[1:]))
+    assert done.returncode == 0, done.stderr
+    with open_oracle(str(deep / name[1:])) as oracle:  # the copy opens as a search
+        assert len(oracle.get_state()["trials"]) == 4
+
+
 def _backup_as_nobody(source: str, out: str, results) -> None:
     from _faults import NOBODY, become
 

@@ -132,6 +132,21 @@ def test_the_root_folder_and_a_path_too_long_are_named(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_search_moved_to_a_path_too_long_for_sqlite_is_named_by_the_tools(tmp_path):
+    made = tmp_path / "s.db"
+    with open_oracle(str(made), max_trials=3) as oracle:
+        oracle.end_trial(oracle.create_trial("t"))
+    deep = tmp_path.joinpath(*["d" * 100] * 5)  # the file fits here, not SQLite's journal
+    deep.mkdir(parents=True)
+    moved = made.rename(deep / "s.db")
+    assert len(os.fsencode(moved)) < 4096
+    for command in (["summary"], ["check"], ["watch", "--once"], ["backup", "-"]):
+        args = [str(tmp_path / "copy.db") if a == "-" else a for a in command[1:]]
+        said = tool(command[0], moved, *args)  # was sqlite3's "unable to open database file"
+        assert "too long for SQLite" in said and "512 bytes" in said, said
+        assert "bytes over" in said and "shorter" in said, said
+
+
 @pytest.fixture(scope="module")
 def search_in_a_latin1_folder(tmp_path_factory):
     """A search in a folder whose name is not UTF-8 (``lat\\xe9``: made on a Latin-1

@@ -54,6 +54,14 @@ def _refuse_target(source: Path, out: Path) -> None:
             f"in a hidden file beside it first ({_partial_name(out, 'XXXXXXXX')}, with "
             f"SQLite's -journal beside that), {over} byte(s) over the {name_max} bytes a "
             f"name may have here. Shorten the name by {over} byte(s).")
+    partial = files.resolved(out.parent) / (_partial_name(out, "0" * 8) + "-journal")
+    over = len(os.fsencode(partial)) - files.SQLITE_MAX_PATH
+    if over > 0:  # (else SQLite's "unable to open database file", the search blamed)
+        raise HpStoreError(
+            f"The path {out} is too long for a copy: hpstore backup makes the copy in a "
+            f"hidden file beside it first, and SQLite opens that file (with its journal) by "
+            f"a path of at most {files.SQLITE_MAX_PATH} bytes: {over} byte(s) over. Give the "
+            "copy a shorter path (shorter folder names, or a shorter name).")
     if out.name.endswith(_COMPANIONS):
         raise HpStoreError(f"{out.name} ends like the log files SQLite keeps beside a database "
                            f"({', '.join(_COMPANIONS)}); give the copy another name.")

@@ -371,6 +371,23 @@ def check_path_lengths(path: Path) -> None:
             f"folders or its own by {over} bytes.")
 
 
+def check_sqlite_path(path: Path, verb: str) -> None:
+    """Refuse an existing file whose path SQLite cannot open (with its journal's name, at
+    most :data:`SQLITE_MAX_PATH` bytes): moved deep into a tree after it was made.
+
+    Raises:
+        DatabaseError: saying by how much to shorten the path.
+    """
+    over = len(os.fsencode(f"{path}-journal")) - SQLITE_MAX_PATH
+    if over > 0:
+        raise DatabaseError(
+            f"The path {path} is too long for SQLite, which opens paths of at most "
+            f"{SQLITE_MAX_PATH} bytes: with its journal, it is {over} bytes over, so the "
+            f"search cannot be {verb} there. Move it (with {lock_folder(path).name}, while "
+            "no worker runs) to a shorter path, or shorten the names of its folders by "
+            f"{over} bytes.")
+
+
 def check_lock_folder(folder: Path) -> None:
     """Refuse a lock folder that is a symbolic link, or holds one, or is not a folder.
 

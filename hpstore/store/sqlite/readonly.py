@@ -57,7 +57,8 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
 
     Raises:
         DatabaseError: the file does not exist (it is not created); the path cannot be
-            followed (a loop of symbolic links, longer than the system allows); no room
+            followed (a loop of symbolic links, longer than the system allows) or is too
+            long for SQLite; no room
             on its disk for SQLite's log (said so, the file never called damaged).
         NotAnHpstoreFileError: not SQLite, damaged, not written by hpstore, or (with
             ``check``) holding a value hpstore never writes; a folder, a device, a FIFO or
@@ -70,6 +71,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         raise DatabaseError(f"{path} does not exist; give the path of a search file.")
     if not inspect_header(path):
         raise NotAnHpstoreFileError(f"{path} is empty: no search has been written to it yet.")
+    files.check_sqlite_path(path.resolve(), "read")  # (a file moved deep into a tree)
     uri = f"{path.resolve().as_uri()}?mode=ro"
     if not path.with_name(path.name + "-wal").exists() and not (
             os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
