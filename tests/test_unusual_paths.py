@@ -147,6 +147,28 @@ def test_a_search_moved_to_a_path_too_long_for_sqlite_is_named_by_the_tools(tmp_
         assert "bytes over" in said and "shorter" in said, said
 
 
+def test_a_search_on_a_read_only_mount_says_so_and_the_tools_still_read_it(tmp_path):
+    from _faults import in_a_mount
+
+    path = tmp_path / "s.db"
+    with open_oracle(str(path), max_trials=3) as oracle:
+        oracle.end_trial(oracle.create_trial("t"))
+    ro = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"'
+    done = in_a_mount(tmp_path, ro, sys.executable, "-c", _OPEN, str(path))
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    # was "... is read-only. hpstore writes every trial to it: make it writable", which
+    # no chmod can do there
+    assert done.stdout.startswith(f"ReadOnlyDatabaseError {path} is on a file system "
+                                  "mounted read-only"), done.stdout
+    assert "make it writable" not in done.stdout and "hpstore backup" in done.stdout
+    done = in_a_mount(tmp_path, ro, sys.executable, "-c", _OPEN, str(tmp_path / "new.db"))
+    assert done.stdout.startswith(f"ReadOnlyDatabaseError {tmp_path / 'new.db'} cannot be "
+                                  "created: its folder"), done.stdout
+    assert "mounted read-only" in done.stdout
+    done = in_a_mount(tmp_path, ro, sys.executable, "-m", "hpstore", "trials", str(path))
+    assert done.returncode == 0 and done.stdout.count("\n") == 3, done.stderr
+
+
 @pytest.fixture(scope="module")
 def search_in_a_latin1_folder(tmp_path_factory):
     """A search in a folder whose name is not UTF-8 (``lat\\xe9``: made on a Latin-1

@@ -100,6 +100,15 @@ def single_name(path: Path, st: os.stat_result) -> None:
         )
 
 
+def _mounted_read_only(folder: Path) -> bool:
+    """Whether ``folder`` is on a file system mounted read-only (``mount -o ro``, a
+    read-only bind mount, a snapshot)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 0))
+    except (OSError, AttributeError):  # (missing: what opens it says so; no statvfs)
+        return False
+
+
 def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
     """The parts of the search (the file, its log and index, the lock folder and its lock
     files) that belong to another user and that this process cannot write."""
@@ -153,6 +162,16 @@ def check_writable(path: Path) -> None:
         ReadOnlyDatabaseError: naming what is read-only and what to do.
     """
     folder = path.parent
+    if _mounted_read_only(folder) and not path.exists():  # (no chmod helps there)
+        raise ReadOnlyDatabaseError(
+            f"{path} cannot be created: its folder {folder} is on a file system mounted "
+            "read-only. Give the search a path on a writable file system.")
+    if _mounted_read_only(folder):
+        raise ReadOnlyDatabaseError(
+            f"{path} is on a file system mounted read-only: hpstore writes every trial to "
+            "the file, its log and its lock folder. Copy the search to a writable place to "
+            f"resume it there (`hpstore backup {shlex.quote(str(path))} COPY.db`), or read "
+            "it where it is with the inspection tools (hpstore summary, trials, watch).")
     if theirs := _others_parts_not_writable(path):
         raise ReadOnlyDatabaseError(_not_shared(path, theirs))
     # A file no one may write (chmod 444) is read-only for root too, whom os.access lets
