@@ -36,7 +36,7 @@ class _Protected:
     def __init__(self, database: str | os.PathLike[str] | None) -> None:
         # None: no search file (a command that writes results only); SQLite files are
         # refused all the same
-        self.db = Path(os.path.realpath(Path(database or os.devnull).expanduser()))
+        self.db = Path(os.path.realpath(os.path.expanduser(database or os.devnull)))
         self.paths = [] if database is None else [
             self.db.with_name(self.db.name + s) for s in _COMPANIONS]
         self.sidecar = self.db.with_name(self.db.name + ".hpstore")
@@ -90,7 +90,13 @@ def check_output(path: str | os.PathLike[str], *, database: str | os.PathLike[st
     given = str(path)
     if not given:
         raise OutputFileError(f"The output file name is empty; give one with {option} FILE.")
-    expanded = Path(path).expanduser()
+    try:
+        expanded = Path(path).expanduser()
+    except RuntimeError:  # (no HOME, no entry in the password database)
+        raise OutputFileError(
+            f"{given} starts with ~, but this user's home folder is unknown (HOME is not "
+            "set, and the user has no entry in the password database). Set HOME, or give "
+            "the path without ~.") from None
     with contextlib.suppress(OSError):
         st = os.stat(expanded)
         if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):

@@ -3,8 +3,10 @@ what that trusts is covered where values are decoded."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from _workers import space
@@ -141,3 +143,68 @@ def test_a_file_unchanged_since_its_last_look_leaves_the_marks_as_they_are(tmp_p
     search(tmp_path / "other.db")  # a new look elsewhere writes the marks again
     connect_readonly(tmp_path / "other.db").close()
     assert not marks.read_text().endswith(" ")
+
+
+HOMELESS = 65531  # a user with no entry in the password database (a container's --user)
+
+
+def _summary_without_a_home(path: str, cwd: str, results) -> None:
+    import contextlib
+    import io
+    import os
+
+    import numpy  # noqa: F401  (the oracle's: loaded while the Python is readable)
+    from _faults import become
+
+    from hpstore.cli import main
+
+    for name in ("HOME", "XDG_CACHE_HOME"):
+        os.environ.pop(name, None)
+    become(HOMELESS)
+    os.chdir(cwd)
+    said = []
+    for args in (["summary", path], ["summary", "~/s.db"], ["backup", path, "~/copy.db"],
+                 ["export", path, "-o", "~/trials.csv"]):
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                code = main(args)
+        except Exception as exc:  # (reported: the test shows it)
+            code = type(exc).__name__
+            out.write(f"Traceback: {exc}")
+        said.append((code, out.getvalue()))
+    try:
+        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                   database="~/s.db")
+    except Exception as exc:
+        said.append((type(exc).__name__, str(exc)))
+    results.put(said)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a homeless user")
+def test_a_user_without_a_home_leaves_no_folder_named_tilde_and_is_told_what_tilde_lacks():
+    import multiprocessing as mp
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-home-"))
+    try:
+        os.chmod(folder, 0o777)
+        search(folder / "s.db")
+        ctx = mp.get_context("spawn")
+        results = ctx.Queue()
+        child = ctx.Process(target=_summary_without_a_home,
+                            args=(str(folder / "s.db"), str(folder), results))
+        child.start()
+        looked, *tilde = results.get(timeout=60)
+        child.join(60)
+        assert looked[0] == 0, looked
+        # "~" with no home known: a RuntimeError and its traceback
+        for code, text in tilde:
+            assert code in (2, "DatabaseError"), text
+            assert "~/" in text and "home folder" in text and "HOME" in text, text
+            assert "Traceback" not in text
+        # the marks went to ./~/.cache/hpstore/checked.json: a folder named "~" in the
+        # folder the user ran in (which `rm -r ~` then takes for their home)
+        assert sorted(p.name for p in folder.iterdir()) == ["s.db", "s.db.hpstore"]
+    finally:
+        shutil.rmtree(folder)

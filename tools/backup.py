@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hpstore.errors import HpStoreError
 from hpstore.store.postgresql import is_url, redact
+from hpstore.store.sqlite import files
 from hpstore.store.sqlite.backup import backup
 from hpstore.tooling import run_tool, terminated_as_interrupted
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         raise HpStoreError(
             f"hpstore backup writes a file, not into {redact(args.output)}: copy the search "
             f"into the database with `hpstore copy {args.database} URL`.")
-    out = Path(args.output).expanduser()
+    out = files.expanded(args.output)
     with terminated_as_interrupted():  # (kill, timeout: the partial copy is removed)
         trials, projects, running = backup(Path(args.database), out)
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "

@@ -175,7 +175,7 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
             copy failed; nothing is left at ``out``.
         DatabaseError: ``source`` or ``out`` cannot be followed (a loop of symbolic links).
     """
-    source, out = Path(source).expanduser(), Path(out).expanduser()
+    source, out = files.expanded(source), files.expanded(out)
     _refuse_target(source, out)
     src = connect_readonly(source, check=False)
     try:

@@ -33,8 +33,19 @@ GROWING = ("trials", "observations", "transitions")
 _KEEP = 200  # files remembered; the oldest marks are dropped first
 
 
-def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+def _cache_file() -> Path | None:
+    """Where the marks are kept; None where there is no such place (no marks kept: each
+    look checks the file whole).
+
+    A relative folder is none (the XDG specification ignores a relative XDG_CACHE_HOME):
+    with no HOME and no entry in the password database, expanduser leaves ``~`` as it is,
+    and the marks would make a folder named ``~`` wherever the tool runs.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
     return Path(base) / "hpstore" / "checked.json"
 
 
@@ -70,6 +81,8 @@ def save(key: str | None, marks: dict[str, int]) -> None:
     while len(every) > _KEEP:
         every.pop(next(iter(every)))
     target = _cache_file()
+    if target is None:
+        return
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
         # written whole and renamed into place: a reader sees the old marks or the new
@@ -85,8 +98,11 @@ def save(key: str | None, marks: dict[str, int]) -> None:
 
 
 def _read() -> dict[str, object]:
+    target = _cache_file()
+    if target is None:
+        return {}
     try:
-        with open(_cache_file()) as f:
+        with open(target) as f:
             found = json.load(f)
     except (OSError, ValueError):
         return {}

@@ -52,15 +52,31 @@ def lock_folder(path: Path) -> Path:
     return path.with_name(path.name + ".hpstore")
 
 
+def expanded(path: str | os.PathLike[str]) -> Path:
+    """``path`` with a leading ``~`` replaced by the home folder.
+
+    Raises:
+        DatabaseError: naming the path, when this user's home folder is unknown (no HOME,
+            no entry in the password database: a container's ``--user``).
+    """
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise DatabaseError(
+            f"{path} starts with ~, but this user's home folder is unknown (HOME is not "
+            "set, and the user has no entry in the password database). Set HOME, or give "
+            "the path without ~.") from None
+
+
 def resolved(path: str | os.PathLike[str]) -> Path:
     """The absolute path ``path`` names, ``~`` and symbolic links followed.
 
     Raises:
         DatabaseError: naming the path, when it cannot be followed: a loop of symbolic
             links (the file itself, or a folder on its way), or longer than the system
-            allows.
+            allows; or it starts with ``~`` and the home folder is unknown.
     """
-    given = Path(path).expanduser()
+    given = expanded(path)
     try:
         found = given.resolve()
     except RuntimeError:  # (a loop, before Python 3.13)

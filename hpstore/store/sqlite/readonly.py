@@ -64,7 +64,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
             ``check``) holding a value hpstore never writes; a folder, a device, a FIFO or
             a socket.
     """
-    path = Path(path).expanduser()
+    path = files.expanded(path)
     files.resolved(path)  # a loop of links, a path too long: said before anything else
     if not files.is_regular(path, "; give the path of the search file itself (such as "
                                   "search.db)"):
@@ -507,7 +507,7 @@ def _fetched(cursor: sqlite3.Cursor) -> Iterator[Any]:
 def holds_search(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` holds a search yet: not missing, not empty, and not a new SQLite
     file whose first project another process has not committed yet."""
-    path = Path(path).expanduser()
+    path = files.expanded(path)
     if not path.exists():
         return False
     if path.is_file() and path.stat().st_size == 0:
