@@ -112,6 +112,8 @@ def _mounted_read_only(folder: Path) -> bool:
 def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
     """The parts of the search (the file, its log and index, the lock folder and its lock
     files) that belong to another user and that this process cannot write."""
+    if not hasattr(os, "geteuid"):  # (Windows: no owners to name)
+        return []
     sidecar = lock_folder(path)
     parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
              sidecar]
