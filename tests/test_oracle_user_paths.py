@@ -209,3 +209,42 @@ def test_max_trials_zero_says_what_to_give_for_no_limit(cls):
     with pytest.raises(ValueError, match="KerasTuner takes 0 as no limit"):
         oracle.max_trials = 0
     assert oracle.max_trials == 1
+
+
+def _declare_on_the_oracle(url):
+    """Another worker: declares nothing; what the first declared on its oracle is the
+    search's space."""
+    other = hpstore.RandomSearchOracle("loss", database=url)
+    trial = other.create_trial("other")
+    values = dict(trial.hyperparameters.values)
+    other.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    other.end_trial(trial)
+    other.close()
+    return values
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_hyperparameters_declared_on_the_oracle_itself_are_the_searchs(engine, tmp_path):
+    # oracle.hyperparameters.Float(...) after the oracle was made (KerasTuner's oracle keeps
+    # them in its state): they were used by that object alone; another worker, the search
+    # resumed and the tools saw an empty space, and ran trials with no values at all
+    url = fresh_url() if engine == "postgresql" else str(tmp_path / "search.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=6, database=url, seed=1)
+    oracle.hyperparameters.Float("lr", 1e-4, 1e-1, sampling="log")
+    trial = oracle.create_trial("first")
+    assert set(trial.hyperparameters.values) == {"lr"}
+    with mp.get_context("spawn").Pool(1) as pool:
+        other = pool.apply(_declare_on_the_oracle, (url,))
+    assert set(other) == {"lr"} and 1e-4 <= other["lr"] <= 1e-1
+    # declared later, while the search runs: joins it too, for the next trial
+    oracle.hyperparameters.Choice("act", ["relu", "tanh"])
+    oracle.update_trial(trial.trial_id, {"loss": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    resumed = hpstore.RandomSearchOracle("loss", database=url)
+    assert [hp.name for hp in resumed.get_space().space] == ["lr", "act"]
+    trial = resumed.create_trial("third")
+    assert set(trial.hyperparameters.values) == {"lr", "act"}
+    resumed.close()
+    oracle.close()

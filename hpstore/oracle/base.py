@@ -250,7 +250,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
             self._store.close()  # a refused search keeps no connection open on the file
             raise
         self._space_version = -1
-        self._space = HyperParameters()
+        self._space, self._space_held = HyperParameters(), 0
         self._refresh_space()
         _say_state_hooks_are_not_called(type(self))
         #: what ``warm_start_from`` took in (None without one, or until the space is

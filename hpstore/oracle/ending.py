@@ -40,6 +40,7 @@ class EndingMixin:
     max_retries_per_trial: int
     max_consecutive_failed_trials: int
     _space: HyperParameters
+    _space_held: int
     _project: ProjectStore
     _handed: dict[str, tuple[int, float | None]]
     _kept: dict[str, KeptRun]
@@ -47,6 +48,7 @@ class EndingMixin:
     if TYPE_CHECKING:  # provided by the Oracle
         def _refresh_space(self, version: int | None = None) -> None: ...
         def _warm_up(self) -> None: ...
+        def _keep_declared_here(self) -> None: ...
         def update_space(self, hyperparameters: HyperParameters) -> None: ...
         def _new_entries(self, hyperparameters: HyperParameters, *, check: bool
                          ) -> list[dict[str, Any]]: ...
@@ -99,6 +101,8 @@ class EndingMixin:
                 f"end_trial: trial {trial.trial_id!r} is a trial of the project "
                 f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
                 "recorded; end it with the oracle that created it.")
+        if len(self._space.space) != self._space_held:
+            self._keep_declared_here()  # (declared on oracle.hyperparameters as it ran)
         kept = self._kept.pop(str(trial.trial_id), None)
         try:
             ending = self._end(trial, status, kept)

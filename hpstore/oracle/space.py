@@ -25,6 +25,7 @@ class SpaceMixin:
     _project: ProjectStore
     _space: HyperParameters
     _space_version: int
+    _space_held: int  # how many hyperparameters _space held as read from the store
     _given_space: HyperParameters | None
     _warm_from: Any  # warm_start_from, kept for when the space grows (see Oracle.__init__)
     _warm_names: frozenset[str] | None  # the names of the space it was last run with
@@ -37,6 +38,8 @@ class SpaceMixin:
     def _refresh_space(self, version: int | None = None) -> None:
         """Read the space again when its stored version (``version`` when the caller read
         it already) is not the one this oracle holds."""
+        if len(self._space.space) != self._space_held:
+            self._keep_declared_here()
         if version is None:
             version = self._project.space_version()
         if version != self._space_version:
@@ -49,6 +52,23 @@ class SpaceMixin:
             self._space = from_file(HyperParameters.from_config,
                                     {"space": items, "values": {}}, "hyperparameters.config")
             self._space_version = version
+            self._space_held = len(self._space.space)
+
+    def _keep_declared_here(self) -> None:
+        """Store what a script declared on ``oracle.hyperparameters`` itself (``oracle.
+        hyperparameters.Float("lr", ...)`` after the oracle was made, as KerasTuner's oracle
+        keeps in its state): it joins the stored space as a trial's new hyperparameters do,
+        so every worker, and this search resumed, runs with it (it was used by this object
+        alone, and lost with it).
+
+        Raises:
+            RuntimeError: ``allow_new_entries`` is False.
+            ProjectMismatchError: the space holds one of them under another definition.
+        """
+        declared = self._space
+        # read the stored space afresh, then add what it lacks (update_space reads it)
+        self._space, self._space_held, self._space_version = HyperParameters(), 0, -1
+        self.update_space(declared)
 
     @property
     def hyperparameters(self) -> HyperParameters:
