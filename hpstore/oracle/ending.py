@@ -101,7 +101,7 @@ class EndingMixin:
                 f"end_trial: trial {trial.trial_id!r} is a trial of the project "
                 f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
                 "recorded; end it with the oracle that created it.")
-        if len(self._space.space) != self._space_held:
+        if len(self._space._space) != self._space_held:  # (the list itself: no copy)
             self._keep_declared_here()  # (declared on oracle.hyperparameters as it ran)
         kept = self._kept.pop(str(trial.trial_id), None)
         try:

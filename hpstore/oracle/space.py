@@ -38,7 +38,7 @@ class SpaceMixin:
     def _refresh_space(self, version: int | None = None) -> None:
         """Read the space again when its stored version (``version`` when the caller read
         it already) is not the one this oracle holds."""
-        if len(self._space.space) != self._space_held:
+        if len(self._space._space) != self._space_held:  # (the list itself: no copy)
             self._keep_declared_here()
         if version is None:
             version = self._project.space_version()
@@ -52,7 +52,7 @@ class SpaceMixin:
             self._space = from_file(HyperParameters.from_config,
                                     {"space": items, "values": {}}, "hyperparameters.config")
             self._space_version = version
-            self._space_held = len(self._space.space)
+            self._space_held = len(self._space._space)
 
     def _keep_declared_here(self) -> None:
         """Store what a script declared on ``oracle.hyperparameters`` itself (``oracle.
