@@ -142,6 +142,26 @@ def open_on_a_full_disk(folder: str, what: str = "bytes") -> None:
     print(json.dumps(report))
 
 
+def _searched(tuner: hpstore.Tuner) -> list[Any]:
+    """Run ``tuner``'s search: ["none", ""], or what it raised (type, words, whether a
+    DatabaseError)."""
+    try:
+        tuner.search()
+    except Exception as exc:
+        return [type(exc).__name__, str(exc), isinstance(exc, hpstore.DatabaseError)]
+    return ["none", ""]
+
+
+def _run_alone(function: Any, folder: str) -> dict[str, Any]:
+    """What ``function(folder, 'none')`` of this module prints (JSON), run by another
+    process (the search resumed there once this one has ended)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys, _faults; _faults.{function.__name__}"
+         "(sys.argv[1], 'none')", folder], capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def a_tuner_on_a_full_disk(folder: str, resume: str) -> None:
     """Run alone in a mount namespace where ``folder`` is a small tmpfs: a Tuner's search,
     whose third trial reports three values and then fills the disk (another program), so
@@ -151,12 +171,7 @@ def a_tuner_on_a_full_disk(folder: str, resume: str) -> None:
     ended. Prints what happened, as JSON."""
     path = os.path.join(folder, "s.db")
     if resume == "another process":
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys, _faults; "
-             "_faults.a_tuner_on_a_full_disk(sys.argv[1], 'none')", folder],
-            capture_output=True, text=True, timeout=DEADLINE)
-        assert done.returncode == 0, done.stderr
-        report = json.loads(done.stdout)
+        report = _run_alone(a_tuner_on_a_full_disk, folder)
         for name in report.pop("junk"):
             os.remove(name)
         finish(path, 5)
@@ -174,14 +189,7 @@ def a_tuner_on_a_full_disk(folder: str, resume: str) -> None:
 
     tuner = hpstore.Tuner(open_oracle(path, max_trials=5, seed=3), run_trial=run_trial,
                           verbose=0)
-    report: dict[str, Any] = {}
-    try:
-        tuner.search()
-        report["error"] = ["none", ""]
-    except Exception as exc:
-        report["error"] = [type(exc).__name__, str(exc),
-                           isinstance(exc, hpstore.DatabaseError)]
-    report["failed"] = ran[-1]
+    report: dict[str, Any] = {"error": _searched(tuner), "failed": ran[-1]}
     report["seen"] = query(path, "SELECT status, run_count FROM trials WHERE trial_id = ?",
                            (ran[-1],))
     report["ran"] = ran
@@ -225,23 +233,12 @@ def a_stopped_trial_on_a_full_disk(folder: str, resume: str) -> None:
 
     report: dict[str, Any] = {}
     if resume == "another process":
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys, _faults; "
-             "_faults.a_stopped_trial_on_a_full_disk(sys.argv[1], 'none')", folder],
-            capture_output=True, text=True, timeout=DEADLINE)
-        assert done.returncode == 0, done.stderr
-        report = json.loads(done.stdout)
+        report = _run_alone(a_stopped_trial_on_a_full_disk, folder)
         ran.extend(report["ran"])
         junk.extend(report.pop("junk"))
     else:
         tuner = new_tuner()
-        try:
-            tuner.search()
-            report["error"] = ["none", ""]
-        except Exception as exc:
-            report["error"] = [type(exc).__name__, str(exc),
-                               isinstance(exc, hpstore.DatabaseError)]
-        report["failed"] = ran[-1]
+        report = {"error": _searched(tuner), "failed": ran[-1]}
         report["seen"] = query(path, "SELECT status, score, run_count, ended_at IS NOT NULL, "
                                      "session FROM trials WHERE trial_id = ?", (ran[-1],))
     if resume == "none":  # this process ends: another resumes
