@@ -7,7 +7,7 @@ import sqlite3
 
 import keras_tuner
 import pytest
-from _keras_models import build, data
+from _keras_models import build, build_grid, data
 
 import hpstore
 import hpstore.keras as kt
@@ -115,3 +115,46 @@ class PicklesItsValues(TunesTraining):
 def test_hyperparameters_pickle_and_copy_while_a_trial_runs(tmp_path):
     search(tuner_for(tmp_path, PicklesItsValues(), 2))
     assert list(statuses(tmp_path / "p.db").values()) == ["COMPLETED"] * 2
+
+
+class LoopOfItsOwn(kt.Tuner):
+    """The custom-training-loop guide's shape: ``run_trial`` builds through the hypermodel,
+    trains, and returns a dict of its own metrics."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        units = trial.hyperparameters["units"]
+        return {"my_accuracy": units / 10, "my_loss": 1.0 / units, "count": model.count_params()}
+
+
+class FitReturnsBoth(TunesTraining):
+    """A ``fit`` that trains, then returns both objectives' metrics on data of its own."""
+
+    def fit(self, hp, model, *args, **kwargs):
+        model.fit(*args, **kwargs)
+        return {"val_accuracy": hp["units"] / 10, "val_loss": 1.0 / hp["units"]}
+
+
+def test_a_dict_of_each_objectives_metric_scores_a_list_of_objectives(tmp_path):
+    # KerasTuner only combines a list of objectives from a History, and stops the search
+    # on a dict: here the dict holds every objective's metric, and the trial is scored as
+    # the oracle scores reported metrics (the "min" ones minus the "max" ones)
+    objective = [kt.Objective("my_accuracy", "max"), kt.Objective("my_loss", "min")]
+    tuner = LoopOfItsOwn(oracle=kt.oracles.GridSearchOracle(objective=objective),
+                         hypermodel=build_grid, directory=str(tmp_path / "a"), project_name="p")
+    tuner.search()
+    trials = tuner.oracle.trials.values()
+    assert {t.status for t in trials} == {"COMPLETED"} and len(trials) == 4
+    for trial in trials:
+        units = trial.hyperparameters["units"]
+        assert trial.score == pytest.approx(1.0 / units - units / 10)
+    assert tuner.get_best_hyperparameters(1)[0]["units"] == 8
+    # the same from a HyperModel.fit that trains, then returns a dict of its own
+    tuner = kt.RandomSearch(FitReturnsBoth(), objective=["val_accuracy", "val_loss"],
+                            max_trials=2, seed=3, directory=str(tmp_path / "b"),
+                            project_name="p")
+    search(tuner)
+    for trial in tuner.oracle.trials.values():
+        units = trial.hyperparameters["units"]
+        assert trial.status == "COMPLETED"
+        assert trial.score == pytest.approx(1.0 / units - units / 10)

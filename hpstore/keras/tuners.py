@@ -15,7 +15,10 @@ from typing import Any
 
 import keras
 import keras_tuner
+from keras_tuner.src import backend as kt_backend
 from keras_tuner.src import config as kt_config
+from keras_tuner.src import utils as kt_utils
+from keras_tuner.src.engine import objective as kt_objective
 from keras_tuner.src.engine import tuner_utils
 
 import hpstore
@@ -153,7 +156,17 @@ class Tuner(keras_tuner.Tuner):
         self._recorders.append(recorder)
         kwargs["callbacks"] = [ProjectGuard(self.oracle), *(kwargs.get("callbacks") or []),
                                recorder]
-        return super()._build_and_fit_model(trial, *args, **kwargs)
+        # KerasTuner's steps (build, fit, the build config its model loading reads), with
+        # hpstore's check of what fit returned: KerasTuner's refuses a dict of the metrics
+        # of a list of objectives, which the oracle scores
+        hp = trial.hyperparameters
+        model = self._try_build(hp)
+        results = self.hypermodel.fit(hp, model, *args, **kwargs)
+        if kt_backend.config.multi_backend():
+            kt_utils.save_json(self._get_build_config_fname(trial.trial_id),
+                               model.get_build_config())
+        _validate_results(results, self.oracle.objective, "HyperModel.fit()")
+        return results
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
         def compare(class_name: str, config: dict[str, Any]) -> None:
@@ -181,11 +194,11 @@ class Tuner(keras_tuner.Tuner):
             # A result of its own after the epochs (a test-set score, a mean over folds), or
             # the History of the last of several trainings in one fit: KerasTuner scores
             # the trial on what run_trial returns, and so does this.
-            tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
+            _validate_results(results, objective, "Tuner.run_trial()")
             self.oracle.record_result(
                 trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective))
             return
-        tuner_utils.validate_trial_results(results, objective, "Tuner.run_trial()")
+        _validate_results(results, objective, "Tuner.run_trial()")
         self.oracle.update_trial(
             trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective),
             step=tuner_utils.get_best_step(results, objective))
@@ -359,6 +372,25 @@ class Tuner(keras_tuner.Tuner):
 
     def reload(self) -> None:
         """Nothing to do: the oracle reads the search file as it is now."""
+
+
+def _validate_results(results: Any, objective: Any, returned_by: str) -> None:
+    """KerasTuner's check of what ``returned_by`` (``run_trial``, or the hypermodel's
+    ``fit``) returned, except that a dict holding the
+    metric of every objective in a list of objectives is taken: the oracle scores the list
+    from those metrics (KerasTuner's check asks for a "multi_objective" key instead, which
+    only its conversion of a History ever provides).
+
+    Raises:
+        keras_tuner.errors.FatalTypeError: None, or a type KerasTuner does not take.
+        keras_tuner.errors.FatalValueError: a dict without the objective's metrics.
+    """
+    items = results if isinstance(results, list) else [results]
+    if (isinstance(objective, kt_objective.MultiObjective) and items
+            and all(isinstance(r, dict) and all(o.name in r for o in objective.objectives)
+                    for r in items)):
+        return
+    tuner_utils.validate_trial_results(results, objective, returned_by)
 
 
 def _histories(results: Any) -> bool:
