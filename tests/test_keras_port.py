@@ -260,6 +260,24 @@ def test_a_failed_trial_is_failed_and_the_search_goes_on(tmp_path, failed):
     assert all("too big" in m for _, m in statuses)
 
 
+class ReturnsNotANumber(Raising):
+    def fit(self, hp, model, *args, **kwargs):
+        return {"val_accuracy": self.error}
+
+
+@pytest.mark.parametrize("value", ["0.5", True, [0.5, 0.6]])
+def test_a_returned_metric_that_is_no_number_fails_its_trial_and_stops_the_search(
+        tmp_path, value):
+    # KerasTuner scores "0.5" and True, and retries a list until three trials failed:
+    # every trial would repeat the mistake, so the first one stops the search
+    tuner = kt.RandomSearch(ReturnsNotANumber(value), objective="val_accuracy",
+                            max_trials=3, max_consecutive_failed_trials=5,
+                            directory=str(tmp_path), project_name="p")
+    with pytest.raises(hpstore.InvalidMetricError, match="val_accuracy"):
+        search(tuner)
+    assert rows(tmp_path / "p.db", "SELECT status FROM trials") == [("FAILED",)]
+
+
 class Squares(kt.Tuner):
     """A Tuner of one's own: no Keras model, a float to minimise."""
 

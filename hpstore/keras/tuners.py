@@ -25,6 +25,8 @@ import hpstore
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
+    InvalidMetricError,
+    NameTooLongError,
     ProjectMismatchError,
     ProjectRemovedError,
     TrialLostError,
@@ -53,10 +55,15 @@ from hpstore.tuner import (
     end_failed,
     give_back,
     interrupted_what,
+    to_metrics,
 )
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
-_FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError)
+#: errors every trial would repeat, so the first stops the search (its trial FAILED): a
+#: metric that is no number, or a name too long for the store, is a mistake in the code,
+#: as in hpstore.Tuner
+_FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError, InvalidMetricError,
+          NameTooLongError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
 
 
@@ -196,11 +203,11 @@ class Tuner(keras_tuner.Tuner):
             # the trial on what run_trial returns, and so does this.
             _validate_results(results, objective, "Tuner.run_trial()")
             self.oracle.record_result(
-                trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective))
+                trial.trial_id, _to_metrics(results, objective))
             return
         _validate_results(results, objective, "Tuner.run_trial()")
         self.oracle.update_trial(
-            trial.trial_id, tuner_utils.convert_to_metrics_dict(results, objective),
+            trial.trial_id, _to_metrics(results, objective),
             step=tuner_utils.get_best_step(results, objective))
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> Any:
@@ -391,6 +398,22 @@ def _validate_results(results: Any, objective: Any, returned_by: str) -> None:
                     for r in items)):
         return
     tuner_utils.validate_trial_results(results, objective, returned_by)
+
+
+def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
+    """What ``run_trial`` returned as one dict of metrics, as KerasTuner converts it (a
+    History gives its best epoch's logs, a list is averaged per metric), each value
+    checked as ``update_trial`` checks it before executions are averaged: KerasTuner's
+    average turns ``True`` into 1.0 and a list into its mean, and such a value is a
+    mistake every trial would repeat.
+
+    Raises:
+        InvalidMetricError: a value that is not one real number.
+    """
+    items = results if isinstance(results, list) else [results]
+    converted = [tuner_utils.convert_to_metrics_dict(r, objective)
+                 if isinstance(r, keras.callbacks.History) else r for r in items]
+    return to_metrics(converted if len(converted) > 1 else converted[0], objective)
 
 
 def _histories(results: Any) -> bool:
