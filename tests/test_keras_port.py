@@ -278,6 +278,22 @@ def test_a_returned_metric_that_is_no_number_fails_its_trial_and_stops_the_searc
     assert rows(tmp_path / "p.db", "SELECT status FROM trials") == [("FAILED",)]
 
 
+class EachExecutionItsOwn(Raising):
+    def fit(self, hp, model, *args, **kwargs):
+        self.error += 1  # (the execution's number)
+        return {"val_accuracy": 0.5 * self.error, f"only_in_{self.error}": 1.0}
+
+
+def test_executions_returning_other_metrics_are_averaged_over_all_of_them(tmp_path):
+    tuner = kt.RandomSearch(EachExecutionItsOwn(0), objective="val_accuracy",
+                            max_trials=1, executions_per_trial=2,
+                            directory=str(tmp_path), project_name="p")
+    search(tuner)
+    trial = tuner.oracle.get_trial("0")
+    assert trial.score == pytest.approx(0.75)
+    assert {"only_in_1", "only_in_2"} <= set(trial.metrics.metrics)
+
+
 class Squares(kt.Tuner):
     """A Tuner of one's own: no Keras model, a float to minimise."""
 

@@ -411,9 +411,14 @@ def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
         InvalidMetricError: a value that is not one real number.
     """
     items = results if isinstance(results, list) else [results]
-    converted = [tuner_utils.convert_to_metrics_dict(r, objective)
-                 if isinstance(r, keras.callbacks.History) else r for r in items]
-    return to_metrics(converted if len(converted) > 1 else converted[0], objective)
+    checked = [to_metrics(tuner_utils.convert_to_metrics_dict(r, objective)
+                          if isinstance(r, keras.callbacks.History) else r, objective)
+               for r in items]
+    if len(checked) == 1:
+        return checked[0]
+    # each metric over the executions that returned it, as KerasTuner averages them
+    return {name: float(value) for name, value in
+            tuner_utils.average_metrics_dicts(checked).items()}
 
 
 def _histories(results: Any) -> bool:
