@@ -158,3 +158,24 @@ def test_a_dict_of_each_objectives_metric_scores_a_list_of_objectives(tmp_path):
         units = trial.hyperparameters["units"]
         assert trial.status == "COMPLETED"
         assert trial.score == pytest.approx(1.0 / units - units / 10)
+
+
+class ReturnsTooLittle(kt.Tuner):
+    def run_trial(self, trial, returned):
+        self.hypermodel.build(trial.hyperparameters)
+        return returned
+
+
+@pytest.mark.parametrize("returned", [{"my_accuracy": 0.5}, 0.5,
+                                      {"multi_objective": 0.5, "my_accuracy": 0.5}])
+def test_a_return_without_each_objectives_metric_stops_the_search_saying_what_is_missing(
+        tmp_path, returned):
+    # KerasTuner asks for a "multi_objective" key, then its oracle refuses the trial for
+    # lack of the metrics themselves, three times over: every trial would repeat it
+    objective = [kt.Objective("my_accuracy", "max"), kt.Objective("my_loss", "min")]
+    tuner = ReturnsTooLittle(oracle=kt.oracles.GridSearchOracle(objective=objective),
+                             hypermodel=build_grid, directory=str(tmp_path), project_name="p")
+    with pytest.raises(hpstore.FatalValueError, match="my_loss") as caught:
+        tuner.search(returned)
+    assert "multi_objective" not in str(caught.value).split("received")[0]
+    assert list(statuses(tmp_path / "p.db").values()) == ["FAILED"]

@@ -56,6 +56,7 @@ from hpstore.tuner import (
     give_back,
     interrupted_what,
     to_metrics,
+    validate_results,
 )
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
@@ -172,7 +173,7 @@ class Tuner(keras_tuner.Tuner):
         if kt_backend.config.multi_backend():
             kt_utils.save_json(self._get_build_config_fname(trial.trial_id),
                                model.get_build_config())
-        _validate_results(results, self.oracle.objective, "HyperModel.fit()")
+        _validate_results(results, self.oracle, "HyperModel.fit()")
         return results
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
@@ -201,11 +202,11 @@ class Tuner(keras_tuner.Tuner):
             # A result of its own after the epochs (a test-set score, a mean over folds), or
             # the History of the last of several trainings in one fit: KerasTuner scores
             # the trial on what run_trial returns, and so does this.
-            _validate_results(results, objective, "Tuner.run_trial()")
+            _validate_results(results, self.oracle, "Tuner.run_trial()")
             self.oracle.record_result(
                 trial.trial_id, _to_metrics(results, objective))
             return
-        _validate_results(results, objective, "Tuner.run_trial()")
+        _validate_results(results, self.oracle, "Tuner.run_trial()")
         self.oracle.update_trial(
             trial.trial_id, _to_metrics(results, objective),
             step=tuner_utils.get_best_step(results, objective))
@@ -381,23 +382,29 @@ class Tuner(keras_tuner.Tuner):
         """Nothing to do: the oracle reads the search file as it is now."""
 
 
-def _validate_results(results: Any, objective: Any, returned_by: str) -> None:
+def _validate_results(results: Any, oracle: Oracle, returned_by: str) -> None:
     """KerasTuner's check of what ``returned_by`` (``run_trial``, or the hypermodel's
-    ``fit``) returned, except that a dict holding the
-    metric of every objective in a list of objectives is taken: the oracle scores the list
-    from those metrics (KerasTuner's check asks for a "multi_objective" key instead, which
-    only its conversion of a History ever provides).
+    ``fit``) returned, except for a list of objectives: the oracle scores it from the
+    metric of each objective, so each result but a History (whose epochs hold them) must
+    be a dict holding each, as ``hpstore.Tuner`` checks it. (KerasTuner's check asks for
+    a "multi_objective" key, which only its conversion of a History provides, and its
+    oracle then refuses the trial for lack of the metrics themselves.)
 
     Raises:
-        keras_tuner.errors.FatalTypeError: None, or a type KerasTuner does not take.
-        keras_tuner.errors.FatalValueError: a dict without the objective's metrics.
+        FatalTypeError: None, or a type that is not a number, a dict, a History or a list
+            of them (KerasTuner's, or hpstore's for a list of objectives).
+        FatalValueError: a result without the objective's metrics: for a list of
+            objectives, a number, or a dict that lacks one of them (named).
     """
-    items = results if isinstance(results, list) else [results]
-    if (isinstance(objective, kt_objective.MultiObjective) and items
-            and all(isinstance(r, dict) and all(o.name in r for o in objective.objectives)
-                    for r in items)):
+    objective = oracle.objective
+    if not isinstance(objective, kt_objective.MultiObjective):
+        tuner_utils.validate_trial_results(results, objective, returned_by)
         return
-    tuner_utils.validate_trial_results(results, objective, returned_by)
+    items = results if isinstance(results, list) else [results]
+    others = [r for r in items if not isinstance(r, keras.callbacks.History)]
+    if others or not items:
+        validate_results(others if isinstance(results, list) else results,
+                         oracle.hpstore_oracle.objective, returned_by)
 
 
 def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
