@@ -179,3 +179,25 @@ def test_a_return_without_each_objectives_metric_stops_the_search_saying_what_is
         tuner.search(returned)
     assert "multi_objective" not in str(caught.value).split("received")[0]
     assert list(statuses(tmp_path / "p.db").values()) == ["FAILED"]
+
+
+class FailsItsFirstRun(kt.Tuner):
+    """A run_trial that fails once (a flaky data source), and runs again."""
+
+    def run_trial(self, trial):
+        x = trial.hyperparameters.Choice("x", [1, 2, 3])
+        self.runs = getattr(self, "runs", 0) + 1
+        if self.runs == 2:
+            raise RuntimeError("flaky")
+        return float(x)
+
+
+def test_a_trial_run_again_is_once_in_the_oracles_start_and_end_orders(tmp_path):
+    # as KerasTuner keeps them: each trial once, when it first starts and when it ends
+    # for good (a run that failed and is queued to run again is no end)
+    oracle = kt.oracles.GridSearchOracle(max_retries_per_trial=1)
+    tuner = FailsItsFirstRun(oracle=oracle, directory=str(tmp_path), project_name="p")
+    tuner.search()
+    assert statuses(tmp_path / "p.db") == dict.fromkeys(["0000", "0001", "0002"],
+                                                        "COMPLETED")
+    assert tuner.oracle.start_order == tuner.oracle.end_order == ["0000", "0001", "0002"]

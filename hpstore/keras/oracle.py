@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -415,16 +415,19 @@ class Oracle(keras_tuner.Oracle):
 
     @property
     def start_order(self) -> list[str]:  # type: ignore[override]
-        """The trial ids in the order their runs started, a retried one once per run (as
-        KerasTuner keeps it), read from the status log."""
-        return [c.trial_id for c in self.hpstore_oracle.project.transitions()
-                if c.to_status == TrialStatus.RUNNING]
+        """The trial ids in the order they first started, each once (a run again of a
+        trial is not a start of its own, as KerasTuner keeps it), from the status log."""
+        return _first_of_each(c.trial_id for c in self.hpstore_oracle.project.transitions()
+                              if c.to_status == TrialStatus.RUNNING)
 
     @property
     def end_order(self) -> list[str]:  # type: ignore[override]
-        """The trial ids in the order their runs ended, from the status log."""
-        return [c.trial_id for c in self.hpstore_oracle.project.transitions()
-                if c.from_status == TrialStatus.RUNNING and c.to_status != c.from_status]
+        """The trial ids in the order they ended for good (COMPLETED, FAILED or STOPPED),
+        each once: a run that failed and is queued to run again is no end, as KerasTuner
+        keeps it. From the status log."""
+        return _first_of_each(c.trial_id for c in self.hpstore_oracle.project.transitions()
+                              if c.to_status in TrialStatus.FINAL
+                              and c.from_status != c.to_status)
 
     # -- state: the file --------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -438,6 +441,11 @@ class Oracle(keras_tuner.Oracle):
 
     def reload(self) -> None:
         """Nothing to do: every call reads the search file as it is now."""
+
+
+def _first_of_each(trial_ids: Iterable[str]) -> list[str]:
+    """``trial_ids`` in order, each at its first place only."""
+    return list(dict.fromkeys(trial_ids))
 
 
 def _score_at_step(oracle: hpstore.Oracle, step: int, trial: hpstore.Trial) -> None:
