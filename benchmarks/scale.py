@@ -1,7 +1,7 @@
 """How hpstore holds up as a search grows: growth, processes, resume, queries, memory, disk.
 
     python -m benchmarks scale [--sizes 1000 10000 100000] [--processes 1 2 4 8]
-                               [--json scale.json]
+                               [--parts growth processes resume] [--json scale.json]
 
 Every figure is measured in this run; Optuna's JournalFileBackend replay is measured on
 the same number of trials when optuna is installed. Growth and processes are also measured
@@ -27,6 +27,7 @@ from benchmarks import add_json_option, at_least, by_hand, check_json, lock_time
 from benchmarks.throughput import keras_tuner_oracle, machine
 
 SPACE = (("x", -10.0, 10.0), ("y", 0, 10), ("c", ("a", "b")))
+PARTS = ("growth", "processes", "resume")
 
 
 def _oracle(path: str, max_trials: int | None) -> Any:
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-sizes", type=at_least(2), nargs="*", default=None,
                         help="sizes at which to time Optuna's RDBStorage and KerasTuner "
                              "reloads (default: the smallest size; they are slow to fill)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="what to measure (default: all; resume fills Optuna's journal "
+                             "to the largest size, most of a full run's hour)")
     add_json_option(parser, "write the results here")
     args = parser.parse_args(argv)
     check_json(parser, args)
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what}: {row}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="hpstore-scale-") as folder:
-        for size in args.sizes:
+        for size in args.sizes if "growth" in args.parts else ():
             runs = []
             for i in range(args.repeats):
                 sub = os.path.join(folder, f"g{i}")
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[-1].update({f"hand_{k}": v for k, v in by_hand.growth(size, sub).items()})
             results["growth"].append(_median_of(runs))
             say("growth", results["growth"][-1])
-        for count in args.processes:
+        for count in args.processes if "processes" in args.parts else ():
             runs = []
             for _ in range(args.repeats):
                 runs.append(processes(count, args.process_trials, folder))
@@ -321,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             row["error_messages"] = [m for r in runs for m in r["error_messages"]][:5]
             results["processes"].append(row)
             say("processes", row)
-        for size in sorted({min(args.sizes), max(args.sizes)}):
+        for size in (sorted({min(args.sizes), max(args.sizes)}) if "resume" in args.parts
+                     else ()):
             row = resume_and_queries(size, os.path.join(folder, "g0"))
             row["optuna_journal_s"] = optuna_reload(size, folder, "journal")
             row["optuna_rdb_s"] = (optuna_reload(size, folder, "rdb")
@@ -343,6 +348,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    """The tables of the parts measured (see ``--parts``)."""
+    tables = [_growth_table(results), _processes_table(results), _resume_table(results)]
+    return "\n\n".join(t for t in tables if t)
+
+
+def _growth_table(results: dict[str, Any]) -> str:
+    if not results["growth"]:
+        return ""
     lines = ["| search size | first 1,000 trials/s | last 1,000 trials/s | last / first | "
              "bytes per trial | schema by hand: last / first |",
              "|---:|---:|---:|---:|---:|---:|"]
@@ -350,23 +363,35 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {g['trials']:,} | {g['first_per_s']:,.0f} | {g['last_per_s']:,.0f} | "
                      f"{g['last_per_s'] / g['first_per_s']:.2f} | {g['bytes_per_trial']:,.0f} | "
                      f"{g['hand_last_per_s'] / g['hand_first_per_s']:.2f} |")
-    lines += ["", "| processes | trials/s (all together) | vs 1 process | errors | duplicates | "
-              "schema by hand: trials/s | by hand: vs 1 process |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
-    one = (results["processes"][0]["per_s"] if results["processes"] else 0.0) or 1.0
-    hand_one = (results["processes"][0]["hand_per_s"] if results["processes"] else 0.0) or 1.0
+    return "\n".join(lines)
+
+
+def _processes_table(results: dict[str, Any]) -> str:
+    if not results["processes"]:
+        return ""
+    lines = ["| processes | trials/s (all together) | vs 1 process | errors | duplicates | "
+             "schema by hand: trials/s | by hand: vs 1 process |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    one = results["processes"][0]["per_s"] or 1.0
+    hand_one = results["processes"][0]["hand_per_s"] or 1.0
     for p in results["processes"]:
         lines.append(f"| {p['processes']} | {p['per_s']:,.0f} | {p['per_s'] / one:.2f} | "
                      f"{p['errors']} | {p['duplicates']} | {p['hand_per_s']:,.0f} | "
                      f"{p['hand_per_s'] / hand_one:.2f} |")
+    return "\n".join(lines)
+
+
+def _resume_table(results: dict[str, Any]) -> str:
+    if not results["resume"]:
+        return ""
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value * 1000:,.1f} ms"
 
-    lines += ["", "| trials in the file | hpstore resume to first new trial | Optuna journal "
-              "replay | Optuna RDB load | KerasTuner reload | get_best_trials(10) | peak RSS | "
-              "tool open, first | tool open, again |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| trials in the file | hpstore resume to first new trial | Optuna journal "
+             "replay | Optuna RDB load | KerasTuner reload | get_best_trials(10) | peak RSS | "
+             "tool open, first | tool open, again |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["resume"]:
         lines.append(f"| {r['trials']:,} | {ms(r['resume_s'])} | {ms(r['optuna_journal_s'])} | "
                      f"{ms(r['optuna_rdb_s'])} | {ms(r['keras_tuner_s'])} | "

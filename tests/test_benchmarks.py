@@ -40,6 +40,20 @@ def test_scale_repeats_measure_every_run(tmp_path, capsys):
     assert "| processes |" in capsys.readouterr().out
 
 
+def test_scale_measures_only_the_parts_asked_for(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    assert scale.main(["--sizes", "40", "--processes", "1", "2", "--process-trials", "40",
+                       "--repeats", "1", "--parts", "processes", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["growth"] == [] and results["resume"] == []
+    assert [p["processes"] for p in results["processes"]] == [1, 2]
+    printed = capsys.readouterr().out
+    assert "| processes |" in printed and "| search size |" not in printed
+    assert "| trials in the file |" not in printed
+    assert [b for b in results["bars"] if "processes" in b]  # its bars, and only those
+    assert not [b for b in results["bars"] if "resume" in b or "last 1,000" in b]
+
+
 @pytest.mark.slow
 def test_throughput_reports_hpstore_and_raw_sqlite(tmp_path):
     out = tmp_path / "throughput.json"
