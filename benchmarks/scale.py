@@ -310,15 +310,22 @@ def main(argv: list[str] | None = None) -> int:
                 runs[-1].update({f"hand_{k}": v for k, v in by_hand.growth(size, sub).items()})
             results["growth"].append(_median_of(runs))
             say("growth", results["growth"][-1])
-        for count in args.processes if "processes" in args.parts else ():
-            runs = []
-            for _ in range(args.repeats):
-                runs.append(processes(count, args.process_trials, folder))
+        counts = args.processes if "processes" in args.parts else []
+        # interleaved (1, 2, 4, 8, then again), as the throughput benchmark interleaves its
+        # systems: a change in the machine's pace touches every count alike, and a ratio to
+        # one process compares runs of the same moments
+        by_count: dict[int, list[dict[str, Any]]] = {count: [] for count in counts}
+        for _ in range(args.repeats):
+            for count in counts:
+                run = processes(count, args.process_trials, folder)
                 hand = by_hand.processes(count, args.process_trials, folder)
-                runs[-1]["hand_per_s"] = hand["per_s"]
-                runs[-1]["errors"] += hand["errors"]
-                runs[-1]["duplicates"] += hand["duplicates"]
-                runs[-1]["error_messages"] += hand["error_messages"]
+                run["hand_per_s"] = hand["per_s"]
+                run["errors"] += hand["errors"]
+                run["duplicates"] += hand["duplicates"]
+                run["error_messages"] += hand["error_messages"]
+                by_count[count].append(run)
+        for count in counts:
+            runs = by_count[count]
             row = _median_of(runs)
             row["errors"] = sum(r["errors"] for r in runs)
             row["duplicates"] = sum(r["duplicates"] for r in runs)

@@ -54,6 +54,22 @@ def test_scale_measures_only_the_parts_asked_for(tmp_path, capsys):
     assert not [b for b in results["bars"] if "resume" in b or "last 1,000" in b]
 
 
+def test_scale_interleaves_the_process_counts(tmp_path, monkeypatch):
+    # each count's runs spread over the whole part (1, 2, 1, 2), not one count's runs all
+    # at one moment of the machine and the next count's at another
+    order = []
+    real = scale.processes
+
+    def measured(count, trials, folder, timed=False):
+        order.append(count)
+        return real(count, trials, folder, timed)
+
+    monkeypatch.setattr(scale, "processes", measured)
+    assert scale.main(["--sizes", "40", "--processes", "1", "2", "--process-trials", "20",
+                       "--repeats", "2", "--parts", "processes"]) == 0
+    assert order == [1, 2, 1, 2]
+
+
 @pytest.mark.slow
 def test_throughput_reports_hpstore_and_raw_sqlite(tmp_path):
     out = tmp_path / "throughput.json"
