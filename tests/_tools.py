@@ -52,3 +52,19 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def read_terminal(main_fd: int) -> str:
+    """Everything written to the terminal whose main side is ``main_fd`` until its other
+    end closes (the fd is closed here), as text."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # (EIO: the terminal's other end closed)
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return shown.decode("utf-8", "replace")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from _dashboard import columns_search
+from _tools import read_terminal
 
 import hpstore
 from hpstore.cli import available_tools, load_tool
@@ -268,18 +269,9 @@ def _report_to_stdout(path: str, stderr_on_a_terminal: bool) -> tuple[bytes, str
     os.close(child_fd)
     assert proc.stdout is not None
     page = proc.stdout.read()  # (what it writes to the terminal is a few lines: no stall)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # (EIO: the terminal's other end closed)
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main_fd)
+    shown = read_terminal(main_fd)
     assert proc.wait(120) == 0
-    return page, shown.decode("utf-8", "replace")
+    return page, shown
 
 
 def test_a_terminal_is_told_what_the_report_reads_and_the_page_is_not(search_db):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _tools import read_terminal
 from _workers import end_trials, open_oracle
 
 import hpstore
@@ -136,18 +137,9 @@ def _on_a_terminal(*argv: str) -> str:
                             stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     os.close(child_fd)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # (EIO: the terminal's other end closed)
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(main_fd)
+    out = read_terminal(main_fd)
     assert proc.wait(60) == 0
-    return out.decode("utf-8", "replace")
+    return out
 
 
 @pytest.mark.parametrize("argv", [["export"], ["trials", "--format", "csv"],
