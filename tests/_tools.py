@@ -3,13 +3,12 @@ run a command in this process; used by test_tools.py and test_tool_sql.py."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-from _workers import DEADLINE, open_oracle, run_worker
+from _workers import DEADLINE, open_oracle, run_together, run_worker
 
 from hpstore.cli import main
 
@@ -22,16 +21,7 @@ def shared_db(tmp_path_factory):
     """A search written by three real processes, with a failed and a retried trial."""
     path = str(tmp_path_factory.mktemp("tools") / "shared.db")
     open_oracle(path, max_trials=30, seed=2, max_retries_per_trial=1).close()
-    ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=run_worker, args=(path, f"w{i}", 30, start, results))
-             for i in range(3)]
-    for p in procs:
-        p.start()
-    start.set()
-    reports = [results.get(timeout=DEADLINE) for _ in procs]
-    for p in procs:
-        p.join(DEADLINE)
+    reports = run_together(run_worker, [(path, f"w{i}", 30) for i in range(3)], DEADLINE)
     assert [r[2] for r in reports] == [None, None, None]
     oracle = open_oracle(path, max_trials=32, max_retries_per_trial=1)
     bad = oracle.create_trial("w-extra")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import time
 from typing import Any
@@ -74,6 +75,22 @@ def run_trials(oracle: Oracle, tuner_id: str = "tuner0", n: int | None = None
         oracle.end_trial(trial)
         ended.append(trial)
     return ended
+
+
+def run_together(target: Any, args_of: list[tuple[Any, ...]],
+                 wait: float = DEADLINE * 2) -> list[Any]:
+    """A spawned process per ``args_of`` entry, each running ``target(*args, start,
+    results)``, let go at once: what each put in ``results``, in the order they came."""
+    ctx = mp.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, start, results)) for args in args_of]
+    for proc in procs:
+        proc.start()
+    start.set()
+    reports = [results.get(timeout=wait) for _ in procs]
+    for proc in procs:
+        proc.join(DEADLINE)
+    return reports
 
 
 def run_worker(path: str, tuner_id: str, max_trials: int, start: Any, results: Any) -> None:

@@ -38,7 +38,7 @@ from _faults import (
     run_trials_tool,
     size,
 )
-from _workers import DEADLINE, hold, open_new_file, open_oracle, run_worker
+from _workers import DEADLINE, hold, open_new_file, open_oracle, run_together, run_worker
 
 from hpstore.cli import main as hpstore_main
 from hpstore.store.sqlite.database import AUTOCHECKPOINT_PAGES, SCHEMA_VERSION
@@ -253,15 +253,7 @@ class ShellReader:
 
 def _search(path: str) -> tuple[list[str], list[Any]]:
     """Four writer processes run the search to SEARCH trials: (errors, trials done)."""
-    start, results = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=run_worker, args=(path, f"w{i}", SEARCH, start, results))
-             for i in range(4)]
-    for proc in procs:
-        proc.start()
-    start.set()
-    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
-    for proc in procs:
-        proc.join(DEADLINE)
+    reports = run_together(run_worker, [(path, f"w{i}", SEARCH) for i in range(4)])
     return [r[2] for r in reports if r[2]], [t for r in reports for t in r[1]]
 
 

@@ -10,7 +10,14 @@ import signal
 import sqlite3
 
 import pytest
-from _workers import DEADLINE, build, grid_space, run_kind, run_kind_until_killed
+from _workers import (
+    DEADLINE,
+    build,
+    grid_space,
+    run_kind,
+    run_kind_until_killed,
+    run_together,
+)
 
 import hpstore
 from hpstore.oracles.grid_search import grid_values
@@ -146,15 +153,7 @@ def test_idle_while_others_run_then_stopped():
 def test_two_processes_share_a_grid(tmp_path):
     path = str(tmp_path / "grid.db")
     build("grid", path).close()
-    start, results = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=run_kind, args=("grid", path, f"w{i}", start, results))
-             for i in range(2)]
-    for p in procs:
-        p.start()
-    start.set()
-    reports = [results.get(timeout=DEADLINE) for _ in procs]
-    for p in procs:
-        p.join(DEADLINE)
+    reports = run_together(run_kind, [("grid", path, f"w{i}") for i in range(2)], DEADLINE)
     assert [r[2] for r in reports] == [None, None]
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT hp_values FROM trials ORDER BY number")

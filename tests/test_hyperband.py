@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import collections
 import json
-import multiprocessing as mp
 import sqlite3
 
 import pytest
-from _workers import DEADLINE, build, run_kind, score_of, space
+from _workers import build, run_kind, run_together, score_of, space
 
 import hpstore
 from hpstore.oracles.hyperband import num_brackets, schedule
@@ -87,16 +86,7 @@ def test_three_processes_fill_the_brackets_like_one(tmp_path):
     expected = counts(t.hyperparameters.values for t in run_all(single))
     path = str(tmp_path / "hb.db")
     build("hyperband", path).close()
-    ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=run_kind, args=("hyperband", path, f"w{i}", start, results))
-             for i in range(3)]
-    for p in procs:
-        p.start()
-    start.set()
-    reports = [results.get(timeout=DEADLINE * 2) for _ in procs]
-    for p in procs:
-        p.join(DEADLINE)
+    reports = run_together(run_kind, [("hyperband", path, f"w{i}") for i in range(3)])
     assert [r[2] for r in reports] == [None, None, None]
     conn = sqlite3.connect(path)
     values = [json.loads(v) for (v,) in conn.execute("SELECT hp_values FROM trials")]
