@@ -668,3 +668,23 @@ def test_the_contents_check_covers_every_number_column_of_the_schema(tmp_path):
         for name in numbers:
             assert f"typeof({name}) NOT IN ('real', 'integer', 'null')" in query, (table, name)
     conn.close()
+
+
+class _LogSeenThenGone(type(Path())):  # type: ignore[misc]
+    """A search path whose log was there when looked for, and is gone when its mode is
+    asked: the last worker of a search closed and removed it in between."""
+
+    def exists(self, *args, **kwargs):
+        return self.name.endswith("-wal") or super().exists(*args, **kwargs)
+
+
+def test_a_log_removed_while_a_worker_opens_the_file_is_not_called_read_only(tmp_path):
+    # One of sixteen workers opening a new search at once was refused: "new.db-wal is
+    # read-only (it may belong to another user)", the log having gone between the look
+    # and the question whether it can be written
+    from hpstore.store.sqlite.checks import check_writable
+
+    path = tmp_path / "s.db"
+    open_oracle(str(path)).close()  # closed: its log removed
+    assert not path.with_name("s.db-wal").exists()
+    check_writable(_LogSeenThenGone(path))  # (raised ReadOnlyDatabaseError)

@@ -190,7 +190,10 @@ def check_writable(path: Path) -> None:
         )
     for suffix in ("-wal", "-shm"):
         extra = path.with_name(path.name + suffix)
-        if extra.exists() and not os.access(extra, os.W_OK):
+        # Asked before whether it is there: the last worker to close removes the log, and
+        # a log seen a moment before and gone when asked about was called read-only (one
+        # of sixteen workers opening a new search at once was refused so).
+        if not os.access(extra, os.W_OK) and os.path.lexists(extra):
             raise ReadOnlyDatabaseError(
                 f"{extra} is read-only (it may belong to another user). SQLite keeps the "
                 "search's write-ahead log in it: make it writable by you."
@@ -198,7 +201,7 @@ def check_writable(path: Path) -> None:
     sidecar = lock_folder(path)
     if sidecar.exists():
         parts = [sidecar, *(p for p in sidecar.glob("*.lock"))]
-        if any(not os.access(p, os.W_OK) for p in parts):
+        if any(not os.access(p, os.W_OK) and os.path.lexists(p) for p in parts):
             raise ReadOnlyDatabaseError(
                 f"hpstore's lock folder {sidecar} (or a lock file in it) is read-only (it "
                 "may belong to another user): make it and its files writable by you."
