@@ -77,16 +77,35 @@ def end_failed(exc: BaseException) -> str:
             "to run again.")
 
 
-def interrupted_what(handed_back: list[tuple[str, str]]) -> str:
-    """What became of the trials a Ctrl-C handed back in one process (``(trial_id, status)``
-    each, as its end was written; the last one named), in the words after "Search
-    interrupted; ". A trial a stopping rule had stopped ended STOPPED, not queued again."""
-    if not handed_back:
-        return "no trial was running"
-    trial_id, status = handed_back[-1]
-    if status == TrialStatus.STOPPED:
-        return f"trial {trial_id} was stopped early and stays STOPPED"
-    return f"trial {trial_id} was handed back to run again"
+def interrupted_what(handed_back: list[tuple[str, str]], unsaid: int = 0) -> str:
+    """What became of the trials a Ctrl-C handed back (``(trial_id, status)`` each, as its
+    end was written, in one process or gathered from every worker), in the words after
+    "Search interrupted; ". A trial a stopping rule had stopped ended STOPPED, not queued
+    again. ``unsaid``: worker processes that stopped without saying what they held (ended
+    by force after the grace period): a trial one held runs again once found."""
+    last: dict[str, str] = {}  # (a trial handed back twice is told once, as it ended)
+    for trial_id, status in handed_back:
+        last.pop(trial_id, None)
+        last[trial_id] = status
+    stopped = [t for t, status in last.items() if status == TrialStatus.STOPPED]
+    back = [t for t, status in last.items() if status != TrialStatus.STOPPED]
+    parts = []
+    if back:
+        parts.append(f"{_trials(back)} handed back to run again")
+    if stopped:
+        stay = "stays" if len(stopped) == 1 else "stay"
+        parts.append(f"{_trials(stopped)} stopped early and {stay} STOPPED")
+    if unsaid:
+        workers = "a worker" if unsaid == 1 else f"{unsaid} workers"
+        parts.append(f"{workers} had to be ended before handing back a trial, which runs "
+                     "again when the search resumes")
+    return "; ".join(parts) or "no trial was running"
+
+
+def _trials(ids: list[str]) -> str:
+    if len(ids) == 1:
+        return f"trial {ids[0]} was"
+    return f"trials {', '.join(ids[:-1])} and {ids[-1]} were"
 
 
 def left_running(trial: Trial) -> bool:
@@ -352,6 +371,7 @@ class Tuner:
             raise FatalError(no_main_guard_message(workers or 0))
         self.interrupted = False
         self._handed_back: list[tuple[str, str]] = []
+        self._unsaid = 0  # (workers ended by force before saying what they held)
         progress = Progress(self.oracle.project, self.oracle.objective.direction, self.verbose,
                             stop_when_closed=self._stop_when_output_closed)
         try:
@@ -368,11 +388,11 @@ class Tuner:
                 else:
                     self._loop(args, kwargs, progress)
         except KeyboardInterrupt:
-            self._interrupted(progress, several)
+            self._interrupted(progress)
             raise
         self._finished(progress, "Search finished.")
 
-    def _interrupted(self, progress: Progress, several: bool) -> None:
+    def _interrupted(self, progress: Progress) -> None:
         """After Ctrl-C: the trials' lines, then one message whose last words say how to
         resume. A second Ctrl-C meanwhile only skips the trial lines."""
         with contextlib.suppress(KeyboardInterrupt):
@@ -381,10 +401,8 @@ class Tuner:
         self.interrupted = True
         if not self.verbose:
             return
-        if several:
-            what = "running trials were handed back to run again"
-        else:
-            what = interrupted_what(self._handed_back)
+        # (several workers: gathered from them by run_workers)
+        what = interrupted_what(self._handed_back, self._unsaid)
         progress.message(f"\nSearch interrupted; {what}. {RESUME_HINT}")
 
     def _queued(self) -> bool:
@@ -632,4 +650,5 @@ class Tuner:
         state = dict(self.__dict__)
         state["_reported"] = set()
         state.pop("_handed_back", None)
+        state.pop("_unsaid", None)
         return state

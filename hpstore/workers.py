@@ -232,7 +232,8 @@ def _unpicklable_message(workers: int, exc: BaseException) -> str:
 
 
 def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
-                 started: Any = None, index: int = 0, errors: Any = None) -> None:
+                 started: Any = None, index: int = 0, errors: Any = None,
+                 says: Any = None) -> None:
     """A worker process: run trials until the search is over or Ctrl-C.
 
     It starts with SIGINT ignored (see ``_starting_workers``) and takes it from here on.
@@ -243,7 +244,8 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
     ``arguments`` is the pipe that brings search()'s arguments. What the search raises
     here (a ``FatalError``, too many failures in a row, a store that is gone) stops every
     worker, as it stops a search in one process: it goes to the parent through ``errors``,
-    which raises it from ``search()``.
+    which raises it from ``search()``. ``says`` is the pipe on which a worker stopped by
+    Ctrl-C tells the parent what became of the trials it handed back.
     """
     if started is not None:  # it got here: the script imported and the tuner unpickled
         started[index] = 1
@@ -270,6 +272,9 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
             started[index] = _ENDED
     except KeyboardInterrupt:
         ignore_sigint()  # a second Ctrl-C must not print a traceback on the way out
+        if says is not None:
+            with contextlib.suppress(Exception):  # (the parent says less, no more)
+                says.send(list(getattr(tuner, "_handed_back", [])))
         sys.exit(_INTERRUPTED_EXIT)
     except Exception as exc:
         ignore_sigint()
@@ -377,96 +382,106 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
         raise FatalError(_interactive_message(workers, interactive))
     ctx = mp.get_context("spawn")
     pipes: list[tuple[Any, Any]] = []
+    said: list[tuple[Any, Any]] = []  # what each worker a Ctrl-C stopped handed back
     try:
         stop = ctx.Event()
         for _ in range(workers):
             pipes.append(ctx.Pipe(duplex=False))
+            said.append(ctx.Pipe(duplex=False))
         started = ctx.RawArray("b", workers)  # set by each worker once it runs
         errors = ctx.SimpleQueue()  # what a worker's search raised
     except OSError as exc:  # (out of descriptors: each pipe takes two)
-        _close_pipes(pipes)
+        _close_pipes(pipes + said)
         raise FatalError(_cannot_start_message(workers, 0, exc)) from None
     procs = [ctx.Process(target=_worker_main, name=f"{tuner.tuner_id}-{i}",
                          args=(tuner, f"{tuner.tuner_id}-{i}", stop, reader, started, i - 1,
-                               errors))
-             for i, (reader, _) in enumerate(pipes, 1)]
+                               errors, says))
+             for i, ((reader, _), (_, says)) in enumerate(zip(pipes, said), 1)]
     limits = thread_limits(workers)
     crashed: list[str] = []
-    try:
-        with _starting_workers(limits):
-            for p in procs:
-                try:
-                    p.start()
-                except (_PicklingError, AttributeError, TypeError) as exc:
+    try:  # (the pipes the workers say on are closed whatever happens)
+        try:
+            with _starting_workers(limits):
+                for p in procs:
+                    try:
+                        p.start()
+                    except (_PicklingError, AttributeError, TypeError) as exc:
+                        _stop_workers(procs, stop, grace=0.0)
+                        raise FatalError(_unpicklable_message(workers, exc)) from None
+                    except OSError as exc:  # the system refused: descriptors, processes
+                        _stop_workers(procs, stop, grace=0.0)
+                        _close_pipes(pipes)
+                        raise FatalError(_cannot_start_message(
+                            workers, sum(q.pid is not None for q in procs), exc)) from None
+            for _, says in said:
+                says.close()  # (each worker holds its own: one gone without a word reads EOF)
+            threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
+                if limits else ""
+            progress.message(f"Started {workers} worker processes on "
+                             f"{tuner.oracle.store.location}{threads}.")
+            # The arguments (often a data set) go through a pipe once the workers run, not
+            # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
+            # until each worker had imported the script and read it.
+            for reader, writer in pipes:
+                reader.close()
+                with contextlib.suppress(OSError):  # a worker that already exited
+                    writer.send((args, kwargs))
+                writer.close()
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(0.5 / workers)
+                if any(p.exitcode == NO_MAIN_GUARD_EXIT for p in procs):
                     _stop_workers(procs, stop, grace=0.0)
-                    raise FatalError(_unpicklable_message(workers, exc)) from None
-                except OSError as exc:  # the system refused: descriptors, processes
+                    raise FatalError(no_main_guard_message(workers))
+                raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
+                if raised is not None:
+                    # the search stops in every process, as in one: the others hand back
+                    # the trials they run, and search() raises what the worker raised
+                    progress.message(f"Worker {raised.name} stopped the search; stopping the "
+                                     "other workers (their trials will run again).")
                     _stop_workers(procs, stop, grace=0.0)
-                    _close_pipes(pipes)
-                    raise FatalError(_cannot_start_message(
-                        workers, sum(q.pid is not None for q in procs), exc)) from None
-        threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
-            if limits else ""
-        progress.message(f"Started {workers} worker processes on "
-                         f"{tuner.oracle.store.location}{threads}.")
-        # The arguments (often a data set) go through a pipe once the workers run, not
-        # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
-        # until each worker had imported the script and read it.
-        for reader, writer in pipes:
-            reader.close()
-            with contextlib.suppress(OSError):  # a worker that already exited
-                writer.send((args, kwargs))
-            writer.close()
-        while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(0.5 / workers)
-            if any(p.exitcode == NO_MAIN_GUARD_EXIT for p in procs):
-                _stop_workers(procs, stop, grace=0.0)
-                raise FatalError(no_main_guard_message(workers))
-            raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
-            if raised is not None:
-                # the search stops in every process, as in one: the others hand back
-                # the trials they run, and search() raises what the worker raised
-                progress.message(f"Worker {raised.name} stopped the search; stopping the "
-                                 "other workers (their trials will run again).")
-                _stop_workers(procs, stop, grace=0.0)
-                if errors.empty():  # (it exits only after putting it)
-                    raise FatalError(f"Worker {raised.name} stopped the search.")
-                raise errors.get()
-            interrupted = next((p for p in procs if p.exitcode == _INTERRUPTED_EXIT), None)
-            if interrupted is not None:
-                # Ctrl-C reached a worker (this process may ignore it: a background job):
-                # the search is interrupted, as at a terminal, not left to the others
-                _stop_workers(procs, stop, grace=_STOP_GRACE)
-                raise KeyboardInterrupt
-            failed = [i for i, p in enumerate(procs)
-                      if p.exitcode not in (None, 0) and not started[i]]
-            if len(failed) == workers:  # none of them could run: say so, run nothing
-                raise FatalError(_could_not_start_message(
-                    workers, [procs[i].exitcode for i in failed]))
-            progress.poll()
-            for i, p in enumerate(procs):
-                if p.exitcode in (None, 0, _INTERRUPTED_EXIT) or p.name in crashed or not (
-                        started[i] or any(started)):  # (if none starts: said once, above)
-                    continue
-                crashed.append(p.name)
-                progress.message(
-                    f"Worker {p.name} exited with code {p.exitcode} after its search had "
-                    "ended (it held no trial)." if started[i] == _ENDED else
-                    f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
-                    "again." if started[i] else
-                    f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
-                    "is printed above).")
+                    if errors.empty():  # (it exits only after putting it)
+                        raise FatalError(f"Worker {raised.name} stopped the search.")
+                    raise errors.get()
+                interrupted = next((p for p in procs if p.exitcode == _INTERRUPTED_EXIT), None)
+                if interrupted is not None:
+                    # Ctrl-C reached a worker (this process may ignore it: a background job):
+                    # the search is interrupted, as at a terminal, not left to the others
+                    _stop_workers(procs, stop, grace=_STOP_GRACE)
+                    raise KeyboardInterrupt
+                failed = [i for i, p in enumerate(procs)
+                          if p.exitcode not in (None, 0) and not started[i]]
+                if len(failed) == workers:  # none of them could run: say so, run nothing
+                    raise FatalError(_could_not_start_message(
+                        workers, [procs[i].exitcode for i in failed]))
+                progress.poll()
+                for i, p in enumerate(procs):
+                    if p.exitcode in (None, 0, _INTERRUPTED_EXIT) or p.name in crashed or not (
+                            started[i] or any(started)):  # (if none starts: said once, above)
+                        continue
+                    crashed.append(p.name)
+                    progress.message(
+                        f"Worker {p.name} exited with code {p.exitcode} after its search had "
+                        "ended (it held no trial)." if started[i] == _ENDED else
+                        f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
+                        "again." if started[i] else
+                        f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
+                        "is printed above).")
+        except KeyboardInterrupt:
+            _stop_workers(procs, stop, grace=_STOP_GRACE)
+            raise
+        except BaseException:  # whatever stops this process stops its workers
+            _stop_workers(procs, stop, grace=0.0)
+            raise
+        if any(p.exitcode == _INTERRUPTED_EXIT for p in procs):
+            # (the last workers interrupted after the loop's last look)
+            _stop_workers(procs, stop, grace=_STOP_GRACE)
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
-        _stop_workers(procs, stop, grace=_STOP_GRACE)
+        tuner._handed_back, tuner._unsaid = _handed_back(procs, said, started, crashed)
         raise
-    except BaseException:  # whatever stops this process stops its workers
-        _stop_workers(procs, stop, grace=0.0)
-        raise
-    if any(p.exitcode == _INTERRUPTED_EXIT for p in procs):
-        # (the last workers interrupted after the loop's last look)
-        _stop_workers(procs, stop, grace=_STOP_GRACE)
-        raise KeyboardInterrupt
+    finally:
+        _close_pipes(said)
     if crashed and len(crashed) == workers and not _search_is_over(tuner):
         # Every worker died (killed, out of memory): this process does not go on with the
         # whole search alone, silently, without the workers' thread limits. (Workers that
@@ -475,6 +490,25 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
         raise FatalError(f"All {workers} worker processes died (exit codes {codes}); their "
                          "trials will run again. Run the same command again to resume.")
     return bool(crashed)
+
+
+def _handed_back(procs: list[Any], said: list[tuple[Any, Any]], started: Any,
+                 crashed: list[str]) -> tuple[list[tuple[str, str]], int]:
+    """Once the workers stopped after a Ctrl-C: the ``(trial_id, status)`` of each trial
+    they handed back, and how many started workers said nothing (ended by force, holding
+    a trial that runs again once found; one that crashed earlier was told of then)."""
+    handed: list[tuple[str, str]] = []
+    unsaid = 0
+    for i, (p, (reader, _)) in enumerate(zip(procs, said)):
+        told = None
+        with contextlib.suppress(EOFError, OSError):  # (gone without a word)
+            if reader.poll():
+                told = reader.recv()
+        if told is not None:
+            handed.extend(told)
+        elif started[i] == 1 and p.exitcode != 0 and p.name not in crashed:
+            unsaid += 1
+    return handed, unsaid
 
 
 def _search_is_over(tuner: Tuner) -> bool:

@@ -95,6 +95,12 @@ def test_ctrl_c_with_worker_processes(tmp_path):
     # each worker handed its trial back itself, in one piece
     assert count(db, "status = 'RUNNING'") == 0, status_log(db)
     assert count(db, "status = 'IDLE' AND message LIKE '%Ctrl-C%'") == 2
+    # the message names what each worker handed back (it said "running trials were")
+    a, b = (t for (t,) in sqlite3.connect(db).execute(
+        "SELECT trial_id FROM trials WHERE status = 'IDLE'"))
+    assert lines[-1] in (f"Search interrupted; trials {a} and {b} were handed back to run "
+                         f"again. {HINT}", f"Search interrupted; trials {b} and {a} were "
+                         f"handed back to run again. {HINT}"), lines
     again = start(SCRIPT, db, "8")
     assert again.communicate(timeout=DEADLINE)[0] and again.returncode == 0
     assert count(db, "status = 'COMPLETED'") == 8
@@ -341,3 +347,68 @@ def test_a_signal_between_a_stop_and_its_end_says_the_trial_stays_stopped(tmp_pa
         "SELECT trial_id, status, run_count, score FROM trials ORDER BY number").fetchall()
     assert rows[0] == ("0", "STOPPED", 1, 50.0) and len(rows) == 3, rows
     assert {status for _, status, _, _ in rows[1:]} == {"COMPLETED"}, rows
+
+
+_STOPPED_BESIDE_ANOTHER = """
+import os, signal, sys, time
+import hpstore
+
+class Stopped(hpstore.Tuner):
+    def run_trial(self, trial, marks):
+        if trial.trial_id != "0":
+            open(os.path.join(marks, trial.trial_id), "w").close()
+            while True:  # until the Ctrl-C
+                time.sleep(0.05)
+        for step in range(3):
+            if self.report(trial, {"loss": 50.0}, step=step):  # stopped by the rule
+                while not os.listdir(marks):  # until the other worker runs its trial
+                    time.sleep(0.01)
+                os.killpg(0, signal.SIGINT)  # Ctrl-C, as a terminal sends it
+                while True:
+                    time.sleep(0.05)
+
+if __name__ == "__main__":
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 1, 9)
+    oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=4,
+                                        database=sys.argv[1], seed=1, hyperparameters=hp,
+                                        early_stopping=hpstore.Threshold(upper=10.0))
+    try:
+        Stopped(oracle, verbose=1).search(sys.argv[2], workers=2)
+    except KeyboardInterrupt:
+        print("interrupted")
+"""
+
+
+def test_ctrl_c_with_workers_says_which_trial_was_stopped_and_which_handed_back(tmp_path):
+    # With worker processes the message said "running trials were handed back to run
+    # again", also of a trial a stopping rule had stopped, which stays STOPPED
+    script = tmp_path / "stopped_workers.py"
+    script.write_text(_STOPPED_BESIDE_ANOTHER)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    db = str(tmp_path / "stopped.db")
+    proc = start(str(script), db, str(marks))
+    out = proc.communicate(timeout=DEADLINE)[0]
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[-1] == "interrupted", out
+    assert_one_clean_message(lines[:-1])
+    (other,) = os.listdir(marks)
+    assert lines[-2] == (f"Search interrupted; trial {other} was handed back to run again; "
+                         f"trial 0 was stopped early and stays STOPPED. {HINT}"), out
+    statuses = dict(sqlite3.connect(db).execute("SELECT trial_id, status FROM trials"))
+    assert statuses == {"0": "STOPPED", other: "IDLE"}, statuses
+
+
+def test_the_interrupted_message_names_every_trial_once():
+    from hpstore.tuner import interrupted_what
+
+    assert interrupted_what([]) == "no trial was running"
+    assert interrupted_what([("3", "IDLE"), ("3", "STOPPED")]) == (
+        "trial 3 was stopped early and stays STOPPED")
+    assert interrupted_what([("1", "IDLE"), ("2", "STOPPED"), ("4", "IDLE"),
+                             ("5", "STOPPED")], unsaid=1) == (
+        "trials 1 and 4 were handed back to run again; trials 2 and 5 were stopped early "
+        "and stay STOPPED; a worker had to be ended before handing back a trial, which "
+        "runs again when the search resumes")
+    assert interrupted_what([], unsaid=2).startswith("2 workers had to be ended")
