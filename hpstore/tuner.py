@@ -223,6 +223,25 @@ def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
     return {objective.name: check_metric(objective.name, results)}
 
 
+class BuildFunction:
+    """A function ``build(hp)`` given as a Tuner's hypermodel, as an object with
+    ``build(hp)`` (it has no ``fit``: a trial is run by ``run_trial``). Calling it calls the
+    function."""
+
+    def __init__(self, function: Callable[[HyperParameters], Any]) -> None:
+        self.function = function
+
+    def build(self, hp: HyperParameters) -> Any:
+        """What the function returns for ``hp``."""
+        return self.function(hp)
+
+    def __call__(self, hp: HyperParameters) -> Any:
+        return self.function(hp)
+
+    def __repr__(self) -> str:
+        return f"BuildFunction({self.function!r})"
+
+
 class Tuner:
     """Runs a search: override ``run_trial`` or pass ``run_trial=`` / ``hypermodel=``.
 
@@ -258,7 +277,10 @@ class Tuner:
             raise TypeError("`hypermodel` must be a function build(hp) or an object with a "
                             f"build(hp) method; received {hypermodel!r}.")
         self.oracle = oracle
-        self.hypermodel = hypermodel
+        #: an object with ``build(hp)``, as in KerasTuner (which wraps a function alike), so
+        #: a ``run_trial`` of a subclass written for it builds with ``self.hypermodel.build``
+        self.hypermodel = (BuildFunction(hypermodel) if hypermodel is not None
+                           and not hasattr(hypermodel, "build") else hypermodel)
         self._run_trial_fn = run_trial
         self._tuner_id = tuner_id or None
         self.verbose = verbose
@@ -286,8 +308,7 @@ class Tuner:
         """Build the model for ``hp`` with the hypermodel (None without one)."""
         if self.hypermodel is None:
             return None
-        build = getattr(self.hypermodel, "build", self.hypermodel)
-        return build(hp)
+        return self.hypermodel.build(hp)
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         """Run one trial and return its results; override it, or pass ``run_trial=``.

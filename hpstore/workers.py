@@ -210,7 +210,8 @@ def _from_an_interactive_session(tuner: Tuner) -> list[str]:
     if main is None or (isinstance(path, str) and os.path.isfile(path)):
         return []  # a script: each worker imports it (not "<stdin>", nor a notebook)
     held = [type(tuner), getattr(tuner, "_run_trial_fn", None), tuner.hypermodel,
-            type(tuner.hypermodel), type(tuner.oracle)]
+            type(tuner.hypermodel), type(tuner.oracle),
+            getattr(tuner.hypermodel, "function", None)]  # (a build function, wrapped)
     return sorted({getattr(h, "__qualname__", repr(h)) for h in held
                    if h is not None and getattr(h, "__module__", None) == "__main__"})
 

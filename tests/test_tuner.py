@@ -284,6 +284,28 @@ def test_hypermodel_build_declares_the_space_and_fit_runs():
     assert tuner.get_best_trials(1)[0].score == 0.0
 
 
+def _units(hp):
+    return hp.Int("units", 1, 4)
+
+
+class _BuildsItself(hpstore.Tuner):
+    def run_trial(self, trial, target):
+        # KerasTuner's custom-tuner pattern: a function given as the hypermodel is wrapped,
+        # so this works there (it was an AttributeError on the bare function here)
+        return {"loss": abs(self.hypermodel.build(trial.hyperparameters) - target)}
+
+
+def test_a_build_function_is_a_hypermodel_with_build_as_in_kerastuner():
+    tuner = _BuildsItself(oracle(hyperparameters=None, max_trials=4), hypermodel=_units,
+                          verbose=0)
+    assert tuner.hypermodel.build(hpstore.HyperParameters()) == 1  # the default: its min
+    assert tuner.hypermodel(hpstore.HyperParameters()) == 1  # still callable as given
+    assert not hasattr(tuner.hypermodel, "fit")  # the default run_trial has none to call
+    tuner.search(3)
+    assert {t.status for t in tuner.oracle.trials.values()} == {"COMPLETED"}
+    assert tuner.get_best_trials(1)[0].score == 0.0
+
+
 def test_summaries(capsys):
     tuner = hpstore.Tuner(oracle(max_trials=2), run_trial=lambda t: t.hyperparameters["n"],
                           verbose=0)

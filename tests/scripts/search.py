@@ -33,6 +33,7 @@ class ScriptTuner(hpstore.Tuner):
     block = False
 
     def run_trial(self, trial, offset):
+        self.hypermodel.build(trial.hyperparameters)  # as a KerasTuner subclass builds
         print(f"RUNNING {trial.trial_id} {os.getpid()} {self.tuner_id}", flush=True)
         if self.block or (self.hold_first and int(trial.trial_id) == 0 and trial.run == 1):
             print(f"HOLD {trial.trial_id} {os.getpid()}", flush=True)
