@@ -328,6 +328,26 @@ class Tuner:
             "Nothing to run: subclass Tuner and override run_trial(self, trial, ...), pass "
             "run_trial=your_function, or give a hypermodel with build(hp) and fit(hp, model).")
 
+    # KerasTuner's BaseTuner hooks, for a subclass to override. They are called in each
+    # process that runs trials (with search(workers=N), in each worker, as each worker of a
+    # KerasTuner search runs search() of its own). Ending the trial is not their job, as it
+    # is in KerasTuner: an override need not call super().
+    def on_search_begin(self) -> None:
+        """Called as this process starts running trials."""
+
+    def on_trial_begin(self, trial: Trial) -> None:
+        """Called before ``run_trial``, as part of the trial: what it raises counts as
+        ``run_trial`` raising it."""
+
+    def on_trial_end(self, trial: Trial) -> None:
+        """Called once the trial's end is recorded (``trial.status`` is final, or IDLE for
+        one queued to run again): what it raises stops the search, the trial kept as
+        recorded."""
+
+    def on_search_end(self) -> None:
+        """Called when this process has no trial left to run (not after Ctrl-C, nor when
+        the search stops on an error)."""
+
     def report(self, trial: Trial, metrics: Mapping[str, Any], step: int = 0) -> bool:
         """Record metrics of a running trial at ``step`` (an epoch, say); returns True when
         the trial has been told to stop (its status became STOPPED)."""
@@ -452,7 +472,9 @@ class Tuner:
         with _LOOPS_LOCK:
             _LOOPS[self.tuner_id] += 1
         try:
+            self.on_search_begin()
             self._search_loop(args, kwargs, progress)
+            self.on_search_end()
         finally:
             with _LOOPS_LOCK:
                 _LOOPS[self.tuner_id] -= 1
@@ -551,6 +573,7 @@ class Tuner:
             # What the trial declares while it runs joins the space when it ends; what
             # the space holds, declared again otherwise, is refused at once.
             with watch_declarations(trial.hyperparameters, self._check_declaration):
+                self.on_trial_begin(trial)
                 results = self.run_trial(trial, *args, **kwargs)
             if trial.trial_id not in self._reported and not (
                     results is None and self._reported_elsewhere(trial)):
@@ -609,8 +632,10 @@ class Tuner:
                 assert isinstance(fatal, DatabaseError)
                 self._give_back(trial, fatal)
                 raise fatal
+            ended = False
             try:
                 self.oracle.end_trial(trial)
+                ended = True
             except (TrialNotRunningError, TrialLostError) as exc:
                 # Handed to another worker while this one ran it (this worker was cut off
                 # from the server, or frozen, long enough to look dead), ended by another
@@ -634,6 +659,8 @@ class Tuner:
                 with contextlib.suppress(Exception):
                     self.oracle.end_trial(trial)
                 raise
+        if ended:
+            self.on_trial_end(trial)
         if fatal is not None:
             raise fatal
 

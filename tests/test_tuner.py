@@ -306,6 +306,56 @@ def test_a_build_function_is_a_hypermodel_with_build_as_in_kerastuner():
     assert tuner.get_best_trials(1)[0].score == 0.0
 
 
+class _Hooked(hpstore.Tuner):
+    """Records KerasTuner's BaseTuner hooks as they are called."""
+
+    def __init__(self, *args, fail_in=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls, self.fail_in = [], fail_in
+
+    def on_search_begin(self):
+        self.calls.append("search begins")
+
+    def on_trial_begin(self, trial):
+        self.calls.append(("begins", trial.trial_id, trial.status))
+        if self.fail_in == "begin":
+            raise RuntimeError("a logger that cannot start")
+
+    def run_trial(self, trial):
+        return trial.hyperparameters.values["x"] ** 2
+
+    def on_trial_end(self, trial):
+        self.calls.append(("ends", trial.trial_id, trial.status))
+        if self.fail_in == "end":
+            raise RuntimeError("a logger that cannot write")
+
+    def on_search_end(self):
+        self.calls.append("search ends")
+
+
+def test_kerastuners_hooks_are_called_around_each_trial_and_the_search():
+    # they were never called: a subclass's overrides were silently ignored
+    tuner = _Hooked(oracle(max_trials=2), verbose=0)
+    tuner.search()
+    assert tuner.calls == ["search begins", ("begins", "0", "RUNNING"),
+                           ("ends", "0", "COMPLETED"), ("begins", "1", "RUNNING"),
+                           ("ends", "1", "COMPLETED"), "search ends"]
+
+
+def test_a_hook_that_raises_fails_its_trial_or_stops_the_search_after_its_end(tmp_path):
+    begins = _Hooked(oracle(str(tmp_path / "begin.db"), max_trials=2), verbose=0,
+                     fail_in="begin")
+    begins.search()  # as run_trial raising: the trial fails (no retry left), with why
+    assert {t.status for t in begins.oracle.trials.values()} == {"FAILED"}
+    assert "a logger that cannot start" in begins.oracle.trials["0"].message
+    assert ("ends", "0", "FAILED") in begins.calls  # (its end recorded, then told)
+    ends = _Hooked(oracle(str(tmp_path / "end.db"), max_trials=2), verbose=0, fail_in="end")
+    with pytest.raises(RuntimeError, match="cannot write"):
+        ends.search()
+    assert ends.oracle.trials["0"].status == "COMPLETED"  # kept as recorded
+    assert "search ends" not in ends.calls
+
+
 def test_summaries(capsys):
     tuner = hpstore.Tuner(oracle(max_trials=2), run_trial=lambda t: t.hyperparameters["n"],
                           verbose=0)

@@ -53,6 +53,27 @@ def test_two_scripts_share_one_file(tmp_path):
     assert tuners == {"left", "right"}
 
 
+def test_kerastuners_hooks_run_in_each_worker_around_its_trials(tmp_path):
+    # as each worker of a KerasTuner search runs search() of its own
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    db = str(tmp_path / "hooks.db")
+    proc = start(db, 6, "--workers", "2", "--hooks", str(hooks))
+    out = proc.communicate(timeout=DEADLINE)[0]
+    assert proc.returncode == 0, out
+    called = [name.split("-") for name in os.listdir(hooks)]
+    workers = {pid for *_, pid in called}
+    assert len(workers) == 2 and str(proc.pid) not in workers, called
+    for hook in ("search_begin", "search_end"):
+        assert sorted(pid for name, pid in (c for c in called if len(c) == 2)
+                      if name == hook) == sorted(workers), called
+    ends = {trial: (status, pid) for name, trial, status, pid in
+            (c for c in called if c[0] == "trial_end")}
+    begins = {trial: pid for name, trial, pid in (c for c in called if c[0] == "trial_begin")}
+    assert sorted(ends) == sorted(begins) == [str(n) for n in range(6)], called
+    assert all(ends[t] == ("COMPLETED", begins[t]) for t in ends), called
+
+
 @pytest.mark.slow
 def test_workers_complete_a_search_even_when_one_is_killed(tmp_path):
     db = str(tmp_path / "workers.db")

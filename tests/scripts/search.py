@@ -1,13 +1,15 @@
 """A search script the tests start as separate processes.
 
 usage: search.py DB TRIALS [--workers N] [--hold-first] [--block] [--barrier DIR N]
-                 [--fail-at-exit]
+                 [--fail-at-exit] [--hooks DIR]
 
 --hold-first   whoever gets trial 0 on its first run holds it until killed
 --block        every trial waits until the process is interrupted (for Ctrl-C tests)
 --barrier D N  wait until N scripts have arrived in folder D before searching
 --fail-at-exit each worker process exits with code 134 at its very end (a native library
                crashing at interpreter teardown)
+--hooks DIR    KerasTuner's hooks each leave a file in DIR, named by the hook, the trial
+               and the process
 """
 
 from __future__ import annotations
@@ -31,6 +33,24 @@ def build(hp):
 class ScriptTuner(hpstore.Tuner):
     hold_first = False
     block = False
+    hooks = None
+
+    def _called(self, *name):
+        if self.hooks:
+            open(os.path.join(self.hooks, "-".join(map(str, [*name, os.getpid()]))),
+                 "x").close()
+
+    def on_search_begin(self):
+        self._called("search_begin")
+
+    def on_trial_begin(self, trial):
+        self._called("trial_begin", trial.trial_id)
+
+    def on_trial_end(self, trial):
+        self._called("trial_end", trial.trial_id, trial.status)
+
+    def on_search_end(self):
+        self._called("search_end")
 
     def run_trial(self, trial, offset):
         self.hypermodel.build(trial.hyperparameters)  # as a KerasTuner subclass builds
@@ -60,12 +80,13 @@ def main() -> int:
     parser.add_argument("--block", action="store_true")
     parser.add_argument("--tuner-id", default=None)
     parser.add_argument("--fail-at-exit", action="store_true")
+    parser.add_argument("--hooks", default=None)
     args = parser.parse_args()
     oracle = hpstore.RandomSearchOracle("loss", max_trials=args.trials, seed=3,
                                         database=args.db)
     tuner = ScriptTuner(oracle, hypermodel=build, tuner_id=args.tuner_id, verbose=1)
     # instance attributes, so that spawned workers get them too
-    tuner.hold_first, tuner.block = args.hold_first, args.block
+    tuner.hold_first, tuner.block, tuner.hooks = args.hold_first, args.block, args.hooks
     if args.barrier:
         folder, count = args.barrier[0], int(args.barrier[1])
         open(os.path.join(folder, f"arrived-{os.getpid()}"), "w").close()
