@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1),
                         help="0: no line per trial (default: %(default)s)")
     args = parser.parse_args(argv)
-    path = os.path.abspath(args.database)
+    # `--database=~/d.db` reaches us with its `~` (a shell expands it only at a word's
+    # start): the same file the library and the other tools open for that name
+    path = os.path.abspath(os.path.expanduser(args.database))
     tuner: DemoTuner | None = None
     try:
         for name in ("trials", "workers"):

@@ -162,3 +162,19 @@ def test_a_demo_run_again_keeps_its_max_trials_and_prints_commands_that_run(tmp_
         assert rows and all(row[0] != "w" for row in rows)  # the other project's worker
     best_rows = sqlite3.connect(path).execute(shlex.split(commands[0])[2]).fetchall()
     assert best not in [row[0] for row in best_rows] and len(best_rows) == 4
+
+
+def test_a_database_under_the_home_folder_written_with_a_tilde(tmp_path, monkeypatch, capsys):
+    # `hpstore demo --database=~/d.db` (no shell expands that `~`) looked for a folder
+    # named `~` in the current one, where the library and the other tools read the home
+    # folder's file
+    home = tmp_path / "home"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    assert main(["--database=~/d.db", "--trials", "2", "--workers", "1", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"into {home / 'd.db'}" in out, out
+    assert (home / "d.db").is_file() and os.listdir(elsewhere) == []

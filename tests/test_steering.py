@@ -482,3 +482,17 @@ def test_the_flags_of_enqueue_and_add_trial_are_true_or_false(tmp_path):
         oracle.add_trial({"x": 1.0}, {"loss": 1.0}, count_towards_max_trials="no")
     assert len(oracle.trials) == 0
     oracle.close()
+
+
+def test_enqueue_reads_a_file_under_the_home_folder_written_with_a_tilde(search, tmp_path,
+                                                                         monkeypatch, capsys):
+    # `--file=~/c.json` (no shell expands that `~`) was "No such file or directory",
+    # though the search file's argument takes `~` as the home folder
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "c.json").write_text('[{"x": 0.5, "y": 1, "c": "a"}]', encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    assert cli(["enqueue", str(search), "--file=~/c.json"]) == 0
+    assert "enqueued" in capsys.readouterr().out
+    assert [t.hyperparameters.values for t in hpstore.Oracle.attach(search).enqueued()] == [
+        {"x": 0.5, "y": 1, "c": "a"}]

@@ -216,3 +216,20 @@ def test_keep_refuses_a_folder_holding_an_earlier_runs_rounds(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "random-000.db" in err and "--keep" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_keep_under_the_home_folder_written_with_a_tilde(tmp_path, monkeypatch, capsys):
+    # `--keep=~/rounds` (no shell expands that `~`) was a folder named `~` in the current
+    # one: the home folder's earlier rounds were not seen, and a folder `~` was made
+    home = tmp_path / "home"
+    (home / "rounds").mkdir(parents=True)
+    (home / "rounds" / "random-000.db").write_bytes(b"")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    with pytest.raises(SystemExit) as exc:
+        stress.main(["--oracle", "random", "--trials", "6", "--keep=~/rounds"])
+    assert exc.value.code == 2
+    assert "random-000.db" in capsys.readouterr().err
+    assert list(here.iterdir()) == []

@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--values", action="append", default=[], metavar="JSON",
                         help='one configuration as a JSON object, e.g. \'{"lr": 0.01}\' '
                              "(may be given several times)")
-    parser.add_argument("--file", type=Path, help="configurations in a JSON, JSONL or CSV file")
+    # (expanded here: `--file=~/c.json` reaches us with its `~`, which the search file's
+    # own argument takes as the home folder)
+    parser.add_argument("--file", type=lambda text: Path(text).expanduser(),
+                        help="configurations in a JSON, JSONL or CSV file")
     parser.add_argument("--again", action="store_true",
                         help="enqueue a configuration even if the search already holds it")
     args = parser.parse_args(argv)

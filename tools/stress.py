@@ -446,7 +446,10 @@ def _remove_round(opts: argparse.Namespace, rnd: Round) -> None:
 def stress(opts: argparse.Namespace, out: Any = sys.stdout) -> list[dict[str, Any]]:
     """Run rounds for each chosen oracle; returns one result per round."""
     kinds = ORACLES if opts.oracle == "all" else (opts.oracle,)
-    folder = Path(opts.keep or tempfile.mkdtemp(prefix="hpstore-stress-"))
+    # `--keep=~/rounds` reaches us with its `~`: a folder named `~` made here would be
+    # one a later `rm -rf ~` mistakes for the home folder
+    folder = Path(opts.keep).expanduser() if opts.keep else Path(
+        tempfile.mkdtemp(prefix="hpstore-stress-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = []
     try:
@@ -555,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--database takes a postgresql:// URL (a file search gets a new file "
                        "per round by itself)")
     if opts.keep:
-        _refuse_earlier_rounds(Path(opts.keep))
+        _refuse_earlier_rounds(Path(opts.keep).expanduser())
     with terminated_as_interrupted():
         results = stress(opts)
     print(summary(results))
