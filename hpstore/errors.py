@@ -20,6 +20,13 @@ class InvalidMetricError(HpStoreError, TypeError):
     """A metric name is not a string, or a metric value is not a real number."""
 
 
+class MissingObjectiveError(HpStoreError, ValueError):
+    """Metrics reported for a trial without the objective's value (a misspelt name, say).
+
+    A ``ValueError``, as KerasTuner raises for it; a Tuner's search stops on it, as every
+    trial would repeat the mistake."""
+
+
 class DatabaseError(HpStoreError):
     """The search file cannot be used: not SQLite, damaged, foreign, too new or unwritable."""
 

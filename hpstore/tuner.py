@@ -28,6 +28,7 @@ from hpstore.errors import (
     FatalValueError,
     HpStoreError,
     InvalidMetricError,
+    MissingObjectiveError,
     NameTooLongError,
     NothingToRunError,
     ProjectMismatchError,
@@ -261,7 +262,8 @@ class Tuner:
     ``FatalError`` (the search stops), or anything else (the trial is INVALID and retried
     up to ``max_retries_per_trial`` times, with the traceback as its message). A metric
     value that is not one real number, returned or reported, is an ``InvalidMetricError``:
-    the trial is FAILED and the search stops, as for a return of the wrong type.
+    the trial is FAILED and the search stops, as for a return of the wrong type; so does a
+    report without the objective (``MissingObjectiveError``).
     """
 
     #: stop the search (as at Ctrl-C) when the reader of its output pipe closes it: for
@@ -350,7 +352,13 @@ class Tuner:
 
     def report(self, trial: Trial, metrics: Mapping[str, Any], step: int = 0) -> bool:
         """Record metrics of a running trial at ``step`` (an epoch, say); returns True when
-        the trial has been told to stop (its status became STOPPED)."""
+        the trial has been told to stop (its status became STOPPED).
+
+        Raises:
+            MissingObjectiveError, InvalidMetricError and the rest of what
+            :meth:`Oracle.update_trial` raises, nothing of ``metrics`` recorded; in a
+            search, these two fail the trial and stop the search.
+        """
         updated = self.oracle.update_trial(trial.trial_id, metrics, step=step)
         if all(n in metrics for n in self.oracle.objective.metric_names):
             self._reported.add(trial.trial_id)
@@ -401,6 +409,8 @@ class Tuner:
             FatalError: run_trial raised one, or returned something unusable.
             InvalidMetricError: a metric returned or reported is not one real number; the
                 trial is FAILED and the search stops.
+            MissingObjectiveError: metrics reported without the objective (a misspelt
+                name); the trial is FAILED and the search stops.
             NameTooLongError: a metric name returned or reported is longer than a
                 PostgreSQL store takes; the trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
@@ -587,11 +597,14 @@ class Tuner:
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED
             trial.message = f"{type(exc).__name__}: {exc}"
-        except (FatalError, InvalidMetricError, NameTooLongError) as exc:
+        except (FatalError, InvalidMetricError, MissingObjectiveError,
+                NameTooLongError) as exc:
             # A metric that is not a number, returned or reported, is a mistake in the
             # code that every trial would repeat: like a return of the wrong type (which
             # KerasTuner treats as fatal), it fails the trial and stops the search. So is
-            # a metric name longer than a PostgreSQL store's indexes take.
+            # a report without the objective (a misspelt name: every trial would fail
+            # the same way, and use up the search), and a metric name longer than a
+            # PostgreSQL store's indexes take.
             trial.status = TrialStatus.FAILED
             trial.message = traceback.format_exc()
             fatal = exc

@@ -86,6 +86,29 @@ def test_a_reported_metric_that_is_not_a_number_fails_the_trial_and_stops():
     assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
 
 
+def test_a_report_without_the_objective_stops_the_search_and_says_what_to_do():
+    # a misspelt metric name in report() was KerasTuner's bare "Objective value missing"
+    # ValueError: each trial failed the same way, the search went on until three in a row
+    # had, and a search of four trials was then used up by the one typo
+    class Reporter(hpstore.Tuner):
+        def run_trial(self, trial):
+            self.report(trial, {"los": 1.0, "acc": 0.5}, step=0)
+
+    o = oracle(max_trials=4)
+    with pytest.raises(hpstore.MissingObjectiveError) as raised:
+        Reporter(o, verbose=0).search()
+    assert isinstance(raised.value, ValueError)  # what KerasTuner raises for it
+    text = str(raised.value)
+    assert "['loss']" in text and "'los' for 'loss'" in text and "Nothing was recorded" in text
+    assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
+    assert not o.get_trial("0").metrics.exists("acc")  # nothing of the report was kept
+    # the same from an oracle loop
+    trial = o.create_trial("w")
+    with pytest.raises(hpstore.MissingObjectiveError, match=f"trial {trial.trial_id} "):
+        o.update_trial(trial.trial_id, {"val_loss": 0.5})
+    assert o.get_trial(trial.trial_id).status == "RUNNING"  # it can still report
+
+
 def test_torch_and_numpy_scalars_returned_are_scores():
     torch = pytest.importorskip("torch")
     results = iter([torch.tensor(1.5), np.float32(2.5), np.array(0.25),

@@ -8,6 +8,7 @@ same trial twice, and everything an oracle knows is stored the moment it is deci
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import os
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
+    MissingObjectiveError,
     TrialNotFoundError,
 )
 from hpstore.hyperparameters import HyperParameters
@@ -76,6 +78,20 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
     for name, value in (options or {}).items():
         setattr(oracle, name, value)
     return oracle
+
+
+def missing_objective(trial_id: Any, missing: list[str], given: list[str]
+                      ) -> MissingObjectiveError:
+    """The error for metrics reported without the objective's ``missing`` names: which
+    trial, what was given, a given name that looks like a misspelling of a missing one,
+    that nothing was recorded, and what to do."""
+    near = [f"{close[0]!r} for {name!r}" for name in missing
+            if (close := difflib.get_close_matches(name, given, n=1, cutoff=0.6))]
+    hint = f" (a misspelling? {', '.join(near)})" if near else ""
+    return MissingObjectiveError(
+        f"The metrics reported for trial {trial_id} lack the objective {missing}: received "
+        f"{given}{hint}. Nothing was recorded. Report the objective's value under that "
+        "name, or give the oracle the objective your code reports (objective=...).")
 
 
 _TOLD: set[type] = set()  # the classes whose get_state/set_state were said to go uncalled
@@ -386,7 +402,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         Returns the trial with its current status: STOPPED means stop training it.
 
         Raises:
-            ValueError: an objective metric is missing from ``metrics``.
+            MissingObjectiveError (a ValueError): an objective metric is missing from
+                ``metrics`` (nothing of them is recorded).
             InvalidMetricError (a TypeError): a name is not a string or a value not a number.
             TrialNotFoundError (a KeyError): no such trial; TrialLostError (one of them):
                 the trial this process was running was lost with the server's last commits.
@@ -419,9 +436,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]
         if missing:
-            raise ValueError(
-                "Objective value missing in metrics reported to the Oracle, expected: "
-                f"{missing}, found: {list(values)}")
+            raise missing_objective(trial_id, missing, list(values))
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
