@@ -172,8 +172,13 @@ def test_an_added_result_is_scored_and_not_counted_towards_max_trials(tmp_path):
     assert oracle.get_best_trials(1)[0].trial_id == added.trial_id
     assert oracle.project.record().uncounted == 1
     assert oracle.get_trial(counted.trial_id).metrics.get_last_value("loss") == 5.0
-    with pytest.raises(ValueError, match="expected \\['loss'\\]"):
+    with pytest.raises(ValueError, match="objective \\['loss'\\]: received \\['acc'\\]"):
         oracle.add_trial({"x": 5.0}, {"acc": 1.0})
+    # a misspelt objective: the error update_trial gives, naming the likely misspelling
+    with pytest.raises(hpstore.MissingObjectiveError,
+                       match=r"'los' for 'loss'.*Nothing was recorded") as raised:
+        oracle.add_trial({"x": 5.0}, {"los": 1.0})
+    assert isinstance(raised.value, ValueError) and len(oracle.trials) == 4
     with pytest.raises(ValueError, match="COMPLETED, FAILED or STOPPED"):
         oracle.add_trial({"x": 5.0}, {"loss": 1.0}, status="RUNNING")
     failed = oracle.add_trial({"x": 6.0}, {}, status="FAILED")

@@ -8,7 +8,6 @@ same trial twice, and everything an oracle knows is stored the moment it is deci
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import os
@@ -20,7 +19,6 @@ from typing import Any, TypeVar
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
-    MissingObjectiveError,
     TrialNotFoundError,
 )
 from hpstore.hyperparameters import HyperParameters
@@ -40,6 +38,7 @@ from hpstore.oracle.opening import (
     check_max_trials,
     check_optional_int,
     check_step,
+    missing_objective,
 )
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.state import StateMixin
@@ -78,20 +77,6 @@ def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
     for name, value in (options or {}).items():
         setattr(oracle, name, value)
     return oracle
-
-
-def missing_objective(trial_id: Any, missing: list[str], given: list[str]
-                      ) -> MissingObjectiveError:
-    """The error for metrics reported without the objective's ``missing`` names: which
-    trial, what was given, a given name that looks like a misspelling of a missing one,
-    that nothing was recorded, and what to do."""
-    near = [f"{close[0]!r} for {name!r}" for name in missing
-            if (close := difflib.get_close_matches(name, given, n=1, cutoff=0.6))]
-    hint = f" (a misspelling? {', '.join(near)})" if near else ""
-    return MissingObjectiveError(
-        f"The metrics reported for trial {trial_id} lack the objective {missing}: received "
-        f"{given}{hint}. Nothing was recorded. Report the objective's value under that "
-        "name, or give the oracle the objective your code reports (objective=...).")
 
 
 _TOLD: set[type] = set()  # the classes whose get_state/set_state were said to go uncalled
@@ -436,7 +421,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]
         if missing:
-            raise missing_objective(trial_id, missing, list(values))
+            raise missing_objective(f"The metrics reported for trial {trial_id}", missing,
+                                    list(values))
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))

@@ -3,11 +3,12 @@ settings are checked against the arguments given. Every refusal comes before any
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Mapping
 from typing import Any
 
-from hpstore.errors import DatabaseError, ProjectMismatchError
+from hpstore.errors import DatabaseError, MissingObjectiveError, ProjectMismatchError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.objective import Objective, create_objective, objective_from_config
@@ -227,6 +228,20 @@ def check_max_trials(value: Any) -> int | None:
             "here give None to GridSearchOracle or HyperbandOracle for no limit, or a "
             "large number for a search that runs until its space is used up.")
     return check_optional_int("max_trials", value, minimum=1)
+
+
+def missing_objective(what: str, missing: list[str], given: list[str]
+                      ) -> MissingObjectiveError:
+    """The error for metrics (``what``: whose) given without the objective's ``missing``
+    names: what was given, a given name that looks like a misspelling of a missing one,
+    that nothing was recorded, and what to do."""
+    near = [f"{close[0]!r} for {name!r}" for name in missing
+            if (close := difflib.get_close_matches(name, given, n=1, cutoff=0.6))]
+    hint = f" (a misspelling? {', '.join(near)})" if near else ""
+    return MissingObjectiveError(
+        f"{what} lack the objective {missing}: received {given}{hint}. Nothing was "
+        "recorded. Report the objective's value under that name, or give the oracle the "
+        "objective your code reports (objective=...).")
 
 
 def check_step(step: Any) -> int:

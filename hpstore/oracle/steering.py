@@ -29,7 +29,7 @@ from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import Parent, to_jsonable, unicode_problem
 from hpstore.objective import MultiObjective
 from hpstore.oracle.deciding import format_id
-from hpstore.oracle.opening import check_bool, check_step
+from hpstore.oracle.opening import check_bool, check_step, missing_objective
 from hpstore.oracle.trials import trial_from, trial_id_given
 from hpstore.oracle.values import as_held, values_key
 from hpstore.oracle.warm import (
@@ -313,8 +313,8 @@ class SteeringMixin:
 
         Raises:
             ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
-            ValueError: an objective metric missing (COMPLETED), or a status other than
-                COMPLETED, FAILED or STOPPED.
+            MissingObjectiveError (a ValueError): an objective metric missing (COMPLETED).
+            ValueError: a status other than COMPLETED, FAILED or STOPPED.
             InvalidMetricError (a TypeError): a metric that is not a number.
             TypeError: a ``step`` that is not an integer (numpy's are); ValueError: one
                 beyond 64 bits.
@@ -346,8 +346,8 @@ class SteeringMixin:
             checked = {name: check_metric(name, value) for name, value in metrics.items()}
             missing = [n for n in self.objective.metric_names if n not in checked]
             if missing and status == TrialStatus.COMPLETED:
-                raise ValueError(f"The objective's metrics are missing from the metrics "
-                                 f"given: expected {missing}, found {list(checked)}.")
+                raise missing_objective("The metrics of a COMPLETED trial given to be added",
+                                        missing, list(checked))
             step_rows = [(n, self._direction(n), int(step), v) for n, v in checked.items()]
             if isinstance(self.objective, MultiObjective) and not missing:
                 step_rows.append((self.objective.name, "min", int(step),
