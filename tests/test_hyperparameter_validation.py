@@ -193,9 +193,12 @@ def test_log_sampling_needs_a_positive_min(cls, shown, sampling):
     for low, text in zip((0, -2), shown):
         with pytest.raises(ValueError) as info:
             cls("x", low, 10, sampling=sampling)
+        # (KerasTuner's "does not support negative values" is said of 0 too, and did not
+        # say what to give)
         assert str(info.value) == (
             f"For HyperParameters.{cls.__name__}(name='x'), sampling='{sampling}' does not "
-            f"support negative values, found min_value: {text}.")
+            f"support negative values, found min_value: {text}. It takes only values above "
+            "0: give a min_value above 0, or sampling='linear'.")
 
 
 @pytest.mark.parametrize(("cls", "shown"), [(Int, ["1", "0"]), (Float, ["1.0", "0.5"])])
@@ -238,10 +241,22 @@ def test_log_checks_come_in_the_reference_order():
      ({"min_value": True}, "min_value must be an int, Received: True of type <class 'bool'>.")],
 )
 def test_int_arguments_must_be_integral(kwargs, message):
+    # KerasTuner's message, then the hyperparameter it is about (a hypermodel declares
+    # many: "min_value must be an int" alone did not say which)
     args = {"min_value": 1, "max_value": 10, **kwargs}
     with pytest.raises(ValueError) as info:
-        Int("x", **args)
-    assert str(info.value) == message
+        Int("units_3", **args)
+    assert str(info.value) == f"{message[:-1]}, in HyperParameters.Int(name='units_3')."
+
+
+@pytest.mark.parametrize("kwargs", [{"min_value": "0.1"}, {"max_value": float("nan")},
+                                    {"step": "0.1"}, {"default": "x"}])
+def test_float_arguments_name_the_hyperparameter(kwargs):
+    args = {"min_value": 0.0, "max_value": 1.0, **kwargs}
+    with pytest.raises(ValueError) as info:
+        HyperParameters().Float("dropout_2", **args)
+    assert str(info.value).endswith(", in HyperParameters.Float(name='dropout_2').")
+    assert repr(next(iter(kwargs.values()))) in str(info.value)
 
 
 def test_int_takes_integral_floats_and_numpy_ints():

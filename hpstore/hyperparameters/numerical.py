@@ -85,7 +85,9 @@ def _unsample(value: float, low: float, high: float, sampling: str) -> float:
 class Numerical(HyperParameter):
     """The shared part of Int and Float: range, step, sampling and their checks.
 
-    The checks run in KerasTuner's order, with its messages: the step, then the bounds
+    The checks run in KerasTuner's order, with its messages (those of the conversions
+    followed by the hyperparameter they are about, which KerasTuner leaves out, and that
+    of a log scale's bound by what to give): the step, then the bounds
     are converted (Int: must be integral; Float: must be finite numbers), then min > max,
     then the sampling name, then log scales with min <= 0, then log scales with
     step <= 1. hpstore adds: a linear step must be positive, and a default must be a
@@ -103,12 +105,13 @@ class Numerical(HyperParameter):
         conditions: Sequence[Condition] | None = None,
     ) -> None:
         super().__init__(name=name, default=None, conditions=conditions)
+        which = f"HyperParameters.{type(self).__name__}(name={name!r})"
+        where = f"For {which}"
         step = plain_scalar(step)
         if step is not None:  # KerasTuner converts the step first
-            step = self._convert(step, "step")
-        min_value = self._convert(plain_scalar(min_value), "min_value")
-        max_value = self._convert(plain_scalar(max_value), "max_value")
-        where = f"For HyperParameters.{type(self).__name__}(name={name!r})"
+            step = self._argument(step, "step", which)
+        min_value = self._argument(plain_scalar(min_value), "min_value", which)
+        max_value = self._argument(plain_scalar(max_value), "max_value", which)
         if min_value > max_value:
             raise ValueError(
                 f"{where}, min_value {min_value} is greater than the max_value {max_value}."
@@ -121,9 +124,11 @@ class Numerical(HyperParameter):
             )
         sampling = sampling.lower()
         if sampling in ("log", "reverse_log") and min_value <= 0:
+            # (KerasTuner's words, said of 0 too: what to give follows them)
             raise ValueError(
                 f"{where}, sampling='{sampling}' does not support negative values, found "
-                f"min_value: {min_value}."
+                f"min_value: {min_value}. It takes only values above 0: give a min_value "
+                "above 0, or sampling='linear'."
             )
         if sampling in ("log", "reverse_log") and step is not None and step <= 1:
             raise ValueError(
@@ -150,13 +155,25 @@ class Numerical(HyperParameter):
             )
         default = plain_scalar(default)
         if default is not None:
-            default = self._convert(default, "default")
+            default = self._argument(default, "default", which)
             if not (min_value <= default <= max_value):
                 raise ValueError(
                     f"{where}, the default value {default} is out of range: it must lie in "
                     f"[{min_value}, {max_value}]."
                 )
         self._default = default
+
+    def _argument(self, value: Any, arg: str, which: str) -> Any:
+        """The argument ``arg`` as :meth:`_convert` makes it.
+
+        Raises:
+            ValueError: :meth:`_convert`'s (KerasTuner's words), naming ``which``
+                hyperparameter it is about: a hypermodel declares many, in loops.
+        """
+        try:
+            return self._convert(value, arg)
+        except ValueError as exc:
+            raise ValueError(f"{str(exc).rstrip('.')}, in {which}.") from None
 
     def _convert(self, value: Any, arg: str) -> Any:
         """``value`` as this type's number (Int: an int; Float: a finite float).
