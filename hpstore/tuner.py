@@ -44,6 +44,7 @@ from hpstore.hyperparameters.discover import (
 )
 from hpstore.objective import MultiObjective, Objective
 from hpstore.oracle import Oracle
+from hpstore.oracle.opening import check_optional_int
 from hpstore.progress import Progress
 from hpstore.trial import Trial, TrialStatus, check_metric, mean_of
 from hpstore.workers import (
@@ -403,7 +404,8 @@ class Tuner:
         """Run trials until the oracle says the search is over; arguments go to run_trial.
 
         With ``workers=N`` (N >= 2) N local processes (spawn) share the search and this
-        process shows their progress. Run the same script again to resume.
+        process shows their progress; None or 1 runs it in this process. Run the same
+        script again to resume.
 
         Raises:
             FatalError: run_trial raised one, or returned something unusable.
@@ -414,7 +416,12 @@ class Tuner:
             NameTooLongError: a metric name returned or reported is longer than a
                 PostgreSQL store takes; the trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
+            ValueError: ``workers`` not None or a whole number of at least 1, before
+                anything runs.
         """
+        # (-1, "all the cores" to joblib, and 0 ran the search in this process alone
+        # without a word; "2" or 2.0 was a bare TypeError from a comparison)
+        workers = check_optional_int("workers", workers, minimum=1)
         several = workers is not None and workers >= 2
         if several and importing_in_a_worker():
             if os.environ.get(WORKER_MARK) == str(os.getppid()):

@@ -109,6 +109,17 @@ def test_a_report_without_the_objective_stops_the_search_and_says_what_to_do():
     assert o.get_trial(trial.trial_id).status == "RUNNING"  # it can still report
 
 
+@pytest.mark.parametrize("workers", [0, -1, 2.0, "2", True], ids=repr)
+def test_workers_that_are_not_a_count_of_processes_are_refused_before_anything_runs(
+        workers):
+    # -1 (joblib's "every core") and 0 ran the whole search in this process without a
+    # word; "2" and 2.0 were a bare TypeError from a comparison inside search()
+    o = oracle(max_trials=2)
+    with pytest.raises(ValueError, match=f"`workers` must be .*received {workers!r}"):
+        hpstore.Tuner(o, run_trial=lambda t: 1.0, verbose=0).search(workers=workers)
+    assert o.trials == {}
+
+
 def test_torch_and_numpy_scalars_returned_are_scores():
     torch = pytest.importorskip("torch")
     results = iter([torch.tensor(1.5), np.float32(2.5), np.array(0.25),
