@@ -42,7 +42,7 @@ from hpstore.hyperparameters.discover import (
     discover_space,
     watch_declarations,
 )
-from hpstore.objective import MultiObjective, Objective
+from hpstore.objective import DefaultObjective, MultiObjective, Objective
 from hpstore.oracle import Oracle
 from hpstore.oracle.opening import check_optional_int
 from hpstore.progress import Progress
@@ -184,6 +184,15 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
         return
     if isinstance(results, Mapping):
         missing = [n for n in objective.metric_names if n not in results]
+        if missing and isinstance(objective, DefaultObjective):
+            # (the oracle was given no objective: "default_objective" is no name the
+            # user wrote, and no dict could hold it by intent)
+            raise FatalValueError(
+                f"{where} returned a dict of metrics {sorted(map(str, results))}, but the "
+                "oracle was given no objective, so it scores a single float returned "
+                "(minimised). Give the oracle objective=\"NAME\" (or "
+                "hpstore.Objective(NAME, \"min\" or \"max\")) naming the metric to score, "
+                "or return that float.")
         if missing:
             raise FatalValueError(
                 f"Expected the dict returned by {where} to hold the objective {missing}; "

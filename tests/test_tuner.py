@@ -120,6 +120,25 @@ def test_workers_that_are_not_a_count_of_processes_are_refused_before_anything_r
     assert o.trials == {}
 
 
+def test_metrics_for_an_oracle_given_no_objective_say_to_give_it_one():
+    # with no objective, a dict returned or reported was said to lack "the objective
+    # ['default_objective']", a name the user never wrote, with nothing on what to do
+    o = oracle(objective=None, max_trials=3)
+    with pytest.raises(hpstore.FatalError) as returned:
+        hpstore.Tuner(o, run_trial=lambda t: {"loss": 1.0, "acc": 0.5}, verbose=0).search()
+    text = str(returned.value)
+    assert "no objective" in text and 'objective="NAME"' in text
+    assert "['acc', 'loss']" in text and "default_objective" not in text
+    assert len(o.trials) == 1 and o.get_trial("0").status == "FAILED"
+    trial = o.create_trial("w")
+    with pytest.raises(hpstore.MissingObjectiveError) as reported:
+        o.update_trial(trial.trial_id, {"loss": 1.0})
+    text = str(reported.value)
+    assert "no objective" in text and 'objective="NAME"' in text
+    assert "['loss']" in text and "default_objective" not in text
+    assert o.get_trial(trial.trial_id).status == "RUNNING"
+
+
 def test_torch_and_numpy_scalars_returned_are_scores():
     torch = pytest.importorskip("torch")
     results = iter([torch.tensor(1.5), np.float32(2.5), np.array(0.25),

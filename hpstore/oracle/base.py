@@ -422,7 +422,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         missing = [n for n in self.objective.metric_names if n not in values]
         if missing:
             raise missing_objective(f"The metrics reported for trial {trial_id}", missing,
-                                    list(values))
+                                    list(values), self.objective)
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))

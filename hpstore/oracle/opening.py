@@ -11,7 +11,12 @@ from typing import Any
 from hpstore.errors import DatabaseError, MissingObjectiveError, ProjectMismatchError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import numpy_scalar
-from hpstore.objective import Objective, create_objective, objective_from_config
+from hpstore.objective import (
+    DefaultObjective,
+    Objective,
+    create_objective,
+    objective_from_config,
+)
 from hpstore.oracle.trials import from_file
 from hpstore.stopping import StoppingRule, rule_from_config
 from hpstore.store.contract import ProjectStore, Store
@@ -230,11 +235,17 @@ def check_max_trials(value: Any) -> int | None:
     return check_optional_int("max_trials", value, minimum=1)
 
 
-def missing_objective(what: str, missing: list[str], given: list[str]
-                      ) -> MissingObjectiveError:
+def missing_objective(what: str, missing: list[str], given: list[str],
+                      objective: Objective | None = None) -> MissingObjectiveError:
     """The error for metrics (``what``: whose) given without the objective's ``missing``
     names: what was given, a given name that looks like a misspelling of a missing one,
-    that nothing was recorded, and what to do."""
+    that nothing was recorded, and what to do (``objective`` a DefaultObjective: to give
+    the oracle one, as "default_objective" is no name the user wrote)."""
+    if isinstance(objective, DefaultObjective):
+        return MissingObjectiveError(
+            f"{what} ({given}) cannot be scored: the oracle was given no objective. "
+            "Nothing was recorded. Give the oracle objective=\"NAME\" (or "
+            "hpstore.Objective(NAME, \"min\" or \"max\")) naming the metric to score.")
     near = [f"{close[0]!r} for {name!r}" for name in missing
             if (close := difflib.get_close_matches(name, given, n=1, cutoff=0.6))]
     hint = f" (a misspelling? {', '.join(near)})" if near else ""

@@ -347,7 +347,7 @@ class SteeringMixin:
             missing = [n for n in self.objective.metric_names if n not in checked]
             if missing and status == TrialStatus.COMPLETED:
                 raise missing_objective("The metrics of a COMPLETED trial given to be added",
-                                        missing, list(checked))
+                                        missing, list(checked), self.objective)
             step_rows = [(n, self._direction(n), int(step), v) for n, v in checked.items()]
             if isinstance(self.objective, MultiObjective) and not missing:
                 step_rows.append((self.objective.name, "min", int(step),
