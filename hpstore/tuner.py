@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import inspect
 import numbers
 import os
 import signal
@@ -274,6 +275,11 @@ class Tuner:
     value that is not one real number, returned or reported, is an ``InvalidMetricError``:
     the trial is FAILED and the search stops, as for a return of the wrong type; so does a
     report without the objective (``MissingObjectiveError``).
+
+    Raises:
+        TypeError: an ``oracle`` that is not an hpstore Oracle, a ``hypermodel`` that has
+            no build(hp) (or is a class, not an instance of it), a ``run_trial`` that
+            cannot be called.
     """
 
     #: stop the search (as at Ctrl-C) when the reader of its output pipe closes it: for
@@ -288,6 +294,17 @@ class Tuner:
         if hypermodel is not None and not (callable(hypermodel) or hasattr(hypermodel, "build")):
             raise TypeError("`hypermodel` must be a function build(hp) or an object with a "
                             f"build(hp) method; received {hypermodel!r}.")
+        if isinstance(hypermodel, type) and inspect.isfunction(
+                inspect.getattr_static(hypermodel, "build", None)):
+            # (its build would be called unbound, hp taken as self: "missing 1 required
+            # positional argument: 'hp'" at the first build; a static or class method
+            # build is called as it should be)
+            raise TypeError(f"`hypermodel` is the class {hypermodel.__name__}: pass an "
+                            f"instance of it, hypermodel={hypermodel.__name__}().")
+        if run_trial is not None and not callable(run_trial):
+            # (else every trial failed on calling it, until too many had in a row)
+            raise TypeError("`run_trial` must be a function run_trial(trial, ...), received "
+                            f"{run_trial!r}.")
         self.oracle = oracle
         #: an object with ``build(hp)``, as in KerasTuner (which wraps a function alike), so
         #: a ``run_trial`` of a subclass written for it builds with ``self.hypermodel.build``

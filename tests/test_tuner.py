@@ -139,6 +139,28 @@ def test_metrics_for_an_oracle_given_no_objective_say_to_give_it_one():
     assert o.get_trial(trial.trial_id).status == "RUNNING"
 
 
+class _Model:
+    def build(self, hp):
+        hp.Int("units", 1, 3)
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ({"run_trial": "train"}, "`run_trial` must be a function run_trial(trial, ...), "
+                             "received 'train'"),
+    ({"hypermodel": _Model, "run_trial": lambda t: 1.0},
+     "`hypermodel` is the class _Model: pass an instance of it, hypermodel=_Model()")],
+    ids=["run_trial a string", "hypermodel a class"])
+def test_a_tuner_given_what_cannot_run_a_trial_is_refused_before_any_runs(given, words):
+    # a run_trial that cannot be called failed every trial ("'str' object is not
+    # callable") until three in a row had; a hypermodel class had its build called
+    # unbound ("missing 1 required positional argument: 'hp'")
+    o = oracle(max_trials=4)
+    with pytest.raises(TypeError) as info:
+        hpstore.Tuner(o, verbose=0, **given).search()
+    assert words in str(info.value)
+    assert o.trials == {}
+
+
 def test_torch_and_numpy_scalars_returned_are_scores():
     torch = pytest.importorskip("torch")
     results = iter([torch.tensor(1.5), np.float32(2.5), np.array(0.25),
