@@ -124,6 +124,15 @@ def test_choice_ordered():
     assert "['a', 'b']" in str(info.value)
     with pytest.raises(ValueError, match="non-numeric"):
         Choice("c", [1, None], ordered=True)
+    assert Choice("c", [1, 2], ordered=np.bool_(False)).ordered is False
+
+
+@pytest.mark.parametrize("ordered", ["false", "yes", 0, 1])
+def test_choice_ordered_is_true_false_or_none(ordered):
+    # ordered="false", a truthy string, ordered the values without a word
+    with pytest.raises(TypeError, match=f"`ordered` of Choice 'c' must be True, False or "
+                                        f"None .*received {ordered!r}"):
+        HyperParameters().Choice("c", [1, 2], ordered=ordered)
 
 
 def test_choice_keeps_bools_as_bools():

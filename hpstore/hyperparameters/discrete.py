@@ -156,8 +156,8 @@ class Choice(HyperParameter):
     Raises:
         ValueError: ``values`` is empty, the default is not among them, ``ordered=True``
             for values that are not numbers, or a float value is NaN or infinite.
-        TypeError: the values mix types (int with float counts as mixed), or a value is
-            not int, float, str, bool or None.
+        TypeError: the values mix types (int with float counts as mixed), a value is not
+            int, float, str, bool or None, or ``ordered`` is not True, False or None.
     """
 
     _REPR = (("name", "q"), ("values", "r"), ("ordered", "r"), ("default", "r"))
@@ -213,6 +213,12 @@ class Choice(HyperParameter):
             if positions.setdefault(_key(v), i) != i:
                 raise ValueError(f"Choice {name!r} lists the value {v!r} more than once.")
         numeric = bool(types) and types <= {int, float, bool} and None not in values
+        ordered = plain_scalar(ordered)
+        if ordered is not None and not isinstance(ordered, bool):
+            # ("false", a truthy string, ordered the values without a word)
+            raise TypeError(
+                f"`ordered` of Choice {name!r} must be True, False or None (None: ordered "
+                f"when the values are numbers), received {ordered!r}.")
         if ordered is None:
             ordered = numeric
         elif ordered and not numeric:
