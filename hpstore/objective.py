@@ -197,7 +197,7 @@ def create_objective(objective: Any) -> Objective:
     Raises:
         ValueError: a string whose direction cannot be inferred (pass
             ``Objective(name, direction)`` instead), one ending in ``:min``/``:max`` or
-            with spaces around the name, or an empty list.
+            with spaces around the name, an empty list, or a pair (name, "min" or "max").
         TypeError: something that is not None, a string, an Objective or a list of those.
     """
     if objective is None:
@@ -227,6 +227,15 @@ def create_objective(objective: Any) -> Objective:
     if isinstance(objective, (list, tuple)):
         if not objective:
             raise ValueError("`objective` is an empty list; give at least one objective.")
+        if (len(objective) == 2 and all(isinstance(o, str) for o in objective)
+                and objective[1].strip().lower() in DIRECTIONS):
+            # ("val_loss", "min") read as two metrics, the second named "min", was "unknown
+            # metric 'min'" with hpstore.Objective("min", ...) as the example to follow
+            name, direction = objective[0], objective[1].strip().lower()
+            raise ValueError(
+                f"`objective` {objective!r} is read as a list of two metrics, the second "
+                f"named {objective[1]!r}; give a metric and its direction as "
+                f'`hpstore.Objective("{name}", direction="{direction}")`.')
         parts = list(dict.fromkeys(create_objective(o) for o in objective))
         return parts[0] if len(parts) == 1 else MultiObjective(parts)
     raise TypeError(

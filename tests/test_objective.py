@@ -242,7 +242,13 @@ def test_multi_objective_str_as_kerastuner_prints_it():
 @pytest.mark.parametrize(("given", "says"), [
     ("val_loss:max", 'Objective("val_loss", direction="max")'),
     ("val_accuracy:MIN", 'Objective("val_accuracy", direction="min")'),
-    ("loss ", "give 'loss'"), (" val_loss", "give 'val_loss'")])
+    ("loss ", "give 'loss'"), (" val_loss", "give 'val_loss'"),
+    # a (name, direction) pair was two metrics: "unknown metric 'min'", with
+    # Objective("min", direction="min") as the example
+    (("val_loss", "min"), 'read as a list of two metrics, the second named \'min\'; give a '
+                          'metric and its direction as `hpstore.Objective("val_loss", '
+                          'direction="min")`'),
+    (["score", "MAX"], 'Objective("score", direction="max")')])
 def test_a_name_with_a_direction_or_spaces_is_refused_with_what_to_give(given, says):
     # "val_loss:max" was a metric of that name, minimised (no metric reported matched it,
     # and the search could not be reopened without the same mistake)
