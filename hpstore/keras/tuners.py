@@ -10,6 +10,7 @@ the trial back, and no state files.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import traceback
 from typing import Any
 
@@ -26,6 +27,7 @@ from hpstore.errors import (
     DatabaseError,
     HpStoreError,
     InvalidMetricError,
+    MissingMetricError,
     NameTooLongError,
     ProjectMismatchError,
     ProjectRemovedError,
@@ -203,10 +205,12 @@ class Tuner(keras_tuner.Tuner):
             # the History of the last of several trainings in one fit: KerasTuner scores
             # the trial on what run_trial returns, and so does this.
             _validate_results(results, self.oracle, "Tuner.run_trial()")
+            _check_logged(results, self.oracle.hpstore_oracle.objective.metric_names)
             self.oracle.record_result(
                 trial.trial_id, _to_metrics(results, objective))
             return
         _validate_results(results, self.oracle, "Tuner.run_trial()")
+        _check_logged(results, self.oracle.hpstore_oracle.objective.metric_names)
         self.oracle.update_trial(
             trial.trial_id, _to_metrics(results, objective),
             step=tuner_utils.get_best_step(results, objective))
@@ -405,6 +409,50 @@ def _validate_results(results: Any, oracle: Oracle, returned_by: str) -> None:
     if others or not items:
         validate_results(others if isinstance(results, list) else results,
                          oracle.hpstore_oracle.objective, returned_by)
+
+
+def _check_logged(results: Any, names: list[str]) -> None:
+    """Each Keras History in ``results`` (one, or one per execution) must hold the
+    objective's metrics ``names`` in some epoch: KerasTuner fails each trial on a bare
+    ``KeyError`` when one does not, and every trial would, since the logs come from the
+    model's compiled metrics and the data given to ``search()``.
+
+    Raises:
+        MissingMetricError: a History without one of ``names``; the message names it, the
+            metrics the logs had, and what to change.
+    """
+    items = results if isinstance(results, list) else [results]
+    for history in items:
+        if not isinstance(history, keras.callbacks.History):
+            continue
+        logged = sorted(name for name, values in history.history.items() if len(values))
+        missing = [name for name in names if name not in logged]
+        if missing:
+            raise MissingMetricError(_missing_message(missing, logged))
+
+
+def _missing_message(missing: list[str], logged: list[str]) -> str:
+    """What :func:`_check_logged` says about the objective's ``missing`` metrics."""
+    what = (f"The objective {missing[0]!r} is" if len(missing) == 1
+            else f"The objective's metrics {missing} are")
+    lines = [f"{what} not among the metrics the model logged in training: {logged}."]
+    if not logged:
+        lines.append("The training logged no metric at all: did it run any epoch?")
+    for name in missing:
+        if name.startswith("val_") and not any(n.startswith("val_") for n in logged):
+            lines.append(f"Keras logs {name!r} only with validation data: pass "
+                         "validation_data= (or validation_split=) to search().")
+            continue
+        close = difflib.get_close_matches(name, logged, n=1)
+        if close:  # (a guess: the metric may also be one the model was not compiled with)
+            lines.append(f"Did you mean {close[0]!r}? Name the metric as Keras logs it, "
+                         f"or compile the model with {name!r} (model.compile(metrics=[...])).")
+        else:
+            lines.append(f"Compile the model with the metric {name!r} "
+                         "(model.compile(metrics=[...])), or name one of the metrics logged "
+                         "as the objective.")
+    lines.append("Every trial would miss it, so the search stops here.")
+    return " ".join(lines)
 
 
 def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
