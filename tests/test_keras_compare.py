@@ -8,7 +8,7 @@ import io
 
 import keras_tuner
 import pytest
-from _keras_models import build, build_grid, build_scoped, data
+from _keras_models import _model, build, build_grid, build_scoped, data
 
 import hpstore.keras as kt
 
@@ -74,3 +74,33 @@ def test_hyperband_runs_kerastuners_schedule(tmp_path):
     # 9 / 3: bracket 2 runs (9, 3, 1) trials, bracket 1 (5, 2), bracket 0 (3)
     assert len(ours) == 23
     assert promotes_the_best(theirs) and promotes_the_best(ours)
+
+
+def build_fixed_parent(hp):
+    """A ``conditional_scope`` whose parent the search fixes to another value."""
+    optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+    units = hp.Choice("units", [4, 8])
+    momentum = 0.0
+    with hp.conditional_scope("optimizer", ["sgd"]):
+        if optimizer == "sgd":
+            momentum = hp.Float("momentum", 0.0, 0.9)
+    return _model(units, 0.05, optimizer=optimizer, momentum=momentum)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_the_space_is_kerastuners_but_for_a_scope_no_value_can_enter(tmp_path, fixed):
+    # as the README says: KerasTuner builds once with the fixed parent set to "sgd" and
+    # lists "momentum", which no trial can use; hpstore builds only with values the
+    # space allows
+    def space(module, name):
+        override = module.HyperParameters()
+        if fixed:
+            override.Fixed("optimizer", "adam")
+        tuner = module.RandomSearch(build_fixed_parent, objective="val_accuracy",
+                                    hyperparameters=override, directory=str(tmp_path / name),
+                                    project_name="p")
+        return [hp.name for hp in tuner.oracle.get_space().space]
+
+    theirs, ours = space(keras_tuner, "theirs"), space(kt, "ours")
+    assert ours == [n for n in theirs if not (fixed and n == "momentum")]
+    assert ("momentum" in theirs) and (("momentum" in ours) is not fixed)
