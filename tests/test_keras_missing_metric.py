@@ -44,33 +44,36 @@ def tuner_for(directory: Any, kind: str, objective: Any, **kwargs: Any) -> Any:
                            directory=str(directory), project_name="p", **kwargs)
 
 
-# (objective, validation data given, what the message must say)
+VALIDATED = {"validation_data": (X, Y)}
+# (objective, what search() is given besides the data, what the message must say)
 MISTAKES = {
-    "no validation data": ("val_accuracy", False,
+    "no validation data": ("val_accuracy", {},
                            ["'val_accuracy'", "['accuracy', 'loss']", "validation_data="]),
-    "misspelt": ("val_acc", True, ["'val_acc'", "Did you mean 'val_accuracy'?"]),
-    "misspelt, direction given": (kt.Objective("val_acc", "max"), True,
+    "no epoch validated": ("val_accuracy", {**VALIDATED, "validation_freq": 2},
+                           ["'val_accuracy'", "validation_freq"]),
+    "misspelt": ("val_acc", VALIDATED, ["'val_acc'", "Did you mean 'val_accuracy'?"]),
+    "misspelt, direction given": (kt.Objective("val_acc", "max"), VALIDATED,
                                   ["'val_acc'", "Did you mean 'val_accuracy'?"]),
-    "not compiled": (kt.Objective("val_auc", "max"), True,
+    "not compiled": (kt.Objective("val_auc", "max"), VALIDATED,
                      ["'val_auc'", "model.compile(metrics=[...])"]),
 }
 
 
 @pytest.mark.parametrize(("mistake", "kind", "executions"), [
     ("no validation data", "random", 1),
+    ("no epoch validated", "random", 1),
     ("misspelt", "random", 2),
     ("misspelt, direction given", "hyperband", 1),
     ("not compiled", "hyperband", 2),
 ])
 def test_an_objective_keras_never_logs_stops_the_search_at_the_first_trial(
         tmp_path: Any, mistake: str, kind: str, executions: int) -> None:
-    objective, validation, said = MISTAKES[mistake]
+    objective, given, said = MISTAKES[mistake]
     # a retry allowed, which a mistake every trial repeats does not use
     tuner = tuner_for(tmp_path, kind, objective, executions_per_trial=executions,
                       max_retries_per_trial=1)
-    extra = {"validation_data": (X, Y)} if validation else {}
     with pytest.raises(hpstore.MissingMetricError) as caught:
-        tuner.search(X, Y, epochs=1, verbose=0, **extra)
+        tuner.search(X, Y, epochs=1, verbose=0, **given)
     error = caught.value
     # caught as KerasTuner's code catches it, and under hpstore's roots
     assert isinstance(error, KeyError) and isinstance(error, hpstore.FatalError)

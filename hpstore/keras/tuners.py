@@ -440,8 +440,9 @@ def _missing_message(missing: list[str], logged: list[str]) -> str:
         lines.append("The training logged no metric at all: did it run any epoch?")
     for name in missing:
         if name.startswith("val_") and not any(n.startswith("val_") for n in logged):
-            lines.append(f"Keras logs {name!r} only with validation data: pass "
-                         "validation_data= (or validation_split=) to search().")
+            lines.append(f"Keras logs {name!r} only on the epochs it validates: pass "
+                         "validation_data= (or validation_split=) to search(), and no "
+                         "validation_freq that skips every epoch a trial trains.")
             continue
         close = difflib.get_close_matches(name, logged, n=1)
         if close:  # (a guess: the metric may also be one the model was not compiled with)
