@@ -201,3 +201,18 @@ def test_a_trial_run_again_is_once_in_the_oracles_start_and_end_orders(tmp_path)
     assert statuses(tmp_path / "p.db") == dict.fromkeys(["0000", "0001", "0002"],
                                                         "COMPLETED")
     assert tuner.oracle.start_order == tuner.oracle.end_order == ["0000", "0001", "0002"]
+
+
+def test_a_notebook_cell_run_again_with_overwrite_leaves_the_old_tuner_saying_why(tmp_path):
+    # the guides' cells pass overwrite=True: run again, the cell's new tuner replaces the
+    # project while the old tuner is still alive in the same process. The old one must
+    # not read the new project's checkpoints as its own, and its error must not blame
+    # another process: there is none
+    first = search(tuner_for(tmp_path, build, 2, overwrite=True))
+    again = search(tuner_for(tmp_path, build, 3, overwrite=True))
+    assert len(again.oracle.trials) == 3
+    with pytest.raises(hpstore.ProjectRemovedError, match="another tuner or oracle of this one"
+                       ) as caught:
+        first.get_best_models(1)
+    assert "this oracle stopped writing" in str(caught.value)
+    assert len(again.get_best_models(1)) == 1

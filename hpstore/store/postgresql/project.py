@@ -174,8 +174,9 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
 
     def removed(self) -> ProjectRemovedError:
         return ProjectRemovedError(
-            f"The project {self.name!r} was removed from {self.db.location} or replaced by "
-            "another process (overwrite=True or a copy with --overwrite); this process stopped "
+            f"The project {self.name!r} was removed from {self.db.location} or replaced "
+            "since this oracle opened it (overwrite=True in another process, or in another "
+            "tuner or oracle of this one, or a copy with --overwrite); this oracle stopped "
             "writing to it. Open the project again to work on the new one.")
 
     def check_exists(self, conn: Any = None) -> None:

@@ -159,8 +159,9 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     def removed(self) -> ProjectRemovedError:
         return ProjectRemovedError(
             f"The project {self.name!r} was removed from {self.db.path or 'memory'} or "
-            "replaced by another process (overwrite=True or an import with --overwrite); "
-            "this process stopped writing to it. Open the project again to work on the new one."
+            "replaced since this oracle opened it (overwrite=True in another process, or in "
+            "another tuner or oracle of this one, or an import with --overwrite); this oracle "
+            "stopped writing to it. Open the project again to work on the new one."
         )
 
     def check_exists(self, conn: sqlite3.Connection) -> None:
