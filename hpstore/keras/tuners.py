@@ -64,7 +64,7 @@ from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_
 
 #: errors every trial would repeat, so the first stops the search (its trial FAILED): a
 #: metric that is no number, or a name too long for the store, is a mistake in the code,
-#: as in hpstore.Tuner
+#: as in hpstore.Tuner; so is an objective the logs lack (MissingMetricError, a FatalError)
 _FATAL = (keras_tuner.errors.FatalError, hpstore.FatalError, InvalidMetricError,
           NameTooLongError)
 _FAILED = (keras_tuner.errors.FailedTrialError, hpstore.FailedTrialError)
