@@ -12,6 +12,7 @@ import argparse
 import os
 import shlex
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         trials = args.trials
         if trials is None and not holds_a_demo(path):
             trials = DEFAULT_TRIALS  # a new search (one resumed keeps its max_trials)
-        tuner = make_tuner(path, trials, args.verbose)  # the file is checked here
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            tuner = make_tuner(path, trials, args.verbose)  # the file is checked here
+        for warning in said:  # (a command's words, not a Python warning's source line)
+            print(f"hpstore demo: {warning.message}", file=sys.stderr, flush=True)
         workers = f"{args.workers} worker process{'es' if args.workers != 1 else ''}"
         limit = tuner.oracle.max_trials
         print(f"hpstore demo: a random search of {limit if limit else 'unlimited'} trials "

@@ -178,3 +178,15 @@ def test_a_database_under_the_home_folder_written_with_a_tilde(tmp_path, monkeyp
     out = capsys.readouterr().out
     assert f"into {home / 'd.db'}" in out, out
     assert (home / "d.db").is_file() and os.listdir(elsewhere) == []
+
+
+def test_a_demo_run_again_with_fewer_trials_than_it_ran_says_so_in_its_own_words(
+        tmp_path, capsys):
+    path = str(tmp_path / "d.db")
+    assert main(["--database", path, "--trials", "3", "--workers", "1", "--verbose", "0"]) == 0
+    capsys.readouterr()
+    assert main(["--database", path, "--trials", "2", "--workers", "1", "--verbose", "0"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("hpstore demo: max_trials=2 is below the 3 trials the project "
+                          "'demo'"), err
+    assert "UserWarning" not in err, err

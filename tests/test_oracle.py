@@ -343,6 +343,27 @@ def test_max_trials_can_be_raised_to_extend_a_finished_search(db):
     assert len(bigger.trials) == 5
 
 
+def test_max_trials_lowered_below_the_trials_run_warns_that_nothing_more_starts(db):
+    # KerasTuner's rule, the given value wins, held without a word: a command run again
+    # with a smaller max_trials ended the search for every worker ("40 of 10 trials")
+    import warnings
+
+    run(open_oracle(db, max_trials=4))
+    with pytest.warns(UserWarning) as said:
+        lowered = RandomTestOracle(objective="loss", max_trials=2, hyperparameters=space(),
+                                   database=db)
+    (warning,) = said
+    assert warning.filename == __file__  # the line that made the oracle
+    assert ("max_trials=2 is below the 4 trials" in str(warning.message)
+            and "its max_trials was 4" in str(warning.message)), warning.message
+    assert lowered.max_trials == 2 and lowered.create_trial("t").status == "STOPPED"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # kept, raised, or set on the oracle: no warning
+        open_oracle(db, max_trials=2)
+        open_oracle(db)
+        open_oracle(db, max_trials=6).max_trials = 3
+
+
 def test_seed_zero_is_a_real_seed_and_seeds_are_deterministic(tmp_path):
     def values(name, seed):
         oracle = open_oracle(str(tmp_path / name), max_trials=4, seed=seed)

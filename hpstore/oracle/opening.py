@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import random
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from hpstore.objective import (
     objective_from_config,
 )
 from hpstore.oracle.trials import from_file
+from hpstore.oracle.warm import callers_level
 from hpstore.stopping import StoppingRule, rule_from_config
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.decode import damaged
@@ -149,6 +151,17 @@ class OpeningMixin:
             oracle_config=config if config != dict(stored.oracle_config) else None)
         if space is not None:
             self._project.extend_space(space.get_config()["space"])
+        if change_max and max_trials is not None:
+            counted = self._project.creation_facts().counted
+            if counted > max_trials:
+                # KerasTuner's rule (the given value wins) is kept, but a search given
+                # fewer trials than it ran is over, which is seldom what was meant
+                warnings.warn(
+                    f"max_trials={max_trials} is below the {counted} trials the {where} "
+                    f"has already run (its max_trials was {stored.max_trials}): no new "
+                    f"trial starts, for any of its workers. To run more, give max_trials "
+                    f"above {counted}; leave it out (None) to keep the stored value.",
+                    UserWarning, stacklevel=callers_level())
 
 
 def entry(hp: HyperParameter) -> dict[str, Any]:

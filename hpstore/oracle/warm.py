@@ -52,10 +52,10 @@ def warn_left_out(result: WarmStart, repeated: int) -> None:
     warnings.warn(
         f"warm_start_from {result.source}: {count} completed trial{'s' if count != 1 else ''} "
         f"{what} ({listed}{f'; and {more} more' if more > 0 else ''}). The oracle's "
-        f"`warm_start` lists them all.{later}", UserWarning, stacklevel=_callers_level())
+        f"`warm_start` lists them all.{later}", UserWarning, stacklevel=callers_level())
 
 
-def _callers_level() -> int:
+def callers_level() -> int:
     """The ``stacklevel`` that points a warning given here at the line of the program
     that made the oracle (or ended the trial), past hpstore's own frames and KerasTuner's
     (which make and call an oracle for a Keras tuner): how deep that is depends on the
