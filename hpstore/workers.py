@@ -400,89 +400,82 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
              for i, ((reader, _), (_, says)) in enumerate(zip(pipes, said), 1)]
     limits = thread_limits(workers)
     crashed: list[str] = []
-    try:  # (the pipes the workers say on are closed whatever happens)
-        try:
-            with _starting_workers(limits):
-                for p in procs:
-                    try:
-                        p.start()
-                    except (_PicklingError, AttributeError, TypeError) as exc:
-                        _stop_workers(procs, stop, grace=0.0)
-                        raise FatalError(_unpicklable_message(workers, exc)) from None
-                    except OSError as exc:  # the system refused: descriptors, processes
-                        _stop_workers(procs, stop, grace=0.0)
-                        _close_pipes(pipes)
-                        raise FatalError(_cannot_start_message(
-                            workers, sum(q.pid is not None for q in procs), exc)) from None
-            for _, says in said:
-                says.close()  # (each worker holds its own: one gone without a word reads EOF)
-            threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
-                if limits else ""
-            progress.message(f"Started {workers} worker processes on "
-                             f"{tuner.oracle.store.location}{threads}.")
-            # The arguments (often a data set) go through a pipe once the workers run, not
-            # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
-            # until each worker had imported the script and read it.
-            for reader, writer in pipes:
-                reader.close()
-                with contextlib.suppress(OSError):  # a worker that already exited
-                    writer.send((args, kwargs))
-                writer.close()
-            while any(p.is_alive() for p in procs):
-                for p in procs:
-                    p.join(0.5 / workers)
-                if any(p.exitcode == NO_MAIN_GUARD_EXIT for p in procs):
+    try:
+        with _starting_workers(limits):
+            for p in procs:
+                try:
+                    p.start()
+                except (_PicklingError, AttributeError, TypeError) as exc:
                     _stop_workers(procs, stop, grace=0.0)
-                    raise FatalError(no_main_guard_message(workers))
-                raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
-                if raised is not None:
-                    # the search stops in every process, as in one: the others hand back
-                    # the trials they run, and search() raises what the worker raised
-                    progress.message(f"Worker {raised.name} stopped the search; stopping the "
-                                     "other workers (their trials will run again).")
+                    raise FatalError(_unpicklable_message(workers, exc)) from None
+                except OSError as exc:  # the system refused: descriptors, processes
                     _stop_workers(procs, stop, grace=0.0)
-                    if errors.empty():  # (it exits only after putting it)
-                        raise FatalError(f"Worker {raised.name} stopped the search.")
-                    raise errors.get()
-                interrupted = next((p for p in procs if p.exitcode == _INTERRUPTED_EXIT), None)
-                if interrupted is not None:
-                    # Ctrl-C reached a worker (this process may ignore it: a background job):
-                    # the search is interrupted, as at a terminal, not left to the others
-                    _stop_workers(procs, stop, grace=_STOP_GRACE)
-                    raise KeyboardInterrupt
-                failed = [i for i, p in enumerate(procs)
-                          if p.exitcode not in (None, 0) and not started[i]]
-                if len(failed) == workers:  # none of them could run: say so, run nothing
-                    raise FatalError(_could_not_start_message(
-                        workers, [procs[i].exitcode for i in failed]))
-                progress.poll()
-                for i, p in enumerate(procs):
-                    if p.exitcode in (None, 0, _INTERRUPTED_EXIT) or p.name in crashed or not (
-                            started[i] or any(started)):  # (if none starts: said once, above)
-                        continue
-                    crashed.append(p.name)
-                    progress.message(
-                        f"Worker {p.name} exited with code {p.exitcode} after its search had "
-                        "ended (it held no trial)." if started[i] == _ENDED else
-                        f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
-                        "again." if started[i] else
-                        f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
-                        "is printed above).")
-        except KeyboardInterrupt:
-            _stop_workers(procs, stop, grace=_STOP_GRACE)
-            raise
-        except BaseException:  # whatever stops this process stops its workers
-            _stop_workers(procs, stop, grace=0.0)
-            raise
+                    _close_pipes(pipes)
+                    raise FatalError(_cannot_start_message(
+                        workers, sum(q.pid is not None for q in procs), exc)) from None
+        for _, says in said:
+            says.close()  # (each worker holds its own: one gone without a word reads EOF)
+        threads = f", {next(iter(limits.values()))} BLAS/OpenMP threads each" \
+            if limits else ""
+        progress.message(f"Started {workers} worker processes on "
+                         f"{tuner.oracle.store.location}{threads}.")
+        # The arguments (often a data set) go through a pipe once the workers run, not
+        # with the start: a large pickle would keep start() waiting, Ctrl-C ignored,
+        # until each worker had imported the script and read it.
+        for reader, writer in pipes:
+            reader.close()
+            with contextlib.suppress(OSError):  # a worker that already exited
+                writer.send((args, kwargs))
+            writer.close()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(0.5 / workers)
+            if any(p.exitcode == NO_MAIN_GUARD_EXIT for p in procs):
+                _stop_workers(procs, stop, grace=0.0)
+                raise FatalError(no_main_guard_message(workers))
+            raised = next((p for p in procs if p.exitcode == _RAISED_EXIT), None)
+            if raised is not None:
+                # the search stops in every process, as in one: the others hand back
+                # the trials they run, and search() raises what the worker raised
+                progress.message(f"Worker {raised.name} stopped the search; stopping the "
+                                 "other workers (their trials will run again).")
+                _stop_workers(procs, stop, grace=0.0)
+                if errors.empty():  # (it exits only after putting it)
+                    raise FatalError(f"Worker {raised.name} stopped the search.")
+                raise errors.get()
+            if any(p.exitcode == _INTERRUPTED_EXIT for p in procs):
+                # Ctrl-C reached a worker (this process may ignore it: a background job):
+                # the search is interrupted, as at a terminal, not left to the others
+                raise KeyboardInterrupt
+            failed = [i for i, p in enumerate(procs)
+                      if p.exitcode not in (None, 0) and not started[i]]
+            if len(failed) == workers:  # none of them could run: say so, run nothing
+                raise FatalError(_could_not_start_message(
+                    workers, [procs[i].exitcode for i in failed]))
+            progress.poll()
+            for i, p in enumerate(procs):
+                if p.exitcode in (None, 0, _INTERRUPTED_EXIT) or p.name in crashed or not (
+                        started[i] or any(started)):  # (if none starts: said once, above)
+                    continue
+                crashed.append(p.name)
+                progress.message(
+                    f"Worker {p.name} exited with code {p.exitcode} after its search had "
+                    "ended (it held no trial)." if started[i] == _ENDED else
+                    f"Worker {p.name} exited with code {p.exitcode}; its trial will run "
+                    "again." if started[i] else
+                    f"Worker {p.name} could not start (exit code {p.exitcode}; its error "
+                    "is printed above).")
         if any(p.exitcode == _INTERRUPTED_EXIT for p in procs):
-            # (the last workers interrupted after the loop's last look)
-            _stop_workers(procs, stop, grace=_STOP_GRACE)
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
+            raise KeyboardInterrupt  # (interrupted after the loop's last look)
+    except KeyboardInterrupt:  # (every worker hands its trial back, then says which)
+        _stop_workers(procs, stop, grace=_STOP_GRACE)
         tuner._handed_back, tuner._unsaid = _handed_back(procs, said, started, crashed)
         raise
+    except BaseException:  # whatever stops this process stops its workers
+        _stop_workers(procs, stop, grace=0.0)
+        raise
     finally:
-        _close_pipes(said)
+        _close_pipes(said)  # (each worker holds its own end)
     if crashed and len(crashed) == workers and not _search_is_over(tuner):
         # Every worker died (killed, out of memory): this process does not go on with the
         # whole search alone, silently, without the workers' thread limits. (Workers that
