@@ -129,12 +129,13 @@ class FatalValueError(FatalError, ValueError):
     """A fatal error about a value (e.g. ``run_trial`` returned something unusable)."""
 
 
-class MissingMetricError(FatalValueError, KeyError):
+class MissingMetricError(FatalValueError, MissingObjectiveError, KeyError):
     """The objective names a metric that a trial's training never logged: a ``val_``
     metric without validation data, a metric the model was not compiled with, or a
     misspelt name. Every trial would miss it the same way, so the search stops at the
-    first (its trial FAILED). A ``KeyError``, as KerasTuner raises for a History without
-    the objective, and a ``ValueError``, as it raises for a dict without it."""
+    first (its trial FAILED). A ``MissingObjectiveError`` (the objective's value is missing,
+    here from what the training logged); a ``KeyError``, as KerasTuner raises for a History
+    without the objective, and a ``ValueError``, as it raises for a dict without it."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""

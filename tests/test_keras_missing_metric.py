@@ -78,6 +78,7 @@ def test_an_objective_keras_never_logs_stops_the_search_at_the_first_trial(
     # caught as KerasTuner's code catches it, and under hpstore's roots
     assert isinstance(error, KeyError) and isinstance(error, hpstore.FatalError)
     assert isinstance(error, hpstore.HpStoreError)
+    assert isinstance(error, hpstore.MissingObjectiveError)  # as update_trial raises it
     message = str(error)
     assert not message.startswith(("'", '"'))  # not KeyError's quoted repr
     for words in said:
