@@ -618,8 +618,10 @@ class Tuner:
             with watch_declarations(trial.hyperparameters, self._check_declaration):
                 self.on_trial_begin(trial)
                 results = self.run_trial(trial, *args, **kwargs)
-            if trial.trial_id not in self._reported and not (
-                    results is None and self._reported_elsewhere(trial)):
+            # Once the objective is reported (by report(), or oracle.update_trial as
+            # KerasTuner allows), what run_trial returns is not recorded, as there
+            # (recorded as well, at step 0 it was averaged with that epoch's value).
+            if trial.trial_id not in self._reported and not self._reported_elsewhere(trial):
                 validate_results(results, self.oracle.objective, "run_trial()")
                 self.oracle.record_result(trial.trial_id,
                                           to_metrics(results, self.oracle.objective))
