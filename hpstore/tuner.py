@@ -254,6 +254,67 @@ class BuildFunction:
         return f"BuildFunction({self.function!r})"
 
 
+_TO_THE_ORACLE = ("the search lives in the oracle's file: give the oracle database=\"DIR/"
+                  "NAME.db\", project_name= and overwrite=True (for example "
+                  "hpstore.RandomSearchOracle(..., database=\"runs/p.db\", project_name=\"p\"))")
+_KERAS_ONLY = ("it is an argument of KerasTuner's Tuner for Keras models: use "
+               "hpstore.keras.Tuner (KerasTuner's own Tuner, on an hpstore oracle) for them")
+
+#: what a KerasTuner script gives its Tuner that hpstore.Tuner does not take, and where it
+#: goes instead (a bare "unexpected keyword argument" left a port to guess)
+_KERASTUNER_ARGUMENTS = {
+    "directory": _TO_THE_ORACLE,
+    "project_name": _TO_THE_ORACLE,
+    "overwrite": _TO_THE_ORACLE,
+    "max_retries_per_trial": "it is an oracle's argument: give it to the oracle",
+    "max_consecutive_failed_trials": "it is an oracle's argument: give it to the oracle",
+    "executions_per_trial": ("run your code that many times in run_trial and return the "
+                             "list of their results, which is averaged per metric"),
+    "logger": ("KerasTuner 1.4 ignores one too; remove it (verbose=0 silences the "
+               "search's display)"),
+    "distribution_strategy": _KERAS_ONLY,
+    "max_model_size": _KERAS_ONLY,
+    "optimizer": _KERAS_ONLY,
+    "loss": _KERAS_ONLY,
+    "metrics": _KERAS_ONLY,
+}
+
+#: attributes of KerasTuner's tuners that hpstore.Tuner has not, and what to use instead
+_KERASTUNER_ATTRIBUTES = {
+    "directory": ("the search lives in one file, tuner.oracle.store.location; a folder "
+                  "for files of your own is yours to choose"),
+    "project_dir": ("the search lives in one file, tuner.oracle.store.location; a folder "
+                    "for files of your own (models, checkpoints) is yours to choose"),
+    "get_trial_dir": ("hpstore keeps no folder per trial; save a trial's files under a "
+                      "folder of your own, named by trial.trial_id"),
+    "executions_per_trial": _KERASTUNER_ARGUMENTS["executions_per_trial"],
+    "get_state": ("the search file holds the search as it happens; nothing of the Tuner "
+                  "is saved or reloaded"),
+    "set_state": ("the search file holds the search as it happens; nothing of the Tuner "
+                  "is saved or reloaded"),
+    **{name: _KERAS_ONLY for name in ("distribution_strategy", "max_model_size",
+                                      "optimizer", "loss", "metrics")},
+    **{name: ("KerasTuner's Tuner for Keras models calls it from model.fit, and it does "
+              "nothing there; report an epoch's metrics with self.report(trial, logs, "
+              "step=epoch), or remove the call")
+       for name in ("on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end")},
+}
+
+
+def _not_taken(cls_name: str, given: Mapping[str, Any]) -> TypeError:
+    """The error for keyword arguments a Tuner does not take: those of KerasTuner's Tuner
+    each named with where it goes instead."""
+    lines = []
+    for name in given:
+        advice = _KERASTUNER_ARGUMENTS.get(name)
+        if advice is None:
+            lines.append(f"{cls_name}() got an unexpected keyword argument {name!r}.")
+        else:
+            lines.append(f"hpstore.Tuner takes no `{name}` (KerasTuner's tuners do): "
+                         f"{advice}.")
+    return TypeError(" ".join(lines))
+
+
 class Tuner:
     """Runs a search: override ``run_trial`` or pass ``run_trial=`` / ``hypermodel=``.
 
@@ -279,16 +340,25 @@ class Tuner:
     Raises:
         TypeError: an ``oracle`` that is not an hpstore Oracle, a ``hypermodel`` that has
             no build(hp) (or is a class, not an instance of it), a ``run_trial`` that
-            cannot be called.
+            cannot be called; a keyword argument it does not take, and one of KerasTuner's
+            Tuner (``directory``, ``project_name``, ``overwrite``,
+            ``executions_per_trial``, ``max_retries_per_trial``, ``logger``, Keras-only
+            ones) named with where it goes instead.
     """
 
     #: stop the search (as at Ctrl-C) when the reader of its output pipe closes it: for
     #: a command (hpstore demo | head); a script's search goes on without its display
     _stop_when_output_closed = False
+    #: KerasTuner's BaseTuner keeps the logger it is given, which it ignores: always None
+    logger = None
 
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
                  run_trial: Callable[..., Any] | None = None, tuner_id: str | None = None,
-                 verbose: int = 1) -> None:
+                 verbose: int = 1, **kwargs: Any) -> None:
+        if kwargs.get("logger", True) is None:
+            del kwargs["logger"]  # (KerasTuner takes logger=None without a word, as no logger)
+        if kwargs:
+            raise _not_taken(type(self).__name__, kwargs)
         if not isinstance(oracle, Oracle):
             raise TypeError(f"`oracle` must be an hpstore Oracle, received {oracle!r}.")
         if hypermodel is not None and not (callable(hypermodel) or hasattr(hypermodel, "build")):
@@ -331,6 +401,29 @@ class Tuner:
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
         self._tuner_id = value or None
+
+    @property
+    def project_name(self) -> str:
+        """The name of the search in its file (the oracle's ``project_name``)."""
+        return self.oracle.project_name
+
+    @property
+    def remaining_trials(self) -> int | None:
+        """How many trials are left to start, None without ``max_trials`` (as in
+        KerasTuner; see :meth:`Oracle.remaining_trials`)."""
+        return self.oracle.remaining_trials()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names not found otherwise: an attribute of KerasTuner's tuners that
+        # this one has not says what to use instead (an AttributeError still, so that
+        # hasattr() and getattr() with a default keep working).
+        advice = _KERASTUNER_ATTRIBUTES.get(name)
+        if advice is None:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name,
+                obj=self)
+        raise AttributeError(f"hpstore.Tuner has no {name!r} (KerasTuner's tuners have): "
+                             f"{advice}.", name=name, obj=self)
 
     # -- the user's side ---------------------------------------------------------------------------
     def build(self, hp: HyperParameters) -> Any:
@@ -377,6 +470,50 @@ class Tuner:
         """Called when this process has no trial left to run (not after Ctrl-C, nor when
         the search stops on an error)."""
 
+    def pre_create_trial(self) -> None:
+        """Called before each ask for a trial (also each ask again while the oracle answers
+        IDLE), as in KerasTuner; what it raises stops the search."""
+
+    # -- models: hpstore keeps the search, a subclass keeps its models ------------------------
+    def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
+        """Save ``model`` of trial ``trial_id``: override it (with :meth:`load_model`) in a
+        subclass whose ``run_trial`` calls it, as in KerasTuner's BaseTuner.
+
+        Raises:
+            NotImplementedError: not overridden; hpstore keeps the search, not models.
+        """
+        raise NotImplementedError(
+            "hpstore.Tuner keeps the search, not models: override save_model(self, trial_id, "
+            "model, step=0) to write the model under a folder of your own, named by the "
+            "trial id, and load_model(self, trial) to read it back.")
+
+    def load_model(self, trial: Trial) -> Any:
+        """The model of ``trial``, for :meth:`get_best_models`: override it in a subclass,
+        as in KerasTuner's BaseTuner.
+
+        Raises:
+            NotImplementedError: not overridden; hpstore keeps the search, not models.
+        """
+        raise NotImplementedError(
+            "hpstore.Tuner keeps the search, not models: override load_model(self, trial) "
+            "to read what your run_trial saved for trial.trial_id, or build the best model "
+            "again from tuner.get_best_hyperparameters()[0].")
+
+    def get_best_models(self, num_models: int = 1) -> list[Any]:
+        """The best ``num_models`` trials' models, best first, each from
+        :meth:`load_model` (as in KerasTuner's BaseTuner).
+
+        Raises:
+            NotImplementedError: ``load_model`` is not overridden.
+        """
+        return [self.load_model(trial) for trial in self.oracle.get_best_trials(num_models)]
+
+    def save(self) -> None:
+        """Nothing to do: the search file holds the whole search as it happens."""
+
+    def reload(self) -> None:
+        """Nothing to do: the oracle reads the search file as it is now."""
+
     def report(self, trial: Trial, metrics: Mapping[str, Any], step: int = 0) -> bool:
         """Record metrics of a running trial at ``step`` (an epoch, say); returns True when
         the trial has been told to stop (its status became STOPPED).
@@ -414,9 +551,11 @@ class Tuner:
             lines += ["", trial.summary_text()]
         return "\n".join(lines)
 
-    def search_space_summary(self) -> None:
+    def search_space_summary(self, extended: bool = False) -> None:
         """Print the search space: one line per hyperparameter, with its range or values
-        and the conditions that make it active."""
+        and the conditions that make it active. ``extended`` is KerasTuner's, which
+        prints the same either way."""
+        del extended  # (taken so that a KerasTuner script's call runs; it changes nothing)
         print(self.search_space_summary_text())
 
     def search_space_summary_text(self) -> str:
@@ -433,6 +572,9 @@ class Tuner:
         process shows their progress; None or 1 runs it in this process. Run the same
         script again to resume.
 
+        A ``verbose=`` among the arguments also sets this Tuner's display (``"auto"`` as
+        1), as KerasTuner's search() does, and is passed on to run_trial as well.
+
         Raises:
             FatalError: run_trial raised one, or returned something unusable.
             InvalidMetricError: a metric returned or reported is not one real number; the
@@ -448,6 +590,14 @@ class Tuner:
         # (-1, "all the cores" to joblib, and 0 ran the search in this process alone
         # without a word; "2" or 2.0 was a bare TypeError from a comparison)
         workers = check_optional_int("workers", workers, minimum=1)
+        if "verbose" in kwargs:
+            # KerasTuner's search(verbose=) sets its display as well as passing the value on
+            # to run_trial (for fit); "auto" shows it, as there
+            given = kwargs["verbose"]
+            if given == "auto":
+                self.verbose = 1
+            elif isinstance(given, int):
+                self.verbose = given
         several = workers is not None and workers >= 2
         if several and importing_in_a_worker():
             if os.environ.get(WORKER_MARK) == str(os.getppid()):
@@ -505,7 +655,14 @@ class Tuner:
     def _declare_space(self) -> None:
         # Built on a fresh space (plus what hyperparameters= overrides), not the stored
         # one, so a definition changed since the search began is seen and refused.
-        space = discover_space(self.build, self.oracle.given_hyperparameters)
+        given = self.oracle.given_hyperparameters
+        declare = getattr(self.hypermodel, "declare_hyperparameters", None)
+        if callable(declare):
+            # a KerasTuner HyperModel may declare hyperparameters outside build(): as there,
+            # before the builds, and a later definition of one of them in build() is not
+            # taken (the same name keeps its first)
+            declare(given)
+        space = discover_space(self.build, given)
         self.oracle.update_space(space)
         #: what the build declares is checked here; a trial checks what else it declares
         self._declared = {declaration_key(hp) for hp in space.space}
@@ -529,6 +686,7 @@ class Tuner:
         wait = _IDLE_WAIT[0]
         waiting_for: list[str] = []
         while True:
+            self.pre_create_trial()
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
                 if left_running(trial):
@@ -708,7 +866,16 @@ class Tuner:
                     self.oracle.end_trial(trial)
                 raise
         if ended:
-            self.on_trial_end(trial)
+            try:
+                self.on_trial_end(trial)
+            except TrialNotRunningError as exc:
+                # KerasTuner's own on_trial_end ends the trial, and an override copied from
+                # it does too: here the end is already recorded when the hook is called
+                exc.add_note(
+                    "on_trial_end is called once the trial's end is recorded: an override "
+                    "that ends it (self.oracle.end_trial(trial), as KerasTuner's "
+                    "on_trial_end does) ends it twice; remove that call.")
+                raise
         if fatal is not None:
             raise fatal
 
