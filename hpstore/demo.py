@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 import hpstore
+from hpstore.handing_back import RESUME_HINT
 from hpstore.progress import OutputClosed
 from hpstore.store import open_store
 from hpstore.tooling import silence_stdout
-from hpstore.tuner import RESUME_HINT
 
 # (the demo's project only, and the trials that count: a file may hold other searches,
 # and trials retired with `hpstore retire`)

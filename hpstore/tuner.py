@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import inspect
-import numbers
 import os
 import signal
 import sys
@@ -25,9 +24,6 @@ from hpstore.errors import (
     DatabaseError,
     FailedTrialError,
     FatalError,
-    FatalTypeError,
-    FatalValueError,
-    HpStoreError,
     InvalidMetricError,
     MissingObjectiveError,
     NameTooLongError,
@@ -36,6 +32,15 @@ from hpstore.errors import (
     TrialLostError,
     TrialNotRunningError,
 )
+from hpstore.handing_back import (
+    END_RAISED,
+    LEFT_RUNNING,
+    RESUME_HINT,
+    end_failed,
+    give_back,
+    interrupted_what,
+    left_running,
+)
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.discover import (
     check_declared_again,
@@ -43,11 +48,12 @@ from hpstore.hyperparameters.discover import (
     discover_space,
     watch_declarations,
 )
-from hpstore.objective import DefaultObjective, MultiObjective, Objective
+from hpstore.kerastuner_surface import missing_attribute, not_taken
 from hpstore.oracle import Oracle
 from hpstore.oracle.opening import check_optional_int
 from hpstore.progress import Progress
-from hpstore.trial import Trial, TrialStatus, check_metric, mean_of
+from hpstore.results import to_metrics, validate_results
+from hpstore.trial import Trial, TrialStatus
 from hpstore.workers import (
     NO_MAIN_GUARD_EXIT,
     WORKER_MARK,
@@ -65,90 +71,6 @@ from hpstore.workers import (
 _LOOPS: collections.Counter[str] = collections.Counter()
 _LOOPS_LOCK = threading.Lock()
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
-RESUME_HINT = "Run the same command again to resume."
-
-
-#: the message of a trial handed back because end_trial raised (a score_trial of the user's)
-END_RAISED = "end_trial raised; queued to run again."
-#: the message of a trial found left RUNNING in this process by an earlier search()
-LEFT_RUNNING = "Left running by an earlier search() in this process; queued to run again."
-
-
-def end_failed(exc: BaseException) -> str:
-    """The message of a trial handed back because the store failed as its end was written."""
-    return (f"The search's store failed as this run ended ({type(exc).__name__}); queued "
-            "to run again.")
-
-
-def interrupted_what(handed_back: list[tuple[str, str]], unsaid: int = 0) -> str:
-    """What became of the trials a Ctrl-C handed back (``(trial_id, status)`` each, as its
-    end was written, in one process or gathered from every worker), in the words after
-    "Search interrupted; ". A trial a stopping rule had stopped ended STOPPED, not queued
-    again. ``unsaid``: worker processes that stopped without saying what they held (ended
-    by force after the grace period): a trial one held runs again once found."""
-    last: dict[str, str] = {}  # (a trial handed back twice is told once, as it ended)
-    for trial_id, status in handed_back:
-        last.pop(trial_id, None)
-        last[trial_id] = status
-    stopped = [t for t, status in last.items() if status == TrialStatus.STOPPED]
-    back = [t for t, status in last.items() if status != TrialStatus.STOPPED]
-    parts = []
-    if back:
-        parts.append(f"{_trials(back)} handed back to run again")
-    if stopped:
-        stay = "stays" if len(stopped) == 1 else "stay"
-        parts.append(f"{_trials(stopped)} stopped early and {stay} STOPPED")
-    if unsaid:
-        workers = "a worker" if unsaid == 1 else f"{unsaid} workers"
-        parts.append(f"{workers} had to be ended before handing back a trial, which runs "
-                     "again when the search resumes")
-    return "; ".join(parts) or "no trial was running"
-
-
-def _trials(ids: list[str]) -> str:
-    if len(ids) == 1:
-        return f"trial {ids[0]} was"
-    return f"trials {', '.join(ids[:-1])} and {ids[-1]} were"
-
-
-def left_running(trial: Trial) -> bool:
-    """Whether ``trial``, as create_trial handed it to a tuner, is that tuner's own, left
-    RUNNING in this process by an earlier search() with values reported (its end and
-    hand-back refused by a full disk, say): run again in that same run, its reports from
-    its start would add to those values and count twice in its score."""
-    return trial.status == TrialStatus.RUNNING and bool(trial.metrics.metrics)
-
-
-def give_back(end_trial: Callable[[Any], Any], trial: Any, failure: DatabaseError) -> None:
-    """After the store failed during a run or at its end: hand ``trial`` (its status set
-    to IDLE) back to run again through ``end_trial``, in one try: the store that just
-    failed may fail again (a stopped writer: one more timeout, not two; a disk still
-    full). When it does, the trial stays RUNNING under this process, and ``failure``'s
-    message says what becomes of it (its type stays the store's: a trial the search had
-    stopped stays STOPPED, ended at the stop); nothing is raised."""
-    try:
-        end_trial(trial)
-    except DatabaseError as again:
-        stopped = getattr(again, "stopped_by", None) or getattr(failure, "stopped_by", None)
-        if stopped is not None:
-            # the stop ended its run in the store already: only its worker's end is lost
-            failure.args = (
-                f"{failure} Trial {trial.trial_id} was stopped early by the search before "
-                f"this ({stopped}): it stays STOPPED, scored on what it reached and ended "
-                "at the stop, and is not run again; only its worker's own end of the run "
-                "could not be written.", *failure.args[1:])
-            return
-        failure.args = (
-            f"{failure} Trial {trial.trial_id} could not be handed back either: it "
-            "stays RUNNING under this process until the search resumes, and then runs "
-            "again from its start, in a run of its own (the values it reported so far "
-            "stay in the file with this run, and do not count towards its score): call "
-            "search() again in this process once there is room, or let this process end "
-            "and another worker takes it over.", *failure.args[1:])
-    except HpStoreError:
-        pass  # (no longer this process's: handed on, or ended by another)
-
-
 def default_tuner_id() -> str:
     """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process, and
     one per thread besides the main one: two searches in threads of one process are two
@@ -159,80 +81,6 @@ def default_tuner_id() -> str:
     if threading.current_thread() is threading.main_thread():
         return f"worker-{os.getpid()}"
     return f"worker-{os.getpid()}-t{threading.get_native_id()}"
-
-
-def validate_results(results: Any, objective: Objective, where: str) -> None:
-    """Check the shape of what ``run_trial`` returned, as KerasTuner does (the values
-    themselves are checked by :func:`to_metrics`).
-
-    Raises:
-        FatalValueError: None, or a dict without the objective's metrics.
-        FatalTypeError: a type that is not a number, a dict or a list of those.
-    """
-    if results is None:
-        raise FatalValueError(
-            f"The return value of {where} is None. Did you forget to return the metrics? "
-            "Return a float (the value to minimise), a dict of metrics holding the objective "
-            f"{objective.metric_names}, or report them with tuner.report().")
-    if isinstance(results, (list, tuple)):
-        if not results:
-            raise FatalValueError(
-                f"{where} returned an empty {type(results).__name__}: return a float, a dict "
-                f"of metrics holding the objective {objective.metric_names}, or a list of "
-                "them (averaged per metric).")
-        for item in results:
-            validate_results(item, objective, f"{where} (an item of its list)")
-        return
-    if isinstance(results, Mapping):
-        missing = [n for n in objective.metric_names if n not in results]
-        if missing and isinstance(objective, DefaultObjective):
-            # (the oracle was given no objective: "default_objective" is no name the
-            # user wrote, and no dict could hold it by intent)
-            raise FatalValueError(
-                f"{where} returned a dict of metrics {sorted(map(str, results))}, but the "
-                "oracle was given no objective, so it scores a single float returned "
-                "(minimised). Give the oracle objective=\"NAME\" (or "
-                "hpstore.Objective(NAME, \"min\" or \"max\")) naming the metric to score, "
-                "or return that float.")
-        if missing:
-            raise FatalValueError(
-                f"Expected the dict returned by {where} to hold the objective {missing}; "
-                f"received keys {sorted(map(str, results))}.")
-        return
-    if not _number_like(results):
-        raise FatalTypeError(
-            f"The return value of {where} must be a float, a dict of metrics or a list of "
-            f"them; received {results!r} of type {type(results).__name__}.")
-    if isinstance(objective, MultiObjective):
-        raise FatalValueError(
-            f"{where} returned the single value {results!r}, but the objective has several "
-            f"metrics {objective.metric_names}: return a dict holding each of them.")
-
-
-def _number_like(value: Any) -> bool:
-    """A number, or something holding numbers (a numpy or torch scalar, array or tensor):
-    its value is for check_metric to judge, with the message update_trial gives."""
-    return isinstance(value, numbers.Number) or callable(getattr(value, "item", None))
-
-
-def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
-    """A float becomes ``{objective: value}``; a list of results is averaged per metric.
-
-    Every value goes through :func:`hpstore.trial.check_metric`, the check ``update_trial``
-    makes, so ``"1.5"``, ``True``, a ``Decimal`` or a tensor of several numbers is refused
-    here as it is there; numpy and torch scalars become floats.
-
-    Raises:
-        InvalidMetricError (a TypeError): a metric name that is not a string, or a value
-            that is not one real number.
-    """
-    if isinstance(results, (list, tuple)):
-        dicts = [to_metrics(r, objective) for r in results]
-        names = dicts[0].keys()
-        return {n: mean_of([d[n] for d in dicts if n in d]) for n in names}
-    if isinstance(results, Mapping):
-        return {k: check_metric(k, v) for k, v in results.items()}
-    return {objective.name: check_metric(objective.name, results)}
 
 
 class BuildFunction:
@@ -252,67 +100,6 @@ class BuildFunction:
 
     def __repr__(self) -> str:
         return f"BuildFunction({self.function!r})"
-
-
-_TO_THE_ORACLE = ("the search lives in the oracle's file: give the oracle database=\"DIR/"
-                  "NAME.db\", project_name= and overwrite=True (for example "
-                  "hpstore.RandomSearchOracle(..., database=\"runs/p.db\", project_name=\"p\"))")
-_KERAS_ONLY = ("it is an argument of KerasTuner's Tuner for Keras models: use "
-               "hpstore.keras.Tuner (KerasTuner's own Tuner, on an hpstore oracle) for them")
-
-#: what a KerasTuner script gives its Tuner that hpstore.Tuner does not take, and where it
-#: goes instead (a bare "unexpected keyword argument" left a port to guess)
-_KERASTUNER_ARGUMENTS = {
-    "directory": _TO_THE_ORACLE,
-    "project_name": _TO_THE_ORACLE,
-    "overwrite": _TO_THE_ORACLE,
-    "max_retries_per_trial": "it is an oracle's argument: give it to the oracle",
-    "max_consecutive_failed_trials": "it is an oracle's argument: give it to the oracle",
-    "executions_per_trial": ("run your code that many times in run_trial and return the "
-                             "list of their results, which is averaged per metric"),
-    "logger": ("KerasTuner 1.4 ignores one too; remove it (verbose=0 silences the "
-               "search's display)"),
-    "distribution_strategy": _KERAS_ONLY,
-    "max_model_size": _KERAS_ONLY,
-    "optimizer": _KERAS_ONLY,
-    "loss": _KERAS_ONLY,
-    "metrics": _KERAS_ONLY,
-}
-
-#: attributes of KerasTuner's tuners that hpstore.Tuner has not, and what to use instead
-_KERASTUNER_ATTRIBUTES = {
-    "directory": ("the search lives in one file, tuner.oracle.store.location; a folder "
-                  "for files of your own is yours to choose"),
-    "project_dir": ("the search lives in one file, tuner.oracle.store.location; a folder "
-                    "for files of your own (models, checkpoints) is yours to choose"),
-    "get_trial_dir": ("hpstore keeps no folder per trial; save a trial's files under a "
-                      "folder of your own, named by trial.trial_id"),
-    "executions_per_trial": _KERASTUNER_ARGUMENTS["executions_per_trial"],
-    "get_state": ("the search file holds the search as it happens; nothing of the Tuner "
-                  "is saved or reloaded"),
-    "set_state": ("the search file holds the search as it happens; nothing of the Tuner "
-                  "is saved or reloaded"),
-    **{name: _KERAS_ONLY for name in ("distribution_strategy", "max_model_size",
-                                      "optimizer", "loss", "metrics")},
-    **{name: ("KerasTuner's Tuner for Keras models calls it from model.fit, and it does "
-              "nothing there; report an epoch's metrics with self.report(trial, logs, "
-              "step=epoch), or remove the call")
-       for name in ("on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end")},
-}
-
-
-def _not_taken(cls_name: str, given: Mapping[str, Any]) -> TypeError:
-    """The error for keyword arguments a Tuner does not take: those of KerasTuner's Tuner
-    each named with where it goes instead."""
-    lines = []
-    for name in given:
-        advice = _KERASTUNER_ARGUMENTS.get(name)
-        if advice is None:
-            lines.append(f"{cls_name}() got an unexpected keyword argument {name!r}.")
-        else:
-            lines.append(f"hpstore.Tuner takes no `{name}` (KerasTuner's tuners do): "
-                         f"{advice}.")
-    return TypeError(" ".join(lines))
 
 
 class Tuner:
@@ -358,7 +145,7 @@ class Tuner:
         if kwargs.get("logger", True) is None:
             del kwargs["logger"]  # (KerasTuner takes logger=None without a word, as no logger)
         if kwargs:
-            raise _not_taken(type(self).__name__, kwargs)
+            raise not_taken(type(self).__name__, kwargs)
         if not isinstance(oracle, Oracle):
             raise TypeError(f"`oracle` must be an hpstore Oracle, received {oracle!r}.")
         if hypermodel is not None and not (callable(hypermodel) or hasattr(hypermodel, "build")):
@@ -414,16 +201,8 @@ class Tuner:
         return self.oracle.remaining_trials()
 
     def __getattr__(self, name: str) -> Any:
-        # Only for names not found otherwise: an attribute of KerasTuner's tuners that
-        # this one has not says what to use instead (an AttributeError still, so that
-        # hasattr() and getattr() with a default keep working).
-        advice = _KERASTUNER_ATTRIBUTES.get(name)
-        if advice is None:
-            raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name!r}", name=name,
-                obj=self)
-        raise AttributeError(f"hpstore.Tuner has no {name!r} (KerasTuner's tuners have): "
-                             f"{advice}.", name=name, obj=self)
+        # Only for names not found otherwise: one of KerasTuner's tuners says what to use
+        raise missing_attribute(self, name)
 
     # -- the user's side ---------------------------------------------------------------------------
     def build(self, hp: HyperParameters) -> Any:

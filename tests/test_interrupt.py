@@ -401,7 +401,7 @@ def test_ctrl_c_with_workers_says_which_trial_was_stopped_and_which_handed_back(
 
 
 def test_the_interrupted_message_names_every_trial_once():
-    from hpstore.tuner import interrupted_what
+    from hpstore.handing_back import interrupted_what
 
     assert interrupted_what([]) == "no trial was running"
     assert interrupted_what([("3", "IDLE"), ("3", "STOPPED")]) == (

@@ -15,7 +15,7 @@ import signal
 import pytest
 from test_keras_processes import Script, rows, transitions
 
-from hpstore.tuner import RESUME_HINT
+from hpstore.handing_back import RESUME_HINT
 
 pytestmark = [
     pytest.mark.slow,

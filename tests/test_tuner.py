@@ -11,7 +11,7 @@ import pytest
 from _tuners import oracle
 
 import hpstore
-from hpstore.tuner import to_metrics, validate_results
+from hpstore.results import to_metrics, validate_results
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from keras_tuner.src.engine.oracle import Display
 
 import hpstore
 from hpstore.errors import HpStoreError
+from hpstore.handing_back import LEFT_RUNNING, left_running
 from hpstore.keras._convert import (
     KerasTrial,
     to_hpstore_hyperparameters,
@@ -36,7 +37,6 @@ from hpstore.oracle.opening import check_bool, check_int
 from hpstore.store import shown
 from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
-from hpstore.tuner import LEFT_RUNNING, left_running
 
 #: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
 #: again at once, so the wait is here)

@@ -34,6 +34,13 @@ from hpstore.errors import (
     TrialLostError,
     TrialNotRunningError,
 )
+from hpstore.handing_back import (
+    END_RAISED,
+    RESUME_HINT,
+    end_failed,
+    give_back,
+    interrupted_what,
+)
 from hpstore.hyperparameters.discover import (
     check_declared_again,
     declaration_key,
@@ -49,17 +56,9 @@ from hpstore.keras._convert import (
 from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
+from hpstore.results import to_metrics, validate_results
 from hpstore.trial import TrialStatus
-from hpstore.tuner import (
-    END_RAISED,
-    RESUME_HINT,
-    default_tuner_id,
-    end_failed,
-    give_back,
-    interrupted_what,
-    to_metrics,
-    validate_results,
-)
+from hpstore.tuner import default_tuner_id
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 #: errors every trial would repeat, so the first stops the search (its trial FAILED): a
