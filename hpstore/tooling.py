@@ -128,6 +128,19 @@ def seconds(text: str) -> float:
 _MOST_SECONDS = 365 * 24 * 3600.0
 
 
+def pause(text: str) -> float:
+    """An argparse type: seconds between two looks, more than 0 (0 would look again at
+    once, without end: a processor kept busy reading the search)."""
+    import argparse
+
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 seconds, received {text}: 0 would read the search again "
+            "without a pause (0.1 refreshes ten times a second)")
+    return value
+
+
 def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:
     """The argument parser every inspection tool starts from: DB and (``project``: for a
     tool that looks at one project) --project."""

@@ -359,6 +359,16 @@ def test_counts_below_one_are_refused(shared_db, capsys, argv):
     assert "must be at least 1" in err or "expected a whole number" in err
 
 
+def test_a_watch_refreshed_without_a_pause_is_refused(shared_db, capsys):
+    # --interval 0 was taken: a processor kept busy reading the search, the view redrawn
+    # without end
+    with pytest.raises(SystemExit) as stopped:
+        main(["watch", shared_db, "--interval", "0"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "--interval: must be more than 0 seconds, received 0" in err, err
+
+
 def parser_of(tool: str):
     """The argparse parser a tool builds, caught as it parses."""
     import argparse

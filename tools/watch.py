@@ -28,8 +28,8 @@ from hpstore.store.postgresql import is_url
 from hpstore.tooling import (
     holds_search,
     open_search,
+    pause,
     run_tool,
-    seconds,
     tool_parser,
 )
 
@@ -130,7 +130,7 @@ class Watcher:
 
 def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("watch", __doc__)
-    parser.add_argument("--interval", type=seconds, default=2.0,
+    parser.add_argument("--interval", type=pause, default=2.0,
                         help="seconds between refreshes (default 2)")
     parser.add_argument("--once", action="store_true",
                         help="print one view and exit (a missing file is an error, not waited "
