@@ -155,6 +155,35 @@ def test_a_trigger_hpstore_did_not_write_is_refused_by_library_and_tools():
         open_store(url, read_only=True)
 
 
+def test_a_rule_hpstore_did_not_write_is_refused_by_library_and_tools(capsys):
+    # a rule rewrites hpstore's statements as a trigger would: DO INSTEAD NOTHING on the
+    # trials failed a worker mid-search ("cannot perform UPDATE RETURNING on relation
+    # trials"), leaving its trial running, while the schema was taken for hpstore's
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE RULE frozen AS ON UPDATE TO trials DO INSTEAD NOTHING")
+    with pytest.raises(ForeignSchemaError, match="rule 'frozen'"):
+        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
+                                   database=url, project_name="p")
+    with pytest.raises(ForeignSchemaError, match="rule 'frozen'"):
+        open_store(url, read_only=True)
+    capsys.readouterr()
+    assert cli(["check", url]) != 0
+    assert "rule 'frozen'" in capsys.readouterr().out
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP RULE frozen ON trials")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
+                                        seed=1, database=url, project_name="p")
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    assert [t.status for t in oracle.trials.values()] == ["COMPLETED"]
+    oracle.close()
+
+
 def test_a_schema_from_a_newer_hpstore_is_refused():
     url = fresh_url()
     open_store(url).close()
@@ -180,6 +209,66 @@ def test_a_search_path_naming_no_schema_is_a_clear_error():
         open_store(url)
     # the URL as written, its parameters among them (the schema it names was dropped)
     assert "options=-csearch_path%3Dno_such_schema" in str(raised.value)
+
+
+def test_a_column_dropped_by_hand_is_named_as_a_schema_changed_not_a_server_failure(capsys):
+    # a team's administrator tidied a column hpstore "never fills": every worker and tool
+    # failed on "PostgreSQL failed on URL: column ... does not exist", blaming the server
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                        seed=1, database=url, project_name="p")
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    oracle.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trials DROP COLUMN session")
+    with pytest.raises(ForeignSchemaError, match="not as hpstore writes it") as raised:
+        again = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                           seed=1, database=url, project_name="p")
+        again.create_trial("w")
+    assert '"session"' in str(raised.value) and "backup" in str(raised.value)
+    capsys.readouterr()
+    assert cli(["summary", url]) != 0
+    err = capsys.readouterr().err
+    assert "not as hpstore writes it" in err and '"session"' in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_schema_renamed_while_a_worker_runs_is_named_and_the_search_resumes():
+    # ALTER SCHEMA ... RENAME by an administrator: the worker's next step read
+    # 'PostgreSQL failed on URL: relation "trials" does not exist'
+    from psycopg import sql
+
+    url = fresh_url()
+    name = urlsplit(url).query.split("search_path%3D")[1]
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                        seed=1, database=url, project_name="p")
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+            sql.Identifier(name), sql.Identifier(name + "_moved")))
+    try:
+        with pytest.raises(ForeignSchemaError) as raised:
+            oracle.create_trial("w")
+        assert f"schema {name!r}" in str(raised.value)
+        assert "dropped or renamed" in str(raised.value)
+    finally:
+        oracle.close()
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                sql.Identifier(name + "_moved"), sql.Identifier(name)))
+    resumed = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                         seed=1, database=url, project_name="p")
+    while (trial := resumed.create_trial("w")).status == "RUNNING":
+        resumed.update_trial(trial.trial_id, {"loss": 2.0})
+        resumed.end_trial(trial)
+    assert [t.status for t in resumed.trials.values()] == ["COMPLETED"] * 3
+    resumed.close()
 
 
 def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from hpstore.errors import (
     DatabaseError,
     EngineUnavailableError,
+    ForeignSchemaError,
     HpStoreError,
     LockTimeoutError,
     ReadOnlyDatabaseError,
@@ -323,10 +324,26 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: SQLSTATEs of a statement naming a table, column, function or schema that is not there
+#: (undefined_table, undefined_column, undefined_function, invalid_schema_name): hpstore's
+#: own statements meet them only in a schema changed by hand since it was checked at open
+UNDEFINED = ("42P01", "42703", "42883", "3F000")
+
+
+def schema_changed(what: str, why: str) -> ForeignSchemaError:
+    """The refusal of one of hpstore's statements naming an object that is not there."""
+    return ForeignSchemaError(
+        f"{what} is not as hpstore writes it ({why.rstrip('.')}): a table, column or "
+        "function of hpstore's was dropped or renamed by hand. Nothing of the failed step "
+        "was recorded; restore it from a backup (pg_dump) and run again to resume.")
+
+
 def explain(exc: BaseException, where: str) -> HpStoreError:
     """A psycopg error as an hpstore error that says what happened and what to do."""
     state = sqlstate(exc) or ""
     text = first_line(exc)
+    if state in UNDEFINED:
+        return schema_changed(f"The schema of {where}", text)
     if state == "25006":  # read_only_sql_transaction
         return ReadOnlyDatabaseError(f"{where} is open read-only here: nothing is written "
                                      f"({text}).")

@@ -59,15 +59,19 @@ SAME_TABLES_SINCE = 3
 SAME_VIEWS_SINCE = 4
 
 # One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
-# in the schema named (whatever the search_path), and the triggers on its tables. (A
-# lookup such as to_regclass reads the newest catalog instead: beside a migration another
-# process commits meanwhile, it would see the marking table without the tables.)
+# in the schema named (whatever the search_path), and the triggers and rules on its tables
+# (hpstore writes no rule; a table's only rules are ones added by hand). (A lookup such as
+# to_regclass reads the newest catalog instead: beside a migration another process commits
+# meanwhile, it would see the marking table without the tables.)
 _STATE = (
     "SELECT ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid "
     "= c.relnamespace WHERE n.nspname = %s::text AND c.relkind IN ('r', 'v', 'p') AND "
     "c.relname = ANY(%s)), ARRAY(SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class "
     "AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE "
-    "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal)")
+    "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal), "
+    "ARRAY(SELECT r.rulename::text FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = "
+    "r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s::text "
+    "AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY r.rulename)")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
 
@@ -78,12 +82,14 @@ def inspect(db: Any) -> tuple[int, set[str]]:
     Raises:
         NotAnHpstoreFileError: the schema holds tables of hpstore's names that another
             application made.
-        ForeignSchemaError: a trigger hpstore did not write is on one of its tables.
+        ForeignSchemaError: a trigger or rule hpstore did not write is on one of its
+            tables.
         SchemaVersionError: written by a newer hpstore.
     """
     names = list(TABLES + VIEWS)
-    objects, triggers = db.query(_STATE, (db.schema, [*names, "hpstore_migrations"],
-                                          db.schema, list(TABLES)))[0]
+    objects, triggers, rules = db.query(_STATE, (db.schema, [*names, "hpstore_migrations"],
+                                                 db.schema, list(TABLES), db.schema,
+                                                 list(TABLES)))[0]
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
@@ -100,6 +106,13 @@ def inspect(db: Any) -> tuple[int, set[str]]:
             f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
             f"trigger {foreign[0]!r} was not written by hpstore. It would run on every write "
             "of a search; hpstore reads nothing from such a schema. Drop it (DROP TRIGGER).")
+    if rules:
+        # (a rule rewrites hpstore's own statements: DO INSTEAD NOTHING drops a trial's
+        # end unseen, and any rule on trials fails the UPDATE ... RETURNING of every step)
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"rule {rules[0]!r} was not written by hpstore. It would rewrite the writes of a "
+            "search; hpstore reads nothing from such a schema. Drop it (DROP RULE).")
     version = int(db.query(_VERSION)[0][0])
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
