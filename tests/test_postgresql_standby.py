@@ -108,6 +108,33 @@ def test_a_database_read_only_by_default_is_named_to_a_worker():
     assert "RESET default_transaction_read_only" in said, said
 
 
+def test_a_server_made_read_only_for_everyone_is_named_to_a_worker_as_such():
+    # an administrator froze writes on the whole server (ALTER SYSTEM, a maintenance
+    # window): the worker was told the role or the database sets it, and to ALTER ROLE
+    # ... RESET, which finds nothing to reset
+    from hpstore.store.postgresql.throwaway import FAST, Server
+
+    with Server(FAST) as own:
+        url = own.url()
+        open_oracle(url, max_trials=3).close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            conn.execute("SELECT pg_reload_conf()")
+
+        def reloaded() -> bool:  # (the postmaster reads its configuration on its own time)
+            with psycopg.connect(url, autocommit=True) as conn:
+                return conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+
+        wait_until(reloaded, DEADLINE, "the server reading its configuration again")
+        with pytest.raises(ReadOnlyDatabaseError) as raised:
+            oracle = open_oracle(url, max_trials=3)
+            oracle.create_trial("w")
+        said = str(raised.value)
+        assert "every role and database" in said, said
+        assert "ALTER SYSTEM RESET default_transaction_read_only" in said, said
+        assert "ALTER ROLE" not in said, said
+
+
 def test_a_reader_whose_standby_is_promoted_sees_liveness_again(pair):
     # A failover promotes the standby: a dashboard or watch reading it, once its connection
     # is made again, must ask the (now primary) server whether workers live, not go on

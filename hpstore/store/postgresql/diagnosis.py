@@ -21,18 +21,25 @@ from hpstore.errors import DatabaseError, ReadOnlyDatabaseError
 Query = Callable[..., list[tuple[Any, ...]]]
 
 
+#: where a setting of default_transaction_read_only came from (pg_settings.source): the
+#: server's own configuration, for every role and database, not one ALTER ROLE can undo
+_SERVER_WIDE = ("configuration file", "command line", "environment variable")
+
+
 def why_read_only(query: Query, location: str, text: str,
                   failures: tuple[type[BaseException], ...]) -> ReadOnlyDatabaseError:
     """A write the server refused as read-only (``text``, the server's words), with the
-    reason: the server is a hot standby, or the role or database makes every transaction
-    read-only (default_transaction_read_only), as a reporting role has. ``failures`` are
-    the errors of the look-up that leave the reason unknown."""
+    reason: the server is a hot standby, or the role, the database or the server's own
+    configuration makes every transaction read-only (default_transaction_read_only), as a
+    reporting role has. ``failures`` are the errors of the look-up that leave the reason
+    unknown."""
     try:
-        standby, default = query(
-            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')"
+        standby, default, source = query(
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only'), "
+            "(SELECT source FROM pg_settings WHERE name = 'default_transaction_read_only')"
         )[0]
     except failures:
-        standby, default = None, None
+        standby, default, source = None, None, None
     if standby:
         return ReadOnlyDatabaseError(
             f"{location} is a hot standby (a replica in recovery), where nothing can "
@@ -40,6 +47,16 @@ def why_read_only(query: Query, location: str, text: str,
             "the primary server's URL (with several hosts in the URL, add "
             "target_session_attrs=read-write); the commands that only read (hpstore "
             "summary, watch, check, sql, report ...) may read the standby.")
+    if default == "on" and source in _SERVER_WIDE:
+        # (made read-only for every role and database: told to reset a role's setting,
+        # an administrator would find none to reset)
+        return ReadOnlyDatabaseError(
+            f"{location}: the server's configuration makes every transaction read-only, for "
+            f"every role and database (default_transaction_read_only is on in its "
+            f"{source}), so nothing can be written ({text}). Ask the server's administrator "
+            "to turn it off (ALTER SYSTEM RESET default_transaction_read_only, or "
+            "postgresql.conf, then SELECT pg_reload_conf()), or add "
+            "options=-cdefault_transaction_read_only%3Doff to the URL's parameters.")
     if default == "on":
         return ReadOnlyDatabaseError(
             f"{location}: the server makes every transaction of this role read-only "
@@ -49,8 +66,8 @@ def why_read_only(query: Query, location: str, text: str,
             "options=-cdefault_transaction_read_only%3Doff to the URL's parameters.")
     return ReadOnlyDatabaseError(
         f"{location} refused a write as read-only ({text}): the server is a hot "
-        "standby, or default_transaction_read_only is on for the role or the database. "
-        "Give the workers the primary server's URL, as a role that may write.")
+        "standby, or default_transaction_read_only is on for the role, the database or the "
+        "server. Give the workers the primary server's URL, as a role that may write.")
 
 
 def lock_holders(query: Query, keys: Sequence[int]) -> str:
