@@ -11,9 +11,19 @@ import logging
 import os
 import socket
 
+import psycopg
 import pytest
 from _netcut import Proxy
-from _postgres import ENV, backend_pids, fresh_url, server, terminate, wait_until
+from _postgres import (
+    ENV,
+    backend_pids,
+    base_url,
+    fresh_database,
+    fresh_url,
+    server,
+    terminate,
+    wait_until,
+)
 
 import hpstore
 from hpstore.store import open_store
@@ -214,6 +224,29 @@ def test_a_server_still_out_of_reach_after_the_wait_is_a_server_unavailable_erro
     proxy.close()  # and no new connection gets through
     with pytest.raises(hpstore.ServerUnavailableError, match="could not reconnect"):
         oracle.update_trial(trial.trial_id, {"loss": 1.5})
+
+
+def test_a_database_dropped_under_a_worker_is_a_refusal_said_at_once():
+    # DROP DATABASE ... WITH (FORCE) by an administrator: the worker waited out the 30 s
+    # of a server restart for a database that no wait brings back, then said "could not
+    # reconnect within 30 s ... run again to resume"
+    from psycopg import sql
+
+    from hpstore.errors import DatabaseError, ServerUnavailableError
+
+    url = fresh_database()
+    oracle = oracle_on(url)
+    trial = oracle.create_trial("w")
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+            sql.Identifier(url.rsplit("/", 1)[1])))
+    with pytest.raises(DatabaseError) as raised:
+        oracle.update_trial(trial.trial_id, {"loss": 1.5})
+    said = str(raised.value)
+    assert not isinstance(raised.value, ServerUnavailableError), said
+    assert "refused a new one" in said and "does not exist" in said, said
+    assert "could not reconnect within" not in said, said
+    oracle.close()
 
 
 def test_watch_waits_out_a_server_down_longer_than_the_reconnect_wait(proxied, monkeypatch):

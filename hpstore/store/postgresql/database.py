@@ -176,6 +176,7 @@ class Database:
         self._pid = -1
         self._lock = threading.RLock()
         self._depth = 0  # transactions open on this thread's connection (nested ones join)
+        self._refusal: DatabaseError | None = None  # the last connection refused as it opened
         self._held = 0  # depth of the store mutex (a session lock on the connection)
         #: whether the client library can pipeline statements (libpq 14 and newer)
         self._pipelines = _can_pipeline(self.psycopg)
@@ -230,7 +231,13 @@ class Database:
             if self._conn is not None:  # inherited through fork: the parent's, not ours
                 _ORPHANS.append(self._conn)
                 self._conn, self._depth, self._held = None, 0, 0
-            conn = self.open_connection()
+            try:
+                conn = self.open_connection()
+            except DatabaseError as exc:
+                # a refusal as the connection opened (not the server out of reach), which
+                # _reconnect gives up on at once
+                self._refusal = None if isinstance(exc, ServerUnavailableError) else exc
+                raise
             try:
                 self._read_clock(conn)
             except self.psycopg.Error as exc:  # (dropped as it opened: see _reconnect)
@@ -322,6 +329,17 @@ class Database:
             try:
                 return self.connect()
             except DatabaseError as exc:
+                if exc is self._refusal:
+                    # refused as it opened (the database dropped or renamed, the role or its
+                    # password changed, pg_hba.conf): an administrator's act, which waiting
+                    # 30 s for does not undo
+                    after = ("Nothing was written" if self.read_only else "Nothing of the "
+                             "step in progress was recorded twice")
+                    raise DatabaseError(
+                        f"Lost the connection to {self.location} ({first_line(cause)}), and "
+                        f"the server refused a new one ({exc}). {after}; once the database, "
+                        "role or password the URL names is usable again (or given a URL "
+                        "naming one that is), run again to resume.") from None
                 if time.monotonic() >= deadline:
                     # still out of reach: the same step may succeed later (a refusal, such
                     # as a password changed meanwhile, stays a plain DatabaseError)
