@@ -184,6 +184,50 @@ def test_a_rule_hpstore_did_not_write_is_refused_by_library_and_tools(capsys):
     oracle.close()
 
 
+def test_row_level_security_hiding_rows_from_a_role_is_refused_by_library_and_tools(capsys):
+    # an administrator turned row-level security on for the trials (no policy: the table's
+    # owner still sees every row, any other role none): a worker's role was told to
+    # "grant" a privilege it had, and `hpstore summary` as that role read 'Trials: 0'
+    from psycopg import sql
+
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                        seed=1, database=url, project_name="p")
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    oracle.close()
+    role = f"worker_{secrets.token_hex(4)}"
+    parts = urlsplit(url)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[1]}"))
+    name = parts.query.split("search_path%3D")[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
+                      "GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}",
+                      "GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}"):
+            conn.execute(sql.SQL(grant).format(sql.Identifier(name), sql.Identifier(role)))
+        conn.execute("ALTER TABLE trials ENABLE ROW LEVEL SECURITY")
+    try:
+        with pytest.raises(ForeignSchemaError, match="row-level security is on for its "
+                           "table 'trials'"):
+            hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
+                                       seed=1, database=as_role, project_name="p")
+        capsys.readouterr()
+        assert cli(["summary", as_role]) != 0
+        err = capsys.readouterr().err
+        assert "row-level security" in err and "Trials: 0" not in err, err
+        # the owner, whom the table's security does not restrict, reads the search whole
+        assert cli(["summary", url]) == 0
+        assert "Trials: 1, COMPLETED 1" in capsys.readouterr().out
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 def test_a_schema_from_a_newer_hpstore_is_refused():
     url = fresh_url()
     open_store(url).close()

@@ -71,7 +71,10 @@ _STATE = (
     "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal), "
     "ARRAY(SELECT r.rulename::text FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = "
     "r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s::text "
-    "AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY r.rulename)")
+    "AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY r.rulename), "
+    "ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
+    "c.relnamespace WHERE n.nspname = %s::text AND c.relname = ANY(%s) AND "
+    "c.relrowsecurity AND row_security_active(c.oid) ORDER BY c.relname)")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
 
@@ -83,13 +86,12 @@ def inspect(db: Any) -> tuple[int, set[str]]:
         NotAnHpstoreFileError: the schema holds tables of hpstore's names that another
             application made.
         ForeignSchemaError: a trigger or rule hpstore did not write is on one of its
-            tables.
+            tables, or row-level security hides some of their rows from the role.
         SchemaVersionError: written by a newer hpstore.
     """
     names = list(TABLES + VIEWS)
-    objects, triggers, rules = db.query(_STATE, (db.schema, [*names, "hpstore_migrations"],
-                                                 db.schema, list(TABLES), db.schema,
-                                                 list(TABLES)))[0]
+    objects, triggers, rules, hidden = db.query(_STATE, (
+        db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 3))[0]
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
@@ -113,6 +115,16 @@ def inspect(db: Any) -> tuple[int, set[str]]:
             f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
             f"rule {rules[0]!r} was not written by hpstore. It would rewrite the writes of a "
             "search; hpstore reads nothing from such a schema. Drop it (DROP RULE).")
+    if hidden:
+        # (rows a policy hides are trials, values and logs a search does not see: a reader
+        # showed 'Trials: 0' of a search of hundreds, and a worker was refused its writes)
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: "
+            f"row-level security is on for its table {hidden[0]!r}, so the role connecting "
+            "may see or write only some of a search's rows. Turn it off (ALTER TABLE ... "
+            "DISABLE ROW LEVEL SECURITY), or connect as the table's owner or a role with "
+            "BYPASSRLS; to keep teams apart, give each a schema of its own (in the URL: "
+            "?options=-csearch_path%3Dteam_a).")
     version = int(db.query(_VERSION)[0][0])
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
