@@ -228,6 +228,30 @@ def test_row_level_security_hiding_rows_from_a_role_is_refused_by_library_and_to
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+def test_a_status_log_trigger_disabled_or_dropped_by_hand_is_refused_by_library_and_tools(
+        capsys):
+    # ALTER TABLE trials DISABLE TRIGGER USER (a bulk load, say), never enabled again:
+    # workers ran on with every status change unrecorded, and hpstore check found the
+    # schema whole
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trials DISABLE TRIGGER USER")
+    with pytest.raises(ForeignSchemaError, match=r"'trials_log_insert'.* is disabled"):
+        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
+                                   database=url, project_name="p")
+    capsys.readouterr()
+    assert cli(["check", url]) != 0
+    assert "ENABLE TRIGGER trials_log_insert" in capsys.readouterr().out
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trials ENABLE TRIGGER USER")
+        conn.execute("DROP TRIGGER trials_log_update ON trials")
+    with pytest.raises(ForeignSchemaError, match=r"'trials_log_update'.* is missing"):
+        open_store(url, read_only=True)
+
+
 def test_a_schema_from_a_newer_hpstore_is_refused():
     url = fresh_url()
     open_store(url).close()

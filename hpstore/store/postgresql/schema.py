@@ -59,21 +59,23 @@ SAME_TABLES_SINCE = 3
 SAME_VIEWS_SINCE = 4
 
 # One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
-# in the schema named (whatever the search_path), and the triggers and rules on its tables
-# (hpstore writes no rule; a table's only rules are ones added by hand). (A lookup such as
-# to_regclass reads the newest catalog instead: beside a migration another process commits
-# meanwhile, it would see the marking table without the tables.)
+# in the schema named (whatever the search_path); the triggers on its tables, enabled and
+# not; the rules on them (hpstore writes none: a table's only rules are ones added by hand);
+# and those of them whose row-level security restricts the role connecting. (A lookup such
+# as to_regclass reads the newest catalog instead: beside a migration another process
+# commits meanwhile, it would see the marking table without the tables.)
+_TABLE_IN_SCHEMA = ("JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = "
+                    "%s::text AND c.relname = ANY(%s)")
+_TRIGGERS = ("SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = "
+             f"t.tgrelid {_TABLE_IN_SCHEMA} AND NOT t.tgisinternal AND t.tgenabled")
 _STATE = (
-    "SELECT ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid "
-    "= c.relnamespace WHERE n.nspname = %s::text AND c.relkind IN ('r', 'v', 'p') AND "
-    "c.relname = ANY(%s)), ARRAY(SELECT t.tgname::text FROM pg_trigger AS t JOIN pg_class "
-    "AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE "
-    "n.nspname = %s::text AND c.relname = ANY(%s) AND NOT t.tgisinternal), "
+    "SELECT ARRAY(SELECT c.relname::text FROM pg_class AS c "
+    f"{_TABLE_IN_SCHEMA} AND c.relkind IN ('r', 'v', 'p')), "
+    f"ARRAY({_TRIGGERS} IN ('O', 'A')), "  # (fired in a session: origin or always)
+    f"ARRAY({_TRIGGERS} NOT IN ('O', 'A') ORDER BY t.tgname), "
     "ARRAY(SELECT r.rulename::text FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = "
-    "r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s::text "
-    "AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY r.rulename), "
-    "ARRAY(SELECT c.relname::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
-    "c.relnamespace WHERE n.nspname = %s::text AND c.relname = ANY(%s) AND "
+    f"r.ev_class {_TABLE_IN_SCHEMA} AND c.relkind IN ('r', 'p') ORDER BY r.rulename), "
+    f"ARRAY(SELECT c.relname::text FROM pg_class AS c {_TABLE_IN_SCHEMA} AND "
     "c.relrowsecurity AND row_security_active(c.oid) ORDER BY c.relname)")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
@@ -86,12 +88,13 @@ def inspect(db: Any) -> tuple[int, set[str]]:
         NotAnHpstoreFileError: the schema holds tables of hpstore's names that another
             application made.
         ForeignSchemaError: a trigger or rule hpstore did not write is on one of its
-            tables, or row-level security hides some of their rows from the role.
+            tables, one of its own triggers is missing or disabled, or row-level security
+            hides some of their rows from the role.
         SchemaVersionError: written by a newer hpstore.
     """
     names = list(TABLES + VIEWS)
-    objects, triggers, rules, hidden = db.query(_STATE, (
-        db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 3))[0]
+    objects, triggers, disabled, rules, hidden = db.query(_STATE, (
+        db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 4))[0]
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
@@ -102,12 +105,21 @@ def inspect(db: Any) -> tuple[int, set[str]]:
                 "but no hpstore_migrations table: another application's tables. Give hpstore "
                 "a schema of its own (in the URL: ?options=-csearch_path%3Dhpstore).")
         return 0, found
-    foreign = sorted(set(triggers) - set(TRIGGERS))
+    foreign = sorted(set(triggers + disabled) - set(TRIGGERS))
     if foreign:
         raise ForeignSchemaError(
             f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
             f"trigger {foreign[0]!r} was not written by hpstore. It would run on every write "
             "of a search; hpstore reads nothing from such a schema. Drop it (DROP TRIGGER).")
+    off = [name for name in TRIGGERS if name not in triggers]
+    if off:
+        # (the status log is written by these triggers alone: disabled for a bulk load, say,
+        # and never enabled again, every status change after went unrecorded, unseen)
+        how = (f"is disabled; enable it (ALTER TABLE trials ENABLE TRIGGER {off[0]})"
+               if off[0] in disabled else "is missing; restore it from a backup")
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"trigger {off[0]!r}, which writes the search's status log, {how}.")
     if rules:
         # (a rule rewrites hpstore's own statements: DO INSTEAD NOTHING drops a trial's
         # end unseen, and any rule on trials fails the UPDATE ... RETURNING of every step)
