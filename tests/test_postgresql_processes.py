@@ -449,6 +449,53 @@ def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
     store.close()
 
 
+def test_a_statement_cancelled_by_an_administrator_is_said_so_and_the_trial_goes_on():
+    """pg_cancel_backend on a worker's statement (an administrator ending what waits on
+    a lock): the worker read 'PostgreSQL failed on URL: canceling statement due to user
+    request', blaming the server, with nothing of what to do."""
+    import psycopg
+
+    from hpstore.errors import DatabaseError
+
+    url = fresh_url()
+    oracle = oracle_on(url, max_trials=2)
+    trial = oracle.create_trial("w")
+    backend = oracle.store.db.query("SELECT pg_backend_pid()")[0][0]
+    failed: list[BaseException] = []
+
+    def report() -> None:
+        try:
+            oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        except BaseException as exc:
+            failed.append(exc)
+
+    def waiting() -> bool:
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            return conn.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE "
+                                "pid = %s", (backend,)).fetchone()[0] is True
+
+    with psycopg.connect(url) as blocker:  # (a transaction open until the block ends)
+        blocker.execute("LOCK TABLE observations IN ACCESS EXCLUSIVE MODE")
+        thread = threading.Thread(target=report, daemon=True)
+        thread.start()
+        wait_until(waiting, DEADLINE, "the report waiting for the table's lock")
+        with psycopg.connect(base_url(), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_cancel_backend(%s)", (backend,)).fetchone()[0]
+        thread.join(DEADLINE)
+        blocker.rollback()
+    assert len(failed) == 1 and isinstance(failed[0], DatabaseError), failed
+    said = str(failed[0])
+    assert "cancelled a statement" in said and "pg_cancel_backend" in said, said
+    assert "run again to resume" in said, said
+    # nothing of the report was recorded, and the trial goes on where it was
+    assert not oracle.trials[trial.trial_id].metrics.exists("loss")
+    oracle.update_trial(trial.trial_id, {"loss": 2.0})
+    oracle.end_trial(oracle.trials[trial.trial_id])
+    assert oracle.trials[trial.trial_id].status == "COMPLETED"
+    assert oracle.trials[trial.trial_id].score == 2.0
+    oracle.close()
+
+
 def test_an_opening_statement_needs_a_write_transaction():
     # it is sent with a write transaction's BEGIN: asked of any other, it is refused
     # rather than silently left out

@@ -347,6 +347,14 @@ def explain(exc: BaseException, where: str) -> HpStoreError:
     if state == "25006":  # read_only_sql_transaction
         return ReadOnlyDatabaseError(f"{where} is open read-only here: nothing is written "
                                      f"({text}).")
+    if state == "57014":  # query_canceled: a cancel request, or a URL's statement_timeout
+        why = ("the URL's options set statement_timeout, which hpstore's sessions otherwise "
+               "turn off: remove it; a lock is waited for up to 60 s, then named"
+               if "statement timeout" in text else "pg_cancel_backend, by an administrator "
+               "or a tool")
+        return DatabaseError(f"The server cancelled a statement of this process on {where} "
+                             f"({text}; {why}). Nothing of the step it was part of was "
+                             "recorded; run again to resume.")
     if state == "55P03":  # lock_not_available: lock_timeout
         return LockTimeoutError(f"Waiting for a lock on {where} took too long ({text}).")
     if state.startswith("42501") or state == "42501":
