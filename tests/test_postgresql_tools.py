@@ -364,6 +364,25 @@ def _stress_schemas(database: str, pid: int) -> list[str]:
             (f"hpstore\\_stress\\_{pid}\\_%",))]
 
 
+def test_stress_as_a_role_that_may_not_create_a_schema_says_so_in_one_line(capsys):
+    # a worker's role (granted the rows it writes, nothing more) given to `hpstore stress`,
+    # which makes a schema per round: a raw psycopg InsufficientPrivilege traceback
+    role = f"nocreate_{secrets.token_hex(4)}"
+    with psycopg.connect(base_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        parts = urlsplit(base_url())
+        url = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[1]}"))
+        code, _, err = run(capsys, "stress", "--database", url, "--processes", "2",
+                           "--trials", "5")
+        assert code == 2, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "may not create a schema" in err and "GRANT CREATE ON DATABASE" in err, err
+    finally:
+        with psycopg.connect(base_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stress_stopped_with_ctrl_c_leaves_no_schema_on_the_server(tmp_path, sig):
     from _ctrl_c import stop_a_run_with_ctrl_c

@@ -7,7 +7,15 @@ import contextlib
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from hpstore.store.postgresql.driver import connect, load_psycopg, redact
+from hpstore.errors import DatabaseError
+from hpstore.store.postgresql.driver import (
+    connect,
+    explain,
+    first_line,
+    load_psycopg,
+    redact,
+    sqlstate,
+)
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -34,11 +42,26 @@ def _name(text: str) -> Any:
 
 
 def create_schema(url: str, schema: str) -> str:
-    """Create ``schema`` in the database of ``url``; the URL of a store in it."""
+    """Create ``schema`` in the database of ``url``; the URL of a store in it.
+
+    Raises:
+        DatabaseError: the server refused it (a role that may not create schemas there,
+            as a worker's role granted only the rows it writes).
+    """
+    import psycopg
     from psycopg import sql
 
     with contextlib.closing(_admin(url)) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(_name(schema)))
+        try:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(_name(schema)))
+        except psycopg.Error as exc:
+            if sqlstate(exc) != "42501":  # (insufficient_privilege)
+                raise explain(exc, redact(url)) from None
+            raise DatabaseError(
+                f"The role connecting to {redact(url)} may not create a schema there "
+                f"({first_line(exc)}), and each round of hpstore stress runs in a schema "
+                "of its own, dropped after it. Grant it (GRANT CREATE ON DATABASE name TO "
+                "role), or give --database the URL of a role that may.") from None
     return with_schema(url, schema)
 
 
