@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -208,6 +210,47 @@ def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
     assert oracle.store.session() == token
     reader.close()
     oracle.close()
+
+
+def test_a_liveness_connection_the_server_refuses_to_make_again_is_said_at_once():
+    # an administrator made the workers' role NOLOGIN (a password rotated, say) and ended
+    # its idle connections: the worker waited its whole timeout for the lock, then asked
+    # "Is the server up?" of a server that was up and had refused it
+    from psycopg import sql
+
+    from hpstore.errors import DatabaseError
+
+    url = fresh_url()
+    role = f"worker_{secrets.token_hex(4)}"
+    name = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    open_store(url).close()  # (the tables, made by their owner)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
+                      "GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}",
+                      "GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}"):
+            conn.execute(sql.SQL(grant).format(sql.Identifier(name), sql.Identifier(role)))
+    parts = urlsplit(url)
+    store = open_store(urlunsplit(parts._replace(
+        netloc=f"{role}@{parts.netloc.split('@')[1]}")), timeout=30)
+    try:
+        store.session()
+        liveness = store._liveness._conn.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        terminate([liveness])
+        wait_until(lambda: not store._liveness.holding, DEADLINE, "the lock's loss noticed")
+        with pytest.raises(DatabaseError) as raised:
+            store.session()
+        said = str(raised.value)
+        assert "refused a new connection" in said and "not permitted to log in" in said, said
+        assert "Is the server up" not in said, said
+    finally:
+        store.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_a_server_still_out_of_reach_after_the_wait_is_a_server_unavailable_error(

@@ -45,7 +45,7 @@ import threading
 import time
 from typing import Any
 
-from hpstore.errors import DatabaseError
+from hpstore.errors import DatabaseError, ServerUnavailableError
 from hpstore.store.postgresql.driver import connect, explain
 
 #: tokens of the liveness locks this process holds (on any store), by token
@@ -157,6 +157,9 @@ class Liveness:
         self._conninfo = db.conninfo("liveness")
         self._conn: Any = None
         self._held = threading.Event()
+        #: why the last try to take the lock again failed, when the server refused the
+        #: connection (a role made NOLOGIN, a password changed): no wait undoes that
+        self._refused: DatabaseError | None = None
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         self.key = self._take_new()
@@ -202,8 +205,12 @@ class Liveness:
         """After the liveness connection dropped: a new one, holding the same key."""
         try:
             conn = self._connect()
-        except DatabaseError:
+        except ServerUnavailableError:
+            return False  # (the server restarting, or out of reach: it is waited for)
+        except DatabaseError as exc:
+            self._refused = exc
             return False
+        self._refused = None
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (self.cls, self.key)).fetchone()[0]
@@ -259,13 +266,24 @@ class Liveness:
         a dropped connection).
 
         Raises:
-            DatabaseError: the lock could not be taken again within the timeout.
+            DatabaseError: the lock could not be taken again within the timeout, or the
+                server refused the connection to take it on.
         """
-        if not self._held.is_set() and not self._held.wait(self.timeout):
-            raise DatabaseError(
-                f"This worker lost its liveness lock on {self.location} (its connection "
-                f"dropped) and could not take it again within {self.timeout:g} s. Is the "
-                "server up? Run again to resume.")
+        deadline = time.monotonic() + self.timeout
+        while not self._held.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            refused = self._refused
+            if refused is not None:
+                raise DatabaseError(
+                    f"This worker lost its liveness lock on {self.location} (its connection "
+                    f"dropped), and the server refused a new connection ({refused}). Its "
+                    "running trial may be run again by another worker. Once the role, "
+                    "password or database the URL names is usable again (or given a URL "
+                    "naming one that is), run again to resume.")
+            if time.monotonic() >= deadline:
+                raise DatabaseError(
+                    f"This worker lost its liveness lock on {self.location} (its connection "
+                    f"dropped) and could not take it again within {self.timeout:g} s. Is "
+                    "the server up? Run again to resume.")
         return self.token
 
     @property
