@@ -449,6 +449,34 @@ def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
     store.close()
 
 
+def test_a_table_lock_held_too_long_times_out_naming_its_holder():
+    """An administrator's LOCK TABLE (or VACUUM FULL, ALTER TABLE) left open holds every
+    worker up: the timeout said "Nobody holds it now: run again", as only hpstore's own
+    advisory locks were looked for."""
+    import psycopg
+    from _stores import first_free, new_project
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    store = open_store(url, timeout=0.5)
+    project = store.create_project(new_project())
+    session = store.session()
+    with psycopg.connect(url, application_name="the maintenance") as admin:
+        admin.execute("LOCK TABLE trials IN ACCESS EXCLUSIVE MODE")
+        holder = admin.info.backend_pid
+        with pytest.raises(LockTimeoutError) as raised:
+            project.decide(first_free(project, range(10)), tuner_id="w", session=session)
+        said = str(raised.value)
+        assert f"backend {holder} (the maintenance" in said, said
+        assert "AccessExclusiveLock on trials" in said, said
+        admin.rollback()
+    # the lock is gone: the same store decides, and nothing of the refused step was kept
+    trial = project.decide(first_free(project, range(10)), tuner_id="w", session=session)
+    assert (trial.number, project.count()) == (0, 1)
+    store.close()
+
+
 def test_a_statement_cancelled_by_an_administrator_is_said_so_and_the_trial_goes_on():
     """pg_cancel_backend on a worker's statement (an administrator ending what waits on
     a lock): the worker read 'PostgreSQL failed on URL: canceling statement due to user

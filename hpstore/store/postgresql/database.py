@@ -50,6 +50,7 @@ from hpstore.store.postgresql.driver import (
     schema_changed,
     sqlstate,
 )
+from hpstore.store.postgresql.schema import TABLES
 
 T = TypeVar("T")
 
@@ -642,7 +643,8 @@ class Database:
             return self._schema_changed(first_line(exc))
         error = explain(exc, self.location)
         if isinstance(error, LockTimeoutError):
-            held = lock_holders(self.query, [self.keys[k] for k in ("mutex", "decide", "log")])
+            held = lock_holders(self.query, [self.keys[k] for k in ("mutex", "decide", "log")],
+                                self.schema, TABLES)
             return LockTimeoutError(f"{error} {held}".strip())
         if isinstance(error, ReadOnlyDatabaseError) and not self.read_only:
             return why_read_only(self.query, self.location, first_line(exc),

@@ -70,26 +70,56 @@ def why_read_only(query: Query, location: str, text: str,
         "server. Give the workers the primary server's URL, as a role that may write.")
 
 
-def lock_holders(query: Query, keys: Sequence[int]) -> str:
-    """Who holds hpstore's advisory locks of classes ``keys`` on the server now, for a
-    lock timeout's message ("" when that cannot be learnt)."""
+#: table locks that hold up a statement of hpstore's: every mode from SHARE up conflicts
+#: with the writes (ROW EXCLUSIVE), ACCESS EXCLUSIVE with every read too
+_BLOCKING_MODES = ["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock",
+                   "AccessExclusiveLock"]
+
+
+def lock_holders(query: Query, keys: Sequence[int], schema: str = "",
+                 tables: Sequence[str] = ()) -> str:
+    """Who holds hpstore's advisory locks of classes ``keys`` on the server now, or else a
+    lock on one of ``tables`` of ``schema`` that holds its statements up (LOCK TABLE, VACUUM
+    FULL, ALTER TABLE), for a lock timeout's message ("" when that cannot be learnt)."""
+    activity = ("SELECT a.pid, a.application_name, a.state, "
+                "extract(epoch FROM now() - a.state_change)::int")
     try:
         found = query(
-            "SELECT a.pid, a.application_name, a.state, "
-            "extract(epoch FROM now() - a.state_change)::int "
-            "FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+            f"{activity} FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
             "AND l.classid::bigint = ANY(%s) AND l.pid <> pg_backend_pid()",
             (list(keys),))
+        tabled = [] if found or not tables else query(
+            f"{activity}, l.mode, c.relname::text FROM pg_locks AS l JOIN pg_stat_activity "
+            "AS a ON a.pid = l.pid JOIN pg_class AS c ON c.oid = l.relation JOIN "
+            "pg_namespace AS n ON n.oid = c.relnamespace WHERE l.locktype = 'relation' AND "
+            "l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = "
+            "current_database()) AND n.nspname = %s AND c.relname = ANY(%s) AND l.mode = "
+            "ANY(%s) AND l.pid <> pg_backend_pid() ORDER BY a.pid",
+            (schema, list(tables), _BLOCKING_MODES))
     except DatabaseError:
         return ""
+    if tabled:
+        # (not a worker: an administrator's statement, or a session left open in a tool)
+        said = "; ".join(f"{_backend(pid, app, state, seconds)} with {mode} on {table}"
+                         for pid, app, state, seconds, mode, table in tabled[:3])
+        return (f"Held by {said}: a table lock (LOCK TABLE, VACUUM FULL, ALTER TABLE, "
+                "REINDEX) holds every worker up until its transaction ends. Let it end, or "
+                "end it with SELECT pg_terminate_backend(pid); then run again to resume.")
     if not found:
         return "Nobody holds it now: run again."
-    said = "; ".join(f"backend {pid} ({app or 'no application name'}, {state} for "
-                     f"{seconds} s)" for pid, app, state, seconds in found[:3])
+    said = "; ".join(_backend(*row) for row in found[:3])
     return (f"Held by {said}. A stopped worker (Ctrl-Z, a debugger) holds the others up: "
             "resume it (kill -CONT) or stop it; a stuck backend can be ended with "
             "SELECT pg_terminate_backend(pid).")
+
+
+def _backend(pid: int, app: str | None, state: str | None, seconds: int | None) -> str:
+    """A backend as a lock timeout names it. (Another role's state and times are hidden
+    from a role without pg_read_all_stats: its name and pid are what it may see.)"""
+    name = app or "no application name"
+    return (f"backend {pid} ({name}, {state} for {seconds} s)" if state is not None
+            else f"backend {pid} ({name})")
 
 
 def committed(query: Query, location: str, xid: int, wait: float) -> bool:
