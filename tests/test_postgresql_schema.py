@@ -252,6 +252,34 @@ def test_a_status_log_trigger_disabled_or_dropped_by_hand_is_refused_by_library_
         open_store(url, read_only=True)
 
 
+def test_a_constraint_hpstore_did_not_write_is_refused_by_library_and_tools(capsys):
+    # a team's "sanity" CHECK on the scores (NOT VALID: the rows already there kept): the
+    # first trial scoring beyond it failed its worker with 'PostgreSQL failed on URL: new
+    # row ... violates check constraint', its trial left running
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trials ADD CONSTRAINT sane_score CHECK (score < 100) "
+                     "NOT VALID")
+    with pytest.raises(ForeignSchemaError, match="constraint 'sane_score' on trials"):
+        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
+                                   database=url, project_name="p")
+    capsys.readouterr()
+    assert cli(["check", url]) != 0
+    assert "DROP CONSTRAINT sane_score" in capsys.readouterr().out
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trials DROP CONSTRAINT sane_score")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
+                                        seed=1, database=url, project_name="p")
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1000.0})
+    oracle.end_trial(trial)
+    assert oracle.trials[trial.trial_id].score == 1000.0
+    oracle.close()
+
+
 def test_a_schema_from_a_newer_hpstore_is_refused():
     url = fresh_url()
     open_store(url).close()

@@ -28,6 +28,12 @@ TABLES = ("projects", "hyperparameters", "trials", "observations", "transitions"
 VIEWS = ("trial_overview", "trial_values", "metric_history", "status_log")
 FUNCTIONS = ("hpstore_log_status", "hpstore_jsonb", "hpstore_jsonb_decoded", "hpstore_iso")
 TRIGGERS = ("trials_log_insert", "trials_log_update")
+#: the check and foreign-key constraints hpstore's tables are made with (the names the
+#: server gives them): one added by hand refuses writes hpstore makes
+CONSTRAINTS = ("trials_status_check", "observations_direction_check",
+               "hyperparameters_project_id_fkey", "trials_project_id_fkey",
+               "observations_trial_fkey", "transitions_trial_fkey",
+               "oracle_state_project_id_fkey")
 
 
 def migration_dir() -> Path:
@@ -61,7 +67,8 @@ SAME_VIEWS_SINCE = 4
 # One statement, so one snapshot of the catalog: which of hpstore's tables and views exist
 # in the schema named (whatever the search_path); the triggers on its tables, enabled and
 # not; the rules on them (hpstore writes none: a table's only rules are ones added by hand);
-# and those of them whose row-level security restricts the role connecting. (A lookup such
+# those of them whose row-level security restricts the role connecting; and the check,
+# foreign-key and exclusion constraints on them hpstore did not write. (A lookup such
 # as to_regclass reads the newest catalog instead: beside a migration another process
 # commits meanwhile, it would see the marking table without the tables.)
 _TABLE_IN_SCHEMA = ("JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = "
@@ -76,7 +83,10 @@ _STATE = (
     "ARRAY(SELECT r.rulename::text FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = "
     f"r.ev_class {_TABLE_IN_SCHEMA} AND c.relkind IN ('r', 'p') ORDER BY r.rulename), "
     f"ARRAY(SELECT c.relname::text FROM pg_class AS c {_TABLE_IN_SCHEMA} AND "
-    "c.relrowsecurity AND row_security_active(c.oid) ORDER BY c.relname)")
+    "c.relrowsecurity AND row_security_active(c.oid) ORDER BY c.relname), "
+    "ARRAY(SELECT k.conname || ' ' || c.relname FROM pg_constraint AS k JOIN pg_class AS c "
+    f"ON c.oid = k.conrelid {_TABLE_IN_SCHEMA} AND k.contype IN ('c', 'f', 'x') AND NOT "
+    "k.conname = ANY(%s) ORDER BY k.conname)")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
 
@@ -88,13 +98,14 @@ def inspect(db: Any) -> tuple[int, set[str]]:
         NotAnHpstoreFileError: the schema holds tables of hpstore's names that another
             application made.
         ForeignSchemaError: a trigger or rule hpstore did not write is on one of its
-            tables, one of its own triggers is missing or disabled, or row-level security
-            hides some of their rows from the role.
+            tables, one of its own triggers is missing or disabled, a constraint it did not
+            write checks them, or row-level security hides some of their rows from the role.
         SchemaVersionError: written by a newer hpstore.
     """
     names = list(TABLES + VIEWS)
-    objects, triggers, disabled, rules, hidden = db.query(_STATE, (
-        db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 4))[0]
+    objects, triggers, disabled, rules, hidden, checks = db.query(_STATE, (
+        db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 5,
+        list(CONSTRAINTS)))[0]
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
@@ -127,6 +138,15 @@ def inspect(db: Any) -> tuple[int, set[str]]:
             f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
             f"rule {rules[0]!r} was not written by hpstore. It would rewrite the writes of a "
             "search; hpstore reads nothing from such a schema. Drop it (DROP RULE).")
+    if checks:
+        # (a CHECK a team added, "scores below 100", say: the first trial beyond it failed
+        # its worker with the server's words, its trial left running)
+        name, table = checks[0].split(" ", 1)
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"constraint {name!r} on {table} was not written by hpstore. It would refuse "
+            "writes of a search midway; hpstore reads nothing from such a schema. Drop it "
+            f"(ALTER TABLE {table} DROP CONSTRAINT {name}).")
     if hidden:
         # (rows a policy hides are trials, values and logs a search does not see: a reader
         # showed 'Trials: 0' of a search of hundreds, and a worker was refused its writes)
