@@ -32,12 +32,16 @@ from typing import Any, NamedTuple, TypeVar
 
 from hpstore.errors import (
     DatabaseError,
-    ForeignSchemaError,
     LockTimeoutError,
     ReadOnlyDatabaseError,
     ServerUnavailableError,
 )
-from hpstore.store.postgresql.diagnosis import committed, lock_holders, why_read_only
+from hpstore.store.postgresql.diagnosis import (
+    committed,
+    lock_holders,
+    schema_gone,
+    why_read_only,
+)
 from hpstore.store.postgresql.driver import (
     UNDEFINED,
     connect,
@@ -47,7 +51,6 @@ from hpstore.store.postgresql.driver import (
     first_line,
     load_psycopg,
     redact,
-    schema_changed,
     sqlstate,
 )
 from hpstore.store.postgresql.schema import TABLES
@@ -640,7 +643,7 @@ class Database:
         """A server error in words; a lock timeout names who holds the lock, and a table,
         column or function of hpstore's that is gone names the schema changed by hand."""
         if sqlstate(exc) in UNDEFINED:
-            return self._schema_changed(first_line(exc))
+            return schema_gone(self.query, self.location, self.schema, first_line(exc))
         error = explain(exc, self.location)
         if isinstance(error, LockTimeoutError):
             held = lock_holders(self.query, [self.keys[k] for k in ("mutex", "decide", "log")],
@@ -650,23 +653,6 @@ class Database:
             return why_read_only(self.query, self.location, first_line(exc),
                                  (DatabaseError, self.psycopg.Error))
         return error
-
-    def _schema_changed(self, why: str) -> ForeignSchemaError:
-        """The refusal of a statement of hpstore's naming an object that is not there: the
-        opening check found the schema whole, so someone dropped or renamed the schema, or
-        one of its tables or columns, by hand (with the worker running, or since)."""
-        try:
-            here = bool(self.query("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname "
-                                   "= %s)", (self.schema,))[0][0])
-        except DatabaseError:
-            here = True  # (the question failed too: say what is sure)
-        if not here:
-            return ForeignSchemaError(
-                f"The schema {self.schema!r} of {self.location} is gone ({why}): it was "
-                "dropped or renamed while this process used it. Nothing of the failed step "
-                "was recorded; rename it back (ALTER SCHEMA ... RENAME TO ...) and run again "
-                "to resume, or restore it from a backup.")
-        return schema_changed(f"The schema {self.schema!r} of {self.location}", why)
 
     # -- locks ----------------------------------------------------------------------------
     def lock(self, conn: Any, kind: str, number: int = 0) -> None:

@@ -2,7 +2,8 @@
 
 A lock timeout or a write refused as read-only says little by its SQLSTATE alone: who holds
 the lock, and why the session is read-only (a hot standby, or a role made read-only), are
-what a user needs to act. A connection lost while its COMMIT was on the way leaves the
+what a user needs to act; so is whether a table hpstore's statement did not find went with
+its whole schema. A connection lost while its COMMIT was on the way leaves the
 outcome unknown to the client: the server knows it by the transaction's id. Each is learnt
 with autocommit reads through ``query`` (:meth:`database.Database.query`) on a connection
 other than the failed one; when a read about a refusal fails too, the message says what it
@@ -16,7 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hpstore.errors import DatabaseError, ReadOnlyDatabaseError
+from hpstore.errors import DatabaseError, ForeignSchemaError, ReadOnlyDatabaseError
+from hpstore.store.postgresql.driver import schema_changed
 
 Query = Callable[..., list[tuple[Any, ...]]]
 
@@ -146,3 +148,21 @@ def committed(query: Query, location: str, xid: int, wait: float) -> bool:
                 f"could not say within {wait:g} s whether the commit landed. Look at "
                 "the search with `hpstore history` before running again.")
         time.sleep(0.05)  # the old backend rolling back
+
+
+def schema_gone(query: Query, location: str, schema: str, why: str) -> ForeignSchemaError:
+    """The refusal of a statement of hpstore's naming an object that is not there: the
+    opening check found the schema whole, so someone dropped or renamed the schema, or
+    one of its tables or columns, by hand (with the worker running, or since)."""
+    try:
+        here = bool(query("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = %s)",
+                          (schema,))[0][0])
+    except DatabaseError:
+        here = True  # (the question failed too: say what is sure)
+    if not here:
+        return ForeignSchemaError(
+            f"The schema {schema!r} of {location} is gone ({why}): it was dropped or "
+            "renamed while this process used it. Nothing of the failed step was recorded; "
+            "rename it back (ALTER SCHEMA ... RENAME TO ...) and run again to resume, or "
+            "restore it from a backup.")
+    return schema_changed(f"The schema {schema!r} of {location}", why)
