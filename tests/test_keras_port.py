@@ -477,6 +477,28 @@ def test_a_stopping_rule_stops_keras_training(tmp_path):
         assert trial.status == "STOPPED" and "Threshold" in trial.message
 
 
+def test_a_trial_stopped_in_one_execution_runs_no_further_execution(tmp_path):
+    """executions_per_trial=3: the first execution's epoch 0 stops the trial; the two
+    executions left train no model (each would have trained an epoch and averaged it into
+    the stopped trial's curve, changing the score the stop gave it)."""
+    fits = []
+
+    class CountFits(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            fits.append(0)
+
+    tuner = search(kt.RandomSearch(build, objective="val_loss", max_trials=1,
+                                   executions_per_trial=3, directory=str(tmp_path),
+                                   project_name="p",
+                                   early_stopping=hpstore.Threshold(upper=-1.0)),
+                   epochs=3, callbacks=[CountFits()])
+    assert len(fits) == 1
+    history = tuner.oracle.hpstore_oracle.get_trial("0").metrics.get_history("val_loss")
+    assert [(o.step, len(o.value)) for o in history] == [(0, 1)]
+    trial = tuner.oracle.get_trial("0")
+    assert trial.status == "STOPPED" and trial.score == history[0].value[0]
+
+
 class ScoredOnItsOwn(kt.HyperModel):
     """A fit that trains with the tuner's callbacks (every epoch recorded) and returns a
     score of its own, as a test-set metric or a mean over folds is returned."""

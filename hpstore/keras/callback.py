@@ -71,6 +71,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self._last: int | None = None  # the last step recorded
         self._offset = 0
         self._phase_begins = False
+        #: whether the search has told this trial to stop (its status became STOPPED)
+        self.stopped = False
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.phases += 1
@@ -92,4 +94,5 @@ class EpochRecorder(keras.callbacks.Callback):
         updated = self.oracle.record_epoch(self.trial_id, metrics, step)
         if updated.status == TrialStatus.STOPPED:
             # scored on what it reached: the trial ends STOPPED, with these epochs
+            self.stopped = True
             self.model.stop_training = True

@@ -128,6 +128,7 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id or default_tuner_id()
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
+        self._last_fit: Any = None  # what the last execution's fit returned
         #: the trials this search() handed back after a Ctrl-C, with their status as ended
         self._handed_back: list[tuple[str, str]] = []
         if not self._space_declared:  # KerasTuner skips it when it finds its state files
@@ -159,6 +160,12 @@ class Tuner(keras_tuner.Tuner):
 
     # -- one trial ------------------------------------------------------------------------------
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._recorders and any(r.stopped for r in self._recorders):
+            # Stopped in an earlier execution (executions_per_trial > 1): the trial has
+            # ended, so no model is trained for it; another execution's epochs would be
+            # averaged into its curve and change the score its stop gave it. The last
+            # execution's result stands for this one (the same epochs, recorded once).
+            return self._last_fit
         # Last in the list: when an epoch is in the file, its checkpoint is on disk. The
         # guard first: no checkpoint is written for a project replaced meanwhile.
         recorder = EpochRecorder(self.oracle, trial.trial_id)
@@ -175,6 +182,7 @@ class Tuner(keras_tuner.Tuner):
             kt_utils.save_json(self._get_build_config_fname(trial.trial_id),
                                model.get_build_config())
         _validate_results(results, self.oracle, "HyperModel.fit()")
+        self._last_fit = results
         return results
 
     def _check_declaration(self, hp: Any, stored: Any) -> None:
