@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 
 import pytest
 
@@ -376,3 +377,23 @@ def test_points_that_followed_a_curve_forgotten_meanwhile_are_not_kept():
     kept.keep(1, 1, last, [(3, 2, 3.0)], "min")
     assert kept.last(1, 1) is None  # the next report reads the run whole
     assert kept.curve(1, 1, last, [(4, 3, 2.0)], "min") is None  # (unjudged, not wrong)
+
+
+def test_a_step_reported_twice_counts_at_its_mean_where_optuna_keeps_the_first():
+    """The one difference the README names for the median rule: Optuna ignores a second
+    report at a step, hpstore averages them (as it scores the trial)."""
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    for value in (1.0, 2.0):
+        done = study.ask()
+        done.report(value, 0)
+        study.tell(done, value)
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna warns that it ignores the second report
+        trial.report(1.0, 0)
+        trial.report(3.0, 0)
+    assert not trial.should_prune()  # Optuna: 1.0, not above the median 1.5
+    ours = curve_from([(0, 1.0), (0, 3.0)], "min")  # hpstore: 2.0, above it
+    assert MedianStopping(min_trials=1).decide(ours, Others([{0: 1.0}, {0: 2.0}])) is not None
