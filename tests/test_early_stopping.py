@@ -436,6 +436,25 @@ def test_steps_not_run_without_budgets_are_counted_against_the_longest_completed
             "steps of a completed trial)\n") in out
 
 
+def test_the_summary_says_steps_not_run_are_not_counted_while_none_has_completed(tmp_path):
+    """Every trial stopped, none completed: there is no run to measure the steps not run
+    against, and the summary says so rather than "about 0 steps not run (against 0 steps
+    of a completed trial)"."""
+    path = str(tmp_path / "none.db")
+    oracle = make("random", path, hpstore.Threshold(upper=1.0))
+    for _ in range(2):
+        trial = oracle.create_trial("w")
+        assert oracle.update_trial(trial.trial_id, {"loss": 5.0}, step=0).status == "STOPPED"
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert ("Stopped early: 2 trial(s); the steps they did not run are not counted until "
+            "a trial completes\n") in out
+
+
 def test_nan_curves_are_stopped(tmp_path):
     oracle = make("random", str(tmp_path / "n.db"), hpstore.Threshold(upper=10.0))
     trial = oracle.create_trial("w")

@@ -14,13 +14,24 @@ from hpstore.tooling import open_search, run_tool, tool_parser
 def against(stopped: queries.Stopping) -> str:
     """What the steps not run are measured against: each trial's own budget (Hyperband's
     tuner/epochs), or the longest completed run."""
-    full = f"{stopped.full_length} steps of a completed trial"
+    # (no trial completed yet: nothing to measure a trial without a budget against)
+    full = (f"against {stopped.full_length} steps of a completed trial" if stopped.full_length
+            else "not counted until a trial completes")
     if not stopped.own_budget:
-        return f"against {full}"
+        return full
     if stopped.own_budget == stopped.stopped:
         return f"each against its own budget, {queries.BUDGET}"
     return (f"{stopped.own_budget} against their own budget, {queries.BUDGET}; the rest "
-            f"against {full}")
+            f"{full}")
+
+
+def stopped_line(stopped: queries.Stopping) -> str:
+    """The summary's line on the trials stopped early and the steps that saved."""
+    if not stopped.full_length and not stopped.own_budget:
+        return (f"Stopped early: {stopped.stopped} trial(s); the steps they did not run are "
+                "not counted until a trial completes")
+    return (f"Stopped early: {stopped.stopped} trial(s), about {stopped.steps_saved} steps "
+            f"not run ({against(stopped)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(terminal_text(f"Trials: {total}" + "".join(f", {s} {n}" for s, n in counts.items())))
     stopped = queries.stopping(project)
     if stopped.stopped:
-        print(f"Stopped early: {stopped.stopped} trial(s), about {stopped.steps_saved} steps "
-              f"not run ({against(stopped)})")
+        print(stopped_line(stopped))
     steered = project.steering_counts()
     if steered:
         parts = [f"{steered[k]} {k}" for k in ("enqueued", "added", "warm start", "retired")
