@@ -575,3 +575,19 @@ def test_a_rule_judges_the_curve_the_store_holds_after_another_object_replaced_i
     # the whole curve: 10, 9, 8, 8.5, 8.6, then 50: its last 3 steps no better than the
     # best before them (judged on the points kept, 2, 1, 0.5 would have gone on)
     assert worker.update_trial(trial.trial_id, {"loss": 50.0}, step=10).status == "STOPPED"
+
+
+def test_a_stopped_trial_its_worker_ends_failed_is_failed_and_any_other_end_stays_stopped(
+        tmp_path):
+    """The README's exception to "it stays STOPPED": an error after the stop."""
+    oracle = make("random", str(tmp_path / "f.db"), hpstore.Threshold(upper=1.0))
+    ended = {}
+    for given in ("COMPLETED", "IDLE", "FAILED"):
+        trial = oracle.create_trial("w")
+        assert oracle.update_trial(trial.trial_id, {"loss": 5.0}, step=0).status == "STOPPED"
+        trial.status, trial.message = given, f"the worker says {given}"
+        oracle.end_trial(trial)
+        stored = oracle.get_trial(trial.trial_id)
+        ended[given] = (stored.status, stored.score, stored.message.startswith("Stopped early"))
+    assert ended == {"COMPLETED": ("STOPPED", 5.0, True), "IDLE": ("STOPPED", 5.0, True),
+                     "FAILED": ("FAILED", None, False)}
