@@ -271,10 +271,15 @@ def test_a_worker_not_back_yet_after_a_server_restart_keeps_its_trial(how):
             import psycopg
 
             victim = psycopg.connect(base_url(), autocommit=True)
+            canary = psycopg.connect(base_url(), autocommit=True)
             # (the trial's commit on disk first: a crash loses the last commits of
             # durability="normal", synchronous_commit off, by design)
             victim.execute("CHECKPOINT")
             os.kill(victim.execute("SELECT pg_backend_pid()").fetchone()[0], signal.SIGKILL)
+            # the crash seen by the server (it ends every session, the canary's too) before
+            # "accepting" is asked: asked sooner, a connection made just before the server
+            # noticed passed for its return, and the next one was closed by the reset
+            wait_until(lambda: _ended(canary), DEADLINE, "the server ending every session")
             wait_until(_accepting, DEADLINE, "the server back after its crash")
         other = oracle_on(url, 10)
         assert not other.store.is_alive(token)  # its lock is gone with the old server
@@ -391,6 +396,17 @@ def _let_the_restart_go(held) -> None:
     held.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> "
                  "pg_backend_pid() AND backend_type = 'client backend'")
     held.close()
+
+
+def _ended(conn) -> bool:
+    """Whether the server ended the session of ``conn``."""
+    import psycopg
+
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
 
 
 def _accepting() -> bool:
