@@ -427,3 +427,62 @@ def test_without_recorded_starts_the_times_stay_empty(project_dir, tmp_path, cap
     assert all(before <= c <= after for c, _, _ in rows)  # the time of the import
     seconds = conn.execute("SELECT count(*) FROM trial_overview WHERE seconds IS NOT NULL")
     assert seconds.fetchone()[0] == 0
+
+
+def _as_multi_objective(project_dir, extra=None):
+    """Rewrite the fixture as KerasTuner writes a search with objective=["loss",
+    Objective("val_accuracy", "max")]: each step also reports multi_objective (loss minus
+    val_accuracy, direction min), the score is its best, and no file names the objectives.
+    ``extra`` adds a metric of that name that is always 0."""
+    for path in project_dir.glob("trial_*/trial.json"):
+        doc = json.loads(path.read_text())
+        metrics = doc["metrics"]["metrics"]
+        if "loss" not in metrics:
+            continue
+        val = {o["step"]: o["value"] for o in metrics["val_accuracy"]["observations"]}
+        combined = [{"step": o["step"], "value": [a - b for a, b in zip(o["value"],
+                                                                         val[o["step"]])]}
+                    for o in metrics["loss"]["observations"]]
+        metrics["multi_objective"] = {"direction": "min", "observations": combined}
+        if extra:
+            metrics[extra] = {"direction": "min", "observations": [
+                {"step": o["step"], "value": [0.0]} for o in combined]}
+        if doc["status"] == "COMPLETED":
+            best = min(combined, key=lambda o: (sum(o["value"]) / len(o["value"]), o["step"]))
+            doc.update(score=sum(best["value"]) / len(best["value"]), best_step=best["step"])
+        path.write_text(json.dumps(doc))
+
+
+def test_a_list_of_objectives_resumes_with_that_list(project_dir, tmp_path, capsys):
+    _as_multi_objective(project_dir)
+    db = tmp_path / "search.db"
+    code, out, err = run(capsys, project_dir, db)
+    assert code == 0, err
+    assert "objective loss (min) + val_accuracy (max)" in out
+    # the script's own list of objectives opens the imported search
+    oracle = hpstore.RandomSearchOracle(
+        objective=["loss", hpstore.Objective("val_accuracy", "max")], database=str(db),
+        project_name=PROJECT, max_trials=9)
+    try:
+        assert isinstance(oracle.objective, hpstore.MultiObjective)
+        # the best is KerasTuner's best: the lowest multi_objective score, at its step
+        docs = [json.loads(p.read_text()) for p in project_dir.glob("trial_*/trial.json")]
+        kt_best = min((d for d in docs if d["status"] == "COMPLETED"),
+                      key=lambda d: d["score"])
+        best = oracle.get_best_trials(1)[0]
+        assert best.trial_id == kt_best["trial_id"] and best.best_step == kt_best["best_step"]
+        assert best.score == pytest.approx(kt_best["score"])
+        assert oracle.create_trial("w").trial_id == "8"
+    finally:
+        oracle.close()
+
+
+def test_a_list_of_objectives_the_files_cannot_tell(project_dir, tmp_path, capsys):
+    _as_multi_objective(project_dir, extra="always_zero")  # with it or without, same sums
+    db = tmp_path / "search.db"
+    code, _, err = run(capsys, project_dir, db)
+    assert code == 2 and "several sets of its other metrics" in err, err
+    assert "--objective NAME:min|max" in err and not db.exists()
+    code, out, err = run(capsys, project_dir, db, "--objective", "loss:min",
+                         "--objective", "val_accuracy:max")
+    assert code == 0 and "objective loss (min) + val_accuracy (max)" in out, err

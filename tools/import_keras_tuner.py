@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 from hpstore.errors import HpStoreError, KerasTunerImportError
 from hpstore.hyperparameters import HyperParameters
+from hpstore.kerastuner_objectives import MULTI_OBJECTIVE, combined_objectives
 from hpstore.objective import (
     DefaultObjective,
     MultiObjective,
@@ -341,6 +342,8 @@ def infer_objective(project: KerasTunerProject) -> Objective:
     where = project.directory
     if not scored:
         names = list(dict.fromkeys(n for t in project.trials for n in t.metrics))
+        if MULTI_OBJECTIVE in names:
+            return _multi_objective(project)
         if not names:
             return DefaultObjective()
         if len(names) == 1:
@@ -372,7 +375,27 @@ def infer_objective(project: KerasTunerProject) -> Objective:
             f"{where}: KerasTuner does not record the objective and {what}; give it with "
             "--objective NAME[:min|max].")
     name = found[0]
+    if name == MULTI_OBJECTIVE:
+        return _multi_objective(project)
     return _objective(name, scored[0].metrics[name][0])
+
+
+def _multi_objective(project: KerasTunerProject) -> MultiObjective:
+    """The list of objectives a KerasTuner search combined into ``multi_objective`` (it
+    writes neither their names nor their directions down), so that the script's own list
+    resumes the imported search."""
+    histories = [{name: [(step, math.fsum(v) / len(v)) for step, v in steps]
+                  for name, (_, steps) in t.metrics.items()} for t in project.trials]
+    found = combined_objectives(histories)
+    if len(found) != 1:
+        what = ("no set of its other metrics adds up to it" if not found
+                else "several sets of its other metrics add up to it ("
+                + "; ".join(" + ".join(f"{n}:{d}" for n, d in f) for f in found[:3]) + ")")
+        raise KerasTunerImportError(
+            f"{project.directory}: the trials report KerasTuner's {MULTI_OBJECTIVE!r} (a list "
+            f"of objectives) and {what}; give the objectives with one --objective NAME:min|max "
+            "each, as the script lists them.")
+    return MultiObjective([Objective(name, direction) for name, direction in found[0]])
 
 
 # -- the project document ---------------------------------------------------------------------
@@ -691,7 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objective", action="append", default=None, metavar="NAME[:DIR]",
                         help="the objective metric, with :min or :max when its direction is "
                              "not in the files; repeat for several; default: the metric the "
-                             "scores come from")
+                             "scores come from (for KerasTuner's multi_objective, the "
+                             "metrics that add up to it)")
     parser.add_argument("--max-trials", type=int, default=None,
                         help="max_trials of the imported search; default: the trials imported "
                              "(random and Bayesian), none (grid and Hyperband)")
