@@ -486,3 +486,22 @@ def test_a_list_of_objectives_the_files_cannot_tell(project_dir, tmp_path, capsy
     code, out, err = run(capsys, project_dir, db, "--objective", "loss:min",
                          "--objective", "val_accuracy:max")
     assert code == 0 and "objective loss (min) + val_accuracy (max)" in out, err
+
+
+def test_resuming_with_another_oracle_says_how_to_import_again(imported, capsys):
+    # KerasTuner's GridSearch writes nothing of its own, so its project imports as
+    # RandomSearch unless told; overwrite=True would throw the imported trials away
+    db, out = imported
+    assert "--oracle GridSearch" in out
+    with pytest.raises(hpstore.ProjectMismatchError) as caught:
+        hpstore.GridSearchOracle(database=str(db), project_name=PROJECT)
+    command = str(caught.value).split("import it again: ")[1].split(" (or use")[0]
+    assert command == f"hpstore import-keras-tuner {FIXTURE.resolve()} {db} --oracle " \
+                      "GridSearch --overwrite"
+    code, out, err = run(capsys, *command.split()[2:])
+    assert code == 0 and "GridSearchOracle" in out and "--oracle GridSearch" not in out, err
+    oracle = hpstore.GridSearchOracle(database=str(db), project_name=PROJECT)
+    try:
+        assert len(oracle.trials) == 8
+    finally:
+        oracle.close()

@@ -556,6 +556,7 @@ class Plan:
                  objective: list[str] | None = None, max_trials: int | None = None) -> None:
         self.project, self.name = project, name
         self.tuner, self.cls = _oracle_class(oracle, project)
+        self.told = oracle is None  # the oracle told from oracle.json, not given
         self.objective = (parse_objectives(objective, project) if objective
                           else infer_objective(project))
         self.search = _search_args(self.tuner, project)
@@ -680,6 +681,9 @@ def describe(plan: Plan, database: str) -> str:
         f"max_trials {plan.max_trials if plan.max_trials is not None else 'none'}, "
         f"seed {plan.state['settings']['seed']}"
         + "".join(f", {k}={v}" for k, v in plan.search.items()),
+        *(["  (told from oracle.json, where KerasTuner's GridSearch reads as RandomSearch: "
+           "import a GridSearch project with --oracle GridSearch)"]
+          if plan.told and plan.tuner == "RandomSearch" else []),
         "  trials: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none"),
     ]
     best = [t for t in oracle.get_best_trials(1) if t.status == TrialStatus.COMPLETED

@@ -4,6 +4,7 @@ settings are checked against the arguments given. Every refusal comes before any
 from __future__ import annotations
 
 import difflib
+import os
 import random
 import warnings
 from collections.abc import Mapping
@@ -90,6 +91,24 @@ class OpeningMixin:
             self.objective.get_config(), max_trials, self.seed,
             space.get_config()["space"] if space is not None else []), replace=replace)
 
+    def _other_oracle_advice(self, stored: ProjectRecord) -> str:
+        """What to do when the stored project was made by another oracle class. For one
+        imported from KerasTuner, overwrite=True would throw the imported trials away (and
+        hpstore.keras the KerasTuner folder with them); the oracle was chosen at the import,
+        which cannot tell a GridSearch from a RandomSearch project, so importing again with
+        the right one is the way on."""
+        imported = self._store.open_project(stored).get_value("imported_from")
+        if isinstance(imported, Mapping) and imported.get("format") == "keras_tuner":
+            directory = str(imported.get("directory"))
+            named = ("" if os.path.basename(directory) == self.project_name
+                     else f" --project {self.project_name}")
+            return (f"It was imported from the KerasTuner project {directory} as "
+                    f"{imported.get('tuner')}; to go on with {type(self).__name__}, import it "
+                    f"again: hpstore import-keras-tuner {directory} {self._store.location}"
+                    f"{named} --oracle {type(self).__name__.removesuffix('Oracle')} "
+                    f"--overwrite (or use {stored.oracle_class}).")
+        return "Use that oracle, another project_name, or overwrite=True to start afresh."
+
     def _resume(self, stored: ProjectRecord, objective: Objective | None,
                 max_trials: int | None, space: HyperParameters | None,
                 seed: int | None) -> None:
@@ -97,7 +116,7 @@ class OpeningMixin:
         if stored.oracle_class != type(self).__name__:
             raise ProjectMismatchError(
                 f"The {where} was made by {stored.oracle_class}, not {type(self).__name__}. "
-                "Use that oracle, another project_name, or overwrite=True to start afresh.")
+                + self._other_oracle_advice(stored))
         stored_objective = from_file(objective_from_config, stored.objective,
                                      "projects.objective")
         if objective is not None and objective != stored_objective:
