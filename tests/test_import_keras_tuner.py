@@ -505,3 +505,16 @@ def test_resuming_with_another_oracle_says_how_to_import_again(imported, capsys)
         assert len(oracle.trials) == 8
     finally:
         oracle.close()
+
+
+def test_a_custom_oracles_own_state_is_named(project_dir, tmp_path, capsys):
+    # what a KerasTuner Oracle subclass adds in get_state() has no place in hpstore's
+    # RandomSearch: the import says it leaves it, rather than dropping it unsaid
+    doc = json.loads((project_dir / "oracle.json").read_text())
+    doc["counter"] = 3
+    (project_dir / "oracle.json").write_text(json.dumps(doc))
+    code, out, err = run(capsys, project_dir, tmp_path / "search.db")
+    assert code == 0, err
+    assert "oracle.json also holds 'counter': a custom oracle's own state" in out
+    code, out, err = run(capsys, FIXTURE, tmp_path / "search.db", "--project", "plain")
+    assert code == 0 and "also holds" not in out, err

@@ -61,6 +61,11 @@ _ALIASES = {"random": "RandomSearch", "grid": "GridSearch", "bayesian": "Bayesia
 _HYPERBAND_KEYS = ("brackets", "current_bracket", "current_iteration", "max_epochs", "factor",
                    "hyperband_iterations")
 _BAYESIAN_KEYS = ("num_initial_points", "alpha", "beta")
+# what KerasTuner's own oracles write to oracle.json; any other key is a custom oracle's
+_KNOWN_KEYS = frozenset(("ongoing_trials", "hyperparameters", "start_order", "end_order",
+                         "run_times", "retry_queue", "seed", "seed_state", "tried_so_far",
+                         "id_to_hash", "display", "min_epochs", *_HYPERBAND_KEYS,
+                         *_BAYESIAN_KEYS))
 _WAITING = "Was {} in the KerasTuner project when it was imported; queued to run again."
 
 
@@ -557,6 +562,9 @@ class Plan:
         self.project, self.name = project, name
         self.tuner, self.cls = _oracle_class(oracle, project)
         self.told = oracle is None  # the oracle told from oracle.json, not given
+        # a KerasTuner Oracle subclass's get_state() adds keys of its own: said, not lost
+        # silently, since the hpstore oracle that resumes the search knows nothing of them
+        self.custom_state = [k for k in project.state if k not in _KNOWN_KEYS]
         self.objective = (parse_objectives(objective, project) if objective
                           else infer_objective(project))
         self.search = _search_args(self.tuner, project)
@@ -684,6 +692,9 @@ def describe(plan: Plan, database: str) -> str:
         *(["  (told from oracle.json, where KerasTuner's GridSearch reads as RandomSearch: "
            "import a GridSearch project with --oracle GridSearch)"]
           if plan.told and plan.tuner == "RandomSearch" else []),
+        *([f"  oracle.json also holds {', '.join(map(repr, plan.custom_state))}: a custom "
+           f"oracle's own state, which is not imported (the search goes on as "
+           f"{plan.tuner})"] if plan.custom_state else []),
         "  trials: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none"),
     ]
     best = [t for t in oracle.get_best_trials(1) if t.status == TrialStatus.COMPLETED
