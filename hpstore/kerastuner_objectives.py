@@ -26,9 +26,10 @@ MAX_CANDIDATES = 10
 Histories = Mapping[str, Sequence[tuple[int, float]]]
 
 
-def combined_objectives(trials: Sequence[Histories]) -> list[list[tuple[str, str]]]:
+def combined_objectives(trials: Sequence[Histories]) -> list[list[tuple[str, str]]] | None:
     """Every set of ``(metric, direction)`` whose signed sum is ``multi_objective`` at every
-    step where it was reported, in the order the metrics first appear (empty when none is).
+    step where it was reported, in the order the metrics first appear (empty when none is;
+    None when there are more than MAX_CANDIDATES other metrics to try).
 
     More than one set fits only when the files cannot tell them apart (a metric that is
     always 0, two metrics always equal); the caller asks the user to name the objectives.
@@ -47,7 +48,9 @@ def combined_objectives(trials: Sequence[Histories]) -> list[list[tuple[str, str
                 by_step.setdefault(step, {})[name] = value
         rows += [(logs.pop(MULTI_OBJECTIVE), logs) for logs in by_step.values()
                  if MULTI_OBJECTIVE in logs and math.isfinite(logs[MULTI_OBJECTIVE])]
-    if not rows or len(names) > MAX_CANDIDATES:
+    if len(names) > MAX_CANDIDATES:
+        return None
+    if not rows:
         return []
     found = []
     # 0: not an objective; 1: minimised (added); -1: maximised (subtracted)

@@ -518,3 +518,15 @@ def test_a_custom_oracles_own_state_is_named(project_dir, tmp_path, capsys):
     assert "oracle.json also holds 'counter': a custom oracle's own state" in out
     code, out, err = run(capsys, FIXTURE, tmp_path / "search.db", "--project", "plain")
     assert code == 0 and "also holds" not in out, err
+
+
+def test_a_list_of_objectives_among_too_many_metrics(project_dir, tmp_path, capsys):
+    _as_multi_objective(project_dir)
+    for path in project_dir.glob("trial_*/trial.json"):
+        doc = json.loads(path.read_text())
+        for n in range(10):
+            doc["metrics"]["metrics"][f"m{n}"] = {"direction": "min", "observations": [
+                {"step": 0, "value": [n + 0.5]}]}
+        path.write_text(json.dumps(doc))
+    code, _, err = run(capsys, project_dir, tmp_path / "search.db")
+    assert code == 2 and "more than 10 other metrics" in err and "--objective" in err, err

@@ -31,7 +31,11 @@ from typing import Any, NoReturn
 
 from hpstore.errors import HpStoreError, KerasTunerImportError
 from hpstore.hyperparameters import HyperParameters
-from hpstore.kerastuner_objectives import MULTI_OBJECTIVE, combined_objectives
+from hpstore.kerastuner_objectives import (
+    MAX_CANDIDATES,
+    MULTI_OBJECTIVE,
+    combined_objectives,
+)
 from hpstore.objective import (
     DefaultObjective,
     MultiObjective,
@@ -392,8 +396,10 @@ def _multi_objective(project: KerasTunerProject) -> MultiObjective:
     histories = [{name: [(step, math.fsum(v) / len(v)) for step, v in steps]
                   for name, (_, steps) in t.metrics.items()} for t in project.trials]
     found = combined_objectives(histories)
-    if len(found) != 1:
-        what = ("no set of its other metrics adds up to it" if not found
+    if found is None or len(found) != 1:
+        what = (f"they report more than {MAX_CANDIDATES} other metrics, too many to find "
+                "the ones that add up to it" if found is None
+                else "no set of its other metrics adds up to it" if not found
                 else "several sets of its other metrics add up to it ("
                 + "; ".join(" + ".join(f"{n}:{d}" for n, d in f) for f in found[:3]) + ")")
         raise KerasTunerImportError(
