@@ -495,7 +495,7 @@ def test_resuming_with_another_oracle_says_how_to_import_again(imported, capsys)
     assert "--oracle GridSearch" in out
     with pytest.raises(hpstore.ProjectMismatchError) as caught:
         hpstore.GridSearchOracle(database=str(db), project_name=PROJECT)
-    command = str(caught.value).split("import it again: ")[1].split(" (or use")[0]
+    command = str(caught.value).split("import it again: ")[1]
     assert command == f"hpstore import-keras-tuner {FIXTURE.resolve()} {db} --oracle " \
                       "GridSearch --overwrite"
     code, out, err = run(capsys, *command.split()[2:])
@@ -530,3 +530,22 @@ def test_a_list_of_objectives_among_too_many_metrics(project_dir, tmp_path, caps
         path.write_text(json.dumps(doc))
     code, _, err = run(capsys, project_dir, tmp_path / "search.db")
     assert code == 2 and "more than 10 other metrics" in err and "--objective" in err, err
+
+
+def test_resuming_with_another_objective_says_how_to_import_again(imported, capsys):
+    db, _ = imported
+    with pytest.raises(hpstore.ProjectMismatchError) as caught:
+        hpstore.RandomSearchOracle(objective=["loss", hpstore.Objective("val_accuracy", "max")],
+                                   database=str(db), project_name=PROJECT)
+    command = str(caught.value).split("import it again: ")[1]
+    assert command == f"hpstore import-keras-tuner {FIXTURE.resolve()} {db} --objective " \
+                      "loss:min --objective val_accuracy:max --overwrite"
+    code, out, err = run(capsys, *command.split()[2:])
+    assert code == 0 and "objective loss (min) + val_accuracy (max)" in out, err
+    oracle = hpstore.RandomSearchOracle(
+        objective=["loss", hpstore.Objective("val_accuracy", "max")], database=str(db),
+        project_name=PROJECT)
+    try:
+        assert len(oracle.trials) == 8
+    finally:
+        oracle.close()

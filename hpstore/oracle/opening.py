@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
+import shlex
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.objective import (
     DefaultObjective,
+    MultiObjective,
     Objective,
     create_objective,
     objective_from_config,
@@ -91,23 +93,23 @@ class OpeningMixin:
             self.objective.get_config(), max_trials, self.seed,
             space.get_config()["space"] if space is not None else []), replace=replace)
 
-    def _other_oracle_advice(self, stored: ProjectRecord) -> str:
-        """What to do when the stored project was made by another oracle class. For one
-        imported from KerasTuner, overwrite=True would throw the imported trials away (and
-        hpstore.keras the KerasTuner folder with them); the oracle was chosen at the import,
-        which cannot tell a GridSearch from a RandomSearch project, so importing again with
-        the right one is the way on."""
+    def _reimport(self, stored: ProjectRecord, what: str, options: str) -> str | None:
+        """For a project imported from KerasTuner, the command that imports it again with
+        ``options`` (what the import chose: the oracle, the objective). overwrite=True would
+        throw the imported trials away, and hpstore.keras the KerasTuner folder with them;
+        the import cannot tell everything from KerasTuner's files (a GridSearch reads as a
+        RandomSearch), so importing again with the right choice is the way on. None for a
+        project made otherwise."""
         imported = self._store.open_project(stored).get_value("imported_from")
-        if isinstance(imported, Mapping) and imported.get("format") == "keras_tuner":
-            directory = str(imported.get("directory"))
-            named = ("" if os.path.basename(directory) == self.project_name
-                     else f" --project {self.project_name}")
-            return (f"It was imported from the KerasTuner project {directory} as "
-                    f"{imported.get('tuner')}; to go on with {type(self).__name__}, import it "
-                    f"again: hpstore import-keras-tuner {directory} {self._store.location}"
-                    f"{named} --oracle {type(self).__name__.removesuffix('Oracle')} "
-                    f"--overwrite (or use {stored.oracle_class}).")
-        return "Use that oracle, another project_name, or overwrite=True to start afresh."
+        if not (isinstance(imported, Mapping) and imported.get("format") == "keras_tuner"):
+            return None
+        directory = str(imported.get("directory"))
+        named = ("" if os.path.basename(directory) == self.project_name
+                 else f" --project {shlex.quote(self.project_name)}")
+        return (f"It was imported from the KerasTuner project {directory} with {what}; to go "
+                f"on with yours, import it again: hpstore import-keras-tuner "
+                f"{shlex.quote(directory)} {shlex.quote(self._store.location)}{named} "
+                f"{options} --overwrite")
 
     def _resume(self, stored: ProjectRecord, objective: Objective | None,
                 max_trials: int | None, space: HyperParameters | None,
@@ -116,13 +118,20 @@ class OpeningMixin:
         if stored.oracle_class != type(self).__name__:
             raise ProjectMismatchError(
                 f"The {where} was made by {stored.oracle_class}, not {type(self).__name__}. "
-                + self._other_oracle_advice(stored))
+                + (self._reimport(stored, f"the oracle {stored.oracle_class}",
+                                  f"--oracle {type(self).__name__.removesuffix('Oracle')}")
+                   or "Use that oracle, another project_name, or overwrite=True to start "
+                      "afresh."))
         stored_objective = from_file(objective_from_config, stored.objective,
                                      "projects.objective")
         if objective is not None and objective != stored_objective:
             raise ProjectMismatchError(
                 f"The {where} optimises {stored_objective!r}, but {objective!r} was given. "
-                "Use another project_name, or overwrite=True to start afresh.")
+                + (self._reimport(stored, "its objective", " ".join(
+                    f"--objective {shlex.quote(f'{o.name}:{o.direction}')}"
+                    for o in (objective.objectives if isinstance(objective, MultiObjective)
+                              else [objective])))
+                   or "Use another project_name, or overwrite=True to start afresh."))
         if seed is not None and seed != stored.seed:
             raise ProjectMismatchError(
                 f"The {where} has seed {stored.seed}, but seed={seed} was given. Leave "
