@@ -178,3 +178,22 @@ def test_a_trial_running_in_the_source_schema_runs_again_in_a_copy_on_the_same_s
         release.set()
         holder.join(120)
     assert holder.exitcode == 0
+
+
+def test_import_keras_tuner_into_postgresql(capsys):
+    # the URL was taken for a path: "The folder .../postgresql:/... does not exist"
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "keras_tuner_project"
+    url = fresh_url()
+    code, out, err = run(capsys, "import-keras-tuner", str(fixture), url)
+    assert code == 0 and "Imported 8 trial(s)" in out, err
+    store = open_store(url, read_only=True)
+    try:
+        (project,) = store.projects()
+        assert project.name == "keras_tuner_project"
+        assert len(store.open_project(project).dump()["trials"]) == 8
+    finally:
+        store.close()
+    code, _, err = run(capsys, "import-keras-tuner", str(fixture), url)
+    assert code == 2 and f"{shown(url)} already holds a project" in err

@@ -50,6 +50,7 @@ from hpstore.oracles import (
     RandomSearchOracle,
 )
 from hpstore.store import NewProject, open_store, shown
+from hpstore.store.postgresql import is_url
 from hpstore.tooling import run_tool
 from hpstore.trial import MetricHistory, TrialStatus
 
@@ -615,20 +616,24 @@ class Plan:
 def write(plan: Plan, database: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Write the plan's project into ``database`` in one transaction (the file is created if
     missing, and removed again if the import fails)."""
+    # a postgresql:// URL is a database, not a path (as a path it named a folder
+    # "postgresql:" that does not exist)
+    url = is_url(database)
     path = Path(database).expanduser()
     # only a file this import creates is removed again: a companion of an existing file
     # may hold another process's work
-    fresh = [] if path.exists() else [
+    fresh = [] if url or path.exists() else [
         p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"),
                     path.with_name(path.name + ".hpstore")) if not p.exists()]
     store = None
     try:
-        store = open_store(path)
+        store = open_store(database if url else path)
         settings = plan.state["settings"]
         with store.mutex():
             if store.find_project(plan.name) is not None and not overwrite:
                 raise KerasTunerImportError(
-                    f"{path} already holds a project {plan.name!r}; nothing was imported. "
+                    f"{shown(database)} already holds a project {plan.name!r}; nothing was "
+                    "imported. "
                     "Give another name with --project NAME, or replace it with --overwrite.")
             # one step: the project and every trial, or nothing; a replaced project's id is
             # never given again, so a process still searching it finds it gone
@@ -724,7 +729,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hpstore import-keras-tuner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory", help="KerasTuner's project folder (directory/project_name)")
-    parser.add_argument("database", help="the search file (created if missing)")
+    parser.add_argument("database", help="the search file (created if missing), or a "
+                                         "postgresql:// URL")
     parser.add_argument("--project", default=None,
                         help="the project name in the file; default: the folder's name")
     parser.add_argument("--overwrite", action="store_true",
