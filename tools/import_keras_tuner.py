@@ -18,23 +18,27 @@ that cannot be imported leaves DB exactly as it was (or not created at all).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import reprlib
 import sys
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from hpstore.errors import HpStoreError, KerasTunerImportError
-from hpstore.hyperparameters import HyperParameters
 from hpstore.kerastuner_objectives import (
     MAX_CANDIDATES,
     MULTI_OBJECTIVE,
     combined_objectives,
+)
+from hpstore.kerastuner_project import (
+    BAYESIAN_KEYS,
+    HYPERBAND_KEYS,
+    KNOWN_KEYS,
+    KerasTunerProject,
+    KerasTunerTrial,
+    fail,
 )
 from hpstore.objective import (
     DefaultObjective,
@@ -42,7 +46,7 @@ from hpstore.objective import (
     Objective,
     infer_metric_direction,
 )
-from hpstore.oracle import Oracle, values_key
+from hpstore.oracle import Oracle
 from hpstore.oracles import (
     BayesianOptimizationOracle,
     GridSearchOracle,
@@ -63,257 +67,7 @@ ORACLES: dict[str, type[Oracle]] = {
 }
 _ALIASES = {"random": "RandomSearch", "grid": "GridSearch", "bayesian": "BayesianOptimization",
             "hyperband": "Hyperband"}
-_HYPERBAND_KEYS = ("brackets", "current_bracket", "current_iteration", "max_epochs", "factor",
-                   "hyperband_iterations")
-_BAYESIAN_KEYS = ("num_initial_points", "alpha", "beta")
-# what KerasTuner's own oracles write to oracle.json; any other key is a custom oracle's
-_KNOWN_KEYS = frozenset(("ongoing_trials", "hyperparameters", "start_order", "end_order",
-                         "run_times", "retry_queue", "seed", "seed_state", "tried_so_far",
-                         "id_to_hash", "display", "min_epochs", *_HYPERBAND_KEYS,
-                         *_BAYESIAN_KEYS))
 _WAITING = "Was {} in the KerasTuner project when it was imported; queued to run again."
-
-
-def _fail(path: Path | str, problem: str) -> NoReturn:
-    raise KerasTunerImportError(f"{path}: {problem}; nothing was imported.")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def read_json(path: Path) -> Any:
-    """The JSON document in ``path``; KerasTuner writes NaN and Infinity as bare words."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        _fail(path, "file not found")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(path, f"cannot be read ({exc})")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        what = "empty" if not text.strip() else "not valid JSON"
-        _fail(path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg}): the file "
-                    "is truncated or damaged")
-
-
-def find_project(directory: Path) -> Path:
-    """The oracle.json of the KerasTuner project ``directory``."""
-    if not directory.exists():
-        _fail(directory, "no such directory")
-    if not directory.is_dir():
-        _fail(directory, "not a directory; give KerasTuner's project folder "
-                         "(directory/project_name, the one holding oracle.json)")
-    oracle_file = directory / "oracle.json"
-    if oracle_file.is_file():
-        return oracle_file
-    inner = sorted(p.parent.name for p in directory.glob("*/oracle.json"))
-    if inner:
-        _fail(directory, "not a KerasTuner project directory (no oracle.json), but it holds "
-                         f"the project(s) {', '.join(inner)}: give one of them, e.g. "
-                         f"{directory / inner[0]}")
-    _fail(directory, "not a KerasTuner project directory: there is no oracle.json in it "
-                     "(KerasTuner writes directory/project_name/oracle.json and "
-                     "trial_*/trial.json)")
-
-
-# -- reading and checking the directory ------------------------------------------------------
-class _KtTrial:
-    """One trial.json, checked."""
-
-    def __init__(self, path: Path, doc: Any) -> None:
-        self.path = path
-        if not isinstance(doc, Mapping):
-            _fail(path, f"expected a JSON object (a KerasTuner trial), found "
-                        f"{type(doc).__name__}")
-        for key in ("trial_id", "hyperparameters", "metrics", "status"):
-            if key not in doc:
-                _fail(path, f"the trial has no {key!r} (every KerasTuner trial.json holds "
-                            "trial_id, hyperparameters, metrics, score, best_step and status)")
-        self.trial_id = doc["trial_id"]
-        if not isinstance(self.trial_id, str) or not self.trial_id:
-            _fail(path, f"'trial_id' must be a non-empty string, found {self.trial_id!r}")
-        if path.parent.name != f"trial_{self.trial_id}":
-            _fail(path, f"holds trial {self.trial_id!r}, but its folder is "
-                        f"{path.parent.name!r} (KerasTuner writes trial_<id>/trial.json)")
-        hps = doc["hyperparameters"]
-        if not isinstance(hps, Mapping) or not isinstance(hps.get("values"), Mapping):
-            _fail(path, "'hyperparameters' must be an object with the trial's 'values'")
-        self.values = dict(hps["values"])
-        try:
-            self.key = values_key(self.values)
-        except (TypeError, ValueError) as exc:
-            _fail(path, f"the hyperparameter values cannot be stored ({exc})")
-        self.status = doc["status"]
-        if self.status not in TrialStatus.ALL:
-            _fail(path, f"unknown status {self.status!r} (expected one of "
-                        f"{', '.join(TrialStatus.ALL)})")
-        score = doc.get("score")
-        if score is not None and not _is_number(score):
-            _fail(path, f"'score' must be a number or null, found {score!r}")
-        self.score = None if score is None or math.isnan(score) else float(score)
-        best_step = doc.get("best_step")
-        if best_step is not None and not (_is_number(best_step) and best_step == int(best_step)):
-            _fail(path, f"'best_step' must be an integer or null, found {best_step!r}")
-        self.best_step = None if best_step is None else int(best_step)
-        message = doc.get("message")
-        if message is not None and not isinstance(message, str):
-            _fail(path, f"'message' must be a string or null, found {type(message).__name__}")
-        self.message = message
-        self.metrics = self._read_metrics(doc["metrics"])
-
-    def _read_metrics(self, metrics: Any) -> dict[str, tuple[str, list[tuple[int, list[Any]]]]]:
-        """{name: (direction, [(step, [values...]), ...])} in the file's order."""
-        if not isinstance(metrics, Mapping) or not isinstance(metrics.get("metrics", {}),
-                                                              Mapping):
-            _fail(self.path, "'metrics' must be an object {\"metrics\": {name: history}}")
-        out: dict[str, tuple[str, list[tuple[int, list[Any]]]]] = {}
-        for name, history in metrics.get("metrics", {}).items():
-            where = f"metric {name!r}"
-            if not isinstance(history, Mapping) or not isinstance(
-                    history.get("observations"), list):
-                _fail(self.path, f"{where} must be an object with a list of 'observations'")
-            direction = history.get("direction")
-            if direction is None:
-                direction = infer_metric_direction(name) or "min"
-            if direction not in ("min", "max"):
-                _fail(self.path, f"{where} has direction {direction!r}; expected min or max")
-            steps = []
-            for obs in history["observations"]:
-                if not isinstance(obs, Mapping) or "value" not in obs or "step" not in obs:
-                    _fail(self.path, f"{where}: an observation must be an object with 'value' "
-                                     f"and 'step', found {reprlib.repr(obs)}")
-                step, value = obs["step"], obs["value"]
-                if not (_is_number(step) and math.isfinite(step) and step == int(step)):
-                    _fail(self.path, f"{where}: step {step!r} is not an integer")
-                values = value if isinstance(value, list) else [value]
-                if not values or not all(_is_number(v) for v in values):
-                    _fail(self.path, f"{where}: the value at step {step} must be a number or a "
-                                     f"non-empty list of numbers, found {reprlib.repr(value)}")
-                steps.append((int(step), [float(v) for v in values]))
-            out[name] = (direction, steps)
-        return out
-
-    def best(self, name: str) -> tuple[float, int] | None:
-        """(best step mean, its first step) of a metric, as KerasTuner scores it."""
-        direction, steps = self.metrics[name]
-        means = [(math.fsum(v) / len(v), s) for s, v in steps]
-        finite = [(m, s) for m, s in means if not math.isnan(m)]
-        if not finite:
-            return None
-        best = (min if direction == "min" else max)(m for m, _ in finite)
-        return best, next(s for m, s in finite if m == best)
-
-
-class KerasTunerProject:
-    """A KerasTuner project directory, read and checked in full."""
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory).expanduser().resolve()
-        self.oracle_file = find_project(self.directory)
-        doc = read_json(self.oracle_file)
-        if not isinstance(doc, Mapping) or not isinstance(doc.get("hyperparameters"), Mapping):
-            _fail(self.oracle_file, "not a KerasTuner oracle file: it has no 'hyperparameters' "
-                                    "(the search space)")
-        self.state = doc
-        self.space = self._read_space(doc["hyperparameters"])
-        seed = doc.get("seed")
-        if seed is not None and not _is_int(seed):
-            _fail(self.oracle_file, f"'seed' must be an integer, found {seed!r}")
-        self.seed = seed
-        self.start_order = self._ids("start_order")
-        self.end_order = self._ids("end_order")
-        self.retry_queue = self._ids("retry_queue")
-        self.ongoing = self._mapping("ongoing_trials", str)
-        self.run_times = self._mapping("run_times", int)
-        # the display's record of when each trial started (written when verbose)
-        display: Mapping[str, Any] = doc["display"] if isinstance(doc.get("display"),
-                                                                 Mapping) else {}
-        starts = display.get("trial_start")
-        self.trial_start = dict(starts) if isinstance(starts, Mapping) else {}
-        self.search_start = display.get("search_start")
-        self.trials = self._read_trials()
-
-    def _read_space(self, config: Mapping[str, Any]) -> HyperParameters:
-        if not isinstance(config.get("space"), list):
-            _fail(self.oracle_file, "'hyperparameters' has no 'space' list")
-        try:
-            return HyperParameters.from_config({"space": config["space"], "values": {}})
-        except (HpStoreError, KeyError, TypeError, ValueError) as exc:
-            _fail(self.oracle_file, f"the search space cannot be read "
-                                    f"({type(exc).__name__}: {exc})")
-
-    def _ids(self, key: str) -> list[str]:
-        ids = self.state.get(key, [])
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            _fail(self.oracle_file, f"{key!r} must be a list of trial ids, found "
-                                    f"{reprlib.repr(ids)}")
-        return ids
-
-    def _mapping(self, key: str, kind: type) -> dict[str, Any]:
-        found = self.state.get(key, {})
-        if not isinstance(found, Mapping) or not all(
-                isinstance(v, kind) and not isinstance(v, bool) for v in found.values()):
-            _fail(self.oracle_file, f"{key!r} must be an object of {kind.__name__} values, "
-                                    f"found {reprlib.repr(found)}")
-        return dict(found)
-
-    def _read_trials(self) -> list[_KtTrial]:
-        trials: dict[str, _KtTrial] = {}
-        for path in sorted(self.directory.glob("trial_*/trial.json")):
-            trial = _KtTrial(path, read_json(path))
-            trials[trial.trial_id] = trial
-        for key, ids in (("start_order", self.start_order), ("end_order", self.end_order),
-                         ("retry_queue", self.retry_queue),
-                         ("ongoing_trials", list(self.ongoing.values()))):
-            for tid in ids:
-                if tid not in trials:
-                    _fail(self.oracle_file, f"{key} lists trial {tid!r}, but "
-                                            f"{self.directory / f'trial_{tid}' / 'trial.json'} "
-                                            "is missing")
-        for trial in trials.values():
-            self._check_values(trial)
-        first_seen = {tid: n for n, tid in enumerate(dict.fromkeys(self.start_order))}
-        return sorted(trials.values(), key=lambda t: (
-            first_seen.get(t.trial_id, len(first_seen)),
-            (0, int(t.trial_id), "") if t.trial_id.isdigit() else (1, 0, t.trial_id)))
-
-    def _check_values(self, trial: _KtTrial) -> None:
-        """Refuse a trial whose values are not values of the space (a name it does not
-        hold, a value out of range, off its grid, of another type), as enqueue and
-        add_trial refuse them. Hyperband's own values (tuner/...) are not in the space."""
-        for name, value in trial.values.items():
-            if name.startswith("tuner/"):
-                continue
-            twins = [hp for hp in self.space.space if hp.name == name]
-            if not twins:
-                _fail(trial.path, f"the value {reprlib.repr(value)} is given for {name!r}, "
-                                  "which is not a hyperparameter of the project's space "
-                                  f"({self.oracle_file.name})")
-            problems = []
-            for hp in twins:
-                try:
-                    hp.check_value(value)
-                    break
-                except (TypeError, ValueError) as exc:
-                    problems.append(str(exc))
-            else:
-                _fail(trial.path, f"its value of {name!r} is not in the project's space: "
-                                  f"{problems[0].rstrip('.')}")
-
-    def detected_oracle(self) -> str:
-        """KerasTuner's tuner name, told by the state its oracle saved (GridSearch saves
-        none of its own, so it reads as RandomSearch)."""
-        if all(k in self.state for k in _HYPERBAND_KEYS):
-            return "Hyperband"
-        if all(k in self.state for k in _BAYESIAN_KEYS):
-            return "BayesianOptimization"
-        return "RandomSearch"
 
 
 # -- the objective -------------------------------------------------------------------------
@@ -428,11 +182,11 @@ def _oracle_class(name: str | None, project: KerasTunerProject) -> tuple[str, ty
 def _search_args(tuner: str, project: KerasTunerProject) -> dict[str, Any]:
     """The constructor arguments of the hpstore oracle that define this search."""
     state = project.state
-    if tuner == "BayesianOptimization" and all(k in state for k in _BAYESIAN_KEYS):
-        return {k: state[k] for k in _BAYESIAN_KEYS}
+    if tuner == "BayesianOptimization" and all(k in state for k in BAYESIAN_KEYS):
+        return {k: state[k] for k in BAYESIAN_KEYS}
     if tuner == "Hyperband":
-        if not all(k in state for k in _HYPERBAND_KEYS):
-            _fail(project.oracle_file, "a Hyperband import needs the oracle state KerasTuner's "
+        if not all(k in state for k in HYPERBAND_KEYS):
+            fail(project.oracle_file, "a Hyperband import needs the oracle state KerasTuner's "
                                        "Hyperband saves (max_epochs, factor, brackets, ...), "
                                        "and this oracle.json has none")
         return {k: state[k] for k in ("max_epochs", "factor", "hyperband_iterations")}
@@ -449,7 +203,7 @@ def _hyperband_state(project: KerasTunerProject) -> dict[str, Any]:
         return {"bracket": int(state["current_bracket"]),
                 "iteration": int(state["current_iteration"]), "brackets": brackets}
     except (KeyError, TypeError, ValueError) as exc:
-        _fail(project.oracle_file, f"the Hyperband brackets cannot be read "
+        fail(project.oracle_file, f"the Hyperband brackets cannot be read "
                                    f"({type(exc).__name__}: {exc})")
 
 
@@ -461,7 +215,7 @@ def _when(text: Any) -> float | None:
         return None
 
 
-def _numbers(trials: list[_KtTrial]) -> list[int]:
+def _numbers(trials: list[KerasTunerTrial]) -> list[int]:
     """KerasTuner's trial ids are its creation counter, zero-padded; keep them as numbers so
     the hpstore oracle goes on with the next one."""
     ids = [t.trial_id for t in trials]
@@ -473,7 +227,7 @@ def _numbers(trials: list[_KtTrial]) -> list[int]:
     return list(range(start, start + len(ids)))
 
 
-def _observations(t: _KtTrial, objective: Objective) -> list[tuple[str, str, int, float]]:
+def _observations(t: KerasTunerTrial, objective: Objective) -> list[tuple[str, str, int, float]]:
     """(metric, direction, step, value) rows, as hpstore's update_trial writes them: a row
     per reported value, and for several objectives their combined value at each step."""
     rows = []
@@ -490,7 +244,7 @@ def _observations(t: _KtTrial, objective: Objective) -> list[tuple[str, str, int
     return rows
 
 
-def _score(t: _KtTrial, rows: list[tuple[str, str, int, float]],
+def _score(t: KerasTunerTrial, rows: list[tuple[str, str, int, float]],
            objective: Objective) -> tuple[float, int | None]:
     """A completed trial's score and best step, as hpstore scores it; KerasTuner's own
     numbers when they agree (they differ when --objective names another metric)."""
@@ -500,7 +254,7 @@ def _score(t: _KtTrial, rows: list[tuple[str, str, int, float]],
             history.update(value, step)
     best = history.get_best_value()
     if best is None or math.isnan(best):
-        _fail(t.path, f"the trial is COMPLETED but never reported a value of the objective "
+        fail(t.path, f"the trial is COMPLETED but never reported a value of the objective "
                       f"{objective.name!r}; choose another with --objective")
     if t.score is not None and math.isclose(t.score, best, rel_tol=1e-9, abs_tol=1e-12):
         return t.score, t.best_step if t.best_step is not None else history.get_best_step()
@@ -571,7 +325,7 @@ class Plan:
         self.told = oracle is None  # the oracle told from oracle.json, not given
         # a KerasTuner Oracle subclass's get_state() adds keys of its own: said, not lost
         # silently, since the hpstore oracle that resumes the search knows nothing of them
-        self.custom_state = [k for k in project.state if k not in _KNOWN_KEYS]
+        self.custom_state = [k for k in project.state if k not in KNOWN_KEYS]
         self.objective = (parse_objectives(objective, project) if objective
                           else infer_objective(project))
         self.search = _search_args(self.tuner, project)
@@ -585,7 +339,7 @@ class Plan:
                                    hyperparameters=project.space, seed=project.seed,
                                    **self.search, database=None, project_name=name)
         except (HpStoreError, TypeError, ValueError) as exc:
-            _fail(project.oracle_file, f"its settings do not make a {self.cls.__name__} "
+            fail(project.oracle_file, f"its settings do not make a {self.cls.__name__} "
                                        f"({exc})")
         self.max_trials = self.memory.max_trials
         state = self.memory.get_state()
