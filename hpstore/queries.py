@@ -241,6 +241,21 @@ class Stopping:
     full_length: int
     own_budget: int = 0
 
+    @property
+    def counted(self) -> bool:
+        """Whether the steps not run are measured: against a completed run, or a stopped
+        trial's own budget (with neither, "about 0 steps not run" would read as if stopping
+        had saved nothing)."""
+        return bool(self.full_length or self.own_budget)
+
+    def said(self) -> str:
+        """The trials stopped and the steps they did not run, in words, as every tool and
+        the dashboard say it."""
+        if not self.counted:
+            return (f"{self.stopped} trial(s); the steps they did not run are not counted "
+                    "until a trial completes")
+        return f"{self.stopped} trial(s), about {self.steps_saved} steps not run"
+
 
 STOPPED_EARLY = "Stopped early"  # how the status log marks a trial a stopping rule stopped
 #: the value a trial's own budget is in: it trains up to this epoch (Hyperband's)

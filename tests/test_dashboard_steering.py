@@ -86,6 +86,9 @@ def test_progress_is_counted_as_hpstore_summary_and_watch_count_it(steered, url)
         assert reply["finished"] is None
         assert (reply["stopped_early"]["trials"],
                 reply["stopped_early"]["steps_saved"]) == said["stopped"]
+        # in the summary's words, which the page shows
+        assert reply["stopped_early"]["said"] == (f"{said['stopped'][0]} trial(s), about "
+                                                  f"{said['stopped'][1]} steps not run")
 
 
 def test_the_best_leaves_out_the_retired_trial_as_hpstore_summary_does(steered, url):

@@ -389,7 +389,7 @@ def test_the_tools_say_the_steps_hyperband_trials_did_not_run_of_their_own_budge
             "against its own budget, tuner/epochs)\n") in out
     out = subprocess.run([sys.executable, "-m", "hpstore", "trials", path],
                          capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
-    assert f"({len(last)} trial(s) stopped early, about {expected} steps not run)" in out
+    assert f"(stopped early: {len(last)} trial(s), about {expected} steps not run)" in out
     report = tmp_path / "r.html"
     subprocess.run([sys.executable, "-m", "hpstore", "report", path, "-o", str(report)],
                    check=True, capture_output=True, timeout=DEADLINE, env=env)
@@ -451,8 +451,25 @@ def test_the_summary_says_steps_not_run_are_not_counted_while_none_has_completed
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-m", "hpstore", "summary", path],
                          capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
-    assert ("Stopped early: 2 trial(s); the steps they did not run are not counted until "
-            "a trial completes\n") in out
+    words = "2 trial(s); the steps they did not run are not counted until a trial completes"
+    assert f"Stopped early: {words}\n" in out
+    # the trials table, the report and the dashboard say the same (each said "about 0
+    # steps not run")
+    out = subprocess.run([sys.executable, "-m", "hpstore", "trials", path],
+                         capture_output=True, text=True, timeout=DEADLINE, env=env).stdout
+    assert f"(stopped early: {words})" in out and "about 0 steps" not in out, out
+    report = tmp_path / "r.html"
+    subprocess.run([sys.executable, "-m", "hpstore", "report", path, "-o", str(report)],
+                   check=True, capture_output=True, timeout=DEADLINE, env=env)
+    assert f"Stopped early: {words}." in report.read_text()
+    from hpstore import queries
+    from hpstore.store import open_store
+
+    store = open_store(path, read_only=True)
+    try:
+        assert queries.stopping(queries.choose_project(store, None)).said() == words
+    finally:
+        store.close()
 
 
 def test_nan_curves_are_stopped(tmp_path):

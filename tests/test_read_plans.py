@@ -113,7 +113,7 @@ def test_trials_as_csv_or_json_reads_no_metric_value(stopped_search, monkeypatch
     assert "00" in out and "01" in out
     assert not [s for s in sent if "observations" in s], sent
     table, sent = sent_by(monkeypatch, capsys, ["trials", stopped_search])
-    assert table.endswith("(1 trial(s) stopped early, about 2 steps not run)\n")
+    assert table.endswith("(stopped early: 1 trial(s), about 2 steps not run)\n")
     assert [s for s in sent if "observations" in s]
 
 

@@ -27,11 +27,9 @@ def against(stopped: queries.Stopping) -> str:
 
 def stopped_line(stopped: queries.Stopping) -> str:
     """The summary's line on the trials stopped early and the steps that saved."""
-    if not stopped.full_length and not stopped.own_budget:
-        return (f"Stopped early: {stopped.stopped} trial(s); the steps they did not run are "
-                "not counted until a trial completes")
-    return (f"Stopped early: {stopped.stopped} trial(s), about {stopped.steps_saved} steps "
-            f"not run ({against(stopped)})")
+    if not stopped.counted:
+        return f"Stopped early: {stopped.said()}"
+    return f"Stopped early: {stopped.said()} ({against(stopped)})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stopped = queries.stopping(project)
     if stopped.stopped:
-        print(f"({stopped.stopped} trial(s) stopped early, about {stopped.steps_saved} steps "
-              "not run)")
+        print(f"(stopped early: {stopped.said()})")
     return 0
 
 

@@ -264,6 +264,7 @@ class Dashboard:
             "last_activity": live.last_activity,
             "stopped_early": None if not stopping.stopped else {
                 "trials": stopping.stopped, "steps_saved": stopping.steps_saved,
+                "said": stopping.said(),
                 "full_length": stopping.full_length, "own_budget": stopping.own_budget},
             "workers": self.store.live_workers(),
             "finished": finished,

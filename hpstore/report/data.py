@@ -66,7 +66,7 @@ class Search(NamedTuple):
     curves: dict[str, list[tuple[int, float | None]]]
     runs: list[Run]  # every run, or an even sample of them
     overall: Overall
-    stopped_early: tuple[int, int] = (0, 0)  # trials a stopping rule stopped, steps saved
+    stopped_early: str | None = None  # trials a stopping rule stopped, steps saved: in words
 
     @property
     def total(self) -> int:
@@ -168,7 +168,7 @@ def load_search(project: ProjectStore, status: Callable[[str], None] = lambda te
     stopping = queries.stopping(project)
     search = Search(record.name, metric, direction, text, load_axes(project, trials), trials,
                     {}, runs, summarise(light, direction, run_count),
-                    (stopping.stopped, stopping.steps_saved))
+                    stopping.said() if stopping.stopped else None)
     best_ids = {b.trial_id for b in search.ranked()[:MAX_CURVES]}  # (once: a sort)
     best = [t for t in chosen if t.trial_id in best_ids]
     status("Reading the best trials' metric values")

@@ -361,10 +361,8 @@ def render_page(search: Search, database: str) -> str:
             f'<p class="meta">Trials: {search.total}'
             + esc("".join(f", {s} {n}" for s, n in sorted(counts.items()))) + ".</p>",
             f'<p class="meta">{esc(fit(best, TITLE_CHARS))}</p>']
-    stopped, saved = search.stopped_early
-    if stopped:
-        body.append(f'<p class="meta">Stopped early: {stopped} trial(s), about {saved} steps '
-                    "not run.</p>")
+    if search.stopped_early:
+        body.append(f'<p class="meta">Stopped early: {esc(search.stopped_early)}.</p>')
     if search.sampled:
         body.append(f'<p class="meta">Showing {len(search.trials):,} of {search.total:,} '
                     f"trials in the plots (the best and an even sample of the rest) and the "

@@ -352,7 +352,7 @@
       }
       parts.push(`${d.workers} worker(s) alive`, `last activity ${lastActivity(d.last_activity, d.now, d.finished)}`);
       if (d.stopped_early) {
-        parts.push(`stopped early ${d.stopped_early.trials}, about ${d.stopped_early.steps_saved} steps not run`);
+        parts.push(`stopped early: ${d.stopped_early.said}`);
       }
       meta.replaceChildren(parts.join("; "), " ", counts(d.counts));
       if (d.best_trial) {
