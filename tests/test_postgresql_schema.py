@@ -15,12 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from _postgres import ENV, base_url, fresh_database, fresh_url, server
+from _workers import space
 
 import hpstore
 from hpstore.errors import (
     DatabaseError,
     EngineUnavailableError,
-    ForeignSchemaError,
     NotAnHpstoreFileError,
     SchemaVersionError,
 )
@@ -30,14 +30,6 @@ from hpstore.store.postgresql.schema import SCHEMA_VERSION, migrations
 from hpstore.store.postgresql.throwaway import FAST, Server
 
 DEADLINE = 120.0
-
-
-def space() -> hpstore.HyperParameters:
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -10, 10)
-    hp.Int("y", 0, 10)
-    hp.Choice("c", ["a", "b"])
-    return hp
 
 
 def run(oracle, n, tuner="w"):
@@ -141,145 +133,6 @@ def test_a_schema_of_another_application_is_refused_and_left_alone():
     assert tables == {"trials"}  # nothing created
 
 
-def test_a_trigger_hpstore_did_not_write_is_refused_by_library_and_tools():
-    url = fresh_url()
-    open_store(url).close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE FUNCTION rig() RETURNS trigger LANGUAGE plpgsql AS "
-                     "$$ BEGIN NEW.score = 0; RETURN NEW; END $$")
-        conn.execute("CREATE TRIGGER rig BEFORE UPDATE ON trials FOR EACH ROW EXECUTE "
-                     "FUNCTION rig()")
-    with pytest.raises(ForeignSchemaError, match="'rig'"):
-        open_store(url)
-    with pytest.raises(ForeignSchemaError, match="'rig'"):
-        open_store(url, read_only=True)
-
-
-def test_a_rule_hpstore_did_not_write_is_refused_by_library_and_tools(capsys):
-    # a rule rewrites hpstore's statements as a trigger would: DO INSTEAD NOTHING on the
-    # trials failed a worker mid-search ("cannot perform UPDATE RETURNING on relation
-    # trials"), leaving its trial running, while the schema was taken for hpstore's
-    from hpstore.cli import main as cli
-
-    url = fresh_url()
-    open_store(url).close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE RULE frozen AS ON UPDATE TO trials DO INSTEAD NOTHING")
-    with pytest.raises(ForeignSchemaError, match="rule 'frozen'"):
-        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
-                                   database=url, project_name="p")
-    with pytest.raises(ForeignSchemaError, match="rule 'frozen'"):
-        open_store(url, read_only=True)
-    capsys.readouterr()
-    assert cli(["check", url]) != 0
-    assert "rule 'frozen'" in capsys.readouterr().out
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP RULE frozen ON trials")
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
-                                        seed=1, database=url, project_name="p")
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    oracle.end_trial(trial)
-    assert [t.status for t in oracle.trials.values()] == ["COMPLETED"]
-    oracle.close()
-
-
-def test_row_level_security_hiding_rows_from_a_role_is_refused_by_library_and_tools(capsys):
-    # an administrator turned row-level security on for the trials (no policy: the table's
-    # owner still sees every row, any other role none): a worker's role was told to
-    # "grant" a privilege it had, and `hpstore summary` as that role read 'Trials: 0'
-    from psycopg import sql
-
-    from hpstore.cli import main as cli
-
-    url = fresh_url()
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                        seed=1, database=url, project_name="p")
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    oracle.end_trial(trial)
-    oracle.close()
-    role = f"worker_{secrets.token_hex(4)}"
-    parts = urlsplit(url)
-    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[1]}"))
-    name = parts.query.split("search_path%3D")[1]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
-                      "GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}",
-                      "GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}"):
-            conn.execute(sql.SQL(grant).format(sql.Identifier(name), sql.Identifier(role)))
-        conn.execute("ALTER TABLE trials ENABLE ROW LEVEL SECURITY")
-    try:
-        with pytest.raises(ForeignSchemaError, match="row-level security is on for its "
-                           "table 'trials'"):
-            hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                       seed=1, database=as_role, project_name="p")
-        capsys.readouterr()
-        assert cli(["summary", as_role]) != 0
-        err = capsys.readouterr().err
-        assert "row-level security" in err and "Trials: 0" not in err, err
-        # the owner, whom the table's security does not restrict, reads the search whole
-        assert cli(["summary", url]) == 0
-        assert "Trials: 1, COMPLETED 1" in capsys.readouterr().out
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
-def test_a_status_log_trigger_disabled_or_dropped_by_hand_is_refused_by_library_and_tools(
-        capsys):
-    # ALTER TABLE trials DISABLE TRIGGER USER (a bulk load, say), never enabled again:
-    # workers ran on with every status change unrecorded, and hpstore check found the
-    # schema whole
-    from hpstore.cli import main as cli
-
-    url = fresh_url()
-    open_store(url).close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE trials DISABLE TRIGGER USER")
-    with pytest.raises(ForeignSchemaError, match=r"'trials_log_insert'.* is disabled"):
-        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
-                                   database=url, project_name="p")
-    capsys.readouterr()
-    assert cli(["check", url]) != 0
-    assert "ENABLE TRIGGER trials_log_insert" in capsys.readouterr().out
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE trials ENABLE TRIGGER USER")
-        conn.execute("DROP TRIGGER trials_log_update ON trials")
-    with pytest.raises(ForeignSchemaError, match=r"'trials_log_update'.* is missing"):
-        open_store(url, read_only=True)
-
-
-def test_a_constraint_hpstore_did_not_write_is_refused_by_library_and_tools(capsys):
-    # a team's "sanity" CHECK on the scores (NOT VALID: the rows already there kept): the
-    # first trial scoring beyond it failed its worker with 'PostgreSQL failed on URL: new
-    # row ... violates check constraint', its trial left running
-    from hpstore.cli import main as cli
-
-    url = fresh_url()
-    open_store(url).close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE trials ADD CONSTRAINT sane_score CHECK (score < 100) "
-                     "NOT VALID")
-    with pytest.raises(ForeignSchemaError, match="constraint 'sane_score' on trials"):
-        hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(), seed=1,
-                                   database=url, project_name="p")
-    capsys.readouterr()
-    assert cli(["check", url]) != 0
-    assert "DROP CONSTRAINT sane_score" in capsys.readouterr().out
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE trials DROP CONSTRAINT sane_score")
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, hyperparameters=space(),
-                                        seed=1, database=url, project_name="p")
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1000.0})
-    oracle.end_trial(trial)
-    assert oracle.trials[trial.trial_id].score == 1000.0
-    oracle.close()
-
-
 def test_a_schema_from_a_newer_hpstore_is_refused():
     url = fresh_url()
     open_store(url).close()
@@ -305,66 +158,6 @@ def test_a_search_path_naming_no_schema_is_a_clear_error():
         open_store(url)
     # the URL as written, its parameters among them (the schema it names was dropped)
     assert "options=-csearch_path%3Dno_such_schema" in str(raised.value)
-
-
-def test_a_column_dropped_by_hand_is_named_as_a_schema_changed_not_a_server_failure(capsys):
-    # a team's administrator tidied a column hpstore "never fills": every worker and tool
-    # failed on "PostgreSQL failed on URL: column ... does not exist", blaming the server
-    from hpstore.cli import main as cli
-
-    url = fresh_url()
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                        seed=1, database=url, project_name="p")
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    oracle.end_trial(trial)
-    oracle.close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE trials DROP COLUMN session")
-    with pytest.raises(ForeignSchemaError, match="not as hpstore writes it") as raised:
-        again = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                           seed=1, database=url, project_name="p")
-        again.create_trial("w")
-    assert '"session"' in str(raised.value) and "backup" in str(raised.value)
-    capsys.readouterr()
-    assert cli(["summary", url]) != 0
-    err = capsys.readouterr().err
-    assert "not as hpstore writes it" in err and '"session"' in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
-def test_a_schema_renamed_while_a_worker_runs_is_named_and_the_search_resumes():
-    # ALTER SCHEMA ... RENAME by an administrator: the worker's next step read
-    # 'PostgreSQL failed on URL: relation "trials" does not exist'
-    from psycopg import sql
-
-    url = fresh_url()
-    name = urlsplit(url).query.split("search_path%3D")[1]
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                        seed=1, database=url, project_name="p")
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    oracle.end_trial(trial)
-    with psycopg.connect(base_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-            sql.Identifier(name), sql.Identifier(name + "_moved")))
-    try:
-        with pytest.raises(ForeignSchemaError) as raised:
-            oracle.create_trial("w")
-        assert f"schema {name!r}" in str(raised.value)
-        assert "dropped or renamed" in str(raised.value)
-    finally:
-        oracle.close()
-        with psycopg.connect(base_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                sql.Identifier(name + "_moved"), sql.Identifier(name)))
-    resumed = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=space(),
-                                         seed=1, database=url, project_name="p")
-    while (trial := resumed.create_trial("w")).status == "RUNNING":
-        resumed.update_trial(trial.trial_id, {"loss": 2.0})
-        resumed.end_trial(trial)
-    assert [t.status for t in resumed.trials.values()] == ["COMPLETED"] * 3
-    resumed.close()
 
 
 def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():

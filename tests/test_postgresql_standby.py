@@ -93,6 +93,13 @@ def test_a_worker_given_a_standby_is_told_to_use_the_primary(pair):
     assert "target_session_attrs=read-write" in said, said
 
 
+def refused_write(url: str) -> str:
+    """What a worker asking for a trial on ``url`` is told when the server refuses writes."""
+    with pytest.raises(ReadOnlyDatabaseError) as raised:
+        open_oracle(url, max_trials=3).create_trial("w")
+    return str(raised.value)
+
+
 def test_a_database_read_only_by_default_is_named_to_a_worker():
     url = fresh_database()
     open_oracle(url, max_trials=3).close()
@@ -100,10 +107,7 @@ def test_a_database_read_only_by_default_is_named_to_a_worker():
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = "
                                      "on").format(psycopg.sql.Identifier(name)))
-    with pytest.raises(ReadOnlyDatabaseError) as raised:
-        oracle = open_oracle(url, max_trials=3)
-        oracle.create_trial("w")
-    said = str(raised.value)
+    said = refused_write(url)
     assert "default_transaction_read_only is on" in said, said
     assert "RESET default_transaction_read_only" in said, said
 
@@ -126,10 +130,7 @@ def test_a_server_made_read_only_for_everyone_is_named_to_a_worker_as_such():
                 return conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
 
         wait_until(reloaded, DEADLINE, "the server reading its configuration again")
-        with pytest.raises(ReadOnlyDatabaseError) as raised:
-            oracle = open_oracle(url, max_trials=3)
-            oracle.create_trial("w")
-        said = str(raised.value)
+        said = refused_write(url)
         assert "every role and database" in said, said
         assert "ALTER SYSTEM RESET default_transaction_read_only" in said, said
         assert "ALTER ROLE" not in said, said
