@@ -101,3 +101,45 @@ def test_a_large_branch_beside_used_up_small_ones_is_searched_to_max_trials():
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
     assert len(seen) == 200 == len(oracle.trials)
+
+
+# -- the draws behind a trial's values ---------------------------------------------------------
+
+def test_seeded_draws_are_determined_by_their_text_past_one_digest():
+    from hpstore.oracle.draws import SeededDraws
+
+    def twenty(text):
+        draws = SeededDraws(text)
+        return [draws.random() for _ in range(20)]  # eight a digest: three digests
+
+    first = twenty("7:3:0")
+    assert first == twenty("7:3:0")
+    assert first != twenty("7:3:1") and first != twenty("7:4:0")
+    assert len(set(first)) == 20 and all(0.0 <= d < 1.0 for d in first)
+    assert first[:8] != first[8:16]  # the next digest is another block's
+
+
+def test_seeded_draws_are_uniform():
+    from hpstore.oracle.draws import SeededDraws
+
+    draws = [SeededDraws(f"1:{n}:0").random() for n in range(4000)]
+    draws += [d.random() for d in [SeededDraws("many")] for _ in range(16_000)]
+    deciles = [0] * 10
+    for d in draws:
+        deciles[int(d * 10)] += 1
+    # 2,000 expected in each tenth; a bias of a tenth of that is 9 standard deviations
+    assert all(1800 < count < 2200 for count in deciles), deciles
+    assert abs(sum(draws) / len(draws) - 0.5) < 0.01
+
+
+def test_a_trials_values_are_its_seeds_draws_in_space_order():
+    from hpstore.oracle.draws import SeededDraws
+
+    hp = hpstore.HyperParameters()
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Int("units", 8, 64, step=8)
+    hp.Choice("act", ["relu", "tanh", "gelu"])
+    oracle = RandomSearchOracle("loss", max_trials=5, hyperparameters=hp, seed=11)
+    for number, values in enumerate(complete_all(oracle)):
+        draws = SeededDraws(f"11:{number}:0")
+        assert values == {h.name: h.prob_to_value(draws.random()) for h in hp.space}

@@ -126,15 +126,16 @@ lock, waiting, folded = db._thread_lock, threading.Event(), threading.Event()
 
 class Held:  # the database's lock: the late thread's first write waits for the fold at exit
     def __enter__(self):
-        if threading.current_thread() is late and sys._getframe(1).f_code.co_name == "write":
-            waiting.set()
-            folded.wait(60)
         return lock.__enter__()
     def __exit__(self, *exc):
         lock.__exit__(*exc)
         if threading.current_thread() is threading.main_thread() and closing.ended():
             folded.set()  # the exit's close folded the log and let go of the lock
     def acquire(self, *args, **kwargs):
+        if (threading.current_thread() is late
+                and sys._getframe(1).f_code.co_filename.endswith("transaction.py")):
+            waiting.set()  # a write transaction begins
+            folded.wait(60)
         return lock.acquire(*args, **kwargs)
     def release(self):
         lock.release()

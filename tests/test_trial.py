@@ -205,6 +205,31 @@ def test_best_value_and_step_match_a_scan_of_every_step(direction, reports):
     assert again.get_best_step("m") == tracker.get_best_step("m")
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["min", "max"]),
+       st.lists(st.tuples(st.sampled_from(["m", "other"]), st.integers(0, 6) | st.integers(-3, 40),
+                          REPORT_VALUES), max_size=40))
+def test_a_score_worked_out_from_the_rows_is_the_trackers(direction, reports):
+    # how end_trial scores a trial (without building its tracker) must agree with
+    # score_trial, which reads the tracker
+    from hpstore.oracle.trials import best_of, tracker_of
+
+    rows = [(m, direction if m == "m" else "max", s, v) for m, s, v in reports]
+    steps: dict[int, list[float]] = {}
+    for m, _, s, v in rows:
+        if m == "m":
+            steps.setdefault(s, []).append(v)
+    value, step = best_of(rows, "m")
+    expected = _reference_best(steps, direction)
+    assert _same_float(value, expected[0]) and step == expected[1]
+    tracker = tracker_of(rows)
+    if tracker.exists("m"):
+        assert _same_float(value, tracker.get_best_value("m"))
+        assert step == tracker.get_best_step("m")
+    else:
+        assert (value, step) == (None, None)
+
+
 def test_reporting_many_steps_computes_each_step_mean_a_bounded_number_of_times(monkeypatch):
     # Each report used to recompute every step's mean twice: n * n means for n steps.
     calls = 0

@@ -18,6 +18,7 @@ from hpstore.errors import DuplicateValuesError, OracleContractError, TunerIdInU
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
+from hpstore.oracle.draws import SeededDraws
 from hpstore.oracle.trials import KeptRun, trial_from
 from hpstore.oracle.values import as_held, completes, values_key
 from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
@@ -379,7 +380,8 @@ class DecidingMixin:
         """The first draw of ``attempts`` not run or running, or None."""
         context = self.decision
         for attempt in attempts:
-            rng = self.rng(attempt)
+            # (not self.rng(attempt): seeding a random.Random costs more than the draw)
+            rng = SeededDraws(f"{self.seed}:{context.number}:{attempt}")
             if any(hp.conditions for hp in space):
                 hps = HyperParameters()
                 for hp in space:

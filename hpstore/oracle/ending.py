@@ -21,7 +21,7 @@ from hpstore.errors import (
 )
 from hpstore.hyperparameters.base import to_jsonable
 from hpstore.oracle.space import SpaceMixin
-from hpstore.oracle.trials import KeptRun, MetricRow, rows_of, trial_from
+from hpstore.oracle.trials import KeptRun, MetricRow, best_of, rows_of, trial_from
 from hpstore.oracle.values import held_as, stored_json, values_key
 from hpstore.store.contract import ProjectStore
 from hpstore.store.records import TrialRecord
@@ -241,12 +241,16 @@ class EndingMixin:
             key, written = values_key(values), values
         score = best_step = None
         if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
-            stored = trial_from(record, self._space, self._project, rows=rows)
-            if written is not record.values_json:  # the worker changed them: score those
-                space, changed = self._space, dict(values)
-                stored._hp_loader = lambda: space.with_values(changed)
-            self.score_trial(stored)
-            score, best_step = stored.score, stored.best_step
+            if type(self).score_trial is EndingMixin.score_trial:
+                # score_trial's own scoring, worked out from the rows: no Trial to build
+                score, best_step = best_of(rows, self.objective.name)
+            else:  # a subclass's: given the trial as it ran
+                stored = trial_from(record, self._space, self._project, rows=rows)
+                if written is not record.values_json:  # the worker changed them: those
+                    space, changed = self._space, dict(values)
+                    stored._hp_loader = lambda: space.with_values(changed)
+                self.score_trial(stored)
+                score, best_step = stored.score, stored.best_step
             if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:

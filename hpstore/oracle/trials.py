@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from hpstore.hyperparameters.base import unicode_problem
 from hpstore.store.contract import ProjectStore
 from hpstore.store.decode import damaged
 from hpstore.store.records import Observation, TrialRecord
-from hpstore.trial import MetricHistory, MetricsTracker, Trial, check_status
+from hpstore.trial import MetricHistory, MetricsTracker, Trial, check_status, mean_of
 
 #: one reported value: (metric, direction, step, value)
 MetricRow = tuple[str, str, int, float]
@@ -114,6 +115,34 @@ def tracker_of(rows: Iterable[MetricRow]) -> MetricsTracker:
             tracker.metrics[metric] = MetricHistory(direction)
         tracker.metrics[metric].update(value, step)
     return tracker
+
+
+def best_of(rows: Iterable[MetricRow], name: str) -> tuple[float | None, int | None]:
+    """``(get_best_value(name), get_best_step(name))`` of the tracker these rows make,
+    worked out without making it (the score of nearly every trial): the best step mean
+    (NaN steps left out; NaN when each is), the lowest such step; (None, None) without a
+    row of ``name``."""
+    steps: dict[int, list[float]] = {}
+    direction = None
+    for metric, metric_direction, step, value in rows:
+        if metric == name:
+            if direction is None:  # (the first row's, as tracker_of keeps it)
+                direction = metric_direction
+            if step in steps:
+                steps[step].append(value)
+            else:
+                steps[step] = [value]
+    if direction is None:
+        return None, None
+    best: tuple[float, int, float] | None = None
+    for step, values in steps.items():
+        mean = values[0] if len(values) == 1 else mean_of(values)
+        if math.isnan(mean):
+            continue
+        key = mean if direction == "min" else -mean
+        if best is None or key < best[0] or (key == best[0] and step < best[1]):
+            best = (key, step, mean)
+    return (math.nan, None) if best is None else (best[2], best[1])
 
 
 @dataclass

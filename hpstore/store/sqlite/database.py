@@ -56,6 +56,7 @@ from hpstore.store.sqlite.schema import (
     migrations,
     schema_dir,
 )
+from hpstore.store.sqlite.transaction import WriteTransaction
 
 __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_schema",
            "migrations", "schema_dir"]
@@ -378,9 +379,9 @@ class Database:
                 and identity(self.path) != self._identity)
 
     # -- transactions ------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error.
+    def write(self) -> WriteTransaction:
+        """A ``BEGIN IMMEDIATE`` transaction (``with db.write() as conn``): committed on
+        success, rolled back on error; inside this thread's own write, it joins that one.
 
         Raises:
             DatabaseError: SQLite failed (disk full, locked past the timeout, damaged file),
@@ -388,58 +389,7 @@ class Database:
                 interpreter is ending and its searches were closed.
             FileIdentityError: the path no longer names the file (moved or replaced).
         """
-        with self._thread_lock:
-            if closing.ended() and not self.memory:
-                # Nothing is committed after the log was folded into the file as the script
-                # ended: the file alone must hold every commit (reads stay possible).
-                # Looked at holding the thread lock, which the fold at exit takes: a write
-                # that waited for it while the search was closed is refused too.
-                raise DatabaseError(
-                    f"{self.path} was closed as this script ended, and a thread of it (a "
-                    "daemon thread running trials, say) still writes: nothing more is "
-                    "written, so the file alone holds every commit. A trial that thread "
-                    "was running is run again by the next worker. To finish such trials, "
-                    "join the threads before the script ends.")
-            # The process id asked once for the connection, the share and the turn's
-            # taking (a system call each time, and this runs three times a trial).
-            pid = os.getpid()
-            conn = self._conn
-            if conn is None or self._pid != pid:
-                conn = self.connect()
-            if conn.in_transaction:  # inside this thread's write (a quick decision's step)
-                yield conn
-                return
-            # hpstore's writers on this file take turns here before SQLite's write lock,
-            # which hands over far more slowly (see :class:`locks.Turnstile`). Taken inline,
-            # not through a context manager of its own: this runs three times a trial.
-            turnstile = None if self.memory else self._shared(pid).turnstile
-            # One try from the turn on: a Ctrl-C that lands just as the turn is taken must
-            # give it back (or every other process's writes waited its patience until this
-            # one wrote again), and one as BEGIN returns must roll back, or the next write
-            # would find a transaction still open. The turn is given back whether or not
-            # it was taken: giving back a turn not held changes nothing.
-            try:
-                if turnstile is not None:
-                    turnstile.enter(pid)
-                conn.execute("BEGIN IMMEDIATE")
-                # Checked holding the write lock: one stat, and no commit reaches a file
-                # that was moved while this process waited.
-                self._check_identity()
-                yield conn
-                conn.execute("COMMIT")
-                self._wrote = True
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
-                    raise self._explain(exc) from None
-                raise
-            finally:
-                if turnstile is not None:
-                    # (the process id asked again: a child forked inside the write, by
-                    # code a quick decision runs, must not give back its parent's turn)
-                    turnstile.leave()
+        return WriteTransaction(self)
 
     def contended(self, within: float = 1.0) -> bool:
         """Whether a writer of this process found another one writing to the file in the

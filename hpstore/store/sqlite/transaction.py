@@ -1,0 +1,120 @@
+"""One write transaction on a search file: the writers' turn, SQLite's write lock, the
+file's identity checked under it, then commit, or roll back on any error.
+
+A class with ``__enter__`` and ``__exit__`` rather than a generator made into a context
+manager: a trial takes three of these, and contextlib's machinery costs more than the
+``BEGIN IMMEDIATE`` itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from hpstore.errors import DatabaseError
+from hpstore.store.sqlite import closing
+from hpstore.store.sqlite.checks import SQLITE_FAILURES, raised_by_sqlite
+
+if TYPE_CHECKING:
+    from hpstore.store.sqlite.database import Database
+    from hpstore.store.sqlite.locks import Turnstile
+
+
+class WriteTransaction:
+    """``with db.write() as conn``: a ``BEGIN IMMEDIATE`` transaction, committed when the
+    block ends and rolled back when it raises; inside this thread's own write, the block
+    joins it. See :meth:`Database.write` for what is raised."""
+
+    __slots__ = ("conn", "db", "joined", "turnstile")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self.db
+        db._thread_lock.acquire()
+        turnstile: Turnstile | None = None
+        conn: sqlite3.Connection | None = None
+        try:
+            if closing.ended() and not db.memory:
+                # Nothing is committed after the log was folded into the file as the script
+                # ended: the file alone must hold every commit (reads stay possible).
+                # Looked at holding the thread lock, which the fold at exit takes: a write
+                # that waited for it while the search was closed is refused too.
+                raise DatabaseError(
+                    f"{db.path} was closed as this script ended, and a thread of it (a "
+                    "daemon thread running trials, say) still writes: nothing more is "
+                    "written, so the file alone holds every commit. A trial that thread "
+                    "was running is run again by the next worker. To finish such trials, "
+                    "join the threads before the script ends.")
+            # The process id asked once for the connection, the share and the turn's
+            # taking (a system call each time).
+            pid = os.getpid()
+            conn = db._conn
+            if conn is None or db._pid != pid:
+                conn = db.connect()
+            self.conn = conn
+            self.joined = conn.in_transaction
+            if self.joined:  # inside this thread's write (a quick decision's step)
+                return conn
+            # hpstore's writers on this file take turns here before SQLite's write lock,
+            # which hands over far more slowly (see :class:`locks.Turnstile`). From the
+            # turn on, any failure gives it back (a Ctrl-C that lands just as it is taken,
+            # too: else every other process's writes wait out their patience until this
+            # one writes again); giving back a turn not held changes nothing.
+            turnstile = self.turnstile = None if db.memory else db._shared(pid).turnstile
+            if turnstile is not None:
+                turnstile.enter(pid)
+            conn.execute("BEGIN IMMEDIATE")
+            # Checked holding the write lock: one stat, and no commit reaches a file that
+            # was moved while this process waited.
+            db._check_identity()
+            return conn
+        except BaseException as exc:
+            self._undo(conn, turnstile)
+            db._thread_lock.release()
+            if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
+                raise db._explain(exc) from None
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        db = self.db
+        try:
+            if self.joined:
+                return
+            if exc is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException as failed:
+                    self._undo(self.conn, self.turnstile)
+                    if isinstance(failed, SQLITE_FAILURES) and raised_by_sqlite(failed):
+                        raise db._explain(failed) from None
+                    raise
+                db._wrote = True
+                self._leave(self.turnstile)
+                return
+            self._undo(self.conn, self.turnstile)
+            if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
+                raise db._explain(exc) from None
+        finally:
+            db._thread_lock.release()
+
+    def _undo(self, conn: sqlite3.Connection | None, turnstile: Turnstile | None) -> None:
+        """Roll back what is open and give back the turn."""
+        try:
+            if conn is not None and conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # (gone with the connection)
+                    conn.execute("ROLLBACK")
+        finally:
+            self._leave(turnstile)
+
+    @staticmethod
+    def _leave(turnstile: Turnstile | None) -> None:
+        if turnstile is not None:
+            # (the process id asked again: a child forked inside the write, by code a
+            # quick decision runs, must not give back its parent's turn)
+            turnstile.leave()
