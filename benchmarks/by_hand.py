@@ -153,13 +153,14 @@ def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
     """Microseconds a trial costs in five things hpstore's API cannot skip, each timed
     alone with hpstore's own code (best of ``repeats``): the values drawn from the seed and
     the trial number (so that every process and every resume draws the same), their JSON
-    and never-twice digest, the Trial handed back, its hyperparameters read, the
-    reported value kept in a metric history and scored by the oracle's score_trial, and
-    the values the trial ends with compared with those stored."""
+    and never-twice digest, the Trial handed back, its hyperparameters read, the trial
+    scored from the value it reported, and the values the trial ends with compared with
+    those stored."""
     import hpstore
+    from hpstore.oracle.draws import SeededDraws
+    from hpstore.oracle.trials import MetricRow, best_of
     from hpstore.oracle.values import stored_json, values_key
     from hpstore.store.records import dumps
-    from hpstore.trial import MetricsTracker
 
     oracle = space_oracle(":memory:", None)
     space = oracle.get_space()
@@ -168,7 +169,7 @@ def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
     values = {"x": 0.25, "y": 3, "c": "a"}
 
     def draw() -> dict[str, Any]:
-        rng = random.Random("1:123:0")  # seed, trial number, attempt: as oracle.rng
+        rng = SeededDraws("1:123:0")  # seed, trial number, attempt: as random search draws
         return {hp.name: hp.prob_to_value(rng.random()) for hp in entries}
 
     def encode() -> str:
@@ -179,14 +180,13 @@ def api_work(number: int = 5000, repeats: int = 5) -> dict[str, float]:
         return trial.hyperparameters.values
 
     scored = hpstore.Trial(space.with_values(values), trial_id="7", status="RUNNING")
+    rows: list[MetricRow] = []
 
     def score() -> float | None:
-        # the metric value kept in the trial's history and the trial scored from it by
-        # score_trial (public: a subclass may score otherwise, so it is given a Trial)
-        scored.metrics = MetricsTracker()
-        scored.metrics.update("loss", 0.5)
-        oracle.score_trial(scored)
-        return scored.score
+        # the metric value kept with the run and the trial scored from it as end_trial
+        # scores it (score_trial's way, where a subclass does not score otherwise)
+        rows[:] = [("loss", "min", 0, 0.5)]
+        return best_of(rows, "loss")[0]
 
     text = dumps(values)
 

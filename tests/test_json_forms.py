@@ -85,3 +85,14 @@ def test_a_name_that_is_not_text_goes_to_the_encoder():
     assert compact_json({1: 2.0}) == _encoder({1: 2.0})
     with pytest.raises(TypeError):
         compact_json({"x": object()})
+
+
+def test_a_dict_that_holds_itself_is_refused_as_the_encoder_refuses_it():
+    looped: dict = {"x": 1.0}
+    looped["again"] = [looped]
+    with pytest.raises(ValueError, match="Circular reference"):
+        _encoder(looped)
+    with pytest.raises(ValueError, match="Circular reference"):
+        compact_json(looped)
+    assert stored_json(looped) is None
+    assert compact_json({"x": [1, {"y": None}]}) == _encoder({"x": [1, {"y": None}]})

@@ -412,6 +412,9 @@ class Int(Numerical):
             # clamped because pow() rounding can land a hair outside at either end.
             value = int(_sample(prob, self.min_value, self.max_value + 1, self.sampling))
             return int(min(max(value, self.min_value), self.max_value))
+        if self.sampling == "linear":  # (the usual Int: _count and _value_at, in integers)
+            low, high, step = int(self.min_value), int(self.max_value), int(self.step)
+            return min(low + prob_to_index(prob, (high - low) // step + 1) * step, high)
         return int(self._value_at(prob_to_index(prob, self._count())))
 
     def value_to_prob(self, value: float) -> float:

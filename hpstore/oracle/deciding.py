@@ -95,7 +95,10 @@ class DecidingMixin:
     #: True when ``populate_space`` depends on nothing but the trial's number, the space
     #: and the values run or running (no stored state), and uses the running trials only
     #: not to repeat what they run: on a local file each trial's values are then drawn
-    #: before any lock is taken, and only checked again under it. On a server they are
+    #: before any lock is taken, and only checked again under it (a worker alone, on the
+    #: facts its last decision left, its look-ups answered without reading and made by
+    #: the insert, as on a server; while other writers queue, on facts read before the
+    #: lock). On a server they are
     #: drawn ahead for the number the worker expects (the last one it took plus its usual
     #: stride: with W workers, W) even while other workers run trials, and recorded only
     #: if, under the lock, that is the next number and no running trial is this tuner's,

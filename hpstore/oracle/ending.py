@@ -88,7 +88,8 @@ class EndingMixin:
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
                 (the trial is recorded FAILED first).
         """
-        if not all(hasattr(trial, a) for a in ("trial_id", "status", "hyperparameters")):
+        if not (hasattr(trial, "trial_id") and hasattr(trial, "status")
+                and hasattr(trial, "hyperparameters")):
             raise TypeError(
                 f"end_trial takes the Trial create_trial returned (with its status set), "
                 f"received {trial!r} (of type {type(trial).__name__}).")

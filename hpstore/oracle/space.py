@@ -188,7 +188,7 @@ class SpaceMixin:
 def _shares_entries(hyperparameters: HyperParameters, space: HyperParameters) -> bool:
     """Whether every entry of ``hyperparameters`` is one of ``space``'s own objects (a
     trial built from this space that declared nothing new): then none is new."""
-    theirs, ours = hyperparameters.space, space.space
+    theirs, ours = hyperparameters._space, space._space  # (the lists themselves: no copy)
     if len(theirs) == len(ours) and list(map(id, theirs)) == list(map(id, ours)):
         return True  # the same objects in the same order (the usual case: no set built)
     known = {id(hp) for hp in ours}

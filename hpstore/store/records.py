@@ -8,7 +8,6 @@ nothing.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -165,8 +164,14 @@ def fits_int64(number: int) -> bool:
 # keeps no state between calls, so threads may share it.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _SORTED_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
-_escaped = json.encoder.encode_basestring_ascii  # (the encoder's own, in C)
-_LITERALS = {True: "true", False: "false", None: "null"}
+# The C encoder json.dumps makes at every call (where the json module has one), made once
+# for each key order; ``None``: no check for containers that hold themselves, which needs a
+# record of its own for each call (such a container ends in a RecursionError instead).
+_MAKE_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # (not in its stubs)
+_C_ENCODERS = None if _MAKE_C_ENCODER is None else tuple(
+    _MAKE_C_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":",
+                    ",", sort_keys, False, False)
+    for sort_keys in (False, True))
 
 
 def dumps(value: Any) -> str:
@@ -177,33 +182,17 @@ def dumps(value: Any) -> str:
 def compact_json(value: Any, sort_keys: bool = False) -> str:
     """``json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys)``.
 
-    A dict of text names to plain scalars (a trial's values: two or three of these a
-    trial) is written here, as the encoder writes it (its own escaping of text, ``repr``
-    of numbers), in half its time: the encoder sets up its machinery at every call.
+    A dict (a trial's values: three of these a trial) goes straight to the C encoder the
+    json module makes afresh at every call, made here once.
 
     Raises:
-        ValueError: a NaN or infinite float; TypeError: a value JSON cannot hold.
+        ValueError: a NaN or infinite float, or a container that holds itself; TypeError:
+            a value JSON cannot hold.
     """
-    if type(value) is dict:
-        parts = []
-        for name, item in sorted(value.items()) if sort_keys else value.items():
-            if type(name) is not str:
-                break
-            kind = type(item)
-            if kind is float:
-                if not math.isfinite(item):
-                    break  # (refused by the encoder, with its message)
-                text = float.__repr__(item)
-            elif kind is str:
-                text = _escaped(item)
-            elif kind is int:
-                text = int.__repr__(item)
-            elif kind is bool or item is None:
-                text = _LITERALS[item]
-            else:
-                break
-            parts.append(_escaped(name) + ":" + text)
-        else:
-            return "{" + ",".join(parts) + "}"
+    if type(value) is dict and _C_ENCODERS is not None:
+        try:
+            return "".join(_C_ENCODERS[sort_keys](value, 0))
+        except RecursionError:
+            pass  # (made without the check for a container that holds itself: said below)
     return (_SORTED_ENCODER if sort_keys else _ENCODER).encode(value)
 

@@ -130,6 +130,7 @@ class Database:
         self._path_text = None if self.path is None else str(self.path)
         self._sidecar: Path | None = None  # (made once, on first use: see sidecar)
         self._conn: sqlite3.Connection | None = None
+        self._control: sqlite3.Cursor  # (the connection's, made with it: see connect)
         self._pid = -1
         self._thread_lock = threading.RLock()
         self._share: shared.FileShare | None = None  # lock files and session (shared.py)
@@ -139,6 +140,8 @@ class Database:
         self._session: Session | None = None
         self._identity: Identity | None = None  # the file opened: (device, inode)
         self._wrote = False  # whether this process committed a write since it connected
+        #: reads made (see ahead.py: a decision made ahead must have read nothing)
+        self.reads = 0
         closing.register(self)
         if not self.memory:
             self.check()
@@ -221,6 +224,9 @@ class Database:
         except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
         self._conn, self._pid, self._wrote = conn, pid, False
+        # BEGIN and COMMIT go through a cursor of their own, kept (three of each a trial):
+        # Connection.execute makes a cursor at every call. Never iterated, so never shared.
+        self._control = conn.cursor()
         # Python's sqlite3 connections sit in reference cycles (with their statement cache),
         # so one dropped unclosed keeps its three descriptors until the collector's next
         # full pass: close it as soon as this database is collected.
@@ -365,8 +371,13 @@ class Database:
         if self.memory or self._identity is None:
             return
         assert self._path_text is not None
-        if identity(self._path_text) == self._identity:
-            return
+        try:  # (files.identity, inline: this runs at every write)
+            found = os.stat(self._path_text)
+        except FileNotFoundError:
+            pass
+        else:
+            if (found.st_dev, found.st_ino) == self._identity:
+                return
         raise FileIdentityError(
             f"{self.path} no longer names the search file this process opened: the file was "
             "moved, replaced or deleted while the search ran. Stopped before writing, so the "
@@ -400,6 +411,7 @@ class Database:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees one snapshot of the file (inside
         this thread's write transaction, that transaction's)."""
+        self.reads += 1
         with self._thread_lock:
             conn = self.connect()
             if conn.in_transaction:
@@ -418,6 +430,7 @@ class Database:
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
         """Run one read statement outside any explicit transaction."""
+        self.reads += 1
         with self._thread_lock:
             try:
                 return self.connect().execute(sql, params).fetchall()

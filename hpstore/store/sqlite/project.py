@@ -34,6 +34,7 @@ from hpstore.store.rows import (
     to_db_float,
     trial_record,
 )
+from hpstore.store.sqlite.ahead import AheadMixin
 from hpstore.store.sqlite.document import DocumentMixin
 from hpstore.store.sqlite.history import SQLiteHistory
 from hpstore.store.sqlite.reading import ReadingMixin
@@ -146,7 +147,7 @@ _OBSERVE_IF_RUNNING = (
     "run_count = ? AND started_at = ? AND status = 'RUNNING'")
 
 
-class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
+class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
     """One project of a SQLite search file (see :class:`hpstore.store.contract.ProjectStore`)."""
 
     remote = False
@@ -249,11 +250,13 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
     def _facts(self, conn: sqlite3.Connection) -> CreationFacts:
         return self._facts_from(conn.execute(_FACTS, (self.project_id,)).fetchall())
 
-    def _facts_from(self, rows: list[Any]) -> CreationFacts:
+    def _facts_from(self, rows: list[Any], running: tuple[TrialRecord, ...] | None = None
+                    ) -> CreationFacts:
         if not rows:
             raise self.removed()
         row = rows[0]
-        return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]))
+        return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]),
+                             running)
 
     def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers; returns their trial ids.
@@ -333,14 +336,20 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             # A cheap decision is made inside the transaction that records it: SQLite's
             # write lock is the only lock taken, its reads see exactly what it records
             # against, and a worker never waits for a lock held across someone's thinking.
+            # Or, on the facts its last decision left, ahead of it (see ahead.py).
+            ahead = self._decide_ahead(decider) if running and draws_ahead else None
             with self.db.write() as conn:
+                if ahead is not None:
+                    made = self._insert_ahead(conn, *ahead, tuner_id, session)
+                    if made is not None:
+                        return made
                 found = conn.execute(_DECISION_FACTS,
                                      (tuner_id, session, self.project_id)).fetchall()
-                facts, in_use = self._facts_from(found), bool(found[0][5])
-                if running and not found[0][6]:
-                    # none runs (read in the facts' statement): none to hand back or reap
-                    facts = facts._replace(running=())
-                elif running:
+                # (running=(): none runs, as the facts' statement says, unless read below)
+                facts = self._facts_from(found, () if running else None)
+                in_use = bool(found[0][5])
+                self._foreseen = facts == self._expected  # (running read: none runs)
+                if running and found[0][6]:  # some run: to hand back or reap, maybe
                     with_running = self._with_running(facts, tuner_id, session)
                     if with_running is None:
                         return None
@@ -354,7 +363,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                     if decision.state:
                         self._write_state(conn, decision.state)
                     return decision
-                return self._insert(conn, facts.number, decision, tuner_id, session, in_use)
+                return self._insert(conn, facts, decision, tuner_id, session, in_use)
         # An algorithm that thinks for long (a model to fit) decides under the file lock,
         # outside any write transaction, so other workers' writes go on meanwhile; its
         # decision is recorded in one short write transaction.
@@ -383,7 +392,7 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                     # again, on the facts as they are now.
                     latest = conn.execute(_NEXT_NUMBER, (self.project_id,)).fetchone()
                     if (int(latest[0]) if latest else 0) == facts.number:
-                        return self._insert(conn, facts.number, decision, tuner_id, session)
+                        return self._insert(conn, facts, decision, tuner_id, session)
 
     def _with_running(self, facts: CreationFacts, tuner_id: str, session: str | None
                       ) -> CreationFacts | None:
@@ -400,12 +409,12 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
                 return None
         return facts._replace(running=tuple(trials))
 
-    def _insert(self, conn: sqlite3.Connection, number: int, decision: Decision,
+    def _insert(self, conn: sqlite3.Connection, facts: CreationFacts, decision: Decision,
                 tuner_id: str, session: str | None, in_use: bool | None = None
                 ) -> TrialRecord:
-        """The decided trial's row (and the decider's state), in the write transaction
-        ``conn``; ``in_use``: whether the tuner id runs a trial in another session, when
-        already read in this transaction (None: read it here).
+        """The trial decided on ``facts`` (its row, and the decider's state), in the write
+        transaction ``conn``; ``in_use``: whether the tuner id runs a trial in another
+        session, when already read in this transaction (None: read it here).
 
         Raises:
             TunerIdInUseError: it does.
@@ -429,13 +438,10 @@ class SQLiteProject(ReadingMixin, DocumentMixin, SteeringMixin):
             "INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
             " tuner_id, session, run_count, created_at, started_at, pid, changed_at) "
             "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-            (self.project_id, number, decision.trial_id, text, decision.key, tuner_id,
+            (self.project_id, facts.number, decision.trial_id, text, decision.key, tuner_id,
              session, now, now, pid, now))
-        self.db.started_here(int(cur.lastrowid or 0))
-        return TrialRecord(int(cur.lastrowid or 0), number, decision.trial_id,
-                           TrialStatus.RUNNING, text, decision.key, None, None, tuner_id,
-                           session, None, 1, 0, 0, None, now, now, None, pid, now,
-                           _values=decision.values)
+        return self._new_trial(int(cur.lastrowid or 0), facts, decision, text, tuner_id,
+                               session, now, pid)
 
     def _next_queue_position(self, conn: sqlite3.Connection) -> int:
         conn.execute("UPDATE projects SET queue_counter = queue_counter + 1 "

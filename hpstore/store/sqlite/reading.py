@@ -260,7 +260,8 @@ class ReadingMixin:
                              "GROUP BY status", (self.project_id,))
         return {s: int(n) for s, n in rows}
 
-    def has_values(self, key: str) -> bool:
+    def _looked_up(self, key: str) -> bool:
+        """Whether a trial holds values with this key, read (``has_values``, see ahead.py)."""
         return bool(self.db.query(
             "SELECT 1 FROM trials WHERE project_id = ? AND values_key = ? LIMIT 1",
             (self.project_id, key)))

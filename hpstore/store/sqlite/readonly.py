@@ -383,6 +383,8 @@ class ReadOnlyDatabase:
     def connect(self) -> sqlite3.Connection:
         return self._conn
 
+    reads = 0  # (decisions are made on a Database: see ahead.py)
+
     def query(self, sql: str, params: Any = ()) -> list[Any]:
         try:
             return self._conn.execute(sql, params).fetchall()

@@ -65,17 +65,25 @@ class WriteTransaction:
             # turn on, any failure gives it back (a Ctrl-C that lands just as it is taken,
             # too: else every other process's writes wait out their patience until this
             # one writes again); giving back a turn not held changes nothing.
-            turnstile = self.turnstile = None if db.memory else db._shared(pid).turnstile
-            if turnstile is not None:
+            if not db.memory:
+                share = db._share
+                if share is None or db._share_pid != pid:
+                    share = db._shared(pid)
+                turnstile = share.turnstile
                 turnstile.enter(pid)
-            conn.execute("BEGIN IMMEDIATE")
+            self.turnstile = turnstile
+            db._control.execute("BEGIN IMMEDIATE")
             # Checked holding the write lock: one stat, and no commit reaches a file that
             # was moved while this process waited.
             db._check_identity()
             return conn
         except BaseException as exc:
-            self._undo(conn, turnstile)
-            db._thread_lock.release()
+            try:
+                _roll_back(conn)
+            finally:
+                if turnstile is not None:
+                    turnstile.leave()
+                db._thread_lock.release()
             if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
                 raise db._explain(exc) from None
             raise
@@ -83,38 +91,33 @@ class WriteTransaction:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         db = self.db
+        if self.joined:
+            db._thread_lock.release()
+            return
         try:
-            if self.joined:
-                return
             if exc is None:
                 try:
-                    self.conn.execute("COMMIT")
+                    db._control.execute("COMMIT")
                 except BaseException as failed:
-                    self._undo(self.conn, self.turnstile)
+                    _roll_back(self.conn)
                     if isinstance(failed, SQLITE_FAILURES) and raised_by_sqlite(failed):
                         raise db._explain(failed) from None
                     raise
                 db._wrote = True
-                self._leave(self.turnstile)
                 return
-            self._undo(self.conn, self.turnstile)
+            _roll_back(self.conn)
             if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
                 raise db._explain(exc) from None
         finally:
+            if self.turnstile is not None:
+                # (the process id asked again: a child forked inside the write, by code a
+                # quick decision runs, must not give back its parent's turn)
+                self.turnstile.leave()
             db._thread_lock.release()
 
-    def _undo(self, conn: sqlite3.Connection | None, turnstile: Turnstile | None) -> None:
-        """Roll back what is open and give back the turn."""
-        try:
-            if conn is not None and conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # (gone with the connection)
-                    conn.execute("ROLLBACK")
-        finally:
-            self._leave(turnstile)
 
-    @staticmethod
-    def _leave(turnstile: Turnstile | None) -> None:
-        if turnstile is not None:
-            # (the process id asked again: a child forked inside the write, by code a
-            # quick decision runs, must not give back its parent's turn)
-            turnstile.leave()
+def _roll_back(conn: sqlite3.Connection | None) -> None:
+    """Roll back what ``conn`` has open."""
+    if conn is not None and conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # (gone with the connection)
+            conn.execute("ROLLBACK")
