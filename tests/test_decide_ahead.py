@@ -7,17 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _workers import space as _space
 
 import hpstore
+from hpstore.store import ahead as deciding_ahead
 from hpstore.store.sqlite import ahead
-
-
-def _space() -> hpstore.HyperParameters:
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -10, 10)
-    hp.Int("y", 0, 10)
-    hp.Choice("c", ["a", "b"])
-    return hp
 
 
 def _oracle(path: Any, seed: int = 5) -> hpstore.RandomSearchOracle:
@@ -75,7 +69,7 @@ def test_a_worker_alone_records_its_trial_in_one_statement(tmp_path, counted, mo
     assert statements == {"BEGIN IMMEDIATE", "INSERT INTO trials", "COMMIT"}
     assert counted == {"made": 1, "refused": 0}
 
-    monkeypatch.setattr(ahead, "_MAX_VOIDED", 0)  # never ahead: the facts and the look-up
+    monkeypatch.setattr(deciding_ahead, "MAX_VOIDED", 0)  # never ahead: facts, look-up
     statements = {s.split(" (")[0].split(",")[0] for s in _create_statements(oracle)}
     assert "SELECT p.max_trials" in statements
     assert any(s.startswith("SELECT 1 FROM trials WHERE project_id") for s in statements)
@@ -138,7 +132,7 @@ def test_a_decision_made_ahead_is_the_one_the_lock_would_give(tmp_path, counted,
     assert counted["made"] >= 5
     # each of the six changes refused what was made ahead (and nothing was written)
     assert counted["refused"] == 6
-    monkeypatch.setattr(ahead, "_MAX_VOIDED", 0)
+    monkeypatch.setattr(deciding_ahead, "MAX_VOIDED", 0)
     made_under_lock = _interleaved(tmp_path / "locked.db")
     assert ahead_made == made_under_lock
     assert ahead_made[-1] == ("STOPPED", None)
@@ -169,7 +163,7 @@ def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(tmp_path, co
     for _ in range(12):
         _run_one(oracle)
     assert counted["made"] == 0
-    assert oracle._project._voided == ahead._MAX_VOIDED
+    assert oracle._project._voided == deciding_ahead.MAX_VOIDED
     assert oracle.get_state_value("made") == 12  # each decision counted once
 
 

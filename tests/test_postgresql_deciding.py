@@ -114,11 +114,11 @@ def test_a_decider_that_reads_the_store_is_not_asked_ahead_for_long(monkeypatch,
     # the grid reads its position from the store: a decision made ahead on it would rest
     # on a read the insert cannot check, so it is made the usual way; after a few such
     # tries the grid is not asked ahead again
-    from hpstore.store.postgresql.deciding import _MAX_VOIDED
+    from hpstore.store.ahead import MAX_VOIDED
 
     oracle = ORACLES["grid"](fresh_url())
     finish(oracle, stop_after=8)
-    assert oracle._project._voided == _MAX_VOIDED
+    assert oracle._project._voided == MAX_VOIDED
     trial, sent, _ = Trace(monkeypatch).of(lambda: oracle.create_trial("w"))
     assert sent[0] == "BEGIN" and trial.status == "RUNNING"
     # the same trials, in the same order, as the grid on a file

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import ProjectRemovedError, TunerIdInUseError
+from hpstore.store.ahead import DecidingAhead
 from hpstore.store.contract import CreationFacts, Decider, Decision
 from hpstore.store.postgresql.database import STATISTICS_AT, Closing
 from hpstore.store.postgresql.liveness import SESSION_LIVES
@@ -107,8 +108,6 @@ _WRITE_STATE = (
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
     "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value")
 
-#: decisions made ahead that read the store, after which a decider is not asked ahead
-_MAX_VOIDED = 3
 #: how many of a worker's last strides between its numbers foresee its next number
 _STRIDES_KEPT = 8
 
@@ -130,20 +129,12 @@ def facts_of(row: Any) -> CreationFacts:
     return CreationFacts(row[0], int(row[1] or 0), bool(row[2]), int(row[3]), int(row[4]))
 
 
-class DecidingMixin:
-    """How :class:`hpstore.store.postgresql.project.PostgresProject` decides new trials."""
+class DecidingMixin(DecidingAhead):
+    """How :class:`hpstore.store.postgresql.project.PostgresProject` decides new trials
+    (what it shares with the SQLite engine's decisions made ahead: DecidingAhead)."""
 
     db: Any
     project_id: int
-    _deferring: int | None
-    _deferred: list[str]
-    #: the facts this worker's next decision should find, from its last one: the next
-    #: number, nothing queued, nothing running, the same settings and space
-    _expected: CreationFacts | None = None
-    #: whether the last decision found the facts expected (then the next is made on them)
-    _foreseen: bool = False
-    #: decisions made ahead that read the store (see _decide_ahead)
-    _voided: int = 0
     #: the last number this worker took, and how far each of its last numbers was from
     #: the one before: with W workers on a project it is W as a rule
     _last_number: int | None = None
@@ -182,9 +173,9 @@ class DecidingMixin:
         # it goes (both ways give the same answer; a slow decider, a model to fit, looks up
         # as it goes from the start).
         outcome: TrialRecord | Decision | _LookFirst | None = None
-        if (quick and running and self._foreseen and self._expected is not None
-                and self._voided < _MAX_VOIDED):
+        if quick and running and self._may_ask_ahead():
             # as the last decision found: decided on the facts it left
+            assert self._expected is not None
             outcome = self._decide_ahead(decider, tuner_id, session, self._expected,
                                          draws_ahead)
         if outcome is None:
@@ -331,19 +322,8 @@ class DecidingMixin:
         """
         if facts.queued or self.db.in_transaction:
             return None
-        self._foreseen = False  # set again by a decision recorded ahead
-        statements = self.db.statements
-        self._deferring, self._deferred = threading.get_ident(), []
-        try:
-            decision = decider(facts)
-        except Exception:  # made again the usual way, where it is raised
-            return None
-        finally:
-            self._deferring = None
-        if self.db.statements != statements:
-            self._voided += 1  # it read the store: its decision rests on unchecked reads
-            return None
-        if decision.status != TrialStatus.RUNNING:
+        decision = self._ask_ahead(decider, facts, lambda: int(self.db.statements))
+        if decision is None:
             return None
         checked = list(dict.fromkeys([*self._deferred, decision.key]))
         last = self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True,

@@ -7,7 +7,6 @@ values are asked for.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,14 +57,11 @@ class ReadingMixin:
     db: Any
     project_id: int
     name: str
-    #: the thread whose decision defers its look-ups of values run before to its insert,
-    #: and the keys it asked about
-    _deferring: int | None = None
-    _deferred: list[str]
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
         def check_exists(self, conn: Any = None) -> None: ...
+        def _deferred_look_up(self, key: str) -> bool: ...
 
     def trial(self, trial_id: str) -> TrialRecord:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
@@ -153,10 +149,9 @@ class ReadingMixin:
         return {s: int(n) for s, n in rows}
 
     def has_values(self, key: str) -> bool:
-        if self._deferring == threading.get_ident():
+        if self._deferred_look_up(key):
             # asked by a decision in the making: its insert looks up every key asked
             # (see PostgresProject.decide), saving a round trip under the decision lock
-            self._deferred.append(key)
             return False
         return bool(self.db.query(
             "SELECT 1 FROM trials WHERE project_id = %s AND values_key = %s",

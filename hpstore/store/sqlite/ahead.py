@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from typing import TYPE_CHECKING
 
+from hpstore.store.ahead import DecidingAhead
 from hpstore.store.contract import CreationFacts, Decider, Decision
 from hpstore.store.records import TrialRecord, dumps
 from hpstore.trial import TrialStatus
@@ -50,25 +50,13 @@ _INSERT_AHEAD = (
     "project_id = p.project_id AND status = 'RUNNING') AND NOT EXISTS (SELECT 1 FROM trials "
     "WHERE project_id = p.project_id AND values_key = ?)")
 
-#: decisions made ahead that read the store, after which a decider is not asked ahead
-_MAX_VOIDED = 3
 
-
-class AheadMixin:
+class AheadMixin(DecidingAhead):
     """Quick decisions made ahead of the write lock, for
     :class:`hpstore.store.sqlite.project.SQLiteProject`."""
 
     db: AnyDatabase
     project_id: int
-    #: the facts this worker's next decision should find, left by its last one
-    _expected: CreationFacts | None = None
-    #: whether the last decision found the facts expected (then the next is made ahead)
-    _foreseen: bool = False
-    #: decisions made ahead that read the store
-    _voided: int = 0
-    #: the thread whose look-ups of values are answered without reading, and its keys
-    _deferring: int | None = None
-    _deferred: list[str]
 
     if TYPE_CHECKING:  # provided by the project class and its reading mixin
         def _write_state(self, conn: sqlite3.Connection, values: Mapping[str, Any]
@@ -78,33 +66,18 @@ class AheadMixin:
     def has_values(self, key: str) -> bool:
         """Whether a trial holds values with this key (see the store contract); while
         this thread decides ahead, False without reading (the insert looks it up)."""
-        if self._deferring is not None and self._deferring == threading.get_ident():
-            self._deferred.append(key)
-            return False
-        return self._looked_up(key)
+        return False if self._deferred_look_up(key) else self._looked_up(key)
 
     def _decide_ahead(self, decider: Decider) -> tuple[CreationFacts, Decision] | None:
         """The decision on the facts expected, made before any lock; None when there is
         none to record ahead (not foreseen, or it read the store, raised, or is not a new
         trial whose only look-up is its own values: it is then made under the lock)."""
+        if not self._may_ask_ahead():
+            return None
         facts = self._expected
-        if not self._foreseen or facts is None or self._voided >= _MAX_VOIDED:
-            return None
-        self._foreseen = False  # set again by a decision recorded ahead
-        reads = self.db.reads
-        self._deferred = []
-        self._deferring = threading.get_ident()
-        try:
-            decision = decider(facts)
-        except Exception:  # made again under the lock, where it is raised
-            return None
-        finally:
-            self._deferring = None
-        if self.db.reads != reads:
-            self._voided += 1  # it read the store: its decision rests on unchecked reads
-            return None
-        if decision.status != TrialStatus.RUNNING or any(
-                key != decision.key for key in self._deferred):
+        assert facts is not None
+        decision = self._ask_ahead(decider, facts, lambda: self.db.reads)
+        if decision is None or any(key != decision.key for key in self._deferred):
             return None
         return facts, decision
 
