@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,11 +117,14 @@ def tracker_of(rows: Iterable[MetricRow]) -> MetricsTracker:
     return tracker
 
 
-def best_of(rows: Iterable[MetricRow], name: str) -> tuple[float | None, int | None]:
+def best_of(rows: Sequence[MetricRow], name: str) -> tuple[float | None, int | None]:
     """``(get_best_value(name), get_best_step(name))`` of the tracker these rows make,
     worked out without making it (the score of nearly every trial): the best step mean
     (NaN steps left out; NaN when each is), the lowest such step; (None, None) without a
     row of ``name``."""
+    if len(rows) == 1 and rows[0][0] == name:  # (one report, the usual trial of a loop)
+        value = rows[0][3]
+        return (math.nan, None) if math.isnan(value) else (value, rows[0][2])
     steps: dict[int, list[float]] = {}
     direction = None
     for metric, metric_direction, step, value in rows:
