@@ -109,6 +109,30 @@ def test_the_declared_direction_decides_the_score(db, objective, reports, score,
     assert oracle.get_best_trials(1)[0].trial_id == trial.trial_id
 
 
+@pytest.mark.parametrize("where", ["subclass", "instance"])
+def test_a_score_trial_of_ones_own_scores_every_trial(db, where):
+    # end_trial scores from the reported values itself only for the base score_trial; an
+    # override, on a subclass or set on the oracle in a notebook, is given each trial
+    def last_value(oracle, trial):
+        trial.score = trial.metrics.get_last_value("loss")
+        trial.best_step = 2
+
+    if where == "subclass":
+        class LastValue(type(open_oracle(db + "-kind"))):
+            def score_trial(self, trial):
+                last_value(self, trial)
+        oracle = LastValue("loss", max_trials=2, hyperparameters=space(), database=db)
+    else:
+        oracle = open_oracle(db, max_trials=2)
+        oracle.score_trial = lambda trial: last_value(oracle, trial)
+    trial = oracle.create_trial("w")
+    for step, value in enumerate([3.0, 1.0, 2.0]):
+        oracle.update_trial(trial.trial_id, {"loss": value}, step=step)
+    oracle.end_trial(trial)
+    assert (trial.score, trial.best_step) == (2.0, 2)
+    assert oracle.get_trial(trial.trial_id).score == 2.0  # not the best value, 1.0
+
+
 # -- seeds ----------------------------------------------------------------------------------------
 
 def test_seed_none_follows_python_random_and_is_stored(tmp_path):

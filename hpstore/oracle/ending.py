@@ -242,8 +242,9 @@ class EndingMixin:
             key, written = values_key(values), values
         score = best_step = None
         if status in (TrialStatus.COMPLETED, TrialStatus.STOPPED):
-            if type(self).score_trial is EndingMixin.score_trial:
-                # score_trial's own scoring, worked out from the rows: no Trial to build
+            if getattr(self.score_trial, "__func__", None) is EndingMixin.score_trial:
+                # score_trial's own scoring (not a subclass's, nor one set on this oracle),
+                # worked out from the rows: no Trial to build
                 score, best_step = best_of(rows, self.objective.name)
             else:  # a subclass's: given the trial as it ran
                 stored = trial_from(record, self._space, self._project, rows=rows)
