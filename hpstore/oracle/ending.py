@@ -246,7 +246,7 @@ class EndingMixin:
                 # score_trial's own scoring (not a subclass's, nor one set on this oracle),
                 # worked out from the rows: no Trial to build
                 score, best_step = best_of(rows, self.objective.name)
-            else:  # a subclass's: given the trial as it ran
+            else:  # one of one's own (a subclass's, or set on it): given the trial as it ran
                 stored = trial_from(record, self._space, self._project, rows=rows)
                 if written is not record.values_json:  # the worker changed them: those
                     space, changed = self._space, dict(values)

@@ -348,7 +348,8 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
                 # (running=(): none runs, as the facts' statement says, unless read below)
                 facts = self._facts_from(found, () if running else None)
                 in_use = bool(found[0][5])
-                self._foreseen = facts == self._expected  # (running read: none runs)
+                # found as the last decision left them: the next is made ahead of the lock
+                self._foreseen = facts == self._expected
                 if running and found[0][6]:  # some run: to hand back or reap, maybe
                     with_running = self._with_running(facts, tuner_id, session)
                     if with_running is None:
