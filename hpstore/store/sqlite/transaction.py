@@ -66,7 +66,7 @@ class WriteTransaction:
             # too: else every other process's writes wait out their patience until this
             # one writes again); giving back a turn not held changes nothing.
             if not db.memory:
-                share = db._share
+                share = db._share  # (Database._shared's own check, without its call)
                 if share is None or db._share_pid != pid:
                     share = db._shared(pid)
                 turnstile = share.turnstile
