@@ -118,6 +118,7 @@ def resume_and_queries(size: int, folder: str, repeats: int = 5) -> dict[str, fl
     ``repeats`` fresh opens), and get_best_trials(10)."""
     path = os.path.join(folder, f"growth-{size}.db")
     if not os.path.exists(path):
+        os.makedirs(folder, exist_ok=True)  # (made by the growth part when it ran first)
         growth(size, folder)
     resumes = []
     for i in range(repeats):

@@ -54,6 +54,18 @@ def test_scale_measures_only_the_parts_asked_for(tmp_path, capsys):
     assert not [b for b in results["bars"] if "resume" in b or "last 1,000" in b]
 
 
+def test_scale_measures_resume_alone(tmp_path):
+    # the resume part filled its search in the growth part's folder, which only the growth
+    # part made: asked for alone, it stopped on "The folder ... does not exist"
+    out = tmp_path / "scale.json"
+    assert scale.main(["--sizes", "30", "--repeats", "1", "--peer-sizes", "--parts",
+                       "resume", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["growth"] == [] and results["processes"] == []
+    assert [r["trials"] for r in results["resume"]] == [30]
+    assert results["resume"][0]["resume_s"] > 0 and results["resume"][0]["open_s"] > 0
+
+
 def test_scale_interleaves_the_process_counts(tmp_path, monkeypatch):
     # each count's runs spread over the whole part (1, 2, 1, 2), not one count's runs all
     # at one moment of the machine and the next count's at another
