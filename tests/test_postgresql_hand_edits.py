@@ -1,6 +1,7 @@
 """A PostgreSQL schema an administrator changed by hand under a search: a trigger, rule or
-constraint added, a status-log trigger disabled, row-level security turned on, a column or
-the schema itself dropped or renamed. Each is refused at open (or named to the worker that
+constraint added, a status-log trigger disabled, a key or constraint dropped, row-level
+security turned on, a column or the schema itself dropped or renamed; and a role set to
+fire no trigger (session_replication_role). Each is refused at open (or named to the worker that
 meets it) by the library and the tools alike, with what to do; mended, the search goes on."""
 
 from __future__ import annotations
@@ -198,3 +199,51 @@ def test_a_schema_renamed_while_a_worker_runs_is_named_and_the_search_resumes():
         resumed.end_trial(trial)
     assert [t.status for t in resumed.trials.values()] == ["COMPLETED"] * 3
     resumed.close()
+
+
+@pytest.mark.parametrize(("dropped", "table", "restore"), [
+    ("trials_number_once", "trials", "ADD CONSTRAINT trials_number_once UNIQUE "
+                                     "(project_id, number)"),
+    ("oracle_state_pkey", "oracle_state", "ADD PRIMARY KEY (project_id, key)"),
+    ("observations_trial_fkey", "observations", "ADD CONSTRAINT observations_trial_fkey "
+                                                "FOREIGN KEY (trial) REFERENCES trials (id) "
+                                                "ON DELETE CASCADE"),
+])
+def test_a_key_or_constraint_dropped_by_hand_is_refused_by_library_and_tools(
+        dropped, table, restore, capsys):
+    # an administrator dropped a unique constraint to load rows that broke it (or a key, a
+    # foreign key): workers ran on, and two trials could share what a search keeps once
+    url = fresh_url()
+    one_trial(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {dropped}")
+    refused(url, f"constraint '{dropped}' on {table} is missing", dropped, capsys)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {table} {restore}")
+    assert one_trial(url, loss=2.0).score == 2.0
+
+
+def test_a_writer_whose_session_fires_no_trigger_is_refused_and_a_reader_is_not(capsys):
+    # session_replication_role = replica (set for a role or a database by a replication
+    # tool): the server fires no ordinary trigger, so every status change of the search
+    # went unrecorded in its log
+    from hpstore.cli import main as cli
+
+    url = fresh_url()
+    one_trial(url)
+    replica = url + "%20-csession_replication_role%3Dreplica"
+    try:
+        psycopg.connect(replica).close()
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("the tests' role may not set session_replication_role on this server")
+    with pytest.raises(hpstore.DatabaseError, match="session_replication_role = replica"
+                       ) as raised:
+        open_oracle(replica)
+    assert "csession_replication_role%3Dorigin" in str(raised.value)
+    assert not isinstance(raised.value, ForeignSchemaError)
+    # a tool only reads: it opens the search as it is
+    capsys.readouterr()
+    assert cli(["summary", replica]) == 0
+    assert "Trials: 1, COMPLETED 1" in capsys.readouterr().out
+    with psycopg.connect(url) as conn:  # nothing was written by the refused worker
+        assert conn.execute("SELECT count(*) FROM transitions").fetchone()[0] == 2

@@ -34,6 +34,11 @@ CONSTRAINTS = ("trials_status_check", "observations_direction_check",
                "hyperparameters_project_id_fkey", "trials_project_id_fkey",
                "observations_trial_fkey", "transitions_trial_fkey",
                "oracle_state_project_id_fkey")
+#: the primary keys and unique constraints of hpstore's tables: one dropped by hand lets two
+#: rows hold what a search keeps once (a trial's number or id, a project's name)
+KEYS = ("projects_pkey", "projects_name_key", "hyperparameters_pkey", "trials_pkey",
+        "trials_id_once", "trials_number_once", "observations_pkey", "transitions_pkey",
+        "oracle_state_pkey")
 
 
 def migration_dir() -> Path:
@@ -86,7 +91,10 @@ _STATE = (
     "c.relrowsecurity AND row_security_active(c.oid) ORDER BY c.relname), "
     "ARRAY(SELECT k.conname || ' ' || c.relname FROM pg_constraint AS k JOIN pg_class AS c "
     f"ON c.oid = k.conrelid {_TABLE_IN_SCHEMA} AND k.contype IN ('c', 'f', 'x') AND NOT "
-    "k.conname = ANY(%s) ORDER BY k.conname)")
+    "k.conname = ANY(%s) ORDER BY k.conname), "
+    "ARRAY(SELECT k.conname::text FROM pg_constraint AS k JOIN pg_class AS c ON c.oid = "
+    f"k.conrelid {_TABLE_IN_SCHEMA}), "
+    "current_setting('session_replication_role')")
 _VERSION = "SELECT coalesce(max(version), 0) FROM hpstore_migrations"
 
 
@@ -99,13 +107,17 @@ def inspect(db: Any) -> tuple[int, set[str]]:
             application made.
         ForeignSchemaError: a trigger or rule hpstore did not write is on one of its
             tables, one of its own triggers is missing or disabled, a constraint it did not
-            write checks them, or row-level security hides some of their rows from the role.
+            write checks them, one it wrote (a key, a unique, check or foreign-key
+            constraint) is missing, or row-level security hides some of their rows from
+            the role.
         SchemaVersionError: written by a newer hpstore.
+        DatabaseError: the session fires no ordinary trigger (a writer with
+            ``session_replication_role = replica``).
     """
     names = list(TABLES + VIEWS)
-    objects, triggers, disabled, rules, hidden, checks = db.query(_STATE, (
+    objects, triggers, disabled, rules, hidden, checks, constraints, role = db.query(_STATE, (
         db.schema, [*names, "hpstore_migrations"], *(db.schema, list(TABLES)) * 5,
-        list(CONSTRAINTS)))[0]
+        list(CONSTRAINTS), db.schema, list(TABLES)))[0]
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
@@ -115,7 +127,9 @@ def inspect(db: Any) -> tuple[int, set[str]]:
                 f"The schema {db.schema!r} of {db.location} holds {', '.join(sorted(found))} "
                 "but no hpstore_migrations table: another application's tables. Give hpstore "
                 "a schema of its own (in the URL: ?options=-csearch_path%3Dhpstore).")
+        _fires_triggers(db, role)
         return 0, found
+    _fires_triggers(db, role)
     foreign = sorted(set(triggers + disabled) - set(TRIGGERS))
     if foreign:
         raise ForeignSchemaError(
@@ -168,7 +182,37 @@ def inspect(db: Any) -> tuple[int, set[str]]:
             f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
             f"{'view' if missing[0] in VIEWS else 'table'} {missing[0]!r} is missing. Restore "
             "it from a backup.")
+    gone = [name for name in (*KEYS, *CONSTRAINTS) if name not in constraints]
+    if gone:
+        # (a unique constraint or key dropped by hand, to load rows that broke it, say: what
+        # the search keeps once could then be written twice, unseen)
+        raise ForeignSchemaError(
+            f"The schema {db.schema!r} of {db.location} is not as hpstore writes it: the "
+            f"constraint {gone[0]!r} on {_table_of(gone[0])} is missing. Restore the "
+            "schema from a backup.")
     return version, found
+
+
+def _fires_triggers(db: Any, role: str) -> None:
+    """Refuse a writer whose session fires no ordinary trigger.
+
+    Raises:
+        DatabaseError: ``session_replication_role`` is ``replica`` (set for the role or the
+            database, for a replication tool, say): the triggers that write the status log
+            of every search would not fire, and its status changes would go unrecorded.
+    """
+    if role == "replica" and not getattr(db, "read_only", False):
+        raise DatabaseError(
+            f"The role connecting to {db.location} runs with session_replication_role = "
+            "replica, under which the server fires none of the triggers that write a "
+            "search's status log. Connect with the default, origin: add "
+            "options=-csession_replication_role%3Dorigin to the URL's parameters, or "
+            "ALTER ROLE ... RESET session_replication_role.")
+
+
+def _table_of(constraint: str) -> str:
+    """The table of one of hpstore's constraints, named as the server names them."""
+    return max((t for t in TABLES if constraint.startswith(f"{t}_")), key=len)
 
 
 def migrate(db: Any) -> int:
