@@ -493,6 +493,29 @@ def test_a_table_lock_held_too_long_times_out_naming_its_holder():
     store.close()
 
 
+def test_a_table_lock_met_by_a_new_workers_liveness_lock_is_named_too():
+    """A worker starting while an administrator's LOCK TABLE is open: its liveness lock's
+    look-up of the trials timed out saying only "took too long", the one lock timeout that
+    did not name the holder."""
+    import psycopg
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    store = open_store(url, timeout=0.5)
+    with psycopg.connect(url, application_name="the maintenance") as admin:
+        admin.execute("LOCK TABLE trials IN ACCESS EXCLUSIVE MODE")
+        holder = admin.info.backend_pid
+        with pytest.raises(LockTimeoutError) as raised:
+            store.session()
+        said = str(raised.value)
+        assert f"backend {holder} (the maintenance" in said, said
+        assert "AccessExclusiveLock on trials" in said, said
+        admin.rollback()
+    assert store.session()  # the lock gone, the worker's liveness lock is taken
+    store.close()
+
+
 def test_a_statement_cancelled_by_an_administrator_is_said_so_and_the_trial_goes_on():
     """pg_cancel_backend on a worker's statement (an administrator ending what waits on
     a lock): the worker read 'PostgreSQL failed on URL: canceling statement due to user

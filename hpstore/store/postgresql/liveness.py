@@ -45,8 +45,10 @@ import threading
 import time
 from typing import Any
 
-from hpstore.errors import DatabaseError, ServerUnavailableError
+from hpstore.errors import DatabaseError, LockTimeoutError, ServerUnavailableError
+from hpstore.store.postgresql.diagnosis import lock_holders
 from hpstore.store.postgresql.driver import connect, explain
+from hpstore.store.postgresql.schema import TABLES
 
 #: tokens of the liveness locks this process holds (on any store), by token
 _HELD: dict[str, int] = {}
@@ -145,7 +147,9 @@ class Liveness:
     what it needs to connect, not the store's Database: a dropped store is collected.
 
     Raises:
-        DatabaseError: the lock could not be taken (the server cannot be reached).
+        DatabaseError: the lock could not be taken (the server cannot be reached); a
+            LockTimeoutError naming the holder when a table lock held up its look-up of the
+            trials past the timeout.
     """
 
     def __init__(self, db: Any) -> None:
@@ -154,6 +158,7 @@ class Liveness:
         self.users = 0
         self.cls = db.keys["live"]
         self.location, self.timeout, self.psycopg = db.location, db.timeout, db.psycopg
+        self.schema = db.schema
         self._conninfo = db.conninfo("liveness")
         self._conn: Any = None
         self._held = threading.Event()
@@ -194,9 +199,16 @@ class Liveness:
                     continue
                 break
         except self.psycopg.Error as exc:
+            error = explain(exc, self.location)
+            if isinstance(error, LockTimeoutError):
+                # (the look-up of the trials waited behind a table lock, an administrator's
+                # LOCK TABLE or VACUUM FULL: named as a step's lock timeout names it)
+                held = lock_holders(lambda sql, args=(): conn.execute(sql, args).fetchall(),
+                                    [], self.schema, TABLES)
+                error = LockTimeoutError(f"{error} {held}".strip())
             with contextlib.suppress(Exception):
                 conn.close()
-            raise explain(exc, self.location) from None
+            raise error from None
         self._conn = conn
         self._held.set()
         return key
