@@ -155,6 +155,26 @@ def test_continuous_float_round_trip_is_close(hp, p):
 
 
 @SETTINGS
+@given(floats())
+def test_a_continuous_floats_bounds_map_to_0_and_1(hp):
+    # reverse_log computed max_value's probability as 1 - log((max + min - max) / min) / ...,
+    # and max + min - max is not always min in floats: 1.0000000000000602 for
+    # Float(1e-3, 10, reverse_log), below 0 at min_value for other ranges
+    if hp.values is not None or hp.max_value == hp.min_value:
+        return
+    assert hp.value_to_prob(hp.min_value) == 0.0
+    assert hp.value_to_prob(hp.max_value) == 1.0
+    middle = hp.prob_to_value(0.5)
+    assert 0.0 <= hp.value_to_prob(middle) <= 1.0
+
+
+def test_reverse_log_bounds_found_outside_0_and_1():
+    assert Float("x", 1e-3, 10, sampling="reverse_log").value_to_prob(10) == 1.0
+    low, high = 0.014675821045048089, 0.01887854827591719
+    assert Float("x", low, high, sampling="reverse_log").value_to_prob(low) == 0.0
+
+
+@SETTINGS
 @given(hyperparameters)
 def test_each_hyperparameter_config_round_trips(hp):
     item = {"class_name": type(hp).__name__, "config": hp.get_config()}
