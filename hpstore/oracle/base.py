@@ -401,7 +401,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
                       ) -> Trial:
         """Record the result a trial ends with (what ``run_trial`` returns), as
         :meth:`update_trial` does, but never judged by the stopping rule: a rule judges a
-        curve while it trains, and a final result is no step of one.
+        curve while it trains, and a final result is no step of one. Recorded at
+        ``step`` as a report is: at a step already reported it is averaged with that
+        step's values, so a result that follows a curve needs a step of its own.
 
         Raises:
             as :meth:`update_trial`.
