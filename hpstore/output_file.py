@@ -254,8 +254,15 @@ def _not_written(given: str, real: Path, size: int, exc: OSError, created: bool,
         free = None
         with contextlib.suppress(OSError):
             free = shutil.disk_usage(real.parent).free
-        room = "" if free is None else f", {free} bytes free of the {size} it needs"
-        cause = f"the disk holding {real.parent} is full ({text}{room})"
+        if free is not None and free >= size:
+            # (a device that takes nothing, /dev/full: "the disk is full, 12 GB free")
+            cause = (f"it refused the data ({text}), though the disk holding "
+                     f"{real.parent} has {free} bytes free of the {size} it needs: a "
+                     "device that takes nothing, such as /dev/full")
+            remedy = "choose another output with -o"
+        else:
+            room = "" if free is None else f", {free} bytes free of the {size} it needs"
+            cause = f"the disk holding {real.parent} is full ({text}{room})"
     else:
         cause = text
         remedy = "run again once that is mended"

@@ -336,6 +336,21 @@ def test_objective_when_the_scores_do_not_tell(project_dir, tmp_path, capsys):
     assert code == 0 and "objective val_accuracy (max)" in out
 
 
+@pytest.mark.parametrize(("given", "said"), [
+    ("0", "argument --max-trials: must be at least 1, received 0"),
+    ("ten", "argument --max-trials: expected a whole number, received 'ten'"),
+])
+def test_a_max_trials_not_above_zero_is_named_as_every_option_is(tmp_path, capsys, given,
+                                                                 said):
+    # it said "--max-trials must be at least 1", without the value, unlike every other option
+    db = tmp_path / "search.db"
+    with pytest.raises(SystemExit) as exited:  # (argparse's exit, as for any option)
+        run(capsys, FIXTURE, db, "--max-trials", given)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and said in err, err
+    assert not db.exists()
+
+
 def test_other_oracle_and_max_trials(tmp_path, capsys):
     db = tmp_path / "search.db"
     code, out, err = run(capsys, FIXTURE, db, "--oracle", "BayesianOptimization",

@@ -160,15 +160,23 @@ def test_command_line_runs_a_round_and_reports(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "named"), [
-    (["--processes", "0"], "--processes"),
-    (["--step-time", "-1"], "--step-time"),  # (every worker crashed on it)
+    (["--processes", "0"], "argument --processes: must be at least 1, received 0"),
+    (["--trials", "x"], "argument --trials: expected a whole number, received 'x'"),
+    (["--step-time", "-1"], "argument --step-time: must be 0 or more"),  # (workers crashed)
+    (["--kill-every", "0"], "argument --kill-every: must be a number of seconds above 0"),
+    (["--minutes", "nan"], "argument --minutes: must be 0 or more minutes, received nan"),
     (["--json", "/no/such/folder/r.json"], "--json"),  # (said after the whole run)
 ])
 def test_bad_arguments_are_refused(capsys, argv, named):
+    # each option's error named that option alone ("--processes and --trials must be at
+    # least 1, --kill-every above 0, ..." for any of them)
     with pytest.raises(SystemExit) as exc:
         stress.main(argv)
     assert exc.value.code == 2
-    assert named in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert named in err, err
+    if argv[0] == "--json":  # an output file's problem: one line, as every tool says it
+        assert err.startswith("hpstore: error: ") and err.count("\n") == 1, err
 
 
 def test_the_json_file_never_replaces_a_search_nor_a_file_without_force(tmp_path, capsys):

@@ -324,6 +324,16 @@ def test_an_output_onto_a_full_disk_names_it_and_leaves_no_part_of_it(search, tm
     assert done.stdout.splitlines() == ["exit 2", "no file"], done.stdout
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a Linux device")
+def test_a_device_that_takes_nothing_is_not_called_a_full_disk(search, capsys):
+    # -o /dev/full said "the disk holding /dev is full (..., 12630093824 bytes free of the
+    # 31964 it needs)"
+    code, _, err = run(capsys, "report", str(search), "-o", "/dev/full")
+    assert code == 2, err
+    assert err.startswith("hpstore: error: Cannot write /dev/full: it refused the data"), err
+    assert "is full" not in err and "such as /dev/full" in err and "another output" in err
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="mount namespaces")
 def test_a_file_replaced_with_force_on_a_full_disk_stays_as_it_was(search, tmp_path):
     # --force over an existing file: the disk filled half-way through left the first

@@ -1,4 +1,6 @@
-"""hpstore check DB: integrity, schema version, interrupted trials, and what to do."""
+"""hpstore check DB: integrity, schema (hpstore's own, and its version), every row's
+contents, the file's names, interrupted trials, and what to do. Exit code 1 when it finds a
+problem in the search, 0 when none, 2 when DB is no search at all."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ The page shows the projects in the file, and for each its optimisation history, 
 against each hyperparameter, parallel coordinates, learning curves, the runs per worker and
 a trials table to filter, sort and page through (where each trial came from, notes,
 retired trials marked); one trial's values, metrics per step, status changes and
-traceback; two projects compared. It updates itself as trials change,
-and stops once the search is finished.
+traceback; two projects compared. The page updates itself as trials change, and stops
+asking once the search is finished (the server runs until Ctrl-C).
 
 Read-only like every inspection tool: the search is opened with mode=ro, the server
 answers GET and HEAD only and has no endpoint that writes. It listens on 127.0.0.1, this machine

@@ -55,7 +55,7 @@ from hpstore.oracles import (
 )
 from hpstore.store import NewProject, open_store, shown
 from hpstore.store.postgresql import is_url
-from hpstore.tooling import run_tool
+from hpstore.tooling import at_least, run_tool
 from hpstore.trial import MetricHistory, TrialStatus
 
 # KerasTuner's tuner (and oracle) names -> the hpstore oracle that continues that search
@@ -497,12 +497,10 @@ def main(argv: list[str] | None = None) -> int:
                              "not in the files; repeat for several; default: the metric the "
                              "scores come from (for KerasTuner's multi_objective, the "
                              "metrics that add up to it)")
-    parser.add_argument("--max-trials", type=int, default=None,
+    parser.add_argument("--max-trials", type=at_least(1), default=None,
                         help="max_trials of the imported search; default: the trials imported "
                              "(random and Bayesian), none (grid and Hyperband)")
     args = parser.parse_args(argv)
-    if args.max_trials is not None and args.max_trials < 1:
-        parser.error("--max-trials must be at least 1")
     plan = import_project(args.directory, args.database, project=args.project,
                           overwrite=args.overwrite, oracle=args.oracle,
                           objective=args.objective, max_trials=args.max_trials)

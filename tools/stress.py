@@ -53,7 +53,7 @@ from hpstore.errors import HpStoreError, OutputFileError
 from hpstore.output_file import check_output, write_output
 from hpstore.store import open_store
 from hpstore.store.postgresql import is_url, redact
-from hpstore.tooling import terminated_as_interrupted
+from hpstore.tooling import at_least, error_line, seconds, terminated_as_interrupted
 
 ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
@@ -497,16 +497,17 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--oracle", default="random", choices=(*ORACLES, "all"),
                    help="the search algorithm the workers run; all: each in turn")
-    p.add_argument("--processes", type=int, default=4,
+    p.add_argument("--processes", type=at_least(1), default=4,
                    help="worker processes sharing the search file")
-    p.add_argument("--trials", type=int, default=200, help="trials per round (max_trials)")
+    p.add_argument("--trials", type=at_least(1), default=200,
+                   help="trials per round (max_trials)")
     p.add_argument("--kill-every", type=float, default=1.0,
                    help="mean seconds between kills")
     p.add_argument("--minutes", type=float, default=0.0,
                    help="repeat rounds for this long per oracle (0: one round)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the searches and of the kills' timing: a run repeats")
-    p.add_argument("--step-time", type=float, default=0.002,
+    p.add_argument("--step-time", type=seconds, default=0.002,
                    help="seconds each simulated training step takes")
     p.add_argument("--keep", help="keep every round's files in this folder (new, or without "
                                   "an earlier run's rounds)")
@@ -544,16 +545,19 @@ def main(argv: list[str] | None = None) -> int:
     if opts.worker:
         opts.slot = int(opts.slot)
         return worker(opts)
-    if (opts.processes < 1 or opts.trials < 1 or opts.kill_every <= 0 or opts.minutes < 0
-            or opts.step_time < 0):
-        parser().error("--processes and --trials must be at least 1, --kill-every above 0, "
-                       "--minutes and --step-time at least 0")
+    if not 0 < opts.kill_every < float("inf"):  # (NaN too)
+        parser().error(f"argument --kill-every: must be a number of seconds above 0, "
+                       f"received {opts.kill_every}")
+    if not 0 <= opts.minutes < float("inf"):
+        parser().error(f"argument --minutes: must be 0 or more minutes, received "
+                       f"{opts.minutes}")
     if opts.json is not None:  # checked before the rounds, not after them
         try:
             check_output(opts.json, database=None, force=opts.force, example="stress.json",
                          option="--json")
-        except OutputFileError as exc:
-            parser().error(str(exc))
+        except OutputFileError as exc:  # one line, as every tool says of its output file
+            print(error_line(str(exc)), file=sys.stderr)
+            raise SystemExit(2) from None
     if opts.database and not is_url(opts.database):
         parser().error("--database takes a postgresql:// URL (a file search gets a new file "
                        "per round by itself)")

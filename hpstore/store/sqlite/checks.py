@@ -45,7 +45,7 @@ def inspect_header(path: Path) -> bool:
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise NotAnHpstoreFileError(
             f"{path} is not a SQLite database, so it is not an hpstore search file. "
-            "Give the path of a search file, or a new path to start one."
+            "Give the path of a search file (or, to an oracle, a new path to start one)."
         )
     page_size = struct.unpack(">H", header[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size

@@ -134,7 +134,7 @@ def is_regular(path: Path, folder_says: str = "") -> bool:
             else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
     raise NotAnHpstoreFileError(
         f"{path} is {kind}, not a search file: hpstore neither reads nor replaces it. Give "
-        "the path of a search file, or a new path to start one.")
+        "the path of a search file (or, to an oracle, a new path to start one).")
 
 
 def identity(path: str | os.PathLike[str]) -> Identity | None:
