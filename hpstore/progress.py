@@ -8,9 +8,11 @@ no control characters are written: logs get the per-trial lines only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from hpstore import queries
@@ -227,3 +229,41 @@ class Progress:
         if self._status_shown:
             self._write("\r\x1b[2K")
             self._status_shown = False
+
+    @contextlib.contextmanager
+    def beside_output(self) -> Iterator[None]:
+        """While a trial runs in this process: what it prints to ``sys.stdout`` or
+        ``sys.stderr`` clears the live line first, so an epoch's line starts a line of its
+        own rather than running on from the live line's end."""
+        if not self.live:
+            yield
+            return
+        saved = sys.stdout, sys.stderr
+        if saved[0] is not None:
+            sys.stdout = _ClearsLiveLine(saved[0], self)  # type: ignore[assignment]
+        if saved[1] is not None:
+            sys.stderr = _ClearsLiveLine(saved[1], self)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            # (only ours are put back: a trial that set streams of its own keeps them)
+            if isinstance(sys.stdout, _ClearsLiveLine):
+                sys.stdout = saved[0]
+            if isinstance(sys.stderr, _ClearsLiveLine):
+                sys.stderr = saved[1]
+
+
+class _ClearsLiveLine:
+    """A stream that clears the live line of ``progress`` before it writes; anything else
+    is the stream's own."""
+
+    def __init__(self, stream: Any, progress: Progress) -> None:
+        self._stream, self._progress = stream, progress
+
+    def write(self, text: str) -> Any:
+        if text and self._progress._status_shown:
+            self._progress.close()
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -505,9 +505,13 @@ class Tuner:
                 self._hand_back_taken()
                 raise
             wait = _IDLE_WAIT[0]
-            self._run_one(trial, args, kwargs, progress)
-            if progress is not None:
-                progress.poll()
+            if progress is None:
+                self._run_one(trial, args, kwargs, progress)
+                continue
+            progress.poll()  # the live line with this trial running, while it runs
+            with progress.beside_output():
+                self._run_one(trial, args, kwargs, progress)
+            progress.poll()
 
     def _hand_back_taken(self) -> None:
         """After a Ctrl-C inside create_trial: a trial it had already recorded for this

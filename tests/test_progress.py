@@ -184,3 +184,56 @@ def test_the_count_of_done_trials_never_steps_back_when_trials_end_between_two_r
     assert counts == [1, 2, 3], out.getvalue()
     mine.close()
     other.close()
+
+
+def _read_all(leader: int) -> bytes:
+    import os
+
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the other end closed: all read
+            return shown
+        if not chunk:
+            return shown
+        shown += chunk
+
+
+def test_the_live_line_shows_the_trial_running_and_gives_way_to_what_it_prints(tmp_path):
+    # in a search of one process the live line was drawn only after each trial ended, so
+    # it always read "running 0 []" with its clock stopped; and what the next trial
+    # printed ran on from the end of that line
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import hpstore\n"
+              "def build(hp):\n"
+              "    hp.Int('units', 1, 100)\n"
+              "def run(trial):\n"
+              "    print('epoch of', trial.trial_id, flush=True)\n"
+              "    return 1.0\n"
+              "oracle = hpstore.RandomSearchOracle('loss', max_trials=3, seed=0, "
+              "database='tty.db')\n"
+              "hpstore.Tuner(oracle, hypermodel=build, run_trial=run, tuner_id='w').search()\n")
+    leader, follower = pty.openpty()
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdin=follower,
+                            stdout=follower, stderr=follower,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    os.close(follower)
+    shown = _read_all(leader)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, shown
+    parts = shown.replace(b"\r\n", b"\n").split(b"\r\x1b[2K")
+    live = [p for p in parts if b" done | running " in p]
+    # each trial's live line, drawn before it runs, names it running
+    for trial_id in (b"0", b"1", b"2"):
+        assert any(b"running 1 [w:" + trial_id + b"]" in p for p in live), live
+    # what a trial prints starts a line of its own: the live line is cleared before it
+    for trial_id in (b"0", b"1", b"2"):
+        printed = [p for p in parts if b"epoch of " + trial_id in p]
+        assert printed and all(p.startswith(b"epoch of ") for p in printed), parts
