@@ -7,14 +7,21 @@ import errno
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
+
+# Imported now, not when a limit is met: out of descriptors, importing it (an extension
+# module, opened as a file, after a look at every folder of the path) fails as well.
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None
 
 
 def descriptors_near_limit() -> tuple[int, int] | None:
     """(files open, the limit) when this process is within a few files of its limit on
     open files, else None (or where that cannot be known)."""
-    try:
-        import resource  # POSIX only
-    except ImportError:
+    if resource is None:
         return None
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     try:
@@ -42,9 +49,7 @@ def out_of_files(where: str, text: str) -> str | None:
 
 def file_size_limit() -> int | None:
     """This process's largest file size (``ulimit -f``) in bytes, or None when unlimited."""
-    try:
-        import resource  # POSIX only
-    except ImportError:  # pragma: no cover - Windows
+    if resource is None:
         return None
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)

@@ -135,10 +135,12 @@ def test_searches_on_many_files_dropped_unclosed_do_not_run_out_of_descriptors(t
     assert len(leftovers) <= 2, leftovers  # (the last searches may not be collected yet)
 
 
-# a process with every one of its 64 descriptors taken, then sys.argv[2] of them freed
+# a process with every one of its 64 descriptors taken, then sys.argv[2] of them freed;
+# the limit set before it starts (_at_64_files), so that it has not imported `resource`
+# itself: hpstore imported it only once out of descriptors, where the import failed
 OPEN_FILES_LEFT = r"""
-import os, resource, sys
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+import os, sys
+assert "resource" not in sys.modules
 import hpstore
 held = []
 try:
@@ -159,11 +161,17 @@ except hpstore.DatabaseError as exc:
 """
 
 
+def _at_64_files() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
 def test_a_process_out_of_file_descriptors_is_told_so(tmp_path):
     # two left: not enough for a search file, its log and its locks
     done = subprocess.run([sys.executable, "-c", OUT_OF_FILES, str(tmp_path / "s.db"), "2"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, preexec_fn=_at_64_files)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "its limit (ulimit -n) is 64" in done.stdout, done.stdout
     assert "oracle.close()" in done.stdout
@@ -192,7 +200,8 @@ def test_running_out_of_descriptors_at_any_step_of_a_search_is_told_so(tmp_path,
     # the search file, its log, its memory, the lock files, the liveness file, the
     # migrations: whichever open finds no descriptor left says so, with the limit
     done = subprocess.run([sys.executable, "-c", AT_EACH_STEP, str(tmp_path / "s.db"),
-                           str(left)], capture_output=True, text=True, timeout=120)
+                           str(left)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_at_64_files)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "UNEXPLAINED" not in done.stdout, done.stdout
     assert done.stdout == "ran\n" or "its limit (ulimit -n) is 64" in done.stdout, done.stdout
