@@ -323,3 +323,28 @@ def test_a_warm_source_gone_since_the_open_does_not_fail_the_trial_that_grew_the
     assert told[0].filename == __file__
     assert oracle.get_trial(trial.trial_id).status == "COMPLETED"
     assert oracle.create_trial("w").status == "RUNNING"  # the search goes on
+
+
+def test_a_stand_in_for_an_oracle_of_ones_own_says_it_decides_no_trial(tmp_path):
+    # Oracle.attach of a search made by a class of the user's own: its create_trial said
+    # "Counter must implement populate_space(trial_id)", of a class that did
+    class Counter(hpstore.Oracle):
+        def populate_space(self, trial_id):
+            return {"status": "RUNNING", "values": {"n": len(self.project.trials())}}
+
+    hp = hpstore.HyperParameters()
+    hp.Int("n", 0, 100)
+    path = str(tmp_path / "own.db")
+    made = Counter("loss", hyperparameters=hp, max_trials=5, database=path)
+    first = made.create_trial("w")
+    made.end_trial(first)
+    made.close()
+    stand_in = hpstore.Oracle.attach(path)
+    assert type(stand_in).__name__ == "Counter"
+    with pytest.raises(NotImplementedError) as raised:
+        stand_in.create_trial("w")
+    said = str(raised.value)
+    assert "opened with Oracle.attach" in said and "Counter(..., database=...)" in said
+    assert "must implement" not in said
+    assert [t.trial_id for t in stand_in.trials.values()] == [first.trial_id]  # nothing new
+    stand_in.close()

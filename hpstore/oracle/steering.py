@@ -586,7 +586,16 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
     if made_by is None:
         # An oracle class of the user's own, not importable here: a stand-in of the same
         # name, which steers and reads but cannot decide trials.
-        made_by = type(record.oracle_class, (cls,), {})
+        name = record.oracle_class
+
+        def populate_space(self: Any, trial_id: str) -> dict[str, Any]:
+            raise NotImplementedError(
+                f"This {name} was opened with Oracle.attach, which stands in for an oracle "
+                "class of your own: it steers and reads the search, and decides no trial. "
+                f"Open the search with your class ({name}(..., database=...)) to run "
+                "trials.")
+
+        made_by = type(name, (cls,), {"populate_space": populate_space})
     config = record.oracle_config
     search = config.get("search") if isinstance(config.get("search"), Mapping) else {}
     options = config.get("options") if isinstance(config.get("options"), Mapping) else {}
