@@ -81,8 +81,10 @@ def _unsample(value: float, low: float, high: float, sampling: str) -> float:
         return math.log(value / low) / math.log(high / low)
     # (high + low - value is rounded: at a bound it is not always low or high, and the
     # bound's probability stepped past 0 or 1, or fell short of them, as KerasTuner's does)
-    if value in (low, high):
-        return 0.0 if value == low else 1.0
+    if value == low:
+        return 0.0
+    if value == high:
+        return 1.0
     prob = 1 - math.log((high + low - value) / low) / math.log(high / low)
     return min(max(prob, 0.0), 1.0) if low < value < high else prob
 

@@ -121,15 +121,14 @@ def inspect(db: Any) -> tuple[int, set[str]]:
     found = set(objects)
     marked = "hpstore_migrations" in found
     found.discard("hpstore_migrations")
+    if not marked and found:
+        raise NotAnHpstoreFileError(
+            f"The schema {db.schema!r} of {db.location} holds {', '.join(sorted(found))} "
+            "but no hpstore_migrations table: another application's tables. Give hpstore "
+            "a schema of its own (in the URL: ?options=-csearch_path%3Dhpstore).")
+    _fires_triggers(db, role)  # (before a new schema is made, too)
     if not marked:
-        if found:
-            raise NotAnHpstoreFileError(
-                f"The schema {db.schema!r} of {db.location} holds {', '.join(sorted(found))} "
-                "but no hpstore_migrations table: another application's tables. Give hpstore "
-                "a schema of its own (in the URL: ?options=-csearch_path%3Dhpstore).")
-        _fires_triggers(db, role)
         return 0, found
-    _fires_triggers(db, role)
     foreign = sorted(set(triggers + disabled) - set(TRIGGERS))
     if foreign:
         raise ForeignSchemaError(
