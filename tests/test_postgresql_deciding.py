@@ -245,21 +245,76 @@ def test_workers_taking_turns_foresee_their_numbers_and_decide_ahead(monkeypatch
     # (the second decision learns the stride, the third finds the number it foresaw)
     assert shapes[first][-1] == shapes[second][-1] == ONE_TRIP
     # the second worker leaves: the first, alone, expects 8 (right), then 10 (refused:
-    # 9 is next), and follows its new stride as soon as two strides agree (after 10),
-    # which 11 confirms: 12 is decided ahead again
+    # 9 is next, and it had foreseen every number so far, so it sent that one decision
+    # alone)
     second.close()
     for _ in range(5):
         turn(first)
     assert numbers[first][4:] == [8, 9, 10, 11, 12]
     assert shapes[first][4] == ONE_TRIP
     assert shapes[first][5][:2] == ONE_TRIP and shapes[first][5][2] == "BEGIN"
-    assert shapes[first][8] == ONE_TRIP
+    # Its strides (2, 2, 2, 1) still foresee 11 after 9, but a number not foreseen came
+    # lately, so the decisions for the numbers near 11 go along: the insert takes 10, the
+    # one that is next, in one round trip; then its strides agree on 1
+    assert first._project._expected.number == 13
+    assert shapes[first][6] == shapes[first][7] == shapes[first][8] == ONE_TRIP
+    # another worker takes 13 out of turn: the first takes 14 in one round trip
+    third = another_worker(_longer(url))
+    taken = third.create_trial("v")
+    turn(first)
+    assert (taken.trial_id, numbers[first][-1], shapes[first][-1]) == ("13", 14, ONE_TRIP)
+    third.update_trial(taken.trial_id, {"loss": 1.0})
+    third.end_trial(taken)
+    third.close()
     # the values are those any way of deciding gives each number
     reference = _longer(fresh_url())
-    finish(reference, stop_after=13)
+    finish(reference, stop_after=15)
     assert values_of(first) == values_of(reference)
     first.close()
     reference.close()
+
+
+def test_decisions_sent_with_the_numbers_near_never_run_values_twice(monkeypatch):
+    # Two workers out of step on a space of 12 sets of values: their decisions made ahead
+    # go with the numbers near the one foreseen, and, as the space fills, the one whose
+    # number is next often holds values run before. The insert refuses it; the decision
+    # is made again under the lock. Every set runs once, and each number holds the values
+    # a worker alone gives it.
+    import psycopg
+
+    def oracle(url):
+        hp = hpstore.HyperParameters()
+        hp.Int("a", 0, 11)
+        return hpstore.RandomSearchOracle("loss", max_trials=40, hyperparameters=hp,
+                                          seed=7, database=url)
+
+    near, execute = [], psycopg.Connection.execute
+
+    def recording(self, query, params=None, **kwargs):
+        if "AS c(number" in str(query):
+            near.append(query)
+        return execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    url = fresh_url()
+    workers = [another_worker(oracle(url)), oracle(url)]
+    turns = [0, 1, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0] * 3
+    for who in turns:
+        trial = workers[who].create_trial(f"w{who}")
+        if trial.status == "STOPPED":
+            break
+        workers[who].update_trial(trial.trial_id, {"loss": 1.0})
+        workers[who].end_trial(trial)
+    assert trial.status == "STOPPED" and near
+    values = [t.hyperparameters.values["a"] for t in workers[0].trials.values()]
+    assert sorted(values) == list(range(12))
+    reference = oracle(fresh_url())
+    while (trial := reference.create_trial("w")).status == "RUNNING":
+        reference.update_trial(trial.trial_id, {"loss": 1.0})
+        reference.end_trial(trial)
+    assert values_of(workers[0]) == values_of(reference)
+    for worker in (*workers, reference):
+        worker.close()
 
 
 def test_an_oracle_that_changes_how_random_search_proposes_does_not_draw_ahead():

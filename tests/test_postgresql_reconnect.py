@@ -122,6 +122,43 @@ def test_a_decision_made_ahead_is_recorded_once_when_its_round_trip_is_cut(proxi
     oracle.close()
 
 
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_a_decision_sent_with_the_numbers_near_is_recorded_once_when_cut(proxied, deliver):
+    # Another worker takes the number a lone worker foresaw, twice: the second time the
+    # lone worker's decision goes with the numbers near it (see
+    # test_postgresql_deciding), and its round trip is cut. It finds out which of them
+    # landed, if any, and records that one once.
+    from _pg_oracles import another_worker
+
+    url, proxy = proxied
+    oracle, other = oracle_on(url), another_worker(oracle_on(url))
+
+    def run(worker):
+        trial = worker.create_trial("w" if worker is oracle else "v")
+        worker.update_trial(trial.trial_id, {"loss": 1.0})
+        worker.end_trial(trial)
+        return trial
+
+    for who in (oracle, oracle, oracle, other, oracle, other):
+        run(who)
+    assert [t.tuner_id for t in oracle.project.trials()] == ["w", "w", "w", "v", "w", "v"]
+    proxy.cut(b"AS c(number", deliver=deliver)
+    trial = oracle.create_trial("w")
+    assert proxy.done.is_set() and trial.status == "RUNNING" and trial.trial_id == "06"
+    assert oracle._project._foreseen  # recorded as made ahead, not made again
+    stored = oracle.project.trials()
+    assert [t.trial_id for t in stored] == [f"{n:02d}" for n in range(7)]
+    assert stored[6].values == trial.hyperparameters.values
+    assert [t.to_status for t in oracle.project.transitions(trial_id="06")] == ["RUNNING"]
+    # the values any way of deciding gives number 6
+    reference = oracle_on(admin.with_schema(server().url(), fresh_url().rsplit("%3D", 1)[1]))
+    for _ in range(7):
+        last = run(reference)
+    assert last.hyperparameters.values == trial.hyperparameters.values
+    for worker in (oracle, other, reference):
+        worker.close()
+
+
 def test_a_refused_decision_whose_answer_was_lost_never_takes_another_workers_trial(proxied):
     # A quick decision proposes values already run: its insert is refused, the COMMIT
     # lands, the answer is lost. While it reconnects another worker records the same

@@ -17,7 +17,11 @@ and the decision is made the usual way. A decider that draws ahead (random searc
 of the running trials only that none runs its values: beside other workers it expects the
 number its last strides foresee (with W workers taking turns, its last number plus W), and
 its insert checks that no running trial is its tuner's, a dead worker's, or one with fewer
-values that could still declare the rest.
+values that could still declare the rest. Workers do not keep their turns exactly (four
+on two cores: one try in three found another number than the one foreseen, most often
+one a slower worker had yet to take): once a worker's number was not the one it foresaw,
+its decision goes with the decisions for the numbers near that one, each made on the same
+facts but for its number, and the insert takes whichever is next under the lock.
 """
 
 from __future__ import annotations
@@ -68,11 +72,11 @@ _RUNNING_LIVES = (f"SELECT {TRIAL_COLUMNS}, {SESSION_LIVES} FROM trials WHERE pr
 # A quick decider's look-ups of values run before are made here: when any key it asked
 # about had run (the decision lock is held: no decision can race), nothing is written, the
 # state included, and the decision is made again.
-_INSERT_INTO = (
+_INSERT_HEAD = (
     "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s)), "
     "trial AS (INSERT INTO trials (project_id, number, trial_id, status, hp_values, values_key,"
-    " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, %s, %s,"
-    " 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s ")
+    " tuner_id, session, run_count, created_at, started_at, pid, changed_at) SELECT %s, ")
+_INSERT_INTO = f"{_INSERT_HEAD}%s, %s, 'RUNNING', %s, %s, %s, %s, 1, %s, %s, %s, %s "
 _NEVER_RUN = (
     "NOT EXISTS (SELECT 1 FROM trials WHERE project_id = %s AND values_key = ANY(%s::text[]))")
 _AND_STATE = (
@@ -91,18 +95,30 @@ _IDENTITY_NAME = "(k NOT LIKE 'tuner/%%' OR k = 'tuner/trial_id')"
 # complete them: see hpstore.oracle.values.completes; bookkeeping values tuner/... do not
 # count, but tuner/trial_id does). A running trial of another branch of a conditional
 # space names a value the decision lacks, so it never refuses it.
-_INSERT_AHEAD = (
-    f"{_INSERT_INTO}FROM lock, projects AS p WHERE p.project_id = %s AND p.max_trials IS NOT "
-    "DISTINCT FROM %s::bigint AND p.uncounted = %s AND p.space_version = %s AND coalesce(("
-    "SELECT number + 1 FROM trials WHERE project_id = p.project_id ORDER BY number DESC LIMIT "
-    "1), 0) = %s AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
+_AS_FORESEEN = (
+    "p.project_id = %s AND p.max_trials IS NOT DISTINCT FROM %s::bigint AND p.uncounted = %s "
+    "AND p.space_version = %s AND coalesce((SELECT number + 1 FROM trials WHERE project_id = "
+    "p.project_id ORDER BY number DESC LIMIT 1), 0) = ")
+_NOTHING_IN_THE_WAY = (
+    " AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = p.project_id AND "
     "queued IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM trials WHERE project_id = "
     "p.project_id AND status = 'RUNNING' AND (NOT %s OR tuner_id = %s OR (session IS NOT "
     f"NULL AND session IS DISTINCT FROM %s AND NOT {SESSION_LIVES}) OR (SELECT count(*) "
     f"FROM json_object_keys(hp_values) AS k WHERE {_IDENTITY_NAME}) < cardinality(%s::text[]) "
     "AND NOT EXISTS (SELECT 1 FROM json_object_keys(hp_values) AS k WHERE "
-    f"{_IDENTITY_NAME} AND k <> ALL(%s::text[])))) AND {_NEVER_RUN}{_AND_STATE}SELECT id "
-    "FROM trial")
+    f"{_IDENTITY_NAME} AND k <> ALL(%s::text[]))))")
+_INSERT_AHEAD = (f"{_INSERT_INTO}FROM lock, projects AS p WHERE {_AS_FORESEEN}%s"
+                 f"{_NOTHING_IN_THE_WAY} AND {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial")
+# ... and one of several decided ahead, one for each number near the one foreseen (see
+# DecidingMixin._near): the one whose number is next, if any, on the same conditions;
+# a decision among them stores no state, and each looks up its own values only.
+_INSERT_NEAR = (
+    f"{_INSERT_HEAD}c.number, c.trial_id, 'RUNNING', c.hp_values::json, c.values_key, %s, %s, "
+    "1, %s, %s, %s, %s FROM lock, projects AS p, unnest(%s::bigint[], %s::text[], %s::text[],"
+    " %s::text[]) AS c(number, trial_id, hp_values, values_key) WHERE "
+    f"{_AS_FORESEEN}c.number{_NOTHING_IN_THE_WAY} AND NOT EXISTS (SELECT 1 FROM trials WHERE "
+    "project_id = p.project_id AND values_key = c.values_key) RETURNING id, number) "
+    "SELECT id, number FROM trial")
 _WRITE_STATE = (
     "INSERT INTO oracle_state (project_id, key, value) SELECT %s, s.key, s.value::json FROM "
     "unnest(%s::text[], %s::text[]) AS s(key, value) "
@@ -110,6 +126,8 @@ _WRITE_STATE = (
 
 #: how many of a worker's last strides between its numbers foresee its next number
 _STRIDES_KEPT = 8
+#: how far from the number foreseen a decision made ahead may take another (see _near)
+_NEAR = 2
 
 
 class _LookFirst:
@@ -139,6 +157,9 @@ class DecidingMixin(DecidingAhead):
     #: the one before: with W workers on a project it is W as a rule
     _last_number: int | None = None
     _strides: collections.deque[int] | None = None
+    #: of this worker's last decisions made ahead, whether each took another number than
+    #: the one foreseen (or none)
+    _surprises: collections.deque[bool] | None = None
 
     if TYPE_CHECKING:  # provided by the project class
         def removed(self) -> ProjectRemovedError: ...
@@ -206,9 +227,11 @@ class DecidingMixin(DecidingAhead):
             facts, in_use = facts_of(found), bool(found[5])
             expected, self._expected = self._expected, None  # set again by a new trial
             # (other workers' running trials do not matter to a decider that draws ahead:
-            # the insert made ahead checks what does)
-            self._foreseen = (running and facts == expected
-                              and (draws_ahead or not self.db.preceded))
+            # the insert made ahead checks what does; nor does its number being another
+            # than foreseen, which the numbers near it sent along allow for: see _near)
+            self._foreseen = running and expected is not None and (
+                facts._replace(number=expected.number) == expected if draws_ahead
+                else facts == expected and not self.db.preceded)
             if running:
                 trials = [(trial_record(r[:-1]), bool(r[-1])) for r in self.db.preceded]
                 if any(t.tuner_id == tuner_id or (not live and t.session is not None
@@ -280,13 +303,8 @@ class DecidingMixin(DecidingAhead):
         def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
             if not rows:
                 return None
-            self._expected = CreationFacts(
-                facts.max_trials, number + (self._stride(number) if draws_ahead else 1),
-                False, facts.uncounted, facts.space_version)
-            return TrialRecord(int(rows[0][0]), number, decision.trial_id, TrialStatus.RUNNING,
-                               text, decision.key, None, None, tuner_id, session, None, 1, 0,
-                               0, None, now, now, None, os.getpid(), now,
-                               _values=decision.values)
+            return self._new_record(facts, int(rows[0][0]), number, decision, text, tuner_id,
+                                  session, now, draws_ahead=draws_ahead)
 
         row = (self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
                decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(),
@@ -303,6 +321,76 @@ class DecidingMixin(DecidingAhead):
              "AND values_key = %s AND tuner_id = %s AND session IS NOT DISTINCT FROM %s AND "
              "created_at = %s", (self.project_id, number, decision.trial_id, decision.key,
                                  tuner_id, session, now)))
+
+    def _new_record(self, facts: CreationFacts, row_id: int, number: int, decision: Decision,
+                  text: str, tuner_id: str, session: str | None, now: float, *,
+                  draws_ahead: bool) -> TrialRecord:
+        """The trial inserted as ``number`` on ``facts``, with the facts this worker's next
+        decision is to find."""
+        self._expected = CreationFacts(
+            facts.max_trials, number + (self._stride(number) if draws_ahead else 1),
+            False, facts.uncounted, facts.space_version)
+        return TrialRecord(row_id, number, decision.trial_id, TrialStatus.RUNNING, text,
+                           decision.key, None, None, tuner_id, session, None, 1, 0, 0, None,
+                           now, now, None, os.getpid(), now, _values=decision.values)
+
+    def _insert_near(self, facts: CreationFacts, near: dict[int, Decision], tuner_id: str,
+                     session: str | None) -> Closing:
+        """The insert of whichever of the decisions ``near`` (by number, each made ahead
+        on ``facts`` with that number) is for the next number under the lock, on the
+        conditions of _INSERT_AHEAD for a decider that draws ahead; it makes a
+        TrialRecord, or None when none is (nothing was written)."""
+        now = self.db.now()
+        numbers = list(near)
+        texts = [dumps(near[n].values) for n in numbers]
+        keys = [near[n].key for n in numbers]
+        names = [k for k in near[facts.number].values if is_identity_name(k)]
+
+        def inserted(rows: list[tuple[Any, ...]]) -> TrialRecord | None:
+            if not rows:
+                return None
+            number = int(rows[0][1])
+            return self._new_record(facts, int(rows[0][0]), number, near[number],
+                                  texts[numbers.index(number)], tuner_id, session, now,
+                                  draws_ahead=True)
+
+        return Closing(_INSERT_NEAR, (
+            self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, tuner_id,
+            session, now, now, os.getpid(), now, numbers, [near[n].trial_id for n in numbers],
+            texts, keys, self.project_id, facts.max_trials, facts.uncounted,
+            facts.space_version, True, tuner_id, session, self.db.keys["live"], names, names),
+            inserted,
+            # the one row of them that landed, should the connection drop after the COMMIT
+            ("SELECT id, number FROM trials WHERE project_id = %s AND (number, values_key) IN "
+             "(SELECT * FROM unnest(%s::bigint[], %s::text[])) AND tuner_id = %s AND session "
+             "IS NOT DISTINCT FROM %s AND created_at = %s",
+             (self.project_id, numbers, keys, tuner_id, session, now)))
+
+    def _near(self, decider: Decider, facts: CreationFacts, decision: Decision
+              ) -> dict[int, Decision]:
+        """``decision`` (made ahead on ``facts``) and the decisions on the numbers near
+        ``facts.number`` (after this worker's last), by number, when its last numbers were
+        not always those it foresaw: workers do not keep their turns exactly, and a
+        number that another worker was foreseen to take first, or that one took out of
+        turn, is then taken in the same round trip instead of the decision being made the
+        long way. Empty when the numbers were foreseen (one decision is sent, as alone),
+        or when ``decision`` stores state or looked up other values than its own."""
+        if (self._last_number is None or not any(self._surprises or ())
+                or decision.state or self._deferred != [decision.key]):
+            return {}
+        names = {k for k in decision.values if is_identity_name(k)}
+        near = {facts.number: decision}
+        for number in range(max(self._last_number + 1, facts.number - _NEAR),
+                            facts.number + _NEAR + 1):
+            if number == facts.number:
+                continue
+            other = self._ask_ahead(decider, facts._replace(number=number),
+                                    lambda: int(self.db.statements))
+            # (one beyond max_trials, or one refused, is left out)
+            if (other is not None and not other.state and self._deferred == [other.key]
+                    and {k for k in other.values if is_identity_name(k)} == names):
+                near[number] = other
+        return near if len(near) > 1 else {}
 
     def _decide_ahead(self, decider: Decider, tuner_id: str, session: str | None,
                       facts: CreationFacts, draws_ahead: bool) -> TrialRecord | None:
@@ -326,12 +414,18 @@ class DecidingMixin(DecidingAhead):
         if decision is None:
             return None
         checked = list(dict.fromkeys([*self._deferred, decision.key]))
-        last = self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True,
-                                  draws_ahead=draws_ahead)
+        near = self._near(decider, facts, decision) if draws_ahead else {}
+        last = (self._insert_near(facts, near, tuner_id, session) if near else
+                self._insert_trial(facts, decision, tuner_id, session, checked, ahead=True,
+                                   draws_ahead=draws_ahead))
+        if self._surprises is None:
+            self._surprises = collections.deque(maxlen=_STRIDES_KEPT)
         try:
             made = self.db.at_once(("decide", self.project_id), last)
         except (self.db.psycopg.IntegrityError, self.db.psycopg.DataError):
+            self._surprises.append(True)
             return None  # made again the usual way, which says what was refused
+        self._surprises.append(made is None or made.number != facts.number)
         if made is not None:
             self._foreseen = True
         return made  # type: ignore[no-any-return]
