@@ -304,7 +304,7 @@ class DecidingMixin(DecidingAhead):
             if not rows:
                 return None
             return self._new_record(facts, int(rows[0][0]), number, decision, text, tuner_id,
-                                  session, now, draws_ahead=draws_ahead)
+                                    session, now, draws_ahead=draws_ahead)
 
         row = (self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, number,
                decision.trial_id, text, decision.key, tuner_id, session, now, now, os.getpid(),
@@ -323,8 +323,8 @@ class DecidingMixin(DecidingAhead):
                                  tuner_id, session, now)))
 
     def _new_record(self, facts: CreationFacts, row_id: int, number: int, decision: Decision,
-                  text: str, tuner_id: str, session: str | None, now: float, *,
-                  draws_ahead: bool) -> TrialRecord:
+                    text: str, tuner_id: str, session: str | None, now: float, *,
+                    draws_ahead: bool) -> TrialRecord:
         """The trial inserted as ``number`` on ``facts``, with the facts this worker's next
         decision is to find."""
         self._expected = CreationFacts(
@@ -351,8 +351,8 @@ class DecidingMixin(DecidingAhead):
                 return None
             number = int(rows[0][1])
             return self._new_record(facts, int(rows[0][0]), number, near[number],
-                                  texts[numbers.index(number)], tuner_id, session, now,
-                                  draws_ahead=True)
+                                    texts[numbers.index(number)], tuner_id, session, now,
+                                    draws_ahead=True)
 
         return Closing(_INSERT_NEAR, (
             self.db.keys["log"], self.project_id & 0x7FFFFFFF, self.project_id, tuner_id,
