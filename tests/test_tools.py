@@ -141,6 +141,23 @@ def test_check_tells_enqueued_trials_from_those_waiting_to_run_again(tmp_path, c
     assert "1 waiting to run again, 2 enqueued and not run yet" in out
 
 
+def test_check_does_not_advise_a_worker_where_none_can_write(tmp_path, capsys):
+    # a trial waits to run again, but the file is read-only (chmod 444; a read-only mount
+    # is said the same way): check says why no worker can finish it here, and what to do
+    path = str(tmp_path / "kept.db")
+    oracle = open_oracle(path, max_trials=6, max_retries_per_trial=1)
+    end_trials(oracle, ["INVALID"])
+    oracle.close()
+    os.chmod(path, 0o444)
+    code, out, _ = run(capsys, "check", path)
+    assert code == 0 and "1 waiting to run again" in out
+    assert f"No worker can finish them here: {path} is read-only" in out
+    assert "start any worker" not in out
+    os.chmod(path, 0o644)
+    code, out, _ = run(capsys, "check", path)
+    assert "To finish them, start any worker on this file" in out
+
+
 def test_check(shared_db, capsys):
     code, out, _ = run(capsys, "check", shared_db)
     assert code == 0 and "integrity: ok" in out

@@ -63,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             print(terminal_text(f"  trial {trial.trial_id}: its worker {trial.tuner_id!r} is "
                                 "gone (interrupted)"))
         if dead or waiting:
-            print(f"  To finish them, start any worker on this {store.holder} (run the search "
-                  "script again): interrupted trials are re-run with the same values.")
+            why = store.unwritable()
+            if why is not None:  # (a read-only mount, another user's file: no worker here)
+                print(terminal_text(f"  No worker can finish them here: {why}"))
+            else:
+                print(f"  To finish them, start any worker on this {store.holder} (run the "
+                      "search script again): interrupted trials are re-run with the same "
+                      "values.")
     return 1 if problems else 0
 
 

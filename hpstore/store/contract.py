@@ -391,6 +391,11 @@ class Store(Protocol):
         the same data, however each was named (a file under another path or link, a
         database under another URL)."""
 
+    def unwritable(self) -> str | None:
+        """Why no worker could write here, from this process (a file on a read-only
+        mount, or one whose parts another user owns), in words that say what to do; None
+        when one could. Asked by a reader before it advises starting a worker."""
+
     def projects(self) -> list[ProjectRecord]: ...
     def find_project(self, name: str) -> ProjectRecord | None: ...
     def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:

@@ -93,6 +93,11 @@ class PostgresStore:
             self.db.close()
             raise
 
+    def unwritable(self) -> str | None:
+        """None: workers write through the server, whatever this reader's own role or
+        server (a hot standby's readers are told so where they read)."""
+        return None
+
     def identity(self) -> tuple[Any, ...]:
         """The server's cluster (its system identifier, or where it listens and since
         when for a role that may not read it), the database and the schema."""

@@ -8,11 +8,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from hpstore.errors import DatabaseError, NotAnHpstoreFileError
+from hpstore.errors import DatabaseError, NotAnHpstoreFileError, ReadOnlyDatabaseError
 from hpstore.store.records import NewProject, ProjectRecord
 from hpstore.store.rows import check_state_document, malformed
 from hpstore.store.sqlite import files
-from hpstore.store.sqlite.checks import UNREADABLE, unreadable
+from hpstore.store.sqlite.checks import UNREADABLE, check_writable, unreadable
 from hpstore.store.sqlite.database import WAL_SIZE_LIMIT, Database
 from hpstore.store.sqlite.locks import Session
 from hpstore.store.sqlite.project import (
@@ -59,6 +59,15 @@ class SQLiteStore:
         if self.path is None:
             return ("memory", id(self))
         return ("sqlite", *(files.identity(self.path) or (str(self.path),)))
+
+    def unwritable(self) -> str | None:
+        if self.path is None:
+            return None
+        try:
+            check_writable(self.path)  # (what a worker opening the file is told)
+        except ReadOnlyDatabaseError as exc:
+            return str(exc)
+        return None
 
     def projects(self) -> list[ProjectRecord]:
         return all_projects(self.db)
