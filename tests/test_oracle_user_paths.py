@@ -9,7 +9,7 @@ import threading
 
 import psycopg
 import pytest
-from _postgres import fresh_url
+from _postgres import fresh_url, wait_until
 
 import hpstore
 from hpstore.oracle import values_key
@@ -48,6 +48,17 @@ def test_hyperband_keeps_its_first_bracket_whole_when_a_second_worker_asks_early
 def _tell(conn, message, answer):
     conn.send(message)
     assert conn.poll(DEADLINE) and conn.recv() == answer
+
+
+def _have_it_ended(ours, url, engine):
+    """Tell the other worker to end the first trial, from inside a decision, and wait: on
+    a file until it ended; on PostgreSQL until its end waits for this decision's lock (an
+    end that grows the space waits for a decision in flight, and is recorded after it)."""
+    if engine == "sqlite":
+        _tell(ours, "end", "ended")
+        return
+    ours.send("end")
+    wait_until(lambda: _waiting_for_a_lock(url), DEADLINE, "the end waiting for the decision")
 
 
 def _end_first_trial_when_told(url, kind, conn, hold_decision=False):
@@ -101,11 +112,12 @@ ORACLES_BY_KIND = {"hyperband": lambda url: _Hyperband(database=url, max_epochs=
                                               ("bayesian", "sqlite")])
 def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
     # A worker reads the running trials (the first, with no values) and decides; meanwhile
-    # the first trial ends, recorded with the values it declared (on PostgreSQL ending
-    # waits for no decision; on a file, the Bayesian oracle thinks outside the write
-    # lock). The look-up of the first trial's values then misses it, and the same (empty)
-    # set of values was handed out again: the same model run twice. (A quick decision on
-    # a file is made in the write transaction, where no trial ends meanwhile.)
+    # the first trial ends, recorded with the values it declared (on a file the Bayesian
+    # oracle thinks outside the write lock; on PostgreSQL the end, which grows the space,
+    # waits for the decision in flight and is recorded after it). The look-up of the
+    # first trial's values missed it, and the same (empty) set of values was handed out
+    # again: the same model run twice. (A quick decision on a file is made in the write
+    # transaction, where no trial ends meanwhile.)
     url = fresh_url() if engine == "postgresql" else str(tmp_path / "search.db")
     racing = ORACLES_BY_KIND[kind](url)
     ours, theirs = mp.Pipe()
@@ -115,7 +127,7 @@ def test_a_trial_ending_mid_decision_is_not_run_again(kind, engine, tmp_path):
     try:
         assert ours.poll(DEADLINE)
         ours.recv()
-        type(racing).on_decide = lambda: _tell(ours, "end", "ended")
+        type(racing).on_decide = lambda: _have_it_ended(ours, url, engine)
         trial = racing.create_trial("second")
         _end_and_check_no_values_twice(racing, trial, declare)
     finally:
@@ -181,7 +193,7 @@ def test_a_trial_started_while_a_worker_waited_to_decide_is_not_run_again(kind, 
                 return found
 
             racing._project.running = read_running
-        type(racing).on_decide = lambda: (ours.recv(), _tell(ours, "end", "ended"))
+        type(racing).on_decide = lambda: (ours.recv(), _have_it_ended(ours, url, engine))
         made = []
         second = threading.Thread(target=lambda: made.append(racing.create_trial("second")))
         second.start()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from _pg_oracles import ORACLES, another_worker, finish, space
-from _postgres import fresh_url
+from _postgres import fresh_url, wait_until
 
 import hpstore
 
@@ -529,3 +530,55 @@ def test_without_pipelines_the_statements_go_one_by_one_to_the_same_end(monkeypa
         (t["hp_values"], t["score"]) for t in alone.get_state()["trials"]]
     on_pg.close()
     alone.close()
+
+
+@pytest.mark.parametrize("ending", ["runs again", "grows the space"])
+def test_an_end_that_queues_a_trial_or_grows_the_space_waits_for_a_decision_in_flight(
+        ending):
+    # A decision holds the decision lock from its reading of the facts (nothing queued, the
+    # space's version) to the commit of its trial. An end that puts a trial back in the
+    # queue, or grows the space, takes that lock too: committed in between, it would log
+    # a new trial after a trial waiting to run again, or decided on a space grown since.
+    import psycopg
+
+    url = fresh_url()
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=8, hyperparameters=space(),
+                                        seed=4, max_retries_per_trial=1, database=url)
+    trial = oracle.create_trial("w")
+    if ending == "runs again":
+        trial.status = "INVALID"
+    else:
+        trial.hyperparameters.Int("grown", 0, 3)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    decide = oracle.store.db.keys["decide"]
+    project = oracle.project.project_id
+    ended = threading.Event()
+
+    def end():
+        oracle.end_trial(trial)
+        ended.set()
+
+    def waiting():
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND NOT granted AND classid::bigint = %s",
+                                (decide,)).fetchone()[0] == 1
+
+    with psycopg.connect(url) as decision:  # holds the lock until it commits
+        decision.execute("SELECT pg_advisory_xact_lock(%s, %s)", (decide, project))
+        ender = threading.Thread(target=end)
+        ender.start()
+        wait_until(waiting, 30, "the end waiting for the decision lock")
+        assert not ended.is_set()
+        decision.commit()
+    ender.join(30)
+    assert ended.is_set()
+    stored = oracle.project.trial(trial.trial_id)
+    if ending == "runs again":
+        assert (stored.status, stored.queued is not None) == ("INVALID", True)
+        again = oracle.create_trial("w2")  # the queue comes first
+        assert again.trial_id == trial.trial_id
+    else:
+        assert stored.status == "COMPLETED" and "grown" in stored.values
+        assert "grown" in oracle.get_space().values
+    oracle.close()

@@ -541,7 +541,12 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
                 self._extend_space(conn, space)
 
         try:
-            self._write(finish)
+            # Under the decision lock too, as a reap is: a trial to run again, or a space
+            # grown, is then never committed between a decision's reading of the facts
+            # (nothing queued, the space's version) and the commit of the trial it decides,
+            # which would log a new trial after a trial waiting to run again (the file's
+            # single writer gives the same order).
+            self._write(finish, lock=("decide", self.project_id))
         except _Unseen:
             return False
         return True
