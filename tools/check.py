@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except HpStoreError as exc:  # (a value at fault: the contents line named it)
         print(terminal_text(f"projects: cannot be read: {exc}"))
         return 1
+    why = store.unwritable()  # (a read-only mount, another user's file: no worker here)
     for project in projects:
         try:
             running = project.running()
@@ -63,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             print(terminal_text(f"  trial {trial.trial_id}: its worker {trial.tuner_id!r} is "
                                 "gone (interrupted)"))
         if dead or waiting:
-            why = store.unwritable()
-            if why is not None:  # (a read-only mount, another user's file: no worker here)
+            if why is not None:
                 print(terminal_text(f"  No worker can finish them here: {why}"))
             else:
                 print(f"  To finish them, start any worker on this {store.holder} (run the "

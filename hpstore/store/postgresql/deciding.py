@@ -384,8 +384,7 @@ class DecidingMixin(DecidingAhead):
                             facts.number + _NEAR + 1):
             if number == facts.number:
                 continue
-            other = self._ask_ahead(decider, facts._replace(number=number),
-                                    lambda: int(self.db.statements))
+            other = self._ask_ahead(decider, facts._replace(number=number), self._reads)
             # (one beyond max_trials, or one refused, is left out)
             if (other is not None and not other.state and self._deferred == [other.key]
                     and {k for k in other.values if is_identity_name(k)} == names):
@@ -410,7 +409,7 @@ class DecidingMixin(DecidingAhead):
         """
         if facts.queued or self.db.in_transaction:
             return None
-        decision = self._ask_ahead(decider, facts, lambda: int(self.db.statements))
+        decision = self._ask_ahead(decider, facts, self._reads)
         if decision is None:
             return None
         checked = list(dict.fromkeys([*self._deferred, decision.key]))
@@ -429,6 +428,11 @@ class DecidingMixin(DecidingAhead):
         if made is not None:
             self._foreseen = True
         return made  # type: ignore[no-any-return]
+
+    def _reads(self) -> int:
+        """How many statements this project's connection has sent (a decider asked ahead
+        that reads the store sends some)."""
+        return int(self.db.statements)
 
     def _stride(self, number: int) -> int:
         """How far this worker's next number is expected to be from ``number``, the one it
