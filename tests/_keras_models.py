@@ -8,6 +8,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import gc
+import sqlite3
+from typing import Any
 
 import keras
 import numpy as np
@@ -76,3 +78,29 @@ def build_scoped(hp):
 
 BUILDS = {"build": build, "grid": build_grid, "branches": build_branches,
           "scoped": build_scoped}
+
+
+# -- what the tests of a ported script share --------------------------------------------
+
+X, Y = data()
+
+
+def search(tuner: Any, epochs: int = 2, **kwargs: Any) -> Any:
+    """``tuner.search`` on the tiny problem, validated on its own data, silently."""
+    tuner.search(X, Y, epochs=epochs, validation_data=(X, Y), verbose=0, **kwargs)
+    return tuner
+
+
+def rows(path: Any, query: str, *args: Any) -> list[Any]:
+    """The rows ``query`` reads from the search file at ``path``."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def epochs_recorded(path: Any) -> dict[str, dict[str, list[int]]]:
+    """{trial_id: {metric: [steps]}} of every observation in the file."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for trial_id, metric, step in rows(
+            path, "SELECT trial_id, metric, step FROM metric_history ORDER BY trial_id, step"):
+        out.setdefault(trial_id, {}).setdefault(metric, []).append(step)
+    return out
