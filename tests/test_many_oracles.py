@@ -205,3 +205,14 @@ def test_running_out_of_descriptors_at_any_step_of_a_search_is_told_so(tmp_path,
     assert done.returncode == 0, done.stderr[-2000:]
     assert "UNEXPLAINED" not in done.stdout, done.stdout
     assert done.stdout == "ran\n" or "its limit (ulimit -n) is 64" in done.stdout, done.stdout
+
+
+def test_an_oracle_closed_while_its_trial_runs_leaves_it_to_the_processs_next_oracle(
+        tmp_path):
+    from _cells import cells_closing_their_oracle, trial_left_to_the_next_cell
+
+    import hpstore
+
+    got, oracle = cells_closing_their_oracle(hpstore.RandomSearchOracle,
+                                              str(tmp_path / "cells.db"))
+    trial_left_to_the_next_cell(got, oracle)

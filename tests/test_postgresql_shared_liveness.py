@@ -26,11 +26,16 @@ def test_closing_one_oracle_keeps_the_lock_its_neighbours_share():
     assert finish(other, stop_after=2) == 2
     record = second._project.trial(running.trial_id)
     assert (record.status, record.interruptions) == ("RUNNING", 0)
-    second.close()  # the last of the process's oracles gives the lock up
-    # (its connection closed, the server's backend ends and frees it a moment later)
+    second.close()  # the last of the process's oracles, with trials running: kept
+    assert other.store.is_alive(session)
+    for oracle, trial in ((first, left), (second, running)):  # (each opened again)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        oracle.close()
+    # nothing runs under it now: the last close gave it up (its connection closed, the
+    # server's backend ends and frees it a moment later)
     assert wait_released(other.store.db, session, time.monotonic() + 30)
-    reaped = {other.create_trial(tuner).trial_id for tuner in ("third", "fourth")}
-    assert reaped == {running.trial_id, left.trial_id}
     other.close()
 
 
@@ -63,3 +68,17 @@ def test_asking_whether_a_worker_lives_never_makes_a_dead_one_look_alive():
     assert other.store.live_workers() == workers
     other.close()
     worker.close()
+
+
+def test_an_oracle_closed_while_its_trial_runs_keeps_the_lock_for_the_processs_next():
+    from _cells import cells_closing_their_oracle, trial_left_to_the_next_cell
+
+    import hpstore
+
+    url = fresh_url()
+    got, oracle = cells_closing_their_oracle(hpstore.RandomSearchOracle, url)
+    # meanwhile the lock was kept: a worker of another process finds this one alive
+    other = another_worker(ORACLES["random"](url))
+    assert other.store.is_alive(oracle._project.trial(got[0]).session)
+    other.close()
+    trial_left_to_the_next_cell(got, oracle)

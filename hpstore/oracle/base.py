@@ -308,8 +308,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         return self._project
 
     def close(self) -> None:
-        """Close this process's connection and give up its liveness lock. Using the oracle
-        again afterwards opens the search again, as at its first use."""
+        """Close this process's connection and give up its liveness lock, kept only while a
+        trial this process started still runs: the process lives, so that trial stays its
+        own (the process's next oracle of the search hands it back to the same tuner id,
+        and no worker takes it for a dead one's). Using the oracle again afterwards opens
+        the search again, as at its first use."""
         self._store.close()
 
     def __enter__(self) -> Oracle:

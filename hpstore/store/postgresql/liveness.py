@@ -43,6 +43,7 @@ import secrets
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hpstore.errors import DatabaseError, LockTimeoutError, ServerUnavailableError
@@ -117,16 +118,39 @@ def shared(db: Any) -> Liveness:
         return mine
 
 
+def kept(db: Any) -> Liveness | None:
+    """This process's lock on ``db``'s store when it was kept, with no store using it, for
+    a trial still running under it (see :func:`release`): counting one more store, which
+    calls :func:`release` as it closes; else None."""
+    with _LOCK:
+        mine = _SHARED.get(_share_key(db))
+        if mine is None or mine.users:
+            return None
+        mine.users += 1
+        return mine
+
+
 def _share_key(db: Any) -> tuple[int, str, str]:
     return os.getpid(), db.location, db.schema  # a forked child takes its own
 
 
-def release(mine: Liveness) -> None:
-    """A store that used ``mine`` closed: the last one gives the lock up (a store dropped
-    without closing stays counted, so its trials stay this process's own)."""
+def release(mine: Liveness, running: Callable[[str], bool]) -> None:
+    """A store that used ``mine`` closed: the last one gives the lock up, unless
+    ``running(token)`` says a trial still runs under it (a store dropped without closing
+    stays counted, so its trials stay this process's own). Such a trial is this live
+    process's too, which may yet end it: the lock is kept for the next store of the process
+    (that store's oracle hands the trial back rather than find it interrupted), or until
+    the process ends."""
+    with _LOCK:
+        last = mine.users == 1
+    # (asked of the server outside the process-wide lock; a failure to ask gives it up)
+    keep = False
+    if last:
+        with contextlib.suppress(Exception):
+            keep = running(mine.token)
     with _LOCK:
         mine.users -= 1
-        if mine.users > 0:
+        if mine.users > 0 or keep:
             return
         if _SHARED.get(mine.share_key) is mine:
             del _SHARED[mine.share_key]

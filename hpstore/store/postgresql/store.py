@@ -29,6 +29,12 @@ from hpstore.store.rows import check_state_document, malformed
 # Liveness locks inherited through fork: kept alive here, never used or closed by the child.
 _ORPHANS: list[Any] = []
 
+# Whether a trial runs under a liveness token: project by project, each an index probe of
+# its running trials (no index leads with the session)
+_RUNS_UNDER = ("SELECT EXISTS (SELECT 1 FROM projects AS p CROSS JOIN LATERAL (SELECT 1 "
+               "FROM trials AS t WHERE t.project_id = p.project_id AND t.status = 'RUNNING' "
+               "AND t.session = %s LIMIT 1) AS r)")
+
 
 class PostgresStore:
     """One PostgreSQL database (schema); see :class:`hpstore.store.contract.Store`.
@@ -262,6 +268,14 @@ class PostgresStore:
 
     def close(self) -> None:
         mine, self._liveness = self._liveness, None
+        if mine is None and not self.read_only:
+            # (a store that wrote without taking the lock, ending a trial another store
+            # of the process started: the last closer gives up a lock kept for it)
+            mine = liveness.kept(self.db)
         if mine is not None and mine.pid == os.getpid():
-            liveness.release(mine)
+            liveness.release(mine, self._runs_under)
         self.db.close()
+
+    def _runs_under(self, token: str) -> bool:
+        """Whether a trial of any project of this store runs under liveness ``token``."""
+        return bool(self.db.query(_RUNS_UNDER, (token,))[0][0])

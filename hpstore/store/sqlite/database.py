@@ -583,8 +583,9 @@ class Database:
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
         """Fold the log into the file, close this process's connection and lock file, and end
-        its liveness session. Errors here are not raised: what was committed is in the file
-        or its log either way."""
+        its liveness session, unless a trial this process started may still run (the last
+        closer then ends it, or the process's end). Errors here are not raised: what was
+        committed is in the file or its log either way."""
         mine = self._conn is not None and self._pid == os.getpid()
         moved = mine and self._moved()
         # The closers of a moved file take turns under its oracle lock (taken before the
@@ -619,7 +620,10 @@ class Database:
         if self._leave_share is not None:
             self._leave_share.detach()  # closed: nothing more to do when it is collected
         if self._share is not None and self._share_pid == os.getpid():
-            shared.leave(self._share)
+            # (kept while a trial this process started may still run, as for a database
+            # dropped unclosed: the process lives, and may yet end that trial; the next
+            # oracle of the file in it hands the trial back rather than find it interrupted)
+            shared.leave(self._share, keep_running=True)
         self._share = None
         if self.path is not None:
             locks.stop_watching(self.sidecar)

@@ -6,9 +6,10 @@ with a database of its own. Were each to open the decide-and-record lock, the wr
 lock and a liveness file of its own, a process would run out of file descriptors long
 before a thousand. So the lock files are opened once per process and file, and one
 liveness session serves every database of the file: it ends when the last of them closes,
-or is dropped and collected (or with the process), so a trial one oracle left running is
-still this process's own while another oracle of the file lives, and that oracle hands it
-back instead of finding it interrupted.
+or is dropped and collected (or with the process), but not while a trial this process
+started may still run, so a trial one oracle left running (dropped, or closed as the trial
+ran) is still this live process's own, and its next oracle of the file hands it back
+instead of finding it interrupted.
 """
 
 from __future__ import annotations
