@@ -562,6 +562,11 @@ def test_opening_and_closing_searches_leaks_no_descriptor(tmp_path):
         with open_oracle(path) as oracle:
             oracle.create_trial("w")  # the oracle's lock, the liveness file
         connect_readonly(path).close()
+    # the trial left running is still the process's own (its liveness file kept open)
+    # until the process's next oracle ends it
+    assert open_descriptors() - before == 1
+    with open_oracle(path) as oracle:
+        assert complete_one(oracle, "w") is not None
     assert open_descriptors() == before
     for i in range(30):  # a file deleted and made again: a new file each time
         for name in os.listdir(tmp_path):
@@ -668,6 +673,28 @@ def test_a_script_that_dropped_its_oracle_leaves_no_liveness_file(tmp_path):
     assert list(Path(f"{path}.hpstore").glob("worker-*.alive")) == []
 
 
+CLOSED_RUNNING_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from _workers import open_oracle
+
+with open_oracle({path!r}, max_trials=5, seed=10) as oracle:
+    oracle.create_trial("script")  # closed with its trial running, and the script ends
+"""
+
+
+def test_a_script_that_closed_its_oracle_as_a_trial_ran_leaves_no_liveness_file(tmp_path):
+    # the session kept for that trial while the process lived ends with the process: the
+    # trial is then a dead worker's, handed on at the next look
+    path = tmp_path / "closed.db"
+    done = run_script(CLOSED_RUNNING_SCRIPT, path)
+    assert done.returncode == 0, done.stderr
+    assert list(Path(f"{path}.hpstore").glob("worker-*.alive")) == []
+    with open_oracle(str(path)) as oracle:
+        taken = oracle.create_trial("next")
+        assert oracle._project.trial(taken.trial_id).interruptions == 1
+
+
 def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp_path):
     from _store import finish_one_then_wait
 
@@ -687,5 +714,8 @@ def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp
     token = query(path, "SELECT session FROM trials WHERE trial_id = ?", (held,))[0][0]
     assert left.name == f"worker-{token}.alive"
     with open_oracle(path) as oracle:
-        assert oracle.create_trial("rescuer").trial_id == held  # found dead through its file
+        rescued = oracle.create_trial("rescuer")
+        assert rescued.trial_id == held  # found dead through its file
+        oracle.update_trial(held, {"loss": 1.0})
+        oracle.end_trial(rescued)
     assert list(folder.glob("worker-*.alive")) == []

@@ -150,7 +150,9 @@ def test_the_last_closer_of_a_moved_file_removes_the_old_lock_folder_if_its_log_
     # just after, finds the log already gone and must still remove the folder.
     path, moved = tmp_path / "search.db", tmp_path / "other.db"
     with open_oracle(str(path), max_trials=5, seed=6) as oracle:
-        oracle.create_trial("t")
+        trial = oracle.create_trial("t")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        oracle.end_trial(trial)
     sidecar = tmp_path / "search.db.hpstore"
     assert sidecar.is_dir() and any(sidecar.iterdir())
     os.rename(path, moved)

@@ -392,6 +392,23 @@ def test_resume_checks_arguments_against_the_file(db):
     assert resumed.seed == 7 and resumed.max_trials == 2
 
 
+def test_a_search_argument_left_at_none_takes_the_stored_value(tmp_path):
+    # a second worker's script that leaves num_initial_points out resumes the search as it
+    # was made (it was a mismatch with None); a different value is still refused
+    path = str(tmp_path / "b.db")
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 100)
+    made = hpstore.BayesianOptimizationOracle("loss", max_trials=6, num_initial_points=4,
+                                              hyperparameters=hp, seed=3, database=path)
+    made.close()
+    resumed = hpstore.BayesianOptimizationOracle("loss", database=path)
+    assert resumed.num_initial_points == 4
+    resumed.close()
+    with pytest.raises(hpstore.ProjectMismatchError, match=r"num_initial_points=4, but "
+                       r"num_initial_points=5"):
+        hpstore.BayesianOptimizationOracle("loss", num_initial_points=5, database=path)
+
+
 def test_overwrite_starts_one_project_afresh_and_keeps_the_others(db):
     run(open_oracle(db, max_trials=3, project_name="a"))
     run(open_oracle(db, max_trials=2, project_name="b"))

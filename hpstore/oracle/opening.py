@@ -46,8 +46,9 @@ class OpeningMixin:
     _project: ProjectStore
 
     def _search_config(self) -> dict[str, Any]:
-        """The constructor arguments of a subclass that define its search; a resumed
-        project must be opened with the same ones."""
+        """The constructor arguments of a subclass that define its search, each kept on
+        the oracle under its own name; a resumed project must be opened with the same ones,
+        or with None for one, which then takes the stored value."""
         return {}
 
     def _options(self) -> dict[str, Any]:
@@ -140,8 +141,13 @@ class OpeningMixin:
         if not isinstance(stored_search, dict):
             raise damaged("projects.oracle_config", stored.oracle_config)
         given_search = self._search_config()
-        for key, value in given_search.items():
-            if key in stored_search and stored_search[key] != value:
+        for key, value in list(given_search.items()):
+            if value is None and stored_search.get(key) is not None:
+                # left at None (its default): the search goes on as it was made, as with
+                # max_trials and seed (a second worker's script that leaves it out)
+                setattr(self, key, stored_search[key])
+                given_search[key] = stored_search[key]
+            elif key in stored_search and stored_search[key] != value:
                 raise ProjectMismatchError(
                     f"The {where} was made with {key}={stored_search[key]!r}, but {key}="
                     f"{value!r} was given. Use the stored value, another project_name, or "

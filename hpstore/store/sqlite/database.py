@@ -622,8 +622,9 @@ class Database:
         if self._share is not None and self._share_pid == os.getpid():
             # (kept while a trial this process started may still run, as for a database
             # dropped unclosed: the process lives, and may yet end that trial; the next
-            # oracle of the file in it hands the trial back rather than find it interrupted)
-            shared.leave(self._share, keep_running=True)
+            # oracle of the file in it hands the trial back rather than find it interrupted.
+            # Not for a moved file, whose trials no write reaches, nor as the process ends.)
+            shared.leave(self._share, keep_running=not moved and not closing.ended())
         self._share = None
         if self.path is not None:
             locks.stop_watching(self.sidecar)

@@ -110,9 +110,17 @@ def _leave_dropped() -> None:
 
 
 def leave_dropped() -> None:
-    """Leave the shares of databases dropped unclosed now, as this process ends: their
-    sessions end (a trial one still runs is handed on, as its process is going)."""
+    """As this process ends: leave the shares of databases dropped unclosed, and end the
+    sessions kept for a trial still running after their last user left (see
+    :func:`leave`): a trial one still runs is handed on, as its process is going."""
     drain(_DROPPED, leave)
+    with _LOCK:
+        kept = [share for key, share in _SHARES.items()
+                if not share.users and key[0] == os.getpid()]
+        for share in kept:
+            share.users += 1  # (each left below, as by its last user)
+    for share in kept:
+        leave(share)
 
 
 def drain(noted: list[_T], action: Callable[[_T], object]) -> None:
