@@ -180,6 +180,27 @@ def test_scores_at_the_ends_of_the_float_range_are_drawn(tmp_path, scores):
     assert "<svg" in drawn and "NaN" not in page and "inf" not in drawn
 
 
+@pytest.mark.parametrize("bounds", [(1e300, 1.7e308), (5e-324, 1e-20)],
+                         ids=["near-the-largest", "subnormal"])
+def test_a_log_hyperparameter_at_the_ends_of_the_float_range_is_drawn(tmp_path, bounds):
+    # its axis, widened by a margin, passed the float range (OverflowError) or fell to 0
+    # (math domain error): the report and the dashboard's plots failed
+    path = str(tmp_path / "log.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", *bounds, sampling="log")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=1,
+                                        database=path)
+    for i in range(3):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": float(i)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    page = write_report(tmp_path, path)
+    drawn = section(page, "hyperparameters")
+    assert "<svg" in drawn and "NaN" not in page and "inf" not in drawn
+
+
 def scored_search(path: str, losses: list[float], stop: tuple[int, ...] = ()) -> list[str]:
     """A project whose trials report these losses; those at ``stop`` are STOPPED by hand
     (a partial score). Returns the trial ids."""

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 SCORE_STOPS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#d8e219"]  # best .. worst
 CHAR_PX = 6.3  # width of one character of the 11px plot font, for fitting labels
+_LEAST = 5e-324  # the least positive float: the lowest end a log axis may have
 
 
 # -- values, numbers and scales --------------------------------------------------------------
@@ -78,7 +79,9 @@ def nice_ticks(lo: float, hi: float, count: int, integer: bool = False) -> list[
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Powers of ten in [lo, hi], with 2 and 5 times them when there are few."""
-    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    # (the powers a float holds: 10.0 ** 309 overflows, 10.0 ** -324 is 0)
+    decades = range(max(math.floor(math.log10(lo)), -323),
+                    min(math.ceil(math.log10(hi)), 308) + 1)
     inside = [v for v in (10.0**k for k in decades) if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
     if len(inside) < 3:
         inside = sorted(v for k in decades for v in (10.0**k, 2 * 10.0**k, 5 * 10.0**k)
@@ -147,10 +150,13 @@ def numeric_axis(lo: float, hi: float, log: bool = False, pad: float = 0.0,
         room = abs(lo) * 0.1 or 1.0
         lo, hi = (lo / 2, lo * 2) if log else (lo - room, hi + room)
     elif log:
-        lo, hi = lo * (hi / lo) ** -pad, hi * (hi / lo) ** pad
+        widen = (hi / lo) ** pad  # (infinite for ends far apart: clamped below)
+        lo, hi = lo / widen, hi * widen
     else:
         room = (hi / 2 - lo / 2) * (2 * pad)  # (hi - lo may pass the float range)
         lo, hi = max(lo - room, -sys.float_info.max), min(hi + room, sys.float_info.max)
+    if log:  # within the positive floats (a range ending near either end of them)
+        lo, hi = max(lo, _LEAST), min(hi, sys.float_info.max)
     return Axis("log" if log else "linear", lo, hi, integer=integer)
 
 
