@@ -209,14 +209,16 @@ def _cut(text: str) -> str:
     return text if len(text) <= TABLE_CELL else text[:TABLE_CELL - 1] + "\u2026"
 
 
-def table_cell(value: Any) -> str:
-    """One value as the text of a table cell, on one line, control characters escaped."""
+def table_cell(value: Any, *, exact: bool = False) -> str:
+    """One value as the text of a table cell, on one line, control characters escaped; a
+    float to 6 significant digits, or with ``exact`` (one trial's detail) in as many as
+    read back as it."""
     if value is None:
         return ""
     if type(value) is int:  # (no control character to escape: the commonest cell, fast)
         return str(value)
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return exact_number(value) if exact else f"{value:.6g}"
     if isinstance(value, (dict, list)):
         return terminal_text(json.dumps(value, ensure_ascii=False))
     return terminal_text(value)
@@ -238,11 +240,23 @@ def iso_time(at: float | None) -> str | None:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
 
 
+def exact_number(value: float) -> str:
+    """A float as short as it reads back as itself: 0.001, 1e-05, but 1.0000000000000002
+    and 0.0006291382312674642 in full (6 digits would show 1 and 0.000629138)."""
+    short = f"{value:g}"
+    return short if float(short) == value or value != value else repr(value)
+
+
 # -- a search's settings and space, in words ------------------------------------------------
+#: the values of a Choice that a summary line lists before "... (n values)"
+SHOWN_CHOICES = 20
+
+
 def show_value(value: Any) -> str:
-    """A hyperparameter value as a person writes it: 0.001, relu, True."""
+    """A hyperparameter value as a person writes it: 0.001, relu, True (a float in the
+    digits that tell it apart, as :func:`exact_number`)."""
     if isinstance(value, float):
-        return f"{value:g}"
+        return exact_number(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -269,7 +283,9 @@ def describe_hyperparameter(class_name: str, config: Mapping[str, Any]) -> str:
         return text
     if class_name == "Choice":
         values = list(config.get("values") or [])
-        text = ", ".join(show_value(v) for v in values)
+        text = ", ".join(show_value(v) for v in values[:SHOWN_CHOICES])
+        if len(values) > SHOWN_CHOICES:  # (a Choice of 20,000 ids: one line of them)
+            text += f", ... ({len(values):,} values)"
         if values and default is not None and default != values[0]:
             text += f"; default {show_value(default)}"
         return text

@@ -454,6 +454,27 @@ def test_summary_shows_the_space_one_readable_line_each(tmp_path, capsys):
     assert "{" not in out  # no raw configs or dicts
 
 
+def test_summary_and_show_print_values_that_read_back_as_stored(tmp_path, capsys):
+    # 6 significant digits showed the range 1 .. 1 and three different values as 1
+    path = str(tmp_path / "narrow.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 1.0, 1.0 + 1e-15)
+    hp.Float("lr", 1e-4, 1e-3)
+    oracle = open_oracle(path, max_trials=1, hyperparameters=hp)
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1 / 3})
+    oracle.end_trial(trial)
+    values = trial.hyperparameters.values
+    oracle.close()
+    code, out, _ = run(capsys, "summary", path)
+    assert code == 0 and "x   Float  1 .. 1.000000000000001\n" in out
+    assert "lr  Float  0.0001 .. 0.001\n" in out  # (short where short reads back)
+    code, out, _ = run(capsys, "show", path, trial.trial_id)
+    assert code == 0 and f"score {1 / 3!r}," in out
+    assert f"  x: {values['x']!r}\n" in out and f"  lr: {values['lr']!r}\n" in out
+    assert float(out.split("  x: ")[1].split()[0]) == values["x"]
+
+
 def test_a_tool_called_in_process_closes_the_search_it_opened(shared_db, capsys, monkeypatch):
     # (from a notebook, say): the read-only connections stayed open until collected, which
     # Python 3.13 reports as a ResourceWarning for each

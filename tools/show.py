@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     project = queries.choose_project(open_search(args.database), args.project)
     trial = queries.find_trial(project, args.trial)
     print(terminal_text(f"Trial {trial.trial_id}: {trial.status}, score "
-                        f"{table_cell(trial.score) or '-'}, best step "
+                        f"{table_cell(trial.score, exact=True) or '-'}, best step "
                         f"{table_cell(trial.best_step) or '-'}, runs {trial.run}, last worker "
                         f"{table_cell(trial.tuner_id) or '-'}"))
     if trial.origin is not None:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + terminal_text(line))
     print("Values:")
     for name, value in trial.values.items():
-        print(f"  {terminal_text(name)}: {table_cell(value)}")
+        print(f"  {terminal_text(name)}: {table_cell(value, exact=True)}")
     metrics = queries.step_means(project.observations(trial, every_run=True))
     if metrics and (args.all_steps or len(metrics) <= SHOWN_STEPS):
         print("Metrics (mean per step):")
