@@ -30,19 +30,25 @@ def end_failed(exc: BaseException) -> str:
 
 def interrupted_what(handed_back: list[tuple[str, str]], unsaid: int = 0) -> str:
     """What became of the trials a Ctrl-C handed back (``(trial_id, status)`` each, as its
-    end was written, in one process or gathered from every worker), in the words after
-    "Search interrupted; ". A trial a stopping rule had stopped ended STOPPED, not queued
-    again. ``unsaid``: worker processes that stopped without saying what they held (ended
+    end was written, in one process, or gathered from every worker and read again once
+    they all stopped), in the words after "Search interrupted; ". A trial a stopping rule
+    had stopped ended STOPPED, not queued again; one another worker took and ended since
+    says so. ``unsaid``: worker processes that stopped without saying what they held (ended
     by force after the grace period): a trial one held runs again once found."""
     last: dict[str, str] = {}  # (a trial handed back twice is told once, as it ended)
     for trial_id, status in handed_back:
         last.pop(trial_id, None)
         last[trial_id] = status
     stopped = [t for t, status in last.items() if status == TrialStatus.STOPPED]
-    back = [t for t, status in last.items() if status != TrialStatus.STOPPED]
+    ended = [t for t, status in last.items() if status in _ENDED_SINCE]
+    back = [t for t, status in last.items()
+            if status != TrialStatus.STOPPED and status not in _ENDED_SINCE]
     parts = []
     if back:
         parts.append(f"{_trials(back)} handed back to run again")
+    if ended:
+        parts.append(f"{_trials(ended)} handed back, and run to its end since by another "
+                     "worker")
     if stopped:
         stay = "stays" if len(stopped) == 1 else "stay"
         parts.append(f"{_trials(stopped)} stopped early and {stay} STOPPED")
@@ -51,6 +57,11 @@ def interrupted_what(handed_back: list[tuple[str, str]], unsaid: int = 0) -> str
         parts.append(f"{workers} had to be ended before handing back a trial, which runs "
                      "again when the search resumes")
     return "; ".join(parts) or "no trial was running"
+
+
+#: the statuses a trial handed back may have reached by the time the message is written
+#: (another worker of search(workers=N) took it from the queue and ended it)
+_ENDED_SINCE = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
 def _trials(ids: list[str]) -> str:

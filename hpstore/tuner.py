@@ -138,6 +138,8 @@ class Tuner:
     _stop_when_output_closed = False
     #: KerasTuner's BaseTuner keeps the logger it is given, which it ignores: always None
     logger = None
+    #: whether the search was interrupted elsewhere (a worker's parent stopping it)
+    _interrupted_elsewhere: Callable[[], bool] = staticmethod(lambda: False)
 
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
                  run_trial: Callable[..., Any] | None = None, tuner_id: str | None = None,
@@ -366,12 +368,10 @@ class Tuner:
             ValueError: ``workers`` not None or a whole number of at least 1, before
                 anything runs.
         """
-        # (-1, "all the cores" to joblib, and 0 ran the search in this process alone
-        # without a word; "2" or 2.0 was a bare TypeError from a comparison)
+        # (-1 and 0 ran the search here alone without a word; "2" was a bare TypeError)
         workers = check_optional_int("workers", workers, minimum=1)
         if "verbose" in kwargs:
-            # KerasTuner's search(verbose=) sets its display as well as passing the value on
-            # to run_trial (for fit); "auto" shows it, as there
+            # KerasTuner's search(verbose=) sets its display and goes on to run_trial too
             given = kwargs["verbose"]
             if given == "auto":
                 self.verbose = 1
@@ -465,15 +465,15 @@ class Tuner:
         wait = _IDLE_WAIT[0]
         waiting_for: list[str] = []
         while True:
+            if self._interrupted_elsewhere():  # (Ctrl-C that reached another worker only)
+                raise KeyboardInterrupt
             self.pre_create_trial()
             try:
                 trial = self.oracle.create_trial(self.tuner_id)
                 if left_running(trial):
-                    # This tuner's own trial, left RUNNING in this process with values
-                    # reported (its end and hand-back refused by a full disk, say), handed
-                    # out again in that same run: run_trial's reports from its start would
-                    # add to those values and count twice. It goes back to the queue and
-                    # is taken again in a run of its own.
+                    # This tuner's own trial left RUNNING here with values reported (its
+                    # end refused by a full disk, say): reports from run_trial's start would
+                    # count twice in that run. It is queued, to run in a run of its own.
                     trial.status = TrialStatus.IDLE
                     trial.message = LEFT_RUNNING
                     self.oracle.end_trial(trial)

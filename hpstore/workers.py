@@ -265,6 +265,10 @@ def _worker_main(tuner: Tuner, tuner_id: str, stop: Any, arguments: Any,
             arguments.close()
         tuner.tuner_id = tuner_id
         tuner._in_worker = True
+        # no new trial once the parent stops the workers: a Ctrl-C that reached one of
+        # them only interrupts the search as at a terminal (its own SIGINT comes after a
+        # grace, to hand back the trial in hand)
+        tuner._interrupted_elsewhere = stop.is_set  # type: ignore[method-assign]
         tuner._worker_says = bool(tuner.verbose)  # what only a worker knows (on stderr)
         tuner.verbose = 0  # the parent shows progress for everyone
         with terminated_as_ctrl_c():
@@ -469,7 +473,8 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
             raise KeyboardInterrupt  # (interrupted after the loop's last look)
     except KeyboardInterrupt:  # (every worker hands its trial back, then says which)
         _stop_workers(procs, stop, grace=_STOP_GRACE)
-        tuner._handed_back, tuner._unsaid = _handed_back(procs, said, started, crashed)
+        handed, tuner._unsaid = _handed_back(procs, said, started, crashed)
+        tuner._handed_back = _as_now(tuner, handed)
         raise
     except BaseException:  # whatever stops this process stops its workers
         _stop_workers(procs, stop, grace=0.0)
@@ -503,6 +508,17 @@ def _handed_back(procs: list[Any], said: list[tuple[Any, Any]], started: Any,
         elif started[i] == 1 and p.exitcode != 0 and p.name not in crashed:
             unsaid += 1
     return handed, unsaid
+
+
+def _as_now(tuner: Tuner, handed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The trials the workers handed back, each with its status now: a worker still running
+    as another handed a trial back may have taken that trial and ended it since."""
+    now = []
+    for trial_id, status in handed:
+        with contextlib.suppress(Exception):  # (the status handed back, failing a read)
+            status = tuner.oracle.get_trial(trial_id).status
+        now.append((trial_id, status))
+    return now
 
 
 def _search_is_over(tuner: Tuner) -> bool:

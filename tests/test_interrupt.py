@@ -412,3 +412,53 @@ def test_the_interrupted_message_names_every_trial_once():
         "and stay STOPPED; a worker had to be ended before handing back a trial, which "
         "runs again when the search resumes")
     assert interrupted_what([], unsaid=2).startswith("2 workers had to be ended")
+
+
+def test_a_worker_starts_no_trial_once_the_search_was_interrupted_elsewhere(tmp_path, capsys):
+    # A Ctrl-C that reached one worker only: its parent stops the others, which went on
+    # starting trials until their own SIGINT came (a whole search of short trials, here)
+    import hpstore
+
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=20, seed=1,
+                                        database=str(tmp_path / "elsewhere.db"))
+    interrupted = []
+
+    def run_trial(trial):
+        interrupted.append(trial.trial_id)  # the parent says so as this trial runs
+        return 1.0
+
+    tuner = hpstore.Tuner(oracle, hypermodel=lambda hp: hp.Float("x", 0, 1),
+                          run_trial=run_trial, verbose=1)
+    tuner._interrupted_elsewhere = lambda: bool(interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search()
+    assert [t.status for t in oracle.trials.values()] == ["COMPLETED"]  # and no other
+    assert "Search interrupted; no trial was running" in capsys.readouterr().out
+    oracle.close()
+
+
+def test_a_trial_handed_back_and_ended_since_by_another_worker_is_said_so(tmp_path):
+    import hpstore
+    from hpstore.workers import _as_now
+
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=5, seed=1,
+                                        database=str(tmp_path / "since.db"))
+    oracle.hyperparameters.Float("x", 0, 1)
+    taken = [oracle.create_trial(f"w{i}") for i in range(2)]
+    for trial in taken:  # both handed back by a worker that got Ctrl-C ...
+        trial.status, trial.message = "IDLE", "Interrupted (Ctrl-C or SIGTERM)."
+        oracle.end_trial(trial)
+    again = oracle.create_trial("other")  # ... one taken from the queue by another worker
+    oracle.update_trial(again.trial_id, {"loss": 1.0})
+    again.status = "COMPLETED"
+    oracle.end_trial(again)
+    tuner = hpstore.Tuner(oracle, run_trial=lambda trial: 1.0)
+    now = _as_now(tuner, [(t.trial_id, "IDLE") for t in taken])
+    idle = next(t.trial_id for t in taken if t.trial_id != again.trial_id)
+    assert dict(now) == {again.trial_id: "COMPLETED", idle: "IDLE"}
+    from hpstore.handing_back import interrupted_what
+
+    assert interrupted_what(now) == (f"trial {idle} was handed back to run again; trial "
+                                     f"{again.trial_id} was handed back, and run to its end "
+                                     "since by another worker")
+    oracle.close()
