@@ -120,8 +120,11 @@ def test_a_copy_made_with_set_state_resumes_like_the_original(tmp_path):
     original.end_trial(bad)  # waits in the retry queue
     copy = open_oracle(b)
     copy.set_state(original.get_state())
-    original.close()  # the holder is gone in both files now
+    original.close()
     copy.close()
+    from hpstore.store.sqlite import shared
+
+    shared.leave_dropped()  # the holder is gone in both files now (as its process ends)
 
     def next_trials(path):
         oracle = open_oracle(path)

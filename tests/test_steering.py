@@ -391,6 +391,28 @@ def test_a_value_written_two_ways_is_one_configuration(tmp_path):
     oracle.close()
 
 
+def test_a_torch_scalar_is_its_value_and_a_decimal_is_told_to_be_a_float(tmp_path):
+    # torch.tensor(7), taken from a model, was called no value of its 0 .. 100 Int, and
+    # so was Decimal("0.5") of its Float, with no word of the type
+    torch = pytest.importorskip("torch")  # (the test extra brings it: run in CI)
+    from decimal import Decimal
+
+    hp = hpstore.HyperParameters()
+    hp.Int("u", 0, 100)
+    hp.Float("f", 0.0, 1.0)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=1,
+                                        database=tmp_path / "s.db")
+    first = oracle.enqueue_trial({"u": torch.tensor(7), "f": torch.tensor(0.5)})
+    assert oracle.enqueue_trial({"u": 7, "f": 0.5}) == first
+    values = oracle.enqueued()[0].hyperparameters.values
+    assert values == {"u": 7, "f": 0.5} and type(values["u"]) is int
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match=r"a Decimal: give an int or a "
+                       r"float"):
+        oracle.enqueue_trial({"u": 1, "f": Decimal("0.5")})
+    assert len(oracle.enqueued()) == 1
+    oracle.close()
+
+
 @pytest.mark.parametrize("word", ["retire", "restore"])
 def test_retiring_several_trials_changes_none_when_one_has_not_ended(search, capsys, word):
     # the first was retired, then the command failed on the second with exit code 2

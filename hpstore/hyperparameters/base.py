@@ -89,9 +89,12 @@ def unicode_problem(text: str) -> str | None:
 
 def _native(value: Any) -> Any:
     # numpy types are common in user code (np.arange, np.float32 metrics) and json
-    # refuses them; .item()/.tolist() give the plain Python value.
+    # refuses them; .item()/.tolist() give the plain Python value. So is a torch scalar
+    # (a value taken from a model: torch.tensor(7)), which .item() gives.
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":
         return value.tolist()
+    if type(value).__module__ == "torch" and getattr(value, "ndim", None) == 0:
+        return value.item()
     if isinstance(value, dict):
         return {k: _native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -108,8 +111,11 @@ def numpy_scalar(value: Any, kind: str) -> bool:
 
 
 def plain_scalar(value: Any) -> Any:
-    """A numpy scalar as the Python scalar it holds; anything else unchanged."""
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+    """A numpy scalar, or a numpy array or torch tensor of no dimension, as the Python
+    scalar it holds (``torch.tensor(7)`` as 7); anything else unchanged."""
+    module = type(value).__module__
+    if (module == "numpy" or module == "torch") and hasattr(value, "item") and getattr(
+            value, "ndim", 0) == 0:
         return value.item()
     return value
 

@@ -282,7 +282,11 @@ class Numerical(HyperParameter):
         try:
             number = self._convert(value, "the value")
         except ValueError:
-            raise self._not_a_value(value) from None
+            # (a Decimal or a Fraction read as a number of the range was refused as if out
+            # of it: say what to give instead)
+            raise self._not_a_value(value, "" if isinstance(value, (int, float)) else
+                                    f" (a {type(value).__name__}: give an int or a "
+                                    "float)") from None
         if not self.min_value <= number <= self.max_value:
             raise self._not_a_value(value, " (outside the range)")
         if self.step is not None and not (self._default is not None and number == self._default):
