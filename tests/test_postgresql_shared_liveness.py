@@ -82,3 +82,29 @@ def test_an_oracle_closed_while_its_trial_runs_keeps_the_lock_for_the_processs_n
     assert other.store.is_alive(oracle._project.trial(got[0]).session)
     other.close()
     trial_left_to_the_next_cell(got, oracle)
+
+
+def test_closing_with_its_connection_gone_never_waits_to_reconnect(monkeypatch):
+    # whether a trial still runs under the lock is asked once as the store closes: a
+    # server gone (here, its backend ended) is not waited for, 30 s, to answer
+    import psycopg
+
+    from hpstore.store.postgresql.database import Database
+
+    url = fresh_url()
+    oracle = ORACLES["random"](url)
+    running = oracle.create_trial("w")
+    token = oracle._project.trial(running.trial_id).session
+    reconnects = []
+    real = Database._reconnect
+    monkeypatch.setattr(Database, "_reconnect",
+                        lambda db, cause: reconnects.append(cause) or real(db, cause))
+    with psycopg.connect(base_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)",
+                      (oracle.store.db._conn.info.backend_pid,))
+        oracle.close()
+        assert reconnects == []
+        # not told that a trial runs under it, the last close gave the lock up
+        other = ORACLES["random"](url)
+        assert wait_released(other.store.db, token, time.monotonic() + 30)
+        other.close()

@@ -395,6 +395,19 @@ class Database:
                 return rows(self._conn.execute(sql, params))
             return self._run(lambda conn: rows(conn.execute(sql, params)), begin=None)
 
+    def ask_once(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One read on the connection as it is, never retried nor waiting to reconnect (a
+        last question as the store closes: a server gone makes it fail at once).
+
+        Raises:
+            DatabaseError: not connected; psycopg.Error: the server failed to answer.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                raise DatabaseError(f"Not connected to {self.location}.")
+            return rows(conn.execute(sql, params))
+
     def write(self, sql: str, params: Sequence[Any], landed: Callable[[], bool]
               ) -> list[tuple[Any, ...]] | None:
         """One write statement, committed on its own; its rows.

@@ -277,5 +277,6 @@ class PostgresStore:
         self.db.close()
 
     def _runs_under(self, token: str) -> bool:
-        """Whether a trial of any project of this store runs under liveness ``token``."""
-        return bool(self.db.query(_RUNS_UNDER, (token,))[0][0])
+        """Whether a trial of any project of this store runs under liveness ``token`` (asked
+        once: a close never waits for a server gone, whose lock is gone with it anyway)."""
+        return bool(self.db.ask_once(_RUNS_UNDER, (token,))[0][0])
