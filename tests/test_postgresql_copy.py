@@ -57,6 +57,25 @@ def test_copy_moves_a_search_from_a_file_to_postgresql_and_back(tmp_path, capsys
     assert nexts[0] == nexts[1] == nexts[2]
 
 
+def test_a_note_with_a_nul_written_before_they_were_refused_is_copied_escaped(
+        tmp_path, capsys):
+    # (a file written by an earlier hpstore, which took one): the copy to a server failed,
+    # calling the state malformed; it is copied as a trial's message is, the NUL as \x00
+    import sqlite3
+
+    source = str(tmp_path / "source.db")
+    oracle = open_oracle(source, max_trials=5)
+    complete(oracle, 1)
+    oracle.close()
+    with sqlite3.connect(source) as conn:
+        conn.execute("UPDATE trials SET note = 'typed' || char(0) || 'note'")
+    url = fresh_url()
+    assert run(capsys, "copy", source, url)[0] == 0
+    copy = open_oracle(url)
+    assert copy.project.trial("0").note == "typed\\x00note"
+    copy.close()
+
+
 def test_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path, capsys):
     source = str(tmp_path / "source.db")
     oracle = open_oracle(source, max_trials=8, seed=3, max_consecutive_failed_trials=3)

@@ -278,6 +278,22 @@ def test_a_note_is_kept_and_removed(tmp_path):
     assert oracle.project.trial(tid).note is None
 
 
+def test_a_nul_in_a_note_or_a_retire_reason_is_refused_on_a_file_too(tmp_path):
+    # a file took what a PostgreSQL store refuses, and `hpstore copy` of it to a server
+    # then failed, calling the search's state malformed
+    oracle = open_oracle(tmp_path / "s.db", max_trials=5)
+    (tid, _), = run(oracle, n=1)
+    oracle.set_trial_note(tid, "kept")
+    for attempt in (lambda: oracle.set_trial_note(tid, "typed\x00note"),
+                    lambda: oracle.retire_trial(tid, "a\x00b"),
+                    lambda: oracle.retire_trial(tid, by="a\x00b")):
+        with pytest.raises(ValueError, match=r"NUL character \(\\x00\) at position"):
+            attempt()
+    record = oracle.project.trial(tid)
+    assert (record.note, record.retired_at) == ("kept", None)
+    oracle.close()
+
+
 def test_a_kill_during_retirements_leaves_one_state_or_the_other(tmp_path):
     path = str(tmp_path / "s.db")
     oracle = open_oracle(path, max_trials=5)

@@ -476,6 +476,8 @@ class SteeringMixin:
         Raises:
             TrialNotFoundError: no such trial.
             TrialNotEndedError: the trial is waiting or running.
+            TypeError, ValueError: ``reason`` or ``by`` not a string, or holding a lone
+                surrogate or a NUL; nothing is recorded.
         """
         return self._retire(trial_id, True, reason, by)
 
@@ -484,8 +486,7 @@ class SteeringMixin:
         """Bring a retired trial back into the results, logged like :meth:`retire_trial`.
 
         Raises:
-            TrialNotFoundError: no such trial.
-            TrialNotEndedError: the trial is waiting or running.
+            as :meth:`retire_trial`.
         """
         return self._retire(trial_id, False, reason, by)
 
@@ -510,6 +511,8 @@ class SteeringMixin:
 
         Raises:
             TrialNotFoundError: no such trial.
+            TypeError, ValueError: ``note`` not a string, or holding a lone surrogate or a
+                NUL; nothing is recorded.
         """
         trial_id = trial_id_given(trial_id, self._project)
         _check_text("note", note)
@@ -542,13 +545,19 @@ def _check_text(name: str, text: Any) -> None:
 
     Raises:
         TypeError: not a string (or None).
-        ValueError: a lone surrogate, which UTF-8 cannot hold.
+        ValueError: a lone surrogate, which UTF-8 cannot hold; a NUL character, which a
+            PostgreSQL store cannot hold (refused on a file too, so that a search copies
+            from any store to any other).
     """
     if text is None:
         return
     if not isinstance(text, str):
         raise TypeError(f"`{name}` must be a string or None, received {text!r}.")
-    if (problem := unicode_problem(text)) is not None:
+    problem = unicode_problem(text)
+    if problem is None and "\x00" in text:
+        problem = (f"it holds the NUL character (\\x00) at position {text.index(chr(0))}, "
+                   "which PostgreSQL's text cannot hold; remove it")
+    if problem is not None:
         raise ValueError(f"`{name}` {text!r} cannot be stored: {problem}. Nothing was "
                          "recorded.")
 

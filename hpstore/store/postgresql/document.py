@@ -194,7 +194,8 @@ class DocumentMixin:
                     t["best_step"], t["tuner_id"], t["session"], storable(t["message"]),
                     t["run_count"], t["invalid_runs"], t["interruptions"], t["queued"],
                     t["created_at"], t["started_at"], t["ended_at"], t.get("pid"),
-                    t.get("changed_at"), t.get("origin"), t.get("note"), t.get("retired_at")))
+                    t.get("changed_at"), t.get("origin"), storable(t.get("note")),
+                    t.get("retired_at")))
         # the saved log replaces the rows the insert trigger just wrote
         conn.execute("DELETE FROM transitions WHERE trial = ANY(%s)", (keys,))
         with cursor.copy(_COPY_OBSERVATIONS) as copy:

@@ -213,7 +213,8 @@ def connect_args(url: str, *, application: str, read_only: bool,
 def storable(message: str | None) -> str | None:
     """A trial's message as PostgreSQL's text can hold it: the NUL character (a traceback
     quoting binary data, say) as the escape ``\\x00``, where a file keeps it as it is. A
-    message is what the run said of itself: refusing it would leave the trial running."""
+    message is what the run said of itself: refusing it would leave the trial running. (A
+    note copied from a file written before notes with a NUL were refused, too.)"""
     return message.replace("\x00", "\\x00") if message and "\x00" in message else message
 
 
