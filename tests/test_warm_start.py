@@ -151,6 +151,18 @@ def test_a_warm_start_warns_once_about_repeats_and_misfits(tmp_path):
     assert _user_warnings(caught) == []
     assert again.warm_start.added == [] and again.warm_start.already == len(result.added)
     assert again.warm_start.skipped == result.skipped
+    # nor when it takes in a result the source has since: the same misfits were said
+    # again at each such open (each worker's, in a search whose source goes on)
+    fresh = source.add_trial({"x": 2.0, "y": 2, "c": "b"}, {"loss": 1.0}).trial_id
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        later_open = hpstore.RandomSearchOracle(database=tmp_path / "new.db",
+                                                warm_start_from=tmp_path / "old.db")
+    assert _user_warnings(caught) == []
+    assert len(later_open.warm_start.added) == 1 and later_open.warm_start.skipped == \
+        result.skipped
+    assert later_open.project.trial(later_open.warm_start.added[0]).origin.endswith(
+        f" trial {fresh}")
 
 
 def test_a_warm_start_names_its_source_clearly(tmp_path):

@@ -398,10 +398,11 @@ class SteeringMixin:
                     result.already += 1
                 else:
                     result.added.append(record.trial_id)
-        # Said once, when first taken in: an open that adds nothing and finds what it would
-        # add held already is another worker's, or a restart's (nothing to add at all:
-        # nothing tells a first open from a later one, so each says it).
-        if warn and result.skipped and (result.added or not result.already):
+        # Said once, when first taken in: an open that finds trials of the source held
+        # already is another worker's, or a restart's, even as it takes in the source's
+        # new results (nothing taken in at all: nothing tells a first open from a later
+        # one, so each says it).
+        if warn and result.skipped and not result.already:
             warn_left_out(result, repeated)
         return result
 
