@@ -478,6 +478,36 @@ def test_a_fit_that_trains_twice_is_recorded_apart_and_scored_on_the_history_it_
     assert tuner.oracle.get_trial("0").score == min(model.last.history["val_loss"])
 
 
+class EachFold(kt.HyperModel):
+    """A fit that trains once per fold and returns the list of its Histories (cross
+    validation, or one fold alone), as KerasTuner lets it."""
+
+    def __init__(self, folds):
+        super().__init__()
+        self.folds, self.histories = folds, []
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        self.histories = [model.fit(*args, **kwargs) for _ in range(self.folds)]
+        return self.histories
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_a_fit_returning_a_list_of_histories_is_scored_on_their_best_epochs(tmp_path,
+                                                                            folds):
+    # the list came back inside run_trial's list of executions, and its History objects
+    # were taken for metric values: the trial FAILED and the search stopped
+    model = EachFold(folds)
+    tuner = search(kt.RandomSearch(model, objective="val_loss", max_trials=1, seed=1,
+                                   directory=str(tmp_path), project_name="p"))
+    trial = tuner.oracle.get_trial("0")
+    best = [min(h.history["val_loss"]) for h in model.histories]
+    assert trial.status == "COMPLETED"
+    assert trial.score == pytest.approx(sum(best) / folds)
+
+
 class ReportsItself(kt.Tuner):
     """A run_trial that reports through self.oracle.update_trial, as KerasTuner still
     allows, and returns something else."""

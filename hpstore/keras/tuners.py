@@ -428,8 +428,7 @@ def _check_logged(results: Any, names: list[str]) -> None:
         MissingMetricError: a History without one of ``names``; the message names it, the
             metrics the logs had, and what to change.
     """
-    items = results if isinstance(results, list) else [results]
-    for history in items:
+    for history in _leaves(results):
         if not isinstance(history, keras.callbacks.History):
             continue
         logged = sorted(name for name, values in history.history.items() if len(values))
@@ -474,7 +473,10 @@ def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
         InvalidMetricError: a value that is not one real number.
     """
     items = results if isinstance(results, list) else [results]
-    checked = [to_metrics(tuner_utils.convert_to_metrics_dict(r, objective)
+    # (a list inside: what one execution returned, a fit's Histories of its trainings,
+    # say, averaged first as KerasTuner's conversion does)
+    checked = [_to_metrics(r, objective) if isinstance(r, list) else
+               to_metrics(tuner_utils.convert_to_metrics_dict(r, objective)
                           if isinstance(r, keras.callbacks.History) else r, objective)
                for r in items]
     if len(checked) == 1:
@@ -487,8 +489,16 @@ def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
 def _histories(results: Any) -> bool:
     """Whether ``results`` are the Keras History objects of the model's training (one, or
     one per execution), whose epochs the tuner's callback recorded as they ran."""
-    items = results if isinstance(results, (list, tuple)) else [results]
+    items = _leaves(results)
     return bool(items) and all(isinstance(r, keras.callbacks.History) for r in items)
+
+
+def _leaves(results: Any) -> list[Any]:
+    """The results in ``results``, lists inside it opened (run_trial returns one result
+    per execution, and a hypermodel's fit may itself return a list)."""
+    if not isinstance(results, (list, tuple)):
+        return [results]
+    return [leaf for item in results for leaf in _leaves(item)]
 
 
 class RandomSearch(Tuner, keras_tuner.RandomSearch):
