@@ -1,8 +1,8 @@
 """Faults around the search file: the log and the lock files lost or left over from a crash,
-a long reader beside four writers, descriptors and locks while files open and close, and
-liveness files of ended workers. Real processes, real SIGKILL. A full disk and read-only
-parts of a search: test_faults_disk.py; the log folded in as a script ends:
-test_script_end.py.
+a long reader beside four writers, descriptors and locks while files open and close. Real
+processes, real SIGKILL. Liveness files of ended workers: test_liveness_files.py; a full
+disk and read-only parts of a search: test_faults_disk.py; the log folded in as a script
+ends: test_script_end.py.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from _faults import (
     look_then_write,
     query,
     run_child,
-    run_script,
     run_trials_tool,
     size,
 )
@@ -649,73 +648,3 @@ def test_reading_the_header_while_connected_drops_no_lock(tmp_path):
     complete_one(oracle, "w")
     oracle.close()
     assert _lock_holder(path) == 0
-
-
-# -- 4. liveness files of ended workers are swept -------------------------------------------------
-DROPPED_SCRIPT = """
-import sys
-sys.path.insert(0, {tests!r})
-from _faults import complete_one
-from _workers import open_oracle
-
-def run():
-    complete_one(open_oracle({path!r}, max_trials=5, seed=10), "script")
-
-run()  # the oracle is dropped, never closed, and the script ends
-"""
-
-
-def test_a_script_that_dropped_its_oracle_leaves_no_liveness_file(tmp_path):
-    path = tmp_path / "dropped.db"
-    done = run_script(DROPPED_SCRIPT, path)
-    assert done.returncode == 0, done.stderr
-    assert query(str(path), "SELECT status FROM trials") == [("COMPLETED",)]
-    assert list(Path(f"{path}.hpstore").glob("worker-*.alive")) == []
-
-
-CLOSED_RUNNING_SCRIPT = """
-import sys
-sys.path.insert(0, {tests!r})
-from _workers import open_oracle
-
-with open_oracle({path!r}, max_trials=5, seed=10) as oracle:
-    oracle.create_trial("script")  # closed with its trial running, and the script ends
-"""
-
-
-def test_a_script_that_closed_its_oracle_as_a_trial_ran_leaves_no_liveness_file(tmp_path):
-    # the session kept for that trial while the process lived ends with the process: the
-    # trial is then a dead worker's, handed on at the next look
-    path = tmp_path / "closed.db"
-    done = run_script(CLOSED_RUNNING_SCRIPT, path)
-    assert done.returncode == 0, done.stderr
-    assert list(Path(f"{path}.hpstore").glob("worker-*.alive")) == []
-    with open_oracle(str(path)) as oracle:
-        taken = oracle.create_trial("next")
-        assert oracle._project.trial(taken.trial_id).interruptions == 1
-
-
-def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp_path):
-    from _store import finish_one_then_wait
-
-    path = str(tmp_path / "swept.db")
-    open_oracle(path, max_trials=50, seed=6).close()
-    doomed, held, _ = hold(path, "doomed")
-    ready = CTX.Event()
-    idle = CTX.Process(target=finish_one_then_wait, args=(path, "idle", ready), daemon=True)
-    idle.start()
-    assert ready.wait(DEADLINE)
-    kill(idle)  # between two trials: it holds none
-    kill(doomed)  # holding a trial: its file is the proof that it died
-    folder = Path(path + ".hpstore")
-    assert len(list(folder.glob("worker-*.alive"))) == 2
-    open_oracle(path).close()  # a process opens the file and closes it
-    [left] = folder.glob("worker-*.alive")
-    token = query(path, "SELECT session FROM trials WHERE trial_id = ?", (held,))[0][0]
-    assert left.name == f"worker-{token}.alive"
-    with open_oracle(path) as oracle:
-        rescued = oracle.create_trial("rescuer")
-        assert rescued.trial_id == held  # found dead through its file
-        oracle.update_trial(held, {"loss": 1.0})
-        oracle.end_trial(rescued)
-    assert list(folder.glob("worker-*.alive")) == []

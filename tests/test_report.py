@@ -131,10 +131,13 @@ def test_user_text_is_escaped(search_db, tmp_path):
     assert "&lt;const&gt;" in page
 
 
-def small_search(path: str, name: str, trials: int, **kwargs) -> None:
-    """A project with ``trials`` trials reported straight to the oracle, one step each."""
-    hp = hpstore.HyperParameters()
-    hp.Float("x", -1, 1)
+def small_search(path: str, name: str, trials: int, space=None, **kwargs) -> None:
+    """A project with ``trials`` trials reported straight to the oracle, one step each (on
+    ``space``, by default a Float x in -1 .. 1)."""
+    hp = space
+    if hp is None:
+        hp = hpstore.HyperParameters()
+        hp.Float("x", -1, 1)
     oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=10, seed=1, database=path,
                                         project_name=name, hyperparameters=hp, **kwargs)
     for i in range(trials):
@@ -188,14 +191,7 @@ def test_a_log_hyperparameter_at_the_ends_of_the_float_range_is_drawn(tmp_path, 
     path = str(tmp_path / "log.db")
     hp = hpstore.HyperParameters()
     hp.Float("x", *bounds, sampling="log")
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, hyperparameters=hp, seed=1,
-                                        database=path)
-    for i in range(3):
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": float(i)})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    oracle.close()
+    small_search(path, "log", 3, space=hp)
     page = write_report(tmp_path, path)
     drawn = section(page, "hyperparameters")
     assert "<svg" in drawn and "NaN" not in page and "inf" not in drawn
