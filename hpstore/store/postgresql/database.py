@@ -36,6 +36,7 @@ from hpstore.errors import (
     ReadOnlyDatabaseError,
     ServerUnavailableError,
 )
+from hpstore.store.postgresql import closing
 from hpstore.store.postgresql.diagnosis import (
     committed,
     lock_holders,
@@ -43,6 +44,8 @@ from hpstore.store.postgresql.diagnosis import (
     why_read_only,
 )
 from hpstore.store.postgresql.driver import (
+    NO_IDLE_TIMEOUT,
+    SESSION_SETTINGS,
     UNDEFINED,
     connect,
     connect_args,
@@ -62,27 +65,6 @@ T = TypeVar("T")
 #: quadrupled since the last refresh): the first at 64 trials, when a look-up by
 #: ``project_id`` alone starts to cost more than one by the full key.
 STATISTICS_AT = frozenset(4 ** k for k in range(3, 16))
-
-
-# Timeouts a role or database may set for every session, which would break hpstore's own
-# connections: a liveness connection is idle between statements by design (closed after
-# idle_session_timeout, its worker would be taken for dead and its trial run twice), the
-# Bayesian oracle fits its model inside the decision's transaction, and a lock is waited
-# for up to lock_timeout (statement_timeout would cut that wait short with no word of
-# who holds it). Set for hpstore's sessions only; a URL's options may still set them.
-# hpstore's write transactions also read what was committed before each of their
-# statements (read committed: the state once its lock is held), whatever isolation a DBA
-# made the default.
-# Numbers come back as text: a role's or database's extra_float_digits of 0 or less (the
-# default before PostgreSQL 12) would round every score, value and time hpstore reads,
-# and a copy would store them rounded; 3 gives each float8 exactly.
-# hpstore's schema is written for standard_conforming_strings (on since PostgreSQL 9.1): a
-# database set off for an old application read its '\u0000' as a Unicode escape, and no
-# worker could create the tables.
-_NO_TIMEOUTS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
-                "-c default_transaction_isolation=read\\ committed",
-                "-c extra_float_digits=3", "-c standard_conforming_strings=on")
-_NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
 class Closing(NamedTuple):
@@ -108,12 +90,6 @@ MIN_SERVER_VERSION = 120000
 # The kinds of advisory lock hpstore takes, each with a class id of its own per schema
 # (two int4 keys: class, object), so two stores in one database never share one.
 KINDS = ("schema", "mutex", "decide", "log", "live", "observe")
-
-# Connections inherited through fork() must never be used or closed by the child: closing
-# would end the parent's session on the server. Keeping a reference stops the garbage
-# collector from closing them.
-_ORPHANS: list[Any] = []
-
 
 #: a clock that only moves forward, whatever is done to the wall clock, and counts the
 #: time the machine was suspended: CLOCK_BOOTTIME (Linux); CLOCK_MONOTONIC on another
@@ -176,7 +152,7 @@ class Database:
         # nobody closed, as KerasTuner code never does) closes as it goes, instead of
         # leaving psycopg to warn "deleted while still open"; never a parent's after fork
         self._opened: list[Any] = [None, -1]
-        weakref.finalize(self, _close_dropped, self._opened)
+        weakref.finalize(self, closing.close_dropped, self._opened)
         self._pid = -1
         self._lock = threading.RLock()
         self._depth = 0  # transactions open on this thread's connection (nested ones join)
@@ -197,11 +173,11 @@ class Database:
         #: primary's advisory locks, so whether a worker lives cannot be asked of it
         self.standby = False
         self.keys: dict[str, int] = {}
-        self._idle: tuple[str, ...] = _NO_IDLE_TIMEOUT
+        self._idle: tuple[str, ...] = NO_IDLE_TIMEOUT
         #: (the server's clock, this machine's steady clock) read together on the last
         #: connection made (see now)
         self._clock = (time.time(), _steady())
-        _DATABASES.add(self)
+        closing.track(self)
         self.connect()
 
     # -- connecting ---------------------------------------------------------------------
@@ -210,7 +186,7 @@ class Database:
         millis = max(1, int(self.timeout * 1000))
         return connect_args(self.url, application=application or self.application,
                             read_only=self.read_only,
-                            extra_options=(f"-c lock_timeout={millis}", *_NO_TIMEOUTS,
+                            extra_options=(f"-c lock_timeout={millis}", *SESSION_SETTINGS,
                                            *self._idle, *self.settings))
 
     def open_connection(self, application: str | None = None) -> Any:
@@ -233,7 +209,7 @@ class Database:
             if self._conn is not None and self._pid == os.getpid():
                 return self._conn
             if self._conn is not None:  # inherited through fork: the parent's, not ours
-                _ORPHANS.append(self._conn)
+                closing.ORPHANS.append(self._conn)
                 self._conn, self._depth, self._held = None, 0, 0
             try:
                 conn = self.open_connection()
@@ -703,37 +679,9 @@ class Database:
         with self._lock:
             conn, self._conn = self._conn, None
             self._opened[:] = [None, -1]
-            if conn is None:
-                return
-            if self._pid != os.getpid():
-                _ORPHANS.append(conn)
-                return
-            with contextlib.suppress(Exception):
-                conn.close()
+            if conn is not None:
+                closing.end(conn, self._pid)
 
-
-def _close_dropped(opened: list[Any]) -> None:
-    conn, pid = opened
-    opened[:] = [None, -1]
-    if conn is None:
-        return
-    if pid != os.getpid():  # a parent's, inherited through fork: its socket is the parent's
-        _ORPHANS.append(conn)
-        return
-    with contextlib.suppress(Exception):
-        conn.close()
-
-
-# -- fork ------------------------------------------------------------------------------------
-_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # A parent's thread may have held a lock at the fork: the child starts afresh (and its
-    # first statement opens a connection of its own).
-    for db in list(_DATABASES):
-        db._lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    def after_fork(self) -> None:
+        """In a forked child: this lock afresh (a parent's thread may have held it)."""
+        self._lock = threading.RLock()

@@ -1,4 +1,5 @@
-"""psycopg, PostgreSQL URLs, and what the server's errors mean in words.
+"""psycopg, PostgreSQL URLs and the settings of hpstore's sessions, and what the server's
+errors mean in words.
 
 psycopg (version 3, ``pip install "hpstore[postgres]"``) is imported only when a
 ``postgresql://`` URL is used, so hpstore on SQLite never needs it. Every message shows the
@@ -153,6 +154,29 @@ def load_psycopg(url: str) -> Any:
             'pip install "hpstore[postgres]" (and "psycopg[binary]" if this machine has no '
             f"libpq) ({exc}).") from None
     return psycopg
+
+
+# What hpstore's own sessions set, whatever a role or a database sets for every session
+# (Database.conninfo passes them on to connect_args). Timeouts a role or database may set,
+# which would break hpstore's own connections: a liveness connection is idle between
+# statements by design (closed after idle_session_timeout, its worker would be taken for
+# dead and its trial run twice), the Bayesian oracle fits its model inside the decision's
+# transaction, and a lock is waited for up to lock_timeout (statement_timeout would cut
+# that wait short with no word of who holds it). Set for hpstore's sessions only; a URL's
+# options may still set them.
+# hpstore's write transactions also read what was committed before each of their
+# statements (read committed: the state once its lock is held), whatever isolation a DBA
+# made the default.
+# Numbers come back as text: a role's or database's extra_float_digits of 0 or less (the
+# default before PostgreSQL 12) would round every score, value and time hpstore reads,
+# and a copy would store them rounded; 3 gives each float8 exactly.
+# hpstore's schema is written for standard_conforming_strings (on since PostgreSQL 9.1): a
+# database set off for an old application read its '\u0000' as a Unicode escape, and no
+# worker could create the tables.
+SESSION_SETTINGS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
+                    "-c default_transaction_isolation=read\\ committed",
+                    "-c extra_float_digits=3", "-c standard_conforming_strings=on")
+NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
 def connect_args(url: str, *, application: str, read_only: bool,
