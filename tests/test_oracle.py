@@ -236,6 +236,30 @@ def test_nan_score_makes_the_trial_invalid_and_retries_run_fresh(db):
     assert runs == [(1, None), (2, 4.0)]
 
 
+def test_a_step_with_a_nan_among_its_values_is_left_out_of_the_score_and_said_so(db):
+    """A step's score is the mean of its values, NaN with a NaN among them (KerasTuner's
+    mean): the step is left out of the score, and a trial whose every step holds one is
+    told why it is not scored, not that nothing valid was reported."""
+    oracle = open_oracle(db, max_trials=5)
+    kept = oracle.create_trial("t")
+    for step, values in ((0, [3.0]), (1, [math.nan, 1.0])):
+        for value in values:
+            oracle.update_trial(kept.trial_id, {"loss": value}, step=step)
+    kept.status = "COMPLETED"
+    oracle.end_trial(kept)
+    assert (kept.status, kept.score, kept.best_step) == ("COMPLETED", 3.0, 0)
+
+    unscored = oracle.create_trial("t")
+    oracle.update_trial(unscored.trial_id, {"loss": math.nan}, step=0)
+    oracle.update_trial(unscored.trial_id, {"loss": 2.0}, step=0)
+    unscored.status = "COMPLETED"
+    oracle.end_trial(unscored)
+    assert unscored.status == "FAILED"
+    assert oracle.get_trial(unscored.trial_id).score is None
+    assert "a NaN among its values" in unscored.message
+    assert "No valid value" not in unscored.message
+
+
 def test_invalid_trials_fail_after_their_retries(db):
     oracle = open_oracle(db, max_trials=5, max_retries_per_trial=2,
                          max_consecutive_failed_trials=10)

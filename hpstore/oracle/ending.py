@@ -9,7 +9,7 @@ hyperparameters the trial declared while it ran join the space.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -256,8 +256,7 @@ class EndingMixin:
             if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:
-                    message = (f"No valid value of the objective {self.objective.name!r} was "
-                               "reported, so the trial could not be scored.")
+                    message = _unscored(rows, self.objective.name)
         invalid = status == TrialStatus.INVALID
         requeue = status == TrialStatus.IDLE
         if invalid:
@@ -275,6 +274,18 @@ class EndingMixin:
             raise RuntimeError(
                 f"Number of consecutive failures exceeded the limit of {limit}.\n"
                 + (message or ""))
+
+
+def _unscored(rows: Sequence[MetricRow], name: str) -> str:
+    """Why a trial ending scored has no score: its objective never reported a number, or
+    every step it reported holds a NaN (which makes the step's mean NaN, as KerasTuner's
+    does; the stopping rules leave it out)."""
+    if any(row[0] == name and not math.isnan(row[3]) for row in rows):
+        return (f"Each step of the objective {name!r} was reported with a NaN among its "
+                "values (one execution that diverged, say), and a step's score is the mean "
+                "of its values, NaN with one NaN in them: the trial could not be scored.")
+    return (f"No valid value of the objective {name!r} was reported, so the trial could "
+            "not be scored.")
 
 
 @dataclass
