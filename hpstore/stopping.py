@@ -371,6 +371,28 @@ RULES: dict[str, type[StoppingRule]] = {
 }
 
 
+def check_rule(rule: Any) -> None:
+    """Refuse what cannot be a search's stopping rule.
+
+    A rule is stored with the search and rebuilt from its config by every worker, a resumed
+    search and the tools, none of which holds the code of a rule of one's own: only
+    hpstore's rules (not subclasses, whose code is theirs) can be rebuilt.
+
+    Raises:
+        TypeError: not one of hpstore's rules.
+    """
+    if rule is None or type(rule) in RULES.values():
+        return
+    names = ", ".join(f"hpstore.{name}" for name in RULES)
+    if isinstance(rule, StoppingRule):
+        raise TypeError(
+            f"`early_stopping` {type(rule).__qualname__} is a rule of one's own: a search "
+            "stores its rule, and every worker, a resumed search and the tools rebuild it "
+            f"from what is stored, without one's own code. Use one of {names}.")
+    raise TypeError(f"`early_stopping` must be a stopping rule ({names}) or None; "
+                    f"received {rule!r}.")
+
+
 def rule_from_config(config: Mapping[str, Any] | None) -> StoppingRule | None:
     """Rebuild a rule from :meth:`StoppingRule.get_config` (None stays None).
 

@@ -139,6 +139,30 @@ def test_the_rule_is_kept_with_the_search(tmp_path):
         make("random", str(tmp_path / "x.db"), "median")
 
 
+class _OwnRule(hpstore.StoppingRule):
+    def decide(self, curve, history):
+        return None
+
+    def _config(self):
+        return {}
+
+
+class _OwnMedian(hpstore.MedianStopping):
+    pass
+
+
+@pytest.mark.parametrize("rule", [_OwnRule(), _OwnMedian()], ids=["own", "subclass"])
+def test_a_rule_of_ones_own_is_refused_before_anything_is_stored(tmp_path, rule):
+    """Every worker, a resumed search and the tools rebuild the stored rule without the
+    script's code: a rule of one's own would make the search impossible to open again."""
+    path = tmp_path / "own.db"
+    with pytest.raises(TypeError, match=type(rule).__qualname__) as refused:
+        make("random", str(path), rule)
+    assert "hpstore.MedianStopping" in str(refused.value)
+    assert not path.exists()
+    make("random", str(path), hpstore.MedianStopping()).close()  # the path is still free
+
+
 def test_a_rule_given_to_a_search_made_without_one_is_refused(tmp_path):
     # its workers already running would go on without it: one curve, two verdicts
     path = str(tmp_path / "n.db")

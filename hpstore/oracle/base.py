@@ -50,7 +50,7 @@ from hpstore.oracle.trials import (
     trial_id_given,
 )
 from hpstore.oracle.warm import WarmStart
-from hpstore.stopping import CurvesSoFar, StoppingRule
+from hpstore.stopping import CurvesSoFar, StoppingRule, check_rule
 from hpstore.store import open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.trial import Trial, check_metric
@@ -213,9 +213,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         if hyperparameters is None and not allow_new_entries:
             raise ValueError("If you set `allow_new_entries=False`, you must specify the search "
                              "space via the `hyperparameters` argument.")
-        if early_stopping is not None and not isinstance(early_stopping, StoppingRule):
-            raise TypeError(f"`early_stopping` must be a stopping rule such as "
-                            f"hpstore.MedianStopping(), or None; received {early_stopping!r}.")
+        check_rule(early_stopping)
         if not isinstance(project_name, str) or not project_name:
             raise ValueError(f"`project_name` must be a non-empty string, received "
                              f"{project_name!r}.")
