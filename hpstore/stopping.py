@@ -39,6 +39,10 @@ class Curve:
     direction: str
     #: the best value, when the one who built the curve kept it (see CurvesSoFar)
     known_best: float | None = field(default=None, compare=False, repr=False)
+    #: the last step the run had reached before this report (None: none), when the one
+    #: who built the curve knew it (see :meth:`reached_before`)
+    reached: int | None = field(default=None, compare=False, repr=False)
+    knows_reached: bool = field(default=False, compare=False, repr=False)
 
     @property
     def step(self) -> int:
@@ -60,6 +64,12 @@ class Curve:
 
     def previous_step(self) -> int | None:
         return self.steps[-2] if len(self.steps) > 1 else None
+
+    def reached_before(self) -> int | None:
+        """The last step the run had reached before this report: the step before the last,
+        unless this report was of a step already passed (a late report of an earlier step,
+        another execution's report of a step reached), which leaves it the last."""
+        return self.reached if self.knows_reached else self.previous_step()
 
 
 class History(Protocol):
@@ -263,7 +273,9 @@ class SuccessiveHalving(StoppingRule):
             k += 1
 
     def decide(self, curve: Curve, history: History) -> str | None:
-        previous = curve.previous_step()
+        # a rung is judged once, when the run first reaches it: a report of a step already
+        # passed judges none again (competition grown since would stop a trial it passed)
+        previous = curve.reached_before()
         value = curve.last
         for rung, rung_step in enumerate(self.rung_steps(curve.step)):
             if previous is not None and previous >= rung_step:
@@ -460,6 +472,11 @@ class CurvesSoFar:
         by_step: dict[int, list[float]] = {} if entry is None else entry[1]
         steps: list[int] = [] if entry is None else entry[2]
         means: list[float] = [] if entry is None else entry[3]
+        if after is not None:
+            reached = steps[-1] if steps else None
+        else:  # the whole run: this report's point is the newest (one a report, a metric)
+            newest = max(points, key=lambda p: p[0]) if points else None
+            reached = max((int(p[1]) for p in points if p is not newest), default=None)
         touched: dict[int, list[float]] = {}
         for _, step, value in points:
             step = int(step)
@@ -470,11 +487,13 @@ class CurvesSoFar:
         if not steps or (new and new[0] > steps[-1]):  # the usual case: later steps only
             added = [mean_of_steps_values(touched[s]) for s in new]
             best = _best_of(math.nan if entry is None else entry[4], added, direction)
-            return Curve((*steps, *new), (*means, *added), direction, known_best=best)
+            return Curve((*steps, *new), (*means, *added), direction, known_best=best,
+                         reached=reached, knows_reached=True)
         merged = dict(zip(steps, means))
         merged.update((s, mean_of_steps_values(v)) for s, v in touched.items())
         order = sorted(merged)
-        return Curve(tuple(order), tuple(merged[s] for s in order), direction)
+        return Curve(tuple(order), tuple(merged[s] for s in order), direction,
+                     reached=reached, knows_reached=True)
 
     def keep(self, key: int, run: int, after: Point | None, points: Sequence[Point],
              direction: str) -> None:

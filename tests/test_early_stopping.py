@@ -396,6 +396,43 @@ def test_steps_not_run_are_counted_against_each_hyperband_trials_own_budget(
         len(last), expected, len(last))
 
 
+@pytest.mark.parametrize("engine", ["sqlite-file", "postgresql"])
+@pytest.mark.parametrize("through", ["its oracle", "another oracle"])
+def test_a_rung_passed_is_not_judged_again_by_a_late_report_of_an_earlier_step(
+        tmp_path, engine, through):
+    """Successive halving judges a rung when the run first reaches it: a report of an
+    earlier step afterwards (another execution's, say) judges nothing again, whether the
+    oracle keeps the trial's curve or reads it whole (another oracle's report)."""
+    if engine == "postgresql":
+        from _postgres import fresh_url
+
+        where = fresh_url()
+    else:
+        where = str(tmp_path / "rung.db")
+
+    def oracle():
+        return hpstore.RandomSearchOracle(
+            "loss", max_trials=10, hyperparameters=space(), seed=3, database=where,
+            early_stopping=hpstore.SuccessiveHalving(min_resource=3, reduction_factor=2))
+
+    first = oracle()
+    passed = first.create_trial("a")
+    assert first.update_trial(passed.trial_id, {"loss": 0.5}, step=3).status == "RUNNING"
+    verdicts = []
+    for value in (0.1, 0.2, 0.3):  # better ones reach the rung since: 0.5 is not in the best 2
+        other = first.create_trial("b")
+        verdicts.append(first.update_trial(other.trial_id, {"loss": value}, step=3).status)
+        other.status = "COMPLETED"
+        first.end_trial(other)
+    assert verdicts == ["RUNNING", "STOPPED", "STOPPED"]  # the rung does judge
+    late = first if through == "its oracle" else oracle()
+    assert late.update_trial(passed.trial_id, {"loss": 0.4}, step=1).status == "RUNNING"
+    assert late.update_trial(passed.trial_id, {"loss": 0.6}, step=3).status == "RUNNING"
+    assert first.update_trial(passed.trial_id, {"loss": 0.05}, step=6).status == "RUNNING"
+    for o in {id(first): first, id(late): late}.values():
+        o.close()
+
+
 def test_the_tools_say_the_steps_hyperband_trials_did_not_run_of_their_own_budgets(tmp_path):
     path = str(tmp_path / "hb.db")
     oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),
