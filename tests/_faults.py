@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +360,27 @@ def fill_the_disk(path: str, point: str, warmup: int, results: Any) -> None:
         for step in STEPS[STEPS.index(failed):]:
             trial = _step(oracle, step, trial, done)
         oracle.close()
+    except BaseException as exc:
+        report["crash"] = f"{type(exc).__name__}: {exc}"
+    results.put(report)
+
+
+def close_with_no_room_to_fold(path: str, trials: int, results: Any) -> None:
+    """Complete ``trials`` trials (their commits in the log), cap the size any file may grow
+    to at the main file's (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG as on a full disk), so that
+    folding the log into it fails, and close. Reports what closing warned and the sizes."""
+    report: dict[str, Any] = {}
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        oracle = open_oracle(path)
+        report["done"] = [complete_one(oracle, "w") for _ in range(trials)]
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size(path), hard))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            oracle.close()
+        report["warnings"] = [str(w.message) for w in caught]
+        report["main_size"], report["wal_size"] = size(path), size(path + "-wal")
     except BaseException as exc:
         report["crash"] = f"{type(exc).__name__}: {exc}"
     results.put(report)

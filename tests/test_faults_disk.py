@@ -25,6 +25,7 @@ from _faults import (
     a_trial_left_running,
     act_as,
     assert_finished,
+    close_with_no_room_to_fold,
     complete_one,
     digest,
     fill_the_disk,
@@ -212,6 +213,26 @@ def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
     assert "crash" not in report, report["crash"]
     assert re.search(r"\bfull\b|size limit|too large", report["message"], re.IGNORECASE), (
         report["message"])
+
+
+def test_a_close_that_cannot_fold_the_log_into_the_file_says_so_and_loses_nothing(tmp_path):
+    """A closed search's file alone is the whole search, so `cp` copies it: when there is no
+    room to fold the log in as it closes, the close warns that the log must stay (and that
+    `hpstore backup` copies it), and the next open with room finishes the fold."""
+    path = str(tmp_path / "fold.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(close_with_no_room_to_fold, path, 40)
+    assert "crash" not in report, report["crash"]
+    assert report["wal_size"] > 0  # the fold did fail: the commits are in the log
+    [said] = [w for w in report["warnings"] if "could not be folded" in w]
+    assert "fold.db-wal" in said and "hpstore backup" in said and "size limit" in said
+    assert_finished(path, 40)  # every trial is in the file with its log
+    open_oracle(path, max_trials=MAX_FULL).close()  # a close with room folds it in
+    assert not Path(path + "-wal").exists() or size(path + "-wal") == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(path, alone / "fold.db")
+    assert_finished(str(alone / "fold.db"), 40)
 
 
 # -- 2. read-only parts of a search ---------------------------------------------------------------

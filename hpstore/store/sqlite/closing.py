@@ -10,11 +10,14 @@ import atexit
 import contextlib
 import os
 import sqlite3
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
+from hpstore import process_limits
 from hpstore.store.sqlite import files, locks, shared
+from hpstore.store.sqlite.schema import PAGE_SIZE
 
 CLOSE_CHECKPOINT_WAIT = 1.0  # seconds a closing process waits for readers to let go
 
@@ -36,6 +39,29 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
+def fold(path: Path, conn: sqlite3.Connection) -> None:
+    """Fold the whole log into the file ``path`` and empty it, waiting briefly for readers.
+
+    A fold that fails (no room on the disk to grow the file, an I/O error) loses nothing,
+    as the log keeps every commit and SQLite folds it in later, but the ``.db`` alone is
+    then not the whole search, where the README promises a closed search it is: a warning
+    says so, as closing raises nothing.
+    """
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error as exc:
+        text = str(exc).rstrip(".")
+        found = process_limits.out_of_room(path, text, PAGE_SIZE)
+        cause = found[0] if found is not None else text
+        warnings.warn(
+            f"{path}: its write-ahead log could not be folded into it as the search closed: "
+            f"{cause}. Nothing is lost: the latest commits are in {path.name}-wal, which "
+            "must stay beside the file (the next process to open the search with room to "
+            "spare folds it in). Until then the file alone is not the whole search: copy it "
+            "with `hpstore backup`, not `cp`.", UserWarning, stacklevel=1)
+
+
 def close_moved(path: Path, identity: files.Identity, conn: sqlite3.Connection, *,
                 may_fold: bool) -> None:
     """Close a connection to the file ``identity``, which was moved, replaced or deleted
@@ -53,9 +79,7 @@ def close_moved(path: Path, identity: files.Identity, conn: sqlite3.Connection, 
     shm = path.with_name(path.name + "-shm")
     if may_fold and (not path.exists() or files.index_in_use(shm) is False) and \
             files.used_under_another_name(identity, None, shm) is False:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        fold(path, conn)
     conn.close()
 
 

@@ -642,9 +642,8 @@ class Database:
         """
         if self.memory or conn.in_transaction or not self._wrote:
             return  # a process that only read leaves the file as it found it
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {int(closing.CLOSE_CHECKPOINT_WAIT * 1000)}")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        assert self.path is not None
+        closing.fold(self.path, conn)
 
     def _sweep_lock_folder(self) -> None:
         """Remove the liveness files of processes that ended without a trial running."""
