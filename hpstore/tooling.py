@@ -232,7 +232,11 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
 
 def _run(main: Any, argv: Sequence[str] | None) -> int:
     try:
-        return int(main(argv) or 0)
+        code = int(main(argv) or 0)
+        # Written out here, not as Python ends, where what a full disk refuses of the last
+        # write is dropped without a word (`hpstore export DB > f.csv`: a cut CSV, exit 0).
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("hpstore: interrupted", file=sys.stderr)
         return 130
@@ -253,9 +257,20 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
         silence_stdout()
         return 0
     except OSError as exc:  # a file or folder given on the command line
+        if exc.filename is None and exc.errno in _NO_ROOM:  # the standard output's
+            silence_stdout()  # (what is left of it: not tried again as Python ends)
+            print(error_line(
+                f"The output could not be written in full ({exc.strerror}): what was "
+                "written is cut short. Free some space on its disk (or raise `ulimit -f`) "
+                "and run again."), file=sys.stderr)
+            return 2
         where = f"{exc.filename}: " if exc.filename else ""
         print(error_line(f"{where}{exc.strerror or exc}."), file=sys.stderr)
         return 2
+
+
+#: what a write refused for want of room says: a full disk, a file size limit, a quota
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def _not_utf8(text: str) -> bool:
@@ -312,7 +327,22 @@ def print_rows(text: str) -> None:
     if sys.stdout.isatty():
         text = "\n".join(terminal_text(line.removesuffix("\r"))
                          for line in text.split("\n"))
-    sys.stdout.write(text)
+    out = sys.stdout
+    try:
+        fd, encoding, errors = out.fileno(), out.encoding, out.errors
+    except (AttributeError, OSError, ValueError):  # (a notebook's, a test's capture)
+        out.write(text)
+        return
+    # Written to the descriptor, not through Python's buffered writer, which on a disk
+    # that fills part of the way through a write larger than its buffer keeps what the
+    # disk took and drops the rest without a word (a CSV cut at 8 KiB, exit 0).
+    out.flush()
+    data = memoryview(text.encode(encoding or "utf-8", errors or "strict"))
+    while data:
+        written = os.write(fd, data)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        data = data[written:]
 
 
 @contextlib.contextmanager

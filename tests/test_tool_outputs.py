@@ -366,6 +366,38 @@ def test_an_output_past_the_file_size_limit_names_the_limit(search, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("form", ["csv", "json"])
+def test_a_standard_output_that_runs_out_of_room_is_an_error_not_a_cut_output(tmp_path, form):
+    # `hpstore export DB > f.csv` onto a disk that filled part of the way through: Python's
+    # buffered writer kept the first 8 KiB, dropped the rest, and the command exited 0
+    import resource
+
+    path = tmp_path / "long.db"
+    with open_oracle(str(path), max_trials=4) as oracle:
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        oracle.set_trial_note(trial.trial_id, "n" * 200_000)
+    command = [sys.executable, "-m", "hpstore", "export", str(path), "--format", form]
+    whole = subprocess.run(command, capture_output=True, timeout=120)
+    assert whole.returncode == 0 and len(whole.stdout) > 200_000, whole.stderr
+    cap = 65536  # room for SQLite's index of the log (32 KiB), not for the output
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, resource.RLIM_INFINITY))
+
+    out = tmp_path / "out.txt"
+    with open(out, "wb") as stdout:
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              timeout=120, preexec_fn=limit)
+    assert done.returncode == 2, done.stderr
+    assert one_error_line(done.stderr) and "cut short" in done.stderr, done.stderr
+    assert "ulimit -f" in done.stderr and "Traceback" not in done.stderr
+    assert out.stat().st_size <= cap and whole.stdout.startswith(out.read_bytes())
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="an ext4 image mounted on a loop device")
 def test_a_file_replaced_with_force_on_a_full_ext4_disk_keeps_its_size(search, tmp_path):
     # ext4 allocates in steps: out of room part of the way, posix_fallocate had already
