@@ -122,6 +122,28 @@ def test_check_reports_a_value_hpstore_never_writes_on_a_server(capsys, edit, na
         admin.drop_schema(base_url(), name)
 
 
+def test_the_commands_take_a_url_that_asks_for_a_read_write_server(shared_url, capsys):
+    # The README's URL for a primary among several hosts: every command refused it ("session
+    # is read-only"), the read-only sessions of the tools made so by the URL's options,
+    # which libpq's check of target_session_attrs takes for a standby's.
+    sep = "&" if "?" in shared_url else "?"
+    url = f"{shared_url}{sep}target_session_attrs=read-write"
+    code, out, err = run(capsys, "summary", url)
+    assert code == 0 and "Trials: 32" in out, err
+    code, out, err = run(capsys, "sql", url, "SELECT count(*) AS n FROM trials", "--format",
+                         "json")
+    assert code == 0 and json.loads(out) == [{"n": 32}], err
+    code, _, err = run(capsys, "sql", url,  # the session is read-only all the same
+                       "WITH gone AS (DELETE FROM trials RETURNING 1) SELECT count(*) FROM gone")
+    assert code == 2 and "read-only" in err
+    store = open_store(url, read_only=True)
+    try:
+        [(read_only,)] = store.db.query("SHOW default_transaction_read_only")
+    finally:
+        store.close()
+    assert read_only == "on"
+
+
 def test_sql_reads_in_a_read_only_transaction_and_refuses_writes(shared_url, capsys):
     code, out, _ = run(capsys, "sql", shared_url, "SELECT status, count(*) AS n FROM "
                        "trial_overview GROUP BY status ORDER BY status", "--format", "json")

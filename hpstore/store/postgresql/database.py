@@ -185,7 +185,6 @@ class Database:
         """The conninfo of a new connection, with hpstore's settings added."""
         millis = max(1, int(self.timeout * 1000))
         return connect_args(self.url, application=application or self.application,
-                            read_only=self.read_only,
                             extra_options=(f"-c lock_timeout={millis}", *SESSION_SETTINGS,
                                            *self._idle, *self.settings))
 
@@ -240,12 +239,15 @@ class Database:
         # Whether the server is a standby is read here too: a connection made again after
         # a failover, or to another host of a URL listing several, may reach the other kind.
         # A connection made again stays in the schema this store was found in (see _learn).
-        server, _, standby, _ = conn.execute(
+        # A read-only store's session is made read-only here, once connected (see
+        # driver.connect_args), before anything else runs on it.
+        server, _, standby, _, _ = conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
             "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' "
             "THEN NULL ELSE set_config('search_path', concat_ws(', ', quote_ident(%s), "
-            "nullif(current_setting('search_path'), '')), false) END",
-            (self.schema, self.schema)).fetchone()
+            "nullif(current_setting('search_path'), '')), false) END, CASE WHEN %s THEN "
+            "set_config('default_transaction_read_only', 'on', false) END",
+            (self.schema, self.schema, self.read_only)).fetchone()
         self._clock = (float(server), (before + _steady()) / 2)
         self.standby = bool(standby)
 

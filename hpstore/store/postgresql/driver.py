@@ -179,11 +179,12 @@ SESSION_SETTINGS = ("-c statement_timeout=0", "-c idle_in_transaction_session_ti
 NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
-def connect_args(url: str, *, application: str, read_only: bool,
-                 extra_options: tuple[str, ...] = ()) -> str:
+def connect_args(url: str, *, application: str, extra_options: tuple[str, ...] = ()) -> str:
     """The conninfo for ``url`` with hpstore's settings added where the URL sets none: TCP
-    keepalives on both ends, a connect timeout, an application name naming this process,
-    and (read-only) ``default_transaction_read_only``.
+    keepalives on both ends, a connect timeout, an application name naming this process.
+    (A read-only store's sessions are made read-only once connected, not here: libpq's
+    ``target_session_attrs=read-write`` would take a session made read-only by its
+    options for a standby's, and refuse the primary.)
 
     Raises:
         DatabaseError: the URL cannot be read.
@@ -227,8 +228,6 @@ def connect_args(url: str, *, application: str, read_only: bool,
               f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL}",
               f"-c tcp_keepalives_count={KEEPALIVE_COUNT}",
               f"-c tcp_user_timeout={VANISHED_AFTER * 1000}", *extra_options]
-    if read_only:
-        server.append("-c default_transaction_read_only=on")
     given = str(params.get("options") or "")
     params["options"] = " ".join(o for o in [*server, given] if o)
     return str(make_conninfo(**params))
