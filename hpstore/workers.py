@@ -315,6 +315,19 @@ def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _default_sigterm_in_child() -> None:
+    """A process forked while the search runs (a ``multiprocessing.Pool`` of ``run_trial``'s)
+    is not the search: its SIGTERM ends it, as without hpstore. ``Pool.terminate`` ends its
+    workers so; raising KeyboardInterrupt in them printed tracebacks, and one that died
+    holding its queue's lock hung the Pool, and the search with it."""
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) is _sigterm_as_ctrl_c:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
+
+
 def ignore_sigterm_as_ctrl_c() -> Any:
     """Ignore SIGTERM where ``terminated_as_ctrl_c`` made it a Ctrl-C (as ``ignore_sigint``
     does SIGINT while trials are handed back); returns the handler to restore, or None

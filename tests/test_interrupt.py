@@ -298,6 +298,48 @@ def test_a_sigterm_handler_set_during_the_search_stays_after_it():
         signal.signal(signal.SIGTERM, previous)
 
 
+_POOL_IN_RUN_TRIAL = """
+import multiprocessing as mp, os, signal, sys
+import hpstore
+
+def square(v):
+    return v * v
+
+def handler_in_a_child():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # what a forked child (a Pool's worker) does on SIGTERM
+        os.write(write, b"1" if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(read, 1) == b"1"
+
+def run_trial(trial):
+    x = trial.hyperparameters.values["x"]
+    assert handler_in_a_child(), "a forked child takes SIGTERM as a Ctrl-C"
+    with mp.get_context("fork").Pool(2) as pool:  # its exit ends the workers with SIGTERM
+        return float(sum(pool.map(square, [x, x + 1, x + 2])))
+
+hp = hpstore.HyperParameters()
+hp.Int("x", 1, 99)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=6, database=sys.argv[1],
+                                    seed=1, hyperparameters=hp)
+hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+print("done", sum(t.status == "COMPLETED" for t in oracle.trials.values()))
+"""
+
+
+def test_a_pool_run_trial_forks_ends_its_workers_as_without_hpstore(tmp_path):
+    # The search's SIGTERM-as-Ctrl-C was inherited by the Pool's forked workers, which the
+    # Pool's exit ends with SIGTERM: tracebacks of KeyboardInterrupt, and at times a Pool
+    # (and the search) hung for good on a worker that died holding its queue's lock.
+    done = subprocess.run([sys.executable, "-c", _POOL_IN_RUN_TRIAL, str(tmp_path / "p.db")],
+                          capture_output=True, text=True, env=ENV, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["done", "6"], done.stdout + done.stderr
+    assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr
+
+
 _STOPPED_THEN_SIGNALLED = """
 import os, signal, sys
 import hpstore
