@@ -51,28 +51,47 @@ _SECRETS = ("password", "sslpassword")
 
 def _credentials(url: str) -> tuple[str | None, str]:
     """The URL's user info and what follows it, read as libpq reads them: the user info
-    ends at the last "@" before the first "/" (so a password may hold a bare "#" or "?",
-    which a URL parser takes for a fragment or the parameters); None when there is none."""
+    ends at the first "@" before the first "/" (so a password may hold a bare "#" or "?",
+    which a URL parser takes for a fragment or the parameters); None when there is none.
+    What follows leaves out any further "@" of the host part, and what precedes it (part
+    of a password with a bare "@", which :func:`check_url_shape` refuses): never shown."""
     rest = url.split("://", 1)[-1]
     head = rest.split("/", 1)[0]
-    userinfo, at, after = head.rpartition("@")
+    userinfo, at, after = head.partition("@")
     if not at:
         return None, rest
-    return userinfo, after + rest[len(head):]
+    host, mark, params = after.partition("?")
+    return userinfo, host.rpartition("@")[2] + mark + params + rest[len(head):]
+
+
+def _second_at_in_host(url: str) -> bool:
+    """Whether an "@" follows the user info's in the host part, or in a parameter that is
+    no ``key=value`` (``me:a@b?c@host``): a password (or user name) holding a bare "@",
+    part of which libpq would take for the host or its parameters."""
+    userinfo, _ = _credentials(url)
+    if userinfo is None:
+        return False
+    after = url.split("://", 1)[-1].split("/", 1)[0].partition("@")[2]
+    host, _, params = after.partition("?")
+    return "@" in host or any("@" in part and "=" not in part.partition("@")[0]
+                              for part in params.split("&"))
 
 
 def _password_cut_by_slash(url: str) -> bool:
-    """Whether the URL may hold a password with a bare "/": no user info before the first
-    "/" (libpq stops there), a ":" before it (outside an IPv6 address's brackets: libpq
-    reads what follows as the port, a password's first part among them) and an "@" after
-    it (the password's end). A URL of a port and an "@" in a parameter
-    (``db:5432/x?application_name=me@host``) reads so too: it is refused all the same,
-    the "@" to be written %40, as a password can hold digits only."""
-    userinfo, rest = _credentials(url)
-    if userinfo is not None or "/" not in rest:
+    """Whether the URL may hold a password with a bare "/": an "@" after the first "/"
+    with the user info before it (libpq ends the user info at a first "@" of the password,
+    the host at its "/"), or with none, a ":" before it (outside an IPv6 address's
+    brackets: libpq reads what follows as the port, a password's first part among them).
+    A URL of a port and an "@" in a parameter (``db:5432/x?application_name=me@host``)
+    reads so too: it is refused all the same, the "@" to be written %40, as a password
+    can hold digits only."""
+    rest = url.split("://", 1)[-1]
+    if "/" not in rest:
         return False
     head, tail = rest.split("/", 1)
-    return ":" in re.sub(r"\[[^\]]*\]", "", head) and "@" in tail
+    if "@" not in tail:
+        return False
+    return "@" in head or ":" in re.sub(r"\[[^\]]*\]", "", head)
 
 
 def redact(url: str, *, query: bool = False) -> str:
@@ -80,6 +99,11 @@ def redact(url: str, *, query: bool = False) -> str:
     schema chosen in ``options``, say) other than passwords, each as written."""
     if _password_cut_by_slash(url):
         return "postgresql://(a URL whose password may hold a bare '/')"
+    if _second_at_in_host(url):  # the user name, and what follows the last "@"
+        rest = url.split("://", 1)[-1]
+        head = rest.split("/", 1)[0]
+        name = head.partition("@")[0].split(":", 1)[0]
+        url = f"postgresql://{name}@{head.rpartition('@')[2]}{rest[len(head):]}"
     try:
         userinfo, rest = _credentials(url)
         parts = urlsplit("postgresql://" + rest)
@@ -107,12 +131,11 @@ def check_url_shape(url: str) -> None:
     """
     if _password_cut_by_slash(url):
         raise DatabaseError(
-            "This PostgreSQL URL has an '@' after its first '/' and a ':' before it, as a "
-            "password holding a bare '/' makes it (libpq would read the password's first part "
-            "as the port): write a '/' in a password as %2F (a/b as a%2Fb), and an '@' in a "
-            "parameter as %40, as URLs require.")
-    netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
-    if netloc.count("@") > 1:
+            "This PostgreSQL URL has an '@' after its first '/', as a password holding a "
+            "bare '/' makes it (libpq would read part of the password as the host, port or "
+            "database): write a '/' in a password as %2F (a/b as a%2Fb), and an '@' in a "
+            "password or a parameter as %40, as URLs require.")
+    if _second_at_in_host(url):
         raise DatabaseError(
             f"{redact(url)}: the user name or password in this URL holds an '@'; write it "
             "as %40 (a password a@b is written a%40b), as URLs require.")
