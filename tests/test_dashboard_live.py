@@ -5,7 +5,11 @@ requests stays what a fresh read gives; a large search is sampled and paged."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -245,3 +249,62 @@ def test_a_search_whose_oracle_has_nothing_left_is_found_finished(tmp_path, monk
         dashboard = running.reader.dashboard
         assert dashboard.question is not None and dashboard.question._asking == set()
         assert api(running.url, "/api/projects")["projects"][0]["finished"] is None
+
+
+_HOLDS_A_TRIAL = """
+import sys
+import hpstore
+hp = hpstore.HyperParameters()
+hp.Float("x", 0.0, 1.0)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=5, database=sys.argv[1],
+                                    project_name="p", hyperparameters=hp)
+print(oracle.create_trial("held").trial_id, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_a_trial_whose_worker_was_killed_shows_as_interrupted_as_watch_says(tmp_path):
+    # After kill -9 of the only worker, the projects page said "running" and the project's
+    # page counted the trial's seconds forever, where `hpstore watch` said it was interrupted
+    path = str(tmp_path / "k.db")
+    worker = subprocess.Popen([sys.executable, "-c", _HOLDS_A_TRIAL, path],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = worker.stdout.readline().strip()
+        with open_dashboard(path, port=0) as running:
+            running.start()
+            [alive] = api(running.url, "/api/projects")["projects"]
+            assert (alive["running"], alive["interrupted"]) == (1, 0)
+            [trial] = api(running.url, "/api/poll", {"p": "p"})["running_trials"]
+            assert (trial["trial_id"], trial["interrupted"]) == (held, False)
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(DEADLINE)
+            [gone] = api(running.url, "/api/projects")["projects"]
+            assert (gone["running"], gone["interrupted"], gone["workers"]) == (1, 1, 0)
+            [trial] = api(running.url, "/api/poll", {"p": "p"})["running_trials"]
+            assert (trial["trial_id"], trial["interrupted"]) == (held, True)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(DEADLINE)
+
+
+def test_the_projects_page_reads_the_projects_once_however_many_there_are(tmp_path,
+                                                                          monkeypatch):
+    # each project was looked up by name, and each look-up read every project: at 1,000
+    # projects the page (polled every second) took 10 s and held up every other request
+    from hpstore.dashboard.api import Dashboard
+
+    path = str(tmp_path / "many.db")
+    for n in range(12):
+        write_search(path, f"p{n:02d}", 1)
+    store = open_store(path, read_only=True)
+    reads = []
+    every = store.projects
+    monkeypatch.setattr(store, "projects", lambda: reads.append(1) or every())
+    try:
+        answer = Dashboard(store).projects({})
+    finally:
+        store.close()
+    assert [p["name"] for p in answer["projects"]] == [f"p{n:02d}" for n in range(12)]
+    assert len(reads) == 1

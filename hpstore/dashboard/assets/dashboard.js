@@ -200,7 +200,8 @@
         h("td", { class: "steered", text: steered(p) }),
         h("td", { text: p.stopped_early ? String(p.stopped_early.trials) : "" }),
         h("td", { text: lastActivity(p.last_activity, d.now, p.finished) }),
-        h("td", { text: p.finished || (p.running ? "running"
+        h("td", { text: p.finished || (p.running > p.interrupted ? "running"
+          : p.interrupted ? `${p.interrupted} interrupted (worker gone): run again when a worker asks`
           : p.workers ? "waiting for a trial" : "no worker alive (paused, or finished)") }))));
       if (!d.projects.length) {
         body.replaceChildren(h("tr", {}, h("td", { colspan: head.length,
@@ -369,7 +370,8 @@
         ? [h("p", { class: "meta", text: `Running (${d.running_trials.length}):` }),
           h("ul", {}, d.running_trials.map((t) => h("li", {}, `${t.tuner_id}: `,
             h("a", { href: href("/trial", { p: d.name, t: t.trial_id }), text: `trial ${t.trial_id}` }),
-            ` for ${Math.max(0, Math.round(d.now - (t.started || d.now)))} s, ${t.values}`)))]
+            ` for ${Math.max(0, Math.round(d.now - (t.started || d.now)))} s, ${t.values}`,
+            t.interrupted ? " (its worker is gone: interrupted, it runs again when a worker asks)" : "")))]
         : []));
       downloads.replaceChildren("Every trial: ",
         h("a", { href: href("/download", { p: d.name, format: "csv" }), download: "", text: "CSV" }),
