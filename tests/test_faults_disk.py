@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from _faults import (
     run_child,
     size,
 )
-from _workers import hold, open_oracle
+from _workers import DEADLINE, hold, open_oracle
 
 pytestmark = [
     pytest.mark.slow,
@@ -233,6 +234,55 @@ def test_a_close_that_cannot_fold_the_log_into_the_file_says_so_and_loses_nothin
     alone.mkdir()
     shutil.copy(path, alone / "fold.db")
     assert_finished(str(alone / "fold.db"), 40)
+
+
+_FILL_WITH_TRIALS = """
+import os, sys
+import hpstore
+from _workers import open_oracle
+oracle = open_oracle(sys.argv[1], max_trials=100000, seed=3)
+try:
+    while True:
+        trial = oracle.create_trial("filler")
+        for step in range(50):
+            oracle.update_trial(trial.trial_id, {"loss": float(step), "m%d" % step: 1.0},
+                                step=step)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+except hpstore.DatabaseError as exc:
+    print("full" if "is full" in str(exc) else exc, flush=True)
+os._exit(0)  # as a worker that died there: the log and its index stay
+"""
+
+
+def test_a_search_that_filled_a_disk_of_small_blocks_is_said_full_not_killed_by_sigbus(
+        tmp_path):
+    # ext4 of 1 KiB blocks (mke2fs's default below 512 MB): once a search had filled it,
+    # every reader (the tools, an oracle, plain sqlite3) died of SIGBUS writing the log's
+    # index that SQLite maps into memory, with no word said
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
+        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
+    image, target = tmp_path / "ext4.img", tmp_path / "small"
+    target.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(6 << 20)
+    if subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-b", "1024", str(image)],
+                      capture_output=True).returncode:
+        pytest.skip("mkfs.ext4 failed")
+    script = ('mount -o loop "$0" "$1" || exit 99; '
+              f'"{sys.executable}" -c "$2" "$1/s.db"; ls "$1"; '
+              f'"{sys.executable}" -m hpstore summary "$1/s.db"; echo "exit $?"')
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script, str(image), str(target),
+                           _FILL_WITH_TRIALS], capture_output=True, text=True,
+                          timeout=DEADLINE, env={**os.environ,
+                                                 "PYTHONPATH": os.pathsep.join(sys.path)})
+    if done.returncode == 99:
+        pytest.skip(f"no loop device to mount an image on: {done.stderr}")
+    said = done.stdout.split()
+    assert said[0] == "full" and "s.db-wal" in said, done.stdout + done.stderr
+    assert said[-2:] == ["exit", "2"], done.stdout + done.stderr
+    assert f"the disk holding {target} is full" in done.stderr and "SIGBUS" in done.stderr
+    assert "file itself is unchanged" in done.stderr
 
 
 # -- 2. read-only parts of a search ---------------------------------------------------------------

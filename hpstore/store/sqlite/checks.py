@@ -65,7 +65,38 @@ def inspect_header(path: Path) -> bool:
         )
     if application_id not in (0, APPLICATION_ID):
         raise foreign(path, application_id)
+    _room_to_map_the_index(path)
     return True
+
+
+#: below this many free bytes, a file system of blocks smaller than a memory page is taken
+#: for full (see _room_to_map_the_index)
+MAPPED_INDEX_ROOM = 1 << 20
+
+
+def _room_to_map_the_index(path: Path) -> None:
+    """Refuse to open a search on a full file system whose blocks are smaller than a memory
+    page (ext4 of 1 KiB blocks, mke2fs's default below 512 MB), before SQLite maps the
+    log's index (``-shm``) into memory: a write there that needs a block the disk does not
+    have kills the process with SIGBUS, with no word said (every tool, and plain sqlite3).
+    On larger blocks a full disk is an error SQLite reports, as it says elsewhere.
+
+    Raises:
+        DatabaseError: saying which disk is full, that the file is unchanged, what to do.
+    """
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return
+    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize
+    if 0 < fs.f_frsize < os.sysconf("SC_PAGE_SIZE") and free < MAPPED_INDEX_ROOM:
+        raise DatabaseError(
+            f"{path} could not be opened: the disk holding {path.parent} is full ({free} "
+            f"bytes free). On its file system of {fs.f_frsize}-byte blocks, SQLite's index "
+            "of the log (the -shm file, which it maps into memory even to read) needs room "
+            "to be written, and without it the process would be killed (SIGBUS). The file "
+            f"itself is unchanged: free at least {MAPPED_INDEX_ROOM >> 20} MiB on that disk "
+            "and run again.")
 
 
 def foreign(path: Path, application_id: int) -> NotAnHpstoreFileError:
