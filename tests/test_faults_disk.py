@@ -207,6 +207,23 @@ def test_a_healthy_file_on_a_disk_with_no_free_inode_is_not_called_damaged(tmp_p
     assert report["completed"] == 6
 
 
+@pytest.mark.parametrize("left", [1, 2])
+def test_a_new_search_on_a_disk_that_runs_out_of_inodes_as_it_is_made_says_so(tmp_path, left):
+    # With two inodes left, the lock folder and its lock were made, and the file built in
+    # it was not: a bare OSError naming a hidden file
+    fill = " ".join(f'"$1/f{n}"' for n in range(8 - left - 1))  # (the mount's root is one)
+    script = ("import hpstore, sys\n"
+              "try:\n"
+              "    hpstore.RandomSearchOracle('loss', max_trials=3, database=sys.argv[1])\n"
+              "except Exception as exc:\n"
+              "    print(type(exc).__name__, exc)\n")
+    done = in_a_mount(tmp_path, f'mount -t tmpfs -o size=8m,nr_inodes=8 tmpfs "$1" && '
+                      f'touch {fill}', sys.executable, "-c", script, str(tmp_path / "new.db"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.startswith("DatabaseError ") and "has no free inodes" in done.stdout
+    assert "delete files on that disk" in done.stdout
+
+
 def test_a_file_at_its_size_limit_is_named_in_the_error(tmp_path):
     path = str(tmp_path / "limit.db")
     open_oracle(path, max_trials=MAX_FULL, seed=11).close()
@@ -283,6 +300,56 @@ def test_a_search_that_filled_a_disk_of_small_blocks_is_said_full_not_killed_by_
     assert said[-2:] == ["exit", "2"], done.stdout + done.stderr
     assert f"the disk holding {target} is full" in done.stderr and "SIGBUS" in done.stderr
     assert "file itself is unchanged" in done.stderr
+
+
+_AFTER_THE_SWITCH = """
+import sys
+import hpstore
+for path in sys.argv[1:]:
+    try:
+        hpstore.RandomSearchOracle("loss", max_trials=5, database=path)
+    except Exception as exc:
+        print(type(exc).__name__, "|", exc)
+"""
+
+
+def test_a_file_system_switched_to_read_only_after_an_error_is_said_so(tmp_path):
+    # ext4 mounted errors=remount-ro turns itself read-only after an error of its disk,
+    # with no read-only flag a check can see: a bare OSError for a new search, and an
+    # existing one called "damaged or not a database"
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
+        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
+    image, target = tmp_path / "ext4.img", tmp_path / "disk"
+    target.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    if subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True).returncode:
+        pytest.skip("mkfs.ext4 failed")
+    made = ("import sys\nfrom _faults import complete_one\nfrom _workers import open_oracle\n"
+            "with open_oracle(sys.argv[1], max_trials=5) as o:\n"
+            "    [complete_one(o, 'w') for _ in range(3)]\n")
+    script = (
+        'mount -o loop,errors=remount-ro "$0" "$1" || exit 99; '
+        f'"{sys.executable}" -c "$2" "$1/s.db" || exit 98; '
+        'dev=$(basename "$(findmnt -n -o SOURCE "$1")"); '
+        '[ -w "/sys/fs/ext4/$dev/trigger_fs_error" ] || exit 97; '
+        'echo 1 > "/sys/fs/ext4/$dev/trigger_fs_error"; '
+        f'"{sys.executable}" -c "$3" "$1/s.db" "$1/new.db"; '
+        f'"{sys.executable}" -m hpstore summary "$1/s.db"; echo "exit $?"; ls -A "$1"')
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script, str(image), str(target),
+                           made, _AFTER_THE_SWITCH], capture_output=True, text=True,
+                          timeout=DEADLINE,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    if done.returncode in (97, 99):
+        pytest.skip(f"no loop device, or no ext4 error trigger: {done.stderr}")
+    lines = done.stdout.splitlines()
+    assert len(lines) >= 4, done.stdout + done.stderr
+    for line, path in zip(lines[:2], ("s.db", "new.db")):
+        kind, said = line.split(" | ", 1)
+        assert kind == "ReadOnlyDatabaseError" and f"{target}/{path}" in said, line
+        assert "read-only" in said and "damaged" not in said and "dmesg" in said, line
+    assert lines[2] == "exit 2" and "refuses every write as read-only" in done.stderr
+    assert not any("probe" in name for name in lines[3:]), lines  # nothing left beside it
 
 
 # -- 2. read-only parts of a search ---------------------------------------------------------------

@@ -7,6 +7,7 @@ a file it opens), the marks and the schema through a read-only connection.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shlex
 import sqlite3
@@ -138,6 +139,34 @@ def _mounted_read_only(folder: Path) -> bool:
         return bool(os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 0))
     except (OSError, AttributeError):  # (missing: what opens it says so; no statvfs)
         return False
+
+
+def switched_read_only(path: Path, exc: Exception) -> ReadOnlyDatabaseError | None:
+    """The error for a search SQLite could not open (``exc``) because its file system
+    switched itself to read-only (see :func:`read_only_file_system`); None otherwise. Asked
+    only once opening failed: it tries to make a file beside the search."""
+    if "unable to open" not in str(exc) and "disk I/O" not in str(exc):
+        return None
+    probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as refused:
+        return read_only_file_system(path, refused) if refused.errno == errno.EROFS else None
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
+def read_only_file_system(path: Path, exc: OSError) -> ReadOnlyDatabaseError:
+    """The error for a search whose file system refused a write as read-only (EROFS) though
+    not mounted so: one the kernel switched to read-only after an error of the disk (ext4's
+    ``errors=remount-ro``), which :func:`check_writable` cannot see beforehand."""
+    return ReadOnlyDatabaseError(
+        f"{path}: its file system refuses every write as read-only ({exc.strerror}), "
+        "though it is not mounted so: a file system switches itself to "
+        "read-only after an error of its disk (see `dmesg`). Nothing was written. Copy the "
+        "search to a sound disk to go on with it there (the file with its -wal: SQLite "
+        "cannot even read it where it is once its index of the log cannot be made).")
 
 
 def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
@@ -342,7 +371,7 @@ def inspect_database(path: Path) -> None:
         finally:
             conn.close()
     except UNREADABLE as exc:
-        raise no_room_to_open(path, exc) or NotAnHpstoreFileError(
+        raise no_room_to_open(path, exc) or switched_read_only(path, exc) or NotAnHpstoreFileError(
             f"{path} cannot be read as SQLite ({unreadable(exc)}); it is damaged or not a "
             "database."
         ) from None

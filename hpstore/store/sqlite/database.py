@@ -37,6 +37,7 @@ from hpstore.store.sqlite.checks import (
     inspect_database,
     inspect_header,
     raised_by_sqlite,
+    read_only_file_system,
     single_name,
     unreadable,
 )
@@ -143,9 +144,14 @@ class Database:
         #: reads made (see ahead.py: a decision made ahead must have read nothing)
         self.reads = 0
         closing.register(self)
-        if not self.memory:
-            self.check()
-        self.connect()
+        try:
+            if not self.memory:
+                self.check()
+            self.connect()
+        except OSError as exc:
+            if exc.errno != errno.EROFS or self.path is None:
+                raise
+            raise read_only_file_system(self.path, exc) from None
         if not self.memory:
             self._sweep_lock_folder()
 
@@ -259,9 +265,12 @@ class Database:
                     return  # another process made it while this one waited for the lock
                 try:
                     built = self._build_new()
-                except OSError as exc:  # (listing or opening the lock folder)
+                except OSError as exc:  # (the lock folder, the file built in it)
                     if exc.errno in (errno.EMFILE, errno.ENFILE) and (
                             said := process_limits.out_of_files(str(self.path), str(exc))):
+                        raise DatabaseError(said) from None
+                    if said := process_limits.no_room_for_file(
+                            Path(exc.filename or self.path), exc):
                         raise DatabaseError(said) from None
                     raise
                 if built:

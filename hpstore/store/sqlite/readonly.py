@@ -32,6 +32,7 @@ from hpstore.store.sqlite.checks import (
     inspect_header,
     no_room_to_open,
     raised_by_sqlite,
+    switched_read_only,
     unreadable,
 )
 from hpstore.store.sqlite.database import Database
@@ -100,8 +101,8 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         conn.close()
         if is_interruption(exc):
             raise KeyboardInterrupt from None
-        raise no_room_to_open(path, exc) or NotAnHpstoreFileError(
-            f"{path} cannot be read: {unreadable(exc)}.") from None
+        raise no_room_to_open(path, exc) or switched_read_only(path, exc) or \
+            NotAnHpstoreFileError(f"{path} cannot be read: {unreadable(exc)}.") from None
     except BaseException:
         conn.close()
         raise
