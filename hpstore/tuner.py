@@ -530,15 +530,16 @@ class Tuner:
         return stored.status in (TrialStatus.RUNNING, TrialStatus.STOPPED) and all(
             stored.metrics.exists(n) for n in self.oracle.objective.metric_names)
 
-    def _hand_back(self, trials: list[Trial]) -> None:
-        """After Ctrl-C: hand ``trials`` back to run again, each in one piece (a second
-        Ctrl-C meanwhile waits until it is done)."""
+    def _hand_back(self, trials: list[Trial], exiting: bool = False) -> None:
+        """After Ctrl-C (or ``exiting``, sys.exit): hand ``trials`` back to run again, each
+        in one piece (a second Ctrl-C meanwhile waits until it is done)."""
         previous = ignore_sigint()
         term = ignore_sigterm_as_ctrl_c()  # a second SIGTERM waits too
         try:
             for trial in trials:
                 trial.status = TrialStatus.IDLE
-                trial.message = "Interrupted (Ctrl-C or SIGTERM); queued to run again."
+                trial.message = ("The program exited (sys.exit) as it ran" if exiting else
+                                 "Interrupted (Ctrl-C or SIGTERM)") + "; queued to run again."
                 self.oracle.end_trial(trial)
                 # (its status as ended: STOPPED when a stopping rule had stopped it)
                 self._handed_back = [*getattr(self, "_handed_back", []),
@@ -554,8 +555,7 @@ class Tuner:
                  progress: Progress | None) -> None:
         fatal: BaseException | None = None
         try:
-            # What the trial declares while it runs joins the space when it ends; what
-            # the space holds, declared again otherwise, is refused at once.
+            # declared as it runs: joins the space at the end (declared otherwise: refused)
             with watch_declarations(trial.hyperparameters, self._check_declaration):
                 self.on_trial_begin(trial)
                 results = self.run_trial(trial, *args, **kwargs)
@@ -567,8 +567,8 @@ class Tuner:
                 self.oracle.record_result(trial.trial_id,
                                           to_metrics(results, self.oracle.objective))
             trial.status = TrialStatus.COMPLETED
-        except KeyboardInterrupt:
-            self._hand_back([trial])
+        except (KeyboardInterrupt, SystemExit) as exc:  # (sys.exit: a SIGTERM handler's)
+            self._hand_back([trial], exiting=isinstance(exc, SystemExit))
             raise
         except FailedTrialError as exc:
             trial.status = TrialStatus.FAILED

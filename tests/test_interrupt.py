@@ -340,6 +340,42 @@ def test_a_pool_run_trial_forks_ends_its_workers_as_without_hpstore(tmp_path):
     assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr
 
 
+_EXITS_IN_A_TRIAL = """
+import signal, sys
+import hpstore
+
+def run_trial(trial):
+    if trial.trial_id == "1":
+        signal.raise_signal(signal.SIGTERM)  # the script's own handler exits
+    return float(trial.hyperparameters.values["x"])
+
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # a cluster job's
+hp = hpstore.HyperParameters()
+hp.Int("x", 1, 99)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=4, database=sys.argv[1],
+                                    seed=1, hyperparameters=hp)
+hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+"""
+
+
+def test_a_program_that_exits_as_a_trial_runs_hands_the_trial_back(tmp_path):
+    # sys.exit() unwinding through search() (a SIGTERM handler's of the script's own, the
+    # usual pattern on a cluster) left the trial RUNNING, found interrupted later: three
+    # such stops failed it
+    db = str(tmp_path / "exit.db")
+    done = subprocess.run([sys.executable, "-c", _EXITS_IN_A_TRIAL, db], capture_output=True,
+                          text=True, env=ENV, timeout=DEADLINE)
+    assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT trial_id, status, message, interruptions FROM trials "
+                            "ORDER BY number").fetchall()
+    finally:
+        conn.close()
+    assert [r[:2] for r in rows] == [("0", "COMPLETED"), ("1", "IDLE")], rows
+    assert rows[1][2].startswith("The program exited (sys.exit) as it ran") and not rows[1][3]
+
+
 _STOPPED_THEN_SIGNALLED = """
 import os, signal, sys
 import hpstore

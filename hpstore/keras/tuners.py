@@ -298,6 +298,10 @@ class Tuner(keras_tuner.Tuner):
         except KeyboardInterrupt:
             self._hand_back(trial)  # (the live trial: with what it declared as it ran)
             raise
+        except SystemExit:  # (sys.exit: a SIGTERM handler's of the script's own, say)
+            self._hand_back(trial, "The program exited (sys.exit) as it ran; queued to run "
+                                   "again.")
+            raise
         except ProjectRemovedError:
             raise  # the search was taken from this process (overwrite=True elsewhere)
         except ProjectMismatchError as exc:
