@@ -160,6 +160,18 @@ def test_a_search_path_naming_no_schema_is_a_clear_error():
     assert "options=-csearch_path%3Dno_such_schema" in str(raised.value)
 
 
+@pytest.mark.parametrize("schema", ["pg_catalog", "pg_temp"])
+def test_a_search_path_that_starts_with_a_schema_of_postgresqls_own_is_refused(schema):
+    # pg_temp first: the search went into the session's temporary schema (gone with the
+    # connection), and was then called hand-edited; pg_catalog: "grant the privilege"
+    url = f"{base_url()}{'&' if '?' in base_url() else '?'}options=-csearch_path%3D{schema}"
+    with pytest.raises(DatabaseError, match="search_path") as raised:
+        open_store(url)
+    assert "hand" not in str(raised.value) and "Grant" not in str(raised.value)
+    if schema == "pg_catalog":
+        assert "a schema of PostgreSQL's own" in str(raised.value)
+
+
 def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():
     url = fresh_url()
     with pytest.raises(DatabaseError, match="NUL"):

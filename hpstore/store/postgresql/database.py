@@ -291,6 +291,14 @@ class Database:
             raise DatabaseError(
                 f"{self.location}: no schema of the search_path ({path}) exists. Create it "
                 "(CREATE SCHEMA name), or name an existing one in the URL's options.")
+        if str(schema).startswith(("pg_temp", "pg_toast", "pg_catalog")):
+            # (pg_temp first in the path: the session's own temporary schema, which goes
+            # with the connection; the system's: no place for a search)
+            raise DatabaseError(
+                f"{self.location}: the search_path's first schema is {schema!r}, a schema of "
+                "PostgreSQL's own (a session's temporary schema goes with its connection): "
+                "name a schema of your own first in the URL's options "
+                "(options=-csearch_path%3Dname).")
         self.server_version, self.schema = int(version), str(schema)
         self.keys = {kind: lock_class(kind, self.schema) for kind in KINDS}
 
