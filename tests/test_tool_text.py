@@ -28,7 +28,7 @@ def run(capsys, *argv):
 
 # -- hostile text: terminals and spreadsheets -------------------------------------------------
 
-ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e"
+ESC = "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[2J\r\u202e\u200f\u200e\u061c"
 FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd", "@SUM(A1)", "-2+3",
             "\tx", "\rx"]
 PLAIN_NUMBERS = ["-1.5", "+3e-4"]
@@ -60,7 +60,7 @@ def hostile_db(tmp_path_factory):
 def controls(text: str) -> set[str]:
     """The control and bidi characters in ``text`` (line breaks between lines are fine)."""
     return {c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f
-            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"}
 
 
 @pytest.mark.parametrize("argv", [["summary"], ["trials"], ["best", "-n", "3"], ["history"],
