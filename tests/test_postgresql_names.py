@@ -166,3 +166,21 @@ def test_copy_into_postgresql_refuses_a_long_name_before_writing_any_project(tmp
         assert target.project.count() == 0
     finally:
         target.close()
+
+
+def test_a_name_with_a_nul_is_looked_up_as_one_no_search_holds(capsys):
+    # A look-up is no write: a trial id or project name with a NUL (from a dashboard URL,
+    # a command's argument) named nothing on a file, and on a server was "the search could
+    # not be read" (a 503 of the dashboard, and its whole plots answer with it)
+    url = fresh_url()
+    with open_oracle(url, max_trials=3) as oracle:
+        trial = oracle.create_trial("w")
+        project = oracle.project
+        with pytest.raises(hpstore.TrialNotFoundError):
+            project.trial(trial.trial_id + "\x00")
+        assert project.trials_by_id([trial.trial_id, "\x00"]) == {
+            trial.trial_id: project.trial(trial.trial_id)}
+        assert oracle.store.find_project("untitled_project\x00") is None
+    assert main(["show", url, "0\x00"]) == 2
+    err = capsys.readouterr().err
+    assert "No trial" in err and "could not be read" not in err, err

@@ -119,6 +119,8 @@ class _Unseen(Exception):
 
 
 def find_project(db: Any, name: str) -> ProjectRecord | None:
+    if "\x00" in name:  # (no text column holds one: no project has such a name)
+        return None
     rows = db.query(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = %s", (name,))
     return project_record(rows[0]) if rows else None
 

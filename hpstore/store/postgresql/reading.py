@@ -65,7 +65,10 @@ class ReadingMixin:
 
     def trial(self, trial_id: str) -> TrialRecord:
         """Raises TrialNotFoundError (no such trial) or ProjectRemovedError."""
-        rows = self.db.query(_SELECT + " AND trial_id = %s", (self.project_id, str(trial_id)))
+        # (an id with a NUL, which no text column holds, names no trial: not a query that
+        # fails as a write of it would)
+        rows = [] if "\x00" in str(trial_id) else self.db.query(
+            _SELECT + " AND trial_id = %s", (self.project_id, str(trial_id)))
         if not rows:
             self.check_exists()
             raise TrialNotFoundError(
@@ -101,7 +104,7 @@ class ReadingMixin:
 
     def trials_by_id(self, trial_ids: Sequence[str]) -> dict[str, TrialRecord]:
         """The trials among ``trial_ids`` that exist, by id."""
-        ids = list(dict.fromkeys(str(t) for t in trial_ids))
+        ids = list(dict.fromkeys(str(t) for t in trial_ids if "\x00" not in str(t)))
         records = [trial_record(r) for r in self.db.query(
             _SELECT + " AND trial_id = ANY(%s)", (self.project_id, ids))]
         return {r.trial_id: r for r in records}
