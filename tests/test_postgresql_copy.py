@@ -76,6 +76,32 @@ def test_a_note_with_a_nul_written_before_they_were_refused_is_copied_escaped(
     copy.close()
 
 
+def test_a_search_with_a_nul_in_a_name_is_refused_by_a_server_saying_where(tmp_path, capsys):
+    # A hyperparameter named with a NUL, which a file holds: the copy said "the state given
+    # to set_state() is malformed", naming neither the search nor the name
+    import hpstore
+
+    source = str(tmp_path / "source.db")
+    hp = hpstore.HyperParameters()
+    hp.Float("a\x00b", 0.0, 1.0)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, seed=1, database=source,
+                                        project_name="named", hyperparameters=hp)
+    trial = oracle.create_trial("w")
+    trial.message = "said\x00by the run"  # (written escaped, as a message always is)
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    oracle.end_trial(trial)
+    oracle.close()
+    url = fresh_url()
+    code, _, err = run(capsys, "copy", source, url)
+    assert code == 2 and "set_state" not in err and "malformed" not in err, err
+    assert "The NUL character" in err and "'a\\x00b'" in err and "nothing was written" in err
+    store = open_store(url, read_only=True, check=False)
+    try:
+        assert store.find_project("named") is None
+    finally:
+        store.close()
+
+
 def test_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path, capsys):
     source = str(tmp_path / "source.db")
     oracle = open_oracle(source, max_trials=8, seed=3, max_consecutive_failed_trials=3)

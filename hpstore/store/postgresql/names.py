@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from hpstore.errors import NameTooLongError
+from hpstore.errors import DatabaseError, NameTooLongError
 
 #: the longest name a PostgreSQL store takes, in bytes of UTF-8: with the other columns of
 #: its index and the row's header (a few dozen bytes) well within a btree row's 2,704
@@ -82,6 +82,41 @@ def check_state(state: Mapping[str, Any]) -> None:
     trials = [t for t in state.get("trials") or () if isinstance(t, Mapping)]
     check_names("trial id", (t.get("trial_id") for t in trials))
     check_names("metric name", _observed(trials))
+    found = next(_nul(state, "the search"), None)
+    if found is not None:
+        where, text = found
+        raise DatabaseError(
+            f"The NUL character (\\x00) in {where} ({text[:_SHOWN]!r}), which a search file "
+            "holds, cannot be stored on PostgreSQL, whose text cannot hold it: nothing was "
+            "written. Keep this search in a file, or copy it once that name or value holds "
+            "no NUL.")
+
+
+#: text a PostgreSQL store writes escaped (``\x00``): what a run or a person said of a
+#: trial, never a name or a value that identifies something
+_ESCAPED = ("message", "note")
+
+
+def _nul(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Where the document ``value`` holds a NUL character PostgreSQL's text would refuse:
+    (a description of the place, the text)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                yield f"a name in {where}", key
+            inner = f"{key!s} of {where}"
+            if key == "transitions" and isinstance(item, (list, tuple)):
+                for row in item:  # (its sixth cell, the message, is written escaped)
+                    cells = list(row) if isinstance(row, (list, tuple)) else [row]
+                    yield from _nul(cells[:5] + cells[6:], inner)
+            elif key not in _ESCAPED:
+                yield from _nul(item, inner)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _nul(item, where)
 
 
 def _observed(trials: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
