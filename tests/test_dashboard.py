@@ -140,6 +140,40 @@ def test_another_host_is_said_to_expose_the_search(search_file):
         proc.communicate(timeout=DEADLINE)
 
 
+def test_ctrl_c_while_the_dashboard_opens_a_server_that_does_not_answer_stops_it_at_once():
+    # The store was opened on a thread that Python joins as it ends: Ctrl-C waited for the
+    # connect to give up (connect_timeout) where every other command stopped at once
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted, held = threading.Event(), []
+
+    def accept() -> None:
+        held.append(listener.accept()[0])  # and never answers
+        accepted.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpstore", "dashboard",
+         f"postgresql://nobody@127.0.0.1:{port}/db?connect_timeout=3600", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert accepted.wait(DEADLINE), "the dashboard never connected"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)  # (not the hour of connect_timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert proc.returncode == 130 and err.strip() == "hpstore: interrupted", err
+
+
 # -- the projects ---------------------------------------------------------------------------------
 
 def test_projects_lists_each_with_counts_best_running_and_last_activity(url, search_file):

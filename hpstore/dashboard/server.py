@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import queue
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -84,6 +85,43 @@ def load_assets() -> dict[str, tuple[str, bytes]]:
     return out
 
 
+class _OneThread:
+    """Calls run one at a time on a daemon thread of its own. A ThreadPoolExecutor's thread
+    is joined as the interpreter ends: a Ctrl-C while the store opens (a server that does
+    not answer) waited for its connect to time out, where every other tool stops at once."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hpstore-reader", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._calls.put((future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args = call
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+    def shutdown(self, *, wait: bool) -> None:
+        """Cancel the calls not started, end the thread once its call in hand returns, and
+        (``wait``) wait for that."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                call = self._calls.get_nowait()
+                if call is not None:
+                    call[0].cancel()
+        self._calls.put(None)
+        if wait:
+            self._thread.join()
+
+
 class Reader:
     """The thread that holds the store: it opens it, answers every request in turn, and
     closes it.
@@ -94,9 +132,12 @@ class Reader:
     """
 
     def __init__(self, opener: Callable[[], Any], project: str | None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpstore-reader")
+        self._pool = _OneThread()
         try:
             self.dashboard: Dashboard = self._pool.submit(self._open, opener, project).result()
+        except KeyboardInterrupt:
+            self._pool.shutdown(wait=False)  # (the open in hand ends with the process)
+            raise
         except BaseException:
             self._pool.shutdown(wait=True)
             raise
@@ -124,7 +165,7 @@ class Reader:
         try:
             self._pool.submit(self.dashboard.store.close).result(ANSWER_TIMEOUT)
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True)
 
 
 class Handler(BaseHTTPRequestHandler):
