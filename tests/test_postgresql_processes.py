@@ -465,6 +465,30 @@ def test_a_decision_lock_held_too_long_times_out_naming_its_holder():
     store.close()
 
 
+def test_a_lock_timeout_set_in_the_urls_options_is_named_by_the_timeout():
+    """A URL's options win over hpstore's lock_timeout: workers timed out at once, told it
+    "took too long" and "Nobody holds it now", or of a stopped worker."""
+    import psycopg
+    from _stores import first_free, new_project
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    with_option = f"{url}{'&' if '?' in url else '?'}options=-clock_timeout%3D5"
+    store = open_store(with_option)
+    project = store.create_project(new_project())
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)",
+                      (store.db.keys["decide"], project.project_id))
+        with pytest.raises(LockTimeoutError) as raised:
+            project.decide(first_free(project, range(10)), tuner_id="w",
+                           session=store.session())
+    said = str(raised.value)
+    assert "set lock_timeout to 5" in said and "remove it from the URL" in said, said
+    assert "Nobody holds it" not in said and "stopped worker" not in said
+    store.close()
+
+
 def test_a_table_lock_held_too_long_times_out_naming_its_holder():
     """An administrator's LOCK TABLE (or VACUUM FULL, ALTER TABLE) left open holds every
     worker up: the timeout said "Nobody holds it now: run again", as only hpstore's own

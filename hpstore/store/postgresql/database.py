@@ -53,6 +53,7 @@ from hpstore.store.postgresql.driver import (
     explain,
     first_line,
     load_psycopg,
+    lock_timeout_given,
     redact,
     sqlstate,
 )
@@ -645,8 +646,9 @@ class Database:
             return schema_gone(self.query, self.location, self.schema, first_line(exc))
         error = explain(exc, self.location)
         if isinstance(error, LockTimeoutError):
-            held = lock_holders(self.query, [self.keys[k] for k in ("mutex", "decide", "log")],
-                                self.schema, TABLES)
+            held = lock_timeout_given(self.url, self.timeout) or lock_holders(
+                self.query, [self.keys[k] for k in ("mutex", "decide", "log")], self.schema,
+                TABLES)
             return LockTimeoutError(f"{error} {held}".strip())
         if isinstance(error, ReadOnlyDatabaseError) and not self.read_only:
             return why_read_only(self.query, self.location, first_line(exc),

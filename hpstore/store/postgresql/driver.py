@@ -385,6 +385,20 @@ def schema_changed(what: str, why: str) -> ForeignSchemaError:
         "was recorded; restore it from a backup (pg_dump) and run again to resume.")
 
 
+def lock_timeout_given(url: str, timeout: float) -> str | None:
+    """What a lock timeout's message says when the URL's ``options`` (or the PGOPTIONS
+    variable) set a lock_timeout, which wins over hpstore's own (``timeout`` seconds); None
+    when neither sets one."""
+    for options in (unquote(url.split("?", 1)[1]) if "?" in url else "",
+                    os.environ.get("PGOPTIONS", "")):
+        found = re.search(r"-c\s*lock_timeout\s*=\s*([^\s&]+)", options)
+        if found:
+            return (f"The URL's options (or PGOPTIONS) set lock_timeout to {found.group(1)}, "
+                    f"where hpstore's sessions wait up to {timeout:g} s for a lock, then "
+                    "name who holds it: remove it from the URL.")
+    return None
+
+
 def explain(exc: BaseException, where: str) -> HpStoreError:
     """A psycopg error as an hpstore error that says what happened and what to do."""
     state = sqlstate(exc) or ""
