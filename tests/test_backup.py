@@ -347,3 +347,29 @@ def test_a_copy_into_a_folder_the_user_cannot_write_names_that_folder():
         assert sorted(os.listdir(folder)) == ["s.db", "s.db.hpstore"]
     finally:
         shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_a_backup_at_the_limit_of_open_files_names_the_limit_not_the_search(tmp_path):
+    # Under a low `ulimit -n` the backup said "unable to open database file ... Check the
+    # search with `hpstore check`": the search was fine, the process out of descriptors
+    import resource
+
+    source = tmp_path / "source.db"
+    small_search(source)
+    said = []
+    for limit in range(5, 16):
+        def low(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        done = subprocess.run([sys.executable, "-m", "hpstore", "backup", str(source),
+                               str(tmp_path / f"copy{limit}.db")], capture_output=True,
+                              text=True, timeout=DEADLINE, preexec_fn=low)
+        if done.returncode == 0:
+            break
+        said.append(done.stderr)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "hpstore check" not in done.stderr, done.stderr
+    else:
+        raise AssertionError("no limit let the backup through")
+    assert any("ulimit -n" in err for err in said), said  # (some limit stops it at an open)

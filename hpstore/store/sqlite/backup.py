@@ -210,6 +210,9 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
             raise HpStoreError(f"Copying {source} to {out} failed: {room[0]}. {out} was not "
                                f"written and {source} is unchanged; {room[1]} and run again."
                                ) from None
+        if "unable to open" in text and (
+                said := process_limits.out_of_files(f"{source} or its copy {out}", text)):
+            raise HpStoreError(said) from None  # (this process's limit, not the search)
         raise HpStoreError(f"Copying {source} to {out} failed: {text}. {out} was "
                            "not written. Check the search with `hpstore check`.") from None
     finally:
