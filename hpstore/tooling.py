@@ -128,17 +128,26 @@ def seconds(text: str) -> float:
 _MOST_SECONDS = 365 * 24 * 3600.0
 
 
+#: the shortest pause between two looks (a shorter one keeps a processor busy reading)
+_LEAST_PAUSE = 0.01
+
+
 def pause(text: str) -> float:
-    """An argparse type: seconds between two looks, more than 0 (0 would look again at
-    once, without end: a processor kept busy reading the search)."""
+    """An argparse type: seconds between two looks, at least :data:`_LEAST_PAUSE` (0, or
+    next to it, would look again at once, without end: a processor kept busy reading the
+    search)."""
     import argparse
 
-    value = seconds(text)
-    if value == 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, received {text!r}") from None
+    if not value >= _LEAST_PAUSE:  # (NaN too)
         raise argparse.ArgumentTypeError(
-            f"must be more than 0 seconds, received {text}: 0 would read the search again "
-            "without a pause (0.1 refreshes ten times a second)")
-    return value
+            f"must be at least {_LEAST_PAUSE:g} seconds, received {text}: a shorter pause "
+            "reads the search again and again without rest (0.1 refreshes ten times a "
+            "second)")
+    return seconds(text)
 
 
 def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:

@@ -376,14 +376,15 @@ def test_counts_below_one_are_refused(shared_db, capsys, argv):
     assert "must be at least 1" in err or "expected a whole number" in err
 
 
-def test_a_watch_refreshed_without_a_pause_is_refused(shared_db, capsys):
+@pytest.mark.parametrize("interval", ["0", "-1", "nan", "1e-9"])
+def test_a_watch_refreshed_without_a_pause_is_refused(shared_db, capsys, interval):
     # --interval 0 was taken: a processor kept busy reading the search, the view redrawn
-    # without end
+    # without end; then -1 was told "0 or more", 0 "more than 0", and 1e-9 was taken
     with pytest.raises(SystemExit) as stopped:
-        main(["watch", shared_db, "--interval", "0"])
+        main(["watch", shared_db, "--interval", interval])
     assert stopped.value.code == 2
     err = capsys.readouterr().err
-    assert "--interval: must be more than 0 seconds, received 0" in err, err
+    assert f"--interval: must be at least 0.01 seconds, received {interval}" in err, err
 
 
 def parser_of(tool: str):
