@@ -256,7 +256,8 @@ def check_writable(path: Path) -> None:
         if not os.access(extra, os.W_OK) and os.path.lexists(extra):
             raise ReadOnlyDatabaseError(
                 f"{extra} is read-only (it may belong to another user). SQLite keeps the "
-                "search's write-ahead log in it: make it writable by you."
+                "search's " + ("write-ahead log" if suffix == "-wal" else "index of its "
+                              "write-ahead log") + " in it: make it writable by you."
             )
     sidecar = lock_folder(path)
     if sidecar.exists():

@@ -390,8 +390,8 @@ class Database:
         raise FileIdentityError(
             f"{self.path} no longer names the search file this process opened: the file was "
             "moved, replaced or deleted while the search ran. Stopped before writing, so the "
-            "file stays whole. Run the search again on the file's new name (and never move a "
-            "search file while workers use it)."
+            "file stays whole. Run the search again on the file's new name, if it was moved "
+            "(and never move a search file while workers use it)."
         )
 
     def _moved(self) -> bool:
