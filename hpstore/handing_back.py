@@ -18,8 +18,11 @@ RESUME_HINT = "Run the same command again to resume."
 
 #: the message of a trial handed back because end_trial raised (a score_trial of the user's)
 END_RAISED = "end_trial raised; queued to run again."
-#: the message of a trial found left RUNNING in this process by an earlier search()
-LEFT_RUNNING = "Left running by an earlier search() in this process; queued to run again."
+#: the message of a trial found left RUNNING in this process by a run that did not end it
+#: (an earlier search() stopped, or its end lost with a server's last commits)
+LEFT_RUNNING = ("Left running in this process by a run that did not end it (an earlier "
+                "search() stopped, or its end lost with the server's last commits); queued "
+                "to run again.")
 
 
 def end_failed(exc: BaseException) -> str:
