@@ -210,3 +210,18 @@ def test_the_views_table_lists_each_views_columns(demo):
                  for part in cell.strip().split("/")]
         columns = [d[0] for d in demo.execute(f"SELECT * FROM {view} LIMIT 0").description]
         assert named == columns, view
+
+
+def test_every_test_the_readme_cites_is_in_the_file_it_is_cited_under():
+    # "file.py::name" names a test of that file; "::name" one of the file named last
+    cited = re.findall(r"`((?:tests/)?test_\w+\.py)?::(test_\w+)(?:\[[^\]`]*\])?`",
+                       README.read_text(encoding="utf-8"))
+    assert len(cited) > 20  # (the Guarantees cite their tests)
+    missing, current = [], None
+    for file, name in cited:
+        current = Path(file).name if file else current
+        assert current is not None, f"::{name} is cited before any file"
+        source = (ROOT / "tests" / current).read_text(encoding="utf-8")
+        if not re.search(rf"^def {name}\(", source, re.M):
+            missing.append(f"{current}::{name}")
+    assert not missing, missing
