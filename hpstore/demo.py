@@ -21,7 +21,7 @@ import hpstore
 from hpstore.handing_back import RESUME_HINT
 from hpstore.progress import OutputClosed
 from hpstore.store import open_store
-from hpstore.tooling import silence_stdout
+from hpstore.tooling import positive_int, silence_stdout
 
 # (the demo's project only, and the trials that count: a file may hold other searches,
 # and trials retired with `hpstore retire`)
@@ -145,16 +145,17 @@ def make_tuner(path: str, trials: int | None, verbose: int = 1) -> DemoTuner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo; returns the exit code: 0 done, 2 bad arguments or an unusable file
-    (one ``hpstore: error:`` line on stderr), 130 interrupted by Ctrl-C (the last line
-    says how to resume)."""
+    """Run the demo; returns the exit code: 0 done, 2 an unusable file (one ``hpstore:
+    error:`` line on stderr), 130 interrupted by Ctrl-C (the last line says how to
+    resume). An argument of the wrong kind is argparse's usage and error, exit code 2, as
+    for every command."""
     parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
     parser.add_argument("--database", default="hpstore-demo.db",
                         help="the search file (default: %(default)s; run again to resume)")
-    parser.add_argument("--trials", type=int, default=None,
+    parser.add_argument("--trials", type=positive_int, default=None,
                         help=f"max_trials of the search (default: {DEFAULT_TRIALS} for a new "
                              "one; a search resumed keeps its own)")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=positive_int, default=2,
                         help="worker processes of this run (default: %(default)s)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1),
                         help="0: no line per trial (default: %(default)s)")
@@ -164,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     path = os.path.abspath(os.path.expanduser(args.database))
     tuner: DemoTuner | None = None
     try:
-        for name in ("trials", "workers"):
-            if getattr(args, name) is not None and getattr(args, name) < 1:
-                raise ValueError(f"--{name} must be at least 1, received {getattr(args, name)}.")
         trials = args.trials
         if trials is None and not holds_a_demo(path):
             trials = DEFAULT_TRIALS  # a new search (one resumed keeps its max_trials)

@@ -22,17 +22,28 @@ def bad_arguments(tmp_path):
         "a missing folder": (["--database", str(tmp_path / "nowhere" / "d.db")],
                              "does not exist"),
         "not SQLite": (["--database", str(not_sqlite)], "notes.db"),
-        "no trials": (["--database", str(tmp_path / "d.db"), "--trials", "0"],
-                      "--trials must be at least 1, received 0"),
-        "negative trials": (["--database", str(tmp_path / "d.db"), "--trials", "-3"],
-                            "--trials must be at least 1, received -3"),
-        "no workers": (["--database", str(tmp_path / "d.db"), "--workers", "0"],
-                       "--workers must be at least 1"),
     }
 
 
-@pytest.mark.parametrize("case", ["a folder", "a missing folder", "not SQLite", "no trials",
-                                  "negative trials", "no workers"])
+@pytest.mark.parametrize("argv, words", [
+    (["--trials", "0"], "argument --trials: must be at least 1, received 0"),
+    (["--trials", "-3"], "argument --trials: must be at least 1, received -3"),
+    (["--workers", "0"], "argument --workers: must be at least 1, received 0"),
+    (["--workers", "abc"], "argument --workers: expected a whole number, received 'abc'")])
+def test_an_argument_of_the_wrong_kind_is_said_as_every_command_says_it(tmp_path, capsys,
+                                                                        argv, words):
+    # the demo said "hpstore: error: --workers must be at least 1" where every other
+    # command prints its usage and "hpstore NAME: error: argument ...", naming the option
+    with pytest.raises(SystemExit) as stopped:
+        main(["--database", str(tmp_path / "d.db"), *argv])
+    assert stopped.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: hpstore demo")
+    assert err.splitlines()[-1] == f"hpstore demo: error: {words}", err
+    assert os.listdir(tmp_path) == []  # nothing was made
+
+
+@pytest.mark.parametrize("case", ["a folder", "a missing folder", "not SQLite"])
 def test_bad_arguments_are_one_error_line_and_exit_2(tmp_path, capsys, case):
     argv, words = bad_arguments(tmp_path)[case]
     before = sorted(os.listdir(tmp_path))
