@@ -472,6 +472,7 @@ class Trial:
 
     @property
     def values(self) -> dict[str, Any]:
+        """The trial's hyperparameter values, by name (its ``hyperparameters.values``)."""
         return self.hyperparameters.values
 
     def summary(self) -> None:
@@ -537,6 +538,7 @@ class Trial:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Trial:
+        """A Trial rebuilt from :meth:`get_state` output (as KerasTuner's is)."""
         trial = cls(HyperParameters())
         trial.set_state(state)
         return trial

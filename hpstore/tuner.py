@@ -54,6 +54,7 @@ from hpstore.oracle.opening import check_optional_int
 from hpstore.progress import Progress
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import Trial, TrialStatus
+from hpstore.tuner_results import ResultsMixin
 from hpstore.workers import (
     NO_MAIN_GUARD_EXIT,
     WORKER_MARK,
@@ -102,7 +103,7 @@ class BuildFunction:
         return f"BuildFunction({self.function!r})"
 
 
-class Tuner:
+class Tuner(ResultsMixin):
     """Runs a search: override ``run_trial`` or pass ``run_trial=`` / ``hypermodel=``.
 
     Args:
@@ -312,38 +313,6 @@ class Tuner:
                 trial.metrics.register(name, self.oracle._direction(name))
             trial.metrics.update(name, value, step=step)
         return updated.status == TrialStatus.STOPPED
-
-    # -- results -------------------------------------------------------------------------------
-    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
-        return self.oracle.get_best_trials(num_trials)
-
-    def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
-        return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
-
-    def results_summary(self, num_trials: int = 10) -> None:
-        """Print the best ``num_trials`` trials, best first."""
-        print(self.results_summary_text(num_trials))
-
-    def results_summary_text(self, num_trials: int = 10) -> str:
-        lines = ["Results summary", f"Results in {self.oracle.store.location} "
-                 f"(project {self.oracle.project_name!r})",
-                 f"Showing {num_trials} best trials", f"{self.oracle.objective}"]
-        for trial in self.oracle.get_best_trials(num_trials):
-            lines += ["", trial.summary_text()]
-        return "\n".join(lines)
-
-    def search_space_summary(self, extended: bool = False) -> None:
-        """Print the search space: one line per hyperparameter, with its range or values
-        and the conditions that make it active. ``extended`` is KerasTuner's, which
-        prints the same either way."""
-        del extended  # (taken so that a KerasTuner script's call runs; it changes nothing)
-        print(self.search_space_summary_text())
-
-    def search_space_summary_text(self) -> str:
-        space = self.oracle.get_space()
-        lines = ["Search space summary", f"Default search space size: {len(space.space)}"]
-        lines += [hp.describe() for hp in space.space]
-        return "\n".join(lines)
 
     # -- the loop -------------------------------------------------------------------------------
     def search(self, *args: Any, workers: int | None = None, **kwargs: Any) -> None:

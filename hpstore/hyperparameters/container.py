@@ -167,32 +167,57 @@ class HyperParameters:
     def Choice(self, name: str, values: Sequence[Any], ordered: bool | None = None,
                default: Any = None, parent_name: str | None = None,
                parent_values: Any = None) -> Any:
-        """One value among ``values``; returns the current value, or None when inactive."""
+        """One value among ``values``; returns the current value, or None when inactive.
+
+        Raises:
+            ValueError: no values, the same value twice, a default not among them, a name
+                that cannot be one.
+            TypeError: values of mixed types, or given as a string rather than a list.
+        """
         return self._make(Choice, name, parent_name, parent_values, values=values,
                           ordered=ordered, default=default)
 
     def Int(self, name: str, min_value: int, max_value: int, step: int | None = None,
             sampling: str = "linear", default: int | None = None,
             parent_name: str | None = None, parent_values: Any = None) -> Any:
-        """An integer in [min_value, max_value]; returns the current value, or None."""
+        """An integer in [min_value, max_value]; returns the current value, or None.
+
+        Raises:
+            ValueError: bounds that are not whole numbers or are in the wrong order, a step
+                or sampling they do not allow, a default outside them, a bad name.
+        """
         return self._make(Int, name, parent_name, parent_values, min_value=min_value,
                           max_value=max_value, step=step, sampling=sampling, default=default)
 
     def Float(self, name: str, min_value: float, max_value: float, step: float | None = None,
               sampling: str = "linear", default: float | None = None,
               parent_name: str | None = None, parent_values: Any = None) -> Any:
-        """A real number in [min_value, max_value]; returns the current value, or None."""
+        """A real number in [min_value, max_value]; returns the current value, or None.
+
+        Raises:
+            ValueError: bounds that are not finite numbers or are in the wrong order, a step
+                or sampling they do not allow, a default outside them, a bad name.
+        """
         return self._make(Float, name, parent_name, parent_values, min_value=min_value,
                           max_value=max_value, step=step, sampling=sampling, default=default)
 
     def Boolean(self, name: str, default: bool = False, parent_name: str | None = None,
                 parent_values: Any = None) -> Any:
-        """True or False; returns the current value, or None when inactive."""
+        """True or False; returns the current value, or None when inactive.
+
+        Raises:
+            ValueError: a default that is not a bool, a bad name.
+        """
         return self._make(Boolean, name, parent_name, parent_values, default=default)
 
     def Fixed(self, name: str, value: Any, parent_name: str | None = None,
               parent_values: Any = None) -> Any:
-        """A value that is not tuned (anything JSON can hold); returns it, or None."""
+        """A value that is not tuned (anything JSON can hold); returns it, or None.
+
+        Raises:
+            NotJSONSerializableError (a ValueError): a value JSON cannot hold.
+            ValueError: a bad name.
+        """
         return self._make(Fixed, name, parent_name, parent_values, value=value)
 
     # -- reading -------------------------------------------------------------------------
@@ -266,6 +291,7 @@ class HyperParameters:
             self._register(hp, overwrite=overwrite)
 
     def get_config(self) -> dict[str, Any]:
+        """The space and its values as JSON-ready data (:meth:`from_config` rebuilds it)."""
         return {
             "space": [{"class_name": type(hp).__name__, "config": hp.get_config()}
                       for hp in self._space],
@@ -293,6 +319,7 @@ class HyperParameters:
         return hps
 
     def copy(self) -> HyperParameters:
+        """A copy of the space and its values, sharing nothing with this one."""
         return HyperParameters.from_config(self.get_config())
 
     def with_values(self, values: dict[str, Any]) -> HyperParameters:

@@ -47,6 +47,10 @@ class GridSearchOracle(Oracle):
     STOPPED after.
 
     Takes the arguments of :class:`hpstore.Oracle`; ``max_trials`` defaults to no limit.
+
+    Raises:
+        as :class:`hpstore.Oracle` (a bad argument, a search made otherwise, a file that
+        cannot be used).
     """
 
     decides_quickly = True  # no model to fit: decided inside the recording transaction

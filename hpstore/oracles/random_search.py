@@ -16,6 +16,10 @@ class RandomSearchOracle(Oracle):
     resumed from the file, or shared by several processes, draws the same points. A
     finite space that has been run in full stops the search exactly then (once the trials
     still running have ended: they may declare new hyperparameters).
+
+    Raises:
+        as :class:`hpstore.Oracle` (a bad argument, a search made otherwise, a file that
+        cannot be used).
     """
 
     decides_quickly = True  # no model to fit: decided inside the recording transaction
