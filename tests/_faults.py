@@ -609,6 +609,22 @@ def run_script(template: str, path: Path) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONPATH": str(Path(tests).parent)})
 
 
+def an_ext4_image(folder: Path, megabytes: int, *options: str) -> tuple[Path, Path]:
+    """An image of an ext4 file system of ``megabytes`` made with mkfs.ext4's ``options``, and
+    an empty folder to mount it on (as root, in a mount namespace: see the callers); skips
+    the test where that cannot be done (not root, no mkfs.ext4 or unshare)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
+        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
+    image, target = folder / "ext4.img", folder / "mounted"
+    target.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(megabytes << 20)
+    if subprocess.run(["mkfs.ext4", "-q", "-F", *options, str(image)],
+                      capture_output=True).returncode:
+        pytest.skip("mkfs.ext4 failed")
+    return image, target
+
+
 def in_a_mount(folder: Path, mount: str, *command: str) -> subprocess.CompletedProcess[str]:
     """Run ``command`` after ``mount`` (a shell command on "$1", the folder), both in a
     mount namespace of the command's own: what is mounted is seen by no other process and

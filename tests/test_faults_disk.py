@@ -25,6 +25,7 @@ from _faults import (
     STEPS,
     a_trial_left_running,
     act_as,
+    an_ext4_image,
     assert_finished,
     close_with_no_room_to_fold,
     complete_one,
@@ -277,15 +278,7 @@ def test_a_search_that_filled_a_disk_of_small_blocks_is_said_full_not_killed_by_
     # ext4 of 1 KiB blocks (mke2fs's default below 512 MB): once a search had filled it,
     # every reader (the tools, an oracle, plain sqlite3) died of SIGBUS writing the log's
     # index that SQLite maps into memory, with no word said
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
-        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
-    image, target = tmp_path / "ext4.img", tmp_path / "small"
-    target.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(6 << 20)
-    if subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-b", "1024", str(image)],
-                      capture_output=True).returncode:
-        pytest.skip("mkfs.ext4 failed")
+    image, target = an_ext4_image(tmp_path, 6, "-m", "0", "-b", "1024")
     script = ('mount -o loop "$0" "$1" || exit 99; '
               f'"{sys.executable}" -c "$2" "$1/s.db"; ls "$1"; '
               f'"{sys.executable}" -m hpstore summary "$1/s.db"; echo "exit $?"')
@@ -317,14 +310,7 @@ def test_a_file_system_switched_to_read_only_after_an_error_is_said_so(tmp_path)
     # ext4 mounted errors=remount-ro turns itself read-only after an error of its disk,
     # with no read-only flag a check can see: a bare OSError for a new search, and an
     # existing one called "damaged or not a database"
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
-        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
-    image, target = tmp_path / "ext4.img", tmp_path / "disk"
-    target.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    if subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True).returncode:
-        pytest.skip("mkfs.ext4 failed")
+    image, target = an_ext4_image(tmp_path, 16)
     made = ("import sys\nfrom _faults import complete_one\nfrom _workers import open_oracle\n"
             "with open_oracle(sys.argv[1], max_trials=5) as o:\n"
             "    [complete_one(o, 'w') for _ in range(3)]\n")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -402,15 +401,9 @@ def test_a_standard_output_that_runs_out_of_room_is_an_error_not_a_cut_output(tm
 def test_a_file_replaced_with_force_on_a_full_ext4_disk_keeps_its_size(search, tmp_path):
     # ext4 allocates in steps: out of room part of the way, posix_fallocate had already
     # grown the old file with zeros ("old" then KBs of NUL bytes), said "as it was"
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare"):
-        pytest.skip("needs root, mkfs.ext4 and unshare (a loop device mounted)")
-    image, target = tmp_path / "ext4.img", tmp_path / "small"
-    target.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(4 << 20)
-    if subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)],
-                      capture_output=True).returncode:
-        pytest.skip("mkfs.ext4 failed")
+    from _faults import an_ext4_image
+
+    image, target = an_ext4_image(tmp_path, 4, "-m", "0")
     fill = ('mount -o loop "$0" "$1" || exit 99; echo old > "$1/out.html"; fallocate -l '
             '$(( ($(df -k --output=avail "$1" | tail -1) - 8) * 1024 )) "$1/filler"; '
             f'"{sys.executable}" -m hpstore report "{search}" -o "$1/out.html" --force; '
