@@ -9,5 +9,10 @@
 -- message "Stopped early at step N by RULE: ...", and its score is the best value it had
 -- reached (see the README, "Early stopping").
 
+-- Files made by hpstore's first development versions hold two indexes version 1 dropped
+-- before its release (see schema.EARLY_VERSION_1): gone with this version too.
+DROP INDEX IF EXISTS trials_by_tuner;
+DROP INDEX IF EXISTS trials_by_end;
+
 DROP INDEX observations_by_trial;
 CREATE INDEX observations_by_trial ON observations (trial, run, metric, step);

@@ -474,6 +474,20 @@ def test_a_crashed_search_on_a_read_only_file_system_can_be_checked(tmp_path, te
     assert _files(folder) == before
 
 
+def test_a_crashed_search_without_its_logs_index_on_a_read_only_mount_is_said_so(tmp_path,
+                                                                                    templates):
+    # its commits in the -wal, the -shm gone: SQLite cannot read it on a read-only mount,
+    # which was told "switched itself to read-only after an error of its disk"
+    folder = tmp_path / "hot"
+    shutil.copytree(templates["hot"], folder)
+    os.unlink(folder / "s.db-shm")
+    done = in_a_mount(folder, READ_ONLY, sys.executable, "-m", "hpstore", "summary",
+                      str(folder / "s.db"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "is on a file system mounted read-only" in done.stderr, done.stderr
+    assert "s.db-shm" in done.stderr and "dmesg" not in done.stderr
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="switching between two ordinary users needs root")
 @pytest.mark.parametrize("visit", ["open", "trials"])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from _faults import complete_one
 from _workers import DEADLINE, open_oracle
 
@@ -107,3 +108,35 @@ def test_watch_follows_an_old_file_once_a_worker_upgrades_it(tmp_path):
             watch.wait()
     assert watch.returncode == 0
     assert "trials done 5/5" in out
+
+
+def test_a_file_of_hpstores_first_version_1_is_its_own_and_upgraded(tmp_path, capsys):
+    # Version 1 lost two indexes before its release, with no new version: a file that
+    # still held them was refused as "not a search file as hpstore writes it"
+    from hpstore.errors import ForeignSchemaError
+    from hpstore.store.sqlite.schema import EARLY_VERSION_1
+
+    path = tmp_path / "first.db"
+    _old_file(path, 1)
+    conn = sqlite3.connect(path)
+    for _, _, _, sql in sorted(EARLY_VERSION_1):
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+    assert cli(["trials", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["trial_id"] == "0"
+    assert cli(["check", str(path)]) == 0, capsys.readouterr().out
+    open_oracle(path, project_name="p").close()  # a writer upgrades it
+    conn = sqlite3.connect(path)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert not indexes & {"trials_by_tuner", "trials_by_end"}
+    other = tmp_path / "other.db"  # any other index stays another program's
+    _old_file(other, 1)
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE INDEX trials_by_end ON trials (project_id, created_at)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ForeignSchemaError, match="trials_by_end"):
+        open_oracle(other, project_name="p")

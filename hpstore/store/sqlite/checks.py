@@ -142,11 +142,17 @@ def _mounted_read_only(folder: Path) -> bool:
 
 
 def switched_read_only(path: Path, exc: Exception) -> ReadOnlyDatabaseError | None:
-    """The error for a search SQLite could not open (``exc``) because its file system
-    switched itself to read-only (see :func:`read_only_file_system`); None otherwise. Asked
-    only once opening failed: it tries to make a file beside the search."""
+    """The error for a search SQLite could not open (``exc``) because its file system is
+    read-only: mounted so, or switched itself so (see :func:`read_only_file_system`); None
+    otherwise. Asked only once opening failed: it tries to make a file beside the search."""
     if "unable to open" not in str(exc) and "disk I/O" not in str(exc):
         return None
+    if _mounted_read_only(path.parent):  # (mounted so: the log's index cannot be made)
+        return ReadOnlyDatabaseError(
+            f"{path} is on a file system mounted read-only, and its log ({path.name}-wal) "
+            "holds commits that SQLite cannot read there without the log's index "
+            f"({path.name}-shm), which is missing and cannot be made. Copy the file with its "
+            "-wal to a writable place and read it there, or mount the file system writable.")
     probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
