@@ -397,6 +397,10 @@ def test_hyperband_brackets_carry_over(project_dir, tmp_path, capsys):
     code, out, err = run(capsys, project_dir, db)
     assert code == 0, err
     assert "HyperbandOracle (KerasTuner Hyperband)" in out and "max_epochs=3" in out
+    # the models a continued trial loads stay in KerasTuner's folder: the advice says where
+    # (without it, hpstore.keras.Hyperband failed each continued trial on a missing file)
+    assert (f"With hpstore.keras.Hyperband, give it directory="
+            f"{str(project_dir.resolve().parent)!r}") in out, out
     oracle = hpstore.HyperbandOracle(max_epochs=3, factor=3, database=str(db),
                                      project_name=PROJECT)
     try:

@@ -476,6 +476,12 @@ def describe(plan: Plan, database: str) -> str:
     lines.append(f"Resume it with hpstore.{plan.cls.__name__}(database={shown(database)!r}, "
                  f"project_name={plan.name!r}{args}{more})"
                  + (f", N above {plan.max_trials} to run more trials." if more else "."))
+    if plan.tuner == "Hyperband":
+        # (a trial continued from an imported one loads that one's model from its folder)
+        folder = Path(plan.project.directory).resolve()
+        lines.append(f"  With hpstore.keras.Hyperband, give it directory={str(folder.parent)!r} "
+                     f"as well: the imported trials' models stay in {folder}, where the trials "
+                     "that continue them load them.")
     return "\n".join(lines) + "\n"
 
 
