@@ -140,3 +140,16 @@ def test_a_file_of_hpstores_first_version_1_is_its_own_and_upgraded(tmp_path, ca
     conn.close()
     with pytest.raises(ForeignSchemaError, match="trials_by_end"):
         open_oracle(other, project_name="p")
+
+
+def test_check_of_an_old_file_the_library_cannot_write_does_not_promise_an_upgrade(
+        tmp_path, capsys):
+    # a read-only old file was told "opening it with the library upgrades it", where the
+    # library refuses it as read-only
+    path = tmp_path / "old.db"
+    _old_file(path, 2)
+    path.chmod(0o444)
+    cli(["check", str(path)])
+    said = capsys.readouterr().out
+    assert "opening it with the library upgrades it" not in said, said
+    assert "cannot upgrade it where it is" in said and "hpstore backup" in said

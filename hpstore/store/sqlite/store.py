@@ -215,9 +215,21 @@ class SQLiteStore:
         version = (self.db.file_version if isinstance(self.db, ReadOnlyDatabase)
                    else int(self.db.query("PRAGMA user_version")[0][0]))
         findings.append(("schema version", True, f"{version} (this hpstore: {SCHEMA_VERSION})"
-                         + ("" if version == SCHEMA_VERSION
-                            else "; opening it with the library upgrades it")))
+                         + ("" if version == SCHEMA_VERSION else self._upgrade_advice())))
         return findings
+
+    def _upgrade_advice(self) -> str:
+        """What upgrades an older file: the library opening it, where it may write there."""
+        if self.path is None:
+            return "; opening it with the library upgrades it"
+        try:
+            check_writable(self.path)
+        except ReadOnlyDatabaseError:
+            return ("; the library cannot upgrade it where it is (it may not write there): "
+                    "`hpstore backup` copies it, upgraded, to a writable place")
+        except DatabaseError:  # (what stops a writer otherwise, the library says)
+            pass
+        return "; opening it with the library upgrades it"
 
 
 def _log_size(path: str) -> int:
