@@ -370,7 +370,8 @@ def test_a_schema_of_version_1_is_refused_by_a_reader_and_upgraded_by_a_worker(c
                                             f"reads version {SCHEMA_VERSION}\\)"):
         open_store(url, read_only=True)
     assert cli(["summary", url]) == 2
-    assert "Open it once with the library" in capsys.readouterr().err
+    assert "open it once with the library (any oracle given this URL), which upgrades it" in (
+        capsys.readouterr().err)
     # `hpstore check` reads a schema as it is only when its tables are today's
     assert cli(["check", url]) == 2
     assert "older hpstore (schema version 1" in capsys.readouterr().err
@@ -547,7 +548,12 @@ def test_a_role_that_may_not_upgrade_the_schema_is_told_who_may(capsys):
         assert cli(["check", url]) == 0
         out = capsys.readouterr().out
         assert (f"schema version: {SCHEMA_VERSION - 1} (this hpstore: {SCHEMA_VERSION}); "
-                "opening it with the library upgrades it") in out, out
+                "open it once with the library (any oracle given this URL), which upgrades "
+                "it") in out, out
+        # the role that may not upgrade it is told which one may (it was told to open it)
+        assert cli(["check", as_role]) == 0
+        out = capsys.readouterr().out
+        assert f"as {owner!r}, the role that owns its tables" in out, out
         with psycopg.connect(url) as conn:  # neither changed the schema
             assert conn.execute("SELECT max(version) FROM hpstore_migrations").fetchone() == (
                 SCHEMA_VERSION - 1,)

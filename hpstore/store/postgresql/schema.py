@@ -261,4 +261,17 @@ def _may_not_upgrade(db: Any, version: int, why: str, owner: str | None) -> Data
         "(any oracle given this URL with its user), then start the workers again.")
 
 
-__all__ = ["SCHEMA_VERSION", "inspect", "migrate", "migration_dir", "migrations"]
+def upgrade_advice(db: Any) -> str:
+    """Who upgrades an older schema: any worker (the library opening it) whose role owns
+    hpstore's tables, which the role connecting may not if it does not (nor a superuser)."""
+    rows = db.query("SELECT t.tableowner, current_user, (SELECT rolsuper FROM pg_roles WHERE "
+                    "rolname = current_user) FROM pg_tables AS t WHERE t.schemaname = %s AND "
+                    "t.tablename = 'trials'", (db.schema,))
+    if rows and rows[0][0] != rows[0][1] and not rows[0][2]:
+        return (f"open it once with the library (any oracle given this URL) as {rows[0][0]!r}, "
+                f"the role that owns its tables, which upgrades it ({rows[0][1]!r} may not)")
+    return "open it once with the library (any oracle given this URL), which upgrades it"
+
+
+__all__ = ["SCHEMA_VERSION", "inspect", "migrate", "migration_dir", "migrations",
+           "upgrade_advice"]

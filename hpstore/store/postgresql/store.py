@@ -91,8 +91,8 @@ class PostgresStore:
                     raise DatabaseError(
                         f"The schema {self.db.schema!r} of {self.db.location} was written by an "
                         f"older hpstore (schema version {version}; this one reads version "
-                        f"{schema.SCHEMA_VERSION}). Open it once with the library (any "
-                        "oracle given this URL), which upgrades it, then run this again.")
+                        f"{schema.SCHEMA_VERSION}). To read it, "
+                        f"{schema.upgrade_advice(self.db)}, then run this again.")
             else:
                 schema.migrate(self.db)
         except BaseException:

@@ -165,7 +165,7 @@ def health(db: Any) -> list[tuple[str, bool, str]]:
                          f"schema {db.schema!r}"),
         ("schema version", True, f"{stored} (this hpstore: {schema.SCHEMA_VERSION})"
          + ("" if stored == schema.SCHEMA_VERSION
-            else "; opening it with the library upgrades it")),
+            else f"; {schema.upgrade_advice(db)}")),
         ("live workers", True, workers_said),
     ]
     room = limit - connections
