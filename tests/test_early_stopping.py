@@ -433,6 +433,27 @@ def test_a_rung_passed_is_not_judged_again_by_a_late_report_of_an_earlier_step(
         o.close()
 
 
+def test_a_stopped_trial_its_worker_ended_takes_no_more_reports_nor_ends(tmp_path):
+    """A STOPPED trial takes reports until its worker ends it; after that, a report (an
+    on_trial_end of one's own that reports, say) or a second end changed its score at a
+    step after its end, where an ended trial's are refused."""
+    oracle = make("random", str(tmp_path / "s.db"), hpstore.Threshold(upper=1.0))
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 0.5}, step=0)
+    assert oracle.update_trial(trial.trial_id, {"loss": 5.0}, step=1).status == "STOPPED"
+    oracle.update_trial(trial.trial_id, {"loss": 0.4}, step=2)  # (before its end: taken)
+    oracle.end_trial(trial)
+    assert (trial.status, trial.score, trial.best_step) == ("STOPPED", 0.4, 2)
+    with pytest.raises(hpstore.TrialNotRunningError, match="has already ended"):
+        oracle.update_trial(trial.trial_id, {"loss": 0.001}, step=9)
+    with pytest.raises(hpstore.TrialNotRunningError, match="has already ended"):
+        oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert (stored.status, stored.score, stored.best_step) == ("STOPPED", 0.4, 2)
+    assert sorted(stored.metrics.get_history("loss"), key=lambda o: o.step)[-1].step == 2
+    oracle.close()
+
+
 def test_the_tools_say_the_steps_hyperband_trials_did_not_run_of_their_own_budgets(tmp_path):
     path = str(tmp_path / "hb.db")
     oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=space(),

@@ -235,6 +235,9 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         self._handed: dict[str, tuple[int, float | None]] = {}
         #: trial id -> a run this process started, with the metric values it reported
         self._kept: dict[str, KeptRun] = {}
+        #: trials a stopping rule stopped that this oracle then ended: a STOPPED trial takes
+        #: reports until its worker ends it, and none after (the file marks no such end)
+        self._ended_stopped: set[str] = set()
         self._local = threading.local()
         #: the stopping rule's curves of the runs this oracle reports (see CurvesSoFar)
         self._curves = CurvesSoFar()
@@ -420,6 +423,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
             raise TypeError(f"`metrics` must be a dict of metric name to value, received "
                             f"{type(metrics).__name__}.")
         trial_id = trial_id_given(trial_id, self._project)
+        self._not_ended_after_a_stop(trial_id)
         step = check_step(step)
         values = {name: check_metric(name, value) for name, value in metrics.items()}
         missing = [n for n in self.objective.metric_names if n not in values]

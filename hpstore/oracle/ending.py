@@ -17,6 +17,7 @@ from hpstore.errors import (
     DatabaseError,
     TrialLostError,
     TrialNotFoundError,
+    TrialNotRunningError,
     ValuesOutsideSpaceError,
 )
 from hpstore.hyperparameters.base import to_jsonable
@@ -44,6 +45,7 @@ class EndingMixin:
     _project: ProjectStore
     _handed: dict[str, tuple[int, float | None]]
     _kept: dict[str, KeptRun]
+    _ended_stopped: set[str]
 
     if TYPE_CHECKING:  # provided by the Oracle
         def _refresh_space(self, version: int | None = None) -> None: ...
@@ -102,6 +104,7 @@ class EndingMixin:
                 f"end_trial: trial {trial.trial_id!r} is a trial of the project "
                 f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "
                 "recorded; end it with the oracle that created it.")
+        self._not_ended_after_a_stop(trial.trial_id)
         if len(self._space._space) != self._space_held:  # (the list itself: no copy)
             self._keep_declared_here()  # (declared on oracle.hyperparameters as it ran)
         kept = self._kept.pop(str(trial.trial_id), None)
@@ -117,6 +120,8 @@ class EndingMixin:
             exc.while_recording = True  # type: ignore[attr-defined]
             raise
         self._handed.pop(ending.record.trial_id, None)
+        if ending.status == TrialStatus.STOPPED:
+            self._ended_stopped.add(ending.record.trial_id)
         if ending.new_entries:
             self._refresh_space()
             self._warm_up()  # the warm start's trials of the branch this one declared
@@ -130,6 +135,13 @@ class EndingMixin:
             self.update_space(trial.hyperparameters)
         if ending.status == TrialStatus.FAILED:
             self._check_consecutive_failures(ending.message)
+
+    def _not_ended_after_a_stop(self, trial_id: str) -> None:
+        """Raises TrialNotRunningError for a trial a rule stopped and this oracle ended."""
+        if self._ended_stopped and str(trial_id) in self._ended_stopped:
+            raise TrialNotRunningError(
+                f"Trial {trial_id} is STOPPED (by the search's stopping rule) and its worker "
+                "has ended it: it has already ended. Nothing was recorded.")
 
     def _end(self, trial: Trial, status: str, kept: KeptRun | None) -> _Ending:
         """The end of the trial's run, written.
