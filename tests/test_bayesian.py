@@ -177,6 +177,25 @@ def test_runs_that_diverged_to_inf_are_the_worst_not_the_end_of_the_model(recwar
     assert min(abs(v["x"] + 2.5) for v, _ in history[4:]) < 0.5
 
 
+@pytest.mark.parametrize("far", [1e308, 1.7e308, 9e307])
+def test_scores_near_the_float_range_keep_the_model(recwarn, far):
+    # 1e308 beside -1e308 or inf: the stretch's differences and margin overflowed to inf,
+    # then NaN in the model; it warned at each decision and proposed at random
+    from hpstore.oracles.bayesian import stretch
+
+    y = stretch(np.array([far, -far, 1.0, np.inf, 3.0, -np.inf]))
+    assert np.all(np.isfinite(y)) and np.argmin(y) == 5 and np.argmax(y) == 3
+    assert y[1] < y[2] <= y[4] < y[0]
+    hp = hpstore.HyperParameters()
+    hp.Float("x", -5, 5)
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=14, hyperparameters=hp,
+                                                num_initial_points=4, seed=2)
+    history = run(oracle, lambda v: far if v["x"] > 0 else (v["x"] + 2.5) ** 2)
+    assert len(history) == 14
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert min(abs(v["x"] + 2.5) for v, _ in history[4:]) < 0.5
+
+
 def test_beats_its_own_random_start_on_the_mixed_problem():
     oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=40,
                                                 hyperparameters=mixed_space(), seed=2)

@@ -401,6 +401,12 @@ def stretch(scores: np.ndarray) -> np.ndarray:
     taken as a margin past the worst finite one (or before the best), so that it stays
     the worst without making every other score infinite or NaN."""
     finite = scores[np.isfinite(scores)]
+    if finite.size and float(np.abs(finite).max()) > 1e150:
+        # (scores near the float range, 1e308 beside -1e308 or inf: their differences and
+        # the margin would overflow to inf, then NaN in the model; divided by a positive
+        # constant, the ranking and the stretch's shape stay, as log turns it into a shift)
+        scores = scores / float(np.abs(finite).max())
+        finite = scores[np.isfinite(scores)]
     if finite.size < scores.size:
         if finite.size == 0:
             return np.zeros(scores.shape)  # (nothing to tell the trials apart)
