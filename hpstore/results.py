@@ -1,8 +1,9 @@
 """What a trial's run returns: checked as KerasTuner checks it, and turned into metrics.
 
-A ``run_trial`` (or a hypermodel's ``fit``) returns a float, a dict of metrics or a list of
-those; :func:`validate_results` refuses what no trial could be scored on, and
-:func:`to_metrics` gives the metrics ``update_trial`` records. ``hpstore.Tuner`` and
+A ``run_trial`` (or a hypermodel's ``fit``) returns a float, a dict of metrics, a Keras
+History (its best epoch's metrics), or a list of those; :func:`validate_results` refuses
+what no trial could be scored on, and :func:`to_metrics` gives the metrics
+``update_trial`` records. ``hpstore.Tuner`` and
 ``hpstore.keras``'s tuners both use them.
 """
 
@@ -23,8 +24,9 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
 
     Raises:
         FatalValueError: None, or a dict without the objective's metrics.
-        FatalTypeError: a type that is not a number, a dict or a list of those.
+        FatalTypeError: a type that is not a number, a dict, a History or a list of those.
     """
+    results = best_epoch_of(results, objective)
     if results is None:
         raise FatalValueError(
             f"The return value of {where} is None. Did you forget to return the metrics? "
@@ -57,12 +59,34 @@ def validate_results(results: Any, objective: Objective, where: str) -> None:
         return
     if not _number_like(results):
         raise FatalTypeError(
-            f"The return value of {where} must be a float, a dict of metrics or a list of "
-            f"them; received {results!r} of type {type(results).__name__}.")
+            f"The return value of {where} must be a float, a dict of metrics, a Keras History "
+            f"or a list of them; received {results!r} of type {type(results).__name__}.")
     if isinstance(objective, MultiObjective):
         raise FatalValueError(
             f"{where} returned the single value {results!r}, but the objective has several "
             f"metrics {objective.metric_names}: return a dict holding each of them.")
+
+
+def best_epoch_of(results: Any, objective: Objective) -> Any:
+    """A Keras ``History`` (what ``model.fit`` returns) as the metrics of its best epoch by
+    the objective, as KerasTuner's tuners take one (the first epoch of the best value; NaN
+    epochs left out); anything else as it is. Known by its shape (a ``history`` dict of
+    per-epoch lists), so that plain Python never imports Keras for it."""
+    logs = getattr(results, "history", None)
+    if type(results).__name__ != "History" or not isinstance(logs, Mapping) or not logs:
+        return results
+    epochs = max(len(v) for v in logs.values() if isinstance(v, (list, tuple)))
+    per_epoch = [{k: v[i] for k, v in logs.items() if isinstance(v, (list, tuple))
+                  and i < len(v)} for i in range(epochs)]
+    best: tuple[float, dict[str, Any]] | None = None
+    for epoch in per_epoch:
+        if not objective.has_value(epoch):
+            continue
+        value = objective.get_value(epoch)
+        if value == value and (best is None or objective.better_than(value, best[0])):
+            best = (value, epoch)  # (value == value: NaN left out)
+    # no epoch holds the objective: its logs, for validate_results to name what is missing
+    return best[1] if best is not None else (per_epoch[-1] if per_epoch else {})
 
 
 def _number_like(value: Any) -> bool:
@@ -82,6 +106,7 @@ def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
         InvalidMetricError (a TypeError): a metric name that is not a string, or a value
             that is not one real number.
     """
+    results = best_epoch_of(results, objective)
     if isinstance(results, (list, tuple)):
         dicts = [to_metrics(r, objective) for r in results]
         names = dicts[0].keys()

@@ -171,6 +171,30 @@ def test_torch_and_numpy_scalars_returned_are_scores():
     assert all(o.get_trial(str(i)).status == "COMPLETED" for i in range(4))
 
 
+def test_a_keras_history_returned_is_scored_on_its_best_epoch_as_kerastuner_does():
+    # hpstore.Tuner refused what model.fit returns ("must be a float, a dict of metrics
+    # or a list of them"), which KerasTuner's BaseTuner scores on its best epoch
+    keras = pytest.importorskip("keras")
+
+    def history(logs):
+        made = keras.callbacks.History()
+        made.history = logs
+        return made
+
+    accuracy = hpstore.Objective("val_acc", "max")
+    fitted = history({"loss": [3.0, 1.0, 2.0], "val_acc": [0.5, float("nan"), 0.75]})
+    assert to_metrics(fitted, accuracy) == {"loss": 2.0, "val_acc": 0.75}
+    minimised = to_metrics(fitted, hpstore.Objective("loss", "min"))  # (its epoch 1)
+    assert minimised["loss"] == 1.0 and np.isnan(minimised["val_acc"])
+    with pytest.raises(hpstore.FatalError, match="'val_acc'"):
+        validate_results(history({"loss": [1.0]}), accuracy, "run_trial()")
+    results = iter([history({"loss": [4.0, 0.5, 2.0]}), [history({"loss": [1.0]}),
+                                                        history({"loss": [3.0, 2.0]})]])
+    o = oracle(max_trials=2)
+    hpstore.Tuner(o, run_trial=lambda t: next(results), verbose=0).search()
+    assert [o.get_trial(str(i)).score for i in range(2)] == [0.5, 1.5]  # (a list: averaged)
+
+
 def test_a_float_result_with_no_objective_is_minimised():
     tuner = hpstore.Tuner(oracle(objective=None, max_trials=5),
                           run_trial=lambda t: (t.hyperparameters["x"] - 1) ** 2, verbose=0)
