@@ -24,6 +24,8 @@ from hpstore.errors import (
     DatabaseError,
     FailedTrialError,
     FatalError,
+    FatalTypeError,
+    FatalValueError,
     InvalidMetricError,
     MissingObjectiveError,
     NameTooLongError,
@@ -50,7 +52,7 @@ from hpstore.hyperparameters.discover import (
 )
 from hpstore.kerastuner_surface import missing_attribute, not_taken
 from hpstore.oracle import Oracle
-from hpstore.oracle.opening import check_optional_int
+from hpstore.oracle.opening import check_optional_int, check_step
 from hpstore.progress import Progress
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import Trial, TrialStatus
@@ -304,7 +306,14 @@ class Tuner(ResultsMixin):
             MissingObjectiveError, InvalidMetricError and the rest of what
             :meth:`Oracle.update_trial` raises, nothing of ``metrics`` recorded; in a
             search, these two fail the trial and stop the search.
+            FatalTypeError, FatalValueError: ``step`` is not a whole number of 64 bits (a
+                mistake every trial would repeat: the search stops too).
         """
+        try:
+            step = check_step(step)
+        except (TypeError, ValueError) as exc:
+            fatal = FatalTypeError if isinstance(exc, TypeError) else FatalValueError
+            raise fatal(f"{exc} (the step of tuner.report())") from None
         updated = self.oracle.update_trial(trial.trial_id, metrics, step=step)
         if all(n in metrics for n in self.oracle.objective.metric_names):
             self._reported.add(trial.trial_id)
@@ -312,6 +321,8 @@ class Tuner(ResultsMixin):
             if not trial.metrics.exists(name):
                 trial.metrics.register(name, self.oracle._direction(name))
             trial.metrics.update(name, value, step=step)
+        if updated.status == TrialStatus.STOPPED:
+            trial.status = TrialStatus.STOPPED  # (the caller's copy says so too)
         return updated.status == TrialStatus.STOPPED
 
     # -- the loop -------------------------------------------------------------------------------

@@ -195,6 +195,40 @@ def test_a_keras_history_returned_is_scored_on_its_best_epoch_as_kerastuner_does
     assert [o.get_trial(str(i)).score for i in range(2)] == [0.5, 1.5]  # (a list: averaged)
 
 
+@pytest.mark.parametrize("step, error", [(1.0, hpstore.FatalTypeError),
+                                         ("1", hpstore.FatalTypeError),
+                                         (2**63, hpstore.FatalValueError)])
+def test_a_report_at_a_step_that_is_no_whole_number_stops_the_search(step, error):
+    # every trial failed on it, one after the other, until the failures in a row stopped
+    # the search (or it ended normally with them FAILED): a mistake every trial repeats
+    o = oracle(max_trials=5)
+
+    def run_trial(trial):
+        tuner.report(trial, {"loss": 1.0}, step=step)
+        return 1.0
+
+    tuner = hpstore.Tuner(o, run_trial=run_trial, verbose=0)
+    with pytest.raises(error, match=r"the step of tuner\.report"):
+        tuner.search()
+    assert [t.status for t in o.trials.values()] == ["FAILED"]
+
+
+def test_report_sets_the_trials_status_once_it_was_stopped():
+    # report() returned True but the trial run_trial holds still said RUNNING
+    o = oracle(max_trials=1, early_stopping=hpstore.Threshold(upper=1.0))
+    seen = []
+
+    def run_trial(trial):
+        for step, loss in enumerate([0.5, 5.0]):
+            stopped = tuner.report(trial, {"loss": loss}, step=step)
+            seen.append((stopped, trial.status))
+        return None
+
+    tuner = hpstore.Tuner(o, run_trial=run_trial, verbose=0)
+    tuner.search()
+    assert seen == [(False, "RUNNING"), (True, "STOPPED")]
+
+
 def test_a_float_result_with_no_objective_is_minimised():
     tuner = hpstore.Tuner(oracle(objective=None, max_trials=5),
                           run_trial=lambda t: (t.hyperparameters["x"] - 1) ** 2, verbose=0)
