@@ -219,3 +219,23 @@ def test_a_round_thinned_by_early_stopping_still_promotes_to_the_brackets_end():
     round_1 = [r for r in bracket_2 if r[2] == 1]
     last = bracket_2[-1]
     assert last[3] == 9 and last[4] == min(round_1, key=lambda r: r[5])[0]
+
+
+def test_reopened_with_other_settings_every_difference_is_named_at_once(tmp_path):
+    # One difference at a time ("made with max_epochs=9, but max_epochs=100 was given",
+    # then factor), each a value the script never wrote: its default
+    path = str(tmp_path / "hb.db")
+    hpstore.HyperbandOracle("loss", max_epochs=9, factor=2, hyperparameters=space(),
+                            database=path, project_name="hb").close()
+    with pytest.raises(hpstore.ProjectMismatchError) as left_out:
+        hpstore.HyperbandOracle("loss", database=path, project_name="hb")
+    said = str(left_out.value)
+    assert "max_epochs=9, where max_epochs=100 is this oracle's default (none was given)" in said
+    assert "factor=2, where factor=3 is this oracle's default" in said
+    assert "Give the stored values (max_epochs=9, factor=2)" in said
+    with pytest.raises(hpstore.ProjectMismatchError) as written:
+        hpstore.HyperbandOracle("loss", 9, 4, database=path, project_name="hb")
+    assert "factor=2, where factor=4 was given" in str(written.value)
+    assert "max_epochs" not in str(written.value)
+    hpstore.HyperbandOracle("loss", max_epochs=9, factor=2, database=path,
+                            project_name="hb").close()  # the stored values: it opens

@@ -428,8 +428,8 @@ def test_a_search_argument_left_at_none_takes_the_stored_value(tmp_path):
     resumed = hpstore.BayesianOptimizationOracle("loss", database=path)
     assert resumed.num_initial_points == 4
     resumed.close()
-    with pytest.raises(hpstore.ProjectMismatchError, match=r"num_initial_points=4, but "
-                       r"num_initial_points=5"):
+    with pytest.raises(hpstore.ProjectMismatchError, match=r"num_initial_points=4, where "
+                       r"num_initial_points=5 was given"):
         hpstore.BayesianOptimizationOracle("loss", num_initial_points=5, database=path)
 
 

@@ -4,6 +4,7 @@ settings are checked against the arguments given. Every refusal comes before any
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import random
 import shlex
@@ -50,6 +51,15 @@ class OpeningMixin:
         the oracle under its own name; a resumed project must be opened with the same ones,
         or with None for one, which then takes the stored value."""
         return {}
+
+    def _given_arguments(self) -> set[str]:
+        """The names of the constructor arguments the caller gave (not left at defaults)."""
+        args, kwargs = getattr(self, "_init_args", ((), {}))
+        try:
+            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        except TypeError:  # (a subclass's own signature: every name given by keyword)
+            return set(kwargs)
+        return set(bound.arguments)
 
     def _options(self) -> dict[str, Any]:
         return {"allow_new_entries": self.allow_new_entries,
@@ -141,6 +151,7 @@ class OpeningMixin:
         if not isinstance(stored_search, dict):
             raise damaged("projects.oracle_config", stored.oracle_config)
         given_search = self._search_config()
+        differ = []
         for key, value in list(given_search.items()):
             if value is None and stored_search.get(key) is not None:
                 # left at None (its default): the search goes on as it was made, as with
@@ -148,10 +159,18 @@ class OpeningMixin:
                 setattr(self, key, stored_search[key])
                 given_search[key] = stored_search[key]
             elif key in stored_search and stored_search[key] != value:
-                raise ProjectMismatchError(
-                    f"The {where} was made with {key}={stored_search[key]!r}, but {key}="
-                    f"{value!r} was given. Use the stored value, another project_name, or "
-                    "overwrite=True.")
+                differ.append(key)
+        if differ:  # (every one at once: told one at a time, a script was run once each)
+            given = self._given_arguments()
+            said = "; ".join(
+                f"{k}={stored_search[k]!r}, where {k}={given_search[k]!r} "
+                + ("was given" if k in given else "is this oracle's default (none was given)")
+                for k in differ)
+            raise ProjectMismatchError(
+                f"The {where} was made with {said}. Give the stored value"
+                f"{'s' if len(differ) > 1 else ''} ("
+                + ", ".join(f"{k}={stored_search[k]!r}" for k in differ)
+                + "), another project_name, or overwrite=True.")
         stored_rule = from_file(rule_from_config, stored.oracle_config.get("stopping"),
                                 "projects.oracle_config")
         if self.early_stopping is None:
