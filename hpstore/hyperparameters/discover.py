@@ -170,10 +170,21 @@ def check_declared_again(owner: Any, hp: Any, stored: Any,
     try:
         compare(type(hp).__name__, config)
     except ProjectMismatchError as exc:
-        exc.declared_in_trial = True  # type: ignore[attr-defined]
-        exc.add_note(
-            "Declared while a trial ran (in fit or run_trial). A name keeps its first "
-            "definition (KerasTuner drops a later one without a word): a range that "
-            "depends on another value needs a name of its own for each range.")
-        raise
+        # (the store's words blame a hypermodel edited since, and advise a new project or
+        # overwrite=True: the next trial would declare it so again all the same)
+        from hpstore.oracle.opening import difference
+
+        refused = ProjectMismatchError(
+            f"A trial declared {hp.name!r} as it ran (in fit or run_trial) otherwise than "
+            f"the search holds it: "
+            f"{difference(_entry(stored), _entry(hp))}. A name keeps its first "
+            "definition (KerasTuner drops a later one without a word): a range that depends "
+            "on another value needs a name of its own for each range (or a "
+            "conditional_scope of that value). The trial is handed back to run again.")
+        refused.declared_in_trial = True  # type: ignore[attr-defined]
+        raise refused from exc
     passed.add(repr(config))
+
+
+def _entry(hp: Any) -> dict[str, Any]:
+    return {"class_name": type(hp).__name__, "config": hp.get_config()}
