@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from hpstore import queries
+from hpstore.rendering import cut_to_width, message_line, terminal_text
 from hpstore.store.contract import ProjectStore
 
 
@@ -38,6 +39,7 @@ _LONG_VALUE = 60  # a value longer than this is described by its length, not sho
 
 
 def _fmt_value(name: str, value: Any) -> str:
+    name = terminal_text(name)  # (a name is the script's, or another's in a shared file)
     if isinstance(value, float):
         return f"{name}={value:.4g}"
     text = str(value)
@@ -65,8 +67,10 @@ def _fmt_values(values: dict[str, Any], width: int = 70) -> str:
 
 
 def _clip(text: str, width: int) -> str:
-    """``text``, or its first ``width - 3`` characters and "..." to show it was cut."""
-    return text if len(text) <= width else text[: width - 3] + "..."
+    """``text``, or as much of it as takes ``width - 3`` columns of the terminal and "..."
+    to show it was cut (a CJK character takes two: a line cut by characters would wrap,
+    and clearing it would then leave its first row behind)."""
+    return cut_to_width(text, width, "...")
 
 
 #: reads of the log and the counts, while workers keep changing them, before one is used
@@ -174,11 +178,11 @@ class Progress:
             line = (f"[{_fmt_seconds(time.monotonic() - self.started):>6}] trial "
                     f"{event.trial_id} {status:<9} "
                     f"score={_fmt_score(score if status in ('COMPLETED', 'STOPPED') else None)}"
-                    f" best={_fmt_score(best)} ({count}) {event.tuner_id or ''}: "
+                    f" best={_fmt_score(best)} ({count}) {terminal_text(event.tuner_id or '')}: "
                     f"{_fmt_values(dict(event.values))}")
-            last = (message or "").strip().splitlines()[-1:]  # a traceback's last line
-            if status in ("IDLE", "INVALID", "FAILED") and last:
-                line += f"\n         {_clip(last[0], 200)}"
+            shown = message_line(message, 200)  # a traceback's exception, escaped
+            if status in ("IDLE", "INVALID", "FAILED") and shown:
+                line += f"\n         {shown}"
             self._print(line)
         if self.live:
             self._shown = max(finished, self._shown)
@@ -207,7 +211,7 @@ class Progress:
         left = ""
         if total and made > 0 and done < total:
             left = f" | left ~{_fmt_seconds(elapsed / made * (total - done))}"
-        workers = " ".join(f"{r.tuner_id}:{r.trial_id}" for r in running[:6])
+        workers = " ".join(terminal_text(f"{r.tuner_id}:{r.trial_id}") for r in running[:6])
         line = (f"{done}/{total or '?'} done | running {len(running)} [{workers}] | best "
                 f"{_fmt_score(best)} {_fmt_values(values, 40)} | {_fmt_seconds(elapsed)}{left}")
         self._write("\r\x1b[2K" + _clip(line, self._columns()))

@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -50,9 +51,14 @@ def terminal_text(text: Any, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, str(text))
 
 
-def last_line(message: Any, width: int = 80) -> str | None:
-    """The last non-empty line of a message (a traceback's exception line), cut to
-    ``width`` characters, or None for no message."""
+_TRACEBACK = re.compile(r"(  \+ Exception Group )?Traceback \(most recent call last\):")
+
+
+def message_line(message: Any, width: int = 80) -> str | None:
+    """What one line of a table shows of a message, or None for no message: a
+    traceback's exception (its type and message, with any further lines of that message
+    and its notes), or a message of another kind whole; control characters and line
+    breaks escaped (``\\n``), cut to ``width`` columns of a terminal."""
     if message is None:
         return None
     # split at line feeds only: a stray CR, form feed or separator inside a line is text
@@ -60,8 +66,64 @@ def last_line(message: Any, width: int = 80) -> str | None:
     lines = [line.rstrip("\r") for line in str(message).split("\n") if line.strip()]
     if not lines:
         return None
-    line = lines[-1].strip()
-    return line if len(line) <= width else line[:width - 1] + "\u2026"
+    text = terminal_text("\n".join(_exception(lines) or lines).strip())
+    return cut_to_width(text, width)
+
+
+def _exception(lines: list[str]) -> list[str] | None:
+    """The lines of a traceback's own exception, from its ``Type: message`` line on (the
+    last traceback's, where exceptions were chained), or None when ``lines`` is no
+    traceback."""
+    headers = [i for i, line in enumerate(lines) if _TRACEBACK.fullmatch(line.rstrip())]
+    if not headers:
+        return None
+    start = headers[-1]
+    if lines[start].startswith("  +"):  # an exception group: its own line, "  | Type: ..."
+        for line in lines[start + 1:]:
+            inner = line[4:] if line.startswith("  | ") else None
+            if inner is not None and inner[:1] not in ("", " "):
+                return [inner]
+        return None
+    for i in range(start + 1, len(lines)):  # frames are indented; the exception is not
+        if not lines[i][:1].isspace():
+            return lines[i:]
+    return None
+
+
+def _char_width(ch: str) -> int:
+    """The columns a terminal gives one character: 0 for a combining mark or a format
+    character, 2 for a wide or full-width one (CJK, most emoji), 1 for the rest."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 1 if ch == "\u00ad" else 0  # (a soft hyphen is shown)
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` (one line, controls escaped) takes on a terminal."""
+    if text.isascii():  # (the commonest case, and len() is its width)
+        return len(text)
+    return sum(map(_char_width, text))
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` with spaces after it to take ``width`` columns (str.ljust counts
+    characters, and a column of wide or combining ones would fall out of line)."""
+    return text + " " * (width - display_width(text))
+
+
+def cut_to_width(text: str, width: int, mark: str = "\u2026") -> str:
+    """``text``, or as much of it as takes ``width`` columns with ``mark`` after it to
+    show it was cut. A wide character is never halved and a combining mark stays with
+    the character it marks."""
+    if display_width(text) <= width:
+        return text
+    room = width - display_width(mark)
+    used = 0
+    for i, ch in enumerate(text):
+        used += _char_width(ch)
+        if used > room:
+            return text[:i] + mark
+    return text  # (not reached: the text is wider than the room)
 
 
 def csv_cell(value: Any, *, raw: bool = False) -> Any:
@@ -179,18 +241,19 @@ def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: st
         ahead += ([_cut(table_cell(v)) for v in r] for r in batch)
         if lookahead is not None and len(ahead) >= lookahead:
             break
-    widths = [max([len(c)] + [len(r[i]) for r in ahead]) for i, c in enumerate(titles)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(titles, widths)).rstrip(),
+    widths = [max([display_width(c)] + [display_width(r[i]) for r in ahead])
+              for i, c in enumerate(titles)]
+    lines = ["  ".join(pad(c, w) for c, w in zip(titles, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in ahead]
+    lines += ["  ".join(pad(v, w) for v, w in zip(r, widths)).rstrip() for r in ahead]
     yield "\n".join(lines) + "\n"
     del ahead, lines
     for batch in batches:  # past the look-ahead: a wider cell widens its column from here
         lines = []
         for r in batch:
             cells = [_cut(table_cell(v)) for v in r]
-            widths = [max(w, len(v)) for w, v in zip(widths, cells)]
-            lines.append("  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip())
+            widths = [max(w, display_width(v)) for w, v in zip(widths, cells)]
+            lines.append("  ".join(pad(v, w) for v, w in zip(cells, widths)).rstrip())
         yield "\n".join(lines) + "\n"
 
 
@@ -204,12 +267,12 @@ def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence
         yield batch
 
 
-#: characters of a table cell at most (the rest is in --format csv or json)
+#: columns of a table cell at most (the rest is in --format csv or json)
 TABLE_CELL = 1_000
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= TABLE_CELL else text[:TABLE_CELL - 1] + "\u2026"
+    return text if len(text) <= TABLE_CELL // 2 else cut_to_width(text, TABLE_CELL)
 
 
 def table_cell(value: Any, *, exact: bool = False) -> str:
@@ -330,6 +393,6 @@ def space_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
         return ["  (no hyperparameters yet)"]
     # aligned up to a width: one long entry (a Choice of a hundred values) runs past it
     # alone, rather than pushing every other line's conditions hundreds of columns right
-    widths = [min(max(len(r[i]) for r in table), _ALIGNED) for i in range(3)]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, [*widths, 0])).rstrip()
+    widths = [min(max(display_width(r[i]) for r in table), _ALIGNED) for i in range(3)]
+    return ["  " + "  ".join(pad(c, w) for c, w in zip(r, [*widths, 0])).rstrip()
             for r in table]

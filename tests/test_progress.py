@@ -91,9 +91,8 @@ def test_a_search_started_with_its_output_closed_runs_to_its_end(tmp_path):
                             ).fetchone()[0] == 4
 
 
-def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
-    # it was cut at 200 characters whatever the terminal's width: a line wrapped in an
-    # 80-column terminal, and clearing it left its first row behind at every redraw
+def _live_lines(tmp_path, hp, tuner_id: str, columns: int) -> list[str]:
+    """The live lines a display shows of three trials in a terminal ``columns`` wide."""
     import fcntl
     import os
     import pty
@@ -103,17 +102,14 @@ def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
     from hpstore.progress import Progress
 
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     screen = open(follower, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
-    hp = hpstore.HyperParameters()
-    for i in range(6):
-        hp.Int(f"layer_{i}_units", 100_000, 999_999)
     oracle = hpstore.RandomSearchOracle("loss", max_trials=3, seed=2, hyperparameters=hp,
                                         database=str(tmp_path / "wide.db"))
     progress = Progress(oracle.project, "min", 1, stream=screen)
     assert progress.live
     for _ in range(3):
-        trial = oracle.create_trial("a-worker-with-a-long-name")
+        trial = oracle.create_trial(tuner_id)
         oracle.update_trial(trial.trial_id, {"loss": 1.0})
         progress.poll()
         trial.status = "COMPLETED"
@@ -131,11 +127,33 @@ def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
             break
         shown += chunk
     os.close(leader)
+    oracle.close()
     # what follows each clearing: a live line (no line end), or a permanent trial line,
     # which may wrap (it stays, in a log too)
-    live = [part for part in shown.split(b"\r\x1b[2K")[1:] if part and b"\n" not in part]
+    return [part.decode() for part in shown.split(b"\r\x1b[2K")[1:]
+            if part and b"\n" not in part]
+
+
+def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):
+    # it was cut at 200 characters whatever the terminal's width: a line wrapped in an
+    # 80-column terminal, and clearing it left its first row behind at every redraw
+    hp = hpstore.HyperParameters()
+    for i in range(6):
+        hp.Int(f"layer_{i}_units", 100_000, 999_999)
+    live = _live_lines(tmp_path, hp, "a-worker-with-a-long-name", 60)
     assert live and all(len(p) <= 59 for p in live), live
-    oracle.close()
+
+
+def test_the_live_line_fits_the_terminal_in_columns_with_wide_characters(tmp_path):
+    # cut by characters, a line of CJK names took twice the columns it was given: it
+    # wrapped, and every redraw left a row behind
+    hp = hpstore.HyperParameters()
+    for i in range(6):
+        hp.Choice(f"層{i}", ["日本語のテキスト", "中文の値"])
+    live = _live_lines(tmp_path, hp, "作業者", 60)
+    # every character past ASCII here is a CJK one, two columns wide
+    assert live and all(any(ord(c) > 127 for c in p) for p in live), live
+    assert all(len(p) + sum(ord(c) > 127 for c in p) <= 59 for p in live), live
 
 
 def test_the_count_of_done_trials_never_steps_back_when_trials_end_between_two_reads(

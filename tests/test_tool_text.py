@@ -173,3 +173,64 @@ def test_one_long_choice_is_cut_and_does_not_push_the_other_lines_conditions_far
     assert conditional.index("when model in [cnn]") < 80
     assert lines[0].startswith("  model      Choice  mlp, cnn")  # the others still aligned
     assert conditional.startswith("  filters    Int     8 .. 64")
+
+
+# -- what a table shows: terminal columns, and a message's telling line ------------------------
+
+WIDE = set("日本語木😀")  # two columns each on a terminal
+COMBINING = "\u0301"  # an acute accent written after its letter: no column of its own
+
+
+def columns_of(text: str) -> int:
+    return sum(2 if c in WIDE else 0 if c == COMBINING else 1 for c in text)
+
+
+def test_columns_line_up_on_a_terminal_whatever_the_characters(tmp_path, capsys):
+    # widths counted characters: a CJK value took two columns per character and pushed
+    # the next column right, a combining accent took none and pulled it left
+    path = str(tmp_path / "wide.db")
+    oracle = end_trials(open_oracle(path, max_trials=4), ["COMPLETED"] * 4)
+    for trial_id, word in zip(sorted(oracle.trials),
+                              ["日本語", f"e{COMBINING}te{COMBINING}", "😀", "plain"]):
+        oracle.set_trial_note(trial_id, word)
+    oracle.close()
+    code, out, err = run(capsys, "sql", path, "SELECT note, trial_id AS next FROM trials "
+                         "ORDER BY number")
+    assert code == 0, err
+    rows = out.splitlines()[2:]
+    assert len(rows) == 4
+    starts = {columns_of(row[:row.rindex(" ") + 1]) for row in rows}
+    assert len(starts) == 1, rows
+
+
+def test_a_long_cell_of_wide_characters_is_cut_to_the_columns_of_any_other(tmp_path, capsys):
+    path = str(tmp_path / "wide_note.db")
+    oracle = end_trials(open_oracle(path, max_trials=1), ["COMPLETED"])
+    oracle.set_trial_note(sorted(oracle.trials)[0], "木" * 5_000)
+    oracle.close()
+    code, out, _ = run(capsys, "sql", path, "SELECT note FROM trials")
+    cell = out.splitlines()[2]
+    assert code == 0 and cell.endswith("\u2026") and set(cell[:-1]) == {"木"}
+    assert columns_of(cell) <= 1_000 and columns_of(cell) >= 998  # (cut to the table's 1,000)
+
+
+def test_a_table_shows_a_tracebacks_own_exception_with_all_its_lines(tmp_path, capsys):
+    # tables showed a message's last line: "second", for RuntimeError("first\nsecond")
+    def run_trial(trial):
+        try:
+            raise KeyError("the cause")
+        except KeyError as exc:
+            raise RuntimeError("first\nsecond") from exc
+
+    path = str(tmp_path / "fails.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, seed=1, database=path,
+                                        max_consecutive_failed_trials=1)
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        hpstore.Tuner(oracle, hypermodel=lambda hp: hp.Float("x", 0, 1),
+                      run_trial=run_trial, verbose=0).search()
+    oracle.close()
+    for argv in (["history"], ["show", "0"]):
+        code, out, _ = run(capsys, argv[0], path, *argv[1:])
+        # (history's row of the change to FAILED; show's, in its table of changes, last)
+        line = [line for line in out.splitlines() if "FAILED" in line][-1]
+        assert code == 0 and "RuntimeError: first\\nsecond" in line and "KeyError" not in line, out

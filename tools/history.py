@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from hpstore import queries
-from hpstore.rendering import iso_time, last_line, render
+from hpstore.rendering import iso_time, message_line, render
 from hpstore.tooling import (
     add_format_options,
     open_search,
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     changes = project.transitions(trial_id=trial_id, tuner_id=args.worker, limit=args.limit,
                                   last=True)
     rows = [[iso_time(c.at), c.trial_id, c.from_status, c.to_status, c.tuner_id, c.pid,
-             # a traceback's last line is what a person needs in a table
-             last_line(c.message) if args.format == "table" else c.message]
+             # a traceback's exception line is what a person needs in a table
+             message_line(c.message) if args.format == "table" else c.message]
             for c in changes]
     print_rows(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
                             rows, args.format, raw=args.raw))

@@ -13,7 +13,7 @@ from typing import Any
 from hpstore import queries
 from hpstore.rendering import (
     iso_time,
-    last_line,
+    message_line,
     render,
     table_cell,
     terminal_text,
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Status changes:")
     print_rows(render(["at", "from", "to", "tuner_id", "pid", "message"],
                             [[iso_time(c.at), c.from_status, c.to_status, c.tuner_id, c.pid,
-                              last_line(c.message)] for c in changes]))
+                              message_line(c.message)] for c in changes]))
     return 0
 
 

@@ -25,7 +25,7 @@ from hpstore.errors import (
     ProjectRemovedError,
     TrialNotFoundError,
 )
-from hpstore.rendering import iso_time, last_line, render
+from hpstore.rendering import iso_time, message_line, render
 from hpstore.report.page import TITLE_CHARS
 from hpstore.report.scales import fit, fmt_value
 from hpstore.store import file_stamp, shown
@@ -355,7 +355,7 @@ class Dashboard:
     def change(c: Transition, trial: TrialRecord | None) -> dict[str, Any]:
         return {"seq": c.seq, "trial_id": c.trial_id, "from": c.from_status, "to": c.to_status,
                 "at": c.at, "time": iso_time(c.at), "tuner_id": c.tuner_id,
-                "message": last_line(c.message),
+                "message": message_line(c.message),
                 "score": None if trial is None else trial.score}
 
     # -- the trials table -----------------------------------------------------------------------
@@ -381,7 +381,7 @@ class Dashboard:
                 cells[status] = f"{t.status} (retired)"
             out.append({"trial_id": t.trial_id, "number": t.number, "status": t.status,
                         "retired": t.retired, "origin": t.origin, "cells": cells,
-                        "message": last_line(t.message) or "",
+                        "message": message_line(t.message) or "",
                         "title": fit(t.message or "", TITLE_CHARS)})
         return {"name": live.record.name, "total": found.total, "page": page, "size": size,
                 "pages": max(1, -(-found.total // size)), "columns": [*columns, "message"],

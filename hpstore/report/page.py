@@ -6,7 +6,7 @@ import shlex
 import time
 
 from hpstore.queries import hp_titles
-from hpstore.rendering import last_line
+from hpstore.rendering import message_line
 from hpstore.report.data import BEST_KEPT, Search, TrialInfo
 from hpstore.report.scales import (
     CHAR_PX,
@@ -306,7 +306,7 @@ def trials_section(search: Search, database: str = "DB") -> str:
         tds = "".join(f"<td>{'' if c is None else esc(fit(str(c), CELL_CHARS))}</td>"
                       for c in cells)
         msg = (f'<td title="{esc(fit(t.message, TITLE_CHARS))}">'
-               f"{esc(last_line(t.message) or '')}</td>") if t.message else "<td></td>"
+               f"{esc(message_line(t.message) or '')}</td>") if t.message else "<td></td>"
         cls = f' class="best s-{esc(t.status)}"' if t.trial_id == best else \
             f' class="s-{esc(t.status)}"'
         rows.append(f"<tr{cls}>{tds}{msg}</tr>")
