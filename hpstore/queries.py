@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,11 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
         for record in found:
             if record.name == name:
                 return store.open_project(record)
+        # the same letters written otherwise: "é" typed as one character, stored as "e" and
+        # a combining accent (a name copied from a macOS file name), or the other way
+        alike = [r for r in found if _normal(r.name) == _normal(name)]
+        if len(alike) == 1:
+            return store.open_project(alike[0])
         raise ProjectChoiceError(f"No project {name!r} in this {store.holder}; it holds: "
                                  f"{listed(names) or '(none)'}.")
     if len(found) == 1:
@@ -63,6 +69,10 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
     how = f"project={names[0]!r}" if python else "--project NAME"
     raise ProjectChoiceError(f"This {store.holder} holds several projects ({listed(names)}): "
                              f"name the one to open with {how}.")
+
+
+def _normal(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 _LISTED = 20  # names an error lists before "and N more"

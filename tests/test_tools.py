@@ -282,6 +282,19 @@ def test_trials_dataframe_names_its_own_argument_for_a_file_of_several_projects(
     assert len(hpstore.trials_dataframe(path, project="b")) == 0
 
 
+def test_a_project_named_with_the_same_letters_written_otherwise_is_found(tmp_path, capsys):
+    # "café" typed with one é was "No project 'café'; it holds: café" for a project
+    # stored with an e and a combining accent (a name copied from a macOS file name)
+    path = str(tmp_path / "accents.db")
+    end_trials(open_oracle(path, project_name="cafe\u0301"), ["COMPLETED"])
+    open_oracle(path, project_name="other").close()
+    code, out, err = run(capsys, "trials", path, "--project", "caf\u00e9")
+    assert code == 0 and len(out.splitlines()) == 3, err
+    assert len(hpstore.trials_dataframe(path, project="caf\u00e9")) == 1
+    code, _, err = run(capsys, "trials", path, "--project", "cafe")  # other letters: refused
+    assert code == 2 and "No project 'cafe'" in err
+
+
 def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
     _, out, _ = run(capsys, "trials", shared_db, "--format", "csv")
     xs = [r["x"] for r in csv.DictReader(io.StringIO(out)) if r["x"].startswith("-")]
