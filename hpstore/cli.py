@@ -102,7 +102,9 @@ def _command(args: list[str]) -> int:
     command, rest = args[0], args[1:]
     if command == "demo":
         from hpstore.demo import main as demo
+        from hpstore.tooling import escape_what_the_terminal_cannot_show
 
+        escape_what_the_terminal_cannot_show()  # (as every tool: a name LANG=C cannot hold)
         return demo(rest)
     if command in available_tools():
         from hpstore.tooling import run_tool
@@ -113,10 +115,6 @@ def _command(args: list[str]) -> int:
     print(f"hpstore: unknown command {command!r}{hint}\n\n{usage()}", end="",
           file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 def _show(text: str) -> int:
@@ -130,3 +128,7 @@ def _show(text: str) -> int:
         return 0
 
     return run_tool(show, [])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,7 +20,8 @@ import numpy as np
 import hpstore
 from hpstore.handing_back import RESUME_HINT
 from hpstore.progress import OutputClosed
-from hpstore.store import open_store
+from hpstore.store import open_store, shown
+from hpstore.store.postgresql import is_url
 from hpstore.tooling import positive_int, silence_stdout
 
 # (the demo's project only, and the trials that count: a file may hold other searches,
@@ -160,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1),
                         help="0: no line per trial (default: %(default)s)")
     args = parser.parse_args(argv)
+    if is_url(args.database):  # (it was taken for a folder named "postgresql:")
+        parser.error(f"--database: the demo writes a search file, and {shown(args.database)} "
+                     "is a PostgreSQL URL. Run the demo on a file, then copy its search to "
+                     f"the server: hpstore copy hpstore-demo.db {shown(args.database)}")
     # `--database=~/d.db` reaches us with its `~` (a shell expands it only at a word's
     # start): the same file the library and the other tools open for that name
     path = os.path.abspath(os.path.expanduser(args.database))

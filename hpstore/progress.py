@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from hpstore import queries
-from hpstore.rendering import cut_to_width, message_line, terminal_text
+from hpstore.rendering import cut_to_width, message_line, redraws, terminal_text
 from hpstore.store.contract import ProjectStore
 
 
@@ -105,7 +105,7 @@ class Progress:
         self.stream: TextIO | None = stream or sys.stdout
         if self.stream is None:
             self.verbose = verbose = 0
-        self.live = verbose > 0 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.live = verbose > 0 and redraws(self.stream)
         self.started = time.monotonic()
         self._last_transition = project.last_transition()
         self._done_at_start = self._finished()

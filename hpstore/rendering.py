@@ -17,7 +17,9 @@ import io
 import itertools
 import json
 import math
+import os
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -124,6 +126,36 @@ def cut_to_width(text: str, width: int, mark: str = "\u2026") -> str:
         if used > room:
             return text[:i] + mark
     return text  # (not reached: the text is wider than the room)
+
+
+def print_text(text: str, *, flush: bool = False) -> None:
+    """``print(text)``, to the standard output of the moment, a character its encoding
+    cannot hold (a C locale, ``PYTHONIOENCODING=ascii``) written as its escape
+    (``\\xf8``) rather than a UnicodeEncodeError after the work is done.
+
+    Raises:
+        OSError: the output cannot be written (a full disk, a closed pipe), as for print.
+    """
+    stream = sys.stdout
+    if stream is None:  # (started with no standard output: print writes nothing either)
+        return
+    try:
+        print(text, file=stream, flush=flush)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream,
+              flush=flush)
+
+
+def redraws(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal that takes the sequences that rewrite a line or
+    clear the screen. A terminal whose ``TERM`` is ``dumb`` or unset (Emacs' shell, a CI
+    job's pseudo-terminal) shows them as text: it gets plain lines, as a pipe does."""
+    try:
+        terminal = stream is not None and bool(stream.isatty())
+    except (AttributeError, ValueError):  # (no isatty, or closed)
+        return False
+    return terminal and os.environ.get("TERM", "") not in ("", "dumb")
 
 
 def csv_cell(value: Any, *, raw: bool = False) -> Any:

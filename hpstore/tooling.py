@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from hpstore.errors import HpStoreError
-from hpstore.rendering import terminal_text
+from hpstore.rendering import redraws, terminal_text
 from hpstore.store import open_store
 from hpstore.store.records import fits_int64
 
@@ -226,7 +226,7 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     write to a standard output closed from the start an error."""
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
         sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
-    _escape_what_the_terminal_cannot_show()
+    escape_what_the_terminal_cannot_show()
     outer, _COMMAND.stores = getattr(_COMMAND, "stores", None), []
     try:
         return _run(main, argv)
@@ -257,10 +257,7 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
         if isinstance(exc, UnicodeEncodeError) or "lone surrogate" in str(exc):
             given = sys.argv[1:] if argv is None else list(argv)
             bad = next((a for a in given if _not_utf8(a)), None)
-        print(error_line(exc if bad is None else (
-            f"The argument {bad!r} holds bytes that are not UTF-8 (shown as \\udcXX), "
-            "which no name, note or query in a search can hold; give it as UTF-8 text.")),
-            file=sys.stderr)
+        print(error_line(exc if bad is None else _not_utf8_said(bad)), file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         silence_stdout()
@@ -280,6 +277,19 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
 
 #: what a write refused for want of room says: a full disk, a file size limit, a quota
 _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _not_utf8_said(argument: str) -> str:
+    """Why an argument with bytes Python could not decode is refused, and what to do."""
+    try:  # (its bytes as given: the undecoded ones are kept as \udcXX)
+        text = os.fsencode(argument).decode("utf-8")
+    except UnicodeDecodeError:
+        return (f"The argument {argument!r} holds bytes that are not UTF-8 (shown as "
+                "\\udcXX), which no name, note or query in a search can hold; give it as "
+                "UTF-8 text.")
+    return (f"The argument {text!r} is UTF-8 text, which Python read as "
+            f"{sys.getfilesystemencoding()} (the locale's encoding, as with LC_ALL=C and "
+            "PYTHONUTF8=0). Run with PYTHONUTF8=1, or in a UTF-8 locale (LANG=C.UTF-8).")
 
 
 def _not_utf8(text: str) -> bool:
@@ -315,7 +325,7 @@ class StatusLine:
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
         # (None: the command was started with it closed)
-        self.live = stream is not None and stream.isatty()
+        self.live = redraws(stream)
 
     def show(self, text: str) -> None:
         if self.live and self.stream is not None:
@@ -374,7 +384,7 @@ def terminated_as_interrupted() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _escape_what_the_terminal_cannot_show() -> None:
+def escape_what_the_terminal_cannot_show() -> None:
     """A name in the search that the output's encoding cannot hold (LANG=C, an ASCII pipe)
     is written escaped (\\xf8), not a failure of the whole command."""
     for stream in (sys.stdout, sys.stderr):

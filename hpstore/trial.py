@@ -14,6 +14,7 @@ from hpstore.errors import InvalidMetricError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import unicode_problem
 from hpstore.objective import DIRECTIONS, infer_metric_direction
+from hpstore.rendering import print_text
 
 
 class TrialStatus:
@@ -477,11 +478,11 @@ class Trial:
 
     def summary(self) -> None:
         """Print the trial id, its values, its score and any message."""
-        print(self.summary_text())
+        print_text(self.summary_text())
 
     def display_hyperparameters(self) -> None:
         """Print the trial's values, one per line."""
-        print(self._values_text())
+        print_text(self._values_text())
 
     def _values_text(self) -> str:
         if not self.hyperparameters.values:

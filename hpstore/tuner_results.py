@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hpstore.rendering import print_text
+
 if TYPE_CHECKING:
     from hpstore.hyperparameters import HyperParameters
     from hpstore.oracle import Oracle
@@ -27,7 +29,7 @@ class ResultsMixin:
 
     def results_summary(self, num_trials: int = 10) -> None:
         """Print the best ``num_trials`` trials, best first."""
-        print(self.results_summary_text(num_trials))
+        print_text(self.results_summary_text(num_trials))
 
     def results_summary_text(self, num_trials: int = 10) -> str:
         """What :meth:`results_summary` prints: where the search is, its objective, and the
@@ -44,7 +46,7 @@ class ResultsMixin:
         and the conditions that make it active. ``extended`` is KerasTuner's, which
         prints the same either way."""
         del extended  # (taken so that a KerasTuner script's call runs; it changes nothing)
-        print(self.search_space_summary_text())
+        print_text(self.search_space_summary_text())
 
     def search_space_summary_text(self) -> str:
         """What :meth:`search_space_summary` prints: the space's size, then one line per

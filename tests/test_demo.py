@@ -68,6 +68,38 @@ def test_the_command_exits_2_with_one_line(tmp_path):
                                         "file."]
 
 
+def test_a_path_the_output_cannot_show_is_escaped_and_the_demo_runs(tmp_path):
+    # PYTHONIOENCODING=ascii (or LANG=C): "hpstore: error: 'ascii' codec can't encode",
+    # and no trial run, where every tool writes such a character as its escape
+    path = tmp_path / "d\u00efr" / "s\u00f8g.db"
+    path.parent.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "hpstore", "demo", "--database", str(path),
+                           "--trials", "2", "--workers", "1"], capture_output=True,
+                          timeout=300, env={**os.environ, "PYTHONIOENCODING": "ascii",
+                                            "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stderr
+    assert b"d\\xefr/s\\xf8g.db" in proc.stdout and b"COMPLETED" in proc.stdout
+
+
+def test_a_postgresql_url_is_refused_in_words_that_say_what_to_do(tmp_path):
+    # it was taken for a folder: "The folder .../postgresql:/u@h does not exist"
+    proc = subprocess.run([sys.executable, "-m", "hpstore", "demo", "--database",
+                           "postgresql://u:secret@db.example/x"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 2 and "is a PostgreSQL URL" in proc.stderr
+    assert "hpstore copy hpstore-demo.db postgresql://u@db.example/x" in proc.stderr
+    assert "secret" not in proc.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_the_command_module_runs_as_a_script():
+    # `python -m hpstore.cli` ran main() before the module had defined what it calls
+    proc = subprocess.run([sys.executable, "-m", "hpstore.cli", "--help"], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: hpstore COMMAND")
+
+
 def _demo(path, *args):
     return subprocess.Popen(
         [sys.executable, "-m", "hpstore", "demo", "--database", str(path), *args],

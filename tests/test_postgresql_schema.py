@@ -57,6 +57,19 @@ def test_a_url_without_psycopg_says_which_extra_to_install():
     assert issubclass(EngineUnavailableError, DatabaseError)
 
 
+def test_stress_on_a_url_without_psycopg_says_which_extra_to_install():
+    # the other commands said so; stress's schema of its own imported psycopg first: a
+    # ModuleNotFoundError traceback
+    code = ("import sys; sys.modules['psycopg'] = None\n"
+            "from hpstore.cli import main\n"
+            "sys.exit(main(['stress', '--database', 'postgresql://u:secret@db.example/x', "
+            "'--trials', '4']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=DEADLINE)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert 'pip install "hpstore[postgres]"' in done.stderr and "secret" not in done.stderr
+
+
 def test_both_url_schemes_open_the_same_store():
     url = fresh_url()
     store = open_store(url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import hpstore
 from hpstore.progress import _fmt_value
 
@@ -58,10 +60,16 @@ def test_a_display_that_cannot_encode_a_name_shows_an_escape_and_the_search_goes
     tuner = hpstore.Tuner(hpstore.RandomSearchOracle("loss", max_trials=3, seed=2),
                           hypermodel=build, run_trial=lambda t: 1.0, verbose=1)
     tuner.search()
+    # the summaries a script prints next, too (a UnicodeEncodeError once the search was done)
+    tuner.search_space_summary()
+    tuner.results_summary(1)
+    tuner.oracle.get_best_trials(1)[0].summary()
     ascii_out.flush()
     assert len(tuner.oracle.trials) == 3
     shown = raw.getvalue().decode("ascii")
     assert "mod\\xe8le=" in shown and shown.count(" trial ") >= 3
+    # (the search's end, results_summary and summary: each shows the best trial)
+    assert "mod\\xe8le (Choice" in shown and shown.count("mod\\xe8le: ") == 3, shown
 
 
 def test_a_search_started_with_its_output_closed_runs_to_its_end(tmp_path):
@@ -91,13 +99,14 @@ def test_a_search_started_with_its_output_closed_runs_to_its_end(tmp_path):
                             ).fetchone()[0] == 4
 
 
-def _live_lines(tmp_path, hp, tuner_id: str, columns: int) -> list[str]:
-    """The live lines a display shows of three trials in a terminal ``columns`` wide."""
+def _on_a_terminal(tmp_path, hp, tuner_id: str, columns: int) -> str:
+    """What a display writes to a terminal ``columns`` wide for three trials."""
     import fcntl
-    import os
     import pty
     import struct
     import termios
+
+    from _tools import read_terminal
 
     from hpstore.progress import Progress
 
@@ -107,7 +116,6 @@ def _live_lines(tmp_path, hp, tuner_id: str, columns: int) -> list[str]:
     oracle = hpstore.RandomSearchOracle("loss", max_trials=3, seed=2, hyperparameters=hp,
                                         database=str(tmp_path / "wide.db"))
     progress = Progress(oracle.project, "min", 1, stream=screen)
-    assert progress.live
     for _ in range(3):
         trial = oracle.create_trial(tuner_id)
         oracle.update_trial(trial.trial_id, {"loss": 1.0})
@@ -117,21 +125,33 @@ def _live_lines(tmp_path, hp, tuner_id: str, columns: int) -> list[str]:
         progress.poll()
     progress.close()
     screen.close()
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the other end closed: all read
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
     oracle.close()
-    # what follows each clearing: a live line (no line end), or a permanent trial line,
-    # which may wrap (it stays, in a log too)
-    return [part.decode() for part in shown.split(b"\r\x1b[2K")[1:]
-            if part and b"\n" not in part]
+    return read_terminal(leader)
+
+
+def _live_lines(tmp_path, hp, tuner_id: str, columns: int) -> list[str]:
+    """The live lines a display shows of three trials in a terminal ``columns`` wide:
+    what follows each clearing with no line end (a permanent trial line may wrap: it
+    stays, in a log too)."""
+    shown = _on_a_terminal(tmp_path, hp, tuner_id, columns)
+    return [part for part in shown.split("\r\x1b[2K")[1:] if part and "\n" not in part]
+
+
+@pytest.fixture(autouse=True)
+def _a_terminal_that_redraws(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")  # (whatever runs the tests: a CI job may set none)
+
+
+def test_a_dumb_terminal_gets_the_trial_lines_and_no_control_sequence(tmp_path, monkeypatch):
+    # Emacs' shell and CI logs (TERM=dumb) showed "^M^[[2K0/4 done | running ..." as text
+    hp = hpstore.HyperParameters()
+    hp.Int("units", 1, 100)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    assert "\x1b[2K" in _on_a_terminal(tmp_path / "a", hp, "w", 80)  # (xterm: it redraws)
+    monkeypatch.setenv("TERM", "dumb")
+    shown = _on_a_terminal(tmp_path / "b", hp, "w", 80)
+    assert "\x1b" not in shown and "\r\x1b" not in shown
+    assert shown.count(" COMPLETED ") == 3, shown
 
 
 def test_the_live_line_fits_the_terminal_it_is_shown_in(tmp_path):

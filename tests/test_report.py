@@ -270,12 +270,14 @@ def test_the_file_is_opened_read_only(search_db, tmp_path):
     assert [f.read_bytes() if f.exists() else None for f in files] == before
 
 
-def _report_to_stdout(path: str, stderr_on_a_terminal: bool) -> tuple[bytes, str]:
-    """(stdout, stderr) of ``hpstore report PATH -o -``, its stderr a pseudo-terminal or a
-    pipe."""
+def _report_to_stdout(path: str, stderr_on_a_terminal: bool, term: str = "xterm"
+                      ) -> tuple[bytes, str]:
+    """(stdout, stderr) of ``hpstore report PATH -o -``, its stderr a pseudo-terminal (of
+    the kind ``term``) or a pipe."""
     import pty
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "TERM": term}
     argv = [sys.executable, "-m", "hpstore", "report", path, "-o", "-"]
     if not stderr_on_a_terminal:
         done = subprocess.run(argv, capture_output=True, env=env, timeout=120)
@@ -302,6 +304,9 @@ def test_a_terminal_is_told_what_the_report_reads_and_the_page_is_not(search_db)
     assert b"Reading the" not in page
     logged, told = _report_to_stdout(search_db, stderr_on_a_terminal=False)
     assert told == "" and len(logged) == len(page)
+    # a terminal that shows control sequences as text (TERM=dumb): told nothing either
+    _, told = _report_to_stdout(search_db, stderr_on_a_terminal=True, term="dumb")
+    assert told == ""
 
 
 def test_axes_and_scales():

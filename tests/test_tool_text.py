@@ -128,14 +128,15 @@ def test_a_long_note_is_cut_in_a_table_and_whole_in_csv(tmp_path, capsys):
     assert code == 0 and "x" * 100_000 in out
 
 
-def _on_a_terminal(*argv: str) -> str:
-    """What ``hpstore ARGV`` writes to a terminal (a pseudo-terminal as its stdout)."""
+def _on_a_terminal(*argv: str, term: str = "xterm") -> str:
+    """What ``hpstore ARGV`` writes to a terminal (a pseudo-terminal as its stdout) of
+    the kind ``term``."""
     import pty
 
     main_fd, child_fd = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "hpstore", *argv], stdout=child_fd,
                             stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": term})
     os.close(child_fd)
     out = read_terminal(main_fd)
     assert proc.wait(60) == 0
@@ -154,6 +155,15 @@ def test_csv_on_a_terminal_shows_the_files_escape_sequences_as_escapes(hostile_d
         args += ["--project", "p" + ESC]
     shown = _on_a_terminal(*args)
     assert "\\x1b" in shown and "\x1b" not in shown
+
+
+def test_watch_clears_a_terminal_but_not_a_dumb_one(tmp_path):
+    # on TERM=dumb (Emacs' shell, a CI log) each view began with "^[[H^[[2J" as text
+    path = str(tmp_path / "done.db")
+    end_trials(open_oracle(path, max_trials=2), ["COMPLETED"] * 2).close()
+    assert _on_a_terminal("watch", path).startswith("\x1b[H\x1b[2J")
+    shown = _on_a_terminal("watch", path, term="dumb")
+    assert "\x1b" not in shown and "trials done 2/2" in shown, shown
 
 
 def test_one_long_choice_is_cut_and_does_not_push_the_other_lines_conditions_far_right():
@@ -234,3 +244,15 @@ def test_a_table_shows_a_tracebacks_own_exception_with_all_its_lines(tmp_path, c
         # (history's row of the change to FAILED; show's, in its table of changes, last)
         line = [line for line in out.splitlines() if "FAILED" in line][-1]
         assert code == 0 and "RuntimeError: first\\nsecond" in line and "KeyError" not in line, out
+
+
+def test_utf8_text_read_in_an_ascii_locale_is_said_to_be_utf8(tmp_path):
+    # LC_ALL=C with PYTHONUTF8=0: the note "nöte" was refused as "bytes that are not UTF-8"
+    path = str(tmp_path / "locale.db")
+    end_trials(open_oracle(path, max_trials=1), ["COMPLETED"]).close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-m", "hpstore", "note", path, "0", "n\u00f6te"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2 and "is UTF-8 text" in done.stderr, done.stderr
+    assert "PYTHONUTF8=1" in done.stderr and "not UTF-8" not in done.stderr

@@ -21,7 +21,7 @@ from typing import Any
 
 from hpstore import queries
 from hpstore.errors import ServerUnavailableError
-from hpstore.rendering import table_cell, terminal_text
+from hpstore.rendering import redraws, table_cell, terminal_text
 from hpstore.store import file_stamp, shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.postgresql import is_url
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     # (a server's database cannot be moved from under its URL: only a file is followed)
     opened = None if is_url(args.database) else store.identity()
     stamp = _stamp_of_a_copy(store, args.database)
-    live = sys.stdout.isatty() and not args.once
+    live = redraws(sys.stdout) and not args.once
     while True:  # Ctrl-C ends it: run_tool prints one line and exits with 130
         if stamp is not None and file_stamp(args.database) != stamp:
             # A file of an older schema is read through a copy made when it was opened:

@@ -34,6 +34,7 @@ from hpstore.keras._convert import (
 )
 from hpstore.objective import create_objective
 from hpstore.oracle.opening import check_bool, check_int
+from hpstore.rendering import print_text
 from hpstore.store import shown
 from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
@@ -319,8 +320,8 @@ class Oracle(keras_tuner.Oracle):
             # queued to run again: say so, as KerasTuner does (its display shows only ends)
             runs = inner.project.trial(ours.trial_id).invalid_runs
             left = self.max_retries_per_trial - runs + 1
-            print(f"Trial {trial.trial_id} failed {runs} time{'s' * (runs != 1)}; "
-                  f"{left} retr{'ies' if left != 1 else 'y'} left.", flush=True)
+            print_text(f"Trial {trial.trial_id} failed {runs} time{'s' * (runs != 1)}; "
+                       f"{left} retr{'ies' if left != 1 else 'y'} left.", flush=True)
         if trial.status != TrialStatus.IDLE and trial.trial_id in self._display.trial_start:
             self._display.on_trial_end(trial)
 

@@ -56,6 +56,7 @@ from hpstore.keras._convert import (
 from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
+from hpstore.rendering import print_text
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import TrialStatus
 from hpstore.tuner import default_tuner_id
@@ -264,7 +265,7 @@ class Tuner(keras_tuner.Tuner):
         with ctrl_c_ignored():  # a second Ctrl-C would leave the trial RUNNING
             self._hand_back_held("Interrupted (Ctrl-C or SIGTERM); queued to run again.")
             what = interrupted_what(self._handed_back)
-            print(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
+            print_text(f"\nSearch interrupted; {what}. {RESUME_HINT}", flush=True)
 
     def _hand_back_held(self, message: str) -> None:
         """Hand back, with ``message``, the trials the file holds RUNNING for this worker in
@@ -361,7 +362,7 @@ class Tuner(keras_tuner.Tuner):
                 # or frozen, long enough to look dead), ended by another process, or lost
                 # with a server's last commits: this run is over and nothing of it is
                 # recorded; the search goes on.
-                print(f"{exc} Going on with the next trial.", flush=True)
+                print_text(f"{exc} Going on with the next trial.", flush=True)
             except DatabaseError as exc:
                 if not getattr(exc, "while_recording", False):
                     self._end_raised(trial)

@@ -35,6 +35,18 @@ def _admin(url: str) -> Any:
     return connect(load_psycopg(url), url, redact(url))
 
 
+def _sql(url: str) -> Any:
+    """psycopg's sql module, or the error that names the extra to install.
+
+    Raises:
+        EngineUnavailableError: psycopg 3 is not installed.
+    """
+    load_psycopg(url)
+    from psycopg import sql
+
+    return sql
+
+
 def _name(text: str) -> Any:
     from psycopg import sql
 
@@ -47,9 +59,10 @@ def create_schema(url: str, schema: str) -> str:
     Raises:
         DatabaseError: the server refused it (a role that may not create schemas there,
             as a worker's role granted only the rows it writes).
+        EngineUnavailableError: psycopg 3 is not installed.
     """
-    import psycopg
-    from psycopg import sql
+    psycopg = load_psycopg(url)
+    sql = _sql(url)
 
     with contextlib.closing(_admin(url)) as conn:
         try:
@@ -67,7 +80,7 @@ def create_schema(url: str, schema: str) -> str:
 
 def drop_schema(url: str, schema: str) -> None:
     """Drop ``schema`` and everything in it."""
-    from psycopg import sql
+    sql = _sql(url)
 
     with contextlib.closing(_admin(url)) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_name(schema)))
@@ -75,7 +88,7 @@ def drop_schema(url: str, schema: str) -> None:
 
 def create_database(url: str, database: str) -> str:
     """Create an empty database on the server of ``url``; its URL."""
-    from psycopg import sql
+    sql = _sql(url)
 
     with contextlib.closing(_admin(url)) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(_name(database)))
@@ -84,7 +97,7 @@ def create_database(url: str, database: str) -> str:
 
 def drop_database(url: str, database: str) -> None:
     """Drop a database of the server of ``url`` (its connections are ended first)."""
-    from psycopg import sql
+    sql = _sql(url)
 
     with contextlib.closing(_admin(url)) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(database)))
