@@ -145,6 +145,20 @@ def test_the_python_the_readme_names_is_the_one_the_package_requires() -> None:
     assert sys.version_info >= tuple(int(p) for p in version.split("."))
 
 
+def test_the_version_is_written_once_and_the_licence_ships_with_the_sources() -> None:
+    # pyproject.toml and hpstore/__init__.py each said 0.1.0, free to drift apart; the
+    # sdist and the wheel named Apache-2.0 and held no copy of it
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in config["project"] and "version" in config["project"]["dynamic"]
+    source = ROOT / config["tool"]["hatch"]["version"]["path"]
+    assert f'__version__ = "{hpstore.__version__}"' in source.read_text(encoding="utf-8")
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert {"/LICENSE", "/.ci"} <= set(config["tool"]["hatch"]["build"]["targets"]["sdist"]
+                                       ["include"])
+
+
 def test_every_public_class_and_function_has_a_docstring_of_its_own() -> None:
     # help(hpstore.Int) showed "The shared part of Int and Float": Int's docstring stood
     # below a class attribute, so it was no docstring, and the base class's was inherited
