@@ -171,3 +171,26 @@ def test_trials_by_end_time_ties_by_number_and_unended_first(tmp_path):
                     n for n in expected if n not in (1, 5)]
     finally:
         store.close()
+
+
+def test_an_enqueue_looks_its_values_up_in_the_values_index(tmp_path):
+    # it walked the (project, number) index to spare a sort of the one or two rows found:
+    # every trial of the project, holding the write lock (8.5 ms an enqueue at 20,000
+    # trials, 32 ms for values given in part; 10,000 enqueued took 2 min 16 s)
+    path = str(tmp_path / "enqueue.db")
+    with open_oracle(path, max_trials=100) as oracle:
+        end_trials(oracle, ["COMPLETED"] * 3)
+        sent: list[str] = []
+        oracle._project.db._conn.set_trace_callback(sent.append)
+        oracle.enqueue_trial({"x": 1.0})  # in part: the earlier spaces' keys looked up too
+        oracle.enqueue_trial({"x": 2.0, "y": 3, "c": "a"})
+        oracle._project.db._conn.set_trace_callback(None)
+    lookups = [sql for sql in sent if "values_key = " in sql and sql.startswith("SELECT")]
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        steps = [row[3] for sql in lookups for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        conn.close()
+    assert len(lookups) >= 2 and steps, sent
+    searched = [s for s in steps if s.startswith(("SEARCH trials", "SCAN trials"))]
+    assert searched and all("trials_by_values" in s for s in searched), steps

@@ -114,6 +114,23 @@ def test_hyperband_gives_an_enqueued_trial_the_full_budget(tmp_path):
     assert trial.hyperparameters.values == {"u": 3, "tuner/epochs": 9, "tuner/initial_epoch": 0}
 
 
+def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_not_use(
+        tmp_path):
+    # every tuner/... name was dropped without a word: {"tuner/epochs": 3} trained for 9
+    # epochs, and {"tuner/bogus": 1} found a trial of other values
+    hp = hpstore.HyperParameters()
+    hp.Int("u", 1, 8)
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, hyperparameters=hp,
+                                     database=tmp_path / "s.db")
+    with pytest.raises(hpstore.ValuesOutsideSpaceError, match="'tuner/bogus' is not a hyper"):
+        oracle.enqueue_trial({"u": 2, "tuner/bogus": 1})
+    assert oracle.enqueued() == []
+    with pytest.warns(UserWarning, match=r"tuner/epochs=9 \(max_epochs\); the tuner/epochs=3"):
+        oracle.enqueue_trial({"u": 3, "tuner/epochs": 3})
+    assert oracle.enqueued()[0].hyperparameters.values["tuner/epochs"] == 9
+    oracle.close()
+
+
 def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsys):
     # the tuner/... values every Hyperband trial carries were refused as unknown names
     hp = hpstore.HyperParameters()
@@ -365,6 +382,15 @@ def test_enqueue_command_refuses_with_nothing_written(search, capsys, args, mess
     assert cli(["enqueue", str(search), *args]) == 2
     assert message in capsys.readouterr().err
     assert state(hpstore.Oracle.attach(search)) == before
+
+
+def test_a_configuration_given_twice_in_one_batch_takes_one_place(search, capsys):
+    # counted twice against the room left: refused, where the API enqueues it once
+    values = ['{"x": 7.5, "y": 1, "c": "a"}'] * 5 + ['{"x": 8.5, "y": 1, "c": "a"}'] * 5
+    assert cli(["enqueue", str(search), *[a for v in values for a in ("--values", v)]]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" enqueued: ") == 2 and out.count("already holds these values") == 8
+    assert len(hpstore.Oracle.attach(search).enqueued()) == 2
 
 
 def test_retire_restore_and_note_commands(search, capsys):

@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                    for where, cfg in configs]
         plans = [(where, oracle.enqueue_plan(values, what=where)) for where, values in configs]
         left = oracle.remaining_trials()
-        new = [v for _, (v, _) in plans
-               if args.again or not oracle.project.has_values(values_key(v))]
+        keys = [values_key(v) for _, (v, _) in plans]
+        # (without --again, values given twice take one place, as they get one trial)
+        new = keys if args.again else [k for k in dict.fromkeys(keys)
+                                        if not oracle.project.has_values(k)]
         if left is not None and len(new) > left:
             raise SearchFullError(
                 f"{len(new)} new configuration{'s' if len(new) != 1 else ''} given, but the "

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from hpstore.oracle import Oracle
 from hpstore.oracle.opening import check_int
 from hpstore.trial import TrialStatus
+
+#: the values a Hyperband trial carries for its budget and place in the brackets
+_BOOKKEEPING = frozenset({"tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
+                          "tuner/round", "tuner/trial_id"})
 
 
 def num_brackets(max_epochs: int, factor: int) -> int:
@@ -78,10 +83,22 @@ class HyperbandOracle(Oracle):
                      ) -> tuple[dict[str, Any], list[str]]:
         """As every oracle's, but the ``tuner/...`` values a Hyperband trial carries (its
         budget and bracket; a trial's values as the search or its export hands them back)
-        are left out: an enqueued trial gets its own, below."""
+        are left out: an enqueued trial gets its own, below. Any other ``tuner/`` name is
+        checked as any name is (a misspelt one is refused), and a ``tuner/epochs`` other
+        than the full budget is warned of: the trial trains to ``max_epochs`` all the
+        same.
+
+        Raises:
+            ValuesOutsideSpaceError: as every oracle's.
+        """
         if isinstance(values, Mapping):
-            values = {k: v for k, v in values.items()
-                      if not (isinstance(k, str) and k.startswith("tuner/"))}
+            epochs = values.get("tuner/epochs", self.max_epochs)
+            if epochs != self.max_epochs:
+                warnings.warn(
+                    f"{what}: an enqueued Hyperband trial runs outside the brackets with the "
+                    f"full budget, tuner/epochs={self.max_epochs} (max_epochs); the "
+                    f"tuner/epochs={epochs!r} given is not used.", UserWarning, stacklevel=3)
+            values = {k: v for k, v in values.items() if k not in _BOOKKEEPING}
         return super().enqueue_plan(values, what)
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:

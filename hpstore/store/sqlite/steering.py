@@ -45,15 +45,17 @@ class SteeringMixin:
         with self.db.lock(by), self.db.write() as conn:
             now = time.time()  # (holding the write lock: the log's times follow its order)
             if skip_if_exists:
+                # "+number": found by the values index, the one or two rows sorted; a
+                # plain ORDER BY walks the number index (every trial) to spare that sort
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND values_key = ? "
-                    "ORDER BY number LIMIT 1", (self.project_id, key)).fetchone()
+                    "ORDER BY +number LIMIT 1", (self.project_id, key)).fetchone()
                 for old in earlier:
                     if row is not None:
                         break
                     row = conn.execute(
                         f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? AND values_key = ?"
-                        " AND origin = 'enqueued' ORDER BY number LIMIT 1",
+                        " AND origin = 'enqueued' ORDER BY +number LIMIT 1",
                         (self.project_id, old)).fetchone()
                 if row is not None:
                     return trial_record(row), False
