@@ -20,6 +20,7 @@ from hpstore.errors import HpStoreError, KerasTunerImportError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.objective import infer_metric_direction
 from hpstore.oracle.values import values_key
+from hpstore.store.records import BOOKKEEPING
 from hpstore.trial import TrialStatus
 
 HYPERBAND_KEYS = ("brackets", "current_bracket", "current_iteration", "max_epochs", "factor",
@@ -245,7 +246,7 @@ class KerasTunerProject:
         hold, a value out of range, off its grid, of another type), as enqueue and
         add_trial refuse them. Hyperband's own values (tuner/...) are not in the space."""
         for name, value in trial.values.items():
-            if name.startswith("tuner/"):
+            if name in BOOKKEEPING:
                 continue
             twins = [hp for hp in self.space.space if hp.name == name]
             if not twins:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from hpstore import queries
 from hpstore.rendering import cut_to_width, message_line, redraws, terminal_text
 from hpstore.store.contract import ProjectStore
+from hpstore.store.records import BOOKKEEPING
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -53,7 +54,7 @@ def _fmt_value(name: str, value: Any) -> str:
 def _fmt_values(values: dict[str, Any], width: int = 70) -> str:
     """``name=value`` pairs up to about ``width`` characters, cut between two values, never
     inside one: what does not fit is counted (``... (+3 more)``)."""
-    items = [_fmt_value(k, v) for k, v in values.items() if not k.startswith("tuner/")]
+    items = [_fmt_value(k, v) for k, v in values.items() if k not in BOOKKEEPING]
     shown: list[str] = []
     length = 0
     for item in items:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
@@ -229,7 +230,9 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     escape_what_the_terminal_cannot_show()
     outer, _COMMAND.stores = getattr(_COMMAND, "stores", None), []
     try:
-        return _run(main, argv)
+        with warnings.catch_warnings():  # (a command's words, not a source line of Python)
+            warnings.showwarning = _warning_line
+            return _run(main, argv)
     finally:
         # a command called in-process (hpstore.cli.main from a notebook) leaves no
         # connection open behind it, and closes no other
@@ -237,6 +240,13 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
         for store in opened:
             with contextlib.suppress(Exception):
                 store.close()
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as a command says it: one ``hpstore: warning:`` line on stderr."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"hpstore: warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def _run(main: Any, argv: Sequence[str] | None) -> int:

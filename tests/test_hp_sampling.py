@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+import hpstore
 from hpstore.hyperparameters import (
     Boolean,
     Choice,
@@ -324,3 +325,24 @@ def test_random_sample_without_a_seed_stays_in_range():
     hp = Float("x", 2, 3, sampling="log")
     draws = [hp.random_sample() for _ in range(200)]
     assert all(2 <= d <= 3 for d in draws) and len(set(draws)) > 1
+
+
+@pytest.mark.parametrize("top", [2**54, 2**62, 2**100])
+def test_a_reverse_log_int_past_a_floats_integers_maps_its_bounds_and_runs_bayesian(top):
+    # value_to_prob(max_value) was a math domain error from 2**54 up: the Bayesian oracle
+    # ended at its first trial on such a space, which the random search ran
+    hp = hpstore.HyperParameters()
+    hp.Int("n", 1, top, sampling="reverse_log")
+    (n,) = hp.space
+    assert n.value_to_prob(top) == 1.0 and n.value_to_prob(1) == 0.0
+    assert 0.0 <= n.value_to_prob(top - 1) <= 1.0
+    oracle = hpstore.BayesianOptimizationOracle("loss", max_trials=5, num_initial_points=2,
+                                                hyperparameters=hp, seed=3)
+    for _ in range(5):
+        trial = oracle.create_trial("w")
+        value = trial.hyperparameters.values["n"]
+        assert 1 <= value <= top
+        oracle.update_trial(trial.trial_id, {"loss": float(value.bit_length())})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert len(oracle.trials) == 5

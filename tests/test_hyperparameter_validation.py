@@ -68,6 +68,9 @@ def test_fixed_refuses_what_json_cannot_hold(bad, shown):
 def test_choice_needs_values():
     with pytest.raises(ValueError, match="`values` must be provided"):
         Choice("c", [])
+    # None as empty, KerasTuner's ValueError (a TypeError escaped code that catches it)
+    with pytest.raises(ValueError, match="`values` must be provided"):
+        Choice("c", None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("values", [[1, 2.0], [1, "a"], ["a", True], [1, True], [None, 1, "a"]])

@@ -439,3 +439,37 @@ def test_ensure_active_values_keeps_a_value_shared_by_an_active_twin():
         hp.Int("size", 10, 40)
     hp.ensure_active_values()
     assert hp.values == {"kind": "a", "size": 1}
+
+
+def test_a_fixed_list_is_the_callers_own_and_shared_with_nothing():
+    # the list a Fixed returned was its definition and the values' entry: appended to, it
+    # changed the space, and a search ended its first trial on "not a value of sizes"
+    hp = hpstore.HyperParameters()
+    sizes = hp.Fixed("sizes", [64, 32])
+    sizes.append(16)
+    assert hp.values["sizes"] == [64, 32] and hp.space[0].value == [64, 32]
+    assert hp.Fixed("sizes", [64, 32]) == [64, 32]  # declared again: the same, untouched
+    twin = hp.copy()  # "sharing nothing with this one"
+    twin.values["sizes"].append(8)
+    assert hp.values["sizes"] == [64, 32]
+    config = hp.get_config()
+    config["values"]["sizes"].append(4)
+    assert hp.values["sizes"] == [64, 32]
+    assert hpstore.HyperParameters.from_config(config).values["sizes"] == [64, 32, 4]
+
+
+def test_a_search_whose_build_extends_a_fixed_list_runs_to_its_end(tmp_path):
+    def build(hp):
+        layers = hp.Fixed("layers", [64, 32])
+        layers.append(hp.Int("last", 1, 3))
+        return layers
+
+    oracle = hpstore.RandomSearchOracle(max_trials=3, seed=1, database=str(tmp_path / "f.db"))
+    tuner = hpstore.Tuner(oracle, hypermodel=build, verbose=0,
+                          run_trial=lambda trial: float(sum(build(trial.hyperparameters))))
+    tuner.search()
+    ended = sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+    assert [t.status for t in ended] == ["COMPLETED"] * 3
+    assert all(t.hyperparameters.values["layers"] == [64, 32] for t in ended)
+    assert sorted(t.score for t in ended) == [97.0, 98.0, 99.0]
+    oracle.close()

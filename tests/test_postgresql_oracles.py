@@ -107,3 +107,30 @@ def test_an_oracle_dropped_unclosed_closes_its_connection_without_a_warning():
     assert done.stdout.split() == ["5"]
     assert "Warning" not in done.stderr and "Exception ignored" not in done.stderr, (
         done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("engine", ["file", "postgresql"])
+@pytest.mark.parametrize("kind", ["random", "grid", "bayesian"])
+def test_a_hyperparameter_of_ones_own_named_tuner_slash_tells_trials_apart(kind, engine,
+                                                                            tmp_path):
+    # every tuner/... name was left out of a trial's identity, as Hyperband's bookkeeping
+    # is: of 10 configurations two ran, and the search said the space was used up
+    import hpstore
+
+    hp = hpstore.HyperParameters()
+    with hp.name_scope("tuner"):
+        hp.Int("units", 1, 5)
+    hp.Choice("act", ["relu", "tanh"])
+    oracle = {"random": hpstore.RandomSearchOracle, "grid": hpstore.GridSearchOracle,
+              "bayesian": hpstore.BayesianOptimizationOracle}[kind](
+        "loss", max_trials=30, hyperparameters=hp, seed=1,
+        database=str(tmp_path / "s.db") if engine == "file" else fresh_url())
+    ran = set()
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        values = trial.hyperparameters.values
+        ran.add((values["tuner/units"], values["act"]))
+        oracle.update_trial(trial.trial_id, {"loss": float(values["tuner/units"])})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    assert len(ran) == 10

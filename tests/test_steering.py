@@ -115,7 +115,7 @@ def test_hyperband_gives_an_enqueued_trial_the_full_budget(tmp_path):
 
 
 def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_not_use(
-        tmp_path):
+        tmp_path, capsys):
     # every tuner/... name was dropped without a word: {"tuner/epochs": 3} trained for 9
     # epochs, and {"tuner/bogus": 1} found a trial of other values
     hp = hpstore.HyperParameters()
@@ -129,6 +129,12 @@ def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_n
         oracle.enqueue_trial({"u": 3, "tuner/epochs": 3})
     assert oracle.enqueued()[0].hyperparameters.values["tuner/epochs"] == 9
     oracle.close()
+    # the command says it in its own words: one line, not Python's warning and source line
+    assert cli(["enqueue", str(tmp_path / "s.db"), "--values", '{"u": 5, "tuner/epochs": 1}']
+               ) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("hpstore: warning: --values 1: an enqueued Hyperband trial")
+    assert err.count("\n") == 1 and "UserWarning" not in err
 
 
 def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -135,8 +136,8 @@ class HyperParameters:
                     # the registered one's default, rather than a None that reads "inactive"
                     registered = next(h for h in self._hps[hp.name]
                                       if _same_conditions(h.conditions, hp.conditions))
-                    self.values[hp.name] = registered.default
-                return self.values[hp.name]
+                    self.values[hp.name] = _own(registered.default)
+                return _own(self.values[hp.name])
             return None
         return self._register(hp)
 
@@ -152,8 +153,8 @@ class HyperParameters:
             self._space.append(hp)
         if self._conditions_are_active(hp.conditions):
             if hp.name not in self.values or overwrite:
-                self.values[hp.name] = hp.default
-            return self.values[hp.name]
+                self.values[hp.name] = _own(hp.default)
+            return _own(self.values[hp.name])
         return None
 
     def _make(self, cls: type[HyperParameter], name: str, parent_name: str | None,
@@ -295,7 +296,7 @@ class HyperParameters:
         return {
             "space": [{"class_name": type(hp).__name__, "config": hp.get_config()}
                       for hp in self._space],
-            "values": dict(self.values),
+            "values": {name: _own(value) for name, value in self.values.items()},
         }
 
     @classmethod
@@ -315,7 +316,8 @@ class HyperParameters:
             hp = hyperparameter_from_config(item)
             hps._hps.setdefault(hp.name, []).append(hp)
             hps._space.append(hp)
-        hps.values = dict(config.get("values") or {})
+        hps.values = {name: _own(value)
+                      for name, value in dict(config.get("values") or {}).items()}
         return hps
 
     def copy(self) -> HyperParameters:
@@ -333,6 +335,13 @@ class HyperParameters:
 
     def __repr__(self) -> str:
         return f"HyperParameters(space={len(self._space)} entries, values={self.values!r})"
+
+
+def _own(value: Any) -> Any:
+    """``value``, or a copy of it when it is a list or a dict (a Fixed value may be any
+    JSON): what a declaration returns, what values hold and what the space defines must
+    not be one object, which changing one would change in all three."""
+    return copy.deepcopy(value) if type(value) in (list, dict) else value
 
 
 def _same_conditions(a: Sequence[Condition], b: Sequence[Condition]) -> bool:

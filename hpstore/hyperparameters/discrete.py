@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -135,7 +136,8 @@ class Fixed(HyperParameter):
             same = _same(given, self.value)
         if not same:
             raise self._not_a_value(value, " (it is fixed)")
-        return self.value
+        # (a list or a dict of its own: the caller's values must not be this definition)
+        return copy.deepcopy(self.value) if type(self.value) in (list, dict) else self.value
 
     def _describe_values(self) -> str:
         return _shown(self.value)
@@ -171,6 +173,9 @@ class Choice(HyperParameter):
         conditions: Sequence[Condition] | None = None,
     ) -> None:
         super().__init__(name=name, default=None, conditions=conditions)
+        if values is None:  # (as empty values: KerasTuner's ValueError, which code catches)
+            raise ValueError(f"`values` must be provided for `Choice` {name!r}: give a "
+                             "list of the values to choose from.")
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise TypeError(
                 f"`values` of Choice {name!r} must be a list of values, received {values!r}."

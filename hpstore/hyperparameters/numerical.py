@@ -81,9 +81,12 @@ def _unsample(value: float, low: float, high: float, sampling: str) -> float:
         return math.log(value / low) / math.log(high / low)
     # (high + low - value is rounded: at a bound it is not always low or high, and the
     # bound's probability stepped past 0 or 1, or fell short of them, as KerasTuner's does)
+    # Compared and summed as floats, as the value is one: an Int's bound past 2**53 is no
+    # float, and high + low - value at the top bound came to 0 (math domain error)
+    low, high = float(low), float(high)
     if value == low:
         return 0.0
-    if value == high:
+    if value == high or high + low - value <= 0.0:
         return 1.0
     prob = 1 - math.log((high + low - value) / low) / math.log(high / low)
     return min(max(prob, 0.0), 1.0) if low < value < high else prob

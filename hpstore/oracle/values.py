@@ -25,8 +25,8 @@ def _identity(values: Mapping[str, Any]) -> dict[str, Any]:
 def values_key(values: Mapping[str, Any]) -> str:
     """The identity of a set of values: a digest of the sorted name=value pairs.
 
-    Hyperband's bookkeeping values (``tuner/...``) are left out, except ``tuner/trial_id``,
-    which tells a continued trial from a fresh one.
+    Hyperband's bookkeeping values (``tuner/epochs``...) are left out, except
+    ``tuner/trial_id``, which tells a continued trial from a fresh one.
     """
     text = compact_json(_identity(values), sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -15,7 +15,7 @@ from typing import Any
 from hpstore.errors import NotAnHpstoreFileError, ProjectChoiceError
 from hpstore.store import shown
 from hpstore.store.contract import Store
-from hpstore.store.records import ProjectRecord
+from hpstore.store.records import BOOKKEEPING, ProjectRecord
 
 
 @dataclass
@@ -72,7 +72,7 @@ def callers_level() -> int:
 def own_values(values: Mapping[str, Any]) -> dict[str, Any]:
     # Hyperband's bookkeeping values belong to the search that ran them, not to the
     # configuration.
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+    return {k: v for k, v in values.items() if k not in BOOKKEEPING}
 
 
 def origin_label(where: Any) -> str:

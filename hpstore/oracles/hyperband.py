@@ -9,11 +9,8 @@ from typing import Any
 
 from hpstore.oracle import Oracle
 from hpstore.oracle.opening import check_int
+from hpstore.store.records import BOOKKEEPING
 from hpstore.trial import TrialStatus
-
-#: the values a Hyperband trial carries for its budget and place in the brackets
-_BOOKKEEPING = frozenset({"tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
-                          "tuner/round", "tuner/trial_id"})
 
 
 def num_brackets(max_epochs: int, factor: int) -> int:
@@ -98,7 +95,7 @@ class HyperbandOracle(Oracle):
                     f"{what}: an enqueued Hyperband trial runs outside the brackets with the "
                     f"full budget, tuner/epochs={self.max_epochs} (max_epochs); the "
                     f"tuner/epochs={epochs!r} given is not used.", UserWarning, stacklevel=3)
-            values = {k: v for k, v in values.items() if k not in _BOOKKEEPING}
+            values = {k: v for k, v in values.items() if k not in BOOKKEEPING}
         return super().enqueue_plan(values, what)
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:

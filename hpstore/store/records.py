@@ -14,12 +14,18 @@ from typing import Any, NamedTuple
 
 from hpstore.store.decode import from_json
 
+#: the values a Hyperband trial carries for its budget, its place in the brackets and the
+#: trial it continues (KerasTuner's names): the search's, not the configuration's
+BOOKKEEPING = frozenset({"tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
+                         "tuner/round", "tuner/trial_id"})
+
 
 def is_identity_name(name: str) -> bool:
     """Whether a value named ``name`` tells what a trial tried (is part of its values
-    key): all but Hyperband's bookkeeping values ``tuner/...``, except ``tuner/trial_id``,
-    which tells a continued trial from a fresh one."""
-    return not name.startswith("tuner/") or name == "tuner/trial_id"
+    key): all but Hyperband's bookkeeping values, except ``tuner/trial_id``, which tells
+    a continued trial from a fresh one. (A hyperparameter of one's own named
+    ``tuner/...``, under ``name_scope("tuner")``, is part of it.)"""
+    return name not in BOOKKEEPING or name == "tuner/trial_id"
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ _AND_STATE = (
     "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) ")
 _INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial"
 # a value's name k that tells what was tried (as hpstore.store.records.is_identity_name)
-_IDENTITY_NAME = "(k NOT LIKE 'tuner/%%' OR k = 'tuner/trial_id')"
+_IDENTITY_NAME = ("(k NOT IN ('tuner/epochs', 'tuner/initial_epoch', 'tuner/bracket', "
+                  "'tuner/round'))")
 # ... and one decided ahead of the lock (see DecidingMixin._decide_ahead): written only
 # if, under the decision lock, the project's settings, its next number and its space are
 # those it was decided on, no trial waits in the queue, and no trial runs; or, for a
