@@ -348,3 +348,21 @@ def test_a_stand_in_for_an_oracle_of_ones_own_says_it_decides_no_trial(tmp_path)
     assert "must implement" not in said
     assert [t.trial_id for t in stand_in.trials.values()] == [first.trial_id]  # nothing new
     stand_in.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_value_no_declaration_of_a_twice_declared_name_takes_names_them_all(seed):
+    # the message named the declaration of the branch the seeded fill happened to draw
+    hp = hpstore.HyperParameters()
+    hp.Choice("kind", ["a", "b"])
+    with hp.conditional_scope("kind", ["a"]):
+        hp.Int("units", 1, 10)
+    with hp.conditional_scope("kind", ["b"]):
+        hp.Int("units", 50, 200)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=9, hyperparameters=hp, seed=seed)
+    with pytest.raises(hpstore.ValuesOutsideSpaceError) as raised:
+        oracle.enqueue_trial({"units": 30})
+    said = str(raised.value)
+    assert "30 is not a value of units in any of its declarations" in said
+    assert "1 .. 10; when kind in ['a'], or units (Int): 50 .. 200" in said
+    assert oracle.enqueued() == []

@@ -98,8 +98,14 @@ def checked_values(space: HyperParameters, given: Any, what: str,
             try:
                 values[hp.name] = hp.check_value(given[hp.name])
             except ValueError as exc:
+                said = str(exc)
+                twins = [h for h in space.space if h.name == hp.name]
+                if len(twins) > 1 and not any(_takes(h, given[hp.name]) for h in twins):
+                    # (the branch drawn is no more the one meant than any other)
+                    said = (f"{given[hp.name]!r} is not a value of {hp.name} in any of its "
+                            "declarations: " + ", or ".join(h.describe() for h in twins))
                 raise ValuesOutsideSpaceError(
-                    f"{what}: {str(exc).rstrip('.')}. Nothing was recorded.") from None
+                    f"{what}: {said.rstrip('.')}. Nothing was recorded.") from None
         else:
             values[hp.name] = _fill_for(hp, fill, space, given)
     inactive = [name for name in given if name not in values]
