@@ -53,6 +53,9 @@ from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
     PAGE_SIZE,
     SCHEMA_VERSION,
+    added_while_open,
+    guard,
+    keep_in_wal,
     migration_script,
     migrations,
     schema_dir,
@@ -141,6 +144,7 @@ class Database:
         self._session: Session | None = None
         self._identity: Identity | None = None  # the file opened: (device, inode)
         self._wrote = False  # whether this process committed a write since it connected
+        self._foreign: list[str] = []  # triggers and views refused since (see schema.guard)
         #: reads made (see ahead.py: a decision made ahead must have read nothing)
         self.reads = 0
         closing.register(self)
@@ -227,6 +231,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit = {int(WAL_SIZE_LIMIT)}")
+            conn.set_authorizer(guard(self._foreign))  # (a trigger added while it is open)
         except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
         self._conn, self._pid, self._wrote = conn, pid, False
@@ -241,6 +246,13 @@ class Database:
         # names.check_not_open_elsewhere) and with no descriptor of the file closing meanwhile.
         with self._schema_lock(), files.opening():
             self._migrate(conn)
+            if not self.memory:
+                try:
+                    keep_in_wal(conn, str(self.path))
+                except BaseException:
+                    self._conn = None
+                    conn.close()
+                    raise
         if not self.memory and self._identity is None:
             assert self.path is not None
             self._identity = identity(self.path)
@@ -453,6 +465,8 @@ class Database:
                 f"{where} cannot be read: {unreadable(exc)}. `hpstore check {where}` "
                 "says whether it is damaged; if so, restore it from a backup.")
         text = str(exc)
+        if "not authorized" in text and self._foreign:
+            return added_while_open(where, self._foreign[-1])
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
         if "unable to open" in text and (said := process_limits.out_of_files(where, text)):

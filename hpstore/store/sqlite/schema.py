@@ -19,7 +19,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from hpstore import process_limits
@@ -139,22 +139,97 @@ def check(rows: Iterable[tuple[int, str, str, str, str | None]], where: str) -> 
     if not extra and not missing:
         return
     changed = {o[:2] for o in extra} & {o[:2] for o in missing}
-    if extra:
-        kind, name = extra[0][:2]
-        what = ("was changed by another program" if (kind, name) in changed
-                else "was not written by hpstore")
-        problem = f"the {kind} {name!r} {what}"
+    problems = [f"the {kind} {name!r} " + ("was changed by another program"
+                                           if (kind, name) in changed
+                                           else "was not written by hpstore")
+                for kind, name, _, _ in extra]
+    problems += [f"the {kind} {name!r} that hpstore writes is missing"
+                 for kind, name, _, _ in missing if (kind, name) not in changed]
+    shown = "; ".join(problems[:_NAMED])
+    if len(problems) > _NAMED:
+        shown += f"; and {len(problems) - _NAMED} more"
+    # objects of one's own added beside hpstore's (a view, an index, a trigger): dropping
+    # them gives hpstore's file back, which a backup would not do better
+    added = [o for o in extra if o[:2] not in changed and o[0] != "table"]
+    if added and len(added) == len(extra) and not missing:
+        advice = ("If they are your own, keep them in another file (ATTACH it) and drop "
+                  "them here: " + " ".join(f"DROP {kind.upper()} {_quoted(name)};"
+                                            for kind, name, _, _ in added)
+                  + " Else use the original file, or a backup of it.")
     else:
-        kind, name = missing[0][:2]
-        problem = f"the {kind} {name!r} that hpstore writes is missing"
-    others = len({o[:2] for o in extra} | {o[:2] for o in missing}) - 1
-    if others:
-        problem += f" (and {others} other difference{'s' if others > 1 else ''})"
+        advice = "Use the original file, or a backup of it."
     raise ForeignSchemaError(
         f"{where} is not a search file as hpstore writes it (schema version {version}): "
-        f"{problem}. hpstore reads nothing from such a file, since SQLite would run the "
-        "definitions it holds. Use the original file, or a backup of it."
+        f"{shown}. hpstore reads nothing from such a file, since SQLite would run the "
+        f"definitions it holds. {advice}"
     )
+
+
+_NAMED = 5  # differences a refusal names
+
+
+@functools.cache
+def _own_names() -> frozenset[str]:
+    """The views and triggers hpstore writes, at any schema version."""
+    return frozenset(name for version in range(1, SCHEMA_VERSION + 1)
+                     for kind, name, _, _ in expected(version) if kind in ("view", "trigger"))
+
+
+def guard(found: list[str]) -> Callable[[int, str | None, str | None, str | None, str | None],
+                                        int]:
+    """An authorizer for a writer's connection: a statement that would run a trigger (or
+    read a view) hpstore did not write is refused as SQLite prepares it, its name put in
+    ``found``. The schema is compared with hpstore's as a file opens; this keeps a trigger
+    added afterwards, while workers have it open, from running in them (SQLite prepares
+    every statement again once the schema changed), at no cost to a statement prepared
+    before."""
+    own = _own_names()
+
+    def authorize(action: int, first: str | None, second: str | None, database: str | None,
+                  source: str | None) -> int:
+        if source is None or source in own:
+            return sqlite3.SQLITE_OK
+        found.append(source)
+        return sqlite3.SQLITE_DENY
+
+    return authorize
+
+
+def added_while_open(where: str, name: str) -> ForeignSchemaError:
+    """The refusal of a statement that would have run ``name``, which :func:`guard`
+    found."""
+    return ForeignSchemaError(
+        f"{where} was changed by another program while this process had it open: the "
+        f"trigger or view {name!r} was not written by hpstore, and a write would have run "
+        "it. Nothing of this step was written, nor is any step that would run it. "
+        f"Drop it (DROP TRIGGER {_quoted(name)};) and run again, or use a backup of the file.")
+
+
+def keep_in_wal(conn: sqlite3.Connection, where: str) -> None:
+    """Put a file in SQLite's rollback-journal mode back in WAL mode, as hpstore makes every
+    file: a copy made with ``VACUUM INTO``, or ``sqlite-utils disable-wal``, comes out so,
+    and there a reader blocks every writer (one ``BEGIN; SELECT`` stopped the workers) and
+    each commit costs more. Called as a writer opens the file, holding the schema lock.
+
+    Raises:
+        DatabaseError: the mode cannot change now (another program has the file open).
+    """
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    try:
+        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    except sqlite3.OperationalError as exc:
+        mode = str(exc)
+    if mode != "wal":
+        raise DatabaseError(
+            f"{where} is in SQLite's rollback-journal mode (a copy made with VACUUM INTO, or "
+            "sqlite-utils disable-wal), where one reader stops every writer. hpstore puts it "
+            f"back in WAL mode as it opens it, which needs a moment with no other program "
+            f"using the file ({mode}): close the others (sqlite3, Datasette) and run again.")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_named(obj: SchemaObject) -> tuple[int, str]:
