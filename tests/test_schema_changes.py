@@ -21,6 +21,13 @@ def scores(path: Path) -> list[tuple[int, str, float | None]]:
         return conn.execute("SELECT number, status, score FROM trials ORDER BY number").fetchall()
 
 
+def one_trial(tmp_path: Path) -> Path:
+    """A search file of one completed trial."""
+    path = tmp_path / "s.db"
+    end_trials(open_oracle(str(path), max_trials=5), ["COMPLETED"]).close()
+    return path
+
+
 def test_a_trigger_added_while_a_worker_has_the_file_open_never_runs_in_it(tmp_path):
     # the schema was compared as the file opened, never again: a worker running then
     # scored every later trial -1 through the trigger, and the search ended as if sound
@@ -45,8 +52,7 @@ def test_a_trigger_added_while_a_worker_has_the_file_open_never_runs_in_it(tmp_p
 def test_objects_of_ones_own_are_all_named_with_how_to_drop_them(tmp_path):
     # one was named "(and 2 other differences)", with the advice to use a backup, where
     # dropping them gives hpstore's file back
-    path = tmp_path / "s.db"
-    end_trials(open_oracle(str(path), max_trials=5), ["COMPLETED"]).close()
+    path = one_trial(tmp_path)
     with sqlite3.connect(path) as outside:
         outside.execute("CREATE VIEW mine AS SELECT trial_id FROM trials")
         outside.execute("CREATE INDEX by_tuner ON trials (tuner_id)")
@@ -65,8 +71,7 @@ def test_objects_of_ones_own_are_all_named_with_how_to_drop_them(tmp_path):
 def test_a_copy_in_rollback_journal_mode_is_put_back_in_wal_mode(tmp_path):
     # VACUUM INTO writes a file in rollback-journal mode, which hpstore resumed as it was:
     # an outside reader's open transaction then stopped every writer after 60 s
-    path = tmp_path / "s.db"
-    end_trials(open_oracle(str(path), max_trials=5), ["COMPLETED"]).close()
+    path = one_trial(tmp_path)
     copy = tmp_path / "copy.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"VACUUM INTO '{copy}'")
@@ -91,8 +96,7 @@ def test_a_copy_in_rollback_journal_mode_is_put_back_in_wal_mode(tmp_path):
 
 
 def test_a_rollback_journal_file_another_program_holds_open_is_refused_in_words(tmp_path):
-    path = tmp_path / "s.db"
-    end_trials(open_oracle(str(path), max_trials=5), ["COMPLETED"]).close()
+    path = one_trial(tmp_path)
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode = DELETE")
     reader = sqlite3.connect(path, isolation_level=None)
