@@ -17,7 +17,8 @@ class NotJSONSerializableError(HpStoreError, ValueError):
 
 
 class InvalidMetricError(HpStoreError, TypeError):
-    """A metric name is not a string, or a metric value is not a real number."""
+    """A metric name is not a string (or is the name of the combined value of several
+    objectives), or a metric value is not a real number."""
 
 
 class MissingObjectiveError(HpStoreError, ValueError):

@@ -108,9 +108,12 @@ class Objective:
         return {"name": self.name, "direction": self.direction}
 
     def __eq__(self, other: object) -> bool:
+        # one metric and its direction, however made: the DefaultObjective that a search
+        # made with no objective holds is Objective("default_objective", "min") given
+        # again (a search could not be resumed with the very objective it was made with)
         return (
-            type(self) is type(other)
-            and self.get_config() == other.get_config()  # type: ignore[attr-defined]
+            isinstance(other, Objective) and not isinstance(other, MultiObjective)
+            and self.get_config() == other.get_config()
         )
 
     def __hash__(self) -> int:
@@ -140,6 +143,12 @@ class MultiObjective(Objective):
             raise ValueError("MultiObjective received an empty list; give at least one "
                              "Objective.")
         super().__init__("multi_objective", "min")
+        for part in objectives:
+            if isinstance(part, MultiObjective) or part.name == self.name:
+                raise ValueError(
+                    f"{part!r} cannot be one of several objectives: {self.name!r} is the "
+                    "name of their combined value, which hpstore computes from the metrics "
+                    "of the others. Give the metrics themselves.")
         # The same objective twice counts once, as KerasTuner counts it; one metric
         # asked to go both ways is a mistake.
         self.objectives = list(dict.fromkeys(objectives))
@@ -151,6 +160,23 @@ class MultiObjective(Objective):
 
     def has_value(self, logs: Mapping[str, Any]) -> bool:
         return all(name in logs for name in self.name_to_direction)
+
+    def check_report(self, names: Mapping[str, Any]) -> None:
+        """Refuse a report that names the combined value itself, which would be averaged
+        with the one computed from the objectives' metrics.
+
+        Raises:
+            InvalidMetricError: ``names`` holds ``multi_objective``.
+        """
+        if self.name in names:
+            from hpstore.errors import InvalidMetricError
+
+            raise InvalidMetricError(
+                f"{self.name!r} is reported, but it is the name of the combined value of "
+                f"the objectives ({', '.join(self.name_to_direction)}), which hpstore "
+                "computes from their metrics at each report: report those, and leave "
+                f"{self.name!r} out (a combination of your own needs a name of its own, "
+                "and an Objective of it).")
 
     def get_value(self, logs: Mapping[str, Any]) -> float:
         total = 0.0

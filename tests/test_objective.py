@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import hpstore
 from hpstore import DefaultObjective, MultiObjective, Objective, infer_metric_direction
 from hpstore.objective import create_objective, is_nan, objective_from_config
 
@@ -262,3 +263,47 @@ def test_multi_objective_takes_a_list_of_objectives(bad, error):
     # ["loss"]: AttributeError "'str' object has no attribute 'name'"; []: accepted
     with pytest.raises(error, match="MultiObjective"):
         MultiObjective(bad)
+
+
+def test_the_combined_objectives_name_is_refused_as_a_reported_metric_and_as_a_part(tmp_path):
+    # reported, it was averaged with the value hpstore computes (1.0 - 0.5 and 100 gave
+    # a score of 50.25); as one of the objectives, it was accepted
+    oracle = hpstore.RandomSearchOracle(["val_loss", hpstore.Objective("val_accuracy", "max")],
+                                        max_trials=3, hyperparameters=_one_float(), seed=1,
+                                        database=str(tmp_path / "m.db"))
+    trial = oracle.create_trial("w")
+    with pytest.raises(hpstore.InvalidMetricError, match="'multi_objective' is reported"):
+        oracle.update_trial(trial.trial_id, {"val_loss": 1.0, "val_accuracy": 0.5,
+                                             "multi_objective": 100.0})
+    with pytest.raises(hpstore.InvalidMetricError, match="'multi_objective' is reported"):
+        oracle.add_trial({"x": 0.5}, {"val_loss": 1.0, "val_accuracy": 0.5,
+                                      "multi_objective": 100.0})
+    assert oracle.get_trial(trial.trial_id).metrics.metrics == {}  # nothing recorded
+    oracle.update_trial(trial.trial_id, {"val_loss": 1.0, "val_accuracy": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).score == 0.5
+    oracle.close()
+    for parts in ([hpstore.Objective("multi_objective", "max"), "val_loss"],
+                  [hpstore.MultiObjective([hpstore.Objective("a", "min")]), "val_loss"]):
+        with pytest.raises(ValueError, match="cannot be one of several objectives"):
+            hpstore.RandomSearchOracle(parts, max_trials=3, hyperparameters=_one_float())
+
+
+def test_a_search_made_with_the_default_objective_resumes_with_it_given(tmp_path):
+    # "optimises Objective(name="default_objective", direction="min"), but
+    # Objective(name="default_objective", direction="min") was given"
+    path = str(tmp_path / "d.db")
+    hpstore.RandomSearchOracle(None, max_trials=3, hyperparameters=_one_float(),
+                               database=path).close()
+    given = hpstore.Objective("default_objective", "min")
+    with hpstore.RandomSearchOracle(given, max_trials=3, hyperparameters=_one_float(),
+                                    database=path) as oracle:
+        assert oracle.objective == given and oracle.objective == hpstore.DefaultObjective()
+    assert hpstore.DefaultObjective() != hpstore.MultiObjective([given])
+
+
+def _one_float() -> hpstore.HyperParameters:
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0, 1)
+    return hp

@@ -231,3 +231,23 @@ def test_a_warm_start_naming_no_project_of_its_source_leaves_no_search_behind(tm
     oracle = open_oracle(target, project_name="mine", seed=2,
                          warm_start_from=(tmp_path / "old.db", "other"))
     assert oracle.seed == 2
+
+
+@pytest.mark.parametrize("objective", ["loss", ["loss", hpstore.Objective("acc", "max")]])
+def test_a_step_reported_twice_keeps_its_mean_in_the_warm_started_copy(tmp_path, objective):
+    # only the last report of a step was copied: a trial of two executions (0.1, then 0.9)
+    # scored 0.5 in its search and 0.9 in the copy, and fell behind one of 0.6
+    source = open_oracle(str(tmp_path / "source.db"), objective=objective, max_trials=4)
+    for reports in ([0.1, 0.9], [0.6]):
+        trial = source.create_trial("w")
+        for loss in reports:  # one report per execution, at the same step
+            source.update_trial(trial.trial_id, {"loss": loss, "acc": 0.5}, step=0)
+        trial.status = "COMPLETED"
+        source.end_trial(trial)
+    before = sorted((t.hyperparameters.values["x"], t.score) for t in source.trials.values())
+    source.close()
+    target = open_oracle(str(tmp_path / "target.db"), objective=objective, max_trials=4,
+                         warm_start_from=str(tmp_path / "source.db"))
+    after = sorted((t.hyperparameters.values["x"], t.score) for t in target.trials.values())
+    assert after == before and len(after) == 2
+    target.close()

@@ -432,6 +432,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
                                     list(values), self.objective)
         rows = [(name, self._direction(name), int(step), value) for name, value in values.items()]
         if isinstance(self.objective, MultiObjective):
+            self.objective.check_report(values)
             rows.append((self.objective.name, "min", int(step), self.objective.get_value(values)))
         kept = self._kept.pop(str(trial_id), None)
         run, started = self._handed.get(str(trial_id), (None, None))

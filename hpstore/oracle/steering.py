@@ -355,6 +355,8 @@ class SteeringMixin:
                 raise missing_objective("The metrics of a COMPLETED trial given to be added",
                                         missing, list(checked), self.objective)
             step_rows = [(n, self._direction(n), int(step), v) for n, v in checked.items()]
+            if isinstance(self.objective, MultiObjective):
+                self.objective.check_report(checked)
             if isinstance(self.objective, MultiObjective) and not missing:
                 step_rows.append((self.objective.name, "min", int(step),
                                   self.objective.get_value(checked)))
@@ -426,17 +428,24 @@ class SteeringMixin:
             try:
                 values = checked_values(self._space, own_values(record.values),
                                         f"trial {record.trial_id}", lambda hp: hp.default)
-                steps: dict[int, dict[str, float]] = {}
+                # Each step's reports, in the order made: a step reported twice (two
+                # executions of the trial) is scored on its mean here as in the source, so
+                # the second report must not replace the first.
+                steps: dict[int, list[dict[str, float]]] = {}
                 for obs in source.observations(record):
                     if combined is not None and obs.metric == combined:
                         continue  # the combined value: recomputed here from its metrics
-                    steps.setdefault(obs.step, {})[obs.metric] = obs.value
-                complete = sorted(
-                    (step, m) for step, m in steps.items()
-                    if all(n in m for n in self.objective.metric_names))
+                    reports = steps.setdefault(obs.step, [])
+                    report = next((r for r in reports if obs.metric not in r), None)
+                    if report is None:
+                        reports.append(report := {})
+                    report[obs.metric] = obs.value
+                complete = [(step, m) for step in sorted(steps) for m in steps[step]
+                            if all(n in m for n in self.objective.metric_names)]
                 if not complete:
                     wanted = self.objective.metric_names
-                    missing = [n for n in wanted if not any(n in m for m in steps.values())]
+                    missing = [n for n in wanted
+                               if not any(n in m for r in steps.values() for m in r)]
                     raise ValueError(
                         f"it reported no {' or '.join(map(repr, missing))}" if missing else
                         f"no step of it reported all of {', '.join(map(repr, wanted))}")
