@@ -427,7 +427,7 @@ def test_a_large_report_says_what_it_shows(large_reports):
     history = section(page, "history")
     assert count(history, "circle") + history.count('class="off"') + history.count(
         'stroke-width="2.5"') == report.MAX_POINTS
-    assert "best-so-far line follows every trial" in history
+    assert "best-so-far line follows every completed trial" in history
     table = section(page, "trials")
     assert count(table, "tr") == report.TABLE_ROWS + 1
     assert "The 200 best of 40,000 trials" in table and "hpstore export" in table
@@ -502,3 +502,15 @@ def test_values_are_shown_with_their_own_letters_not_escapes():
     values = {"m": "big ø", "name": "日本", "list": ["é"]}
     assert fmt_value(values) == '{"m": "big ø", "name": "日本", "list": ["é"]}'
     assert "ø" in cell(values) and "\\u" not in cell(values)
+
+
+def test_the_best_so_far_line_follows_completed_trials_only():
+    # a stopped trial's partial score (0.99) lifted the line above the best the page named
+    # (0.7): "a stopped trial's partial score never competes with full ones"
+    from hpstore.report.data import summarise
+
+    rows = [(0, "COMPLETED", 0.6), (1, "STOPPED", 0.99), (2, "COMPLETED", 0.7)]
+    overall = summarise(rows, "max", 3)
+    assert overall.best_line == [(0, 0.6), (2, 0.7)]
+    assert summarise(rows, "min", 3).best_line == [(0, 0.6)]
+    assert sorted(overall.goodness) == sorted([-0.6, -0.99, -0.7])  # every score drawn

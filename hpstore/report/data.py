@@ -124,7 +124,8 @@ def choose_sample(rows: list[tuple[int, str, float | None]], direction: str,
 
 def summarise(rows: list[tuple[int, str, float | None]], direction: str, runs: int) -> Overall:
     """Counts, every score and the best-so-far line, from (number, status, score) rows in
-    number order."""
+    number order. The line follows the completed trials: a stopped trial's partial score
+    never competes with full ones (as in ``get_best_trials``)."""
     counts: dict[str, int] = {}
     goodness, line, best = [], [], None
     sign = 1.0 if direction == "min" else -1.0
@@ -133,7 +134,7 @@ def summarise(rows: list[tuple[int, str, float | None]], direction: str, runs: i
         if score is None:
             continue
         goodness.append(sign * score)
-        if best is None or sign * score < sign * best:
+        if status == "COMPLETED" and (best is None or sign * score < sign * best):
             best = score
             line.append((number, score))
     return Overall(counts, sorted(goodness), line, max((r[0] for r in rows), default=0), runs)

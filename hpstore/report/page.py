@@ -109,9 +109,9 @@ def history_section(search: Search) -> str:
     unscored = sorted({t.status for t in search.trials if t.score is None and not t.retired})
     note = sample_note(search)
     if note:
-        note = note[:-4] + " The best-so-far line follows every trial.</p>"
+        note = note[:-4] + " The best-so-far line follows every completed trial.</p>"
     return svg(f.width, f.height, out, "optimisation history") + legend(
-        [(DOT, "score of a trial"), (BEST_LINE, "best so far")]
+        [(DOT, "score of a trial"), (BEST_LINE, "best so far (completed trials)")]
         + [(STATUS_COLOURS.get(s, "#000"), f"{s}, no score (tick at the bottom)")
            for s in unscored]) + clipped_note(f.y, scored) + note
 
