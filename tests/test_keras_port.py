@@ -111,6 +111,25 @@ def test_running_the_script_again_resumes_and_a_finished_search_runs_nothing(tmp
     assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 3
 
 
+def test_a_kerastuner_state_file_left_in_the_project_is_not_said_to_be_reloaded(
+        tmp_path, capsys):
+    # after import-keras-tuner, the ported script printed KerasTuner's "Reloading Tuner
+    # from .../tuner0.json", a file hpstore never reads
+    def tuner(trials):
+        return kt.RandomSearch(build, objective="val_accuracy", max_trials=trials, seed=3,
+                               directory=str(tmp_path), project_name="p")
+
+    search(tuner(1), epochs=1)  # (as the import leaves it: the file, beside the folder)
+    (tmp_path / "p" / "tuner0.json").write_text("{}", encoding="utf-8")
+    capsys.readouterr()
+    again = tuner(2)
+    assert "Reloading" not in capsys.readouterr().out
+    # KerasTuner's oracle attributes a script may read
+    assert (again.oracle.directory, again.oracle.project_name) == (str(tmp_path), "p")
+    search(again, epochs=1)
+    assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 2
+
+
 def test_every_branch_is_found_before_the_first_trial_and_tuned(tmp_path):
     tuner = kt.GridSearch(build_branches, objective="val_accuracy", directory=str(tmp_path),
                           project_name="p")

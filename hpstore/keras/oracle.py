@@ -210,6 +210,18 @@ class Oracle(keras_tuner.Oracle):
         if self._inner is None:
             self._open(str(directory))
 
+    @property
+    def directory(self) -> str | None:
+        """The Tuner's ``directory``, where the checkpoints go (KerasTuner's attribute;
+        None before a Tuner is made with this oracle)."""
+        return self._directory
+
+    @property
+    def project_name(self) -> str | None:
+        """The Tuner's ``project_name`` (KerasTuner's attribute; None before a Tuner is
+        made with this oracle)."""
+        return self._project_name
+
     def close(self) -> None:
         """Close the search file in this process."""
         if self._inner is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import traceback
 from typing import Any
 
@@ -391,6 +392,12 @@ class Tuner(keras_tuner.Tuner):
             self.oracle.end_trial(trial)
 
     # -- state: the file ------------------------------------------------------------------------
+    def _get_tuner_fname(self) -> str:
+        # No tuner state file is kept: a name that never names one, so that KerasTuner's
+        # constructor does not say "Reloading Tuner from .../tuner0.json" for a project
+        # imported from KerasTuner (whose file stays, and is not read)
+        return os.path.join(self.project_dir, "hpstore-keeps-no-tuner-state")
+
     def save(self) -> None:
         """Nothing to do: the search file holds the whole search as it happens."""
 
