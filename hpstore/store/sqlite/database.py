@@ -622,9 +622,14 @@ class Database:
             with self._thread_lock:
                 if mine and not moved:
                     self._sweep_lock_folder()
-                    assert self._conn is not None
-                    self._checkpoint(self._conn)
-                    self._conn.close()
+                    # forgotten first: a Ctrl-C as the close returned left a closed
+                    # connection here, and every later call failed on it
+                    conn, self._conn = self._conn, None
+                    assert conn is not None
+                    try:
+                        self._checkpoint(conn)
+                    finally:
+                        conn.close()
                 elif mine:
                     assert self._conn is not None
                     assert self.path is not None and self._identity is not None

@@ -25,6 +25,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hpstore.errors import DatabaseError, LockTimeoutError
 from hpstore.store.sqlite.files import make_lock_folder, open_lock_file
@@ -109,13 +110,15 @@ class FileMutex:
     def acquire(self, timeout: float, holder: str | None = None) -> None:
         """Take the lock (re-entrant); see :meth:`hold`."""
         deadline = time.monotonic() + max(0.0, timeout)
-        # (another thread of this process holding it is alive and not stopped: this one is)
-        if not self._threads.acquire(timeout=-1 if self.patient else max(0.0, timeout)):
-            raise LockTimeoutError(
-                f"Another thread of this process held {self.what} ({self.path}) for more "
-                f"than {timeout:g} s; nothing was written. Is a thread stuck inside "
-                "create_trial?")
+        held = held_count(self._threads)
         try:
+            # (another thread of this process holding it is alive and not stopped: this
+            # one is)
+            if not self._threads.acquire(timeout=-1 if self.patient else max(0.0, timeout)):
+                raise LockTimeoutError(
+                    f"Another thread of this process held {self.what} ({self.path}) for "
+                    f"more than {timeout:g} s; nothing was written. Is a thread stuck "
+                    "inside create_trial?")
             if self._pid != os.getpid():
                 self._fd, self._pid, self._depth = None, os.getpid(), 0
             if self._depth == 0:
@@ -123,16 +126,24 @@ class FileMutex:
                 self._note(holder)
             self._depth += 1
         except BaseException:
-            self._threads.release()
+            # A Ctrl-C may land anywhere here, even as a call returns: whatever was taken
+            # is given back, the file's lock first (kept, every other worker would wait
+            # for it while this process lives), then the thread lock, to its count before.
+            if self._depth == 0 and self._fd is not None and self._pid == os.getpid():
+                with contextlib.suppress(OSError):
+                    _unlock(self._fd)
+            release_to(self._threads, held)
             raise
 
     def release(self) -> None:
         try:
             self._depth -= 1
-            if self._depth == 0 and self._fd is not None:
-                _unlock(self._fd)
-        finally:
-            self._threads.release()
+        finally:  # (the unlock in a finally too: a Ctrl-C between the two kept the lock)
+            try:
+                if self._depth == 0 and self._fd is not None:
+                    _unlock(self._fd)
+            finally:
+                self._threads.release()
 
     def __enter__(self) -> FileMutex:
         self.acquire(_FOREVER)
@@ -144,9 +155,12 @@ class FileMutex:
     def close(self) -> None:
         """Close the lock file's descriptor (the lock must not be held)."""
         with self._threads:
-            if self._fd is not None and self._pid == os.getpid() and self._depth == 0:
-                os.close(self._fd)
+            # forgotten before it is closed: a Ctrl-C landing as os.close returns left the
+            # number here, and a later close closed whatever file had it next (SQLite's -shm)
+            fd, mine = self._fd, self._pid == os.getpid() and self._depth == 0
             self._fd, self._pid, self._depth = None, -1, 0
+            if fd is not None and mine:
+                os.close(fd)
 
     def _after_fork_in_child(self) -> None:
         # The parent's threads do not exist here: a lock one of them held would never be
@@ -237,6 +251,20 @@ class FileMutex:
                 f"{what_now} Nothing was written; run again after that.")
 
 
+def held_count(lock: Any) -> int:
+    """How many times this thread holds ``lock`` (an RLock; 0 when another thread, or none,
+    holds it)."""
+    return int(lock._recursion_count())
+
+
+def release_to(lock: Any, count: int) -> None:
+    """Release ``lock`` (an RLock) until this thread holds it ``count`` times: what an
+    interrupted acquire took, however far it got (a KeyboardInterrupt can land as acquire
+    returns, before any code could note that it did)."""
+    while lock._is_owned() and held_count(lock) > count:
+        lock.release()
+
+
 class Turnstile:
     """Where one process's writers queue for a file before SQLite's own write lock.
 
@@ -292,10 +320,11 @@ class Turnstile:
                 pass
 
     def close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        fd, mine = self._fd, self._pid == os.getpid()
+        self._fd, self._pid = None, -1  # (forgotten first: see FileMutex.close)
+        if fd is not None and mine:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-        self._fd, self._pid = None, -1
+                os.close(fd)
 
     def _after_fork_in_child(self) -> None:
         # The child's copy of the descriptor shares the parent's lock: kept open, it would

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from hpstore.errors import DatabaseError
 from hpstore.store.sqlite import closing
 from hpstore.store.sqlite.checks import SQLITE_FAILURES, raised_by_sqlite
+from hpstore.store.sqlite.locks import held_count, release_to
 
 if TYPE_CHECKING:
     from hpstore.store.sqlite.database import Database
@@ -35,10 +36,11 @@ class WriteTransaction:
 
     def __enter__(self) -> sqlite3.Connection:
         db = self.db
-        db._thread_lock.acquire()
+        held = held_count(db._thread_lock)
         turnstile: Turnstile | None = None
         conn: sqlite3.Connection | None = None
         try:
+            db._thread_lock.acquire()  # (in the try: a Ctrl-C as it returns gives it back)
             if closing.ended() and not db.memory:
                 # Nothing is committed after the log was folded into the file as the script
                 # ended: the file alone must hold every commit (reads stay possible).
@@ -83,7 +85,7 @@ class WriteTransaction:
             finally:
                 if turnstile is not None:
                     turnstile.leave()
-                db._thread_lock.release()
+                release_to(db._thread_lock, held)
             if isinstance(exc, SQLITE_FAILURES) and raised_by_sqlite(exc):
                 raise db._explain(exc) from None
             raise
