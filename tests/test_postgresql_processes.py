@@ -517,6 +517,33 @@ def test_a_table_lock_held_too_long_times_out_naming_its_holder():
     store.close()
 
 
+def test_rows_held_by_a_session_left_in_its_transaction_time_out_naming_it():
+    """An UPDATE typed in psql and left open (idle in transaction) holds up the worker that
+    needs those rows: the timeout said "Nobody holds it now: run again" while it held on."""
+    import psycopg
+    from _stores import first_free, new_project
+
+    from hpstore.errors import LockTimeoutError
+
+    url = fresh_url()
+    store = open_store(url, timeout=0.5)
+    project = store.create_project(new_project())
+    session = store.session()
+    project.decide(first_free(project, range(10)), tuner_id="w", session=session)
+    with psycopg.connect(url, application_name="a psql of mine") as person:
+        person.execute("UPDATE trials SET note = 'look at this'")
+        holder = person.info.backend_pid
+        with pytest.raises(LockTimeoutError) as raised:
+            project.set_note(project.trials()[0].trial_id, "mine")
+        said = str(raised.value)
+        assert f"backend {holder} (a psql of mine, idle in transaction" in said, said
+        assert "RowExclusiveLock on trials" in said and "Nobody holds it" not in said
+        person.rollback()
+    project.set_note(project.trials()[0].trial_id, "mine")  # ended: the write goes through
+    assert project.trials()[0].note == "mine"
+    store.close()
+
+
 def test_a_table_lock_met_by_a_new_workers_liveness_lock_is_named_too():
     """A worker starting while an administrator's LOCK TABLE is open: its liveness lock's
     look-up of the trials timed out saying only "took too long", the one lock timeout that

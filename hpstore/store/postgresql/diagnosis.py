@@ -78,6 +78,15 @@ _BLOCKING_MODES = ["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock",
                    "AccessExclusiveLock"]
 
 
+# the granted locks of other backends on tables of a schema (%s) named in a list (%s)
+_ON_TABLES = (
+    ", l.mode, c.relname::text FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = "
+    "l.pid JOIN pg_class AS c ON c.oid = l.relation JOIN pg_namespace AS n ON n.oid = "
+    "c.relnamespace WHERE l.locktype = 'relation' AND l.granted AND l.database = (SELECT oid "
+    "FROM pg_database WHERE datname = current_database()) AND n.nspname = %s AND c.relname = "
+    "ANY(%s) AND l.pid <> pg_backend_pid()")
+
+
 def lock_holders(query: Query, keys: Sequence[int], schema: str = "",
                  tables: Sequence[str] = ()) -> str:
     """Who holds hpstore's advisory locks of classes ``keys`` on the server now, or else a
@@ -92,15 +101,25 @@ def lock_holders(query: Query, keys: Sequence[int], schema: str = "",
             "AND l.classid::bigint = ANY(%s) AND l.pid <> pg_backend_pid()",
             (list(keys),))
         tabled = [] if found or not tables else query(
-            f"{activity}, l.mode, c.relname::text FROM pg_locks AS l JOIN pg_stat_activity "
-            "AS a ON a.pid = l.pid JOIN pg_class AS c ON c.oid = l.relation JOIN "
-            "pg_namespace AS n ON n.oid = c.relnamespace WHERE l.locktype = 'relation' AND "
-            "l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = "
-            "current_database()) AND n.nspname = %s AND c.relname = ANY(%s) AND l.mode = "
-            "ANY(%s) AND l.pid <> pg_backend_pid() ORDER BY a.pid",
+            f"{activity}{_ON_TABLES} AND l.mode = ANY(%s) ORDER BY a.pid",
             (schema, list(tables), _BLOCKING_MODES))
+        # else a session left open in a transaction that changed or locked rows of the
+        # search (an UPDATE, a SELECT ... FOR UPDATE typed in psql): the statement waited
+        # on a row, a lock pg_locks shows only as the holder's transaction, which the
+        # cancelled statement no longer waits on; its lock on the table names it
+        rowed = [] if found or tabled or not tables else query(
+            f"{activity}{_ON_TABLES} AND l.mode IN ('RowExclusiveLock', 'RowShareLock') AND "
+            "a.state LIKE 'idle in transaction%%' ORDER BY a.pid", (schema, list(tables)))
     except DatabaseError:
         return ""
+    if rowed:
+        said = "; ".join(f"{_backend(pid, app, state, seconds)} with {mode} on {table}"
+                         for pid, app, state, seconds, mode, table in rowed[:3])
+        return (f"Held, it seems, by {said}: a session left open in a transaction that "
+                "changed or locked rows of the search (an UPDATE or SELECT ... FOR UPDATE in "
+                "psql) holds up every worker that needs those rows until it ends. End it "
+                "there (COMMIT or ROLLBACK), or with SELECT pg_terminate_backend(pid); then "
+                "run again to resume.")
     if tabled:
         # (not a worker: an administrator's statement, or a session left open in a tool)
         said = "; ".join(f"{_backend(pid, app, state, seconds)} with {mode} on {table}"
