@@ -97,10 +97,20 @@ def objective_name(record: ProjectRecord) -> str:
 
 
 def describe_objective(record: ProjectRecord) -> str:
-    """``val_loss (min)``, or ``loss (min) + acc (max)`` for several."""
-    objective = record.objective
+    """``val_loss (min)``, or for several ``loss (min), acc (max): loss - acc, minimised``
+    (what the combined score is: the "min" metrics less the "max" ones)."""
+    return objective_text(record.objective)
+
+
+def objective_text(objective: Mapping[str, Any]) -> str:
+    """A stored objective as :func:`describe_objective` says it."""
     if "objectives" in objective:
-        return " + ".join(f"{o['name']} ({o['direction']})" for o in objective["objectives"])
+        parts = objective["objectives"]
+        formula = " ".join(("- " if o["direction"] == "max" else "+ " if i else "")
+                           + str(o["name"]) for i, o in enumerate(parts))
+        formula = "-" + formula[2:] if formula.startswith("- ") else formula
+        listed = ", ".join(f"{o['name']} ({o['direction']})" for o in parts)
+        return f"{listed}: {formula}, minimised"
     return f"{objective.get('name')} ({objective.get('direction')})"
 
 

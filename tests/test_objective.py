@@ -307,3 +307,14 @@ def _one_float() -> hpstore.HyperParameters:
     hp = hpstore.HyperParameters()
     hp.Float("x", 0, 1)
     return hp
+
+
+def test_several_objectives_are_said_as_the_score_combines_them():
+    # "val_auc (max) + val_loss (min)" read as a sum, where the score is val_loss - val_auc
+    from hpstore.queries import objective_text
+
+    config = hpstore.MultiObjective([Objective("val_auc", "max"), Objective("val_loss", "min"),
+                                     Objective("acc", "max")]).get_config()
+    assert objective_text(config) == ("val_auc (max), val_loss (min), acc (max): "
+                                      "-val_auc + val_loss - acc, minimised")
+    assert objective_text(Objective("val_loss", "min").get_config()) == "val_loss (min)"

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hpstore import queries
 from hpstore.errors import HpStoreError, KerasTunerImportError
 from hpstore.kerastuner_objectives import (
     MAX_CANDIDATES,
@@ -444,9 +445,7 @@ def describe(plan: Plan, database: str) -> str:
     for t in plan.state["trials"]:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
     objective = plan.objective
-    text = (" + ".join(f"{o.name} ({o.direction})" for o in objective.objectives)
-            if isinstance(objective, MultiObjective)
-            else f"{objective.name} ({objective.direction})")
+    text = queries.objective_text(objective.get_config())
     lines = [
         f"Imported {len(plan.state['trials'])} trial(s) from {plan.project.directory} into "
         f"{shown(database)} as project {plan.name!r}.",

@@ -101,8 +101,7 @@ class Search(NamedTuple):
 def describe_objective(objective: dict[str, Any]) -> tuple[str, str, str]:
     """(metric name in observations, direction, text) of a stored objective."""
     if "objectives" in objective:
-        text = " + ".join(f"{o['name']} ({o['direction']})" for o in objective["objectives"])
-        return "multi_objective", "min", f"multi_objective = {text}"
+        return "multi_objective", "min", f"multi_objective: {queries.objective_text(objective)}"
     return objective["name"], objective["direction"], (
         f"{objective['name']} ({objective['direction']})")
 
