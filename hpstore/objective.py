@@ -264,6 +264,11 @@ def create_objective(objective: Any) -> Objective:
                 f'`hpstore.Objective("{name}", direction="{direction}")`.')
         parts = list(dict.fromkeys(create_objective(o) for o in objective))
         return parts[0] if len(parts) == 1 else MultiObjective(parts)
+    name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
+    if type(objective).__name__ == "Objective" and isinstance(name, str) and direction in (
+            "min", "max"):
+        # KerasTuner's own (a script ported to hpstore's oracles): the same two facts
+        return Objective(name, direction)
     raise TypeError(
         "`objective` not understood, expected str or `Objective` object (or a list of them), "
         f"found: {objective!r}"

@@ -318,3 +318,16 @@ def test_several_objectives_are_said_as_the_score_combines_them():
     assert objective_text(config) == ("val_auc (max), val_loss (min), acc (max): "
                                       "-val_auc + val_loss - acc, minimised")
     assert objective_text(Objective("val_loss", "min").get_config()) == "val_loss (min)"
+
+
+def test_kerastuners_own_objective_is_taken_by_its_name_and_direction():
+    # "expected str or `Objective` object ... found: <keras_tuner...Objective object>"
+    class Objective:  # (keras_tuner.Objective's shape: a name and a direction)
+        def __init__(self, name, direction):
+            self.name, self.direction = name, direction
+
+    theirs = Objective("val_auc", "max")
+    assert create_objective(theirs) == hpstore.Objective("val_auc", "max")
+    assert create_objective([theirs, "val_loss"]).metric_names == ["val_auc", "val_loss"]
+    with pytest.raises(TypeError, match="not understood"):
+        create_objective(Objective("val_auc", "upwards"))
