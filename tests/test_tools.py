@@ -301,6 +301,25 @@ def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):
     assert xs and all(float(x) < 0 for x in xs)  # no quote in front
 
 
+@pytest.mark.parametrize("direction", ["min", "max"])
+def test_trials_sorted_best_follow_the_objectives_direction(tmp_path, capsys, direction):
+    # --sort score listed a max objective's worst trial first, with no order that follows
+    # the direction (the dashboard's "best" does)
+    path = str(tmp_path / f"{direction}.db")
+    oracle = open_oracle(path, objective=hpstore.Objective("acc", direction), max_trials=5)
+    for acc in (0.2, 0.9, 0.5):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"acc": acc})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    oracle.close()
+    code, out, _ = run(capsys, "trials", path, "--sort", "best", "--format", "json")
+    best_first = [0.9, 0.5, 0.2] if direction == "max" else [0.2, 0.5, 0.9]
+    assert code == 0 and [r["score"] for r in json.loads(out)] == best_first
+    code, out, _ = run(capsys, "trials", path, "--sort", "best", "--desc", "--format", "json")
+    assert [r["score"] for r in json.loads(out)] == best_first[::-1]
+
+
 # -- trial ids and numbers ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

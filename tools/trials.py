@@ -26,15 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = tool_parser("trials", __doc__)
     parser.add_argument("--status", action="append", type=status, choices=TrialStatus.ALL,
                         help="only trials with this status, in any case (repeatable)")
-    parser.add_argument("--sort", choices=["number", "score", "ended"], default="number",
-                        help="order of the rows (default: number, the order of creation)")
+    parser.add_argument("--sort", choices=["number", "score", "best", "ended"],
+                        default="number",
+                        help="order of the rows (default: number, the order of creation; "
+                             "best: by score in the objective's direction, best first)")
     parser.add_argument("--desc", action="store_true", help="sort descending")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="only the first N rows")
     add_format_options(parser, ["table", "csv", "json"], "table")
     args = parser.parse_args(argv)
     project = queries.choose_project(open_search(args.database), args.project)
-    trials = project.trials(statuses=args.status, order=args.sort, descending=args.desc,
+    order, descending = args.sort, args.desc
+    if order == "best":  # (as the dashboard's "best": --desc puts the worst first)
+        order, descending = "score", descending != (queries.direction_of(project.record())
+                                                    == "max")
+    trials = project.trials(statuses=args.status, order=order, descending=descending,
                             limit=args.limit)
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
     print_rows(render(columns, rows, args.format, raw=args.raw))
