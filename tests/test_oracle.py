@@ -258,6 +258,20 @@ def test_a_step_with_a_nan_among_its_values_is_left_out_of_the_score_and_said_so
     assert oracle.get_trial(unscored.trial_id).score is None
     assert "a NaN among its values" in unscored.message
     assert "No valid value" not in unscored.message
+    oracle.close()
+
+
+def test_a_trial_of_several_objectives_unscored_for_a_nan_names_the_metric(db):
+    # "No valid value of the objective 'multi_objective' was reported": val_accuracy,
+    # reported as NaN, was never named
+    oracle = open_oracle(db, objective=["loss", hpstore.Objective("acc", "max")], max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0, "acc": math.nan})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert trial.status == "FAILED"
+    assert "'multi_objective' was reported ('acc' reported as NaN)" in trial.message
+    oracle.close()
 
 
 def test_invalid_trials_fail_after_their_retries(db):

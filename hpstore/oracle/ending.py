@@ -268,7 +268,7 @@ class EndingMixin:
             if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:
-                    message = _unscored(rows, self.objective.name)
+                    message = _unscored(rows, self.objective.name, self.objective.metric_names)
         invalid = status == TrialStatus.INVALID
         requeue = status == TrialStatus.IDLE
         if invalid:
@@ -288,7 +288,7 @@ class EndingMixin:
                 + (message or ""))
 
 
-def _unscored(rows: Sequence[MetricRow], name: str) -> str:
+def _unscored(rows: Sequence[MetricRow], name: str, parts: Sequence[str] = ()) -> str:
     """Why a trial ending scored has no score: its objective never reported a number, or
     every step it reported holds a NaN (which makes the step's mean NaN, as KerasTuner's
     does; the stopping rules leave it out)."""
@@ -296,8 +296,12 @@ def _unscored(rows: Sequence[MetricRow], name: str) -> str:
         return (f"Each step of the objective {name!r} was reported with a NaN among its "
                 "values (one execution that diverged, say), and a step's score is the mean "
                 "of its values, NaN with one NaN in them: the trial could not be scored.")
-    return (f"No valid value of the objective {name!r} was reported, so the trial could "
-            "not be scored.")
+    # (several objectives: the combined value is NaN where one of them is; name it)
+    nan = [n for n in parts if n != name and any(row[0] == n and math.isnan(row[3])
+                                                 for row in rows)]
+    said = f" ({', '.join(map(repr, nan))} reported as NaN)" if nan else ""
+    return (f"No valid value of the objective {name!r} was reported{said}, so the trial "
+            "could not be scored.")
 
 
 @dataclass
