@@ -111,3 +111,20 @@ def test_a_reader_following_positions_sees_each_value_of_two_writers_once(engine
     if reader is not store:
         reader.close()
     store.close()
+
+
+def test_a_position_asked_again_after_other_projects_wrote_still_sees_its_own_next(store):
+    # a walk that found nothing of this project's is remembered (the next one from the
+    # same position starts past it): what the project writes next must still be seen
+    project = store.create_project(new_project())
+    other = store.create_project(new_project("other"))
+    mine, theirs = start(project, store, "a"), start(other, store, "b")
+    project.record_metrics(mine.trial_id, [("loss", "min", 0, 1.0)])
+    position = project.last_observation()
+    for step in range(3):
+        other.record_metrics(theirs.trial_id, [("loss", "min", step, 9.0)])
+        assert project.observations_since(position) == []
+    project.record_metrics(mine.trial_id, [("loss", "min", 1, 2.0)])
+    other.record_metrics(theirs.trial_id, [("loss", "min", 3, 9.0)])
+    assert [o.value for _, _, o in project.observations_since(position)] == [2.0]
+    assert [c.to_status for c in project.transitions(after=0)] == ["RUNNING"]
