@@ -514,3 +514,29 @@ def test_the_best_so_far_line_follows_completed_trials_only():
     assert overall.best_line == [(0, 0.6), (2, 0.7)]
     assert summarise(rows, "min", 3).best_line == [(0, 0.6)]
     assert sorted(overall.goodness) == sorted([-0.6, -0.99, -0.7])  # every score drawn
+
+
+def test_a_wide_space_keeps_the_trials_table_within_its_cells(tmp_path):
+    # 2,000 trials of 600 hyperparameters, every one a row: a page of 24 MB, where 2,001
+    # (sampled) made 5.5 MB
+    from hpstore.report.page import TABLE_ROWS
+
+    hp = hpstore.HyperParameters()
+    for i in range(300):
+        hp.Float(f"w{i:03d}", 0, 1)
+    path = str(tmp_path / "wide.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=700, hyperparameters=hp, seed=1,
+                                        database=path)
+    for _ in range(700):
+        trial = oracle.create_trial("w")
+        oracle.update_trial(trial.trial_id, {"loss": trial.hyperparameters.values["w000"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    best = sorted(oracle.trials.values(), key=lambda t: t.score)[0].trial_id
+    oracle.close()
+    table = section(write_report(tmp_path, path), "trials")
+    rows = count(table, "tr") - 1
+    assert TABLE_ROWS <= rows < 700 and rows * 300 <= 100_000
+    assert f"The {rows:,} best of 700 trials" in table and "hpstore export" in table
+    first = re.search(r'<tr class="[^"]*"><td>([^<]*)</td>', table)
+    assert first is not None and first.group(1) == best  # best first

@@ -41,6 +41,9 @@ RUN_ENDS = {"IDLE": "IDLE (interrupted, runs again)", "INVALID": "INVALID (retri
 LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 DOT, BEST_LINE = "#1f77b4", "#e6550d"
 TABLE_ROWS = 200  # rows of the trials table past MAX_POINTS trials: the best
+#: cells of the trials table at most, however many hyperparameters (2,000 trials of 600
+#: made a page of 24 MB): past them, the best TABLE_ROWS rows or as many as fit
+TABLE_CELLS = 100_000
 SCATTER_MARKERS = 8000  # markers in all the score-against-hyperparameter plots together
 PARALLEL_VERTICES = 40_000  # points of all the lines of the parallel coordinates together
 CELL_CHARS, TITLE_CHARS = 120, 2000  # a table cell's text, a message's tooltip
@@ -290,8 +293,9 @@ def trials_section(search: Search, database: str = "DB") -> str:
            "message"]
     head = [*own[:7], *hp_titles(names, own), *own[7:]]
     shown, note = search.trials, ""
-    if search.sampled:  # the best, and the way to every trial
-        shown = search.ranked()[:TABLE_ROWS]
+    limit = TABLE_ROWS if search.sampled else max(TABLE_ROWS, TABLE_CELLS // len(head))
+    if len(shown) > limit:  # the best, and the way to every trial
+        shown = search.ranked()[:limit]
         command = f"hpstore export {shlex.quote(database)} -o trials.csv"
         note = (f'<p class="note">The {len(shown):,} best of {search.total:,} trials, best '
                 f"first. Every trial: <code>{esc(command)}</code> (CSV; --format json or "
