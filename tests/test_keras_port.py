@@ -309,6 +309,35 @@ def test_a_changed_hypermodel_is_refused_naming_the_difference(tmp_path):
                         project_name="p")
 
 
+def test_a_resumed_search_builds_nothing_until_search_which_still_refuses_a_change(tmp_path):
+    # reopening a search to read its results built the hypermodel 13 times (32 s with a
+    # large backbone); KerasTuner builds nothing on a reload
+    builds = []
+
+    def counted(hp):
+        builds.append(1)
+        return build(hp)
+
+    def tuner(hypermodel, trials):
+        return kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials,
+                               seed=3, directory=str(tmp_path), project_name="p")
+
+    search(tuner(counted, 1), epochs=1)
+    builds.clear()
+    reopened = tuner(counted, 1)
+    assert builds == []
+    assert len(reopened.get_best_models(1)) == 1  # (that one builds the model it loads)
+
+    def wider(hp):
+        hp.Choice("units", [4, 8, 16])
+        return build(hp)
+
+    changed = tuner(wider, 3)  # refused at search(), before any trial runs on it
+    with pytest.raises(hpstore.ProjectMismatchError, match="units"):
+        search(changed, epochs=1)
+    assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 1
+
+
 def test_given_hyperparameters_and_objectives_of_kerastuner(tmp_path):
     hp = kt.HyperParameters()
     hp.Fixed("lr", 0.01)
