@@ -22,6 +22,7 @@ from hpstore.errors import HpStoreError
 from hpstore.rendering import redraws, terminal_text
 from hpstore.store import open_store
 from hpstore.store.records import fits_int64
+from hpstore.store.sqlite import checkmarks
 
 
 def holds_search(database: str) -> bool:
@@ -58,7 +59,15 @@ def open_search(database: str, *, check: bool = True) -> Any:
     Raises:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
     """
-    store = open_store(database, read_only=True, check=check)
+    line = StatusLine(sys.stderr)
+    shown: list[str] = []
+    checkmarks.on_long_check = lambda text: (shown.append(text), line.show(text))
+    try:
+        store = open_store(database, read_only=True, check=check)
+    finally:
+        checkmarks.on_long_check = None
+        if shown:
+            line.clear()
     opened = getattr(_COMMAND, "stores", None)
     if opened is not None:  # a command's, closed when it ends (see run_tool)
         opened.append(store)

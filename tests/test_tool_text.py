@@ -256,3 +256,30 @@ def test_utf8_text_read_in_an_ascii_locale_is_said_to_be_utf8(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2 and "is UTF-8 text" in done.stderr, done.stderr
     assert "PYTHONUTF8=1" in done.stderr and "not UTF-8" not in done.stderr
+
+
+def test_a_long_first_look_is_said_on_a_terminal_and_a_second_look_is_quiet(
+        tmp_path, monkeypatch, capsys):
+    # the first look at a large file checked every row for seconds (12 s at 20 million
+    # values) with nothing on the screen
+    import pty
+
+    from _tools import read_terminal
+
+    from hpstore.store.sqlite import checkmarks
+
+    monkeypatch.setattr(checkmarks, "LONG_CHECK", 5, raising=False)  # (small for large)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TERM", "xterm")
+    path = str(tmp_path / "large.db")
+    end_trials(open_oracle(path, max_trials=10), ["COMPLETED"] * 4).close()
+    shown = []
+    for _ in range(2):
+        leader, follower = pty.openpty()
+        with open(follower, "w", encoding="utf-8", closefd=True) as screen:
+            monkeypatch.setattr(sys, "stderr", screen)
+            assert main(["summary", path]) == 0
+        shown.append(read_terminal(leader))
+    assert "Checking every row of the file" in shown[0] and shown[0].endswith("\r\x1b[2K")
+    assert shown[1] == ""  # marked: only what is new is checked
+    assert "Checking" not in capsys.readouterr().out  # (stdout stays the command's)

@@ -25,11 +25,17 @@ import json
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 #: tables whose rows are checked from the last mark on; the others are small and
 #: checked whole every time
 GROWING = ("trials", "observations", "transitions")
+#: rows to check past which a check is said before it runs (seconds of work, at millions)
+LONG_CHECK = 200_000
+#: told what runs, before a check of more rows than LONG_CHECK: set by a command that
+#: shows a status line (None: nothing is said, as for the library's own opens)
+on_long_check: Callable[[str], None] | None = None
 _KEEP = 200  # files remembered; the oldest marks are dropped first
 
 

@@ -313,18 +313,24 @@ def check_contents(conn: sqlite3.Connection, path: Path | None = None) -> None:
     key = checkmarks.file_key(path, conn) if path is not None else None
     marks = checkmarks.load(key)
     reached: dict[str, int] = {}
+    starts: dict[str, int] = {}
+    for table in checkmarks.GROWING:
+        # the table's last row now, read before the check: rows added while it runs are
+        # checked again next time, never skipped
+        (top,) = conn.execute(_LAST_ROW[table]).fetchone()
+        after = marks.get(table, 0)
+        if top is None or top < after:
+            after = 0  # rows were removed since: check them all
+        reached[table], starts[table] = int(top or 0), after
+    told = checkmarks.on_long_check
+    if told is not None and sum(reached[t] - starts[t] for t in starts) > checkmarks.LONG_CHECK:
+        told("Checking every row of the file, as at a first look here (later looks check "
+             "only what is new)")
     for table in _CONTENT_CHECKS:
         columns, objects, query = _CONTENT_CHECKS[table]
         params: tuple[int, ...] = ()
         if table in checkmarks.GROWING:
-            # the table's last row now, read before the check: rows added while it runs
-            # are checked again next time, never skipped
-            (top,) = conn.execute(_LAST_ROW[table]).fetchone()
-            after = marks.get(table, 0)
-            if top is None or top < after:
-                after = 0  # rows were removed since: check them all
-            reached[table] = int(top or 0)
-            params = (after,)  # the growing tables' checks start after a row number
+            params = (starts[table],)  # the growing tables' checks start after a row
         row = conn.execute(query, params).fetchone()
         if row is None:
             continue
