@@ -61,7 +61,12 @@ def open_search(database: str, *, check: bool = True) -> Any:
     """
     line = StatusLine(sys.stderr)
     shown: list[str] = []
-    checkmarks.on_long_check = lambda text: (shown.append(text), line.show(text))
+
+    def say(text: str) -> None:
+        shown.append(text)
+        line.show(text)
+
+    checkmarks.on_long_check = say
     try:
         store = open_store(database, read_only=True, check=check)
     finally:

@@ -338,6 +338,27 @@ def test_a_resumed_search_builds_nothing_until_search_which_still_refuses_a_chan
     assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 1
 
 
+def test_a_history_returned_under_several_objectives_is_scored_on_them(tmp_path):
+    # KerasTuner's conversion of a History adds the combined value itself, which the
+    # oracle refuses reported: every trial of such a run_trial failed
+    class Fits(kt.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            model = self.hypermodel.build(trial.hyperparameters)
+            return model.fit(X, Y, validation_split=0.25, epochs=2, verbose=0)
+
+    tuner = Fits(build, objective=["val_loss", keras_tuner.Objective("val_accuracy", "max")],
+                 max_trials=2, seed=3, directory=str(tmp_path), project_name="p",
+                 max_consecutive_failed_trials=1)
+    tuner.search()
+    ended = list(tuner.oracle.trials.values())
+    assert [t.status for t in ended] == ["COMPLETED", "COMPLETED"]
+    for t in ended:  # the best epoch's val_loss - val_accuracy, as computed from the file
+        history = t.metrics.get_history("val_loss")
+        accuracy = t.metrics.get_history("val_accuracy")
+        assert min(h.value[0] - a.value[0] for h, a in zip(history, accuracy)) == (
+            pytest.approx(t.score))
+
+
 def test_given_hyperparameters_and_objectives_of_kerastuner(tmp_path):
     hp = kt.HyperParameters()
     hp.Fixed("lr", 0.01)

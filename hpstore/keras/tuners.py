@@ -502,7 +502,7 @@ def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
     # (a list inside: what one execution returned, a fit's Histories of its trainings,
     # say, averaged first as KerasTuner's conversion does)
     checked = [_to_metrics(r, objective) if isinstance(r, list) else
-               to_metrics(tuner_utils.convert_to_metrics_dict(r, objective)
+               to_metrics(_history_metrics(r, objective)
                           if isinstance(r, keras.callbacks.History) else r, objective)
                for r in items]
     if len(checked) == 1:
@@ -510,6 +510,16 @@ def _to_metrics(results: Any, objective: Any) -> dict[str, float]:
     # each metric over the executions that returned it, as KerasTuner averages them
     return {name: float(value) for name, value in
             tuner_utils.average_metrics_dicts(checked).items()}
+
+
+def _history_metrics(history: Any, objective: Any) -> dict[str, Any]:
+    """A History's best epoch's logs, as KerasTuner converts it, without the combined value
+    it adds for several objectives (``multi_objective``): the oracle computes that from
+    the objectives' metrics, and refuses it reported."""
+    metrics = dict(tuner_utils.convert_to_metrics_dict(history, objective))
+    if isinstance(objective, kt_objective.MultiObjective):
+        metrics.pop(objective.name, None)
+    return metrics
 
 
 def _histories(results: Any) -> bool:
