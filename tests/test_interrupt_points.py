@@ -96,3 +96,33 @@ def test_a_ctrl_c_as_the_oracle_closes_leaves_it_usable_and_closes_nothing_else(
     reopened = open_oracle(path, max_trials=10)
     assert sorted(t.status for t in reopened.trials.values()).count("COMPLETED") == 4
     reopened.close()
+
+
+def test_an_interrupted_wait_gives_back_no_file_lock_another_thread_holds(tmp_path):
+    # a Ctrl-C in a thread waiting for the thread lock gave back the file's lock, which
+    # another thread of the process had just taken (between its flock and its count): a
+    # worker of another process then ran beside it
+    import threading as _threading
+    import time
+
+    from hpstore.store.sqlite.locks import FileMutex
+
+    path = tmp_path / "lock" / "oracle.lock"
+    mutex = FileMutex(path, what="the oracle lock")
+    mutex._pid = os.getpid()
+    mutex._lock_current_file(time.monotonic() + 5, 5)  # the other thread's flock, depth 0
+
+    class Interrupted:  # the wait for the thread lock, interrupted
+        def __init__(self, lock):
+            self.lock = lock
+
+        def acquire(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+        def __getattr__(self, name):
+            return getattr(self.lock, name)
+
+    mutex._threads = Interrupted(_threading.RLock())
+    with pytest.raises(KeyboardInterrupt):
+        mutex.acquire(5)
+    assert not lock_is_free(path)  # still the other thread's

@@ -129,7 +129,10 @@ class FileMutex:
             # A Ctrl-C may land anywhere here, even as a call returns: whatever was taken
             # is given back, the file's lock first (kept, every other worker would wait
             # for it while this process lives), then the thread lock, to its count before.
-            if self._depth == 0 and self._fd is not None and self._pid == os.getpid():
+            # (only by the thread that took the thread lock here: another thread may hold
+            # the file's lock at depth 0 yet, between its flock and its count)
+            if (held_count(self._threads) > held and self._depth == 0
+                    and self._fd is not None and self._pid == os.getpid()):
                 with contextlib.suppress(OSError):
                     _unlock(self._fd)
             release_to(self._threads, held)
