@@ -128,3 +128,24 @@ def test_a_position_asked_again_after_other_projects_wrote_still_sees_its_own_ne
     other.record_metrics(theirs.trial_id, [("loss", "min", 3, 9.0)])
     assert [o.value for _, _, o in project.observations_since(position)] == [2.0]
     assert [c.to_status for c in project.transitions(after=0)] == ["RUNNING"]
+
+
+def test_a_position_asked_again_after_another_project_was_replaced_sees_its_own_next(store):
+    # the other project's rows deleted, their ids are given again, here to this project's
+    # next values: a reader that had found nothing up to them must not skip them
+    project = store.create_project(new_project())
+    other = store.create_project(new_project("other"))
+    mine, theirs = start(project, store, "a"), start(other, store, "b")
+    project.record_metrics(mine.trial_id, [("loss", "min", 0, 1.0)])
+    for step in range(5):
+        other.record_metrics(theirs.trial_id, [("loss", "min", step, 9.0)])
+    position, logged = project.last_observation(), project.last_transition()
+    assert project.observations_since(position) == []
+    assert project.transitions(after=logged) == []
+    store.create_project(new_project("other"), replace=True)
+    for step in range(1, 6):
+        project.record_metrics(mine.trial_id, [("loss", "min", step, float(step))])
+    later = start(project, store, "c")
+    assert [o.value for _, _, o in project.observations_since(position)] == [1.0, 2.0, 3.0,
+                                                                            4.0, 5.0]
+    assert [c.trial_id for c in project.transitions(after=logged)] == [later.trial_id]

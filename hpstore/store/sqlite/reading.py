@@ -495,16 +495,24 @@ class ReadingMixin:
         ``after`` starts): past a stretch known to hold none of them."""
         newest = int(self.db.query(f"SELECT coalesce(max(id), 0) FROM {table}")[0][0])
         quiet = self.__dict__.setdefault("_quiet", {}).get(table)
-        # (newest below the stretch's end: rows at the top were deleted, a project removed,
-        # and their ids will be given again; the stretch says nothing of them)
-        if quiet is not None and quiet[0] <= int(after) < quiet[1] <= newest:
+        # The stretch holds while its last row is the one it ended on: rows at the top
+        # deleted (a project replaced or removed) give their ids again, maybe to this
+        # project's next rows, and the row the stretch ended on is then gone or another.
+        if (quiet is not None and quiet[0] <= int(after) < quiet[1] <= newest
+                and self._row_at(table, quiet[1]) == quiet[2]):
             return newest, quiet[1]
         return newest, int(after)
 
     def _quiet_until(self, table: str, after: int, newest: int) -> None:
         """Remember that no row of this project lies after ``after`` up to ``newest``."""
         if newest > int(after):
-            self.__dict__.setdefault("_quiet", {})[table] = (int(after), newest)
+            self.__dict__.setdefault("_quiet", {})[table] = (
+                int(after), newest, self._row_at(table, newest))
+
+    def _row_at(self, table: str, row: int) -> tuple[Any, ...] | None:
+        """What tells the row ``row`` of ``table`` from another given its id later."""
+        found = self.db.query(f"SELECT trial, at FROM {table} WHERE id = ?", (row,))
+        return tuple(found[0]) if found else None
 
     def last_observation(self) -> int:
         """The row id of the project's newest observation (0 when there is none)."""
