@@ -39,7 +39,7 @@ from hpstore.store.postgresql.database import STATISTICS_AT, Closing
 from hpstore.store.postgresql.liveness import SESSION_LIVES
 from hpstore.store.postgresql.names import check_names
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS
-from hpstore.store.records import TrialRecord, dumps, is_identity_name
+from hpstore.store.records import BOOKKEEPING, TrialRecord, dumps, is_identity_name
 from hpstore.store.rows import trial_record
 from hpstore.trial import TrialStatus
 
@@ -85,8 +85,8 @@ _AND_STATE = (
     "(SELECT 1 FROM trial) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value) ")
 _INSERT_TRIAL = f"{_INSERT_INTO}FROM lock WHERE {_NEVER_RUN}{_AND_STATE}SELECT id FROM trial"
 # a value's name k that tells what was tried (as hpstore.store.records.is_identity_name)
-_IDENTITY_NAME = ("(k NOT IN ('tuner/epochs', 'tuner/initial_epoch', 'tuner/bracket', "
-                  "'tuner/round'))")
+_IDENTITY_NAME = "(k NOT IN (%s))" % ", ".join(  # noqa: UP031 (names of ours, not a user's)
+    f"'{name}'" for name in sorted(BOOKKEEPING - {"tuner/trial_id"}))
 # ... and one decided ahead of the lock (see DecidingMixin._decide_ahead): written only
 # if, under the decision lock, the project's settings, its next number and its space are
 # those it was decided on, no trial waits in the queue, and no trial runs; or, for a

@@ -84,6 +84,14 @@ _STARTS_LOG_FIRST = STARTS % {"p": "?", "starts": _LOG_FIRST}
 _STARTS_TRIALS_FIRST = STARTS % {"p": "?", "starts": _TRIALS_FIRST}
 
 
+# the newest row of a table, and what tells one of its rows from another given its id
+# later (see ReadingMixin._quiet_start)
+_NEWEST_ROW = {"observations": "SELECT coalesce(max(id), 0) FROM observations",
+               "transitions": "SELECT coalesce(max(id), 0) FROM transitions"}
+_ROW_AT = {"observations": "SELECT trial, at FROM observations WHERE id = ?",
+           "transitions": "SELECT trial, at FROM transitions WHERE id = ?"}
+
+
 class ReadingMixin:
     """The reads of :class:`hpstore.store.sqlite.project.SQLiteProject`."""
 
@@ -493,7 +501,7 @@ class ReadingMixin:
     def _quiet_start(self, table: str, after: int) -> tuple[int, int]:
         """(the table's newest row id now, where a walk for this project's rows after
         ``after`` starts): past a stretch known to hold none of them."""
-        newest = int(self.db.query(f"SELECT coalesce(max(id), 0) FROM {table}")[0][0])
+        newest = int(self.db.query(_NEWEST_ROW[table])[0][0])
         quiet = self.__dict__.setdefault("_quiet", {}).get(table)
         # The stretch holds while its last row is the one it ended on: rows at the top
         # deleted (a project replaced or removed) give their ids again, maybe to this
@@ -511,7 +519,7 @@ class ReadingMixin:
 
     def _row_at(self, table: str, row: int) -> tuple[Any, ...] | None:
         """What tells the row ``row`` of ``table`` from another given its id later."""
-        found = self.db.query(f"SELECT trial, at FROM {table} WHERE id = ?", (row,))
+        found = self.db.query(_ROW_AT[table], (row,))
         return tuple(found[0]) if found else None
 
     def last_observation(self) -> int:
