@@ -139,6 +139,8 @@ class Held:  # the database's lock: the late thread's first write waits for the 
         return lock.acquire(*args, **kwargs)
     def release(self):
         lock.release()
+    def __getattr__(self, name):  # (how many times a thread holds it, and whether)
+        return getattr(lock, name)
 
 db._thread_lock = Held()
 late = threading.Thread(target=complete_one, args=(oracle, "late"), daemon=True)

@@ -99,8 +99,9 @@ def history_section(search: Search) -> str:
             steps[-1] = (steps[-1][0], y)
             continue
         steps += [(x, steps[-1][1]), (x, y)] if steps else [(x, y)]
-    steps.append((f.px(1.0), steps[-1][1]))
-    out.append(path(path_d(steps), BEST_LINE, 2))
+    if steps:  # (no line while no trial has completed: stopped ones do not compete)
+        steps.append((f.px(1.0), steps[-1][1]))
+        out.append(path(path_d(steps), BEST_LINE, 2))
     for t in search.trials:
         if t.score is not None:
             x, y, edge = f.point(t.number, t.score)

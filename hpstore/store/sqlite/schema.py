@@ -152,8 +152,9 @@ def check(rows: Iterable[tuple[int, str, str, str, str | None]], where: str) -> 
     # them gives hpstore's file back, which a backup would not do better
     added = [o for o in extra if o[:2] not in changed and o[0] != "table"]
     if added and len(added) == len(extra) and not missing:
-        advice = ("If they are your own, keep them in another file (ATTACH it) and drop "
-                  "them here: " + " ".join(f"DROP {kind.upper()} {_quoted(name)};"
+        advice = ("If they are your own, keep them out of the file (a view as a TEMP VIEW "
+                  "of your session, an index on a copy of the rows in a file of yours) and "
+                  "drop them here: " + " ".join(f"DROP {kind.upper()} {_quoted(name)};"
                                             for kind, name, _, _ in added)
                   + " Else use the original file, or a backup of it.")
     else:
@@ -168,6 +169,9 @@ def check(rows: Iterable[tuple[int, str, str, str, str | None]], where: str) -> 
 _NAMED = 5  # differences a refusal names
 
 
+_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
+
+
 @functools.cache
 def _own_names() -> frozenset[str]:
     """The views and triggers hpstore writes, at any schema version."""
@@ -177,17 +181,20 @@ def _own_names() -> frozenset[str]:
 
 def guard(found: list[str]) -> Callable[[int, str | None, str | None, str | None, str | None],
                                         int]:
-    """An authorizer for a writer's connection: a statement that would run a trigger (or
-    read a view) hpstore did not write is refused as SQLite prepares it, its name put in
-    ``found``. The schema is compared with hpstore's as a file opens; this keeps a trigger
-    added afterwards, while workers have it open, from running in them (SQLite prepares
-    every statement again once the schema changed), at no cost to a statement prepared
-    before."""
+    """An authorizer for a writer's connection: a statement that would run a trigger
+    hpstore did not write, one that writes (inserts, updates or deletes rows), is refused
+    as SQLite prepares it, its name put in ``found``. The schema is compared with
+    hpstore's as a file opens; this keeps such a trigger added afterwards, while workers
+    have it open, from writing through them (SQLite prepares every statement again once
+    the schema changed), at no cost to a statement prepared before. (SQLite names the
+    common table expressions of hpstore's own reads as it names views, so reads are let
+    through; a trigger redefined under one of hpstore's own names is found at the file's
+    next opening.)"""
     own = _own_names()
 
     def authorize(action: int, first: str | None, second: str | None, database: str | None,
                   source: str | None) -> int:
-        if source is None or source in own:
+        if source is None or source in own or action not in _WRITES:
             return sqlite3.SQLITE_OK
         found.append(source)
         return sqlite3.SQLITE_DENY
