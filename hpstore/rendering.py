@@ -93,18 +93,46 @@ def _exception(lines: list[str]) -> list[str] | None:
 
 
 def _char_width(ch: str) -> int:
-    """The columns a terminal gives one character: 0 for a combining mark or a format
-    character, 2 for a wide or full-width one (CJK, most emoji), 1 for the rest."""
+    """The columns a terminal gives one character alone: 0 for a combining mark, a format
+    character or a Hangul vowel or final joined to its syllable, 2 for a wide or full-width
+    one (CJK, most emoji), 1 for the rest."""
     if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
         return 1 if ch == "\u00ad" else 0  # (a soft hyphen is shown)
+    if "\u1160" <= ch <= "\u11ff":  # (Hangul jungseong and jongseong: part of a syllable)
+        return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+_ZWJ, _EMOJI_STYLE = "\u200d", "\ufe0f"
+
+
+def _clusters(text: str) -> Iterator[tuple[int, int]]:
+    """(where each character a terminal draws as one ends, its columns): a character with
+    the marks after it, an emoji joined to others by zero-width joiners (a family: two
+    columns), one turned to an emoji by U+FE0F (two)."""
+    i, n = 0, len(text)
+    while i < n:
+        width = _char_width(text[i])
+        i += 1
+        while i < n:
+            ch = text[i]
+            if ch == _ZWJ and i + 1 < n:
+                width = max(width, _char_width(text[i + 1]))
+                i += 2
+            elif ch == _EMOJI_STYLE:
+                width, i = 2, i + 1
+            elif _char_width(ch) == 0:
+                i += 1
+            else:
+                break
+        yield i, width
 
 
 def display_width(text: str) -> int:
     """The columns ``text`` (one line, controls escaped) takes on a terminal."""
     if text.isascii():  # (the commonest case, and len() is its width)
         return len(text)
-    return sum(map(_char_width, text))
+    return sum(width for _, width in _clusters(text))
 
 
 def pad(text: str, width: int) -> str:
@@ -115,17 +143,20 @@ def pad(text: str, width: int) -> str:
 
 def cut_to_width(text: str, width: int, mark: str = "\u2026") -> str:
     """``text``, or as much of it as takes ``width`` columns with ``mark`` after it to
-    show it was cut. A wide character is never halved and a combining mark stays with
-    the character it marks."""
+    show it was cut (nothing when even the mark does not fit). A wide character is never
+    halved, and what a terminal draws as one character (a letter and its accents, an
+    emoji sequence) is never cut apart."""
     if display_width(text) <= width:
         return text
     room = width - display_width(mark)
-    used = 0
-    for i, ch in enumerate(text):
-        used += _char_width(ch)
-        if used > room:
-            return text[:i] + mark
-    return text  # (not reached: the text is wider than the room)
+    if room < 0:
+        return ""
+    used, kept = 0, 0
+    for end, columns in _clusters(text):
+        if used + columns > room:
+            break
+        used, kept = used + columns, end
+    return text[:kept] + mark
 
 
 def print_text(text: str, *, flush: bool = False) -> None:

@@ -283,3 +283,24 @@ def test_a_long_first_look_is_said_on_a_terminal_and_a_second_look_is_quiet(
     assert "Checking every row of the file" in shown[0] and shown[0].endswith("\r\x1b[2K")
     assert shown[1] == ""  # marked: only what is new is checked
     assert "Checking" not in capsys.readouterr().out  # (stdout stays the command's)
+
+
+@pytest.mark.parametrize(("text", "columns"), [
+    ("\U0001F468\u200d\U0001F469\u200d\U0001F467", 2),  # a family: one emoji of three
+    ("\u2764\ufe0f", 2),  # a heart turned to an emoji
+    ("\u1100\u1161", 2),  # a Hangul syllable written as its letters
+    ("e\u0301te\u0301", 3), ("日本", 4), ("plain", 5)])
+def test_what_a_terminal_draws_as_one_character_takes_its_columns(text, columns):
+    from hpstore.rendering import cut_to_width, display_width
+
+    assert display_width(text) == columns
+    cut = cut_to_width(text + "x" * 10, columns + 1)  # room for it and the mark only
+    assert cut == text + "\u2026"  # never cut inside it
+
+
+def test_a_cut_to_no_room_is_empty_and_a_cut_never_splits_an_emoji():
+    from hpstore.rendering import cut_to_width, display_width
+
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"
+    assert cut_to_width("abc", 0) == "" and display_width(cut_to_width("abc", 2)) == 2
+    assert cut_to_width(family + "abc", 2) == "\u2026"  # the family does not fit whole
