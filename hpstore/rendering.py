@@ -186,7 +186,9 @@ def redraws(stream: Any) -> bool:
         terminal = stream is not None and bool(stream.isatty())
     except (AttributeError, ValueError):  # (no isatty, or closed)
         return False
-    return terminal and os.environ.get("TERM", "") not in ("", "dumb")
+    term = os.environ.get("TERM")
+    # (a Windows console sets no TERM, and takes the sequences since Windows 10)
+    return terminal and (term not in ("", "dumb", None) or (term is None and os.name == "nt"))
 
 
 def csv_cell(value: Any, *, raw: bool = False) -> Any:
