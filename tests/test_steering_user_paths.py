@@ -285,14 +285,20 @@ def test_retiring_a_trial_whose_worker_was_killed_says_how_it_will_end(tmp_path,
 
 
 # -- a name declared in several branches ----------------------------------------------------
-@pytest.mark.parametrize("seed", range(6))
-def test_a_value_given_alone_takes_the_branch_whose_declaration_takes_it(tmp_path, seed):
+def twice_declared() -> hpstore.HyperParameters:
+    """``units`` 1 .. 10 under kind "a", 50 .. 200 under kind "b"."""
     hp = hpstore.HyperParameters()
     hp.Choice("kind", ["a", "b"])
     with hp.conditional_scope("kind", ["a"]):
         hp.Int("units", 1, 10)
     with hp.conditional_scope("kind", ["b"]):
         hp.Int("units", 50, 200)
+    return hp
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_value_given_alone_takes_the_branch_whose_declaration_takes_it(tmp_path, seed):
+    hp = twice_declared()
     oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=seed,
                                         database=tmp_path / "s.db")
     for given, kind in (({"units": 100}, "b"), ({"units": 5}, "a")):
@@ -353,12 +359,7 @@ def test_a_stand_in_for_an_oracle_of_ones_own_says_it_decides_no_trial(tmp_path)
 @pytest.mark.parametrize("seed", range(4))
 def test_a_value_no_declaration_of_a_twice_declared_name_takes_names_them_all(seed):
     # the message named the declaration of the branch the seeded fill happened to draw
-    hp = hpstore.HyperParameters()
-    hp.Choice("kind", ["a", "b"])
-    with hp.conditional_scope("kind", ["a"]):
-        hp.Int("units", 1, 10)
-    with hp.conditional_scope("kind", ["b"]):
-        hp.Int("units", 50, 200)
+    hp = twice_declared()
     oracle = hpstore.RandomSearchOracle("loss", max_trials=9, hyperparameters=hp, seed=seed)
     with pytest.raises(hpstore.ValuesOutsideSpaceError) as raised:
         oracle.enqueue_trial({"units": 30})
