@@ -304,3 +304,24 @@ def test_a_cut_to_no_room_is_empty_and_a_cut_never_splits_an_emoji():
     family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"
     assert cut_to_width("abc", 0) == "" and display_width(cut_to_width("abc", 2)) == 2
     assert cut_to_width(family + "abc", 2) == "\u2026"  # the family does not fit whole
+
+
+def test_check_says_on_a_terminal_what_it_reads_meanwhile(tmp_path, monkeypatch, capsys):
+    # check reads every page and every row (27 s at a gigabyte) with nothing shown until
+    # its first finding
+    import pty
+
+    from _tools import read_terminal
+
+    monkeypatch.setenv("TERM", "xterm")
+    path = str(tmp_path / "checked.db")
+    end_trials(open_oracle(path, max_trials=3), ["COMPLETED"]).close()
+    leader, follower = pty.openpty()
+    with open(follower, "w", encoding="utf-8", closefd=True) as screen:
+        monkeypatch.setattr(sys, "stderr", screen)
+        assert main(["check", path]) == 0
+    shown = read_terminal(leader)
+    assert "Checking every page and every row of the search ..." in shown
+    assert shown.endswith("\r\x1b[2K")  # cleared once done
+    out = capsys.readouterr().out
+    assert "integrity: ok" in out and "Checking" not in out

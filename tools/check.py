@@ -9,7 +9,7 @@ import sys
 from hpstore import queries
 from hpstore.errors import ForeignSchemaError, HpStoreError, ProjectChoiceError
 from hpstore.rendering import terminal_text
-from hpstore.tooling import open_search, run_tool, tool_parser
+from hpstore.tooling import StatusLine, open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     except HpStoreError:
         chosen = None
     problems = 0
+    # (every page and every row is read: seconds on a large file, tens at a gigabyte)
+    line = StatusLine(sys.stderr)
+    line.show("Checking every page and every row of the search")
     for what, fine, says in store.health():
         problems += not fine
-        print(terminal_text(f"{what}: {says}", keep_newlines=True))
+        line.clear()
+        print(terminal_text(f"{what}: {says}", keep_newlines=True), flush=True)
+        line.show("Checking every page and every row of the search")
+    line.clear()
     try:
         projects = ([chosen] if chosen is not None
                     else [store.open_project(r) for r in store.projects()])
