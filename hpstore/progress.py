@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from hpstore import queries
-from hpstore.rendering import cut_to_width, message_line, redraws, terminal_text
+from hpstore.rendering import cut_to_width, message_line, redraws, terminal_text, write_text
 from hpstore.store.contract import ProjectStore
 from hpstore.store.records import BOOKKEEPING
 
@@ -132,11 +132,7 @@ class Progress:
         if self.stream is None:
             return
         try:
-            try:
-                self.stream.write(text)
-            except UnicodeEncodeError:
-                encoding = getattr(self.stream, "encoding", None) or "ascii"
-                self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            write_text(self.stream, text)
             self.stream.flush()
         except BrokenPipeError:  # its reader is gone (piped into head, say)
             self.verbose, self.live = 0, False

@@ -170,12 +170,23 @@ def print_text(text: str, *, flush: bool = False) -> None:
     stream = sys.stdout
     if stream is None:  # (started with no standard output: print writes nothing either)
         return
+    write_text(stream, text + "\n")
+    if flush:
+        stream.flush()
+
+
+def write_text(stream: Any, text: str) -> None:
+    """Write ``text`` to ``stream``, a character its encoding cannot hold written as its
+    escape (``\\xf8``).
+
+    Raises:
+        OSError, ValueError: the stream cannot be written (a closed pipe, a closed file).
+    """
     try:
-        print(text, file=stream, flush=flush)
+        stream.write(text)
     except UnicodeEncodeError:
         encoding = getattr(stream, "encoding", None) or "ascii"
-        print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream,
-              flush=flush)
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def redraws(stream: Any) -> bool:

@@ -60,19 +60,12 @@ def open_search(database: str, *, check: bool = True) -> Any:
         DatabaseError, NotAnHpstoreFileError: it cannot be read as a search.
     """
     line = StatusLine(sys.stderr)
-    shown: list[str] = []
-
-    def say(text: str) -> None:
-        shown.append(text)
-        line.show(text)
-
-    checkmarks.on_long_check = say
+    checkmarks.on_long_check = line.show  # (the first look at a large file takes seconds)
     try:
         store = open_store(database, read_only=True, check=check)
     finally:
         checkmarks.on_long_check = None
-        if shown:
-            line.clear()
+        line.clear()
     opened = getattr(_COMMAND, "stores", None)
     if opened is not None:  # a command's, closed when it ends (see run_tool)
         opened.append(store)
@@ -350,16 +343,20 @@ class StatusLine:
         self.stream = stream
         # (None: the command was started with it closed)
         self.live = redraws(stream)
+        self.shown = False  # whether a line stands on the terminal now
 
     def show(self, text: str) -> None:
         if self.live and self.stream is not None:
             self.stream.write(f"\r\x1b[2K{terminal_text(text)} ...")
             self.stream.flush()
+            self.shown = True
 
     def clear(self) -> None:
-        if self.live and self.stream is not None:
+        """Take the line away; nothing is written when none is shown."""
+        if self.shown and self.stream is not None:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
+            self.shown = False
 
 
 def print_rows(text: str) -> None:

@@ -62,7 +62,7 @@ def create_schema(url: str, schema: str) -> str:
         EngineUnavailableError: psycopg 3 is not installed.
     """
     psycopg = load_psycopg(url)
-    sql = _sql(url)
+    from psycopg import sql
 
     with contextlib.closing(_admin(url)) as conn:
         try:

@@ -513,9 +513,10 @@ class ReadingMixin:
 
     def _quiet_until(self, table: str, after: int, newest: int) -> None:
         """Remember that no row of this project lies after ``after`` up to ``newest``."""
-        if newest > int(after):
-            self.__dict__.setdefault("_quiet", {})[table] = (
-                int(after), newest, self._row_at(table, newest))
+        quiet = self.__dict__.setdefault("_quiet", {})
+        known = quiet.get(table)
+        if newest > int(after) and (known is None or known[:2] != (int(after), newest)):
+            quiet[table] = (int(after), newest, self._row_at(table, newest))
 
     def _row_at(self, table: str, row: int) -> tuple[Any, ...] | None:
         """What tells the row ``row`` of ``table`` from another given its id later."""
