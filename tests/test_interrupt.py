@@ -33,6 +33,21 @@ def start(*args: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def finish(proc: subprocess.Popen) -> str:
+    """What the search printed once it ended; if it did not end in time, a failure that
+    shows where each of its threads was (the script dumps them on SIGUSR1)."""
+    try:
+        return proc.communicate(timeout=DEADLINE)[0]
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)
+        try:
+            out = proc.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.communicate()[0]
+        raise AssertionError(f"the search did not end in {DEADLINE} s:\n{out}") from None
+
+
 def count(db: str, where: str) -> int:
     if not os.path.exists(db):
         return 0
@@ -63,7 +78,7 @@ def status_log(db: str) -> list[tuple]:
 
 def ctrl_c(proc: subprocess.Popen) -> tuple[int, list[str]]:
     os.killpg(proc.pid, signal.SIGINT)
-    out = proc.communicate(timeout=DEADLINE)[0]
+    out = finish(proc)
     return proc.returncode, [line for line in out.splitlines() if line.strip()]
 
 
@@ -102,7 +117,7 @@ def test_ctrl_c_with_worker_processes(tmp_path):
                          f"again. {HINT}", f"Search interrupted; trials {b} and {a} were "
                          f"handed back to run again. {HINT}"), lines
     again = start(SCRIPT, db, "8")
-    assert again.communicate(timeout=DEADLINE)[0] and again.returncode == 0
+    assert finish(again) and again.returncode == 0
     assert count(db, "status = 'COMPLETED'") == 8
 
 
@@ -117,13 +132,13 @@ def test_sigterm_hands_the_trials_back_as_ctrl_c_does(tmp_path, workers):
         proc = start(SCRIPT, db, "8", "--block", *workers)
         wait_for_file(proc, db, "status = 'RUNNING'", running)
         os.killpg(proc.pid, signal.SIGTERM)
-        out = proc.communicate(timeout=DEADLINE)[0]
+        out = finish(proc)
         assert proc.returncode == 130, out
         assert_one_clean_message([line for line in out.splitlines() if line.strip()])
         assert count(db, "status = 'RUNNING'") == 0, status_log(db)
     assert count(db, "interruptions > 0 OR status = 'FAILED'") == 0, status_log(db)
     again = start(SCRIPT, db, "8")
-    assert again.communicate(timeout=DEADLINE)[0] and again.returncode == 0
+    assert finish(again) and again.returncode == 0
     assert count(db, "status = 'COMPLETED'") == 8
 
 
@@ -154,7 +169,7 @@ def test_workers_stopped_without_their_parent_do_not_leave_it_the_search(tmp_pat
     assert len(workers) == 2
     for pid in workers:
         os.kill(pid, sig)
-    out = proc.communicate(timeout=DEADLINE)[0]  # (were it to run trials, they block)
+    out = finish(proc)  # (were it to run trials, they block)
     lines = [line for line in out.splitlines() if line.strip()]
     if sig == signal.SIGINT:
         assert proc.returncode == 130
@@ -191,7 +206,7 @@ def test_workers_that_end_the_search_and_then_fail_at_exit_leave_it_finished(tmp
     # search() raised "All 2 worker processes died"
     db = str(tmp_path / "teardown.db")
     proc = start(SCRIPT, db, "6", "--workers", "2", "--fail-at-exit")
-    out = proc.communicate(timeout=DEADLINE)[0]
+    out = finish(proc)
     assert proc.returncode == 0 and "Search finished." in out, out
     assert "died" not in out
     # each failure is named, and not as a trial to run again
@@ -467,7 +482,7 @@ def test_ctrl_c_with_workers_says_which_trial_was_stopped_and_which_handed_back(
     marks.mkdir()
     db = str(tmp_path / "stopped.db")
     proc = start(str(script), db, str(marks))
-    out = proc.communicate(timeout=DEADLINE)[0]
+    out = finish(proc)
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[-1] == "interrupted", out
     assert_one_clean_message(lines[:-1])

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import faulthandler
 import os
+import signal
 import sys
 import time
 
@@ -103,4 +105,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # a test whose search does not end in time asks for every thread's stack (SIGUSR1)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     sys.exit(main())
