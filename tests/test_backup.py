@@ -373,3 +373,51 @@ def test_a_backup_at_the_limit_of_open_files_names_the_limit_not_the_search(tmp_
     else:
         raise AssertionError("no limit let the backup through")
     assert any("ulimit -n" in err for err in said), said  # (some limit stops it at an open)
+
+
+def test_a_backup_in_steps_copies_the_search_as_it_was_when_it_began(tmp_path, monkeypatch):
+    # The copy goes in steps (a progress line between them): trials written meanwhile, by
+    # another connection, are not in it, and the copy never starts over
+    from hpstore.store.sqlite import backup as copying
+
+    path = tmp_path / "s.db"
+    end_trials(open_oracle(str(path), max_trials=1000, seed=1), ["COMPLETED"] * 60).close()
+    monkeypatch.setattr(copying, "STEP_PAGES", 8)
+    seen: list[tuple[int, int]] = []
+    with open_oracle(str(path), max_trials=1000, seed=1) as writer:
+        def progress(done: int, total: int) -> None:
+            seen.append((done, total))
+            end_trials(writer, ["COMPLETED"])  # a worker's commit between two steps
+
+        trials, _, _ = copying.backup(path, tmp_path / "copy.db", progress)
+    assert trials == 60
+    assert len(seen) > 3 and seen[-1][0] == seen[-1][1]  # in steps, to its end
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})  # never again
+    assert len({total for _, total in seen}) == 1
+    conn = sqlite3.connect(tmp_path / "copy.db")
+    assert conn.execute("SELECT count(*) FROM trials").fetchone() == (60,)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM trials").fetchone()[0] > 60
+
+
+def test_a_backup_says_how_far_it_is_on_a_terminal(tmp_path, monkeypatch, capsys):
+    import pty
+
+    from _tools import read_terminal
+
+    from hpstore.store.sqlite import backup as copying
+    from tools.backup import main
+
+    path = tmp_path / "s.db"
+    small_search(path, n=20)
+    monkeypatch.setattr(copying, "STEP_PAGES", 8)
+    monkeypatch.setenv("TERM", "xterm")
+    leader, follower = pty.openpty()
+    with open(follower, "w", encoding="utf-8", closefd=True) as screen:
+        monkeypatch.setattr(sys, "stderr", screen)
+        assert main([str(path), str(tmp_path / "copy.db")]) == 0
+    shown = read_terminal(leader)
+    assert f"Copying {path}: 100% of" in shown, shown
+    assert "wrote " in shown and shown.count("\r\x1b[2K") >= 3
+    assert "Copying" not in capsys.readouterr().out  # (stdout stays the command's)

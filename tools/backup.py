@@ -15,7 +15,7 @@ from hpstore.errors import HpStoreError
 from hpstore.store.postgresql import is_url, redact
 from hpstore.store.sqlite import files
 from hpstore.store.sqlite.backup import backup
-from hpstore.tooling import run_tool, terminated_as_interrupted
+from hpstore.tooling import StatusLine, run_tool, terminated_as_interrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,17 @@ def main(argv: list[str] | None = None) -> int:
             f"hpstore backup writes a file, not into {redact(args.output)}: copy the search "
             f"into the database with `hpstore copy {args.database} URL`.")
     out = files.expanded(args.output)
-    with terminated_as_interrupted():  # (kill, timeout: the partial copy is removed)
-        trials, projects, running = backup(Path(args.database), out)
+    line = StatusLine(sys.stderr)  # (a large search takes seconds: said on a terminal)
+
+    def progress(done: int, total: int) -> None:
+        line.show(f"Copying {args.database}: {done * 100 // max(total, 1)}% of "
+                  f"{total / 1e6:,.1f} MB")
+
+    try:
+        with terminated_as_interrupted():  # (kill, timeout: the partial copy is removed)
+            trials, projects, running = backup(Path(args.database), out, progress)
+    finally:
+        line.clear()
     print(f"wrote {out}: {trials} trial(s) of {projects} project(s), "
           f"{out.stat().st_size} bytes, one file", file=sys.stderr)
     if running:

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from hpstore import process_limits
@@ -23,6 +24,9 @@ from hpstore.store.sqlite.schema import PAGE_SIZE
 # Names SQLite gives the files it keeps beside a database: a copy under such a name would
 # be taken for the log of another file.
 _COMPANIONS = ("-wal", "-shm", "-journal")
+
+#: pages copied between two calls of a backup's ``progress`` (4 MB of 1 KiB pages)
+STEP_PAGES = 4096
 
 
 def _partial_name(out: Path, token: str) -> str:
@@ -166,9 +170,12 @@ _ORPHAN_COPIED_RUNS = ("UPDATE trials SET pid = NULL WHERE status = 'RUNNING' "
                        "AND session IS NOT NULL")
 
 
-def backup(source: Path, out: Path) -> tuple[int, int, int]:
+def backup(source: Path, out: Path, progress: Callable[[int, int], None] | None = None
+           ) -> tuple[int, int, int]:
     """Copy the search file ``source`` into the new file ``out``; (trials, projects, trials
-    running in the source, which the copy runs again) copied.
+    running in the source, which the copy runs again) copied. ``progress(done, total)`` is
+    called with the bytes copied so far and the bytes to copy, every :data:`STEP_PAGES`
+    pages.
 
     Raises:
         HpStoreError: ``out`` exists, is a companion name, lies in the lock folder, or the
@@ -187,7 +194,16 @@ def backup(source: Path, out: Path) -> tuple[int, int, int]:
     try:
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
-            src.backup(dst)  # in one step, so one snapshot of the source
+            # One snapshot of the source, copied in steps: the read transaction held
+            # across them keeps every step on it (a step that began its own would see the
+            # workers' new commits, and SQLite would start the copy over, again and again
+            # on a busy search).
+            src.execute("BEGIN")
+            src.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # (its first read)
+            size = src.execute("PRAGMA page_size").fetchone()[0]
+            src.backup(dst, pages=STEP_PAGES, progress=None if progress is None else (
+                lambda _status, left, total: progress((total - left) * size, total * size)))
+            src.rollback()
             running = dst.execute(_ORPHAN_COPIED_RUNS).rowcount
             # WAL like every search file, and the only connection: closing leaves one file.
             dst.execute("PRAGMA journal_mode = WAL")
