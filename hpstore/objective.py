@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from hpstore.hyperparameters.base import unicode_problem
 
@@ -265,10 +265,10 @@ def create_objective(objective: Any) -> Objective:
         parts = list(dict.fromkeys(create_objective(o) for o in objective))
         return parts[0] if len(parts) == 1 else MultiObjective(parts)
     name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
-    if type(objective).__name__ == "Objective" and isinstance(name, str) and direction in (
-            "min", "max"):
-        # KerasTuner's own (a script ported to hpstore's oracles): the same two facts
-        return Objective(name, direction)
+    if type(objective).__name__ == "Objective" and isinstance(name, str):
+        # KerasTuner's own (a script ported to hpstore's oracles): the same two facts, a
+        # direction other than "min" or "max" refused as hpstore.Objective refuses it
+        return Objective(name, cast(str, direction))
     raise TypeError(
         "`objective` not understood, expected str or `Objective` object (or a list of them), "
         f"found: {objective!r}"

@@ -95,6 +95,12 @@ def test_values_a_custom_oracle_gives_in_another_type_are_one_set_of_values(tmp_
     ({"values": {}}, "must return a dict with a 'status'"),
     (None, "must return a dict with a 'status'"),
     ({"status": "RUNNING", "values": [1.0]}, "expected a dict of hyperparameter name"),
+    # values no hyperparameter takes: the trial ran, then its end was refused for them
+    # ("end the trial with the values it was given"), and it stayed RUNNING for ever
+    ({"status": "RUNNING", "values": {"x": 1.0, "y": 99, "c": "a"}}, "proposed y=99"),
+    ({"status": "RUNNING", "values": {"x": 1.0, "y": 2.5, "c": "a"}}, "proposed y=2.5"),
+    ({"status": "RUNNING", "values": {"x": 1.0, "y": 2, "c": "q"}}, "proposed c='q'"),
+    ({"status": "RUNNING", "values": {"x": 11.0, "y": 2, "c": "a"}}, "proposed x=11.0"),
 ])
 def test_a_populate_space_answer_outside_its_contract_is_named_and_nothing_recorded(
         db, response, says):

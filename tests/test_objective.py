@@ -329,5 +329,8 @@ def test_kerastuners_own_objective_is_taken_by_its_name_and_direction():
     theirs = Objective("val_auc", "max")
     assert create_objective(theirs) == hpstore.Objective("val_auc", "max")
     assert create_objective([theirs, "val_loss"]).metric_names == ["val_auc", "val_loss"]
-    with pytest.raises(TypeError, match="not understood"):
-        create_objective(Objective("val_auc", "upwards"))
+    # a direction hpstore refuses is refused in hpstore.Objective's words, not as an
+    # object "not understood"
+    for direction in ("upwards", "MIN", "maximize", None):
+        with pytest.raises(ValueError, match=f"received {direction!r}"):
+            create_objective(Objective("val_auc", direction))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import random
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -481,3 +482,66 @@ def test_threads_reading_a_trials_metrics_at_once_each_get_them(tmp_path):
             t.join(DEADLINE)
     oracle.close()
     assert seen == [(50, True)] * 300
+
+
+@pytest.mark.parametrize(("score", "best_step", "kept"), [
+    (np.float32(0.5), np.int64(1), (0.5, 1)),  # trial.best_step = np.argmin(losses)
+    (np.float64(0.25), np.int32(2), (0.25, 2)),
+    (0.5, None, (0.5, None))])
+def test_a_score_trial_of_ones_own_may_set_numpy_numbers(db, score, best_step, kept):
+    # stored as 8-byte BLOBs: every later read called the file damaged
+    oracle = open_oracle(db, max_trials=3)
+
+    def numpy_scores(trial):
+        trial.score, trial.best_step = score, best_step
+
+    oracle.score_trial = numpy_scores
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    stored = oracle.get_trial(trial.trial_id)
+    assert (stored.score, stored.best_step) == kept
+    assert type(stored.score) is float
+    assert oracle.get_best_trials(1)[0].trial_id == trial.trial_id
+    assert sqlite3.connect(db).execute("SELECT typeof(score), typeof(best_step) FROM trials"
+                                       ).fetchone()[0] == "real"
+
+
+@pytest.mark.parametrize(("score", "best_step", "named"), [
+    ("0.5", 1, "trial.score to '0.5'"), (True, 1, "trial.score to True"),
+    (np.array([0.1, 0.2]), 1, "trial.score to array"), (0.5, 1.5, "trial.best_step to 1.5"),
+    (0.5, "1", "trial.best_step to '1'"), (0.5, 2**64, "trial.best_step to 1844")])
+def test_a_score_trial_of_ones_own_setting_no_number_is_told_so(db, score, best_step, named):
+    oracle = open_oracle(db, max_trials=3)
+
+    def odd(trial):
+        trial.score, trial.best_step = score, best_step
+
+    oracle.score_trial = odd
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    with pytest.raises(hpstore.OracleContractError, match=r"score_trial set " + re.escape(named)):
+        oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).status == "RUNNING"  # nothing was written
+    del oracle.score_trial  # (the base one again: the run ends as it was reported)
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).score == 1.0
+
+
+def test_a_trial_whose_id_was_changed_does_not_end_another_workers_trial(db):
+    # it ended worker B's trial FAILED with A's values, and B was told its trial had ended
+    oracle = open_oracle(db, max_trials=5)
+    mine, theirs = oracle.create_trial("A"), oracle.create_trial("B")
+    oracle.update_trial(mine.trial_id, {"loss": 0.1})
+    ours = mine.trial_id
+    mine.trial_id, mine.status = theirs.trial_id, "COMPLETED"
+    with pytest.raises(hpstore.TrialNotRunningError, match=r"runs for 'B'.*handed to 'A'"):
+        oracle.end_trial(mine)
+    stored = oracle.get_trial(theirs.trial_id)
+    assert (stored.status, stored.values) == ("RUNNING", theirs.values)
+    oracle.update_trial(theirs.trial_id, {"loss": 0.2})  # B goes on
+    mine.trial_id = ours
+    oracle.end_trial(mine)
+    assert oracle.get_trial(ours).status == "COMPLETED"

@@ -20,7 +20,7 @@ from hpstore.hyperparameters.base import to_jsonable, unicode_problem
 from hpstore.hyperparameters.enumerate import count_configurations, iter_configurations
 from hpstore.oracle.draws import SeededDraws
 from hpstore.oracle.trials import KeptRun, trial_from
-from hpstore.oracle.values import as_held, completes, values_key
+from hpstore.oracle.values import completes, proposed, values_key
 from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
 from hpstore.store.decode import damaged
 from hpstore.store.records import TrialRecord
@@ -275,7 +275,7 @@ class DecidingMixin:
             if values is not context.fresh_values:
                 # as the search holds them: 3.0 of an Int is 3, so {"u": 3.0} and {"u": 3}
                 # are one set of values, never run twice
-                values = as_held(self._space, values)
+                values = proposed(self._space, values, type(self).__name__)
             if status != TrialStatus.RUNNING:
                 return Decision(status, trial_id, state=context.state)
             if values is context.fresh_values:  # drawn and looked up by random_values

@@ -8,6 +8,7 @@ hyperparameters the trial declared while it ran join the space.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
     DatabaseError,
+    InvalidMetricError,
+    OracleContractError,
     TrialLostError,
     TrialNotFoundError,
     TrialNotRunningError,
@@ -25,9 +28,9 @@ from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.trials import KeptRun, MetricRow, best_of, rows_of, trial_from
 from hpstore.oracle.values import held_as, stored_json, values_key
 from hpstore.store.contract import ProjectStore
-from hpstore.store.records import TrialRecord
+from hpstore.store.records import TrialRecord, fits_int64
 from hpstore.store.rows import check_running
-from hpstore.trial import Trial, TrialStatus, check_status
+from hpstore.trial import Trial, TrialStatus, check_metric, check_status
 
 if TYPE_CHECKING:
     from hpstore.hyperparameters import HyperParameters
@@ -223,6 +226,16 @@ class EndingMixin:
         """
         run, started = self._handed.get(record.trial_id, (None, None))
         check_running(record, run, started=started, logged=self._project.run_started)
+        given_to = getattr(trial, "tuner_id", None)
+        if given_to is not None and record.tuner_id is not None and \
+                given_to != record.tuner_id:
+            # (a Trial whose trial_id was changed by hand, or a run handed on: ending it
+            # would end another worker's run with this one's values)
+            raise TrialNotRunningError(
+                f"Trial {record.trial_id} runs for {record.tuner_id!r}, and the Trial given "
+                f"to end_trial was handed to {given_to!r}: its trial_id was changed since, "
+                "or the trial was handed on. Nothing was recorded; end each Trial as "
+                "create_trial gave it.")
         # (text for people: a lone surrogate, from a file name say, is shown escaped
         # rather than failing the end of the run)
         message = None if trial.message is None else str(trial.message).encode(
@@ -264,7 +277,7 @@ class EndingMixin:
                     space, changed = self._space, dict(values)
                     stored._hp_loader = lambda: space.with_values(changed)
                 self.score_trial(stored)
-                score, best_step = stored.score, stored.best_step
+                score, best_step = _own_score(self, stored.score, stored.best_step)
             if (score is None or math.isnan(score)) and not stopped:
                 status = TrialStatus.INVALID
                 if message is None:
@@ -286,6 +299,38 @@ class EndingMixin:
             raise RuntimeError(
                 f"Number of consecutive failures exceeded the limit of {limit}.\n"
                 + (message or ""))
+
+
+def _own_score(oracle: object, score: Any, best_step: Any) -> tuple[float | None, int | None]:
+    """The score and best step a ``score_trial`` of one's own set, as the store keeps them:
+    a float (a numpy or torch scalar's number too) and a whole number.
+
+    Raises:
+        OracleContractError: anything else (a string, a bool, an array, a step of 1.5);
+            nothing is written, and the trial still runs.
+    """
+    who = f"{type(oracle).__name__}.score_trial"
+    if score is not None:
+        try:
+            score = check_metric("score", score)
+        except InvalidMetricError:
+            raise OracleContractError(
+                f"{who} set trial.score to {score!r} (type {type(score).__name__}); a score "
+                "is a real number (a float, or a numpy or torch scalar) or None. Nothing was "
+                "recorded.") from None
+    if best_step is not None:
+        step = best_step
+        if not isinstance(step, bool) and callable(getattr(step, "item", None)):
+            with contextlib.suppress(Exception):
+                step = step.item()  # a numpy integer, a one-element tensor: its number
+        if isinstance(step, bool) or not isinstance(step, int) or not fits_int64(step):
+            raise OracleContractError(
+                f"{who} set trial.best_step to {best_step!r} (type "
+                f"{type(best_step).__name__}); a best step is a whole number, the step at "
+                "which the score was reached (int(...) of numpy's argmin, say), or None. "
+                "Nothing was recorded.")
+        best_step = step
+    return score, best_step
 
 
 def _unscored(rows: Sequence[MetricRow], name: str, parts: Sequence[str] = ()) -> str:

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hpstore.errors import OracleContractError
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import _same
 from hpstore.store.records import compact_json, is_identity_name
@@ -85,6 +86,27 @@ def held_as(hps: Sequence[HyperParameter], name: str, value: Any) -> Any:
     if problems:
         raise ValueError(problems[0])
     return value
+
+
+def proposed(space: HyperParameters, given: Mapping[str, Any], oracle: str) -> dict[str, Any]:
+    """The values ``oracle``'s ``populate_space`` proposed, each as the search holds it
+    (see :func:`as_held`).
+
+    Raises:
+        OracleContractError: a value no hyperparameter of its name takes (2.5 or 99 for an
+            ``Int`` from 1 to 3, a choice not among the choices): its trial would be refused
+            at its end, when it ran with them. Nothing is recorded.
+    """
+    held = dict(given)
+    for name, value in given.items():
+        try:
+            held[name] = held_as(space.space, name, value)
+        except ValueError as exc:
+            raise OracleContractError(
+                f"{oracle}.populate_space proposed {name}={value!r}, which its "
+                f"hyperparameter cannot take ({exc}). Nothing was recorded; propose values "
+                "inside the search space (a hyperparameter's random_sample gives one).") from None
+    return held
 
 
 def as_held(space: HyperParameters, given: Mapping[str, Any]) -> dict[str, Any]:
