@@ -484,21 +484,28 @@ def test_threads_reading_a_trials_metrics_at_once_each_get_them(tmp_path):
     assert seen == [(50, True)] * 300
 
 
+def scored_by_its_own(db: str, score: Any, best_step: Any) -> tuple[Any, Any]:
+    """An oracle whose score_trial sets ``score`` and ``best_step``, and its trial, reported
+    and ready to end COMPLETED."""
+    oracle = open_oracle(db, max_trials=3)
+
+    def own(trial):
+        trial.score, trial.best_step = score, best_step
+
+    oracle.score_trial = own
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    return oracle, trial
+
+
 @pytest.mark.parametrize(("score", "best_step", "kept"), [
     (np.float32(0.5), np.int64(1), (0.5, 1)),  # trial.best_step = np.argmin(losses)
     (np.float64(0.25), np.int32(2), (0.25, 2)),
     (0.5, None, (0.5, None))])
 def test_a_score_trial_of_ones_own_may_set_numpy_numbers(db, score, best_step, kept):
     # stored as 8-byte BLOBs: every later read called the file damaged
-    oracle = open_oracle(db, max_trials=3)
-
-    def numpy_scores(trial):
-        trial.score, trial.best_step = score, best_step
-
-    oracle.score_trial = numpy_scores
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    trial.status = "COMPLETED"
+    oracle, trial = scored_by_its_own(db, score, best_step)
     oracle.end_trial(trial)
     stored = oracle.get_trial(trial.trial_id)
     assert (stored.score, stored.best_step) == kept
@@ -513,15 +520,7 @@ def test_a_score_trial_of_ones_own_may_set_numpy_numbers(db, score, best_step, k
     (np.array([0.1, 0.2]), 1, "trial.score to array"), (0.5, 1.5, "trial.best_step to 1.5"),
     (0.5, "1", "trial.best_step to '1'"), (0.5, 2**64, "trial.best_step to 1844")])
 def test_a_score_trial_of_ones_own_setting_no_number_is_told_so(db, score, best_step, named):
-    oracle = open_oracle(db, max_trials=3)
-
-    def odd(trial):
-        trial.score, trial.best_step = score, best_step
-
-    oracle.score_trial = odd
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 1.0})
-    trial.status = "COMPLETED"
+    oracle, trial = scored_by_its_own(db, score, best_step)
     with pytest.raises(hpstore.OracleContractError, match=r"score_trial set " + re.escape(named)):
         oracle.end_trial(trial)
     assert oracle.get_trial(trial.trial_id).status == "RUNNING"  # nothing was written
