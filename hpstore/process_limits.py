@@ -55,6 +55,28 @@ def file_size_limit() -> int | None:
     return None if limit == resource.RLIM_INFINITY or limit < 0 else int(limit)
 
 
+def log_pages(path: Path | None, pages: int, page_size: int) -> int:
+    """How many pages the write-ahead log of the search file ``path`` may hold before it is
+    folded into the file: ``pages``, or fewer where the disk's free room (or this process's
+    file size limit, ``ulimit -f``) is under ten such logs. A log that outgrew what was left
+    stopped the search with the disk full (a 3 MB log holding 126 KB of trials on a small
+    disk), and freeing some room bought only a few trials more: it went on growing from
+    there until its next fold."""
+    if path is None:  # (a search in memory: no log)
+        return pages
+    frame = page_size + 24
+    try:
+        room = shutil.disk_usage(path.parent).free
+    except OSError:
+        return pages
+    limit = file_size_limit()
+    if limit is not None:
+        room = min(room, limit)
+    if room >= 10 * pages * frame:
+        return pages
+    return max(100, room // (10 * frame))
+
+
 def out_of_room(path: Path, text: str, page_size: int) -> tuple[str, str] | None:
     """(what ran out, what to do) when writing the search file ``path``, its log or its
     index failed (SQLite's ``text``) for want of room: this process's file size limit
@@ -63,9 +85,11 @@ def out_of_room(path: Path, text: str, page_size: int) -> tuple[str, str] | None
     neither did."""
     limit = file_size_limit()
     parts = [path.with_name(path.name + s) for s in ("", "-wal", "-shm")]
-    largest = max((p.stat().st_size for p in parts if p.exists()), default=0)
-    if limit is not None and largest + 2 * page_size > limit:
-        return (f"the file reached this process's file size limit of {limit} bytes "
+    sizes = {p: p.stat().st_size for p in parts if p.exists()}
+    largest = max(sizes, key=sizes.__getitem__, default=path)
+    if limit is not None and sizes.get(largest, 0) + 2 * page_size > limit:
+        what = "the file" if largest == path else f"its log {largest.name}"
+        return (f"{what} reached this process's file size limit of {limit} bytes "
                 f"(ulimit -f) ({text})", "raise the limit")
     if (inodes := no_free_inodes(path.parent, text)) is not None:
         return inodes

@@ -59,6 +59,37 @@ def complete_one(oracle: Oracle, tuner_id: str) -> tuple[str, float] | None:
     return trial.trial_id, trial.score
 
 
+def new_files_on_small_disks(folder: str) -> None:
+    """Run alone in a mount namespace: for each size of a small tmpfs, from one with no
+    room for a search file to one with room to spare, make a new search there and complete
+    a trial; then give the disk room and do it again. Prints, as JSON, for each size: the
+    first attempt's error (None when it worked), the names left in the folder, and the
+    second attempt's trials and integrity check."""
+    import subprocess
+
+    report = []
+    for kib in range(48, 132, 4):
+        disk = os.path.join(folder, f"d{kib}")
+        os.mkdir(disk)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", disk],
+                       check=True)
+        path = os.path.join(disk, "s.db")
+        first = None
+        try:
+            with open_oracle(path, max_trials=6) as oracle:
+                complete_one(oracle, "first")
+        except hpstore.HpStoreError as exc:
+            first = [type(exc).__name__, str(exc)]
+        left = sorted(os.listdir(disk))
+        subprocess.run(["mount", "-o", "remount,size=4m", disk], check=True)
+        with open_oracle(path, max_trials=6) as oracle:
+            complete_one(oracle, "again")
+        report.append({"kib": kib, "first": first, "left": left,
+                       "trials": query(path, "SELECT count(*) FROM trials")[0][0],
+                       "integrity": integrity(path)})
+    print(json.dumps(report))
+
+
 def become(uid: int) -> None:
     """Switch to an ordinary user when running as root (as CI does); an ordinary user stays
     who it is, and the file modes the tests set bite it all the same."""

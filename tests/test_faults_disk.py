@@ -503,3 +503,73 @@ def test_another_users_visit_leaves_nothing_that_stops_the_owner(visit):
         assert sorted(os.listdir(folder)) == names
         again = run_child(act_as, NOBODY, [("resume", "search", path)])
         assert again["resume"][0] == "ok", again
+
+
+def test_a_new_search_file_on_a_disk_without_room_for_it_is_not_left_damaged(tmp_path):
+    # Its log could not be folded into it as it closed (the disk full), which sqlite3's
+    # close() does not say: the file without its pages was put in place, and every later
+    # open, once there was room, called the search damaged
+    done = in_a_mount(tmp_path, "true", sys.executable, "-c",
+                      "import sys, _faults; _faults.new_files_on_small_disks(sys.argv[1])",
+                      str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    unmade = [disk for disk in report if "s.db" not in disk["left"]]
+    assert unmade and len(unmade) < len(report)  # (disks too small, and large enough)
+    for disk in report:
+        if disk["first"] is not None:
+            kind, said = disk["first"]
+            assert kind == "DatabaseError" and "is full" in said, disk
+            assert "damaged" not in said
+        assert disk["integrity"] == [["ok"]], disk  # room given: the search goes on
+        assert disk["trials"] == (1 if disk in unmade else 2), disk
+
+
+def limited_search(path: Path, before: bool) -> str:
+    """What a search in a process limited to files of 300,000 bytes (``ulimit -f``, set
+    before or after the search is opened) says as it fails, run until it does."""
+    limit = "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))\n"
+    script = ("import resource, sys, _faults, hpstore\n" + (limit if before else "")
+              + "oracle = _faults.open_oracle(sys.argv[1], max_trials=100_000)\n"
+              + ("" if before else limit)
+              + "try:\n"
+              "    while _faults.complete_one(oracle, 'w'):\n"
+              "        pass\n"
+              "except hpstore.DatabaseError as exc:\n"
+              "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=DEADLINE,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_search_under_a_file_size_limit_fills_the_file_not_its_log(tmp_path):
+    # the log, folded every 10,000 pages (10 MB), reached the limit at a 51 KB file: on a
+    # small disk or under a small limit the log is folded sooner
+    said = limited_search(tmp_path / "s.db", before=True)
+    assert "the file reached this process's file size limit of 300000 bytes" in said, said
+    assert (tmp_path / "s.db").stat().st_size > 300_000 * 0.9
+
+
+def test_a_file_size_limit_reached_by_the_log_names_the_log(tmp_path):
+    # "the file reached this process's file size limit": its log it was (a limit set once
+    # the search was open, its log then folded every 10,000 pages)
+    said = limited_search(tmp_path / "s.db", before=False)
+    assert "its log s.db-wal reached this process's file size limit of 300000 bytes " \
+           "(ulimit -f)" in said, said
+    assert (tmp_path / "s.db").stat().st_size < 300_000 / 2
+
+
+def test_a_search_on_a_small_disk_fills_it_with_trials_not_its_log(tmp_path):
+    # a 2 MB disk was full of log at about 30 trials, their data 15 KB
+    script = ("import sys, _faults\n"
+              "oracle = _faults.open_oracle(sys.argv[1] + '/s.db', max_trials=1000)\n"
+              "done = 0\n"
+              "while _faults.complete_one(oracle, 'w'):\n"
+              "    done += 1\n"
+              "oracle.close()\n"
+              "print(done)\n")
+    done = in_a_mount(tmp_path, 'mount -t tmpfs -o size=2m tmpfs "$1"', sys.executable, "-c",
+                      script, str(tmp_path))
+    assert done.returncode == 0 and done.stdout.split() == ["1000"], done.stderr

@@ -411,3 +411,22 @@ def check_schema(conn: sqlite3.Connection, where: Path | str) -> None:
     if rows:
         _not_newer(where, int(rows[0][0]))
     schema.check(rows, str(where))
+
+
+def check_built(building: Path, busy: int, pages: int) -> None:
+    """That a new search file built at ``building`` holds all its ``pages`` once its log
+    was folded in (``busy``: what the fold returned first, 0 when it was whole).
+
+    Raises:
+        DatabaseError: it does not (the fold could not write them: a disk with no room);
+            it is not linked into place, so nothing damaged is left at the search's name.
+    """
+    log = building.with_name(building.name + "-wal")
+    size = building.stat().st_size
+    if busy or size < pages * PAGE_SIZE or (log.exists() and log.stat().st_size):
+        room = process_limits.out_of_room(building, "database or disk is full", PAGE_SIZE)
+        why = room[0] if room else "its log could not be folded into it"
+        advice = room[1] if room else "check the disk"
+        raise DatabaseError(
+            f"The new search file could not be written whole ({why}); nothing was left at "
+            f"its name. {advice[:1].upper()}{advice[1:]} and run again.")

@@ -57,8 +57,8 @@ def fold(path: Path, conn: sqlite3.Connection) -> None:
         warnings.warn(
             f"{path}: its write-ahead log could not be folded into it as the search closed: "
             f"{cause}. Nothing is lost: the latest commits are in {path.name}-wal, which "
-            "must stay beside the file (the next process to open the search with room to "
-            "spare folds it in). Until then the file alone is not the whole search: copy it "
+            "must stay beside the file (it is folded in as the search goes on, or closes, with "
+            "room on its disk). Until then the file alone is not the whole search: copy it "
             "with `hpstore backup`, not `cp`.", UserWarning, stacklevel=1)
 
 

@@ -32,6 +32,7 @@ from hpstore.errors import (
 from hpstore.store.sqlite import closing, files, locks, names, shared
 from hpstore.store.sqlite.checks import (
     SQLITE_FAILURES,
+    check_built,
     check_schema,
     check_writable,
     inspect_database,
@@ -68,16 +69,14 @@ __all__ = ["APPLICATION_ID", "PAGE_SIZE", "SCHEMA_VERSION", "Database", "check_s
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 # SQLite folds the log into the file once it holds this many pages, and cuts the log file
 # back to this size when it starts it afresh: a log grown large beside a long reader
-# shrinks again once the reader is gone. Ten times SQLite's default: each fold costs two
-# flushes to disk, and a trial writes about 17 pages, so folds every ~600 trials instead of
-# every ~60 (on a busy disk, that halved a worker's time per trial).
+# shrinks again once the reader is gone. Ten times SQLite's default (fewer on a disk with
+# little room: process_limits.log_pages): each fold costs two flushes to disk, and a trial
+# writes about 17 pages, so folds every ~600 trials instead of every ~60.
 AUTOCHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 32 + AUTOCHECKPOINT_PAGES * (PAGE_SIZE + 24)  # header + frames, in bytes
 
 # The checks before opening live in checks.py; these names are what other modules import.
-_inspect_header = inspect_header
-_inspect_database = inspect_database
-
+_inspect_header, _inspect_database = inspect_header, inspect_database
 
 
 def _open_folder(folder: Path) -> int | None:
@@ -229,8 +228,9 @@ class Database:
             conn.execute(f"PRAGMA synchronous = {DURABILITY[self.durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit = {int(WAL_SIZE_LIMIT)}")
+            pages = process_limits.log_pages(self.path, AUTOCHECKPOINT_PAGES, PAGE_SIZE)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+            conn.execute(f"PRAGMA journal_size_limit = {32 + pages * (PAGE_SIZE + 24)}")
             conn.set_authorizer(guard(self._foreign))  # (a trigger added while it is open)
         except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
@@ -315,8 +315,14 @@ class Database:
             made = True
             try:
                 self._migrate(conn, new=True)
+                # Folded here, its outcome read: the fold as the connection closes says
+                # nothing when it fails (a disk with no room for the file's pages), and the
+                # file without its log would be linked into place damaged.
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
             finally:
-                conn.close()  # the only connection: the log is folded in and removed
+                conn.close()  # the only connection: what is left of the log is removed
+            check_built(building, busy, pages)
             if self.path.exists():  # an empty file a person made: the new one replaces it
                 os.replace(building, self.path)
             else:
