@@ -368,7 +368,11 @@ def _follow_parent() -> None:
         with contextlib.suppress(OSError):
             os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=watch, name="hpstore-parent-watch", daemon=True).start()
+    # No thread to be had (the limit on processes, ulimit -u, counts threads too): the
+    # worker runs its trials all the same, as the parent waits for it, rather than
+    # stopping the whole search; only a parent killed meanwhile goes unnoticed.
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=watch, name="hpstore-parent-watch", daemon=True).start()
 
 
 def _send_error(errors: Any, exc: Exception, tuner_id: str) -> None:

@@ -201,6 +201,17 @@ def test_ctrl_c_in_the_demo(tmp_path):
     assert count(db, "status = 'RUNNING'") == 0
 
 
+def test_workers_that_cannot_start_a_thread_run_the_search_all_the_same(tmp_path):
+    # the watch on the parent could not start (ulimit -u, which counts threads): a
+    # RuntimeError traceback, and the whole search stopped
+    db = str(tmp_path / "threads.db")
+    proc = start(SCRIPT, db, "6", "--workers", "2", "--no-threads")
+    out = finish(proc)
+    assert proc.returncode == 0 and "Search finished." in out, out
+    assert "RuntimeError" not in out
+    assert count(db, "status = 'COMPLETED'") == 6
+
+
 def test_workers_that_end_the_search_and_then_fail_at_exit_leave_it_finished(tmp_path):
     # a native library crashing at interpreter teardown: every trial COMPLETED, yet
     # search() raised "All 2 worker processes died"

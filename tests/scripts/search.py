@@ -1,13 +1,15 @@
 """A search script the tests start as separate processes.
 
 usage: search.py DB TRIALS [--workers N] [--hold-first] [--block] [--barrier DIR N]
-                 [--fail-at-exit] [--hooks DIR]
+                 [--fail-at-exit] [--no-threads] [--hooks DIR]
 
 --hold-first   whoever gets trial 0 on its first run holds it until killed
 --block        every trial waits until the process is interrupted (for Ctrl-C tests)
 --barrier D N  wait until N scripts have arrived in folder D before searching
 --fail-at-exit each worker process exits with code 134 at its very end (a native library
                crashing at interpreter teardown)
+--no-threads   a worker process cannot start a thread (the limit on processes, ulimit -u,
+               counts threads, and root is never held to it: so the limit is played here)
 --hooks DIR    KerasTuner's hooks each leave a file in DIR, named by the hook, the trial
                and the process
 """
@@ -20,6 +22,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 import time
 
 import hpstore
@@ -68,6 +71,12 @@ class ScriptTuner(hpstore.Tuner):
         return None
 
 
+if __name__ == "__mp_main__" and "--no-threads" in sys.argv:  # a worker (spawn)
+    def _refused(self):
+        raise RuntimeError("can't start new thread")
+
+    threading.Thread.start = _refused  # type: ignore[method-assign]
+
 if __name__ == "__mp_main__" and "--fail-at-exit" in sys.argv:  # a worker (spawn)
     atexit.register(os._exit, 134)  # registered first: run last, after the worker's end
 
@@ -82,6 +91,7 @@ def main() -> int:
     parser.add_argument("--block", action="store_true")
     parser.add_argument("--tuner-id", default=None)
     parser.add_argument("--fail-at-exit", action="store_true")
+    parser.add_argument("--no-threads", action="store_true")
     parser.add_argument("--hooks", default=None)
     args = parser.parse_args()
     oracle = hpstore.RandomSearchOracle("loss", max_trials=args.trials, seed=3,
