@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from _faults import NOBODY, become
-from _workers import open_oracle
+from _workers import DEADLINE, open_oracle
 
 import hpstore
 
@@ -627,6 +627,53 @@ def test_a_page_damaged_so_that_sqlite_runs_out_of_memory_is_named_as_damage(
     with pytest.raises(hpstore.NotAnHpstoreFileError, match=memory):
         hpstore.Oracle.attach(str(path)).get_trial(trial.trial_id)
     assert digest(path) == hashlib.sha256(bytes(data)).hexdigest()
+
+
+_NO_MEMORY_LEFT = """
+import resource, sys, hpstore
+from _workers import open_oracle
+oracle = open_oracle(sys.argv[1], max_trials=5)
+trial = oracle.create_trial("w")
+oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (used + 2_000_000, hard))
+hog = []
+for size in (100_000, 10_000, 1_000, 100):  # every byte the process may have
+    try:
+        while True:
+            hog.append(bytearray(size))
+    except MemoryError:
+        pass
+try:
+    for step in range(1, 50):
+        oracle.update_trial(trial.trial_id, {"loss": float(step)}, step=step)
+    said = ["no error", False, ""]
+except BaseException as exc:
+    hog.clear()
+    said = [type(exc).__name__, isinstance(exc, hpstore.NotAnHpstoreFileError), str(exc)]
+hog.clear()
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+print(said[0], said[1])
+print(said[2])
+trial.status = "COMPLETED"
+oracle.end_trial(trial)  # memory back: the search goes on
+print(oracle.get_trial(trial.trial_id).status)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc")
+def test_an_open_search_on_a_machine_out_of_memory_is_not_called_no_search(tmp_path):
+    # SQLite out of memory as the search ran was NotAnHpstoreFileError, the error of a
+    # file that is no search (code skipping such files would skip a healthy one)
+    done = subprocess.run([sys.executable, "-c", _NO_MEMORY_LEFT, str(tmp_path / "m.db")],
+                          capture_output=True, text=True, timeout=DEADLINE,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    kind, said, status = done.stdout.splitlines()
+    assert kind == "DatabaseError False", done.stdout
+    assert "unless this machine is short of memory" in said
+    assert status == "COMPLETED"
 
 
 def test_running_out_of_memory_in_python_code_is_not_called_damage(tmp_path):

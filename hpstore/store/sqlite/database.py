@@ -466,8 +466,8 @@ class Database:
 
     def _explain(self, exc: sqlite3.Error | MemoryError) -> DatabaseError:
         where = "the in-memory search" if self.memory else str(self.path)
-        if isinstance(exc, MemoryError):
-            return NotAnHpstoreFileError(
+        if isinstance(exc, MemoryError):  # (not called damaged: it may be the machine)
+            return DatabaseError(
                 f"{where} cannot be read: {unreadable(exc)}. `hpstore check {where}` "
                 "says whether it is damaged; if so, restore it from a backup.")
         text = str(exc)
