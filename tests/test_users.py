@@ -174,3 +174,24 @@ def test_a_search_made_with_umask_022_says_at_once_all_a_group_member_cannot_wri
         assert ask(alice, path, "alice")[0] == "COMPLETED"
     finally:
         shutil.rmtree(folder)
+
+
+def test_a_search_in_a_folder_only_its_owner_writes_names_the_folder_with_the_rest():
+    # the folder was left out: a group member did what the message said, and was then
+    # refused again for the folder
+    folder = lab_folder()
+    alice, bob = (NOBODY, 0o022), (OTHER_USER, 0o022)
+    try:
+        os.chown(folder, NOBODY, LAB)
+        os.chmod(folder, 0o2755)  # alice's folder, in the group, that only she writes
+        path = str(folder / "s.db")
+        assert ask(alice, path, "alice")[0] == "COMPLETED"
+        status, text = ask(bob, path, "bob")
+        assert status == "ReadOnlyDatabaseError", text
+        assert f"{folder} (" in text and "s.db.hpstore " in text, text
+        command = text.split("`")[1]
+        assert command.startswith(f"chmod g+w {folder} && chmod -R g+w "), command
+        subprocess.run(command, shell=True, check=True)  # (as the owner would: root here)
+        assert ask(bob, path, "bob")[0] == "COMPLETED"  # all there was to do
+    finally:
+        shutil.rmtree(folder)

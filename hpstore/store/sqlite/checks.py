@@ -181,8 +181,9 @@ def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
     if not hasattr(os, "geteuid"):  # (Windows: no owners to name)
         return []
     sidecar = lock_folder(path)
-    parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-             sidecar]
+    # (the folder holding the file too: SQLite makes the log and its index there)
+    parts = [path.parent, path, path.with_name(path.name + "-wal"),
+             path.with_name(path.name + "-shm"), sidecar]
     with contextlib.suppress(OSError):
         parts += sorted(sidecar.glob("*.lock"))
     found = []
@@ -210,10 +211,15 @@ def _not_shared(path: Path, theirs: list[tuple[Path, os.stat_result]]) -> str:
 
     shown = "; ".join(f"{p} ({owner(st.st_uid)}, {stat.filemode(st.st_mode)})"
                       for p, st in theirs)
-    tops = [p for p, _ in theirs if p.parent == path.parent]
-    if any(p.parent != path.parent for p, _ in theirs) and lock_folder(path) not in tops:
+    folder = path.parent
+    tops = [p for p, _ in theirs if p.parent == folder]
+    if any(p.parent not in (folder, folder.parent) for p, _ in theirs) and \
+            lock_folder(path) not in tops:
         tops.append(lock_folder(path))
-    command = "chmod -R g+w " + " ".join(shlex.quote(str(p)) for p in tops)
+    command = "chmod -R g+w " + " ".join(shlex.quote(str(p)) for p in tops) if tops else ""
+    if any(p == folder for p, _ in theirs):  # (the folder itself, not all it holds)
+        command = " && ".join(c for c in (f"chmod g+w {shlex.quote(str(folder))}", command)
+                              if c)
     return (f"{path} is read-only for you ({owner(os.geteuid())}): these parts of the "
             f"search belong to another user and you cannot write them: {shown}. hpstore "
             "writes every trial to the file, its log and its lock folder. To share the "
