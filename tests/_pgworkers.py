@@ -80,3 +80,85 @@ def hold_a_trial(url: str, ready: Any, info: Any, go: Any, outcome: Any) -> None
         oracle.close()
     except BaseException as exc:  # report everything to the parent
         outcome.put(f"CRASH {type(exc).__name__}: {exc}")
+
+
+class Held(hpstore.Oracle):
+    """Decides on the main thread at once; on another thread, only once ``go`` is set,
+    having set ``inside`` (its decision's transaction open, the search's lock held)."""
+
+    inside: Any = None
+    go: Any = None
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            self.inside.set()
+            self.go.wait(120)
+        values = self.random_values()
+        return {"status": "RUNNING", "values": values} if values else self.exhausted()
+
+
+def fork_inside_a_transaction(url: str, results: Any) -> None:
+    """In a fresh process: a thread's decision holds its transaction open while this thread
+    forks a child (the fork waits a moment for it, then goes past), and the child asks
+    for a trial on the same oracle. Puts ("ok", the child's answer, the thread's) or
+    ("error", text)."""
+    import multiprocessing as mp
+    import threading
+
+    try:
+        hp = hpstore.HyperParameters()
+        hp.Float("x", 0, 1)
+        oracle = Held("loss", max_trials=10, hyperparameters=hp, seed=1, database=url)
+        oracle.inside, oracle.go = threading.Event(), threading.Event()
+        oracle.store.db.timeout = 0.2  # (how long a fork waits for the transaction)
+        _one(oracle, "main")  # (a search under way: the thread's decision reads it)
+        thread_got: list[Any] = []
+        thread = threading.Thread(target=lambda: thread_got.append(_one(oracle, "thread")))
+        thread.start()
+        if not oracle.inside.wait(120):
+            raise RuntimeError("the thread never decided")
+        ctx = mp.get_context("fork")
+        answers = ctx.Queue()
+
+        def in_the_child() -> None:
+            oracle.store.db.timeout = 120  # (its own connection waits for the search's lock)
+            answers.put(_one(oracle, "child"))
+
+        child = ctx.Process(target=in_the_child)
+        child.start()  # forked past the thread's open decision
+        # the thread goes on once the child waits for the search's lock, which the thread
+        # holds (or, had it gone on in the parent's transaction, once it has answered)
+        deadline = time.monotonic() + 120
+        while answers.empty() and not _waiting_for_a_lock(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the child neither answered nor waited")
+            time.sleep(0.02)  # a pause between two looks at the server, not a synchronisation
+        oracle.go.set()
+        child_got = answers.get(timeout=120)
+        child.join(120)
+        thread.join(120)
+        results.put(("ok", child_got, thread_got[0] if thread_got else None))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}", None))
+
+
+def _waiting_for_a_lock(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND NOT granted").fetchone()[0])
+
+
+def _one(oracle: hpstore.Oracle, tuner_id: str) -> Any:
+    """A trial run to its end: (trial id, status), or the error's text."""
+    try:
+        trial = oracle.create_trial(tuner_id)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        return trial.trial_id, trial.status
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"

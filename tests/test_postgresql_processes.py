@@ -623,3 +623,60 @@ def test_an_opening_statement_needs_a_write_transaction():
         with pytest.raises(ValueError, match="opening statement"):
             store.db.transaction(lambda conn: None, begin=begin, opening=("SELECT 1", ()))
         store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_children_forked_while_a_thread_runs_trials_use_connections_of_their_own():
+    # a child forked while a parent thread was inside a transaction went on in it, on the
+    # parent's connection: a trial handed out that no table held, a duplicate-key error in
+    # the parent, or a child waiting for ever on the parent's connection lock
+    from _store import fork_children_while_a_thread_runs_trials
+
+    url = fresh_url()
+    results = CTX.Queue()
+    parent = CTX.Process(target=fork_children_while_a_thread_runs_trials,
+                         args=(url, 6, results))  # not a daemon: it has children
+    parent.start()
+    try:
+        status, reports, loop_errors = results.get(timeout=DEADLINE * 3)
+    finally:
+        parent.join(DEADLINE)
+        if parent.exitcode is None:
+            parent.kill()
+    assert status == "ok", reports
+    assert loop_errors == []
+    assert [r[2] for r in reports] == [None] * 6
+    ids = [t for r in reports for t in r[1]]
+    assert len(ids) == len(set(ids)) == 18
+    store = open_store(url, read_only=True)
+    project = store.open_project(store.projects()[0])
+    ended = {t.trial_id for t in project.trials() if t.status == "COMPLETED"}
+    assert set(ids) <= ended  # each child's trial is in the tables, ended
+    store.close()
+
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_child_forked_inside_another_threads_transaction_opens_its_own_connection():
+    # (deterministic: the fork goes past a transaction held open) the child ran in the
+    # parent's transaction, and the parent's thread then failed on a duplicate key
+    from _pgworkers import fork_inside_a_transaction
+
+    url = fresh_url()
+    results = CTX.Queue()
+    parent = CTX.Process(target=fork_inside_a_transaction, args=(url, results))
+    parent.start()
+    try:
+        status, child, thread = results.get(timeout=DEADLINE * 2)
+    finally:
+        parent.join(DEADLINE)
+        if parent.exitcode is None:
+            parent.kill()
+    assert status == "ok", child
+    assert isinstance(child, tuple) and isinstance(thread, tuple), (child, thread)
+    assert child[1] == thread[1] == "COMPLETED" and child[0] != thread[0]
+    store = open_store(url, read_only=True)
+    project = store.open_project(store.projects()[0])
+    trials = {t.trial_id: t.status for t in project.trials()}
+    assert len(trials) == 3 and trials[child[0]] == trials[thread[0]] == "COMPLETED"
+    store.close()

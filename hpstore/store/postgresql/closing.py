@@ -42,12 +42,32 @@ def track(db: Any) -> None:
     _DATABASES.add(db)
 
 
+_HELD_FOR_FORK: list[Any] = []
+
+
+def _before_fork() -> None:
+    # No thread of this process inside a transaction at the instant of a fork: the child
+    # would inherit the connection mid-transaction, and the lock of a thread it does not
+    # have. Bounded: a thread that holds on past the timeout is forked past, and the child
+    # starts afresh anyway.
+    for db in list(_DATABASES):
+        if db._lock.acquire(timeout=db.timeout):
+            _HELD_FOR_FORK.append(db._lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _HELD_FOR_FORK:
+        _HELD_FOR_FORK.pop().release()
+
+
 def _after_fork_in_child() -> None:
     # A parent's thread may have held a lock at the fork: the child starts afresh (and its
     # first statement opens a connection of its own).
+    _HELD_FOR_FORK.clear()
     for db in list(_DATABASES):
         db.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

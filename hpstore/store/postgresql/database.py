@@ -37,12 +37,7 @@ from hpstore.errors import (
     ServerUnavailableError,
 )
 from hpstore.store.postgresql import closing
-from hpstore.store.postgresql.diagnosis import (
-    committed,
-    lock_holders,
-    schema_gone,
-    why_read_only,
-)
+from hpstore.store.postgresql.diagnosis import committed, lock_holders, schema_gone, why_read_only
 from hpstore.store.postgresql.driver import (
     NO_IDLE_TIMEOUT,
     SESSION_SETTINGS,
@@ -695,5 +690,10 @@ class Database:
                 closing.end(conn, self._pid)
 
     def after_fork(self) -> None:
-        """In a forked child: this lock afresh (a parent's thread may have held it)."""
+        """In a forked child: this lock afresh (a parent's thread may have held it), and
+        no connection: the parent's, mid-transaction in another of its threads maybe, is
+        never used here (the next statement opens this process's own)."""
         self._lock = threading.RLock()
+        if self._conn is not None:
+            closing.ORPHANS.append(self._conn)
+        self._conn, self._depth, self._held = None, 0, 0
