@@ -117,6 +117,23 @@ def hold_a_trial(path: str, tuner_id: str, inside: Any, kind: str = "random") ->
     threading.Event().wait()
 
 
+def reported_by(target: Any, *args: Any) -> tuple[Any, ...]:
+    """What ``target(*args, results)`` puts on ``results``, run in a spawned process of its
+    own (not a daemon: it may fork children), killed if it does not end in time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    parent = ctx.Process(target=target, args=(*args, results))
+    parent.start()
+    try:
+        return tuple(results.get(timeout=DEADLINE * 3))
+    finally:
+        parent.join(DEADLINE)
+        if parent.exitcode is None:
+            parent.kill()
+
+
 def fork_children_while_a_thread_runs_trials(path: str, children: int, results: Any) -> None:
     """In a fresh process: one thread loops create_trial / end_trial on an oracle while this
     thread forks ``children`` processes that each run trials on the same oracle object.

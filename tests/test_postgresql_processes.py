@@ -630,19 +630,11 @@ def test_children_forked_while_a_thread_runs_trials_use_connections_of_their_own
     # a child forked while a parent thread was inside a transaction went on in it, on the
     # parent's connection: a trial handed out that no table held, a duplicate-key error in
     # the parent, or a child waiting for ever on the parent's connection lock
-    from _store import fork_children_while_a_thread_runs_trials
+    from _store import fork_children_while_a_thread_runs_trials, reported_by
 
     url = fresh_url()
-    results = CTX.Queue()
-    parent = CTX.Process(target=fork_children_while_a_thread_runs_trials,
-                         args=(url, 6, results))  # not a daemon: it has children
-    parent.start()
-    try:
-        status, reports, loop_errors = results.get(timeout=DEADLINE * 3)
-    finally:
-        parent.join(DEADLINE)
-        if parent.exitcode is None:
-            parent.kill()
+    status, reports, loop_errors = reported_by(fork_children_while_a_thread_runs_trials,
+                                               url, 6)
     assert status == "ok", reports
     assert loop_errors == []
     assert [r[2] for r in reports] == [None] * 6
@@ -661,17 +653,10 @@ def test_a_child_forked_inside_another_threads_transaction_opens_its_own_connect
     # (deterministic: the fork goes past a transaction held open) the child ran in the
     # parent's transaction, and the parent's thread then failed on a duplicate key
     from _pgworkers import fork_inside_a_transaction
+    from _store import reported_by
 
     url = fresh_url()
-    results = CTX.Queue()
-    parent = CTX.Process(target=fork_inside_a_transaction, args=(url, results))
-    parent.start()
-    try:
-        status, child, thread = results.get(timeout=DEADLINE * 2)
-    finally:
-        parent.join(DEADLINE)
-        if parent.exitcode is None:
-            parent.kill()
+    status, child, thread = reported_by(fork_inside_a_transaction, url)
     assert status == "ok", child
     assert isinstance(child, tuple) and isinstance(thread, tuple), (child, thread)
     assert child[1] == thread[1] == "COMPLETED" and child[0] != thread[0]

@@ -17,6 +17,7 @@ from _store import (
     fork_children_while_a_thread_runs_trials,
     grid_oracle,
     hold_a_trial,
+    reported_by,
     stall_in_create_trial,
     think_in_create_trial,
 )
@@ -408,16 +409,8 @@ def test_a_trial_left_running_by_this_process_is_not_waited_for(tmp_path, kind):
 def test_children_forked_while_a_thread_runs_trials_all_finish(tmp_path):
     path = str(tmp_path / "forked.db")
     open_oracle(path, max_trials=100_000).close()
-    results = CTX.Queue()
-    parent = CTX.Process(target=fork_children_while_a_thread_runs_trials,
-                         args=(path, 6, results))  # not a daemon: it has children
-    parent.start()
-    try:
-        status, reports, loop_errors = results.get(timeout=DEADLINE * 3)
-    finally:
-        parent.join(DEADLINE)
-        if parent.exitcode is None:
-            parent.kill()
+    status, reports, loop_errors = reported_by(fork_children_while_a_thread_runs_trials,
+                                               path, 6)
     assert status == "ok", reports
     assert loop_errors == []
     assert sorted(r[0] for r in reports) == [f"child-{i}" for i in range(6)]
