@@ -190,6 +190,29 @@ def test_each_process_has_its_own_tuner_id_and_kerastuner_tuner_id_is_honoured(
     assert rows(tmp_path / "b.db", "SELECT tuner_id FROM trial_overview") == [("gpu-3",)]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_tuner_inherited_by_forked_processes_names_each_apart(tmp_path, monkeypatch):
+    # a fork Pool's processes sharing one tuner all took its maker's id: the second to ask
+    # for a trial was refused (TunerIdInUseError), and the search stopped
+    monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
+    monkeypatch.delenv("HPSTORE_TUNER_ID", raising=False)
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path), project_name="a")
+    given = kt.RandomSearch(build, objective="val_accuracy", max_trials=1,
+                            directory=str(tmp_path), project_name="b", tuner_id="gpu-0")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: says its tuners' ids, and ends at once
+        os.write(write, f"{tuner.tuner_id} {given.tuner_id}".encode())
+        os._exit(0)
+    os.close(write)
+    said = os.read(read, 1000).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert said == f"worker-{pid} gpu-0"  # its own; the one given stays
+    assert tuner.tuner_id == f"worker-{os.getpid()}"
+
+
 def test_a_chief_left_in_the_environment_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")

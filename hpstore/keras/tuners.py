@@ -127,7 +127,7 @@ class Tuner(keras_tuner.Tuner):
             project_name=project_name, logger=logger, tuner_id=tuner_id, overwrite=overwrite,
             executions_per_trial=executions_per_trial, **kwargs)
         # KerasTuner calls every process "tuner0": here each needs its own.
-        self.tuner_id = tuner_id or default_tuner_id()
+        self.tuner_id = tuner_id
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
         self._last_fit: Any = None  # what the last execution's fit returned
@@ -137,6 +137,16 @@ class Tuner(keras_tuner.Tuner):
             self._populate_initial_space()
 
     oracle: Oracle
+
+    @property
+    def tuner_id(self) -> str:
+        """This worker's name: the one given, else ``default_tuner_id()`` of the process
+        running the search (a tuner a fork Pool's processes inherit names each apart)."""
+        return getattr(self, "_tuner_id", None) or default_tuner_id()
+
+    @tuner_id.setter
+    def tuner_id(self, value: str | None) -> None:
+        self._tuner_id = value or None
 
     @property
     def search_file(self) -> Any:
