@@ -325,7 +325,33 @@ def _default_sigterm_in_child() -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-os.register_at_fork(after_in_child=_default_sigterm_in_child)
+_blocked_for_fork = threading.local()
+
+
+def _block_sigterm_before_fork() -> None:
+    """While the search turns SIGTERM into Ctrl-C, hold SIGTERM back across fork: one that
+    reaches the child before its handler is reset (a Pool's terminate() right after it
+    started its workers) would otherwise be a KeyboardInterrupt there or be lost."""
+    blocked = signal.getsignal(signal.SIGTERM) is _sigterm_as_ctrl_c
+    _blocked_for_fork.on = blocked
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def _unblock_sigterm_after_fork() -> None:
+    if getattr(_blocked_for_fork, "on", False):
+        _blocked_for_fork.on = False
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _default_sigterm_in_child_unblocked() -> None:
+    _default_sigterm_in_child()
+    _unblock_sigterm_after_fork()
+
+
+os.register_at_fork(before=_block_sigterm_before_fork,
+                    after_in_parent=_unblock_sigterm_after_fork,
+                    after_in_child=_default_sigterm_in_child_unblocked)
 
 
 def ignore_sigterm_as_ctrl_c() -> Any:

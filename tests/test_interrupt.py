@@ -366,6 +366,40 @@ def test_a_pool_run_trial_forks_ends_its_workers_as_without_hpstore(tmp_path):
     assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr
 
 
+_SIGTERM_AS_IT_FORKS = """
+import os, signal, sys
+# a SIGTERM that reaches a child before hpstore's own fork hook gave it SIGTERM's default
+# (a Pool's terminate() as its workers start): registered first, this hook runs first
+os.register_at_fork(after_in_child=lambda: os.kill(os.getpid(), signal.SIGTERM))
+import hpstore
+
+def run_trial(trial):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)  # (it outlived the SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    ended = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+    print("ended" if ended else "outlived", flush=True)
+    return 1.0
+
+hp = hpstore.HyperParameters()
+hp.Int("x", 1, 99)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=1, database=sys.argv[1],
+                                    seed=1, hyperparameters=hp)
+hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+"""
+
+
+def test_a_sigterm_reaching_a_child_as_it_forks_ends_it(tmp_path):
+    # it was raised as Ctrl-C inside a fork hook, where Python swallows it ("Exception
+    # ignored"), and the child lived on: a Pool worker blocked for ever, and the search
+    done = subprocess.run([sys.executable, "-c", _SIGTERM_AS_IT_FORKS, str(tmp_path / "f.db")],
+                          capture_output=True, text=True, env=ENV, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ended"], done.stdout + done.stderr
+    assert "KeyboardInterrupt" not in done.stderr
+
+
 _EXITS_IN_A_TRIAL = """
 import signal, sys
 import hpstore
