@@ -229,8 +229,8 @@ class Database:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             pages = process_limits.log_pages(self.path, AUTOCHECKPOINT_PAGES, PAGE_SIZE)
-            conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
-            conn.execute(f"PRAGMA journal_size_limit = {32 + pages * (PAGE_SIZE + 24)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+            conn.execute(f"PRAGMA journal_size_limit = {int(32 + pages * (PAGE_SIZE + 24))}")
             conn.set_authorizer(guard(self._foreign))  # (a trigger added while it is open)
         except SQLITE_FAILURES as exc:
             raise self._explain(exc) from None
