@@ -544,3 +544,17 @@ def test_a_trial_whose_id_was_changed_does_not_end_another_workers_trial(db):
     mine.trial_id = ours
     oracle.end_trial(mine)
     assert oracle.get_trial(ours).status == "COMPLETED"
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_an_oracle_in_memory_says_it_cannot_be_copied(how):
+    # "cannot be shared with another process" for a copy.copy, with no other process
+    import copy
+    import pickle
+
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space())
+    oracle.create_trial("w")
+    do = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": pickle.dumps}[how]
+    with pytest.raises(hpstore.HpStoreError, match="cannot be copied, pickled or sent"):
+        do(oracle)
+    assert len(oracle.trials) == 1  # the search itself goes on

@@ -289,8 +289,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._store.memory:
-            raise HpStoreError("An in-memory search cannot be shared with another process; "
-                               "give the Oracle a database= path.")
+            # (pickle, copy.copy and copy.deepcopy all come here)
+            raise HpStoreError("An oracle of an in-memory search cannot be copied, pickled "
+                               "or sent to another process: its trials live in this object "
+                               "alone. Give the Oracle a database= path.")
         from hpstore.store.postgresql import is_url
 
         args, kwargs = self._init_args
