@@ -55,11 +55,21 @@ HEADERS = {
 }
 
 
-def allowed_hosts(name: str, port: int) -> set[str]:
-    """The Host headers that name a server on this machine listening as ``name``:``port``
-    (a browser leaves the default port 80 out)."""
-    names = ("127.0.0.1", "localhost", "[::1]", name.lower())
-    return {f"{h}:{port}" for h in names} | (set(names) if port == 80 else set())
+def allowed_hosts(name: str) -> set[str]:
+    """The host names a request to a server on this machine listening as ``name`` may be
+    addressed to. Any port: a forward (``ssh -L 9000:127.0.0.1:8080``, an editor's or a
+    container's) reaches it on a port of its own, and what keeps out a web page whose name
+    was pointed at 127.0.0.1 (DNS rebinding) is the name, not the port."""
+    return {"127.0.0.1", "localhost", "[::1]", name.lower()}
+
+
+def host_name(header: str) -> str:
+    """The host name of a Host header, its port left out ("[::1]:8080" is "[::1]")."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[:host.find("]") + 1] if "]" in host else host
+    name, colon, port = host.rpartition(":")
+    return name if colon and port.isdigit() else host
 
 
 def is_loopback(host: str) -> bool:
@@ -208,8 +218,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, head: bool) -> None:
         if not self.server.host_allowed(self.headers.get("Host", "")):
             self.send(403, "text/plain; charset=utf-8",
-                      b"This dashboard answers requests addressed to its own host and port "
-                      b"only.\n", head=head)
+                      b"This dashboard answers requests addressed to this machine's own "
+                      b"names only (127.0.0.1, localhost, [::1]).\n", head=head)
             return
         parts = urlsplit(self.path)
         try:
@@ -272,13 +282,13 @@ class DashboardServer(ThreadingHTTPServer):
         self.loopback = is_loopback(host)
         name = f"[{host}]" if ":" in host else host
         self.url = f"http://{name}:{self.port}/"
-        self.allowed = allowed_hosts(name, self.port)
+        self.allowed = allowed_hosts(name)
 
     def host_allowed(self, host: str) -> bool:
         """Whether a request's Host header names this server. Bound to this machine only,
         the server answers its own names only, so that a web page whose name was pointed
         at 127.0.0.1 (DNS rebinding) cannot read the search through it."""
-        return not self.loopback or host.strip().lower() in self.allowed
+        return not self.loopback or host_name(host) in self.allowed
 
 
 class Running:
