@@ -319,10 +319,12 @@ def _default_sigterm_in_child() -> None:
     """A process forked while the search runs (a ``multiprocessing.Pool`` of ``run_trial``'s)
     is not the search: its SIGTERM ends it, as without hpstore. ``Pool.terminate`` ends its
     workers so; raising KeyboardInterrupt in them printed tracebacks, and one that died
-    holding its queue's lock hung the Pool, and the search with it."""
+    holding its queue's lock hung the Pool, and the search with it. A SIGTERM held back
+    across the fork (see _block_sigterm_before_fork) arrives once the default is back."""
     with contextlib.suppress(ValueError, OSError):
         if signal.getsignal(signal.SIGTERM) is _sigterm_as_ctrl_c:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _unblock_sigterm_after_fork()
 
 
 _blocked_for_fork = threading.local()
@@ -344,14 +346,9 @@ def _unblock_sigterm_after_fork() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-def _default_sigterm_in_child_unblocked() -> None:
-    _default_sigterm_in_child()
-    _unblock_sigterm_after_fork()
-
-
 os.register_at_fork(before=_block_sigterm_before_fork,
                     after_in_parent=_unblock_sigterm_after_fork,
-                    after_in_child=_default_sigterm_in_child_unblocked)
+                    after_in_child=_default_sigterm_in_child)
 
 
 def ignore_sigterm_as_ctrl_c() -> Any:

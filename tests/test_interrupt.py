@@ -324,6 +324,16 @@ def test_a_sigterm_handler_set_during_the_search_stays_after_it():
         signal.signal(signal.SIGTERM, previous)
 
 
+# The end of each script below: a Tuner's search of that many trials with its run_trial.
+_SEARCH = """
+hp = hpstore.HyperParameters()
+hp.Int("x", 1, 99)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials={trials},
+                                    database=sys.argv[1], seed=1, hyperparameters=hp)
+hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+"""
+
+
 _POOL_IN_RUN_TRIAL = """
 import multiprocessing as mp, os, signal, sys
 import hpstore
@@ -346,11 +356,7 @@ def run_trial(trial):
     with mp.get_context("fork").Pool(2) as pool:  # its exit ends the workers with SIGTERM
         return float(sum(pool.map(square, [x, x + 1, x + 2])))
 
-hp = hpstore.HyperParameters()
-hp.Int("x", 1, 99)
-oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=6, database=sys.argv[1],
-                                    seed=1, hyperparameters=hp)
-hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+""" + _SEARCH.format(trials=6) + """
 print("done", sum(t.status == "COMPLETED" for t in oracle.trials.values()))
 """
 
@@ -382,12 +388,7 @@ def run_trial(trial):
     print("ended" if ended else "outlived", flush=True)
     return 1.0
 
-hp = hpstore.HyperParameters()
-hp.Int("x", 1, 99)
-oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=1, database=sys.argv[1],
-                                    seed=1, hyperparameters=hp)
-hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
-"""
+""" + _SEARCH.format(trials=1)
 
 
 def test_a_sigterm_reaching_a_child_as_it_forks_ends_it(tmp_path):
@@ -410,12 +411,7 @@ def run_trial(trial):
     return float(trial.hyperparameters.values["x"])
 
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # a cluster job's
-hp = hpstore.HyperParameters()
-hp.Int("x", 1, 99)
-oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=4, database=sys.argv[1],
-                                    seed=1, hyperparameters=hp)
-hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
-"""
+""" + _SEARCH.format(trials=4)
 
 
 def test_a_program_that_exits_as_a_trial_runs_hands_the_trial_back(tmp_path):
