@@ -162,3 +162,36 @@ def _one(oracle: hpstore.Oracle, tuner_id: str) -> Any:
         return trial.trial_id, trial.status
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
+
+
+def blind_worker(url: str, ready: Any, info: Any, go: Any, outcome: Any) -> None:
+    """A worker whose liveness thread never sees its lock's connection drop by itself (as
+    if not scheduled while the server restarted): it wakes only when told, through its
+    pipe. Runs a trial, sets ``ready``, and once ``go`` is set (the server restarted
+    meanwhile) starts a trial and says which, with its token; once ``go`` is set again,
+    finishes it and says how that went."""
+    import select
+    import types
+
+    from hpstore.store.postgresql import liveness
+
+    real = select.select
+    liveness.select = types.SimpleNamespace(  # type: ignore[attr-defined]
+        select=lambda r, w, x: real(r[1:], w, x))  # (r: the connection, the wake pipe)
+    try:
+        oracle = oracle_on(url, 10)
+        _one(oracle, "blind")
+        ready.set()
+        go.wait(120)
+        go.clear()
+        trial = oracle.create_trial("blind")
+        info.put((trial.trial_id, oracle.store.session()))
+        go.wait(120)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        outcome.put("finished")
+        oracle.close()
+    except BaseException as exc:  # report everything to the parent
+        info.put(None)
+        outcome.put(f"{type(exc).__name__}: {exc}")

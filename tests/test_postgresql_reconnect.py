@@ -249,6 +249,46 @@ def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
     oracle.close()
 
 
+def test_a_trial_started_as_the_server_comes_back_waits_for_its_workers_lock():
+    """A restart drops a worker's two connections. Its work may reconnect before its
+    liveness thread has noticed the other: a trial it started then named a token whose lock
+    the new server did not hold, and the next worker to ask handed the running trial back
+    ("gone: Trial 046 is IDLE", now and then under load). Here the thread never notices
+    by itself: the trial starts only once the lock is held again."""
+    import multiprocessing as mp
+
+    import _pgworkers
+
+    ctx = mp.get_context("spawn")
+    url = fresh_url()
+    ready, info, go, outcome = ctx.Event(), ctx.Queue(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_pgworkers.blind_worker, args=(url, ready, info, go, outcome))
+    proc.start()
+    try:
+        assert ready.wait(DEADLINE)
+        found = server()
+        assert found is not None
+        found.restart("fast")
+        go.set()
+        started = info.get(timeout=DEADLINE)
+        assert started is not None, outcome.get(timeout=DEADLINE)
+        trial_id, token = started
+        other = _pgworkers.oracle_on(url, 10)
+        assert other.store.is_alive(token)  # its lock held on the new server
+        fresh = other.create_trial("other")
+        assert fresh.trial_id != trial_id  # the blind worker's trial was not handed back
+        other.update_trial(fresh.trial_id, {"loss": 2.0})
+        fresh.status = "COMPLETED"
+        other.end_trial(fresh)
+    finally:
+        go.set()
+    assert outcome.get(timeout=DEADLINE) == "finished"
+    proc.join(DEADLINE)
+    record = other.project.trial(trial_id)
+    assert (record.status, record.run, record.interruptions) == ("COMPLETED", 1, 0)
+    other.close()
+
+
 def test_a_liveness_connection_the_server_refuses_to_make_again_is_said_at_once():
     # an administrator made the workers' role NOLOGIN (a password rotated, say) and ended
     # its idle connections: the worker waited its whole timeout for the lock, then asked

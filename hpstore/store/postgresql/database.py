@@ -51,6 +51,7 @@ from hpstore.store.postgresql.driver import (
     lock_timeout_given,
     redact,
     sqlstate,
+    steady,
 )
 from hpstore.store.postgresql.schema import TABLES
 
@@ -86,19 +87,6 @@ MIN_SERVER_VERSION = 120000
 # The kinds of advisory lock hpstore takes, each with a class id of its own per schema
 # (two int4 keys: class, object), so two stores in one database never share one.
 KINDS = ("schema", "mutex", "decide", "log", "live", "observe")
-
-#: a clock that only moves forward, whatever is done to the wall clock, and counts the
-#: time the machine was suspended: CLOCK_BOOTTIME (Linux); CLOCK_MONOTONIC on another
-#: Unix; time.monotonic where there is no clock_gettime (Windows, whose monotonic clock
-#: counts suspended time)
-if hasattr(time, "clock_gettime"):
-    _STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
-
-    def _steady() -> float:
-        return time.clock_gettime(_STEADY_CLOCK)
-else:  # pragma: no cover (Windows)
-    _steady = time.monotonic
-
 
 def lock_class(kind: str, schema: str) -> int:
     """The advisory-lock class id of ``kind`` in ``schema`` (a positive int4)."""
@@ -172,7 +160,9 @@ class Database:
         self._idle: tuple[str, ...] = NO_IDLE_TIMEOUT
         #: (the server's clock, this machine's steady clock) read together on the last
         #: connection made (see now)
-        self._clock = (time.time(), _steady())
+        self._clock = (time.time(), steady())
+        #: called with each connection made again after one dropped (see store.session)
+        self.reconnected: Callable[[Any], None] | None = None
         closing.track(self)
         self.connect()
 
@@ -228,7 +218,7 @@ class Database:
     def _read_clock(self, conn: Any) -> None:
         """Measure how far the server's clock is from this machine's (to within half a
         round trip), and whether it is a standby, on each new connection."""
-        before = _steady()
+        before = steady()
         # (in the same round trip: floats read exactly whatever a URL's options or a pool
         # made of extra_float_digits; a run is told from another by the time it started,
         # read back: rounded, each report was written and its worker told the run lost)
@@ -244,7 +234,7 @@ class Database:
             "nullif(current_setting('search_path'), '')), false) END, CASE WHEN %s THEN "
             "set_config('default_transaction_read_only', 'on', false) END",
             (self.schema, self.schema, self.read_only)).fetchone()
-        self._clock = (float(server), (before + _steady()) / 2)
+        self._clock = (float(server), (before + steady()) / 2)
         self.standby = bool(standby)
 
     def now(self) -> float:
@@ -257,7 +247,7 @@ class Database:
         The server's clock is read when a connection is made, and carried on by this
         machine's steady clock, which no setting of its wall clock moves."""
         server, at = self._clock
-        return server + (_steady() - at)
+        return server + (steady() - at)
 
     def _learn(self, conn: Any) -> None:
         """The server's version and the schema this store lives in, read once."""
@@ -313,7 +303,7 @@ class Database:
         pause = 0.05
         while True:
             try:
-                return self.connect()
+                conn = self.connect()
             except DatabaseError as exc:
                 if exc is self._refusal:
                     # refused as it opened (the database dropped or renamed, the role or its
@@ -338,6 +328,10 @@ class Database:
                         f"Lost the connection to {self.location} ({first_line(cause)}) and "
                         f"could not reconnect within {RECONNECT_WAIT:g} s ({exc}). {after}"
                     ) from None
+            else:
+                if self.reconnected is not None:
+                    self.reconnected(conn)
+                return conn
             time.sleep(pause)  # the server restarting: try again shortly
             pause = min(pause * 2, 1.0)
 

@@ -39,6 +39,18 @@ KEEPALIVE_COUNT = 3
 VANISHED_AFTER = KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT  # seconds: 11
 CONNECT_TIMEOUT = 10  # seconds one attempt to connect may take
 
+#: a clock that only moves forward, whatever is done to the wall clock, and counts the
+#: time the machine was suspended: CLOCK_BOOTTIME (Linux); CLOCK_MONOTONIC on another
+#: Unix; time.monotonic where there is no clock_gettime (Windows, whose monotonic clock
+#: counts suspended time)
+if hasattr(time, "clock_gettime"):
+    _STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+    def steady() -> float:
+        return time.clock_gettime(_STEADY_CLOCK)
+else:  # pragma: no cover (Windows)
+    steady = time.monotonic
+
 
 def is_url(database: Any) -> bool:
     """Whether ``database`` names a PostgreSQL database (a libpq URL)."""

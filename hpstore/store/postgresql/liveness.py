@@ -11,7 +11,9 @@ A thread watches that connection. When it drops while the process lives (the ser
 restarted, the backend was terminated, the network failed for a moment), the thread
 reconnects and takes the same lock again, so a worker that is alive keeps its token. When
 the server restarted, every lock went at once: for a while after the server's start, a
-trial that started before it is taken for live (see ``SESSION_LIVES``). Otherwise, in the
+trial that started before it is taken for live (see ``SESSION_LIVES``), and a worker whose
+work reconnects first starts nothing until its lock is held again (see
+:meth:`Liveness.confirm`). Otherwise (its lock's backend alone ended), in the
 moment before the lock is taken again, another worker may find the token free and hand the
 trial back; the late worker's writes to it are then refused (its run is over), never
 recorded twice, and a Tuner goes on with its next trial.
@@ -190,6 +192,10 @@ class Liveness:
         #: connection (a role made NOLOGIN, a password changed): no wait undoes that
         self._refused: DatabaseError | None = None
         self._stop = threading.Event()
+        #: guards the lock's connection as the thread replaces it and :meth:`confirm`
+        #: marks it dropped; ``_dropped``: the connection found no longer holding the lock
+        self._swap = threading.Lock()
+        self._dropped: Any = None
         self._wake_r, self._wake_w = os.pipe()
         self.key = self._take_new()
         self.token = f"{_PREFIX}{self.key:08x}"
@@ -259,8 +265,9 @@ class Liveness:
             with contextlib.suppress(Exception):
                 conn.close()
             return False
-        self._conn = conn
-        self._held.set()
+        with self._swap:
+            self._conn = conn
+            self._held.set()
         return True
 
     def _watch(self) -> None:
@@ -282,20 +289,59 @@ class Liveness:
             if self._stop.is_set():
                 return
             if self._wake_r in ready:
-                continue
-            # Something arrived on a connection that sent nothing: a notice, or the server
-            # (or the network) ending it.
-            try:
-                conn.pgconn.consume_input()
-                alive = conn.pgconn.status == self.psycopg.pq.ConnStatus.OK
-                conn.pgconn.notifies()  # nothing is listened to; drop whatever came
-            except Exception:
-                alive = False
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 64)
+                if self._dropped is not conn:
+                    continue
+                alive = False  # (confirm found the server holds no lock for it)
+            else:
+                alive = self._still_open(conn)
             if not alive:
-                self._held.clear()
+                with self._swap:
+                    self._held.clear()
+                    self._conn = self._dropped = None
                 with contextlib.suppress(Exception):
                     conn.close()
-                self._conn = None
+
+    def _still_open(self, conn: Any) -> bool:
+        """Whether the connection lives, once something arrived on it that sent nothing: a
+        notice, or the server (or the network) ending it."""
+        try:
+            conn.pgconn.consume_input()
+            alive = conn.pgconn.status == self.psycopg.pq.ConnStatus.OK
+            conn.pgconn.notifies()  # nothing is listened to; drop whatever came
+        except Exception:
+            return False
+        return bool(alive)
+
+    def confirm(self, work: Any) -> None:
+        """On a connection of this process's work made again (``work``, after the last one
+        dropped): wait, if the server holds no lock for this worker, until the thread has
+        taken it again. A restart of the server drops both connections, and the thread may
+        not have noticed yet as the work goes on: a trial started meanwhile would name a
+        token whose lock is free on a server started before the trial, which no grace
+        covers, and the next worker to ask would hand it back while it runs.
+
+        Raises:
+            DatabaseError: as :meth:`ensure`.
+        """
+        if self.pid != os.getpid():
+            return  # a parent's, inherited through fork
+        before = self._conn
+        try:
+            free = work.execute("SELECT pg_try_advisory_xact_lock_shared(%s, %s)",
+                                (self.cls, self.key)).fetchone()[0]
+        except self.psycopg.Error:
+            return  # dropped again: the step's own statement says so next
+        if not free:
+            return  # held (only this worker takes its key)
+        with self._swap:
+            if before is not None and self._conn is before:
+                self._held.clear()
+                self._dropped = before
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self.ensure()
 
     def ensure(self) -> str:
         """The token, once the lock is held (waiting for the thread to take it again after

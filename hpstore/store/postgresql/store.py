@@ -200,6 +200,7 @@ class PostgresStore:
         if mine is None:
             # one lock for every store of this database in the process (see liveness.py)
             mine = self._liveness = liveness.shared(self.db)
+            self.db.reconnected = mine.confirm
         return mine.ensure()
 
     def now(self) -> float:
@@ -268,6 +269,7 @@ class PostgresStore:
 
     def close(self) -> None:
         mine, self._liveness = self._liveness, None
+        self.db.reconnected = None
         if mine is None and not self.read_only:
             # (a store that wrote without taking the lock, ending a trial another store
             # of the process started: the last closer gives up a lock kept for it)
