@@ -92,6 +92,26 @@ def test_a_nan_score_from_the_override_fails_the_trial_as_in_keras_tuner(tmp_pat
     assert [s for s, _ in stored(tmp_path / "p.db").values()] == ["FAILED"]
 
 
+def test_a_status_set_by_the_override_is_honoured_as_in_keras_tuner(tmp_path: Any) -> None:
+    # a run the override deems infeasible (INVALID) was recorded COMPLETED all the same
+    seen: list[str] = []
+
+    class Infeasible(kt.oracles.RandomSearchOracle):
+        def score_trial(self, trial: Any) -> None:
+            super().score_trial(trial)
+            seen.append(trial.status)
+            trial.status = "INVALID"
+
+    tuner = kt.Tuner(oracle=Infeasible(objective="val_loss", max_trials=1, seed=1,
+                                       max_retries_per_trial=1,
+                                       max_consecutive_failed_trials=1),
+                     hypermodel=build, directory=str(tmp_path), project_name="p")
+    with pytest.raises(RuntimeError, match="consecutive"):
+        search(tuner)
+    assert seen == ["COMPLETED", "COMPLETED"]  # run again once, then FAILED
+    assert [s for s, _ in stored(tmp_path / "p.db").values()] == ["FAILED"]
+
+
 @pytest.mark.parametrize("method", ["populate_space", "update_space"])
 @pytest.mark.parametrize("base", ["RandomSearchOracle", "HyperbandOracle"])
 def test_an_override_the_hpstore_oracle_answers_is_refused_when_written(

@@ -529,6 +529,59 @@ def test_a_score_trial_of_ones_own_setting_no_number_is_told_so(db, score, best_
     assert oracle.get_trial(trial.trial_id).score == 1.0
 
 
+@pytest.mark.parametrize(("reported", "score"), [([], None), ([3.0, 1.0, 2.0], 1.0)])
+def test_a_trial_its_worker_ends_stopped_stays_stopped(db, reported, score):
+    # a worker's own early stop, before any report, was recorded FAILED (as a run that
+    # could not be scored), and counted among the consecutive failures; KerasTuner keeps
+    # it STOPPED, and so does hpstore, scored on what it reported
+    oracle = open_oracle(db, max_trials=3, max_consecutive_failed_trials=1)
+    trial = oracle.create_trial("w")
+    for step, value in enumerate(reported):
+        oracle.update_trial(trial.trial_id, {"loss": value}, step=step)
+    trial.status = "STOPPED"
+    oracle.end_trial(trial)  # no RuntimeError "consecutive failures"
+    stored = oracle.get_trial(trial.trial_id)
+    assert (stored.status, stored.score, trial.status) == ("STOPPED", score, "STOPPED")
+    assert [c.to_status for c in oracle.project.transitions(trial_id=trial.trial_id)] == [
+        "RUNNING", "STOPPED"]
+    with pytest.raises(hpstore.TrialNotRunningError, match="has already ended"):
+        oracle.end_trial(trial)
+    assert oracle.create_trial("w").trial_id != trial.trial_id  # not run again
+
+
+@pytest.mark.parametrize(("set_to", "ends", "runs"), [
+    ("INVALID", "INVALID", 2), ("FAILED", "FAILED", 1), ("STOPPED", "STOPPED", 1),
+    ("COMPLETED", "COMPLETED", 1)])
+def test_the_status_a_score_trial_of_ones_own_sets_is_honoured(db, set_to, ends, runs):
+    # KerasTuner's end_trial keeps what score_trial made of the trial (a run deemed
+    # infeasible set INVALID, say); hpstore ignored it and recorded the trial COMPLETED
+    oracle = open_oracle(db, max_trials=3, max_retries_per_trial=1)
+    seen = []
+
+    def own(trial):
+        seen.append(trial.status)
+        trial.score, trial.best_step, trial.status = 0.5, 0, set_to
+
+    oracle.score_trial = own
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert seen == ["COMPLETED"]  # handed as it ends, as KerasTuner hands it
+    assert oracle.get_trial(trial.trial_id).status == trial.status == ends
+    del oracle.score_trial
+    again = oracle.create_trial("w")  # an INVALID run is run again (one retry left)
+    assert (again.trial_id == trial.trial_id) == (runs == 2)
+
+
+def test_a_score_trial_of_ones_own_setting_a_status_no_run_ends_with_is_told_so(db):
+    oracle, trial = scored_by_its_own(db, 0.5, 0)
+    oracle.score_trial = lambda t: setattr(t, "status", "RUNNING")
+    with pytest.raises(hpstore.OracleContractError, match=r"set trial\.status to 'RUNNING'"):
+        oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).status == "RUNNING"  # nothing was written
+
+
 def test_a_trial_whose_id_was_changed_does_not_end_another_workers_trial(db):
     # it ended worker B's trial FAILED with A's values, and B was told its trial had ended
     oracle = open_oracle(db, max_trials=5)

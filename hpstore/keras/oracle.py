@@ -365,6 +365,7 @@ class Oracle(keras_tuner.Oracle):
         theirs._hpstore_trial, theirs._hpstore_scorer = stored, scorer  # type: ignore[attr-defined]
         theirs.score = None
         self.score_trial(theirs)
+        stored.status = theirs.status  # (set to INVALID, say: honoured, as in KerasTuner)
         stored.score = None if theirs.score is None else float(theirs.score)
         stored.best_step = None if theirs.best_step is None else int(theirs.best_step)
 

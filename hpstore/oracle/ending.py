@@ -75,7 +75,9 @@ class EndingMixin:
         still RUNNING is taken as COMPLETED (KerasTuner's Tuner sets COMPLETED before it
         ends a trial; its oracle would leave one RUNNING); INVALID ones run again until
         they have had ``max_retries_per_trial`` retries, then FAILED; IDLE hands the trial
-        back to run again later without counting as a retry.
+        back to run again later without counting as a retry; STOPPED (an early stop of the
+        worker's own) ends it STOPPED, scored on what it reported. A ``score_trial`` of
+        one's own sets the score, and may set the status the trial ends with.
 
         Raises:
             TypeError: ``trial`` is not a Trial (a trial id, say).
@@ -89,6 +91,8 @@ class EndingMixin:
             ProjectRemovedError: another process removed or replaced the project.
             DatabaseError: the store failed as the end was written (a full disk, a server
                 gone): nothing of the end was written, and the trial is still RUNNING.
+            OracleContractError: a ``score_trial`` of one's own set a score, best step or
+                status no trial keeps; nothing is written, and the trial still runs.
             RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
                 (the trial is recorded FAILED first).
@@ -140,11 +144,11 @@ class EndingMixin:
             self._check_consecutive_failures(ending.message)
 
     def _not_ended_after_a_stop(self, trial_id: str) -> None:
-        """Raises TrialNotRunningError for a trial a rule stopped and this oracle ended."""
+        """Raises TrialNotRunningError for a trial this oracle ended STOPPED."""
         if self._ended_stopped and str(trial_id) in self._ended_stopped:
             raise TrialNotRunningError(
-                f"Trial {trial_id} is STOPPED (by the search's stopping rule) and its worker "
-                "has ended it: it has already ended. Nothing was recorded.")
+                f"Trial {trial_id} is STOPPED and its worker has ended it: it has already "
+                "ended. Nothing was recorded.")
 
     def _end(self, trial: Trial, status: str, kept: KeptRun | None) -> _Ending:
         """The end of the trial's run, written.
@@ -273,12 +277,16 @@ class EndingMixin:
                 score, best_step = best_of(rows, self.objective.name)
             else:  # one of one's own (a subclass's, or set on it): given the trial as it ran
                 stored = trial_from(record, self._space, self._project, rows=rows)
+                stored.status = status  # (as it ends, as KerasTuner hands it)
                 if written is not record.values_json:  # the worker changed them: those
                     space, changed = self._space, dict(values)
                     stored._hp_loader = lambda: space.with_values(changed)
                 self.score_trial(stored)
                 score, best_step = _own_score(self, stored.score, stored.best_step)
-            if (score is None or math.isnan(score)) and not stopped:
+                status = _own_status(self, stored.status, status, stopped)
+            # (a trial its worker ended STOPPED, its own early stop, is not a failure: as
+            # in KerasTuner it stays STOPPED, scored if it reported the objective)
+            if (score is None or math.isnan(score)) and status == TrialStatus.COMPLETED:
                 status = TrialStatus.INVALID
                 if message is None:
                     message = _unscored(rows, self.objective.name, self.objective.metric_names)
@@ -331,6 +339,27 @@ def _own_score(oracle: object, score: Any, best_step: Any) -> tuple[float | None
                 "Nothing was recorded.")
         best_step = step
     return score, best_step
+
+
+def _own_status(oracle: object, status: Any, ending: str, stopped: bool) -> str:
+    """The status a trial ends with once a ``score_trial`` of one's own has seen it:
+    ``status``, as it set it (INVALID for a run it deems infeasible, say), as KerasTuner
+    honours it; ``ending`` (the status it was handed) for a trial the search stopped,
+    unless it says FAILED.
+
+    Raises:
+        OracleContractError: a status a run cannot end with (RUNNING, IDLE, or no status);
+            nothing is written, and the trial still runs.
+    """
+    ends = (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.INVALID,
+            TrialStatus.FAILED)
+    if status not in ends:
+        raise OracleContractError(
+            f"{type(oracle).__name__}.score_trial set trial.status to {status!r}; a run "
+            f"ends {', '.join(ends)}. Nothing was recorded.")
+    if stopped and status != TrialStatus.FAILED:
+        return ending  # (stopped by the search: it stays STOPPED, whatever it was scored)
+    return str(status)
 
 
 def _unscored(rows: Sequence[MetricRow], name: str, parts: Sequence[str] = ()) -> str:
