@@ -333,6 +333,20 @@ def test_requests_through_a_forward_on_another_port_are_answered(url):
         assert fetch(url, "/api/projects", headers={"Host": host})[0] == 403, host
 
 
+def test_a_connection_that_sends_nothing_is_closed(url, monkeypatch):
+    # each held a thread for good: 3,000 half-open connections made 3,001 threads
+    import socket
+    from urllib.parse import urlsplit
+
+    from hpstore.dashboard import server as dashboard_server
+
+    monkeypatch.setattr(dashboard_server, "IDLE_TIMEOUT", 0.5)
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=DEADLINE) as idle:
+        assert idle.recv(1) == b""  # closed by the server, well before the test's deadline
+    assert api(url, "/api/projects")  # and the dashboard answers as before
+
+
 def test_one_trial_shows_values_metrics_per_step_status_log_and_traceback(url, search_file):
     page = api(url, "/api/trials", {"p": HOSTILE_PROJECT, "status": "FAILED"})
     failed = page["rows"][0]["trial_id"]

@@ -36,6 +36,10 @@ ASSETS = {"/assets/dashboard.js": ("dashboard.js", "text/javascript; charset=utf
 SHELL = "index.html"
 #: seconds an answer may take before the request gets a 503
 ANSWER_TIMEOUT = 120.0
+#: seconds a connection may wait to send its request, or to take in the answer, before it
+#: is closed: each open connection holds a thread, and one that sends nothing (a client
+#: gone without closing, or thousands opened on purpose) held it for good
+IDLE_TIMEOUT = 60.0
 #: query parameters a request may carry (a page sends a few; a plot draws at most five
 #: selected trials)
 MAX_FIELDS = 64
@@ -182,6 +186,10 @@ class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     server_version = "hpstore-dashboard"
     sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(IDLE_TIMEOUT)
 
     def do_GET(self) -> None:
         self.answer(head=False)
