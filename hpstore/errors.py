@@ -52,7 +52,7 @@ class ReadOnlyDatabaseError(DatabaseError):
 class FileIdentityError(DatabaseError):
     """A path does not name the one file hpstore must use: the search file has several
     names (hard links), was moved or replaced while open, or its lock folder is (or holds)
-    a symbolic link."""
+    a symbolic link, or is another user's that every user may write in."""
 
 
 class LockTimeoutError(DatabaseError):

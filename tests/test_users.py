@@ -107,6 +107,31 @@ def test_a_lock_folder_another_user_keeps_to_themself_is_said_so():
         shutil.rmtree(folder)
 
 
+def test_a_lock_folder_another_user_made_for_every_user_to_write_is_refused():
+    # in a folder every user writes (/tmp), another user who made <file>.hpstore first,
+    # mode 0777, could swap the new file hpstore builds in it for their own before it was
+    # linked into place (and its lock files likewise)
+    folder = Path(tempfile.mkdtemp(prefix="hpstore-users-"))
+    os.chmod(folder, 0o1777)
+    try:
+        path = str(folder / "s.db")
+        planted = folder / "s.db.hpstore"
+        planted.mkdir()
+        os.chown(planted, OTHER_USER, OTHER_USER)
+        os.chmod(planted, 0o777)
+        status, text = ask(NOBODY, path, "victim")
+        assert status == "FileIdentityError", text
+        assert "s.db.hpstore" in text and "every user may write" in text
+        assert not (folder / "s.db").exists() and list(planted.iterdir()) == []
+        assert ask(OTHER_USER, path, "owner")[0] == "COMPLETED"  # its owner's own folder
+        status, text = ask(NOBODY, path, "victim")  # the search exists now: still refused
+        assert status == "FileIdentityError", text
+        os.chmod(planted, 0o775)  # others may not write in it: a group's, say
+        assert ask(None, path, "root")[0] == "COMPLETED"
+    finally:
+        shutil.rmtree(folder)
+
+
 def lab_folder() -> Path:
     """A folder the group LAB shares: group-writable, its new files in the group (2775)."""
     folder = Path(tempfile.mkdtemp(prefix="hpstore-lab-"))

@@ -423,6 +423,7 @@ def check_lock_folder(folder: Path) -> None:
             f"{folder} is a file, but hpstore keeps its lock files in a folder of that name. "
             "Move the file away and run again."
         )
+    _refuse_planted(folder, st)
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -461,7 +462,33 @@ def make_lock_folder(folder: Path) -> Path:
         raise _refuse_link(folder, "hpstore's lock folder")
     if not stat.S_ISDIR(st.st_mode):
         raise DatabaseError(f"{folder} is not a folder; move it away and run again.")
+    _refuse_planted(folder, st)
     return folder
+
+
+def _refuse_planted(folder: Path, st: os.stat_result) -> None:
+    """Refuse a lock folder another user made and every user may write in: hpstore builds a
+    new search file there before linking it into place, and keeps its lock files there, so
+    whoever may write in it can swap either for their own. hpstore never makes one so
+    (0775 at most); another user does, first, in a folder everyone writes (``/tmp``).
+    Sharing in a group (2775 and umask 002, see README's File modes) is not refused.
+
+    Raises:
+        FileIdentityError: naming the folder and its owner.
+    """
+    if not st.st_mode & stat.S_IWOTH or st.st_uid in (os.geteuid(), 0):
+        return
+    try:
+        import pwd
+
+        owner = f"user {pwd.getpwuid(st.st_uid).pw_name!r}"
+    except (ImportError, KeyError):
+        owner = f"user id {st.st_uid}"
+    raise FileIdentityError(
+        f"hpstore's lock folder {folder} belongs to {owner} and every user may write in it "
+        f"(mode {stat.S_IMODE(st.st_mode):o}): any of them could swap the search's files "
+        "there for their own. Keep the search in a folder that only you or your group may "
+        f"write, or have its owner remove the lock folder (or run chmod o-w {folder}).")
 
 
 def open_lock_file(path: Path, *, exclusive: bool = False) -> int:
