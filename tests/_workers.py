@@ -140,6 +140,15 @@ def hold_trial(path: str, tuner_id: str, holding: Any, info: Any) -> None:
         time.sleep(1)
 
 
+def hold_trial_elsewhere(path: str, tuner_id: str, holding: Any, info: Any) -> None:
+    """As hold_trial, as a worker of another machine sharing the file (a network file
+    system's): its kernel's boot id is another."""
+    from hpstore.store.sqlite import machines
+
+    machines.MACHINE = "00000000-0000-4000-8000-00000000beef"
+    hold_trial(path, tuner_id, holding, info)
+
+
 def hold_until_released(path: str, tuner_id: str, holding: Any, release: Any,
                         outcome: Any) -> None:
     """Take a trial, then wait for ``release``; then end the trial, say how that went (an

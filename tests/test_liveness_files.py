@@ -6,6 +6,7 @@ SIGKILL.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -85,3 +86,35 @@ def test_liveness_files_of_ended_workers_are_swept_unless_a_trial_needs_them(tmp
         oracle.update_trial(held, {"loss": 1.0})
         oracle.end_trial(rescued)
     assert list(folder.glob("worker-*.alive")) == []
+
+
+def test_a_worker_beside_a_live_one_of_another_machine_is_refused(tmp_path):
+    # two machines writing one file over a network file system each keep the log's index
+    # in their own memory, and damage the file: the second to start is told, not let on
+    from _workers import hold_trial_elsewhere
+
+    import hpstore
+    from hpstore.store.sqlite import machines
+
+    assert machines.MACHINE  # (Linux: this kernel's boot id)
+    path = str(tmp_path / "shared.db")
+    holding, info = CTX.Event(), CTX.Queue()
+    other = CTX.Process(target=hold_trial_elsewhere, args=(path, "far", holding, info),
+                        daemon=True)
+    other.start()
+    assert holding.wait(DEADLINE)
+    held, _, pid = info.get(timeout=DEADLINE)
+    folder = Path(path + ".hpstore")
+    [far] = folder.glob("worker-*.alive")
+    assert far.read_text() == f"{pid} 00000000-0000-4000-8000-00000000beef"
+    oracle = open_oracle(path)
+    with pytest.raises(hpstore.DatabaseError, match=rf"another machine \(pid {pid} "):
+        oracle.create_trial("near")
+    assert query(path, "SELECT trial_id, status FROM trials") == [(held, "RUNNING")]
+    assert list(folder.glob("worker-*.alive")) == [far]  # the refused one's is gone
+    kill(other)
+    taken = oracle.create_trial("near")  # that machine's worker is gone: this one goes on
+    assert taken.trial_id == held
+    [near] = folder.glob("worker-*.alive")
+    assert near.read_text().split() == [str(os.getpid()), machines.MACHINE]
+    oracle.close()

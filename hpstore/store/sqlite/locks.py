@@ -496,8 +496,9 @@ class Session:
         self._fd: int | None = fd
 
     @classmethod
-    def start(cls, folder: Path) -> Session:
-        """Create and lock a fresh token file in ``folder``.
+    def start(cls, folder: Path, note: str = "") -> Session:
+        """Create and lock a fresh token file in ``folder``, holding this process's pid and
+        ``note`` (the machine it runs on, see machines.py).
 
         Raises:
             FileIdentityError: the folder holds a symbolic link of that name.
@@ -516,7 +517,7 @@ class Session:
             # free lock and remove the file: then start again under another name.
             if _try_lock(fd) and _names(path, fd):
                 with contextlib.suppress(OSError):
-                    os.write(fd, str(os.getpid()).encode())
+                    os.write(fd, f"{os.getpid()} {note}".strip().encode())
                 session = cls(folder, token, fd)
                 _LIVE.add(session)
                 return session
@@ -646,8 +647,14 @@ def sweep(folder: Path, keep: set[str]) -> int:
 
 def is_liveness_file(name: str, exclude: str | None = None) -> bool:
     """Whether a file name in the lock folder is a worker's liveness file (not ``exclude``'s)."""
+    token = liveness_token(name)
+    return token is not None and token != exclude
+
+
+def liveness_token(name: str) -> str | None:
+    """The token of a worker's liveness file named ``name``, or None for any other name."""
     match = _FILE.fullmatch(name)
-    return match is not None and match.group(1) != exclude
+    return None if match is None else match.group(1)
 
 
 def remove_idle_folder(folder: Path) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from hpstore.store.sqlite import machines
 from hpstore.store.sqlite.files import make_lock_folder
 from hpstore.store.sqlite.locks import FileMutex, Session, Turnstile
 
@@ -31,6 +32,7 @@ class FileShare:
 
     def __init__(self, sidecar: Path, what: str) -> None:
         self.sidecar = sidecar
+        self.what = what
         self.mutex = FileMutex(sidecar / "oracle.lock",
                                what=f"the decide-and-record lock of {what}", patient=True)
         self.turnstile = Turnstile(sidecar / "write.lock")
@@ -44,11 +46,18 @@ class FileShare:
 
         Raises:
             FileIdentityError: the lock folder or a file in it is a symbolic link.
+            DatabaseError: a live worker of the search runs on another machine.
         """
         with _LOCK:
             if self._session is None:
                 make_lock_folder(self.sidecar)
-                self._session = Session.start(self.sidecar)
+                session = Session.start(self.sidecar, machines.MACHINE)
+                try:
+                    machines.refuse_another(self.sidecar, session.token, self.what)
+                except BaseException:
+                    session.end()
+                    raise
+                self._session = session
             return self._session
 
 
