@@ -196,6 +196,23 @@ def test_a_file_no_one_may_write_is_refused_even_to_root(tmp_path):
     assert digest(path) == before
 
 
+@pytest.mark.skipif(shutil.which("chattr") is None or not hasattr(os, "geteuid")
+                    or os.geteuid() != 0, reason="chattr +i needs root and e2fsprogs")
+def test_an_immutable_file_is_said_to_be_so_not_read_only(tmp_path):
+    # "is read-only ... make it writable", of a file whose mode (0644) lets its owner write
+    path = tmp_path / "search.db"
+    make_search(path)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("this file system keeps no immutable flag")
+    try:
+        with pytest.raises(hpstore.ReadOnlyDatabaseError,
+                           match=r"though its mode lets you: .*chattr -i"):
+            open_oracle(str(path), max_trials=3)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    open_oracle(str(path), max_trials=3).close()
+
+
 def test_a_file_being_created_by_another_process_is_not_taken_for_a_foreign_one(
         tmp_path, monkeypatch):
     # Another process's first migration commits while this one reads the file's marks.

@@ -251,6 +251,13 @@ def check_writable(path: Path) -> None:
     # A file no one may write (chmod 444) is read-only for root too, whom os.access lets
     # write anything: the mode says what its owner meant.
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+        if _mode_lets_me_write(path.stat()):
+            raise ReadOnlyDatabaseError(
+                f"{path} cannot be written, though its mode lets you: an attribute of the "
+                "file forbids it (`lsattr` shows i, immutable, or a, append-only; `chattr "
+                "-i` or `chattr -a` as root clears it), or a security policy does. hpstore "
+                "writes every trial to it: clear that, or open it with the read-only "
+                "inspection tools.")
         raise ReadOnlyDatabaseError(
             f"{path} is read-only. hpstore writes every trial to it: make it "
             "writable, or open it with the read-only inspection tools."
@@ -279,6 +286,19 @@ def check_writable(path: Path) -> None:
                 f"hpstore's lock folder {sidecar} (or a lock file in it) is read-only (it "
                 "may belong to another user): make it and its files writable by you."
             )
+
+
+def _mode_lets_me_write(st: os.stat_result) -> bool:
+    """Whether a file's mode (by owner, group or others) lets this process write it."""
+    if not hasattr(os, "geteuid"):
+        return False  # (Windows: the mode is all there is to tell)
+    if os.geteuid() == 0:
+        return bool(st.st_mode & 0o222)
+    if st.st_uid == os.geteuid():
+        return bool(st.st_mode & 0o200)
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        return bool(st.st_mode & 0o020)
+    return bool(st.st_mode & 0o002)
 
 
 def _being_created(path: Path, st: os.stat_result) -> bool:
