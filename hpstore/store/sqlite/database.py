@@ -54,7 +54,7 @@ from hpstore.store.sqlite.schema import (
     APPLICATION_ID,
     PAGE_SIZE,
     SCHEMA_VERSION,
-    added_while_open,
+    Refusals,
     guard,
     keep_in_wal,
     migration_script,
@@ -143,7 +143,7 @@ class Database:
         self._session: Session | None = None
         self._identity: Identity | None = None  # the file opened: (device, inode)
         self._wrote = False  # whether this process committed a write since it connected
-        self._foreign: list[str] = []  # triggers and views refused since (see schema.guard)
+        self._foreign = Refusals()  # triggers and views refused since (see schema.guard)
         #: reads made (see ahead.py: a decision made ahead must have read nothing)
         self.reads = 0
         closing.register(self)
@@ -464,15 +464,15 @@ class Database:
             except SQLITE_FAILURES as exc:
                 raise self._explain(exc) from None
 
-    def _explain(self, exc: sqlite3.Error | MemoryError) -> DatabaseError:
+    def _explain(self, exc: sqlite3.Error | MemoryError) -> BaseException:
         where = "the in-memory search" if self.memory else str(self.path)
         if isinstance(exc, MemoryError):  # (not called damaged: it may be the machine)
             return DatabaseError(
                 f"{where} cannot be read: {unreadable(exc)}. `hpstore check {where}` "
                 "says whether it is damaged; if so, restore it from a backup.")
         text = str(exc)
-        if "not authorized" in text and self._foreign:
-            return added_while_open(where, self._foreign[-1])
+        if (refused := self._foreign.explain(where, text)) is not None:
+            return refused
         if "readonly" in text or "read-only" in text:
             return ReadOnlyDatabaseError(f"{where} cannot be written ({text}).")
         if "unable to open" in text and (said := process_limits.out_of_files(where, text)):

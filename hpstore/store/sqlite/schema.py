@@ -179,11 +179,35 @@ def _own_names() -> frozenset[str]:
                      for kind, name, _, _ in expected(version) if kind in ("view", "trigger"))
 
 
-def guard(found: list[str]) -> Callable[[int, str | None, str | None, str | None, str | None],
-                                        int]:
+class Refusals:
+    """What :func:`guard` refused on one connection: the names of triggers and views not
+    hpstore's (``found``), and exceptions raised inside it (``raised``)."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self.raised: list[BaseException] = []
+
+    def explain(self, where: str, text: str) -> BaseException | None:
+        """What a statement SQLite refused as "not authorized" (or "access ... is
+        prohibited") raises: a trigger's refusal, or what interrupted the authorizer. A
+        signal's handler runs wherever Python is, in the authorizer too, and SQLite's
+        module turns an exception there into a refusal: Ctrl-C then came out as "not
+        authorized". One raised before the authorizer's first line is not seen there, and
+        only a signal raises one: it is taken for Ctrl-C. None for any other failure."""
+        if "not authorized" not in text and "prohibited" not in text:
+            return None
+        if self.raised:
+            return self.raised.pop()
+        if self.found:
+            return added_while_open(where, self.found[-1])
+        return KeyboardInterrupt()
+
+
+def guard(refusals: Refusals) -> Callable[[int, str | None, str | None, str | None,
+                                           str | None], int]:
     """An authorizer for a writer's connection: a statement that would run a trigger
     hpstore did not write, one that writes (inserts, updates or deletes rows), is refused
-    as SQLite prepares it, its name put in ``found``. The schema is compared with
+    as SQLite prepares it, its name put in ``refusals.found``. The schema is compared with
     hpstore's as a file opens; this keeps such a trigger added afterwards, while workers
     have it open, from writing through them (SQLite prepares every statement again once
     the schema changed), at no cost to a statement prepared before. (SQLite names the
@@ -191,12 +215,16 @@ def guard(found: list[str]) -> Callable[[int, str | None, str | None, str | None
     through; a trigger redefined under one of hpstore's own names is found at the file's
     next opening.)"""
     own = _own_names()
+    found, raised = refusals.found, refusals.raised
 
     def authorize(action: int, first: str | None, second: str | None, database: str | None,
                   source: str | None) -> int:
-        if source is None or source in own or action not in _WRITES:
-            return sqlite3.SQLITE_OK
-        found.append(source)
+        try:
+            if source is None or source in own or action not in _WRITES:
+                return sqlite3.SQLITE_OK
+            found.append(source)
+        except BaseException as exc:  # (Ctrl-C: see Refusals.explain)
+            raised.append(exc)
         return sqlite3.SQLITE_DENY
 
     return authorize
