@@ -481,22 +481,23 @@ class Tuner(ResultsMixin):
                     time.sleep(wait)  # polling the oracle, not synchronising with anyone
                     wait = min(wait * 2, _IDLE_WAIT[1])
                     continue
+                wait = _IDLE_WAIT[0]
+                if progress is None:
+                    self._run_one(trial, args, kwargs, progress)
+                    continue
+                progress.poll()  # the live line with this trial running, while it runs
+                with progress.beside_output():
+                    self._run_one(trial, args, kwargs, progress)
+                progress.poll()
             except KeyboardInterrupt:
                 self._hand_back_taken()
                 raise
-            wait = _IDLE_WAIT[0]
-            if progress is None:
-                self._run_one(trial, args, kwargs, progress)
-                continue
-            progress.poll()  # the live line with this trial running, while it runs
-            with progress.beside_output():
-                self._run_one(trial, args, kwargs, progress)
-            progress.poll()
 
     def _hand_back_taken(self) -> None:
-        """After a Ctrl-C inside create_trial: a trial it had already recorded for this
-        worker (the Ctrl-C landing between the commit and the return) goes back to run
-        again, as one interrupted while it ran would."""
+        """After a Ctrl-C in the loop: a trial create_trial had already recorded for this
+        worker (the Ctrl-C landing between the commit and the return, or before _run_one
+        took the trial over) goes back to run again, as one interrupted while it ran
+        would. One _run_one handed back, or ended, is no longer running: nothing is done."""
         session = self.oracle.store.session()
         self._hand_back([self.oracle.trials[r.trial_id] for r in self.oracle.project.running()
                          if r.tuner_id == self.tuner_id and r.session == session])

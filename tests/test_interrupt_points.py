@@ -126,3 +126,76 @@ def test_an_interrupted_wait_gives_back_no_file_lock_another_thread_holds(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         mutex.acquire(5)
     assert not lock_is_free(path)  # still the other thread's
+
+
+def interrupt_as_called(module: str, function: str) -> None:
+    """Raise KeyboardInterrupt once, as Python enters ``function`` of hpstore's ``module``
+    (called from C), before its first line."""
+    def hook(frame, event, arg):
+        if (event == "call" and frame.f_code.co_name == function
+                and frame.f_code.co_filename.endswith(os.sep + module)):
+            sys.setprofile(None)
+            raise KeyboardInterrupt
+
+    sys.setprofile(hook)
+
+
+def test_a_ctrl_c_inside_sqlites_authorizer_is_a_keyboard_interrupt(tmp_path):
+    # SQLite's module turns an exception in the authorizer (called as each statement is
+    # prepared) into a refusal: a Ctrl-C there came out of create_trial as "DatabaseError:
+    # SQLite failed on s.db: not authorized" (40 of 1,430 random Ctrl-Cs in a notebook)
+    path = str(tmp_path / "s.db")
+    end_trials(open_oracle(path, max_trials=10), ["COMPLETED"]).close()
+    oracle = open_oracle(path, max_trials=10)  # (a new connection: its statements prepared anew)
+    interrupt_as_called("schema.py", "authorize")
+    with pytest.raises(KeyboardInterrupt):
+        oracle.create_trial("nb")
+    assert len(oracle.trials) == 1  # nothing of the interrupted step
+    assert oracle.create_trial("nb").status == "RUNNING"  # the cell run again
+    oracle.close()
+
+
+def test_a_signal_handlers_own_exception_inside_the_authorizer_comes_out_as_it_is(
+        tmp_path, monkeypatch):
+    # a handler of SIGALRM raising TimeoutError (a trial's time limit), landing as SQLite
+    # asked whether a trigger of hpstore's may run
+    from hpstore.store.sqlite import schema
+
+    class Interrupted(frozenset):
+        def __contains__(self, name):
+            monkeypatch.setattr(schema, "_own_names", own)
+            raise TimeoutError("the trial's time is up")
+
+    own = schema._own_names
+    monkeypatch.setattr(schema, "_own_names", lambda: Interrupted(own()))
+    path = str(tmp_path / "s.db")
+    oracle = open_oracle(path, max_trials=10)
+    with pytest.raises(TimeoutError, match="time is up"):
+        oracle.create_trial("nb")
+    assert oracle.trials == {}
+    oracle.close()
+    with open_oracle(path, max_trials=10) as again:
+        assert again.create_trial("nb").status == "RUNNING"
+
+
+def test_a_ctrl_c_between_create_trial_and_the_run_hands_the_trial_back(tmp_path):
+    # a SIGTERM landing as the loop called _run_one, the trial recorded RUNNING: the
+    # search said "no trial was running" and left it RUNNING (1 in 180 SIGTERMs)
+    import hpstore
+
+    class Quick(hpstore.Tuner):
+        def run_trial(self, trial):
+            return 1.0
+
+    path = str(tmp_path / "s.db")
+    tuner = Quick(oracle=open_oracle(path, max_trials=5), verbose=0)
+    interrupt_as_called("tuner.py", "_run_one")
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search()
+    [trial] = tuner.oracle.trials.values()
+    assert (trial.status, trial.message) == (
+        "IDLE", "Interrupted (Ctrl-C or SIGTERM); queued to run again.")
+    tuner.search()  # run again: it resumes, and runs the trial handed back
+    assert {t.status for t in tuner.oracle.trials.values()} == {"COMPLETED"}
+    assert len(tuner.oracle.trials) == 5
+    tuner.oracle.close()
