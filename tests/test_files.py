@@ -71,6 +71,25 @@ def test_truncated_search_file(tmp_path):
     refused(path, hpstore.NotAnHpstoreFileError, "truncated")
 
 
+def test_check_calls_a_truncated_search_damaged_exit_1_and_not_no_search_exit_2(tmp_path):
+    # its exit code said "no search at all" (2), as for another program's file: a script
+    # reading it took the search cut short by a copy for a file to skip
+    path = tmp_path / "search.db"
+    make_search(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "hpstore", "check", str(path)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1, done
+    assert done.stdout.startswith("integrity: DAMAGED\n") and "truncated" in done.stdout
+    path.write_bytes(b"these are my notes, not a database\n" * 50)
+    done = subprocess.run([sys.executable, "-m", "hpstore", "check", str(path)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "not a SQLite database" in done.stderr, done
+
+
 def test_another_applications_sqlite_file(tmp_path):
     path = tmp_path / "app.db"
     conn = sqlite3.connect(path)

@@ -7,7 +7,12 @@ from __future__ import annotations
 import sys
 
 from hpstore import queries
-from hpstore.errors import ForeignSchemaError, HpStoreError, ProjectChoiceError
+from hpstore.errors import (
+    ForeignSchemaError,
+    HpStoreError,
+    NotAnHpstoreFileError,
+    ProjectChoiceError,
+)
 from hpstore.rendering import terminal_text
 from hpstore.tooling import StatusLine, open_search, run_tool, tool_parser
 
@@ -21,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     except ForeignSchemaError as exc:
         # Nothing more is read from such a file: SQLite would run what its schema defines.
         print(f"schema: NOT HPSTORE'S\n  {exc}")
+        return 1
+    except NotAnHpstoreFileError as exc:
+        if not getattr(exc, "damaged", False):
+            raise  # (no search at all: exit 2, as for any tool)
+        # a search cut short by a copy: damage found, as a damaged page is
+        print(terminal_text(f"integrity: DAMAGED\n  {exc}", keep_newlines=True))
         return 1
     # a project asked for is found first: one that does not exist is the whole answer
     # (unless the projects cannot be read at all: then the findings below say why)

@@ -58,14 +58,16 @@ def inspect_header(path: Path) -> bool:
     # version of the file, and only on a quiet file: while a writer checkpoints its WAL,
     # page 1 may already carry the new count before the file has grown to it.
     quiet = not path.with_name(path.name + "-wal").exists()
+    if application_id not in (0, APPLICATION_ID):
+        raise foreign(path, application_id)
     if quiet and valid_for == change_counter and page_count and size < page_count * page_size:
-        raise NotAnHpstoreFileError(
+        error = NotAnHpstoreFileError(
             f"{path} is damaged: its header promises {page_count * page_size} bytes but the "
             f"file holds {size}. It may have been truncated by a copy; restore it from a "
             "backup."
         )
-    if application_id not in (0, APPLICATION_ID):
-        raise foreign(path, application_id)
+        error.damaged = True  # type: ignore[attr-defined]  # (a search, damaged: see check)
+        raise error
     _room_to_map_the_index(path)
     return True
 
