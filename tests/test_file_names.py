@@ -20,6 +20,7 @@ from _store import (
 )
 from _workers import (
     DEADLINE,
+    end_trials,
     hold,
     hold_until_released,
     open_oracle,
@@ -324,3 +325,21 @@ def test_within_one_process_a_file_never_takes_the_log_of_one_still_open(tmp_pat
         with open_oracle(str(where)) as oracle:
             assert [(t, oracle.get_trial(t).score) for t in oracle.trials] == expected
         assert sqlite3.connect(where).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_file_deleted_while_this_process_has_it_open_says_to_close_it(tmp_path):
+    # a notebook: the file deleted between two cells (rm s.db*) while the first cell's
+    # oracle lived. The refusal told the user to wait for "running processes" (this very
+    # kernel: waiting never helped) and named a log that was deleted with the file
+    path = tmp_path / "s.db"
+    first = end_trials(open_oracle(str(path), max_trials=5), ["COMPLETED"])
+    for name in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(hpstore.FileIdentityError, match="this process still has") as said:
+        open_oracle(str(path), max_trials=5)
+    assert "Wait for" not in str(said.value) and "s.db-wal" not in str(said.value)
+    assert "oracle.close()" in str(said.value)
+    first.close()  # as the message says
+    again = open_oracle(str(path), max_trials=5)  # made afresh
+    assert again.trials == {}
+    again.close()

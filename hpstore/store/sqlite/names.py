@@ -36,7 +36,8 @@ def check_no_log_of_another_file(db: Database) -> None:
     path = db.path
     assert path is not None
     wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
-    in_use = files.index_in_use(shm) is True or _open_here_as(db) == "replaced"
+    here = _open_here_as(db) == "replaced"
+    in_use = here or files.index_in_use(shm) is True
     try:
         commits = wal.stat().st_size > _WAL_HEADER
     except OSError:
@@ -45,10 +46,13 @@ def check_no_log_of_another_file(db: Database) -> None:
     # its log) only once the file has its name, so a name still free means a stray log.
     if not (in_use or commits) or path.exists():
         return
+    if here:
+        raise FileIdentityError(_STILL_OPEN_HERE.format(path=path, what="does not exist"))
     if in_use:
+        beside = f" (its log, {wal.name}, is beside it)" if wal.exists() else ""
         raise FileIdentityError(
             f"{path} does not exist, but running processes still use a search file "
-            f"under this name (its log, {wal.name}, is beside it): it was moved, renamed "
+            f"under this name{beside}: it was moved, renamed "
             "or deleted while they ran. A new file here would take their log as its own. "
             "Wait for them to end (an hpstore worker stops at its next write, and the "
             "log of a moved file is folded into it; a dashboard lets go at its page's "
@@ -59,6 +63,15 @@ def check_no_log_of_another_file(db: Database) -> None:
         "new file here would take that log's pages as its own. If the file was moved, "
         f"move it back beside {wal.name} and open it once (its commits fold in), or "
         f"delete {wal.name} and {shm.name} to start afresh; then run again.")
+
+
+#: a file deleted, moved or replaced while this process still has it open (a notebook's
+#: oracle of an earlier cell): waiting for other processes would never help
+_STILL_OPEN_HERE = (
+    "{path} {what}, but this process still has the search file that was at this name "
+    "open (an oracle or Tuner of an earlier notebook cell, say), and a new file here would "
+    "take its log as its own. Close it (oracle.close(), or del it and let it be "
+    "collected) or restart the kernel, then run again.")
 
 
 def _open_here_as(db: Database) -> str | None:
@@ -120,6 +133,9 @@ def check_not_open_elsewhere(db: Database) -> None:
                 return
         if made:  # a refusal leaves nothing behind
             locks.remove_idle_folder(db.sidecar)
+    if found == "replaced" and not looked:
+        raise FileIdentityError(_STILL_OPEN_HERE.format(
+            path=db.path, what="took the name of a search file"))
     if found == "replaced":
         raise FileIdentityError(
             f"{db.path} took the name of a search file that running processes still "
