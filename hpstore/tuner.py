@@ -187,8 +187,17 @@ class Tuner(ResultsMixin):
     @property
     def tuner_id(self) -> str:
         """This worker's name: the one given, else ``default_tuner_id()`` of the process
-        running the search (a Tuner handed to child processes names each child apart)."""
-        return self._tuner_id or default_tuner_id()
+        running the search (a Tuner handed to child processes names each child apart), and
+        of the thread: read outside a search, the name the last search of this process ran
+        under (one run in another thread recorded its trials as ``worker-<pid>-t<thread>``:
+        the main thread's name found none of them)."""
+        if self._tuner_id:
+            return self._tuner_id
+        last = self.__dict__.get("_last_search")
+        if last is not None and last[0] == os.getpid() and \
+                threading.get_ident() not in last[2]:
+            return str(last[1])
+        return default_tuner_id()
 
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
@@ -429,6 +438,11 @@ class Tuner(ResultsMixin):
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
         with _LOOPS_LOCK:
+            # (pid, name, the threads searching now): see tuner_id
+            last = self.__dict__.get("_last_search")
+            searching = last[2] if last is not None and last[0] == os.getpid() else set()
+            self._last_search = (os.getpid(), default_tuner_id(),
+                                 {*searching, threading.get_ident()})
             _LOOPS[self.tuner_id] += 1
         try:
             self.on_search_begin()
@@ -439,6 +453,7 @@ class Tuner(ResultsMixin):
                 _LOOPS[self.tuner_id] -= 1
                 if _LOOPS[self.tuner_id] <= 0:
                     del _LOOPS[self.tuner_id]
+                self._last_search[2].discard(threading.get_ident())
 
     def _search_loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
                      progress: Progress | None) -> None:

@@ -269,3 +269,28 @@ def test_a_value_returned_after_the_objective_was_reported_is_not_recorded(tuner
     trial = tuner.oracle.trials["0"]
     assert (trial.status, trial.score, trial.best_step) == ("COMPLETED", 3.0, 2)
     assert [o.value for o in trial.metrics.get_history("loss")] == [[5.0], [4.0], [3.0]]
+
+
+def test_tuner_id_read_after_a_search_in_another_thread_is_the_one_it_ran_under(tmp_path):
+    # its trials were recorded as worker-<pid>-t<thread>, and tuner.tuner_id read on the
+    # main thread said worker-<pid>: `hpstore history --worker` of it found nothing
+    import os
+    import threading
+
+    hp = hpstore.HyperParameters()
+    hp.Int("a", 1, 30)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp,
+                                        database=str(tmp_path / "s.db"))
+    tuner = hpstore.Tuner(oracle, run_trial=lambda trial: 1.0, verbose=0)
+    assert tuner.tuner_id == f"worker-{os.getpid()}"  # (no search yet: this thread's)
+    thread = threading.Thread(target=tuner.search)
+    thread.start()
+    thread.join()
+    recorded = {t.tuner_id for t in oracle.trials.values()}
+    assert recorded == {tuner.tuner_id} and tuner.tuner_id.endswith(
+        f"-t{thread.native_id}")
+    oracle.max_trials = 3
+    tuner.search()  # on this thread: its own name again, for this search and after it
+    assert {t.tuner_id for t in oracle.trials.values()} == recorded | {tuner.tuner_id}
+    assert tuner.tuner_id == f"worker-{os.getpid()}"
+    oracle.close()
