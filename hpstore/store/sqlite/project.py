@@ -161,8 +161,9 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
         return ProjectRemovedError(
             f"The project {self.name!r} was removed from {self.db.path or 'memory'} or "
             "replaced since this oracle opened it (overwrite=True in another process, or in "
-            "another tuner or oracle of this one, or an import with --overwrite); this oracle "
-            "stopped writing to it. Open the project again to work on the new one."
+            "another tuner or oracle of this one, or `hpstore copy` or `hpstore "
+            "import-keras-tuner` with --overwrite); this oracle stopped writing to it. Open "
+            "the project again to work on the new one."
         )
 
     def check_exists(self, conn: sqlite3.Connection) -> None:
