@@ -274,6 +274,20 @@ def test_a_trial_of_several_objectives_unscored_for_a_nan_names_the_metric(db):
     oracle.close()
 
 
+def test_a_trial_of_several_objectives_whose_infinities_cancel_says_so(db):
+    # "No valid value of the objective 'multi_objective' was reported" though both values
+    # were: a loss of inf and an accuracy of inf make inf - inf
+    oracle = open_oracle(db, objective=["loss", hpstore.Objective("acc", "max")], max_trials=5)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": math.inf, "acc": math.inf})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    assert trial.status == "FAILED"
+    assert "'loss', 'acc' were reported as infinite" in trial.message
+    assert "No valid value" not in trial.message
+    oracle.close()
+
+
 def test_invalid_trials_fail_after_their_retries(db):
     oracle = open_oracle(db, max_trials=5, max_retries_per_trial=2,
                          max_consecutive_failed_trials=10)

@@ -374,6 +374,13 @@ def _unscored(rows: Sequence[MetricRow], name: str, parts: Sequence[str] = ()) -
     nan = [n for n in parts if n != name and any(row[0] == n and math.isnan(row[3])
                                                  for row in rows)]
     said = f" ({', '.join(map(repr, nan))} reported as NaN)" if nan else ""
+    if not nan:  # (infinities of opposite directions: their sum, inf - inf, is NaN)
+        inf = [n for n in parts if n != name and any(row[0] == n and math.isinf(row[3])
+                                                     for row in rows)]
+        if inf:
+            return (f"The objectives {', '.join(map(repr, inf))} were reported as infinite, "
+                    f"and {name!r}, which adds them up (each as a quantity to minimise), "
+                    "is then undefined (inf - inf), so the trial could not be scored.")
     return (f"No valid value of the objective {name!r} was reported{said}, so the trial "
             "could not be scored.")
 
