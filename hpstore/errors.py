@@ -93,7 +93,8 @@ class TrialNotRunningError(HpStoreError):
 
 class NameTooLongError(HpStoreError, ValueError):
     """A name is longer than the store's indexes hold: on PostgreSQL, a project name, metric
-    name or trial id of more than 2,000 bytes of UTF-8. Nothing was written."""
+    name or trial id of more than 2,000 bytes of UTF-8; or a name PostgreSQL's text cannot
+    hold at all, one with a NUL character (a hyperparameter's too). Nothing was written."""
 
 
 class ValuesOutsideSpaceError(HpStoreError, ValueError):

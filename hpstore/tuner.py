@@ -352,7 +352,8 @@ class Tuner(ResultsMixin):
             MissingObjectiveError: metrics reported without the objective (a misspelt
                 name); the trial is FAILED and the search stops.
             NameTooLongError: a metric name returned or reported is longer than a
-                PostgreSQL store takes; the trial is FAILED and the search stops.
+                PostgreSQL store takes, or it or a hyperparameter declared in run_trial
+                holds a NUL; the trial is FAILED and the search stops.
             RuntimeError: too many trials failed in a row.
             ValueError: ``workers`` not None or a whole number of at least 1, before
                 anything runs.
@@ -666,7 +667,7 @@ class Tuner(ResultsMixin):
             self.oracle.update_space(HyperParameters.from_config(
                 {"space": [{"class_name": class_name, "config": config}], "values": {}}))
 
-        check_declared_again(self, hp, stored, compare)
+        check_declared_again(self, hp, stored, compare, self.oracle.store)
 
     def _only_trials_in_no_ones_hands(self) -> bool:
         """Whether the trials running are all this process's and run by none of its

@@ -184,3 +184,65 @@ def test_a_name_with_a_nul_is_looked_up_as_one_no_search_holds(capsys):
     assert main(["show", url, "0\x00"]) == 2
     err = capsys.readouterr().err
     assert "No trial" in err and "could not be read" not in err, err
+
+
+NUL_REFUSED = "The NUL character"
+
+
+def test_a_name_with_a_nul_is_refused_where_it_is_given_and_nothing_written():
+    # The server refuses a NUL in a text column only as the row is written: an objective
+    # or a metric named with one failed every report, a hyperparameter every trial's end
+    url = fresh_url()
+    for given in ({"objective": hpstore.Objective("a\x00b", "min")},
+                  {"project_name": "p\x00"}):
+        with pytest.raises(hpstore.NameTooLongError, match=NUL_REFUSED) as raised:
+            open_oracle(url, max_trials=2, **given)
+        assert "'a\\x00b'" in str(raised.value) or "'p\\x00'" in str(raised.value)
+    hp = space()
+    hp.Float("h\x00", 0, 1)
+    with pytest.raises(hpstore.NameTooLongError, match="hyperparameter name 'h\\\\x00'"):
+        open_oracle(url, max_trials=2, hyperparameters=hp)
+    assert projects(url) == []
+    with open_oracle(url, max_trials=3) as oracle:
+        trial = oracle.create_trial("w")
+        with pytest.raises(hpstore.NameTooLongError, match="metric name 'acc\\\\x00'"):
+            oracle.update_trial(trial.trial_id, {"loss": 1.0, "acc\x00": 2.0}, step=0)
+        with pytest.raises(hpstore.NameTooLongError, match=NUL_REFUSED):
+            oracle.add_trial({"x": 1.0, "y": 5, "c": "a"}, {"loss": 2.0, "acc\x00": 1.0})
+        grown = hpstore.HyperParameters()
+        grown.Int("late\x00", 0, 5)
+        with pytest.raises(hpstore.NameTooLongError, match=NUL_REFUSED):
+            oracle.update_space(grown)
+        assert [h.name for h in oracle.hyperparameters.space] == ["x", "y", "c"]
+        assert oracle.project.trial_with_observations(trial.trial_id)[1] == []
+        assert oracle.project.count() == 1
+        # a trial that declared one by hand ends FAILED, not left RUNNING for good
+        trial.hyperparameters.Int("late\x00", 0, 5)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=0)
+        with pytest.raises(hpstore.NameTooLongError, match=NUL_REFUSED):
+            oracle.end_trial(trial)
+        assert oracle.project.trial(trial.trial_id).status == "FAILED"
+        assert [h.name for h in oracle.hyperparameters.space] == ["x", "y", "c"]
+        assert oracle.create_trial("w").status == "RUNNING"
+
+
+@pytest.mark.parametrize("where", ["metric", "hyperparameter"])
+def test_a_tuner_naming_with_a_nul_fails_the_trial_and_stops(where):
+    # was: the trial handed back "until the store takes writes again" (a metric) or left
+    # RUNNING (a hyperparameter declared in run_trial), at every search()
+    url = fresh_url()
+
+    def run_trial(trial):
+        if where == "hyperparameter":
+            trial.hyperparameters.Int("late\x00name", 0, 5)
+            return {"loss": 1.0}
+        return {"loss": 1.0, "acc\x00": 2.0}
+
+    with open_oracle(url, max_trials=4, max_retries_per_trial=2) as oracle:
+        for _ in range(2):
+            with pytest.raises(hpstore.NameTooLongError, match=NUL_REFUSED) as raised:
+                hpstore.Tuner(oracle, run_trial=run_trial, verbose=0).search()
+            assert f"{where} name" in str(raised.value)
+        assert [t.status for t in oracle.trials.values()] == ["FAILED", "FAILED"]
+        assert "NameTooLongError" in oracle.get_trial("0").message
+        assert [h.name for h in oracle.hyperparameters.space] == ["x", "y", "c"]

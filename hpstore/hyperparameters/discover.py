@@ -147,7 +147,8 @@ def declaration_key(hp: Any) -> str:
 
 
 def check_declared_again(owner: Any, hp: Any, stored: Any,
-                         compare: Callable[[str, dict[str, Any]], None]) -> None:
+                         compare: Callable[[str, dict[str, Any]], None],
+                         store: Any = None) -> None:
     """The check a Tuner gives :func:`watch_declarations`: a hyperparameter the space
     holds, declared again while a trial runs under other settings, where discovery never
     looks (``fit``, ``run_trial``), is compared as discovery compares the build's, so an
@@ -155,13 +156,20 @@ def check_declared_again(owner: Any, hp: Any, stored: Any,
     What the build declares (``owner._declared``), discovery checked already.
     ``compare(class_name, config)`` compares one declaration with the stored space, as
     ``update_space`` does: ``hyperparameters=`` overrides it, and with
-    ``tune_new_entries=False`` it counts as a Fixed at its default.
+    ``tune_new_entries=False`` it counts as a Fixed at its default. A new one is asked of
+    ``store`` (the search's), whose space the trial's end adds it to.
 
     Raises:
         ProjectMismatchError: the declaration differs from what the file holds.
+        NameTooLongError: a new one named as ``store`` cannot hold (a NUL on PostgreSQL):
+            refused as it is declared, since the trial's end could not be written.
     """
+    if stored is None:
+        if store is not None:
+            store.check_space([_entry(hp)])
+        return
     declared: set[str] = owner.__dict__.setdefault("_declared", set())
-    if stored is None or declaration_key(hp) in declared:
+    if declaration_key(hp) in declared:
         return
     config = hp.get_config()
     passed: set[str] = owner.__dict__.setdefault("_declarations_passed", set())

@@ -216,7 +216,7 @@ class Tuner(keras_tuner.Tuner):
                     {"space": [{"class_name": class_name, "config": config}],
                      "values": {}})))
 
-        check_declared_again(self, hp, stored, compare)
+        check_declared_again(self, hp, stored, compare, self.oracle.hpstore_oracle.store)
 
     def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         self._recorders = []

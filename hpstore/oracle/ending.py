@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hpstore.errors import (
     DatabaseError,
     InvalidMetricError,
+    NameTooLongError,
     OracleContractError,
     TrialLostError,
     TrialNotFoundError,
@@ -27,7 +28,7 @@ from hpstore.hyperparameters.base import to_jsonable
 from hpstore.oracle.space import SpaceMixin
 from hpstore.oracle.trials import KeptRun, MetricRow, best_of, rows_of, trial_from
 from hpstore.oracle.values import held_as, stored_json, values_key
-from hpstore.store.contract import ProjectStore
+from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.records import TrialRecord, fits_int64
 from hpstore.store.rows import check_running
 from hpstore.trial import Trial, TrialStatus, check_metric, check_status
@@ -46,6 +47,7 @@ class EndingMixin:
     _space: HyperParameters
     _space_held: int
     _project: ProjectStore
+    _store: Store
     _handed: dict[str, tuple[int, float | None]]
     _kept: dict[str, KeptRun]
     _ended_stopped: set[str]
@@ -96,6 +98,8 @@ class EndingMixin:
             RuntimeError: the last ``max_consecutive_failed_trials`` trials all FAILED, or
                 the trial declared new hyperparameters while ``allow_new_entries`` is False
                 (the trial is recorded FAILED first).
+            NameTooLongError: the trial declared a hyperparameter whose name the store
+                cannot hold (a NUL on PostgreSQL); the trial is recorded FAILED first.
         """
         if not (hasattr(trial, "trial_id") and hasattr(trial, "status")
                 and hasattr(trial, "hyperparameters")):
@@ -249,15 +253,21 @@ class EndingMixin:
             # told to stop (a stopping rule, or another process): it ends STOPPED, scored
             # on what it reached, whatever its worker made of the stop
             status, message = TrialStatus.STOPPED, record.message
-        refused: RuntimeError | None = None
+        refused: RuntimeError | NameTooLongError | None = None
         try:
             new_entries = self._new_entries(trial.hyperparameters, check=False)
+            # (a name the store cannot hold, a NUL on PostgreSQL: refused here, or the
+            # trial's end is refused as it is written, and it is left RUNNING for good)
+            self._store.check_space(new_entries)
         except RuntimeError as exc:  # allow_new_entries=False: say so, and stop the search
             new_entries, refused = [], exc
             status, message = TrialStatus.FAILED, (
                 f"{exc}. The trial declared hyperparameters the search space does not hold; "
                 "declare them in the `hyperparameters=` given to the oracle, or set "
                 "allow_new_entries=True.")
+        except NameTooLongError as exc:  # every trial would declare it: as above
+            new_entries, refused = [], exc
+            status, message = TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"
         values = trial.hyperparameters.values
         written: Mapping[str, Any] | str = values
         if stored_json(values) == record.values_json:
@@ -399,7 +409,7 @@ class _Ending:
     invalid: bool
     requeue: bool
     new_entries: list[dict[str, Any]]
-    refused: RuntimeError | None
+    refused: RuntimeError | NameTooLongError | None
 
     def write(self, project: ProjectStore, seen: int | None = None) -> bool:
         """Write it; False when ``seen`` is given and the trial is no longer as it was

@@ -406,6 +406,15 @@ class Store(Protocol):
             NameTooLongError: saying which name; nothing is written.
         """
 
+    def check_space(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Refuse, before anything is written, space entries (``{"class_name", "config"}``)
+        whose hyperparameter name this store cannot hold: on PostgreSQL, one with a NUL.
+        Asked as a trial declares a new hyperparameter, which its end adds to the space.
+
+        Raises:
+            NameTooLongError: saying which name; nothing is written.
+        """
+
     def create_project(self, new: NewProject, *, replace: bool = False) -> ProjectStore: ...
     def open_project(self, record: ProjectRecord) -> ProjectStore: ...
 

@@ -30,13 +30,15 @@ _SHOWN = 40  # characters of a refused name shown in the message
 
 def check_names(what: str, names: Iterable[Any]) -> None:
     """Refuse the first of ``names`` (each a ``what``: "project name", "metric name",
-    "trial id") longer than :data:`NAME_BYTES` bytes of UTF-8.
+    "trial id") longer than :data:`NAME_BYTES` bytes of UTF-8, or holding a NUL.
 
     Raises:
-        NameTooLongError: saying which, how long, and that nothing was written.
+        NameTooLongError: saying which, how long, and that nothing was written; for a NUL,
+            see :func:`check_text`.
     """
     for name in names:
         text = str(name)
+        check_text(what, [text])
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > NAME_BYTES:
             start = text[:_SHOWN] + ("..." if len(text) > _SHOWN else "")
@@ -44,6 +46,31 @@ def check_names(what: str, names: Iterable[Any]) -> None:
                 f"The {what} {start!r} is {size:,} bytes long (UTF-8); a PostgreSQL store "
                 f"takes names of at most {NAME_BYTES:,} bytes, which its indexes hold. "
                 f"Give a shorter {what}; nothing was written.")
+
+
+def check_text(what: str, names: Iterable[Any]) -> None:
+    """Refuse the first of ``names`` (each a ``what`` PostgreSQL keeps in a text column: a
+    hyperparameter's name, a tuner id) holding the NUL character, which its text cannot
+    hold (a file, and PostgreSQL's json columns, keep one). The server would refuse the
+    row only as it is written: a metric name as the first trial reports, a hyperparameter
+    declared in run_trial as the trial ends, each trial failing the same way.
+
+    Raises:
+        NameTooLongError: saying which; nothing was written.
+    """
+    for name in names:
+        if isinstance(name, str) and "\x00" in name:
+            start = name[:_SHOWN] + ("..." if len(name) > _SHOWN else "")
+            raise NameTooLongError(
+                f"The NUL character (\\x00) in the {what} {start!r} cannot be stored on "
+                f"PostgreSQL, whose text cannot hold it: give a {what} without it (a search "
+                "file takes one); nothing was written.")
+
+
+def space_names(space: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """The hyperparameter names of stored space entries (``{"class_name", "config"}``)."""
+    return [e["config"].get("name") for e in space
+            if isinstance(e, Mapping) and isinstance(e.get("config"), Mapping)]
 
 
 def objective_names(objective: Mapping[str, Any]) -> list[Any]:
@@ -54,15 +81,17 @@ def objective_names(objective: Mapping[str, Any]) -> list[Any]:
 
 
 def check_project(name: str, objective: Mapping[str, Any],
-                  state: Mapping[str, Any] | None = None) -> None:
-    """Refuse a project whose name, objective or document (a ``get_state()`` one: its
-    trials' ids and metric names) holds a name too long for a PostgreSQL store.
+                  state: Mapping[str, Any] | None = None,
+                  space: Iterable[Mapping[str, Any]] = ()) -> None:
+    """Refuse a project whose name, objective, space or document (a ``get_state()`` one:
+    its trials' ids and metric names) holds a name a PostgreSQL store cannot hold.
 
     Raises:
-        NameTooLongError: see :func:`check_names`.
+        NameTooLongError: see :func:`check_names` and :func:`check_text`.
     """
     check_names("project name", [name])
     check_names("metric name", objective_names(objective))
+    check_text("hyperparameter name", space_names(space))
     if state is not None:
         check_state(state)
 

@@ -28,7 +28,7 @@ from hpstore.store.postgresql.document import DocumentMixin
 from hpstore.store.postgresql.driver import storable
 from hpstore.store.postgresql.history import PostgresHistory
 from hpstore.store.postgresql.liveness import SESSION_LIVES
-from hpstore.store.postgresql.names import check_names
+from hpstore.store.postgresql.names import check_names, check_text, space_names
 from hpstore.store.postgresql.reading import TRIAL_COLUMNS, ReadingMixin
 from hpstore.store.postgresql.steering import SteeringMixin
 from hpstore.store.records import NewProject, ProjectRecord, TrialRecord, dumps
@@ -265,6 +265,12 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         return int(rows[0][0]), [space_item(c, j) for _, c, j in rows if c is not None]
 
     def extend_space(self, entries: list[dict[str, Any]]) -> int:
+        """See the contract.
+
+        Raises:
+            NameTooLongError: a hyperparameter name holding a NUL; nothing is written.
+        """
+        check_text("hyperparameter name", space_names(entries))
         return int(self._write(lambda conn: self._extend_space(conn, entries)))
 
     def _extend_space(self, conn: Any, entries: list[dict[str, Any]]) -> int:
@@ -490,7 +496,10 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         Raises:
             TrialNotRunningError: the trial changed since ``trial`` was read (another process
                 ended it, or handed it to another worker); nothing was written.
+            NameTooLongError: a hyperparameter of ``space`` named with a NUL; nothing was
+                written.
         """
+        check_text("hyperparameter name", space_names(space or ()))
         final = status in TrialStatus.FINAL
         message = storable(message)
         new_values = (None, None) if isinstance(values, str) else (dumps(dict(values)), key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -125,12 +125,22 @@ class PostgresStore:
 
     def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
         """Refuse a project (with its ``get_state()`` document) holding a name longer than
-        the indexes take (:data:`hpstore.store.postgresql.names.NAME_BYTES`).
+        the indexes take (:data:`hpstore.store.postgresql.names.NAME_BYTES`), or a name
+        holding a NUL character, which PostgreSQL's text cannot hold.
 
         Raises:
-            NameTooLongError: a project name, metric name or trial id; nothing is written.
+            NameTooLongError: a project name, metric name, trial id or hyperparameter name;
+                nothing is written.
         """
-        names.check_project(new.name, new.objective, state)
+        names.check_project(new.name, new.objective, state, new.space)
+
+    def check_space(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Refuse space entries whose hyperparameter name holds a NUL character.
+
+        Raises:
+            NameTooLongError: saying which; nothing is written.
+        """
+        names.check_text("hyperparameter name", names.space_names(entries))
 
     def create_project(self, new: NewProject, *, replace: bool = False) -> PostgresProject:
         """A new project (see the contract).

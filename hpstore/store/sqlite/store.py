@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -77,6 +77,9 @@ class SQLiteStore:
 
     def check_new(self, new: NewProject, state: Mapping[str, Any] | None = None) -> None:
         """Nothing to refuse: a file holds names of any length."""
+
+    def check_space(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Nothing to refuse: a file holds any name."""
 
     def create_project(self, new: NewProject, *, replace: bool = False) -> SQLiteProject:
         with self.db.write() as conn:
