@@ -242,3 +242,48 @@ def test_import_keras_tuner_into_postgresql(capsys):
         store.close()
     code, _, err = run(capsys, "import-keras-tuner", str(fixture), url)
     assert code == 2 and f"{shown(url)} already holds a project" in err
+
+
+def test_a_search_with_a_nul_in_a_value_is_copied_between_servers_and_loaded_back(capsys):
+    # The values sit in json columns, which keep a NUL: the copy (and set_state of the
+    # search's own get_state) said a *file* held a NUL the server could not store
+    import hpstore
+
+    def opened(url):
+        hp = hpstore.HyperParameters()
+        hp.Choice("c", ["a\x00", "b"])
+        hp.Float("x", 0.0, 1.0)
+        return hpstore.RandomSearchOracle("loss", max_trials=12, seed=4, database=url,
+                                          project_name="p", hyperparameters=hp)
+
+    def complete_all(oracle, count):
+        for _ in range(count):
+            trial = oracle.create_trial("w")
+            values = trial.hyperparameters.values
+            oracle.update_trial(trial.trial_id, {"loss": values["x"] + (values["c"] == "b")})
+            oracle.end_trial(trial)
+
+    source, target = fresh_url(), fresh_url()
+    oracle = opened(source)
+    complete_all(oracle, 5)
+    original = oracle.get_state()
+    oracle.close()
+    assert "a\x00" in [t["hp_values"]["c"] for t in original["trials"]]
+    code, _, err = run(capsys, "copy", source, target)
+    assert code == 0 and "copied project 'p': 5 trial(s)" in err, err
+    nexts = []
+    for where in (source, target):
+        resumed = opened(where)
+        assert comparable(resumed.get_state()) == comparable(original)
+        complete_all(resumed, 4)
+        nexts.append([(t["trial_id"], t["hp_values"]) for t in resumed.get_state()["trials"]])
+        resumed.close()
+    assert nexts[0] == nexts[1]
+    # and the search loads its own get_state back
+    oracle = opened(target)
+    try:
+        state = oracle.get_state()
+        oracle.set_state(state)
+        assert comparable(oracle.get_state()) == comparable(state)
+    finally:
+        oracle.close()

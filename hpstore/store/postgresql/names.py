@@ -9,6 +9,11 @@ written (a project and a trial made, the first metric value refused: the trial s
 RUNNING). So a name longer than :data:`NAME_BYTES` is refused before anything is sent.
 A file (SQLite) has no such limit: ``hpstore copy`` from one checks every project first.
 
+A name holding a NUL character is refused the same way, wherever a text column takes it
+(a hyperparameter's name, a tuner id too): PostgreSQL's text cannot hold one. Its json
+columns can (as ``\\u0000``): a value or a config holding one (a Choice's) is stored, and
+copied.
+
 Refused rather than made to fit (an index of a digest of the name): the limit leaves
 hundreds of words, and a digest index would slow every look-up by name and change the
 schema that ``hpstore sql`` users query.
@@ -19,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from hpstore.errors import DatabaseError, NameTooLongError
+from hpstore.errors import NameTooLongError
 
 #: the longest name a PostgreSQL store takes, in bytes of UTF-8: with the other columns of
 #: its index and the row's header (a few dozen bytes) well within a btree row's 2,704
@@ -97,11 +102,14 @@ def check_project(name: str, objective: Mapping[str, Any],
 
 
 def check_state(state: Mapping[str, Any]) -> None:
-    """Refuse a ``get_state()`` document holding a name too long for a PostgreSQL store
-    (its objective's metrics, its oracle's state keys, its trials' ids and metric names).
+    """Refuse a ``get_state()`` document holding a name a PostgreSQL store cannot hold: too
+    long (its objective's metrics, its oracle's state keys, its trials' ids and metric
+    names), or holding a NUL where a text column takes it (those, its hyperparameters'
+    names, its tuner ids). A value, a config or an objective goes to a json column, which
+    keeps a NUL (as ``\\u0000``), and a message or note is written escaped: those pass.
 
     Raises:
-        NameTooLongError: see :func:`check_names`.
+        NameTooLongError: see :func:`check_names` and :func:`check_text`.
     """
     settings = state.get("settings")
     if isinstance(settings, Mapping) and isinstance(settings.get("objective"), Mapping):
@@ -111,41 +119,35 @@ def check_state(state: Mapping[str, Any]) -> None:
     trials = [t for t in state.get("trials") or () if isinstance(t, Mapping)]
     check_names("trial id", (t.get("trial_id") for t in trials))
     check_names("metric name", _observed(trials))
-    found = next(_nul(state, "the search"), None)
-    if found is not None:
-        where, text = found
-        raise DatabaseError(
-            f"The NUL character (\\x00) in {where} ({text[:_SHOWN]!r}), which a search file "
-            "holds, cannot be stored on PostgreSQL, whose text cannot hold it: nothing was "
-            "written. Keep this search in a file, or copy it once that name or value holds "
-            "no NUL.")
+    space = [e for e in state.get("space") or () if isinstance(e, Mapping)]
+    check_text("hyperparameter name", space_names(space))
+    for what, texts in _texts(settings, space, trials):
+        check_text(what, texts)
 
 
-#: text a PostgreSQL store writes escaped (``\x00``): what a run or a person said of a
-#: trial, never a name or a value that identifies something
-_ESCAPED = ("message", "note")
+def _texts(settings: Any, space: list[Mapping[str, Any]], trials: list[Mapping[str, Any]]
+           ) -> Iterator[tuple[str, Iterable[Any]]]:
+    """The document's other values bound for a text column, by what each is."""
+    if isinstance(settings, Mapping):
+        yield "oracle class", [settings.get("oracle_class")]
+    yield "hyperparameter class", (e.get("class_name") for e in space)
+    for field, what in (("status", "trial status"), ("values_key", "trial values key"),
+                        ("tuner_id", "tuner id"), ("session", "worker session"),
+                        ("origin", "trial origin")):
+        yield what, (t.get(field) for t in trials)
+    # an observation is (run, metric, direction, step, value, at); a transition (from,
+    # to, at, tuner id, pid, message)
+    yield "metric direction", _cells(trials, "observations", (2,))
+    yield "trial status", _cells(trials, "transitions", (0, 1))
+    yield "tuner id", _cells(trials, "transitions", (3,))
 
 
-def _nul(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """Where the document ``value`` holds a NUL character PostgreSQL's text would refuse:
-    (a description of the place, the text)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield where, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and "\x00" in key:
-                yield f"a name in {where}", key
-            inner = f"{key!s} of {where}"
-            if key == "transitions" and isinstance(item, (list, tuple)):
-                for row in item:  # (its sixth cell, the message, is written escaped)
-                    cells = list(row) if isinstance(row, (list, tuple)) else [row]
-                    yield from _nul(cells[:5] + cells[6:], inner)
-            elif key not in _ESCAPED:
-                yield from _nul(item, inner)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _nul(item, where)
+def _cells(trials: list[Mapping[str, Any]], key: str, at: tuple[int, ...]) -> Iterator[Any]:
+    """The cells ``at`` of the rows of each trial's ``key``."""
+    for trial in trials:
+        for row in trial.get(key) or ():
+            if isinstance(row, (list, tuple)):
+                yield from (row[i] for i in at if i < len(row))
 
 
 def _observed(trials: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
