@@ -194,3 +194,19 @@ def test_resume_keeps_the_grid_position(tmp_path, overwrite):
     first.close()
     rest, _ = complete(build("grid", path, overwrite=overwrite))
     assert rest == expected_grid()[5:]
+
+
+def test_a_space_of_two_thousand_hyperparameters_is_walked_in_grid_order():
+    # KerasTuner runs such a grid; a walk nesting one call per hyperparameter stopped at
+    # Python's recursion limit (about 1,000) with RecursionError.
+    hps = hpstore.HyperParameters()
+    for i in range(2000):
+        hps.Boolean(f"b{i}")
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hps)
+    seen = []
+    for k in range(4):
+        trial = oracle.create_trial(f"t{k}")
+        values = trial.hyperparameters.values
+        assert list(values) == [f"b{i}" for i in range(2000)]
+        seen.append(sorted(name for name, value in values.items() if value))
+    assert seen == [[], ["b1999"], ["b1998"], ["b1998", "b1999"]]
