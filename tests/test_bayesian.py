@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import hpstore
+from hpstore.oracles.bayesian import least_gap
+from hpstore.oracles.encoding import TOP
 from hpstore.oracles.gaussian_process import GaussianProcess, matern52
 
 # -- the Gaussian process against closed forms ------------------------------------------------
@@ -350,3 +352,55 @@ def test_trials_stopped_with_no_score_steer_the_model_away():
     assert len(model) == 20
     assert max(Counter(model).values()) <= 2, model
     assert sum(x > 2 for x, _ in model) <= 8, model  # (random search: about 6)
+
+
+# -- many hyperparameters ---------------------------------------------------------------------
+
+
+def least_gap_by_hand(points):
+    return min(float(((points[i] - points[j]) ** 2).sum())
+               for i in range(len(points)) for j in range(len(points)) if i != j)
+
+
+def design_by_hand(seed, n, d):
+    """The design as first written: every pair's differences in one n x n x d array."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed % 2**32, n, d, 7]))
+    best, best_gap = None, -1.0
+    for _ in range(max(1, min(20, 2000 // n))):
+        design = (np.argsort(rng.random((n, d)), axis=0) + rng.random((n, d))) / n
+        gaps = ((design[:, None, :] - design[None, :, :]) ** 2).sum(-1)
+        gaps[np.diag_indices(n)] = np.inf
+        if gaps.min() > best_gap:
+            best, best_gap = design, float(gaps.min())
+    return np.minimum(best, TOP)
+
+
+def test_the_least_gap_taken_in_blocks_is_every_pairs_least():
+    points = np.random.default_rng(5).random((23, 4))
+    expected = least_gap_by_hand(points)
+    for budget in (1, 4 * 23, 7 * 23 * 4, 10**9):  # one row a block up to one block
+        assert least_gap(points, budget) == expected
+    assert least_gap(points[:1]) == math.inf
+
+
+@pytest.mark.parametrize("n, d", [(9, 3), (40, 7), (120, 12), (2001, 1)])
+def test_the_initial_design_is_the_one_every_pair_at_once_picked(n, d):
+    oracle = hpstore.BayesianOptimizationOracle("loss", seed=11)
+    assert np.array_equal(oracle._design(n, d), design_by_hand(11, n, d))
+
+
+def test_a_space_of_1100_floats_gets_its_first_trials():
+    # The design's least gap held every pair's differences at once: create_trial asked
+    # numpy for 89 GiB (3,300 points x 3,300 x 1,100) and raised.
+    hps = hpstore.HyperParameters()
+    for i in range(1100):
+        hps.Float(f"x{i}", -1.0, 1.0)
+    oracle = hpstore.BayesianOptimizationOracle("loss", hyperparameters=hps, seed=2)
+    firsts = []
+    for k in range(2):
+        trial = oracle.create_trial(f"t{k}")
+        assert trial.status == "RUNNING"
+        values = trial.hyperparameters.values
+        assert len(values) == 1100 and all(-1.0 <= v <= 1.0 for v in values.values())
+        firsts.append(values)
+    assert firsts[0] != firsts[1]
