@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import hpstore
+from hpstore.oracles import gaussian_process
 from hpstore.oracles.bayesian import least_gap
 from hpstore.oracles.encoding import TOP
 from hpstore.oracles.gaussian_process import GaussianProcess, matern52
@@ -404,3 +406,34 @@ def test_a_space_of_1100_floats_gets_its_first_trials():
         assert len(values) == 1100 and all(-1.0 <= v <= 1.0 for v in values.values())
         firsts.append(values)
     assert firsts[0] != firsts[1]
+
+
+def _likelihood(n, d, groups=None, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, d))
+    gp = GaussianProcess(1e-4, groups=groups, fit_noise=True, prior=True)
+    gp.fit(x, np.sin(3 * x[:, :2].sum(1)), optimise=False)
+    return gp.log_marginal_likelihood(gp._theta() + rng.normal(0, 0.3, len(gp._theta())))
+
+
+@pytest.mark.parametrize("groups", [None, np.array([0, 1, 1, 1, 2, 3, 3])])
+def test_the_likelihood_taken_in_blocks_of_rows_is_the_one_taken_at_once(monkeypatch, groups):
+    whole, whole_grad = _likelihood(30, 7, groups)
+    monkeypatch.setattr(gaussian_process, "LIKELIHOOD_BLOCK", 4 * 30 * 7)  # 8 blocks
+    blocked, blocked_grad = _likelihood(30, 7, groups)
+    assert blocked == whole  # (each distance is summed as before)
+    np.testing.assert_allclose(blocked_grad, whole_grad, rtol=1e-12, atol=1e-300)
+
+
+def test_the_likelihood_of_many_inputs_never_holds_every_pairs_differences():
+    # 150 points of 1,000 inputs: n x n x d floats are 180 MB; the fit held two such
+    # arrays (the differences, then their sums by group) at each of its steps.
+    full = 150 * 150 * 1000 * 8
+    tracemalloc.start()
+    try:
+        lml, grad = _likelihood(150, 1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert math.isfinite(lml) and np.isfinite(grad).all()
+    assert peak < full
