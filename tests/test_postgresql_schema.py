@@ -187,7 +187,7 @@ def test_a_search_path_that_starts_with_a_schema_of_postgresqls_own_is_refused(s
 
 def test_the_nul_character_is_refused_in_names_and_nothing_is_recorded():
     url = fresh_url()
-    with pytest.raises(DatabaseError, match="NUL"):
+    with pytest.raises(hpstore.NameTooLongError, match="NUL"):  # (a name, as it is given)
         hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space(), seed=1,
                                    database=url, project_name="a\x00b")
     oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=space(),
