@@ -268,3 +268,58 @@ def test_a_server_refusing_for_now_in_a_language_without_the_word_fatal_is_waite
         with pytest.raises(ServerUnavailableError) as waited:
             open_store(standby.url(), read_only=True)
         assert "takes no connection for now" in str(waited.value), str(waited.value)
+
+
+# -- connection poolers: hpstore needs a session of its own (checked against PgBouncer 1.18)
+
+def test_a_pooler_that_drops_the_session_settings_is_named_and_refused(monkeypatch):
+    # PgBouncer with ignore_startup_parameters=options (the usual answer to its refusal)
+    # dropped every setting: a role's idle_session_timeout then closed live workers'
+    # liveness connections and their trials ran twice
+    from hpstore.store.postgresql import database
+
+    monkeypatch.setattr(database, "SESSION_SETTINGS", tuple(
+        s for s in database.SESSION_SETTINGS if "hpstore.session" not in s))
+    with pytest.raises(DatabaseError, match=r"did not reach the server.*not through PgBouncer"):
+        open_store(_postgres.fresh_url())
+
+
+def test_a_pooler_refusing_the_options_is_named():
+    # stock PgBouncer: "FATAL:  unsupported startup parameter: options", with nothing said
+    from hpstore.store.postgresql.driver import explain_connect
+
+    said = explain_connect(psycopg.OperationalError(
+        'connection failed: FATAL:  unsupported startup parameter: options'), "URL")
+    assert type(said) is DatabaseError and "connection pooler" in str(said)
+    assert "Connect the workers to the server itself" in str(said)
+
+
+@pytest.mark.parametrize("params", ["connect_timeout=soon",
+                                    "sslmode=bogus"])
+def test_a_url_whose_settings_cannot_work_is_no_server_out_of_reach(params):
+    # a ServerUnavailableError ("may succeed later"): hpstore watch waited on it for ever
+    url = base_url()
+    url += ("&" if "?" in url else "?") + params
+    with pytest.raises(DatabaseError) as said:
+        open_store(url)
+    assert not isinstance(said.value, ServerUnavailableError), said.value
+    assert "Correct the URL" in str(said.value) or "sslmode" in str(said.value)
+
+
+def test_a_liveness_lock_sharing_a_server_session_with_the_work_is_refused():
+    # a pool in transaction mode hands the lock's statement and the work's to one server
+    # session: the lock then no longer tells a live worker from a dead one (live workers'
+    # trials were run twice); here the lock is made to look taken by the work's session
+    url = _postgres.fresh_url()
+    store = open_store(url)
+    store.session()
+    mine = store._liveness
+    work = store.db.query("SELECT pg_backend_pid()")[0][0]
+    mine.check_own_session(store.db.query)  # its own session: fine
+    held, mine.backend = mine.backend, work
+    try:
+        with pytest.raises(DatabaseError, match="connection pooler stands between"):
+            mine.check_own_session(store.db.query)
+    finally:
+        mine.backend = held
+        store.close()

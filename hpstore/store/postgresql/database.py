@@ -40,6 +40,7 @@ from hpstore.store.postgresql import closing
 from hpstore.store.postgresql.diagnosis import committed, lock_holders, schema_gone, why_read_only
 from hpstore.store.postgresql.driver import (
     NO_IDLE_TIMEOUT,
+    POOLER,
     SESSION_SETTINGS,
     UNDEFINED,
     connect,
@@ -205,10 +206,12 @@ class Database:
                 raise
             try:
                 self._read_clock(conn)
-            except self.psycopg.Error as exc:  # (dropped as it opened: see _reconnect)
+            except BaseException as exc:  # (dropped as it opened: see _reconnect; a pooler)
                 with contextlib.suppress(Exception):
                     conn.close()
-                raise self.explain(exc) from None
+                if isinstance(exc, self.psycopg.Error):
+                    raise self.explain(exc) from None
+                raise
             self._conn, self._pid = conn, os.getpid()
             self._opened[:] = [conn, self._pid]
             if not self.schema:
@@ -227,13 +230,17 @@ class Database:
         # A connection made again stays in the schema this store was found in (see _learn).
         # A read-only store's session is made read-only here, once connected (see
         # driver.connect_args), before anything else runs on it.
-        server, _, standby, _, _ = conn.execute(
+        server, _, standby, _, _, ours = conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
             "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' "
             "THEN NULL ELSE set_config('search_path', concat_ws(', ', quote_ident(%s), "
             "nullif(current_setting('search_path'), '')), false) END, CASE WHEN %s THEN "
-            "set_config('default_transaction_read_only', 'on', false) END",
+            "set_config('default_transaction_read_only', 'on', false) END, "
+            "current_setting('hpstore.session', true)",
             (self.schema, self.schema, self.read_only)).fetchone()
+        if ours != "on":  # (a pooler dropped the options: see driver.SESSION_SETTINGS)
+            raise DatabaseError(f"{self.location}: the session settings hpstore opens its "
+                                f"connections with did not reach the server. {POOLER}")
         self._clock = (float(server), (before + steady()) / 2)
         self.standby = bool(standby)
 

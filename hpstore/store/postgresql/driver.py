@@ -208,9 +208,12 @@ def load_psycopg(url: str) -> Any:
 # hpstore's schema is written for standard_conforming_strings (on since PostgreSQL 9.1): a
 # database set off for an old application read its '\u0000' as a Unicode escape, and no
 # worker could create the tables.
+# hpstore.session, a setting of hpstore's own, says the options reached the server: a
+# connection pooler may drop them (see POOLER).
 SESSION_SETTINGS = ("-c statement_timeout=0", "-c idle_in_transaction_session_timeout=0",
                     "-c default_transaction_isolation=read\\ committed",
-                    "-c extra_float_digits=3", "-c standard_conforming_strings=on")
+                    "-c extra_float_digits=3", "-c standard_conforming_strings=on",
+                    "-c hpstore.session=on")
 NO_IDLE_TIMEOUT = ("-c idle_session_timeout=0",)  # PostgreSQL 14 and newer
 
 
@@ -299,6 +302,22 @@ _TOO_MANY = ("too many clients", "too many connections", "remaining connection s
 _NOT_NOW = ("is starting up", "is shutting down", "in recovery mode", "not yet accepting")
 #: ... and of one the URL's settings make impossible: no later try would succeed
 _SETTINGS = ("does not support SSL", "SSL was required", "SSL is not enabled")
+#: ... and of one whose SSL settings (or other keywords) are wrong: no wait mends a URL
+_URL_WRONG = ("root certificate file", "does not match host name", "invalid sslmode",
+              "certificate verify failed", "private key file", "certificate file",
+              "invalid connection option", "invalid integer value", "invalid value for",
+              "bad value for")
+#: ... and of a connection pooler refusing the options hpstore's sessions are opened with
+_POOLED = ("unsupported startup parameter",)
+#: What hpstore needs of a session, and why a connection pooler cannot give it.
+POOLER = (
+    "hpstore needs a session of its own on the server: each worker holds a lock on an idle "
+    "connection for as long as it lives (in a pool's transaction or statement mode that "
+    "lock is left on whichever server connection ran it, and live workers were taken for "
+    "dead), and opens its sessions with settings of its own (no statement or idle timeout "
+    "cutting a worker off, TCP keepalives that drop a vanished worker's lock), which a "
+    "pooler refuses or drops. Connect the workers to the server itself (its own port, "
+    "often 5432), not through PgBouncer or a cloud provider's pooled endpoint.")
 
 
 def explain_connect(exc: BaseException, where: str) -> HpStoreError:
@@ -310,6 +329,13 @@ def explain_connect(exc: BaseException, where: str) -> HpStoreError:
     if any(t in text for t in _SETTINGS):  # the URL asks what this server does not do
         return DatabaseError(f"Cannot connect to {where}: {text}. Change the URL's sslmode "
                              "(or the server's SSL settings).")
+    if any(t in text for t in _URL_WRONG):  # (not the server out of reach: the URL)
+        return DatabaseError(f"Cannot connect to {where}: {text}. Correct the URL (its "
+                             "sslmode, sslrootcert, or the host name the server's "
+                             "certificate names): trying again would not change it.")
+    if any(t in text for t in _POOLED):
+        return DatabaseError(f"Cannot connect to {where}: {text} (a connection pooler "
+                             f"refused hpstore's session settings). {POOLER}")
     if "FATAL:" not in text or any(t in text for t in _NOT_NOW):
         return ServerUnavailableError(f"Cannot connect to {where}: {text}.")
     return DatabaseError(f"Cannot connect to {where}: {text}.")  # refused: a role, a password

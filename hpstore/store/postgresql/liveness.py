@@ -50,7 +50,7 @@ from typing import Any
 
 from hpstore.errors import DatabaseError, LockTimeoutError, ServerUnavailableError
 from hpstore.store.postgresql.diagnosis import lock_holders
-from hpstore.store.postgresql.driver import connect, explain
+from hpstore.store.postgresql.driver import POOLER, connect, explain
 from hpstore.store.postgresql.schema import TABLES
 
 #: tokens of the liveness locks this process holds (on any store), by token
@@ -187,6 +187,7 @@ class Liveness:
         self.schema = db.schema
         self._conninfo = db.conninfo("liveness")
         self._conn: Any = None
+        self.backend = -1  # the server session holding the lock (its pid)
         self._held = threading.Event()
         #: why the last try to take the lock again failed, when the server refused the
         #: connection (a role made NOLOGIN, a password changed): no wait undoes that
@@ -218,13 +219,21 @@ class Liveness:
         try:
             while True:
                 key = secrets.randbelow(2**31 - 1) + 1
-                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                   (self.cls, key)).fetchone()[0]
+                got, self.backend = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s), pg_backend_pid()",
+                    (self.cls, key)).fetchone()
                 if not got:
                     continue  # another live worker's
                 # a dead worker's token whose trial is still to be handed back: not this one
-                if conn.execute("SELECT EXISTS (SELECT 1 FROM trials WHERE session = %s)",
-                                (f"{_PREFIX}{key:08x}",)).fetchone()[0]:
+                taken, backend = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM trials WHERE session = %s), "
+                    "pg_backend_pid()", (f"{_PREFIX}{key:08x}",)).fetchone()
+                if backend != self.backend:
+                    conn.close()
+                    raise DatabaseError(f"{self.location}: one connection of this worker "
+                                        "was served by two server sessions in turn: a "
+                                        f"connection pooler stands between. {POOLER}")
+                if taken:
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.cls, key))
                     continue
                 break
@@ -242,6 +251,24 @@ class Liveness:
         self._conn = conn
         self._held.set()
         return key
+
+    def check_own_session(self, ask: Callable[..., Any]) -> None:
+        """Refuse a store whose work shares a server session with this lock, or whose lock
+        is held elsewhere than where it was taken: a connection pooler in transaction or
+        statement mode, which hands each transaction any server session (asked once, with
+        ``ask``: the store's work connection's query).
+
+        Raises:
+            DatabaseError: saying so, and to connect to the server itself.
+        """
+        work, holders = ask(
+            "SELECT pg_backend_pid(), ARRAY(SELECT l.pid FROM pg_locks AS l WHERE "
+            "l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND "
+            "l.classid::bigint = %s AND l.objid::bigint = %s)", (self.cls, self.key))[0]
+        if work == self.backend or (holders and list(holders) != [self.backend]):
+            raise DatabaseError(f"{self.location}: this worker's liveness lock is not held "
+                                "by the server session that took it, or is shared with its "
+                                f"work: a connection pooler stands between. {POOLER}")
 
     def _take_again(self) -> bool:
         """After the liveness connection dropped: a new one, holding the same key."""

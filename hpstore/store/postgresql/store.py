@@ -211,6 +211,13 @@ class PostgresStore:
             # one lock for every store of this database in the process (see liveness.py)
             mine = self._liveness = liveness.shared(self.db)
             self.db.reconnected = mine.confirm
+            if not self.db.standby:  # (a standby sees none of the primary's locks)
+                try:
+                    mine.check_own_session(self.db.query)
+                except DatabaseError:
+                    self._liveness = None
+                    liveness.release(mine, lambda token: False)
+                    raise
         return mine.ensure()
 
     def now(self) -> float:
