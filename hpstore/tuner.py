@@ -56,6 +56,7 @@ from hpstore.oracle.opening import check_optional_int, check_step
 from hpstore.progress import Progress
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import Trial, TrialStatus
+from hpstore.tuner_ids import search_ended, search_started, tuner_id_of
 from hpstore.tuner_results import ResultsMixin
 from hpstore.workers import (
     NO_MAIN_GUARD_EXIT,
@@ -74,18 +75,6 @@ from hpstore.workers import (
 _LOOPS: collections.Counter[str] = collections.Counter()
 _LOOPS_LOCK = threading.Lock()
 _IDLE_WAIT = (0.05, 1.0)  # seconds between asks while the oracle is IDLE: first, most
-def default_tuner_id() -> str:
-    """``KERASTUNER_TUNER_ID`` (or ``HPSTORE_TUNER_ID``) if set, else one per process, and
-    one per thread besides the main one: two searches in threads of one process are two
-    workers (under one id, both took the same trial)."""
-    given = os.environ.get("HPSTORE_TUNER_ID") or os.environ.get("KERASTUNER_TUNER_ID")
-    if given:
-        return given
-    if threading.current_thread() is threading.main_thread():
-        return f"worker-{os.getpid()}"
-    return f"worker-{os.getpid()}-t{threading.get_native_id()}"
-
-
 class BuildFunction:
     """A function ``build(hp)`` given as a Tuner's hypermodel, as an object with
     ``build(hp)`` (it has no ``fit``: a trial is run by ``run_trial``). Calling it calls the
@@ -191,13 +180,7 @@ class Tuner(ResultsMixin):
         of the thread: read outside a search, the name the last search of this process ran
         under (one run in another thread recorded its trials as ``worker-<pid>-t<thread>``:
         the main thread's name found none of them)."""
-        if self._tuner_id:
-            return self._tuner_id
-        last = self.__dict__.get("_last_search")
-        if last is not None and last[0] == os.getpid() and \
-                threading.get_ident() not in last[2]:
-            return str(last[1])
-        return default_tuner_id()
+        return tuner_id_of(self, self._tuner_id)
 
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
@@ -438,12 +421,8 @@ class Tuner(ResultsMixin):
 
     def _loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
               progress: Progress | None = None) -> None:
+        search_started(self)  # (see tuner_id)
         with _LOOPS_LOCK:
-            # (pid, name, the threads searching now): see tuner_id
-            last = self.__dict__.get("_last_search")
-            searching = last[2] if last is not None and last[0] == os.getpid() else set()
-            self._last_search = (os.getpid(), default_tuner_id(),
-                                 {*searching, threading.get_ident()})
             _LOOPS[self.tuner_id] += 1
         try:
             self.on_search_begin()
@@ -454,7 +433,7 @@ class Tuner(ResultsMixin):
                 _LOOPS[self.tuner_id] -= 1
                 if _LOOPS[self.tuner_id] <= 0:
                     del _LOOPS[self.tuner_id]
-                self._last_search[2].discard(threading.get_ident())
+            search_ended(self)
 
     def _search_loop(self, args: tuple[Any, ...], kwargs: dict[str, Any],
                      progress: Progress | None) -> None:
@@ -505,18 +484,18 @@ class Tuner(ResultsMixin):
                 with progress.beside_output():
                     self._run_one(trial, args, kwargs, progress)
                 progress.poll()
-            except KeyboardInterrupt:
-                self._hand_back_taken()
+            except (KeyboardInterrupt, SystemExit) as exc:  # (sys.exit: a SIGTERM handler's)
+                self._hand_back_taken(exiting=isinstance(exc, SystemExit))
                 raise
 
-    def _hand_back_taken(self) -> None:
+    def _hand_back_taken(self, exiting: bool = False) -> None:
         """After a Ctrl-C in the loop: a trial create_trial had already recorded for this
         worker (the Ctrl-C landing between the commit and the return, or before _run_one
         took the trial over) goes back to run again, as one interrupted while it ran
         would. One _run_one handed back, or ended, is no longer running: nothing is done."""
         session = self.oracle.store.session()
         self._hand_back([self.oracle.trials[r.trial_id] for r in self.oracle.project.running()
-                         if r.tuner_id == self.tuner_id and r.session == session])
+                         if r.tuner_id == self.tuner_id and r.session == session], exiting)
 
     def _reported_elsewhere(self, trial: Trial) -> bool:
         """Whether the objective was reported for the trial's run by other means than this

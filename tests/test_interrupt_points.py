@@ -199,3 +199,28 @@ def test_a_ctrl_c_between_create_trial_and_the_run_hands_the_trial_back(tmp_path
     assert {t.status for t in tuner.oracle.trials.values()} == {"COMPLETED"}
     assert len(tuner.oracle.trials) == 5
     tuner.oracle.close()
+
+
+def test_a_sys_exit_between_create_trial_and_the_run_hands_the_trial_back(tmp_path):
+    # a SIGTERM handler's sys.exit, landing where the Ctrl-C above does: handed back
+    # inside the run, left RUNNING one line before it (in a notebook that catches
+    # SystemExit, for as long as the kernel lives)
+    import hpstore
+
+    class Quick(hpstore.Tuner):
+        def run_trial(self, trial):
+            return 1.0
+
+    def hook(frame, event, arg):
+        if (event == "call" and frame.f_code.co_name == "_run_one"
+                and frame.f_code.co_filename.endswith(os.sep + "tuner.py")):
+            sys.setprofile(None)
+            raise SystemExit(143)
+
+    tuner = Quick(oracle=open_oracle(str(tmp_path / "s.db"), max_trials=5), verbose=0)
+    sys.setprofile(hook)
+    with pytest.raises(SystemExit):
+        tuner.search()
+    [trial] = tuner.oracle.trials.values()
+    assert trial.status == "IDLE" and trial.message.startswith("The program exited")
+    tuner.oracle.close()

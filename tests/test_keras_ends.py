@@ -191,3 +191,19 @@ def test_a_keras_trial_whose_end_raises_is_handed_back_and_runs_again_afresh(
     assert [(run, step) for run, step, _ in values] == [
         (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
     assert trials[0][3] == min(v for run, _, v in values if run == 2)  # its new run alone
+
+
+def test_tuner_id_read_after_a_search_in_another_thread_is_the_one_it_ran_under(
+        tmp_path: Any) -> None:
+    # as hpstore.Tuner's: the trials were recorded as worker-<pid>-t<thread>, and
+    # tuner.tuner_id read on the main thread said worker-<pid>
+    import threading
+
+    tuner = kt.RandomSearch(build, objective="val_loss", max_trials=1, seed=1,
+                            directory=str(tmp_path), project_name="p")
+    thread = threading.Thread(target=lambda: tuner.search(
+        X, Y, epochs=1, validation_data=(X, Y), verbose=0))
+    thread.start()
+    thread.join()
+    recorded = {t.tuner_id for t in tuner.oracle.hpstore_oracle.trials.values()}
+    assert recorded == {tuner.tuner_id} and tuner.tuner_id.endswith(f"-t{thread.native_id}")

@@ -245,6 +245,12 @@ def test_a_worker_whose_liveness_connection_drops_takes_its_lock_again():
                "the terminated backend's exit")
     wait_until(lambda: reader.is_alive(token), DEADLINE, "the lock taken again")
     assert oracle.store.session() == token
+    # another oracle of the process shares the lock, now on another server session: it
+    # was taken for a pooler's ("not held by the server session that took it")
+    again = oracle_on(url)
+    assert again.store.session() == token
+    assert again.create_trial("again").status == "RUNNING"
+    again.close()
     reader.close()
     oracle.close()
 

@@ -344,7 +344,8 @@ class Oracle(keras_tuner.Oracle):
 
         A subclass may override it, as in KerasTuner: it is called with the KerasTuner
         Trial (its ``metrics`` hold every epoch recorded) as the trial ends, and the score
-        it sets is recorded; a NaN or None score makes the trial INVALID. ``trial`` is one
+        it sets is recorded; a NaN or None score makes the trial INVALID. The status it sets
+        (INVALID for a run it deems infeasible) is the one the trial ends with. ``trial`` is one
         of those this oracle hands to it; any other is scored as KerasTuner's Oracle
         scores it."""
         ours: hpstore.Trial | None = getattr(trial, "_hpstore_trial", None)

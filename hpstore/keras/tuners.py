@@ -60,7 +60,7 @@ from hpstore.oracle.opening import check_bool
 from hpstore.rendering import print_text
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import TrialStatus
-from hpstore.tuner import default_tuner_id
+from hpstore.tuner_ids import search_ended, search_started, tuner_id_of
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 #: errors every trial would repeat, so the first stops the search (its trial FAILED): a
@@ -141,8 +141,10 @@ class Tuner(keras_tuner.Tuner):
     @property
     def tuner_id(self) -> str:
         """This worker's name: the one given, else ``default_tuner_id()`` of the process
-        running the search (a tuner a fork Pool's processes inherit names each apart)."""
-        return getattr(self, "_tuner_id", None) or default_tuner_id()
+        running the search (a tuner a fork Pool's processes inherit names each apart), and
+        of its thread (see hpstore.tuner_ids: read outside a search, the name the last
+        search of this process ran under)."""
+        return tuner_id_of(self, getattr(self, "_tuner_id", None))
 
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
@@ -266,6 +268,7 @@ class Tuner(keras_tuner.Tuner):
         self._handed_back = []
         if getattr(self, "_discover_at_search", False):
             self._populate_initial_space(now=True)  # (raises before any trial runs)
+        search_started(self)
         with terminated_as_ctrl_c():
             try:
                 return super().search(*fit_args, **fit_kwargs)
@@ -282,6 +285,8 @@ class Tuner(keras_tuner.Tuner):
                     self._hand_back_held(f"search() stopped on {type(exc).__name__} before "
                                          "this run ended; queued to run again.")
                 raise
+            finally:
+                search_ended(self)
 
     def _interrupted(self) -> None:
         """After Ctrl-C in search(): a trial the file still holds RUNNING for this worker

@@ -170,8 +170,8 @@ class Database:
     # -- connecting ---------------------------------------------------------------------
     def conninfo(self, application: str | None = None) -> str:
         """The conninfo of a new connection, with hpstore's settings added."""
-        millis = max(1, int(self.timeout * 1000))
-        return connect_args(self.url, application=application or self.application,
+        millis, application = max(1, int(self.timeout * 1000)), application or self.application
+        return connect_args(self.url, application=application,
                             extra_options=(f"-c lock_timeout={millis}", *SESSION_SETTINGS,
                                            *self._idle, *self.settings))
 
@@ -209,9 +209,11 @@ class Database:
             except BaseException as exc:  # (dropped as it opened: see _reconnect; a pooler)
                 with contextlib.suppress(Exception):
                     conn.close()
-                if isinstance(exc, self.psycopg.Error):
-                    raise self.explain(exc) from None
-                raise
+                if not isinstance(exc, self.psycopg.Error):
+                    # (a pooler: a refusal, which _reconnect gives up on at once)
+                    self._refusal = exc if isinstance(exc, DatabaseError) else None
+                    raise
+                raise self.explain(exc) from None
             self._conn, self._pid = conn, os.getpid()
             self._opened[:] = [conn, self._pid]
             if not self.schema:
@@ -222,14 +224,12 @@ class Database:
         """Measure how far the server's clock is from this machine's (to within half a
         round trip), and whether it is a standby, on each new connection."""
         before = steady()
-        # (in the same round trip: floats read exactly whatever a URL's options or a pool
-        # made of extra_float_digits; a run is told from another by the time it started,
-        # read back: rounded, each report was written and its worker told the run lost)
-        # Whether the server is a standby is read here too: a connection made again after
-        # a failover, or to another host of a URL listing several, may reach the other kind.
-        # A connection made again stays in the schema this store was found in (see _learn).
-        # A read-only store's session is made read-only here, once connected (see
-        # driver.connect_args), before anything else runs on it.
+        # (in the same round trip: floats read exactly whatever a URL's options made of
+        # extra_float_digits, as a run is told from another by its start, read back; whether
+        # the server is a standby, as a connection made again after a failover, or to
+        # another host of the URL, may reach the other kind; the schema this store was
+        # found in (see _learn); a read-only store's session made read-only (see
+        # driver.connect_args) before anything else runs on it.)
         server, _, standby, _, _, ours = conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, set_config("
             "'extra_float_digits', '3', false), pg_is_in_recovery(), CASE WHEN %s = '' "

@@ -197,8 +197,8 @@ class Liveness:
         #: marks it dropped; ``_dropped``: the connection found no longer holding the lock
         self._swap = threading.Lock()
         self._dropped: Any = None
-        self._wake_r, self._wake_w = os.pipe()
         self.key = self._take_new()
+        self._wake_r, self._wake_w = os.pipe()  # (after: a refusal above leaks none)
         self.token = f"{_PREFIX}{self.key:08x}"
         _HELD[self.token] = self.pid
         self._thread = threading.Thread(target=self._watch, name="hpstore-liveness",
@@ -281,8 +281,8 @@ class Liveness:
             return False
         self._refused = None
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                               (self.cls, self.key)).fetchone()[0]
+            got, backend = conn.execute("SELECT pg_try_advisory_lock(%s, %s), "
+                                        "pg_backend_pid()", (self.cls, self.key)).fetchone()
         except self.psycopg.Error:
             got = False
         if not got or self._stop.is_set():
@@ -293,7 +293,7 @@ class Liveness:
                 conn.close()
             return False
         with self._swap:
-            self._conn = conn
+            self._conn, self.backend = conn, backend  # (a new session: see check_own_session)
             self._held.set()
         return True
 
@@ -352,8 +352,8 @@ class Liveness:
         Raises:
             DatabaseError: as :meth:`ensure`.
         """
-        if self.pid != os.getpid():
-            return  # a parent's, inherited through fork
+        if self.pid != os.getpid() or self._stop.is_set():
+            return  # a parent's, inherited through fork; or given up (its pipe closed)
         before = self._conn
         try:
             free = work.execute("SELECT pg_try_advisory_xact_lock_shared(%s, %s)",
@@ -404,6 +404,7 @@ class Liveness:
         if self.pid != os.getpid():
             return  # a parent's, inherited through fork: its connection is not ours
         self._stop.set()
+        self._held.clear()  # (a store still pointing at it never takes it for held)
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
         self._thread.join(timeout=5)

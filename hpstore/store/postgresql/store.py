@@ -215,7 +215,7 @@ class PostgresStore:
                 try:
                     mine.check_own_session(self.db.query)
                 except DatabaseError:
-                    self._liveness = None
+                    self._liveness, self.db.reconnected = None, None
                     liveness.release(mine, lambda token: False)
                     raise
         return mine.ensure()
