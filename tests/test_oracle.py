@@ -629,6 +629,23 @@ def test_numpy_numbers_as_oracle_arguments_are_stored_as_plain_numbers(db, cls, 
     again.close()
 
 
+def test_a_step_given_as_a_tensor_or_a_0_d_array_is_its_number(db):
+    # np.int64 was taken and torch.tensor(3), a training loop's global step, a TypeError
+    import torch
+
+    oracle = open_oracle(db, max_trials=3)
+    trial = oracle.create_trial("t")
+    oracle.update_trial(trial.trial_id, {"loss": 2.0}, step=torch.tensor(3))
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=np.array(4))
+    with pytest.raises(TypeError, match="must be an int"):  # (a float step: still refused)
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=torch.tensor(4.5))
+    oracle.end_trial(trial)
+    assert oracle.get_trial(trial.trial_id).best_step == 4
+    assert [o.step for o in oracle.project.observations(oracle.project.trial(trial.trial_id))
+            ] == [3, 4]
+    oracle.close()
+
+
 @pytest.mark.parametrize("seed, message", [
     (2**70, "must be between -2\\*\\*63 and 2\\*\\*63 - 1, received 1180591620717411303424"),
     (1.5, "must be an int, received 1.5"), (np.float64(3), "must be an int")])

@@ -3,6 +3,7 @@ settings are checked against the arguments given. Every refusal comes before any
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import os
@@ -328,4 +329,11 @@ def check_step(step: Any) -> int:
         TypeError: not an integer (a bool, a float, a string, ...).
         ValueError: outside what the store holds.
     """
+    if not isinstance(step, int) and getattr(step, "shape", None) == () and callable(
+            getattr(step, "item", None)):
+        # a 0-d tensor or array (a training loop's global step): its number, if whole
+        with contextlib.suppress(Exception):
+            number = step.item()
+            if isinstance(number, int) and not isinstance(number, bool):
+                step = number
     return _integer("step", step, TypeError)
