@@ -572,3 +572,14 @@ def test_resuming_with_another_objective_says_how_to_import_again(imported, caps
         assert len(oracle.trials) == 8
     finally:
         oracle.close()
+
+
+def test_the_report_says_an_imported_runs_time_is_unknown(imported, tmp_path, capsys):
+    # KerasTuner records no end: the status log gives each imported run its start as its
+    # end, and the report's timeline said "COMPLETED after 0 s"
+    db, _ = imported
+    out = tmp_path / "report.html"
+    assert main(["report", str(db), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "COMPLETED after an unknown time (its end was not recorded)" in page
+    assert "COMPLETED after 0 s" not in page

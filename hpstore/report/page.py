@@ -270,9 +270,12 @@ def timeline_section(search: Search) -> str:
         w = max(x1 - x0, 3.0)
         out.append(rect(x0, yc - 9, w, 18, STATUS_COLOURS.get(r.status, "#000"),
                         f"trial {r.trial_id} on {r.tuner_id}: {r.status} after "
-                        + (f"{r.end - r.start:.3g} s" if r.end >= r.start else
+                        + (f"{r.end - r.start:.3g} s" if r.end > r.start else
                            "an unknown time (its end was written by a clock behind its "
-                           "start's)")))
+                           "start's)" if r.end < r.start else
+                           # (a run imported from KerasTuner, whose ends are not recorded:
+                           # its log gives the end its start; a real run takes some time)
+                           "an unknown time (its end was not recorded)")))
         if w > CHAR_PX * len(r.trial_id) + 4:
             out.append(text(x0 + w / 2, yc + 4, r.trial_id, extra=' class="inbar"'))
     statuses = sorted({r.status for r in search.runs})
