@@ -159,7 +159,8 @@ class Tuner(ResultsMixin):
         self.oracle = oracle
         #: an object with ``build(hp)``, as in KerasTuner (which wraps a function alike), so
         #: a ``run_trial`` of a subclass written for it builds with ``self.hypermodel.build``
-        self.hypermodel = (BuildFunction(hypermodel) if hypermodel is not None
+        #: (Any, as KerasTuner's: a HyperModel of one's own, with ``fit`` or not)
+        self.hypermodel: Any = (BuildFunction(hypermodel) if hypermodel is not None
                            and not hasattr(hypermodel, "build") else hypermodel)
         self._run_trial_fn = run_trial
         self._tuner_id = tuner_id or None

@@ -14,7 +14,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from hpstore.errors import (
     DatabaseError,
@@ -165,7 +165,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
     _init_args: tuple[tuple[Any, ...], dict[str, Any]]
     __signature__: Any = _InitSignature()
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Oracle:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
         self._init_args = (args, kwargs)
         return self
@@ -396,6 +396,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
             MissingObjectiveError (a ValueError): an objective metric is missing from
                 ``metrics`` (nothing of them is recorded).
             InvalidMetricError (a TypeError): a name is not a string or a value not a number.
+            TypeError: ``step`` is not a whole number (ValueError: beyond 64 bits).
             TrialNotFoundError (a KeyError): no such trial; TrialLostError (one of them):
                 the trial this process was running was lost with the server's last commits.
             TrialNotRunningError: the trial has ended, or was handed to another worker.
@@ -494,7 +495,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
 
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         """The best COMPLETED trials, best first; padded with other trials in creation
-        order when fewer have completed."""
+        order when fewer have completed.
+
+        Raises:
+            ValueError: ``num_trials`` is not a whole number of at least 0.
+            ProjectRemovedError: another process removed or replaced the project.
+        """
         num_trials = check_int("num_trials", num_trials, minimum=0)
         self._refresh_space()
         return [trial_from(r, self._space, self._project)

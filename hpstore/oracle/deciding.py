@@ -148,6 +148,9 @@ class DecidingMixin:
         Raises:
             TunerIdInUseError: another live process is running a trial under this tuner id.
             DuplicateValuesError: ``populate_space`` keeps proposing values already run.
+            OracleContractError: ``populate_space`` answered what no trial can start with
+                (not the documented dict, a value its hyperparameter cannot take); nothing
+                is recorded.
             ProjectRemovedError: another process removed or replaced the project.
         """
         if not isinstance(tuner_id, str) or not tuner_id:
@@ -339,8 +342,9 @@ class DecidingMixin:
         if pending is not None:
             pending.state[key] = value
 
-    def rng(self, *salt: int) -> random.Random:
-        """A random generator determined by the seed, the trial number and ``salt``."""
+    def rng(self, *salt: int | str) -> random.Random:
+        """A random generator determined by the seed, the trial number and ``salt`` (numbers
+        or strings: a trial id, a label of one's own)."""
         # A string seed goes through SHA-512 in Python's random: stable across processes
         # and versions, and far cheaper than numpy's SeedSequence.
         return random.Random(":".join(map(str, (self.seed, self.decision.number, *salt))))
