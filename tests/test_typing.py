@@ -40,8 +40,15 @@ oracle = Mutating("loss", max_trials=3)
 count: int = oracle.note()  # the subclass's own method, on the object it built
 best: list[hpstore.Trial] = oracle.get_best_trials(1)
 '''
-#: what mypy must find wrong in the same script (so hpstore's types were seen, not Any)
-MISTAKE = 'oracle.get_best_trials("1")\n'
+#: what mypy must find wrong in the same script (so hpstore's types were seen, not Any),
+#: the shared arguments of the oracles that take their own first (``**kwargs``) included
+MISTAKES = {
+    'oracle.get_best_trials("1")': 'incompatible type "str"',
+    'hpstore.BayesianOptimizationOracle("loss", databse="s.db")': 'keyword argument "databse"',
+    'hpstore.HyperbandOracle("loss", max_trails=5)': 'keyword argument "max_trails"',
+    'hpstore.HyperbandOracle("loss", early_stopping="median")':
+        'has incompatible type "str"; expected "StoppingRule | None"',
+}
 
 
 def mypy(script: Path) -> subprocess.CompletedProcess[str]:
@@ -61,6 +68,8 @@ def test_a_users_script_type_checks_strictly_against_hpstores_annotations(tmp_pa
     script.write_text(USER_SCRIPT)
     done = mypy(script)
     assert done.returncode == 0, done.stdout + done.stderr
-    script.write_text(USER_SCRIPT + MISTAKE)
+    script.write_text(USER_SCRIPT + "".join(f"{line}\n" for line in MISTAKES))
     done = mypy(script)
-    assert done.returncode == 1 and 'incompatible type "str"' in done.stdout, done.stdout
+    assert done.returncode == 1, done.stdout
+    for line, said in MISTAKES.items():  # (Bayesian's and Hyperband's were **kwargs: Any)
+        assert said in done.stdout, (line, done.stdout)

@@ -14,7 +14,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar
 
 from hpstore.errors import (
     DatabaseError,
@@ -97,6 +97,31 @@ def _say_state_hooks_are_not_called(cls: type[Oracle]) -> None:
         "algorithm's state with self.set_state_value(key, value) in populate_space and "
         "self.get_state_value(key) (stored with the trial it decides, seen by every "
         "process).", UserWarning, stacklevel=3)
+
+
+class StoreOptions(TypedDict, total=False):
+    """The keyword-only arguments of every oracle (see :class:`Oracle`): a subclass that
+    passes them on as ``**kwargs: Unpack[StoreOptions]`` keeps them typed for its users."""
+
+    database: str | os.PathLike[str] | None
+    project_name: str
+    overwrite: bool
+    durability: str
+    early_stopping: StoppingRule | None
+    warm_start_from: Any
+
+
+class OracleOptions(StoreOptions, total=False):
+    """:class:`StoreOptions` and the rest of :class:`Oracle`'s arguments but ``objective``,
+    for a subclass that passes them all on."""
+
+    max_trials: int | None
+    hyperparameters: HyperParameters | None
+    allow_new_entries: bool
+    tune_new_entries: bool
+    seed: int | None
+    max_retries_per_trial: int
+    max_consecutive_failed_trials: int
 
 
 class _InitSignature:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from hpstore.hyperparameters import Fixed, HyperParameter
 from hpstore.oracle import Oracle, values_key
+from hpstore.oracle.base import StoreOptions
 from hpstore.oracle.opening import check_optional_int
 from hpstore.oracles.encoding import TOP, Encoding
 from hpstore.oracles.gaussian_process import GaussianProcess
@@ -87,7 +88,7 @@ class BayesianOptimizationOracle(Oracle):
                  beta: float = 2.6, seed: int | None = None, hyperparameters: Any = None,
                  allow_new_entries: bool = True, tune_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
-                 **kwargs: Any) -> None:
+                 **kwargs: Unpack[StoreOptions]) -> None:
         num_initial_points = check_optional_int("num_initial_points", num_initial_points, 1)
         if not _real(alpha) or not alpha > 0 or not _finite(alpha):
             raise ValueError(f"`alpha` must be a positive finite number, received {alpha!r}.")

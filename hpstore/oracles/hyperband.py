@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from hpstore.oracle import Oracle
+from hpstore.oracle.base import OracleOptions
 from hpstore.oracle.opening import check_int
 from hpstore.store.records import BOOKKEEPING
 from hpstore.trial import TrialStatus
@@ -65,7 +66,7 @@ class HyperbandOracle(Oracle):
     decides_quickly = True  # no model to fit: decided inside the recording transaction
 
     def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3,
-                 hyperband_iterations: int = 1, **kwargs: Any) -> None:
+                 hyperband_iterations: int = 1, **kwargs: Unpack[OracleOptions]) -> None:
         # The base arguments (seed, hyperparameters, ...) are the Oracle's, declared there.
         self.max_epochs = check_int("max_epochs", max_epochs, 1)
         self.factor = check_int("factor", factor, 2)
