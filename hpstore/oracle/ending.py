@@ -257,8 +257,10 @@ class EndingMixin:
         try:
             new_entries = self._new_entries(trial.hyperparameters, check=False)
             # (a name the store cannot hold, a NUL on PostgreSQL: refused here, or the
-            # trial's end is refused as it is written, and it is left RUNNING for good)
-            self._store.check_space(new_entries)
+            # trial's end is refused as it is written, and it is left RUNNING for good;
+            # asked only of a trial that declared some: most end with none)
+            if new_entries:
+                self._store.check_space(new_entries)
         except RuntimeError as exc:  # allow_new_entries=False: say so, and stop the search
             new_entries, refused = [], exc
             status, message = TrialStatus.FAILED, (
