@@ -176,9 +176,13 @@ def test_a_warm_start_names_its_source_clearly(tmp_path):
     with pytest.raises(hpstore.DatabaseError, match="does not exist"):
         open_oracle(tmp_path / "new.db", warm_start_from=tmp_path / "missing.db")
     assert not (tmp_path / "missing.db").exists()
-    with pytest.raises(hpstore.HpStoreError, match="this very project"):
-        open_oracle(tmp_path / "old.db", warm_start_from=tmp_path / "old.db",
-                    project_name="untitled_project")
+    with pytest.raises(hpstore.ProjectChoiceError, match="this very project"):
+        open_oracle(tmp_path / "old.db", warm_start_from=(tmp_path / "old.db",
+                                                          "untitled_project"))
+    # its own file named alone: the other project of it is the source
+    oracle = open_oracle(tmp_path / "old.db", warm_start_from=tmp_path / "old.db")
+    assert oracle.warm_start.source.endswith("'other'")
+    oracle.close()
 
 
 def test_a_warm_start_waits_for_the_space_a_tuners_hypermodel_declares(tmp_path):
@@ -251,3 +255,53 @@ def test_a_step_reported_twice_keeps_its_mean_in_the_warm_started_copy(tmp_path,
     after = sorted((t.hyperparameters.values["x"], t.score) for t in target.trials.values())
     assert after == before and len(after) == 2
     target.close()
+
+
+def _stored(path):
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute(
+            "SELECT p.name, p.max_trials, p.oracle_config, p.updated_at, count(t.id) FROM projects p "
+            "LEFT JOIN trials t ON t.project_id = p.project_id GROUP BY p.project_id"))
+    finally:
+        conn.close()
+
+
+def test_a_warm_start_from_the_searchs_own_project_is_refused_before_anything_is_written(
+        tmp_path):
+    _source(tmp_path / "s.db")[0].close()
+    before = _stored(tmp_path / "s.db")
+    assert before[0][0] == "untitled_project" and before[0][4] == 8
+    # with overwrite=True the old trials were deleted before the refusal; without it, the
+    # refused open had stored its own max_trials and retries all the same
+    for overwrite in (True, False):
+        with pytest.raises(hpstore.ProjectChoiceError, match="holds no project but this one"):
+            open_oracle(tmp_path / "s.db", max_trials=50, max_retries_per_trial=4,
+                        overwrite=overwrite, warm_start_from=tmp_path / "s.db")
+        assert _stored(tmp_path / "s.db") == before
+    with pytest.raises(hpstore.ProjectChoiceError, match="this very project"):
+        open_oracle(tmp_path / "s.db", max_trials=50, overwrite=True,
+                    warm_start_from=(tmp_path / "s.db", "untitled_project"))
+    assert _stored(tmp_path / "s.db") == before
+
+
+def test_a_new_project_warm_starts_from_another_project_of_its_own_file(tmp_path):
+    # the check before the search was made chose 'untitled_project', the file's only
+    # project; once 'new' was made beside it, the warm start chose 'new' itself (named like
+    # the search) and refused, leaving an empty project behind
+    _source(tmp_path / "s.db")[0].close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oracle = open_oracle(tmp_path / "s.db", project_name="new",
+                             warm_start_from=tmp_path / "s.db")
+    assert len(oracle.warm_start.added) == 8
+    assert oracle.warm_start.source.endswith("'untitled_project'")
+    oracle.close()
+    with warnings.catch_warnings():  # opened again, with 'new' now in the file: the same
+        warnings.simplefilter("ignore")
+        again = open_oracle(tmp_path / "s.db", project_name="new",
+                            warm_start_from=tmp_path / "s.db")
+    assert again.warm_start.added == [] and again.warm_start.already == 8
+    again.close()

@@ -266,12 +266,15 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         self._local = threading.local()
         #: the stopping rule's curves of the runs this oracle reports (see CurvesSoFar)
         self._curves = CurvesSoFar()
+        warm = None
         if warm_start_from is not None:  # a typo here must not leave a new search behind
             from hpstore.oracle.warm import check_warm_source
 
-            check_warm_source(warm_start_from, project_name)
+            warm = check_warm_source(warm_start_from, project_name)
         self._store: Store = open_store(database, durability=durability)
         try:
+            if warm is not None:  # (the search's own file: refused before it is written)
+                warm.check_against(self._store, project_name)
             self._open_project(given_objective, max_trials, given_space, seed, overwrite)
         except BaseException:
             self._store.close()  # a refused search keeps no connection open on the file

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import (
-    HpStoreError,
     NotJSONSerializableError,
     ProjectChoiceError,
     TrialNotEndedError,
@@ -387,12 +386,11 @@ class SteeringMixin:
         store = open_store(where, read_only=True)
         place = shown(where)
         try:
-            chosen = choose_warm_project(store.projects(), name, self.project_name, place)
+            # (the search's own store: its own project is never a source; refused before
+            # the search was written to, see WarmSource.check_against)
+            chosen = choose_warm_project(store.projects(), name, self.project_name, place,
+                                         own=same_store(store, self._store))
             source_project = store.open_project(chosen)
-            if (same_store(store, self._store)
-                    and chosen.project_id == self._project.project_id):
-                raise HpStoreError(f"warm_start_from names this very project ({chosen.name!r} "
-                                   f"in {place}); name another one.")
             label = f"warm start: {origin_label(where)} {chosen.name!r}"
             result = WarmStart(f"{place} {chosen.name!r}")
             new, repeated = self._warm_trials(source_project, label, result)

@@ -138,13 +138,27 @@ def _refuse_keras_tuner_folder(where: str | os.PathLike[str]) -> None:
 
 
 def choose_warm_project(records: list[ProjectRecord], name: str | None, project_name: str,
-                        place: str) -> ProjectRecord:
+                        place: str, *, own: bool = False) -> ProjectRecord:
     """The project of ``records`` (a warm start's source) to take trials from: the one
     named ``name``; with no name, the only one, else the one named like this search.
+    With ``own`` (the source is the store this search is in), this search's own project
+    is never chosen: the others are the candidates.
 
     Raises:
-        ProjectChoiceError: no such project, or several and none named.
+        ProjectChoiceError: no such project, or several and none named, or (``own``) only
+            this search's own project named or left to choose.
     """
+    if own:
+        if name == project_name:
+            raise ProjectChoiceError(
+                f"warm_start_from names this very project ({name!r} in {place}); "
+                "name another project, or another file.")
+        records = [r for r in records if r.name != project_name]
+        if not records and name is None:
+            raise ProjectChoiceError(
+                f"warm_start_from: {place} is this search's own file, and holds no project "
+                f"but this one ({project_name!r}); name another file, or a (file, "
+                "project_name) pair.")
     names = [r.name for r in records]
     if name is not None:
         chosen = next((r for r in records if r.name == name), None)
@@ -164,9 +178,30 @@ def choose_warm_project(records: list[ProjectRecord], name: str | None, project_
     return chosen
 
 
-def check_warm_source(source: Any, project_name: str) -> None:
+@dataclass
+class WarmSource:
+    """A ``warm_start_from`` read before the search is made: what tells its store from
+    any other, and the projects it held."""
+
+    identity: tuple[Any, ...]
+    records: list[ProjectRecord]
+    name: str | None
+    place: str
+
+    def check_against(self, store: Store, project_name: str) -> None:
+        """Refuse, once the search's own store is open and before anything is written to
+        it, a source that is that store and leaves no other project to warm from.
+
+        Raises:
+            ProjectChoiceError: the source names this search's project, or holds no other.
+        """
+        if store.identity() == self.identity:
+            choose_warm_project(self.records, self.name, project_name, self.place, own=True)
+
+
+def check_warm_source(source: Any, project_name: str) -> WarmSource:
     """Refuse a ``warm_start_from`` that cannot be read, or names no project it holds,
-    before the search is made.
+    before the search is made; what it holds, for :meth:`WarmSource.check_against`.
 
     Raises:
         TypeError: not a file, URL or (file, project_name) pair.
@@ -178,6 +213,8 @@ def check_warm_source(source: Any, project_name: str) -> None:
     where, name = warm_source(source)
     store = open_store(where, read_only=True)
     try:
-        choose_warm_project(store.projects(), name, project_name, shown(where))
+        records = store.projects()
+        choose_warm_project(records, name, project_name, shown(where))
+        return WarmSource(store.identity(), records, name, shown(where))
     finally:
         store.close()
