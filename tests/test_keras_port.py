@@ -312,6 +312,36 @@ def test_kerastuners_own_oracle_is_refused(tmp_path):
                 directory=str(tmp_path))
 
 
+def test_an_open_hpstore_oracle_keeps_its_checkpoints_under_its_own_project(tmp_path):
+    # both searches of one file went to <directory>/untitled_project, each loading the
+    # other's weights as its own
+    path = str(tmp_path / "two.db")
+    folders = []
+    for name in ("a", "b"):
+        tuner = Squares(oracle=hpstore.RandomSearchOracle(max_trials=1, seed=1,
+                                                          database=path, project_name=name),
+                        directory=str(tmp_path))
+        folders.append(tuner.project_dir)
+        tuner.search(1.0)
+    assert folders == [str(tmp_path / "a"), str(tmp_path / "b")]
+    named = Squares(oracle=hpstore.RandomSearchOracle(max_trials=1, database=path,
+                                                      project_name="c"),
+                    directory=str(tmp_path), project_name="ckpt")
+    assert named.project_dir == str(tmp_path / "ckpt")  # a name of the Tuner's own holds
+
+
+def test_an_open_hpstore_oracle_does_not_run_over_kerastuners_own_search(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "oracle.json").write_text("{}")
+    oracle = hpstore.RandomSearchOracle(max_trials=1, database=str(tmp_path / "own.db"),
+                                        project_name="p")
+    with pytest.raises(hpstore.HpStoreError, match="holds a KerasTuner search"):
+        Squares(oracle=oracle, directory=str(tmp_path))
+    assert os.listdir(folder) == ["oracle.json"]
+    oracle.close()
+
+
 def test_an_open_hpstore_oracle_keeps_its_own_file_settings(tmp_path):
     oracle = hpstore.RandomSearchOracle(max_trials=2, database=str(tmp_path / "own.db"))
     for setting in ({"database": str(tmp_path / "x.db")}, {"durability": "full"},

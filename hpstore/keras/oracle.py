@@ -209,6 +209,10 @@ class Oracle(keras_tuner.Oracle):
         self._directory, self._project_name = directory, project_name
         if self._inner is None:
             self._open(str(directory))
+        else:  # an hpstore oracle opened on its own file: its folder checked all the same
+            check_project_folder(self._inner.store.location,
+                                 os.path.join(str(directory), project_name), project_name,
+                                 overwrite=False, held=self._inner.project.count() > 0)
 
     @property
     def directory(self) -> str | None:
@@ -479,10 +483,11 @@ KERAS_TUNER_STATE = ("oracle.json", "tuner0.json")
 
 
 def check_project_folder(database: Any, folder: str, project_name: str, *,
-                         overwrite: bool) -> None:
+                         overwrite: bool, held: bool | None = None) -> None:
     """Refuse, before anything is written, a search file that KerasTuner's ``overwrite``
     would delete, and a project folder that holds a KerasTuner search this one would
-    overwrite the checkpoints of.
+    overwrite the checkpoints of. ``held``: whether the search holds trials already (an
+    oracle opened before its Tuner); by default, whether the file holds the project.
 
     Raises:
         ValueError: ``overwrite=True`` with the search file inside the project's folder
@@ -501,7 +506,7 @@ def check_project_folder(database: Any, folder: str, project_name: str, *,
                 f"{folder}.db).")
         return
     found = [n for n in KERAS_TUNER_STATE if os.path.exists(os.path.join(folder, n))]
-    if not found or _holds_project(database, project_name):
+    if not found or (_holds_project(database, project_name) if held is None else held):
         return
     raise HpStoreError(
         f"{folder} holds a KerasTuner search ({found[0]}), which hpstore does not read: run "

@@ -119,6 +119,10 @@ class Tuner(keras_tuner.Tuner):
         overwrite = check_bool("overwrite", overwrite)  # KerasTuner deletes on any truthy
         adapter = as_oracle(oracle)
         adapter._configure(database=database, durability=durability, overwrite=overwrite)
+        if project_name is None and adapter._inner is not None:
+            # An hpstore oracle opened on its own file names the checkpoints' folder: two
+            # searches of one file under one directory must not share "untitled_project".
+            project_name = adapter._inner.project_name
         self._space_declared = False
         keras_tuner.Tuner.__init__(
             self, oracle=adapter, hypermodel=hypermodel, max_model_size=max_model_size,
