@@ -263,8 +263,9 @@ def _stored(path):
     conn = sqlite3.connect(path)
     try:
         return sorted(conn.execute(
-            "SELECT p.name, p.max_trials, p.oracle_config, p.updated_at, count(t.id) FROM projects p "
-            "LEFT JOIN trials t ON t.project_id = p.project_id GROUP BY p.project_id"))
+            "SELECT p.name, p.max_trials, p.oracle_config, p.updated_at, count(t.id) "
+            "FROM projects p LEFT JOIN trials t ON t.project_id = p.project_id "
+            "GROUP BY p.project_id"))
     finally:
         conn.close()
 
