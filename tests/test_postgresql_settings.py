@@ -99,8 +99,11 @@ def _views(url: str) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
 
 
 @pytest.mark.parametrize("encoding, values", [
-    ("SQL_ASCII", ["é", "日本", "🎉", "a\\u00e9 \"q\" \\"]),
-    ("LATIN1", ["é", "ÿ ß", "a\\u00e9 \"q\" \\"]),
+    # (plain text between two escapes shaped like one, "xu00e9" or twelve characters, was
+    # read as an escape: "ééé", or the view failed for every row)
+    ("SQL_ASCII", ["é", "日本", "🎉", "a\\u00e9 \"q\" \\", "éxu00e9é", "éxuzzzzé",
+                   "éabcdefghijklé"]),
+    ("LATIN1", ["é", "ÿ ß", "a\\u00e9 \"q\" \\", "éxu00e9é", "éxuzzzzé", "éabcdefghijklé"]),
 ])
 def test_the_views_give_the_values_in_a_database_not_encoded_in_utf8(encoding, values):
     # hpstore's JSON escapes every character past ASCII, and only a UTF8 database casts
