@@ -150,8 +150,9 @@ class Progress:
         self._write(text + "\n")
 
     def message(self, text: str) -> None:
-        """Print a line of its own (kept in logs)."""
-        self._print(text)
+        """Print a line of its own (kept in logs), its control characters but line breaks
+        escaped: it may quote the search's names or another worker's tuner id."""
+        self._print(terminal_text(text, keep_newlines=True))
 
     def poll(self) -> None:
         """Print a line for each trial that ended since the last poll, then the live line."""

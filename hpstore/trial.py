@@ -14,7 +14,7 @@ from hpstore.errors import InvalidMetricError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.hyperparameters.base import unicode_problem
 from hpstore.objective import DIRECTIONS, infer_metric_direction
-from hpstore.rendering import print_text
+from hpstore.rendering import print_text, terminal_text
 
 
 class TrialStatus:
@@ -487,15 +487,18 @@ class Trial:
     def _values_text(self) -> str:
         if not self.hyperparameters.values:
             return "default configuration"
-        return "\n".join(f"{name}: {value}"
+        # (escaped: a name or value is the search's, which another may have written, and
+        # a control character in it would act on the terminal)
+        return "\n".join(f"{terminal_text(name)}: {terminal_text(value)}"
                          for name, value in self.hyperparameters.values.items())
 
     def summary_text(self) -> str:
-        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:", self._values_text()]
+        lines = [f"Trial {terminal_text(self.trial_id)} summary", "Hyperparameters:",
+                 self._values_text()]
         if self.score is not None:
             lines.append(f"Score: {self.score}")
-        if self.message is not None:
-            lines.append(str(self.message))
+        if self.message is not None:  # (a traceback keeps its lines)
+            lines.append(terminal_text(self.message, keep_newlines=True))
         return "\n".join(lines)
 
     def get_state(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpstore.rendering import print_text
+from hpstore.rendering import print_text, terminal_text
 
 if TYPE_CHECKING:
     from hpstore.hyperparameters import HyperParameters
@@ -39,7 +39,7 @@ class ResultsMixin:
                  f"Showing {num_trials} best trials", f"{self.oracle.objective}"]
         for trial in self.oracle.get_best_trials(num_trials):
             lines += ["", trial.summary_text()]
-        return "\n".join(lines)
+        return terminal_text("\n".join(lines), keep_newlines=True)  # (the file's names)
 
     def search_space_summary(self, extended: bool = False) -> None:
         """Print the search space: one line per hyperparameter, with its range or values
@@ -54,4 +54,4 @@ class ResultsMixin:
         space = self.oracle.get_space()
         lines = ["Search space summary", f"Default search space size: {len(space.space)}"]
         lines += [hp.describe() for hp in space.space]
-        return "\n".join(lines)
+        return terminal_text("\n".join(lines), keep_newlines=True)

@@ -583,3 +583,14 @@ def test_the_report_says_an_imported_runs_time_is_unknown(imported, tmp_path, ca
     page = out.read_text()
     assert "COMPLETED after an unknown time (its end was not recorded)" in page
     assert "COMPLETED after 0 s" not in page
+
+
+def test_what_the_import_prints_of_the_folders_name_is_escaped(tmp_path, capsys):
+    # the folder is KerasTuner's project_name (another's tarball, say): printed raw, a
+    # sequence in it set the window title and cleared the screen
+    name = "proj\x1b]0;owned\x07\x1b[2J"
+    shutil.copytree(FIXTURE, tmp_path / name)
+    code, out, err = run(capsys, tmp_path / name, tmp_path / "e.db")
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.startswith("Imported ") and "proj\\x1b]0;owned\\x07\\x1b[2J" in out

@@ -4,6 +4,7 @@ processes, Ctrl-C and store failures: test_tuner_processes.py)."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from decimal import Decimal
 
 import numpy as np
@@ -544,6 +545,37 @@ def test_progress_lines_have_no_control_characters_when_not_a_terminal(capsys):
     lines = [line for line in out.splitlines() if line.lstrip("[ ").split("]")[0].endswith("s")]
     assert len(lines) == 3 and "(3/3)" in lines[-1]
     assert "Search finished." in out and "Best trial:" in out
+
+
+def test_what_a_search_prints_of_its_names_and_values_is_escaped(tmp_path, capsys):
+    # the end-of-search "Best trial:" block, results_summary() and Trial.summary() printed
+    # the search's names and values raw (the progress lines escaped them): a sequence held
+    # in a shared file set the window title and cleared the screen
+    esc = "\x1b]0;owned\x07\x1b[2J"
+    hp = hpstore.HyperParameters()
+    hp.Choice("act" + esc, ["relu", "tanh" + esc])
+    tuner = hpstore.Tuner(hpstore.GridSearchOracle("loss", hyperparameters=hp,
+                                                   database=str(tmp_path / "e.db")),
+                          run_trial=lambda t: 1.0, verbose=1)
+    tuner.search()
+    tuner.results_summary(2)
+    tuner.search_space_summary()
+    tuner.oracle.get_best_trials(1)[0].summary()
+    out = capsys.readouterr().out
+    assert "Best trial:" in out and "Results summary" in out
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("act\\x1b]0;owned\\x07\\x1b[2J: ") >= 3  # (shown as escapes)
+    tuner.oracle.close()
+
+
+def test_a_message_quoting_another_workers_tuner_id_is_escaped(tmp_path, capsys):
+    from hpstore.progress import Progress
+
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=1, database=str(tmp_path / "m.db"))
+    progress = Progress(oracle.project, "min", verbose=1, stream=sys.stdout)
+    progress.message("waiting for trial 0000 (evil\x1b[2J)\nnext line")
+    assert capsys.readouterr().out.endswith("waiting for trial 0000 (evil\\x1b[2J)\nnext line\n")
+    oracle.close()
 
 
 def test_quiet_with_verbose_zero(capsys):

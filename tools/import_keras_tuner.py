@@ -54,6 +54,7 @@ from hpstore.oracles import (
     HyperbandOracle,
     RandomSearchOracle,
 )
+from hpstore.rendering import terminal_text
 from hpstore.store import NewProject, open_store, shown
 from hpstore.store.postgresql import is_url
 from hpstore.tooling import at_least, run_tool
@@ -481,7 +482,9 @@ def describe(plan: Plan, database: str) -> str:
         lines.append(f"  With hpstore.keras.Hyperband, give it directory={str(folder.parent)!r} "
                      f"as well: the imported trials' models stay in {folder}, where the trials "
                      "that continue them load them.")
-    return "\n".join(lines) + "\n"
+    # (the folder's name and the values are the KerasTuner project's: another's tarball
+    # may hold a sequence that acts on the terminal)
+    return terminal_text("\n".join(lines), keep_newlines=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
