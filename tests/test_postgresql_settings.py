@@ -326,3 +326,20 @@ def test_a_liveness_lock_sharing_a_server_session_with_the_work_is_refused():
     finally:
         mine.backend = held
         store.close()
+
+
+def test_a_copy_into_a_database_that_cannot_hold_its_names_says_so(tmp_path, capsys):
+    # "The state given to set_state() is malformed (UntranslatableCharacter ...)": the
+    # source was blamed for what the target's encoding cannot hold
+    url = _database_encoded("LATIN1")
+    hp = hpstore.HyperParameters()
+    hp.Choice("act_日本", ["relu", "tanh"])
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp,
+                                        database=str(tmp_path / "s.db"))
+    oracle.close()
+    code = cli(["copy", str(tmp_path / "s.db"), url])
+    _, err = capsys.readouterr()
+    assert code != 0
+    assert "LATIN1" in err and "UTF8" in err and "malformed" not in err, err
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM projects").fetchone() == (0,)

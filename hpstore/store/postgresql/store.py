@@ -166,6 +166,10 @@ class PostgresStore:
         psycopg = self.db.psycopg
         try:
             project_id = self._insert(new, replace, state)
+        except psycopg.errors.UntranslatableCharacter as exc:
+            # a text the database's encoding has not (a name in a LATIN1 database): the
+            # store's limit, said as an oracle is told it, not the document's fault
+            raise self.db.explain(exc) from None
         except (KeyError, TypeError, ValueError, IndexError, psycopg.IntegrityError,
                 psycopg.DataError) as exc:
             raise malformed(exc) from None
