@@ -56,7 +56,7 @@ from hpstore.oracle.opening import check_optional_int, check_step
 from hpstore.progress import Progress
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import Trial, TrialStatus
-from hpstore.tuner_ids import search_ended, search_started, tuner_id_of
+from hpstore.tuner_ids import check_tuner_id, search_ended, search_started, tuner_id_of
 from hpstore.tuner_results import ResultsMixin
 from hpstore.workers import (
     NO_MAIN_GUARD_EXIT,
@@ -122,7 +122,9 @@ class Tuner(ResultsMixin):
             cannot be called; a keyword argument it does not take, and one of KerasTuner's
             Tuner (``directory``, ``project_name``, ``overwrite``,
             ``executions_per_trial``, ``max_retries_per_trial``, ``logger``, Keras-only
-            ones) named with where it goes instead.
+            ones) named with where it goes instead; a ``tuner_id`` not a string (or a
+            whole number, taken as its digits), a ``verbose`` not 0, 1 or "auto".
+        ValueError: a ``tuner_id`` no store can hold.
     """
 
     #: stop the search (as at Ctrl-C) when the reader of its output pipe closes it: for
@@ -135,7 +137,7 @@ class Tuner(ResultsMixin):
 
     def __init__(self, oracle: Oracle, hypermodel: Any = None, *,
                  run_trial: Callable[..., Any] | None = None, tuner_id: str | None = None,
-                 verbose: int = 1, **kwargs: Any) -> None:
+                 verbose: int | str = 1, **kwargs: Any) -> None:
         if kwargs.get("logger", True) is None:
             del kwargs["logger"]  # (KerasTuner takes logger=None without a word, as no logger)
         if kwargs:
@@ -163,7 +165,13 @@ class Tuner(ResultsMixin):
         self.hypermodel: Any = (BuildFunction(hypermodel) if hypermodel is not None
                            and not hasattr(hypermodel, "build") else hypermodel)
         self._run_trial_fn = run_trial
-        self._tuner_id = tuner_id or None
+        self._tuner_id = check_tuner_id(tuner_id)
+        if verbose == "auto":  # (KerasTuner's fit default)
+            verbose = 1
+        elif not isinstance(verbose, int):
+            # (else the first progress line failed, inside search(), on comparing it)
+            raise TypeError(f"`verbose` must be 0 (quiet), 1 (a line per trial) or 'auto', "
+                            f"received {verbose!r}.")
         self.verbose = verbose
         self._reported: set[str] = set()
         #: whether the last search() was stopped by Ctrl-C (its message already printed)

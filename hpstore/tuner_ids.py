@@ -25,6 +25,29 @@ def default_tuner_id() -> str:
     return f"worker-{os.getpid()}-t{threading.get_native_id()}"
 
 
+def check_tuner_id(value: Any) -> str | None:
+    """A ``tuner_id=`` as given to a Tuner: a string, None (or "") for the default, or a
+    whole number, taken as its digits (KerasTuner runs with ``tuner_id=5``).
+
+    Raises:
+        TypeError: anything else, naming it (else the first trial refused it, inside
+            ``search()``).
+        ValueError: a string no store can hold (a lone surrogate, a NUL).
+    """
+    from hpstore.hyperparameters.base import unicode_problem
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"`tuner_id` must be a string naming this worker (or None for one "
+                        f"per process), received {value!r}.")
+    if (problem := unicode_problem(value)) is not None:
+        raise ValueError(f"`tuner_id` {value!r} cannot be stored: {problem}.")
+    return value
+
+
 def tuner_id_of(owner: Any, given: str | None) -> str:
     """``owner``'s tuner id: ``given``, else this thread's while it runs a search of
     ``owner``, else the one ``owner``'s last search in this process ran under, else

@@ -312,6 +312,40 @@ def test_kerastuners_own_oracle_is_refused(tmp_path):
                 directory=str(tmp_path))
 
 
+@pytest.mark.parametrize("name, given, said", [
+    ("HyperbandOracle", {"factor": 1}, "`factor` must be at least 2"),
+    ("HyperbandOracle", {"tune_new_entries": False}, "tune_new_entries=False"),
+    ("RandomSearchOracle", {"max_trials": 0}, "KerasTuner takes 0 as no limit"),
+    ("RandomSearchOracle", {"max_retries_per_trial": -1}, "must be at least 0"),
+    ("BayesianOptimizationOracle", {"alpha": 0}, "`alpha` must be a positive"),
+    ("GridSearchOracle", {"durability": "FULL"}, "`durability` must be one of"),
+    ("RandomSearchOracle", {"database": "sqlite:///s.db"}, "give its path itself"),
+    ("RandomSearchOracle", {"early_stopping": "median"}, "must be a stopping rule"),
+])
+def test_a_keras_oracles_bad_argument_is_refused_where_it_is_given(tmp_path, name, given,
+                                                                   said):
+    # accepted, then refused by the Tuner, 7 to 11 frames inside KerasTuner, after its
+    # folder was made (KerasTuner's own oracles refuse factor=1 and tune_new_entries=False
+    # at the call)
+    with pytest.raises((ValueError, TypeError), match=said):
+        getattr(kt.oracles, name)(objective="val_loss", **given)
+    with pytest.raises((ValueError, TypeError), match=said):
+        Squares(oracle=getattr(kt.oracles, name)(objective="val_loss", **given),
+                directory=str(tmp_path / "d"))
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_keras_tuners_bad_tuner_id_is_refused_before_its_folder_is_made(tmp_path):
+    with pytest.raises(TypeError, match="`tuner_id` must be a string"):
+        kt.RandomSearch(build, objective="val_accuracy", directory=str(tmp_path / "d"),
+                        tuner_id=2.5)
+    assert not (tmp_path / "d").exists()
+    tuner = Squares(oracle=kt.oracles.RandomSearchOracle(max_trials=1), tuner_id=5,
+                    directory=str(tmp_path / "d"))
+    tuner.search(1.0)  # (KerasTuner runs with tuner_id=5; hpstore.keras refused it there)
+    assert [t.tuner_id for t in tuner.oracle.trials.values()] == ["5"]
+
+
 def test_an_open_hpstore_oracle_keeps_its_checkpoints_under_its_own_project(tmp_path):
     # both searches of one file went to <directory>/untitled_project, each loading the
     # other's weights as its own

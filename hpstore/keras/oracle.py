@@ -550,6 +550,11 @@ class DeferredOracle(Oracle):
                              ) from None
         if settings.get("hyperparameters") is not None:
             settings["hyperparameters"] = to_hpstore_hyperparameters(settings["hyperparameters"])
+        # Every other argument is checked here too, where the script gave it, as
+        # KerasTuner's oracles do: the file is opened only by the Tuner (after it made its
+        # folder, and from inside KerasTuner's frames).
+        self.hpstore_class.check_arguments(**settings, database=database,
+                                           durability=durability)
         self._settings = settings
         self.database = database
         self.durability = durability

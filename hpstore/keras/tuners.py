@@ -60,7 +60,7 @@ from hpstore.oracle.opening import check_bool
 from hpstore.rendering import print_text
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import TrialStatus
-from hpstore.tuner_ids import search_ended, search_started, tuner_id_of
+from hpstore.tuner_ids import check_tuner_id, search_ended, search_started, tuner_id_of
 from hpstore.workers import ctrl_c_ignored, sigint_deferred, terminated_as_ctrl_c
 
 #: errors every trial would repeat, so the first stops the search (its trial FAILED): a
@@ -117,6 +117,7 @@ class Tuner(keras_tuner.Tuner):
                  durability: str | None = None, **kwargs: Any) -> None:
         refuse_chief()
         overwrite = check_bool("overwrite", overwrite)  # KerasTuner deletes on any truthy
+        tuner_id = check_tuner_id(tuner_id)  # (before KerasTuner makes any folder)
         adapter = as_oracle(oracle)
         adapter._configure(database=database, durability=durability, overwrite=overwrite)
         if project_name is None and adapter._inner is not None:
@@ -152,7 +153,7 @@ class Tuner(keras_tuner.Tuner):
 
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
-        self._tuner_id = value or None
+        self._tuner_id = check_tuner_id(value)
 
     @property
     def search_file(self) -> Any:

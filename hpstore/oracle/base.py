@@ -51,13 +51,38 @@ from hpstore.oracle.trials import (
 )
 from hpstore.oracle.warm import WarmStart
 from hpstore.stopping import CurvesSoFar, StoppingRule, check_rule
-from hpstore.store import open_store
+from hpstore.store import check_database, open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
 from hpstore.trial import Trial, check_metric
 
 #: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
 #: first Oracle.__init__ of that class that runs then, whatever the subclass's signature
 _COPYING = threading.local()
+
+
+#: set while Oracle.check_arguments runs: the constructor stops once every argument passed
+_CHECKING = threading.local()
+
+
+class _ArgumentsHold(Exception):
+    """Raised by a constructor run by :meth:`Oracle.check_arguments` once its arguments
+    were checked, before any store is opened."""
+
+
+def _not_a_space(given: Any) -> str:
+    """What to say of a ``hyperparameters=`` that is not hpstore's HyperParameters."""
+    kind = type(given)
+    said = f"`hyperparameters` must be an hpstore.HyperParameters, received {given!r}"
+    if kind.__module__.split(".")[0] == "keras_tuner":
+        return (f"{said} (a keras_tuner.{kind.__name__}). Declare the space with "
+                "hpstore.HyperParameters(), or, for a KerasTuner script, use the oracles of "
+                "hpstore.keras.oracles, which take KerasTuner's.")
+    if isinstance(given, int) and not isinstance(given, bool):
+        # (KerasTuner's RandomSearchOracle, GridSearchOracle and HyperbandOracle take the
+        # seed where hpstore's take the space: RandomSearchOracle("loss", 10, 42))
+        return (f"{said}. A seed given by position? hpstore's oracles take `seed` by name "
+                f"(seed={given!r}): their third argument is the space, as hpstore.Oracle's.")
+    return f"{said} ({kind.__name__})."
 
 
 def _rebuild(cls: type[Oracle], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -177,8 +202,11 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
     given ones are checked against what is stored.
 
     Raises:
-        ValueError: a bad argument (named in the message).
-        TypeError: an argument of the wrong type, such as ``overwrite="false"`` (named).
+        ValueError: a bad argument (named in the message), a number of the wrong type
+            among them (``max_trials="10"``, as KerasTuner's ``factor`` check raises), a
+            ``database`` no store opens (``sqlite:///search.db``, a blank name).
+        TypeError: an argument of another wrong type, such as ``overwrite="false"``,
+            ``database=3``, a space not hpstore's HyperParameters (named).
         ProjectMismatchError: the file's project was made with another oracle class,
             objective, seed or conflicting space.
         DatabaseError: the file cannot be used (see ``hpstore.DatabaseError`` subclasses).
@@ -230,8 +258,7 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         max_consecutive_failed_trials = check_int(
             "max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1)
         if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
-            raise TypeError(f"`hyperparameters` must be a HyperParameters, received "
-                            f"{type(hyperparameters).__name__}.")
+            raise TypeError(_not_a_space(hyperparameters))
         if hyperparameters is None and not tune_new_entries:
             raise ValueError("If you set `tune_new_entries=False`, you must specify the search "
                              "space via the `hyperparameters` argument.")
@@ -266,6 +293,12 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         self._local = threading.local()
         #: the stopping rule's curves of the runs this oracle reports (see CurvesSoFar)
         self._curves = CurvesSoFar()
+        if getattr(_CHECKING, "on", False):
+            check_database(database)
+            if durability not in ("normal", "full"):  # (both engines' choices)
+                raise ValueError(f"`durability` must be one of ['full', 'normal'], received "
+                                 f"{durability!r}.")
+            raise _ArgumentsHold
         warm = None
         if warm_start_from is not None:  # a typo here must not leave a new search behind
             from hpstore.oracle.warm import check_warm_source
@@ -295,6 +328,24 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         except BaseException:
             self._store.close()
             raise
+
+    @classmethod
+    def check_arguments(cls, *args: Any, **kwargs: Any) -> None:
+        """Refuse, as ``cls(*args, **kwargs)`` would, arguments its constructor refuses,
+        without opening any store: for an oracle opened later (a Keras tuner's, in the
+        Tuner's folder), whose bad argument is then said where it was given.
+
+        Raises:
+            ValueError, TypeError: what the constructor raises for such an argument.
+        """
+        self = object.__new__(cls)
+        _CHECKING.on = True
+        try:
+            cls.__init__(self, *args, **kwargs)
+        except _ArgumentsHold:
+            return
+        finally:
+            _CHECKING.on = False
 
     @classmethod
     def attach(cls, database: str | os.PathLike[str], project_name: str | None = None

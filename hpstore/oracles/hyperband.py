@@ -70,6 +70,14 @@ class HyperbandOracle(Oracle):
         # The base arguments (seed, hyperparameters, ...) are the Oracle's, declared there.
         self.max_epochs = check_int("max_epochs", max_epochs, 1)
         self.factor = check_int("factor", factor, 2)
+        if hyperband_iterations is None or (type(hyperband_iterations) is int
+                                            and hyperband_iterations == 0):
+            # (KerasTuner's "no limit")
+            raise ValueError(
+                f"`hyperband_iterations` must be at least 1, received {hyperband_iterations!r}. "
+                "KerasTuner takes 0 or None as no limit, a search that never ends: here give "
+                "the number of times to run the whole Hyperband schedule (1, its default, "
+                "or more).")
         self.hyperband_iterations = check_int("hyperband_iterations", hyperband_iterations, 1)
         super().__init__(objective=objective, **kwargs)
 

@@ -8,6 +8,7 @@ None or ":memory:" (a search kept in this process), and, for searches across mac
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from hpstore.store.contract import CreationFacts, Decision, ProjectStore, Store
@@ -45,12 +46,7 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     """
     from hpstore.store.postgresql import is_url
 
-    if database is not None and not isinstance(database, (str, os.PathLike)):
-        raise TypeError(f"`database` must be the path of a search file, a postgresql:// URL "
-                        f"or None, received {database!r} ({type(database).__name__}).")
-    if database == "":
-        raise ValueError(f"`database` must be the path of a search file (such as search.db), "
-                         f"a postgresql:// URL or None, received {database!r}.")
+    check_database(database)
     if is_url(database):
         from hpstore.store.postgresql.store import PostgresStore
 
@@ -59,6 +55,39 @@ def open_store(database: str | os.PathLike[str] | None, *, durability: str = "no
     from hpstore.store.sqlite import SQLiteStore
 
     return SQLiteStore(database, durability=durability, read_only=read_only, **options)
+
+
+#: a URL of another kind than PostgreSQL's (SQLAlchemy's sqlite:///, mysql://, a SQLite URI)
+_OTHER_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|sqlite:|file:)", re.IGNORECASE)
+
+
+def check_database(database: Any) -> None:
+    """Refuse a ``database`` no store opens, before anything is made.
+
+    Raises:
+        TypeError: not a path, a URL or None.
+        ValueError: an empty or blank path, one holding a NUL, or a URL of another kind
+            than ``postgresql://`` (SQLAlchemy's ``sqlite:///search.db``, a SQLite
+            ``file:`` URI), which would otherwise name a file or folder by its letters.
+    """
+    from hpstore.store.postgresql import is_url
+
+    if database is not None and not isinstance(database, (str, os.PathLike)):
+        raise TypeError(f"`database` must be the path of a search file, a postgresql:// URL "
+                        f"or None, received {database!r} ({type(database).__name__}).")
+    if database is None or is_url(database):
+        return
+    text = os.fsdecode(database)
+    if not text.strip() or "\0" in text:
+        raise ValueError(f"`database` must be the path of a search file (such as search.db), "
+                         f"a postgresql:// URL or None, received {database!r}.")
+    if isinstance(database, str) and _OTHER_URL.match(database):
+        path = re.sub(r"^sqlite:/{2,3}|^file:(?://)?", "", database, flags=re.IGNORECASE)
+        hint = (f" For a SQLite file give its path itself: database={path.split('?')[0]!r}."
+                if database.lower().startswith(("sqlite:", "file:")) and path else "")
+        raise ValueError(
+            f"`database` {database!r} is a URL hpstore does not open: it takes the path of a "
+            f"search file (a SQLite file), a postgresql:// URL, or None.{hint}")
 
 
 def file_stamp(path: str) -> tuple[Any, ...]:
