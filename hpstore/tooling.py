@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from hpstore.errors import HpStoreError
+from hpstore.errors import HpStoreError, ProjectChoiceError
 from hpstore.rendering import redraws, terminal_text
 from hpstore.store import open_store
 from hpstore.store.records import fits_int64
@@ -234,6 +234,8 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     write to a standard output closed from the start an error."""
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
         sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
+    if sys.stderr is None:  # (print(file=None) writes to stdout: an error line in the CSV)
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's own, to its end
     escape_what_the_terminal_cannot_show()
     outer, _COMMAND.stores = getattr(_COMMAND, "stores", None), []
     try:
@@ -271,7 +273,10 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
         # no text in a search can hold (refused by the library, or by the driver); a path
         # with them is still a path (it works).
         bad = None
-        if isinstance(exc, UnicodeEncodeError) or "lone surrogate" in str(exc):
+        if (isinstance(exc, (UnicodeEncodeError, ProjectChoiceError))
+                or "lone surrogate" in str(exc)):
+            # (a project named so is not found: "No project 'proj\udcc3\udca9'", of a
+            # project the file holds as "projé")
             given = sys.argv[1:] if argv is None else list(argv)
             bad = next((a for a in given if _not_utf8(a)), None)
         print(error_line(exc if bad is None else _not_utf8_said(bad)), file=sys.stderr)
@@ -359,12 +364,16 @@ class StatusLine:
             self.shown = False
 
 
-def print_rows(text: str) -> None:
-    """Write what a tool renders to stdout. On a terminal, a control character from the
-    file (a note, a message, a value) is shown as an escape in every format, as the
-    table shows it: CSV keeps cells exactly as stored (quoted) for a file or a pipe, and
-    an escape sequence in one would otherwise run in the terminal."""
-    if sys.stdout.isatty():
+def print_rows(text: str, fmt: str = "table") -> None:
+    """Write what a tool renders to stdout in the format ``fmt``. On a terminal, a control
+    character from the file (a note, a message, a value) is shown as an escape in every
+    format, as the table shows it: CSV keeps cells exactly as stored (quoted) for a file or
+    a pipe, and an escape sequence in one would otherwise run in the terminal. CSV, JSON
+    and JSON lines sent to a file or a pipe are UTF-8 whatever the locale, as ``-o``
+    writes them: data for another program, whose every value must read back as stored
+    (under ``LANG=C``, ``é`` became the four characters ``\xe9``)."""
+    tty = sys.stdout.isatty()
+    if tty:
         text = "\n".join(terminal_text(line.removesuffix("\r"))
                          for line in text.split("\n"))
     out = sys.stdout
@@ -377,6 +386,8 @@ def print_rows(text: str) -> None:
     # that fills part of the way through a write larger than its buffer keeps what the
     # disk took and drops the rest without a word (a CSV cut at 8 KiB, exit 0).
     out.flush()
+    if fmt != "table" and not tty:
+        encoding, errors = "utf-8", "strict"
     data = memoryview(text.encode(encoding or "utf-8", errors or "strict"))
     while data:
         written = os.write(fd, data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -325,3 +326,53 @@ def test_check_says_on_a_terminal_what_it_reads_meanwhile(tmp_path, monkeypatch,
     assert shown.endswith("\r\x1b[2K")  # cleared once done
     out = capsys.readouterr().out
     assert "integrity: ok" in out and "Checking" not in out
+
+
+def _in_the_c_locale(*argv: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0"}
+    return subprocess.run([sys.executable, "-m", "hpstore", *argv], capture_output=True,
+                          env=env, timeout=60)
+
+
+def test_data_sent_to_a_file_or_pipe_is_utf8_whatever_the_locale(tmp_path):
+    # under LC_ALL=C, `hpstore export DB > f.csv` wrote "é" as the four characters \xe9
+    # (what -o wrote was UTF-8), exit 0: enqueue --file then refused it as no value
+    path = str(tmp_path / "c.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("act", ["\u00e9lu", "\u65e5"])
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp, database=path)
+    end_trials(oracle, ["COMPLETED", "COMPLETED"]).close()
+    for argv in (["export", path, "--format", "csv"], ["trials", path, "--format", "csv"],
+                 ["sql", "--format", "csv", path,
+                  "SELECT json_extract(hp_values, '$.act') AS act FROM trials"]):
+        done = _in_the_c_locale(*argv)
+        assert done.returncode == 0, done.stderr
+        text = done.stdout.decode("utf-8")
+        assert "\u00e9lu" in text and "\u65e5" in text and "\\xe9" not in text, text
+    table = _in_the_c_locale("trials", path)  # (a table is for reading: escaped)
+    assert table.returncode == 0 and b"\\xe9lu" in table.stdout
+
+
+def test_a_project_named_in_utf8_under_an_ascii_locale_is_said_to_be_utf8(tmp_path):
+    # "No project 'proj\udcc3\udca9' in this file; it holds: proj\xe9." with no word of why
+    path = str(tmp_path / "p.db")
+    open_oracle(path, project_name="proj\u00e9").close()
+    done = _in_the_c_locale("summary", path, "--project", "proj\u00e9")
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "is UTF-8 text" in err and "PYTHONUTF8=1" in err, err
+
+
+def test_with_its_error_stream_closed_a_command_keeps_its_errors_out_of_its_output(
+        tmp_path):
+    # `hpstore export missing.db 2>&- > out.csv` wrote the error line into out.csv
+    # (print to a stderr of None writes to stdout); with both closed it exited 1
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    missing = shlex.quote(str(tmp_path / "missing.db"))
+    with open(tmp_path / "out.csv", "wb") as out:
+        done = subprocess.run(f"{sys.executable} -m hpstore export {missing} 2>&-",
+                              shell=True, stdout=out, env=env, timeout=60)
+    assert done.returncode == 2 and (tmp_path / "out.csv").read_bytes() == b""
+    done = subprocess.run(f"{sys.executable} -m hpstore export {missing} 2>&- >&-",
+                          shell=True, env=env, timeout=60)
+    assert done.returncode == 2

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     trials = [t for t in project.best(args.n, "max" if descending else "min")
               if t.status == TrialStatus.COMPLETED and t.score is not None]
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
-    print_rows(render(columns, rows, args.format, raw=args.raw))
+    print_rows(render(columns, rows, args.format, raw=args.raw), args.format)
     return 0
 
 

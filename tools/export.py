@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                      example=f"trials.{args.format}")
         print(terminal_text(f"wrote {args.output}"), file=sys.stderr)
     else:
-        print_rows(text)
+        print_rows(text, args.format)
     return 0
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
              message_line(c.message) if args.format == "table" else c.message]
             for c in changes]
     print_rows(render(["at", "trial_id", "from", "to", "tuner_id", "pid", "message"],
-                            rows, args.format, raw=args.raw))
+                            rows, args.format, raw=args.raw), args.format)
     if not rows and args.worker is not None:
         # an empty table is the answer, but a mistyped tuner id gives the same one
         print(f"note: no status change in project {project.name!r} was made by tuner id "

@@ -55,21 +55,21 @@ def main(argv: list[str] | None = None) -> int:
             for text in render_stream(columns, rows, args.format, raw=args.raw):
                 spool.write(text)
         spool.seek(0)
-        print_spooled(spool)
+        print_spooled(spool, args.format)
     return 0
 
 
-def print_spooled(spool: IO[str]) -> None:
+def print_spooled(spool: IO[str], fmt: str = "table") -> None:
     """Print what ``spool`` holds in pieces of whole lines (a terminal's escaping of
     control characters reads line by line)."""
     rest = ""
     while piece := spool.read(1 << 16):
         piece = rest + piece
         cut = piece.rfind("\n") + 1
-        print_rows(piece[:cut])
+        print_rows(piece[:cut], fmt)
         rest = piece[cut:]
     if rest:
-        print_rows(rest)
+        print_rows(rest, fmt)
 
 
 if __name__ == "__main__":

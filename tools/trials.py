@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     trials = project.trials(statuses=args.status, order=order, descending=descending,
                             limit=args.limit)
     columns, rows = queries.trial_table(project, queries.space_names(project), trials)
-    print_rows(render(columns, rows, args.format, raw=args.raw))
+    print_rows(render(columns, rows, args.format, raw=args.raw), args.format)
     if args.format != "table":  # (the steps of every trial read for a line not printed)
         return 0
     stopped = queries.stopping(project)
