@@ -11,6 +11,7 @@ injection) unless ``raw`` output is asked for. JSON escapes control characters i
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime
 import io
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional
@@ -309,12 +310,13 @@ def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: st
         if fmt == "json":
             yield "\n]\n" if opened else "[]\n"
         return
-    titles = [terminal_text(c) for c in columns]
+    fit = _held_by_output()
+    titles = [fit(terminal_text(c)) for c in columns]
     # a cell is cut to TABLE_CELL characters: every row is padded to the longest, so one
     # long note would make each line of the table that long (CSV and JSON keep it whole)
     ahead: list[list[str]] = []
     for batch in batches:
-        ahead += ([_cut(table_cell(v)) for v in r] for r in batch)
+        ahead += ([fit(_cut(table_cell(v))) for v in r] for r in batch)
         if lookahead is not None and len(ahead) >= lookahead:
             break
     widths = [max([display_width(c)] + [display_width(r[i]) for r in ahead])
@@ -327,10 +329,28 @@ def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: st
     for batch in batches:  # past the look-ahead: a wider cell widens its column from here
         lines = []
         for r in batch:
-            cells = [_cut(table_cell(v)) for v in r]
+            cells = [fit(_cut(table_cell(v))) for v in r]
             widths = [max(w, display_width(v)) for w, v in zip(widths, cells)]
             lines.append("  ".join(pad(v, w) for v, w in zip(cells, widths)).rstrip())
         yield "\n".join(lines) + "\n"
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _held_by_output() -> Callable[[str], str]:
+    """What a table's cell becomes on the standard output: itself, or, in an encoding
+    that cannot hold all of it (``LANG=C``, ``PYTHONIOENCODING=ascii``), with the escapes
+    the stream would write, so that the columns are padded to what is shown (``日本``
+    padded as two characters and shown as twelve pushed every later column along)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    if codecs.lookup(encoding).name in ("utf-8", "utf-16", "utf-32", "gb18030"):
+        return _same
+
+    def held(text: str) -> str:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    return held
 
 
 def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:

@@ -376,3 +376,23 @@ def test_with_its_error_stream_closed_a_command_keeps_its_errors_out_of_its_outp
     done = subprocess.run(f"{sys.executable} -m hpstore export {missing} 2>&- >&-",
                           shell=True, env=env, timeout=60)
     assert done.returncode == 2
+
+
+def test_columns_line_up_where_the_output_cannot_hold_a_character(tmp_path):
+    # under PYTHONIOENCODING=ascii, "act_日本" was padded as 6 columns and shown as 16
+    path = str(tmp_path / "a.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("act_\u65e5\u672c", ["\u00e9lu", "relu"])
+    hp.Int("n", 1, 2)
+    oracle = hpstore.GridSearchOracle("loss", hyperparameters=hp, database=path)
+    end_trials(oracle, ["COMPLETED"] * 4).close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "hpstore", "trials", path],
+                          capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode("ascii").splitlines()
+    head = lines[0]
+    assert "act_\\u65e5\\u672c" in head
+    at = head.index(" n ") + 1 if " n " in head else head.rindex(" n") + 1
+    # every row's value of n starts under its title
+    assert all(len(line) > at and line[at] in "12" for line in lines[2:]), "\n".join(lines)
