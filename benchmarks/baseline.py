@@ -65,7 +65,7 @@ def load(rev: str) -> type:
         if not found:
             raise BaselineError(f"no hpstore/oracles/bayesian.py at {rev!r} (is it a "
                                 f"revision of this repository?)")
-        open(os.path.join(folder, "__init__.py"), "w").close()
+        open(os.path.join(folder, "__init__.py"), "w", encoding="utf-8").close()
         sys.path.insert(0, os.path.dirname(folder))
     return importlib.import_module(f"{package}.bayesian").BayesianOptimizationOracle
 

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         results["workers"] = [workers(folder, args.worker_trials, p) for p in order]
     print(report(results, args.trials))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 

@@ -30,14 +30,14 @@ class EpochTuner(hpstore.Tuner):
         start = hp.get("tuner/initial_epoch")
         state = {"loss": 10.0}
         if "tuner/trial_id" in hp.values:  # promoted: continue the earlier trial's model
-            with open(self.checkpoint(hp.get("tuner/trial_id"))) as f:
+            with open(self.checkpoint(hp.get("tuner/trial_id")), encoding="utf-8") as f:
                 state = json.load(f)
         rate = hp.get("learning_rate")
         for epoch in range(start, hp.get("tuner/epochs")):
             state["loss"] = state["loss"] * (1 - rate) + abs(rate - 0.3) * 0.5
             if self.report(trial, {"loss": state["loss"]}, step=epoch):
                 break
-        with open(self.checkpoint(trial.trial_id), "w") as f:
+        with open(self.checkpoint(trial.trial_id), "w", encoding="utf-8") as f:
             json.dump(state, f)
 
 

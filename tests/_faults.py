@@ -396,11 +396,33 @@ def fill_the_disk(path: str, point: str, warmup: int, results: Any) -> None:
     results.put(report)
 
 
-def close_with_no_room_to_fold(path: str, trials: int, results: Any) -> None:
+def close_with_no_room_to_fold(path: str, trials: int, results: Any,
+                               as_error: bool = False) -> None:
     """Complete ``trials`` trials (their commits in the log), cap the size any file may grow
     to at the main file's (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG as on a full disk), so that
-    folding the log into it fails, and close. Reports what closing warned and the sizes."""
+    folding the log into it fails, and close. Reports what closing warned and the sizes;
+    with ``as_error``, warnings are errors (-W error): what the close raised, and whether
+    it still gave up the file's share."""
     report: dict[str, Any] = {}
+    if as_error:
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            oracle = open_oracle(path)
+            report["done"] = [complete_one(oracle, "w") for _ in range(trials)]
+            _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size(path), hard))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    oracle.close()
+                except UserWarning as raised:
+                    report["raised"] = str(raised)
+            report["share_left"] = oracle.store.db._share is not None
+            report["connection_left"] = oracle.store.db._conn is not None
+        except BaseException as exc:
+            report["crash"] = f"{type(exc).__name__}: {exc}"
+        results.put(report)
+        return
     try:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         oracle = open_oracle(path)
@@ -415,6 +437,11 @@ def close_with_no_room_to_fold(path: str, trials: int, results: Any) -> None:
     except BaseException as exc:
         report["crash"] = f"{type(exc).__name__}: {exc}"
     results.put(report)
+
+
+def close_with_the_fold_warning_an_error(path: str, trials: int, results: Any) -> None:
+    """:func:`close_with_no_room_to_fold` under -W error."""
+    close_with_no_room_to_fold(path, trials, results, as_error=True)
 
 
 # -- workers killed with SIGKILL ------------------------------------------------------------------

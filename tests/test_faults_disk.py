@@ -28,6 +28,7 @@ from _faults import (
     an_ext4_image,
     assert_finished,
     close_with_no_room_to_fold,
+    close_with_the_fold_warning_an_error,
     complete_one,
     digest,
     fill_the_disk,
@@ -252,6 +253,18 @@ def test_a_close_that_cannot_fold_the_log_into_the_file_says_so_and_loses_nothin
     alone.mkdir()
     shutil.copy(path, alone / "fold.db")
     assert_finished(str(alone / "fold.db"), 40)
+
+
+def test_a_close_whose_fold_warning_is_made_an_error_still_lets_go_of_the_file(tmp_path):
+    # under -W error the fold's warning escaped close() half way: the file's share, the
+    # lock folder's watch and the descriptors were kept
+    path = str(tmp_path / "fold.db")
+    open_oracle(path, max_trials=MAX_FULL, seed=11).close()
+    report = run_child(close_with_the_fold_warning_an_error, path, 20)
+    assert "crash" not in report, report["crash"]
+    assert "could not be folded" in report["raised"]
+    assert report["share_left"] is False and report["connection_left"] is False
+    assert_finished(path, 20)
 
 
 _FILL_WITH_TRIALS = """

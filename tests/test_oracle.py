@@ -401,6 +401,12 @@ def test_max_trials_lowered_below_the_trials_run_warns_that_nothing_more_starts(
     import warnings
 
     run(open_oracle(db, max_trials=4))
+    with warnings.catch_warnings():  # made an error (-W error): refused, nothing changed
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="is below the 4 trials"):
+            RandomTestOracle(objective="loss", max_trials=2, hyperparameters=space(),
+                             database=db)
+    assert hpstore.RandomSearchOracle.attach(db).max_trials == 4
     with pytest.warns(UserWarning) as said:
         lowered = RandomTestOracle(objective="loss", max_trials=2, hyperparameters=space(),
                                    database=db)

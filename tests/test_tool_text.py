@@ -396,3 +396,22 @@ def test_columns_line_up_where_the_output_cannot_hold_a_character(tmp_path):
     at = head.index(" n ") + 1 if " n " in head else head.rindex(" n") + 1
     # every row's value of n starts under its title
     assert all(len(line) > at and line[at] in "12" for line in lines[2:]), "\n".join(lines)
+
+
+def test_nothing_reads_or_writes_text_in_the_locales_encoding(tmp_path):
+    # under -X warn_default_encoding -W error, every command that reads a search file
+    # failed on the checked-contents cache opened without an encoding (and printed a
+    # warning twice without -W error)
+    path = str(tmp_path / "e.db")
+    script = (f"import hpstore\n"
+              f"o = hpstore.RandomSearchOracle('loss', max_trials=2, database={path!r})\n"
+              "hpstore.Tuner(o, run_trial=lambda t: 1.0, verbose=0).search()\no.close()\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    strict = [sys.executable, "-X", "warn_default_encoding", "-W", "error::EncodingWarning"]
+    done = subprocess.run([*strict, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    for argv in (["summary", path], ["check", path], ["trials", path], ["check", path]):
+        done = subprocess.run([*strict, "-m", "hpstore", *argv], capture_output=True,
+                              text=True, env=env, timeout=60)
+        assert done.returncode == 0 and "warning" not in done.stderr, (argv, done.stderr)

@@ -239,7 +239,7 @@ class Round:
                 if proc.returncode == 0:
                     self.finished.add(slot)
                 else:
-                    tail = self.log_path(slot).read_text(errors="replace")[-2000:]
+                    tail = self.log_path(slot).read_text(encoding="utf-8", errors="replace")[-2000:]
                     self.errors.append(f"worker w{slot} exited with {proc.returncode}:\n{tail}")
                     self.finished.add(slot)
             live = [s for s in self.procs if s not in self.finished]

@@ -200,22 +200,24 @@ class OpeningMixin:
                   "stopping": None if self.early_stopping is None
                   else self.early_stopping.get_config()}
         change_max = max_trials is not None and max_trials != stored.max_trials
-        self._project.update_settings(
-            max_trials=max_trials, set_max_trials=change_max,
-            oracle_config=config if config != dict(stored.oracle_config) else None)
-        if space is not None:
-            self._project.extend_space(space.get_config()["space"])
         if change_max and max_trials is not None:
             counted = self._project.creation_facts().counted
             if counted > max_trials:
                 # KerasTuner's rule (the given value wins) is kept, but a search given
-                # fewer trials than it ran is over, which is seldom what was meant
+                # fewer trials than it ran is over, which is seldom what was meant. Said
+                # before the write: a warning made an error (-W error, pytest's
+                # filterwarnings) refuses the open with nothing changed.
                 warnings.warn(
                     f"max_trials={max_trials} is below the {counted} trials the {where} "
                     f"has already run (its max_trials was {stored.max_trials}): no new "
                     f"trial starts, for any of its workers. To run more, give max_trials "
                     f"above {counted}; leave it out (None) to keep the stored value.",
                     UserWarning, stacklevel=callers_level())
+        self._project.update_settings(
+            max_trials=max_trials, set_max_trials=change_max,
+            oracle_config=config if config != dict(stored.oracle_config) else None)
+        if space is not None:
+            self._project.extend_space(space.get_config()["space"])
 
 
 def entry(hp: HyperParameter) -> dict[str, Any]:

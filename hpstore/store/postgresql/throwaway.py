@@ -49,7 +49,8 @@ def find_binaries(only_package: bool = False) -> tuple[Path, Path | None]:
     candidates += [Path(p) for p in debian]
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
+                             encoding="utf-8", errors="replace", timeout=10,
+                             check=True).stdout.strip()
         if out:
             candidates.append(Path(out))
     found = shutil.which("initdb")
@@ -105,11 +106,13 @@ class Server:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if self.user is not None:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              cwd=self.folder, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8",
+                              errors="replace", timeout=timeout, cwd=self.folder,
+                              check=False)
         if done.returncode != 0:
             log = self.folder / "server.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            tail = (log.read_text(encoding="utf-8", errors="replace")[-2000:]
+                    if log.exists() else "")
             raise DatabaseError(f"{args[0]} failed ({done.returncode}): "
                                 f"{done.stderr.strip() or done.stdout.strip()}\n{tail}")
         return done.stdout
@@ -142,7 +145,7 @@ class Server:
                 break
             except DatabaseError:
                 if "could not bind" not in (self.folder / "server.log").read_text(
-                        errors="replace"):
+                        encoding="utf-8", errors="replace"):
                     raise
         else:
             raise DatabaseError("The throwaway PostgreSQL server found no free port.")

@@ -94,7 +94,7 @@ def save(key: str | None, marks: dict[str, int]) -> None:
         # written whole and renamed into place: a reader sees the old marks or the new
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".checked-")
         try:
-            with os.fdopen(fd, "w") as f:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(every, f)
             os.replace(temp, target)
         except BaseException:
@@ -108,7 +108,7 @@ def _read() -> dict[str, object]:
     if target is None:
         return {}
     try:
-        with open(target) as f:
+        with open(target, encoding="utf-8") as f:
             found = json.load(f)
     except (OSError, ValueError):
         return {}

@@ -39,13 +39,14 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
-def fold(path: Path, conn: sqlite3.Connection) -> None:
+def fold(path: Path, conn: sqlite3.Connection) -> Warning | None:
     """Fold the whole log into the file ``path`` and empty it, waiting briefly for readers.
 
     A fold that fails (no room on the disk to grow the file, an I/O error) loses nothing,
     as the log keeps every commit and SQLite folds it in later, but the ``.db`` alone is
     then not the whole search, where the README promises a closed search it is: a warning
-    says so, as closing raises nothing.
+    says so, as closing raises nothing. A warning made an error (``-W error``) is returned,
+    for the closer to raise once the file is let go of.
     """
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(CLOSE_CHECKPOINT_WAIT * 1000)}")
@@ -54,16 +55,21 @@ def fold(path: Path, conn: sqlite3.Connection) -> None:
         text = str(exc).rstrip(".")
         found = process_limits.out_of_room(path, text, PAGE_SIZE)
         cause = found[0] if found is not None else text
-        warnings.warn(
-            f"{path}: its write-ahead log could not be folded into it as the search closed: "
-            f"{cause}. Nothing is lost: the latest commits are in {path.name}-wal, which "
-            "must stay beside the file (it is folded in as the search goes on, or closes, with "
-            "room on its disk). Until then the file alone is not the whole search: copy it "
-            "with `hpstore backup`, not `cp`.", UserWarning, stacklevel=1)
+        try:
+            warnings.warn(
+                f"{path}: its write-ahead log could not be folded into it as the search "
+                f"closed: {cause}. Nothing is lost: the latest commits are in "
+                f"{path.name}-wal, which must stay beside the file (it is folded in as the "
+                "search goes on, or closes, with room on its disk). Until then the file "
+                "alone is not the whole search: copy it with `hpstore backup`, not `cp`.",
+                UserWarning, stacklevel=1)
+        except Warning as said:
+            return said
+    return None
 
 
 def close_moved(path: Path, identity: files.Identity, conn: sqlite3.Connection, *,
-                may_fold: bool) -> None:
+                may_fold: bool) -> Warning | None:
     """Close a connection to the file ``identity``, which was moved, replaced or deleted
     from ``path`` while open.
 
@@ -79,8 +85,11 @@ def close_moved(path: Path, identity: files.Identity, conn: sqlite3.Connection, 
     shm = path.with_name(path.name + "-shm")
     if may_fold and (not path.exists() or files.index_in_use(shm) is False) and \
             files.used_under_another_name(identity, None, shm) is False:
-        fold(path, conn)
+        said = fold(path, conn)
+        conn.close()
+        return said
     conn.close()
+    return None
 
 
 def remove_old_name(path: Path, sidecar: Path) -> None:

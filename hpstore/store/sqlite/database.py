@@ -624,6 +624,9 @@ class Database:
             with contextlib.suppress(DatabaseError):  # a stopped peer holds it: no fold
                 self._oracle_mutex().acquire(self.timeout)
                 turn = True
+        # A fold's warning made an error (-W error) is raised once the close is done: else
+        # it skipped giving up the share, the lock folder's watch and the descriptors.
+        deferred: Warning | None = None
         try:
             with self._thread_lock:
                 if mine and not moved:
@@ -633,13 +636,14 @@ class Database:
                     conn, self._conn = self._conn, None
                     assert conn is not None
                     try:
-                        self._checkpoint(conn)
+                        deferred = self._checkpoint(conn)
                     finally:
                         conn.close()
                 elif mine:
                     assert self._conn is not None
                     assert self.path is not None and self._identity is not None
-                    closing.close_moved(self.path, self._identity, self._conn, may_fold=turn)
+                    deferred = closing.close_moved(self.path, self._identity, self._conn,
+                                                   may_fold=turn)
                 elif self._conn is not None:
                     closing.ORPHANS.append(self._conn)  # inherited through fork: never closed here
                 self._conn = None
@@ -666,33 +670,28 @@ class Database:
         if moved:
             assert self.path is not None
             closing.remove_old_name(self.path, self.sidecar)
+        if deferred is not None:
+            raise deferred
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        """Fold the whole log into the file and empty it, waiting briefly for readers.
+    def _checkpoint(self, conn: sqlite3.Connection) -> Warning | None:
+        """Fold the whole log into the file and empty it, waiting briefly for readers; see
+        :func:`closing.fold` for what is returned.
 
         SQLite does this itself when the last connection closes, but not while any reader
         (``hpstore watch``, a notebook) has the file open: the latest commits would then stay
         in the ``-wal``, and a copy of the ``.db`` alone would miss them.
         """
         if self.memory or conn.in_transaction or not self._wrote:
-            return  # a process that only read leaves the file as it found it
+            return None  # a process that only read leaves the file as it found it
         assert self.path is not None
-        closing.fold(self.path, conn)
+        return closing.fold(self.path, conn)
 
     def _sweep_lock_folder(self) -> None:
         """Remove the liveness files of processes that ended without a trial running."""
-        if self.memory:
-            return
-        folder = self.sidecar
-        with contextlib.suppress(OSError):
-            mine = self._session.token if self._session is not None else None
-            if not any(locks.is_liveness_file(n, exclude=mine) for n in os.listdir(folder)):
-                return
-            try:
-                running = {r[0] for r in self.query(_RUNNING_SESSIONS)}
-            except DatabaseError:
-                return
-            locks.sweep(folder, keep=running)
+        if not self.memory:
+            locks.sweep_ended(self.sidecar, None if self._session is None
+                              else self._session.token,
+                              lambda: {r[0] for r in self.query(_RUNNING_SESSIONS)})
 
 
 # The sessions of RUNNING trials, through the status index of each project.

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -643,6 +643,19 @@ def sweep(folder: Path, keep: set[str]) -> int:
         if not Session.probe(folder, match.group(1)):  # takes the lock: free means ended
             removed += 1
     return removed
+
+
+def sweep_ended(folder: Path, mine: str | None, running: Callable[[], set[str]]) -> None:
+    """:func:`sweep` the lock ``folder`` if it holds a liveness file other than ``mine``,
+    keeping those of the sessions ``running()`` names (read only then: a query)."""
+    with contextlib.suppress(OSError):
+        if not any(is_liveness_file(n, exclude=mine) for n in os.listdir(folder)):
+            return
+        try:
+            keep = running()
+        except DatabaseError:
+            return
+        sweep(folder, keep=keep)
 
 
 def is_liveness_file(name: str, exclude: str | None = None) -> bool:
