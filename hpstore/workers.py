@@ -202,13 +202,24 @@ def _close_pipes(pipes: list[tuple[Any, Any]]) -> None:
                 end.close()
 
 
-def _from_an_interactive_session(tuner: Tuner) -> list[str]:
-    """What the tuner holds that was defined in a notebook or an interactive session,
-    where spawned workers cannot import it from (``__main__`` is no file there)."""
+def _main_reimported() -> bool:
+    """Whether a spawned worker imports the ``__main__`` module again: a script run by its
+    path, or a module run by ``python -m pkg.mod``. Not a notebook or an interactive
+    session, ``python -c``, a script read from standard input, nor a package's or a
+    zipapp's ``__main__.py``, which Python's multiprocessing never imports again."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if main is None or (isinstance(path, str) and os.path.isfile(path)):
-        return []  # a script: each worker imports it (not "<stdin>", nor a notebook)
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None:
+        return name != "__main__" and not name.endswith(".__main__")
+    return isinstance(path, str) and os.path.isfile(path)
+
+
+def _from_an_interactive_session(tuner: Tuner) -> list[str]:
+    """What the tuner holds that was defined in ``__main__`` where spawned workers cannot
+    import it from (see :func:`_main_reimported`)."""
+    if sys.modules.get("__main__") is None or _main_reimported():
+        return []
     held = [type(tuner), getattr(tuner, "_run_trial_fn", None), tuner.hypermodel,
             type(tuner.hypermodel), type(tuner.oracle),
             getattr(tuner.hypermodel, "function", None)]  # (a build function, wrapped)
@@ -217,11 +228,38 @@ def _from_an_interactive_session(tuner: Tuner) -> list[str]:
 
 
 def _interactive_message(workers: int, names: list[str]) -> str:
-    return (f"search(workers={workers}) from a notebook or an interactive session: each "
-            "worker process imports what the tuner holds from files, and "
-            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} defined in the session. "
-            "Put them in a .py file beside the notebook and import them from there, or call "
-            "search() without workers=. Nothing was run.")
+    defined = f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} defined"
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(path, str) and os.path.basename(path) == "__main__.py":
+        # (python -m pkg, a zipapp: Python's multiprocessing never imports it again)
+        return (f"search(workers={workers}) from {path}: each worker process imports what "
+                f"the tuner holds from its module, and {defined} in a __main__.py, which "
+                "worker processes never import. Move them to another module of the "
+                "package (or zipapp) and import them from there, or call search() without "
+                "workers=. Nothing was run.")
+    return (f"search(workers={workers}) from a notebook, an interactive session, python -c "
+            "or a script read from standard input: each worker process imports what the "
+            f"tuner holds from files, and {defined} in no file. Put them in a .py file "
+            "(beside the notebook) and import them from there, or call search() without "
+            "workers=. Nothing was run.")
+
+
+@contextlib.contextmanager
+def _main_not_imported() -> Iterator[None]:
+    """While workers start from a ``__main__`` they do not import (see
+    :func:`_main_reimported`, and nothing they need is defined there): its ``__file__``
+    hidden, which multiprocessing would otherwise run in each worker (a script read from
+    standard input is ``<stdin>``: "No such file or directory")."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or _main_reimported() or os.path.isfile(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 def _unpicklable_message(workers: int, exc: BaseException) -> str:
@@ -445,7 +483,7 @@ def run_workers(tuner: Tuner, workers: int, args: tuple[Any, ...], kwargs: dict[
     limits = thread_limits(workers)
     crashed: list[str] = []
     try:
-        with _starting_workers(limits):
+        with _starting_workers(limits), _main_not_imported():
             for p in procs:
                 try:
                     p.start()

@@ -107,9 +107,62 @@ def test_workers_asked_for_from_an_interactive_session_are_told_what_to_do(tmp_p
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert "Traceback" not in proc.stderr, proc.stderr
     fatal = next(line for line in proc.stdout.splitlines() if line.startswith("FATAL"))
-    assert "from a notebook or an interactive session" in fatal
-    assert "build, run_trial are defined in the session" in fatal and ".py file" in fatal
+    assert "from a notebook, an interactive session, python -c" in fatal
+    assert "build, run_trial are defined in no file" in fatal and ".py file" in fatal
     assert "TRIALS 0" in proc.stdout
+
+
+_MODEL = (
+    "import hpstore\n"
+    "def build(hp):\n"
+    "    hp.Float('x', 0, 1)\n"
+    "def run_trial(trial):\n"
+    "    return trial.hyperparameters['x']\n")
+
+
+def _search_script(model: str, path: Path) -> str:
+    return (f"import hpstore\nfrom {model} import build, run_trial\n"
+            f"oracle = hpstore.RandomSearchOracle('loss', max_trials=4, seed=1, "
+            f"database={str(path)!r})\n"
+            "try:\n"
+            "    hpstore.Tuner(oracle, hypermodel=build, run_trial=run_trial, verbose=0"
+            ").search(workers=2)\n"
+            "except hpstore.FatalError as exc:\n"
+            "    print('FATAL', exc)\n"
+            "print('COMPLETED', sum(t.status == 'COMPLETED' for t in oracle.trials.values()))\n")
+
+
+@pytest.mark.slow
+def test_a_script_read_from_standard_input_runs_workers_on_what_it_imports(tmp_path):
+    # each worker ran the file "<stdin>": "No such file or directory", then a FatalError
+    # saying to define run_trial at the top level of a module, where it was
+    (tmp_path / "model.py").write_text(_MODEL)
+    proc = subprocess.run([sys.executable, "-"], input=_search_script("model", tmp_path /
+                                                                      "stdin.db"),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert "COMPLETED 4" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_a_packages_main_module_is_named_as_what_workers_never_import(tmp_path):
+    # "the Tuner subclass, run_trial and the hypermodel must be defined at the top level of
+    # a module", after a traceback per worker: they were, in pkg/__main__.py
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "__main__.py").write_text(
+        _MODEL + "if __name__ == '__main__':\n" + "".join(
+            "    " + line + "\n"
+            for line in _search_script("pkg.__main__", tmp_path / "pkg.db").splitlines()
+            if not line.startswith("from pkg")))
+    proc = subprocess.run([sys.executable, "-m", "pkg"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    fatal = next((line for line in proc.stdout.splitlines() if line.startswith("FATAL")), "")
+    assert "__main__.py, which worker processes never import" in fatal, (
+        proc.stdout + proc.stderr)
+    assert "COMPLETED 0" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
 
 
 def _at_most_files(limit: int):
