@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -280,3 +283,32 @@ def test_sql_says_how_much_output_it_keeps_in_memory_as_it_does():
     assert said in " ".join(sql.__doc__.split())
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert said in readme
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not hasattr(os, "geteuid") or os.geteuid() != 0
+                    or shutil.which("unshare") is None,
+                    reason="makes every temporary folder read-only in a mount namespace of "
+                           "its own, which needs root (as in CI)")
+def test_a_sort_with_no_writable_temporary_folder_says_so_not_disk_io(tmp_path):
+    # a container with a read-only root: "SQLite could not run the query: disk I/O error",
+    # which reads as a damaged file or disk
+    db = tmp_path / "s.db"
+    end_trials(open_oracle(str(db), max_trials=2), ["COMPLETED", "COMPLETED"]).close()
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000) "
+             "SELECT x, hex(randomblob(20)) AS h FROM c ORDER BY h")
+    script = (
+        "set -e\n"  # (the working folder, the test's, read-only too)
+        "for d in /tmp /var/tmp \"$1\"; do mount --bind \"$d\" \"$d\" && "
+        "mount -o remount,ro,bind \"$d\"; done\n"
+        "mount -t tmpfs none \"$1\"/ns && cp \"$1\"/s.db \"$1\"/ns/\n"
+        "cd \"$1\" && unset TMPDIR SQLITE_TMPDIR\n"
+        f"exec {shlex.quote(sys.executable)} -m hpstore sql --format csv \"$1\"/ns/s.db "
+        f"{shlex.quote(query)}\n")
+    (tmp_path / "ns").mkdir()
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                           "sh", str(tmp_path)], capture_output=True, text=True,
+                          env={**TOOL_ENV}, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "needs a temporary file" in done.stderr and "SQLITE_TMPDIR" in done.stderr, (
+        done.stderr)
+    assert "disk I/O error" not in done.stderr

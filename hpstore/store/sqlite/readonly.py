@@ -497,6 +497,8 @@ def run_user_sql(conn: sqlite3.Connection, query: str, timeout: float | None
                                "retire, restore or note, or the library.") from None
         if "one statement at a time" in text:
             raise HpStoreError("hpstore sql runs one statement at a time; give one.") from None
+        if "disk I/O error" in text and (room := _no_temporary_folder()) is not None:
+            raise HpStoreError(f"SQLite could not run the query: {room}") from None
         raise HpStoreError(f"SQLite could not run the query: {text.rstrip('.')}.") from None
     except MemoryError as exc:
         raise HpStoreError(f"SQLite could not run the query: {unreadable(exc)}. `hpstore "
@@ -539,3 +541,17 @@ def holds_search(path: str | os.PathLike[str]) -> bool:
 
 #: either kind of database a SQLite project reads through
 AnyDatabase = Database | ReadOnlyDatabase
+
+
+def _no_temporary_folder() -> str | None:
+    """Why SQLite has nowhere to write the temporary file a large sort or grouping needs
+    (every folder it tries missing or read-only: a container's read-only root), said so
+    that a disk I/O error is not taken for a damaged search; None when it has one."""
+    tried = [os.environ[v] for v in ("SQLITE_TMPDIR", "TMPDIR") if os.environ.get(v)]
+    tried += ["/var/tmp", "/usr/tmp", "/tmp", "."]
+    if any(os.path.isdir(f) and os.access(f, os.W_OK | os.X_OK) for f in tried):
+        return None
+    return (f"it needs a temporary file for this query (a large sort or grouping), and none "
+            f"of the folders it tries ({', '.join(dict.fromkeys(tried))}) can be written. "
+            "The search is not damaged: set SQLITE_TMPDIR to a writable folder (a tmpfs "
+            "will do) and run it again.")
