@@ -22,7 +22,7 @@ from hpstore.handing_back import RESUME_HINT
 from hpstore.progress import OutputClosed
 from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
-from hpstore.tooling import positive_int, silence_stdout
+from hpstore.tooling import help_text, positive_int, silence_stdout
 
 # (the demo's project only, and the trials that count: a file may hold other searches,
 # and trials retired with `hpstore retire`)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     error:`` line on stderr), 130 interrupted by Ctrl-C (the last line says how to
     resume). An argument of the wrong kind is argparse's usage and error, exit code 2, as
     for every command."""
-    parser = argparse.ArgumentParser(prog="hpstore demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hpstore demo", description=help_text(__doc__, __file__))
     parser.add_argument("--database", default="hpstore-demo.db",
                         help="the search file (default: %(default)s; run again to resume)")
     parser.add_argument("--trials", type=positive_int, default=None,

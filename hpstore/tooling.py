@@ -158,6 +158,21 @@ def pause(text: str) -> float:
     return seconds(text)
 
 
+def help_text(doc: str | None, source: str) -> str | None:
+    """A command's description for its ``--help``: its module's docstring ``doc``, or,
+    under ``python -OO``, which strips docstrings, the same read from its ``source`` file
+    (else the help lost what a file given to it holds, what a query may do ...)."""
+    if doc is not None:
+        return doc
+    import ast
+
+    try:
+        with open(source, encoding="utf-8") as f:
+            return ast.get_docstring(ast.parse(f.read()), clean=False)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:
     """The argument parser every inspection tool starts from: DB and (``project``: for a
     tool that looks at one project) --project."""

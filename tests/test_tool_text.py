@@ -415,3 +415,15 @@ def test_nothing_reads_or_writes_text_in_the_locales_encoding(tmp_path):
         done = subprocess.run([*strict, "-m", "hpstore", *argv], capture_output=True,
                               text=True, env=env, timeout=60)
         assert done.returncode == 0 and "warning" not in done.stderr, (argv, done.stderr)
+
+
+def test_every_commands_help_is_whole_under_python_oo():
+    # -OO strips docstrings: enqueue's --help lost its FILE format, sql's its limits
+    from hpstore.cli import TOOLS
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in sorted(TOOLS):
+        helps = [subprocess.run([sys.executable, *flags, "-m", "hpstore", command, "--help"],
+                                capture_output=True, text=True, env=env, timeout=60).stdout
+                 for flags in ([], ["-OO"])]
+        assert helps[0].count("\n") > 3 and helps[1] == helps[0], command

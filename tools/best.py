@@ -8,6 +8,7 @@ from hpstore import queries
 from hpstore.rendering import render
 from hpstore.tooling import (
     add_format_options,
+    help_text,
     open_search,
     positive_int,
     print_rows,
@@ -18,7 +19,7 @@ from hpstore.trial import TrialStatus
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("best", __doc__)
+    parser = tool_parser("best", help_text(__doc__, __file__))
     parser.add_argument("-n", type=positive_int, default=5,
                         help="how many trials, at least 1 (default 5)")
     add_format_options(parser, ["table", "csv", "json"], "table")

@@ -14,11 +14,11 @@ from hpstore.errors import (
     ProjectChoiceError,
 )
 from hpstore.rendering import terminal_text
-from hpstore.tooling import StatusLine, open_search, run_tool, tool_parser
+from hpstore.tooling import StatusLine, help_text, open_search, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tool_parser("check", __doc__).parse_args(argv)
+    args = tool_parser("check", help_text(__doc__, __file__)).parse_args(argv)
     try:
         # the contents are read by health() below, and a value at fault is its finding,
         # beside the other lines, not the end of the command

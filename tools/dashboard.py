@@ -21,7 +21,7 @@ import sys
 
 from hpstore.rendering import terminal_text
 from hpstore.store import shown
-from hpstore.tooling import run_tool, tool_parser
+from hpstore.tooling import help_text, run_tool, tool_parser
 
 
 def port_number(text: str) -> int:
@@ -40,7 +40,7 @@ def port_number(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = tool_parser("dashboard", __doc__)
+    parser = tool_parser("dashboard", help_text(__doc__, __file__))
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1",
                         help="the address to listen on (default 127.0.0.1: this machine only; "

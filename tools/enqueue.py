@@ -33,11 +33,11 @@ from hpstore.hyperparameters import HyperParameters
 from hpstore.oracle import values_key
 from hpstore.queries import TRIAL_COLUMNS
 from hpstore.rendering import FORMULA_START, terminal_text
-from hpstore.tooling import attach_oracle, run_tool, writing_parser
+from hpstore.tooling import attach_oracle, help_text, run_tool, writing_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = writing_parser("enqueue", __doc__)
+    parser = writing_parser("enqueue", help_text(__doc__, __file__))
     parser.add_argument("--values", action="append", default=[], metavar="JSON",
                         help='one configuration as a JSON object, e.g. \'{"lr": 0.01}\' '
                              "(may be given several times)")

@@ -15,6 +15,7 @@ from hpstore.rendering import render, terminal_text
 from hpstore.tooling import (
     add_format_options,
     add_output_options,
+    help_text,
     open_search,
     print_rows,
     run_tool,
@@ -23,7 +24,7 @@ from hpstore.tooling import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("export", __doc__)
+    parser = tool_parser("export", help_text(__doc__, __file__))
     add_format_options(parser, ["csv", "json", "jsonl"], "csv",
                        "the -o file's extension, .csv, .json or .jsonl, else csv")
     # `-o trials.json` without --format writes JSON, not CSV under a .json name

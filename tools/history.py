@@ -9,6 +9,7 @@ from hpstore import queries
 from hpstore.rendering import iso_time, message_line, render
 from hpstore.tooling import (
     add_format_options,
+    help_text,
     open_search,
     positive_int,
     print_rows,
@@ -18,7 +19,7 @@ from hpstore.tooling import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("history", __doc__)
+    parser = tool_parser("history", help_text(__doc__, __file__))
     parser.add_argument("--trial", help="only this trial: its trial id, or its number")
     parser.add_argument("--worker", help="only changes made by this tuner id")
     parser.add_argument("--limit", type=positive_int, default=None,

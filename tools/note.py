@@ -10,11 +10,11 @@ import sys
 
 from hpstore import queries
 from hpstore.rendering import terminal_text
-from hpstore.tooling import attach_oracle, run_tool, writing_parser
+from hpstore.tooling import attach_oracle, help_text, run_tool, writing_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = writing_parser("note", __doc__)
+    parser = writing_parser("note", help_text(__doc__, __file__))
     parser.add_argument("trial", help="the trial id as `hpstore trials` lists it (07), or the "
                                       "trial number (7)")
     parser.add_argument("text", help='the note; "" removes the one there is')

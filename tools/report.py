@@ -26,11 +26,18 @@ from hpstore.report import (  # noqa: F401 (the names tests and users reach thro
     score_axis,
 )
 from hpstore.store import shown
-from hpstore.tooling import StatusLine, add_output_options, open_search, run_tool, tool_parser
+from hpstore.tooling import (
+    StatusLine,
+    add_output_options,
+    help_text,
+    open_search,
+    run_tool,
+    tool_parser,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("report", __doc__)
+    parser = tool_parser("report", help_text(__doc__, __file__))
     add_output_options(parser, "report.html")
     args = parser.parse_args(argv)
     to_stdout = args.output == "-"  # the usual name of standard output

@@ -12,13 +12,13 @@ import sys
 
 from hpstore.errors import TrialNotEndedError
 from hpstore.oracle.steering import WORKER_GONE_TODO, worker_gone, worker_gone_text
-from hpstore.tooling import attach_oracle, run_tool, writing_parser
+from hpstore.tooling import attach_oracle, help_text, run_tool, writing_parser
 from hpstore.trial import TrialStatus
 
 
 def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
     word = "retire" if retired else "restore"
-    parser = writing_parser(word, __doc__ if retired else RESTORE_DOC)
+    parser = writing_parser(word, help_text(__doc__, __file__) if retired else RESTORE_DOC)
     parser.add_argument("trials", nargs="+", metavar="TRIAL",
                         help="trial ids as `hpstore trials` lists them (07), or numbers (7)")
     parser.add_argument("--reason", help="why, for the status log")

@@ -18,11 +18,11 @@ from hpstore.rendering import (
     table_cell,
     terminal_text,
 )
-from hpstore.tooling import open_search, print_rows, run_tool, tool_parser
+from hpstore.tooling import help_text, open_search, print_rows, run_tool, tool_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("show", __doc__)
+    parser = tool_parser("show", help_text(__doc__, __file__))
     parser.add_argument("trial", help="the trial id as `hpstore trials` lists it (07), or the "
                                       "trial number (7)")
     parser.add_argument("--all-steps", action="store_true",

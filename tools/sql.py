@@ -18,6 +18,7 @@ from typing import IO
 from hpstore.rendering import render_stream
 from hpstore.tooling import (
     add_format_options,
+    help_text,
     open_search,
     print_rows,
     run_tool,
@@ -32,7 +33,7 @@ SPOOLED_IN_MEMORY = 1 << 18
 
 def main(argv: list[str] | None = None) -> int:
     # a query reads the whole store: a project is chosen in it (WHERE p.name = ...)
-    parser = tool_parser("sql", __doc__, project=False)
+    parser = tool_parser("sql", help_text(__doc__, __file__), project=False)
     parser.add_argument("query", help="one SQL statement; the views trial_overview, "
                         "trial_values, metric_history and status_log are made for this")
     add_format_options(parser, ["table", "csv", "json"], "table")

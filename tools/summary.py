@@ -8,7 +8,7 @@ import sys
 from hpstore import queries
 from hpstore.rendering import show_values, space_lines, terminal_text
 from hpstore.store import shown
-from hpstore.tooling import open_search, run_tool, tool_parser
+from hpstore.tooling import help_text, open_search, run_tool, tool_parser
 
 
 def against(stopped: queries.Stopping) -> str:
@@ -33,7 +33,7 @@ def stopped_line(stopped: queries.Stopping) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tool_parser("summary", __doc__).parse_args(argv)
+    args = tool_parser("summary", help_text(__doc__, __file__)).parse_args(argv)
     store = open_search(args.database)
     names = [p.name for p in store.projects()]
     several = len(names) > 1 and args.project is None

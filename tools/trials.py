@@ -8,6 +8,7 @@ from hpstore import queries
 from hpstore.rendering import render
 from hpstore.tooling import (
     add_format_options,
+    help_text,
     open_search,
     positive_int,
     print_rows,
@@ -23,7 +24,7 @@ def status(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("trials", __doc__)
+    parser = tool_parser("trials", help_text(__doc__, __file__))
     parser.add_argument("--status", action="append", type=status, choices=TrialStatus.ALL,
                         help="only trials with this status, in any case (repeatable)")
     parser.add_argument("--sort", choices=["number", "score", "best", "ended"],

@@ -26,6 +26,7 @@ from hpstore.store import file_stamp, shown
 from hpstore.store.contract import ProjectStore, Store
 from hpstore.store.postgresql import is_url
 from hpstore.tooling import (
+    help_text,
     holds_search,
     open_search,
     pause,
@@ -129,7 +130,7 @@ class Watcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = tool_parser("watch", __doc__)
+    parser = tool_parser("watch", help_text(__doc__, __file__))
     parser.add_argument("--interval", type=pause, default=2.0,
                         help="seconds between refreshes (default 2)")
     parser.add_argument("--once", action="store_true",
