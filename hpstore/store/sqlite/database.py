@@ -490,7 +490,8 @@ class Database:
         if "locked" in text or "busy" in text:
             return DatabaseError(
                 f"{where} stayed locked by another process for more than {self.timeout:g} s "
-                f"({text}). Is a program holding a long write transaction on it?"
+                f"({text}). Is a program holding a long write transaction on it (or are "
+                "other workers writing without pause: `hpstore check` names them)?"
             )
         if "not a database" in text or "malformed" in text:
             return NotAnHpstoreFileError(f"{where} is damaged or not a SQLite file ({text}).")

@@ -36,7 +36,7 @@ from hpstore.store.rows import (
 )
 from hpstore.store.sqlite.ahead import AheadMixin
 from hpstore.store.sqlite.document import DocumentMixin
-from hpstore.store.sqlite.history import SQLiteHistory
+from hpstore.store.sqlite.history import CompletedValues, SQLiteHistory
 from hpstore.store.sqlite.reading import ReadingMixin
 from hpstore.store.sqlite.readonly import AnyDatabase
 from hpstore.store.sqlite.steering import SteeringMixin
@@ -156,6 +156,9 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
         self.db = db
         self.project_id = project_id
         self.name = name
+        #: metric -> the completed trials' values a stopping rule asked about (see
+        #: CompletedValues), kept from one report to the next
+        self._completed: dict[str, CompletedValues] = {}
 
     def removed(self) -> ProjectRemovedError:
         return ProjectRemovedError(
@@ -517,12 +520,14 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
                 last = stop.last(trial.key, trial.run)
                 points = None if last is None else points_after(last, [
                     (i, s, from_db_float(v)) for i, s, v in conn.execute(
-                        _POINTS_FROM, (last[0], trial.key, trial.run, stop.metric))])
+                        _POINTS_FROM, (last[0], trial.key, trial.run, stop.metric)
+                    ).fetchall()])
                 if points is None:  # (nothing kept, or not what the store holds now)
                     last, points = None, [(i, s, from_db_float(v)) for i, s, v in conn.execute(
-                        _ALL_POINTS, (trial.key, trial.run, stop.metric))]
+                        _ALL_POINTS, (trial.key, trial.run, stop.metric)).fetchall()]
                 verdict = stop.decide(trial.key, trial.run, last, points, SQLiteHistory(
-                    conn, self.project_id, stop.metric, trial.key))
+                    conn, self.project_id, stop.metric, trial.key,
+                    self._completed.setdefault(stop.metric, CompletedValues())))
                 if verdict is not None:
                     # The run ends here, as far as the store goes (its time, its worker
                     # let go): a worker that dies, or meets a full disk, before it ends
