@@ -183,12 +183,13 @@ class SQLiteStore:
                 # at it, so each commit grows the log, for as long as that reader lasts.
                 findings.append((
                     "log", True,
-                    f"{log / 2**20:.0f} MB in {self.path.name}-wal (it is folded into the "
-                    f"file at about {WAL_SIZE_LIMIT / 2**20:.0f} MB): a reader has held one "
+                    f"{log / 2**20:.0f} MiB in {self.path.name}-wal (it is folded into the "
+                    f"file at about {WAL_SIZE_LIMIT / 2**20:.0f} MiB): a reader has held one "
                     "snapshot of the search for a long time, so the workers cannot fold "
-                    "what they write into the file. End that reader (a transaction left "
-                    "open in sqlite3, pandas or a DB browser; a query paused half-read, or "
-                    "stopped with Ctrl-Z); the log is cut back at the next checkpoints."))
+                    "what they write into the file, and every write slows as the log "
+                    "grows. End that reader (a transaction left open in sqlite3, pandas or "
+                    "a DB browser; a query paused half-read, or stopped with Ctrl-Z); the "
+                    "log is cut back at the next checkpoints."))
         # A damaged page stops any of these queries where it lies: that is a finding too,
         # beside the others, not the end of the command.
         try:
