@@ -250,7 +250,8 @@ def run_tool(main: Any, argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with its standard output closed (`>&-`, a daemon)
         sys.stdout = _ClosedOutput()  # a command that writes nothing there still runs
     if sys.stderr is None:  # (print(file=None) writes to stdout: an error line in the CSV)
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - the process's own, to its end
+        # (the process's own, open to its end)
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     escape_what_the_terminal_cannot_show()
     outer, _COMMAND.stores = getattr(_COMMAND, "stores", None), []
     try:

@@ -123,7 +123,7 @@ class Tuner(ResultsMixin):
             Tuner (``directory``, ``project_name``, ``overwrite``,
             ``executions_per_trial``, ``max_retries_per_trial``, ``logger``, Keras-only
             ones) named with where it goes instead; a ``tuner_id`` not a string (or a
-            whole number, taken as its digits), a ``verbose`` not 0, 1 or "auto".
+            whole number, taken as its digits), a ``verbose`` not a whole number or "auto".
         ValueError: a ``tuner_id`` no store can hold.
     """
 
@@ -170,8 +170,8 @@ class Tuner(ResultsMixin):
             verbose = 1
         elif not isinstance(verbose, int):
             # (else the first progress line failed, inside search(), on comparing it)
-            raise TypeError(f"`verbose` must be 0 (quiet), 1 (a line per trial) or 'auto', "
-                            f"received {verbose!r}.")
+            raise TypeError(f"`verbose` must be a whole number (0: quiet; 1: a line per "
+                            f"trial) or 'auto', received {verbose!r}.")
         self.verbose = verbose
         self._reported: set[str] = set()
         #: whether the last search() was stopped by Ctrl-C (its message already printed)

@@ -51,8 +51,8 @@ def test_hyperband_iterations_kerastuner_takes_as_no_limit_says_so(iterations):
 
 
 @pytest.mark.parametrize("given, error, said", [
-    ({"verbose": None}, TypeError, "`verbose` must be 0"),
-    ({"verbose": "1"}, TypeError, "`verbose` must be 0"),
+    ({"verbose": None}, TypeError, "`verbose` must be a whole number"),
+    ({"verbose": "1"}, TypeError, "`verbose` must be a whole number"),
     ({"tuner_id": 2.5}, TypeError, "`tuner_id` must be a string"),
     ({"tuner_id": "w\ud800"}, ValueError, "lone surrogate"),
 ])

@@ -364,6 +364,39 @@ def test_an_open_hpstore_oracle_keeps_its_checkpoints_under_its_own_project(tmp_
     assert named.project_dir == str(tmp_path / "ckpt")  # a name of the Tuner's own holds
 
 
+def test_a_search_whose_checkpoints_went_to_untitled_project_keeps_them_there(tmp_path):
+    # they went there before the search's own name named the folder: a search resumed
+    # after the change looked for its trials' models in <directory>/mnist, and found none
+    path = str(tmp_path / "old.db")
+    before = Squares(oracle=hpstore.RandomSearchOracle(max_trials=1, seed=1, database=path,
+                                                       project_name="mnist"),
+                     directory=str(tmp_path), project_name="untitled_project")
+    before.search(1.0)
+    for trial_id in before.oracle.trials:  # (where a model's checkpoint is saved)
+        before.get_trial_dir(trial_id)
+    assert os.listdir(tmp_path / "untitled_project")
+    again = Squares(oracle=hpstore.RandomSearchOracle(max_trials=2, database=path,
+                                                      project_name="mnist"),
+                    directory=str(tmp_path))
+    assert again.project_dir == str(tmp_path / "untitled_project")
+    fresh = Squares(oracle=hpstore.RandomSearchOracle(max_trials=1, database=path,
+                                                      project_name="new"),
+                    directory=str(tmp_path))
+    assert fresh.project_dir == str(tmp_path / "new")  # (a search with no trial yet)
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "/tmp/elsewhere"])
+def test_a_search_name_that_is_no_folder_name_is_refused_for_the_checkpoints(tmp_path, name):
+    # the checkpoints went outside the Tuner's directory, or deep inside it
+    oracle = hpstore.RandomSearchOracle(max_trials=1, database=str(tmp_path / "s.db"),
+                                        project_name=name)
+    with pytest.raises(ValueError, match="not a folder name"):
+        Squares(oracle=oracle, directory=str(tmp_path / "d"))
+    named = Squares(oracle=oracle, directory=str(tmp_path / "d"), project_name="ckpt")
+    assert named.project_dir == str(tmp_path / "d" / "ckpt")
+    oracle.close()
+
+
 def test_an_open_hpstore_oracle_does_not_run_over_kerastuners_own_search(tmp_path):
     folder = tmp_path / "p"
     folder.mkdir()

@@ -16,10 +16,10 @@ def _space() -> hpstore.HyperParameters:
     return hp
 
 
-def _oracle(path: str, **kwargs):
+def _oracle(path: str, percentile: float = 50.0, **kwargs):
     return hpstore.RandomSearchOracle(
         "loss", max_trials=10_000, hyperparameters=_space(), seed=5, database=path,
-        early_stopping=hpstore.PercentileStopping(50.0, min_trials=1), **kwargs)
+        early_stopping=hpstore.PercentileStopping(percentile, min_trials=1), **kwargs)
 
 
 def _run(oracle, steps: int = 4, executions: int = 1) -> str:
@@ -118,3 +118,68 @@ def test_what_is_kept_is_what_a_fresh_read_gives_through_every_change(tmp_path):
         assert kept == fresh, round_
     other.close()
     mine.close()
+
+
+def test_another_projects_newest_log_rows_deleted_and_their_ids_taken_again(tmp_path):
+    # the log's ids are taken again once its newest rows are deleted (another project of
+    # the file made again by overwrite=True): trials of this project completed under those
+    # ids were never seen, and the rule kept trials running that a fresh read stopped
+    path = str(tmp_path / "two.db")
+    # (a rule that stops none: more completed trials than the log grows by below, so
+    # the count that would catch it is not taken)
+    mine, worker = (_oracle(path, 100.0, project_name="P"),
+                    _oracle(path, 100.0, project_name="P"))
+    for _ in range(80):
+        _run(worker, steps=1)
+    _fresh_and_kept(mine, 0)  # (kept, as a report would)
+    q = _oracle(path, project_name="Q")
+    for _ in range(6):  # Q's rows are the log's newest
+        _run(q)
+    _fresh_and_kept(mine, 0)
+    q.close()
+    _oracle(path, project_name="Q", overwrite=True).close()  # Q's rows deleted
+    for _ in range(3):  # P's trials completed under ids the log takes again
+        _run(worker)
+    q = _oracle(path, project_name="Q")
+    for _ in range(6):  # the log past its old last id
+        _run(q)
+    fresh, kept = _fresh_and_kept(mine, 0)
+    assert kept == fresh
+    for oracle in (mine, worker, q):
+        oracle.close()
+
+
+def test_a_search_loaded_again_by_set_state_is_read_again(tmp_path):
+    # set_state() deletes and writes the trials again under the same project, with the
+    # same creation time and as many log rows: the values kept were those before the load
+    path = str(tmp_path / "s.db")
+    oracle = _oracle(path)
+    for _ in range(4):
+        _run(oracle, steps=1)
+    _fresh_and_kept(oracle, 0)
+    state = oracle.get_state()
+    for trial in state["trials"]:
+        trial["observations"] = [[r, m, d, s, v + 100.0, at]
+                                 for r, m, d, s, v, at in trial["observations"]]
+    oracle.set_state(state)
+    fresh, kept = _fresh_and_kept(oracle, 0)
+    assert kept == fresh and all(v > 100 for v in fresh)
+    oracle.close()
+
+
+def test_past_the_values_kept_the_steps_asked_least_recently_are_read_again(
+        tmp_path, monkeypatch):
+    from hpstore.store.sqlite import history
+
+    monkeypatch.setattr(history, "KEPT_VALUES", 12)
+    path = str(tmp_path / "s.db")
+    oracle = _oracle(path)
+    for _ in range(6):
+        _run(oracle, steps=5)
+    kept = oracle.project._completed.setdefault("loss", CompletedValues())
+    for step in (0, 1, 2, 3, 4, 0, 4, 2):
+        fresh, held = _fresh_and_kept(oracle, step)
+        assert held == fresh and len(fresh) >= 1
+        assert kept.kept == sum(len(v) for v in kept.steps.values())
+        assert kept.kept <= 12 or len(kept.steps) == 1
+    oracle.close()

@@ -87,6 +87,33 @@ def as_oracle(oracle: Any) -> Oracle:
         "use hpstore.keras.oracles.RandomSearchOracle and its siblings instead.")
 
 
+def checkpoints_folder(directory: str | None, oracle: hpstore.Oracle) -> str:
+    """The folder under ``directory`` for the checkpoints of ``oracle``'s search, given
+    to a Tuner without a ``project_name``: the search's own name, unless the search
+    holds trials already and its checkpoints are in ``untitled_project``, where they went
+    before (its trials' models stay loadable).
+
+    Raises:
+        ValueError: the search's name is not a folder name (``a/b``, ``..``, an absolute
+            path): the checkpoints would go outside ``directory``, or deep inside it.
+    """
+    name = oracle.project_name
+    if name in ("", ".", "..") or "\0" in name or any(
+            sep and sep in name for sep in (os.sep, os.altsep)):
+        raise ValueError(
+            f"The search's project_name {name!r} is not a folder name, and a Tuner given no "
+            "project_name keeps its checkpoints in <directory>/<the search's project_name>: "
+            "give the Tuner a project_name= of its own for them.")
+    base = directory or "."
+    old = os.path.join(base, "untitled_project")
+    if (name != "untitled_project" and not os.path.exists(os.path.join(base, name))
+            and os.path.isdir(old) and any(
+                os.path.isdir(os.path.join(old, f"trial_{trial_id}"))
+                for trial_id in oracle.trials)):
+        return "untitled_project"
+    return name
+
+
 class Tuner(keras_tuner.Tuner):
     """KerasTuner's ``Tuner`` on an hpstore oracle: subclass it as you would KerasTuner's.
 
@@ -123,7 +150,7 @@ class Tuner(keras_tuner.Tuner):
         if project_name is None and adapter._inner is not None:
             # An hpstore oracle opened on its own file names the checkpoints' folder: two
             # searches of one file under one directory must not share "untitled_project".
-            project_name = adapter._inner.project_name
+            project_name = checkpoints_folder(directory, adapter._inner)
         self._space_declared = False
         keras_tuner.Tuner.__init__(
             self, oracle=adapter, hypermodel=hypermodel, max_model_size=max_model_size,

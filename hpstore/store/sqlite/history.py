@@ -14,6 +14,10 @@ from typing import Any
 
 from hpstore.store.rows import from_db_float, mean_of_stored
 
+#: values kept at most by a process for one metric (about 80 bytes each): past it, the
+#: steps asked about least recently are read again when next asked
+KEPT_VALUES = 250_000
+
 
 class CompletedValues:
     """The COMPLETED trials (not retired) of one project, and their values of one metric
@@ -25,40 +29,50 @@ class CompletedValues:
     search's reports cost the square of its trials). A completed trial's values never
     change, and every change of a trial's status or retirement adds a row to the status
     log: each decision reads only the rows added since the last, and the values of the
-    trials they name. What the log cannot tell (the project made again under the same id,
-    the log's newest rows deleted, a row deleted by hand) is caught by comparing the
-    project's creation time, the log's last id and the count of completed trials, and the
-    whole is then read again. The count, which reads the whole status index, is taken
-    once the log has grown by as many rows as there are completed trials since the last
-    count: a constant cost a report, on average."""
+    trials they name. What the log's new rows cannot tell is read again whole: the project
+    made again (its creation time), its trials loaded again by ``set_state`` (its space
+    version, which a load moves), the log's last row seen gone or another (rows deleted,
+    another project's with it, whose ids the next rows take again), or a count of the
+    completed trials that differs, taken once the log has grown by as many rows as there
+    are completed trials since the last count (a constant cost a report, on average).
+    Values are kept for the steps asked about most recently, ``KEPT_VALUES`` at most."""
 
     def __init__(self) -> None:
-        self.stamp: tuple[Any, int] | None = None  # (the project's created_at, log's last id)
+        #: (the project's created_at and space version, the log's last id, that row's
+        #: trial and time)
+        self.stamp: tuple[Any, ...] | None = None
         self.counted_at = 0  # the log's last id when the completed trials were last counted
         self.members: dict[int, tuple[int, bool]] = {}  # completed key -> (run, retired)
-        self.steps: dict[int, dict[int, float]] = {}  # step -> key -> its value there
+        #: step -> key -> its value there, the step asked about last at the end
+        self.steps: dict[int, dict[int, float]] = {}
+        self.kept = 0  # values in ``steps``
 
     def refresh(self, history: SQLiteHistory) -> None:
         """Bring what is kept up to the transaction of ``history``."""
         conn, project_id = history.conn, history.project_id
-        created, last = conn.execute(
-            "SELECT (SELECT created_at FROM projects WHERE project_id = ?), "
-            "(SELECT max(id) FROM transitions)", (project_id,)).fetchone()
-        last = last or 0
         stamp = self.stamp
-        if stamp is not None and stamp[0] == created and last >= stamp[1]:
+        seen = -1 if stamp is None else stamp[2]
+        created, version, last, trial, at = conn.execute(
+            "SELECT (SELECT created_at FROM projects WHERE project_id = ?), "
+            "(SELECT space_version FROM projects WHERE project_id = ?), "
+            "(SELECT max(id) FROM transitions), (SELECT trial FROM transitions WHERE id = ?), "
+            "(SELECT at FROM transitions WHERE id = ?)",
+            (project_id, project_id, seen, seen)).fetchone()
+        last = last or 0
+        if stamp is not None and stamp[:2] == (created, version) and (
+                last >= stamp[2]) and (stamp[2] == 0 or stamp[3:] == (trial, at)):
             # (the log's new rows by the range of their ids, then each trial they name:
             # joined in one statement, or asked for distinct trials, SQLite read the whole
             # log's index or every trial of the project instead)
             changed = {key for (key,) in conn.execute(
-                "SELECT trial FROM transitions WHERE id > ?", (stamp[1],)).fetchall()}
+                "SELECT trial FROM transitions WHERE id > ?", (stamp[2],)).fetchall()}
             for key in changed:
                 row = conn.execute(
                     "SELECT status, run_count, retired_at IS NOT NULL, project_id FROM trials "
                     "WHERE id = ?", (key,)).fetchone()
                 if row is None or row[3] == project_id:  # (not another project's trial)
                     self._take(history, key, row)
-            self.stamp = (created, last)
+            self.stamp = (created, version, last, *self._last_row(history, last))
             if last - self.counted_at < len(self.members) or (
                     self._counted(history) == len(self.members)):
                 return
@@ -70,12 +84,21 @@ class CompletedValues:
         members = {key: (run, bool(retired)) for key, run, retired in conn.execute(
             "SELECT id, run_count, retired_at IS NOT NULL FROM trials WHERE project_id = ? "
             "AND status = 'COMPLETED'", (project_id,)).fetchall()}
-        self.members, self.steps = members, {}
-        self.stamp, self.counted_at = (created, last), last
+        self.members, self.steps, self.kept = members, {}, 0
+        self.stamp = (created, version, last, *self._last_row(history, last))
+        self.counted_at = last
+
+    @staticmethod
+    def _last_row(history: SQLiteHistory, last: int) -> tuple[Any, Any]:
+        """The trial and time of the log's row ``last`` (what tells it from another row
+        given its id later)."""
+        row = history.conn.execute("SELECT trial, at FROM transitions WHERE id = ?",
+                                   (last,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
 
     def _counted(self, history: SQLiteHistory) -> int:
         """The completed trials in the store (retired ones too), counted on the index."""
-        self.counted_at = self.stamp[1] if self.stamp is not None else 0
+        self.counted_at = self.stamp[2] if self.stamp is not None else 0
         return int(history.conn.execute(
             "SELECT count(*) FROM trials WHERE project_id = ? AND status = 'COMPLETED'",
             (history.project_id,)).fetchone()[0])
@@ -85,23 +108,24 @@ class CompletedValues:
         if row is None or row[0] != "COMPLETED":
             self.members.pop(key, None)
             for values in self.steps.values():
-                values.pop(key, None)
+                if values.pop(key, None) is not None:
+                    self.kept -= 1
             return
         run, retired = int(row[1]), bool(row[2])
         if self.members.get(key, (None,))[0] != run:
             for step, values in self.steps.items():
                 found = history.value_of(key, run, step)
-                if found is None:
-                    values.pop(key, None)
-                else:
+                had = values.pop(key, None) is not None
+                if found is not None:
                     values[key] = found
+                self.kept += (found is not None) - had
         self.members[key] = (run, retired)
 
     def count(self) -> int:
         return sum(1 for _, retired in self.members.values() if not retired)
 
     def values_at(self, history: SQLiteHistory, step: int) -> list[float]:
-        values = self.steps.get(step)
+        values = self.steps.pop(step, None)
         if values is None:  # asked for the first time: read once for every member
             values = {}
             for value, count, key, run in history.conn.execute(
@@ -114,7 +138,11 @@ class CompletedValues:
                     ).fetchall():
                 if count:  # (a trial without the step is absent)
                     values[key] = history.mean(value, count, key, run, step)
-            self.steps[step] = values
+            self.kept += len(values)
+        # the steps asked about least recently go (trials completed since add to each)
+        while self.steps and self.kept > KEPT_VALUES:
+            self.kept -= len(self.steps.pop(next(iter(self.steps))))
+        self.steps[step] = values  # (the most recently asked, at the end)
         members = self.members
         return [v for key, v in values.items()
                 if key != history.trial_key and not members.get(key, (0, True))[1]]
