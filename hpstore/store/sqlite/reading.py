@@ -307,9 +307,11 @@ class ReadingMixin:
         found: list[Any] = []
         for chunk in iter_chunks(trial_ids, _CHUNK):
             marks = ", ".join("?" for _ in chunk)  # placeholders only; ids stay parameters
+            # (+status: probed by trial id; on the status index SQLite read every completed
+            # trial, 143 ms at 35,000 trials in each Hyperband promotion, holding the lock)
             found += self.db.query(
-                f"SELECT trial_id, score, number FROM trials WHERE project_id = ? AND status = "
-                f"'COMPLETED' AND score IS NOT NULL AND retired_at IS NULL AND trial_id IN "
+                f"SELECT trial_id, score, number FROM trials WHERE project_id = ? AND +status "
+                f"= 'COMPLETED' AND score IS NOT NULL AND retired_at IS NULL AND trial_id IN "
                 f"({marks})",
                 (self.project_id, *chunk))
         return [(t, s) for t, s, _ in sorted(found, key=lambda r: r[2])]
