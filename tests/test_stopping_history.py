@@ -183,30 +183,3 @@ def test_past_the_values_kept_the_steps_asked_least_recently_are_read_again(
         assert kept.kept == sum(len(v) for v in kept.steps.values())
         assert kept.kept <= 12 or len(kept.steps) == 1
     oracle.close()
-
-
-def _statements_of_a_rung_report(path: str, trials: int) -> int:
-    rule = hpstore.SuccessiveHalving(min_resource=1, reduction_factor=2)
-    oracle = hpstore.RandomSearchOracle("loss", max_trials=10_000, hyperparameters=_space(),
-                                        seed=5, database=path, early_stopping=rule)
-    for _ in range(trials):
-        _run(oracle, steps=2)
-    trial = oracle.create_trial("w")
-    oracle.update_trial(trial.trial_id, {"loss": 0.0}, step=0)
-    conn = oracle.store.db.connect()
-    sent: list[str] = []
-    conn.set_trace_callback(sent.append)
-    try:
-        oracle.update_trial(trial.trial_id, {"loss": 0.0}, step=1)  # (rung 0: step 1)
-    finally:
-        conn.set_trace_callback(None)
-    oracle.close()
-    return len(sent)
-
-
-def test_a_rung_report_sends_as_many_statements_at_any_size(tmp_path):
-    # successive halving's look at the other trials at a rung sent a statement per trial
-    # that reached it: 0.8 s a rung report at 50,000 trials, in the write transaction
-    few = _statements_of_a_rung_report(str(tmp_path / "few.db"), 5)
-    many = _statements_of_a_rung_report(str(tmp_path / "many.db"), 40)
-    assert many == few, (few, many)
