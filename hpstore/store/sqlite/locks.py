@@ -311,6 +311,11 @@ class Turnstile:
             self.leave()
             raise
 
+    def take_now(self) -> bool:
+        """Take a turn if it is free now, without waiting (after :meth:`enter` let this
+        writer go on without one)."""
+        return self._fd is not None and self._pid == os.getpid() and _try_lock(self._fd)
+
     def leave(self, pid: int | None = None) -> None:
         """End this process's turn (taken by :meth:`enter` returning True; nothing
         happens when this process holds none). ``pid`` as for :meth:`enter`."""

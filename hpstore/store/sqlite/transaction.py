@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,17 @@ if TYPE_CHECKING:
     from hpstore.store.sqlite.locks import Turnstile
 
 
+#: seconds a write transaction may hold the lock before its writer pauses after it (see
+#: WriteTransaction.__exit__): the turnstile's patience
+LONG_WRITE = 0.05
+
+
 class WriteTransaction:
     """``with db.write() as conn``: a ``BEGIN IMMEDIATE`` transaction, committed when the
     block ends and rolled back when it raises; inside this thread's own write, the block
     joins it. See :meth:`Database.write` for what is raised."""
 
-    __slots__ = ("conn", "db", "joined", "turnstile")
+    __slots__ = ("began", "conn", "db", "joined", "turnstile")
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -38,6 +44,7 @@ class WriteTransaction:
         db = self.db
         held = held_count(db._thread_lock)
         turnstile: Turnstile | None = None
+        passed = True  # (the turnstile let this writer through)
         conn: sqlite3.Connection | None = None
         try:
             db._thread_lock.acquire()  # (in the try: a Ctrl-C as it returns gives it back)
@@ -72,12 +79,16 @@ class WriteTransaction:
                 if share is None or db._share_pid != pid:
                     share = db._shared(pid)
                 turnstile = share.turnstile
-                turnstile.enter(pid)
+                passed = turnstile.enter(pid)
             self.turnstile = turnstile
-            db._control.execute("BEGIN IMMEDIATE")
+            if turnstile is None or passed:
+                db._control.execute("BEGIN IMMEDIATE")
+            else:
+                _begin_past_a_busy_turnstile(db, turnstile)
             # Checked holding the write lock: one stat, and no commit reaches a file that
             # was moved while this process waited.
             db._check_identity()
+            self.began = time.monotonic()
             return conn
         except BaseException as exc:
             try:
@@ -116,6 +127,11 @@ class WriteTransaction:
                 # quick decision runs, must not give back its parent's turn)
                 self.turnstile.leave()
             db._thread_lock.release()
+            if self.turnstile is not None and time.monotonic() - self.began > LONG_WRITE:
+                # A long write that another would follow at once (the next report of a
+                # run) leaves a waiting writer no gap to take the lock in: a pause of a
+                # millisecond, a fiftieth of the write at most, gives it one.
+                time.sleep(0.001)
 
 
 def _roll_back(conn: sqlite3.Connection | None) -> None:
@@ -123,3 +139,44 @@ def _roll_back(conn: sqlite3.Connection | None) -> None:
     if conn is not None and conn.in_transaction:
         with contextlib.suppress(sqlite3.Error):  # (gone with the connection)
             conn.execute("ROLLBACK")
+
+
+def _begin_past_a_busy_turnstile(db: Database, turnstile: Turnstile) -> None:
+    """``BEGIN IMMEDIATE`` for a writer the turnstile did not pass within its patience:
+    it looks in turn at the turnstile and at SQLite's own write lock, every millisecond at
+    most, until either is free, for as long as ``db.timeout``.
+
+    SQLite's own wait sleeps up to 100 ms between looks: beside another worker whose write
+    transactions were long and followed one another a fraction of a millisecond apart (a
+    stopping rule reading thousands of trials at each report), it never found the lock
+    free, and the worker died after 60 s. Looking at SQLite's lock too keeps a turnstile
+    held by a stopped process (Ctrl-Z) from stopping the writes.
+
+    Raises:
+        sqlite3.OperationalError: the file stayed locked for ``db.timeout`` (the caller
+            explains it), or SQLite failed otherwise.
+    """
+    control = db._control
+    deadline = time.monotonic() + db.timeout
+    delay = 0.0002
+    control.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            if turnstile.take_now():
+                break  # (its turn: SQLite's lock is taken below, waited for as always)
+            try:
+                control.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.001)
+    finally:
+        control.execute(f"PRAGMA busy_timeout = {int(db.timeout * 1000)}")
+    control.execute("BEGIN IMMEDIATE")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
