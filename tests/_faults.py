@@ -404,25 +404,6 @@ def close_with_no_room_to_fold(path: str, trials: int, results: Any,
     with ``as_error``, warnings are errors (-W error): what the close raised, and whether
     it still gave up the file's share."""
     report: dict[str, Any] = {}
-    if as_error:
-        try:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            oracle = open_oracle(path)
-            report["done"] = [complete_one(oracle, "w") for _ in range(trials)]
-            _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size(path), hard))
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                try:
-                    oracle.close()
-                except UserWarning as raised:
-                    report["raised"] = str(raised)
-            report["share_left"] = oracle.store.db._share is not None
-            report["connection_left"] = oracle.store.db._conn is not None
-        except BaseException as exc:
-            report["crash"] = f"{type(exc).__name__}: {exc}"
-        results.put(report)
-        return
     try:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         oracle = open_oracle(path)
@@ -430,10 +411,15 @@ def close_with_no_room_to_fold(path: str, trials: int, results: Any,
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (size(path), hard))
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            oracle.close()
+            warnings.simplefilter("error" if as_error else "always")
+            try:
+                oracle.close()
+            except UserWarning as raised:
+                report["raised"] = str(raised)
         report["warnings"] = [str(w.message) for w in caught]
         report["main_size"], report["wal_size"] = size(path), size(path + "-wal")
+        report["share_left"] = oracle.store.db._share is not None
+        report["connection_left"] = oracle.store.db._conn is not None
     except BaseException as exc:
         report["crash"] = f"{type(exc).__name__}: {exc}"
     results.put(report)

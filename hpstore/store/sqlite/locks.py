@@ -654,19 +654,13 @@ def sweep_ended(folder: Path, mine: str | None, running: Callable[[], set[str]])
     """:func:`sweep` the lock ``folder`` if it holds a liveness file other than ``mine``,
     keeping those of the sessions ``running()`` names (read only then: a query)."""
     with contextlib.suppress(OSError):
-        if not any(is_liveness_file(n, exclude=mine) for n in os.listdir(folder)):
+        if not any(liveness_token(n) not in (None, mine) for n in os.listdir(folder)):
             return
         try:
             keep = running()
         except DatabaseError:
             return
         sweep(folder, keep=keep)
-
-
-def is_liveness_file(name: str, exclude: str | None = None) -> bool:
-    """Whether a file name in the lock folder is a worker's liveness file (not ``exclude``'s)."""
-    token = liveness_token(name)
-    return token is not None and token != exclude
 
 
 def liveness_token(name: str) -> str | None:
@@ -683,7 +677,7 @@ def remove_idle_folder(folder: Path) -> None:
     except OSError:
         return
     for name in names:
-        if not (name in LOCK_FILES or is_liveness_file(name)):
+        if not (name in LOCK_FILES or liveness_token(name) is not None):
             return
         path = folder / name
         try:
