@@ -62,3 +62,47 @@ def test_a_writer_beside_long_writes_one_after_another_gets_its_turns(tmp_path):
     # every short write went in between long ones, not once they were all done
     last_short = max(i for i, who in enumerate(order) if who == "short")
     assert last_short < LONG_WRITES // 2, order
+
+
+class _InterruptedAfter:
+    """The connection's control cursor, with a Ctrl-C landing as one statement returns."""
+
+    def __init__(self, cursor, statement: str) -> None:
+        self.cursor, self.statement = cursor, statement
+
+    def execute(self, sql: str, *args):
+        done = self.cursor.execute(sql, *args)
+        if sql == self.statement:
+            raise KeyboardInterrupt
+        return done
+
+
+def test_a_ctrl_c_in_the_wait_beside_long_writes_leaves_the_wait_as_it_was(tmp_path):
+    # the wait for SQLite's lock is set to 0 while a writer looks in turn at the turnstile
+    # and at the lock: a Ctrl-C as that returned left it at 0 for good, and the process's
+    # next write (handing its trial back) failed at once as "locked for more than 60 s"
+    path = str(tmp_path / "turns.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=3, database=path)
+    oracle.create_trial("w")
+    oracle.close()
+    started = CTX.Event()
+    long = CTX.Process(target=_long_writer, args=(path, started))
+    long.start()
+    assert started.wait(60)
+    db = Database(path)
+    conn = db.connect()
+    try:
+        db._control = _InterruptedAfter(db._control, "PRAGMA busy_timeout = 0")
+        caught = False
+        while not caught and long.is_alive():  # (until a write takes the slow path)
+            try:
+                with db.write() as c:
+                    _log(c, "short")
+            except KeyboardInterrupt:
+                caught = True
+        assert caught
+        db._control = db._control.cursor
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == int(db.timeout * 1000)
+    finally:
+        long.join(120)
+        db.close()

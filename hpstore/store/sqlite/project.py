@@ -36,7 +36,7 @@ from hpstore.store.rows import (
 )
 from hpstore.store.sqlite.ahead import AheadMixin
 from hpstore.store.sqlite.document import DocumentMixin
-from hpstore.store.sqlite.history import CompletedValues, SQLiteHistory
+from hpstore.store.sqlite.history import CompletedValues, RungValues, SQLiteHistory
 from hpstore.store.sqlite.reading import ReadingMixin
 from hpstore.store.sqlite.readonly import AnyDatabase
 from hpstore.store.sqlite.steering import SteeringMixin
@@ -159,6 +159,7 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
         #: metric -> the completed trials' values a stopping rule asked about (see
         #: CompletedValues), kept from one report to the next
         self._completed: dict[str, CompletedValues] = {}
+        self._rungs: dict[str, RungValues] = {}  # (successive halving's, alike)
 
     def removed(self) -> ProjectRemovedError:
         return ProjectRemovedError(
@@ -527,7 +528,8 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
                         _ALL_POINTS, (trial.key, trial.run, stop.metric)).fetchall()]
                 verdict = stop.decide(trial.key, trial.run, last, points, SQLiteHistory(
                     conn, self.project_id, stop.metric, trial.key,
-                    self._completed.setdefault(stop.metric, CompletedValues())))
+                    self._completed.setdefault(stop.metric, CompletedValues()),
+                    self._rungs.setdefault(stop.metric, RungValues())))
                 if verdict is not None:
                     # The run ends here, as far as the store goes (its time, its worker
                     # let go): a worker that dies, or meets a full disk, before it ends

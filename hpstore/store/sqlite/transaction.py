@@ -93,6 +93,9 @@ class WriteTransaction:
         except BaseException as exc:
             try:
                 _roll_back(conn)
+                if not passed:  # (a second signal in the busy path's own restoring)
+                    with contextlib.suppress(sqlite3.Error):
+                        restore_wait(db)
             finally:
                 if turnstile is not None:
                     turnstile.leave()
@@ -159,11 +162,15 @@ def _begin_past_a_busy_turnstile(db: Database, turnstile: Turnstile) -> None:
     control = db._control
     deadline = time.monotonic() + db.timeout
     delay = 0.0002
-    control.execute("PRAGMA busy_timeout = 0")
-    try:
+    try:  # (the PRAGMA inside: a Ctrl-C as it returns must not leave the wait at 0)
+        control.execute("PRAGMA busy_timeout = 0")
         while True:
             if turnstile.take_now():
-                break  # (its turn: SQLite's lock is taken below, waited for as always)
+                # its turn: SQLite's lock waited for, for what is left of the time
+                left = max(int((deadline - time.monotonic()) * 1000), 0)
+                control.execute(f"PRAGMA busy_timeout = {left}")
+                control.execute("BEGIN IMMEDIATE")
+                return
             try:
                 control.execute("BEGIN IMMEDIATE")
                 return
@@ -173,8 +180,12 @@ def _begin_past_a_busy_turnstile(db: Database, turnstile: Turnstile) -> None:
             time.sleep(delay)
             delay = min(delay * 2, 0.001)
     finally:
-        control.execute(f"PRAGMA busy_timeout = {int(db.timeout * 1000)}")
-    control.execute("BEGIN IMMEDIATE")
+        restore_wait(db)
+
+
+def restore_wait(db: Database) -> None:
+    """Set the connection's wait for SQLite's lock back to ``db.timeout``."""
+    db._control.execute(f"PRAGMA busy_timeout = {int(db.timeout * 1000)}")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
