@@ -1,10 +1,11 @@
 """What a stopping rule may know of the other trials, read inside the transaction that
 records the values it decides on (see :class:`hpstore.stopping.History`).
 
-Each question is one index probe per trial of the project (the observations are indexed by
-trial, run, metric and step), so a decision costs about as much at trial 1,000 as the
-values it reads, and never a scan of every value ever reported. A retired trial is
-not among the others: its values were taken out of the results.
+Read afresh, each question is one index probe per trial of the project (the observations
+are indexed by trial, run, metric and step), never a scan of every value ever reported;
+what a process keeps from one decision to the next (:class:`CompletedValues`,
+:class:`RungValues`) makes a decision cost the same at any size. A retired trial is not
+among the others: its values were taken out of the results.
 """
 
 from __future__ import annotations
