@@ -167,8 +167,8 @@ def _begin_past_a_busy_turnstile(db: Database, turnstile: Turnstile) -> None:
         while True:
             if turnstile.take_now():
                 # its turn: SQLite's lock waited for, for what is left of the time
-                left = max(int((deadline - time.monotonic()) * 1000), 0)
-                control.execute(f"PRAGMA busy_timeout = {left}")
+                left = max(deadline - time.monotonic(), 0.0)
+                control.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
                 control.execute("BEGIN IMMEDIATE")
                 return
             try:
