@@ -398,11 +398,9 @@ def fill_the_disk(path: str, point: str, warmup: int, results: Any) -> None:
 
 def close_with_no_room_to_fold(path: str, trials: int, results: Any,
                                as_error: bool = False) -> None:
-    """Complete ``trials`` trials (their commits in the log), cap the size any file may grow
-    to at the main file's (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG as on a full disk), so that
-    folding the log into it fails, and close. Reports what closing warned and the sizes;
-    with ``as_error``, warnings are errors (-W error): what the close raised, and whether
-    it still gave up the file's share."""
+    """Complete ``trials`` trials (commits in the log), cap every file's size at the main
+    file's (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG as on a full disk) so that folding the log
+    in fails, and close. Reports the warnings (``as_error``: raised), sizes, what is held."""
     report: dict[str, Any] = {}
     try:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -426,8 +424,7 @@ def close_with_no_room_to_fold(path: str, trials: int, results: Any,
 
 
 def close_with_the_fold_warning_an_error(path: str, trials: int, results: Any) -> None:
-    """:func:`close_with_no_room_to_fold` under -W error."""
-    close_with_no_room_to_fold(path, trials, results, as_error=True)
+    close_with_no_room_to_fold(path, trials, results, as_error=True)  # (-W error)
 
 
 # -- workers killed with SIGKILL ------------------------------------------------------------------

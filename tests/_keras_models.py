@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 
+import hpstore.keras as _kt
+
 # KerasTuner collects garbage before every build: with torch and keras loaded that walks
 # every object they made, about half a second a trial here. Frozen, those objects are left
 # out, and a trial costs what its training costs.
@@ -104,3 +106,11 @@ def epochs_recorded(path: Any) -> dict[str, dict[str, list[int]]]:
             path, "SELECT trial_id, metric, step FROM metric_history ORDER BY trial_id, step"):
         out.setdefault(trial_id, {}).setdefault(metric, []).append(step)
     return out
+
+
+class Squares(_kt.Tuner):
+    """A Tuner of one's own: no Keras model, a float to minimise."""
+
+    def run_trial(self, trial, offset):
+        x = trial.hyperparameters.Float("x", -3, 3)
+        return (x - offset) ** 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 import hpstore
-from hpstore.store.sqlite.history import CompletedValues, SQLiteHistory
+from hpstore.store.sqlite.history import CompletedValues, RungValues, SQLiteHistory
 
 
 def _space() -> hpstore.HyperParameters:
@@ -77,20 +77,27 @@ def test_a_reports_work_does_not_grow_with_the_completed_trials(tmp_path):
     assert work[500] <= work[50] + 3, work
 
 
-def _fresh_and_kept(oracle, step: int) -> tuple[list[float], list[float]]:
+def _fresh_and_kept(oracle, step: int, rungs: bool = False
+                    ) -> tuple[list[float], list[float]]:
+    """What a fresh read and what the oracle's process keeps give at ``step``: the
+    completed trials' values there, or (``rungs``) every trial's first value past it."""
     project = oracle.project
     conn = oracle.store.db.connect()
-    kept = project._completed.setdefault("loss", CompletedValues())
+    if rungs:
+        kept = {"rungs": project._rungs.setdefault("loss", RungValues())}
+    else:
+        kept = {"kept": project._completed.setdefault("loss", CompletedValues())}
     conn.execute("BEGIN")
     try:
         fresh = SQLiteHistory(conn, project.project_id, "loss", -1)
-        with_kept = SQLiteHistory(conn, project.project_id, "loss", -1, kept)
-        values = (sorted(fresh.completed_values_at(step)),
-                  sorted(with_kept.completed_values_at(step)))
+        with_kept = SQLiteHistory(conn, project.project_id, "loss", -1, **kept)
+        if rungs:
+            return sorted(fresh.values_from(step)), sorted(with_kept.values_from(step))
         assert fresh.completed_count() == with_kept.completed_count()
+        return (sorted(fresh.completed_values_at(step)),
+                sorted(with_kept.completed_values_at(step)))
     finally:
         conn.execute("ROLLBACK")
-    return values
 
 
 def test_what_is_kept_is_what_a_fresh_read_gives_through_every_change(tmp_path):
@@ -180,24 +187,9 @@ def test_past_the_values_kept_the_steps_asked_least_recently_are_read_again(
     for step in (0, 1, 2, 3, 4, 0, 4, 2):
         fresh, held = _fresh_and_kept(oracle, step)
         assert held == fresh and len(fresh) >= 1
-        assert kept.kept == sum(len(v) for v in kept.steps.values())
-        assert kept.kept <= 12 or len(kept.steps) == 1
+        assert kept.kept == sum(len(v) for v in kept.tables.values())
+        assert kept.kept <= 12 or len(kept.tables) == 1
     oracle.close()
-
-
-def _fresh_and_kept_rungs(oracle, rung: int) -> tuple[list[float], list[float]]:
-    from hpstore.store.sqlite.history import RungValues
-
-    project = oracle.project
-    conn = oracle.store.db.connect()
-    kept = project._rungs.setdefault("loss", RungValues())
-    conn.execute("BEGIN")
-    try:
-        fresh = SQLiteHistory(conn, project.project_id, "loss", -1)
-        with_kept = SQLiteHistory(conn, project.project_id, "loss", -1, rungs=kept)
-        return sorted(fresh.values_from(rung)), sorted(with_kept.values_from(rung))
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def test_rung_values_kept_are_what_a_fresh_read_gives_through_every_change(tmp_path):
@@ -243,14 +235,14 @@ def test_rung_values_kept_are_what_a_fresh_read_gives_through_every_change(tmp_p
                 else:
                     actor.retire_trial(trial_id, "bad run")
         for rung in (1, 2, 4):
-            fresh, kept = _fresh_and_kept_rungs(mine, rung)
+            fresh, kept = _fresh_and_kept(mine, rung, rungs=True)
             assert kept == fresh, (round_, rung)
     state = mine.get_state()  # loaded again: what was kept is read again
     for trial in state["trials"]:
         trial["observations"] = [[r, m, d, s, v + 100.0, at]
                                  for r, m, d, s, v, at in trial["observations"]]
     mine.set_state(state)
-    fresh, kept = _fresh_and_kept_rungs(mine, 1)
+    fresh, kept = _fresh_and_kept(mine, 1, rungs=True)
     assert kept == fresh
     other.close()
     mine.close()

@@ -11,6 +11,7 @@ among the others: its values were taken out of the results.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from hpstore.store.rows import from_db_float, mean_of_stored
@@ -20,7 +21,53 @@ from hpstore.store.rows import from_db_float, mean_of_stored
 KEPT_VALUES = 250_000
 
 
-class CompletedValues:
+class _KeptByStep:
+    """What a process keeps of the other trials for a rule, one table a step (or rung)
+    asked about, the tables asked about least recently dropped past ``KEPT_VALUES``."""
+
+    def __init__(self) -> None:
+        #: step -> key -> what is kept of that trial there, the step asked last at the end
+        self.tables: dict[int, dict[int, Any]] = {}
+        self.kept = 0  # entries in ``tables``
+
+    def _recent(self, step: int, read: Callable[[], dict[int, Any]]) -> dict[int, Any]:
+        """The table of ``step``, ``read()`` once if not kept, now the most recently asked.
+        (Taken out, then put back last and counted again: a Ctrl-C in between leaves the
+        count right.)"""
+        table = self.tables.pop(step, None)
+        if table is not None:
+            self.kept -= len(table)
+        else:
+            table = read()
+        while self.tables and self.kept + len(table) > KEPT_VALUES:
+            self.kept -= len(self.tables.pop(next(iter(self.tables))))
+        self.tables[step] = table
+        self.kept += len(table)
+        return table
+
+    def _set(self, table: dict[int, Any], key: int, entry: Any) -> None:
+        """``entry`` for ``key`` in ``table`` (None: none), counted."""
+        had = table.pop(key, None) is not None
+        if entry is not None:
+            table[key] = entry
+        self.kept += (entry is not None) - had
+
+    def _drop(self, key: int) -> None:
+        for table in self.tables.values():
+            self._set(table, key, None)
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, table: str, row_id: int) -> tuple[Any, Any]:
+        """The trial and time of row ``row_id`` of the status log or of the reported values
+        (``table``, one of those two names, never a user's): what tells it from another
+        row given its id later."""
+        sql = ("SELECT trial, at FROM transitions WHERE id = ?" if table == "transitions"
+               else "SELECT trial, at FROM observations WHERE id = ?")
+        row = conn.execute(sql, (row_id,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+
+class CompletedValues(_KeptByStep):
     """The COMPLETED trials (not retired) of one project, and their values of one metric
     at the steps a rule asked about, kept by one process from one decision to the next.
 
@@ -39,14 +86,12 @@ class CompletedValues:
     Values are kept for the steps asked about most recently, ``KEPT_VALUES`` at most."""
 
     def __init__(self) -> None:
+        super().__init__()  # (tables: step -> key -> its value there)
         #: (the project's created_at and space version, the log's last id, that row's
         #: trial and time)
         self.stamp: tuple[Any, ...] | None = None
         self.counted_at = 0  # the log's last id when the completed trials were last counted
         self.members: dict[int, tuple[int, bool]] = {}  # completed key -> (run, retired)
-        #: step -> key -> its value there, the step asked about last at the end
-        self.steps: dict[int, dict[int, float]] = {}
-        self.kept = 0  # values in ``steps``
 
     def refresh(self, history: SQLiteHistory) -> None:
         """Bring what is kept up to the transaction of ``history``."""
@@ -73,7 +118,7 @@ class CompletedValues:
                     "WHERE id = ?", (key,)).fetchone()
                 if row is None or row[3] == project_id:  # (not another project's trial)
                     self._take(history, key, row)
-            self.stamp = (created, version, last, *self._last_row(history, last))
+            self.stamp = (created, version, last, *self._row(conn, "transitions", last))
             if last - self.counted_at < len(self.members) or (
                     self._counted(history) == len(self.members)):
                 return
@@ -85,17 +130,9 @@ class CompletedValues:
         members = {key: (run, bool(retired)) for key, run, retired in conn.execute(
             "SELECT id, run_count, retired_at IS NOT NULL FROM trials WHERE project_id = ? "
             "AND status = 'COMPLETED'", (project_id,)).fetchall()}
-        self.members, self.steps, self.kept = members, {}, 0
-        self.stamp = (created, version, last, *self._last_row(history, last))
+        self.members, self.tables, self.kept = members, {}, 0
+        self.stamp = (created, version, last, *self._row(conn, "transitions", last))
         self.counted_at = last
-
-    @staticmethod
-    def _last_row(history: SQLiteHistory, last: int) -> tuple[Any, Any]:
-        """The trial and time of the log's row ``last`` (what tells it from another row
-        given its id later)."""
-        row = history.conn.execute("SELECT trial, at FROM transitions WHERE id = ?",
-                                   (last,)).fetchone()
-        return (None, None) if row is None else (row[0], row[1])
 
     def _counted(self, history: SQLiteHistory) -> int:
         """The completed trials in the store (retired ones too), counted on the index."""
@@ -108,28 +145,19 @@ class CompletedValues:
         """The trial ``key`` as it stands now (``row``: its status, run and retirement)."""
         if row is None or row[0] != "COMPLETED":
             self.members.pop(key, None)
-            for values in self.steps.values():
-                if values.pop(key, None) is not None:
-                    self.kept -= 1
+            self._drop(key)
             return
         run, retired = int(row[1]), bool(row[2])
         if self.members.get(key, (None,))[0] != run:
-            for step, values in self.steps.items():
-                found = history.value_of(key, run, step)
-                had = values.pop(key, None) is not None
-                if found is not None:
-                    values[key] = found
-                self.kept += (found is not None) - had
+            for step, values in self.tables.items():
+                self._set(values, key, history.value_of(key, run, step))
         self.members[key] = (run, retired)
 
     def count(self) -> int:
         return sum(1 for _, retired in self.members.values() if not retired)
 
     def values_at(self, history: SQLiteHistory, step: int) -> list[float]:
-        values = self.steps.pop(step, None)
-        if values is not None:  # (counted again as it is put back, last)
-            self.kept -= len(values)
-        else:  # asked for the first time: read once for every member
+        def read() -> dict[int, Any]:  # asked for the first time: once for every member
             values = {}
             for value, count, key, run in history.conn.execute(
                     "SELECT (SELECT max(o.value) FROM observations o WHERE o.trial = t.id AND "
@@ -141,17 +169,14 @@ class CompletedValues:
                     ).fetchall():
                 if count:  # (a trial without the step is absent)
                     values[key] = history.mean(value, count, key, run, step)
-        # the steps asked about least recently go (trials completed since add to each)
-        while self.steps and self.kept + len(values) > KEPT_VALUES:
-            self.kept -= len(self.steps.pop(next(iter(self.steps))))
-        self.steps[step] = values  # (the most recently asked, at the end)
-        self.kept += len(values)
+            return values
+
         members = self.members
-        return [v for key, v in values.items()
+        return [v for key, v in self._recent(step, read).items()
                 if key != history.trial_key and not members.get(key, (0, True))[1]]
 
 
-class RungValues:
+class RungValues(_KeptByStep):
     """Every trial's (not retired) value of one metric at the first step it reported at or
     past each rung a rule asked about (successive halving), in its current run, kept by
     one process from one decision to the next.
@@ -165,12 +190,9 @@ class RungValues:
     last row seen gone or another (rows deleted, their ids taken again)."""
 
     def __init__(self) -> None:
+        super().__init__()  # (tables: rung -> key -> (its first step past it, its value))
         self.stamp: tuple[Any, ...] | None = None
         self.trials: dict[int, tuple[int, bool]] = {}  # key -> (current run, retired)
-        #: rung step -> key -> (its first step at or past it, its value there), the rung
-        #: asked about last at the end
-        self.rungs: dict[int, dict[int, tuple[int, float]]] = {}
-        self.kept = 0  # entries in ``rungs``
 
     def refresh(self, history: SQLiteHistory) -> None:
         """Bring what is kept up to the transaction of ``history``."""
@@ -192,12 +214,13 @@ class RungValues:
                 row = conn.execute("SELECT run_count, retired_at IS NOT NULL, project_id "
                                    "FROM trials WHERE id = ?", (key,)).fetchone()
                 if row is None or row[2] != project_id:
-                    self._forget(key)
+                    self.trials.pop(key, None)
+                    self._drop(key)
                     continue
                 before = self.trials.get(key)
                 self.trials[key] = (int(row[0]), bool(row[1]))
                 if before is None or before[0] != row[0]:
-                    for rung in self.rungs:
+                    for rung in self.tables:
                         self._probe(history, key, int(row[0]), rung)
             for key, run, step in conn.execute(
                     "SELECT trial, run, step FROM observations WHERE id > ? AND metric = ?",
@@ -205,7 +228,7 @@ class RungValues:
                 known = self.trials.get(key)
                 if known is None or known[0] != run:
                     continue  # another project's trial, or a run since replaced
-                for rung, firsts in self.rungs.items():
+                for rung, firsts in self.tables.items():
                     held = firsts.get(key)
                     if step >= rung and (held is None or step <= held[0]):
                         self._probe(history, key, run, rung)
@@ -216,42 +239,20 @@ class RungValues:
         trials = {key: (run, bool(retired)) for key, run, retired in conn.execute(
             "SELECT id, run_count, retired_at IS NOT NULL FROM trials WHERE project_id = ?",
             (project_id,)).fetchall()}
-        self.trials, self.rungs, self.kept = trials, {}, 0
+        self.trials, self.tables, self.kept = trials, {}, 0
         self.stamp = (created, version, log_last, *self._row(conn, "transitions", log_last),
                       obs_last, *self._row(conn, "observations", obs_last))
 
-    @staticmethod
-    def _row(conn: sqlite3.Connection, table: str, row_id: int) -> tuple[Any, Any]:
-        """The trial and time of row ``row_id`` of ``table`` (one of two names, never a
-        user's)."""
-        sql = ("SELECT trial, at FROM transitions WHERE id = ?" if table == "transitions"
-               else "SELECT trial, at FROM observations WHERE id = ?")
-        row = conn.execute(sql, (row_id,)).fetchone()
-        return (None, None) if row is None else (row[0], row[1])
-
-    def _forget(self, key: int) -> None:
-        self.trials.pop(key, None)
-        for firsts in self.rungs.values():
-            if firsts.pop(key, None) is not None:
-                self.kept -= 1
-
     def _probe(self, history: SQLiteHistory, key: int, run: int, rung: int) -> None:
         """Read again the trial ``key``'s first value at or past ``rung`` in run ``run``."""
-        firsts = self.rungs[rung]
-        had = firsts.pop(key, None) is not None
         (first,) = history.conn.execute(
             "SELECT min(step) FROM observations WHERE trial = ? AND run = ? AND metric = ? "
             "AND step >= ?", (key, run, history.metric, rung)).fetchone()
         value = None if first is None else history.value_of(key, run, first)
-        if value is not None:
-            firsts[key] = (int(first), value)
-        self.kept += (value is not None) - had
+        self._set(self.tables[rung], key, None if value is None else (int(first), value))
 
     def values_from(self, history: SQLiteHistory, rung: int) -> list[float]:
-        firsts = self.rungs.pop(rung, None)
-        if firsts is not None:  # (counted again as it is put back, last)
-            self.kept -= len(firsts)
-        else:  # asked for the first time: read once for every trial
+        def read() -> dict[int, Any]:  # asked for the first time: once for every trial
             firsts = {}
             for first, key, run in history.conn.execute(
                     "SELECT (SELECT min(o.step) FROM observations o WHERE o.trial = t.id AND "
@@ -262,12 +263,10 @@ class RungValues:
                     value = history.value_of(key, run, first)
                     if value is not None:
                         firsts[key] = (int(first), value)
-        while self.rungs and self.kept + len(firsts) > KEPT_VALUES:  # least recent go
-            self.kept -= len(self.rungs.pop(next(iter(self.rungs))))
-        self.rungs[rung] = firsts
-        self.kept += len(firsts)
+            return firsts
+
         trials = self.trials
-        return [value for key, (_, value) in firsts.items()
+        return [value for key, (_, value) in self._recent(rung, read).items()
                 if key != history.trial_key and not trials.get(key, (0, True))[1]]
 
 
