@@ -297,6 +297,10 @@ def _run(main: Any, argv: Sequence[str] | None) -> int:
             bad = next((a for a in given if _not_utf8(a)), None)
         print(error_line(exc if bad is None else _not_utf8_said(bad)), file=sys.stderr)
         return 2
+    except Warning as exc:  # made an error (-W error, PYTHONWARNINGS=error): one line too
+        print(error_line(f"{exc} (a warning, made an error by -W error or "
+                         "PYTHONWARNINGS)"), file=sys.stderr)
+        return 2
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         silence_stdout()
         return 0

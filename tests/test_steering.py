@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import signal
 import sqlite3
+import warnings
 
 import numpy as np
 import pytest
@@ -135,6 +136,18 @@ def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_n
     err = capsys.readouterr().err
     assert err.startswith("hpstore: warning: --values 1: an enqueued Hyperband trial")
     assert err.count("\n") == 1 and "UserWarning" not in err
+    # made an error (python -W error -m hpstore): the same words as one error line, exit 2,
+    # and nothing enqueued (a traceback before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli(["enqueue", str(tmp_path / "s.db"), "--values",
+                    '{"u": 6, "tuner/epochs": 1}']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hpstore: error: --values 1: an enqueued Hyperband trial")
+    assert "made an error by -W error" in err and err.count("\n") == 1
+    waiting = hpstore.Oracle.attach(tmp_path / "s.db")
+    assert [t.hyperparameters.values["u"] for t in waiting.enqueued()] == [3, 5]
+    waiting.close()
 
 
 def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsys):
@@ -147,7 +160,9 @@ def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsy
     assert "tuner/bracket" in ran.hyperparameters.values
     oracle.update_trial(ran.trial_id, {"loss": 0.5})
     oracle.end_trial(ran)
-    again = oracle.enqueue_trial(ran.hyperparameters.values, skip_if_exists=False)
+    # (its own budget, tuner/epochs of its bracket, is not the one an enqueued trial runs)
+    with pytest.warns(UserWarning, match=r"tuner/epochs=9 \(max_epochs\); the tuner/epochs="):
+        again = oracle.enqueue_trial(ran.hyperparameters.values, skip_if_exists=False)
     assert oracle.enqueued()[0].hyperparameters.values == {
         "u": ran.hyperparameters.values["u"], "tuner/epochs": 9, "tuner/initial_epoch": 0}
     assert cli(["export", str(path), "-o", str(tmp_path / "t.json")]) == 0
