@@ -2,7 +2,9 @@
 
     python examples/basic_search.py [DB] [TRIALS]
 
-Run it again and it resumes; raise TRIALS to extend a finished search.
+Run it again and it resumes; raise TRIALS to extend a finished search. Left out, TRIALS
+is the number the search holds (10 for a new one, as in KerasTuner): given, a number is
+stored, a lower one too.
 """
 
 import sys
@@ -15,7 +17,7 @@ def run_trial(trial):
     return (v["x"] - 3) ** 2 + v["y"] + (1.0 if v["c"] == "a" else 0.0)  # minimised
 
 
-def main(db="basic.db", trials=30):
+def main(db="basic.db", trials=None):
     hp = hpstore.HyperParameters()
     hp.Float("x", -10, 10)
     hp.Int("y", 0, 10)

@@ -3,7 +3,8 @@
     python examples/conditional_space.py [DB] [TRIALS]
 
 The hypermodel declares the space; hyperparameters of the model not chosen are inactive
-(absent from the trial's values) and are not tuned for that trial.
+(absent from the trial's values) and are not tuned for that trial. Left out, TRIALS is the
+number the search holds (10 for a new one).
 """
 
 import math
@@ -28,7 +29,7 @@ class HyperModel:
         return {"val_error": 0.25 + 0.01 * abs(math.log10(model["l2"]) + 3)}
 
 
-def main(db="conditional.db", trials=25):
+def main(db="conditional.db", trials=None):
     oracle = hpstore.BayesianOptimizationOracle(objective="val_error", max_trials=trials,
                                                 seed=4, database=db)
     tuner = hpstore.Tuner(oracle, hypermodel=HyperModel())

@@ -1,8 +1,11 @@
 """The same script in several terminals: each process takes its own trials from one file.
 
-    python examples/several_terminals.py shared.db &   # start it as often as you like
-    python examples/several_terminals.py shared.db &
+    python examples/several_terminals.py shared.db --trials 40 &   # sets the search's size
+    python examples/several_terminals.py shared.db &   # then start it as often as you like
     python examples/several_terminals.py shared.db
+
+Without --trials a process keeps the number the search holds (10 for a new one): a number
+given is stored for every worker, so one lower than the trials already run ends the search.
 
 Each process gets its own tuner id (worker-<pid>, or set KERASTUNER_TUNER_ID); trials are
 never handed out twice, max_trials holds over all of them, and a process that dies has
@@ -24,7 +27,7 @@ def run_trial(trial):
     return {"val_loss": (lr - 0.01) ** 2 * 1e4 + abs(layers - 3) * 0.1}
 
 
-def main(db="shared.db", trials=40, workers=None):
+def main(db="shared.db", trials=None, workers=None):
     oracle = hpstore.BayesianOptimizationOracle(
         objective="val_loss", max_trials=trials, seed=7, database=db)
     hp = oracle.get_space()
@@ -48,8 +51,10 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("database", nargs="?", default="shared.db",
                         help="the search file the processes share (default: shared.db)")
-    parser.add_argument("--trials", type=positive, default=40,
-                        help="max_trials of the whole search, over every process (default 40)")
+    parser.add_argument("--trials", type=positive, default=None,
+                        help="max_trials of the whole search, over every process, stored for "
+                             "all of them (default: the number the search holds; 10 for a new "
+                             "one)")
     parser.add_argument("--workers", type=positive, default=None,
                         help="start this many worker processes from this one command "
                              "(default: this process is the one worker)")

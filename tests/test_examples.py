@@ -26,6 +26,10 @@ def completed(db):
         "SELECT count(*) FROM trials WHERE status = 'COMPLETED'").fetchone()[0]
 
 
+def max_trials(db):
+    return sqlite3.connect(db).execute("SELECT max_trials FROM projects").fetchone()[0]
+
+
 def test_every_example_has_a_test():
     tested = {"basic_search.py", "several_terminals.py", "hyperband_checkpoints.py",
               "conditional_space.py", "read_results.py",
@@ -44,6 +48,10 @@ def test_basic_search_and_reading_its_results(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("nope.db is not a search file: run examples/basic_search.py")
     assert not (tmp_path / "nope.db").exists()
+    # run again without TRIALS: resumed as it is (a default of 30 was stored over the 8,
+    # and ran 22 more trials)
+    run("basic_search.py", "b.db", cwd=tmp_path)
+    assert completed(tmp_path / "b.db") == 8 and max_trials(tmp_path / "b.db") == 8
 
 
 @pytest.mark.slow
@@ -66,6 +74,10 @@ def test_several_terminals_starts_workers_from_one_command(tmp_path):
     assert 1 <= workers <= 3
     run("several_terminals.py", "mine.db", "--trials", "2", cwd=tmp_path)
     assert completed(tmp_path / "mine.db") == 2
+    # a terminal started without --trials keeps the search's number (a default of 40 was
+    # stored over it, for every worker: one lower than the trials run ended the search)
+    run("several_terminals.py", "shared.db", cwd=tmp_path)
+    assert completed(tmp_path / "shared.db") == 9 and max_trials(tmp_path / "shared.db") == 9
     for bad in (["--workers", "0"], ["--workers", "x"], ["a.db", "b.db"]):
         proc = subprocess.run([sys.executable, str(EXAMPLES / "several_terminals.py"), *bad],
                               cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV)
@@ -129,3 +141,5 @@ def test_hyperband_with_checkpoints_resumes_after_a_kill(tmp_path):
 def test_conditional_space(tmp_path):
     out = run("conditional_space.py", "c.db", 12, cwd=tmp_path)
     assert "model (Choice)" in out and completed(tmp_path / "c.db") == 12
+    run("conditional_space.py", "c.db", cwd=tmp_path)  # again, without TRIALS: as it was
+    assert completed(tmp_path / "c.db") == 12 and max_trials(tmp_path / "c.db") == 12

@@ -134,7 +134,7 @@ def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_n
     assert cli(["enqueue", str(tmp_path / "s.db"), "--values", '{"u": 5, "tuner/epochs": 1}']
                ) == 0
     err = capsys.readouterr().err
-    assert err.startswith("hpstore: warning: --values 1: an enqueued Hyperband trial")
+    assert err.startswith("hpstore: warning: --values: an enqueued Hyperband trial")
     assert err.count("\n") == 1 and "UserWarning" not in err
     # made an error (python -W error -m hpstore): the same words as one error line, exit 2,
     # and nothing enqueued (a traceback before)
@@ -143,7 +143,7 @@ def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_n
         assert cli(["enqueue", str(tmp_path / "s.db"), "--values",
                     '{"u": 6, "tuner/epochs": 1}']) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hpstore: error: --values 1: an enqueued Hyperband trial")
+    assert err.startswith("hpstore: error: --values: an enqueued Hyperband trial")
     assert "made an error by -W error" in err and err.count("\n") == 1
     waiting = hpstore.Oracle.attach(tmp_path / "s.db")
     assert [t.hyperparameters.values["u"] for t in waiting.enqueued()] == [3, 5]
@@ -390,10 +390,11 @@ def test_enqueue_command_takes_json_and_files(search, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--values", '{"x": 50}'], "--values 1: 50 is not a value of x"),
-    (["--values", "[1]"], "--values 1 is list JSON"),
-    (["--values", "{"], "--values 1 is not valid JSON"),
-    (["--values", '{"x": 1}', "--values", '{"y": 0.5}'], "--values 2: 0.5 is not a value"),
+    (["--values", '{"x": 50}'], "--values: 50 is not a value of x"),
+    (["--values", "[1]"], "--values is list JSON"),
+    (["--values", "{"], "--values is not valid JSON"),
+    (["--values", '{"x": 1}', "--values", '{"y": 0.5}'],
+     "--values (the 2nd): 0.5 is not a value"),
     (["--values", '{"x": 1}', "--values", '{"x": 2}', "--values", '{"x": 3}',
       "--values", '{"x": 4}', "--values", '{"x": 5}', "--values", '{"x": 6}'],
      "has room for 5 more trials"),

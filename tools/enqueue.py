@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--again", action="store_true",
                         help="enqueue a configuration even if the search already holds it")
     args = parser.parse_args(argv)
-    configs = [(f"--values {i + 1}", _json_object(text, f"--values {i + 1}"))
-               for i, text in enumerate(args.values)]
+    # ("--values 1" read as the value 1 given)
+    named = ["--values"] if len(args.values) == 1 else [
+        f"--values (the {_ordinal(i + 1)})" for i in range(len(args.values))]
+    configs = [(where, _json_object(text, where)) for where, text in zip(named, args.values)]
     if args.file is not None:
         configs += read_configurations(args.file)
     if not configs:
@@ -89,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         oracle.close()
     return 0
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st."""
+    last = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{last}"
 
 
 def _json_object(text: str, where: str) -> dict[str, Any]:
