@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from _keras_models import build, data
 
+import hpstore
 import hpstore.keras as kt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,3 +224,30 @@ def test_a_process_whose_project_was_replaced_writes_no_checkpoint_into_the_new_
     assert old.finish() != 0
     assert "ProjectRemovedError" in old.log.read_text()
     assert checkpoint.read_bytes() == written  # the new project's, untouched
+
+
+def test_a_process_whose_trial_another_ended_writes_no_checkpoint_over_the_recorded_run(
+        tmp_path):
+    # A worker cut off from the store past its liveness (a network partition, on
+    # PostgreSQL) has its trial run and ended by another worker. Back, it saved its epoch's
+    # checkpoint over the recorded run's, then was told its results were not recorded, and
+    # get_best_models() loaded weights that were not the best trial's, in every process.
+    runs = tmp_path / "runs"
+    cut_off = Script(runs, "random", "--trials", "2", "--epochs", "1", "--gate-epoch", "0")
+    cut_off.expect("@gate")  # trial 0, in the middle of its epoch
+    other = hpstore.Oracle.attach(runs / "p.db")
+    trial = other.get_trial("0")
+    # (scored below any run: the script ends loading the best trial's checkpoint)
+    other.update_trial("0", {"val_accuracy": -1.0})
+    trial.status = "COMPLETED"
+    other.end_trial(trial)
+    other.close()
+    checkpoint = runs / "p" / "trial_0" / "checkpoint.weights.h5"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_bytes(b"the recorded run's weights")
+    cut_off.release()
+    cut_off.succeed()  # it goes on with the next trial
+    assert any("not running" in line for line in [*cut_off.output, cut_off.log.read_text()])
+    assert checkpoint.read_bytes() == b"the recorded run's weights"
+    assert rows(runs / "p.db", "SELECT status, score FROM trials WHERE trial_id = '0'") == [
+        ("COMPLETED", -1.0)]

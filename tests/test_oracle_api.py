@@ -33,6 +33,33 @@ def _complete(oracle: Oracle, trial: hpstore.Trial, **metrics: float) -> None:
     oracle.end_trial(trial)
 
 
+def test_check_running_raises_once_this_processs_run_is_over(db):
+    # what a callback that writes a trial's files (its checkpoint) asks first
+    oracle = open_oracle(db)
+    trial = oracle.create_trial("w")
+    oracle.check_running(trial.trial_id)  # its run: nothing raised
+    other = hpstore.Oracle.attach(db)  # another worker, which took the trial and ended it
+    _complete(other, other.get_trial(trial.trial_id))
+    with pytest.raises(hpstore.TrialNotRunningError, match="is COMPLETED, not running"):
+        oracle.check_running(trial.trial_id)
+    with pytest.raises(hpstore.TrialNotFoundError):
+        oracle.check_running("99")
+    # a run handed back by another (as a dead worker's is), then taken by a third worker:
+    # not this process's run any more
+    second = oracle.create_trial("w")
+    handed = other.get_trial(second.trial_id)
+    handed.status = "IDLE"
+    other.end_trial(handed)
+    other.close()
+    again = open_oracle(db)
+    assert again.create_trial("v").trial_id == second.trial_id
+    with pytest.raises(hpstore.TrialNotRunningError, match="handed to another worker"):
+        oracle.check_running(second.trial_id)
+    again.check_running(second.trial_id)
+    again.close()
+    oracle.close()
+
+
 # -- duplicates (a custom populate_space) -------------------------------------------------------
 
 class Repeating(Oracle):

@@ -30,21 +30,28 @@ def numeric_logs(logs: Mapping[str, Any] | None) -> dict[str, float]:
 
 class ProjectGuard(keras.callbacks.Callback):
     """First in the list: at each epoch's end, before any callback writes for it (the
-    trial's checkpoint), the search must still be the project this process opened.
-    Another process's ``overwrite=True`` starts a project whose trials number from 0
-    again, in the same folders: a checkpoint written after that would replace one of the
-    new project's.
+    trial's checkpoint), the search must still be the project this process opened, and
+    the trial still this process's run. Another process's ``overwrite=True`` starts a
+    project whose trials number from 0 again, in the same folders; a worker cut off from
+    the store past its liveness has its trial run (and ended) by another: a checkpoint
+    written after either would replace the one of the run recorded, which
+    ``get_best_models()`` loads.
 
     Raises (from ``fit``):
-        ProjectRemovedError: the project was removed or replaced.
+        ProjectRemovedError: the project was removed or replaced; TrialNotRunningError:
+            the trial ended, or was handed to another worker (see
+            :meth:`hpstore.Oracle.check_running`).
     """
 
-    def __init__(self, oracle: Any) -> None:
+    def __init__(self, oracle: Any, trial_id: str) -> None:
         super().__init__()
         self.oracle = oracle
+        self.trial_id = trial_id
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self.oracle.hpstore_oracle.project.record()  # (one read an epoch)
+        oracle = self.oracle.hpstore_oracle
+        oracle.project.record()  # (two reads an epoch)
+        oracle.check_running(self.trial_id)
 
 
 class EpochRecorder(keras.callbacks.Callback):

@@ -228,7 +228,8 @@ class Tuner(keras_tuner.Tuner):
         # guard first: no checkpoint is written for a project replaced meanwhile.
         recorder = EpochRecorder(self.oracle, trial.trial_id)
         self._recorders.append(recorder)
-        kwargs["callbacks"] = [ProjectGuard(self.oracle), *(kwargs.get("callbacks") or []),
+        kwargs["callbacks"] = [ProjectGuard(self.oracle, trial.trial_id),
+                               *(kwargs.get("callbacks") or []),
                                recorder]
         # KerasTuner's steps (build, fit, the build config its model loading reads), with
         # hpstore's check of what fit returned: KerasTuner's refuses a dict of the metrics

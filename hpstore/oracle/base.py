@@ -53,6 +53,7 @@ from hpstore.oracle.warm import WarmStart
 from hpstore.stopping import CurvesSoFar, StoppingRule, check_rule
 from hpstore.store import check_database, open_store
 from hpstore.store.contract import ProjectStore, StopCheck, StopVerdict, Store
+from hpstore.store.rows import check_running
 from hpstore.trial import Trial, check_metric
 
 #: set while an oracle is rebuilt in another process (unpickled): read, and cleared, by the
@@ -440,6 +441,24 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         mine = self._store.session()
         return [trial_from(t, self._space, self._project) for t in self._project.running()
                 if t.session is not None and t.session != mine]
+
+    def check_running(self, trial_id: str) -> None:
+        """Raise unless the run of ``trial_id`` this process was handed still runs (one
+        read): for code that writes something of the trial outside the store (a
+        checkpoint) to call first. A worker cut off from the store past its liveness has
+        its trial handed to another, which may end it; files it wrote after that would
+        replace those of the run recorded. (A trial stopped by the stopping rule still
+        runs here: its worker ends it.)
+
+        Raises:
+            TrialNotRunningError: the trial has ended, or was handed to another worker;
+                TrialLostError: the store no longer holds this process's run (its last
+                commits were lost); TrialNotFoundError (a KeyError): no such trial.
+        """
+        trial_id = trial_id_given(trial_id, self._project)
+        run, started = self._handed.get(str(trial_id), (None, None))
+        check_running(self._project.trial(trial_id), run, started=started,
+                      logged=self._project.run_started)
 
     @property
     def max_trials(self) -> int | None:
