@@ -52,14 +52,9 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
     found = store.projects()
     names = [p.name for p in found]
     if name is not None:
-        for record in found:
-            if record.name == name:
-                return store.open_project(record)
-        # the same letters written otherwise: "é" typed as one character, stored as "e" and
-        # a combining accent (a name copied from a macOS file name), or the other way
-        alike = [r for r in found if _normal(r.name) == _normal(name)]
-        if len(alike) == 1:
-            return store.open_project(alike[0])
+        named = project_named(found, name)
+        if named is not None:
+            return store.open_project(named)
         raise ProjectChoiceError(f"No project {name!r} in this {store.holder}; it holds: "
                                  f"{listed(names) or '(none)'}.")
     if len(found) == 1:
@@ -69,6 +64,18 @@ def choose_project(store: Store, name: str | None, python: bool = False) -> Proj
     how = f"project={names[0]!r}" if python else "--project NAME"
     raise ProjectChoiceError(f"This {store.holder} holds several projects ({listed(names)}): "
                              f"name the one to open with {how}.")
+
+
+def project_named(records: Sequence[ProjectRecord], name: str) -> ProjectRecord | None:
+    """The project of that name among ``records``: written as stored, else the only one
+    whose name is the same letters written otherwise ("é" typed as one character, stored
+    as "e" and a combining accent, a name copied from a macOS file name, or the other
+    way); None when there is none."""
+    for record in records:
+        if record.name == name:
+            return record
+    alike = [r for r in records if _normal(r.name) == _normal(name)]
+    return alike[0] if len(alike) == 1 else None
 
 
 def _normal(name: str) -> str:

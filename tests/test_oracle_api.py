@@ -3,8 +3,10 @@ end: duplicates refused, failures counted, directions honoured, stale writers re
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
+import pickle
 import random
 import re
 import sqlite3
@@ -403,8 +405,13 @@ def test_a_trial_of_another_project_is_not_ended_by_this_oracle(db):
     tb.status = "COMPLETED"
     with pytest.raises(ValueError, match="a trial of the project 'b', not of this oracle's 'a'"):
         a.end_trial(tb)
+    # a copy too: pickled, deep-copied (what a process of a pool is sent); it lost its
+    # project, and a's trial was ended with b's values
+    for sent in (copy.deepcopy(tb), pickle.loads(pickle.dumps(tb))):
+        with pytest.raises(ValueError, match="a trial of the project 'b', not of this"):
+            a.end_trial(sent)
     assert _rows(db) == before
-    b.end_trial(tb)
+    b.end_trial(pickle.loads(pickle.dumps(tb)))  # ended by its own oracle, a copy is
     assert b.get_trial(tb.trial_id).status == "COMPLETED"
     assert a.get_trial(ta.trial_id).status == "RUNNING"
     a.close()

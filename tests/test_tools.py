@@ -282,6 +282,11 @@ def test_trials_dataframe_names_its_own_argument_for_a_file_of_several_projects(
     assert len(hpstore.trials_dataframe(path, project="b")) == 0
 
 
+def stored(path, query):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(query).fetchall()
+
+
 def test_a_project_named_with_the_same_letters_written_otherwise_is_found(tmp_path, capsys):
     # "café" typed with one é was "No project 'café'; it holds: café" for a project
     # stored with an e and a combining accent (a name copied from a macOS file name)
@@ -293,6 +298,25 @@ def test_a_project_named_with_the_same_letters_written_otherwise_is_found(tmp_pa
     assert len(hpstore.trials_dataframe(path, project="caf\u00e9")) == 1
     code, _, err = run(capsys, "trials", path, "--project", "cafe")  # other letters: refused
     assert code == 2 and "No project 'cafe'" in err
+    # so do the commands that write, and Oracle.attach (which they open the search with):
+    # "has no project 'café'; it holds 'café', 'other'"
+    first = hpstore.Oracle.attach(path, "caf\u00e9").get_best_trials(1)[0].trial_id
+    assert main(["note", path, first, "seen", "--project", "caf\u00e9"]) == 0
+    assert stored(path, "SELECT note FROM trials WHERE note IS NOT NULL") == [("seen",)]
+    assert main(["copy", path, str(tmp_path / "copy.db"), "--project", "caf\u00e9"]) == 0
+    assert hpstore.Oracle.attach(tmp_path / "copy.db").project_name == "cafe\u0301"
+    capsys.readouterr()
+    # and an oracle does not make a second project of the same look: a search split in two
+    # between the scripts that spell it apart
+    with pytest.raises(hpstore.ProjectMismatchError, match=r"give project_name='cafe\\u0301'"):
+        open_oracle(path, project_name="caf\u00e9")
+    assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
+    # a project name missing from a file of many is listed as every command lists them
+    for n in range(25):
+        open_oracle(path, project_name=f"p{n}").close()
+    assert main(["copy", path, str(tmp_path / "none.db"), "--project", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "has no project 'nope'" in err and "and 7 more" in err and "'p24'" not in err
 
 
 def test_negative_numbers_in_csv_stay_numbers(shared_db, capsys):

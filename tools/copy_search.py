@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import HpStoreError
+from hpstore.queries import listed, project_named
 from hpstore.rendering import terminal_text
 from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
@@ -63,12 +64,19 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
     try:
         origin = src.identity()
         found = {r.name: r for r in src.projects()}
-        # a project named twice is copied once
-        names = list(found) if projects is None else list(dict.fromkeys(projects))
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise HpStoreError(f"{shown(source)} has no project {missing[0]!r}; it "
-                               f"holds {', '.join(map(repr, found)) or 'none'}.")
+        names = list(found)
+        if projects is not None:
+            names = []
+            for given in projects:
+                # (the same letters written otherwise name the stored project, as for
+                # every command)
+                record = project_named(list(found.values()), given)
+                if record is None:
+                    raise HpStoreError(
+                        f"{shown(source)} has no project {given!r}; it holds "
+                        f"{listed([repr(n) for n in found]) or 'none'}.")
+                if record.name not in names:  # (a project named twice is copied once)
+                    names.append(record.name)
         if not names:
             raise HpStoreError(f"{shown(source)} holds no project to copy.")
         # every document read before anything is written

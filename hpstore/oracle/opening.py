@@ -76,6 +76,8 @@ class OpeningMixin:
         with self._store.mutex():
             stored = None if overwrite else self._store.find_project(self.project_name)
             if stored is None:
+                if not self.project_name.isascii():
+                    self._refuse_a_name_written_otherwise()
                 try:
                     self._create(objective, max_trials, space, seed, replace=overwrite)
                     return
@@ -88,6 +90,29 @@ class OpeningMixin:
                     if stored is None:
                         raise
             self._resume(stored, objective, max_trials, space, seed)
+
+    def _refuse_a_name_written_otherwise(self) -> None:
+        """A new project whose name is another's letters written with other code points
+        ("é" as one character, or as "e" and a combining accent: names copied from a macOS
+        file name) would look the same everywhere, and split a search in two between
+        scripts that spell it apart: refused. (Names in ASCII are written one way only.)
+
+        Raises:
+            ProjectMismatchError: such a project is stored.
+        """
+        from hpstore.queries import project_named
+
+        records = self._store.projects()
+        if any(r.name == self.project_name for r in records):
+            return  # (replaced by overwrite=True)
+        alike = project_named(records, self.project_name)
+        if alike is not None:
+            raise ProjectMismatchError(
+                f"{self._store.location} holds the project {alike.name!r}, written "
+                f"{alike.name!a}; the project_name given, {self.project_name!a}, "
+                "is the same letters written with other code points, and a second project "
+                "of that name would look the same everywhere. To open the stored one, give "
+                f"project_name={alike.name!a}; for a new project, another name.")
 
     def _create(self, objective: Objective | None, max_trials: int | None,
                 space: HyperParameters | None, seed: int | None, replace: bool) -> None:

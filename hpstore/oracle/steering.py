@@ -583,7 +583,7 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
     for the error when they must (a command says ``--project``)."""
     from hpstore import oracles
     from hpstore.objective import objective_from_config
-    from hpstore.queries import listed
+    from hpstore.queries import listed, project_named
     from hpstore.store import open_store
 
     store = open_store(database, read_only=True)
@@ -593,7 +593,8 @@ def attach(cls: type, database: Any, project_name: str | None = None, *,
         if project_name is None and len(records) == 1:
             record = records[0]
         else:
-            record = next((r for r in records if r.name == project_name), None)
+            record = (None if project_name is None
+                      else project_named(records, project_name))
         if record is None:
             held = (f"holds several projects ({listed(names)})" if len(names) > 1
                     else f"holds {listed(names)}" if names else "holds no project yet")

@@ -63,7 +63,17 @@ class StoredTrial(Trial):
         self._metrics = value
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Trial.from_state, (self.get_state(),))
+        # A plain Trial on the other side (pickle, copy.deepcopy, a process of a pool),
+        # with the project it belongs to: without it, another project's oracle ended the
+        # copy as its own trial of the same id, writing this one's values into it.
+        return (_rebuilt, (self.get_state(), self.project_of))
+
+
+def _rebuilt(state: Mapping[str, Any], project_of: tuple[int, str] | None) -> Trial:
+    """A StoredTrial's copy: a Trial of its state, that knows its project."""
+    trial = Trial.from_state(state)
+    trial.project_of = project_of  # type: ignore[attr-defined]
+    return trial
 
 
 def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStore,
@@ -81,7 +91,7 @@ def trial_from(record: TrialRecord, space: HyperParameters, project: ProjectStor
     trial._status = check_status(record.status)
     trial.message = record.message
     #: (project id, name) the trial belongs to: ended by another project's oracle, it
-    #: would end that project's trial of the same id (not carried to other processes)
+    #: would end that project's trial of the same id (kept by its copies too)
     trial.project_of = (project.project_id, project.name)
     trial.score = record.score
     trial.best_step = record.best_step
