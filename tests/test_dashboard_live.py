@@ -308,3 +308,41 @@ def test_the_projects_page_reads_the_projects_once_however_many_there_are(tmp_pa
         store.close()
     assert [p["name"] for p in answer["projects"]] == [f"p{n:02d}" for n in range(12)]
     assert len(reads) == 1
+
+
+def test_the_oracles_are_asked_one_after_another_in_one_thread(tmp_path, monkeypatch):
+    # A page of 1,000 finished projects started a thread per project at its first answer,
+    # each start waiting on the others' work: 6 s of an 8 s answer.
+    from hpstore.dashboard import finished
+
+    path = str(tmp_path / "many.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("c", ["a"])
+    for n in range(12):
+        with hpstore.GridSearchOracle(objective="loss", database=path, project_name=f"g{n}",
+                                      hyperparameters=hp) as oracle:
+            while (trial := oracle.create_trial("w")).status == "RUNNING":
+                oracle.update_trial(trial.trial_id, {"loss": 1.0})
+                finish(oracle, trial)
+    threads = set()
+    ask = finished.OracleQuestion._ask
+
+    def asked(self, key, name):
+        threads.add(threading.current_thread())
+        ask(self, key, name)
+
+    monkeypatch.setattr(finished.OracleQuestion, "_ask", asked)
+    monkeypatch.setattr(finished, "_IDLE", 0.01)  # (the thread ends sooner once idle)
+    question = finished.OracleQuestion(lambda: open_store(path, read_only=True))
+    store = open_store(path, read_only=True)
+    records = store.projects()
+    store.close()
+    for _ in range(2):  # once more after the thread ended: a new one takes the questions
+        assert [question.answer(r.name, r.project_id, 7) for r in records] == [None] * 12
+        asking = question._thread
+        assert asking is not None
+        asking.join(DEADLINE)
+        assert not asking.is_alive() and question._thread is None
+        assert [question.answer(r.name, r.project_id, 7) for r in records] == [True] * 12
+        question._answers.clear()
+    assert len(threads) == 2
