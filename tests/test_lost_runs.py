@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from _stores import SHARED_ENGINES, location
 
-from hpstore import HyperParameters, MedianStopping, RandomSearchOracle, TrialLostError
+from hpstore import (
+    HyperParameters,
+    MedianStopping,
+    RandomSearchOracle,
+    TrialLostError,
+    TrialNotRunningError,
+)
 
 
 def _oracle(where: str, **options: Any) -> RandomSearchOracle:
@@ -126,3 +132,27 @@ def test_lost_trial_handed_back_to_its_worker(engine, tmp_path):
     w.status = "COMPLETED"
     a.end_trial(w)
     assert a.get_trial(v.trial_id).status == "COMPLETED"
+
+
+@pytest.mark.parametrize("engine", SHARED_ENGINES)
+def test_a_trial_ended_stopped_then_lost_runs_anew_in_the_same_worker(engine, tmp_path):
+    # The STOPPED end and the creation of a trial lost with a server's last commits: the
+    # worker's next create_trial made a new trial under the same id, and every report and
+    # end of it was refused in the worker ("is STOPPED and its worker has ended it"), the
+    # trial left RUNNING; its Tuner took it again and again, the other workers waited on it.
+    where = location(engine, tmp_path)
+    a = _oracle(where)
+    t = a.create_trial("A")
+    a.update_trial(t.trial_id, {"loss": 3.0})
+    t.status = "STOPPED"
+    a.end_trial(t)
+    with pytest.raises(TrialNotRunningError, match="its worker has ended it"):
+        a.update_trial(t.trial_id, {"loss": 1.0}, step=1)  # (ended here: refused)
+    _lose(where, t.trial_id)
+    again = a.create_trial("A")
+    assert again.trial_id == t.trial_id  # another trial, under the same id
+    a.update_trial(again.trial_id, {"loss": 2.0})
+    again.status = "COMPLETED"
+    a.end_trial(again)
+    assert (a.get_trial(again.trial_id).status, a.get_trial(again.trial_id).score) == (
+        "COMPLETED", 2.0)

@@ -76,6 +76,7 @@ class DecidingMixin:
     _space_version: int
     _local: threading.local
     _handed: dict[str, tuple[int, float | None]]
+    _ended_stopped: set[str]
     _kept: dict[str, KeptRun]
 
     #: True when ``populate_space`` is cheap (no model to fit, no long reads): each
@@ -243,6 +244,9 @@ class DecidingMixin:
         if isinstance(outcome, Decision):
             return Trial(self.get_space(), trial_id=outcome.trial_id, status=outcome.status)
         self._handed[outcome.trial_id] = (outcome.run, outcome.started_at)
+        # (a new trial under the id of one this process ended STOPPED, its end and its
+        # creation lost with a server's last commits: this run is not that one)
+        self._ended_stopped.discard(outcome.trial_id)
         self._kept[outcome.trial_id] = KeptRun(outcome)  # a run just started: no values yet
         return trial_from(outcome, self._space, self._project, metrics=outcome.run > 1)
 
@@ -293,6 +297,7 @@ class DecidingMixin:
 
     def _handed_out(self, record: TrialRecord) -> Trial:
         self._handed[record.trial_id] = (record.run, record.started_at)
+        self._ended_stopped.discard(record.trial_id)  # (a run of its own: see _start_new)
         self._kept.pop(record.trial_id, None)  # what it reported before is not known here
         return trial_from(record, self._space, self._project)
 
