@@ -104,7 +104,7 @@ def give_back(end_trial: Callable[[Any], Any], trial: Any, failure: DatabaseErro
             f"{failure} Trial {trial.trial_id} could not be handed back either: it "
             "stays RUNNING under this process until the search resumes, and then runs "
             "again from its start, in a run of its own (the values it reported so far "
-            "stay in the file with this run, and do not count towards its score): call "
+            "stay in the store with this run, and do not count towards its score): call "
             "search() again in this process once the store takes writes again, or let "
             "this process end and another worker takes it over.", *failure.args[1:])
     except HpStoreError:

@@ -100,6 +100,24 @@ def test_a_decision_is_recorded_once_when_its_commit_is_cut(proxied, deliver):
 
 
 @pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
+def test_what_a_script_declared_on_the_oracle_survives_a_cut_first_decision(proxied, deliver):
+    # oracle.hyperparameters.Float(...) after the oracle was made (KerasTuner's way) was
+    # stored in the first decision's transaction, and kept as stored in memory: cut and
+    # made again, the decision read the stored space back without it, and the search ran
+    # a trial of no values, then said it was finished
+    url, proxy = proxied
+    oracle = oracle_on(url)
+    oracle.hyperparameters.Float("lr", 1e-4, 1e-1, sampling="log")
+    proxy.cut(b"COMMIT", deliver=deliver)
+    trial = oracle.create_trial("w")
+    assert proxy.done.is_set() and trial.status == "RUNNING"
+    assert set(trial.hyperparameters.values) == {"x", "lr"}
+    assert [hp.name for hp in hpstore.Oracle.attach(url).hyperparameters.space] == ["x", "lr"]
+    assert set(oracle.create_trial("v").hyperparameters.values) == {"x", "lr"}
+    oracle.close()
+
+
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "request-lost"])
 def test_a_decision_made_ahead_is_recorded_once_when_its_round_trip_is_cut(proxied, deliver):
     # A lone worker's third trial is decided ahead and sent in one round trip (BEGIN, the
     # lock, the insert, COMMIT): cut there, the worker reconnects, finds out whether it

@@ -74,6 +74,7 @@ class DecidingMixin:
     _project: ProjectStore
     _space: HyperParameters
     _space_version: int
+    _space_held: int
     _local: threading.local
     _handed: dict[str, tuple[int, float | None]]
     _ended_stopped: set[str]
@@ -119,6 +120,7 @@ class DecidingMixin:
 
     if TYPE_CHECKING:  # provided by SpaceMixin
         def _refresh_space(self, version: int | None = None) -> None: ...
+        def _keep_declared_here(self) -> None: ...
         def get_space(self) -> HyperParameters: ...
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -198,6 +200,12 @@ class DecidingMixin:
         """A trial from the queue, or decided by the algorithm, for a tuner with none
         running; ``running``: the running trials, None to read them with the decision's
         facts (then None is returned when one must first be handed back or reaped)."""
+        if len(self._space._space) != self._space_held:  # (the list itself: no copy)
+            # Declared on oracle.hyperparameters since (KerasTuner's way): stored by a
+            # commit of its own before the decision's. Stored by the decision's, a cut
+            # connection rolled them back and the decision, made again, read the stored
+            # space back without them (this object had taken it as stored).
+            self._keep_declared_here()
         running_values = None if running is None else [t.values for t in running]
         # Drawn before the lock only while other writers queue for it: then it shortens
         # the time they wait; alone, it would only read everything twice.
