@@ -72,21 +72,41 @@ def best_epoch_of(results: Any, objective: Objective) -> Any:
     the objective, as KerasTuner's tuners take one (the first epoch of the best value; NaN
     epochs left out); anything else as it is. Known by its shape (a ``history`` dict of
     per-epoch lists), so that plain Python never imports Keras for it."""
+    found = _best_epoch(results, objective)
+    return results if found is None else found[1]
+
+
+def best_step_of(results: Any, objective: Objective) -> int:
+    """The step a trial's result stands for, as KerasTuner takes it: of a ``History``, its
+    best epoch (see :func:`best_epoch_of`); of a list, the whole part of the mean of its
+    results' steps (several executions); of anything else, 0."""
+    if isinstance(results, (list, tuple)):
+        steps = [best_step_of(r, objective) for r in results]
+        return int(sum(steps) / len(steps)) if steps else 0
+    found = _best_epoch(results, objective)
+    return 0 if found is None else found[0]
+
+
+def _best_epoch(results: Any, objective: Objective) -> tuple[int, dict[str, Any]] | None:
+    """(index, metrics) of a ``History``'s best epoch; None for what is no History. With
+    no epoch holding the objective: the last epoch's logs, for validate_results to name
+    what is missing."""
     logs = getattr(results, "history", None)
     if type(results).__name__ != "History" or not isinstance(logs, Mapping) or not logs:
-        return results
+        return None
     epochs = max(len(v) for v in logs.values() if isinstance(v, (list, tuple)))
     per_epoch = [{k: v[i] for k, v in logs.items() if isinstance(v, (list, tuple))
                   and i < len(v)} for i in range(epochs)]
-    best: tuple[float, dict[str, Any]] | None = None
-    for epoch in per_epoch:
+    best: tuple[float, int] | None = None
+    for index, epoch in enumerate(per_epoch):
         if not objective.has_value(epoch):
             continue
         value = objective.get_value(epoch)
         if value == value and (best is None or objective.better_than(value, best[0])):
-            best = (value, epoch)  # (value == value: NaN left out)
-    # no epoch holds the objective: its logs, for validate_results to name what is missing
-    return best[1] if best is not None else (per_epoch[-1] if per_epoch else {})
+            best = (value, index)  # (value == value: NaN left out)
+    if best is not None:
+        return best[1], per_epoch[best[1]]
+    return (len(per_epoch) - 1, per_epoch[-1]) if per_epoch else (0, {})
 
 
 def _number_like(value: Any) -> bool:

@@ -54,7 +54,7 @@ from hpstore.kerastuner_surface import missing_attribute, not_taken
 from hpstore.oracle import Oracle
 from hpstore.oracle.opening import check_optional_int, check_step
 from hpstore.progress import Progress
-from hpstore.results import to_metrics, validate_results
+from hpstore.results import best_step_of, to_metrics, validate_results
 from hpstore.trial import Trial, TrialStatus
 from hpstore.tuner_ids import check_tuner_id, search_ended, search_started, tuner_id_of
 from hpstore.tuner_results import ResultsMixin
@@ -247,9 +247,9 @@ class Tuner(ResultsMixin):
         ``run_trial`` raising it."""
 
     def on_trial_end(self, trial: Trial) -> None:
-        """Called once the trial's end is recorded (``trial.status`` is final, or IDLE for
-        one queued to run again): what it raises stops the search, the trial kept as
-        recorded."""
+        """Called once the trial's end is recorded (``trial.status`` is final, or INVALID
+        for a failed run queued to run again while ``max_retries_per_trial`` allows): what
+        it raises stops the search, the trial kept as recorded."""
 
     def on_search_end(self) -> None:
         """Called when this process has no trial left to run (not after Ctrl-C, nor when
@@ -549,8 +549,11 @@ class Tuner(ResultsMixin):
             # (recorded as well, at step 0 it was averaged with that epoch's value).
             if trial.trial_id not in self._reported and not self._reported_elsewhere(trial):
                 validate_results(results, self.oracle.objective, "run_trial()")
-                self.oracle.record_result(trial.trial_id,
-                                          to_metrics(results, self.oracle.objective))
+                # at the step it stands for: a History's best epoch, as KerasTuner
+                # records it (a checkpoint saved each epoch is loaded by best_step)
+                objective = self.oracle.objective
+                self.oracle.record_result(trial.trial_id, to_metrics(results, objective),
+                                          step=best_step_of(results, objective))
             trial.status = TrialStatus.COMPLETED
         except (KeyboardInterrupt, SystemExit) as exc:  # (sys.exit: a SIGTERM handler's)
             self._hand_back([trial], exiting=isinstance(exc, SystemExit))

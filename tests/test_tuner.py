@@ -190,10 +190,15 @@ def test_a_keras_history_returned_is_scored_on_its_best_epoch_as_kerastuner_does
     with pytest.raises(hpstore.FatalError, match="'val_acc'"):
         validate_results(history({"loss": [1.0]}), accuracy, "run_trial()")
     results = iter([history({"loss": [4.0, 0.5, 2.0]}), [history({"loss": [1.0]}),
-                                                        history({"loss": [3.0, 2.0]})]])
-    o = oracle(max_trials=2)
+                                                        history({"loss": [3.0, 2.0]})],
+                    history({"loss": [4.0, 3.0, 2.0, 2.5]}), 7.0])
+    o = oracle(max_trials=4)
     hpstore.Tuner(o, run_trial=lambda t: next(results), verbose=0).search()
-    assert [o.get_trial(str(i)).score for i in range(2)] == [0.5, 1.5]  # (a list: averaged)
+    assert [o.get_trial(str(i)).score for i in range(4)] == [0.5, 1.5, 2.0, 7.0]
+    # at the step of its best epoch, as KerasTuner records it (its load_model loads the
+    # checkpoint of best_step): each was at step 0; a list's is its mean, cut to a whole
+    # number; a plain number's, 0
+    assert [o.get_trial(str(i)).best_step for i in range(4)] == [1, 0, 2, 0]
 
 
 @pytest.mark.parametrize("step, error", [(1.0, hpstore.FatalTypeError),
