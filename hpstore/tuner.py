@@ -372,7 +372,12 @@ class Tuner(ResultsMixin):
         try:
             remaining = self.oracle.remaining_trials()
             if remaining == 0 and not self.oracle.project.running() and not self._queued():
+                # KerasTuner's hooks, as it calls them on a finished search (a report or an
+                # export of the best model in on_search_end runs again)
+                self.on_search_begin()
+                self.pre_create_trial()
                 self._finished(progress, "This search is already finished.")
+                self.on_search_end()
                 return
             with terminated_as_ctrl_c():
                 if several:

@@ -121,6 +121,38 @@ def test_running_the_script_again_resumes_and_a_finished_search_runs_nothing(tmp
     assert len(rows(tmp_path / "p.db", "SELECT * FROM trials")) == 3
 
 
+def test_a_finished_search_says_so_and_calls_kerastuners_hooks(tmp_path, capsys):
+    # run again on a finished search, a ported script returned at once without a word
+    # (KerasTuner says "Reloading Tuner from ..." as the tuner is made), its results reading
+    # as this run's; the hooks are KerasTuner's, called as it calls them
+    called = []
+
+    class Hooked(kt.RandomSearch):
+        def on_search_begin(self):
+            called.append("begin")
+
+        def pre_create_trial(self):
+            called.append("ask")
+
+        def on_search_end(self):
+            called.append("end")
+
+    def tuner():
+        return Hooked(build, objective="val_accuracy", max_trials=1, seed=3,
+                      directory=str(tmp_path), project_name="p")
+
+    search(tuner(), epochs=1)
+    assert called == ["begin", "ask", "ask", "end"] and "finished" not in capsys.readouterr().out
+    called.clear()
+    tuner().search(X, Y, epochs=1, validation_data=(X, Y))
+    out = capsys.readouterr().out
+    assert out.startswith("This search is already finished: project 'p' holds 1 trial(s), "
+                          "for max_trials 1.") and "Best trial:" in out, out
+    assert called == ["begin", "ask", "end"]
+    search(tuner(), epochs=1)  # verbose=0: nothing said
+    assert capsys.readouterr().out == ""
+
+
 def test_a_kerastuner_state_file_left_in_the_project_is_not_said_to_be_reloaded(
         tmp_path, capsys):
     # after import-keras-tuner, the ported script printed KerasTuner's "Reloading Tuner

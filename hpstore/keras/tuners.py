@@ -57,7 +57,7 @@ from hpstore.keras._convert import (
 from hpstore.keras.callback import EpochRecorder, ProjectGuard
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
-from hpstore.rendering import print_text
+from hpstore.rendering import print_text, terminal_text
 from hpstore.results import to_metrics, validate_results
 from hpstore.trial import TrialStatus
 from hpstore.tuner_ids import check_tuner_id, search_ended, search_started, tuner_id_of
@@ -301,6 +301,7 @@ class Tuner(keras_tuner.Tuner):
         self._handed_back = []
         if getattr(self, "_discover_at_search", False):
             self._populate_initial_space(now=True)  # (raises before any trial runs)
+        self._say_if_finished(fit_kwargs.get("verbose", getattr(self.oracle, "verbose", 1)))
         search_started(self)
         with terminated_as_ctrl_c():
             try:
@@ -320,6 +321,28 @@ class Tuner(keras_tuner.Tuner):
                 raise
             finally:
                 search_ended(self)
+
+    def _say_if_finished(self, verbose: Any) -> None:
+        """A search with nothing left to run says so, with its best trial, as
+        ``hpstore.Tuner``'s does (KerasTuner says "Reloading Tuner from ..." as a tuner is
+        made on a search it finds, from a file hpstore keeps no copy of). Without a word, a
+        script run again returned at once with results that read as its own run's.
+        KerasTuner's hooks are called after it all the same, as there."""
+        if isinstance(verbose, (int, float)) and verbose < 1:
+            return
+        inner = self.oracle.hpstore_oracle
+        if (inner.remaining_trials() != 0 or inner.project.running()
+                or inner.project.creation_facts().queued):
+            return
+        print_text(terminal_text(
+            f"This search is already finished: project {inner.project_name!r} holds "
+            f"{inner.project.count()} trial(s), for max_trials {inner.max_trials}. Raise "
+            "tuner.oracle.max_trials to run more, or give overwrite=True (in one process) "
+            "to start it afresh."), flush=True)
+        best = inner.get_best_trials(1)
+        if best and best[0].status == TrialStatus.COMPLETED:
+            print_text("Best trial:")
+            print_text(terminal_text(best[0].summary_text(), keep_newlines=True), flush=True)
 
     def _interrupted(self) -> None:
         """After Ctrl-C in search(): a trial the file still holds RUNNING for this worker
