@@ -125,3 +125,26 @@ def test_a_run_trial_returning_the_objective_computed_from_its_history_runs(
                                  project_name="p")
     tuner.search(X, Y, epochs=1, verbose=0, validation_data=(X, Y))
     assert [row[1] for row in trials_in(tmp_path / "p.db")] == ["COMPLETED", "COMPLETED"]
+
+
+def test_epochs_validated_every_other_one_checkpoint_the_epoch_the_trial_is_scored_on(
+        tmp_path):
+    # With validation_freq=2 the epochs in between, not recorded, each saved KerasTuner's
+    # checkpoint over the best validated epoch's: get_best_models() loaded the weights of
+    # the last epoch, not of the epoch the trial is scored on
+    last = {}
+
+    class KeepLast(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            last["weights"] = [w.numpy().copy() for w in self.model.weights]
+
+    tuner = kt.RandomSearch(build, objective="val_loss", max_trials=1, seed=1,
+                            directory=str(tmp_path), project_name="p")
+    tuner.search(X, Y, epochs=5, validation_data=(X, Y), validation_freq=2,
+                 callbacks=[KeepLast()], verbose=0)
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert [o.step for o in best.metrics.get_history("val_loss")] == [1, 3]
+    model = tuner.get_best_models(1)[0]
+    assert model.evaluate(X, Y, verbose=0)[0] == pytest.approx(best.score, rel=1e-5)
+    assert not all((w.numpy() == kept).all() for w, kept in zip(model.weights,
+                                                                last["weights"], strict=True))

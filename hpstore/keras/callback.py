@@ -54,6 +54,33 @@ class ProjectGuard(keras.callbacks.Callback):
         oracle.check_running(self.trial_id)
 
 
+class ScoredEpochsSaved(keras.callbacks.Callback):
+    """KerasTuner's checkpoint callback (``SaveBestEpoch``), told to leave out an epoch
+    whose logs lack the objective once one held it. KerasTuner's saves at every such epoch
+    (an objective only ``run_trial`` returns never appears in the logs); with
+    ``validation_freq=2`` the epochs in between replaced the best validated epoch's
+    weights, and ``get_best_models()`` loaded the last epoch's, not those of the epoch the
+    trial is scored on (a Hyperband trial promoted went on from them too). Whether one
+    held it is kept on the checkpoint callback itself, which KerasTuner shares across a
+    trial's executions, as its best value.
+    """
+
+    def __init__(self, saver: Any) -> None:
+        super().__init__()
+        self.saver = saver
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.saver.set_model(model)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.saver.objective.has_value(logs or {}):
+            self.saver.hpstore_scored_once = True
+        elif getattr(self.saver, "hpstore_scored_once", False):
+            return  # (not recorded either: see EpochRecorder)
+        self.saver.on_epoch_end(epoch, logs)
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """Records each epoch's logs as metric observations of ``trial_id`` (the epoch is the
     step), and stops training when the search has set the trial to STOPPED.

@@ -54,7 +54,7 @@ from hpstore.keras._convert import (
     to_hpstore_hyperparameters,
     to_keras_hyperparameters,
 )
-from hpstore.keras.callback import EpochRecorder, ProjectGuard
+from hpstore.keras.callback import EpochRecorder, ProjectGuard, ScoredEpochsSaved
 from hpstore.keras.oracle import Oracle, refuse_chief
 from hpstore.oracle.opening import check_bool
 from hpstore.rendering import print_text, terminal_text
@@ -228,9 +228,11 @@ class Tuner(keras_tuner.Tuner):
         # guard first: no checkpoint is written for a project replaced meanwhile.
         recorder = EpochRecorder(self.oracle, trial.trial_id)
         self._recorders.append(recorder)
-        kwargs["callbacks"] = [ProjectGuard(self.oracle, trial.trial_id),
-                               *(kwargs.get("callbacks") or []),
-                               recorder]
+        kwargs["callbacks"] = [
+            ProjectGuard(self.oracle, trial.trial_id),
+            *(ScoredEpochsSaved(c) if isinstance(c, tuner_utils.SaveBestEpoch) else c
+              for c in kwargs.get("callbacks") or []),
+            recorder]
         # KerasTuner's steps (build, fit, the build config its model loading reads), with
         # hpstore's check of what fit returned: KerasTuner's refuses a dict of the metrics
         # of a list of objectives, which the oracle scores
