@@ -64,6 +64,30 @@ def test_check_running_raises_once_this_processs_run_is_over(db):
 
 # -- duplicates (a custom populate_space) -------------------------------------------------------
 
+class Drawing(Oracle):
+    """Draws x in 0..9 with ``self.rng()``, as a custom oracle may."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        return {"status": "RUNNING", "values": {"x": self.rng().randint(0, 9)}}
+
+
+def test_rng_draws_afresh_when_populate_space_is_asked_again(db):
+    # self.rng() depends on the seed and the trial number: asked again after values that
+    # had run, it proposed them again each of the ten times, and the search stopped on
+    # DuplicateValuesError with values never tried
+    hp = hpstore.HyperParameters()
+    hp.Int("x", 0, 9)
+    oracle = Drawing("loss", max_trials=8, hyperparameters=hp, seed=3, database=db)
+    drawn = []
+    while (trial := oracle.create_trial("w")).status == "RUNNING":
+        drawn.append(trial.hyperparameters["x"])
+        _complete(oracle, trial)
+    assert len(drawn) == len(set(drawn)) == 8
+    # outside a decision, and for the first ask of one, as before: the seed and the number
+    assert oracle.rng().random() == random.Random(f"3:{oracle.decision.number}").random()
+    oracle.close()
+
+
 class Repeating(Oracle):
     """Proposes {"n": 1} the first ``repeats`` times it is asked, then 2, 3, ..."""
 

@@ -283,21 +283,27 @@ class DecidingMixin:
     def _decide(self, trial_id: str, context: DecisionContext) -> Decision:
         """populate_space's answer as a Decision: values never run before, nor being
         completed by a running trial, with the state it stored."""
-        for _ in range(_POPULATE_ATTEMPTS):
-            response = self.populate_space(trial_id)
-            status, values = _check_response(response, type(self).__name__,
-                                             trusted=context.fresh_values)
-            if values is not context.fresh_values:
-                # as the search holds them: 3.0 of an Int is 3, so {"u": 3.0} and {"u": 3}
-                # are one set of values, never run twice
-                values = proposed(self._space, values, type(self).__name__)
-            if status != TrialStatus.RUNNING:
-                return Decision(status, trial_id, state=context.state)
-            if values is context.fresh_values:  # drawn and looked up by random_values
-                return Decision(status, trial_id, values, context.fresh_key, context.state)
-            key = values_key(values)
-            if not self.is_taken(values, key):
-                return Decision(status, trial_id, values, key, context.state)
+        try:
+            for attempt in range(_POPULATE_ATTEMPTS):
+                # (asked again after values already run: self.rng() draws afresh, where it
+                # gave the same values at each of the ten asks, and the search stopped)
+                self._local.attempt = attempt
+                response = self.populate_space(trial_id)
+                status, values = _check_response(response, type(self).__name__,
+                                                 trusted=context.fresh_values)
+                if values is not context.fresh_values:
+                    # as the search holds them: 3.0 of an Int is 3, so {"u": 3.0} and {"u": 3}
+                    # are one set of values, never run twice
+                    values = proposed(self._space, values, type(self).__name__)
+                if status != TrialStatus.RUNNING:
+                    return Decision(status, trial_id, state=context.state)
+                if values is context.fresh_values:  # drawn and looked up by random_values
+                    return Decision(status, trial_id, values, context.fresh_key, context.state)
+                key = values_key(values)
+                if not self.is_taken(values, key):
+                    return Decision(status, trial_id, values, key, context.state)
+        finally:
+            self._local.attempt = 0
         raise DuplicateValuesError(
             f"{type(self).__name__}.populate_space proposed values already run (or being run) "
             f"{_POPULATE_ATTEMPTS} times in a row (last: {values}). It must return values "
@@ -357,10 +363,14 @@ class DecidingMixin:
 
     def rng(self, *salt: int | str) -> random.Random:
         """A random generator determined by the seed, the trial number and ``salt`` (numbers
-        or strings: a trial id, a label of one's own)."""
+        or strings: a trial id, a label of one's own); in a ``populate_space`` asked again
+        because the values it proposed had run, by how many times it was asked too, so
+        that it proposes others."""
         # A string seed goes through SHA-512 in Python's random: stable across processes
         # and versions, and far cheaper than numpy's SeedSequence.
-        return random.Random(":".join(map(str, (self.seed, self.decision.number, *salt))))
+        again = getattr(self._local, "attempt", 0)
+        parts = (self.seed, self.decision.number, *salt, *((f"again {again}",) if again else ()))
+        return random.Random(":".join(map(str, parts)))
 
     def is_taken(self, values: Mapping[str, Any], key: str | None = None) -> bool:
         """Whether ``values`` were run already, or are being run by a running trial (one
