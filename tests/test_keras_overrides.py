@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import warnings
 from typing import Any
 
 import keras_tuner
@@ -143,3 +144,29 @@ def test_create_trial_and_end_trial_overrides_run_as_the_tuner_calls_them(tmp_pa
     assert calls.count("create RUNNING") == 2
     assert sorted(c for c in calls if c.startswith("end")) == sorted(
         f"end {t}" for t in tuner.oracle.trials)
+
+
+def test_own_get_state_and_set_state_are_said_to_go_uncalled_as_the_class_is_written():
+    # KerasTuner calls them at each save and reload; here nothing is saved or reloaded, and
+    # a counter kept through them read 2 after the search resumed to 4 trials, unsaid
+    with pytest.warns(UserWarning, match="overrides get_state and set_state, which "
+                                         "hpstore.keras never calls on its oracles"):
+        class Counting(kt.oracles.RandomSearchOracle):
+            def get_state(self):
+                return {}
+
+            def set_state(self, state):
+                pass
+
+    with pytest.warns(UserWarning, match="overrides set_state, which hpstore.keras never "
+                                         "calls on its tuners.*set_state_value"):
+        class Restoring(kt.RandomSearch):
+            def set_state(self, state):
+                pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        class Plain(kt.RandomSearch):  # (nothing of its own: nothing said)
+            def on_trial_end(self, trial):
+                super().on_trial_end(trial)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,24 @@ _NOT_OVERRIDABLE = {
                     "and the Tuner adds what the hypermodel declares to it directly.",
 }
 
+def say_state_hooks_go_uncalled(cls: type, kind: str) -> None:
+    """Warn as a subclass is written that its own ``get_state``/``set_state`` are never
+    called: KerasTuner calls them at each save and reload of its files; hpstore.keras's
+    search file holds the search as it happens, and saves and reloads nothing. (Silent,
+    a counter kept that way read 2 after a search resumed to 4 trials.)"""
+    names = [n for n in ("get_state", "set_state") if n in vars(cls)]
+    if names:
+        warnings.warn(
+            f"{cls.__qualname__} overrides {' and '.join(names)}, which hpstore.keras "
+            f"never calls on its {kind} (KerasTuner calls them as it saves and reloads its "
+            "files; "
+            "the search file holds the search as it happens): what they would keep is "
+            "lost when the search resumes, and is not shared with other workers. Keep an "
+            "algorithm's state in the search file: subclass hpstore.Oracle, store it with "
+            "self.set_state_value(key, value) in populate_space, and pass that oracle as "
+            "oracle= to hpstore.keras.Tuner.", UserWarning, stacklevel=3)
+
+
 _SETTING_DEFAULTS = {"max_retries_per_trial": 0, "max_consecutive_failed_trials": 3,
                      "allow_new_entries": True, "tune_new_entries": True}
 
@@ -142,6 +161,7 @@ class Oracle(keras_tuner.Oracle):
                     f"oracles), override {name} there, and pass it as oracle= to "
                     "hpstore.keras.Tuner. create_trial, end_trial and score_trial may be "
                     "overridden here.")
+        say_state_hooks_go_uncalled(cls, "oracles")
 
     def __init__(self, oracle: hpstore.Oracle) -> None:
         if not isinstance(oracle, hpstore.Oracle):

@@ -55,7 +55,7 @@ from hpstore.keras._convert import (
     to_keras_hyperparameters,
 )
 from hpstore.keras.callback import EpochRecorder, ProjectGuard, ScoredEpochsSaved
-from hpstore.keras.oracle import Oracle, refuse_chief
+from hpstore.keras.oracle import Oracle, refuse_chief, say_state_hooks_go_uncalled
 from hpstore.oracle.opening import check_bool
 from hpstore.rendering import print_text, terminal_text
 from hpstore.results import to_metrics, validate_results
@@ -134,6 +134,10 @@ class Tuner(keras_tuner.Tuner):
         ProjectMismatchError: the file's search was made with other settings, or the
             hypermodel now defines a hyperparameter differently.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        say_state_hooks_go_uncalled(cls, "tuners")
 
     def __init__(self, oracle: Any, hypermodel: Any = None, max_model_size: int | None = None,
                  optimizer: Any = None, loss: Any = None, metrics: Any = None,
