@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import sqlite3
 
 import numpy as np
@@ -548,6 +549,33 @@ def test_oracle_pickles_as_its_arguments(db):
     run(copy, n=1)
     again = pickle.loads(pickle.dumps(open_oracle(db, max_trials=3, overwrite=False)))
     assert len(again.trials) == 1  # the unpickled copy did not wipe the file
+
+
+def test_a_copy_of_an_oracle_whose_search_is_gone_makes_none(tmp_path):
+    # unpickled after its file was deleted (or its project removed), a copy made a new,
+    # empty search there, and a process of a pool ran a fresh search into it
+    path = tmp_path / "gone.db"
+    oracle = open_oracle(str(path), max_trials=3, project_name="p")
+    run(oracle, n=1)
+    sent = pickle.dumps(oracle)
+    other = open_oracle(str(path), max_trials=3, project_name="q")  # keeps the file
+    oracle.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("DELETE FROM projects WHERE name = 'p'")
+    conn.close()
+    with pytest.raises(hpstore.ProjectRemovedError, match="no longer holds the project 'p'"):
+        pickle.loads(sent)
+    other.close()
+    assert sorted(p.name for p in hpstore.Oracle.attach(path, "q").store.projects()) == ["q"]
+    for made in tmp_path.iterdir():
+        if made.is_dir():
+            shutil.rmtree(made)
+        else:
+            made.unlink()
+    with pytest.raises(hpstore.ProjectRemovedError, match=r"gone\.db no longer exists"):
+        pickle.loads(sent)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_copy_runs_with_the_options_set_on_the_oracle_since_it_was_made(db):

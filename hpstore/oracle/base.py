@@ -19,6 +19,7 @@ from typing import Any, Self, TypedDict, TypeVar
 from hpstore.errors import (
     DatabaseError,
     HpStoreError,
+    ProjectRemovedError,
     TrialNotFoundError,
 )
 from hpstore.hyperparameters import HyperParameters
@@ -243,7 +244,10 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         warm_start_from: Any = None,
     ) -> None:
         copying = getattr(_COPYING, "settings", None)
-        if copying is not None and copying[0] is type(self):
+        #: a copy (pickled, deep-copied, sent to another process) opens the search it was
+        #: made from, which must still be there: it makes none
+        self._copied = copying is not None and copying[0] is type(self)
+        if copying is not None and self._copied:
             # rebuilt in another process (see _rebuild); an oracle of another class its
             # __init__ makes first (a helper) is left as made
             _COPYING.settings = None
@@ -305,6 +309,13 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
             from hpstore.oracle.warm import check_warm_source
 
             warm = check_warm_source(warm_start_from, project_name)
+        if self._copied and isinstance(database, str) and not os.path.exists(database):
+            # (else the copy made a new, empty search there, and a process of a pool ran
+            # a fresh search into it)
+            raise ProjectRemovedError(
+                f"The search this oracle is a copy of is gone: {database} no longer exists "
+                "(deleted or moved since the oracle was copied or sent). Nothing was made; "
+                "open the search where it is now.")
         self._store: Store = open_store(database, durability=durability)
         try:
             if warm is not None:  # (the search's own file: refused before it is written)

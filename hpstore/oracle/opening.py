@@ -13,7 +13,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from hpstore.errors import DatabaseError, MissingObjectiveError, ProjectMismatchError
+from hpstore.errors import (
+    DatabaseError,
+    MissingObjectiveError,
+    ProjectMismatchError,
+    ProjectRemovedError,
+)
 from hpstore.hyperparameters import HyperParameter, HyperParameters
 from hpstore.hyperparameters.base import numpy_scalar
 from hpstore.objective import (
@@ -75,6 +80,12 @@ class OpeningMixin:
         one new project at once agree on it."""
         with self._store.mutex():
             stored = None if overwrite else self._store.find_project(self.project_name)
+            if stored is None and getattr(self, "_copied", False):
+                raise ProjectRemovedError(
+                    f"The search this oracle is a copy of is gone: "
+                    f"{self._store.location} no longer holds the project "
+                    f"{self.project_name!r} (removed since the oracle was copied or sent). "
+                    "Nothing was made.")
             if stored is None:
                 if not self.project_name.isascii():
                     self._refuse_a_name_written_otherwise()
