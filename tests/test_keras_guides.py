@@ -216,3 +216,42 @@ def test_a_notebook_cell_run_again_with_overwrite_leaves_the_old_tuner_saying_wh
         first.get_best_models(1)
     assert "this oracle stopped writing" in str(caught.value)
     assert len(again.get_best_models(1)) == 1
+
+
+def test_best_models_read_as_another_tuner_replaces_the_project_say_so(tmp_path):
+    # overwrite=True elsewhere between reading the best trials and loading their
+    # checkpoints: the load failed on a FileNotFoundError from deep in Keras (or, had the
+    # new project's trial of that id saved its checkpoint, loaded it as this one's)
+    first = search(tuner_for(tmp_path, build, 1))
+    built = first.hypermodel.build
+
+    def build_then_replaced(hp):
+        model = built(hp)
+        search(tuner_for(tmp_path, build, 1, overwrite=True))  # (as another process would)
+        return model
+
+    first.hypermodel.build = build_then_replaced
+    with pytest.raises(hpstore.ProjectRemovedError):
+        first.get_best_models(1)
+
+
+def test_a_checkpoint_save_that_meets_a_replaced_project_says_so(tmp_path, capfd):
+    # another process's overwrite=True between the guard's look and the save: the save
+    # failed on a missing folder, a traceback from deep in Keras before the real cause
+    import shutil
+
+    import keras
+
+    class ReplacedNow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            shutil.rmtree(tmp_path / "p")
+            hpstore.RandomSearchOracle("val_accuracy", database=tmp_path / "p.db",
+                                       project_name="p", overwrite=True).close()
+
+    tuner = tuner_for(tmp_path, build, 1)
+    with pytest.raises(hpstore.ProjectRemovedError) as caught:
+        tuner.search(X, Y, epochs=1, validation_data=(X, Y), verbose=0,
+                     callbacks=[ReplacedNow()])
+    assert isinstance(caught.value.__context__, OSError)
+    printed = capfd.readouterr()
+    assert "FileNotFoundError" not in printed.out + printed.err, printed

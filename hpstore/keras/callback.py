@@ -62,12 +62,17 @@ class ScoredEpochsSaved(keras.callbacks.Callback):
     weights, and ``get_best_models()`` loaded the last epoch's, not those of the epoch the
     trial is scored on (a Hyperband trial promoted went on from them too). Whether one
     held it is kept on the checkpoint callback itself, which KerasTuner shares across a
-    trial's executions, as its best value.
+    trial's executions, as its best value. A save that fails because another process's
+    ``overwrite=True`` deleted the folder since the guard looked is said as that.
+
+    Raises (from ``fit``):
+        ProjectRemovedError: the save failed, and the project was removed or replaced.
     """
 
-    def __init__(self, saver: Any) -> None:
+    def __init__(self, saver: Any, project: Any) -> None:
         super().__init__()
         self.saver = saver
+        self.project = project
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
@@ -78,7 +83,11 @@ class ScoredEpochsSaved(keras.callbacks.Callback):
             self.saver.hpstore_scored_once = True
         elif getattr(self.saver, "hpstore_scored_once", False):
             return  # (not recorded either: see EpochRecorder)
-        self.saver.on_epoch_end(epoch, logs)
+        try:
+            self.saver.on_epoch_end(epoch, logs)
+        except OSError:
+            self.project.record()  # (replaced meanwhile: said so, the failed save chained)
+            raise
 
 
 class EpochRecorder(keras.callbacks.Callback):

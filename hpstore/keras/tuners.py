@@ -234,7 +234,8 @@ class Tuner(keras_tuner.Tuner):
         self._recorders.append(recorder)
         kwargs["callbacks"] = [
             ProjectGuard(self.oracle, trial.trial_id),
-            *(ScoredEpochsSaved(c) if isinstance(c, tuner_utils.SaveBestEpoch) else c
+            *(ScoredEpochsSaved(c, self.oracle.hpstore_oracle.project)
+              if isinstance(c, tuner_utils.SaveBestEpoch) else c
               for c in kwargs.get("callbacks") or []),
             recorder]
         # KerasTuner's steps (build, fit, the build config its model loading reads), with
@@ -488,6 +489,25 @@ class Tuner(keras_tuner.Tuner):
         # constructor does not say "Reloading Tuner from .../tuner0.json" for a project
         # imported from KerasTuner (whose file stays, and is not read)
         return os.path.join(self.project_dir, "hpstore-keeps-no-tuner-state")
+
+    def load_model(self, trial: Any) -> Any:
+        """KerasTuner's: the trial's model built and its checkpoint loaded, once the
+        project is known to be the one read. Another process's ``overwrite=True`` deletes
+        the folders and starts a project whose trials number from 0 again in them: a load
+        that met it failed on a missing file (FileNotFoundError), or took a checkpoint of
+        the new project's trial of the same id for this one's.
+
+        Raises:
+            ProjectRemovedError: the project was removed or replaced meanwhile.
+        """
+        project = self.oracle.hpstore_oracle.project
+        try:
+            model = super().load_model(trial)
+        except OSError:
+            project.record()  # (replaced meanwhile: said so, the missing file chained)
+            raise
+        project.record()
+        return model
 
     def save(self) -> None:
         """Nothing to do: the search file holds the whole search as it happens."""
