@@ -112,6 +112,31 @@ def test_executions_returning_other_metrics_are_averaged_over_all_of_them(tmp_pa
     assert {"only_in_1", "only_in_2"} <= set(trial.metrics.metrics)
 
 
+def test_executions_stopped_at_different_epochs_are_scored_where_all_are_averaged(tmp_path):
+    # executions_per_trial=2, the first stopped after its first epoch by a callback of the
+    # script's (EarlyStopping): past that epoch the curve averaged the second alone, whose
+    # value alone scored the trial
+    trainings = []
+
+    class Scores(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            trainings.append(self)
+
+        def on_epoch_end(self, epoch, logs=None):
+            first = trainings[0] is self
+            logs["score"] = 5.0 if epoch == 0 else 1.0
+            if first:
+                self.model.stop_training = True
+
+    tuner = kt.RandomSearch(build, objective=kt.Objective("score", "min"), max_trials=1,
+                            executions_per_trial=2, directory=str(tmp_path), project_name="p")
+    search(tuner, epochs=3, callbacks=[Scores()])
+    assert len(trainings) == 2
+    trial = tuner.oracle.get_trial("0")
+    assert [o.step for o in trial.metrics.get_history("score")] == [0, 1, 2]
+    assert (trial.score, trial.best_step) == (5.0, 0)
+
+
 def test_a_stopping_rule_stops_keras_training(tmp_path):
     """early_stopping= on a KerasTuner tuner: a trial whose validation loss leaves the
     bound stops training at once, and ends STOPPED, scored on the epochs it ran."""

@@ -117,6 +117,11 @@ class EpochRecorder(keras.callbacks.Callback):
         #: whether the search has told this trial to stop (its status became STOPPED)
         self.stopped = False
 
+    @property
+    def last(self) -> int | None:
+        """The last step recorded (None before any)."""
+        return self._last
+
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.phases += 1
         self._phase_begins = True

@@ -11,6 +11,7 @@ have nothing to do, and every process that opens the file shares the search.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 import warnings
@@ -194,6 +195,9 @@ class Oracle(keras_tuner.Oracle):
         self._reported_itself: set[str] = set()
         #: trial id -> the step of the result its run_trial returned, which scores it
         self._scored_on: dict[str, int] = {}
+        #: trial id -> the last step every execution of it reached, when they stopped at
+        #: different steps (see score_up_to)
+        self._scored_up_to: dict[str, int] = {}
         self._wait = IDLE_WAIT[0]
 
     # -- the hpstore oracle ----------------------------------------------------------------------
@@ -327,6 +331,13 @@ class Oracle(keras_tuner.Oracle):
         self._scored_on[key] = step
         return to_keras_trial(updated)
 
+    def score_up_to(self, trial_id: str, last: int) -> None:
+        """Score the running trial, as it ends, on the steps up to ``last`` only: those
+        every execution of it reached (``executions_per_trial`` > 1, one of them stopped
+        early by a callback of the script's, ``EarlyStopping``). Past it the curve averages
+        fewer executions, down to one, whose value alone scored the trial."""
+        self._scored_up_to[str(trial_id)] = int(last)
+
     def end_trial(self, trial: Any) -> None:
         """Record the end of a run of ``trial`` (a KerasTuner Trial): its status, message,
         and the values of the hyperparameters it declared while running. ``trial`` gets
@@ -335,9 +346,12 @@ class Oracle(keras_tuner.Oracle):
         inner = self.hpstore_oracle
         given = ours.status
         step = self._scored_on.pop(str(trial.trial_id), None)
+        up_to = self._scored_up_to.pop(str(trial.trial_id), None)
         scorer: Any = None
         if step is not None:  # scored on the result run_trial returned, not its best epoch
             scorer = functools.partial(_score_at_step, inner, step)
+        elif up_to is not None:  # on the steps every execution reached
+            scorer = functools.partial(_score_up_to_step, inner, up_to)
         if type(self).score_trial is not Oracle.score_trial:  # a subclass's own scoring
             scorer = functools.partial(self._score_as_keras_tuner, scorer or inner.score_trial)
         if scorer is not None:
@@ -496,6 +510,20 @@ def _score_at_step(oracle: hpstore.Oracle, step: int, trial: hpstore.Trial) -> N
         type(oracle).score_trial(oracle, trial)
         return
     trial.score, trial.best_step = at[0].mean(), step
+
+
+def _score_up_to_step(oracle: hpstore.Oracle, last: int, trial: hpstore.Trial) -> None:
+    """``trial``'s score: the best of its objective's values at steps up to ``last``, the
+    first of equals (else as the oracle scores)."""
+    name = oracle.objective.name
+    points = sorted((o.step, o.mean()) for o in (
+        trial.metrics.get_history(name) if trial.metrics.exists(name) else [])
+        if o.step <= last and not math.isnan(o.mean()))
+    if not points:
+        type(oracle).score_trial(oracle, trial)
+        return
+    pick = min if oracle.objective.direction == "min" else max
+    trial.best_step, trial.score = pick(points, key=lambda point: point[1])
 
 
 #: what KerasTuner keeps in a project's folder, and hpstore never writes

@@ -270,6 +270,13 @@ class Tuner(keras_tuner.Tuner):
             # is the trial's result, and what run_trial returns is not used
             return
         if self.oracle.reported(trial.trial_id):
+            lasts = [r.last for r in self._recorders]
+            if (len(lasts) > 1 and None not in lasts and len(set(lasts)) > 1
+                    and not any(r.stopped for r in self._recorders)):
+                # executions stopped at different steps (an EarlyStopping of the script's):
+                # scored where all of them are averaged, as KerasTuner's mean of each
+                # execution's best is of every execution (past it, one alone scored it)
+                self.oracle.score_up_to(trial.trial_id, min(x for x in lasts if x is not None))
             if results is None:
                 return  # its epochs are in the file, the objective with them
             if _histories(results) and all(r.phases <= 1 for r in self._recorders):
