@@ -170,3 +170,26 @@ def test_own_get_state_and_set_state_are_said_to_go_uncalled_as_the_class_is_wri
         class Plain(kt.RandomSearch):  # (nothing of its own: nothing said)
             def on_trial_end(self, trial):
                 super().on_trial_end(trial)
+
+
+def test_an_on_trial_end_that_does_not_call_super_still_ends_its_trial(tmp_path, capsys):
+    # KerasTuner's on_trial_end ends the trial: an override without super() left it
+    # running, the oracle handed the tuner its own trial back, and it ran forever
+    ran = []
+
+    class Forgetful(kt.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            ran.append(trial.trial_id)
+            if len(ran) > 6:
+                raise SystemExit(f"run again and again: {ran}")
+            return trial.hyperparameters.Float("x", -1.0, 1.0) ** 2
+
+        def on_trial_end(self, trial):
+            ran.append(f"end {trial.trial_id}")
+
+    tuner = Forgetful(objective=kt.Objective("score", "min"), max_trials=2, seed=1,
+                      directory=str(tmp_path), project_name="p")
+    tuner.search(verbose=0)
+    assert ran == ["0", "end 0", "1", "end 1"]
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 2
+    assert capsys.readouterr().out.count("did not call super().on_trial_end(trial)") == 1

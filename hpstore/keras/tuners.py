@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import os
 import traceback
 from typing import Any
@@ -138,6 +139,9 @@ class Tuner(keras_tuner.Tuner):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         say_state_hooks_go_uncalled(cls, "tuners")
+        own = vars(cls).get("on_trial_end")
+        if callable(own):
+            cls.on_trial_end = _ends_the_trial(own)  # type: ignore[method-assign]
 
     def __init__(self, oracle: Any, hypermodel: Any = None, max_model_size: int | None = None,
                  optimizer: Any = None, loss: Any = None, metrics: Any = None,
@@ -166,6 +170,7 @@ class Tuner(keras_tuner.Tuner):
         self.tuner_id = tuner_id
         #: the epoch recorders of the running trial, one per execution
         self._recorders: list[EpochRecorder] = []
+        self._unended: Any = None  # the trial run and not ended yet
         self._last_fit: Any = None  # what the last execution's fit returned
         #: the trials this search() handed back after a Ctrl-C, with their status as ended
         self._handed_back: list[tuple[str, str]] = []
@@ -392,6 +397,7 @@ class Tuner(keras_tuner.Tuner):
             self._handed_back.append((trial.trial_id, trial.status))
 
     def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
+        self._unended = trial  # (until on_trial_end ends it: see __init_subclass__)
         try:
             self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
             trial.status = TrialStatus.COMPLETED
@@ -454,6 +460,7 @@ class Tuner(keras_tuner.Tuner):
     def on_trial_end(self, trial: Any) -> None:
         # a Ctrl-C now would leave the trial RUNNING, its result unrecorded, and hand it
         # back to run again: it waits for the end to be written, then stops the search
+        self._unended = None
         with sigint_deferred():
             try:
                 super().on_trial_end(trial)
@@ -521,6 +528,27 @@ class Tuner(keras_tuner.Tuner):
 
     def reload(self) -> None:
         """Nothing to do: the oracle reads the search file as it is now."""
+
+
+def _ends_the_trial(own: Any) -> Any:
+    """A subclass's ``on_trial_end``, after which the trial is ended if it did not call
+    ``super().on_trial_end(trial)``, which ends it: the oracle then handed the tuner its
+    own running trial again, run after run, forever (as under KerasTuner)."""
+    @functools.wraps(own)
+    def on_trial_end(self: Tuner, trial: Any) -> None:
+        own(self, trial)
+        unended: Any = getattr(self, "_unended", None)
+        if unended is not None and unended is trial:
+            if not getattr(self, "_said_unended", False):  # (once a tuner)
+                self._said_unended = True
+                print_text(terminal_text(
+                    f"{type(self).__name__}.on_trial_end did not call super().on_trial_end("
+                    f"trial), which ends the trial: hpstore.keras ends it (trial "
+                    f"{trial.trial_id}, and each one after), where it would run again and "
+                    "again. Call it in your on_trial_end."), flush=True)
+            Tuner.on_trial_end(self, trial)
+
+    return on_trial_end
 
 
 def _validate_results(results: Any, oracle: Oracle, returned_by: str) -> None:
