@@ -188,6 +188,14 @@ def test_existing_project_needs_overwrite(imported, capsys):
     with pytest.raises(hpstore.ProjectRemovedError):
         old.create_trial("old-worker")
     old.close()
+    # a name of the same look, its accent written otherwise: refused, as an oracle refuses
+    # it (two projects that look the same everywhere, and split a search between scripts)
+    hpstore.RandomSearchOracle(database=db, project_name="cafe\u0301").close()
+    for more in ([], ["--overwrite"]):
+        code, _, err = run(capsys, FIXTURE, db, "--project", "caf\u00e9", *more)
+        assert code == 2 and "the same letters with other code points" in err
+    assert sorted(r[0] for r in sqlite3.connect(db).execute("SELECT name FROM projects")) == [
+        "cafe\u0301", "copy", PROJECT]
 
 
 def _truncate(d):

@@ -146,11 +146,18 @@ def test_a_finished_search_says_so_and_calls_kerastuners_hooks(tmp_path, capsys)
     called.clear()
     tuner().search(X, Y, epochs=1, validation_data=(X, Y))
     out = capsys.readouterr().out
-    assert out.startswith("This search is already finished: project 'p' holds 1 trial(s), "
-                          "for max_trials 1.") and "Best trial:" in out, out
+    assert ("The search is finished, and this process ran none of its trials: project 'p' "
+            "holds 1 trial(s). Raise tuner.oracle.max_trials") in out, out
+    assert "Best trial:" in out, out
     assert called == ["begin", "ask", "end"]
     search(tuner(), epochs=1)  # verbose=0: nothing said
     assert capsys.readouterr().out == ""
+    # finished by its oracle, with no max_trials (a grid run through): said too
+    search(TUNERS["grid"](str(tmp_path / "g")), epochs=1)
+    capsys.readouterr()
+    TUNERS["grid"](str(tmp_path / "g")).search(X, Y, epochs=1, validation_data=(X, Y))
+    assert ("The search is finished, and this process ran none of its trials: project 'p' "
+            "holds 4 trial(s). Give overwrite=True") in capsys.readouterr().out
 
 
 def test_a_kerastuner_state_file_left_in_the_project_is_not_said_to_be_reloaded(

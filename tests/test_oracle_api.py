@@ -438,6 +438,14 @@ def test_a_trial_of_another_project_is_not_ended_by_this_oracle(db):
     b.end_trial(pickle.loads(pickle.dumps(tb)))  # ended by its own oracle, a copy is
     assert b.get_trial(tb.trial_id).status == "COMPLETED"
     assert a.get_trial(ta.trial_id).status == "RUNNING"
+    # a copy of a trial of a project replaced since (overwrite=True): said so, where the
+    # message named the same project twice ("of the project 'a', not of ... 'a'")
+    sent = pickle.dumps(a.create_trial("v"))
+    again = open_oracle(db, project_name="a", overwrite=True)
+    again.create_trial("w")
+    with pytest.raises(ValueError, match="'a' as it was before it was replaced"):
+        again.end_trial(pickle.loads(sent))
+    again.close()
     a.close()
     b.close()
 

@@ -311,6 +311,12 @@ def test_a_project_named_with_the_same_letters_written_otherwise_is_found(tmp_pa
     with pytest.raises(hpstore.ProjectMismatchError, match=r"give project_name='cafe\\u0301'"):
         open_oracle(path, project_name="caf\u00e9")
     assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
+    # nor does a copy into a file holding the other spelling (with --overwrite too)
+    end_trials(open_oracle(str(tmp_path / "nfc.db"), project_name="caf\u00e9"), ["COMPLETED"])
+    for more in ([], ["--overwrite"]):
+        assert main(["copy", str(tmp_path / "nfc.db"), path, *more]) == 2
+        assert "the same letters with other code points" in capsys.readouterr().err
+    assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
     # a project name missing from a file of many is listed as every command lists them
     for n in range(25):
         open_oracle(path, project_name=f"p{n}").close()

@@ -99,7 +99,18 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         for name in names:
             dst.check_new(_new_project(name, states[name]), states[name])
         with dst.mutex():
-            held = {r.name for r in dst.projects()}
+            records = dst.projects()
+            held = {r.name for r in records}
+            for name in names:
+                alike = project_named(records, name)
+                if alike is not None and alike.name != name:
+                    # (two projects of one look: the split an oracle refuses to make)
+                    raise HpStoreError(
+                        f"{shown(target)} holds the project {alike.name!r}, written "
+                        f"{alike.name!a}; {name!r} is copied as written, {name!a}: the same "
+                        "letters with other code points, and two projects of that name "
+                        "would look the same everywhere. Nothing was copied; copy into "
+                        "another DST, or remove one of them first.")
             clash = [n for n in names if n in held]
             if clash and not overwrite:
                 raise HpStoreError(

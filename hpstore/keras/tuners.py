@@ -320,11 +320,15 @@ class Tuner(keras_tuner.Tuner):
         self._handed_back = []
         if getattr(self, "_discover_at_search", False):
             self._populate_initial_space(now=True)  # (raises before any trial runs)
-        self._say_if_finished(fit_kwargs.get("verbose", getattr(self.oracle, "verbose", 1)))
+        self._ran_here = 0
         search_started(self)
         with terminated_as_ctrl_c():
             try:
-                return super().search(*fit_args, **fit_kwargs)
+                done = super().search(*fit_args, **fit_kwargs)
+                if not self._ran_here:
+                    self._say_finished(
+                        fit_kwargs.get("verbose", getattr(self.oracle, "verbose", 1)))
+                return done
             except KeyboardInterrupt:
                 self._interrupted()
                 raise
@@ -341,23 +345,22 @@ class Tuner(keras_tuner.Tuner):
             finally:
                 search_ended(self)
 
-    def _say_if_finished(self, verbose: Any) -> None:
-        """A search with nothing left to run says so, with its best trial, as
-        ``hpstore.Tuner``'s does (KerasTuner says "Reloading Tuner from ..." as a tuner is
-        made on a search it finds, from a file hpstore keeps no copy of). Without a word, a
-        script run again returned at once with results that read as its own run's.
-        KerasTuner's hooks are called after it all the same, as there."""
+    def _say_finished(self, verbose: Any) -> None:
+        """After a search() that ran no trial (its oracle had none left for it: the search
+        was finished, by max_trials or by its oracle, or the last trials ran elsewhere), say
+        so, with the best trial, as ``hpstore.Tuner``'s does (KerasTuner says "Reloading
+        Tuner from ..." as a tuner is made on a search it finds, from a file hpstore keeps
+        no copy of). Without a word, a script run again returned at once with results that
+        read as its own run's."""
         if isinstance(verbose, (int, float)) and verbose < 1:
             return
         inner = self.oracle.hpstore_oracle
-        if (inner.remaining_trials() != 0 or inner.project.running()
-                or inner.project.creation_facts().queued):
-            return
+        more = ("Raise tuner.oracle.max_trials to run more, or give" if
+                inner.remaining_trials() == 0 else "Give")
         print_text(terminal_text(
-            f"This search is already finished: project {inner.project_name!r} holds "
-            f"{inner.project.count()} trial(s), for max_trials {inner.max_trials}. Raise "
-            "tuner.oracle.max_trials to run more, or give overwrite=True (in one process) "
-            "to start it afresh."), flush=True)
+            f"The search is finished, and this process ran none of its trials: project "
+            f"{inner.project_name!r} holds {inner.project.count()} trial(s). {more} "
+            "overwrite=True (in one process) to start it afresh."), flush=True)
         best = inner.get_best_trials(1)
         if best and best[0].status == TrialStatus.COMPLETED:
             print_text("Best trial:")
@@ -398,6 +401,7 @@ class Tuner(keras_tuner.Tuner):
 
     def _try_run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
         self._unended = trial  # (until on_trial_end ends it: see __init_subclass__)
+        self._ran_here = getattr(self, "_ran_here", 0) + 1
         try:
             self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
             trial.status = TrialStatus.COMPLETED

@@ -111,6 +111,12 @@ class EndingMixin:
             status = TrialStatus.COMPLETED
         owner = getattr(trial, "project_of", None)
         if owner is not None and owner != (self._project.project_id, self._project.name):
+            if owner[1] == self._project.name:  # (the name's project made afresh since)
+                raise ValueError(
+                    f"end_trial: trial {trial.trial_id!r} is a trial of the project "
+                    f"{owner[1]!r} as it was before it was replaced (overwrite=True), not of "
+                    "the one this oracle opened. Nothing was recorded; "
+                    "its search is gone.")
             raise ValueError(
                 f"end_trial: trial {trial.trial_id!r} is a trial of the project "
                 f"{owner[1]!r}, not of this oracle's {self._project.name!r}. Nothing was "

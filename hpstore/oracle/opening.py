@@ -106,7 +106,10 @@ class OpeningMixin:
         """A new project whose name is another's letters written with other code points
         ("é" as one character, or as "e" and a combining accent: names copied from a macOS
         file name) would look the same everywhere, and split a search in two between
-        scripts that spell it apart: refused. (Names in ASCII are written one way only.)
+        scripts that spell it apart: refused. (Looked for when the name given is not all
+        ASCII: an ASCII name is written one way only, and the stored names that read as
+        one, a Kelvin sign for a K, are too rare to read every project's name for at each
+        new project's start.)
 
         Raises:
             ProjectMismatchError: such a project is stored.
