@@ -63,6 +63,14 @@ def _its_end_is_lost(a: RandomSearchOracle, trial: Any, b: RandomSearchOracle, u
     _check_b_untouched_then_completes(b, u)
 
 
+def _reported(where: str) -> tuple[RandomSearchOracle, Any]:
+    """A, and its trial with one value reported."""
+    a = _oracle(where)
+    t = a.create_trial("A")
+    a.update_trial(t.trial_id, {"loss": 3.0})
+    return a, t
+
+
 def _check_b_untouched_then_completes(b: RandomSearchOracle, u: Any) -> None:
     """B's trial holds only what B gave it, and B ends it as usual."""
     record = b.project.trial(u.trial_id)
@@ -106,9 +114,7 @@ def test_lost_trial_whose_id_was_taken_again_is_lost(engine, tmp_path, stopping)
 def test_lost_trial_ended_without_a_report_since(engine, tmp_path):
     """The end alone (the values the worker kept are checked as they are written)."""
     where = location(engine, tmp_path)
-    a = _oracle(where)
-    t = a.create_trial("A")
-    a.update_trial(t.trial_id, {"loss": 3.0})
+    a, t = _reported(where)
     _lose(where, t.trial_id)
     _its_end_is_lost(a, t, *_another_takes_its_id(where))
 
@@ -141,9 +147,7 @@ def test_a_trial_ended_stopped_then_lost_runs_anew_in_the_same_worker(engine, tm
     # end of it was refused in the worker ("is STOPPED and its worker has ended it"), the
     # trial left RUNNING; its Tuner took it again and again, the other workers waited on it.
     where = location(engine, tmp_path)
-    a = _oracle(where)
-    t = a.create_trial("A")
-    a.update_trial(t.trial_id, {"loss": 3.0})
+    a, t = _reported(where)
     t.status = "STOPPED"
     a.end_trial(t)
     with pytest.raises(TrialNotRunningError, match="its worker has ended it"):
