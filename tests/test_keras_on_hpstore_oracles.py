@@ -108,3 +108,39 @@ def test_an_open_hpstore_oracle_does_not_run_over_kerastuners_own_search(tmp_pat
         Squares(oracle=oracle, directory=str(tmp_path))
     assert os.listdir(folder) == ["oracle.json"]
     oracle.close()
+
+
+_HOLDS_A_TRIAL = """
+import sys
+import hpstore
+hp = hpstore.HyperParameters()
+hp.Int("u", 1, 4)
+oracle = hpstore.RandomSearchOracle(objective="loss", max_trials=1, database=sys.argv[1],
+                                    hyperparameters=hp)
+print(oracle.create_trial("held").trial_id, flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_a_worker_with_nothing_to_start_says_which_trials_it_waits_for(tmp_path, capsys):
+    # it asked again and again in silence, for as long as another worker (frozen, say)
+    # held the last trial; hpstore.Tuner says it
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "s.db")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDS_A_TRIAL, path],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = holder.stdout.readline().strip()
+        oracle = kt.Oracle(hpstore.RandomSearchOracle(objective="loss", database=path))
+        assert oracle.create_trial("waiting").status == "IDLE"
+        assert capsys.readouterr().out == (
+            f"Nothing to start for now; waiting for trial(s) {held} (held) running in "
+            "other processes.\n")
+        assert oracle.create_trial("waiting").status == "IDLE"
+        assert capsys.readouterr().out == ""  # (said once, until what it waits for changes)
+        oracle.hpstore_oracle.close()
+    finally:
+        holder.stdin.close()
+        holder.wait(60)

@@ -36,7 +36,7 @@ from hpstore.keras._convert import (
 )
 from hpstore.objective import create_objective
 from hpstore.oracle.opening import check_bool, check_int
-from hpstore.rendering import print_text
+from hpstore.rendering import print_text, terminal_text
 from hpstore.store import shown
 from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
@@ -199,6 +199,8 @@ class Oracle(keras_tuner.Oracle):
         #: different steps (see score_up_to)
         self._scored_up_to: dict[str, int] = {}
         self._wait = IDLE_WAIT[0]
+        #: the other processes' trials last said to be waited for
+        self._waiting_for: list[str] = []
 
     # -- the hpstore oracle ----------------------------------------------------------------------
     @property
@@ -274,12 +276,22 @@ class Oracle(keras_tuner.Oracle):
             oracle.end_trial(trial)
             trial = oracle.create_trial(tuner_id)
         self.tuner_ids.add(tuner_id)
-        if trial.status == TrialStatus.STOPPED and oracle.running_elsewhere():
+        elsewhere = oracle.running_elsewhere() if trial.status == TrialStatus.STOPPED else []
+        if elsewhere:
             # No trial is left to start, but other processes still run some. Keep asking
             # until they end, so that search() returns on a finished search (its best
             # models are the best of all) and a trial whose worker dies meanwhile is
-            # taken over here.
+            # taken over here; said as hpstore.Tuner says it (a worker waiting on a frozen
+            # one's trial was silent for as long as it waited).
             trial.status = TrialStatus.IDLE
+            others = [f"{t.trial_id} ({t.tuner_id})" for t in elsewhere]
+            verbose = self._display.verbose
+            if others != self._waiting_for and not (
+                    isinstance(verbose, (int, float)) and verbose < 1):
+                print_text(terminal_text(
+                    f"Nothing to start for now; waiting for trial(s) {', '.join(others)} "
+                    "running in other processes."), flush=True)
+            self._waiting_for = others
         if trial.status == TrialStatus.IDLE:
             # Other workers' trials must end first; KerasTuner's loop would ask again at
             # once, so wait a little here, longer each time.
@@ -287,6 +299,7 @@ class Oracle(keras_tuner.Oracle):
             self._wait = min(self._wait * 2, IDLE_WAIT[1])
         else:
             self._wait = IDLE_WAIT[0]
+            self._waiting_for = []
         theirs = to_keras_trial(trial)
         if trial.status == TrialStatus.RUNNING:
             self._display.on_trial_begin(theirs)
