@@ -16,9 +16,12 @@ class NotJSONSerializableError(HpStoreError, ValueError):
     """A value that has to be stored cannot be represented in JSON."""
 
 
-class InvalidMetricError(HpStoreError, TypeError):
+class InvalidMetricError(HpStoreError, TypeError, ValueError):
     """A metric name is not a string (or is the name of the combined value of several
-    objectives), or a metric value is not a real number."""
+    objectives), or a metric value is not a real number.
+
+    A ``TypeError`` and a ``ValueError``: KerasTuner raises the one or the other for these
+    (``float()`` of a list, of ``"n/a"``), and code written for it catches either."""
 
 
 class MissingObjectiveError(HpStoreError, ValueError):

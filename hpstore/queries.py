@@ -70,7 +70,14 @@ def project_named(records: Sequence[ProjectRecord], name: str) -> ProjectRecord 
     """The project of that name among ``records``: written as stored, else the only one
     whose name is the same letters written otherwise ("é" typed as one character, stored
     as "e" and a combining accent, a name copied from a macOS file name, or the other
-    way); None when there is none."""
+    way); None when there is none.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"A project's name must be a string, received {name!r} "
+                        f"({type(name).__name__}).")
     for record in records:
         if record.name == name:
             return record

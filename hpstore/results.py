@@ -123,8 +123,8 @@ def to_metrics(results: Any, objective: Objective) -> dict[str, float]:
     here as it is there; numpy and torch scalars become floats.
 
     Raises:
-        InvalidMetricError (a TypeError): a metric name that is not a string, or a value
-            that is not one real number.
+        InvalidMetricError (a TypeError and a ValueError): a metric name that is not a
+            string, or a value that is not one real number.
     """
     results = best_epoch_of(results, objective)
     if isinstance(results, (list, tuple)):

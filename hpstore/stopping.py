@@ -115,10 +115,17 @@ class StoppingRule:
         return f"{type(self).__name__}({args})"
 
 
+#: the largest step a report can be at (a 64-bit integer, as the store holds it)
+_MAX_STEP = 2**63 - 1
+
+
 def _check_int(name: str, value: Any, low: int) -> int:
+    # (bounded above too: a step past 64 bits no report reaches, and a power of one to
+    # compute at every report, inside the write transaction, ran for minutes)
     if isinstance(value, bool) or not (isinstance(value, int) or numpy_scalar(value, "integer")) \
-            or value < low:
-        raise ValueError(f"`{name}` must be an int of at least {low}, received {value!r}.")
+            or not low <= value <= _MAX_STEP:
+        raise ValueError(f"`{name}` must be an int of at least {low} and at most 2**63 - 1 "
+                         f"(64 bits, as steps are), received {value!r}.")
     return int(value)
 
 
@@ -126,7 +133,11 @@ def _check_number(name: str, value: Any, *, optional: bool = False) -> float | N
     if value is None and optional:
         return None
     number = isinstance(value, (int, float)) or numpy_scalar(value, "number")
-    if isinstance(value, bool) or not number or not math.isfinite(float(value)):
+    try:  # (an int past a float's range: not finite as a float either)
+        finite = number and math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if isinstance(value, bool) or not finite:
         # (an infinite bound has no JSON form to be stored with the search; leaving the
         # bound out says the same)
         raise ValueError(f"`{name}` must be a finite number"
@@ -255,6 +266,16 @@ class SuccessiveHalving(StoppingRule):
         self.reduction_factor = _check_int("reduction_factor", reduction_factor, 2)
         self.min_early_stopping_rate = _check_int("min_early_stopping_rate",
                                                   min_early_stopping_rate, 0)
+        step = self.min_resource  # (multiplied out, never raised to a power of millions)
+        for _ in range(self.min_early_stopping_rate):
+            step *= self.reduction_factor
+            if step > _MAX_STEP:
+                raise ValueError(
+                    f"The first rung, at min_resource * reduction_factor ** "
+                    f"min_early_stopping_rate = {self.min_resource} * "
+                    f"{self.reduction_factor} ** {self.min_early_stopping_rate}, is past any "
+                    "step a report can be at (2**63 - 1); give a smaller "
+                    "min_early_stopping_rate.")
 
     def _config(self) -> Mapping[str, Any]:
         return {"min_resource": self.min_resource, "reduction_factor": self.reduction_factor,

@@ -49,8 +49,9 @@ def check_metric(name: Any, value: Any) -> float:
     """Validate one reported metric and return its value as a float.
 
     Raises:
-        InvalidMetricError (a TypeError): the name is not a non-empty string, or the
-            value is not a real number (bools, strings, None and complex are refused).
+        InvalidMetricError (a TypeError and a ValueError): the name is not a non-empty
+            string, or the value is not a real number (bools, strings, None and complex are
+            refused).
     """
     if not isinstance(name, str) or not name:
         raise InvalidMetricError(

@@ -193,7 +193,8 @@ class Tuner(ResultsMixin):
 
     @tuner_id.setter
     def tuner_id(self, value: str | None) -> None:
-        self._tuner_id = value or None
+        # the constructor's check (TypeError): `tuner.tuner_id = 7` failed at search()
+        self._tuner_id = check_tuner_id(value) or None
 
     @property
     def project_name(self) -> str:

@@ -499,6 +499,40 @@ def test_open_database_names_what_it_was_given(tmp_path):
         hpstore.open_database("postgresql://nope:1/x")
     with pytest.raises(ValueError, match="lone surrogate"):
         hpstore.open_database("s\ud800.db")
+    # as every store refuses them: a NUL (a bare "embedded null byte"), SQLAlchemy's
+    # spelling ("sqlite:/...s.db does not exist", of a file that does), :memory:
+    with pytest.raises(ValueError, match="must be the path of a search file"):
+        hpstore.open_database("a\x00b.db")
+    with pytest.raises(ValueError, match=r"give its path itself: database='/"):
+        hpstore.open_database(f"sqlite:///{path}")
+    with pytest.raises(hpstore.HpStoreError, match="in-memory search lives in the process"):
+        hpstore.open_database(":memory:")
+
+
+def test_arguments_of_the_wrong_kind_are_named_not_passed_on(db):
+    # an oracle state's key that is no name reached SQLite, and came back as a
+    # DatabaseError blaming the file; a project name that is no string, a bare TypeError
+    # from unicodedata; a metric of "n/a" was no ValueError, where KerasTuner's is
+    oracle = open_oracle(db, max_trials=3)
+    for key in (["k"], None, "", 5):
+        with pytest.raises(TypeError, match="state's key must be a non-empty string"):
+            oracle.get_state_value(key)
+        with pytest.raises(TypeError, match="state's key must be a non-empty string"):
+            oracle.set_state_value(key, 1)
+    trial = oracle.create_trial("w")
+    with pytest.raises(ValueError, match="n/a"):  # (an InvalidMetricError, and a TypeError)
+        oracle.update_trial(trial.trial_id, {"loss": "n/a"})
+    with pytest.raises(TypeError, match="n/a"):
+        oracle.update_trial(trial.trial_id, {"loss": "n/a"})
+    oracle.close()
+    for call in (lambda: hpstore.Oracle.attach(db, 5), lambda: hpstore.trials_dataframe(db, 5)):
+        with pytest.raises(TypeError, match="A project's name must be a string, received 5"):
+            call()
+    tuner = hpstore.Tuner(open_oracle(db), run_trial=lambda t: 1.0)
+    tuner.tuner_id = 7  # (taken as its digits, as the constructor takes it)
+    assert tuner.tuner_id == "7"
+    with pytest.raises(TypeError, match="tuner_id"):
+        tuner.tuner_id = ["w"]
 
 
 def test_wrong_arguments_to_the_smaller_calls_say_what_they_take(db):

@@ -223,10 +223,21 @@ def test_threshold():
     (lambda: Threshold(lower="1"), "lower"),
     (lambda: Threshold(upper=float("inf")), "upper"),  # (accepted, then no JSON to store)
     (lambda: Patience(min_delta=float("inf")), "min_delta"),
+    # past 64 bits, or past any step: SuccessiveHalving(min_early_stopping_rate=2**40)
+    # computed a power of millions of digits at each report, holding the write lock
+    (lambda: SuccessiveHalving(min_early_stopping_rate=2**40), "min_early_stopping_rate"),
+    (lambda: SuccessiveHalving(min_early_stopping_rate=40), "first rung"),
+    (lambda: SuccessiveHalving(min_resource=2**70), "min_resource"),
+    (lambda: MedianStopping(interval_steps=2**70), "interval_steps"),
+    # an int past a float's range: a bare OverflowError
+    (lambda: PercentileStopping(10**400), "percentile"),
+    (lambda: Threshold(lower=10**400), "lower"),
+    (lambda: Patience(min_delta=10**400), "min_delta"),
 ])
 def test_bad_arguments_are_named(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+    SuccessiveHalving(reduction_factor=2, min_early_stopping_rate=62)  # (the last that fits)
 
 
 @pytest.mark.parametrize("rule", [

@@ -504,7 +504,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
         Raises:
             MissingObjectiveError (a ValueError): an objective metric is missing from
                 ``metrics`` (nothing of them is recorded).
-            InvalidMetricError (a TypeError): a name is not a string or a value not a number.
+            InvalidMetricError (a TypeError and a ValueError): a name is not a string or a
+                value not a number.
             TypeError: ``step`` is not a whole number (ValueError: beyond 64 bits).
             TrialNotFoundError (a KeyError): no such trial; TrialLostError (one of them):
                 the trial this process was running was lost with the server's last commits.

@@ -61,6 +61,14 @@ class DecisionContext:
     fresh_values: dict[str, Any] | None = None
 
 
+def _check_state_key(key: Any) -> None:
+    """Refuse a state key that is no name: a list or None reached SQLite, and came back
+    as a DatabaseError ("SQLite failed on FILE"), the store blamed for an argument."""
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"An oracle state's key must be a non-empty string (a name of your "
+                        f"own, such as 'generation'), received {key!r}.")
+
+
 def format_id(number: int, max_trials: int | None) -> str:
     # KerasTuner's width: the digits of max_trials; len("None") = 4 without a limit.
     return f"{number:0{len(str(max_trials))}d}"
@@ -330,7 +338,12 @@ class DecidingMixin:
         return context
 
     def get_state_value(self, key: str, default: Any = None) -> Any:
-        """A value the algorithm stored under ``key`` (this decision's pending one first)."""
+        """A value the algorithm stored under ``key`` (this decision's pending one first).
+
+        Raises:
+            TypeError: ``key`` is not a non-empty string.
+        """
+        _check_state_key(key)
         pending = getattr(self._local, "decision", None)
         if pending is not None and key in pending.state:
             return pending.state[key]
@@ -354,8 +367,10 @@ class DecidingMixin:
         transaction (not at all when ``populate_space`` was called directly).
 
         Raises:
+            TypeError: ``key`` is not a non-empty string.
             NotJSONSerializableError: the value has no JSON form.
         """
+        _check_state_key(key)
         value = to_jsonable(value, what=f"Oracle state {key!r}")
         pending = getattr(self._local, "decision", None)
         if pending is not None:

@@ -320,7 +320,7 @@ class SteeringMixin:
             ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
             MissingObjectiveError (a ValueError): an objective metric missing (COMPLETED).
             ValueError: a status other than COMPLETED, FAILED or STOPPED.
-            InvalidMetricError (a TypeError): a metric that is not a number.
+            InvalidMetricError (a TypeError and a ValueError): a metric that is not a number.
             TypeError: a ``step`` that is not an integer (numpy's are); ValueError: one
                 beyond 64 bits.
         """

@@ -166,12 +166,15 @@ def open_database(path: str | os.PathLike[str]) -> Any:
 
     Raises:
         TypeError: ``path`` is not a path (None, a number).
-        ValueError: an empty path.
+        ValueError: an empty or blank path, one holding a NUL, or a URL of another kind
+            (SQLAlchemy's ``sqlite:///search.db``: give the path itself).
         HpStoreError: a PostgreSQL URL (read it with ``hpstore.trials_dataframe`` or
-            ``hpstore sql``).
+            ``hpstore sql``), or ``:memory:``.
         DatabaseError, NotAnHpstoreFileError: as :func:`connect_readonly`.
     """
     import sqlite_utils
+
+    from hpstore.store import check_database
 
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -185,6 +188,13 @@ def open_database(path: str | os.PathLike[str]) -> Any:
         raise HpStoreError("open_database reads a search file (SQLite); read a search on "
                            "PostgreSQL with hpstore.trials_dataframe(URL), `hpstore sql URL`, "
                            "or any PostgreSQL client.")
+    if text == ":memory:":
+        raise HpStoreError("An in-memory search lives in the process that made it; there is "
+                           "no file to open. Give the Oracle a database= path to read it "
+                           "from elsewhere.")
+    # (a NUL, a blank path, SQLAlchemy's sqlite:///: refused as every store refuses them;
+    # "sqlite:///x.db" was "sqlite:/x.db does not exist")
+    check_database(text)
     try:
         os.fsencode(text)
     except UnicodeEncodeError as exc:  # (bytes a file name may hold come as \udc80-\udcff)
