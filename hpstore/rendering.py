@@ -429,34 +429,52 @@ def show_values(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={show_value(v)}" for k, v in values.items()) or "(none)"
 
 
+def _space_value(value: Any) -> str:
+    """A value in a space's description: as :func:`show_value`, but a text that reads
+    as a number, None, a bool or nothing quoted (a Choice of "1", "2" was shown as the
+    numbers 1, 2, its conditions alike)."""
+    if isinstance(value, str) and (value.strip() != value or not value or value in (
+            "None", "True", "False") or _reads_as_a_number(value)):
+        return repr(value)
+    return show_value(value)
+
+
+def _reads_as_a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def describe_hyperparameter(class_name: str, config: Mapping[str, Any]) -> str:
     """What a hyperparameter ranges over: ``1e-05 .. 0.1 (log)``, ``a, b, c`` or ``3``."""
     default = config.get("default")
     if class_name in ("Int", "Float"):
         lo, hi = config.get("min_value"), config.get("max_value")
-        text = f"{show_value(lo)} .. {show_value(hi)}"
+        text = f"{_space_value(lo)} .. {_space_value(hi)}"
         if config.get("step") is not None and not (class_name == "Int" and
                                                     config["step"] == 1):
-            text += f" step {show_value(config['step'])}"
+            text += f" step {_space_value(config['step'])}"
         if config.get("sampling") not in (None, "linear"):
             text += f" ({config['sampling']})"
         if default is not None and default != lo:
-            text += f", default {show_value(default)}"
+            text += f", default {_space_value(default)}"
         return text
     if class_name == "Choice":
         values = list(config.get("values") or [])
-        text = ", ".join(show_value(v) for v in values[:SHOWN_CHOICES])
+        text = ", ".join(_space_value(v) for v in values[:SHOWN_CHOICES])
         if len(values) > SHOWN_CHOICES:  # (a Choice of 20,000 ids: one line of them)
             text += f", ... ({len(values):,} values)"
         if values and default is not None and default != values[0]:
-            text += f"; default {show_value(default)}"
+            text += f"; default {_space_value(default)}"
         return text
     if class_name == "Boolean":
-        return f"True, False; default {show_value(bool(default))}"
+        return f"True, False; default {_space_value(bool(default))}"
     if class_name == "Fixed":
-        return show_value(config.get("value"))
+        return _space_value(config.get("value"))
     rest = {k: v for k, v in config.items() if k not in ("name", "conditions")}
-    return ", ".join(f"{k}={show_value(v)}" for k, v in rest.items())
+    return ", ".join(f"{k}={_space_value(v)}" for k, v in rest.items())
 
 
 def describe_conditions(conditions: Any) -> str:
@@ -465,7 +483,7 @@ def describe_conditions(conditions: Any) -> str:
     for cond in conditions if isinstance(conditions, list) else []:
         inner = cond.get("config", {}) if isinstance(cond, Mapping) else {}
         values = inner.get("values", [])
-        listed = ", ".join(show_value(v) for v in (values if isinstance(values, list)
+        listed = ", ".join(_space_value(v) for v in (values if isinstance(values, list)
                                                     else [values]))
         parts.append(f"when {inner.get('name')} in [{listed}]")
     return " and ".join(parts)

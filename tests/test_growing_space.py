@@ -110,6 +110,34 @@ def test_grid_runs_each_combination_declared_in_trials_once(tmp_path, declare, w
     assert stored == set(ran)
 
 
+def parent_declared_again(hp):
+    """``depth`` declared under each value of ``kind`` (the second once a trial takes it,
+    so stored after ``extra``, a child of ``depth``)."""
+    if hp.Choice("kind", ["x", "y"]) == "x":
+        with hp.conditional_scope("kind", ["x"]):
+            depth = hp.Int("depth", 1, 3)
+    else:
+        with hp.conditional_scope("kind", ["y"]):
+            depth = hp.Int("depth", 3, 4)
+    with hp.conditional_scope("depth", [3]):
+        if depth == 3:
+            hp.Choice("extra", ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("cls", [hpstore.GridSearchOracle, hpstore.RandomSearchOracle,
+                                 hpstore.BayesianOptimizationOracle])
+def test_a_child_stored_before_its_parents_later_declaration_is_tuned(tmp_path, cls):
+    # The draw, the grid and the Bayesian encoding settled conditions in one pass in the
+    # stored order: `extra` came before depth's declaration under kind="y", which they
+    # took as not set yet, so extra was never drawn there: 94 of 100 random trials ran
+    # {kind: y, depth: 3, extra: a} (its default), and the grid never tried b or c
+    oracle = cls("loss", max_trials=100, seed=2, database=str(tmp_path / "s.db"))
+    ran = _drive(oracle, parent_declared_again)
+    kinds = [(("depth", d), ("kind", "x")) for d in (1, 2)] + [(("depth", 4), ("kind", "y"))]
+    threes = [(("depth", 3), ("extra", e), ("kind", k)) for k in "xy" for e in "abc"]
+    assert sorted(ran) == sorted(kinds + threes)
+
+
 @pytest.mark.parametrize("cls", [hpstore.RandomSearchOracle,
                                  hpstore.BayesianOptimizationOracle])
 def test_a_branch_declared_in_the_trial_is_tuned(tmp_path, cls):

@@ -599,3 +599,18 @@ def test_show_sums_up_a_trial_of_many_steps_and_prints_every_one_when_asked(tmp_
     code, out, _ = run(capsys, "show", path, trial.trial_id, "--all-steps")
     assert code == 0 and "Metrics (mean per step):" in out
     assert sum(line.startswith("1    ") for line in out.splitlines()) == 1400
+
+
+def test_a_choice_of_texts_that_read_as_numbers_is_shown_quoted(tmp_path, capsys):
+    # summary showed Choice "1", "2" as the numbers 1, 2, and "when s in [2]"
+    path = str(tmp_path / "texts.db")
+    hp = hpstore.HyperParameters()
+    hp.Choice("s", ["1", "2", "None", "plain"])
+    with hp.conditional_scope("s", ["2"]):
+        hp.Choice("n", [1, 2])
+    hpstore.RandomSearchOracle("loss", max_trials=2, hyperparameters=hp,
+                               database=path).close()
+    code, out, _ = run(capsys, "summary", path)
+    assert code == 0
+    assert "'1', '2', 'None', plain" in out and "when s in ['2']" in out, out
+    assert "1, 2" in out  # (n's numbers, bare)

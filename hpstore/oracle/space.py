@@ -15,6 +15,37 @@ from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
 
 
+def parents_first(items: list[Any]) -> list[Any]:
+    """The stored space's entries (``{"class_name", "config"}``), each after every entry
+    of a name its conditions test, the stored order kept otherwise (nearly every space
+    is so already, and is returned as it is).
+
+    A name declared again under another branch that a later build found is stored after
+    the children that test it (``depth`` for ``kind="y"`` after ``extra``, a child of
+    ``depth``): the random draw, the grid and the Bayesian encoding, which settle the
+    conditions in one pass in this order, took that parent as not set yet and the child
+    as inactive, so a model ran again and again with the child at its default, never
+    tuned. (Conditions in a circle keep their stored order.)
+    """
+    at: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        at.setdefault(str(item["config"].get("name")), []).append(index)
+    needs = [{j for condition in item["config"].get("conditions") or []
+              for j in at.get(str(condition.get("config", {}).get("name")), ()) if j != index}
+             for index, item in enumerate(items)]
+    if all(all(j < index for j in need) for index, need in enumerate(needs)):
+        return items
+    placed: list[int] = []
+    done: set[int] = set()
+    waiting = list(range(len(items)))
+    while waiting:
+        index = next((i for i in waiting if needs[i] <= done), waiting[0])
+        placed.append(index)
+        done.add(index)
+        waiting.remove(index)
+    return [items[i] for i in placed]
+
+
 class SpaceMixin:
     """The space of :class:`hpstore.Oracle`."""
 
@@ -50,7 +81,8 @@ class SpaceMixin:
                 self._settings_may_have_changed()
             version, items = self._project.space()
             self._space = from_file(HyperParameters.from_config,
-                                    {"space": items, "values": {}}, "hyperparameters.config")
+                                    {"space": parents_first(items), "values": {}},
+                                    "hyperparameters.config")
             self._space_version = version
             self._space_held = len(self._space._space)
 
