@@ -309,7 +309,8 @@ class Oracle(OpeningMixin, SpaceMixin, DecidingMixin, EndingMixin, SteeringMixin
             from hpstore.oracle.warm import check_warm_source
 
             warm = check_warm_source(warm_start_from, project_name)
-        if self._copied and isinstance(database, str) and not os.path.exists(database):
+        if (copying is not None and self._copied and copying[1] is not None
+                and not os.path.exists(copying[1])):  # (a file's copy: a URL's names none)
             # (else the copy made a new, empty search there, and a process of a pool ran
             # a fresh search into it)
             raise ProjectRemovedError(
