@@ -175,9 +175,25 @@ def events_since(project: ProjectStore, after: int, *, with_starts: bool = False
     """Status changes after entry ``after`` of the status log (starts of runs left out
     unless asked for), each with its trial's current score and values. A trial retired or
     restored keeps its status: that entry of the log is not a change here."""
-    changes = [t for t in project.transitions(after=after)
-               if (with_starts or t.to_status != TrialStatus.RUNNING)
-               and t.from_status != t.to_status]
+    return events_of(project, status_changes(project, after), with_starts=with_starts)
+
+
+def status_changes(project: ProjectStore, after: int) -> list[Transition]:
+    """The entries of the status log after ``after`` that change a trial's status (a
+    retirement, which keeps it, left out)."""
+    return [t for t in project.transitions(after=after) if t.from_status != t.to_status]
+
+
+def done_change(changes: Sequence[Transition]) -> int:
+    """How many more trials ended for good after ``changes`` than before them."""
+    return sum((t.to_status in DONE) - (t.from_status in DONE) for t in changes)
+
+
+def events_of(project: ProjectStore, changes: Sequence[Transition], *,
+              with_starts: bool = False) -> list[Event]:
+    """``changes`` (see :func:`status_changes`) as events, starts of runs left out unless
+    asked for."""
+    changes = [t for t in changes if with_starts or t.to_status != TrialStatus.RUNNING]
     trials = project.trials_by_id([t.trial_id for t in changes])
     events = []
     for change in changes:
