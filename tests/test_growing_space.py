@@ -332,3 +332,16 @@ def test_every_combination_helper_matches_a_hand_count():
     assert len(_every_combination(flag_children)) == 6
     assert len(_every_combination(two_children)) == 10
     assert len(_every_combination(nested)) == 3 + 1 + 3
+
+
+def test_a_stored_space_that_cannot_be_ordered_is_left_for_its_check_to_name():
+    # (a condition that is no object: an AttributeError out of the ordering, where the
+    # space's own check names the damaged column)
+    from hpstore.oracle.space import parents_first
+
+    damaged = [{"class_name": "Int", "config": {"name": "a", "conditions": [5]}}]
+    assert parents_first(damaged) is damaged
+    ordered = [{"class_name": "Int", "config": {"name": "b", "conditions": [
+                   {"class_name": "Parent", "config": {"name": "a", "values": [1]}}]}},
+               {"class_name": "Int", "config": {"name": "a"}}]
+    assert [i["config"]["name"] for i in parents_first(ordered)] == ["a", "b"]

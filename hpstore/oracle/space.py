@@ -28,11 +28,14 @@ def parents_first(items: list[Any]) -> list[Any]:
     tuned. (Conditions in a circle keep their stored order.)
     """
     at: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        at.setdefault(str(item["config"].get("name")), []).append(index)
-    needs = [{j for condition in item["config"].get("conditions") or []
-              for j in at.get(str(condition.get("config", {}).get("name")), ()) if j != index}
-             for index, item in enumerate(items)]
+    try:
+        for index, item in enumerate(items):
+            at.setdefault(str(item["config"].get("name")), []).append(index)
+        needs = [{j for condition in item["config"].get("conditions") or []
+                  for j in at.get(str(condition.get("config", {}).get("name")), ())
+                  if j != index} for index, item in enumerate(items)]
+    except (AttributeError, KeyError, TypeError):
+        return items  # (a space written otherwise: from_file says what is wrong with it)
     if all(all(j < index for j in need) for index, need in enumerate(needs)):
         return items
     placed: list[int] = []
