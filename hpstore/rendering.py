@@ -434,12 +434,13 @@ def _space_value(value: Any) -> str:
     as a number, None, a bool or nothing quoted (a Choice of "1", "2" was shown as the
     numbers 1, 2, its conditions alike)."""
     if isinstance(value, str) and (value.strip() != value or not value or value in (
-            "None", "True", "False") or _reads_as_a_number(value)):
+            "None", "True", "False") or reads_as_a_number(value)):
         return repr(value)
     return show_value(value)
 
 
-def _reads_as_a_number(text: str) -> bool:
+def reads_as_a_number(text: str) -> bool:
+    """Whether a text reads as a number (``"1"``, ``"1e3"``, ``"nan"``)."""
     try:
         float(text)
     except ValueError:

@@ -176,6 +176,14 @@ def test_the_live_line_fits_the_terminal_in_columns_with_wide_characters(tmp_pat
     assert all(len(p) + sum(ord(c) > 127 for c in p) <= 59 for p in live), live
 
 
+def _end_one(oracle, loss=1.0):
+    """A trial of ``oracle`` created, reported and ended COMPLETED."""
+    trial = oracle.create_trial("w")
+    oracle.update_trial(trial.trial_id, {"loss": loss})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
 def test_the_count_of_done_trials_never_steps_back_when_trials_end_between_two_reads(
         tmp_path, monkeypatch):
     # The status log and the count of finished trials were read apart: trials that ended
@@ -194,12 +202,7 @@ def test_the_count_of_done_trials_never_steps_back_when_trials_end_between_two_r
         return made
 
     mine, other = oracle(), oracle()
-
-    def end_one(by):
-        trial = by.create_trial("w")
-        by.update_trial(trial.trial_id, {"loss": 1.0})
-        trial.status = "COMPLETED"
-        by.end_trial(trial)
+    end_one = _end_one
 
     out = io.StringIO()
     shown = progress.Progress(mine.project, "min", 1, out)
@@ -292,16 +295,10 @@ def test_a_poll_costs_the_same_at_any_size_of_search(tmp_path):
                                             database=path)
         oracle.hyperparameters.Float("x", 0, 1)
         for _ in range(trials):
-            trial = oracle.create_trial("w")
-            oracle.update_trial(trial.trial_id, {"loss": 1.0})
-            trial.status = "COMPLETED"
-            oracle.end_trial(trial)
+            _end_one(oracle)
         out = io.StringIO()
         shown = progress.Progress(oracle.project, "min", 1, out)
-        trial = oracle.create_trial("w")
-        oracle.update_trial(trial.trial_id, {"loss": 0.5})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
+        _end_one(oracle, 0.5)
         steps = [0]
         conn = oracle.project.db.connect()
         conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 100)

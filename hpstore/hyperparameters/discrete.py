@@ -18,6 +18,7 @@ from hpstore.hyperparameters.base import (
     to_jsonable,
     unicode_problem,
 )
+from hpstore.rendering import reads_as_a_number
 
 _CHOICE_TYPES = (int, float, str, bool)
 
@@ -30,18 +31,10 @@ def _shown(value: Any) -> str:
     misread (empty, commas, spaces at the ends, a long text, a number as text) in repr."""
     if isinstance(value, str) and value and len(value) <= 40 and value.strip() == value \
             and value.isprintable() and not any(c in value for c in ",;'\"") \
-            and not _looks_like_a_number(value) and value not in ("None", "True", "False"):
+            and not reads_as_a_number(value) and value not in ("None", "True", "False"):
         return value
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
-
-
-def _looks_like_a_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _key(value: Any) -> tuple[bool, Any]:
