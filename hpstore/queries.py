@@ -85,6 +85,23 @@ def project_named(records: Sequence[ProjectRecord], name: str) -> ProjectRecord 
     return alike[0] if len(alike) == 1 else None
 
 
+def same_look(records: Sequence[ProjectRecord], name: str, where: str
+              ) -> tuple[str, str] | None:
+    """(the stored name, what is wrong) when ``records`` hold no project ``name`` but one
+    of the same letters written with other code points ("é" as one character, or as "e"
+    and a combining accent), which a new project ``name`` would look the same as
+    everywhere (scripts that spell it apart would split a search in two); else None.
+    ``where``: the store, as a message names it."""
+    if any(r.name == name for r in records):
+        return None
+    alike = project_named(records, name)
+    if alike is None:
+        return None
+    return alike.name, (f"{where} holds the project {alike.name!r}, written {alike.name!a}; "
+                        f"{name!r}, written {name!a}, is the same letters with other code "
+                        "points, and two projects of that name would look the same everywhere.")
+
+
 def _normal(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
@@ -168,14 +185,6 @@ def better(a: float, b: float | None, direction: str) -> bool:
     if b is None or (isinstance(b, float) and math.isnan(b)):
         return True
     return a < b if direction == "min" else a > b
-
-
-def events_since(project: ProjectStore, after: int, *, with_starts: bool = False
-                 ) -> list[Event]:
-    """Status changes after entry ``after`` of the status log (starts of runs left out
-    unless asked for), each with its trial's current score and values. A trial retired or
-    restored keeps its status: that entry of the log is not a change here."""
-    return events_of(project, status_changes(project, after), with_starts=with_starts)
 
 
 def status_changes(project: ProjectStore, after: int) -> list[Transition]:

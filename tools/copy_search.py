@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstore.errors import HpStoreError
-from hpstore.queries import listed, project_named
+from hpstore.queries import listed, project_named, same_look
 from hpstore.rendering import terminal_text
 from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
@@ -102,15 +102,11 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
             records = dst.projects()
             held = {r.name for r in records}
             for name in names:
-                alike = project_named(records, name)
-                if alike is not None and alike.name != name:
-                    # (two projects of one look: the split an oracle refuses to make)
-                    raise HpStoreError(
-                        f"{shown(target)} holds the project {alike.name!r}, written "
-                        f"{alike.name!a}; {name!r} is copied as written, {name!a}: the same "
-                        "letters with other code points, and two projects of that name "
-                        "would look the same everywhere. Nothing was copied; copy into "
-                        "another DST, or remove one of them first.")
+                # (two projects of one look: the split an oracle refuses to make)
+                look = same_look(records, name, shown(target))
+                if look is not None:
+                    raise HpStoreError(f"{look[1]} Nothing was copied; copy into another "
+                                       "DST, or remove one of them first.")
             clash = [n for n in names if n in held]
             if clash and not overwrite:
                 raise HpStoreError(

@@ -386,14 +386,10 @@ def write(plan: Plan, database: str | os.PathLike[str], *, overwrite: bool = Fal
         store = open_store(database if url else path)
         settings = plan.state["settings"]
         with store.mutex():
-            alike = queries.project_named(store.projects(), plan.name)
-            if alike is not None and alike.name != plan.name:
-                raise KerasTunerImportError(
-                    f"{shown(database)} holds the project {alike.name!r}, written "
-                    f"{alike.name!a}; {plan.name!r} ({plan.name!a}) is the same letters with "
-                    "other code points, and two projects of that name would look the same "
-                    "everywhere. Nothing was imported; give another name with --project "
-                    "NAME.")
+            found = queries.same_look(store.projects(), plan.name, shown(database))
+            if found is not None:
+                raise KerasTunerImportError(f"{found[1]} Nothing was imported; give another "
+                                            "name with --project NAME.")
             if store.find_project(plan.name) is not None and not overwrite:
                 raise KerasTunerImportError(
                     f"{shown(database)} already holds a project {plan.name!r}; nothing was "

@@ -114,19 +114,13 @@ class OpeningMixin:
         Raises:
             ProjectMismatchError: such a project is stored.
         """
-        from hpstore.queries import project_named
+        from hpstore.queries import same_look
 
-        records = self._store.projects()
-        if any(r.name == self.project_name for r in records):
-            return  # (replaced by overwrite=True)
-        alike = project_named(records, self.project_name)
-        if alike is not None:
-            raise ProjectMismatchError(
-                f"{self._store.location} holds the project {alike.name!r}, written "
-                f"{alike.name!a}; the project_name given, {self.project_name!a}, "
-                "is the same letters written with other code points, and a second project "
-                "of that name would look the same everywhere. To open the stored one, give "
-                f"project_name={alike.name!a}; for a new project, another name.")
+        found = same_look(self._store.projects(), self.project_name, self._store.location)
+        if found is not None:
+            stored, said = found
+            raise ProjectMismatchError(f"{said} To open the stored one, give project_name="
+                                       f"{stored!a}; for a new project, another name.")
 
     def _create(self, objective: Objective | None, max_trials: int | None,
                 space: HyperParameters | None, seed: int | None, replace: bool) -> None:
