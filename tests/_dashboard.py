@@ -192,7 +192,8 @@ def comparable(dump: dict[str, Any]) -> dict[str, Any]:
         return kept
 
     settings = {k: v for k, v in dump["settings"].items() if not k.endswith("_at")}
-    rest = {k: v for k, v in dump.items() if k != "log"}  # (the interleaving, run to run)
+    rest = {k: v for k, v in dump.items()
+            if k not in ("log", "values_log")}  # (the interleaving, run to run)
     return {**rest, "settings": settings,
             "trials": sorted((trial(t) for t in dump["trials"]), key=lambda t: t["number"])}
 

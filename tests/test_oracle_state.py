@@ -217,6 +217,50 @@ def test_a_state_without_its_log_order_loads_in_the_order_of_time(tmp_path):
     copy.close()
 
 
+def _values_order(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT t.number, o.step FROM observations o JOIN trials t ON "
+                            "t.id = o.trial ORDER BY o.id").fetchall()
+    finally:
+        conn.close()
+
+
+def _report_in_turn(oracle):
+    """Two trials reporting their steps in turn, as two workers do."""
+    trials = [oracle.create_trial(f"w{i}") for i in range(2)]
+    for step in range(3):
+        for trial in trials:
+            oracle.update_trial(trial.trial_id, {"loss": 1.0 + step}, step=step)
+    return trials
+
+
+def test_a_copy_keeps_the_values_in_the_order_they_were_written(tmp_path):
+    # the metric_history view's seq is the order the values were written in: a copy gave
+    # them trial by trial (0@0 0@1 1@0 1@1, of 0@0 1@0 0@1 1@1)
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    original = open_oracle(a, max_trials=8, seed=3)
+    _report_in_turn(original)
+    state = original.get_state()
+    written = _values_order(a)
+    assert [n for n, _ in written] == [0, 1] * 3
+    assert state["values_log"] == [n for n, _ in written]
+    copy = open_oracle(b, max_trials=8, seed=3)
+    copy.set_state(state)
+    assert _values_order(b) == written
+    # a document without it (by hand, an earlier hpstore) loads trial by trial
+    older = json.loads(json.dumps(state))
+    del older["values_log"]
+    copy.set_state(older)
+    assert _values_order(b) == sorted(written)
+    for bad in ([0, 0, 0, 1, 1, 1, 1], [0, 1] * 2, "01"):
+        with pytest.raises(hpstore.HpStoreError, match="nothing was changed"):
+            copy.set_state(dict(state, values_log=bad))
+        assert _values_order(b) == sorted(written)
+    original.close()
+    copy.close()
+
+
 def test_set_state_hands_the_loaded_searchs_arguments_to_the_oracle_it_loads_into(tmp_path):
     hp = hpstore.HyperParameters()
     hp.Int("x", 0, 100)

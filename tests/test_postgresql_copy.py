@@ -112,8 +112,12 @@ def test_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path, capsys)
     for trial in started[:2]:  # the log's last rows: failures of trials created earlier
         trial.status = "FAILED"
         oracle.end_trial(trial)
-    log = oracle.get_state()["log"]
-    assert log != sorted(log)
+    later = oracle.create_trial("x")
+    for step in range(2):  # two trials reporting in turn, as two workers do
+        for trial in (later, started[2]):
+            oracle.update_trial(trial.trial_id, {"loss": 2.0 + step}, step=step)
+    log, values = oracle.get_state()["log"], oracle.get_state()["values_log"]
+    assert log != sorted(log) and values != sorted(values)
     oracle.close()
     url, back = fresh_url(), str(tmp_path / "back.db")
     assert run(capsys, "copy", source, url)[0] == 0
@@ -121,6 +125,7 @@ def test_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path, capsys)
     for where in (url, back):
         copy = open_oracle(where, max_trials=8, seed=3, max_consecutive_failed_trials=3)
         assert copy.get_state()["log"] == log
+        assert copy.get_state()["values_log"] == values  # the metric values' seq too
         # the copy counts the same last failures as the source: one more stops it
         trial = copy.create_trial("next")
         trial.status = "FAILED"

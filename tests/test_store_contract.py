@@ -208,6 +208,19 @@ def test_dead_sessions_trials_are_handed_back_then_failed(store, project):
     assert "died 3 times" in final.message
 
 
+def test_dead_sessions_trials_are_handed_back_in_trial_order_whatever_the_tokens_order(
+        store, project):
+    # the oracle passes a set of tokens, whose order moves with PYTHONHASHSEED: a resumed
+    # search (or its copy) ran its interrupted trials again in another order each time
+    trials = [start(project, store, f"w{i}") for i in range(4)]
+    tokens = [f"dead-{i}" for i in range(4)]
+    for trial, token in zip(trials, tokens):
+        project.adopt(trial, token)
+    ids = [t.trial_id for t in trials]
+    assert project.reap([tokens[2], tokens[0], tokens[3], tokens[1]], 3) == ids
+    assert [project.take_queued(f"z{i}", None).trial_id for i in range(4)] == ids
+
+
 # -- metrics and ends ----------------------------------------------------------------------------
 
 def test_negative_zero_is_stored_as_zero_by_every_engine(store, project):

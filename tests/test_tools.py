@@ -311,12 +311,30 @@ def test_a_project_named_with_the_same_letters_written_otherwise_is_found(tmp_pa
     with pytest.raises(hpstore.ProjectMismatchError, match=r"give project_name='cafe\\u0301'"):
         open_oracle(path, project_name="caf\u00e9")
     assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
-    # nor does a copy into a file holding the other spelling (with --overwrite too)
-    end_trials(open_oracle(str(tmp_path / "nfc.db"), project_name="caf\u00e9"), ["COMPLETED"])
-    for more in ([], ["--overwrite"]):
-        assert main(["copy", str(tmp_path / "nfc.db"), path, *more]) == 2
-        assert "the same letters with other code points" in capsys.readouterr().err
+    # nor does a copy into a file holding the other spelling: refused, or with --overwrite
+    # the project replaced under the spelling the file holds ("remove one of them first",
+    # it said, with no command that removes a project)
+    nfc = str(tmp_path / "nfc.db")
+    end_trials(open_oracle(nfc, project_name="caf\u00e9"), ["COMPLETED", "FAILED"])
+    assert main(["copy", nfc, path]) == 2
+    err = capsys.readouterr().err
+    assert "the same letters with other code points" in err and "--overwrite" in err
+    assert "remove" not in err
     assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
+    assert main(["copy", nfc, path, "--overwrite"]) == 0
+    assert "copied project 'cafe\u0301': 2 trial(s)" in capsys.readouterr().err
+    assert stored(path, "SELECT name FROM projects") == [("cafe\u0301",), ("other",)]
+    assert hpstore.Oracle.attach(path, "cafe\u0301").get_state()["trials"][1]["status"] == (
+        "FAILED")
+    # a file holding both spellings (made before hpstore refused the second) would copy
+    # them both onto that one project: refused
+    with sqlite3.connect(nfc) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(projects)")
+                   if r[1] not in ("project_id", "name")]
+        conn.execute(f"INSERT INTO projects (name, {', '.join(columns)}) SELECT ?, "
+                     f"{', '.join(columns)} FROM projects", ("cafe\u0301",))
+    assert main(["copy", nfc, path, "--overwrite"]) == 2
+    assert "would hold as one; nothing was copied" in capsys.readouterr().err
     # a project name missing from a file of many is listed as every command lists them
     for n in range(25):
         open_oracle(path, project_name=f"p{n}").close()

@@ -220,3 +220,21 @@ def test_a_search_in_a_folder_only_its_owner_writes_names_the_folder_with_the_re
         assert ask(bob, path, "bob")[0] == "COMPLETED"  # all there was to do
     finally:
         shutil.rmtree(folder)
+
+
+def test_a_new_search_in_a_folder_the_user_cannot_write_is_said_so_not_shared():
+    # it said "these parts of the search belong to another user ... to share the search
+    # with your group ... else read it with the inspection tools", of a search not there
+    folder = lab_folder()
+    try:
+        os.chown(folder, NOBODY, LAB)
+        os.chmod(folder, 0o2755)
+        path = folder / "new.db"
+        status, text = ask((OTHER_USER, 0o022), str(path), "bob")
+        assert status == "ReadOnlyDatabaseError", text
+        assert f"{path} cannot be created: its folder {folder} (" in text, text
+        assert "drwxr-sr-x" in text and "a folder you can write" in text, text
+        assert "share" not in text and "inspection tools" not in text, text
+        assert os.listdir(folder) == []
+    finally:
+        shutil.rmtree(folder)

@@ -1,13 +1,14 @@
 """hpstore copy SRC DST: copy a search (one project, or all) between any two stores: a file
 to a PostgreSQL database and back, file to file, database to database.
 
-SRC is read in one snapshot and never changed (workers may keep running on it); DST gets
-each project whole in one transaction, or nothing. A search copied resumes in DST as it
-would have in SRC: the same next trials, the grid's position and Hyperband's brackets
-included. Trials that were running in SRC are handed out again by the first worker on DST.
-A project DST already holds is refused unless --overwrite is given. On a terminal, a
-status line says what is being read or written meanwhile (a search of 100,000 trials takes
-seconds each way).
+SRC is never changed (workers may keep running on it), each project read whole in one
+snapshot; DST gets each project whole in one transaction, or nothing. A search copied
+resumes in DST as it would have in SRC: the same next trials, the grid's position and
+Hyperband's brackets included. Trials that were running in SRC are handed out again by the
+first worker on DST. A project DST already holds is refused unless --overwrite is given
+(one of the same letters written with other code points too: it is replaced, under the
+name DST holds). On a terminal, a status line says what is being read or written meanwhile
+(a search of 100,000 trials takes seconds each way).
 """
 
 from __future__ import annotations
@@ -101,21 +102,32 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
         with dst.mutex():
             records = dst.projects()
             held = {r.name for r in records}
+            into = {}  # each project's name in DST: its own, or the spelling DST holds
             for name in names:
                 # (two projects of one look: the split an oracle refuses to make)
                 look = same_look(records, name, shown(target))
-                if look is not None:
-                    raise HpStoreError(f"{look[1]} Nothing was copied; copy into another "
-                                       "DST, or remove one of them first.")
-            clash = [n for n in names if n in held]
+                if look is not None and not overwrite:
+                    raise HpStoreError(
+                        f"{look[1]} Nothing was copied; give --overwrite to replace that "
+                        "project with SRC's (under the name DST holds), or copy into another "
+                        "DST.")
+                into[name] = name if look is None else look[0]
+            if len(set(into.values())) < len(into):
+                twins = [n for n in names if list(into.values()).count(into[n]) > 1]
+                raise HpStoreError(
+                    f"{shown(source)} holds the projects {listed([repr(n) for n in twins])}, "
+                    f"the same letters with other code points, which {shown(target)} would "
+                    "hold as one; nothing was copied. Copy them into different DSTs (with "
+                    "--project).")
+            clash = [n for n in names if into[n] in held]
             if clash and not overwrite:
                 raise HpStoreError(
                     f"{shown(target)} already holds the project {clash[0]!r}; give "
                     "--overwrite to replace it (or --project to copy others).")
             for name in names:
-                say(f"writing project {name!r} ({len(states[name]['trials'])} trial(s)) "
-                    f"into {shown(target)}")
-                copied.append((name, _import(dst, name, states[name], overwrite)))
+                say(f"writing project {into[name]!r} ({len(states[name]['trials'])} "
+                    f"trial(s)) into {shown(target)}")
+                copied.append((into[name], _import(dst, into[name], states[name], overwrite)))
             return copied
     except BaseException:
         if made and not copied:

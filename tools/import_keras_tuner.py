@@ -351,7 +351,9 @@ class Plan:
             queue_counter=queued, updated_at=now,
             created_at=_when(project.search_start) or min(starts, default=now))
         state["trials"] = trials
-        state.pop("log", None)  # (the empty search's): the status log goes in time order
+        # (the empty search's): the status log goes in time order, the values trial by trial
+        state.pop("log", None)
+        state.pop("values_log", None)
         state["oracle_state"] = {"imported_from": {
             "format": "keras_tuner", "directory": str(project.directory),
             "tuner": self.tuner, "at": now, "seed": project.seed}}

@@ -142,7 +142,8 @@ class ProjectStore(Protocol):
 
     def reap(self, sessions: Iterable[str], max_interruptions: int) -> list[str]:
         """Hand back the running trials of dead workers (IDLE, queued; FAILED after
-        ``max_interruptions``); the trial ids."""
+        ``max_interruptions``) in trial-number order, whatever order ``sessions`` comes in;
+        the trial ids."""
 
     def adopt(self, trial: TrialRecord, session: str | None) -> TrialRecord:
         """Move a running trial to another session of the same process."""

@@ -330,9 +330,10 @@ def _check_numbers(state: Mapping[str, Any]) -> None:
             if isinstance(entry, (list, tuple)) and len(entry) == len(TRANSITION_FIELDS):
                 _real(entry[2], f"{where}: a transition's time")
                 _integer(entry[4], f"{where}: a transition's pid", none=True)
-    log = state.get("log")
-    for number in log if isinstance(log, list) else ():
-        _integer(number, "log: a trial number")
+    for key in ("log", "values_log"):
+        order = state.get(key)
+        for number in order if isinstance(order, list) else ():
+            _integer(number, f"{key}: a trial number")
 
 
 def log_in_order(state: Mapping[str, Any]) -> list[tuple[int, list[Any]]]:
@@ -347,26 +348,49 @@ def log_in_order(state: Mapping[str, Any]) -> list[tuple[int, list[Any]]]:
     Raises:
         ValueError: ``log`` does not name every row of every trial exactly once.
     """
+    return _in_written_order(state, "log", "transitions", 2)
+
+
+def values_in_order(state: Mapping[str, Any]) -> list[tuple[int, list[Any]]]:
+    """The reported values of a ``get_state()`` document in the order they were written,
+    as (position of the trial in ``state["trials"]``, row) pairs: by the document's
+    ``values_log`` as :func:`log_in_order` goes by its ``log``, so that a copy's values
+    have their ``seq`` in the source's order (several trials reporting in turn). A document
+    without one (by hand, or by an earlier hpstore) gives them trial by trial.
+
+    Raises:
+        ValueError: ``values_log`` does not name every value of every trial exactly once.
+    """
+    return _in_written_order(state, "values_log", "observations", None)
+
+
+def _in_written_order(state: Mapping[str, Any], key: str, rows: str, at: int | None
+                      ) -> list[tuple[int, list[Any]]]:
+    """The ``rows`` of every trial of ``state`` in the order ``state[key]`` gives (the trial
+    number of each row, in order), else in the order of their times (column ``at``), else
+    (``at`` None) trial by trial."""
     trials = state["trials"]
-    log = state.get("log")
-    if log is None:
-        runs = [[(tr[2], i, tr) for tr in t["transitions"]] for i, t in enumerate(trials)]
-        return [(i, tr) for _, i, tr in heapq.merge(*runs, key=lambda e: (e[0], e[1]))]
-    if not isinstance(log, list):
-        raise ValueError(f"log must be a list of trial numbers, not {type(log).__name__}")
+    order = state.get(key)
+    if order is None and at is None:
+        return [(i, r) for i, t in enumerate(trials) for r in t[rows]]
+    if order is None:
+        runs = [[(r[at], i, r) for r in t[rows]] for i, t in enumerate(trials)]
+        return [(i, r) for _, i, r in heapq.merge(*runs, key=lambda e: (e[0], e[1]))]
+    if not isinstance(order, list):
+        raise ValueError(f"{key} must be a list of trial numbers, not {type(order).__name__}")
     position = {t["number"]: i for i, t in enumerate(trials)}
     taken = [0] * len(trials)
     out = []
-    for number in log:
+    for number in order:
         i = position.get(number)
-        if i is None or taken[i] >= len(trials[i]["transitions"]):
-            raise ValueError(f"log names trial number {number!r} more often than it has "
-                             "rows in its transitions")
-        out.append((i, trials[i]["transitions"][taken[i]]))
+        if i is None or taken[i] >= len(trials[i][rows]):
+            raise ValueError(f"{key} names trial number {number!r} more often than it has "
+                             f"rows in its {rows}")
+        out.append((i, trials[i][rows][taken[i]]))
         taken[i] += 1
     for i, t in enumerate(trials):
-        if taken[i] != len(t["transitions"]):
-            raise ValueError(f"log leaves out rows of trial {t.get('trial_id')!r}")
+        if taken[i] != len(t[rows]):
+            raise ValueError(f"{key} leaves out rows of trial {t.get('trial_id')!r}")
     return out
 
 
@@ -380,4 +404,4 @@ __all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_F
            "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
            "dumps", "from_db_float", "log_in_order", "malformed", "observation",
            "points_after", "project_record", "same_entry", "space_item", "to_db_float",
-           "transition", "trial_record"]
+           "transition", "trial_record", "values_in_order"]

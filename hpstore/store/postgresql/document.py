@@ -32,6 +32,7 @@ from hpstore.store.rows import (
     malformed,
     space_item,
     to_db_float,
+    values_in_order,
 )
 
 if TYPE_CHECKING:
@@ -92,10 +93,12 @@ class DocumentMixin:
         p, space, trial_rows, obs_rows, trans_rows, state_rows = self.db.transaction(
             read, begin="snapshot")
         observations: dict[int, list[list[Any]]] = {}
+        number_of = {values[0]: values[1] for values in trial_rows}
+        values_order: list[int] = []  # the trial number of each value, in order
         for t, *entry in obs_rows:
             observations.setdefault(t, []).append(entry)
+            values_order.append(number_of[t])
         transitions: dict[int, list[list[Any]]] = {}
-        number_of = {values[0]: values[1] for values in trial_rows}
         order: list[int] = []  # the trial number of each row of the status log, in order
         for t, *entry in trans_rows:
             transitions.setdefault(t, []).append(entry)
@@ -123,6 +126,7 @@ class DocumentMixin:
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
             "log": order,
+            "values_log": values_order,
             "oracle_state": {k: from_json(v, "oracle_state.value", ANY_JSON)
                              for k, v in state_rows},
         }
@@ -198,10 +202,9 @@ class DocumentMixin:
                     t.get("retired_at")))
         # the saved log replaces the rows the insert trigger just wrote
         conn.execute("DELETE FROM transitions WHERE trial = ANY(%s)", (keys,))
-        with cursor.copy(_COPY_OBSERVATIONS) as copy:
-            for pk, t in zip(keys, trials):
-                for run, m, d, step, v, at in t["observations"]:
-                    copy.write_row((pk, run, m, d, step, _stored_float(v), at))
+        with cursor.copy(_COPY_OBSERVATIONS) as copy:  # in the order they were written
+            for i, (run, m, d, step, v, at) in values_in_order(state):
+                copy.write_row((keys[i], run, m, d, step, _stored_float(v), at))
         with cursor.copy(_COPY_TRANSITIONS) as copy:  # in the order it was written
             for i, tr in log_in_order(state):
                 copy.write_row((keys[i], *tr[:5], storable(tr[5])))

@@ -311,29 +311,29 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
     def _reap(self, conn: Any, tokens: list[str], max_interruptions: int) -> list[str]:
         reaped: list[str] = []
         now = self.db.now()
-        for token in tokens:
-            # only the runs whose worker is dead now (alive after all: it took its lock again)
-            for row in conn.execute(_DEAD_RUNS, (self.project_id, token, self.db.keys["live"])
-                                    ).fetchall():
-                trial = trial_record(row)
-                count = trial.interruptions + 1
-                who = f"worker {trial.tuner_id!r}"
-                if count >= max_interruptions:
-                    message = (f"Its worker died {count} times while running it (last: "
-                               f"{who}); not retried again.")
-                    conn.execute(
-                        "UPDATE trials SET status = 'FAILED', interruptions = %s, message = %s,"
-                        " ended_at = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
-                        (count, message, now, os.getpid(), now, trial.key))
-                else:
-                    message = (f"Interrupted: {who} died during run {trial.run}; queued to "
-                               "run again with the same values.")
-                    conn.execute(
-                        "UPDATE trials SET status = 'IDLE', interruptions = %s, message = %s, "
-                        "queued = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
-                        (count, message, self._next_queue_position(conn), os.getpid(), now,
-                         trial.key))
-                reaped.append(trial.trial_id)
+        # only the runs whose worker is dead now (alive after all: it took its lock again),
+        # handed back in trial order whatever order the tokens come in
+        found = [trial_record(row) for token in tokens for row in conn.execute(
+            _DEAD_RUNS, (self.project_id, token, self.db.keys["live"])).fetchall()]
+        for trial in sorted(found, key=lambda t: t.number):
+            count = trial.interruptions + 1
+            who = f"worker {trial.tuner_id!r}"
+            if count >= max_interruptions:
+                message = (f"Its worker died {count} times while running it (last: "
+                           f"{who}); not retried again.")
+                conn.execute(
+                    "UPDATE trials SET status = 'FAILED', interruptions = %s, message = %s,"
+                    " ended_at = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
+                    (count, message, now, os.getpid(), now, trial.key))
+            else:
+                message = (f"Interrupted: {who} died during run {trial.run}; queued to "
+                           "run again with the same values.")
+                conn.execute(
+                    "UPDATE trials SET status = 'IDLE', interruptions = %s, message = %s, "
+                    "queued = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
+                    (count, message, self._next_queue_position(conn), os.getpid(), now,
+                     trial.key))
+            reaped.append(trial.trial_id)
         return reaped
 
     def adopt(self, trial: TrialRecord, session: str | None) -> TrialRecord:

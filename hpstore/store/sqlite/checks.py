@@ -199,19 +199,21 @@ def _others_parts_not_writable(path: Path) -> list[tuple[Path, os.stat_result]]:
     return found
 
 
+def _owner(uid: int) -> str:
+    """A user's name, else its number."""
+    try:
+        import pwd  # (POSIX only)
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def _not_shared(path: Path, theirs: list[tuple[Path, os.stat_result]]) -> str:
     """What to say of a search another user made that this user cannot write: every part
     at once, and the one command that shares it with the group (a search made with the
     common umask 022 is the owner's alone)."""
-    def owner(uid: int) -> str:
-        try:
-            import pwd  # (POSIX only)
-
-            return pwd.getpwuid(uid).pw_name
-        except (ImportError, KeyError):
-            return f"uid {uid}"
-
-    shown = "; ".join(f"{p} ({owner(st.st_uid)}, {stat.filemode(st.st_mode)})"
+    shown = "; ".join(f"{p} ({_owner(st.st_uid)}, {stat.filemode(st.st_mode)})"
                       for p, st in theirs)
     folder = path.parent
     tops = [p for p, _ in theirs if p.parent == folder]
@@ -222,7 +224,7 @@ def _not_shared(path: Path, theirs: list[tuple[Path, os.stat_result]]) -> str:
     if any(p == folder for p, _ in theirs):  # (the folder itself, not all it holds)
         command = " && ".join(c for c in (f"chmod g+w {shlex.quote(str(folder))}", command)
                               if c)
-    return (f"{path} is read-only for you ({owner(os.geteuid())}): these parts of the "
+    return (f"{path} is read-only for you ({_owner(os.geteuid())}): these parts of the "
             f"search belong to another user and you cannot write them: {shown}. hpstore "
             "writes every trial to the file, its log and its lock folder. To share the "
             f"search with your group, its owner runs `{command}` (in a folder of the "
@@ -248,6 +250,18 @@ def check_writable(path: Path) -> None:
             "the file, its log and its lock folder. Copy the search to a writable place to "
             f"resume it there (`hpstore backup {shlex.quote(str(path))} COPY.db`), or read "
             "it where it is with the inspection tools (hpstore summary, trials, watch).")
+    if not os.path.lexists(path) and not os.access(folder, os.W_OK):
+        # (no search there yet: nothing of one to share, nor to read with the tools)
+        try:
+            st = os.stat(folder)
+            whose = f" ({_owner(st.st_uid)}, {stat.filemode(st.st_mode)})"
+        except OSError:
+            whose = ""
+        me = f" ({_owner(os.geteuid())})" if hasattr(os, "geteuid") else ""
+        raise ReadOnlyDatabaseError(
+            f"{path} cannot be created: its folder {folder}{whose} is not writable by "
+            f"you{me}, and hpstore makes the file, its log and its lock folder there. Give "
+            "the search a path in a folder you can write.")
     if theirs := _others_parts_not_writable(path):
         raise ReadOnlyDatabaseError(_not_shared(path, theirs))
     # A file no one may write (chmod 444) is read-only for root too, whom os.access lets

@@ -25,6 +25,7 @@ from hpstore.store.rows import (
     log_in_order,
     malformed,
     space_item,
+    values_in_order,
 )
 
 if TYPE_CHECKING:
@@ -70,14 +71,16 @@ class DocumentMixin:
                 f"SELECT {_COLUMNS} FROM trials WHERE project_id = ? ORDER BY number",
                 (self.project_id,))]
             obs: dict[int, list[list[Any]]] = {}
+            number_of = {row["id"]: row["number"] for row in trials}
+            values_order: list[int] = []  # the trial number of each value, in order
             for t, run, m, d, s, v, at in conn.execute(
                     "SELECT o.trial, o.run, o.metric, o.direction, o.step, o.value, o.at FROM "
                     "observations o JOIN trials t ON t.id = o.trial WHERE t.project_id = ? "
                     "ORDER BY o.id", (self.project_id,)) if metrics else ():
                 obs.setdefault(t, []).append([run, m, d, s, v, at])
+                values_order.append(number_of[t])
             trans: dict[int, list[list[Any]]] = {}
             order: list[int] = []  # the trial number of each row of the status log, in order
-            number_of = {row["id"]: row["number"] for row in trials}
             for t, a, b, at, tid, pid, msg in conn.execute(
                     "SELECT s.trial, s.from_status, s.to_status, s.at, s.tuner_id, s.pid, "
                     "s.message FROM transitions s JOIN trials t ON t.id = s.trial WHERE "
@@ -115,6 +118,7 @@ class DocumentMixin:
             "space": [space_item(c, j) for c, j in space],
             "trials": out_trials,
             "log": order,
+            "values_log": values_order,
             "oracle_state": state,
         }
 
@@ -172,11 +176,12 @@ class DocumentMixin:
             keys.append(pk)
             # the saved log replaces the row the insert trigger just wrote
             conn.execute("DELETE FROM transitions WHERE trial = ?", (pk,))
-            conn.executemany(
-                "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(pk, run, m, d, step, infinity_from_json(v), at)
-                 for run, m, d, step, v, at in t["observations"]])
+        # the values in the order they were written, as the log below (their seq)
+        conn.executemany(
+            "INSERT INTO observations (trial, run, metric, direction, step, value, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(keys[i], run, m, d, step, infinity_from_json(v), at)
+             for i, (run, m, d, step, v, at) in values_in_order(state)])
         # the whole project's log in the order it was written, not trial by trial
         conn.executemany(
             "INSERT INTO transitions (trial, from_status, to_status, at, tuner_id, pid, "

@@ -272,30 +272,31 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
         reaped: list[str] = []
         with self.db.write() as conn:
             now = time.time()  # (holding the write lock: the log's times follow its order)
-            for token in sessions:
-                rows = conn.execute(
-                    f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND status = "
-                    "'RUNNING' AND session = ?", (self.project_id, token)).fetchall()
-                for r in rows:
-                    trial = trial_record(r)
-                    count = trial.interruptions + 1
-                    who = f"worker {trial.tuner_id!r}"
-                    if count >= max_interruptions:
-                        message = (f"Its worker died {count} times while running it (last: "
-                                   f"{who}); not retried again.")
-                        conn.execute(
-                            "UPDATE trials SET status = 'FAILED', interruptions = ?, message = ?,"
-                            " ended_at = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
-                            (count, message, now, os.getpid(), now, trial.key))
-                    else:
-                        message = (f"Interrupted: {who} died during run {trial.run}; "
-                                   "queued to run again with the same values.")
-                        queued = self._next_queue_position(conn)
-                        conn.execute(
-                            "UPDATE trials SET status = 'IDLE', interruptions = ?, message = ?, "
-                            "queued = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
-                            (count, message, queued, os.getpid(), now, trial.key))
-                    reaped.append(trial.trial_id)
+            # handed back in trial order, whatever order the tokens come in (a set's, which
+            # moves with PYTHONHASHSEED: a resumed search queued them differently each time)
+            found = [trial_record(r) for token in dict.fromkeys(sessions)
+                     for r in conn.execute(
+                         f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND "
+                         "status = 'RUNNING' AND session = ?", (self.project_id, token))]
+            for trial in sorted(found, key=lambda t: t.number):
+                count = trial.interruptions + 1
+                who = f"worker {trial.tuner_id!r}"
+                if count >= max_interruptions:
+                    message = (f"Its worker died {count} times while running it (last: "
+                               f"{who}); not retried again.")
+                    conn.execute(
+                        "UPDATE trials SET status = 'FAILED', interruptions = ?, message = ?,"
+                        " ended_at = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
+                        (count, message, now, os.getpid(), now, trial.key))
+                else:
+                    message = (f"Interrupted: {who} died during run {trial.run}; "
+                               "queued to run again with the same values.")
+                    queued = self._next_queue_position(conn)
+                    conn.execute(
+                        "UPDATE trials SET status = 'IDLE', interruptions = ?, message = ?, "
+                        "queued = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
+                        (count, message, queued, os.getpid(), now, trial.key))
+                reaped.append(trial.trial_id)
         return reaped
 
     def adopt(self, trial: TrialRecord, session: str | None) -> TrialRecord:
