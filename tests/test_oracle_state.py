@@ -171,13 +171,17 @@ def _fail_three_after_one_completes(oracle):
         oracle.end_trial(trial)
 
 
-def _log_order(path):
+def _rows(path, sql):
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("SELECT t.number, s.to_status FROM transitions s JOIN trials t "
-                            "ON t.id = s.trial ORDER BY s.id").fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def _log_order(path):
+    return _rows(path, "SELECT t.number, s.to_status FROM transitions s JOIN trials t ON "
+                       "t.id = s.trial ORDER BY s.id")
 
 
 def test_a_copy_keeps_the_status_log_in_the_order_it_was_written(tmp_path):
@@ -218,12 +222,8 @@ def test_a_state_without_its_log_order_loads_in_the_order_of_time(tmp_path):
 
 
 def _values_order(path):
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT t.number, o.step FROM observations o JOIN trials t ON "
-                            "t.id = o.trial ORDER BY o.id").fetchall()
-    finally:
-        conn.close()
+    return _rows(path, "SELECT t.number, o.step FROM observations o JOIN trials t ON "
+                       "t.id = o.trial ORDER BY o.id")
 
 
 def _report_in_turn(oracle):

@@ -394,6 +394,18 @@ def _in_written_order(state: Mapping[str, Any], key: str, rows: str, at: int | N
     return out
 
 
+def reaped(trial: TrialRecord, max_interruptions: int) -> tuple[int, bool, str]:
+    """What becomes of a dead worker's running trial: (its interruptions now, whether it
+    fails, the message), the same for every engine."""
+    count = trial.interruptions + 1
+    who = f"worker {trial.tuner_id!r}"
+    if count >= max_interruptions:
+        return count, True, (f"Its worker died {count} times while running it (last: {who});"
+                             " not retried again.")
+    return count, False, (f"Interrupted: {who} died during run {trial.run}; queued to run "
+                          "again with the same values.")
+
+
 def malformed(exc: BaseException) -> HpStoreError:
     return HpStoreError(
         f"The state given to set_state() is malformed ({type(exc).__name__}: {exc}); "
@@ -403,5 +415,5 @@ def malformed(exc: BaseException) -> HpStoreError:
 __all__ = ["OBSERVATION_FIELDS", "PROJECT_FIELDS", "STATE_FORMAT", "TRANSITION_FIELDS",
            "TRIAL_FIELDS", "check_running", "check_state_document", "decode_values",
            "dumps", "from_db_float", "log_in_order", "malformed", "observation",
-           "points_after", "project_record", "same_entry", "space_item", "to_db_float",
-           "transition", "trial_record", "values_in_order"]
+           "points_after", "project_record", "reaped", "same_entry", "space_item",
+           "to_db_float", "transition", "trial_record", "values_in_order"]

@@ -42,6 +42,9 @@ from hpstore.store.rows import (
     to_db_float,
     trial_record,
 )
+from hpstore.store.rows import (
+    reaped as reaped_as,
+)
 from hpstore.trial import TrialStatus
 
 #: the columns of a project in PROJECT_FIELDS order (hpstore.store.rows), JSON as its text
@@ -316,18 +319,13 @@ class PostgresProject(ReadingMixin, DocumentMixin, SteeringMixin, DecidingMixin)
         found = [trial_record(row) for token in tokens for row in conn.execute(
             _DEAD_RUNS, (self.project_id, token, self.db.keys["live"])).fetchall()]
         for trial in sorted(found, key=lambda t: t.number):
-            count = trial.interruptions + 1
-            who = f"worker {trial.tuner_id!r}"
-            if count >= max_interruptions:
-                message = (f"Its worker died {count} times while running it (last: "
-                           f"{who}); not retried again.")
+            count, failed, message = reaped_as(trial, max_interruptions)
+            if failed:
                 conn.execute(
                     "UPDATE trials SET status = 'FAILED', interruptions = %s, message = %s,"
                     " ended_at = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",
                     (count, message, now, os.getpid(), now, trial.key))
             else:
-                message = (f"Interrupted: {who} died during run {trial.run}; queued to "
-                           "run again with the same values.")
                 conn.execute(
                     "UPDATE trials SET status = 'IDLE', interruptions = %s, message = %s, "
                     "queued = %s, session = NULL, pid = %s, changed_at = %s WHERE id = %s",

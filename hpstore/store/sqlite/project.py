@@ -34,6 +34,9 @@ from hpstore.store.rows import (
     to_db_float,
     trial_record,
 )
+from hpstore.store.rows import (
+    reaped as reaped_as,
+)
 from hpstore.store.sqlite.ahead import AheadMixin
 from hpstore.store.sqlite.document import DocumentMixin
 from hpstore.store.sqlite.history import CompletedValues, RungValues, SQLiteHistory
@@ -279,18 +282,13 @@ class SQLiteProject(AheadMixin, ReadingMixin, DocumentMixin, SteeringMixin):
                          f"SELECT {TRIAL_COLUMNS} FROM trials WHERE project_id = ? AND "
                          "status = 'RUNNING' AND session = ?", (self.project_id, token))]
             for trial in sorted(found, key=lambda t: t.number):
-                count = trial.interruptions + 1
-                who = f"worker {trial.tuner_id!r}"
-                if count >= max_interruptions:
-                    message = (f"Its worker died {count} times while running it (last: "
-                               f"{who}); not retried again.")
+                count, failed, message = reaped_as(trial, max_interruptions)
+                if failed:
                     conn.execute(
                         "UPDATE trials SET status = 'FAILED', interruptions = ?, message = ?,"
                         " ended_at = ?, session = NULL, pid = ?, changed_at = ? WHERE id = ?",
                         (count, message, now, os.getpid(), now, trial.key))
                 else:
-                    message = (f"Interrupted: {who} died during run {trial.run}; "
-                               "queued to run again with the same values.")
                     queued = self._next_queue_position(conn)
                     conn.execute(
                         "UPDATE trials SET status = 'IDLE', interruptions = ?, message = ?, "
