@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -85,6 +86,9 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stderr is None:  # started with it closed: print(file=None) writes to stdout,
+        # and "unknown command" went into the output (`hpstore expot DB 2>&- > f.csv`)
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     try:
         return _command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:  # also while a tool's modules load, before its own handler

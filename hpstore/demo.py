@@ -8,7 +8,6 @@ metric histories to query afterwards.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -22,7 +21,7 @@ from hpstore.handing_back import RESUME_HINT
 from hpstore.progress import OutputClosed
 from hpstore.store import open_store, shown
 from hpstore.store.postgresql import is_url
-from hpstore.tooling import help_text, positive_int, silence_stdout
+from hpstore.tooling import command_parser, help_text, positive_int, silence_stdout
 
 # (the demo's project only, and the trials that count: a file may hold other searches,
 # and trials retired with `hpstore retire`)
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     error:`` line on stderr), 130 interrupted by Ctrl-C (the last line says how to
     resume). An argument of the wrong kind is argparse's usage and error, exit code 2, as
     for every command."""
-    parser = argparse.ArgumentParser(prog="hpstore demo", description=help_text(__doc__, __file__))
+    parser = command_parser(prog="hpstore demo", description=help_text(__doc__, __file__))
     parser.add_argument("--database", default="hpstore-demo.db",
                         help="the search file (default: %(default)s; run again to resume)")
     parser.add_argument("--trials", type=positive_int, default=None,
@@ -160,7 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker processes of this run (default: %(default)s)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1),
                         help="0: no line per trial (default: %(default)s)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # (--help piped into head)
+        silence_stdout()
+        return 0
+    except OSError as exc:  # --help into a full disk or a closed output
+        print(f"hpstore: error: {exc.strerror or _one_line(exc)}.", file=sys.stderr)
+        return 2
     if is_url(args.database):  # (it was taken for a folder named "postgresql:")
         parser.error(f"--database: the demo writes a search file, and {shown(args.database)} "
                      "is a PostgreSQL URL. Run the demo on a file, then copy its search to "

@@ -63,8 +63,10 @@ class LockTimeoutError(DatabaseError):
     names it and says what to do."""
 
 
-class ProjectMismatchError(HpStoreError, ValueError):
-    """The arguments given disagree with what the file already holds for this project."""
+class ProjectMismatchError(HpStoreError, ValueError, RuntimeError):
+    """The arguments given disagree with what the file already holds for this project (a
+    ValueError; a RuntimeError too, as KerasTuner raises on reloading a project it cannot,
+    made by another tuner, say)."""
 
 
 class TrialNotFoundError(HpStoreError, KeyError):
@@ -111,6 +113,11 @@ class SearchFullError(HpStoreError):
 
 class TrialNotEndedError(HpStoreError):
     """A trial was retired or restored that has not ended yet (it is waiting or running)."""
+
+
+class NotAnOracleError(HpStoreError, TypeError, ValueError):
+    """What was given as a tuner's ``oracle=`` is no oracle hpstore runs (a TypeError; the
+    ValueError KerasTuner raises too)."""
 
 
 class OracleContractError(HpStoreError):

@@ -175,6 +175,8 @@ def write_output(path: str | os.PathLike[str], text: str, *,
             if not force:
                 raise OutputFileError(f"{given} already exists; give --force to replace it.")
         data = text.encode("utf-8")
+        if regular and not created and _replace_whole(real, given, data, st):
+            return real
         if regular:
             # Room for the whole output first, the file replaced still as it was: a full
             # disk or `ulimit -f` refuses this, not a write that would leave half a report
@@ -201,6 +203,48 @@ def write_output(path: str | os.PathLike[str], text: str, *,
     finally:
         os.close(fd)
     return real
+
+
+def _replace_whole(real: Path, given: str, data: bytes, st: os.stat_result) -> bool:
+    """Replace the file ``real`` (described by ``st``) with ``data`` written beside it and
+    renamed over it, so that a process killed half-way leaves it as it was: written in
+    place, a kill (``timeout``, cron) left the new text followed by the old one's tail,
+    which read as a whole file. The new file keeps the old one's mode (and owner, when
+    this process may give it). False, nothing done, where it cannot be so replaced: a
+    file with other names (hard links, which a rename would part from it) or in a folder
+    that takes no new file; it is then written in place.
+
+    Raises:
+        OutputFileError: ``data`` cannot be written (no room, a limit); ``real`` is as it
+            was.
+    """
+    if st.st_nlink > 1:
+        return False
+    partial = real.with_name(f".{real.name}.{os.getpid()}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                     stat.S_IMODE(st.st_mode))
+    except OSError:
+        return False
+    try:
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (what the umask took away)
+        if hasattr(os, "fchown"):
+            with contextlib.suppress(OSError):  # (only root gives a file to another)
+                os.fchown(fd, st.st_uid, st.st_gid)
+        _reserve(fd, len(data), given, real, False)
+        try:
+            _write_all(fd, data)
+        except OSError as exc:
+            raise OutputFileError(_not_written(given, real, len(data), exc, False,
+                                               f"; {given} is as it was")) from None
+        os.replace(partial, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    finally:
+        os.close(fd)
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -160,6 +160,27 @@ def cut_to_width(text: str, width: int, mark: str = "\u2026") -> str:
     return text[:kept] + mark
 
 
+def cut_middle(text: str, width: int, mark: str = "\u2026") -> str:
+    """``text``, or its start and its end with ``mark`` between them, in ``width``
+    columns: a status line keeps what it does (its start) and how far it is (its end),
+    a third of the room to the start. Cut between characters as a terminal draws them, as
+    :func:`cut_to_width` cuts."""
+    if display_width(text) <= width:
+        return text
+    room = width - display_width(mark)
+    if room < 0:
+        return ""
+    head = cut_to_width(text, room // 3, mark="")
+    room -= display_width(head)
+    clusters = list(_clusters(text))
+    used, start = 0, len(text)
+    for k in range(len(clusters) - 1, -1, -1):
+        if used + clusters[k][1] > room or (k and clusters[k - 1][0] < len(head)):
+            break
+        used, start = used + clusters[k][1], clusters[k - 1][0] if k else 0
+    return head + mark + text[start:]
+
+
 def print_text(text: str, *, flush: bool = False) -> None:
     """``print(text)``, to the standard output of the moment, a character its encoding
     cannot hold (a C locale, ``PYTHONIOENCODING=ascii``) written as its escape

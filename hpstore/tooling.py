@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import signal
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from hpstore.errors import HpStoreError, ProjectChoiceError
-from hpstore.rendering import redraws, terminal_text
+from hpstore.rendering import cut_middle, redraws, terminal_text
 from hpstore.store import open_store
 from hpstore.store.records import fits_int64
 from hpstore.store.sqlite import checkmarks
@@ -173,12 +174,29 @@ def help_text(doc: str | None, source: str) -> str | None:
         return None
 
 
+def command_parser(**kwargs: Any) -> Any:
+    """An ``argparse.ArgumentParser`` whose ``--help`` fails as any output of a command
+    fails (a full disk, a closed output: one error line, exit 2): argparse's own swallows
+    an error of that write (`hpstore trials --help > /dev/full` printed nothing, exit 0)."""
+    return _parser_class()(**kwargs)
+
+
+@functools.cache
+def _parser_class() -> Any:
+    import argparse  # (on first use: a command starts without it)
+
+    class CommandParser(argparse.ArgumentParser):
+        def print_help(self, file: Any = None) -> None:
+            # (a stdout closed from the start is None where no tool's run replaced it)
+            (file or sys.stdout or _ClosedOutput()).write(self.format_help())
+
+    return CommandParser
+
+
 def tool_parser(name: str, description: str | None, *, project: bool = True) -> Any:
     """The argument parser every inspection tool starts from: DB and (``project``: for a
     tool that looks at one project) --project."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description)
+    parser = command_parser(prog=f"hpstore {name}", description=description)
     parser.add_argument("database", help="the search file, or a postgresql:// URL (opened "
                         "read-only)")
     if project:
@@ -204,8 +222,8 @@ def writing_parser(name: str, description: str | None) -> Any:
     """The argument parser of a command that changes a search: DB and --project."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog=f"hpstore {name}", description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(prog=f"hpstore {name}", description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("database", help="the search file (it must exist; it is changed), "
                         "or a postgresql:// URL")
     parser.add_argument("--project", default=None,
@@ -372,9 +390,21 @@ class StatusLine:
 
     def show(self, text: str) -> None:
         if self.live and self.stream is not None:
-            self.stream.write(f"\r\x1b[2K{terminal_text(text)} ...")
+            # cut to the terminal's width, its start and end kept (what runs, and how
+            # far): a line that wraps is cleared by its last row only, and each update
+            # left a row behind on a narrow terminal
+            line = cut_middle(f"{terminal_text(text)} ...", max(1, self._width() - 1))
+            self.stream.write(f"\r\x1b[2K{line}")
             self.stream.flush()
             self.shown = True
+
+    def _width(self) -> int:
+        """The terminal's columns (80 when it does not say: a terminal of size 0)."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return 80
+        return columns if columns > 0 else 80
 
     def clear(self) -> None:
         """Take the line away; nothing is written when none is shown."""

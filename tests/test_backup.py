@@ -402,7 +402,10 @@ def test_a_backup_in_steps_copies_the_search_as_it_was_when_it_began(tmp_path, m
 
 
 def test_a_backup_says_how_far_it_is_on_a_terminal(tmp_path, monkeypatch, capsys):
+    import fcntl
     import pty
+    import struct
+    import termios
 
     from _tools import read_terminal
 
@@ -414,6 +417,8 @@ def test_a_backup_says_how_far_it_is_on_a_terminal(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(copying, "STEP_PAGES", 8)
     monkeypatch.setenv("TERM", "xterm")
     leader, follower = pty.openpty()
+    # wide enough for the whole line (a narrower terminal gets its end)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 400, 0, 0))
     with open(follower, "w", encoding="utf-8", closefd=True) as screen:
         monkeypatch.setattr(sys, "stderr", screen)
         assert main([str(path), str(tmp_path / "copy.db")]) == 0

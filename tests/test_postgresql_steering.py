@@ -114,10 +114,10 @@ def test_retire_restore_note_and_enqueue_commands_on_a_url(search, capsys):
     oracle = hpstore.Oracle.attach(search)
     best = oracle.get_best_trials(1)[0].trial_id
     assert cli(["retire", search, best, "--reason", "leak", "--by", "ci"]) == 0
-    assert f"trial {best} retired" in capsys.readouterr().out
+    assert f"trial {best} retired" in capsys.readouterr().err
     assert oracle.get_best_trials(1)[0].trial_id != best
     assert cli(["retire", search, best]) == 0
-    assert "retired already; nothing changed" in capsys.readouterr().out
+    assert "retired already; nothing changed" in capsys.readouterr().err
     assert cli(["summary", search]) == 0
     assert "Steered: 1 retired" in capsys.readouterr().out
     assert cli(["restore", search, str(int(best)), "--reason", "fixed"]) == 0
@@ -130,7 +130,7 @@ def test_retire_restore_note_and_enqueue_commands_on_a_url(search, capsys):
     out = capsys.readouterr().out
     assert "Retired by ci: leak" in out and "Restored by " in out
     assert cli(["enqueue", search, "--values", '{"x": 0.5, "y": 1, "c": "a"}']) == 0
-    assert "enqueued" in capsys.readouterr().out
+    assert "enqueued" in capsys.readouterr().err
     waiting, = oracle.enqueued()
     assert waiting.hyperparameters.values == {"x": 0.5, "y": 1, "c": "a"}
     code = cli(["sql", search, "SELECT trial_id, origin, note, retired FROM trial_overview "

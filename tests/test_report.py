@@ -84,7 +84,7 @@ def test_report_is_listed_and_runs_through_the_hpstore_command(search_db, tmp_pa
     assert "report" in available_tools()
     out = tmp_path / "via-cli.html"
     assert hpstore_main(["report", search_db, "-o", str(out)]) == 0
-    assert "Wrote" in capsys.readouterr().out
+    assert "Wrote" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 

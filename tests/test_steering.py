@@ -135,7 +135,8 @@ def test_hyperband_refuses_a_misspelt_tuner_name_and_warns_of_a_budget_it_does_n
                ) == 0
     err = capsys.readouterr().err
     assert err.startswith("hpstore: warning: --values: an enqueued Hyperband trial")
-    assert err.count("\n") == 1 and "UserWarning" not in err
+    _, said = err.splitlines()  # one line, then what was enqueued
+    assert "UserWarning" not in err and " enqueued: " in said
     # made an error (python -W error -m hpstore): the same words as one error line, exit 2,
     # and nothing enqueued (a traceback before)
     with warnings.catch_warnings():
@@ -167,7 +168,7 @@ def test_a_hyperband_trials_values_and_their_export_enqueue_back(tmp_path, capsy
         "u": ran.hyperparameters.values["u"], "tuner/epochs": 9, "tuner/initial_epoch": 0}
     assert cli(["export", str(path), "-o", str(tmp_path / "t.json")]) == 0
     assert cli(["enqueue", str(path), "--file", str(tmp_path / "t.json"), "--again"]) == 0
-    assert "enqueued" in capsys.readouterr().out
+    assert "enqueued" in capsys.readouterr().err
     assert len(oracle.enqueued()) == 3 and oracle.enqueued()[0].trial_id == again
     oracle.close()
 
@@ -371,13 +372,13 @@ def search(tmp_path):
 
 def test_enqueue_command_takes_json_and_files(search, tmp_path, capsys):
     assert cli(["enqueue", str(search), "--values", '{"x": 0.5, "y": 1, "c": "a"}']) == 0
-    assert "enqueued" in capsys.readouterr().out
+    assert "enqueued" in capsys.readouterr().err
     (tmp_path / "c.csv").write_text('x,y,c\n1.5,2,"""b"""\n2.5,,\n', encoding="utf-8")
     (tmp_path / "c.jsonl").write_text('{"x": 3.5}\n\n{"x": 0.5, "y": 1, "c": "a"}\n',
                                       encoding="utf-8")
     assert cli(["enqueue", str(search), "--file", str(tmp_path / "c.csv")]) == 0
     assert cli(["enqueue", str(search), "--file", str(tmp_path / "c.jsonl")]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "already holds these values" in out  # the jsonl's second line, enqueued above
     waiting = hpstore.Oracle.attach(search).enqueued()
     assert [t.hyperparameters.values["x"] for t in waiting] == [0.5, 1.5, 2.5, 3.5]
@@ -410,7 +411,7 @@ def test_a_configuration_given_twice_in_one_batch_takes_one_place(search, capsys
     # counted twice against the room left: refused, where the API enqueues it once
     values = ['{"x": 7.5, "y": 1, "c": "a"}'] * 5 + ['{"x": 8.5, "y": 1, "c": "a"}'] * 5
     assert cli(["enqueue", str(search), *[a for v in values for a in ("--values", v)]]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert out.count(" enqueued: ") == 2 and out.count("already holds these values") == 8
     assert len(hpstore.Oracle.attach(search).enqueued()) == 2
 
@@ -421,10 +422,10 @@ def test_retire_restore_and_note_commands(search, capsys):
     # named twice, by id and by number: retired and told once
     assert cli(["retire", str(search), best, str(int(best)), "--reason", "leak",
                 "--by", "ci"]) == 0
-    assert capsys.readouterr().out.count(f"trial {best} retired") == 1
+    assert capsys.readouterr().err.count(f"trial {best} retired") == 1
     assert oracle.get_best_trials(1)[0].trial_id != best
     assert cli(["retire", str(search), best]) == 0
-    assert "retired already; nothing changed" in capsys.readouterr().out
+    assert "retired already; nothing changed" in capsys.readouterr().err
     assert cli(["summary", str(search)]) == 0
     assert "Steered: 1 retired" in capsys.readouterr().out
     assert cli(["restore", str(search), str(int(best)), "--reason", "fixed"]) == 0
@@ -584,6 +585,6 @@ def test_enqueue_reads_a_file_under_the_home_folder_written_with_a_tilde(search,
     (home / "c.json").write_text('[{"x": 0.5, "y": 1, "c": "a"}]', encoding="utf-8")
     monkeypatch.setenv("HOME", str(home))
     assert cli(["enqueue", str(search), "--file=~/c.json"]) == 0
-    assert "enqueued" in capsys.readouterr().out
+    assert "enqueued" in capsys.readouterr().err
     assert [t.hyperparameters.values for t in hpstore.Oracle.attach(search).enqueued()] == [
         {"x": 0.5, "y": 1, "c": "a"}]

@@ -40,7 +40,7 @@ def test_the_enqueue_command_shows_names_and_values_as_written(tmp_path, capsys)
     (tmp_path / "c.csv").write_text("学习率,激活\n0.002,relu\n", encoding="utf-8")
     assert cli(["enqueue", str(search), "--file", str(tmp_path / "c.csv")]) == 0
     assert cli(["enqueue", str(search), "--values", '{"学习率": 0.001, "激活": "тангенс"}']) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert '{"学习率": 0.001, "激活": "тангенс"}' in out
     assert '{"学习率": 0.002, "激活": "relu"}' in out
     assert "\\u" not in out
@@ -192,7 +192,7 @@ def test_a_worker_script_restarted_after_the_space_grew_runs_its_configurations_
     assert sorted(r.values["kind"] for r in enqueued) == ["svm", "tree"]
     assert {r.status for r in enqueued} == {"COMPLETED"}
     assert cli(["enqueue", path, "--values", '{"kind": "svm"}']) == 0
-    assert "already holds these values" in capsys.readouterr().out
+    assert "already holds these values" in capsys.readouterr().err
     assert oracle.enqueue_trial({"kind": "tree"}) == next(
         r.trial_id for r in enqueued if r.values["kind"] == "tree")
     # asked for anew, the same request fills the branch as a random search would

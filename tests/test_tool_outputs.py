@@ -415,3 +415,37 @@ def test_a_file_replaced_with_force_on_a_full_ext4_disk_keeps_its_size(search, t
         pytest.skip(f"no loop device to mount an image on: {done.stderr}")
     assert f"the disk holding {target} is full" in done.stderr, done.stderr
     assert done.stdout.split() == ["exit", "2", "4", "old"], done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("tool,extra", WRITERS)
+def test_a_file_replaced_with_force_is_whole_or_as_it_was(search, tmp_path, capsys,
+                                                          monkeypatch, tool, extra):
+    # written in place, a tool killed half-way (timeout, cron) left the new text followed
+    # by the old file's tail, which read as a whole file
+    from hpstore import output_file
+
+    target = tmp_path / "out.txt"
+    old = b"OLD" * 300_000
+    target.write_bytes(old)
+    os.chmod(target, 0o600)
+    before = target.stat()
+
+    def cut_off(fd: int, data: bytes) -> None:
+        os.write(fd, data[: len(data) // 2])
+        raise KeyboardInterrupt  # (the process stopped half-way)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(output_file, "_write_all", cut_off)
+        assert main([tool, str(search), *extra, "-o", str(target), "--force"]) == 130
+    assert target.read_bytes() == old  # as it was
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    capsys.readouterr()
+    assert run(capsys, tool, str(search), *extra, "-o", str(target), "--force")[0] == 0
+    after = target.stat()
+    assert b"OLD" not in target.read_bytes() and after.st_ino != before.st_ino
+    assert stat.S_IMODE(after.st_mode) == 0o600  # its mode kept
+    # a file with another name (a hard link) keeps being one file: written in place
+    os.link(target, tmp_path / "other-name.txt")
+    target.write_bytes(old)
+    assert run(capsys, tool, str(search), *extra, "-o", str(target), "--force")[0] == 0
+    assert (tmp_path / "other-name.txt").read_bytes() == target.read_bytes() != old

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -263,7 +264,10 @@ def test_a_long_first_look_is_said_on_a_terminal_and_a_second_look_is_quiet(
         tmp_path, monkeypatch, capsys):
     # the first look at a large file checked every row for seconds (12 s at 20 million
     # values) with nothing on the screen
+    import fcntl
     import pty
+    import struct
+    import termios
 
     from _tools import read_terminal
 
@@ -277,6 +281,7 @@ def test_a_long_first_look_is_said_on_a_terminal_and_a_second_look_is_quiet(
     shown = []
     for _ in range(2):
         leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 400, 0, 0))
         with open(follower, "w", encoding="utf-8", closefd=True) as screen:
             monkeypatch.setattr(sys, "stderr", screen)
             assert main(["summary", path]) == 0
@@ -378,6 +383,43 @@ def test_with_its_error_stream_closed_a_command_keeps_its_errors_out_of_its_outp
     assert done.returncode == 2
 
 
+def test_with_its_error_stream_closed_an_unknown_command_writes_nothing_to_its_output(
+        tmp_path):
+    # `hpstore expot DB 2>&- > out.csv` wrote "unknown command" and the usage into out.csv
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "out.csv", "wb") as out:
+        done = subprocess.run(f"{sys.executable} -m hpstore expot x.db 2>&-", shell=True,
+                              stdout=out, env=env, timeout=60)
+    assert done.returncode == 2 and (tmp_path / "out.csv").read_bytes() == b""
+
+
+@pytest.mark.parametrize("output", ["closed", "full disk"])
+def test_a_change_made_with_the_output_closed_succeeds_once(tmp_path, output):
+    # enqueue committed, then failed to print its line to a closed stdout: exit 2 for a
+    # change made, and a script's retry enqueued the configuration twice
+    path = str(tmp_path / "s.db")
+    end_trials(open_oracle(path), ["COMPLETED"])
+    first = hpstore.Oracle.attach(path).get_best_trials(1)[0].trial_id
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    commands = [["enqueue", path, "--values", '{"x": 0.5}', "--again"],
+                ["note", path, first, "seen"], ["retire", path, first],
+                ["restore", path, first], ["report", path, "-o", str(tmp_path / "r.html")]]
+    with open("/dev/full", "w") as full:
+        for argv in commands:
+            done = subprocess.run(
+                [sys.executable, "-m", "hpstore", *argv], env=env, stderr=subprocess.PIPE,
+                text=True, timeout=60,
+                **({"preexec_fn": lambda: os.close(1)} if output == "closed" else
+                   {"stdout": full}))
+            assert done.returncode == 0, (argv, done.stderr)
+            assert "error" not in done.stderr, done.stderr
+    assert len(hpstore.Oracle.attach(path).enqueued()) == 1
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT note, retired_at FROM trials WHERE trial_id = ?",
+                            (first,)).fetchone() == ("seen", None)
+    assert (tmp_path / "r.html").stat().st_size > 0
+
+
 def test_columns_line_up_where_the_output_cannot_hold_a_character(tmp_path):
     # under PYTHONIOENCODING=ascii, "act_日本" was padded as 6 columns and shown as 16
     path = str(tmp_path / "a.db")
@@ -427,3 +469,34 @@ def test_every_commands_help_is_whole_under_python_oo():
                                 capture_output=True, text=True, env=env, timeout=60).stdout
                  for flags in ([], ["-OO"])]
         assert helps[0].count("\n") > 3 and helps[1] == helps[0], command
+
+
+def test_a_status_line_is_cut_to_a_narrow_terminals_width(monkeypatch):
+    # a line wider than the terminal wraps, and clearing it clears its last row only: on
+    # a pane of 30 columns each update of `hpstore backup` left a row behind
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from _tools import read_terminal
+
+    from hpstore.rendering import cut_middle, display_width
+    from hpstore.tooling import StatusLine
+
+    monkeypatch.setenv("TERM", "xterm")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 30, 0, 0))
+    with open(follower, "w", encoding="utf-8", closefd=True) as screen:
+        line = StatusLine(screen)
+        for done in (12, 18, 100):
+            line.show(f"Copying /a/long/folder/huge.db: {done}% of 68.3 MB")
+        line.clear()
+    rows = read_terminal(leader).split("\r\x1b[2K")[1:]
+    assert len(rows) == 4 and rows[-1] == ""
+    assert all(display_width(r) == 29 for r in rows[:-1]), rows
+    # what runs, and how far (the count, at its end)
+    assert rows[0].startswith("Copying ") and rows[0].endswith(" 12% of 68.3 MB ...")
+    assert rows[2] == "Copying /\u2026100% of 68.3 MB ..."
+    wide = "\u65e5\u672c\u8a9e\u306e\u30d5\u30a1\u30a4\u30eb.db"  # (never half a character)
+    assert cut_middle(wide, 9) == "\u65e5\u2026\u30eb.db"

@@ -7,7 +7,6 @@ catch the file half-written by a checkpoint: this copies one snapshot of the who
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,11 +14,17 @@ from hpstore.errors import HpStoreError
 from hpstore.store.postgresql import is_url, redact
 from hpstore.store.sqlite import files
 from hpstore.store.sqlite.backup import backup
-from hpstore.tooling import StatusLine, help_text, run_tool, terminated_as_interrupted
+from hpstore.tooling import (
+    StatusLine,
+    command_parser,
+    help_text,
+    run_tool,
+    terminated_as_interrupted,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hpstore backup",
+    parser = command_parser(prog="hpstore backup",
                                      description=help_text(__doc__, __file__))
     parser.add_argument("database", help="the search file (read-only: it is never changed)")
     parser.add_argument("output", help="the new file to write the copy to (must not exist)")

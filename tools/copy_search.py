@@ -31,7 +31,14 @@ from hpstore.store.postgresql import is_url
 from hpstore.store.records import NewProject
 from hpstore.store.rows import orphan_running
 from hpstore.store.sqlite.files import lock_folder
-from hpstore.tooling import StatusLine, help_text, open_search, run_tool, terminated_as_interrupted
+from hpstore.tooling import (
+    StatusLine,
+    command_parser,
+    help_text,
+    open_search,
+    run_tool,
+    terminated_as_interrupted,
+)
 
 
 def same_place(a: str, b: str) -> bool:
@@ -168,7 +175,7 @@ def _new_project(name: str, state: dict[str, Any]) -> NewProject:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hpstore copy", description=help_text(__doc__, __file__),
+    parser = command_parser(prog="hpstore copy", description=help_text(__doc__, __file__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="the search file or postgresql:// URL to copy from "
                         "(read-only)")

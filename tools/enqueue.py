@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise SearchFullError(f"{where}: {exc}") from None
             shown = terminal_text(json.dumps(record.values, ensure_ascii=False))
             if created:
-                print(f"trial {record.trial_id} enqueued: {shown}")
+                print(f"trial {record.trial_id} enqueued: {shown}", file=sys.stderr)
             else:
                 print(f"trial {record.trial_id} already holds these values ({record.status}); "
-                      f"not enqueued again: {shown}")
+                      f"not enqueued again: {shown}", file=sys.stderr)
     finally:
         oracle.close()
     return 0

@@ -57,7 +57,7 @@ from hpstore.oracles import (
 from hpstore.rendering import terminal_text
 from hpstore.store import NewProject, open_store, shown
 from hpstore.store.postgresql import is_url
-from hpstore.tooling import at_least, help_text, run_tool
+from hpstore.tooling import at_least, command_parser, help_text, run_tool
 from hpstore.trial import MetricHistory, TrialStatus
 
 # KerasTuner's tuner (and oracle) names -> the hpstore oracle that continues that search
@@ -494,7 +494,7 @@ def describe(plan: Plan, database: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hpstore import-keras-tuner",
+    parser = command_parser(prog="hpstore import-keras-tuner",
                                      description=help_text(__doc__, __file__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory", help="KerasTuner's project folder (directory/project_name)")

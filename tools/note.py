@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         record = queries.find_trial(oracle.project, args.trial)
         oracle.set_trial_note(record.trial_id, args.text)
         if args.text:
-            print(f"trial {record.trial_id}: note set: {terminal_text(args.text)}")
+            print(f"trial {record.trial_id}: note set: {terminal_text(args.text)}",
+                  file=sys.stderr)
         else:
-            print(f"trial {record.trial_id}: note removed")
+            print(f"trial {record.trial_id}: note removed", file=sys.stderr)
     finally:
         oracle.close()
     return 0

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     write_output(args.output, page, database=args.database, force=args.force,
                  example="report.html")
     print(terminal_text(f"Wrote {args.output}: project {search.name!r}, "
-                        f"{search.total} trial(s)."))
+                        f"{search.total} trial(s)."), file=sys.stderr)
     return 0
 
 

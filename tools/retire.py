@@ -50,9 +50,11 @@ def main(argv: list[str] | None = None, *, retired: bool = True) -> int:
             score = "-" if trial.score is None else f"{trial.score:.6g}"
             if record.retired == retired:
                 print(f"trial {record.trial_id} was {word}d already; nothing changed" if retired
-                      else f"trial {record.trial_id} is not retired; nothing changed")
+                      else f"trial {record.trial_id} is not retired; nothing changed",
+                      file=sys.stderr)
             else:
-                print(f"trial {record.trial_id} {word}d ({record.status}, score {score})")
+                print(f"trial {record.trial_id} {word}d ({record.status}, score {score})",
+                      file=sys.stderr)
     finally:
         oracle.close()
     return 0

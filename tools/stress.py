@@ -53,7 +53,14 @@ from hpstore.errors import HpStoreError, OutputFileError
 from hpstore.output_file import check_output, write_output
 from hpstore.store import open_store
 from hpstore.store.postgresql import is_url, redact
-from hpstore.tooling import at_least, error_line, help_text, seconds, terminated_as_interrupted
+from hpstore.tooling import (
+    at_least,
+    command_parser,
+    error_line,
+    help_text,
+    seconds,
+    terminated_as_interrupted,
+)
 
 ORACLES = ("random", "grid", "bayesian", "hyperband")
 # What a worker is doing, one byte per worker in a shared file the chaos loop reads.
@@ -493,7 +500,7 @@ def summary(results: list[dict[str, Any]]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hpstore stress", description=help_text(__doc__, __file__),
+    p = command_parser(prog="hpstore stress", description=help_text(__doc__, __file__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--oracle", default="random", choices=(*ORACLES, "all"),
                    help="the search algorithm the workers run; all: each in turn")

@@ -10,13 +10,13 @@ have nothing to do, and every process that opens the file shares the search.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import keras_tuner
@@ -34,11 +34,11 @@ from hpstore.keras._convert import (
     to_keras_objective,
     to_keras_trial,
 )
+from hpstore.keras.folders import check_project_folder
 from hpstore.objective import create_objective
 from hpstore.oracle.opening import check_bool, check_int
 from hpstore.rendering import print_text, terminal_text
 from hpstore.store import shown
-from hpstore.store.postgresql import is_url
 from hpstore.trial import TrialStatus
 
 #: seconds between asks while the search is IDLE: first, most (KerasTuner's loop asks
@@ -198,6 +198,16 @@ class Oracle(keras_tuner.Oracle):
         #: trial id -> the last step every execution of it reached, when they stopped at
         #: different steps (see score_up_to)
         self._scored_up_to: dict[str, int] = {}
+        #: what ``hyperparameters`` handed out, and how many entries it held then: what is
+        #: declared on it (KerasTuner's ``oracle.hyperparameters.Float(...)``) joins the
+        #: space before the space is next read (a copy made at each access lost it)
+        self._held: keras_tuner.HyperParameters | None = None
+        self._held_count = 0
+        #: the trials create_trial handed out here, their metrics kept by update_trial as
+        #: KerasTuner keeps its own (a custom loop scores the trial it holds)
+        self._handed: dict[str, KerasTrial] = {}
+        #: while the Tuner tells a subclass's own update_trial a result (see update_trial)
+        self._result_told = False
         self._wait = IDLE_WAIT[0]
         #: the other processes' trials last said to be waited for
         self._waiting_for: list[str] = []
@@ -265,6 +275,7 @@ class Oracle(keras_tuner.Oracle):
         RUNNING in this process with epochs reported (an earlier search() could not end it)
         goes back to the queue first, to run again from its start in a run of its own."""
         oracle = self.hpstore_oracle
+        self._take_declared()
         trial = oracle.create_trial(tuner_id)
         if left_running(trial):
             # This worker's own trial, left RUNNING in this process by an earlier search()
@@ -302,14 +313,30 @@ class Oracle(keras_tuner.Oracle):
             self._waiting_for = []
         theirs = to_keras_trial(trial)
         if trial.status == TrialStatus.RUNNING:
+            self._handed[str(theirs.trial_id)] = theirs
             self._display.on_trial_begin(theirs)
         return theirs
 
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0
                      ) -> KerasTrial:
         """Record metrics of a running trial at ``step``; the returned trial's status is
-        STOPPED when it has been told to stop. See :meth:`hpstore.Oracle.update_trial`."""
+        STOPPED when it has been told to stop. See :meth:`hpstore.Oracle.update_trial`.
+
+        The Tuner calls it once a trial ran, with its result, when a subclass overrides
+        it (as KerasTuner does); the epochs are recorded already then, and this records
+        nothing more."""
+        if self._result_told:
+            return self.get_trial(trial_id)
         return self.record_epoch(trial_id, metrics, int(step), by_run_trial=True)
+
+    @contextlib.contextmanager
+    def result_told(self) -> Iterator[None]:
+        """While the Tuner hands a trial's result to a subclass's own ``update_trial``."""
+        self._result_told = True
+        try:
+            yield
+        finally:
+            self._result_told = False
 
     def record_epoch(self, trial_id: str, metrics: Mapping[str, Any], step: int, *,
                      by_run_trial: bool = False) -> KerasTrial:
@@ -317,6 +344,11 @@ class Oracle(keras_tuner.Oracle):
         from a ``run_trial`` that reports for itself (as KerasTuner still allows)."""
         oracle = self.hpstore_oracle
         updated = oracle.update_trial(trial_id, metrics, step=step)
+        handed = self._handed.get(str(trial_id))
+        if handed is not None:  # (checked and recorded: real numbers)
+            for name, value in metrics.items():
+                handed.metrics.update(name, float(value), step=step)
+            handed.status = updated.status
         if all(name in metrics for name in oracle.objective.metric_names):
             key = str(trial_id)
             self._reported[key] = max(step, self._reported.get(key, step))
@@ -351,10 +383,18 @@ class Oracle(keras_tuner.Oracle):
         fewer executions, down to one, whose value alone scored the trial."""
         self._scored_up_to[str(trial_id)] = int(last)
 
-    def end_trial(self, trial: Any) -> None:
+    def end_trial(self, trial: Any = None, status: str = TrialStatus.COMPLETED, *,
+                  trial_id: str | None = None) -> None:
         """Record the end of a run of ``trial`` (a KerasTuner Trial): its status, message,
         and the values of the hyperparameters it declared while running. ``trial`` gets
-        the status, score and best step recorded. See :meth:`hpstore.Oracle.end_trial`."""
+        the status, score and best step recorded. See :meth:`hpstore.Oracle.end_trial`.
+
+        KerasTuner's earlier ``end_trial(trial_id, status="COMPLETED")``, which its
+        Oracle still takes, ends the trial of that id with ``status``."""
+        if trial_id is not None or isinstance(trial, str):
+            trial = self.get_trial(trial_id if trial_id is not None else trial)
+            trial.status = status
+        self._handed.pop(str(trial.trial_id), None)
         ours = to_hpstore_trial(trial)
         inner = self.hpstore_oracle
         given = ours.status
@@ -431,23 +471,43 @@ class Oracle(keras_tuner.Oracle):
 
     def get_space(self) -> keras_tuner.HyperParameters:
         """The search space, each active hyperparameter at its default value."""
+        self._take_declared()
         return to_keras_hyperparameters(self.hpstore_oracle.get_space())
 
     def update_space(self, hyperparameters: Any) -> None:
         """Add what ``hyperparameters`` declares to the space (ProjectMismatchError for a
         hyperparameter stored under another definition)."""
+        self._take_declared()
         self.hpstore_oracle.update_space(to_hpstore_hyperparameters(hyperparameters))
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """The hpstore oracle's next proposal, recording nothing."""
+        self._take_declared()
         return self.hpstore_oracle.populate_space(trial_id)
+
+    def _take_declared(self) -> None:
+        """Add to the space what was declared on :attr:`hyperparameters` since it was
+        handed out (RuntimeError with ``allow_new_entries=False``, ProjectMismatchError for
+        a stored hyperparameter declared otherwise)."""
+        held = self._held
+        if held is not None and len(held.space) != self._held_count:
+            self._held_count = len(held.space)
+            self.hpstore_oracle.update_space(to_hpstore_hyperparameters(held))
 
     def remaining_trials(self) -> int | None:
         return self.hpstore_oracle.remaining_trials()
 
     @property
     def hyperparameters(self) -> keras_tuner.HyperParameters:  # type: ignore[override]
-        return self.get_space()
+        """The search space; what is declared on it joins the space, as on KerasTuner's
+        oracle (``tuner.oracle.hyperparameters.Float("lr", 1e-4, 1e-1)``). The same object
+        until the space changes."""
+        space = self.get_space()
+        held = self._held
+        if held is None or [hp.get_config() for hp in held.space] != [
+                hp.get_config() for hp in space.space]:
+            self._held, self._held_count = space, len(space.space)
+        return self._held  # type: ignore[return-value]
 
     @property
     def objective(self) -> Any:  # type: ignore[override]
@@ -537,60 +597,6 @@ def _score_up_to_step(oracle: hpstore.Oracle, last: int, trial: hpstore.Trial) -
         return
     pick = min if oracle.objective.direction == "min" else max
     trial.best_step, trial.score = pick(points, key=lambda point: point[1])
-
-
-#: what KerasTuner keeps in a project's folder, and hpstore never writes
-KERAS_TUNER_STATE = ("oracle.json", "tuner0.json")
-
-
-def check_project_folder(database: Any, folder: str, project_name: str, *,
-                         overwrite: bool, held: bool | None = None) -> None:
-    """Refuse, before anything is written, a search file that KerasTuner's ``overwrite``
-    would delete, and a project folder that holds a KerasTuner search this one would
-    overwrite the checkpoints of. ``held``: whether the search holds trials already (an
-    oracle opened before its Tuner); by default, whether the file holds the project.
-
-    Raises:
-        ValueError: ``overwrite=True`` with the search file inside the project's folder
-            (KerasTuner deletes that folder, the file and its other projects with it).
-        HpStoreError: the folder holds KerasTuner's own search (``oracle.json``), and the
-            search file holds no project of that name (nothing imported yet).
-    """
-    local = not is_url(str(database)) and str(database) != ":memory:"
-    if overwrite:
-        if local and Path(os.path.realpath(folder)) in Path(
-                os.path.realpath(str(database))).parents:
-            raise ValueError(
-                f"The search file {database} is inside {folder}, which overwrite=True deletes "
-                "before the search starts (as KerasTuner does), with the file and every "
-                "project in it. Keep the file outside that folder (the default is "
-                f"{folder}.db).")
-        return
-    found = [n for n in KERAS_TUNER_STATE if os.path.exists(os.path.join(folder, n))]
-    if not found or (_holds_project(database, project_name) if held is None else held):
-        return
-    raise HpStoreError(
-        f"{folder} holds a KerasTuner search ({found[0]}), which hpstore does not read: run "
-        f"on, this search would write its checkpoints over that one's. Bring it in once with "
-        f"`hpstore import-keras-tuner {folder} {shown(str(database))}` (its trials become "
-        "this search's first and the search resumes), or give another project_name or "
-        "directory, or overwrite=True to start afresh (deleting that folder, as KerasTuner "
-        "does).")
-
-
-def _holds_project(database: Any, project_name: str) -> bool:
-    from hpstore.store import open_store
-
-    if not is_url(str(database)) and not os.path.exists(str(database)):
-        return False
-    try:
-        store = open_store(database, read_only=True)
-    except HpStoreError:
-        return False  # (opening it for the search says what is wrong with it)
-    try:
-        return store.find_project(project_name) is not None
-    finally:
-        store.close()
 
 
 class DeferredOracle(Oracle):

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import traceback
+import warnings
 from typing import Any
 
 import keras
@@ -28,6 +29,7 @@ from hpstore.errors import (
     HpStoreError,
     InvalidMetricError,
     NameTooLongError,
+    NotAnOracleError,
     ProjectMismatchError,
     ProjectRemovedError,
     TrialLostError,
@@ -73,13 +75,14 @@ def as_oracle(oracle: Any) -> Oracle:
     """The ``hpstore.keras.Oracle`` for what was passed as ``oracle=``.
 
     Raises:
-        TypeError: a KerasTuner oracle of KerasTuner's own, or anything else.
+        NotAnOracleError (a TypeError, and the ValueError KerasTuner raises): a KerasTuner
+            oracle of KerasTuner's own, or anything else.
     """
     if isinstance(oracle, Oracle):
         return oracle
     if isinstance(oracle, hpstore.Oracle):
         return Oracle(oracle)
-    raise TypeError(
+    raise NotAnOracleError(
         f"`oracle` must be one of hpstore.keras.oracles (or an hpstore Oracle), received "
         f"{oracle!r}. KerasTuner's own oracles keep their search in their own files; "
         "use hpstore.keras.oracles.RandomSearchOracle and its siblings instead.")
@@ -269,7 +272,13 @@ class Tuner(keras_tuner.Tuner):
         objective = self.oracle.objective
         if self.oracle.reported_itself(trial.trial_id):
             # run_trial reported through self.oracle.update_trial: as in KerasTuner, that
-            # is the trial's result, and what run_trial returns is not used
+            # is the trial's result, and what run_trial returns is not used (and, as
+            # there, a way on its way out)
+            warnings.warn(
+                "run_trial reported its metrics through self.oracle.update_trial, which "
+                "KerasTuner deprecates: return them from run_trial instead (a dict, a "
+                "number or the History of fit), and they are recorded the same.",
+                DeprecationWarning, stacklevel=3)
             return
         if self.oracle.reported(trial.trial_id):
             lasts = [r.last for r in self._recorders]
@@ -282,6 +291,7 @@ class Tuner(keras_tuner.Tuner):
             if results is None:
                 return  # its epochs are in the file, the objective with them
             if histories_only(results) and all(r.phases <= 1 for r in self._recorders):
+                self._tell_result(trial, results)
                 return  # the same epochs, as they ran
             # A result of its own after the epochs (a test-set score, a mean over folds), or
             # the History of the last of several trainings in one fit: KerasTuner scores
@@ -290,12 +300,25 @@ class Tuner(keras_tuner.Tuner):
             check_logged(results, self.oracle.hpstore_oracle.objective.metric_names)
             self.oracle.record_result(
                 trial.trial_id, returned_metrics(results, objective))
+            self._tell_result(trial, results)
             return
         validate_returned(results, self.oracle, "Tuner.run_trial()")
         check_logged(results, self.oracle.hpstore_oracle.objective.metric_names)
         self.oracle.update_trial(
             trial.trial_id, returned_metrics(results, objective),
             step=tuner_utils.get_best_step(results, objective))
+
+    def _tell_result(self, trial: Any, results: Any) -> None:
+        """Hand a trial's result to its oracle's own ``update_trial``, as KerasTuner hands
+        it once the trial ran (a subclass's, counting or logging there, was never called:
+        the epochs are recorded as they run). The epochs are in the file already: the
+        oracle's own update_trial records nothing more then."""
+        if type(self.oracle).update_trial is Oracle.update_trial:
+            return
+        objective = self.oracle.objective
+        with self.oracle.result_told():
+            self.oracle.update_trial(trial.trial_id, returned_metrics(results, objective),
+                                     step=tuner_utils.get_best_step(results, objective))
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> Any:
         """KerasTuner's ``search``. Ctrl-C, wherever it lands, hands back the trial this
