@@ -233,9 +233,24 @@ def csv_cell(value: Any, *, raw: bool = False) -> Any:
         value = json.dumps(value)
     elif not isinstance(value, str):
         return value  # int, float, bool: written by the csv module as numbers
-    if not raw and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    if not raw and formula_like(value):
         return "'" + value
     return value
+
+
+def formula_like(text: str) -> bool:
+    """Whether an export gives ``text`` a leading ``'``: text a spreadsheet would run as a
+    formula (not a plain number such as -1.5), or text that is already a ``'`` (or
+    several) before one, so that reading the cell back takes exactly one away (``'=x``
+    and ``=x`` were both written ``'=x``, and read back as ``=x``)."""
+    bare = text.lstrip("'")
+    return bare.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(bare)
+
+
+def unescaped(cell: str) -> str | None:
+    """A cell's text as it was before an export's leading ``'`` (see
+    :func:`formula_like`), or None when the cell has none."""
+    return cell[1:] if cell[:1] == "'" and formula_like(cell[1:]) else None
 
 
 def unique_keys(columns: Sequence[str]) -> list[str]:

@@ -373,8 +373,10 @@ def crafted_outcome(case: tuple[str, str, str], base: Path, folder: Path) -> dic
         code, out, err = run_in_process(argv)
         if isinstance(code, BaseException):
             tools[tool] = f"crash: {type(code).__name__}: {code}"
-        elif code == 0 and out and not err:
-            tools[tool] = "reads"
+        elif code == 0 and ((out and not err) or (
+                tool == "report" and not out and err.startswith("Wrote ")
+                and err.count("\n") == 1)):
+            tools[tool] = "reads"  # (report -o says what it wrote on stderr)
         elif tool == "check" and code == 1 and not err and "hpstore never writes" in out:
             tools[tool] = "reports"
         elif code == 2 and not out and err.startswith("hpstore: error:") and \

@@ -271,6 +271,39 @@ def test_what_export_writes_enqueues_back_whole(tmp_path, kind):
     oracle.close()
 
 
+@pytest.mark.parametrize("kind", ["csv", "json", "jsonl"])
+def test_values_a_spreadsheet_quote_or_a_line_end_would_change_enqueue_back_as_they_are(
+        tmp_path, kind):
+    # '=x and =x were both exported '=x and read back =x; a CR in a cell came back a
+    # newline; names =cmd and '=cmd had one column title, and enqueue refused the file;
+    # U+2028 in a JSON line split it in two
+    hp = hpstore.HyperParameters()
+    odd = ["=x", "'=x", "''=x", "'plain", "a\rb", "\rcr", "x\u2028y", "x\x85y", "z"]
+    hp.Choice("c", odd)
+    hp.Int("=cmd", 0, 3)
+    hp.Int("'=cmd", 0, 3)
+
+    def search(path):
+        return hpstore.RandomSearchOracle("loss", max_trials=20, hyperparameters=hp, seed=3,
+                                          database=str(path))
+
+    source = search(tmp_path / "from.db")
+    for n, value in enumerate(odd):
+        source.enqueue_trial({"c": value, "=cmd": n % 4, "'=cmd": (n + 1) % 4})
+    given = [t.values for t in source.enqueued()]
+    source.close()
+    search(tmp_path / "to.db").close()
+    written = tmp_path / f"trials.{kind}"
+    done = hpstore_command("export", str(tmp_path / "from.db"), "--format", kind, "-o",
+                           str(written))
+    assert done.returncode == 0, done.stderr
+    done = hpstore_command("enqueue", str(tmp_path / "to.db"), "--file", str(written))
+    assert done.returncode == 0, done.stderr
+    oracle = hpstore.Oracle.attach(str(tmp_path / "to.db"))
+    assert [t.values for t in oracle.enqueued()] == given
+    oracle.close()
+
+
 @pytest.mark.parametrize("args", [["show", "{db}", "{x}"], ["note", "{db}", "0", "n{x}"],
                                   ["sql", "{db}", "SELECT '{x}'"],
                                   ["history", "{db}", "--worker", "{x}"]])
@@ -283,3 +316,39 @@ def test_an_argument_that_is_not_utf8_is_named(search, args):
     assert done.stderr.startswith("hpstore: error: The argument ") and done.stderr.count(
         "\n") == 1, done.stderr
     assert "\\udcff\\udcfe" in done.stderr and "not UTF-8" in done.stderr, done.stderr
+
+
+def test_a_file_another_program_holds_locked_is_said_so_not_called_unreadable(
+        search, tmp_path, monkeypatch, capsys):
+    # a program of its own took an exclusive lock: every tool waited 30 s in silence and
+    # said "cannot be read: database is locked", as of a file that is no search
+    import shutil
+
+    from hpstore.cli import main
+    from hpstore.store.sqlite import checks, readonly
+
+    def run(capsys, *argv):
+        code = main(list(argv))
+        return (code, *capsys.readouterr())
+
+    search = shutil.copy(search, tmp_path / "locked.db")
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+         "c.execute('PRAGMA locking_mode=EXCLUSIVE'); c.execute('BEGIN EXCLUSIVE')\n"
+         "c.execute('UPDATE trials SET note = note')\n"
+         "print('held', flush=True); sys.stdin.read()", str(search)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        monkeypatch.setattr(checks, "READ_LOCK_WAIT", 1)
+        monkeypatch.setattr(readonly, "READ_LOCK_WAIT", 1)
+        for command in ("summary", "check"):
+            code, _, err = run(capsys, command, str(search))
+            assert code == 2 and "another program has held it locked for 1 s" in err, err
+            assert "not damaged" in err and "database is locked" not in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(capsys, "check", str(search))[0] == 0  # let go: read as ever

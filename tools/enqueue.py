@@ -32,7 +32,7 @@ from hpstore.errors import HpStoreError, SearchFullError
 from hpstore.hyperparameters import HyperParameters
 from hpstore.oracle import values_key
 from hpstore.queries import TRIAL_COLUMNS
-from hpstore.rendering import FORMULA_START, terminal_text
+from hpstore.rendering import terminal_text, unescaped
 from hpstore.tooling import attach_oracle, help_text, run_tool, writing_parser
 
 
@@ -120,8 +120,11 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """
     name = str(path)
     try:
-        # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is not part of a name
-        text = path.read_text(encoding="utf-8-sig")
+        # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is not part of a name;
+        # no newline translation: a CR inside a quoted cell is the value's (read as a
+        # newline, an exported "a\rb" came back "a\nb"), and csv reads any line end
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
     except UnicodeDecodeError as exc:
         raise HpStoreError(f"{name} is not UTF-8 text (byte {exc.start}: "
                            f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8.") from None
@@ -153,7 +156,9 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
         return out
     if path.suffix.lower() == ".jsonl":
         return [(f"{name} line {n}", _exported(_json_object(line, f"{name} line {n}")))
-                for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+                # (lines end at "\n" alone: a value may hold U+2028 or U+0085, which JSON
+                # leaves as they are and str.splitlines() takes for line ends)
+                for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -193,8 +198,8 @@ def _from_export(row: dict[str, Any], declared: HyperParameters) -> dict[str, An
         if title in TRIAL_COLUMNS:
             continue
         name = title
-        if name not in names and name[:1] == "'" and name[1:2] in FORMULA_START:
-            name = name[1:]
+        if name not in names and unescaped(name) is not None:
+            name = unescaped(name)  # type: ignore[assignment]
         while name not in names and name.startswith("hp:"):
             name = name[3:]
         name = name if name in names else title
@@ -228,7 +233,7 @@ def _as_written(value: Any, name: str, space: list[Any]) -> Any:
         candidates = []
     if str(value) != text:  # the cell as written first: a string choice " pad"
         candidates.insert(0, str(value))
-    if text[:1] == "'" and text[1:2] in FORMULA_START:
+    if unescaped(text) is not None:
         candidates.append(text[1:])  # kept from a spreadsheet's formulas by export
     candidates.append(text)
     if text.lower() in ("true", "false"):

@@ -19,6 +19,7 @@ from hpstore import process_limits
 from hpstore.errors import (
     DatabaseError,
     FileIdentityError,
+    LockTimeoutError,
     NotAnHpstoreFileError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
@@ -380,6 +381,25 @@ def unreadable(exc: BaseException) -> str:
                 "sizes ask for more memory than there is), unless this machine is short of "
                 "memory")
     return str(exc).rstrip(".")
+
+
+#: seconds a reader waits for a lock another program holds on the file before it gives up
+READ_LOCK_WAIT = 30
+
+
+def held_locked(path: Path, exc: BaseException) -> LockTimeoutError | None:
+    """The error for a file that stayed locked against reading (``exc``) for
+    :data:`READ_LOCK_WAIT` seconds; None for any other failure. hpstore's workers never
+    lock a reader out of a file in WAL mode: another program did (a file it opened
+    outside WAL, an exclusive lock it took), and the file was not called unreadable."""
+    if not (isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)):
+        return None
+    return LockTimeoutError(
+        f"{path} cannot be read now: another program has held it locked for "
+        f"{READ_LOCK_WAIT} s (a lock hpstore's workers never take against readers: "
+        "`PRAGMA locking_mode=EXCLUSIVE`, a `BEGIN EXCLUSIVE` left open, a tool that "
+        "switched the file out of WAL mode). The file is not damaged: end that program's "
+        "hold on it and run again.")
 
 
 def no_room_to_open(path: Path, exc: Exception) -> DatabaseError | None:

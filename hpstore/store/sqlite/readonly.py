@@ -26,9 +26,11 @@ from hpstore.errors import (
 from hpstore.store.decode import ANY_JSON, check_row, damaged, from_json
 from hpstore.store.sqlite import checkmarks, files
 from hpstore.store.sqlite.checks import (
+    READ_LOCK_WAIT,
     SQLITE_FAILURES,
     UNREADABLE,
     check_schema,
+    held_locked,
     inspect_header,
     no_room_to_open,
     raised_by_sqlite,
@@ -80,7 +82,7 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         # read-only folder, and files of ours would stop the file's owner. With no log there
         # is nothing but the file to read.
         uri += "&immutable=1"
-    conn = sqlite3.connect(uri, uri=True, timeout=30)
+    conn = sqlite3.connect(uri, uri=True, timeout=READ_LOCK_WAIT)
     try:
         guard_queries(conn)  # Ctrl-C stops a long query (the contents check too)
         conn.execute("PRAGMA query_only = ON")
@@ -101,7 +103,8 @@ def connect_readonly(path: str | os.PathLike[str], *, check: bool = True
         conn.close()
         if is_interruption(exc):
             raise KeyboardInterrupt from None
-        raise no_room_to_open(path, exc) or switched_read_only(path, exc) or \
+        raise held_locked(path, exc) or no_room_to_open(path, exc) or \
+            switched_read_only(path, exc) or \
             NotAnHpstoreFileError(f"{path} cannot be read: {unreadable(exc)}.") from None
     except BaseException:
         conn.close()
@@ -426,7 +429,8 @@ class ReadOnlyDatabase:
     def _explain(self, exc: sqlite3.Error | MemoryError) -> BaseException:
         if isinstance(exc, sqlite3.Error) and is_interruption(exc):
             return KeyboardInterrupt()  # Ctrl-C reached SQLite through the progress handler
-        return NotAnHpstoreFileError(f"{self.path} cannot be read: {unreadable(exc)}.")
+        return held_locked(self.path, exc) or NotAnHpstoreFileError(
+            f"{self.path} cannot be read: {unreadable(exc)}.")
 
     def write(self) -> Any:
         raise ReadOnlyDatabaseError(f"{self.path} is open read-only here: nothing is written.")
