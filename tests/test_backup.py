@@ -426,3 +426,32 @@ def test_a_backup_says_how_far_it_is_on_a_terminal(tmp_path, monkeypatch, capsys
     assert f"Copying {path}: 100% of" in shown, shown
     assert "wrote " in shown and shown.count("\r\x1b[2K") >= 3
     assert "Copying" not in capsys.readouterr().out  # (stdout stays the command's)
+
+
+def test_a_copy_interrupted_between_projects_says_which_it_copied(tmp_path, monkeypatch,
+                                                                   capsys):
+    # each project is copied whole in a transaction of its own: stopped (Ctrl-C, SIGTERM)
+    # after the first, the target kept it, and nothing said so
+    from hpstore.cli import load_tool
+    from hpstore.tooling import run_tool
+
+    copy_search = load_tool("copy")  # (loaded afresh at each command: run its main here)
+    path = tmp_path / "src.db"
+    for name in ("a", "b"):
+        end_trials(open_oracle(str(path), max_trials=2, seed=4, project_name=name),
+                   ["COMPLETED"]).close()
+    written = copy_search._import
+
+    def stop_at_the_second(dst, name, state, replace):
+        if name == "b":
+            raise KeyboardInterrupt
+        return written(dst, name, state, replace)
+
+    monkeypatch.setattr(copy_search, "_import", stop_at_the_second)
+    target = tmp_path / "copy.db"
+    assert run_tool(copy_search.main, [str(path), str(target)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after copying 1 project(s) whole" in err and "'a'" in err, err
+    assert "the rest were not copied" in err
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT name FROM projects").fetchall() == [("a",)]

@@ -49,10 +49,12 @@ def same_place(a: str, b: str) -> bool:
 
 
 def copy(source: str, target: str, *, projects: list[str] | None = None,
-         overwrite: bool = False, status: Callable[[str], None] | None = None
+         overwrite: bool = False, status: Callable[[str], None] | None = None,
+         copied: list[tuple[str, tuple[int, int]]] | None = None
          ) -> list[tuple[str, tuple[int, int]]]:
     """Copy the projects named (all when None) from ``source`` to ``target``; returns
-    (name, (trials, trials running in ``source``, which run again in ``target``)) of each.
+    (name, (trials, trials running in ``source``, which run again in ``target``)) of each,
+    also added to ``copied`` as each is written (what was copied before an interruption).
     ``status`` is told what is being done as it starts.
 
     Raises:
@@ -98,7 +100,7 @@ def copy(source: str, target: str, *, projects: list[str] | None = None,
     # (refused, failed, Ctrl-C): no empty search is left behind under the name
     made = not is_url(target) and not os.path.lexists(os.path.expanduser(target))
     dst = open_store(target)
-    copied: list[tuple[str, tuple[int, int]]] = []
+    copied = [] if copied is None else copied
     try:
         if dst.identity() == origin:  # one store under two names (another URL, say)
             raise HpStoreError(f"SRC and DST are the same store ({shown(target)} is "
@@ -187,10 +189,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="replace projects of the same name in the target")
     args = parser.parse_args(argv)
     line = StatusLine(sys.stderr)
+    copied: list[tuple[str, tuple[int, int]]] = []
     try:
         with terminated_as_interrupted():  # (kill, timeout: a file it made is removed)
-            copied = copy(args.source, args.target, projects=args.project,
-                          overwrite=args.overwrite, status=line.show)
+            copy(args.source, args.target, projects=args.project, overwrite=args.overwrite,
+                 status=line.show, copied=copied)
+    except KeyboardInterrupt:
+        line.clear()
+        if copied:  # each whole, in a transaction of its own: say which are there
+            print(terminal_text(
+                f"hpstore copy: interrupted after copying {len(copied)} project(s) whole "
+                f"into {shown(args.target)}: {', '.join(repr(n) for n, _ in copied)}; the "
+                "rest were not copied."), file=sys.stderr)
+        raise
     finally:
         line.clear()
     for name, (trials, running) in copied:
