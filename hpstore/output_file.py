@@ -209,17 +209,16 @@ def _replace_whole(real: Path, given: str, data: bytes, st: os.stat_result) -> b
     """Replace the file ``real`` (described by ``st``) with ``data`` written beside it and
     renamed over it, so that a process killed half-way leaves it as it was: written in
     place, a kill (``timeout``, cron) left the new text followed by the old one's tail,
-    which read as a whole file. The new file keeps the old one's mode (and owner, when
-    this process may give it). False, nothing done, where it cannot be so replaced: a
-    file with other names (hard links, which a rename would part from it) or in a folder
-    that takes no new file; it is then written in place.
-
-    Raises:
-        OutputFileError: ``data`` cannot be written (no room, a limit); ``real`` is as it
-            was.
-    """
+    which read as a whole file. False, nothing done, wherever the new file would not be
+    the old one with new contents: a file with other names (hard links, which a rename
+    would part from it), extended attributes or ACLs, an owner this process cannot give
+    a file, a folder that takes no new file or no rename over it (a sticky folder of
+    another user's file), no room for both at once. It is then written in place."""
     if st.st_nlink > 1:
         return False
+    with contextlib.suppress(OSError, AttributeError):  # (no xattrs here: none to keep)
+        if os.listxattr(real):  # type: ignore[attr-defined]
+            return False
     partial = real.with_name(f".{real.name}.{os.getpid()}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
@@ -227,17 +226,21 @@ def _replace_whole(real: Path, given: str, data: bytes, st: os.stat_result) -> b
     except OSError:
         return False
     try:
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (what the umask took away)
-        if hasattr(os, "fchown"):
-            with contextlib.suppress(OSError):  # (only root gives a file to another)
-                os.fchown(fd, st.st_uid, st.st_gid)
-        _reserve(fd, len(data), given, real, False)
         try:
+            made = os.fstat(fd)
+            if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
+                os.fchown(fd, st.st_uid, st.st_gid)  # (root may; anyone else: in place)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (what the umask took away)
+            allocate = getattr(os, "posix_fallocate", None)
+            if allocate is not None and data:
+                allocate(fd, 0, len(data))  # (no room for both: in place, as before)
             _write_all(fd, data)
-        except OSError as exc:
-            raise OutputFileError(_not_written(given, real, len(data), exc, False,
-                                               f"; {given} is as it was")) from None
-        os.replace(partial, real)
+            os.fsync(fd)  # (the rename never lands ahead of the data)
+            os.replace(partial, real)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            return False
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(partial)

@@ -345,3 +345,40 @@ def test_a_stored_space_that_cannot_be_ordered_is_left_for_its_check_to_name():
                    {"class_name": "Parent", "config": {"name": "a", "values": [1]}}]}},
                {"class_name": "Int", "config": {"name": "a"}}]
     assert [i["config"]["name"] for i in parents_first(ordered)] == ["a", "b"]
+
+
+def test_a_name_moved_into_a_scope_with_a_new_range_is_refused_naming_both(tmp_path):
+    # accepted, the space held both definitions: trials ran units 1..4 where the code now
+    # declared 10..40 under kind b, the grid never tried 10..40, the best was off the code
+    path = str(tmp_path / "s.db")
+    first = hpstore.HyperParameters()
+    first.Choice("kind", ["a", "b"])
+    first.Int("units", 1, 4)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                        hyperparameters=first)
+    before = oracle.get_space().get_config()
+
+    def declared(values, low, high, step=1):
+        hp = hpstore.HyperParameters()
+        hp.Choice("kind", ["a", "b"])
+        with hp.conditional_scope("kind", values):
+            hp.Int("units", low, high, step=step)
+        return hp
+
+    for values in (["b"], ["a", "b"]):
+        with pytest.raises(hpstore.ProjectMismatchError) as caught:
+            oracle.update_space(declared(values, 10, 40, step=10))
+        said = str(caught.value)
+        assert "'units' in every trial as Int 1 .. 4" in said, said
+        assert f"when kind in {values!r} as Int 10 .. 40 step 10" in said, said
+        assert oracle.get_space().get_config() == before  # nothing stored
+    oracle.update_space(declared(["b"], 1, 4))  # moved into a scope, the same range: taken
+    assert len(oracle.get_space().space) == 3
+    oracle.close()
+    # under values of a shared parent the stored one does not take: another hyperparameter
+    path = str(tmp_path / "per-kind.db")
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, seed=1, database=path,
+                                        hyperparameters=declared(["a"], 1, 4))
+    oracle.update_space(declared(["b"], 10, 40, step=10))
+    assert [hp.name for hp in oracle.get_space().space] == ["kind", "units", "units"]
+    oracle.close()

@@ -46,6 +46,24 @@ def test_a_hyperparameter_declared_on_the_oracle_joins_the_space(tmp_path: Any) 
     assert 1e-4 <= best.get("lr") <= 1e-1
 
 
+def test_a_declaration_on_an_earlier_space_object_a_script_keeps_joins_too(tmp_path: Any
+                                                                            ) -> None:
+    # once the space changed and the property was read again, what was declared on the
+    # object the script still held was dropped in silence
+    import keras_tuner
+
+    tuner = kt.Tuner(oracle=kt.oracles.RandomSearchOracle(objective="loss", max_trials=3,
+                                                          seed=1),
+                     hypermodel=build, directory=str(tmp_path), project_name="p")
+    held = tuner.oracle.hyperparameters
+    more = keras_tuner.HyperParameters()
+    more.Int("b", 0, 3)
+    tuner.oracle.update_space(more)
+    assert tuner.oracle.hyperparameters is not held  # (the space changed)
+    held.Float("later", 0.0, 1.0)
+    assert [hp.name for hp in tuner.oracle.get_space().space][-2:] == ["b", "later"]
+
+
 def test_an_update_trial_of_a_subclass_gets_each_trials_result_as_in_keras_tuner(
         tmp_path: Any) -> None:
     # KerasTuner calls it once a trial ran, with the run's result at its best epoch; here
@@ -138,3 +156,32 @@ def test_the_errors_keras_tuner_raises_are_raised(tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="overwrite=True"):
         kt.BayesianOptimization(build, objective="val_loss", max_trials=1,
                                 directory=str(tmp_path), project_name="p")
+
+
+def test_a_trial_made_before_the_script_declared_more_runs_with_the_new_ones_at_default(
+        tmp_path: Any) -> None:
+    # queued (or interrupted) before the edit, it held no value of the new hyperparameter,
+    # and KerasTuner's HyperParameters raised KeyError for it: each such trial FAILED
+    import keras
+
+    def model(hp: Any, *, more: bool) -> Any:
+        layers = [keras.Input((X.shape[1],)), keras.layers.Dense(hp.Choice("units", [1, 2, 3]))]
+        if more and hp.Boolean("dropout"):
+            layers.append(keras.layers.Dropout(0.1))
+        built = keras.Sequential([*layers, keras.layers.Dense(1)])
+        built.compile("sgd", "mse")
+        return built
+
+    before = kt.RandomSearch(lambda hp: model(hp, more=False), objective="val_loss",
+                             max_trials=2, directory=str(tmp_path), project_name="p", seed=1)
+    before.search(X, Y, epochs=1, validation_data=(X, Y), verbose=0)
+    waiting = before.oracle.hpstore_oracle
+    waiting.max_trials = 3
+    queued = waiting.enqueue_trial({"units": 3})
+    after = kt.RandomSearch(lambda hp: model(hp, more=True), objective="val_loss",
+                            max_trials=3, directory=str(tmp_path), project_name="p")
+    after.search(X, Y, epochs=1, validation_data=(X, Y), verbose=0)
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        status, hp_values = conn.execute("SELECT status, hp_values FROM trials WHERE "
+                                         "trial_id = ?", (queued,)).fetchone()
+    assert (status, hp_values) == ("COMPLETED", '{"units":3,"dropout":false}')

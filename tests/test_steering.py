@@ -588,3 +588,44 @@ def test_enqueue_reads_a_file_under_the_home_folder_written_with_a_tilde(search,
     assert "enqueued" in capsys.readouterr().err
     assert [t.hyperparameters.values for t in hpstore.Oracle.attach(search).enqueued()] == [
         {"x": 0.5, "y": 1, "c": "a"}]
+
+
+def test_a_result_added_at_step_zero_beside_a_median_rule_is_warned_of(tmp_path):
+    # added with the README's own call (no step), five final results became the values
+    # MedianStopping held each new trial's first epoch against: every trial ran one epoch
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle = hpstore.RandomSearchOracle("loss", max_trials=10, hyperparameters=hp, seed=2,
+                                        database=str(tmp_path / "s.db"),
+                                        early_stopping=hpstore.MedianStopping(min_trials=5))
+    with pytest.warns(UserWarning, match=r"step 0, where MedianStopping.*Give step="):
+        oracle.add_trial({"x": 0.1}, {"loss": 0.3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in range(5):  # measured at their last epoch: said nothing
+            oracle.add_trial({"x": 0.2 + n / 10}, {"loss": 0.3}, step=4)
+    trial = oracle.create_trial("w")  # its first epoch, worse than their last: goes on
+    assert oracle.update_trial(trial.trial_id, {"loss": 1.25}, step=1).status == "RUNNING"
+    oracle.close()
+
+
+def test_enqueuing_a_hyperband_trials_values_again_says_they_are_held(tmp_path):
+    # it warned "runs ... with the full budget", then enqueued nothing: a bracket's trial
+    # of these values was held already
+    hp = hpstore.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle = hpstore.HyperbandOracle("loss", max_epochs=9, factor=3, hyperparameters=hp,
+                                     database=str(tmp_path / "s.db"), seed=3)
+    trial = oracle.create_trial("w")
+    assert trial.hyperparameters.values["tuner/epochs"] < 9
+    oracle.update_trial(trial.trial_id, {"loss": 0.1}, step=0)
+    oracle.end_trial(trial)
+    ran = dict(trial.hyperparameters.values)
+    with pytest.warns(UserWarning, match=r"held already .*skip_if_exists=False .*--again"):
+        assert oracle.enqueue_trial(ran) == trial.trial_id
+    assert oracle.enqueued() == []
+    with pytest.warns(UserWarning, match="held already"):
+        again = oracle.enqueue_trial(ran, skip_if_exists=False)
+    assert [t.trial_id for t in oracle.enqueued()] == [again]
+    assert oracle.enqueued()[0].hyperparameters.values["tuner/epochs"] == 9
+    oracle.close()

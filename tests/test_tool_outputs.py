@@ -449,3 +449,18 @@ def test_a_file_replaced_with_force_is_whole_or_as_it_was(search, tmp_path, caps
     target.write_bytes(old)
     assert run(capsys, tool, str(search), *extra, "-o", str(target), "--force")[0] == 0
     assert (tmp_path / "other-name.txt").read_bytes() == target.read_bytes() != old
+
+
+def test_a_file_with_extended_attributes_is_replaced_in_place_keeping_them(search, tmp_path,
+                                                                           capsys):
+    # renamed over, a file lost its attributes (and the ACLs kept in them)
+    target = tmp_path / "tagged.csv"
+    target.write_text("OLD\n")
+    try:
+        os.setxattr(target, "user.tag", b"kept")
+    except OSError as exc:  # (a file system without user attributes has none to lose)
+        pytest.skip(f"no user extended attributes here: {exc}")
+    before = target.stat().st_ino
+    assert run(capsys, "export", str(search), "-o", str(target), "--force")[0] == 0
+    assert os.getxattr(target, "user.tag") == b"kept" and target.stat().st_ino == before
+    assert "OLD" not in target.read_text()

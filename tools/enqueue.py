@@ -135,7 +135,7 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
                                "one row per configuration.")
         header, out = rows[0], []
         names = [h.strip() for h in header]
-        row_type = _ExportRow if set(TRIAL_COLUMNS) <= set(names) else dict
+        row_type = _ExportCsvRow if set(TRIAL_COLUMNS) <= set(names) else dict
         twice = sorted({h for h in names if names.count(h) > 1})
         if twice:
             raise HpStoreError(f"{name}: column {twice[0]!r} appears more than once in the "
@@ -149,7 +149,7 @@ def read_configurations(path: Path) -> list[tuple[str, dict[str, Any]]]:
             # an export's empty cell may be a Choice's None: kept (as None) for its space
             out.append((f"{name} row {n}", row_type(
                 (h.strip(), _Cell(c) if c.strip() else None) for h, c in zip(header, row)
-                if c.strip() or row_type is _ExportRow)))
+                if c.strip() or row_type is _ExportCsvRow)))
         if not out:
             raise HpStoreError(f"{name} has a header but no configuration; add one row per "
                                "configuration under it.")
@@ -180,6 +180,11 @@ class _ExportRow(dict[str, Any]):
     """A configuration read from what `hpstore export` wrote (it has every trial column)."""
 
 
+class _ExportCsvRow(_ExportRow):
+    """One read from the CSV export writes, whose titles a spreadsheet would run as a
+    formula have a leading ' (JSON keys are the names as they are)."""
+
+
 def _exported(item: dict[str, Any]) -> dict[str, Any]:
     return _ExportRow(item) if set(TRIAL_COLUMNS) <= set(item) else item
 
@@ -198,8 +203,11 @@ def _from_export(row: dict[str, Any], declared: HyperParameters) -> dict[str, An
         if title in TRIAL_COLUMNS:
             continue
         name = title
-        if name not in names and unescaped(name) is not None:
-            name = unescaped(name)  # type: ignore[assignment]
+        bare = unescaped(name) if isinstance(row, _ExportCsvRow) else None
+        if bare is not None and bare in names:
+            # export escaped it: '=a is the title of "=a", ''=a that of "'=a" (taken as
+            # written, '=a matched "'=a" first, and two columns fell on one name)
+            name = bare
         while name not in names and name.startswith("hp:"):
             name = name[3:]
         name = name if name in names else title

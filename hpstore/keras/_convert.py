@@ -45,11 +45,25 @@ def _watch_keras_declarations() -> None:
 _watch_keras_declarations()
 
 
-def to_keras_hyperparameters(hps: hpstore.HyperParameters) -> keras_tuner.HyperParameters:
-    """KerasTuner's HyperParameters with the same space and values."""
+def to_keras_hyperparameters(hps: hpstore.HyperParameters, *, to_run: bool = False
+                             ) -> keras_tuner.HyperParameters:
+    """KerasTuner's HyperParameters with the same space and values; ``to_run``: a trial's
+    to build a model from, where an active hyperparameter it holds no value of (added to
+    the space after the trial was made: one queued, or interrupted, before the script
+    was edited) takes its default, as hpstore's own trials give it. KerasTuner's raised
+    KeyError for it, and each such trial ended FAILED."""
     # KerasTuner's from_config turns the condition dicts of the config it is given into
     # objects in place: hand it a copy, never a config someone else holds.
-    return keras_tuner.HyperParameters.from_config(copy.deepcopy(hps.get_config()))
+    theirs = keras_tuner.HyperParameters.from_config(copy.deepcopy(hps.get_config()))
+    if to_run:
+        missing = True
+        while missing:  # (a parent filled in may make its children active)
+            missing = False
+            for hp in theirs.space:
+                if hp.name not in theirs.values and theirs.is_active(hp):
+                    theirs.values[hp.name] = hp.default
+                    missing = True
+    return theirs
 
 
 def to_hpstore_hyperparameters(hps: Any) -> hpstore.HyperParameters:
@@ -157,11 +171,13 @@ class KerasTrial(kt_trial.Trial):
         return (kt_trial.Trial.from_state, (self.get_state(),))
 
 
-def to_keras_trial(trial: hpstore.Trial) -> KerasTrial:
-    """KerasTuner's Trial for an hpstore Trial: same id, values, status, score."""
+def to_keras_trial(trial: hpstore.Trial, *, to_run: bool = False) -> KerasTrial:
+    """KerasTuner's Trial for an hpstore Trial: same id, values, status, score (``to_run``:
+    handed out to run, see :func:`to_keras_hyperparameters`)."""
     theirs = KerasTrial(hyperparameters=None, trial_id=trial.trial_id, status=trial.status,
                         message=trial.message)
-    theirs._hp_loader = lambda: to_keras_hyperparameters(trial.hyperparameters)
+    theirs._hp_loader = lambda: to_keras_hyperparameters(trial.hyperparameters,
+                                                         to_run=to_run)
     theirs.score = trial.score
     theirs.best_step = trial.best_step if trial.best_step is not None else 0
     theirs.tuner_id = trial.tuner_id

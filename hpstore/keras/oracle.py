@@ -198,11 +198,11 @@ class Oracle(keras_tuner.Oracle):
         #: trial id -> the last step every execution of it reached, when they stopped at
         #: different steps (see score_up_to)
         self._scored_up_to: dict[str, int] = {}
-        #: what ``hyperparameters`` handed out, and how many entries it held then: what is
-        #: declared on it (KerasTuner's ``oracle.hyperparameters.Float(...)``) joins the
+        #: what ``hyperparameters`` handed out, each with the entries it held when last
+        #: looked at: what is declared on any of them (KerasTuner's
+        #: ``oracle.hyperparameters.Float(...)``, on an object a script keeps) joins the
         #: space before the space is next read (a copy made at each access lost it)
-        self._held: keras_tuner.HyperParameters | None = None
-        self._held_count = 0
+        self._held: list[list[Any]] = []
         #: the trials create_trial handed out here, their metrics kept by update_trial as
         #: KerasTuner keeps its own (a custom loop scores the trial it holds)
         self._handed: dict[str, KerasTrial] = {}
@@ -311,7 +311,7 @@ class Oracle(keras_tuner.Oracle):
         else:
             self._wait = IDLE_WAIT[0]
             self._waiting_for = []
-        theirs = to_keras_trial(trial)
+        theirs = to_keras_trial(trial, to_run=True)
         if trial.status == TrialStatus.RUNNING:
             self._handed[str(theirs.trial_id)] = theirs
             self._display.on_trial_begin(theirs)
@@ -488,11 +488,13 @@ class Oracle(keras_tuner.Oracle):
     def _take_declared(self) -> None:
         """Add to the space what was declared on :attr:`hyperparameters` since it was
         handed out (RuntimeError with ``allow_new_entries=False``, ProjectMismatchError for
-        a stored hyperparameter declared otherwise)."""
-        held = self._held
-        if held is not None and len(held.space) != self._held_count:
-            self._held_count = len(held.space)
-            self.hpstore_oracle.update_space(to_hpstore_hyperparameters(held))
+        a stored hyperparameter declared otherwise: raised again at the next read until
+        the declaration is mended)."""
+        for held in self._held:
+            space, count = held
+            if len(space.space) != count:
+                self.hpstore_oracle.update_space(to_hpstore_hyperparameters(space))
+                held[1] = len(space.space)  # (once stored)
 
     def remaining_trials(self) -> int | None:
         return self.hpstore_oracle.remaining_trials()
@@ -503,11 +505,12 @@ class Oracle(keras_tuner.Oracle):
         oracle (``tuner.oracle.hyperparameters.Float("lr", 1e-4, 1e-1)``). The same object
         until the space changes."""
         space = self.get_space()
-        held = self._held
-        if held is None or [hp.get_config() for hp in held.space] != [
+        newest = self._held[-1][0] if self._held else None
+        if newest is None or [hp.get_config() for hp in newest.space] != [
                 hp.get_config() for hp in space.space]:
-            self._held, self._held_count = space, len(space.space)
-        return self._held  # type: ignore[return-value]
+            self._held.append([space, len(space.space)])
+            newest = space
+        return newest
 
     @property
     def objective(self) -> Any:  # type: ignore[override]

@@ -270,6 +270,68 @@ def check_definition(stored: list[dict[str, Any]], item: dict[str, Any], where: 
                 "project_name, or overwrite=True to start afresh.")
 
 
+def check_overlap(stored: list[dict[str, Any]], item: dict[str, Any], where: str,
+                  given: str) -> None:
+    """Raises ProjectMismatchError when ``item``, a new entry, can be active in one trial
+    together with a stored entry of the same name defined otherwise: a name moved into a
+    scope (or out of one) with a new range, or a scope's parent values changed with it.
+    Accepted, the trials ran the old range where the code declared the new one, and the
+    grid never tried the new one. Entries under disjoint values of a parent they share (a
+    layer's units per model type) are separate hyperparameters, as before; so are entries
+    under different parents, whose overlap cannot be told from their conditions."""
+    name = item["config"]["name"]
+    for old in stored:
+        if old["config"]["name"] != name or same_entry(old, item):
+            continue
+        if _defined(old) == _defined(item) or not _together(_conditions(old),
+                                                              _conditions(item)):
+            continue
+        raise ProjectMismatchError(
+            f"The {where} holds {name!r} {_where_active(old)} as {_defined_text(old)}; "
+            f"{given} {_where_active(item)} as {_defined_text(item)}, and in a trial where "
+            "both apply one value must be both. Keep the stored definition (and scope), "
+            "declare the new one under parent values the stored one does not take, use "
+            "another project_name, or overwrite=True to start afresh.")
+
+
+def _defined(entry: Mapping[str, Any]) -> tuple[Any, Any]:
+    config = {k: v for k, v in entry["config"].items() if k != "conditions"}
+    return entry["class_name"], config
+
+
+def _defined_text(entry: Mapping[str, Any]) -> str:
+    from hpstore.rendering import describe_hyperparameter
+
+    return f"{entry['class_name']} {describe_hyperparameter(entry['class_name'], entry['config'])}"
+
+
+def _conditions(entry: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each parent an entry's conditions test, with the values that make it active."""
+    found: dict[str, list[Any]] = {}
+    for condition in entry["config"].get("conditions") or []:
+        config = condition.get("config", {})
+        found.setdefault(config.get("name"), []).extend(config.get("values") or [])
+    return found
+
+
+def _together(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> bool:
+    """Whether entries active under conditions ``a`` and ``b`` can be active together, as
+    far as the conditions tell: one with none is active wherever the other is; two that
+    test a parent in common, when every shared parent has a value both take."""
+    if not a or not b:
+        return True
+    shared = set(a) & set(b)
+    return bool(shared) and all(any(v == w and type(v) is type(w) for v in a[p] for w in b[p])
+                                for p in shared)
+
+
+def _where_active(entry: Mapping[str, Any]) -> str:
+    conditions = _conditions(entry)
+    if not conditions:
+        return "in every trial"
+    return "when " + " and ".join(f"{p} in {values!r}" for p, values in conditions.items())
+
+
 def difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """What differs between two stored hyperparameter definitions, e.g.
     ``min_value -10 -> -20, max_value 10 -> 20``."""

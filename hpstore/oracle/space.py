@@ -9,7 +9,7 @@ from typing import Any
 
 from hpstore.errors import HpStoreError
 from hpstore.hyperparameters import Fixed, HyperParameter, HyperParameters
-from hpstore.oracle.opening import check_definition, entry
+from hpstore.oracle.opening import check_definition, check_overlap, entry
 from hpstore.oracle.trials import from_file
 from hpstore.store import shown
 from hpstore.store.contract import ProjectStore, Store
@@ -217,7 +217,15 @@ class SpaceMixin:
             raise RuntimeError(f"`allow_new_entries` is `False`, but found new entries {new}")
         if not self.tune_new_entries:
             new = [Fixed(hp.name, hp.default, conditions=hp.conditions) for hp in new]
-        return [entry(hp) for hp in new]
+        items = [entry(hp) for hp in new]
+        if check and (overrides is None or not any(overrides._exists(hp.name, hp.conditions)
+                                                   for hp in new)):
+            stored_items = space.get_config()["space"] if stored_items is None else stored_items
+            for item in items:
+                check_overlap(stored_items, item,
+                              f"project {self.project_name!r} in {self._store.location}",
+                              "the hypermodel now declares it")
+        return items
 
 
 def _shares_entries(hyperparameters: HyperParameters, space: HyperParameters) -> bool:

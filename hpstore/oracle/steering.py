@@ -15,6 +15,7 @@ import math
 import os
 import random
 import socket
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -305,7 +306,7 @@ class SteeringMixin:
 
     # -- results obtained elsewhere ---------------------------------------------------------
     def add_trial(self, values: Mapping[str, Any], metrics: Mapping[str, Any],
-                  status: str = TrialStatus.COMPLETED, step: int = 0, *,
+                  status: str = TrialStatus.COMPLETED, step: int | None = None, *,
                   count_towards_max_trials: bool = False) -> Trial:
         """Record a result obtained elsewhere (an earlier search, a paper) as a trial of
         this search, scored as the search scores its own.
@@ -314,7 +315,11 @@ class SteeringMixin:
         shorter by one), random search never proposes these values again, a stopping
         rule compares with it. By default it does not count towards ``max_trials``: the
         search still runs that many trials of its own. Hyperparameters left out take
-        their default, as a trial that declared them only later would have.
+        their default, as a trial that declared them only later would have. ``step``:
+        the step (epoch) the metrics were measured at, 0 when left out; with a
+        percentile or median stopping rule, which compares each trial with the others at
+        the same step, a COMPLETED result left at step 0 is warned of: each new trial's
+        first report would be judged against a final result.
 
         Raises:
             ValuesOutsideSpaceError (a ValueError): a name or value outside the space.
@@ -324,7 +329,9 @@ class SteeringMixin:
             TypeError: a ``step`` that is not an integer (numpy's are); ValueError: one
                 beyond 64 bits.
         """
-        step = check_step(step)
+        if step is None:
+            self._say_step_zero(status)
+        step = check_step(0 if step is None else step)
         counted = check_bool("count_towards_max_trials", count_towards_max_trials)
         self._refresh_space()
         full = checked_values(self._space, values, "add_trial", lambda hp: hp.default)
@@ -337,6 +344,21 @@ class SteeringMixin:
         record = added[0]
         assert record is not None  # nothing is skipped without skip_existing
         return trial_from(record, self._space, self._project)
+
+    def _say_step_zero(self, status: str) -> None:
+        """Warn that a result added at step 0 (by default) is what a percentile or median
+        rule holds each new trial's first report against: a warm search with five added
+        results and MedianStopping() ran every trial of its own one epoch."""
+        from hpstore.stopping import PercentileStopping
+
+        rule = getattr(self, "early_stopping", None)
+        if isinstance(rule, PercentileStopping) and status == TrialStatus.COMPLETED:
+            warnings.warn(
+                f"add_trial: the result is recorded at step 0, where {type(rule).__name__} "
+                "compares each new trial's first report with the completed trials' values: "
+                "a final result there stops every trial whose first epoch is worse. Give "
+                "step= the step it was measured at (its last epoch).", UserWarning,
+                stacklevel=3)
 
     def _new_trial(self, values: dict[str, Any], steps: Sequence[tuple[int, Mapping[str, Any]]],
                    status: str, origin: str) -> NewTrial:

@@ -10,6 +10,7 @@ from typing import Any, Unpack
 from hpstore.oracle import Oracle
 from hpstore.oracle.base import OracleOptions
 from hpstore.oracle.opening import check_int
+from hpstore.oracle.values import values_key
 from hpstore.store.records import BOOKKEEPING
 from hpstore.trial import TrialStatus
 
@@ -97,15 +98,23 @@ class HyperbandOracle(Oracle):
         Raises:
             ValuesOutsideSpaceError: as every oracle's.
         """
+        epochs = self.max_epochs
         if isinstance(values, Mapping):
             epochs = values.get("tuner/epochs", self.max_epochs)
-            if epochs != self.max_epochs:
-                warnings.warn(
-                    f"{what}: an enqueued Hyperband trial runs outside the brackets with the "
-                    f"full budget, tuner/epochs={self.max_epochs} (max_epochs); the "
-                    f"tuner/epochs={epochs!r} given is not used.", UserWarning, stacklevel=3)
             values = {k: v for k, v in values.items() if k not in BOOKKEEPING}
-        return super().enqueue_plan(values, what)
+        full, earlier = super().enqueue_plan(values, what)
+        if epochs != self.max_epochs:
+            said = (f"an enqueued Hyperband trial runs outside the brackets with the full "
+                    f"budget, tuner/epochs={self.max_epochs} (max_epochs); the "
+                    f"tuner/epochs={epochs!r} given is not used")
+            if self._project.has_values(values_key(full)):
+                # (it said "full budget", and then nothing was enqueued: a bracket's
+                # trial of these values is held already)
+                said = (f"these values are held already (a trial of the brackets, say), so "
+                        "they are enqueued again only with skip_if_exists=False (`hpstore "
+                        f"enqueue --again`); {said}")
+            warnings.warn(f"{what}: {said}.", UserWarning, stacklevel=3)
+        return full, earlier
 
     def prepare_enqueued(self, values: dict[str, Any]) -> dict[str, Any]:
         """An enqueued trial runs outside the brackets, with the full budget: trained from

@@ -387,16 +387,19 @@ def unreadable(exc: BaseException) -> str:
 READ_LOCK_WAIT = 30
 
 
-def held_locked(path: Path, exc: BaseException) -> LockTimeoutError | None:
-    """The error for a file that stayed locked against reading (``exc``) for
-    :data:`READ_LOCK_WAIT` seconds; None for any other failure. hpstore's workers never
-    lock a reader out of a file in WAL mode: another program did (a file it opened
-    outside WAL, an exclusive lock it took), and the file was not called unreadable."""
+def held_locked(path: Path, exc: BaseException, waited: float | None = None
+                ) -> LockTimeoutError | None:
+    """The error for a file that stayed locked against reading (``exc``) for ``waited``
+    seconds (by default :data:`READ_LOCK_WAIT`); None for any other failure. hpstore's
+    workers never lock a reader out of a file in WAL mode: another program did (a file it
+    opened outside WAL, an exclusive lock it took), and the file was not called
+    unreadable (nor damaged)."""
     if not (isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)):
         return None
+    waited = READ_LOCK_WAIT if waited is None else waited
     return LockTimeoutError(
-        f"{path} cannot be read now: another program has held it locked for "
-        f"{READ_LOCK_WAIT} s (a lock hpstore's workers never take against readers: "
+        f"{path} cannot be read now: another program held it locked for as long as this "
+        f"process waited ({waited:g} s; a lock hpstore's workers never take against readers: "
         "`PRAGMA locking_mode=EXCLUSIVE`, a `BEGIN EXCLUSIVE` left open, a tool that "
         "switched the file out of WAL mode). The file is not damaged: end that program's "
         "hold on it and run again.")
@@ -434,13 +437,15 @@ def inspect_database(path: Path) -> None:
     """
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = sqlite3.connect(uri, uri=True, timeout=READ_LOCK_WAIT)
         try:
             rows = conn.execute(_MARKS_AND_SCHEMA).fetchall()
         finally:
             conn.close()
     except UNREADABLE as exc:
-        raise no_room_to_open(path, exc) or switched_read_only(path, exc) or NotAnHpstoreFileError(
+        # (a worker opening a file another program held locked was told it is damaged)
+        raise held_locked(path, exc) or no_room_to_open(path, exc) or \
+            switched_read_only(path, exc) or NotAnHpstoreFileError(
             f"{path} cannot be read as SQLite ({unreadable(exc)}); it is damaged or not a "
             "database."
         ) from None

@@ -120,11 +120,17 @@ def is_regular(path: Path, folder_says: str = "") -> bool:
     Raises:
         NotAnHpstoreFileError: a folder (its message ends with ``folder_says``), a device, a
             FIFO or a socket, naming it.
+        ReadOnlyDatabaseError: a folder on its path this user may not enter (a traceback
+            of PermissionError before).
     """
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return False
+    except PermissionError:
+        raise ReadOnlyDatabaseError(
+            f"{path} cannot be reached: a folder on its path ({_closed_folder(path)}) does not "
+            "let you in. Give a path in folders you may enter, or ask their owner.") from None
     if stat.S_ISREG(mode):
         return True
     if stat.S_ISDIR(mode):
@@ -135,6 +141,16 @@ def is_regular(path: Path, folder_says: str = "") -> bool:
     raise NotAnHpstoreFileError(
         f"{path} is {kind}, not a search file: hpstore neither reads nor replaces it. Give "
         "the path of a search file (or, to an oracle, a new path to start one).")
+
+
+def _closed_folder(path: Path) -> str:
+    """The first folder on ``path`` this process may not enter, named with its mode."""
+    for folder in reversed(path.parents):
+        if not os.access(folder, os.X_OK):
+            with contextlib.suppress(OSError):
+                return f"{folder}, {stat.filemode(os.stat(folder).st_mode)}"
+            return str(folder)
+    return str(path.parent)
 
 
 def identity(path: str | os.PathLike[str]) -> Identity | None:
