@@ -242,9 +242,11 @@ class OpeningMixin:
                 # filterwarnings) refuses the open with nothing changed.
                 warnings.warn(
                     f"max_trials={max_trials} is below the {counted} trials the {where} "
-                    f"has already run (its max_trials was {stored.max_trials}): no new "
-                    f"trial starts, for any of its workers. To run more, give max_trials "
-                    f"above {counted}; leave it out (None) to keep the stored value.",
+                    f"has already made (its max_trials was {stored.max_trials}): no new "
+                    f"trial is made, for any of its workers; those made and not ended "
+                    f"(queued, enqueued or interrupted) still run. To run more, give "
+                    f"max_trials above {counted}; leave it out (None) to keep the stored "
+                    "value.",
                     UserWarning, stacklevel=callers_level())
         self._project.update_settings(
             max_trials=max_trials, set_max_trials=change_max,
