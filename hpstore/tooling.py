@@ -393,18 +393,21 @@ class StatusLine:
             # cut to the terminal's width, its start and end kept (what runs, and how
             # far): a line that wraps is cleared by its last row only, and each update
             # left a row behind on a narrow terminal
-            line = cut_middle(f"{terminal_text(text)} ...", max(1, self._width() - 1))
+            line = f"{terminal_text(text)} ..."
+            width = self._width()
+            if width is not None:
+                line = cut_middle(line, max(1, width - 1))
             self.stream.write(f"\r\x1b[2K{line}")
             self.stream.flush()
             self.shown = True
 
-    def _width(self) -> int:
-        """The terminal's columns (80 when it does not say: a terminal of size 0)."""
+    def _width(self) -> int | None:
+        """The terminal's columns; None when it does not say (a size of 0): uncut then."""
         try:
             columns = os.get_terminal_size(self.stream.fileno()).columns  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError):
-            return 80
-        return columns if columns > 0 else 80
+            return None
+        return columns if columns > 0 else None
 
     def clear(self) -> None:
         """Take the line away; nothing is written when none is shown."""
