@@ -245,9 +245,9 @@ def export_as(uid: int, db: str, out: str, results: Any) -> None:
     import contextlib
     import io
 
-    become(uid)
-    from hpstore.cli import main
+    from hpstore.cli import main  # (loaded as root: the venv may be root's alone)
 
+    become(uid)
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = main(["export", db, "-o", out, "--force"])
@@ -283,9 +283,10 @@ def test_a_file_of_another_user_in_a_sticky_folder_is_replaced_in_place_keeping_
 
 def open_as(uid: int, path: str, results: Any) -> None:
     """As ``uid``, open a new search at ``path``; report the error's type and words."""
-    become(uid)
     import hpstore
 
+    hpstore.RandomSearchOracle  # noqa: B018  (loaded as root: numpy is in root's venv)
+    become(uid)
     try:
         hpstore.RandomSearchOracle(objective="loss", max_trials=2, database=path).close()
         results.put(("opened", ""))
