@@ -175,7 +175,7 @@ def write_output(path: str | os.PathLike[str], text: str, *,
             if not force:
                 raise OutputFileError(f"{given} already exists; give --force to replace it.")
         data = text.encode("utf-8")
-        if regular and not created and _replace_whole(real, given, data, st):
+        if regular and not created and _replace_whole(real, data, st):
             return real
         if regular:
             # Room for the whole output first, the file replaced still as it was: a full
@@ -205,7 +205,7 @@ def write_output(path: str | os.PathLike[str], text: str, *,
     return real
 
 
-def _replace_whole(real: Path, given: str, data: bytes, st: os.stat_result) -> bool:
+def _replace_whole(real: Path, data: bytes, st: os.stat_result) -> bool:
     """Replace the file ``real`` (described by ``st``) with ``data`` written beside it and
     renamed over it, so that a process killed half-way leaves it as it was: written in
     place, a kill (``timeout``, cron) left the new text followed by the old one's tail,
@@ -225,29 +225,27 @@ def _replace_whole(real: Path, given: str, data: bytes, st: os.stat_result) -> b
                      stat.S_IMODE(st.st_mode))
     except OSError:
         return False
+    replaced = False
     try:
-        try:
-            made = os.fstat(fd)
-            if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
-                os.fchown(fd, st.st_uid, st.st_gid)  # (root may; anyone else: in place)
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (what the umask took away)
-            allocate = getattr(os, "posix_fallocate", None)
-            if allocate is not None and data:
-                allocate(fd, 0, len(data))  # (no room for both: in place, as before)
-            _write_all(fd, data)
-            os.fsync(fd)  # (the rename never lands ahead of the data)
-            os.replace(partial, real)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
-            return False
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+        made = os.fstat(fd)
+        if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
+            os.fchown(fd, st.st_uid, st.st_gid)  # (root may; anyone else: in place)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (what the umask took away)
+        allocate = getattr(os, "posix_fallocate", None)
+        if allocate is not None and data:
+            allocate(fd, 0, len(data))  # (no room for both: in place, as before)
+        _write_all(fd, data)
+        os.fsync(fd)  # (the rename never lands ahead of the data)
+        os.replace(partial, real)
+        replaced = True
+    except OSError:
+        pass  # written in place, as before (Ctrl-C goes on up, the partial file removed)
     finally:
         os.close(fd)
-    return True
+        if not replaced:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+    return replaced
 
 
 def _write_all(fd: int, data: bytes) -> None:
